@@ -1,0 +1,139 @@
+"""The one exception hierarchy of Heron.
+
+Every error carries a numeric ``code`` compatible with Milvus's status codes
+where one exists, so code that inspects ``err.code`` keeps working, and the
+server can map each class to one gRPC status.
+"""
+
+from __future__ import annotations
+
+
+class HeronError(Exception):
+    """Base of every error Heron raises on purpose."""
+
+    code: int = 1
+
+    def __init__(self, message: str = "", *, code: int | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        if code is not None:
+            self.code = code
+
+    def __str__(self) -> str:
+        return self.message
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__}: (code={self.code}, message={self.message})>"
+
+
+class ParamError(HeronError):
+    """An argument is malformed or out of range; nothing was done."""
+
+    code = 1100
+
+
+class SchemaError(ParamError):
+    """A schema or field definition is invalid."""
+
+
+class DataError(ParamError):
+    """A row or column does not fit the collection's schema; the batch wrote nothing."""
+
+
+class FilterError(ParamError):
+    """A filter expression could not be parsed, bound or evaluated.
+
+    ``expr`` is the expression and ``position`` the offset of the offending
+    token (or ``None``); the message shows both with a caret.
+    """
+
+    def __init__(self, message: str, expr: str = "", position: int | None = None) -> None:
+        self.expr = expr
+        self.position = position
+        if expr and position is not None:
+            message = f"{message}\n  {expr}\n  {' ' * position}^"
+        elif expr:
+            message = f"{message}\n  {expr}"
+        super().__init__(message)
+
+
+class NotFoundError(HeronError):
+    """A named object does not exist."""
+
+
+class CollectionNotFoundError(NotFoundError):
+    code = 100
+
+
+class PartitionNotFoundError(NotFoundError):
+    code = 200
+
+
+class IndexNotFoundError(NotFoundError):
+    code = 700
+
+
+class DatabaseNotFoundError(NotFoundError):
+    code = 800
+
+
+class AliasNotFoundError(NotFoundError):
+    code = 1600
+
+
+class AlreadyExistsError(HeronError):
+    """An object with that name exists already."""
+
+    code = 65535
+
+
+class CollectionNotLoadedError(HeronError):
+    """Search or query on a collection (or partition) that is released."""
+
+    code = 101
+
+
+class DataDirLockedError(HeronError):
+    """Another process holds the data directory open for writing."""
+
+    code = 2
+
+
+class ClientClosedError(HeronError):
+    """The client was closed; create a new one."""
+
+    code = 1
+
+
+class PermissionDeniedError(HeronError):
+    code = 3
+
+
+class AuthenticationError(HeronError):
+    code = 1800
+
+
+class ServerBusyError(HeronError):
+    code = 8
+
+
+__all__ = [
+    "AliasNotFoundError",
+    "AlreadyExistsError",
+    "AuthenticationError",
+    "ClientClosedError",
+    "CollectionNotFoundError",
+    "CollectionNotLoadedError",
+    "DataDirLockedError",
+    "DataError",
+    "DatabaseNotFoundError",
+    "FilterError",
+    "HeronError",
+    "IndexNotFoundError",
+    "NotFoundError",
+    "ParamError",
+    "PartitionNotFoundError",
+    "PermissionDeniedError",
+    "SchemaError",
+    "ServerBusyError",
+]

@@ -1,0 +1,328 @@
+"""Collection schemas: what a collection's rows look like.
+
+`CollectionSchema` and `FieldSchema` follow pymilvus's classes (same
+constructor arguments, `add_field` chaining, `to_dict`), so code written for
+Milvus builds the same schema here. `validate()` is the single check every
+layer relies on; the engine refuses a schema that does not pass it.
+"""
+
+from __future__ import annotations
+
+import copy
+import re
+from typing import Any
+
+from ._errors import SchemaError
+from ._types import ARRAY_ELEMENT_TYPES, NUMPY_DTYPES, DataType
+
+_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,254}$")
+MAX_VARCHAR_LENGTH = 65535
+MAX_DIM = 32768
+MAX_ARRAY_CAPACITY = 4096
+META_FIELD = "$meta"
+
+
+def _coerce_type(value: Any, what: str) -> DataType:
+    if isinstance(value, DataType):
+        return value
+    try:
+        if isinstance(value, str):
+            return DataType[value.upper()]
+        return DataType(int(value))
+    except (KeyError, ValueError, TypeError):
+        raise SchemaError(f"{what}: {value!r} is not a data type; expected a heron.DataType") from None
+
+
+class FieldSchema:
+    """One field of a collection: name, type and type parameters."""
+
+    def __init__(
+        self,
+        name: str,
+        dtype: DataType | int | str,
+        description: str = "",
+        *,
+        is_primary: bool = False,
+        auto_id: bool = False,
+        max_length: int | None = None,
+        dim: int | None = None,
+        element_type: DataType | int | str | None = None,
+        max_capacity: int | None = None,
+        nullable: bool = False,
+        default_value: Any = None,
+        is_partition_key: bool = False,
+        is_clustering_key: bool = False,
+        **params: Any,
+    ) -> None:
+        self.name = name
+        self.dtype = _coerce_type(dtype, f"field {name!r}")
+        self.description = description
+        self.is_primary = bool(is_primary)
+        self.auto_id = bool(auto_id)
+        self.max_length = None if max_length is None else int(max_length)
+        self.dim = None if dim is None else int(dim)
+        self.element_type = (
+            None if element_type is None else _coerce_type(element_type, f"element_type of {name!r}")
+        )
+        self.max_capacity = None if max_capacity is None else int(max_capacity)
+        self.nullable = bool(nullable)
+        self.default_value = default_value
+        self.is_partition_key = bool(is_partition_key)
+        self.is_clustering_key = bool(is_clustering_key)
+        self.params = dict(params)
+        self.field_id = 0
+
+    # -- checks ---------------------------------------------------------------
+    def validate(self) -> None:
+        """Raise `SchemaError` naming the field if its definition is unsound."""
+        n = self.name
+        if not isinstance(n, str) or not _NAME.match(n):
+            raise SchemaError(
+                f"field name {n!r} is invalid: expected a letter or '_' followed by letters, digits or '_'"
+            )
+        t = self.dtype
+        if t in (DataType.NONE, DataType.UNKNOWN, DataType.STRING):
+            raise SchemaError(f"field {n!r}: data type {t.name} cannot be stored; use VARCHAR for text")
+        if t is DataType.VARCHAR:
+            if self.max_length is None:
+                raise SchemaError(f"field {n!r}: VARCHAR needs max_length (1..{MAX_VARCHAR_LENGTH})")
+            if not 0 < self.max_length <= MAX_VARCHAR_LENGTH:
+                raise SchemaError(
+                    f"field {n!r}: max_length {self.max_length} is out of range; expected 1..{MAX_VARCHAR_LENGTH}"
+                )
+        if t.is_dense_vector:
+            if self.dim is None:
+                raise SchemaError(f"field {n!r}: {t.name} needs dim")
+            if not 0 < self.dim <= MAX_DIM:
+                raise SchemaError(f"field {n!r}: dim {self.dim} is out of range; expected 1..{MAX_DIM}")
+            if t is DataType.BINARY_VECTOR and self.dim % 8:
+                raise SchemaError(f"field {n!r}: BINARY_VECTOR dim {self.dim} must be a multiple of 8")
+        if t is DataType.ARRAY:
+            if self.element_type is None or self.element_type not in ARRAY_ELEMENT_TYPES:
+                raise SchemaError(
+                    f"field {n!r}: ARRAY needs element_type, one of "
+                    f"{sorted(e.name for e in ARRAY_ELEMENT_TYPES)}; got {self.element_type!r}"
+                )
+            if self.max_capacity is None or not 0 < self.max_capacity <= MAX_ARRAY_CAPACITY:
+                raise SchemaError(
+                    f"field {n!r}: ARRAY needs max_capacity in 1..{MAX_ARRAY_CAPACITY}; got {self.max_capacity!r}"
+                )
+            if self.element_type is DataType.VARCHAR and self.max_length is None:
+                raise SchemaError(f"field {n!r}: ARRAY of VARCHAR needs max_length")
+        if self.is_primary:
+            if t not in (DataType.INT64, DataType.VARCHAR):
+                raise SchemaError(f"field {n!r}: a primary key must be INT64 or VARCHAR, not {t.name}")
+            if self.nullable:
+                raise SchemaError(f"field {n!r}: a primary key cannot be nullable")
+            if self.default_value is not None:
+                raise SchemaError(f"field {n!r}: a primary key cannot have a default value")
+        elif self.auto_id:
+            raise SchemaError(f"field {n!r}: auto_id is only allowed on the primary key")
+        if t.is_vector and (self.nullable or self.default_value is not None):
+            raise SchemaError(f"field {n!r}: vector fields cannot be nullable or have a default value")
+        if self.default_value is not None:
+            self._check_default()
+
+    def _check_default(self) -> None:
+        v, t, n = self.default_value, self.dtype, self.name
+        ok = True
+        if t is DataType.BOOL:
+            ok = isinstance(v, bool)
+        elif t.is_integer:
+            ok = isinstance(v, int) and not isinstance(v, bool)
+            if ok:
+                import numpy as np
+
+                info = np.iinfo(NUMPY_DTYPES[t])
+                ok = info.min <= v <= info.max
+        elif t in (DataType.FLOAT, DataType.DOUBLE):
+            ok = isinstance(v, (int, float)) and not isinstance(v, bool)
+        elif t is DataType.VARCHAR:
+            ok = isinstance(v, str) and len(v) <= (self.max_length or 0)
+        elif t in (DataType.JSON, DataType.ARRAY):
+            ok = False
+        if not ok:
+            raise SchemaError(f"field {n!r}: default_value {v!r} does not fit type {t.name}")
+
+    # -- conversion -----------------------------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        """The field as pymilvus's `describe_collection` shows it."""
+        params: dict[str, Any] = dict(self.params)
+        if self.max_length is not None:
+            params["max_length"] = self.max_length
+        if self.dim is not None:
+            params["dim"] = self.dim
+        if self.max_capacity is not None:
+            params["max_capacity"] = self.max_capacity
+        d: dict[str, Any] = {
+            "field_id": self.field_id,
+            "name": self.name,
+            "description": self.description,
+            "type": self.dtype,
+            "params": params,
+        }
+        if self.element_type is not None:
+            d["element_type"] = self.element_type
+        if self.is_primary:
+            d["is_primary"] = True
+        if self.auto_id:
+            d["auto_id"] = True
+        if self.nullable:
+            d["nullable"] = True
+        if self.default_value is not None:
+            d["default_value"] = self.default_value
+        if self.is_partition_key:
+            d["is_partition_key"] = True
+        if self.is_clustering_key:
+            d["is_clustering_key"] = True
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> FieldSchema:
+        params = dict(d.get("params") or {})
+        f = cls(
+            d["name"],
+            d["type"],
+            d.get("description", ""),
+            is_primary=d.get("is_primary", False),
+            auto_id=d.get("auto_id", False),
+            max_length=params.pop("max_length", None),
+            dim=params.pop("dim", None),
+            element_type=d.get("element_type"),
+            max_capacity=params.pop("max_capacity", None),
+            nullable=d.get("nullable", False),
+            default_value=d.get("default_value"),
+            is_partition_key=d.get("is_partition_key", False),
+            is_clustering_key=d.get("is_clustering_key", False),
+            **params,
+        )
+        f.field_id = int(d.get("field_id", 0))
+        return f
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, FieldSchema) and self.to_dict() == other.to_dict()
+
+    def __repr__(self) -> str:
+        return f"FieldSchema({self.to_dict()!r})"
+
+
+class CollectionSchema:
+    """The fields of a collection plus collection-wide options."""
+
+    def __init__(
+        self,
+        fields: list[FieldSchema] | None = None,
+        description: str = "",
+        *,
+        auto_id: bool | None = None,
+        enable_dynamic_field: bool = False,
+        primary_field: str | None = None,
+        **kwargs: Any,
+    ) -> None:
+        self.fields: list[FieldSchema] = list(fields or [])
+        self.description = description
+        self.auto_id = auto_id
+        self.enable_dynamic_field = bool(enable_dynamic_field)
+        self.functions: list[Any] = list(kwargs.pop("functions", []) or [])
+        self.properties = dict(kwargs)
+        if primary_field is not None:
+            for f in self.fields:
+                if f.name == primary_field:
+                    f.is_primary = True
+
+    def add_field(self, field_name: str, datatype: DataType | int | str, **kwargs: Any) -> CollectionSchema:
+        """Append a field (pymilvus's signature) and return the schema, for chaining."""
+        desc = kwargs.pop("description", kwargs.pop("desc", ""))
+        field = FieldSchema(field_name, datatype, desc, **kwargs)
+        if field.is_primary and self.auto_id is not None and "auto_id" not in kwargs:
+            field.auto_id = self.auto_id
+        self.fields.append(field)
+        return self
+
+    # -- lookups --------------------------------------------------------------
+    @property
+    def primary_field(self) -> FieldSchema:
+        for f in self.fields:
+            if f.is_primary:
+                return f
+        raise SchemaError("the schema has no primary key field")
+
+    @property
+    def vector_fields(self) -> list[FieldSchema]:
+        return [f for f in self.fields if f.dtype.is_vector]
+
+    def field(self, name: str) -> FieldSchema | None:
+        for f in self.fields:
+            if f.name == name:
+                return f
+        return None
+
+    def field_names(self) -> list[str]:
+        return [f.name for f in self.fields]
+
+    # -- checks ---------------------------------------------------------------
+    def validate(self) -> None:
+        """Raise `SchemaError` naming the offending field if the schema is unsound."""
+        if not self.fields:
+            raise SchemaError("the schema has no fields; expected a primary key and a vector field")
+        seen: set[str] = set()
+        for f in self.fields:
+            f.validate()
+            if f.name in seen:
+                raise SchemaError(f"field name {f.name!r} appears twice in the schema")
+            if f.name == META_FIELD:
+                raise SchemaError(f"field name {META_FIELD!r} is reserved for dynamic fields")
+            seen.add(f.name)
+        primaries = [f.name for f in self.fields if f.is_primary]
+        if len(primaries) != 1:
+            raise SchemaError(f"the schema needs exactly one primary key field; found {primaries or 'none'}")
+        if self.auto_id and not self.primary_field.auto_id:
+            self.primary_field.auto_id = True
+        if not self.vector_fields:
+            raise SchemaError("the schema needs at least one vector field")
+        if self.primary_field.auto_id and self.primary_field.dtype is not DataType.INT64:
+            raise SchemaError(f"field {self.primary_field.name!r}: auto_id needs an INT64 primary key")
+        keys = [f.name for f in self.fields if f.is_partition_key]
+        if len(keys) > 1:
+            raise SchemaError(f"at most one partition key field is allowed; found {keys}")
+
+    def assign_field_ids(self) -> None:
+        for i, f in enumerate(self.fields):
+            f.field_id = 100 + i
+
+    # -- conversion -----------------------------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "auto_id": bool(self.primary_field.auto_id) if any(f.is_primary for f in self.fields) else False,
+            "description": self.description,
+            "fields": [f.to_dict() for f in self.fields],
+            "enable_dynamic_field": self.enable_dynamic_field,
+        }
+
+    def to_json_dict(self) -> dict[str, Any]:
+        """A JSON-serialisable form (types as numbers) for the catalog and the wire."""
+        d = self.to_dict()
+        for fd in d["fields"]:
+            fd["type"] = int(fd["type"])
+            if "element_type" in fd:
+                fd["element_type"] = int(fd["element_type"])
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> CollectionSchema:
+        s = cls(
+            [FieldSchema.from_dict(f) for f in d.get("fields", [])],
+            d.get("description", ""),
+            enable_dynamic_field=d.get("enable_dynamic_field", False),
+        )
+        s.auto_id = d.get("auto_id")
+        return s
+
+    def copy(self) -> CollectionSchema:
+        return copy.deepcopy(self)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, CollectionSchema) and self.to_dict() == other.to_dict()
+
+    def __repr__(self) -> str:
+        return f"CollectionSchema({self.to_dict()!r})"

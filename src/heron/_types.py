@@ -1,0 +1,124 @@
+"""Closed sets shared by every layer: data types, metrics, load states."""
+
+from __future__ import annotations
+
+from enum import Enum, IntEnum
+
+
+class DataType(IntEnum):
+    """Field data types, with the numeric values of the Milvus protocol."""
+
+    NONE = 0
+    BOOL = 1
+    INT8 = 2
+    INT16 = 3
+    INT32 = 4
+    INT64 = 5
+    FLOAT = 10
+    DOUBLE = 11
+    STRING = 20
+    VARCHAR = 21
+    ARRAY = 22
+    JSON = 23
+    BINARY_VECTOR = 100
+    FLOAT_VECTOR = 101
+    FLOAT16_VECTOR = 102
+    BFLOAT16_VECTOR = 103
+    SPARSE_FLOAT_VECTOR = 104
+    INT8_VECTOR = 105
+    UNKNOWN = 999
+
+    def __repr__(self) -> str:
+        return f"<DataType.{self.name}: {self.value}>"
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def is_vector(self) -> bool:
+        return self in VECTOR_TYPES
+
+    @property
+    def is_dense_vector(self) -> bool:
+        return self in VECTOR_TYPES and self is not DataType.SPARSE_FLOAT_VECTOR
+
+    @property
+    def is_integer(self) -> bool:
+        return self in INTEGER_TYPES
+
+    @property
+    def is_numeric(self) -> bool:
+        return self in INTEGER_TYPES or self in (DataType.FLOAT, DataType.DOUBLE)
+
+
+INTEGER_TYPES = frozenset({DataType.INT8, DataType.INT16, DataType.INT32, DataType.INT64})
+VECTOR_TYPES = frozenset(
+    {
+        DataType.BINARY_VECTOR,
+        DataType.FLOAT_VECTOR,
+        DataType.FLOAT16_VECTOR,
+        DataType.BFLOAT16_VECTOR,
+        DataType.SPARSE_FLOAT_VECTOR,
+        DataType.INT8_VECTOR,
+    }
+)
+#: Element types an ARRAY field may hold.
+ARRAY_ELEMENT_TYPES = frozenset(
+    {
+        DataType.BOOL,
+        DataType.INT8,
+        DataType.INT16,
+        DataType.INT32,
+        DataType.INT64,
+        DataType.FLOAT,
+        DataType.DOUBLE,
+        DataType.VARCHAR,
+    }
+)
+
+#: numpy dtype names of the fixed-width scalar types.
+NUMPY_DTYPES: dict[DataType, str] = {
+    DataType.BOOL: "bool",
+    DataType.INT8: "int8",
+    DataType.INT16: "int16",
+    DataType.INT32: "int32",
+    DataType.INT64: "int64",
+    DataType.FLOAT: "float32",
+    DataType.DOUBLE: "float64",
+}
+
+
+class MetricType(str, Enum):
+    L2 = "L2"
+    IP = "IP"
+    COSINE = "COSINE"
+    HAMMING = "HAMMING"
+    JACCARD = "JACCARD"
+    BM25 = "BM25"
+
+    @property
+    def larger_is_better(self) -> bool:
+        return self in (MetricType.IP, MetricType.COSINE, MetricType.BM25)
+
+
+class LoadState(IntEnum):
+    """Load state of a collection or partition, printed as Milvus prints it."""
+
+    NotExist = 0
+    NotLoad = 1
+    Loading = 2
+    Loaded = 3
+
+    def __repr__(self) -> str:
+        return f"<LoadState: {self.name}>"
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class ConsistencyLevel(IntEnum):
+    Strong = 0
+    Session = 1
+    Bounded = 2
+    Eventually = 3
+    Customized = 4
