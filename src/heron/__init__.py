@@ -1,9 +1,77 @@
-"""Heron: a vector database with blocking and asyncio clients over one API."""
+"""Heron: a vector database with blocking and asyncio clients over one API.
+
+    import heron
+    client = heron.Client("./heron.db")          # embedded, data in ./heron.db/
+    client = heron.Client("http://host:19530")   # a Heron (or Milvus) server
+
+`AsyncClient` has the same methods as coroutines.
+"""
 
 from __future__ import annotations
 
-from ._errors import *  # noqa: F403
+from ._errors import (
+    AliasNotFoundError,
+    AlreadyExistsError,
+    AuthenticationError,
+    ClientClosedError,
+    CollectionNotFoundError,
+    CollectionNotLoadedError,
+    DatabaseNotFoundError,
+    DataDirLockedError,
+    DataError,
+    FilterError,
+    HeronError,
+    IndexNotFoundError,
+    NotFoundError,
+    ParamError,
+    PartitionNotFoundError,
+    PermissionDeniedError,
+    SchemaError,
+    ServerBusyError,
+)
 from ._schema import CollectionSchema, FieldSchema
 from ._types import ConsistencyLevel, DataType, LoadState, MetricType
+from .client._async_client import AsyncClient
+from .client._helpers import AnnSearchRequest, IndexParams, RRFRanker, WeightedRanker
+from .client._results import Hit, Hits, QueryResult, SearchResult
+from .client._sync_client import Client
 
 __version__ = "0.1.0"
+
+__all__ = [
+    "AliasNotFoundError",
+    "AlreadyExistsError",
+    "AnnSearchRequest",
+    "AsyncClient",
+    "AuthenticationError",
+    "Client",
+    "ClientClosedError",
+    "CollectionNotFoundError",
+    "CollectionNotLoadedError",
+    "CollectionSchema",
+    "ConsistencyLevel",
+    "DataDirLockedError",
+    "DataError",
+    "DataType",
+    "DatabaseNotFoundError",
+    "FieldSchema",
+    "FilterError",
+    "HeronError",
+    "Hit",
+    "Hits",
+    "IndexNotFoundError",
+    "IndexParams",
+    "LoadState",
+    "MetricType",
+    "NotFoundError",
+    "ParamError",
+    "PartitionNotFoundError",
+    "PermissionDeniedError",
+    "QueryResult",
+    "RRFRanker",
+    "SchemaError",
+    "SearchResult",
+    "ServerBusyError",
+    "WeightedRanker",
+    "__version__",
+]

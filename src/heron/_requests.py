@@ -1,0 +1,334 @@
+"""The operations of Heron as frozen request objects.
+
+Every call a client makes becomes exactly one of these objects; the
+embedded transport hands it to the engine's dispatcher and the server
+decodes the Milvus wire protocol into the same objects, so both paths run
+the same engine code. Requests hold already-normalised values: arrays, not
+user-facing conveniences. Each request names the database it targets.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+# -- databases ---------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CreateDatabase:
+    db_name: str
+    properties: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class DropDatabase:
+    db_name: str
+
+
+@dataclass(frozen=True)
+class ListDatabases:
+    pass
+
+
+@dataclass(frozen=True)
+class DescribeDatabase:
+    db_name: str
+
+
+# -- collections -------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CreateCollection:
+    db_name: str
+    collection_name: str
+    schema: dict[str, Any]
+    index_params: tuple[dict[str, Any], ...] = ()
+    consistency_level: str = "Bounded"
+    properties: dict[str, Any] = field(default_factory=dict)
+    num_partitions: int = 0
+
+
+@dataclass(frozen=True)
+class DropCollection:
+    db_name: str
+    collection_name: str
+
+
+@dataclass(frozen=True)
+class HasCollection:
+    db_name: str
+    collection_name: str
+
+
+@dataclass(frozen=True)
+class ListCollections:
+    db_name: str
+
+
+@dataclass(frozen=True)
+class DescribeCollection:
+    db_name: str
+    collection_name: str
+
+
+@dataclass(frozen=True)
+class RenameCollection:
+    db_name: str
+    old_name: str
+    new_name: str
+    target_db: str = ""
+
+
+@dataclass(frozen=True)
+class GetCollectionStats:
+    db_name: str
+    collection_name: str
+
+
+@dataclass(frozen=True)
+class TruncateCollection:
+    db_name: str
+    collection_name: str
+
+
+@dataclass(frozen=True)
+class AlterCollectionProperties:
+    db_name: str
+    collection_name: str
+    properties: dict[str, Any]
+
+
+# -- partitions --------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CreatePartition:
+    db_name: str
+    collection_name: str
+    partition_name: str
+
+
+@dataclass(frozen=True)
+class DropPartition:
+    db_name: str
+    collection_name: str
+    partition_name: str
+
+
+@dataclass(frozen=True)
+class HasPartition:
+    db_name: str
+    collection_name: str
+    partition_name: str
+
+
+@dataclass(frozen=True)
+class ListPartitions:
+    db_name: str
+    collection_name: str
+
+
+@dataclass(frozen=True)
+class GetPartitionStats:
+    db_name: str
+    collection_name: str
+    partition_name: str
+
+
+# -- load state --------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class LoadCollection:
+    db_name: str
+    collection_name: str
+
+
+@dataclass(frozen=True)
+class ReleaseCollection:
+    db_name: str
+    collection_name: str
+
+
+@dataclass(frozen=True)
+class LoadPartitions:
+    db_name: str
+    collection_name: str
+    partition_names: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class ReleasePartitions:
+    db_name: str
+    collection_name: str
+    partition_names: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class GetLoadState:
+    db_name: str
+    collection_name: str
+    partition_names: tuple[str, ...] = ()
+
+
+# -- indexes -----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CreateIndex:
+    """``indexes``: one dict per index: field_name, index_name, index_type, metric_type, params."""
+
+    db_name: str
+    collection_name: str
+    indexes: tuple[dict[str, Any], ...]
+
+
+@dataclass(frozen=True)
+class DropIndex:
+    db_name: str
+    collection_name: str
+    index_name: str
+
+
+@dataclass(frozen=True)
+class ListIndexes:
+    db_name: str
+    collection_name: str
+    field_name: str = ""
+
+
+@dataclass(frozen=True)
+class DescribeIndex:
+    db_name: str
+    collection_name: str
+    index_name: str
+
+
+# -- aliases -----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CreateAlias:
+    db_name: str
+    collection_name: str
+    alias: str
+
+
+@dataclass(frozen=True)
+class DropAlias:
+    db_name: str
+    alias: str
+
+
+@dataclass(frozen=True)
+class AlterAlias:
+    db_name: str
+    collection_name: str
+    alias: str
+
+
+@dataclass(frozen=True)
+class DescribeAlias:
+    db_name: str
+    alias: str
+
+
+@dataclass(frozen=True)
+class ListAliases:
+    db_name: str
+    collection_name: str = ""
+
+
+# -- data --------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Insert:
+    """``batch`` is a `heron._batch.Batch` built against the collection's schema."""
+
+    db_name: str
+    collection_name: str
+    batch: Any
+    partition_name: str = ""
+    upsert: bool = False
+
+
+@dataclass(frozen=True)
+class Delete:
+    db_name: str
+    collection_name: str
+    ids: Any = None
+    filter: str = ""
+    filter_params: dict[str, Any] = field(default_factory=dict)
+    partition_name: str = ""
+
+
+@dataclass(frozen=True)
+class Query:
+    """Filter or primary keys → rows. ``ids`` and ``filter`` are exclusive."""
+
+    db_name: str
+    collection_name: str
+    filter: str = ""
+    output_fields: tuple[str, ...] | None = None
+    ids: Any = None
+    partition_names: tuple[str, ...] = ()
+    limit: int | None = None
+    offset: int = 0
+    filter_params: dict[str, Any] = field(default_factory=dict)
+    consistency_level: str = ""
+
+
+@dataclass(frozen=True)
+class Search:
+    """``data``: a 2-d numpy array of dense queries, or a scipy CSR matrix of sparse ones."""
+
+    db_name: str
+    collection_name: str
+    data: Any
+    anns_field: str = ""
+    filter: str = ""
+    limit: int = 10
+    offset: int = 0
+    output_fields: tuple[str, ...] | None = None
+    metric_type: str = ""
+    params: dict[str, Any] = field(default_factory=dict)
+    partition_names: tuple[str, ...] = ()
+    filter_params: dict[str, Any] = field(default_factory=dict)
+    group_by_field: str = ""
+    group_size: int = 1
+    strict_group_size: bool = False
+    round_decimal: int = -1
+    consistency_level: str = ""
+
+
+@dataclass(frozen=True)
+class HybridSearch:
+    """``reqs``: Search requests (one per field); ``ranker``: {"strategy": "rrf"|"weighted", "params": {...}}."""
+
+    db_name: str
+    collection_name: str
+    reqs: tuple[Search, ...]
+    ranker: dict[str, Any]
+    limit: int = 10
+    offset: int = 0
+    output_fields: tuple[str, ...] | None = None
+    partition_names: tuple[str, ...] = ()
+    round_decimal: int = -1
+
+
+@dataclass(frozen=True)
+class Flush:
+    db_name: str
+    collection_name: str
+
+
+@dataclass(frozen=True)
+class Compact:
+    db_name: str
+    collection_name: str
+
+
+Request = Any

@@ -1,0 +1,194 @@
+"""What both clients share: argument checking, request building, result shaping.
+
+`AsyncClient` (the source) and `Client` (generated from it) differ only in
+``async``/``await`` and in the transport they create; everything that
+turns user arguments into requests or answers into results lives here once.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from .. import _requests as rq
+from .._batch import query_vectors
+from .._errors import ParamError
+from .._schema import CollectionSchema, FieldSchema
+from .._types import DataType
+from ._helpers import AnnSearchRequest, IndexParams
+
+_SEARCH_KEYS = ("metric_type", "params")
+
+
+def is_remote(uri: str) -> bool:
+    return uri.startswith(("http://", "https://", "tcp://", "grpc://", "unix:"))
+
+
+class ClientBase:
+    """Construction and request building shared by `Client` and `AsyncClient`."""
+
+    def __init__(
+        self,
+        uri: str = "./heron.db",
+        user: str = "",
+        password: str = "",
+        db_name: str = "",
+        token: str = "",
+        timeout: float | None = None,
+        **kwargs: Any,
+    ) -> None:
+        if not isinstance(uri, str) or not uri:
+            raise ParamError(f"uri: got {uri!r}, expected a local path or http(s)://host:port")
+        self._uri = uri
+        self._db = db_name or "default"
+        self._timeout = timeout
+        self._token = token or (f"{user}:{password}" if user else "")
+        self._schemas: dict[tuple[str, str], CollectionSchema] = {}
+        self._options = kwargs
+
+    # -- local helpers (plain calls on both clients) -----------------------------------
+    @classmethod
+    def create_schema(cls, **kwargs: Any) -> CollectionSchema:
+        return CollectionSchema(**kwargs)
+
+    @classmethod
+    def create_field_schema(cls, name: str, data_type: DataType, desc: str = "", **kwargs: Any) -> FieldSchema:
+        return FieldSchema(name, data_type, desc, **kwargs)
+
+    @classmethod
+    def prepare_index_params(cls, field_name: str = "", **kwargs: Any) -> IndexParams:
+        return IndexParams(field_name, **kwargs)
+
+    # -- request building --------------------------------------------------------------
+    def _dbn(self, kwargs: dict[str, Any]) -> str:
+        return kwargs.get("db_name") or self._db
+
+    def _to(self, timeout: float | None) -> float | None:
+        return timeout if timeout is not None else self._timeout
+
+    def _create_collection_request(
+        self, name: str, dimension: int | None, primary_field_name: str, id_type: str, vector_field_name: str,
+        metric_type: str, auto_id: bool, schema: CollectionSchema | None, index_params: IndexParams | None,
+        kwargs: dict[str, Any],
+    ) -> rq.CreateCollection:
+        db = self._dbn(kwargs)
+        if schema is None:
+            if dimension is None:
+                raise ParamError("create_collection needs either schema= or dimension=")
+            schema = self._quick_schema(dimension, primary_field_name, id_type, vector_field_name, auto_id, kwargs)
+            if index_params is None:
+                index_params = IndexParams(vector_field_name, index_type="AUTOINDEX", metric_type=metric_type)
+        elif dimension is not None:
+            raise ParamError("create_collection takes either schema= or dimension=, not both")
+        schema.validate()
+        return rq.CreateCollection(
+            db, name, schema.to_json_dict(), index_params.to_specs() if index_params else (),
+            str(kwargs.get("consistency_level", "Bounded")), dict(kwargs.get("properties") or {}),
+        )
+
+    @staticmethod
+    def _quick_schema(dim: int, pk: str, id_type: str, vec: str, auto_id: bool, kw: dict[str, Any]) -> CollectionSchema:
+        s = CollectionSchema(enable_dynamic_field=kw.get("enable_dynamic_field", True), auto_id=auto_id)
+        if id_type in ("int", "INT64", DataType.INT64):
+            s.add_field(pk, DataType.INT64, is_primary=True, auto_id=auto_id)
+        elif id_type in ("str", "string", "VARCHAR", DataType.VARCHAR):
+            if auto_id:
+                raise ParamError("auto_id needs id_type='int'")
+            s.add_field(pk, DataType.VARCHAR, is_primary=True, max_length=int(kw.get("max_length", 65535)))
+        else:
+            raise ParamError(f"id_type: got {id_type!r}, expected 'int' or 'string'")
+        s.add_field(vec, DataType.FLOAT_VECTOR, dim=dimension_of(dim))
+        return s
+
+    def _search_request(
+        self, collection_name: str, data: Any, filter: str, limit: int, output_fields: Any,  # noqa: A002
+        search_params: dict[str, Any] | None, partition_names: Any, anns_field: str | None, kwargs: dict[str, Any],
+    ) -> rq.Search:
+        if data is None:
+            raise ParamError("search needs data= (query vectors)")
+        sp = dict(search_params or {})
+        params = dict(sp.pop("params", None) or {})
+        metric = sp.pop("metric_type", "") or ""
+        params.update(sp)
+        offset = kwargs.get("offset", params.pop("offset", 0)) or 0
+        group_by = kwargs.get("group_by_field", params.pop("group_by_field", "")) or ""
+        group_size = int(kwargs.get("group_size", params.pop("group_size", 1)) or 1)
+        strict = bool(kwargs.get("strict_group_size", params.pop("strict_group_size", False)))
+        _check_limit(limit)
+        return rq.Search(
+            self._dbn(kwargs), collection_name, query_vectors(data), anns_field or "", filter or "", int(limit),
+            int(offset), _fields(output_fields), str(metric).upper(), params, _names(partition_names),
+            dict(kwargs.get("filter_params") or {}), group_by, group_size, strict,
+            int(kwargs.get("round_decimal", -1)), str(kwargs.get("consistency_level", "")),
+        )
+
+    def _hybrid_request(
+        self, collection_name: str, reqs: list[AnnSearchRequest], ranker: Any, limit: int, output_fields: Any,
+        partition_names: Any, kwargs: dict[str, Any],
+    ) -> rq.HybridSearch:
+        _check_limit(limit)
+        subs = []
+        for req in reqs:
+            if not isinstance(req, AnnSearchRequest):
+                raise ParamError(f"reqs: got {type(req).__name__}, expected AnnSearchRequest objects")
+            subs.append(self._search_request(
+                collection_name, req.data, req.expr, req.limit, None, req.param, partition_names, req.anns_field,
+                {**kwargs, "filter_params": req.expr_params, "offset": 0},
+            ))
+        if not hasattr(ranker, "dict"):
+            raise ParamError(f"ranker: got {ranker!r}, expected RRFRanker or WeightedRanker")
+        return rq.HybridSearch(
+            self._dbn(kwargs), collection_name, tuple(subs), ranker.dict(), int(limit), int(kwargs.get("offset", 0)),
+            _fields(output_fields), _names(partition_names), int(kwargs.get("round_decimal", -1)),
+        )
+
+    def _query_request(
+        self, collection_name: str, filter: str, output_fields: Any, ids: Any,  # noqa: A002
+        partition_names: Any, kwargs: dict[str, Any],
+    ) -> rq.Query:
+        if ids is not None and filter:
+            raise ParamError("query takes either ids or filter, not both")
+        limit = kwargs.get("limit")
+        if limit is not None and (not isinstance(limit, int) or limit < -1):
+            raise ParamError(f"limit: got {limit!r}, expected a non-negative integer")
+        return rq.Query(
+            self._dbn(kwargs), collection_name, filter or "", _fields(output_fields), _ids(ids),
+            _names(partition_names), None if limit in (None, -1) else int(limit), int(kwargs.get("offset", 0) or 0),
+            dict(kwargs.get("filter_params") or {}), str(kwargs.get("consistency_level", "")),
+        )
+
+
+def dimension_of(dim: Any) -> int:
+    if isinstance(dim, bool) or not isinstance(dim, (int, np.integer)) or dim <= 0:
+        raise ParamError(f"dimension: got {dim!r}, expected a positive integer")
+    return int(dim)
+
+
+def _check_limit(limit: Any) -> None:
+    if isinstance(limit, bool) or not isinstance(limit, (int, np.integer)) or limit < 1:
+        raise ParamError(f"limit: got {limit!r}, expected a positive integer")
+
+
+def _fields(output_fields: Any) -> tuple[str, ...] | None:
+    if output_fields is None:
+        return None
+    if isinstance(output_fields, str):
+        return (output_fields,)
+    return tuple(output_fields)
+
+
+def _names(names: Any) -> tuple[str, ...]:
+    if not names:
+        return ()
+    if isinstance(names, str):
+        return (names,)
+    return tuple(names)
+
+
+def _ids(ids: Any) -> Any:
+    if ids is None:
+        return None
+    if isinstance(ids, (int, str, np.integer)):
+        return [ids]
+    return list(ids)

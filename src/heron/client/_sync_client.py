@@ -1,0 +1,301 @@
+"""`Client`: the blocking client, generated from `_async_client.py` by scripts/unasync.py. Do not edit."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .. import _requests as rq
+from .._batch import build_batch
+from .._errors import ParamError
+from .._schema import CollectionSchema
+from ._base import ClientBase, is_remote
+from ._helpers import AnnSearchRequest, IndexParams
+from ._results import QueryResult, SearchResult, shape_search
+from ._transport import LocalTransport
+
+
+class Client(ClientBase):
+    """A blocking Heron client. Embedded for a local path.
+
+    Use it as ``with Client(...) as client:`` or
+    call ``client.close()``.
+    """
+
+    def __init__(
+        self,
+        uri: str = "./heron.db",
+        user: str = "",
+        password: str = "",
+        db_name: str = "",
+        token: str = "",
+        timeout: float | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(uri, user, password, db_name, token, timeout, **kwargs)
+        if is_remote(uri):
+            from ._remote import make_remote_transport
+
+            self._transport = make_remote_transport(uri, self._token, self._db, kwargs)
+        else:
+            self._transport = LocalTransport(uri)
+
+    def _call(self, request: Any, timeout: float | None = None) -> Any:
+        return self._transport.handle(request, self._to(timeout))
+
+    def close(self) -> None:
+        """Release the client's resources; calling it twice is harmless."""
+        self._transport.close()
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    def _schema(self, collection_name: str, db: str, refresh: bool = False) -> CollectionSchema:
+        key = (db, collection_name)
+        schema = None if refresh else self._schemas.get(key)
+        if schema is None:
+            desc = self._call(rq.DescribeCollection(db, collection_name))
+            schema = CollectionSchema.from_dict(desc)
+            self._schemas[key] = schema
+        return schema
+
+    # -- databases ---------------------------------------------------------------------
+    def create_database(self, db_name: str, properties: dict[str, Any] | None = None,
+                              timeout: float | None = None, **kwargs: Any) -> None:
+        self._call(rq.CreateDatabase(db_name, dict(properties or {})), timeout)
+
+    def drop_database(self, db_name: str, timeout: float | None = None, **kwargs: Any) -> None:
+        self._call(rq.DropDatabase(db_name), timeout)
+
+    def list_databases(self, timeout: float | None = None, **kwargs: Any) -> list[str]:
+        return self._call(rq.ListDatabases(), timeout)
+
+    def describe_database(self, db_name: str, timeout: float | None = None, **kwargs: Any) -> dict[str, Any]:
+        return self._call(rq.DescribeDatabase(db_name), timeout)
+
+    def use_database(self, db_name: str, timeout: float | None = None, **kwargs: Any) -> None:
+        """Make ``db_name`` the database of later calls; raises if it does not exist."""
+        self._call(rq.DescribeDatabase(db_name), timeout)
+        self._db = db_name
+
+    def using_database(self, db_name: str, **kwargs: Any) -> None:
+        self.use_database(db_name, **kwargs)
+
+    # -- collections -------------------------------------------------------------------
+    def create_collection(
+        self,
+        collection_name: str,
+        dimension: int | None = None,
+        primary_field_name: str = "id",
+        id_type: str = "int",
+        vector_field_name: str = "vector",
+        metric_type: str = "COSINE",
+        auto_id: bool = False,
+        timeout: float | None = None,
+        schema: CollectionSchema | None = None,
+        index_params: IndexParams | None = None,
+        **kwargs: Any,
+    ) -> None:
+        """Create a collection from ``schema``, or the quick way from ``dimension``.
+
+        With index params (always for the quick form) the indexes are created
+        and the collection is loaded; otherwise it starts released.
+        """
+        req = self._create_collection_request(
+            collection_name, dimension, primary_field_name, id_type, vector_field_name, metric_type, auto_id,
+            schema, index_params, kwargs,
+        )
+        self._schemas.pop((req.db_name, collection_name), None)
+        self._call(req, timeout)
+
+    def drop_collection(self, collection_name: str, timeout: float | None = None, **kwargs: Any) -> None:
+        self._schemas.pop((self._dbn(kwargs), collection_name), None)
+        self._call(rq.DropCollection(self._dbn(kwargs), collection_name), timeout)
+
+    def has_collection(self, collection_name: str, timeout: float | None = None, **kwargs: Any) -> bool:
+        return self._call(rq.HasCollection(self._dbn(kwargs), collection_name), timeout)
+
+    def list_collections(self, timeout: float | None = None, **kwargs: Any) -> list[str]:
+        return self._call(rq.ListCollections(self._dbn(kwargs)), timeout)
+
+    def describe_collection(self, collection_name: str, timeout: float | None = None,
+                                  **kwargs: Any) -> dict[str, Any]:
+        return self._call(rq.DescribeCollection(self._dbn(kwargs), collection_name), timeout)
+
+    def rename_collection(self, old_name: str, new_name: str, target_db: str = "",
+                                timeout: float | None = None, **kwargs: Any) -> None:
+        self._schemas.clear()
+        self._call(rq.RenameCollection(self._dbn(kwargs), old_name, new_name, target_db), timeout)
+
+    def get_collection_stats(self, collection_name: str, timeout: float | None = None,
+                                   **kwargs: Any) -> dict[str, Any]:
+        return self._call(rq.GetCollectionStats(self._dbn(kwargs), collection_name), timeout)
+
+    def truncate_collection(self, collection_name: str, timeout: float | None = None, **kwargs: Any) -> None:
+        self._call(rq.TruncateCollection(self._dbn(kwargs), collection_name), timeout)
+
+    def alter_collection_properties(self, collection_name: str, properties: dict[str, Any],
+                                          timeout: float | None = None, **kwargs: Any) -> None:
+        self._call(rq.AlterCollectionProperties(self._dbn(kwargs), collection_name, dict(properties)), timeout)
+
+    # -- partitions ----------------------------------------------------------------------
+    def create_partition(self, collection_name: str, partition_name: str, timeout: float | None = None,
+                               **kwargs: Any) -> None:
+        self._call(rq.CreatePartition(self._dbn(kwargs), collection_name, partition_name), timeout)
+
+    def drop_partition(self, collection_name: str, partition_name: str, timeout: float | None = None,
+                             **kwargs: Any) -> None:
+        self._call(rq.DropPartition(self._dbn(kwargs), collection_name, partition_name), timeout)
+
+    def has_partition(self, collection_name: str, partition_name: str, timeout: float | None = None,
+                            **kwargs: Any) -> bool:
+        return self._call(rq.HasPartition(self._dbn(kwargs), collection_name, partition_name), timeout)
+
+    def list_partitions(self, collection_name: str, timeout: float | None = None, **kwargs: Any) -> list[str]:
+        return self._call(rq.ListPartitions(self._dbn(kwargs), collection_name), timeout)
+
+    def get_partition_stats(self, collection_name: str, partition_name: str, timeout: float | None = None,
+                                  **kwargs: Any) -> dict[str, Any]:
+        return self._call(rq.GetPartitionStats(self._dbn(kwargs), collection_name, partition_name), timeout)
+
+    # -- load state ------------------------------------------------------------------------
+    def load_collection(self, collection_name: str, timeout: float | None = None, **kwargs: Any) -> None:
+        self._call(rq.LoadCollection(self._dbn(kwargs), collection_name), timeout)
+
+    def release_collection(self, collection_name: str, timeout: float | None = None, **kwargs: Any) -> None:
+        self._call(rq.ReleaseCollection(self._dbn(kwargs), collection_name), timeout)
+
+    def load_partitions(self, collection_name: str, partition_names: str | list[str],
+                              timeout: float | None = None, **kwargs: Any) -> None:
+        names = (partition_names,) if isinstance(partition_names, str) else tuple(partition_names)
+        self._call(rq.LoadPartitions(self._dbn(kwargs), collection_name, names), timeout)
+
+    def release_partitions(self, collection_name: str, partition_names: str | list[str],
+                                 timeout: float | None = None, **kwargs: Any) -> None:
+        names = (partition_names,) if isinstance(partition_names, str) else tuple(partition_names)
+        self._call(rq.ReleasePartitions(self._dbn(kwargs), collection_name, names), timeout)
+
+    def get_load_state(self, collection_name: str, partition_name: str = "", timeout: float | None = None,
+                             *, partition_names: list[str] | None = None, **kwargs: Any) -> dict[str, Any]:
+        names = tuple(partition_names or ([partition_name] if partition_name else []))
+        return self._call(rq.GetLoadState(self._dbn(kwargs), collection_name, names), timeout)
+
+    def refresh_load(self, collection_name: str, timeout: float | None = None, **kwargs: Any) -> None:
+        self._call(rq.LoadCollection(self._dbn(kwargs), collection_name), timeout)
+
+    # -- indexes -------------------------------------------------------------------------
+    def create_index(self, collection_name: str, index_params: IndexParams, timeout: float | None = None,
+                           **kwargs: Any) -> None:
+        if not isinstance(index_params, IndexParams):
+            raise ParamError(f"index_params: got {type(index_params).__name__}, expected prepare_index_params()")
+        self._call(rq.CreateIndex(self._dbn(kwargs), collection_name, index_params.to_specs()), timeout)
+
+    def drop_index(self, collection_name: str, index_name: str, timeout: float | None = None,
+                         **kwargs: Any) -> None:
+        self._call(rq.DropIndex(self._dbn(kwargs), collection_name, index_name), timeout)
+
+    def list_indexes(self, collection_name: str, field_name: str = "", timeout: float | None = None,
+                           **kwargs: Any) -> list[str]:
+        return self._call(rq.ListIndexes(self._dbn(kwargs), collection_name, field_name or ""), timeout)
+
+    def describe_index(self, collection_name: str, index_name: str, timeout: float | None = None,
+                             **kwargs: Any) -> dict[str, Any]:
+        return self._call(rq.DescribeIndex(self._dbn(kwargs), collection_name, index_name), timeout)
+
+    # -- aliases ---------------------------------------------------------------------------
+    def create_alias(self, collection_name: str, alias: str, timeout: float | None = None,
+                           **kwargs: Any) -> None:
+        self._call(rq.CreateAlias(self._dbn(kwargs), collection_name, alias), timeout)
+
+    def drop_alias(self, alias: str, timeout: float | None = None, **kwargs: Any) -> None:
+        self._call(rq.DropAlias(self._dbn(kwargs), alias), timeout)
+
+    def alter_alias(self, collection_name: str, alias: str, timeout: float | None = None,
+                          **kwargs: Any) -> None:
+        self._call(rq.AlterAlias(self._dbn(kwargs), collection_name, alias), timeout)
+
+    def describe_alias(self, alias: str, timeout: float | None = None, **kwargs: Any) -> dict[str, Any]:
+        return self._call(rq.DescribeAlias(self._dbn(kwargs), alias), timeout)
+
+    def list_aliases(self, collection_name: str = "", timeout: float | None = None,
+                           **kwargs: Any) -> dict[str, Any]:
+        return self._call(rq.ListAliases(self._dbn(kwargs), collection_name), timeout)
+
+    # -- data ----------------------------------------------------------------------------
+    def insert(self, collection_name: str, data: Any, timeout: float | None = None, partition_name: str = "",
+                     **kwargs: Any) -> dict[str, Any]:
+        """Insert rows; returns ``{"insert_count", "ids"}`` once they are durable. A bad row writes nothing."""
+        return self._write(collection_name, data, timeout, partition_name, False, kwargs)
+
+    def upsert(self, collection_name: str, data: Any, timeout: float | None = None, partition_name: str = "",
+                     **kwargs: Any) -> dict[str, Any]:
+        """Insert rows, replacing any with the same primary key; returns ``{"upsert_count", "ids"}``."""
+        return self._write(collection_name, data, timeout, partition_name, True, kwargs)
+
+    def _write(self, collection_name: str, data: Any, timeout: float | None, partition_name: str,
+                     upsert: bool, kwargs: dict[str, Any]) -> dict[str, Any]:
+        db = self._dbn(kwargs)
+        schema = self._schema(collection_name, db)
+        batch = build_batch(schema, data, for_upsert=upsert)
+        return self._call(rq.Insert(db, collection_name, batch, partition_name or "", upsert), timeout)
+
+    def delete(self, collection_name: str, ids: Any = None, timeout: float | None = None,
+                     filter: str | None = None, partition_name: str | None = None,  # noqa: A002
+                     **kwargs: Any) -> dict[str, Any]:
+        """Delete rows by primary keys or by filter; returns ``{"delete_count"}``."""
+        if (ids is None) == (not filter):
+            raise ParamError("delete needs exactly one of ids= or filter=")
+        if ids is not None and not isinstance(ids, (list, tuple, int, str)) and not hasattr(ids, "__iter__"):
+            raise ParamError(f"ids: got {type(ids).__name__}, expected a list of primary keys")
+        req = rq.Delete(self._dbn(kwargs), collection_name, _id_list(ids), filter or "",
+                        dict(kwargs.get("filter_params") or {}), partition_name or "")
+        return self._call(req, timeout)
+
+    def get(self, collection_name: str, ids: Any, output_fields: list[str] | None = None,
+                  timeout: float | None = None, partition_names: list[str] | None = None,
+                  **kwargs: Any) -> QueryResult:
+        """Rows by primary key (missing keys are skipped)."""
+        req = self._query_request(collection_name, "", output_fields, ids, partition_names, kwargs)
+        return QueryResult(self._call(req, timeout))
+
+    def query(self, collection_name: str, filter: str = "", output_fields: list[str] | None = None,  # noqa: A002
+                    timeout: float | None = None, ids: Any = None, partition_names: list[str] | None = None,
+                    **kwargs: Any) -> QueryResult:
+        """Rows matching ``filter`` (or ``ids``); ``output_fields=["count(*)"]`` counts them."""
+        req = self._query_request(collection_name, filter, output_fields, ids, partition_names, kwargs)
+        return QueryResult(self._call(req, timeout))
+
+    def search(self, collection_name: str, data: Any = None, filter: str = "", limit: int = 10,  # noqa: A002
+                     output_fields: list[str] | None = None, search_params: dict[str, Any] | None = None,
+                     timeout: float | None = None, partition_names: list[str] | None = None,
+                     anns_field: str | None = None, **kwargs: Any) -> SearchResult:
+        """Nearest neighbours of each query vector: one list of hits per query, best first."""
+        req = self._search_request(collection_name, data, filter, limit, output_fields, search_params,
+                                   partition_names, anns_field, kwargs)
+        return shape_search(self._call(req, timeout))
+
+    def hybrid_search(self, collection_name: str, reqs: list[AnnSearchRequest], ranker: Any,
+                            limit: int = 10, output_fields: list[str] | None = None, timeout: float | None = None,
+                            partition_names: list[str] | None = None, **kwargs: Any) -> SearchResult:
+        """Run several vector searches and fuse them with ``ranker`` (RRFRanker or WeightedRanker)."""
+        req = self._hybrid_request(collection_name, reqs, ranker, limit, output_fields, partition_names, kwargs)
+        return shape_search(self._call(req, timeout))
+
+    def flush(self, collection_name: str, timeout: float | None = None, **kwargs: Any) -> None:
+        """Seal growing segments into files and wait for them (writes are durable without it)."""
+        self._call(rq.Flush(self._dbn(kwargs), collection_name), timeout)
+
+    def get_server_version(self, timeout: float | None = None, **kwargs: Any) -> str:
+        from .. import __version__
+
+        return __version__
+
+
+def _id_list(ids: Any) -> Any:
+    if ids is None:
+        return None
+    if isinstance(ids, (int, str)):
+        return [ids]
+    return list(ids)

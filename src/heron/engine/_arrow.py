@@ -1,0 +1,178 @@
+"""Batches to Arrow record batches and back: the on-disk form of rows.
+
+The write-ahead log stores each batch as an Arrow IPC stream and sealed
+segments are Arrow IPC files, both with the layout below, so recovery and
+segment loading share one decoder. Column ``__seq`` holds each row's
+sequence number.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+from scipy import sparse as sp
+
+from .._batch import Batch
+from .._schema import META_FIELD, CollectionSchema, FieldSchema
+from .._types import NUMPY_DTYPES, DataType
+from ._column import Column
+
+SEQ = "__seq"
+
+_VECTOR_VALUE_TYPES = {
+    DataType.FLOAT_VECTOR: pa.float32(),
+    DataType.FLOAT16_VECTOR: pa.float16(),
+    DataType.BFLOAT16_VECTOR: pa.uint16(),
+    DataType.INT8_VECTOR: pa.int8(),
+    DataType.BINARY_VECTOR: pa.uint8(),
+}
+_ARROW_ELEMENT = {
+    DataType.BOOL: pa.bool_(),
+    DataType.INT8: pa.int8(),
+    DataType.INT16: pa.int16(),
+    DataType.INT32: pa.int32(),
+    DataType.INT64: pa.int64(),
+    DataType.FLOAT: pa.float32(),
+    DataType.DOUBLE: pa.float64(),
+    DataType.VARCHAR: pa.string(),
+}
+
+
+def _mask(valid: np.ndarray | None) -> np.ndarray | None:
+    return None if valid is None else ~valid
+
+
+def _json_texts(values: np.ndarray, valid: np.ndarray | None) -> pa.Array:
+    texts = [None if (valid is not None and not valid[i]) else json.dumps(v) for i, v in enumerate(values)]
+    return pa.array(texts, type=pa.string())
+
+
+def column_to_arrow(f_dtype: DataType, c: Column) -> pa.Array:
+    if f_dtype in NUMPY_DTYPES:
+        return pa.array(c.values, mask=_mask(c.valid))
+    if f_dtype is DataType.VARCHAR:
+        v = c.values
+        return v.combine_chunks() if isinstance(v, pa.ChunkedArray) else v
+    if f_dtype is DataType.JSON:
+        return _json_texts(c.values, c.valid)
+    if f_dtype is DataType.ARRAY:
+        assert c.element_type is not None
+        return pa.array(list(c.values), type=pa.list_(_ARROW_ELEMENT[c.element_type]))
+    raise TypeError(f"no Arrow form for {f_dtype}")
+
+
+def vectors_to_arrow(f: FieldSchema, v: Any) -> pa.Array:
+    if f.dtype is DataType.SPARSE_FLOAT_VECTOR:
+        m = sp.csr_matrix(v)
+        offsets = pa.array(m.indptr.astype(np.int32))
+        idx = pa.ListArray.from_arrays(offsets, pa.array(m.indices.astype(np.uint32)))
+        val = pa.ListArray.from_arrays(offsets, pa.array(m.data.astype(np.float32)))
+        return pa.StructArray.from_arrays([idx, val], names=["indices", "values"])
+    flat = pa.array(np.ascontiguousarray(v).ravel(), type=_VECTOR_VALUE_TYPES[f.dtype])
+    width = v.shape[1]
+    return pa.FixedSizeListArray.from_arrays(flat, width)
+
+
+def batch_to_record_batch(schema: CollectionSchema, batch: Batch, seqs: np.ndarray) -> pa.RecordBatch:
+    arrays = [pa.array(seqs, type=pa.int64())]
+    names = [SEQ]
+    for f in schema.fields:
+        if f.dtype.is_vector:
+            arrays.append(vectors_to_arrow(f, batch.vectors[f.name]))
+        else:
+            arrays.append(column_to_arrow(f.dtype, batch.columns[f.name]))
+        names.append(f.name)
+    if META_FIELD in batch.columns:
+        arrays.append(column_to_arrow(DataType.JSON, batch.columns[META_FIELD]))
+        names.append(META_FIELD)
+    return pa.RecordBatch.from_arrays(arrays, names=names)
+
+
+def _valid_of(arr: pa.Array) -> np.ndarray | None:
+    if arr.null_count == 0:
+        return None
+    return np.asarray(arr.is_valid().to_numpy(zero_copy_only=False), dtype=bool)
+
+
+def arrow_to_column(dtype: DataType, arr: pa.Array, element_type: DataType | None = None) -> Column:
+    valid = _valid_of(arr)
+    if dtype in NUMPY_DTYPES:
+        filled = arr.fill_null(False if dtype is DataType.BOOL else 0) if valid is not None else arr
+        values = np.asarray(filled.to_numpy(zero_copy_only=False), dtype=NUMPY_DTYPES[dtype])
+        return Column(dtype, values, valid)
+    if dtype is DataType.VARCHAR:
+        return Column(dtype, arr, valid)
+    if dtype is DataType.JSON:
+        out = np.empty(len(arr), dtype=object)
+        out[:] = [None if t is None else json.loads(t) for t in arr.to_pylist()]
+        return Column(dtype, out, valid)
+    if dtype is DataType.ARRAY:
+        out = np.empty(len(arr), dtype=object)
+        out[:] = arr.to_pylist()
+        return Column(dtype, out, valid, element_type)
+    raise TypeError(f"no column form for {dtype}")
+
+
+def arrow_to_vectors(f: FieldSchema, arr: pa.Array) -> Any:
+    if f.dtype is DataType.SPARSE_FLOAT_VECTOR:
+        idx = arr.field("indices")
+        val = arr.field("values")
+        indptr = np.asarray(idx.offsets.to_numpy(), dtype=np.int64)
+        indices = np.asarray(idx.flatten().to_numpy(), dtype=np.int64)
+        data = np.asarray(val.flatten().to_numpy(), dtype=np.float32)
+        width = int(indices.max()) + 1 if indices.size else 1
+        base = indptr[0]
+        return sp.csr_matrix((data, indices, indptr - base), shape=(len(arr), width))
+    width = arr.type.list_size
+    flat = arr.flatten().to_numpy(zero_copy_only=False)
+    return np.asarray(flat).reshape(len(arr), width)
+
+
+def record_batch_to_batch(schema: CollectionSchema, rb: pa.RecordBatch | pa.Table) -> tuple[Batch, np.ndarray]:
+    """Inverse of `batch_to_record_batch`: the batch and its rows' sequence numbers."""
+    if isinstance(rb, pa.Table):
+        rb = rb.combine_chunks()
+        cols = {name: rb.column(name).chunk(0) if rb.column(name).num_chunks else
+                pa.array([], type=rb.schema.field(name).type) for name in rb.column_names}
+    else:
+        cols = {name: rb.column(name) for name in rb.schema.names}
+    n = rb.num_rows
+    batch = Batch(n)
+    for f in schema.fields:
+        if f.name not in cols:
+            continue
+        if f.dtype.is_vector:
+            batch.vectors[f.name] = arrow_to_vectors(f, cols[f.name])
+        else:
+            batch.columns[f.name] = arrow_to_column(f.dtype, cols[f.name], f.element_type)
+    if META_FIELD in cols:
+        batch.columns[META_FIELD] = arrow_to_column(DataType.JSON, cols[META_FIELD])
+    seqs = np.asarray(cols[SEQ].to_numpy(), dtype=np.int64)
+    return batch, seqs
+
+
+def to_ipc_bytes(rb: pa.RecordBatch) -> bytes:
+    sink = io.BytesIO()
+    with pa.ipc.new_stream(sink, rb.schema) as w:
+        w.write_batch(rb)
+    return sink.getvalue()
+
+
+def from_ipc_bytes(data: bytes) -> pa.Table:
+    return pa.ipc.open_stream(pa.py_buffer(data)).read_all()
+
+
+def pks_to_ipc_bytes(pks: np.ndarray, is_string: bool) -> bytes:
+    arr = pa.array(pks.tolist() if is_string else pks, type=pa.string() if is_string else pa.int64())
+    return to_ipc_bytes(pa.RecordBatch.from_arrays([arr], names=["pk"]))
+
+
+def pks_from_ipc_bytes(data: bytes, is_string: bool) -> np.ndarray:
+    col = from_ipc_bytes(data).column("pk")
+    if is_string:
+        return np.asarray(col.to_pylist(), dtype=object)
+    return np.asarray(col.to_numpy(), dtype=np.int64)

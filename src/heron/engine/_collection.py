@@ -1,0 +1,130 @@
+"""A collection in memory: partitions, segments, index definitions, write path.
+
+Writes to one collection are serialised by ``write_lock``. A write is first
+committed to the catalog's log (durable), then applied to the in-memory
+segments, then published by advancing ``visible_seq``. Readers take a
+`Snapshot` without waiting for writers: they see every write published
+before they started and nothing of a write still being applied.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from .._errors import PartitionNotFoundError
+from .._schema import CollectionSchema
+from ._segment import Segment, SegmentView
+
+DEFAULT_PARTITION = "_default"
+
+
+@dataclass
+class IndexDef:
+    index_name: str
+    field_name: str
+    index_type: str
+    metric_type: str
+    params: dict[str, Any]
+
+    @property
+    def signature(self) -> tuple[str, str, str]:
+        import json
+
+        return (self.index_type, self.metric_type, json.dumps(self.params, sort_keys=True))
+
+
+@dataclass
+class Partition:
+    id: int
+    name: str
+    loaded: bool = False
+    growing: Segment | None = None
+    sealed: list[Segment] = field(default_factory=list)
+
+    def segments(self) -> list[Segment]:
+        segs = list(self.sealed)
+        if self.growing is not None:
+            segs.append(self.growing)
+        return segs
+
+
+@dataclass
+class Snapshot:
+    seq: int
+    views: list[tuple[Partition, SegmentView]]
+
+
+class Collection:
+    def __init__(
+        self,
+        collection_id: int,
+        db: str,
+        name: str,
+        schema: CollectionSchema,
+        properties: dict[str, Any],
+        consistency: str,
+        created: float,
+    ) -> None:
+        self.id = collection_id
+        self.db = db
+        self.name = name
+        self.schema = schema
+        self.properties = properties
+        self.consistency = consistency
+        self.created = created
+        self.partitions: dict[str, Partition] = {}
+        self.indexes: dict[str, IndexDef] = {}
+        self.write_lock = threading.RLock()
+        self._publish = threading.Lock()
+        self.visible_seq = 0
+        self.dropped = False
+        self.auto_id_next = 0
+
+    # -- partitions ----------------------------------------------------------------
+    def partition(self, name: str) -> Partition:
+        p = self.partitions.get(name or DEFAULT_PARTITION)
+        if p is None:
+            raise PartitionNotFoundError(f"partition {name!r} not found in collection {self.name!r}")
+        return p
+
+    def partition_by_id(self, pid: int) -> Partition | None:
+        for p in self.partitions.values():
+            if p.id == pid:
+                return p
+        return None
+
+    @property
+    def loaded(self) -> bool:
+        return any(p.loaded for p in self.partitions.values())
+
+    def growing_segment(self, p: Partition, new_id: int) -> Segment:
+        if p.growing is None:
+            p.growing = Segment(new_id, p.id, self.schema)
+        return p.growing
+
+    # -- visibility ----------------------------------------------------------------
+    def publish(self, seq: int) -> None:
+        with self._publish:
+            if seq > self.visible_seq:
+                self.visible_seq = seq
+
+    def snapshot(self, partitions: list[Partition]) -> Snapshot:
+        with self._publish:
+            seq = self.visible_seq
+            views = [(p, s.snapshot()) for p in partitions for s in p.segments()]
+        return Snapshot(seq, views)
+
+    def index_for(self, field_name: str) -> IndexDef | None:
+        for d in self.indexes.values():
+            if d.field_name == field_name:
+                return d
+        return None
+
+    def num_rows(self) -> int:
+        """Rows written and not deleted, as of now."""
+        snap = self.snapshot(list(self.partitions.values()))
+        return int(sum(np.count_nonzero(v.visible(snap.seq)) for _, v in snap.views))

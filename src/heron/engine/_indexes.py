@@ -1,0 +1,60 @@
+"""Index definitions: validating what users ask for, building per segment.
+
+Vector indexes are delegated to `_vector_index` (faiss and friends), scalar
+indexes to the filter package. A definition is validated completely before
+it is recorded, so a bad parameter never leaves a half-made index behind.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .._errors import ParamError
+from .._schema import CollectionSchema
+from .._types import DataType
+from ._collection import IndexDef
+
+SCALAR_INDEX_TYPES = ("INVERTED", "STL_SORT", "TRIE", "BITMAP", "AUTOINDEX", "NGRAM")
+
+
+def normalize_index(schema: CollectionSchema, spec: dict[str, Any]) -> IndexDef:
+    """Turn one `IndexParams` entry into a validated `IndexDef`."""
+    field_name = spec.get("field_name") or ""
+    f = schema.field(field_name)
+    if f is None:
+        raise ParamError(f"index on field {field_name!r}: no such field; fields are {schema.field_names()}")
+    index_name = spec.get("index_name") or field_name
+    index_type = str(spec.get("index_type") or "AUTOINDEX").upper()
+    metric = spec.get("metric_type") or ""
+    params = dict(spec.get("params") or {})
+    if f.dtype.is_vector:
+        from ._vector_index import normalize_index_params
+
+        index_type, metric, params = normalize_index_params(f.dtype, index_type, metric or None, params)
+        return IndexDef(index_name, field_name, index_type, metric, params)
+    if index_type == "TRIE" and f.dtype is not DataType.VARCHAR:
+        raise ParamError(f"index on field {field_name!r}: TRIE needs a VARCHAR field, not {f.dtype.name}")
+    if index_type == "STL_SORT" and not (f.dtype.is_numeric or f.dtype is DataType.VARCHAR):
+        raise ParamError(f"index on field {field_name!r}: STL_SORT needs a numeric or VARCHAR field")
+    if index_type not in SCALAR_INDEX_TYPES:
+        raise ParamError(
+            f"index on field {field_name!r}: index_type {index_type!r} is not a scalar index; "
+            f"expected one of {list(SCALAR_INDEX_TYPES)}"
+        )
+    if metric:
+        raise ParamError(f"index on field {field_name!r}: a scalar index takes no metric_type (got {metric!r})")
+    return IndexDef(index_name, field_name, index_type, "", params)
+
+
+def build_scalar(d: IndexDef, column: Any) -> Any | None:
+    """A scalar index for one sealed segment's column, or None where none applies."""
+    try:
+        from .filter import build_scalar_index
+    except ImportError:
+        return None
+    if d.index_type == "NGRAM":
+        return None
+    try:
+        return build_scalar_index(d.index_type, column)
+    except ParamError:
+        return None

@@ -1,0 +1,423 @@
+"""The read path: query, get, search and hybrid search over a snapshot.
+
+Per segment: bitmap (visible ∧ filter) → vector index or exact scan →
+top-k; then merge across segments, apply offset, grouping and range
+limits, and only then gather the requested output fields for the final
+hits. Readers never take a collection's write lock.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pyarrow as pa
+from scipy import sparse as sp
+
+from .. import _requests as rq
+from .._batch import bfloat16_bits_to_float32, normalize_pks
+from .._errors import CollectionNotLoadedError, ParamError
+from .._schema import META_FIELD, CollectionSchema
+from .._types import DataType
+from ._collection import Collection, Partition
+from ._segment import SegmentView
+
+if TYPE_CHECKING:
+    from ._engine import Engine
+
+COUNT = "count(*)"
+MAX_TOPK = 16384
+
+
+def _compile(expr: str, schema: CollectionSchema, params: dict[str, Any] | None) -> Any:
+    from .filter import compile_filter
+
+    return compile_filter(expr or "", schema, params or None)
+
+
+def _default_metric(dtype: DataType) -> str:
+    if dtype is DataType.SPARSE_FLOAT_VECTOR:
+        return "IP"
+    if dtype is DataType.BINARY_VECTOR:
+        return "HAMMING"
+    return "COSINE"
+
+
+def _larger_is_better(metric: str) -> bool:
+    return metric in ("IP", "COSINE", "BM25")
+
+
+class Reader:
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    # -- helpers ----------------------------------------------------------------------
+    def _parts(self, coll: Collection, names: tuple[str, ...] | list[str]) -> list[Partition]:
+        if names:
+            parts = [coll.partition(n) for n in names]
+            for p in parts:
+                if not p.loaded:
+                    raise CollectionNotLoadedError(f"partition {p.name!r} of {coll.name!r} is not loaded")
+            return parts
+        if not coll.loaded:
+            raise CollectionNotLoadedError(
+                f"collection {coll.name!r} is not loaded; call load_collection({coll.name!r}) first")
+        return [p for p in coll.partitions.values() if p.loaded]
+
+    def _masks(self, coll: Collection, parts: list[Partition], expr: str, params: dict[str, Any] | None):
+        plan = _compile(expr, coll.schema, params)
+        snap = coll.snapshot(parts)
+        for _, view in snap.views:
+            if view.n == 0:
+                continue
+            mask = view.visible(snap.seq)
+            if not plan.matches_all and mask.any():
+                mask &= plan.evaluate(view)
+            yield view, mask
+
+    def matching_pks(self, coll: Collection, parts: list[Partition], expr: str, params: dict[str, Any]) -> np.ndarray:
+        """Keys of visible rows that match ``expr`` (for delete by filter)."""
+        if not (expr or "").strip():
+            raise ParamError("delete needs ids or a non-empty filter; to remove every row use truncate_collection")
+        out: list[Any] = []
+        is_str = coll.schema.primary_field.dtype is DataType.VARCHAR
+        for view, mask in self._masks(coll, parts, expr, params):
+            rows = np.flatnonzero(mask)
+            keys = view.column(coll.schema.primary_field.name).values
+            out.extend(keys.take(pa.array(rows)).to_pylist() if is_str else keys[rows].tolist())
+        return np.asarray(out, dtype=object if is_str else np.int64)
+
+    # -- query / get ------------------------------------------------------------------
+    def op_query(self, r: rq.Query) -> list[dict[str, Any]]:
+        coll = self.engine.collection(r.db_name, r.collection_name)
+        parts = self._parts(coll, r.partition_names)
+        fields = list(r.output_fields or [])
+        if r.ids is not None and (r.filter or "").strip():
+            raise ParamError("query takes either ids or filter, not both")
+        if COUNT in [f.strip().lower() for f in fields]:
+            if len(fields) > 1:
+                raise ParamError("count(*) cannot be combined with other output fields")
+            total = sum(int(np.count_nonzero(m)) for _, m in self._select(coll, parts, r))
+            return [{COUNT: total}]
+        if r.ids is None and not (r.filter or "").strip() and r.limit is None:
+            raise ParamError("query with an empty filter needs a limit (or output_fields=['count(*)'])")
+        names = self._output_names(coll.schema, fields or ["*"])
+        return self._gather_rows(coll.schema, self._page(self._select(coll, parts, r), r.offset, r.limit), names)
+
+    def _select(self, coll: Collection, parts: list[Partition], r: rq.Query):
+        if r.ids is None:
+            yield from self._masks(coll, parts, r.filter, r.filter_params)
+            return
+        pks = normalize_pks(coll.schema.primary_field, r.ids)
+        snap = coll.snapshot(parts)
+        for _, view in snap.views:
+            if view.n:
+                keys = view.segment.pk_values(view.n)
+                if isinstance(keys, pa.ChunkedArray):
+                    import pyarrow.compute as pc
+
+                    hit = pc.is_in(keys, value_set=pa.array(list(pks), type=pa.string()))
+                    hit = np.asarray(hit.to_numpy(zero_copy_only=False), dtype=bool)
+                else:
+                    hit = np.isin(keys, pks)
+                yield view, hit & view.visible(snap.seq)
+
+    @staticmethod
+    def _page(selected, offset: int, limit: int | None):
+        skip = max(0, offset or 0)
+        left = limit if limit is not None and limit >= 0 else None
+        for view, mask in selected:
+            rows = np.flatnonzero(mask)
+            if skip:
+                take = min(skip, len(rows))
+                rows, skip = rows[take:], skip - take
+            if left is not None:
+                rows = rows[:left]
+                left -= len(rows)
+            if len(rows):
+                yield view, rows
+            if left == 0:
+                return
+
+    def _output_names(self, schema: CollectionSchema, fields: list[str]) -> list[str]:
+        names: list[str] = [schema.primary_field.name]
+        for f in fields:
+            if f == "*":
+                names.extend(x.name for x in schema.fields)
+                if schema.enable_dynamic_field:
+                    names.append(META_FIELD)
+            elif schema.field(f) is not None:
+                names.append(f)
+            elif f == META_FIELD and schema.enable_dynamic_field:
+                names.append(META_FIELD)
+            elif schema.enable_dynamic_field:
+                names.append(META_FIELD + "." + f)
+            else:
+                raise ParamError(f"output field {f!r} does not exist; fields are {schema.field_names()}")
+        seen: set[str] = set()
+        return [n for n in names if not (n in seen or seen.add(n))]
+
+    def _gather_rows(self, schema: CollectionSchema, pages, names: list[str]) -> list[dict[str, Any]]:
+        out: list[dict[str, Any]] = []
+        for view, rows in pages:
+            out.extend(self._rows_of(schema, view, rows, names))
+        return out
+
+    def _rows_of(self, schema: CollectionSchema, view: SegmentView, rows: np.ndarray, names: list[str]):
+        plain = [n for n in names if not n.startswith(META_FIELD)]
+        cols = [values_at(schema, view, n, rows) for n in plain]
+        result = [dict(zip(plain, vals)) for vals in zip(*cols)] if plain else [{} for _ in rows]
+        dyn = [n for n in names if n.startswith(META_FIELD)]
+        if dyn:
+            metas = view.column(META_FIELD).values[rows]
+            whole = META_FIELD in dyn
+            keys = [n[len(META_FIELD) + 1:] for n in dyn if n != META_FIELD]
+            for row, meta in zip(result, metas):
+                meta = meta or {}
+                if whole:
+                    row.update(meta)
+                else:
+                    row.update({k: meta[k] for k in keys if k in meta})
+        return result
+
+    # -- search ---------------------------------------------------------------------
+    def op_search(self, r: rq.Search) -> list[list[dict[str, Any]]]:
+        coll = self.engine.collection(r.db_name, r.collection_name)
+        hits = self.search_hits(coll, r)
+        names = self._entity_names(coll.schema, r.output_fields)
+        return self._shape_hits(coll.schema, hits, names, r.round_decimal)
+
+    def _field(self, coll: Collection, anns_field: str):
+        if anns_field:
+            f = coll.schema.field(anns_field)
+            if f is None or not f.dtype.is_vector:
+                raise ParamError(f"anns_field {anns_field!r} is not a vector field of {coll.name!r}; "
+                                 f"vector fields are {[v.name for v in coll.schema.vector_fields]}")
+            return f
+        vecs = coll.schema.vector_fields
+        if len(vecs) != 1:
+            raise ParamError(f"anns_field is required: {coll.name!r} has several vector fields "
+                             f"{[v.name for v in vecs]}")
+        return vecs[0]
+
+    def search_hits(self, coll: Collection, r: rq.Search) -> list[list[tuple[float, SegmentView, int]]]:
+        """Per query, the best hits as (score, view, row), best first, after offset and grouping."""
+        f = self._field(coll, r.anns_field)
+        d = coll.index_for(f.name)
+        metric = (r.metric_type or (d.metric_type if d else "") or _default_metric(f.dtype)).upper()
+        if d is not None and r.metric_type and d.metric_type != metric:
+            raise ParamError(f"metric_type {r.metric_type!r} does not match the index on {f.name!r}, "
+                             f"which uses {d.metric_type}")
+        if r.limit < 1 or r.offset < 0 or r.limit + r.offset > MAX_TOPK:
+            raise ParamError(f"limit {r.limit} and offset {r.offset}: expected limit >= 1, offset >= 0 and "
+                             f"limit + offset <= {MAX_TOPK}")
+        queries = self._queries(f, r.data)
+        parts = self._parts(coll, r.partition_names)
+        want = r.limit + r.offset
+        grouped = bool(r.group_by_field)
+        k = want * max(1, r.group_size) * 4 if grouped else want
+        cand = self._candidates(coll, f, d, metric, queries, k, r, parts)
+        out = []
+        for q in cand:
+            if grouped:
+                q = self._group(coll.schema, q, r)
+            out.append(q[r.offset:] if not grouped else q)
+        return out
+
+    def _queries(self, f, data: Any) -> Any:
+        if f.dtype is DataType.SPARSE_FLOAT_VECTOR:
+            if not sp.issparse(data):
+                raise ParamError(f"data: field {f.name!r} is SPARSE_FLOAT_VECTOR; expected sparse query vectors")
+            return sp.csr_matrix(data, dtype=np.float32)
+        if sp.issparse(data):
+            raise ParamError(f"data: field {f.name!r} is {f.dtype.name}; got sparse query vectors")
+        arr = np.asarray(data)
+        width = (f.dim or 0) // 8 if f.dtype is DataType.BINARY_VECTOR else f.dim
+        if arr.ndim != 2 or arr.shape[1] != width:
+            raise ParamError(f"data: query vectors have shape {arr.shape}; field {f.name!r} expects dim={f.dim}")
+        if f.dtype is DataType.BINARY_VECTOR:
+            return np.ascontiguousarray(arr, dtype=np.uint8)
+        if f.dtype is DataType.FLOAT16_VECTOR:
+            return arr.astype(np.float16)
+        if f.dtype is DataType.BFLOAT16_VECTOR:
+            from .._batch import float32_to_bfloat16_bits
+
+            return float32_to_bfloat16_bits(arr.astype(np.float32))
+        if f.dtype is DataType.INT8_VECTOR:
+            return arr.astype(np.int8)
+        return np.ascontiguousarray(arr, dtype=np.float32)
+
+    def _candidates(self, coll, f, d, metric, queries, k, r, parts):
+        from ._vector_index import exact_range_search, exact_search
+
+        params = dict(r.params or {})
+        ranged = "radius" in params
+        nq = queries.shape[0]
+        per_q: list[list[tuple[float, SegmentView, int]]] = [[] for _ in range(nq)]
+        for view, mask in self._masks(coll, parts, r.filter, r.filter_params):
+            live = int(np.count_nonzero(mask))
+            if live == 0:
+                continue
+            allow = None if live == view.n else mask
+            vi = view.segment.vindex.get(f.name) if view.segment.sealed else None
+            use = vi[1] if vi is not None and d is not None and vi[0] == d.signature else None
+            vecs = view.vectors(f.name)
+            if ranged:
+                kw = {"radius": params["radius"], "range_filter": params.get("range_filter"), "allow": allow}
+                res = use.range_search(queries, params=params, **kw) if use is not None else \
+                    exact_range_search(f.dtype, metric, vecs, queries, **kw)
+                for qi, (scores, rows) in enumerate(res):
+                    per_q[qi].extend((float(s), view, int(i)) for s, i in zip(scores, rows))
+                continue
+            kk = min(k, live)
+            if use is not None:
+                scores, rows = use.search(queries, kk, allow=allow, params=params)
+            else:
+                scores, rows = exact_search(f.dtype, metric, vecs, queries, kk, allow=allow)
+            for qi in range(nq):
+                ok = rows[qi] >= 0
+                per_q[qi].extend(zip(scores[qi][ok].tolist(), [view] * int(ok.sum()), rows[qi][ok].tolist()))
+        rev = _larger_is_better(metric)
+        cap = k if not ranged else min(k, MAX_TOPK)
+        return [sorted(q, key=lambda h: h[0], reverse=rev)[:cap] for q in per_q]
+
+    def _group(self, schema: CollectionSchema, hits, r: rq.Search):
+        f = schema.field(r.group_by_field)
+        if f is None or f.dtype.is_vector or f.dtype is DataType.JSON:
+            raise ParamError(f"group_by_field {r.group_by_field!r} must be a scalar field of the collection")
+        groups: dict[Any, list] = {}
+        order: list[Any] = []
+        for h in hits:
+            key = values_at(schema, h[1], f.name, np.array([h[2]]))[0]
+            g = groups.setdefault(key, [])
+            if not g:
+                order.append(key)
+            if len(g) < r.group_size:
+                g.append(h)
+        keys = order[r.offset: r.offset + r.limit]
+        if r.strict_group_size:
+            keys = [k for k in keys if len(groups[k]) >= r.group_size]
+        return [h for k in keys for h in groups[k]]
+
+    def _shape_hits(self, schema: CollectionSchema, hits, names: list[str], round_decimal: int):
+        out = []
+        for q in hits:
+            ids = self._pk_at(schema, q)
+            ents = self._bulk(schema, q, names) if names else [{} for _ in q]
+            res = []
+            for (score, _, _), id_, ent in zip(q, ids, ents):
+                dist = round(score, round_decimal) if round_decimal is not None and round_decimal >= 0 else score
+                res.append({"id": id_, "distance": dist, "entity": ent})
+            out.append(res)
+        return out
+
+    def _entity_names(self, schema: CollectionSchema, fields: tuple[str, ...] | None) -> list[str]:
+        if not fields:
+            return []
+        names = self._output_names(schema, list(fields))
+        pk = schema.primary_field.name
+        if pk not in fields and "*" not in fields:
+            names.remove(pk)
+        return names
+
+    def _pk_at(self, schema: CollectionSchema, hits) -> list[Any]:
+        return self._bulk(schema, hits, [schema.primary_field.name], pk_only=True)
+
+    def _bulk(self, schema: CollectionSchema, hits, names: list[str], pk_only: bool = False) -> list[Any]:
+        """Values for hits, gathered per segment in one vectorised step each."""
+        out: list[Any] = [None] * len(hits)
+        by_view: dict[int, tuple[SegmentView, list[int], list[int]]] = {}
+        for i, (_, view, row) in enumerate(hits):
+            entry = by_view.setdefault(id(view), (view, [], []))
+            entry[1].append(i)
+            entry[2].append(row)
+        for view, idxs, rows in by_view.values():
+            if pk_only:
+                vals = values_at(schema, view, names[0], np.asarray(rows))
+                for i, v in zip(idxs, vals):
+                    out[i] = v
+            else:
+                ents = self._rows_of(schema, view, np.asarray(rows), names)
+                for i, e in zip(idxs, ents):
+                    out[i] = e
+        return out
+
+    # -- hybrid -------------------------------------------------------------------------
+    def op_hybrid_search(self, r: rq.HybridSearch) -> list[list[dict[str, Any]]]:
+        coll = self.engine.collection(r.db_name, r.collection_name)
+        if not r.reqs:
+            raise ParamError("hybrid_search needs at least one AnnSearchRequest")
+        runs = []
+        for sub in r.reqs:
+            sub_r = rq.Search(**{**sub.__dict__, "partition_names": sub.partition_names or r.partition_names,
+                                  "output_fields": None, "offset": 0})
+            f = self._field(coll, sub.anns_field)
+            d = coll.index_for(f.name)
+            metric = (sub.metric_type or (d.metric_type if d else "") or _default_metric(f.dtype)).upper()
+            runs.append((metric, self.search_hits(coll, sub_r)))
+        nq = len(runs[0][1])
+        if any(len(h) != nq for _, h in runs):
+            raise ParamError("every AnnSearchRequest of a hybrid search needs the same number of query vectors")
+        fused = [self._fuse([(m, h[qi]) for m, h in runs], r.ranker, coll.schema)[r.offset: r.offset + r.limit]
+                 for qi in range(nq)]
+        names = self._entity_names(coll.schema, r.output_fields)
+        return self._shape_hits(coll.schema, fused, names, r.round_decimal)
+
+    def _fuse(self, lists, ranker: dict[str, Any], schema: CollectionSchema):
+        strategy = (ranker.get("strategy") or "rrf").lower()
+        params = ranker.get("params") or {}
+        scores: dict[Any, float] = {}
+        where: dict[Any, tuple[SegmentView, int]] = {}
+        if strategy == "weighted":
+            weights = list(params.get("weights") or [])
+            if len(weights) != len(lists):
+                raise ParamError(f"WeightedRanker has {len(weights)} weights for {len(lists)} requests")
+            norm = params.get("norm_score", True)
+        k = float(params.get("k", 60))
+        for i, (metric, hits) in enumerate(lists):
+            keys = self._pk_at(schema, hits)
+            for rank, ((score, view, row), key) in enumerate(zip(hits, keys)):
+                where.setdefault(key, (view, row))
+                if strategy == "rrf":
+                    add = 1.0 / (k + rank + 1)
+                else:
+                    add = weights[i] * (_normalize(metric, score) if norm else score)
+                scores[key] = scores.get(key, 0.0) + add
+        ranked = sorted(scores.items(), key=lambda kv: kv[1], reverse=True)
+        return [(s, where[key][0], where[key][1]) for key, s in ranked]
+
+
+def _normalize(metric: str, score: float) -> float:
+    if metric in ("IP", "BM25"):
+        return 0.5 + math.atan(score) / math.pi
+    if metric == "COSINE":
+        return (score + 1.0) / 2.0
+    return 1.0 - 2.0 * math.atan(score) / math.pi
+
+
+def values_at(schema: CollectionSchema, view: SegmentView, name: str, rows: np.ndarray) -> list[Any]:
+    """Python values of field ``name`` at ``rows`` of a segment view, as users get them back."""
+    seg = view.segment
+    dtype = seg.dtypes[name]
+    if dtype.is_vector:
+        v = view.vectors(name)
+        if dtype is DataType.SPARSE_FLOAT_VECTOR:
+            m = v[rows]
+            return [dict(zip(m.indices[m.indptr[i]:m.indptr[i + 1]].tolist(),
+                             m.data[m.indptr[i]:m.indptr[i + 1]].tolist())) for i in range(m.shape[0])]
+        sel = v[rows]
+        if dtype is DataType.BINARY_VECTOR:
+            return [bytes(x) for x in sel]
+        if dtype is DataType.BFLOAT16_VECTOR:
+            sel = bfloat16_bits_to_float32(sel)
+        return sel.tolist()
+    col = view.column(name)
+    if isinstance(col.values, (pa.Array, pa.ChunkedArray)):
+        return col.values.take(pa.array(rows, type=pa.int64())).to_pylist()
+    vals = col.values[rows]
+    out = vals.tolist()
+    if col.valid is not None:
+        valid = col.valid[rows]
+        out = [v if ok else None for v, ok in zip(out, valid)]
+    return out

@@ -1,0 +1,250 @@
+"""Segments: runs of rows of one partition, stored column by column.
+
+A growing segment takes appends (under its collection's write lock) into
+buffers that grow by doubling; readers hold a `SegmentView` of the first
+``n`` rows, which later appends never change. Each row carries the sequence
+number of the write that added it and, once deleted, the sequence number of
+the delete: a row is visible to a snapshot at ``s`` when
+``seq <= s < deleted_at``. Sealing freezes the buffers; a sealed segment
+only ever changes its ``deleted_at`` column.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+from scipy import sparse as sp
+
+from .._batch import Batch
+from .._schema import META_FIELD, CollectionSchema
+from .._types import DataType
+from ._column import Column
+
+LIVE = np.iinfo(np.int64).max
+
+
+class _Buffer:
+    """An append-only numpy buffer (1-d or 2-d, any dtype) that grows by doubling."""
+
+    def __init__(self, dtype: Any, width: int | None = None, capacity: int = 1024) -> None:
+        shape = (capacity,) if width is None else (capacity, width)
+        self.data = np.empty(shape, dtype=dtype)
+        self.n = 0
+
+    def append(self, values: np.ndarray) -> None:
+        k = len(values)
+        need = self.n + k
+        if need > len(self.data):
+            cap = max(need, 2 * len(self.data))
+            new = np.empty((cap,) + self.data.shape[1:], dtype=self.data.dtype)
+            new[: self.n] = self.data[: self.n]
+            self.data = new
+        self.data[self.n : need] = values
+        self.n = need
+
+    def view(self, n: int) -> np.ndarray:
+        return self.data[:n]
+
+    def freeze(self) -> np.ndarray:
+        self.data = self.data[: self.n].copy()
+        return self.data
+
+
+class _Chunks:
+    """Append-only list of chunks (Arrow arrays or CSR matrices), joined on demand and cached."""
+
+    def __init__(self, kind: str, width: int = 1) -> None:
+        self.kind = kind
+        self.chunks: list[Any] = []
+        self.bounds: list[int] = [0]
+        self._joined: tuple[int, Any] | None = None
+        self._lock = threading.Lock()
+        self.width = width
+
+    def append(self, chunk: Any) -> None:
+        self.chunks.append(chunk)
+        self.bounds.append(self.bounds[-1] + chunk.shape[0] if self.kind == "csr" else self.bounds[-1] + len(chunk))
+
+    def view(self, n: int) -> Any:
+        joined = self._joined
+        if joined is not None and joined[0] == n:
+            return joined[1]
+        with self._lock:
+            k = next(i for i, b in enumerate(self.bounds) if b >= n)
+            parts = self.chunks[:k]
+            if self.kind == "csr":
+                width = max([self.width] + [p.shape[1] for p in parts])
+                parts = [sp.csr_matrix((p.data, p.indices, p.indptr), shape=(p.shape[0], width)) for p in parts]
+                value = sp.vstack(parts, format="csr") if parts else sp.csr_matrix((0, width), dtype=np.float32)
+                value = value[:n] if value.shape[0] != n else value
+            else:
+                value = pa.chunked_array(parts, type=pa.string())[:n] if parts else pa.chunked_array([], pa.string())
+            self._joined = (n, value)
+            return value
+
+
+class Segment:
+    """Rows of one partition; see the module docstring for the visibility rule."""
+
+    def __init__(self, segment_id: int, partition_id: int, schema: CollectionSchema) -> None:
+        self.id = segment_id
+        self.partition_id = partition_id
+        self.schema = schema
+        self.sealed = False
+        self.persisted = False
+        self.n = 0
+        self.max_seq = 0
+        self.seq = _Buffer(np.int64)
+        self.deleted_at = _Buffer(np.int64)
+        self.cols: dict[str, Any] = {}
+        self.valid: dict[str, _Buffer | None] = {}
+        self.vindex: dict[str, Any] = {}
+        self.sindex: dict[str, Any] = {}
+        self.pk_name = schema.primary_field.name
+        for f in schema.fields:
+            self._add_store(f.name, f.dtype, f.dim, f.element_type)
+        if schema.enable_dynamic_field:
+            self._add_store(META_FIELD, DataType.JSON, None, None)
+        self.element_types = {f.name: f.element_type for f in schema.fields}
+        self.dtypes = {f.name: f.dtype for f in schema.fields}
+        self.dtypes[META_FIELD] = DataType.JSON
+
+    def _add_store(self, name: str, dtype: DataType, dim: int | None, et: DataType | None) -> None:
+        from .._types import NUMPY_DTYPES
+
+        if dtype is DataType.VARCHAR:
+            self.cols[name] = _Chunks("arrow")
+        elif dtype is DataType.SPARSE_FLOAT_VECTOR:
+            self.cols[name] = _Chunks("csr")
+        elif dtype in NUMPY_DTYPES:
+            self.cols[name] = _Buffer(NUMPY_DTYPES[dtype])
+        elif dtype in (DataType.JSON, DataType.ARRAY):
+            self.cols[name] = _Buffer(object)
+        else:
+            width = (dim or 0) // 8 if dtype is DataType.BINARY_VECTOR else dim
+            vdt = {
+                DataType.FLOAT_VECTOR: np.float32,
+                DataType.FLOAT16_VECTOR: np.float16,
+                DataType.BFLOAT16_VECTOR: np.uint16,
+                DataType.INT8_VECTOR: np.int8,
+                DataType.BINARY_VECTOR: np.uint8,
+            }[dtype]
+            self.cols[name] = _Buffer(vdt, width)
+        self.valid[name] = None
+
+    # -- writes (callers hold the collection's write lock) ------------------------
+    def append(self, batch: Batch, seqs: np.ndarray) -> None:
+        k = batch.num_rows
+        if k == 0:
+            return
+        for name, c in batch.columns.items():
+            store = self.cols.get(name)
+            if store is None:
+                continue
+            values = c.values
+            if isinstance(store, _Chunks):
+                store.append(values.combine_chunks() if isinstance(values, pa.ChunkedArray) else values)
+            else:
+                store.append(values)
+            self._append_valid(name, c.valid, k)
+        for name, v in batch.vectors.items():
+            self.cols[name].append(v)
+        self.seq.append(seqs)
+        self.deleted_at.append(np.full(k, LIVE, dtype=np.int64))
+        self.max_seq = max(self.max_seq, int(seqs.max()))
+        self.n += k
+
+    def _append_valid(self, name: str, valid: np.ndarray | None, k: int) -> None:
+        buf = self.valid.get(name)
+        if valid is None and buf is None:
+            return
+        if buf is None:
+            buf = _Buffer(bool)
+            buf.append(np.ones(self.n, dtype=bool))
+            self.valid[name] = buf
+        buf.append(valid if valid is not None else np.ones(k, dtype=bool))
+
+    def mark_deleted(self, pks: np.ndarray, seq: int) -> int:
+        """Mark live rows whose key is in ``pks`` and that were written before ``seq``; return how many."""
+        if self.n == 0 or len(pks) == 0:
+            return 0
+        keys = self.pk_values(self.n)
+        hit = np.isin(keys, pks) if not isinstance(keys, pa.ChunkedArray) else _str_isin(keys, pks)
+        dv = self.deleted_at.data
+        hit &= (self.seq.data[: self.n] < seq) & (dv[: self.n] == LIVE)
+        rows = np.flatnonzero(hit)
+        dv[rows] = seq
+        return len(rows)
+
+    def freeze(self) -> None:
+        """Seal: trim buffers to size; from now on only ``deleted_at`` changes."""
+        for store in self.cols.values():
+            if isinstance(store, _Buffer):
+                store.freeze()
+        for b in self.valid.values():
+            if b is not None:
+                b.freeze()
+        self.seq.freeze()
+        self.sealed = True
+
+    # -- reads ------------------------------------------------------------------
+    def pk_values(self, n: int) -> Any:
+        return self.view_store(self.pk_name, n)
+
+    def view_store(self, name: str, n: int) -> Any:
+        store = self.cols[name]
+        return store.view(n)
+
+    def column(self, name: str, n: int) -> Column:
+        vb = self.valid.get(name)
+        valid = None if vb is None else vb.view(n)
+        return Column(self.dtypes[name], self.view_store(name, n), valid, self.element_types.get(name))
+
+    def snapshot(self) -> SegmentView:
+        n = self.n
+        return SegmentView(self, n, self.seq.view(n), self.deleted_at.data[:n])
+
+
+def _str_isin(keys: pa.ChunkedArray, pks: np.ndarray) -> np.ndarray:
+    import pyarrow.compute as pc
+
+    mask = pc.is_in(keys, value_set=pa.array(list(pks), type=pa.string()))
+    return np.asarray(mask.to_numpy(zero_copy_only=False), dtype=bool)
+
+
+class SegmentView:
+    """The first ``n`` rows of a segment as one reader sees them (a `ColumnSource`)."""
+
+    def __init__(self, seg: Segment, n: int, seq: np.ndarray, deleted_at: np.ndarray) -> None:
+        self.segment = seg
+        self.n = n
+        self._seq = seq
+        self._deleted = deleted_at
+        self._cache: dict[str, Column] = {}
+
+    @property
+    def num_rows(self) -> int:
+        return self.n
+
+    def visible(self, snap: int) -> np.ndarray:
+        return (self._seq <= snap) & (self._deleted > snap)
+
+    def column(self, name: str) -> Column:
+        col = self._cache.get(name)
+        if col is None:
+            if name not in self.segment.cols or self.segment.dtypes[name].is_vector:
+                raise KeyError(name)
+            col = self.segment.column(name, self.n)
+            self._cache[name] = col
+        return col
+
+    def scalar_index(self, name: str) -> Any | None:
+        if not self.segment.sealed:
+            return None
+        return self.segment.sindex.get(name)
+
+    def vectors(self, name: str) -> Any:
+        return self.segment.view_store(name, self.n)

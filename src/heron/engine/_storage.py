@@ -1,0 +1,87 @@
+"""Files of a data directory: the process lock and sealed segment files.
+
+Segment files are written to a temporary name, fsynced, renamed into place
+and the directory fsynced, so a file that exists under its final name is
+complete. Vector index files are derived data and may be deleted at will.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import shutil
+from typing import IO
+
+import pyarrow as pa
+
+from .._errors import DataDirLockedError, HeronError
+
+
+class DataDir:
+    def __init__(self, path: str) -> None:
+        self.path = os.path.abspath(path)
+        if os.path.exists(self.path) and not os.path.isdir(self.path):
+            raise HeronError(f"uri {path!r}: a file is in the way; expected a Heron data directory or a new path")
+        os.makedirs(os.path.join(self.path, "segments"), exist_ok=True)
+        self._lock_file: IO[str] | None = open(os.path.join(self.path, "LOCK"), "a+")  # noqa: SIM115
+        try:
+            fcntl.flock(self._lock_file.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            self._lock_file.close()
+            self._lock_file = None
+            raise DataDirLockedError(
+                f"data directory {self.path!r} is open for writing in another process; "
+                "close it there, or connect to a server that owns it"
+            ) from None
+        self._lock_file.seek(0)
+        self._lock_file.truncate()
+        self._lock_file.write(str(os.getpid()))
+        self._lock_file.flush()
+
+    @property
+    def catalog_path(self) -> str:
+        return os.path.join(self.path, "catalog.db")
+
+    def collection_dir(self, collection_id: int) -> str:
+        d = os.path.join(self.path, "segments", f"c{collection_id}")
+        os.makedirs(d, exist_ok=True)
+        return d
+
+    def segment_path(self, collection_id: int, segment_id: int) -> str:
+        return os.path.join(self.collection_dir(collection_id), f"s{segment_id}.arrow")
+
+    def index_path(self, collection_id: int, segment_id: int, field: str) -> str:
+        return os.path.join(self.collection_dir(collection_id), f"s{segment_id}.{field}.index")
+
+    def remove_collection(self, collection_id: int) -> None:
+        shutil.rmtree(os.path.join(self.path, "segments", f"c{collection_id}"), ignore_errors=True)
+
+    def close(self) -> None:
+        if self._lock_file is not None:
+            fcntl.flock(self._lock_file.fileno(), fcntl.LOCK_UN)
+            self._lock_file.close()
+            self._lock_file = None
+
+
+def fsync_dir(path: str) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def write_segment_file(path: str, table: pa.RecordBatch) -> None:
+    tmp = path + ".tmp"
+    with open(tmp, "wb") as fh:
+        with pa.ipc.new_file(fh, table.schema) as w:
+            w.write_batch(table)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+    fsync_dir(os.path.dirname(path))
+
+
+def read_segment_file(path: str) -> pa.Table:
+    with pa.memory_map(path, "r") as src:
+        return pa.ipc.open_file(src).read_all()

@@ -1,0 +1,317 @@
+"""The write path: insert, upsert, delete, sealing, persistence and recovery.
+
+Order of a write: validate (nothing touched yet) → assign a sequence number
+→ commit the record to the catalog log (durable: the write is now
+acknowledged-to-be) → apply to memory → publish. Sealing moves a growing
+segment to an Arrow file in the background and trims the log records the
+file now covers, in one catalog transaction.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pyarrow as pa
+
+from .. import _requests as rq
+from .._batch import Batch, check_unique_pks, normalize_pks
+from .._errors import DataError, ParamError
+from .._schema import META_FIELD
+from .._types import DataType
+from . import _arrow as ar
+from ._collection import Collection, Partition
+from ._column import Column
+from ._indexes import build_scalar
+from ._segment import Segment
+from ._storage import read_segment_file, write_segment_file
+
+if TYPE_CHECKING:
+    from ._engine import Engine
+
+log = logging.getLogger("heron.engine")
+
+
+class Writer:
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    # -- requests ------------------------------------------------------------------
+    def op_insert(self, r: rq.Insert) -> dict[str, Any]:
+        e = self.engine
+        coll = e.collection(r.db_name, r.collection_name)
+        p = coll.partition(r.partition_name)
+        batch: Batch = r.batch
+        self._check_batch(coll, batch, r.upsert)
+        with coll.write_lock:
+            pk = coll.schema.primary_field
+            if pk.name not in batch.columns:
+                batch.columns[pk.name] = Column(DataType.INT64, self._auto_ids(batch.num_rows))
+            pks = batch.columns[pk.name].values
+            seq = e.next_seq()
+            seqs = np.full(batch.num_rows, seq, dtype=np.int64)
+            rb = ar.batch_to_record_batch(coll.schema, batch, seqs)
+            kind = "upsert" if r.upsert else "insert"
+            if batch.num_rows:
+                e.catalog.append_log(seq, coll.id, p.id, kind, ar.to_ipc_bytes(rb))
+                self._apply(coll, p, kind, batch, seqs, seq)
+            coll.publish(seq)
+        ids = pks.to_pylist() if isinstance(pks, (pa.Array, pa.ChunkedArray)) else pks.tolist()
+        key = "upsert_count" if r.upsert else "insert_count"
+        return {key: batch.num_rows, "ids": ids}
+
+    def op_delete(self, r: rq.Delete) -> dict[str, Any]:
+        e = self.engine
+        coll = e.collection(r.db_name, r.collection_name)
+        parts = [coll.partition(r.partition_name)] if r.partition_name else list(coll.partitions.values())
+        pk = coll.schema.primary_field
+        pks = normalize_pks(pk, r.ids) if r.ids is not None else None
+        with coll.write_lock:
+            if r.ids is None:
+                pks = e.reader.matching_pks(coll, parts, r.filter, r.filter_params)
+            seq = e.next_seq()
+            pid = parts[0].id if r.partition_name else 0
+            e.catalog.append_log(seq, coll.id, pid, "delete", ar.pks_to_ipc_bytes(pks, pk.dtype is DataType.VARCHAR))
+            count = self._delete(coll, parts, pks, seq)
+            coll.publish(seq)
+        return {"delete_count": count}
+
+    def op_flush(self, r: rq.Flush) -> None:
+        coll = self.engine.collection(r.db_name, r.collection_name)
+        with coll.write_lock:
+            for p in coll.partitions.values():
+                if p.growing is not None and p.growing.n:
+                    self._seal(coll, p)
+        self.engine.wait_background()
+
+    def op_truncate_collection(self, r: rq.TruncateCollection) -> None:
+        e = self.engine
+        coll = e.collection(r.db_name, r.collection_name)
+        e.wait_background()
+        with coll.write_lock:
+            with e.catalog.transaction() as c:
+                c.execute("DELETE FROM segments WHERE collection_id=?", (coll.id,))
+                c.execute("DELETE FROM log WHERE collection_id=?", (coll.id,))
+            for p in coll.partitions.values():
+                p.sealed, p.growing = [], None
+            e.dir.remove_collection(coll.id)
+            coll.publish(e.next_seq())
+
+    # -- checks --------------------------------------------------------------------
+    def _check_batch(self, coll: Collection, batch: Batch, upsert: bool) -> None:
+        schema = coll.schema
+        pk = schema.primary_field
+        for f in schema.fields:
+            if f.is_primary and f.auto_id and not upsert:
+                if f.name in batch.columns:
+                    raise DataError(f"field {f.name!r}: the primary key is auto_id; do not pass values for it")
+                continue
+            if f.dtype.is_vector:
+                v = batch.vectors.get(f.name)
+                if v is None or v.shape[0] != batch.num_rows:
+                    raise DataError(f"field {f.name!r}: missing or wrong number of vectors")
+                if f.dtype.is_dense_vector:
+                    width = (f.dim or 0) // 8 if f.dtype is DataType.BINARY_VECTOR else f.dim
+                    if v.ndim != 2 or v.shape[1] != width:
+                        raise DataError(f"field {f.name!r}: got vectors of shape {v.shape}, expected dim={f.dim}")
+            else:
+                c = batch.columns.get(f.name)
+                if c is None or len(c.values) != batch.num_rows or c.dtype is not f.dtype:
+                    raise DataError(f"field {f.name!r}: missing, of the wrong type or of the wrong length")
+        extra = set(batch.columns) - set(schema.field_names()) - {META_FIELD}
+        if extra:
+            raise DataError(f"field {sorted(extra)[0]!r}: the schema has no such field")
+        if pk.name in batch.columns:
+            check_unique_pks(pk, batch.columns[pk.name])
+
+    def _auto_ids(self, n: int) -> np.ndarray:
+        e = self.engine
+        with e._seq_lock:
+            base = max(int(time.time() * 1000) << 18, getattr(e, "_auto_id", 0))
+            e._auto_id = base + n  # type: ignore[attr-defined]
+        return np.arange(base, base + n, dtype=np.int64)
+
+    # -- applying -------------------------------------------------------------------
+    def _apply(self, coll: Collection, p: Partition, kind: str, batch: Batch, seqs: np.ndarray, seq: int) -> None:
+        if kind == "upsert":
+            pk = coll.schema.primary_field
+            keys = batch.columns[pk.name].values
+            keys = np.asarray(keys.to_pylist(), dtype=object) if isinstance(keys, (pa.Array, pa.ChunkedArray)) else keys
+            self._delete(coll, list(coll.partitions.values()), keys, seq)
+        seg = coll.growing_segment(p, self.engine.next_segment_id())
+        seg.append(batch, seqs)
+        if seg.n >= self.engine.seal_rows:
+            self._seal(coll, p)
+
+    def _delete(self, coll: Collection, parts: list[Partition], pks: np.ndarray, seq: int) -> int:
+        return sum(s.mark_deleted(pks, seq) for p in parts for s in p.segments())
+
+    def _seal(self, coll: Collection, p: Partition) -> None:
+        seg = p.growing
+        if seg is None:
+            return
+        seg.freeze()
+        p.sealed.append(seg)
+        p.growing = None
+        self.engine.submit(self._persist, coll, p, seg)
+
+    # -- background work ------------------------------------------------------------
+    def _persist(self, coll: Collection, p: Partition, seg: Segment) -> None:
+        e = self.engine
+        if coll.dropped:
+            return
+        path = e.dir.segment_path(coll.id, seg.id)
+        n = seg.n
+        views = seg.snapshot()
+        batch = Batch(n)
+        for f in coll.schema.fields:
+            if f.dtype.is_vector:
+                batch.vectors[f.name] = views.vectors(f.name)
+            else:
+                batch.columns[f.name] = views.column(f.name)
+        if META_FIELD in seg.cols:
+            batch.columns[META_FIELD] = views.column(META_FIELD)
+        rb = ar.batch_to_record_batch(coll.schema, batch, seg.seq.data[:n])
+        write_segment_file(path, rb)
+        min_seq = int(seg.seq.data[:n].min())
+        with coll.write_lock:
+            if coll.dropped or p.name not in coll.partitions or seg not in p.sealed:
+                os.unlink(path)
+                return
+            is_str = coll.schema.primary_field.dtype is DataType.VARCHAR
+            with e.catalog.transaction() as c:
+                c.execute("INSERT INTO segments(id, collection_id, partition_id, path, num_rows, max_seq) "
+                          "VALUES (?,?,?,?,?,?)", (seg.id, coll.id, p.id, os.path.basename(path), n, seg.max_seq))
+                ups = c.execute("SELECT seq, payload FROM log WHERE collection_id=? AND partition_id=? AND "
+                                "kind='upsert' AND seq BETWEEN ? AND ?", (coll.id, p.id, min_seq, seg.max_seq))
+                for s, payload in ups.fetchall():
+                    keys = ar.from_ipc_bytes(payload).column(coll.schema.primary_field.name)
+                    pks = np.asarray(keys.to_pylist(), dtype=object) if is_str else np.asarray(keys.to_numpy())
+                    c.execute("UPDATE log SET kind='delete', payload=? WHERE seq=?",
+                              (ar.pks_to_ipc_bytes(pks, is_str), s))
+                c.execute("DELETE FROM log WHERE collection_id=? AND partition_id=? AND kind='insert' "
+                          "AND seq BETWEEN ? AND ?", (coll.id, p.id, min_seq, seg.max_seq))
+            seg.persisted = True
+        self._build_indexes(coll, seg)
+
+    def _build_indexes(self, coll: Collection, seg: Segment) -> None:
+        e = self.engine
+        view = seg.snapshot()
+        for d in list(coll.indexes.values()):
+            f = coll.schema.field(d.field_name)
+            if f is None or coll.dropped:
+                continue
+            if not f.dtype.is_vector:
+                if d.field_name not in seg.sindex:
+                    idx = build_scalar(d, view.column(d.field_name))
+                    if idx is not None:
+                        seg.sindex[d.field_name] = idx
+                continue
+            cur = seg.vindex.get(d.field_name)
+            if cur is not None and cur[0] == d.signature:
+                continue
+            from ._vector_index import build_index
+
+            t0 = time.perf_counter()
+            idx = build_index(f.dtype, f.dim or 0, d.index_type, d.metric_type, d.params, view.vectors(f.name))
+            seg.vindex[d.field_name] = (d.signature, idx)
+            log.debug("built %s on segment %s in %.2fs", d.index_type, seg.id, time.perf_counter() - t0)
+            if seg.persisted and not coll.dropped:
+                try:
+                    idx.save(e.dir.index_path(coll.id, seg.id, d.field_name))
+                except OSError as exc:
+                    log.warning("could not save index of segment %s: %s", seg.id, exc)
+
+    def index_sealed(self, coll: Collection) -> None:
+        """Build the indexes of every sealed segment that lacks one (in the background)."""
+        for p in coll.partitions.values():
+            for seg in p.sealed:
+                if seg.persisted:
+                    self.engine.submit(self._build_indexes, coll, seg)
+
+    def drop_partition_data(self, coll: Collection, p: Partition) -> None:
+        e = self.engine
+        with e.catalog.transaction() as c:
+            c.execute("DELETE FROM segments WHERE partition_id=?", (p.id,))
+            c.execute("DELETE FROM log WHERE collection_id=? AND partition_id=?", (coll.id, p.id))
+            c.execute("DELETE FROM partitions WHERE id=?", (p.id,))
+        for seg in p.sealed:
+            for path in (e.dir.segment_path(coll.id, seg.id),):
+                if os.path.exists(path):
+                    os.unlink(path)
+
+    # -- recovery ---------------------------------------------------------------------
+    def recover(self, coll: Collection) -> None:
+        """Map sealed segments, load (or schedule) their indexes, replay the log."""
+        e = self.engine
+        known = set()
+        for sid, pid, path, n, max_seq in e.catalog.rows(
+            "SELECT id, partition_id, path, num_rows, max_seq FROM segments WHERE collection_id=? ORDER BY id",
+            (coll.id,),
+        ):
+            p = coll.partition_by_id(pid)
+            if p is None:
+                continue
+            full = os.path.join(e.dir.collection_dir(coll.id), path)
+            known.add(path)
+            batch, seqs = ar.record_batch_to_batch(coll.schema, read_segment_file(full))
+            seg = Segment(sid, pid, coll.schema)
+            seg.append(batch, seqs)
+            seg.freeze()
+            seg.persisted = True
+            p.sealed.append(seg)
+            self._load_indexes(coll, seg)
+        self._remove_orphans(coll, known)
+        top = 0
+        is_str = coll.schema.primary_field.dtype is DataType.VARCHAR
+        for seq, pid, kind, payload in e.catalog.log_records(coll.id):
+            top = max(top, seq)
+            if kind == "delete":
+                parts = [coll.partition_by_id(pid)] if pid else list(coll.partitions.values())
+                self._delete(coll, [q for q in parts if q is not None], ar.pks_from_ipc_bytes(payload, is_str), seq)
+                continue
+            p = coll.partition_by_id(pid)
+            if p is None:
+                continue
+            batch, seqs = ar.record_batch_to_batch(coll.schema, ar.from_ipc_bytes(payload))
+            self._apply(coll, p, kind, batch, seqs, seq)
+        seg_top = max((s.max_seq for p in coll.partitions.values() for s in p.segments()), default=0)
+        coll.visible_seq = max(top, seg_top, e._seq)
+
+    def _load_indexes(self, coll: Collection, seg: Segment) -> None:
+        e = self.engine
+        missing = False
+        for d in coll.indexes.values():
+            f = coll.schema.field(d.field_name)
+            if f is None:
+                continue
+            if not f.dtype.is_vector:
+                idx = build_scalar(d, seg.snapshot().column(d.field_name))
+                if idx is not None:
+                    seg.sindex[d.field_name] = idx
+                continue
+            path = e.dir.index_path(coll.id, seg.id, d.field_name)
+            try:
+                from ._vector_index import load_index
+
+                idx = load_index(path)
+                if idx.ntotal != seg.n or idx.index_type != d.index_type or idx.metric != d.metric_type:
+                    raise ValueError("index does not match its segment")
+                seg.vindex[d.field_name] = (d.signature, idx)
+            except Exception as exc:  # damaged or missing: derived data, rebuild it
+                log.info("rebuilding index of segment %s field %s: %s", seg.id, d.field_name, exc)
+                missing = True
+        if missing:
+            e.submit(self._build_indexes, coll, seg)
+
+    def _remove_orphans(self, coll: Collection, known: set[str]) -> None:
+        d = self.engine.dir.collection_dir(coll.id)
+        for name in os.listdir(d):
+            if name.endswith(".tmp") or (name.endswith(".arrow") and name not in known):
+                try:
+                    os.unlink(os.path.join(d, name))
+                except OSError:
+                    pass
