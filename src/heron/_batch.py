@@ -83,9 +83,10 @@ def build_batch(schema: CollectionSchema, data: Any, *, for_upsert: bool = False
             raise DataError(f"data: got {type(data).__name__}, expected a list of row dicts, a dict of columns, "
                             "a pandas DataFrame or a pyarrow Table")
         rows = list(data)
-        for i, r in enumerate(rows):
-            if not isinstance(r, Mapping):
-                raise DataError(f"row {i}: got {_short(r)}, expected a dict of field values")
+        if not all(type(r) is dict for r in rows):
+            for i, r in enumerate(rows):
+                if not isinstance(r, Mapping):
+                    raise DataError(f"row {i}: got {_short(r)}, expected a dict of field values")
         n = len(rows)
         get, meta = _rows_access(schema, rows)
     batch = Batch(n)
@@ -105,7 +106,7 @@ def build_batch(schema: CollectionSchema, data: Any, *, for_upsert: bool = False
     if meta is not None:
         batch.columns[META_FIELD] = Column(DataType.JSON, meta)
     elif schema.enable_dynamic_field:
-        batch.columns[META_FIELD] = Column(DataType.JSON, np.array([{} for _ in range(n)] or [], dtype=object))
+        batch.columns[META_FIELD] = Column(DataType.JSON, np.full(n, None, dtype=object))
     if pk.name in batch.columns:
         check_unique_pks(pk, batch.columns[pk.name])
     return batch
@@ -177,7 +178,7 @@ def _meta_from_columns(columns: dict[str, Any], extra: set[str], n: int) -> np.n
 
 def _rows_access(schema: CollectionSchema, rows: list[Mapping]):
     names = set(schema.field_names())
-    keys: set[str] = set().union(*(r.keys() for r in rows)) if rows else set()
+    keys: set[str] = set().union(*rows) if rows else set()
     extra = keys - names
     if META_FIELD in extra:
         extra.discard(META_FIELD)

@@ -47,6 +47,8 @@ def _mask(valid: np.ndarray | None) -> np.ndarray | None:
 
 
 def _json_texts(values: np.ndarray, valid: np.ndarray | None) -> pa.Array:
+    if valid is None and not any(v is not None for v in values):
+        return pa.nulls(len(values), type=pa.string())
     texts = [None if (valid is not None and not valid[i]) else json.dumps(v) for i, v in enumerate(values)]
     return pa.array(texts, type=pa.string())
 

@@ -155,8 +155,7 @@ class Reader:
                 names.append(META_FIELD + "." + f)
             else:
                 raise ParamError(f"output field {f!r} does not exist; fields are {schema.field_names()}")
-        seen: set[str] = set()
-        return [n for n in names if not (n in seen or seen.add(n))]
+        return list(dict.fromkeys(names))
 
     def _gather_rows(self, schema: CollectionSchema, pages, names: list[str]) -> list[dict[str, Any]]:
         out: list[dict[str, Any]] = []

@@ -19,7 +19,7 @@ import pyarrow as pa
 
 from .. import _requests as rq
 from .._batch import Batch, check_unique_pks, normalize_pks
-from .._errors import DataError, ParamError
+from .._errors import DataError
 from .._schema import META_FIELD
 from .._types import DataType
 from . import _arrow as ar
@@ -70,7 +70,7 @@ class Writer:
         pk = coll.schema.primary_field
         pks = normalize_pks(pk, r.ids) if r.ids is not None else None
         with coll.write_lock:
-            if r.ids is None:
+            if pks is None:
                 pks = e.reader.matching_pks(coll, parts, r.filter, r.filter_params)
             seq = e.next_seq()
             pid = parts[0].id if r.partition_name else 0
@@ -248,7 +248,7 @@ class Writer:
         """Map sealed segments, load (or schedule) their indexes, replay the log."""
         e = self.engine
         known = set()
-        for sid, pid, path, n, max_seq in e.catalog.rows(
+        for sid, pid, path, _n, _max_seq in e.catalog.rows(
             "SELECT id, partition_id, path, num_rows, max_seq FROM segments WHERE collection_id=? ORDER BY id",
             (coll.id,),
         ):
