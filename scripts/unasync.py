@@ -30,6 +30,7 @@ SUBS = [
     (r"\bAsyncLocalTransport\b", "LocalTransport"),
     (r"\bmake_async_remote_transport\b", "make_remote_transport"),
     (r"\bAsyncClient\b", "Client"),
+    (r"\bAsync(\w*Iterator)\b", r"\1"),
     (r"``async with Client\(\.\.\.\) as client:``", "``with Client(...) as client:``"),
     (r"``await client\.close\(\)``", "``client.close()``"),
 ]

@@ -270,3 +270,45 @@ def test_public_names_are_sorted_and_complete():
     assert heron.__all__ == sorted(heron.__all__)
     for name in heron.__all__:
         assert hasattr(heron, name)
+
+
+def test_query_iterator_walks_every_row_once_in_key_order(client):
+    make_collection(client, "c", rows=0)
+    client.insert("c", [{"id": i, "vec": [float(i)] * 4, "name": f"n{i}", "n": i % 5} for i in range(47, -1, -1)])
+    it = client.query_iterator("c", batch_size=10, output_fields=["name"])
+    seen = []
+    while True:
+        batch = it.next()
+        if not batch:
+            break
+        seen.extend(r["id"] for r in batch)
+    assert seen == list(range(48))
+    limited = client.query_iterator("c", batch_size=7, limit=9)
+    assert [len(limited.next()), len(limited.next()), len(limited.next())] == [7, 2, 0]
+
+
+def test_search_iterator_pages_through_hits_best_first(client):
+    make_collection(client, "c", rows=30)
+    it = client.search_iterator("c", data=[[0.0] * 4], batch_size=4, limit=13)
+    ids, dists = [], []
+    while batch := it.next():
+        ids.extend(h["id"] for h in batch)
+        dists.extend(h["distance"] for h in batch)
+    assert ids == list(range(13))
+    assert dists == sorted(dists)
+
+
+def test_async_iterators_support_async_for(tmp_path):
+    import asyncio
+
+    async def main():
+        async with heron.AsyncClient(str(tmp_path / "d")) as c:
+            await c.create_collection("x", dimension=2)
+            await c.insert("x", [{"id": i, "vector": [1.0, float(i)]} for i in range(25)])
+            got = [r["id"] async for batch in c.query_iterator("x", batch_size=10) for r in batch]
+            hits = [h["id"] async for batch in c.search_iterator("x", data=[[1.0, 0.0]], batch_size=8) for h in batch]
+            return got, hits
+
+    got, hits = asyncio.run(main())
+    assert got == list(range(25))
+    assert sorted(hits) == list(range(25)) and len(hits) == 25

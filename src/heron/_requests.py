@@ -279,6 +279,9 @@ class Query:
     offset: int = 0
     filter_params: dict[str, Any] = field(default_factory=dict)
     consistency_level: str = ""
+    #: Return rows in primary-key order, only those with a key above ``after_pk`` (iterators).
+    order_by_pk: bool = False
+    after_pk: Any = None
 
 
 @dataclass(frozen=True)

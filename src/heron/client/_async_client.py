@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 from .. import _requests as rq
@@ -290,6 +291,33 @@ class AsyncClient(ClientBase):
         req = self._hybrid_request(collection_name, reqs, ranker, limit, output_fields, partition_names, kwargs)
         return shape_search(await self._call(req, timeout))
 
+    def query_iterator(self, collection_name: str, batch_size: int = 1000, limit: int = -1, filter: str = "",  # noqa: A002
+                       output_fields: list[str] | None = None, partition_names: list[str] | None = None,
+                       timeout: float | None = None, **kwargs: Any) -> AsyncQueryIterator:
+        """Rows matching ``filter`` in batches of ``batch_size``, in primary-key order; ``limit=-1`` means all.
+
+        Iterate with ``async for batch in ...`` or call ``await it.next()`` until it returns ``[]``.
+        """
+        _check_batch(batch_size)
+        req = self._query_request(collection_name, filter, output_fields, None, partition_names, kwargs)
+        return AsyncQueryIterator(self, req, batch_size, limit, timeout)
+
+    def search_iterator(self, collection_name: str, data: Any, batch_size: int = 1000, filter: str | None = None,  # noqa: A002
+                        limit: int = -1, output_fields: list[str] | None = None,
+                        search_params: dict[str, Any] | None = None, timeout: float | None = None,
+                        partition_names: list[str] | None = None, anns_field: str | None = None,
+                        round_decimal: int = -1, **kwargs: Any) -> AsyncSearchIterator:
+        """Hits of one query vector in batches of ``batch_size``, best first; ``limit=-1`` means all.
+
+        Iterate with ``async for batch in ...`` or call ``await it.next()`` until it returns ``[]``.
+        """
+        _check_batch(batch_size)
+        req = self._search_request(collection_name, data, filter or "", batch_size, output_fields, search_params,
+                                   partition_names, anns_field, {**kwargs, "round_decimal": round_decimal})
+        if req.data.shape[0] != 1:
+            raise ParamError(f"search_iterator takes one query vector; got {req.data.shape[0]}")
+        return AsyncSearchIterator(self, req, batch_size, limit, timeout)
+
     async def flush(self, collection_name: str, timeout: float | None = None, **kwargs: Any) -> None:
         """Seal growing segments into files and wait for them (writes are durable without it)."""
         await self._call(rq.Flush(self._dbn(kwargs), collection_name), timeout)
@@ -298,6 +326,123 @@ class AsyncClient(ClientBase):
         from .. import __version__
 
         return __version__
+
+
+class AsyncQueryIterator:
+    """Batches of query results in primary-key order (see `AsyncClient.query_iterator`)."""
+
+    def __init__(self, client: AsyncClient, request: rq.Query, batch_size: int, limit: int,
+                 timeout: float | None) -> None:
+        self._client = client
+        self._request = request
+        self._batch = batch_size
+        self._left = None if limit is None or limit < 0 else limit
+        self._timeout = timeout
+        self._cursor: Any = None
+        self._done = False
+
+    async def next(self) -> list[dict[str, Any]]:
+        """The next batch, or ``[]`` when the iterator is exhausted."""
+        n = self._batch if self._left is None else min(self._batch, self._left)
+        if self._done or n <= 0:
+            return []
+        r = self._request
+        pk = (await self._client._schema(r.collection_name, r.db_name)).primary_field.name
+        req = dataclasses.replace(r, order_by_pk=True, after_pk=self._cursor, limit=n, offset=0)
+        rows = await self._client._call(req, self._timeout)
+        if rows:
+            self._cursor = rows[-1][pk]
+        if self._left is not None:
+            self._left -= len(rows)
+        self._done = len(rows) < n
+        return QueryResult(rows)
+
+    def close(self) -> None:
+        self._done = True
+
+    def __aiter__(self) -> AsyncQueryIterator:
+        return self
+
+    async def __anext__(self) -> list[dict[str, Any]]:
+        batch = await self.next()
+        if not batch:
+            raise StopAsyncIteration
+        return batch
+
+
+class AsyncSearchIterator:
+    """Batches of search hits, best first, continuing past each batch's last distance."""
+
+    def __init__(self, client: AsyncClient, request: rq.Search, batch_size: int, limit: int,
+                 timeout: float | None) -> None:
+        self._client = client
+        self._request = request
+        self._batch = batch_size
+        self._left = None if limit is None or limit < 0 else limit
+        self._timeout = timeout
+        self._last: float | None = None
+        self._edge: set[Any] = set()
+        self._done = False
+        self._larger: bool | None = None
+
+    async def _larger_is_better(self) -> bool:
+        r = self._request
+        metric = r.metric_type
+        if not metric:
+            desc = await self._client._call(rq.DescribeCollection(r.db_name, r.collection_name), self._timeout)
+            vecs = [f for f in desc["fields"] if int(f["type"]) >= 100]
+            field = r.anns_field or (vecs[0]["name"] if vecs else "")
+            names = await self._client._call(rq.ListIndexes(r.db_name, r.collection_name, field), self._timeout)
+            if names:
+                d = await self._client._call(rq.DescribeIndex(r.db_name, r.collection_name, names[0]), self._timeout)
+                metric = d["metric_type"]
+            else:
+                kind = next((int(f["type"]) for f in vecs if f["name"] == field), 101)
+                metric = {104: "IP", 100: "HAMMING"}.get(kind, "COSINE")
+        return metric in ("IP", "COSINE", "BM25")
+
+    async def next(self) -> list[dict[str, Any]]:
+        """The next batch of hits, or ``[]`` when the iterator is exhausted."""
+        n = self._batch if self._left is None else min(self._batch, self._left)
+        if self._done or n <= 0:
+            return []
+        if self._larger is None:
+            self._larger = await self._larger_is_better()
+        r = self._request
+        params = dict(r.params)
+        if self._last is not None:
+            params["range_filter"] = self._last
+            params.setdefault("radius", -3.0e38 if self._larger else 3.0e38)
+        want = min(n + len(self._edge), 16384)
+        req = dataclasses.replace(r, limit=want, offset=0, params=params)
+        hits = shape_search(await self._client._call(req, self._timeout))[0]
+        fresh = [h for h in hits if not (h["distance"] == self._last and h["id"] in self._edge)][:n]
+        if fresh:
+            last = fresh[-1]["distance"]
+            self._edge = {h["id"] for h in fresh if h["distance"] == last} | (
+                self._edge if last == self._last else set())
+            self._last = last
+        if self._left is not None:
+            self._left -= len(fresh)
+        self._done = len(fresh) < n
+        return fresh
+
+    def close(self) -> None:
+        self._done = True
+
+    def __aiter__(self) -> AsyncSearchIterator:
+        return self
+
+    async def __anext__(self) -> list[dict[str, Any]]:
+        batch = await self.next()
+        if not batch:
+            raise StopAsyncIteration
+        return batch
+
+
+def _check_batch(batch_size: Any) -> None:
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or not 0 < batch_size <= 16384:
+        raise ParamError(f"batch_size: got {batch_size!r}, expected an integer in 1..16384")
 
 
 def _id_list(ids: Any) -> Any:

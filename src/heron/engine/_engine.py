@@ -122,7 +122,7 @@ class Engine:
 
     # -- recovery ------------------------------------------------------------------
     def _load_catalog(self) -> None:
-        for cid, db, name, schema, props, consistency, loaded, created in self.catalog.rows(
+        for cid, db, name, schema, props, consistency, _loaded, created in self.catalog.rows(
             "SELECT id, db, name, schema, properties, consistency, loaded, created FROM collections"
         ):
             coll = Collection(cid, db, name, CollectionSchema.from_dict(json.loads(schema)),

@@ -103,7 +103,28 @@ class Reader:
         if r.ids is None and not (r.filter or "").strip() and r.limit is None:
             raise ParamError("query with an empty filter needs a limit (or output_fields=['count(*)'])")
         names = self._output_names(coll.schema, fields or ["*"])
-        return self._gather_rows(coll.schema, self._page(self._select(coll, parts, r), r.offset, r.limit), names)
+        runs = ((view, np.flatnonzero(mask)) for view, mask in self._select(coll, parts, r))
+        if r.order_by_pk:
+            runs = self._key_ordered(coll.schema, runs, r.after_pk)
+        return self._gather_rows(coll.schema, self._page(runs, r.offset, r.limit), names)
+
+    @staticmethod
+    def _key_ordered(schema: CollectionSchema, runs, after: Any):
+        """The selected rows in primary-key order (keys above ``after`` only), as runs per segment."""
+        pk = schema.primary_field.name
+        entries: list[tuple[Any, int, int]] = []
+        views: list[SegmentView] = []
+        for view, rows in runs:
+            keys = values_at(schema, view, pk, rows)
+            vi = len(views)
+            views.append(view)
+            entries.extend((k, vi, int(i)) for k, i in zip(keys, rows) if after is None or k > after)
+        entries.sort(key=lambda e: e[0])
+        start = 0
+        for end in range(1, len(entries) + 1):
+            if end == len(entries) or entries[end][1] != entries[start][1]:
+                yield views[entries[start][1]], np.array([e[2] for e in entries[start:end]], dtype=np.int64)
+                start = end
 
     def _select(self, coll: Collection, parts: list[Partition], r: rq.Query):
         if r.ids is None:
@@ -127,8 +148,7 @@ class Reader:
     def _page(selected, offset: int, limit: int | None):
         skip = max(0, offset or 0)
         left = limit if limit is not None and limit >= 0 else None
-        for view, mask in selected:
-            rows = np.flatnonzero(mask)
+        for view, rows in selected:
             if skip:
                 take = min(skip, len(rows))
                 rows, skip = rows[take:], skip - take
