@@ -322,6 +322,14 @@ class AsyncClient(ClientBase):
         """Seal growing segments into files and wait for them (writes are durable without it)."""
         await self._call(rq.Flush(self._dbn(kwargs), collection_name), timeout)
 
+    async def compact(self, collection_name: str, timeout: float | None = None, **kwargs: Any) -> int:
+        """Rewrite segments without their deleted rows now (it also happens in the background); returns a job id."""
+        return await self._call(rq.Compact(self._dbn(kwargs), collection_name), timeout)
+
+    async def get_compaction_state(self, job_id: int, timeout: float | None = None, **kwargs: Any) -> str:
+        """Compaction runs to completion inside `compact`, so every job is ``"Completed"``."""
+        return "Completed"
+
     async def get_server_version(self, timeout: float | None = None, **kwargs: Any) -> str:
         from .. import __version__
 

@@ -65,11 +65,19 @@ class Reader:
                 f"collection {coll.name!r} is not loaded; call load_collection({coll.name!r}) first")
         return [p for p in coll.partitions.values() if p.loaded]
 
-    def _masks(self, coll: Collection, parts: list[Partition], expr: str, params: dict[str, Any] | None):
+    def _masks(self, coll: Collection, parts: list[Partition], expr: str, params: dict[str, Any] | None,
+               allow_none: bool = False):
+        """Per segment view, the rows that are visible and match ``expr``.
+
+        With ``allow_none``, a view whose rows all qualify yields None instead of an all-true mask.
+        """
         plan = _compile(expr, coll.schema, params)
         snap = coll.snapshot(parts)
         for _, view in snap.views:
             if view.n == 0:
+                continue
+            if plan.matches_all and allow_none and view.all_visible(snap.seq):
+                yield view, None
                 continue
             mask = view.visible(snap.seq)
             if not plan.matches_all and mask.any():
@@ -274,8 +282,8 @@ class Reader:
         ranged = "radius" in params
         nq = queries.shape[0]
         per_q: list[list[tuple[float, SegmentView, int]]] = [[] for _ in range(nq)]
-        for view, mask in self._masks(coll, parts, r.filter, r.filter_params):
-            live = int(np.count_nonzero(mask))
+        for view, mask in self._masks(coll, parts, r.filter, r.filter_params, allow_none=True):
+            live = view.n if mask is None else int(np.count_nonzero(mask))
             if live == 0:
                 continue
             allow = None if live == view.n else mask

@@ -97,6 +97,7 @@ class Segment:
         self.persisted = False
         self.n = 0
         self.max_seq = 0
+        self.deleted = 0
         self.seq = _Buffer(np.int64)
         self.deleted_at = _Buffer(np.int64)
         self.cols: dict[str, Any] = {}
@@ -177,6 +178,7 @@ class Segment:
         hit &= (self.seq.data[: self.n] < seq) & (dv[: self.n] == LIVE)
         rows = np.flatnonzero(hit)
         dv[rows] = seq
+        self.deleted += len(rows)
         return len(rows)
 
     def freeze(self) -> None:
@@ -205,7 +207,8 @@ class Segment:
 
     def snapshot(self) -> SegmentView:
         n = self.n
-        return SegmentView(self, n, self.seq.view(n), self.deleted_at.data[:n])
+        clean = self.deleted == 0
+        return SegmentView(self, n, self.seq.view(n), self.deleted_at.data[:n], self.max_seq if clean else None)
 
 
 def _str_isin(keys: pa.ChunkedArray, pks: np.ndarray) -> np.ndarray:
@@ -218,12 +221,19 @@ def _str_isin(keys: pa.ChunkedArray, pks: np.ndarray) -> np.ndarray:
 class SegmentView:
     """The first ``n`` rows of a segment as one reader sees them (a `ColumnSource`)."""
 
-    def __init__(self, seg: Segment, n: int, seq: np.ndarray, deleted_at: np.ndarray) -> None:
+    def __init__(
+        self, seg: Segment, n: int, seq: np.ndarray, deleted_at: np.ndarray, clean_max_seq: int | None = None
+    ) -> None:
         self.segment = seg
         self.n = n
         self._seq = seq
         self._deleted = deleted_at
+        self._clean_max_seq = clean_max_seq
         self._cache: dict[str, Column] = {}
+
+    def all_visible(self, snap: int) -> bool:
+        """True when every row of the view is visible at ``snap`` (no deletes, nothing newer): the fast path."""
+        return self._clean_max_seq is not None and self._clean_max_seq <= snap
 
     @property
     def num_rows(self) -> int:

@@ -26,13 +26,16 @@ from . import _arrow as ar
 from ._collection import Collection, Partition
 from ._column import Column
 from ._indexes import build_scalar
-from ._segment import Segment
+from ._segment import LIVE, Segment
 from ._storage import read_segment_file, write_segment_file
 
 if TYPE_CHECKING:
     from ._engine import Engine
 
 log = logging.getLogger("heron.engine")
+
+#: A sealed segment is rewritten without its deleted rows once this share of them is deleted.
+COMPACT_RATIO = 0.2
 
 
 class Writer:
@@ -147,7 +150,80 @@ class Writer:
             self._seal(coll, p)
 
     def _delete(self, coll: Collection, parts: list[Partition], pks: np.ndarray, seq: int) -> int:
-        return sum(s.mark_deleted(pks, seq) for p in parts for s in p.segments())
+        count = 0
+        for p in parts:
+            for seg in p.segments():
+                hit = seg.mark_deleted(pks, seq)
+                count += hit
+                if hit and seg.sealed and seg.persisted and seg.deleted >= COMPACT_RATIO * seg.n:
+                    self.engine.submit(self._compact, coll, p, seg)
+        return count
+
+    def op_compact(self, r: rq.Compact) -> int:
+        """Rewrite every sealed segment that has deleted rows; returns a job id (done on return)."""
+        coll = self.engine.collection(r.db_name, r.collection_name)
+        self.engine.wait_background()
+        for p in list(coll.partitions.values()):
+            for seg in list(p.sealed):
+                if seg.deleted and seg.persisted:
+                    self._compact(coll, p, seg)
+        self.engine.wait_background()
+        return coll.visible_seq
+
+    def _compact(self, coll: Collection, p: Partition, old: Segment) -> None:
+        """Replace ``old`` by a segment without its deleted rows; readers keep their views meanwhile."""
+        e = self.engine
+        with coll.write_lock:
+            if coll.dropped or old not in p.sealed:
+                return
+            view = old.snapshot()
+            keep = np.flatnonzero(view.visible(np.iinfo(np.int64).max - 1))
+            new = Segment(e.next_segment_id(), p.id, coll.schema)
+            if len(keep):
+                new.append(self._batch_of(coll, view).take(keep), view._seq[keep])
+            new.freeze()
+        path = e.dir.segment_path(coll.id, new.id)
+        if new.n:
+            write_segment_file(path, ar.batch_to_record_batch(coll.schema, self._batch_of(coll, new.snapshot()),
+                                                              new.seq.data[: new.n]))
+        with coll.write_lock:
+            if coll.dropped or old not in p.sealed:
+                if os.path.exists(path):
+                    os.unlink(path)
+                return
+            # Rows deleted while the file was written: carry their marks over.
+            late = np.flatnonzero(old.deleted_at.data[keep] != LIVE)
+            new.deleted_at.data[late] = old.deleted_at.data[keep][late]
+            new.deleted = len(late)
+            with e.catalog.transaction() as c:
+                c.execute("DELETE FROM segments WHERE id=?", (old.id,))
+                if new.n:
+                    c.execute("INSERT INTO segments(id, collection_id, partition_id, path, num_rows, max_seq) "
+                              "VALUES (?,?,?,?,?,?)", (new.id, coll.id, p.id, os.path.basename(path), new.n,
+                                                       old.max_seq))
+            new.max_seq = old.max_seq
+            new.persisted = True
+            p.sealed[p.sealed.index(old)] = new
+            if not new.n:
+                p.sealed.remove(new)
+        for stale in [e.dir.segment_path(coll.id, old.id)] + [
+                e.dir.index_path(coll.id, old.id, d.field_name) for d in coll.indexes.values()]:
+            if os.path.exists(stale):
+                os.unlink(stale)
+        if new.n:
+            self._build_indexes(coll, new)
+
+    @staticmethod
+    def _batch_of(coll: Collection, view: Any) -> Batch:
+        batch = Batch(view.n)
+        for f in coll.schema.fields:
+            if f.dtype.is_vector:
+                batch.vectors[f.name] = view.vectors(f.name)
+            else:
+                batch.columns[f.name] = view.column(f.name)
+        if META_FIELD in view.segment.cols:
+            batch.columns[META_FIELD] = view.column(META_FIELD)
+        return batch
 
     def _seal(self, coll: Collection, p: Partition) -> None:
         seg = p.growing
@@ -165,16 +241,7 @@ class Writer:
             return
         path = e.dir.segment_path(coll.id, seg.id)
         n = seg.n
-        views = seg.snapshot()
-        batch = Batch(n)
-        for f in coll.schema.fields:
-            if f.dtype.is_vector:
-                batch.vectors[f.name] = views.vectors(f.name)
-            else:
-                batch.columns[f.name] = views.column(f.name)
-        if META_FIELD in seg.cols:
-            batch.columns[META_FIELD] = views.column(META_FIELD)
-        rb = ar.batch_to_record_batch(coll.schema, batch, seg.seq.data[:n])
+        rb = ar.batch_to_record_batch(coll.schema, self._batch_of(coll, seg.snapshot()), seg.seq.data[:n])
         write_segment_file(path, rb)
         min_seq = int(seg.seq.data[:n].min())
         with coll.write_lock:
@@ -213,10 +280,14 @@ class Writer:
             cur = seg.vindex.get(d.field_name)
             if cur is not None and cur[0] == d.signature:
                 continue
-            from ._vector_index import build_index
-
             t0 = time.perf_counter()
-            idx = build_index(f.dtype, f.dim or 0, d.index_type, d.metric_type, d.params, view.vectors(f.name))
+            try:
+                from ._vector_index import build_index
+
+                idx = build_index(f.dtype, f.dim or 0, d.index_type, d.metric_type, d.params, view.vectors(f.name))
+            except Exception:  # derived data: search stays exact on this segment
+                log.exception("building %s on segment %s failed", d.index_type, seg.id)
+                continue
             seg.vindex[d.field_name] = (d.signature, idx)
             log.debug("built %s on segment %s in %.2fs", d.index_type, seg.id, time.perf_counter() - t0)
             if seg.persisted and not coll.dropped:
