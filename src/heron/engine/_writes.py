@@ -257,7 +257,7 @@ class Writer:
                 for s, payload in ups.fetchall():
                     keys = ar.from_ipc_bytes(payload).column(coll.schema.primary_field.name)
                     pks = np.asarray(keys.to_pylist(), dtype=object) if is_str else np.asarray(keys.to_numpy())
-                    c.execute("UPDATE log SET kind='delete', payload=? WHERE seq=?",
+                    c.execute("UPDATE log SET kind='delete', partition_id=0, payload=? WHERE seq=?",
                               (ar.pks_to_ipc_bytes(pks, is_str), s))
                 c.execute("DELETE FROM log WHERE collection_id=? AND partition_id=? AND kind='insert' "
                           "AND seq BETWEEN ? AND ?", (coll.id, p.id, min_seq, seg.max_seq))
