@@ -69,6 +69,7 @@ class Engine:
         self.writer = Writer(self)
         self.reader = Reader(self)
         self.closed = False
+        self._databases = {n for (n,) in self.catalog.rows("SELECT name FROM databases")}
         self._load_catalog()
 
     # -- plumbing ------------------------------------------------------------------
@@ -142,7 +143,7 @@ class Engine:
     # -- name resolution -------------------------------------------------------------
     def _db(self, db_name: str) -> str:
         db = db_name or "default"
-        if not self.catalog.rows("SELECT 1 FROM databases WHERE name=?", (db,)):
+        if db not in self._databases:
             raise DatabaseNotFoundError(f"database {db!r} not found")
         return db
 
@@ -165,6 +166,7 @@ class Engine:
                 raise AlreadyExistsError(f"database {r.db_name!r} already exists")
             self.catalog.execute("INSERT INTO databases(name, properties) VALUES (?, ?)",
                                  (r.db_name, dumps(r.properties)))
+            self._databases.add(r.db_name)
 
     def op_drop_database(self, r: rq.DropDatabase) -> None:
         with self._lock:
@@ -174,6 +176,7 @@ class Engine:
             if any(k[0] == db for k in self.collections):
                 raise ParamError(f"database {db!r} still has collections; drop them first")
             self.catalog.execute("DELETE FROM databases WHERE name=?", (db,))
+            self._databases.discard(db)
 
     def op_list_databases(self, r: rq.ListDatabases) -> list[str]:
         return [n for (n,) in self.catalog.rows("SELECT name FROM databases ORDER BY name='default' DESC, name")]
