@@ -1,0 +1,37 @@
+"""The seed tutorial scenario (shared/scenarios/seed_tutorial_async.py) passes, embedded."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+SCENARIO = Path(__file__).resolve().parents[2] / "shared" / "scenarios" / "seed_tutorial_async.py"
+QUICKSTART = Path(__file__).resolve().parents[1] / "examples" / "quickstart.py"
+
+
+def _env() -> dict[str, str]:
+    src = str(Path(__file__).resolve().parents[1] / "src")
+    return {**os.environ, "PYTHONPATH": src + os.pathsep + os.environ.get("PYTHONPATH", "")}
+
+
+@pytest.mark.skipif(not SCENARIO.exists(), reason="the shared scenarios folder is not beside this checkout")
+def test_seed_tutorial_passes_embedded(tmp_path):
+    out = subprocess.run(
+        [sys.executable, str(SCENARIO), str(tmp_path / "t.db"), "--fresh"],
+        capture_output=True, text=True, timeout=240, env=_env(), cwd=tmp_path,
+    )
+    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
+    assert out.stdout.strip().splitlines()[-1].endswith(" 0 failed")
+
+
+def test_quickstart_runs(tmp_path):
+    out = subprocess.run(
+        [sys.executable, str(QUICKSTART), str(tmp_path / "q.db")],
+        capture_output=True, text=True, timeout=120, env=_env(), cwd=tmp_path,
+    )
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert "nearest 3" in out.stdout and "red or blue:" in out.stdout
