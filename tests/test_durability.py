@@ -7,14 +7,17 @@ and kill it with SIGKILL, so nothing in the writer gets a chance to clean up.
 from __future__ import annotations
 
 import asyncio
+import importlib.util
 import json
 import os
 import random
+import shutil
 import signal
 import subprocess
 import sys
 import time
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import pytest
@@ -23,6 +26,13 @@ import heron
 
 CHILD = str(Path(__file__).with_name("_crash_child.py"))
 DIM = 8
+
+
+@pytest.fixture(autouse=True)
+def _remove_data_dirs(tmp_path):
+    """Data directories are large; remove them when the test ends instead of keeping them around."""
+    yield
+    shutil.rmtree(tmp_path, ignore_errors=True)
 
 
 # -- restart survival -------------------------------------------------------------------
@@ -193,8 +203,17 @@ def test_state_survives_close_and_reopen(tmp_path, monkeypatch, flush):
 
 # -- crashes ------------------------------------------------------------------------------
 
-sys.path.insert(0, os.path.dirname(CHILD))
-import _crash_child as child  # noqa: E402
+
+def _load_child() -> ModuleType:
+    """The writer script as a module, for its schema and row helpers (it is not a package module)."""
+    spec = importlib.util.spec_from_file_location("heron_crash_child", CHILD)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+child = _load_child()
 
 
 class Writer:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import shutil
 import threading
 import time
 
@@ -13,6 +14,13 @@ import heron
 from heron.engine._engine import Engine
 
 DIM = 128
+
+
+@pytest.fixture(autouse=True)
+def _remove_data_dirs(tmp_path):
+    """Data directories are large; remove them when the test ends instead of keeping them around."""
+    yield
+    shutil.rmtree(tmp_path, ignore_errors=True)
 
 
 def _columns(ids: np.ndarray, rng: np.random.Generator) -> dict[str, np.ndarray]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import importlib.util
+import shutil
 from pathlib import Path
 from types import ModuleType
 
@@ -15,6 +16,13 @@ httpx = pytest.importorskip("httpx")
 pytest.importorskip("fastapi")
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "fastapi_app.py"
+
+
+@pytest.fixture(autouse=True)
+def _remove_data_dirs(tmp_path):
+    """Data directories are large; remove them when the test ends instead of keeping them around."""
+    yield
+    shutil.rmtree(tmp_path, ignore_errors=True)
 
 
 def _load_example() -> ModuleType:
