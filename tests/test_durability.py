@@ -86,7 +86,7 @@ def _observe(client: heron.Client) -> dict[str, Any]:
         seen[f"indexes[{name}]"] = sorted(client.list_indexes(name))
         for idx in client.list_indexes(name):
             d = client.describe_index(name, idx)
-            for key in ("indexed_rows", "pending_index_rows", "state"):
+            for key in ("total_rows", "indexed_rows", "pending_index_rows", "state"):  # compaction, builds
                 d.pop(key, None)
             seen[f"index[{name}/{idx}]"] = d
     seen["aliases"] = client.list_aliases()
