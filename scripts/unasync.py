@@ -31,6 +31,8 @@ SUBS = [
     (r"\bmake_async_remote_transport\b", "make_remote_transport"),
     (r"\bAsyncClient\b", "Client"),
     (r"\bAsync(\w*Iterator)\b", r"\1"),
+    (r"\basyncio\.to_thread\((\w+), ", r"\1("),
+    (r"^import asyncio\n", ""),
     (r"``async with Client\(\.\.\.\) as client:``", "``with Client(...) as client:``"),
     (r"``await client\.close\(\)``", "``client.close()``"),
 ]

@@ -95,7 +95,6 @@ def test_loop_keeps_ticking_while_inserting_and_searching_100k_rows(tmp_path, mo
     assert worst[-1] < 0.05, f"the event loop stalled for {[round(w * 1000, 1) for w in worst]} ms"
 
 
-@pytest.mark.xfail(strict=True, reason="AsyncClient converts insert data on the event loop thread")
 def test_loop_keeps_ticking_while_rows_with_list_vectors_are_converted(tmp_path):
     """Rows as plain lists (what most embedding APIs return) are converted off the loop too."""
     rng = np.random.default_rng(11)

@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 from typing import Any
 
@@ -246,7 +247,7 @@ class AsyncClient(ClientBase):
                      upsert: bool, kwargs: dict[str, Any]) -> dict[str, Any]:
         db = self._dbn(kwargs)
         schema = await self._schema(collection_name, db)
-        batch = build_batch(schema, data, for_upsert=upsert)
+        batch = await asyncio.to_thread(build_batch, schema, data, for_upsert=upsert)
         return await self._call(rq.Insert(db, collection_name, batch, partition_name or "", upsert), timeout)
 
     async def delete(self, collection_name: str, ids: Any = None, timeout: float | None = None,

@@ -133,7 +133,8 @@ class Engine:
             ):
                 coll.partitions[pname] = Partition(pid, pname, bool(ploaded))
             for iname, field, itype, metric, params in self.catalog.rows(
-                "SELECT index_name, field_name, index_type, metric_type, params FROM indexes WHERE collection_id=?",
+                "SELECT index_name, field_name, index_type, metric_type, params FROM indexes WHERE collection_id=? "
+                "ORDER BY rowid",
                 (cid,),
             ):
                 coll.indexes[iname] = IndexDef(iname, field, itype, metric, json.loads(params))
@@ -202,22 +203,27 @@ class Engine:
                 return
             if self.catalog.rows("SELECT 1 FROM aliases WHERE db=? AND alias=?", (db, r.collection_name)):
                 raise AlreadyExistsError(f"{r.collection_name!r} is already an alias")
+            defs = [normalize_index(schema, spec) for spec in r.index_params]
+            loaded = int(bool(defs))
             created = time.time()
             with self.catalog.transaction() as c:
                 cur = c.execute(
-                    "INSERT INTO collections(db, name, schema, properties, consistency, created) VALUES (?,?,?,?,?,?)",
+                    "INSERT INTO collections(db, name, schema, properties, consistency, loaded, created) "
+                    "VALUES (?,?,?,?,?,?,?)",
                     (db, r.collection_name, dumps(schema.to_json_dict()), dumps(r.properties),
-                     r.consistency_level, created),
+                     r.consistency_level, loaded, created),
                 )
                 cid = int(cur.lastrowid or 0)
-                pcur = c.execute("INSERT INTO partitions(collection_id, name) VALUES (?, ?)", (cid, DEFAULT_PARTITION))
+                pcur = c.execute("INSERT INTO partitions(collection_id, name, loaded) VALUES (?, ?, ?)",
+                                 (cid, DEFAULT_PARTITION, loaded))
                 pid = int(pcur.lastrowid or 0)
+                for d in defs:
+                    c.execute("INSERT OR REPLACE INTO indexes VALUES (?,?,?,?,?,?)",
+                              (cid, d.index_name, d.field_name, d.index_type, d.metric_type, dumps(d.params)))
             coll = Collection(cid, db, r.collection_name, schema, dict(r.properties), r.consistency_level, created)
-            coll.partitions[DEFAULT_PARTITION] = Partition(pid, DEFAULT_PARTITION)
+            coll.partitions[DEFAULT_PARTITION] = Partition(pid, DEFAULT_PARTITION, bool(loaded))
+            coll.indexes = {d.index_name: d for d in defs}
             self.collections[(db, r.collection_name)] = coll
-        if r.index_params:
-            self.op_create_index(rq.CreateIndex(db, r.collection_name, r.index_params))
-            self.op_load_collection(rq.LoadCollection(db, r.collection_name))
 
     def op_drop_collection(self, r: rq.DropCollection) -> None:
         with self._lock:

@@ -181,6 +181,23 @@ class Segment:
         self.deleted += len(rows)
         return len(rows)
 
+    def mark_deleted_before(self, keys: np.ndarray, latest: np.ndarray) -> int:
+        """Mark live rows whose key is in sorted ``keys`` and older than that key's ``latest`` delete."""
+        if self.n == 0 or len(keys) == 0:
+            return 0
+        mine = self.pk_values(self.n)
+        if isinstance(mine, pa.ChunkedArray):
+            mine = np.asarray(mine.to_pylist(), dtype=object)
+        pos = np.searchsorted(keys, mine)
+        pos = np.minimum(pos, len(keys) - 1)
+        when = latest[pos]
+        dv = self.deleted_at.data
+        hit = (keys[pos] == mine) & (self.seq.data[: self.n] < when) & (dv[: self.n] == LIVE)
+        rows = np.flatnonzero(hit)
+        dv[rows] = when[rows]
+        self.deleted += len(rows)
+        return len(rows)
+
     def freeze(self) -> None:
         """Seal: trim buffers to size; from now on only ``deleted_at`` changes."""
         for store in self.cols.values():

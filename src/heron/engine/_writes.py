@@ -338,19 +338,47 @@ class Writer:
         self._remove_orphans(coll, known)
         top = 0
         is_str = coll.schema.primary_field.dtype is DataType.VARCHAR
+        deletes: dict[int, list[tuple[np.ndarray, int]]] = {}
         for seq, pid, kind, payload in e.catalog.log_records(coll.id):
             top = max(top, seq)
             if kind == "delete":
-                parts = [coll.partition_by_id(pid)] if pid else list(coll.partitions.values())
-                self._delete(coll, [q for q in parts if q is not None], ar.pks_from_ipc_bytes(payload, is_str), seq)
+                deletes.setdefault(pid, []).append((ar.pks_from_ipc_bytes(payload, is_str), seq))
                 continue
             p = coll.partition_by_id(pid)
             if p is None:
                 continue
             batch, seqs = ar.record_batch_to_batch(coll.schema, ar.from_ipc_bytes(payload))
-            self._apply(coll, p, kind, batch, seqs, seq)
+            if kind == "upsert":
+                keys = batch.columns[coll.schema.primary_field.name].values
+                keys = np.asarray(keys.to_pylist(), dtype=object) if is_str else np.asarray(keys)
+                deletes.setdefault(0, []).append((keys, seq))
+            self._apply(coll, p, "insert", batch, seqs, seq)
+        self._replay_deletes(coll, deletes)
         seg_top = max((s.max_seq for p in coll.partitions.values() for s in p.segments()), default=0)
         coll.visible_seq = max(top, seg_top, e._seq)
+
+    def _replay_deletes(self, coll: Collection, deletes: dict[int, list[tuple[np.ndarray, int]]]) -> None:
+        """Apply every logged delete in one pass per segment.
+
+        A delete at ``s`` removes the rows of its keys written before ``s``, so a
+        row is deleted exactly when the latest delete of its key is newer than
+        the row: one lookup of each key's latest delete answers for all of them.
+        """
+        for pid, items in deletes.items():
+            keys = np.concatenate([k for k, _ in items])
+            seqs = np.concatenate([np.full(len(k), s, dtype=np.int64) for k, s in items])
+            if not len(keys):
+                continue
+            order = np.lexsort((seqs, keys)) if keys.dtype != object else \
+                sorted(range(len(keys)), key=lambda i: (keys[i], seqs[i]))
+            keys, seqs = keys[order], seqs[order]
+            last = np.ones(len(keys), dtype=bool)
+            last[:-1] = keys[1:] != keys[:-1]
+            uniq, latest = keys[last], seqs[last]
+            parts = [coll.partition_by_id(pid)] if pid else list(coll.partitions.values())
+            for p in parts:
+                for seg in p.segments() if p is not None else []:
+                    seg.mark_deleted_before(uniq, latest)
 
     def _load_indexes(self, coll: Collection, seg: Segment) -> None:
         e = self.engine
@@ -381,7 +409,8 @@ class Writer:
     def _remove_orphans(self, coll: Collection, known: set[str]) -> None:
         d = self.engine.dir.collection_dir(coll.id)
         for name in os.listdir(d):
-            if name.endswith(".tmp") or (name.endswith(".arrow") and name not in known):
+            seg_file = name.split(".", 1)[0] + ".arrow"
+            if name.endswith(".tmp") or seg_file not in known:
                 try:
                     os.unlink(os.path.join(d, name))
                 except OSError:
