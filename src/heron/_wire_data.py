@@ -1,0 +1,502 @@
+"""Milvus protobuf ⇄ Heron: column data, query vectors, query rows and search hits.
+
+Pure functions, no I/O. Insert columns (`FieldData`) become a `heron._batch.Batch`
+through the same per-field converters `build_batch` uses, so a value that
+does not fit the schema raises the same `DataError` on the server as it
+would embedded; nothing is written.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+from pymilvus.grpc_gen import common_pb2, schema_pb2
+from scipy import sparse as sp
+
+from ._batch import (
+    Batch,
+    bfloat16_bits_to_float32,
+    check_unique_pks,
+    convert_scalars,
+    convert_vectors,
+    float32_to_bfloat16_bits,
+)
+from ._errors import DataError, ParamError
+from ._schema import META_FIELD, CollectionSchema
+from ._types import DataType
+from .engine._column import Column
+
+COUNT = "count(*)"
+
+_SCALAR_ATTR = {
+    DataType.BOOL: "bool_data",
+    DataType.INT8: "int_data",
+    DataType.INT16: "int_data",
+    DataType.INT32: "int_data",
+    DataType.INT64: "long_data",
+    DataType.FLOAT: "float_data",
+    DataType.DOUBLE: "double_data",
+    DataType.VARCHAR: "string_data",
+    DataType.STRING: "string_data",
+    DataType.JSON: "json_data",
+    DataType.ARRAY: "array_data",
+}
+_BYTE_VECTORS = {
+    DataType.BINARY_VECTOR: ("binary_vector", np.uint8),
+    DataType.FLOAT16_VECTOR: ("float16_vector", np.float16),
+    DataType.BFLOAT16_VECTOR: ("bfloat16_vector", np.uint16),
+    DataType.INT8_VECTOR: ("int8_vector", np.int8),
+}
+
+
+# -- sparse rows -------------------------------------------------------------------------------
+
+
+def sparse_to_contents(m: sp.csr_matrix) -> list[bytes]:
+    """CSR rows as Milvus's sparse row bytes: interleaved little-endian (uint32 index, float32 value)."""
+    m = sp.csr_matrix(m)
+    out = []
+    for i in range(m.shape[0]):
+        lo, hi = m.indptr[i], m.indptr[i + 1]
+        order = np.argsort(m.indices[lo:hi], kind="stable")
+        row = np.empty(hi - lo, dtype=[("i", "<u4"), ("v", "<f4")])
+        row["i"] = m.indices[lo:hi][order]
+        row["v"] = m.data[lo:hi][order]
+        out.append(row.tobytes())
+    return out
+
+
+def contents_to_sparse(contents: Any) -> sp.csr_matrix:
+    """Milvus sparse row bytes as a float32 CSR matrix."""
+    indptr = [0]
+    idx: list[np.ndarray] = []
+    val: list[np.ndarray] = []
+    for raw in contents:
+        if len(raw) % 8:
+            raise DataError(f"sparse vector row of {len(raw)} bytes: expected (uint32, float32) pairs")
+        row = np.frombuffer(raw, dtype=[("i", "<u4"), ("v", "<f4")])
+        idx.append(row["i"].astype(np.int64))
+        val.append(row["v"].astype(np.float32))
+        indptr.append(indptr[-1] + len(row))
+    ind = np.concatenate(idx) if idx else np.zeros(0, np.int64)
+    width = int(ind.max()) + 1 if ind.size else 1
+    data = np.concatenate(val) if val else np.zeros(0, np.float32)
+    return sp.csr_matrix((data, ind, np.asarray(indptr)), shape=(len(indptr) - 1, width))
+
+
+def _sparse_dicts(m: sp.csr_matrix) -> list[dict[int, float]]:
+    return [
+        dict(
+            zip(
+                m.indices[m.indptr[i] : m.indptr[i + 1]].tolist(),
+                m.data[m.indptr[i] : m.indptr[i + 1]].tolist(),
+            )
+        )
+        for i in range(m.shape[0])
+    ]
+
+
+# -- FieldData → Python values -------------------------------------------------------------------
+
+
+def _array_cell(sf: schema_pb2.ScalarField) -> list[Any]:
+    which = sf.WhichOneof("data")
+    return [] if which is None else list(getattr(sf, which).data)
+
+
+def _expand(values: list[Any], valid: Any, n: int) -> list[Any]:
+    """Values with None where ``valid`` is False; accepts compact (valid rows only) or full lists."""
+    if not len(valid):
+        return values
+    if len(values) == n:
+        return [v if ok else None for v, ok in zip(values, valid)]
+    it = iter(values)
+    return [next(it) if ok else None for ok in valid]
+
+
+def _num_rows(fd: schema_pb2.FieldData) -> int:
+    if len(fd.valid_data):
+        return len(fd.valid_data)
+    dtype = DataType(fd.type)
+    if dtype.is_vector:
+        v = fd.vectors
+        if dtype is DataType.FLOAT_VECTOR:
+            return len(v.float_vector.data) // max(1, v.dim)
+        if dtype is DataType.SPARSE_FLOAT_VECTOR:
+            return len(v.sparse_float_vector.contents)
+        attr, np_type = _BYTE_VECTORS[dtype]
+        width = v.dim // 8 if dtype is DataType.BINARY_VECTOR else v.dim * np.dtype(np_type).itemsize
+        return len(getattr(v, attr)) // max(1, width)
+    attr = _SCALAR_ATTR.get(dtype)
+    return len(getattr(fd.scalars, attr).data) if attr else 0
+
+
+def field_values(fd: schema_pb2.FieldData, n: int | None = None) -> Any:
+    """One column as Python values: a list for scalars (None for nulls), arrays for vectors."""
+    dtype = DataType(fd.type)
+    n = _num_rows(fd) if n is None else n
+    if dtype.is_vector:
+        return _vector_values(fd, dtype, n)
+    attr = _SCALAR_ATTR.get(dtype)
+    if attr is None:
+        raise DataError(f"field {fd.field_name!r}: data type {dtype.name} is not supported")
+    data = getattr(fd.scalars, attr).data
+    if dtype is DataType.JSON:
+        values: list[Any] = [json.loads(b) if b else None for b in data]
+    elif dtype is DataType.ARRAY:
+        values = [_array_cell(sf) for sf in data]
+    else:
+        values = list(data)
+    return _expand(values, fd.valid_data, n)
+
+
+def _vector_values(fd: schema_pb2.FieldData, dtype: DataType, n: int) -> Any:
+    v = fd.vectors
+    if dtype is DataType.SPARSE_FLOAT_VECTOR:
+        return contents_to_sparse(v.sparse_float_vector.contents)
+    if dtype is DataType.FLOAT_VECTOR or (dtype is not DataType.BINARY_VECTOR and len(v.float_vector.data)):
+        return (
+            np.asarray(v.float_vector.data, dtype=np.float32).reshape(n, -1)
+            if n
+            else np.zeros((0, max(1, v.dim)), np.float32)
+        )
+    attr, np_type = _BYTE_VECTORS[dtype]
+    arr = np.frombuffer(getattr(v, attr), dtype=np_type)
+    arr = arr.reshape(n, -1) if n else arr.reshape(0, max(1, v.dim // 8 if np_type is np.uint8 else v.dim))
+    if dtype is DataType.BFLOAT16_VECTOR:
+        return bfloat16_bits_to_float32(arr)
+    return arr
+
+
+# -- insert: FieldData ⇄ Batch -----------------------------------------------------------------------
+
+
+def batch_from_fields(
+    schema: CollectionSchema, fields: Any, num_rows: int, *, for_upsert: bool = False
+) -> Batch:
+    """Insert columns as a `Batch` for ``schema``; raises `DataError` naming the field on any mismatch."""
+    by_name = {fd.field_name: fd for fd in fields if not fd.is_dynamic and fd.field_name != META_FIELD}
+    dynamic = next((fd for fd in fields if fd.is_dynamic or fd.field_name == META_FIELD), None)
+    n = int(num_rows) or (max((_num_rows(fd) for fd in fields), default=0))
+    known = set(schema.field_names())
+    for name in by_name:
+        if name not in known:
+            raise DataError(f"unknown field {name!r}: the schema has no such field")
+    batch = Batch(n)
+    for f in schema.fields:
+        fd = by_name.get(f.name)
+        if f.is_primary and f.auto_id and not for_upsert:
+            if fd is not None and _num_rows(fd):
+                raise DataError(f"field {f.name!r}: the primary key is auto_id; do not pass values for it")
+            continue
+        if f.dtype.is_vector:
+            if fd is None:
+                raise DataError(f"field {f.name!r}: missing; expected a {f.dtype.name} value in every row")
+            batch.vectors[f.name] = convert_vectors(f, field_values(fd, n), n)
+        else:
+            raw = None if fd is None else field_values(fd, n)
+            if raw is not None and len(raw) != n:
+                raise DataError(f"field {f.name!r}: column has {len(raw)} values but num_rows is {n}")
+            batch.columns[f.name] = convert_scalars(f, raw, n)
+    if schema.enable_dynamic_field:
+        batch.columns[META_FIELD] = Column(DataType.JSON, _meta_column(dynamic, n))
+    elif dynamic is not None and any(field_values(dynamic, n)):
+        raise DataError("dynamic fields were sent but the schema has no dynamic field")
+    pk = schema.primary_field
+    if pk.name in batch.columns:
+        check_unique_pks(pk, batch.columns[pk.name])
+    return batch
+
+
+def _meta_column(fd: schema_pb2.FieldData | None, n: int) -> np.ndarray:
+    out = np.full(n, None, dtype=object)
+    if fd is not None:
+        for i, v in enumerate(field_values(fd, n)):
+            if v is not None and not isinstance(v, dict):
+                raise DataError(f"field {META_FIELD!r} in row {i}: got {v!r}, expected a JSON object")
+            out[i] = v or None
+    return out
+
+
+def batch_to_fields(schema: CollectionSchema, batch: Batch) -> list[schema_pb2.FieldData]:
+    """A `Batch` as insert columns (the inverse of `batch_from_fields`)."""
+    out = []
+    for f in schema.fields:
+        if f.name in batch.vectors:
+            out.append(vector_field_data(f.name, f.dtype, batch.vectors[f.name], f.dim or 0))
+        elif f.name in batch.columns:
+            c = batch.columns[f.name]
+            out.append(scalar_field_data(f.name, f.dtype, _column_list(c), f.element_type))
+    meta = batch.columns.get(META_FIELD)
+    if meta is not None:
+        fd = scalar_field_data(META_FIELD, DataType.JSON, [v or {} for v in _column_list(meta)])
+        fd.is_dynamic = True
+        out.append(fd)
+    return out
+
+
+def _column_list(c: Column) -> list[Any]:
+    if isinstance(c.values, (pa.Array, pa.ChunkedArray)):
+        return c.values.to_pylist()
+    vals = (
+        c.values.tolist() if isinstance(c.values, np.ndarray) and c.values.dtype != object else list(c.values)
+    )
+    if c.valid is not None:
+        vals = [v if ok else None for v, ok in zip(vals, c.valid)]
+    return vals
+
+
+# -- Python values → FieldData ----------------------------------------------------------------------
+
+
+def _scalar_cell(et: DataType, values: list[Any]) -> schema_pb2.ScalarField:
+    sf = schema_pb2.ScalarField()
+    getattr(sf, _SCALAR_ATTR[et]).data.extend(values)
+    return sf
+
+
+def scalar_field_data(
+    name: str, dtype: DataType, values: list[Any], element_type: DataType | None = None
+) -> schema_pb2.FieldData:
+    """A scalar column; None values become ``valid_data`` False (with placeholders, as Milvus returns them)."""
+    fd = schema_pb2.FieldData(type=int(dtype), field_name=name)
+    has_null = any(v is None for v in values)
+    if has_null:
+        fd.valid_data.extend(v is not None for v in values)
+    if dtype is DataType.JSON:
+        fd.scalars.json_data.data.extend(b"" if v is None else json.dumps(v).encode() for v in values)
+    elif dtype is DataType.ARRAY:
+        et = element_type or DataType.INT64
+        fd.scalars.array_data.element_type = int(et)
+        fd.scalars.array_data.data.extend(_scalar_cell(et, v or []) for v in values)
+    else:
+        placeholder: Any = "" if dtype is DataType.VARCHAR else (False if dtype is DataType.BOOL else 0)
+        data = [placeholder if v is None else v for v in values] if has_null else values
+        getattr(fd.scalars, _SCALAR_ATTR[dtype]).data.extend(data)
+    return fd
+
+
+def vector_field_data(name: str, dtype: DataType, values: Any, dim: int) -> schema_pb2.FieldData:
+    """A vector column from a 2-d array, a CSR matrix, or a list of per-row values."""
+    fd = schema_pb2.FieldData(type=int(dtype), field_name=name)
+    v = fd.vectors
+    if dtype is DataType.SPARSE_FLOAT_VECTOR:
+        m = values if sp.issparse(values) else _dicts_to_csr(values)
+        v.sparse_float_vector.contents.extend(sparse_to_contents(m))
+        v.sparse_float_vector.dim = int(m.shape[1])
+        return fd
+    if dtype is DataType.BINARY_VECTOR:
+        arr = (
+            np.vstack([np.frombuffer(bytes(b), np.uint8) for b in values])
+            if isinstance(values, list) and values
+            else np.asarray(values, dtype=np.uint8)
+        )
+        v.dim = dim or arr.shape[-1] * 8
+        v.binary_vector = arr.tobytes()
+        return fd
+    arr = np.asarray(values)
+    v.dim = dim or (arr.shape[1] if arr.ndim == 2 else 0)
+    if dtype is DataType.FLOAT_VECTOR:
+        v.float_vector.data.extend(arr.astype(np.float32).ravel().tolist())
+    elif dtype is DataType.BFLOAT16_VECTOR:
+        bits = arr if arr.dtype == np.uint16 else float32_to_bfloat16_bits(arr.astype(np.float32))
+        v.bfloat16_vector = bits.tobytes()
+    else:
+        attr, np_type = _BYTE_VECTORS[dtype]
+        setattr(v, attr, arr.astype(np_type).tobytes())
+    return fd
+
+
+def _dicts_to_csr(rows: list[dict[int, float]]) -> sp.csr_matrix:
+    indptr, ind, val = [0], [], []
+    for r in rows:
+        items = sorted(r.items())
+        ind.extend(int(k) for k, _ in items)
+        val.extend(float(x) for _, x in items)
+        indptr.append(len(ind))
+    width = max(ind) + 1 if ind else 1
+    return sp.csr_matrix(
+        (np.asarray(val, np.float32), np.asarray(ind, np.int64), indptr), shape=(len(rows), width)
+    )
+
+
+# -- query rows ⇄ FieldData ---------------------------------------------------------------------------
+
+
+def rows_to_fields(
+    schema: CollectionSchema, rows: list[dict[str, Any]], names: list[str]
+) -> list[schema_pb2.FieldData]:
+    """Result rows as columns: schema fields typed, other keys gathered in a dynamic ``$meta`` column."""
+    cols = []
+    dynamic = False
+    for name in names:
+        f = schema.field(name)
+        if name == COUNT:
+            cols.append(scalar_field_data(COUNT, DataType.INT64, [r[COUNT] for r in rows]))
+        elif f is None:
+            dynamic = True
+        elif f.dtype.is_vector:
+            vals = [r[name] for r in rows]
+            if f.dtype is DataType.SPARSE_FLOAT_VECTOR:
+                cols.append(vector_field_data(name, f.dtype, _dicts_to_csr(vals), f.dim or 0))
+            elif f.dtype is DataType.BINARY_VECTOR:
+                cols.append(vector_field_data(name, f.dtype, vals, f.dim or 0))
+            else:
+                arr = np.asarray(vals, dtype=np.float32).reshape(len(vals), f.dim or 0)
+                cols.append(vector_field_data(name, f.dtype, arr, f.dim or 0))
+        else:
+            cols.append(scalar_field_data(name, f.dtype, [r.get(name) for r in rows], f.element_type))
+    if dynamic:
+        known = set(names) - {n for n in names if schema.field(n) is None}
+        metas = [{k: v for k, v in r.items() if k not in known and schema.field(k) is None} for r in rows]
+        fd = scalar_field_data(META_FIELD, DataType.JSON, metas)
+        fd.is_dynamic = True
+        cols.append(fd)
+    return cols
+
+
+def result_names(schema: CollectionSchema, rows: list[dict[str, Any]], requested: list[str]) -> list[str]:
+    """The columns of a result: keys of the rows in order, or (no rows) the requested schema fields."""
+    names: dict[str, None] = {}
+    for r in rows:
+        names.update(dict.fromkeys(r))
+    if not rows:
+        names[schema.primary_field.name] = None
+        for n in requested:
+            if n == "*":
+                names.update(dict.fromkeys(schema.field_names()))
+            elif schema.field(n) is not None or n == COUNT:
+                names[n] = None
+    return list(names)
+
+
+def fields_to_rows(fields: Any) -> list[dict[str, Any]]:
+    """Columns back to row dicts; a dynamic column's keys are merged into each row."""
+    if not fields:
+        return []
+    n = max(_num_rows(fd) for fd in fields)
+    rows: list[dict[str, Any]] = [{} for _ in range(n)]
+    for fd in fields:
+        vals = _python_column(fd, n)
+        if fd.is_dynamic:
+            for row, meta in zip(rows, vals):
+                row.update(meta or {})
+        else:
+            for row, v in zip(rows, vals):
+                row[fd.field_name] = v
+    return rows
+
+
+def _python_column(fd: schema_pb2.FieldData, n: int) -> list[Any]:
+    dtype = DataType(fd.type)
+    vals = field_values(fd, n)
+    if dtype is DataType.SPARSE_FLOAT_VECTOR:
+        return _sparse_dicts(vals)
+    if dtype is DataType.BINARY_VECTOR:
+        return [bytes(x) for x in vals]
+    if dtype.is_vector:
+        return vals.tolist()
+    return vals
+
+
+# -- query vectors ⇄ placeholder groups ---------------------------------------------------------------
+
+_PLACEHOLDER_DTYPES = {
+    common_pb2.FloatVector: np.float32,
+    common_pb2.Float16Vector: np.float16,
+    common_pb2.BFloat16Vector: np.uint16,
+    common_pb2.BinaryVector: np.uint8,
+    common_pb2.Int8Vector: np.int8,
+}
+
+
+def vectors_from_placeholder(raw: bytes) -> Any:
+    """A serialised PlaceholderGroup as query vectors: a 2-d array, or CSR for sparse queries."""
+    group = common_pb2.PlaceholderGroup.FromString(raw)
+    if len(group.placeholders) != 1:
+        raise ParamError(f"expected one placeholder of query vectors, got {len(group.placeholders)}")
+    ph = group.placeholders[0]
+    if ph.type == common_pb2.SparseFloatVector:
+        return contents_to_sparse(ph.values)
+    np_type = _PLACEHOLDER_DTYPES.get(ph.type)
+    if np_type is None:
+        raise ParamError(
+            f"query vectors of placeholder type {common_pb2.PlaceholderType.Name(ph.type)} "
+            "are not supported (text queries need a BM25 function)"
+        )
+    if not ph.values:
+        raise ParamError("data: got no query vectors")
+    arr = np.vstack([np.frombuffer(v, dtype=np_type) for v in ph.values])
+    return bfloat16_bits_to_float32(arr) if np_type is np.uint16 else arr
+
+
+def vectors_to_placeholder(data: Any) -> bytes:
+    """Query vectors (2-d array or CSR) as a serialised PlaceholderGroup."""
+    if sp.issparse(data):
+        ph = common_pb2.PlaceholderValue(
+            tag="$0", type=common_pb2.SparseFloatVector, values=sparse_to_contents(data)
+        )
+    else:
+        arr = np.asarray(data)
+        kinds = {
+            np.dtype(np.float16): (common_pb2.Float16Vector, np.float16),
+            np.dtype(np.uint8): (common_pb2.BinaryVector, np.uint8),
+            np.dtype(np.int8): (common_pb2.Int8Vector, np.int8),
+        }
+        ptype, np_type = kinds.get(arr.dtype, (common_pb2.FloatVector, np.float32))
+        ph = common_pb2.PlaceholderValue(
+            tag="$0", type=ptype, values=[row.astype(np_type).tobytes() for row in arr]
+        )
+    return common_pb2.PlaceholderGroup(placeholders=[ph]).SerializeToString()
+
+
+def num_queries(data: Any) -> int:
+    return int(data.shape[0])
+
+
+# -- search hits ⇄ SearchResultData ------------------------------------------------------------------
+
+
+def hits_to_pb(
+    schema: CollectionSchema, hits: list[list[dict[str, Any]]], output_fields: list[str]
+) -> schema_pb2.SearchResultData:
+    """Per-query hit lists as SearchResultData (ids, scores, topks, entity columns)."""
+    pk = schema.primary_field
+    flat = [h for q in hits for h in q]
+    res = schema_pb2.SearchResultData(
+        num_queries=len(hits),
+        top_k=max((len(q) for q in hits), default=0),
+        scores=[float(h["distance"]) for h in flat],
+        topks=[len(q) for q in hits],
+        primary_field_name=pk.name,
+    )
+    if pk.dtype is DataType.VARCHAR:
+        res.ids.str_id.data.extend(h["id"] for h in flat)
+    else:
+        res.ids.int_id.data.extend(int(h["id"]) for h in flat)
+    entities = [h.get("entity") or {} for h in flat]
+    names = result_names(schema, entities, []) if entities else []
+    if not entities:
+        names = [n for n in output_fields if schema.field(n) is not None]
+    if names:
+        res.fields_data.extend(rows_to_fields(schema, entities, names))
+    res.output_fields.extend(fd.field_name for fd in res.fields_data)
+    return res
+
+
+def hits_from_pb(res: schema_pb2.SearchResultData) -> list[list[dict[str, Any]]]:
+    """SearchResultData back to per-query lists of ``{"id", "distance", "entity"}``."""
+    which = res.ids.WhichOneof("id_field")
+    ids = list(getattr(res.ids, which).data) if which else []
+    scores = list(res.scores)
+    entities = fields_to_rows(res.fields_data) if len(res.fields_data) else [{} for _ in ids]
+    out, start = [], 0
+    for k in res.topks:
+        out.append(
+            [{"id": ids[i], "distance": scores[i], "entity": entities[i]} for i in range(start, start + k)]
+        )
+        start += k
+    return out

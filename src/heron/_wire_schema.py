@@ -1,0 +1,330 @@
+"""Milvus protobuf ⇄ Heron: schemas, collection descriptions, indexes, key-value lists.
+
+Pure functions, no I/O. Schemas travel inside Heron as the JSON-ready dicts
+of `CollectionSchema.to_json_dict`; these functions convert them to and from
+`schema_pb2.CollectionSchema` so that a round trip gives back an equal dict.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from pymilvus.grpc_gen import common_pb2, milvus_pb2, schema_pb2
+
+from ._schema import META_FIELD
+from ._types import DataType
+
+_INT_PARAMS = ("dim", "max_length", "max_capacity")
+_CONSISTENCY = {"Strong": 0, "Session": 1, "Bounded": 2, "Eventually": 3, "Customized": 4}
+CONSISTENCY_NAMES = {v: k for k, v in _CONSISTENCY.items()}
+
+
+# -- key-value lists ----------------------------------------------------------------
+
+
+def kv_dict(pairs: Any) -> dict[str, str]:
+    """A repeated KeyValuePair as a plain dict (later keys win)."""
+    return {p.key: p.value for p in pairs}
+
+
+def kv_pairs(d: dict[str, Any]) -> list[common_pb2.KeyValuePair]:
+    """A dict as KeyValuePairs: strings as they are, everything else as JSON."""
+    return [
+        common_pb2.KeyValuePair(key=str(k), value=v if isinstance(v, str) else json.dumps(v))
+        for k, v in d.items()
+    ]
+
+
+def loads_or_str(value: str) -> Any:
+    """A KeyValuePair value decoded as JSON when it is JSON, else the string itself."""
+    try:
+        return json.loads(value)
+    except ValueError:
+        if value in ("True", "False"):
+            return value == "True"
+        return value
+
+
+def consistency_name(level: Any) -> str:
+    """A consistency level (number or name) as Heron's name."""
+    if isinstance(level, str) and level in _CONSISTENCY:
+        return level
+    return CONSISTENCY_NAMES.get(int(level or 0), "Strong")
+
+
+def consistency_number(level: Any) -> int:
+    if isinstance(level, int):
+        return level
+    return _CONSISTENCY.get(str(level), 2)
+
+
+# -- default values -------------------------------------------------------------------
+
+
+def _value_field(dtype: DataType, value: Any) -> schema_pb2.ValueField:
+    if dtype is DataType.BOOL:
+        return schema_pb2.ValueField(bool_data=bool(value))
+    if dtype is DataType.INT64:
+        return schema_pb2.ValueField(long_data=int(value))
+    if dtype.is_integer:
+        return schema_pb2.ValueField(int_data=int(value))
+    if dtype is DataType.FLOAT:
+        return schema_pb2.ValueField(float_data=float(value))
+    if dtype is DataType.DOUBLE:
+        return schema_pb2.ValueField(double_data=float(value))
+    return schema_pb2.ValueField(string_data=str(value))
+
+
+def _from_value_field(v: schema_pb2.ValueField) -> Any:
+    which = v.WhichOneof("data")
+    return None if which is None else getattr(v, which)
+
+
+# -- fields and schemas -----------------------------------------------------------------
+
+
+def field_to_pb(d: dict[str, Any]) -> schema_pb2.FieldSchema:
+    """One field dict (as `FieldSchema.to_dict` gives it) as a protobuf FieldSchema."""
+    dtype = DataType(int(d["type"]))
+    params = {
+        k: (str(v) if not isinstance(v, (dict, list)) else json.dumps(v))
+        for k, v in d.get("params", {}).items()
+    }
+    f = schema_pb2.FieldSchema(
+        fieldID=int(d.get("field_id", 0)),
+        name=d["name"],
+        is_primary_key=bool(d.get("is_primary", False)),
+        description=d.get("description", ""),
+        data_type=int(dtype),
+        type_params=[common_pb2.KeyValuePair(key=k, value=v) for k, v in params.items()],
+        autoID=bool(d.get("auto_id", False)),
+        element_type=int(d.get("element_type") or 0),
+        is_partition_key=bool(d.get("is_partition_key", False)),
+        is_clustering_key=bool(d.get("is_clustering_key", False)),
+        nullable=bool(d.get("nullable", False)),
+    )
+    if d.get("default_value") is not None:
+        f.default_value.CopyFrom(_value_field(dtype, d["default_value"]))
+    return f
+
+
+def field_from_pb(f: schema_pb2.FieldSchema) -> dict[str, Any]:
+    """A protobuf FieldSchema as a field dict that `FieldSchema.from_dict` accepts."""
+    params: dict[str, Any] = {}
+    for kv in f.type_params:
+        if kv.key in _INT_PARAMS:
+            params[kv.key] = int(kv.value)
+        elif kv.key == "mmap.enabled":
+            params["mmap_enabled"] = kv.value.lower() == "true"
+        else:
+            params[kv.key] = loads_or_str(kv.value) if kv.key == "params" else kv.value
+    d: dict[str, Any] = {
+        "field_id": int(f.fieldID),
+        "name": f.name,
+        "description": f.description,
+        "type": DataType(f.data_type),
+        "params": params,
+    }
+    if f.element_type:
+        d["element_type"] = DataType(f.element_type)
+    for key, value in (
+        ("is_primary", f.is_primary_key),
+        ("auto_id", f.autoID),
+        ("nullable", f.nullable),
+        ("is_partition_key", f.is_partition_key),
+        ("is_clustering_key", f.is_clustering_key),
+    ):
+        if value:
+            d[key] = True
+    if f.HasField("default_value"):
+        default = _from_value_field(f.default_value)
+        if default is not None:
+            d["default_value"] = default
+    return d
+
+
+def schema_to_pb(d: dict[str, Any], name: str = "") -> schema_pb2.CollectionSchema:
+    """A schema dict as protobuf; a dynamic schema also gets Milvus's ``$meta`` JSON field."""
+    fields = [field_to_pb(f) for f in d.get("fields", [])]
+    if d.get("enable_dynamic_field"):
+        fid = max((f.fieldID for f in fields), default=99) + 1
+        fields.append(
+            schema_pb2.FieldSchema(
+                fieldID=fid,
+                name=META_FIELD,
+                data_type=int(DataType.JSON),
+                is_dynamic=True,
+                description="dynamic schema",
+            )
+        )
+    return schema_pb2.CollectionSchema(
+        name=name,
+        description=d.get("description", ""),
+        autoID=bool(d.get("auto_id", False)),
+        fields=fields,
+        enable_dynamic_field=bool(d.get("enable_dynamic_field", False)),
+    )
+
+
+def schema_from_pb(s: schema_pb2.CollectionSchema) -> dict[str, Any]:
+    """A protobuf schema as a schema dict (the ``$meta`` field becomes ``enable_dynamic_field``)."""
+    fields = [field_from_pb(f) for f in s.fields if not f.is_dynamic and f.name != META_FIELD]
+    auto_id = bool(s.autoID) or any(f.get("auto_id") and f.get("is_primary") for f in fields)
+    if auto_id:
+        for f in fields:
+            if f.get("is_primary"):
+                f["auto_id"] = True
+    return {
+        "auto_id": auto_id,
+        "description": s.description,
+        "fields": fields,
+        "enable_dynamic_field": bool(s.enable_dynamic_field),
+    }
+
+
+def json_schema(d: dict[str, Any]) -> dict[str, Any]:
+    """A schema dict with enum types turned into plain numbers (for requests and the catalog)."""
+    out = dict(d)
+    out["fields"] = []
+    for f in d.get("fields", []):
+        f = dict(f)
+        f["type"] = int(f["type"])
+        if "element_type" in f:
+            f["element_type"] = int(f["element_type"])
+        out["fields"].append(f)
+    return out
+
+
+# -- collection descriptions ----------------------------------------------------------------
+
+
+def describe_to_pb(desc: dict[str, Any]) -> milvus_pb2.DescribeCollectionResponse:
+    """The engine's description of a collection as a DescribeCollectionResponse."""
+    schema = schema_to_pb(
+        {
+            "auto_id": desc.get("auto_id"),
+            "description": desc.get("description", ""),
+            "fields": desc["fields"],
+            "enable_dynamic_field": desc.get("enable_dynamic_field", False),
+        },
+        desc["collection_name"],
+    )
+    created = int(desc.get("created_timestamp", 0))
+    return milvus_pb2.DescribeCollectionResponse(
+        schema=schema,
+        collectionID=int(desc.get("collection_id", 0)),
+        created_timestamp=created,
+        created_utc_timestamp=created >> 18,
+        shards_num=int(desc.get("num_shards", 1)),
+        aliases=list(desc.get("aliases", [])),
+        consistency_level=int(desc.get("consistency_level", 2)),
+        collection_name=desc["collection_name"],
+        properties=kv_pairs(desc.get("properties", {})),
+        db_name=desc.get("db_name", ""),
+        num_partitions=int(desc.get("num_partitions", 0)),
+        update_timestamp=created,
+    )
+
+
+def describe_from_pb(r: milvus_pb2.DescribeCollectionResponse) -> dict[str, Any]:
+    """A DescribeCollectionResponse as the engine's description dict."""
+    schema = schema_from_pb(r.schema)
+    return {
+        "collection_name": r.collection_name or r.schema.name,
+        "auto_id": schema["auto_id"],
+        "num_shards": int(r.shards_num),
+        "description": schema["description"],
+        "fields": schema["fields"],
+        "functions": [],
+        "aliases": list(r.aliases),
+        "collection_id": int(r.collectionID),
+        "consistency_level": int(r.consistency_level),
+        "properties": kv_dict(r.properties),
+        "num_partitions": int(r.num_partitions),
+        "enable_dynamic_field": schema["enable_dynamic_field"],
+        "created_timestamp": int(r.created_timestamp),
+        "db_name": r.db_name,
+    }
+
+
+# -- indexes ---------------------------------------------------------------------------------
+
+_INDEX_KEYS = ("index_type", "metric_type")
+
+
+def index_spec_from_pb(field_name: str, index_name: str, extra: Any) -> dict[str, Any]:
+    """CreateIndexRequest parameters as one index spec dict (field, name, type, metric, params)."""
+    kv = kv_dict(extra)
+    params: dict[str, Any] = {}
+    if "params" in kv:
+        loaded = loads_or_str(kv.pop("params"))
+        if isinstance(loaded, dict):
+            params.update(loaded)
+    for k, v in kv.items():
+        if k not in _INDEX_KEYS and k != "index_param":
+            params[k] = loads_or_str(v)
+    return {
+        "field_name": field_name,
+        "index_type": kv.get("index_type", "") or "AUTOINDEX",
+        "index_name": index_name or field_name,
+        "metric_type": kv.get("metric_type", ""),
+        "params": params,
+    }
+
+
+def index_spec_to_pb(
+    spec: dict[str, Any], db_name: str, collection_name: str
+) -> milvus_pb2.CreateIndexRequest:
+    extra: dict[str, Any] = {"index_type": spec.get("index_type") or "AUTOINDEX"}
+    if spec.get("metric_type"):
+        extra["metric_type"] = spec["metric_type"]
+    extra["params"] = json.dumps(spec.get("params") or {})
+    return milvus_pb2.CreateIndexRequest(
+        db_name=db_name,
+        collection_name=collection_name,
+        field_name=spec["field_name"],
+        index_name=spec.get("index_name") or spec["field_name"],
+        extra_params=kv_pairs(extra),
+    )
+
+
+_DESC_KEYS = {"field_name", "index_name", "total_rows", "indexed_rows", "pending_index_rows", "state"}
+
+
+def index_description_to_pb(d: dict[str, Any]) -> milvus_pb2.IndexDescription:
+    """The engine's `describe_index` dict as an IndexDescription (Milvus's key layout)."""
+    params = {k: v for k, v in d.items() if k not in _DESC_KEYS and k not in _INDEX_KEYS}
+    kv: dict[str, Any] = {
+        "index_type": d.get("index_type", ""),
+        "metric_type": d.get("metric_type", ""),
+        "params": json.dumps(params),
+    }
+    return milvus_pb2.IndexDescription(
+        index_name=d["index_name"],
+        field_name=d["field_name"],
+        params=kv_pairs(kv),
+        indexed_rows=int(d.get("indexed_rows", 0)),
+        total_rows=int(d.get("total_rows", 0)),
+        pending_index_rows=int(d.get("pending_index_rows", 0)),
+        state=common_pb2.Finished if d.get("state", "Finished") == "Finished" else common_pb2.InProgress,
+    )
+
+
+def index_description_from_pb(desc: milvus_pb2.IndexDescription) -> dict[str, Any]:
+    kv = kv_dict(desc.params)
+    params = loads_or_str(kv.get("params", "{}"))
+    out: dict[str, Any] = dict(params) if isinstance(params, dict) else {}
+    out.update(
+        {
+            "index_type": kv.get("index_type", ""),
+            "metric_type": kv.get("metric_type", ""),
+            "field_name": desc.field_name,
+            "index_name": desc.index_name,
+            "total_rows": int(desc.total_rows),
+            "indexed_rows": int(desc.indexed_rows),
+            "pending_index_rows": int(desc.pending_index_rows),
+            "state": common_pb2.IndexState.Name(desc.state) if desc.state else "Finished",
+        }
+    )
+    return out

@@ -1,0 +1,274 @@
+"""Remote transports: Heron requests over the Milvus gRPC protocol (`grpc` and `grpc.aio`).
+
+One channel per client. Each call carries the client's token (base64
+``user:password`` in the ``authorization`` header, as pymilvus sends it)
+and database (``dbname`` header), honours a per-call timeout, and resends
+read-only requests with backoff while the server is UNAVAILABLE. Writes are
+never resent: a write whose answer was lost may have been applied.
+
+`AsyncRemoteTransport` binds no event loop when it is built: its aio
+channel is created on first use inside a running loop, and again if the
+client is later used from another loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import random
+import time
+from typing import Any
+from urllib.parse import urlparse
+
+import grpc
+
+from .. import _requests as rq
+from .. import _wire
+from .._errors import AuthenticationError, ClientClosedError, HeronError, PermissionDeniedError
+from .._schema import CollectionSchema
+
+_PATH = "/milvus.proto.milvus.MilvusService/"
+_OPTIONS = [
+    ("grpc.max_receive_message_length", 256 * 1024 * 1024),
+    ("grpc.max_send_message_length", 256 * 1024 * 1024),
+    ("grpc.enable_retries", 0),
+]
+_RETRY_TIMES = 6
+_DDL = (rq.CreateCollection, rq.DropCollection, rq.RenameCollection, rq.TruncateCollection)
+
+
+def _target(uri: str) -> tuple[str, bool]:
+    u = urlparse(uri)
+    secure = u.scheme == "https"
+    port = u.port or (443 if secure else 19530)
+    return f"{u.hostname or '127.0.0.1'}:{port}", secure
+
+
+def _credentials(options: dict[str, Any]) -> grpc.ChannelCredentials:
+    def read(key: str) -> bytes | None:
+        path = options.get(key)
+        if not path:
+            return None
+        with open(path, "rb") as f:
+            return f.read()
+
+    return grpc.ssl_channel_credentials(
+        read("server_pem_path") or read("ca_pem_path"), read("client_key_path"), read("client_pem_path")
+    )
+
+
+def _channel_options(options: dict[str, Any]) -> list[tuple[str, Any]]:
+    out = list(_OPTIONS)
+    if options.get("server_name"):
+        out.append(("grpc.ssl_target_name_override", options["server_name"]))
+    return out
+
+
+def _rpc_error(exc: grpc.RpcError, request: Any, timeout: float | None) -> HeronError:
+    code = exc.code()
+    name = type(request).__name__
+    if code == grpc.StatusCode.DEADLINE_EXCEEDED:
+        return HeronError(f"{name} did not finish within timeout={timeout}s")
+    if code == grpc.StatusCode.UNAUTHENTICATED:
+        return AuthenticationError(exc.details() or "authentication failed")
+    if code == grpc.StatusCode.PERMISSION_DENIED:
+        return PermissionDeniedError(exc.details() or "permission denied")
+    if code == grpc.StatusCode.UNIMPLEMENTED:
+        return HeronError(f"{name}: the server does not implement {exc.details() or 'this call'}", code=1)
+    return HeronError(f"{name} failed: {code.name}: {exc.details()}", code=2)
+
+
+class _Base:
+    """What both remote transports share: metadata, encoding and the schema cache."""
+
+    def __init__(self, uri: str, token: str, db_name: str, options: dict[str, Any]) -> None:
+        self._target, self._secure = _target(uri)
+        self._options = dict(options)
+        self._db = db_name or "default"
+        auth = base64.b64encode(token.encode()).decode() if token else ""
+        self._auth = auth
+        self._schemas: dict[tuple[str, str], CollectionSchema] = {}
+        self._closed = False
+
+    def _metadata(self, db: str) -> tuple[tuple[str, str], ...]:
+        md = [("dbname", db or self._db)]
+        if self._auth:
+            md.append(("authorization", self._auth))
+        return tuple(md)
+
+    def _remember(self, request: Any, result: Any) -> None:
+        if isinstance(request, rq.DescribeCollection):
+            self._schemas[(request.db_name, request.collection_name)] = CollectionSchema.from_dict(result)
+        elif isinstance(request, _DDL):
+            self._schemas.clear()
+
+    @staticmethod
+    def _check(reply: Any) -> None:
+        err = _wire.error_of(_wire.reply_status(reply))
+        if err is not None:
+            raise err
+
+    @staticmethod
+    def _deadline(timeout: float | None) -> float | None:
+        return None if timeout is None else time.monotonic() + timeout
+
+    @staticmethod
+    def _left(deadline: float | None) -> float | None:
+        return None if deadline is None else max(0.0, deadline - time.monotonic())
+
+    @staticmethod
+    def _retryable(exc: grpc.RpcError, request: Any, attempt: int, deadline: float | None) -> float | None:
+        """Seconds to wait before resending, or None to give up."""
+        if exc.code() != grpc.StatusCode.UNAVAILABLE or type(request) not in _wire.READ_ONLY:
+            return None
+        if attempt >= _RETRY_TIMES:
+            return None
+        wait = min(2.0, 0.05 * 2**attempt) * (0.5 + random.random() / 2)
+        if deadline is not None and time.monotonic() + wait >= deadline:
+            return None
+        return wait
+
+
+class RemoteTransport(_Base):
+    """Blocking transport over a `grpc` channel."""
+
+    def __init__(self, uri: str, token: str, db_name: str, options: dict[str, Any]) -> None:
+        super().__init__(uri, token, db_name, options)
+        opts = _channel_options(self._options)
+        self._channel = (
+            grpc.secure_channel(self._target, _credentials(self._options), opts)
+            if self._secure
+            else grpc.insecure_channel(self._target, opts)
+        )
+
+    def _unary(self, rpc: str, msg: Any, db: str, request: Any, deadline: float | None) -> Any:
+        call = self._channel.unary_unary(
+            _PATH + rpc,
+            request_serializer=type(msg).SerializeToString,
+            response_deserializer=_wire.response_class(rpc).FromString,
+        )
+        attempt = 0
+        while True:
+            try:
+                reply = call(msg, timeout=self._left(deadline), metadata=self._metadata(db))
+                self._check(reply)
+                return reply
+            except grpc.RpcError as exc:
+                wait = self._retryable(exc, request, attempt, deadline)
+                if wait is None:
+                    raise _rpc_error(exc, request, self._left(deadline)) from None
+                attempt += 1
+                time.sleep(wait)
+
+    def _schema(self, deadline: float | None, db: str) -> Any:
+        def schema(name: str) -> CollectionSchema:
+            key = (db, name)
+            if key not in self._schemas:
+                self.handle(rq.DescribeCollection(db, name), self._left(deadline))
+            return self._schemas[key]
+
+        return schema
+
+    def handle(self, request: Any, timeout: float | None = None) -> Any:
+        if self._closed:
+            raise ClientClosedError("the client is closed; create a new one")
+        deadline = self._deadline(timeout)
+        db = getattr(request, "db_name", "") or self._db
+        reply, rpc = None, ""
+        for rpc, msg in _wire.client_messages(request, self._schema(deadline, db)):
+            reply = self._unary(rpc, msg, db, request, deadline)
+        result = _wire.client_result(request, rpc, reply)
+        self._remember(request, result)
+        return result
+
+    def close(self) -> None:
+        if not self._closed:
+            self._closed = True
+            self._channel.close()
+
+
+class AsyncRemoteTransport(_Base):
+    """Asyncio transport over a `grpc.aio` channel created lazily per running loop."""
+
+    def __init__(self, uri: str, token: str, db_name: str, options: dict[str, Any]) -> None:
+        super().__init__(uri, token, db_name, options)
+        self._channel: grpc.aio.Channel | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    def _chan(self) -> grpc.aio.Channel:
+        loop = asyncio.get_running_loop()
+        if self._channel is None or self._loop is not loop:
+            opts = _channel_options(self._options)
+            self._channel = (
+                grpc.aio.secure_channel(self._target, _credentials(self._options), opts)
+                if self._secure
+                else grpc.aio.insecure_channel(self._target, opts)
+            )
+            self._loop = loop
+        return self._channel
+
+    async def _unary(self, rpc: str, msg: Any, db: str, request: Any, deadline: float | None) -> Any:
+        call = self._chan().unary_unary(
+            _PATH + rpc,
+            request_serializer=type(msg).SerializeToString,
+            response_deserializer=_wire.response_class(rpc).FromString,
+        )
+        attempt = 0
+        while True:
+            try:
+                reply = await call(msg, timeout=self._left(deadline), metadata=self._metadata(db))
+                self._check(reply)
+                return reply
+            except grpc.RpcError as exc:
+                wait = self._retryable(exc, request, attempt, deadline)
+                if wait is None:
+                    raise _rpc_error(exc, request, self._left(deadline)) from None
+                attempt += 1
+                await asyncio.sleep(wait)
+
+    async def _ensure_schema(self, request: Any, deadline: float | None, db: str) -> None:
+        name = getattr(request, "collection_name", "")
+        needs = isinstance(request, rq.Insert) or (
+            isinstance(request, (rq.Delete, rq.Query)) and request.ids is not None
+        )
+        if needs and (db, name) not in self._schemas:
+            await self.handle(rq.DescribeCollection(db, name), self._left(deadline))
+
+    async def handle(self, request: Any, timeout: float | None = None) -> Any:
+        if self._closed:
+            raise ClientClosedError("the client is closed; create a new one")
+        deadline = self._deadline(timeout)
+        db = getattr(request, "db_name", "") or self._db
+        await self._ensure_schema(request, deadline, db)
+        reply, rpc = None, ""
+        for rpc, msg in _wire.client_messages(request, lambda name: self._schemas[(db, name)]):
+            reply = await self._unary(rpc, msg, db, request, deadline)
+        result = _wire.client_result(request, rpc, reply)
+        self._remember(request, result)
+        return result
+
+    async def connect(self) -> None:
+        self._chan()
+
+    async def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        channel, self._channel = self._channel, None
+        if channel is not None:
+            try:
+                await channel.close()
+            except RuntimeError:
+                pass
+
+
+def make_remote_transport(uri: str, token: str, db_name: str, options: dict[str, Any]) -> RemoteTransport:
+    """The blocking transport for ``http://``, ``https://`` and ``tcp://`` URIs."""
+    return RemoteTransport(uri, token, db_name, options)
+
+
+def make_async_remote_transport(
+    uri: str, token: str, db_name: str, options: dict[str, Any]
+) -> AsyncRemoteTransport:
+    """The asyncio transport for remote URIs; it binds no event loop until first used."""
+    return AsyncRemoteTransport(uri, token, db_name, options)

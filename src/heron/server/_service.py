@@ -1,0 +1,152 @@
+"""MilvusService over a Heron engine: decode, dispatch in the worker pool, encode.
+
+Every RPC goes through `MilvusService.handle`: authenticate (when enabled),
+take an in-flight slot (or answer "server busy"), then — in a worker thread,
+never on the event loop — check privileges, decode with `heron._wire`,
+run the request on the engine unless the caller's deadline has passed or
+the call was cancelled, and encode the reply.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import grpc
+
+from .. import _requests as rq
+from .. import _wire
+from .._errors import AuthenticationError, ServerBusyError
+from .._schema import CollectionSchema
+from ..engine._engine import Engine
+from ._auth import AuthStore
+from ._errors import DeadlineExceeded, rpc_errors
+from ._rbac import HANDLERS as RBAC_HANDLERS
+from ._rbac import check_privilege
+
+SERVICE_NAME = "milvus.proto.milvus.MilvusService"
+#: RPCs a client may make before logging in (Milvus answers them for anyone).
+OPEN_RPCS = frozenset({"GetVersion", "CheckHealth"})
+
+
+class MilvusService:
+    """The Milvus RPCs Heron serves. ``auth`` is None when the server runs without authentication."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        pool: ThreadPoolExecutor,
+        *,
+        auth: AuthStore | None = None,
+        max_inflight: int = 256,
+    ) -> None:
+        self.engine = engine
+        self.pool = pool
+        self.auth = auth
+        self.max_inflight = max_inflight
+        self.inflight = 0
+        self._idle = asyncio.Event()
+        self._idle.set()
+
+    # -- plumbing ------------------------------------------------------------------------------
+    def rpc_names(self) -> list[str]:
+        return sorted(set(_wire.CODECS) | set(RBAC_HANDLERS))
+
+    def generic_handler(self) -> grpc.GenericRpcHandler:
+        handlers = {}
+        for rpc in self.rpc_names():
+            req_cls, resp_cls = _wire.request_class(rpc), _wire.response_class(rpc)
+            handlers[rpc] = grpc.unary_unary_rpc_method_handler(
+                self._bind(rpc),
+                request_deserializer=req_cls.FromString,
+                response_serializer=resp_cls.SerializeToString,
+            )
+        return grpc.method_handlers_generic_handler(SERVICE_NAME, handlers)
+
+    def _bind(self, rpc: str) -> Any:
+        async def call(msg: Any, context: Any) -> Any:
+            return await self.handle(rpc, msg, context)
+
+        return call
+
+    async def drain(self) -> None:
+        """Wait until no call is in flight."""
+        await self._idle.wait()
+
+    def _user(self, rpc: str, context: Any) -> str:
+        if self.auth is None or rpc in OPEN_RPCS:
+            return ""
+        md = dict(context.invocation_metadata() or ())
+        raw = md.get("authorization", "")
+        try:
+            token = base64.b64decode(raw, validate=True).decode() if raw else ""
+        except ValueError:
+            token = ""
+        if not token:
+            raise AuthenticationError("authentication required: pass token='user:password'")
+        return self.auth.authenticate(token)
+
+    # -- the one handler ---------------------------------------------------------------------------
+    @rpc_errors
+    async def handle(self, rpc: str, msg: Any, context: Any) -> Any:
+        user = self._user(rpc, context)
+        remaining = context.time_remaining()
+        deadline = None if remaining is None else time.monotonic() + remaining
+        db = _wire.db_of(msg, dict(context.invocation_metadata() or ()).get("dbname", ""))
+        if self.inflight >= self.max_inflight:
+            raise ServerBusyError(
+                f"server busy: {self.inflight} calls in flight (limit {self.max_inflight}); retry"
+            )
+        self.inflight += 1
+        self._idle.clear()
+        cancelled = threading.Event()
+        try:
+            loop = asyncio.get_running_loop()
+            return await loop.run_in_executor(self.pool, self._work, rpc, msg, db, user, deadline, cancelled)
+        except asyncio.CancelledError:
+            cancelled.set()
+            raise
+        finally:
+            self.inflight -= 1
+            if self.inflight == 0:
+                self._idle.set()
+
+    def _work(
+        self, rpc: str, msg: Any, db: str, user: str, deadline: float | None, cancelled: threading.Event
+    ) -> Any:
+        if self.auth is not None and user:
+            check_privilege(self.auth, user, rpc, msg, db)
+            if rpc in RBAC_HANDLERS:
+                return RBAC_HANDLERS[rpc](self.auth, msg, user)
+        elif rpc in RBAC_HANDLERS:
+            return RBAC_HANDLERS[rpc](AuthStoreDisabled(), msg, user)
+        codec = _wire.CODECS[rpc]
+        schemas: dict[str, CollectionSchema] = {}
+        schema = self._schema_fn(db, schemas)
+        request = codec.decode(msg, db, schema)
+        if cancelled.is_set() or (deadline is not None and time.monotonic() >= deadline):
+            raise DeadlineExceeded(f"{rpc}: the deadline passed before the call started; nothing was done")
+        run = getattr(request, "run", None)
+        result = run(self.engine.execute) if run is not None else self.engine.execute(request)
+        return codec.encode(result, request, schema)
+
+    def _schema_fn(self, db: str, cache: dict[str, CollectionSchema]) -> Any:
+        def schema(name: str) -> CollectionSchema:
+            if name not in cache:
+                cache[name] = CollectionSchema.from_dict(self.engine.execute(rq.DescribeCollection(db, name)))
+            return cache[name]
+
+        return schema
+
+
+class AuthStoreDisabled:
+    """Stands in for the `AuthStore` when authentication is off: user management is refused."""
+
+    def __getattr__(self, name: str) -> Any:
+        from .._errors import ParamError
+
+        raise ParamError("user management needs a server started with --auth")
