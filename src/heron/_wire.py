@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from google.protobuf import message_factory
@@ -720,6 +720,14 @@ def client_messages(r: Any, schema: SchemaFn) -> list[tuple[str, Any]]:
                 CODECS["Upsert" if r.upsert else "Insert"].request(r, schema),
             )
         ]
+    if isinstance(r, rq.CreateCollection) and r.index_params:
+        bare = CODECS["CreateCollection"].request(replace(r, index_params=()), schema)  # type: ignore[misc]
+        indexes = [
+            ("CreateIndex", ws.index_spec_to_pb(spec, r.db_name, r.collection_name))
+            for spec in r.index_params
+        ]
+        load = C.LoadCollectionRequest(db_name=r.db_name, collection_name=r.collection_name)
+        return [("CreateCollection", bare), *indexes, ("LoadCollection", load)]
     if isinstance(r, rq.CreateIndex):
         return [
             ("CreateIndex", ws.index_spec_to_pb(spec, r.db_name, r.collection_name)) for spec in r.indexes
@@ -752,7 +760,7 @@ def client_result(r: Any, rpc: str, reply: Any) -> Any:
         return _index_names_from(reply, r)
     if isinstance(r, rq.DescribeIndex):
         return ws.index_description_from_pb(reply.index_descriptions[0])
-    if isinstance(r, (rq.CreateIndex, rq.Flush)):
+    if isinstance(r, (rq.CreateIndex, rq.Flush, rq.CreateCollection)):
         return None
     codec = CODECS[rpc]
     return codec.result(reply, r) if codec.result else None

@@ -24,7 +24,13 @@ import grpc
 
 from .. import _requests as rq
 from .. import _wire
-from .._errors import AuthenticationError, ClientClosedError, HeronError, PermissionDeniedError
+from .._errors import (
+    AuthenticationError,
+    ClientClosedError,
+    HeronError,
+    IndexNotFoundError,
+    PermissionDeniedError,
+)
 from .._schema import CollectionSchema
 
 _PATH = "/milvus.proto.milvus.MilvusService/"
@@ -176,7 +182,12 @@ class RemoteTransport(_Base):
         db = getattr(request, "db_name", "") or self._db
         reply, rpc = None, ""
         for rpc, msg in _wire.client_messages(request, self._schema(deadline, db)):
-            reply = self._unary(rpc, msg, db, request, deadline)
+            try:
+                reply = self._unary(rpc, msg, db, request, deadline)
+            except IndexNotFoundError:
+                if isinstance(request, rq.ListIndexes):
+                    return []
+                raise
         result = _wire.client_result(request, rpc, reply)
         self._remember(request, result)
         return result
@@ -242,7 +253,12 @@ class AsyncRemoteTransport(_Base):
         await self._ensure_schema(request, deadline, db)
         reply, rpc = None, ""
         for rpc, msg in _wire.client_messages(request, lambda name: self._schemas[(db, name)]):
-            reply = await self._unary(rpc, msg, db, request, deadline)
+            try:
+                reply = await self._unary(rpc, msg, db, request, deadline)
+            except IndexNotFoundError:
+                if isinstance(request, rq.ListIndexes):
+                    return []
+                raise
         result = _wire.client_result(request, rpc, reply)
         self._remember(request, result)
         return result
