@@ -43,13 +43,13 @@ class AuthStore:
 
     def __init__(self, path: str, root_password: str) -> None:
         self._lock = threading.Lock()
+        self._cache: dict[tuple[str, str], bool] = {}
         self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
         self._db.executescript(_SCHEMA)
         for role in BUILTIN_ROLES:
             self._db.execute("INSERT OR IGNORE INTO roles VALUES (?)", (role,))
         if not self._rows("SELECT 1 FROM users WHERE name=?", (ROOT,)):
             self._set_password(ROOT, root_password)
-        self._cache: dict[tuple[str, str], bool] = {}
 
     def close(self) -> None:
         self._db.close()
