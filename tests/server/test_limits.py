@@ -37,11 +37,11 @@ def _rows(ids, dim: int = DIM) -> dict:
 def test_deadline_expires_mid_search_and_server_keeps_serving(server):
     with heron.Client(server.uri) as c:
         _collection(c, dim=128)
-        for start in range(0, 60_000, 20_000):
+        for start in range(0, 40_000, 20_000):
             c.insert("c", _rows(range(start, start + 20_000), 128))
-        queries = np.random.default_rng(0).random((400, 128), dtype=np.float32)
+        queries = np.random.default_rng(0).random((300, 128), dtype=np.float32)
         with pytest.raises(heron.HeronError, match="timeout"):
-            c.search("c", data=queries, limit=10, timeout=0.02)
+            c.search("c", data=queries, limit=10, timeout=0.01)
         assert len(c.search("c", data=queries[:1], limit=3)[0]) == 3
 
 

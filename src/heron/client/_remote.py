@@ -147,7 +147,9 @@ class RemoteTransport(_Base):
             else grpc.insecure_channel(self._target, opts)
         )
 
-    def _unary(self, rpc: str, msg: Any, db: str, request: Any, deadline: float | None) -> Any:
+    def _unary(
+        self, rpc: str, msg: Any, db: str, request: Any, deadline: float | None, timeout: float | None
+    ) -> Any:
         call = self._channel.unary_unary(
             _PATH + rpc,
             request_serializer=type(msg).SerializeToString,
@@ -162,7 +164,7 @@ class RemoteTransport(_Base):
             except grpc.RpcError as exc:
                 wait = self._retryable(exc, request, attempt, deadline)
                 if wait is None:
-                    raise _rpc_error(exc, request, self._left(deadline)) from None
+                    raise _rpc_error(exc, request, timeout) from None
                 attempt += 1
                 time.sleep(wait)
 
@@ -183,7 +185,7 @@ class RemoteTransport(_Base):
         reply, rpc = None, ""
         for rpc, msg in _wire.client_messages(request, self._schema(deadline, db)):
             try:
-                reply = self._unary(rpc, msg, db, request, deadline)
+                reply = self._unary(rpc, msg, db, request, deadline, timeout)
             except IndexNotFoundError:
                 if isinstance(request, rq.ListIndexes):
                     return []
@@ -218,7 +220,9 @@ class AsyncRemoteTransport(_Base):
             self._loop = loop
         return self._channel
 
-    async def _unary(self, rpc: str, msg: Any, db: str, request: Any, deadline: float | None) -> Any:
+    async def _unary(
+        self, rpc: str, msg: Any, db: str, request: Any, deadline: float | None, timeout: float | None
+    ) -> Any:
         call = self._chan().unary_unary(
             _PATH + rpc,
             request_serializer=type(msg).SerializeToString,
@@ -233,7 +237,7 @@ class AsyncRemoteTransport(_Base):
             except grpc.RpcError as exc:
                 wait = self._retryable(exc, request, attempt, deadline)
                 if wait is None:
-                    raise _rpc_error(exc, request, self._left(deadline)) from None
+                    raise _rpc_error(exc, request, timeout) from None
                 attempt += 1
                 await asyncio.sleep(wait)
 
@@ -254,7 +258,7 @@ class AsyncRemoteTransport(_Base):
         reply, rpc = None, ""
         for rpc, msg in _wire.client_messages(request, lambda name: self._schemas[(db, name)]):
             try:
-                reply = await self._unary(rpc, msg, db, request, deadline)
+                reply = await self._unary(rpc, msg, db, request, deadline, timeout)
             except IndexNotFoundError:
                 if isinstance(request, rq.ListIndexes):
                     return []

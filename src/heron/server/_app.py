@@ -84,8 +84,8 @@ async def serve(cfg: ServerConfig, ready: asyncio.Event | None = None) -> None:
         await health.enter_graceful_shutdown()
     await server.stop(cfg.grace)
     await service.drain()
-    await loop.run_in_executor(pool, _close, engine)
-    pool.shutdown(wait=True)
+    await asyncio.to_thread(pool.shutdown, wait=True)
+    await asyncio.to_thread(_close, engine)
     if auth is not None:
         auth.close()
     print("heron: stopped", flush=True)
