@@ -52,7 +52,8 @@ class Writer:
         with coll.write_lock:
             pk = coll.schema.primary_field
             if pk.name not in batch.columns:
-                batch.columns[pk.name] = Column(DataType.INT64, self._auto_ids(batch.num_rows))
+                ids = Column(DataType.INT64, self._auto_ids(batch.num_rows))
+                batch = Batch(batch.num_rows, {pk.name: ids, **batch.columns}, batch.vectors)
             pks = batch.columns[pk.name].values
             seq = e.next_seq()
             seqs = np.full(batch.num_rows, seq, dtype=np.int64)
