@@ -1,0 +1,242 @@
+"""Dense vector indexes on faiss: FLAT, IVF_FLAT, IVF_SQ8, IVF_PQ, HNSW, HNSW_SQ, HNSW_PQ.
+
+FLOAT16, BFLOAT16 and INT8 vectors are converted to float32. COSINE indexes
+hold unit-length copies of the vectors and normalise each query, so callers
+never pre-normalise. Scores of FLAT, IVF_FLAT and HNSW are exact for the rows
+they return; the SQ and PQ variants report the distance between the query
+and the quantised vector, as Milvus does.
+
+A segment too small to train its quantiser (fewer rows than IVF lists need,
+or than ``2**nbits`` PQ centroids) is served by an exact scan instead; the
+index still reports the requested type.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import faiss as _faiss
+import numpy as np
+
+from .._errors import ParamError
+from .._types import DataType
+from ._vindex_base import VectorIndex
+from ._vindex_exact import as_float32, exact_range_search, exact_search, in_range, normalized, sort_hits
+from ._vindex_params import MAX_EF
+
+faiss: Any = _faiss  # the stubs shipped with faiss lack most of its API
+
+#: Filter planner, per index family: below this share of allowed rows an
+#: exact scan of exactly those rows replaces the ANN search (see
+#: ``bench/crossover.py`` for the measurements behind the numbers).
+FILTER_CROSSOVER: dict[str, float] = {"HNSW": 0.02, "IVF": 0.01}
+#: However large the segment, this few allowed rows are always scanned exactly.
+EXACT_ALWAYS_MAX_ROWS = 2048
+
+_FAISS_METRIC = {
+    "L2": faiss.METRIC_L2,
+    "IP": faiss.METRIC_INNER_PRODUCT,
+    "COSINE": faiss.METRIC_INNER_PRODUCT,
+}
+_SQ_TYPES = {
+    "SQ4U": faiss.ScalarQuantizer.QT_4bit_uniform,
+    "SQ6": faiss.ScalarQuantizer.QT_6bit,
+    "SQ8": faiss.ScalarQuantizer.QT_8bit,
+    "FP16": faiss.ScalarQuantizer.QT_fp16,
+    "BF16": faiss.ScalarQuantizer.QT_bf16,
+}
+
+
+def default_pq_m(dim: int) -> int:
+    """The largest divisor of `dim` not above ``dim // 2`` (2 dimensions per sub-quantiser)."""
+    cap = max(1, dim // 2)
+    return max(m for m in range(1, cap + 1) if dim % m == 0)
+
+
+def _pq_m(params: dict[str, Any], dim: int) -> int:
+    m = int(params.get("m") or default_pq_m(dim))
+    if dim % m:
+        raise ParamError(f"m must divide the vector dimension {dim}, got {m}")
+    return m
+
+
+def _trainable(index_type: str, params: dict[str, Any], n: int) -> bool:
+    if index_type == "FLAT" or n == 0:
+        return False
+    if index_type.endswith("PQ") and n < 2 ** int(params.get("nbits", 8)):
+        return False
+    return True
+
+
+def make_faiss(index_type: str, dim: int, metric: str, params: dict[str, Any], n: int) -> faiss.Index | None:
+    """An empty faiss index for the definition, or None where an exact scan serves."""
+    fm = _FAISS_METRIC[metric]
+    if not _trainable(index_type, params, n):
+        return None
+    if index_type.startswith("HNSW"):
+        M = int(params.get("M", 16))
+        if index_type == "HNSW_SQ":
+            idx = faiss.IndexHNSWSQ(dim, _SQ_TYPES[params.get("sq_type", "SQ8")], M, fm)
+        elif index_type == "HNSW_PQ":
+            idx = faiss.IndexHNSWPQ(dim, _pq_m(params, dim), M, int(params.get("nbits", 8)), fm)
+        else:
+            idx = faiss.IndexHNSWFlat(dim, M, fm)
+        idx.hnsw.efConstruction = int(params.get("efConstruction", 200))
+        return idx
+    nlist = max(1, min(int(params.get("nlist", 128)), n // 39))
+    quantizer = faiss.IndexFlat(dim, fm)
+    if index_type == "IVF_SQ8":
+        idx = faiss.IndexIVFScalarQuantizer(quantizer, dim, nlist, faiss.ScalarQuantizer.QT_8bit, fm)
+    elif index_type == "IVF_PQ":
+        idx = faiss.IndexIVFPQ(quantizer, dim, nlist, _pq_m(params, dim), int(params.get("nbits", 8)), fm)
+    else:
+        idx = faiss.IndexIVFFlat(quantizer, dim, nlist, fm)
+    idx.own_fields = True
+    quantizer.this.disown()
+    return idx
+
+
+class DenseIndex(VectorIndex):
+    """A float-ish vector index; either a faiss index or, for FLAT, the raw float32 rows."""
+
+    family = "dense"
+
+    def __init__(
+        self,
+        dtype: DataType,
+        dim: int,
+        index_type: str,
+        metric: str,
+        params: dict[str, Any],
+        *,
+        index: faiss.Index | None = None,
+        xb: np.ndarray | None = None,
+    ) -> None:
+        ntotal = int(index.ntotal) if index is not None else int(xb.shape[0]) if xb is not None else 0
+        super().__init__(dtype, dim, index_type, metric, params, ntotal)
+        self._index: Any = index
+        self._xb = xb
+        self._kind = "HNSW" if index_type.startswith("HNSW") else "IVF"
+
+    @classmethod
+    def build(
+        cls, dtype: DataType, dim: int, index_type: str, metric: str, params: dict[str, Any], vectors: Any
+    ) -> DenseIndex:
+        x = as_float32(dtype, vectors)
+        if x.ndim != 2 or x.shape[1] != dim:
+            raise ParamError(f"vectors must have shape [n, {dim}], got {x.shape}")
+        idx = make_faiss(index_type, dim, metric, params, x.shape[0])
+        if idx is None:
+            return cls(dtype, dim, index_type, metric, params, xb=x)
+        if metric == "COSINE":
+            x = normalized(x)
+        if not idx.is_trained:
+            idx.train(x)
+        idx.add(x)
+        if index_type.startswith("IVF"):
+            idx.make_direct_map()
+        return cls(dtype, dim, index_type, metric, params, index=idx)
+
+    def _prep(self, queries: Any) -> np.ndarray:
+        q = as_float32(self.dtype, queries)
+        if q.shape[1] != self.dim:
+            raise ParamError(f"queries must have shape [nq, {self.dim}], got {q.shape}")
+        return normalized(q) if self.metric == "COSINE" and self._index is not None else q
+
+    def _exact_subset(self, allow: np.ndarray | None, kept: int, k: int) -> np.ndarray | None:
+        """Rows to scan exactly instead of the ANN index, or None to use the index."""
+        if allow is None or self._index is None:
+            return None
+        if kept <= max(k, EXACT_ALWAYS_MAX_ROWS) or kept < FILTER_CROSSOVER[self._kind] * self.ntotal:
+            return np.flatnonzero(allow)
+        return None
+
+    def _exact_metric(self) -> str:
+        return "IP" if self.metric == "COSINE" and self._index is not None else self.metric
+
+    def _faiss_params(self, k: int, allow: np.ndarray | None, kept: int, params: dict[str, Any]) -> Any:
+        sel = None
+        if allow is not None:
+            bits = np.packbits(allow, bitorder="little")
+            sel = faiss.IDSelectorBitmap(self.ntotal, faiss.swig_ptr(bits))
+            sel.bits_ref = bits  # keeps the bitmap alive as long as the selector
+        if self._kind == "HNSW":
+            ef = max(int(params.get("ef", 64)), k)
+            if allow is not None:
+                ef = min(MAX_EF, int(ef * min(8.0, (self.ntotal / max(kept, 1)) ** 0.5)))
+            return faiss.SearchParametersHNSW(efSearch=ef, sel=sel)
+        nprobe = min(int(params.get("nprobe", 16)), self._index.nlist)
+        return faiss.SearchParametersIVF(nprobe=nprobe, sel=sel)
+
+    def _search(
+        self, queries: Any, k: int, allow: np.ndarray | None, kept: int, params: dict[str, Any]
+    ) -> tuple[np.ndarray, np.ndarray]:
+        q = self._prep(queries)
+        if self._index is None:
+            return exact_search(DataType.FLOAT_VECTOR, self.metric, self._xb, q, k, allow=allow)
+        ids = self._exact_subset(allow, kept, k)
+        if ids is not None:
+            vecs = self._index.reconstruct_batch(ids)
+            s, r = exact_search(DataType.FLOAT_VECTOR, self._exact_metric(), vecs, q, k)
+            return s, np.where(r >= 0, ids[np.maximum(r, 0)], -1)
+        sp_ = self._faiss_params(k, allow, kept, params)
+        dist, rows = self._index.search(q, k, params=sp_)
+        dist = dist.astype(np.float32, copy=False)
+        dist[rows < 0] = float("-inf") if self.metric in ("IP", "COSINE") else float("inf")
+        return dist, rows.astype(np.int64, copy=False)
+
+    def _range(
+        self,
+        queries: Any,
+        radius: float,
+        range_filter: float | None,
+        allow: np.ndarray | None,
+        kept: int,
+        params: dict[str, Any],
+    ) -> list[tuple[np.ndarray, np.ndarray]]:
+        q = self._prep(queries)
+        if self._index is None:
+            return exact_range_search(
+                DataType.FLOAT_VECTOR,
+                self.metric,
+                self._xb,
+                q,
+                radius=radius,
+                range_filter=range_filter,
+                allow=allow,
+            )
+        ids = self._exact_subset(allow, kept, 1)
+        if ids is not None:
+            vecs = self._index.reconstruct_batch(ids)
+            res = exact_range_search(
+                DataType.FLOAT_VECTOR, self._exact_metric(), vecs, q, radius=radius, range_filter=range_filter
+            )
+            return [(s, ids[r]) for s, r in res]
+        lims, dist, rows = self._index.range_search(
+            q, radius, params=self._faiss_params(1, allow, kept, params)
+        )
+        out = []
+        for i in range(q.shape[0]):
+            d, r = dist[lims[i] : lims[i + 1]], rows[lims[i] : lims[i + 1]]
+            keep = in_range(d, self.metric, radius, range_filter)
+            out.append(sort_hits(d[keep], r[keep], self.metric))
+        return out
+
+    def _arrays(self) -> dict[str, np.ndarray]:
+        if self._index is None:
+            assert self._xb is not None
+            return {"xb": self._xb}
+        return {"faiss": faiss.serialize_index(self._index)}
+
+    @classmethod
+    def from_arrays(cls, header: dict[str, Any], arrays: dict[str, np.ndarray]) -> DenseIndex:
+        args = (
+            DataType(header["dtype"]),
+            header["dim"],
+            header["index_type"],
+            header["metric"],
+            header["params"],
+        )
+        if "xb" in arrays:
+            return cls(*args, xb=np.ascontiguousarray(arrays["xb"], dtype=np.float32))
+        return cls(*args, index=faiss.deserialize_index(arrays["faiss"]))

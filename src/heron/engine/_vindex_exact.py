@@ -1,0 +1,338 @@
+"""Exact (brute-force) vector search: the reference every index is held to.
+
+Used for growing segments, for filters that keep few rows, and as the
+fallback when an index is missing. Scores follow Milvus: L2 is the squared
+Euclidean distance, IP the inner product, COSINE the cosine similarity
+(a zero vector scores 0, never NaN), HAMMING the number of differing bits and
+JACCARD ``1 - |a&b| / |a|b|`` (0 when both are empty). Sparse vectors score
+by inner product, and only rows whose score with the query is non-zero are
+returned. Results are ``(scores float32 [nq, k], rows int64 [nq, k])`` best
+first; unfilled slots hold row -1 and the worst possible score (``-inf`` when
+larger is better, ``+inf`` otherwise).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import scipy.sparse as sp
+
+from .._errors import ParamError
+from .._types import DataType
+
+_LARGER_IS_BETTER = frozenset({"IP", "COSINE"})
+_BLOCK = 1 << 23  # score-matrix elements computed at a time
+
+
+def larger_is_better(metric: str) -> bool:
+    return metric in _LARGER_IS_BETTER
+
+
+def worst_score(metric: str) -> float:
+    return float("-inf") if larger_is_better(metric) else float("inf")
+
+
+def empty_result(nq: int, k: int, metric: str) -> tuple[np.ndarray, np.ndarray]:
+    return np.full((nq, k), worst_score(metric), dtype=np.float32), np.full((nq, k), -1, dtype=np.int64)
+
+
+def as_float32(dtype: DataType, arr: Any) -> np.ndarray:
+    """Dense vectors of any float-ish type as C-contiguous float32 ``[n, dim]``."""
+    a = np.asarray(arr)
+    if dtype is DataType.BFLOAT16_VECTOR or a.dtype == np.uint16:
+        a = (np.ascontiguousarray(a, dtype=np.uint16).astype(np.uint32) << 16).view(np.float32)
+    if a.ndim == 1:
+        a = a.reshape(1, -1)
+    return np.ascontiguousarray(a, dtype=np.float32)
+
+
+def normalized(x: np.ndarray) -> np.ndarray:
+    """Rows scaled to unit length; zero rows stay zero."""
+    norms = np.sqrt(np.einsum("ij,ij->i", x, x, dtype=np.float32))
+    return x / np.maximum(norms, np.float32(1e-30))[:, None]
+
+
+def select_topk(scores: np.ndarray, k: int, metric: str) -> tuple[np.ndarray, np.ndarray]:
+    """Best `k` columns of each row of a score matrix (ties by lower column)."""
+    nq, n = scores.shape
+    out_s, out_r = empty_result(nq, k, metric)
+    kk = min(k, n)
+    if kk == 0:
+        return out_s, out_r
+    key = -scores if larger_is_better(metric) else scores
+    part = np.argpartition(key, kk - 1, axis=1)[:, :kk] if kk < n else np.tile(np.arange(n), (nq, 1))
+    pk = np.take_along_axis(key, part, axis=1)
+    order = np.lexsort((part, pk), axis=1)
+    rows = np.take_along_axis(part, order, axis=1)
+    out_r[:, :kk] = rows
+    out_s[:, :kk] = np.take_along_axis(scores, rows, axis=1)
+    bad = ~np.isfinite(out_s[:, :kk])
+    out_r[:, :kk][bad] = -1
+    return out_s, out_r
+
+
+def _dense_block_scores(metric: str, x: np.ndarray, q: np.ndarray, xsq: Any) -> np.ndarray:
+    if metric == "COSINE":
+        return (normalized(q) @ x.T) / np.maximum(xsq, np.float32(1e-30))[None, :]  # xsq holds norms
+    dots = q @ x.T
+    if metric == "IP":
+        return dots
+    qsq = np.einsum("ij,ij->i", q, q)
+    return np.maximum(xsq[None, :] - 2 * dots + qsq[:, None], 0)
+
+
+def _binary_block_scores(metric: str, x: np.ndarray, q: np.ndarray, xpop: np.ndarray) -> np.ndarray:
+    out = np.empty((q.shape[0], x.shape[0]), dtype=np.float32)
+    for i, row in enumerate(q):
+        if metric == "HAMMING":
+            out[i] = np.bitwise_count(x ^ row).sum(axis=1, dtype=np.int64)
+            continue
+        inter = np.bitwise_count(x & row).sum(axis=1, dtype=np.int64)
+        union = xpop + int(np.bitwise_count(row).sum()) - inter
+        out[i] = np.where(union > 0, 1.0 - inter / np.maximum(union, 1), 0.0)
+    return out
+
+
+def _as_words(a: np.ndarray) -> np.ndarray:
+    """Packed bits as uint64 words where the width allows (same popcounts, fewer ops)."""
+    a = np.ascontiguousarray(a, dtype=np.uint8)
+    return a.view(np.uint64) if a.shape[1] % 8 == 0 else a
+
+
+class _ScoreBlocks:
+    """Score matrices of queries against one set of dense or binary vectors."""
+
+    def __init__(self, dtype: DataType, metric: str, vectors: Any) -> None:
+        self.metric = metric
+        self.binary = dtype is DataType.BINARY_VECTOR
+        if self.binary:
+            self.x = _as_words(vectors)
+            self.aux = np.bitwise_count(self.x).sum(axis=1, dtype=np.int64)
+            return
+        self.x = as_float32(dtype, vectors)
+        self.aux = np.sqrt(np.einsum("ij,ij->i", self.x, self.x)) if metric == "COSINE" else None
+        if metric == "L2":
+            self.aux = np.einsum("ij,ij->i", self.x, self.x)
+        self.dtype = dtype
+
+    def blocks(self, queries: Any):
+        """Yield ``(start, scores)`` for consecutive blocks of queries."""
+        q = _as_words(queries) if self.binary else as_float32(self.dtype, queries)
+        step = max(1, _BLOCK // max(1, self.x.shape[0]))
+        for s in range(0, q.shape[0], step):
+            if self.binary:
+                yield s, _binary_block_scores(self.metric, self.x, q[s : s + step], self.aux)
+            else:
+                yield s, _dense_block_scores(self.metric, self.x, q[s : s + step], self.aux)
+
+
+def _restrict(
+    vectors: Any, allow: np.ndarray | None, n: int
+) -> tuple[Any, np.ndarray | None, np.ndarray | None]:
+    """Rows to scan: gather the allowed rows when few, else mask scores later.
+
+    Returns ``(vectors, row_ids or None, mask or None)``.
+    """
+    if allow is None:
+        return vectors, None, None
+    allow = np.asarray(allow, dtype=bool)
+    if allow.shape != (n,):
+        raise ParamError(f"allow must be a boolean array of length {n}, got shape {allow.shape}")
+    kept = np.flatnonzero(allow)
+    if len(kept) * 2 < n:
+        return vectors[kept], kept, None
+    return vectors, None, ~allow
+
+
+def exact_search(
+    dtype: DataType, metric: str, vectors: Any, queries: Any, k: int, *, allow: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Exact top-`k` of each query among the rows `allow` keeps (all when None)."""
+    k = _check_k(k)
+    if dtype is DataType.SPARSE_FLOAT_VECTOR:
+        return sparse_exact_search(vectors, queries, k, allow=allow)
+    n = vectors.shape[0]
+    x, ids, mask = _restrict(vectors, allow, n)
+    nq = np.asarray(queries).shape[0] if not sp.issparse(queries) else queries.shape[0]
+    out_s, out_r = empty_result(nq, k, metric)
+    if x.shape[0] == 0:
+        return out_s, out_r
+    bad = worst_score(metric)
+    for s, scores in _ScoreBlocks(dtype, metric, x).blocks(queries):
+        if mask is not None:
+            scores[:, mask] = bad
+        bs, br = select_topk(scores, k, metric)
+        if ids is not None:
+            br = np.where(br >= 0, ids[np.maximum(br, 0)], -1)
+        out_s[s : s + len(bs)], out_r[s : s + len(bs)] = bs, br
+    return out_s, out_r
+
+
+def check_range(metric: str, radius: Any, range_filter: Any) -> tuple[float, float | None]:
+    """Validate range-search bounds for the metric's direction."""
+    r = _number("radius", radius)
+    f = None if range_filter is None else _number("range_filter", range_filter)
+    if f is not None and larger_is_better(metric) and not f > r:
+        raise ParamError(
+            f"range_filter must be greater than radius for {metric}, got radius={r}, range_filter={f}"
+        )
+    if f is not None and not larger_is_better(metric) and not f < r:
+        raise ParamError(
+            f"range_filter must be less than radius for {metric}, got radius={r}, range_filter={f}"
+        )
+    return r, f
+
+
+def in_range(scores: np.ndarray, metric: str, radius: float, range_filter: float | None) -> np.ndarray:
+    """Milvus range semantics: ``range_filter <= d < radius`` or ``radius < s <= range_filter``."""
+    if larger_is_better(metric):
+        keep = scores > radius
+        return keep if range_filter is None else keep & (scores <= range_filter)
+    keep = scores < radius
+    return keep if range_filter is None else keep & (scores >= range_filter)
+
+
+def sort_hits(scores: np.ndarray, rows: np.ndarray, metric: str) -> tuple[np.ndarray, np.ndarray]:
+    key = -scores if larger_is_better(metric) else scores
+    order = np.lexsort((rows, key))
+    return scores[order].astype(np.float32), rows[order].astype(np.int64)
+
+
+def exact_range_search(
+    dtype: DataType,
+    metric: str,
+    vectors: Any,
+    queries: Any,
+    *,
+    radius: float,
+    range_filter: float | None = None,
+    allow: np.ndarray | None = None,
+) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Every allowed row within range of each query, best first, as ``(scores, rows)``."""
+    r, f = check_range(metric, radius, range_filter)
+    if dtype is DataType.SPARSE_FLOAT_VECTOR:
+        return sparse_exact_range(vectors, queries, r, f, allow=allow)
+    x, ids, mask = _restrict(vectors, allow, vectors.shape[0])
+    out: list[tuple[np.ndarray, np.ndarray]] = []
+    nq = np.asarray(queries).shape[0]
+    if x.shape[0] == 0:
+        return [(np.empty(0, np.float32), np.empty(0, np.int64)) for _ in range(nq)]
+    for _, scores in _ScoreBlocks(dtype, metric, x).blocks(queries):
+        for row in scores:
+            keep = in_range(row, metric, r, f)
+            if mask is not None:
+                keep &= ~mask
+            hit = np.flatnonzero(keep)
+            out.append(sort_hits(row[hit], hit if ids is None else ids[hit], metric))
+    return out
+
+
+def _number(name: str, value: Any) -> float:
+    try:
+        if isinstance(value, bool):
+            raise TypeError
+        return float(value)
+    except (TypeError, ValueError):
+        raise ParamError(f"{name} must be a number, got {value!r}") from None
+
+
+def _check_k(k: Any) -> int:
+    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
+        raise ParamError(f"k must be a positive integer, got {k!r}")
+    return int(k)
+
+
+# -- sparse ----------------------------------------------------------------------
+
+
+def as_csr(x: Any) -> sp.csr_matrix:
+    m = x if isinstance(x, sp.csr_matrix) else sp.csr_matrix(x)
+    if m.dtype != np.float32:
+        m = m.astype(np.float32)
+    m.sum_duplicates()
+    return m
+
+
+def drop_small(q: sp.csr_matrix, ratio: float) -> sp.csr_matrix:
+    """Each row without its ``ratio`` share of smallest-magnitude values."""
+    if ratio <= 0 or q.nnz == 0:
+        return q
+    q = q.copy()
+    for i in range(q.shape[0]):
+        lo, hi = q.indptr[i], q.indptr[i + 1]
+        ndrop = int((hi - lo) * ratio)
+        if ndrop:
+            vals = q.data[lo:hi]
+            vals[np.argsort(np.abs(vals), kind="stable")[:ndrop]] = 0
+    q.eliminate_zeros()
+    return q
+
+
+def compact_columns(x: sp.csr_matrix, vocab: np.ndarray) -> sp.csr_matrix:
+    """`x` with its columns renumbered to positions in sorted `vocab`; others dropped."""
+    pos = np.searchsorted(vocab, x.indices)
+    np.minimum(pos, max(len(vocab) - 1, 0), out=pos)
+    hit = vocab[pos] == x.indices if len(vocab) else np.zeros(len(x.indices), dtype=bool)
+    row = np.repeat(np.arange(x.shape[0]), np.diff(x.indptr))[hit]
+    indptr = np.concatenate(([0], np.cumsum(np.bincount(row, minlength=x.shape[0]))))
+    return sp.csr_matrix((x.data[hit], pos[hit], indptr), shape=(x.shape[0], len(vocab)))
+
+
+def sparse_topk(
+    scores: sp.csr_matrix, k: int, row_ids: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Top-`k` per row of a sparse ``[nq, n]`` score matrix (larger is better)."""
+    out_s, out_r = empty_result(scores.shape[0], k, "IP")
+    for i in range(scores.shape[0]):
+        lo, hi = scores.indptr[i], scores.indptr[i + 1]
+        s, r = select_topk(scores.data[lo:hi][None, :], k, "IP")
+        ok = r[0] >= 0
+        cols = scores.indices[lo:hi][r[0][ok]]
+        out_s[i, : ok.sum()] = s[0][ok]
+        out_r[i, : ok.sum()] = cols if row_ids is None else row_ids[cols]
+    return out_s, out_r
+
+
+def _sparse_scores(
+    vectors: Any, queries: Any, allow: np.ndarray | None
+) -> tuple[sp.csr_matrix, np.ndarray | None]:
+    x, q = as_csr(vectors), as_csr(queries)
+    ids = None
+    if allow is not None:
+        allow = np.asarray(allow, dtype=bool)
+        if allow.shape != (x.shape[0],):
+            raise ParamError(f"allow must be a boolean array of length {x.shape[0]}, got shape {allow.shape}")
+        ids = np.flatnonzero(allow)
+        x = x[ids]
+    vocab = np.unique(q.indices)
+    scores = compact_columns(q, vocab) @ compact_columns(x, vocab).T.tocsr()
+    return sp.csr_matrix(scores), ids
+
+
+def sparse_exact_search(
+    vectors: Any, queries: Any, k: int, *, allow: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Exact inner-product top-`k` over sparse rows; only non-zero scores count as hits."""
+    scores, ids = _sparse_scores(vectors, queries, allow)
+    return sparse_topk(scores, k, ids)
+
+
+def sparse_range(
+    scores: sp.csr_matrix, radius: float, range_filter: float | None, row_ids: np.ndarray | None = None
+) -> list[tuple[np.ndarray, np.ndarray]]:
+    out = []
+    for i in range(scores.shape[0]):
+        lo, hi = scores.indptr[i], scores.indptr[i + 1]
+        s, cols = scores.data[lo:hi], scores.indices[lo:hi]
+        keep = in_range(s, "IP", radius, range_filter)
+        rows = cols[keep] if row_ids is None else row_ids[cols[keep]]
+        out.append(sort_hits(s[keep], rows, "IP"))
+    return out
+
+
+def sparse_exact_range(
+    vectors: Any, queries: Any, radius: float, range_filter: float | None, *, allow: np.ndarray | None = None
+) -> list[tuple[np.ndarray, np.ndarray]]:
+    scores, ids = _sparse_scores(vectors, queries, allow)
+    return sparse_range(scores, radius, range_filter, ids)
