@@ -21,7 +21,8 @@ row -1 and the worst score in unfilled slots. A filter is a boolean array
 rows the planner scans exactly those rows instead of the ANN index (the
 cross-over points are `FILTER_CROSSOVER`, measured by ``bench/crossover.py``);
 otherwise faiss gets the filter as an ``IDSelectorBitmap``, and HNSW's ``ef``
-is raised as the filter grows tighter so recall holds up.
+and IVF's ``nprobe`` are raised as the filter grows tighter so recall holds
+up (recall@10 >= 0.95 at 1% and 10% selectivity on real embeddings).
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ from typing import Any
 from .._errors import ParamError
 from .._types import DataType
 from ._vindex_base import SINGLE_THREAD_BELOW_NQ, IndexFileError, VectorIndex, read_index_file
-from ._vindex_dense import EXACT_ALWAYS_MAX_ROWS, FILTER_CROSSOVER, DenseIndex
+from ._vindex_dense import EXACT_SCAN_BUDGET, FILTER_CROSSOVER, DenseIndex
 from ._vindex_exact import exact_range_search, exact_search
 from ._vindex_other import BinaryIndex, SparseIndex
 from ._vindex_params import INDEX_TYPES, normalize_index_params, normalize_search_params
@@ -82,7 +83,7 @@ def load_index(path: str) -> VectorIndex:
 
 
 __all__ = [
-    "EXACT_ALWAYS_MAX_ROWS",
+    "EXACT_SCAN_BUDGET",
     "FILTER_CROSSOVER",
     "INDEX_TYPES",
     "SINGLE_THREAD_BELOW_NQ",
