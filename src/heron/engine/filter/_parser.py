@@ -1,0 +1,172 @@
+"""Text → syntax tree, with a cache: each distinct expression is parsed once.
+
+Syntax errors become `FilterError` with a caret under the offending
+character. The grammar lives in ``_grammar.lark``.
+"""
+
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+from importlib import resources
+from typing import Any
+
+from lark import Lark, Token, Transformer, v_args
+from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken, VisitError
+
+from ..._errors import FilterError
+from . import _ast as A
+
+_ESCAPES = {"n": "\n", "t": "\t", "r": "\r", "\\": "\\", '"': '"', "'": "'", "0": "\0", "b": "\b", "f": "\f"}
+_ESCAPE_RE = re.compile(r"\\(u[0-9a-fA-F]{4}|U[0-9a-fA-F]{8}|x[0-9a-fA-F]{2}|.)", re.S)
+_TOKEN_NAMES = {
+    "COMP_OP": "a comparison",
+    "RPAR": "')'",
+    "RSQB": "']'",
+    "$END": "the end of the expression",
+    "NAME": "a field name",
+}
+
+
+def unquote(text: str) -> str:
+    """The value of a string literal token (quotes removed, escapes applied unless raw).
+
+    An escape that is not recognised (``\\%``, ``\\_``, ``\\d``) keeps its
+    backslash, so ``like`` patterns can escape their wildcards.
+    """
+    if text[0] in "rR":
+        return text[2:-1]
+
+    def repl(m: re.Match[str]) -> str:
+        s = m.group(1)
+        if s[0] in "uUx" and len(s) > 1:
+            return chr(int(s[1:], 16))
+        return _ESCAPES.get(s, "\\" + s)
+
+    return _ESCAPE_RE.sub(repl, text[1:-1])
+
+
+def _int(text: str) -> int:
+    t = text.lower()
+    if t.startswith(("0x", "0b", "0o")):
+        return int(t, 0)
+    return int(t, 10)
+
+
+@v_args(inline=True)
+class _ToAst(Transformer[Token, A.Node]):
+    def int_lit(self, tok: Token) -> A.Literal:
+        return A.Literal(tok.start_pos or 0, _int(str(tok)))
+
+    def float_lit(self, tok: Token) -> A.Literal:
+        return A.Literal(tok.start_pos or 0, float(str(tok)))
+
+    def string_lit(self, tok: Token) -> A.Literal:
+        return A.Literal(tok.start_pos or 0, unquote(str(tok)))
+
+    def true_lit(self, tok: Token) -> A.Literal:
+        return A.Literal(tok.start_pos or 0, True)
+
+    def false_lit(self, tok: Token) -> A.Literal:
+        return A.Literal(tok.start_pos or 0, False)
+
+    def name(self, tok: Token) -> A.Name:
+        return A.Name(tok.start_pos or 0, str(tok))
+
+    def param(self, lb: Token, tok: Token, rb: Token) -> A.Param:
+        return A.Param(lb.start_pos or 0, str(tok))
+
+    def list_lit(self, lb: Token, *items: Any) -> A.ListExpr:
+        return A.ListExpr(lb.start_pos or 0, tuple(i for i in items[:-1] if i is not None))
+
+    def call(self, tok: Token, lp: Token, *rest: Any) -> A.Call:
+        items = [r for r in rest[:-1] if r is not None]
+        args = tuple(i for i in items if not isinstance(i, tuple))
+        kwargs = tuple(i for i in items if isinstance(i, tuple))
+        return A.Call(tok.start_pos or 0, str(tok), args, kwargs)
+
+    def kwarg(self, tok: Token, value: A.Node) -> tuple[str, A.Node]:
+        return (str(tok), value)
+
+    def index(self, base: A.Node, lb: Token, key: A.Node, rb: Token) -> A.Index:
+        return A.Index(lb.start_pos or 0, base, key)
+
+    def unary(self, op: Token, operand: A.Node) -> A.Node:
+        return A.Unary(op.start_pos or 0, str(op), operand)
+
+    def binop(self, *items: Any) -> A.Node:
+        node = items[0]
+        for i in range(1, len(items), 2):
+            op = items[i]
+            node = A.BinOp(op.start_pos or 0, str(op), node, items[i + 1])
+        if len(items) == 3 and str(items[1]) == "**":
+            return node
+        return node
+
+    def comparison(self, *items: Any) -> A.Compare:
+        operands = tuple(items[0::2])
+        ops = tuple(str(t) for t in items[1::2])
+        op_pos = tuple(t.start_pos or 0 for t in items[1::2])
+        return A.Compare(op_pos[0], ops, operands, op_pos)
+
+    def in_test(self, value: A.Node, *rest: Any) -> A.InTest:
+        negated = len(rest) == 3
+        kw = rest[-2]
+        return A.InTest(kw.start_pos or 0, value, rest[-1], negated)
+
+    def like_test(self, value: A.Node, *rest: Any) -> A.LikeTest:
+        negated = len(rest) == 3
+        kw = rest[-2]
+        return A.LikeTest(kw.start_pos or 0, value, rest[-1], negated)
+
+    def null_test(self, value: A.Node, is_tok: Token, *rest: Any) -> A.NullTest:
+        return A.NullTest(is_tok.start_pos or 0, value, len(rest) == 2)
+
+    def exists_test(self, kw: Token, value: A.Node) -> A.Exists:
+        return A.Exists(kw.start_pos or 0, value)
+
+    def not_test(self, kw: Token, operand: A.Node) -> A.Not:
+        return A.Not(kw.start_pos or 0, operand)
+
+    def or_test(self, *items: Any) -> A.BoolOp:
+        return A.BoolOp(items[1].start_pos or 0, "or", tuple(items[0::2]))
+
+    def and_test(self, *items: Any) -> A.BoolOp:
+        return A.BoolOp(items[1].start_pos or 0, "and", tuple(items[0::2]))
+
+
+@lru_cache(maxsize=1)
+def _lark() -> Lark:
+    text = resources.files(__package__).joinpath("_grammar.lark").read_text(encoding="utf-8")
+    return Lark(text, parser="lalr", maybe_placeholders=True)
+
+
+def _describe(err: UnexpectedInput, expr: str) -> tuple[str, int]:
+    if isinstance(err, UnexpectedToken):
+        tok = err.token
+        if tok.type == "$END":
+            return "syntax error: the expression ends too early", len(expr)
+        pos = tok.start_pos if tok.start_pos is not None else len(expr)
+        return f"syntax error: unexpected {str(tok)!r}", pos
+    if isinstance(err, UnexpectedCharacters):
+        at = err.pos_in_stream or 0
+        return f"syntax error: unexpected character {expr[at]!r}", at
+    if isinstance(err, UnexpectedEOF):
+        return "syntax error: the expression ends too early", len(expr)
+    pos = getattr(err, "pos_in_stream", None)
+    return "syntax error", pos if isinstance(pos, int) else 0
+
+
+@lru_cache(maxsize=4096)
+def parse(expr: str) -> A.Node:
+    """Parse ``expr`` into a syntax tree (cached); `FilterError` with a caret on bad syntax."""
+    try:
+        tree = _lark().parse(expr)
+    except UnexpectedInput as err:
+        msg, pos = _describe(err, expr)
+        raise FilterError(f"cannot parse filter: {msg}", expr, pos) from None
+    try:
+        node = _ToAst().transform(tree)
+    except VisitError as err:  # an integer literal too long for int() and the like
+        raise FilterError(f"cannot parse filter: {err.orig_exc}", expr, 0) from None
+    return node  # type: ignore[no-any-return]
