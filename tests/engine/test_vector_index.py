@@ -455,3 +455,14 @@ def test_tiny_segments_fall_back_to_exact_search() -> None:
         assert recall(idx.search(q, 5, params={"nprobe": 128})[1], reference_topk("L2", x, q, 5)) == 1.0
     empty = build_index(F32, 16, "HNSW", "L2", {}, np.zeros((0, 16), np.float32))
     assert (empty.search(q, 3)[1] == -1).all()
+
+
+def test_exact_l2_keeps_precision_for_long_close_vectors() -> None:
+    x = np.array([[float(i)] * 4 for i in range(20)], dtype=np.float32)
+    q = np.array([[3.1] * 4], dtype=np.float32)
+    want = ((x.astype(np.float64) - q) ** 2).sum(1)
+    s, r = exact_search(F32, "L2", x, q, 3)
+    assert list(r[0]) == [3, 4, 2]
+    np.testing.assert_allclose(s[0], np.sort(want)[:3], rtol=1e-6)
+    ((rs, rr),) = exact_range_search(F32, "L2", x, q, radius=0.05)
+    assert list(rr) == [3] and rs[0] == pytest.approx(want[3], rel=1e-6)

@@ -13,6 +13,7 @@ larger is better, ``+inf`` otherwise).
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -94,6 +95,21 @@ def _binary_block_scores(metric: str, x: np.ndarray, q: np.ndarray, xpop: np.nda
     return out
 
 
+def _refine_l2(x: np.ndarray, q: np.ndarray, scores: np.ndarray, rows: np.ndarray) -> None:
+    """Recompute L2 hits as sums of squared differences, in place, and re-sort each row.
+
+    The matrix form ``|x|^2 - 2 x.q + |q|^2`` loses digits to cancellation
+    when vectors are long and close; the reported distances must not.
+    """
+    ok = rows >= 0
+    for i in range(len(rows)):
+        r = rows[i][ok[i]]
+        d = x[r] - q[i]
+        exact = np.einsum("ij,ij->i", d, d)
+        order = np.lexsort((r, exact))
+        rows[i][: len(r)], scores[i][: len(r)] = r[order], exact[order]
+
+
 def _as_words(a: np.ndarray) -> np.ndarray:
     """Packed bits as uint64 words where the width allows (same popcounts, fewer ops)."""
     a = np.ascontiguousarray(a, dtype=np.uint8)
@@ -116,15 +132,15 @@ class _ScoreBlocks:
             self.aux = np.einsum("ij,ij->i", self.x, self.x)
         self.dtype = dtype
 
-    def blocks(self, queries: Any):
-        """Yield ``(start, scores)`` for consecutive blocks of queries."""
+    def blocks(self, queries: Any) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        """Yield ``(queries, scores)`` for consecutive blocks of queries."""
         q = _as_words(queries) if self.binary else as_float32(self.dtype, queries)
         step = max(1, _BLOCK // max(1, self.x.shape[0]))
         for s in range(0, q.shape[0], step):
             if self.binary:
-                yield s, _binary_block_scores(self.metric, self.x, q[s : s + step], self.aux)
+                yield q[s : s + step], _binary_block_scores(self.metric, self.x, q[s : s + step], self.aux)
             else:
-                yield s, _dense_block_scores(self.metric, self.x, q[s : s + step], self.aux)
+                yield q[s : s + step], _dense_block_scores(self.metric, self.x, q[s : s + step], self.aux)
 
 
 def _restrict(
@@ -159,13 +175,18 @@ def exact_search(
     if x.shape[0] == 0:
         return out_s, out_r
     bad = worst_score(metric)
-    for s, scores in _ScoreBlocks(dtype, metric, x).blocks(queries):
+    blocks = _ScoreBlocks(dtype, metric, x)
+    s = 0
+    for qb, scores in blocks.blocks(queries):
         if mask is not None:
             scores[:, mask] = bad
         bs, br = select_topk(scores, k, metric)
+        if metric == "L2" and not blocks.binary:
+            _refine_l2(blocks.x, qb, bs, br)
         if ids is not None:
             br = np.where(br >= 0, ids[np.maximum(br, 0)], -1)
         out_s[s : s + len(bs)], out_r[s : s + len(bs)] = bs, br
+        s += len(bs)
     return out_s, out_r
 
 
@@ -218,8 +239,15 @@ def exact_range_search(
     nq = np.asarray(queries).shape[0]
     if x.shape[0] == 0:
         return [(np.empty(0, np.float32), np.empty(0, np.int64)) for _ in range(nq)]
-    for _, scores in _ScoreBlocks(dtype, metric, x).blocks(queries):
-        for row in scores:
+    blocks = _ScoreBlocks(dtype, metric, x)
+    for qb, scores in blocks.blocks(queries):
+        for qv, row in zip(qb, scores):
+            if metric == "L2" and not blocks.binary:
+                slack = 1e-5 * (float(blocks.aux.max()) + float(qv @ qv)) + 1e-6  # float32 cancellation
+                near = np.flatnonzero(row < r + slack)
+                d = blocks.x[near] - qv
+                row[:] = np.inf
+                row[near] = np.einsum("ij,ij->i", d, d)
             keep = in_range(row, metric, r, f)
             if mask is not None:
                 keep &= ~mask
