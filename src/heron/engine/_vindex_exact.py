@@ -174,6 +174,8 @@ def exact_search(
     out_s, out_r = empty_result(nq, k, metric)
     if x.shape[0] == 0:
         return out_s, out_r
+    if mask is None and metric in ("L2", "IP") and dtype is not DataType.BINARY_VECTOR:
+        return _faiss_knn(dtype, metric, x, ids, queries, k)
     bad = worst_score(metric)
     blocks = _ScoreBlocks(dtype, metric, x)
     s = 0
@@ -187,6 +189,26 @@ def exact_search(
             br = np.where(br >= 0, ids[np.maximum(br, 0)], -1)
         out_s[s : s + len(bs)], out_r[s : s + len(bs)] = bs, br
         s += len(bs)
+    return out_s, out_r
+
+
+def _faiss_knn(
+    dtype: DataType, metric: str, x: Any, ids: np.ndarray | None, queries: Any, k: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """L2 / IP top-k with faiss's blocked kernels (about twice numpy's speed for one query)."""
+    from ._vindex_base import faiss, threads_for
+
+    xf, q = as_float32(dtype, x), as_float32(dtype, queries)
+    kk = min(k, xf.shape[0])
+    out_s, out_r = empty_result(q.shape[0], k, metric)
+    fm = faiss.METRIC_L2 if metric == "L2" else faiss.METRIC_INNER_PRODUCT
+    with threads_for(q.shape[0]):
+        dist, rows = faiss.knn(q, xf, kk, metric=fm)
+    if metric == "L2":
+        _refine_l2(xf, q, dist, rows)
+    out_s[:, :kk], out_r[:, :kk] = dist, rows
+    if ids is not None:
+        out_r = np.where(out_r >= 0, ids[np.maximum(out_r, 0)], -1)
     return out_s, out_r
 
 
