@@ -61,6 +61,8 @@ class BitmapIndex(ScalarIndex):
         ((kind, lane),) = _column_vals(column).items()
         self.kind = kind
         data = _string_keys(lane.data) if kind == "s" else np.asarray(lane.data)
+        if kind == "i":
+            data = data.astype(np.int64, copy=False)
         rows = np.arange(self.n) if lane.mask is None else np.flatnonzero(lane.mask)
         values = data[rows]
         uniq, inverse = np.unique(values, return_inverse=True)

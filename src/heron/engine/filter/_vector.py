@@ -154,7 +154,7 @@ def compare(op: str, left: Vals, right: Vals, n: int) -> Tri:
 
 def _classes(items: tuple[Any, ...]) -> dict[str, list[Any]]:
     """The constants of a list grouped by the lane they can match."""
-    from ._scalar import is_bool, is_float, is_int
+    from ._scalar import is_bool, is_float, is_int, is_int64
 
     out: dict[str, list[Any]] = {"i": [], "f": [], "s": [], "b": []}
     for v in items:
@@ -166,7 +166,7 @@ def _classes(items: tuple[Any, ...]) -> dict[str, list[Any]]:
                 out["f"].append(float(v))
         elif is_float(v):
             out["f"].append(float(v))
-            if float(v).is_integer():
+            if float(v).is_integer() and is_int64(int(v)):
                 out["i"].append(int(v))
         else:
             out["s"].append(v)
