@@ -36,8 +36,8 @@ class _Missing:
 
 MISSING: Any = _Missing()
 
-OTHER, NULL, BOOL, INT, FLOAT, STR = 0, 1, 2, 3, 4, 5
-_KIND: dict[Any, int] = {bool: BOOL, int: INT, float: FLOAT, str: STR, type(None): NULL, _Missing: NULL}
+OTHER, NULL, BOOL, INT, FLOAT, STR, ABSENT = 0, 1, 2, 3, 4, 5, 6
+_KIND: dict[Any, int] = {bool: BOOL, int: INT, float: FLOAT, str: STR, type(None): NULL, _Missing: ABSENT}
 _KIND.update(dict.fromkeys((np.int8, np.int16, np.int32, np.int64, np.uint8, np.uint16, np.uint32), INT))
 _KIND.update(dict.fromkeys((np.float16, np.float32, np.float64), FLOAT))
 _KIND[np.bool_] = BOOL
@@ -127,8 +127,8 @@ def classify(objs: np.ndarray) -> Typed:
         strs = objs.copy()
         strs[~m] = None
         vals["s"] = _lane(m, pa.array(strs, type=pa.string()))
-    present = np.fromiter((v is not MISSING for v in objs), dtype=bool, count=n)
-    return Typed(vals, kinds == NULL, present, objs)
+    absent = kinds == ABSENT
+    return Typed(vals, (kinds == NULL) | absent, ~absent, objs)
 
 
 def extract_path(values: np.ndarray, path: tuple[str | int, ...]) -> np.ndarray:
