@@ -15,18 +15,15 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from ..._schema import META_FIELD
 from ..._types import NUMPY_DTYPES, DataType
 from .._column import Column, ColumnSource
 from . import _bound as B
 from . import _like
 from ._arith import arith, unary
 from ._extract import Lane, ListView, Typed, Vals, json_view, list_view
-from ._scalar import is_bool
 from ._scalar_index import ScalarIndex
 from ._vector import (
     Tri,
-    and_mask,
     compare,
     from_known,
     full,
@@ -266,6 +263,3 @@ def contains(lv: ListView, mode: str, items: tuple[Any, ...], n: int) -> Tri:
         t = full(n, False)
         t[rows[_elem_hits(lv.elems, items)]] = True
     return from_known(t, None if lv.is_list.all() else lv.is_list)
-
-
-__all__ = ["Evaluator", "is_bool", "and_mask", "META_FIELD"]

@@ -99,8 +99,6 @@ class _ToAst(Transformer[Token, A.Node]):
         for i in range(1, len(items), 2):
             op = items[i]
             node = A.BinOp(op.start_pos or 0, str(op), node, items[i + 1])
-        if len(items) == 3 and str(items[1]) == "**":
-            return node
         return node
 
     def comparison(self, *items: Any) -> A.Compare:
