@@ -81,6 +81,18 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--system-timeout", type=float, help="seconds per system (default 900, --quick 150)")
     p.add_argument("--load-timeout", type=float, help="seconds allowed for the main load (default 420)")
     p.add_argument("--workdir", type=Path, default=None, help="where systems keep their data during the run")
+    p.add_argument(
+        "--merge-into",
+        type=Path,
+        metavar="RUN_JSON",
+        help="add this run's systems to an earlier run on the same dataset (to rerun one system)",
+    )
+    p.add_argument(
+        "--report-only",
+        type=Path,
+        metavar="RUN_JSON",
+        help="rewrite latest.md and the plots from a run's JSON",
+    )
     return p.parse_args(argv)
 
 
@@ -229,6 +241,13 @@ def write_outputs(run: dict[str, Any], out: Path) -> list[Path]:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    if args.report_only:
+        run = json.loads(args.report_only.read_text())
+        args.out.mkdir(parents=True, exist_ok=True)
+        (args.out / "latest.md").write_text(_report.markdown(run))
+        _report.plots(run, args.out, "latest")
+        print(_report.markdown(run))
+        return 0
     systems = [s.strip() for s in args.systems.split(",") if s.strip()]
     unknown = [s for s in systems if s not in SYSTEMS]
     if unknown:
@@ -246,10 +265,24 @@ def main(argv: list[str] | None = None) -> int:
             run["systems"][system] = run_system(args, system, ds_dir, Path(tmp), progress)
     progress.close()
     run["meta"]["finished"] = time.strftime("%Y-%m-%dT%H:%M:%S")
+    if args.merge_into:
+        run = merge(json.loads(args.merge_into.read_text()), run)
     for path in write_outputs(run, args.out):
         print(f"wrote {path}", file=sys.stderr)
     print(_report.markdown(run))
     return 0
+
+
+def merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
+    """``base`` with ``extra``'s systems replacing or added to its own; the datasets must match."""
+    if base["meta"]["dataset"] != extra["meta"]["dataset"]:
+        raise SystemExit("--merge-into: the runs used different datasets")
+    base["systems"].update(extra["systems"])
+    reruns = base["meta"].setdefault("reruns", [])
+    reruns.append(
+        {"systems": list(extra["systems"]), **{k: extra["meta"][k] for k in ("started", "command")}}
+    )
+    return base
 
 
 def _meta(args: argparse.Namespace, started: str, ds_dir: Path) -> dict[str, Any]:

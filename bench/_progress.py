@@ -29,7 +29,7 @@ class Progress:
 
     def note(self, text: str) -> None:
         if self._bar is not None:
-            self._bar.write(text)
+            self._bar.write(text, file=sys.stderr)
         else:
             print(text, file=sys.stderr, flush=True)
 

@@ -95,6 +95,7 @@ def table_rows(filters: list[str]) -> list[Row]:
     for callers in (1, 8, 32):
         rows.append(Row(f"search QPS, {callers} concurrent callers", _concurrency(callers), True))
     rows.append(Row("peak RSS (MiB)", lambda d: d.get("peak_rss_mb"), False, "mem"))
+    rows.append(Row("server peak RSS (MiB)", lambda d: d.get("server_peak_rss_mb"), False, "mem"))
     return rows
 
 
@@ -155,6 +156,8 @@ def markdown(run: dict[str, Any]) -> str:
     lines = [_run_facts(run), "", "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for row in table_rows(list(run["meta"]["dataset"]["filters"])):
         values = {s: row.get(docs[s]) for s in systems}
+        if all(v is None for v in values.values()):
+            continue
         cells = [row.label, *(_format(values[s], row.fmt) for s in systems)]
         if subject:
             ref = values.get(REFERENCE)
@@ -182,7 +185,11 @@ def _run_facts(run: dict[str, Any]) -> str:
 
 
 def _notes(run: dict[str, Any]) -> list[str]:
-    out = []
+    out = [
+        f"- **{', '.join(r['systems'])}**: measured by a separate invocation on the same dataset "
+        f"({r['started']}: `{r['command']}`)"
+        for r in run["meta"].get("reruns", [])
+    ]
     for name, doc in run["systems"].items():
         bits = [f"version {doc.get('version', '?')}", f"status {doc.get('status')}"]
         if doc.get("concurrency"):
