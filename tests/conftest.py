@@ -22,11 +22,24 @@ class AsyncAsSync:
         attr = getattr(self._client, name)
         if inspect.iscoroutinefunction(attr):
             return lambda *a, **k: self._loop.run_until_complete(attr(*a, **k))
+        if name.endswith("_iterator"):
+            return lambda *a, **k: _SyncIterator(attr(*a, **k), self._loop)
         return attr
 
     def close(self) -> None:
         self._loop.run_until_complete(self._client.close())
         self._loop.close()
+
+
+class _SyncIterator:
+    def __init__(self, it: Any, loop: asyncio.AbstractEventLoop) -> None:
+        self._it, self._loop = it, loop
+
+    def next(self) -> Any:
+        return self._loop.run_until_complete(self._it.next())
+
+    def close(self) -> None:
+        self._it.close()
 
 
 @pytest.fixture(params=["sync", "async"])

@@ -241,6 +241,14 @@ class Writer:
                 pytest.fail(f"the writer did not print {word!r} within {timeout}s")
             time.sleep(0.005)
 
+    def wait_for_ack(self, timeout: float = 60.0) -> None:
+        """Wait until the writer has acknowledged at least one operation (so a loaded machine still tests something)."""
+        deadline = time.monotonic() + timeout
+        while not any(line.startswith("A ") for line in self.lines()):
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                pytest.fail(f"the writer acknowledged nothing within {timeout}s:\n{self.err.read_text()}")
+            time.sleep(0.005)
+
     def kill(self) -> None:
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGKILL)
@@ -309,8 +317,8 @@ def _check_vectors(client: heron.Client, state: dict[int, int], rng: random.Rand
     for r in got:
         assert r["vec"] == child.vector_of(r["id"], r["ver"])
     probe = sample[0]
-    hit = client.search(child.COLLECTION, data=[child.vector_of(probe, state[probe])], limit=1)[0][0]
-    assert hit["id"] == probe
+    hits = client.search(child.COLLECTION, data=[child.vector_of(probe, state[probe])], limit=3)[0]
+    assert hits[0]["id"] == probe, f"probe {probe} (ver {state[probe]}) not found first: {hits}"
 
 
 def test_acknowledged_writes_survive_repeated_sigkill(tmp_path, monkeypatch):
@@ -341,6 +349,8 @@ def test_acknowledged_writes_survive_repeated_sigkill(tmp_path, monkeypatch):
                 time.sleep(rng.uniform(0.0, 0.5))  # may land while the writer opens and recovers
             else:
                 writer.wait_for("ready")
+                if round_no % 2:
+                    writer.wait_for_ack()
                 time.sleep(rng.uniform(0.0, 0.15))
             writer.kill()
         finally:

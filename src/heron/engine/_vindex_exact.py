@@ -95,6 +95,11 @@ def _binary_block_scores(metric: str, x: np.ndarray, q: np.ndarray, xpop: np.nda
     return out
 
 
+def l2_candidates(k: int) -> int:
+    """How many L2 candidates to re-score exactly so rounding in the matrix form cannot drop a true hit."""
+    return k + max(k, 16)
+
+
 def _refine_l2(x: np.ndarray, q: np.ndarray, scores: np.ndarray, rows: np.ndarray) -> None:
     """Recompute L2 hits as sums of squared differences, in place, and re-sort each row.
 
@@ -182,9 +187,11 @@ def exact_search(
     for qb, scores in blocks.blocks(queries):
         if mask is not None:
             scores[:, mask] = bad
-        bs, br = select_topk(scores, k, metric)
-        if metric == "L2" and not blocks.binary:
+        refine = metric == "L2" and not blocks.binary
+        bs, br = select_topk(scores, l2_candidates(k) if refine else k, metric)
+        if refine:
             _refine_l2(blocks.x, qb, bs, br)
+            bs, br = bs[:, :k], br[:, :k]
         if ids is not None:
             br = np.where(br >= 0, ids[np.maximum(br, 0)], -1)
         out_s[s : s + len(bs)], out_r[s : s + len(bs)] = bs, br
@@ -200,13 +207,14 @@ def _faiss_knn(
 
     xf, q = as_float32(dtype, x), as_float32(dtype, queries)
     kk = min(k, xf.shape[0])
+    wide = min(l2_candidates(k), xf.shape[0]) if metric == "L2" else kk
     out_s, out_r = empty_result(q.shape[0], k, metric)
     fm = faiss.METRIC_L2 if metric == "L2" else faiss.METRIC_INNER_PRODUCT
     with threads_for(q.shape[0]):
-        dist, rows = faiss.knn(q, xf, kk, metric=fm)
+        dist, rows = faiss.knn(q, xf, wide, metric=fm)
     if metric == "L2":
         _refine_l2(xf, q, dist, rows)
-    out_s[:, :kk], out_r[:, :kk] = dist, rows
+    out_s[:, :kk], out_r[:, :kk] = dist[:, :kk], rows[:, :kk]
     if ids is not None:
         out_r = np.where(out_r >= 0, ids[np.maximum(out_r, 0)], -1)
     return out_s, out_r
