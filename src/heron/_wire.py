@@ -717,7 +717,7 @@ def client_messages(r: Any, schema: SchemaFn) -> list[tuple[str, Any]]:
         return [
             (
                 "Upsert" if r.upsert else "Insert",
-                CODECS["Upsert" if r.upsert else "Insert"].request(r, schema),
+                CODECS["Upsert" if r.upsert else "Insert"].request(r, schema),  # type: ignore[misc]
             )
         ]
     if isinstance(r, rq.CreateCollection) and r.index_params:

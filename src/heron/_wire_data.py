@@ -130,8 +130,8 @@ def _num_rows(fd: schema_pb2.FieldData) -> int:
         attr, np_type = _BYTE_VECTORS[dtype]
         width = v.dim // 8 if dtype is DataType.BINARY_VECTOR else v.dim * np.dtype(np_type).itemsize
         return len(getattr(v, attr)) // max(1, width)
-    attr = _SCALAR_ATTR.get(dtype)
-    return len(getattr(fd.scalars, attr).data) if attr else 0
+    sattr = _SCALAR_ATTR.get(dtype)
+    return len(getattr(fd.scalars, sattr).data) if sattr else 0
 
 
 def field_values(fd: schema_pb2.FieldData, n: int | None = None) -> Any:
@@ -311,7 +311,9 @@ def vector_field_data(name: str, dtype: DataType, values: Any, dim: int) -> sche
 
 
 def _dicts_to_csr(rows: list[dict[int, float]]) -> sp.csr_matrix:
-    indptr, ind, val = [0], [], []
+    indptr: list[int] = [0]
+    ind: list[int] = []
+    val: list[float] = []
     for r in rows:
         items = sorted(r.items())
         ind.extend(int(k) for k, _ in items)

@@ -41,6 +41,7 @@ class AsyncClient(ClientBase):
         **kwargs: Any,
     ) -> None:
         super().__init__(uri, user, password, db_name, token, timeout, **kwargs)
+        self._transport: Any
         if is_remote(uri):
             from ._remote import make_async_remote_transport
 

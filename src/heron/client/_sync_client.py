@@ -33,6 +33,7 @@ class Client(ClientBase):
         **kwargs: Any,
     ) -> None:
         super().__init__(uri, user, password, db_name, token, timeout, **kwargs)
+        self._transport: Any
         if is_remote(uri):
             from ._remote import make_remote_transport
 

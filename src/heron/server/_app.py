@@ -14,6 +14,7 @@ import os
 import signal
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import Any
 
 import grpc
 
@@ -59,7 +60,7 @@ async def serve(cfg: ServerConfig, ready: asyncio.Event | None = None) -> None:
     ]
     server = grpc.aio.server(options=options, maximum_concurrent_rpcs=cfg.max_inflight * 4)
     server.add_generic_rpc_handlers((service.generic_handler(),))
-    health = _add_health(server)
+    health: Any = _add_health(server)
     address = f"{cfg.host}:{cfg.port}"
     if cfg.tls_cert:
         with open(cfg.tls_cert, "rb") as c, open(cfg.tls_key, "rb") as k:

@@ -123,7 +123,7 @@ class MilvusService:
             if rpc in RBAC_HANDLERS:
                 return RBAC_HANDLERS[rpc](self.auth, msg, user)
         elif rpc in RBAC_HANDLERS:
-            return RBAC_HANDLERS[rpc](AuthStoreDisabled(), msg, user)
+            return RBAC_HANDLERS[rpc](AuthStoreDisabled(), msg, user)  # type: ignore[arg-type]
         codec = _wire.CODECS[rpc]
         schemas: dict[str, CollectionSchema] = {}
         schema = self._schema_fn(db, schemas)
