@@ -400,10 +400,23 @@ def convert_vectors(f: FieldSchema, raw: Any, n: int) -> Any:
     return _dense(f, raw, _VECTOR_DTYPES[f.dtype], n)
 
 
+#: Rows converted per numpy call, so a long conversion lets other threads (an event loop) run between chunks.
+_CHUNK = 2048
+
+
+def _as_array(raw: Any, dtype: Any) -> np.ndarray:
+    if not isinstance(raw, list) or len(raw) <= _CHUNK:
+        return np.asarray(raw, dtype=dtype)
+    parts = [np.asarray(raw[i : i + _CHUNK], dtype=dtype) for i in range(0, len(raw), _CHUNK)]
+    if any(p.ndim != parts[0].ndim or p.shape[1:] != parts[0].shape[1:] for p in parts):
+        raise ValueError("ragged")
+    return np.concatenate(parts)
+
+
 def _dense(f: FieldSchema, raw: Any, dtype: Any, n: int) -> np.ndarray:
     dim = f.dim or 0
     try:
-        arr = np.asarray(raw, dtype=np.float64 if dtype is not np.float32 else np.float32)
+        arr = _as_array(raw, np.float64 if dtype is not np.float32 else np.float32)
     except (ValueError, TypeError):
         arr = None
     if arr is None or arr.ndim != 2 or arr.shape[1] != dim:
