@@ -301,7 +301,8 @@ class Reader:
             if use is not None:
                 scores, rows = use.search(queries, kk, allow=allow, params=params)
             else:
-                scores, rows = exact_search(f.dtype, metric, vecs, queries, kk, allow=allow)
+                scores, rows = exact_search(f.dtype, metric, vecs, queries, kk, allow=allow,
+                                            sq_norms=view.sq_norms(f.name))
             for qi in range(nq):
                 ok = rows[qi] >= 0
                 per_q[qi].extend(zip(scores[qi][ok].tolist(), [view] * int(ok.sum()), rows[qi][ok].tolist()))

@@ -103,6 +103,11 @@ class Segment:
         self.cols: dict[str, Any] = {}
         self.valid: dict[str, _Buffer | None] = {}
         self.vindex: dict[str, Any] = {}
+        self.sq_norms: dict[str, _Buffer] = {
+            f.name: _Buffer(np.float32)
+            for f in schema.fields
+            if f.dtype in (DataType.FLOAT_VECTOR, DataType.FLOAT16_VECTOR, DataType.INT8_VECTOR)
+        }
         self.sindex: dict[str, Any] = {}
         self.pk_name = schema.primary_field.name
         for f in schema.fields:
@@ -153,6 +158,10 @@ class Segment:
             self._append_valid(name, c.valid, k)
         for name, v in batch.vectors.items():
             self.cols[name].append(v)
+            norms = self.sq_norms.get(name)
+            if norms is not None:
+                v32 = np.asarray(v, dtype=np.float32)
+                norms.append(np.einsum("ij,ij->i", v32, v32))
         self.seq.append(seqs)
         self.deleted_at.append(np.full(k, LIVE, dtype=np.int64))
         self.max_seq = max(self.max_seq, int(seqs.max()))
@@ -207,6 +216,8 @@ class Segment:
             if b is not None:
                 b.freeze()
         self.seq.freeze()
+        for nb in self.sq_norms.values():
+            nb.freeze()
         self.sealed = True
 
     # -- reads ------------------------------------------------------------------
@@ -275,3 +286,8 @@ class SegmentView:
 
     def vectors(self, name: str) -> Any:
         return self.segment.view_store(name, self.n)
+
+    def sq_norms(self, name: str) -> np.ndarray | None:
+        """Squared norms of the rows' vectors, kept at insert (None for types without them)."""
+        buf = self.segment.sq_norms.get(name)
+        return None if buf is None else buf.view(self.n)

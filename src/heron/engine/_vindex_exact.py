@@ -124,7 +124,7 @@ def _as_words(a: np.ndarray) -> np.ndarray:
 class _ScoreBlocks:
     """Score matrices of queries against one set of dense or binary vectors."""
 
-    def __init__(self, dtype: DataType, metric: str, vectors: Any) -> None:
+    def __init__(self, dtype: DataType, metric: str, vectors: Any, sq_norms: np.ndarray | None = None) -> None:
         self.metric = metric
         self.binary = dtype is DataType.BINARY_VECTOR
         if self.binary:
@@ -132,9 +132,10 @@ class _ScoreBlocks:
             self.aux = np.bitwise_count(self.x).sum(axis=1, dtype=np.int64)
             return
         self.x = as_float32(dtype, vectors)
-        self.aux = np.sqrt(np.einsum("ij,ij->i", self.x, self.x)) if metric == "COSINE" else None
-        if metric == "L2":
-            self.aux = np.einsum("ij,ij->i", self.x, self.x)
+        sq = sq_norms if sq_norms is not None and metric in ("COSINE", "L2") else None
+        if sq is None and metric in ("COSINE", "L2"):
+            sq = np.einsum("ij,ij->i", self.x, self.x)
+        self.aux = np.sqrt(sq) if metric == "COSINE" else sq
         self.dtype = dtype
 
     def blocks(self, queries: Any) -> Iterator[tuple[np.ndarray, np.ndarray]]:
@@ -167,9 +168,19 @@ def _restrict(
 
 
 def exact_search(
-    dtype: DataType, metric: str, vectors: Any, queries: Any, k: int, *, allow: np.ndarray | None = None
+    dtype: DataType,
+    metric: str,
+    vectors: Any,
+    queries: Any,
+    k: int,
+    *,
+    allow: np.ndarray | None = None,
+    sq_norms: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Exact top-`k` of each query among the rows `allow` keeps (all when None)."""
+    """Exact top-`k` of each query among the rows `allow` keeps (all when None).
+
+    ``sq_norms`` (squared row norms, when the caller keeps them) saves recomputing them per call.
+    """
     k = _check_k(k)
     if dtype is DataType.SPARSE_FLOAT_VECTOR:
         return sparse_exact_search(vectors, queries, k, allow=allow)
@@ -182,7 +193,9 @@ def exact_search(
     if mask is None and metric in ("L2", "IP") and dtype is not DataType.BINARY_VECTOR:
         return _faiss_knn(dtype, metric, x, ids, queries, k)
     bad = worst_score(metric)
-    blocks = _ScoreBlocks(dtype, metric, x)
+    if sq_norms is not None and ids is not None:
+        sq_norms = sq_norms[ids]
+    blocks = _ScoreBlocks(dtype, metric, x, sq_norms)
     s = 0
     for qb, scores in blocks.blocks(queries):
         if mask is not None:
