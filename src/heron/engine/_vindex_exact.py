@@ -135,7 +135,7 @@ class _ScoreBlocks:
         sq = sq_norms if sq_norms is not None and metric in ("COSINE", "L2") else None
         if sq is None and metric in ("COSINE", "L2"):
             sq = np.einsum("ij,ij->i", self.x, self.x)
-        self.aux = np.sqrt(sq) if metric == "COSINE" else sq
+        self.aux = np.sqrt(sq) if metric == "COSINE" and sq is not None else sq
         self.dtype = dtype
 
     def blocks(self, queries: Any) -> Iterator[tuple[np.ndarray, np.ndarray]]:
