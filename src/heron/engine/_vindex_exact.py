@@ -115,6 +115,37 @@ def _refine_l2(x: np.ndarray, q: np.ndarray, scores: np.ndarray, rows: np.ndarra
         rows[i][: len(r)], scores[i][: len(r)] = r[order], exact[order]
 
 
+def _guard_l2(
+    x: np.ndarray, q: np.ndarray, k: int, edge: np.ndarray, scores: np.ndarray, rows: np.ndarray,
+    sq_norms: np.ndarray | None,
+) -> None:
+    """Redo, in place, any query whose candidate set may have missed a true top-k row.
+
+    Rounding in ``|x|^2 - 2 x.q + |q|^2`` is bounded by a few float32 epsilons
+    times ``|x|^2 + |q|^2``. When the widest candidate's rounded distance is
+    not clearly beyond the exact k-th distance, a row outside the candidates
+    could still be closer: that query is rescanned, re-scoring exactly every
+    row whose rounded distance lies within the error band.
+    """
+    xsq = sq_norms if sq_norms is not None else np.einsum("ij,ij->i", x, x)
+    xmax = float(xsq.max()) if len(xsq) else 0.0
+    for i in range(q.shape[0]):
+        qsq = float(q[i] @ q[i])
+        err = 8 * 1.2e-7 * (xmax + qsq) + 1e-30
+        kth = scores[i][min(k, len(scores[i])) - 1]
+        if not np.isfinite(edge[i]) or edge[i] - err > kth + err:
+            continue
+        approx = xsq - 2 * (x @ q[i]) + qsq
+        bound = np.partition(approx, k - 1)[k - 1] + 2 * err
+        cand = np.flatnonzero(approx <= bound)
+        d = x[cand] - q[i]
+        exact = np.einsum("ij,ij->i", d, d)
+        order = np.lexsort((cand, exact))[: scores.shape[1]]
+        scores[i][:] = np.inf
+        rows[i][:] = -1
+        scores[i][: len(order)], rows[i][: len(order)] = exact[order], cand[order]
+
+
 def _as_words(a: np.ndarray) -> np.ndarray:
     """Packed bits as uint64 words where the width allows (same popcounts, fewer ops)."""
     a = np.ascontiguousarray(a, dtype=np.uint8)
@@ -191,7 +222,7 @@ def exact_search(
     if x.shape[0] == 0:
         return out_s, out_r
     if mask is None and metric in ("L2", "IP") and dtype is not DataType.BINARY_VECTOR:
-        return _faiss_knn(dtype, metric, x, ids, queries, k)
+        return _faiss_knn(dtype, metric, x, ids, queries, k, sq_norms)
     bad = worst_score(metric)
     if sq_norms is not None and ids is not None:
         sq_norms = sq_norms[ids]
@@ -203,7 +234,10 @@ def exact_search(
         refine = metric == "L2" and not blocks.binary
         bs, br = select_topk(scores, l2_candidates(k) if refine else k, metric)
         if refine:
+            edge = bs[:, -1].copy()
             _refine_l2(blocks.x, qb, bs, br)
+            if bs.shape[1] < blocks.x.shape[0]:
+                _guard_l2(blocks.x, qb, k, edge, bs, br, blocks.aux)
             bs, br = bs[:, :k], br[:, :k]
         if ids is not None:
             br = np.where(br >= 0, ids[np.maximum(br, 0)], -1)
@@ -213,7 +247,8 @@ def exact_search(
 
 
 def _faiss_knn(
-    dtype: DataType, metric: str, x: Any, ids: np.ndarray | None, queries: Any, k: int
+    dtype: DataType, metric: str, x: Any, ids: np.ndarray | None, queries: Any, k: int,
+    sq_norms: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """L2 / IP top-k with faiss's blocked kernels (about twice numpy's speed for one query)."""
     from ._vindex_base import faiss, threads_for
@@ -226,7 +261,10 @@ def _faiss_knn(
     with threads_for(q.shape[0]):
         dist, rows = faiss.knn(q, xf, wide, metric=fm)
     if metric == "L2":
+        edge = dist[:, -1].copy()
         _refine_l2(xf, q, dist, rows)
+        if wide < xf.shape[0]:
+            _guard_l2(xf, q, k, edge, dist, rows, sq_norms)
     out_s[:, :kk], out_r[:, :kk] = dist[:, :kk], rows[:, :kk]
     if ids is not None:
         out_r = np.where(out_r >= 0, ids[np.maximum(out_r, 0)], -1)
