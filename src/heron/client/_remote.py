@@ -70,7 +70,8 @@ def _channel_options(options: dict[str, Any]) -> list[tuple[str, Any]]:
     return out
 
 
-def _rpc_error(exc: grpc.RpcError, request: Any, timeout: float | None) -> HeronError:
+def _rpc_error(exc: grpc.RpcError, request: Any, timeout: float | None, rpc: str = "") -> HeronError:
+    """The Heron error for a failed gRPC call; ``rpc`` names the MilvusService method that was called."""
     code = exc.code()
     name = type(request).__name__
     if code == grpc.StatusCode.DEADLINE_EXCEEDED:
@@ -80,7 +81,9 @@ def _rpc_error(exc: grpc.RpcError, request: Any, timeout: float | None) -> Heron
     if code == grpc.StatusCode.PERMISSION_DENIED:
         return PermissionDeniedError(exc.details() or "permission denied")
     if code == grpc.StatusCode.UNIMPLEMENTED:
-        return HeronError(f"{name}: the server does not implement {exc.details() or 'this call'}", code=1)
+        what = f"the {rpc} RPC" if rpc else "this call"
+        detail = f" ({exc.details()})" if exc.details() else ""
+        return HeronError(f"{name}: the server does not implement {what}{detail}", code=1)
     return HeronError(f"{name} failed: {code.name}: {exc.details()}", code=2)
 
 
@@ -164,7 +167,7 @@ class RemoteTransport(_Base):
             except grpc.RpcError as exc:
                 wait = self._retryable(exc, request, attempt, deadline)
                 if wait is None:
-                    raise _rpc_error(exc, request, timeout) from None
+                    raise _rpc_error(exc, request, timeout, rpc) from None
                 attempt += 1
                 time.sleep(wait)
 
@@ -237,7 +240,7 @@ class AsyncRemoteTransport(_Base):
             except grpc.RpcError as exc:
                 wait = self._retryable(exc, request, attempt, deadline)
                 if wait is None:
-                    raise _rpc_error(exc, request, timeout) from None
+                    raise _rpc_error(exc, request, timeout, rpc) from None
                 attempt += 1
                 await asyncio.sleep(wait)
 
