@@ -9,6 +9,8 @@ before they started and nothing of a write still being applied.
 
 from __future__ import annotations
 
+import functools
+import json
 import threading
 from dataclasses import dataclass, field
 from typing import Any
@@ -30,10 +32,9 @@ class IndexDef:
     metric_type: str
     params: dict[str, Any]
 
-    @property
+    @functools.cached_property
     def signature(self) -> tuple[str, str, str]:
-        import json
-
+        """What an index built for this definition must match to be used."""
         return (self.index_type, self.metric_type, json.dumps(self.params, sort_keys=True))
 
 

@@ -106,12 +106,15 @@ class Reader:
         if COUNT in [f.strip().lower() for f in fields]:
             if len(fields) > 1:
                 raise ParamError("count(*) cannot be combined with other output fields")
-            total = sum(int(np.count_nonzero(m)) for _, m in self._select(coll, parts, r))
+            if r.ids is None:
+                total = sum(int(np.count_nonzero(m)) for _, m in self._masks(coll, parts, r.filter, r.filter_params))
+            else:
+                total = sum(len(rows) for _, rows in self._select(coll, parts, r))
             return [{COUNT: total}]
         if r.ids is None and not (r.filter or "").strip() and r.limit is None:
             raise ParamError("query with an empty filter needs a limit (or output_fields=['count(*)'])")
         names = self._output_names(coll.schema, fields or ["*"])
-        runs = ((view, np.flatnonzero(mask)) for view, mask in self._select(coll, parts, r))
+        runs = self._select(coll, parts, r)
         if r.order_by_pk:
             runs = self._key_ordered(coll.schema, runs, r.after_pk)
         return self._gather_rows(coll.schema, self._page(runs, r.offset, r.limit), names)
@@ -135,22 +138,18 @@ class Reader:
                 start = end
 
     def _select(self, coll: Collection, parts: list[Partition], r: rq.Query):
+        """Per segment view, the positions of the selected rows (by filter or by primary key)."""
         if r.ids is None:
-            yield from self._masks(coll, parts, r.filter, r.filter_params)
+            for view, mask in self._masks(coll, parts, r.filter, r.filter_params):
+                yield view, np.flatnonzero(mask)
             return
         pks = normalize_pks(coll.schema.primary_field, r.ids)
         snap = coll.snapshot(parts)
         for _, view in snap.views:
             if view.n:
-                keys = view.segment.pk_values(view.n)
-                if isinstance(keys, pa.ChunkedArray):
-                    import pyarrow.compute as pc
-
-                    hit = pc.is_in(keys, value_set=pa.array(list(pks), type=pa.string()))
-                    hit = np.asarray(hit.to_numpy(zero_copy_only=False), dtype=bool)
-                else:
-                    hit = np.isin(keys, pks)
-                yield view, hit & view.visible(snap.seq)
+                rows = view.segment.find_keys(pks, view.n)
+                if len(rows):
+                    yield view, rows[view.visible_rows(rows, snap.seq)]
 
     @staticmethod
     def _page(selected, offset: int, limit: int | None):

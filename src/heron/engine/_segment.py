@@ -98,6 +98,7 @@ class Segment:
         self.n = 0
         self.max_seq = 0
         self.deleted = 0
+        self._key_index: tuple[np.ndarray, np.ndarray] | None = None
         self.seq = _Buffer(np.int64)
         self.deleted_at = _Buffer(np.int64)
         self.cols: dict[str, Any] = {}
@@ -207,6 +208,32 @@ class Segment:
         self.deleted += len(rows)
         return len(rows)
 
+    def find_keys(self, pks: np.ndarray, n: int) -> np.ndarray:
+        """Positions among the first ``n`` rows whose primary key is in ``pks`` (any version, sorted)."""
+        if self.sealed:
+            keys, order = self._sorted_keys()
+            lo = np.searchsorted(keys, pks, side="left")
+            hi = np.searchsorted(keys, pks, side="right")
+            if len(pks) == 1:
+                return np.sort(order[lo[0] : hi[0]])
+            return np.sort(np.concatenate([order[a:b] for a, b in zip(lo, hi)])) if len(pks) else lo
+        keys = self.pk_values(n)
+        if isinstance(keys, pa.ChunkedArray):
+            return np.flatnonzero(_str_isin(keys, pks))
+        if len(pks) == 1:
+            return np.flatnonzero(keys == pks[0])
+        return np.flatnonzero(np.isin(keys, pks))
+
+    def _sorted_keys(self) -> tuple[np.ndarray, np.ndarray]:
+        cached = self._key_index
+        if cached is None:
+            keys = self.pk_values(self.n)
+            if isinstance(keys, pa.ChunkedArray):
+                keys = np.asarray(keys.to_pylist(), dtype=object)
+            order = np.argsort(keys, kind="stable")
+            cached = self._key_index = (keys[order], order)
+        return cached
+
     def freeze(self) -> None:
         """Seal: trim buffers to size; from now on only ``deleted_at`` changes."""
         for store in self.cols.values():
@@ -258,6 +285,10 @@ class SegmentView:
         self._deleted = deleted_at
         self._clean_max_seq = clean_max_seq
         self._cache: dict[str, Column] = {}
+
+    def visible_rows(self, rows: np.ndarray, snap: int) -> np.ndarray:
+        """Which of ``rows`` are visible at ``snap`` (a mask over ``rows``)."""
+        return (self._seq[rows] <= snap) & (self._deleted[rows] > snap)
 
     def all_visible(self, snap: int) -> bool:
         """True when every row of the view is visible at ``snap`` (no deletes, nothing newer): the fast path."""
