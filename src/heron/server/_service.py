@@ -18,7 +18,6 @@ from typing import Any
 
 import grpc
 
-from .. import _requests as rq
 from .. import _wire
 from .._errors import AuthenticationError, ServerBusyError
 from .._schema import CollectionSchema
@@ -135,9 +134,15 @@ class MilvusService:
         return codec.encode(result, request, schema)
 
     def _schema_fn(self, db: str, cache: dict[str, CollectionSchema]) -> Any:
+        """The schema of a collection (or alias) as the engine holds it now, read once per call.
+
+        The engine's in-memory collection is read directly: a full DescribeCollection
+        (catalog query, dict round trip) on every search costs more than the search's encoding.
+        """
+
         def schema(name: str) -> CollectionSchema:
             if name not in cache:
-                cache[name] = CollectionSchema.from_dict(self.engine.execute(rq.DescribeCollection(db, name)))
+                cache[name] = self.engine.collection(db, name).schema
             return cache[name]
 
         return schema
