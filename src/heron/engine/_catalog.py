@@ -50,6 +50,7 @@ class Catalog:
         self._conn = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
         self._lock = threading.RLock()
         c = self._conn
+        c.execute("PRAGMA page_size=65536")  # large log records: fewer overflow pages (new databases only)
         c.execute("PRAGMA journal_mode=WAL")
         c.execute("PRAGMA synchronous=FULL")
         c.execute("PRAGMA foreign_keys=OFF")
