@@ -34,6 +34,7 @@ from ._collection import DEFAULT_PARTITION, Collection, IndexDef, Partition
 from ._indexes import normalize_index
 from ._reads import Reader
 from ._storage import DataDir
+from ._vindex_base import detach_interrupt_check
 from ._writes import Writer
 
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,254}$")
@@ -54,6 +55,7 @@ class Engine:
     """A Heron database rooted at a directory. Thread-safe."""
 
     def __init__(self, path: str, *, seal_rows: int | None = None) -> None:
+        detach_interrupt_check()
         self.dir = DataDir(path)
         try:
             self.catalog = Catalog(self.dir.catalog_path)
