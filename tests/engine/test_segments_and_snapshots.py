@@ -13,7 +13,9 @@ import heron
 
 @pytest.fixture
 def small_segments(monkeypatch):
+    """Many small sealed segments: seal every 100 rows and never merge them."""
     monkeypatch.setenv("HERON_SEAL_ROWS", "100")
+    monkeypatch.setenv("HERON_MERGE_ROWS", "0")
 
 
 def _count(c, name="x"):
@@ -132,3 +134,99 @@ def test_concurrent_writers_lose_nothing(tmp_path):
         for t in threads:
             t.join()
         assert _count(c) == 4000
+
+
+# -- merging sealed segments ------------------------------------------------------------------
+
+
+def _segments(c, name="x"):
+    """(rows, deleted) of each sealed segment of the default partition, in order."""
+    coll = c._transport._engine.collection("default", name)
+    return [(s.n, s.deleted) for s in coll.partitions["_default"].sealed]
+
+
+def _clustered(n, dim, seed):
+    rng = np.random.default_rng(seed)
+    centers = rng.standard_normal((20, dim)).astype(np.float32) * 4
+    return (centers[rng.integers(0, 20, n)] + rng.standard_normal((n, dim))).astype(np.float32)
+
+
+def _exact_top(data, q, k):
+    """Brute-force COSINE top-k ids (ids are row numbers)."""
+    x = data / np.linalg.norm(data, axis=1, keepdims=True)
+    qq = q / np.linalg.norm(q, axis=1, keepdims=True)
+    return np.argsort(-(qq @ x.T), axis=1, kind="stable")[:, :k]
+
+
+@pytest.mark.parametrize("index_type", ["HNSW", "IVF_FLAT", "FLAT"])
+def test_sealed_segments_merge_into_one_indexed_segment(tmp_path, monkeypatch, index_type):
+    monkeypatch.setenv("HERON_SEAL_ROWS", "500")
+    dim = 16
+    data = _clustered(2000, dim, 3)
+    queries = _clustered(50, dim, 4)
+    path = str(tmp_path / "d")
+    with heron.Client(path) as c:
+        schema = c.create_schema()
+        schema.add_field("id", heron.DataType.INT64, is_primary=True)
+        schema.add_field("vector", heron.DataType.FLOAT_VECTOR, dim=dim)
+        idx = c.prepare_index_params()
+        idx.add_index("vector", index_type=index_type, metric_type="COSINE",
+                      params={"M": 16, "efConstruction": 100} if index_type == "HNSW" else {"nlist": 16})
+        c.create_collection("x", schema=schema, index_params=idx)
+        for start in range(0, 2000, 250):
+            c.insert("x", {"id": np.arange(start, start + 250), "vector": data[start:start + 250]})
+        c.flush("x")
+        assert _segments(c) == [(2000, 0)]
+        seg_dir = os.path.join(path, "segments", "c1")
+        assert sum(f.endswith(".arrow") for f in os.listdir(seg_dir)) == 1
+        assert sum(f.endswith(".index") for f in os.listdir(seg_dir)) == 1
+        params = {"params": {"ef": 64, "nprobe": 16}}
+        res = c.search("x", data=queries, limit=10, search_params=params)
+        truth = _exact_top(data, queries, 10)
+        recall = np.mean([len({h["id"] for h in r} & set(t.tolist())) / 10 for r, t in zip(res, truth)])
+        assert recall >= 0.95
+        # distances are those of brute force for the rows returned
+        x = data / np.linalg.norm(data, axis=1, keepdims=True)
+        q0 = queries[0] / np.linalg.norm(queries[0])
+        assert [h["distance"] for h in res[0]] == pytest.approx([float(x[h["id"]] @ q0) for h in res[0]], abs=1e-5)
+    with heron.Client(path) as c:
+        assert _segments(c) == [(2000, 0)]
+        again = c.search("x", data=queries, limit=10, search_params=params)
+        assert [[h["id"] for h in r] for r in again] == [[h["id"] for h in r] for r in res]
+        assert c.get("x", ids=[0, 777, 1999], output_fields=["id"]) == [{"id": 0}, {"id": 777}, {"id": 1999}]
+
+
+def test_merging_stops_at_the_row_limit(tmp_path, monkeypatch):
+    monkeypatch.setenv("HERON_SEAL_ROWS", "100")
+    monkeypatch.setenv("HERON_MERGE_ROWS", "250")
+    with heron.Client(str(tmp_path / "d")) as c:
+        c.create_collection("x", dimension=4)
+        for start in range(0, 700, 50):
+            c.insert("x", _rows(start, 50))
+        c.flush("x")
+        sizes = [n for n, _ in _segments(c)]
+        assert sum(sizes) == 700
+        assert max(sizes) <= 250 and len(sizes) >= 3
+        assert _count(c) == 700
+
+
+def test_deletes_survive_merging_and_restart(tmp_path, monkeypatch):
+    monkeypatch.setenv("HERON_SEAL_ROWS", "100")
+    path = str(tmp_path / "d")
+    with heron.Client(path) as c:
+        c.create_collection("x", dimension=4)
+        for start in range(0, 400, 50):
+            c.insert("x", _rows(start, 50))
+            c.delete("x", ids=[start + 1, start + 2])  # some deletes land while merges run
+        c.upsert("x", [{"id": 5, "vector": [9.0, 9.0, 9.0, 9.0]}])
+        c.flush("x")
+        assert _segments(c) == [(401, 17)]  # 400 rows and the upsert, 16 deletes and the replaced row
+        expect = 400 - 16
+        assert _count(c) == expect
+        assert c.get("x", ids=[1, 2, 51, 52]) == []
+        assert c.get("x", ids=[5], output_fields=["vector"])[0]["vector"] == [9.0, 9.0, 9.0, 9.0]
+    with heron.Client(path) as c:
+        assert _count(c) == expect
+        assert c.get("x", ids=[1, 2, 351, 352]) == []
+        assert c.get("x", ids=[5], output_fields=["vector"])[0]["vector"] == [9.0, 9.0, 9.0, 9.0]
+        assert len(c.query("x", filter="id in [3, 4, 5, 6]")) == 4

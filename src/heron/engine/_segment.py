@@ -45,11 +45,19 @@ class _Buffer:
         self.data[self.n : need] = values
         self.n = need
 
+    def reserve(self, capacity: int) -> None:
+        """Make room for `capacity` rows in all, so appending up to there never copies."""
+        if capacity > len(self.data):
+            new = np.empty((capacity,) + self.data.shape[1:], dtype=self.data.dtype)
+            new[: self.n] = self.data[: self.n]
+            self.data = new
+
     def view(self, n: int) -> np.ndarray:
         return self.data[:n]
 
     def freeze(self) -> np.ndarray:
-        self.data = self.data[: self.n].copy()
+        if len(self.data) != self.n:
+            self.data = self.data[: self.n].copy()
         return self.data
 
 
@@ -143,6 +151,13 @@ class Segment:
         self.valid[name] = None
 
     # -- writes (callers hold the collection's write lock) ------------------------
+    def reserve(self, rows: int) -> None:
+        """Size every buffer for `rows` rows, for a segment whose final size is known (a merge)."""
+        bufs = [b for b in self.cols.values() if isinstance(b, _Buffer)]
+        bufs += [self.seq, self.deleted_at, *self.sq_norms.values()]
+        for b in bufs:
+            b.reserve(rows)
+
     def append(self, batch: Batch, seqs: np.ndarray) -> None:
         k = batch.num_rows
         if k == 0:

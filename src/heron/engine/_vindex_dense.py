@@ -155,6 +155,31 @@ class DenseIndex(VectorIndex):
             idx.make_direct_map()
         return cls(dtype, dim, index_type, metric, params, index=idx)
 
+    def extended(self, vectors: Any) -> DenseIndex | None:
+        x = as_float32(self.dtype, vectors)
+        if x.ndim != 2 or x.shape[1] != self.dim:
+            raise ParamError(f"vectors must have shape [n, {self.dim}], got {x.shape}")
+        args = (self.dtype, self.dim, self.index_type, self.metric, self.params)
+        if self._index is None:
+            if _trainable(self.index_type, self.params, self.ntotal + x.shape[0]):
+                return None  # now large enough to train the real index: build it
+            xb = self._xb if self._xb is not None else np.empty((0, self.dim), np.float32)
+            return DenseIndex(*args, xb=np.concatenate([xb, x]))
+        if self._kind == "IVF":
+            total = self.ntotal + x.shape[0]
+            if self._index.nlist != max(1, min(int(self.params.get("nlist", 128)), total // 39)):
+                return None  # trained with fewer lists than the merged rows call for
+        try:
+            idx = faiss.clone_index(self._index)
+        except RuntimeError:
+            return None
+        if self.metric == "COSINE":
+            x = normalized(x)
+        idx.add(x)
+        if self._kind == "IVF":
+            idx.make_direct_map()
+        return DenseIndex(*args, index=idx)
+
     def _prep(self, queries: Any) -> np.ndarray:
         q = as_float32(self.dtype, queries)
         if q.shape[1] != self.dim:
