@@ -230,3 +230,50 @@ def test_deletes_survive_merging_and_restart(tmp_path, monkeypatch):
         assert c.get("x", ids=[1, 2, 351, 352]) == []
         assert c.get("x", ids=[5], output_fields=["vector"])[0]["vector"] == [9.0, 9.0, 9.0, 9.0]
         assert len(c.query("x", filter="id in [3, 4, 5, 6]")) == 4
+
+
+def test_searches_stay_correct_while_segments_merge(tmp_path, monkeypatch):
+    """Searchers run while sealed segments keep merging (indexes growing in place)."""
+    monkeypatch.setenv("HERON_SEAL_ROWS", "300")
+    dim = 8
+    data = _clustered(3000, dim, 5)
+    errors: list[BaseException] = []
+    stop = threading.Event()
+    with heron.Client(str(tmp_path / "d")) as c:
+        schema = c.create_schema()
+        schema.add_field("id", heron.DataType.INT64, is_primary=True)
+        schema.add_field("vector", heron.DataType.FLOAT_VECTOR, dim=dim)
+        idx = c.prepare_index_params()
+        idx.add_index("vector", index_type="HNSW", metric_type="L2", params={"M": 8, "efConstruction": 40})
+        c.create_collection("x", schema=schema, index_params=idx)
+        c.insert("x", {"id": np.arange(300), "vector": data[:300]})
+
+        def searcher(seed: int) -> None:
+            rng = np.random.default_rng(seed)
+            try:
+                while not stop.is_set():
+                    q = data[rng.integers(0, 300)]
+                    hits = c.search("x", data=[q], limit=5, search_params={"params": {"ef": 64}})[0]
+                    assert len(hits) == 5
+                    ids = [h["id"] for h in hits]
+                    assert len(set(ids)) == 5 and all(0 <= i < 3000 for i in ids)
+                    # the distance reported is the row's own distance
+                    for h in hits[:2]:
+                        assert h["distance"] == pytest.approx(float(np.sum((data[h["id"]] - q) ** 2)), rel=1e-4, abs=1e-4)
+            except BaseException as exc:  # reported below
+                errors.append(exc)
+
+        threads = [threading.Thread(target=searcher, args=(i,)) for i in range(3)]
+        for t in threads:
+            t.start()
+        try:
+            for start in range(300, 3000, 100):
+                c.insert("x", {"id": np.arange(start, start + 100), "vector": data[start:start + 100]})
+            c.flush("x")
+        finally:
+            stop.set()
+            for t in threads:
+                t.join()
+        assert not errors, errors[0]
+        assert _segments(c) == [(3000, 0)]
+        assert _count(c) == 3000

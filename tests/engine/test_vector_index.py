@@ -22,6 +22,7 @@ from heron.engine._vector_index import (
     normalize_index_params,
     normalize_search_params,
 )
+from heron.engine._vindex_base import IndexChanged
 
 F32 = DataType.FLOAT_VECTOR
 MINILM = "/work/shared/data/minilm-dev-10k"
@@ -466,3 +467,46 @@ def test_exact_l2_keeps_precision_for_long_close_vectors() -> None:
     np.testing.assert_allclose(s[0], np.sort(want)[:3], rtol=1e-6)
     ((rs, rr),) = exact_range_search(F32, "L2", x, q, radius=0.05)
     assert list(rr) == [3] and rs[0] == pytest.approx(want[3], rel=1e-6)
+
+
+# -- growing an index when segments merge ---------------------------------------------------
+
+
+@pytest.mark.parametrize(("index_type", "params"), [
+    ("HNSW", {"M": 8, "efConstruction": 40}), ("IVF_FLAT", {"nlist": 8}), ("IVF_SQ8", {"nlist": 8}),
+    ("HNSW_SQ", {"M": 8}), ("FLAT", {}),
+])
+@pytest.mark.parametrize("metric", ["L2", "COSINE"])
+def test_extended_index_matches_a_fresh_build(index_type, params, metric):
+    rng = np.random.default_rng(11)
+    a, b = rng.standard_normal((1200, 16)).astype(np.float32), rng.standard_normal((600, 16)).astype(np.float32)
+    q = rng.standard_normal((30, 16)).astype(np.float32)
+    base = build_index(DataType.FLOAT_VECTOR, 16, index_type, metric, params, a)
+    grown = base.extended(b)
+    assert grown is not None and grown.ntotal == 1800
+    scores, rows = grown.search(q, 10, params={"ef": 128, "nprobe": 8}, rows=1800)
+    x = np.concatenate([a, b])
+    truth = np.argsort(-reference_scores(metric, x, q) if metric != "L2" else reference_scores(metric, x, q),
+                       axis=1)[:, :10]
+    recall = np.mean([len(set(r) & set(t)) / 10 for r, t in zip(rows.tolist(), truth.tolist())])
+    assert recall >= (0.9 if "SQ" in index_type else 0.97)
+    assert (rows >= 0).all() and (rows < 1800).any()
+
+
+def test_growing_in_place_waits_for_searches_and_turns_stale_readers_away():
+    rng = np.random.default_rng(12)
+    a, b = rng.standard_normal((500, 8)).astype(np.float32), rng.standard_normal((100, 8)).astype(np.float32)
+    idx = build_index(DataType.FLOAT_VECTOR, 8, "HNSW", "L2", {"M": 8, "efConstruction": 40}, a)
+    idx._enter(500)  # a search in flight
+    done = threading.Event()
+    t = threading.Thread(target=lambda: (idx.extended(b), done.set()))
+    t.start()
+    assert not done.wait(0.3)  # growth waits for the running search
+    with pytest.raises(IndexChanged):
+        idx.search(a[:1], 3, rows=500)  # and turns new ones away meanwhile
+    idx._leave()
+    t.join(10)
+    assert done.is_set() and idx.ntotal == 600
+    with pytest.raises(IndexChanged):
+        idx.search(a[:1], 3, rows=500)  # a reader of the old segment
+    assert idx.search(a[:1], 3, rows=600)[1].shape == (1, 3)

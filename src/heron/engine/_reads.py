@@ -22,6 +22,8 @@ from .._schema import META_FIELD, CollectionSchema
 from .._types import DataType
 from ._collection import Collection, Partition
 from ._segment import SegmentView
+from ._vector_index import exact_range_search, exact_search
+from ._vindex_base import IndexChanged
 
 if TYPE_CHECKING:
     from ._engine import Engine
@@ -275,8 +277,6 @@ class Reader:
         return np.ascontiguousarray(arr, dtype=np.float32)
 
     def _candidates(self, coll, f, d, metric, queries, k, r, parts):
-        from ._vector_index import exact_range_search, exact_search
-
         params = dict(r.params or {})
         ranged = "radius" in params
         nq = queries.shape[0]
@@ -291,15 +291,21 @@ class Reader:
             vecs = view.vectors(f.name)
             if ranged:
                 kw = {"radius": params["radius"], "range_filter": params.get("range_filter"), "allow": allow}
-                res = use.range_search(queries, params=params, **kw) if use is not None else \
-                    exact_range_search(f.dtype, metric, vecs, queries, **kw)
+                try:
+                    res = use.range_search(queries, params=params, rows=view.n, **kw) if use is not None else \
+                        exact_range_search(f.dtype, metric, vecs, queries, **kw)
+                except IndexChanged:  # merged into another segment meanwhile
+                    res = exact_range_search(f.dtype, metric, vecs, queries, **kw)
                 for qi, (scores, rows) in enumerate(res):
                     per_q[qi].extend((float(s), view, int(i)) for s, i in zip(scores, rows))
                 continue
             kk = min(k, live)
             if use is not None:
-                scores, rows = use.search(queries, kk, allow=allow, params=params)
-            else:
+                try:
+                    scores, rows = use.search(queries, kk, allow=allow, params=params, rows=view.n)
+                except IndexChanged:  # merged into another segment meanwhile
+                    use = None
+            if use is None:
                 scores, rows = exact_search(f.dtype, metric, vecs, queries, kk, allow=allow,
                                             sq_norms=view.sq_norms(f.name))
             for qi in range(nq):

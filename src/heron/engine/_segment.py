@@ -55,10 +55,22 @@ class _Buffer:
     def view(self, n: int) -> np.ndarray:
         return self.data[:n]
 
+    def share(self, src: _Buffer, n: int, total: int) -> None:
+        """Start as the first `n` rows of `src`, with room for `total`: `src`'s memory if it has the room.
+
+        Appending then writes past row `n` of `src`'s array, where no view of
+        `src` (they all stop at ``n``) ever looks.
+        """
+        if len(src.data) >= total:
+            self.data = src.data
+        else:
+            self.data = np.empty((max(total, 2 * len(src.data)),) + src.data.shape[1:], dtype=src.data.dtype)
+            self.data[:n] = src.data[:n]
+        self.n = n
+
     def freeze(self) -> np.ndarray:
-        if len(self.data) != self.n:
-            self.data = self.data[: self.n].copy()
-        return self.data
+        """Stop growing. Spare capacity stays: pages never written cost no memory, and a merge may fill them."""
+        return self.data[: self.n]
 
 
 class _Chunks:
@@ -151,12 +163,33 @@ class Segment:
         self.valid[name] = None
 
     # -- writes (callers hold the collection's write lock) ------------------------
-    def reserve(self, rows: int) -> None:
-        """Size every buffer for `rows` rows, for a segment whose final size is known (a merge)."""
-        bufs = [b for b in self.cols.values() if isinstance(b, _Buffer)]
-        bufs += [self.seq, self.deleted_at, *self.sq_norms.values()]
-        for b in bufs:
-            b.reserve(rows)
+    def start_from(self, base: SegmentView, total: int) -> None:
+        """Begin an empty segment with the rows of sealed `base`, sized for `total` rows (a merge).
+
+        Column buffers share `base`'s memory where it has room for `total`
+        rows, so the rows of `base` are not copied; deletion marks are copied
+        (the caller brings them up to date before the merged segment is used).
+        """
+        src = base.segment
+        n = base.n
+        for name, store in self.cols.items():
+            from_ = src.cols[name]
+            if isinstance(store, _Buffer):
+                store.share(from_, n, total)
+            else:
+                store.chunks = list(from_.chunks)
+                store.bounds = list(from_.bounds)
+        for name, vb in src.valid.items():
+            if vb is not None:
+                own = self.valid[name] = _Buffer(bool)
+                own.share(vb, n, total)
+        for name, nb in self.sq_norms.items():
+            nb.share(src.sq_norms[name], n, total)
+        self.seq.share(src.seq, n, total)
+        self.deleted_at.reserve(total)
+        self.deleted_at.append(np.asarray(base._deleted[:n]))
+        self.max_seq = src.max_seq
+        self.n = n
 
     def append(self, batch: Batch, seqs: np.ndarray) -> None:
         k = batch.num_rows

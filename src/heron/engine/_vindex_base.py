@@ -50,6 +50,21 @@ class IndexFileError(HeronError):
     """An index file is missing or damaged; the index must be rebuilt from its segment."""
 
 
+class IndexChanged(HeronError):
+    """The index is growing, or has grown, past the rows the caller's view holds: scan exactly instead."""
+
+
+class _Gate:
+    """Counts the searches running on an index so that it can be grown in place between them."""
+
+    __slots__ = ("cv", "busy", "closed")
+
+    def __init__(self) -> None:
+        self.cv = threading.Condition(threading.Lock())
+        self.busy = 0
+        self.closed = False
+
+
 _omp = threading.local()
 
 
@@ -68,8 +83,10 @@ def detach_interrupt_check() -> None:
     faiss.InterruptCallback.clear_instance()
 
 
-@contextlib.contextmanager
-def threads_for(nq: int) -> Iterator[None]:
+_SAME = contextlib.nullcontext()
+
+
+def threads_for(nq: int) -> contextlib.AbstractContextManager[None]:
     """Run faiss on this thread alone while a small batch of queries is answered.
 
     Every faiss call releases the GIL, and under many concurrent searches
@@ -86,11 +103,12 @@ def threads_for(nq: int) -> Iterator[None]:
         if state[1] != small:
             faiss.omp_set_num_threads(1 if small else state[0])
             state[1] = small
-        yield
-        return
-    if not small:
-        yield
-        return
+        return _SAME
+    return _single_thread() if small else _SAME
+
+
+@contextlib.contextmanager
+def _single_thread() -> Iterator[None]:
     before = faiss.omp_get_max_threads()
     faiss.omp_set_num_threads(1)
     try:
@@ -124,6 +142,7 @@ class VectorIndex:
         self.metric = metric
         self.params = dict(params)
         self.ntotal = int(ntotal)
+        self._gate = _Gate()
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.index_type} {self.metric} ntotal={self.ntotal}>"
@@ -131,13 +150,21 @@ class VectorIndex:
     # -- search --------------------------------------------------------------
 
     def search(
-        self, queries: Any, k: int, *, allow: np.ndarray | None = None, params: dict[str, Any] | None = None
+        self,
+        queries: Any,
+        k: int,
+        *,
+        allow: np.ndarray | None = None,
+        params: dict[str, Any] | None = None,
+        rows: int | None = None,
     ) -> tuple[np.ndarray, np.ndarray]:
         """Top-`k` rows for each query, best first, never a row `allow` rejects.
 
         Returns ``(scores float32 [nq, k], rows int64 [nq, k])``; unfilled
         slots hold row -1 and the worst score for the metric. Raises
-        `ParamError` for bad `k`, `allow` or search parameters.
+        `ParamError` for bad `k`, `allow` or search parameters, and
+        `IndexChanged` if `rows` (the rows the caller expects the index to
+        hold) is given and the index is growing or holds another number.
         """
         k = _check_k(k)
         sparams = normalize_search_params(self.index_type, params)
@@ -145,8 +172,39 @@ class VectorIndex:
         allow, kept = self._check_allow(allow)
         if kept == 0:
             return empty_result(nq, k, self.metric)
-        with threads_for(nq):
-            return self._search(queries, k, allow, kept, sparams)
+        self._enter(rows)
+        try:
+            with threads_for(nq):
+                return self._search(queries, k, allow, kept, sparams)
+        finally:
+            self._leave()
+
+    def _enter(self, rows: int | None) -> None:
+        g = self._gate
+        with g.cv:
+            if g.closed or self.ntotal < 0 or (rows is not None and rows != self.ntotal):
+                raise IndexChanged(f"{self!r} is growing or holds other than {rows} rows")
+            g.busy += 1
+
+    def _leave(self) -> None:
+        g = self._gate
+        with g.cv:
+            g.busy -= 1
+            if g.busy == 0:
+                g.cv.notify_all()
+
+    @contextlib.contextmanager
+    def _growing(self) -> Iterator[None]:
+        """Hold off new searches (they get `IndexChanged`) and wait for running ones to end."""
+        g = self._gate
+        with g.cv:
+            g.closed = True
+            g.cv.wait_for(lambda: g.busy == 0)
+        try:
+            yield
+        finally:
+            with g.cv:
+                g.closed = False
 
     def range_search(
         self,
@@ -156,6 +214,7 @@ class VectorIndex:
         range_filter: float | None = None,
         allow: np.ndarray | None = None,
         params: dict[str, Any] | None = None,
+        rows: int | None = None,
     ) -> list[tuple[np.ndarray, np.ndarray]]:
         """Per query, ``(scores, rows)`` of the allowed rows within range, best first.
 
@@ -169,8 +228,12 @@ class VectorIndex:
         allow, kept = self._check_allow(allow)
         if kept == 0:
             return [(np.empty(0, np.float32), np.empty(0, np.int64)) for _ in range(nq)]
-        with threads_for(nq):
-            return self._range(queries, radius_f, filt, allow, kept, sparams)
+        self._enter(rows)
+        try:
+            with threads_for(nq):
+                return self._range(queries, radius_f, filt, allow, kept, sparams)
+        finally:
+            self._leave()
 
     def _check_allow(self, allow: np.ndarray | None) -> tuple[np.ndarray | None, int]:
         if allow is None:
@@ -202,17 +265,22 @@ class VectorIndex:
     # -- growth --------------------------------------------------------------
 
     def extended(self, vectors: Any) -> VectorIndex | None:
-        """A new index over this one's rows followed by `vectors`, or None where only a rebuild will do.
+        """An index over this one's rows followed by `vectors`, or None where only a rebuild will do.
 
-        This index is left untouched (readers may be searching it). Used when
-        sealed segments are merged: adding the smaller segment's rows costs far
-        less than building the merged segment's index from nothing.
+        Used when sealed segments are merged: adding the smaller segment's rows
+        costs far less than building the merged segment's index from nothing.
+        A small index comes back as a new object and this one is untouched. A
+        faiss index grows in place rather than be copied (the copy would be
+        the largest transient of a merge): new searches get `IndexChanged`
+        meanwhile, running ones are waited for, and from then on the index
+        holds more rows, so the caller must stop handing it to readers of the
+        old segment first.
         """
         return None
 
     # -- files ---------------------------------------------------------------
 
-    def _arrays(self) -> dict[str, np.ndarray]:
+    def _arrays(self) -> dict[str, Any]:
         raise NotImplementedError
 
     def _header(self) -> dict[str, Any]:
@@ -233,12 +301,20 @@ class VectorIndex:
         On failure the previous file at `path`, if any, is left as it was and
         the `OSError` propagates.
         """
-        arrays = dict(self._arrays())
+        arrays: dict[str, Any] = dict(self._arrays())
         arrays["header"] = np.frombuffer(json.dumps(self._header()).encode(), dtype=np.uint8)
         tmp = f"{path}.tmp-{os.getpid()}-{threading.get_ident()}"
         try:
             with open(tmp, "wb") as f:
-                np.savez(f, **arrays)  # type: ignore[arg-type]
+                # The layout of np.savez (stored .npy members), written member by member
+                # so that a `FaissBlob` streams to the file without a copy in memory.
+                with zipfile.ZipFile(f, "w", zipfile.ZIP_STORED, allowZip64=True) as zf:
+                    for name, arr in arrays.items():
+                        with zf.open(name + ".npy", "w", force_zip64=True) as out:
+                            if isinstance(arr, FaissBlob):
+                                arr.write_npy(out)
+                            else:
+                                np.lib.format.write_array(out, np.asanyarray(arr), allow_pickle=False)
                 f.flush()
                 os.fsync(f.fileno())
             os.replace(tmp, path)
@@ -258,20 +334,84 @@ def _fsync_dir(d: str) -> None:
             os.close(fd)
 
 
-def read_index_file(path: str) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
-    """The header and arrays of an index file; `IndexFileError` if missing or damaged."""
+class FaissBlob:
+    """A faiss index as a uint8 array member of an index file, written and read as a stream.
+
+    ``faiss.serialize_index`` holds the whole serialisation in memory, twice
+    (faiss's buffer and the numpy copy): for a 100k x 128 HNSW that is about
+    130 MB on top of the index, the largest transient of building one.
+    """
+
+    def __init__(self, index: Any, *, binary: bool = False) -> None:
+        self.index = index
+        self.binary = binary
+        size = 0
+
+        def count(chunk: bytes) -> None:
+            nonlocal size
+            size += len(chunk)
+
+        self._write(count)
+        self.nbytes = size
+
+    def _write(self, sink: Any) -> None:
+        writer = faiss.PyCallbackIOWriter(sink)
+        try:
+            (faiss.write_index_binary if self.binary else faiss.write_index)(self.index, writer)
+        finally:
+            del writer
+
+    def write_npy(self, out: Any) -> None:
+        header = {"descr": "|u1", "fortran_order": False, "shape": (self.nbytes,)}
+        np.lib.format.write_array_header_2_0(out, header)
+        self._write(out.write)
+
+    @staticmethod
+    def read(member: Any, *, binary: bool = False) -> Any:
+        """The index in an open .npy archive member (checked against the member's CRC)."""
+        fmt = np.lib.format
+        major, _minor = fmt.read_magic(member)
+        read_header = fmt.read_array_header_1_0 if major == 1 else fmt.read_array_header_2_0
+        shape, _, dtype = read_header(member)
+        if dtype != np.uint8 or len(shape) != 1:
+            raise ValueError(f"expected a uint8 vector, got {dtype} {shape}")
+        reader = faiss.PyCallbackIOReader(member.read)
+        try:
+            index = (faiss.read_index_binary if binary else faiss.read_index)(reader)
+        finally:
+            del reader
+        if member.read(1 << 16):  # also makes zipfile check the CRC at the end of the member
+            raise ValueError("trailing bytes after the faiss index")
+        return index
+
+
+def read_index_file(
+    path: str, streamed: tuple[str, ...] = ("faiss",)
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The header and arrays of an index file; `IndexFileError` if missing or damaged.
+
+    Members named in `streamed` come back as faiss indexes read straight from
+    the file (see `FaissBlob`), the others as numpy arrays.
+    """
     try:
         with open(path, "rb") as f:
             if f.read(4) != b"PK\x03\x04":
                 raise IndexFileError(
                     f"index file {path!r} is damaged: it does not start with an archive header"
                 )
-        with np.load(path, allow_pickle=False) as z:
-            arrays = {name: z[name] for name in z.files}
+        arrays: dict[str, Any] = {}
+        with zipfile.ZipFile(path) as zf:
+            for member in zf.namelist():
+                name = member.removesuffix(".npy")
+                with zf.open(member) as fh:
+                    if name in streamed:
+                        arrays[name] = FaissBlob.read(fh)
+                    else:
+                        arrays[name] = np.lib.format.read_array(fh, allow_pickle=False)
         header = json.loads(arrays.pop("header").tobytes().decode())
     except FileNotFoundError:
         raise IndexFileError(f"index file {path!r} does not exist") from None
-    except (OSError, ValueError, KeyError, zipfile.BadZipFile, EOFError, UnicodeDecodeError) as exc:
+    except (OSError, ValueError, KeyError, RuntimeError, zipfile.BadZipFile, EOFError, UnicodeDecodeError) as exc:
         raise IndexFileError(f"index file {path!r} is damaged: {exc}") from exc
     if not isinstance(header, dict) or header.get("format") != FORMAT_VERSION:
         raise IndexFileError(f"index file {path!r} has an unknown format: {str(header)[:80]}")

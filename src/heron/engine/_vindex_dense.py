@@ -20,7 +20,7 @@ import numpy as np
 
 from .._errors import ParamError
 from .._types import DataType
-from ._vindex_base import VectorIndex
+from ._vindex_base import FaissBlob, VectorIndex
 from ._vindex_exact import as_float32, exact_range_search, exact_search, in_range, normalized, sort_hits
 from ._vindex_params import MAX_EF
 
@@ -135,6 +135,7 @@ class DenseIndex(VectorIndex):
         self._index: Any = index
         self._xb = xb
         self._kind = "HNSW" if index_type.startswith("HNSW") else "IVF"
+        self._params_cache: dict[tuple[Any, ...], Any] = {}
 
     @classmethod
     def build(
@@ -159,26 +160,28 @@ class DenseIndex(VectorIndex):
         x = as_float32(self.dtype, vectors)
         if x.ndim != 2 or x.shape[1] != self.dim:
             raise ParamError(f"vectors must have shape [n, {self.dim}], got {x.shape}")
-        args = (self.dtype, self.dim, self.index_type, self.metric, self.params)
+        total = self.ntotal + x.shape[0]
         if self._index is None:
-            if _trainable(self.index_type, self.params, self.ntotal + x.shape[0]):
+            if _trainable(self.index_type, self.params, total):
                 return None  # now large enough to train the real index: build it
             xb = self._xb if self._xb is not None else np.empty((0, self.dim), np.float32)
-            return DenseIndex(*args, xb=np.concatenate([xb, x]))
-        if self._kind == "IVF":
-            total = self.ntotal + x.shape[0]
-            if self._index.nlist != max(1, min(int(self.params.get("nlist", 128)), total // 39)):
-                return None  # trained with fewer lists than the merged rows call for
-        try:
-            idx = faiss.clone_index(self._index)
-        except RuntimeError:
-            return None
+            return DenseIndex(self.dtype, self.dim, self.index_type, self.metric, self.params,
+                              xb=np.concatenate([xb, x]))
+        if self._kind == "IVF" and self._index.nlist != max(1, min(int(self.params.get("nlist", 128)), total // 39)):
+            return None  # trained with fewer lists than the merged rows call for
         if self.metric == "COSINE":
             x = normalized(x)
-        idx.add(x)
-        if self._kind == "IVF":
-            idx.make_direct_map()
-        return DenseIndex(*args, index=idx)
+        with self._growing():
+            try:
+                self._index.add(x)
+                if self._kind == "IVF":
+                    self._index.make_direct_map()
+            except BaseException:
+                self.ntotal = -1  # half grown: never searched again
+                raise
+            self.ntotal = int(self._index.ntotal)
+            self._params_cache.clear()
+        return self
 
     def _prep(self, queries: Any) -> np.ndarray:
         q = as_float32(self.dtype, queries)
@@ -200,6 +203,17 @@ class DenseIndex(VectorIndex):
         return "IP" if self.metric == "COSINE" and self._index is not None else self.metric
 
     def _faiss_params(self, k: int, allow: np.ndarray | None, kept: int, params: dict[str, Any]) -> Any:
+        if allow is None:  # read-only during a search, so one object serves every thread
+            key = (k, params.get("ef"), params.get("nprobe"))
+            cached = self._params_cache.get(key)
+            if cached is None:
+                if len(self._params_cache) > 256:
+                    self._params_cache.clear()
+                cached = self._params_cache[key] = self._make_faiss_params(k, None, kept, params)
+            return cached
+        return self._make_faiss_params(k, allow, kept, params)
+
+    def _make_faiss_params(self, k: int, allow: np.ndarray | None, kept: int, params: dict[str, Any]) -> Any:
         sel = None
         if allow is not None:
             bits = np.packbits(allow, bitorder="little")
@@ -270,14 +284,14 @@ class DenseIndex(VectorIndex):
             out.append(sort_hits(d[keep], r[keep], self.metric))
         return out
 
-    def _arrays(self) -> dict[str, np.ndarray]:
+    def _arrays(self) -> dict[str, Any]:
         if self._index is None:
             assert self._xb is not None
             return {"xb": self._xb}
-        return {"faiss": faiss.serialize_index(self._index)}
+        return {"faiss": FaissBlob(self._index)}
 
     @classmethod
-    def from_arrays(cls, header: dict[str, Any], arrays: dict[str, np.ndarray]) -> DenseIndex:
+    def from_arrays(cls, header: dict[str, Any], arrays: dict[str, Any]) -> DenseIndex:
         args = (
             DataType(header["dtype"]),
             header["dim"],
@@ -287,4 +301,5 @@ class DenseIndex(VectorIndex):
         )
         if "xb" in arrays:
             return cls(*args, xb=np.ascontiguousarray(arrays["xb"], dtype=np.float32))
-        return cls(*args, index=faiss.deserialize_index(arrays["faiss"]))
+        blob = arrays["faiss"]
+        return cls(*args, index=blob if not isinstance(blob, np.ndarray) else faiss.deserialize_index(blob))

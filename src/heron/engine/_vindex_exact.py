@@ -22,6 +22,11 @@ import scipy.sparse as sp
 from .._errors import ParamError
 from .._types import DataType
 
+try:  # numpy's C einsum, without the Python argument handling of np.einsum (a few us a call)
+    from numpy._core.multiarray import c_einsum as _c_einsum
+except ImportError:  # pragma: no cover - numpy < 2
+    _c_einsum = np.einsum
+
 _LARGER_IS_BETTER = frozenset({"IP", "COSINE"})
 _BLOCK = 1 << 23  # score-matrix elements computed at a time
 
@@ -50,8 +55,9 @@ def as_float32(dtype: DataType, arr: Any) -> np.ndarray:
 
 def normalized(x: np.ndarray) -> np.ndarray:
     """Rows scaled to unit length; zero rows stay zero."""
-    norms = np.sqrt(np.einsum("ij,ij->i", x, x, dtype=np.float32))
-    return x / np.maximum(norms, np.float32(1e-30))[:, None]
+    norms = np.sqrt(_c_einsum("ij,ij->i", x, x, dtype=np.float32))
+    np.maximum(norms, np.float32(1e-30), out=norms)
+    return x / norms[:, None]
 
 
 def select_topk(scores: np.ndarray, k: int, metric: str) -> tuple[np.ndarray, np.ndarray]:

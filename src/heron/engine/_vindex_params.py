@@ -206,6 +206,25 @@ def normalize_search_params(index_type: str, params: dict[str, Any] | None) -> d
     ``radius`` and ``range_filter`` must be numbers when given. Unknown keys
     are kept. Raises `ParamError` for a bad value.
     """
+    try:
+        key = (index_type, frozenset((k, type(v), v) for k, v in params.items()) if params else None)
+        hit = _SEARCH_CACHE.get(key)
+    except TypeError:  # unhashable values (nested dicts): no caching
+        key, hit = None, None
+    if hit is not None:
+        return dict(hit)
+    out = _normalize_search_params(index_type, params)
+    if key is not None:
+        if len(_SEARCH_CACHE) > 1024:
+            _SEARCH_CACHE.clear()
+        _SEARCH_CACHE[key] = dict(out)
+    return out
+
+
+_SEARCH_CACHE: dict[Any, dict[str, Any]] = {}
+
+
+def _normalize_search_params(index_type: str, params: dict[str, Any] | None) -> dict[str, Any]:
     raw = dict(params or {})
     nested = raw.pop("params", None)
     if isinstance(nested, dict):

@@ -309,15 +309,17 @@ class Writer:
                 return False
             bview, sview = base.snapshot(), seg.snapshot()
         new = Segment(e.next_segment_id(), p.id, coll.schema)
-        new.reserve(bview.n + sview.n)
-        for view in (bview, sview):
-            new.append(self._batch_of(coll, view), np.asarray(view._seq[: view.n]))
+        new.start_from(bview, bview.n + sview.n)
+        new.append(self._batch_of(coll, sview), np.asarray(sview._seq[: sview.n]))
         new.freeze()
         for d in list(coll.indexes.values()):
             f = coll.schema.field(d.field_name)
             cur = base.vindex.get(d.field_name)
             if f is None or not f.dtype.is_vector or cur is None or cur[0] != d.signature:
                 continue
+            # The index may grow in place: from now on `base` is searched exactly.
+            with coll.write_lock:
+                base.vindex.pop(d.field_name, None)
             try:
                 ext = cur[1].extended(sview.vectors(f.name))
             except Exception:  # derived data: build it from the rows instead
@@ -332,6 +334,8 @@ class Writer:
         with coll.write_lock:
             if not _alive(coll, p, base, seg):
                 os.unlink(path)
+                if _alive(coll, p, base):
+                    e.submit(self._build_indexes, coll, base)  # it gave its index to the merge
                 return False
             # Deletes that reached either segment since the snapshot are carried over too.
             new.deleted_at.data[: base.n] = base.deleted_at.data[: base.n]
@@ -348,7 +352,9 @@ class Writer:
             p.sealed.remove(seg)
         for old in (base, seg):
             self._remove_files(coll, old)
-        self._save_indexes(coll, new)
+        # Saved by a task of its own: by the time it runs nothing here holds the old
+        # segments, so their memory is free again before the index is serialised.
+        e.submit(self._save_indexes, coll, new)
         log.debug("merged segments %s and %s into %s (%d rows)", base.id, seg.id, new.id, new.n)
         if new.deleted >= COMPACT_RATIO * new.n:
             e.submit(self._compact, coll, p, new)
@@ -362,13 +368,16 @@ class Writer:
                 os.unlink(stale)
 
     def _save_indexes(self, coll: Collection, seg: Segment) -> None:
+        """Write the vector indexes of a merged segment, then build any it lacks (one created meanwhile)."""
+        p = coll.partition_by_id(seg.partition_id)
         for name, (_sig, idx) in list(seg.vindex.items()):
-            if coll.dropped:
+            if coll.dropped or p is None or seg not in p.sealed:
                 return
             try:
                 idx.save(self.engine.dir.index_path(coll.id, seg.id, name))
             except OSError as exc:
                 log.warning("could not save index of segment %s: %s", seg.id, exc)
+        self._build_indexes(coll, seg)
 
     # -- indexes ----------------------------------------------------------------------
     def _build_indexes(self, coll: Collection, seg: Segment) -> None:
