@@ -72,6 +72,7 @@ class Engine:
         self.collections: dict[tuple[str, str], Collection] = {}
         self.writer = Writer(self)
         self.reader = Reader(self)
+        self._routes: dict[type, Any] = {}
         self.closed = False
         self._databases = {n for (n,) in self.catalog.rows("SELECT name FROM databases")}
         self._load_catalog()
@@ -110,12 +111,17 @@ class Engine:
         """Run one request (see `heron._requests`) and return its result."""
         if self.closed:
             raise HeronError("the engine is closed")
-        name = _snake(type(request).__name__)
-        for target in (self, self.writer, self.reader):
-            fn = getattr(target, "op_" + name, None)
-            if fn is not None:
-                return fn(request)
-        raise ParamError(f"unknown request {type(request).__name__}")
+        fn = self._routes.get(type(request))
+        if fn is None:
+            name = _snake(type(request).__name__)
+            for target in (self, self.writer, self.reader):
+                fn = getattr(target, "op_" + name, None)
+                if fn is not None:
+                    self._routes[type(request)] = fn
+                    break
+            else:
+                raise ParamError(f"unknown request {type(request).__name__}")
+        return fn(request)
 
     def close(self) -> None:
         if self.closed:

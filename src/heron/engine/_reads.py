@@ -281,6 +281,7 @@ class Reader:
         ranged = "radius" in params
         nq = queries.shape[0]
         per_q: list[list[tuple[float, SegmentView, int]]] = [[] for _ in range(nq)]
+        segments = 0
         for view, mask in self._masks(coll, parts, r.filter, r.filter_params, allow_none=True):
             live = view.n if mask is None else int(np.count_nonzero(mask))
             if live == 0:
@@ -308,11 +309,13 @@ class Reader:
             if use is None:
                 scores, rows = exact_search(f.dtype, metric, vecs, queries, kk, allow=allow,
                                             sq_norms=view.sq_norms(f.name))
-            for qi in range(nq):
-                ok = rows[qi] >= 0
-                per_q[qi].extend(zip(scores[qi][ok].tolist(), [view] * int(ok.sum()), rows[qi][ok].tolist()))
-        rev = _larger_is_better(metric)
+            segments += 1
+            for qi, (srow, rrow) in enumerate(zip(scores.tolist(), rows.tolist())):
+                per_q[qi].extend((s, view, i) for s, i in zip(srow, rrow) if i >= 0)
         cap = k if not ranged else min(k, MAX_TOPK)
+        if segments <= 1 and not ranged:  # one segment's hits come best first already
+            return [q[:cap] for q in per_q]
+        rev = _larger_is_better(metric)
         return [sorted(q, key=lambda h: h[0], reverse=rev)[:cap] for q in per_q]
 
     def _group(self, schema: CollectionSchema, hits, r: rq.Search):
