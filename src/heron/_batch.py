@@ -253,14 +253,15 @@ def convert_scalars(f: FieldSchema, raw: Any, n: int) -> Column:
         return Column(t, _varchar(f, values), valid)
     if t is DataType.JSON:
         out = np.empty(n, dtype=object)
+        texts: list[str | None] = [None] * n
         for i, v in enumerate(values):
             v = _to_py(v)
             if isinstance(v, (str, bytes)) and not (valid is not None and not valid[i]):
                 v = _parse_json_text(f, i, v)
             if not (valid is not None and not valid[i]):
-                _check_json(f.name, i, v)
+                texts[i] = _check_json(f.name, i, v)
             out[i] = v
-        return Column(t, out, valid)
+        return Column(t, out, valid, texts=texts)
     if t is DataType.ARRAY:
         return Column(t, _array_values(f, values, valid), valid, f.element_type)
     raise _fail(f, None, t.name, "a supported scalar type")
@@ -332,9 +333,9 @@ def _parse_json_text(f: FieldSchema, i: int, v: str | bytes) -> Any:
         raise _fail(f, i, v, "valid JSON text or a JSON-serialisable value") from None
 
 
-def _check_json(name: str, i: int, v: Any) -> None:
+def _check_json(name: str, i: int, v: Any) -> str:
     try:
-        json.dumps(v, allow_nan=False)
+        return json.dumps(v, allow_nan=False)
     except (TypeError, ValueError):
         raise _fail(name, i, v, "a JSON-serialisable value (dict, list, str, number, bool or None)") from None
 

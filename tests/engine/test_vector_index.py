@@ -22,7 +22,7 @@ from heron.engine._vector_index import (
     normalize_index_params,
     normalize_search_params,
 )
-from heron.engine._vindex_base import IndexChanged
+from heron.engine._vindex_base import BuildCancelled, IndexChanged
 
 F32 = DataType.FLOAT_VECTOR
 MINILM = "/work/shared/data/minilm-dev-10k"
@@ -510,3 +510,19 @@ def test_growing_in_place_waits_for_searches_and_turns_stale_readers_away():
     with pytest.raises(IndexChanged):
         idx.search(a[:1], 3, rows=500)  # a reader of the old segment
     assert idx.search(a[:1], 3, rows=600)[1].shape == (1, 3)
+
+
+def test_a_build_stops_when_cancelled():
+    x = np.random.default_rng(13).standard_normal((40_000, 8)).astype(np.float32)
+    calls = []
+
+    def cancelled() -> bool:
+        calls.append(1)
+        return len(calls) > 1  # let the first slice through, stop before the second
+
+    with pytest.raises(BuildCancelled):
+        build_index(DataType.FLOAT_VECTOR, 8, "HNSW", "L2", {"M": 8, "efConstruction": 16}, x, cancelled=cancelled)
+    assert len(calls) == 2
+    done = build_index(DataType.FLOAT_VECTOR, 8, "HNSW", "L2", {"M": 8, "efConstruction": 16}, x,
+                       cancelled=lambda: False)
+    assert done.ntotal == 40_000

@@ -46,10 +46,11 @@ def _mask(valid: np.ndarray | None) -> np.ndarray | None:
     return None if valid is None else ~valid
 
 
-def _json_texts(values: np.ndarray, valid: np.ndarray | None) -> pa.Array:
+def _json_texts(values: np.ndarray, valid: np.ndarray | None, texts: list[str | None] | None = None) -> pa.Array:
     if valid is None and not any(v is not None for v in values):
         return pa.nulls(len(values), type=pa.string())
-    texts = [None if (valid is not None and not valid[i]) else json.dumps(v) for i, v in enumerate(values)]
+    if texts is None:
+        texts = [None if (valid is not None and not valid[i]) else json.dumps(v) for i, v in enumerate(values)]
     return pa.array(texts, type=pa.string())
 
 
@@ -60,7 +61,7 @@ def column_to_arrow(f_dtype: DataType, c: Column) -> pa.Array:
         v = c.values
         return v.combine_chunks() if isinstance(v, pa.ChunkedArray) else v
     if f_dtype is DataType.JSON:
-        return _json_texts(c.values, c.valid)
+        return _json_texts(c.values, c.valid, c.texts)
     if f_dtype is DataType.ARRAY:
         assert c.element_type is not None
         return pa.array(list(c.values), type=pa.list_(_ARROW_ELEMENT[c.element_type]))

@@ -36,6 +36,9 @@ class Column:
     values: Any
     valid: np.ndarray | None = None
     element_type: DataType | None = None
+    #: For JSON built from user input: each value's JSON text (None where null),
+    #: kept from validation so that writing the batch does not encode it again.
+    texts: list[str | None] | None = None
 
     def __len__(self) -> int:
         return len(self.values)

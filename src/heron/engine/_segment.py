@@ -163,6 +163,15 @@ class Segment:
         self.valid[name] = None
 
     # -- writes (callers hold the collection's write lock) ------------------------
+    def reserve(self, rows: int) -> None:
+        """Room for `rows` rows in every buffer: a growing segment then fills up without copies.
+
+        Pages of the room not yet written take no memory.
+        """
+        for b in [*self.cols.values(), self.seq, self.deleted_at, *self.sq_norms.values()]:
+            if isinstance(b, _Buffer):
+                b.reserve(rows)
+
     def start_from(self, base: SegmentView, total: int) -> None:
         """Begin an empty segment with the rows of sealed `base`, sized for `total` rows (a merge).
 

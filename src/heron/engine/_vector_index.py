@@ -27,6 +27,7 @@ up (recall@10 >= 0.95 at 1% and 10% selectivity on real embeddings).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from .._errors import ParamError
@@ -41,14 +42,22 @@ _FAMILIES: dict[str, Any] = {"dense": DenseIndex, "binary": BinaryIndex, "sparse
 
 
 def build_index(
-    dtype: DataType, dim: int, index_type: str, metric: str, params: dict[str, Any], vectors: Any
+    dtype: DataType,
+    dim: int,
+    index_type: str,
+    metric: str,
+    params: dict[str, Any],
+    vectors: Any,
+    cancelled: Callable[[], bool] | None = None,
 ) -> VectorIndex:
     """Build an index over one segment's `vectors`.
 
     The definition is validated again (as `normalize_index_params` does), so
     a bad one raises `ParamError` before any work is done. Building takes
     time proportional to the segment; the result is immutable and safe to
-    search from many threads.
+    search from many threads. A faiss index is filled in slices, and
+    `cancelled` (if given) is asked between them: when it answers True the
+    build stops with `BuildCancelled` (a dropped collection frees its CPU).
     """
     dtype = DataType(dtype)
     index_type, metric, params = normalize_index_params(dtype, index_type, metric, params)
@@ -58,7 +67,7 @@ def build_index(
         return BinaryIndex.build(dim, index_type, metric, params, vectors)
     if dim <= 0:
         raise ParamError(f"dim must be a positive integer, got {dim!r}")
-    return DenseIndex.build(dtype, dim, index_type, metric, params, vectors)
+    return DenseIndex.build(dtype, dim, index_type, metric, params, vectors, cancelled)
 
 
 def load_index(path: str) -> VectorIndex:

@@ -50,6 +50,10 @@ class IndexFileError(HeronError):
     """An index file is missing or damaged; the index must be rebuilt from its segment."""
 
 
+class BuildCancelled(HeronError):
+    """An index build was stopped because its caller no longer wants the index."""
+
+
 class IndexChanged(HeronError):
     """The index is growing, or has grown, past the rows the caller's view holds: scan exactly instead."""
 

@@ -13,6 +13,7 @@ index still reports the requested type.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import faiss as _faiss
@@ -20,7 +21,7 @@ import numpy as np
 
 from .._errors import ParamError
 from .._types import DataType
-from ._vindex_base import FaissBlob, VectorIndex
+from ._vindex_base import BuildCancelled, FaissBlob, VectorIndex
 from ._vindex_exact import as_float32, exact_range_search, exact_search, in_range, normalized, sort_hits
 from ._vindex_params import MAX_EF
 
@@ -50,6 +51,9 @@ EXACT_SCAN_BUDGET: dict[str, int] = {"HNSW": 1_000_000, "IVF": 100_000}
 #: faiss skips rejected rows only when collecting results, so the candidate
 #: lists must grow for the same number of allowed candidates to be seen.
 HNSW_FILTER_EF_BOOST = 32.0
+#: Rows added to a faiss index per call while building, so that a build can
+#: stop between slices (each slice still runs on every OpenMP thread).
+BUILD_SLICE = 16384
 
 _FAISS_METRIC = {
     "L2": faiss.METRIC_L2,
@@ -139,7 +143,14 @@ class DenseIndex(VectorIndex):
 
     @classmethod
     def build(
-        cls, dtype: DataType, dim: int, index_type: str, metric: str, params: dict[str, Any], vectors: Any
+        cls,
+        dtype: DataType,
+        dim: int,
+        index_type: str,
+        metric: str,
+        params: dict[str, Any],
+        vectors: Any,
+        cancelled: Callable[[], bool] | None = None,
     ) -> DenseIndex:
         x = as_float32(dtype, vectors)
         if x.ndim != 2 or x.shape[1] != dim:
@@ -151,7 +162,10 @@ class DenseIndex(VectorIndex):
             x = normalized(x)
         if not idx.is_trained:
             idx.train(x)
-        idx.add(x)
+        for start in range(0, x.shape[0], BUILD_SLICE):
+            if cancelled is not None and cancelled():
+                raise BuildCancelled(f"building {index_type} over {x.shape[0]} rows was cancelled")
+            idx.add(x[start : start + BUILD_SLICE])
         if index_type.startswith("IVF"):
             idx.make_direct_map()
         return cls(dtype, dim, index_type, metric, params, index=idx)

@@ -28,6 +28,7 @@ from ._column import Column
 from ._indexes import build_scalar
 from ._segment import LIVE, Segment
 from ._storage import read_segment_file, write_segment_file
+from ._vindex_base import BuildCancelled
 
 if TYPE_CHECKING:
     from ._engine import Engine
@@ -155,6 +156,8 @@ class Writer:
             keys = np.asarray(keys.to_pylist(), dtype=object) if isinstance(keys, (pa.Array, pa.ChunkedArray)) else keys
             self._delete(coll, list(coll.partitions.values()), keys, seq)
         seg = coll.growing_segment(p, self.engine.next_segment_id())
+        if seg.n == 0:
+            seg.reserve(max(self.engine.seal_rows, batch.num_rows))
         seg.append(batch, seqs)
         if seg.n >= self.engine.seal_rows:
             self._seal(coll, p)
@@ -407,7 +410,10 @@ class Writer:
             try:
                 from ._vector_index import build_index
 
-                idx = build_index(f.dtype, f.dim or 0, d.index_type, d.metric_type, d.params, view.vectors(f.name))
+                idx = build_index(f.dtype, f.dim or 0, d.index_type, d.metric_type, d.params, view.vectors(f.name),
+                                  cancelled=lambda: coll.dropped)
+            except BuildCancelled:
+                return
             except Exception:  # derived data: search stays exact on this segment
                 log.exception("building %s on segment %s failed", d.index_type, seg.id)
                 continue
