@@ -13,10 +13,10 @@ from __future__ import annotations
 import asyncio
 import os
 import threading
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from .._errors import ClientClosedError, HeronError
+from .._workers import Workers
 from ..engine._engine import Engine, open_engine, release_engine
 
 
@@ -50,7 +50,7 @@ class AsyncLocalTransport:
         self._closed = False
         self._lock = threading.Lock()
         workers = max_workers or min(32, (os.cpu_count() or 1) + 4)
-        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="heron-async")
+        self._pool = Workers(workers, "heron-async")
 
     def _execute(self, request: Any) -> Any:
         with self._lock:
@@ -64,8 +64,7 @@ class AsyncLocalTransport:
     async def handle(self, request: Any, timeout: float | None = None) -> Any:
         if self._closed:
             raise ClientClosedError("the client is closed; create a new one")
-        loop = asyncio.get_running_loop()
-        fut = loop.run_in_executor(self._pool, self._execute, request)
+        fut = self._pool.submit(self._execute, request)
         if timeout is None:
             return await fut
         try:
@@ -74,8 +73,7 @@ class AsyncLocalTransport:
             raise HeronError(f"{type(request).__name__} did not finish within timeout={timeout}s") from None
 
     async def connect(self) -> None:
-        loop = asyncio.get_running_loop()
-        await loop.run_in_executor(self._pool, self._open)
+        await self._pool.submit(self._open)
 
     def _open(self) -> None:
         with self._lock:
@@ -89,6 +87,5 @@ class AsyncLocalTransport:
             self._closed = True
             engine, self._engine = self._engine, None
         if engine is not None:
-            loop = asyncio.get_running_loop()
-            await loop.run_in_executor(self._pool, release_engine, engine)
+            await self._pool.submit(release_engine, engine)
         self._pool.shutdown(wait=False)

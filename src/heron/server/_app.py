@@ -12,13 +12,13 @@ import asyncio
 import logging
 import os
 import signal
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
 import grpc
 
 from .. import _requests as rq
+from .._workers import Workers
 from ..engine._engine import Engine
 from ._auth import AuthStore
 from ._service import MilvusService
@@ -49,9 +49,7 @@ async def serve(cfg: ServerConfig, ready: asyncio.Event | None = None) -> None:
         raise SystemExit("--auth needs the root password: pass --root-password or set HERON_ROOT_PASSWORD")
     engine = Engine(cfg.data)
     auth = AuthStore(os.path.join(engine.dir.path, "auth.db"), cfg.root_password) if cfg.auth else None
-    pool = ThreadPoolExecutor(
-        max_workers=cfg.workers or min(32, (os.cpu_count() or 1) * 2 + 4), thread_name_prefix="heron-rpc"
-    )
+    pool = Workers(cfg.workers or min(32, (os.cpu_count() or 1) * 2 + 4), "heron-rpc")
     service = MilvusService(engine, pool, auth=auth, max_inflight=cfg.max_inflight)
     options = [
         ("grpc.max_receive_message_length", cfg.max_message_bytes),

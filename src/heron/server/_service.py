@@ -13,7 +13,6 @@ import asyncio
 import base64
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import grpc
@@ -21,6 +20,7 @@ import grpc
 from .. import _wire
 from .._errors import AuthenticationError, ServerBusyError
 from .._schema import CollectionSchema
+from .._workers import Workers
 from ..engine._engine import Engine
 from ._auth import AuthStore
 from ._errors import DeadlineExceeded, rpc_errors
@@ -38,7 +38,7 @@ class MilvusService:
     def __init__(
         self,
         engine: Engine,
-        pool: ThreadPoolExecutor,
+        pool: Workers,
         *,
         auth: AuthStore | None = None,
         max_inflight: int = 256,
@@ -104,8 +104,7 @@ class MilvusService:
         self._idle.clear()
         cancelled = threading.Event()
         try:
-            loop = asyncio.get_running_loop()
-            return await loop.run_in_executor(self.pool, self._work, rpc, msg, db, user, deadline, cancelled)
+            return await self.pool.submit(self._work, rpc, msg, db, user, deadline, cancelled)
         except asyncio.CancelledError:
             cancelled.set()
             raise
