@@ -78,12 +78,16 @@ class Reader:
         for _, view in snap.views:
             if view.n == 0:
                 continue
-            if plan.matches_all and allow_none and view.all_visible(snap.seq):
-                yield view, None
+            every = view.all_visible(snap.seq)  # no deletes, nothing newer: skip the visibility scan
+            if plan.matches_all:
+                yield view, (None if allow_none else np.ones(view.n, dtype=bool)) if every else view.visible(snap.seq)
                 continue
-            mask = view.visible(snap.seq)
-            if not plan.matches_all and mask.any():
-                mask &= plan.evaluate(view)
+            if every:
+                mask = np.array(plan.evaluate(view), dtype=bool)  # a copy: callers may change it
+            else:
+                mask = view.visible(snap.seq)
+                if mask.any():
+                    mask &= plan.evaluate(view)
             yield view, mask
 
     def matching_pks(self, coll: Collection, parts: list[Partition], expr: str, params: dict[str, Any]) -> np.ndarray:
