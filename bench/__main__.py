@@ -44,6 +44,7 @@ FULL_BUDGETS: dict[str, list[float]] = {
     "curve": [500, 4],
     "filtered": [500, 4],
     "get": [2000, 3],
+    "get_batch": [50, 3],
     "count": [30, 2],
     "concurrency": [5000, 5],
 }
@@ -58,6 +59,7 @@ QUICK_BUDGETS: dict[str, list[float]] = {
     "curve": [100, 1.5],
     "filtered": [100, 1.5],
     "get": [300, 1],
+    "get_batch": [10, 1],
     "count": [10, 1],
     "concurrency": [400, 1.5],
 }

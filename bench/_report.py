@@ -90,6 +90,7 @@ def table_rows(filters: list[str]) -> list[Row]:
             Row(f"filtered {name}: recall@10", _sub("filtered", name, "recall_at_10"), True, "recall")
         )
     rows.append(Row("get by id (calls/s)", _fig("get_by_id_per_s"), True))
+    rows.append(Row("get by id, 1,000 ids per call (ids/s)", _fig("get_batch_ids_per_s"), True))
     for name in ["all", *filters]:
         rows.append(Row(f"count(*) {name} p50 (ms)", _sub("count", name, "p50_ms"), False, "time"))
     for callers in (1, 8, 32):

@@ -198,11 +198,20 @@ def step_filtered(ctx: Context) -> None:
 
 
 def step_get(ctx: Context) -> None:
-    """Get-by-id, one id per call: calls per second; every id must be found."""
+    """Get-by-id, one id per call (calls per second) and 1,000 per call (ids per second); all must be found."""
     ids = np.random.default_rng(7).integers(0, ctx.ds.n, 10_000)
     timed = timed_calls(lambda i: ctx.adapter.get(MAIN, [int(ids[i % len(ids)])]), ctx.cfg.budget("get"))
     ctx.figures["get_by_id_per_s"] = timed.per_second()
-    ctx.figures["get_missing"] = timed.calls - int(sum(timed.results))
+    missing = timed.calls - int(sum(timed.results))
+    batches = [np.unique(ids[j : j + GET_BATCH]).tolist() for j in range(0, len(ids), GET_BATCH)]
+    timed = timed_calls(lambda i: ctx.adapter.get(MAIN, batches[i % len(batches)]), ctx.cfg.budget("get_batch"))
+    sizes = [len(batches[i % len(batches)]) for i in range(timed.calls)]
+    ctx.figures["get_batch_ids_per_s"] = sum(sizes) / timed.elapsed if timed.elapsed > 0 else float("nan")
+    ctx.figures["get_missing"] = missing + sum(sizes) - int(sum(timed.results))
+
+
+#: Ids per call of the batched get-by-id figure.
+GET_BATCH = 1000
 
 
 def step_count(ctx: Context) -> None:

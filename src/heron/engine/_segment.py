@@ -88,6 +88,17 @@ class _Chunks:
         self.chunks.append(chunk)
         self.bounds.append(self.bounds[-1] + chunk.shape[0] if self.kind == "csr" else self.bounds[-1] + len(chunk))
 
+    def compact(self) -> None:
+        """Join the chunks into one (Arrow): taking rows from one array is much faster than from many."""
+        with self._lock:
+            try:
+                joined = pa.chunked_array(self.chunks, type=pa.string()).combine_chunks()
+            except (pa.ArrowInvalid, pa.ArrowCapacityError):  # past 2 GiB of text: stay chunked
+                return
+            self.chunks = [joined]
+            self.bounds = [0, len(joined)]
+            self._joined = None
+
     def view(self, n: int) -> Any:
         joined = self._joined
         if joined is not None and joined[0] == n:
@@ -296,6 +307,8 @@ class Segment:
         for store in self.cols.values():
             if isinstance(store, _Buffer):
                 store.freeze()
+            elif store.kind == "arrow" and len(store.chunks) > 1:
+                store.compact()
         for b in self.valid.values():
             if b is not None:
                 b.freeze()
