@@ -277,3 +277,20 @@ def test_searches_stay_correct_while_segments_merge(tmp_path, monkeypatch):
         assert not errors, errors[0]
         assert _segments(c) == [(3000, 0)]
         assert _count(c) == 3000
+
+
+def test_files_cut_off_mid_write_are_removed_on_open(tmp_path, small_segments):
+    path = str(tmp_path / "d")
+    with heron.Client(path) as c:
+        c.create_collection("x", dimension=4)
+        c.insert("x", _rows(0, 300))
+        c.flush("x")
+    seg_dir = os.path.join(path, "segments", "c1")
+    kept = sorted(os.listdir(seg_dir))
+    seg = next(f for f in kept if f.endswith(".arrow")).split(".")[0]
+    for leftover in (f"{seg}.vector.index.tmp-123-456", f"{seg}.arrow.tmp", "999.arrow"):
+        with open(os.path.join(seg_dir, leftover), "wb") as fh:
+            fh.write(b"partial")
+    with heron.Client(path) as c:
+        assert _count(c) == 300
+        assert sorted(os.listdir(seg_dir)) == kept

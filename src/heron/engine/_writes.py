@@ -539,7 +539,7 @@ class Writer:
         d = self.engine.dir.collection_dir(coll.id)
         for name in os.listdir(d):
             seg_file = name.split(".", 1)[0] + ".arrow"
-            if name.endswith(".tmp") or seg_file not in known:
+            if ".tmp" in name or seg_file not in known:  # also index files cut off mid-save
                 try:
                     os.unlink(os.path.join(d, name))
                 except OSError:
