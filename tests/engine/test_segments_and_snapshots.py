@@ -294,3 +294,34 @@ def test_files_cut_off_mid_write_are_removed_on_open(tmp_path, small_segments):
     with heron.Client(path) as c:
         assert _count(c) == 300
         assert sorted(os.listdir(seg_dir)) == kept
+
+
+def test_a_merge_that_fails_to_write_leaves_both_segments_indexed(tmp_path, monkeypatch):
+    from heron.engine import _writes
+
+    monkeypatch.setenv("HERON_SEAL_ROWS", "200")
+    real = _writes.write_segment_file
+    calls = []
+
+    def flaky(path, table):
+        calls.append(path)
+        if len(calls) == 3:  # both segments persist; the merged one hits a full disk
+            raise OSError(28, "No space left on device")
+        return real(path, table)
+
+    monkeypatch.setattr(_writes, "write_segment_file", flaky)
+    path = str(tmp_path / "d")
+    with heron.Client(path) as c:
+        c.create_collection("x", dimension=4)
+        c.insert("x", _rows(0, 200))
+        c.flush("x")
+        c.insert("x", _rows(200, 200))
+        c.flush("x")
+        assert len(calls) == 3 and [n for n, _ in _segments(c)] == [200, 200]
+        coll = c._transport._engine.collection("default", "x")
+        assert all("vector" in s.vindex for s in coll.partitions["_default"].sealed)
+        assert _count(c) == 400
+        hits = c.search("x", data=[[1.0, 1.0, 1.0, 0.5]], limit=3)
+        assert len(hits[0]) == 3
+    with heron.Client(path) as c:
+        assert _count(c) == 400

@@ -273,8 +273,14 @@ class Writer:
                           "AND seq BETWEEN ? AND ?", (coll.id, p.id, min_seq, seg.max_seq))
             seg.persisted = True
         base = self._merge_base(coll, p, seg)
-        if base is None or not self._merge(coll, p, base, seg):
-            self._build_indexes(coll, seg)
+        if base is not None:
+            try:
+                if self._merge(coll, p, base, seg):
+                    return
+            except Exception:  # merging is an optimisation: both segments stay, their indexes are rebuilt
+                log.exception("merging segments %s and %s failed", base.id, seg.id)
+                return
+        self._build_indexes(coll, seg)
 
     # -- merging ----------------------------------------------------------------------
     def merge_limit(self, coll: Collection) -> int:
@@ -311,48 +317,54 @@ class Writer:
             if not _alive(coll, p, base, seg):
                 return False
             bview, sview = base.snapshot(), seg.snapshot()
-        new = Segment(e.next_segment_id(), p.id, coll.schema)
-        new.start_from(bview, bview.n + sview.n)
-        new.append(self._batch_of(coll, sview), np.asarray(sview._seq[: sview.n]))
-        new.freeze()
-        for d in list(coll.indexes.values()):
-            f = coll.schema.field(d.field_name)
-            cur = base.vindex.get(d.field_name)
-            if f is None or not f.dtype.is_vector or cur is None or cur[0] != d.signature:
-                continue
-            # The index may grow in place: from now on `base` is searched exactly.
+        try:
+            new = Segment(e.next_segment_id(), p.id, coll.schema)
+            new.start_from(bview, bview.n + sview.n)
+            new.append(self._batch_of(coll, sview), np.asarray(sview._seq[: sview.n]))
+            new.freeze()
+            for d in list(coll.indexes.values()):
+                f = coll.schema.field(d.field_name)
+                cur = base.vindex.get(d.field_name)
+                if f is None or not f.dtype.is_vector or cur is None or cur[0] != d.signature:
+                    continue
+                # The index may grow in place: from now on `base` is searched exactly.
+                with coll.write_lock:
+                    base.vindex.pop(d.field_name, None)
+                try:
+                    ext = cur[1].extended(sview.vectors(f.name))
+                except Exception:  # derived data: build it from the rows instead
+                    log.exception("extending %s of segment %s failed", d.index_type, base.id)
+                    ext = None
+                if ext is not None:
+                    new.vindex[d.field_name] = (d.signature, ext)
+            self._index_segment(coll, new)  # whatever could not be extended; nothing saved yet
+            path = e.dir.segment_path(coll.id, new.id)
+            write_segment_file(path, ar.batch_to_record_batch(coll.schema, self._batch_of(coll, new.snapshot()),
+                                                              new.seq.data[: new.n]))
             with coll.write_lock:
-                base.vindex.pop(d.field_name, None)
-            try:
-                ext = cur[1].extended(sview.vectors(f.name))
-            except Exception:  # derived data: build it from the rows instead
-                log.exception("extending %s of segment %s failed", d.index_type, base.id)
-                ext = None
-            if ext is not None:
-                new.vindex[d.field_name] = (d.signature, ext)
-        self._index_segment(coll, new)  # whatever could not be extended; nothing saved yet
-        path = e.dir.segment_path(coll.id, new.id)
-        write_segment_file(path, ar.batch_to_record_batch(coll.schema, self._batch_of(coll, new.snapshot()),
-                                                          new.seq.data[: new.n]))
-        with coll.write_lock:
-            if not _alive(coll, p, base, seg):
-                os.unlink(path)
-                if _alive(coll, p, base):
-                    e.submit(self._build_indexes, coll, base)  # it gave its index to the merge
-                return False
-            # Deletes that reached either segment since the snapshot are carried over too.
-            new.deleted_at.data[: base.n] = base.deleted_at.data[: base.n]
-            new.deleted_at.data[base.n : new.n] = seg.deleted_at.data[: seg.n]
-            new.deleted = int(np.count_nonzero(new.deleted_at.data[: new.n] != LIVE))
-            new.max_seq = max(base.max_seq, seg.max_seq)
-            with e.catalog.transaction() as c:
-                c.execute("DELETE FROM segments WHERE id IN (?, ?)", (base.id, seg.id))
-                c.execute("INSERT INTO segments(id, collection_id, partition_id, path, num_rows, max_seq) "
-                          "VALUES (?,?,?,?,?,?)", (new.id, coll.id, p.id, os.path.basename(path), new.n,
-                                                   new.max_seq))
-            new.persisted = True
-            p.sealed[p.sealed.index(base)] = new
-            p.sealed.remove(seg)
+                if not _alive(coll, p, base, seg):
+                    os.unlink(path)
+                    if _alive(coll, p, base):
+                        e.submit(self._build_indexes, coll, base)  # it gave its index to the merge
+                    return False
+                # Deletes that reached either segment since the snapshot are carried over too.
+                new.deleted_at.data[: base.n] = base.deleted_at.data[: base.n]
+                new.deleted_at.data[base.n : new.n] = seg.deleted_at.data[: seg.n]
+                new.deleted = int(np.count_nonzero(new.deleted_at.data[: new.n] != LIVE))
+                new.max_seq = max(base.max_seq, seg.max_seq)
+                with e.catalog.transaction() as c:
+                    c.execute("DELETE FROM segments WHERE id IN (?, ?)", (base.id, seg.id))
+                    c.execute("INSERT INTO segments(id, collection_id, partition_id, path, num_rows, max_seq) "
+                              "VALUES (?,?,?,?,?,?)", (new.id, coll.id, p.id, os.path.basename(path), new.n,
+                                                       new.max_seq))
+                new.persisted = True
+                p.sealed[p.sealed.index(base)] = new
+                p.sealed.remove(seg)
+        except BaseException:  # e.g. a full disk: both stay, indexed again (`base` may have given its index away)
+            for old in (base, seg):
+                if _alive(coll, p, old):
+                    e.submit(self._build_indexes, coll, old)
+            raise
         for old in (base, seg):
             self._remove_files(coll, old)
         # Saved by a task of its own: by the time it runs nothing here holds the old
