@@ -325,6 +325,7 @@ def test_acknowledged_writes_survive_repeated_sigkill(tmp_path, monkeypatch):
     """A writer killed at random moments, 20 times over: acknowledged writes stay, none is torn."""
     monkeypatch.setenv("HERON_SEAL_ROWS", "1000")
     seed = int(os.environ.get("HERON_CRASH_SEED", random.randrange(1 << 30)))
+    print(f"HERON_CRASH_SEED={seed}")  # shown with a failure, to replay it
     rng = random.Random(seed)
     path = str(tmp_path / "db")
     with heron.Client(path) as client:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 
 import numpy as np
 import pytest
@@ -325,3 +326,69 @@ def test_a_merge_that_fails_to_write_leaves_both_segments_indexed(tmp_path, monk
         assert len(hits[0]) == 3
     with heron.Client(path) as c:
         assert _count(c) == 400
+
+
+def test_deletes_replayed_on_open_reach_segments_merged_meanwhile(tmp_path, monkeypatch):
+    """Opening replays the log; segments it seals merge in the background, never before the deletes land."""
+    from heron.engine import _writes
+
+    path = str(tmp_path / "d")
+    monkeypatch.setenv("HERON_SEAL_ROWS", "1000000")  # everything stays in the log
+    with heron.Client(path) as c:
+        c.create_collection("x", dimension=4)
+        for start in range(0, 1000, 100):
+            c.insert("x", _rows(start, 100))
+        c.delete("x", ids=list(range(0, 1000, 10)))
+        c.upsert("x", [{"id": 5, "vector": [9.0, 9.0, 9.0, 9.0]}])
+    monkeypatch.setenv("HERON_SEAL_ROWS", "200")  # the replay now seals, persists and merges
+    real = _writes.Writer._replay_deletes
+
+    def slow_replay(self, coll, deletes):
+        time.sleep(1.0)  # room for background merges to finish first, were they allowed to
+        real(self, coll, deletes)
+
+    monkeypatch.setattr(_writes.Writer, "_replay_deletes", slow_replay)
+    with heron.Client(path) as c:
+        c.flush("x")
+        assert _count(c) == 900
+        assert c.get("x", ids=[0, 10, 990]) == []
+        assert c.get("x", ids=[5], output_fields=["vector"])[0]["vector"] == [9.0, 9.0, 9.0, 9.0]
+        assert len(c.query("x", filter="id >= 0", output_fields=["id"])) == 900
+
+
+def test_readers_see_each_row_once_while_segments_seal_and_merge(tmp_path, monkeypatch):
+    monkeypatch.setenv("HERON_SEAL_ROWS", "150")
+    errors: list[BaseException] = []
+    stop = threading.Event()
+    acked = [0]
+    with heron.Client(str(tmp_path / "d")) as c:
+        c.create_collection("x", dimension=4)
+
+        def reader() -> None:
+            last = 0
+            try:
+                while not stop.is_set():
+                    floor = acked[0]
+                    ids = [r["id"] for r in c.query("x", filter="id >= 0", output_fields=["id"])]
+                    assert len(ids) == len(set(ids)), "a row seen twice"
+                    n = _count(c)
+                    assert floor <= len(ids) and last <= n, (floor, len(ids), last, n)
+                    last = n
+            except BaseException as exc:  # reported below
+                errors.append(exc)
+
+        threads = [threading.Thread(target=reader) for _ in range(2)]
+        for t in threads:
+            t.start()
+        try:
+            for start in range(0, 3000, 50):
+                c.insert("x", _rows(start, 50))
+                acked[0] = start + 50
+                if start % 400 == 0:
+                    c.flush("x")
+        finally:
+            stop.set()
+            for t in threads:
+                t.join()
+        assert not errors, errors[0]
+        assert _count(c) == 3000

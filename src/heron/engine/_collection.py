@@ -107,6 +107,28 @@ class Collection:
             p.growing = Segment(new_id, p.id, self.schema)
         return p.growing
 
+    # -- segment changes that snapshots must see whole --------------------------------
+    def seal_growing(self, p: Partition) -> Segment | None:
+        """Move the growing segment to the sealed ones (callers hold the write lock)."""
+        with self._publish:
+            seg = p.growing
+            if seg is not None:
+                p.sealed = [*p.sealed, seg]
+                p.growing = None
+            return seg
+
+    def replace_sealed(self, p: Partition, old: list[Segment], new: Segment | None) -> None:
+        """Put `new` (if any) where ``old[0]`` was and drop every segment of `old`, in one step."""
+        with self._publish:
+            out: list[Segment] = []
+            for s in p.sealed:
+                if s is old[0]:
+                    if new is not None:
+                        out.append(new)
+                elif not any(s is o for o in old):
+                    out.append(s)
+            p.sealed = out
+
     # -- visibility ----------------------------------------------------------------
     def publish(self, seq: int) -> None:
         with self._publish:

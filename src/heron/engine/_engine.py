@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import json
+import logging
 import os
 import re
 import threading
@@ -37,6 +38,7 @@ from ._storage import DataDir
 from ._vindex_base import detach_interrupt_check
 from ._writes import Writer
 
+log = logging.getLogger("heron.engine")
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,254}$")
 
 
@@ -89,7 +91,13 @@ class Engine:
             return self._next_segment
 
     def submit(self, fn: Any, *args: Any) -> None:
-        fut = self.background.submit(fn, *args)
+        try:
+            fut = self.background.submit(fn, *args)
+        except RuntimeError:
+            if self.closed:  # follow-up work of a task finishing during close: derived data, redone on open
+                log.debug("engine closing: skipped %s", getattr(fn, "__name__", fn))
+                return
+            raise
         with self._lock:
             self._pending.add(fut)
         fut.add_done_callback(self._done)

@@ -216,9 +216,7 @@ class Writer:
                                                        old.max_seq))
             new.max_seq = old.max_seq
             new.persisted = True
-            p.sealed[p.sealed.index(old)] = new
-            if not new.n:
-                p.sealed.remove(new)
+            coll.replace_sealed(p, [old], new if new.n else None)
         self._remove_files(coll, old)
         if new.n:
             self._build_indexes(coll, new)
@@ -236,12 +234,10 @@ class Writer:
         return batch
 
     def _seal(self, coll: Collection, p: Partition) -> None:
-        seg = p.growing
-        if seg is None:
+        if p.growing is None:
             return
-        seg.freeze()
-        p.sealed.append(seg)
-        p.growing = None
+        p.growing.freeze()
+        seg = coll.seal_growing(p)
         self.engine.submit(self._persist, coll, p, seg)
 
     # -- background work ------------------------------------------------------------
@@ -358,8 +354,7 @@ class Writer:
                               "VALUES (?,?,?,?,?,?)", (new.id, coll.id, p.id, os.path.basename(path), new.n,
                                                        new.max_seq))
                 new.persisted = True
-                p.sealed[p.sealed.index(base)] = new
-                p.sealed.remove(seg)
+                coll.replace_sealed(p, [base, seg], new)
         except BaseException:  # e.g. a full disk: both stay, indexed again (`base` may have given its index away)
             for old in (base, seg):
                 if _alive(coll, p, old):
@@ -457,7 +452,16 @@ class Writer:
 
     # -- recovery ---------------------------------------------------------------------
     def recover(self, coll: Collection) -> None:
-        """Map sealed segments, load (or schedule) their indexes, replay the log."""
+        """Map sealed segments, load (or schedule) their indexes, replay the log.
+
+        Runs under the collection's write lock: a segment sealed by the replay is
+        persisted (and perhaps merged) in the background, and that must wait until
+        every logged delete has been replayed onto the segments it replaces.
+        """
+        with coll.write_lock:
+            self._recover(coll)
+
+    def _recover(self, coll: Collection) -> None:
         e = self.engine
         known = set()
         for sid, pid, path, _n, _max_seq in e.catalog.rows(
