@@ -173,3 +173,36 @@ def test_other_vector_types_round_trip(client):
     got = client.get("v", ids=[1])[0]
     assert got["bv"] == b"\x0f\xf0"
     assert got["h"] == [0.5, 1.5] and got["bf"] == [2.0, -1.0] and got["i8"] == [-3, 7]
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        {"a": 1, "b": [1.5, None, True, "é\n\"x\""], "c": {"d": {}}},
+        [],
+        "text",
+        3,
+        -0.0,
+        1e308,
+        None,
+        {"k": "\u2603", "n": 2**70},
+    ],
+)
+def test_json_texts_are_those_of_json_dumps(value):
+    import json
+
+    from heron._batch import dumps_json
+
+    assert dumps_json(value) == json.dumps(value, allow_nan=False)
+
+
+@pytest.mark.parametrize("value", [{"x": float("nan")}, {"x": np.int64(3)}, {"x": {1, 2}}, [float("inf")]])
+def test_json_values_that_json_refuses_are_refused(client, value):
+    s = client.create_schema(auto_id=False)
+    s.add_field("id", heron.DataType.INT64, is_primary=True)
+    s.add_field("v", heron.DataType.FLOAT_VECTOR, dim=2)
+    s.add_field("j", heron.DataType.JSON)
+    client.create_collection("jbad", schema=s)
+    with pytest.raises(heron.DataError, match="field 'j' in row 1"):
+        client.insert("jbad", [{"id": 1, "v": [0, 1], "j": {}}, {"id": 2, "v": [1, 0], "j": value}])
+    assert client.get_collection_stats("jbad")["row_count"] == 0

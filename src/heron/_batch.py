@@ -78,6 +78,7 @@ def build_batch(schema: CollectionSchema, data: Any, *, for_upsert: bool = False
             raise DataError(f"unknown field {sorted(extra)[0]!r}: the schema has no such field and no dynamic field")
         get = _column_getter(columns, n)
         meta = _meta_from_columns(columns, extra, n) if extra else None
+        meta_texts = None
     else:
         if not isinstance(data, Sequence) or isinstance(data, (str, bytes)):
             raise DataError(f"data: got {type(data).__name__}, expected a list of row dicts, a dict of columns, "
@@ -88,7 +89,7 @@ def build_batch(schema: CollectionSchema, data: Any, *, for_upsert: bool = False
                 if not isinstance(r, Mapping):
                     raise DataError(f"row {i}: got {_short(r)}, expected a dict of field values")
         n = len(rows)
-        get, meta = _rows_access(schema, rows)
+        get, meta, meta_texts = _rows_access(schema, rows)
     batch = Batch(n)
     pk = schema.primary_field
     for f in schema.fields:
@@ -104,7 +105,7 @@ def build_batch(schema: CollectionSchema, data: Any, *, for_upsert: bool = False
         else:
             batch.columns[f.name] = convert_scalars(f, raw, n)
     if meta is not None:
-        batch.columns[META_FIELD] = Column(DataType.JSON, meta)
+        batch.columns[META_FIELD] = Column(DataType.JSON, meta, texts=meta_texts)
     elif schema.enable_dynamic_field:
         batch.columns[META_FIELD] = Column(DataType.JSON, np.full(n, None, dtype=object))
     if pk.name in batch.columns:
@@ -183,6 +184,7 @@ def _rows_access(schema: CollectionSchema, rows: list[Mapping]):
     if META_FIELD in extra:
         extra.discard(META_FIELD)
     meta = None
+    meta_texts: list[str | None] | None = None
     if extra:
         if not schema.enable_dynamic_field:
             bad = sorted(extra)[0]
@@ -191,15 +193,14 @@ def _rows_access(schema: CollectionSchema, rows: list[Mapping]):
         meta = np.empty(len(rows), dtype=object)
         for i, r in enumerate(rows):
             meta[i] = {k: v for k, v in r.items() if k not in names}
-        for i, d in enumerate(meta):
-            _check_json(META_FIELD, i, d)
+        meta_texts = [_check_json(META_FIELD, i, d) for i, d in enumerate(meta)]
 
     def get(name: str) -> Any:
         if name not in keys:
             return None
         return [r.get(name, _MISSING) for r in rows]
 
-    return get, meta
+    return get, meta, meta_texts
 
 
 def _all_missing(raw: Any) -> bool:
@@ -333,10 +334,36 @@ def _parse_json_text(f: FieldSchema, i: int, v: str | bytes) -> Any:
         raise _fail(f, i, v, "valid JSON text or a JSON-serialisable value") from None
 
 
+def _not_serialisable(o: Any) -> Any:
+    raise TypeError(f"Object of type {type(o).__name__} is not JSON serializable")
+
+
+def _make_dumps() -> Any:
+    """``json.dumps(v, allow_nan=False)`` with one C encoder made once, not once per value.
+
+    ``json.dumps`` with any keyword builds a new encoder on every call, which costs
+    more than encoding a small document; the text produced is the same.
+    """
+    from json import encoder
+
+    make = getattr(encoder, "c_make_encoder", None)
+    if make is None:  # pure-Python json: keep the documented call
+        return lambda v: json.dumps(v, allow_nan=False)
+    enc = make(None, _not_serialisable, encoder.encode_basestring_ascii, None, ": ", ", ", False, False, False)
+
+    def dumps(v: Any) -> str:
+        return "".join(enc(v, 0))
+
+    return dumps
+
+
+dumps_json = _make_dumps()
+
+
 def _check_json(name: str, i: int, v: Any) -> str:
     try:
-        return json.dumps(v, allow_nan=False)
-    except (TypeError, ValueError):
+        return dumps_json(v)  # type: ignore[no-any-return]
+    except (TypeError, ValueError, RecursionError):
         raise _fail(name, i, v, "a JSON-serialisable value (dict, list, str, number, bool or None)") from None
 
 

@@ -16,7 +16,7 @@ import numpy as np
 import pyarrow as pa
 from scipy import sparse as sp
 
-from .._batch import Batch
+from .._batch import Batch, dumps_json
 from .._schema import META_FIELD, CollectionSchema, FieldSchema
 from .._types import NUMPY_DTYPES, DataType
 from ._column import Column
@@ -50,7 +50,7 @@ def _json_texts(values: np.ndarray, valid: np.ndarray | None, texts: list[str | 
     if valid is None and not any(v is not None for v in values):
         return pa.nulls(len(values), type=pa.string())
     if texts is None:
-        texts = [None if (valid is not None and not valid[i]) else json.dumps(v) for i, v in enumerate(values)]
+        texts = [None if (valid is not None and not valid[i]) else dumps_json(v) for i, v in enumerate(values)]
     return pa.array(texts, type=pa.string())
 
 

@@ -97,8 +97,43 @@ def _lane(mask: np.ndarray, data: np.ndarray) -> Lane:
     return Lane(data, None if mask.all() else mask)
 
 
+_ONE_TYPE = {str: STR, int: INT, float: FLOAT, bool: BOOL}
+_EMPTY = {type(None), _Missing}
+
+
+def _classify_one_type(objs: np.ndarray) -> Typed | None:
+    """`classify` for the common column whose values share one type (besides null / missing).
+
+    Reads the types with C-level loops; None when the values mix types (the
+    general pass handles those) or an integer does not fit in int64.
+    """
+    types = set(map(type, objs))
+    kinds = [_ONE_TYPE.get(t) for t in types - _EMPTY]
+    if len(kinds) != 1 or kinds[0] is None:
+        return None
+    n = len(objs)
+    absent = objs == MISSING if _Missing in types else np.zeros(n, dtype=bool)
+    null = (objs == None) if type(None) in types else np.zeros(n, dtype=bool)  # noqa: E711 (elementwise)
+    m = ~(absent | null)
+    kind = kinds[0]
+    if kind == STR:
+        strs = objs if m.all() else np.where(m, objs, None)
+        data: Any = pa.array(strs, type=pa.string())
+        key = "s"
+    else:
+        key, dtype = {INT: ("i", np.int64), FLOAT: ("f", np.float64), BOOL: ("b", np.bool_)}[kind]
+        try:
+            data = (objs if m.all() else np.where(m, objs, 0)).astype(dtype)
+        except OverflowError:
+            return None
+    return Typed({key: _lane(m, data)}, absent | null, ~absent, objs)
+
+
 def classify(objs: np.ndarray) -> Typed:
     """Split an object array of values into typed lanes (one pass to read the types)."""
+    fast = _classify_one_type(objs)
+    if fast is not None:
+        return fast
     n = len(objs)
     get = _KIND.get
     kinds = np.fromiter((get(type(v), OTHER) for v in objs), dtype=np.int8, count=n)
@@ -137,6 +172,11 @@ def extract_path(values: np.ndarray, path: tuple[str | int, ...]) -> np.ndarray:
     n = len(values)
     for step in path:
         if isinstance(step, str):
+            try:  # every row a dict: a C-level loop
+                cur = _objects(map(dict.get, cur, itertools.repeat(step), itertools.repeat(MISSING)), n)
+                continue
+            except TypeError:
+                pass
             cur = _objects((v.get(step, MISSING) if type(v) is dict else MISSING for v in cur), n)
         else:
             i = step
