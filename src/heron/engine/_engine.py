@@ -31,6 +31,7 @@ from .._errors import (
 from .._schema import CollectionSchema
 from .._types import LoadState
 from ._catalog import Catalog, dumps
+from ._coalesce import SearchCoalescer
 from ._collection import DEFAULT_PARTITION, Collection, IndexDef, Partition
 from ._indexes import normalize_index
 from ._reads import Reader
@@ -74,7 +75,7 @@ class Engine:
         self.collections: dict[tuple[str, str], Collection] = {}
         self.writer = Writer(self)
         self.reader = Reader(self)
-        self._routes: dict[type, Any] = {}
+        self._routes: dict[type, Any] = {rq.Search: SearchCoalescer(self.reader.op_search).search}
         self.closed = False
         self._databases = {n for (n,) in self.catalog.rows("SELECT name FROM databases")}
         self._load_catalog()

@@ -117,7 +117,7 @@ def _classify_one_type(objs: np.ndarray) -> Typed | None:
     m = ~(absent | null)
     kind = kinds[0]
     if kind == STR:
-        strs = objs if m.all() else np.where(m, objs, None)
+        strs = objs if m.all() else np.where(m, objs, np.array(None, dtype=object))
         data: Any = pa.array(strs, type=pa.string())
         key = "s"
     else:
