@@ -176,6 +176,7 @@ def planner(request, monkeypatch):
     if request.param == "ann-only":
         monkeypatch.setattr(_vindex_dense, "FILTER_CROSSOVER", {"HNSW": 0.0, "IVF": 0.0})
         monkeypatch.setattr(_vindex_dense, "EXACT_SCAN_BUDGET", {"HNSW": 0, "IVF": 0})
+        monkeypatch.setattr(_vindex_dense, "CACHED_SCAN_BUDGET", 0)
     return request.param
 
 

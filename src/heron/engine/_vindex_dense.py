@@ -21,6 +21,8 @@ import numpy as np
 
 from .._errors import ParamError
 from .._types import DataType
+from ._subset_cache import CACHE as SUBSETS
+from ._subset_cache import bitmap_key, new_owner
 from ._vindex_base import BuildCancelled, FaissBlob, VectorIndex
 from ._vindex_exact import as_float32, exact_range_search, exact_search, in_range, normalized, sort_hits
 from ._vindex_params import MAX_EF
@@ -51,6 +53,12 @@ EXACT_SCAN_BUDGET: dict[str, int] = {"HNSW": 1_000_000, "IVF": 100_000}
 #: faiss skips rejected rows only when collecting results, so the candidate
 #: lists must grow for the same number of allowed candidates to be seen.
 HNSW_FILTER_EF_BOOST = 32.0
+#: A filter keeping at most this many values (kept rows x dim) is answered by
+#: an exact scan once the kept rows are gathered in the process's subset cache
+#: (`_subset_cache`: a bitmap is admitted when it comes back). On 100k x 128
+#: the scan of 10,000 gathered rows takes ~0.1 ms against ~0.6 ms for HNSW at
+#: 10% kept with ef raised; 2.5M values (~20k rows at 128-d) is ~0.25 ms.
+CACHED_SCAN_BUDGET = 2_500_000
 #: Rows added to a faiss index per call while building, so that a build can
 #: stop between slices (each slice still runs on every OpenMP thread).
 BUILD_SLICE = 16384
@@ -140,6 +148,7 @@ class DenseIndex(VectorIndex):
         self._xb = xb
         self._kind = "HNSW" if index_type.startswith("HNSW") else "IVF"
         self._params_cache: dict[tuple[Any, ...], Any] = {}
+        self._owner = new_owner()
 
     @classmethod
     def build(
@@ -213,6 +222,18 @@ class DenseIndex(VectorIndex):
             return np.flatnonzero(allow)
         return None
 
+    def _kept_rows(
+        self, allow: np.ndarray, kept: int, ids: np.ndarray | None
+    ) -> tuple[np.ndarray, np.ndarray] | None:
+        """The kept rows and their vectors: cached, gathered (when `ids` says scan), or None."""
+        key = bitmap_key(self._owner, self.ntotal, np.packbits(allow, bitorder="little"))
+
+        def gather() -> tuple[np.ndarray, np.ndarray]:
+            rows = ids if ids is not None else np.flatnonzero(allow)
+            return rows, self._index.reconstruct_batch(rows)
+
+        return SUBSETS.get(key, kept * self.dim * 4, gather, always=ids is not None)
+
     def _exact_metric(self) -> str:
         return "IP" if self.metric == "COSINE" and self._index is not None else self.metric
 
@@ -251,8 +272,11 @@ class DenseIndex(VectorIndex):
         if self._index is None:
             return exact_search(DataType.FLOAT_VECTOR, self.metric, self._xb, q, k, allow=allow)
         ids = self._exact_subset(allow, kept, k)
-        if ids is not None:
-            vecs = self._index.reconstruct_batch(ids)
+        sub = None
+        if allow is not None and (ids is not None or kept * self.dim <= CACHED_SCAN_BUDGET):
+            sub = self._kept_rows(allow, kept, ids)
+        if sub is not None:
+            ids, vecs = sub
             s, r = exact_search(DataType.FLOAT_VECTOR, self._exact_metric(), vecs, q, k)
             return s, np.where(r >= 0, ids[np.maximum(r, 0)], -1)
         sp_ = self._faiss_params(k, allow, kept, params)

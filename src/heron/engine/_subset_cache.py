@@ -1,0 +1,96 @@
+"""Vectors of the rows a filter keeps, gathered once and reused while the same filter comes back.
+
+An exact scan of the rows a filter keeps is cheap once those rows sit in one
+contiguous array (10,000 x 128 floats: about 0.1 ms), but gathering them
+from the index costs ten times that, and a filtered HNSW search at 10% kept
+(with ``ef`` raised to hold recall) about five times. Applications tend to
+repeat their filters (a tenant, a category, a date range), so the gathered
+rows are kept, keyed by the index and a digest of the filter's bitmap, in one
+LRU bounded in bytes. A bitmap is admitted on its second sighting, so
+filters that never repeat cost nothing but the digest.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Hashable
+from typing import Any
+
+import numpy as np
+
+#: Bytes of gathered vectors kept across every index of the process.
+MAX_BYTES = 64 << 20
+#: Bitmaps remembered as seen once (the admission filter).
+MAX_SEEN = 1024
+
+_serials = itertools.count(1)
+
+
+def new_owner() -> int:
+    """An identity for a cache owner (an index) that is never reused, unlike ``id()``."""
+    return next(_serials)
+
+
+def bitmap_key(owner: int, ntotal: int, bits: np.ndarray) -> Hashable:
+    return (owner, ntotal, hashlib.blake2b(bits.tobytes(), digest_size=16).digest())
+
+
+class SubsetCache:
+    def __init__(self, max_bytes: int = MAX_BYTES, max_seen: int = MAX_SEEN) -> None:
+        self.max_bytes = max_bytes
+        self._max_seen = max_seen
+        self._items: OrderedDict[Hashable, tuple[np.ndarray, np.ndarray]] = OrderedDict()
+        self._seen: OrderedDict[Hashable, None] = OrderedDict()
+        self._bytes = 0
+        self._lock = threading.Lock()
+        self.hits = 0
+
+    def get(
+        self, key: Hashable, nbytes: int, gather: Callable[[], tuple[np.ndarray, np.ndarray]], *, always: bool
+    ) -> tuple[np.ndarray, np.ndarray] | None:
+        """The cached ``(ids, vectors)`` for `key`, gathered now if seen before (or `always`).
+
+        Returns None when the rows are not cached and not worth gathering yet
+        (first sighting and not `always`): the caller uses the index instead.
+        """
+        with self._lock:
+            hit = self._items.get(key)
+            if hit is not None:
+                self._items.move_to_end(key)
+                self.hits += 1
+                return hit
+            admit = nbytes <= self.max_bytes // 4 and key in self._seen
+            if not admit:
+                self._seen[key] = None
+                self._seen.move_to_end(key)
+                while len(self._seen) > self._max_seen:
+                    self._seen.popitem(last=False)
+        if not admit and not always:
+            return None
+        sub = gather()
+        if admit:
+            with self._lock:
+                if key not in self._items:
+                    self._seen.pop(key, None)
+                    self._items[key] = sub
+                    self._bytes += _size(sub)
+                    while self._bytes > self.max_bytes and self._items:
+                        _, old = self._items.popitem(last=False)
+                        self._bytes -= _size(old)
+        return sub
+
+    def clear(self) -> None:
+        with self._lock:
+            self._items.clear()
+            self._seen.clear()
+            self._bytes = 0
+
+
+def _size(sub: tuple[Any, ...]) -> int:
+    return sum(int(a.nbytes) for a in sub)
+
+
+CACHE = SubsetCache()

@@ -1,0 +1,79 @@
+"""A repeated filter is answered by an exact scan of its gathered rows, exactly and without stale rows."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from heron._types import DataType
+from heron.engine import _subset_cache, _vindex_dense
+from heron.engine._subset_cache import SubsetCache
+from heron.engine._vector_index import build_index
+from tests.engine.test_vector_index import clustered, reference_topk
+
+
+@pytest.fixture()
+def cache(monkeypatch):
+    c = SubsetCache(max_bytes=8 << 20)
+    monkeypatch.setattr(_vindex_dense, "SUBSETS", c)
+    monkeypatch.setattr(_vindex_dense, "FILTER_CROSSOVER", {"HNSW": 0.0, "IVF": 0.0})
+    monkeypatch.setattr(_vindex_dense, "EXACT_SCAN_BUDGET", {"HNSW": 0, "IVF": 0})
+    return c
+
+
+@pytest.mark.parametrize("metric", ["L2", "COSINE", "IP"])
+def test_a_repeated_filter_is_scanned_exactly_from_the_cache(cache, metric):
+    x, q = clustered(6000, 16, 40, seed=2)
+    idx = build_index(DataType.FLOAT_VECTOR, 16, "HNSW", metric, {"M": 8, "efConstruction": 40}, x)
+    allow = np.random.default_rng(1).random(len(x)) < 0.2
+    truth = reference_topk(metric, x, q, 10, allow)
+    idx.search(q, 10, allow=allow, params={"ef": 16})  # first sighting: the index answers
+    assert cache.hits == 0 and not cache._items
+    for _ in range(2):  # second: gathered and cached; third: a hit
+        scores, rows = idx.search(q, 10, allow=allow, params={"ef": 16})
+        assert (rows == truth).mean() > 0.999  # exact (ties aside)
+        assert allow[rows].all()
+    assert cache.hits == 1 and len(cache._items) == 1
+
+
+def test_other_bitmaps_and_grown_indexes_never_share_an_entry(cache):
+    x, q = clustered(4000, 8, 10, seed=4)
+    idx = build_index(DataType.FLOAT_VECTOR, 8, "HNSW", "L2", {"M": 8, "efConstruction": 40}, x)
+    a = np.zeros(len(x), bool)
+    a[::5] = True
+    b = np.zeros(len(x), bool)
+    b[1::5] = True
+    for allow in (a, a, b, b, a, b):
+        _, rows = idx.search(q, 5, allow=allow)
+        assert allow[rows].all()
+        assert (rows == reference_topk("L2", x, q, 5, allow)).all()
+    assert len(cache._items) == 2
+    more, _ = clustered(500, 8, 1, seed=9)
+    grown = idx.extended(more)
+    assert grown is idx and idx.ntotal == 4500
+    x2 = np.concatenate([x, more])
+    a2 = np.concatenate([a, np.ones(500, bool)])
+    for _ in range(3):
+        _, rows = idx.search(q, 5, allow=a2)
+        assert (rows == reference_topk("L2", x2, q, 5, a2)).all()
+
+
+def test_the_cache_stays_within_its_byte_budget():
+    c = SubsetCache(max_bytes=4000)
+    calls = []
+
+    def gather(n):
+        def g():
+            calls.append(n)
+            return np.arange(n), np.zeros((n, 4), np.float32)
+        return g
+
+    for key in range(6):
+        assert c.get(key, 1000, gather(50), always=False) is None  # seen once
+        got = c.get(key, 1000, gather(50), always=False)
+        assert got is not None and len(got[0]) == 50
+    assert c._bytes <= 4000 and len(c._items) == 4000 // (50 * 8 + 50 * 16)
+    assert c.get(5, 1000, gather(50), always=False) is not None and c.hits == 1
+    assert c.get("big", 10_000, gather(1), always=True) is not None  # larger than a quarter: never kept
+    assert c.get("big", 10_000, gather(1), always=True) is not None and "big" not in c._items
+    assert _subset_cache.CACHE.max_bytes == _subset_cache.MAX_BYTES
