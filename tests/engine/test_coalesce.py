@@ -41,7 +41,7 @@ class _Gate:
 
 def _waiting(co: SearchCoalescer, n: int) -> bool:
     with co._lock:
-        return sum(g.pending.queries if g.pending else 0 for g in co._keys.values()) >= n
+        return sum(g.queries for g in co._pending.values()) >= n
 
 
 def _run_blocked(co: SearchCoalescer, gate: _Gate, later: list[rq.Search]):
@@ -68,7 +68,7 @@ def test_waiting_searches_run_as_one_batch_and_get_their_own_rows():
         assert f.result(10) == [[float(i)]] * (1 + i % 2)
     assert len(gate.calls) == 2  # the blocked one, then all the others in one call
     assert len(gate.calls[1]) == sum(len(r.data) for r in later)
-    assert not co._keys  # nothing left behind
+    assert not co._pending and co._running == 0  # nothing left behind
 
 
 def test_a_failing_batch_is_rerun_one_by_one_so_only_the_bad_request_fails():

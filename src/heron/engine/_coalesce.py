@@ -1,16 +1,16 @@
 """Concurrent searches that differ only in their query vectors run as one batched search.
 
-While as many searches run as there are cores, searches that arrive with the
-same collection, field, filter, limit, output fields and parameters queue
-behind them; when one ends, the queued ones run as a single call with all
-their query vectors. The
-index answers nq queries in one call for much less than nq calls, the filter
-is evaluated once, and the per-call Python work is paid once, which is what
-lets concurrent callers add throughput on a machine with few cores (the
-same idea as Milvus's merging of search tasks). A search waits only when
-the cores are busy with ones of the same key, so a lone caller sees no delay, and it is
-never run against an older snapshot than it would have seen alone: the
-batch starts after every member arrived.
+While as many searches run as there are cores, searches that arrive queue,
+grouped by what they share (collection, field, filter, limit, output fields
+and parameters); when a core frees up, the group waiting longest runs as a
+single call with all its query vectors. The index answers nq queries in one
+call for much less than nq calls, the filter is evaluated once, and the
+per-call Python work is paid once, which is what lets concurrent callers add
+throughput on a machine with few cores (the same idea as Milvus's merging of
+search tasks). A search waits only when the cores are busy, so a lone caller
+sees no delay (nor the cost of computing a key), and it never runs against an
+older snapshot than it would have seen alone: the batch starts after every
+member arrived.
 
 Results are split back per request. A batch that fails is run again request
 by request, so each caller gets its own answer or its own error.
@@ -46,14 +46,6 @@ class _Group:
         return sum(len(r.data) for r in self.requests)
 
 
-class _Key:
-    __slots__ = ("running", "pending")
-
-    def __init__(self) -> None:
-        self.running = 0
-        self.pending: _Group | None = None
-
-
 def _json(v: Any) -> str:
     return json.dumps(v, sort_keys=True, default=repr)
 
@@ -85,37 +77,36 @@ class SearchCoalescer:
         self._run = run
         self._parallel = max(1, parallel or os.cpu_count() or 1)
         self._lock = threading.Lock()
-        self._idle = threading.Condition(self._lock)
-        self._keys: dict[Hashable, _Key] = {}
+        self._free = threading.Condition(self._lock)
+        self._running = 0
+        self._pending: dict[Hashable, _Group] = {}
 
     def search(self, r: rq.Search) -> list[Any]:
+        if self._start_now():  # a core is free: no key, no batch, no wait
+            try:
+                return self._run(r)
+            finally:
+                self._finish()
         key = batch_key(r)
         if key is None:
-            return self._run(r)
+            key = object()  # a group of its own, waiting its turn like the others
         with self._lock:
-            st = self._keys.get(key)
-            if st is None:
-                st = self._keys[key] = _Key()
-            if st.running < self._parallel and st.pending is None:
-                st.running += 1
+            if self._running < self._parallel and not self._pending:
+                self._running += 1
                 group = None
             else:
-                group = st.pending
-                leader = group is None or group.queries + len(r.data) > MAX_BATCH_QUERIES
-                if leader:
-                    if group is not None:  # full: run this one beside the others
-                        st.running += 1
-                        group = None
-                    else:
-                        group = st.pending = _Group()
-                if group is not None:
-                    slot = len(group.requests)
-                    group.requests.append(r)
+                found = self._pending.get(key)
+                leader = found is None or found.queries + len(r.data) > MAX_BATCH_QUERIES
+                if found is None or leader:  # none waits, or it is full (and keeps its leader)
+                    found = self._pending[key] = _Group()
+                group = found
+                slot = len(group.requests)
+                group.requests.append(r)
         if group is None:
             try:
                 return self._run(r)
             finally:
-                self._finish(key, st)
+                self._finish()
         if not leader:
             group.done.wait()
             result, error = group.results[slot]
@@ -123,26 +114,32 @@ class SearchCoalescer:
                 raise error
             return result  # type: ignore[no-any-return]
         with self._lock:
-            while st.running >= self._parallel:
-                self._idle.wait()
-            st.running += 1
-            st.pending = None  # closed: later arrivals start the next group
+            while self._running >= self._parallel:
+                self._free.wait()
+            self._running += 1
+            if self._pending.get(key) is group:
+                del self._pending[key]  # closed: later arrivals start the next group
         try:
             self._run_group(group)
         finally:
-            self._finish(key, st)
+            self._finish()
         result, error = group.results[0]
         if error is not None:
             raise error
         return result  # type: ignore[no-any-return]
 
-    def _finish(self, key: Hashable, st: _Key) -> None:
+    def _start_now(self) -> bool:
         with self._lock:
-            st.running -= 1
-            if st.pending is not None:
-                self._idle.notify_all()
-            elif st.running == 0:
-                self._keys.pop(key, None)
+            if self._running < self._parallel and not self._pending:
+                self._running += 1
+                return True
+            return False
+
+    def _finish(self) -> None:
+        with self._lock:
+            self._running -= 1
+            if self._pending:
+                self._free.notify()
 
     def _run_group(self, group: _Group) -> None:
         reqs = group.requests
