@@ -223,10 +223,10 @@ class DenseIndex(VectorIndex):
         return None
 
     def _kept_rows(
-        self, allow: np.ndarray, kept: int, ids: np.ndarray | None
+        self, allow: np.ndarray, bits: np.ndarray, kept: int, ids: np.ndarray | None
     ) -> tuple[np.ndarray, np.ndarray] | None:
         """The kept rows and their vectors: cached, gathered (when `ids` says scan), or None."""
-        key = bitmap_key(self._owner, self.ntotal, np.packbits(allow, bitorder="little"))
+        key = bitmap_key(self._owner, self.ntotal, bits)
 
         def gather() -> tuple[np.ndarray, np.ndarray]:
             rows = ids if ids is not None else np.flatnonzero(allow)
@@ -237,7 +237,9 @@ class DenseIndex(VectorIndex):
     def _exact_metric(self) -> str:
         return "IP" if self.metric == "COSINE" and self._index is not None else self.metric
 
-    def _faiss_params(self, k: int, allow: np.ndarray | None, kept: int, params: dict[str, Any]) -> Any:
+    def _faiss_params(
+        self, k: int, allow: np.ndarray | None, kept: int, params: dict[str, Any], bits: np.ndarray | None = None
+    ) -> Any:
         if allow is None:  # read-only during a search, so one object serves every thread
             key = (k, params.get("ef"), params.get("nprobe"))
             cached = self._params_cache.get(key)
@@ -246,12 +248,15 @@ class DenseIndex(VectorIndex):
                     self._params_cache.clear()
                 cached = self._params_cache[key] = self._make_faiss_params(k, None, kept, params)
             return cached
-        return self._make_faiss_params(k, allow, kept, params)
+        return self._make_faiss_params(k, allow, kept, params, bits)
 
-    def _make_faiss_params(self, k: int, allow: np.ndarray | None, kept: int, params: dict[str, Any]) -> Any:
+    def _make_faiss_params(
+        self, k: int, allow: np.ndarray | None, kept: int, params: dict[str, Any], bits: np.ndarray | None = None
+    ) -> Any:
         sel = None
         if allow is not None:
-            bits = np.packbits(allow, bitorder="little")
+            if bits is None:
+                bits = np.packbits(allow, bitorder="little")
             sel = faiss.IDSelectorBitmap(self.ntotal, faiss.swig_ptr(bits))
             sel.bits_ref = bits  # keeps the bitmap alive as long as the selector
         if self._kind == "HNSW":
@@ -272,14 +277,15 @@ class DenseIndex(VectorIndex):
         if self._index is None:
             return exact_search(DataType.FLOAT_VECTOR, self.metric, self._xb, q, k, allow=allow)
         ids = self._exact_subset(allow, kept, k)
-        sub = None
+        sub = bits = None
         if allow is not None and (ids is not None or kept * self.dim <= CACHED_SCAN_BUDGET):
-            sub = self._kept_rows(allow, kept, ids)
+            bits = np.packbits(allow, bitorder="little")  # the cache key, and the selector below
+            sub = self._kept_rows(allow, bits, kept, ids)
         if sub is not None:
             ids, vecs = sub
             s, r = exact_search(DataType.FLOAT_VECTOR, self._exact_metric(), vecs, q, k)
             return s, np.where(r >= 0, ids[np.maximum(r, 0)], -1)
-        sp_ = self._faiss_params(k, allow, kept, params)
+        sp_ = self._faiss_params(k, allow, kept, params, bits)
         dist, rows = self._index.search(q, k, params=sp_)
         dist = dist.astype(np.float32, copy=False)
         dist[rows < 0] = float("-inf") if self.metric in ("IP", "COSINE") else float("inf")
