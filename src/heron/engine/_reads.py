@@ -68,10 +68,11 @@ class Reader:
         return [p for p in coll.partitions.values() if p.loaded]
 
     def _masks(self, coll: Collection, parts: list[Partition], expr: str, params: dict[str, Any] | None,
-               allow_none: bool = False):
+               allow_none: bool = False, shared: bool = False):
         """Per segment view, the rows that are visible and match ``expr``.
 
         With ``allow_none``, a view whose rows all qualify yields None instead of an all-true mask.
+        With ``shared``, a mask may be a read-only array the segment remembers (the caller only reads it).
         """
         plan = _compile(expr, coll.schema, params)
         snap = coll.snapshot(parts)
@@ -83,11 +84,13 @@ class Reader:
                 yield view, (None if allow_none else np.ones(view.n, dtype=bool)) if every else view.visible(snap.seq)
                 continue
             if every:
-                mask = np.array(plan.evaluate(view), dtype=bool)  # a copy: callers may change it
+                mask = view.segment.filter_result(plan, view)
+                if not shared:
+                    mask = mask.copy()  # callers may change it
             else:
                 mask = view.visible(snap.seq)
                 if mask.any():
-                    mask &= plan.evaluate(view)
+                    mask &= view.segment.filter_result(plan, view)
             yield view, mask
 
     def matching_pks(self, coll: Collection, parts: list[Partition], expr: str, params: dict[str, Any]) -> np.ndarray:
@@ -286,7 +289,7 @@ class Reader:
         nq = queries.shape[0]
         per_q: list[list[tuple[float, SegmentView, int]]] = [[] for _ in range(nq)]
         segments = 0
-        for view, mask in self._masks(coll, parts, r.filter, r.filter_params, allow_none=True):
+        for view, mask in self._masks(coll, parts, r.filter, r.filter_params, allow_none=True, shared=True):
             live = view.n if mask is None else int(np.count_nonzero(mask))
             if live == 0:
                 continue

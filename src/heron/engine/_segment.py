@@ -12,6 +12,7 @@ only ever changes its ``deleted_at`` column.
 from __future__ import annotations
 
 import threading
+from collections import OrderedDict
 from typing import Any
 
 import numpy as np
@@ -24,6 +25,8 @@ from .._types import DataType
 from ._column import Column
 
 LIVE = np.iinfo(np.int64).max
+#: Filter results remembered per sealed segment (one bool per row each).
+FILTER_MEMO = 8
 
 
 class _Buffer:
@@ -141,6 +144,8 @@ class Segment:
             if f.dtype in (DataType.FLOAT_VECTOR, DataType.FLOAT16_VECTOR, DataType.INT8_VECTOR)
         }
         self.sindex: dict[str, Any] = {}
+        self._filter_memo: OrderedDict[tuple[int, int], tuple[Any, np.ndarray]] = OrderedDict()
+        self._memo_lock = threading.Lock()
         self.pk_name = schema.primary_field.name
         for f in schema.fields:
             self._add_store(f.name, f.dtype, f.dim, f.element_type)
@@ -149,6 +154,31 @@ class Segment:
         self.element_types = {f.name: f.element_type for f in schema.fields}
         self.dtypes = {f.name: f.dtype for f in schema.fields}
         self.dtypes[META_FIELD] = DataType.JSON
+
+    def filter_result(self, plan: Any, view: SegmentView) -> np.ndarray:
+        """``plan.evaluate(view)``, read-only, remembered while the segment is sealed.
+
+        A sealed segment's rows never change (deletes are kept apart, in
+        ``deleted_at``), so a filter that comes back is answered without
+        reading its columns again. Plans are cached by expression, so the
+        same filter arrives as the same plan object; the entry holds the plan,
+        which keeps its ``id`` from being reused while the entry lives.
+        """
+        if not self.sealed:
+            return np.asarray(plan.evaluate(view), dtype=bool)
+        key = (id(plan), view.n)
+        with self._memo_lock:
+            hit = self._filter_memo.get(key)
+            if hit is not None and hit[0] is plan:
+                self._filter_memo.move_to_end(key)
+                return hit[1]
+        mask = np.array(plan.evaluate(view), dtype=bool)
+        mask.flags.writeable = False
+        with self._memo_lock:
+            self._filter_memo[key] = (plan, mask)
+            while len(self._filter_memo) > FILTER_MEMO:
+                self._filter_memo.popitem(last=False)
+        return mask
 
     def _add_store(self, name: str, dtype: DataType, dim: int | None, et: DataType | None) -> None:
         from .._types import NUMPY_DTYPES

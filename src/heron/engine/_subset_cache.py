@@ -38,6 +38,71 @@ def bitmap_key(owner: int, ntotal: int, bits: np.ndarray) -> Hashable:
     return (owner, ntotal, hashlib.blake2b(bits.tobytes(), digest_size=16).digest())
 
 
+class MaskFacts:
+    """What searches derive from a filter mask: kept count, packed bits, digest, kept rows (each once)."""
+
+    __slots__ = ("mask", "_count", "_bits", "_digest", "_rows")
+
+    def __init__(self, mask: np.ndarray) -> None:
+        self.mask = mask
+        self._count: int | None = None
+        self._bits: np.ndarray | None = None
+        self._digest: bytes | None = None
+        self._rows: np.ndarray | None = None
+
+    @property
+    def count(self) -> int:
+        if self._count is None:
+            self._count = int(np.count_nonzero(self.mask))
+        return self._count
+
+    @property
+    def bits(self) -> np.ndarray:
+        """The mask packed little-endian, as faiss's IDSelectorBitmap reads it."""
+        if self._bits is None:
+            self._bits = np.packbits(self.mask, bitorder="little")
+        return self._bits
+
+    @property
+    def digest(self) -> bytes:
+        if self._digest is None:
+            self._digest = hashlib.blake2b(self.bits.tobytes(), digest_size=16).digest()
+        return self._digest
+
+    @property
+    def rows(self) -> np.ndarray:
+        if self._rows is None:
+            self._rows = np.flatnonzero(self.mask)
+        return self._rows
+
+
+#: Facts of read-only masks kept at once.
+MAX_FACTS = 16
+_facts: OrderedDict[int, MaskFacts] = OrderedDict()
+_facts_lock = threading.Lock()
+
+
+def mask_facts(mask: np.ndarray) -> MaskFacts:
+    """`MaskFacts` of `mask`, shared between calls when the mask is read-only.
+
+    A read-only mask (a sealed segment's remembered filter result) cannot
+    change, so its facts are kept, keyed by the array's identity; the entry
+    holds the array, so the identity cannot be reused while it lives.
+    """
+    if mask.flags.writeable:
+        return MaskFacts(mask)
+    key = id(mask)
+    with _facts_lock:
+        hit = _facts.get(key)
+        if hit is not None and hit.mask is mask:
+            _facts.move_to_end(key)
+            return hit
+        facts = _facts[key] = MaskFacts(mask)
+        while len(_facts) > MAX_FACTS:
+            _facts.popitem(last=False)
+    return facts
+
+
 class SubsetCache:
     def __init__(self, max_bytes: int = MAX_BYTES, max_seen: int = MAX_SEEN) -> None:
         self.max_bytes = max_bytes

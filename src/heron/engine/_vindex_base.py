@@ -27,6 +27,7 @@ import scipy.sparse as sp
 
 from .._errors import HeronError, ParamError
 from .._types import DataType
+from ._subset_cache import mask_facts
 from ._vindex_exact import _check_k, check_range, empty_result
 from ._vindex_params import normalize_search_params
 
@@ -247,7 +248,7 @@ class VectorIndex:
             raise ParamError(
                 f"allow must be a boolean array of length {self.ntotal}, got {allow.dtype} array of shape {allow.shape}"
             )
-        kept = int(np.count_nonzero(allow))
+        kept = mask_facts(allow).count
         return (None if kept == self.ntotal else allow), kept
 
     def _search(

@@ -22,7 +22,7 @@ import numpy as np
 from .._errors import ParamError
 from .._types import DataType
 from ._subset_cache import CACHE as SUBSETS
-from ._subset_cache import bitmap_key, new_owner
+from ._subset_cache import mask_facts, new_owner
 from ._vindex_base import BuildCancelled, FaissBlob, VectorIndex
 from ._vindex_exact import as_float32, exact_range_search, exact_search, in_range, normalized, sort_hits
 from ._vindex_params import MAX_EF
@@ -217,19 +217,19 @@ class DenseIndex(VectorIndex):
         if allow is None or self._index is None:
             return None
         if kept <= k or kept * self.dim <= EXACT_SCAN_BUDGET[self._kind]:
-            return np.flatnonzero(allow)
+            return mask_facts(allow).rows
         if kept < FILTER_CROSSOVER[self._kind] * self.ntotal:
-            return np.flatnonzero(allow)
+            return mask_facts(allow).rows
         return None
 
     def _kept_rows(
-        self, allow: np.ndarray, bits: np.ndarray, kept: int, ids: np.ndarray | None
+        self, allow: np.ndarray, kept: int, ids: np.ndarray | None
     ) -> tuple[np.ndarray, np.ndarray] | None:
         """The kept rows and their vectors: cached, gathered (when `ids` says scan), or None."""
-        key = bitmap_key(self._owner, self.ntotal, bits)
+        key = (self._owner, self.ntotal, mask_facts(allow).digest)
 
         def gather() -> tuple[np.ndarray, np.ndarray]:
-            rows = ids if ids is not None else np.flatnonzero(allow)
+            rows = ids if ids is not None else mask_facts(allow).rows
             return rows, self._index.reconstruct_batch(rows)
 
         return SUBSETS.get(key, kept * self.dim * 4, gather, always=ids is not None)
@@ -256,7 +256,7 @@ class DenseIndex(VectorIndex):
         sel = None
         if allow is not None:
             if bits is None:
-                bits = np.packbits(allow, bitorder="little")
+                bits = mask_facts(allow).bits
             sel = faiss.IDSelectorBitmap(self.ntotal, faiss.swig_ptr(bits))
             sel.bits_ref = bits  # keeps the bitmap alive as long as the selector
         if self._kind == "HNSW":
@@ -277,15 +277,14 @@ class DenseIndex(VectorIndex):
         if self._index is None:
             return exact_search(DataType.FLOAT_VECTOR, self.metric, self._xb, q, k, allow=allow)
         ids = self._exact_subset(allow, kept, k)
-        sub = bits = None
+        sub = None
         if allow is not None and (ids is not None or kept * self.dim <= CACHED_SCAN_BUDGET):
-            bits = np.packbits(allow, bitorder="little")  # the cache key, and the selector below
-            sub = self._kept_rows(allow, bits, kept, ids)
+            sub = self._kept_rows(allow, kept, ids)
         if sub is not None:
             ids, vecs = sub
             s, r = exact_search(DataType.FLOAT_VECTOR, self._exact_metric(), vecs, q, k)
             return s, np.where(r >= 0, ids[np.maximum(r, 0)], -1)
-        sp_ = self._faiss_params(k, allow, kept, params, bits)
+        sp_ = self._faiss_params(k, allow, kept, params)
         dist, rows = self._index.search(q, k, params=sp_)
         dist = dist.astype(np.float32, copy=False)
         dist[rows < 0] = float("-inf") if self.metric in ("IP", "COSINE") else float("inf")
