@@ -22,6 +22,7 @@ import pyarrow.compute as pc
 from scipy import sparse as sp
 
 from ._errors import DataError
+from ._pa import from_numpy, objects, strings, to_numpy
 from ._schema import META_FIELD, CollectionSchema, FieldSchema
 from ._types import NUMPY_DTYPES, DataType
 from .engine._column import Column
@@ -47,7 +48,7 @@ class Batch:
 
 def take_column(c: Column, rows: np.ndarray) -> Column:
     if isinstance(c.values, (pa.Array, pa.ChunkedArray)):
-        values: Any = c.values.take(pa.array(rows, type=pa.int64()))
+        values: Any = c.values.take(from_numpy(rows, pa.int64()))
     else:
         values = c.values[rows]
     valid = None if c.valid is None else c.valid[rows]
@@ -313,13 +314,12 @@ def _first_bad(values: Any, ok) -> int:
 
 def _varchar(f: FieldSchema, values: Any) -> pa.Array:
     try:
-        arr = pa.array(values, type=pa.string())
+        arr = strings(values)
     except (pa.ArrowInvalid, pa.ArrowTypeError):
         i = _first_bad(values, lambda v: v is None or isinstance(v, str))
         raise _fail(f, i, values[i], "a string") from None
     if len(arr):
-        lengths = pc.binary_length(arr).to_numpy(zero_copy_only=False)
-        lengths = np.nan_to_num(lengths.astype(np.float64), nan=0)
+        lengths = to_numpy(pc.binary_length(arr))
         limit = f.max_length or 0
         if lengths.max() > limit:
             i = int(np.flatnonzero(lengths > limit)[0])
@@ -561,7 +561,7 @@ def check_unique_pks(f: FieldSchema, col: Column) -> None:
     """Refuse a batch that repeats a primary key."""
     v = col.values
     if isinstance(v, (pa.Array, pa.ChunkedArray)):
-        arr = np.asarray(v.to_numpy(zero_copy_only=False), dtype=object)
+        arr = objects(v)
     else:
         arr = v
     if len(arr) < 2:

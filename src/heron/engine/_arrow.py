@@ -17,6 +17,7 @@ import pyarrow as pa
 from scipy import sparse as sp
 
 from .._batch import Batch, dumps_json
+from .._pa import from_numpy, lists, strings, to_numpy, valid_mask
 from .._schema import META_FIELD, CollectionSchema, FieldSchema
 from .._types import NUMPY_DTYPES, DataType
 from ._column import Column
@@ -51,12 +52,12 @@ def _json_texts(values: np.ndarray, valid: np.ndarray | None, texts: list[str | 
         return pa.nulls(len(values), type=pa.string())
     if texts is None:
         texts = [None if (valid is not None and not valid[i]) else dumps_json(v) for i, v in enumerate(values)]
-    return pa.array(texts, type=pa.string())
+    return strings(texts)
 
 
 def column_to_arrow(f_dtype: DataType, c: Column) -> pa.Array:
     if f_dtype in NUMPY_DTYPES:
-        return pa.array(c.values, mask=_mask(c.valid))
+        return from_numpy(c.values, valid=c.valid)
     if f_dtype is DataType.VARCHAR:
         v = c.values
         return v.combine_chunks() if isinstance(v, pa.ChunkedArray) else v
@@ -64,24 +65,24 @@ def column_to_arrow(f_dtype: DataType, c: Column) -> pa.Array:
         return _json_texts(c.values, c.valid, c.texts)
     if f_dtype is DataType.ARRAY:
         assert c.element_type is not None
-        return pa.array(list(c.values), type=pa.list_(_ARROW_ELEMENT[c.element_type]))
+        return lists(c.values, _ARROW_ELEMENT[c.element_type])
     raise TypeError(f"no Arrow form for {f_dtype}")
 
 
 def vectors_to_arrow(f: FieldSchema, v: Any) -> pa.Array:
     if f.dtype is DataType.SPARSE_FLOAT_VECTOR:
         m = sp.csr_matrix(v)
-        offsets = pa.array(m.indptr.astype(np.int32))
-        idx = pa.ListArray.from_arrays(offsets, pa.array(m.indices.astype(np.uint32)))
-        val = pa.ListArray.from_arrays(offsets, pa.array(m.data.astype(np.float32)))
+        offsets = from_numpy(m.indptr, pa.int32())
+        idx = pa.ListArray.from_arrays(offsets, from_numpy(m.indices, pa.uint32()))
+        val = pa.ListArray.from_arrays(offsets, from_numpy(m.data, pa.float32()))
         return pa.StructArray.from_arrays([idx, val], names=["indices", "values"])
-    flat = pa.array(np.ascontiguousarray(v).ravel(), type=_VECTOR_VALUE_TYPES[f.dtype])
+    flat = from_numpy(v, _VECTOR_VALUE_TYPES[f.dtype])
     width = v.shape[1]
     return pa.FixedSizeListArray.from_arrays(flat, width)
 
 
 def batch_to_record_batch(schema: CollectionSchema, batch: Batch, seqs: np.ndarray) -> pa.RecordBatch:
-    arrays = [pa.array(seqs, type=pa.int64())]
+    arrays = [from_numpy(seqs, pa.int64())]
     names = [SEQ]
     for f in schema.fields:
         if f.dtype.is_vector:
@@ -98,14 +99,13 @@ def batch_to_record_batch(schema: CollectionSchema, batch: Batch, seqs: np.ndarr
 def _valid_of(arr: pa.Array) -> np.ndarray | None:
     if arr.null_count == 0:
         return None
-    return np.asarray(arr.is_valid().to_numpy(zero_copy_only=False), dtype=bool)
+    return valid_mask(arr)
 
 
 def arrow_to_column(dtype: DataType, arr: pa.Array, element_type: DataType | None = None) -> Column:
     valid = _valid_of(arr)
     if dtype in NUMPY_DTYPES:
-        filled = arr.fill_null(False if dtype is DataType.BOOL else 0) if valid is not None else arr
-        values = np.asarray(filled.to_numpy(zero_copy_only=False), dtype=NUMPY_DTYPES[dtype])
+        values = np.asarray(to_numpy(arr, fill=False if dtype is DataType.BOOL else 0), dtype=NUMPY_DTYPES[dtype])
         return Column(dtype, values, valid)
     if dtype is DataType.VARCHAR:
         return Column(dtype, arr, valid)
@@ -124,15 +124,14 @@ def arrow_to_vectors(f: FieldSchema, arr: pa.Array) -> Any:
     if f.dtype is DataType.SPARSE_FLOAT_VECTOR:
         idx = arr.field("indices")
         val = arr.field("values")
-        indptr = np.asarray(idx.offsets.to_numpy(), dtype=np.int64)
-        indices = np.asarray(idx.flatten().to_numpy(), dtype=np.int64)
-        data = np.asarray(val.flatten().to_numpy(), dtype=np.float32)
+        indptr = np.asarray(to_numpy(idx.offsets), dtype=np.int64)
+        indices = np.asarray(to_numpy(idx.flatten()), dtype=np.int64)
+        data = np.asarray(to_numpy(val.flatten()), dtype=np.float32)
         width = int(indices.max()) + 1 if indices.size else 1
         base = indptr[0]
         return sp.csr_matrix((data, indices, indptr - base), shape=(len(arr), width))
     width = arr.type.list_size
-    flat = arr.flatten().to_numpy(zero_copy_only=False)
-    return np.asarray(flat).reshape(len(arr), width)
+    return to_numpy(arr.flatten()).reshape(len(arr), width)
 
 
 def record_batch_to_batch(schema: CollectionSchema, rb: pa.RecordBatch | pa.Table) -> tuple[Batch, np.ndarray]:
@@ -140,7 +139,7 @@ def record_batch_to_batch(schema: CollectionSchema, rb: pa.RecordBatch | pa.Tabl
     if isinstance(rb, pa.Table):
         rb = rb.combine_chunks()
         cols = {name: rb.column(name).chunk(0) if rb.column(name).num_chunks else
-                pa.array([], type=rb.schema.field(name).type) for name in rb.column_names}
+                pa.nulls(0, type=rb.schema.field(name).type) for name in rb.column_names}
     else:
         cols = {name: rb.column(name) for name in rb.schema.names}
     n = rb.num_rows
@@ -154,7 +153,7 @@ def record_batch_to_batch(schema: CollectionSchema, rb: pa.RecordBatch | pa.Tabl
             batch.columns[f.name] = arrow_to_column(f.dtype, cols[f.name], f.element_type)
     if META_FIELD in cols:
         batch.columns[META_FIELD] = arrow_to_column(DataType.JSON, cols[META_FIELD])
-    seqs = np.asarray(cols[SEQ].to_numpy(), dtype=np.int64)
+    seqs = np.asarray(to_numpy(cols[SEQ]), dtype=np.int64)
     return batch, seqs
 
 
@@ -170,7 +169,7 @@ def from_ipc_bytes(data: bytes) -> pa.Table:
 
 
 def pks_to_ipc_bytes(pks: np.ndarray, is_string: bool) -> bytes:
-    arr = pa.array(pks.tolist() if is_string else pks, type=pa.string() if is_string else pa.int64())
+    arr = strings(pks.tolist()) if is_string else from_numpy(pks, pa.int64())
     return to_ipc_bytes(pa.RecordBatch.from_arrays([arr], names=["pk"]))
 
 
@@ -178,4 +177,4 @@ def pks_from_ipc_bytes(data: bytes, is_string: bool) -> np.ndarray:
     col = from_ipc_bytes(data).column("pk")
     if is_string:
         return np.asarray(col.to_pylist(), dtype=object)
-    return np.asarray(col.to_numpy(), dtype=np.int64)
+    return np.asarray(to_numpy(col), dtype=np.int64)

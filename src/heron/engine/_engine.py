@@ -76,6 +76,9 @@ class Engine:
         self.writer = Writer(self)
         self.reader = Reader(self)
         self._routes: dict[type, Any] = {rq.Search: SearchCoalescer(self.reader.op_search).search}
+        from .filter._parser import warm_up
+
+        warm_up()  # the filter parser, built meanwhile on another thread
         self.closed = False
         self._databases = {n for (n,) in self.catalog.rows("SELECT name FROM databases")}
         self._load_catalog()

@@ -18,6 +18,7 @@ from scipy import sparse as sp
 from .. import _requests as rq
 from .._batch import bfloat16_bits_to_float32, normalize_pks
 from .._errors import CollectionNotLoadedError, ParamError
+from .._pa import from_numpy
 from .._schema import META_FIELD, CollectionSchema
 from .._types import DataType
 from ._collection import Collection, Partition
@@ -102,7 +103,7 @@ class Reader:
         for view, mask in self._masks(coll, parts, expr, params):
             rows = np.flatnonzero(mask)
             keys = view.column(coll.schema.primary_field.name).values
-            out.extend(keys.take(pa.array(rows)).to_pylist() if is_str else keys[rows].tolist())
+            out.extend(keys.take(from_numpy(rows, pa.int64())).to_pylist() if is_str else keys[rows].tolist())
         return np.asarray(out, dtype=object if is_str else np.int64)
 
     # -- query / get ------------------------------------------------------------------
@@ -457,7 +458,7 @@ def values_at(schema: CollectionSchema, view: SegmentView, name: str, rows: np.n
         return sel.tolist()
     col = view.column(name)
     if isinstance(col.values, (pa.Array, pa.ChunkedArray)):
-        return col.values.take(pa.array(rows, type=pa.int64())).to_pylist()
+        return col.values.take(from_numpy(rows, pa.int64())).to_pylist()
     vals = col.values[rows]
     out = vals.tolist()
     if col.valid is not None:

@@ -20,6 +20,7 @@ import pyarrow as pa
 from scipy import sparse as sp
 
 from .._batch import Batch
+from .._pa import strings, to_numpy
 from .._schema import META_FIELD, CollectionSchema
 from .._types import DataType
 from ._column import Column
@@ -369,8 +370,8 @@ class Segment:
 def _str_isin(keys: pa.ChunkedArray, pks: np.ndarray) -> np.ndarray:
     import pyarrow.compute as pc
 
-    mask = pc.is_in(keys, value_set=pa.array(list(pks), type=pa.string()))
-    return np.asarray(mask.to_numpy(zero_copy_only=False), dtype=bool)
+    mask = pc.is_in(keys, value_set=strings(list(pks)))
+    return np.asarray(to_numpy(mask, fill=False), dtype=bool)
 
 
 class SegmentView:

@@ -34,10 +34,6 @@ def new_owner() -> int:
     return next(_serials)
 
 
-def bitmap_key(owner: int, ntotal: int, bits: np.ndarray) -> Hashable:
-    return (owner, ntotal, hashlib.blake2b(bits.tobytes(), digest_size=16).digest())
-
-
 class MaskFacts:
     """What searches derive from a filter mask: kept count, packed bits, digest, kept rows (each once)."""
 

@@ -20,6 +20,7 @@ import pyarrow as pa
 from .. import _requests as rq
 from .._batch import Batch, check_unique_pks, normalize_pks
 from .._errors import DataError
+from .._pa import to_numpy
 from .._schema import META_FIELD
 from .._types import DataType
 from . import _arrow as ar
@@ -262,7 +263,7 @@ class Writer:
                                 "kind='upsert' AND seq BETWEEN ? AND ?", (coll.id, p.id, min_seq, seg.max_seq))
                 for s, payload in ups.fetchall():
                     keys = ar.from_ipc_bytes(payload).column(coll.schema.primary_field.name)
-                    pks = np.asarray(keys.to_pylist(), dtype=object) if is_str else np.asarray(keys.to_numpy())
+                    pks = np.asarray(keys.to_pylist(), dtype=object) if is_str else np.asarray(to_numpy(keys))
                     c.execute("UPDATE log SET kind='delete', partition_id=0, payload=? WHERE seq=?",
                               (ar.pks_to_ipc_bytes(pks, is_str), s))
                 c.execute("DELETE FROM log WHERE collection_id=? AND partition_id=? AND kind='insert' "

@@ -15,6 +15,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from ..._pa import from_numpy, string_scalar
 from ..._types import NUMPY_DTYPES, DataType
 from .._column import Column, ColumnSource
 from . import _bound as B
@@ -116,7 +117,7 @@ class Evaluator:
         out: Vals = {}
         for k, lane in lv.elems.vals.items():
             m = ok if lane.mask is None else ok & lane.mask[pos]
-            data = lane.data.take(pa.array(pos)) if k == "s" else lane.data[pos]
+            data = lane.data.take(from_numpy(pos, pa.int64())) if k == "s" else lane.data[pos]
             out[k] = Lane(data, m)
         return out
 
@@ -224,7 +225,7 @@ class Evaluator:
 def like_strings(data: Any, kind: str, arg: str) -> np.ndarray:
     """Rows of an Arrow string array matching a classified ``like`` pattern (null → False)."""
     if kind == "eq":
-        res = pc.equal(data, arg)
+        res = pc.equal(data, string_scalar(arg))
     elif kind == "prefix":
         res = pc.starts_with(data, arg) if arg else pc.is_valid(data)
     elif kind == "suffix":

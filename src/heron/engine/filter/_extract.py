@@ -22,8 +22,8 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import numpy as np
-import pyarrow as pa
 
+from ..._pa import strings
 from ._scalar import INT64_MAX, INT64_MIN
 
 
@@ -118,7 +118,7 @@ def _classify_one_type(objs: np.ndarray) -> Typed | None:
     kind = kinds[0]
     if kind == STR:
         strs = objs if m.all() else np.where(m, objs, np.array(None, dtype=object))
-        data: Any = pa.array(strs, type=pa.string())
+        data: Any = strings(strs)
         key = "s"
     else:
         key, dtype = {INT: ("i", np.int64), FLOAT: ("f", np.float64), BOOL: ("b", np.bool_)}[kind]
@@ -161,7 +161,7 @@ def classify(objs: np.ndarray) -> Typed:
     if m.any():
         strs = objs.copy()
         strs[~m] = None
-        vals["s"] = _lane(m, pa.array(strs, type=pa.string()))
+        vals["s"] = _lane(m, strings(strs))
     absent = kinds == ABSENT
     return Typed(vals, (kinds == NULL) | absent, ~absent, objs)
 

@@ -7,6 +7,7 @@ character. The grammar lives in ``_grammar.lark``.
 from __future__ import annotations
 
 import re
+import threading
 from functools import lru_cache
 from importlib import resources
 from typing import Any
@@ -133,10 +134,28 @@ class _ToAst(Transformer[Token, A.Node]):
         return A.BoolOp(items[1].start_pos or 0, "and", tuple(items[0::2]))
 
 
-@lru_cache(maxsize=1)
+_lark_lock = threading.Lock()
+_lark_parser: Lark | None = None
+_warming = False
+
+
 def _lark() -> Lark:
-    text = resources.files(__package__).joinpath("_grammar.lark").read_text(encoding="utf-8")
-    return Lark(text, parser="lalr", maybe_placeholders=True)
+    """The LALR parser, built once per process (about 60 ms of grammar analysis)."""
+    global _lark_parser
+    if _lark_parser is None:
+        with _lark_lock:
+            if _lark_parser is None:
+                text = resources.files(__package__).joinpath("_grammar.lark").read_text(encoding="utf-8")
+                _lark_parser = Lark(text, parser="lalr", maybe_placeholders=True)
+    return _lark_parser
+
+
+def warm_up() -> None:
+    """Build the parser on a background thread, so the first filter does not wait for it."""
+    global _warming
+    if _lark_parser is None and not _warming:
+        _warming = True
+        threading.Thread(target=_lark, name="heron-filter-parser", daemon=True).start()
 
 
 def _describe(err: UnexpectedInput, expr: str) -> tuple[str, int]:

@@ -22,6 +22,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from ..._pa import objects, strings, to_numpy
 from ..._types import DataType
 from .._column import Column
 from ._extract import Vals
@@ -46,7 +47,7 @@ def _column_vals(column: Column) -> Vals:
 def _string_keys(data: Any) -> np.ndarray:
     if isinstance(data, pa.ChunkedArray):
         data = data.combine_chunks()
-    return np.asarray(data.to_numpy(zero_copy_only=False), dtype=object)
+    return objects(data)
 
 
 @dataclass(frozen=True)
@@ -61,7 +62,7 @@ class _Sorted:
         rows = np.arange(len(data)) if mask is None else np.flatnonzero(mask)
         if kind == "s":
             keys = _string_keys(data)[rows] if len(rows) != len(data) else _string_keys(data)
-            order = np.asarray(pc.sort_indices(pa.array(keys, type=pa.string())))
+            order = to_numpy(pc.sort_indices(strings(keys)))
         else:
             keys = np.asarray(data)[rows]
             if kind == "i":

@@ -14,6 +14,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from ..._pa import string_scalar, strings, to_numpy
 from ._extract import Vals
 from ._numeric import OPS, cmp_int_float, float_vs_int, int_vs_float
 
@@ -78,9 +79,7 @@ def or_mask(a: np.ndarray | None, b: np.ndarray | None) -> np.ndarray | None:
 def to_bool(arr: Any) -> np.ndarray:
     """A pyarrow boolean result as a numpy bool array, null read as False."""
     if isinstance(arr, (pa.Array, pa.ChunkedArray)):
-        if arr.null_count:
-            arr = pc.fill_null(arr, False)
-        return np.asarray(arr.to_numpy(zero_copy_only=False), dtype=bool)
+        return np.asarray(to_numpy(arr, fill=False), dtype=bool)
     return np.asarray(arr, dtype=bool)
 
 
@@ -121,6 +120,8 @@ def cmp_lane(op: str, lk: str, a: Any, rk: str, b: Any, n: int) -> np.ndarray:
             from ._binder import FLIP
 
             a, b, op = b, a, FLIP[op]
+        if isinstance(b, str):
+            b = string_scalar(b)
         return to_bool(getattr(pc, _PC_OPS[op])(a, b))
     if lk == "b":
         return np.asarray(OPS[op](a, b)) if not _is_scalar(a) else np.asarray(OPS[op](b, a))
@@ -186,7 +187,7 @@ def lane_classes(items: tuple[Any, ...]) -> set[str]:
 
 def isin_lane(k: str, data: Any, consts: list[Any]) -> np.ndarray:
     if k == "s":
-        return to_bool(pc.is_in(data, value_set=pa.array(consts, type=pa.string())))
+        return to_bool(pc.is_in(data, value_set=strings(consts)))
     if not consts:
         return full(len(data), False)
     if k == "i":
