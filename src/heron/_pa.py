@@ -54,11 +54,11 @@ def from_numpy(values: Any, type: pa.DataType | None = None, valid: np.ndarray |
     return pa.Array.from_buffers(type, n, [validity, pa.py_buffer(data)], null_count=nulls)
 
 
-def strings(values: Sequence[Any]) -> pa.StringArray:
+def strings(values: Sequence[Any] | np.ndarray) -> pa.StringArray:
     """A string array of `values` (str or None); `pa.ArrowTypeError` names the first value that is neither."""
     n = len(values)
     items = values.tolist() if isinstance(values, np.ndarray) else values
-    nulls = items.count(None) if isinstance(items, list) else sum(v is None for v in items)
+    nulls = items.count(None) if isinstance(items, list) else sum(v is None for v in items)  # type: ignore[union-attr]
     valid = None
     if nulls:
         valid = np.fromiter((v is not None for v in items), dtype=bool, count=n)
