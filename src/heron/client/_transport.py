@@ -13,11 +13,14 @@ from __future__ import annotations
 import asyncio
 import os
 import threading
+import weakref
 from typing import Any
 
+from .. import _requests as rq
 from .._errors import ClientClosedError, HeronError
 from .._workers import Workers
 from ..engine._engine import Engine, open_engine, release_engine
+from ._batching import LoopSearchBatcher
 
 
 def local_path(uri: str) -> str:
@@ -51,6 +54,18 @@ class AsyncLocalTransport:
         self._lock = threading.Lock()
         workers = max_workers or min(32, (os.cpu_count() or 1) + 4)
         self._pool = Workers(workers, "heron-async")
+        self._batchers: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, LoopSearchBatcher] = (
+            weakref.WeakKeyDictionary()
+        )
+
+    def _batcher(self) -> LoopSearchBatcher:
+        loop = asyncio.get_running_loop()
+        b = self._batchers.get(loop)
+        if b is None:
+            b = self._batchers[loop] = LoopSearchBatcher(
+                lambda r: self._pool.submit(self._execute, r), (os.cpu_count() or 2) - 1
+            )
+        return b
 
     def _execute(self, request: Any) -> Any:
         with self._lock:
@@ -64,7 +79,10 @@ class AsyncLocalTransport:
     async def handle(self, request: Any, timeout: float | None = None) -> Any:
         if self._closed:
             raise ClientClosedError("the client is closed; create a new one")
-        fut = self._pool.submit(self._execute, request)
+        if type(request) is rq.Search:
+            fut = self._batcher().search(request)
+        else:
+            fut = self._pool.submit(self._execute, request)
         if timeout is None:
             return await fut
         try:
