@@ -19,8 +19,8 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-from scipy import sparse as sp
 
+from . import _sparse as sp
 from ._errors import DataError
 from ._pa import from_numpy, objects, strings, to_numpy
 from ._schema import META_FIELD, CollectionSchema, FieldSchema
@@ -590,7 +590,7 @@ def normalize_pks(f: FieldSchema, ids: Any) -> np.ndarray:
 
 def query_vectors(data: Any) -> Any:
     """Search inputs as a 2-d array (dense or packed binary) or a CSR matrix (sparse)."""
-    if sp.issparse(data):
+    if type(data) is not np.ndarray and sp.issparse(data):
         return sp.csr_matrix(data, dtype=np.float32)
     if isinstance(data, np.ndarray):
         if data.dtype == np.uint8 and data.ndim == 2:

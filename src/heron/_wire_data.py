@@ -14,8 +14,8 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 from pymilvus.grpc_gen import common_pb2, schema_pb2
-from scipy import sparse as sp
 
+from . import _sparse as sp
 from ._batch import (
     Batch,
     bfloat16_bits_to_float32,

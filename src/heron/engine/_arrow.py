@@ -14,8 +14,8 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
-from scipy import sparse as sp
 
+from .. import _sparse as sp
 from .._batch import Batch, dumps_json
 from .._pa import from_numpy, lists, strings, to_numpy, valid_mask
 from .._schema import META_FIELD, CollectionSchema, FieldSchema

@@ -13,9 +13,9 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pyarrow as pa
-from scipy import sparse as sp
 
 from .. import _requests as rq
+from .. import _sparse as sp
 from .._batch import bfloat16_bits_to_float32, normalize_pks
 from .._errors import CollectionNotLoadedError, ParamError
 from .._pa import from_numpy
@@ -266,7 +266,7 @@ class Reader:
             if not sp.issparse(data):
                 raise ParamError(f"data: field {f.name!r} is SPARSE_FLOAT_VECTOR; expected sparse query vectors")
             return sp.csr_matrix(data, dtype=np.float32)
-        if sp.issparse(data):
+        if type(data) is not np.ndarray and sp.issparse(data):
             raise ParamError(f"data: field {f.name!r} is {f.dtype.name}; got sparse query vectors")
         arr = np.asarray(data)
         width = (f.dim or 0) // 8 if f.dtype is DataType.BINARY_VECTOR else f.dim
@@ -366,6 +366,8 @@ class Reader:
         return names
 
     def _pk_at(self, schema: CollectionSchema, hits) -> list[Any]:
+        if hits and all(h[1] is hits[0][1] for h in hits):  # one segment: one gather, no grouping
+            return values_at(schema, hits[0][1], schema.primary_field.name, np.array([h[2] for h in hits]))
         return self._bulk(schema, hits, [schema.primary_field.name], pk_only=True)
 
     def _bulk(self, schema: CollectionSchema, hits, names: list[str], pk_only: bool = False) -> list[Any]:

@@ -17,8 +17,8 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
-from scipy import sparse as sp
 
+from .. import _sparse as sp
 from .._batch import Batch
 from .._pa import strings, to_numpy
 from .._schema import META_FIELD, CollectionSchema

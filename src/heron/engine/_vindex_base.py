@@ -23,8 +23,8 @@ from typing import Any, ClassVar
 
 import faiss as _faiss
 import numpy as np
-import scipy.sparse as sp
 
+from .. import _sparse as sp
 from .._errors import HeronError, ParamError
 from .._types import DataType
 from ._subset_cache import mask_facts
@@ -112,17 +112,22 @@ def threads_for(nq: int) -> contextlib.AbstractContextManager[None]:
     return _single_thread() if small else _SAME
 
 
-@contextlib.contextmanager
-def _single_thread() -> Iterator[None]:
-    before = faiss.omp_get_max_threads()
-    faiss.omp_set_num_threads(1)
-    try:
-        yield
-    finally:
-        faiss.omp_set_num_threads(before)
+class _single_thread:
+    """faiss on one thread for the block, then the thread's own setting back."""
+
+    __slots__ = ("before",)
+
+    def __enter__(self) -> None:
+        self.before = faiss.omp_get_max_threads()
+        faiss.omp_set_num_threads(1)
+
+    def __exit__(self, *exc: object) -> None:
+        faiss.omp_set_num_threads(self.before)
 
 
 def count_rows(queries: Any) -> int:
+    if type(queries) is np.ndarray:
+        return 1 if queries.ndim == 1 else int(queries.shape[0])
     if sp.issparse(queries):
         return int(queries.shape[0])
     a = np.asarray(queries)

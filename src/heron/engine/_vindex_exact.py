@@ -17,8 +17,8 @@ from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
-import scipy.sparse as sp
 
+from .. import _sparse as sp
 from .._errors import ParamError
 from .._types import DataType
 
@@ -58,6 +58,9 @@ def as_float32(dtype: DataType, arr: Any) -> np.ndarray:
 
 def normalized(x: np.ndarray) -> np.ndarray:
     """Rows scaled to unit length; zero rows stay zero."""
+    if x.shape[0] == 1:  # one query: the same arithmetic without the array plumbing
+        norm = max(float(np.sqrt(np.float32(_c_einsum("ij,ij->", x, x, dtype=np.float32)))), 1e-30)
+        return x / np.float32(norm)
     norms = np.sqrt(_c_einsum("ij,ij->i", x, x, dtype=np.float32))
     np.maximum(norms, np.float32(1e-30), out=norms)
     return x / norms[:, None]

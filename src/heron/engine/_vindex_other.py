@@ -19,8 +19,8 @@ from typing import Any
 
 import faiss as _faiss
 import numpy as np
-import scipy.sparse as sp
 
+from .. import _sparse as sp
 from .._errors import ParamError
 from .._types import DataType
 from ._vindex_base import VectorIndex
