@@ -23,6 +23,7 @@ from .._schema import META_FIELD, CollectionSchema
 from .._types import DataType
 from ._collection import Collection, Partition
 from ._segment import SegmentView
+from ._subset_cache import mask_facts
 from ._vector_index import exact_range_search, exact_search
 from ._vindex_base import IndexChanged
 
@@ -291,7 +292,7 @@ class Reader:
         per_q: list[list[tuple[float, SegmentView, int]]] = [[] for _ in range(nq)]
         segments = 0
         for view, mask in self._masks(coll, parts, r.filter, r.filter_params, allow_none=True, shared=True):
-            live = view.n if mask is None else int(np.count_nonzero(mask))
+            live = view.n if mask is None else mask_facts(mask).count
             if live == 0:
                 continue
             allow = None if live == view.n else mask

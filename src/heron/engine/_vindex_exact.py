@@ -43,7 +43,10 @@ def worst_score(metric: str) -> float:
 
 
 def empty_result(nq: int, k: int, metric: str) -> tuple[np.ndarray, np.ndarray]:
-    return np.full((nq, k), worst_score(metric), dtype=np.float32), np.full((nq, k), -1, dtype=np.int64)
+    scores, rows = np.empty((nq, k), dtype=np.float32), np.empty((nq, k), dtype=np.int64)
+    scores.fill(worst_score(metric))
+    rows.fill(-1)
+    return scores, rows
 
 
 def as_float32(dtype: DataType, arr: Any) -> np.ndarray:
@@ -230,11 +233,11 @@ def exact_search(
     n = vectors.shape[0]
     x, ids, mask = _restrict(vectors, allow, n)
     nq = np.asarray(queries).shape[0] if not sp.issparse(queries) else queries.shape[0]
+    if x.shape[0] and mask is None and metric in ("L2", "IP") and dtype is not DataType.BINARY_VECTOR:
+        return _faiss_knn(dtype, metric, x, ids, queries, k, sq_norms)
     out_s, out_r = empty_result(nq, k, metric)
     if x.shape[0] == 0:
         return out_s, out_r
-    if mask is None and metric in ("L2", "IP") and dtype is not DataType.BINARY_VECTOR:
-        return _faiss_knn(dtype, metric, x, ids, queries, k, sq_norms)
     bad = worst_score(metric)
     if sq_norms is not None and ids is not None:
         sq_norms = sq_norms[ids]
