@@ -108,3 +108,10 @@ def test_few_query_inner_product_scans_match_brute_force(nq):
     s, r = exact_search(DataType.FLOAT_VECTOR, "IP", x, q[:1], n + 100)
     assert sorted(r[0, :n]) == list(range(n)) and (r[0, n:] == -1).all()
     assert np.isneginf(s[0, n:]).all()
+
+
+def test_the_parser_warm_up_expressions_parse():
+    from heron.engine.filter import _parser
+
+    _parser._build_and_exercise()  # raises if the grammar stopped accepting one of them
+    assert _parser._lark_parser is not None

@@ -77,3 +77,22 @@ def test_the_cache_stays_within_its_byte_budget():
     assert c.get("big", 10_000, gather(1), always=True) is not None  # larger than a quarter: never kept
     assert c.get("big", 10_000, gather(1), always=True) is not None and "big" not in c._items
     assert _subset_cache.CACHE.max_bytes == _subset_cache.MAX_BYTES
+
+
+@pytest.mark.parametrize("index_type", ["HNSW", "HNSW_SQ"])
+def test_rows_gathered_from_flat_storage_equal_the_index_own_reconstruction(cache, index_type):
+    x, q = clustered(3000, 16, 8, seed=6)
+    idx = build_index(DataType.FLOAT_VECTOR, 16, index_type, "COSINE", {"M": 8, "efConstruction": 40}, x)
+    flat = idx._flat_storage()
+    if index_type == "HNSW_SQ":
+        assert flat is None  # quantized storage: rows are reconstructed by faiss
+    else:
+        rows = np.array([0, 5, 2999, 17])
+        assert np.array_equal(flat[rows], idx._index.reconstruct_batch(rows))
+    allow = np.zeros(len(x), bool)
+    allow[::7] = True
+    truth = reference_topk("COSINE", x, q, 10, allow)
+    _, rows = idx.search(q, 10, allow=allow, params={"ef": 16})  # first sighting
+    assert allow[rows[rows >= 0]].all()
+    if index_type == "HNSW":  # gathered and scanned exactly at once, but not cached yet
+        assert (rows == truth).mean() > 0.999 and not cache._items

@@ -230,9 +230,26 @@ class DenseIndex(VectorIndex):
 
         def gather() -> tuple[np.ndarray, np.ndarray]:
             rows = ids if ids is not None else mask_facts(allow).rows
-            return rows, self._index.reconstruct_batch(rows)
+            flat = self._flat_storage()
+            return rows, (flat[rows] if flat is not None else self._index.reconstruct_batch(rows))
 
-        return SUBSETS.get(key, kept * self.dim * 4, gather, always=ids is not None)
+        # Gathering from flat storage costs less than a filtered index search with raised ef, so it
+        # is done at the first sighting too (cached only from the second, like every filter's rows).
+        cheap = self._kind == "HNSW" and self._index.__class__.__name__ == "IndexHNSWFlat"
+        return SUBSETS.get(key, kept * self.dim * 4, gather, always=ids is not None or cheap)
+
+    def _flat_storage(self) -> np.ndarray | None:
+        """The index's own float vectors ``[ntotal, dim]`` when it stores them plainly (HNSW): a view, not a copy.
+
+        Valid while a search holds the index (`_enter`), which keeps it from growing meanwhile.
+        """
+        storage = getattr(self._index, "storage", None)
+        if storage is None:
+            return None
+        flat = faiss.downcast_index(storage)
+        if not isinstance(flat, faiss.IndexFlat) or flat.ntotal != self.ntotal:
+            return None
+        return faiss.rev_swig_ptr(flat.get_xb(), self.ntotal * self.dim).reshape(self.ntotal, self.dim)
 
     def _exact_metric(self) -> str:
         return "IP" if self.metric == "COSINE" and self._index is not None else self.metric

@@ -150,12 +150,26 @@ def _lark() -> Lark:
     return _lark_parser
 
 
+#: Parsed once at warm-up, so the lexer has built its scanners for the common token states.
+_WARM_UP_EXPRS = (
+    'a == 1 and b != "x" or not (c >= 2.5)',
+    'a in [1, 2] and b like "p%" and c["k"] < 3 and d is null',
+    'array_contains(a, 1) and b > {p} and c % 2 == 0',
+)
+
+
+def _build_and_exercise() -> None:
+    parser = _lark()
+    for expr in _WARM_UP_EXPRS:
+        parser.parse(expr)
+
+
 def warm_up() -> None:
     """Build the parser on a background thread, so the first filter does not wait for it."""
     global _warming
     if _lark_parser is None and not _warming:
         _warming = True
-        threading.Thread(target=_lark, name="heron-filter-parser", daemon=True).start()
+        threading.Thread(target=_build_and_exercise, name="heron-filter-parser", daemon=True).start()
 
 
 def _describe(err: UnexpectedInput, expr: str) -> tuple[str, int]:
