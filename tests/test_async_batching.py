@@ -116,3 +116,27 @@ def test_concurrent_async_searches_match_the_blocking_client(tmp_path, callers):
         assert [h["id"] for h in g] == [h["id"] for h in w]
         assert [h["entity"]["g"] for h in g] == [h["entity"]["g"] for h in w]
         assert np.allclose([h["distance"] for h in g], [h["distance"] for h in w], rtol=1e-5, atol=1e-5)
+
+
+def test_waiting_searches_hear_it_when_the_pool_refuses_work():
+    async def main():
+        eng = _FakeEngine()
+        refused = []
+
+        def submit(r):
+            if refused:
+                raise RuntimeError("the worker pool is shut down")
+            return eng.submit(r)
+
+        b = LoopSearchBatcher(submit, parallel=1)
+        first = b.search(_req(np.zeros(4)))
+        waiting = [b.search(_req(np.full(4, i))) for i in range(1, 3)]
+        refused.append(True)
+        assert await first == [[0.0]]
+        for f in waiting:
+            with pytest.raises(RuntimeError, match="shut down"):
+                await asyncio.wait_for(f, 1)
+        with pytest.raises(RuntimeError):
+            b.search(_req(np.ones(4)))
+
+    asyncio.run(main())

@@ -55,8 +55,8 @@ class LoopSearchBatcher:
         return fut
 
     def _send(self, r: rq.Search) -> asyncio.Future[Any]:
+        fut = self._submit(r)  # raises when the client is closing: nothing was started
         self._running += 1
-        fut = self._submit(r)
         fut.add_done_callback(self._finished)
         return fut
 
@@ -77,8 +77,14 @@ class LoopSearchBatcher:
             req = members[0][0]
             if len(members) > 1:
                 req = dataclasses.replace(req, data=np.concatenate([r.data for r, _ in members]))
+            try:
+                inner = self._submit(req)
+            except BaseException as exc:  # the client is closing: every member hears it
+                for _, fut in members:
+                    if not fut.done():
+                        fut.set_exception(exc)
+                continue
             self._running += 1
-            inner = self._submit(req)
             inner.add_done_callback(functools.partial(self._group_done, members))
 
     def _group_done(self, members: list[_Member], inner: asyncio.Future[Any]) -> None:
@@ -95,7 +101,11 @@ class LoopSearchBatcher:
                 members[0][1].set_exception(error)
         else:
             for r, fut in members:  # each on its own: its own answer or its own error
-                self._send(r).add_done_callback(functools.partial(_copy, fut))
+                try:
+                    self._send(r).add_done_callback(functools.partial(_copy, fut))
+                except BaseException as exc:
+                    if not fut.done():
+                        fut.set_exception(exc)
         self._next()
 
 
