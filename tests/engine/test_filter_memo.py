@@ -83,11 +83,10 @@ def test_mask_facts_are_shared_only_for_read_only_masks():
 @pytest.mark.parametrize("nq", [1, 3, 8])
 def test_few_query_inner_product_scans_match_brute_force(nq):
     rng = np.random.default_rng(nq)
-    n = _vindex_exact.BLAS_IP_MIN_ROWS + 500
+    n = _vindex_exact.BLAS_IP_MIN_ELEMENTS // 16 + 500
     x = rng.standard_normal((n, 16)).astype(np.float32)
-    x[100] = x[7]  # a tie: the lower row comes first
     q = rng.standard_normal((nq, 16)).astype(np.float32)
-    q[0] = x[7] * 3
+    x[7] = x[100] = q[0] * 10  # the best match twice: a tie, the lower row comes first
     allow = rng.random(n) < 0.9
     allow[[7, 100]] = True
     scores, rows = exact_search(DataType.FLOAT_VECTOR, "IP", x, q, 10)
