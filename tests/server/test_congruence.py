@@ -153,3 +153,26 @@ def test_remote_matches_embedded_field_by_field(server, embedded, mode):
 
 def test_async_embedded_matches_sync_embedded(tmp_path, embedded):
     assert_same(embedded, _run(str(tmp_path / "db"), "async"))
+
+
+def test_concurrent_remote_async_searches_are_batched_and_answered_as_alone(server):
+    """Many coroutines searching at once through one remote AsyncClient: batched RPCs, same answers."""
+    rng = np.random.default_rng(11)
+    x = rng.standard_normal((2000, 8)).astype(np.float32)
+    qs = rng.standard_normal((48, 8)).astype(np.float32)
+    with heron.Client(server.uri) as c:
+        c.create_collection("batched", dimension=8, metric_type="L2")
+        c.insert("batched", [{"id": i, "vector": x[i], "g": i % 4} for i in range(2000)])
+        want = [c.search("batched", data=[q], limit=4, filter="g > 0", output_fields=["g"])[0] for q in qs]
+
+    async def go():
+        async with heron.AsyncClient(server.uri) as ac:
+            return await asyncio.gather(
+                *[ac.search("batched", data=[q], limit=4, filter="g > 0", output_fields=["g"]) for q in qs]
+            )
+
+    got = asyncio.run(go())
+    for g, w in zip(got, want):
+        assert [h["id"] for h in g[0]] == [h["id"] for h in w]
+        assert [h["entity"]["g"] for h in g[0]] == [h["entity"]["g"] for h in w]
+        assert np.allclose([h["distance"] for h in g[0]], [h["distance"] for h in w], rtol=1e-5, atol=1e-5)

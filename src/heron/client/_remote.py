@@ -17,6 +17,7 @@ import asyncio
 import base64
 import random
 import time
+import weakref
 from typing import Any
 from urllib.parse import urlparse
 
@@ -32,6 +33,7 @@ from .._errors import (
     PermissionDeniedError,
 )
 from .._schema import CollectionSchema
+from ._batching import LoopSearchBatcher
 
 _PATH = "/milvus.proto.milvus.MilvusService/"
 _OPTIONS = [
@@ -203,6 +205,11 @@ class RemoteTransport(_Base):
             self._channel.close()
 
 
+#: Searches one event loop keeps in flight to a server before the next ones wait and go together
+#: (searches without a timeout only).
+REMOTE_SEARCHES_IN_FLIGHT = 4
+
+
 class AsyncRemoteTransport(_Base):
     """Asyncio transport over a `grpc.aio` channel created lazily per running loop."""
 
@@ -210,6 +217,18 @@ class AsyncRemoteTransport(_Base):
         super().__init__(uri, token, db_name, options)
         self._channel: grpc.aio.Channel | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._batchers: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, LoopSearchBatcher] = (
+            weakref.WeakKeyDictionary()
+        )
+
+    def _batcher(self) -> LoopSearchBatcher:
+        loop = asyncio.get_running_loop()
+        b = self._batchers.get(loop)
+        if b is None:
+            b = self._batchers[loop] = LoopSearchBatcher(
+                lambda r: asyncio.ensure_future(self._handle(r, None)), REMOTE_SEARCHES_IN_FLIGHT
+            )
+        return b
 
     def _chan(self) -> grpc.aio.Channel:
         loop = asyncio.get_running_loop()
@@ -255,6 +274,11 @@ class AsyncRemoteTransport(_Base):
     async def handle(self, request: Any, timeout: float | None = None) -> Any:
         if self._closed:
             raise ClientClosedError("the client is closed; create a new one")
+        if type(request) is rq.Search and timeout is None:
+            return await self._batcher().search(request)
+        return await self._handle(request, timeout)
+
+    async def _handle(self, request: Any, timeout: float | None) -> Any:
         deadline = self._deadline(timeout)
         db = getattr(request, "db_name", "") or self._db
         await self._ensure_schema(request, deadline, db)
