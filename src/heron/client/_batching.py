@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import functools
+import weakref
 from collections import deque
 from collections.abc import Callable, Hashable
 from typing import Any
@@ -118,3 +119,21 @@ def _copy(dst: asyncio.Future[Any], src: asyncio.Future[Any]) -> None:
         dst.set_exception(src.exception())  # type: ignore[arg-type]
     else:
         dst.set_result(src.result())
+
+
+class PerLoopBatchers:
+    """A `LoopSearchBatcher` for each event loop a client is used from (one after another, or at once)."""
+
+    def __init__(self, submit: Callable[[Any], asyncio.Future[Any]], parallel: int) -> None:
+        self._submit = submit
+        self._parallel = parallel
+        self._by_loop: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, LoopSearchBatcher] = (
+            weakref.WeakKeyDictionary()
+        )
+
+    def search(self, r: rq.Search) -> asyncio.Future[Any]:
+        loop = asyncio.get_running_loop()
+        b = self._by_loop.get(loop)
+        if b is None:
+            b = self._by_loop[loop] = LoopSearchBatcher(self._submit, self._parallel)
+        return b.search(r)

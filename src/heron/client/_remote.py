@@ -17,7 +17,6 @@ import asyncio
 import base64
 import random
 import time
-import weakref
 from typing import Any
 from urllib.parse import urlparse
 
@@ -33,7 +32,7 @@ from .._errors import (
     PermissionDeniedError,
 )
 from .._schema import CollectionSchema
-from ._batching import LoopSearchBatcher
+from ._batching import PerLoopBatchers
 
 _PATH = "/milvus.proto.milvus.MilvusService/"
 _OPTIONS = [
@@ -217,18 +216,9 @@ class AsyncRemoteTransport(_Base):
         super().__init__(uri, token, db_name, options)
         self._channel: grpc.aio.Channel | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._batchers: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, LoopSearchBatcher] = (
-            weakref.WeakKeyDictionary()
+        self._searches = PerLoopBatchers(
+            lambda r: asyncio.ensure_future(self._handle(r, None)), REMOTE_SEARCHES_IN_FLIGHT
         )
-
-    def _batcher(self) -> LoopSearchBatcher:
-        loop = asyncio.get_running_loop()
-        b = self._batchers.get(loop)
-        if b is None:
-            b = self._batchers[loop] = LoopSearchBatcher(
-                lambda r: asyncio.ensure_future(self._handle(r, None)), REMOTE_SEARCHES_IN_FLIGHT
-            )
-        return b
 
     def _chan(self) -> grpc.aio.Channel:
         loop = asyncio.get_running_loop()
@@ -275,7 +265,7 @@ class AsyncRemoteTransport(_Base):
         if self._closed:
             raise ClientClosedError("the client is closed; create a new one")
         if type(request) is rq.Search and timeout is None:
-            return await self._batcher().search(request)
+            return await self._searches.search(request)
         return await self._handle(request, timeout)
 
     async def _handle(self, request: Any, timeout: float | None) -> Any:

@@ -13,14 +13,13 @@ from __future__ import annotations
 import asyncio
 import os
 import threading
-import weakref
 from typing import Any
 
 from .. import _requests as rq
 from .._errors import ClientClosedError, HeronError
 from .._workers import Workers
 from ..engine._engine import Engine, open_engine, release_engine
-from ._batching import LoopSearchBatcher
+from ._batching import PerLoopBatchers
 
 
 def local_path(uri: str) -> str:
@@ -54,18 +53,8 @@ class AsyncLocalTransport:
         self._lock = threading.Lock()
         workers = max_workers or min(32, (os.cpu_count() or 1) + 4)
         self._pool = Workers(workers, "heron-async")
-        self._batchers: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, LoopSearchBatcher] = (
-            weakref.WeakKeyDictionary()
-        )
-
-    def _batcher(self) -> LoopSearchBatcher:
-        loop = asyncio.get_running_loop()
-        b = self._batchers.get(loop)
-        if b is None:
-            b = self._batchers[loop] = LoopSearchBatcher(
-                lambda r: self._pool.submit(self._execute, r), (os.cpu_count() or 2) - 1
-            )
-        return b
+        # one search in flight per core besides the event loop's own; the rest wait and go together
+        self._searches = PerLoopBatchers(lambda r: self._pool.submit(self._execute, r), (os.cpu_count() or 2) - 1)
 
     def _execute(self, request: Any) -> Any:
         with self._lock:
@@ -80,7 +69,7 @@ class AsyncLocalTransport:
         if self._closed:
             raise ClientClosedError("the client is closed; create a new one")
         if type(request) is rq.Search:
-            fut = self._batcher().search(request)
+            fut = self._searches.search(request)
         else:
             fut = self._pool.submit(self._execute, request)
         if timeout is None:

@@ -230,13 +230,17 @@ class DenseIndex(VectorIndex):
 
         def gather() -> tuple[np.ndarray, np.ndarray]:
             rows = ids if ids is not None else mask_facts(allow).rows
-            flat = self._flat_storage()
-            return rows, (flat[rows] if flat is not None else self._index.reconstruct_batch(rows))
+            return rows, self._vectors_at(rows)
 
         # Gathering from flat storage costs less than a filtered index search with raised ef, so it
         # is done at the first sighting too (cached only from the second, like every filter's rows).
-        cheap = self._kind == "HNSW" and self._index.__class__.__name__ == "IndexHNSWFlat"
+        cheap = isinstance(self._index, faiss.IndexHNSWFlat)
         return SUBSETS.get(key, kept * self.dim * 4, gather, always=ids is not None or cheap)
+
+    def _vectors_at(self, rows: np.ndarray) -> np.ndarray:
+        """The index's vectors of `rows` (normalised for COSINE): sliced from flat storage, else reconstructed."""
+        flat = self._flat_storage()
+        return flat[rows] if flat is not None else self._index.reconstruct_batch(rows)
 
     def _flat_storage(self) -> np.ndarray | None:
         """The index's own float vectors ``[ntotal, dim]`` when it stores them plainly (HNSW): a view, not a copy.
@@ -331,7 +335,7 @@ class DenseIndex(VectorIndex):
             )
         ids = self._exact_subset(allow, kept, 1)
         if ids is not None:
-            vecs = self._index.reconstruct_batch(ids)
+            vecs = self._vectors_at(ids)
             res = exact_range_search(
                 DataType.FLOAT_VECTOR, self._exact_metric(), vecs, q, radius=radius, range_filter=range_filter
             )
