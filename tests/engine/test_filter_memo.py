@@ -114,3 +114,19 @@ def test_the_parser_warm_up_expressions_parse():
 
     _parser._build_and_exercise()  # raises if the grammar stopped accepting one of them
     assert _parser._lark_parser is not None
+
+
+@pytest.mark.parametrize("metric", ["IP", "L2"])
+def test_top_k_row_by_row_equals_the_matrix_form(metric, monkeypatch):
+    rng = np.random.default_rng(3)
+    for nq in (1, 3, 8):
+        m = rng.standard_normal((nq, 500)).astype(np.float32)
+        m[:, 7] = m[:, 9]  # ties: the lower column first
+        m[0, 3] = np.inf if metric == "L2" else -np.inf  # never a hit
+        for k in (5, 500, 600):
+            rowwise = _vindex_exact.select_topk(m, k, metric)
+            monkeypatch.setattr(_vindex_exact, "_ROWWISE_TOPK", 0)
+            matrix = _vindex_exact.select_topk(m, k, metric)
+            monkeypatch.undo()
+            assert np.array_equal(rowwise[1], matrix[1]) and np.array_equal(rowwise[0], matrix[0])
+            assert 3 not in rowwise[1][0]
