@@ -130,3 +130,59 @@ def test_top_k_row_by_row_equals_the_matrix_form(metric, monkeypatch):
             monkeypatch.undo()
             assert np.array_equal(rowwise[1], matrix[1]) and np.array_equal(rowwise[0], matrix[0])
             assert 3 not in rowwise[1][0]
+
+
+@pytest.mark.parametrize("n", [5, 300, 20_000])
+def test_one_query_scan_of_gathered_rows_matches_brute_force(n):
+    rng = np.random.default_rng(n)
+    x = rng.standard_normal((n, 16)).astype(np.float32)
+    q = rng.standard_normal(16).astype(np.float32)
+    x[1] = x[3] = q * 10  # the best match twice: the lower row first
+    ids = np.sort(rng.choice(10 * n, n, replace=False)).astype(np.int64)
+    ref = x.astype(np.float64) @ q.astype(np.float64)
+    order = np.argsort(-ref, kind="stable")
+    for k in (2, 10):
+        scores, rows = _vindex_exact.ip_top_one(x, ids, q, k)
+        assert scores.shape == rows.shape == (1, k)
+        kk = min(k, n)
+        assert list(rows[0, :kk]) == list(ids[order[:kk]])  # the tie inside the hits: lower row first
+        np.testing.assert_allclose(scores[0, :kk], ref[order[:kk]], rtol=1e-5, atol=1e-4)
+        assert (rows[0, kk:] == -1).all() and np.isneginf(scores[0, kk:]).all()
+    scores, rows = _vindex_exact.ip_top_one(x, ids, q, 1)
+    assert rows[0, 0] in (ids[1], ids[3])  # a tie at the cut: either may be kept
+    scores, rows = _vindex_exact.ip_top_one(x, ids, q, n + 5)  # more asked for than there are
+    assert sorted(rows[0, :n]) == list(ids) and (rows[0, n:] == -1).all()
+    assert (np.diff(scores[0, :n]) <= 0).all() and np.isneginf(scores[0, n:]).all()
+
+
+def test_a_sealed_segment_hands_out_one_view_until_a_delete(tmp_path, sealed):
+    x, bucket = _data(1500)
+    with heron.Client(str(tmp_path / "d")) as c:
+        c.create_collection("x", dimension=8)
+        c.insert("x", [{"id": i, "vector": x[i], "b": int(bucket[i])} for i in range(1000)])
+        c.insert("x", [{"id": i, "vector": x[i], "b": int(bucket[i])} for i in range(1000, 1500)])
+        coll = c._transport._engine.collection("default", "x")
+        part = coll.partitions["_default"]
+        seg, growing = part.sealed[0], part.growing
+        assert seg.snapshot() is seg.snapshot()
+        assert growing.snapshot() is not growing.snapshot()  # its rows may still change
+        before = seg.snapshot()
+        c.delete("x", ids=[0, 1])
+        after = seg.snapshot()
+        assert after is not before and after is seg.snapshot()
+        c.delete("x", ids=[2])  # later deletes show through the same view
+        assert c.query("x", filter="id < 10", output_fields=["id"]) == [{"id": i} for i in range(3, 10)]
+        assert seg.snapshot() is after
+
+
+def test_a_collection_remembers_its_filter_plans(tmp_path):
+    with heron.Client(str(tmp_path / "d")) as c:
+        c.create_collection("x", dimension=8)
+        coll = c._transport._engine.collection("default", "x")
+        plan = coll.filter_plan("b < 3")
+        assert coll.filter_plan("b < 3") is plan
+        templ = coll.filter_plan("b < {v}", {"v": 3})
+        assert templ is not plan and templ.expr == "b < {v}"
+        with pytest.raises(heron.FilterError):
+            coll.filter_plan("b <")
+        assert "b <" not in coll._plans

@@ -22,6 +22,8 @@ from .._schema import CollectionSchema
 from ._segment import Segment, SegmentView
 
 DEFAULT_PARTITION = "_default"
+#: Filter plans a collection remembers by expression (`Collection.filter_plan`).
+MAX_PLANS = 256
 
 
 @dataclass
@@ -84,6 +86,24 @@ class Collection:
         self.visible_seq = 0
         self.dropped = False
         self.auto_id_next = 0
+        self._plans: dict[str, Any] = {}
+
+    def filter_plan(self, expr: str, params: dict[str, Any] | None = None) -> Any:
+        """The compiled plan of filter `expr` on this collection's schema (fixed for its life), remembered.
+
+        Expressions with template parameters go through the filter module's own cache every time.
+        """
+        from .filter import compile_filter
+
+        if params:
+            return compile_filter(expr or "", self.schema, params)
+        plan = self._plans.get(expr)
+        if plan is None:
+            plan = compile_filter(expr or "", self.schema, None)
+            if len(self._plans) >= MAX_PLANS:
+                self._plans.clear()
+            self._plans[expr] = plan
+        return plan
 
     # -- partitions ----------------------------------------------------------------
     def partition(self, name: str) -> Partition:

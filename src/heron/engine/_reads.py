@@ -34,12 +34,6 @@ COUNT = "count(*)"
 MAX_TOPK = 16384
 
 
-def _compile(expr: str, schema: CollectionSchema, params: dict[str, Any] | None) -> Any:
-    from .filter import compile_filter
-
-    return compile_filter(expr or "", schema, params or None)
-
-
 def _default_metric(dtype: DataType) -> str:
     if dtype is DataType.SPARSE_FLOAT_VECTOR:
         return "IP"
@@ -76,7 +70,7 @@ class Reader:
         With ``allow_none``, a view whose rows all qualify yields None instead of an all-true mask.
         With ``shared``, a mask may be a read-only array the segment remembers (the caller only reads it).
         """
-        plan = _compile(expr, coll.schema, params)
+        plan = coll.filter_plan(expr, params)
         snap = coll.snapshot(parts)
         for _, view in snap.views:
             if view.n == 0:

@@ -146,6 +146,7 @@ class Segment:
         }
         self.sindex: dict[str, Any] = {}
         self._filter_memo: OrderedDict[tuple[int, int], tuple[Any, np.ndarray]] = OrderedDict()
+        self._view: SegmentView | None = None  # a sealed segment's last view, while it still holds
         self._memo_lock = threading.Lock()
         self.pk_name = schema.primary_field.name
         for f in schema.fields:
@@ -362,9 +363,23 @@ class Segment:
         return Column(self.dtypes[name], self.view_store(name, n), valid, self.element_types.get(name))
 
     def snapshot(self) -> SegmentView:
+        """The segment's first ``n`` rows as readers see them now.
+
+        A sealed segment's rows and buffers no longer change (only ``deleted_at``
+        values do, and visibility reads them through the view), so its view is
+        kept and handed out again, with the columns it has gathered, until its
+        first delete. A segment's growing views are made afresh each time.
+        """
+        sealed = self.sealed  # frozen before the flag is set, so later reads see the final buffers
         n = self.n
         clean = self.deleted == 0
-        return SegmentView(self, n, self.seq.view(n), self.deleted_at.data[:n], self.max_seq if clean else None)
+        v = self._view
+        if v is not None and v.n == n and v.clean == clean:
+            return v
+        v = SegmentView(self, n, self.seq.view(n), self.deleted_at.data[:n], self.max_seq if clean else None)
+        if sealed:
+            self._view = v
+        return v
 
 
 def _str_isin(keys: pa.ChunkedArray, pks: np.ndarray) -> np.ndarray:
@@ -390,6 +405,11 @@ class SegmentView:
     def visible_rows(self, rows: np.ndarray, snap: int) -> np.ndarray:
         """Which of ``rows`` are visible at ``snap`` (a mask over ``rows``)."""
         return (self._seq[rows] <= snap) & (self._deleted[rows] > snap)
+
+    @property
+    def clean(self) -> bool:
+        """No row of the segment was deleted when the view was made."""
+        return self._clean_max_seq is not None
 
     def all_visible(self, snap: int) -> bool:
         """True when every row of the view is visible at ``snap`` (no deletes, nothing newer): the fast path."""

@@ -200,7 +200,7 @@ class VectorIndex:
         g = self._gate
         with g.cv:
             g.busy -= 1
-            if g.busy == 0:
+            if g.busy == 0 and g.closed:  # only `_growing` waits, and it closes the gate first
                 g.cv.notify_all()
 
     @contextlib.contextmanager

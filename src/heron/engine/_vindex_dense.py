@@ -24,7 +24,15 @@ from .._types import DataType
 from ._subset_cache import CACHE as SUBSETS
 from ._subset_cache import mask_facts, new_owner
 from ._vindex_base import BuildCancelled, FaissBlob, VectorIndex
-from ._vindex_exact import as_float32, exact_range_search, exact_search, in_range, normalized, sort_hits
+from ._vindex_exact import (
+    as_float32,
+    exact_range_search,
+    exact_search,
+    in_range,
+    ip_top_one,
+    normalized,
+    sort_hits,
+)
 from ._vindex_params import MAX_EF
 
 faiss: Any = _faiss  # the stubs shipped with faiss lack most of its API
@@ -303,6 +311,8 @@ class DenseIndex(VectorIndex):
             sub = self._kept_rows(allow, kept, ids)
         if sub is not None:
             ids, vecs = sub
+            if q.shape[0] == 1 and self._exact_metric() == "IP":
+                return ip_top_one(vecs, ids, q[0], k)
             s, r = exact_search(DataType.FLOAT_VECTOR, self._exact_metric(), vecs, q, k)
             return s, np.where(r >= 0, ids[np.maximum(r, 0)], -1)
         sp_ = self._faiss_params(k, allow, kept, params)

@@ -320,6 +320,28 @@ def _blas_ip(x: np.ndarray, ids: np.ndarray | None, q: np.ndarray, k: int) -> tu
     return out_s, out_r
 
 
+def ip_top_one(x: np.ndarray, ids: np.ndarray, q: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Inner-product top-`k` of one query ``q [dim]`` over float32 rows ``x``, as rows of ``ids``.
+
+    The short path of a filtered search over gathered rows: one BLAS product
+    and a partial sort, with the argument handling of `exact_search` left
+    out (~15 us a call). ``ids`` must be ascending so that ties go to the
+    lower row. Returns ``(scores [1, k], rows [1, k])`` like `exact_search`.
+    """
+    s = x @ q
+    n = s.shape[0]
+    part = np.argpartition(s, n - k)[n - k :] if k < n else np.arange(n)
+    vals = s[part]
+    order = np.lexsort((part, -vals))
+    vals, rows = vals[order], ids[part[order]]
+    if n >= k and np.isfinite(vals).all():
+        return vals[None], rows[None]
+    out_s, out_r = empty_result(1, k, "IP")
+    out_s[0, : len(vals)] = vals
+    out_r[0, : len(rows)] = np.where(np.isfinite(vals), rows, -1)
+    return out_s, out_r
+
+
 def check_range(metric: str, radius: Any, range_filter: Any) -> tuple[float, float | None]:
     """Validate range-search bounds for the metric's direction."""
     r = _number("radius", radius)
