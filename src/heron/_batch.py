@@ -590,6 +590,8 @@ def normalize_pks(f: FieldSchema, ids: Any) -> np.ndarray:
 
 def query_vectors(data: Any) -> Any:
     """Search inputs as a 2-d array (dense or packed binary) or a CSR matrix (sparse)."""
+    if type(data) is np.ndarray and data.ndim == 2:  # the common case: one array of queries as it is
+        return data
     if type(data) is not np.ndarray and sp.issparse(data):
         return sp.csr_matrix(data, dtype=np.float32)
     if isinstance(data, np.ndarray):

@@ -73,4 +73,4 @@ class QueryResult(list):
 
 
 def shape_search(raw: list[list[dict[str, Any]]]) -> SearchResult:
-    return SearchResult(Hits(Hit(h) for h in q) for q in raw)
+    return SearchResult([Hits(map(Hit, q)) for q in raw])

@@ -93,16 +93,17 @@ class Collection:
 
         Expressions with template parameters go through the filter module's own cache every time.
         """
+        plan = None if params else self._plans.get(expr)
+        if plan is not None:
+            return plan
         from .filter import compile_filter
 
         if params:
             return compile_filter(expr or "", self.schema, params)
-        plan = self._plans.get(expr)
-        if plan is None:
-            plan = compile_filter(expr or "", self.schema, None)
-            if len(self._plans) >= MAX_PLANS:
-                self._plans.clear()
-            self._plans[expr] = plan
+        plan = compile_filter(expr or "", self.schema, None)
+        if len(self._plans) >= MAX_PLANS:
+            self._plans.clear()
+        self._plans[expr] = plan
         return plan
 
     # -- partitions ----------------------------------------------------------------

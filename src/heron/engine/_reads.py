@@ -314,7 +314,7 @@ class Reader:
                                             sq_norms=view.sq_norms(f.name))
             segments += 1
             for qi, (srow, rrow) in enumerate(zip(scores.tolist(), rows.tolist())):
-                per_q[qi].extend((s, view, i) for s, i in zip(srow, rrow) if i >= 0)
+                per_q[qi].extend([(s, view, i) for s, i in zip(srow, rrow) if i >= 0])
         cap = k if not ranged else min(k, MAX_TOPK)
         if segments <= 1 and not ranged:  # one segment's hits come best first already
             return [q[:cap] for q in per_q]
@@ -361,8 +361,11 @@ class Reader:
         return names
 
     def _pk_at(self, schema: CollectionSchema, hits) -> list[Any]:
-        if hits and all(h[1] is hits[0][1] for h in hits):  # one segment: one gather, no grouping
-            return values_at(schema, hits[0][1], schema.primary_field.name, np.array([h[2] for h in hits]))
+        if hits:
+            view = hits[0][1]
+            rows = [h[2] for h in hits if h[1] is view]
+            if len(rows) == len(hits):  # one segment: one gather, no grouping
+                return values_at(schema, view, schema.primary_field.name, np.array(rows))
         return self._bulk(schema, hits, [schema.primary_field.name], pk_only=True)
 
     def _bulk(self, schema: CollectionSchema, hits, names: list[str], pk_only: bool = False) -> list[Any]:

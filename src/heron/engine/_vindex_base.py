@@ -142,6 +142,8 @@ class VectorIndex:
     """
 
     family: ClassVar[str] = ""
+    #: True when `_search` wraps its own faiss calls in `threads_for` (and skips it where it calls none).
+    sets_threads: ClassVar[bool] = False
 
     def __init__(
         self, dtype: DataType, dim: int, index_type: str, metric: str, params: dict[str, Any], ntotal: int
@@ -184,6 +186,8 @@ class VectorIndex:
             return empty_result(nq, k, self.metric)
         self._enter(rows)
         try:
+            if self.sets_threads:
+                return self._search(queries, k, allow, kept, sparams)
             with threads_for(nq):
                 return self._search(queries, k, allow, kept, sparams)
         finally:

@@ -23,7 +23,7 @@ from .._errors import ParamError
 from .._types import DataType
 from ._subset_cache import CACHE as SUBSETS
 from ._subset_cache import mask_facts, new_owner
-from ._vindex_base import BuildCancelled, FaissBlob, VectorIndex
+from ._vindex_base import BuildCancelled, FaissBlob, VectorIndex, threads_for
 from ._vindex_exact import (
     as_float32,
     exact_range_search,
@@ -138,6 +138,7 @@ class DenseIndex(VectorIndex):
     """A float-ish vector index; either a faiss index or, for FLAT, the raw float32 rows."""
 
     family = "dense"
+    sets_threads = True  # a scan of gathered rows calls no faiss
 
     def __init__(
         self,
@@ -318,7 +319,8 @@ class DenseIndex(VectorIndex):
         sp_ = self._faiss_params(k, allow, kept, params)
         n = q.shape[0]  # faiss's own search(), less its argument checks (q is C-contiguous float32)
         dist, rows = np.empty((n, k), dtype=np.float32), np.empty((n, k), dtype=np.int64)
-        self._index.search_c(n, faiss.swig_ptr(q), k, faiss.swig_ptr(dist), faiss.swig_ptr(rows), sp_)
+        with threads_for(n):
+            self._index.search_c(n, faiss.swig_ptr(q), k, faiss.swig_ptr(dist), faiss.swig_ptr(rows), sp_)
         dist = dist.astype(np.float32, copy=False)
         dist[rows < 0] = float("-inf") if self.metric in ("IP", "COSINE") else float("inf")
         return dist, rows.astype(np.int64, copy=False)

@@ -13,6 +13,7 @@ larger is better, ``+inf`` otherwise).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator
 from typing import Any
 
@@ -28,6 +29,7 @@ except ImportError:  # pragma: no cover - numpy < 2
     _c_einsum = np.einsum
 
 _LARGER_IS_BETTER = frozenset({"IP", "COSINE"})
+_F32 = np.dtype(np.float32)
 _BLOCK = 1 << 23  # score-matrix elements computed at a time
 #: Score matrices of at most this many rows are reduced to top-k row by row.
 _ROWWISE_TOPK = 8
@@ -54,6 +56,9 @@ def empty_result(nq: int, k: int, metric: str) -> tuple[np.ndarray, np.ndarray]:
 
 def as_float32(dtype: DataType, arr: Any) -> np.ndarray:
     """Dense vectors of any float-ish type as C-contiguous float32 ``[n, dim]``."""
+    if type(arr) is np.ndarray and arr.dtype == _F32 and arr.ndim == 2 and arr.flags.c_contiguous:
+        if dtype is not DataType.BFLOAT16_VECTOR:
+            return arr  # already what is asked for (the common case, on every search)
     a = np.asarray(arr)
     if dtype is DataType.BFLOAT16_VECTOR or a.dtype == np.uint16:
         a = (np.ascontiguousarray(a, dtype=np.uint16).astype(np.uint32) << 16).view(np.float32)
@@ -65,8 +70,8 @@ def as_float32(dtype: DataType, arr: Any) -> np.ndarray:
 def normalized(x: np.ndarray) -> np.ndarray:
     """Rows scaled to unit length; zero rows stay zero."""
     if x.shape[0] == 1:  # one query: the same arithmetic without the array plumbing
-        norm = max(float(np.sqrt(np.float32(_c_einsum("ij,ij->", x, x, dtype=np.float32)))), 1e-30)
-        return x / np.float32(norm)
+        # sqrt of a float32 in double precision, rounded to float32, is the float32 sqrt (no double rounding)
+        return x / np.float32(max(math.sqrt(float(_c_einsum("ij,ij->", x, x, dtype=np.float32))), 1e-30))
     norms = np.sqrt(_c_einsum("ij,ij->i", x, x, dtype=np.float32))
     np.maximum(norms, np.float32(1e-30), out=norms)
     return x / norms[:, None]
