@@ -87,6 +87,8 @@ class Collection:
         self.dropped = False
         self.auto_id_next = 0
         self._plans: dict[str, Any] = {}
+        #: The vector field each ``anns_field`` value names, found once (the schema never changes).
+        self.anns_fields: dict[str, Any] = {}
 
     def filter_plan(self, expr: str, params: dict[str, Any] | None = None) -> Any:
         """The compiled plan of filter `expr` on this collection's schema (fixed for its life), remembered.

@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from ._engine import Engine
 
 COUNT = "count(*)"
+_F32 = np.dtype(np.float32)
 MAX_TOPK = 16384
 
 
@@ -58,10 +59,11 @@ class Reader:
                 if not p.loaded:
                     raise CollectionNotLoadedError(f"partition {p.name!r} of {coll.name!r} is not loaded")
             return parts
-        if not coll.loaded:
+        loaded = [p for p in coll.partitions.values() if p.loaded]
+        if not loaded:
             raise CollectionNotLoadedError(
                 f"collection {coll.name!r} is not loaded; call load_collection({coll.name!r}) first")
-        return [p for p in coll.partitions.values() if p.loaded]
+        return loaded
 
     def _masks(self, coll: Collection, parts: list[Partition], expr: str, params: dict[str, Any] | None,
                allow_none: bool = False, shared: bool = False):
@@ -220,6 +222,12 @@ class Reader:
         return self._shape_hits(coll.schema, hits, names, r.round_decimal)
 
     def _field(self, coll: Collection, anns_field: str):
+        f = coll.anns_fields.get(anns_field)  # the schema is fixed for the collection's life
+        if f is None:
+            f = coll.anns_fields[anns_field] = self._find_field(coll, anns_field)
+        return f
+
+    def _find_field(self, coll: Collection, anns_field: str):
         if anns_field:
             f = coll.schema.field(anns_field)
             if f is None or not f.dtype.is_vector:
@@ -261,6 +269,9 @@ class Reader:
             if not sp.issparse(data):
                 raise ParamError(f"data: field {f.name!r} is SPARSE_FLOAT_VECTOR; expected sparse query vectors")
             return sp.csr_matrix(data, dtype=np.float32)
+        if (type(data) is np.ndarray and data.dtype == _F32 and f.dtype is DataType.FLOAT_VECTOR
+                and data.ndim == 2 and data.shape[1] == f.dim and data.flags.c_contiguous):
+            return data  # the common case, already as the index wants it
         if type(data) is not np.ndarray and sp.issparse(data):
             raise ParamError(f"data: field {f.name!r} is {f.dtype.name}; got sparse query vectors")
         arr = np.asarray(data)
@@ -365,7 +376,10 @@ class Reader:
             view = hits[0][1]
             rows = [h[2] for h in hits if h[1] is view]
             if len(rows) == len(hits):  # one segment: one gather, no grouping
-                return values_at(schema, view, schema.primary_field.name, np.array(rows))
+                col = view.column(view.segment.pk_name)
+                if type(col.values) is np.ndarray and col.valid is None:  # INT64 keys
+                    return col.values[rows].tolist()
+                return values_at(schema, view, view.segment.pk_name, np.array(rows))
         return self._bulk(schema, hits, [schema.primary_field.name], pk_only=True)
 
     def _bulk(self, schema: CollectionSchema, hits, names: list[str], pk_only: bool = False) -> list[Any]:

@@ -88,6 +88,9 @@ def mask_facts(mask: np.ndarray) -> MaskFacts:
     if mask.flags.writeable:
         return MaskFacts(mask)
     key = id(mask)
+    hit = _facts.get(key)  # a lookup needs no lock (one C call); a hit is not moved up for it
+    if hit is not None and hit.mask is mask:
+        return hit
     with _facts_lock:
         hit = _facts.get(key)
         if hit is not None and hit.mask is mask:

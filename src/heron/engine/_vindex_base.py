@@ -29,7 +29,7 @@ from .._errors import HeronError, ParamError
 from .._types import DataType
 from ._subset_cache import mask_facts
 from ._vindex_exact import _check_k, check_range, empty_result
-from ._vindex_params import normalize_search_params
+from ._vindex_params import shared_search_params
 
 faiss: Any = _faiss  # the stubs shipped with faiss lack most of its API
 
@@ -60,12 +60,16 @@ class IndexChanged(HeronError):
 
 
 class _Gate:
-    """Counts the searches running on an index so that it can be grown in place between them."""
+    """Counts the searches running on an index so that it can be grown in place between them.
 
-    __slots__ = ("cv", "busy", "closed")
+    Searches take the plain ``lock``; only a grow waits, on ``cv`` (the same lock).
+    """
+
+    __slots__ = ("lock", "cv", "busy", "closed")
 
     def __init__(self) -> None:
-        self.cv = threading.Condition(threading.Lock())
+        self.lock = threading.Lock()
+        self.cv = threading.Condition(self.lock)
         self.busy = 0
         self.closed = False
 
@@ -179,7 +183,7 @@ class VectorIndex:
         hold) is given and the index is growing or holds another number.
         """
         k = _check_k(k)
-        sparams = normalize_search_params(self.index_type, params)
+        sparams = shared_search_params(self.index_type, params)
         nq = count_rows(queries)
         allow, kept = self._check_allow(allow)
         if kept == 0:
@@ -195,14 +199,14 @@ class VectorIndex:
 
     def _enter(self, rows: int | None) -> None:
         g = self._gate
-        with g.cv:
+        with g.lock:
             if g.closed or self.ntotal < 0 or (rows is not None and rows != self.ntotal):
                 raise IndexChanged(f"{self!r} is growing or holds other than {rows} rows")
             g.busy += 1
 
     def _leave(self) -> None:
         g = self._gate
-        with g.cv:
+        with g.lock:
             g.busy -= 1
             if g.busy == 0 and g.closed:  # only `_growing` waits, and it closes the gate first
                 g.cv.notify_all()
@@ -237,7 +241,7 @@ class VectorIndex:
         approximate index may miss rows an exact scan would find.
         """
         radius_f, filt = check_range(self.metric, radius, range_filter)
-        sparams = normalize_search_params(self.index_type, params)
+        sparams = shared_search_params(self.index_type, params)
         nq = count_rows(queries)
         allow, kept = self._check_allow(allow)
         if kept == 0:

@@ -339,7 +339,8 @@ def ip_top_one(x: np.ndarray, ids: np.ndarray, q: np.ndarray, k: int) -> tuple[n
     vals = s[part]
     order = np.lexsort((part, -vals))
     vals, rows = vals[order], ids[part[order]]
-    if n >= k and np.isfinite(vals).all():
+    # best first, NaN last: the ends tell whether any score is not finite
+    if n >= k and float(vals[0]) < math.inf and float(vals[-1]) > -math.inf:
         return vals[None], rows[None]
     out_s, out_r = empty_result(1, k, "IP")
     out_s[0, : len(vals)] = vals

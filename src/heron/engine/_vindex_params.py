@@ -206,18 +206,23 @@ def normalize_search_params(index_type: str, params: dict[str, Any] | None) -> d
     ``radius`` and ``range_filter`` must be numbers when given. Unknown keys
     are kept. Raises `ParamError` for a bad value.
     """
-    try:
-        key = (index_type, frozenset((k, type(v), v) for k, v in params.items()) if params else None)
+    return dict(shared_search_params(index_type, params))
+
+
+def shared_search_params(index_type: str, params: dict[str, Any] | None) -> dict[str, Any]:
+    """`normalize_search_params`, remembered: the dict returned is shared and must not be changed."""
+    try:  # value types are part of the key: 1, 1.0 and True compare equal but do not validate alike
+        key = (index_type, tuple(params.items()), tuple(map(type, params.values()))) if params else index_type
         hit = _SEARCH_CACHE.get(key)
     except TypeError:  # unhashable values (nested dicts): no caching
         key, hit = None, None
     if hit is not None:
-        return dict(hit)
+        return hit
     out = _normalize_search_params(index_type, params)
     if key is not None:
         if len(_SEARCH_CACHE) > 1024:
             _SEARCH_CACHE.clear()
-        _SEARCH_CACHE[key] = dict(out)
+        _SEARCH_CACHE[key] = out
     return out
 
 
