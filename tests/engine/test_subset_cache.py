@@ -79,6 +79,27 @@ def test_the_cache_stays_within_its_byte_budget():
     assert _subset_cache.CACHE.max_bytes == _subset_cache.MAX_BYTES
 
 
+def test_rows_gathered_on_a_first_sighting_are_admitted_on_the_second_without_gathering_again():
+    c = SubsetCache(max_bytes=4000)
+    calls = []
+
+    def gather(tag):
+        def g():
+            calls.append(tag)
+            return np.arange(10), np.zeros((10, 4), np.float32)
+        return g
+
+    first = c.get("a", 240, gather("a1"), always=True)  # gathered for this call, not cached yet
+    assert first is not None and calls == ["a1"] and "a" not in c._items
+    assert c.get("a", 240, gather("a2"), always=True) is first and calls == ["a1"]  # admitted as it was
+    assert c._items["a"] is first and c._last is None
+    c.get("b", 240, gather("b1"), always=True)
+    c.get("c", 240, gather("c1"), always=True)  # only the latest first sighting is held
+    assert c.get("b", 240, gather("b2"), always=True) is not None and calls[-1] == "b2"
+    assert c.get("c", 240, gather("c2"), always=False) is not None  # still held: not gathered again
+    assert calls == ["a1", "b1", "c1", "b2"]
+
+
 @pytest.mark.parametrize("index_type", ["HNSW", "HNSW_SQ"])
 def test_rows_gathered_from_flat_storage_equal_the_index_own_reconstruction(cache, index_type):
     x, q = clustered(3000, 16, 8, seed=6)

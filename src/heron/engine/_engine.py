@@ -77,8 +77,9 @@ class Engine:
         self.reader = Reader(self)
         self._routes: dict[type, Any] = {rq.Search: SearchCoalescer(self.reader.op_search).search}
         from .filter._parser import warm_up
+        from .filter._warm import exercise
 
-        warm_up()  # the filter parser, built meanwhile on another thread
+        warm_up(then=exercise)  # the filter parser and first uses of the filter path, on another thread
         self.closed = False
         self._databases = {n for (n,) in self.catalog.rows("SELECT name FROM databases")}
         self._load_catalog()

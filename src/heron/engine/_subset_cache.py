@@ -7,7 +7,9 @@ from the index costs ten times that, and a filtered HNSW search at 10% kept
 repeat their filters (a tenant, a category, a date range), so the gathered
 rows are kept, keyed by the index and a digest of the filter's bitmap, in one
 LRU bounded in bytes. A bitmap is admitted on its second sighting, so
-filters that never repeat cost nothing but the digest.
+filters that never repeat cost nothing but the digest. Rows a caller gathers
+anyway on a first sighting (`SubsetCache.get` with ``always``) are held until
+the next first sighting, so a second one admits them without gathering again.
 """
 
 from __future__ import annotations
@@ -111,6 +113,8 @@ class SubsetCache:
         self._bytes = 0
         self._lock = threading.Lock()
         self.hits = 0
+        #: The last rows gathered on a first sighting (`always`), so that the second does not gather them again.
+        self._last: tuple[Hashable, tuple[np.ndarray, np.ndarray]] | None = None
 
     def get(
         self, key: Hashable, nbytes: int, gather: Callable[[], tuple[np.ndarray, np.ndarray]], *, always: bool
@@ -134,8 +138,14 @@ class SubsetCache:
                     self._seen.popitem(last=False)
         if not admit and not always:
             return None
-        sub = gather()
-        if admit:
+        last = self._last
+        reuse = admit and last is not None and last[0] == key
+        sub = last[1] if reuse and last is not None else gather()
+        if not admit:  # held (outside the byte bound, at most a quarter of it) until the next first sighting
+            self._last = (key, sub) if nbytes <= self.max_bytes // 4 else None
+        else:
+            if reuse:
+                self._last = None
             with self._lock:
                 if key not in self._items:
                     self._seen.pop(key, None)
@@ -151,6 +161,7 @@ class SubsetCache:
             self._items.clear()
             self._seen.clear()
             self._bytes = 0
+            self._last = None
 
 
 def _size(sub: tuple[Any, ...]) -> int:

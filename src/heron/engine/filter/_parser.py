@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 import threading
+from collections.abc import Callable
 from functools import lru_cache
 from importlib import resources
 from typing import Any
@@ -164,12 +165,18 @@ def _build_and_exercise() -> None:
         parser.parse(expr)
 
 
-def warm_up() -> None:
-    """Build the parser on a background thread, so the first filter does not wait for it."""
+def warm_up(then: Callable[[], None] | None = None) -> None:
+    """Build the parser on a background thread, so the first filter does not wait for it; then run `then`."""
     global _warming
     if _lark_parser is None and not _warming:
         _warming = True
-        threading.Thread(target=_build_and_exercise, name="heron-filter-parser", daemon=True).start()
+
+        def run() -> None:
+            _build_and_exercise()
+            if then is not None:
+                then()
+
+        threading.Thread(target=run, name="heron-filter-parser", daemon=True).start()
 
 
 def _describe(err: UnexpectedInput, expr: str) -> tuple[str, int]:
