@@ -186,3 +186,18 @@ def test_a_collection_remembers_its_filter_plans(tmp_path):
         with pytest.raises(heron.FilterError):
             coll.filter_plan("b <")
         assert "b <" not in coll._plans
+
+
+def test_the_filter_warm_up_compiles_and_evaluates_every_expression():
+    from heron.engine.filter import _warm, evaluate_reference
+
+    masks = _warm.run()  # raises if an expression stopped compiling or evaluating
+    rows = [
+        {"id": 0, "a": 1, "f": 1.0, "b": "x", "c": {"k": 1}, "d": [1]},
+        {"id": 1, "a": 2, "f": 2.5, "b": "p1", "c": {"k": 5, "s": "u"}, "d": [2, 3]},
+        {"id": 2, "a": 3, "f": 3.0, "b": "y", "c": None, "d": []},
+        {"id": 3, "a": 4, "f": 0.5, "b": "z", "c": {"k": 2}, "d": [1, 4]},
+    ]
+    for (expr, params), mask in zip(_warm._EXPRS, masks):
+        assert mask.tolist() == evaluate_reference(expr, _warm._schema(), rows, params), expr
+    assert any(m.any() for m in masks) and not all(m.all() for m in masks)
