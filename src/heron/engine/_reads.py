@@ -291,7 +291,7 @@ class Reader:
         return np.ascontiguousarray(arr, dtype=np.float32)
 
     def _candidates(self, coll, f, d, metric, queries, k, r, parts):
-        params = dict(r.params or {})
+        params = r.params or {}  # read, never changed
         ranged = "radius" in params
         nq = queries.shape[0]
         per_q: list[list[tuple[float, SegmentView, int]]] = [[] for _ in range(nq)]
@@ -355,11 +355,11 @@ class Reader:
         for q in hits:
             ids = self._pk_at(schema, q)
             ents = self._bulk(schema, q, names) if names else [{} for _ in q]
-            res = []
-            for (score, _, _), id_, ent in zip(q, ids, ents):
-                dist = round(score, round_decimal) if round_decimal is not None and round_decimal >= 0 else score
-                res.append({"id": id_, "distance": dist, "entity": ent})
-            out.append(res)
+            if round_decimal is not None and round_decimal >= 0:
+                out.append([{"id": id_, "distance": round(h[0], round_decimal), "entity": ent}
+                            for h, id_, ent in zip(q, ids, ents)])
+            else:
+                out.append([{"id": id_, "distance": h[0], "entity": ent} for h, id_, ent in zip(q, ids, ents)])
         return out
 
     def _entity_names(self, schema: CollectionSchema, fields: tuple[str, ...] | None) -> list[str]:

@@ -36,6 +36,8 @@ _ROWWISE_TOPK = 8
 #: Inner-product searches of at most this many queries over at least this many vector
 #: elements (rows x dim) go to BLAS; below it faiss's row loop is the faster (measured on 2 cores).
 BLAS_IP_MAX_NQ = 8
+#: `ip_top_one` sorts all scores of at most this many rows instead of partitioning them.
+_SORT_ALL_BELOW = 256
 BLAS_IP_MIN_ELEMENTS = 1 << 19
 
 
@@ -335,10 +337,14 @@ def ip_top_one(x: np.ndarray, ids: np.ndarray, q: np.ndarray, k: int) -> tuple[n
     """
     s = x @ q
     n = s.shape[0]
-    part = np.argpartition(s, n - k)[n - k :] if k < n else np.arange(n)
-    vals = s[part]
-    order = np.lexsort((part, -vals))
-    vals, rows = vals[order], ids[part[order]]
+    if n <= _SORT_ALL_BELOW:  # a few rows: one stable sort (ties keep the lower row) beats a partition
+        order = np.argsort(-s, kind="stable")[:k]
+        vals, rows = s[order], ids[order]
+    else:
+        part = np.argpartition(s, n - k)[n - k :] if k < n else np.arange(n)
+        vals = s[part]
+        order = np.lexsort((part, -vals))
+        vals, rows = vals[order], ids[part[order]]
     # best first, NaN last: the ends tell whether any score is not finite
     if n >= k and float(vals[0]) < math.inf and float(vals[-1]) > -math.inf:
         return vals[None], rows[None]
