@@ -64,6 +64,25 @@ def test_a_lone_search_never_waits_and_different_filters_never_share_a_batch():
     asyncio.run(main())
 
 
+def test_callers_of_a_finished_batch_search_again_as_one_group():
+    async def main():
+        eng = _FakeEngine()
+        b = LoopSearchBatcher(eng.submit, parallel=1)
+
+        async def caller(i: int) -> list:
+            out = []
+            for _ in range(3):  # each caller searches again as soon as it has its answer
+                out.append(await b.search(_req(np.full(4, i))))
+            return out
+
+        got = await asyncio.gather(*(caller(i) for i in range(4)))
+        assert got == [[[[float(i)]]] * 3 for i in range(4)]
+        # 1 alone, then the 3 that waited; when they finish, all four search together, and again
+        assert eng.sizes == [1, 3, 4, 4]
+
+    asyncio.run(main())
+
+
 def test_a_failed_batch_is_rerun_one_by_one():
     async def main():
         eng = _FakeEngine(fail_batches=True)
