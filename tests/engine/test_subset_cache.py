@@ -58,6 +58,29 @@ def test_other_bitmaps_and_grown_indexes_never_share_an_entry(cache):
         assert (rows == reference_topk("L2", x2, q, 5, a2)).all()
 
 
+def test_a_read_only_filter_that_comes_back_is_answered_from_the_index_hot_rows(cache):
+    x, q = clustered(4000, 8, 10, seed=5)
+    idx = build_index(DataType.FLOAT_VECTOR, 8, "HNSW", "COSINE", {"M": 8, "efConstruction": 40}, x)
+    a = np.zeros(len(x), bool)
+    a[::7] = True
+    a.flags.writeable = False  # as a sealed segment's remembered filter result is
+    b = a.copy()  # the same rows, but writable: its owner may change it between calls
+    for allow in (a, a, a, b, b):
+        _, rows = idx.search(q, 5, allow=allow)
+        assert (rows == reference_topk("COSINE", x, q, 5, allow)).all()
+    assert idx._hot is not None and idx._hot[0] is a
+    b[:] = False
+    b[1::7] = True  # changed in place: never mistaken for the rows it kept before
+    _, rows = idx.search(q, 5, allow=b)
+    assert (rows == reference_topk("COSINE", x, q, 5, b)).all()
+    more, _ = clustered(300, 8, 1, seed=10)
+    assert idx.extended(more) is idx and idx._hot is None  # grown: the kept rows are gone
+    a2 = np.concatenate([a, np.zeros(300, bool)])
+    a2.flags.writeable = False
+    _, rows = idx.search(q, 5, allow=a2)
+    assert (rows == reference_topk("COSINE", np.concatenate([x, more]), q, 5, a2)).all()
+
+
 def test_the_cache_stays_within_its_byte_budget():
     c = SubsetCache(max_bytes=4000)
     calls = []

@@ -158,6 +158,9 @@ class DenseIndex(VectorIndex):
         self._kind = "HNSW" if index_type.startswith("HNSW") else "IVF"
         self._params_cache: dict[tuple[Any, ...], Any] = {}
         self._owner = new_owner()
+        #: The last read-only mask answered from gathered rows, and those rows: a filter that
+        #: comes back on every call skips the subset cache's lookup (one entry, a quarter of its bytes at most).
+        self._hot: tuple[np.ndarray, tuple[np.ndarray, np.ndarray]] | None = None
 
     @classmethod
     def build(
@@ -213,6 +216,7 @@ class DenseIndex(VectorIndex):
                 raise
             self.ntotal = int(self._index.ntotal)
             self._params_cache.clear()
+            self._hot = None
         return self
 
     def _prep(self, queries: Any) -> np.ndarray:
@@ -306,10 +310,16 @@ class DenseIndex(VectorIndex):
         q = self._prep(queries)
         if self._index is None:
             return exact_search(DataType.FLOAT_VECTOR, self.metric, self._xb, q, k, allow=allow)
-        ids = self._exact_subset(allow, kept, k)
-        sub = None
-        if allow is not None and (ids is not None or kept * self.dim <= CACHED_SCAN_BUDGET):
-            sub = self._kept_rows(allow, kept, ids)
+        hot = self._hot
+        if hot is not None and hot[0] is allow:  # read-only, so the same array is the same filter
+            sub: tuple[np.ndarray, np.ndarray] | None = hot[1]
+        else:
+            ids = self._exact_subset(allow, kept, k)
+            sub = None
+            if allow is not None and (ids is not None or kept * self.dim <= CACHED_SCAN_BUDGET):
+                sub = self._kept_rows(allow, kept, ids)
+                if sub is not None and not allow.flags.writeable and kept * self.dim * 4 <= SUBSETS.max_bytes // 4:
+                    self._hot = (allow, sub)
         if sub is not None:
             ids, vecs = sub
             if q.shape[0] == 1 and self._exact_metric() == "IP":
