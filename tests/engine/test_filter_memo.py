@@ -201,3 +201,33 @@ def test_the_filter_warm_up_compiles_and_evaluates_every_expression():
     for (expr, params), mask in zip(_warm._EXPRS, masks):
         assert mask.tolist() == evaluate_reference(expr, _warm._schema(), rows, params), expr
     assert any(m.any() for m in masks) and not all(m.all() for m in masks)
+
+
+def test_sealed_segments_extract_their_common_json_keys_ahead_of_filters(tmp_path, sealed):
+    from heron.engine.filter import _extract
+
+    few = np.random.default_rng(0).random(1000) < 0.2
+    vals = np.empty(1000, dtype=object)
+    vals[:] = [{"g": i % 10, "t": 1} if few[i] else {"g": i % 10, "s": str(i)} for i in range(1000)]
+    vals[7] = {"rare": 1}
+    assert sorted(_extract.prewarm_json_keys(vals)) == ["g", "s"]  # "t" is in a fifth of the rows
+    x, _ = _data(2000)
+    with heron.Client(str(tmp_path / "d")) as c:
+        schema = c.create_schema()
+        schema.add_field("id", heron.DataType.INT64, is_primary=True)
+        schema.add_field("vector", heron.DataType.FLOAT_VECTOR, dim=8)
+        schema.add_field("meta", heron.DataType.JSON)
+        index = c.prepare_index_params()
+        index.add_index(field_name="vector", index_type="HNSW", metric_type="COSINE")
+        c.create_collection("x", schema=schema, index_params=index)
+        rows = [{"id": i, "vector": x[i], "meta": {"group": i % 50, "name": f"n{i}"}} for i in range(2000)]
+        c.insert("x", rows[:1000])
+        c.insert("x", rows[1000:])
+        c.flush("x")
+        seg = c._transport._engine.collection("default", "x").partitions["_default"].sealed[0]
+        values = seg.column("meta", seg.n).values
+        root = _extract.CACHE._root(values)
+        cached = {what for (rid, what) in _extract.CACHE._items if rid == id(root)}
+        assert {("json", ("group",)), ("json", ("name",))} <= cached
+        got = c.query("x", filter='meta["group"] == 7', output_fields=["id"])
+        assert sorted(r["id"] for r in got) == [i for i in range(2000) if i % 50 == 7]

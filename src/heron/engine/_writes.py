@@ -432,6 +432,7 @@ class Writer:
                     idx.save(e.dir.index_path(coll.id, seg.id, d.field_name))
                 except OSError as exc:
                     log.warning("could not save index of segment %s: %s", seg.id, exc)
+        _prewarm_json(seg)
 
     def index_sealed(self, coll: Collection) -> None:
         """Build the indexes of every sealed segment that lacks one (in the background)."""
@@ -580,3 +581,16 @@ def _vector_bytes(dtype: DataType, dim: int | None) -> int:
     if dtype is DataType.INT8_VECTOR:
         return d
     return 512
+
+
+def _prewarm_json(seg: Segment) -> None:
+    """Extract the common top-level keys of the sealed segment's JSON columns for filters (derived data)."""
+    from .filter._extract import prewarm_json_keys
+
+    for name, dtype in seg.dtypes.items():
+        if dtype is not DataType.JSON or name not in seg.cols:
+            continue
+        try:
+            prewarm_json_keys(seg.column(name, seg.n).values)
+        except Exception:  # only time is lost: the first filter on the key extracts it itself
+            log.exception("extracting JSON keys of %s in segment %s failed", name, seg.id)

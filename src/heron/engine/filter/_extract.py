@@ -264,3 +264,34 @@ def list_view(values: np.ndarray, path: tuple[str | int, ...] | None) -> ListVie
     if path is None:
         return CACHE.get(values, ("array",), flatten)
     return CACHE.get(values, ("jsonlist", path), lambda v: flatten(extract_path(v, path)))
+
+
+#: `prewarm_json_keys` extracts at most this many top-level keys per JSON column,
+#: those found in at least half of the rows it samples.
+PREWARM_KEYS = 4
+_PREWARM_SAMPLE = 64
+
+
+def prewarm_json_keys(values: np.ndarray) -> list[str]:
+    """Extract the common top-level keys of a JSON column into the view cache, ahead of any filter.
+
+    A filter on a JSON key first pulls that key out of every document (about
+    0.1 us a row, ~11 ms for 100,000), then remembers it. A sealed segment's
+    maintenance does this for the keys most rows have, so the first such filter
+    runs at the speed of the later ones. Returns the keys extracted.
+    """
+    n = len(values)
+    if n == 0:
+        return []
+    counts: dict[str, int] = {}
+    sample = values[:: max(1, n // _PREWARM_SAMPLE)][:_PREWARM_SAMPLE]
+    for v in sample:
+        if type(v) is dict:
+            for key in v:
+                if type(key) is str:
+                    counts[key] = counts.get(key, 0) + 1
+    common = sorted((k for k, c in counts.items() if 2 * c >= len(sample)), key=lambda k: -counts[k])
+    keys = common[:PREWARM_KEYS]
+    for key in keys:
+        json_view(values, (key,))
+    return keys
