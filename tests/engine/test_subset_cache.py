@@ -81,37 +81,36 @@ def test_a_read_only_filter_that_comes_back_is_answered_from_the_index_hot_rows(
     assert (rows == reference_topk("COSINE", np.concatenate([x, more]), q, 5, a2)).all()
 
 
-def test_the_cache_stays_within_its_byte_budget():
-    c = SubsetCache(max_bytes=4000)
-    calls = []
+def _gatherer(calls: list):
+    """``gather(tag, n)``: a gather function that notes `tag` in `calls` when it runs and returns `n` rows."""
 
-    def gather(n):
+    def gather(tag, n=10):
         def g():
-            calls.append(n)
+            calls.append(tag)
             return np.arange(n), np.zeros((n, 4), np.float32)
         return g
 
+    return gather
+
+
+def test_the_cache_stays_within_its_byte_budget():
+    c = SubsetCache(max_bytes=4000)
+    gather = _gatherer([])
     for key in range(6):
-        assert c.get(key, 1000, gather(50), always=False) is None  # seen once
-        got = c.get(key, 1000, gather(50), always=False)
+        assert c.get(key, 1000, gather(key, 50), always=False) is None  # seen once
+        got = c.get(key, 1000, gather(key, 50), always=False)
         assert got is not None and len(got[0]) == 50
     assert c._bytes <= 4000 and len(c._items) == 4000 // (50 * 8 + 50 * 16)
-    assert c.get(5, 1000, gather(50), always=False) is not None and c.hits == 1
-    assert c.get("big", 10_000, gather(1), always=True) is not None  # larger than a quarter: never kept
-    assert c.get("big", 10_000, gather(1), always=True) is not None and "big" not in c._items
+    assert c.get(5, 1000, gather(5, 50), always=False) is not None and c.hits == 1
+    assert c.get("big", 10_000, gather("big", 1), always=True) is not None  # larger than a quarter: never kept
+    assert c.get("big", 10_000, gather("big", 1), always=True) is not None and "big" not in c._items
     assert _subset_cache.CACHE.max_bytes == _subset_cache.MAX_BYTES
 
 
 def test_rows_gathered_on_a_first_sighting_are_admitted_on_the_second_without_gathering_again():
     c = SubsetCache(max_bytes=4000)
-    calls = []
-
-    def gather(tag):
-        def g():
-            calls.append(tag)
-            return np.arange(10), np.zeros((10, 4), np.float32)
-        return g
-
+    calls: list = []
+    gather = _gatherer(calls)
     first = c.get("a", 240, gather("a1"), always=True)  # gathered for this call, not cached yet
     assert first is not None and calls == ["a1"] and "a" not in c._items
     assert c.get("a", 240, gather("a2"), always=True) is first and calls == ["a1"]  # admitted as it was
