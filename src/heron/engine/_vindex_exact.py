@@ -36,7 +36,7 @@ _ROWWISE_TOPK = 8
 #: Inner-product searches of at most this many queries over at least this many vector
 #: elements (rows x dim) go to BLAS; below it faiss's row loop is the faster (measured on 2 cores).
 BLAS_IP_MAX_NQ = 8
-#: `ip_top_one` sorts all scores of at most this many rows instead of partitioning them.
+#: A score row of at most this many columns is sorted whole instead of partitioned (`_row_best`).
 _SORT_ALL_BELOW = 256
 BLAS_IP_MIN_ELEMENTS = 1 << 19
 
@@ -79,6 +79,23 @@ def normalized(x: np.ndarray) -> np.ndarray:
     return x / norms[:, None]
 
 
+def _row_best(s: np.ndarray, kk: int, big: bool) -> tuple[np.ndarray, np.ndarray]:
+    """The best ``kk <= len(s)`` entries of one score row: ``(scores, columns)``, best first, NaN last.
+
+    Ties inside the result go to the lower column (at the cut, a partition may keep either).
+    """
+    n = s.shape[0]
+    if n <= _SORT_ALL_BELOW:  # a few columns: one stable sort beats a partition
+        order = np.argsort(-s if big else s, kind="stable")[:kk]
+        return s[order], order
+    part = np.arange(n) if kk == n else (
+        np.argpartition(s, n - kk)[n - kk :] if big else np.argpartition(s, kk - 1)[:kk]
+    )
+    vals = s[part]
+    order = np.lexsort((part, -vals if big else vals))
+    return vals[order], part[order]
+
+
 def select_topk(scores: np.ndarray, k: int, metric: str) -> tuple[np.ndarray, np.ndarray]:
     """Best `k` columns of each row of a score matrix (ties by lower column)."""
     nq, n = scores.shape
@@ -89,12 +106,7 @@ def select_topk(scores: np.ndarray, k: int, metric: str) -> tuple[np.ndarray, np
     big = larger_is_better(metric)
     if nq <= _ROWWISE_TOPK:  # a few rows: 1-d calls cost less than the 2-d plumbing
         for i, s in enumerate(scores):
-            part = np.arange(n) if kk == n else (
-                np.argpartition(s, n - kk)[n - kk :] if big else np.argpartition(s, kk - 1)[:kk]
-            )
-            vals = s[part]
-            order = np.lexsort((part, -vals if big else vals))
-            rows, vals = part[order], vals[order]
+            vals, rows = _row_best(s, kk, big)
             rows[~np.isfinite(vals)] = -1
             out_s[i, :kk], out_r[i, :kk] = vals, rows
         return out_s, out_r
@@ -337,14 +349,8 @@ def ip_top_one(x: np.ndarray, ids: np.ndarray, q: np.ndarray, k: int) -> tuple[n
     """
     s = x @ q
     n = s.shape[0]
-    if n <= _SORT_ALL_BELOW:  # a few rows: one stable sort (ties keep the lower row) beats a partition
-        order = np.argsort(-s, kind="stable")[:k]
-        vals, rows = s[order], ids[order]
-    else:
-        part = np.argpartition(s, n - k)[n - k :] if k < n else np.arange(n)
-        vals = s[part]
-        order = np.lexsort((part, -vals))
-        vals, rows = vals[order], ids[part[order]]
+    vals, cols = _row_best(s, min(k, n), True)
+    rows = ids[cols]
     # best first, NaN last: the ends tell whether any score is not finite
     if n >= k and float(vals[0]) < math.inf and float(vals[-1]) > -math.inf:
         return vals[None], rows[None]
