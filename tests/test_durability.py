@@ -385,8 +385,8 @@ def test_acknowledged_writes_survive_repeated_sigkill(tmp_path, monkeypatch):
 
 
 @pytest.mark.parametrize("cut", [1, 300, 900])
-def test_torn_wal_tail_loses_only_whole_batches_at_the_end(tmp_path, monkeypatch, cut):
-    """A write-ahead log cut short opens without repair and holds a prefix of the batches, each whole."""
+def test_torn_insert_log_tail_loses_only_whole_batches_at_the_end(tmp_path, monkeypatch, cut):
+    """An insert log cut short opens and holds a prefix of the batches, each whole."""
     monkeypatch.setenv("HERON_SEAL_ROWS", "100000")
     path = str(tmp_path / "db")
     with heron.Client(path) as client:
@@ -413,15 +413,15 @@ def test_torn_wal_tail_loses_only_whole_batches_at_the_end(tmp_path, monkeypatch
     done, pending = writer.operations()
     assert len(done) == batches and pending is None
 
-    # SQLite checksums every WAL frame (chained from the WAL header) and a commit
-    # frame marks the end of each transaction. On open, recovery replays frames
-    # only up to the last commit frame whose checksum is valid, so a torn tail,
-    # here the end of the last transaction, is discarded: that batch is lost as
-    # a whole and every batch before it is intact.
-    wal = Path(path) / "catalog.db-wal"
-    size = wal.stat().st_size
-    assert size > cut + 4096, "the batches should still be in the WAL, not yet checkpointed"
-    with open(wal, "r+b") as fh:
+    # Inserts are appended to the insert log, one record per batch, each with a
+    # CRC; the last record of the last file is the only one a crash can tear.
+    # Opening cuts the file back to its last whole record, so the cut batch is
+    # lost as a whole and every batch before it is intact.
+    logs = sorted((Path(path) / "log").glob("*.log"))
+    assert len(logs) == 1
+    size = logs[0].stat().st_size
+    assert size > 12 * (cut + 64), "every batch should still be in the insert log"
+    with open(logs[0], "r+b") as fh:
         fh.truncate(size - cut)
 
     with heron.Client(path) as client:

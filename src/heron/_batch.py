@@ -221,6 +221,8 @@ def _fill_missing(f: FieldSchema, raw: Any, n: int) -> tuple[list[Any], np.ndarr
         raw = [_MISSING] * n
     if not isinstance(raw, list):
         return raw, None
+    if None not in raw and _MISSING not in raw:  # the common case, without a loop in Python
+        return raw, None
     valid = None
     out = raw
     for i, v in enumerate(raw):
@@ -254,6 +256,9 @@ def convert_scalars(f: FieldSchema, raw: Any, n: int) -> Column:
     if t is DataType.VARCHAR:
         return Column(t, _varchar(f, values), valid)
     if t is DataType.JSON:
+        fast = _json_documents(f, values, valid, n)
+        if fast is not None:
+            return fast
         out = np.empty(n, dtype=object)
         texts: list[str | None] = [None] * n
         for i, v in enumerate(values):
@@ -267,6 +272,23 @@ def convert_scalars(f: FieldSchema, raw: Any, n: int) -> Column:
     if t is DataType.ARRAY:
         return Column(t, _array_values(f, values, valid), valid, f.element_type)
     raise _fail(f, None, t.name, "a supported scalar type")
+
+
+def _json_documents(f: FieldSchema, values: Any, valid: np.ndarray | None, n: int) -> Column | None:
+    """A JSON column whose values are all dicts, encoded without a loop in Python; None otherwise.
+
+    Anything else (text to parse, numpy scalars, nulls, a value that does not
+    encode) takes the general path, which also names the bad value.
+    """
+    if valid is not None or not isinstance(values, list) or set(map(type, values)) != {dict}:
+        return None
+    try:
+        texts = list(map(dumps_json, values))
+    except (TypeError, ValueError, RecursionError):
+        return None
+    out = np.empty(n, dtype=object)
+    out[:] = values
+    return Column(DataType.JSON, out, None, texts=texts)
 
 
 def _numeric(f: FieldSchema, values: Any, valid: np.ndarray | None) -> np.ndarray:

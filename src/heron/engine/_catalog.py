@@ -2,7 +2,8 @@
 
 Everything that must survive a crash goes through here: databases,
 collections (schema as JSON), partitions, indexes, aliases, sealed segment
-records and the log of mutation batches. A write is acknowledged only once
+records, the log of upserts and deletes, and which records of the insert
+log (`_insert_log`) are retired. A write is acknowledged only once
 its transaction has committed with ``synchronous=FULL``, so an acknowledged
 write survives ``kill -9`` and power loss. A torn final record cannot exist:
 SQLite either commits a transaction whole or rolls it back on open.
@@ -16,6 +17,8 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
+
+from ._insert_log import Retired
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT);
@@ -40,6 +43,8 @@ CREATE TABLE IF NOT EXISTS log(
     seq INTEGER PRIMARY KEY, collection_id INTEGER NOT NULL, partition_id INTEGER NOT NULL,
     kind TEXT NOT NULL, payload BLOB NOT NULL);
 CREATE INDEX IF NOT EXISTS log_by_collection ON log(collection_id, seq);
+CREATE TABLE IF NOT EXISTS log_retired(
+    collection_id INTEGER NOT NULL, partition_id INTEGER NOT NULL, lo INTEGER NOT NULL, hi INTEGER NOT NULL);
 """
 
 
@@ -98,6 +103,18 @@ class Catalog:
         return self.rows(
             "SELECT seq, partition_id, kind, payload FROM log WHERE collection_id=? ORDER BY seq", (collection_id,)
         )
+
+    def retired(self) -> Retired:
+        out = Retired()
+        for coll, part, lo, hi in self.rows("SELECT collection_id, partition_id, lo, hi FROM log_retired"):
+            out.add(coll, part, lo, hi)
+        return out
+
+    @staticmethod
+    def retire(conn: sqlite3.Connection, collection_id: int, partition_id: int, lo: int, hi: int) -> None:
+        """Record, inside a transaction, that insert-log records in ``lo..hi`` are no longer needed."""
+        conn.execute("INSERT INTO log_retired(collection_id, partition_id, lo, hi) VALUES (?,?,?,?)",
+                     (collection_id, partition_id, lo, hi))
 
     def close(self) -> None:
         with self._lock:

@@ -1,7 +1,7 @@
 """A collection in memory: partitions, segments, index definitions, write path.
 
 Writes to one collection are serialised by ``write_lock``. A write is first
-committed to the catalog's log (durable), then applied to the in-memory
+made durable in a log (`_insert_log` or the catalog's), then applied to the in-memory
 segments, then published by advancing ``visible_seq``. Readers take a
 `Snapshot` without waiting for writers: they see every write published
 before they started and nothing of a write still being applied.

@@ -34,12 +34,31 @@ from ._catalog import Catalog, dumps
 from ._coalesce import SearchCoalescer
 from ._collection import DEFAULT_PARTITION, Collection, IndexDef, Partition
 from ._indexes import normalize_index
+from ._insert_log import InsertLog
 from ._reads import Reader
 from ._storage import DataDir
 from ._vindex_base import detach_interrupt_check
 from ._writes import Writer
 
 log = logging.getLogger("heron.engine")
+#: How much lower the maintenance thread runs than the callers' threads (Linux niceness).
+BACKGROUND_NICENESS = 10
+
+
+def _yield_to_callers() -> None:
+    """Lower the maintenance thread's priority, and with it that of the faiss threads it starts.
+
+    Index builds, merges and segment files then take the cores only when callers'
+    reads and writes leave them idle, so an insert that seals a segment does not
+    slow the next thousand inserts down while the segment's index is built.
+    """
+    tid = threading.get_native_id()
+    try:
+        os.setpriority(os.PRIO_PROCESS, tid, min(19, os.getpriority(os.PRIO_PROCESS, tid) + BACKGROUND_NICENESS))
+    except (AttributeError, OSError):  # not Linux, or not allowed: the thread keeps the callers' priority
+        log.debug("could not lower the maintenance thread's priority")
+
+
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,254}$")
 
 
@@ -65,12 +84,20 @@ class Engine:
         except Exception:
             self.dir.close()
             raise
+        try:
+            self.inserts = InsertLog(self.dir.insert_log_path, self.catalog.retired())
+        except Exception:
+            self.catalog.close()
+            self.dir.close()
+            raise
         self.seal_rows = seal_rows or int(os.environ.get("HERON_SEAL_ROWS", "65536"))
         self._lock = threading.RLock()
         self._seq_lock = threading.Lock()
-        self._seq = self.catalog.max_seq()
+        self._seq = max(self.catalog.max_seq(), self.inserts.max_seq())
         self._next_segment = 1 + self.catalog.rows("SELECT COALESCE(MAX(id), 0) FROM segments")[0][0]
-        self.background = ThreadPoolExecutor(max_workers=1, thread_name_prefix="heron-maint")
+        self.background = ThreadPoolExecutor(
+            max_workers=1, thread_name_prefix="heron-maint", initializer=_yield_to_callers
+        )
         self._pending: set[Future[Any]] = set()
         self.collections: dict[tuple[str, str], Collection] = {}
         self.writer = Writer(self)
@@ -141,6 +168,7 @@ class Engine:
             return
         self.closed = True
         self.background.shutdown(wait=True)
+        self.inserts.close()
         self.catalog.close()
         self.dir.close()
 
@@ -256,11 +284,14 @@ class Engine:
                 return
             with coll.write_lock:
                 coll.dropped = True
+                seq = self.next_seq()
                 with self.catalog.transaction() as c:
                     for table, col in (("collections", "id"), ("partitions", "collection_id"),
                                        ("indexes", "collection_id"), ("aliases", "collection_id"),
                                        ("segments", "collection_id"), ("log", "collection_id")):
                         c.execute(f"DELETE FROM {table} WHERE {col}=?", (coll.id,))
+                    self.catalog.retire(c, coll.id, 0, 0, seq)
+                self.inserts.retire(coll.id, 0, 0, seq)
                 del self.collections[(db, r.collection_name)]
             self.dir.remove_collection(coll.id)
 

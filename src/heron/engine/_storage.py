@@ -1,4 +1,4 @@
-"""Files of a data directory: the process lock and sealed segment files.
+"""Files of a data directory: the process lock and sealed segment files (the insert log is `_insert_log`).
 
 Segment files are written to a temporary name, fsynced, renamed into place
 and the directory fsynced, so a file that exists under its final name is
@@ -41,6 +41,10 @@ class DataDir:
     @property
     def catalog_path(self) -> str:
         return os.path.join(self.path, "catalog.db")
+
+    @property
+    def insert_log_path(self) -> str:
+        return os.path.join(self.path, "log")
 
     def collection_dir(self, collection_id: int) -> str:
         d = os.path.join(self.path, "segments", f"c{collection_id}")

@@ -1,10 +1,11 @@
 """The write path: insert, upsert, delete, sealing, persistence and recovery.
 
 Order of a write: validate (nothing touched yet) → assign a sequence number
-→ commit the record to the catalog log (durable: the write is now
-acknowledged-to-be) → apply to memory → publish. Sealing moves a growing
-segment to an Arrow file in the background and trims the log records the
-file now covers, in one catalog transaction.
+→ make the record durable (an insert in the insert log, an upsert or delete
+in the catalog's log: the write is now acknowledged-to-be) → apply to memory
+→ publish. Sealing moves a growing segment to an Arrow file in the
+background and, in one catalog transaction, records it and retires the log
+records the file now covers.
 """
 
 from __future__ import annotations
@@ -71,7 +72,10 @@ class Writer:
             rb = ar.batch_to_record_batch(coll.schema, batch, seqs)
             kind = "upsert" if r.upsert else "insert"
             if batch.num_rows:
-                e.catalog.append_log(seq, coll.id, p.id, kind, ar.to_ipc_bytes(rb))
+                if r.upsert:  # the catalog's log: its record becomes a delete once the rows are sealed
+                    e.catalog.append_log(seq, coll.id, p.id, kind, ar.to_ipc_bytes(rb))
+                else:
+                    e.inserts.append(seq, coll.id, p.id, ar.to_ipc_bytes(rb))
                 self._apply(coll, p, kind, batch, seqs, seq)
             coll.publish(seq)
         ids = pks.to_pylist() if isinstance(pks, (pa.Array, pa.ChunkedArray)) else pks.tolist()
@@ -107,13 +111,16 @@ class Writer:
         coll = e.collection(r.db_name, r.collection_name)
         e.wait_background()
         with coll.write_lock:
+            seq = e.next_seq()
             with e.catalog.transaction() as c:
                 c.execute("DELETE FROM segments WHERE collection_id=?", (coll.id,))
                 c.execute("DELETE FROM log WHERE collection_id=?", (coll.id,))
+                e.catalog.retire(c, coll.id, 0, 0, seq)
+            e.inserts.retire(coll.id, 0, 0, seq)
             for p in coll.partitions.values():
                 p.sealed, p.growing = [], None
             e.dir.remove_collection(coll.id)
-            coll.publish(e.next_seq())
+            coll.publish(seq)
 
     # -- checks --------------------------------------------------------------------
     def _check_batch(self, coll: Collection, batch: Batch, upsert: bool) -> None:
@@ -268,6 +275,8 @@ class Writer:
                               (ar.pks_to_ipc_bytes(pks, is_str), s))
                 c.execute("DELETE FROM log WHERE collection_id=? AND partition_id=? AND kind='insert' "
                           "AND seq BETWEEN ? AND ?", (coll.id, p.id, min_seq, seg.max_seq))
+                e.catalog.retire(c, coll.id, p.id, min_seq, seg.max_seq)
+            e.inserts.retire(coll.id, p.id, min_seq, seg.max_seq)
             seg.persisted = True
         base = self._merge_base(coll, p, seg)
         if base is not None:
@@ -443,10 +452,13 @@ class Writer:
 
     def drop_partition_data(self, coll: Collection, p: Partition) -> None:
         e = self.engine
+        seq = e.next_seq()
         with e.catalog.transaction() as c:
             c.execute("DELETE FROM segments WHERE partition_id=?", (p.id,))
             c.execute("DELETE FROM log WHERE collection_id=? AND partition_id=?", (coll.id, p.id))
             c.execute("DELETE FROM partitions WHERE id=?", (p.id,))
+            e.catalog.retire(c, coll.id, p.id, 0, seq)
+        e.inserts.retire(coll.id, p.id, 0, seq)
         for seg in p.sealed:
             for path in (e.dir.segment_path(coll.id, seg.id),):
                 if os.path.exists(path):
@@ -486,7 +498,8 @@ class Writer:
         top = 0
         is_str = coll.schema.primary_field.dtype is DataType.VARCHAR
         deletes: dict[int, list[tuple[np.ndarray, int]]] = {}
-        for seq, pid, kind, payload in e.catalog.log_records(coll.id):
+        logged = [*e.catalog.log_records(coll.id), *((s, pid, "insert", b) for s, pid, b in e.inserts.records(coll.id))]
+        for seq, pid, kind, payload in sorted(logged, key=lambda rec: rec[0]):
             top = max(top, seq)
             if kind == "delete":
                 deletes.setdefault(pid, []).append((ar.pks_from_ipc_bytes(payload, is_str), seq))

@@ -1,0 +1,216 @@
+"""The insert log: append-only files that hold each inserted batch until a sealed segment does.
+
+An insert is the most frequent write and the largest, so it skips the
+catalog: its batch (Arrow IPC bytes) is appended to the active log file and
+the file is synced with ``fdatasync`` before the insert is acknowledged. That
+is one write and one sync, where a transaction of the catalog's log writes the
+batch into pages, then frames, then copies it again at a checkpoint.
+
+Each record is a header and the payload::
+
+    magic "HIL1" | crc32 | payload length | seq | collection id | partition id | payload
+
+The CRC covers everything after itself. A crash can leave only the last
+record of the last file short or damaged (nothing after it was acknowledged),
+so opening cuts the last file back to its last whole record. A bad record
+anywhere else is damage to the disk, and opening refuses.
+
+Records are never rewritten. A record is *retired* once the rows it holds are
+in a persisted segment file, or its collection or partition was dropped or
+truncated; the catalog keeps those retirements as ranges of sequence numbers
+(`Retired`), recorded in the same transaction as the segment or the drop.
+A file other than the active one is deleted once all its records are retired.
+Upserts and deletes stay in the catalog's log, whose records they rewrite.
+"""
+
+from __future__ import annotations
+
+import mmap
+import os
+import struct
+import threading
+import zlib
+from dataclasses import dataclass, field
+from typing import Any
+
+from .._errors import HeronError
+from ._storage import fsync_dir
+
+MAGIC = b"HIL1"
+HEADER = struct.Struct("<4sIIqqq")  # magic, crc32, payload length, seq, collection id, partition id
+#: A log file is closed, and a new one started, once it holds this many bytes.
+FILE_BYTES = 64 << 20
+_SUFFIX = ".log"
+
+
+@dataclass(frozen=True, slots=True)
+class Record:
+    seq: int
+    collection_id: int
+    partition_id: int
+    file: str
+    offset: int  # of the payload
+    length: int
+
+
+@dataclass
+class Retired:
+    """Ranges of retired sequence numbers per collection; partition 0 stands for every partition."""
+
+    ranges: dict[int, list[tuple[int, int, int]]] = field(default_factory=dict)
+
+    def add(self, collection_id: int, partition_id: int, lo: int, hi: int) -> None:
+        self.ranges.setdefault(collection_id, []).append((partition_id, lo, hi))
+
+    def covers(self, r: Record) -> bool:
+        for pid, lo, hi in self.ranges.get(r.collection_id, ()):
+            if lo <= r.seq <= hi and (pid == 0 or pid == r.partition_id):
+                return True
+        return False
+
+
+class InsertLog:
+    """The log files of one data directory. Thread-safe; appends are serialised."""
+
+    def __init__(self, path: str, retired: Retired, *, file_bytes: int | None = None) -> None:
+        self.path = path
+        self.retired = retired
+        self.file_bytes = FILE_BYTES if file_bytes is None else file_bytes
+        self._lock = threading.Lock()
+        os.makedirs(path, exist_ok=True)
+        self._records: dict[str, list[Record]] = {}
+        names = sorted(n for n in os.listdir(path) if n.endswith(_SUFFIX))
+        for i, name in enumerate(names):
+            self._records[name] = self._scan(name, last=i == len(names) - 1)
+        self._fd = -1
+        self._active = ""
+        self._size = 0
+        if names:
+            self._open(names[-1])
+
+    # -- reading ------------------------------------------------------------------------
+    def _scan(self, name: str, last: bool) -> list[Record]:
+        full = os.path.join(self.path, name)
+        out: list[Record] = []
+        with open(full, "rb") as fh:
+            size = os.fstat(fh.fileno()).st_size
+            if size == 0:
+                return out
+            with mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as m:
+                pos = 0
+                while pos < size:
+                    rec = _record_at(m, pos, size, name)
+                    if rec is None:
+                        break
+                    out.append(rec)
+                    pos = rec.offset + rec.length
+        if pos < size:
+            if not last:
+                raise HeronError(f"insert log {full!r}: damaged record at byte {pos}; the data directory is corrupt")
+            with open(full, "r+b") as fh:  # a torn last record: it was never acknowledged
+                fh.truncate(pos)
+                os.fsync(fh.fileno())
+        return out
+
+    def max_seq(self) -> int:
+        return max((r.seq for recs in self._records.values() for r in recs), default=0)
+
+    def records(self, collection_id: int) -> list[tuple[int, int, bytes]]:
+        """``(seq, partition id, payload)`` of the collection's records that are not retired, in order."""
+        with self._lock:
+            wanted = [
+                r for recs in self._records.values() for r in recs
+                if r.collection_id == collection_id and not self.retired.covers(r)
+            ]
+        out = []
+        for name in sorted({r.file for r in wanted}):
+            with open(os.path.join(self.path, name), "rb") as fh:
+                for r in (r for r in wanted if r.file == name):
+                    out.append((r.seq, r.partition_id, os.pread(fh.fileno(), r.length, r.offset)))
+        out.sort(key=lambda t: t[0])
+        return out
+
+    # -- writing ------------------------------------------------------------------------
+    def append(self, seq: int, collection_id: int, partition_id: int, payload: Any) -> None:
+        """Append one record and sync it; when this returns the record survives a crash.
+
+        On any error the file is cut back to where it was, and the error raised.
+        """
+        view = memoryview(payload).cast("B")
+        rest = HEADER.pack(MAGIC, 0, len(view), seq, collection_id, partition_id)[8:]
+        crc = zlib.crc32(view, zlib.crc32(rest))
+        header = MAGIC + struct.pack("<I", crc) + rest
+        with self._lock:
+            if self._fd < 0 or self._size >= self.file_bytes:
+                self._rotate(seq)
+            start = self._size
+            try:
+                written = os.writev(self._fd, [header, view])
+                if written != len(header) + len(view):
+                    raise OSError(f"short write to the insert log ({written} of {len(header) + len(view)} bytes)")
+                os.fdatasync(self._fd)
+            except BaseException:
+                try:
+                    os.ftruncate(self._fd, start)
+                except OSError:
+                    pass
+                raise
+            self._size = start + len(header) + len(view)
+            self._records[self._active].append(
+                Record(seq, collection_id, partition_id, self._active, start + HEADER.size, len(view))
+            )
+
+    def _open(self, name: str) -> None:
+        self._fd = os.open(os.path.join(self.path, name), os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        self._active = name
+        self._size = os.fstat(self._fd).st_size
+        self._records.setdefault(name, [])
+
+    def _rotate(self, seq: int) -> None:
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1
+        self._open(f"{seq:020d}{_SUFFIX}")
+        fsync_dir(self.path)  # the new file's name survives a crash
+        self._collect()
+
+    # -- retiring -----------------------------------------------------------------------
+    def retire(self, collection_id: int, partition_id: int, lo: int, hi: int) -> None:
+        """Note a retirement the catalog has committed, and delete files with nothing left to replay."""
+        with self._lock:
+            self.retired.add(collection_id, partition_id, lo, hi)
+            self._collect()
+
+    def _collect(self) -> None:
+        for name in [n for n in self._records if n != self._active]:
+            if all(self.retired.covers(r) for r in self._records[name]):
+                os.unlink(os.path.join(self.path, name))
+                del self._records[name]
+
+    def files(self) -> list[str]:
+        with self._lock:
+            return sorted(self._records)
+
+    def close(self) -> None:
+        with self._lock:
+            if self._fd >= 0:
+                os.close(self._fd)
+                self._fd = -1
+
+
+def _record_at(m: mmap.mmap, pos: int, size: int, name: str) -> Record | None:
+    """The whole, intact record at ``pos``, or None."""
+    if pos + HEADER.size > size:
+        return None
+    magic, crc, length, seq, coll, part = HEADER.unpack_from(m, pos)
+    end = pos + HEADER.size + length
+    if magic != MAGIC or end > size:
+        return None
+    body = memoryview(m)[pos + 8 : end]
+    try:
+        ok = zlib.crc32(body) == crc
+    finally:
+        body.release()
+    if not ok:
+        return None
+    return Record(seq, coll, part, name, pos + HEADER.size, length)

@@ -1,0 +1,176 @@
+"""The insert log: records, torn tails, damage, retirement, and what a reopened database replays."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+
+import pytest
+
+import heron
+from heron.engine import _insert_log
+from heron.engine._insert_log import HEADER, InsertLog, Retired
+
+
+def _log(path, retired=None, file_bytes=None) -> InsertLog:
+    return InsertLog(str(path), retired or Retired(), file_bytes=file_bytes)
+
+
+def _files(path) -> list[str]:
+    return sorted(f for f in os.listdir(path) if f.endswith(".log"))
+
+
+def test_records_come_back_in_order_after_reopening(tmp_path):
+    log = _log(tmp_path)
+    log.append(3, 1, 10, b"three")
+    log.append(5, 2, 20, b"other collection")
+    log.append(7, 1, 11, bytearray(b"seven"))
+    log.close()
+    log = _log(tmp_path)
+    assert log.records(1) == [(3, 10, b"three"), (7, 11, b"seven")]
+    assert log.records(2) == [(5, 20, b"other collection")]
+    assert log.max_seq() == 7
+    log.close()
+
+
+@pytest.mark.parametrize("cut", [1, HEADER.size - 1, HEADER.size + 2])
+def test_a_torn_last_record_is_cut_away_and_appending_goes_on(tmp_path, cut):
+    log = _log(tmp_path)
+    log.append(1, 1, 1, b"a" * 10)
+    log.append(2, 1, 1, b"b" * 10)
+    log.close()
+    (name,) = _files(tmp_path)
+    full = tmp_path / name
+    size = full.stat().st_size
+    with open(full, "r+b") as fh:
+        fh.truncate(size - cut)
+    log = _log(tmp_path)
+    assert log.records(1) == [(1, 1, b"a" * 10)]
+    assert full.stat().st_size == size - HEADER.size - 10
+    log.append(3, 1, 1, b"c")
+    log.close()
+    assert _log(tmp_path).records(1) == [(1, 1, b"a" * 10), (3, 1, b"c")]
+
+
+def test_a_flipped_byte_in_the_last_record_loses_that_record_only(tmp_path):
+    log = _log(tmp_path)
+    log.append(1, 1, 1, b"first")
+    log.append(2, 1, 1, b"second")
+    log.close()
+    (name,) = _files(tmp_path)
+    with open(tmp_path / name, "r+b") as fh:
+        fh.seek(-2, os.SEEK_END)
+        fh.write(b"X")
+    assert _log(tmp_path).records(1) == [(1, 1, b"first")]
+
+
+def test_damage_before_the_last_file_refuses_to_open(tmp_path):
+    log = _log(tmp_path, file_bytes=1)  # one record per file
+    for seq in (1, 2, 3):
+        log.append(seq, 1, 1, b"payload %d" % seq)
+    log.close()
+    files = _files(tmp_path)
+    assert len(files) == 3
+    with open(tmp_path / files[0], "r+b") as fh:
+        fh.seek(HEADER.size)
+        fh.write(b"Q")
+    with pytest.raises(heron.HeronError, match="damaged record at byte 0"):
+        _log(tmp_path)
+
+
+def test_a_failed_write_leaves_the_file_as_it_was(tmp_path, monkeypatch):
+    log = _log(tmp_path)
+    log.append(1, 1, 1, b"kept")
+    (name,) = _files(tmp_path)
+    size = (tmp_path / name).stat().st_size
+
+    def torn_write(fd, buffers):
+        os.write(fd, bytes(buffers[0]))  # the header reaches the file, then the disk fills up
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(_insert_log.os, "writev", torn_write)
+    with pytest.raises(OSError, match="No space"):
+        log.append(2, 1, 1, b"lost")
+    monkeypatch.undo()
+    assert (tmp_path / name).stat().st_size == size
+    log.append(3, 1, 1, b"next")
+    log.close()
+    assert _log(tmp_path).records(1) == [(1, 1, b"kept"), (3, 1, b"next")]
+
+
+def test_files_go_once_every_record_is_retired_and_the_active_one_stays(tmp_path):
+    retired = Retired()
+    log = _log(tmp_path, retired, file_bytes=1)
+    log.append(1, 1, 1, b"p1")
+    log.append(2, 1, 2, b"p2")  # rotates: file of seq 1 is no longer active
+    log.append(3, 2, 1, b"c2")
+    assert len(_files(tmp_path)) == 3
+    log.retire(1, 1, 1, 2)  # partition 1 of collection 1: the record of seq 2 is in partition 2
+    assert len(_files(tmp_path)) == 2
+    assert log.records(1) == [(2, 2, b"p2")]
+    log.retire(1, 0, 0, 3)  # the whole collection
+    assert len(_files(tmp_path)) == 1
+    log.retire(2, 0, 0, 3)
+    assert _files(tmp_path) == ["00000000000000000003.log"]  # active, though nothing in it is needed
+    assert log.records(1) == log.records(2) == []
+    log.close()
+
+
+# -- through the client -------------------------------------------------------------------
+
+
+def _count(c, name):
+    return c.query(name, filter="", output_fields=["count(*)"])[0]["count(*)"]
+
+
+def _rows(start, n):
+    return [{"id": i, "vector": [float(i), 1.0]} for i in range(start, start + n)]
+
+
+def test_sealed_rows_retire_their_log_files(tmp_path, monkeypatch):
+    monkeypatch.setenv("HERON_SEAL_ROWS", "100")
+    monkeypatch.setattr(_insert_log, "FILE_BYTES", 1)
+    path = tmp_path / "d"
+    with heron.Client(str(path)) as c:
+        c.create_collection("x", dimension=2)
+        for start in range(0, 450, 50):
+            c.insert("x", _rows(start, 50))
+        c.flush("x")
+        # 9 records, one file each; all but the active file are retired once sealed.
+        assert len(_files(path / "log")) == 1
+    with heron.Client(str(path)) as c:
+        assert _count(c, "x") == 450
+        assert len(c.get("x", ids=list(range(450)))) == 450
+
+
+def test_a_dropped_collection_is_not_replayed_into_one_that_reuses_its_id(tmp_path):
+    path = str(tmp_path / "d")
+    with heron.Client(path) as c:
+        c.create_collection("old", dimension=2)
+        c.insert("old", _rows(0, 30))
+        c.drop_collection("old")
+        c.create_collection("new", dimension=2)  # the catalog may hand out the same id again
+        c.insert("new", _rows(100, 5))
+    with sqlite3.connect(os.path.join(path, "catalog.db")) as db:
+        assert db.execute("SELECT id FROM collections WHERE name='new'").fetchall() == [(1,)]  # old's id
+    with heron.Client(path) as c:
+        assert c.list_collections() == ["new"]
+        assert sorted(r["id"] for r in c.query("new", filter="", output_fields=["id"], limit=100)) == list(range(100, 105))
+
+
+def test_truncated_and_dropped_partition_rows_stay_gone_after_reopening(tmp_path):
+    path = str(tmp_path / "d")
+    with heron.Client(path) as c:
+        c.create_collection("t", dimension=2)
+        c.insert("t", _rows(0, 20))
+        c.truncate_collection("t")
+        c.insert("t", _rows(50, 3))
+        c.create_collection("p", dimension=2)
+        c.create_partition("p", "part")
+        c.insert("p", _rows(0, 10), partition_name="part")
+        c.insert("p", _rows(10, 4))
+        c.release_partitions("p", ["part"])
+        c.drop_partition("p", "part")
+    with heron.Client(path) as c:
+        assert sorted(r["id"] for r in c.query("t", filter="", output_fields=["id"], limit=100)) == [50, 51, 52]
+        assert sorted(r["id"] for r in c.query("p", filter="", output_fields=["id"], limit=100)) == [10, 11, 12, 13]
