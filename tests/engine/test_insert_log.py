@@ -174,3 +174,47 @@ def test_truncated_and_dropped_partition_rows_stay_gone_after_reopening(tmp_path
     with heron.Client(path) as c:
         assert sorted(r["id"] for r in c.query("t", filter="", output_fields=["id"], limit=100)) == [50, 51, 52]
         assert sorted(r["id"] for r in c.query("p", filter="", output_fields=["id"], limit=100)) == [10, 11, 12, 13]
+
+
+def test_an_insert_whose_log_sync_fails_leaves_nothing_behind(tmp_path, monkeypatch):
+    path = str(tmp_path / "d")
+    with heron.Client(path) as c:
+        c.create_collection("x", dimension=2)
+        c.insert("x", _rows(0, 10))
+        (name,) = _files(tmp_path / "d" / "log")
+        size = (tmp_path / "d" / "log" / name).stat().st_size
+        real = os.fdatasync
+        calls = []
+
+        def failing(fd):
+            calls.append(fd)
+            if len(calls) == 1:
+                raise OSError(5, "Input/output error")
+            real(fd)
+
+        monkeypatch.setattr(_insert_log.os, "fdatasync", failing)
+        with pytest.raises(OSError, match="Input/output"):
+            c.insert("x", _rows(10, 5))
+        monkeypatch.undo()
+        assert (tmp_path / "d" / "log" / name).stat().st_size == size  # cut back
+        assert _count(c, "x") == 10
+        assert c.get("x", ids=list(range(10, 15))) == []
+        c.insert("x", _rows(20, 3))
+        seg = c._transport._engine.collection("default", "x").partition("_default").growing
+        assert seg.n == 13
+    with heron.Client(path) as c:
+        assert sorted(r["id"] for r in c.query("x", filter="", output_fields=["id"], limit=100)) == \
+            [*range(10), 20, 21, 22]
+
+
+def test_a_segment_is_sealed_before_a_batch_would_overflow_it(tmp_path, monkeypatch):
+    monkeypatch.setenv("HERON_SEAL_ROWS", "100")
+    monkeypatch.setenv("HERON_MERGE_ROWS", "0")
+    with heron.Client(str(tmp_path / "d")) as c:
+        c.create_collection("x", dimension=2)
+        for start in range(0, 300, 30):
+            c.insert("x", _rows(start, 30))
+        c.flush("x")
+        p = c._transport._engine.collection("default", "x").partition("_default")
+        assert [s.n for s in p.sealed] == [90, 90, 90, 30]
+        assert _count(c, "x") == 300

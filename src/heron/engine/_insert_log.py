@@ -25,16 +25,20 @@ Upserts and deletes stay in the catalog's log, whose records they rewrite.
 
 from __future__ import annotations
 
+import logging
 import mmap
 import os
 import struct
 import threading
 import zlib
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
 from .._errors import HeronError
 from ._storage import fsync_dir
+
+log = logging.getLogger("heron.engine")
 
 MAGIC = b"HIL1"
 HEADER = struct.Struct("<4sIIqqq")  # magic, crc32, payload length, seq, collection id, partition id
@@ -76,7 +80,8 @@ class InsertLog:
         self.path = path
         self.retired = retired
         self.file_bytes = FILE_BYTES if file_bytes is None else file_bytes
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # released by `Pending`, possibly on another thread than took it
+        self._syncer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="heron-log-sync")
         os.makedirs(path, exist_ok=True)
         self._records: dict[str, list[Record]] = {}
         names = sorted(n for n in os.listdir(path) if n.endswith(_SUFFIX))
@@ -136,29 +141,46 @@ class InsertLog:
 
         On any error the file is cut back to where it was, and the error raised.
         """
+        self.write(seq, collection_id, partition_id, payload).wait()
+
+    def write(self, seq: int, collection_id: int, partition_id: int, payload: Any) -> Pending:
+        """Append one record and start syncing it on the log's own thread; `Pending.wait` finishes.
+
+        The caller may do other work meanwhile (the sync releases the GIL). The
+        log stays locked until `Pending.wait` or `Pending.abandon` returns, so
+        records are synced, and cut back on failure, one at a time, in order.
+        """
         view = memoryview(payload).cast("B")
         rest = HEADER.pack(MAGIC, 0, len(view), seq, collection_id, partition_id)[8:]
         crc = zlib.crc32(view, zlib.crc32(rest))
         header = MAGIC + struct.pack("<I", crc) + rest
-        with self._lock:
+        self._lock.acquire()
+        start = -1
+        try:
             if self._fd < 0 or self._size >= self.file_bytes:
                 self._rotate(seq)
             start = self._size
+            written = os.writev(self._fd, [header, view])
+            if written != len(header) + len(view):
+                raise OSError(f"short write to the insert log ({written} of {len(header) + len(view)} bytes)")
+            synced = self._syncer.submit(os.fdatasync, self._fd)
+        except BaseException:
             try:
-                written = os.writev(self._fd, [header, view])
-                if written != len(header) + len(view):
-                    raise OSError(f"short write to the insert log ({written} of {len(header) + len(view)} bytes)")
-                os.fdatasync(self._fd)
-            except BaseException:
-                try:
-                    os.ftruncate(self._fd, start)
-                except OSError:
-                    pass
-                raise
-            self._size = start + len(header) + len(view)
-            self._records[self._active].append(
-                Record(seq, collection_id, partition_id, self._active, start + HEADER.size, len(view))
-            )
+                if start >= 0:
+                    self._cut(start)
+            finally:
+                self._lock.release()
+            raise
+        record = Record(seq, collection_id, partition_id, self._active, start + HEADER.size, len(view))
+        return Pending(self, synced, start, record)
+
+    def _cut(self, start: int) -> None:
+        """Take the file back to ``start`` bytes, durably (best effort: the error being raised matters more)."""
+        try:
+            os.ftruncate(self._fd, start)
+            os.fdatasync(self._fd)
+        except OSError:
+            log.warning("could not cut the insert log %s back to %d bytes", self._active, start, exc_info=True)
 
     def _open(self, name: str) -> None:
         self._fd = os.open(os.path.join(self.path, name), os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o644)
@@ -196,6 +218,45 @@ class InsertLog:
             if self._fd >= 0:
                 os.close(self._fd)
                 self._fd = -1
+        self._syncer.shutdown(wait=True)
+
+
+class Pending:
+    """A record written to the insert log and being synced; the log is locked until it is settled."""
+
+    __slots__ = ("_log", "_synced", "_start", "_record")
+
+    def __init__(self, log: InsertLog, synced: Future[None], start: int, record: Record) -> None:
+        self._log = log
+        self._synced = synced
+        self._start = start
+        self._record = record
+
+    def wait(self) -> None:
+        """Return once the record is on disk; on a failed sync cut it away and raise."""
+        lg = self._log
+        try:
+            try:
+                self._synced.result()
+            except BaseException:
+                lg._cut(self._start)
+                raise
+            r = self._record
+            lg._size = r.offset + r.length
+            lg._records[r.file].append(r)
+        finally:
+            lg._lock.release()
+
+    def abandon(self) -> None:
+        """The write failed elsewhere: wait for the sync, then cut the record away again."""
+        try:
+            try:
+                self._synced.result()
+            except BaseException:
+                pass
+            self._log._cut(self._start)
+        finally:
+            self._log._lock.release()
 
 
 def _record_at(m: mmap.mmap, pos: int, size: int, name: str) -> Record | None:

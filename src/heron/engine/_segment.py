@@ -23,6 +23,7 @@ from .._batch import Batch
 from .._pa import strings, to_numpy
 from .._schema import META_FIELD, CollectionSchema
 from .._types import DataType
+from . import _prefault as prefault
 from ._column import Column
 
 LIVE = np.iinfo(np.int64).max
@@ -37,6 +38,9 @@ class _Buffer:
         shape = (capacity,) if width is None else (capacity, width)
         self.data = np.empty(shape, dtype=dtype)
         self.n = 0
+        row_bytes = self.data.itemsize * (width or 1)
+        self._ahead = 0 if self.data.dtype == object else prefault.ahead_rows(row_bytes)
+        self._ready = 0  # rows of `data` whose memory is populated, or being populated
 
     def append(self, values: np.ndarray) -> None:
         k = len(values)
@@ -46,8 +50,16 @@ class _Buffer:
             new = np.empty((cap,) + self.data.shape[1:], dtype=self.data.dtype)
             new[: self.n] = self.data[: self.n]
             self.data = new
+            self._ready = self.n
         self.data[self.n : need] = values
         self.n = need
+        if self._ahead and self._ready < need + self._ahead // 2 and self._ready < len(self.data):
+            lo = max(self._ready, need)
+            self._ready = min(len(self.data), need + self._ahead)
+            prefault.populate(self.data, lo, self._ready)
+
+    def truncate(self, n: int) -> None:
+        self.n = n
 
     def reserve(self, capacity: int) -> None:
         """Make room for `capacity` rows in all, so appending up to there never copies."""
@@ -55,6 +67,7 @@ class _Buffer:
             new = np.empty((capacity,) + self.data.shape[1:], dtype=self.data.dtype)
             new[: self.n] = self.data[: self.n]
             self.data = new
+            self._ready = self.n
 
     def view(self, n: int) -> np.ndarray:
         return self.data[:n]
@@ -71,6 +84,7 @@ class _Buffer:
             self.data = np.empty((max(total, 2 * len(src.data)),) + src.data.shape[1:], dtype=src.data.dtype)
             self.data[:n] = src.data[:n]
         self.n = n
+        self._ready = n
 
     def freeze(self) -> np.ndarray:
         """Stop growing. Spare capacity stays: pages never written cost no memory, and a merge may fill them."""
@@ -91,6 +105,14 @@ class _Chunks:
     def append(self, chunk: Any) -> None:
         self.chunks.append(chunk)
         self.bounds.append(self.bounds[-1] + chunk.shape[0] if self.kind == "csr" else self.bounds[-1] + len(chunk))
+
+    def truncate(self, n: int) -> None:
+        """Drop the chunks past row ``n`` (a chunk boundary)."""
+        with self._lock:
+            while self.bounds[-1] > n:
+                self.chunks.pop()
+                self.bounds.pop()
+            self._joined = None
 
     def compact(self) -> None:
         """Join the chunks into one (Arrow): taking rows from one array is much faster than from many."""
@@ -138,6 +160,9 @@ class Segment:
         self.deleted_at = _Buffer(np.int64)
         self.cols: dict[str, Any] = {}
         self.valid: dict[str, _Buffer | None] = {}
+        #: JSON columns' texts, as written to the log: persisting the segment does not encode them
+        #: again. None for a column once a batch came without them (then they are encoded).
+        self.texts: dict[str, _Chunks | None] = {}
         self.vindex: dict[str, Any] = {}
         self.sq_norms: dict[str, _Buffer] = {
             f.name: _Buffer(np.float32)
@@ -193,6 +218,8 @@ class Segment:
             self.cols[name] = _Buffer(NUMPY_DTYPES[dtype])
         elif dtype in (DataType.JSON, DataType.ARRAY):
             self.cols[name] = _Buffer(object)
+            if dtype is DataType.JSON:
+                self.texts[name] = _Chunks("arrow")
         else:
             width = (dim or 0) // 8 if dtype is DataType.BINARY_VECTOR else dim
             vdt = {
@@ -231,6 +258,13 @@ class Segment:
             else:
                 store.chunks = list(from_.chunks)
                 store.bounds = list(from_.bounds)
+        for name, own_texts in self.texts.items():
+            theirs = src.texts.get(name)
+            if own_texts is None or theirs is None:
+                self.texts[name] = None
+            else:
+                own_texts.chunks = list(theirs.chunks)
+                own_texts.bounds = list(theirs.bounds)
         for name, vb in src.valid.items():
             if vb is not None:
                 own = self.valid[name] = _Buffer(bool)
@@ -244,6 +278,14 @@ class Segment:
         self.n = n
 
     def append(self, batch: Batch, seqs: np.ndarray) -> None:
+        self.stage(batch, seqs)
+        self.commit(batch.num_rows, seqs)
+
+    def stage(self, batch: Batch, seqs: np.ndarray) -> None:
+        """Write the rows past the segment's end: readers stop at ``n``, so they see none of them yet.
+
+        `commit` makes them rows of the segment, `unstage` forgets them.
+        """
         k = batch.num_rows
         if k == 0:
             return
@@ -257,6 +299,8 @@ class Segment:
             else:
                 store.append(values)
             self._append_valid(name, c.valid, k)
+            if name in self.texts:
+                self._append_texts(name, c.texts)
         for name, v in batch.vectors.items():
             self.cols[name].append(v)
             norms = self.sq_norms.get(name)
@@ -265,8 +309,34 @@ class Segment:
                 norms.append(np.einsum("ij,ij->i", v32, v32))
         self.seq.append(seqs)
         self.deleted_at.append(np.full(k, LIVE, dtype=np.int64))
-        self.max_seq = max(self.max_seq, int(seqs.max()))
-        self.n += k
+
+    def commit(self, k: int, seqs: np.ndarray) -> None:
+        if k:
+            self.max_seq = max(self.max_seq, int(seqs.max()))
+            self.n += k
+
+    def unstage(self) -> None:
+        """Forget the rows staged since the last `commit`."""
+        stores = [*self.cols.values(), *self.valid.values(), *self.texts.values(), *self.sq_norms.values()]
+        for store in [*stores, self.seq, self.deleted_at]:
+            if store is not None:
+                store.truncate(self.n)
+
+    def _append_texts(self, name: str, texts: Any) -> None:
+        store = self.texts[name]
+        if store is None:
+            return
+        if texts is None:
+            self.texts[name] = None
+        elif isinstance(texts, pa.ChunkedArray):
+            store.append(texts.combine_chunks())
+        else:
+            store.append(texts if isinstance(texts, pa.Array) else strings(texts))
+
+    def json_texts(self, name: str, n: int) -> pa.ChunkedArray | None:
+        """The texts of JSON column ``name`` for the first ``n`` rows, if the segment has them all."""
+        store = self.texts.get(name)
+        return None if store is None else store.view(n)
 
     def _append_valid(self, name: str, valid: np.ndarray | None, k: int) -> None:
         buf = self.valid.get(name)

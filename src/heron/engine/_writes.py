@@ -10,6 +10,7 @@ records the file now covers.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import time
@@ -70,13 +71,14 @@ class Writer:
             seq = e.next_seq()
             seqs = np.full(batch.num_rows, seq, dtype=np.int64)
             rb = ar.batch_to_record_batch(coll.schema, batch, seqs)
+            batch = _with_arrow_texts(batch, rb)
             kind = "upsert" if r.upsert else "insert"
             if batch.num_rows:
                 if r.upsert:  # the catalog's log: its record becomes a delete once the rows are sealed
                     e.catalog.append_log(seq, coll.id, p.id, kind, ar.to_ipc_bytes(rb))
+                    self._apply(coll, p, kind, batch, seqs, seq)
                 else:
-                    e.inserts.append(seq, coll.id, p.id, ar.to_ipc_bytes(rb))
-                self._apply(coll, p, kind, batch, seqs, seq)
+                    self._insert(coll, p, batch, seqs, ar.to_ipc_bytes(rb))
             coll.publish(seq)
         ids = pks.to_pylist() if isinstance(pks, (pa.Array, pa.ChunkedArray)) else pks.tolist()
         key = "upsert_count" if r.upsert else "insert_count"
@@ -163,11 +165,51 @@ class Writer:
             keys = batch.columns[pk.name].values
             keys = np.asarray(keys.to_pylist(), dtype=object) if isinstance(keys, (pa.Array, pa.ChunkedArray)) else keys
             self._delete(coll, list(coll.partitions.values()), keys, seq)
-        seg = coll.growing_segment(p, self.engine.next_segment_id())
-        if seg.n == 0:
-            seg.reserve(max(self.engine.seal_rows, batch.num_rows))
+        seg = self._growing(coll, p, batch.num_rows)
         seg.append(batch, seqs)
         if seg.n >= self.engine.seal_rows:
+            self._seal(coll, p)
+
+    def _growing(self, coll: Collection, p: Partition, rows: int) -> Segment:
+        """The growing segment that takes the next ``rows`` rows.
+
+        A segment that has rows but no room for these is sealed first: its
+        buffers, sized for `seal_rows`, would otherwise be copied into ones
+        twice as large.
+        """
+        e = self.engine
+        seg = coll.growing_segment(p, e.next_segment_id())
+        if seg.n and seg.n + rows > e.seal_rows:
+            self._seal(coll, p)
+            seg = coll.growing_segment(p, e.next_segment_id())
+        if seg.n == 0:
+            seg.reserve(max(e.seal_rows, rows))
+        return seg
+
+    def _insert(self, coll: Collection, p: Partition, batch: Batch, seqs: np.ndarray, payload: bytes) -> None:
+        """Stage the rows in the growing segment while the insert log syncs their record.
+
+        The rows become part of the segment only once the record is on disk; if
+        either step fails, neither the segment nor the log keeps anything.
+        """
+        e = self.engine
+        seg = self._growing(coll, p, batch.num_rows)
+        pending = e.inserts.write(int(seqs[0]), coll.id, p.id, payload)
+        try:
+            seg.stage(batch, seqs)
+        except BaseException:
+            try:
+                pending.abandon()
+            finally:
+                seg.unstage()
+            raise
+        try:
+            pending.wait()
+        except BaseException:
+            seg.unstage()
+            raise
+        seg.commit(batch.num_rows, seqs)
+        if seg.n >= e.seal_rows:
             self._seal(coll, p)
 
     def _delete(self, coll: Collection, parts: list[Partition], pks: np.ndarray, seq: int) -> int:
@@ -232,13 +274,16 @@ class Writer:
     @staticmethod
     def _batch_of(coll: Collection, view: Any) -> Batch:
         batch = Batch(view.n)
+        names = [f.name for f in coll.schema.fields if not f.dtype.is_vector]
         for f in coll.schema.fields:
             if f.dtype.is_vector:
                 batch.vectors[f.name] = view.vectors(f.name)
-            else:
-                batch.columns[f.name] = view.column(f.name)
         if META_FIELD in view.segment.cols:
-            batch.columns[META_FIELD] = view.column(META_FIELD)
+            names.append(META_FIELD)
+        for name in names:
+            col = view.column(name)
+            texts = view.segment.json_texts(name, view.n) if col.dtype is DataType.JSON else None
+            batch.columns[name] = col if texts is None else dataclasses.replace(col, texts=texts)
         return batch
 
     def _seal(self, coll: Collection, p: Partition) -> None:
@@ -575,6 +620,15 @@ class Writer:
                     os.unlink(os.path.join(d, name))
                 except OSError:
                     pass
+
+
+def _with_arrow_texts(batch: Batch, rb: pa.RecordBatch) -> Batch:
+    """``batch`` with its JSON columns' texts taken from ``rb`` (Arrow), for the segment to keep."""
+    cols = dict(batch.columns)
+    for name, c in batch.columns.items():
+        if c.dtype is DataType.JSON:
+            cols[name] = dataclasses.replace(c, texts=rb.column(name))
+    return Batch(batch.num_rows, cols, batch.vectors)
 
 
 def _alive(coll: Collection, p: Partition, *segs: Segment) -> bool:
