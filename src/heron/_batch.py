@@ -52,7 +52,8 @@ def take_column(c: Column, rows: np.ndarray) -> Column:
     else:
         values = c.values[rows]
     valid = None if c.valid is None else c.valid[rows]
-    return Column(c.dtype, values, valid, c.element_type)
+    texts = c.texts.take(from_numpy(rows, pa.int64())) if isinstance(c.texts, (pa.Array, pa.ChunkedArray)) else None
+    return Column(c.dtype, values, valid, c.element_type, texts)
 
 
 def _short(value: Any) -> str:

@@ -47,7 +47,11 @@ def _mask(valid: np.ndarray | None) -> np.ndarray | None:
     return None if valid is None else ~valid
 
 
-def _json_texts(values: np.ndarray, valid: np.ndarray | None, texts: list[str | None] | None = None) -> pa.Array:
+def _json_texts(values: np.ndarray, valid: np.ndarray | None, texts: Any = None) -> pa.Array:
+    if isinstance(texts, pa.ChunkedArray):
+        return texts.combine_chunks()
+    if isinstance(texts, pa.Array):
+        return texts
     if valid is None and not any(v is not None for v in values):
         return pa.nulls(len(values), type=pa.string())
     if texts is None:
@@ -112,7 +116,7 @@ def arrow_to_column(dtype: DataType, arr: pa.Array, element_type: DataType | Non
     if dtype is DataType.JSON:
         out = np.empty(len(arr), dtype=object)
         out[:] = [None if t is None else json.loads(t) for t in arr.to_pylist()]
-        return Column(dtype, out, valid)
+        return Column(dtype, out, valid, texts=arr)
     if dtype is DataType.ARRAY:
         out = np.empty(len(arr), dtype=object)
         out[:] = arr.to_pylist()

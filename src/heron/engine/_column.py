@@ -36,9 +36,10 @@ class Column:
     values: Any
     valid: np.ndarray | None = None
     element_type: DataType | None = None
-    #: For JSON built from user input: each value's JSON text (None where null),
-    #: kept from validation so that writing the batch does not encode it again.
-    texts: list[str | None] | None = None
+    #: For JSON: each value's JSON text (None where null), as a list or an Arrow
+    #: string array, kept from validation (or from the segment, which stores them)
+    #: so that writing the rows does not encode them again.
+    texts: Any = None
 
     def __len__(self) -> int:
         return len(self.values)

@@ -1,0 +1,83 @@
+"""The insert path's helpers: JSON texts kept by segments, memory populated ahead, paced segment files."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import numpy as np
+import pyarrow as pa
+import pytest
+
+import heron
+from heron.engine import _arrow, _prefault, _storage
+from heron.engine._segment import _Buffer
+
+
+def test_sealing_writes_the_json_texts_kept_from_the_insert(tmp_path, monkeypatch):
+    monkeypatch.setenv("HERON_SEAL_ROWS", "50")
+    monkeypatch.setenv("HERON_MERGE_ROWS", "0")
+    path = str(tmp_path / "d")
+    with heron.Client(path) as c:
+        s = c.create_schema(enable_dynamic_field=True)
+        s.add_field("id", heron.DataType.INT64, is_primary=True)
+        s.add_field("v", heron.DataType.FLOAT_VECTOR, dim=2)
+        s.add_field("doc", heron.DataType.JSON, nullable=True)
+        ip = c.prepare_index_params()
+        ip.add_index(field_name="v", index_type="FLAT", metric_type="L2")
+        c.create_collection("x", schema=s, index_params=ip)
+
+        def no_encoding(value):
+            raise AssertionError("a JSON value was encoded again when its segment was written")
+
+        monkeypatch.setattr(_arrow, "dumps_json", no_encoding)
+        for start in (0, 40, 80):  # three segments of 40 rows (a fourth batch would not fit in 50)
+            c.insert("x", [{"id": i, "v": [1.0, float(i)], "doc": None if i % 7 == 0 else {"i": i, "s": "é"},
+                            "extra": [i]} for i in range(start, start + 40)])
+        c.flush("x")
+        segs = os.listdir(os.path.join(path, "segments", "c1"))
+        assert sum(f.endswith(".arrow") for f in segs) == 3
+    monkeypatch.undo()
+    with heron.Client(path) as c:
+        rows = c.query("x", filter="id >= 0", output_fields=["doc", "extra"], limit=200)
+        got = {r["id"]: (r["doc"], r["extra"]) for r in rows}
+        assert got == {i: (None if i % 7 == 0 else {"i": i, "s": "é"}, [i]) for i in range(120)}
+
+
+def test_growing_buffers_populate_memory_ahead_of_their_rows(monkeypatch):
+    calls: list[tuple[int, int]] = []
+    monkeypatch.setattr(_prefault, "_enabled", True)
+    monkeypatch.setattr(_prefault, "populate", lambda data, lo, hi: calls.append((lo, hi)))
+    buf = _Buffer(np.float32, 128)
+    buf.reserve(20_000)
+    ahead = _prefault.AHEAD_BYTES // (128 * 4)
+    for i in range(20):
+        buf.append(np.full((1000, 128), i, dtype=np.float32))
+        assert calls[-1][1] >= min(20_000, buf.n + ahead // 2)
+    assert calls[0][0] >= 1000  # never behind the rows written
+    assert all(a[1] == b[0] for a, b in zip(calls, calls[1:]))  # contiguous, no range twice
+    assert calls[-1][1] == 20_000  # up to the room there is, never past it
+    assert all(buf.data[i * 1000, 0] == i for i in range(20))
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="MADV_POPULATE_WRITE is Linux's")
+def test_populating_memory_keeps_its_contents():
+    data = np.arange(3 * 1024 * 1024, dtype=np.float32).reshape(-1, 1024)
+    before = data.copy()
+    _prefault._populate(data, data.ctypes.data + 4096 * 3 + 12, data.nbytes - 4096 * 3 - 12)
+    assert np.array_equal(data, before)
+
+
+def test_segment_files_are_synced_in_steps_and_read_back_whole(tmp_path, monkeypatch):
+    syncs = []
+    real = os.fdatasync
+    monkeypatch.setattr(_storage, "SYNC_EVERY_BYTES", 1 << 16)
+    monkeypatch.setattr(_storage.os, "fdatasync", lambda fd: (syncs.append(fd), real(fd)))
+    rb = pa.RecordBatch.from_arrays(
+        [pa.array(np.arange(200_000)), pa.array([f"row {i}" for i in range(200_000)])], names=["a", "b"]
+    )
+    path = str(tmp_path / "s.arrow")
+    _storage.write_segment_file(path, rb)
+    assert len(syncs) >= os.path.getsize(path) // (1 << 16)
+    assert _storage.read_segment_file(path).combine_chunks().to_batches()[0].equals(rb)
+    assert not os.path.exists(path + ".tmp")
