@@ -118,7 +118,7 @@ def worker_config(
         workroot=str(workroot),
         ef=args.ef,
         ef_list=[int(x) for x in args.ef_list.split(",")] if not quick else [16, 64, 256],
-        fresh_rows=5_000 if quick else 20_000,
+        fresh_rows=5_000 if quick else 100_000,
         budgets=QUICK_BUDGETS if quick else FULL_BUDGETS,
         load_seconds=args.load_timeout or (60.0 if quick else 420.0),
         server_uri=args.server_uri,
