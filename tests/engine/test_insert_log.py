@@ -218,3 +218,17 @@ def test_a_segment_is_sealed_before_a_batch_would_overflow_it(tmp_path, monkeypa
         p = c._transport._engine.collection("default", "x").partition("_default")
         assert [s.n for s in p.sealed] == [90, 90, 90, 30]
         assert _count(c, "x") == 300
+
+
+def test_sequence_numbers_never_go_back_below_a_retired_range(tmp_path):
+    """Inserts after a truncate and a restart get numbers above the truncate's, so they are replayed."""
+    path = str(tmp_path / "d")
+    with heron.Client(path) as c:
+        c.create_collection("t", dimension=2)
+        c.insert("t", _rows(0, 5))
+        c.truncate_collection("t")
+    for round_ in range(3):
+        with heron.Client(path) as c:
+            c.insert("t", _rows(100 + round_, 1))
+    with heron.Client(path) as c:
+        assert sorted(r["id"] for r in c.query("t", filter="", output_fields=["id"], limit=100)) == [100, 101, 102]

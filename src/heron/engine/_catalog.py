@@ -87,7 +87,10 @@ class Catalog:
         a = self.rows("SELECT COALESCE(MAX(seq), 0) FROM log")[0][0]
         b = self.rows("SELECT COALESCE(MAX(max_seq), 0) FROM segments")[0][0]
         c = self.rows("SELECT value FROM meta WHERE key='seq'")
-        return max(a, b, int(c[0][0]) if c else 0)
+        # A retirement's upper end may be the newest number handed out (a truncate, a drop):
+        # numbers at or below it are never handed out again, or their inserts would count as retired.
+        d = self.rows("SELECT COALESCE(MAX(hi), 0) FROM log_retired")[0][0]
+        return max(a, b, d, int(c[0][0]) if c else 0)
 
     def save_seq(self, conn: sqlite3.Connection, seq: int) -> None:
         conn.execute("INSERT OR REPLACE INTO meta(key, value) VALUES ('seq', ?)", (str(seq),))
