@@ -1,11 +1,19 @@
 """Text → syntax tree, with a cache: each distinct expression is parsed once.
 
 Syntax errors become `FilterError` with a caret under the offending
-character. The grammar lives in ``_grammar.lark``.
+character. The grammar lives in ``_grammar.lark``; ``_grammar.tables`` holds
+the parser built from it (``Lark.save``), which loads in ~3 ms where building
+takes ~65 ms of grammar analysis. ``scripts/filter_tables.py`` writes it. It is
+used only when it was made from this grammar by this version of lark;
+otherwise the parser is built from the grammar.
 """
 
 from __future__ import annotations
 
+import hashlib
+import io
+import json
+import logging
 import re
 import threading
 from collections.abc import Callable
@@ -13,11 +21,14 @@ from functools import lru_cache
 from importlib import resources
 from typing import Any
 
+import lark
 from lark import Lark, Token, Transformer, v_args
 from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken, VisitError
 
 from ..._errors import FilterError
 from . import _ast as A
+
+log = logging.getLogger("heron.engine")
 
 _ESCAPES = {"n": "\n", "t": "\t", "r": "\r", "\\": "\\", '"': '"', "'": "'", "0": "\0", "b": "\b", "f": "\f"}
 _ESCAPE_RE = re.compile(r"\\(u[0-9a-fA-F]{4}|U[0-9a-fA-F]{8}|x[0-9a-fA-F]{2}|.)", re.S)
@@ -141,14 +152,49 @@ _warming = False
 
 
 def _lark() -> Lark:
-    """The LALR parser, built once per process (about 60 ms of grammar analysis)."""
+    """The LALR parser, loaded (or built) once per process."""
     global _lark_parser
     if _lark_parser is None:
         with _lark_lock:
             if _lark_parser is None:
-                text = resources.files(__package__).joinpath("_grammar.lark").read_text(encoding="utf-8")
-                _lark_parser = Lark(text, parser="lalr", maybe_placeholders=True)
+                text = grammar_text()
+                _lark_parser = load_tables(text) or build_parser(text)
     return _lark_parser
+
+
+def grammar_text() -> str:
+    return resources.files(__package__).joinpath("_grammar.lark").read_text(encoding="utf-8")
+
+
+def build_parser(text: str) -> Lark:
+    return Lark(text, parser="lalr", maybe_placeholders=True)
+
+
+def tables_header(text: str) -> dict[str, str]:
+    """What the saved parser must have been made from: this grammar, this lark."""
+    return {"grammar_sha256": hashlib.sha256(text.encode("utf-8")).hexdigest(), "lark": lark.__version__}
+
+
+def save_tables(parser: Lark, text: str) -> bytes:
+    """The contents of ``_grammar.tables``: a JSON header line, then the saved parser."""
+    out = io.BytesIO()
+    out.write(json.dumps(tables_header(text), sort_keys=True).encode("utf-8") + b"\n")
+    parser.save(out)
+    return out.getvalue()
+
+
+def load_tables(text: str) -> Lark | None:
+    """The parser saved in ``_grammar.tables`` if it was made from ``text`` by this lark, else None."""
+    try:
+        raw = resources.files(__package__).joinpath("_grammar.tables").read_bytes()
+        head, _, data = raw.partition(b"\n")
+        if json.loads(head) != tables_header(text):
+            log.debug("filter parser tables are out of date; building the parser from the grammar")
+            return None
+        return Lark.load(io.BytesIO(data))
+    except Exception:  # missing or unreadable: building works everywhere, only slower
+        log.debug("could not load the filter parser tables", exc_info=True)
+        return None
 
 
 #: Parsed once at warm-up, so the lexer has built its scanners for the common token states.
