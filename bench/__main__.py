@@ -78,7 +78,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--out", type=Path, default=ROOT / "bench" / "results")
     p.add_argument("--cache", type=Path, default=ROOT / "bench" / "results" / "cache")
     p.add_argument("--ef", type=int, default=64, help="search ef for every figure but the curve")
-    p.add_argument("--ef-list", default="16,32,64,128,256", help="ef values of the QPS-recall curve")
+    p.add_argument("--ef-list", default="16,24,32,48,64,96,128,256", help="ef values of the QPS-recall curve")
     p.add_argument("--server-uri", default="", help="heron-server / heron-pymilvus: use this server")
     p.add_argument("--system-timeout", type=float, help="seconds per system (default 900, --quick 150)")
     p.add_argument("--load-timeout", type=float, help="seconds allowed for the main load (default 420)")

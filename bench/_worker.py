@@ -38,7 +38,7 @@ class WorkerConfig:
     workroot: str
     k: int = 10
     ef: int = 64
-    ef_list: list[int] = field(default_factory=lambda: [16, 32, 64, 128, 256])
+    ef_list: list[int] = field(default_factory=lambda: [16, 24, 32, 48, 64, 96, 128, 256])
     insert_batch: int = 1000
     search_batch: int = 100
     fresh_rows: int = 20_000

@@ -151,6 +151,14 @@ class Collection:
                 elif not any(s is o for o in old):
                     out.append(s)
             p.sealed = out
+        for s in old:
+            s.retire()
+
+    def retire_segments(self, parts: list[Partition] | None = None) -> None:
+        """Let the segments of ``parts`` (all partitions when None) go: see `Segment.retire`."""
+        for p in self.partitions.values() if parts is None else parts:
+            for s in p.segments():
+                s.retire()
 
     # -- visibility ----------------------------------------------------------------
     def publish(self, seq: int) -> None:

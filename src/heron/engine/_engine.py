@@ -292,6 +292,7 @@ class Engine:
                         c.execute(f"DELETE FROM {table} WHERE {col}=?", (coll.id,))
                     self.catalog.retire(c, coll.id, 0, 0, seq)
                 self.inserts.retire(coll.id, 0, 0, seq)
+                coll.retire_segments()
                 del self.collections[(db, r.collection_name)]
             self.dir.remove_collection(coll.id)
 

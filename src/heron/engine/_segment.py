@@ -172,6 +172,7 @@ class Segment:
         self.sindex: dict[str, Any] = {}
         self._filter_memo: OrderedDict[tuple[int, int], tuple[Any, np.ndarray]] = OrderedDict()
         self._view: SegmentView | None = None  # a sealed segment's last view, while it still holds
+        self.retired = False
         self._memo_lock = threading.Lock()
         self.pk_name = schema.primary_field.name
         for f in schema.fields:
@@ -447,9 +448,19 @@ class Segment:
         if v is not None and v.n == n and v.clean == clean:
             return v
         v = SegmentView(self, n, self.seq.view(n), self.deleted_at.data[:n], self.max_seq if clean else None)
-        if sealed:
+        if sealed and not self.retired:
             self._view = v
         return v
+
+    def retire(self) -> None:
+        """The segment left its partition (merged, compacted, dropped): stop caching its view.
+
+        The cached view refers back to the segment; left in place, that cycle
+        would keep the segment's memory until the next full garbage collection
+        instead of freeing it when the last reader lets go.
+        """
+        self.retired = True
+        self._view = None
 
 
 def _str_isin(keys: pa.ChunkedArray, pks: np.ndarray) -> np.ndarray:

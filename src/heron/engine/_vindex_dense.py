@@ -69,7 +69,7 @@ HNSW_FILTER_EF_BOOST = 32.0
 CACHED_SCAN_BUDGET = 2_500_000
 #: Rows added to a faiss index per call while building, so that a build can
 #: stop between slices (each slice still runs on every OpenMP thread).
-BUILD_SLICE = 16384
+BUILD_SLICE = 4096
 
 _FAISS_METRIC = {
     "L2": faiss.METRIC_L2,

@@ -119,6 +119,7 @@ class Writer:
                 c.execute("DELETE FROM log WHERE collection_id=?", (coll.id,))
                 e.catalog.retire(c, coll.id, 0, 0, seq)
             e.inserts.retire(coll.id, 0, 0, seq)
+            coll.retire_segments()
             for p in coll.partitions.values():
                 p.sealed, p.growing = [], None
             e.dir.remove_collection(coll.id)
@@ -504,6 +505,7 @@ class Writer:
             c.execute("DELETE FROM partitions WHERE id=?", (p.id,))
             e.catalog.retire(c, coll.id, p.id, 0, seq)
         e.inserts.retire(coll.id, p.id, 0, seq)
+        coll.retire_segments([p])
         for seg in p.sealed:
             for path in (e.dir.segment_path(coll.id, seg.id),):
                 if os.path.exists(path):
