@@ -81,3 +81,28 @@ def test_segment_files_are_synced_in_steps_and_read_back_whole(tmp_path, monkeyp
     assert len(syncs) >= os.path.getsize(path) // (1 << 16)
     assert _storage.read_segment_file(path).combine_chunks().to_batches()[0].equals(rb)
     assert not os.path.exists(path + ".tmp")
+
+
+def test_segments_of_a_dropped_collection_are_freed_without_waiting_for_the_garbage_collector(tmp_path, monkeypatch):
+    import gc
+    import weakref
+
+    monkeypatch.setenv("HERON_SEAL_ROWS", "50")
+    monkeypatch.setenv("HERON_MERGE_ROWS", "0")
+    with heron.Client(str(tmp_path / "d")) as c:
+        c.create_collection("x", dimension=2)
+        for start in (0, 40, 80):
+            c.insert("x", [{"id": i, "vector": [1.0, float(i)]} for i in range(start, start + 40)])
+        c.flush("x")
+        c.search("x", data=[[1.0, 0.0]], limit=3)  # sealed segments cache their views
+        coll = c._transport._engine.collection("default", "x")
+        refs = [weakref.ref(s) for p in coll.partitions.values() for s in p.segments()]
+        assert len(refs) >= 2
+        del coll
+        gc.disable()
+        try:
+            c.drop_collection("x")
+            c._transport._engine.wait_background()
+            assert [r() for r in refs] == [None] * len(refs)
+        finally:
+            gc.enable()
