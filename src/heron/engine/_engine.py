@@ -41,6 +41,11 @@ from ._vindex_base import detach_interrupt_check
 from ._writes import Writer
 
 log = logging.getLogger("heron.engine")
+#: A data request (`_DATA_REQUESTS`) within this many seconds makes the engine busy: index
+#: builds then use one thread.
+BUSY_WINDOW = 0.05
+_DATA_REQUESTS = frozenset({rq.Insert, rq.Delete, rq.Query, rq.Search, rq.HybridSearch})
+
 #: How much lower the maintenance thread runs than the callers' threads (Linux niceness).
 BACKGROUND_NICENESS = 10
 
@@ -95,6 +100,7 @@ class Engine:
         self._seq_lock = threading.Lock()
         self._seq = max(self.catalog.max_seq(), self.inserts.max_seq())
         self._next_segment = 1 + self.catalog.rows("SELECT COALESCE(MAX(id), 0) FROM segments")[0][0]
+        self._last_call = 0.0
         self.background = ThreadPoolExecutor(
             max_workers=1, thread_name_prefix="heron-maint", initializer=_yield_to_callers
         )
@@ -138,6 +144,10 @@ class Engine:
         with self._lock:
             self._pending.discard(fut)
 
+    def busy(self) -> bool:
+        """Whether a data request came in during the last `BUSY_WINDOW` seconds (background work then takes less)."""
+        return time.monotonic() - self._last_call < BUSY_WINDOW
+
     def wait_background(self) -> None:
         while True:
             with self._lock:
@@ -151,6 +161,8 @@ class Engine:
         """Run one request (see `heron._requests`) and return its result."""
         if self.closed:
             raise HeronError("the engine is closed")
+        if type(request) in _DATA_REQUESTS:
+            self._last_call = time.monotonic()
         fn = self._routes.get(type(request))
         if fn is None:
             name = _snake(type(request).__name__)

@@ -76,55 +76,42 @@ def fsync_dir(path: str) -> None:
         os.close(fd)
 
 
-#: A segment file being written is synced every this many bytes (see `_PacedFile`).
-SYNC_EVERY_BYTES = 2 << 20
+#: Segment and index files being written are synced every this many bytes (see `PacedFile`).
+SYNC_EVERY_BYTES = 1 << 20
 
 
-class _PacedFile(io.RawIOBase):
-    """A file written in steps of `SYNC_EVERY_BYTES`, each synced before the next.
+class PacedFile(io.FileIO):
+    """A new file written in steps of `SYNC_EVERY_BYTES`, each synced before the next.
 
-    Written in one go, a segment file puts tens of MiB in the disk's queue at
-    its final sync, and every insert acknowledged meanwhile waits behind them
-    for its own log sync. In steps, an insert waits for one step at most.
+    Written in one go, a segment or index file puts tens of MiB in the disk's
+    queue at its final sync, and every insert acknowledged meanwhile waits
+    behind them for its own log sync. In steps, an insert waits for one step
+    at most.
     """
 
     def __init__(self, path: str) -> None:
-        super().__init__()
-        self.fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o644)
-        self._pos = 0
+        super().__init__(path, "wb")
         self._unsynced = 0
-
-    def writable(self) -> bool:
-        return True
 
     def write(self, data: Any) -> int:
         view = memoryview(data).cast("B")
         done = 0
         while done < len(view):
-            step = os.write(self.fd, view[done : done + SYNC_EVERY_BYTES - self._unsynced])
+            step = super().write(view[done : done + SYNC_EVERY_BYTES - self._unsynced]) or 0
             done += step
             self._unsynced += step
             if self._unsynced >= SYNC_EVERY_BYTES:
                 self.sync()
-        self._pos += done
         return done
 
-    def tell(self) -> int:
-        return self._pos
-
     def sync(self) -> None:
-        os.fdatasync(self.fd)
+        os.fdatasync(self.fileno())
         self._unsynced = 0
-
-    def close(self) -> None:
-        if not self.closed:
-            os.close(self.fd)
-        super().close()
 
 
 def write_segment_file(path: str, table: pa.RecordBatch) -> None:
     tmp = path + ".tmp"
-    with _PacedFile(tmp) as fh:
+    with PacedFile(tmp) as fh:
         with pa.ipc.new_file(fh, table.schema) as w:
             w.write_batch(table)
         fh.sync()

@@ -49,6 +49,7 @@ def build_index(
     params: dict[str, Any],
     vectors: Any,
     cancelled: Callable[[], bool] | None = None,
+    busy: Callable[[], bool] | None = None,
 ) -> VectorIndex:
     """Build an index over one segment's `vectors`.
 
@@ -58,6 +59,8 @@ def build_index(
     search from many threads. A faiss index is filled in slices, and
     `cancelled` (if given) is asked between them: when it answers True the
     build stops with `BuildCancelled` (a dropped collection frees its CPU).
+    `busy` (if given) is asked too: while it answers True the slice is added
+    on one thread, leaving the other cores to the callers' requests.
     """
     dtype = DataType(dtype)
     index_type, metric, params = normalize_index_params(dtype, index_type, metric, params)
@@ -67,7 +70,7 @@ def build_index(
         return BinaryIndex.build(dim, index_type, metric, params, vectors)
     if dim <= 0:
         raise ParamError(f"dim must be a positive integer, got {dim!r}")
-    return DenseIndex.build(dtype, dim, index_type, metric, params, vectors, cancelled)
+    return DenseIndex.build(dtype, dim, index_type, metric, params, vectors, cancelled, busy)
 
 
 def load_index(path: str) -> VectorIndex:

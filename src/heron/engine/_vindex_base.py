@@ -27,6 +27,7 @@ import numpy as np
 from .. import _sparse as sp
 from .._errors import HeronError, ParamError
 from .._types import DataType
+from ._storage import PacedFile
 from ._subset_cache import mask_facts
 from ._vindex_exact import _check_k, check_range, empty_result
 from ._vindex_params import shared_search_params
@@ -323,7 +324,7 @@ class VectorIndex:
         arrays["header"] = np.frombuffer(json.dumps(self._header()).encode(), dtype=np.uint8)
         tmp = f"{path}.tmp-{os.getpid()}-{threading.get_ident()}"
         try:
-            with open(tmp, "wb") as f:
+            with PacedFile(tmp) as f:
                 # The layout of np.savez (stored .npy members), written member by member
                 # so that a `FaissBlob` streams to the file without a copy in memory.
                 with zipfile.ZipFile(f, "w", zipfile.ZIP_STORED, allowZip64=True) as zf:
@@ -333,8 +334,7 @@ class VectorIndex:
                                 arr.write_npy(out)
                             else:
                                 np.lib.format.write_array(out, np.asanyarray(arr), allow_pickle=False)
-                f.flush()
-                os.fsync(f.fileno())
+                f.sync()
             os.replace(tmp, path)
         except BaseException:
             with contextlib.suppress(OSError):

@@ -172,6 +172,7 @@ class DenseIndex(VectorIndex):
         params: dict[str, Any],
         vectors: Any,
         cancelled: Callable[[], bool] | None = None,
+        busy: Callable[[], bool] | None = None,
     ) -> DenseIndex:
         x = as_float32(dtype, vectors)
         if x.ndim != 2 or x.shape[1] != dim:
@@ -183,10 +184,17 @@ class DenseIndex(VectorIndex):
             x = normalized(x)
         if not idx.is_trained:
             idx.train(x)
-        for start in range(0, x.shape[0], BUILD_SLICE):
-            if cancelled is not None and cancelled():
-                raise BuildCancelled(f"building {index_type} over {x.shape[0]} rows was cancelled")
-            idx.add(x[start : start + BUILD_SLICE])
+        full = faiss.omp_get_max_threads()
+        try:
+            for start in range(0, x.shape[0], BUILD_SLICE):
+                if cancelled is not None and cancelled():
+                    raise BuildCancelled(f"building {index_type} over {x.shape[0]} rows was cancelled")
+                if busy is not None:
+                    faiss.omp_set_num_threads(1 if busy() else full)
+                idx.add(x[start : start + BUILD_SLICE])
+        finally:
+            if busy is not None:
+                faiss.omp_set_num_threads(full)
         if index_type.startswith("IVF"):
             idx.make_direct_map()
         return cls(dtype, dim, index_type, metric, params, index=idx)

@@ -474,7 +474,7 @@ class Writer:
                 from ._vector_index import build_index
 
                 idx = build_index(f.dtype, f.dim or 0, d.index_type, d.metric_type, d.params, view.vectors(f.name),
-                                  cancelled=lambda: coll.dropped)
+                                  cancelled=lambda: coll.dropped, busy=e.busy)
             except BuildCancelled:
                 return
             except Exception:  # derived data: search stays exact on this segment
