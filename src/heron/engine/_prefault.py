@@ -23,6 +23,7 @@ import numpy as np
 
 log = logging.getLogger("heron.engine")
 
+MADV_DONTNEED = 4
 MADV_POPULATE_WRITE = 23
 PAGE = 4096
 #: How far past its last row a growing buffer's memory is kept ready.
@@ -65,6 +66,21 @@ def populate(data: np.ndarray, lo: int, hi: int) -> None:
     row = data.strides[0]
     start = data.ctypes.data + lo * row
     pool.submit(_populate, data, start, (hi - lo) * row)
+
+
+def release(data: np.ndarray, lo: int, hi: int) -> None:
+    """Give back the memory of rows ``lo..hi-1`` of ``data`` (populated ahead, never written).
+
+    Only whole pages inside the rows are released; they read as zeros afterwards.
+    """
+    fn = _fn() if _enabled else None
+    if fn is None or hi <= lo:
+        return
+    row = data.strides[0]
+    start = -(-(data.ctypes.data + lo * row) // PAGE) * PAGE
+    end = (data.ctypes.data + hi * row) // PAGE * PAGE
+    if end > start:
+        fn(start, end - start, MADV_DONTNEED)
 
 
 def _populate(data: np.ndarray, start: int, length: int) -> None:

@@ -87,7 +87,13 @@ class _Buffer:
         self._ready = n
 
     def freeze(self) -> np.ndarray:
-        """Stop growing. Spare capacity stays: pages never written cost no memory, and a merge may fill them."""
+        """Stop growing. Spare capacity stays: pages never written cost no memory, and a merge may fill them.
+
+        Memory populated ahead of the rows (`_prefault`) is given back.
+        """
+        if self._ready > self.n:
+            prefault.release(self.data, self.n, self._ready)
+            self._ready = self.n
         return self.data[: self.n]
 
 

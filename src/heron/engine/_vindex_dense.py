@@ -180,9 +180,12 @@ class DenseIndex(VectorIndex):
         idx = make_faiss(index_type, dim, metric, params, x.shape[0])
         if idx is None:
             return cls(dtype, dim, index_type, metric, params, xb=x)
-        if metric == "COSINE":
-            x = normalized(x)
+        # Cosine: normalised a slice at a time, so no full copy of the vectors lies next to the
+        # index's own while it is built (unless training needs them all at once).
+        per_slice = metric == "COSINE"
         if not idx.is_trained:
+            if per_slice:
+                x, per_slice = normalized(x), False
             idx.train(x)
         full = faiss.omp_get_max_threads()
         try:
@@ -191,7 +194,8 @@ class DenseIndex(VectorIndex):
                     raise BuildCancelled(f"building {index_type} over {x.shape[0]} rows was cancelled")
                 if busy is not None:
                     faiss.omp_set_num_threads(1 if busy() else full)
-                idx.add(x[start : start + BUILD_SLICE])
+                part = x[start : start + BUILD_SLICE]
+                idx.add(normalized(part) if per_slice else part)
         finally:
             if busy is not None:
                 faiss.omp_set_num_threads(full)
