@@ -106,3 +106,18 @@ def test_segments_of_a_dropped_collection_are_freed_without_waiting_for_the_garb
             assert [r() for r in refs] == [None] * len(refs)
         finally:
             gc.enable()
+
+
+def test_sealing_gives_back_memory_populated_ahead_and_keeps_the_rows(monkeypatch):
+    released: list[tuple[int, int]] = []
+    monkeypatch.setattr(_prefault, "_enabled", True)
+    monkeypatch.setattr(_prefault, "populate", lambda data, lo, hi: None)
+    real = _prefault.release
+    monkeypatch.setattr(_prefault, "release", lambda data, lo, hi: (released.append((lo, hi)), real(data, lo, hi)))
+    buf = _Buffer(np.float32, 128)
+    buf.reserve(50_000)
+    rows = np.arange(3000 * 128, dtype=np.float32).reshape(3000, 128)
+    buf.append(rows)
+    frozen = buf.freeze()
+    assert released == [(3000, 3000 + _prefault.AHEAD_BYTES // (128 * 4))]
+    assert np.array_equal(frozen, rows)
