@@ -123,6 +123,10 @@ def _count(c, name):
     return c.query(name, filter="", output_fields=["count(*)"])[0]["count(*)"]
 
 
+def _ids(c, name):
+    return sorted(r["id"] for r in c.query(name, filter="", output_fields=["id"], limit=100))
+
+
 def _rows(start, n):
     return [{"id": i, "vector": [float(i), 1.0]} for i in range(start, start + n)]
 
@@ -155,7 +159,7 @@ def test_a_dropped_collection_is_not_replayed_into_one_that_reuses_its_id(tmp_pa
         assert db.execute("SELECT id FROM collections WHERE name='new'").fetchall() == [(1,)]  # old's id
     with heron.Client(path) as c:
         assert c.list_collections() == ["new"]
-        assert sorted(r["id"] for r in c.query("new", filter="", output_fields=["id"], limit=100)) == list(range(100, 105))
+        assert _ids(c, "new") == list(range(100, 105))
 
 
 def test_truncated_and_dropped_partition_rows_stay_gone_after_reopening(tmp_path):
@@ -172,8 +176,8 @@ def test_truncated_and_dropped_partition_rows_stay_gone_after_reopening(tmp_path
         c.release_partitions("p", ["part"])
         c.drop_partition("p", "part")
     with heron.Client(path) as c:
-        assert sorted(r["id"] for r in c.query("t", filter="", output_fields=["id"], limit=100)) == [50, 51, 52]
-        assert sorted(r["id"] for r in c.query("p", filter="", output_fields=["id"], limit=100)) == [10, 11, 12, 13]
+        assert _ids(c, "t") == [50, 51, 52]
+        assert _ids(c, "p") == [10, 11, 12, 13]
 
 
 def test_an_insert_whose_log_sync_fails_leaves_nothing_behind(tmp_path, monkeypatch):
@@ -203,8 +207,7 @@ def test_an_insert_whose_log_sync_fails_leaves_nothing_behind(tmp_path, monkeypa
         seg = c._transport._engine.collection("default", "x").partition("_default").growing
         assert seg.n == 13
     with heron.Client(path) as c:
-        assert sorted(r["id"] for r in c.query("x", filter="", output_fields=["id"], limit=100)) == \
-            [*range(10), 20, 21, 22]
+        assert _ids(c, "x") == [*range(10), 20, 21, 22]
 
 
 def test_a_segment_is_sealed_before_a_batch_would_overflow_it(tmp_path, monkeypatch):
@@ -231,4 +234,4 @@ def test_sequence_numbers_never_go_back_below_a_retired_range(tmp_path):
         with heron.Client(path) as c:
             c.insert("t", _rows(100 + round_, 1))
     with heron.Client(path) as c:
-        assert sorted(r["id"] for r in c.query("t", filter="", output_fields=["id"], limit=100)) == [100, 101, 102]
+        assert _ids(c, "t") == [100, 101, 102]
