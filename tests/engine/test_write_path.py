@@ -121,3 +121,24 @@ def test_sealing_gives_back_memory_populated_ahead_and_keeps_the_rows(monkeypatc
     frozen = buf.freeze()
     assert released == [(3000, 3000 + _prefault.AHEAD_BYTES // (128 * 4))]
     assert np.array_equal(frozen, rows)
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="transparent huge pages are Linux's")
+def test_growing_buffers_are_kept_out_of_huge_pages():
+    buf = _Buffer(np.float32, 128)
+    buf.reserve(65_536)  # 32 MiB: numpy would ask for huge pages
+    start = buf.data.ctypes.data + 2 * 4096  # whole pages of the array
+    flags = None
+    with open("/proc/self/smaps") as fh:
+        inside = False
+        for line in fh:
+            head = line.split()[0]
+            if "-" in head and not head.endswith(":"):
+                lo, hi = (int(x, 16) for x in head.split("-"))
+                inside = lo <= start < hi
+            elif inside and head == "VmFlags:":
+                flags = line.split()[1:]
+                break
+    if flags is None:
+        pytest.skip("this kernel shows no VmFlags")
+    assert "nh" in flags and "hg" not in flags

@@ -8,6 +8,12 @@ MiB past the rows written are populated with ``madvise(MADV_POPULATE_WRITE)``
 (Linux 5.14+) on a background thread, which releases the GIL meanwhile.
 Populating never changes memory contents, so it is safe while the buffer is
 being written. Elsewhere (other systems, older kernels) it does nothing.
+
+Growing buffers also opt out of transparent huge pages, which numpy asks for
+on arrays of 4 MiB and more. A huge page is made whole at its first touch:
+here ~10 ms for each 4 MiB never touched before, against ~1.3 ms in 4 KiB
+pages, and the thread that touches it (an insert, or this one holding a CPU
+the insert needs) waits for all of it.
 """
 
 from __future__ import annotations
@@ -24,10 +30,13 @@ import numpy as np
 log = logging.getLogger("heron.engine")
 
 MADV_DONTNEED = 4
+MADV_NOHUGEPAGE = 15
 MADV_POPULATE_WRITE = 23
 PAGE = 4096
 #: How far past its last row a growing buffer's memory is kept ready.
 AHEAD_BYTES = 4 << 20
+#: Arrays from this size up may get transparent huge pages (numpy asks for them from 4 MiB).
+HUGE_BYTES = 2 << 20
 
 _lock = threading.Lock()
 _pool: ThreadPoolExecutor | None = None
@@ -47,6 +56,18 @@ def _fn() -> Any:
         fn.restype = ctypes.c_int
         _madvise = fn
     return _madvise
+
+
+def empty(shape: tuple[int, ...], dtype: Any) -> np.ndarray:
+    """``np.empty(shape, dtype)`` for a growing buffer: in small pages where that can be asked for."""
+    data = np.empty(shape, dtype=dtype)
+    fn = _fn() if _enabled and data.dtype != object and data.nbytes >= HUGE_BYTES else None
+    if fn is not None:
+        start = -(-data.ctypes.data // PAGE) * PAGE
+        end = (data.ctypes.data + data.nbytes) // PAGE * PAGE
+        if end > start:
+            fn(start, end - start, MADV_NOHUGEPAGE)  # advice only: a refusal changes nothing
+    return data
 
 
 def ahead_rows(row_bytes: int) -> int:

@@ -36,7 +36,7 @@ class _Buffer:
 
     def __init__(self, dtype: Any, width: int | None = None, capacity: int = 1024) -> None:
         shape = (capacity,) if width is None else (capacity, width)
-        self.data = np.empty(shape, dtype=dtype)
+        self.data = prefault.empty(shape, dtype)
         self.n = 0
         row_bytes = self.data.itemsize * (width or 1)
         self._ahead = 0 if self.data.dtype == object else prefault.ahead_rows(row_bytes)
@@ -47,7 +47,7 @@ class _Buffer:
         need = self.n + k
         if need > len(self.data):
             cap = max(need, 2 * len(self.data))
-            new = np.empty((cap,) + self.data.shape[1:], dtype=self.data.dtype)
+            new = prefault.empty((cap,) + self.data.shape[1:], self.data.dtype)
             new[: self.n] = self.data[: self.n]
             self.data = new
             self._ready = self.n
@@ -64,7 +64,7 @@ class _Buffer:
     def reserve(self, capacity: int) -> None:
         """Make room for `capacity` rows in all, so appending up to there never copies."""
         if capacity > len(self.data):
-            new = np.empty((capacity,) + self.data.shape[1:], dtype=self.data.dtype)
+            new = prefault.empty((capacity,) + self.data.shape[1:], self.data.dtype)
             new[: self.n] = self.data[: self.n]
             self.data = new
             self._ready = self.n
@@ -81,7 +81,7 @@ class _Buffer:
         if len(src.data) >= total:
             self.data = src.data
         else:
-            self.data = np.empty((max(total, 2 * len(src.data)),) + src.data.shape[1:], dtype=src.data.dtype)
+            self.data = prefault.empty((max(total, 2 * len(src.data)),) + src.data.shape[1:], src.data.dtype)
             self.data[:n] = src.data[:n]
         self.n = n
         self._ready = n
