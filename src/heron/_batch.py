@@ -283,13 +283,58 @@ def _json_documents(f: FieldSchema, values: Any, valid: np.ndarray | None, n: in
     """
     if valid is not None or not isinstance(values, list) or set(map(type, values)) != {dict}:
         return None
-    try:
-        texts = list(map(dumps_json, values))
-    except (TypeError, ValueError, RecursionError):
-        return None
+    texts: Any = _json_list_texts(values) if _orjson is not None else None
+    if texts is None:
+        try:
+            texts = list(map(dumps_json, values))
+        except (TypeError, ValueError, RecursionError):
+            return None
     out = np.empty(n, dtype=object)
     out[:] = values
     return Column(DataType.JSON, out, None, texts=texts)
+
+
+def _json_list_texts(values: list[Any]) -> pa.Array | None:
+    """The JSON texts of ``values`` as an Arrow string array, from one encoding of the whole list.
+
+    orjson writes the list as ``[a,b,...]`` without spaces; the items are cut
+    apart at the commas outside strings and at depth one, found with numpy.
+    None where orjson cannot be used for this list: it writes NaN and
+    infinities as ``null`` (any ``null`` sends the list to the general path,
+    which refuses them), and subclasses, dates and dataclasses go to the
+    general path too, which encodes them as ``json`` does or refuses them.
+    """
+    try:
+        data = _orjson.dumps(values, default=_not_serialisable, option=_ORJSON_OPTIONS)
+    except (TypeError, ValueError):  # orjson.JSONEncodeError is a TypeError
+        return None
+    if b"null" in data or len(data) >= 2**31:  # beyond 32-bit offsets: the general path
+        return None
+    b = np.frombuffer(data, dtype=np.uint8)
+    quote = b == 34  # '"'
+    slash = b == 92  # '\\'
+    if slash.any():  # in a run of backslashes every other one escapes the byte after it
+        at = np.arange(b.size)
+        run = at - np.maximum.accumulate(np.where(slash, -1, at)) - 1
+        escaping = slash & (run % 2 == 0)
+        quote[1:] &= ~escaping[:-1]
+    outside = (np.cumsum(quote) & 1) == 0
+    outside &= ~quote
+    opens = outside & ((b == 91) | (b == 123))  # '[' '{'
+    closes = outside & ((b == 93) | (b == 125))  # ']' '}'
+    depth = np.cumsum(opens.astype(np.int32) - closes)
+    cuts = np.flatnonzero(outside & (b == 44) & (depth == 1))  # ','
+    if cuts.size != len(values) - 1:
+        return None
+    starts = np.concatenate(([1], cuts + 1))
+    ends = np.concatenate((cuts, [b.size - 1]))
+    keep = np.ones(b.size, dtype=bool)
+    keep[[0, -1]] = False
+    keep[cuts] = False
+    offsets = np.zeros(len(values) + 1, dtype=np.int32)
+    np.cumsum(ends - starts, out=offsets[1:])
+    body = b[keep]
+    return pa.StringArray.from_buffers(len(values), pa.py_buffer(offsets), pa.py_buffer(body))
 
 
 def _numeric(f: FieldSchema, values: Any, valid: np.ndarray | None) -> np.ndarray:
@@ -381,6 +426,15 @@ def _make_dumps() -> Any:
 
 
 dumps_json = _make_dumps()
+
+_orjson: Any
+try:
+    import orjson as _orjson
+except ImportError:  # the general path encodes every value with json
+    _orjson = None
+    _ORJSON_OPTIONS = 0
+else:
+    _ORJSON_OPTIONS = _orjson.OPT_PASSTHROUGH_SUBCLASS | _orjson.OPT_PASSTHROUGH_DATETIME | _orjson.OPT_PASSTHROUGH_DATACLASS
 
 
 def _check_json(name: str, i: int, v: Any) -> str:
