@@ -306,3 +306,33 @@ def test_sequence_numbers_never_go_back_below_a_retired_range(tmp_path):
             c.insert("t", _rows(100 + round_, 1))
     with heron.Client(path) as c:
         assert _ids(c, "t") == [100, 101, 102]
+
+
+def test_an_insert_whose_staging_fails_takes_its_synced_record_back(tmp_path, monkeypatch):
+    from heron.engine._segment import Segment
+
+    path = str(tmp_path / "d")
+    with heron.Client(path) as c:
+        c.create_collection("x", dimension=2)
+        c.insert("x", _rows(0, 10))
+        (name,) = _files(tmp_path / "d" / "log")
+        size = (tmp_path / "d" / "log" / name).stat().st_size
+        real = Segment.stage
+        calls = []
+
+        def failing(self, batch, seqs):
+            calls.append(batch.num_rows)
+            real(self, batch, seqs)  # half done: rows written past the segment's end
+            raise MemoryError("no room")
+
+        monkeypatch.setattr(Segment, "stage", failing)
+        with pytest.raises(MemoryError):
+            c.insert("x", _rows(10, 5))
+        monkeypatch.undo()
+        assert calls == [5]
+        assert (tmp_path / "d" / "log" / name).stat().st_size == size  # the synced record was cut away
+        assert _count(c, "x") == 10
+        c.insert("x", _rows(20, 3))
+        assert _ids(c, "x") == [*range(10), 20, 21, 22]
+    with heron.Client(path) as c:
+        assert _ids(c, "x") == [*range(10), 20, 21, 22]

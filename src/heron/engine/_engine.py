@@ -15,6 +15,7 @@ import os
 import re
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
@@ -36,7 +37,7 @@ from ._collection import DEFAULT_PARTITION, Collection, IndexDef, Partition
 from ._indexes import normalize_index
 from ._insert_log import InsertLog
 from ._reads import Reader
-from ._storage import DataDir
+from ._storage import DataDir, pace_while
 from ._vindex_base import detach_interrupt_check
 from ._writes import Writer
 
@@ -50,13 +51,15 @@ _DATA_REQUESTS = frozenset({rq.Insert, rq.Delete, rq.Query, rq.Search, rq.Hybrid
 BACKGROUND_NICENESS = 10
 
 
-def _yield_to_callers() -> None:
+def _yield_to_callers(busy: Callable[[], bool]) -> None:
     """Lower the maintenance thread's priority, and with it that of the faiss threads it starts.
 
     Index builds, merges and segment files then take the cores only when callers'
     reads and writes leave them idle, so an insert that seals a segment does not
     slow the next thousand inserts down while the segment's index is built.
+    The files it writes also pause between steps while callers are busy.
     """
+    pace_while(busy)
     tid = threading.get_native_id()
     try:
         os.setpriority(os.PRIO_PROCESS, tid, min(19, os.getpriority(os.PRIO_PROCESS, tid) + BACKGROUND_NICENESS))
@@ -102,7 +105,7 @@ class Engine:
         self._next_segment = 1 + self.catalog.rows("SELECT COALESCE(MAX(id), 0) FROM segments")[0][0]
         self._last_call = 0.0
         self.background = ThreadPoolExecutor(
-            max_workers=1, thread_name_prefix="heron-maint", initializer=_yield_to_callers
+            max_workers=1, thread_name_prefix="heron-maint", initializer=_yield_to_callers, initargs=(self.busy,)
         )
         self._pending: set[Future[Any]] = set()
         self.collections: dict[tuple[str, str], Collection] = {}
@@ -180,6 +183,7 @@ class Engine:
             return
         self.closed = True
         self.background.shutdown(wait=True)
+        self.writer.close()
         self.inserts.close()
         self.catalog.close()
         self.dir.close()

@@ -40,7 +40,6 @@ import os
 import struct
 import threading
 import zlib
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -95,8 +94,7 @@ class InsertLog:
         self.path = path
         self.retired = retired
         self.file_bytes = FILE_BYTES if file_bytes is None else file_bytes
-        self._lock = threading.Lock()  # released by `Pending`, possibly on another thread than took it
-        self._syncer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="heron-log-sync")
+        self._lock = threading.Lock()  # held from a write until its `Held` is kept or dropped
         os.makedirs(path, exist_ok=True)
         self._records: dict[str, list[Record]] = {}
         names = sorted(n for n in os.listdir(path) if n.endswith(_SUFFIX))
@@ -158,31 +156,41 @@ class InsertLog:
 
         On any error the file is cut back to where it was, and the error raised.
         """
-        self.write(seq, collection_id, partition_id, payload).wait()
+        self.write(seq, collection_id, partition_id, payload).keep()
 
-    def write(self, seq: int, collection_id: int, partition_id: int, payload: Any) -> Pending:
-        """Append one record and sync it on the log's own thread; `Pending.wait` finishes.
+    def write(self, seq: int, collection_id: int, partition_id: int, payload: Any) -> Held:
+        """Append one record and sync it, then hold the log until `Held.keep` or `Held.drop`.
 
-        The caller may do other work meanwhile: the record is put together,
-        checksummed, written and synced there, mostly without the GIL. The
-        log stays locked until `Pending.wait` or `Pending.abandon` returns, so
-        records are written, and cut back on failure, one at a time, in order.
-        ``payload`` must not change until then.
+        The record is on disk when this returns; `Held.drop` cuts it away
+        again (the caller failed to apply it). The I/O runs on the calling
+        thread and releases the GIL, so other threads can prepare the rows
+        meanwhile. On any error here the file is cut back and the error raised.
         """
         view = memoryview(payload).cast("B")
-        total = _aligned(HEADER.size + len(view))
+        end = HEADER.size + len(view)
+        total = _aligned(end)
         self._lock.acquire()
+        start = -1
         try:
             if self._fd < 0 or self._size >= self.file_bytes:
                 self._rotate(seq)
             start = self._size
             buf = self._buffer(total)
-            done = self._syncer.submit(self._put, buf, start, view, (seq, collection_id, partition_id))
+            with memoryview(buf) as mv:
+                mv[HEADER.size : end] = view
+                mv[end:total] = bytes(total - end)
+                HEADER.pack_into(mv, 0, MAGIC, 0, len(view), seq, collection_id, partition_id)
+                struct.pack_into("<I", mv, 4, zlib.crc32(mv[8:end]))
+                self._write_at(mv[:total], start)
+            os.fdatasync(self._fd)
         except BaseException:
-            self._lock.release()
+            try:
+                if start >= 0:
+                    self._cut(start)
+            finally:
+                self._lock.release()
             raise
-        record = Record(seq, collection_id, partition_id, self._active, start + HEADER.size, len(view))
-        return Pending(self, done, start, record, total)
+        return Held(self, start, Record(seq, collection_id, partition_id, self._active, start + HEADER.size, len(view)), total)
 
     def _buffer(self, total: int) -> mmap.mmap:
         """A page-aligned buffer of at least ``total`` bytes; only one record uses it at a time (the lock)."""
@@ -195,23 +203,14 @@ class InsertLog:
             self._buf = buf
         return buf
 
-    def _put(self, buf: mmap.mmap, start: int, view: memoryview, key: tuple[int, int, int]) -> None:
-        """Runs on the log's thread: the record into ``buf``, then to the file at ``start``, synced."""
-        end = HEADER.size + len(view)
-        total = _aligned(end)
-        with memoryview(buf) as mv:
-            mv[HEADER.size : end] = view
-            mv[end:total] = bytes(total - end)
-            HEADER.pack_into(mv, 0, MAGIC, 0, len(view), *key)
-            struct.pack_into("<I", mv, 4, zlib.crc32(mv[8:end]))
-            data = mv[:total]
-            try:
-                written = self._pwrite(data, start)
-            finally:
-                data.release()
-        if written != total:
-            raise OSError(f"short write to the insert log ({written} of {total} bytes)")
-        os.fdatasync(self._fd)
+    def _write_at(self, data: memoryview, offset: int) -> None:
+        size = len(data)
+        try:
+            written = self._pwrite(data, offset)
+        finally:
+            data.release()
+        if written != size:
+            raise OSError(f"short write to the insert log ({written} of {size} bytes)")
 
     def _pwrite(self, data: memoryview, start: int) -> int:
         try:
@@ -282,43 +281,32 @@ class InsertLog:
             if self._buf is not None:
                 self._buf.close()
                 self._buf = None
-        self._syncer.shutdown(wait=True)
 
 
-class Pending:
-    """A record written to the insert log and being synced; the log is locked until it is settled."""
+class Held:
+    """A record written to the insert log and synced; the log is locked until it is kept or dropped."""
 
-    __slots__ = ("_log", "_synced", "_start", "_record", "_total")
+    __slots__ = ("_log", "_start", "_record", "_total")
 
-    def __init__(self, log: InsertLog, synced: Future[None], start: int, record: Record, total: int) -> None:
+    def __init__(self, log: InsertLog, start: int, record: Record, total: int) -> None:
         self._log = log
-        self._synced = synced
         self._start = start
         self._record = record
         self._total = total
 
-    def wait(self) -> None:
-        """Return once the record is on disk; on a failed sync cut it away and raise."""
+    def keep(self) -> None:
+        """The record stays: the log moves past it."""
         lg = self._log
         try:
-            try:
-                self._synced.result()
-            except BaseException:
-                lg._cut(self._start)
-                raise
             r = self._record
             lg._size = self._start + self._total
             lg._records[r.file].append(r)
         finally:
             lg._lock.release()
 
-    def abandon(self) -> None:
-        """The write failed elsewhere: wait for the sync, then cut the record away again."""
+    def drop(self) -> None:
+        """The write failed elsewhere: cut the record away again."""
         try:
-            try:
-                self._synced.result()
-            except BaseException:
-                pass
             self._log._cut(self._start)
         finally:
             self._log._lock.release()
