@@ -318,12 +318,13 @@ def _json_list_texts(values: list[Any]) -> pa.Array | None:
         run = at - np.maximum.accumulate(np.where(slash, -1, at)) - 1
         escaping = slash & (run % 2 == 0)
         quote[1:] &= ~escaping[:-1]
-    outside = (np.cumsum(quote) & 1) == 0
+    outside = ~np.logical_xor.accumulate(quote)  # False from an opening quote up to its closing one
     outside &= ~quote
-    opens = outside & ((b == 91) | (b == 123))  # '[' '{'
-    closes = outside & ((b == 93) | (b == 125))  # ']' '}'
-    depth = np.cumsum(opens.astype(np.int32) - closes)
-    cuts = np.flatnonzero(outside & (b == 44) & (depth == 1))  # ','
+    opens = np.flatnonzero(outside & ((b == 91) | (b == 123)))  # '[' '{'
+    closes = np.flatnonzero(outside & ((b == 93) | (b == 125)))  # ']' '}'
+    commas = np.flatnonzero(outside & (b == 44))  # ','
+    depth = np.searchsorted(opens, commas) - np.searchsorted(closes, commas)  # brackets open before each
+    cuts = commas[depth == 1]
     if cuts.size != len(values) - 1:
         return None
     starts = np.concatenate(([1], cuts + 1))
@@ -535,13 +536,21 @@ def _dense(f: FieldSchema, raw: Any, dtype: Any, n: int) -> np.ndarray:
         raise _fail(f, None, raw, f"vectors of dim={dim}")
     if arr.shape[0] != n:
         raise _fail(f, None, f"{arr.shape[0]} vectors", f"{n}, one per row")
-    if arr.size and not np.isfinite(arr).all():
+    if arr.size and not _all_finite(arr):
         i = int(np.flatnonzero(~np.isfinite(arr).all(axis=1))[0])
         raise _fail(f, i, "a vector with NaN or infinity", "finite numbers")
     if dtype is np.int8:
         if arr.size and (np.any(arr != np.round(arr)) or arr.min() < -128 or arr.max() > 127):
             raise _fail(f, None, "values outside int8", "integers in -128..127")
     return np.ascontiguousarray(arr, dtype=dtype)
+
+
+def _all_finite(arr: np.ndarray) -> bool:
+    """Whether every value is finite: a NaN or an infinity makes the sum so; a sum that overflows is checked again."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        if math.isfinite(float(arr.sum())):
+            return True
+    return bool(np.isfinite(arr).all())
 
 
 def float32_to_bfloat16_bits(arr: np.ndarray) -> np.ndarray:
@@ -643,6 +652,8 @@ def check_unique_pks(f: FieldSchema, col: Column) -> None:
         arr = v
     if len(arr) < 2:
         return
+    if isinstance(arr, np.ndarray) and arr.dtype.kind in "iu" and (arr[1:] > arr[:-1]).all():
+        return  # increasing, so no key twice: the usual batch of new ids, without a sort
     uniq, counts = np.unique(arr, return_counts=True)
     if (counts > 1).any():
         dup = uniq[np.flatnonzero(counts > 1)[0]]
