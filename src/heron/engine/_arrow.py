@@ -168,6 +168,37 @@ def to_ipc_bytes(rb: pa.RecordBatch) -> bytes:
     return sink.getvalue()
 
 
+class IpcPayload:
+    """A record batch to be written as Arrow IPC stream bytes straight into a caller's buffer.
+
+    ``size`` is the exact length of the stream; `write_into` writes it, with no
+    intermediate bytes object to copy from.
+    """
+
+    __slots__ = ("rb", "size")
+
+    def __init__(self, rb: pa.RecordBatch) -> None:
+        self.rb = rb
+        mock = pa.MockOutputStream()
+        with pa.ipc.new_stream(mock, rb.schema) as w:
+            w.write_batch(rb)
+        self.size = mock.size()
+
+    def write_into(self, out: memoryview) -> None:
+        """Write the stream into ``out``, which must be exactly `size` bytes and writable."""
+        buf = pa.py_buffer(out)
+        sink = pa.FixedSizeBufferWriter(buf)
+        try:
+            with pa.ipc.new_stream(sink, self.rb.schema) as w:
+                w.write_batch(self.rb)
+        finally:
+            sink.close()
+            del sink, buf  # let go of ``out`` now, even when an error keeps this frame alive
+
+    def __bytes__(self) -> bytes:
+        return to_ipc_bytes(self.rb)
+
+
 def from_ipc_bytes(data: bytes) -> pa.Table:
     return pa.ipc.open_stream(pa.py_buffer(data)).read_all()
 

@@ -31,6 +31,7 @@ from .._errors import (
 )
 from .._schema import CollectionSchema
 from .._types import LoadState
+from . import _prefault as prefault
 from ._catalog import Catalog, dumps
 from ._coalesce import SearchCoalescer
 from ._collection import DEFAULT_PARTITION, Collection, IndexDef, Partition
@@ -102,6 +103,8 @@ class Engine:
         self._lock = threading.RLock()
         self._seq_lock = threading.Lock()
         self._seq = max(self.catalog.max_seq(), self.inserts.max_seq())
+        self.inserts.prepare(self._seq + 1)
+        prefault.start()
         self._next_segment = 1 + self.catalog.rows("SELECT COALESCE(MAX(id), 0) FROM segments")[0][0]
         self._last_call = 0.0
         self.background = ThreadPoolExecutor(

@@ -166,8 +166,16 @@ class InsertLog:
         thread and releases the GIL, so other threads can prepare the rows
         meanwhile. On any error here the file is cut back and the error raised.
         """
-        view = memoryview(payload).cast("B")
-        end = HEADER.size + len(view)
+        if hasattr(payload, "write_into"):  # writes itself into the buffer (`_arrow.IpcPayload`)
+            size, fill = payload.size, payload.write_into
+        else:
+            view = memoryview(payload).cast("B")
+            size = len(view)
+
+            def fill(out: memoryview) -> None:
+                out[:] = view
+
+        end = HEADER.size + size
         total = _aligned(end)
         self._lock.acquire()
         start = -1
@@ -177,9 +185,10 @@ class InsertLog:
             start = self._size
             buf = self._buffer(total)
             with memoryview(buf) as mv:
-                mv[HEADER.size : end] = view
+                with mv[HEADER.size : end] as body:
+                    fill(body)
                 mv[end:total] = bytes(total - end)
-                HEADER.pack_into(mv, 0, MAGIC, 0, len(view), seq, collection_id, partition_id)
+                HEADER.pack_into(mv, 0, MAGIC, 0, size, seq, collection_id, partition_id)
                 struct.pack_into("<I", mv, 4, zlib.crc32(mv[8:end]))
                 self._write_at(mv[:total], start)
             os.fdatasync(self._fd)
@@ -190,7 +199,7 @@ class InsertLog:
             finally:
                 self._lock.release()
             raise
-        return Held(self, start, Record(seq, collection_id, partition_id, self._active, start + HEADER.size, len(view)), total)
+        return Held(self, start, Record(seq, collection_id, partition_id, self._active, start + HEADER.size, size), total)
 
     def _buffer(self, total: int) -> mmap.mmap:
         """A page-aligned buffer of at least ``total`` bytes; only one record uses it at a time (the lock)."""
@@ -255,6 +264,12 @@ class InsertLog:
         self._open(f"{seq:020d}{_SUFFIX}")
         fsync_dir(self.path)  # the new file's name survives a crash
         self._collect()
+
+    def prepare(self, next_seq: int) -> None:
+        """Have a file open for records from ``next_seq`` on, so that the first insert does not create one."""
+        with self._lock:
+            if self._fd < 0:
+                self._rotate(next_seq)
 
     # -- retiring -----------------------------------------------------------------------
     def retire(self, collection_id: int, partition_id: int, lo: int, hi: int) -> None:

@@ -75,18 +75,27 @@ def ahead_rows(row_bytes: int) -> int:
     return AHEAD_BYTES // max(row_bytes, 1) if _enabled else 0
 
 
-def populate(data: np.ndarray, lo: int, hi: int) -> None:
-    """Make rows ``lo..hi-1`` of ``data`` ready, in the background."""
+def start() -> ThreadPoolExecutor | None:
+    """The thread that populates memory, started if it was not (a database opening starts it)."""
     global _pool
-    if not _enabled or hi <= lo:
-        return
+    if not _enabled:
+        return None
     with _lock:
         if _pool is None:
             _pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="heron-prefault")
-        pool = _pool
+            _pool.submit(_fn)
+        return _pool
+
+
+def populate(data: np.ndarray, lo: int, hi: int) -> None:
+    """Make rows ``lo..hi-1`` of ``data`` ready, in the background."""
+    if not _enabled or hi <= lo:
+        return
+    pool = start()
+    if pool is None:
+        return
     row = data.strides[0]
-    start = data.ctypes.data + lo * row
-    pool.submit(_populate, data, start, (hi - lo) * row)
+    pool.submit(_populate, data, data.ctypes.data + lo * row, (hi - lo) * row)
 
 
 def release(data: np.ndarray, lo: int, hi: int) -> None:

@@ -58,6 +58,7 @@ class Writer:
         self.engine = engine
         #: Stages an insert's rows in its growing segment while the caller's thread writes the insert log.
         self._stager = ThreadPoolExecutor(max_workers=1, thread_name_prefix="heron-stage")
+        self._stager.submit(int)  # start its thread now rather than in the first insert
 
     def close(self) -> None:
         self._stager.shutdown(wait=True)
@@ -85,7 +86,7 @@ class Writer:
                     e.catalog.append_log(seq, coll.id, p.id, kind, ar.to_ipc_bytes(rb))
                     self._apply(coll, p, kind, batch, seqs, seq)
                 else:
-                    self._insert(coll, p, batch, seqs, ar.to_ipc_bytes(rb))
+                    self._insert(coll, p, batch, seqs, ar.IpcPayload(rb))
             coll.publish(seq)
         ids = pks.to_pylist() if isinstance(pks, (pa.Array, pa.ChunkedArray)) else pks.tolist()
         key = "upsert_count" if r.upsert else "insert_count"
@@ -194,7 +195,7 @@ class Writer:
             seg.reserve(max(e.seal_rows, rows))
         return seg
 
-    def _insert(self, coll: Collection, p: Partition, batch: Batch, seqs: np.ndarray, payload: bytes) -> None:
+    def _insert(self, coll: Collection, p: Partition, batch: Batch, seqs: np.ndarray, payload: ar.IpcPayload) -> None:
         """Stage the rows in the growing segment on another thread while this one logs them.
 
         The rows become part of the segment only once their record is on disk;
