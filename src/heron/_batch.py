@@ -248,8 +248,20 @@ def convert_scalars(f: FieldSchema, raw: Any, n: int) -> Column:
         raw = raw.to_numpy(zero_copy_only=False) if f.dtype in NUMPY_DTYPES else raw.to_pylist()
         if valid is not None and f.dtype in NUMPY_DTYPES:
             raw = [None if not ok else v for v, ok in zip(raw, valid)]
-    values, valid = _fill_missing(f, raw, n)
     t = f.dtype
+    if isinstance(raw, list) and len(raw) == n:  # the usual lists, with nothing missing: no pass for defaults
+        if t is DataType.JSON:
+            fast = _json_documents(f, raw, None, n)
+            if fast is not None:
+                return fast
+        elif t is DataType.VARCHAR:
+            try:
+                arr = strings(raw)
+            except (pa.ArrowInvalid, pa.ArrowTypeError):
+                arr = None  # the general path names the bad value
+            if arr is not None and arr.null_count == 0:
+                return Column(t, _within_max_length(f, arr), None)
+    values, valid = _fill_missing(f, raw, n)
     if t in NUMPY_DTYPES:
         arr = _numeric(f, values, valid)
         return Column(t, arr, valid)
@@ -386,6 +398,10 @@ def _varchar(f: FieldSchema, values: Any) -> pa.Array:
     except (pa.ArrowInvalid, pa.ArrowTypeError):
         i = _first_bad(values, lambda v: v is None or isinstance(v, str))
         raise _fail(f, i, values[i], "a string") from None
+    return _within_max_length(f, arr)
+
+
+def _within_max_length(f: FieldSchema, arr: pa.Array) -> pa.Array:
     if len(arr):
         lengths = _string_lengths(arr)
         limit = f.max_length or 0
