@@ -249,6 +249,7 @@ def convert_scalars(f: FieldSchema, raw: Any, n: int) -> Column:
         if valid is not None and f.dtype in NUMPY_DTYPES:
             raw = [None if not ok else v for v, ok in zip(raw, valid)]
     t = f.dtype
+    given: pa.Array | None = None  # the strings of a VARCHAR list as given, once built
     if isinstance(raw, list) and len(raw) == n:  # the usual lists, with nothing missing: no pass for defaults
         if t is DataType.JSON:
             fast = _json_documents(f, raw, None, n)
@@ -256,21 +257,24 @@ def convert_scalars(f: FieldSchema, raw: Any, n: int) -> Column:
                 return fast
         elif t is DataType.VARCHAR:
             try:
-                arr = strings(raw)
+                given = strings(raw)
             except (pa.ArrowInvalid, pa.ArrowTypeError):
-                arr = None  # the general path names the bad value
-            if arr is not None and arr.null_count == 0:
-                return Column(t, _within_max_length(f, arr), None)
+                pass  # the general path names the bad value
+            if given is not None and given.null_count == 0:
+                return Column(t, _within_max_length(f, given), None)
     values, valid = _fill_missing(f, raw, n)
     if t in NUMPY_DTYPES:
         arr = _numeric(f, values, valid)
         return Column(t, arr, valid)
     if t is DataType.VARCHAR:
+        if given is not None and f.default_value is None:  # nothing filled in: the strings built above
+            return Column(t, _within_max_length(f, given), valid)
         return Column(t, _varchar(f, values), valid)
     if t is DataType.JSON:
-        fast = _json_documents(f, values, valid, n)
-        if fast is not None:
-            return fast
+        if values is not raw:  # defaults filled in; the values as given were tried above
+            fast = _json_documents(f, values, valid, n)
+            if fast is not None:
+                return fast
         out = np.empty(n, dtype=object)
         texts: list[str | None] = [None] * n
         for i, v in enumerate(values):
