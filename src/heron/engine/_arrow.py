@@ -195,9 +195,6 @@ class IpcPayload:
             sink.close()
             del sink, buf  # let go of ``out`` now, even when an error keeps this frame alive
 
-    def __bytes__(self) -> bytes:
-        return to_ipc_bytes(self.rb)
-
 
 def from_ipc_bytes(data: bytes) -> pa.Table:
     return pa.ipc.open_stream(pa.py_buffer(data)).read_all()
