@@ -251,36 +251,6 @@ def test_truncated_and_dropped_partition_rows_stay_gone_after_reopening(tmp_path
         assert _ids(c, "p") == [10, 11, 12, 13]
 
 
-def test_an_insert_whose_log_sync_fails_leaves_nothing_behind(tmp_path, monkeypatch):
-    path = str(tmp_path / "d")
-    with heron.Client(path) as c:
-        c.create_collection("x", dimension=2)
-        c.insert("x", _rows(0, 10))
-        (name,) = _files(tmp_path / "d" / "log")
-        size = (tmp_path / "d" / "log" / name).stat().st_size
-        real = os.fdatasync
-        calls = []
-
-        def failing(fd):
-            calls.append(fd)
-            if len(calls) == 1:
-                raise OSError(5, "Input/output error")
-            real(fd)
-
-        monkeypatch.setattr(_insert_log.os, "fdatasync", failing)
-        with pytest.raises(OSError, match="Input/output"):
-            c.insert("x", _rows(10, 5))
-        monkeypatch.undo()
-        assert (tmp_path / "d" / "log" / name).stat().st_size == size  # cut back
-        assert _count(c, "x") == 10
-        assert c.get("x", ids=list(range(10, 15))) == []
-        c.insert("x", _rows(20, 3))
-        seg = c._transport._engine.collection("default", "x").partition("_default").growing
-        assert seg.n == 13
-    with heron.Client(path) as c:
-        assert _ids(c, "x") == [*range(10), 20, 21, 22]
-
-
 def test_a_segment_is_sealed_before_a_batch_would_overflow_it(tmp_path, monkeypatch):
     monkeypatch.setenv("HERON_SEAL_ROWS", "100")
     monkeypatch.setenv("HERON_MERGE_ROWS", "0")
@@ -308,31 +278,53 @@ def test_sequence_numbers_never_go_back_below_a_retired_range(tmp_path):
         assert _ids(c, "t") == [100, 101, 102]
 
 
-def test_an_insert_whose_staging_fails_takes_its_synced_record_back(tmp_path, monkeypatch):
+def _fail_log_sync(monkeypatch, calls) -> type[BaseException]:
+    real = os.fdatasync
+
+    def failing(fd):
+        calls.append(fd)
+        if len(calls) == 1:
+            raise OSError(5, "Input/output error")
+        real(fd)
+
+    monkeypatch.setattr(_insert_log.os, "fdatasync", failing)
+    return OSError
+
+
+def _fail_staging(monkeypatch, calls) -> type[BaseException]:
+    """Staging fails after the record is synced, half done: rows written past the segment's end."""
     from heron.engine._segment import Segment
 
+    real = Segment.stage
+
+    def failing(self, batch, seqs):
+        calls.append(batch.num_rows)
+        real(self, batch, seqs)
+        raise MemoryError("no room")
+
+    monkeypatch.setattr(Segment, "stage", failing)
+    return MemoryError
+
+
+@pytest.mark.parametrize("fail", [_fail_log_sync, _fail_staging], ids=["log-sync", "staging"])
+def test_a_failed_insert_leaves_nothing_behind(tmp_path, monkeypatch, fail):
     path = str(tmp_path / "d")
     with heron.Client(path) as c:
         c.create_collection("x", dimension=2)
         c.insert("x", _rows(0, 10))
         (name,) = _files(tmp_path / "d" / "log")
         size = (tmp_path / "d" / "log" / name).stat().st_size
-        real = Segment.stage
-        calls = []
-
-        def failing(self, batch, seqs):
-            calls.append(batch.num_rows)
-            real(self, batch, seqs)  # half done: rows written past the segment's end
-            raise MemoryError("no room")
-
-        monkeypatch.setattr(Segment, "stage", failing)
-        with pytest.raises(MemoryError):
+        calls: list = []
+        error = fail(monkeypatch, calls)
+        with pytest.raises(error):
             c.insert("x", _rows(10, 5))
         monkeypatch.undo()
-        assert calls == [5]
-        assert (tmp_path / "d" / "log" / name).stat().st_size == size  # the synced record was cut away
+        assert calls
+        assert (tmp_path / "d" / "log" / name).stat().st_size == size  # its record was cut away
         assert _count(c, "x") == 10
+        assert c.get("x", ids=list(range(10, 15))) == []
         c.insert("x", _rows(20, 3))
+        assert c._transport._engine.collection("default", "x").partition("_default").growing.n == 13
         assert _ids(c, "x") == [*range(10), 20, 21, 22]
     with heron.Client(path) as c:
         assert _ids(c, "x") == [*range(10), 20, 21, 22]
