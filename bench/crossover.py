@@ -2,7 +2,7 @@
 
 For each index (HNSW, IVF_FLAT) and filter selectivity, times single-query
 search both ways and reports recall@10 of the faiss path against the exact
-answer. The planner's `FILTER_CROSSOVER` (``heron.engine._vindex_dense``)
+answer. The planner's `FILTER_CROSSOVER` (``heron.engine.index._dense``)
 is set from these numbers: the selectivity below which the exact scan is
 faster, or below which faiss's recall drops under 0.95, whichever is higher.
 
@@ -40,7 +40,7 @@ from typing import Any
 import numpy as np
 
 from heron._types import DataType
-from heron.engine._vector_index import build_index, exact_search
+from heron.engine.index._vector_index import build_index, exact_search
 
 DATA = "/work/shared/data/minilm-dev-10k"
 SELECTIVITIES = (0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5)

@@ -29,7 +29,7 @@ import pyarrow as pa
 
 from heron._schema import CollectionSchema, FieldSchema
 from heron._types import DataType
-from heron.engine._column import Column, DictColumnSource
+from heron.data._column import Column, DictColumnSource
 from heron.engine.filter import compile_filter
 from heron.engine.filter._extract import CACHE
 

@@ -1,4 +1,4 @@
-"""Heron's own Arrow conversions (`heron._pa`) agree with pyarrow's, slices and nulls included."""
+"""Heron's own Arrow conversions (`heron.data._pa`) agree with pyarrow's, slices and nulls included."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from heron import _pa
+from heron.data import _pa
 
 
 @pytest.mark.parametrize(

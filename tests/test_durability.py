@@ -386,7 +386,7 @@ def test_acknowledged_writes_survive_repeated_sigkill(tmp_path, monkeypatch):
 
 def _insert_log_data_end(log: Path) -> int:
     """Where the last record's bytes end (its zero padding follows)."""
-    from heron.engine._insert_log import HEADER, _aligned
+    from heron.engine.storage._insert_log import HEADER, _aligned
 
     data = log.read_bytes()
     pos = end = 0

@@ -11,9 +11,9 @@ from datetime import datetime
 import pytest
 
 import heron
-from heron import _batch
 from heron._schema import FieldSchema
 from heron._types import DataType
+from heron.data import _batch
 
 JSON_FIELD = FieldSchema("doc", DataType.JSON)
 

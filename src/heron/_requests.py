@@ -246,7 +246,7 @@ class ListAliases:
 
 @dataclass(frozen=True)
 class Insert:
-    """``batch`` is a `heron._batch.Batch` built against the collection's schema."""
+    """``batch`` is a `heron.data._batch.Batch` built against the collection's schema."""
 
     db_name: str
     collection_name: str

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from heron._types import DataType
-from heron.engine._vector_index import build_index, exact_search
+from heron.engine.index._vector_index import build_index, exact_search
 
 
 @pytest.mark.parametrize("base", [40_000, 1_000_000])

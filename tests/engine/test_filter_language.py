@@ -14,7 +14,7 @@ import pytest
 from heron._errors import FilterError
 from heron._schema import CollectionSchema, FieldSchema
 from heron._types import NUMPY_DTYPES, DataType
-from heron.engine._column import Column, DictColumnSource
+from heron.data._column import Column, DictColumnSource
 from heron.engine.filter import compile_filter, evaluate_reference
 
 

@@ -7,9 +7,9 @@ import pytest
 
 import heron
 from heron._types import DataType
-from heron.engine import _vindex_exact
-from heron.engine._subset_cache import mask_facts
-from heron.engine._vindex_exact import exact_search
+from heron.engine.index import _exact as _vindex_exact
+from heron.engine.index._exact import exact_search
+from heron.engine.index._subset_cache import mask_facts
 
 
 @pytest.fixture

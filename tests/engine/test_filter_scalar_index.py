@@ -14,7 +14,7 @@ from test_filter_property import f32, q, rows, small_int, text
 
 from heron._errors import FilterError, ParamError
 from heron._types import DataType
-from heron.engine._column import Column, DictColumnSource
+from heron.data._column import Column, DictColumnSource
 from heron.engine.filter import ScalarIndex, build_scalar_index, compile_filter
 
 SCHEMA = make_schema()

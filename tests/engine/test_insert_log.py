@@ -8,8 +8,8 @@ import sqlite3
 import pytest
 
 import heron
-from heron.engine import _insert_log
-from heron.engine._insert_log import ALIGN, HEADER, InsertLog, Retired
+from heron.engine.storage import _insert_log
+from heron.engine.storage._insert_log import ALIGN, HEADER, InsertLog, Retired
 
 
 def _log(path, retired=None, file_bytes=None) -> InsertLog:

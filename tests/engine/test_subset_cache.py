@@ -6,9 +6,10 @@ import numpy as np
 import pytest
 
 from heron._types import DataType
-from heron.engine import _subset_cache, _vindex_dense
-from heron.engine._subset_cache import SubsetCache
-from heron.engine._vector_index import build_index
+from heron.engine.index import _dense as _vindex_dense
+from heron.engine.index import _subset_cache
+from heron.engine.index._subset_cache import SubsetCache
+from heron.engine.index._vector_index import build_index
 from tests.engine.test_vector_index import clustered, reference_topk
 
 

@@ -12,8 +12,9 @@ import pytest
 
 from heron._errors import ParamError
 from heron._types import DataType
-from heron.engine import _vindex_dense
-from heron.engine._vector_index import (
+from heron.engine.index import _dense as _vindex_dense
+from heron.engine.index._base import BuildCancelled, IndexChanged
+from heron.engine.index._vector_index import (
     IndexFileError,
     build_index,
     exact_range_search,
@@ -22,7 +23,6 @@ from heron.engine._vector_index import (
     normalize_index_params,
     normalize_search_params,
 )
-from heron.engine._vindex_base import BuildCancelled, IndexChanged
 
 F32 = DataType.FLOAT_VECTOR
 MINILM = "/work/shared/data/minilm-dev-10k"

@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
-from heron._batch import float32_to_bfloat16_bits
 from heron._errors import ParamError
 from heron._types import DataType
-from heron.engine._vector_index import build_index, exact_range_search, exact_search, load_index
+from heron.data._batch import float32_to_bfloat16_bits
+from heron.engine.index._vector_index import build_index, exact_range_search, exact_search, load_index
 
 SPARSE = DataType.SPARSE_FLOAT_VECTOR
 BINARY = DataType.BINARY_VECTOR

@@ -10,8 +10,10 @@ import pyarrow as pa
 import pytest
 
 import heron
-from heron.engine import _arrow, _prefault, _storage
 from heron.engine._segment import _Buffer
+from heron.engine.storage import _files as _storage
+from heron.engine.storage import _ipc as _arrow
+from heron.engine.storage import _prefault
 
 
 def test_sealing_writes_the_json_texts_kept_from_the_insert(tmp_path, monkeypatch):

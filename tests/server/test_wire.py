@@ -6,10 +6,14 @@ import numpy as np
 import pytest
 from scipy import sparse as sp
 
-from heron import DataError, DataType, _wire, _wire_data, _wire_query, _wire_schema
+from heron import DataError, DataType
 from heron import _requests as rq
-from heron._batch import build_batch
 from heron._schema import CollectionSchema
+from heron.data._batch import build_batch
+from heron.wire import _codecs as _wire
+from heron.wire import _data as _wire_data
+from heron.wire import _query as _wire_query
+from heron.wire import _schema as _wire_schema
 
 
 def _schema() -> CollectionSchema:

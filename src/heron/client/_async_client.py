@@ -13,13 +13,13 @@ import dataclasses
 from typing import Any
 
 from .. import _requests as rq
-from .._batch import build_batch
 from .._errors import ParamError
 from .._schema import CollectionSchema
+from ..data._batch import build_batch
 from ._base import ClientBase, is_remote
 from ._helpers import AnnSearchRequest, IndexParams
 from ._results import QueryResult, SearchResult, shape_search
-from ._transport import AsyncLocalTransport
+from .transports._local import AsyncLocalTransport
 
 
 class AsyncClient(ClientBase):
@@ -43,7 +43,7 @@ class AsyncClient(ClientBase):
         super().__init__(uri, user, password, db_name, token, timeout, **kwargs)
         self._transport: Any
         if is_remote(uri):
-            from ._remote import make_async_remote_transport
+            from .transports._grpc import make_async_remote_transport
 
             self._transport = make_async_remote_transport(uri, self._token, self._db, kwargs)
         else:

@@ -12,10 +12,10 @@ from typing import Any
 import numpy as np
 
 from .. import _requests as rq
-from .._batch import query_vectors
 from .._errors import ParamError
 from .._schema import CollectionSchema, FieldSchema
 from .._types import DataType
+from ..data._batch import query_vectors
 from ._helpers import AnnSearchRequest, IndexParams
 
 _SEARCH_KEYS = ("metric_type", "params")

@@ -6,13 +6,13 @@ import dataclasses
 from typing import Any
 
 from .. import _requests as rq
-from .._batch import build_batch
 from .._errors import ParamError
 from .._schema import CollectionSchema
+from ..data._batch import build_batch
 from ._base import ClientBase, is_remote
 from ._helpers import AnnSearchRequest, IndexParams
 from ._results import QueryResult, SearchResult, shape_search
-from ._transport import LocalTransport
+from .transports._local import LocalTransport
 
 
 class Client(ClientBase):
@@ -35,7 +35,7 @@ class Client(ClientBase):
         super().__init__(uri, user, password, db_name, token, timeout, **kwargs)
         self._transport: Any
         if is_remote(uri):
-            from ._remote import make_remote_transport
+            from .transports._grpc import make_remote_transport
 
             self._transport = make_remote_transport(uri, self._token, self._db, kwargs)
         else:

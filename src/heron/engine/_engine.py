@@ -31,16 +31,16 @@ from .._errors import (
 )
 from .._schema import CollectionSchema
 from .._types import LoadState
-from . import _prefault as prefault
-from ._catalog import Catalog, dumps
 from ._coalesce import SearchCoalescer
 from ._collection import DEFAULT_PARTITION, Collection, IndexDef, Partition
-from ._indexes import normalize_index
-from ._insert_log import InsertLog
 from ._reads import Reader
-from ._storage import DataDir, pace_while
-from ._vindex_base import detach_interrupt_check
 from ._writes import Writer
+from .index._base import detach_interrupt_check
+from .index._definitions import normalize_index
+from .storage import _prefault as prefault
+from .storage._catalog import Catalog, dumps
+from .storage._files import DataDir, pace_while
+from .storage._insert_log import InsertLog
 
 log = logging.getLogger("heron.engine")
 #: A data request (`_DATA_REQUESTS`) within this many seconds makes the engine busy: index

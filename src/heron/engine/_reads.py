@@ -15,17 +15,17 @@ import numpy as np
 import pyarrow as pa
 
 from .. import _requests as rq
-from .. import _sparse as sp
-from .._batch import bfloat16_bits_to_float32, normalize_pks
 from .._errors import CollectionNotLoadedError, ParamError
-from .._pa import from_numpy
 from .._schema import META_FIELD, CollectionSchema
 from .._types import DataType
+from ..data import _sparse as sp
+from ..data._batch import bfloat16_bits_to_float32, normalize_pks
+from ..data._pa import from_numpy
 from ._collection import Collection, Partition
 from ._segment import SegmentView
-from ._subset_cache import mask_facts
-from ._vector_index import exact_range_search, exact_search
-from ._vindex_base import IndexChanged
+from .index._base import IndexChanged
+from .index._subset_cache import mask_facts
+from .index._vector_index import exact_range_search, exact_search
 
 if TYPE_CHECKING:
     from ._engine import Engine
@@ -283,7 +283,7 @@ class Reader:
         if f.dtype is DataType.FLOAT16_VECTOR:
             return arr.astype(np.float16)
         if f.dtype is DataType.BFLOAT16_VECTOR:
-            from .._batch import float32_to_bfloat16_bits
+            from ..data._batch import float32_to_bfloat16_bits
 
             return float32_to_bfloat16_bits(arr.astype(np.float32))
         if f.dtype is DataType.INT8_VECTOR:

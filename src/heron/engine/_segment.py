@@ -18,13 +18,13 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from .. import _sparse as sp
-from .._batch import Batch
-from .._pa import strings, to_numpy
 from .._schema import META_FIELD, CollectionSchema
 from .._types import DataType
-from . import _prefault as prefault
-from ._column import Column
+from ..data import _sparse as sp
+from ..data._batch import Batch
+from ..data._column import Column
+from ..data._pa import strings, to_numpy
+from .storage import _prefault as prefault
 
 LIVE = np.iinfo(np.int64).max
 #: Filter results remembered per sealed segment (one bool per row each).

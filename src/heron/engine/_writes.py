@@ -22,18 +22,18 @@ import numpy as np
 import pyarrow as pa
 
 from .. import _requests as rq
-from .._batch import Batch, check_unique_pks, normalize_pks
 from .._errors import DataError
-from .._pa import to_numpy
 from .._schema import META_FIELD
 from .._types import DataType
-from . import _arrow as ar
+from ..data._batch import Batch, check_unique_pks, normalize_pks
+from ..data._column import Column
+from ..data._pa import to_numpy
 from ._collection import Collection, Partition
-from ._column import Column
-from ._indexes import build_scalar
 from ._segment import LIVE, Segment
-from ._storage import read_segment_file, write_segment_file
-from ._vindex_base import BuildCancelled
+from .index._base import BuildCancelled
+from .index._definitions import build_scalar
+from .storage import _ipc as ar
+from .storage._files import read_segment_file, write_segment_file
 
 if TYPE_CHECKING:
     from ._engine import Engine
@@ -485,7 +485,7 @@ class Writer:
                 continue
             t0 = time.perf_counter()
             try:
-                from ._vector_index import build_index
+                from .index._vector_index import build_index
 
                 idx = build_index(f.dtype, f.dim or 0, d.index_type, d.metric_type, d.params, view.vectors(f.name),
                                   cancelled=lambda: coll.dropped, busy=e.busy)
@@ -615,7 +615,7 @@ class Writer:
                 continue
             path = e.dir.index_path(coll.id, seg.id, d.field_name)
             try:
-                from ._vector_index import load_index
+                from .index._vector_index import load_index
 
                 idx = load_index(path)
                 if idx.ntotal != seg.n or idx.index_type != d.index_type or idx.metric != d.metric_type:

@@ -1,7 +1,7 @@
 """One decorator that turns every failure of an RPC into the answer Milvus clients expect.
 
 Heron errors become a Milvus ``Status`` inside the RPC's normal reply (the
-table is `heron._wire.status_of`), so pymilvus raises `MilvusException`
+table is `heron.wire._codecs.status_of`), so pymilvus raises `MilvusException`
 with the same code and message. Failures of the call itself — a bad login,
 a passed deadline, a cancelled call — end the RPC with a gRPC status code.
 """
@@ -15,8 +15,8 @@ from typing import Any
 
 import grpc
 
-from .. import _wire
 from .._errors import AuthenticationError
+from ..wire import _codecs as _wire
 
 log = logging.getLogger("heron.server")
 

@@ -2,7 +2,7 @@
 
 Every RPC goes through `MilvusService.handle`: authenticate (when enabled),
 take an in-flight slot (or answer "server busy"), then — in a worker thread,
-never on the event loop — check privileges, decode with `heron._wire`,
+never on the event loop — check privileges, decode with `heron.wire._codecs`,
 run the request on the engine unless the caller's deadline has passed or
 the call was cancelled, and encode the reply.
 """
@@ -17,11 +17,11 @@ from typing import Any
 
 import grpc
 
-from .. import _wire
 from .._errors import AuthenticationError, ServerBusyError
 from .._schema import CollectionSchema
 from .._workers import Workers
 from ..engine._engine import Engine
+from ..wire import _codecs as _wire
 from ._auth import AuthStore
 from ._errors import DeadlineExceeded, rpc_errors
 from ._rbac import HANDLERS as RBAC_HANDLERS

@@ -15,9 +15,9 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from ..._pa import from_numpy, string_scalar
 from ..._types import NUMPY_DTYPES, DataType
-from .._column import Column, ColumnSource
+from ...data._column import Column, ColumnSource
+from ...data._pa import from_numpy, string_scalar
 from . import _bound as B
 from . import _like
 from ._arith import arith, unary

@@ -23,7 +23,7 @@ from typing import Any, TypeVar
 
 import numpy as np
 
-from ..._pa import strings
+from ...data._pa import strings
 from ._scalar import INT64_MAX, INT64_MIN
 
 

@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 
 from ..._schema import CollectionSchema
-from .._column import ColumnSource
+from ...data._column import ColumnSource
 from . import _bound as B
 from ._binder import Binder
 from ._compiler import Evaluator

@@ -22,9 +22,9 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from ..._pa import objects, strings, to_numpy
 from ..._types import DataType
-from .._column import Column
+from ...data._column import Column
+from ...data._pa import objects, strings, to_numpy
 from ._extract import Vals
 from ._numeric import float_vs_int, int_vs_float
 from ._vector import Tri, _classes, from_known

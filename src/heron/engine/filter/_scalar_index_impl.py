@@ -8,7 +8,7 @@ import numpy as np
 
 from ..._errors import ParamError
 from ..._types import DataType
-from .._column import Column
+from ...data._column import Column
 from ._extract import list_view
 from ._scalar_index import (
     INDEX_TYPES,

@@ -14,7 +14,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from ..._pa import string_scalar, strings, to_numpy
+from ...data._pa import string_scalar, strings, to_numpy
 from ._extract import Vals
 from ._numeric import OPS, cmp_int_float, float_vs_int, int_vs_float
 

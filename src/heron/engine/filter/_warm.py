@@ -15,10 +15,10 @@ from typing import Any
 
 import numpy as np
 
-from ..._pa import strings
 from ..._schema import CollectionSchema
 from ..._types import DataType
-from .._column import Column
+from ...data._column import Column
+from ...data._pa import strings
 from ._plan import compile_filter
 
 log = logging.getLogger("heron.engine")
@@ -84,8 +84,8 @@ def run_insert_path() -> Any:
     A process's first insert otherwise pays ~20 ms for them (pyarrow kernels,
     numpy functions and code paths run for the first time).
     """
-    from ..._batch import build_batch
-    from .. import _arrow as ar
+    from ...data._batch import build_batch
+    from ..storage import _ipc as ar
 
     schema = _schema()
     batch = build_batch(schema, {

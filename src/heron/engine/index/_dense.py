@@ -19,12 +19,10 @@ from typing import Any
 import faiss as _faiss
 import numpy as np
 
-from .._errors import ParamError
-from .._types import DataType
-from ._subset_cache import CACHE as SUBSETS
-from ._subset_cache import mask_facts, new_owner
-from ._vindex_base import BuildCancelled, FaissBlob, VectorIndex, threads_for
-from ._vindex_exact import (
+from ..._errors import ParamError
+from ..._types import DataType
+from ._base import BuildCancelled, FaissBlob, VectorIndex, threads_for
+from ._exact import (
     as_float32,
     exact_range_search,
     exact_search,
@@ -33,7 +31,9 @@ from ._vindex_exact import (
     normalized,
     sort_hits,
 )
-from ._vindex_params import MAX_EF
+from ._params import MAX_EF
+from ._subset_cache import CACHE as SUBSETS
+from ._subset_cache import mask_facts, new_owner
 
 faiss: Any = _faiss  # the stubs shipped with faiss lack most of its API
 

@@ -1,6 +1,6 @@
 """Milvus protobuf ⇄ Heron: column data, query vectors, query rows and search hits.
 
-Pure functions, no I/O. Insert columns (`FieldData`) become a `heron._batch.Batch`
+Pure functions, no I/O. Insert columns (`FieldData`) become a `heron.data._batch.Batch`
 through the same per-field converters `build_batch` uses, so a value that
 does not fit the schema raises the same `DataError` on the server as it
 would embedded; nothing is written.
@@ -15,8 +15,11 @@ import numpy as np
 import pyarrow as pa
 from pymilvus.grpc_gen import common_pb2, schema_pb2
 
-from . import _sparse as sp
-from ._batch import (
+from .._errors import DataError, ParamError
+from .._schema import META_FIELD, CollectionSchema
+from .._types import DataType
+from ..data import _sparse as sp
+from ..data._batch import (
     Batch,
     bfloat16_bits_to_float32,
     check_unique_pks,
@@ -24,10 +27,7 @@ from ._batch import (
     convert_vectors,
     float32_to_bfloat16_bits,
 )
-from ._errors import DataError, ParamError
-from ._schema import META_FIELD, CollectionSchema
-from ._types import DataType
-from .engine._column import Column
+from ..data._column import Column
 
 COUNT = "count(*)"
 

@@ -18,7 +18,7 @@ from typing import IO, Any
 
 import pyarrow as pa
 
-from .._errors import DataDirLockedError, HeronError
+from ..._errors import DataDirLockedError, HeronError
 
 
 class DataDir:

@@ -15,12 +15,12 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from .. import _sparse as sp
-from .._batch import Batch, dumps_json
-from .._pa import from_numpy, lists, strings, to_numpy, valid_mask
-from .._schema import META_FIELD, CollectionSchema, FieldSchema
-from .._types import NUMPY_DTYPES, DataType
-from ._column import Column
+from ..._schema import META_FIELD, CollectionSchema, FieldSchema
+from ..._types import NUMPY_DTYPES, DataType
+from ...data import _sparse as sp
+from ...data._batch import Batch, dumps_json
+from ...data._column import Column
+from ...data._pa import from_numpy, lists, strings, to_numpy, valid_mask
 
 SEQ = "__seq"
 

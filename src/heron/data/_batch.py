@@ -2,7 +2,7 @@
 
 `build_batch` accepts the shapes users have — a list of row dicts, a dict of
 columns, a pandas DataFrame or a pyarrow Table — and returns a `Batch` whose
-columns follow the representation in `heron.engine._column`. Every check
+columns follow the representation in `heron.data._column`. Every check
 happens here, before anything is written: a value that does not fit raises
 `DataError` naming the field, the row, the value and what was expected, and
 the whole batch is refused.
@@ -19,12 +19,12 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
+from .._errors import DataError
+from .._schema import META_FIELD, CollectionSchema, FieldSchema
+from .._types import NUMPY_DTYPES, DataType
 from . import _sparse as sp
-from ._errors import DataError
+from ._column import Column
 from ._pa import from_numpy, objects, strings
-from ._schema import META_FIELD, CollectionSchema, FieldSchema
-from ._types import NUMPY_DTYPES, DataType
-from .engine._column import Column
 
 _MISSING = object()
 MAX_SPARSE_INDEX = 2**32 - 2

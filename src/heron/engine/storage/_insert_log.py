@@ -43,8 +43,8 @@ import zlib
 from dataclasses import dataclass, field
 from typing import Any
 
-from .._errors import HeronError
-from ._storage import fsync_dir
+from ..._errors import HeronError
+from ._files import fsync_dir
 
 log = logging.getLogger("heron.engine")
 

@@ -20,13 +20,13 @@ from typing import Any
 from google.protobuf import message_factory
 from pymilvus.grpc_gen import common_pb2, milvus_pb2, schema_pb2
 
-from . import _errors
-from . import _requests as rq
-from . import _wire_query as wq
-from . import _wire_schema as ws
-from ._errors import HeronError
-from ._schema import CollectionSchema
-from ._types import LoadState
+from .. import _errors
+from .. import _requests as rq
+from .._errors import HeronError
+from .._schema import CollectionSchema
+from .._types import LoadState
+from . import _query as wq
+from . import _schema as ws
 
 SchemaFn = Callable[[str], CollectionSchema]
 SERVICE = milvus_pb2.DESCRIPTOR.services_by_name["MilvusService"]
@@ -249,7 +249,7 @@ def _flush_reply(result: Any, r: Any, schema: SchemaFn) -> milvus_pb2.FlushRespo
 
 
 def _connect_reply(result: Any, r: Any, schema: SchemaFn) -> milvus_pb2.ConnectResponse:
-    from . import __version__
+    from .. import __version__
 
     info = common_pb2.ServerInfo(
         build_tags=f"heron-{__version__}", deploy_mode="STANDALONE", reserved={"server_type": "heron"}
@@ -643,7 +643,7 @@ CODECS: dict[str, Codec] = {
 
 
 def _version() -> str:
-    from . import __version__
+    from .. import __version__
 
     return f"v{__version__}"
 

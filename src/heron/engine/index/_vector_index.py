@@ -30,13 +30,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from .._errors import ParamError
-from .._types import DataType
-from ._vindex_base import SINGLE_THREAD_BELOW_NQ, IndexFileError, VectorIndex, read_index_file
-from ._vindex_dense import EXACT_SCAN_BUDGET, FILTER_CROSSOVER, DenseIndex
-from ._vindex_exact import exact_range_search, exact_search
-from ._vindex_other import BinaryIndex, SparseIndex
-from ._vindex_params import INDEX_TYPES, normalize_index_params, normalize_search_params
+from ..._errors import ParamError
+from ..._types import DataType
+from ._base import SINGLE_THREAD_BELOW_NQ, IndexFileError, VectorIndex, read_index_file
+from ._dense import EXACT_SCAN_BUDGET, FILTER_CROSSOVER, DenseIndex
+from ._exact import exact_range_search, exact_search
+from ._other import BinaryIndex, SparseIndex
+from ._params import INDEX_TYPES, normalize_index_params, normalize_search_params
 
 _FAMILIES: dict[str, Any] = {"dense": DenseIndex, "binary": BinaryIndex, "sparse": SparseIndex}
 

@@ -15,11 +15,11 @@ import os
 import threading
 from typing import Any
 
-from .. import _requests as rq
-from .._errors import ClientClosedError, HeronError
-from .._workers import Workers
-from ..engine._engine import Engine, open_engine, release_engine
-from ._batching import PerLoopBatchers
+from ... import _requests as rq
+from ..._errors import ClientClosedError, HeronError
+from ..._workers import Workers
+from ...engine._engine import Engine, open_engine, release_engine
+from .._batching import PerLoopBatchers
 
 
 def local_path(uri: str) -> str:

@@ -12,8 +12,8 @@ from typing import Any
 
 from pymilvus.grpc_gen import common_pb2, milvus_pb2, schema_pb2
 
-from ._schema import META_FIELD
-from ._types import DataType
+from .._schema import META_FIELD
+from .._types import DataType
 
 _INT_PARAMS = ("dim", "max_length", "max_capacity")
 _CONSISTENCY = {"Strong": 0, "Session": 1, "Bounded": 2, "Eventually": 3, "Customized": 4}

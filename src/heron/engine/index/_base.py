@@ -24,13 +24,13 @@ from typing import Any, ClassVar
 import faiss as _faiss
 import numpy as np
 
-from .. import _sparse as sp
-from .._errors import HeronError, ParamError
-from .._types import DataType
-from ._storage import PacedFile
+from ..._errors import HeronError, ParamError
+from ..._types import DataType
+from ...data import _sparse as sp
+from ..storage._files import PacedFile
+from ._exact import _check_k, check_range, empty_result
+from ._params import shared_search_params
 from ._subset_cache import mask_facts
-from ._vindex_exact import _check_k, check_range, empty_result
-from ._vindex_params import shared_search_params
 
 faiss: Any = _faiss  # the stubs shipped with faiss lack most of its API
 

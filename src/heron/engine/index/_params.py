@@ -12,8 +12,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from .._errors import ParamError
-from .._types import DataType
+from ..._errors import ParamError
+from ..._types import DataType
 
 FLOAT_METRICS = ("COSINE", "L2", "IP")
 SPARSE_METRICS = ("IP",)

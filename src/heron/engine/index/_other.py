@@ -20,11 +20,11 @@ from typing import Any
 import faiss as _faiss
 import numpy as np
 
-from .. import _sparse as sp
-from .._errors import ParamError
-from .._types import DataType
-from ._vindex_base import VectorIndex
-from ._vindex_exact import (
+from ..._errors import ParamError
+from ..._types import DataType
+from ...data import _sparse as sp
+from ._base import VectorIndex
+from ._exact import (
     as_csr,
     compact_columns,
     drop_small,

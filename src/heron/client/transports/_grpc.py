@@ -22,17 +22,17 @@ from urllib.parse import urlparse
 
 import grpc
 
-from .. import _requests as rq
-from .. import _wire
-from .._errors import (
+from ... import _requests as rq
+from ..._errors import (
     AuthenticationError,
     ClientClosedError,
     HeronError,
     IndexNotFoundError,
     PermissionDeniedError,
 )
-from .._schema import CollectionSchema
-from ._batching import PerLoopBatchers
+from ..._schema import CollectionSchema
+from ...wire import _codecs as _wire
+from .._batching import PerLoopBatchers
 
 _PATH = "/milvus.proto.milvus.MilvusService/"
 _OPTIONS = [

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from .._errors import ParamError
-from .._schema import CollectionSchema
-from .._types import DataType
-from ._collection import IndexDef
+from ..._errors import ParamError
+from ..._schema import CollectionSchema
+from ..._types import DataType
+from .._collection import IndexDef
 
 SCALAR_INDEX_TYPES = ("INVERTED", "STL_SORT", "TRIE", "BITMAP", "AUTOINDEX", "NGRAM")
 
@@ -49,7 +49,7 @@ def normalize_index(schema: CollectionSchema, spec: dict[str, Any]) -> IndexDef:
 def build_scalar(d: IndexDef, column: Any) -> Any | None:
     """A scalar index for one sealed segment's column, or None where none applies."""
     try:
-        from .filter import build_scalar_index
+        from ..filter import build_scalar_index
     except ImportError:
         return None
     if d.index_type == "NGRAM":

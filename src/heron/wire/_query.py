@@ -15,11 +15,11 @@ from typing import Any
 import numpy as np
 from pymilvus.grpc_gen import common_pb2, milvus_pb2, schema_pb2
 
-from . import _requests as rq
-from ._errors import ParamError
-from ._schema import CollectionSchema
-from ._types import DataType
-from ._wire_data import (
+from .. import _requests as rq
+from .._errors import ParamError
+from .._schema import CollectionSchema
+from .._types import DataType
+from ._data import (
     COUNT,
     batch_from_fields,
     batch_to_fields,
@@ -31,7 +31,7 @@ from ._wire_data import (
     vectors_from_placeholder,
     vectors_to_placeholder,
 )
-from ._wire_schema import consistency_name, consistency_number, kv_dict, kv_pairs, loads_or_str
+from ._schema import consistency_name, consistency_number, kv_dict, kv_pairs, loads_or_str
 
 # -- expression template values ---------------------------------------------------------------
 
