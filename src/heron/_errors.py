@@ -9,7 +9,11 @@ from __future__ import annotations
 
 
 class HeronError(Exception):
-    """Base of every error Heron raises on purpose."""
+    """Base of every error Heron raises on purpose.
+
+    ``code`` is the Milvus status code of the class (or the one given), and
+    ``message`` the text that `str()` shows.
+    """
 
     code: int = 1
 
@@ -62,22 +66,32 @@ class NotFoundError(HeronError):
 
 
 class CollectionNotFoundError(NotFoundError):
+    """No collection (or alias) of that name in the database."""
+
     code = 100
 
 
 class PartitionNotFoundError(NotFoundError):
+    """No partition of that name in the collection."""
+
     code = 200
 
 
 class IndexNotFoundError(NotFoundError):
+    """No index of that name (or on that field) in the collection."""
+
     code = 700
 
 
 class DatabaseNotFoundError(NotFoundError):
+    """No database of that name."""
+
     code = 800
 
 
 class AliasNotFoundError(NotFoundError):
+    """No alias of that name in the database."""
+
     code = 1600
 
 
@@ -106,14 +120,20 @@ class ClientClosedError(HeronError):
 
 
 class PermissionDeniedError(HeronError):
+    """The authenticated user lacks the privilege the call needs; nothing was done."""
+
     code = 3
 
 
 class AuthenticationError(HeronError):
+    """The server refused the user and password or token."""
+
     code = 1800
 
 
 class ServerBusyError(HeronError):
+    """The server has as many calls in flight as it allows (``--max-inflight``); retry later."""
+
     code = 8
 
 

@@ -34,7 +34,13 @@ def _coerce_type(value: Any, what: str) -> DataType:
 
 
 class FieldSchema:
-    """One field of a collection: name, type and type parameters."""
+    """One field of a collection: name, type and type parameters.
+
+    The arguments are pymilvus's: ``max_length`` for VARCHAR (and ARRAY of
+    VARCHAR), ``dim`` for dense vectors, ``element_type`` and ``max_capacity``
+    for ARRAY. Nothing is checked until `validate` (called when a collection
+    is created), which raises `SchemaError` naming the field.
+    """
 
     def __init__(
         self,
@@ -179,6 +185,7 @@ class FieldSchema:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> FieldSchema:
+        """The field that `to_dict` (or `describe_collection`) described; types as names or numbers."""
         params = dict(d.get("params") or {})
         f = cls(
             d["name"],
@@ -207,7 +214,12 @@ class FieldSchema:
 
 
 class CollectionSchema:
-    """The fields of a collection plus collection-wide options."""
+    """The fields of a collection plus collection-wide options.
+
+    Build it with `add_field` (or ``Client.create_schema``); ``auto_id`` sets
+    the primary key's, ``enable_dynamic_field`` keeps keys outside the schema
+    in ``$meta``. `validate` raises `SchemaError` if it is unsound.
+    """
 
     def __init__(
         self,
@@ -242,6 +254,7 @@ class CollectionSchema:
     # -- lookups --------------------------------------------------------------
     @property
     def primary_field(self) -> FieldSchema:
+        """The primary key field; `SchemaError` if the schema has none."""
         for f in self.fields:
             if f.is_primary:
                 return f
@@ -249,15 +262,18 @@ class CollectionSchema:
 
     @property
     def vector_fields(self) -> list[FieldSchema]:
+        """The vector fields, sparse included, in schema order."""
         return [f for f in self.fields if f.dtype.is_vector]
 
     def field(self, name: str) -> FieldSchema | None:
+        """The field called ``name``, or ``None``."""
         for f in self.fields:
             if f.name == name:
                 return f
         return None
 
     def field_names(self) -> list[str]:
+        """The names of the fields, in schema order (dynamic fields not included)."""
         return [f.name for f in self.fields]
 
     # -- checks ---------------------------------------------------------------
@@ -287,11 +303,13 @@ class CollectionSchema:
             raise SchemaError(f"at most one partition key field is allowed; found {keys}")
 
     def assign_field_ids(self) -> None:
+        """Number the fields 100, 101, ... in schema order, as Milvus does."""
         for i, f in enumerate(self.fields):
             f.field_id = 100 + i
 
     # -- conversion -----------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
+        """The schema as `describe_collection` shows it: fields, ``auto_id``, dynamic field flag."""
         return {
             "auto_id": bool(self.primary_field.auto_id) if any(f.is_primary for f in self.fields) else False,
             "description": self.description,
@@ -310,6 +328,7 @@ class CollectionSchema:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> CollectionSchema:
+        """The schema that `to_dict` (or `describe_collection`) described."""
         s = cls(
             [FieldSchema.from_dict(f) for f in d.get("fields", [])],
             d.get("description", ""),
@@ -319,6 +338,7 @@ class CollectionSchema:
         return s
 
     def copy(self) -> CollectionSchema:
+        """A deep copy: changing it leaves this schema as it was."""
         return copy.deepcopy(self)
 
     def __eq__(self, other: object) -> bool:

@@ -36,18 +36,22 @@ class DataType(IntEnum):
 
     @property
     def is_vector(self) -> bool:
+        """True for every vector type, sparse included."""
         return self in VECTOR_TYPES
 
     @property
     def is_dense_vector(self) -> bool:
+        """True for the vector types with a fixed ``dim`` (every vector type but sparse)."""
         return self in VECTOR_TYPES and self is not DataType.SPARSE_FLOAT_VECTOR
 
     @property
     def is_integer(self) -> bool:
+        """True for INT8, INT16, INT32 and INT64."""
         return self in INTEGER_TYPES
 
     @property
     def is_numeric(self) -> bool:
+        """True for the integer types, FLOAT and DOUBLE."""
         return self in INTEGER_TYPES or self in (DataType.FLOAT, DataType.DOUBLE)
 
 
@@ -89,6 +93,8 @@ NUMPY_DTYPES: dict[DataType, str] = {
 
 
 class MetricType(str, Enum):
+    """Distance metrics, by their Milvus names; a member compares equal to its name."""
+
     L2 = "L2"
     IP = "IP"
     COSINE = "COSINE"
@@ -98,6 +104,7 @@ class MetricType(str, Enum):
 
     @property
     def larger_is_better(self) -> bool:
+        """True for the similarity metrics (IP, COSINE, BM25), whose best hits score highest."""
         return self in (MetricType.IP, MetricType.COSINE, MetricType.BM25)
 
 
@@ -117,6 +124,12 @@ class LoadState(IntEnum):
 
 
 class ConsistencyLevel(IntEnum):
+    """Milvus's consistency levels, for ``consistency_level=`` and `describe_collection`.
+
+    A collection keeps the level it was created with, but every read behaves
+    as Strong: it sees each write acknowledged before it started.
+    """
+
     Strong = 0
     Session = 1
     Bounded = 2

@@ -28,6 +28,12 @@ class AsyncClient(ClientBase):
     It may be created outside a running loop and used from several loops one
     after another. Use it as ``async with AsyncClient(...) as client:`` or
     call ``await client.close()``.
+
+    ``uri`` is a local path (a data directory, created if missing) or
+    ``http(s)://host:port`` of a server; ``user`` and ``password`` (or
+    ``token``) authenticate to it and ``db_name`` picks the database. Every
+    method takes ``timeout`` in seconds and ``db_name=`` for another database.
+    Failures raise a `HeronError` subclass.
     """
 
     def __init__(
@@ -74,15 +80,19 @@ class AsyncClient(ClientBase):
     # -- databases ---------------------------------------------------------------------
     async def create_database(self, db_name: str, properties: dict[str, Any] | None = None,
                               timeout: float | None = None, **kwargs: Any) -> None:
+        """Create a database; `AlreadyExistsError` if it exists."""
         await self._call(rq.CreateDatabase(db_name, dict(properties or {})), timeout)
 
     async def drop_database(self, db_name: str, timeout: float | None = None, **kwargs: Any) -> None:
+        """Drop an empty database; `ParamError` for ``default`` or one that still has collections."""
         await self._call(rq.DropDatabase(db_name), timeout)
 
     async def list_databases(self, timeout: float | None = None, **kwargs: Any) -> list[str]:
+        """The names of the databases, ``default`` first."""
         return await self._call(rq.ListDatabases(), timeout)
 
     async def describe_database(self, db_name: str, timeout: float | None = None, **kwargs: Any) -> dict[str, Any]:
+        """``{"name", ...properties}`` of a database; `DatabaseNotFoundError` if there is none."""
         return await self._call(rq.DescribeDatabase(db_name), timeout)
 
     async def use_database(self, db_name: str, timeout: float | None = None, **kwargs: Any) -> None:
@@ -91,6 +101,7 @@ class AsyncClient(ClientBase):
         self._db = db_name
 
     async def using_database(self, db_name: str, **kwargs: Any) -> None:
+        """The same as `use_database` (pymilvus's older name)."""
         await self.use_database(db_name, **kwargs)
 
     # -- collections -------------------------------------------------------------------
@@ -111,7 +122,9 @@ class AsyncClient(ClientBase):
         """Create a collection from ``schema``, or the quick way from ``dimension``.
 
         With index params (always for the quick form) the indexes are created
-        and the collection is loaded; otherwise it starts released.
+        and the collection is loaded; otherwise it starts released. Creating it
+        again with the same schema does nothing; with another schema it raises
+        `AlreadyExistsError`, and an unsound schema `SchemaError`.
         """
         req = self._create_collection_request(
             collection_name, dimension, primary_field_name, id_type, vector_field_name, metric_type, auto_id,
@@ -121,127 +134,174 @@ class AsyncClient(ClientBase):
         await self._call(req, timeout)
 
     async def drop_collection(self, collection_name: str, timeout: float | None = None, **kwargs: Any) -> None:
+        """Drop a collection with its data, partitions, indexes and aliases; a missing one is not an error."""
         self._schemas.pop((self._dbn(kwargs), collection_name), None)
         await self._call(rq.DropCollection(self._dbn(kwargs), collection_name), timeout)
 
     async def has_collection(self, collection_name: str, timeout: float | None = None, **kwargs: Any) -> bool:
+        """Whether a collection (or alias) of that name exists."""
         return await self._call(rq.HasCollection(self._dbn(kwargs), collection_name), timeout)
 
     async def list_collections(self, timeout: float | None = None, **kwargs: Any) -> list[str]:
+        """The names of the database's collections, sorted."""
         return await self._call(rq.ListCollections(self._dbn(kwargs)), timeout)
 
     async def describe_collection(self, collection_name: str, timeout: float | None = None,
                                   **kwargs: Any) -> dict[str, Any]:
+        """The collection as pymilvus describes it: fields, ``auto_id``, aliases, properties, ...
+
+        `CollectionNotFoundError` if there is none.
+        """
         return await self._call(rq.DescribeCollection(self._dbn(kwargs), collection_name), timeout)
 
     async def rename_collection(self, old_name: str, new_name: str, target_db: str = "",
                                 timeout: float | None = None, **kwargs: Any) -> None:
+        """Rename a collection (into ``target_db`` if given); `AlreadyExistsError` if the name is taken."""
         self._schemas.clear()
         await self._call(rq.RenameCollection(self._dbn(kwargs), old_name, new_name, target_db), timeout)
 
     async def get_collection_stats(self, collection_name: str, timeout: float | None = None,
                                    **kwargs: Any) -> dict[str, Any]:
+        """``{"row_count"}``: the rows visible now, deletes subtracted."""
         return await self._call(rq.GetCollectionStats(self._dbn(kwargs), collection_name), timeout)
 
     async def truncate_collection(self, collection_name: str, timeout: float | None = None, **kwargs: Any) -> None:
+        """Delete every row of a collection, keeping its schema, partitions and indexes."""
         await self._call(rq.TruncateCollection(self._dbn(kwargs), collection_name), timeout)
 
     async def alter_collection_properties(self, collection_name: str, properties: dict[str, Any],
                                           timeout: float | None = None, **kwargs: Any) -> None:
+        """Merge ``properties`` into the collection's properties (stored and described, not interpreted)."""
         await self._call(rq.AlterCollectionProperties(self._dbn(kwargs), collection_name, dict(properties)), timeout)
 
     # -- partitions ----------------------------------------------------------------------
     async def create_partition(self, collection_name: str, partition_name: str, timeout: float | None = None,
                                **kwargs: Any) -> None:
+        """Create a partition, loaded if the collection is; `AlreadyExistsError` if it exists."""
         await self._call(rq.CreatePartition(self._dbn(kwargs), collection_name, partition_name), timeout)
 
     async def drop_partition(self, collection_name: str, partition_name: str, timeout: float | None = None,
                              **kwargs: Any) -> None:
+        """Drop a released partition and its rows; `ParamError` for ``_default`` or a loaded partition."""
         await self._call(rq.DropPartition(self._dbn(kwargs), collection_name, partition_name), timeout)
 
     async def has_partition(self, collection_name: str, partition_name: str, timeout: float | None = None,
                             **kwargs: Any) -> bool:
+        """Whether the collection has a partition of that name."""
         return await self._call(rq.HasPartition(self._dbn(kwargs), collection_name, partition_name), timeout)
 
     async def list_partitions(self, collection_name: str, timeout: float | None = None, **kwargs: Any) -> list[str]:
+        """The names of the collection's partitions, ``_default`` first."""
         return await self._call(rq.ListPartitions(self._dbn(kwargs), collection_name), timeout)
 
     async def get_partition_stats(self, collection_name: str, partition_name: str, timeout: float | None = None,
                                   **kwargs: Any) -> dict[str, Any]:
+        """``{"row_count"}`` of one partition; `PartitionNotFoundError` if there is none."""
         return await self._call(rq.GetPartitionStats(self._dbn(kwargs), collection_name, partition_name), timeout)
 
     # -- load state ------------------------------------------------------------------------
     async def load_collection(self, collection_name: str, timeout: float | None = None, **kwargs: Any) -> None:
+        """Load the collection (every partition) for search and query."""
         await self._call(rq.LoadCollection(self._dbn(kwargs), collection_name), timeout)
 
     async def release_collection(self, collection_name: str, timeout: float | None = None, **kwargs: Any) -> None:
+        """Release the collection: search and query raise `CollectionNotLoadedError` until it is loaded."""
         await self._call(rq.ReleaseCollection(self._dbn(kwargs), collection_name), timeout)
 
     async def load_partitions(self, collection_name: str, partition_names: str | list[str],
                               timeout: float | None = None, **kwargs: Any) -> None:
+        """Load the named partitions (one name or a list); `PartitionNotFoundError` names a missing one."""
         names = (partition_names,) if isinstance(partition_names, str) else tuple(partition_names)
         await self._call(rq.LoadPartitions(self._dbn(kwargs), collection_name, names), timeout)
 
     async def release_partitions(self, collection_name: str, partition_names: str | list[str],
                                  timeout: float | None = None, **kwargs: Any) -> None:
+        """Release the named partitions (one name or a list); the others stay loaded."""
         names = (partition_names,) if isinstance(partition_names, str) else tuple(partition_names)
         await self._call(rq.ReleasePartitions(self._dbn(kwargs), collection_name, names), timeout)
 
     async def get_load_state(self, collection_name: str, partition_name: str = "", timeout: float | None = None,
                              *, partition_names: list[str] | None = None, **kwargs: Any) -> dict[str, Any]:
+        """``{"state": LoadState}`` of the collection, or of the named partitions.
+
+        A missing collection gives ``LoadState.NotExist`` rather than an error.
+        """
         names = tuple(partition_names or ([partition_name] if partition_name else []))
         return await self._call(rq.GetLoadState(self._dbn(kwargs), collection_name, names), timeout)
 
     async def refresh_load(self, collection_name: str, timeout: float | None = None, **kwargs: Any) -> None:
+        """The same as `load_collection`: loaded data is always current."""
         await self._call(rq.LoadCollection(self._dbn(kwargs), collection_name), timeout)
 
     # -- indexes -------------------------------------------------------------------------
     async def create_index(self, collection_name: str, index_params: IndexParams, timeout: float | None = None,
                            **kwargs: Any) -> None:
+        """Create the indexes of ``index_params`` (from `prepare_index_params`).
+
+        Sealed data is indexed in the background, and search stays correct
+        meanwhile. `ParamError` for bad parameters or for a field that has
+        another index already.
+        """
         if not isinstance(index_params, IndexParams):
             raise ParamError(f"index_params: got {type(index_params).__name__}, expected prepare_index_params()")
         await self._call(rq.CreateIndex(self._dbn(kwargs), collection_name, index_params.to_specs()), timeout)
 
     async def drop_index(self, collection_name: str, index_name: str, timeout: float | None = None,
                          **kwargs: Any) -> None:
+        """Drop an index (by index name or field name); `IndexNotFoundError` if there is none."""
         await self._call(rq.DropIndex(self._dbn(kwargs), collection_name, index_name), timeout)
 
     async def list_indexes(self, collection_name: str, field_name: str = "", timeout: float | None = None,
                            **kwargs: Any) -> list[str]:
+        """The names of the collection's indexes, or of those on ``field_name``."""
         return await self._call(rq.ListIndexes(self._dbn(kwargs), collection_name, field_name or ""), timeout)
 
     async def describe_index(self, collection_name: str, index_name: str, timeout: float | None = None,
                              **kwargs: Any) -> dict[str, Any]:
+        """An index's type, metric, parameters and row counts; `IndexNotFoundError` if there is none."""
         return await self._call(rq.DescribeIndex(self._dbn(kwargs), collection_name, index_name), timeout)
 
     # -- aliases ---------------------------------------------------------------------------
     async def create_alias(self, collection_name: str, alias: str, timeout: float | None = None,
                            **kwargs: Any) -> None:
+        """Make ``alias`` another name of the collection; `AlreadyExistsError` if the name is taken."""
         await self._call(rq.CreateAlias(self._dbn(kwargs), collection_name, alias), timeout)
 
     async def drop_alias(self, alias: str, timeout: float | None = None, **kwargs: Any) -> None:
+        """Drop an alias; a missing one is not an error."""
         await self._call(rq.DropAlias(self._dbn(kwargs), alias), timeout)
 
     async def alter_alias(self, collection_name: str, alias: str, timeout: float | None = None,
                           **kwargs: Any) -> None:
+        """Point an existing alias at another collection; `AliasNotFoundError` if there is none."""
         await self._call(rq.AlterAlias(self._dbn(kwargs), collection_name, alias), timeout)
 
     async def describe_alias(self, alias: str, timeout: float | None = None, **kwargs: Any) -> dict[str, Any]:
+        """``{"alias", "collection_name", "db_name"}``; `AliasNotFoundError` if there is none."""
         return await self._call(rq.DescribeAlias(self._dbn(kwargs), alias), timeout)
 
     async def list_aliases(self, collection_name: str = "", timeout: float | None = None,
                            **kwargs: Any) -> dict[str, Any]:
+        """``{"aliases", "collection_name", "db_name"}``: the database's aliases, or the collection's."""
         return await self._call(rq.ListAliases(self._dbn(kwargs), collection_name), timeout)
 
     # -- data ----------------------------------------------------------------------------
     async def insert(self, collection_name: str, data: Any, timeout: float | None = None, partition_name: str = "",
                      **kwargs: Any) -> dict[str, Any]:
-        """Insert rows; returns ``{"insert_count", "ids"}`` once they are durable. A bad row writes nothing."""
+        """Insert rows; returns ``{"insert_count", "ids"}`` once they are durable.
+
+        ``data`` is a row dict, a list of them, a dict of columns, a pandas
+        DataFrame or a pyarrow Table. A bad row raises `DataError` naming it,
+        and the batch writes nothing.
+        """
         return await self._write(collection_name, data, timeout, partition_name, False, kwargs)
 
     async def upsert(self, collection_name: str, data: Any, timeout: float | None = None, partition_name: str = "",
                      **kwargs: Any) -> dict[str, Any]:
-        """Insert rows, replacing any with the same primary key; returns ``{"upsert_count", "ids"}``."""
+        """Insert rows, replacing any with the same primary key; returns ``{"upsert_count", "ids"}``.
+
+        Takes the same ``data`` as `insert`; a bad row writes nothing.
+        """
         return await self._write(collection_name, data, timeout, partition_name, True, kwargs)
 
     async def _write(self, collection_name: str, data: Any, timeout: float | None, partition_name: str,
@@ -281,7 +341,13 @@ class AsyncClient(ClientBase):
                      output_fields: list[str] | None = None, search_params: dict[str, Any] | None = None,
                      timeout: float | None = None, partition_names: list[str] | None = None,
                      anns_field: str | None = None, **kwargs: Any) -> SearchResult:
-        """Nearest neighbours of each query vector: one list of hits per query, best first."""
+        """Nearest neighbours of each query vector: one list of hits per query, best first.
+
+        ``data`` is one query vector or several; ``anns_field`` picks the vector
+        field when there are several, ``filter`` keeps only matching rows and
+        ``search_params`` takes metric_type and index params (radius, range_filter
+        for a range search). `CollectionNotLoadedError` if the collection is released.
+        """
         req = self._search_request(collection_name, data, filter, limit, output_fields, search_params,
                                    partition_names, anns_field, kwargs)
         return shape_search(await self._call(req, timeout))
@@ -333,6 +399,7 @@ class AsyncClient(ClientBase):
         return "Completed"
 
     async def get_server_version(self, timeout: float | None = None, **kwargs: Any) -> str:
+        """The version of Heron this client belongs to."""
         from .. import __version__
 
         return __version__
@@ -368,6 +435,7 @@ class AsyncQueryIterator:
         return QueryResult(rows)
 
     def close(self) -> None:
+        """Stop the iterator: later calls to `next` return ``[]``."""
         self._done = True
 
     def __aiter__(self) -> AsyncQueryIterator:
@@ -438,6 +506,7 @@ class AsyncSearchIterator:
         return fresh
 
     def close(self) -> None:
+        """Stop the iterator: later calls to `next` return ``[]``."""
         self._done = True
 
     def __aiter__(self) -> AsyncSearchIterator:

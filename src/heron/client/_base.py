@@ -50,14 +50,17 @@ class ClientBase:
     # -- local helpers (plain calls on both clients) -----------------------------------
     @classmethod
     def create_schema(cls, **kwargs: Any) -> CollectionSchema:
+        """An empty `CollectionSchema` (``auto_id``, ``enable_dynamic_field``, ...) for `add_field`."""
         return CollectionSchema(**kwargs)
 
     @classmethod
     def create_field_schema(cls, name: str, data_type: DataType, desc: str = "", **kwargs: Any) -> FieldSchema:
+        """A `FieldSchema`; keywords are its parameters (``max_length``, ``dim``, ``is_primary``, ...)."""
         return FieldSchema(name, data_type, desc, **kwargs)
 
     @classmethod
     def prepare_index_params(cls, field_name: str = "", **kwargs: Any) -> IndexParams:
+        """An `IndexParams` to fill with `add_index` (with one index already if ``field_name`` is given)."""
         return IndexParams(field_name, **kwargs)
 
     # -- request building --------------------------------------------------------------

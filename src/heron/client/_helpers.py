@@ -22,6 +22,12 @@ class IndexParams:
         params: dict[str, Any] | None = None,
         **kwargs: Any,
     ) -> IndexParams:
+        """Add an index on ``field_name`` and return ``self``, for chaining.
+
+        ``index_type`` defaults to AUTOINDEX and ``index_name`` to the field's
+        name; ``params`` (and any other keyword) are the index's build
+        parameters. Nothing is checked until `create_index` or `create_collection`.
+        """
         merged = dict(params or {})
         merged.update({k: v for k, v in kwargs.items() if k != "index_params"})
         self._indexes.append(
@@ -36,6 +42,7 @@ class IndexParams:
         return self
 
     def to_specs(self) -> tuple[dict[str, Any], ...]:
+        """A copy of each index definition: field_name, index_type, index_name, metric_type, params."""
         return tuple(dict(d) for d in self._indexes)
 
     def __iter__(self):
@@ -49,7 +56,13 @@ class IndexParams:
 
 
 class AnnSearchRequest:
-    """One vector search inside a hybrid search."""
+    """One vector search inside a hybrid search.
+
+    ``data`` holds the query vectors, ``anns_field`` the vector field they
+    search, ``param`` the search parameters (metric_type, params), ``limit``
+    the hits it contributes; ``expr`` (or ``filter``) with ``expr_params``
+    filters its rows.
+    """
 
     def __init__(
         self,
@@ -73,7 +86,10 @@ class AnnSearchRequest:
 
 
 class RRFRanker:
-    """Reciprocal rank fusion: score = sum over requests of 1 / (k + rank)."""
+    """Reciprocal rank fusion: score = sum over requests of 1 / (k + rank).
+
+    ``k`` is an integer in 1..16383 (default 60); anything else raises `ParamError`.
+    """
 
     def __init__(self, k: int = 60) -> None:
         if not isinstance(k, int) or not 0 < k < 16384:
@@ -83,11 +99,17 @@ class RRFRanker:
         self.k = k
 
     def dict(self) -> dict[str, Any]:
+        """The ranker as pymilvus describes it: ``{"strategy": "rrf", "params": {"k": k}}``."""
         return {"strategy": "rrf", "params": {"k": self.k}}
 
 
 class WeightedRanker:
-    """Weighted sum of (normalised) scores, one weight per request."""
+    """Weighted sum of (normalised) scores, one weight per request.
+
+    Give one weight per request of the hybrid search, each a number in
+    [0, 1], else `ParamError`. With ``norm_score`` (the default) each score is
+    first mapped to [0, 1], larger being better, as Milvus does.
+    """
 
     def __init__(self, *weights: float, norm_score: bool = True) -> None:
         from .._errors import ParamError
@@ -99,4 +121,5 @@ class WeightedRanker:
         self.norm_score = norm_score
 
     def dict(self) -> dict[str, Any]:
+        """The ranker as pymilvus describes it: ``{"strategy": "weighted", "params": {...}}``."""
         return {"strategy": "weighted", "params": {"weights": self.weights, "norm_score": self.norm_score}}

@@ -30,6 +30,13 @@ MAX_MESSAGE_BYTES = 256 * 1024 * 1024
 
 @dataclass(frozen=True)
 class ServerConfig:
+    """What `heron serve` was asked for: data directory, address, auth and TLS files, limits.
+
+    ``max_inflight`` bounds the calls in flight (more get `ServerBusyError`),
+    ``workers`` sizes the engine's thread pool (0: twice the cores plus four,
+    at most 32) and ``grace`` is how long shutdown waits for calls in flight.
+    """
+
     data: str
     host: str = "127.0.0.1"
     port: int = 19530
