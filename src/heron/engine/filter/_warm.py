@@ -1,11 +1,11 @@
 """Warm-up of the whole filter path (and of the insert path), run once per process on a background thread.
 
-The first filter of a process used to pay, besides the parser's construction
-(see `_parser.warm_up`), a few milliseconds for first uses in the binder and
-the compiler (lazy imports, pyarrow compute kernels, code paths not yet run).
-`exercise` compiles and evaluates a few expressions that touch every kind of
-column over four rows of a schema of its own, so a user's first filter runs
-at the speed of its later ones.
+Besides the parser's construction (see `_parser.warm_up`), the first filter
+of a process pays a few milliseconds for first uses in the binder and the
+compiler (lazy imports, pyarrow compute kernels, code paths not yet run).
+`exercise` pays them ahead: it compiles and evaluates a few expressions that
+touch every kind of column over four rows of a schema of its own, so a user's
+first filter runs at the speed of its later ones.
 """
 
 from __future__ import annotations
