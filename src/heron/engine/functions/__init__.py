@@ -1,0 +1,15 @@
+"""Schema functions: fields computed from other fields, at write time and at search time.
+
+A collection's schema may define functions. Each one turns input fields
+into output fields when rows are inserted or upserted (BM25: a VARCHAR field
+into a SPARSE_FLOAT_VECTOR field; TEXTEMBEDDING: a VARCHAR field into a
+FLOAT_VECTOR field), and turns query data into query vectors when a search
+names an output field (text in, the vector that field's index searches out).
+
+The engine calls them; clients and the wire never do. They only carry the
+function definitions inside the schema and text placeholders in search
+requests. A function that fails fails the whole write: a batch whose
+function output cannot be computed writes nothing.
+
+Empty for now: BM25 and text embedding come next.
+"""
