@@ -88,6 +88,15 @@ NUMPY_DTYPES: dict[DataType, str] = {
 }
 
 
+#: Metrics whose scores are similarities: a larger score is a closer match.
+_SIMILARITIES = frozenset({"IP", "COSINE", "BM25"})
+
+
+def larger_is_better(metric: str) -> bool:
+    """Whether a larger score is a better match under ``metric`` (a metric name such as ``"IP"``)."""
+    return metric in _SIMILARITIES
+
+
 class MetricType(str, Enum):
     L2 = "L2"
     IP = "IP"
@@ -98,7 +107,7 @@ class MetricType(str, Enum):
 
     @property
     def larger_is_better(self) -> bool:
-        return self in (MetricType.IP, MetricType.COSINE, MetricType.BM25)
+        return larger_is_better(self.value)
 
 
 class LoadState(IntEnum):

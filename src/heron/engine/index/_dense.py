@@ -20,7 +20,7 @@ import faiss as _faiss
 import numpy as np
 
 from ..._errors import ParamError
-from ..._types import DataType
+from ..._types import DataType, larger_is_better
 from ._base import BuildCancelled, FaissBlob, VectorIndex, threads_for
 from ._exact import (
     as_float32,
@@ -344,7 +344,7 @@ class DenseIndex(VectorIndex):
         with threads_for(n):
             self._index.search_c(n, faiss.swig_ptr(q), k, faiss.swig_ptr(dist), faiss.swig_ptr(rows), sp_)
         dist = dist.astype(np.float32, copy=False)
-        dist[rows < 0] = float("-inf") if self.metric in ("IP", "COSINE") else float("inf")
+        dist[rows < 0] = float("-inf") if larger_is_better(self.metric) else float("inf")
         return dist, rows.astype(np.int64, copy=False)
 
     def _range(

@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from ..._errors import ParamError
-from ..._types import DataType
+from ..._types import DataType, larger_is_better
 from ...data import _sparse as sp
 
 try:  # numpy's C einsum, without the Python argument handling of np.einsum (a few us a call)
@@ -28,7 +28,6 @@ try:  # numpy's C einsum, without the Python argument handling of np.einsum (a f
 except ImportError:  # pragma: no cover - numpy < 2
     _c_einsum = np.einsum
 
-_LARGER_IS_BETTER = frozenset({"IP", "COSINE"})
 _F32 = np.dtype(np.float32)
 _BLOCK = 1 << 23  # score-matrix elements computed at a time
 #: Score matrices of at most this many rows are reduced to top-k row by row.
@@ -39,10 +38,6 @@ BLAS_IP_MAX_NQ = 8
 #: A score row of at most this many columns is sorted whole instead of partitioned (`_row_best`).
 _SORT_ALL_BELOW = 256
 BLAS_IP_MIN_ELEMENTS = 1 << 19
-
-
-def larger_is_better(metric: str) -> bool:
-    return metric in _LARGER_IS_BETTER
 
 
 def worst_score(metric: str) -> float:
