@@ -32,11 +32,11 @@ from .._errors import (
 from .._schema import CollectionSchema
 from .._types import LoadState
 from ._coalesce import SearchCoalescer
-from ._collection import DEFAULT_PARTITION, Collection, IndexDef, Partition
+from ._collection import DEFAULT_PARTITION, Collection, Partition
 from ._reads import Reader
 from ._writes import Writer
-from .index._base import detach_interrupt_check
-from .index._definitions import normalize_index
+from .index._definitions import IndexDef, normalize_index
+from .index._faiss import detach_interrupt_check
 from .storage import _prefault as prefault
 from .storage._catalog import Catalog, dumps
 from .storage._files import DataDir, pace_while

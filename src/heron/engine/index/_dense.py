@@ -21,7 +21,7 @@ import numpy as np
 
 from ..._errors import ParamError
 from ..._types import DataType, larger_is_better
-from ._base import BuildCancelled, FaissBlob, VectorIndex, threads_for
+from ._base import BuildCancelled, FaissBlob, VectorIndex
 from ._exact import (
     as_float32,
     exact_range_search,
@@ -31,6 +31,7 @@ from ._exact import (
     normalized,
     sort_hits,
 )
+from ._faiss import threads_for
 from ._params import MAX_EF
 from ._subset_cache import CACHE as SUBSETS
 from ._subset_cache import mask_facts, new_owner

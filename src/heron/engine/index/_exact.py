@@ -22,6 +22,7 @@ import numpy as np
 from ..._errors import ParamError
 from ..._types import DataType, larger_is_better
 from ...data import _sparse as sp
+from ._faiss import faiss, threads_for
 
 try:  # numpy's C einsum, without the Python argument handling of np.einsum (a few us a call)
     from numpy._core.multiarray import c_einsum as _c_einsum
@@ -302,8 +303,6 @@ def _faiss_knn(
     sq_norms: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """L2 / IP top-k with faiss's blocked kernels; a few IP queries go to BLAS (`_blas_ip`)."""
-    from ._base import faiss, threads_for
-
     xf, q = as_float32(dtype, x), as_float32(dtype, queries)
     if metric == "IP" and q.shape[0] <= BLAS_IP_MAX_NQ and xf.size >= BLAS_IP_MIN_ELEMENTS:
         return _blas_ip(xf, ids, q, k)
