@@ -44,6 +44,8 @@ def _default_metric(dtype: DataType) -> str:
 
 
 class Reader:
+    """The read requests of one engine; see the module docstring."""
+
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
 
