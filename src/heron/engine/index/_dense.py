@@ -16,7 +16,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-import faiss as _faiss
 import numpy as np
 
 from ..._errors import ParamError
@@ -31,12 +30,10 @@ from ._exact import (
     normalized,
     sort_hits,
 )
-from ._faiss import threads_for
+from ._faiss import faiss, threads_for
 from ._params import MAX_EF
 from ._subset_cache import CACHE as SUBSETS
 from ._subset_cache import mask_facts, new_owner
-
-faiss: Any = _faiss  # the stubs shipped with faiss lack most of its API
 
 #: Filter planner, per index family. A filter keeping fewer than
 #: ``FILTER_CROSSOVER[family] * ntotal`` rows, or at most
