@@ -92,6 +92,15 @@ NUMPY_DTYPES: dict[DataType, str] = {
 }
 
 
+#: Metrics whose scores are similarities: a larger score is a closer match.
+_SIMILARITIES = frozenset({"IP", "COSINE", "BM25"})
+
+
+def larger_is_better(metric: str) -> bool:
+    """Whether a larger score is a better match under ``metric`` (a metric name such as ``"IP"``)."""
+    return metric in _SIMILARITIES
+
+
 class MetricType(str, Enum):
     """Distance metrics, by their Milvus names; a member compares equal to its name."""
 
@@ -105,7 +114,7 @@ class MetricType(str, Enum):
     @property
     def larger_is_better(self) -> bool:
         """True for the similarity metrics (IP, COSINE, BM25), whose best hits score highest."""
-        return self in (MetricType.IP, MetricType.COSINE, MetricType.BM25)
+        return larger_is_better(self.value)
 
 
 class LoadState(IntEnum):

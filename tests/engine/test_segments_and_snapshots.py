@@ -298,10 +298,10 @@ def test_files_cut_off_mid_write_are_removed_on_open(tmp_path, small_segments):
 
 
 def test_a_merge_that_fails_to_write_leaves_both_segments_indexed(tmp_path, monkeypatch):
-    from heron.engine import _writes
+    from heron.engine import _maintenance
 
     monkeypatch.setenv("HERON_SEAL_ROWS", "200")
-    real = _writes.write_segment_file
+    real = _maintenance.write_segment_file
     calls = []
 
     def flaky(path, table):
@@ -310,7 +310,7 @@ def test_a_merge_that_fails_to_write_leaves_both_segments_indexed(tmp_path, monk
             raise OSError(28, "No space left on device")
         return real(path, table)
 
-    monkeypatch.setattr(_writes, "write_segment_file", flaky)
+    monkeypatch.setattr(_maintenance, "write_segment_file", flaky)
     path = str(tmp_path / "d")
     with heron.Client(path) as c:
         c.create_collection("x", dimension=4)
@@ -330,7 +330,7 @@ def test_a_merge_that_fails_to_write_leaves_both_segments_indexed(tmp_path, monk
 
 def test_deletes_replayed_on_open_reach_segments_merged_meanwhile(tmp_path, monkeypatch):
     """Opening replays the log; segments it seals merge in the background, never before the deletes land."""
-    from heron.engine import _writes
+    from heron.engine import _recovery
 
     path = str(tmp_path / "d")
     monkeypatch.setenv("HERON_SEAL_ROWS", "1000000")  # everything stays in the log
@@ -341,13 +341,13 @@ def test_deletes_replayed_on_open_reach_segments_merged_meanwhile(tmp_path, monk
         c.delete("x", ids=list(range(0, 1000, 10)))
         c.upsert("x", [{"id": 5, "vector": [9.0, 9.0, 9.0, 9.0]}])
     monkeypatch.setenv("HERON_SEAL_ROWS", "200")  # the replay now seals, persists and merges
-    real = _writes.Writer._replay_deletes
+    real = _recovery.Recovery._replay_deletes
 
     def slow_replay(self, coll, deletes):
         time.sleep(1.0)  # room for background merges to finish first, were they allowed to
         real(self, coll, deletes)
 
-    monkeypatch.setattr(_writes.Writer, "_replay_deletes", slow_replay)
+    monkeypatch.setattr(_recovery.Recovery, "_replay_deletes", slow_replay)
     with heron.Client(path) as c:
         c.flush("x")
         assert _count(c) == 900

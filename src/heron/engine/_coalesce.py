@@ -81,6 +81,11 @@ class SearchCoalescer:
         self._running = 0
         self._pending: dict[Hashable, _Group] = {}
 
+    @property
+    def runs(self) -> Callable[[rq.Search], list[Any]]:
+        """The function every search, alone or batched, goes through."""
+        return self._run
+
     def search(self, r: rq.Search) -> list[Any]:
         if self._start_now():  # a core is free: no key, no batch, no wait
             try:

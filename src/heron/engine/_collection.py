@@ -9,8 +9,6 @@ before they started and nothing of a write still being applied.
 
 from __future__ import annotations
 
-import functools
-import json
 import threading
 from dataclasses import dataclass, field
 from typing import Any
@@ -20,24 +18,11 @@ import numpy as np
 from .._errors import PartitionNotFoundError
 from .._schema import CollectionSchema
 from ._segment import Segment, SegmentView
+from .index._definitions import IndexDef
 
 DEFAULT_PARTITION = "_default"
 #: Filter plans a collection remembers by expression (`Collection.filter_plan`).
 MAX_PLANS = 256
-
-
-@dataclass
-class IndexDef:
-    index_name: str
-    field_name: str
-    index_type: str
-    metric_type: str
-    params: dict[str, Any]
-
-    @functools.cached_property
-    def signature(self) -> tuple[str, str, str]:
-        """What an index built for this definition must match to be used."""
-        return (self.index_type, self.metric_type, json.dumps(self.params, sort_keys=True))
 
 
 @dataclass

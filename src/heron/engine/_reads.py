@@ -17,7 +17,7 @@ import pyarrow as pa
 from .. import _requests as rq
 from .._errors import CollectionNotLoadedError, ParamError
 from .._schema import META_FIELD, CollectionSchema
-from .._types import DataType
+from .._types import DataType, larger_is_better
 from ..data import _sparse as sp
 from ..data._batch import bfloat16_bits_to_float32, normalize_pks
 from ..data._pa import from_numpy
@@ -43,11 +43,9 @@ def _default_metric(dtype: DataType) -> str:
     return "COSINE"
 
 
-def _larger_is_better(metric: str) -> bool:
-    return metric in ("IP", "COSINE", "BM25")
-
-
 class Reader:
+    """The read requests of one engine; see the module docstring."""
+
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
 
@@ -329,7 +327,7 @@ class Reader:
         cap = k if not ranged else min(k, MAX_TOPK)
         if segments <= 1 and not ranged:  # one segment's hits come best first already
             return [q[:cap] for q in per_q]
-        rev = _larger_is_better(metric)
+        rev = larger_is_better(metric)
         return [sorted(q, key=lambda h: h[0], reverse=rev)[:cap] for q in per_q]
 
     def _group(self, schema: CollectionSchema, hits, r: rq.Search):

@@ -494,6 +494,11 @@ class SegmentView:
         return (self._seq[rows] <= snap) & (self._deleted[rows] > snap)
 
     @property
+    def seqs(self) -> np.ndarray:
+        """The sequence number of each of the view's rows (read-only by contract: the segment's own array)."""
+        return self._seq
+
+    @property
     def clean(self) -> bool:
         """No row of the segment was deleted when the view was made."""
         return self._clean_max_seq is not None

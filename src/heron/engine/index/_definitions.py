@@ -1,4 +1,4 @@
-"""Index definitions: validating what users ask for, building per segment.
+"""Index definitions: what an index is (`IndexDef`), validating what users ask for, building per segment.
 
 Vector indexes are delegated to `_vector_index` (faiss and friends), scalar
 indexes to the filter package. A definition is validated completely before
@@ -7,14 +7,32 @@ it is recorded, so a bad parameter never leaves a half-made index behind.
 
 from __future__ import annotations
 
+import functools
+import json
+from dataclasses import dataclass
 from typing import Any
 
 from ..._errors import ParamError
 from ..._schema import CollectionSchema
 from ..._types import DataType
-from .._collection import IndexDef
 
 SCALAR_INDEX_TYPES = ("INVERTED", "STL_SORT", "TRIE", "BITMAP", "AUTOINDEX", "NGRAM")
+
+
+@dataclass
+class IndexDef:
+    """One index as the catalog records it: its name, its field, its type and metric, and their parameters."""
+
+    index_name: str
+    field_name: str
+    index_type: str
+    metric_type: str
+    params: dict[str, Any]
+
+    @functools.cached_property
+    def signature(self) -> tuple[str, str, str]:
+        """What an index built for this definition must match to be used."""
+        return (self.index_type, self.metric_type, json.dumps(self.params, sort_keys=True))
 
 
 def normalize_index(schema: CollectionSchema, spec: dict[str, Any]) -> IndexDef:

@@ -16,12 +16,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-import faiss as _faiss
 import numpy as np
 
 from ..._errors import ParamError
-from ..._types import DataType
-from ._base import BuildCancelled, FaissBlob, VectorIndex, threads_for
+from ..._types import DataType, larger_is_better
+from ._base import BuildCancelled, FaissBlob, VectorIndex
 from ._exact import (
     as_float32,
     exact_range_search,
@@ -31,11 +30,10 @@ from ._exact import (
     normalized,
     sort_hits,
 )
+from ._faiss import faiss, threads_for
 from ._params import MAX_EF
 from ._subset_cache import CACHE as SUBSETS
 from ._subset_cache import mask_facts, new_owner
-
-faiss: Any = _faiss  # the stubs shipped with faiss lack most of its API
 
 #: Filter planner, per index family. A filter keeping fewer than
 #: ``FILTER_CROSSOVER[family] * ntotal`` rows, or at most
@@ -344,7 +342,7 @@ class DenseIndex(VectorIndex):
         with threads_for(n):
             self._index.search_c(n, faiss.swig_ptr(q), k, faiss.swig_ptr(dist), faiss.swig_ptr(rows), sp_)
         dist = dist.astype(np.float32, copy=False)
-        dist[rows < 0] = float("-inf") if self.metric in ("IP", "COSINE") else float("inf")
+        dist[rows < 0] = float("-inf") if larger_is_better(self.metric) else float("inf")
         return dist, rows.astype(np.int64, copy=False)
 
     def _range(

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import faiss as _faiss
 import numpy as np
 
 from ..._errors import ParamError
@@ -34,8 +33,7 @@ from ._exact import (
     sparse_range,
     sparse_topk,
 )
-
-faiss: Any = _faiss  # the stubs shipped with faiss lack most of its API
+from ._faiss import faiss
 
 
 class BinaryIndex(VectorIndex):

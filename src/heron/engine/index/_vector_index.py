@@ -32,9 +32,10 @@ from typing import Any
 
 from ..._errors import ParamError
 from ..._types import DataType
-from ._base import SINGLE_THREAD_BELOW_NQ, IndexFileError, VectorIndex, read_index_file
+from ._base import IndexFileError, VectorIndex, read_index_file
 from ._dense import EXACT_SCAN_BUDGET, FILTER_CROSSOVER, DenseIndex
 from ._exact import exact_range_search, exact_search
+from ._faiss import SINGLE_THREAD_BELOW_NQ
 from ._other import BinaryIndex, SparseIndex
 from ._params import INDEX_TYPES, normalize_index_params, normalize_search_params
 

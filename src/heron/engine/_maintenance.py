@@ -1,0 +1,378 @@
+"""Maintenance: sealing, persisting, merging and compacting segments, and building their indexes.
+
+Sealing freezes a partition's growing segment and hands it to the engine's
+background thread, which writes it to an Arrow file and, in one catalog
+transaction, records the file and retires the log records it now covers.
+Sealed segments are then merged into their predecessor while the result is
+small enough, rewritten without their deleted rows once enough are deleted,
+and indexed. Readers keep the segments of their snapshot throughout: a new
+segment replaces old ones in one step, and only once it is durable. Vector
+and scalar indexes are derived data: a build that fails leaves the segment
+searched exactly, and a missing index file is built again.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import os
+import time
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from .. import _requests as rq
+from .._schema import META_FIELD
+from .._types import DataType
+from ..data._batch import Batch
+from ..data._pa import to_numpy
+from ._collection import Collection, Partition
+from ._segment import LIVE, Segment
+from .index._base import BuildCancelled
+from .index._definitions import build_scalar
+from .index._vector_index import build_index
+from .storage import _ipc as ar
+from .storage._files import write_segment_file
+
+if TYPE_CHECKING:
+    from ._engine import Engine
+
+log = logging.getLogger("heron.engine")
+
+#: A sealed segment is rewritten without its deleted rows once this share of them is deleted.
+COMPACT_RATIO = 0.2
+#: Each newly persisted segment is merged into the partition's previous sealed
+#: segment while the result holds at most this many bytes of vectors (and at
+#: least ``seal_rows`` rows; ``HERON_MERGE_ROWS`` sets the row limit itself, 0
+#: turns merging off). A search then asks one index per partition instead of
+#: one per ``seal_rows`` rows (on 100k x 128 HNSW two segments cost about 1.6x
+#: one), and the larger segment's index is extended with the new rows rather
+#: than built again, so a merge costs about what indexing the new segment alone
+#: would.
+MERGE_VECTOR_BYTES = 256 << 20
+
+
+class Maintenance:
+    """The background work on one engine's segments; see the module docstring."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    # -- sealing and persisting ----------------------------------------------------------
+    def seal(self, coll: Collection, p: Partition) -> None:
+        """Freeze the growing segment of `p` (if any) and persist it on the background thread."""
+        if p.growing is None:
+            return
+        p.growing.freeze()
+        seg = coll.seal_growing(p)
+        self.engine.submit(self._persist, coll, p, seg)
+
+    def _persist(self, coll: Collection, p: Partition, seg: Segment) -> None:
+        """Write `seg` to its file and record it, retiring the log records it covers; then merge or index it."""
+        e = self.engine
+        if coll.dropped:
+            return
+        path = e.dir.segment_path(coll.id, seg.id)
+        n = seg.n
+        rb = ar.batch_to_record_batch(coll.schema, self._batch_of(coll, seg.snapshot()), seg.seq.data[:n])
+        write_segment_file(path, rb)
+        min_seq = int(seg.seq.data[:n].min())
+        with coll.write_lock:
+            if coll.dropped or p.name not in coll.partitions or seg not in p.sealed:
+                os.unlink(path)
+                return
+            is_str = coll.schema.primary_field.dtype is DataType.VARCHAR
+            with e.catalog.transaction() as c:
+                c.execute("INSERT INTO segments(id, collection_id, partition_id, path, num_rows, max_seq) "
+                          "VALUES (?,?,?,?,?,?)", (seg.id, coll.id, p.id, os.path.basename(path), n, seg.max_seq))
+                ups = c.execute("SELECT seq, payload FROM log WHERE collection_id=? AND partition_id=? AND "
+                                "kind='upsert' AND seq BETWEEN ? AND ?", (coll.id, p.id, min_seq, seg.max_seq))
+                for s, payload in ups.fetchall():
+                    keys = ar.from_ipc_bytes(payload).column(coll.schema.primary_field.name)
+                    pks = np.asarray(keys.to_pylist(), dtype=object) if is_str else np.asarray(to_numpy(keys))
+                    c.execute("UPDATE log SET kind='delete', partition_id=0, payload=? WHERE seq=?",
+                              (ar.pks_to_ipc_bytes(pks, is_str), s))
+                c.execute("DELETE FROM log WHERE collection_id=? AND partition_id=? AND kind='insert' "
+                          "AND seq BETWEEN ? AND ?", (coll.id, p.id, min_seq, seg.max_seq))
+                e.catalog.retire(c, coll.id, p.id, min_seq, seg.max_seq)
+            e.inserts.retire(coll.id, p.id, min_seq, seg.max_seq)
+            seg.persisted = True
+        base = self._merge_base(coll, p, seg)
+        if base is not None:
+            try:
+                if self._merge(coll, p, base, seg):
+                    return
+            except Exception:  # merging is an optimisation: both segments stay, their indexes are rebuilt
+                log.exception("merging segments %s and %s failed", base.id, seg.id)
+                return
+        self.build_indexes(coll, seg)
+
+    @staticmethod
+    def _batch_of(coll: Collection, view: Any) -> Batch:
+        batch = Batch(view.n)
+        names = [f.name for f in coll.schema.fields if not f.dtype.is_vector]
+        for f in coll.schema.fields:
+            if f.dtype.is_vector:
+                batch.vectors[f.name] = view.vectors(f.name)
+        if META_FIELD in view.segment.cols:
+            names.append(META_FIELD)
+        for name in names:
+            col = view.column(name)
+            texts = view.segment.json_texts(name, view.n) if col.dtype is DataType.JSON else None
+            batch.columns[name] = col if texts is None else dataclasses.replace(col, texts=texts)
+        return batch
+
+    # -- compacting ----------------------------------------------------------------------
+    def op_compact(self, r: rq.Compact) -> int:
+        """Rewrite every sealed segment that has deleted rows; returns a job id (done on return)."""
+        coll = self.engine.collection(r.db_name, r.collection_name)
+        self.engine.wait_background()
+        for p in list(coll.partitions.values()):
+            for seg in list(p.sealed):
+                if seg.deleted and seg.persisted:
+                    self.compact(coll, p, seg)
+        self.engine.wait_background()
+        return coll.visible_seq
+
+    def compact(self, coll: Collection, p: Partition, old: Segment) -> None:
+        """Replace ``old`` by a segment without its deleted rows; readers keep their views meanwhile."""
+        e = self.engine
+        with coll.write_lock:
+            if coll.dropped or old not in p.sealed:
+                return
+            view = old.snapshot()
+            keep = np.flatnonzero(view.visible(np.iinfo(np.int64).max - 1))
+            new = Segment(e.next_segment_id(), p.id, coll.schema)
+            if len(keep):
+                new.append(self._batch_of(coll, view).take(keep), view.seqs[keep])
+            new.freeze()
+        path = e.dir.segment_path(coll.id, new.id)
+        if new.n:
+            write_segment_file(path, ar.batch_to_record_batch(coll.schema, self._batch_of(coll, new.snapshot()),
+                                                              new.seq.data[: new.n]))
+        with coll.write_lock:
+            if coll.dropped or old not in p.sealed:
+                if os.path.exists(path):
+                    os.unlink(path)
+                return
+            # Rows deleted while the file was written: carry their marks over.
+            late = np.flatnonzero(old.deleted_at.data[keep] != LIVE)
+            new.deleted_at.data[late] = old.deleted_at.data[keep][late]
+            new.deleted = len(late)
+            with e.catalog.transaction() as c:
+                c.execute("DELETE FROM segments WHERE id=?", (old.id,))
+                if new.n:
+                    c.execute("INSERT INTO segments(id, collection_id, partition_id, path, num_rows, max_seq) "
+                              "VALUES (?,?,?,?,?,?)", (new.id, coll.id, p.id, os.path.basename(path), new.n,
+                                                       old.max_seq))
+            new.max_seq = old.max_seq
+            new.persisted = True
+            coll.replace_sealed(p, [old], new if new.n else None)
+        self._remove_files(coll, old)
+        if new.n:
+            self.build_indexes(coll, new)
+
+    # -- merging -------------------------------------------------------------------------
+    def merge_limit(self, coll: Collection) -> int:
+        """The most rows a merged segment of `coll` may hold."""
+        env = os.environ.get("HERON_MERGE_ROWS")
+        if env is not None:
+            return int(env)
+        width = sum(_vector_bytes(f.dtype, f.dim) for f in coll.schema.fields if f.dtype.is_vector)
+        return max(self.engine.seal_rows, MERGE_VECTOR_BYTES // max(width, 1))
+
+    def _merge_base(self, coll: Collection, p: Partition, seg: Segment) -> Segment | None:
+        """The sealed segment just before `seg` in its partition, if the two may merge."""
+        with coll.write_lock:
+            if not _alive(coll, p, seg):
+                return None
+            i = p.sealed.index(seg)
+            base = p.sealed[i - 1] if i > 0 else None
+        if base is None or not base.persisted or base.n + seg.n > self.merge_limit(coll):
+            return None
+        return base
+
+    def _merge(self, coll: Collection, p: Partition, base: Segment, seg: Segment) -> bool:
+        """Replace `base` and `seg` by one segment holding the rows of both, in that order.
+
+        Deleted rows are carried over with their marks (compaction removes
+        them), so row numbers of `base` stay valid and its vector indexes are
+        extended with the rows of `seg`. Readers keep searching the two old
+        segments until the merged one, indexed and durable, takes their place
+        in one catalog transaction. Returns False, having changed nothing, if
+        either segment went away meanwhile (compaction, drop).
+        """
+        e = self.engine
+        with coll.write_lock:
+            if not _alive(coll, p, base, seg):
+                return False
+            bview, sview = base.snapshot(), seg.snapshot()
+        try:
+            new = Segment(e.next_segment_id(), p.id, coll.schema)
+            new.start_from(bview, bview.n + sview.n)
+            new.append(self._batch_of(coll, sview), np.asarray(sview.seqs[: sview.n]))
+            new.freeze()
+            self._extend_indexes(coll, base, new, sview)
+            self._index_segment(coll, new)  # whatever could not be extended; nothing saved yet
+            path = e.dir.segment_path(coll.id, new.id)
+            write_segment_file(path, ar.batch_to_record_batch(coll.schema, self._batch_of(coll, new.snapshot()),
+                                                              new.seq.data[: new.n]))
+            if not self._install_merged(coll, p, base, seg, new, path):
+                return False
+        except BaseException:  # e.g. a full disk: both stay, indexed again (`base` may have given its index away)
+            for old in (base, seg):
+                if _alive(coll, p, old):
+                    e.submit(self.build_indexes, coll, old)
+            raise
+        for old in (base, seg):
+            self._remove_files(coll, old)
+        # Saved by a task of its own: by the time it runs nothing here holds the old
+        # segments, so their memory is free again before the index is serialised.
+        e.submit(self._save_indexes, coll, new)
+        log.debug("merged segments %s and %s into %s (%d rows)", base.id, seg.id, new.id, new.n)
+        if new.deleted >= COMPACT_RATIO * new.n:
+            e.submit(self.compact, coll, p, new)
+        return True
+
+    def _extend_indexes(self, coll: Collection, base: Segment, new: Segment, sview: Any) -> None:
+        """Give `new` the vector indexes of `base`, extended with the rows of `sview` where they allow it."""
+        for d in list(coll.indexes.values()):
+            f = coll.schema.field(d.field_name)
+            cur = base.vindex.get(d.field_name)
+            if f is None or not f.dtype.is_vector or cur is None or cur[0] != d.signature:
+                continue
+            # The index may grow in place: from now on `base` is searched exactly.
+            with coll.write_lock:
+                base.vindex.pop(d.field_name, None)
+            try:
+                ext = cur[1].extended(sview.vectors(f.name))
+            except Exception:  # derived data: build it from the rows instead
+                log.exception("extending %s of segment %s failed", d.index_type, base.id)
+                ext = None
+            if ext is not None:
+                new.vindex[d.field_name] = (d.signature, ext)
+
+    def _install_merged(self, coll: Collection, p: Partition, base: Segment, seg: Segment, new: Segment,
+                        path: str) -> bool:
+        """Record `new` (written to `path`) in place of `base` and `seg`; False if either went away meanwhile."""
+        e = self.engine
+        with coll.write_lock:
+            if not _alive(coll, p, base, seg):
+                os.unlink(path)
+                if _alive(coll, p, base):
+                    e.submit(self.build_indexes, coll, base)  # it gave its index to the merge
+                return False
+            # Deletes that reached either segment since the snapshot are carried over too.
+            new.deleted_at.data[: base.n] = base.deleted_at.data[: base.n]
+            new.deleted_at.data[base.n : new.n] = seg.deleted_at.data[: seg.n]
+            new.deleted = int(np.count_nonzero(new.deleted_at.data[: new.n] != LIVE))
+            new.max_seq = max(base.max_seq, seg.max_seq)
+            with e.catalog.transaction() as c:
+                c.execute("DELETE FROM segments WHERE id IN (?, ?)", (base.id, seg.id))
+                c.execute("INSERT INTO segments(id, collection_id, partition_id, path, num_rows, max_seq) "
+                          "VALUES (?,?,?,?,?,?)", (new.id, coll.id, p.id, os.path.basename(path), new.n,
+                                                   new.max_seq))
+            new.persisted = True
+            coll.replace_sealed(p, [base, seg], new)
+        return True
+
+    def _remove_files(self, coll: Collection, seg: Segment) -> None:
+        e = self.engine
+        for stale in [e.dir.segment_path(coll.id, seg.id)] + [
+                e.dir.index_path(coll.id, seg.id, d.field_name) for d in coll.indexes.values()]:
+            if os.path.exists(stale):
+                os.unlink(stale)
+
+    def _save_indexes(self, coll: Collection, seg: Segment) -> None:
+        """Write the vector indexes of a merged segment, then build any it lacks (one created meanwhile)."""
+        p = coll.partition_by_id(seg.partition_id)
+        for name, (_sig, idx) in list(seg.vindex.items()):
+            if coll.dropped or p is None or seg not in p.sealed:
+                return
+            try:
+                idx.save(self.engine.dir.index_path(coll.id, seg.id, name))
+            except OSError as exc:
+                log.warning("could not save index of segment %s: %s", seg.id, exc)
+        self.build_indexes(coll, seg)
+
+    # -- indexes -------------------------------------------------------------------------
+    def build_indexes(self, coll: Collection, seg: Segment) -> None:
+        """Build (and save) the indexes `seg` lacks, unless it was merged or compacted away meanwhile."""
+        p = coll.partition_by_id(seg.partition_id)
+        if seg.persisted and (p is None or seg not in p.sealed):
+            return
+        self._index_segment(coll, seg)
+
+    def _index_segment(self, coll: Collection, seg: Segment) -> None:
+        e = self.engine
+        view = seg.snapshot()
+        for d in list(coll.indexes.values()):
+            f = coll.schema.field(d.field_name)
+            if f is None or coll.dropped:
+                continue
+            if not f.dtype.is_vector:
+                if d.field_name not in seg.sindex:
+                    idx = build_scalar(d, view.column(d.field_name))
+                    if idx is not None:
+                        seg.sindex[d.field_name] = idx
+                continue
+            cur = seg.vindex.get(d.field_name)
+            if cur is not None and cur[0] == d.signature:
+                continue
+            t0 = time.perf_counter()
+            try:
+                idx = build_index(f.dtype, f.dim or 0, d.index_type, d.metric_type, d.params, view.vectors(f.name),
+                                  cancelled=lambda: coll.dropped, busy=e.busy)
+            except BuildCancelled:
+                return
+            except Exception:  # derived data: search stays exact on this segment
+                log.exception("building %s on segment %s failed", d.index_type, seg.id)
+                continue
+            seg.vindex[d.field_name] = (d.signature, idx)
+            log.debug("built %s on segment %s in %.2fs", d.index_type, seg.id, time.perf_counter() - t0)
+            if seg.persisted and not coll.dropped:
+                try:
+                    idx.save(e.dir.index_path(coll.id, seg.id, d.field_name))
+                except OSError as exc:
+                    log.warning("could not save index of segment %s: %s", seg.id, exc)
+        _prewarm_json(seg)
+
+    def index_sealed(self, coll: Collection) -> None:
+        """Build the indexes of every sealed segment that lacks one (in the background)."""
+        for p in coll.partitions.values():
+            for seg in p.sealed:
+                if seg.persisted:
+                    self.engine.submit(self.build_indexes, coll, seg)
+
+
+def _alive(coll: Collection, p: Partition, *segs: Segment) -> bool:
+    """Whether `p` is still a partition of `coll` and holds every one of `segs` as sealed."""
+    return not coll.dropped and coll.partitions.get(p.name) is p and all(s in p.sealed for s in segs)
+
+
+def _vector_bytes(dtype: DataType, dim: int | None) -> int:
+    """Bytes a row's vector of this type takes (an estimate for sparse vectors)."""
+    d = dim or 0
+    if dtype is DataType.FLOAT_VECTOR:
+        return 4 * d
+    if dtype in (DataType.FLOAT16_VECTOR, DataType.BFLOAT16_VECTOR):
+        return 2 * d
+    if dtype is DataType.BINARY_VECTOR:
+        return max(1, d // 8)
+    if dtype is DataType.INT8_VECTOR:
+        return d
+    return 512
+
+
+def _prewarm_json(seg: Segment) -> None:
+    """Extract the common top-level keys of the sealed segment's JSON columns for filters (derived data)."""
+    from .filter._extract import prewarm_json_keys
+
+    for name, dtype in seg.dtypes.items():
+        if dtype is not DataType.JSON or name not in seg.cols:
+            continue
+        try:
+            prewarm_json_keys(seg.column(name, seg.n).values)
+        except Exception:  # only time is lost: the first filter on the key extracts it itself
+            log.exception("extracting JSON keys of %s in segment %s failed", name, seg.id)
+

@@ -1,0 +1,175 @@
+"""Recovery: an engine's collections as its catalog, segment files and logs left them.
+
+`Recovery.load_catalog` rebuilds every collection of the catalog in memory:
+it maps the sealed segments the catalog records, loads their index files
+(scheduling a build for any missing or damaged one), removes files the
+catalog does not know (left by a crash mid-write), and replays the logs
+(inserts, upserts, deletes) into growing segments. Afterwards every
+acknowledged write is visible again, and no write is half-applied.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from .._schema import CollectionSchema
+from .._types import DataType
+from ._collection import Collection, Partition
+from ._segment import Segment
+from .index._definitions import IndexDef, build_scalar
+from .index._vector_index import load_index
+from .storage import _ipc as ar
+from .storage._files import read_segment_file
+
+if TYPE_CHECKING:
+    from ._engine import Engine
+
+log = logging.getLogger("heron.engine")
+
+
+class Recovery:
+    """Loads one engine's collections when it opens; see the module docstring."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    def load_catalog(self) -> None:
+        """Put every collection of the catalog into ``engine.collections``, each recovered (see `recover`)."""
+        e = self.engine
+        for cid, db, name, schema, props, consistency, _loaded, created in e.catalog.rows(
+            "SELECT id, db, name, schema, properties, consistency, loaded, created FROM collections"
+        ):
+            coll = Collection(cid, db, name, CollectionSchema.from_dict(json.loads(schema)),
+                              json.loads(props), consistency, created)
+            for pid, pname, ploaded in e.catalog.rows(
+                "SELECT id, name, loaded FROM partitions WHERE collection_id=? ORDER BY id", (cid,)
+            ):
+                coll.partitions[pname] = Partition(pid, pname, bool(ploaded))
+            for iname, field, itype, metric, params in e.catalog.rows(
+                "SELECT index_name, field_name, index_type, metric_type, params FROM indexes WHERE collection_id=? "
+                "ORDER BY rowid",
+                (cid,),
+            ):
+                coll.indexes[iname] = IndexDef(iname, field, itype, metric, json.loads(params))
+            e.collections[(db, name)] = coll
+            self.recover(coll)
+
+    def recover(self, coll: Collection) -> None:
+        """Map sealed segments, load (or schedule) their indexes, replay the log.
+
+        Runs under the collection's write lock: a segment sealed by the replay is
+        persisted (and perhaps merged) in the background, and that must wait until
+        every logged delete has been replayed onto the segments it replaces.
+        """
+        with coll.write_lock:
+            self._recover(coll)
+
+    def _recover(self, coll: Collection) -> None:
+        e = self.engine
+        self._remove_orphans(coll, self._map_sealed(coll))
+        top = 0
+        is_str = coll.schema.primary_field.dtype is DataType.VARCHAR
+        deletes: dict[int, list[tuple[np.ndarray, int]]] = {}
+        logged = [*e.catalog.log_records(coll.id), *((s, pid, "insert", b) for s, pid, b in e.inserts.records(coll.id))]
+        for seq, pid, kind, payload in sorted(logged, key=lambda rec: rec[0]):
+            top = max(top, seq)
+            if kind == "delete":
+                deletes.setdefault(pid, []).append((ar.pks_from_ipc_bytes(payload, is_str), seq))
+                continue
+            p = coll.partition_by_id(pid)
+            if p is None:
+                continue
+            batch, seqs = ar.record_batch_to_batch(coll.schema, ar.from_ipc_bytes(payload))
+            if kind == "upsert":
+                keys = batch.columns[coll.schema.primary_field.name].values
+                keys = np.asarray(keys.to_pylist(), dtype=object) if is_str else np.asarray(keys)
+                deletes.setdefault(0, []).append((keys, seq))
+            e.writer.apply(coll, p, "insert", batch, seqs, seq)
+        self._replay_deletes(coll, deletes)
+        seg_top = max((s.max_seq for p in coll.partitions.values() for s in p.segments()), default=0)
+        coll.visible_seq = max(top, seg_top, e.last_seq)
+
+    def _map_sealed(self, coll: Collection) -> set[str]:
+        """Map the sealed segments the catalog records, with their indexes; returns their file names."""
+        e = self.engine
+        known = set()
+        for sid, pid, path, _n, _max_seq in e.catalog.rows(
+            "SELECT id, partition_id, path, num_rows, max_seq FROM segments WHERE collection_id=? ORDER BY id",
+            (coll.id,),
+        ):
+            p = coll.partition_by_id(pid)
+            if p is None:
+                continue
+            full = os.path.join(e.dir.collection_dir(coll.id), path)
+            known.add(path)
+            batch, seqs = ar.record_batch_to_batch(coll.schema, read_segment_file(full))
+            seg = Segment(sid, pid, coll.schema)
+            seg.append(batch, seqs)
+            seg.freeze()
+            seg.persisted = True
+            p.sealed.append(seg)
+            self._load_indexes(coll, seg)
+        return known
+
+    def _replay_deletes(self, coll: Collection, deletes: dict[int, list[tuple[np.ndarray, int]]]) -> None:
+        """Apply every logged delete in one pass per segment.
+
+        A delete at ``s`` removes the rows of its keys written before ``s``, so a
+        row is deleted exactly when the latest delete of its key is newer than
+        the row: one lookup of each key's latest delete answers for all of them.
+        """
+        for pid, items in deletes.items():
+            keys = np.concatenate([k for k, _ in items])
+            seqs = np.concatenate([np.full(len(k), s, dtype=np.int64) for k, s in items])
+            if not len(keys):
+                continue
+            order = np.lexsort((seqs, keys)) if keys.dtype != object else \
+                sorted(range(len(keys)), key=lambda i: (keys[i], seqs[i]))
+            keys, seqs = keys[order], seqs[order]
+            last = np.ones(len(keys), dtype=bool)
+            last[:-1] = keys[1:] != keys[:-1]
+            uniq, latest = keys[last], seqs[last]
+            parts = [coll.partition_by_id(pid)] if pid else list(coll.partitions.values())
+            for p in parts:
+                for seg in p.segments() if p is not None else []:
+                    seg.mark_deleted_before(uniq, latest)
+
+    def _load_indexes(self, coll: Collection, seg: Segment) -> None:
+        e = self.engine
+        missing = False
+        for d in coll.indexes.values():
+            f = coll.schema.field(d.field_name)
+            if f is None:
+                continue
+            if not f.dtype.is_vector:
+                idx = build_scalar(d, seg.snapshot().column(d.field_name))
+                if idx is not None:
+                    seg.sindex[d.field_name] = idx
+                continue
+            path = e.dir.index_path(coll.id, seg.id, d.field_name)
+            try:
+                idx = load_index(path)
+                if idx.ntotal != seg.n or idx.index_type != d.index_type or idx.metric != d.metric_type:
+                    raise ValueError("index does not match its segment")
+                seg.vindex[d.field_name] = (d.signature, idx)
+            except Exception as exc:  # damaged or missing: derived data, rebuild it
+                log.info("rebuilding index of segment %s field %s: %s", seg.id, d.field_name, exc)
+                missing = True
+        if missing:
+            e.submit(e.maintenance.build_indexes, coll, seg)
+
+    def _remove_orphans(self, coll: Collection, known: set[str]) -> None:
+        d = self.engine.dir.collection_dir(coll.id)
+        for name in os.listdir(d):
+            seg_file = name.split(".", 1)[0] + ".arrow"
+            if ".tmp" in name or seg_file not in known:  # also index files cut off mid-save
+                try:
+                    os.unlink(os.path.join(d, name))
+                except OSError:
+                    pass
+
