@@ -15,7 +15,7 @@ from .. import _requests as rq
 from .._errors import ParamError
 from .._schema import CollectionSchema, FieldSchema
 from .._types import DataType
-from ..data._batch import query_vectors
+from ..data._vectors import query_vectors
 from ._helpers import AnnSearchRequest, IndexParams
 
 _SEARCH_KEYS = ("metric_type", "params")
