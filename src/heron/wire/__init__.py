@@ -1,9 +1,9 @@
-"""Milvus protobuf ⇄ Heron requests and results, as pure translation: no engine, no grpc, no I/O.
+"""Milvus protobuf ⇄ Heron requests and results, as pure translation: no engine, no gRPC calls, no I/O.
 
 The server decodes a Milvus message into a `heron._requests` object and
 encodes the engine's answer; the remote client transport does the mirror
 image. Both use the one codec table, `CODECS`, and the one status table
-(`status_of` / `error_of`).
+(`status_of` / `error_of`). The protobuf classes are pymilvus's.
 """
 
 from __future__ import annotations
