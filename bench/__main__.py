@@ -26,8 +26,7 @@ from typing import Any
 from bench import _report
 from bench._datasets import DatasetSpec, describe, prepare
 from bench._progress import Progress
-from bench._steps import STEPS
-from bench._worker import WorkerConfig
+from bench._steps import STEPS, WorkerConfig
 from bench.adapters import SYSTEMS
 
 ROOT = Path(__file__).resolve().parent.parent

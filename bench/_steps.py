@@ -11,7 +11,7 @@ import asyncio
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
@@ -20,11 +20,34 @@ from bench._exact import exact_topk, recall_at
 from bench._measure import Budget, Timed, async_calls, poll_until, threaded_calls, timed_calls
 from bench.adapters import Adapter, Unsupported
 
-if TYPE_CHECKING:
-    from bench._worker import WorkerConfig
-
 MAIN = "main"
 FRESH = "fresh"
+
+
+@dataclass
+class WorkerConfig:
+    """Everything one system's run needs; written by the parent as JSON."""
+
+    system: str
+    dataset_dir: str
+    result_path: str
+    workroot: str
+    k: int = 10
+    ef: int = 64
+    ef_list: list[int] = field(default_factory=lambda: [16, 24, 32, 48, 64, 96, 128, 256])
+    insert_batch: int = 1000
+    search_batch: int = 100
+    fresh_rows: int = 20_000
+    concurrency: list[int] = field(default_factory=lambda: [1, 8, 32])
+    budgets: dict[str, list[float]] = field(default_factory=dict)
+    load_seconds: float = 600.0
+    server_uri: str = ""
+    hnsw_m: int = 16
+    ef_construction: int = 200
+
+    def budget(self, step: str) -> Budget:
+        count, seconds = self.budgets.get(step, [200, 10.0])
+        return Budget(int(count), float(seconds))
 
 
 @dataclass

@@ -16,7 +16,6 @@ import tempfile
 import time
 import traceback
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -24,34 +23,8 @@ import numpy as np
 
 from bench import _steps
 from bench._datasets import load
-from bench._measure import Budget
+from bench._steps import WorkerConfig
 from bench.adapters import AdapterConfig, Unsupported, adapter_class
-
-
-@dataclass
-class WorkerConfig:
-    """Everything one system's run needs; written by the parent as JSON."""
-
-    system: str
-    dataset_dir: str
-    result_path: str
-    workroot: str
-    k: int = 10
-    ef: int = 64
-    ef_list: list[int] = field(default_factory=lambda: [16, 24, 32, 48, 64, 96, 128, 256])
-    insert_batch: int = 1000
-    search_batch: int = 100
-    fresh_rows: int = 20_000
-    concurrency: list[int] = field(default_factory=lambda: [1, 8, 32])
-    budgets: dict[str, list[float]] = field(default_factory=dict)
-    load_seconds: float = 600.0
-    server_uri: str = ""
-    hnsw_m: int = 16
-    ef_construction: int = 200
-
-    def budget(self, step: str) -> Budget:
-        count, seconds = self.budgets.get(step, [200, 10.0])
-        return Budget(int(count), float(seconds))
 
 
 class Recorder:

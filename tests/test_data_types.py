@@ -191,7 +191,7 @@ def test_other_vector_types_round_trip(client):
 def test_json_texts_are_those_of_json_dumps(value):
     import json
 
-    from heron.data._batch import dumps_json
+    from heron.data._json import dumps_json
 
     assert dumps_json(value) == json.dumps(value, allow_nan=False)
 

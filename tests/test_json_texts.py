@@ -13,7 +13,7 @@ import pytest
 import heron
 from heron._schema import FieldSchema
 from heron._types import DataType
-from heron.data import _batch
+from heron.data import _json
 
 JSON_FIELD = FieldSchema("doc", DataType.JSON)
 
@@ -27,12 +27,12 @@ def _value(rnd: random.Random, depth: int = 0):
     return {rnd.choice(["k", "a,b", '"', "\\", "{", "é"]) + str(i): _value(rnd, depth + 1) for i in range(rnd.randint(0, 3))}
 
 
-@pytest.mark.skipif(_batch._orjson is None, reason="orjson is not installed")
+@pytest.mark.skipif(_json._orjson is None, reason="orjson is not installed")
 def test_texts_cut_from_one_encoding_are_each_documents_json():
     rnd = random.Random(7)
     for _ in range(300):
         docs = [{"x": _value(rnd)} for _ in range(rnd.randint(1, 6))]
-        texts = _batch._json_list_texts(docs)
+        texts = _json._json_list_texts(docs)
         assert texts is not None
         texts.validate(full=True)
         assert [json.loads(t) for t in texts.to_pylist()] == docs
@@ -51,7 +51,7 @@ def test_texts_cut_from_one_encoding_are_each_documents_json():
     ],
 )
 def test_what_one_pass_does_not_encode_as_json_would_goes_the_general_way(docs):
-    assert _batch._json_list_texts(docs) is None
+    assert _json._json_list_texts(docs) is None
 
 
 def test_documents_round_trip_and_bad_ones_are_refused_whole(tmp_path):

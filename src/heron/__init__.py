@@ -31,12 +31,11 @@ from ._errors import (
 )
 from ._schema import CollectionSchema, FieldSchema
 from ._types import ConsistencyLevel, DataType, LoadState, MetricType
+from ._version import __version__
 from .client._async_client import AsyncClient
 from .client._helpers import AnnSearchRequest, IndexParams, RRFRanker, WeightedRanker
 from .client._results import Hit, Hits, QueryResult, SearchResult
 from .client._sync_client import Client
-
-__version__ = "0.1.0"
 
 __all__ = [
     "AliasNotFoundError",

@@ -8,7 +8,7 @@ import scipy.sparse as sp
 
 from heron._errors import ParamError
 from heron._types import DataType
-from heron.data._batch import float32_to_bfloat16_bits
+from heron.data._vectors import float32_to_bfloat16_bits
 from heron.engine.index._vector_index import build_index, exact_range_search, exact_search, load_index
 
 SPARSE = DataType.SPARSE_FLOAT_VECTOR

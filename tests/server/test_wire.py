@@ -6,11 +6,10 @@ import numpy as np
 import pytest
 from scipy import sparse as sp
 
-from heron import DataError, DataType
+from heron import DataError, DataType, wire
 from heron import _requests as rq
 from heron._schema import CollectionSchema
 from heron.data._batch import build_batch
-from heron.wire import _codecs as _wire
 from heron.wire import _data as _wire_data
 from heron.wire import _query as _wire_query
 from heron.wire import _schema as _wire_schema
@@ -133,6 +132,6 @@ def test_errors_round_trip_through_status():
     from heron import CollectionNotFoundError, FilterError
 
     for exc in (CollectionNotFoundError("gone"), DataError("bad row"), FilterError("bad filter")):
-        back = _wire.error_of(_wire.status_of(exc))
+        back = wire.error_of(wire.status_of(exc))
         assert type(back) is type(exc) and back.code == exc.code
-    assert _wire.error_of(_wire.status_of(ValueError("boom"))).code == 1
+    assert wire.error_of(wire.status_of(ValueError("boom"))).code == 1

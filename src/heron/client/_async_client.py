@@ -15,8 +15,9 @@ from typing import Any
 from .. import _requests as rq
 from .._errors import ParamError
 from .._schema import CollectionSchema
+from .._version import __version__
 from ..data._batch import build_batch
-from ._base import ClientBase, is_remote
+from ._base import ClientBase, is_remote, larger_is_better, search_field, search_metric
 from ._helpers import AnnSearchRequest, IndexParams
 from ._results import QueryResult, SearchResult, shape_search
 from .transports._local import AsyncLocalTransport
@@ -400,8 +401,6 @@ class AsyncClient(ClientBase):
 
     async def get_server_version(self, timeout: float | None = None, **kwargs: Any) -> str:
         """The version of Heron this client belongs to."""
-        from .. import __version__
-
         return __version__
 
 
@@ -463,21 +462,18 @@ class AsyncSearchIterator:
         self._done = False
         self._larger: bool | None = None
 
-    async def _larger_is_better(self) -> bool:
+    async def _metric(self) -> str:
+        """The search's metric; only a search that names none asks for the schema and its field's index."""
         r = self._request
-        metric = r.metric_type
-        if not metric:
-            desc = await self._client._call(rq.DescribeCollection(r.db_name, r.collection_name), self._timeout)
-            vecs = [f for f in desc["fields"] if int(f["type"]) >= 100]
-            field = r.anns_field or (vecs[0]["name"] if vecs else "")
-            names = await self._client._call(rq.ListIndexes(r.db_name, r.collection_name, field), self._timeout)
-            if names:
-                d = await self._client._call(rq.DescribeIndex(r.db_name, r.collection_name, names[0]), self._timeout)
-                metric = d["metric_type"]
-            else:
-                kind = next((int(f["type"]) for f in vecs if f["name"] == field), 101)
-                metric = {104: "IP", 100: "HAMMING"}.get(kind, "COSINE")
-        return metric in ("IP", "COSINE", "BM25")
+        if r.metric_type:
+            return r.metric_type
+        schema = await self._client._schema(r.collection_name, r.db_name)
+        field = search_field(r, schema)
+        names = await self._client._call(rq.ListIndexes(r.db_name, r.collection_name, field), self._timeout)
+        index = None
+        if names:
+            index = await self._client._call(rq.DescribeIndex(r.db_name, r.collection_name, names[0]), self._timeout)
+        return search_metric(r, schema, index)
 
     async def next(self) -> list[dict[str, Any]]:
         """The next batch of hits, or ``[]`` when the iterator is exhausted."""
@@ -485,7 +481,7 @@ class AsyncSearchIterator:
         if self._done or n <= 0:
             return []
         if self._larger is None:
-            self._larger = await self._larger_is_better()
+            self._larger = larger_is_better(await self._metric())
         r = self._request
         params = dict(r.params)
         if self._last is not None:

@@ -15,10 +15,14 @@ from .. import _requests as rq
 from .._errors import ParamError
 from .._schema import CollectionSchema, FieldSchema
 from .._types import DataType
-from ..data._batch import query_vectors
+from ..data._vectors import query_vectors
 from ._helpers import AnnSearchRequest, IndexParams
 
 _SEARCH_KEYS = ("metric_type", "params")
+#: Metrics whose scores grow with similarity; for the others (L2, HAMMING, JACCARD...) lower is better.
+_LARGER_IS_BETTER = frozenset({"IP", "COSINE", "BM25"})
+#: The metric of a search on a field without an index, by the field's type (COSINE for the others).
+_UNINDEXED_METRIC = {DataType.SPARSE_FLOAT_VECTOR: "IP", DataType.BINARY_VECTOR: "HAMMING"}
 
 
 def is_remote(uri: str) -> bool:
@@ -160,6 +164,27 @@ class ClientBase:
             _names(partition_names), None if limit in (None, -1) else int(limit), int(kwargs.get("offset", 0) or 0),
             dict(kwargs.get("filter_params") or {}), str(kwargs.get("consistency_level", "")),
         )
+
+
+def search_field(request: rq.Search, schema: CollectionSchema) -> str:
+    """The vector field a search runs on: its ``anns_field``, else the schema's first vector field."""
+    vectors = schema.vector_fields
+    return request.anns_field or (vectors[0].name if vectors else "")
+
+
+def search_metric(request: rq.Search, schema: CollectionSchema, index: dict[str, Any] | None) -> str:
+    """The metric a search runs with: its own, else that of ``index`` (its field's), else its field type's default."""
+    if request.metric_type:
+        return request.metric_type
+    if index is not None:
+        return str(index["metric_type"])
+    f = schema.field(search_field(request, schema))
+    return _UNINDEXED_METRIC.get(f.dtype, "COSINE") if f is not None else "COSINE"
+
+
+def larger_is_better(metric: str) -> bool:
+    """Whether higher scores are better for ``metric`` (IP, COSINE, BM25) rather than lower (L2, HAMMING...)."""
+    return str(metric).upper() in _LARGER_IS_BETTER
 
 
 def dimension_of(dim: Any) -> int:

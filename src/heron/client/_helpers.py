@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from .._errors import ParamError
+
 
 class IndexParams:
     """A list of index definitions, built with `add_index` (pymilvus's `prepare_index_params`)."""
@@ -93,8 +95,6 @@ class RRFRanker:
 
     def __init__(self, k: int = 60) -> None:
         if not isinstance(k, int) or not 0 < k < 16384:
-            from .._errors import ParamError
-
             raise ParamError(f"RRFRanker k: got {k!r}, expected an integer in 1..16383")
         self.k = k
 
@@ -112,8 +112,6 @@ class WeightedRanker:
     """
 
     def __init__(self, *weights: float, norm_score: bool = True) -> None:
-        from .._errors import ParamError
-
         for w in weights:
             if isinstance(w, bool) or not isinstance(w, (int, float)) or not 0 <= w <= 1:
                 raise ParamError(f"WeightedRanker weight: got {w!r}, expected a number in [0, 1]")

@@ -19,8 +19,9 @@ from .._errors import CollectionNotLoadedError, ParamError
 from .._schema import META_FIELD, CollectionSchema
 from .._types import DataType, larger_is_better
 from ..data import _sparse as sp
-from ..data._batch import bfloat16_bits_to_float32, normalize_pks
+from ..data._batch import normalize_pks
 from ..data._pa import from_numpy
+from ..data._vectors import bfloat16_bits_to_float32, float32_to_bfloat16_bits
 from ._collection import Collection, Partition
 from ._segment import SegmentView
 from .index._base import IndexChanged
@@ -281,8 +282,6 @@ class Reader:
         if f.dtype is DataType.FLOAT16_VECTOR:
             return arr.astype(np.float16)
         if f.dtype is DataType.BFLOAT16_VECTOR:
-            from ..data._batch import float32_to_bfloat16_bits
-
             return float32_to_bfloat16_bits(arr.astype(np.float32))
         if f.dtype is DataType.INT8_VECTOR:
             return arr.astype(np.int8)

@@ -1,7 +1,7 @@
 """One decorator that turns every failure of an RPC into the answer Milvus clients expect.
 
 Heron errors become a Milvus ``Status`` inside the RPC's normal reply (the
-table is `heron.wire._codecs.status_of`), so pymilvus raises `MilvusException`
+table is `heron.wire.status_of`), so pymilvus raises `MilvusException`
 with the same code and message. Failures of the call itself — a bad login,
 a passed deadline, a cancelled call — end the RPC with a gRPC status code.
 """
@@ -15,8 +15,8 @@ from typing import Any
 
 import grpc
 
-from .._errors import AuthenticationError
-from ..wire import _codecs as _wire
+from .. import wire
+from .._errors import AuthenticationError, HeronError
 
 log = logging.getLogger("heron.server")
 
@@ -46,10 +46,8 @@ def rpc_errors(fn: Handler) -> Handler:
             code = next((c for t, c in GRPC_CODES.items() if isinstance(exc, t)), None)
             if code is not None:
                 await context.abort(code, str(exc))
-            if not isinstance(exc, _wire.HeronError):
+            if not isinstance(exc, HeronError):
                 log.exception("%s failed", rpc)
-            status = _wire.status_of(exc)
-            cls = _wire.response_class(rpc)
-            return status if cls is _wire.common_pb2.Status else cls(status=status)
+            return wire.error_reply(rpc, exc)
 
     return wrapper

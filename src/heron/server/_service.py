@@ -2,7 +2,7 @@
 
 Every RPC goes through `MilvusService.handle`: authenticate (when enabled),
 take an in-flight slot (or answer "server busy"), then — in a worker thread,
-never on the event loop — check privileges, decode with `heron.wire._codecs`,
+never on the event loop — check privileges, decode with `heron.wire`,
 run the request on the engine unless the caller's deadline has passed or
 the call was cancelled, and encode the reply.
 """
@@ -17,11 +17,11 @@ from typing import Any
 
 import grpc
 
-from .._errors import AuthenticationError, ServerBusyError
+from .. import wire
+from .._errors import AuthenticationError, ParamError, ServerBusyError
 from .._schema import CollectionSchema
 from .._workers import Workers
 from ..engine._engine import Engine
-from ..wire import _codecs as _wire
 from ._auth import AuthStore
 from ._errors import DeadlineExceeded, rpc_errors
 from ._rbac import HANDLERS as RBAC_HANDLERS
@@ -30,6 +30,8 @@ from ._rbac import check_privilege
 SERVICE_NAME = "milvus.proto.milvus.MilvusService"
 #: RPCs a client may make before logging in (Milvus answers them for anyone).
 OPEN_RPCS = frozenset({"GetVersion", "CheckHealth"})
+#: Every RPC served: those of the codec table, and the user and role RPCs.
+RPCS = tuple(sorted(set(wire.CODECS) | set(RBAC_HANDLERS)))
 
 
 class MilvusService:
@@ -52,13 +54,10 @@ class MilvusService:
         self._idle.set()
 
     # -- plumbing ------------------------------------------------------------------------------
-    def rpc_names(self) -> list[str]:
-        return sorted(set(_wire.CODECS) | set(RBAC_HANDLERS))
-
     def generic_handler(self) -> grpc.GenericRpcHandler:
         handlers = {}
-        for rpc in self.rpc_names():
-            req_cls, resp_cls = _wire.request_class(rpc), _wire.response_class(rpc)
+        for rpc in RPCS:
+            req_cls, resp_cls = wire.request_class(rpc), wire.response_class(rpc)
             handlers[rpc] = grpc.unary_unary_rpc_method_handler(
                 self._bind(rpc),
                 request_deserializer=req_cls.FromString,
@@ -95,7 +94,7 @@ class MilvusService:
         user = self._user(rpc, context)
         remaining = context.time_remaining()
         deadline = None if remaining is None else time.monotonic() + remaining
-        db = _wire.db_of(msg, dict(context.invocation_metadata() or ()).get("dbname", ""))
+        db = wire.db_of(msg, dict(context.invocation_metadata() or ()).get("dbname", ""))
         if self.inflight >= self.max_inflight:
             raise ServerBusyError(
                 f"server busy: {self.inflight} calls in flight (limit {self.max_inflight}); retry"
@@ -122,7 +121,7 @@ class MilvusService:
                 return RBAC_HANDLERS[rpc](self.auth, msg, user)
         elif rpc in RBAC_HANDLERS:
             return RBAC_HANDLERS[rpc](AuthStoreDisabled(), msg, user)  # type: ignore[arg-type]
-        codec = _wire.CODECS[rpc]
+        codec = wire.CODECS[rpc]
         schemas: dict[str, CollectionSchema] = {}
         schema = self._schema_fn(db, schemas)
         request = codec.decode(msg, db, schema)
@@ -151,6 +150,4 @@ class AuthStoreDisabled:
     """Stands in for the `AuthStore` when authentication is off: user management is refused."""
 
     def __getattr__(self, name: str) -> Any:
-        from .._errors import ParamError
-
         raise ParamError("user management needs a server started with --auth")

@@ -19,15 +19,10 @@ from .._errors import DataError, ParamError
 from .._schema import META_FIELD, CollectionSchema
 from .._types import DataType
 from ..data import _sparse as sp
-from ..data._batch import (
-    Batch,
-    bfloat16_bits_to_float32,
-    check_unique_pks,
-    convert_scalars,
-    convert_vectors,
-    float32_to_bfloat16_bits,
-)
+from ..data._batch import Batch, check_unique_pks
 from ..data._column import Column
+from ..data._scalars import convert_scalars
+from ..data._vectors import bfloat16_bits_to_float32, convert_vectors, float32_to_bfloat16_bits
 
 COUNT = "count(*)"
 

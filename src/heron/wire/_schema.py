@@ -12,6 +12,7 @@ from typing import Any
 
 from pymilvus.grpc_gen import common_pb2, milvus_pb2, schema_pb2
 
+from .. import _requests as rq
 from .._schema import META_FIELD
 from .._types import DataType
 
@@ -248,7 +249,36 @@ def describe_from_pb(r: milvus_pb2.DescribeCollectionResponse) -> dict[str, Any]
     }
 
 
+def create_collection_from_pb(m: milvus_pb2.CreateCollectionRequest, db: str) -> rq.CreateCollection:
+    """The Heron request for a Milvus CreateCollection (its indexes come as separate CreateIndex calls)."""
+    schema = json_schema(schema_from_pb(schema_pb2.CollectionSchema.FromString(m.schema)))
+    return rq.CreateCollection(
+        db,
+        m.collection_name,
+        schema,
+        (),
+        consistency_name(m.consistency_level),
+        {k: loads_or_str(v) for k, v in kv_dict(m.properties).items()},
+        int(m.num_partitions),
+    )
+
+
+def create_collection_to_pb(r: rq.CreateCollection) -> milvus_pb2.CreateCollectionRequest:
+    """The Milvus CreateCollection for a Heron request, without its indexes."""
+    schema = schema_to_pb(r.schema, r.collection_name).SerializeToString()
+    return milvus_pb2.CreateCollectionRequest(
+        db_name=r.db_name,
+        collection_name=r.collection_name,
+        schema=schema,
+        shards_num=1,
+        consistency_level=consistency_number(r.consistency_level),
+        properties=kv_pairs(r.properties),
+        num_partitions=r.num_partitions,
+    )
+
+
 # -- indexes ---------------------------------------------------------------------------------
+
 
 _INDEX_KEYS = ("index_type", "metric_type")
 
@@ -286,6 +316,13 @@ def index_spec_to_pb(
         field_name=spec["field_name"],
         index_name=spec.get("index_name") or spec["field_name"],
         extra_params=kv_pairs(extra),
+    )
+
+
+def create_index_from_pb(m: milvus_pb2.CreateIndexRequest, db: str) -> rq.CreateIndex:
+    """The Heron request for a Milvus CreateIndex (one index per message)."""
+    return rq.CreateIndex(
+        db, m.collection_name, (index_spec_from_pb(m.field_name, m.index_name, m.extra_params),)
     )
 
 

@@ -23,6 +23,7 @@ from urllib.parse import urlparse
 import grpc
 
 from ... import _requests as rq
+from ... import wire
 from ..._errors import (
     AuthenticationError,
     ClientClosedError,
@@ -31,7 +32,6 @@ from ..._errors import (
     PermissionDeniedError,
 )
 from ..._schema import CollectionSchema
-from ...wire import _codecs as _wire
 from .._batching import PerLoopBatchers
 
 _PATH = "/milvus.proto.milvus.MilvusService/"
@@ -114,7 +114,7 @@ class _Base:
 
     @staticmethod
     def _check(reply: Any) -> None:
-        err = _wire.error_of(_wire.reply_status(reply))
+        err = wire.error_of(wire.reply_status(reply))
         if err is not None:
             raise err
 
@@ -129,7 +129,7 @@ class _Base:
     @staticmethod
     def _retryable(exc: grpc.RpcError, request: Any, attempt: int, deadline: float | None) -> float | None:
         """Seconds to wait before resending, or None to give up."""
-        if exc.code() != grpc.StatusCode.UNAVAILABLE or type(request) not in _wire.READ_ONLY:
+        if exc.code() != grpc.StatusCode.UNAVAILABLE or type(request) not in wire.READ_ONLY:
             return None
         if attempt >= _RETRY_TIMES:
             return None
@@ -157,7 +157,7 @@ class RemoteTransport(_Base):
         call = self._channel.unary_unary(
             _PATH + rpc,
             request_serializer=type(msg).SerializeToString,
-            response_deserializer=_wire.response_class(rpc).FromString,
+            response_deserializer=wire.response_class(rpc).FromString,
         )
         attempt = 0
         while True:
@@ -187,14 +187,14 @@ class RemoteTransport(_Base):
         deadline = self._deadline(timeout)
         db = getattr(request, "db_name", "") or self._db
         reply, rpc = None, ""
-        for rpc, msg in _wire.client_messages(request, self._schema(deadline, db)):
+        for rpc, msg in wire.client_messages(request, self._schema(deadline, db)):
             try:
                 reply = self._unary(rpc, msg, db, request, deadline, timeout)
             except IndexNotFoundError:
                 if isinstance(request, rq.ListIndexes):
                     return []
                 raise
-        result = _wire.client_result(request, rpc, reply)
+        result = wire.client_result(request, rpc, reply)
         self._remember(request, result)
         return result
 
@@ -238,7 +238,7 @@ class AsyncRemoteTransport(_Base):
         call = self._chan().unary_unary(
             _PATH + rpc,
             request_serializer=type(msg).SerializeToString,
-            response_deserializer=_wire.response_class(rpc).FromString,
+            response_deserializer=wire.response_class(rpc).FromString,
         )
         attempt = 0
         while True:
@@ -273,14 +273,14 @@ class AsyncRemoteTransport(_Base):
         db = getattr(request, "db_name", "") or self._db
         await self._ensure_schema(request, deadline, db)
         reply, rpc = None, ""
-        for rpc, msg in _wire.client_messages(request, lambda name: self._schemas[(db, name)]):
+        for rpc, msg in wire.client_messages(request, lambda name: self._schemas[(db, name)]):
             try:
                 reply = await self._unary(rpc, msg, db, request, deadline, timeout)
             except IndexNotFoundError:
                 if isinstance(request, rq.ListIndexes):
                     return []
                 raise
-        result = _wire.client_result(request, rpc, reply)
+        result = wire.client_result(request, rpc, reply)
         self._remember(request, result)
         return result
 

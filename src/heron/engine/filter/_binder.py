@@ -21,12 +21,10 @@ from ..._types import DataType
 from . import _ast as A
 from . import _bound as B
 from . import _scalar as S
+from ._binder_values import NUMERIC, bind_value
 
-NUMERIC = frozenset({"int", "float", "num"})
 ORDER_OPS = frozenset({"<", "<=", ">", ">="})
 FLIP = {"<": ">", "<=": ">=", ">": "<", ">=": "<=", "==": "==", "!=": "!="}
-ARITH_OPS = frozenset({"+", "-", "*", "/", "%", "**"})
-BIT_OPS = frozenset({"&", "|", "^", "<<", ">>"})
 CONTAINS = {
     "json_contains": "one",
     "json_contains_all": "all",
@@ -300,8 +298,6 @@ class Binder:
 
     # -- values (see _binder_values) ------------------------------------------------
     def value(self, node: A.Node) -> B.Value:
-        from ._binder_values import bind_value
-
         return bind_value(self, node)
 
     def resolve(self, node: A.Name) -> B.Value:

@@ -7,10 +7,14 @@ from typing import TYPE_CHECKING
 from . import _ast as A
 from . import _bound as B
 from . import _scalar as S
-from ._binder import ARITH_OPS, BIT_OPS, NUMERIC
 
 if TYPE_CHECKING:
     from ._binder import Binder
+
+#: Value types that take part in arithmetic and compare with one another.
+NUMERIC = frozenset({"int", "float", "num"})
+ARITH_OPS = frozenset({"+", "-", "*", "/", "%", "**"})
+BIT_OPS = frozenset({"&", "|", "^", "<<", ">>"})
 
 
 def bind_value(b: Binder, node: A.Node) -> B.Value:

@@ -18,8 +18,9 @@ import pyarrow as pa
 from ..._schema import META_FIELD, CollectionSchema, FieldSchema
 from ..._types import NUMPY_DTYPES, DataType
 from ...data import _sparse as sp
-from ...data._batch import Batch, dumps_json
+from ...data._batch import Batch
 from ...data._column import Column
+from ...data._json import dumps_json
 from ...data._pa import from_numpy, lists, strings, to_numpy, valid_mask
 
 SEQ = "__seq"

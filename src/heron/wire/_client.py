@@ -1,0 +1,82 @@
+"""The client side of the codec table: which Milvus calls carry a Heron request, and what its answer is.
+
+Most requests travel as the one RPC whose codec carries their type; the
+few that Milvus splits or merges differently (an insert that is an upsert,
+a collection created with its indexes, several indexes at once, the index
+names of a collection) are spelled out in `client_messages`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Any
+
+from pymilvus.grpc_gen import milvus_pb2
+
+from .. import _errors
+from .. import _requests as rq
+from . import _schema as ws
+from ._codecs import CODECS, SchemaFn
+
+#: Heron request class → the RPC that carries it (an insert goes as Upsert when it is one).
+RPC_OF: dict[type, str] = {
+    c.carries: c.rpc for c in CODECS.values() if c.carries is not None and c.rpc != "Upsert"
+}
+
+#: Requests that change nothing, so a client may resend them after a dropped connection.
+READ_ONLY: frozenset[type] = frozenset(
+    {
+        rq.ListDatabases,
+        rq.DescribeDatabase,
+        rq.HasCollection,
+        rq.DescribeCollection,
+        rq.ListCollections,
+        rq.GetCollectionStats,
+        rq.HasPartition,
+        rq.ListPartitions,
+        rq.GetPartitionStats,
+        rq.GetLoadState,
+        rq.ListIndexes,
+        rq.DescribeIndex,
+        rq.DescribeAlias,
+        rq.ListAliases,
+        rq.Query,
+        rq.Search,
+        rq.HybridSearch,
+    }
+)
+
+
+def client_messages(r: Any, schema: SchemaFn) -> list[tuple[str, Any]]:
+    """The Milvus calls that carry one Heron request, in order (most requests need exactly one)."""
+    if isinstance(r, rq.CreateCollection) and r.index_params:
+        bare = CODECS["CreateCollection"].request(replace(r, index_params=()), schema)  # type: ignore[misc]
+        indexes = [
+            ("CreateIndex", ws.index_spec_to_pb(spec, r.db_name, r.collection_name))
+            for spec in r.index_params
+        ]
+        load = milvus_pb2.LoadCollectionRequest(db_name=r.db_name, collection_name=r.collection_name)
+        return [("CreateCollection", bare), *indexes, ("LoadCollection", load)]
+    if isinstance(r, rq.CreateIndex):
+        return [
+            ("CreateIndex", ws.index_spec_to_pb(spec, r.db_name, r.collection_name)) for spec in r.indexes
+        ]
+    if isinstance(r, rq.ListIndexes):
+        msg = milvus_pb2.DescribeIndexRequest(
+            db_name=r.db_name, collection_name=r.collection_name, field_name=r.field_name
+        )
+        return [("DescribeIndex", msg)]
+    rpc = "Upsert" if isinstance(r, rq.Insert) and r.upsert else RPC_OF.get(type(r))
+    if rpc is None:
+        raise _errors.ParamError(f"{type(r).__name__} cannot be sent to a server")
+    return [(rpc, CODECS[rpc].request(r, schema))]  # type: ignore[misc]
+
+
+def client_result(r: Any, rpc: str, reply: Any) -> Any:
+    """The engine-shaped answer to ``r`` from the reply of its (last) Milvus call."""
+    if isinstance(r, rq.ListIndexes):
+        return [d.index_name for d in reply.index_descriptions]
+    if isinstance(r, (rq.CreateIndex, rq.Flush, rq.CreateCollection)):
+        return None
+    codec = CODECS[rpc]
+    return codec.result(reply, r) if codec.result else None
