@@ -7,7 +7,8 @@ import pytest
 
 from heron import CollectionSchema, DataType
 from heron import _requests as rq
-from heron.client._base import larger_is_better, search_field, search_metric
+from heron._types import larger_is_better
+from heron.client._base import search_field, search_metric
 
 
 def _schema() -> CollectionSchema:

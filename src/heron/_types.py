@@ -98,7 +98,7 @@ _SIMILARITIES = frozenset({"IP", "COSINE", "BM25"})
 
 def larger_is_better(metric: str) -> bool:
     """Whether a larger score is a better match under ``metric`` (a metric name such as ``"IP"``)."""
-    return metric in _SIMILARITIES
+    return str(metric).upper() in _SIMILARITIES
 
 
 class MetricType(str, Enum):

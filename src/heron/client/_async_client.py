@@ -15,9 +15,10 @@ from typing import Any
 from .. import _requests as rq
 from .._errors import ParamError
 from .._schema import CollectionSchema
+from .._types import larger_is_better
 from .._version import __version__
 from ..data._batch import build_batch
-from ._base import ClientBase, is_remote, larger_is_better, search_field, search_metric
+from ._base import ClientBase, is_remote, search_field, search_metric
 from ._helpers import AnnSearchRequest, IndexParams
 from ._results import QueryResult, SearchResult, shape_search
 from .transports._local import AsyncLocalTransport

@@ -19,8 +19,6 @@ from ..data._vectors import query_vectors
 from ._helpers import AnnSearchRequest, IndexParams
 
 _SEARCH_KEYS = ("metric_type", "params")
-#: Metrics whose scores grow with similarity; for the others (L2, HAMMING, JACCARD...) lower is better.
-_LARGER_IS_BETTER = frozenset({"IP", "COSINE", "BM25"})
 #: The metric of a search on a field without an index, by the field's type (COSINE for the others).
 _UNINDEXED_METRIC = {DataType.SPARSE_FLOAT_VECTOR: "IP", DataType.BINARY_VECTOR: "HAMMING"}
 
@@ -182,9 +180,6 @@ def search_metric(request: rq.Search, schema: CollectionSchema, index: dict[str,
     return _UNINDEXED_METRIC.get(f.dtype, "COSINE") if f is not None else "COSINE"
 
 
-def larger_is_better(metric: str) -> bool:
-    """Whether higher scores are better for ``metric`` (IP, COSINE, BM25) rather than lower (L2, HAMMING...)."""
-    return str(metric).upper() in _LARGER_IS_BETTER
 
 
 def dimension_of(dim: Any) -> int:
