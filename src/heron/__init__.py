@@ -16,9 +16,11 @@ from ._errors import (
     ClientClosedError,
     CollectionNotFoundError,
     CollectionNotLoadedError,
+    CorruptionError,
     DatabaseNotFoundError,
     DataDirLockedError,
     DataError,
+    DiskFullError,
     FilterError,
     HeronError,
     IndexNotFoundError,
@@ -28,6 +30,7 @@ from ._errors import (
     PermissionDeniedError,
     SchemaError,
     ServerBusyError,
+    StorageError,
 )
 from ._schema import CollectionSchema, FieldSchema
 from ._types import ConsistencyLevel, DataType, LoadState, MetricType
@@ -49,10 +52,12 @@ __all__ = [
     "CollectionNotLoadedError",
     "CollectionSchema",
     "ConsistencyLevel",
+    "CorruptionError",
     "DataDirLockedError",
     "DataError",
     "DataType",
     "DatabaseNotFoundError",
+    "DiskFullError",
     "FieldSchema",
     "FilterError",
     "HeronError",
@@ -71,6 +76,7 @@ __all__ = [
     "SchemaError",
     "SearchResult",
     "ServerBusyError",
+    "StorageError",
     "WeightedRanker",
     "__version__",
 ]

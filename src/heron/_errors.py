@@ -137,6 +137,38 @@ class ServerBusyError(HeronError):
     code = 8
 
 
+class StorageError(HeronError):
+    """Reading or writing the data directory failed (an I/O error); the write was not acknowledged."""
+
+    code = 5
+
+
+class DiskFullError(StorageError):
+    """The data directory's file system is full, or too full to keep writing safely; nothing was written.
+
+    Writes resume once space is freed; reads keep working.
+    """
+
+    code = 7
+
+
+class CorruptionError(StorageError):
+    """A file of the data directory is damaged: its checksum or structure does not match what was written.
+
+    ``path`` names the file and ``offset`` the first damaged byte where known;
+    the message also says which collection is affected and what is lost.
+    Heron never answers around damage: the data it covers is refused until
+    repaired (``heron repair``) or restored.
+    """
+
+    code = 5
+
+    def __init__(self, message: str, *, path: str = "", offset: int | None = None) -> None:
+        super().__init__(message)
+        self.path = path
+        self.offset = offset
+
+
 __all__ = [
     "AliasNotFoundError",
     "AlreadyExistsError",
@@ -144,9 +176,11 @@ __all__ = [
     "ClientClosedError",
     "CollectionNotFoundError",
     "CollectionNotLoadedError",
+    "CorruptionError",
     "DataDirLockedError",
     "DataError",
     "DatabaseNotFoundError",
+    "DiskFullError",
     "FilterError",
     "HeronError",
     "IndexNotFoundError",
@@ -156,4 +190,5 @@ __all__ = [
     "PermissionDeniedError",
     "SchemaError",
     "ServerBusyError",
+    "StorageError",
 ]

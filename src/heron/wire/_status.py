@@ -36,6 +36,7 @@ _BY_CODE = {
     3: _errors.PermissionDeniedError,
     1800: _errors.AuthenticationError,
     8: _errors.ServerBusyError,
+    7: _errors.DiskFullError,
 }
 
 

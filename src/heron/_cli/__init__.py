@@ -1,0 +1,42 @@
+"""The ``heron`` command line: one module per subcommand, listed in `COMMANDS`.
+
+Each command module has ``add_parser(subparsers)`` and ``run(args) -> int``
+(the exit status). A `HeronError` ends the command with one line on stderr
+naming the cause (``--debug`` shows the traceback instead).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from types import ModuleType
+
+from .._errors import HeronError
+from .._version import __version__
+from . import _serve
+
+#: The subcommands, in the order ``heron --help`` lists them.
+COMMANDS: tuple[ModuleType, ...] = (_serve,)
+
+
+def parser() -> argparse.ArgumentParser:
+    """The argument parser of ``heron`` with every subcommand of `COMMANDS`."""
+    ap = argparse.ArgumentParser(prog="heron", description="Heron vector database")
+    ap.add_argument("--version", action="version", version=f"heron {__version__}")
+    ap.add_argument("--debug", action="store_true", help="show the traceback of a failure")
+    sub = ap.add_subparsers(dest="command", required=True)
+    for command in COMMANDS:
+        command.add_parser(sub).set_defaults(run=command.run)
+    return ap
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run ``heron`` with ``argv`` (default: the process's arguments); return the exit status."""
+    args = parser().parse_args(argv)
+    try:
+        return int(args.run(args))
+    except HeronError as exc:
+        if args.debug:
+            raise
+        print(f"heron {args.command}: {exc}", file=sys.stderr)
+        return 1

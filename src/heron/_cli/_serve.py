@@ -1,0 +1,61 @@
+"""``heron serve --data DIR [--port 19530] ...``: serve a data directory over the Milvus gRPC protocol."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import sys
+from typing import Any
+
+
+def add_parser(sub: Any) -> argparse.ArgumentParser:
+    """Add ``serve`` and its options to the subparsers ``sub``."""
+    s: argparse.ArgumentParser = sub.add_parser("serve", help="serve a data directory over the Milvus gRPC protocol")
+    s.add_argument("--data", required=True, help="data directory (created if missing)")
+    s.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    s.add_argument("--port", type=int, default=19530, help="port (default 19530; 0 picks a free one)")
+    s.add_argument("--auth", action="store_true", help="require user:password tokens")
+    s.add_argument(
+        "--root-password",
+        default=None,
+        help="initial password of user 'root' (default: env HERON_ROOT_PASSWORD)",
+    )
+    s.add_argument("--tls-cert", default="", help="PEM certificate: serve TLS (https:// URIs)")
+    s.add_argument("--tls-key", default="", help="PEM private key of --tls-cert")
+    s.add_argument("--max-inflight", type=int, default=256, help="calls in flight before 'server busy'")
+    s.add_argument("--workers", type=int, default=0, help="engine worker threads (default: by CPU count)")
+    s.add_argument("--log-level", default="WARNING")
+    return s
+
+
+def run(args: argparse.Namespace) -> int:
+    """Serve until SIGTERM or SIGINT; 2 for contradictory options."""
+    from ..server import ServerConfig, serve
+
+    logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    if bool(args.tls_cert) != bool(args.tls_key):
+        print("heron: --tls-cert and --tls-key go together", file=sys.stderr)
+        return 2
+    password = (
+        args.root_password if args.root_password is not None else os.environ.get("HERON_ROOT_PASSWORD", "")
+    )
+    if args.auth and not password:
+        print(
+            "heron: --auth needs a root password: --root-password or env HERON_ROOT_PASSWORD", file=sys.stderr
+        )
+        return 2
+    cfg = ServerConfig(
+        args.data,
+        args.host,
+        args.port,
+        args.auth,
+        password,
+        args.tls_cert,
+        args.tls_key,
+        args.max_inflight,
+        args.workers,
+    )
+    asyncio.run(serve(cfg))
+    return 0
