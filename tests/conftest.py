@@ -6,8 +6,8 @@
 - ``launch_server`` / ``start_server``: ``heron serve`` as a real process on a
   free loopback port.
 - ``client``: every client test four ways, {sync, async} x {embedded, server},
-  each on data no other test sees. ``embedded_client`` is the embedded half, for
-  tests that reach into the engine or use what cannot travel over the wire.
+  each on data no other test sees. A test that only an in-process engine can
+  answer (it reaches into the engine) builds its own embedded client instead.
 """
 
 from __future__ import annotations
@@ -313,14 +313,6 @@ def client(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.M
     """
     style, where = request.param.split("-")
     yield from _open_client(request, tmp_path, monkeypatch, style, where)
-
-
-@pytest.fixture(params=["sync", "async"])
-def embedded_client(
-    request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> Iterator[Any]:
-    """The embedded half of ``client``, for tests that only an in-process engine can answer."""
-    yield from _open_client(request, tmp_path, monkeypatch, request.param, "embedded")
 
 
 def pytest_configure(config: pytest.Config) -> None:

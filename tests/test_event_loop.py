@@ -108,6 +108,9 @@ def test_engine_and_conversions_stay_off_the_loop_while_100k_rows_go_in(tmp_path
     # Made up front: only the client's work should run while the ticker is measured.
     data_of = [_columns(np.arange(b * size, (b + 1) * size, dtype=np.int64), rng) for b in range(batches)]
 
+    # Every row stays in the growing segment: sealing would build an HNSW index in the background,
+    # seconds of CPU here and minutes on a loaded machine, and that is not what this test is about.
+    monkeypatch.setenv("HERON_SEAL_ROWS", str(2 * batches * size))
     spy = ThreadSpy(monkeypatch)
     spy.watch(Engine, "execute")
     spy.watch(_batch, "convert_vectors")
