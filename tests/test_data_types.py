@@ -8,6 +8,7 @@ import pytest
 from scipy.sparse import csr_matrix
 
 import heron
+from tests.conftest import require_module
 
 
 def all_types_schema() -> heron.CollectionSchema:
@@ -131,7 +132,7 @@ def test_insert_dict_of_numpy_columns(client):
 
 
 def test_insert_pyarrow_table_and_pandas_frame(client):
-    pd = pytest.importorskip("pandas")
+    pd = require_module("pandas")
     _make(client)
     cols = _columns(50, 4)
     table = pa.table(

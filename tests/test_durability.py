@@ -241,12 +241,12 @@ class Writer:
                 pytest.fail(f"the writer did not print {word!r} within {timeout}s")
             time.sleep(0.005)
 
-    def wait_for_ack(self, timeout: float = 60.0) -> None:
-        """Wait until the writer has acknowledged at least one operation (so a loaded machine still tests something)."""
+    def wait_for_acks(self, count: int, timeout: float = 60.0) -> None:
+        """Wait until the writer has acknowledged ``count`` operations (so a loaded machine still tests something)."""
         deadline = time.monotonic() + timeout
-        while not any(line.startswith("A ") for line in self.lines()):
+        while sum(line.startswith("A ") for line in self.lines()) < count:
             if self.proc.poll() is not None or time.monotonic() > deadline:
-                pytest.fail(f"the writer acknowledged nothing within {timeout}s:\n{self.err.read_text()}")
+                pytest.fail(f"the writer acknowledged under {count} within {timeout}s:\n{self.err.read_text()}")
             time.sleep(0.005)
 
     def kill(self) -> None:
@@ -351,7 +351,7 @@ def test_acknowledged_writes_survive_repeated_sigkill(tmp_path, monkeypatch):
             else:
                 writer.wait_for("ready")
                 if round_no % 2:
-                    writer.wait_for_ack()
+                    writer.wait_for_acks(3)  # 8 such rounds: the total below holds on any machine
                 time.sleep(rng.uniform(0.0, 0.15))
             writer.kill()
         finally:

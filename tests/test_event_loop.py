@@ -1,4 +1,9 @@
-"""`AsyncClient` on an event loop: it never blocks the loop, works across loops, and stays correct under load."""
+"""`AsyncClient` on an event loop: it never blocks the loop, works across loops, and stays correct under load.
+
+"Never blocks" is checked by its mechanism: the engine's work and the conversion of user data
+run in threads other than the loop's, which spies on those functions record. A ticker on the
+loop adds only a loose sanity bound (seconds), so a busy machine cannot fail these tests.
+"""
 
 from __future__ import annotations
 
@@ -11,9 +16,12 @@ import numpy as np
 import pytest
 
 import heron
+from heron.data import _batch
 from heron.engine._engine import Engine
 
 DIM = 128
+#: A loop stall past this means something blocked it for good (a loaded machine stalls ~0.2 s at worst).
+STALL_SANITY_S = 2.0
 
 
 @pytest.fixture(autouse=True)
@@ -21,6 +29,29 @@ def _remove_data_dirs(tmp_path):
     """Data directories are large; remove them when the test ends instead of keeping them around."""
     yield
     shutil.rmtree(tmp_path, ignore_errors=True)
+
+
+class ThreadSpy:
+    """Records which threads the watched functions ran in."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        self._monkeypatch = monkeypatch
+        self.threads: dict[str, set[int]] = {}
+
+    def watch(self, owner: object, name: str) -> None:
+        real = getattr(owner, name)
+        seen = self.threads.setdefault(name, set())
+
+        def spy(*args: object, **kwargs: object) -> object:
+            seen.add(threading.get_ident())
+            return real(*args, **kwargs)
+
+        self._monkeypatch.setattr(owner, name, spy)
+
+    def assert_never_on(self, loop_thread: int) -> None:
+        for name, threads in self.threads.items():
+            assert threads, f"{name} never ran: the spy watches the wrong function"
+            assert loop_thread not in threads, f"{name} ran on the event loop's thread"
 
 
 def _columns(ids: np.ndarray, rng: np.random.Generator) -> dict[str, np.ndarray]:
@@ -37,8 +68,12 @@ async def _tick(stop: asyncio.Event, gaps: list[float]) -> None:
         last = now
 
 
-async def _insert_and_search(path: str, data_of: list[dict[str, np.ndarray]]) -> tuple[float, int]:
-    """Insert every batch and search after each one, with a ticker running; return (worst gap, row count)."""
+async def _insert_and_search(path: str, data_of: list[dict[str, np.ndarray]]) -> tuple[int, float, int]:
+    """Insert every batch and search after each one, with a ticker running.
+
+    Returns the loop's thread, the worst gap between ticks and the row count.
+    """
+    loop_thread = threading.get_ident()
     gaps: list[float] = []
     stop = asyncio.Event()
     ticker = asyncio.create_task(_tick(stop, gaps))
@@ -63,46 +98,42 @@ async def _insert_and_search(path: str, data_of: list[dict[str, np.ndarray]]) ->
     stop.set()
     await ticker
     assert len(gaps) > 20
-    return max(gaps), count[0]["count(*)"]
+    return loop_thread, max(gaps), count[0]["count(*)"]
 
 
-def test_loop_keeps_ticking_while_inserting_and_searching_100k_rows(tmp_path, monkeypatch):
-    """The engine works in threads: a 5 ms ticker never waits 50 ms while 100,000 rows go in."""
+def test_engine_and_conversions_stay_off_the_loop_while_100k_rows_go_in(tmp_path, monkeypatch):
+    """Inserting (rows and columns) and searching 100,000 rows runs no engine work on the loop's thread."""
     rng = np.random.default_rng(7)
     batches, size = 10, 10_000
     # Made up front: only the client's work should run while the ticker is measured.
     data_of = [_columns(np.arange(b * size, (b + 1) * size, dtype=np.int64), rng) for b in range(batches)]
 
-    engine_threads: set[int] = set()
-    real_execute = Engine.execute
-
-    def spy(self: Engine, request: object) -> object:
-        engine_threads.add(threading.get_ident())
-        return real_execute(self, request)
-
-    monkeypatch.setattr(Engine, "execute", spy)
-    worst: list[float] = []
-    for attempt in range(2):
-        loop_thread = threading.get_ident()  # asyncio.run runs the loop in this thread
-        gap, count = asyncio.run(_insert_and_search(str(tmp_path / f"db{attempt}"), data_of))
-        assert count == batches * size
-        assert loop_thread not in engine_threads, "the engine ran on the event loop's thread"
-        worst.append(gap)
-        # A loop that Heron blocks stalls on every run; one more run tells that apart from a rare
-        # moment where the operating system or the GIL kept the loop thread waiting.
-        if gap < 0.05:
-            break
-    assert worst[-1] < 0.05, f"the event loop stalled for {[round(w * 1000, 1) for w in worst]} ms"
+    # Every row stays in the growing segment: sealing would build an HNSW index in the background,
+    # seconds of CPU here and minutes on a loaded machine, and that is not what this test is about.
+    monkeypatch.setenv("HERON_SEAL_ROWS", str(2 * batches * size))
+    spy = ThreadSpy(monkeypatch)
+    spy.watch(Engine, "execute")
+    spy.watch(_batch, "convert_vectors")
+    spy.watch(_batch, "convert_scalars")
+    loop_thread, gap, count = asyncio.run(_insert_and_search(str(tmp_path / "db"), data_of))
+    assert count == batches * size
+    spy.assert_never_on(loop_thread)
+    assert gap < STALL_SANITY_S, f"the event loop stalled for {gap:.2f} s"
 
 
-def test_loop_keeps_ticking_while_rows_with_list_vectors_are_converted(tmp_path):
+def test_rows_with_list_vectors_are_converted_off_the_loop(tmp_path, monkeypatch):
     """Rows as plain lists (what most embedding APIs return) are converted off the loop too."""
     rng = np.random.default_rng(11)
     rows = [
         {"id": i, "vector": v.tolist()} for i, v in enumerate(rng.random((30_000, DIM), dtype=np.float32))
     ]
 
-    async def main() -> float:
+    spy = ThreadSpy(monkeypatch)
+    spy.watch(Engine, "execute")
+    spy.watch(_batch, "_rows_access")
+    spy.watch(_batch, "convert_vectors")
+
+    async def main() -> tuple[int, float]:
         gaps: list[float] = []
         stop = asyncio.Event()
         async with heron.AsyncClient(str(tmp_path / "db")) as client:
@@ -112,10 +143,11 @@ def test_loop_keeps_ticking_while_rows_with_list_vectors_are_converted(tmp_path)
             assert (await client.insert("lists", rows))["insert_count"] == len(rows)
             stop.set()
             await ticker
-        return max(gaps)
+        return threading.get_ident(), max(gaps)
 
-    worst = asyncio.run(main())
-    assert worst < 0.05, f"the event loop stalled for {worst * 1000:.1f} ms"
+    loop_thread, worst = asyncio.run(main())
+    spy.assert_never_on(loop_thread)
+    assert worst < STALL_SANITY_S, f"the event loop stalled for {worst:.2f} s"
 
 
 def test_client_made_outside_a_loop_serves_two_asyncio_runs(tmp_path):

@@ -11,9 +11,10 @@ from types import ModuleType
 import pytest
 
 import heron
+from tests.conftest import require_module
 
-httpx = pytest.importorskip("httpx")
-pytest.importorskip("fastapi")
+httpx = require_module("httpx")
+require_module("fastapi")
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "fastapi_app.py"
 

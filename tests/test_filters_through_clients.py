@@ -78,9 +78,12 @@ def as_reference(rows: list[dict]) -> list[dict]:
             for r in rows]
 
 
+#: Tests on `loaded` data: small segments, so that the rows span sealed segments and the growing one.
+SMALL_SEGMENTS = pytest.mark.heron_env(HERON_SEAL_ROWS="100")
+
+
 @pytest.fixture(params=list(INDEXES))
-def loaded(request, client, monkeypatch):
-    monkeypatch.setenv("HERON_SEAL_ROWS", "100")
+def loaded(request, client):
     idx = client.prepare_index_params()
     idx.add_index("vec", index_type="FLAT", metric_type="L2")
     for field, kind in INDEXES[request.param]:
@@ -100,6 +103,7 @@ def expected(expr: str, rows: list[dict]) -> set[int]:
     return {r["id"] for r, ok in zip(rows, hits) if ok}
 
 
+@SMALL_SEGMENTS
 @pytest.mark.parametrize("expr", EXPRS)
 def test_query_search_and_count_agree_with_the_reference(loaded, expr):
     client, rows = loaded
@@ -112,6 +116,7 @@ def test_query_search_and_count_agree_with_the_reference(loaded, expr):
     assert {h["id"] for h in hits} == want
 
 
+@SMALL_SEGMENTS
 def test_delete_by_filter_removes_exactly_the_matching_rows(loaded):
     client, rows = loaded
     expr = 'city like "par%" and age > 25'

@@ -14,6 +14,7 @@ import heron
 from heron._schema import FieldSchema
 from heron._types import DataType
 from heron.data import _json
+from tests.conftest import require
 
 JSON_FIELD = FieldSchema("doc", DataType.JSON)
 
@@ -27,8 +28,8 @@ def _value(rnd: random.Random, depth: int = 0):
     return {rnd.choice(["k", "a,b", '"', "\\", "{", "é"]) + str(i): _value(rnd, depth + 1) for i in range(rnd.randint(0, 3))}
 
 
-@pytest.mark.skipif(_json._orjson is None, reason="orjson is not installed")
 def test_texts_cut_from_one_encoding_are_each_documents_json():
+    require(_json._orjson is not None, "orjson is not installed")
     rnd = random.Random(7)
     for _ in range(300):
         docs = [{"x": _value(rnd)} for _ in range(rnd.randint(1, 6))]

@@ -5,23 +5,20 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from pathlib import Path
 
-import pytest
+from tests.conftest import HERON_SRC, ROOT, shared_path
 
-SCENARIO = Path(__file__).resolve().parents[2] / "shared" / "scenarios" / "seed_tutorial_async.py"
-QUICKSTART = Path(__file__).resolve().parents[1] / "examples" / "quickstart.py"
+QUICKSTART = ROOT / "examples" / "quickstart.py"
 
 
 def _env() -> dict[str, str]:
-    src = str(Path(__file__).resolve().parents[1] / "src")
-    return {**os.environ, "PYTHONPATH": src + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    return {**os.environ, "PYTHONPATH": HERON_SRC + os.pathsep + os.environ.get("PYTHONPATH", "")}
 
 
-@pytest.mark.skipif(not SCENARIO.exists(), reason="the shared scenarios folder is not beside this checkout")
 def test_seed_tutorial_passes_embedded(tmp_path):
+    scenario = shared_path("scenarios", "seed_tutorial_async.py")
     out = subprocess.run(
-        [sys.executable, str(SCENARIO), str(tmp_path / "t.db"), "--fresh"],
+        [sys.executable, str(scenario), str(tmp_path / "t.db"), "--fresh"],
         capture_output=True, text=True, timeout=240, env=_env(), cwd=tmp_path,
     )
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]

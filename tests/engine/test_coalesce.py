@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -33,7 +34,7 @@ class _Gate:
             first = len(self.calls) == 1
         if first:
             self.first_started.set()
-            assert self.release.wait(10)
+            assert self.release.wait(60)
         if self.fail_on is not None and (r.data[:, 0] == self.fail_on).any():
             raise ValueError(f"bad query {self.fail_on}")
         return [[float(q[0])] for q in r.data]  # one "hit" per query: its first value
@@ -50,10 +51,10 @@ def _run_blocked(co: SearchCoalescer, gate: _Gate, later: list[rq.Search]):
         assert gate.first_started.wait(10)
         futs = [ex.submit(co.search, r) for r in later]
         total = sum(len(r.data) for r in later if batch_key(r) == batch_key(later[0]))
-        for _ in range(1000):
-            if _waiting(co, total):
-                break
-            threading.Event().wait(0.005)
+        deadline = time.monotonic() + 60
+        while not _waiting(co, total):
+            assert time.monotonic() < deadline, "the later searches never queued behind the first"
+            time.sleep(0.005)
         gate.release.set()
         return first.result(10), [f for f in futs]
 

@@ -103,8 +103,10 @@ def test_readers_never_see_a_torn_batch(tmp_path):
         seen: list[list[int]] = [[], []]
 
         def reader(mine: list[int]):
-            while not stop.is_set():
+            while True:  # at least one count, however late this thread gets to run
                 mine.append(_count(c))
+                if stop.is_set():
+                    return
 
         threads = [threading.Thread(target=reader, args=(seen[k],)) for k in range(2)]
         for t in threads:

@@ -6,6 +6,7 @@ import gzip
 import json
 import os
 import threading
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -23,9 +24,10 @@ from heron.engine.index._vector_index import (
     normalize_index_params,
     normalize_search_params,
 )
+from tests.conftest import SHARED, shared_path
 
 F32 = DataType.FLOAT_VECTOR
-MINILM = "/work/shared/data/minilm-dev-10k"
+MINILM = SHARED / "data" / "minilm-dev-10k"
 
 
 def reference_scores(metric: str, x: np.ndarray, q: np.ndarray) -> np.ndarray:
@@ -149,18 +151,16 @@ def test_cosine_handles_zero_vectors_and_unnormalised_input() -> None:
 # -- filters -------------------------------------------------------------------
 
 
-def _load_minilm():
-    with gzip.open(os.path.join(MINILM, "base.jsonl.gz"), "rt") as f:
+def _load_minilm(minilm: Path):
+    with gzip.open(minilm / "base.jsonl.gz", "rt") as f:
         cats = np.array([json.loads(line)["category"] for line in f])
-    base = np.load(os.path.join(MINILM, "base_f16.npy"))
-    return base, np.load(os.path.join(MINILM, "queries.npy")), cats
+    base = np.load(minilm / "base_f16.npy")
+    return base, np.load(minilm / "queries.npy"), cats
 
 
 @pytest.fixture(scope="module")
 def minilm():
-    if not os.path.isdir(MINILM):
-        pytest.skip("MiniLM dev data set not present")
-    base, queries, cats = _load_minilm()
+    base, queries, cats = _load_minilm(shared_path("data", MINILM.name))
     idx = {
         "HNSW": build_index(
             DataType.FLOAT16_VECTOR, 384, "HNSW", "COSINE", {"M": 16, "efConstruction": 200}, base

@@ -7,13 +7,13 @@ import sys
 
 import numpy as np
 import pyarrow as pa
-import pytest
 
 import heron
 from heron.engine._segment import _Buffer
 from heron.engine.storage import _files as _storage
 from heron.engine.storage import _ipc as _arrow
 from heron.engine.storage import _prefault
+from tests.conftest import require
 
 
 def test_sealing_writes_the_json_texts_kept_from_the_insert(tmp_path, monkeypatch):
@@ -62,8 +62,8 @@ def test_growing_buffers_populate_memory_ahead_of_their_rows(monkeypatch):
     assert all(buf.data[i * 1000, 0] == i for i in range(20))
 
 
-@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="MADV_POPULATE_WRITE is Linux's")
 def test_populating_memory_keeps_its_contents():
+    require(sys.platform.startswith("linux"), "MADV_POPULATE_WRITE is Linux's")
     data = np.arange(3 * 1024 * 1024, dtype=np.float32).reshape(-1, 1024)
     before = data.copy()
     _prefault._populate(data, data.ctypes.data + 4096 * 3 + 12, data.nbytes - 4096 * 3 - 12)
@@ -125,8 +125,8 @@ def test_sealing_gives_back_memory_populated_ahead_and_keeps_the_rows(monkeypatc
     assert np.array_equal(frozen, rows)
 
 
-@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="transparent huge pages are Linux's")
 def test_growing_buffers_are_kept_out_of_huge_pages():
+    require(sys.platform.startswith("linux"), "transparent huge pages are Linux's")
     buf = _Buffer(np.float32, 128)
     buf.reserve(65_536)  # 32 MiB: numpy would ask for huge pages
     start = buf.data.ctypes.data + 2 * 4096  # whole pages of the array
@@ -141,6 +141,6 @@ def test_growing_buffers_are_kept_out_of_huge_pages():
             elif inside and head == "VmFlags:":
                 flags = line.split()[1:]
                 break
-    if flags is None:
-        pytest.skip("this kernel shows no VmFlags")
+    require(flags is not None, "this kernel shows no VmFlags")
+    assert flags is not None
     assert "nh" in flags and "hg" not in flags

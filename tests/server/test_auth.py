@@ -11,7 +11,7 @@ from pymilvus import MilvusClient, MilvusException
 
 import heron
 from heron import DataType
-from tests.server.conftest import ROOT, SCENARIO, run_scenario
+from tests.server.conftest import ROOT, run_scenario
 
 PASSWORD = "s3cret-Root"
 
@@ -31,7 +31,6 @@ def _make_collection(client: heron.Client, name: str) -> None:
     client.insert(name, [{"id": i, "v": [float(i)] * 4} for i in range(10)])
 
 
-@pytest.mark.skipif(not os.path.exists(SCENARIO), reason="scenario file not available")
 @pytest.mark.parametrize("client", ["pymilvus", "heron"])
 def test_seed_tutorial_with_root_token(auth_server, client):
     res = run_scenario(auth_server.uri, client, "--token", f"root:{PASSWORD}")

@@ -154,7 +154,12 @@ def test_sigterm_during_inserts_keeps_every_acknowledged_write(start_server):
     threads = [threading.Thread(target=insert_loop) for _ in range(1)]
     for t in threads:
         t.start()
-    time.sleep(1.5)
+    # Stop while inserts keep coming: once a few are acknowledged, however long that takes here.
+    deadline = time.monotonic() + 120
+    while len(acked) < 150:
+        assert time.monotonic() < deadline, f"only {len(acked)} rows acknowledged in 120 s"
+        assert any(t.is_alive() for t in threads), "the inserting thread stopped early"
+        time.sleep(0.01)
     assert srv.stop(signal.SIGTERM) == 0
     stop.set()
     for t in threads:

@@ -2,13 +2,9 @@
 
 from __future__ import annotations
 
-import os
-
 import pytest
 
-from tests.server.conftest import SCENARIO, run_scenario
-
-pytestmark = pytest.mark.skipif(not os.path.exists(SCENARIO), reason="scenario file not available")
+from tests.server.conftest import run_scenario
 
 
 @pytest.mark.parametrize("client", ["pymilvus", "heron"])
