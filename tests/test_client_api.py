@@ -107,12 +107,6 @@ def test_indexes(client):
         client.create_index("c", bad)
 
 
-@pytest.mark.client_xfail(
-    "async-server",
-    reason="AsyncClient over gRPC: query(filter=...) on a collection or alias whose schema this client "
-    "has not fetched yet raises KeyError (the async transport fetches schemas only for inserts and "
-    "queries by ids)",
-)
 def test_aliases(client):
     make_collection(client, "c", rows=2)
     client.create_alias("c", "al")

@@ -88,6 +88,10 @@ def _rpc_error(exc: grpc.RpcError, request: Any, timeout: float | None, rpc: str
     return HeronError(f"{name} failed: {code.name}: {exc.details()}", code=2)
 
 
+class _SchemaNeeded(Exception):
+    """A message needs a collection's schema that the cache does not hold yet."""
+
+
 class _Base:
     """What both remote transports share: metadata, encoding and the schema cache."""
 
@@ -253,13 +257,18 @@ class AsyncRemoteTransport(_Base):
                 attempt += 1
                 await asyncio.sleep(wait)
 
-    async def _ensure_schema(self, request: Any, deadline: float | None, db: str) -> None:
-        name = getattr(request, "collection_name", "")
-        needs = isinstance(request, rq.Insert) or (
-            isinstance(request, (rq.Delete, rq.Query)) and request.ids is not None
-        )
-        if needs and (db, name) not in self._schemas:
-            await self.handle(rq.DescribeCollection(db, name), self._left(deadline))
+    async def _messages(self, request: Any, deadline: float | None, db: str) -> list[tuple[str, Any]]:
+        """The request's Milvus messages; a schema they need and the cache lacks is described first."""
+        def schema(name: str) -> CollectionSchema:
+            if (db, name) not in self._schemas:
+                raise _SchemaNeeded(name)
+            return self._schemas[(db, name)]
+
+        while True:
+            try:
+                return wire.client_messages(request, schema)
+            except _SchemaNeeded as need:
+                await self.handle(rq.DescribeCollection(db, need.args[0]), self._left(deadline))
 
     async def handle(self, request: Any, timeout: float | None = None) -> Any:
         if self._closed:
@@ -271,9 +280,8 @@ class AsyncRemoteTransport(_Base):
     async def _handle(self, request: Any, timeout: float | None) -> Any:
         deadline = self._deadline(timeout)
         db = getattr(request, "db_name", "") or self._db
-        await self._ensure_schema(request, deadline, db)
         reply, rpc = None, ""
-        for rpc, msg in wire.client_messages(request, lambda name: self._schemas[(db, name)]):
+        for rpc, msg in await self._messages(request, deadline, db):
             try:
                 reply = await self._unary(rpc, msg, db, request, deadline, timeout)
             except IndexNotFoundError:
