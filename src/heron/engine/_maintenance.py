@@ -58,6 +58,7 @@ MERGE_VECTOR_BYTES = 256 << 20
 #: doubling with each failure up to `RETRY_MAX_SECONDS` (and at once by a flush).
 RETRY_FIRST_SECONDS = 0.5
 RETRY_MAX_SECONDS = 10.0
+_KEPT = "its rows stay safe in the insert log and are searched from memory until the file is written"
 
 
 class Maintenance:
@@ -95,7 +96,7 @@ class Maintenance:
             self._persist_once(coll, p, seg)
         except Exception as exc:
             err = io_error_as(exc, f"writing segment {seg.id} of collection {coll.name!r}",
-                              self.engine.dir.segment_path(coll.id, seg.id))
+                              self.engine.dir.segment_path(coll.id, seg.id), _KEPT)
             if err is None or seg.persisted:
                 raise
             self._persist_failed(coll, p, seg, err)
@@ -141,7 +142,8 @@ class Maintenance:
                 if self._merge(coll, p, base, seg):
                     return
             except Exception as exc:  # merging is an optimisation: both segments stay, their indexes are rebuilt
-                err = io_error_as(exc, f"merging segments {base.id} and {seg.id}", e.dir.collection_dir(coll.id))
+                err = io_error_as(exc, f"merging segments {base.id} and {seg.id}", e.dir.collection_dir(coll.id),
+                                  "both stay as they are")
                 if err is None:
                     log.exception("merging segments %s and %s failed", base.id, seg.id)
                 else:
@@ -178,8 +180,7 @@ class Maintenance:
     def _persist_failed(self, coll: Collection, p: Partition, seg: Segment, err: StorageError) -> None:
         with self._state_lock:
             self._unpersisted[seg.id] = (coll, p, seg, err)
-        self._io_failed(err, f"; its {seg.n} rows stay in the insert log and in memory, and it is written "
-                        "again later")
+        self._io_failed(err)
         with self._state_lock:
             if self._retry_timer is not None:
                 return
@@ -245,7 +246,7 @@ class Maintenance:
             self._compact_once(coll, p, old)
         except Exception as exc:
             err = io_error_as(exc, f"compacting segment {old.id} of collection {coll.name!r}",
-                              self.engine.dir.collection_dir(coll.id))
+                              self.engine.dir.collection_dir(coll.id), "the segment stays as it is")
             if err is None or (not background and err is exc):
                 raise
             if not background:
@@ -467,8 +468,9 @@ class Maintenance:
     def _index_save_failed(self, coll: Collection, seg: Segment, exc: OSError) -> None:
         """An index file could not be written: the index is used from memory and built again on the next open."""
         err = io_error_as(exc, f"saving an index of segment {seg.id} of collection {coll.name!r}",
-                          self.engine.dir.collection_dir(coll.id))
-        self._io_failed(err or StorageError(str(exc)), "; the index is used from memory and built again on open")
+                          self.engine.dir.collection_dir(coll.id),
+                          "the index is used from memory, and built again on the next open")
+        self._io_failed(err or StorageError(str(exc)))
 
     def index_sealed(self, coll: Collection) -> None:
         """Build the indexes of every sealed segment that lacks one (in the background)."""

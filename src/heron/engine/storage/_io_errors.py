@@ -36,7 +36,9 @@ _SQLITE_IOERR = 10
 _SQLITE_CORRUPT = 11
 _SQLITE_FULL = 13
 _SQLITE_NOTADB = 26
-_IO_ERRORS = (OSError, sqlite3.OperationalError, sqlite3.DatabaseError)
+_IO_ERRORS = (OSError, sqlite3.DatabaseError)
+#: What a failed write means, unless the caller says otherwise (background work does).
+NOT_ACKNOWLEDGED = "the write was not acknowledged and nothing of it was kept"
 
 
 def _sqlite_code(exc: BaseException) -> int | None:
@@ -55,7 +57,8 @@ def is_disk_full(exc: BaseException) -> bool:
     return False
 
 
-def as_storage_error(exc: BaseException, doing: str, path: str) -> StorageError | None:
+def as_storage_error(exc: BaseException, doing: str, path: str, outcome: str = NOT_ACKNOWLEDGED
+                     ) -> StorageError | None:
     """The Heron error for an I/O failure while ``doing`` on ``path``, or None if ``exc`` is not one.
 
     A `StorageError` is returned as it is, any other Heron error is not an I/O failure. SQLite errors other than a full
@@ -65,11 +68,11 @@ def as_storage_error(exc: BaseException, doing: str, path: str) -> StorageError 
         return exc if isinstance(exc, StorageError) else None
     where = getattr(exc, "filename", None) or path
     detail = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+    retry = "then retry" if outcome is NOT_ACKNOWLEDGED else "Heron retries by itself"
     if is_disk_full(exc):
         return DiskFullError(
-            f"{doing}: the file system holding {where!r} is full ({detail}); the write was not acknowledged "
-            "and nothing of it was kept. Free space there (or move the data directory to a larger disk), "
-            "then retry; reads keep working meanwhile"
+            f"{doing}: the file system holding {where!r} is full ({detail}); {outcome}. Free space there "
+            f"(or move the data directory to a larger disk), {retry}; reads keep working meanwhile"
         )
     code = _sqlite_code(exc) if isinstance(exc, sqlite3.Error) else None
     if code in (_SQLITE_CORRUPT, _SQLITE_NOTADB):
@@ -77,19 +80,20 @@ def as_storage_error(exc: BaseException, doing: str, path: str) -> StorageError 
                                "run `heron verify` on the data directory", path=where)
     if isinstance(exc, OSError) or code == _SQLITE_IOERR:
         return StorageError(
-            f"{doing}: I/O error on {where!r} ({detail}); the write was not acknowledged and nothing of it "
-            "was kept. Check the disk and its file system (the kernel log names the device), then retry"
+            f"{doing}: I/O error on {where!r} ({detail}); {outcome}. Check the disk and its file system "
+            f"(the kernel log names the device), {retry}"
         )
     return None
 
 
-def io_error_as(exc: BaseException, doing: str, path: str) -> StorageError | None:
+def io_error_as(exc: BaseException, doing: str, path: str, outcome: str = NOT_ACKNOWLEDGED
+                ) -> StorageError | None:
     """The Heron error for ``exc`` if it is an I/O failure (a `StorageError` is one already), else None."""
     if isinstance(exc, StorageError):
         return exc
     if not isinstance(exc, _IO_ERRORS):
         return None
-    return as_storage_error(exc, doing, path)
+    return as_storage_error(exc, doing, path, outcome)
 
 
 @contextmanager
