@@ -169,7 +169,7 @@ def test_a_file_system_that_refuses_direct_writes_gets_buffered_ones(tmp_path, m
     assert _log(tmp_path).records(1) == [(1, 1, b"first"), (2, 1, b"second"), (3, 1, b"third")]
 
 
-def test_files_go_once_every_record_is_retired_and_the_active_one_stays(tmp_path):
+def test_files_go_once_every_record_is_retired_the_active_one_too(tmp_path):
     retired = Retired()
     log = _log(tmp_path, retired, file_bytes=1)
     log.append(1, 1, 1, b"p1")
@@ -182,8 +182,11 @@ def test_files_go_once_every_record_is_retired_and_the_active_one_stays(tmp_path
     log.retire(1, 0, 0, 3)  # the whole collection
     assert len(_files(tmp_path)) == 1
     log.retire(2, 0, 0, 3)
-    assert _files(tmp_path) == ["00000000000000000003.log"]  # active, though nothing in it is needed
+    assert _files(tmp_path) == []  # the active one too: a nearly full disk gets its space back at once
     assert log.records(1) == log.records(2) == []
+    log.append(4, 2, 1, b"c2 again")  # starts a new file
+    assert _files(tmp_path) == ["00000000000000000004.log"]
+    assert log.records(2) == [(4, 1, b"c2 again")]
     log.close()
 
 
@@ -211,8 +214,8 @@ def test_sealed_rows_retire_their_log_files(tmp_path, monkeypatch):
         for start in range(0, 450, 50):
             c.insert("x", _rows(start, 50))
         c.flush("x")
-        # 9 records, one file each; all but the active file are retired once sealed.
-        assert len(_files(path / "log")) == 1
+        # 9 records, one file each; every one is retired once sealed, the active one too.
+        assert _files(path / "log") == []
     with heron.Client(str(path)) as c:
         assert _count(c, "x") == 450
         assert len(c.get("x", ids=list(range(450)))) == 450
@@ -288,7 +291,7 @@ def _fail_log_sync(monkeypatch, calls) -> type[BaseException]:
         real(fd)
 
     monkeypatch.setattr(_insert_log.os, "fdatasync", failing)
-    return OSError
+    return heron.StorageError  # the OSError, as a Heron error naming the log
 
 
 def _fail_staging(monkeypatch, calls) -> type[BaseException]:

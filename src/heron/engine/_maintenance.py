@@ -16,23 +16,27 @@ from __future__ import annotations
 import dataclasses
 import logging
 import os
+import threading
 import time
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from .. import _requests as rq
+from .._errors import DiskFullError, StorageError
 from .._schema import META_FIELD
 from .._types import DataType
 from ..data._batch import Batch
 from ..data._pa import to_numpy
 from ._collection import Collection, Partition
+from ._faults import fault_point
 from ._segment import LIVE, Segment
 from .index._base import BuildCancelled
 from .index._definitions import build_scalar
 from .index._vector_index import build_index
 from .storage import _ipc as ar
 from .storage._files import write_segment_file
+from .storage._io_errors import io_error_as, removed_on_error
 
 if TYPE_CHECKING:
     from ._engine import Engine
@@ -50,6 +54,11 @@ COMPACT_RATIO = 0.2
 #: than built again, so a merge costs about what indexing the new segment alone
 #: would.
 MERGE_VECTOR_BYTES = 256 << 20
+#: A segment file that could not be written (a full disk) is tried again after this long,
+#: doubling with each failure up to `RETRY_MAX_SECONDS` (and at once by a flush).
+RETRY_FIRST_SECONDS = 0.5
+RETRY_MAX_SECONDS = 10.0
+_KEPT = "its rows stay safe in the insert log and are searched from memory until the file is written"
 
 
 class Maintenance:
@@ -57,6 +66,12 @@ class Maintenance:
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
+        #: Sealed segments whose file or catalog record could not be written, with the error, by id.
+        self._unpersisted: dict[int, tuple[Collection, Partition, Segment, StorageError]] = {}
+        self._retry_delay = RETRY_FIRST_SECONDS
+        self._retry_timer: threading.Timer | None = None
+        self._failing = False  # background writes fail: warned once, until they succeed again
+        self._state_lock = threading.Lock()
 
     # -- sealing and persisting ----------------------------------------------------------
     def seal(self, coll: Collection, p: Partition) -> None:
@@ -68,6 +83,27 @@ class Maintenance:
         self.engine.submit(self._persist, coll, p, seg)
 
     def _persist(self, coll: Collection, p: Partition, seg: Segment) -> None:
+        """Persist `seg` (`_persist_once`); if the disk refuses, keep it in memory and try again later.
+
+        Until its file is written and recorded the segment's rows stay in the
+        insert log (safe across a crash) and are searched from memory; the
+        failure is logged once at WARNING, and the next flush of the collection
+        raises it (`raise_unpersisted`).
+        """
+        if seg.persisted:
+            return
+        try:
+            self._persist_once(coll, p, seg)
+        except Exception as exc:
+            err = io_error_as(exc, f"writing segment {seg.id} of collection {coll.name!r}",
+                              self.engine.dir.segment_path(coll.id, seg.id), _KEPT)
+            if err is None or seg.persisted:
+                raise
+            self._persist_failed(coll, p, seg, err)
+            return
+        self._persist_done(seg)
+
+    def _persist_once(self, coll: Collection, p: Partition, seg: Segment) -> None:
         """Write `seg` to its file and record it, retiring the log records it covers; then merge or index it."""
         e = self.engine
         if coll.dropped:
@@ -75,14 +111,16 @@ class Maintenance:
         path = e.dir.segment_path(coll.id, seg.id)
         n = seg.n
         rb = ar.batch_to_record_batch(coll.schema, self._batch_of(coll, seg.snapshot()), seg.seq.data[:n])
-        write_segment_file(path, rb)
+        with removed_on_error(path + ".tmp", path):
+            write_segment_file(path, rb)
         min_seq = int(seg.seq.data[:n].min())
         with coll.write_lock:
             if coll.dropped or p.name not in coll.partitions or seg not in p.sealed:
                 os.unlink(path)
                 return
             is_str = coll.schema.primary_field.dtype is DataType.VARCHAR
-            with e.catalog.transaction() as c:
+            fault_point("persist.before_commit")
+            with removed_on_error(path), e.catalog.transaction() as c:
                 c.execute("INSERT INTO segments(id, collection_id, partition_id, path, num_rows, max_seq) "
                           "VALUES (?,?,?,?,?,?)", (seg.id, coll.id, p.id, os.path.basename(path), n, seg.max_seq))
                 ups = c.execute("SELECT seq, payload FROM log WHERE collection_id=? AND partition_id=? AND "
@@ -95,6 +133,7 @@ class Maintenance:
                 c.execute("DELETE FROM log WHERE collection_id=? AND partition_id=? AND kind='insert' "
                           "AND seq BETWEEN ? AND ?", (coll.id, p.id, min_seq, seg.max_seq))
                 e.catalog.retire(c, coll.id, p.id, min_seq, seg.max_seq)
+            fault_point("persist.after_commit")
             e.inserts.retire(coll.id, p.id, min_seq, seg.max_seq)
             seg.persisted = True
         base = self._merge_base(coll, p, seg)
@@ -102,8 +141,13 @@ class Maintenance:
             try:
                 if self._merge(coll, p, base, seg):
                     return
-            except Exception:  # merging is an optimisation: both segments stay, their indexes are rebuilt
-                log.exception("merging segments %s and %s failed", base.id, seg.id)
+            except Exception as exc:  # merging is an optimisation: both segments stay, their indexes are rebuilt
+                err = io_error_as(exc, f"merging segments {base.id} and {seg.id}", e.dir.collection_dir(coll.id),
+                                  "both stay as they are")
+                if err is None:
+                    log.exception("merging segments %s and %s failed", base.id, seg.id)
+                else:
+                    self._io_failed(err)
                 return
         self.build_indexes(coll, seg)
 
@@ -122,6 +166,63 @@ class Maintenance:
             batch.columns[name] = col if texts is None else dataclasses.replace(col, texts=texts)
         return batch
 
+    # -- failed background writes ---------------------------------------------------------
+    def _io_failed(self, err: StorageError, then: str = "") -> None:
+        """Log a failed background write: at WARNING the first time since they last succeeded."""
+        with self._state_lock:
+            first, self._failing = not self._failing, True
+        if first:
+            log.warning("%s%s (further failures of background writes are logged at DEBUG until one succeeds)",
+                        err, then)
+        else:
+            log.debug("%s%s", err, then)
+
+    def _persist_failed(self, coll: Collection, p: Partition, seg: Segment, err: StorageError) -> None:
+        with self._state_lock:
+            self._unpersisted[seg.id] = (coll, p, seg, err)
+        self._io_failed(err)
+        with self._state_lock:
+            if self._retry_timer is not None:
+                return
+            delay, self._retry_delay = self._retry_delay, min(2 * self._retry_delay, RETRY_MAX_SECONDS)
+            timer = self._retry_timer = threading.Timer(delay, self._retry_due)
+            timer.daemon = True
+        timer.start()
+
+    def _persist_done(self, seg: Segment) -> None:
+        with self._state_lock:
+            was_failing = self._unpersisted.pop(seg.id, None) is not None
+            if self._unpersisted:
+                return
+            self._retry_delay = RETRY_FIRST_SECONDS
+            recovered, self._failing = self._failing, False
+        if was_failing or recovered:
+            log.info("segment files are written again (segment %s)", seg.id)
+
+    def _retry_due(self) -> None:
+        with self._state_lock:
+            self._retry_timer = None
+        self.retry_persists()
+
+    def retry_persists(self) -> None:
+        """Try again, on the background thread, to write every segment file that failed."""
+        with self._state_lock:
+            pending = list(self._unpersisted.values())
+        for coll, p, seg, _err in pending:
+            if coll.dropped or seg not in p.sealed:
+                self._persist_done(seg)
+            else:
+                self.engine.submit(self._persist, coll, p, seg)
+
+    def raise_unpersisted(self, coll: Collection) -> None:
+        """Raise the error of `coll`'s segments whose files could not be written, if any."""
+        with self._state_lock:
+            errs = [err for c, _p, _s, err in self._unpersisted.values() if c is coll]
+        if errs:
+            kind = DiskFullError if isinstance(errs[0], DiskFullError) else StorageError
+            raise kind(f"flush of collection {coll.name!r}: {len(errs)} sealed segment(s) not written: {errs[0]} "
+                       "(their rows are safe in the insert log; Heron keeps trying to write them)")
+
     # -- compacting ----------------------------------------------------------------------
     def op_compact(self, r: rq.Compact) -> int:
         """Rewrite every sealed segment that has deleted rows; returns a job id (done on return)."""
@@ -130,12 +231,29 @@ class Maintenance:
         for p in list(coll.partitions.values()):
             for seg in list(p.sealed):
                 if seg.deleted and seg.persisted:
-                    self.compact(coll, p, seg)
+                    self.compact(coll, p, seg, background=False)
         self.engine.wait_background()
         return coll.visible_seq
 
-    def compact(self, coll: Collection, p: Partition, old: Segment) -> None:
-        """Replace ``old`` by a segment without its deleted rows; readers keep their views meanwhile."""
+    def compact(self, coll: Collection, p: Partition, old: Segment, *, background: bool = True) -> None:
+        """Replace ``old`` by a segment without its deleted rows; readers keep their views meanwhile.
+
+        If the disk refuses, ``old`` stays as it was: in the background that is
+        logged (it is tried again at the next delete that hits it), otherwise
+        the `DiskFullError` / `StorageError` is raised.
+        """
+        try:
+            self._compact_once(coll, p, old)
+        except Exception as exc:
+            err = io_error_as(exc, f"compacting segment {old.id} of collection {coll.name!r}",
+                              self.engine.dir.collection_dir(coll.id), "the segment stays as it is")
+            if err is None or (not background and err is exc):
+                raise
+            if not background:
+                raise err from exc
+            self._io_failed(err)
+
+    def _compact_once(self, coll: Collection, p: Partition, old: Segment) -> None:
         e = self.engine
         with coll.write_lock:
             if coll.dropped or old not in p.sealed:
@@ -148,8 +266,9 @@ class Maintenance:
             new.freeze()
         path = e.dir.segment_path(coll.id, new.id)
         if new.n:
-            write_segment_file(path, ar.batch_to_record_batch(coll.schema, self._batch_of(coll, new.snapshot()),
-                                                              new.seq.data[: new.n]))
+            with removed_on_error(path + ".tmp", path):
+                write_segment_file(path, ar.batch_to_record_batch(coll.schema, self._batch_of(coll, new.snapshot()),
+                                                                  new.seq.data[: new.n]))
         with coll.write_lock:
             if coll.dropped or old not in p.sealed:
                 if os.path.exists(path):
@@ -159,7 +278,8 @@ class Maintenance:
             late = np.flatnonzero(old.deleted_at.data[keep] != LIVE)
             new.deleted_at.data[late] = old.deleted_at.data[keep][late]
             new.deleted = len(late)
-            with e.catalog.transaction() as c:
+            fault_point("compact.before_commit")
+            with removed_on_error(path), e.catalog.transaction() as c:
                 c.execute("DELETE FROM segments WHERE id=?", (old.id,))
                 if new.n:
                     c.execute("INSERT INTO segments(id, collection_id, partition_id, path, num_rows, max_seq) "
@@ -168,6 +288,7 @@ class Maintenance:
             new.max_seq = old.max_seq
             new.persisted = True
             coll.replace_sealed(p, [old], new if new.n else None)
+        fault_point("compact.after_commit")
         self._remove_files(coll, old)
         if new.n:
             self.build_indexes(coll, new)
@@ -215,8 +336,10 @@ class Maintenance:
             self._extend_indexes(coll, base, new, sview)
             self._index_segment(coll, new)  # whatever could not be extended; nothing saved yet
             path = e.dir.segment_path(coll.id, new.id)
-            write_segment_file(path, ar.batch_to_record_batch(coll.schema, self._batch_of(coll, new.snapshot()),
-                                                              new.seq.data[: new.n]))
+            with removed_on_error(path + ".tmp", path):
+                write_segment_file(path, ar.batch_to_record_batch(coll.schema, self._batch_of(coll, new.snapshot()),
+                                                                  new.seq.data[: new.n]))
+            fault_point("merge.before_install")
             if not self._install_merged(coll, p, base, seg, new, path):
                 return False
         except BaseException:  # e.g. a full disk: both stay, indexed again (`base` may have given its index away)
@@ -224,6 +347,7 @@ class Maintenance:
                 if _alive(coll, p, old):
                     e.submit(self.build_indexes, coll, old)
             raise
+        fault_point("merge.after_install")
         for old in (base, seg):
             self._remove_files(coll, old)
         # Saved by a task of its own: by the time it runs nothing here holds the old
@@ -267,7 +391,7 @@ class Maintenance:
             new.deleted_at.data[base.n : new.n] = seg.deleted_at.data[: seg.n]
             new.deleted = int(np.count_nonzero(new.deleted_at.data[: new.n] != LIVE))
             new.max_seq = max(base.max_seq, seg.max_seq)
-            with e.catalog.transaction() as c:
+            with removed_on_error(path), e.catalog.transaction() as c:
                 c.execute("DELETE FROM segments WHERE id IN (?, ?)", (base.id, seg.id))
                 c.execute("INSERT INTO segments(id, collection_id, partition_id, path, num_rows, max_seq) "
                           "VALUES (?,?,?,?,?,?)", (new.id, coll.id, p.id, os.path.basename(path), new.n,
@@ -290,9 +414,11 @@ class Maintenance:
             if coll.dropped or p is None or seg not in p.sealed:
                 return
             try:
+                fault_point("index.before_save")
                 idx.save(self.engine.dir.index_path(coll.id, seg.id, name))
+                fault_point("index.after_save")
             except OSError as exc:
-                log.warning("could not save index of segment %s: %s", seg.id, exc)
+                self._index_save_failed(coll, seg, exc)
         self.build_indexes(coll, seg)
 
     # -- indexes -------------------------------------------------------------------------
@@ -332,10 +458,19 @@ class Maintenance:
             log.debug("built %s on segment %s in %.2fs", d.index_type, seg.id, time.perf_counter() - t0)
             if seg.persisted and not coll.dropped:
                 try:
+                    fault_point("index.before_save")
                     idx.save(e.dir.index_path(coll.id, seg.id, d.field_name))
+                    fault_point("index.after_save")
                 except OSError as exc:
-                    log.warning("could not save index of segment %s: %s", seg.id, exc)
+                    self._index_save_failed(coll, seg, exc)
         _prewarm_json(seg)
+
+    def _index_save_failed(self, coll: Collection, seg: Segment, exc: OSError) -> None:
+        """An index file could not be written: the index is used from memory and built again on the next open."""
+        err = io_error_as(exc, f"saving an index of segment {seg.id} of collection {coll.name!r}",
+                          self.engine.dir.collection_dir(coll.id),
+                          "the index is used from memory, and built again on the next open")
+        self._io_failed(err or StorageError(str(exc)))
 
     def index_sealed(self, coll: Collection) -> None:
         """Build the indexes of every sealed segment that lacks one (in the background)."""

@@ -20,6 +20,7 @@ import numpy as np
 from .._schema import CollectionSchema
 from .._types import DataType
 from ._collection import Collection, Partition
+from ._faults import fault_point
 from ._segment import Segment
 from .index._definitions import IndexDef, build_scalar
 from .index._vector_index import load_index
@@ -72,6 +73,7 @@ class Recovery:
     def _recover(self, coll: Collection) -> None:
         e = self.engine
         self._remove_orphans(coll, self._map_sealed(coll))
+        fault_point("recovery.after_map")
         top = 0
         is_str = coll.schema.primary_field.dtype is DataType.VARCHAR
         deletes: dict[int, list[tuple[np.ndarray, int]]] = {}
@@ -91,6 +93,7 @@ class Recovery:
                 deletes.setdefault(0, []).append((keys, seq))
             e.writer.apply(coll, p, "insert", batch, seqs, seq)
         self._replay_deletes(coll, deletes)
+        fault_point("recovery.after_replay")
         seg_top = max((s.max_seq for p in coll.partitions.values() for s in p.segments()), default=0)
         coll.visible_seq = max(top, seg_top, e.last_seq)
 

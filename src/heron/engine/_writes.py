@@ -29,6 +29,7 @@ from ._collection import Collection, Partition
 from ._maintenance import COMPACT_RATIO
 from ._segment import Segment
 from .storage import _ipc as ar
+from .storage._io_errors import Headroom, io_error_as
 
 if TYPE_CHECKING:
     from ._engine import Engine
@@ -42,6 +43,8 @@ class Writer:
         #: Stages an insert's rows in its growing segment while the caller's thread writes the insert log.
         self._stager = ThreadPoolExecutor(max_workers=1, thread_name_prefix="heron-stage")
         self._stager.submit(int)  # start its thread now rather than in the first insert
+        #: Inserts and upserts are refused while the disk is nearly full; deletes, which free space, are not.
+        self.headroom = Headroom(engine.dir.path)
 
     def close(self) -> None:
         self._stager.shutdown(wait=True)
@@ -53,6 +56,7 @@ class Writer:
         p = coll.partition(r.partition_name)
         batch: Batch = r.batch
         self._check_batch(coll, batch, r.upsert)
+        self.headroom.check("upsert" if r.upsert else "insert", coll.name)
         with coll.write_lock:
             pk = coll.schema.primary_field
             if pk.name not in batch.columns:
@@ -92,12 +96,21 @@ class Writer:
         return {"delete_count": count}
 
     def op_flush(self, r: rq.Flush) -> None:
+        """Seal and persist the collection's growing rows; segment files that failed before are tried again.
+
+        Raises `DiskFullError` / `StorageError` if a segment file of the
+        collection still cannot be written (its rows stay in the log, safe,
+        and sealing keeps retrying in the background).
+        """
         coll = self.engine.collection(r.db_name, r.collection_name)
+        m = self.engine.maintenance
+        m.retry_persists()
         with coll.write_lock:
             for p in coll.partitions.values():
                 if p.growing is not None and p.growing.n:
-                    self.engine.maintenance.seal(coll, p)
+                    m.seal(coll, p)
         self.engine.wait_background()
+        m.raise_unpersisted(coll)
 
     def op_truncate_collection(self, r: rq.TruncateCollection) -> None:
         e = self.engine
@@ -206,10 +219,13 @@ class Writer:
         staged = self._stager.submit(seg.stage, batch, seqs)
         try:
             held = e.inserts.write(int(seqs[0]), coll.id, p.id, payload)
-        except BaseException:
+        except BaseException as exc:
             _settle(staged)
             seg.unstage()
-            raise
+            mapped = io_error_as(exc, f"insert into collection {coll.name!r}", e.inserts.path)
+            if mapped is None or mapped is exc:
+                raise
+            raise mapped from exc
         try:
             staged.result()
         except BaseException:

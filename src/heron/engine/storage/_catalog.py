@@ -12,6 +12,7 @@ SQLite either commits a transaction whole or rolls it back on open.
 from __future__ import annotations
 
 import json
+import logging
 import sqlite3
 import threading
 from collections.abc import Iterator
@@ -19,6 +20,9 @@ from contextlib import contextmanager
 from typing import Any
 
 from ._insert_log import Retired
+from ._io_errors import storage_errors
+
+log = logging.getLogger("heron.engine")
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT);
@@ -52,6 +56,7 @@ class Catalog:
     """Thread-safe access to the catalog database; every method is one transaction."""
 
     def __init__(self, path: str) -> None:
+        self.path = path
         self._conn = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
         self._lock = threading.RLock()
         c = self._conn
@@ -65,15 +70,22 @@ class Catalog:
 
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
-        """Run statements atomically; the transaction is durable when the block exits."""
-        with self._lock:
+        """Run statements atomically; the transaction is durable when the block exits.
+
+        On any failure, the commit's included (a full disk fails there in WAL
+        mode), the transaction is rolled back, so the catalog is as before and
+        takes the next one; I/O failures are raised as `DiskFullError` /
+        `StorageError` (`_io_errors`).
+        """
+        with self._lock, storage_errors("writing the catalog", self.path):
             self._conn.execute("BEGIN IMMEDIATE")
             try:
                 yield self._conn
+                self._conn.execute("COMMIT")
             except BaseException:
-                self._conn.execute("ROLLBACK")
+                if self._conn.in_transaction:
+                    self._conn.execute("ROLLBACK")
                 raise
-            self._conn.execute("COMMIT")
 
     def execute(self, sql: str, args: tuple[Any, ...] = ()) -> sqlite3.Cursor:
         with self.transaction() as c:
@@ -123,6 +135,8 @@ class Catalog:
         with self._lock:
             try:
                 self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            except sqlite3.OperationalError as exc:  # a full disk: the WAL stays, and opening checkpoints it
+                log.warning("could not checkpoint the catalog %s on close: %s", self.path, exc)
             finally:
                 self._conn.close()
 

@@ -19,6 +19,7 @@ from typing import IO, Any
 import pyarrow as pa
 
 from ..._errors import DataDirLockedError, HeronError
+from .._faults import fault_point
 
 
 class DataDir:
@@ -135,7 +136,9 @@ def write_segment_file(path: str, table: pa.RecordBatch) -> None:
         with pa.ipc.new_file(fh, table.schema) as w:
             w.write_batch(table)
         fh.sync()
+    fault_point("segment.before_rename")
     os.replace(tmp, path)
+    fault_point("segment.after_rename")
     fsync_dir(os.path.dirname(path))
 
 

@@ -218,6 +218,12 @@ class InsertLog:
         size = len(data)
         try:
             written = self._pwrite(data, offset)
+            while 0 < written < size:  # write the rest: a full disk then says so (ENOSPC)
+                with data[written:] as rest:
+                    more = self._pwrite(rest, offset + written)
+                if more <= 0:
+                    break
+                written += more
         finally:
             data.release()
         if written != size:
@@ -281,10 +287,19 @@ class InsertLog:
             self._collect()
 
     def _collect(self) -> None:
-        for name in [n for n in self._records if n != self._active]:
-            if all(self.retired.covers(r) for r in self._records[name]):
-                os.unlink(os.path.join(self.path, name))
-                del self._records[name]
+        for name in list(self._records):
+            recs = self._records[name]
+            if not all(self.retired.covers(r) for r in recs):
+                continue
+            if name == self._active:
+                if not recs:
+                    continue  # just started: the next record goes here
+                # Its space is freed now rather than once it grows to `file_bytes` (on a nearly full
+                # disk it may not grow again); the next record starts a new file.
+                os.close(self._fd)
+                self._fd, self._active, self._size = -1, "", 0
+            os.unlink(os.path.join(self.path, name))
+            del self._records[name]
 
     def files(self) -> list[str]:
         with self._lock:
