@@ -238,16 +238,42 @@ class AuthStore:
             if (not obj or r[1] == obj) and (not name or r[2] == name) and (not db or r[3] == db)
         ]
 
+    def _role_grants(self, user: str) -> list[tuple[str, str, str, str]]:
+        """(object, object name, database, privilege) of every grant to the user's roles and ``public``."""
+        roles = self.roles_of(user) + ["public"]
+        marks = ",".join("?" * len(roles))
+        return self._rows(  # type: ignore[return-value]
+            f"SELECT object, object_name, db, privilege FROM grants WHERE role IN ({marks})", tuple(roles)
+        )
+
+    def visible_collections(self, user: str, db: str) -> set[str] | None:
+        """Names of the collections of ``db`` the user holds some privilege on; None for all of them."""
+        if self.is_admin(user):
+            return None
+        names = set()
+        for o, n, d, p in self._role_grants(user):
+            if d not in (db, "*"):
+                continue
+            if o == "Global" and p in ("*", "All"):
+                return None
+            if o == "Collection":
+                if n == "*":
+                    return None
+                names.add(n)
+        return names
+
+    def visible_databases(self, user: str) -> set[str] | None:
+        """Names of the databases the user holds some grant in; None for all of them."""
+        if self.is_admin(user):
+            return None
+        dbs = {d for _, _, d, _ in self._role_grants(user)}
+        return None if "*" in dbs else dbs
+
     def allowed(self, user: str, obj: str, name: str, db: str, privilege: str) -> bool:
         """Whether ``user`` holds ``privilege`` on object ``obj``/``name`` in database ``db``."""
         if self.is_admin(user):
             return True
-        roles = self.roles_of(user) + ["public"]
-        marks = ",".join("?" * len(roles))
-        rows = self._rows(
-            f"SELECT object, object_name, db, privilege FROM grants WHERE role IN ({marks})", tuple(roles)
-        )
-        for o, n, d, p in rows:
+        for o, n, d, p in self._role_grants(user):
             if o in (obj, "Global") and n in (name, "*") and d in (db, "*") and p in (privilege, "*", "All"):
                 return True
         return False

@@ -28,7 +28,7 @@ from ..engine._engine import Engine
 from ._auth import AuthStore, FailedLogins
 from ._errors import DeadlineExceeded, rpc_errors
 from ._rbac import HANDLERS as RBAC_HANDLERS
-from ._rbac import check_privilege
+from ._rbac import check_privilege, visible
 
 SERVICE_NAME = "milvus.proto.milvus.MilvusService"
 #: RPCs a client may make before logging in (Milvus answers them for anyone).
@@ -156,6 +156,8 @@ class MilvusService:
             raise DeadlineExceeded(f"{rpc}: the deadline passed before the call started; nothing was done")
         run = getattr(request, "run", None)
         result = run(self.engine.execute) if run is not None else self.engine.execute(request)
+        if self.auth is not None and user:
+            result = visible(self.auth, user, rpc, result, db)
         return codec.encode(result, request, schema)
 
     def _schema_fn(self, db: str, cache: dict[str, CollectionSchema]) -> Any:
