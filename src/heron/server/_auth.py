@@ -117,8 +117,8 @@ class AuthStore:
         return bool(row) and hmac.compare_digest(self._hash(password, row[0][0]), row[0][1])
 
     def token_key(self, token: str) -> bytes:
-        """The cache key of a credential: a keyed hash, so the cache holds no password."""
-        return hmac.new(self._key, token.encode(), hashlib.sha256).digest()
+        """The cache key of a credential: a keyed hash (BLAKE2b with a key of this process), so the cache holds no password."""
+        return hashlib.blake2b(token.encode(), key=self._key, digest_size=32).digest()
 
     def cached_user(self, key: bytes) -> str | None:
         """The user of a credential that passed within `TOKEN_TTL` seconds (cheap: no password check)."""
