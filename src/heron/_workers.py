@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import atexit
+import os
 import queue
 import threading
 import weakref
@@ -70,6 +71,13 @@ class Workers:
                 pass
             del item, loop, fut, fn, args, result, error
 
+    def _after_fork_in_child(self) -> None:
+        """The parent's threads do not exist in a forked child: start over with none and nothing queued."""
+        self._queue = queue.SimpleQueue()
+        self._threads = []
+        self._idle = 0
+        self._lock = threading.Lock()
+
     def shutdown(self, wait: bool = False) -> None:
         """Stop the threads once the calls already queued are done."""
         with self._lock:
@@ -95,6 +103,14 @@ def _settle(fut: asyncio.Future[Any], result: Any, error: BaseException | None) 
 
 
 _LIVE: weakref.WeakSet[Workers] = weakref.WeakSet()
+
+
+def _after_fork_in_child() -> None:
+    for w in list(_LIVE):
+        w._after_fork_in_child()
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 @atexit.register

@@ -6,10 +6,20 @@ answers each request type. The engine holds what those methods share:
 sequence numbers, name resolution, the background thread and the directory.
 Engines are shared per directory within a process (`open_engine` /
 `release_engine`), and a directory is held by one process at a time.
+
+The fork rule: a process forked while it had engines open (``os.fork``,
+multiprocessing's "fork" start method, a pre-forking web server) inherits
+them unusable. Every call through an inherited engine raises `HeronError`;
+the child never writes, syncs, closes or unlocks anything of it (its lock
+is the parent's, its SQLite connection and log files the parent's too), so
+the parent's data and directory lock stay whole. A client opened in the
+child for the same directory gets `DataDirLockedError` while the parent
+holds it.
 """
 
 from __future__ import annotations
 
+import ctypes
 import logging
 import os
 import threading
@@ -19,7 +29,13 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 from .. import _requests as rq
-from .._errors import CollectionNotFoundError, DatabaseNotFoundError, HeronError, ParamError
+from .._errors import (
+    CollectionNotFoundError,
+    DatabaseNotFoundError,
+    DataDirLockedError,
+    HeronError,
+    ParamError,
+)
 from ._catalog_ops import CatalogOps
 from ._coalesce import SearchCoalescer
 from ._collection import Collection
@@ -61,6 +77,9 @@ def _yield_to_callers(busy: Callable[[], bool]) -> None:
 
 class Engine:
     """A Heron database rooted at a directory. Thread-safe."""
+
+    #: The process that opened this engine, once a fork made it unusable here (see the module docstring).
+    forked_from: int | None = None
 
     def __init__(self, path: str, *, seal_rows: int | None = None) -> None:
         detach_interrupt_check()
@@ -214,7 +233,7 @@ class Engine:
     def execute(self, request: Any) -> Any:
         """Run one request (see `heron._requests`) and return its result."""
         if self.closed:
-            raise HeronError("the engine is closed")
+            raise self._closed_error()
         kind = type(request)
         if kind in _DATA_REQUESTS:
             self._last_call = time.monotonic()
@@ -223,7 +242,16 @@ class Engine:
             raise ParamError(f"unknown request {kind.__name__}")
         return handler(request)
 
+    def _closed_error(self) -> HeronError:
+        if self.forked_from is None:
+            return HeronError("the engine is closed")
+        return HeronError(
+            f"data directory {self.dir.path!r} was opened by process {self.forked_from} before a fork; "
+            "a forked child cannot use its engine: open the client in the child after the fork, or use a server"
+        )
+
     def close(self) -> None:
+        """Finish background work and release files and the directory lock (nothing, in a forked child)."""
         if self.closed:
             return
         self.closed = True
@@ -258,15 +286,30 @@ class Engine:
 
 _registry: dict[str, tuple[Engine, int]] = {}
 _registry_lock = threading.Lock()
+#: Engines this process inherited through a fork: never used, never closed, never freed (see below).
+_inherited: list[Engine] = []
 
 
 def open_engine(path: str) -> Engine:
-    """The engine of ``path``, shared by every client of this process that opens it."""
+    """The engine of ``path``, shared by every client of this process that opens it.
+
+    Raises `DataDirLockedError` if another process holds the directory, the
+    parent included when this process is a forked child of it.
+    """
     key = os.path.realpath(path)
     with _registry_lock:
         entry = _registry.get(key)
         if entry is None or entry[0].closed:
-            engine = Engine(key)
+            try:
+                engine = Engine(key)
+            except DataDirLockedError as exc:
+                inherited = next((e for e in _inherited if e.dir.path == key), None)
+                if inherited is None:
+                    raise
+                raise DataDirLockedError(
+                    f"data directory {key!r} is held by process {inherited.forked_from}, which forked this "
+                    "one; open it in one process only (open clients after forking, or use a server)"
+                ) from exc
             _registry[key] = (engine, 1)
             return engine
         _registry[key] = (entry[0], entry[1] + 1)
@@ -275,14 +318,46 @@ def open_engine(path: str) -> Engine:
 
 def release_engine(engine: Engine) -> None:
     """Drop one reference; the last one closes the engine and its directory lock."""
-    key = engine.dir.path
+    key = os.path.realpath(engine.dir.path)
     with _registry_lock:
-        entry = _registry.get(os.path.realpath(key))
+        entry = _registry.get(key)
         if entry is None or entry[0] is not engine:
             engine.close()
             return
         if entry[1] <= 1:
-            del _registry[os.path.realpath(key)]
+            del _registry[key]
             engine.close()
         else:
-            _registry[os.path.realpath(key)] = (engine, entry[1] - 1)
+            _registry[key] = (engine, entry[1] - 1)
+
+
+def _after_fork_in_child() -> None:
+    """Make every engine inherited from the parent unusable, and keep the child off its files.
+
+    Runs in the child right after ``fork()``, with one thread. Marking the
+    engine closed makes `Engine.close` a no-op, so no client or exit handler
+    of the child flushes, syncs or closes through it. Two things need more:
+
+    - The directory lock is an ``flock`` on an open file description the
+      child shares with the parent. Unlocking it would release the parent's
+      lock, and keeping it open would keep the lock alive after the parent
+      exits; so the child's descriptor is pointed elsewhere (`DataDir.leave_lock`).
+    - Freeing the engine would close its SQLite connection in the child,
+      which SQLite forbids for connections opened before a fork (a close may
+      checkpoint the parent's write-ahead log and delete it). The engine
+      gets one reference that is never dropped, so it is never freed.
+    """
+    global _registry_lock
+    _registry_lock = threading.Lock()  # another thread may have held it at the fork
+    parent = os.getppid()
+    for engine, _ in list(_registry.values()):
+        if engine.closed:
+            continue
+        engine.forked_from = parent
+        engine.closed = True
+        engine.dir.leave_lock()
+        _inherited.append(engine)
+        ctypes.pythonapi.Py_IncRef(ctypes.py_object(engine))
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)

@@ -19,7 +19,7 @@ import grpc
 
 from .. import _requests as rq
 from .._workers import Workers
-from ..engine._engine import Engine
+from ..engine._engine import Engine, open_engine, release_engine
 from ._auth import AuthStore
 from ._service import MilvusService
 
@@ -54,8 +54,12 @@ async def serve(cfg: ServerConfig, ready: asyncio.Event | None = None) -> None:
     """Run the server until SIGTERM/SIGINT, then shut down as the module docstring promises."""
     if cfg.auth and not cfg.root_password:
         raise SystemExit("--auth needs the root password: pass --root-password or set HERON_ROOT_PASSWORD")
-    engine = Engine(cfg.data)
-    auth = AuthStore(os.path.join(engine.dir.path, "auth.db"), cfg.root_password) if cfg.auth else None
+    engine = open_engine(cfg.data)
+    auth = (
+        await asyncio.to_thread(AuthStore, os.path.join(engine.dir.path, "auth.db"), cfg.root_password)
+        if cfg.auth
+        else None
+    )
     pool = Workers(cfg.workers or min(32, (os.cpu_count() or 1) * 2 + 4), "heron-rpc")
     service = MilvusService(engine, pool, auth=auth, max_inflight=cfg.max_inflight)
     options = [
@@ -91,8 +95,15 @@ async def serve(cfg: ServerConfig, ready: asyncio.Event | None = None) -> None:
     await server.stop(cfg.grace)
     await service.drain()
     await asyncio.to_thread(pool.shutdown, wait=True)
+    service.auth_pool.shutdown()
     await asyncio.to_thread(_close, engine)
     if auth is not None:
+        print(
+            f"heron: auth: {auth.password_checks} password checks "
+            f"({auth.password_checks_on_loop} on the event loop), "
+            f"{service.failed_logins.refused} logins refused without a check",
+            flush=True,
+        )
         auth.close()
     print("heron: stopped", flush=True)
 
@@ -117,4 +128,4 @@ def _close(engine: Engine) -> None:
         except Exception:
             log.exception("flush of %s.%s failed at shutdown; its log will be replayed on restart", db, name)
     engine.wait_background()
-    engine.close()
+    release_engine(engine)

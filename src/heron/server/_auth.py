@@ -4,15 +4,26 @@ Passwords are stored as scrypt hashes with a per-user salt and compared in
 constant time. ``root`` and members of the ``admin`` role may do anything;
 other users may do what their roles were granted, per object (a collection,
 ``*`` for all) and privilege (Milvus's names, ``*`` or ``All`` for all).
+
+A password check costs ~50 ms of CPU, so the server runs it on a thread of
+its own (never on the event loop) and only when it must: a credential that
+passed is remembered for `TOKEN_TTL` seconds under a keyed hash (never the
+password itself) until the user's password changes or the user is dropped,
+and `FailedLogins` refuses, without checking, logins from a peer or for a
+user that failed too often lately.
 """
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
+import math
 import os
 import sqlite3
 import threading
+import time
+from collections.abc import Callable
 from typing import Any
 
 from .._errors import (
@@ -34,16 +45,38 @@ CREATE TABLE IF NOT EXISTS grants(role TEXT, object TEXT, object_name TEXT, db T
 """
 
 
+#: Seconds a credential that passed is accepted without checking the password again.
+TOKEN_TTL = 600.0
+#: Credentials remembered at most (the oldest are forgotten first).
+TOKEN_CACHE_SIZE = 10_000
+
+
 def hash_password(password: str, salt: bytes) -> bytes:
     return hashlib.scrypt(password.encode(), salt=salt, n=2**14, r=8, p=1, dklen=32)
 
 
+def _on_event_loop() -> bool:
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return False
+    return True
+
+
 class AuthStore:
-    """Thread-safe store of credentials and privileges."""
+    """Thread-safe store of credentials and privileges.
+
+    ``password_checks`` counts the scrypt computations made, and
+    ``password_checks_on_loop`` those made on a thread running an event loop
+    (the server makes none there).
+    """
 
     def __init__(self, path: str, root_password: str) -> None:
         self._lock = threading.Lock()
-        self._cache: dict[tuple[str, str], bool] = {}
+        self._key = os.urandom(32)  # keys the credential cache; never leaves the process
+        self._tokens: dict[bytes, tuple[str, float]] = {}
+        self.password_checks = 0
+        self.password_checks_on_loop = 0
         self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
         self._db.executescript(_SCHEMA)
         for role in BUILTIN_ROLES:
@@ -61,33 +94,62 @@ class AuthStore:
     def _exec(self, sql: str, args: tuple[Any, ...] = ()) -> None:
         with self._lock:
             self._db.execute(sql, args)
-            self._cache.clear()
 
     def _set_password(self, user: str, password: str, description: str = "") -> None:
         salt = os.urandom(16)
         self._exec(
             "INSERT INTO users(name, salt, hash, description) VALUES (?,?,?,?) "
             "ON CONFLICT(name) DO UPDATE SET salt=excluded.salt, hash=excluded.hash",
-            (user, salt, hash_password(password, salt), description),
+            (user, salt, self._hash(password, salt), description),
         )
+        self._forget(user)
+
+    def _hash(self, password: str, salt: bytes) -> bytes:
+        with self._lock:
+            self.password_checks += 1
+            self.password_checks_on_loop += _on_event_loop()
+        return hash_password(password, salt)
 
     # -- authentication --------------------------------------------------------------------
     def verify(self, user: str, password: str) -> bool:
-        key = (user, hashlib.sha256(password.encode()).hexdigest())
-        if key in self._cache:
-            return self._cache[key]
+        """Whether ``password`` is the user's (a password check: run it off the event loop)."""
         row = self._rows("SELECT salt, hash FROM users WHERE name=?", (user,))
-        ok = bool(row) and hmac.compare_digest(hash_password(password, row[0][0]), row[0][1])
-        with self._lock:
-            self._cache[key] = ok
-        return ok
+        return bool(row) and hmac.compare_digest(self._hash(password, row[0][0]), row[0][1])
+
+    def token_key(self, token: str) -> bytes:
+        """The cache key of a credential: a keyed hash (BLAKE2b with a key of this process), so the cache holds no password."""
+        return hashlib.blake2b(token.encode(), key=self._key, digest_size=32).digest()
+
+    def cached_user(self, key: bytes) -> str | None:
+        """The user of a credential that passed within `TOKEN_TTL` seconds (cheap: no password check)."""
+        hit = self._tokens.get(key)
+        if hit is None or hit[1] < time.monotonic():
+            return None
+        return hit[0]
 
     def authenticate(self, token: str) -> str:
-        """The user a ``user:password`` token belongs to; `AuthenticationError` otherwise."""
+        """The user a ``user:password`` token belongs to; `AuthenticationError` otherwise.
+
+        Checks the password unless the credential passed recently (see `cached_user`).
+        """
+        key = self.token_key(token)
+        user = self.cached_user(key)
+        if user is not None:
+            return user
         user, sep, password = token.partition(":")
         if not sep or not self.verify(user, password):
             raise AuthenticationError("authentication failed: wrong user name or password")
+        with self._lock:
+            self._tokens[key] = (user, time.monotonic() + TOKEN_TTL)
+            while len(self._tokens) > TOKEN_CACHE_SIZE:
+                del self._tokens[next(iter(self._tokens))]
         return user
+
+    def _forget(self, user: str) -> None:
+        """Drop the remembered credentials of ``user`` (its password changed, or it is gone)."""
+        with self._lock:
+            for key in [k for k, (u, _) in self._tokens.items() if u == user]:
+                del self._tokens[key]
 
     # -- users -------------------------------------------------------------------------------
     def create_user(self, user: str, password: str, description: str = "") -> None:
@@ -109,6 +171,7 @@ class AuthStore:
             raise ParamError("the root user cannot be deleted")
         self._exec("DELETE FROM users WHERE name=?", (user,))
         self._exec("DELETE FROM user_roles WHERE user=?", (user,))
+        self._forget(user)
 
     def users(self) -> list[str]:
         return [n for (n,) in self._rows("SELECT name FROM users ORDER BY name")]
@@ -175,16 +238,118 @@ class AuthStore:
             if (not obj or r[1] == obj) and (not name or r[2] == name) and (not db or r[3] == db)
         ]
 
+    def _role_grants(self, user: str) -> list[tuple[str, str, str, str]]:
+        """(object, object name, database, privilege) of every grant to the user's roles and ``public``."""
+        roles = self.roles_of(user) + ["public"]
+        marks = ",".join("?" * len(roles))
+        return self._rows(  # type: ignore[return-value]
+            f"SELECT object, object_name, db, privilege FROM grants WHERE role IN ({marks})", tuple(roles)
+        )
+
+    def visible_collections(self, user: str, db: str) -> set[str] | None:
+        """Names of the collections of ``db`` the user holds some privilege on; None for all of them."""
+        if self.is_admin(user):
+            return None
+        names = set()
+        for o, n, d, p in self._role_grants(user):
+            if d not in (db, "*"):
+                continue
+            if o == "Global" and p in ("*", "All"):
+                return None
+            if o == "Collection":
+                if n == "*":
+                    return None
+                names.add(n)
+        return names
+
+    def visible_databases(self, user: str) -> set[str] | None:
+        """Names of the databases the user holds some grant in; None for all of them."""
+        if self.is_admin(user):
+            return None
+        dbs = {d for _, _, d, _ in self._role_grants(user)}
+        return None if "*" in dbs else dbs
+
     def allowed(self, user: str, obj: str, name: str, db: str, privilege: str) -> bool:
         """Whether ``user`` holds ``privilege`` on object ``obj``/``name`` in database ``db``."""
         if self.is_admin(user):
             return True
-        roles = self.roles_of(user) + ["public"]
-        marks = ",".join("?" * len(roles))
-        rows = self._rows(
-            f"SELECT object, object_name, db, privilege FROM grants WHERE role IN ({marks})", tuple(roles)
-        )
-        for o, n, d, p in rows:
+        for o, n, d, p in self._role_grants(user):
             if o in (obj, "Global") and n in (name, "*") and d in (db, "*") and p in (privilege, "*", "All"):
                 return True
         return False
+
+
+class FailedLogins:
+    """Failed logins per key (a peer's host, a user name), and how long each key must wait.
+
+    The first `FREE` failures of a key cost nothing; each one after blocks
+    the key for `BASE_SECONDS` doubled per failure, up to `MAX_SECONDS`. A
+    blocked key's logins are refused at once, without a password check.
+    Once a key has failed, its checks run one at a time past the free ones,
+    so concurrent attempts cannot slip in between a check and its failure.
+    A successful login clears the key. Thread-safe; holds at most `MAX_KEYS`.
+    """
+
+    FREE = 5
+    BASE_SECONDS = 1.0
+    MAX_SECONDS = 30.0
+    MAX_KEYS = 10_000
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self._clock = clock
+        self._lock = threading.Lock()
+        #: key -> [failures, blocked until, checks in flight]
+        self._keys: dict[str, list[Any]] = {}
+        self.refused = 0
+
+    def admit(self, keys: tuple[str, ...]) -> None:
+        """Take a check slot for every key, or raise `AuthenticationError` saying how long to wait."""
+        now = self._clock()
+        with self._lock:
+            for key in keys:
+                entry = self._keys.get(key)
+                if entry is None:
+                    continue
+                fails, until, inflight = entry
+                wait = until - now
+                if wait > 0 or (fails and fails + inflight >= self.FREE and inflight):
+                    self.refused += 1
+                    raise AuthenticationError(
+                        f"too many failed attempts for {key}; retry in {max(1, math.ceil(wait))} s"
+                    )
+            for key in keys:
+                self._entry(key)[2] += 1
+
+    def done(self, keys: tuple[str, ...], ok: bool) -> None:
+        """Give back the slots `admit` took, counting a failure (or clearing the keys on success)."""
+        now = self._clock()
+        with self._lock:
+            for key in keys:
+                entry = self._entry(key)
+                entry[2] -= 1
+                if ok:
+                    if entry[2] == 0:
+                        del self._keys[key]
+                    else:
+                        entry[0], entry[1] = 0, 0.0
+                    continue
+                entry[0] += 1
+                over = entry[0] - self.FREE
+                if over >= 0:
+                    entry[1] = now + min(self.MAX_SECONDS, self.BASE_SECONDS * 2.0**over)
+
+    def _entry(self, key: str) -> list[Any]:
+        entry = self._keys.get(key)
+        if entry is None:
+            if len(self._keys) >= self.MAX_KEYS:
+                self._prune()
+            entry = self._keys[key] = [0, 0.0, 0]
+        return entry
+
+    def _prune(self) -> None:
+        """Forget keys that are neither blocked nor checking; the oldest others if still full."""
+        now = self._clock()
+        for key in [k for k, (_, until, inflight) in self._keys.items() if until <= now and not inflight]:
+            del self._keys[key]
+        while len(self._keys) >= self.MAX_KEYS:
+            del self._keys[next(iter(self._keys))]

@@ -1,7 +1,18 @@
-"""The user and role RPCs of MilvusService, and which privilege each data RPC needs.
+"""The user and role RPCs of MilvusService, which privilege each RPC needs, and what listings show.
 
 Each handler takes the `AuthStore`, the request message and the calling
 user, and returns the reply message. They run in the worker pool.
+
+As in Milvus (2.4 to 2.6), a user sees only what it may use: listing
+collections shows those its roles hold some privilege on (all of them with
+a grant on every collection of the database, or the global ``All``),
+listing databases those its roles hold grants in; listing or describing
+aliases, databases, users, roles and grants needs the global privilege
+Milvus names for it (``ListAliases``, ``DescribeAlias``,
+``DescribeDatabase``, ``SelectOwnership``, ``SelectUser``), except that a
+user may always describe itself and its own roles with their grants. ``root``
+and the ``admin`` role see everything. Unlike Milvus, every user holds the
+``public`` role, so what is granted to ``public`` is visible to all.
 """
 
 from __future__ import annotations
@@ -54,6 +65,13 @@ PRIVILEGES: dict[str, tuple[str, str]] = {
     "HybridSearch": ("Collection", "Search"),
     "Flush": ("Collection", "Flush"),
     "ManualCompaction": ("Collection", "Compaction"),
+    "DescribeDatabase": ("Global", "DescribeDatabase"),
+    "ListAliases": ("Global", "ListAliases"),
+    "DescribeAlias": ("Global", "DescribeAlias"),
+    "ListCredUsers": ("Global", "SelectOwnership"),
+    "SelectRole": ("Global", "SelectOwnership"),
+    "SelectGrant": ("Global", "SelectOwnership"),
+    "SelectUser": ("User", "SelectUser"),
 }
 
 #: RBAC RPCs that change users, roles or grants: administrators only.
@@ -75,19 +93,42 @@ def check_privilege(store: AuthStore, user: str, rpc: str, msg: Any, db: str) ->
     if rpc in ADMIN_ONLY and not store.is_admin(user):
         raise PermissionDeniedError(f"user {user!r} may not call {rpc}: it needs the admin role")
     need = PRIVILEGES.get(rpc)
-    if need is None:
+    if need is None or _about_oneself(store, user, rpc, msg):
         return
     obj, privilege = need
-    names = (
-        list(getattr(msg, "collection_names", []) or [])
-        if rpc == "Flush"
-        else [getattr(msg, "collection_name", "") or getattr(msg, "oldName", "") or "*"]
-    )
+    if rpc == "Flush":
+        names = list(getattr(msg, "collection_names", []) or [])
+    elif rpc == "SelectUser":
+        names = [(msg.user.name if msg.HasField("user") else "") or "*"]
+    else:
+        names = [getattr(msg, "collection_name", "") or getattr(msg, "oldName", "") or "*"]
     for name in names:
-        if not store.allowed(user, obj, name if obj == "Collection" else "*", db, privilege):
+        if not store.allowed(user, obj, name if obj in ("Collection", "User") else "*", db, privilege):
             raise PermissionDeniedError(
                 f"user {user!r} lacks privilege {privilege} on {obj.lower()} {name!r} in database {db!r}"
             )
+
+
+def _about_oneself(store: AuthStore, user: str, rpc: str, msg: Any) -> bool:
+    """Whether the call describes the caller itself, or one of its roles (always allowed)."""
+    if rpc == "SelectUser":
+        return msg.HasField("user") and msg.user.name == user
+    if rpc == "SelectGrant":
+        return msg.entity.role.name in store.roles_of(user)
+    if rpc == "SelectRole":
+        return msg.HasField("role") and msg.role.name in store.roles_of(user)
+    return False
+
+
+def visible(store: AuthStore, user: str, rpc: str, result: Any, db: str) -> Any:
+    """``result`` of a listing, reduced to what ``user`` may see (see the module docstring)."""
+    if rpc == "ShowCollections":
+        names = store.visible_collections(user, db)
+    elif rpc == "ListDatabases":
+        names = store.visible_databases(user)
+    else:
+        return result
+    return result if names is None else [n for n in result if n in names]
 
 
 def _password(raw: bytes | str) -> str:

@@ -1,7 +1,10 @@
 """MilvusService over a Heron engine: decode, dispatch in the worker pool, encode.
 
-Every RPC goes through `MilvusService.handle`: authenticate (when enabled),
-take an in-flight slot (or answer "server busy"), then — in a worker thread,
+Every RPC goes through `MilvusService.handle`: authenticate (when enabled:
+a credential seen recently is recognised from a cache; otherwise its
+password is checked on a thread of its own, at most one check per
+credential at a time, and logins that failed too often lately are refused
+without a check), take an in-flight slot (or answer "server busy"), then — in a worker thread,
 never on the event loop — check privileges, decode with `heron.wire`,
 run the request on the engine unless the caller's deadline has passed or
 the call was cancelled, and encode the reply.
@@ -22,16 +25,18 @@ from .._errors import AuthenticationError, ParamError, ServerBusyError
 from .._schema import CollectionSchema
 from .._workers import Workers
 from ..engine._engine import Engine
-from ._auth import AuthStore
+from ._auth import AuthStore, FailedLogins
 from ._errors import DeadlineExceeded, rpc_errors
 from ._rbac import HANDLERS as RBAC_HANDLERS
-from ._rbac import check_privilege
+from ._rbac import check_privilege, visible
 
 SERVICE_NAME = "milvus.proto.milvus.MilvusService"
 #: RPCs a client may make before logging in (Milvus answers them for anyone).
 OPEN_RPCS = frozenset({"GetVersion", "CheckHealth"})
 #: Every RPC served: those of the codec table, and the user and role RPCs.
 RPCS = tuple(sorted(set(wire.CODECS) | set(RBAC_HANDLERS)))
+#: Password checks waiting or running at most; further logins are answered "server busy".
+MAX_PENDING_LOGINS = 64
 
 
 class MilvusService:
@@ -48,6 +53,10 @@ class MilvusService:
         self.engine = engine
         self.pool = pool
         self.auth = auth
+        #: Password checks run here, not in `pool`: a flood of logins leaves the data calls their threads.
+        self.auth_pool = Workers(1, "heron-auth")
+        self.failed_logins = FailedLogins()
+        self._checking: dict[bytes, asyncio.Future[str]] = {}
         self.max_inflight = max_inflight
         self.inflight = 0
         self._idle = asyncio.Event()
@@ -75,8 +84,10 @@ class MilvusService:
         """Wait until no call is in flight."""
         await self._idle.wait()
 
-    def _user(self, rpc: str, context: Any) -> str:
-        if self.auth is None or rpc in OPEN_RPCS:
+    async def _user(self, rpc: str, context: Any) -> str:
+        """The caller's user name ("" without authentication); `AuthenticationError` if refused."""
+        auth = self.auth
+        if auth is None or rpc in OPEN_RPCS:
             return ""
         md = dict(context.invocation_metadata() or ())
         raw = md.get("authorization", "")
@@ -86,12 +97,28 @@ class MilvusService:
             token = ""
         if not token:
             raise AuthenticationError("authentication required: pass token='user:password'")
-        return self.auth.authenticate(token)
+        key = auth.token_key(token)
+        user = auth.cached_user(key)
+        if user is not None:
+            return user
+        checking = self._checking.get(key)
+        if checking is None:
+            if len(self._checking) >= MAX_PENDING_LOGINS:
+                raise ServerBusyError(f"server busy: {len(self._checking)} logins being checked; retry")
+            keys = (f"peer {_host(context.peer())}", f"user {token.partition(':')[0]!r}")
+            self.failed_logins.admit(keys)
+            checking = self._checking[key] = self.auth_pool.submit(auth.authenticate, token)
+            checking.add_done_callback(lambda fut: self._checked(key, keys, fut))
+        return await asyncio.shield(checking)  # callers of one credential share its check
+
+    def _checked(self, key: bytes, keys: tuple[str, str], fut: asyncio.Future[str]) -> None:
+        del self._checking[key]
+        self.failed_logins.done(keys, not fut.cancelled() and fut.exception() is None)
 
     # -- the one handler ---------------------------------------------------------------------------
     @rpc_errors
     async def handle(self, rpc: str, msg: Any, context: Any) -> Any:
-        user = self._user(rpc, context)
+        user = await self._user(rpc, context)
         remaining = context.time_remaining()
         deadline = None if remaining is None else time.monotonic() + remaining
         db = wire.db_of(msg, dict(context.invocation_metadata() or ()).get("dbname", ""))
@@ -129,6 +156,8 @@ class MilvusService:
             raise DeadlineExceeded(f"{rpc}: the deadline passed before the call started; nothing was done")
         run = getattr(request, "run", None)
         result = run(self.engine.execute) if run is not None else self.engine.execute(request)
+        if self.auth is not None and user:
+            result = visible(self.auth, user, rpc, result, db)
         return codec.encode(result, request, schema)
 
     def _schema_fn(self, db: str, cache: dict[str, CollectionSchema]) -> Any:
@@ -144,6 +173,14 @@ class MilvusService:
             return cache[name]
 
         return schema
+
+
+def _host(peer: str) -> str:
+    """The host of a gRPC peer (``ipv4:1.2.3.4:567`` -> ``1.2.3.4``): failures count per host, not per connection."""
+    kind, _, address = peer.partition(":")
+    if kind in ("ipv4", "ipv6"):
+        return address.rpartition(":")[0] or address
+    return peer
 
 
 class AuthStoreDisabled:

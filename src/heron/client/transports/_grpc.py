@@ -9,12 +9,17 @@ never resent: a write whose answer was lost may have been applied.
 `AsyncRemoteTransport` binds no event loop when it is built: its aio
 channel is created on first use inside a running loop, and again if the
 client is later used from another loop.
+
+A process forked from one that holds a client gets a connection of its own
+on the child's first call: the parent's connection (its socket, its HTTP/2
+streams) stays the parent's, and the child never closes it.
 """
 
 from __future__ import annotations
 
 import asyncio
 import base64
+import os
 import random
 import time
 from typing import Any
@@ -42,6 +47,20 @@ _OPTIONS = [
 ]
 _RETRY_TIMES = 6
 _DDL = (rq.CreateCollection, rq.DropCollection, rq.RenameCollection, rq.TruncateCollection)
+
+
+#: This process's id, kept current across forks (cheaper than asking the system on every call).
+_pid = os.getpid()
+#: Channels inherited from a parent process: held, never used or closed here (closing would speak on its socket).
+_inherited: list[Any] = []
+
+
+def _after_fork_in_child() -> None:
+    global _pid
+    _pid = os.getpid()
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 def _target(uri: str) -> tuple[str, bool]:
@@ -103,6 +122,16 @@ class _Base:
         self._auth = auth
         self._schemas: dict[tuple[str, str], CollectionSchema] = {}
         self._closed = False
+        self._pid = _pid
+
+    def _forked(self, channel: Any) -> bool:
+        """Whether this process was forked since ``channel`` was made; if so, the channel is set aside."""
+        if self._pid == _pid:
+            return False
+        self._pid = _pid
+        if channel is not None:
+            _inherited.append(channel)
+        return True
 
     def _metadata(self, db: str) -> tuple[tuple[str, str], ...]:
         md = [("dbname", db or self._db)]
@@ -148,8 +177,11 @@ class RemoteTransport(_Base):
 
     def __init__(self, uri: str, token: str, db_name: str, options: dict[str, Any]) -> None:
         super().__init__(uri, token, db_name, options)
+        self._channel = self._connect()
+
+    def _connect(self) -> grpc.Channel:
         opts = _channel_options(self._options)
-        self._channel = (
+        return (
             grpc.secure_channel(self._target, _credentials(self._options), opts)
             if self._secure
             else grpc.insecure_channel(self._target, opts)
@@ -158,6 +190,8 @@ class RemoteTransport(_Base):
     def _unary(
         self, rpc: str, msg: Any, db: str, request: Any, deadline: float | None, timeout: float | None
     ) -> Any:
+        if self._forked(self._channel):
+            self._channel = self._connect()
         call = self._channel.unary_unary(
             _PATH + rpc,
             request_serializer=type(msg).SerializeToString,
@@ -205,7 +239,8 @@ class RemoteTransport(_Base):
     def close(self) -> None:
         if not self._closed:
             self._closed = True
-            self._channel.close()
+            if not self._forked(self._channel):
+                self._channel.close()
 
 
 #: Searches one event loop keeps in flight to a server before the next ones wait and go together
@@ -226,6 +261,8 @@ class AsyncRemoteTransport(_Base):
 
     def _chan(self) -> grpc.aio.Channel:
         loop = asyncio.get_running_loop()
+        if self._forked(self._channel):
+            self._channel = None
         if self._channel is None or self._loop is not loop:
             opts = _channel_options(self._options)
             self._channel = (
@@ -300,7 +337,7 @@ class AsyncRemoteTransport(_Base):
             return
         self._closed = True
         channel, self._channel = self._channel, None
-        if channel is not None:
+        if channel is not None and not self._forked(channel):
             try:
                 await channel.close()
             except RuntimeError:

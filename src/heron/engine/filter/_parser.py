@@ -14,6 +14,7 @@ import hashlib
 import io
 import json
 import logging
+import os
 import re
 import threading
 from collections.abc import Callable
@@ -149,6 +150,15 @@ class _ToAst(Transformer[Token, A.Node]):
 _lark_lock = threading.Lock()
 _lark_parser: Lark | None = None
 _warming = False
+
+
+def _after_fork_in_child() -> None:
+    # the warm-up thread may have held the lock at the fork; it does not exist in the child
+    global _lark_lock
+    _lark_lock = threading.Lock()
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 def _lark() -> Lark:

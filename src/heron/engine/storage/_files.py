@@ -65,6 +65,20 @@ class DataDir:
     def remove_collection(self, collection_id: int) -> None:
         shutil.rmtree(os.path.join(self.path, "segments", f"c{collection_id}"), ignore_errors=True)
 
+    def leave_lock(self) -> None:
+        """In a forked child: let go of the parent's lock without unlocking it.
+
+        ``flock`` locks belong to the open file description, which the child
+        shares: unlocking would free the parent's lock, and holding the
+        descriptor would keep the lock alive once the parent is gone. The
+        descriptor is replaced by one on ``/dev/null``, so a later close of
+        the file object closes only that.
+        """
+        if self._lock_file is not None:
+            null = os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC)
+            os.dup2(null, self._lock_file.fileno(), inheritable=False)
+            os.close(null)
+
     def close(self) -> None:
         if self._lock_file is not None:
             fcntl.flock(self._lock_file.fileno(), fcntl.LOCK_UN)

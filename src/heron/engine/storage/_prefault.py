@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import ctypes
 import logging
+import os
 import sys
 import threading
 from concurrent.futures import ThreadPoolExecutor
@@ -85,6 +86,15 @@ def start() -> ThreadPoolExecutor | None:
             _pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="heron-prefault")
             _pool.submit(_fn)
         return _pool
+
+
+def _after_fork_in_child() -> None:
+    """A forked child starts without the parent's thread: the next `start` makes one."""
+    global _lock, _pool
+    _lock, _pool = threading.Lock(), None
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 def populate(data: np.ndarray, lo: int, hi: int) -> None:
