@@ -21,7 +21,7 @@ import numpy as np
 import pytest
 
 import heron
-from tests.server.conftest import Server, start_server  # noqa: F401  (the fixture)
+from tests.conftest import Server
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SCENARIOS = os.path.join(ROOT, "tests", "_fork_scenarios.py")
@@ -127,7 +127,7 @@ REMOTE_CHILD = textwrap.dedent(
 )
 
 
-def test_a_remote_client_works_in_a_forked_child_on_a_connection_of_its_own(start_server):  # noqa: F811
+def test_a_remote_client_works_in_a_forked_child_on_a_connection_of_its_own(start_server):
     server: Server = start_server()
     report = json.loads(_run(["-c", REMOTE_CHILD, server.uri], timeout=120))
     assert report["count"] == 300
