@@ -32,7 +32,7 @@ from .index._base import BuildCancelled
 from .index._definitions import build_scalar
 from .index._vector_index import build_index
 from .storage import _ipc as ar
-from .storage._files import write_segment_file
+from .storage._files import FileChecksum, write_segment_file
 
 if TYPE_CHECKING:
     from ._engine import Engine
@@ -50,6 +50,9 @@ COMPACT_RATIO = 0.2
 #: than built again, so a merge costs about what indexing the new segment alone
 #: would.
 MERGE_VECTOR_BYTES = 256 << 20
+#: A segment file is recorded with its checksum in the transaction that makes it part of the collection.
+_RECORD_SEGMENT = ("INSERT INTO segments(id, collection_id, partition_id, path, num_rows, max_seq, checksum) "
+                   "VALUES (?,?,?,?,?,?,?)")
 
 
 class Maintenance:
@@ -75,7 +78,7 @@ class Maintenance:
         path = e.dir.segment_path(coll.id, seg.id)
         n = seg.n
         rb = ar.batch_to_record_batch(coll.schema, self._batch_of(coll, seg.snapshot()), seg.seq.data[:n])
-        write_segment_file(path, rb)
+        checksum = write_segment_file(path, rb)
         min_seq = int(seg.seq.data[:n].min())
         with coll.write_lock:
             if coll.dropped or p.name not in coll.partitions or seg not in p.sealed:
@@ -83,8 +86,8 @@ class Maintenance:
                 return
             is_str = coll.schema.primary_field.dtype is DataType.VARCHAR
             with e.catalog.transaction() as c:
-                c.execute("INSERT INTO segments(id, collection_id, partition_id, path, num_rows, max_seq) "
-                          "VALUES (?,?,?,?,?,?)", (seg.id, coll.id, p.id, os.path.basename(path), n, seg.max_seq))
+                c.execute(_RECORD_SEGMENT, (seg.id, coll.id, p.id, os.path.basename(path), n, seg.max_seq,
+                                            checksum.to_bytes()))
                 ups = c.execute("SELECT seq, payload FROM log WHERE collection_id=? AND partition_id=? AND "
                                 "kind='upsert' AND seq BETWEEN ? AND ?", (coll.id, p.id, min_seq, seg.max_seq))
                 for s, payload in ups.fetchall():
@@ -147,9 +150,10 @@ class Maintenance:
                 new.append(self._batch_of(coll, view).take(keep), view.seqs[keep])
             new.freeze()
         path = e.dir.segment_path(coll.id, new.id)
+        checksum = None
         if new.n:
-            write_segment_file(path, ar.batch_to_record_batch(coll.schema, self._batch_of(coll, new.snapshot()),
-                                                              new.seq.data[: new.n]))
+            checksum = write_segment_file(path, ar.batch_to_record_batch(
+                coll.schema, self._batch_of(coll, new.snapshot()), new.seq.data[: new.n]))
         with coll.write_lock:
             if coll.dropped or old not in p.sealed:
                 if os.path.exists(path):
@@ -161,10 +165,9 @@ class Maintenance:
             new.deleted = len(late)
             with e.catalog.transaction() as c:
                 c.execute("DELETE FROM segments WHERE id=?", (old.id,))
-                if new.n:
-                    c.execute("INSERT INTO segments(id, collection_id, partition_id, path, num_rows, max_seq) "
-                              "VALUES (?,?,?,?,?,?)", (new.id, coll.id, p.id, os.path.basename(path), new.n,
-                                                       old.max_seq))
+                if checksum is not None:
+                    c.execute(_RECORD_SEGMENT, (new.id, coll.id, p.id, os.path.basename(path), new.n, old.max_seq,
+                                                checksum.to_bytes()))
             new.max_seq = old.max_seq
             new.persisted = True
             coll.replace_sealed(p, [old], new if new.n else None)
@@ -215,9 +218,9 @@ class Maintenance:
             self._extend_indexes(coll, base, new, sview)
             self._index_segment(coll, new)  # whatever could not be extended; nothing saved yet
             path = e.dir.segment_path(coll.id, new.id)
-            write_segment_file(path, ar.batch_to_record_batch(coll.schema, self._batch_of(coll, new.snapshot()),
-                                                              new.seq.data[: new.n]))
-            if not self._install_merged(coll, p, base, seg, new, path):
+            checksum = write_segment_file(path, ar.batch_to_record_batch(
+                coll.schema, self._batch_of(coll, new.snapshot()), new.seq.data[: new.n]))
+            if not self._install_merged(coll, p, base, seg, new, path, checksum):
                 return False
         except BaseException:  # e.g. a full disk: both stay, indexed again (`base` may have given its index away)
             for old in (base, seg):
@@ -253,7 +256,7 @@ class Maintenance:
                 new.vindex[d.field_name] = (d.signature, ext)
 
     def _install_merged(self, coll: Collection, p: Partition, base: Segment, seg: Segment, new: Segment,
-                        path: str) -> bool:
+                        path: str, checksum: FileChecksum) -> bool:
         """Record `new` (written to `path`) in place of `base` and `seg`; False if either went away meanwhile."""
         e = self.engine
         with coll.write_lock:
@@ -269,9 +272,8 @@ class Maintenance:
             new.max_seq = max(base.max_seq, seg.max_seq)
             with e.catalog.transaction() as c:
                 c.execute("DELETE FROM segments WHERE id IN (?, ?)", (base.id, seg.id))
-                c.execute("INSERT INTO segments(id, collection_id, partition_id, path, num_rows, max_seq) "
-                          "VALUES (?,?,?,?,?,?)", (new.id, coll.id, p.id, os.path.basename(path), new.n,
-                                                   new.max_seq))
+                c.execute(_RECORD_SEGMENT, (new.id, coll.id, p.id, os.path.basename(path), new.n, new.max_seq,
+                                            checksum.to_bytes()))
             new.persisted = True
             coll.replace_sealed(p, [base, seg], new)
         return True
