@@ -255,6 +255,14 @@ def read_segment_file(path: str, checksum: FileChecksum | None = None, num_rows:
     Without a checksum (a file written before they were recorded), the file
     is checked for structure only, and a log line says so.
     """
+    if checksum is None:
+        log.warning("segment file %s has no checksum recorded (written by an older version): "
+                    "checking its structure only", path)
+    return check_segment_file(path, checksum, num_rows)
+
+
+def check_segment_file(path: str, checksum: FileChecksum | None, num_rows: int | None = None) -> pa.Table:
+    """`read_segment_file` without its log line (for ``heron verify``, which reports files itself)."""
     try:
         src = pa.memory_map(path, "r")
     except FileNotFoundError:
@@ -268,9 +276,6 @@ def read_segment_file(path: str, checksum: FileChecksum | None = None, num_rows:
             if bad is not None:
                 what, offset = describe_mismatch(checksum, buf.size, bad)
                 raise CorruptionError(f"segment file {path!r} {what}", path=path, offset=offset)
-        else:
-            log.warning("segment file %s has no checksum recorded (written by an older version): "
-                        "checking its structure only", path)
         try:
             table = pa.ipc.open_file(buf).read_all()
             if checksum is None:
