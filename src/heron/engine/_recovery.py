@@ -73,10 +73,8 @@ class Recovery:
 
     def _recover(self, coll: Collection) -> None:
         e = self.engine
-        known = self._map_sealed(coll)
-        if known is None:  # a segment file is damaged: the collection stays unavailable, its files as they are
+        if not self._map_sealed(coll):  # a segment file is damaged: the collection stays unavailable
             return
-        self._remove_orphans(coll, known)
         top = 0
         is_str = coll.schema.primary_field.dtype is DataType.VARCHAR
         deletes: dict[int, list[tuple[np.ndarray, int]]] = {}
@@ -99,13 +97,15 @@ class Recovery:
         seg_top = max((s.max_seq for p in coll.partitions.values() for s in p.segments()), default=0)
         coll.visible_seq = max(top, seg_top, e.last_seq)
 
-    def _map_sealed(self, coll: Collection) -> set[str] | None:
-        """Map the sealed segments the catalog records, with their indexes; returns their file names.
+    def _map_sealed(self, coll: Collection) -> bool:
+        """Map the sealed segments the catalog records, remove files it does not, load or build indexes.
 
         Every file is checked against its checksum first (`read_segment_file`).
         If one is damaged, missing or truncated, nothing of the collection is
-        mapped, it is marked unavailable (`Collection.damage`) and None comes
-        back; other collections are not affected.
+        mapped or removed, it is marked unavailable (`Collection.damage`) and
+        False comes back; other collections are not affected. Orphans go
+        before any index build is scheduled, whose temporary files would
+        look like orphans.
         """
         e = self.engine
         known = set()
@@ -125,20 +125,21 @@ class Recovery:
                 batch, seqs = ar.record_batch_to_batch(coll.schema, table)
             except CorruptionError as exc:
                 self._unavailable(coll, exc, n, max_seq)
-                return None
+                return False
             except (ValueError, TypeError, KeyError) as exc:  # parsed, but not rows of this collection
                 self._unavailable(coll, CorruptionError(f"segment file {full!r} is damaged: {exc}", path=full), n,
                                   max_seq)
-                return None
+                return False
             seg = Segment(sid, pid, coll.schema)
             seg.append(batch, seqs)
             seg.freeze()
             seg.persisted = True
             loaded.append((p, seg))
+        self._remove_orphans(coll, known)
         for p, seg in loaded:
             p.sealed.append(seg)
             self._load_indexes(coll, seg)
-        return known
+        return True
 
     def _checksum(self, raw: bytes | None, segment_id: int) -> FileChecksum | None:
         if raw is None:
