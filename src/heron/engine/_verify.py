@@ -16,7 +16,9 @@ import contextlib
 import fcntl
 import mmap
 import os
+import shutil
 import sqlite3
+import tempfile
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -78,9 +80,9 @@ def verify_directory(path: str) -> Report:
         raise HeronError(f"{path!r} is not a Heron data directory")
     report = Report(root)
     with _shared_lock(root):
-        known = _check_catalog(root, report)
-        _check_segment_files(root, known, report)
-        _check_insert_log(root, report)
+        cat = _check_catalog(root, report)
+        _check_segment_files(root, cat, report)
+        _check_insert_log(root, cat, report)
     return report
 
 
@@ -106,60 +108,93 @@ def _shared_lock(root: str) -> Iterator[None]:
         os.close(fd)
 
 
-#: Per segment file: (collection id, segment id, rows, checksum or None)
-_Known = dict[str, tuple[int, int, int, bytes | None]]
+@dataclass
+class _Catalog:
+    """What the catalog says about the files: segment records by relative path, and log retirements."""
+
+    segments: dict[str, tuple[str, int, int, bytes | None]] = field(default_factory=dict)  # name, id, rows, sum
+    retired: il.Retired = field(default_factory=il.Retired)
 
 
-def _check_catalog(root: str, report: Report) -> _Known:
-    """Check the catalog; return the segment files it records, by path relative to ``root``."""
-    name = "catalog.db"
-    full = os.path.join(root, name)
+def _check_catalog(root: str, report: Report) -> _Catalog | None:
+    """Check the catalog; what it records, or None if it cannot be read."""
+    full = os.path.join(root, "catalog.db")
     if not os.path.exists(full):
-        report.problems.append(Problem(name, None, "the catalog is missing"))
-        return {}
-    known: _Known = {}
+        report.problems.append(Problem("catalog.db", None, "the catalog is missing"))
+        return None
+    with tempfile.TemporaryDirectory(prefix="heron-verify-") as scratch:
+        return _check_catalog_file(full, scratch, report)
+
+
+def _check_catalog_file(full: str, scratch: str, report: Report) -> _Catalog | None:
+    """Check the catalog at ``full`` without writing beside it (not even SQLite's ``-shm`` file).
+
+    With no write-ahead log to read (a clean close leaves none), the file is
+    opened as immutable; otherwise the file and its log are copied to
+    ``scratch`` and the copy is checked.
+    """
+    name = os.path.basename(full)
+    wal = full + "-wal"
+    if os.path.exists(wal) and os.path.getsize(wal) > 0:
+        for src in (full, wal):
+            shutil.copyfile(src, os.path.join(scratch, os.path.basename(src)))
+        uri = f"file:{os.path.join(scratch, name)}?mode=ro"
+    else:
+        uri = f"file:{full}?mode=ro&immutable=1"
+    report.checked["catalog"] = 1
+    report.checked["bytes"] += os.path.getsize(full)
     try:
-        conn = sqlite3.connect(f"file:{full}?mode=ro", uri=True)
+        conn = sqlite3.connect(uri, uri=True)
     except sqlite3.Error as exc:
         report.problems.append(Problem(name, None, f"the catalog cannot be opened: {exc}"))
-        return {}
+        return None
+    out = _Catalog()
     try:
         for (line,) in conn.execute("PRAGMA integrity_check"):
             if line != "ok":
                 report.problems.append(Problem(name, None, f"integrity check: {line}"))
-        report.checked["catalog"] = 1
-        report.checked["bytes"] += os.path.getsize(full)
+        names = dict(conn.execute("SELECT id, db || '.' || name FROM collections").fetchall())
         cols = {row[1] for row in conn.execute("PRAGMA table_info(segments)")}
         checksum = "checksum" if "checksum" in cols else "NULL"
         for cid, sid, rel, rows, raw in conn.execute(
             f"SELECT collection_id, id, path, num_rows, {checksum} FROM segments ORDER BY id"
         ):
-            known[os.path.join("segments", f"c{cid}", rel)] = (cid, sid, rows, raw)
+            what = f"collection {names.get(cid, f'id {cid}')!r}"
+            out.segments[os.path.join("segments", f"c{cid}", rel)] = (what, sid, rows, raw)
+        for cid, pid, lo, hi in conn.execute("SELECT collection_id, partition_id, lo, hi FROM log_retired"):
+            out.retired.add(cid, pid, lo, hi)
     except sqlite3.Error as exc:
         report.problems.append(Problem(name, None, f"the catalog is damaged: {exc}"))
+        return None
     finally:
         conn.close()
-    return known
+    return out
 
 
-def _check_segment_files(root: str, known: _Known, report: Report) -> None:
-    for rel, (cid, sid, rows, raw) in sorted(known.items()):
-        _check_segment(root, rel, cid, sid, rows, raw, report)
+def _check_segment_files(root: str, cat: _Catalog | None, report: Report) -> None:
+    known = {} if cat is None else cat.segments
+    for rel, (coll, sid, rows, raw) in sorted(known.items()):
+        _check_segment(root, rel, coll, sid, rows, raw, report)
     seg_root = os.path.join(root, "segments")
     for cdir in sorted(os.listdir(seg_root)) if os.path.isdir(seg_root) else []:
         for name in sorted(os.listdir(os.path.join(seg_root, cdir))):
             rel = os.path.join("segments", cdir, name)
             if rel in known:
                 continue
-            if ".tmp" in name or os.path.join("segments", cdir, name.split(".", 1)[0] + ".arrow") not in known:
+            of_known = os.path.join("segments", cdir, name.split(".", 1)[0] + ".arrow") in known
+            if name.endswith(".index") and ".tmp" not in name and (of_known or cat is None):
+                _check_index(root, rel, report)
+            elif cat is None:
+                if name.endswith(".arrow"):
+                    report.problems.append(Problem(rel, None, "not checked: its checksum is in the unreadable "
+                                                              "catalog", damage=False))
+            else:
                 report.problems.append(Problem(rel, None, "not recorded in the catalog (left by an interrupted "
                                                           "write): removed at the next open", damage=False))
-            elif name.endswith(".index"):
-                _check_index(root, rel, report)
 
 
-def _check_segment(root: str, rel: str, cid: int, sid: int, rows: int, raw: bytes | None, report: Report) -> None:
-    lost = f"collection id {cid} loses segment {sid} ({rows} rows) until it is restored"
+def _check_segment(root: str, rel: str, coll: str, sid: int, rows: int, raw: bytes | None, report: Report) -> None:
+    lost = f"{coll} is unavailable: its segment {sid} holds {rows} rows"
     checksum = None
     if raw is not None:
         try:
@@ -191,7 +226,7 @@ def _check_index(root: str, rel: str, report: Report) -> None:
     report.checked["bytes"] += os.path.getsize(full)
 
 
-def _check_insert_log(root: str, report: Report) -> None:
+def _check_insert_log(root: str, cat: _Catalog | None, report: Report) -> None:
     log_dir = os.path.join(root, "log")
     names = sorted(n for n in os.listdir(log_dir) if n.endswith(".log")) if os.path.isdir(log_dir) else []
     for i, name in enumerate(names):
@@ -202,10 +237,10 @@ def _check_insert_log(root: str, report: Report) -> None:
             report.checked["bytes"] += size
             if size:
                 with mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as m:
-                    _scan_log(m, size, rel, last=i == len(names) - 1, report=report)
+                    _scan_log(m, size, rel, i == len(names) - 1, cat, report)
 
 
-def _scan_log(m: mmap.mmap, size: int, rel: str, *, last: bool, report: Report) -> None:
+def _scan_log(m: mmap.mmap, size: int, rel: str, last: bool, cat: _Catalog | None, report: Report) -> None:
     """Check each record's CRC; past a bad one, look for the next intact record at a block boundary."""
     name = os.path.basename(rel)
     pos = 0
@@ -222,8 +257,21 @@ def _scan_log(m: mmap.mmap, size: int, rel: str, *, last: bool, report: Report) 
                                                      "cut short by a crash (never acknowledged; cut at the next "
                                                      "open)", damage=False))
             return
-        report.problems.append(Problem(rel, pos, "insert-log record fails its CRC or framing: its acknowledged "
-                                                 "rows cannot be read"))
+        report.problems.append(Problem(rel, pos, _bad_record(m, pos, size, name, cat)))
         if nxt is None:
             return
         pos = nxt
+
+
+def _bad_record(m: mmap.mmap, pos: int, size: int, name: str, cat: _Catalog | None) -> str:
+    """What a record that fails its CRC or framing held, as far as its header can still be believed."""
+    if pos + il.HEADER.size <= size:
+        magic, _crc, length, seq, coll, part = il.HEADER.unpack_from(m, pos)
+        if magic in (il.MAGIC, il._PACKED) and pos + il.HEADER.size + length <= size:
+            rec = il.Record(seq, coll, part, name, pos + il.HEADER.size, length)
+            if cat is not None and cat.retired.covers(rec):
+                return (f"the record of seq {seq} (collection id {coll}) fails its CRC; it is retired (its rows "
+                        "are in a segment file), so nothing is lost")
+            return (f"the record of seq {seq} (collection id {coll}, {length} bytes) fails its CRC: its "
+                    "acknowledged rows cannot be read")
+    return "a record fails its framing (header damaged): its acknowledged rows cannot be read"
