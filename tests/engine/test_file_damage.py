@@ -52,8 +52,8 @@ def _flip(path: Path, offset: int, bit: int) -> None:
 
 def _offsets(size: int, rng: random.Random, body: int = 6) -> dict[str, int]:
     """One offset per class of a file's bytes: start, header, body (several), footer, last byte."""
-    out = {"start": 0, "header": rng.randrange(1, min(size, 256)), "footer": size - rng.randrange(2, min(size, 96)),
-           "last": size - 1}
+    out = {"start": 0, "padding": 6, "header": rng.randrange(8, min(size, 256)),
+           "footer": size - rng.randrange(2, min(size, 96)), "last": size - 1}
     for i in range(body):
         out[f"body{i}"] = rng.randrange(256, size - 96)
     return out
@@ -183,6 +183,24 @@ def test_a_segment_written_before_checksums_opens_after_a_structural_check(segme
     _expect_unavailable(work, seg, want_other)
 
 
+def test_a_checksum_places_damage_to_within_one_block() -> None:
+    from heron.engine.storage._files import CHECKSUM_BLOCK, FileChecksum, describe_mismatch
+
+    data = bytearray(np.random.default_rng(1).integers(0, 256, int(3.5 * CHECKSUM_BLOCK), dtype=np.uint8).tobytes())
+    ck = FileChecksum()
+    for i in range(0, len(data), 100_000):  # written in pieces that straddle block boundaries
+        ck.update(data[i : i + 100_000])
+    ck = FileChecksum.from_bytes(ck.to_bytes())
+    assert ck.size == len(data) and len(ck.crcs) == 4 and ck.first_mismatch(data) is None
+    data[int(2.3 * CHECKSUM_BLOCK)] ^= 1
+    assert ck.first_mismatch(data) == 2 * CHECKSUM_BLOCK
+    data[int(2.3 * CHECKSUM_BLOCK)] ^= 1
+    short = data[: 3 * CHECKSUM_BLOCK + 5]
+    assert describe_mismatch(ck, len(short), ck.first_mismatch(short))[1] == len(short)
+    with pytest.raises(ValueError):
+        FileChecksum.from_bytes(ck.to_bytes()[:-4])
+
+
 # -- index files -------------------------------------------------------------------------------
 
 FAMILIES = {
@@ -237,14 +255,19 @@ def test_a_damaged_index_file_is_rebuilt_and_answers_stay_identical(index_type, 
     offsets = _offsets(size, rng, body=4)
     if size > 226:
         offsets["faiss header"] = 225
-    for cls, offset in offsets.items():
-        work = tmp_path / f"flip-{cls}"
+    damage: dict[str, Any] = {f"flip {cls}": (lambda t, o=offset: _flip(t, o, rng.randrange(8)))
+                              for cls, offset in offsets.items()}
+    damage["cut in half"] = lambda t: os.truncate(t, size // 2)
+    damage["emptied"] = lambda t: os.truncate(t, 0)
+    damage["deleted"] = lambda t: t.unlink()
+    for i, (cls, hurt) in enumerate(damage.items()):
+        work = tmp_path / f"damage-{i}"
         shutil.copytree(pristine, work)
         target = work / index_file.relative_to(pristine)
-        _flip(target, offset, rng.randrange(8))
+        hurt(target)
         with heron.Client(str(work)) as c:
             _wait_background(work)
-            assert _index_answers(c, dtype, sparams) == want, (index_type, cls, offset)
+            assert _index_answers(c, dtype, sparams) == want, (index_type, cls)
         check_index_file(str(target))  # rebuilt (or never damaged where it matters): whole again
         shutil.rmtree(work)
 
