@@ -1,11 +1,14 @@
 """Recovery: an engine's collections as its catalog, segment files and logs left them.
 
 `Recovery.load_catalog` rebuilds every collection of the catalog in memory:
-it maps the sealed segments the catalog records, loads their index files
-(scheduling a build for any missing or damaged one), removes files the
-catalog does not know (left by a crash mid-write), and replays the logs
-(inserts, upserts, deletes) into growing segments. Afterwards every
-acknowledged write is visible again, and no write is half-applied.
+it maps the sealed segments the catalog records (each checked against its
+checksum first: a damaged, truncated or missing one leaves its collection
+unavailable, with a `CorruptionError` for every request, and the others
+open), loads their index files (deleting and rebuilding any missing or
+damaged one), removes files the catalog does not know (left by a crash
+mid-write), and replays the logs (inserts, upserts, deletes) into growing
+segments. Afterwards every acknowledged write is visible again, and no write
+is half-applied.
 """
 
 from __future__ import annotations
