@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from .._errors import PartitionNotFoundError
+from .._errors import CorruptionError, PartitionNotFoundError
 from .._schema import CollectionSchema
 from ._segment import Segment, SegmentView
 from .index._definitions import IndexDef
@@ -70,10 +70,18 @@ class Collection:
         self._publish = threading.Lock()
         self.visible_seq = 0
         self.dropped = False
+        #: Why the collection is unavailable (a damaged segment file), or None; see `check_available`.
+        self.damage: CorruptionError | None = None
         self.auto_id_next = 0
         self._plans: dict[str, Any] = {}
         #: The vector field each ``anns_field`` value names, found once (the schema never changes).
         self.anns_fields: dict[str, Any] = {}
+
+    def check_available(self) -> None:
+        """Raise `CorruptionError` (naming the damaged file and what it holds) if the collection is unavailable."""
+        d = self.damage
+        if d is not None:  # a fresh error each time: raising one object again would grow its traceback
+            raise CorruptionError(d.message, path=d.path, offset=d.offset)
 
     def filter_plan(self, expr: str, params: dict[str, Any] | None = None) -> Any:
         """The compiled plan of filter `expr` on this collection's schema (fixed for its life), remembered.

@@ -270,7 +270,10 @@ class Engine:
         return db
 
     def collection(self, db_name: str, name: str) -> Collection:
-        """The collection ``name`` (or alias) names in the database; `CollectionNotFoundError` if none."""
+        """The collection ``name`` (or alias) names in the database; `CollectionNotFoundError` if none.
+
+        `CorruptionError` if a file of the collection is damaged (dropping it still works).
+        """
         db = self.database(db_name)
         coll = self.collections.get((db, name))
         if coll is None:
@@ -279,6 +282,7 @@ class Engine:
                 coll = next((c for c in self.collections.values() if c.id == row[0][0]), None)
         if coll is None:
             raise CollectionNotFoundError(f"collection {name!r} not found in database {db!r}")
+        coll.check_available()
         return coll
 
 

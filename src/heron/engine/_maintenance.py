@@ -35,7 +35,7 @@ from .index._base import BuildCancelled
 from .index._definitions import build_scalar
 from .index._vector_index import build_index
 from .storage import _ipc as ar
-from .storage._files import write_segment_file
+from .storage._files import FileChecksum, write_segment_file
 from .storage._io_errors import io_error_as, removed_on_error
 
 if TYPE_CHECKING:
@@ -59,6 +59,9 @@ MERGE_VECTOR_BYTES = 256 << 20
 RETRY_FIRST_SECONDS = 0.5
 RETRY_MAX_SECONDS = 10.0
 _KEPT = "its rows stay safe in the insert log and are searched from memory until the file is written"
+#: A segment file is recorded with its checksum in the transaction that makes it part of the collection.
+_RECORD_SEGMENT = ("INSERT INTO segments(id, collection_id, partition_id, path, num_rows, max_seq, checksum) "
+                   "VALUES (?,?,?,?,?,?,?)")
 
 
 class Maintenance:
@@ -112,7 +115,7 @@ class Maintenance:
         n = seg.n
         rb = ar.batch_to_record_batch(coll.schema, self._batch_of(coll, seg.snapshot()), seg.seq.data[:n])
         with removed_on_error(path + ".tmp", path):
-            write_segment_file(path, rb)
+            checksum = write_segment_file(path, rb)
         min_seq = int(seg.seq.data[:n].min())
         with coll.write_lock:
             if coll.dropped or p.name not in coll.partitions or seg not in p.sealed:
@@ -121,8 +124,8 @@ class Maintenance:
             is_str = coll.schema.primary_field.dtype is DataType.VARCHAR
             fault_point("persist.before_commit")
             with removed_on_error(path), e.catalog.transaction() as c:
-                c.execute("INSERT INTO segments(id, collection_id, partition_id, path, num_rows, max_seq) "
-                          "VALUES (?,?,?,?,?,?)", (seg.id, coll.id, p.id, os.path.basename(path), n, seg.max_seq))
+                c.execute(_RECORD_SEGMENT, (seg.id, coll.id, p.id, os.path.basename(path), n, seg.max_seq,
+                                            checksum.to_bytes()))
                 ups = c.execute("SELECT seq, payload FROM log WHERE collection_id=? AND partition_id=? AND "
                                 "kind='upsert' AND seq BETWEEN ? AND ?", (coll.id, p.id, min_seq, seg.max_seq))
                 for s, payload in ups.fetchall():
@@ -265,10 +268,11 @@ class Maintenance:
                 new.append(self._batch_of(coll, view).take(keep), view.seqs[keep])
             new.freeze()
         path = e.dir.segment_path(coll.id, new.id)
+        checksum = None
         if new.n:
             with removed_on_error(path + ".tmp", path):
-                write_segment_file(path, ar.batch_to_record_batch(coll.schema, self._batch_of(coll, new.snapshot()),
-                                                                  new.seq.data[: new.n]))
+                checksum = write_segment_file(path, ar.batch_to_record_batch(
+                    coll.schema, self._batch_of(coll, new.snapshot()), new.seq.data[: new.n]))
         with coll.write_lock:
             if coll.dropped or old not in p.sealed:
                 if os.path.exists(path):
@@ -281,10 +285,9 @@ class Maintenance:
             fault_point("compact.before_commit")
             with removed_on_error(path), e.catalog.transaction() as c:
                 c.execute("DELETE FROM segments WHERE id=?", (old.id,))
-                if new.n:
-                    c.execute("INSERT INTO segments(id, collection_id, partition_id, path, num_rows, max_seq) "
-                              "VALUES (?,?,?,?,?,?)", (new.id, coll.id, p.id, os.path.basename(path), new.n,
-                                                       old.max_seq))
+                if checksum is not None:
+                    c.execute(_RECORD_SEGMENT, (new.id, coll.id, p.id, os.path.basename(path), new.n, old.max_seq,
+                                                checksum.to_bytes()))
             new.max_seq = old.max_seq
             new.persisted = True
             coll.replace_sealed(p, [old], new if new.n else None)
@@ -337,10 +340,10 @@ class Maintenance:
             self._index_segment(coll, new)  # whatever could not be extended; nothing saved yet
             path = e.dir.segment_path(coll.id, new.id)
             with removed_on_error(path + ".tmp", path):
-                write_segment_file(path, ar.batch_to_record_batch(coll.schema, self._batch_of(coll, new.snapshot()),
-                                                                  new.seq.data[: new.n]))
+                checksum = write_segment_file(path, ar.batch_to_record_batch(
+                    coll.schema, self._batch_of(coll, new.snapshot()), new.seq.data[: new.n]))
             fault_point("merge.before_install")
-            if not self._install_merged(coll, p, base, seg, new, path):
+            if not self._install_merged(coll, p, base, seg, new, path, checksum):
                 return False
         except BaseException:  # e.g. a full disk: both stay, indexed again (`base` may have given its index away)
             for old in (base, seg):
@@ -377,7 +380,7 @@ class Maintenance:
                 new.vindex[d.field_name] = (d.signature, ext)
 
     def _install_merged(self, coll: Collection, p: Partition, base: Segment, seg: Segment, new: Segment,
-                        path: str) -> bool:
+                        path: str, checksum: FileChecksum) -> bool:
         """Record `new` (written to `path`) in place of `base` and `seg`; False if either went away meanwhile."""
         e = self.engine
         with coll.write_lock:
@@ -393,9 +396,8 @@ class Maintenance:
             new.max_seq = max(base.max_seq, seg.max_seq)
             with removed_on_error(path), e.catalog.transaction() as c:
                 c.execute("DELETE FROM segments WHERE id IN (?, ?)", (base.id, seg.id))
-                c.execute("INSERT INTO segments(id, collection_id, partition_id, path, num_rows, max_seq) "
-                          "VALUES (?,?,?,?,?,?)", (new.id, coll.id, p.id, os.path.basename(path), new.n,
-                                                   new.max_seq))
+                c.execute(_RECORD_SEGMENT, (new.id, coll.id, p.id, os.path.basename(path), new.n, new.max_seq,
+                                            checksum.to_bytes()))
             new.persisted = True
             coll.replace_sealed(p, [base, seg], new)
         return True

@@ -1,15 +1,19 @@
 """Recovery: an engine's collections as its catalog, segment files and logs left them.
 
 `Recovery.load_catalog` rebuilds every collection of the catalog in memory:
-it maps the sealed segments the catalog records, loads their index files
-(scheduling a build for any missing or damaged one), removes files the
-catalog does not know (left by a crash mid-write), and replays the logs
-(inserts, upserts, deletes) into growing segments. Afterwards every
-acknowledged write is visible again, and no write is half-applied.
+it maps the sealed segments the catalog records (each checked against its
+checksum first: a damaged, truncated or missing one leaves its collection
+unavailable, with a `CorruptionError` for every request, and the others
+open), loads their index files (deleting and rebuilding any missing or
+damaged one), removes files the catalog does not know (left by a crash
+mid-write), and replays the logs (inserts, upserts, deletes) into growing
+segments. Afterwards every acknowledged write is visible again, and no write
+is half-applied.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -17,6 +21,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from .._errors import CorruptionError
 from .._schema import CollectionSchema
 from .._types import DataType
 from ._collection import Collection, Partition
@@ -25,7 +30,7 @@ from ._segment import Segment
 from .index._definitions import IndexDef, build_scalar
 from .index._vector_index import load_index
 from .storage import _ipc as ar
-from .storage._files import read_segment_file
+from .storage._files import FileChecksum, read_segment_file
 
 if TYPE_CHECKING:
     from ._engine import Engine
@@ -72,7 +77,8 @@ class Recovery:
 
     def _recover(self, coll: Collection) -> None:
         e = self.engine
-        self._remove_orphans(coll, self._map_sealed(coll))
+        if not self._map_sealed(coll):  # a segment file is damaged: the collection stays unavailable
+            return
         fault_point("recovery.after_map")
         top = 0
         is_str = coll.schema.primary_field.dtype is DataType.VARCHAR
@@ -97,12 +103,22 @@ class Recovery:
         seg_top = max((s.max_seq for p in coll.partitions.values() for s in p.segments()), default=0)
         coll.visible_seq = max(top, seg_top, e.last_seq)
 
-    def _map_sealed(self, coll: Collection) -> set[str]:
-        """Map the sealed segments the catalog records, with their indexes; returns their file names."""
+    def _map_sealed(self, coll: Collection) -> bool:
+        """Map the sealed segments the catalog records, remove files it does not, load or build indexes.
+
+        Every file is checked against its checksum first (`read_segment_file`).
+        If one is damaged, missing or truncated, nothing of the collection is
+        mapped or removed, it is marked unavailable (`Collection.damage`) and
+        False comes back; other collections are not affected. Orphans go
+        before any index build is scheduled, whose temporary files would
+        look like orphans.
+        """
         e = self.engine
         known = set()
-        for sid, pid, path, _n, _max_seq in e.catalog.rows(
-            "SELECT id, partition_id, path, num_rows, max_seq FROM segments WHERE collection_id=? ORDER BY id",
+        loaded: list[tuple[Partition, Segment]] = []
+        for sid, pid, path, n, max_seq, raw in e.catalog.rows(
+            "SELECT id, partition_id, path, num_rows, max_seq, checksum FROM segments WHERE collection_id=? "
+            "ORDER BY id",
             (coll.id,),
         ):
             p = coll.partition_by_id(pid)
@@ -110,14 +126,44 @@ class Recovery:
                 continue
             full = os.path.join(e.dir.collection_dir(coll.id), path)
             known.add(path)
-            batch, seqs = ar.record_batch_to_batch(coll.schema, read_segment_file(full))
+            try:
+                table = read_segment_file(full, self._checksum(raw, sid), n)
+                batch, seqs = ar.record_batch_to_batch(coll.schema, table)
+            except CorruptionError as exc:
+                self._unavailable(coll, exc, n, max_seq)
+                return False
+            except (ValueError, TypeError, KeyError) as exc:  # parsed, but not rows of this collection
+                self._unavailable(coll, CorruptionError(f"segment file {full!r} is damaged: {exc}", path=full), n,
+                                  max_seq)
+                return False
             seg = Segment(sid, pid, coll.schema)
             seg.append(batch, seqs)
             seg.freeze()
             seg.persisted = True
+            loaded.append((p, seg))
+        self._remove_orphans(coll, known)
+        for p, seg in loaded:
             p.sealed.append(seg)
             self._load_indexes(coll, seg)
-        return known
+        return True
+
+    def _checksum(self, raw: bytes | None, segment_id: int) -> FileChecksum | None:
+        if raw is None:
+            return None
+        try:
+            return FileChecksum.from_bytes(raw)
+        except ValueError as exc:
+            path = self.engine.dir.catalog_path
+            raise CorruptionError(f"catalog {path!r}: the checksum of segment {segment_id} is damaged: {exc}",
+                                  path=path) from exc
+
+    @staticmethod
+    def _unavailable(coll: Collection, exc: CorruptionError, rows: int, max_seq: int) -> None:
+        msg = (f"{exc.message}; collection {coll.name!r} (database {coll.db!r}) is unavailable: the segment "
+               f"holds {rows} rows with sequence numbers up to {max_seq}, which cannot be read until the file "
+               "is restored")
+        coll.damage = CorruptionError(msg, path=exc.path, offset=exc.offset)
+        log.error("%s", msg)
 
     def _replay_deletes(self, coll: Collection, deletes: dict[int, list[tuple[np.ndarray, int]]]) -> None:
         """Apply every logged delete in one pass per segment.
@@ -160,8 +206,14 @@ class Recovery:
                 if idx.ntotal != seg.n or idx.index_type != d.index_type or idx.metric != d.metric_type:
                     raise ValueError("index does not match its segment")
                 seg.vindex[d.field_name] = (d.signature, idx)
-            except Exception as exc:  # damaged or missing: derived data, rebuild it
-                log.info("rebuilding index of segment %s field %s: %s", seg.id, d.field_name, exc)
+            except Exception as exc:  # damaged or missing: derived data, rebuilt from the verified segment
+                if os.path.exists(path):
+                    log.warning("index of segment %s field %s is unusable (%s): deleting it and building it again",
+                                seg.id, d.field_name, exc)
+                    with contextlib.suppress(OSError):
+                        os.unlink(path)
+                else:
+                    log.info("building the missing index of segment %s field %s", seg.id, d.field_name)
                 missing = True
         if missing:
             e.submit(e.maintenance.build_indexes, coll, seg)

@@ -5,7 +5,11 @@ A `VectorIndex` answers top-k and range queries over one segment's vectors
 may search it at once.
 
 Files: one ``.npz`` archive (zip, uncompressed) holding a JSON header and the
-arrays of the index. The zip CRCs let a damaged file be told from a good one;
+arrays of the index. Every member carries the CRC32 of its bytes, and
+`check_index_file` reads the whole file against them (and checks the
+archive's sizes against the file's) before any byte reaches numpy or faiss:
+a damaged size field inside a faiss index would otherwise make faiss
+allocate and read gigabytes before the CRC at the member's end was seen.
 `read_index_file` raises `IndexFileError` for a missing, truncated or
 otherwise damaged file, and the engine then rebuilds the index from its
 segment.
@@ -16,6 +20,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import struct
 import threading
 import zipfile
 from collections.abc import Iterator
@@ -38,7 +43,14 @@ _MEMBER = "arr_"
 
 
 class IndexFileError(HeronError):
-    """An index file is missing or damaged; the index must be rebuilt from its segment."""
+    """An index file is missing or damaged; the index must be rebuilt from its segment.
+
+    ``offset`` is where in the file the damage was found, where known.
+    """
+
+    def __init__(self, message: str, *, offset: int | None = None) -> None:
+        super().__init__(message)
+        self.offset = offset
 
 
 class BuildCancelled(HeronError):
@@ -337,20 +349,61 @@ class FaissBlob:
         return index
 
 
+#: Members of an index file are read back in steps of this many bytes when checked.
+_CHECK_STEP = 1 << 20
+_DAMAGE = (OSError, ValueError, KeyError, RuntimeError, NotImplementedError, zipfile.BadZipFile, EOFError,
+           UnicodeDecodeError, struct.error)
+
+
+def check_index_file(path: str) -> None:
+    """Check every byte of the index file at `path` against its CRCs, parsing nothing; `IndexFileError` if bad.
+
+    Memory stays bounded by `_CHECK_STEP` whatever the file's size fields say.
+    """
+    where = 0
+    try:
+        size = os.path.getsize(path)
+        with open(path, "rb") as f:
+            if f.read(4) != b"PK\x03\x04":
+                raise IndexFileError(
+                    f"index file {path!r} is damaged: it does not start with an archive header", offset=0
+                )
+        with zipfile.ZipFile(path) as zf:
+            infos = zf.infolist()
+            if "header.npy" not in {i.filename for i in infos}:
+                raise IndexFileError(f"index file {path!r} is damaged: it has no header member", offset=None)
+            for info in infos:
+                where = info.header_offset
+                if (info.compress_type != zipfile.ZIP_STORED or info.compress_size != info.file_size
+                        or info.header_offset + info.file_size > size):
+                    raise IndexFileError(
+                        f"index file {path!r} is damaged: member {info.filename!r} claims {info.file_size} bytes "
+                        f"at byte {info.header_offset} of a {size}-byte file", offset=where,
+                    )
+            for info in infos:
+                where = info.header_offset
+                with zf.open(info) as fh:  # zipfile compares the CRC once the member is read to its end
+                    while fh.read(_CHECK_STEP):
+                        pass
+    except IndexFileError:
+        raise
+    except FileNotFoundError:
+        raise IndexFileError(f"index file {path!r} does not exist") from None
+    except _DAMAGE as exc:
+        raise IndexFileError(f"index file {path!r} is damaged near byte {where}: {exc}", offset=where) from exc
+
+
 def read_index_file(
     path: str, streamed: tuple[str, ...] = ("faiss",)
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """The header and arrays of an index file; `IndexFileError` if missing or damaged.
 
-    Members named in `streamed` come back as faiss indexes read straight from
-    the file (see `FaissBlob`), the others as numpy arrays.
+    The file is checked whole (`check_index_file`) before anything in it is
+    parsed. Members named in `streamed` come back as faiss indexes read
+    straight from the file (see `FaissBlob`), the others as numpy arrays.
     """
+    check_index_file(path)
     try:
-        with open(path, "rb") as f:
-            if f.read(4) != b"PK\x03\x04":
-                raise IndexFileError(
-                    f"index file {path!r} is damaged: it does not start with an archive header"
-                )
         arrays: dict[str, Any] = {}
         with zipfile.ZipFile(path) as zf:
             for member in zf.namelist():
@@ -363,7 +416,7 @@ def read_index_file(
         header = json.loads(arrays.pop("header").tobytes().decode())
     except FileNotFoundError:
         raise IndexFileError(f"index file {path!r} does not exist") from None
-    except (OSError, ValueError, KeyError, RuntimeError, zipfile.BadZipFile, EOFError, UnicodeDecodeError) as exc:
+    except _DAMAGE as exc:
         raise IndexFileError(f"index file {path!r} is damaged: {exc}") from exc
     if not isinstance(header, dict) or header.get("format") != FORMAT_VERSION:
         raise IndexFileError(f"index file {path!r} has an unknown format: {str(header)[:80]}")

@@ -42,7 +42,7 @@ CREATE TABLE IF NOT EXISTS aliases(db TEXT NOT NULL, alias TEXT NOT NULL, collec
     PRIMARY KEY(db, alias));
 CREATE TABLE IF NOT EXISTS segments(
     id INTEGER PRIMARY KEY, collection_id INTEGER NOT NULL, partition_id INTEGER NOT NULL,
-    path TEXT NOT NULL, num_rows INTEGER NOT NULL, max_seq INTEGER NOT NULL);
+    path TEXT NOT NULL, num_rows INTEGER NOT NULL, max_seq INTEGER NOT NULL, checksum BLOB);
 CREATE TABLE IF NOT EXISTS log(
     seq INTEGER PRIMARY KEY, collection_id INTEGER NOT NULL, partition_id INTEGER NOT NULL,
     kind TEXT NOT NULL, payload BLOB NOT NULL);
@@ -65,6 +65,8 @@ class Catalog:
         c.execute("PRAGMA synchronous=FULL")
         c.execute("PRAGMA foreign_keys=OFF")
         c.executescript(_SCHEMA)
+        if "checksum" not in {row[1] for row in c.execute("PRAGMA table_info(segments)")}:
+            c.execute("ALTER TABLE segments ADD COLUMN checksum BLOB")  # NULL: written before checksums
         if not self.rows("SELECT name FROM databases WHERE name='default'"):
             self.execute("INSERT INTO databases(name) VALUES ('default')")
 

@@ -3,23 +3,37 @@
 Segment files are written to a temporary name, fsynced, renamed into place
 and the directory fsynced, so a file that exists under its final name is
 complete. Vector index files are derived data and may be deleted at will.
+
+Each segment file has a `FileChecksum` (its size and a CRC32 per MiB),
+computed as it is written and recorded in the catalog in the transaction
+that records the segment, so it cannot be lost with the file. A segment is
+read only through `read_segment_file`, which checks every byte against it
+before Arrow parses anything: damage, truncation or a missing file raise
+`CorruptionError` naming the file and the first damaged byte. Files written
+before checksums were recorded get a structural check instead.
 """
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import io
+import logging
 import os
 import shutil
+import struct
 import threading
 import time
+import zlib
 from collections.abc import Callable
 from typing import IO, Any
 
 import pyarrow as pa
 
-from ..._errors import DataDirLockedError, HeronError
+from ..._errors import CorruptionError, DataDirLockedError, HeronError
 from .._faults import fault_point
+
+log = logging.getLogger("heron.engine")
 
 
 class DataDir:
@@ -121,15 +135,18 @@ class PacedFile(io.FileIO):
     loses nothing.
     """
 
-    def __init__(self, path: str) -> None:
+    def __init__(self, path: str, checksum: FileChecksum | None = None) -> None:
         super().__init__(path, "wb")
         self._unsynced = 0
+        self._checksum = checksum
 
     def write(self, data: Any) -> int:
         view = memoryview(data).cast("B")
         done = 0
         while done < len(view):
             step = super().write(view[done : done + SYNC_EVERY_BYTES - self._unsynced]) or 0
+            if self._checksum is not None:
+                self._checksum.update(view[done : done + step])
             done += step
             self._unsynced += step
             if self._unsynced >= SYNC_EVERY_BYTES:
@@ -144,18 +161,158 @@ class PacedFile(io.FileIO):
             time.sleep(BUSY_PAUSE_SECONDS)
 
 
-def write_segment_file(path: str, table: pa.RecordBatch) -> None:
+#: Segment files are checksummed in blocks of this many bytes, so damage is placed to within one.
+CHECKSUM_BLOCK = 1 << 20
+_CHECKSUM_HEAD = struct.Struct("<4sQI")  # magic, file size, block size; then one uint32 CRC per block
+_CHECKSUM_MAGIC = b"HCK1"
+
+
+class FileChecksum:
+    """The size of a file and the CRC32 of each of its `CHECKSUM_BLOCK`-byte blocks.
+
+    Built incrementally (`update`) while the file is written, or read back from
+    its catalog form (`from_bytes`). zlib's CRC32 runs at 1.2-2.2 GB/s on a
+    2-core VM and releases the GIL: checking a 100k x 128 segment (53 MB)
+    costs 24-57 ms.
+    """
+
+    __slots__ = ("size", "block", "crcs", "_crc", "_filled")
+
+    def __init__(self, block: int = CHECKSUM_BLOCK) -> None:
+        self.size = 0
+        self.block = block
+        self.crcs: list[int] = []
+        self._crc = 0
+        self._filled = 0
+
+    def update(self, data: Any) -> None:
+        view = memoryview(data).cast("B")
+        done = 0
+        while done < len(view):
+            take = min(len(view) - done, self.block - self._filled)
+            self._crc = zlib.crc32(view[done : done + take], self._crc)
+            self._filled += take
+            done += take
+            if self._filled == self.block:
+                self.crcs.append(self._crc)
+                self._crc, self._filled = 0, 0
+        self.size += len(view)
+
+    def finish(self) -> FileChecksum:
+        """Close the last, partial block; returns self."""
+        if self._filled:
+            self.crcs.append(self._crc)
+            self._crc, self._filled = 0, 0
+        return self
+
+    def to_bytes(self) -> bytes:
+        """The form the catalog keeps."""
+        self.finish()
+        return _CHECKSUM_HEAD.pack(_CHECKSUM_MAGIC, self.size, self.block) + struct.pack(
+            f"<{len(self.crcs)}I", *self.crcs
+        )
+
+    @classmethod
+    def from_bytes(cls, raw: bytes) -> FileChecksum:
+        """The checksum `to_bytes` wrote; `ValueError` if ``raw`` is not one."""
+        if len(raw) < _CHECKSUM_HEAD.size:
+            raise ValueError("checksum record too short")
+        magic, size, block = _CHECKSUM_HEAD.unpack_from(raw)
+        count = (len(raw) - _CHECKSUM_HEAD.size) // 4
+        if magic != _CHECKSUM_MAGIC or block <= 0 or count != -(-size // block):
+            raise ValueError("not a checksum record")
+        out = cls(block)
+        out.size = size
+        out.crcs = list(struct.unpack_from(f"<{count}I", raw, _CHECKSUM_HEAD.size))
+        return out
+
+    def first_mismatch(self, data: Any) -> int | None:
+        """The offset of the first block of ``data`` (the whole file) that differs, or None if all match.
+
+        A file shorter or longer than recorded differs at its end (or the recorded end).
+        """
+        view = memoryview(data).cast("B")
+        for i, want in enumerate(self.crcs):
+            lo = i * self.block
+            if lo >= len(view):
+                return len(view)
+            if zlib.crc32(view[lo : lo + self.block]) != want:
+                return lo
+        return None if len(view) == self.size else min(len(view), self.size)
+
+
+def write_segment_file(path: str, table: pa.RecordBatch) -> FileChecksum:
+    """Write ``table`` to ``path`` atomically and durably; returns the file's checksum.
+
+    On failure the `OSError` propagates and no file exists under ``path``.
+    """
     tmp = path + ".tmp"
-    with PacedFile(tmp) as fh:
-        with pa.ipc.new_file(fh, table.schema) as w:
-            w.write_batch(table)
-        fh.sync()
-    fault_point("segment.before_rename")
-    os.replace(tmp, path)
-    fault_point("segment.after_rename")
+    checksum = FileChecksum()
+    try:
+        with PacedFile(tmp, checksum) as fh:
+            with pa.ipc.new_file(fh, table.schema) as w:
+                w.write_batch(table)
+            fh.sync()
+        fault_point("segment.before_rename")
+        os.replace(tmp, path)
+        fault_point("segment.after_rename")
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
     fsync_dir(os.path.dirname(path))
+    return checksum.finish()
 
 
-def read_segment_file(path: str) -> pa.Table:
-    with pa.memory_map(path, "r") as src:
-        return pa.ipc.open_file(src).read_all()
+def read_segment_file(path: str, checksum: FileChecksum | None = None, num_rows: int | None = None) -> pa.Table:
+    """The rows of a segment file, every byte checked against ``checksum`` before Arrow parses any.
+
+    Raises `CorruptionError` (with ``path`` and the first damaged ``offset``)
+    when the file is missing, shorter or longer than written, differs from
+    its checksum, does not parse, or holds other than ``num_rows`` rows.
+    Without a checksum (a file written before they were recorded), the file
+    is checked for structure only, and a log line says so.
+    """
+    if checksum is None:
+        log.warning("segment file %s has no checksum recorded (written by an older version): "
+                    "checking its structure only", path)
+    return check_segment_file(path, checksum, num_rows)
+
+
+def check_segment_file(path: str, checksum: FileChecksum | None, num_rows: int | None = None) -> pa.Table:
+    """`read_segment_file` without its log line (for ``heron verify``, which reports files itself)."""
+    try:
+        src = pa.memory_map(path, "r")
+    except FileNotFoundError:
+        raise CorruptionError(f"segment file {path!r} is missing", path=path, offset=0) from None
+    except (OSError, pa.ArrowException) as exc:
+        raise CorruptionError(f"segment file {path!r} cannot be read: {exc}", path=path, offset=0) from exc
+    with src:
+        buf = src.read_buffer()
+        if checksum is not None:
+            bad = checksum.first_mismatch(buf)
+            if bad is not None:
+                what, offset = describe_mismatch(checksum, buf.size, bad)
+                raise CorruptionError(f"segment file {path!r} {what}", path=path, offset=offset)
+        try:
+            table = pa.ipc.open_file(buf).read_all()
+            if checksum is None:
+                table.validate(full=True)
+        except (pa.ArrowException, OSError, ValueError) as exc:
+            raise CorruptionError(f"segment file {path!r} is damaged: {exc}", path=path) from exc
+    if num_rows is not None and table.num_rows != num_rows:
+        raise CorruptionError(
+            f"segment file {path!r} is damaged: it holds {table.num_rows} rows, the catalog records {num_rows}",
+            path=path,
+        )
+    return table
+
+
+def describe_mismatch(checksum: FileChecksum, size: int, bad: int) -> tuple[str, int]:
+    """What `FileChecksum.first_mismatch` found (``bad``) in a file of ``size`` bytes, and the offset to name."""
+    tail = min(size, checksum.size)
+    if size != checksum.size and bad >= tail - tail % checksum.block:
+        if size < checksum.size:
+            return f"is truncated: {size} of {checksum.size} bytes", size
+        return f"has {size - checksum.size} bytes more than the {checksum.size} written", checksum.size
+    return f"is damaged: checksum mismatch in bytes {bad}..{min(size, bad + checksum.block) - 1}", bad
