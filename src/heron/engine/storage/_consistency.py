@@ -7,7 +7,8 @@ short (the catalog then holds the drop's retirement of the whole collection,
 and the leftovers are removed) or the sign of a catalog that lost rows: then
 opening refuses with `CorruptionError` rather than show the data under some
 new collection that gets its id. Ids found here also keep the catalog from
-handing them out again (`Catalog.raise_ids`).
+handing them out again (`Catalog.raise_ids`). Once a log manifest has been
+written the catalog says so, and a manifest that is gone is damage too.
 """
 
 from __future__ import annotations
@@ -48,6 +49,11 @@ def reconcile(root: str, catalog: Catalog, inserts: InsertLog) -> int:
     Removes what an interrupted drop left; raises `CorruptionError` (changing
     nothing) for data of a collection the catalog neither knows nor dropped.
     """
+    if not inserts.had_manifest and catalog.rows("SELECT 1 FROM meta WHERE key='insert_log_manifest'"):
+        raise CorruptionError(
+            f"insert log manifest {os.path.join(inserts.path, 'MANIFEST')!r} is missing: log files may have been "
+            "deleted with it. Run `heron repair` to rebuild it from the files that remain, or restore the "
+            "directory from a backup", path=inserts.path)
     known = set(catalog.collection_names())
     retired = catalog.rows("SELECT collection_id, partition_id, lo FROM log_retired")
     dropped = {cid for cid, pid, lo in retired if pid == 0 and lo == 0} - known
@@ -77,6 +83,9 @@ def reconcile(root: str, catalog: Catalog, inserts: InsertLog) -> int:
         raise CorruptionError(
             f"the insert log holds {n} records of collection {cid}, which catalog.db does not know and never "
             "dropped: the catalog has lost rows. Restore catalog.db from a backup", path=inserts.path)
+    if not inserts.had_manifest:  # from now on the manifest must be there (see above)
+        inserts.save_manifest()
+        catalog.execute("INSERT OR REPLACE INTO meta(key, value) VALUES ('insert_log_manifest', '1')")
     for path in leftovers:  # a drop cut short by a crash: its catalog rows are gone, the files go too
         shutil.rmtree(path, ignore_errors=True)
     catalog.raise_ids(

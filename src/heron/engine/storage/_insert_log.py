@@ -115,7 +115,10 @@ class InsertLog:
         self._lock = threading.Lock()  # held from a write until its `Held` is kept or dropped
         os.makedirs(path, exist_ok=True)
         names_ = log_files(path)
-        self._known = read_manifest(path) or {}
+        manifest = read_manifest(path)
+        #: Whether the log had a manifest when it was opened (see `_consistency.reconcile`).
+        self.had_manifest = manifest is not None
+        self._known = manifest or {}
         scans = [scan_file(os.path.join(path, n), n) for n in names_]
         damage = judge(scans, self._known)
         if damage:
@@ -310,6 +313,11 @@ class InsertLog:
         for name in gone:
             os.unlink(os.path.join(self.path, name))
 
+    def save_manifest(self) -> None:
+        """Write the manifest as the log stands (the files, and the lengths it vouches for)."""
+        with self._lock:
+            write_manifest(self.path, self._known)
+
     def files(self) -> list[str]:
         with self._lock:
             return sorted(self._records)
@@ -364,6 +372,11 @@ def _refusal(path: str, damage: Damage, scans: list[FileScan], names: Mapping[in
     full = os.path.join(path, damage.name)
     present = any(s.name == damage.name for s in scans)
     ids = {r.collection_id for r in salvage(full, damage.name)[0]} if present else set()
+    if present:  # the damaged record's own header, where it still reads as one of a known collection
+        with open(full, "rb") as fh:
+            head = os.pread(fh.fileno(), HEADER.size, damage.offset)
+        if len(head) == HEADER.size and head[:4] == MAGIC and HEADER.unpack(head)[4] in names:
+            ids.add(HEADER.unpack(head)[4])
     if ids:
         held = "; it holds records of " + ", ".join(
             f"collection {i}" + (f" ({names[i]})" if i in names else "") for i in sorted(ids))

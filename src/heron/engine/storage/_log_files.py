@@ -162,7 +162,7 @@ def judge(scans: list[FileScan], known: Mapping[str, int]) -> list[Damage]:
         last = i == len(scans) - 1
         good = known.get(s.name, 0)
         if s.size < good:
-            out.append(Damage(s.name, s.size, f"truncated: {s.size} bytes, but {good} bytes of it were whole records"))
+            out.append(Damage(s.name, s.size, f"truncated at byte {s.size}, but {good} bytes of it were whole records"))
         elif s.bad is not None and (not last or s.bad < good or s.later is not None):
             why = ("whole records follow it" if s.later is not None else
                    "it is not in the last file" if not last else f"it lies within the {good} bytes the manifest vouches for")
