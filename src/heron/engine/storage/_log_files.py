@@ -10,8 +10,8 @@ other, though no data is lost: `heron repair` rewrites the file). Older
 files hold unpadded records ("HIL1"), packed one after another.
 
 The manifest (``log/MANIFEST``, checksummed) lists the log files and, for
-each, how many bytes of it were whole records at its last clean point (a
-clean close, or the start of the next file). Opening checks against it: a
+each, how many bytes of it were whole records when the manifest was last
+written (at a clean close, and whenever a file is collected). Opening checks against it: a
 listed file that is gone, a file shorter than its length, or a bad record
 within that length is damage, not a torn write. Only records after that
 length, in the last file, can have been torn by a crash.
