@@ -16,6 +16,13 @@ def _log(path, retired=None, file_bytes=None) -> InsertLog:
     return InsertLog(str(path), retired or Retired(), file_bytes=file_bytes)
 
 
+def _crash(log: InsertLog) -> None:
+    """Leave the files as ``kill -9`` would: no clean close recorded in the manifest."""
+    os.close(log._fd)
+    log._fd = -1
+    log.close()
+
+
 def _files(path) -> list[str]:
     return sorted(f for f in os.listdir(path) if f.endswith(".log"))
 
@@ -52,7 +59,7 @@ def test_a_torn_last_record_is_cut_away_and_appending_goes_on(tmp_path, keep):
     log = _log(tmp_path)
     log.append(1, 1, 1, b"a" * 10)
     log.append(2, 1, 1, b"b" * 10)
-    log.close()
+    _crash(log)
     (name,) = _files(tmp_path)
     full = tmp_path / name
     with open(full, "r+b") as fh:
@@ -70,7 +77,7 @@ def test_a_whole_last_record_short_of_its_padding_is_kept_and_a_new_file_started
     log = _log(tmp_path)
     log.append(1, 1, 1, b"a" * 10)
     log.append(2, 1, 1, b"b" * 10)
-    log.close()
+    _crash(log)
     (name,) = _files(tmp_path)
     with open(tmp_path / name, "r+b") as fh:
         fh.truncate(ALIGN + HEADER.size + 10)
@@ -99,11 +106,11 @@ def test_files_of_unpadded_records_are_read_and_not_appended_to(tmp_path):
     assert _log(tmp_path).records(1) == [(1, 1, b"old one"), (2, 1, b"old two"), (3, 1, b"new")]
 
 
-def test_a_flipped_byte_in_the_last_record_loses_that_record_only(tmp_path):
+def test_after_a_crash_a_flipped_byte_in_the_last_record_loses_that_record_only(tmp_path):
     log = _log(tmp_path)
     log.append(1, 1, 1, b"first")
     log.append(2, 1, 1, b"second")
-    log.close()
+    _crash(log)
     (name,) = _files(tmp_path)
     with open(tmp_path / name, "r+b") as fh:
         fh.seek(ALIGN + HEADER.size + 3)
@@ -121,7 +128,7 @@ def test_damage_before_the_last_file_refuses_to_open(tmp_path):
     with open(tmp_path / files[0], "r+b") as fh:
         fh.seek(HEADER.size)
         fh.write(b"Q")
-    with pytest.raises(heron.HeronError, match="damaged record at byte 0"):
+    with pytest.raises(heron.CorruptionError, match="damaged record at byte 0"):
         _log(tmp_path)
 
 
@@ -221,16 +228,16 @@ def test_sealed_rows_retire_their_log_files(tmp_path, monkeypatch):
         assert len(c.get("x", ids=list(range(450)))) == 450
 
 
-def test_a_dropped_collection_is_not_replayed_into_one_that_reuses_its_id(tmp_path):
+def test_a_dropped_collection_id_is_not_handed_out_again(tmp_path):
     path = str(tmp_path / "d")
     with heron.Client(path) as c:
         c.create_collection("old", dimension=2)
         c.insert("old", _rows(0, 30))
         c.drop_collection("old")
-        c.create_collection("new", dimension=2)  # the catalog may hand out the same id again
+        c.create_collection("new", dimension=2)
         c.insert("new", _rows(100, 5))
     with sqlite3.connect(os.path.join(path, "catalog.db")) as db:
-        assert db.execute("SELECT id FROM collections WHERE name='new'").fetchall() == [(1,)]  # old's id
+        assert db.execute("SELECT id FROM collections WHERE name='new'").fetchall() == [(2,)]
     with heron.Client(path) as c:
         assert c.list_collections() == ["new"]
         assert _ids(c, "new") == list(range(100, 105))

@@ -46,6 +46,7 @@ from ._writes import Writer
 from .index._faiss import detach_interrupt_check
 from .storage import _prefault as prefault
 from .storage._catalog import Catalog
+from .storage._consistency import data_left, reconcile
 from .storage._files import DataDir, pace_while
 from .storage._insert_log import InsertLog
 
@@ -85,13 +86,22 @@ class Engine:
         detach_interrupt_check()
         self.dir = DataDir(path)
         try:
-            self.catalog = Catalog(self.dir.catalog_path)
+            self.catalog = Catalog(self.dir.catalog_path, data_left=lambda: data_left(self.dir.path))
         except Exception:
             self.dir.close()
             raise
         try:
-            self.inserts = InsertLog(self.dir.insert_log_path, self.catalog.retired())
+            self.inserts = InsertLog(
+                self.dir.insert_log_path, self.catalog.retired(), names=self.catalog.collection_names()
+            )
         except Exception:
+            self.catalog.close()
+            self.dir.close()
+            raise
+        try:
+            top_segment = reconcile(self.dir.path, self.catalog, self.inserts)
+        except Exception:
+            self.inserts.close()
             self.catalog.close()
             self.dir.close()
             raise
@@ -103,7 +113,7 @@ class Engine:
         self._seq = max(self.catalog.max_seq(), self.inserts.max_seq())
         self.inserts.prepare(self._seq + 1)
         prefault.start()
-        self._next_segment = 1 + self.catalog.rows("SELECT COALESCE(MAX(id), 0) FROM segments")[0][0]
+        self._next_segment = max(self.catalog.last_id("segments"), top_segment)  # ids are never reused
         self._auto_id = 0
         self._last_call = 0.0
         self.background = ThreadPoolExecutor(

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
-import mmap
 import os
 import shutil
 import sqlite3
@@ -26,6 +25,7 @@ from typing import Any
 from .._errors import CorruptionError, DataDirLockedError, HeronError
 from .index._base import IndexFileError, check_index_file
 from .storage import _insert_log as il
+from .storage import _log_files as lf
 from .storage._files import FileChecksum, check_segment_file
 
 
@@ -227,48 +227,45 @@ def _check_index(root: str, rel: str, report: Report) -> None:
 
 
 def _check_insert_log(root: str, cat: _Catalog | None, report: Report) -> None:
+    """Judge the log files as opening does (`_log_files.judge`), reporting each record that is lost."""
     log_dir = os.path.join(root, "log")
-    names = sorted(n for n in os.listdir(log_dir) if n.endswith(".log")) if os.path.isdir(log_dir) else []
-    for i, name in enumerate(names):
-        rel = os.path.join("log", name)
-        with open(os.path.join(log_dir, name), "rb") as fh:
-            size = os.fstat(fh.fileno()).st_size
-            report.checked["log_files"] += 1
-            report.checked["bytes"] += size
-            if size:
-                with mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as m:
-                    _scan_log(m, size, rel, i == len(names) - 1, cat, report)
+    if not os.path.isdir(log_dir):
+        return
+    try:
+        known = lf.read_manifest(log_dir) or {}
+    except CorruptionError as exc:
+        report.problems.append(Problem(os.path.join("log", lf.MANIFEST), None, str(exc)))
+        known = {}
+    scans = []
+    for name in lf.log_files(log_dir):
+        scan = lf.scan_file(os.path.join(log_dir, name), name)
+        scans.append(scan)
+        report.checked["log_files"] += 1
+        report.checked["log_records"] += len(scan.records)
+        report.checked["bytes"] += scan.size
+    damage = lf.judge(scans, known)
+    damaged = {(d.name, d.offset) for d in damage}
+    for d in damage:
+        what = d.reason
+        if any(s.name == d.name and s.bad == d.offset for s in scans):
+            what += ": " + _bad_record(os.path.join(log_dir, d.name), d.offset, d.name, cat)
+        report.problems.append(Problem(os.path.join("log", d.name), d.offset, what))
+    last = scans[-1] if scans else None
+    if last is not None and last.bad is not None and (last.name, last.bad) not in damaged:
+        report.problems.append(Problem(os.path.join("log", last.name), last.bad,
+                                       "the last record is incomplete or fails its CRC: a write cut short by a "
+                                       "crash (never acknowledged; cut at the next open)", damage=False))
 
 
-def _scan_log(m: mmap.mmap, size: int, rel: str, last: bool, cat: _Catalog | None, report: Report) -> None:
-    """Check each record's CRC; past a bad one, look for the next intact record at a block boundary."""
-    name = os.path.basename(rel)
-    pos = 0
-    while pos < size:
-        found = il._record_at(m, pos, size, name)
-        if found is not None:
-            report.checked["log_records"] += 1
-            pos = found[1]
-            continue
-        nxt = next((q for q in range(il._aligned(pos + 1), size, il.ALIGN) if il._record_at(m, q, size, name)),
-                   None)
-        if nxt is None and last:
-            report.problems.append(Problem(rel, pos, "the last record is incomplete or fails its CRC: a write "
-                                                     "cut short by a crash (never acknowledged; cut at the next "
-                                                     "open)", damage=False))
-            return
-        report.problems.append(Problem(rel, pos, _bad_record(m, pos, size, name, cat)))
-        if nxt is None:
-            return
-        pos = nxt
-
-
-def _bad_record(m: mmap.mmap, pos: int, size: int, name: str, cat: _Catalog | None) -> str:
+def _bad_record(path: str, pos: int, name: str, cat: _Catalog | None) -> str:
     """What a record that fails its CRC or framing held, as far as its header can still be believed."""
-    if pos + il.HEADER.size <= size:
-        magic, _crc, length, seq, coll, part = il.HEADER.unpack_from(m, pos)
-        if magic in (il.MAGIC, il._PACKED) and pos + il.HEADER.size + length <= size:
-            rec = il.Record(seq, coll, part, name, pos + il.HEADER.size, length)
+    with open(path, "rb") as fh:
+        size = os.fstat(fh.fileno()).st_size
+        head = os.pread(fh.fileno(), lf.HEADER.size, pos)
+    if len(head) == lf.HEADER.size:
+        magic, _crc, length, seq, coll, part = lf.HEADER.unpack_from(head)
+        if magic in (lf.MAGIC, lf.PACKED) and pos + lf.HEADER.size + length <= size:
+            rec = lf.Record(seq, coll, part, name, pos + lf.HEADER.size, length)
             if cat is not None and cat.retired.covers(rec):
                 return (f"the record of seq {seq} (collection id {coll}) fails its CRC; it is retired (its rows "
                         "are in a segment file), so nothing is lost")

@@ -7,18 +7,28 @@ log (`_insert_log`) are retired. A write is acknowledged only once
 its transaction has committed with ``synchronous=FULL``, so an acknowledged
 write survives ``kill -9`` and power loss. A torn final record cannot exist:
 SQLite either commits a transaction whole or rolls it back on open.
+
+Opening runs SQLite's ``quick_check`` and refuses a damaged catalog with
+`CorruptionError`; it also refuses a catalog that is missing, or has no
+tables, while the directory still holds data (``data_left``): without the
+catalog the schemas are gone, and a fresh one would hand the old ids out
+again. Collection, partition and segment ids are never handed out twice:
+their tables are ``AUTOINCREMENT`` (SQLite keeps the largest id ever used),
+and `raise_ids` lifts those marks above any id still found in the directory.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import os
 import sqlite3
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
+from ..._errors import CorruptionError
 from ._insert_log import Retired
 from ._io_errors import storage_errors
 
@@ -28,11 +38,11 @@ _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT);
 CREATE TABLE IF NOT EXISTS databases(name TEXT PRIMARY KEY, properties TEXT NOT NULL DEFAULT '{}');
 CREATE TABLE IF NOT EXISTS collections(
-    id INTEGER PRIMARY KEY, db TEXT NOT NULL, name TEXT NOT NULL, schema TEXT NOT NULL,
+    id INTEGER PRIMARY KEY AUTOINCREMENT, db TEXT NOT NULL, name TEXT NOT NULL, schema TEXT NOT NULL,
     properties TEXT NOT NULL DEFAULT '{}', consistency TEXT NOT NULL DEFAULT 'Bounded',
     loaded INTEGER NOT NULL DEFAULT 0, created REAL NOT NULL, UNIQUE(db, name));
 CREATE TABLE IF NOT EXISTS partitions(
-    id INTEGER PRIMARY KEY, collection_id INTEGER NOT NULL, name TEXT NOT NULL,
+    id INTEGER PRIMARY KEY AUTOINCREMENT, collection_id INTEGER NOT NULL, name TEXT NOT NULL,
     loaded INTEGER NOT NULL DEFAULT 0, UNIQUE(collection_id, name));
 CREATE TABLE IF NOT EXISTS indexes(
     collection_id INTEGER NOT NULL, index_name TEXT NOT NULL, field_name TEXT NOT NULL,
@@ -41,7 +51,7 @@ CREATE TABLE IF NOT EXISTS indexes(
 CREATE TABLE IF NOT EXISTS aliases(db TEXT NOT NULL, alias TEXT NOT NULL, collection_id INTEGER NOT NULL,
     PRIMARY KEY(db, alias));
 CREATE TABLE IF NOT EXISTS segments(
-    id INTEGER PRIMARY KEY, collection_id INTEGER NOT NULL, partition_id INTEGER NOT NULL,
+    id INTEGER PRIMARY KEY AUTOINCREMENT, collection_id INTEGER NOT NULL, partition_id INTEGER NOT NULL,
     path TEXT NOT NULL, num_rows INTEGER NOT NULL, max_seq INTEGER NOT NULL, checksum BLOB);
 CREATE TABLE IF NOT EXISTS log(
     seq INTEGER PRIMARY KEY, collection_id INTEGER NOT NULL, partition_id INTEGER NOT NULL,
@@ -55,11 +65,38 @@ CREATE TABLE IF NOT EXISTS log_retired(
 class Catalog:
     """Thread-safe access to the catalog database; every method is one transaction."""
 
-    def __init__(self, path: str) -> None:
+    def __init__(self, path: str, *, data_left: Callable[[], list[str]] = list) -> None:
+        """Open (or create) the catalog at ``path``; see the module docstring for what is refused.
+
+        ``data_left`` lists what the directory holds besides the catalog (segment
+        files, insert-log records); a missing or table-less catalog is refused
+        while it lists anything. Raises `CorruptionError`; nothing is changed then.
+        """
         self.path = path
+        existed = os.path.exists(path) and os.path.getsize(path) > 0
+        if not existed:
+            _refuse_without_catalog(path, "missing" if not os.path.exists(path) else "empty (0 bytes)", data_left)
         self._conn = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
         self._lock = threading.RLock()
+        try:
+            self._open(path, existed, data_left)
+        except BaseException:
+            self._conn.close()
+            raise
+
+    def _open(self, path: str, existed: bool, data_left: Callable[[], list[str]]) -> None:
         c = self._conn
+        try:
+            problems = [r[0] for r in c.execute("PRAGMA quick_check").fetchall()]
+            tables = {r[0] for r in c.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+        except sqlite3.DatabaseError as exc:
+            problems = [str(exc)]
+        if problems != ["ok"]:
+            raise CorruptionError(
+                f"catalog {path!r} is damaged ({'; '.join(problems[:3])}); the catalog holds every schema, so "
+                "restore catalog.db from a backup", path=path)
+        if existed and "collections" not in tables:
+            _refuse_without_catalog(path, "empty (no tables)", data_left)
         c.execute("PRAGMA page_size=65536")  # large log records: fewer overflow pages (new databases only)
         c.execute("PRAGMA journal_mode=WAL")
         c.execute("PRAGMA synchronous=FULL")
@@ -67,8 +104,42 @@ class Catalog:
         c.executescript(_SCHEMA)
         if "checksum" not in {row[1] for row in c.execute("PRAGMA table_info(segments)")}:
             c.execute("ALTER TABLE segments ADD COLUMN checksum BLOB")  # NULL: written before checksums
+        self._autoincrement(tables)
         if not self.rows("SELECT name FROM databases WHERE name='default'"):
             self.execute("INSERT INTO databases(name) VALUES ('default')")
+
+    def _autoincrement(self, tables: set[str]) -> None:
+        """Give catalogs made before ids were kept from repeating ``AUTOINCREMENT`` tables (same rows)."""
+        for table in _AUTOINCREMENT:
+            sql = self.rows("SELECT sql FROM sqlite_master WHERE type='table' AND name=?", (table,))[0][0]
+            if "AUTOINCREMENT" in sql:
+                continue
+            create = _SCHEMA[_SCHEMA.index(f"CREATE TABLE IF NOT EXISTS {table}("):]
+            create = create[: create.index(";")]
+            with self.transaction() as c:
+                c.execute(f"ALTER TABLE {table} RENAME TO {table}_old")
+                c.execute(create)
+                c.execute(f"INSERT INTO {table} SELECT * FROM {table}_old")
+                c.execute(f"DROP TABLE {table}_old")
+
+    def raise_ids(self, **floors: int) -> None:
+        """Keep ids of each table (``collections=7`` ...) above ``floor``: ids still in use outside the catalog."""
+        with self.transaction() as c:
+            for table, floor in floors.items():
+                if not c.execute("SELECT 1 FROM sqlite_sequence WHERE name=?", (table,)).fetchall():
+                    c.execute("INSERT INTO sqlite_sequence(name, seq) VALUES (?, 0)", (table,))
+                c.execute("UPDATE sqlite_sequence SET seq=? WHERE name=? AND seq<?", (floor, table, floor))
+
+    def last_id(self, table: str) -> int:
+        """The largest id ``table`` has ever handed out (deleted rows included)."""
+        seq = self.rows("SELECT seq FROM sqlite_sequence WHERE name=?", (table,))
+        top = self.rows(f"SELECT COALESCE(MAX(id), 0) FROM {table}")[0][0]
+        return max(int(seq[0][0]) if seq else 0, int(top))
+
+    def collection_names(self) -> dict[int, str]:
+        """Collection id -> how messages name it."""
+        return {cid: f"{name!r} in database {db!r}" for cid, db, name in
+                self.rows("SELECT id, db, name FROM collections")}
 
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
@@ -141,6 +212,18 @@ class Catalog:
                 log.warning("could not checkpoint the catalog %s on close: %s", self.path, exc)
             finally:
                 self._conn.close()
+
+
+_AUTOINCREMENT = ("collections", "partitions", "segments")
+
+
+def _refuse_without_catalog(path: str, state: str, data_left: Callable[[], list[str]]) -> None:
+    left = data_left()
+    if left:
+        raise CorruptionError(
+            f"catalog {path!r} is {state}, but the directory still holds data: {', '.join(left[:5])}"
+            f"{f' and {len(left) - 5} more' if len(left) > 5 else ''}. The catalog holds the schemas, so the data "
+            "cannot be opened or repaired without it: restore catalog.db from a backup", path=path)
 
 
 def dumps(obj: Any) -> str:
