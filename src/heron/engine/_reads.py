@@ -270,13 +270,14 @@ class Reader:
 
     def _distinct_candidates(self, coll, f, d, metric, queries, k, r, parts):
         """`_candidates` with one hit per primary key; asks for more where repeated keys took places."""
+        want, ask = k, k
         while True:
-            raw = self._candidates(coll, f, d, metric, queries, k, r, parts)
+            raw = self._candidates(coll, f, d, metric, queries, ask, r, parts)
             cand = [latest_hit_per_key(q, coll.schema) for q in raw]
-            short = any(len(c) < len(q) and len(q) >= k for c, q in zip(cand, raw))
-            if not short or k >= MAX_TOPK or "radius" in (r.params or {}):
-                return cand
-            k = min(MAX_TOPK, k * 2)
+            short = any(len(c) < min(len(q), want) and len(q) >= ask for c, q in zip(cand, raw))
+            if not short or ask >= MAX_TOPK or "radius" in (r.params or {}):
+                return [c[:want] for c in cand] if ask > want else cand
+            ask = min(MAX_TOPK, ask * 2)
 
     def _queries(self, f, data: Any) -> Any:
         if f.dtype is DataType.SPARSE_FLOAT_VECTOR:
@@ -568,6 +569,13 @@ def latest_hit_per_key(hits: list[tuple[float, SegmentView, int]], schema: Colle
     if len(hits) < 2:
         return hits
     pk = schema.primary_field.name
+    first = hits[0][1]
+    if all(h[1] is first for h in hits):  # the usual case: one segment, keys gathered in one step
+        col = first.column(pk).values
+        if type(col) is np.ndarray:
+            got = col[[h[2] for h in hits]].tolist()
+            if len(set(got)) == len(got):
+                return hits
     keys: list[Any] = [None] * len(hits)
     by_view: dict[int, tuple[SegmentView, list[int]]] = {}
     for i, (_, view, _row) in enumerate(hits):
