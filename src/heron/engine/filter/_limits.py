@@ -153,6 +153,8 @@ def check_text_depth(expr: str, limits: Limits) -> None:
 
 # -- reading long literal runs ----------------------------------------------------
 
+_ESCAPES = {"n": "\n", "t": "\t", "r": "\r", "\\": "\\", '"': '"', "'": "'", "0": "\0", "b": "\b", "f": "\f"}
+_ESCAPE_RE = re.compile(r"\\(u[0-9a-fA-F]{4}|U[0-9a-fA-F]{8}|x[0-9a-fA-F]{2}|.)", re.S)
 _STR = r"""[rR]?"(?:[^"\\]|\\.)*"|[rR]?'(?:[^'\\]|\\.)*'"""
 _NUM = r"[+-]?(?:(?:\d+\.\d*|\.\d+)(?:[eE][+-]?\d+)?|\d+[eE][+-]?\d+|0[xX][0-9a-fA-F]+|0[bB][01]+|0[oO][0-7]+|\d+)"
 _LIT = rf"(?:{_STR}|{_NUM}|(?i:true|false)\b)"
@@ -170,9 +172,25 @@ _KEYWORDS = frozenset({"or", "and", "not", "in", "like", "is", "null", "exists",
 _NUMBER_START = frozenset("+-.0123456789")
 
 
-def _literal(text: str) -> Any:
-    from ._parser import unquote
+def unquote(text: str) -> str:
+    """The value of a string literal token (quotes removed, escapes applied unless raw).
 
+    An escape that is not recognised (``\\%``, ``\\_``, ``\\d``) keeps its
+    backslash, so ``like`` patterns can escape their wildcards.
+    """
+    if text[0] in "rR":
+        return text[2:-1]
+
+    def repl(m: re.Match[str]) -> str:
+        s = m.group(1)
+        if s[0] in "uUx" and len(s) > 1:
+            return chr(int(s[1:], 16))
+        return _ESCAPES.get(s, "\\" + s)
+
+    return _ESCAPE_RE.sub(repl, text[1:-1])
+
+
+def _literal(text: str) -> Any:
     c = text[0]
     if c in _NUMBER_START:
         body = text.lstrip("+-")

@@ -14,7 +14,6 @@ import hashlib
 import io
 import json
 import logging
-import re
 import threading
 from collections.abc import Callable
 from importlib import resources
@@ -27,12 +26,10 @@ from lark.visitors import Transformer_NonRecursive
 
 from . import _ast as A
 from ._cache import ByteBoundedCache, cache_bytes
-from ._limits import check_length, check_text_depth, check_tree, current_limits, filter_error, lift
+from ._limits import check_length, check_text_depth, check_tree, current_limits, filter_error, lift, unquote
 
 log = logging.getLogger("heron.engine")
 
-_ESCAPES = {"n": "\n", "t": "\t", "r": "\r", "\\": "\\", '"': '"', "'": "'", "0": "\0", "b": "\b", "f": "\f"}
-_ESCAPE_RE = re.compile(r"\\(u[0-9a-fA-F]{4}|U[0-9a-fA-F]{8}|x[0-9a-fA-F]{2}|.)", re.S)
 _TOKEN_NAMES = {
     "COMP_OP": "a comparison",
     "RPAR": "')'",
@@ -40,24 +37,6 @@ _TOKEN_NAMES = {
     "$END": "the end of the expression",
     "NAME": "a field name",
 }
-
-
-def unquote(text: str) -> str:
-    """The value of a string literal token (quotes removed, escapes applied unless raw).
-
-    An escape that is not recognised (``\\%``, ``\\_``, ``\\d``) keeps its
-    backslash, so ``like`` patterns can escape their wildcards.
-    """
-    if text[0] in "rR":
-        return text[2:-1]
-
-    def repl(m: re.Match[str]) -> str:
-        s = m.group(1)
-        if s[0] in "uUx" and len(s) > 1:
-            return chr(int(s[1:], 16))
-        return _ESCAPES.get(s, "\\" + s)
-
-    return _ESCAPE_RE.sub(repl, text[1:-1])
 
 
 def _int(text: str) -> int:
