@@ -117,6 +117,12 @@ class ClientBase:
         metric = sp.pop("metric_type", "") or ""
         params.update(sp)
         offset = kwargs.get("offset", params.pop("offset", 0)) or 0
+        if isinstance(offset, bool) or not isinstance(offset, (int, np.integer)) or offset < 0:
+            raise ParamError(f"offset: got {offset!r}, expected an integer >= 0")
+        round_decimal = kwargs.get("round_decimal", -1)
+        if isinstance(round_decimal, bool) or not isinstance(round_decimal, int) or not -1 <= round_decimal <= 6:
+            raise ParamError(f"round_decimal: got {round_decimal!r}, expected an integer in -1..6 "
+                             "(-1 keeps distances as they are)")
         group_by = kwargs.get("group_by_field", params.pop("group_by_field", "")) or ""
         group_size = int(kwargs.get("group_size", params.pop("group_size", 1)) or 1)
         strict = bool(kwargs.get("strict_group_size", params.pop("strict_group_size", False)))
@@ -155,11 +161,15 @@ class ClientBase:
         if ids is not None and filter:
             raise ParamError("query takes either ids or filter, not both")
         limit = kwargs.get("limit")
-        if limit is not None and (not isinstance(limit, int) or limit < -1):
-            raise ParamError(f"limit: got {limit!r}, expected a non-negative integer")
+        if limit is not None and (isinstance(limit, bool) or not isinstance(limit, (int, np.integer))
+                                  or limit == 0 or limit < -1):
+            raise ParamError(f"limit: got {limit!r}, expected a positive integer (or -1, for every row)")
+        offset = kwargs.get("offset", 0) or 0
+        if isinstance(offset, bool) or not isinstance(offset, (int, np.integer)) or offset < 0:
+            raise ParamError(f"offset: got {offset!r}, expected an integer >= 0")
         return rq.Query(
             self._dbn(kwargs), collection_name, filter or "", _fields(output_fields), _ids(ids),
-            _names(partition_names), None if limit in (None, -1) else int(limit), int(kwargs.get("offset", 0) or 0),
+            _names(partition_names), None if limit in (None, -1) else int(limit), int(offset),
             dict(kwargs.get("filter_params") or {}), str(kwargs.get("consistency_level", "")),
         )
 

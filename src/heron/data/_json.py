@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from .._schema import FieldSchema
+from .._schema import META_FIELD, FieldSchema
 from .._types import DataType
 from ._check import fail
 from ._column import Column
@@ -31,6 +31,8 @@ def json_documents(f: FieldSchema, values: Any, valid: np.ndarray | None, n: int
         try:
             texts = list(map(dumps_json, values))
         except (TypeError, ValueError, RecursionError):
+            return None
+        if "\\ud" in "".join(texts):  # maybe a lone surrogate: the general path finds and names it
             return None
     out = np.empty(n, dtype=object)
     out[:] = values
@@ -125,7 +127,47 @@ else:
 
 
 def check_json(name: str, i: int, v: Any) -> str:
+    """The JSON text of ``v``; `DataError` naming field ``name`` and row ``i`` if it has none.
+
+    Strings (keys included) must be valid Unicode text: a lone surrogate
+    (``"\\udcff"``, which Python strings can hold) has no UTF-8 form, and
+    would make every JSON-path filter on the collection fail.
+    """
     try:
-        return dumps_json(v)  # type: ignore[no-any-return]
+        text: str = dumps_json(v)
     except (TypeError, ValueError, RecursionError):
         raise fail(name, i, v, "a JSON-serialisable value (dict, list, str, number, bool or None)") from None
+    if "\\ud" in text:  # escapes of surrogates: a pair (one character past U+FFFF) is fine, a lone one is not
+        bad = lone_surrogate(v)
+        if bad is not None:
+            path, s = bad
+            where = name if not path else (path[0] if name == META_FIELD else name) + "".join(
+                f"[{k!r}]" for k in (path[1:] if name == META_FIELD else path))
+            raise fail(where, i, s, "valid UTF-8 text (a lone surrogate such as '\\udcff' cannot be stored)")
+    return text
+
+
+def lone_surrogate(v: Any) -> tuple[list[Any], str] | None:
+    """The path to and the first string (value or key) in ``v`` that holds a lone surrogate, or None."""
+    stack: list[tuple[list[Any], Any]] = [([], v)]
+    while stack:
+        path, x = stack.pop()
+        if isinstance(x, str):
+            if not is_utf8(x):
+                return path, x
+        elif isinstance(x, dict):
+            for k, item in x.items():
+                if isinstance(k, str) and not is_utf8(k):
+                    return [*path, k], k
+                stack.append(([*path, k], item))
+        elif isinstance(x, (list, tuple)):
+            stack.extend(([*path, j], item) for j, item in enumerate(x))
+    return None
+
+
+def is_utf8(s: str) -> bool:
+    try:
+        s.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True

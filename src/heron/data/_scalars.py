@@ -11,7 +11,7 @@ from .._schema import FieldSchema
 from .._types import NUMPY_DTYPES, DataType
 from ._check import MISSING, fail, to_py
 from ._column import Column
-from ._json import check_json, json_documents, parse_json_text
+from ._json import check_json, is_utf8, json_documents, parse_json_text
 from ._pa import strings
 
 
@@ -137,8 +137,11 @@ def _varchar(f: FieldSchema, values: Any) -> pa.Array:
     try:
         arr = strings(values)
     except (pa.ArrowInvalid, pa.ArrowTypeError):
-        i = _first_bad(values, lambda v: v is None or isinstance(v, str))
-        raise fail(f, i, values[i], "a string") from None
+        bad = next((i for i, v in enumerate(values) if v is not None and not isinstance(v, str)), None)
+        if bad is not None:
+            raise fail(f, bad, values[bad], "a string") from None
+        i = _first_bad(values, lambda v: v is None or is_utf8(v))  # all strings: one is not valid text
+        raise fail(f, i, values[i], "valid UTF-8 text (a lone surrogate such as '\\udcff' cannot be stored)") from None
     return _within_max_length(f, arr)
 
 
@@ -187,7 +190,10 @@ def _array_values(f: FieldSchema, values: Any, valid: np.ndarray | None) -> np.n
         for e in v:
             if not ok(e) or (info is not None and not info.min <= e <= info.max):
                 raise fail(f, i, v, f"a list of {et.name} (bad element {e!r})")
-            if et is DataType.VARCHAR and len(e.encode()) > (f.max_length or 0):
-                raise fail(f, i, v, f"strings of at most max_length={f.max_length} bytes")
+            if et is DataType.VARCHAR:
+                if not is_utf8(e):
+                    raise fail(f, i, e, "valid UTF-8 text (a lone surrogate such as '\\udcff' cannot be stored)")
+                if len(e.encode()) > (f.max_length or 0):
+                    raise fail(f, i, v, f"strings of at most max_length={f.max_length} bytes")
         out[i] = [to_py(e) for e in v]
     return out

@@ -23,6 +23,8 @@ from .index._definitions import IndexDef
 DEFAULT_PARTITION = "_default"
 #: Filter plans a collection remembers by expression (`Collection.filter_plan`).
 MAX_PLANS = 256
+#: Longer filters are not remembered here (see `filter._cache`): 256 of 1 MiB each would hold GBs.
+MAX_PLAN_TEXT = 4096
 
 
 @dataclass
@@ -96,6 +98,8 @@ class Collection:
         if params:
             return compile_filter(expr or "", self.schema, params)
         plan = compile_filter(expr or "", self.schema, None)
+        if len(expr) > MAX_PLAN_TEXT:  # the filter module's cache, bounded in bytes, holds long ones
+            return plan
         if len(self._plans) >= MAX_PLANS:
             self._plans.clear()
         self._plans[expr] = plan

@@ -25,6 +25,7 @@ from ..data._vectors import bfloat16_bits_to_float32, float32_to_bfloat16_bits
 from ._collection import Collection, Partition
 from ._segment import SegmentView
 from .index._base import IndexChanged
+from .index._params import shared_search_params
 from .index._subset_cache import mask_facts
 from .index._vector_index import exact_range_search, exact_search
 
@@ -109,6 +110,7 @@ class Reader:
         fields = list(r.output_fields or [])
         if r.ids is not None and (r.filter or "").strip():
             raise ParamError("query takes either ids or filter, not both")
+        check_page(r.offset, r.limit)
         if COUNT in [f.strip().lower() for f in fields]:
             if len(fields) > 1:
                 raise ParamError("count(*) cannot be combined with other output fields")
@@ -123,7 +125,9 @@ class Reader:
         runs = self._select(coll, parts, r)
         if r.order_by_pk:
             runs = self._key_ordered(coll.schema, runs, r.after_pk)
-        return self._gather_rows(coll.schema, self._page(runs, r.offset, r.limit), names)
+        pages = list(self._page(runs, r.offset, r.limit))
+        rows = self._gather_rows(coll.schema, pages, names)
+        return latest_per_key(rows, coll.schema.primary_field.name, pages)
 
     @staticmethod
     def _key_ordered(schema: CollectionSchema, runs, after: Any):
@@ -250,12 +254,13 @@ class Reader:
         if r.limit < 1 or r.offset < 0 or r.limit + r.offset > MAX_TOPK:
             raise ParamError(f"limit {r.limit} and offset {r.offset}: expected limit >= 1, offset >= 0 and "
                              f"limit + offset <= {MAX_TOPK}")
+        check_search_args(r, d.index_type if d is not None else "FLAT")
         queries = self._queries(f, r.data)
         parts = self._parts(coll, r.partition_names)
         want = r.limit + r.offset
         grouped = bool(r.group_by_field)
         k = want * max(1, r.group_size) * 4 if grouped else want
-        cand = self._candidates(coll, f, d, metric, queries, k, r, parts)
+        cand = self._distinct_candidates(coll, f, d, metric, queries, k, r, parts)
         out = []
         for q in cand:
             if grouped:
@@ -263,13 +268,29 @@ class Reader:
             out.append(q[r.offset:] if not grouped else q)
         return out
 
+    def _distinct_candidates(self, coll, f, d, metric, queries, k, r, parts):
+        """`_candidates` with one hit per primary key; asks for more where repeated keys took places."""
+        want, ask = k, k
+        while True:
+            raw = self._candidates(coll, f, d, metric, queries, ask, r, parts)
+            cand = [latest_hit_per_key(q, coll.schema) for q in raw]
+            short = any(len(c) < min(len(q), want) and len(q) >= ask for c, q in zip(cand, raw))
+            if not short or ask >= MAX_TOPK or "radius" in (r.params or {}):
+                return [c[:want] for c in cand] if ask > want else cand
+            ask = min(MAX_TOPK, ask * 2)
+
     def _queries(self, f, data: Any) -> Any:
         if f.dtype is DataType.SPARSE_FLOAT_VECTOR:
             if not sp.issparse(data):
                 raise ParamError(f"data: field {f.name!r} is SPARSE_FLOAT_VECTOR; expected sparse query vectors")
-            return sp.csr_matrix(data, dtype=np.float32)
+            m = sp.csr_matrix(data, dtype=np.float32)
+            if m.nnz and not np.isfinite(m.data).all():
+                bad = int(np.searchsorted(m.indptr, np.flatnonzero(~np.isfinite(m.data))[0], side="right") - 1)
+                raise ParamError(f"data: query vector {bad} holds NaN or infinity; expected finite numbers")
+            return m
         if (type(data) is np.ndarray and data.dtype == _F32 and f.dtype is DataType.FLOAT_VECTOR
                 and data.ndim == 2 and data.shape[1] == f.dim and data.flags.c_contiguous):
+            check_finite_queries(data)
             return data  # the common case, already as the index wants it
         if type(data) is not np.ndarray and sp.issparse(data):
             raise ParamError(f"data: field {f.name!r} is {f.dtype.name}; got sparse query vectors")
@@ -279,6 +300,7 @@ class Reader:
             raise ParamError(f"data: query vectors have shape {arr.shape}; field {f.name!r} expects dim={f.dim}")
         if f.dtype is DataType.BINARY_VECTOR:
             return np.ascontiguousarray(arr, dtype=np.uint8)
+        check_finite_queries(arr)
         if f.dtype is DataType.FLOAT16_VECTOR:
             return arr.astype(np.float16)
         if f.dtype is DataType.BFLOAT16_VECTOR:
@@ -403,6 +425,11 @@ class Reader:
         coll = self.engine.collection(r.db_name, r.collection_name)
         if not r.reqs:
             raise ParamError("hybrid_search needs at least one AnnSearchRequest")
+        if r.limit < 1 or r.offset < 0 or r.limit + r.offset > MAX_TOPK:
+            raise ParamError(f"limit {r.limit} and offset {r.offset}: expected limit >= 1, offset >= 0 and "
+                             f"limit + offset <= {MAX_TOPK}")
+        if not -1 <= r.round_decimal <= 6:
+            raise ParamError(f"round_decimal: got {r.round_decimal!r}, expected an integer in -1..6")
         runs = []
         for sub in r.reqs:
             sub_r = rq.Search(**{**sub.__dict__, "partition_names": sub.partition_names or r.partition_names,
@@ -476,3 +503,91 @@ def values_at(schema: CollectionSchema, view: SegmentView, name: str, rows: np.n
         valid = col.valid[rows]
         out = [v if ok else None for v, ok in zip(out, valid)]
     return out
+
+
+# -- argument checks and the reduction to one row per primary key ----------------------------
+
+
+def check_page(offset: Any, limit: Any) -> None:
+    """Refuse a negative query offset, and a limit that is neither positive nor absent."""
+    if isinstance(offset, bool) or not isinstance(offset, (int, np.integer)) or offset < 0:
+        raise ParamError(f"offset: got {offset!r}, expected an integer >= 0")
+    if limit is not None and (isinstance(limit, bool) or not isinstance(limit, (int, np.integer)) or limit < 1):
+        raise ParamError(f"limit: got {limit!r}, expected a positive integer (or none, for every row)")
+
+
+def check_finite_queries(arr: np.ndarray) -> None:
+    """Refuse query vectors holding NaN or infinity (they match nothing and would answer ``[[]]``)."""
+    if arr.size and arr.dtype.kind == "f":
+        with np.errstate(over="ignore", invalid="ignore"):
+            if math.isfinite(float(arr.sum())):
+                return
+        bad = ~np.isfinite(arr).all(axis=1)
+        if bad.any():
+            i = int(np.flatnonzero(bad)[0])
+            raise ParamError(f"data: query vector {i} holds NaN or infinity; expected finite numbers")
+
+
+def check_search_args(r: rq.Search, index_type: str) -> None:
+    """Refuse search arguments out of range before any work: ``round_decimal`` and the index's search params.
+
+    ``ef``, ``nprobe`` and the other index parameters are checked for the index
+    the field has (an index that does not use one ignores it, as Milvus does);
+    ``radius`` and ``range_filter`` must be numbers.
+    """
+    rd = r.round_decimal
+    if isinstance(rd, bool) or not isinstance(rd, int) or not -1 <= rd <= 6:
+        raise ParamError(f"round_decimal: got {rd!r}, expected an integer in -1..6 (-1 keeps distances as they are)")
+    if r.params:
+        shared_search_params(index_type, r.params)
+
+
+def latest_per_key(rows: list[dict[str, Any]], pk: str, pages: list[tuple[SegmentView, np.ndarray]]) -> list[dict]:
+    """``rows`` with one row per primary key: the latest write of a key inserted more than once.
+
+    A key inserted again without a delete leaves both rows stored; reads
+    answer with the latest (highest sequence number), as Milvus does. Rows
+    come in the order of ``pages``; the check costs one set of the keys.
+    """
+    if len(rows) < 2:
+        return rows
+    keys = [row[pk] for row in rows]
+    if len(set(keys)) == len(keys):
+        return rows
+    seqs = np.concatenate([view.seqs[sel] for view, sel in pages]).tolist()
+    best: dict[Any, int] = {}
+    for i, k in enumerate(keys):
+        j = best.get(k)
+        if j is None or seqs[i] > seqs[j]:
+            best[k] = i
+    keep = sorted(best.values())
+    return [rows[i] for i in keep]
+
+
+def latest_hit_per_key(hits: list[tuple[float, SegmentView, int]], schema: CollectionSchema) -> list:
+    """``hits`` with one hit per primary key: that of the latest write (see `latest_per_key`), at its own rank."""
+    if len(hits) < 2:
+        return hits
+    pk = schema.primary_field.name
+    first = hits[0][1]
+    if all(h[1] is first for h in hits):  # the usual case: one segment, keys gathered in one step
+        col = first.column(pk).values
+        if type(col) is np.ndarray:
+            got = col[[h[2] for h in hits]].tolist()
+            if len(set(got)) == len(got):
+                return hits
+    keys: list[Any] = [None] * len(hits)
+    by_view: dict[int, tuple[SegmentView, list[int]]] = {}
+    for i, (_, view, _row) in enumerate(hits):
+        by_view.setdefault(id(view), (view, []))[1].append(i)
+    for view, idxs in by_view.values():
+        for i, k in zip(idxs, values_at(schema, view, pk, np.array([hits[i][2] for i in idxs]))):
+            keys[i] = k
+    if len(set(keys)) == len(keys):
+        return hits
+    best: dict[Any, int] = {}
+    for i, k in enumerate(keys):
+        j = best.get(k)
+        if j is None or hits[i][1].seqs[hits[i][2]] > hits[j][1].seqs[hits[j][2]]:
+            best[k] = i
+    return [hits[i] for i in sorted(best.values())]

@@ -140,12 +140,25 @@ def field_values(fd: schema_pb2.FieldData, n: int | None = None) -> Any:
         raise DataError(f"field {fd.field_name!r}: data type {dtype.name} is not supported")
     data = getattr(fd.scalars, attr).data
     if dtype is DataType.JSON:
-        values: list[Any] = [json.loads(b) if b else None for b in data]
+        values: list[Any] = _json_values(fd.field_name, data)
     elif dtype is DataType.ARRAY:
         values = [_array_cell(sf) for sf in data]
     else:
         values = list(data)
     return _expand(values, fd.valid_data, n)
+
+
+def _json_values(name: str, data: Any) -> list[Any]:
+    try:
+        return [json.loads(b) if b else None for b in data]
+    except ValueError:  # not UTF-8, or not JSON: name the row
+        for i, b in enumerate(data):
+            try:
+                json.loads(b) if b else None
+            except ValueError as exc:
+                raise DataError(f"field {name!r} in row {i}: got {bytes(b)[:40]!r}, expected JSON text ({exc})") \
+                    from None
+        raise
 
 
 def _vector_values(fd: schema_pb2.FieldData, dtype: DataType, n: int) -> Any:
@@ -190,6 +203,7 @@ def batch_from_fields(
         if f.dtype.is_vector:
             if fd is None:
                 raise DataError(f"field {f.name!r}: missing; expected a {f.dtype.name} value in every row")
+            _check_vector_count(f, fd, n)
             batch.vectors[f.name] = convert_vectors(f, field_values(fd, n), n)
         else:
             raw = None if fd is None else field_values(fd, n)
@@ -204,6 +218,34 @@ def batch_from_fields(
     if pk.name in batch.columns:
         check_unique_pks(pk, batch.columns[pk.name])
     return batch
+
+
+def _check_vector_count(f: Any, fd: schema_pb2.FieldData, n: int) -> None:
+    """Refuse dense vectors whose values do not split into ``n`` rows of one width.
+
+    The wire carries a column of vectors as one flat run of values, so a row
+    of another dimension shows only as a total that ``n`` does not divide; a
+    whole column of another dimension splits evenly and is named row by row
+    by the converter, as an embedded insert is.
+    """
+    dtype = DataType(fd.type)
+    if dtype is DataType.SPARSE_FLOAT_VECTOR or not n:
+        return
+    v = fd.vectors
+    if dtype is DataType.FLOAT_VECTOR or (dtype is not DataType.BINARY_VECTOR and len(v.float_vector.data)):
+        total, per_row, unit = len(v.float_vector.data), f.dim or 0, "values"
+    elif dtype in _BYTE_VECTORS:
+        attr, np_type = _BYTE_VECTORS[dtype]
+        total = len(getattr(v, attr))
+        per_row = (f.dim or 0) // 8 if dtype is DataType.BINARY_VECTOR else (f.dim or 0) * np.dtype(np_type).itemsize
+        unit = "bytes"
+    else:
+        return
+    if total % n:
+        raise DataError(
+            f"field {f.name!r}: got {total} {unit} for {n} rows, expected dim={f.dim} in every row "
+            f"({n * per_row} {unit}); a row has another dimension (the wire does not tell which: the vectors "
+            "of a column travel as one run)")
 
 
 def _meta_column(fd: schema_pb2.FieldData | None, n: int) -> np.ndarray:
@@ -426,6 +468,15 @@ def vectors_from_placeholder(raw: bytes) -> Any:
         )
     if not ph.values:
         raise ParamError("data: got no query vectors")
+    widths = {len(v) for v in ph.values}
+    if len(widths) > 1:
+        first = len(ph.values[0])
+        i = next(i for i, v in enumerate(ph.values) if len(v) != first)
+        raise ParamError(f"data: query vector {i} has {len(ph.values[i])} bytes where query vector 0 has {first}; "
+                         "expected query vectors of one dimension")
+    if next(iter(widths)) % np.dtype(np_type).itemsize:
+        raise ParamError(f"data: query vectors of {next(iter(widths))} bytes do not hold whole "
+                         f"{np.dtype(np_type).name} values")
     arr = np.vstack([np.frombuffer(v, dtype=np_type) for v in ph.values])
     return bfloat16_bits_to_float32(arr) if np_type is np.uint16 else arr
 

@@ -204,7 +204,7 @@ _AFTER_KEY = "heron.after_pk"
 
 def query_from_pb(msg: milvus_pb2.QueryRequest, db: str, schema: CollectionSchema) -> rq.Query:
     params = kv_dict(msg.query_params)
-    limit = int(params["limit"]) if params.get("limit") not in (None, "", "-1") else None
+    limit = _int_param(params, "limit") if params.get("limit") not in (None, "", "-1") else None
     ids = pks_of_expr(msg.expr, schema)
     after = loads_or_str(params[_AFTER_KEY]) if _AFTER_KEY in params else None
     return rq.Query(
@@ -215,7 +215,7 @@ def query_from_pb(msg: milvus_pb2.QueryRequest, db: str, schema: CollectionSchem
         ids,
         tuple(msg.partition_names),
         limit,
-        int(params.get("offset", 0) or 0),
+        _int_param(params, "offset") if params.get("offset") else 0,
         template_values(msg.expr_template_values),
         consistency_name(msg.consistency_level) if not msg.use_default_consistency else "",
         params.get(_ORDER_KEY) == "true",
@@ -282,6 +282,13 @@ _SEARCH_KEYS = (
     "group_size",
     "strict_group_size",
 )
+
+
+def _int_param(params: dict[str, Any], key: str) -> int:
+    try:
+        return int(params[key])
+    except (TypeError, ValueError):
+        raise ParamError(f"{key}: got {params[key]!r}, expected an integer") from None
 
 
 def _int(value: Any, default: int) -> int:

@@ -27,6 +27,28 @@ class ListExpr:
 
 
 @dataclass(frozen=True)
+class ConstList:
+    """A long list of literals read without the grammar (see `_limits.lift`): ``[`` is at ``pos``, ``]``
+    ends at ``end``."""
+
+    pos: int
+    values: tuple[int | float | bool | str, ...]
+    end: int
+
+
+@dataclass(frozen=True)
+class EqChain:
+    """``name == v1 or name == v2 or ...`` read without the grammar: the name, the values and the offsets
+    of each value and of each ``==``."""
+
+    pos: int
+    name: Name
+    values: tuple[int | float | bool | str, ...]
+    positions: tuple[int, ...]
+    op_pos: tuple[int, ...]
+
+
+@dataclass(frozen=True)
 class Name:
     """A bare identifier (a field, or a dynamic field) or ``$meta``."""
 
@@ -139,6 +161,8 @@ class Not:
 Node = (
     Literal
     | ListExpr
+    | ConstList
+    | EqChain
     | Name
     | Param
     | Index

@@ -10,7 +10,7 @@ JSON values compare with anything and are decided per row.
 from __future__ import annotations
 
 import difflib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import numpy as np
@@ -22,6 +22,7 @@ from . import _ast as A
 from . import _bound as B
 from . import _scalar as S
 from ._binder_values import NUMERIC, bind_value
+from ._limits import filter_error, item_positions
 
 ORDER_OPS = frozenset({"<", "<=", ">", ">="})
 FLIP = {"<": ">", "<=": ">=", ">": "<", ">=": "<=", "==": "==", "!=": "!="}
@@ -97,7 +98,7 @@ class Binder:
         self.fields: set[str] = set()
 
     def error(self, message: str, pos: int) -> FilterError:
-        return FilterError(message, self.expr, pos)
+        return filter_error(message, self.expr, pos)
 
     # -- predicates --------------------------------------------------------------
     def bind(self, node: A.Node) -> B.Pred:
@@ -122,7 +123,9 @@ class Binder:
     def pred(self, node: A.Node) -> B.Pred:
         if isinstance(node, A.BoolOp):
             items = tuple(self.pred(i) for i in node.items)
-            return B.And(items) if node.op == "and" else B.Or(items)
+            return B.And(items) if node.op == "and" else B.Or(_merge_equalities(items))
+        if isinstance(node, A.EqChain):
+            return self._eq_chain(node)
         if isinstance(node, A.Not):
             return B.Not(self.pred(node.operand))
         if isinstance(node, A.Compare):
@@ -203,13 +206,33 @@ class Binder:
         value = self.value(node.value)
         if value.ty == "array":
             raise self.error("'in' on an ARRAY field is not supported; use array_contains_any", node.pos)
-        items = self.const_list(node.container)
-        for item, pos in items:
-            if not _fits("float" if value.ty == "num" else value.ty, item):
-                if not (value.ty == "int" and S.is_float(item)):
-                    raise self.error(f"list item {item!r} does not fit {self._describe(value)}", pos)
-        pred = B.InList(value, tuple(i for i, _ in items))
+        values, positions = self._const_items(node.container)
+        self._check_items(value, values, positions, lambda item: f"list item {item!r}")
+        pred = B.InList(value, tuple(values))
         return B.Not(pred) if node.negated else pred
+
+    def _check_items(self, value: B.Value, values: list[Any], positions: Any, what: Callable[[Any], str]) -> None:
+        """Refuse an item that cannot be compared with ``value``; one check per item type, not per item."""
+        ty = "float" if value.ty == "num" else value.ty
+        for t in set(map(type, values)):
+            sample = next(v for v in values if type(v) is t)
+            if _fits(ty, sample) or (value.ty == "int" and S.is_float(sample)):
+                continue
+            i = next(i for i, v in enumerate(values) if type(v) is t)
+            raise self.error(f"{what(values[i])} does not fit {self._describe(value)}", positions[i])
+
+    def _eq_chain(self, node: A.EqChain) -> B.Pred:
+        """A long chain of equalities on one name: membership in a set where the name is a scalar field."""
+        value = self.value(node.name)
+        if isinstance(value, B.Field):
+            values = list(node.values)
+            self._check_items(value, values, node.op_pos, lambda item: f"cannot compare {item!r}:")
+            return B.InList(value, node.values)
+        preds = tuple(
+            self._cmp("==", value, B.Const(v), op, (node.name, A.Literal(p, v)))
+            for v, p, op in zip(node.values, node.positions, node.op_pos)
+        )
+        return B.Or(preds)
 
     def _like(self, node: A.LikeTest) -> B.Pred:
         value = self.value(node.value)
@@ -266,13 +289,32 @@ class Binder:
             return self.param(node)
         if isinstance(node, A.ListExpr):
             return [self.const(i) for i in node.items]
+        if isinstance(node, A.ConstList):
+            return list(node.values)
         value = self.value(node)
         if not isinstance(value, B.Const):
             raise self.error("expected a constant", node.pos)
         return value.value
 
+    def _const_items(self, node: A.Node) -> tuple[list[Any], Any]:
+        """`const_list` as a list of values and a sequence of positions (a long literal list as it is)."""
+        if isinstance(node, A.ConstList):
+            return list(node.values), _Lazy(lambda: item_positions(self.expr, node))
+        if isinstance(node, A.Param):
+            v = self.const(node)
+            if isinstance(v, list):
+                for t in set(map(type, v)):
+                    if _value_ty(next(x for x in v if type(x) is t)) == "other":
+                        bad = next(x for x in v if type(x) is t)
+                        raise self.error(f"list items must be numbers, strings or booleans, got {bad!r}", node.pos)
+                return v, _Repeat(node.pos)
+        items = self.const_list(node)
+        return [i for i, _ in items], [p for _, p in items]
+
     def const_list(self, node: A.Node) -> list[tuple[Any, int]]:
         """Items of a list literal or list parameter, each with a position for errors."""
+        if isinstance(node, A.ConstList):
+            return list(zip(node.values, item_positions(self.expr, node)))
         if isinstance(node, A.ListExpr):
             out = [(self.const(i), i.pos) for i in node.items]
         else:
@@ -326,6 +368,55 @@ class Binder:
             assert f.element_type is not None
             return B.ArrayField(name, f.element_type)
         return B.Field(name, f.dtype)
+
+
+class _Lazy:
+    """Positions computed on first use (only an error needs them)."""
+
+    def __init__(self, make: Callable[[], list[int]]) -> None:
+        self._make = make
+        self._got: list[int] | None = None
+
+    def __getitem__(self, i: int) -> int:
+        if self._got is None:
+            self._got = self._make()
+        return self._got[i]
+
+
+class _Repeat:
+    """The same position for every item (the items of a list parameter)."""
+
+    def __init__(self, pos: int) -> None:
+        self.pos = pos
+
+    def __getitem__(self, i: int) -> int:
+        return self.pos
+
+
+def _merge_equalities(items: tuple[B.Pred, ...]) -> tuple[B.Pred, ...]:
+    """Operands of ``or``: equalities of one scalar field with constants become one membership test.
+
+    ``a == 1 or a == 2`` and ``a in [1, 2]`` select the same rows, nulls
+    included (both are unknown on a null), and a set is tested once per row
+    rather than once per constant.
+    """
+    groups: dict[B.Field, list[Any]] = {}
+    for p in items:
+        if isinstance(p, B.Cmp) and p.op == "==" and isinstance(p.left, B.Field) and isinstance(p.right, B.Const):
+            groups.setdefault(p.left, []).append(p.right.value)
+    if not any(len(v) > 1 for v in groups.values()):
+        return items
+    out: list[B.Pred] = []
+    done: set[B.Field] = set()
+    for p in items:
+        if isinstance(p, B.Cmp) and p.op == "==" and isinstance(p.left, B.Field) and isinstance(p.right, B.Const) \
+                and len(groups[p.left]) > 1:
+            if p.left not in done:
+                done.add(p.left)
+                out.append(B.InList(p.left, tuple(groups[p.left])))
+            continue
+        out.append(p)
+    return tuple(out)
 
 
 def target_elem(target: B.ArrayField | B.JsonPath) -> str:

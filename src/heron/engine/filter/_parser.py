@@ -15,24 +15,22 @@ import io
 import json
 import logging
 import os
-import re
 import threading
 from collections.abc import Callable
-from functools import lru_cache
 from importlib import resources
 from typing import Any
 
 import lark
-from lark import Lark, Token, Transformer, v_args
+from lark import Lark, Token, v_args
 from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken, VisitError
+from lark.visitors import Transformer_NonRecursive
 
-from ..._errors import FilterError
 from . import _ast as A
+from ._cache import ByteBoundedCache, cache_bytes
+from ._limits import check_length, check_text_depth, check_tree, current_limits, filter_error, lift, unquote
 
 log = logging.getLogger("heron.engine")
 
-_ESCAPES = {"n": "\n", "t": "\t", "r": "\r", "\\": "\\", '"': '"', "'": "'", "0": "\0", "b": "\b", "f": "\f"}
-_ESCAPE_RE = re.compile(r"\\(u[0-9a-fA-F]{4}|U[0-9a-fA-F]{8}|x[0-9a-fA-F]{2}|.)", re.S)
 _TOKEN_NAMES = {
     "COMP_OP": "a comparison",
     "RPAR": "')'",
@@ -40,24 +38,6 @@ _TOKEN_NAMES = {
     "$END": "the end of the expression",
     "NAME": "a field name",
 }
-
-
-def unquote(text: str) -> str:
-    """The value of a string literal token (quotes removed, escapes applied unless raw).
-
-    An escape that is not recognised (``\\%``, ``\\_``, ``\\d``) keeps its
-    backslash, so ``like`` patterns can escape their wildcards.
-    """
-    if text[0] in "rR":
-        return text[2:-1]
-
-    def repl(m: re.Match[str]) -> str:
-        s = m.group(1)
-        if s[0] in "uUx" and len(s) > 1:
-            return chr(int(s[1:], 16))
-        return _ESCAPES.get(s, "\\" + s)
-
-    return _ESCAPE_RE.sub(repl, text[1:-1])
 
 
 def _int(text: str) -> int:
@@ -68,7 +48,16 @@ def _int(text: str) -> int:
 
 
 @v_args(inline=True)
-class _ToAst(Transformer[Token, A.Node]):
+class _ToAst(Transformer_NonRecursive):
+    """Tree → syntax tree without recursion in Python (a deep tree cannot overflow the stack here).
+
+    ``lifted`` maps the offset of each placeholder `_limits.lift` put in the text to its node.
+    """
+
+    def __init__(self, lifted: dict[int, A.Node]) -> None:
+        super().__init__()
+        self.lifted = lifted
+
     def int_lit(self, tok: Token) -> A.Literal:
         return A.Literal(tok.start_pos or 0, _int(str(tok)))
 
@@ -87,8 +76,9 @@ class _ToAst(Transformer[Token, A.Node]):
     def name(self, tok: Token) -> A.Name:
         return A.Name(tok.start_pos or 0, str(tok))
 
-    def param(self, lb: Token, tok: Token, rb: Token) -> A.Param:
-        return A.Param(lb.start_pos or 0, str(tok))
+    def param(self, lb: Token, tok: Token, rb: Token) -> A.Node:
+        node = self.lifted.get(lb.start_pos or 0)
+        return node if node is not None else A.Param(lb.start_pos or 0, str(tok))
 
     def list_lit(self, lb: Token, *items: Any) -> A.ListExpr:
         return A.ListExpr(lb.start_pos or 0, tuple(i for i in items[:-1] if i is not None))
@@ -114,6 +104,8 @@ class _ToAst(Transformer[Token, A.Node]):
             op = items[i]
             node = A.BinOp(op.start_pos or 0, str(op), node, items[i + 1])
         return node
+
+    bit_or = bit_xor = bit_and = shift = arith = term = power = binop
 
     def comparison(self, *items: Any) -> A.Compare:
         operands = tuple(items[0::2])
@@ -251,16 +243,33 @@ def _describe(err: UnexpectedInput, expr: str) -> tuple[str, int]:
     return "syntax error", pos if isinstance(pos, int) else 0
 
 
-@lru_cache(maxsize=4096)
 def parse(expr: str) -> A.Node:
-    """Parse ``expr`` into a syntax tree (cached); `FilterError` with a caret on bad syntax."""
+    """Parse ``expr`` into a syntax tree (cached); `FilterError` with a caret on bad syntax or past a limit.
+
+    The limits of `_limits` (length, nesting depth, number of terms) are
+    checked before the parser builds anything deep or large.
+    """
+    hit = _CACHE.get(expr)
+    if hit is not None:
+        return hit
+    limits = current_limits()
+    check_length(expr, limits)
+    text, lifted, lifted_terms = lift(expr)
+    check_text_depth(text, limits)
     try:
-        tree = _lark().parse(expr)
+        tree = _lark().parse(text)
     except UnexpectedInput as err:
         msg, pos = _describe(err, expr)
-        raise FilterError(f"cannot parse filter: {msg}", expr, pos) from None
+        raise filter_error(f"cannot parse filter: {msg}", expr, pos) from None
     try:
-        node = _ToAst().transform(tree)
+        node: A.Node = _ToAst(lifted).transform(tree)
     except VisitError as err:  # an integer literal too long for int() and the like
-        raise FilterError(f"cannot parse filter: {err.orig_exc}", expr, 0) from None
-    return node  # type: ignore[no-any-return]
+        raise filter_error(f"cannot parse filter: {err.orig_exc}", expr, 0) from None
+    check_tree(node, expr, limits, lifted_terms)
+    _CACHE.put(expr, node, cost=len(expr) * 4 + 64 * lifted_terms + 1024)
+    return node
+
+
+#: Syntax trees by expression, bounded in bytes (``HERON_FILTER_CACHE_BYTES``, default 64 MiB in all
+#: for the syntax trees and as much again for the compiled plans).
+_CACHE = ByteBoundedCache(cache_bytes())

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import threading
-from collections import OrderedDict
 from collections.abc import Hashable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -14,6 +12,7 @@ from ..._schema import CollectionSchema
 from ...data._column import ColumnSource
 from . import _bound as B
 from ._binder import Binder
+from ._cache import ByteBoundedCache, cache_bytes
 from ._compiler import Evaluator
 from ._parser import parse
 
@@ -67,27 +66,27 @@ def _schema_key(schema: CollectionSchema) -> Hashable:
     return (fields, schema.enable_dynamic_field)
 
 
-class _PlanCache:
-    def __init__(self, size: int = 2048) -> None:
-        self._size = size
-        self._items: OrderedDict[Hashable, FilterPlan] = OrderedDict()
-        self._lock = threading.Lock()
-
-    def get(self, key: Hashable) -> FilterPlan | None:
-        with self._lock:
-            plan = self._items.get(key)
-            if plan is not None:
-                self._items.move_to_end(key)
-            return plan
-
-    def put(self, key: Hashable, plan: FilterPlan) -> None:
-        with self._lock:
-            self._items[key] = plan
-            while len(self._items) > self._size:
-                self._items.popitem(last=False)
+#: Compiled plans by (expression, schema, parameters), bounded in bytes (see `_cache`).
+_CACHE = ByteBoundedCache(cache_bytes())
 
 
-_CACHE = _PlanCache()
+def plan_cost(expr: str, pkey: Hashable, pred: Any) -> int:
+    """An estimate of the bytes a cached plan holds: its text, its parameters' values and its constants."""
+    return len(expr) * 4 + 64 * (_count_values(pkey) + _count_values(pred)) + 1024
+
+
+def _count_values(root: Any) -> int:
+    """Values in nested tuples and bound nodes (each costs a pointer and, usually, an object)."""
+    n = 0
+    stack = [root]
+    while stack:
+        v = stack.pop()
+        if isinstance(v, tuple):
+            n += len(v)
+            stack.extend(x for x in v if isinstance(x, tuple) or hasattr(x, "__dataclass_fields__"))
+        elif hasattr(v, "__dataclass_fields__"):
+            stack.extend(x for x in vars(v).values() if isinstance(x, tuple) or hasattr(x, "__dataclass_fields__"))
+    return n
 
 
 def compile_filter(
@@ -112,5 +111,5 @@ def compile_filter(
     pred = binder.bind(parse(expr))
     plan = FilterPlan(expr, False, frozenset(binder.fields), pred)
     if key is not None:
-        _CACHE.put(key, plan)
+        _CACHE.put(key, plan, cost=plan_cost(expr, key[2], pred))  # type: ignore[index]
     return plan

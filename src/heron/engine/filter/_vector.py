@@ -154,9 +154,41 @@ def compare(op: str, left: Vals, right: Vals, n: int) -> Tri:
 
 
 def _classes(items: tuple[Any, ...]) -> dict[str, list[Any]]:
-    """The constants of a list grouped by the lane they can match."""
+    """The constants of a list grouped by the lane they can match (remembered for the last few lists).
+
+    A plan's lists are tuples that live as long as the plan, and one
+    evaluation asks for the same list once per segment and lane.
+    """
+    key = id(items)
+    hit = _CLASSES.get(key)
+    if hit is not None and hit[0] is items:
+        return hit[1]
+    out = _classify(items)
+    if len(_CLASSES) >= 16:
+        _CLASSES.clear()
+    _CLASSES[key] = (items, out)
+    return out
+
+
+_CLASSES: dict[int, tuple[tuple[Any, ...], dict[str, list[Any]]]] = {}
+
+
+def _classify(items: tuple[Any, ...]) -> dict[str, list[Any]]:
     from ._scalar import is_bool, is_float, is_int, is_int64
 
+    types = set(map(type, items))
+    if types == {str}:
+        return {"i": [], "f": [], "s": list(items), "b": []}
+    if types == {int} and len(items) > 64:
+        try:
+            ints = np.asarray(items, dtype=np.int64)
+        except OverflowError:
+            pass
+        else:
+            floats = ints.astype(np.float64)
+            with np.errstate(invalid="ignore"):
+                exact = (floats < 2.0**63) & (floats.astype(np.int64) == ints)
+            return {"i": list(items), "f": floats[exact].tolist(), "s": [], "b": []}
     out: dict[str, list[Any]] = {"i": [], "f": [], "s": [], "b": []}
     for v in items:
         if is_bool(v):
@@ -191,18 +223,20 @@ def isin_lane(k: str, data: Any, consts: list[Any]) -> np.ndarray:
     if not consts:
         return full(len(data), False)
     if k == "i":
-        lo, hi = np.iinfo(data.dtype).min, np.iinfo(data.dtype).max
-        consts = [c for c in consts if lo <= c <= hi]
-        if not consts:
+        info = np.iinfo(data.dtype)
+        c = np.asarray(consts, dtype=np.int64)
+        if info.bits < 64:
+            c = c[(c >= info.min) & (c <= info.max)]
+        if not c.size:
             return full(len(data), False)
-        return np.isin(data, np.asarray(consts, dtype=data.dtype))
+        return np.isin(data, c.astype(data.dtype, copy=False))
     return np.isin(data, np.asarray(consts, dtype=data.dtype))
 
 
 def isin(vals: Vals, items: tuple[Any, ...], n: int) -> Tri:
     """``value in items``: known for scalar values of a type some item has."""
     groups = _classes(items)
-    kinds = lane_classes(items)
+    kinds = lane_classes(items)  # the same groups, remembered
     t = full(n, False)
     known: np.ndarray | None = full(n, False)
     for k, lane in vals.items():
