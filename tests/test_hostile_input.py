@@ -204,3 +204,19 @@ def test_no_repeated_key_costs_nothing_measurable(tmp_path):
         assert search < 0.5 and ins < 1.0
     finally:
         c.close()
+
+
+def test_a_metric_the_unindexed_field_cannot_compute_is_refused(tmp_path):
+    client = heron.Client(str(tmp_path / "m.db"))
+    schema = client.create_schema()
+    schema.add_field("id", heron.DataType.INT64, is_primary=True)
+    schema.add_field("v", heron.DataType.FLOAT_VECTOR, dim=4)
+    client.create_collection("m", schema=schema)
+    client.insert("m", [{"id": i, "v": [float(i), 1.0, 0.0, 0.0]} for i in range(5)])
+    client.load_collection("m")
+    with pytest.raises(heron.ParamError, match="metric_type 'BM25'.*expected one of COSINE, L2, IP") as err:
+        client.search("m", data=[[1.0, 0.0, 0.0, 0.0]], limit=2, search_params={"metric_type": "BM25"})
+    assert err.value.code == 1100
+    hits = client.search("m", data=[[1.0, 0.0, 0.0, 0.0]], limit=2, search_params={"metric_type": "L2"})
+    assert [h["id"] for h in hits[0]] == [1, 0]
+    client.close()

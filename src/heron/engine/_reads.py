@@ -25,7 +25,7 @@ from ..data._vectors import bfloat16_bits_to_float32, float32_to_bfloat16_bits
 from ._collection import Collection, Partition
 from ._segment import SegmentView
 from .index._base import IndexChanged
-from .index._params import shared_search_params
+from .index._params import BINARY_METRICS, FLOAT_METRICS, SPARSE_METRICS, shared_search_params
 from .index._subset_cache import mask_facts
 from .index._vector_index import exact_range_search, exact_search
 
@@ -35,6 +35,10 @@ if TYPE_CHECKING:
 COUNT = "count(*)"
 _F32 = np.dtype(np.float32)
 MAX_TOPK = 16384
+
+
+#: The metrics an exact search over a field without an index computes, by the field's type (others: dense).
+_UNINDEXED_METRICS = {DataType.SPARSE_FLOAT_VECTOR: (*SPARSE_METRICS, "BM25"), DataType.BINARY_VECTOR: BINARY_METRICS}
 
 
 def _default_metric(dtype: DataType) -> str:
@@ -251,6 +255,9 @@ class Reader:
         if d is not None and r.metric_type and d.metric_type != metric:
             raise ParamError(f"metric_type {r.metric_type!r} does not match the index on {f.name!r}, "
                              f"which uses {d.metric_type}")
+        if d is None and metric not in _UNINDEXED_METRICS.get(f.dtype, FLOAT_METRICS):
+            raise ParamError(f"metric_type {r.metric_type!r}: field {f.name!r} is {f.dtype.name}, searched "
+                             f"exactly; expected one of {', '.join(_UNINDEXED_METRICS.get(f.dtype, FLOAT_METRICS))}")
         if r.limit < 1 or r.offset < 0 or r.limit + r.offset > MAX_TOPK:
             raise ParamError(f"limit {r.limit} and offset {r.offset}: expected limit >= 1, offset >= 0 and "
                              f"limit + offset <= {MAX_TOPK}")
