@@ -258,10 +258,9 @@ class Reader:
         if d is None and metric not in _UNINDEXED_METRICS.get(f.dtype, FLOAT_METRICS):
             raise ParamError(f"metric_type {r.metric_type!r}: field {f.name!r} is {f.dtype.name}, searched "
                              f"exactly; expected one of {', '.join(_UNINDEXED_METRICS.get(f.dtype, FLOAT_METRICS))}")
-        if r.limit < 1 or r.offset < 0 or r.limit + r.offset > MAX_TOPK:
-            raise ParamError(f"limit {r.limit} and offset {r.offset}: expected limit >= 1, offset >= 0 and "
-                             f"limit + offset <= {MAX_TOPK}")
-        check_search_args(r, d.index_type if d is not None else "FLAT")
+        check_hits_page(r.limit, r.offset, r.round_decimal)
+        if r.params:
+            shared_search_params(d.index_type if d is not None else "FLAT", r.params)
         queries = self._queries(f, r.data)
         parts = self._parts(coll, r.partition_names)
         want = r.limit + r.offset
@@ -432,11 +431,7 @@ class Reader:
         coll = self.engine.collection(r.db_name, r.collection_name)
         if not r.reqs:
             raise ParamError("hybrid_search needs at least one AnnSearchRequest")
-        if r.limit < 1 or r.offset < 0 or r.limit + r.offset > MAX_TOPK:
-            raise ParamError(f"limit {r.limit} and offset {r.offset}: expected limit >= 1, offset >= 0 and "
-                             f"limit + offset <= {MAX_TOPK}")
-        if not -1 <= r.round_decimal <= 6:
-            raise ParamError(f"round_decimal: got {r.round_decimal!r}, expected an integer in -1..6")
+        check_hits_page(r.limit, r.offset, r.round_decimal)
         runs = []
         for sub in r.reqs:
             sub_r = rq.Search(**{**sub.__dict__, "partition_names": sub.partition_names or r.partition_names,
@@ -530,18 +525,18 @@ def check_finite_queries(arr: np.ndarray) -> None:
         raise ParamError(f"data: query vector {i} holds NaN or infinity; expected finite numbers")
 
 
-def check_search_args(r: rq.Search, index_type: str) -> None:
-    """Refuse search arguments out of range before any work: ``round_decimal`` and the index's search params.
+def check_hits_page(limit: int, offset: int, round_decimal: Any) -> None:
+    """Refuse a page of hits out of range (search and hybrid search) before any work.
 
-    ``ef``, ``nprobe`` and the other index parameters are checked for the index
-    the field has (an index that does not use one ignores it, as Milvus does);
-    ``radius`` and ``range_filter`` must be numbers.
+    The index's own search params (``ef``, ``nprobe``, ``radius``...) are
+    checked by `shared_search_params` for the index the field has.
     """
-    rd = r.round_decimal
+    if limit < 1 or offset < 0 or limit + offset > MAX_TOPK:
+        raise ParamError(f"limit {limit} and offset {offset}: expected limit >= 1, offset >= 0 and "
+                         f"limit + offset <= {MAX_TOPK}")
+    rd = round_decimal
     if isinstance(rd, bool) or not isinstance(rd, int) or not -1 <= rd <= 6:
         raise ParamError(f"round_decimal: got {rd!r}, expected an integer in -1..6 (-1 keeps distances as they are)")
-    if r.params:
-        shared_search_params(index_type, r.params)
 
 
 def latest_per_key(rows: list[dict[str, Any]], pk: str, pages: list[tuple[SegmentView, np.ndarray]]) -> list[dict]:
