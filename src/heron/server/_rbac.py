@@ -210,8 +210,9 @@ def _status(fn: Callable[[AuthStore, Any, str], Any]) -> Callable[[AuthStore, An
 
 
 HANDLERS: dict[str, Callable[[AuthStore, Any, str], Any]] = {
+    # CreateCredentialRequest.description is newer than the oldest protocol modules Heron runs on.
     "CreateCredential": _status(
-        lambda s, m, u: s.create_user(m.username, _password(m.password), m.description)
+        lambda s, m, u: s.create_user(m.username, _password(m.password), getattr(m, "description", ""))
     ),
     "UpdateCredential": _status(
         lambda s, m, u: s.update_password(m.username, _password(m.oldPassword), _password(m.newPassword), u)

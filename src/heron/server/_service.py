@@ -33,8 +33,9 @@ from ._rbac import check_privilege, visible
 SERVICE_NAME = "milvus.proto.milvus.MilvusService"
 #: RPCs a client may make before logging in (Milvus answers them for anyone).
 OPEN_RPCS = frozenset({"GetVersion", "CheckHealth"})
-#: Every RPC served: those of the codec table, and the user and role RPCs.
-RPCS = tuple(sorted(set(wire.CODECS) | set(RBAC_HANDLERS)))
+#: Every RPC served: those of the codec table, and the user and role RPCs, that the installed
+#: protocol modules define.
+RPCS = tuple(sorted(rpc for rpc in set(wire.CODECS) | set(RBAC_HANDLERS) if wire.has_rpc(rpc)))
 #: Password checks waiting or running at most; further logins are answered "server busy".
 MAX_PENDING_LOGINS = 64
 

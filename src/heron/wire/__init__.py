@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from ._client import READ_ONLY, client_messages, client_result
 from ._codecs import CODECS, Codec, SchemaFn
+from ._compat import has_rpc
 from ._messages import db_of, request_class, response_class
 from ._status import error_of, error_reply, reply_status, status_of
 
@@ -23,6 +24,7 @@ __all__ = [
     "db_of",
     "error_of",
     "error_reply",
+    "has_rpc",
     "reply_status",
     "request_class",
     "response_class",

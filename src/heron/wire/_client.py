@@ -15,6 +15,7 @@ from pymilvus.grpc_gen import milvus_pb2
 
 from .. import _errors
 from .. import _requests as rq
+from . import _compat as compat
 from . import _schema as ws
 from ._codecs import CODECS, SchemaFn
 
@@ -69,6 +70,7 @@ def client_messages(r: Any, schema: SchemaFn) -> list[tuple[str, Any]]:
     rpc = "Upsert" if isinstance(r, rq.Insert) and r.upsert else RPC_OF.get(type(r))
     if rpc is None:
         raise _errors.ParamError(f"{type(r).__name__} cannot be sent to a server")
+    compat.require_rpc(rpc)
     return [(rpc, CODECS[rpc].request(r, schema))]  # type: ignore[misc]
 
 

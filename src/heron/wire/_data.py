@@ -23,6 +23,7 @@ from ..data._batch import Batch, check_unique_pks
 from ..data._column import Column
 from ..data._scalars import convert_scalars
 from ..data._vectors import bfloat16_bits_to_float32, convert_vectors, float32_to_bfloat16_bits
+from . import _compat as compat
 
 COUNT = "count(*)"
 
@@ -45,6 +46,13 @@ _BYTE_VECTORS = {
     DataType.BFLOAT16_VECTOR: ("bfloat16_vector", np.uint16),
     DataType.INT8_VECTOR: ("int8_vector", np.int8),
 }
+
+
+def _byte_vector(dtype: DataType) -> tuple[str, Any]:
+    """The VectorField attribute and element type of a byte-packed vector type."""
+    attr, np_type = _BYTE_VECTORS[dtype]
+    compat.require_field(schema_pb2.VectorField, attr, f"{dtype.name} data")
+    return attr, np_type
 
 
 # -- sparse rows -------------------------------------------------------------------------------
@@ -122,7 +130,7 @@ def _num_rows(fd: schema_pb2.FieldData) -> int:
             return len(v.float_vector.data) // max(1, v.dim)
         if dtype is DataType.SPARSE_FLOAT_VECTOR:
             return len(v.sparse_float_vector.contents)
-        attr, np_type = _BYTE_VECTORS[dtype]
+        attr, np_type = _byte_vector(dtype)
         width = v.dim // 8 if dtype is DataType.BINARY_VECTOR else v.dim * np.dtype(np_type).itemsize
         return len(getattr(v, attr)) // max(1, width)
     sattr = _SCALAR_ATTR.get(dtype)
@@ -171,7 +179,7 @@ def _vector_values(fd: schema_pb2.FieldData, dtype: DataType, n: int) -> Any:
             if n
             else np.zeros((0, max(1, v.dim)), np.float32)
         )
-    attr, np_type = _BYTE_VECTORS[dtype]
+    attr, np_type = _byte_vector(dtype)
     arr = np.frombuffer(getattr(v, attr), dtype=np_type)
     arr = arr.reshape(n, -1) if n else arr.reshape(0, max(1, v.dim // 8 if np_type is np.uint8 else v.dim))
     if dtype is DataType.BFLOAT16_VECTOR:
@@ -235,7 +243,7 @@ def _check_vector_count(f: Any, fd: schema_pb2.FieldData, n: int) -> None:
     if dtype is DataType.FLOAT_VECTOR or (dtype is not DataType.BINARY_VECTOR and len(v.float_vector.data)):
         total, per_row, unit = len(v.float_vector.data), f.dim or 0, "values"
     elif dtype in _BYTE_VECTORS:
-        attr, np_type = _BYTE_VECTORS[dtype]
+        attr, np_type = _byte_vector(dtype)
         total = len(getattr(v, attr))
         per_row = (f.dim or 0) // 8 if dtype is DataType.BINARY_VECTOR else (f.dim or 0) * np.dtype(np_type).itemsize
         unit = "bytes"
@@ -342,7 +350,7 @@ def vector_field_data(name: str, dtype: DataType, values: Any, dim: int) -> sche
         bits = arr if arr.dtype == np.uint16 else float32_to_bfloat16_bits(arr.astype(np.float32))
         v.bfloat16_vector = bits.tobytes()
     else:
-        attr, np_type = _BYTE_VECTORS[dtype]
+        attr, np_type = _byte_vector(dtype)
         setattr(v, attr, arr.astype(np_type).tobytes())
     return fd
 
@@ -448,7 +456,7 @@ _PLACEHOLDER_DTYPES = {
     common_pb2.Float16Vector: np.float16,
     common_pb2.BFloat16Vector: np.uint16,
     common_pb2.BinaryVector: np.uint8,
-    common_pb2.Int8Vector: np.int8,
+    compat.INT8_VECTOR_PLACEHOLDER: np.int8,
 }
 
 
@@ -492,7 +500,7 @@ def vectors_to_placeholder(data: Any) -> bytes:
         kinds = {
             np.dtype(np.float16): (common_pb2.Float16Vector, np.float16),
             np.dtype(np.uint8): (common_pb2.BinaryVector, np.uint8),
-            np.dtype(np.int8): (common_pb2.Int8Vector, np.int8),
+            np.dtype(np.int8): (compat.INT8_VECTOR_PLACEHOLDER, np.int8),
         }
         ptype, np_type = kinds.get(arr.dtype, (common_pb2.FloatVector, np.float32))
         ph = common_pb2.PlaceholderValue(

@@ -19,6 +19,7 @@ from .. import _requests as rq
 from .._errors import ParamError
 from .._schema import CollectionSchema
 from .._types import DataType
+from . import _compat as compat
 from ._data import (
     COUNT,
     batch_from_fields,
@@ -299,7 +300,7 @@ def _int(value: Any, default: int) -> int:
 
 
 def search_from_pb(msg: milvus_pb2.SearchRequest, db: str) -> rq.Search:
-    if msg.HasField("ids") or not msg.placeholder_group:
+    if compat.field_set(msg, "ids") or not msg.placeholder_group:
         raise ParamError("search by primary keys (ids=) is not supported; pass query vectors as data=")
     kv = kv_dict(msg.search_params)
     params = loads_or_str(kv.get("params", "{}"))
@@ -386,7 +387,7 @@ def _ranker_from_kv(kv: dict[str, str]) -> dict[str, Any]:
 
 
 def hybrid_from_pb(msg: milvus_pb2.HybridSearchRequest, db: str) -> rq.HybridSearch:
-    if msg.HasField("function_score") and not msg.rank_params:
+    if compat.field_set(msg, "function_score") and not msg.rank_params:
         raise ParamError("rerank functions are not supported; use RRFRanker or WeightedRanker")
     kv = kv_dict(msg.rank_params)
     subs = tuple(search_from_pb(s, db) for s in msg.requests)
