@@ -27,6 +27,7 @@ from .._errors import (
 from .._schema import CollectionSchema
 from .._types import LoadState
 from ._collection import DEFAULT_PARTITION, Collection, Partition
+from ._lite_habits import note_dropped_loaded_partition, note_unindexed
 from .index._definitions import IndexDef, normalize_index
 from .storage._catalog import dumps
 
@@ -94,7 +95,8 @@ class CatalogOps:
             if self.catalog.rows("SELECT 1 FROM aliases WHERE db=? AND alias=?", (db, r.collection_name)):
                 raise AlreadyExistsError(f"{r.collection_name!r} is already an alias")
             defs = [normalize_index(schema, spec) for spec in r.index_params]
-            loaded = int(bool(defs))
+            # Loaded from the start, with or without indexes, as in Milvus Lite (see _lite_habits).
+            loaded = 1
             created = time.time()
             with self.catalog.transaction() as c:
                 cur = c.execute(
@@ -209,7 +211,7 @@ class CatalogOps:
         with coll.write_lock:
             p = coll.partition(r.partition_name)
             if p.loaded:
-                raise ParamError(f"partition {r.partition_name!r} is loaded; release it before dropping it")
+                note_dropped_loaded_partition(coll, p.name)
             self.engine.writer.drop_partition_data(coll, p)
             del coll.partitions[r.partition_name]
 
@@ -237,6 +239,7 @@ class CatalogOps:
 
     def op_load_collection(self, r: rq.LoadCollection) -> None:
         coll = self.engine.collection(r.db_name, r.collection_name)
+        note_unindexed(coll, "load_collection")
         self._set_loaded(coll, list(coll.partitions.values()), True)
 
     def op_release_collection(self, r: rq.ReleaseCollection) -> None:
@@ -245,6 +248,7 @@ class CatalogOps:
 
     def op_load_partitions(self, r: rq.LoadPartitions) -> None:
         coll = self.engine.collection(r.db_name, r.collection_name)
+        note_unindexed(coll, "load_partitions")
         self._set_loaded(coll, [coll.partition(n) for n in r.partition_names], True)
 
     def op_release_partitions(self, r: rq.ReleasePartitions) -> None:
