@@ -90,7 +90,8 @@ class CatalogOps:
             if existing is not None:
                 if existing.schema.to_dict() != schema.to_dict():
                     raise AlreadyExistsError(
-                        f"collection {r.collection_name!r} already exists with a different schema")
+                        "create duplicate collection with different parameters, "
+                        f"collection: {r.collection_name}", code=1)
                 return
             if self.catalog.rows("SELECT 1 FROM aliases WHERE db=? AND alias=?", (db, r.collection_name)):
                 raise AlreadyExistsError(f"{r.collection_name!r} is already an alias")
@@ -289,7 +290,8 @@ class CatalogOps:
     def _index(self, coll: Collection, name: str) -> IndexDef:
         d = coll.indexes.get(name) or next((x for x in coll.indexes.values() if x.field_name == name), None)
         if d is None:
-            raise IndexNotFoundError(f"index {name!r} not found on collection {coll.name!r}")
+            raise IndexNotFoundError(
+                f"index not found[indexName={name}]: collection {coll.name!r} has no index {name!r}")
         return d
 
     def op_drop_index(self, r: rq.DropIndex) -> None:
@@ -335,9 +337,15 @@ class CatalogOps:
         with self.engine.lock:
             coll = self.engine.collection(r.db_name, r.collection_name)
             if (coll.db, r.alias) in self.engine.collections:
-                raise AlreadyExistsError(f"alias {r.alias!r} is the name of a collection")
-            if self.catalog.rows("SELECT 1 FROM aliases WHERE db=? AND alias=?", (coll.db, r.alias)):
-                raise AlreadyExistsError(f"alias {r.alias!r} already exists")
+                raise AlreadyExistsError(
+                    f"alias and collection name conflict[database={coll.db}][alias={r.alias}]", code=1601)
+            row = self.catalog.rows("SELECT collection_id FROM aliases WHERE db=? AND alias=?", (coll.db, r.alias))
+            if row and row[0][0] == coll.id:
+                return  # the same alias again: Milvus accepts it and changes nothing
+            if row:
+                other = next((c.name for c in self.engine.collections.values() if c.id == row[0][0]), "?")
+                raise AlreadyExistsError(f"alias already exist[database={coll.db}][alias={r.alias}]: "
+                                         f"{r.alias} is alias to another collection: {other}", code=1602)
             self.catalog.execute("INSERT INTO aliases VALUES (?,?,?)", (coll.db, r.alias, coll.id))
 
     def op_drop_alias(self, r: rq.DropAlias) -> None:
@@ -348,14 +356,15 @@ class CatalogOps:
         with self.engine.lock:
             coll = self.engine.collection(r.db_name, r.collection_name)
             if not self.catalog.rows("SELECT 1 FROM aliases WHERE db=? AND alias=?", (coll.db, r.alias)):
-                raise AliasNotFoundError(f"alias {r.alias!r} not found")
+                raise AliasNotFoundError(
+                    f"alias not found[database={coll.db}][alias={r.alias}]: alias {r.alias!r} does not exist")
             self.catalog.execute("UPDATE aliases SET collection_id=? WHERE db=? AND alias=?", (coll.id, coll.db, r.alias))
 
     def op_describe_alias(self, r: rq.DescribeAlias) -> dict[str, Any]:
         db = self.engine.database(r.db_name)
         row = self.catalog.rows("SELECT collection_id FROM aliases WHERE db=? AND alias=?", (db, r.alias))
         if not row:
-            raise AliasNotFoundError(f"alias {r.alias!r} not found")
+            raise AliasNotFoundError(f"alias not found[database={db}][alias={r.alias}]: alias {r.alias!r} does not exist")
         coll = next(c for c in self.engine.collections.values() if c.id == row[0][0])
         return {"alias": r.alias, "collection_name": coll.name, "db_name": db}
 
