@@ -80,6 +80,9 @@ CASES: dict[str, Case] = {
     "search a missing partition": Case(
         lambda c: c.search("c", [_VEC], partition_names=["zz"]), 200, "partition not found", ("zz",),
         lite=("answers", "Milvus Lite skips an unknown partition and answers nothing; the Milvus server refuses it")),
+    "create a partition again": Case(
+        lambda c: c.create_partition("c", "_default"), "answers", "",
+        lite=(1, "Milvus's root coordinator accepts a partition created again as done; Milvus Lite refuses it")),
     "drop a loaded partition": Case(
         lambda c: (c.create_partition("c", "pp"), c.drop_partition("c", "pp")), "answers", ""),
     # -- load state -------------------------------------------------------------------------

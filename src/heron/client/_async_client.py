@@ -184,7 +184,7 @@ class AsyncClient(ClientBase):
     # -- partitions ----------------------------------------------------------------------
     async def create_partition(self, collection_name: str, partition_name: str, timeout: float | None = None,
                                **kwargs: Any) -> None:
-        """Create a partition, loaded if the collection is; `AlreadyExistsError` if it exists."""
+        """Create a partition, loaded if the collection is; one that exists already is left as it is (as in Milvus)."""
         await self._call(rq.CreatePartition(self._dbn(kwargs), collection_name, partition_name), timeout)
 
     async def drop_partition(self, collection_name: str, partition_name: str, timeout: float | None = None,
@@ -273,7 +273,11 @@ class AsyncClient(ClientBase):
     # -- aliases ---------------------------------------------------------------------------
     async def create_alias(self, collection_name: str, alias: str, timeout: float | None = None,
                            **kwargs: Any) -> None:
-        """Make ``alias`` another name of the collection; `AlreadyExistsError` if the name is taken."""
+        """Make ``alias`` another name of the collection; again for the same collection does nothing.
+
+        `AlreadyExistsError` if the alias names another collection (code 1602)
+        or is a collection's name (code 1601).
+        """
         await self._call(rq.CreateAlias(self._dbn(kwargs), collection_name, alias), timeout)
 
     async def drop_alias(self, alias: str, timeout: float | None = None, **kwargs: Any) -> None:

@@ -176,7 +176,7 @@ class Client(ClientBase):
     # -- partitions ----------------------------------------------------------------------
     def create_partition(self, collection_name: str, partition_name: str, timeout: float | None = None,
                                **kwargs: Any) -> None:
-        """Create a partition, loaded if the collection is; `AlreadyExistsError` if it exists."""
+        """Create a partition, loaded if the collection is; one that exists already is left as it is (as in Milvus)."""
         self._call(rq.CreatePartition(self._dbn(kwargs), collection_name, partition_name), timeout)
 
     def drop_partition(self, collection_name: str, partition_name: str, timeout: float | None = None,
@@ -265,7 +265,11 @@ class Client(ClientBase):
     # -- aliases ---------------------------------------------------------------------------
     def create_alias(self, collection_name: str, alias: str, timeout: float | None = None,
                            **kwargs: Any) -> None:
-        """Make ``alias`` another name of the collection; `AlreadyExistsError` if the name is taken."""
+        """Make ``alias`` another name of the collection; again for the same collection does nothing.
+
+        `AlreadyExistsError` if the alias names another collection (code 1602)
+        or is a collection's name (code 1601).
+        """
         self._call(rq.CreateAlias(self._dbn(kwargs), collection_name, alias), timeout)
 
     def drop_alias(self, alias: str, timeout: float | None = None, **kwargs: Any) -> None:

@@ -198,7 +198,7 @@ class CatalogOps:
         coll = self.engine.collection(r.db_name, r.collection_name)
         with coll.write_lock:
             if r.partition_name in coll.partitions:
-                raise AlreadyExistsError(f"partition {r.partition_name!r} already exists in {coll.name!r}")
+                return  # Milvus accepts a partition created again and changes nothing
             cur = self.catalog.execute(
                 "INSERT INTO partitions(collection_id, name, loaded) VALUES (?, ?, ?)",
                 (coll.id, r.partition_name, int(coll.loaded)),
