@@ -249,7 +249,11 @@ class Client(ClientBase):
 
     def drop_index(self, collection_name: str, index_name: str, timeout: float | None = None,
                          **kwargs: Any) -> None:
-        """Drop an index (by index name or field name); `IndexNotFoundError` if there is none."""
+        """Drop an index (by index name or field name); `IndexNotFoundError` if there is none.
+
+        A vector field's index is dropped only from a released collection (as
+        in Milvus); `ParamError` while it is loaded. Scalar indexes may go at any time.
+        """
         self._call(rq.DropIndex(self._dbn(kwargs), collection_name, index_name), timeout)
 
     def list_indexes(self, collection_name: str, field_name: str = "", timeout: float | None = None,

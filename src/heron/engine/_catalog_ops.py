@@ -298,6 +298,11 @@ class CatalogOps:
         coll = self.engine.collection(r.db_name, r.collection_name)
         with coll.write_lock:
             d = self._index(coll, r.index_name)
+            field = coll.schema.field(d.field_name)
+            if coll.loaded and field is not None and field.dtype.is_vector:
+                # Milvus and Milvus Lite both refuse it; a scalar index may go while loaded, as in Milvus.
+                raise ParamError(f"vector index cannot be dropped on loaded collection[collection={coll.name}]"
+                                 f"[index={d.index_name}]: release_collection({coll.name!r}) first")
             self.catalog.execute("DELETE FROM indexes WHERE collection_id=? AND index_name=?", (coll.id, d.index_name))
             del coll.indexes[d.index_name]
             for p in coll.partitions.values():
