@@ -103,8 +103,9 @@ def test_indexes(client):
     assert (d["index_type"], d["metric_type"], d["field_name"], d["M"]) == ("HNSW", "IP", "vec", 8)
     client.drop_index("c", "n_idx")
     assert "n_idx" not in client.list_indexes("c")
+    assert client.describe_index("c", "n_idx") is None  # pymilvus's answer for a missing index
     with pytest.raises(heron.IndexNotFoundError):
-        client.describe_index("c", "n_idx")
+        client.drop_index("c", "n_idx")
     bad = client.prepare_index_params()
     bad.add_index("vec", index_type="NOPE", metric_type="L2")
     with pytest.raises(heron.ParamError):

@@ -6,7 +6,7 @@ import dataclasses
 from typing import Any
 
 from .. import _requests as rq
-from .._errors import ParamError
+from .._errors import IndexNotFoundError, ParamError
 from .._schema import CollectionSchema
 from .._types import larger_is_better
 from .._version import __version__
@@ -262,9 +262,12 @@ class Client(ClientBase):
         return self._call(rq.ListIndexes(self._dbn(kwargs), collection_name, field_name or ""), timeout)
 
     def describe_index(self, collection_name: str, index_name: str, timeout: float | None = None,
-                             **kwargs: Any) -> dict[str, Any]:
-        """An index's type, metric, parameters and row counts; `IndexNotFoundError` if there is none."""
-        return self._call(rq.DescribeIndex(self._dbn(kwargs), collection_name, index_name), timeout)
+                             **kwargs: Any) -> dict[str, Any] | None:
+        """An index's type, metric, parameters and row counts; ``None`` if there is none (as pymilvus answers)."""
+        try:
+            return self._call(rq.DescribeIndex(self._dbn(kwargs), collection_name, index_name), timeout)
+        except IndexNotFoundError:
+            return None
 
     # -- aliases ---------------------------------------------------------------------------
     def create_alias(self, collection_name: str, alias: str, timeout: float | None = None,
