@@ -315,14 +315,22 @@ class CatalogOps:
         return [d.index_name for d in coll.indexes.values() if not r.field_name or d.field_name == r.field_name]
 
     def op_describe_index(self, r: rq.DescribeIndex) -> dict[str, Any]:
+        """The index with its row counts, as Milvus counts them: over sealed segments only.
+
+        Growing rows are searched exactly and counted nowhere (Milvus leaves
+        unflushed segments out too); ``state`` is ``InProgress`` while a sealed
+        segment still waits for its build, else ``Finished``.
+        """
         coll = self.engine.collection(r.db_name, r.collection_name)
         d = self._index(coll, r.index_name)
+        field = coll.schema.field(d.field_name)
+        scalar = field is None or not field.dtype.is_vector
         total = indexed = 0
         for p in coll.partitions.values():
-            for s in p.segments():
+            for s in p.sealed:
                 total += s.n
-                if s.sealed and (d.field_name in s.vindex or d.field_name in s.sindex or not
-                                 coll.schema.field(d.field_name).dtype.is_vector):  # type: ignore[union-attr]
+                built = s.vindex.get(d.field_name)
+                if scalar or (built is not None and built[0] == d.signature):
                     indexed += s.n
         return {
             **{k: v for k, v in d.params.items()},
@@ -333,7 +341,7 @@ class CatalogOps:
             "total_rows": total,
             "indexed_rows": indexed,
             "pending_index_rows": total - indexed,
-            "state": "Finished",
+            "state": "Finished" if indexed == total else "InProgress",
         }
 
     # -- aliases -------------------------------------------------------------------------
