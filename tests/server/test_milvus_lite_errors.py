@@ -14,6 +14,7 @@ on either side shows up here.
 
 from __future__ import annotations
 
+import shutil
 import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -173,6 +174,7 @@ def outcomes() -> Iterator[dict[str, dict[str, tuple[Any, str]]]]:
         lite.stop()
         if server is not None:
             server.stop()
+        shutil.rmtree(root, ignore_errors=True)
 
 
 @pytest.mark.parametrize("name", list(CASES))
