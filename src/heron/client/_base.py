@@ -16,7 +16,8 @@ from .._errors import ParamError
 from .._schema import CollectionSchema, FieldSchema
 from .._types import DataType
 from ..data._vectors import query_vectors
-from ._helpers import AnnSearchRequest, IndexParams
+from ._helpers import IndexParams
+from ._milvus_objects import as_ann_request, as_index_specs, as_ranker, as_schema
 
 _SEARCH_KEYS = ("metric_type", "params")
 #: The metric of a search on a field without an index, by the field's type (COSINE for the others).
@@ -74,8 +75,7 @@ class ClientBase:
 
     def _create_collection_request(
         self, name: str, dimension: int | None, primary_field_name: str, id_type: str, vector_field_name: str,
-        metric_type: str, auto_id: bool, schema: CollectionSchema | None, index_params: IndexParams | None,
-        kwargs: dict[str, Any],
+        metric_type: str, auto_id: bool, schema: Any, index_params: Any, kwargs: dict[str, Any],
     ) -> rq.CreateCollection:
         db = self._dbn(kwargs)
         if schema is None:
@@ -86,9 +86,10 @@ class ClientBase:
                 index_params = IndexParams(vector_field_name, index_type="AUTOINDEX", metric_type=metric_type)
         elif dimension is not None:
             raise ParamError("create_collection takes either schema= or dimension=, not both")
+        schema = as_schema(schema)
         schema.validate()
         return rq.CreateCollection(
-            db, name, schema.to_json_dict(), index_params.to_specs() if index_params else (),
+            db, name, schema.to_json_dict(), as_index_specs(index_params) if index_params is not None else (),
             str(kwargs.get("consistency_level", "Bounded")), dict(kwargs.get("properties") or {}),
         )
 
@@ -135,22 +136,18 @@ class ClientBase:
         )
 
     def _hybrid_request(
-        self, collection_name: str, reqs: list[AnnSearchRequest], ranker: Any, limit: int, output_fields: Any,
+        self, collection_name: str, reqs: list[Any], ranker: Any, limit: int, output_fields: Any,
         partition_names: Any, kwargs: dict[str, Any],
     ) -> rq.HybridSearch:
         _check_limit(limit)
         subs = []
-        for req in reqs:
-            if not isinstance(req, AnnSearchRequest):
-                raise ParamError(f"reqs: got {type(req).__name__}, expected AnnSearchRequest objects")
+        for req in map(as_ann_request, reqs):
             subs.append(self._search_request(
                 collection_name, req.data, req.expr, req.limit, None, req.param, partition_names, req.anns_field,
                 {**kwargs, "filter_params": req.expr_params, "offset": 0},
             ))
-        if not hasattr(ranker, "dict"):
-            raise ParamError(f"ranker: got {ranker!r}, expected RRFRanker or WeightedRanker")
         return rq.HybridSearch(
-            self._dbn(kwargs), collection_name, tuple(subs), ranker.dict(), int(limit), int(kwargs.get("offset", 0)),
+            self._dbn(kwargs), collection_name, tuple(subs), as_ranker(ranker), int(limit), int(kwargs.get("offset", 0)),
             _fields(output_fields), _names(partition_names), int(kwargs.get("round_decimal", -1)),
         )
 

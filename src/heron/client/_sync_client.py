@@ -6,13 +6,14 @@ import dataclasses
 from typing import Any
 
 from .. import _requests as rq
-from .._errors import ParamError
+from .._errors import IndexNotFoundError, ParamError
 from .._schema import CollectionSchema
 from .._types import larger_is_better
 from .._version import __version__
 from ..data._batch import build_batch
 from ._base import ClientBase, is_remote, search_field, search_metric
 from ._helpers import AnnSearchRequest, IndexParams
+from ._milvus_objects import as_index_specs
 from ._results import QueryResult, SearchResult, shape_search
 from .transports._local import LocalTransport
 
@@ -109,14 +110,18 @@ class Client(ClientBase):
         metric_type: str = "COSINE",
         auto_id: bool = False,
         timeout: float | None = None,
-        schema: CollectionSchema | None = None,
-        index_params: IndexParams | None = None,
+        schema: CollectionSchema | Any = None,
+        index_params: IndexParams | Any = None,
         **kwargs: Any,
     ) -> None:
         """Create a collection from ``schema``, or the quick way from ``dimension``.
 
-        With index params (always for the quick form) the indexes are created
-        and the collection is loaded; otherwise it starts released. Creating it
+        ``schema`` and ``index_params`` may be Heron's objects or pymilvus's.
+        Without index params the collection is loaded all the same, and its
+        unindexed vector fields are searched exactly (as Milvus Lite does; the
+        Milvus server would refuse to load it, and Heron logs that once).
+
+        Creating it
         again with the same schema does nothing; with another schema it raises
         `AlreadyExistsError`, and an unsound schema `SchemaError`.
         """
@@ -171,12 +176,16 @@ class Client(ClientBase):
     # -- partitions ----------------------------------------------------------------------
     def create_partition(self, collection_name: str, partition_name: str, timeout: float | None = None,
                                **kwargs: Any) -> None:
-        """Create a partition, loaded if the collection is; `AlreadyExistsError` if it exists."""
+        """Create a partition, loaded if the collection is; one that exists already is left as it is (as in Milvus)."""
         self._call(rq.CreatePartition(self._dbn(kwargs), collection_name, partition_name), timeout)
 
     def drop_partition(self, collection_name: str, partition_name: str, timeout: float | None = None,
                              **kwargs: Any) -> None:
-        """Drop a released partition and its rows; `ParamError` for ``_default`` or a loaded partition."""
+        """Drop a partition and its rows; `ParamError` for ``_default``.
+
+        A loaded partition is dropped too, as Milvus Lite does (the Milvus
+        server wants it released first; Heron logs that once per collection).
+        """
         self._call(rq.DropPartition(self._dbn(kwargs), collection_name, partition_name), timeout)
 
     def has_partition(self, collection_name: str, partition_name: str, timeout: float | None = None,
@@ -228,21 +237,23 @@ class Client(ClientBase):
         self._call(rq.LoadCollection(self._dbn(kwargs), collection_name), timeout)
 
     # -- indexes -------------------------------------------------------------------------
-    def create_index(self, collection_name: str, index_params: IndexParams, timeout: float | None = None,
-                           **kwargs: Any) -> None:
-        """Create the indexes of ``index_params`` (from `prepare_index_params`).
+    def create_index(self, collection_name: str, index_params: IndexParams | Any,
+                           timeout: float | None = None, **kwargs: Any) -> None:
+        """Create the indexes of ``index_params`` (from `prepare_index_params`, Heron's or pymilvus's).
 
         Sealed data is indexed in the background, and search stays correct
         meanwhile. `ParamError` for bad parameters or for a field that has
         another index already.
         """
-        if not isinstance(index_params, IndexParams):
-            raise ParamError(f"index_params: got {type(index_params).__name__}, expected prepare_index_params()")
-        self._call(rq.CreateIndex(self._dbn(kwargs), collection_name, index_params.to_specs()), timeout)
+        self._call(rq.CreateIndex(self._dbn(kwargs), collection_name, as_index_specs(index_params)), timeout)
 
     def drop_index(self, collection_name: str, index_name: str, timeout: float | None = None,
                          **kwargs: Any) -> None:
-        """Drop an index (by index name or field name); `IndexNotFoundError` if there is none."""
+        """Drop an index (by index name or field name); `IndexNotFoundError` if there is none.
+
+        A vector field's index is dropped only from a released collection (as
+        in Milvus); `ParamError` while it is loaded. Scalar indexes may go at any time.
+        """
         self._call(rq.DropIndex(self._dbn(kwargs), collection_name, index_name), timeout)
 
     def list_indexes(self, collection_name: str, field_name: str = "", timeout: float | None = None,
@@ -251,14 +262,21 @@ class Client(ClientBase):
         return self._call(rq.ListIndexes(self._dbn(kwargs), collection_name, field_name or ""), timeout)
 
     def describe_index(self, collection_name: str, index_name: str, timeout: float | None = None,
-                             **kwargs: Any) -> dict[str, Any]:
-        """An index's type, metric, parameters and row counts; `IndexNotFoundError` if there is none."""
-        return self._call(rq.DescribeIndex(self._dbn(kwargs), collection_name, index_name), timeout)
+                             **kwargs: Any) -> dict[str, Any] | None:
+        """An index's type, metric, parameters and row counts; ``None`` if there is none (as pymilvus answers)."""
+        try:
+            return self._call(rq.DescribeIndex(self._dbn(kwargs), collection_name, index_name), timeout)
+        except IndexNotFoundError:
+            return None
 
     # -- aliases ---------------------------------------------------------------------------
     def create_alias(self, collection_name: str, alias: str, timeout: float | None = None,
                            **kwargs: Any) -> None:
-        """Make ``alias`` another name of the collection; `AlreadyExistsError` if the name is taken."""
+        """Make ``alias`` another name of the collection; again for the same collection does nothing.
+
+        `AlreadyExistsError` if the alias names another collection (code 1602)
+        or is a collection's name (code 1601).
+        """
         self._call(rq.CreateAlias(self._dbn(kwargs), collection_name, alias), timeout)
 
     def drop_alias(self, alias: str, timeout: float | None = None, **kwargs: Any) -> None:
@@ -346,10 +364,15 @@ class Client(ClientBase):
                                    partition_names, anns_field, kwargs)
         return shape_search(self._call(req, timeout))
 
-    def hybrid_search(self, collection_name: str, reqs: list[AnnSearchRequest], ranker: Any,
+    def hybrid_search(self, collection_name: str, reqs: list[AnnSearchRequest | Any], ranker: Any,
                             limit: int = 10, output_fields: list[str] | None = None, timeout: float | None = None,
                             partition_names: list[str] | None = None, **kwargs: Any) -> SearchResult:
-        """Run several vector searches and fuse them with ``ranker`` (RRFRanker or WeightedRanker)."""
+        """Run several vector searches and fuse them with ``ranker``.
+
+        ``reqs`` are `AnnSearchRequest` objects and ``ranker`` an RRFRanker or
+        WeightedRanker, Heron's or pymilvus's (or pymilvus's rerank Function
+        with reranker "rrf" or "weighted").
+        """
         req = self._hybrid_request(collection_name, reqs, ranker, limit, output_fields, partition_names, kwargs)
         return shape_search(self._call(req, timeout))
 

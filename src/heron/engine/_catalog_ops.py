@@ -27,6 +27,7 @@ from .._errors import (
 from .._schema import CollectionSchema
 from .._types import LoadState
 from ._collection import DEFAULT_PARTITION, Collection, Partition
+from ._lite_habits import note_dropped_loaded_partition, note_unindexed
 from .index._definitions import IndexDef, normalize_index
 from .storage._catalog import dumps
 
@@ -89,12 +90,14 @@ class CatalogOps:
             if existing is not None:
                 if existing.schema.to_dict() != schema.to_dict():
                     raise AlreadyExistsError(
-                        f"collection {r.collection_name!r} already exists with a different schema")
+                        "create duplicate collection with different parameters, "
+                        f"collection: {r.collection_name}", code=1)
                 return
             if self.catalog.rows("SELECT 1 FROM aliases WHERE db=? AND alias=?", (db, r.collection_name)):
                 raise AlreadyExistsError(f"{r.collection_name!r} is already an alias")
             defs = [normalize_index(schema, spec) for spec in r.index_params]
-            loaded = int(bool(defs))
+            # Loaded from the start, with or without indexes, as in Milvus Lite (see _lite_habits).
+            loaded = 1
             created = time.time()
             with self.catalog.transaction() as c:
                 cur = c.execute(
@@ -195,7 +198,7 @@ class CatalogOps:
         coll = self.engine.collection(r.db_name, r.collection_name)
         with coll.write_lock:
             if r.partition_name in coll.partitions:
-                raise AlreadyExistsError(f"partition {r.partition_name!r} already exists in {coll.name!r}")
+                return  # Milvus accepts a partition created again and changes nothing
             cur = self.catalog.execute(
                 "INSERT INTO partitions(collection_id, name, loaded) VALUES (?, ?, ?)",
                 (coll.id, r.partition_name, int(coll.loaded)),
@@ -209,7 +212,7 @@ class CatalogOps:
         with coll.write_lock:
             p = coll.partition(r.partition_name)
             if p.loaded:
-                raise ParamError(f"partition {r.partition_name!r} is loaded; release it before dropping it")
+                note_dropped_loaded_partition(coll, p.name)
             self.engine.writer.drop_partition_data(coll, p)
             del coll.partitions[r.partition_name]
 
@@ -237,6 +240,7 @@ class CatalogOps:
 
     def op_load_collection(self, r: rq.LoadCollection) -> None:
         coll = self.engine.collection(r.db_name, r.collection_name)
+        note_unindexed(coll, "load_collection")
         self._set_loaded(coll, list(coll.partitions.values()), True)
 
     def op_release_collection(self, r: rq.ReleaseCollection) -> None:
@@ -245,6 +249,7 @@ class CatalogOps:
 
     def op_load_partitions(self, r: rq.LoadPartitions) -> None:
         coll = self.engine.collection(r.db_name, r.collection_name)
+        note_unindexed(coll, "load_partitions")
         self._set_loaded(coll, [coll.partition(n) for n in r.partition_names], True)
 
     def op_release_partitions(self, r: rq.ReleasePartitions) -> None:
@@ -285,13 +290,19 @@ class CatalogOps:
     def _index(self, coll: Collection, name: str) -> IndexDef:
         d = coll.indexes.get(name) or next((x for x in coll.indexes.values() if x.field_name == name), None)
         if d is None:
-            raise IndexNotFoundError(f"index {name!r} not found on collection {coll.name!r}")
+            raise IndexNotFoundError(
+                f"index not found[indexName={name}]: collection {coll.name!r} has no index {name!r}")
         return d
 
     def op_drop_index(self, r: rq.DropIndex) -> None:
         coll = self.engine.collection(r.db_name, r.collection_name)
         with coll.write_lock:
             d = self._index(coll, r.index_name)
+            field = coll.schema.field(d.field_name)
+            if coll.loaded and field is not None and field.dtype.is_vector:
+                # Milvus and Milvus Lite both refuse it; a scalar index may go while loaded, as in Milvus.
+                raise ParamError(f"vector index cannot be dropped on loaded collection[collection={coll.name}]"
+                                 f"[index={d.index_name}]: release_collection({coll.name!r}) first")
             self.catalog.execute("DELETE FROM indexes WHERE collection_id=? AND index_name=?", (coll.id, d.index_name))
             del coll.indexes[d.index_name]
             for p in coll.partitions.values():
@@ -304,14 +315,22 @@ class CatalogOps:
         return [d.index_name for d in coll.indexes.values() if not r.field_name or d.field_name == r.field_name]
 
     def op_describe_index(self, r: rq.DescribeIndex) -> dict[str, Any]:
+        """The index with its row counts, as Milvus counts them: over sealed segments only.
+
+        Growing rows are searched exactly and counted nowhere (Milvus leaves
+        unflushed segments out too); ``state`` is ``InProgress`` while a sealed
+        segment still waits for its build, else ``Finished``.
+        """
         coll = self.engine.collection(r.db_name, r.collection_name)
         d = self._index(coll, r.index_name)
+        field = coll.schema.field(d.field_name)
+        scalar = field is None or not field.dtype.is_vector
         total = indexed = 0
         for p in coll.partitions.values():
-            for s in p.segments():
+            for s in p.sealed:
                 total += s.n
-                if s.sealed and (d.field_name in s.vindex or d.field_name in s.sindex or not
-                                 coll.schema.field(d.field_name).dtype.is_vector):  # type: ignore[union-attr]
+                built = s.vindex.get(d.field_name)
+                if scalar or (built is not None and built[0] == d.signature):
                     indexed += s.n
         return {
             **{k: v for k, v in d.params.items()},
@@ -322,7 +341,7 @@ class CatalogOps:
             "total_rows": total,
             "indexed_rows": indexed,
             "pending_index_rows": total - indexed,
-            "state": "Finished",
+            "state": "Finished" if indexed == total else "InProgress",
         }
 
     # -- aliases -------------------------------------------------------------------------
@@ -331,9 +350,15 @@ class CatalogOps:
         with self.engine.lock:
             coll = self.engine.collection(r.db_name, r.collection_name)
             if (coll.db, r.alias) in self.engine.collections:
-                raise AlreadyExistsError(f"alias {r.alias!r} is the name of a collection")
-            if self.catalog.rows("SELECT 1 FROM aliases WHERE db=? AND alias=?", (coll.db, r.alias)):
-                raise AlreadyExistsError(f"alias {r.alias!r} already exists")
+                raise AlreadyExistsError(
+                    f"alias and collection name conflict[database={coll.db}][alias={r.alias}]", code=1601)
+            row = self.catalog.rows("SELECT collection_id FROM aliases WHERE db=? AND alias=?", (coll.db, r.alias))
+            if row and row[0][0] == coll.id:
+                return  # the same alias again: Milvus accepts it and changes nothing
+            if row:
+                other = next((c.name for c in self.engine.collections.values() if c.id == row[0][0]), "?")
+                raise AlreadyExistsError(f"alias already exist[database={coll.db}][alias={r.alias}]: "
+                                         f"{r.alias} is alias to another collection: {other}", code=1602)
             self.catalog.execute("INSERT INTO aliases VALUES (?,?,?)", (coll.db, r.alias, coll.id))
 
     def op_drop_alias(self, r: rq.DropAlias) -> None:
@@ -344,14 +369,15 @@ class CatalogOps:
         with self.engine.lock:
             coll = self.engine.collection(r.db_name, r.collection_name)
             if not self.catalog.rows("SELECT 1 FROM aliases WHERE db=? AND alias=?", (coll.db, r.alias)):
-                raise AliasNotFoundError(f"alias {r.alias!r} not found")
+                raise AliasNotFoundError(
+                    f"alias not found[database={coll.db}][alias={r.alias}]: alias {r.alias!r} does not exist")
             self.catalog.execute("UPDATE aliases SET collection_id=? WHERE db=? AND alias=?", (coll.id, coll.db, r.alias))
 
     def op_describe_alias(self, r: rq.DescribeAlias) -> dict[str, Any]:
         db = self.engine.database(r.db_name)
         row = self.catalog.rows("SELECT collection_id FROM aliases WHERE db=? AND alias=?", (db, r.alias))
         if not row:
-            raise AliasNotFoundError(f"alias {r.alias!r} not found")
+            raise AliasNotFoundError(f"alias not found[database={db}][alias={r.alias}]: alias {r.alias!r} does not exist")
         coll = next(c for c in self.engine.collections.values() if c.id == row[0][0])
         return {"alias": r.alias, "collection_name": coll.name, "db_name": db}
 

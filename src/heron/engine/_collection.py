@@ -109,7 +109,8 @@ class Collection:
     def partition(self, name: str) -> Partition:
         p = self.partitions.get(name or DEFAULT_PARTITION)
         if p is None:
-            raise PartitionNotFoundError(f"partition {name!r} not found in collection {self.name!r}")
+            raise PartitionNotFoundError(
+                f"partition not found[partition={name}]: collection {self.name!r} has no partition {name!r}")
         return p
 
     def partition_by_id(self, pid: int) -> Partition | None:

@@ -276,7 +276,7 @@ class Engine:
         """The database ``db_name`` names ("" is "default"); `DatabaseNotFoundError` if there is none."""
         db = db_name or "default"
         if db not in self.databases:
-            raise DatabaseNotFoundError(f"database {db!r} not found")
+            raise DatabaseNotFoundError(f"database not found[database={db}]: database {db!r} does not exist")
         return db
 
     def collection(self, db_name: str, name: str) -> Collection:
@@ -291,7 +291,8 @@ class Engine:
             if row:
                 coll = next((c for c in self.collections.values() if c.id == row[0][0]), None)
         if coll is None:
-            raise CollectionNotFoundError(f"collection {name!r} not found in database {db!r}")
+            raise CollectionNotFoundError(
+                f"collection not found[database={db}][collection={name}]: collection {name!r} does not exist")
         coll.check_available()
         return coll
 

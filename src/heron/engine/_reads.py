@@ -23,6 +23,7 @@ from ..data._batch import normalize_pks
 from ..data._pa import from_numpy
 from ..data._vectors import bfloat16_bits_to_float32, float32_to_bfloat16_bits
 from ._collection import Collection, Partition
+from ._lite_habits import note_implicit_anns_field, note_unindexed
 from ._segment import SegmentView
 from .index._base import IndexChanged
 from .index._params import BINARY_METRICS, FLOAT_METRICS, SPARSE_METRICS, shared_search_params
@@ -57,16 +58,19 @@ class Reader:
 
     # -- helpers ----------------------------------------------------------------------
     def _parts(self, coll: Collection, names: tuple[str, ...] | list[str]) -> list[Partition]:
+        note_unindexed(coll, "a search or query")
         if names:
             parts = [coll.partition(n) for n in names]
             for p in parts:
                 if not p.loaded:
-                    raise CollectionNotLoadedError(f"partition {p.name!r} of {coll.name!r} is not loaded")
+                    raise CollectionNotLoadedError(
+                        f"collection not loaded[collection={coll.name}][partition={p.name}]: partition "
+                        f"{p.name!r} is released; call load_partitions({coll.name!r}, [{p.name!r}]) first")
             return parts
         loaded = [p for p in coll.partitions.values() if p.loaded]
         if not loaded:
             raise CollectionNotLoadedError(
-                f"collection {coll.name!r} is not loaded; call load_collection({coll.name!r}) first")
+                f"collection not loaded[collection={coll.name}]: call load_collection({coll.name!r}) first")
         return loaded
 
     def _masks(self, coll: Collection, parts: list[Partition], expr: str, params: dict[str, Any] | None,
@@ -242,9 +246,8 @@ class Reader:
                                  f"vector fields are {[v.name for v in coll.schema.vector_fields]}")
             return f
         vecs = coll.schema.vector_fields
-        if len(vecs) != 1:
-            raise ParamError(f"anns_field is required: {coll.name!r} has several vector fields "
-                             f"{[v.name for v in vecs]}")
+        if len(vecs) > 1:
+            note_implicit_anns_field(coll, vecs[0].name, [v.name for v in vecs])
         return vecs[0]
 
     def search_hits(self, coll: Collection, r: rq.Search) -> list[list[tuple[float, SegmentView, int]]]:
