@@ -29,6 +29,8 @@ _ARROW_OF: dict[np.dtype[Any], pa.DataType] = {
     np.dtype(np.float64): pa.float64(),
 }
 _NUMPY_OF: dict[pa.DataType, np.dtype[Any]] = {t: d for d, t in _ARROW_OF.items()}
+#: The Arrow types whose values `to_numpy` reads straight from their buffers, with their numpy dtypes.
+NUMPY_OF = _NUMPY_OF
 _INT32_MAX = 2**31 - 1
 
 
