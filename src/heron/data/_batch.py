@@ -63,7 +63,7 @@ def build_batch(schema: CollectionSchema, data: Any, *, for_upsert: bool = False
     if isinstance(data, Mapping) and not _is_column_dict(data, schema):
         data = [data]
     if is_tabular(data):
-        columns, n = table_columns(data)
+        columns, n = table_columns(data, schema)
         get = columns.get
         dynamic = dynamic_columns(schema, columns, n)
         meta, meta_texts = dynamic if dynamic is not None else (None, None)

@@ -115,8 +115,10 @@ def _arrow_column(f: FieldSchema, raw: pa.Array | pa.ChunkedArray) -> Column | N
         return Column(t, _numeric(f, values, None), valid)
     if t is DataType.VARCHAR and (pa.types.is_string(arr.type) or pa.types.is_large_string(arr.type)
                                   or arr.type == pa.string_view()):
-        if arr.type == pa.string_view():
-            arr = arr.cast(pa.string())
+        try:
+            arr = _pa.small_strings(arr)  # what segments hold
+        except pa.ArrowInvalid:
+            return None  # the general path names the limit
         valid = _pa.valid_mask(arr)
         if valid is None:
             return Column(t, _within_max_length(f, arr), None)

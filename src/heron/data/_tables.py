@@ -22,7 +22,7 @@ import numpy as np
 import pyarrow as pa
 
 from .._errors import DataError
-from .._schema import META_FIELD, CollectionSchema
+from .._schema import META_FIELD, CollectionSchema, FieldSchema
 from ._check import to_py
 from ._json import check_json
 
@@ -45,7 +45,7 @@ def _frame_kind(data: Any) -> str | None:
     return None
 
 
-def table_columns(data: Any) -> tuple[dict[str, Any], int]:
+def table_columns(data: Any, schema: CollectionSchema) -> tuple[dict[str, Any], int]:
     """The columns of ``data`` by name, and the row count; `DataError` if the columns differ in length."""
     kind = _frame_kind(data)
     if kind == "polars":
@@ -53,7 +53,8 @@ def table_columns(data: Any) -> tuple[dict[str, Any], int]:
     if isinstance(data, (pa.Table, pa.RecordBatch)):
         return {name: data.column(i) for i, name in enumerate(data.column_names)}, data.num_rows
     if kind == "pandas":
-        return {str(name): _pandas_column(data[name]) for name in data.columns}, len(data)
+        fields = {f.name: f for f in schema.fields}
+        return {str(k): _pandas_column(data[k], fields.get(str(k))) for k in data.columns}, len(data)
     cols = dict(data)
     for name, col in cols.items():
         if not isinstance(col, _COLUMN_TYPES) and not hasattr(col, "__len__"):
@@ -67,14 +68,23 @@ def table_columns(data: Any) -> tuple[dict[str, Any], int]:
     return cols, n
 
 
-def _pandas_column(s: Any) -> Any:
-    """A pandas Series as a numpy array (numbers without nulls) or a list whose nulls are None."""
+def _pandas_column(s: Any, f: FieldSchema | None) -> Any:
+    """A pandas Series as a numpy array (numbers without nulls) or a list whose nulls are None.
+
+    pandas holds integers with missing values as floats (NaN being the
+    missing one); for an integer field they are integers again where every
+    value is whole, as ``pyarrow.Table.from_pandas`` casts them.
+    """
     arr = s.to_numpy()
     if arr.dtype.kind in "biu":  # no missing value is possible
         return arr
     missing = np.asarray(s.isna(), dtype=bool)
     if not missing.any():
         return arr if arr.dtype != object else list(arr)
+    if arr.dtype.kind == "f" and f is not None and f.dtype.is_integer:
+        kept = arr[~missing]
+        if (kept == np.round(kept)).all() and (np.abs(kept) < 2.0**63).all():
+            arr = np.where(missing, 0, arr).astype(np.int64)
     vals = arr.astype(object)
     vals[missing] = None
     return list(vals)
