@@ -1,8 +1,10 @@
 """Turning what users insert into columns that fit a schema.
 
 `build_batch` accepts the shapes users have — a list of row dicts, a dict of
-columns, a pandas DataFrame or a pyarrow Table — and returns a `Batch` whose
-columns follow the representation in `heron.data._column`. Every check
+columns, a pandas or polars DataFrame, a pyarrow Table — and returns a `Batch`
+whose columns follow the representation in `heron.data._column`; every shape
+stores what the same rows as dicts would (column-shaped inputs are read by
+`heron.data._tables`). Every check
 happens here, before anything is written: a value that does not fit raises
 `DataError` naming the field, the row, the value and what was expected, and
 the whole batch is refused. Per-field conversion lives in `heron.data._scalars`
@@ -70,7 +72,7 @@ def build_batch(schema: CollectionSchema, data: Any, *, for_upsert: bool = False
     else:
         if not isinstance(data, Sequence) or isinstance(data, (str, bytes)):
             raise DataError(f"data: got {type(data).__name__}, expected a list of row dicts, a dict of columns, "
-                            "a pandas DataFrame or a pyarrow Table")
+                            "a pandas or polars DataFrame or a pyarrow Table")
         rows = list(data)
         if not all(type(r) is dict for r in rows):
             for i, r in enumerate(rows):
