@@ -162,3 +162,18 @@ def test_pandas_integers_with_missing_values_are_integers(client):
     assert got == [(1, 2**40), (2, None)] and isinstance(got[0][1], int)
     with pytest.raises(heron.DataError, match=r"field 'opt' in row 0: got 1.5, expected an integer"):
         client.insert("p", pd.DataFrame([{"id": 3, "vec": [0.0, 1.0], "opt": 1.5}, {"id": 4, "vec": [1.0, 0.0]}]))
+
+
+def test_arrow_nulls_take_defaults_wider_than_the_column():
+    s = heron.Client.create_schema()
+    s.add_field("id", heron.DataType.INT64, is_primary=True)
+    s.add_field("v", heron.DataType.FLOAT_VECTOR, dim=1)
+    s.add_field("big", heron.DataType.INT64, default_value=2**40)
+    s.add_field("fl", heron.DataType.FLOAT, default_value=1.5)
+    s.add_field("flag", heron.DataType.BOOL, default_value=True)
+    b = build_batch(s, pa.table({"id": [1, 2], "v": [[1.0], [2.0]], "big": pa.array([None, 3], pa.int32()),
+                                 "fl": pa.array([None, 2], pa.int8()), "flag": pa.array([None, False])}))
+    assert b.columns["big"].values.tolist() == [2**40, 3] and b.columns["big"].values.dtype == np.int64
+    assert b.columns["fl"].values.tolist() == [1.5, 2.0] and b.columns["fl"].values.dtype == np.float32
+    assert b.columns["flag"].values.tolist() == [True, False]
+    assert all(b.columns[k].valid is None for k in ("big", "fl", "flag"))

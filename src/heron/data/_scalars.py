@@ -107,7 +107,7 @@ def _arrow_column(f: FieldSchema, raw: pa.Array | pa.ChunkedArray) -> Column | N
         valid = _pa.valid_mask(arr)
         if valid is not None:
             if f.default_value is not None:
-                values = np.where(valid, values, f.default_value)
+                values = np.where(valid, values, np.asarray(f.default_value))  # the wider type of the two
                 valid = None
             elif not f.nullable:
                 i = int(np.flatnonzero(~valid)[0])
