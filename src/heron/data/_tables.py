@@ -9,7 +9,10 @@ nulls, as they are to ``pyarrow.Table.from_pandas``.
 A column whose name the schema lacks is a dynamic field, as an unknown key of
 a row dict is: its non-null values go into each row's dynamic field (a null
 is a key the row does not have), and without a dynamic field the batch is
-refused with the error a row dict gets. Neither pandas nor polars is
+refused with the error a row dict gets. A row dict's explicit None for a
+dynamic key is kept as a JSON null, as pymilvus sends it; a column cannot
+tell the two apart, and its nulls are mostly keys some rows lacked (which is
+how ``pd.DataFrame(rows)`` fills them), so they are left out. Neither pandas nor polars is
 imported here: they are recognised by the module of the object given.
 """
 
