@@ -57,3 +57,13 @@ def test_scalars_and_objects():
     arr = pa.array(["a", None, "b"])
     got = _pa.objects(arr)
     assert got.dtype == object and got.tolist() == ["a", None, "b"]
+
+
+@pytest.mark.parametrize("values", [[], ["a", None, "héllo", ""], [None]])
+@pytest.mark.parametrize("type", [pa.large_string(), pa.string_view(), pa.string()])
+def test_small_strings_keep_values_nulls_and_slices(values, type):
+    arr = pa.array(values * 3, type=type)
+    for part in (arr, arr.slice(1), arr.slice(2, 3)):
+        got = _pa.small_strings(part)
+        got.validate(full=True)
+        assert got.type == pa.string() and got.to_pylist() == part.to_pylist()

@@ -1,8 +1,10 @@
 """Turning what users insert into columns that fit a schema.
 
 `build_batch` accepts the shapes users have — a list of row dicts, a dict of
-columns, a pandas DataFrame or a pyarrow Table — and returns a `Batch` whose
-columns follow the representation in `heron.data._column`. Every check
+columns, a pandas or polars DataFrame, a pyarrow Table — and returns a `Batch`
+whose columns follow the representation in `heron.data._column`; every shape
+stores what the same rows as dicts would (column-shaped inputs are read by
+`heron.data._tables`). Every check
 happens here, before anything is written: a value that does not fit raises
 `DataError` naming the field, the row, the value and what was expected, and
 the whole batch is refused. Per-field conversion lives in `heron.data._scalars`
@@ -26,6 +28,7 @@ from ._column import Column
 from ._json import check_json
 from ._pa import from_numpy, objects
 from ._scalars import convert_scalars
+from ._tables import dynamic_columns, is_tabular, table_columns
 from ._vectors import convert_vectors
 
 
@@ -61,17 +64,15 @@ def build_batch(schema: CollectionSchema, data: Any, *, for_upsert: bool = False
     """Convert ``data`` to a `Batch` for ``schema``; raise `DataError` if any value does not fit."""
     if isinstance(data, Mapping) and not _is_column_dict(data, schema):
         data = [data]
-    if _is_tabular(data):
-        columns, n, extra = _columns_from_table(data)
-        if extra and not schema.enable_dynamic_field:
-            raise DataError(f"unknown field {sorted(extra)[0]!r}: the schema has no such field and no dynamic field")
-        get = _column_getter(columns, n)
-        meta = _meta_from_columns(columns, extra, n) if extra else None
-        meta_texts = None
+    if is_tabular(data):
+        columns, n = table_columns(data, schema)
+        get = columns.get
+        dynamic = dynamic_columns(schema, columns, n)
+        meta, meta_texts = dynamic if dynamic is not None else (None, None)
     else:
         if not isinstance(data, Sequence) or isinstance(data, (str, bytes)):
             raise DataError(f"data: got {type(data).__name__}, expected a list of row dicts, a dict of columns, "
-                            "a pandas DataFrame or a pyarrow Table")
+                            "a pandas or polars DataFrame or a pyarrow Table")
         rows = list(data)
         if not all(type(r) is dict for r in rows):
             for i, r in enumerate(rows):
@@ -102,12 +103,15 @@ def build_batch(schema: CollectionSchema, data: Any, *, for_upsert: bool = False
     return batch
 
 
+_COLUMNS = (list, tuple, np.ndarray, pa.Array, pa.ChunkedArray)
+
+
 def _is_column_dict(data: Mapping, schema: CollectionSchema) -> bool:
     if not data:
         return False
     vals = list(data.values())
     first = vals[0]
-    if not isinstance(first, (list, tuple, np.ndarray, pa.Array, pa.ChunkedArray)):
+    if not isinstance(first, _COLUMNS):
         return False
     pk = schema.primary_field
     names = set(schema.field_names())
@@ -117,53 +121,15 @@ def _is_column_dict(data: Mapping, schema: CollectionSchema) -> bool:
     for f in schema.vector_fields:
         if f.name in data and f.dtype.is_dense_vector:
             v = data[f.name]
+            if isinstance(v, (pa.Array, pa.ChunkedArray)):
+                return True
             arr = v if isinstance(v, np.ndarray) else None
             if arr is not None:
                 return arr.ndim == 2
             if isinstance(v, (list, tuple)):
                 return len(v) > 0 and isinstance(v[0], (list, tuple, np.ndarray, bytes))
-    return bool(names & set(data)) and all(isinstance(v, (list, tuple, np.ndarray, pa.Array)) for v in vals) and \
-        pk.name in data and isinstance(data[pk.name], (list, tuple, np.ndarray, pa.Array))
-
-
-def _is_tabular(data: Any) -> bool:
-    if isinstance(data, (pa.Table, pa.RecordBatch)):
-        return True
-    if isinstance(data, Mapping):
-        return True
-    mod = type(data).__module__
-    return mod.startswith("pandas") and hasattr(data, "columns")
-
-
-def _columns_from_table(data: Any) -> tuple[dict[str, Any], int, set[str]]:
-    if isinstance(data, (pa.Table, pa.RecordBatch)):
-        cols = {name: data.column(name) for name in data.column_names}
-        n = data.num_rows
-    elif isinstance(data, Mapping):
-        cols = dict(data)
-        lens = {k: len(v) for k, v in cols.items()}
-        n = next(iter(lens.values()), 0)
-        for k, ln in lens.items():
-            if ln != n:
-                raise DataError(f"field {k!r}: column has {ln} values but other columns have {n}")
-    else:
-        cols = {str(c): data[c].to_numpy() if data[c].dtype != object else list(data[c]) for c in data.columns}
-        n = len(data)
-    return cols, n, set()
-
-
-def _column_getter(columns: dict[str, Any], n: int):
-    def get(name: str) -> Any:
-        return columns.get(name)
-
-    return get
-
-
-def _meta_from_columns(columns: dict[str, Any], extra: set[str], n: int) -> np.ndarray:
-    out = np.empty(n, dtype=object)
-    for i in range(n):
-        out[i] = {k: to_py(columns[k][i]) for k in extra}
-    return out
+    return bool(names & set(data)) and all(isinstance(v, _COLUMNS) for v in vals) and \
+        pk.name in data and isinstance(data[pk.name], _COLUMNS)
 
 
 def _rows_access(schema: CollectionSchema, rows: list[Mapping]):

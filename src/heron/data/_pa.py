@@ -29,6 +29,8 @@ _ARROW_OF: dict[np.dtype[Any], pa.DataType] = {
     np.dtype(np.float64): pa.float64(),
 }
 _NUMPY_OF: dict[pa.DataType, np.dtype[Any]] = {t: d for d, t in _ARROW_OF.items()}
+#: The Arrow types whose values `to_numpy` reads straight from their buffers, with their numpy dtypes.
+NUMPY_OF = _NUMPY_OF
 _INT32_MAX = 2**31 - 1
 
 
@@ -86,6 +88,29 @@ def strings(values: Sequence[Any] | np.ndarray) -> pa.StringArray:
     arr = pa.Array.from_buffers(pa.string(), n, [validity, pa.py_buffer(offsets), pa.py_buffer(data)], null_count=nulls)
     assert isinstance(arr, pa.StringArray)
     return arr
+
+
+def small_strings(arr: pa.Array) -> pa.StringArray:
+    """A string, large_string or string_view array as a string array (32-bit offsets), its text not copied.
+
+    `pa.ArrowInvalid` if its text is too long for 32-bit offsets.
+    """
+    if arr.type == pa.string():
+        return arr
+    if not pa.types.is_large_string(arr.type):
+        return arr.cast(pa.string())
+    n = len(arr)
+    bufs = arr.buffers()
+    offsets = np.frombuffer(bufs[1], dtype=np.int64, count=n + 1, offset=arr.offset * 8) if n else np.zeros(1, np.int64)
+    size = int(offsets[-1] - offsets[0])
+    if size > _INT32_MAX:
+        raise pa.ArrowInvalid(f"{size} bytes of strings in one array; at most {_INT32_MAX} fit")
+    data = bufs[2].slice(int(offsets[0]), size) if bufs[2] is not None else pa.py_buffer(b"")
+    validity, nulls = _validity(valid_mask(arr), n)
+    out = pa.Array.from_buffers(pa.string(), n, [validity, pa.py_buffer((offsets - offsets[0]).astype(np.int32)), data],
+                                null_count=nulls)
+    assert isinstance(out, pa.StringArray)
+    return out
 
 
 def valid_mask(arr: pa.Array) -> np.ndarray | None:

@@ -9,6 +9,7 @@ import pyarrow as pa
 
 from .._schema import FieldSchema
 from .._types import NUMPY_DTYPES, DataType
+from . import _pa
 from ._check import MISSING, fail, to_py
 from ._column import Column
 from ._json import check_json, is_utf8, json_documents, parse_json_text
@@ -44,10 +45,10 @@ def _fill_missing(f: FieldSchema, raw: Any, n: int) -> tuple[list[Any], np.ndarr
 def convert_scalars(f: FieldSchema, raw: Any, n: int) -> Column:
     """One scalar field's values as a `Column`, or `DataError`."""
     if isinstance(raw, (pa.Array, pa.ChunkedArray)):
-        valid = None if raw.null_count == 0 else np.asarray(raw.is_valid().to_numpy(zero_copy_only=False))
-        raw = raw.to_numpy(zero_copy_only=False) if f.dtype in NUMPY_DTYPES else raw.to_pylist()
-        if valid is not None and f.dtype in NUMPY_DTYPES:
-            raw = [None if not ok else v for v, ok in zip(raw, valid)]
+        col = _arrow_column(f, raw)
+        if col is not None:
+            return col
+        raw = raw.to_pylist()
     t = f.dtype
     given: pa.Array | None = None  # the strings of a VARCHAR list as given, once built
     if isinstance(raw, list) and len(raw) == n:  # the usual lists, with nothing missing: no pass for defaults
@@ -90,6 +91,42 @@ def convert_scalars(f: FieldSchema, raw: Any, n: int) -> Column:
     raise fail(f, None, t.name, "a supported scalar type")
 
 
+def _arrow_column(f: FieldSchema, raw: pa.Array | pa.ChunkedArray) -> Column | None:
+    """An Arrow column of numbers (for a numeric field) or of strings (for VARCHAR) read from its buffers.
+
+    Nulls get the field's default, stay nulls of a nullable field, or are
+    refused naming the first one, as None in a list of rows is. None for
+    other types, and for strings with nulls to fill: the Python values take
+    the general path.
+    """
+    arr = raw.combine_chunks() if isinstance(raw, pa.ChunkedArray) and raw.num_chunks != 1 else \
+        raw.chunk(0) if isinstance(raw, pa.ChunkedArray) else raw
+    t = f.dtype
+    if t in NUMPY_DTYPES and arr.type in _pa.NUMPY_OF:
+        values = _pa.to_numpy(arr, fill=0)
+        valid = _pa.valid_mask(arr)
+        if valid is not None:
+            if f.default_value is not None:
+                values = np.where(valid, values, np.asarray(f.default_value))  # the wider type of the two
+                valid = None
+            elif not f.nullable:
+                i = int(np.flatnonzero(~valid)[0])
+                raise fail(f, i, None, f"a {t.name} value (the field is not nullable)")
+        return Column(t, _numeric(f, values, None), valid)
+    if t is DataType.VARCHAR and (pa.types.is_string(arr.type) or pa.types.is_large_string(arr.type)
+                                  or arr.type == pa.string_view()):
+        try:
+            arr = _pa.small_strings(arr)  # what segments hold
+        except pa.ArrowInvalid:
+            return None  # the general path names the limit
+        valid = _pa.valid_mask(arr)
+        if valid is None:
+            return Column(t, _within_max_length(f, arr), None)
+        if f.nullable and f.default_value is None:
+            return Column(t, _within_max_length(f, arr, valid), valid)
+    return None
+
+
 def _numeric(f: FieldSchema, values: Any, valid: np.ndarray | None) -> np.ndarray:
     dtype = np.dtype(NUMPY_DTYPES[f.dtype])
     if valid is not None:
@@ -102,12 +139,12 @@ def _numeric(f: FieldSchema, values: Any, valid: np.ndarray | None) -> np.ndarra
     if f.dtype is DataType.BOOL:
         if kind != "b":
             i = _first_bad(values, lambda v: isinstance(v, (bool, np.bool_)))
-            raise fail(f, i, values[i], "a bool")
+            raise fail(f, i, to_py(values[i]), "a bool")
         return arr.astype(bool, copy=False)
     if f.dtype.is_integer:
         if kind not in "iub":
             i = _first_bad(values, lambda v: isinstance(v, (int, np.integer)) and not isinstance(v, bool))
-            raise fail(f, i, values[i], f"an integer for {f.dtype.name}")
+            raise fail(f, i, to_py(values[i]), f"an integer for {f.dtype.name}")
         info = np.iinfo(dtype)
         if arr.size and (arr.min() < info.min or arr.max() > info.max):
             bad = np.flatnonzero((arr < info.min) | (arr > info.max))[0]
@@ -115,7 +152,7 @@ def _numeric(f: FieldSchema, values: Any, valid: np.ndarray | None) -> np.ndarra
         return arr.astype(dtype, copy=False)
     if kind not in "iuf":
         i = _first_bad(values, lambda v: isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, bool))
-        raise fail(f, i, values[i], f"a number for {f.dtype.name}")
+        raise fail(f, i, to_py(values[i]), f"a number for {f.dtype.name}")
     out = arr.astype(dtype, copy=False)
     if f.dtype is DataType.FLOAT and arr.size:
         with np.errstate(over="ignore"):
@@ -145,9 +182,11 @@ def _varchar(f: FieldSchema, values: Any) -> pa.Array:
     return _within_max_length(f, arr)
 
 
-def _within_max_length(f: FieldSchema, arr: pa.Array) -> pa.Array:
+def _within_max_length(f: FieldSchema, arr: pa.Array, valid: np.ndarray | None = None) -> pa.Array:
     if len(arr):
         lengths = _string_lengths(arr)
+        if valid is not None:
+            lengths = np.where(valid, lengths, 0)  # a null slot's bytes are not a value
         limit = f.max_length or 0
         if lengths.max() > limit:
             i = int(np.flatnonzero(lengths > limit)[0])

@@ -16,6 +16,7 @@ import pyarrow as pa
 from .._errors import DataError
 from .._schema import FieldSchema
 from .._types import DataType
+from . import _pa
 from . import _sparse as sp
 from ._check import MISSING, fail
 
@@ -30,20 +31,64 @@ _VECTOR_DTYPES = {
 
 def convert_vectors(f: FieldSchema, raw: Any, n: int) -> Any:
     """One vector field's values: a 2-d numpy array, or a CSR matrix for sparse vectors."""
+    if isinstance(raw, (pa.Array, pa.ChunkedArray)):
+        dense = arrow_dense(f, raw) if f.dtype.is_dense_vector and f.dtype is not DataType.BINARY_VECTOR else None
+        raw = dense if dense is not None else raw.to_pylist()
     if isinstance(raw, list) and any(v is MISSING or v is None for v in raw):
         i = next(i for i, v in enumerate(raw) if v is MISSING or v is None)
         raise fail(f, i, "<missing>", f"a {f.dtype.name} value (vector fields are required)")
     if f.dtype is DataType.SPARSE_FLOAT_VECTOR:
         return to_sparse_matrix(raw, f.name)
-    if isinstance(raw, (pa.Array, pa.ChunkedArray)):
-        raw = raw.to_pylist() if not isinstance(raw.type, pa.FixedSizeListType) else \
-            np.asarray(pa.chunked_array([raw]).combine_chunks().flatten()).reshape(len(raw), -1)
     if f.dtype is DataType.BINARY_VECTOR:
         return _binary(f, raw, n)
     if f.dtype is DataType.BFLOAT16_VECTOR:
         arr = _dense(f, raw, np.float32, n)
         return float32_to_bfloat16_bits(arr)
     return _dense(f, raw, _VECTOR_DTYPES[f.dtype], n)
+
+
+def arrow_dense(f: FieldSchema, raw: pa.Array | pa.ChunkedArray) -> np.ndarray | None:
+    """A list-typed Arrow column of numbers as one (rows, dim) array; None for any other Arrow type.
+
+    Each chunk's values are viewed in place (flattened, reshaped, no copy) and
+    the chunks joined by one concatenate, cast on the way to float32 for the
+    float32-based vector types; a single chunk of the right type is not copied
+    at all. A null vector, a null element or a vector of another length is
+    refused naming its row, as it would be in a list of rows.
+    """
+    t = raw.type
+    if not (pa.types.is_fixed_size_list(t) or pa.types.is_list(t) or pa.types.is_large_list(t)):
+        return None
+    if t.value_type not in _pa.NUMPY_OF:
+        return None
+    dim = f.dim or 0
+    chunks = raw.chunks if isinstance(raw, pa.ChunkedArray) else [raw]
+    parts = []
+    start = 0
+    for c in chunks:
+        m = len(c)
+        if c.null_count:
+            i = start + int(np.flatnonzero(~_pa.valid_mask(c))[0])  # type: ignore[operator]
+            raise fail(f, i, "<missing>", f"a {f.dtype.name} value (vector fields are required)")
+        if pa.types.is_fixed_size_list(t):
+            lengths = np.full(min(m, 1), t.list_size)
+        else:
+            lengths = np.diff(_pa.to_numpy(c.offsets))
+        if lengths.size and (lengths != dim).any():
+            i = int(np.flatnonzero(lengths != dim)[0])
+            raise fail(f, start + i, f"a vector of {int(lengths[i])} values", f"dim={dim}")
+        values = c.flatten()
+        if values.null_count:
+            i = int(np.flatnonzero(~_pa.valid_mask(values))[0])  # type: ignore[operator]
+            raise fail(f, start + i // max(dim, 1), "a vector with a null element", f"a vector of {dim} numbers")
+        parts.append(_pa.to_numpy(values).reshape(m, dim))
+        start += m
+    want = np.float32 if f.dtype in (DataType.FLOAT_VECTOR, DataType.BFLOAT16_VECTOR) else None
+    if len(parts) == 1 and (want is None or parts[0].dtype == want):
+        return parts[0]
+    if not parts:
+        return np.empty((0, dim), dtype=want or np.float32)
+    return np.concatenate(parts, dtype=want, casting="unsafe")
 
 
 #: Rows converted per numpy call, so a long conversion lets other threads (an event loop) run between chunks.
