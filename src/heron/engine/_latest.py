@@ -1,0 +1,227 @@
+"""One row per primary key: the rows that a later write of their key hides.
+
+An insert never looks for the keys it writes, so a key inserted twice (twice
+in one batch, or by two inserts with no upsert or delete between) is stored
+twice. Reads answer as Milvus's result reduction does: each key's latest
+write (highest sequence number; within one batch, the later row) is the only
+version that exists for filters, counts, gets and searches. An older
+version that a filter would match while the latest does not is not a hit.
+
+`LatestKeys` finds, for a snapshot, the rows so hidden. It works on key
+*prints* (the key itself for INT64, a 64-bit hash for VARCHAR; equal keys
+have equal prints, and a shared print only makes rows candidates, which the
+exact keys then decide): the prints that repeat among the sealed segments of
+a snapshot are found once per set of sealed segments (a seal, merge or
+compaction changes it), and a growing segment's rows are checked against
+them as they arrive, once each. A snapshot whose prints never repeat costs
+a few dictionary lookups; otherwise only the rows of repeated prints are
+gathered, and which of them is latest is decided per snapshot, since
+deletes change it.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pyarrow as pa
+
+if TYPE_CHECKING:
+    from ._segment import Segment, SegmentView
+
+#: Sets of sealed segments (and of growing ones over them) whose repeated prints are remembered.
+_STATES = 4
+_EMPTY = np.empty(0, dtype=np.int64)
+_P = np.uint64(0x100000001B3)
+#: Bytes of VARCHAR keys hashed per numpy step (bounds the temporaries).
+_HASH_STEP = 1 << 20
+
+
+def key_prints(keys: Any) -> np.ndarray:
+    """The prints of primary keys: INT64 keys as they are, VARCHAR keys hashed to int64 (vectorised)."""
+    if isinstance(keys, np.ndarray):
+        return keys
+    chunks = keys.chunks if isinstance(keys, pa.ChunkedArray) else [keys]
+    parts = [_string_prints(c) for c in chunks if len(c)]
+    return np.concatenate(parts) if parts else _EMPTY
+
+
+def _string_prints(arr: pa.Array) -> np.ndarray:
+    """A polynomial hash of each string's UTF-8 bytes (and its length), mod 2**64."""
+    n = len(arr)
+    width = np.int64 if pa.types.is_large_string(arr.type) else np.int32
+    offsets = np.frombuffer(arr.buffers()[1], dtype=width)[arr.offset: arr.offset + n + 1].astype(np.int64)
+    data = arr.buffers()[2]
+    raw = np.frombuffer(data, dtype=np.uint8) if data is not None else np.empty(0, dtype=np.uint8)
+    out = np.empty(n, dtype=np.uint64)
+    lo = 0
+    while lo < n:  # rows in steps of about _HASH_STEP bytes
+        hi = int(np.searchsorted(offsets, offsets[lo] + _HASH_STEP, side="right")) - 1
+        hi = min(n, max(hi, lo + 1))
+        out[lo:hi] = _hash_rows(raw, offsets[lo: hi + 1])
+        lo = hi
+    return out.view(np.int64)
+
+
+def _hash_rows(raw: np.ndarray, offsets: np.ndarray) -> np.ndarray:
+    start, end = offsets[:-1], offsets[1:]
+    lengths = end - start
+    total = int(lengths.sum())
+    if total == 0:
+        return lengths.astype(np.uint64)
+    b = raw[offsets[0]: offsets[-1]].astype(np.uint64) + np.uint64(1)
+    row = np.repeat(np.arange(len(lengths)), lengths)
+    power = np.cumprod(np.full(int(lengths.max()), _P, dtype=np.uint64))  # _P ** (k + 1)
+    from_end = (end[row] - offsets[0]) - 1 - np.arange(total)  # bytes after this one in its string
+    with np.errstate(over="ignore"):
+        terms = b * power[from_end]
+        sums = np.concatenate([np.zeros(1, dtype=np.uint64), np.cumsum(terms, dtype=np.uint64)])
+        return (sums[end - offsets[0]] - sums[start - offsets[0]]) * _P + lengths.astype(np.uint64)
+
+
+def _repeats(sorted_prints: np.ndarray) -> np.ndarray:
+    """The values that occur more than once in a sorted array (sorted, each once)."""
+    if len(sorted_prints) < 2:
+        return _EMPTY
+    same = sorted_prints[1:] == sorted_prints[:-1]
+    return np.unique(sorted_prints[1:][same]) if same.any() else _EMPTY
+
+
+def _ranges(lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+    """The positions ``lo[i] <= p < hi[i]`` of every range, in order, as one array."""
+    counts = hi - lo
+    total = int(counts.sum())
+    if total == 0:
+        return _EMPTY
+    starts = np.cumsum(counts) - counts
+    return np.arange(total) - np.repeat(starts - lo, counts)
+
+
+def _members(values: np.ndarray, sorted_set: np.ndarray) -> np.ndarray:
+    """Which of ``values`` occur in ``sorted_set`` (a mask over ``values``)."""
+    if len(sorted_set) == 0 or len(values) == 0:
+        return np.zeros(len(values), dtype=bool)
+    pos = np.minimum(np.searchsorted(sorted_set, values), len(sorted_set) - 1)
+    return sorted_set[pos] == values
+
+
+class _Sealed:
+    """The prints of a set of sealed segments: all of them sorted, and those that repeat."""
+
+    def __init__(self, segments: list[Segment]) -> None:
+        runs = [s.sorted_prints()[0] for s in segments]
+        self.sorted = np.sort(np.concatenate(runs)) if len(runs) > 1 else (runs[0] if runs else _EMPTY)
+        self.repeated = _repeats(self.sorted)
+
+
+class _Growing:
+    """The prints of growing segments' rows checked so far, against a set of sealed ones."""
+
+    def __init__(self) -> None:
+        self.prints: dict[int, np.ndarray] = {}  # per growing segment id, its rows' prints in row order
+        self.sorted = _EMPTY
+        self.repeated = _EMPTY
+
+    def absorb(self, seg: Segment, n: int, sealed: _Sealed) -> None:
+        have = self.prints.get(seg.id, _EMPTY)
+        if n <= len(have):
+            return
+        new = key_prints(seg.pk_values(n)[len(have): n])
+        fresh = np.sort(new)
+        hit = fresh[_members(fresh, sealed.sorted) | _members(fresh, self.sorted)]
+        found = [hit, _repeats(fresh)]
+        if any(len(f) for f in found):
+            self.repeated = np.unique(np.concatenate([self.repeated, *found]))
+        self.sorted = np.insert(self.sorted, np.searchsorted(self.sorted, fresh), fresh)
+        self.prints[seg.id] = np.concatenate([have, new]) if len(have) else new
+
+
+class LatestKeys:
+    """Finds the rows of a snapshot that a later write of their primary key hides; see the module docstring."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._sealed: OrderedDict[tuple, _Sealed] = OrderedDict()
+        self._growing: OrderedDict[tuple, _Growing] = OrderedDict()
+
+    def hidden(self, views: list[SegmentView], seq: int) -> list[np.ndarray | None]:
+        """Per view, a mask of the rows hidden at ``seq`` by a later visible row of their key (None: none)."""
+        out: list[np.ndarray | None] = [None] * len(views)
+        if not views:
+            return out
+        sealed_views = [v for v in views if v.segment.sealed]
+        growing = [v for v in views if not v.segment.sealed and v.n]
+        skey = tuple((v.segment.id, v.n) for v in sealed_views)
+        with self._lock:
+            sealed = self._remembered(self._sealed, skey, lambda: _Sealed([v.segment for v in sealed_views]))
+            g = None
+            if growing:
+                gkey = (skey, tuple(v.segment.id for v in growing))
+                g = self._remembered(self._growing, gkey, _Growing)
+                for v in growing:
+                    g.absorb(v.segment, v.n, sealed)
+            repeated = sealed.repeated
+            if g is not None and len(g.repeated):
+                repeated = np.union1d(repeated, g.repeated)
+            prints = {v.segment.id: g.prints[v.segment.id][: v.n] for v in growing} if g is not None else {}
+        if len(repeated) == 0:
+            return out
+        return self._decide(views, seq, repeated, prints)
+
+    @staticmethod
+    def _remembered(cache: OrderedDict, key: tuple, make: Any) -> Any:
+        state = cache.get(key)
+        if state is None:
+            state = cache[key] = make()
+            while len(cache) > _STATES:
+                cache.popitem(last=False)
+        else:
+            cache.move_to_end(key)
+        return state
+
+    def _decide(self, views: list[SegmentView], seq: int, repeated: np.ndarray,
+                prints: dict[int, np.ndarray]) -> list[np.ndarray | None]:
+        """Among the visible rows whose print repeats, hide all but the latest of each key."""
+        rows_of: list[np.ndarray] = []
+        for v in views:
+            seg = v.segment
+            if v.n == 0:
+                rows = _EMPTY
+            elif seg.sealed:
+                srt, order = seg.sorted_prints()
+                lo = np.searchsorted(srt, repeated, side="left")
+                hi = np.searchsorted(srt, repeated, side="right")
+                rows = np.sort(order[_ranges(lo, hi)])
+            else:
+                rows = np.flatnonzero(_members(prints[seg.id], repeated))
+            rows = rows[v.visible_rows(rows, seq)] if len(rows) else rows
+            rows_of.append(rows.astype(np.int64, copy=False))
+        total = sum(len(r) for r in rows_of)
+        if total < 2:
+            return [None] * len(views)
+        keys = np.concatenate([self._keys(v, r) for v, r in zip(views, rows_of)])
+        if keys.dtype == object:
+            keys = np.unique(keys, return_inverse=True)[1].reshape(-1)
+        seqs = np.concatenate([v.seqs[r] for v, r in zip(views, rows_of)])
+        which = np.repeat(np.arange(len(views)), [len(r) for r in rows_of])
+        rows = np.concatenate(rows_of)
+        order = np.lexsort((rows, which, seqs, keys))  # by key, then write order; the last of a key wins
+        k = keys[order]
+        loses = np.ones(total, dtype=bool)
+        loses[-1] = False
+        loses[:-1] = k[1:] == k[:-1]
+        out: list[np.ndarray | None] = [None] * len(views)
+        for i in np.unique(which[order[loses]]).tolist():
+            mask = np.zeros(views[i].n, dtype=bool)
+            lost = order[loses]
+            mask[rows[lost[which[lost] == i]]] = True
+            out[i] = mask
+        return out
+
+    def _keys(self, view: SegmentView, rows: np.ndarray) -> np.ndarray:
+        keys = view.column(view.segment.pk_name).values
+        if isinstance(keys, np.ndarray):
+            return keys[rows]
+        return np.asarray(keys.take(pa.array(rows, type=pa.int64())).to_pylist(), dtype=object)
