@@ -162,11 +162,13 @@ def _model_check(c, model: dict, name="c"):
     assert [h["distance"] for h in hits] == pytest.approx(best, rel=1e-5)
 
 
-def _random_writes(c, rng, model: dict, rounds: int, keys: int, name="c"):
+def _random_writes(c, rng, model: dict, rounds: int, keys: int, name="c", str_keys=False):
     """Inserts that repeat keys (in a batch and across batches), upserts and deletes; ``model`` follows."""
     for _ in range(rounds):
         what = rng.random()
         ks = rng.integers(0, keys, size=int(rng.integers(1, 60))).tolist()
+        if str_keys:
+            ks = [f"key-{k}" for k in ks]
         if what < 0.15:
             c.delete(name, ids=ks)
             for k in ks:
@@ -192,21 +194,22 @@ def test_random_writes_read_as_a_model_of_latest_writes(client):
     _model_check(client, model)
 
 
+@pytest.mark.parametrize("str_keys", [False, True], ids=["int", "str"])
 @pytest.mark.parametrize("merge", ["0", "400"], ids=["sealed", "merged"])
-def test_repeated_keys_survive_restart_seal_merge_and_compaction(tmp_path, monkeypatch, merge):
+def test_repeated_keys_survive_restart_seal_merge_and_compaction(tmp_path, monkeypatch, merge, str_keys):
     monkeypatch.setenv("HERON_SEAL_ROWS", "100")
     monkeypatch.setenv("HERON_MERGE_ROWS", merge)
     path = str(tmp_path / "db")
     rng = np.random.default_rng(11)
     model: dict = {}
     with heron.Client(path) as c:
-        _create(c)
-        _random_writes(c, rng, model, rounds=30, keys=250)
+        _create(c, str_keys=str_keys)
+        _random_writes(c, rng, model, rounds=30, keys=250, str_keys=str_keys)
     with heron.Client(path) as c:  # growing rows come back from the log
         _model_check(c, model)
         c.flush("c")
         _model_check(c, model)
-        _random_writes(c, rng, model, rounds=15, keys=250)
+        _random_writes(c, rng, model, rounds=15, keys=250, str_keys=str_keys)
         c.compact("c")
         _model_check(c, model)
     with heron.Client(path) as c:  # sealed files, and the log past them

@@ -123,6 +123,16 @@ class _Growing:
         self.prints: dict[int, np.ndarray] = {}  # per growing segment id, its rows' prints in row order
         self.sorted = _EMPTY
         self.repeated = _EMPTY
+        self._together: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
+
+    def together(self, sealed: _Sealed) -> np.ndarray:
+        """The repeated prints of the sealed and the growing rows, one array while neither changes."""
+        if not len(self.repeated):
+            return sealed.repeated
+        t = self._together
+        if t is None or t[0] is not sealed.repeated or t[1] is not self.repeated:
+            t = self._together = (sealed.repeated, self.repeated, np.union1d(sealed.repeated, self.repeated))
+        return t[2]
 
     def absorb(self, seg: Segment, n: int, sealed: _Sealed) -> None:
         have = self.prints.get(seg.id, _EMPTY)
@@ -145,6 +155,7 @@ class LatestKeys:
         self._lock = threading.Lock()
         self._sealed: OrderedDict[tuple, _Sealed] = OrderedDict()
         self._growing: OrderedDict[tuple, _Growing] = OrderedDict()
+        self._versions: OrderedDict[tuple, _Versions] = OrderedDict()
 
     def hidden(self, views: list[SegmentView], seq: int) -> list[np.ndarray | None]:
         """Per view, a mask of the rows hidden at ``seq`` by a later visible row of their key (None: none)."""
@@ -162,9 +173,7 @@ class LatestKeys:
                 g = self._remembered(self._growing, gkey, _Growing)
                 for v in growing:
                     g.absorb(v.segment, v.n, sealed)
-            repeated = sealed.repeated
-            if g is not None and len(g.repeated):
-                repeated = np.union1d(repeated, g.repeated)
+            repeated = sealed.repeated if g is None else g.together(sealed)
             prints = {v.segment.id: g.prints[v.segment.id][: v.n] for v in growing} if g is not None else {}
         if len(repeated) == 0:
             return out
@@ -183,45 +192,95 @@ class LatestKeys:
 
     def _decide(self, views: list[SegmentView], seq: int, repeated: np.ndarray,
                 prints: dict[int, np.ndarray]) -> list[np.ndarray | None]:
-        """Among the visible rows whose print repeats, hide all but the latest of each key."""
-        rows_of: list[np.ndarray] = []
-        for v in views:
-            seg = v.segment
-            if v.n == 0:
-                rows = _EMPTY
-            elif seg.sealed:
-                srt, order = seg.sorted_prints()
-                lo = np.searchsorted(srt, repeated, side="left")
-                hi = np.searchsorted(srt, repeated, side="right")
-                rows = np.sort(order[_ranges(lo, hi)])
-            else:
-                rows = np.flatnonzero(_members(prints[seg.id], repeated))
-            rows = rows[v.visible_rows(rows, seq)] if len(rows) else rows
-            rows_of.append(rows.astype(np.int64, copy=False))
-        total = sum(len(r) for r in rows_of)
-        if total < 2:
+        key = tuple((v.segment.id, v.n) for v in views)
+        with self._lock:
+            known = self._versions.get(key)
+            if known is not None and known.repeated is repeated:
+                self._versions.move_to_end(key)
+        if known is None or known.repeated is not repeated:
+            known = _Versions(views, repeated, prints)
+            with self._lock:
+                self._versions[key] = known
+                self._versions.move_to_end(key)
+                while len(self._versions) > _STATES:
+                    self._versions.popitem(last=False)
+        return known.hidden(views, seq)
+
+
+class _Versions:
+    """The stored versions of the keys whose prints repeat, in a fixed list of views, and which is latest.
+
+    Which version is latest does not depend on the snapshot; which are
+    visible does. As long as each key's latest version is visible, or none
+    of its versions is, the older versions are what a snapshot hides;
+    otherwise (a partition's delete took the latest, or it is not yet
+    published) the visible versions are compared again.
+    """
+
+    def __init__(self, views: list[SegmentView], repeated: np.ndarray, prints: dict[int, np.ndarray]) -> None:
+        self.repeated = repeated
+        rows_of = [_rows_with(v, repeated, prints) for v in views]
+        self.which = np.repeat(np.arange(len(views)), [len(r) for r in rows_of])
+        self.rows = np.concatenate(rows_of) if rows_of else _EMPTY
+        keys = np.concatenate([_keys(v, r) for v, r in zip(views, rows_of)]) if rows_of else _EMPTY
+        self.codes = np.unique(keys, return_inverse=True)[1].reshape(-1) if len(keys) else _EMPTY
+        self.seqs = np.concatenate([v.seqs[r] for v, r in zip(views, rows_of)]) if rows_of else _EMPTY
+        self.latest = _latest_of(self.codes, self.seqs, self.which, self.rows)
+        self.masks = self._masks(views, ~self.latest)
+
+    def hidden(self, views: list[SegmentView], seq: int) -> list[np.ndarray | None]:
+        if len(self.rows) == 0:
             return [None] * len(views)
-        keys = np.concatenate([self._keys(v, r) for v, r in zip(views, rows_of)])
-        if keys.dtype == object:
-            keys = np.unique(keys, return_inverse=True)[1].reshape(-1)
-        seqs = np.concatenate([v.seqs[r] for v, r in zip(views, rows_of)])
-        which = np.repeat(np.arange(len(views)), [len(r) for r in rows_of])
-        rows = np.concatenate(rows_of)
-        order = np.lexsort((rows, which, seqs, keys))  # by key, then write order; the last of a key wins
-        k = keys[order]
-        loses = np.ones(total, dtype=bool)
-        loses[-1] = False
-        loses[:-1] = k[1:] == k[:-1]
+        seen = np.empty(len(self.rows), dtype=bool)
+        for i, v in enumerate(views):
+            at = self.which == i
+            seen[at] = v.visible_rows(self.rows[at], seq)
+        gone = np.zeros(int(self.codes.max()) + 1, dtype=bool)
+        gone[self.codes[self.latest & ~seen]] = True
+        if not (seen & gone[self.codes]).any():
+            return self.masks
+        pick = np.flatnonzero(seen)
+        lose = np.zeros(len(self.rows), dtype=bool)
+        lose[pick] = ~_latest_of(self.codes[pick], self.seqs[pick], self.which[pick], self.rows[pick])
+        return self._masks(views, lose)
+
+    def _masks(self, views: list[SegmentView], lose: np.ndarray) -> list[np.ndarray | None]:
         out: list[np.ndarray | None] = [None] * len(views)
-        for i in np.unique(which[order[loses]]).tolist():
+        for i in np.unique(self.which[lose]).tolist():
             mask = np.zeros(views[i].n, dtype=bool)
-            lost = order[loses]
-            mask[rows[lost[which[lost] == i]]] = True
+            mask[self.rows[lose & (self.which == i)]] = True
             out[i] = mask
         return out
 
-    def _keys(self, view: SegmentView, rows: np.ndarray) -> np.ndarray:
-        keys = view.column(view.segment.pk_name).values
-        if isinstance(keys, np.ndarray):
-            return keys[rows]
-        return np.asarray(keys.take(pa.array(rows, type=pa.int64())).to_pylist(), dtype=object)
+
+def _latest_of(codes: np.ndarray, seqs: np.ndarray, which: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """Which entries are the latest write of their key: highest sequence number, then the later row."""
+    n = len(codes)
+    out = np.zeros(n, dtype=bool)
+    if n == 0:
+        return out
+    order = np.lexsort((rows, which, seqs, codes))
+    k = codes[order]
+    last = np.ones(n, dtype=bool)
+    last[:-1] = k[1:] != k[:-1]
+    out[order[last]] = True
+    return out
+
+
+def _rows_with(v: SegmentView, repeated: np.ndarray, prints: dict[int, np.ndarray]) -> np.ndarray:
+    """The rows of view ``v`` whose key print is in sorted ``repeated``, in order."""
+    seg = v.segment
+    if v.n == 0:
+        return _EMPTY
+    if seg.id in prints:
+        return np.flatnonzero(_members(prints[seg.id], repeated))
+    srt, order = seg.sorted_prints()
+    rows = order[_ranges(np.searchsorted(srt, repeated, side="left"), np.searchsorted(srt, repeated, side="right"))]
+    return np.sort(rows[rows < v.n]).astype(np.int64, copy=False)  # a view taken before the segment sealed
+
+
+def _keys(view: SegmentView, rows: np.ndarray) -> np.ndarray:
+    keys = view.column(view.segment.pk_name).values
+    if isinstance(keys, np.ndarray):
+        return keys[rows]
+    return np.asarray(keys.take(pa.array(rows, type=pa.int64())).to_pylist(), dtype=object)
