@@ -261,6 +261,38 @@ def test_repeated_keys_read_as_milvus_lite_reads_them(tmp_path):
         ours.close()
 
 
+def test_pymilvus_through_heron_serve_reads_repeated_keys_as_milvus_lite(tmp_path, start_server):
+    """pymilvus against ``heron serve`` and against Milvus Lite; an upsert batch repeating a key is refused
+    as the Milvus server refuses it (Milvus Lite accepts it: a listed difference, Heron follows Milvus)."""
+    require_module("milvus_lite")
+    from pymilvus import DataType, MilvusClient
+    from pymilvus.exceptions import MilvusException
+
+    server = start_server()
+    lite = MilvusClient(str(tmp_path / "lite.db"))
+    theirs = MilvusClient(server.uri)
+    try:
+        results = []
+        for c in (lite, theirs):
+            schema = MilvusClient.create_schema(enable_dynamic_field=False)  # a dynamic field is another matter
+            schema.add_field("id", DataType.INT64, is_primary=True)
+            schema.add_field("vector", DataType.FLOAT_VECTOR, dim=4)
+            schema.add_field("t", DataType.VARCHAR, max_length=16)
+            idx = c.prepare_index_params()
+            idx.add_index("vector", index_type="FLAT", metric_type="L2")
+            c.create_collection("batch", schema=schema, index_params=idx, consistency_level="Strong")
+            got = c.insert("batch", [_row(1, 0, "old"), _row(2, 1, "x"), _row(1, 5, "new")])
+            results.append((got["insert_count"], list(got["ids"]), _answers(c, 1, "batch")))
+        assert results[1] == results[0]
+        with pytest.raises(MilvusException, match="duplicate primary keys are not allowed in the same batch") as err:
+            theirs.upsert("batch", [_row(7, 0, "a"), _row(7, 1, "b")])
+        assert err.value.code == 1100
+        assert _count(theirs, "batch") == 2
+    finally:
+        lite.close()
+        theirs.close()
+
+
 # -- key prints -------------------------------------------------------------------------------
 
 
