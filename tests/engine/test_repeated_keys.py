@@ -304,5 +304,9 @@ def test_string_key_prints_are_equal_exactly_for_equal_keys():
     assert prints[: len(keys)].tolist() == prints[len(keys):][::-1].tolist()
     sliced = key_prints(pa.chunked_array([arr.slice(3, 10), arr.slice(13)]))
     assert sliced.tolist() == prints[3:].tolist()
-    many = [f"k{i}" for i in range(200_000)]
+    many = [f"k{i}" for i in range(200_000)]  # hashed in several steps
     assert len(np.unique(key_prints(pa.chunked_array([pa.array(many)])))) == len(many)
+    long = "x" * 100_000  # longer than a step
+    other = long[:-1] + "y"
+    p = key_prints(pa.chunked_array([pa.array(["a", long, "b", other, long, "a"])])).tolist()
+    assert p[1] == p[4] and p[0] == p[5] and len({p[0], p[1], p[2], p[3]}) == 4

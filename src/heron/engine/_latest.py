@@ -35,8 +35,9 @@ if TYPE_CHECKING:
 _STATES = 4
 _EMPTY = np.empty(0, dtype=np.int64)
 _P = np.uint64(0x100000001B3)
-#: Bytes of VARCHAR keys hashed per numpy step (bounds the temporaries).
-_HASH_STEP = 1 << 20
+_P_INV = np.uint64(pow(int(_P), -1, 1 << 64))
+#: Bytes of VARCHAR keys hashed per numpy step (bounds the temporaries; cache-sized steps are fastest).
+_HASH_STEP = 1 << 16
 
 
 def key_prints(keys: Any) -> np.ndarray:
@@ -66,19 +67,40 @@ def _string_prints(arr: pa.Array) -> np.ndarray:
 
 
 def _hash_rows(raw: np.ndarray, offsets: np.ndarray) -> np.ndarray:
-    start, end = offsets[:-1], offsets[1:]
-    lengths = end - start
-    total = int(lengths.sum())
+    """``sum(b[j] * P**(end-1-j))`` per string, as ``P**(end-1) * sum(b[j] * P**-j)``: one cumulative sum."""
+    base = int(offsets[0])
+    start, end = offsets[:-1] - base, offsets[1:] - base
+    lengths = (end - start).astype(np.uint64)
+    total = int(end[-1])
     if total == 0:
-        return lengths.astype(np.uint64)
-    b = raw[offsets[0]: offsets[-1]].astype(np.uint64) + np.uint64(1)
-    row = np.repeat(np.arange(len(lengths)), lengths)
-    power = np.cumprod(np.full(int(lengths.max()), _P, dtype=np.uint64))  # _P ** (k + 1)
-    from_end = (end[row] - offsets[0]) - 1 - np.arange(total)  # bytes after this one in its string
+        return lengths
+    fwd, inv = _powers(total)
+    sums = np.empty(total + 1, dtype=np.uint64)
+    sums[0] = 0
     with np.errstate(over="ignore"):
-        terms = b * power[from_end]
-        sums = np.concatenate([np.zeros(1, dtype=np.uint64), np.cumsum(terms, dtype=np.uint64)])
-        return (sums[end - offsets[0]] - sums[start - offsets[0]]) * _P + lengths.astype(np.uint64)
+        np.cumsum(raw[base: base + total] * inv[:total], out=sums[1:])
+        return (sums[end] - sums[start]) * fwd[np.maximum(end - 1, 0)] * _P + lengths
+
+
+_tables: list[np.ndarray] = [np.ones(1, dtype=np.uint64), np.ones(1, dtype=np.uint64)]
+
+
+def _powers(n: int) -> tuple[np.ndarray, np.ndarray]:
+    """``P**j`` and ``P**-j`` (mod 2**64) for ``j < n``, kept for the next call."""
+    fwd, inv = _tables
+    if len(fwd) < n:
+        size = max(n, _HASH_STEP)
+        fwd, inv = _geometric(_P, size), _geometric(_P_INV, size)
+        _tables[:] = [fwd, inv]
+    return fwd, inv
+
+
+def _geometric(x: np.uint64, n: int) -> np.ndarray:
+    out = np.empty(n, dtype=np.uint64)
+    out[0] = 1
+    with np.errstate(over="ignore"):
+        np.cumprod(np.full(n - 1, x, dtype=np.uint64), out=out[1:])
+    return out
 
 
 def _repeats(sorted_prints: np.ndarray) -> np.ndarray:

@@ -420,7 +420,7 @@ class Segment:
         cached = self._print_index
         if cached is None:
             prints = key_prints(self.pk_values(self.n))
-            order = np.argsort(prints, kind="stable")
+            order = np.argsort(prints)
             cached = self._print_index = (prints[order], order)
         return cached
 
