@@ -184,8 +184,13 @@ class LatestKeys:
         out: list[np.ndarray | None] = [None] * len(views)
         if not views:
             return out
-        sealed_views = [v for v in views if v.segment.sealed]
-        growing = [v for v in views if not v.segment.sealed and v.n]
+        sealed_views: list[SegmentView] = []
+        growing: list[SegmentView] = []
+        for v in views:  # one look at each flag: a segment may seal meanwhile
+            if v.segment.sealed:
+                sealed_views.append(v)
+            elif v.n:
+                growing.append(v)
         skey = tuple((v.segment.id, v.n) for v in sealed_views)
         with self._lock:
             sealed = self._remembered(self._sealed, skey, lambda: _Sealed([v.segment for v in sealed_views]))
