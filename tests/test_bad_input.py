@@ -51,11 +51,21 @@ def test_missing_required_field(client):
     assert count(client) == 5
 
 
-def test_duplicate_primary_keys_in_one_batch(client):
+def test_an_upsert_batch_that_repeats_a_key_is_refused_as_milvus_refuses_it(client):
     make_collection(client, "c", rows=5)
-    with pytest.raises(heron.DataError, match="primary key 7 appears more than once"):
-        client.insert("c", [dict(GOOD, id=7), dict(GOOD, id=8), dict(GOOD, id=7)])
+    with pytest.raises(heron.DataError, match="duplicate primary keys are not allowed in the same batch: "
+                                              "field 'id' got 7 more than once") as err:
+        client.upsert("c", [dict(GOOD, id=7), dict(GOOD, id=8), dict(GOOD, id=7)])
+    assert err.value.code == 1100
     assert count(client) == 5
+
+
+def test_an_insert_batch_that_repeats_a_key_is_accepted_and_reads_once(client):
+    make_collection(client, "c", rows=5)
+    got = client.insert("c", [dict(GOOD, id=7, n=1), dict(GOOD, id=8), dict(GOOD, id=7, n=2)])
+    assert got["insert_count"] == 3 and list(got["ids"]) == [7, 8, 7]
+    assert count(client) == 7
+    assert client.get("c", ids=[7], output_fields=["n"]) == [{"id": 7, "n": 2}]
 
 
 def test_malformed_sparse_vector(client):

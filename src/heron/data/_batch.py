@@ -98,7 +98,7 @@ def build_batch(schema: CollectionSchema, data: Any, *, for_upsert: bool = False
         batch.columns[META_FIELD] = Column(DataType.JSON, meta, texts=meta_texts)
     elif schema.enable_dynamic_field:
         batch.columns[META_FIELD] = Column(DataType.JSON, np.full(n, None, dtype=object))
-    if pk.name in batch.columns:
+    if for_upsert and pk.name in batch.columns:  # an insert may repeat a key: reads see the latest row
         check_unique_pks(pk, batch.columns[pk.name])
     return batch
 
@@ -166,7 +166,7 @@ def _all_missing(raw: Any) -> bool:
 
 
 def check_unique_pks(f: FieldSchema, col: Column) -> None:
-    """Refuse a batch that repeats a primary key."""
+    """Refuse an upsert batch that repeats a primary key, as Milvus does (code 1100, with its wording)."""
     v = col.values
     if isinstance(v, (pa.Array, pa.ChunkedArray)):
         arr = objects(v)
@@ -179,7 +179,8 @@ def check_unique_pks(f: FieldSchema, col: Column) -> None:
     uniq, counts = np.unique(arr, return_counts=True)
     if (counts > 1).any():
         dup = uniq[np.flatnonzero(counts > 1)[0]]
-        raise DataError(f"field {f.name!r}: primary key {to_py(dup)!r} appears more than once in the batch")
+        raise DataError(f"duplicate primary keys are not allowed in the same batch: field {f.name!r} got "
+                        f"{to_py(dup)!r} more than once, expected each key once in an upsert")
 
 
 def normalize_pks(f: FieldSchema, ids: Any) -> np.ndarray:

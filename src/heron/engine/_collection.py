@@ -17,6 +17,7 @@ import numpy as np
 
 from .._errors import CorruptionError, PartitionNotFoundError
 from .._schema import CollectionSchema
+from ._latest import LatestKeys
 from ._segment import Segment, SegmentView
 from .index._definitions import IndexDef
 
@@ -44,8 +45,28 @@ class Partition:
 
 @dataclass
 class Snapshot:
+    """What a read sees: the segment views at sequence number ``seq``.
+
+    ``hidden[i]`` marks the rows of ``views[i]`` that a later write of their
+    primary key hides (None when there are none): a read sees one row per
+    key, the latest (see `_latest`).
+    """
+
     seq: int
     views: list[tuple[Partition, SegmentView]]
+    hidden: list[np.ndarray | None]
+
+    def live(self, i: int) -> np.ndarray:
+        """The rows of ``views[i]`` that this snapshot sees (a fresh mask)."""
+        mask = self.views[i][1].visible(self.seq)
+        h = self.hidden[i]
+        if h is not None:
+            mask &= ~h
+        return mask
+
+    def count(self) -> int:
+        """How many rows (one per primary key) this snapshot sees."""
+        return sum(int(np.count_nonzero(self.live(i))) for i in range(len(self.views)))
 
 
 class Collection:
@@ -78,6 +99,7 @@ class Collection:
         self._plans: dict[str, Any] = {}
         #: The vector field each ``anns_field`` value names, found once (the schema never changes).
         self.anns_fields: dict[str, Any] = {}
+        self.latest = LatestKeys()
 
     def check_available(self) -> None:
         """Raise `CorruptionError` (naming the damaged file and what it holds) if the collection is unavailable."""
@@ -168,7 +190,7 @@ class Collection:
         with self._publish:
             seq = self.visible_seq
             views = [(p, s.snapshot()) for p in partitions for s in p.segments()]
-        return Snapshot(seq, views)
+        return Snapshot(seq, views, self.latest.hidden([v for _, v in views], seq))
 
     def index_for(self, field_name: str) -> IndexDef | None:
         for d in self.indexes.values():
@@ -177,6 +199,5 @@ class Collection:
         return None
 
     def num_rows(self) -> int:
-        """Rows written and not deleted, as of now."""
-        snap = self.snapshot(list(self.partitions.values()))
-        return int(sum(np.count_nonzero(v.visible(snap.seq)) for _, v in snap.views))
+        """Rows written and not deleted, one per primary key, as of now."""
+        return self.snapshot(list(self.partitions.values())).count()

@@ -82,19 +82,20 @@ class Reader:
         """
         plan = coll.filter_plan(expr, params)
         snap = coll.snapshot(parts)
-        for _, view in snap.views:
+        for i, (_, view) in enumerate(snap.views):
             if view.n == 0:
                 continue
-            every = view.all_visible(snap.seq)  # no deletes, nothing newer: skip the visibility scan
+            # no deletes, nothing newer, no key written again: skip the visibility scan
+            every = snap.hidden[i] is None and view.all_visible(snap.seq)
             if plan.matches_all:
-                yield view, (None if allow_none else np.ones(view.n, dtype=bool)) if every else view.visible(snap.seq)
+                yield view, (None if allow_none else np.ones(view.n, dtype=bool)) if every else snap.live(i)
                 continue
             if every:
                 mask = view.segment.filter_result(plan, view)
                 if not shared:
                     mask = mask.copy()  # callers may change it
             else:
-                mask = view.visible(snap.seq)
+                mask = snap.live(i)
                 if mask.any():
                     mask &= view.segment.filter_result(plan, view)
             yield view, mask
@@ -134,8 +135,7 @@ class Reader:
         if r.order_by_pk:
             runs = self._key_ordered(coll.schema, runs, r.after_pk)
         pages = list(self._page(runs, r.offset, r.limit))
-        rows = self._gather_rows(coll.schema, pages, names)
-        return latest_per_key(rows, coll.schema.primary_field.name, pages)
+        return self._gather_rows(coll.schema, pages, names)
 
     @staticmethod
     def _key_ordered(schema: CollectionSchema, runs, after: Any):
@@ -163,11 +163,14 @@ class Reader:
             return
         pks = normalize_pks(coll.schema.primary_field, r.ids)
         snap = coll.snapshot(parts)
-        for _, view in snap.views:
+        for (_, view), hidden in zip(snap.views, snap.hidden):
             if view.n:
                 rows = view.segment.find_keys(pks, view.n)
                 if len(rows):
-                    yield view, rows[view.visible_rows(rows, snap.seq)]
+                    seen = view.visible_rows(rows, snap.seq)
+                    if hidden is not None:
+                        seen &= ~hidden[rows]
+                    yield view, rows[seen]
 
     @staticmethod
     def _page(selected, offset: int, limit: int | None):
@@ -269,24 +272,13 @@ class Reader:
         want = r.limit + r.offset
         grouped = bool(r.group_by_field)
         k = want * max(1, r.group_size) * 4 if grouped else want
-        cand = self._distinct_candidates(coll, f, d, metric, queries, k, r, parts)
+        cand = self._candidates(coll, f, d, metric, queries, k, r, parts)
         out = []
         for q in cand:
             if grouped:
                 q = self._group(coll.schema, q, r)
             out.append(q[r.offset:] if not grouped else q)
         return out
-
-    def _distinct_candidates(self, coll, f, d, metric, queries, k, r, parts):
-        """`_candidates` with one hit per primary key; asks for more where repeated keys took places."""
-        want, ask = k, k
-        while True:
-            raw = self._candidates(coll, f, d, metric, queries, ask, r, parts)
-            cand = [latest_hit_per_key(q, coll.schema) for q in raw]
-            short = any(len(c) < min(len(q), want) and len(q) >= ask for c, q in zip(cand, raw))
-            if not short or ask >= MAX_TOPK or "radius" in (r.params or {}):
-                return [c[:want] for c in cand] if ask > want else cand
-            ask = min(MAX_TOPK, ask * 2)
 
     def _queries(self, f, data: Any) -> Any:
         if f.dtype is DataType.SPARSE_FLOAT_VECTOR:
@@ -510,7 +502,7 @@ def values_at(schema: CollectionSchema, view: SegmentView, name: str, rows: np.n
     return out
 
 
-# -- argument checks and the reduction to one row per primary key ----------------------------
+# -- argument checks ----------------------------------------------------------------------
 
 
 def check_page(offset: Any, limit: Any) -> None:
@@ -541,53 +533,3 @@ def check_hits_page(limit: int, offset: int, round_decimal: Any) -> None:
     if isinstance(rd, bool) or not isinstance(rd, int) or not -1 <= rd <= 6:
         raise ParamError(f"round_decimal: got {rd!r}, expected an integer in -1..6 (-1 keeps distances as they are)")
 
-
-def latest_per_key(rows: list[dict[str, Any]], pk: str, pages: list[tuple[SegmentView, np.ndarray]]) -> list[dict]:
-    """``rows`` with one row per primary key: the latest write of a key inserted more than once.
-
-    A key inserted again without a delete leaves both rows stored; reads
-    answer with the latest (highest sequence number), as Milvus does. Rows
-    come in the order of ``pages``; the check costs one set of the keys.
-    """
-    if len(rows) < 2:
-        return rows
-    keys = [row[pk] for row in rows]
-    if len(set(keys)) == len(keys):
-        return rows
-    seqs = np.concatenate([view.seqs[sel] for view, sel in pages]).tolist()
-    best: dict[Any, int] = {}
-    for i, k in enumerate(keys):
-        j = best.get(k)
-        if j is None or seqs[i] > seqs[j]:
-            best[k] = i
-    keep = sorted(best.values())
-    return [rows[i] for i in keep]
-
-
-def latest_hit_per_key(hits: list[tuple[float, SegmentView, int]], schema: CollectionSchema) -> list:
-    """``hits`` with one hit per primary key: that of the latest write (see `latest_per_key`), at its own rank."""
-    if len(hits) < 2:
-        return hits
-    pk = schema.primary_field.name
-    first = hits[0][1]
-    if all(h[1] is first for h in hits):  # the usual case: one segment, keys gathered in one step
-        col = first.column(pk).values
-        if type(col) is np.ndarray:
-            got = col[[h[2] for h in hits]].tolist()
-            if len(set(got)) == len(got):
-                return hits
-    keys: list[Any] = [None] * len(hits)
-    by_view: dict[int, tuple[SegmentView, list[int]]] = {}
-    for i, (_, view, _row) in enumerate(hits):
-        by_view.setdefault(id(view), (view, []))[1].append(i)
-    for view, idxs in by_view.values():
-        for i, k in zip(idxs, values_at(schema, view, pk, np.array([hits[i][2] for i in idxs]))):
-            keys[i] = k
-    if len(set(keys)) == len(keys):
-        return hits
-    best: dict[Any, int] = {}
-    for i, k in enumerate(keys):
-        j = best.get(k)
-        if j is None or hits[i][1].seqs[hits[i][2]] > hits[j][1].seqs[hits[j][2]]:
-            best[k] = i
-    return [hits[i] for i in sorted(best.values())]

@@ -24,6 +24,7 @@ from ..data import _sparse as sp
 from ..data._batch import Batch
 from ..data._column import Column
 from ..data._pa import strings, to_numpy
+from ._latest import key_prints
 from .storage import _prefault as prefault
 
 LIVE = np.iinfo(np.int64).max
@@ -162,6 +163,7 @@ class Segment:
         self.max_seq = 0
         self.deleted = 0
         self._key_index: tuple[np.ndarray, np.ndarray] | None = None
+        self._print_index: tuple[np.ndarray, np.ndarray] | None = None
         self.seq = _Buffer(np.int64)
         self.deleted_at = _Buffer(np.int64)
         self.cols: dict[str, Any] = {}
@@ -409,6 +411,17 @@ class Segment:
                 keys = np.asarray(keys.to_pylist(), dtype=object)
             order = np.argsort(keys, kind="stable")
             cached = self._key_index = (keys[order], order)
+        return cached
+
+    def sorted_prints(self) -> tuple[np.ndarray, np.ndarray]:
+        """A sealed segment's key prints (see `_latest`) sorted, and the row of each; made once."""
+        if self.dtypes[self.pk_name] is not DataType.VARCHAR:
+            return self._sorted_keys()
+        cached = self._print_index
+        if cached is None:
+            prints = key_prints(self.pk_values(self.n))
+            order = np.argsort(prints)
+            cached = self._print_index = (prints[order], order)
         return cached
 
     def freeze(self) -> None:

@@ -169,7 +169,7 @@ class Writer:
         extra = set(batch.columns) - set(schema.field_names()) - {META_FIELD}
         if extra:
             raise DataError(f"field {sorted(extra)[0]!r}: the schema has no such field")
-        if pk.name in batch.columns:
+        if upsert and pk.name in batch.columns:  # an insert may repeat a key: reads see the latest row
             check_unique_pks(pk, batch.columns[pk.name])
 
     def _auto_ids(self, n: int) -> np.ndarray:
