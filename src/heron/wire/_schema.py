@@ -146,19 +146,13 @@ def field_from_pb(f: schema_pb2.FieldSchema) -> dict[str, Any]:
 
 
 def schema_to_pb(d: dict[str, Any], name: str = "") -> schema_pb2.CollectionSchema:
-    """A schema dict as protobuf; a dynamic schema also gets Milvus's ``$meta`` JSON field."""
+    """A schema dict as protobuf.
+
+    The dynamic field stays implicit, as Milvus describes it: no ``$meta`` field,
+    only ``enable_dynamic_field`` (pymilvus adds the ``$meta`` column itself when
+    it sends rows with keys outside the schema).
+    """
     fields = [field_to_pb(f) for f in d.get("fields", [])]
-    if d.get("enable_dynamic_field"):
-        fid = max((f.fieldID for f in fields), default=99) + 1
-        fields.append(
-            schema_pb2.FieldSchema(
-                fieldID=fid,
-                name=META_FIELD,
-                data_type=int(DataType.JSON),
-                is_dynamic=True,
-                description="dynamic schema",
-            )
-        )
     return schema_pb2.CollectionSchema(
         name=name,
         description=d.get("description", ""),
@@ -180,7 +174,7 @@ def schema_from_pb(s: schema_pb2.CollectionSchema) -> dict[str, Any]:
         "auto_id": auto_id,
         "description": s.description,
         "fields": fields,
-        "enable_dynamic_field": bool(s.enable_dynamic_field),
+        "enable_dynamic_field": bool(s.enable_dynamic_field) or any(f.is_dynamic for f in s.fields),
     }
 
 
