@@ -19,6 +19,7 @@ from .. import _requests as rq
 from .._errors import ParamError
 from .._schema import CollectionSchema
 from .._types import DataType
+from ._composite import timestamp
 from ._data import (
     COUNT,
     batch_from_fields,
@@ -200,6 +201,9 @@ def delete_result_from_pb(resp: milvus_pb2.MutationResult, r: rq.Delete) -> dict
 
 _ORDER_KEY = "heron.order_by_pk"
 _AFTER_KEY = "heron.after_pk"
+#: pymilvus's query iterator marks its pages (and its offset seeks, with "False") with this key; it
+#: moves its cursor with ``pk > last`` and so needs every page in primary-key order, as Milvus gives it.
+_ITERATOR_KEY = "iterator"
 
 
 def query_from_pb(msg: milvus_pb2.QueryRequest, db: str, schema: CollectionSchema) -> rq.Query:
@@ -218,7 +222,7 @@ def query_from_pb(msg: milvus_pb2.QueryRequest, db: str, schema: CollectionSchem
         _int_param(params, "offset") if params.get("offset") else 0,
         template_values(msg.expr_template_values),
         consistency_name(msg.consistency_level) if not msg.use_default_consistency else "",
-        params.get(_ORDER_KEY) == "true",
+        params.get(_ORDER_KEY) == "true" or _ITERATOR_KEY in params,
         after,
     )
 
@@ -253,12 +257,15 @@ def query_result_to_pb(
     requested = list(r.output_fields or ["*"])
     names = result_names(schema, rows, requested)
     fields = rows_to_fields(schema, rows, names)
-    return milvus_pb2.QueryResults(
+    reply = milvus_pb2.QueryResults(
         fields_data=fields,
         collection_name=r.collection_name,
         output_fields=[fd.field_name for fd in fields],
         primary_field_name=schema.primary_field.name,
     )
+    if "session_ts" in reply.DESCRIPTOR.fields_by_name:  # iterators pin their reads to it (absent in old protos)
+        reply.session_ts = timestamp()
+    return reply
 
 
 def query_result_from_pb(resp: milvus_pb2.QueryResults, r: rq.Query) -> list[dict[str, Any]]:
