@@ -17,7 +17,8 @@ from pymilvus.grpc_gen import common_pb2, milvus_pb2, schema_pb2
 
 from .. import _requests as rq
 from .._errors import ParamError
-from .._schema import CollectionSchema
+from .._partial import partial_schema
+from .._schema import META_FIELD, CollectionSchema
 from .._types import DataType
 from ._composite import timestamp
 from ._data import (
@@ -129,21 +130,42 @@ def pks_to_expr(pk_name: str, ids: list[Any]) -> str:
 
 
 def insert_from_pb(msg: Any, db: str, schema: CollectionSchema, upsert: bool) -> rq.Insert:
-    if upsert and getattr(msg, "partial_update", False):
-        raise ParamError("partial upsert (partial_update=True) is not supported")
+    """An Insert or Upsert message as a Heron insert; a partial upsert's batch holds the fields it sends."""
+    partial = upsert and bool(getattr(msg, "partial_update", False))
+    _refuse_field_ops(msg)
+    if partial:
+        given = [fd.field_name for fd in msg.fields_data if not fd.is_dynamic and fd.field_name != META_FIELD]
+        schema = partial_schema(schema, given)
     batch = batch_from_fields(schema, msg.fields_data, msg.num_rows, for_upsert=upsert)
-    return rq.Insert(db, msg.collection_name, batch, msg.partition_name, upsert)
+    return rq.Insert(db, msg.collection_name, batch, msg.partition_name, upsert, partial)
+
+
+def _refuse_field_ops(msg: Any) -> None:
+    """Array operators in an upsert (pymilvus's ``field_ops``: ARRAY_APPEND, ARRAY_REMOVE) are not carried out."""
+    if "field_ops" not in msg.DESCRIPTOR.fields_by_name:
+        return
+    for op in msg.field_ops:
+        if op.op:  # 0 is REPLACE, what an upsert does anyway
+            name = op.DESCRIPTOR.enum_types_by_name["OpType"].values_by_number[op.op].name
+            raise ParamError(f"field_ops: got {name} for field {op.field_name!r}; expected REPLACE "
+                             "(array operators in upserts are not supported)")
 
 
 def insert_to_pb(r: rq.Insert, schema: CollectionSchema) -> Any:
     cls = milvus_pb2.UpsertRequest if r.upsert else milvus_pb2.InsertRequest
-    return cls(
+    msg = cls(
         db_name=r.db_name,
         collection_name=r.collection_name,
         partition_name=r.partition_name,
         fields_data=batch_to_fields(schema, r.batch),
         num_rows=r.batch.num_rows,
     )
+    if r.partial_update:
+        if "partial_update" not in msg.DESCRIPTOR.fields_by_name:
+            raise ParamError("partial_update=True: the installed pymilvus protocol has no partial upsert "
+                             "(it came with pymilvus 2.6); expected pymilvus >= 2.6")
+        msg.partial_update = True
+    return msg
 
 
 def _ids_pb(ids: list[Any]) -> schema_pb2.IDs:
@@ -263,8 +285,8 @@ def query_result_to_pb(
         output_fields=[fd.field_name for fd in fields],
         primary_field_name=schema.primary_field.name,
     )
-    if "session_ts" in reply.DESCRIPTOR.fields_by_name:  # iterators pin their reads to it (absent in old protos)
-        reply.session_ts = timestamp()
+    if r.order_by_pk and "session_ts" in reply.DESCRIPTOR.fields_by_name:
+        reply.session_ts = timestamp()  # an iterator's page, as Milvus answers one (pymilvus pins its reads to it)
     return reply
 
 
