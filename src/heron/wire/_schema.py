@@ -320,7 +320,9 @@ def create_index_from_pb(m: milvus_pb2.CreateIndexRequest, db: str) -> rq.Create
     )
 
 
-_DESC_KEYS = {"field_name", "index_name", "total_rows", "indexed_rows", "pending_index_rows", "state"}
+_DESC_KEYS = {"field_name", "index_name", "total_rows", "indexed_rows", "pending_index_rows", "state",
+              "index_state_fail_reason"}
+_STATES = {"Finished": common_pb2.Finished, "InProgress": common_pb2.InProgress, "Failed": common_pb2.Failed}
 
 
 def index_description_to_pb(d: dict[str, Any]) -> milvus_pb2.IndexDescription:
@@ -338,7 +340,8 @@ def index_description_to_pb(d: dict[str, Any]) -> milvus_pb2.IndexDescription:
         indexed_rows=int(d.get("indexed_rows", 0)),
         total_rows=int(d.get("total_rows", 0)),
         pending_index_rows=int(d.get("pending_index_rows", 0)),
-        state=common_pb2.Finished if d.get("state", "Finished") == "Finished" else common_pb2.InProgress,
+        state=_STATES.get(d.get("state", "Finished"), common_pb2.InProgress),
+        index_state_fail_reason=str(d.get("index_state_fail_reason", "")),
     )
 
 
@@ -358,4 +361,6 @@ def index_description_from_pb(desc: milvus_pb2.IndexDescription) -> dict[str, An
             "state": common_pb2.IndexState.Name(desc.state) if desc.state else "Finished",
         }
     )
+    if desc.index_state_fail_reason:
+        out["index_state_fail_reason"] = desc.index_state_fail_reason
     return out
