@@ -8,10 +8,13 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
+import numpy as np
+
 from .. import _requests as rq
+from .._types import DataType, larger_is_better
 
 
 @dataclass(frozen=True)
@@ -50,3 +53,89 @@ class Sequence:
 def timestamp() -> int:
     """A hybrid timestamp in Milvus's layout (milliseconds << 18)."""
     return int(time.time() * 1000) << 18
+
+
+@dataclass(frozen=True)
+class IteratorPage:
+    """One page of a search iterator: the hits, and the bound the next page starts beyond."""
+
+    hits: list[list[dict[str, Any]]]
+    last_bound: float
+
+
+@dataclass(frozen=True)
+class SearchIteratorPage:
+    """A page of pymilvus's search iterator v2: the ``batch`` hits nearest the query beyond ``last_bound``.
+
+    Milvus keeps such iterators on its query nodes; here each page is found
+    afresh by a range search that starts just past the last distance
+    returned, so nothing is held between pages. A page never ends inside a
+    run of equal distances (it stops before the run, which the next page
+    then starts with), unless the whole page is one such run.
+    """
+
+    search: rq.Search
+    batch: int
+    last_bound: float | None = None
+
+    @property
+    def collection_name(self) -> str:
+        return self.search.collection_name
+
+    @property
+    def output_fields(self) -> tuple[str, ...] | None:
+        return self.search.output_fields
+
+    def run(self, execute: Callable[[Any], Any]) -> IteratorPage:
+        s = self.search
+        metric = s.metric_type or self._index_metric(execute)
+        # Every page is a range search, the first too: one way of computing distances for all of them.
+        ranged = replace(s, metric_type=metric, offset=0, params={**s.params, **_beyond(metric, self.last_bound)})
+        hits = execute(replace(ranged, limit=self.batch + 1))[0]
+        page = hits[: self.batch]
+        if len(hits) > self.batch and hits[self.batch]["distance"] == page[-1]["distance"]:
+            tied = page[-1]["distance"]
+            cut = next((i for i in range(len(page) - 1, -1, -1) if page[i]["distance"] != tied), -1) + 1
+            if cut:
+                page = page[:cut]  # the run of equal distances starts the next page
+            else:  # the page is one run longer than a page: all of it now, or the rest would be skipped
+                exact = replace(ranged, limit=MAX_RUN, params={**s.params, **_at(metric, tied)})
+                page = execute(exact)[0]
+        bound = float(page[-1]["distance"]) if page else (self.last_bound if self.last_bound is not None else 0.0)
+        return IteratorPage([page], bound)
+
+    def _index_metric(self, execute: Callable[[Any], Any]) -> str:
+        s = self.search
+        fields = execute(rq.DescribeCollection(s.db_name, s.collection_name))["fields"]
+        vectors = {f["name"]: DataType(int(f["type"])) for f in fields if DataType(int(f["type"])).is_vector}
+        name = s.anns_field or (next(iter(vectors)) if len(vectors) == 1 else "")
+        for index in execute(rq.ListIndexes(s.db_name, s.collection_name, name)):
+            d = execute(rq.DescribeIndex(s.db_name, s.collection_name, index))
+            if d["field_name"] == name and d.get("metric_type"):
+                return str(d["metric_type"]).upper()
+        return _UNINDEXED_METRIC.get(vectors.get(name, DataType.FLOAT_VECTOR), "COSINE")
+
+
+#: The metric a search uses on a vector field without an index, by the field's type (others: COSINE).
+_UNINDEXED_METRIC = {DataType.SPARSE_FLOAT_VECTOR: "IP", DataType.BINARY_VECTOR: "HAMMING"}
+_FAR = float(np.finfo(np.float32).max)
+#: The most hits of one distance a page takes (Milvus's largest topk).
+MAX_RUN = 16384
+
+
+def _beyond(metric: str, bound: float | None) -> dict[str, float]:
+    """Range-search bounds for the hits strictly worse than ``bound`` (every hit when None) under ``metric``."""
+    larger = larger_is_better(metric)
+    out = {"radius": -_FAR if larger else _FAR}
+    if bound is not None:
+        b = np.float32(bound)
+        out["range_filter"] = float(np.nextafter(b, np.float32(-np.inf if larger else np.inf)))
+    return out
+
+
+def _at(metric: str, value: float) -> dict[str, float]:
+    """Range-search bounds for the hits at exactly ``value`` under ``metric``."""
+    v = np.float32(value)
+    if larger_is_better(metric):
+        return {"radius": float(np.nextafter(v, np.float32(-np.inf))), "range_filter": float(v)}
+    return {"radius": float(np.nextafter(v, np.float32(np.inf))), "range_filter": float(v)}

@@ -20,7 +20,7 @@ from .._errors import ParamError
 from .._partial import partial_schema
 from .._schema import META_FIELD, CollectionSchema
 from .._types import DataType
-from ._composite import timestamp
+from ._composite import IteratorPage, SearchIteratorPage, timestamp
 from ._data import (
     COUNT,
     batch_from_fields,
@@ -299,6 +299,13 @@ def query_result_from_pb(resp: milvus_pb2.QueryResults, r: rq.Query) -> list[dic
 
 # -- search -------------------------------------------------------------------------------------------------
 
+#: pymilvus's search iterator v2 (Milvus 2.5+): its marker, page size and the bound its next page starts beyond.
+_ITER_V2_KEY = "search_iter_v2"
+_ITER_BATCH_KEY = "search_iter_batch_size"
+_ITER_BOUND_KEY = "search_iter_last_bound"
+#: Pages hold no server state, so every iterator gets the same token (pymilvus only needs one that is not empty).
+_ITER_TOKEN = "heron-stateless"
+
 _SEARCH_KEYS = (
     "anns_field",
     "topk",
@@ -327,7 +334,26 @@ def _int(value: Any, default: int) -> int:
         return default
 
 
-def search_from_pb(msg: milvus_pb2.SearchRequest, db: str) -> rq.Search:
+def search_from_pb(msg: milvus_pb2.SearchRequest, db: str) -> rq.Search | SearchIteratorPage:
+    """A Milvus search as a Heron search; a page of pymilvus's search iterator v2 as `SearchIteratorPage`."""
+    search = _search_from_pb(msg, db)
+    kv = kv_dict(msg.search_params)
+    if str(kv.get(_ITER_V2_KEY, "")).lower() != "true":
+        return search
+    batch = _int(kv.get(_ITER_BATCH_KEY), search.limit)
+    if batch < 1:
+        raise ParamError(f"{_ITER_BATCH_KEY}: got {kv.get(_ITER_BATCH_KEY)!r}, expected a positive integer")
+    if search.data.shape[0] != 1:
+        raise ParamError(f"search iterator: got {search.data.shape[0]} query vectors, expected one")
+    bound = kv.get(_ITER_BOUND_KEY)
+    try:
+        last = float(bound) if bound not in (None, "") else None
+    except ValueError:
+        raise ParamError(f"{_ITER_BOUND_KEY}: got {bound!r}, expected a number") from None
+    return SearchIteratorPage(search, batch, last)
+
+
+def _search_from_pb(msg: milvus_pb2.SearchRequest, db: str) -> rq.Search:
     if msg.HasField("ids") or not msg.placeholder_group:
         raise ParamError("search by primary keys (ids=) is not supported; pass query vectors as data=")
     kv = kv_dict(msg.search_params)
@@ -394,11 +420,17 @@ def search_to_pb(r: rq.Search) -> milvus_pb2.SearchRequest:
     )
 
 
-def search_result_to_pb(
-    hits: list[list[dict[str, Any]]], r: Any, schema: CollectionSchema
-) -> milvus_pb2.SearchResults:
-    res = hits_to_pb(schema, hits, list(r.output_fields or []))
-    return milvus_pb2.SearchResults(results=res, collection_name=r.collection_name)
+def search_result_to_pb(hits: Any, r: Any, schema: CollectionSchema) -> milvus_pb2.SearchResults:
+    """Hits as SearchResults; a search iterator's page also carries its token, bound and session timestamp."""
+    page = hits if isinstance(hits, IteratorPage) else None
+    res = hits_to_pb(schema, page.hits if page else hits, list(r.output_fields or []))
+    if page is not None and "search_iterator_v2_results" in res.DESCRIPTOR.fields_by_name:
+        res.search_iterator_v2_results.token = _ITER_TOKEN
+        res.search_iterator_v2_results.last_bound = page.last_bound
+    reply = milvus_pb2.SearchResults(results=res, collection_name=r.collection_name)
+    if page is not None and "session_ts" in reply.DESCRIPTOR.fields_by_name:
+        reply.session_ts = timestamp()
+    return reply
 
 
 def search_result_from_pb(resp: milvus_pb2.SearchResults, r: Any) -> list[list[dict[str, Any]]]:
@@ -418,7 +450,7 @@ def hybrid_from_pb(msg: milvus_pb2.HybridSearchRequest, db: str) -> rq.HybridSea
     if msg.HasField("function_score") and not msg.rank_params:
         raise ParamError("rerank functions are not supported; use RRFRanker or WeightedRanker")
     kv = kv_dict(msg.rank_params)
-    subs = tuple(search_from_pb(s, db) for s in msg.requests)
+    subs = tuple(_search_from_pb(s, db) for s in msg.requests)
     return rq.HybridSearch(
         db,
         msg.collection_name,
