@@ -390,3 +390,18 @@ def test_search_iterator_v2_returns_every_match_once_through_runs_of_equal_dista
     assert len(ids) == len(set(ids)) and set(ids) == {i for i in range(2000) if i % 4 != 1}
     dist = [h["distance"] for h in hits]
     assert dist == sorted(dist, reverse=metric == "COSINE")
+
+
+def test_search_iterator_v2_covers_sealed_indexed_rows(server: Server) -> None:
+    """Rows in sealed HNSW segments and in the growing one, each exactly once, nearest first."""
+    c = MilvusClient(server.uri)
+    c.create_collection("sealed", dimension=8, metric_type="IP", index_type="HNSW")
+    vecs = np.random.default_rng(2).random((5000, 8)).astype(np.float32)
+    c.insert("sealed", [{"id": i, "vector": vecs[i].tolist()} for i in range(5000)])
+    c.flush("sealed")
+    c.insert("sealed", [{"id": 5000 + i, "vector": vecs[i].tolist()} for i in range(500)])
+    hits = _drain(c.search_iterator("sealed", [vecs[3].tolist()], batch_size=400))
+    ids = [h["id"] for h in hits]
+    assert len(ids) == len(set(ids)) == 5500
+    dist = [h["distance"] for h in hits]
+    assert dist == sorted(dist, reverse=True)
