@@ -68,10 +68,12 @@ class SearchIteratorPage:
     """A page of pymilvus's search iterator v2: the ``batch`` hits nearest the query beyond ``last_bound``.
 
     Milvus keeps such iterators on its query nodes; here each page is found
-    afresh by a range search that starts just past the last distance
-    returned, so nothing is held between pages. A page never ends inside a
-    run of equal distances (it stops before the run, which the next page
-    then starts with), unless the whole page is one such run.
+    afresh by range searches, so nothing is held between pages: the window
+    past the last distance returned widens (from a guess at the width of a
+    page) until it holds more than a page, so each search gathers about a
+    page of hits, not every row beyond the bound. A page never ends inside
+    a run of equal distances (it stops before the run, which the next page
+    then starts with); a run longer than a page is returned whole.
     """
 
     search: rq.Search
@@ -88,10 +90,22 @@ class SearchIteratorPage:
 
     def run(self, execute: Callable[[Any], Any]) -> IteratorPage:
         s = self.search
-        metric = s.metric_type or self._index_metric(execute)
-        # Every page is a range search, the first too: one way of computing distances for all of them.
-        ranged = replace(s, metric_type=metric, offset=0, params={**s.params, **_beyond(metric, self.last_bound)})
-        hits = execute(replace(ranged, limit=self.batch + 1))[0]
+        metric = (s.metric_type or self._index_metric(execute)).upper()
+        s = replace(s, metric_type=metric, offset=0)
+        nearest = execute(replace(s, limit=1))[0]
+        if not nearest:
+            return IteratorPage([[]], self.last_bound if self.last_bound is not None else 0.0)
+        best = float(nearest[0]["distance"])
+        start = best if self.last_bound is None else self.last_bound
+        width = max(abs(start - best) / 4, abs(start) * 1e-3, 1e-6)
+        larger = larger_is_better(metric)
+        while True:  # every page comes from range searches: one way of computing distances for all of them
+            far = width > _FAR / 8
+            window = _window(metric, self.last_bound, None if far else start - width if larger else start + width)
+            hits = execute(replace(s, limit=self.batch + 1, params={**s.params, **window}))[0]
+            if len(hits) > self.batch or far:
+                break
+            width *= 8
         page = hits[: self.batch]
         if len(hits) > self.batch and hits[self.batch]["distance"] == page[-1]["distance"]:
             tied = page[-1]["distance"]
@@ -99,8 +113,7 @@ class SearchIteratorPage:
             if cut:
                 page = page[:cut]  # the run of equal distances starts the next page
             else:  # the page is one run longer than a page: all of it now, or the rest would be skipped
-                exact = replace(ranged, limit=MAX_RUN, params={**s.params, **_at(metric, tied)})
-                page = execute(exact)[0]
+                page = execute(replace(s, limit=MAX_RUN, params={**s.params, **_at(metric, tied)}))[0]
         bound = float(page[-1]["distance"]) if page else (self.last_bound if self.last_bound is not None else 0.0)
         return IteratorPage([page], bound)
 
@@ -123,10 +136,11 @@ _FAR = float(np.finfo(np.float32).max)
 MAX_RUN = 16384
 
 
-def _beyond(metric: str, bound: float | None) -> dict[str, float]:
-    """Range-search bounds for the hits strictly worse than ``bound`` (every hit when None) under ``metric``."""
+def _window(metric: str, bound: float | None, edge: float | None) -> dict[str, float]:
+    """Range-search bounds under ``metric`` for the hits strictly worse than ``bound`` (every hit when None)
+    and strictly better than ``edge`` (no limit when None)."""
     larger = larger_is_better(metric)
-    out = {"radius": -_FAR if larger else _FAR}
+    out: dict[str, float] = {"radius": (-_FAR if larger else _FAR) if edge is None else float(edge)}
     if bound is not None:
         b = np.float32(bound)
         out["range_filter"] = float(np.nextafter(b, np.float32(-np.inf if larger else np.inf)))
