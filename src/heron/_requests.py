@@ -246,13 +246,18 @@ class ListAliases:
 
 @dataclass(frozen=True)
 class Insert:
-    """``batch`` is a `heron.data._batch.Batch` built against the collection's schema."""
+    """``batch`` is a `heron.data._batch.Batch` built against the collection's schema.
+
+    With ``partial_update`` (an upsert only), ``batch`` holds the primary key and
+    the fields given; the others keep their stored values.
+    """
 
     db_name: str
     collection_name: str
     batch: Any
     partition_name: str = ""
     upsert: bool = False
+    partial_update: bool = False
 
 
 @dataclass(frozen=True)

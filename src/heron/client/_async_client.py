@@ -14,6 +14,7 @@ from typing import Any
 
 from .. import _requests as rq
 from .._errors import IndexNotFoundError, ParamError
+from .._partial import given_fields, partial_schema
 from .._schema import CollectionSchema
 from .._types import larger_is_better
 from .._version import __version__
@@ -317,19 +318,27 @@ class AsyncClient(ClientBase):
         return await self._write(collection_name, data, timeout, partition_name, False, kwargs)
 
     async def upsert(self, collection_name: str, data: Any, timeout: float | None = None, partition_name: str = "",
-                     **kwargs: Any) -> dict[str, Any]:
+                     *, partial_update: bool = False, **kwargs: Any) -> dict[str, Any]:
         """Insert rows, replacing any with the same primary key; returns ``{"upsert_count", "ids"}``.
 
-        Takes the same ``data`` as `insert`; a bad row writes nothing.
+        Takes the same ``data`` as `insert`; a bad row writes nothing. With
+        ``partial_update=True`` each row gives its primary key and only the
+        fields to change (the same fields in every row): a stored key keeps
+        the values of the others and its dynamic keys not given; a new key
+        takes defaults or nulls for them, and a field with neither refuses
+        the batch.
         """
-        return await self._write(collection_name, data, timeout, partition_name, True, kwargs)
+        return await self._write(collection_name, data, timeout, partition_name, True, kwargs, partial_update)
 
     async def _write(self, collection_name: str, data: Any, timeout: float | None, partition_name: str,
-                     upsert: bool, kwargs: dict[str, Any]) -> dict[str, Any]:
+                     upsert: bool, kwargs: dict[str, Any], partial: bool = False) -> dict[str, Any]:
         db = self._dbn(kwargs)
         schema = await self._schema(collection_name, db)
+        if partial:
+            schema = partial_schema(schema, given_fields(schema, data))
         batch = await asyncio.to_thread(build_batch, schema, data, for_upsert=upsert)
-        return await self._call(rq.Insert(db, collection_name, batch, partition_name or "", upsert), timeout)
+        req = rq.Insert(db, collection_name, batch, partition_name or "", upsert, bool(partial))
+        return await self._call(req, timeout)
 
     async def delete(self, collection_name: str, ids: Any = None, timeout: float | None = None,
                      filter: str | None = None, partition_name: str | None = None,  # noqa: A002

@@ -130,7 +130,8 @@ def _arrow_column(f: FieldSchema, raw: pa.Array | pa.ChunkedArray) -> Column | N
 def _numeric(f: FieldSchema, values: Any, valid: np.ndarray | None) -> np.ndarray:
     dtype = np.dtype(NUMPY_DTYPES[f.dtype])
     if valid is not None:
-        values = [0 if not ok else v for v, ok in zip(values, valid)]
+        filler = dtype.type(0)  # of the column's own type: a 0 in a BOOL column would read as a wrong value
+        values = [v if ok else filler for v, ok in zip(values, valid)]
     try:
         arr = np.asarray(values)
     except (ValueError, TypeError):

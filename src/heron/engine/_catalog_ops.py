@@ -314,34 +314,43 @@ class CatalogOps:
         return [d.index_name for d in coll.indexes.values() if not r.field_name or d.field_name == r.field_name]
 
     def op_describe_index(self, r: rq.DescribeIndex) -> dict[str, Any]:
-        """The index with its row counts, as Milvus counts them: over sealed segments only.
+        """The index's definition and build progress.
 
-        Growing rows are searched exactly and counted nowhere (Milvus leaves
-        unflushed segments out too); ``state`` is ``InProgress`` while a sealed
-        segment still waits for its build, else ``Finished``.
+        Rows of the growing segments count as indexed: they are searched by an
+        exact scan from the moment they are written. A sealed segment's rows
+        are pending until its vector index is built (in the background, after
+        sealing); ``state`` is InProgress while any are, Failed (with
+        ``index_state_fail_reason``) if a build raised, Finished otherwise.
         """
         coll = self.engine.collection(r.db_name, r.collection_name)
         d = self._index(coll, r.index_name)
-        field = coll.schema.field(d.field_name)
-        scalar = field is None or not field.dtype.is_vector
-        total = indexed = 0
+        f = coll.schema.field(d.field_name)
+        vector = f is not None and f.dtype.is_vector
+        failed = self.engine.maintenance.failed_builds
+        total = pending = 0
+        reason = ""
         for p in coll.partitions.values():
-            for s in p.sealed:
+            for s in p.segments():
                 total += s.n
                 built = s.vindex.get(d.field_name)
-                if scalar or (built is not None and built[0] == d.signature):
-                    indexed += s.n
-        return {
+                if not vector or not s.sealed or (built is not None and built[0] == d.signature):
+                    continue
+                pending += s.n
+                reason = reason or failed.get((s.id, d.field_name), "")
+        out = {
             **{k: v for k, v in d.params.items()},
             "index_type": d.index_type,
             "metric_type": d.metric_type,
             "field_name": d.field_name,
             "index_name": d.index_name,
             "total_rows": total,
-            "indexed_rows": indexed,
-            "pending_index_rows": total - indexed,
-            "state": "Finished" if indexed == total else "InProgress",
+            "indexed_rows": total - pending,
+            "pending_index_rows": pending,
+            "state": "Failed" if reason else ("InProgress" if pending else "Finished"),
         }
+        if reason:
+            out["index_state_fail_reason"] = reason
+        return out
 
     # -- aliases -------------------------------------------------------------------------
     def op_create_alias(self, r: rq.CreateAlias) -> None:

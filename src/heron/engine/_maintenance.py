@@ -75,6 +75,8 @@ class Maintenance:
         self._retry_timer: threading.Timer | None = None
         self._failing = False  # background writes fail: warned once, until they succeed again
         self._state_lock = threading.Lock()
+        #: Vector index builds that raised, by (segment id, field): the error, until a build succeeds.
+        self.failed_builds: dict[tuple[int, str], str] = {}
 
     # -- sealing and persisting ----------------------------------------------------------
     def seal(self, coll: Collection, p: Partition) -> None:
@@ -453,9 +455,11 @@ class Maintenance:
                                   cancelled=lambda: coll.dropped, busy=e.busy)
             except BuildCancelled:
                 return
-            except Exception:  # derived data: search stays exact on this segment
+            except Exception as exc:  # derived data: search stays exact on this segment
                 log.exception("building %s on segment %s failed", d.index_type, seg.id)
+                self.failed_builds[(seg.id, d.field_name)] = f"building {d.index_type} failed: {exc}"
                 continue
+            self.failed_builds.pop((seg.id, d.field_name), None)
             seg.vindex[d.field_name] = (d.signature, idx)
             log.debug("built %s on segment %s in %.2fs", d.index_type, seg.id, time.perf_counter() - t0)
             if seg.persisted and not coll.dropped:

@@ -27,6 +27,7 @@ from ..data._batch import Batch, check_unique_pks, normalize_pks
 from ..data._column import Column
 from ._collection import Collection, Partition
 from ._maintenance import COMPACT_RATIO
+from ._partial_update import complete_partial
 from ._segment import Segment
 from .storage import _ipc as ar
 from .storage._io_errors import Headroom, io_error_as
@@ -55,9 +56,15 @@ class Writer:
         coll = e.collection(r.db_name, r.collection_name)
         p = coll.partition(r.partition_name)
         batch: Batch = r.batch
-        self._check_batch(coll, batch, r.upsert)
+        if r.partial_update and not r.upsert:
+            raise DataError("partial_update applies to upsert only")
+        if not r.partial_update:
+            self._check_batch(coll, batch, r.upsert)
         self.headroom.check("upsert" if r.upsert else "insert", coll.name)
         with coll.write_lock:
+            if r.partial_update:
+                batch = complete_partial(coll, batch)
+                self._check_batch(coll, batch, True)
             pk = coll.schema.primary_field
             if pk.name not in batch.columns:
                 ids = Column(DataType.INT64, self._auto_ids(batch.num_rows))

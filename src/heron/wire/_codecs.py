@@ -400,7 +400,9 @@ CODECS: dict[str, Codec] = {
             "GetIndexState",
             None,
             lambda m, db, s: rq.DescribeIndex(db, m.collection_name, m.index_name or m.field_name),
-            lambda res, r, s: C.GetIndexStateResponse(state=common_pb2.Finished),
+            lambda res, r, s: C.GetIndexStateResponse(
+                state=ws.index_description_to_pb(res).state, fail_reason=res.get("index_state_fail_reason", "")
+            ),
         ),
         Codec(
             "GetIndexBuildProgress",

@@ -110,12 +110,29 @@ def _array_cell(sf: schema_pb2.ScalarField) -> list[Any]:
     return [] if which is None else list(getattr(sf, which).data)
 
 
+def _valid_only(fd: schema_pb2.FieldData, data: Any, n: int) -> list[Any]:
+    """The values of the rows ``valid_data`` marks valid, from a full column (fillers at the nulls) or a compact one.
+
+    A filler value where ``valid_data`` is False is never read: clients put
+    placeholders there (0, "", b"") that need not fit the field.
+    """
+    valid = fd.valid_data
+    if len(valid) != n:
+        raise DataError(f"field {fd.field_name!r}: valid_data has {len(valid)} entries for {n} rows; "
+                        "expected one per row")
+    if len(data) == n:
+        return [v for v, ok in zip(data, valid) if ok]
+    kept = sum(1 for ok in valid if ok)
+    if len(data) != kept:
+        raise DataError(f"field {fd.field_name!r}: got {len(data)} values for {n} rows of which {kept} are "
+                        f"valid; expected {n} (with fillers at the nulls) or {kept}")
+    return list(data)
+
+
 def _expand(values: list[Any], valid: Any, n: int) -> list[Any]:
-    """Values with None where ``valid`` is False; accepts compact (valid rows only) or full lists."""
+    """The values of the valid rows spread over all ``n`` rows, None at the others."""
     if not len(valid):
         return values
-    if len(values) == n:
-        return [v if ok else None for v, ok in zip(values, valid)]
     it = iter(values)
     return [next(it) if ok else None for ok in valid]
 
@@ -147,6 +164,8 @@ def field_values(fd: schema_pb2.FieldData, n: int | None = None) -> Any:
     if attr is None:
         raise DataError(f"field {fd.field_name!r}: data type {dtype.name} is not supported")
     data = getattr(fd.scalars, attr).data
+    if len(fd.valid_data):
+        data = _valid_only(fd, data, n)
     if dtype is DataType.JSON:
         values: list[Any] = _json_values(fd.field_name, data)
     elif dtype is DataType.ARRAY:

@@ -17,9 +17,11 @@ from pymilvus.grpc_gen import common_pb2, milvus_pb2, schema_pb2
 
 from .. import _requests as rq
 from .._errors import ParamError
-from .._schema import CollectionSchema
+from .._partial import partial_schema
+from .._schema import META_FIELD, CollectionSchema
 from .._types import DataType
 from . import _compat as compat
+from ._composite import IteratorPage, SearchIteratorPage, timestamp
 from ._data import (
     COUNT,
     batch_from_fields,
@@ -129,21 +131,42 @@ def pks_to_expr(pk_name: str, ids: list[Any]) -> str:
 
 
 def insert_from_pb(msg: Any, db: str, schema: CollectionSchema, upsert: bool) -> rq.Insert:
-    if upsert and getattr(msg, "partial_update", False):
-        raise ParamError("partial upsert (partial_update=True) is not supported")
+    """An Insert or Upsert message as a Heron insert; a partial upsert's batch holds the fields it sends."""
+    partial = upsert and bool(getattr(msg, "partial_update", False))
+    _refuse_field_ops(msg)
+    if partial:
+        given = [fd.field_name for fd in msg.fields_data if not fd.is_dynamic and fd.field_name != META_FIELD]
+        schema = partial_schema(schema, given)
     batch = batch_from_fields(schema, msg.fields_data, msg.num_rows, for_upsert=upsert)
-    return rq.Insert(db, msg.collection_name, batch, msg.partition_name, upsert)
+    return rq.Insert(db, msg.collection_name, batch, msg.partition_name, upsert, partial)
+
+
+def _refuse_field_ops(msg: Any) -> None:
+    """Array operators in an upsert (pymilvus's ``field_ops``: ARRAY_APPEND, ARRAY_REMOVE) are not carried out."""
+    if "field_ops" not in msg.DESCRIPTOR.fields_by_name:
+        return
+    for op in msg.field_ops:
+        if op.op:  # 0 is REPLACE, what an upsert does anyway
+            name = op.DESCRIPTOR.enum_types_by_name["OpType"].values_by_number[op.op].name
+            raise ParamError(f"field_ops: got {name} for field {op.field_name!r}; expected REPLACE "
+                             "(array operators in upserts are not supported)")
 
 
 def insert_to_pb(r: rq.Insert, schema: CollectionSchema) -> Any:
     cls = milvus_pb2.UpsertRequest if r.upsert else milvus_pb2.InsertRequest
-    return cls(
+    msg = cls(
         db_name=r.db_name,
         collection_name=r.collection_name,
         partition_name=r.partition_name,
         fields_data=batch_to_fields(schema, r.batch),
         num_rows=r.batch.num_rows,
     )
+    if r.partial_update:
+        if "partial_update" not in msg.DESCRIPTOR.fields_by_name:
+            raise ParamError("partial_update=True: the installed pymilvus protocol has no partial upsert "
+                             "(it came with pymilvus 2.6); expected pymilvus >= 2.6")
+        msg.partial_update = True
+    return msg
 
 
 def _ids_pb(ids: list[Any]) -> schema_pb2.IDs:
@@ -201,6 +224,9 @@ def delete_result_from_pb(resp: milvus_pb2.MutationResult, r: rq.Delete) -> dict
 
 _ORDER_KEY = "heron.order_by_pk"
 _AFTER_KEY = "heron.after_pk"
+#: pymilvus's query iterator marks its pages (and its offset seeks, with "False") with this key; it
+#: moves its cursor with ``pk > last`` and so needs every page in primary-key order, as Milvus gives it.
+_ITERATOR_KEY = "iterator"
 
 
 def query_from_pb(msg: milvus_pb2.QueryRequest, db: str, schema: CollectionSchema) -> rq.Query:
@@ -219,7 +245,7 @@ def query_from_pb(msg: milvus_pb2.QueryRequest, db: str, schema: CollectionSchem
         _int_param(params, "offset") if params.get("offset") else 0,
         template_values(msg.expr_template_values),
         consistency_name(msg.consistency_level) if not msg.use_default_consistency else "",
-        params.get(_ORDER_KEY) == "true",
+        params.get(_ORDER_KEY) == "true" or _ITERATOR_KEY in params,
         after,
     )
 
@@ -254,12 +280,15 @@ def query_result_to_pb(
     requested = list(r.output_fields or ["*"])
     names = result_names(schema, rows, requested)
     fields = rows_to_fields(schema, rows, names)
-    return milvus_pb2.QueryResults(
+    reply = milvus_pb2.QueryResults(
         fields_data=fields,
         collection_name=r.collection_name,
         output_fields=[fd.field_name for fd in fields],
         primary_field_name=schema.primary_field.name,
     )
+    if r.order_by_pk and "session_ts" in reply.DESCRIPTOR.fields_by_name:
+        reply.session_ts = timestamp()  # an iterator's page, as Milvus answers one (pymilvus pins its reads to it)
+    return reply
 
 
 def query_result_from_pb(resp: milvus_pb2.QueryResults, r: rq.Query) -> list[dict[str, Any]]:
@@ -270,6 +299,13 @@ def query_result_from_pb(resp: milvus_pb2.QueryResults, r: rq.Query) -> list[dic
 
 
 # -- search -------------------------------------------------------------------------------------------------
+
+#: pymilvus's search iterator v2 (Milvus 2.5+): its marker, page size and the bound its next page starts beyond.
+_ITER_V2_KEY = "search_iter_v2"
+_ITER_BATCH_KEY = "search_iter_batch_size"
+_ITER_BOUND_KEY = "search_iter_last_bound"
+#: Pages hold no server state, so every iterator gets the same token (pymilvus only needs one that is not empty).
+_ITER_TOKEN = "heron-stateless"
 
 _SEARCH_KEYS = (
     "anns_field",
@@ -299,7 +335,26 @@ def _int(value: Any, default: int) -> int:
         return default
 
 
-def search_from_pb(msg: milvus_pb2.SearchRequest, db: str) -> rq.Search:
+def search_from_pb(msg: milvus_pb2.SearchRequest, db: str) -> rq.Search | SearchIteratorPage:
+    """A Milvus search as a Heron search; a page of pymilvus's search iterator v2 as `SearchIteratorPage`."""
+    search = _search_from_pb(msg, db)
+    kv = kv_dict(msg.search_params)
+    if str(kv.get(_ITER_V2_KEY, "")).lower() != "true":
+        return search
+    batch = _int(kv.get(_ITER_BATCH_KEY), search.limit)
+    if batch < 1:
+        raise ParamError(f"{_ITER_BATCH_KEY}: got {kv.get(_ITER_BATCH_KEY)!r}, expected a positive integer")
+    if search.data.shape[0] != 1:
+        raise ParamError(f"search iterator: got {search.data.shape[0]} query vectors, expected one")
+    bound = kv.get(_ITER_BOUND_KEY)
+    try:
+        last = float(bound) if bound not in (None, "") else None
+    except ValueError:
+        raise ParamError(f"{_ITER_BOUND_KEY}: got {bound!r}, expected a number") from None
+    return SearchIteratorPage(search, batch, last)
+
+
+def _search_from_pb(msg: milvus_pb2.SearchRequest, db: str) -> rq.Search:
     if compat.field_set(msg, "ids") or not msg.placeholder_group:
         raise ParamError("search by primary keys (ids=) is not supported; pass query vectors as data=")
     kv = kv_dict(msg.search_params)
@@ -366,11 +421,17 @@ def search_to_pb(r: rq.Search) -> milvus_pb2.SearchRequest:
     )
 
 
-def search_result_to_pb(
-    hits: list[list[dict[str, Any]]], r: Any, schema: CollectionSchema
-) -> milvus_pb2.SearchResults:
-    res = hits_to_pb(schema, hits, list(r.output_fields or []))
-    return milvus_pb2.SearchResults(results=res, collection_name=r.collection_name)
+def search_result_to_pb(hits: Any, r: Any, schema: CollectionSchema) -> milvus_pb2.SearchResults:
+    """Hits as SearchResults; a search iterator's page also carries its token, bound and session timestamp."""
+    page = hits if isinstance(hits, IteratorPage) else None
+    res = hits_to_pb(schema, page.hits if page else hits, list(r.output_fields or []))
+    if page is not None and "search_iterator_v2_results" in res.DESCRIPTOR.fields_by_name:
+        res.search_iterator_v2_results.token = _ITER_TOKEN
+        res.search_iterator_v2_results.last_bound = page.last_bound
+    reply = milvus_pb2.SearchResults(results=res, collection_name=r.collection_name)
+    if page is not None and "session_ts" in reply.DESCRIPTOR.fields_by_name:
+        reply.session_ts = timestamp()
+    return reply
 
 
 def search_result_from_pb(resp: milvus_pb2.SearchResults, r: Any) -> list[list[dict[str, Any]]]:
@@ -390,7 +451,7 @@ def hybrid_from_pb(msg: milvus_pb2.HybridSearchRequest, db: str) -> rq.HybridSea
     if compat.field_set(msg, "function_score") and not msg.rank_params:
         raise ParamError("rerank functions are not supported; use RRFRanker or WeightedRanker")
     kv = kv_dict(msg.rank_params)
-    subs = tuple(search_from_pb(s, db) for s in msg.requests)
+    subs = tuple(_search_from_pb(s, db) for s in msg.requests)
     return rq.HybridSearch(
         db,
         msg.collection_name,

@@ -146,19 +146,13 @@ def field_from_pb(f: schema_pb2.FieldSchema) -> dict[str, Any]:
 
 
 def schema_to_pb(d: dict[str, Any], name: str = "") -> schema_pb2.CollectionSchema:
-    """A schema dict as protobuf; a dynamic schema also gets Milvus's ``$meta`` JSON field."""
+    """A schema dict as protobuf.
+
+    The dynamic field stays implicit, as Milvus describes it: no ``$meta`` field,
+    only ``enable_dynamic_field`` (pymilvus adds the ``$meta`` column itself when
+    it sends rows with keys outside the schema).
+    """
     fields = [field_to_pb(f) for f in d.get("fields", [])]
-    if d.get("enable_dynamic_field"):
-        fid = max((f.fieldID for f in fields), default=99) + 1
-        fields.append(
-            schema_pb2.FieldSchema(
-                fieldID=fid,
-                name=META_FIELD,
-                data_type=int(DataType.JSON),
-                is_dynamic=True,
-                description="dynamic schema",
-            )
-        )
     return schema_pb2.CollectionSchema(
         name=name,
         description=d.get("description", ""),
@@ -180,7 +174,7 @@ def schema_from_pb(s: schema_pb2.CollectionSchema) -> dict[str, Any]:
         "auto_id": auto_id,
         "description": s.description,
         "fields": fields,
-        "enable_dynamic_field": bool(s.enable_dynamic_field),
+        "enable_dynamic_field": bool(s.enable_dynamic_field) or any(f.is_dynamic for f in s.fields),
     }
 
 
@@ -326,7 +320,9 @@ def create_index_from_pb(m: milvus_pb2.CreateIndexRequest, db: str) -> rq.Create
     )
 
 
-_DESC_KEYS = {"field_name", "index_name", "total_rows", "indexed_rows", "pending_index_rows", "state"}
+_DESC_KEYS = {"field_name", "index_name", "total_rows", "indexed_rows", "pending_index_rows", "state",
+              "index_state_fail_reason"}
+_STATES = {"Finished": common_pb2.Finished, "InProgress": common_pb2.InProgress, "Failed": common_pb2.Failed}
 
 
 def index_description_to_pb(d: dict[str, Any]) -> milvus_pb2.IndexDescription:
@@ -344,7 +340,8 @@ def index_description_to_pb(d: dict[str, Any]) -> milvus_pb2.IndexDescription:
         indexed_rows=int(d.get("indexed_rows", 0)),
         total_rows=int(d.get("total_rows", 0)),
         pending_index_rows=int(d.get("pending_index_rows", 0)),
-        state=common_pb2.Finished if d.get("state", "Finished") == "Finished" else common_pb2.InProgress,
+        state=_STATES.get(d.get("state", "Finished"), common_pb2.InProgress),
+        index_state_fail_reason=str(d.get("index_state_fail_reason", "")),
     )
 
 
@@ -364,4 +361,6 @@ def index_description_from_pb(desc: milvus_pb2.IndexDescription) -> dict[str, An
             "state": common_pb2.IndexState.Name(desc.state) if desc.state else "Finished",
         }
     )
+    if desc.index_state_fail_reason:
+        out["index_state_fail_reason"] = desc.index_state_fail_reason
     return out

@@ -372,9 +372,17 @@ class DenseIndex(VectorIndex):
                 DataType.FLOAT_VECTOR, self._exact_metric(), vecs, q, radius=radius, range_filter=range_filter
             )
             return [(s, ids[r]) for s, r in res]
-        lims, dist, rows = self._index.range_search(
-            q, radius, params=self._faiss_params(1, allow, kept, params)
-        )
+        if self._kind == "HNSW":
+            # faiss's HNSW range search keeps to the neighbourhood its beam reaches (about a thousand
+            # rows, whatever the radius or ef); the vectors the graph links are scanned in full instead.
+            sp_ = None
+            if allow is not None:
+                bits = mask_facts(allow).bits
+                sel = faiss.IDSelectorBitmap(self.ntotal, faiss.swig_ptr(bits))
+                sp_ = faiss.SearchParameters(sel=sel)
+            lims, dist, rows = faiss.downcast_index(self._index.storage).range_search(q, radius, params=sp_)
+        else:
+            lims, dist, rows = self._index.range_search(q, radius, params=self._faiss_params(1, allow, kept, params))
         out = []
         for i in range(q.shape[0]):
             d, r = dist[lims[i] : lims[i + 1]], rows[lims[i] : lims[i + 1]]
