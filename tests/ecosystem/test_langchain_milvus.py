@@ -30,12 +30,6 @@ DIM = 16
 TEXTS = [f"document number {i} about {topic}" for i, topic in enumerate(["cats", "dogs", "birds"] * 4)]
 SOURCES = ["a", "b", "c"] * 4
 
-DYNAMIC_META = pytest.mark.xfail(
-    strict=True,
-    raises=pymilvus.MilvusException,
-    reason="DescribeCollection lists $meta as a field, so pymilvus's insert with dynamic fields fails",
-)
-
 
 def embedding(seed: int = 0) -> Any:
     return embeddings_mod.DeterministicFakeEmbedding(size=DIM + seed)
@@ -47,9 +41,9 @@ def uri(request: pytest.FixtureRequest, server: Server, tmp_path: Path) -> str:
     return server.uri if getattr(request, "param", "heron") == "heron" else str(tmp_path / "lite.db")
 
 
-#: Heron (an expected failure until the dynamic-field bug is fixed) and Milvus Lite, the reference.
+#: Heron and Milvus Lite, the reference.
 WITH_LITE = pytest.mark.parametrize(
-    "uri", [pytest.param("heron", marks=DYNAMIC_META), "milvus-lite"], indirect=True
+    "uri", ["heron", "milvus-lite"], indirect=True
 )
 
 
