@@ -36,8 +36,10 @@ COMPOUND: dict[str, tuple[str, dict[str, Any], Callable[[int], Any]]] = {
     "json": (
         "JSON",
         {},
-        lambda i: {"k": i % 7, "tag": f"t{i % 3}", "arr": [i % 4, i % 5], "nested": {"x": i}}
-        | ({"opt": i} if i % 2 else {}),
+        lambda i: (
+            {"k": i % 7, "tag": f"t{i % 3}", "arr": [i % 4, i % 5], "nested": {"x": i}}
+            | ({"opt": i} if i % 2 else {})
+        ),
     ),
     "array_int": (
         "ARRAY",
@@ -166,7 +168,11 @@ def filters(f: str, t: str) -> dict[str, str]:
             out["ge_or_lt"] = f"{f} >= {lit(hi)} or {f} < {lit(lo)}"
             out["not"] = f"not ({f} > {lit(lo)})"
     if t == "varchar":
-        out |= {"like_prefix": f'{f} like "a%"', "like_suffix": f'{f} like "%1"', "like_infix": f'{f} like "%00%"'}
+        out |= {
+            "like_prefix": f'{f} like "a%"',
+            "like_suffix": f'{f} like "%1"',
+            "like_infix": f'{f} like "%00%"',
+        }
     if t in ("int8", "int16", "int32", "int64"):
         out["arith"] = f"{f} % 3 == 1"
     if t == "json":
@@ -219,7 +225,9 @@ def _read_cases(f: str, t: str) -> None:
 
     async def search(ctx: Ctx, expr: str = expr, f: str = f) -> Any:
         name = await ctx.shared(f"types_{f}")
-        res = await ctx.c.search(name, [vector(100)], limit=5, filter=expr, output_fields=[f], anns_field="vec")
+        res = await ctx.c.search(
+            name, [vector(100)], limit=5, filter=expr, output_fields=[f], anns_field="vec"
+        )
         return hits(res)
 
     case(f"types.{f}.count", count, sync_only=True)

@@ -119,6 +119,9 @@ class Ctx:
     def __init__(self, system: System, case_name: str, variant: str, api: Any) -> None:
         self.system = system
         self.c = system.client(variant)
+        # Fixtures are made through the blocking client: AsyncMilvusClient's create_index waits
+        # on AllocTimestamp, an RPC Milvus Lite lacks (the "collection.*-async" cases show it).
+        self.admin = system.client("sync")
         self.api = api
         self.variant = variant
         self._stem = "c_" + re.sub(r"[^0-9a-zA-Z]+", "_", f"{case_name}_{variant}")[:200]
@@ -135,7 +138,7 @@ class Ctx:
         if key not in self.system.shared:
             name = "shared_" + re.sub(r"[^0-9a-zA-Z]+", "_", key)
             try:
-                await SETUPS[key](self, name)
+                await SETUPS[key](_AsAdmin(self), name)
             except Exception as exc:
                 self.system.shared[key] = exc
                 raise
@@ -153,6 +156,15 @@ class Ctx:
                 pass
 
 
+class _AsAdmin:
+    """A context whose client is the blocking one, for setups."""
+
+    def __init__(self, ctx: Ctx) -> None:
+        self.c = ctx.admin
+        self.api = ctx.api
+        self.variant = ctx.variant
+
+
 async def _run(system: System, c: Case, variant: str, api: Any) -> Any:
     ctx = Ctx(system, c.name, variant, api)
     try:
@@ -166,7 +178,10 @@ async def _run(system: System, c: Case, variant: str, api: Any) -> Any:
 # -- normalising outcomes ----------------------------------------------------------------------------
 
 _KINDS = (
-    ("not_exist", re.compile(r"not (?:exist|found)|doesn't exist|does not exist|no such|can't find|cannot find", re.I)),
+    (
+        "not_exist",
+        re.compile(r"not (?:exist|found)|doesn't exist|does not exist|no such|can't find|cannot find", re.I),
+    ),
     ("exists", re.compile(r"already exist|duplicate", re.I)),
     ("not_loaded", re.compile(r"not loaded|load", re.I)),
 )
@@ -175,8 +190,13 @@ _KINDS = (
 def error_outcome(exc: BaseException) -> dict[str, Any]:
     """An exception as data: its code, and a coarse kind read from the message ("not_exist", "exists", ...)."""
     message = str(getattr(exc, "message", "") or exc)
+    if callable(getattr(exc, "details", None)):  # a gRPC error that pymilvus passed through
+        message = str(exc.details())
+    code = getattr(exc, "code", type(exc).__name__)
+    if callable(code):
+        code = f"grpc:{code().name}"
     kind = next((k for k, pattern in _KINDS if pattern.search(message)), "other")
-    return {"error": getattr(exc, "code", type(exc).__name__), "kind": kind, "message": message[:300]}
+    return {"error": normalise(code), "kind": kind, "message": message[:300]}
 
 
 def normalise(value: Any) -> Any:
@@ -218,18 +238,25 @@ def _order(v: Any) -> tuple[int, Any]:
     return (0, v) if isinstance(v, (int, float)) and not isinstance(v, bool) else (1, repr(v))
 
 
-def hits(result: Iterable[Any], pk: str = "id") -> list[list[Any]]:
-    """Search hits per query, ordered by distance then primary key (equal distances have no defined order)."""
+def hits(result: Iterable[Any], pk: str = "id", ties: bool = False) -> list[list[Any]]:
+    """Search hits per query, ordered by distance then primary key (equal distances have no defined order).
+
+    With ``ties``, for scores that tie often (RRF, Hamming), the hits at the last distance are
+    given as that distance and their count: which of the tied candidates make the cut is not
+    defined either.
+    """
     out = []
     for per_query in result:
         hs = [normalise(dict(h)) for h in per_query]
-        out.append(sorted(hs, key=lambda h: (round(float(h.get("distance", 0)), 4), _order(h.get(pk)))))
+        last = round(float(hs[-1]["distance"]), 4) if hs else 0.0  # the cut, in the server's own order
+        hs.sort(key=lambda h: (round(float(h.get("distance", 0)), 4), _order(h.get(pk))))
+        if ties and hs:
+            cut = [h for h in hs if round(float(h["distance"]), 4) == last]
+            hs = [h for h in hs if round(float(h["distance"]), 4) != last] + [
+                {"distance": last, "tied": len(cut)}
+            ]
+        out.append(hs)
     return out
-
-
-def hit_ids(result: Iterable[Any], pk: str = "id") -> list[list[Any]]:
-    """Only the ids of `hits`, for indexes whose distances are approximate."""
-    return [[h.get(pk, h.get("id")) for h in q] for q in hits(result, pk)]
 
 
 def same(a: Any, b: Any, path: str = "") -> str | None:
