@@ -128,9 +128,14 @@ for _kind, _index, _metric, _params, _sp in INDEXES:
         name = await ctx.shared(key)
         q = [VECTORS[kind][3](j) for j in range(2)]
         res = await ctx.c.search(
-            name, q, limit=5, output_fields=["cat"], search_params={"metric_type": metric, "params": sp}
+            name,
+            q,
+            limit=5,
+            output_fields=["cat"],
+            anns_field="v",
+            search_params={"metric_type": metric, "params": sp},
         )
-        return hits(res, ties=kind == "binary")
+        return hits(res, ties=kind == "binary")  # Hamming distances are small integers: ties at the cut
 
     async def _filtered(ctx: Ctx, key: str = _key, kind: str = _kind, sp: dict = _sp) -> Any:
         name = await ctx.shared(key)
@@ -140,6 +145,7 @@ for _kind, _index, _metric, _params, _sp in INDEXES:
             limit=4,
             filter='cat in ["red", "blue"] and n > 20',
             output_fields=["n"],
+            anns_field="v",
             search_params={"params": sp},
         )
         return hits(res, ties=kind == "binary")
@@ -153,6 +159,13 @@ for _kind, _index, _metric, _params, _sp in INDEXES:
     case(f"index.{_tag}.search_filter", _filtered, sync_only=True)
     case(f"index.{_tag}.describe_index", _describe, sync_only=True)
 
+
+async def _sparse_no_anns(ctx: Ctx) -> Any:
+    name = await ctx.shared("vec_sparse_SPARSE_INVERTED_INDEX_IP")
+    return hits(await ctx.c.search(name, [sparse(10_001)], limit=3, output_fields=["n"]))
+
+
+case("search.sparse_without_anns_field", _sparse_no_anns, sync_only=True)
 
 MAIN = "vec_float_FLAT_L2"
 

@@ -40,6 +40,20 @@ _DESCRIBE_INDEX = (
 EXPECTED_DIFFERENCES: dict[str, str] = {
     # -- Heron bugs under repair ---------------------------------------------------------------------
     "types.n_bool.*": _NULLABLE_BOOL,
+    "upsert.nullable_bool_omitted-sync": _NULLABLE_BOOL,
+    "upsert.partial_update-sync": 'being fixed: upsert(..., partial_update=True) is "not supported"',
+    "iterator.query_after_upserts-sync": (
+        "being fixed: pymilvus's query_iterator through heron serve skips rows that were upserted "
+        "(51 of 60 rows after two upserts of 9 rows)"
+    ),
+    "insert.existing_key_again-*": (
+        "being fixed: an existing key inserted again counts twice in count(*) (5 rows for 4 keys); "
+        "Milvus's result reduction keeps one row per key"
+    ),
+    "dynamic.upsert-sync": (
+        "lite: Milvus Lite's upsert keeps dynamic keys the new row leaves out ('score'); Milvus's "
+        "upsert replaces the whole row, as Heron does (served, the $meta bug hides it)"
+    ),
     "dynamic.*-sync": _META,
     "dynamic.query_key-async": _META,
     "dynamic.filter_range-async": _META,
@@ -83,6 +97,10 @@ EXPECTED_DIFFERENCES: dict[str, str] = {
     # -- Heron bugs found here -----------------------------------------------------------------------
     "index.float.*.describe_index-sync": _DESCRIBE_INDEX,
     "index.sparse.*.describe_index-sync": _DESCRIBE_INDEX,
+    "method.drop_collection_properties-sync": (
+        "heron bug: drop_collection_properties leaves the property in place (describe_collection "
+        "still shows it); Milvus Lite removes it"
+    ),
     "collection.drop_index_loaded-sync": (
         "heron bug: dropping the index of a loaded collection is accepted; Milvus and Milvus Lite "
         "refuse it until the collection is released"
@@ -100,6 +118,19 @@ EXPECTED_DIFFERENCES: dict[str, str] = {
         'lite: Milvus Lite refuses `in` on a JSON path (`json["k"] in [1, 2]`: "left side of \'in\' '
         'must be a field reference"); Milvus accepts it, and so does Heron'
     ),
+    "search.sparse_without_anns_field-sync": (
+        "lite: Milvus Lite wants anns_field for a search on a collection whose only vector field is "
+        "sparse; Milvus takes the one vector field"
+    ),
+    "method.refresh_load-sync": (
+        "lite: Milvus Lite never reports a refresh load as done (pymilvus's wait times out); Milvus "
+        "and Heron finish it"
+    ),
+    "method.list_users-sync": (
+        "lite: Milvus Lite has no user management (UNIMPLEMENTED). Heron without --auth refuses "
+        "(1100) where Milvus without authorization still answers ['root']"
+    ),
+    "method.list_roles-sync": "lite: Milvus Lite has no user management (UNIMPLEMENTED); Heron without --auth refuses (1100)",
     "query.between-sync": "lite: Milvus Lite refuses the chained range `10 < n < 15`, which Milvus accepts",
     "index.float16.*": _LITE_TYPES,
     "index.bfloat16.*": _LITE_TYPES,
@@ -146,5 +177,60 @@ EXPECTED_DIFFERENCES: dict[str, str] = {
     "dynamic.quick_setup_insert-async": _LITE_ASYNC,
 }
 
-# Cases that heron.Client / heron.AsyncClient embedded cannot run yet with pymilvus's objects.
-EMBEDDED_EXPECTED: dict[str, str] = {}
+# Differences above that only the wire shows: heron.Client embedded agrees with Milvus Lite there.
+SERVED_ONLY: frozenset[str] = frozenset(
+    {
+        "dynamic.*-sync",
+        "dynamic.query_key-async",
+        "dynamic.filter_range-async",
+        "dynamic.search_output-async",
+        "dynamic.describe-async",
+        "iterator.query_after_upserts-sync",
+    }
+)
+
+_CLIENT_SIDE = (
+    "being fixed: error wording/codes (pymilvus refuses this before any server sees it, with its "
+    "own code 1; heron.Client refuses it in the engine with 1100)"
+)
+
+# Cases where heron.Client / heron.AsyncClient embedded, given the pymilvus program, differ from Milvus Lite.
+EMBEDDED_EXPECTED: dict[str, str] = {
+    "hybrid.*": (
+        "being fixed: pymilvus objects in Heron's clients (\"reqs: got AnnSearchRequest, expected "
+        'AnnSearchRequest objects")'
+    ),
+    "bad_rows.*.missing_vector-sync": _CLIENT_SIDE,
+    "bad_rows.*.missing_scalar-sync": _CLIENT_SIDE,
+    "bad_rows.*.missing_pk-sync": _CLIENT_SIDE,
+    "bad_rows.*.wrong_type_int-sync": _CLIENT_SIDE,
+    "bad_rows.*.wrong_type_str-sync": _CLIENT_SIDE,
+    "bad_rows.*.unknown_field-sync": _CLIENT_SIDE,
+    "bad_rows.*.second_row_bad-sync": _CLIENT_SIDE,
+    "bad_schema.no_primary-sync": _CLIENT_SIDE,
+    "search.limit_0-sync": _CLIENT_SIDE,
+    "search.limit_negative-sync": _CLIENT_SIDE,
+    "search.empty_data-sync": _CLIENT_SIDE,
+    "bad_rows.*.empty-sync": (
+        "heron bug: heron.Client.insert(name, []) and upsert(name, []) fail with IndexError "
+        '("list index out of range"); pymilvus answers insert_count 0'
+    ),
+    "collection.varchar_pk-sync": (
+        "heron bug: heron.Client's search hits carry the primary key as 'id' whatever the field is "
+        "called; pymilvus names it after the field ('pk')"
+    ),
+    "method.drop_collection_properties-sync": (
+        "heron bug: heron.Client has no drop_collection_properties (AttributeError)"
+    ),
+    "method.alter_index_properties-sync": (
+        "heron bug: heron.Client has no alter_index_properties (AttributeError); served, both "
+        "Milvus Lite and Heron answer UNIMPLEMENTED"
+    ),
+    "method.describe_replica-sync": (
+        "heron.Client has no describe_replica (AttributeError); Milvus Lite answers UNIMPLEMENTED"
+    ),
+    "collection.properties-sync": (
+        "heron bug: heron.Client's describe_collection gives property values as given (3600); "
+        "Milvus, and pymilvus over the wire, give strings ('3600')"
+    ),
+}

@@ -3,11 +3,11 @@
 A case is one small pymilvus program, written once as ``async def case(ctx)``
 against ``ctx.c``. In the ``async`` variant ``ctx.c`` is an
 ``AsyncMilvusClient``; in the ``sync`` variant it is a ``MilvusClient`` seen
-through `Awaitable`, which returns each call's finished result as an
+through `AwaitableClient`, which returns each call's finished result as an
 awaitable, so the program is the same line for line and only the client's
 call style differs. The case returns what it observed; `normalise` turns it
 into JSON-able data (enums by name, bytes as hex, exceptions as
-``{"error": code, "kind": ...}``) and `compare` checks two outcomes with a
+``{"error": code, "kind": ...}``) and `same` checks two outcomes with a
 tolerance on floats. Each case names its collections with ``ctx.name()``,
 which gives the same name on every system, so that descriptions compare
 equal; what a case creates is dropped after it.
@@ -70,7 +70,7 @@ def setup(key: str) -> Callable[[SetupFn], SetupFn]:
 PLAIN = frozenset({"create_schema", "prepare_index_params", "create_field_schema", "get_server_type"})
 
 
-class Awaitable_:
+class AwaitableClient:
     """A blocking client seen through awaitables: ``await c.m(...)`` is ``c.m(...)`` called now."""
 
     def __init__(self, client: Any) -> None:
@@ -103,7 +103,7 @@ class System:
     outcomes: dict[str, Any] = field(default_factory=dict)
 
     def client(self, variant: str) -> Any:
-        return Awaitable_(self.sync_client) if variant == "sync" else self.async_client
+        return AwaitableClient(self.sync_client) if variant == "sync" else self.async_client
 
     def run(self, c: Case, variant: str, api: Any) -> Any:
         """The normalised outcome of case ``c`` in ``variant`` on this system (computed once)."""
@@ -196,6 +196,8 @@ def error_outcome(exc: BaseException) -> dict[str, Any]:
     if callable(code):
         code = f"grpc:{code().name}"
     kind = next((k for k, pattern in _KINDS if pattern.search(message)), "other")
+    if code == "grpc:UNIMPLEMENTED":
+        kind = "unimplemented"  # the wording is the gRPC library's, not the server's
     return {"error": normalise(code), "kind": kind, "message": message[:300]}
 
 
@@ -221,11 +223,12 @@ def normalise(value: Any) -> Any:
     if isinstance(value, (list, tuple, set, frozenset)) or inspect.isgenerator(value):
         items = [normalise(v) for v in value]
         return sorted(items, key=repr) if isinstance(value, (set, frozenset)) else items
-    if hasattr(value, "__iter__"):
-        return [normalise(v) for v in value]
     if hasattr(value, "to_dict"):
         return normalise(value.to_dict())
-    return repr(value)
+    try:  # protobuf repeated fields iterate through __getitem__ alone
+        return [normalise(v) for v in iter(value)]
+    except TypeError:
+        return repr(value)
 
 
 def rows(result: Iterable[Any], key: str = "id") -> list[Any]:

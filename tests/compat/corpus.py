@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import pymilvus
 
-from tests.compat import _cases_catalog, _cases_errors, _cases_search, _cases_types  # noqa: F401  (they register cases)
+from tests.compat import (  # noqa: F401  (they register their cases)
+    _cases_catalog,
+    _cases_errors,
+    _cases_methods,
+    _cases_search,
+    _cases_types,
+)
 from tests.compat._harness import CASES, Case
 
 __all__ = ["cases", "pymilvus"]
