@@ -227,7 +227,7 @@ EMBEDDED_EXPECTED: dict[str, str] = {
         "Milvus Lite and Heron answer UNIMPLEMENTED"
     ),
     "method.describe_replica-sync": (
-        "heron.Client has no describe_replica (AttributeError); Milvus Lite answers UNIMPLEMENTED"
+        "heron bug: heron.Client has no describe_replica (AttributeError); Milvus Lite answers UNIMPLEMENTED"
     ),
     "collection.properties-sync": (
         "heron bug: heron.Client's describe_collection gives property values as given (3600); "
