@@ -108,7 +108,8 @@ class CatalogOps:
                                  (cid, DEFAULT_PARTITION, loaded))
                 pid = int(pcur.lastrowid or 0)
                 for d in defs:
-                    c.execute("INSERT OR REPLACE INTO indexes VALUES (?,?,?,?,?,?)",
+                    c.execute("INSERT OR REPLACE INTO indexes(collection_id, index_name, field_name, index_type, "
+                              "metric_type, params) VALUES (?,?,?,?,?,?)",
                               (cid, d.index_name, d.field_name, d.index_type, d.metric_type, dumps(d.params)))
             coll = Collection(cid, db, r.collection_name, schema, dict(r.properties), r.consistency_level, created)
             coll.partitions[DEFAULT_PARTITION] = Partition(pid, DEFAULT_PARTITION, bool(loaded))
@@ -275,7 +276,8 @@ class CatalogOps:
             with self.catalog.transaction() as c:
                 for d in defs:
                     c.execute(
-                        "INSERT OR REPLACE INTO indexes VALUES (?,?,?,?,?,?)",
+                        "INSERT OR REPLACE INTO indexes(collection_id, index_name, field_name, index_type, "
+                        "metric_type, params) VALUES (?,?,?,?,?,?)",
                         (coll.id, d.index_name, d.field_name, d.index_type, d.metric_type, dumps(d.params)),
                     )
             for d in defs:
@@ -334,7 +336,8 @@ class CatalogOps:
                 raise AlreadyExistsError(f"alias {r.alias!r} is the name of a collection")
             if self.catalog.rows("SELECT 1 FROM aliases WHERE db=? AND alias=?", (coll.db, r.alias)):
                 raise AlreadyExistsError(f"alias {r.alias!r} already exists")
-            self.catalog.execute("INSERT INTO aliases VALUES (?,?,?)", (coll.db, r.alias, coll.id))
+            self.catalog.execute("INSERT INTO aliases(db, alias, collection_id) VALUES (?,?,?)",
+                                 (coll.db, r.alias, coll.id))
 
     def op_drop_alias(self, r: rq.DropAlias) -> None:
         db = self.engine.database(r.db_name)
