@@ -390,7 +390,7 @@ def _insert_log_data_end(log: Path) -> int:
 
     data = log.read_bytes()
     pos = end = 0
-    while pos + HEADER.size <= len(data):
+    while pos + HEADER.size <= len(data) and data[pos : pos + 4] != bytes(4):  # zeros: the file's tail
         length = HEADER.unpack_from(data, pos)[2]
         end = pos + HEADER.size + length
         pos = _aligned(end)

@@ -287,7 +287,7 @@ def _bad_record(path: str, pos: int, name: str, cat: _Catalog | None) -> str:
         head = os.pread(fh.fileno(), lf.HEADER.size, pos)
     if len(head) == lf.HEADER.size:
         magic, _crc, length, seq, coll, part = lf.HEADER.unpack_from(head)
-        if magic in (lf.MAGIC, lf.PACKED) and pos + lf.HEADER.size + length <= size:
+        if magic in (lf.MAGIC, lf.PADDED, lf.PACKED) and pos + lf.HEADER.size + length <= size:
             rec = lf.Record(seq, coll, part, name, pos + lf.HEADER.size, length)
             if cat is not None and cat.retired.covers(rec):
                 return (f"the record of seq {seq} (collection id {coll}) fails its CRC; it is retired (its rows "
