@@ -150,15 +150,28 @@ def test_a_truncated_log_is_refused_after_a_clean_close(template, tmp_path, cut)
     _refused(path, log, size, "truncated", named=size > 0)
 
 
-def test_after_a_crash_a_cut_inside_the_last_record_loses_only_that_record(template, tmp_path):
+def test_after_a_crash_a_torn_last_record_loses_only_that_record(template, tmp_path):
+    """A torn write: the last record's bytes from some point on never reached the disk (the file keeps its size)."""
+    path = _copy(template, tmp_path)
+    _as_after_a_crash(path)
+    log = _log_file(path)
+    layout = _layout(log)
+    with open(log, "r+b") as fh:
+        fh.seek(layout[-1][0] + 100)
+        fh.write(bytes(layout[-1][2] - layout[-1][0] - 100))
+    assert _ids(path) == set(range((BATCHES - 1) * BATCH))
+    data = log.read_bytes()
+    assert len(data) >= layout[-1][0] + lf.ALIGN and not data[layout[-1][0]:].strip(b"\0")
+
+
+def test_after_a_crash_a_cut_inside_the_last_record_is_refused(template, tmp_path):
+    """The file grows (durably) before a record goes into it, so no crash leaves it shorter than a torn record."""
     path = _copy(template, tmp_path)
     _as_after_a_crash(path)
     log = _log_file(path)
     layout = _layout(log)
     os.truncate(log, layout[-1][0] + 100)
-    assert _ids(path) == set(range((BATCHES - 1) * BATCH))
-    data = log.read_bytes()
-    assert len(data) >= layout[-1][0] + lf.ALIGN and not data[layout[-1][0]:].strip(b"\0")
+    _refused(path, log, layout[-1][0] + 100, "cut off at byte .* inside the record at byte")
 
 
 @pytest.mark.parametrize("boundary", [1, BATCHES // 2, BATCHES - 1])

@@ -13,10 +13,10 @@ files hold records without a tail ("HIL2", see below) or unpadded records
 A file of "HIL3" records always ends with at least `ALIGN` zero bytes after
 its last record (the *tail*): the file is grown, and the growth synced,
 before a record that would leave less, so a crash cannot leave a whole
-last record without its tail. A file that ends right after a whole record
-has lost the records after it (cut off at a record boundary), which no
-crash explains: damage. Zeros up to the end of a file are its tail, not a
-record.
+last record without its tail, nor a torn one without the bytes it was to
+fill and the tail after them. A file that ends sooner was cut off, which no
+crash explains: damage, whether the cut lies at a record boundary or inside
+the last record. Zeros up to the end of a file are its tail, not a record.
 
 The manifest (``log/MANIFEST``, checksummed) lists the log files and, for
 each, how many bytes of it were whole records when the manifest was last
@@ -74,7 +74,9 @@ class FileScan:
     the size is whole records), ``later`` the offset of a whole record after
     it (None: nothing whole follows, as after a torn write), and
     ``bad_padding`` the first non-zero padding byte after a whole record;
-    ``tailed`` whether the last whole record is of a file that keeps a tail.
+    ``tailed`` whether the last whole record is of a file that keeps a tail;
+    ``short`` whether the file ends before the bad record's bytes and the tail
+    after them (in a file that keeps a tail).
     """
 
     name: str
@@ -85,6 +87,7 @@ class FileScan:
     later: int | None = None
     bad_padding: int | None = None
     tailed: bool = False
+    short: bool = False
 
 
 @dataclass(frozen=True)
@@ -151,6 +154,7 @@ def scan_file(path: str, name: str) -> FileScan:
                     if not zeros(m, pos, size):  # zeros to the end are the tail
                         out.bad = pos
                         out.later = next_record(m, pos + 1, size, name)
+                        out.short = _short(m, pos, size, out.tailed)
                     break
                 rec, nxt = found
                 out.records.append(rec)
@@ -161,6 +165,18 @@ def scan_file(path: str, name: str) -> FileScan:
                 pos = nxt
     out.end = min(pos, size)
     return out
+
+
+def _short(m: Buffer, pos: int, size: int, tailed: bool) -> bool:
+    """Whether a file that keeps a tail ends before the bad record at ``pos`` and a tail after it could."""
+    head = bytes(m[pos : pos + HEADER.size])
+    magic = head[:4]
+    if not tailed and magic != MAGIC:
+        return False  # a file of an older kind, or whose kind cannot be told
+    need = pos + ALIGN
+    if magic == MAGIC and len(head) == HEADER.size:
+        need = pos + aligned(HEADER.size + HEADER.unpack(head)[2]) + ALIGN
+    return size < need
 
 
 def zeros(m: Buffer, start: int, stop: int) -> bool:
@@ -189,6 +205,10 @@ def judge(scans: list[FileScan], known: Mapping[str, int]) -> list[Damage]:
         good = known.get(s.name, 0)
         if s.size < good:
             out.append(Damage(s.name, s.size, f"truncated at byte {s.size}, but {good} bytes of it were whole records"))
+        elif s.bad is not None and s.short and s.later is None:
+            out.append(Damage(s.name, s.size, f"cut off at byte {s.size}, inside the record at byte {s.bad} or the "
+                              "zero tail every write leaves after it, which a crash cannot shorten: the record "
+                              "and any written after it are gone"))
         elif s.bad is not None and (not last or s.bad < good or s.later is not None):
             why = ("whole records follow it" if s.later is not None else
                    "it is not in the last file" if not last else f"it lies within the {good} bytes the manifest vouches for")

@@ -21,14 +21,12 @@ match, in one query per table.
 from __future__ import annotations
 
 import sqlite3
-import struct
 import zlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 FUNCTION = "heron_row_crc"
-_LEN = struct.Struct("<I")
 
 
 @dataclass(frozen=True)
@@ -80,27 +78,28 @@ class BadRow:
         return [stored_owner] if isinstance(stored_owner, int) else []
 
 
-def _encode(value: Any) -> bytes:
-    if value is None:
-        return b"N"
-    if isinstance(value, int):
-        return b"I" + str(value).encode()
-    if isinstance(value, float):
-        return b"F" + value.hex().encode()
-    if isinstance(value, str):
-        return b"S" + value.encode("utf-8", "surrogatepass")
-    if isinstance(value, bytes | bytearray | memoryview):
-        return b"B" + bytes(value)
-    raise TypeError(f"a catalog value of type {type(value).__name__} has no canonical form")
-
-
 def row_crc(table: str, *values: Any) -> int:
-    """The CRC-32 of ``table`` and ``values``, each tagged with its type and prefixed with its length."""
-    crc = 0
-    for v in (table, *values):
-        part = _encode(v)
-        crc = zlib.crc32(part, zlib.crc32(_LEN.pack(len(part)), crc))
-    return crc
+    """The CRC-32 of ``table`` and ``values``, each tagged with its type and prefixed with its length.
+
+    Tags: ``N`` NULL, ``I`` integer (decimal), ``F`` real (`float.hex`), ``S``
+    text (UTF-8), ``B`` blob (its bytes); the length is 4 bytes, little-endian.
+    """
+    parts = [b"S" + table.encode()]
+    for v in values:
+        t = type(v)
+        if t is str:
+            parts.append(b"S" + v.encode("utf-8", "surrogatepass"))
+        elif t is int:
+            parts.append(b"I%d" % v)
+        elif v is None:
+            parts.append(b"N")
+        elif t is float:
+            parts.append(b"F" + v.hex().encode())
+        elif t is bytes:
+            parts.append(b"B" + v)
+        else:
+            raise TypeError(f"a value of type {t.__name__} has no canonical form here")
+    return zlib.crc32(b"".join(len(p).to_bytes(4, "little") + p for p in parts))
 
 
 def register(conn: sqlite3.Connection) -> None:
