@@ -240,10 +240,11 @@ class InsertLog:
     def _grow(self, need: int) -> None:
         """Make the active file at least ``need`` bytes (zeros), durably, before a record goes into it.
 
-        Grows by the file's size (within `GROW_BYTES` .. 16x) where the disk has room, else by what is needed.
+        Grows by the file's size (within `GROW_BYTES` .. 16x, and not much past `file_bytes`, where a new
+        file starts) where the disk has room, else by what is needed.
         """
         step = min(max(self._alloc, GROW_BYTES), 16 * GROW_BYTES)
-        for target in (max(need, _aligned(self._alloc + step)), need):
+        for target in (max(need, min(_aligned(self._alloc + step), _aligned(self.file_bytes) + ALIGN)), need):
             try:
                 os.posix_fallocate(self._fd, self._alloc, target - self._alloc)
                 break
