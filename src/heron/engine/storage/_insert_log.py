@@ -142,6 +142,7 @@ class InsertLog:
         self._alloc = 0  # the size of the active file: records, then the zero tail
         self._buf: mmap.mmap | None = None
         self._zero_block: mmap.mmap | None = None
+        self._zeros: mmap.mmap | None = None
         if scans and (scans[-1].tailed or not scans[-1].records):
             self._open(scans[-1].name, scans[-1].end)  # otherwise (an older kind of file) the next write starts one
 
@@ -238,24 +239,33 @@ class InsertLog:
         return Held(self, start, Record(seq, collection_id, partition_id, self._active, start + HEADER.size, size), total)
 
     def _grow(self, need: int) -> None:
-        """Make the active file at least ``need`` bytes (zeros), durably, before a record goes into it.
+        """Make the active file at least ``need`` bytes, writing zeros, durably, before a record goes into it.
 
         Grows by the file's size (within `GROW_BYTES` .. 16x, and not much past `file_bytes`, where a new
-        file starts) where the disk has room, else by what is needed.
+        file starts) where the disk has room, else by what is needed. Zeros are written, not allocated:
+        a record then overwrites written blocks, and its ``fdatasync`` has no block or extent to record
+        (on ext4 that halves the cost of a small insert against writing into allocated, unwritten space).
         """
         step = min(max(self._alloc, GROW_BYTES), 16 * GROW_BYTES)
         for target in (max(need, min(_aligned(self._alloc + step), _aligned(self.file_bytes) + ALIGN)), need):
             try:
-                os.posix_fallocate(self._fd, self._alloc, target - self._alloc)
+                self._write_zeros(target)
                 break
             except OSError as exc:
-                if exc.errno in (errno.EOPNOTSUPP, errno.EINVAL, errno.ENOSYS):  # no allocation here: zeros anyway
-                    os.ftruncate(self._fd, target)
-                    break
+                self._alloc = os.fstat(self._fd).st_size
                 if exc.errno != errno.ENOSPC or target == need:
                     raise
         os.fdatasync(self._fd)
         self._alloc = os.fstat(self._fd).st_size
+
+    def _write_zeros(self, target: int) -> None:
+        if self._zeros is None:
+            self._zeros = mmap.mmap(-1, GROW_BYTES)  # aligned, for O_DIRECT
+        pos = self._alloc
+        while pos < target:
+            n = min(GROW_BYTES, target - pos)
+            self._write_at(memoryview(self._zeros)[:n], pos)
+            pos += n
 
     def _buffer(self, total: int) -> mmap.mmap:
         """A page-aligned buffer of at least ``total`` bytes; only one record uses it at a time (the lock)."""
@@ -392,10 +402,10 @@ class InsertLog:
                     write_manifest(self.path, self._known)
                 except OSError:  # the records are on disk; the next open checks them with less to go on
                     log.warning("could not write the insert log manifest of %s", self.path, exc_info=True)
-            for buf in (self._buf, self._zero_block):
+            for buf in (self._buf, self._zero_block, self._zeros):
                 if buf is not None:
                     buf.close()
-            self._buf = self._zero_block = None
+            self._buf = self._zero_block = self._zeros = None
 
 
 class Held:
