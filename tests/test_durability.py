@@ -390,7 +390,7 @@ def _insert_log_data_end(log: Path) -> int:
 
     data = log.read_bytes()
     pos = end = 0
-    while pos + HEADER.size <= len(data):
+    while pos + HEADER.size <= len(data) and data[pos : pos + 4] != bytes(4):  # zeros: the file's tail
         length = HEADER.unpack_from(data, pos)[2]
         end = pos + HEADER.size + length
         pos = _aligned(end)
@@ -428,14 +428,15 @@ def test_torn_insert_log_tail_loses_only_whole_batches_at_the_end(tmp_path, monk
 
     # Inserts are appended to the insert log, one record per batch, each with a
     # CRC; the last record of the last file is the only one a crash can tear.
-    # Opening cuts the file back to its last whole record, so the cut batch is
-    # lost as a whole and every batch before it is intact.
+    # Opening zeroes that torn record, so the torn batch is lost as a whole and
+    # every batch before it is intact.
     logs = sorted((Path(path) / "log").glob("*.log"))
     assert len(logs) == 1
     end = _insert_log_data_end(logs[0])
     assert end > 12 * (cut + 64), "every batch should still be in the insert log"
-    with open(logs[0], "r+b") as fh:
-        fh.truncate(end - cut)
+    with open(logs[0], "r+b") as fh:  # a torn write: the last bytes never reached the disk (the size did)
+        old = os.pread(fh.fileno(), cut, end - cut)  # what was there before: here, anything but the record's bytes
+        os.pwrite(fh.fileno(), bytes(b ^ 0xFF for b in old), end - cut)
 
     with heron.Client(path) as client:
         stored = _stored(client)

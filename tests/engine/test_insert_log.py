@@ -8,8 +8,8 @@ import sqlite3
 import pytest
 
 import heron
-from heron.engine.storage import _insert_log
-from heron.engine.storage._insert_log import ALIGN, HEADER, InsertLog, Retired
+from heron.engine.storage import _insert_log, _log_files
+from heron.engine.storage._insert_log import ALIGN, HEADER, MAGIC, InsertLog, Retired
 
 
 def _log(path, retired=None, file_bytes=None) -> InsertLog:
@@ -48,9 +48,9 @@ def test_records_start_on_aligned_boundaries_padded_with_zeros(tmp_path):
     log.close()
     (name,) = _files(tmp_path)
     data = (tmp_path / name).read_bytes()
-    assert len(data) == 4 * ALIGN
+    assert len(data) >= 5 * ALIGN and not data[4 * ALIGN :].strip(b"\0")  # the zero tail
     assert data[HEADER.size + 10 : ALIGN] == bytes(ALIGN - HEADER.size - 10)
-    assert [data[k * ALIGN : k * ALIGN + 4] for k in (0, 1, 3)] == [b"HIL2"] * 3
+    assert [data[k * ALIGN : k * ALIGN + 4] for k in (0, 1, 3)] == [MAGIC] * 3
     assert _log(tmp_path).records(1) == [(1, 1, b"a" * 10), (2, 1, b"b" * (ALIGN - HEADER.size + 1)), (3, 1, b"c")]
 
 
@@ -62,31 +62,42 @@ def test_a_torn_last_record_is_cut_away_and_appending_goes_on(tmp_path, keep):
     _crash(log)
     (name,) = _files(tmp_path)
     full = tmp_path / name
-    with open(full, "r+b") as fh:
-        fh.truncate(ALIGN + keep)  # the second record keeps ``keep`` of its bytes
+    with open(full, "r+b") as fh:  # a torn write: the second record keeps ``keep`` of its bytes, the file its size
+        fh.seek(ALIGN + keep)
+        fh.write(bytes(ALIGN - keep))
     log = _log(tmp_path)
     assert log.records(1) == [(1, 1, b"a" * 10)]
-    assert full.stat().st_size == ALIGN
+    assert not full.read_bytes()[ALIGN:].strip(b"\0")  # zeroed, the tail kept
     log.append(3, 1, 1, b"c")
     log.close()
     assert _files(tmp_path) == [name]
     assert _log(tmp_path).records(1) == [(1, 1, b"a" * 10), (3, 1, b"c")]
 
 
-def test_a_whole_last_record_short_of_its_padding_is_kept_and_a_new_file_started(tmp_path):
+@pytest.mark.parametrize("cut", [ALIGN + 1, ALIGN + HEADER.size + 5, ALIGN + HEADER.size + 10, 2 * ALIGN,
+                                 2 * ALIGN + 100])
+def test_a_file_cut_before_its_tail_is_refused_even_after_a_crash(tmp_path, cut):
+    """The file always grows ahead of its records, so a cut in the last padding or at a boundary is no crash."""
     log = _log(tmp_path)
     log.append(1, 1, 1, b"a" * 10)
     log.append(2, 1, 1, b"b" * 10)
     _crash(log)
     (name,) = _files(tmp_path)
     with open(tmp_path / name, "r+b") as fh:
-        fh.truncate(ALIGN + HEADER.size + 10)
+        fh.truncate(cut)
+    with pytest.raises(heron.CorruptionError, match="cut off at byte"):
+        _log(tmp_path)
+
+
+def test_a_file_of_records_without_a_tail_is_read_and_not_appended_to(tmp_path):
+    old = b"".join(_log_files.encode(seq, 1, 1, b"old %d" % seq).replace(MAGIC, b"HIL2", 1) for seq in (1, 2))
+    (tmp_path / "00000000000000000001.log").write_bytes(old)
     log = _log(tmp_path)
-    assert log.records(1) == [(1, 1, b"a" * 10), (2, 1, b"b" * 10)]
-    log.append(3, 1, 1, b"c")  # not appended after an unaligned end
+    assert log.records(1) == [(1, 1, b"old 1"), (2, 1, b"old 2")]
+    log.append(3, 1, 1, b"c")
     log.close()
-    assert _files(tmp_path) == [name, "00000000000000000003.log"]
-    assert _log(tmp_path).records(1) == [(1, 1, b"a" * 10), (2, 1, b"b" * 10), (3, 1, b"c")]
+    assert _files(tmp_path) == ["00000000000000000001.log", "00000000000000000003.log"]
+    assert _log(tmp_path).records(1) == [(1, 1, b"old 1"), (2, 1, b"old 2"), (3, 1, b"c")]
 
 
 def test_files_of_unpadded_records_are_read_and_not_appended_to(tmp_path):

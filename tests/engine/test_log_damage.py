@@ -128,7 +128,7 @@ def test_a_flipped_bit_in_any_record_is_refused_or_loses_only_the_torn_tail(temp
         if crash and k == BATCHES - 1 and cls[0] != "padding":
             # The last record of the last file, not vouched for: what a torn write leaves. It alone goes.
             assert _ids(path) == every - set(range(k * BATCH, BATCHES * BATCH)), (k, cls)
-            assert log.stat().st_size == layout[k][0]
+            assert not log.read_bytes()[layout[k][0]:].strip(b"\0"), "the torn record was not zeroed"
             lost_tail += 1
             continue
         record_start = layout[k][0]
@@ -150,14 +150,49 @@ def test_a_truncated_log_is_refused_after_a_clean_close(template, tmp_path, cut)
     _refused(path, log, size, "truncated", named=size > 0)
 
 
-def test_after_a_crash_a_cut_inside_the_last_record_loses_only_that_record(template, tmp_path):
+def test_after_a_crash_a_torn_last_record_loses_only_that_record(template, tmp_path):
+    """A torn write: the last record's bytes from some point on never reached the disk (the file keeps its size)."""
+    path = _copy(template, tmp_path)
+    _as_after_a_crash(path)
+    log = _log_file(path)
+    layout = _layout(log)
+    with open(log, "r+b") as fh:
+        fh.seek(layout[-1][0] + 100)
+        fh.write(bytes(layout[-1][2] - layout[-1][0] - 100))
+    assert _ids(path) == set(range((BATCHES - 1) * BATCH))
+    data = log.read_bytes()
+    assert len(data) >= layout[-1][0] + lf.ALIGN and not data[layout[-1][0]:].strip(b"\0")
+
+
+def test_after_a_crash_a_cut_inside_the_last_record_is_refused(template, tmp_path):
+    """The file grows (durably) before a record goes into it, so no crash leaves it shorter than a torn record."""
     path = _copy(template, tmp_path)
     _as_after_a_crash(path)
     log = _log_file(path)
     layout = _layout(log)
     os.truncate(log, layout[-1][0] + 100)
-    assert _ids(path) == set(range((BATCHES - 1) * BATCH))
-    assert log.stat().st_size == layout[-1][0]
+    _refused(path, log, layout[-1][0] + 100, "cut off at byte .* inside the record at byte")
+
+
+@pytest.mark.parametrize("boundary", [1, BATCHES // 2, BATCHES - 1])
+def test_after_a_crash_a_cut_at_a_record_boundary_is_refused(template, tmp_path, boundary):
+    """No crash leaves a whole last record without the zero tail: the records after it were cut off."""
+    path = _copy(template, tmp_path)
+    _as_after_a_crash(path)
+    log = _log_file(path)
+    layout = _layout(log)
+    os.truncate(log, layout[boundary][0])
+    _refused(path, log, layout[boundary][0], "cut off at byte .* right after a whole record")
+
+
+def test_after_a_crash_the_tail_alone_may_be_cut(template, tmp_path):
+    """Zeros after the last record hold nothing: cutting some of them loses nothing and is no damage."""
+    path = _copy(template, tmp_path)
+    _as_after_a_crash(path)
+    log = _log_file(path)
+    layout = _layout(log)
+    os.truncate(log, layout[-1][2] + lf.ALIGN)
+    assert _ids(path) == set(range(BATCHES * BATCH))
 
 
 def test_a_deleted_log_file_is_refused(template, tmp_path):

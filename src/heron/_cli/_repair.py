@@ -7,7 +7,11 @@ renamed into place), and the original is kept under ``DIR/damaged/log/``,
 never deleted. The manifest is rebuilt. One line is printed per finding,
 with records and rows salvaged per collection and the bytes that could not
 be read. A catalog that is missing, empty or damaged while data remains
-cannot be repaired (it holds the schemas): restore it from a backup.
+cannot be repaired (it holds the schemas): restore it from a backup. That
+includes a catalog row that fails its CRC: no copy of a row's values
+exists elsewhere to rebuild it from (a schema, a segment's row count and
+checksum, a log record, a retirement), and guessing would answer around
+the damage, so repair names the rows and changes nothing.
 
 Exit status: 0 when there was nothing to repair or everything was repaired,
 1 when damage remains (with ``--dry-run``: when there is damage at all), 2
@@ -26,6 +30,8 @@ from typing import Any
 
 from .._errors import CorruptionError, DataDirLockedError
 from ..engine.storage import _log_files as lf
+from ..engine.storage import _row_checksums as rc
+from ..engine.storage._catalog import TABLES
 from ..engine.storage._consistency import data_left
 from ..engine.storage._files import fsync_dir
 from ..engine.storage._insert_log import Retired
@@ -100,6 +106,9 @@ class Repair:
             db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
             try:
                 problems = [r[0] for r in db.execute("PRAGMA quick_check").fetchall()]
+                if problems == ["ok"] and rc.has_crc_columns(db, TABLES):
+                    rc.register(db)
+                    problems = [row.describe() for row in rc.bad_rows(db, TABLES)] or problems
                 if problems == ["ok"]:
                     self.names = {cid: f"{name!r}" for cid, name in db.execute("SELECT id, name FROM collections")}
                     for row in db.execute("SELECT collection_id, partition_id, lo, hi FROM log_retired"):

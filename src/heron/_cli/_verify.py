@@ -42,7 +42,8 @@ def run(args: argparse.Namespace) -> int:
         damage = sum(p.damage for p in report.problems)
         notes = len(report.problems) - damage
         print(
-            f"{args.dir}: checked the catalog, {c['segments']} segment files, {c['indexes']} index files and "
+            f"{args.dir}: checked the catalog ({c.get('catalog_rows', 0)} rows), {c['segments']} segment files, "
+            f"{c['indexes']} index files and "
             f"{c['log_records']} records in {c['log_files']} insert-log files ({c['bytes']:,} bytes): "
             + (f"{damage} damaged" if damage else "no damage")
             + (f", {notes} notes" if notes else "")

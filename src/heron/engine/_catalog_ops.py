@@ -111,7 +111,8 @@ class CatalogOps:
                                  (cid, DEFAULT_PARTITION, loaded))
                 pid = int(pcur.lastrowid or 0)
                 for d in defs:
-                    c.execute("INSERT OR REPLACE INTO indexes VALUES (?,?,?,?,?,?)",
+                    c.execute("INSERT OR REPLACE INTO indexes(collection_id, index_name, field_name, index_type, "
+                              "metric_type, params) VALUES (?,?,?,?,?,?)",
                               (cid, d.index_name, d.field_name, d.index_type, d.metric_type, dumps(d.params)))
             coll = Collection(cid, db, r.collection_name, schema, dict(r.properties), r.consistency_level, created)
             coll.partitions[DEFAULT_PARTITION] = Partition(pid, DEFAULT_PARTITION, bool(loaded))
@@ -279,7 +280,8 @@ class CatalogOps:
             with self.catalog.transaction() as c:
                 for d in defs:
                     c.execute(
-                        "INSERT OR REPLACE INTO indexes VALUES (?,?,?,?,?,?)",
+                        "INSERT OR REPLACE INTO indexes(collection_id, index_name, field_name, index_type, "
+                        "metric_type, params) VALUES (?,?,?,?,?,?)",
                         (coll.id, d.index_name, d.field_name, d.index_type, d.metric_type, dumps(d.params)),
                     )
             for d in defs:
@@ -367,7 +369,8 @@ class CatalogOps:
                 other = next((c.name for c in self.engine.collections.values() if c.id == row[0][0]), "?")
                 raise AlreadyExistsError(f"alias already exist[database={coll.db}][alias={r.alias}]: "
                                          f"{r.alias} is alias to another collection: {other}", code=1602)
-            self.catalog.execute("INSERT INTO aliases VALUES (?,?,?)", (coll.db, r.alias, coll.id))
+            self.catalog.execute("INSERT INTO aliases(db, alias, collection_id) VALUES (?,?,?)",
+                                 (coll.db, r.alias, coll.id))
 
     def op_drop_alias(self, r: rq.DropAlias) -> None:
         db = self.engine.database(r.db_name)

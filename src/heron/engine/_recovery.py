@@ -4,7 +4,8 @@
 it maps the sealed segments the catalog records (each checked against its
 checksum first: a damaged, truncated or missing one leaves its collection
 unavailable, with a `CorruptionError` for every request, and the others
-open), loads their index files (deleting and rebuilding any missing or
+open; so does a catalog row of the collection that fails its CRC,
+`Catalog.damaged`), loads their index files (deleting and rebuilding any missing or
 damaged one), removes files the catalog does not know (left by a crash
 mid-write), and replays the logs (inserts, upserts, deletes) into growing
 segments. Afterwards every acknowledged write is visible again, and no write
@@ -52,6 +53,11 @@ class Recovery:
         ):
             coll = Collection(cid, db, name, CollectionSchema.from_dict(json.loads(schema)),
                               json.loads(props), consistency, created)
+            damage = e.catalog.damaged.get(cid)
+            if damage is not None:  # rows of its partitions, indexes, segments or logs cannot be trusted
+                coll.damage = damage
+                e.collections[(db, name)] = coll
+                continue
             for pid, pname, ploaded in e.catalog.rows(
                 "SELECT id, name, loaded FROM partitions WHERE collection_id=? ORDER BY id", (cid,)
             ):

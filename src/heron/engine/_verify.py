@@ -1,7 +1,8 @@
 """Checking a data directory without opening it for writing (``heron verify``).
 
 `verify_directory` reads every file Heron wrote and checks it: the catalog
-(SQLite's ``PRAGMA integrity_check``, opened read-only), every segment file
+(SQLite's ``PRAGMA integrity_check``, opened read-only, and every row's
+CRC), every segment file
 against the checksum its catalog record holds (or its structure, for files
 written before checksums were recorded), every vector index file against
 its CRCs, and every insert-log record against its CRC. It changes nothing:
@@ -26,6 +27,8 @@ from .._errors import CorruptionError, DataDirLockedError, HeronError
 from .index._base import IndexFileError, check_index_file
 from .storage import _insert_log as il
 from .storage import _log_files as lf
+from .storage import _row_checksums as rc
+from .storage._catalog import ROW_CRC_KEY, TABLES
 from .storage._files import FileChecksum, check_segment_file
 
 
@@ -53,7 +56,8 @@ class Report:
     path: str
     problems: list[Problem] = field(default_factory=list)
     checked: dict[str, int] = field(
-        default_factory=lambda: {"catalog": 0, "segments": 0, "indexes": 0, "log_files": 0, "log_records": 0,
+        default_factory=lambda: {"catalog": 0, "catalog_rows": 0, "segments": 0, "indexes": 0, "log_files": 0,
+                                 "log_records": 0,
                                  "bytes": 0}
     )
 
@@ -153,6 +157,7 @@ def _check_catalog_file(full: str, scratch: str, report: Report) -> _Catalog | N
         for (line,) in conn.execute("PRAGMA integrity_check"):
             if line != "ok":
                 report.problems.append(Problem(name, None, f"integrity check: {line}"))
+        _check_rows(conn, name, report)
         names = dict(conn.execute("SELECT id, db || '.' || name FROM collections").fetchall())
         cols = {row[1] for row in conn.execute("PRAGMA table_info(segments)")}
         checksum = "checksum" if "checksum" in cols else "NULL"
@@ -169,6 +174,24 @@ def _check_catalog_file(full: str, scratch: str, report: Report) -> _Catalog | N
     finally:
         conn.close()
     return out
+
+
+def _check_rows(conn: sqlite3.Connection, name: str, report: Report) -> None:
+    """Check the CRC of every catalog row (`_row_checksums`), as opening does."""
+    if not rc.has_crc_columns(conn, TABLES) or not conn.execute(
+            "SELECT 1 FROM meta WHERE key=?", (ROW_CRC_KEY,)).fetchall():
+        report.problems.append(Problem(name, None, "rows have no CRCs yet (written by an older version): "
+                                             "they get theirs at the next open", damage=False))
+        return
+    rc.register(conn)
+    report.checked["catalog_rows"] = sum(conn.execute(f"SELECT COUNT(*) FROM {t.name}").fetchone()[0]
+                                         for t in TABLES)
+    for row in rc.bad_rows(conn, TABLES):
+        owner = row.table.owner
+        lost = ("the catalog cannot be opened" if owner is None else
+                f"collection id {row.values.get(owner)!r} is unavailable")
+        report.problems.append(Problem(name, None, f"{row.describe()}: {lost}; restore catalog.db from a "
+                                                   "backup"))
 
 
 def _check_segment_files(root: str, cat: _Catalog | None, report: Report) -> None:
@@ -264,7 +287,7 @@ def _bad_record(path: str, pos: int, name: str, cat: _Catalog | None) -> str:
         head = os.pread(fh.fileno(), lf.HEADER.size, pos)
     if len(head) == lf.HEADER.size:
         magic, _crc, length, seq, coll, part = lf.HEADER.unpack_from(head)
-        if magic in (lf.MAGIC, lf.PACKED) and pos + lf.HEADER.size + length <= size:
+        if magic in (lf.MAGIC, lf.PADDED, lf.PACKED) and pos + lf.HEADER.size + length <= size:
             rec = lf.Record(seq, coll, part, name, pos + lf.HEADER.size, length)
             if cat is not None and cat.retired.covers(rec):
                 return (f"the record of seq {seq} (collection id {coll}) fails its CRC; it is retired (its rows "

@@ -11,6 +11,12 @@ passed is remembered for `TOKEN_TTL` seconds under a keyed hash (never the
 password itself) until the user's password changes or the user is dropped,
 and `FailedLogins` refuses, without checking, logins from a peer or for a
 user that failed too often lately.
+
+Every row of ``auth.db`` carries a CRC (`_row_checksums`, as the catalog's
+rows do), checked for every row when the store opens and for the rows each
+password or privilege check reads: a damaged row raises `CorruptionError`
+naming the file and the row, so the server refuses to start, or refuses
+the call, and never grants or denies on a damaged value.
 """
 
 from __future__ import annotations
@@ -18,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import hmac
+import json
 import math
 import os
 import sqlite3
@@ -29,10 +36,12 @@ from typing import Any
 from .._errors import (
     AlreadyExistsError,
     AuthenticationError,
+    CorruptionError,
     NotFoundError,
     ParamError,
     PermissionDeniedError,
 )
+from ..engine.storage import _row_checksums as rc
 
 ROOT = "root"
 BUILTIN_ROLES = ("admin", "public")
@@ -42,7 +51,17 @@ CREATE TABLE IF NOT EXISTS roles(name TEXT PRIMARY KEY);
 CREATE TABLE IF NOT EXISTS user_roles(user TEXT, role TEXT, PRIMARY KEY(user, role));
 CREATE TABLE IF NOT EXISTS grants(role TEXT, object TEXT, object_name TEXT, db TEXT, privilege TEXT,
                                   PRIMARY KEY(role, object, object_name, db, privilege));
+CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT);
 """
+_TABLES = (
+    rc.Table("users", ("name", "salt", "hash", "description"), ("name",)),
+    rc.Table("roles", ("name",), ("name",)),
+    rc.Table("user_roles", ("user", "role"), ("user", "role")),
+    rc.Table("grants", ("role", "object", "object_name", "db", "privilege"),
+             ("role", "object", "object_name", "db", "privilege")),
+    rc.Table("meta", ("key", "value"), ("key",)),
+)
+_BY_NAME = {t.name: t for t in _TABLES}
 
 
 #: Seconds a credential that passed is accepted without checking the password again.
@@ -77,12 +96,42 @@ class AuthStore:
         self._tokens: dict[bytes, tuple[str, float]] = {}
         self.password_checks = 0
         self.password_checks_on_loop = 0
+        self.path = path
         self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
-        self._db.executescript(_SCHEMA)
+        try:
+            self._open()
+        except BaseException:
+            self._db.close()
+            raise
         for role in BUILTIN_ROLES:
-            self._db.execute("INSERT OR IGNORE INTO roles VALUES (?)", (role,))
+            self._db.execute("INSERT OR IGNORE INTO roles(name) VALUES (?)", (role,))
         if not self._rows("SELECT 1 FROM users WHERE name=?", (ROOT,)):
             self._set_password(ROOT, root_password)
+
+    def _open(self) -> None:
+        """Check the file, add CRCs to rows written before them (once, recorded), check every row's CRC."""
+        try:
+            problems = [r[0] for r in self._db.execute("PRAGMA quick_check").fetchall()]
+        except sqlite3.DatabaseError as exc:
+            problems = [str(exc)]
+        if problems != ["ok"]:
+            raise CorruptionError(f"auth database {self.path!r} is damaged ({'; '.join(problems[:3])}); restore "
+                                  "it from a backup (it holds every user, role and grant)", path=self.path)
+        self._db.executescript(_SCHEMA)
+        rc.install(self._db, _TABLES)
+        if not self._db.execute("SELECT 1 FROM meta WHERE key='row_crc'").fetchall():
+            self._db.execute("BEGIN IMMEDIATE")
+            filled = rc.fill_missing(self._db, _TABLES)
+            self._db.execute("INSERT INTO meta(key, value) VALUES ('row_crc', ?)",
+                             (json.dumps({"since": time.time(), "filled": filled}, sort_keys=True),))
+            self._db.execute("COMMIT")
+        bad = rc.bad_rows(self._db, _TABLES, limit=1)
+        if bad:
+            raise self._damage(bad[0])
+
+    def _damage(self, row: rc.BadRow) -> CorruptionError:
+        return CorruptionError(f"auth database {self.path!r}: {row.describe()}; users, roles and grants cannot "
+                               "be trusted: restore auth.db from a backup", path=self.path)
 
     def close(self) -> None:
         self._db.close()
@@ -90,6 +139,19 @@ class AuthStore:
     def _rows(self, sql: str, args: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
         with self._lock:
             return self._db.execute(sql, args).fetchall()
+
+    def _checked(self, table: str, where: str, args: tuple[Any, ...]) -> list[dict[str, Any]]:
+        """The rows of ``table`` matching ``where``, each checked against its CRC (`CorruptionError` if one fails)."""
+        t = _BY_NAME[table]
+        cols = ", ".join(t.columns)
+        rows = self._rows(f"SELECT rowid, crc, {cols} FROM {table} WHERE {where}", args)
+        out = []
+        for rowid, crc, *values in rows:
+            computed = rc.row_crc(table, *values)
+            if crc != computed:
+                raise self._damage(rc.BadRow(t, rowid, dict(zip(t.columns, values, strict=True)), crc, computed))
+            out.append(dict(zip(t.columns, values, strict=True)))
+        return out
 
     def _exec(self, sql: str, args: tuple[Any, ...] = ()) -> None:
         with self._lock:
@@ -113,8 +175,8 @@ class AuthStore:
     # -- authentication --------------------------------------------------------------------
     def verify(self, user: str, password: str) -> bool:
         """Whether ``password`` is the user's (a password check: run it off the event loop)."""
-        row = self._rows("SELECT salt, hash FROM users WHERE name=?", (user,))
-        return bool(row) and hmac.compare_digest(self._hash(password, row[0][0]), row[0][1])
+        row = self._checked("users", "name=?", (user,))
+        return bool(row) and hmac.compare_digest(self._hash(password, row[0]["salt"]), row[0]["hash"])
 
     def token_key(self, token: str) -> bytes:
         """The cache key of a credential: a keyed hash (BLAKE2b with a key of this process), so the cache holds no password."""
@@ -177,7 +239,7 @@ class AuthStore:
         return [n for (n,) in self._rows("SELECT name FROM users ORDER BY name")]
 
     def roles_of(self, user: str) -> list[str]:
-        return [r for (r,) in self._rows("SELECT role FROM user_roles WHERE user=? ORDER BY role", (user,))]
+        return sorted(r["role"] for r in self._checked("user_roles", "user=?", (user,)))
 
     def is_admin(self, user: str) -> bool:
         return user == ROOT or "admin" in self.roles_of(user)
@@ -186,7 +248,7 @@ class AuthStore:
     def create_role(self, role: str) -> None:
         if self._rows("SELECT 1 FROM roles WHERE name=?", (role,)):
             raise AlreadyExistsError(f"role {role!r} already exists")
-        self._exec("INSERT INTO roles VALUES (?)", (role,))
+        self._exec("INSERT INTO roles(name) VALUES (?)", (role,))
 
     def drop_role(self, role: str, force: bool = False) -> None:
         if role in BUILTIN_ROLES:
@@ -212,7 +274,7 @@ class AuthStore:
         if not self._rows("SELECT 1 FROM roles WHERE name=?", (role,)):
             raise NotFoundError(f"role {role!r} not found")
         sql = (
-            "INSERT OR IGNORE INTO user_roles VALUES (?,?)"
+            "INSERT OR IGNORE INTO user_roles(user, role) VALUES (?,?)"
             if add
             else "DELETE FROM user_roles WHERE user=? AND role=?"
         )
@@ -224,7 +286,7 @@ class AuthStore:
             raise NotFoundError(f"role {role!r} not found")
         args = (role, obj, name or "*", db or "default", privilege)
         sql = (
-            "INSERT OR IGNORE INTO grants VALUES (?,?,?,?,?)"
+            "INSERT OR IGNORE INTO grants(role, object, object_name, db, privilege) VALUES (?,?,?,?,?)"
             if add
             else "DELETE FROM grants WHERE role=? AND object=? AND object_name=? AND db=? AND privilege=?"
         )
@@ -242,9 +304,8 @@ class AuthStore:
         """(object, object name, database, privilege) of every grant to the user's roles and ``public``."""
         roles = self.roles_of(user) + ["public"]
         marks = ",".join("?" * len(roles))
-        return self._rows(  # type: ignore[return-value]
-            f"SELECT object, object_name, db, privilege FROM grants WHERE role IN ({marks})", tuple(roles)
-        )
+        rows = self._checked("grants", f"role IN ({marks})", tuple(roles))
+        return [(r["object"], r["object_name"], r["db"], r["privilege"]) for r in rows]
 
     def visible_collections(self, user: str, db: str) -> set[str] | None:
         """Names of the collections of ``db`` the user holds some privilege on; None for all of them."""

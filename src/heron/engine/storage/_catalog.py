@@ -15,6 +15,15 @@ catalog the schemas are gone, and a fresh one would hand the old ids out
 again. Collection, partition and segment ids are never handed out twice:
 their tables are ``AUTOINCREMENT`` (SQLite keeps the largest id ever used),
 and `raise_ids` lifts those marks above any id still found in the directory.
+
+Every row carries a CRC of its values (`_row_checksums`), checked at open.
+A damaged row of a table that belongs to one collection (its partitions,
+indexes, segments, log records and log retirements) leaves that collection
+unavailable (`damaged`, which recovery turns into `Collection.damage`) and
+the others open; a damaged row of the rest (databases, collections,
+aliases, meta), or one whose collection cannot be told, refuses the open:
+those rows name, type and route everything else. Either way the error
+names the table, the row and the file.
 """
 
 from __future__ import annotations
@@ -24,11 +33,13 @@ import logging
 import os
 import sqlite3
 import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
 from ..._errors import CorruptionError
+from . import _row_checksums as rc
 from ._insert_log import Retired
 from ._io_errors import storage_errors
 
@@ -40,10 +51,10 @@ CREATE TABLE IF NOT EXISTS databases(name TEXT PRIMARY KEY, properties TEXT NOT 
 CREATE TABLE IF NOT EXISTS collections(
     id INTEGER PRIMARY KEY AUTOINCREMENT, db TEXT NOT NULL, name TEXT NOT NULL, schema TEXT NOT NULL,
     properties TEXT NOT NULL DEFAULT '{}', consistency TEXT NOT NULL DEFAULT 'Bounded',
-    loaded INTEGER NOT NULL DEFAULT 0, created REAL NOT NULL, UNIQUE(db, name));
+    loaded INTEGER NOT NULL DEFAULT 0, created REAL NOT NULL, crc INTEGER, UNIQUE(db, name));
 CREATE TABLE IF NOT EXISTS partitions(
     id INTEGER PRIMARY KEY AUTOINCREMENT, collection_id INTEGER NOT NULL, name TEXT NOT NULL,
-    loaded INTEGER NOT NULL DEFAULT 0, UNIQUE(collection_id, name));
+    loaded INTEGER NOT NULL DEFAULT 0, crc INTEGER, UNIQUE(collection_id, name));
 CREATE TABLE IF NOT EXISTS indexes(
     collection_id INTEGER NOT NULL, index_name TEXT NOT NULL, field_name TEXT NOT NULL,
     index_type TEXT NOT NULL, metric_type TEXT NOT NULL, params TEXT NOT NULL,
@@ -52,7 +63,7 @@ CREATE TABLE IF NOT EXISTS aliases(db TEXT NOT NULL, alias TEXT NOT NULL, collec
     PRIMARY KEY(db, alias));
 CREATE TABLE IF NOT EXISTS segments(
     id INTEGER PRIMARY KEY AUTOINCREMENT, collection_id INTEGER NOT NULL, partition_id INTEGER NOT NULL,
-    path TEXT NOT NULL, num_rows INTEGER NOT NULL, max_seq INTEGER NOT NULL, checksum BLOB);
+    path TEXT NOT NULL, num_rows INTEGER NOT NULL, max_seq INTEGER NOT NULL, checksum BLOB, crc INTEGER);
 CREATE TABLE IF NOT EXISTS log(
     seq INTEGER PRIMARY KEY, collection_id INTEGER NOT NULL, partition_id INTEGER NOT NULL,
     kind TEXT NOT NULL, payload BLOB NOT NULL);
@@ -104,9 +115,43 @@ class Catalog:
         c.executescript(_SCHEMA)
         if "checksum" not in {row[1] for row in c.execute("PRAGMA table_info(segments)")}:
             c.execute("ALTER TABLE segments ADD COLUMN checksum BLOB")  # NULL: written before checksums
+        rc.install(c, TABLES)
         self._autoincrement(tables)
+        rc.install(c, TABLES)  # the triggers of tables `_autoincrement` made again
         if not self.rows("SELECT name FROM databases WHERE name='default'"):
             self.execute("INSERT INTO databases(name) VALUES ('default')")
+        self._check_rows()
+
+    def _check_rows(self) -> None:
+        """Give rows written before CRCs theirs (once), then check every row's CRC (see the module docstring)."""
+        if not self.rows("SELECT 1 FROM meta WHERE key=?", (ROW_CRC_KEY,)):
+            with self.transaction() as c:
+                filled = rc.fill_missing(c, TABLES)
+                c.execute("INSERT INTO meta(key, value) VALUES (?, ?)",
+                          (ROW_CRC_KEY, dumps({"since": time.time(), "filled": filled})))
+            if filled:
+                log.info("catalog %s: rows written before row CRCs got theirs: %s", self.path, filled)
+        #: Collection id -> why its catalog rows cannot be trusted (see the module docstring).
+        self.damaged: dict[int, CorruptionError] = {}
+        with self._lock:
+            bad = rc.bad_rows(self._conn, TABLES)
+        if not bad:
+            return
+        known = {cid for (cid,) in self.rows("SELECT id FROM collections")}
+        names = self.collection_names()
+        for row in bad:
+            owners = [o for o in row.owners(known) if o in known]
+            if len(owners) != 1:
+                whose = ("it belongs to the whole catalog" if row.table.owner is None else
+                         "which collection it belongs to cannot be told")
+                raise CorruptionError(
+                    f"catalog {self.path!r}: {row.describe()}; {whose}, so nothing can be opened. Restore "
+                    "catalog.db from a backup", path=self.path)
+            if owners[0] not in self.damaged:
+                self.damaged[owners[0]] = CorruptionError(
+                    f"catalog {self.path!r}: {row.describe()}; collection {names[owners[0]]} is unavailable "
+                    "until catalog.db is restored from a backup", path=self.path)
+                log.error("%s", self.damaged[owners[0]].message)
 
     def _autoincrement(self, tables: set[str]) -> None:
         """Give catalogs made before ids were kept from repeating ``AUTOINCREMENT`` tables (same rows)."""
@@ -215,6 +260,25 @@ class Catalog:
 
 
 _AUTOINCREMENT = ("collections", "partitions", "segments")
+
+#: The tables whose rows carry a CRC; a row's ``owner`` column names the collection it belongs to.
+TABLES = (
+    rc.Table("meta", ("key", "value"), ("key",)),
+    rc.Table("databases", ("name", "properties"), ("name",)),
+    rc.Table("collections", ("id", "db", "name", "schema", "properties", "consistency", "loaded", "created"),
+             ("id", "db", "name")),
+    rc.Table("aliases", ("db", "alias", "collection_id"), ("db", "alias")),
+    rc.Table("partitions", ("id", "collection_id", "name", "loaded"), ("id",), "collection_id"),
+    rc.Table("indexes", ("collection_id", "index_name", "field_name", "index_type", "metric_type", "params"),
+             ("collection_id", "index_name"), "collection_id"),
+    rc.Table("segments", ("id", "collection_id", "partition_id", "path", "num_rows", "max_seq", "checksum"),
+             ("id",), "collection_id"),
+    rc.Table("log", ("seq", "collection_id", "partition_id", "kind", "payload"), ("seq",), "collection_id"),
+    rc.Table("log_retired", ("collection_id", "partition_id", "lo", "hi"),
+             ("collection_id", "partition_id", "lo"), "collection_id"),
+)
+#: The ``meta`` row that says every row has had its CRC since (a row without one is damage).
+ROW_CRC_KEY = "row_crc"
 
 
 def _refuse_without_catalog(path: str, state: str, data_left: Callable[[], list[str]]) -> None:

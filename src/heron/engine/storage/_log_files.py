@@ -2,12 +2,21 @@
 
 A record is a header and the payload, padded with zeros to a multiple of 4 KiB::
 
-    magic "HIL2" | crc32 | payload length | seq | collection id | partition id | payload | padding
+    magic "HIL3" | crc32 | payload length | seq | collection id | partition id | payload | padding
 
 The CRC covers everything after itself up to the padding; the padding must
 be zeros, and is checked at open (a flipped bit there is damage like any
 other, though no data is lost: `heron repair` rewrites the file). Older
-files hold unpadded records ("HIL1"), packed one after another.
+files hold records without a tail ("HIL2", see below) or unpadded records
+("HIL1"), packed one after another.
+
+A file of "HIL3" records always ends with at least `ALIGN` zero bytes after
+its last record (the *tail*): the file is grown, and the growth synced,
+before a record that would leave less, so a crash cannot leave a whole
+last record without its tail, nor a torn one without the bytes it was to
+fill and the tail after them. A file that ends sooner was cut off, which no
+crash explains: damage, whether the cut lies at a record boundary or inside
+the last record. Zeros up to the end of a file are its tail, not a record.
 
 The manifest (``log/MANIFEST``, checksummed) lists the log files and, for
 each, how many bytes of it were whole records when the manifest was last
@@ -33,7 +42,8 @@ from ._files import fsync_dir
 
 Buffer = bytes | mmap.mmap | memoryview
 
-MAGIC = b"HIL2"
+MAGIC = b"HIL3"
+PADDED = b"HIL2"  # padded records in a file with no tail: read, never written
 PACKED = b"HIL1"  # unpadded records: read, never written
 HEADER = struct.Struct("<4sIIqqq")  # magic, crc32, payload length, seq, collection id, partition id
 #: Records start, and are padded to end, on multiples of this (the largest common block size).
@@ -42,6 +52,7 @@ SUFFIX = ".log"
 MANIFEST = "MANIFEST"
 _MANIFEST_HEAD = "heron insert log manifest 1"
 _ZEROS = bytes(ALIGN)
+_MIB_ZEROS = bytes(1 << 20)
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,7 +73,10 @@ class FileScan:
     the offset of the first record that is not whole (None: every byte up to
     the size is whole records), ``later`` the offset of a whole record after
     it (None: nothing whole follows, as after a torn write), and
-    ``bad_padding`` the first non-zero padding byte after a whole record.
+    ``bad_padding`` the first non-zero padding byte after a whole record;
+    ``tailed`` whether the last whole record is of a file that keeps a tail;
+    ``short`` whether the file ends before the bad record's bytes and the tail
+    after them (in a file that keeps a tail).
     """
 
     name: str
@@ -72,6 +86,8 @@ class FileScan:
     bad: int | None = None
     later: int | None = None
     bad_padding: int | None = None
+    tailed: bool = False
+    short: bool = False
 
 
 @dataclass(frozen=True)
@@ -98,7 +114,7 @@ def record_at(m: Buffer, pos: int, size: int, name: str) -> tuple[Record, int] |
         return None
     magic, crc, length, seq, coll, part = HEADER.unpack_from(m, pos)
     end = pos + HEADER.size + length
-    if magic not in (MAGIC, PACKED) or end > size:
+    if magic not in (MAGIC, PADDED, PACKED) or end > size:
         return None
     with memoryview(m)[pos + 8 : end] as body:
         if zlib.crc32(body) != crc:
@@ -110,7 +126,7 @@ def record_at(m: Buffer, pos: int, size: int, name: str) -> tuple[Record, int] |
 def next_record(m: bytes | mmap.mmap, start: int, size: int, name: str) -> int | None:
     """The offset of the first whole record at or after ``start``: padded ones on 4 KiB boundaries, packed anywhere."""
     best: int | None = None
-    for magic in (MAGIC, PACKED):
+    for magic in (MAGIC, PADDED, PACKED):
         pos = start
         while best is None or pos < best:
             pos = m.find(magic, pos)
@@ -135,11 +151,14 @@ def scan_file(path: str, name: str) -> FileScan:
             while pos < size:
                 found = record_at(m, pos, size, name)
                 if found is None:
-                    out.bad = pos
-                    out.later = next_record(m, pos + 1, size, name)
+                    if not zeros(m, pos, size):  # zeros to the end are the tail
+                        out.bad = pos
+                        out.later = next_record(m, pos + 1, size, name)
+                        out.short = _short(m, pos, size, out.tailed)
                     break
                 rec, nxt = found
                 out.records.append(rec)
+                out.tailed = m[pos : pos + 4] == MAGIC
                 stop, tail = rec.offset + rec.length, min(nxt, size)
                 if out.bad_padding is None and m[stop:tail] != _ZEROS[: tail - stop]:
                     out.bad_padding = tail - len(m[stop:tail].lstrip(b"\0"))
@@ -148,11 +167,34 @@ def scan_file(path: str, name: str) -> FileScan:
     return out
 
 
+def _short(m: Buffer, pos: int, size: int, tailed: bool) -> bool:
+    """Whether a file that keeps a tail ends before the bad record at ``pos`` and a tail after it could."""
+    head = bytes(m[pos : pos + HEADER.size])
+    magic = head[:4]
+    if not tailed and magic != MAGIC:
+        return False  # a file of an older kind, or whose kind cannot be told
+    need = pos + ALIGN
+    if magic == MAGIC and len(head) == HEADER.size:
+        need = pos + aligned(HEADER.size + HEADER.unpack(head)[2]) + ALIGN
+    return size < need
+
+
+def zeros(m: Buffer, start: int, stop: int) -> bool:
+    """Whether bytes ``start:stop`` of ``m`` are all zero."""
+    step = 1 << 20
+    for pos in range(start, stop, step):
+        end = min(stop, pos + step)
+        if m[pos:end] != _MIB_ZEROS[: end - pos]:
+            return False
+    return True
+
+
 def judge(scans: list[FileScan], known: Mapping[str, int]) -> list[Damage]:
     """Damage that no crash explains, given the files' scans (oldest first) and the manifest's lengths.
 
     A bad record is a torn write only when it is in the last file, after the
-    length the manifest vouches for, and no whole record follows it.
+    length the manifest vouches for, and no whole record follows it. A file
+    that keeps a tail and has none was cut at a record boundary.
     """
     out = []
     present = {s.name for s in scans}
@@ -163,10 +205,17 @@ def judge(scans: list[FileScan], known: Mapping[str, int]) -> list[Damage]:
         good = known.get(s.name, 0)
         if s.size < good:
             out.append(Damage(s.name, s.size, f"truncated at byte {s.size}, but {good} bytes of it were whole records"))
+        elif s.bad is not None and s.short and s.later is None:
+            out.append(Damage(s.name, s.size, f"cut off at byte {s.size}, inside the record at byte {s.bad} or the "
+                              "zero tail every write leaves after it, which a crash cannot shorten: the record "
+                              "and any written after it are gone"))
         elif s.bad is not None and (not last or s.bad < good or s.later is not None):
             why = ("whole records follow it" if s.later is not None else
                    "it is not in the last file" if not last else f"it lies within the {good} bytes the manifest vouches for")
             out.append(Damage(s.name, s.bad, f"damaged record at byte {s.bad} (not a torn final write: {why})"))
+        elif s.bad is None and s.tailed and s.size - s.end < ALIGN:
+            out.append(Damage(s.name, s.size, f"cut off at byte {s.size}, right after a whole record, without the "
+                              "zero tail every write leaves: the records written after it are gone"))
         if s.bad_padding is not None:
             out.append(Damage(s.name, s.bad_padding, f"non-zero padding at byte {s.bad_padding}"))
     return out
@@ -200,13 +249,18 @@ def encode(seq: int, collection_id: int, partition_id: int, payload: bytes) -> b
 
 
 def write_records(path: str, records: Iterable[tuple[int, int, int, bytes]]) -> int:
-    """Write ``(seq, collection, partition, payload)`` records to a new file ``path``, synced; returns its size."""
+    """Write ``(seq, collection, partition, payload)`` records and the tail to a new file ``path``, synced.
+
+    Returns the bytes of records (the size less the tail).
+    """
     with open(path, "xb") as fh:
         for seq, coll, part, payload in records:
             fh.write(encode(seq, coll, part, payload))
+        end = fh.tell()
+        fh.write(_ZEROS)
         fh.flush()
         os.fsync(fh.fileno())
-        return fh.tell()
+        return end
 
 
 # -- the manifest ------------------------------------------------------------------------
