@@ -302,8 +302,10 @@ class CatalogOps:
             field = coll.schema.field(d.field_name)
             if coll.loaded and field is not None and field.dtype.is_vector:
                 # Milvus and Milvus Lite both refuse it; a scalar index may go while loaded, as in Milvus.
-                raise ParamError(f"vector index cannot be dropped on loaded collection[collection={coll.name}]"
-                                 f"[index={d.index_name}]: release_collection({coll.name!r}) first")
+                # Milvus's own error here carries no specific code: 65535, its "unexpected" one.
+                raise ParamError(f"index cannot be dropped, collection is loaded, please release it first "
+                                 f"[collection={coll.name}][index={d.index_name}]: "
+                                 f"release_collection({coll.name!r}) first", code=65535)
             self.catalog.execute("DELETE FROM indexes WHERE collection_id=? AND index_name=?", (coll.id, d.index_name))
             del coll.indexes[d.index_name]
             for p in coll.partitions.values():
