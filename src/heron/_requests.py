@@ -95,9 +95,12 @@ class TruncateCollection:
 
 @dataclass(frozen=True)
 class AlterCollectionProperties:
+    """Set ``properties`` on a collection and remove the properties named in ``delete_keys``."""
+
     db_name: str
     collection_name: str
     properties: dict[str, Any]
+    delete_keys: tuple[str, ...] = ()
 
 
 # -- partitions --------------------------------------------------------------

@@ -2,26 +2,17 @@
 
 Keys are ``fnmatch`` patterns over test ids (``<case>-<variant>``). A listed
 case is a strict expected failure: when the difference goes away it fails
-as XPASS, and the entry is removed. ``being fixed:`` marks a Heron bug under
-repair; ``lite:`` marks a place where Milvus Lite differs from Milvus and
+as XPASS, and the entry is removed. ``heron bug:`` marks a Heron bug not
+fixed yet; ``lite:`` marks a place where Milvus Lite differs from Milvus and
 Heron follows Milvus.
 """
 
 from __future__ import annotations
 
-_NULLABLE_BOOL = (
-    "being fixed: a nullable BOOL column from pymilvus (null rows sent as 0 under a validity mask) "
-    "is refused: \"field 'n_bool' in row 0: got 0, expected a bool\""
-)
-
-_META = (
-    "being fixed: DescribeCollection lists the dynamic field $meta, and pymilvus's row insert "
-    'then fails on it ("Unexpected error, message=<get>")'
-)
-_HABITS = "being fixed: implicit load / Milvus Lite habits"
 _CODES = (
-    "being fixed: error wording/codes (both refuse; the codes differ. Milvus Lite's 6 is its own "
-    "generic code, so Milvus's code is the target, not Lite's)"
+    "lite: both refuse; Milvus Lite answers with its own generic code (6, the legacy IllegalArgument, or 1, "
+    "Unexpected) where Milvus has a specific one (1100 parameter invalid, 800 database not found, 1600/1602 "
+    "alias not found/exists, 65535 for the plain errors Milvus raises without a code), and Heron gives Milvus's"
 )
 _LITE_ASYNC = (
     "lite: AsyncMilvusClient's create_index waits on the AllocTimestamp RPC, which Milvus Lite "
@@ -32,47 +23,18 @@ _LITE_ALL_FIELDS = (
     "lite: Milvus Lite returns every field when a search names no output_fields; Milvus returns "
     "only the primary key and distance, and so does Heron"
 )
-_DESCRIBE_INDEX = (
-    "heron bug: describe_index nests the build parameters under 'params', reports AUTOINDEX as "
-    "the index it resolved to, and says indexed_rows 0 / pending_index_rows N with state Finished"
+_LITE_INDEX_PARAMS = (
+    "lite: Milvus Lite's describe_index drops the build parameters (M, efConstruction, nlist, "
+    "drop_ratio_build); Milvus lists them beside index_type as strings, and so does Heron"
+)
+_AUTOINDEX = (
+    "heron bug: describe_index reports AUTOINDEX as the index it resolved to (HNSW, with M=16 and "
+    "efConstruction=200 listed); Milvus and Milvus Lite report index_type AUTOINDEX and only the "
+    "parameters the user gave. The catalog keeps only the resolved definition"
 )
 
 EXPECTED_DIFFERENCES: dict[str, str] = {
-    # -- Heron bugs under repair ---------------------------------------------------------------------
-    "types.n_bool.*": _NULLABLE_BOOL,
-    "upsert.nullable_bool_omitted-sync": _NULLABLE_BOOL,
-    "upsert.partial_update-sync": 'being fixed: upsert(..., partial_update=True) is "not supported"',
-    "iterator.query_after_upserts-sync": (
-        "being fixed: pymilvus's query_iterator through heron serve skips rows that were upserted "
-        "(51 of 60 rows after two upserts of 9 rows)"
-    ),
-    "insert.existing_key_again-*": (
-        "being fixed: an existing key inserted again counts twice in count(*) (5 rows for 4 keys); "
-        "Milvus's result reduction keeps one row per key"
-    ),
-    "dynamic.upsert-sync": (
-        "lite: Milvus Lite's upsert keeps dynamic keys the new row leaves out ('score'); Milvus's "
-        "upsert replaces the whole row, as Heron does (served, the $meta bug hides it)"
-    ),
-    "dynamic.*-sync": _META,
-    "dynamic.query_key-async": _META,
-    "dynamic.filter_range-async": _META,
-    "dynamic.search_output-async": _META,
-    "dynamic.describe-async": _META,
-    "collection.quick_setup_describe-sync": _META
-    + "; and lite: Milvus Lite numbers fields from 0, Milvus from 100",
-    "collection.quick_setup_options-sync": _META
-    + "; and lite: Milvus Lite numbers fields from 0, Milvus from 100",
-    "bad_rows.insert.repeated_pk-*": (
-        "being fixed: an insert batch that repeats a primary key is refused; Milvus and Milvus Lite "
-        "accept it and keep the last row"
-    ),
-    "collection.no_index_insert_query-sync": _HABITS + " (a collection without an index is queried)",
-    "collection.no_index_load_state-sync": _HABITS + " (load state before an index exists)",
-    "collection.drop_index-*": _HABITS + " (load state after the index is dropped)",
-    "partition.drop_loaded-sync": _HABITS + " (dropping a loaded partition)",
-    "collection.create_twice_different-sync": _CODES,
-    "partition.create_twice-sync": _CODES,
+    # -- Milvus Lite's generic error codes -----------------------------------------------------------
     "partition.drop_default-sync": _CODES,
     "alias.describe_missing-sync": _CODES,
     "alias.duplicate-sync": _CODES,
@@ -94,17 +56,16 @@ EXPECTED_DIFFERENCES: dict[str, str] = {
     "search.unknown_anns_field-sync": _CODES,
     "query.bad_filter-sync": _CODES,
     "hybrid.weighted_count_mismatch-sync": _CODES,
-    # -- Heron bugs found here -----------------------------------------------------------------------
-    "index.float.*.describe_index-sync": _DESCRIBE_INDEX,
-    "index.sparse.*.describe_index-sync": _DESCRIBE_INDEX,
-    "method.drop_collection_properties-sync": (
-        "heron bug: drop_collection_properties leaves the property in place (describe_collection "
-        "still shows it); Milvus Lite removes it"
+    "collection.drop_index_loaded-sync": _CODES,
+    # -- Heron bugs ------------------------------------------------------------------------------------
+    "index.float.AUTOINDEX.*.describe_index-sync": _AUTOINDEX,
+    "index.sparse.*.describe_index-sync": (
+        "heron bug: describe_index lists the default it filled in (drop_ratio_build 0.0) beside the "
+        "parameters given (none here); Milvus lists only those given. The catalog keeps only the "
+        "resolved definition"
     ),
-    "collection.drop_index_loaded-sync": (
-        "heron bug: dropping the index of a loaded collection is accepted; Milvus and Milvus Lite "
-        "refuse it until the collection is released"
-    ),
+    "collection.quick_setup_options-sync": _AUTOINDEX
+    + "; and lite: Milvus Lite numbers fields from 0, Milvus from 100, as Heron does",
     # -- where Milvus Lite differs from Milvus ---------------------------------------------------------
     "types.*.query_arith-*": (
         "lite: Milvus Lite's filter parser has no arithmetic operators (`int8 % 3 == 1`: "
@@ -127,11 +88,29 @@ EXPECTED_DIFFERENCES: dict[str, str] = {
         "and Heron finish it"
     ),
     "method.list_users-sync": (
-        "lite: Milvus Lite has no user management (UNIMPLEMENTED). Heron without --auth refuses "
-        "(1100) where Milvus without authorization still answers ['root']"
+        "lite: Milvus Lite has no user management (UNIMPLEMENTED); Milvus, even with authorization "
+        "off, lists its built-in user ['root'], and so does Heron without --auth"
     ),
-    "method.list_roles-sync": "lite: Milvus Lite has no user management (UNIMPLEMENTED); Heron without --auth refuses (1100)",
+    "method.list_roles-sync": (
+        "lite: Milvus Lite has no user management (UNIMPLEMENTED); Milvus, even with authorization "
+        "off, lists its built-in roles admin and public, and so does Heron without --auth"
+    ),
     "query.between-sync": "lite: Milvus Lite refuses the chained range `10 < n < 15`, which Milvus accepts",
+    "index.float.IVF_FLAT.*.describe_index-sync": _LITE_INDEX_PARAMS,
+    "index.float.HNSW.*.describe_index-sync": _LITE_INDEX_PARAMS,
+    "collection.quick_setup_describe-sync": "lite: Milvus Lite numbers fields from 0, Milvus from 100, as Heron does",
+    "collection.drop_index-*": (
+        "lite: Milvus Lite reports a released collection as Loaded once its index is dropped; Milvus "
+        "reports NotLoad, as Heron does"
+    ),
+    "dynamic.upsert-sync": (
+        "lite: Milvus Lite's upsert keeps dynamic keys the new row leaves out ('score'); Milvus's "
+        "upsert replaces the whole row, as Heron does"
+    ),
+    "partition.create_twice-sync": (
+        "lite: Milvus Lite refuses a partition created again (a KeyError: code 1, message 'p1'); "
+        "Milvus treats it as done (idempotent), as Heron does"
+    ),
     "index.float16.*": _LITE_TYPES,
     "index.bfloat16.*": _LITE_TYPES,
     "index.int8.*": _LITE_TYPES,
@@ -178,16 +157,7 @@ EXPECTED_DIFFERENCES: dict[str, str] = {
 }
 
 # Differences above that only the wire shows: heron.Client embedded agrees with Milvus Lite there.
-SERVED_ONLY: frozenset[str] = frozenset(
-    {
-        "dynamic.*-sync",
-        "dynamic.query_key-async",
-        "dynamic.filter_range-async",
-        "dynamic.search_output-async",
-        "dynamic.describe-async",
-        "iterator.query_after_upserts-sync",
-    }
-)
+SERVED_ONLY: frozenset[str] = frozenset()
 
 _CLIENT_SIDE = (
     "being fixed: error wording/codes (pymilvus refuses this before any server sees it, with its "

@@ -191,6 +191,8 @@ class CatalogOps:
         coll = self.engine.collection(r.db_name, r.collection_name)
         with coll.write_lock:
             coll.properties.update(r.properties)
+            for key in r.delete_keys:
+                coll.properties.pop(key, None)
             self.catalog.execute("UPDATE collections SET properties=? WHERE id=?", (dumps(coll.properties), coll.id))
 
     # -- partitions ----------------------------------------------------------------------
@@ -302,8 +304,10 @@ class CatalogOps:
             field = coll.schema.field(d.field_name)
             if coll.loaded and field is not None and field.dtype.is_vector:
                 # Milvus and Milvus Lite both refuse it; a scalar index may go while loaded, as in Milvus.
-                raise ParamError(f"vector index cannot be dropped on loaded collection[collection={coll.name}]"
-                                 f"[index={d.index_name}]: release_collection({coll.name!r}) first")
+                # Milvus's own error here carries no specific code: 65535, its "unexpected" one.
+                raise ParamError(f"index cannot be dropped, collection is loaded, please release it first "
+                                 f"[collection={coll.name}][index={d.index_name}]: "
+                                 f"release_collection({coll.name!r}) first", code=65535)
             self.catalog.execute("DELETE FROM indexes WHERE collection_id=? AND index_name=?", (coll.id, d.index_name))
             del coll.indexes[d.index_name]
             for p in coll.partitions.values():

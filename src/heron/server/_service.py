@@ -25,7 +25,7 @@ from .._errors import AuthenticationError, ParamError, ServerBusyError
 from .._schema import CollectionSchema
 from .._workers import Workers
 from ..engine._engine import Engine
-from ._auth import AuthStore, FailedLogins
+from ._auth import BUILTIN_ROLES, ROOT, AuthStore, FailedLogins
 from ._errors import DeadlineExceeded, rpc_errors
 from ._rbac import HANDLERS as RBAC_HANDLERS
 from ._rbac import check_privilege, visible
@@ -185,7 +185,27 @@ def _host(peer: str) -> str:
 
 
 class AuthStoreDisabled:
-    """Stands in for the `AuthStore` when authentication is off: user management is refused."""
+    """Stands in for the `AuthStore` when authentication is off.
+
+    Milvus keeps its built-in user and roles whether or not authorization is
+    enabled, so listings answer as a fresh Milvus does (``root``; ``admin`` and
+    ``public``; no grants); changes to users, roles and grants are refused.
+    """
+
+    def users(self) -> list[str]:
+        return [ROOT]
+
+    def roles(self) -> list[str]:
+        return sorted(BUILTIN_ROLES)
+
+    def roles_of(self, user: str) -> list[str]:
+        return []
+
+    def users_of(self, role: str) -> list[str]:
+        return []
+
+    def grants(self, role: str, obj: str = "", name: str = "", db: str = "") -> list[tuple[str, ...]]:
+        return []
 
     def __getattr__(self, name: str) -> Any:
         raise ParamError("user management needs a server started with --auth")

@@ -255,11 +255,17 @@ CODECS: dict[str, Codec] = {
             "AlterCollection",
             rq.AlterCollectionProperties,
             lambda m, db, s: rq.AlterCollectionProperties(
-                db, m.collection_name, {k: ws.loads_or_str(v) for k, v in ws.kv_dict(m.properties).items()}
+                db,
+                m.collection_name,
+                {k: ws.loads_or_str(v) for k, v in ws.kv_dict(m.properties).items()},
+                tuple(getattr(m, "delete_keys", ())),  # drop_collection_properties; absent before 2.5
             ),
             _ok,
             lambda r, s: C.AlterCollectionRequest(
-                db_name=r.db_name, collection_name=r.collection_name, properties=ws.kv_pairs(r.properties)
+                db_name=r.db_name,
+                collection_name=r.collection_name,
+                properties=ws.kv_pairs(r.properties),
+                **({"delete_keys": list(r.delete_keys)} if r.delete_keys else {}),
             ),
             _none,
         ),

@@ -326,13 +326,14 @@ _STATES = {"Finished": common_pb2.Finished, "InProgress": common_pb2.InProgress,
 
 
 def index_description_to_pb(d: dict[str, Any]) -> milvus_pb2.IndexDescription:
-    """The engine's `describe_index` dict as an IndexDescription (Milvus's key layout)."""
-    params = {k: v for k, v in d.items() if k not in _DESC_KEYS and k not in _INDEX_KEYS}
-    kv: dict[str, Any] = {
-        "index_type": d.get("index_type", ""),
-        "metric_type": d.get("metric_type", ""),
-        "params": json.dumps(params),
-    }
+    """The engine's `describe_index` dict as an IndexDescription, in Milvus's key layout.
+
+    Milvus lists the build parameters as key-value pairs beside ``index_type``
+    and ``metric_type`` (``{"index_type": "HNSW", "M": "16", ...}``), not as one
+    nested ``params`` JSON, so pymilvus's ``describe_index`` shows them flat.
+    """
+    kv: dict[str, Any] = {"index_type": d.get("index_type", ""), "metric_type": d.get("metric_type", "")}
+    kv.update({k: v for k, v in d.items() if k not in _DESC_KEYS and k not in _INDEX_KEYS})
     return milvus_pb2.IndexDescription(
         index_name=d["index_name"],
         field_name=d["field_name"],
@@ -346,9 +347,13 @@ def index_description_to_pb(d: dict[str, Any]) -> milvus_pb2.IndexDescription:
 
 
 def index_description_from_pb(desc: milvus_pb2.IndexDescription) -> dict[str, Any]:
+    """An IndexDescription as the engine's `describe_index` dict (a nested ``params`` JSON is flattened too)."""
     kv = kv_dict(desc.params)
-    params = loads_or_str(kv.get("params", "{}"))
-    out: dict[str, Any] = dict(params) if isinstance(params, dict) else {}
+    out: dict[str, Any] = {}
+    nested = loads_or_str(kv.pop("params", "{}"))
+    if isinstance(nested, dict):
+        out.update(nested)
+    out.update({k: loads_or_str(v) for k, v in kv.items() if k not in _INDEX_KEYS})
     out.update(
         {
             "index_type": kv.get("index_type", ""),
