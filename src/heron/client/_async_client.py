@@ -311,9 +311,10 @@ class AsyncClient(ClientBase):
                      **kwargs: Any) -> dict[str, Any]:
         """Insert rows; returns ``{"insert_count", "ids"}`` once they are durable.
 
-        ``data`` is a row dict, a list of them, a dict of columns, a pandas
-        DataFrame or a pyarrow Table. A bad row raises `DataError` naming it,
-        and the batch writes nothing.
+        ``data`` is a row dict, a list of them, a dict of columns, a pandas or
+        polars DataFrame, or a pyarrow Table or RecordBatch; every shape stores
+        the same rows. A bad row raises `DataError` naming it, and the batch
+        writes nothing.
         """
         return await self._write(collection_name, data, timeout, partition_name, False, kwargs)
 

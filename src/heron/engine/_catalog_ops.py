@@ -137,7 +137,9 @@ class CatalogOps:
                 self.engine.inserts.retire(coll.id, 0, 0, seq)
                 coll.retire_segments()
                 del self.engine.collections[(db, r.collection_name)]
-            self.engine.dir.remove_collection(coll.id)
+        # a segment or index file being written now would fail once the directory is gone (a false disk alarm)
+        self.engine.settle(coll)
+        self.engine.dir.remove_collection(coll.id)
 
     def op_has_collection(self, r: rq.HasCollection) -> bool:
         try:

@@ -25,7 +25,7 @@ import os
 import threading
 import time
 from collections.abc import Callable, Mapping
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from typing import Any
 
 from .. import _requests as rq
@@ -119,7 +119,8 @@ class Engine:
         self.background = ThreadPoolExecutor(
             max_workers=1, thread_name_prefix="heron-maint", initializer=_yield_to_callers, initargs=(self.busy,)
         )
-        self._pending: set[Future[Any]] = set()
+        #: Background tasks not finished, with the collection each works on (its first argument), if any.
+        self._pending: dict[Future[Any], Collection | None] = {}
         self.collections: dict[tuple[str, str], Collection] = {}
         self.catalog_ops = CatalogOps(self)
         self.writer = Writer(self)
@@ -210,7 +211,10 @@ class Engine:
         return base
 
     def submit(self, fn: Any, *args: Any) -> None:
-        """Run ``fn(*args)`` on the background thread (skipped quietly once the engine is closing)."""
+        """Run ``fn(*args)`` on the background thread (skipped quietly once the engine is closing).
+
+        A task whose first argument is a `Collection` works on it: `settle` stops or awaits it.
+        """
         try:
             fut = self.background.submit(fn, *args)
         except RuntimeError:
@@ -219,12 +223,27 @@ class Engine:
                 return
             raise
         with self.lock:
-            self._pending.add(fut)
+            self._pending[fut] = args[0] if args and isinstance(args[0], Collection) else None
         fut.add_done_callback(self._done)
 
     def _done(self, fut: Future[Any]) -> None:
         with self.lock:
-            self._pending.discard(fut)
+            self._pending.pop(fut, None)
+
+    def settle(self, coll: Collection) -> None:
+        """Cancel the queued background tasks on ``coll`` and wait for its running ones (and what they queue).
+
+        For a collection being dropped (its tasks see ``dropped`` and stop early): once this returns, none
+        of them touches its files. The caller must not hold `lock` or the collection's write lock.
+        """
+        while True:
+            with self.lock:
+                mine = [f for f, c in self._pending.items() if c is coll]
+            if not mine:
+                return
+            for f in mine:
+                f.cancel()
+            wait(mine)
 
     def busy(self) -> bool:
         """Whether a data request came in during the last `BUSY_WINDOW` seconds (background work then takes less)."""
@@ -237,8 +256,10 @@ class Engine:
                 pending = list(self._pending)
             if not pending:
                 return
+            wait(pending)
             for f in pending:
-                f.result()
+                if not f.cancelled():  # a dropped collection's task (`settle`)
+                    f.result()
 
     def execute(self, request: Any) -> Any:
         """Run one request (see `heron._requests`) and return its result."""

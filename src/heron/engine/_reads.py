@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from .. import _requests as rq
 from .._errors import CollectionNotLoadedError, ParamError
@@ -133,27 +134,10 @@ class Reader:
         names = self._output_names(coll.schema, fields or ["*"])
         runs = self._select(coll, parts, r)
         if r.order_by_pk:
-            runs = self._key_ordered(coll.schema, runs, r.after_pk)
+            need = None if r.limit is None or r.limit < 0 else max(0, r.offset or 0) + r.limit
+            runs = key_ordered(coll.schema, runs, r.after_pk, need)
         pages = list(self._page(runs, r.offset, r.limit))
         return self._gather_rows(coll.schema, pages, names)
-
-    @staticmethod
-    def _key_ordered(schema: CollectionSchema, runs, after: Any):
-        """The selected rows in primary-key order (keys above ``after`` only), as runs per segment."""
-        pk = schema.primary_field.name
-        entries: list[tuple[Any, int, int]] = []
-        views: list[SegmentView] = []
-        for view, rows in runs:
-            keys = values_at(schema, view, pk, rows)
-            vi = len(views)
-            views.append(view)
-            entries.extend((k, vi, int(i)) for k, i in zip(keys, rows) if after is None or k > after)
-        entries.sort(key=lambda e: e[0])
-        start = 0
-        for end in range(1, len(entries) + 1):
-            if end == len(entries) or entries[end][1] != entries[start][1]:
-                yield views[entries[start][1]], np.array([e[2] for e in entries[start:end]], dtype=np.int64)
-                start = end
 
     def _select(self, coll: Collection, parts: list[Partition], r: rq.Query):
         """Per segment view, the positions of the selected rows (by filter or by primary key)."""
@@ -500,6 +484,65 @@ def values_at(schema: CollectionSchema, view: SegmentView, name: str, rows: np.n
         valid = col.valid[rows]
         out = [v if ok else None for v, ok in zip(out, valid)]
     return out
+
+
+def key_ordered(schema: CollectionSchema, runs, after: Any, need: int | None):
+    """The first ``need`` (all with None) selected rows with a key above ``after``, in primary-key order.
+
+    Yields runs per segment view, as the selection does. Only the keys of the selected rows are read,
+    and only the first ``need`` of them are fully sorted, so a page costs one pass over the selection.
+    """
+    pk = schema.primary_field.name
+    views: list[SegmentView] = []
+    keys: list[Any] = []
+    positions: list[np.ndarray] = []
+    for view, rows in runs:
+        if len(rows):
+            values = view.column(pk).values
+            if isinstance(values, (pa.Array, pa.ChunkedArray)):
+                taken = values.take(from_numpy(rows, pa.int64()))
+                if isinstance(taken, pa.ChunkedArray):
+                    taken = taken.combine_chunks()
+                keys.append(taken.cast(pa.large_string()))
+            else:
+                keys.append(np.asarray(values)[rows])
+            views.append(view)
+            positions.append(np.asarray(rows, dtype=np.int64))
+    if not views or need == 0:
+        return
+    owner = np.repeat(np.arange(len(views)), [len(p) for p in positions])
+    rows = np.concatenate(positions)
+    if isinstance(keys[0], np.ndarray):
+        order = _ordered_prefix(np.concatenate(keys), after, need)
+    else:
+        order = _ordered_prefix_str(pa.concat_arrays(keys), after, need)
+    if not len(order):
+        return
+    owner, rows = owner[order], rows[order]
+    cuts = np.flatnonzero(np.diff(owner)) + 1
+    for start, end in zip(np.r_[0, cuts], np.r_[cuts, len(order)]):
+        yield views[owner[start]], rows[start:end]
+
+
+def _ordered_prefix(keys: np.ndarray, after: Any, need: int | None) -> np.ndarray:
+    """Positions of the ``need`` smallest keys above ``after``, smallest first (ties in input order)."""
+    cand = np.arange(len(keys)) if after is None else np.flatnonzero(keys > after)
+    if need is not None and need < len(cand):
+        cand = cand[np.argpartition(keys[cand], need - 1)[:need]]
+        cand.sort()  # ties in input order, as a stable sort of the whole selection keeps them
+    return cand[np.argsort(keys[cand], kind="stable")]
+
+
+def _ordered_prefix_str(keys: pa.Array, after: Any, need: int | None) -> np.ndarray:
+    """As ``_ordered_prefix``, for string keys (UTF-8 byte order is code-point order, as Python compares)."""
+    cand = np.arange(len(keys))
+    if after is not None:
+        cand = np.flatnonzero(pc.greater(keys, pa.scalar(str(after), pa.large_string())).to_numpy(zero_copy_only=False))
+        keys = keys.take(from_numpy(cand, pa.int64()))
+    if need is not None and need < len(cand):
+        top = np.sort(pc.select_k_unstable(keys, need, sort_keys=[("", "ascending")]).to_numpy())
+        cand, keys = cand[top], keys.take(from_numpy(top, pa.int64()))
+    return cand[pc.sort_indices(keys).to_numpy()]
 
 
 # -- argument checks ----------------------------------------------------------------------

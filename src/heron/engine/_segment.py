@@ -23,7 +23,7 @@ from .._types import DataType
 from ..data import _sparse as sp
 from ..data._batch import Batch
 from ..data._column import Column
-from ..data._pa import strings, to_numpy
+from ..data._pa import small_strings, strings, to_numpy
 from ._latest import key_prints
 from .storage import _prefault as prefault
 
@@ -99,7 +99,11 @@ class _Buffer:
 
 
 class _Chunks:
-    """Append-only list of chunks (Arrow arrays or CSR matrices), joined on demand and cached."""
+    """Append-only list of chunks (Arrow arrays or CSR matrices), joined on demand and cached.
+
+    Arrow chunks are held as ``pa.string()`` whatever string type they come as (large_string and
+    string_view too, as `heron.data._column` allows): the chunks of one column must share a type.
+    """
 
     def __init__(self, kind: str, width: int = 1) -> None:
         self.kind = kind
@@ -110,6 +114,8 @@ class _Chunks:
         self.width = width
 
     def append(self, chunk: Any) -> None:
+        if self.kind == "arrow" and chunk.type != pa.string():
+            chunk = small_strings(chunk)  # the text is not copied
         self.chunks.append(chunk)
         self.bounds.append(self.bounds[-1] + chunk.shape[0] if self.kind == "csr" else self.bounds[-1] + len(chunk))
 

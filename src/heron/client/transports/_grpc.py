@@ -35,6 +35,7 @@ from ..._errors import (
     HeronError,
     IndexNotFoundError,
     PermissionDeniedError,
+    ServerBusyError,
 )
 from ..._schema import CollectionSchema
 from .._batching import PerLoopBatchers
@@ -46,6 +47,9 @@ _OPTIONS = [
     ("grpc.enable_retries", 0),
 ]
 _RETRY_TIMES = 6
+#: What a gRPC server answers, with RESOURCE_EXHAUSTED, to a call past its ``maximum_concurrent_rpcs``
+#: (a message over the size limit has the same status code and is no reason to retry).
+_CALL_LIMIT = "Concurrent RPC limit exceeded"
 _DDL = (rq.CreateCollection, rq.DropCollection, rq.RenameCollection, rq.TruncateCollection)
 
 
@@ -104,6 +108,9 @@ def _rpc_error(exc: grpc.RpcError, request: Any, timeout: float | None, rpc: str
         what = f"the {rpc} RPC" if rpc else "this call"
         detail = f" ({exc.details()})" if exc.details() else ""
         return HeronError(f"{name}: the server does not implement {what}{detail}", code=1)
+    if code == grpc.StatusCode.RESOURCE_EXHAUSTED and _CALL_LIMIT in (exc.details() or ""):
+        # gRPC's own concurrency limit (grpcio<=1.67 reaches it before the server's in-flight limit)
+        return ServerBusyError(f"server busy: {name} refused by the server's gRPC call limit ({exc.details()}); retry")
     return HeronError(f"{name} failed: {code.name}: {exc.details()}", code=2)
 
 

@@ -21,7 +21,7 @@ from ...data import _sparse as sp
 from ...data._batch import Batch
 from ...data._column import Column
 from ...data._json import dumps_json
-from ...data._pa import from_numpy, lists, strings, to_numpy, valid_mask
+from ...data._pa import from_numpy, lists, small_strings, strings, to_numpy, valid_mask
 
 SEQ = "__seq"
 
@@ -50,9 +50,9 @@ def _mask(valid: np.ndarray | None) -> np.ndarray | None:
 
 def _json_texts(values: np.ndarray, valid: np.ndarray | None, texts: Any = None) -> pa.Array:
     if isinstance(texts, pa.ChunkedArray):
-        return texts.combine_chunks()
+        return small_strings(texts.combine_chunks())
     if isinstance(texts, pa.Array):
-        return texts
+        return small_strings(texts)
     if valid is None and not any(v is not None for v in values):
         return pa.nulls(len(values), type=pa.string())
     if texts is None:
@@ -65,7 +65,7 @@ def column_to_arrow(f_dtype: DataType, c: Column) -> pa.Array:
         return from_numpy(c.values, valid=c.valid)
     if f_dtype is DataType.VARCHAR:
         v = c.values
-        return v.combine_chunks() if isinstance(v, pa.ChunkedArray) else v
+        return small_strings(v.combine_chunks() if isinstance(v, pa.ChunkedArray) else v)  # the files' one type
     if f_dtype is DataType.JSON:
         return _json_texts(c.values, c.valid, c.texts)
     if f_dtype is DataType.ARRAY:
