@@ -95,9 +95,12 @@ class TruncateCollection:
 
 @dataclass(frozen=True)
 class AlterCollectionProperties:
+    """Set ``properties`` and remove ``delete_keys`` (Milvus's AlterCollection does both)."""
+
     db_name: str
     collection_name: str
     properties: dict[str, Any]
+    delete_keys: tuple[str, ...] = ()
 
 
 # -- partitions --------------------------------------------------------------

@@ -190,6 +190,8 @@ class CatalogOps:
         coll = self.engine.collection(r.db_name, r.collection_name)
         with coll.write_lock:
             coll.properties.update(r.properties)
+            for key in r.delete_keys:
+                coll.properties.pop(key, None)
             self.catalog.execute("UPDATE collections SET properties=? WHERE id=?", (dumps(coll.properties), coll.id))
 
     # -- partitions ----------------------------------------------------------------------
