@@ -26,7 +26,9 @@ def test_embedded_same_as_milvus_lite(
 ) -> None:
     test_id = f"{c.name}-{variant}"
     shared = {p: r for p, r in EXPECTED_DIFFERENCES.items() if p not in SERVED_ONLY}
-    reason = expected(test_id, EMBEDDED_EXPECTED) or expected(test_id, shared)
+    # A SERVED_ONLY entry that is no key of the table narrows a wider listed pattern to the served Heron.
+    narrowed = any(fnmatchcase(test_id, p) for p in SERVED_ONLY if p not in EXPECTED_DIFFERENCES)
+    reason = expected(test_id, EMBEDDED_EXPECTED) or (None if narrowed else expected(test_id, shared))
     if reason:
         request.applymarker(pytest.mark.xfail(strict=True, reason=reason))
     want = lite.run(c, variant, corpus.pymilvus)
@@ -36,7 +38,7 @@ def test_embedded_same_as_milvus_lite(
 
 
 def test_listed_embedded_differences_name_cases() -> None:
-    """Every entry of `EMBEDDED_EXPECTED` matches at least one case."""
+    """Every entry of `EMBEDDED_EXPECTED` and `SERVED_ONLY` matches at least one case."""
     ids = [p.id for p in PARAMS]
-    stale = [p for p in EMBEDDED_EXPECTED if not any(fnmatchcase(i, p) for i in ids)]
+    stale = [p for p in [*EMBEDDED_EXPECTED, *SERVED_ONLY] if not any(fnmatchcase(i, p) for i in ids)]
     assert not stale, f"listed embedded differences that match no case: {stale}"
