@@ -37,7 +37,7 @@ from ._types import ConsistencyLevel, DataType, LoadState, MetricType
 from ._version import __version__
 from .client._async_client import AsyncClient
 from .client._helpers import AnnSearchRequest, IndexParams, RRFRanker, WeightedRanker
-from .client._results import Hit, Hits, QueryResult, SearchResult
+from .client._results import Hit, Hits, QueryResult, ReplicaInfo, SearchResult, Shard
 from .client._sync_client import Client
 
 __all__ = [
@@ -73,9 +73,11 @@ __all__ = [
     "PermissionDeniedError",
     "QueryResult",
     "RRFRanker",
+    "ReplicaInfo",
     "SchemaError",
     "SearchResult",
     "ServerBusyError",
+    "Shard",
     "StorageError",
     "WeightedRanker",
     "__version__",

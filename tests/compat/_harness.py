@@ -195,6 +195,8 @@ def error_outcome(exc: BaseException) -> dict[str, Any]:
     code = getattr(exc, "code", type(exc).__name__)
     if callable(code):
         code = f"grpc:{code().name}"
+    elif isinstance(code, int):
+        code = int(code)  # pymilvus's codes are IntEnum members (UNEXPECTED_ERROR is 1): compare the numbers
     kind = next((k for k, pattern in _KINDS if pattern.search(message)), "other")
     if code == "grpc:UNIMPLEMENTED":
         kind = "unimplemented"  # the wording is the gRPC library's, not the server's

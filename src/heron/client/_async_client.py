@@ -19,10 +19,18 @@ from .._schema import CollectionSchema
 from .._types import larger_is_better
 from .._version import __version__
 from ..data._batch import build_batch
-from ._base import ClientBase, is_remote, search_field, search_metric
+from ._base import (
+    ClientBase,
+    described,
+    is_remote,
+    one_node_replicas,
+    property_keys_of,
+    search_field,
+    search_metric,
+)
 from ._helpers import AnnSearchRequest, IndexParams
 from ._milvus_objects import as_index_specs
-from ._results import QueryResult, SearchResult, shape_search
+from ._results import QueryResult, ReplicaInfo, SearchResult, shape_search
 from .transports._local import AsyncLocalTransport
 
 
@@ -71,6 +79,10 @@ class AsyncClient(ClientBase):
 
     async def __aexit__(self, *exc: Any) -> None:
         await self.close()
+
+    async def _pk_name(self, collection_name: str, db: str) -> str:
+        """The primary key field's name, which keys search hits (as in pymilvus)."""
+        return (await self._schema(collection_name, db)).primary_field.name
 
     async def _schema(self, collection_name: str, db: str, refresh: bool = False) -> CollectionSchema:
         key = (db, collection_name)
@@ -158,9 +170,9 @@ class AsyncClient(ClientBase):
                                   **kwargs: Any) -> dict[str, Any]:
         """The collection as pymilvus describes it: fields, ``auto_id``, aliases, properties, ...
 
-        `CollectionNotFoundError` if there is none.
+        Property values are strings, as Milvus stores them. `CollectionNotFoundError` if there is none.
         """
-        return await self._call(rq.DescribeCollection(self._dbn(kwargs), collection_name), timeout)
+        return described(await self._call(rq.DescribeCollection(self._dbn(kwargs), collection_name), timeout))
 
     async def rename_collection(self, old_name: str, new_name: str, target_db: str = "",
                                 timeout: float | None = None, **kwargs: Any) -> None:
@@ -179,8 +191,18 @@ class AsyncClient(ClientBase):
 
     async def alter_collection_properties(self, collection_name: str, properties: dict[str, Any],
                                           timeout: float | None = None, **kwargs: Any) -> None:
-        """Merge ``properties`` into the collection's properties (stored and described, not interpreted)."""
-        await self._call(rq.AlterCollectionProperties(self._dbn(kwargs), collection_name, dict(properties)), timeout)
+        """Merge ``properties`` into the collection's properties (stored and described, not interpreted).
+
+        Values are kept as the strings pymilvus sends (``str(value)``: ``True`` is ``"True"``).
+        """
+        props = {str(k): v if isinstance(v, str) else str(v) for k, v in dict(properties).items()}
+        await self._call(rq.AlterCollectionProperties(self._dbn(kwargs), collection_name, props), timeout)
+
+    async def drop_collection_properties(self, collection_name: str, property_keys: list[str],
+                                         timeout: float | None = None, **kwargs: Any) -> None:
+        """Remove the named properties from the collection; a key it does not have is ignored."""
+        keys = property_keys_of(property_keys)
+        await self._call(rq.AlterCollectionProperties(self._dbn(kwargs), collection_name, {}, keys), timeout)
 
     # -- partitions ----------------------------------------------------------------------
     async def create_partition(self, collection_name: str, partition_name: str, timeout: float | None = None,
@@ -244,6 +266,18 @@ class AsyncClient(ClientBase):
     async def refresh_load(self, collection_name: str, timeout: float | None = None, **kwargs: Any) -> None:
         """The same as `load_collection`: loaded data is always current."""
         await self._call(rq.LoadCollection(self._dbn(kwargs), collection_name), timeout)
+
+    async def describe_replica(self, collection_name: str, timeout: float | None = None,
+                               **kwargs: Any) -> list[ReplicaInfo]:
+        """The collection's in-memory replicas: one, on the one node that serves it (as a one-node Milvus answers).
+
+        `CollectionNotFoundError` if there is none; a released collection has
+        no replica (`NotFoundError`, code 400, as in Milvus).
+        """
+        db = self._dbn(kwargs)
+        desc = await self._call(rq.DescribeCollection(db, collection_name), timeout)
+        state = await self._call(rq.GetLoadState(db, collection_name, ()), timeout)
+        return one_node_replicas(collection_name, desc, state["state"])
 
     # -- indexes -------------------------------------------------------------------------
     async def create_index(self, collection_name: str, index_params: IndexParams | Any,
@@ -333,6 +367,8 @@ class AsyncClient(ClientBase):
 
     async def _write(self, collection_name: str, data: Any, timeout: float | None, partition_name: str,
                      upsert: bool, kwargs: dict[str, Any], partial: bool = False) -> dict[str, Any]:
+        if isinstance(data, list) and not data:  # pymilvus answers this before any server call
+            return {"upsert_count" if upsert else "insert_count": 0, "ids": []}
         db = self._dbn(kwargs)
         schema = await self._schema(collection_name, db)
         if partial:
@@ -380,7 +416,8 @@ class AsyncClient(ClientBase):
         """
         req = self._search_request(collection_name, data, filter, limit, output_fields, search_params,
                                    partition_names, anns_field, kwargs)
-        return shape_search(await self._call(req, timeout))
+        raw = await self._call(req, timeout)
+        return shape_search(raw, await self._pk_name(req.collection_name, req.db_name))
 
     async def hybrid_search(self, collection_name: str, reqs: list[AnnSearchRequest | Any], ranker: Any,
                             limit: int = 10, output_fields: list[str] | None = None, timeout: float | None = None,
@@ -392,7 +429,8 @@ class AsyncClient(ClientBase):
         with reranker "rrf" or "weighted").
         """
         req = self._hybrid_request(collection_name, reqs, ranker, limit, output_fields, partition_names, kwargs)
-        return shape_search(await self._call(req, timeout))
+        raw = await self._call(req, timeout)
+        return shape_search(raw, await self._pk_name(req.collection_name, req.db_name))
 
     def query_iterator(self, collection_name: str, batch_size: int = 1000, limit: int = -1, filter: str = "",  # noqa: A002
                        output_fields: list[str] | None = None, partition_names: list[str] | None = None,
@@ -523,11 +561,12 @@ class AsyncSearchIterator:
             params.setdefault("radius", -3.0e38 if self._larger else 3.0e38)
         want = min(n + len(self._edge), 16384)
         req = dataclasses.replace(r, limit=want, offset=0, params=params)
-        hits = shape_search(await self._client._call(req, self._timeout))[0]
-        fresh = [h for h in hits if not (h["distance"] == self._last and h["id"] in self._edge)][:n]
+        pk = await self._client._pk_name(r.collection_name, r.db_name)
+        hits = shape_search(await self._client._call(req, self._timeout), pk)[0]
+        fresh = [h for h in hits if not (h["distance"] == self._last and h.id in self._edge)][:n]
         if fresh:
             last = fresh[-1]["distance"]
-            self._edge = {h["id"] for h in fresh if h["distance"] == last} | (
+            self._edge = {h.id for h in fresh if h["distance"] == last} | (
                 self._edge if last == self._last else set())
             self._last = last
         if self._left is not None:

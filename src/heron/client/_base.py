@@ -12,12 +12,13 @@ from typing import Any
 import numpy as np
 
 from .. import _requests as rq
-from .._errors import ParamError
+from .._errors import NotFoundError, ParamError, SchemaError
 from .._schema import CollectionSchema, FieldSchema
-from .._types import DataType
+from .._types import DataType, LoadState
 from ..data._vectors import query_vectors
 from ._helpers import IndexParams
 from ._milvus_objects import as_ann_request, as_index_specs, as_ranker, as_schema
+from ._results import ReplicaInfo, Shard
 
 _SEARCH_KEYS = ("metric_type", "params")
 #: The metric of a search on a field without an index, by the field's type (COSINE for the others).
@@ -87,6 +88,7 @@ class ClientBase:
         elif dimension is not None:
             raise ParamError("create_collection takes either schema= or dimension=, not both")
         schema = as_schema(schema)
+        _check_primary(schema)
         schema.validate()
         return rq.CreateCollection(
             db, name, schema.to_json_dict(), as_index_specs(index_params) if index_params is not None else (),
@@ -113,6 +115,8 @@ class ClientBase:
     ) -> rq.Search:
         if data is None:
             raise ParamError("search needs data= (query vectors)")
+        if isinstance(data, (list, tuple)) and not data:
+            raise ParamError("data: got an empty list, expected at least one query vector", code=_CLIENT_SIDE)
         sp = dict(search_params or {})
         params = dict(sp.pop("params", None) or {})
         metric = sp.pop("metric_type", "") or ""
@@ -187,6 +191,32 @@ def search_metric(request: rq.Search, schema: CollectionSchema, index: dict[str,
     return _UNINDEXED_METRIC.get(f.dtype, "COSINE") if f is not None else "COSINE"
 
 
+def described(desc: dict[str, Any]) -> dict[str, Any]:
+    """A collection description with its property values as strings, as Milvus keeps them (``str(v)``, as pymilvus sends them)."""
+    props = desc.get("properties") or {}
+    return {**desc, "properties": {str(k): v if isinstance(v, str) else str(v) for k, v in props.items()}}
+
+
+def property_keys_of(keys: Any) -> tuple[str, ...]:
+    if isinstance(keys, str) or not all(isinstance(k, str) for k in keys):
+        raise ParamError(f"property_keys: got {keys!r}, expected a list of property names")
+    return tuple(keys)
+
+
+#: The node that serves every replica: Heron is one node.
+_NODE_ID = 1
+
+
+def one_node_replicas(name: str, desc: dict[str, Any], state: Any) -> list[ReplicaInfo]:
+    """The replica a one-node Milvus reports for a loaded collection: one, with one shard, on its node."""
+    if state not in (LoadState.Loaded, LoadState.Loading):
+        raise NotFoundError(
+            f"failed to get replicas by collection: replica not found[collection={name}]: the collection is not loaded",
+            code=400,
+        )
+    cid = int(desc.get("collection_id", 0))
+    shard = Shard(f"heron-dml_0_{cid}v0", frozenset({_NODE_ID}), _NODE_ID)
+    return [ReplicaInfo(cid, [shard], (_NODE_ID,))]
 
 
 def dimension_of(dim: Any) -> int:
@@ -195,9 +225,20 @@ def dimension_of(dim: Any) -> int:
     return int(dim)
 
 
+# Code 1 where pymilvus refuses the same argument itself, before any server call.
+_CLIENT_SIDE = 1
+
+
 def _check_limit(limit: Any) -> None:
     if isinstance(limit, bool) or not isinstance(limit, (int, np.integer)) or limit < 1:
-        raise ParamError(f"limit: got {limit!r}, expected a positive integer")
+        raise ParamError(f"limit: got {limit!r}, expected a positive integer", code=_CLIENT_SIDE)
+
+
+def _check_primary(schema: CollectionSchema) -> None:
+    primaries = [f.name for f in schema.fields if f.is_primary]
+    if len(primaries) != 1:
+        raise SchemaError(f"the schema needs exactly one primary key field; found {primaries or 'none'}",
+                          code=_CLIENT_SIDE)
 
 
 def _fields(output_fields: Any) -> tuple[str, ...] | None:

@@ -2,11 +2,21 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import Any
 
 
 class Hit(dict):
-    """One search hit: ``{"id", "distance", "entity"}``; ``hit["field"]`` falls through to the entity."""
+    """One search hit as pymilvus 3 gives it: ``{<primary key field>: key, "distance", "entity"}``.
+
+    The primary key is keyed by its field's name (``hit["pk"]`` for a field
+    called ``pk``); ``hit.id`` and ``hit.pk`` give it whatever the name, and
+    ``hit["field"]`` falls through to the entity's output fields.
+    """
+
+    def __init__(self, data: Any = (), pk_name: str = "id") -> None:
+        super().__init__(data)
+        self._pk_name = pk_name
 
     def __missing__(self, key: str) -> Any:
         entity = dict.get(self, "entity") or {}
@@ -17,12 +27,12 @@ class Hit(dict):
     @property
     def id(self) -> Any:
         """The hit's primary key."""
-        return self["id"]
+        return dict.get(self, self._pk_name)
 
     @property
     def pk(self) -> Any:
         """The hit's primary key (the same as `id`)."""
-        return self["id"]
+        return self.id
 
     @property
     def distance(self) -> float:
@@ -58,7 +68,7 @@ class Hits(list):
     @property
     def ids(self) -> list[Any]:
         """The primary keys of the hits, best first."""
-        return [h["id"] for h in self]
+        return [h.id for h in self]
 
     @property
     def distances(self) -> list[float]:
@@ -81,5 +91,32 @@ class QueryResult(list):
     extra: dict[str, Any] = {"cost": 0}
 
 
-def shape_search(raw: list[list[dict[str, Any]]]) -> SearchResult:
-    return SearchResult([Hits(map(Hit, q)) for q in raw])
+def shape_search(raw: list[list[dict[str, Any]]], pk_name: str = "id") -> SearchResult:
+    """Per-query ``{"id", "distance", "entity"}`` hits as pymilvus shapes them, the key under ``pk_name``."""
+    return SearchResult([Hits(Hit(_keyed(h, pk_name), pk_name) for h in q) for q in raw])
+
+
+def _keyed(hit: dict[str, Any], pk_name: str) -> dict[str, Any]:
+    out = {pk_name: hit["id"]}
+    out.update((k, v) for k, v in hit.items() if k != "id")
+    return out
+
+
+@dataclass(frozen=True)
+class Shard:
+    """One shard of a replica, as pymilvus's ``Shard`` describes it."""
+
+    channel_name: str
+    shard_nodes: frozenset[int]
+    shard_leader: int
+
+
+@dataclass(frozen=True)
+class ReplicaInfo:
+    """One in-memory replica of a loaded collection, as pymilvus's ``ReplicaInfo`` describes it."""
+
+    id: int
+    shards: list[Shard]
+    group_nodes: tuple[int, ...]
+    resource_group: str = "__default_resource_group"
+    num_outbound_node: dict[str, int] = field(default_factory=dict)

@@ -257,7 +257,7 @@ CODECS: dict[str, Codec] = {
             lambda m, db, s: rq.AlterCollectionProperties(
                 db,
                 m.collection_name,
-                {k: ws.loads_or_str(v) for k, v in ws.kv_dict(m.properties).items()},
+                ws.kv_dict(m.properties),  # kept as the strings sent, as Milvus keeps them
                 tuple(getattr(m, "delete_keys", ())),  # drop_collection_properties; absent before 2.5
             ),
             _ok,
