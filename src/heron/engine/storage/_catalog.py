@@ -143,8 +143,12 @@ class Catalog:
         #: Collection id -> why its catalog rows cannot be trusted (see the module docstring).
         self.damaged: dict[int, CorruptionError] = {}
         with self._lock:
-            bad = rc.bad_rows(self._conn, TABLES)
-            missing = rc.digest_mismatches(self._conn, TABLES)
+            try:
+                bad = rc.bad_rows(self._conn, TABLES)
+                missing = rc.digest_mismatches(self._conn, TABLES)
+            except sqlite3.DatabaseError as exc:
+                raise CorruptionError(f"catalog {self.path!r} is damaged ({exc}); the catalog holds every schema, "
+                                      "so restore catalog.db from a backup", path=self.path) from None
         if not bad and not missing:
             return
         known = {cid for (cid,) in self.rows("SELECT id FROM collections")}

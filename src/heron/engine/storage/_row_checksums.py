@@ -216,13 +216,19 @@ def has_digest(conn: sqlite3.Connection) -> bool:
 
 
 def digest_mismatches(conn: sqlite3.Connection, tables: Sequence[Table]) -> list[DigestMismatch]:
-    """The (table, owner) pairs whose rows, as read, do not match the digest: one grouped scan per table."""
+    """The (table, owner) pairs whose rows, as read, do not match the digest: one grouped scan per table.
+
+    A table SQLite finds malformed while reading raises `sqlite3.DatabaseError` naming the table.
+    """
     recorded: dict[tuple[str, int], tuple[int, int]] = {
         (tbl, owner): (n, s) for tbl, owner, n, s in conn.execute(f"SELECT tbl, owner, n, s FROM {DIGEST}")}
     out = []
     for t in tables:
-        found = {owner: (n, s) for owner, n, s in conn.execute(
-            f"SELECT {_owner(t, '')}, COUNT(*), COALESCE(SUM(crc), 0) FROM {t.name}{_group(t)}") if n}
+        try:
+            found = {owner: (n, s) for owner, n, s in conn.execute(
+                f"SELECT {_owner(t, '')}, COUNT(*), COALESCE(SUM(crc), 0) FROM {t.name}{_group(t)}") if n}
+        except sqlite3.DatabaseError as exc:  # e.g. an index entry whose row is gone
+            raise sqlite3.DatabaseError(f"table {t.name!r}: {exc}") from exc
         owners = set(found) | {o for (tbl, o) in recorded if tbl == t.name}
         for owner in sorted(owners):
             want, got = recorded.get((t.name, owner), (0, 0)), found.get(owner, (0, 0))
