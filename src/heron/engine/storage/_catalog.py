@@ -144,8 +144,7 @@ class Catalog:
         self.damaged: dict[int, CorruptionError] = {}
         with self._lock:
             try:
-                bad = rc.bad_rows(self._conn, TABLES)
-                missing = rc.digest_mismatches(self._conn, TABLES)
+                bad, missing = rc.check(self._conn, TABLES)
             except sqlite3.DatabaseError as exc:
                 raise CorruptionError(f"catalog {self.path!r} is damaged ({exc}); the catalog holds every schema, "
                                       "so restore catalog.db from a backup", path=self.path) from None
