@@ -151,15 +151,17 @@ class AuthStore:
                                   "it from a backup (it holds every user, role and grant)", path=self.path)
         self._db.executescript(_SCHEMA)
         rc.install(self._db, _TABLES)
+        filled: dict[str, int] = {}
         if not self._db.execute("SELECT 1 FROM meta WHERE key='row_crc'").fetchall():
             self._db.execute("BEGIN IMMEDIATE")
             filled = rc.fill_missing(self._db, _TABLES)
             self._db.execute("INSERT INTO meta(key, value) VALUES ('row_crc', ?)",
                              (json.dumps({"since": time.time(), "filled": filled}, sort_keys=True),))
             self._db.execute("COMMIT")
-        if not self._db.execute("SELECT 1 FROM meta WHERE key=?", (_DIGEST_KEY,)).fetchall():
+        # Rows that had no CRCs until now were written without the digest's triggers too.
+        if filled or not self._db.execute("SELECT 1 FROM meta WHERE key=?", (_DIGEST_KEY,)).fetchall():
             self._db.execute("BEGIN IMMEDIATE")
-            self._db.execute("INSERT INTO meta(key, value) VALUES (?, ?)",
+            self._db.execute("INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)",
                              (_DIGEST_KEY, json.dumps({"since": time.time()})))
             rc.reset_digest(self._db, _TABLES)
             self._db.execute("COMMIT")

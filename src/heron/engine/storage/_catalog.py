@@ -128,6 +128,7 @@ class Catalog:
     def _check_rows(self, remade: bool) -> None:
         """Give rows written before CRCs theirs, and tables their digest (once), then check every row's CRC and
         every table's digest (see the module docstring). ``remade``: tables were copied without their triggers."""
+        filled: dict[str, int] = {}
         if not self.rows("SELECT 1 FROM meta WHERE key=?", (ROW_CRC_KEY,)):
             with self.transaction() as c:
                 filled = rc.fill_missing(c, TABLES)
@@ -135,7 +136,8 @@ class Catalog:
                           (ROW_CRC_KEY, dumps({"since": time.time(), "filled": filled})))
             if filled:
                 log.info("catalog %s: rows written before row CRCs got theirs: %s", self.path, filled)
-        if remade or not self.rows("SELECT 1 FROM meta WHERE key=?", (ROW_DIGEST_KEY,)):
+        # Rows that had no CRCs until now were written without the digest's triggers too.
+        if filled or remade or not self.rows("SELECT 1 FROM meta WHERE key=?", (ROW_DIGEST_KEY,)):
             with self.transaction() as c:
                 c.execute("INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)",
                           (ROW_DIGEST_KEY, dumps({"since": time.time()})))
