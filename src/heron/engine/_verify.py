@@ -1,8 +1,8 @@
 """Checking a data directory without opening it for writing (``heron verify``).
 
 `verify_directory` reads every file Heron wrote and checks it: the catalog
-(SQLite's ``PRAGMA integrity_check``, opened read-only, and every row's
-CRC), every segment file
+(SQLite's ``PRAGMA integrity_check``, opened read-only, every row's CRC and
+every table's row digest), every segment file
 against the checksum its catalog record holds (or its structure, for files
 written before checksums were recorded), every vector index file against
 its CRCs, and every insert-log record against its CRC. It changes nothing:
@@ -28,7 +28,7 @@ from .index._base import IndexFileError, check_index_file
 from .storage import _insert_log as il
 from .storage import _log_files as lf
 from .storage import _row_checksums as rc
-from .storage._catalog import ROW_CRC_KEY, TABLES
+from .storage._catalog import ROW_CRC_KEY, ROW_DIGEST_KEY, TABLES
 from .storage._files import FileChecksum, check_segment_file
 
 
@@ -192,6 +192,14 @@ def _check_rows(conn: sqlite3.Connection, name: str, report: Report) -> None:
                 f"collection id {row.values.get(owner)!r} is unavailable")
         report.problems.append(Problem(name, None, f"{row.describe()}: {lost}; restore catalog.db from a "
                                                    "backup"))
+    if not rc.has_digest(conn) or not conn.execute("SELECT 1 FROM meta WHERE key=?", (ROW_DIGEST_KEY,)).fetchall():
+        report.problems.append(Problem(name, None, "the tables have no row digest yet (written by an older "
+                                                   "version): they get theirs at the next open", damage=False))
+        return
+    for m in rc.digest_mismatches(conn, TABLES):
+        lost = ("the catalog cannot be opened" if m.owner is None else
+                f"collection id {m.owner} is unavailable")
+        report.problems.append(Problem(name, None, f"{m.describe()}: {lost}; restore catalog.db from a backup"))
 
 
 def _check_segment_files(root: str, cat: _Catalog | None, report: Report) -> None:

@@ -16,7 +16,9 @@ Every row of ``auth.db`` carries a CRC (`_row_checksums`, as the catalog's
 rows do), checked for every row when the store opens and for the rows each
 password or privilege check reads: a damaged row raises `CorruptionError`
 naming the file and the row, so the server refuses to start, or refuses
-the call, and never grants or denies on a damaged value.
+the call, and never grants or denies on a damaged value. A row gone entirely
+shows in the tables' row digest, checked at open too. `check_file` checks
+a file without opening it for use (``heron verify``).
 """
 
 from __future__ import annotations
@@ -62,6 +64,36 @@ _TABLES = (
     rc.Table("meta", ("key", "value"), ("key",)),
 )
 _BY_NAME = {t.name: t for t in _TABLES}
+#: The ``meta`` row that says the ``row_digest`` table is kept (see `_row_checksums`).
+_DIGEST_KEY = "row_digest"
+
+
+def check_file(path: str) -> tuple[int, list[str]]:
+    """Check the ``auth.db`` at ``path`` without changing it: how many rows were checked, and what is damaged.
+
+    SQLite's integrity check, every row's CRC and every table's row digest,
+    as opening does (a file not opened since CRCs or digests existed is
+    checked for what it has).
+    """
+    try:
+        db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    except sqlite3.Error as exc:
+        return 0, [f"cannot be opened: {exc}"]
+    try:
+        problems = [f"integrity check: {line}" for (line,) in db.execute("PRAGMA integrity_check") if line != "ok"]
+        if problems or not rc.has_crc_columns(db, _TABLES):
+            return 0, problems
+        rc.register(db)
+        rows = sum(db.execute(f"SELECT COUNT(*) FROM {t.name}").fetchone()[0] for t in _TABLES)
+        problems += [f"{row.describe()}: users, roles and grants cannot be trusted" for row in rc.bad_rows(db, _TABLES)]
+        if rc.has_digest(db) and db.execute("SELECT 1 FROM meta WHERE key=?", (_DIGEST_KEY,)).fetchall():
+            problems += [f"{m.describe()}: users, roles and grants cannot be trusted"
+                         for m in rc.digest_mismatches(db, _TABLES)]
+        return rows, problems
+    except sqlite3.Error as exc:
+        return 0, [*problems, f"damaged: {exc}"]
+    finally:
+        db.close()
 
 
 #: Seconds a credential that passed is accepted without checking the password again.
@@ -119,15 +151,31 @@ class AuthStore:
                                   "it from a backup (it holds every user, role and grant)", path=self.path)
         self._db.executescript(_SCHEMA)
         rc.install(self._db, _TABLES)
+        filled: dict[str, int] = {}
         if not self._db.execute("SELECT 1 FROM meta WHERE key='row_crc'").fetchall():
             self._db.execute("BEGIN IMMEDIATE")
             filled = rc.fill_missing(self._db, _TABLES)
             self._db.execute("INSERT INTO meta(key, value) VALUES ('row_crc', ?)",
                              (json.dumps({"since": time.time(), "filled": filled}, sort_keys=True),))
             self._db.execute("COMMIT")
+        # Rows that had no CRCs until now were written without the digest's triggers too.
+        if filled or not self._db.execute("SELECT 1 FROM meta WHERE key=?", (_DIGEST_KEY,)).fetchall():
+            self._db.execute("BEGIN IMMEDIATE")
+            self._db.execute("INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)",
+                             (_DIGEST_KEY, json.dumps({"since": time.time()})))
+            rc.reset_digest(self._db, _TABLES)
+            self._db.execute("COMMIT")
         bad = rc.bad_rows(self._db, _TABLES, limit=1)
         if bad:
             raise self._damage(bad[0])
+        try:
+            missing = rc.digest_mismatches(self._db, _TABLES)
+        except sqlite3.DatabaseError as exc:
+            raise CorruptionError(f"auth database {self.path!r} is damaged ({exc}); restore it from a backup",
+                                  path=self.path) from None
+        if missing:
+            raise CorruptionError(f"auth database {self.path!r}: {missing[0].describe()}; users, roles and grants "
+                                  "cannot be trusted: restore auth.db from a backup", path=self.path)
 
     def _damage(self, row: rc.BadRow) -> CorruptionError:
         return CorruptionError(f"auth database {self.path!r}: {row.describe()}; users, roles and grants cannot "

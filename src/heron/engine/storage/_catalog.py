@@ -23,7 +23,10 @@ unavailable (`damaged`, which recovery turns into `Collection.damage`) and
 the others open; a damaged row of the rest (databases, collections,
 aliases, meta), or one whose collection cannot be told, refuses the open:
 those rows name, type and route everything else. Either way the error
-names the table, the row and the file.
+names the table, the row and the file. A row that is gone entirely (or one
+added behind Heron's back) shows in the per-table digest (row count and CRC
+sum, per collection for the tables that belong to one), with the same
+consequences: the table, the collection and the file are named.
 """
 
 from __future__ import annotations
@@ -116,14 +119,16 @@ class Catalog:
         if "checksum" not in {row[1] for row in c.execute("PRAGMA table_info(segments)")}:
             c.execute("ALTER TABLE segments ADD COLUMN checksum BLOB")  # NULL: written before checksums
         rc.install(c, TABLES)
-        self._autoincrement(tables)
+        remade = self._autoincrement(tables)
         rc.install(c, TABLES)  # the triggers of tables `_autoincrement` made again
         if not self.rows("SELECT name FROM databases WHERE name='default'"):
             self.execute("INSERT INTO databases(name) VALUES ('default')")
-        self._check_rows()
+        self._check_rows(remade)
 
-    def _check_rows(self) -> None:
-        """Give rows written before CRCs theirs (once), then check every row's CRC (see the module docstring)."""
+    def _check_rows(self, remade: bool) -> None:
+        """Give rows written before CRCs theirs, and tables their digest (once), then check every row's CRC and
+        every table's digest (see the module docstring). ``remade``: tables were copied without their triggers."""
+        filled: dict[str, int] = {}
         if not self.rows("SELECT 1 FROM meta WHERE key=?", (ROW_CRC_KEY,)):
             with self.transaction() as c:
                 filled = rc.fill_missing(c, TABLES)
@@ -131,11 +136,21 @@ class Catalog:
                           (ROW_CRC_KEY, dumps({"since": time.time(), "filled": filled})))
             if filled:
                 log.info("catalog %s: rows written before row CRCs got theirs: %s", self.path, filled)
+        # Rows that had no CRCs until now were written without the digest's triggers too.
+        if filled or remade or not self.rows("SELECT 1 FROM meta WHERE key=?", (ROW_DIGEST_KEY,)):
+            with self.transaction() as c:
+                c.execute("INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)",
+                          (ROW_DIGEST_KEY, dumps({"since": time.time()})))
+                rc.reset_digest(c, TABLES)
         #: Collection id -> why its catalog rows cannot be trusted (see the module docstring).
         self.damaged: dict[int, CorruptionError] = {}
         with self._lock:
-            bad = rc.bad_rows(self._conn, TABLES)
-        if not bad:
+            try:
+                bad, missing = rc.check(self._conn, TABLES)
+            except sqlite3.DatabaseError as exc:
+                raise CorruptionError(f"catalog {self.path!r} is damaged ({exc}); the catalog holds every schema, "
+                                      "so restore catalog.db from a backup", path=self.path) from None
+        if not bad and not missing:
             return
         known = {cid for (cid,) in self.rows("SELECT id FROM collections")}
         names = self.collection_names()
@@ -152,9 +167,24 @@ class Catalog:
                     f"catalog {self.path!r}: {row.describe()}; collection {names[owners[0]]} is unavailable "
                     "until catalog.db is restored from a backup", path=self.path)
                 log.error("%s", self.damaged[owners[0]].message)
+        for m in missing:
+            if m.owner is None or m.owner not in known:
+                whose = ("it belongs to the whole catalog" if m.owner is None else
+                         f"the rows are of collection id {m.owner}, which the catalog does not hold")
+                raise CorruptionError(
+                    f"catalog {self.path!r}: {m.describe()}; {whose}, so nothing can be opened. Restore "
+                    "catalog.db from a backup", path=self.path)
+            if m.owner not in self.damaged:
+                self.damaged[m.owner] = CorruptionError(
+                    f"catalog {self.path!r}: {m.describe()} of collection {names[m.owner]}; the collection is "
+                    "unavailable until catalog.db is restored from a backup", path=self.path)
+                log.error("%s", self.damaged[m.owner].message)
 
-    def _autoincrement(self, tables: set[str]) -> None:
-        """Give catalogs made before ids were kept from repeating ``AUTOINCREMENT`` tables (same rows)."""
+    def _autoincrement(self, tables: set[str]) -> bool:
+        """Give catalogs made before ids were kept from repeating ``AUTOINCREMENT`` tables (same rows).
+
+        Whether any table was made again."""
+        remade = False
         for table in _AUTOINCREMENT:
             sql = self.rows("SELECT sql FROM sqlite_master WHERE type='table' AND name=?", (table,))[0][0]
             if "AUTOINCREMENT" in sql:
@@ -166,6 +196,8 @@ class Catalog:
                 c.execute(create)
                 c.execute(f"INSERT INTO {table} SELECT * FROM {table}_old")
                 c.execute(f"DROP TABLE {table}_old")
+            remade = True
+        return remade
 
     def raise_ids(self, **floors: int) -> None:
         """Keep ids of each table (``collections=7`` ...) above ``floor``: ids still in use outside the catalog."""
@@ -279,6 +311,8 @@ TABLES = (
 )
 #: The ``meta`` row that says every row has had its CRC since (a row without one is damage).
 ROW_CRC_KEY = "row_crc"
+#: The ``meta`` row that says the ``row_digest`` table is kept (a table that does not match it is damage).
+ROW_DIGEST_KEY = "row_digest"
 
 
 def _refuse_without_catalog(path: str, state: str, data_left: Callable[[], list[str]]) -> None:

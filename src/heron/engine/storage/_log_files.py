@@ -20,8 +20,9 @@ the last record. Zeros up to the end of a file are its tail, not a record.
 
 The manifest (``log/MANIFEST``, checksummed) lists the log files and, for
 each, how many bytes of it were whole records when the manifest was last
-written (at a clean close, and whenever a file is collected). Opening checks against it: a
-listed file that is gone, a file shorter than its length, or a bad record
+written (at a clean close, whenever a file is collected, and whenever a new
+file is started, before its first record). Opening checks against it: a
+listed file that is gone (the newest one included), a file shorter than its length, or a bad record
 within that length is damage, not a torn write. Only records after that
 length, in the last file, can have been torn by a crash.
 
