@@ -191,10 +191,7 @@ class AsyncClient(ClientBase):
 
     async def alter_collection_properties(self, collection_name: str, properties: dict[str, Any],
                                           timeout: float | None = None, **kwargs: Any) -> None:
-        """Merge ``properties`` into the collection's properties (stored and described, not interpreted).
-
-        Values are kept as the strings pymilvus sends (``str(value)``: ``True`` is ``"True"``).
-        """
+        """Merge ``properties`` into the collection's, kept as the strings pymilvus sends (``str(value)``)."""
         props = {str(k): v if isinstance(v, str) else str(v) for k, v in dict(properties).items()}
         await self._call(rq.AlterCollectionProperties(self._dbn(kwargs), collection_name, props), timeout)
 
