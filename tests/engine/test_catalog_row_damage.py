@@ -21,6 +21,7 @@ import pytest
 import heron
 from heron.engine.storage import _row_checksums as rc
 from heron.engine.storage._catalog import ROW_CRC_KEY, TABLES
+from tests._sqlite_damage import keep_crc
 
 
 def _make(path: Path, *, seal_a: bool = True) -> None:
@@ -41,26 +42,14 @@ def _make(path: Path, *, seal_a: bool = True) -> None:
         c.create_alias("b", "b_alias")
 
 
+def _change(path: Path, sql: str, args: tuple[object, ...] = ()) -> None:
+    """Run ``sql`` on the catalog keeping the changed rows' old CRCs, as damage would."""
+    keep_crc(str(path / "catalog.db"), sql, args)
+
+
 def _count(c: heron.Client, name: str) -> int:
     return len(c.query(name, filter="", output_fields=["id"], limit=100))
 
-
-def _change(path: Path, sql: str, args: tuple[object, ...] = ()) -> None:
-    """Run ``sql`` on the catalog keeping the changed rows' old CRCs, as damage would."""
-    db = sqlite3.connect(str(path / "catalog.db"), isolation_level=None)
-    try:
-        before: dict[int, int] = {}
-        table = sql.split()[1]
-        for rowid, crc in db.execute(f"SELECT rowid, crc FROM {table}"):
-            before[rowid] = crc
-        db.create_function(rc.FUNCTION, -1, lambda *a: 0)
-        db.execute("BEGIN")
-        db.execute(sql, args)
-        for rowid, crc in before.items():
-            db.execute(f"UPDATE {table} SET crc=? WHERE rowid=?", (crc, rowid))
-        db.execute("COMMIT")
-    finally:
-        db.close()
 
 
 def _flip(path: Path, needle: bytes, delta: int = 1) -> int:

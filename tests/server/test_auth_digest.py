@@ -13,17 +13,10 @@ import pytest
 import heron
 from heron.engine.storage import _row_checksums as rc
 from heron.server._auth import AuthStore, check_file
+from tests._sqlite_damage import auth_store_with_alice
 
 PASSWORD = "s3cret-Root"
 
-
-def _store(path: str) -> None:
-    store = AuthStore(path, PASSWORD)
-    store.create_user("alice", "alice-pw")
-    store.create_role("reader")
-    store.set_user_role("alice", "reader", True)
-    store.set_grant("reader", "Collection", "c", "default", "Query", True)
-    store.close()
 
 
 def _delete_keeping_digest(path: str, sql: str) -> None:
@@ -51,13 +44,13 @@ def _data_dir(tmp_path: Path) -> Path:
     data = tmp_path / "data"
     with heron.Client(str(data)) as c:
         c.create_collection("c", dimension=2)
-    _store(str(data / "auth.db"))
+    auth_store_with_alice(str(data / "auth.db"), PASSWORD)
     return data
 
 
 def test_a_deleted_user_role_row_refuses_to_open_the_store(tmp_path):
     path = str(tmp_path / "auth.db")
-    _store(path)
+    auth_store_with_alice(path, PASSWORD)
     _delete_keeping_digest(path, "DELETE FROM user_roles WHERE user='alice'")
     with pytest.raises(heron.CorruptionError, match="table 'user_roles' holds 0 row.* where 1 were written") as info:
         AuthStore(path, PASSWORD)
@@ -66,7 +59,7 @@ def test_a_deleted_user_role_row_refuses_to_open_the_store(tmp_path):
 
 def test_a_store_without_a_digest_gets_one_once(tmp_path):
     path = str(tmp_path / "auth.db")
-    _store(path)
+    auth_store_with_alice(path, PASSWORD)
     db = sqlite3.connect(path, isolation_level=None)
     for (name,) in db.execute("SELECT name FROM sqlite_master WHERE type='trigger' AND name LIKE '%digest%'"
                               ).fetchall():

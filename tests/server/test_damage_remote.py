@@ -18,41 +18,18 @@ from pymilvus import MilvusClient, MilvusException
 
 import heron
 from heron import DataType
-from heron.engine.storage import _row_checksums as rc
 from heron.server._auth import AuthStore
+from tests._sqlite_damage import auth_store_with_alice, keep_crc
 from tests.conftest import HERON_SRC, ROOT
 
 PASSWORD = "s3cret-Root"
 
 
-def _keep_crc(db_path: str, sql: str, args: tuple[object, ...] = ()) -> None:
-    """Run ``sql`` (an UPDATE) keeping every row's old CRC, as damage inside a value would."""
-    db = sqlite3.connect(db_path, isolation_level=None)
-    table = sql.split()[1]
-    try:
-        before = dict(db.execute(f"SELECT rowid, crc FROM {table}").fetchall())
-        db.create_function(rc.FUNCTION, -1, lambda *a: 0)
-        db.execute("BEGIN")
-        db.execute(sql, args)
-        for rowid, crc in before.items():
-            db.execute(f"UPDATE {table} SET crc=? WHERE rowid=?", (crc, rowid))
-        db.execute("COMMIT")
-    finally:
-        db.close()
-
-
-def _store_with_alice(path: str) -> None:
-    store = AuthStore(path, PASSWORD)
-    store.create_user("alice", "alice-pw")
-    store.create_role("reader")
-    store.set_user_role("alice", "reader", True)
-    store.set_grant("reader", "Collection", "c", "default", "Query", True)
-    store.close()
 
 
 def test_a_flipped_byte_in_a_password_hash_refuses_to_open_the_auth_store(tmp_path):
     path = str(tmp_path / "auth.db")
-    _store_with_alice(path)
+    auth_store_with_alice(path, PASSWORD)
     db = sqlite3.connect(path)
     (digest,) = db.execute("SELECT hash FROM users WHERE name='alice'").fetchone()
     db.close()
@@ -67,7 +44,7 @@ def test_a_flipped_byte_in_a_password_hash_refuses_to_open_the_auth_store(tmp_pa
 
 def test_an_auth_store_without_row_crcs_gets_them_once(tmp_path):
     path = str(tmp_path / "auth.db")
-    _store_with_alice(path)
+    auth_store_with_alice(path, PASSWORD)
     db = sqlite3.connect(path, isolation_level=None)
     for t in ("users", "roles", "user_roles", "grants", "meta"):
         db.execute(f"DROP TRIGGER {t}_crc_insert")
@@ -81,7 +58,7 @@ def test_an_auth_store_without_row_crcs_gets_them_once(tmp_path):
     db = sqlite3.connect(path)
     assert db.execute("SELECT COUNT(*) FROM users WHERE crc IS NULL").fetchone()[0] == 0
     db.close()
-    _keep_crc(path, "UPDATE grants SET privilege='Insert'")
+    keep_crc(path, "UPDATE grants SET privilege='Insert'")
     with pytest.raises(heron.CorruptionError, match="table 'grants'"):
         AuthStore(path, PASSWORD)
 
@@ -89,8 +66,8 @@ def test_an_auth_store_without_row_crcs_gets_them_once(tmp_path):
 def test_a_damaged_grant_row_makes_the_server_refuse_to_start(tmp_path):
     data = tmp_path / "data"
     data.mkdir()
-    _store_with_alice(str(data / "auth.db"))
-    _keep_crc(str(data / "auth.db"), "UPDATE grants SET object_name='*'")  # would grant every collection
+    auth_store_with_alice(str(data / "auth.db"), PASSWORD)
+    keep_crc(str(data / "auth.db"), "UPDATE grants SET object_name='*'")  # would grant every collection
     res = subprocess.run(
         [sys.executable, "-m", "heron", "serve", "--data", str(data), "--auth", "--root-password", PASSWORD,
          "--port", "0"],
@@ -107,7 +84,7 @@ def test_an_auth_row_damaged_while_serving_refuses_the_login_naming_the_file(sta
     admin = MilvusClient(server.uri, token=f"root:{PASSWORD}")
     admin.create_user("alice", "alice-pw")
     admin.close()
-    _keep_crc(os.path.join(server.data, "auth.db"), "UPDATE users SET description='x' WHERE name='alice'")
+    keep_crc(os.path.join(server.data, "auth.db"), "UPDATE users SET description='x' WHERE name='alice'")
     with heron.Client(server.uri, token="alice:alice-pw") as alice:
         with pytest.raises(heron.CorruptionError, match="auth.db.*table 'users'"):
             alice.list_collections()
