@@ -156,11 +156,9 @@ EXPECTED_DIFFERENCES: dict[str, str] = {
     "dynamic.quick_setup_insert-async": _LITE_ASYNC,
 }
 
-# Differences above that only the wire shows: heron.Client embedded agrees with Milvus Lite there.
+# Test ids (patterns) listed above whose difference only the wire shows: heron.Client embedded
+# agrees with Milvus Lite there.
 SERVED_ONLY: frozenset[str] = frozenset()
-
-# Cases under a wider pattern above whose difference only the wire shows (test-id patterns).
-SERVED_ONLY_CASES: frozenset[str] = frozenset()
 
 _CLIENT_SIDE = (
     "heron.Client's batch builder refuses the row before any server call, as pymilvus does, but with "
