@@ -1,8 +1,11 @@
 #!/usr/bin/env python3
 """Generate the blocking client from the asyncio one.
 
-    python scripts/unasync.py          # write src/heron/client/_sync_client.py
-    python scripts/unasync.py --check  # exit 1 if the file is out of date
+    python scripts/unasync.py          # write src/heron/client/_sync_*.py
+    python scripts/unasync.py --check  # exit 1 if a file is out of date
+
+Each ``client/_async_X.py`` (the client, its mixins, its iterators) gives
+``client/_sync_X.py``.
 
 The rewrite is line-based so comments and docstrings survive.
 """
@@ -14,8 +17,7 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-SOURCE = ROOT / "src/heron/client/_async_client.py"
-TARGET = ROOT / "src/heron/client/_sync_client.py"
+CLIENT = ROOT / "src/heron/client"
 
 SUBS = [
     (r"\basync def\b", "def"),
@@ -30,6 +32,8 @@ SUBS = [
     (r"\bAsyncLocalTransport\b", "LocalTransport"),
     (r"\bmake_async_remote_transport\b", "make_remote_transport"),
     (r"\bAsyncClient\b", "Client"),
+    (r"\bAsync(\w*Mixin)\b", r"\1"),
+    (r"\._async_(\w+) import\b", r"._sync_\1 import"),
     (r"\bAsync(\w*Iterator)\b", r"\1"),
     (r"\basyncio\.to_thread\((\w+), ", r"\1("),
     (r"^import asyncio\n", ""),
@@ -37,11 +41,16 @@ SUBS = [
     (r"``await client\.close\(\)``", "``client.close()``"),
 ]
 
-HEADER = '"""`Client`: the blocking client, generated from `_async_client.py` by scripts/unasync.py. Do not edit."""\n'
+HEADER = '"""{what}, generated from `{source}` by scripts/unasync.py. Do not edit."""\n'
 
 
-def generate() -> str:
-    text = SOURCE.read_text()
+def pairs() -> list[tuple[Path, Path]]:
+    return [(s, CLIENT / s.name.replace("_async_", "_sync_", 1)) for s in sorted(CLIENT.glob("_async_*.py"))]
+
+
+def generate(source: Path) -> str:
+    text = source.read_text()
+    what = "`Client`: the blocking client" if source.name == "_async_client.py" else "The blocking twin of `AsyncClient`'s part"
     body = text.split('"""', 2)[2]
     out = []
     for line in body.splitlines(keepends=True):
@@ -58,18 +67,20 @@ def generate() -> str:
         "    after another. Use it as",
         "    Use it as",
     )
-    return HEADER + "\n" + text.lstrip("\n")
+    return HEADER.format(what=what, source=source.name) + "\n" + text.lstrip("\n")
 
 
 def main() -> int:
-    new = generate()
-    if "--check" in sys.argv:
-        if not TARGET.exists() or TARGET.read_text() != new:
-            print(f"{TARGET.relative_to(ROOT)} is out of date: run python scripts/unasync.py", file=sys.stderr)
-            return 1
-        return 0
-    TARGET.write_text(new)
-    return 0
+    stale = 0
+    for source, target in pairs():
+        new = generate(source)
+        if "--check" in sys.argv:
+            if not target.exists() or target.read_text() != new:
+                print(f"{target.relative_to(ROOT)} is out of date: run python scripts/unasync.py", file=sys.stderr)
+                stale = 1
+        else:
+            target.write_text(new)
+    return stale
 
 
 if __name__ == "__main__":

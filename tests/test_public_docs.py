@@ -11,7 +11,7 @@ import pytest
 import heron
 import heron.server
 from heron._errors import HeronError
-from heron.client import _async_client, _sync_client
+from heron.client import _async_iterators, _sync_iterators
 
 # Modules whose every public class is part of the API and must be re-exported by `heron`.
 REEXPORTED = (
@@ -23,10 +23,10 @@ REEXPORTED = (
 )
 # Returned by client methods, never built by users: documented, not re-exported.
 RETURNED = (
-    _async_client.AsyncQueryIterator,
-    _async_client.AsyncSearchIterator,
-    _sync_client.QueryIterator,
-    _sync_client.SearchIterator,
+    _async_iterators.AsyncQueryIterator,
+    _async_iterators.AsyncSearchIterator,
+    _sync_iterators.QueryIterator,
+    _sync_iterators.SearchIterator,
 )
 
 

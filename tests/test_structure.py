@@ -24,7 +24,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 SRC = ROOT / "src"
 MAX_LINES = 600
-GENERATED = {"heron.client._sync_client"}
+GENERATED = {"heron.client._sync_client"}  # never longer than its _async_ source
 
 EXPECTED_VIOLATIONS: frozenset[str] = frozenset()
 

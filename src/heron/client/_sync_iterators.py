@@ -1,0 +1,126 @@
+"""The blocking twin of `AsyncClient`'s part, generated from `_async_iterators.py` by scripts/unasync.py. Do not edit."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import TYPE_CHECKING, Any
+
+from .. import _requests as rq
+from .._types import larger_is_better
+from ._base import search_field, search_metric
+from ._results import QueryResult, shape_search
+
+if TYPE_CHECKING:
+    from ._sync_client import Client
+
+
+class QueryIterator:
+    """Batches of query results in primary-key order (see `Client.query_iterator`)."""
+
+    def __init__(self, client: Client, request: rq.Query, batch_size: int, limit: int,
+                 timeout: float | None) -> None:
+        self._client = client
+        self._request = request
+        self._batch = batch_size
+        self._left = None if limit is None or limit < 0 else limit
+        self._timeout = timeout
+        self._cursor: Any = None
+        self._done = False
+
+    def next(self) -> list[dict[str, Any]]:
+        """The next batch, or ``[]`` when the iterator is exhausted."""
+        n = self._batch if self._left is None else min(self._batch, self._left)
+        if self._done or n <= 0:
+            return []
+        r = self._request
+        pk = (self._client._schema(r.collection_name, r.db_name)).primary_field.name
+        req = dataclasses.replace(r, order_by_pk=True, after_pk=self._cursor, limit=n, offset=0)
+        rows = self._client._call(req, self._timeout)
+        if rows:
+            self._cursor = rows[-1][pk]
+        if self._left is not None:
+            self._left -= len(rows)
+        self._done = len(rows) < n
+        return QueryResult(rows)
+
+    def close(self) -> None:
+        """Stop the iterator: later calls to `next` return ``[]``."""
+        self._done = True
+
+    def __iter__(self) -> QueryIterator:
+        return self
+
+    def __next__(self) -> list[dict[str, Any]]:
+        batch = self.next()
+        if not batch:
+            raise StopIteration
+        return batch
+
+
+class SearchIterator:
+    """Batches of search hits, best first, continuing past each batch's last distance."""
+
+    def __init__(self, client: Client, request: rq.Search, batch_size: int, limit: int,
+                 timeout: float | None) -> None:
+        self._client = client
+        self._request = request
+        self._batch = batch_size
+        self._left = None if limit is None or limit < 0 else limit
+        self._timeout = timeout
+        self._last: float | None = None
+        self._edge: set[Any] = set()
+        self._done = False
+        self._larger: bool | None = None
+
+    def _metric(self) -> str:
+        """The search's metric; only a search that names none asks for the schema and its field's index."""
+        r = self._request
+        if r.metric_type:
+            return r.metric_type
+        schema = self._client._schema(r.collection_name, r.db_name)
+        field = search_field(r, schema)
+        names = self._client._call(rq.ListIndexes(r.db_name, r.collection_name, field), self._timeout)
+        index = None
+        if names:
+            index = self._client._call(rq.DescribeIndex(r.db_name, r.collection_name, names[0]), self._timeout)
+        return search_metric(r, schema, index)
+
+    def next(self) -> list[dict[str, Any]]:
+        """The next batch of hits, or ``[]`` when the iterator is exhausted."""
+        n = self._batch if self._left is None else min(self._batch, self._left)
+        if self._done or n <= 0:
+            return []
+        if self._larger is None:
+            self._larger = larger_is_better(self._metric())
+        r = self._request
+        params = dict(r.params)
+        if self._last is not None:
+            params["range_filter"] = self._last
+            params.setdefault("radius", -3.0e38 if self._larger else 3.0e38)
+        want = min(n + len(self._edge), 16384)
+        req = dataclasses.replace(r, limit=want, offset=0, params=params)
+        pk = self._client._pk_name(r.collection_name, r.db_name)
+        hits = shape_search(self._client._call(req, self._timeout), pk)[0]
+        fresh = [h for h in hits if not (h["distance"] == self._last and h.id in self._edge)][:n]
+        if fresh:
+            last = fresh[-1]["distance"]
+            self._edge = {h.id for h in fresh if h["distance"] == last} | (
+                self._edge if last == self._last else set())
+            self._last = last
+        if self._left is not None:
+            self._left -= len(fresh)
+        self._done = len(fresh) < n
+        return fresh
+
+    def close(self) -> None:
+        """Stop the iterator: later calls to `next` return ``[]``."""
+        self._done = True
+
+    def __iter__(self) -> SearchIterator:
+        return self
+
+    def __next__(self) -> list[dict[str, Any]]:
+        batch = self.next()
+        if not batch:
+            raise StopIteration
+        return batch
