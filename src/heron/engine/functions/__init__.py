@@ -11,5 +11,7 @@ function definitions inside the schema and text placeholders in search
 requests. A function that fails fails the whole write: a batch whose
 function output cannot be computed writes nothing.
 
-Empty for now: BM25 and text embedding come next.
+The contract is in `_base.py` (definitions, the registry, the write-time and
+search-time steps) and `_analyzer.py` (text to tokens). BM25 and text
+embedding register their factories next.
 """
