@@ -78,6 +78,18 @@ class CatalogOps:
         props = self.catalog.rows("SELECT properties FROM databases WHERE name=?", (db,))[0][0]
         return {"name": db, **json.loads(props)}
 
+    def op_alter_database(self, r: rq.AlterDatabase) -> None:
+        """Merge ``properties`` into the database's and remove the ``delete_keys`` (one write, or none)."""
+        if r.properties and r.delete_keys:
+            raise ParamError("alter_database: give properties to set or keys to delete, not both (as in Milvus)")
+        with self.engine.lock:
+            db = self.engine.database(r.db_name)
+            props = json.loads(self.catalog.rows("SELECT properties FROM databases WHERE name=?", (db,))[0][0])
+            props.update(r.properties)
+            for key in r.delete_keys:
+                props.pop(key, None)
+            self.catalog.execute("UPDATE databases SET properties=? WHERE name=?", (dumps(props), db))
+
     # -- collections ---------------------------------------------------------------------
     def op_create_collection(self, r: rq.CreateCollection) -> None:
         _check_name("collection name", r.collection_name)

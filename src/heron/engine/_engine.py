@@ -26,6 +26,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor, wait
+from functools import partial
 from typing import Any
 
 from .. import _requests as rq
@@ -36,6 +37,8 @@ from .._errors import (
     HeronError,
     ParamError,
 )
+from ._access import ACCESS_REQUESTS, NO_AUTH
+from ._access import run as run_access
 from ._catalog_ops import CatalogOps
 from ._coalesce import SearchCoalescer
 from ._collection import Collection
@@ -181,6 +184,9 @@ class Engine:
             # Concurrent searches that differ only in their query vectors run as one call.
             rq.Search: SearchCoalescer(r.op_search).search,
             rq.HybridSearch: r.op_hybrid_search,
+            rq.AlterDatabase: c.op_alter_database,
+            # Users, roles and privileges: nobody logs in to an embedded engine (see _access).
+            **{t: partial(run_access, NO_AUTH) for t in ACCESS_REQUESTS},
         }
 
     # -- plumbing ------------------------------------------------------------------

@@ -35,6 +35,8 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from pymilvus.grpc_gen import common_pb2
+
 from .._errors import (
     AlreadyExistsError,
     AuthenticationError,
@@ -43,10 +45,16 @@ from .._errors import (
     ParamError,
     PermissionDeniedError,
 )
+from ..engine._access import BUILTIN_ROLES, ROOT
 from ..engine.storage import _row_checksums as rc
 
-ROOT = "root"
-BUILTIN_ROLES = ("admin", "public")
+#: The object types of grants, and the privilege names Milvus knows (its protocol's names, without
+#: the ``Privilege`` / ``PrivilegeGroup`` prefix: ``Search``, ``CollectionReadOnly``, ...).
+OBJECT_TYPES = frozenset(common_pb2.ObjectType.keys())
+PRIVILEGE_NAMES = frozenset(
+    n.removeprefix("PrivilegeGroup") if n.startswith("PrivilegeGroup") else n.removeprefix("Privilege")
+    for n in common_pb2.ObjectPrivilege.keys()
+)
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS users(name TEXT PRIMARY KEY, salt BLOB, hash BLOB, description TEXT DEFAULT '');
 CREATE TABLE IF NOT EXISTS roles(name TEXT PRIMARY KEY);
@@ -54,6 +62,9 @@ CREATE TABLE IF NOT EXISTS user_roles(user TEXT, role TEXT, PRIMARY KEY(user, ro
 CREATE TABLE IF NOT EXISTS grants(role TEXT, object TEXT, object_name TEXT, db TEXT, privilege TEXT,
                                   PRIMARY KEY(role, object, object_name, db, privilege));
 CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT);
+CREATE TABLE IF NOT EXISTS role_info(name TEXT PRIMARY KEY, description TEXT);
+CREATE TABLE IF NOT EXISTS privilege_groups(name TEXT PRIMARY KEY);
+CREATE TABLE IF NOT EXISTS group_privileges(grp TEXT, privilege TEXT, PRIMARY KEY(grp, privilege));
 """
 _TABLES = (
     rc.Table("users", ("name", "salt", "hash", "description"), ("name",)),
@@ -62,6 +73,9 @@ _TABLES = (
     rc.Table("grants", ("role", "object", "object_name", "db", "privilege"),
              ("role", "object", "object_name", "db", "privilege")),
     rc.Table("meta", ("key", "value"), ("key",)),
+    rc.Table("role_info", ("name", "description"), ("name",)),
+    rc.Table("privilege_groups", ("name",), ("name",)),
+    rc.Table("group_privileges", ("grp", "privilege"), ("grp", "privilege")),
 )
 _BY_NAME = {t.name: t for t in _TABLES}
 #: The ``meta`` row that says the ``row_digest`` table is kept (see `_row_checksums`).
@@ -276,6 +290,18 @@ class AuthStore:
             raise PermissionDeniedError(f"user {by!r} may not change the password of {user!r}")
         self._set_password(user, new)
 
+    def update_user(self, user: str, description: str, by: str) -> None:
+        """Set a user's description: the user itself or an administrator."""
+        if not self._rows("SELECT 1 FROM users WHERE name=?", (user,)):
+            raise NotFoundError(f"user {user!r} not found")
+        if not self.is_admin(by) and by != user:
+            raise PermissionDeniedError(f"user {by!r} may not change the description of {user!r}")
+        self._exec("UPDATE users SET description=? WHERE name=?", (description, user))
+
+    def user_description(self, user: str) -> str:
+        rows = self._checked("users", "name=?", (user,))
+        return str(rows[0]["description"] or "") if rows else ""
+
     def delete_user(self, user: str) -> None:
         if user == ROOT:
             raise ParamError("the root user cannot be deleted")
@@ -293,10 +319,26 @@ class AuthStore:
         return user == ROOT or "admin" in self.roles_of(user)
 
     # -- roles ---------------------------------------------------------------------------------
-    def create_role(self, role: str) -> None:
+    def create_role(self, role: str, description: str = "") -> None:
+        if not role:
+            raise ParamError("a role needs a name")
         if self._rows("SELECT 1 FROM roles WHERE name=?", (role,)):
             raise AlreadyExistsError(f"role {role!r} already exists")
         self._exec("INSERT INTO roles(name) VALUES (?)", (role,))
+        if description:
+            self._exec("INSERT OR REPLACE INTO role_info(name, description) VALUES (?,?)", (role, description))
+
+    def alter_role(self, role: str, description: str) -> None:
+        self._need_role(role)
+        self._exec("INSERT OR REPLACE INTO role_info(name, description) VALUES (?,?)", (role, description))
+
+    def role_description(self, role: str) -> str:
+        rows = self._checked("role_info", "name=?", (role,))
+        return str(rows[0]["description"] or "") if rows else ""
+
+    def _need_role(self, role: str) -> None:
+        if not self._rows("SELECT 1 FROM roles WHERE name=?", (role,)):
+            raise NotFoundError(f"role {role!r} not found", code=65535)
 
     def drop_role(self, role: str, force: bool = False) -> None:
         if role in BUILTIN_ROLES:
@@ -307,6 +349,7 @@ class AuthStore:
             "DELETE FROM roles WHERE name=?",
             "DELETE FROM user_roles WHERE role=?",
             "DELETE FROM grants WHERE role=?",
+            "DELETE FROM role_info WHERE name=?",
         ):
             self._exec(sql, (role,))
 
@@ -329,9 +372,18 @@ class AuthStore:
         self._exec(sql, (user, role))
 
     # -- privileges ------------------------------------------------------------------------------
-    def set_grant(self, role: str, obj: str, name: str, db: str, privilege: str, add: bool) -> None:
-        if not self._rows("SELECT 1 FROM roles WHERE name=?", (role,)):
-            raise NotFoundError(f"role {role!r} not found")
+    def set_grant(self, role: str, obj: str, name: str, db: str, privilege: str, add: bool,
+                  v2: bool = False) -> None:
+        """Grant (``add``) or revoke a privilege; Milvus's errors (code 65535) for an unknown object type,
+        privilege or role, with nothing written. Granting on objects that do not exist yet is allowed,
+        as in Milvus."""
+        if obj not in OBJECT_TYPES:
+            raise ParamError(f"the object entity in the request is nil or invalid: object type {obj!r}, expected "
+                             f"one of {sorted(OBJECT_TYPES)}", code=65535)
+        if privilege not in ("*", *PRIVILEGE_NAMES) and not self._is_group(privilege):
+            raise ParamError(f"not found the privilege name[{privilege}]: expected a Milvus privilege "
+                             "(Search, Insert, ...), a privilege group, or '*'", code=65535)
+        self._need_role(role)
         args = (role, obj, name or "*", db or "default", privilege)
         sql = (
             "INSERT OR IGNORE INTO grants(role, object, object_name, db, privilege) VALUES (?,?,?,?,?)"
@@ -339,6 +391,52 @@ class AuthStore:
             else "DELETE FROM grants WHERE role=? AND object=? AND object_name=? AND db=? AND privilege=?"
         )
         self._exec(sql, args)
+
+    # -- privilege groups ------------------------------------------------------------------------
+    def _is_group(self, name: str) -> bool:
+        return bool(self._rows("SELECT 1 FROM privilege_groups WHERE name=?", (name,)))
+
+    def create_privilege_group(self, group: str) -> None:
+        if not group:
+            raise ParamError("a privilege group needs a name")
+        if group in PRIVILEGE_NAMES:
+            raise ParamError(f"privilege group name [{group}] is defined by built in privileges or privilege "
+                             "groups in system", code=65535)
+        if self._is_group(group):
+            raise AlreadyExistsError(f"privilege group [{group}] already exists")
+        self._exec("INSERT INTO privilege_groups(name) VALUES (?)", (group,))
+
+    def drop_privilege_group(self, group: str) -> None:
+        used = self._rows("SELECT role FROM grants WHERE privilege=? LIMIT 1", (group,))
+        if used:
+            raise ParamError(f"privilege group [{group}] is used by role [{used[0][0]}], Use REVOKE API to revoke "
+                             "it first", code=65535)
+        self._exec("DELETE FROM group_privileges WHERE grp=?", (group,))
+        self._exec("DELETE FROM privilege_groups WHERE name=?", (group,))
+
+    def privilege_groups(self) -> dict[str, list[str]]:
+        groups: dict[str, list[str]] = {n: [] for (n,) in self._rows("SELECT name FROM privilege_groups")}
+        for row in self._checked("group_privileges", "1", ()):
+            groups.setdefault(row["grp"], []).append(row["privilege"])
+        return {g: sorted(p) for g, p in groups.items()}
+
+    def set_group_privileges(self, group: str, privileges: tuple[str, ...], add: bool) -> None:
+        if not self._is_group(group):
+            raise ParamError(f"there is no privilege group name [{group}] to operate", code=65535)
+        bad = [p for p in privileges if p not in PRIVILEGE_NAMES]
+        if bad:
+            raise ParamError(f"privilege name [{bad[0]}] is not valid: expected a Milvus privilege "
+                             "(Search, Insert, ...)", code=65535)
+        sql = ("INSERT OR IGNORE INTO group_privileges(grp, privilege) VALUES (?,?)" if add
+               else "DELETE FROM group_privileges WHERE grp=? AND privilege=?")
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                self._db.executemany(sql, [(group, p) for p in privileges])
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
 
     def grants(self, role: str, obj: str = "", name: str = "", db: str = "") -> list[tuple[str, ...]]:
         rows = self._rows("SELECT role, object, object_name, db, privilege FROM grants WHERE role=?", (role,))
@@ -382,8 +480,12 @@ class AuthStore:
         """Whether ``user`` holds ``privilege`` on object ``obj``/``name`` in database ``db``."""
         if self.is_admin(user):
             return True
-        for o, n, d, p in self._role_grants(user):
-            if o in (obj, "Global") and n in (name, "*") and d in (db, "*") and p in (privilege, "*", "All"):
+        grants = self._role_grants(user)
+        groups = self.privilege_groups() if any(self._is_group(g[3]) for g in grants) else {}
+        for o, n, d, p in grants:
+            if o in (obj, "Global") and n in (name, "*") and d in (db, "*") and (
+                p in (privilege, "*", "All") or privilege in groups.get(p, ())
+            ):
                 return True
         return False
 

@@ -1,7 +1,7 @@
-"""The user and role RPCs of MilvusService, which privilege each RPC needs, and what listings show.
+"""Which privilege each RPC of MilvusService needs, and what listings show.
 
-Each handler takes the `AuthStore`, the request message and the calling
-user, and returns the reply message. They run in the worker pool.
+The user, role and privilege RPCs themselves are answered on the
+`AuthStore` by `heron.engine._access.run` (their messages: `heron.wire._access`).
 
 As in Milvus (2.4 to 2.6), a user sees only what it may use: listing
 collections shows those its roles hold some privilege on (all of them with
@@ -17,11 +17,7 @@ and the ``admin`` role see everything. Unlike Milvus, every user holds the
 
 from __future__ import annotations
 
-import base64
-from collections.abc import Callable
 from typing import Any
-
-from pymilvus.grpc_gen import common_pb2, milvus_pb2
 
 from .._errors import PermissionDeniedError
 from ._auth import AuthStore
@@ -66,6 +62,8 @@ PRIVILEGES: dict[str, tuple[str, str]] = {
     "Flush": ("Collection", "Flush"),
     "ManualCompaction": ("Collection", "Compaction"),
     "DescribeDatabase": ("Global", "DescribeDatabase"),
+    "AlterDatabase": ("Global", "AlterDatabase"),
+    "ListPrivilegeGroups": ("Global", "ListPrivilegeGroups"),
     "ListAliases": ("Global", "ListAliases"),
     "DescribeAlias": ("Global", "DescribeAlias"),
     "ListCredUsers": ("Global", "SelectOwnership"),
@@ -84,6 +82,10 @@ ADMIN_ONLY = frozenset(
         "OperateUserRole",
         "OperatePrivilege",
         "OperatePrivilegeV2",
+        "AlterRole",
+        "CreatePrivilegeGroup",
+        "DropPrivilegeGroup",
+        "OperatePrivilegeGroup",
     }
 )
 
@@ -130,103 +132,3 @@ def visible(store: AuthStore, user: str, rpc: str, result: Any, db: str) -> Any:
         return result
     return result if names is None else [n for n in result if n in names]
 
-
-def _password(raw: bytes | str) -> str:
-    data = raw.encode() if isinstance(raw, str) else raw
-    try:
-        return base64.b64decode(data, validate=True).decode()
-    except ValueError:
-        return data.decode()
-
-
-def _select_user(store: AuthStore, m: Any, user: str) -> milvus_pb2.SelectUserResponse:
-    names = [m.user.name] if m.HasField("user") and m.user.name else store.users()
-    results = []
-    for n in names:
-        roles = [milvus_pb2.RoleEntity(name=r) for r in store.roles_of(n)] if m.include_role_info else []
-        results.append(milvus_pb2.UserResult(user=milvus_pb2.UserEntity(name=n), roles=roles))
-    return milvus_pb2.SelectUserResponse(results=results)
-
-
-def _select_role(store: AuthStore, m: Any, user: str) -> milvus_pb2.SelectRoleResponse:
-    names = [m.role.name] if m.HasField("role") and m.role.name else store.roles()
-    results = []
-    for n in names:
-        users = [milvus_pb2.UserEntity(name=u) for u in store.users_of(n)] if m.include_user_info else []
-        results.append(milvus_pb2.RoleResult(role=milvus_pb2.RoleEntity(name=n), users=users))
-    return milvus_pb2.SelectRoleResponse(results=results)
-
-
-def _operate_privilege(store: AuthStore, m: Any, user: str) -> common_pb2.Status:
-    e = m.entity
-    store.set_grant(
-        e.role.name,
-        e.object.name,
-        e.object_name,
-        e.db_name,
-        e.grantor.privilege.name,
-        m.type == milvus_pb2.Grant,
-    )
-    return common_pb2.Status()
-
-
-def _operate_privilege_v2(store: AuthStore, m: Any, user: str) -> common_pb2.Status:
-    obj = "Global" if m.collection_name in ("", "*") else "Collection"
-    store.set_grant(
-        m.role.name,
-        obj,
-        m.collection_name or "*",
-        m.db_name or "default",
-        m.grantor.privilege.name,
-        m.type == milvus_pb2.Grant,
-    )
-    return common_pb2.Status()
-
-
-def _select_grant(store: AuthStore, m: Any, user: str) -> milvus_pb2.SelectGrantResponse:
-    e = m.entity
-    rows = store.grants(e.role.name, e.object.name, e.object_name, e.db_name)
-    ents = [
-        milvus_pb2.GrantEntity(
-            role=milvus_pb2.RoleEntity(name=r),
-            object=milvus_pb2.ObjectEntity(name=o),
-            object_name=n,
-            db_name=d,
-            grantor=milvus_pb2.GrantorEntity(
-                user=milvus_pb2.UserEntity(name="root"), privilege=milvus_pb2.PrivilegeEntity(name=p)
-            ),
-        )
-        for r, o, n, d, p in rows
-    ]
-    return milvus_pb2.SelectGrantResponse(entities=ents)
-
-
-def _status(fn: Callable[[AuthStore, Any, str], Any]) -> Callable[[AuthStore, Any, str], common_pb2.Status]:
-    def run(store: AuthStore, m: Any, user: str) -> common_pb2.Status:
-        fn(store, m, user)
-        return common_pb2.Status()
-
-    return run
-
-
-HANDLERS: dict[str, Callable[[AuthStore, Any, str], Any]] = {
-    # CreateCredentialRequest.description is newer than the oldest protocol modules Heron runs on.
-    "CreateCredential": _status(
-        lambda s, m, u: s.create_user(m.username, _password(m.password), getattr(m, "description", ""))
-    ),
-    "UpdateCredential": _status(
-        lambda s, m, u: s.update_password(m.username, _password(m.oldPassword), _password(m.newPassword), u)
-    ),
-    "DeleteCredential": _status(lambda s, m, u: s.delete_user(m.username)),
-    "ListCredUsers": lambda s, m, u: milvus_pb2.ListCredUsersResponse(usernames=s.users()),
-    "CreateRole": _status(lambda s, m, u: s.create_role(m.entity.name)),
-    "DropRole": _status(lambda s, m, u: s.drop_role(m.role_name, m.force_drop)),
-    "OperateUserRole": _status(
-        lambda s, m, u: s.set_user_role(m.username, m.role_name, m.type == milvus_pb2.AddUserToRole)
-    ),
-    "SelectUser": _select_user,
-    "SelectRole": _select_role,
-    "OperatePrivilege": _operate_privilege,
-    "OperatePrivilegeV2": _operate_privilege_v2,
-    "SelectGrant": _select_grant,
-}

@@ -21,21 +21,22 @@ from typing import Any
 import grpc
 
 from .. import wire
-from .._errors import AuthenticationError, ParamError, ServerBusyError
+from .._errors import AuthenticationError, ServerBusyError
 from .._schema import CollectionSchema
 from .._workers import Workers
+from ..engine._access import NO_AUTH
+from ..engine._access import run as run_access
 from ..engine._engine import Engine
-from ._auth import BUILTIN_ROLES, ROOT, AuthStore, FailedLogins
+from ._auth import AuthStore, FailedLogins
 from ._errors import DeadlineExceeded, rpc_errors
-from ._rbac import HANDLERS as RBAC_HANDLERS
 from ._rbac import check_privilege, visible
 
 SERVICE_NAME = "milvus.proto.milvus.MilvusService"
 #: RPCs a client may make before logging in (Milvus answers them for anyone).
 OPEN_RPCS = frozenset({"GetVersion", "CheckHealth"})
-#: Every RPC served: those of the codec table, and the user and role RPCs, that the installed
-#: protocol modules define.
-RPCS = tuple(sorted(rpc for rpc in set(wire.CODECS) | set(RBAC_HANDLERS) if wire.has_rpc(rpc)))
+#: Every RPC served: those of the codec table, and the user, role and privilege RPCs, that the
+#: installed protocol modules define.
+RPCS = tuple(sorted(rpc for rpc in set(wire.CODECS) | set(wire.ACCESS) if wire.has_rpc(rpc)))
 #: Password checks waiting or running at most; further logins are answered "server busy".
 MAX_PENDING_LOGINS = 64
 
@@ -145,10 +146,10 @@ class MilvusService:
     ) -> Any:
         if self.auth is not None and user:
             check_privilege(self.auth, user, rpc, msg, db)
-            if rpc in RBAC_HANDLERS:
-                return RBAC_HANDLERS[rpc](self.auth, msg, user)
-        elif rpc in RBAC_HANDLERS:
-            return RBAC_HANDLERS[rpc](AuthStoreDisabled(), msg, user)  # type: ignore[arg-type]
+        access = wire.ACCESS.get(rpc)
+        if access is not None:  # users, roles and privileges: on the auth store, or as a fresh Milvus lists them
+            req = access.decode(msg, db)
+            return access.encode(run_access(self.auth if self.auth is not None else NO_AUTH, req, user), req)
         codec = wire.CODECS[rpc]
         schemas: dict[str, CollectionSchema] = {}
         schema = self._schema_fn(db, schemas)
@@ -183,29 +184,3 @@ def _host(peer: str) -> str:
         return address.rpartition(":")[0] or address
     return peer
 
-
-class AuthStoreDisabled:
-    """Stands in for the `AuthStore` when authentication is off.
-
-    Milvus keeps its built-in user and roles whether or not authorization is
-    enabled, so listings answer as a fresh Milvus does (``root``; ``admin`` and
-    ``public``; no grants); changes to users, roles and grants are refused.
-    """
-
-    def users(self) -> list[str]:
-        return [ROOT]
-
-    def roles(self) -> list[str]:
-        return sorted(BUILTIN_ROLES)
-
-    def roles_of(self, user: str) -> list[str]:
-        return []
-
-    def users_of(self, role: str) -> list[str]:
-        return []
-
-    def grants(self, role: str, obj: str = "", name: str = "", db: str = "") -> list[tuple[str, ...]]:
-        return []
-
-    def __getattr__(self, name: str) -> Any:
-        raise ParamError("user management needs a server started with --auth")

@@ -8,6 +8,7 @@ image. Both use the one codec table, `CODECS`, and the one status table
 
 from __future__ import annotations
 
+from ._access import ACCESS, AccessRpc
 from ._client import READ_ONLY, client_messages, client_result
 from ._codecs import CODECS, Codec, SchemaFn
 from ._compat import has_rpc
@@ -15,6 +16,8 @@ from ._messages import db_of, request_class, response_class
 from ._status import error_of, error_reply, reply_status, status_of
 
 __all__ = [
+    "ACCESS",
+    "AccessRpc",
     "CODECS",
     "Codec",
     "READ_ONLY",

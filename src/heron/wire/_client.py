@@ -17,6 +17,7 @@ from .. import _errors
 from .. import _requests as rq
 from . import _compat as compat
 from . import _schema as ws
+from ._access import CLIENT as ACCESS_CLIENT
 from ._codecs import CODECS, SchemaFn
 
 #: Heron request class → the RPC that carries it (an insert goes as Upsert when it is one).
@@ -44,12 +45,22 @@ READ_ONLY: frozenset[type] = frozenset(
         rq.Query,
         rq.Search,
         rq.HybridSearch,
+        rq.ListUsers,
+        rq.DescribeUser,
+        rq.DescribeRole,
+        rq.ListGrants,
+        rq.ListPrivilegeGroups,
     }
 )
 
 
 def client_messages(r: Any, schema: SchemaFn) -> list[tuple[str, Any]]:
     """The Milvus calls that carry one Heron request, in order (most requests need exactly one)."""
+    access = ACCESS_CLIENT.get(type(r))
+    if access is not None:
+        access_rpc, msg = access[0](r)
+        compat.require_rpc(access_rpc)
+        return [(access_rpc, msg)]
     if isinstance(r, rq.CreateCollection) and r.index_params:
         bare = CODECS["CreateCollection"].request(replace(r, index_params=()), schema)  # type: ignore[misc]
         indexes = [
@@ -76,6 +87,9 @@ def client_messages(r: Any, schema: SchemaFn) -> list[tuple[str, Any]]:
 
 def client_result(r: Any, rpc: str, reply: Any) -> Any:
     """The engine-shaped answer to ``r`` from the reply of its (last) Milvus call."""
+    access = ACCESS_CLIENT.get(type(r))
+    if access is not None:
+        return access[1](reply, r)
     if isinstance(r, rq.ListIndexes):
         return [d.index_name for d in reply.index_descriptions]
     if isinstance(r, (rq.CreateIndex, rq.Flush, rq.CreateCollection)):

@@ -131,6 +131,10 @@ class _Base:
         self._closed = False
         self._pid = _pid
 
+    def set_token(self, token: str) -> None:
+        """Send ``token`` (``user:password``) with the calls from now on (after a password change)."""
+        self._auth = base64.b64encode(token.encode()).decode() if token else ""
+
     def _forked(self, channel: Any) -> bool:
         """Whether this process was forked since ``channel`` was made; if so, the channel is set aside."""
         if self._pid == _pid:
