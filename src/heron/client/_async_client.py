@@ -96,8 +96,9 @@ class AsyncClient(AsyncAdminMixin, AsyncOpsMixin, AsyncTextMixin, ClientBase):
     # -- databases ---------------------------------------------------------------------
     async def create_database(self, db_name: str, properties: dict[str, Any] | None = None,
                               timeout: float | None = None, **kwargs: Any) -> None:
-        """Create a database; `AlreadyExistsError` if it exists."""
-        await self._call(rq.CreateDatabase(db_name, dict(properties or {})), timeout)
+        """Create a database; `AlreadyExistsError` if it exists. Properties are kept as strings (``str(value)``)."""
+        props = {str(k): v if isinstance(v, str) else str(v) for k, v in dict(properties or {}).items()}
+        await self._call(rq.CreateDatabase(db_name, props), timeout)
 
     async def drop_database(self, db_name: str, timeout: float | None = None, **kwargs: Any) -> None:
         """Drop an empty database; `ParamError` for ``default`` or one that still has collections."""
@@ -108,7 +109,7 @@ class AsyncClient(AsyncAdminMixin, AsyncOpsMixin, AsyncTextMixin, ClientBase):
         return await self._call(rq.ListDatabases(), timeout)
 
     async def describe_database(self, db_name: str, timeout: float | None = None, **kwargs: Any) -> dict[str, Any]:
-        """``{"name", ...properties}`` of a database; `DatabaseNotFoundError` if there is none."""
+        """``{"name", ...properties}`` of a database (values as strings); `DatabaseNotFoundError` if there is none."""
         return await self._call(rq.DescribeDatabase(db_name), timeout)
 
     async def use_database(self, db_name: str, timeout: float | None = None, **kwargs: Any) -> None:

@@ -88,8 +88,9 @@ class Client(AdminMixin, OpsMixin, TextMixin, ClientBase):
     # -- databases ---------------------------------------------------------------------
     def create_database(self, db_name: str, properties: dict[str, Any] | None = None,
                               timeout: float | None = None, **kwargs: Any) -> None:
-        """Create a database; `AlreadyExistsError` if it exists."""
-        self._call(rq.CreateDatabase(db_name, dict(properties or {})), timeout)
+        """Create a database; `AlreadyExistsError` if it exists. Properties are kept as strings (``str(value)``)."""
+        props = {str(k): v if isinstance(v, str) else str(v) for k, v in dict(properties or {}).items()}
+        self._call(rq.CreateDatabase(db_name, props), timeout)
 
     def drop_database(self, db_name: str, timeout: float | None = None, **kwargs: Any) -> None:
         """Drop an empty database; `ParamError` for ``default`` or one that still has collections."""
@@ -100,7 +101,7 @@ class Client(AdminMixin, OpsMixin, TextMixin, ClientBase):
         return self._call(rq.ListDatabases(), timeout)
 
     def describe_database(self, db_name: str, timeout: float | None = None, **kwargs: Any) -> dict[str, Any]:
-        """``{"name", ...properties}`` of a database; `DatabaseNotFoundError` if there is none."""
+        """``{"name", ...properties}`` of a database (values as strings); `DatabaseNotFoundError` if there is none."""
         return self._call(rq.DescribeDatabase(db_name), timeout)
 
     def use_database(self, db_name: str, timeout: float | None = None, **kwargs: Any) -> None:

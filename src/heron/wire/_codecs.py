@@ -132,7 +132,7 @@ def _db_reply(result: dict[str, Any], r: Any, s: SchemaFn) -> milvus_pb2.Describ
 
 
 def _db_from(reply: Any, r: Any) -> dict[str, Any]:
-    return {"name": reply.db_name, **{k: ws.loads_or_str(v) for k, v in ws.kv_dict(reply.properties).items()}}
+    return {"name": reply.db_name, **ws.kv_dict(reply.properties)}  # the strings Milvus keeps, as pymilvus shows them
 
 
 def _insert_decode(upsert: bool) -> Callable[[Any, str, SchemaFn], rq.Insert]:
