@@ -37,7 +37,16 @@ from ._types import ConsistencyLevel, DataType, LoadState, MetricType
 from ._version import __version__
 from .client._async_client import AsyncClient
 from .client._helpers import AnnSearchRequest, IndexParams, RRFRanker, WeightedRanker
-from .client._results import Hit, Hits, QueryResult, ReplicaInfo, SearchResult, Shard
+from .client._results import (
+    Hit,
+    Hits,
+    NodeInfo,
+    QueryResult,
+    ReplicaInfo,
+    ResourceGroupInfo,
+    SearchResult,
+    Shard,
+)
 from .client._sync_client import Client
 
 __all__ = [
@@ -67,6 +76,7 @@ __all__ = [
     "IndexParams",
     "LoadState",
     "MetricType",
+    "NodeInfo",
     "NotFoundError",
     "ParamError",
     "PartitionNotFoundError",
@@ -74,6 +84,7 @@ __all__ = [
     "QueryResult",
     "RRFRanker",
     "ReplicaInfo",
+    "ResourceGroupInfo",
     "SchemaError",
     "SearchResult",
     "ServerBusyError",

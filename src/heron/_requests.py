@@ -484,4 +484,44 @@ class OperatePrivilegeGroup:
     add: bool
 
 
+# -- resource groups (Heron is one node: see heron.engine._resource_groups) -------------
+
+
+@dataclass(frozen=True)
+class CreateResourceGroup:
+    """``config``: a resource group config as a dict (``requests``, ``limits``, ``transfer_from``, ...)."""
+
+    name: str
+    config: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class DropResourceGroup:
+    name: str
+
+
+@dataclass(frozen=True)
+class UpdateResourceGroups:
+    configs: dict[str, dict[str, Any]]
+
+
+@dataclass(frozen=True)
+class DescribeResourceGroup:
+    name: str
+
+
+@dataclass(frozen=True)
+class ListResourceGroups:
+    pass
+
+
+@dataclass(frozen=True)
+class TransferReplica:
+    db_name: str
+    source_group: str
+    target_group: str
+    collection_name: str
+    num_replicas: int
+
+
 Request = Any

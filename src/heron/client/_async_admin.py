@@ -1,4 +1,4 @@
-"""`AsyncClient` methods for users, roles, privileges and database properties.
+"""`AsyncClient` methods for users, roles, privileges, database properties and resource groups.
 
 A mixin of `AsyncClient`; `scripts/unasync.py` generates the blocking
 version from this file. Methods follow pymilvus's `AsyncMilvusClient` and
@@ -9,6 +9,10 @@ Users, roles and privileges live on a server started with ``heron serve
 ``--auth``) nobody logs in: the listings answer as a fresh Milvus does
 (``root``; ``admin`` and ``public``) and changes raise `ParamError` naming
 ``--auth`` (Milvus Lite does not implement these calls at all).
+
+Resource groups answer as a one-node Milvus does: the one node is in the
+default group with every replica; other groups can be made but get no
+node (see `heron.engine._resource_groups`).
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from typing import Any
 from .. import _requests as rq
 from .._errors import ParamError
 from ._base import ClientBase, property_keys_of
+from ._results import ResourceGroupInfo
 
 
 def _names(what: str, value: Any) -> tuple[str, ...]:
@@ -28,8 +33,22 @@ def _names(what: str, value: Any) -> tuple[str, ...]:
     return tuple(value)
 
 
+def _group_config(config: Any) -> dict[str, Any]:
+    """A resource group config: pymilvus's ``ResourceGroupConfig`` message or a dict of its fields."""
+    if config is None:
+        return {}
+    if isinstance(config, dict):
+        return dict(config)
+    if hasattr(config, "DESCRIPTOR"):
+        from google.protobuf import json_format
+
+        return json_format.MessageToDict(config, preserving_proto_field_name=True,
+                                          always_print_fields_with_no_presence=True)
+    raise ParamError(f"config: got {config!r}, expected a ResourceGroupConfig or a dict of its fields")
+
+
 class AsyncAdminMixin(ClientBase):
-    """Users, roles, privileges and database properties."""
+    """Users, roles, privileges, database properties and resource groups."""
 
     async def _call(self, request: Any, timeout: float | None = None) -> Any:
         raise NotImplementedError
@@ -181,3 +200,44 @@ class AsyncAdminMixin(ClientBase):
                                        timeout: float | None = None, **kwargs: Any) -> None:
         """Remove the named properties from the database; a key it does not have is ignored."""
         await self._call(rq.AlterDatabase(db_name, {}, property_keys_of(property_keys)), timeout)
+
+    # -- resource groups and the server ----------------------------------------------------
+    async def create_resource_group(self, name: str, timeout: float | None = None, **kwargs: Any) -> None:
+        """Create a resource group (``config=`` a ``ResourceGroupConfig`` or dict); one that exists is kept."""
+        await self._call(rq.CreateResourceGroup(name, _group_config(kwargs.get("config"))), timeout)
+
+    async def update_resource_groups(self, configs: dict[str, Any], timeout: float | None = None,
+                                     **kwargs: Any) -> None:
+        """Change the configs of existing groups (all or none: an unknown group raises, code 300)."""
+        if not isinstance(configs, dict):
+            raise ParamError(f"configs: got {configs!r}, expected a dict of group name to config")
+        await self._call(rq.UpdateResourceGroups({str(k): _group_config(v) for k, v in configs.items()}), timeout)
+
+    async def drop_resource_group(self, name: str, timeout: float | None = None, **kwargs: Any) -> None:
+        """Drop a resource group; the default one cannot be dropped, a missing one is not an error."""
+        await self._call(rq.DropResourceGroup(name), timeout)
+
+    async def describe_resource_group(self, name: str, timeout: float | None = None,
+                                      **kwargs: Any) -> ResourceGroupInfo:
+        """The group's nodes, replicas and config; `NotFoundError` (code 300) if there is none."""
+        return ResourceGroupInfo.from_dict(await self._call(rq.DescribeResourceGroup(name), timeout))
+
+    async def list_resource_groups(self, timeout: float | None = None, **kwargs: Any) -> list[str]:
+        """The names of the resource groups, the default one first."""
+        return list(await self._call(rq.ListResourceGroups(), timeout))
+
+    async def transfer_replica(self, source_group: str = "", target_group: str = "", collection_name: str = "",
+                               num_replicas: int = 0, timeout: float | None = None, *, source: str = "",
+                               target: str = "", num_replica: int = 0, **kwargs: Any) -> None:
+        """Move replicas between groups: on one node there is no other node to move them to, so it raises.
+
+        Takes pymilvus's ``MilvusClient`` names, or its ``AsyncMilvusClient`` ones
+        (``source``, ``target``, ``num_replica``) as keywords.
+        """
+        req = rq.TransferReplica(self._dbn(kwargs), source_group or source, target_group or target,
+                                 collection_name, num_replicas or num_replica)
+        await self._call(req, timeout)
+
+    def get_server_type(self) -> str:
+        """``"milvus"``: what pymilvus answers for a server that is not Zilliz Cloud, Heron's included."""
+        return "milvus"

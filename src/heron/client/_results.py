@@ -120,3 +120,34 @@ class ReplicaInfo:
     group_nodes: tuple[int, ...]
     resource_group: str = "__default_resource_group"
     num_outbound_node: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class NodeInfo:
+    """A node of a resource group, as pymilvus's ``NodeInfo`` describes it."""
+
+    node_id: int
+    address: str
+    hostname: str
+
+
+@dataclass(frozen=True)
+class ResourceGroupInfo:
+    """A resource group, with the attributes of pymilvus's ``ResourceGroupInfo``.
+
+    ``config`` is the group's config as a dict (``requests``, ``limits``, ...).
+    """
+
+    name: str
+    capacity: int
+    num_available_node: int
+    num_loaded_replica: dict[str, int]
+    num_outgoing_node: dict[str, int]
+    num_incoming_node: dict[str, int]
+    config: dict[str, Any]
+    nodes: list[NodeInfo]
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> ResourceGroupInfo:
+        """The group from the engine's answer (a dict of the same keys)."""
+        return cls(**{**d, "nodes": [NodeInfo(**n) for n in d["nodes"]]})

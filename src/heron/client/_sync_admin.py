@@ -7,6 +7,7 @@ from typing import Any
 from .. import _requests as rq
 from .._errors import ParamError
 from ._base import ClientBase, property_keys_of
+from ._results import ResourceGroupInfo
 
 
 def _names(what: str, value: Any) -> tuple[str, ...]:
@@ -17,8 +18,22 @@ def _names(what: str, value: Any) -> tuple[str, ...]:
     return tuple(value)
 
 
+def _group_config(config: Any) -> dict[str, Any]:
+    """A resource group config: pymilvus's ``ResourceGroupConfig`` message or a dict of its fields."""
+    if config is None:
+        return {}
+    if isinstance(config, dict):
+        return dict(config)
+    if hasattr(config, "DESCRIPTOR"):
+        from google.protobuf import json_format
+
+        return json_format.MessageToDict(config, preserving_proto_field_name=True,
+                                          always_print_fields_with_no_presence=True)
+    raise ParamError(f"config: got {config!r}, expected a ResourceGroupConfig or a dict of its fields")
+
+
 class AdminMixin(ClientBase):
-    """Users, roles, privileges and database properties."""
+    """Users, roles, privileges, database properties and resource groups."""
 
     def _call(self, request: Any, timeout: float | None = None) -> Any:
         raise NotImplementedError
@@ -170,3 +185,44 @@ class AdminMixin(ClientBase):
                                        timeout: float | None = None, **kwargs: Any) -> None:
         """Remove the named properties from the database; a key it does not have is ignored."""
         self._call(rq.AlterDatabase(db_name, {}, property_keys_of(property_keys)), timeout)
+
+    # -- resource groups and the server ----------------------------------------------------
+    def create_resource_group(self, name: str, timeout: float | None = None, **kwargs: Any) -> None:
+        """Create a resource group (``config=`` a ``ResourceGroupConfig`` or dict); one that exists is kept."""
+        self._call(rq.CreateResourceGroup(name, _group_config(kwargs.get("config"))), timeout)
+
+    def update_resource_groups(self, configs: dict[str, Any], timeout: float | None = None,
+                                     **kwargs: Any) -> None:
+        """Change the configs of existing groups (all or none: an unknown group raises, code 300)."""
+        if not isinstance(configs, dict):
+            raise ParamError(f"configs: got {configs!r}, expected a dict of group name to config")
+        self._call(rq.UpdateResourceGroups({str(k): _group_config(v) for k, v in configs.items()}), timeout)
+
+    def drop_resource_group(self, name: str, timeout: float | None = None, **kwargs: Any) -> None:
+        """Drop a resource group; the default one cannot be dropped, a missing one is not an error."""
+        self._call(rq.DropResourceGroup(name), timeout)
+
+    def describe_resource_group(self, name: str, timeout: float | None = None,
+                                      **kwargs: Any) -> ResourceGroupInfo:
+        """The group's nodes, replicas and config; `NotFoundError` (code 300) if there is none."""
+        return ResourceGroupInfo.from_dict(self._call(rq.DescribeResourceGroup(name), timeout))
+
+    def list_resource_groups(self, timeout: float | None = None, **kwargs: Any) -> list[str]:
+        """The names of the resource groups, the default one first."""
+        return list(self._call(rq.ListResourceGroups(), timeout))
+
+    def transfer_replica(self, source_group: str = "", target_group: str = "", collection_name: str = "",
+                               num_replicas: int = 0, timeout: float | None = None, *, source: str = "",
+                               target: str = "", num_replica: int = 0, **kwargs: Any) -> None:
+        """Move replicas between groups: on one node there is no other node to move them to, so it raises.
+
+        Takes pymilvus's ``MilvusClient`` names, or its ``AsyncMilvusClient`` ones
+        (``source``, ``target``, ``num_replica``) as keywords.
+        """
+        req = rq.TransferReplica(self._dbn(kwargs), source_group or source, target_group or target,
+                                 collection_name, num_replicas or num_replica)
+        self._call(req, timeout)
+
+    def get_server_type(self) -> str:
+        """``"milvus"``: what pymilvus answers for a server that is not Zilliz Cloud, Heron's included."""
+        return "milvus"

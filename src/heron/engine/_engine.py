@@ -45,6 +45,7 @@ from ._collection import Collection
 from ._maintenance import Maintenance
 from ._reads import Reader
 from ._recovery import Recovery
+from ._resource_groups import ResourceGroups
 from ._writes import Writer
 from .index._faiss import detach_interrupt_check
 from .storage import _prefault as prefault
@@ -129,6 +130,7 @@ class Engine:
         self.writer = Writer(self)
         self.maintenance = Maintenance(self)
         self.reader = Reader(self)
+        self.resource_groups = ResourceGroups(self)
         #: Request type -> the one method that answers it (see `_dispatch_table`).
         self.handlers: Mapping[type, Callable[[Any], Any]] = self._dispatch_table()
         from .filter._parser import warm_up
@@ -187,6 +189,12 @@ class Engine:
             rq.AlterDatabase: c.op_alter_database,
             # Users, roles and privileges: nobody logs in to an embedded engine (see _access).
             **{t: partial(run_access, NO_AUTH) for t in ACCESS_REQUESTS},
+            rq.CreateResourceGroup: self.resource_groups.op_create,
+            rq.DropResourceGroup: self.resource_groups.op_drop,
+            rq.UpdateResourceGroups: self.resource_groups.op_update,
+            rq.ListResourceGroups: self.resource_groups.op_list,
+            rq.DescribeResourceGroup: self.resource_groups.op_describe,
+            rq.TransferReplica: self.resource_groups.op_transfer_replica,
         }
 
     # -- plumbing ------------------------------------------------------------------
