@@ -1,8 +1,7 @@
 """Every public method of pymilvus's MilvusClient and AsyncMilvusClient has a counterpart on Client and AsyncClient.
 
 The lists are read from the installed pymilvus (CI runs this file with
-pymilvus 3 in scripts/check, and with pymilvus 2.6 and the oldest supported
-release in scripts/check-pymilvus). A counterpart has the same name and
+pymilvus 3 in scripts/check, and with pymilvus 2.6 in scripts/check-pymilvus). A counterpart has the same name and
 accepts every named parameter pymilvus's has, at the same position when
 pymilvus takes it positionally, and requires none that pymilvus leaves
 optional; Heron may accept more. What Heron does not provide is listed
