@@ -247,3 +247,21 @@ def test_milvus_lite_does_not_implement_users_and_roles(tmp_path):
                 call()
     finally:
         lite.close()
+
+
+def test_a_built_in_privilege_group_grants_what_milvus_puts_in_it(auth_server):
+    """CollectionReadOnly lets a user describe, query and search a collection, not write to it."""
+    with heron.Client(auth_server.uri, token=ROOT_TOKEN) as root:
+        _collection(root, "ro_c")
+        _collection(root, "ro_other")
+        root.create_user("reader", "pw-123456")
+        root.create_role("ro")
+        root.grant_privilege_v2("ro", "CollectionReadOnly", "ro_c")
+        root.grant_role("reader", "ro")
+    with heron.Client(auth_server.uri, token="reader:pw-123456") as u:
+        assert u.query("ro_c", ids=[1], output_fields=["id"]) == [{"id": 1}]
+        assert len(u.search("ro_c", [[1.0, 0.0]], limit=2)[0]) == 2
+        with pytest.raises(heron.PermissionDeniedError):
+            u.insert("ro_c", [{"id": 9, "v": [0.0, 0.0]}])
+        with pytest.raises(heron.PermissionDeniedError):
+            u.query("ro_other", ids=[1])

@@ -55,6 +55,38 @@ PRIVILEGE_NAMES = frozenset(
     n.removeprefix("PrivilegeGroup") if n.startswith("PrivilegeGroup") else n.removeprefix("Privilege")
     for n in common_pb2.ObjectPrivilege.keys()
 )
+
+def _levels(*levels: tuple[str, ...]) -> list[tuple[str, ...]]:
+    """Each level's privileges with those of the levels below it (read-only ⊂ read-write ⊂ admin)."""
+    out: list[tuple[str, ...]] = []
+    for level in levels:
+        out.append((*(out[-1] if out else ()), *level))
+    return out
+
+
+_COLL = _levels(
+    ("Query", "Search", "IndexDetail", "GetFlushState", "GetLoadState", "GetLoadingProgress", "HasPartition",
+     "ShowPartitions", "DescribeCollection", "DescribeAlias", "GetStatistics", "ListAliases"),
+    ("Load", "Release", "Insert", "Delete", "Upsert", "Import", "Flush", "Compaction", "LoadBalance",
+     "CreateIndex", "DropIndex", "CreatePartition", "DropPartition"),
+    ("CreateAlias", "DropAlias"),
+)
+_DB = _levels(("ShowCollections", "DescribeDatabase"), ("AlterDatabase",), ("CreateCollection", "DropCollection"))
+_CLUSTER = _levels(
+    ("ListDatabases", "SelectOwnership", "SelectUser", "DescribeResourceGroup", "ListResourceGroups",
+     "ListPrivilegeGroups"),
+    ("FlushAll", "TransferNode", "TransferReplica", "UpdateResourceGroups"),
+    ("BackupRBAC", "RestoreRBAC", "CreateDatabase", "DropDatabase", "CreateOwnership", "DropOwnership",
+     "ManageOwnership", "CreateResourceGroup", "DropResourceGroup", "UpdateUser", "RenameCollection",
+     "CreatePrivilegeGroup", "DropPrivilegeGroup", "OperatePrivilegeGroup"),
+)
+#: Milvus's built-in privilege groups (its defaults, 2.5 and later) and the privileges each grants.
+BUILTIN_GROUPS: dict[str, frozenset[str]] = {
+    f"{scope}{level}": frozenset(privileges)
+    for scope, levels in (("Collection", _COLL), ("Database", _DB), ("Cluster", _CLUSTER))
+    for level, privileges in zip(("ReadOnly", "ReadWrite", "Admin"), levels, strict=True)
+}
+
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS users(name TEXT PRIMARY KEY, salt BLOB, hash BLOB, description TEXT DEFAULT '');
 CREATE TABLE IF NOT EXISTS roles(name TEXT PRIMARY KEY);
@@ -481,7 +513,9 @@ class AuthStore:
         if self.is_admin(user):
             return True
         grants = self._role_grants(user)
-        groups = self.privilege_groups() if any(self._is_group(g[3]) for g in grants) else {}
+        groups: dict[str, Any] = dict(BUILTIN_GROUPS)
+        if any(self._is_group(g[3]) for g in grants):
+            groups.update(self.privilege_groups())
         for o, n, d, p in grants:
             if o in (obj, "Global") and n in (name, "*") and d in (db, "*") and (
                 p in (privilege, "*", "All") or privilege in groups.get(p, ())
