@@ -210,6 +210,11 @@ def _create_role_msg(r: rq.CreateRole) -> Any:
     return M.CreateRoleRequest(entity=_role_entity(r.role_name, r.description))
 
 
+def _alter_role_msg(r: rq.AlterRole) -> Any:
+    compat.require_rpc("AlterRole")  # pymilvus>=2.6's modules
+    return M.AlterRoleRequest(role_name=r.role_name, description=r.description)
+
+
 def _privilege_msg(r: rq.OperatePrivilege) -> tuple[str, Any]:
     kind = M.Grant if r.grant else M.Revoke
     grantor = M.GrantorEntity(privilege=M.PrivilegeEntity(name=r.privilege))
@@ -237,8 +242,7 @@ CLIENT: dict[type, tuple[Callable[[Any], tuple[str, Any]], Callable[[Any, Any], 
     rq.DescribeUser: (lambda r: ("SelectUser", _user_msg(r)), _users_from),
     rq.CreateRole: (lambda r: ("CreateRole", _create_role_msg(r)), _none),
     rq.DropRole: (lambda r: ("DropRole", M.DropRoleRequest(role_name=r.role_name, force_drop=r.force_drop)), _none),
-    rq.AlterRole: (lambda r: ("AlterRole", M.AlterRoleRequest(role_name=r.role_name, description=r.description)),
-                   _none),
+    rq.AlterRole: (lambda r: ("AlterRole", _alter_role_msg(r)), _none),
     rq.OperateUserRole: (lambda r: ("OperateUserRole", M.OperateUserRoleRequest(
         username=r.user_name, role_name=r.role_name,
         type=M.AddUserToRole if r.grant else M.RemoveUserFromRole)), _none),
