@@ -461,9 +461,17 @@ class Client(AdminMixin, OpsMixin, TextMixin, ClientBase):
         """Compaction runs to completion inside `compact`, so every job is ``"Completed"``."""
         return "Completed"
 
-    def get_server_version(self, timeout: float | None = None, **kwargs: Any) -> str:
-        """The version of Heron this client belongs to."""
-        return __version__
+    def get_server_version(self, timeout: float | None = None, detail: bool = False,
+                                 **kwargs: Any) -> str | dict[str, Any]:
+        """The version of Heron this client belongs to; with ``detail``, pymilvus's dict of server info.
+
+        The dict has ``version``, ``build_time``, ``git_commit``, ``go_version`` (empty: Heron is
+        not built from Go) and ``deploy_mode`` (``STANDALONE``, as a one-node Milvus says).
+        """
+        if not detail:
+            return __version__
+        return {"version": f"heron-{__version__}", "build_time": "", "git_commit": "", "go_version": "",
+                "deploy_mode": "STANDALONE"}
 
 
 def _check_batch(batch_size: Any) -> None:
