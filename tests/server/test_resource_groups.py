@@ -122,16 +122,21 @@ def test_heron_clients_answer_the_same(kind, pymilvus_answers, served, tmp_path)
 
 
 def test_server_type_is_what_pymilvus_answers(served, tmp_path):
-    """pymilvus (2.6 and later) answers "milvus" for any server but Zilliz Cloud; Heron's clients say the same."""
+    """pymilvus (2.6 and later) answers "milvus" for any server but Zilliz Cloud; Heron's clients say the same,
+    and give the server info pymilvus reads from `heron serve`."""
     c = pm.MilvusClient(served.uri)
     try:
         expected = c.get_server_type()
+        detail = c.get_server_version(detail=True)
     finally:
         c.close()
     assert expected == "milvus"
+    assert detail["deploy_mode"] == "STANDALONE" and detail["version"] == f"heron-{heron.__version__}"
     for uri in (served.uri, str(tmp_path / "db")):
         with heron.Client(uri) as h:
             assert h.get_server_type() == expected
+            assert h.get_server_version(detail=True) == detail
+            assert h.get_server_version() == heron.__version__
         ac = heron.AsyncClient(uri)
         assert ac.get_server_type() == expected
         asyncio.run(ac.close())
