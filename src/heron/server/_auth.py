@@ -514,7 +514,8 @@ class AuthStore:
             return True
         grants = self._role_grants(user)
         groups: dict[str, Any] = dict(BUILTIN_GROUPS)
-        if any(self._is_group(g[3]) for g in grants):
+        custom = {n for (n,) in self._rows("SELECT name FROM privilege_groups")}
+        if any(g[3] in custom for g in grants):
             groups.update(self.privilege_groups())
         for o, n, d, p in grants:
             if o in (obj, "Global") and n in (name, "*") and d in (db, "*") and (
