@@ -42,7 +42,7 @@ REQUESTS: list[Any] = [
     rq.ListGrants("readers", "Collection", "c", "db1"),
     rq.ListGrants("readers"),
     rq.OperatePrivilege("readers", "Collection", "Search", "c", "db1", True),
-    rq.OperatePrivilege("readers", "Global", "All", "*", "", False),
+    rq.OperatePrivilege("readers", "Global", "All", "*", "db2", False),
     rq.OperatePrivilege("readers", "", "Query", "c", "default", True, v2=True),
     rq.CreatePrivilegeGroup("g"),
     rq.DropPrivilegeGroup("g"),
@@ -61,6 +61,14 @@ def test_a_request_decodes_on_the_server_as_sent(request_):
     [(rpc, msg)] = client_messages(request_, _no_schema)
     decoded = ACCESS[rpc].decode(wire.request_class(rpc).FromString(msg.SerializeToString()), "default")
     assert decoded == request_
+
+
+@pytest.mark.parametrize("v2", [False, True])
+def test_a_grant_without_a_database_is_in_the_callers(v2):
+    """As Milvus's proxy does: no database named means the one the call was made in."""
+    sent = rq.OperatePrivilege("readers", "" if v2 else "Collection", "Search", "c", "", True, v2=v2)
+    [(rpc, msg)] = client_messages(sent, _no_schema)
+    assert ACCESS[rpc].decode(msg, "db7").db_name == "db7"
 
 
 ANSWERS: list[tuple[Any, Any]] = [

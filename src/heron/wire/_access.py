@@ -122,12 +122,13 @@ def _select_grant(m: Any, db: str) -> rq.ListGrants:
 
 def _operate_privilege(m: Any, db: str) -> rq.OperatePrivilege:
     e = m.entity
-    return rq.OperatePrivilege(e.role.name, e.object.name, e.grantor.privilege.name, e.object_name, e.db_name,
-                               m.type == M.Grant)
+    # No database named: the caller's current one, as Milvus's proxy fills it in.
+    return rq.OperatePrivilege(e.role.name, e.object.name, e.grantor.privilege.name, e.object_name,
+                               e.db_name or db, m.type == M.Grant)
 
 
 def _operate_privilege_v2(m: Any, db: str) -> rq.OperatePrivilege:
-    return rq.OperatePrivilege(m.role.name, "", m.grantor.privilege.name, m.collection_name, m.db_name,
+    return rq.OperatePrivilege(m.role.name, "", m.grantor.privilege.name, m.collection_name, m.db_name or db,
                                m.type == M.Grant, v2=True)
 
 
