@@ -35,8 +35,6 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from pymilvus.grpc_gen import common_pb2
-
 from .._errors import (
     AlreadyExistsError,
     AuthenticationError,
@@ -47,45 +45,7 @@ from .._errors import (
 )
 from ..engine._access import BUILTIN_ROLES, ROOT
 from ..engine.storage import _row_checksums as rc
-
-#: The object types of grants, and the privilege names Milvus knows (its protocol's names, without
-#: the ``Privilege`` / ``PrivilegeGroup`` prefix: ``Search``, ``CollectionReadOnly``, ...).
-OBJECT_TYPES = frozenset(common_pb2.ObjectType.keys())
-PRIVILEGE_NAMES = frozenset(
-    n.removeprefix("PrivilegeGroup") if n.startswith("PrivilegeGroup") else n.removeprefix("Privilege")
-    for n in common_pb2.ObjectPrivilege.keys()
-)
-
-def _levels(*levels: tuple[str, ...]) -> list[tuple[str, ...]]:
-    """Each level's privileges with those of the levels below it (read-only ⊂ read-write ⊂ admin)."""
-    out: list[tuple[str, ...]] = []
-    for level in levels:
-        out.append((*(out[-1] if out else ()), *level))
-    return out
-
-
-_COLL = _levels(
-    ("Query", "Search", "IndexDetail", "GetFlushState", "GetLoadState", "GetLoadingProgress", "HasPartition",
-     "ShowPartitions", "DescribeCollection", "DescribeAlias", "GetStatistics", "ListAliases"),
-    ("Load", "Release", "Insert", "Delete", "Upsert", "Import", "Flush", "Compaction", "LoadBalance",
-     "CreateIndex", "DropIndex", "CreatePartition", "DropPartition"),
-    ("CreateAlias", "DropAlias"),
-)
-_DB = _levels(("ShowCollections", "DescribeDatabase"), ("AlterDatabase",), ("CreateCollection", "DropCollection"))
-_CLUSTER = _levels(
-    ("ListDatabases", "SelectOwnership", "SelectUser", "DescribeResourceGroup", "ListResourceGroups",
-     "ListPrivilegeGroups"),
-    ("FlushAll", "TransferNode", "TransferReplica", "UpdateResourceGroups"),
-    ("BackupRBAC", "RestoreRBAC", "CreateDatabase", "DropDatabase", "CreateOwnership", "DropOwnership",
-     "ManageOwnership", "CreateResourceGroup", "DropResourceGroup", "UpdateUser", "RenameCollection",
-     "CreatePrivilegeGroup", "DropPrivilegeGroup", "OperatePrivilegeGroup"),
-)
-#: Milvus's built-in privilege groups (its defaults, 2.5 and later) and the privileges each grants.
-BUILTIN_GROUPS: dict[str, frozenset[str]] = {
-    f"{scope}{level}": frozenset(privileges)
-    for scope, levels in (("Collection", _COLL), ("Database", _DB), ("Cluster", _CLUSTER))
-    for level, privileges in zip(("ReadOnly", "ReadWrite", "Admin"), levels, strict=True)
-}
+from ._privileges import BUILTIN_GROUPS, OBJECT_TYPES, PRIVILEGE_NAMES
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS users(name TEXT PRIMARY KEY, salt BLOB, hash BLOB, description TEXT DEFAULT '');
