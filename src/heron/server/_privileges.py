@@ -14,7 +14,7 @@ from pymilvus.grpc_gen import common_pb2
 #: The object types of grants, and the privilege names Milvus knows (its protocol's names, without
 #: the ``Privilege`` / ``PrivilegeGroup`` prefix: ``Search``, ``CollectionReadOnly``, ...).
 OBJECT_TYPES = frozenset(common_pb2.ObjectType.keys())
-PRIVILEGE_NAMES = frozenset(
+_PROTOCOL_NAMES = frozenset(
     n.removeprefix("PrivilegeGroup") if n.startswith("PrivilegeGroup") else n.removeprefix("Privilege")
     for n in common_pb2.ObjectPrivilege.keys()
 )
@@ -49,3 +49,6 @@ BUILTIN_GROUPS: dict[str, frozenset[str]] = {
     for scope, levels in (("Collection", _COLL), ("Database", _DB), ("Cluster", _CLUSTER))
     for level, privileges in zip(("ReadOnly", "ReadWrite", "Admin"), levels, strict=True)
 }
+#: Every privilege name a grant may use: the protocol's, and the built-in groups with their privileges
+#: (older protocol modules lack some of those names; the server knows them all the same).
+PRIVILEGE_NAMES = _PROTOCOL_NAMES | set(BUILTIN_GROUPS) | {p for g in BUILTIN_GROUPS.values() for p in g}
