@@ -265,3 +265,32 @@ def test_a_built_in_privilege_group_grants_what_milvus_puts_in_it(auth_server):
             u.insert("ro_c", [{"id": 9, "v": [0.0, 0.0]}])
         with pytest.raises(heron.PermissionDeniedError):
             u.query("ro_other", ids=[1])
+
+
+def test_pymilvus_async_client_manages_users_roles_and_groups(auth_server):
+    """pymilvus's AsyncMilvusClient, one event loop for the whole scenario."""
+
+    async def scenario() -> None:
+        c = pm.AsyncMilvusClient(auth_server.uri, token=ROOT_TOKEN)
+        try:
+            await c.create_user("au", "pw-123456")
+            await c.create_role("ar")
+            await c.grant_role("au", "ar")
+            await c.create_privilege_group("ag")
+            await c.add_privileges_to_group("ag", ["Search"])
+            await c.grant_privilege_v2("ar", "ag", "c9", db_name="default")
+            assert "au" in await c.list_users() and "ar" in await c.list_roles()
+            assert tuple((await c.describe_user("au"))["roles"]) == ("ar",)
+            grants = (await c.describe_role("ar"))["privileges"]
+            assert [(g["object_name"], g["privilege"]) for g in grants] == [("c9", "ag")]
+            groups = {g["privilege_group"]: tuple(g["privileges"]) for g in await c.list_privilege_groups()}
+            assert groups["ag"] == ("Search",)
+            await c.revoke_privilege_v2("ar", "ag", "c9", db_name="default")
+            await c.drop_privilege_group("ag")
+            await c.drop_role("ar", force_drop=True)
+            await c.drop_user("au")
+            assert "au" not in await c.list_users()
+        finally:
+            await c.close()
+
+    asyncio.run(scenario())
