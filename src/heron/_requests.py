@@ -313,11 +313,14 @@ class Search:
     strict_group_size: bool = False
     round_decimal: int = -1
     consistency_level: str = ""
+    #: A function score, ``{"functions": [{"name", "input_field_names", "params"}, ...], "params": {...}}``.
+    ranker: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True)
 class HybridSearch:
-    """``reqs``: Search requests (one per field); ``ranker``: {"strategy": "rrf"|"weighted", "params": {...}}."""
+    """``reqs``: Search requests (one per field); ``ranker``: {"strategy": "rrf"|"weighted", "params": {...}},
+    or a function score (see `Search.ranker`) with one rrf, weighted or decay function."""
 
     db_name: str
     collection_name: str

@@ -25,6 +25,7 @@ from ..data._pa import from_numpy
 from ..data._vectors import bfloat16_bits_to_float32, float32_to_bfloat16_bits
 from ._collection import Collection, Partition
 from ._lite_habits import note_implicit_anns_field, note_unindexed
+from ._rerank_hits import decay_hybrid, hybrid_ranker, rerank_search, search_plan
 from ._segment import SegmentView
 from .index._base import IndexChanged
 from .index._params import BINARY_METRICS, FLOAT_METRICS, SPARSE_METRICS, shared_search_params
@@ -249,6 +250,7 @@ class Reader:
             raise ParamError(f"metric_type {r.metric_type!r}: field {f.name!r} is {f.dtype.name}, searched "
                              f"exactly; expected one of {', '.join(_UNINDEXED_METRICS.get(f.dtype, FLOAT_METRICS))}")
         check_hits_page(r.limit, r.offset, r.round_decimal)
+        plan = search_plan(coll, r.ranker)
         if r.params:
             shared_search_params(d.index_type if d is not None else "FLAT", r.params)
         queries = self._queries(f, r.data)
@@ -257,6 +259,8 @@ class Reader:
         grouped = bool(r.group_by_field)
         k = want * max(1, r.group_size) * 4 if grouped else want
         cand = self._candidates(coll, f, d, metric, queries, k, r, parts)
+        if plan is not None:
+            cand = [rerank_search(coll, plan, metric, q) for q in cand]
         out = []
         for q in cand:
             if grouped:
@@ -411,6 +415,7 @@ class Reader:
         if not r.reqs:
             raise ParamError("hybrid_search needs at least one AnnSearchRequest")
         check_hits_page(r.limit, r.offset, r.round_decimal)
+        ranker, decay = hybrid_ranker(coll, r.ranker)
         runs = []
         for sub in r.reqs:
             sub_r = rq.Search(**{**sub.__dict__, "partition_names": sub.partition_names or r.partition_names,
@@ -422,8 +427,9 @@ class Reader:
         nq = len(runs[0][1])
         if any(len(h) != nq for _, h in runs):
             raise ParamError("every AnnSearchRequest of a hybrid search needs the same number of query vectors")
-        fused = [self._fuse([(m, h[qi]) for m, h in runs], r.ranker, coll.schema)[r.offset: r.offset + r.limit]
-                 for qi in range(nq)]
+        fused = [(decay_hybrid(decay, [(m, h[qi]) for m, h in runs], lambda hs: self._pk_at(coll.schema, hs))
+                  if decay is not None else self._fuse([(m, h[qi]) for m, h in runs], ranker, coll.schema))
+                 [r.offset: r.offset + r.limit] for qi in range(nq)]
         names = self._entity_names(coll.schema, r.output_fields)
         return self._shape_hits(coll.schema, fused, names, r.round_decimal)
 

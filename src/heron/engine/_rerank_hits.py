@@ -1,0 +1,138 @@
+"""Function rankers applied to search hits: ``(score, view, row)`` lists, reranked in numpy.
+
+A single search hands its candidates (the best ``limit + offset`` by vector
+score, more when grouping) to `rerank_search`; a hybrid search hands every
+sub-search's hits to `decay_hybrid`. Each step gathers what it needs per
+segment view in one vectorised read (the boost filter's mask, a field's
+values) and sorts once; see `heron.engine._rerank` for the formulas.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from .._types import larger_is_better
+from ._rerank import (
+    Boost,
+    Decay,
+    RerankPlan,
+    apply_boost,
+    combine_boosts,
+    greater_is_better,
+    is_function_score,
+    murmur_random,
+    parse_function_score,
+)
+
+Hit = tuple[float, Any, int]
+
+
+def rerank_search(coll: Any, plan: RerankPlan, metric: str, hits: list[Hit]) -> list[Hit]:
+    """One query's hits reranked by ``plan``, best first: boosts on raw scores, then the decay."""
+    if not hits:
+        return hits
+    scores = np.fromiter((h[0] for h in hits), dtype=np.float64, count=len(hits))
+    groups = _by_view(hits)
+    if plan.boosts:
+        values = [_boost_values(coll, b, groups, len(hits)) for b in plan.boosts]
+        scores = apply_boost(scores, combine_boosts(values, plan.function_mode), plan.boost_mode)
+        desc = larger_is_better(metric)
+    if plan.decay is not None:
+        scores = greater_is_better(scores, metric) * plan.decay.factors(_field_values(plan.decay, groups, len(hits)))
+        desc = True
+    order = np.argsort(-scores if desc else scores, kind="stable")
+    return [(float(scores[i]), hits[i][1], hits[i][2]) for i in order.tolist()]
+
+
+def decay_hybrid(decay: Decay, runs: list[tuple[str, list[Hit]]], keys_of: Callable[[list[Hit]], list[Any]]) -> list[Hit]:
+    """One query's hybrid hits: per key the best larger-is-better score of any sub-search, times its decay."""
+    all_hits = [h for _, hits in runs for h in hits]
+    if not all_hits:
+        return []
+    scores = np.concatenate([greater_is_better(np.asarray([h[0] for h in hits], dtype=np.float64), m)
+                             for m, hits in runs if hits])
+    keys = np.asarray(keys_of(all_hits))
+    uniq, first, inv = np.unique(keys, return_index=True, return_inverse=True)
+    best = np.full(len(uniq), -np.inf)
+    np.maximum.at(best, inv.ravel(), scores)
+    reps = [all_hits[i] for i in first.tolist()]
+    final = best * decay.factors(_field_values(decay, _by_view(reps), len(reps)))
+    order = np.lexsort((first, -final))  # ties: the earlier hit first
+    return [(float(final[i]), reps[i][1], reps[i][2]) for i in order.tolist()]
+
+
+def _by_view(hits: list[Hit]) -> list[tuple[Any, np.ndarray, np.ndarray]]:
+    """Per segment view: (view, positions in ``hits``, rows)."""
+    out: dict[int, tuple[Any, list[int], list[int]]] = {}
+    for i, (_, view, row) in enumerate(hits):
+        entry = out.setdefault(id(view), (view, [], []))
+        entry[1].append(i)
+        entry[2].append(row)
+    return [(v, np.asarray(p, dtype=np.intp), np.asarray(r, dtype=np.int64)) for v, p, r in out.values()]
+
+
+def _boost_values(coll: Any, boost: Boost, groups, n: int) -> np.ndarray:
+    """The boost's value per hit; NaN where its filter does not match."""
+    out = np.full(n, np.nan)
+    flt = coll.filter_plan(boost.filter, None) if boost.filter else None
+    for view, pos, rows in groups:
+        hit = np.ones(len(rows), dtype=bool) if flt is None else view.segment.filter_result(flt, view)[rows]
+        value = np.full(len(rows), boost.weight)
+        if boost.seed is not None:
+            if boost.random_field:
+                vals, valid = _column(view, boost.random_field, rows)
+                key = np.zeros(len(rows), np.int64) if vals is None else vals.astype(np.int64)
+                if valid is not None:
+                    key = np.where(valid, key, 0)
+            else:
+                key = rows + view.segment.id
+            value = value * murmur_random(key, boost.seed)
+        out[pos[hit]] = value[hit]
+    return out
+
+
+def _field_values(decay: Decay, groups, n: int) -> np.ndarray:
+    """The decay field's values per hit as float64; a null (or a field the segment predates) reads as infinitely far."""
+    out = np.empty(n)
+    for view, pos, rows in groups:
+        vals, valid = _column(view, decay.field, rows)
+        if vals is None:
+            out[pos] = np.inf
+            continue
+        vals = vals.astype(np.float64)
+        out[pos] = vals if valid is None else np.where(valid, vals, np.inf)
+    return out
+
+
+def _column(view: Any, name: str, rows: np.ndarray) -> tuple[np.ndarray | None, np.ndarray | None]:
+    """Field ``name`` at ``rows`` and its validity (None: all valid); (None, None) when the segment predates it."""
+    try:
+        col = view.column(name)
+    except KeyError:
+        return None, None
+    vals = np.asarray(col.values)[rows]
+    return vals, (None if col.valid is None else np.asarray(col.valid)[rows])
+
+
+def search_plan(coll: Any, ranker: dict[str, Any] | None) -> RerankPlan | None:
+    """The validated plan of a single search's ranker (None without one); boost filters compiled up front."""
+    if not ranker:
+        return None
+    plan = parse_function_score(ranker, coll.schema)
+    for b in plan.boosts:
+        if b.filter:
+            coll.filter_plan(b.filter, None)  # a bad filter fails here, before any search work
+    return plan
+
+
+def hybrid_ranker(coll: Any, ranker: dict[str, Any]) -> tuple[dict[str, Any], Decay | None]:
+    """A hybrid search's ranker as the strategy form the engine fuses with, or the decay that replaces fusion."""
+    if not is_function_score(ranker):
+        return ranker, None
+    plan = parse_function_score(ranker, coll.schema, hybrid=True)
+    if plan.fusion is not None:
+        return {"strategy": plan.fusion.strategy, "params": plan.fusion.params}, None
+    return {}, plan.decay
