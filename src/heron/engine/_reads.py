@@ -258,6 +258,7 @@ class Reader:
         want = r.limit + r.offset
         grouped = bool(r.group_by_field)
         k = want * max(1, r.group_size) * 4 if grouped else want
+        k = max(k, want * 10) if plan is not None else k  # a ranker may lift hits from further down
         cand = self._candidates(coll, f, d, metric, queries, k, r, parts)
         if plan is not None:
             cand = [rerank_search(coll, plan, metric, q) for q in cand]
@@ -265,7 +266,7 @@ class Reader:
         for q in cand:
             if grouped:
                 q = self._group(coll.schema, q, r)
-            out.append(q[r.offset:] if not grouped else q)
+            out.append(q[r.offset: r.offset + r.limit] if not grouped else q)
         return out
 
     def _queries(self, f, data: Any) -> Any:
