@@ -258,7 +258,8 @@ class Reader:
         want = r.limit + r.offset
         grouped = bool(r.group_by_field)
         k = want * max(1, r.group_size) * 4 if grouped else want
-        k = max(k, want * 10) if plan is not None else k  # a ranker may lift hits from further down
+        if plan is not None:  # a ranker may lift hits from further down: Milvus Lite's candidate count
+            k = max(want * max(1, r.group_size) * 3 if grouped else want, want * 10)
         cand = self._candidates(coll, f, d, metric, queries, k, r, parts)
         if plan is not None:
             cand = [rerank_search(coll, plan, metric, q) for q in cand]
