@@ -90,7 +90,7 @@ def test_decay_matches_milvus_formula(tmp_path, curve: str, metric: str) -> None
         params = {"origin": 500, "scale": 150, "offset": 20, "decay": 0.3}
         got = c.search("r", [_query()], anns_field="v", limit=limit, offset=offset, ranker=_decay(curve, **params),
                        output_fields=["t"])
-        cand = c.search("r", [_query()], anns_field="v", limit=(limit + offset) * 10)[0]
+        cand = c.search("r", [_query()], anns_field="v", limit=max(limit + offset, limit * 10))[0]
         t = {r["id"]: r["t"] for r in rows}
         scored = [(h["id"], _positive(h["distance"], metric) * _decay_factor(curve, t[h["id"]], **params))
                   for h in cand]
@@ -231,15 +231,16 @@ def test_boost_random_score_uses_the_field_and_seed(tmp_path) -> None:
 
 
 def test_boost_and_decay_in_one_function_score(tmp_path) -> None:
-    """Boosts change the raw scores first; the decay then ranks those."""
+    """Boosts change the raw scores of 10 x 50 candidates first; the decay then ranks the best 50 of those."""
     with heron.Client(str(tmp_path / "db")) as c:
         rows = _collection(c)
         by_id = {r["id"]: r for r in rows}
         ranker = FunctionScore([_boost(3.0, "kind == 'a'"), _decay("gauss", origin=500, scale=200)])
         got = c.search("r", [_query(9)], anns_field="v", limit=5, ranker=ranker)
-        cand = c.search("r", [_query(9)], anns_field="v", limit=50)[0]
-        scored = sorted(((h["id"], h["distance"] * (3.0 if by_id[h["id"]]["kind"] == "a" else 1.0)
-                          * _decay_factor("gauss", by_id[h["id"]]["t"], 500, 200, 0, 0.5)) for h in cand),
+        cand = c.search("r", [_query(9)], anns_field="v", limit=500)[0]
+        boosted = sorted(((h["id"], h["distance"] * (3.0 if by_id[h["id"]]["kind"] == "a" else 1.0)) for h in cand),
+                         key=lambda x: -x[1])[:50]
+        scored = sorted(((pk, s * _decay_factor("gauss", by_id[pk]["t"], 500, 200, 0, 0.5)) for pk, s in boosted),
                         key=lambda x: -x[1])
         _assert_same(got[0], scored[:5])
 

@@ -25,7 +25,7 @@ from ..data._pa import from_numpy
 from ..data._vectors import bfloat16_bits_to_float32, float32_to_bfloat16_bits
 from ._collection import Collection, Partition
 from ._lite_habits import note_implicit_anns_field, note_unindexed
-from ._rerank_hits import decay_hybrid, hybrid_ranker, rerank_search, search_plan
+from ._rerank_hits import candidate_counts, decay_hybrid, hybrid_ranker, rerank_search, search_plan
 from ._segment import SegmentView
 from .index._base import IndexChanged
 from .index._params import BINARY_METRICS, FLOAT_METRICS, SPARSE_METRICS, shared_search_params
@@ -258,11 +258,11 @@ class Reader:
         want = r.limit + r.offset
         grouped = bool(r.group_by_field)
         k = want * max(1, r.group_size) * 4 if grouped else want
-        if plan is not None:  # a ranker may lift hits from further down: Milvus Lite's candidate count
-            k = max(want * max(1, r.group_size) * 3 if grouped else want, want * 10)
+        if plan is not None:  # a ranker may lift hits from further down
+            k, keep = candidate_counts(plan, r.limit, r.offset, r.group_size if grouped else 0)
         cand = self._candidates(coll, f, d, metric, queries, k, r, parts)
         if plan is not None:
-            cand = [rerank_search(coll, plan, metric, q) for q in cand]
+            cand = [rerank_search(coll, plan, metric, q, keep) for q in cand]
         out = []
         for q in cand:
             if grouped:

@@ -245,7 +245,10 @@ def _fusion(name: str, kind: str, fn: dict[str, Any], fp: dict[str, Any]) -> Fus
         if norm.lower() not in ("true", "false"):
             raise ParamError(f"ranker: weighted function {name!r}: norm_score {norm!r} is not a bool")
         norm = norm.lower() == "true"
-    return Fusion("weighted", {"weights": [_number(name, "weights", w) for w in weights], "norm_score": bool(norm)})
+    values = [_number(name, "weights", w) for w in weights]
+    if any(not 0 <= w <= 1 for w in values):
+        raise ParamError(f"ranker: weighted function {name!r}: weights {values} must each be in [0, 1]")
+    return Fusion("weighted", {"weights": values, "norm_score": bool(norm)})
 
 
 def _mode(key: str, value: Any) -> str:

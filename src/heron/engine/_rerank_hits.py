@@ -30,16 +30,35 @@ from ._rerank import (
 Hit = tuple[float, Any, int]
 
 
-def rerank_search(coll: Any, plan: RerankPlan, metric: str, hits: list[Hit]) -> list[Hit]:
-    """One query's hits reranked by ``plan``, best first: boosts on raw scores, then the decay."""
+def candidate_counts(plan: RerankPlan, limit: int, offset: int, group_size: int) -> tuple[int, int | None]:
+    """How many hits to rank (``k``) and, with boosts before a decay, how many boosted ones the decay sees.
+
+    Milvus Lite's counts: a decay ranks ``max(limit + offset, 10 x limit)`` hits (``3 x limit x group_size``
+    and more when grouping); boosts rank ten times what comes after them (``10 x (limit + offset)`` alone).
+    """
+    want = limit + offset
+    if plan.decay is None:
+        return max(want * max(1, group_size) * 3 if group_size else want, want * 10), None
+    n = max(want, limit * max(1, group_size) * 3 if group_size else want, limit * 10)
+    return (n * 10, n) if plan.boosts else (n, None)
+
+
+def rerank_search(coll: Any, plan: RerankPlan, metric: str, hits: list[Hit], keep: int | None = None) -> list[Hit]:
+    """One query's hits reranked by ``plan``, best first: boosts on raw scores, then the decay over the best
+    ``keep`` boosted hits (all without ``keep``)."""
     if not hits:
         return hits
     scores = np.fromiter((h[0] for h in hits), dtype=np.float64, count=len(hits))
     groups = _by_view(hits)
+    desc = larger_is_better(metric)
     if plan.boosts:
         values = [_boost_values(coll, b, groups, len(hits)) for b in plan.boosts]
         scores = apply_boost(scores, combine_boosts(values, plan.function_mode), plan.boost_mode)
-        desc = larger_is_better(metric)
+        if plan.decay is not None and keep is not None and keep < len(hits):
+            top = np.argsort(-scores if desc else scores, kind="stable")[:keep]
+            hits = [hits[i] for i in top.tolist()]
+            scores = scores[top]
+            groups = _by_view(hits)
     if plan.decay is not None:
         scores = greater_is_better(scores, metric) * plan.decay.factors(_field_values(plan.decay, groups, len(hits)))
         desc = True
