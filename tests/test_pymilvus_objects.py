@@ -134,7 +134,7 @@ def test_what_heron_does_not_run_is_refused_by_name(client):
     req = pm.AnnSearchRequest([[1.0] * 4], "v", {"metric_type": "L2"}, 5)
     model = pm.Function("near", pm.FunctionType.RERANK, input_field_names=["id"],
                         params={"reranker": "model", "provider": "tei"})
-    with pytest.raises(heron.ParamError, match="function 'near': unsupported reranker 'model'"):
+    with pytest.raises(heron.ParamError, match=r"function 'near': Unsupported rerank function: \[model\]"):
         client.hybrid_search("c", [req], model)
     with pytest.raises(heron.ParamError, match="reqs: got dict"):
         client.hybrid_search("c", [{"data": [[1.0] * 4]}], pm.RRFRanker())

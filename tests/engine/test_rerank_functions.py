@@ -111,16 +111,13 @@ def test_decay_on_a_double_field_with_defaults(tmp_path) -> None:
         _assert_same(got[0], scored[:5])
 
 
-def test_decay_reads_a_null_as_infinitely_far(tmp_path) -> None:
+def test_decay_refuses_a_nullable_field(tmp_path) -> None:
+    """Milvus refuses a decay over a nullable field ("Function input field cannot be nullable")."""
     with heron.Client(str(tmp_path / "db")) as c:
-        rows = _collection(c, nullable=True)
-        got = c.search("r", [_query(4)], anns_field="v", limit=10, ranker=_decay("linear", origin=0, scale=900))
-        cand = c.search("r", [_query(4)], anns_field="v", limit=100)[0]
-        t = {r["id"]: r["t"] for r in rows}
-        assert any(t[h["id"]] is None for h in cand)
-        scored = sorted(((h["id"], h["distance"] * _decay_factor("linear", t[h["id"]], 0, 900, 0, 0.5))
-                         for h in cand), key=lambda x: -x[1])
-        _assert_same(got[0], scored[:10])
+        _collection(c, nullable=True)
+        with pytest.raises(heron.ParamError, match="cannot be nullable") as err:
+            c.search("r", [_query(4)], anns_field="v", limit=10, ranker=_decay("linear", origin=0, scale=900))
+        assert err.value.code == 65535
 
 
 def test_decay_through_every_client(client) -> None:
@@ -310,29 +307,29 @@ def _fn(inputs: list[str], outputs: list[str] | None = None, **params: Any) -> A
 
 
 BAD_SEARCH = {
-    "decay without scale": (_fn(["t"], reranker="decay", function="gauss", origin=1), "scale"),
+    "decay without scale": (_fn(["t"], reranker="decay", function="gauss", origin=1), "lost param: scale"),
     "decay unknown curve": (_fn(["t"], reranker="decay", function="cubic", origin=1, scale=2), "cubic"),
-    "decay scale <= 0": (_fn(["t"], reranker="decay", function="exp", origin=1, scale=0), "scale"),
-    "decay negative offset": (_fn(["t"], reranker="decay", function="exp", origin=1, scale=2, offset=-1), "offset"),
-    "decay out of (0, 1)": (_fn(["t"], reranker="decay", function="exp", origin=1, scale=2, decay=1), "decay"),
-    "decay origin not a number": (_fn(["t"], reranker="decay", function="exp", origin="soon", scale=2), "origin"),
-    "decay on a string field": (_fn(["kind"], reranker="decay", function="exp", origin=1, scale=2), "kind"),
+    "decay scale <= 0": (_fn(["t"], reranker="decay", function="exp", origin=1, scale=0), "scale must > 0"),
+    "decay negative offset": (_fn(["t"], reranker="decay", function="exp", origin=1, scale=2, offset=-1), "offset must >= 0"),
+    "decay out of (0, 1)": (_fn(["t"], reranker="decay", function="exp", origin=1, scale=2, decay=1), "decay must 0 < decay < 1"),
+    "decay origin not a number": (_fn(["t"], reranker="decay", function="exp", origin="soon", scale=2), "Param origin:soon is not a number"),
+    "decay on a string field": (_fn(["kind"], reranker="decay", function="exp", origin=1, scale=2), "only support numberic field"),
     "decay on a vector field": (_fn(["v"], reranker="decay", function="exp", origin=1, scale=2), "FLOAT_VECTOR"),
     "decay on a missing field": (_fn(["nope"], reranker="decay", function="exp", origin=1, scale=2), "nope"),
-    "decay on two fields": (_fn(["t", "price"], reranker="decay", function="exp", origin=1, scale=2), "one input"),
+    "decay on two fields": (_fn(["t", "price"], reranker="decay", function="exp", origin=1, scale=2), "single input"),
     "unknown decay param": (_fn(["t"], reranker="decay", function="exp", origin=1, scale=2, sigma=3), "sigma"),
     "boost without weight": (_fn([], reranker="boost", filter="t > 1"), "weight"),
     "boost with input fields": (_fn(["t"], reranker="boost", weight=2), "input"),
-    "boost with a bad filter": (_fn([], reranker="boost", weight=2, filter="t >>> 1"), ""),
     "boost random on a string field": (_fn([], reranker="boost", weight=2, random_score={"seed": 1, "field": "kind"}),
                                        "kind"),
     "unknown boost param": (_fn([], reranker="boost", weight=2, factor=3), "factor"),
-    "unknown reranker": (_fn([], reranker="magic"), "magic"),
+    "unknown reranker": (_fn([], reranker="magic"), "Unsupported rerank function: [magic]"),
     "rrf in a single search": (_fn([], reranker="rrf", k=60), "rrf"),
     "no reranker": (_fn([], weight=2), "reranker"),
-    "a function writing a column": (_fn([], ["t"], reranker="boost", weight=2), "output"),
+    "a function writing a column": (_fn([], ["t"], reranker="boost", weight=2), "should not have output field"),
     "two decays": (FunctionScore([_fn(["t"], reranker="decay", function="exp", origin=1, scale=2),
-                                  _fn(["price"], reranker="decay", function="exp", origin=1, scale=2)]), "second"),
+                                  _fn(["price"], reranker="decay", function="exp", origin=1, scale=2)]),
+                   "Currently only supports one rerank"),
     "a mode Milvus lacks": (FunctionScore([_fn([], reranker="boost", weight=2)], params={"boost_mode": "max"}),
                             "boost_mode"),
     "an unknown function score param": (FunctionScore([_fn([], reranker="boost", weight=2)], params={"mode": "sum"}),
@@ -346,8 +343,15 @@ def test_bad_search_rankers_are_refused(client, case: str) -> None:
     ranker, word = BAD_SEARCH[case]
     with pytest.raises(heron.HeronError) as err:
         client.search("r", [_query()], anns_field="v", limit=3, ranker=ranker)
-    assert err.value.code == 1100
+    assert err.value.code == 65535  # Milvus's code for a rejected rerank function
     assert word in str(err.value)
+
+
+def test_a_boost_filter_that_does_not_parse_is_refused_before_searching(client) -> None:
+    _collection(client)
+    with pytest.raises(heron.FilterError):
+        client.search("r", [_query()], anns_field="v", limit=3, ranker=_fn([], reranker="boost", weight=2,
+                                                                           filter="t >>> 1"))
 
 
 @pytest.mark.parametrize("params", [{"reranker": "boost", "weight": 2}, {"reranker": "decay", "function": "exp"}])
@@ -359,4 +363,4 @@ def test_bad_hybrid_rankers_are_refused(tmp_path, params: dict[str, Any]) -> Non
                       params=params)
         with pytest.raises(heron.ParamError) as err:
             c.hybrid_search("r", reqs, ranker=fn, limit=3)
-        assert err.value.code == 1100
+        assert err.value.code == 65535

@@ -47,6 +47,12 @@ _KNOWN = {
 }
 _SCORE_PARAMS = {"boost_mode", "function_mode"}
 _MASK64 = (1 << 64) - 1
+#: The code Milvus answers a rejected rerank function with (its proxy passes the function's error through).
+RERANK_ERROR_CODE = 65535
+
+
+def _bad(message: str) -> ParamError:
+    return ParamError(message, code=RERANK_ERROR_CODE)
 
 
 @dataclass(frozen=True)
@@ -112,11 +118,11 @@ def parse_function_score(spec: dict[str, Any], schema: CollectionSchema, *, hybr
     """The validated plan of function score ``spec`` over ``schema``; `ParamError` on any bad part."""
     functions = spec.get("functions") or []
     if not isinstance(functions, (list, tuple)) or not functions:
-        raise ParamError("ranker: the function score has no functions; expected at least one rerank function")
+        raise _bad("ranker: the function score has no functions; expected at least one rerank function")
     params = {str(k).lower(): v for k, v in dict(spec.get("params") or {}).items()}
     unknown = sorted(set(params) - _SCORE_PARAMS)
     if unknown:
-        raise ParamError(f"ranker: unknown function score params {unknown}; expected {sorted(_SCORE_PARAMS)}")
+        raise _bad(f"ranker: unknown function score params {unknown}; expected {sorted(_SCORE_PARAMS)}")
     modes = {k: _mode(k, params.get(k, "multiply")) for k in _SCORE_PARAMS}
     boosts: list[Boost] = []
     decay: Decay | None = None
@@ -125,44 +131,44 @@ def parse_function_score(spec: dict[str, Any], schema: CollectionSchema, *, hybr
         name, kind, fp = _function_parts(fn)
         if kind == "boost":
             if hybrid:
-                raise ParamError(f"ranker: function {name!r}: the boost reranker cannot rank a hybrid search; "
+                raise _bad(f"ranker: function {name!r}: the boost reranker cannot rank a hybrid search; "
                                  "expected rrf, weighted or decay (a boost may rank a single search)")
             boosts.append(_boost(name, fn, fp, schema))
             continue
         if kind not in ("decay", "rrf", "weighted") or (kind != "decay" and not hybrid):
             allowed = "'rrf', 'weighted', 'decay'" if hybrid else "'decay', 'boost'"
-            raise ParamError(f"ranker: function {name!r}: unsupported reranker {kind!r}; expected one of {allowed}")
+            raise _bad(f"ranker: function {name!r}: Unsupported rerank function: [{kind}]; expected one of {allowed}")
         if decay is not None or fusion is not None:
-            raise ParamError(f"ranker: function {name!r}: a function score takes one {kind!r}-kind ranker at most; "
-                             "got a second non-boost rerank function")
+            raise _bad(f"ranker: function {name!r}: Currently only supports one rerank, but got a second "
+                          f"non-boost rerank function ({kind})")
         if kind == "decay":
             decay = _decay(name, fn, fp, schema)
         else:
             fusion = _fusion(name, kind, fn, fp)
     if not hybrid and decay is None and not boosts:
-        raise ParamError("ranker: expected a decay or boost rerank function")
+        raise _bad("ranker: expected a decay or boost rerank function")
     if hybrid and decay is None and fusion is None:
-        raise ParamError("ranker: a hybrid search needs an rrf, weighted or decay rerank function")
+        raise _bad("ranker: a hybrid search needs an rrf, weighted or decay rerank function")
     return RerankPlan(tuple(boosts), modes["boost_mode"], modes["function_mode"], decay, fusion)
 
 
 def _function_parts(fn: Any) -> tuple[str, str, dict[str, Any]]:
     if not isinstance(fn, dict):
-        raise ParamError(f"ranker: got function {fn!r}, expected a rerank Function")
+        raise _bad(f"ranker: got function {fn!r}, expected a rerank Function")
     name = str(fn.get("name") or "")
     kind_of = fn.get("type")
     if kind_of not in (None, 3, "RERANK", "Rerank") and getattr(kind_of, "value", None) != 3:
-        raise ParamError(f"ranker: function {name!r} has type {kind_of!r}; expected FunctionType.RERANK")
+        raise _bad(f"ranker: function {name!r} has type {kind_of!r}; expected FunctionType.RERANK")
     if fn.get("output_field_names"):
-        raise ParamError(f"ranker: function {name!r} writes output fields {list(fn['output_field_names'])}; "
-                         "a rerank function writes no field (a search's columns are read-only)")
+        raise _bad(f"ranker: function {name!r}: Rerank function should not have output field, got "
+                   f"{list(fn['output_field_names'])} (a search's columns are read-only)")
     fp = {str(k).lower(): v for k, v in dict(fn.get("params") or {}).items()}
     kind = str(fp.get("reranker", "")).lower()
     if not kind:
-        raise ParamError(f"ranker: function {name!r} has no 'reranker' param; expected decay, boost, rrf or weighted")
+        raise _bad(f"ranker: function {name!r} has no 'reranker' param; expected decay, boost, rrf or weighted")
     unknown = sorted(set(fp) - _KNOWN.get(kind, set(fp)))
     if unknown:
-        raise ParamError(f"ranker: function {name!r} ({kind}): unknown params {unknown}; "
+        raise _bad(f"ranker: function {name!r} ({kind}): unknown params {unknown}; "
                          f"expected {sorted(_KNOWN[kind])}")
     return name, kind, fp
 
@@ -170,54 +176,56 @@ def _function_parts(fn: Any) -> tuple[str, str, dict[str, Any]]:
 def _decay(name: str, fn: dict[str, Any], fp: dict[str, Any], schema: CollectionSchema) -> Decay:
     inputs = list(fn.get("input_field_names") or [])
     if len(inputs) != 1:
-        raise ParamError(f"ranker: decay function {name!r} reads one input field; got {inputs}")
+        raise _bad(f"ranker: decay function {name!r}: Decay function only supports single input, got {inputs}")
     f = schema.field(inputs[0])
     if f is None:
-        raise ParamError(f"ranker: decay function {name!r}: input field {inputs[0]!r} does not exist; "
+        raise _bad(f"ranker: decay function {name!r}: input field {inputs[0]!r} does not exist; "
                          f"fields are {schema.field_names()}")
+    if f.nullable:
+        raise _bad(f"ranker: decay function {name!r}: Function input field cannot be nullable ({f.name!r})")
     if f.dtype not in DECAY_TYPES:
-        raise ParamError(f"ranker: decay function {name!r}: input field {f.name!r} is {f.dtype.name}; expected "
-                         f"a numeric field ({', '.join(t.name for t in DECAY_TYPES)})")
+        raise _bad(f"ranker: decay function {name!r}: Decay rerank: unsupported input field type:{f.dtype.name} "
+                   f"of {f.name!r}, only support numberic field ({', '.join(t.name for t in DECAY_TYPES)})")
     curve = str(fp.get("function", "")).lower()
     if curve not in _DECAY_CURVES:
-        raise ParamError(f"ranker: decay function {name!r}: function {fp.get('function')!r} is not one of "
-                         f"{list(_DECAY_CURVES)}")
+        raise _bad(f"ranker: decay function {name!r}: Invalid decay function: {fp.get('function')!r}, "
+                   "only support [gauss,linear,exp]")
     for need in ("origin", "scale"):
         if need not in fp:
-            raise ParamError(f"ranker: decay function {name!r} lacks param {need!r}; expected a number")
+            raise _bad(f"ranker: decay function {name!r}: Decay function lost param: {need}")
     origin = _number(name, "origin", fp["origin"])
     scale = _number(name, "scale", fp["scale"])
     offset = _number(name, "offset", fp.get("offset", 0))
     decay = _number(name, "decay", fp.get("decay", 0.5))
     if scale <= 0:
-        raise ParamError(f"ranker: decay function {name!r}: scale must be > 0, got {scale}")
+        raise _bad(f"ranker: decay function {name!r}: Decay function param: scale must > 0, but got {scale}")
     if offset < 0:
-        raise ParamError(f"ranker: decay function {name!r}: offset must be >= 0, got {offset}")
+        raise _bad(f"ranker: decay function {name!r}: Decay function param: offset must >= 0, but got {offset}")
     if not 0 < decay < 1:
-        raise ParamError(f"ranker: decay function {name!r}: decay must be in (0, 1), got {decay}")
+        raise _bad(f"ranker: decay function {name!r}: Decay function param: decay must 0 < decay < 1, but got {decay}")
     return Decay(name, f.name, curve, origin, scale, offset, decay)
 
 
 def _boost(name: str, fn: dict[str, Any], fp: dict[str, Any], schema: CollectionSchema) -> Boost:
     if fn.get("input_field_names"):
-        raise ParamError(f"ranker: boost function {name!r} takes no input fields; got "
+        raise _bad(f"ranker: boost function {name!r} takes no input fields; got "
                          f"{list(fn['input_field_names'])} (expected [])")
     if "weight" not in fp:
-        raise ParamError(f"ranker: boost function {name!r} lacks param 'weight'; expected a number")
+        raise _bad(f"ranker: boost function {name!r} lacks param 'weight'; expected a number")
     weight = _number(name, "weight", fp["weight"])
     flt = fp.get("filter", "") or ""
     if not isinstance(flt, str):
-        raise ParamError(f"ranker: boost function {name!r}: filter {flt!r} is not a string; expected an expression")
+        raise _bad(f"ranker: boost function {name!r}: filter {flt!r} is not a string; expected an expression")
     seed: int | None = None
     rfield = ""
     if "random_score" in fp:
         rs = _json_value(fp["random_score"])
         if not isinstance(rs, dict):
-            raise ParamError(f"ranker: boost function {name!r}: random_score {fp['random_score']!r} is not an "
+            raise _bad(f"ranker: boost function {name!r}: random_score {fp['random_score']!r} is not an "
                              "object; expected {'seed': int, 'field': name}")
         extra = sorted(set(rs) - {"seed", "field"})
         if extra:
-            raise ParamError(f"ranker: boost function {name!r}: unknown random_score keys {extra}; "
+            raise _bad(f"ranker: boost function {name!r}: unknown random_score keys {extra}; "
                              "expected 'seed' and 'field'")
         seed = _integer(name, "random_score.seed", rs.get("seed", 0))
         rfield = str(rs.get("field") or "")
@@ -225,7 +233,7 @@ def _boost(name: str, fn: dict[str, Any], fp: dict[str, Any], schema: Collection
             f = schema.field(rfield)
             if f is None or f.dtype is not DataType.INT64:
                 got = "does not exist" if f is None else f"is {f.dtype.name}"
-                raise ParamError(f"ranker: boost function {name!r}: random_score field {rfield!r} {got}; "
+                raise _bad(f"ranker: boost function {name!r}: random_score field {rfield!r} {got}; "
                                  "expected an INT64 field")
     return Boost(name, weight, flt.strip(), seed, rfield)
 
@@ -234,27 +242,27 @@ def _fusion(name: str, kind: str, fn: dict[str, Any], fp: dict[str, Any]) -> Fus
     if kind == "rrf":
         k = _number(name, "k", fp.get("k", 60))
         if not 0 < k < 16384:
-            raise ParamError(f"ranker: rrf function {name!r}: k must be in (0, 16384), got {k}")
+            raise _bad(f"ranker: rrf function {name!r}: k must be in (0, 16384), got {k}")
         return Fusion("rrf", {"k": k})
     weights = _json_value(fp.get("weights", []))
     if not isinstance(weights, list) or not weights:
-        raise ParamError(f"ranker: weighted function {name!r}: weights {fp.get('weights')!r} is not a "
+        raise _bad(f"ranker: weighted function {name!r}: weights {fp.get('weights')!r} is not a "
                          "non-empty list of numbers")
     norm = fp.get("norm_score", False)
     if isinstance(norm, str):
         if norm.lower() not in ("true", "false"):
-            raise ParamError(f"ranker: weighted function {name!r}: norm_score {norm!r} is not a bool")
+            raise _bad(f"ranker: weighted function {name!r}: norm_score {norm!r} is not a bool")
         norm = norm.lower() == "true"
     values = [_number(name, "weights", w) for w in weights]
     if any(not 0 <= w <= 1 for w in values):
-        raise ParamError(f"ranker: weighted function {name!r}: weights {values} must each be in [0, 1]")
+        raise _bad(f"ranker: weighted function {name!r}: weights {values} must each be in [0, 1]")
     return Fusion("weighted", {"weights": values, "norm_score": bool(norm)})
 
 
 def _mode(key: str, value: Any) -> str:
     mode = str(value).lower()
     if mode not in _MODES:
-        raise ParamError(f"ranker: {key} {value!r} is not one of {list(_MODES)} (case does not matter)")
+        raise _bad(f"ranker: {key} {value!r} is not one of {list(_MODES)} (case does not matter)")
     return mode
 
 
@@ -269,20 +277,20 @@ def _json_value(v: Any) -> Any:
 
 def _number(fname: str, key: str, v: Any) -> float:
     if isinstance(v, bool):
-        raise ParamError(f"ranker: function {fname!r}: {key} {v!r} is not a number")
+        raise _bad(f"ranker: function {fname!r}: Param {key}:{v} is not a number")
     try:
         out = float(v)
     except (TypeError, ValueError):
-        raise ParamError(f"ranker: function {fname!r}: {key} {v!r} is not a number") from None
+        raise _bad(f"ranker: function {fname!r}: Param {key}:{v} is not a number") from None
     if not math.isfinite(out):
-        raise ParamError(f"ranker: function {fname!r}: {key} {v!r} is not a finite number")
+        raise _bad(f"ranker: function {fname!r}: {key} {v!r} is not a finite number")
     return out
 
 
 def _integer(fname: str, key: str, v: Any) -> int:
     x = _number(fname, key, v)
     if x != int(x):
-        raise ParamError(f"ranker: function {fname!r}: {key} {v!r} is not an integer")
+        raise _bad(f"ranker: function {fname!r}: {key} {v!r} is not an integer")
     return int(x)
 
 
