@@ -331,6 +331,10 @@ class HybridSearch:
     output_fields: tuple[str, ...] | None = None
     partition_names: tuple[str, ...] = ()
     round_decimal: int = -1
+    #: Group the fused hits as `Search` does: ``limit`` groups of at most ``group_size`` hits.
+    group_by_field: str = ""
+    group_size: int = 1
+    strict_group_size: bool = False
 
 
 @dataclass(frozen=True)

@@ -364,3 +364,25 @@ def test_bad_hybrid_rankers_are_refused(tmp_path, params: dict[str, Any]) -> Non
         with pytest.raises(heron.ParamError) as err:
             c.hybrid_search("r", reqs, ranker=fn, limit=3)
         assert err.value.code == 65535
+
+
+def test_hybrid_group_by_groups_the_fused_hits(client) -> None:
+    """Sub-searches fetch ``3 x limit x group_size`` hits (as Milvus Lite does); the fused list is then grouped."""
+    rows = _collection(client)
+    kind = {r["id"]: r["kind"] for r in rows}
+    q = _query(13)
+    ranker = _decay("exp", origin=500, scale=300)
+
+    def reqs(n: int) -> list[Any]:
+        return [heron.AnnSearchRequest([q], "v", {}, n), heron.AnnSearchRequest([np.abs(q).tolist()], "w", {}, n)]
+
+    got = client.hybrid_search("r", reqs(5), ranker=ranker, limit=2, group_by_field="kind", group_size=2,
+                               output_fields=["kind"])[0]
+    fused = client.hybrid_search("r", reqs(2 * 2 * 3), ranker=ranker, limit=100)[0]
+    groups: dict[str, list[tuple[Any, float]]] = {}
+    for h in fused:
+        g = groups.setdefault(kind[h["id"]], [])
+        if len(g) < 2:
+            g.append((h["id"], h["distance"]))
+    _assert_same(got, [h for k in list(groups)[:2] for h in groups[k]])
+    assert all(h["entity"]["kind"] == kind[h["id"]] for h in got)

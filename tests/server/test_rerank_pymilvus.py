@@ -136,6 +136,17 @@ def test_hybrid_decay_answers_as_milvus_lite(pair, curve: str) -> None:
     assert got == lite
 
 
+@pytest.mark.parametrize("ranker", ["decay", "rrf", "weighted"])
+def test_hybrid_group_by_answers_as_milvus_lite(pair, ranker: str) -> None:
+    reqs = [pm.AnnSearchRequest([_q(9)], "v", {}, 10), pm.AnnSearchRequest([np.abs(_q(10)).tolist()], "w", {}, 10)]
+    rk = {"decay": _decay("exp", origin=20, scale=40), "rrf": pm.RRFRanker(30),
+          "weighted": pm.WeightedRanker(0.6, 0.4, norm_score=True)}[ranker]
+    got, lite = (_shape(c.hybrid_search("r", reqs, ranker=rk, limit=2, group_by_field="kind", group_size=3,
+                                        output_fields=["kind"]), ["kind"]) for c in pair)
+    assert got == lite
+    assert len(got[0]) == 6 and len({h[2]["kind"] for h in got[0]}) == 2
+
+
 @pytest.mark.parametrize("params", [{"reranker": "rrf", "k": 20}, {"reranker": "weighted", "weights": [0.2, 0.8]}])
 def test_hybrid_fusion_functions_answer_as_the_classic_rankers(pair, params: dict[str, Any]) -> None:
     heron_client = pair[0]
@@ -166,3 +177,45 @@ def test_bad_rankers_are_refused_by_both(pair, case: str) -> None:
     assert codes[0] == 65535
     assert codes[1] != 0
 
+
+
+# -- the wire, without a server -------------------------------------------------------------------------------------
+
+
+def test_function_score_round_trips_as_pymilvus_writes_it() -> None:
+    from pymilvus.client.prepare import Prepare
+
+    from heron.wire._rerank import function_score_from_pb, function_score_to_pb
+
+    score = FunctionScore([_boost(2.5, "kind == 'a'"), _decay("gauss", origin=1.5, scale=3, decay=0.25),
+                           Function("r", FunctionType.RERANK, input_field_names=[],
+                                    params={"reranker": "boost", "weight": 1, "random_score": {"seed": 7}})],
+                          params={"boost_mode": "Sum", "function_mode": "Multiply"})
+    sent = Prepare.function_score_schema(score)
+    holder = pm.grpc_gen.milvus_pb2.SearchRequest(function_score=sent)
+    ours = function_score_from_pb(holder)
+    assert ours is not None
+    assert ours["params"] == {"boost_mode": "Sum", "function_mode": "Multiply"}
+    assert ours["functions"][1]["params"] == {"reranker": "decay", "function": "gauss", "origin": 1.5, "scale": 3,
+                                              "decay": 0.25}
+    assert ours["functions"][2]["params"]["random_score"] == {"seed": 7}
+    assert function_score_to_pb(ours) == sent
+    assert function_score_from_pb(pm.grpc_gen.milvus_pb2.SearchRequest()) is None
+
+
+def test_hybrid_request_round_trips_ranker_and_grouping() -> None:
+    import heron
+    from heron import _requests as rq
+    from heron.wire._query import hybrid_from_pb, hybrid_to_pb
+
+    sub = rq.Search("db", "r", np.ones((1, DIM), dtype=np.float32), "v", limit=4)
+    ranker = {"functions": [{"name": "d", "type": 3, "input_field_names": ["t"], "output_field_names": [],
+                             "params": {"reranker": "decay", "function": "exp", "origin": 2, "scale": 5}}],
+              "params": {}}
+    r = rq.HybridSearch("db", "r", (sub,), ranker, limit=3, offset=1, group_by_field="kind", group_size=2,
+                        strict_group_size=True)
+    back = hybrid_from_pb(hybrid_to_pb(r), "db")
+    assert (back.ranker, back.limit, back.offset) == (ranker, 3, 1)
+    assert (back.group_by_field, back.group_size, back.strict_group_size) == ("kind", 2, True)
+    classic = hybrid_from_pb(hybrid_to_pb(rq.HybridSearch("db", "r", (sub,), heron.RRFRanker(9).dict())), "db")
+    assert classic.ranker == {"strategy": "rrf", "params": {"k": 9}}

@@ -152,11 +152,13 @@ class ClientBase:
         for req in map(as_ann_request, reqs):
             subs.append(self._search_request(
                 collection_name, req.data, req.expr, req.limit, None, req.param, partition_names, req.anns_field,
-                {**kwargs, "filter_params": req.expr_params, "offset": 0},
+                {**kwargs, "filter_params": req.expr_params, "offset": 0, "group_by_field": ""},
             ))
         return rq.HybridSearch(
             self._dbn(kwargs), collection_name, tuple(subs), as_ranker(ranker), int(limit), int(kwargs.get("offset", 0)),
             _fields(output_fields), _names(partition_names), int(kwargs.get("round_decimal", -1)),
+            str(kwargs.get("group_by_field") or ""), int(kwargs.get("group_size") or 1),
+            bool(kwargs.get("strict_group_size", False)),
         )
 
     def _query_request(

@@ -342,7 +342,7 @@ class Reader:
         rev = larger_is_better(metric)
         return [sorted(q, key=lambda h: h[0], reverse=rev)[:cap] for q in per_q]
 
-    def _group(self, schema: CollectionSchema, hits, r: rq.Search):
+    def _group(self, schema: CollectionSchema, hits, r: rq.Search | rq.HybridSearch):
         f = schema.field(r.group_by_field)
         if f is None or f.dtype.is_vector or f.dtype is DataType.JSON:
             raise ParamError(f"group_by_field {r.group_by_field!r} must be a scalar field of the collection")
@@ -421,7 +421,8 @@ class Reader:
         runs = []
         for sub in r.reqs:
             sub_r = rq.Search(**{**sub.__dict__, "partition_names": sub.partition_names or r.partition_names,
-                                  "output_fields": None, "offset": 0})
+                                  "output_fields": None, "offset": 0, "group_by_field": "",
+                                  "limit": max(sub.limit, r.limit * r.group_size * 3 if r.group_by_field else 0)})
             f = self._field(coll, sub.anns_field)
             d = coll.index_for(f.name)
             metric = (sub.metric_type or (d.metric_type if d else "") or _default_metric(f.dtype)).upper()
@@ -431,7 +432,8 @@ class Reader:
             raise ParamError("every AnnSearchRequest of a hybrid search needs the same number of query vectors")
         fused = [(decay_hybrid(decay, [(m, h[qi]) for m, h in runs], lambda hs: self._pk_at(coll.schema, hs))
                   if decay is not None else self._fuse([(m, h[qi]) for m, h in runs], ranker, coll.schema))
-                 [r.offset: r.offset + r.limit] for qi in range(nq)]
+                 for qi in range(nq)]
+        fused = [self._group(coll.schema, q, r) if r.group_by_field else q[r.offset: r.offset + r.limit] for q in fused]
         names = self._entity_names(coll.schema, r.output_fields)
         return self._shape_hits(coll.schema, fused, names, r.round_decimal)
 

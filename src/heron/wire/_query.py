@@ -465,6 +465,9 @@ def hybrid_from_pb(msg: milvus_pb2.HybridSearchRequest, db: str) -> rq.HybridSea
         tuple(msg.output_fields) or None,
         tuple(msg.partition_names),
         _int(kv.get("round_decimal"), -1),
+        str(kv.get("group_by_field", "")),
+        _int(kv.get("group_size"), 1),
+        str(kv.get("strict_group_size", "false")).lower() == "true",
     )
 
 
@@ -479,6 +482,9 @@ def hybrid_to_pb(r: rq.HybridSearch) -> milvus_pb2.HybridSearchRequest:
         "offset": str(r.offset),
         "round_decimal": str(r.round_decimal),
     }
+    if r.group_by_field:
+        kv |= {"group_by_field": r.group_by_field, "group_size": str(r.group_size),
+               "strict_group_size": str(r.strict_group_size)}
     msg = milvus_pb2.HybridSearchRequest(
         db_name=r.db_name,
         collection_name=r.collection_name,
