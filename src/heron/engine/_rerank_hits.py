@@ -1,7 +1,7 @@
 """Function rankers applied to search hits: ``(score, view, row)`` lists, reranked in numpy.
 
-A single search hands its candidates (the best ``limit + offset`` by vector
-score, more when grouping) to `rerank_search`; a hybrid search hands every
+A single search hands its candidates (the best hits by vector score, as many
+as `candidate_counts` says) to `rerank_search`; a hybrid search hands every
 sub-search's hits to `decay_hybrid`. Each step gathers what it needs per
 segment view in one vectorised read (the boost filter's mask, a field's
 values) and sorts once; see `heron.engine._rerank` for the formulas.
