@@ -219,3 +219,19 @@ def test_hybrid_request_round_trips_ranker_and_grouping() -> None:
     assert (back.group_by_field, back.group_size, back.strict_group_size) == ("kind", 2, True)
     classic = hybrid_from_pb(hybrid_to_pb(rq.HybridSearch("db", "r", (sub,), heron.RRFRanker(9).dict())), "db")
     assert classic.ranker == {"strategy": "rrf", "params": {"k": 9}}
+
+
+def test_a_hybrid_request_with_two_rankers_is_refused() -> None:
+    import heron
+    from heron import _requests as rq
+    from heron.wire._query import hybrid_from_pb, hybrid_to_pb
+    from heron.wire._rerank import function_score_to_pb
+
+    sub = rq.Search("db", "r", np.ones((1, DIM), dtype=np.float32), "v", limit=4)
+    msg = hybrid_to_pb(rq.HybridSearch("db", "r", (sub,), heron.RRFRanker(9).dict()))
+    msg.function_score.CopyFrom(function_score_to_pb({"functions": [
+        {"name": "d", "input_field_names": ["t"], "params": {"reranker": "decay", "function": "exp", "origin": 1,
+                                                             "scale": 2}}]}))
+    with pytest.raises(heron.ParamError, match="both rank_params strategy 'rrf' and a function_score") as err:
+        hybrid_from_pb(msg, "db")
+    assert err.value.code == 65535

@@ -453,13 +453,18 @@ def _ranker_from_kv(kv: dict[str, str]) -> dict[str, Any]:
 
 
 def hybrid_from_pb(msg: milvus_pb2.HybridSearchRequest, db: str) -> rq.HybridSearch:
+    """A hybrid search; `ParamError` (65535) when it names both a ranker strategy and a function score."""
     kv = kv_dict(msg.rank_params)
+    functions = function_score_from_pb(msg)
+    if functions is not None and "strategy" in kv:
+        raise ParamError(f"ranker: got both rank_params strategy {kv['strategy']!r} and a function_score; "
+                         "expected one ranker", code=65535)
     subs = tuple(_search_from_pb(s, db) for s in msg.requests)
     return rq.HybridSearch(
         db,
         msg.collection_name,
         subs,
-        function_score_from_pb(msg) or _ranker_from_kv(kv),
+        functions or _ranker_from_kv(kv),
         _int(kv.get("limit"), 10),
         _int(kv.get("offset"), 0),
         tuple(msg.output_fields) or None,
