@@ -48,22 +48,21 @@ def rerank_search(coll: Any, plan: RerankPlan, metric: str, hits: list[Hit], kee
     ``keep`` boosted hits (all without ``keep``)."""
     if not hits:
         return hits
-    scores = np.fromiter((h[0] for h in hits), dtype=np.float64, count=len(hits))
-    groups = _by_view(hits)
+    scores, views, rows = _arrays(hits)
+    groups = _by_view(views, rows)
     desc = larger_is_better(metric)
     if plan.boosts:
         values = [_boost_values(coll, b, groups, len(hits)) for b in plan.boosts]
         scores = apply_boost(scores, combine_boosts(values, plan.function_mode), plan.boost_mode)
         if plan.decay is not None and keep is not None and keep < len(hits):
             top = np.argsort(-scores if desc else scores, kind="stable")[:keep]
-            hits = [hits[i] for i in top.tolist()]
-            scores = scores[top]
-            groups = _by_view(hits)
+            scores, views, rows = scores[top], views[top], rows[top]
+            groups = _by_view(views, rows)
     if plan.decay is not None:
-        scores = greater_is_better(scores, metric) * plan.decay.factors(_field_values(plan.decay, groups, len(hits)))
+        scores = greater_is_better(scores, metric) * plan.decay.factors(_field_values(plan.decay, groups, len(rows)))
         desc = True
     order = np.argsort(-scores if desc else scores, kind="stable")
-    return [(float(scores[i]), hits[i][1], hits[i][2]) for i in order.tolist()]
+    return list(zip(scores[order].tolist(), views[order].tolist(), rows[order].tolist()))
 
 
 def decay_hybrid(decay: Decay, runs: list[tuple[str, list[Hit]]], keys_of: Callable[[list[Hit]], list[Any]]) -> list[Hit]:
@@ -71,26 +70,32 @@ def decay_hybrid(decay: Decay, runs: list[tuple[str, list[Hit]]], keys_of: Calla
     all_hits = [h for _, hits in runs for h in hits]
     if not all_hits:
         return []
-    scores = np.concatenate([greater_is_better(np.asarray([h[0] for h in hits], dtype=np.float64), m)
-                             for m, hits in runs if hits])
+    scores = np.concatenate([greater_is_better(_arrays(hits)[0], m) for m, hits in runs if hits])
+    _, views, rows = _arrays(all_hits)
     keys = np.asarray(keys_of(all_hits))
     uniq, first, inv = np.unique(keys, return_index=True, return_inverse=True)
     best = np.full(len(uniq), -np.inf)
     np.maximum.at(best, inv.ravel(), scores)
-    reps = [all_hits[i] for i in first.tolist()]
-    final = best * decay.factors(_field_values(decay, _by_view(reps), len(reps)))
+    views, rows = views[first], rows[first]
+    final = best * decay.factors(_field_values(decay, _by_view(views, rows), len(rows)))
     order = np.lexsort((first, -final))  # ties: the earlier hit first
-    return [(float(final[i]), reps[i][1], reps[i][2]) for i in order.tolist()]
+    return list(zip(final[order].tolist(), views[order].tolist(), rows[order].tolist()))
 
 
-def _by_view(hits: list[Hit]) -> list[tuple[Any, np.ndarray, np.ndarray]]:
-    """Per segment view: (view, positions in ``hits``, rows)."""
-    out: dict[int, tuple[Any, list[int], list[int]]] = {}
-    for i, (_, view, row) in enumerate(hits):
-        entry = out.setdefault(id(view), (view, [], []))
-        entry[1].append(i)
-        entry[2].append(row)
-    return [(v, np.asarray(p, dtype=np.intp), np.asarray(r, dtype=np.int64)) for v, p, r in out.values()]
+def _arrays(hits: list[Hit]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Hits as arrays: scores (float64), segment views (object) and rows (int64)."""
+    scores, views, rows = zip(*hits)
+    return (np.array(scores, dtype=np.float64), np.fromiter(views, dtype=object, count=len(hits)),
+            np.array(rows, dtype=np.int64))
+
+
+def _by_view(views: np.ndarray, rows: np.ndarray) -> list[tuple[Any, np.ndarray, np.ndarray]]:
+    """Per segment view: (view, positions in the hits, rows)."""
+    ids = np.fromiter(map(id, views), dtype=np.int64, count=len(views))
+    _, first, inv = np.unique(ids, return_index=True, return_inverse=True)
+    order = np.argsort(inv.ravel(), kind="stable")
+    bounds = np.searchsorted(inv.ravel()[order], np.arange(len(first) + 1))
+    return [(views[f], order[a:b], rows[order[a:b]]) for f, a, b in zip(first.tolist(), bounds[:-1], bounds[1:])]
 
 
 def _boost_values(coll: Any, boost: Boost, groups, n: int) -> np.ndarray:
