@@ -386,3 +386,14 @@ def test_hybrid_group_by_groups_the_fused_hits(client) -> None:
             g.append((h["id"], h["distance"]))
     _assert_same(got, [h for k in list(groups)[:2] for h in groups[k]])
     assert all(h["entity"]["kind"] == kind[h["id"]] for h in got)
+
+
+def test_function_chains_are_refused_not_ignored(client) -> None:
+    _collection(client)
+    chain_mod = require_module("pymilvus.function_chain")
+    chain = chain_mod.FunctionChain(chain_mod.FunctionChainStage.L2_RERANK).limit(3)
+    with pytest.raises(heron.ParamError, match="function_chains: not supported"):
+        client.search("r", [_query()], anns_field="v", limit=3, function_chains=chain)
+    with pytest.raises(heron.ParamError, match="function_chains and ranker cannot be used together"):
+        client.search("r", [_query()], anns_field="v", limit=3, function_chains=chain,
+                      ranker=_decay("exp", origin=1, scale=2))

@@ -235,3 +235,11 @@ def test_a_hybrid_request_with_two_rankers_is_refused() -> None:
     with pytest.raises(heron.ParamError, match="both rank_params strategy 'rrf' and a function_score") as err:
         hybrid_from_pb(msg, "db")
     assert err.value.code == 65535
+
+
+def test_function_chains_are_refused_over_the_wire(pair) -> None:
+    from pymilvus.function_chain import FunctionChain, FunctionChainStage
+
+    chain = FunctionChain(FunctionChainStage.L2_RERANK).limit(3)
+    with pytest.raises(pm.MilvusException, match="function_chains: not supported"):
+        pair[0].search("r", [_q(1)], anns_field="v", limit=3, function_chains=chain)

@@ -132,9 +132,10 @@ class ClientBase:
         group_size = int(kwargs.get("group_size", params.pop("group_size", 1)) or 1)
         strict = bool(kwargs.get("strict_group_size", params.pop("strict_group_size", False)))
         _check_limit(limit)
-        if kwargs.get("function_chains"):
-            raise ParamError("function_chains: not supported; pass rerank functions as ranker=")
         ranker = kwargs.get("ranker")
+        if kwargs.get("function_chains"):
+            raise ParamError("function_chains and ranker cannot be used together" if ranker is not None else
+                             "function_chains: not supported; pass rerank functions as ranker=")
         return rq.Search(
             self._dbn(kwargs), collection_name, query_vectors(data), anns_field or "", filter or "", int(limit),
             int(offset), _fields(output_fields), str(metric).upper(), params, _names(partition_names),

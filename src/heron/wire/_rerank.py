@@ -26,6 +26,8 @@ def function_score_from_pb(msg: Any) -> dict[str, Any] | None:
     `ParamError` for ``function_chains``, which Heron does not run.
     """
     if compat.field_set(msg, "function_chains"):
+        if compat.field_set(msg, "function_score"):
+            raise ParamError("function_score and function_chains cannot be used together")
         raise ParamError("function_chains: not supported; pass rerank functions as ranker=")
     if not compat.field_set(msg, "function_score") or not msg.function_score.functions:
         return None
