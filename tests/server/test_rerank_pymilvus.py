@@ -147,6 +147,26 @@ def test_hybrid_group_by_answers_as_milvus_lite(pair, ranker: str) -> None:
     assert len(got[0]) == 6 and len({h[2]["kind"] for h in got[0]}) == 2
 
 
+FUSIONS = {
+    "rrf function": lambda: Function("f", FunctionType.RERANK, input_field_names=[], params={"reranker": "rrf", "k": 20}),
+    "weighted function, raw scores": lambda: Function("f", FunctionType.RERANK, input_field_names=[],
+                                                      params={"reranker": "weighted", "weights": [0.2, 0.8]}),
+    "weighted function, normalised": lambda: Function(
+        "f", FunctionType.RERANK, input_field_names=[],
+        params={"reranker": "weighted", "weights": [0.2, 0.8], "norm_score": True}),
+    "RRFRanker": lambda: pm.RRFRanker(20),
+    "WeightedRanker without norm_score": lambda: pm.WeightedRanker(0.2, 0.8, norm_score=False),
+}
+
+
+@pytest.mark.parametrize("case", sorted(FUSIONS))
+def test_hybrid_fusion_answers_as_milvus_lite(pair, case: str) -> None:
+    """IP and L2 mixed: raw weighted scores take distances as ``1 - 2·atan(d)/π``; equal scores order by key."""
+    reqs = [pm.AnnSearchRequest([_q(7)], "v", {}, 10), pm.AnnSearchRequest([np.abs(_q(8)).tolist()], "w", {}, 10)]
+    got, lite = (_shape(c.hybrid_search("r", reqs, ranker=FUSIONS[case](), limit=6)) for c in pair)
+    assert got == lite
+
+
 @pytest.mark.parametrize("params", [{"reranker": "rrf", "k": 20}, {"reranker": "weighted", "weights": [0.2, 0.8]}])
 def test_hybrid_fusion_functions_answer_as_the_classic_rankers(pair, params: dict[str, Any]) -> None:
     heron_client = pair[0]

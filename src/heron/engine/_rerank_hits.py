@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from .._errors import ParamError
 from .._types import larger_is_better
 from ._rerank import (
     Boost,
@@ -43,9 +44,10 @@ def candidate_counts(plan: RerankPlan, limit: int, offset: int, group_size: int)
     return (n * 10, n) if plan.boosts else (n, None)
 
 
-def rerank_search(coll: Any, plan: RerankPlan, metric: str, hits: list[Hit], keep: int | None = None) -> list[Hit]:
+def rerank_search(coll: Any, plan: RerankPlan, metric: str, hits: list[Hit], keep: int | None = None,
+                  keys_of: Callable[[list[Hit]], list[Any]] | None = None) -> list[Hit]:
     """One query's hits reranked by ``plan``, best first: boosts on raw scores, then the decay over the best
-    ``keep`` boosted hits (all without ``keep``)."""
+    ``keep`` boosted hits (all without ``keep``). Equal scores: the smaller key (``keys_of``) first."""
     if not hits:
         return hits
     scores, views, rows = _arrays(hits)
@@ -61,7 +63,12 @@ def rerank_search(coll: Any, plan: RerankPlan, metric: str, hits: list[Hit], kee
     if plan.decay is not None:
         scores = greater_is_better(scores, metric) * plan.decay.factors(_field_values(plan.decay, groups, len(rows)))
         desc = True
-    order = np.argsort(-scores if desc else scores, kind="stable")
+    primary = -scores if desc else scores
+    if keys_of is not None and len(np.unique(scores)) < len(scores):  # ties: the keys decide, as in Milvus
+        keys = np.asarray(keys_of(list(zip(scores.tolist(), views.tolist(), rows.tolist()))))
+        order = np.lexsort((keys, primary))
+    else:
+        order = np.argsort(primary, kind="stable")
     return list(zip(scores[order].tolist(), views[order].tolist(), rows[order].tolist()))
 
 
@@ -78,7 +85,7 @@ def decay_hybrid(decay: Decay, runs: list[tuple[str, list[Hit]]], keys_of: Calla
     np.maximum.at(best, inv.ravel(), scores)
     views, rows = views[first], rows[first]
     final = best * decay.factors(_field_values(decay, _by_view(views, rows), len(rows)))
-    order = np.lexsort((first, -final))  # ties: the earlier hit first
+    order = np.lexsort((uniq, -final))  # ties: the smaller key first
     return list(zip(final[order].tolist(), views[order].tolist(), rows[order].tolist()))
 
 
@@ -160,3 +167,66 @@ def hybrid_ranker(coll: Any, ranker: dict[str, Any]) -> tuple[dict[str, Any], De
     if plan.fusion is not None:
         return {"strategy": plan.fusion.strategy, "params": plan.fusion.params}, None
     return {}, plan.decay
+
+
+#: Metrics whose larger scores are better (Milvus's "positively related" metrics).
+_POSITIVE = frozenset({"IP", "COSINE", "BM25", "MHJACCARD", "MAX_SIM", "MAX_SIM_IP", "MAX_SIM_COSINE"})
+
+
+def _normalized(scores: np.ndarray, metric: str) -> np.ndarray:
+    """Milvus's ``norm_score``: each metric's scores mapped into [0, 1], larger better."""
+    m = metric.upper()
+    if m == "COSINE":
+        return (1.0 + scores) * 0.5
+    if m == "BM25":
+        return 2.0 * np.arctan(scores) / np.pi
+    if m in _POSITIVE:
+        return 0.5 + np.arctan(scores) / np.pi
+    return 1.0 - 2.0 * np.arctan(scores) / np.pi
+
+
+def fuse(ranker: dict[str, Any], runs: list[tuple[str, list[Hit]]],
+         keys_of: Callable[[list[Hit]], list[Any]]) -> list[Hit]:
+    """One query's hybrid hits fused by an ``rrf`` or ``weighted`` ranker, as Milvus fuses them.
+
+    rrf: ``sum 1 / (k + rank)`` (ranks from 1). weighted: ``sum weight x score``, each score
+    normalised with ``norm_score``; without it, distances become ``1 - 2·atan(d)/π`` when the
+    sub-searches mix larger- and smaller-is-better metrics, and scores stay as they are otherwise
+    (then smaller is better when every metric is a distance). Equal scores: the smaller key first.
+    """
+    strategy = str(ranker.get("strategy") or "rrf").lower()
+    params = ranker.get("params") or {}
+    all_hits = [h for _, hits in runs for h in hits]
+    if strategy == "weighted":
+        weights = [float(w) for w in params.get("weights") or []]
+        if len(weights) != len(runs):
+            raise ParamError(f"WeightedRanker has {len(weights)} weights for {len(runs)} requests")
+    if not all_hits:
+        return []
+    _, views, rows = _arrays(all_hits)
+    uniq, first, inv = np.unique(np.asarray(keys_of(all_hits)), return_index=True, return_inverse=True)
+    inv = inv.ravel()
+    total = np.zeros(len(uniq))
+    positive = [m.upper() in _POSITIVE for m, _ in runs]
+    mixed = any(positive) and not all(positive)
+    desc = True
+    start = 0
+    for i, (metric, hits) in enumerate(runs):
+        n = len(hits)
+        if not n:
+            continue
+        if strategy == "rrf":
+            part = 1.0 / (float(params.get("k", 60)) + np.arange(1, n + 1))
+        else:
+            s = _arrays(hits)[0]
+            if params.get("norm_score", False):
+                s = _normalized(s, metric)
+            elif mixed and not positive[i]:
+                s = 1.0 - 2.0 * np.arctan(s) / np.pi
+            part = weights[i] * s
+        np.add.at(total, inv[start:start + n], part)
+        start += n
+    if strategy == "weighted" and not params.get("norm_score", False) and not mixed:
+        desc = all(positive)
+    order = np.lexsort((uniq, -total if desc else total))
+    return list(zip(total[order].tolist(), views[first][order].tolist(), rows[first][order].tolist()))
