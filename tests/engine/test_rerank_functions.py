@@ -14,6 +14,8 @@ from typing import Any
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import heron
 from tests.conftest import require_module
@@ -79,6 +81,24 @@ def _assert_same(got: Any, want: list[tuple[Any, float]]) -> None:
 
 def _decay(curve: str, field: str = "t", **p: Any) -> Any:
     return Function("d", FunctionType.RERANK, input_field_names=[field], params={"reranker": "decay", "function": curve, **p})
+
+
+_finite = st.floats(-1e6, 1e6, allow_nan=False)
+
+
+@settings(max_examples=200, deadline=None)
+@given(curve=st.sampled_from(["gauss", "exp", "linear"]), origin=_finite,
+       scale=st.floats(1e-3, 1e5), offset=st.floats(0, 1e4), decay=st.floats(0.01, 0.99),
+       values=st.lists(_finite, min_size=1, max_size=20))
+def test_decay_factors_match_the_scalar_formula(curve, origin, scale, offset, decay, values) -> None:
+    from heron.engine._rerank import Decay
+
+    got = Decay("d", "t", curve, origin, scale, offset, decay).factors(np.asarray(values))
+    want = [_decay_factor(curve, v, origin, scale, offset, decay) for v in values]
+    np.testing.assert_allclose(got, want, rtol=1e-9, atol=1e-300)
+    assert ((got >= 0) & (got <= 1)).all()
+    if curve == "linear":
+        assert (got >= decay).all()  # Milvus's linear decay never drops below ``decay``
 
 
 @pytest.mark.parametrize("metric", ["IP", "L2", "COSINE"])
