@@ -10,6 +10,9 @@ Where they differ on purpose the case says why:
   the weight to its internal distance (twice for L2, inverted for COSINE).
   Heron follows Milvus; `tests/engine/test_rerank_functions.py` checks those
   against the formulas.
+- linear decay beyond ``offset + scale``: Milvus's factor never falls below
+  ``decay`` (``max(decay, 1 - slope x d)``, its decay_function.go); Milvus
+  Lite's falls to 0. The linear case here stays within reach of the floor.
 - error codes: Milvus Lite answers bad rankers with code 1 or 6; Heron gives
   65535 and Milvus's message, as the Milvus server does (its proxy passes the
   rerank function's error through; Milvus's own client tests expect 65535).
