@@ -7,7 +7,8 @@ with ``params["reranker"]`` one of ``decay``, ``boost`` (search) or ``rrf``,
 values (the embedded client) or the strings pymilvus puts on the wire; both
 read the same. `parse_function_score` validates the whole definition against
 the collection's schema before any work, so a bad ranker changes nothing and
-raises `ParamError` naming the function, the parameter and what was expected.
+raises `ParamError` naming the function, the parameter and what was expected,
+with Milvus's code for a rejected rerank function (65535) and its wording.
 
 The formulas are Milvus's:
 
@@ -26,7 +27,7 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -106,7 +107,6 @@ class RerankPlan:
     function_mode: str = "multiply"
     decay: Decay | None = None
     fusion: Fusion | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 def is_function_score(ranker: Any) -> bool:
@@ -132,7 +132,7 @@ def parse_function_score(spec: dict[str, Any], schema: CollectionSchema, *, hybr
         if kind == "boost":
             if hybrid:
                 raise _bad(f"ranker: function {name!r}: the boost reranker cannot rank a hybrid search; "
-                                 "expected rrf, weighted or decay (a boost may rank a single search)")
+                           "expected rrf, weighted or decay (a boost may rank a single search)")
             boosts.append(_boost(name, fn, fp, schema))
             continue
         if kind not in ("decay", "rrf", "weighted") or (kind != "decay" and not hybrid):
@@ -140,7 +140,7 @@ def parse_function_score(spec: dict[str, Any], schema: CollectionSchema, *, hybr
             raise _bad(f"ranker: function {name!r}: Unsupported rerank function: [{kind}]; expected one of {allowed}")
         if decay is not None or fusion is not None:
             raise _bad(f"ranker: function {name!r}: Currently only supports one rerank, but got a second "
-                          f"non-boost rerank function ({kind})")
+                       f"non-boost rerank function ({kind})")
         if kind == "decay":
             decay = _decay(name, fn, fp, schema)
         else:
@@ -169,7 +169,7 @@ def _function_parts(fn: Any) -> tuple[str, str, dict[str, Any]]:
     unknown = sorted(set(fp) - _KNOWN.get(kind, set(fp)))
     if unknown:
         raise _bad(f"ranker: function {name!r} ({kind}): unknown params {unknown}; "
-                         f"expected {sorted(_KNOWN[kind])}")
+                   f"expected {sorted(_KNOWN[kind])}")
     return name, kind, fp
 
 
@@ -180,7 +180,7 @@ def _decay(name: str, fn: dict[str, Any], fp: dict[str, Any], schema: Collection
     f = schema.field(inputs[0])
     if f is None:
         raise _bad(f"ranker: decay function {name!r}: input field {inputs[0]!r} does not exist; "
-                         f"fields are {schema.field_names()}")
+                   f"fields are {schema.field_names()}")
     if f.nullable:
         raise _bad(f"ranker: decay function {name!r}: Function input field cannot be nullable ({f.name!r})")
     if f.dtype not in DECAY_TYPES:
@@ -209,7 +209,7 @@ def _decay(name: str, fn: dict[str, Any], fp: dict[str, Any], schema: Collection
 def _boost(name: str, fn: dict[str, Any], fp: dict[str, Any], schema: CollectionSchema) -> Boost:
     if fn.get("input_field_names"):
         raise _bad(f"ranker: boost function {name!r} takes no input fields; got "
-                         f"{list(fn['input_field_names'])} (expected [])")
+                   f"{list(fn['input_field_names'])} (expected [])")
     if "weight" not in fp:
         raise _bad(f"ranker: boost function {name!r} lacks param 'weight'; expected a number")
     weight = _number(name, "weight", fp["weight"])
@@ -222,11 +222,11 @@ def _boost(name: str, fn: dict[str, Any], fp: dict[str, Any], schema: Collection
         rs = _json_value(fp["random_score"])
         if not isinstance(rs, dict):
             raise _bad(f"ranker: boost function {name!r}: random_score {fp['random_score']!r} is not an "
-                             "object; expected {'seed': int, 'field': name}")
+                       "object; expected {'seed': int, 'field': name}")
         extra = sorted(set(rs) - {"seed", "field"})
         if extra:
             raise _bad(f"ranker: boost function {name!r}: unknown random_score keys {extra}; "
-                             "expected 'seed' and 'field'")
+                       "expected 'seed' and 'field'")
         seed = _integer(name, "random_score.seed", rs.get("seed", 0))
         rfield = str(rs.get("field") or "")
         if rfield:
@@ -234,7 +234,7 @@ def _boost(name: str, fn: dict[str, Any], fp: dict[str, Any], schema: Collection
             if f is None or f.dtype is not DataType.INT64:
                 got = "does not exist" if f is None else f"is {f.dtype.name}"
                 raise _bad(f"ranker: boost function {name!r}: random_score field {rfield!r} {got}; "
-                                 "expected an INT64 field")
+                           "expected an INT64 field")
     return Boost(name, weight, flt.strip(), seed, rfield)
 
 
@@ -247,7 +247,7 @@ def _fusion(name: str, kind: str, fn: dict[str, Any], fp: dict[str, Any]) -> Fus
     weights = _json_value(fp.get("weights", []))
     if not isinstance(weights, list) or not weights:
         raise _bad(f"ranker: weighted function {name!r}: weights {fp.get('weights')!r} is not a "
-                         "non-empty list of numbers")
+                   "non-empty list of numbers")
     norm = fp.get("norm_score", False)
     if isinstance(norm, str):
         if norm.lower() not in ("true", "false"):
