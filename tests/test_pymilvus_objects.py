@@ -113,7 +113,9 @@ def test_hybrid_search_with_pymilvus_requests_and_rankers_fuses_as_heron_objects
     theirs = [pm.AnnSearchRequest(q1, "v", {"metric_type": "L2"}, 8),
               pm.AnnSearchRequest(q2, "w", {"metric_type": "IP"}, 8, expr="tag != 't0'")]
     heron_ranker = {"rrf": heron.RRFRanker(20), "weighted": heron.WeightedRanker(0.3, 0.7),
-                    "rrf_function": heron.RRFRanker(20), "weighted_function": heron.WeightedRanker(0.3, 0.7)}[ranker]
+                    "rrf_function": heron.RRFRanker(20),
+                    # Milvus's weighted rerank Function does not normalise unless norm_score is given
+                    "weighted_function": heron.WeightedRanker(0.3, 0.7, norm_score=False)}[ranker]
     pm_ranker = {
         "rrf": pm.RRFRanker(20),
         "weighted": pm.WeightedRanker(0.3, 0.7),
@@ -130,10 +132,10 @@ def test_hybrid_search_with_pymilvus_requests_and_rankers_fuses_as_heron_objects
 def test_what_heron_does_not_run_is_refused_by_name(client):
     client.create_collection("c", schema=_pymilvus_schema(), index_params=_pymilvus_index())
     req = pm.AnnSearchRequest([[1.0] * 4], "v", {"metric_type": "L2"}, 5)
-    decay = pm.Function("near", pm.FunctionType.RERANK, input_field_names=["id"],
-                        params={"reranker": "decay", "function": "gauss", "origin": 0, "scale": 10})
-    with pytest.raises(heron.ParamError, match="'decay' reranker of function 'near'"):
-        client.hybrid_search("c", [req], decay)
+    model = pm.Function("near", pm.FunctionType.RERANK, input_field_names=["id"],
+                        params={"reranker": "model", "provider": "tei"})
+    with pytest.raises(heron.ParamError, match=r"function 'near': Unsupported rerank function: \[model\]"):
+        client.hybrid_search("c", [req], model)
     with pytest.raises(heron.ParamError, match="reqs: got dict"):
         client.hybrid_search("c", [{"data": [[1.0] * 4]}], pm.RRFRanker())
     with pytest.raises(heron.ParamError, match="index_params: got str"):

@@ -313,11 +313,14 @@ class Search:
     strict_group_size: bool = False
     round_decimal: int = -1
     consistency_level: str = ""
+    #: A function score, ``{"functions": [{"name", "input_field_names", "params"}, ...], "params": {...}}``.
+    ranker: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True)
 class HybridSearch:
-    """``reqs``: Search requests (one per field); ``ranker``: {"strategy": "rrf"|"weighted", "params": {...}}."""
+    """``reqs``: Search requests (one per field); ``ranker``: {"strategy": "rrf"|"weighted", "params": {...}},
+    or a function score (see `Search.ranker`) with one rrf, weighted or decay function."""
 
     db_name: str
     collection_name: str
@@ -328,6 +331,10 @@ class HybridSearch:
     output_fields: tuple[str, ...] | None = None
     partition_names: tuple[str, ...] = ()
     round_decimal: int = -1
+    #: Group the fused hits as `Search` does: ``limit`` groups of at most ``group_size`` hits.
+    group_by_field: str = ""
+    group_size: int = 1
+    strict_group_size: bool = False
 
 
 @dataclass(frozen=True)

@@ -404,16 +404,18 @@ class AsyncClient(AsyncAdminMixin, AsyncOpsMixin, AsyncTextMixin, ClientBase):
     async def search(self, collection_name: str, data: Any = None, filter: str = "", limit: int = 10,  # noqa: A002
                      output_fields: list[str] | None = None, search_params: dict[str, Any] | None = None,
                      timeout: float | None = None, partition_names: list[str] | None = None,
-                     anns_field: str | None = None, **kwargs: Any) -> SearchResult:
+                     anns_field: str | None = None, ranker: Any = None, **kwargs: Any) -> SearchResult:
         """Nearest neighbours of each query vector: one list of hits per query, best first.
 
         ``data`` is one query vector or several; ``anns_field`` picks the vector
         field when there are several, ``filter`` keeps only matching rows and
         ``search_params`` takes metric_type and index params (radius, range_filter
-        for a range search). `CollectionNotLoadedError` if the collection is released.
+        for a range search). ``ranker`` (a rerank ``Function`` or ``FunctionScore``:
+        decay, boost) rescores the candidates. `CollectionNotLoadedError` if the
+        collection is released; `ParamError` for a bad ranker, before any work.
         """
         req = self._search_request(collection_name, data, filter, limit, output_fields, search_params,
-                                   partition_names, anns_field, kwargs)
+                                   partition_names, anns_field, {**kwargs, "ranker": ranker})
         raw = await self._call(req, timeout)
         return shape_search(raw, await self._pk_name(req.collection_name, req.db_name))
 
@@ -423,8 +425,8 @@ class AsyncClient(AsyncAdminMixin, AsyncOpsMixin, AsyncTextMixin, ClientBase):
         """Run several vector searches and fuse them with ``ranker``.
 
         ``reqs`` are `AnnSearchRequest` objects and ``ranker`` an RRFRanker or
-        WeightedRanker, Heron's or pymilvus's (or pymilvus's rerank Function
-        with reranker "rrf" or "weighted").
+        WeightedRanker, Heron's or pymilvus's, or a rerank ``Function`` with
+        reranker "rrf", "weighted" or "decay".
         """
         req = self._hybrid_request(collection_name, reqs, ranker, limit, output_fields, partition_names, kwargs)
         raw = await self._call(req, timeout)

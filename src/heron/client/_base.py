@@ -17,7 +17,7 @@ from .._schema import CollectionSchema, FieldSchema
 from .._types import DataType, LoadState
 from ..data._vectors import query_vectors
 from ._helpers import IndexParams
-from ._milvus_objects import as_ann_request, as_index_specs, as_ranker, as_schema
+from ._milvus_objects import as_ann_request, as_function_score, as_index_specs, as_ranker, as_schema
 from ._results import ReplicaInfo, Shard
 
 _SEARCH_KEYS = ("metric_type", "params")
@@ -132,11 +132,16 @@ class ClientBase:
         group_size = int(kwargs.get("group_size", params.pop("group_size", 1)) or 1)
         strict = bool(kwargs.get("strict_group_size", params.pop("strict_group_size", False)))
         _check_limit(limit)
+        ranker = kwargs.get("ranker")
+        if kwargs.get("function_chains"):
+            raise ParamError("function_chains and ranker cannot be used together" if ranker is not None else
+                             "function_chains: not supported; pass rerank functions as ranker=")
         return rq.Search(
             self._dbn(kwargs), collection_name, query_vectors(data), anns_field or "", filter or "", int(limit),
             int(offset), _fields(output_fields), str(metric).upper(), params, _names(partition_names),
             dict(kwargs.get("filter_params") or {}), group_by, group_size, strict,
             int(kwargs.get("round_decimal", -1)), str(kwargs.get("consistency_level", "")),
+            None if ranker is None else as_function_score(ranker),
         )
 
     def _hybrid_request(
@@ -148,11 +153,13 @@ class ClientBase:
         for req in map(as_ann_request, reqs):
             subs.append(self._search_request(
                 collection_name, req.data, req.expr, req.limit, None, req.param, partition_names, req.anns_field,
-                {**kwargs, "filter_params": req.expr_params, "offset": 0},
+                {**kwargs, "filter_params": req.expr_params, "offset": 0, "group_by_field": ""},
             ))
         return rq.HybridSearch(
             self._dbn(kwargs), collection_name, tuple(subs), as_ranker(ranker), int(limit), int(kwargs.get("offset", 0)),
             _fields(output_fields), _names(partition_names), int(kwargs.get("round_decimal", -1)),
+            str(kwargs.get("group_by_field") or ""), int(kwargs.get("group_size") or 1),
+            bool(kwargs.get("strict_group_size", False)),
         )
 
     def _query_request(

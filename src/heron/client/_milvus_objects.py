@@ -116,38 +116,42 @@ def as_ann_request(req: Any) -> AnnSearchRequest:
 
 
 def as_ranker(ranker: Any) -> dict[str, Any]:
-    """The ranker as ``{"strategy", "params"}``: RRFRanker or WeightedRanker (Heron's or pymilvus's),
-    or pymilvus's rerank ``Function`` with ``reranker`` ``"rrf"`` or ``"weighted"``."""
-    fn = _rerank_function(ranker)
-    if fn is not None:
-        params = dict(fn.get("params") or {})
-        kind = str(params.pop("reranker", "")).lower()
-        if kind == "rrf":
-            return {"strategy": "rrf", "params": {"k": params.get("k", 60)}}
-        if kind == "weighted":
-            return {"strategy": "weighted", "params": {"weights": list(params.get("weights") or []),
-                                                       "norm_score": bool(params.get("norm_score", True))}}
-        raise ParamError(f"ranker: the {kind or 'unnamed'!r} reranker of function {fn.get('name')!r} is not "
-                         "supported; expected reranker 'rrf' or 'weighted'")
+    """A hybrid search's ranker: ``{"strategy", "params"}`` for RRFRanker or WeightedRanker (Heron's or
+    pymilvus's), or a function score (see `as_function_score`) for a rerank ``Function``."""
+    if _function_dicts(ranker) is not None:
+        return as_function_score(ranker)
     as_dict = getattr(ranker, "dict", None)
     if callable(as_dict):
         d = as_dict()
         if isinstance(d, dict) and "strategy" in d:
             return {"strategy": d["strategy"], "params": dict(d.get("params") or {})}
-    raise ParamError(f"ranker: got {ranker!r}, expected RRFRanker or WeightedRanker")
+    raise ParamError(f"ranker: got {ranker!r}, expected RRFRanker, WeightedRanker or a rerank Function")
 
 
-def _rerank_function(ranker: Any) -> dict[str, Any] | None:
-    """The definition of a pymilvus rerank ``Function`` (alone or the only one of a ``FunctionScore``), or None."""
+def as_function_score(ranker: Any) -> dict[str, Any]:
+    """``{"functions": [...], "params": {...}}`` for a rerank ``Function`` or a ``FunctionScore`` (pymilvus's
+    or Heron's, by shape). The engine validates the parameters; this only takes the definitions."""
+    functions = _function_dicts(ranker)
+    if functions is None:
+        raise ParamError(f"ranker: got {ranker!r}, expected a rerank Function or a FunctionScore")
+    params = getattr(ranker, "params", None) if hasattr(ranker, "functions") else None
+    return {"functions": functions, "params": dict(params or {})}
+
+
+def _function_dicts(ranker: Any) -> list[dict[str, Any]] | None:
+    """The definitions of a rerank ``Function`` (alone or the functions of a ``FunctionScore``), or None."""
     functions = getattr(ranker, "functions", None)
-    if isinstance(functions, (list, tuple)):
-        if len(functions) != 1:
-            raise ParamError(f"ranker: got {len(functions)} rerank functions, expected one")
-        ranker = functions[0]
-    to_dict = getattr(ranker, "to_dict", None)
-    if not callable(to_dict) or hasattr(ranker, "dict"):
+    items = list(functions) if isinstance(functions, (list, tuple)) else [ranker]
+    if hasattr(ranker, "dict") or not all(callable(getattr(f, "to_dict", None)) for f in items):
         return None
-    d = to_dict()
-    if not isinstance(d, dict) or getattr(d.get("type"), "name", d.get("type")) not in ("RERANK", 3):
-        raise ParamError(f"ranker: got {ranker!r}, expected RRFRanker, WeightedRanker or a rerank Function")
-    return d
+    out = []
+    for f in items:
+        d = f.to_dict()
+        kind = d.get("type") if isinstance(d, dict) else None
+        if getattr(kind, "name", kind) not in ("RERANK", 3) and getattr(kind, "value", kind) != 3:
+            raise ParamError(f"ranker: got {f!r}, expected a Function of type FunctionType.RERANK")
+        out.append({"name": d.get("name") or "", "type": 3,
+                    "input_field_names": list(d.get("input_field_names") or []),
+                    "output_field_names": list(d.get("output_field_names") or []),
+                    "params": dict(d.get("params") or {})})
+    return out

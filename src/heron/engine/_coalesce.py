@@ -61,7 +61,7 @@ def batch_key(r: rq.Search) -> Hashable | None:
         r.db_name, r.collection_name, r.anns_field, r.filter, r.limit, r.offset, r.output_fields,
         r.metric_type, _json(r.params), r.partition_names, _json(r.filter_params), r.group_by_field,
         r.group_size, r.strict_group_size, r.round_decimal, r.consistency_level, data.dtype.str,
-        data.shape[1],
+        data.shape[1], _json(r.ranker),
     )
 
 

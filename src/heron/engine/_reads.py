@@ -8,7 +8,6 @@ hits. Readers never take a collection's write lock.
 
 from __future__ import annotations
 
-import math
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -25,6 +24,7 @@ from ..data._pa import from_numpy
 from ..data._vectors import bfloat16_bits_to_float32, float32_to_bfloat16_bits
 from ._collection import Collection, Partition
 from ._lite_habits import note_implicit_anns_field, note_unindexed
+from ._rerank_hits import candidate_counts, decay_hybrid, fuse, hybrid_ranker, rerank_search, search_plan
 from ._segment import SegmentView
 from .index._base import IndexChanged
 from .index._params import BINARY_METRICS, FLOAT_METRICS, SPARSE_METRICS, shared_search_params
@@ -249,6 +249,7 @@ class Reader:
             raise ParamError(f"metric_type {r.metric_type!r}: field {f.name!r} is {f.dtype.name}, searched "
                              f"exactly; expected one of {', '.join(_UNINDEXED_METRICS.get(f.dtype, FLOAT_METRICS))}")
         check_hits_page(r.limit, r.offset, r.round_decimal)
+        plan = search_plan(coll, r.ranker)
         if r.params:
             shared_search_params(d.index_type if d is not None else "FLAT", r.params)
         queries = self._queries(f, r.data)
@@ -256,12 +257,17 @@ class Reader:
         want = r.limit + r.offset
         grouped = bool(r.group_by_field)
         k = want * max(1, r.group_size) * 4 if grouped else want
+        if plan is not None:  # a ranker may lift hits from further down
+            k, keep = candidate_counts(plan, r.limit, r.offset, r.group_size if grouped else 0)
         cand = self._candidates(coll, f, d, metric, queries, k, r, parts)
+        if plan is not None:
+            keys = lambda hs: self._pk_at(coll.schema, hs)  # noqa: E731
+            cand = [rerank_search(coll, plan, metric, q, keep, keys) for q in cand]
         out = []
         for q in cand:
             if grouped:
                 q = self._group(coll.schema, q, r)
-            out.append(q[r.offset:] if not grouped else q)
+            out.append(q[r.offset: r.offset + r.limit] if not grouped else q)
         return out
 
     def _queries(self, f, data: Any) -> Any:
@@ -336,7 +342,7 @@ class Reader:
         rev = larger_is_better(metric)
         return [sorted(q, key=lambda h: h[0], reverse=rev)[:cap] for q in per_q]
 
-    def _group(self, schema: CollectionSchema, hits, r: rq.Search):
+    def _group(self, schema: CollectionSchema, hits, r: rq.Search | rq.HybridSearch):
         f = schema.field(r.group_by_field)
         if f is None or f.dtype.is_vector or f.dtype is DataType.JSON:
             raise ParamError(f"group_by_field {r.group_by_field!r} must be a scalar field of the collection")
@@ -411,10 +417,12 @@ class Reader:
         if not r.reqs:
             raise ParamError("hybrid_search needs at least one AnnSearchRequest")
         check_hits_page(r.limit, r.offset, r.round_decimal)
+        ranker, decay = hybrid_ranker(coll, r.ranker)
         runs = []
         for sub in r.reqs:
             sub_r = rq.Search(**{**sub.__dict__, "partition_names": sub.partition_names or r.partition_names,
-                                  "output_fields": None, "offset": 0})
+                                  "output_fields": None, "offset": 0, "group_by_field": "",
+                                  "limit": max(sub.limit, r.limit * r.group_size * 3 if r.group_by_field else 0)})
             f = self._field(coll, sub.anns_field)
             d = coll.index_for(f.name)
             metric = (sub.metric_type or (d.metric_type if d else "") or _default_metric(f.dtype)).upper()
@@ -422,41 +430,12 @@ class Reader:
         nq = len(runs[0][1])
         if any(len(h) != nq for _, h in runs):
             raise ParamError("every AnnSearchRequest of a hybrid search needs the same number of query vectors")
-        fused = [self._fuse([(m, h[qi]) for m, h in runs], r.ranker, coll.schema)[r.offset: r.offset + r.limit]
-                 for qi in range(nq)]
+        keys = lambda hs: self._pk_at(coll.schema, hs)  # noqa: E731
+        fused = [decay_hybrid(decay, [(m, h[qi]) for m, h in runs], keys) if decay is not None
+                 else fuse(ranker, [(m, h[qi]) for m, h in runs], keys) for qi in range(nq)]
+        fused = [self._group(coll.schema, q, r) if r.group_by_field else q[r.offset: r.offset + r.limit] for q in fused]
         names = self._entity_names(coll.schema, r.output_fields)
         return self._shape_hits(coll.schema, fused, names, r.round_decimal)
-
-    def _fuse(self, lists, ranker: dict[str, Any], schema: CollectionSchema):
-        strategy = (ranker.get("strategy") or "rrf").lower()
-        params = ranker.get("params") or {}
-        scores: dict[Any, float] = {}
-        where: dict[Any, tuple[SegmentView, int]] = {}
-        if strategy == "weighted":
-            weights = list(params.get("weights") or [])
-            if len(weights) != len(lists):
-                raise ParamError(f"WeightedRanker has {len(weights)} weights for {len(lists)} requests")
-            norm = params.get("norm_score", True)
-        k = float(params.get("k", 60))
-        for i, (metric, hits) in enumerate(lists):
-            keys = self._pk_at(schema, hits)
-            for rank, ((score, view, row), key) in enumerate(zip(hits, keys)):
-                where.setdefault(key, (view, row))
-                if strategy == "rrf":
-                    add = 1.0 / (k + rank + 1)
-                else:
-                    add = weights[i] * (_normalize(metric, score) if norm else score)
-                scores[key] = scores.get(key, 0.0) + add
-        ranked = sorted(scores.items(), key=lambda kv: kv[1], reverse=True)
-        return [(s, where[key][0], where[key][1]) for key, s in ranked]
-
-
-def _normalize(metric: str, score: float) -> float:
-    if metric in ("IP", "BM25"):
-        return 0.5 + math.atan(score) / math.pi
-    if metric == "COSINE":
-        return (score + 1.0) / 2.0
-    return 1.0 - 2.0 * math.atan(score) / math.pi
 
 
 def values_at(schema: CollectionSchema, view: SegmentView, name: str, rows: np.ndarray) -> list[Any]:

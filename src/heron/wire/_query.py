@@ -34,6 +34,7 @@ from ._data import (
     vectors_from_placeholder,
     vectors_to_placeholder,
 )
+from ._rerank import function_score_from_pb, function_score_to_pb
 from ._schema import consistency_name, consistency_number, kv_dict, kv_pairs, loads_or_str
 
 # -- expression template values ---------------------------------------------------------------
@@ -385,6 +386,7 @@ def _search_from_pb(msg: milvus_pb2.SearchRequest, db: str) -> rq.Search:
         strict,
         _int(kv.get("round_decimal"), -1),
         consistency_name(msg.consistency_level) if not msg.use_default_consistency else "",
+        function_score_from_pb(msg),
     )
 
 
@@ -405,7 +407,7 @@ def search_to_pb(r: rq.Search) -> milvus_pb2.SearchRequest:
             group_size=str(r.group_size),
             strict_group_size=str(r.strict_group_size).lower(),
         )
-    return milvus_pb2.SearchRequest(
+    msg = milvus_pb2.SearchRequest(
         db_name=r.db_name,
         collection_name=r.collection_name,
         partition_names=list(r.partition_names),
@@ -419,6 +421,9 @@ def search_to_pb(r: rq.Search) -> milvus_pb2.SearchRequest:
         consistency_level=consistency_number(r.consistency_level) if r.consistency_level else 0,
         use_default_consistency=not r.consistency_level,
     )
+    if r.ranker:
+        msg.function_score.CopyFrom(function_score_to_pb(r.ranker))
+    return msg
 
 
 def search_result_to_pb(hits: Any, r: Any, schema: CollectionSchema) -> milvus_pb2.SearchResults:
@@ -448,32 +453,44 @@ def _ranker_from_kv(kv: dict[str, str]) -> dict[str, Any]:
 
 
 def hybrid_from_pb(msg: milvus_pb2.HybridSearchRequest, db: str) -> rq.HybridSearch:
-    if compat.field_set(msg, "function_score") and not msg.rank_params:
-        raise ParamError("rerank functions are not supported; use RRFRanker or WeightedRanker")
+    """A hybrid search; `ParamError` (65535) when it names both a ranker strategy and a function score."""
     kv = kv_dict(msg.rank_params)
+    functions = function_score_from_pb(msg)
+    if functions is not None and "strategy" in kv:
+        raise ParamError(f"ranker: got both rank_params strategy {kv['strategy']!r} and a function_score; "
+                         "expected one ranker", code=65535)
     subs = tuple(_search_from_pb(s, db) for s in msg.requests)
     return rq.HybridSearch(
         db,
         msg.collection_name,
         subs,
-        _ranker_from_kv(kv),
+        functions or _ranker_from_kv(kv),
         _int(kv.get("limit"), 10),
         _int(kv.get("offset"), 0),
         tuple(msg.output_fields) or None,
         tuple(msg.partition_names),
         _int(kv.get("round_decimal"), -1),
+        str(kv.get("group_by_field", "")),
+        _int(kv.get("group_size"), 1),
+        str(kv.get("strict_group_size", "false")).lower() == "true",
     )
 
 
 def hybrid_to_pb(r: rq.HybridSearch) -> milvus_pb2.HybridSearchRequest:
-    kv = {
+    functions = "functions" in r.ranker
+    kv = {} if functions else {
         "strategy": r.ranker.get("strategy", "rrf"),
         "params": json.dumps(r.ranker.get("params", {})),
+    }
+    kv |= {
         "limit": str(r.limit),
         "offset": str(r.offset),
         "round_decimal": str(r.round_decimal),
     }
-    return milvus_pb2.HybridSearchRequest(
+    if r.group_by_field:
+        kv |= {"group_by_field": r.group_by_field, "group_size": str(r.group_size),
+               "strict_group_size": str(r.strict_group_size)}
+    msg = milvus_pb2.HybridSearchRequest(
         db_name=r.db_name,
         collection_name=r.collection_name,
         partition_names=list(r.partition_names),
@@ -481,3 +498,6 @@ def hybrid_to_pb(r: rq.HybridSearch) -> milvus_pb2.HybridSearchRequest:
         rank_params=kv_pairs(kv),
         output_fields=list(r.output_fields or []),
     )
+    if functions:
+        msg.function_score.CopyFrom(function_score_to_pb(r.ranker))
+    return msg
