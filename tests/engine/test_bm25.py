@@ -27,6 +27,7 @@ from heron.data import _sparse as sp
 from heron.engine.functions._analyzer import build_analyzer
 from heron.engine.functions._base import FunctionDef, build
 from heron.engine.functions._bm25 import hash_tokens, term_frequencies
+from heron.engine.index import _bm25 as bm25_index
 from heron.engine.index._bm25 import BM25Index, Bm25Terms, idf
 from heron.engine.index._vector_index import build_index, load_index
 from tests.conftest import require_module, shared_path
@@ -154,7 +155,9 @@ def _random_tf(seed: int, n: int = 400, vocab: int = 60) -> sp.csr_matrix:
     return term_frequencies([[f"t{t}" for t in d] for d in docs])
 
 
-def test_maxscore_topk_equals_scoring_every_posting():
+@pytest.mark.parametrize("prune_min", [0, 10**9])  # MaxScore pruning from the first term on; never
+def test_maxscore_topk_equals_scoring_every_posting(prune_min, monkeypatch):
+    monkeypatch.setattr(bm25_index, "PRUNE_MIN_POSTINGS", prune_min)
     x = _random_tf(1)
     terms = Bm25Terms.from_rows(x)
     q = _random_tf(2, n=40)

@@ -97,7 +97,8 @@ def prepare(coll: Collection, field: str, index_def: Any, queries: sp.csr_matrix
     k1 = float(iparams.get("bm25_k1", DEFAULT_K1))
     b = float(iparams.get("bm25_b", DEFAULT_B))
     signature = index_def.signature if index_def is not None else None
-    q = sp.csr_matrix(queries, dtype=np.float32)
+    q = queries.copy() if isinstance(queries, sp.csr_matrix) and queries.dtype == np.float32 else \
+        sp.csr_matrix(queries, dtype=np.float32)
     q.sum_duplicates()
     qterms = np.unique(q.indices).astype(np.int64)
     n, total = 0, 0.0

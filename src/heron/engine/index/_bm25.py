@@ -42,6 +42,8 @@ from ._exact import as_csr, compact_columns, drop_small, empty_result, in_range,
 
 DEFAULT_K1 = 1.2
 DEFAULT_B = 0.75
+#: MaxScore checks for pruning only while at least this many postings are left to visit.
+PRUNE_MIN_POSTINGS = 16384
 
 
 def idf(n: int, df: np.ndarray) -> np.ndarray:
@@ -137,12 +139,14 @@ class Bm25Terms:
         nq = queries.shape[0]
         out_s, out_r = empty_result(nq, k, "IP")
         w, bound = self.weighted(avgdl, k1, b)
-        q = compact_columns(queries, self.vocab)
+        pos, hit = self._positions(queries.indices.astype(np.int64, copy=False))
+        hit &= queries.data > 0
         for i in range(nq):
-            lo, hi = q.indptr[i], q.indptr[i + 1]
-            if hi == lo:
+            lo, hi = queries.indptr[i], queries.indptr[i + 1]
+            sel = hit[lo:hi]
+            if not sel.any():
                 continue
-            s, r = _maxscore(w, bound, q.indices[lo:hi], q.data[lo:hi], k, allow, self.n)
+            s, r = _maxscore(w, bound, pos[lo:hi][sel], queries.data[lo:hi][sel], k, allow, self.n)
             out_s[i, : len(s)] = s
             out_r[i, : len(r)] = r
         return out_s, out_r
@@ -171,37 +175,47 @@ def _maxscore(
 
     Terms are visited by falling upper bound (``weight * largest factor``).
     While the bounds of the terms not yet visited still sum above the k-th
-    best score so far, a visited term may bring in new rows; after that the
-    remaining terms only add to the rows already holding a score.
+    best score so far, a visited term may bring in new rows. After that the
+    remaining terms only add to candidates: rows seen whose score plus the
+    remaining bound still reaches the k-th best, a set that shrinks as the
+    k-th best rises; their postings are looked up by binary search.
     """
     ub = weights * bound[terms]
     order = np.argsort(-ub, kind="stable")
-    terms, weights, ub = terms[order], weights[order], ub[order]
-    rest = np.concatenate((np.cumsum(ub[::-1])[::-1], [0.0]))  # rest[j]: bound of terms j..end
+    terms, weights = terms[order], weights[order]
+    rest = np.concatenate((np.cumsum(ub[order][::-1])[::-1], [0.0]))  # rest[j]: bound of terms j..end
+    lens = w.indptr[terms + 1] - w.indptr[terms]
+    # postings left after each term: pruning pays only while many are left to skip
+    left = np.concatenate((np.cumsum(lens[::-1])[::-1][1:], [0]))
     acc = np.zeros(n, np.float32)
-    seen = np.zeros(n, bool)
     p = w
+    seen = np.zeros(n, bool)
     cand: np.ndarray | None = None
-    j = 0
     for j in range(len(terms)):
         lo, hi = p.indptr[terms[j]], p.indptr[terms[j] + 1]
         rows = p.indices[lo:hi]
-        vals = p.data[lo:hi] * np.float32(weights[j])
         if cand is None:
-            acc[rows] += vals
+            acc[rows] += p.data[lo:hi] * np.float32(weights[j])
             seen[rows] = True
-            if j + 1 < len(terms) and k < n:
-                ids = np.flatnonzero(seen if allow is None else seen & allow)
-                if len(ids) >= k:
-                    kth = np.partition(acc[ids], len(ids) - k)[len(ids) - k]
-                    if kth > rest[j + 1]:  # no unseen row can reach the top-k any more
-                        cand = ids
+            if left[j] < PRUNE_MIN_POSTINGS or k >= n:  # too little left to skip: plain accumulation
+                continue
+            ids = np.flatnonzero(seen if allow is None else seen & allow)
+            if len(ids) >= k:
+                kth = np.partition(acc[ids], len(ids) - k)[len(ids) - k]
+                if kth > rest[j + 1]:  # no row unseen so far can reach the top-k any more
+                    cand = ids[acc[ids] + np.float32(rest[j + 1]) >= kth]
         else:
-            pos = np.searchsorted(rows, cand)
-            pos = np.minimum(pos, max(len(rows) - 1, 0))
+            pos = np.minimum(np.searchsorted(rows, cand), max(len(rows) - 1, 0))
             hit = rows[pos] == cand if len(rows) else np.zeros(len(cand), bool)
-            acc[cand[hit]] += vals[pos[hit]]
-    ids = cand if cand is not None else np.flatnonzero(seen if allow is None else seen & allow)
+            acc[cand[hit]] += p.data[lo:hi][pos[hit]] * np.float32(weights[j])
+            if len(cand) > k:
+                kth = np.partition(acc[cand], len(cand) - k)[len(cand) - k]
+                cand = cand[acc[cand] + np.float32(rest[j + 1]) >= kth]
+    if cand is not None:
+        ids = cand
+    else:
+        ids = np.flatnonzero(seen if allow is None else seen & allow)
+    ids = ids[acc[ids] > 0]
     if not len(ids):
         return np.empty(0, np.float32), np.empty(0, np.int64)
     s, r = select_topk(acc[ids][None, :], k, "IP")
