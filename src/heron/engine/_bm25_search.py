@@ -90,6 +90,69 @@ class Bm25Query:
         return terms.range(self.queries, radius, range_filter, allow, self.avgdl, self.k1, self.b)
 
 
+class _Stats:
+    """The statistics of one collection state (snapshot sequence and segments): N, total length, df seen so far."""
+
+    __slots__ = ("key", "n", "total", "df")
+
+    def __init__(self, key: Any, n: int, total: float) -> None:
+        self.key = key
+        self.n = n
+        self.total = total
+        self.df: dict[int, int] = {}
+
+
+#: collection -> field -> the statistics of its latest state searched.
+_STATS: weakref.WeakKeyDictionary[Any, dict[str, _Stats]] = weakref.WeakKeyDictionary()
+_DF_MEMO_MAX = 1 << 16
+
+
+def _live_views(coll: Collection, field: str, signature: Any) -> tuple[Any, list[tuple[Bm25Terms, Any]]]:
+    snap = coll.snapshot(list(coll.partitions.values()))
+    key = (snap.seq, signature, tuple((v.segment.id, v.n) for _, v in snap.views))
+    out = []
+    for i, (_, view) in enumerate(snap.views):
+        if view.n == 0:
+            continue
+        live = None if snap.hidden[i] is None and view.all_visible(snap.seq) else snap.live(i)
+        if live is not None and not live.any():
+            continue
+        out.append((terms_of(view, field, signature), live))
+    return key, out
+
+
+def global_stats(coll: Collection, field: str, signature: Any, qterms: np.ndarray) -> tuple[int, float, np.ndarray]:
+    """N, total length and the df of each of the sorted ``qterms``, over the collection's live rows.
+
+    Remembered per collection state (its snapshot's sequence number and
+    segments): while nothing is written, deleted or merged, a search only
+    looks up the df of terms not seen before.
+    """
+    key, views = _live_views(coll, field, signature)
+    with _LOCK:
+        st = _STATS.get(coll, {}).get(field)
+    if st is None or st.key != key:
+        n, total = 0, 0.0
+        for terms, live in views:
+            vn, vt = terms.live_stats(live)
+            n, total = n + vn, total + vt
+        st = _Stats(key, n, total)
+        with _LOCK:
+            _STATS.setdefault(coll, {})[field] = st
+    memo = st.df
+    todo = [t for t in qterms.tolist() if t not in memo]
+    if todo:
+        new = np.zeros(len(todo), np.int64)
+        arr = np.asarray(todo, dtype=np.int64)
+        for terms, live in views:
+            new += terms.doc_freq(arr, live)
+        if len(memo) + len(todo) > _DF_MEMO_MAX:
+            memo.clear()
+        memo.update(zip(todo, new.tolist()))
+    df = np.fromiter((memo[t] for t in qterms.tolist()), dtype=np.int64, count=len(qterms))
+    return st.n, st.total, df
+
+
 def prepare(coll: Collection, field: str, index_def: Any, queries: sp.csr_matrix,
             params: dict[str, Any]) -> Bm25Query:
     """Weight ``queries`` (raw query term counts) by global IDF and fix the global avgdl."""
@@ -101,21 +164,7 @@ def prepare(coll: Collection, field: str, index_def: Any, queries: sp.csr_matrix
         sp.csr_matrix(queries, dtype=np.float32)
     q.sum_duplicates()
     qterms = np.unique(q.indices).astype(np.int64)
-    n, total = 0, 0.0
-    df = np.zeros(len(qterms), np.int64)
-    snap = coll.snapshot(list(coll.partitions.values()))
-    for i, (_, view) in enumerate(snap.views):
-        if view.n == 0:
-            continue
-        live = None if snap.hidden[i] is None and view.all_visible(snap.seq) else snap.live(i)
-        if live is not None and not live.any():
-            continue
-        terms = terms_of(view, field, signature)
-        vn, vt = terms.live_stats(live)
-        n += vn
-        total += vt
-        if len(qterms):
-            df += terms.doc_freq(qterms, live)
+    n, total, df = global_stats(coll, field, signature, qterms)
     weights = idf(n, df)
     if q.nnz:
         q.data = (q.data * weights[np.searchsorted(qterms, q.indices)]).astype(np.float32)

@@ -38,7 +38,7 @@ import numpy as np
 from ..._types import DataType
 from ...data import _sparse as sp
 from ._base import VectorIndex
-from ._exact import as_csr, compact_columns, drop_small, empty_result, in_range, select_topk, sort_hits
+from ._exact import as_csr, compact_columns, drop_small, empty_result, in_range, sort_hits
 
 DEFAULT_K1 = 1.2
 DEFAULT_B = 0.75
@@ -146,7 +146,11 @@ class Bm25Terms:
             sel = hit[lo:hi]
             if not sel.any():
                 continue
-            s, r = _maxscore(w, bound, pos[lo:hi][sel], queries.data[lo:hi][sel], k, allow, self.n)
+            terms, weights = pos[lo:hi][sel], queries.data[lo:hi][sel]
+            if int((w.indptr[terms + 1] - w.indptr[terms]).sum()) < PRUNE_MIN_POSTINGS:
+                s, r = _accumulate(w, terms, weights, k, allow, self.n)
+            else:
+                s, r = _maxscore(w, bound, terms, weights, k, allow, self.n)
             out_s[i, : len(s)] = s
             out_r[i, : len(r)] = r
         return out_s, out_r
@@ -165,6 +169,34 @@ class Bm25Terms:
                 keep &= allow[rows]
             out.append(sort_hits(vals[keep], rows[keep], "IP"))
         return out
+
+
+def _accumulate(
+    w: sp.csr_matrix, terms: np.ndarray, weights: np.ndarray, k: int, allow: np.ndarray | None, n: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """One query's top-k from all its postings at once (few postings: nothing worth pruning)."""
+    spans = [(int(w.indptr[t]), int(w.indptr[t + 1])) for t in terms.tolist()]
+    rows = np.concatenate([w.indices[lo:hi] for lo, hi in spans])
+    if not len(rows):
+        return np.empty(0, np.float32), np.empty(0, np.int64)
+    vals = np.concatenate([w.data[lo:hi] * wt for (lo, hi), wt in zip(spans, weights.tolist())])
+    acc = np.bincount(rows, weights=vals, minlength=n)
+    if allow is not None:
+        acc[~allow] = 0
+    ids = np.flatnonzero(acc)
+    return top_of(acc[ids].astype(np.float32), ids, k)
+
+
+def top_of(scores: np.ndarray, ids: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """The ``k`` best positive ``scores`` with their ``ids``, best first (ties: lower id first)."""
+    keep = scores > 0
+    if not keep.all():
+        scores, ids = scores[keep], ids[keep]
+    if len(scores) > k:
+        part = np.argpartition(scores, len(scores) - k)[len(scores) - k:]
+        scores, ids = scores[part], ids[part]
+    order = np.lexsort((ids, -scores))
+    return scores[order], ids[order].astype(np.int64)
 
 
 def _maxscore(
@@ -215,12 +247,7 @@ def _maxscore(
         ids = cand
     else:
         ids = np.flatnonzero(seen if allow is None else seen & allow)
-    ids = ids[acc[ids] > 0]
-    if not len(ids):
-        return np.empty(0, np.float32), np.empty(0, np.int64)
-    s, r = select_topk(acc[ids][None, :], k, "IP")
-    ok = r[0] >= 0
-    return s[0][ok], ids[r[0][ok]].astype(np.int64)
+    return top_of(acc[ids], ids, k)
 
 
 class BM25Index(VectorIndex):
