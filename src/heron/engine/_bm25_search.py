@@ -57,7 +57,7 @@ def terms_of(view: SegmentView, field: str, signature: Any) -> Bm25Terms:
 class Bm25Query:
     """Query rows weighted with the collection's statistics, and the parameters to score segments with."""
 
-    def __init__(self, field: str, signature: Any, queries: sp.csr_matrix, avgdl: float, k1: float, b: float):
+    def __init__(self, field: str, signature: Any, queries: Any, avgdl: float, k1: float, b: float):
         self.field = field
         self.signature = signature
         self.queries = queries
@@ -87,7 +87,8 @@ class Bm25Query:
         self, view: SegmentView, radius: float, range_filter: float | None, allow: np.ndarray | None
     ) -> list[tuple[np.ndarray, np.ndarray]]:
         terms = terms_of(view, self.field, self.signature)
-        return terms.range(self.queries, radius, range_filter, allow, self.avgdl, self.k1, self.b)
+        q = self.queries.csr() if isinstance(self.queries, QueryRows) else self.queries
+        return terms.range(q, radius, range_filter, allow, self.avgdl, self.k1, self.b)
 
 
 class _Stats:
@@ -160,14 +161,28 @@ def prepare(coll: Collection, field: str, index_def: Any, queries: sp.csr_matrix
     k1 = float(iparams.get("bm25_k1", DEFAULT_K1))
     b = float(iparams.get("bm25_b", DEFAULT_B))
     signature = index_def.signature if index_def is not None else None
-    q = queries.copy() if isinstance(queries, sp.csr_matrix) and queries.dtype == np.float32 else \
-        sp.csr_matrix(queries, dtype=np.float32)
-    q.sum_duplicates()
+    q = queries if isinstance(queries, sp.csr_matrix) else sp.csr_matrix(queries, dtype=np.float32)
+    if not q.has_canonical_format:
+        q = q.copy()
+        q.sum_duplicates()
     qterms = np.unique(q.indices).astype(np.int64)
     n, total, df = global_stats(coll, field, signature, qterms)
-    weights = idf(n, df)
-    if q.nnz:
-        q.data = (q.data * weights[np.searchsorted(qterms, q.indices)]).astype(np.float32)
+    data = (q.data * idf(n, df)[np.searchsorted(qterms, q.indices)]).astype(np.float32)
     sparams = shared_search_params(index_def.index_type if index_def is not None else "SPARSE_INVERTED_INDEX", params)
-    q = drop_small(q, float(sparams.get("drop_ratio_search", 0.0) or 0.0))
-    return Bm25Query(field, signature, q, finite_avgdl(total, n), k1, b)
+    ratio = float(sparams.get("drop_ratio_search", 0.0) or 0.0)
+    rows: Any = QueryRows(q.indptr, q.indices, data, q.shape)
+    if ratio > 0:
+        rows = drop_small(rows.csr(), ratio)
+    return Bm25Query(field, signature, rows, finite_avgdl(total, n), k1, b)
+
+
+class QueryRows:
+    """Query rows as `Bm25Terms.topk` reads them (a CSR matrix's arrays), made without building one."""
+
+    __slots__ = ("indptr", "indices", "data", "shape")
+
+    def __init__(self, indptr: np.ndarray, indices: np.ndarray, data: np.ndarray, shape: tuple[int, int]) -> None:
+        self.indptr, self.indices, self.data, self.shape = indptr, indices, data, shape
+
+    def csr(self) -> sp.csr_matrix:
+        return sp.csr_matrix((self.data, self.indices, self.indptr), shape=self.shape)

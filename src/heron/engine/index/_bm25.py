@@ -133,9 +133,12 @@ class Bm25Terms:
         return sp.csr_matrix(compact_columns(queries, self.vocab) @ w)
 
     def topk(
-        self, queries: sp.csr_matrix, k: int, allow: np.ndarray | None, avgdl: float, k1: float, b: float
+        self, queries: Any, k: int, allow: np.ndarray | None, avgdl: float, k1: float, b: float
     ) -> tuple[np.ndarray, np.ndarray]:
-        """Best ``k`` rows per query, best first; only rows with a query term (score > 0) are hits."""
+        """Best ``k`` rows per query, best first; only rows with a query term (score > 0) are hits.
+
+        ``queries`` is a CSR matrix, or anything with its ``indptr``, ``indices``, ``data`` and ``shape``.
+        """
         nq = queries.shape[0]
         out_s, out_r = empty_result(nq, k, "IP")
         w, bound = self.weighted(avgdl, k1, b)
