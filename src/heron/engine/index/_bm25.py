@@ -186,18 +186,16 @@ def _accumulate(
     acc = np.bincount(rows, weights=vals, minlength=n)
     if allow is not None:
         acc[~allow] = 0
-    ids = np.flatnonzero(acc)
-    return top_of(acc[ids].astype(np.float32), ids, k)
+    return top_of(acc, np.arange(n), k)
 
 
 def top_of(scores: np.ndarray, ids: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     """The ``k`` best positive ``scores`` with their ``ids``, best first (ties: lower id first)."""
-    keep = scores > 0
-    if not keep.all():
-        scores, ids = scores[keep], ids[keep]
-    if len(scores) > k:
-        part = np.argpartition(scores, len(scores) - k)[len(scores) - k:]
+    if len(scores) > k:  # the k smallest of the negated scores: much faster than the k largest
+        part = np.argpartition(-scores, k - 1)[:k]
         scores, ids = scores[part], ids[part]
+    keep = scores > 0
+    scores, ids = scores[keep].astype(np.float32), ids[keep]
     order = np.lexsort((ids, -scores))
     return scores[order], ids[order].astype(np.int64)
 
