@@ -372,3 +372,16 @@ def test_empty_collection_and_only_deleted_rows_give_no_hits(tmp_path):
         c.insert("docs", _text_rows([1, 2], ["some text", "more text"]))
         c.delete("docs", ids=[1, 2])
         assert _search(c, ["text"]) == [[]]
+
+
+def test_a_column_dict_takes_the_function_output_matrix_as_its_sparse_column(tmp_path):
+    texts = ["one two", "two three three", "", "four"]
+    with heron.Client(str(tmp_path / "db")) as c:
+        _collection(c)
+        c.insert("docs", {"id": np.arange(4, dtype=np.int64), "text": texts,
+                          **build(FN, None).compute({"text": texts})})
+        assert c.query("docs", filter="", output_fields=["count(*)"])[0]["count(*)"] == 4
+        assert [h["id"] for h in _search(c, ["three two"])[0]] == [1, 0]
+        with pytest.raises(heron.DataError, match="column has 3 values but other columns have 4"):
+            c.insert("docs", {"id": np.arange(4, dtype=np.int64), "text": texts,
+                              "sparse": build(FN, None).compute({"text": texts[:3]})["sparse"]})
