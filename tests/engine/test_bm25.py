@@ -391,3 +391,28 @@ def test_a_column_dict_takes_the_function_output_matrix_as_its_sparse_column(tmp
         with pytest.raises(heron.DataError, match="column has 3 values but other columns have 4"):
             c.insert("docs", {"id": np.arange(4, dtype=np.int64), "text": texts,
                               "sparse": build(FN, None).compute({"text": texts[:3]})["sparse"]})
+
+
+def test_hybrid_search_fuses_a_bm25_field_with_a_dense_one(tmp_path):
+    texts = ["red apple pie", "green apple", "red car", "blue sky"]
+    with heron.Client(str(tmp_path / "db")) as c:
+        s = c.create_schema()
+        s.add_field("id", heron.DataType.INT64, is_primary=True)
+        s.add_field("text", heron.DataType.VARCHAR, max_length=100)
+        s.add_field("sparse", heron.DataType.SPARSE_FLOAT_VECTOR)
+        s.add_field("dense", heron.DataType.FLOAT_VECTOR, dim=2)
+        ip = c.prepare_index_params()
+        ip.add_index("sparse", index_type="AUTOINDEX", metric_type="BM25")
+        ip.add_index("dense", index_type="FLAT", metric_type="IP")
+        c.create_collection("h", schema=s, index_params=ip)
+        rows = _text_rows(list(range(4)), texts)
+        for i, r in enumerate(rows):
+            r["dense"] = [float(i == 3), float(i != 3)]
+        c.insert("h", rows)
+        sparse = heron.AnnSearchRequest(_text_queries(["red apple"]), "sparse", {"metric_type": "BM25"}, limit=4)
+        dense = heron.AnnSearchRequest([[1.0, 0.0]], "dense", {"metric_type": "IP"}, limit=4)
+        only_text = c.hybrid_search("h", [sparse, dense], heron.WeightedRanker(1.0, 0.0), limit=3)[0]
+        assert [h["id"] for h in only_text] == [h["id"] for h in _search(c, ["red apple"], name="h", k=3)[0]]
+        assert only_text[0]["id"] == 0
+        rrf = c.hybrid_search("h", [sparse, dense], heron.RRFRanker(), limit=4)[0]
+        assert {h["id"] for h in rrf} == {0, 1, 2, 3}
