@@ -416,3 +416,31 @@ def test_hybrid_search_fuses_a_bm25_field_with_a_dense_one(tmp_path):
         assert only_text[0]["id"] == 0
         rrf = c.hybrid_search("h", [sparse, dense], heron.RRFRanker(), limit=4)[0]
         assert {h["id"] for h in rrf} == {0, 1, 2, 3}
+
+
+def test_a_growing_segment_searched_between_inserts_scores_as_the_reference(tmp_path):
+    texts, queries = _corpus()
+    texts, queries = texts[:1200], queries[:40]
+    qtok = ANALYZER.tokenize_many(queries)
+    docs: dict[int, list[str]] = {}
+    with heron.Client(str(tmp_path / "db")) as c:
+        _collection(c)
+        for step, lo in enumerate(range(0, len(texts), 100)):  # 12 inserts: past MAX_CHUNKS chunks
+            ids = list(range(lo, lo + 100))
+            c.insert("docs", _text_rows(ids, texts[lo:lo + 100]))
+            docs.update((i, ANALYZER.tokenize(texts[i])) for i in ids)
+            got = _search(c, queries, filter="id % 3 != 0" if step % 2 else "")
+            among = {i for i in docs if i % 3} if step % 2 else None
+            want = reference_top(docs, qtok, 10, among=among)
+            assert agreement(got, want) >= 0.95
+            ref = {(qi, i): s for qi, hits in enumerate(want) for i, s in hits}
+            for qi, hits in enumerate(got):
+                for h in hits:
+                    if (qi, h["id"]) in ref:
+                        assert h["distance"] == pytest.approx(ref[qi, h["id"]], rel=1e-4)
+        lo_score = want[0][-1][1]
+        r = _search(c, queries[:1], k=1000,
+                    search_params={"metric_type": "BM25", "params": {"radius": lo_score - 1e-3}})
+        every = reference_top(docs, qtok[:1], 1000)[0]
+        assert {h["id"] for h in r[0]} == {i for i, s in every if s > lo_score - 1e-3}
+        assert all(h["distance"] > lo_score - 1e-3 for h in r[0])
