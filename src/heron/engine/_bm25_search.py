@@ -144,7 +144,7 @@ _DF_MEMO_MAX = 1 << 16
 def _live_views(coll: Collection, field: str, signature: Any) -> tuple[Any, list[tuple[Bm25Terms, Any]]]:
     snap = coll.snapshot(list(coll.partitions.values()))
     key = (snap.seq, signature, tuple((v.segment.id, v.n) for _, v in snap.views))
-    out = []
+    out: list[tuple[Bm25Terms, Any]] = []
     for i, (_, view) in enumerate(snap.views):
         if view.n == 0:
             continue
