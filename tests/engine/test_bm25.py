@@ -444,3 +444,41 @@ def test_a_growing_segment_searched_between_inserts_scores_as_the_reference(tmp_
         every = reference_top(docs, qtok[:1], 1000)[0]
         assert {h["id"] for h in r[0]} == {i for i, s in every if s > lo_score - 1e-3}
         assert all(h["distance"] > lo_score - 1e-3 for h in r[0])
+
+
+LITE_TEXTS = ["the cat sat on the mat", "the dog chased the cat", "a bird in the hand", "cats and dogs and birds",
+              "the quick brown fox", "a lazy dog sleeps all day long in the sun", "the sun rises", "fox and hound",
+              "hand in hand", "the mat is red"]
+LITE_QUERIES = ["the cat", "dog sun", "hand", "quick fox", "red mat bird"]
+
+
+def test_ranks_as_milvus_lite_on_one_segment(tmp_path):
+    """Same hits in the same order as Milvus Lite's BM25 (text in there, the function's rows here).
+
+    Lite's scores come out negated and a few percent off the formula (it approximates row
+    lengths); Heron computes the formula, so only the order and the rough size are compared.
+    """
+    require_module("milvus_lite")
+    from pymilvus import DataType, Function, FunctionType, MilvusClient
+
+    lite = MilvusClient(str(tmp_path / "lite.db"))
+    try:
+        s = lite.create_schema()
+        s.add_field("id", DataType.INT64, is_primary=True)
+        s.add_field("text", DataType.VARCHAR, max_length=200, enable_analyzer=True)
+        s.add_field("sparse", DataType.SPARSE_FLOAT_VECTOR)
+        s.add_function(Function("bm25", FunctionType.BM25, input_field_names=["text"], output_field_names=["sparse"]))
+        ip = lite.prepare_index_params()
+        ip.add_index("sparse", index_type="SPARSE_INVERTED_INDEX", metric_type="BM25")
+        lite.create_collection("c", schema=s, index_params=ip)
+        lite.insert("c", [{"id": i, "text": t} for i, t in enumerate(LITE_TEXTS)])
+        want = lite.search("c", data=LITE_QUERIES, anns_field="sparse", limit=10, search_params={"metric_type": "BM25"})
+    finally:
+        lite.close()
+    with heron.Client(str(tmp_path / "db")) as c:
+        _collection(c)
+        c.insert("docs", _text_rows(list(range(len(LITE_TEXTS))), LITE_TEXTS))
+        got = _search(c, LITE_QUERIES)
+    for g, w in zip(got, want):
+        assert [h["id"] for h in g] == [h["id"] for h in w]
+        np.testing.assert_allclose([h["distance"] for h in g], [abs(h["distance"]) for h in w], rtol=0.1)
