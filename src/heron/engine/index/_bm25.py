@@ -144,16 +144,20 @@ class Bm25Terms:
         w, bound = self.weighted(avgdl, k1, b)
         pos, hit = self._positions(queries.indices.astype(np.int64, copy=False))
         hit &= queries.data > 0
+        starts, ends = w.indptr[pos], w.indptr[pos + 1]
+        lens = np.where(hit, ends - starts, 0)
+        qptr = queries.indptr.tolist()
         for i in range(nq):
-            lo, hi = queries.indptr[i], queries.indptr[i + 1]
-            sel = hit[lo:hi]
-            if not sel.any():
+            lo, hi = qptr[i], qptr[i + 1]
+            total = int(lens[lo:hi].sum())
+            if total == 0:
                 continue
-            terms, weights = pos[lo:hi][sel], queries.data[lo:hi][sel]
-            if int((w.indptr[terms + 1] - w.indptr[terms]).sum()) < PRUNE_MIN_POSTINGS:
-                s, r = _accumulate(w, terms, weights, k, allow, self.n)
+            sel = hit[lo:hi]
+            if total < PRUNE_MIN_POSTINGS:
+                s, r = _accumulate(w, starts[lo:hi][sel].tolist(), ends[lo:hi][sel].tolist(),
+                                   queries.data[lo:hi][sel].tolist(), k, allow, self.n)
             else:
-                s, r = _maxscore(w, bound, terms, weights, k, allow, self.n)
+                s, r = _maxscore(w, bound, pos[lo:hi][sel], queries.data[lo:hi][sel], k, allow, self.n)
             out_s[i, : len(s)] = s
             out_r[i, : len(r)] = r
         return out_s, out_r
@@ -175,18 +179,23 @@ class Bm25Terms:
 
 
 def _accumulate(
-    w: sp.csr_matrix, terms: np.ndarray, weights: np.ndarray, k: int, allow: np.ndarray | None, n: int
+    w: sp.csr_matrix, starts: list[int], ends: list[int], weights: list[float], k: int,
+    allow: np.ndarray | None, n: int,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """One query's top-k from all its postings at once (few postings: nothing worth pruning)."""
-    spans = [(int(w.indptr[t]), int(w.indptr[t + 1])) for t in terms.tolist()]
-    rows = np.concatenate([w.indices[lo:hi] for lo, hi in spans])
-    if not len(rows):
-        return np.empty(0, np.float32), np.empty(0, np.int64)
-    vals = np.concatenate([w.data[lo:hi] * wt for (lo, hi), wt in zip(spans, weights.tolist())])
+    """One query's top-k from all its postings at once (few postings: nothing worth pruning).
+
+    The query's terms are the postings ``starts[i]:ends[i]`` of ``w``, weighted ``weights[i]``.
+    """
+    rows = np.concatenate([w.indices[lo:hi] for lo, hi in zip(starts, ends)])
+    vals = np.concatenate([w.data[lo:hi] * wt for lo, hi, wt in zip(starts, ends, weights)])
     acc = np.bincount(rows, weights=vals, minlength=n)
     if allow is not None:
         acc[~allow] = 0
-    return top_of(acc, np.arange(n), k)
+    if n > k:  # the k smallest of the negated scores: much faster than the k largest
+        ids = np.argpartition(-acc, k - 1)[:k]
+    else:
+        ids = np.arange(n)
+    return top_of(acc[ids], ids, k)
 
 
 def top_of(scores: np.ndarray, ids: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
