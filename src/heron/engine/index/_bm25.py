@@ -24,7 +24,7 @@ add to the candidates still able to reach the top k. (Measured by
 ``python -m bench.bm25 --maxscore``: in numpy, pruning gains little before
 about 100k rows.) Range search goes through one sparse matrix product.
 
-`BM25Index` is the index an ``SPARSE_INVERTED_INDEX``/``SPARSE_WAND`` with
+`BM25Index` is the index a ``SPARSE_INVERTED_INDEX``/``SPARSE_WAND`` with
 metric ``BM25`` builds per sealed segment: a `Bm25Terms` that is saved and
 loaded like any other index. Searched on its own (without the engine's
 statistics) it scores with the segment's own statistics.
