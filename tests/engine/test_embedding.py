@@ -75,12 +75,11 @@ def registered():
 @pytest.mark.parametrize(("params", "sch", "words"), [
     ({"provider": "nope"}, None, ["provider", "'nope'", "local", "openai"]),
     ({}, None, ["provider", "None"]),
-    ({"provider": "local", "colour": "red"}, None, ["'colour'", "local"]),
     ({"provider": "local", "dim": 8}, None, ["'dim'", "8", "'vec'", str(DIM)]),
+    ({"provider": "openai", "dimensions": "8"}, None, ["'dimensions'", "8", "'vec'", str(DIM)]),
     ({"provider": "local", "dim": "many"}, None, ["'dim'", "'many'", "integer"]),
     ({"provider": "local", "batch_size": 0}, None, ["'batch_size'", "0"]),
     ({"provider": "local", "model_name": "no-such-model"}, None, ["model_name", "'no-such-model'", "all-MiniLM-L6-v2"]),
-    ({"provider": "openai"}, None, ["'openai'", "model_name"]),
     ({"provider": "openai", "model_name": "m", "timeout": "soon"}, None, ["'timeout'", "'soon'"]),
     ({"provider": "openai", "model_name": "m", "max_retries": -1}, None, ["'max_retries'", "-1"]),
     ({"provider": "callable"}, None, ["'callable'", "'name'", "register_embedding_function"]),
@@ -94,6 +93,13 @@ def test_bad_definitions_are_refused_naming_key_and_value(params, sch, words):
     assert "'emb'" in message
     for word in words:
         assert word in message, (word, message)
+
+
+def test_unknown_params_are_ignored_with_a_warning_as_milvus_does(caplog):
+    with caplog.at_level("WARNING", logger="heron.functions"):
+        fn = build({"provider": "openai", "colour": "red", "region": "eu"})
+    assert fn.params["colour"] == "red"
+    assert "ignores params ['colour', 'region']" in caplog.text
 
 
 def test_fields_must_exist_and_be_one_to_one():

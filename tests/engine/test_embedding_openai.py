@@ -44,13 +44,13 @@ def stats(endpoint: str) -> dict:
         return json.loads(r.read())
 
 
-def build(endpoint: str, model: str, field_dim: int = DIM, **params: object):
+def build(address: str, model: str, field_dim: int = DIM, **params: object):
     schema = CollectionSchema([
         FieldSchema("id", DataType.INT64, is_primary=True),
         FieldSchema("text", DataType.VARCHAR, max_length=200),
         FieldSchema("vec", DataType.FLOAT_VECTOR, dim=field_dim),
     ])
-    params = {"provider": "openai", "model_name": model, "url": endpoint, "api_key": KEY, **params}
+    params = {"provider": "openai", "model_name": model, "url": address, "api_key": KEY, **params}
     return _base.build(_base.FunctionDef("emb", "TEXTEMBEDDING", ("text",), ("vec",), params), schema)
 
 
@@ -69,9 +69,13 @@ def test_embeds_in_batches_in_order(endpoint):
     np.testing.assert_allclose(fn.query(["a query"]), [vector("a query", DIM)], rtol=1e-6)
 
 
-@pytest.mark.parametrize("url", ["{e}", "{e}/", "{e}/v1", "{e}/v1/embeddings"])
-def test_the_url_may_be_the_base_or_the_full_endpoint(endpoint, url):
-    fn = build(endpoint, "good", url=url.format(e=endpoint))
+@pytest.mark.parametrize(("key", "url"), [
+    ("url", "{e}"), ("url", "{e}/"), ("url", "{e}/v1"), ("url", "{e}/v1/embeddings"), ("endpoint", "{e}"),
+    ("base_url", "{e}/v1"), ("base_url", "{e}/v1/"), ("base_url", "{e}/v1/embeddings"),
+])
+def test_the_url_may_be_the_address_the_sdk_base_or_the_full_endpoint(endpoint, key, url):
+    params = {"url": "", key: url.format(e=endpoint)}
+    fn = build(endpoint, "good", **params)
     assert fn.query(["t"]).shape == (1, DIM)
 
 
