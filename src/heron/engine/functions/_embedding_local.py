@@ -91,15 +91,15 @@ _BLAS_LIMIT: list[Any] = []
 
 
 @contextlib.contextmanager
-def _single_thread_blas(wanted: bool) -> Iterator[bool]:
-    """Hold BLAS at one thread while the block runs (yields True), if wanted and threadpoolctl is there.
+def _single_thread_blas() -> Iterator[bool]:
+    """Hold BLAS at one thread while the block runs (yields True), if threadpoolctl is there.
 
-    The limit is process-wide, so overlapping callers share it: the first one
-    in sets it, the last one out restores what was there before.
+    The model's matrices are small (tokens x 384): a multi-threaded BLAS
+    gains little on them and, on a busy machine, waits for its threads (a
+    single text took 10x longer). The limit is process-wide, so overlapping
+    callers share it: the first one in sets it, the last one out restores
+    what was there before.
     """
-    if not wanted:
-        yield False
-        return
     try:
         from threadpoolctl import threadpool_limits
     except ImportError:
@@ -210,7 +210,7 @@ class BertSentenceModel:
 
         Batches run in parallel on up to ``threads`` threads (default: `os.cpu_count`), each with a
         one-thread BLAS (when ``threadpoolctl`` is installed; else one after
-        another on a multi-threaded BLAS).
+        another on the BLAS's own threads).
         """
         out = np.empty((len(texts), self.dim), dtype=np.float32)
         if not texts:
@@ -229,8 +229,8 @@ class BertSentenceModel:
             return self._forward(np.where(valid, flat[src], 0), valid.astype(np.float32))
 
         workers = max(1, min(len(batches), threads or os.cpu_count() or 1))
-        with _single_thread_blas(workers > 1) as parallel:
-            if parallel:
+        with _single_thread_blas() as limited:
+            if limited and workers > 1:
                 with ThreadPoolExecutor(workers, thread_name_prefix="heron-embed") as pool:
                     for rows, vectors in zip(batches, pool.map(run, batches)):
                         out[rows] = vectors
