@@ -71,6 +71,18 @@ def model_dir(model_name: str) -> Path:
                      f"{DEFAULT_MODEL!r} or a directory with model.safetensors and tokenizer.json")
 
 
+def model_width(model_name: str) -> int | None:
+    """The dimension of the vectors ``model_name`` gives (its ``hidden_size``), without loading it.
+
+    Raises as `model_dir` does; ``None`` when the config does not say.
+    """
+    try:
+        size = json.loads((model_dir(model_name) / "config.json").read_text()).get("hidden_size")
+    except (OSError, ValueError):
+        return None
+    return int(size) if isinstance(size, int) else None
+
+
 def load(model_name: str) -> BertSentenceModel:
     """The model ``model_name`` names, loaded on first use and shared by the whole process."""
     path = model_dir(model_name).resolve()
