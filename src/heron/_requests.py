@@ -343,3 +343,47 @@ class Compact:
 
 
 Request = Any
+
+
+# -- schema evolution and operations -------------------------------------------
+
+
+@dataclass(frozen=True)
+class AddCollectionField:
+    """Add ``field`` (a `FieldSchema.to_dict` form) to a live collection; rows written before read its default or null."""
+
+    db_name: str
+    collection_name: str
+    field: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class AlterCollectionField:
+    """Set ``properties`` of one field (``max_length``, ``mmap.enabled``, ...) and remove those in ``delete_keys``."""
+
+    db_name: str
+    collection_name: str
+    field_name: str
+    properties: dict[str, Any]
+    delete_keys: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class DropCollectionField:
+    """Remove a field (named, or by ``field_id`` when the name is empty) from a collection's schema."""
+
+    db_name: str
+    collection_name: str
+    field_name: str = ""
+    field_id: int = 0
+
+
+@dataclass(frozen=True)
+class AlterIndexProperties:
+    """Set ``properties`` of an index (``mmap.enabled``) and remove those in ``delete_keys``."""
+
+    db_name: str
+    collection_name: str
+    index_name: str
+    properties: dict[str, Any]
+    delete_keys: tuple[str, ...] = ()

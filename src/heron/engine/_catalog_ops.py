@@ -346,7 +346,8 @@ class CatalogOps:
                 pending += s.n
                 reason = reason or failed.get((s.id, d.field_name), "")
         out = {
-            **{k: v for k, v in d.params.items()},
+            **d.params,
+            **d.properties,
             "index_type": d.index_type,
             "metric_type": d.metric_type,
             "field_name": d.field_name,

@@ -42,6 +42,7 @@ from ._collection import Collection
 from ._maintenance import Maintenance
 from ._reads import Reader
 from ._recovery import Recovery
+from ._schema_ops import SchemaOps
 from ._writes import Writer
 from .index._faiss import detach_interrupt_check
 from .storage import _prefault as prefault
@@ -126,6 +127,7 @@ class Engine:
         self.writer = Writer(self)
         self.maintenance = Maintenance(self)
         self.reader = Reader(self)
+        self.schema_ops = SchemaOps(self)
         #: Request type -> the one method that answers it (see `_dispatch_table`).
         self.handlers: Mapping[type, Callable[[Any], Any]] = self._dispatch_table()
         from .filter._parser import warm_up
@@ -140,6 +142,7 @@ class Engine:
     def _dispatch_table(self) -> dict[type, Callable[[Any], Any]]:
         """Every request `execute` runs, each with the method that answers it."""
         c, w, m, r = self.catalog_ops, self.writer, self.maintenance, self.reader
+        o = self.schema_ops
         return {
             rq.CreateDatabase: c.op_create_database,
             rq.DropDatabase: c.op_drop_database,
@@ -181,6 +184,10 @@ class Engine:
             # Concurrent searches that differ only in their query vectors run as one call.
             rq.Search: SearchCoalescer(r.op_search).search,
             rq.HybridSearch: r.op_hybrid_search,
+            rq.AddCollectionField: o.op_add_collection_field,
+            rq.AlterCollectionField: o.op_alter_collection_field,
+            rq.DropCollectionField: o.op_drop_collection_field,
+            rq.AlterIndexProperties: o.op_alter_index_properties,
         }
 
     # -- plumbing ------------------------------------------------------------------

@@ -16,6 +16,7 @@ from pymilvus.grpc_gen import milvus_pb2
 from .. import _errors
 from .. import _requests as rq
 from . import _compat as compat
+from . import _ops_codecs  # noqa: F401  (adds the operations RPCs to CODECS)
 from . import _schema as ws
 from ._codecs import CODECS, SchemaFn
 

@@ -1,0 +1,100 @@
+"""Codecs of the operations RPCs: schema evolution, field and index properties, flushing every collection.
+
+Importing this module adds its codecs to `heron.wire._codecs.CODECS` (the
+one table the server and the remote client read); `heron.wire` imports it
+before anything reads the table.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pymilvus.grpc_gen import common_pb2, milvus_pb2, schema_pb2
+
+from .. import _errors
+from .. import _requests as rq
+from . import _schema as ws
+from ._codecs import CODECS, Codec, SchemaFn
+
+C = milvus_pb2
+
+
+def _ok(result: Any, r: Any, schema: SchemaFn) -> common_pb2.Status:
+    return common_pb2.Status()
+
+
+def _none(reply: Any, r: Any) -> None:
+    return None
+
+
+def _alter_schema_decode(m: Any, db: str, s: SchemaFn) -> Any:
+    """AlterCollectionSchema (pymilvus 3): one field added, or one field dropped."""
+    action = m.action
+    if action.HasField("drop_request"):
+        drop = action.drop_request
+        if drop.function_name:
+            raise _errors.ParamError(f"function {drop.function_name!r}: collection functions cannot be dropped "
+                                     "by AlterCollectionSchema here; expected a field to drop")
+        return rq.DropCollectionField(db, m.collection_name, drop.field_name, int(drop.field_id))
+    infos = list(action.add_request.field_infos)
+    if action.add_request.func_schema or len(infos) != 1:
+        raise _errors.ParamError(f"AlterCollectionSchema: got {len(infos)} fields and "
+                                 f"{len(action.add_request.func_schema)} functions; expected one field to add")
+    return rq.AddCollectionField(db, m.collection_name, ws.field_from_pb(infos[0].field_schema))
+
+
+def _drop_field_request(r: rq.DropCollectionField, s: SchemaFn) -> Any:
+    which = {"field_name": r.field_name} if r.field_name else {"field_id": r.field_id}  # a oneof
+    drop = C.AlterCollectionSchemaRequest.DropRequest(**which)
+    return C.AlterCollectionSchemaRequest(db_name=r.db_name, collection_name=r.collection_name,
+                                          action=C.AlterCollectionSchemaRequest.Action(drop_request=drop))
+
+
+def _index_props_decode(m: Any, db: str, s: SchemaFn) -> rq.AlterIndexProperties:
+    props = {k: ws.loads_or_str(v) for k, v in ws.kv_dict(m.extra_params).items()}
+    return rq.AlterIndexProperties(db, m.collection_name, m.index_name, props, tuple(m.delete_keys))
+
+
+def _index_props_request(r: rq.AlterIndexProperties, s: SchemaFn) -> Any:
+    return C.AlterIndexRequest(db_name=r.db_name, collection_name=r.collection_name, index_name=r.index_name,
+                               extra_params=ws.kv_pairs(r.properties), delete_keys=list(r.delete_keys))
+
+
+def _field_props_request(r: rq.AlterCollectionField, s: SchemaFn) -> Any:
+    props = [common_pb2.KeyValuePair(key=k, value=str(v)) for k, v in r.properties.items()]
+    return C.AlterCollectionFieldRequest(db_name=r.db_name, collection_name=r.collection_name,
+                                         field_name=r.field_name, properties=props, delete_keys=list(r.delete_keys))
+
+
+OPS_CODECS = [
+    Codec(
+        "AddCollectionField",
+        rq.AddCollectionField,
+        lambda m, db, s: rq.AddCollectionField(
+            db, m.collection_name, ws.field_from_pb(schema_pb2.FieldSchema.FromString(m.schema))),
+        _ok,
+        lambda r, s: C.AddCollectionFieldRequest(db_name=r.db_name, collection_name=r.collection_name,
+                                                 schema=ws.field_to_pb(r.field).SerializeToString()),
+        _none,
+    ),
+    Codec(
+        "AlterCollectionSchema",
+        rq.DropCollectionField,
+        _alter_schema_decode,
+        lambda res, r, s: C.AlterCollectionSchemaResponse(alter_status=common_pb2.Status()),
+        _drop_field_request,
+        _none,
+    ),
+    Codec(
+        "AlterCollectionField",
+        rq.AlterCollectionField,
+        lambda m, db, s: rq.AlterCollectionField(db, m.collection_name, m.field_name, ws.kv_dict(m.properties),
+                                                 tuple(m.delete_keys)),
+        _ok,
+        _field_props_request,
+        _none,
+    ),
+    Codec("AlterIndex", rq.AlterIndexProperties, _index_props_decode, _ok, _index_props_request, _none),
+]
+
+CODECS.update({c.rpc: c for c in OPS_CODECS})

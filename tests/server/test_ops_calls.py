@@ -1,0 +1,88 @@
+"""pymilvus's operations calls against ``heron serve``: schema evolution, field and index properties.
+
+Milvus Lite has none of these RPCs (AddCollectionField, AlterCollectionSchema,
+AlterCollectionField, AlterIndex), so the Milvus server's behaviour is the
+reference: its messages and codes for refused changes.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from tests.conftest import Server, require_module
+
+pymilvus = require_module("pymilvus")
+DataType = pymilvus.DataType
+
+
+def _collection(c: Any, name: str = "c", rows: int = 5) -> None:
+    schema = c.create_schema()
+    schema.add_field("id", DataType.INT64, is_primary=True)
+    schema.add_field("v", DataType.FLOAT_VECTOR, dim=4)
+    schema.add_field("name", DataType.VARCHAR, max_length=16)
+    idx = c.prepare_index_params()
+    idx.add_index("v", index_type="FLAT", metric_type="L2")
+    c.create_collection(name, schema=schema, index_params=idx)
+    c.insert(name, [{"id": i, "v": [float(i), 1.0, 0.5, -1.0], "name": f"n{i}"} for i in range(rows)])
+
+
+def test_pymilvus_adds_alters_and_drops_fields(server: Server) -> None:
+    c = pymilvus.MilvusClient(server.uri)
+    try:
+        _collection(c)
+        c.add_collection_field("c", "age", DataType.INT64, nullable=True)
+        c.add_collection_field("c", "tag", DataType.VARCHAR, max_length=8, nullable=True, default_value="t")
+        c.insert("c", [{"id": 9, "v": [9.0, 1.0, 0.5, -1.0], "name": "n9", "age": 40, "tag": "x"}])
+        got = {r["id"]: (r["age"], r["tag"]) for r in c.query("c", filter="id >= 0", output_fields=["age", "tag"])}
+        assert got == {**{i: (None, "t") for i in range(5)}, 9: (40, "x")}
+        assert [r["id"] for r in c.query("c", filter="age > 10", output_fields=["id"])] == [9]
+        fields = {f["name"]: f for f in c.describe_collection("c")["fields"]}
+        assert fields["age"]["nullable"] is True and fields["age"]["type"] == DataType.INT64
+        assert fields["tag"]["default_value"].string_data == "t"  # pymilvus shows the ValueField Milvus sends
+
+        c.alter_collection_field("c", "name", field_params={"max_length": 64})
+        name = next(f for f in c.describe_collection("c")["fields"] if f["name"] == "name")
+        assert int(name["params"]["max_length"]) == 64
+        c.insert("c", [{"id": 10, "v": [1.0] * 4, "name": "y" * 40, "age": 1}])
+
+        c.drop_collection_field("c", field_name="tag")
+        assert "tag" not in [f["name"] for f in c.describe_collection("c")["fields"]]
+        assert set(c.query("c", ids=[10], output_fields=["*"])[0]) == {"id", "v", "name", "age"}
+    finally:
+        c.close()
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"field_name": "x", "data_type": DataType.INT64}, "added field must be nullable"),
+        ({"field_name": "name", "data_type": DataType.INT64, "nullable": True}, "duplicate field name"),
+    ],
+)
+def test_pymilvus_sees_milvus_errors_for_refused_fields(server: Server, kwargs: dict[str, Any], message: str) -> None:
+    c = pymilvus.MilvusClient(server.uri)
+    try:
+        _collection(c)
+        before = c.describe_collection("c")["fields"]
+        with pytest.raises(pymilvus.MilvusException, match=message) as err:
+            c.add_collection_field("c", **kwargs)
+        assert err.value.code == 1100
+        assert c.describe_collection("c")["fields"] == before
+    finally:
+        c.close()
+
+
+def test_pymilvus_alters_and_drops_index_properties(server: Server) -> None:
+    c = pymilvus.MilvusClient(server.uri)
+    try:
+        _collection(c)
+        c.alter_index_properties("c", "v", properties={"mmap.enabled": True})
+        assert c.describe_index("c", "v")["mmap.enabled"] in ("true", "True", True)
+        c.drop_index_properties("c", "v", property_keys=["mmap.enabled"])
+        assert "mmap.enabled" not in c.describe_index("c", "v")
+        with pytest.raises(pymilvus.MilvusException, match="not a configable index property"):
+            c.alter_index_properties("c", "v", properties={"M": 8})
+    finally:
+        c.close()
