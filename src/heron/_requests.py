@@ -387,3 +387,69 @@ class AlterIndexProperties:
     index_name: str
     properties: dict[str, Any]
     delete_keys: tuple[str, ...] = ()
+
+
+# -- snapshots -------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CreateSnapshot:
+    db_name: str
+    collection_name: str
+    snapshot_name: str
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class DropSnapshot:
+    db_name: str
+    collection_name: str
+    snapshot_name: str
+
+
+@dataclass(frozen=True)
+class ListSnapshots:
+    db_name: str
+    collection_name: str = ""
+
+
+@dataclass(frozen=True)
+class DescribeSnapshot:
+    db_name: str
+    collection_name: str
+    snapshot_name: str
+
+
+@dataclass(frozen=True)
+class RestoreSnapshot:
+    """Restore ``snapshot_name`` of ``collection_name`` as a new collection ``target_collection_name``."""
+
+    db_name: str
+    collection_name: str
+    snapshot_name: str
+    target_collection_name: str
+    target_db_name: str = ""
+
+
+@dataclass(frozen=True)
+class GetRestoreSnapshotState:
+    job_id: int
+
+
+@dataclass(frozen=True)
+class ListRestoreSnapshotJobs:
+    db_name: str
+    collection_name: str = ""
+
+
+@dataclass(frozen=True)
+class PinSnapshotData:
+    db_name: str
+    collection_name: str
+    snapshot_name: str
+    ttl_seconds: int = 0
+
+
+@dataclass(frozen=True)
+class UnpinSnapshotData:
+    pin_id: int

@@ -86,3 +86,29 @@ def test_pymilvus_alters_and_drops_index_properties(server: Server) -> None:
             c.alter_index_properties("c", "v", properties={"M": 8})
     finally:
         c.close()
+
+
+def test_pymilvus_snapshots_round_trip(server: Server) -> None:
+    c = pymilvus.MilvusClient(server.uri)
+    try:
+        _collection(c, rows=6)
+        c.delete("c", ids=[0])
+        c.create_snapshot("s1", "c", description="d")
+        c.delete("c", ids=[1, 2])
+        assert c.list_snapshots(collection_name="c") == ["s1"]
+        info = c.describe_snapshot("s1", "c")
+        assert (info.name, info.description, info.collection_name, info.partition_names) == (
+            "s1", "d", "c", ["_default"])
+        job = c.restore_snapshot("s1", "c", "r")
+        state = c.get_restore_snapshot_state(job)
+        assert state.state == "RestoreSnapshotCompleted" and state.collection_name == "r"
+        assert [j.job_id for j in c.list_restore_snapshot_jobs(collection_name="r")] == [job]
+        assert sorted(r["id"] for r in c.query("r", filter="id >= 0", output_fields=["id"])) == [1, 2, 3, 4, 5]
+        pin = c.pin_snapshot_data("s1", "c", ttl_seconds=60)
+        with pytest.raises(pymilvus.MilvusException, match="pinned"):
+            c.drop_snapshot("s1", "c")
+        c.unpin_snapshot_data(pin)
+        c.drop_snapshot("s1", "c")
+        assert c.list_snapshots(collection_name="c") == []
+    finally:
+        c.close()

@@ -13,6 +13,7 @@ from .._errors import ParamError
 from .._schema import FieldSchema
 from .._types import DataType
 from ._base import ClientBase, property_keys_of
+from ._ops_results import RestoreSnapshotJobInfo, SnapshotInfo
 
 
 class AsyncOpsMixin(ClientBase):
@@ -78,3 +79,59 @@ class AsyncOpsMixin(ClientBase):
         keys = property_keys_of(property_keys)
         req = rq.AlterIndexProperties(self._dbn(kwargs), collection_name, index_name, {}, keys)
         await self._call(req, timeout)
+
+    # -- snapshots -----------------------------------------------------------------------------
+    async def create_snapshot(self, snapshot_name: str, collection_name: str, description: str = "",
+                              timeout: float | None = None, **kwargs: Any) -> None:
+        """Keep the collection's rows as they are now under ``snapshot_name`` (cheap: files are linked)."""
+        req = rq.CreateSnapshot(self._dbn(kwargs), collection_name, snapshot_name, description)
+        await self._call(req, timeout)
+
+    async def drop_snapshot(self, snapshot_name: str, collection_name: str, timeout: float | None = None,
+                            **kwargs: Any) -> None:
+        """Delete a snapshot; one that does not exist is ignored, a pinned one refused."""
+        await self._call(rq.DropSnapshot(self._dbn(kwargs), collection_name, snapshot_name), timeout)
+
+    async def list_snapshots(self, collection_name: str = "", db_name: str = "", timeout: float | None = None,
+                             **kwargs: Any) -> list[str]:
+        """The names of the snapshots of a collection (of every collection of the database when empty)."""
+        return await self._call(rq.ListSnapshots(db_name or self._db, collection_name), timeout)
+
+    async def describe_snapshot(self, snapshot_name: str, collection_name: str, db_name: str = "",
+                                timeout: float | None = None, **kwargs: Any) -> SnapshotInfo:
+        """A `SnapshotInfo`; `NotFoundError` when the collection has no such snapshot."""
+        d = await self._call(rq.DescribeSnapshot(db_name or self._db, collection_name, snapshot_name), timeout)
+        return SnapshotInfo.from_dict(d)
+
+    async def restore_snapshot(self, snapshot_name: str, source_collection_name: str, target_collection_name: str,
+                               source_db_name: str = "", target_db_name: str = "", timeout: float | None = None,
+                               **kwargs: Any) -> int:
+        """Create ``target_collection_name`` with the snapshot's schema, indexes and rows; the job id.
+
+        The job has finished when this returns (`get_restore_snapshot_state`);
+        a failed restore raises and leaves no target collection behind.
+        """
+        req = rq.RestoreSnapshot(source_db_name or self._db, source_collection_name, snapshot_name,
+                                 target_collection_name, target_db_name or source_db_name or self._db)
+        return int(await self._call(req, timeout))
+
+    async def get_restore_snapshot_state(self, job_id: int, timeout: float | None = None,
+                                         **kwargs: Any) -> RestoreSnapshotJobInfo:
+        """The state of a restore job this engine ran."""
+        return RestoreSnapshotJobInfo.from_dict(await self._call(rq.GetRestoreSnapshotState(int(job_id)), timeout))
+
+    async def list_restore_snapshot_jobs(self, collection_name: str = "", db_name: str = "",
+                                         timeout: float | None = None, **kwargs: Any) -> list[RestoreSnapshotJobInfo]:
+        """The restore jobs into a database (into one target collection when named)."""
+        jobs = await self._call(rq.ListRestoreSnapshotJobs(db_name or self._db, collection_name), timeout)
+        return [RestoreSnapshotJobInfo.from_dict(j) for j in jobs]
+
+    async def pin_snapshot_data(self, snapshot_name: str, collection_name: str, db_name: str = "",
+                                ttl_seconds: int = 0, timeout: float | None = None, **kwargs: Any) -> int:
+        """Keep a snapshot from being dropped for ``ttl_seconds`` (0: an hour); the pin id."""
+        req = rq.PinSnapshotData(db_name or self._db, collection_name, snapshot_name, int(ttl_seconds))
+        return int(await self._call(req, timeout))
+
+    async def unpin_snapshot_data(self, pin_id: int, timeout: float | None = None, **kwargs: Any) -> None:
+        """Release a pin made by `pin_snapshot_data`."""
+        await self._call(rq.UnpinSnapshotData(int(pin_id)), timeout)

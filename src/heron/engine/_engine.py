@@ -43,6 +43,7 @@ from ._maintenance import Maintenance
 from ._reads import Reader
 from ._recovery import Recovery
 from ._schema_ops import SchemaOps
+from ._snapshots import Snapshots
 from ._writes import Writer
 from .index._faiss import detach_interrupt_check
 from .storage import _prefault as prefault
@@ -128,6 +129,7 @@ class Engine:
         self.maintenance = Maintenance(self)
         self.reader = Reader(self)
         self.schema_ops = SchemaOps(self)
+        self.snapshots = Snapshots(self)
         #: Request type -> the one method that answers it (see `_dispatch_table`).
         self.handlers: Mapping[type, Callable[[Any], Any]] = self._dispatch_table()
         from .filter._parser import warm_up
@@ -142,7 +144,7 @@ class Engine:
     def _dispatch_table(self) -> dict[type, Callable[[Any], Any]]:
         """Every request `execute` runs, each with the method that answers it."""
         c, w, m, r = self.catalog_ops, self.writer, self.maintenance, self.reader
-        o = self.schema_ops
+        o, sn = self.schema_ops, self.snapshots
         return {
             rq.CreateDatabase: c.op_create_database,
             rq.DropDatabase: c.op_drop_database,
@@ -188,6 +190,15 @@ class Engine:
             rq.AlterCollectionField: o.op_alter_collection_field,
             rq.DropCollectionField: o.op_drop_collection_field,
             rq.AlterIndexProperties: o.op_alter_index_properties,
+            rq.CreateSnapshot: sn.op_create_snapshot,
+            rq.DropSnapshot: sn.op_drop_snapshot,
+            rq.ListSnapshots: sn.op_list_snapshots,
+            rq.DescribeSnapshot: sn.op_describe_snapshot,
+            rq.RestoreSnapshot: sn.op_restore_snapshot,
+            rq.GetRestoreSnapshotState: sn.op_get_restore_snapshot_state,
+            rq.ListRestoreSnapshotJobs: sn.op_list_restore_snapshot_jobs,
+            rq.PinSnapshotData: sn.op_pin_snapshot_data,
+            rq.UnpinSnapshotData: sn.op_unpin_snapshot_data,
         }
 
     # -- plumbing ------------------------------------------------------------------

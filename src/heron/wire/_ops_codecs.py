@@ -98,3 +98,104 @@ OPS_CODECS = [
 ]
 
 CODECS.update({c.rpc: c for c in OPS_CODECS})
+
+
+def _job_to_pb(j: dict[str, Any]) -> Any:
+    return C.RestoreSnapshotInfo(job_id=j["job_id"], snapshot_name=j["snapshot_name"], db_name=j["db_name"],
+                                 collection_name=j["collection_name"],
+                                 state=C.RestoreSnapshotState.Value(j["state"]), progress=j["progress"],
+                                 reason=j["reason"], start_time=j["start_time"], time_cost=j["time_cost"])
+
+
+def _job_from_pb(info: Any) -> dict[str, Any]:
+    return {"job_id": int(info.job_id), "snapshot_name": info.snapshot_name, "db_name": info.db_name,
+            "collection_name": info.collection_name, "state": C.RestoreSnapshotState.Name(info.state),
+            "progress": int(info.progress), "reason": info.reason, "start_time": int(info.start_time),
+            "time_cost": int(info.time_cost)}
+
+
+SNAPSHOT_CODECS = [
+    Codec(
+        "CreateSnapshot",
+        rq.CreateSnapshot,
+        lambda m, db, s: rq.CreateSnapshot(db, m.collection_name, m.name, m.description),
+        _ok,
+        lambda r, s: C.CreateSnapshotRequest(db_name=r.db_name, collection_name=r.collection_name,
+                                             name=r.snapshot_name, description=r.description),
+        _none,
+    ),
+    Codec(
+        "DropSnapshot",
+        rq.DropSnapshot,
+        lambda m, db, s: rq.DropSnapshot(db, m.collection_name, m.name),
+        _ok,
+        lambda r, s: C.DropSnapshotRequest(db_name=r.db_name, collection_name=r.collection_name,
+                                           name=r.snapshot_name),
+        _none,
+    ),
+    Codec(
+        "ListSnapshots",
+        rq.ListSnapshots,
+        lambda m, db, s: rq.ListSnapshots(db, m.collection_name),
+        lambda res, r, s: C.ListSnapshotsResponse(snapshots=res),
+        lambda r, s: C.ListSnapshotsRequest(db_name=r.db_name, collection_name=r.collection_name),
+        lambda reply, r: list(reply.snapshots),
+    ),
+    Codec(
+        "DescribeSnapshot",
+        rq.DescribeSnapshot,
+        lambda m, db, s: rq.DescribeSnapshot(db, m.collection_name, m.name),
+        lambda res, r, s: C.DescribeSnapshotResponse(**res),
+        lambda r, s: C.DescribeSnapshotRequest(db_name=r.db_name, collection_name=r.collection_name,
+                                               name=r.snapshot_name),
+        lambda reply, r: {"name": reply.name, "description": reply.description,
+                          "collection_name": reply.collection_name, "partition_names": list(reply.partition_names),
+                          "create_ts": int(reply.create_ts), "s3_location": reply.s3_location},
+    ),
+    Codec(
+        "RestoreSnapshot",
+        rq.RestoreSnapshot,
+        lambda m, db, s: rq.RestoreSnapshot(db, m.collection_name, m.name, m.target_collection_name,
+                                            m.target_db_name),
+        lambda res, r, s: C.RestoreSnapshotResponse(job_id=int(res)),
+        lambda r, s: C.RestoreSnapshotRequest(db_name=r.db_name, collection_name=r.collection_name,
+                                              name=r.snapshot_name, target_collection_name=r.target_collection_name,
+                                              target_db_name=r.target_db_name),
+        lambda reply, r: int(reply.job_id),
+    ),
+    Codec(
+        "GetRestoreSnapshotState",
+        rq.GetRestoreSnapshotState,
+        lambda m, db, s: rq.GetRestoreSnapshotState(int(m.job_id)),
+        lambda res, r, s: C.GetRestoreSnapshotStateResponse(info=_job_to_pb(res)),
+        lambda r, s: C.GetRestoreSnapshotStateRequest(job_id=r.job_id),
+        lambda reply, r: _job_from_pb(reply.info),
+    ),
+    Codec(
+        "ListRestoreSnapshotJobs",
+        rq.ListRestoreSnapshotJobs,
+        lambda m, db, s: rq.ListRestoreSnapshotJobs(db, m.collection_name),
+        lambda res, r, s: C.ListRestoreSnapshotJobsResponse(jobs=[_job_to_pb(j) for j in res]),
+        lambda r, s: C.ListRestoreSnapshotJobsRequest(db_name=r.db_name, collection_name=r.collection_name),
+        lambda reply, r: [_job_from_pb(j) for j in reply.jobs],
+    ),
+    Codec(
+        "PinSnapshotData",
+        rq.PinSnapshotData,
+        lambda m, db, s: rq.PinSnapshotData(db, m.collection_name, m.name, int(m.ttl_seconds)),
+        lambda res, r, s: C.PinSnapshotDataResponse(pin_id=int(res)),
+        lambda r, s: C.PinSnapshotDataRequest(db_name=r.db_name, collection_name=r.collection_name,
+                                              name=r.snapshot_name, ttl_seconds=r.ttl_seconds),
+        lambda reply, r: int(reply.pin_id),
+    ),
+    Codec(
+        "UnpinSnapshotData",
+        rq.UnpinSnapshotData,
+        lambda m, db, s: rq.UnpinSnapshotData(int(m.pin_id)),
+        _ok,
+        lambda r, s: C.UnpinSnapshotDataRequest(pin_id=r.pin_id),
+        _none,
+    ),
+]
+
+CODECS.update({c.rpc: c for c in SNAPSHOT_CODECS})

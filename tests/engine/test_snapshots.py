@@ -1,0 +1,113 @@
+"""Snapshots: a collection's rows at one moment, kept while it changes, restored as a new collection.
+
+Through both clients and both transports; reopening keeps them, merges do
+not take their files, and ``heron verify`` does not count them as strays.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from typing import Any
+
+import numpy as np
+import pytest
+
+import heron
+from tests.conftest import make_collection
+
+
+def _count(client: Any, name: str, expr: str = "") -> int:
+    return int(client.query(name, filter=expr, output_fields=["count(*)"])[0]["count(*)"])
+
+
+def test_a_restored_snapshot_has_the_rows_of_its_moment(client: Any) -> None:
+    make_collection(client, rows=30)
+    client.create_partition("c", "p1")
+    client.insert("c", [{"id": 100 + i, "vec": [1.0] * 4, "name": "p", "n": 7} for i in range(5)], partition_name="p1")
+    client.flush("c")
+    client.delete("c", ids=[0, 1, 2])
+    client.create_snapshot("s1", "c", description="before the cleanup")
+    client.delete("c", filter="id < 20")
+    client.insert("c", [{"id": 200, "vec": [2.0] * 4, "name": "late", "n": 1}])
+    assert client.list_snapshots("c") == ["s1"]
+    info = client.describe_snapshot("s1", "c")
+    assert (info.name, info.description, info.collection_name) == ("s1", "before the cleanup", "c")
+    assert sorted(info.partition_names) == ["_default", "p1"] and info.create_ts > 0
+
+    job = client.restore_snapshot("s1", "c", "r")
+    state = client.get_restore_snapshot_state(job)
+    assert (state.state, state.progress, state.collection_name) == ("RestoreSnapshotCompleted", 100, "r")
+    assert [j.job_id for j in client.list_restore_snapshot_jobs("r")] == [job]
+    assert _count(client, "r") == 32 and _count(client, "c") == 16
+    assert sorted(r["id"] for r in client.query("r", filter="id < 5", output_fields=["id"])) == [3, 4]
+    assert client.query("r", filter="id == 200") == []
+    assert _count(client, "r", "n == 7") == 5
+    assert client.list_partitions("r") == ["_default", "p1"]
+    assert client.query("r", ids=[101], output_fields=["name"], partition_names=["p1"])[0]["name"] == "p"
+    assert client.list_indexes("r") == client.list_indexes("c")
+    assert client.describe_collection("r")["fields"] == client.describe_collection("c")["fields"]
+    hits = client.search("r", [[3.0] * 4], limit=1)
+    assert hits[0][0]["id"] == 3
+
+
+def test_snapshot_errors_change_nothing(client: Any) -> None:
+    make_collection(client, rows=3)
+    client.create_snapshot("s1", "c")
+    with pytest.raises(heron.AlreadyExistsError):
+        client.create_snapshot("s1", "c")
+    with pytest.raises(heron.NotFoundError):
+        client.describe_snapshot("nope", "c")
+    with pytest.raises(heron.NotFoundError):
+        client.restore_snapshot("nope", "c", "r")
+    with pytest.raises(heron.AlreadyExistsError):
+        client.restore_snapshot("s1", "c", "c")
+    with pytest.raises(heron.ParamError):
+        client.create_snapshot("bad name", "c")
+    assert client.list_collections() == ["c"]
+    assert client.list_snapshots("c") == ["s1"]
+
+
+def test_a_pinned_snapshot_cannot_be_dropped_until_unpinned(client: Any) -> None:
+    make_collection(client, rows=3)
+    client.create_snapshot("s1", "c")
+    pin = client.pin_snapshot_data("s1", "c", ttl_seconds=600)
+    with pytest.raises(heron.ParamError, match="pinned"):
+        client.drop_snapshot("s1", "c")
+    client.unpin_snapshot_data(pin)
+    with pytest.raises(heron.ParamError):
+        client.unpin_snapshot_data(pin)
+    client.drop_snapshot("s1", "c")
+    assert client.list_snapshots("c") == []
+    client.drop_snapshot("s1", "c")  # gone already: nothing to do
+
+
+def test_snapshots_keep_linked_files_through_merges_reopen_and_verify(tmp_path: Any,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HERON_SEAL_ROWS", "100")
+    path = tmp_path / "db"
+    rng = np.random.default_rng(5)
+    with heron.Client(str(path)) as c:
+        make_collection(c, rows=0)
+        c.insert("c", [{"id": i, "vec": rng.random(4).tolist(), "name": "a", "n": i % 3} for i in range(250)])
+        c.flush("c")
+        c._transport._engine.wait_background()
+        c.create_snapshot("s", "c")
+        snap_dir = path / "snapshots"
+        linked = [f for f in snap_dir.rglob("*.arrow") if os.stat(f).st_nlink > 1]
+        assert linked, "sealed segment files are linked, not copied"
+        for k in range(3):  # more segments, merged with the ones the snapshot holds
+            c.insert("c", [{"id": 1000 + k * 200 + i, "vec": rng.random(4).tolist(), "name": "b", "n": 0}
+                           for i in range(200)])
+            c.flush("c")
+        c.delete("c", filter="id < 100")
+        c._transport._engine.wait_background()
+    proc = subprocess.run([sys.executable, "-m", "heron", "verify", str(path)], capture_output=True, text=True,
+                          timeout=300)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    with heron.Client(str(path)) as c:
+        assert c.list_snapshots("c") == ["s"]
+        c.restore_snapshot("s", "c", "r")
+        assert _count(c, "r") == 250 and _count(c, "c") == 750
+        assert _count(c, "r", "name == 'a'") == 250
