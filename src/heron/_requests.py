@@ -453,3 +453,36 @@ class PinSnapshotData:
 @dataclass(frozen=True)
 class UnpinSnapshotData:
     pin_id: int
+
+
+# -- flushing and segments ---------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class FlushAll:
+    """Flush every collection of a database ("" for every database)."""
+
+    db_name: str = ""
+
+
+@dataclass(frozen=True)
+class GetFlushAllState:
+    """Whether every collection of a database ("" for all) has its rows in segment files."""
+
+    db_name: str = ""
+
+
+@dataclass(frozen=True)
+class ListSegments:
+    """The segments of a collection that are in files."""
+
+    db_name: str
+    collection_name: str
+
+
+@dataclass(frozen=True)
+class ListLoadedSegments:
+    """The segments of a collection that searches read: all of them, growing ones included."""
+
+    db_name: str
+    collection_name: str

@@ -11,10 +11,15 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import Server, require_module
+from tests.conftest import Server, require, require_module
 
 pymilvus = require_module("pymilvus")
 DataType = pymilvus.DataType
+
+
+def _needs(method: str) -> None:
+    """The installed pymilvus must have ``method`` (pymilvus 3 added several; CI runs these with it)."""
+    require(hasattr(pymilvus.MilvusClient, method), f"pymilvus {pymilvus.__version__} has no MilvusClient.{method}")
 
 
 def _collection(c: Any, name: str = "c", rows: int = 5) -> None:
@@ -46,7 +51,18 @@ def test_pymilvus_adds_alters_and_drops_fields(server: Server) -> None:
         name = next(f for f in c.describe_collection("c")["fields"] if f["name"] == "name")
         assert int(name["params"]["max_length"]) == 64
         c.insert("c", [{"id": 10, "v": [1.0] * 4, "name": "y" * 40, "age": 1}])
+    finally:
+        c.close()
 
+
+def test_pymilvus_drops_a_field(server: Server) -> None:
+    _needs("drop_collection_field")
+    c = pymilvus.MilvusClient(server.uri)
+    try:
+        _collection(c)
+        c.add_collection_field("c", "age", DataType.INT64, nullable=True)
+        c.add_collection_field("c", "tag", DataType.VARCHAR, max_length=8, nullable=True)
+        c.insert("c", [{"id": 10, "v": [1.0] * 4, "name": "y", "age": 1}])
         c.drop_collection_field("c", field_name="tag")
         assert "tag" not in [f["name"] for f in c.describe_collection("c")["fields"]]
         assert set(c.query("c", ids=[10], output_fields=["*"])[0]) == {"id", "v", "name", "age"}
@@ -89,6 +105,7 @@ def test_pymilvus_alters_and_drops_index_properties(server: Server) -> None:
 
 
 def test_pymilvus_snapshots_round_trip(server: Server) -> None:
+    _needs("create_snapshot")
     c = pymilvus.MilvusClient(server.uri)
     try:
         _collection(c, rows=6)
@@ -110,5 +127,41 @@ def test_pymilvus_snapshots_round_trip(server: Server) -> None:
         c.unpin_snapshot_data(pin)
         c.drop_snapshot("s1", "c")
         assert c.list_snapshots(collection_name="c") == []
+    finally:
+        c.close()
+
+
+def test_pymilvus_flush_all_and_segment_listings(server: Server) -> None:
+    c = pymilvus.MilvusClient(server.uri)
+    try:
+        _collection(c, rows=7)
+        assert [(s.state_name, s.num_rows) for s in c.list_loaded_segments("c")] == [("Growing", 7)]
+        c.flush_all(timeout=30)
+        persistent = c.list_persistent_segments("c")
+        assert [(s.state_name, s.num_rows, s.level_name) for s in persistent] == [("Flushed", 7, "L1")]
+        assert [s.state_name for s in c.list_loaded_segments("c")] == ["Flushed"]
+    finally:
+        c.close()
+
+
+def test_show_collections_and_partitions_honour_names_and_load_state(server: Server) -> None:
+    c = pymilvus.MilvusClient(server.uri)
+    try:
+        _collection(c, "a")
+        _collection(c, "b")
+        c.release_collection("b")
+        stub = c._get_connection()._stub
+        pb = pymilvus.grpc_gen.milvus_pb2
+        reply = stub.ShowCollections(pb.ShowCollectionsRequest(collection_names=["b", "a"], type=pb.InMemory))
+        assert (list(reply.collection_names), list(reply.inMemory_percentages)) == (["b", "a"], [0, 100])
+        assert len(set(reply.collection_ids)) == 2
+        reply = stub.ShowCollections(pb.ShowCollectionsRequest(collection_names=["nope"]))
+        assert reply.status.code == 100
+        c.create_partition("a", "p")
+        c.release_partitions("a", ["p"])
+        reply = stub.ShowPartitions(pb.ShowPartitionsRequest(collection_name="a"))
+        assert (list(reply.partition_names), list(reply.inMemory_percentages)) == (["_default", "p"], [100, 0])
+        reply = stub.ShowPartitions(pb.ShowPartitionsRequest(collection_name="a", partition_names=["p"]))
+        assert list(reply.partition_names) == ["p"]
     finally:
         c.close()

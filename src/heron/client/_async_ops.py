@@ -13,7 +13,7 @@ from .._errors import ParamError
 from .._schema import FieldSchema
 from .._types import DataType
 from ._base import ClientBase, property_keys_of
-from ._ops_results import RestoreSnapshotJobInfo, SnapshotInfo
+from ._ops_results import RestoreSnapshotJobInfo, SegmentInfo, SnapshotInfo
 
 
 class AsyncOpsMixin(ClientBase):
@@ -135,3 +135,39 @@ class AsyncOpsMixin(ClientBase):
     async def unpin_snapshot_data(self, pin_id: int, timeout: float | None = None, **kwargs: Any) -> None:
         """Release a pin made by `pin_snapshot_data`."""
         await self._call(rq.UnpinSnapshotData(int(pin_id)), timeout)
+
+    # -- flushing and segments -------------------------------------------------------------------
+    async def flush_all(self, timeout: float | None = None, **kwargs: Any) -> None:
+        """Flush every collection of every database (of one database with ``db=``), as Milvus does."""
+        await self._call(rq.FlushAll(kwargs.get("db") or ""), timeout)
+
+    async def get_flush_all_state(self, timeout: float | None = None, **kwargs: Any) -> bool:
+        """Whether every collection (of database ``db=`` if given) has all its rows in segment files."""
+        return bool(await self._call(rq.GetFlushAllState(kwargs.get("db") or ""), timeout))
+
+    async def list_persistent_segments(self, collection_name: str, timeout: float | None = None,
+                                       states: Any = None, **kwargs: Any) -> list[SegmentInfo]:
+        """The segments of a collection written to files (state ``Flushed``); ``states`` narrows them."""
+        segs = await self._call(rq.ListSegments(self._dbn(kwargs), collection_name), timeout)
+        return _in_states([SegmentInfo.from_dict(d) for d in segs], states)
+
+    async def list_loaded_segments(self, collection_name: str, timeout: float | None = None,
+                                   **kwargs: Any) -> list[SegmentInfo]:
+        """Every segment of a collection that searches read (growing ones included), with its memory size."""
+        segs = await self._call(rq.ListLoadedSegments(self._dbn(kwargs), collection_name), timeout)
+        return [SegmentInfo.from_dict(d) for d in segs]
+
+    async def list_segments(self, collection_name: str, states: Any = None, timeout: float | None = None,
+                            **kwargs: Any) -> list[SegmentInfo]:
+        """The segments of a collection in ``states`` (names or pymilvus ``SegmentState``s; default all)."""
+        segs = await self._call(rq.ListLoadedSegments(self._dbn(kwargs), collection_name), timeout)
+        return _in_states([SegmentInfo.from_dict(d) for d in segs], states)
+
+
+def _in_states(segs: list[SegmentInfo], states: Any) -> list[SegmentInfo]:
+    if not states:
+        return segs
+    names = {getattr(s, "name", s) for s in states}
+    if not all(isinstance(n, str) for n in names):
+        raise ParamError(f"states: got {states!r}, expected segment state names or SegmentState values")
+    return [s for s in segs if s.state in names]

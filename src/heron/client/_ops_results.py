@@ -46,3 +46,42 @@ class RestoreSnapshotJobInfo:
     def from_dict(cls, d: dict[str, Any]) -> RestoreSnapshotJobInfo:
         """The engine's answer as an object."""
         return cls(**{k: d[k] for k in cls.__dataclass_fields__ if k in d})
+
+
+@dataclass
+class SegmentInfo:
+    """One segment as `list_persistent_segments` / `list_loaded_segments` list it.
+
+    ``state`` is Milvus's state name: ``Growing`` (taking rows), ``Sealed``
+    (full, its file not written yet) or ``Flushed`` (in its file).
+    """
+
+    segment_id: int
+    collection_id: int
+    collection_name: str
+    num_rows: int
+    is_sorted: bool
+    state: str
+    level: str
+    storage_version: int
+    partition_id: int = 0
+    insert_channel: str = ""
+    compaction_from: list[int] = field(default_factory=list)
+    index_name: str = ""
+    mem_size: int = 0
+    node_ids: list[int] = field(default_factory=list)
+
+    @property
+    def state_name(self) -> str:
+        """The state's name, as pymilvus offers it."""
+        return self.state
+
+    @property
+    def level_name(self) -> str:
+        """The level's name, as pymilvus offers it."""
+        return self.level
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> SegmentInfo:
+        """The engine's answer as an object."""
+        return cls(**{k: d[k] for k in cls.__dataclass_fields__ if k in d})

@@ -43,6 +43,7 @@ from ._maintenance import Maintenance
 from ._reads import Reader
 from ._recovery import Recovery
 from ._schema_ops import SchemaOps
+from ._segment_info import SegmentInfo
 from ._snapshots import Snapshots
 from ._writes import Writer
 from .index._faiss import detach_interrupt_check
@@ -130,6 +131,7 @@ class Engine:
         self.reader = Reader(self)
         self.schema_ops = SchemaOps(self)
         self.snapshots = Snapshots(self)
+        self.segment_info = SegmentInfo(self)
         #: Request type -> the one method that answers it (see `_dispatch_table`).
         self.handlers: Mapping[type, Callable[[Any], Any]] = self._dispatch_table()
         from .filter._parser import warm_up
@@ -144,7 +146,7 @@ class Engine:
     def _dispatch_table(self) -> dict[type, Callable[[Any], Any]]:
         """Every request `execute` runs, each with the method that answers it."""
         c, w, m, r = self.catalog_ops, self.writer, self.maintenance, self.reader
-        o, sn = self.schema_ops, self.snapshots
+        o, sn, si = self.schema_ops, self.snapshots, self.segment_info
         return {
             rq.CreateDatabase: c.op_create_database,
             rq.DropDatabase: c.op_drop_database,
@@ -199,6 +201,10 @@ class Engine:
             rq.ListRestoreSnapshotJobs: sn.op_list_restore_snapshot_jobs,
             rq.PinSnapshotData: sn.op_pin_snapshot_data,
             rq.UnpinSnapshotData: sn.op_unpin_snapshot_data,
+            rq.FlushAll: si.op_flush_all,
+            rq.GetFlushAllState: si.op_get_flush_all_state,
+            rq.ListSegments: si.op_list_segments,
+            rq.ListLoadedSegments: si.op_list_loaded_segments,
         }
 
     # -- plumbing ------------------------------------------------------------------

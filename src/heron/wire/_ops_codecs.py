@@ -7,14 +7,18 @@ before anything reads the table.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from pymilvus.grpc_gen import common_pb2, milvus_pb2, schema_pb2
 
 from .. import _errors
 from .. import _requests as rq
+from .._types import LoadState
 from . import _schema as ws
 from ._codecs import CODECS, Codec, SchemaFn
+from ._composite import timestamp
 
 C = milvus_pb2
 
@@ -199,3 +203,151 @@ SNAPSHOT_CODECS = [
 ]
 
 CODECS.update({c.rpc: c for c in SNAPSHOT_CODECS})
+
+
+# -- flushing, segments, and listings with names --------------------------------------------------
+
+_STATE = {"Growing": common_pb2.Growing, "Sealed": common_pb2.Sealed, "Flushed": common_pb2.Flushed}
+
+
+def _persistent_to_pb(d: dict[str, Any]) -> Any:
+    return C.PersistentSegmentInfo(segmentID=d["segment_id"], collectionID=d["collection_id"],
+                                   partitionID=d["partition_id"], num_rows=d["num_rows"], state=_STATE[d["state"]],
+                                   level=common_pb2.SegmentLevel.Value(d["level"]), is_sorted=d["is_sorted"],
+                                   storage_version=d["storage_version"])
+
+
+def _loaded_to_pb(d: dict[str, Any]) -> Any:
+    return C.QuerySegmentInfo(segmentID=d["segment_id"], collectionID=d["collection_id"],
+                              partitionID=d["partition_id"], num_rows=d["num_rows"], state=_STATE[d["state"]],
+                              level=common_pb2.SegmentLevel.Value(d["level"]), is_sorted=d["is_sorted"],
+                              storage_version=d["storage_version"], mem_size=d["mem_size"],
+                              index_name=d["index_name"], nodeID=1, nodeIds=[1])
+
+
+def _segment_from_pb(info: Any, r: Any) -> dict[str, Any]:
+    out = {"segment_id": int(info.segmentID), "collection_id": int(info.collectionID),
+           "collection_name": r.collection_name, "partition_id": int(info.partitionID),
+           "num_rows": int(info.num_rows), "state": common_pb2.SegmentState.Name(info.state),
+           "level": common_pb2.SegmentLevel.Name(info.level), "is_sorted": bool(info.is_sorted),
+           "storage_version": int(info.storage_version)}
+    if isinstance(r, rq.ListLoadedSegments):
+        out.update(mem_size=int(info.mem_size), index_name=info.index_name, node_ids=list(info.nodeIds))
+    return out
+
+
+def _segments_request(r: Any, s: SchemaFn) -> Any:
+    cls = C.GetQuerySegmentInfoRequest if isinstance(r, rq.ListLoadedSegments) else C.GetPersistentSegmentInfoRequest
+    return cls(dbName=r.db_name, collectionName=r.collection_name)
+
+
+@dataclass(frozen=True)
+class ShowCollections:
+    """ShowCollections with names (pymilvus asks so for load progress): only those, with their load state.
+
+    A name that is not a collection is refused, as Milvus refuses it.
+    """
+
+    db_name: str
+    names: tuple[str, ...]
+
+    def run(self, execute: Callable[[Any], Any]) -> list[tuple[str, int, int, int]]:
+        names = list(self.names) or execute(rq.ListCollections(self.db_name))
+        out = []
+        for name in names:
+            d = execute(rq.DescribeCollection(self.db_name, name))
+            state = execute(rq.GetLoadState(self.db_name, name))["state"]
+            out.append((d["collection_name"], int(d["collection_id"]), int(d["created_timestamp"]),
+                        100 if state == LoadState.Loaded else 0))
+        return out
+
+
+@dataclass(frozen=True)
+class ShowPartitions:
+    """ShowPartitions, with names or without: the partitions with their ids and in-memory percentages."""
+
+    db_name: str
+    collection_name: str
+    names: tuple[str, ...]
+
+    def run(self, execute: Callable[[Any], Any]) -> list[tuple[str, int]]:
+        have = execute(rq.ListPartitions(self.db_name, self.collection_name))
+        names = list(self.names) or have
+        for n in names:
+            if n not in have:
+                raise _errors.PartitionNotFoundError(f"partition not found[partition={n}]")
+        out = []
+        for n in names:
+            state = execute(rq.GetLoadState(self.db_name, self.collection_name, (n,)))["state"]
+            out.append((n, 100 if state == LoadState.Loaded else 0))
+        return out
+
+
+def _collections_reply(res: Any, r: Any, s: SchemaFn) -> Any:
+    if not isinstance(r, ShowCollections):
+        return C.ShowCollectionsResponse(collection_names=res)
+    return C.ShowCollectionsResponse(collection_names=[x[0] for x in res], collection_ids=[x[1] for x in res],
+                                     created_timestamps=[x[2] for x in res],
+                                     created_utc_timestamps=[(x[2] >> 18) for x in res],
+                                     inMemory_percentages=[x[3] for x in res])
+
+
+def _partitions_reply(res: Any, r: Any, s: SchemaFn) -> Any:
+    return C.ShowPartitionsResponse(partition_names=[x[0] for x in res], inMemory_percentages=[x[1] for x in res])
+
+
+_LISTINGS = [
+    Codec(
+        "ShowCollections",
+        rq.ListCollections,
+        lambda m, db, s: ShowCollections(db, tuple(m.collection_names)),
+        _collections_reply,
+        CODECS["ShowCollections"].request,
+        CODECS["ShowCollections"].result,
+    ),
+    Codec(
+        "ShowPartitions",
+        rq.ListPartitions,
+        lambda m, db, s: ShowPartitions(db, m.collection_name, tuple(m.partition_names)),
+        _partitions_reply,
+        CODECS["ShowPartitions"].request,
+        CODECS["ShowPartitions"].result,
+    ),
+]
+
+SEGMENT_CODECS = [
+    Codec(
+        "FlushAll",
+        rq.FlushAll,
+        lambda m, db, s: rq.FlushAll(m.db_name),
+        lambda res, r, s: C.FlushAllResponse(flush_all_ts=timestamp()),
+        lambda r, s: C.FlushAllRequest(db_name=r.db_name),
+        _none,
+    ),
+    Codec(
+        "GetFlushAllState",
+        rq.GetFlushAllState,
+        lambda m, db, s: rq.GetFlushAllState(m.db_name),
+        lambda res, r, s: C.GetFlushAllStateResponse(flushed=bool(res)),
+        lambda r, s: C.GetFlushAllStateRequest(db_name=r.db_name),
+        lambda reply, r: bool(reply.flushed),
+    ),
+    Codec(
+        "GetPersistentSegmentInfo",
+        rq.ListSegments,
+        lambda m, db, s: rq.ListSegments(db, m.collectionName),
+        lambda res, r, s: C.GetPersistentSegmentInfoResponse(infos=[_persistent_to_pb(d) for d in res]),
+        _segments_request,
+        lambda reply, r: [_segment_from_pb(i, r) for i in reply.infos],
+    ),
+    Codec(
+        "GetQuerySegmentInfo",
+        rq.ListLoadedSegments,
+        lambda m, db, s: rq.ListLoadedSegments(db, m.collectionName),
+        lambda res, r, s: C.GetQuerySegmentInfoResponse(infos=[_loaded_to_pb(d) for d in res]),
+        _segments_request,
+        lambda reply, r: [_segment_from_pb(i, r) for i in reply.infos],
+    ),
+]
+
+CODECS.update({c.rpc: c for c in [*_LISTINGS, *SEGMENT_CODECS]})

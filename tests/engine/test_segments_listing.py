@@ -1,0 +1,34 @@
+"""flush_all, get_flush_all_state and the segment listings, through both clients and both transports."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from tests.conftest import make_collection
+
+
+@pytest.mark.heron_env(HERON_SEAL_ROWS="40")
+def test_segments_are_listed_with_their_state_and_flush_all_persists_them(client: Any) -> None:
+    make_collection(client, rows=10)
+    make_collection(client, name="d", rows=3)
+    loaded = client.list_loaded_segments("c")
+    assert [(s.state, s.num_rows, s.collection_name) for s in loaded] == [("Growing", 10, "c")]
+    assert loaded[0].mem_size > 0 and loaded[0].segment_id > 0
+    assert client.list_persistent_segments("c") == []
+    assert client.get_flush_all_state() is False
+
+    client.flush_all()
+    assert client.get_flush_all_state() is True
+    persistent = client.list_persistent_segments("c")
+    assert [(s.state, s.num_rows, s.level) for s in persistent] == [("Flushed", 10, "L1")]
+    assert [s.state for s in client.list_persistent_segments("d")] == ["Flushed"]
+    assert persistent[0].collection_id == client.describe_collection("c")["collection_id"]
+
+    client.insert("c", [{"id": 100, "vec": [1.0] * 4, "name": "x", "n": 1}])
+    client.delete("c", ids=[0, 1])
+    states = sorted((s.state, s.num_rows) for s in client.list_segments("c"))
+    assert states == [("Flushed", 8), ("Growing", 1)]
+    assert [s.num_rows for s in client.list_segments("c", states=["Growing"])] == [1]
+    assert client.get_flush_all_state() is False
