@@ -486,3 +486,24 @@ class ListLoadedSegments:
 
     db_name: str
     collection_name: str
+
+
+# -- file resources ----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class AddFileResource:
+    """Keep a copy of the file at ``path`` (on the engine's machine) as resource ``name``."""
+
+    name: str
+    path: str
+
+
+@dataclass(frozen=True)
+class RemoveFileResource:
+    name: str
+
+
+@dataclass(frozen=True)
+class ListFileResources:
+    pass

@@ -85,3 +85,12 @@ class SegmentInfo:
     def from_dict(cls, d: dict[str, Any]) -> SegmentInfo:
         """The engine's answer as an object."""
         return cls(**{k: d[k] for k in cls.__dataclass_fields__ if k in d})
+
+
+@dataclass
+class FileResourceInfo:
+    """A file resource: its ``name`` and the ``path`` it was copied from."""
+
+    name: str
+    path: str
+    id: int = 0

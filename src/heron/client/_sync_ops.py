@@ -9,7 +9,7 @@ from .._errors import ParamError
 from .._schema import FieldSchema
 from .._types import DataType
 from ._base import ClientBase, property_keys_of
-from ._ops_results import RestoreSnapshotJobInfo, SegmentInfo, SnapshotInfo
+from ._ops_results import FileResourceInfo, RestoreSnapshotJobInfo, SegmentInfo, SnapshotInfo
 
 
 class OpsMixin(ClientBase):
@@ -158,6 +158,25 @@ class OpsMixin(ClientBase):
         """The segments of a collection in ``states`` (names or pymilvus ``SegmentState``s; default all)."""
         segs = self._call(rq.ListLoadedSegments(self._dbn(kwargs), collection_name), timeout)
         return _in_states([SegmentInfo.from_dict(d) for d in segs], states)
+
+
+    # -- file resources --------------------------------------------------------------------------
+    def add_file_resource(self, name: str, path: str, timeout: float | None = None, **kwargs: Any) -> None:
+        """Keep a copy of the file at ``path`` as resource ``name`` (for analyzers' stop words, dictionaries).
+
+        ``path`` is on the machine that runs the database (the server's, for a
+        remote client). Adding the same name and path again does nothing.
+        """
+        self._call(rq.AddFileResource(name, path), timeout)
+
+    def remove_file_resource(self, name: str, timeout: float | None = None, **kwargs: Any) -> None:
+        """Forget resource ``name`` and delete its copy; an unknown name is ignored."""
+        self._call(rq.RemoveFileResource(name), timeout)
+
+    def list_file_resources(self, timeout: float | None = None, **kwargs: Any) -> list[FileResourceInfo]:
+        """The resources kept, each with its ``name`` and the ``path`` it was copied from."""
+        return [FileResourceInfo(d["name"], d["path"], d["id"]) for d in self._call(rq.ListFileResources(),
+                                                                                           timeout)]
 
 
 def _in_states(segs: list[SegmentInfo], states: Any) -> list[SegmentInfo]:

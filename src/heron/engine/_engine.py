@@ -39,6 +39,7 @@ from .._errors import (
 from ._catalog_ops import CatalogOps
 from ._coalesce import SearchCoalescer
 from ._collection import Collection
+from ._file_resources import FileResources
 from ._maintenance import Maintenance
 from ._reads import Reader
 from ._recovery import Recovery
@@ -132,6 +133,8 @@ class Engine:
         self.schema_ops = SchemaOps(self)
         self.snapshots = Snapshots(self)
         self.segment_info = SegmentInfo(self)
+        #: Files kept for analyzers: ``file_resources.path(name)`` is a resource's copy.
+        self.file_resources = FileResources(self)
         #: Request type -> the one method that answers it (see `_dispatch_table`).
         self.handlers: Mapping[type, Callable[[Any], Any]] = self._dispatch_table()
         from .filter._parser import warm_up
@@ -146,7 +149,7 @@ class Engine:
     def _dispatch_table(self) -> dict[type, Callable[[Any], Any]]:
         """Every request `execute` runs, each with the method that answers it."""
         c, w, m, r = self.catalog_ops, self.writer, self.maintenance, self.reader
-        o, sn, si = self.schema_ops, self.snapshots, self.segment_info
+        o, sn, si, fr = self.schema_ops, self.snapshots, self.segment_info, self.file_resources
         return {
             rq.CreateDatabase: c.op_create_database,
             rq.DropDatabase: c.op_drop_database,
@@ -205,6 +208,9 @@ class Engine:
             rq.GetFlushAllState: si.op_get_flush_all_state,
             rq.ListSegments: si.op_list_segments,
             rq.ListLoadedSegments: si.op_list_loaded_segments,
+            rq.AddFileResource: fr.op_add_file_resource,
+            rq.RemoveFileResource: fr.op_remove_file_resource,
+            rq.ListFileResources: fr.op_list_file_resources,
         }
 
     # -- plumbing ------------------------------------------------------------------

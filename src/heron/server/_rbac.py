@@ -72,6 +72,9 @@ PRIVILEGES: dict[str, tuple[str, str]] = {
     "SelectRole": ("Global", "SelectOwnership"),
     "SelectGrant": ("Global", "SelectOwnership"),
     "SelectUser": ("User", "SelectUser"),
+    # a file resource is a file of the server's machine copied into its data directory
+    "AddFileResource": ("Global", "AddFileResource"),
+    "RemoveFileResource": ("Global", "RemoveFileResource"),
 }
 
 #: RBAC RPCs that change users, roles or grants: administrators only.

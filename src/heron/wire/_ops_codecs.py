@@ -241,6 +241,24 @@ def _segments_request(r: Any, s: SchemaFn) -> Any:
     return cls(dbName=r.db_name, collectionName=r.collection_name)
 
 
+class ListedCollection(str):
+    """A collection's name that also carries its id, creation time and in-memory percentage.
+
+    A name, so that what filters listings by name (the server's privilege
+    checks) keeps these entries whole.
+    """
+
+    collection_id: int
+    created: int
+    in_memory: int
+
+
+def _listed(name: str, collection_id: int, created: int, in_memory: int) -> ListedCollection:
+    out = ListedCollection(name)
+    out.collection_id, out.created, out.in_memory = collection_id, created, in_memory
+    return out
+
+
 @dataclass(frozen=True)
 class ShowCollections:
     """ShowCollections with names (pymilvus asks so for load progress): only those, with their load state.
@@ -251,14 +269,14 @@ class ShowCollections:
     db_name: str
     names: tuple[str, ...]
 
-    def run(self, execute: Callable[[Any], Any]) -> list[tuple[str, int, int, int]]:
+    def run(self, execute: Callable[[Any], Any]) -> list[ListedCollection]:
         names = list(self.names) or execute(rq.ListCollections(self.db_name))
         out = []
         for name in names:
             d = execute(rq.DescribeCollection(self.db_name, name))
             state = execute(rq.GetLoadState(self.db_name, name))["state"]
-            out.append((d["collection_name"], int(d["collection_id"]), int(d["created_timestamp"]),
-                        100 if state == LoadState.Loaded else 0))
+            out.append(_listed(name, int(d["collection_id"]), int(d["created_timestamp"]),
+                               100 if state == LoadState.Loaded else 0))
         return out
 
 
@@ -286,10 +304,11 @@ class ShowPartitions:
 def _collections_reply(res: Any, r: Any, s: SchemaFn) -> Any:
     if not isinstance(r, ShowCollections):
         return C.ShowCollectionsResponse(collection_names=res)
-    return C.ShowCollectionsResponse(collection_names=[x[0] for x in res], collection_ids=[x[1] for x in res],
-                                     created_timestamps=[x[2] for x in res],
-                                     created_utc_timestamps=[(x[2] >> 18) for x in res],
-                                     inMemory_percentages=[x[3] for x in res])
+    return C.ShowCollectionsResponse(collection_names=[str(x) for x in res],
+                                     collection_ids=[x.collection_id for x in res],
+                                     created_timestamps=[x.created for x in res],
+                                     created_utc_timestamps=[x.created >> 18 for x in res],
+                                     inMemory_percentages=[x.in_memory for x in res])
 
 
 def _partitions_reply(res: Any, r: Any, s: SchemaFn) -> Any:
@@ -351,3 +370,34 @@ SEGMENT_CODECS = [
 ]
 
 CODECS.update({c.rpc: c for c in [*_LISTINGS, *SEGMENT_CODECS]})
+
+
+FILE_RESOURCE_CODECS = [
+    Codec(
+        "AddFileResource",
+        rq.AddFileResource,
+        lambda m, db, s: rq.AddFileResource(m.name, m.path),
+        _ok,
+        lambda r, s: C.AddFileResourceRequest(name=r.name, path=r.path),
+        _none,
+    ),
+    Codec(
+        "RemoveFileResource",
+        rq.RemoveFileResource,
+        lambda m, db, s: rq.RemoveFileResource(m.name),
+        _ok,
+        lambda r, s: C.RemoveFileResourceRequest(name=r.name),
+        _none,
+    ),
+    Codec(
+        "ListFileResources",
+        rq.ListFileResources,
+        lambda m, db, s: rq.ListFileResources(),
+        lambda res, r, s: C.ListFileResourcesResponse(
+            resources=[C.FileResourceInfo(id=d["id"], name=d["name"], path=d["path"]) for d in res]),
+        lambda r, s: C.ListFileResourcesRequest(),
+        lambda reply, r: [{"id": int(i.id), "name": i.name, "path": i.path} for i in reply.resources],
+    ),
+]
+
+CODECS.update({c.rpc: c for c in FILE_RESOURCE_CODECS})
