@@ -6,6 +6,7 @@ from typing import Any
 
 import pytest
 
+import heron
 from tests.conftest import make_collection
 
 
@@ -32,3 +33,31 @@ def test_segments_are_listed_with_their_state_and_flush_all_persists_them(client
     assert states == [("Flushed", 8), ("Growing", 1)]
     assert [s.num_rows for s in client.list_segments("c", states=["Growing"])] == [1]
     assert client.get_flush_all_state() is False
+
+
+@pytest.mark.heron_env(HERON_SEAL_ROWS="40")
+def test_optimize_seals_and_compacts_and_reports_its_stages(client: Any) -> None:
+    make_collection(client, rows=30)
+    client.delete("c", ids=list(range(10)))
+    result = client.optimize("c", target_size="512MB")
+    assert (result.status, result.collection_name, result.target_size) == ("success", "c", "512MB")
+    assert result.progress[0] == "initializing" and result.progress[-1] == "refreshing load"
+    assert [(s.state, s.num_rows) for s in client.list_segments("c")] == [("Flushed", 20)]
+    task = client.optimize("c", wait=False)
+    assert task.done() and task.result().status == "success" and not task.cancel()
+    with pytest.raises(heron.ParamError, match="target_size"):
+        client.optimize("c", target_size="12 parsecs")
+    with pytest.raises(heron.ParamError, match="too small"):
+        client.optimize("c", target_size="10KB")
+    with pytest.raises(heron.CollectionNotFoundError):
+        client.optimize("nope")
+
+
+def test_compaction_plans_and_tasks_answer_completed(client: Any) -> None:
+    make_collection(client, rows=5)
+    job = client.compact("c")
+    plans = client.get_compaction_plans(job)
+    assert (plans.compaction_id, plans.state, plans.plans) == (job, "Completed", [])
+    assert client.list_compaction_tasks("c").collection_name == "c"
+    with pytest.raises(heron.CollectionNotFoundError):
+        client.list_compaction_tasks("nope")

@@ -165,3 +165,20 @@ def test_show_collections_and_partitions_honour_names_and_load_state(server: Ser
         assert list(reply.partition_names) == ["p"]
     finally:
         c.close()
+
+
+def test_pymilvus_compaction_plans_and_optimize(server: Server) -> None:
+    _needs("optimize")
+    c = pymilvus.MilvusClient(server.uri)
+    try:
+        _collection(c, rows=6)
+        c.delete("c", ids=[0, 1])
+        job = c.compact("c")
+        plans = c.get_compaction_plans(job)
+        assert plans.state.name == "Completed" and plans.plans == []
+        assert c.list_compaction_tasks("c").plans == []
+        result = c.optimize("c", timeout=60)
+        assert result.status == "success"
+        assert sum(s.num_rows for s in c.list_loaded_segments("c")) == 4
+    finally:
+        c.close()

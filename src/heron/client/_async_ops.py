@@ -9,11 +9,20 @@ from __future__ import annotations
 from typing import Any
 
 from .. import _requests as rq
-from .._errors import ParamError
+from .._errors import CollectionNotFoundError, ParamError
 from .._schema import FieldSchema
 from .._types import DataType
 from ._base import ClientBase, property_keys_of
-from ._ops_results import FileResourceInfo, RestoreSnapshotJobInfo, SegmentInfo, SnapshotInfo
+from ._ops_results import (
+    OPTIMIZE_STAGES,
+    CompactionPlans,
+    FileResourceInfo,
+    OptimizeResult,
+    OptimizeTask,
+    RestoreSnapshotJobInfo,
+    SegmentInfo,
+    SnapshotInfo,
+)
 
 
 class AsyncOpsMixin(ClientBase):
@@ -183,6 +192,36 @@ class AsyncOpsMixin(ClientBase):
                                                                                            timeout)]
 
 
+    # -- compaction ------------------------------------------------------------------------------
+    async def get_compaction_plans(self, job_id: int, timeout: float | None = None, **kwargs: Any) -> CompactionPlans:
+        """A compaction job's plans: compaction finishes inside `compact`, so ``Completed`` with none pending."""
+        return CompactionPlans(int(job_id))
+
+    async def list_compaction_tasks(self, collection_name: str, timeout: float | None = None,
+                                    **kwargs: Any) -> CompactionPlans:
+        """The compaction tasks retained for a collection: none pending (`CollectionNotFoundError` if it is not one)."""
+        if not isinstance(collection_name, str) or not collection_name:
+            raise ParamError(f"collection_name: got {collection_name!r}, expected a collection name")
+        if not await self._call(rq.HasCollection(self._dbn(kwargs), collection_name), timeout):
+            raise CollectionNotFoundError(f"collection not found[collection={collection_name}]")
+        return CompactionPlans(0, collection_name=collection_name)
+
+    async def optimize(self, collection_name: str, target_size: str | None = None, wait: bool = True,
+                       timeout: float | None = None, **kwargs: Any) -> OptimizeResult | OptimizeTask:
+        """Seal the growing rows and compact the collection's segments (Heron merges them as they seal).
+
+        ``target_size`` ("512MB", "1GB", a number of bytes) is checked as pymilvus checks it; Heron's merge
+        limit sets the segment size. With ``wait=False`` an `OptimizeTask` comes back, already done.
+        """
+        if target_size is not None:
+            _target_size_mb(target_size)
+        db = self._dbn(kwargs)
+        await self._call(rq.Flush(db, collection_name), timeout)
+        job = await self._call(rq.Compact(db, collection_name), timeout)
+        result = OptimizeResult("success", collection_name, int(job or 0), target_size, list(OPTIMIZE_STAGES))
+        return result if wait else OptimizeTask(result)
+
+
 def _in_states(segs: list[SegmentInfo], states: Any) -> list[SegmentInfo]:
     if not states:
         return segs
@@ -190,3 +229,26 @@ def _in_states(segs: list[SegmentInfo], states: Any) -> list[SegmentInfo]:
     if not all(isinstance(n, str) for n in names):
         raise ParamError(f"states: got {states!r}, expected segment state names or SegmentState values")
     return [s for s in segs if s.state in names]
+
+
+_UNITS = {"b": 1, "kb": 1 << 10, "mb": 1 << 20, "gb": 1 << 30, "tb": 1 << 40, "pb": 1 << 50}
+
+
+def _target_size_mb(target_size: Any) -> int:
+    """``target_size`` in MB, as pymilvus reads it; `ParamError` for a malformed or out-of-range one."""
+    import re
+
+    if isinstance(target_size, bool) or not isinstance(target_size, (str, int, float)):
+        raise ParamError(f"target_size must be a string or number, got {type(target_size).__name__}")
+    if isinstance(target_size, str):
+        m = re.fullmatch(r"(\d+(?:\.\d+)?)\s*([a-z]*)", target_size.strip().lower())
+        if m is None or (m.group(2) or "b") not in _UNITS:
+            raise ParamError(f"Invalid target_size format: '{target_size}'. Expected format: '1000', '1000MB', "
+                             "'1GB', '1.2gb', '1000B', '500KB', '2TB'")
+        size = float(m.group(1)) * _UNITS[m.group(2) or "b"]
+    else:
+        size = float(target_size)
+    mb = int(size // (1 << 20))
+    if mb <= 0:
+        raise ParamError(f"target size too small: {target_size}, must be at least 1MB")
+    return mb

@@ -94,3 +94,60 @@ class FileResourceInfo:
     name: str
     path: str
     id: int = 0
+
+
+@dataclass
+class CompactionPlans:
+    """What `get_compaction_plans` / `list_compaction_tasks` answer: a job's state and its merge plans.
+
+    Heron's compactions finish inside `compact` (and in the background as
+    rows are deleted), so a job is always ``Completed`` and no plan is pending.
+    """
+
+    compaction_id: int
+    state: str = "Completed"
+    collection_name: str = ""
+    plans: list[Any] = field(default_factory=list)
+
+
+#: The stages `optimize` goes through, in order (pymilvus's names).
+OPTIMIZE_STAGES = ("initializing", "waiting for indexes", "compacting", "waiting for compaction",
+                   "waiting for index rebuild", "refreshing load")
+
+
+@dataclass
+class OptimizeResult:
+    """What `optimize` answers: ``status`` "success", the compaction job and the stages it went through."""
+
+    status: str
+    collection_name: str
+    compaction_id: int
+    target_size: str | None
+    progress: list[str]
+
+
+class OptimizeTask:
+    """`optimize(..., wait=False)`'s handle, as pymilvus's: the optimisation has finished when it is returned."""
+
+    def __init__(self, result: OptimizeResult) -> None:
+        self._result = result
+
+    def done(self) -> bool:
+        """Whether the optimisation finished (always, for Heron)."""
+        return True
+
+    def cancel(self) -> bool:
+        """Cancel it; False, as it is done already."""
+        return False
+
+    def cancelled(self) -> bool:
+        """Whether it was cancelled (never)."""
+        return False
+
+    def progress(self) -> str:
+        """The stage reached: the last one."""
+        return self._result.progress[-1]
+
+    def result(self, timeout: float | None = None) -> OptimizeResult:
+        """The `OptimizeResult`."""
+        return self._result

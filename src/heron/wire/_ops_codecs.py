@@ -18,6 +18,7 @@ from .. import _requests as rq
 from .._types import LoadState
 from . import _schema as ws
 from ._codecs import CODECS, Codec, SchemaFn
+from ._composite import Const as _Const
 from ._composite import timestamp
 
 C = milvus_pb2
@@ -401,3 +402,10 @@ FILE_RESOURCE_CODECS = [
 ]
 
 CODECS.update({c.rpc: c for c in FILE_RESOURCE_CODECS})
+
+CODECS["GetCompactionStateWithPlans"] = Codec(
+    "GetCompactionStateWithPlans",
+    None,  # pymilvus's get_compaction_plans / list_compaction_tasks; compactions finish inside ManualCompaction
+    lambda m, db, s: _Const(None),
+    lambda res, r, s: C.GetCompactionPlansResponse(state=common_pb2.Completed),
+)
