@@ -173,3 +173,15 @@ def test_added_field_survives_sealing_and_merging(tmp_path: Any, monkeypatch: py
     with heron.Client(path) as c:
         assert c.query("c", filter="w == 0.5", output_fields=["count(*)"])[0]["count(*)"] == 120
         assert c.query("c", filter="w is null", output_fields=["count(*)"])[0]["count(*)"] == 120
+
+
+def test_a_client_that_has_not_seen_the_new_field_still_writes(tmp_path: Any) -> None:
+    path = str(tmp_path / "db")
+    with heron.Client(path) as old, heron.Client(path) as new:
+        make_collection(old, rows=2)
+        old.insert("c", _rows(2, 3))  # the schema is in this client's cache now
+        new.add_collection_field("c", "score", DataType.DOUBLE, default_value=0.25)
+        old.insert("c", _rows(3, 4))
+        new.insert("c", _rows(4, 5, score=2.0))
+        got = {r["id"]: r["score"] for r in new.query("c", filter="", output_fields=["score"], limit=10)}
+        assert got == {0: 0.25, 1: 0.25, 2: 0.25, 3: 0.25, 4: 2.0}

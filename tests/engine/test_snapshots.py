@@ -131,3 +131,15 @@ def test_snapshots_keep_linked_files_through_merges_reopen_and_verify(tmp_path: 
         c.restore_snapshot("s", "c", "r")
         assert _count(c, "r") == 250 and _count(c, "c") == 750
         assert _count(c, "r", "name == 'a'") == 250
+
+
+def test_dropping_a_collection_removes_its_snapshots(tmp_path: Any) -> None:
+    path = tmp_path / "db"
+    with heron.Client(str(path)) as c:
+        make_collection(c, rows=3)
+        c.create_snapshot("s", "c")
+        assert any((path / "snapshots").iterdir())
+        c.drop_collection("c")
+        assert not any((path / "snapshots").iterdir())
+        make_collection(c, rows=1)
+        assert c.list_snapshots("c") == []

@@ -140,6 +140,7 @@ class CatalogOps:
         # a segment or index file being written now would fail once the directory is gone (a false disk alarm)
         self.engine.settle(coll)
         self.engine.dir.remove_collection(coll.id)
+        self.engine.snapshots.remove_collection(coll)
 
     def op_has_collection(self, r: rq.HasCollection) -> bool:
         try:

@@ -221,3 +221,15 @@ def _add_column(seg: Segment, f: FieldSchema) -> None:
     seg.dtypes[f.name] = f.dtype
     seg.element_types[f.name] = f.element_type
     seg._view = None  # a sealed segment's kept view holds the columns it read
+
+
+def complete_batch(schema: Any, batch: Any) -> Any:
+    """``batch`` with a column of default (or null) for each field added to the collection that it lacks.
+
+    A client that read the schema before a field was added sends rows
+    without it; they take the value the rows stored before take.
+    """
+    for f in schema.fields:
+        if f.added_seq and not f.dtype.is_vector and f.name not in batch.columns:
+            batch.columns[f.name] = filled_column(f, batch.num_rows)
+    return batch

@@ -147,6 +147,10 @@ class Snapshots:
         if os.path.isdir(path):
             shutil.rmtree(path)
 
+    def remove_collection(self, coll: Collection) -> None:
+        """Delete the snapshots of a dropped collection (no name reaches them any more)."""
+        shutil.rmtree(self._dir(coll), ignore_errors=True)
+
     # -- describe and list ----------------------------------------------------------------------
     def op_list_snapshots(self, r: rq.ListSnapshots) -> list[str]:
         db = self.engine.database(r.db_name)
