@@ -83,6 +83,8 @@ def test_snapshot_errors_change_nothing(client: Any) -> None:
         client.restore_snapshot("s1", "c", "c")
     with pytest.raises(heron.ParamError):
         client.create_snapshot("bad name", "c")
+    with pytest.raises(heron.ParamError, match="compaction_protection_seconds"):
+        client.create_snapshot("s2", "c", compaction_protection_seconds=-1)
     assert client.list_collections() == ["c"]
     assert client.list_snapshots("c") == ["s1"]
 

@@ -153,7 +153,7 @@ def test_show_collections_and_partitions_honour_names_and_load_state(server: Ser
         stub = c._get_connection()._stub
         pb = pymilvus.grpc_gen.milvus_pb2
         reply = stub.ShowCollections(pb.ShowCollectionsRequest(collection_names=["b", "a"], type=pb.InMemory))
-        assert (list(reply.collection_names), list(reply.inMemory_percentages)) == (["b", "a"], [0, 100])
+        assert (list(reply.collection_names), list(reply.inMemory_percentages)) == (["a", "b"], [100, 0])
         assert len(set(reply.collection_ids)) == 2
         reply = stub.ShowCollections(pb.ShowCollectionsRequest(collection_names=["nope"]))
         assert reply.status.code == 100

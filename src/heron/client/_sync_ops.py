@@ -86,16 +86,25 @@ class OpsMixin(ClientBase):
         self._call(req, timeout)
 
     # -- snapshots -----------------------------------------------------------------------------
-    def create_snapshot(self, snapshot_name: str, collection_name: str, description: str = "",
+    def create_snapshot(self, snapshot_name: str, collection_name: str, db_name: str = "",
+                              description: str = "", compaction_protection_seconds: int = 0,
                               timeout: float | None = None, **kwargs: Any) -> None:
-        """Keep the collection's rows as they are now under ``snapshot_name`` (cheap: files are linked)."""
-        req = rq.CreateSnapshot(self._dbn(kwargs), collection_name, snapshot_name, description)
+        """Keep the collection's rows as they are now under ``snapshot_name`` (cheap: files are linked).
+
+        A snapshot's files are kept from compaction for as long as it exists, so
+        ``compaction_protection_seconds`` (checked, at least 0) asks for nothing more.
+        """
+        if isinstance(compaction_protection_seconds, bool) or not isinstance(compaction_protection_seconds, int) \
+                or compaction_protection_seconds < 0:
+            raise ParamError(f"compaction_protection_seconds: got {compaction_protection_seconds!r}, "
+                             "expected an integer of at least 0")
+        req = rq.CreateSnapshot(db_name or self._db, collection_name, snapshot_name, description)
         self._call(req, timeout)
 
-    def drop_snapshot(self, snapshot_name: str, collection_name: str, timeout: float | None = None,
-                            **kwargs: Any) -> None:
+    def drop_snapshot(self, snapshot_name: str, collection_name: str, db_name: str = "",
+                            timeout: float | None = None, **kwargs: Any) -> None:
         """Delete a snapshot; one that does not exist is ignored, a pinned one refused."""
-        self._call(rq.DropSnapshot(self._dbn(kwargs), collection_name, snapshot_name), timeout)
+        self._call(rq.DropSnapshot(db_name or self._db, collection_name, snapshot_name), timeout)
 
     def list_snapshots(self, collection_name: str = "", db_name: str = "", timeout: float | None = None,
                              **kwargs: Any) -> list[str]:

@@ -262,7 +262,7 @@ def _listed(name: str, collection_id: int, created: int, in_memory: int) -> List
 
 @dataclass(frozen=True)
 class ShowCollections:
-    """ShowCollections with names (pymilvus asks so for load progress): only those, with their load state.
+    """ShowCollections, with names (pymilvus asks so for load progress) or without, with load states.
 
     A name that is not a collection is refused, as Milvus refuses it.
     """
@@ -271,7 +271,11 @@ class ShowCollections:
     names: tuple[str, ...]
 
     def run(self, execute: Callable[[Any], Any]) -> list[ListedCollection]:
-        names = list(self.names) or execute(rq.ListCollections(self.db_name))
+        names = execute(rq.ListCollections(self.db_name))
+        if self.names:  # each must exist; listed in the collections' order, as Milvus Lite lists them
+            for name in self.names:
+                execute(rq.DescribeCollection(self.db_name, name))
+            names = [n for n in names if n in set(self.names)]
         out = []
         for name in names:
             d = execute(rq.DescribeCollection(self.db_name, name))
