@@ -185,3 +185,26 @@ def test_a_client_that_has_not_seen_the_new_field_still_writes(tmp_path: Any) ->
         new.insert("c", _rows(4, 5, score=2.0))
         got = {r["id"]: r["score"] for r in new.query("c", filter="", output_fields=["score"], limit=10)}
         assert got == {0: 0.25, 1: 0.25, 2: 0.25, 3: 0.25, 4: 2.0}
+
+
+def test_a_segment_made_before_the_field_was_added_reads_its_default(tmp_path: Any) -> None:
+    """A merge under way while a field is added builds its segment for the old schema: readers get the default."""
+    from heron.engine._segment import Segment
+
+    with heron.Client(str(tmp_path / "db")) as c:
+        make_collection(c, rows=3)
+        coll = c._transport._engine.collection("default", "c")
+        early = Segment(10_000, 1, coll.schema)
+        early.append(*_batch_of_three(coll.schema))
+        c.add_collection_field("c", "w", DataType.INT16, default_value=7)
+        col = early.snapshot().column("w")
+        assert col.values.tolist() == [7, 7, 7] and col.valid is None
+        with pytest.raises(KeyError):
+            early.snapshot().column("not_a_field")
+
+
+def _batch_of_three(schema: Any) -> tuple[Any, Any]:
+    from heron.data._batch import build_batch
+
+    batch = build_batch(schema, _rows(50, 53))
+    return batch, np.arange(1, 4, dtype=np.int64)
