@@ -467,9 +467,13 @@ class FlushAll:
 
 @dataclass(frozen=True)
 class GetFlushAllState:
-    """Whether every collection of a database ("" for all) has its rows in segment files."""
+    """Whether every collection of a database ("" for all) has its rows in segment files.
+
+    With ``flush_all_ts`` (what `FlushAll` answered): only the rows written up to then.
+    """
 
     db_name: str = ""
+    flush_all_ts: int = 0
 
 
 @dataclass(frozen=True)

@@ -61,3 +61,18 @@ def test_compaction_plans_and_tasks_answer_completed(client: Any) -> None:
     assert client.list_compaction_tasks("c").collection_name == "c"
     with pytest.raises(heron.CollectionNotFoundError):
         client.list_compaction_tasks("nope")
+
+
+def test_flush_all_state_at_a_flush_ignores_rows_written_after_it(tmp_path: Any) -> None:
+    from heron import _requests as rq
+    from heron.engine._engine import Engine
+
+    with heron.Client(str(tmp_path / "db")) as c:
+        make_collection(c, rows=5)
+        engine = c._transport._engine
+        ts = engine.execute(rq.FlushAll())
+        c.insert("c", [{"id": 50, "vec": [1.0] * 4, "name": "x", "n": 1}])
+        assert engine.execute(rq.GetFlushAllState("", ts)) is True
+        assert engine.execute(rq.GetFlushAllState("")) is False
+        assert c.get_flush_all_state(flush_all_ts=ts) is True
+        assert isinstance(engine, Engine)

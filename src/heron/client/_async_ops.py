@@ -160,8 +160,12 @@ class AsyncOpsMixin(ClientBase):
         await self._call(rq.FlushAll(kwargs.get("db") or ""), timeout)
 
     async def get_flush_all_state(self, timeout: float | None = None, **kwargs: Any) -> bool:
-        """Whether every collection (of database ``db=`` if given) has all its rows in segment files."""
-        return bool(await self._call(rq.GetFlushAllState(kwargs.get("db") or ""), timeout))
+        """Whether every collection (of database ``db=`` if given) has all its rows in segment files.
+
+        ``flush_all_ts=`` (what the FlushAll RPC answers) asks only about the rows written up to that flush.
+        """
+        req = rq.GetFlushAllState(kwargs.get("db") or "", int(kwargs.get("flush_all_ts") or 0))
+        return bool(await self._call(req, timeout))
 
     async def list_persistent_segments(self, collection_name: str, timeout: float | None = None,
                                        states: Any = None, **kwargs: Any) -> list[SegmentInfo]:

@@ -156,8 +156,12 @@ class OpsMixin(ClientBase):
         self._call(rq.FlushAll(kwargs.get("db") or ""), timeout)
 
     def get_flush_all_state(self, timeout: float | None = None, **kwargs: Any) -> bool:
-        """Whether every collection (of database ``db=`` if given) has all its rows in segment files."""
-        return bool(self._call(rq.GetFlushAllState(kwargs.get("db") or ""), timeout))
+        """Whether every collection (of database ``db=`` if given) has all its rows in segment files.
+
+        ``flush_all_ts=`` (what the FlushAll RPC answers) asks only about the rows written up to that flush.
+        """
+        req = rq.GetFlushAllState(kwargs.get("db") or "", int(kwargs.get("flush_all_ts") or 0))
+        return bool(self._call(req, timeout))
 
     def list_persistent_segments(self, collection_name: str, timeout: float | None = None,
                                        states: Any = None, **kwargs: Any) -> list[SegmentInfo]:

@@ -28,17 +28,28 @@ class SegmentInfo:
         dbs = [self.engine.database(db_name)] if db_name else sorted(self.engine.databases)
         return [c for (d, _), c in sorted(self.engine.collections.items()) if d in dbs]
 
-    def op_flush_all(self, r: rq.FlushAll) -> None:
-        """Flush each collection (`Writer.op_flush`); the first that cannot be written raises."""
+    def op_flush_all(self, r: rq.FlushAll) -> int:
+        """Flush each collection (`Writer.op_flush`); the first that cannot be written raises.
+
+        Returns the sequence number of the last write it covers, for `GetFlushAllState`.
+        """
+        seq = self.engine.last_seq
         for coll in self._collections(r.db_name):
             if coll.damage is None:
                 self.engine.execute(rq.Flush(coll.db, coll.name))
+        return seq
 
     def op_get_flush_all_state(self, r: rq.GetFlushAllState) -> bool:
+        """No row (written up to ``flush_all_ts``, when given) is only in a growing or unwritten segment."""
+        upto = r.flush_all_ts or None
         for coll in self._collections(r.db_name):
-            for p in coll.partitions.values():
-                if (p.growing is not None and p.growing.n) or any(not s.persisted for s in p.sealed):
-                    return False
+            with coll.write_lock:
+                for p in coll.partitions.values():
+                    for seg in p.segments():
+                        if seg.persisted or not seg.n:
+                            continue
+                        if upto is None or int(seg.seq.data[: seg.n].min()) <= upto:
+                            return False
         return True
 
     def op_list_segments(self, r: rq.ListSegments) -> list[dict[str, Any]]:

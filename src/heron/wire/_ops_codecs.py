@@ -19,7 +19,6 @@ from .._types import LoadState
 from . import _schema as ws
 from ._codecs import CODECS, Codec, SchemaFn
 from ._composite import Const as _Const
-from ._composite import timestamp
 
 C = milvus_pb2
 
@@ -344,16 +343,16 @@ SEGMENT_CODECS = [
         "FlushAll",
         rq.FlushAll,
         lambda m, db, s: rq.FlushAll(m.db_name),
-        lambda res, r, s: C.FlushAllResponse(flush_all_ts=timestamp()),
+        lambda res, r, s: C.FlushAllResponse(flush_all_ts=int(res)),
         lambda r, s: C.FlushAllRequest(db_name=r.db_name),
         _none,
     ),
     Codec(
         "GetFlushAllState",
         rq.GetFlushAllState,
-        lambda m, db, s: rq.GetFlushAllState(m.db_name),
+        lambda m, db, s: rq.GetFlushAllState(m.db_name, int(m.flush_all_ts)),
         lambda res, r, s: C.GetFlushAllStateResponse(flushed=bool(res)),
-        lambda r, s: C.GetFlushAllStateRequest(db_name=r.db_name),
+        lambda r, s: C.GetFlushAllStateRequest(db_name=r.db_name, flush_all_ts=r.flush_all_ts),
         lambda reply, r: bool(reply.flushed),
     ),
     Codec(
