@@ -182,3 +182,36 @@ def test_pymilvus_compaction_plans_and_optimize(server: Server) -> None:
         assert sum(s.num_rows for s in c.list_loaded_segments("c")) == 4
     finally:
         c.close()
+
+
+def test_schema_changes_snapshots_and_file_resources_need_privileges(start_server: Any, tmp_path: Any) -> None:
+    import heron
+
+    password = "s3cret-Root"
+    server = start_server("--auth", "--root-password", password)
+    admin = pymilvus.MilvusClient(server.uri, token=f"root:{password}")
+    try:
+        _collection(admin)
+        admin.create_user("bob", "bob-pw")
+        admin.create_role("viewer")
+        admin.grant_role("bob", "viewer")
+        for privilege in ("Query", "DescribeCollection"):
+            admin.grant_privilege("viewer", "Collection", privilege, "c")
+    finally:
+        admin.close()
+    src = tmp_path / "words.txt"
+    src.write_text("a\n")
+    with heron.Client(server.uri, token="bob:bob-pw") as bob:
+        assert len(bob.query("c", ids=[1])) == 1
+        with pytest.raises(heron.PermissionDeniedError):
+            bob.add_collection_field("c", "x", heron.DataType.INT64, nullable=True)
+        with pytest.raises(heron.PermissionDeniedError):
+            bob.alter_index_properties("c", "v", {"mmap.enabled": True})
+        with pytest.raises(heron.PermissionDeniedError):
+            bob.add_file_resource("words", str(src))
+        with pytest.raises(heron.PermissionDeniedError):
+            bob.flush_all()
+    with heron.Client(server.uri, token=f"root:{password}") as root:
+        assert "x" not in [f["name"] for f in root.describe_collection("c")["fields"]]
+        assert root.list_file_resources() == []
+        root.add_collection_field("c", "x", heron.DataType.INT64, nullable=True)
