@@ -145,3 +145,21 @@ def test_dropping_a_collection_removes_its_snapshots(tmp_path: Any) -> None:
         assert not any((path / "snapshots").iterdir())
         make_collection(c, rows=1)
         assert c.list_snapshots("c") == []
+
+
+def test_restore_into_another_database_keeps_added_fields_defaults(tmp_path: Any) -> None:
+    with heron.Client(str(tmp_path / "db")) as c:
+        make_collection(c, rows=4)
+        c.flush("c")
+        c.add_collection_field("c", "score", heron.DataType.FLOAT, default_value=0.5)
+        c.insert("c", [{"id": 9, "vec": [9.0] * 4, "name": "n9", "n": 1, "score": 2.0}])
+        c.create_snapshot("s", "c")
+        make_collection(c, name="d", rows=1)
+        c.create_snapshot("t", "d")
+        assert c.list_snapshots() == ["s", "t"]
+        c.create_database("other")
+        c.restore_snapshot("s", "c", "copy", target_db_name="other")
+        c.use_database("other")
+        got = {r["id"]: r["score"] for r in c.query("copy", filter="", output_fields=["score"], limit=10)}
+        assert got == {0: 0.5, 1: 0.5, 2: 0.5, 3: 0.5, 9: 2.0}
+        assert c.list_restore_snapshot_jobs()[0].db_name == "other"
