@@ -163,3 +163,18 @@ def test_restore_into_another_database_keeps_added_fields_defaults(tmp_path: Any
         got = {r["id"]: r["score"] for r in c.query("copy", filter="", output_fields=["score"], limit=10)}
         assert got == {0: 0.5, 1: 0.5, 2: 0.5, 3: 0.5, 9: 2.0}
         assert c.list_restore_snapshot_jobs()[0].db_name == "other"
+
+
+def test_a_snapshot_cut_short_by_a_crash_is_removed_at_open(tmp_path: Any) -> None:
+    path = tmp_path / "db"
+    with heron.Client(str(path)) as c:
+        make_collection(c, rows=2)
+        c.create_snapshot("s", "c")
+    half = next((path / "snapshots").iterdir()) / "t.tmp"
+    half.mkdir()
+    (half / "0.arrow").write_bytes(b"partial")
+    with heron.Client(str(path)) as c:
+        assert c.list_snapshots("c") == ["s"]
+        assert not half.exists()
+        c.create_snapshot("t", "c")
+        assert c.list_snapshots("c") == ["s", "t"]

@@ -62,6 +62,15 @@ class Snapshots:
         self._jobs: dict[int, dict[str, Any]] = {}
         self._pins: dict[int, tuple[str, float]] = {}
         self._ids = itertools.count(int(time.time() * 1000))
+        self._remove_unfinished()
+
+    def _remove_unfinished(self) -> None:
+        """Delete snapshot directories a crash left half-built (their names end in ``.tmp``)."""
+        for cdir in os.listdir(self.root) if os.path.isdir(self.root) else []:
+            base = os.path.join(self.root, cdir)
+            for name in os.listdir(base) if os.path.isdir(base) else []:
+                if name.endswith(".tmp"):
+                    shutil.rmtree(os.path.join(base, name), ignore_errors=True)
 
     def _dir(self, coll: Collection, name: str = "") -> str:
         base = os.path.join(self.root, f"c{coll.id}")
