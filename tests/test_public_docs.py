@@ -11,7 +11,7 @@ import pytest
 import heron
 import heron.server
 from heron._errors import HeronError
-from heron.client import _async_iterators, _sync_iterators
+from heron.client import _async_iterators, _ops_results, _sync_iterators
 
 # Modules whose every public class is part of the API and must be re-exported by `heron`.
 REEXPORTED = (
@@ -27,6 +27,13 @@ RETURNED = (
     _async_iterators.AsyncSearchIterator,
     _sync_iterators.QueryIterator,
     _sync_iterators.SearchIterator,
+    _ops_results.SnapshotInfo,
+    _ops_results.RestoreSnapshotJobInfo,
+    _ops_results.SegmentInfo,
+    _ops_results.FileResourceInfo,
+    _ops_results.CompactionPlans,
+    _ops_results.OptimizeResult,
+    _ops_results.OptimizeTask,
 )
 
 

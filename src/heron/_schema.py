@@ -77,6 +77,9 @@ class FieldSchema:
         self.is_clustering_key = bool(is_clustering_key)
         self.params = dict(params)
         self.field_id = 0
+        #: For a field added to a live collection, the sequence number of that change: rows
+        #: written before it read the default (or null). 0 for fields the collection was created with.
+        self.added_seq = 0
 
     # -- checks ---------------------------------------------------------------
     def validate(self) -> None:
@@ -204,6 +207,7 @@ class FieldSchema:
             **params,
         )
         f.field_id = int(d.get("field_id", 0))
+        f.added_seq = int(d.get("added_seq", 0))
         return f
 
     def __eq__(self, other: object) -> bool:
@@ -320,7 +324,9 @@ class CollectionSchema:
     def to_json_dict(self) -> dict[str, Any]:
         """A JSON-serialisable form (types as numbers) for the catalog and the wire."""
         d = self.to_dict()
-        for fd in d["fields"]:
+        for f, fd in zip(self.fields, d["fields"]):
+            if f.added_seq:
+                fd["added_seq"] = f.added_seq
             fd["type"] = int(fd["type"])
             if "element_type" in fd:
                 fd["element_type"] = int(fd["element_type"])

@@ -37,6 +37,7 @@ SERVER_ONLY = {
     "GetVersion",
     "CheckHealth",
     "AllocTimestamp",
+    "GetCompactionStateWithPlans",  # compaction plans: compactions are done when ManualCompaction answers
 }
 
 

@@ -152,6 +152,7 @@ class CatalogOps:
         # a segment or index file being written now would fail once the directory is gone (a false disk alarm)
         self.engine.settle(coll)
         self.engine.dir.remove_collection(coll.id)
+        self.engine.snapshots.remove_collection(coll)
 
     def op_has_collection(self, r: rq.HasCollection) -> bool:
         try:
@@ -358,7 +359,8 @@ class CatalogOps:
                 pending += s.n
                 reason = reason or failed.get((s.id, d.field_name), "")
         out = {
-            **{k: v for k, v in d.params.items()},
+            **d.params,
+            **d.properties,
             "index_type": d.index_type,
             "metric_type": d.metric_type,
             "field_name": d.field_name,

@@ -42,10 +42,14 @@ from ._access import run as run_access
 from ._catalog_ops import CatalogOps
 from ._coalesce import SearchCoalescer
 from ._collection import Collection
+from ._file_resources import FileResources
 from ._maintenance import Maintenance
 from ._reads import Reader
 from ._recovery import Recovery
 from ._resource_groups import ResourceGroups
+from ._schema_ops import SchemaOps
+from ._segment_info import SegmentInfo
+from ._snapshots import Snapshots
 from ._writes import Writer
 from .index._faiss import detach_interrupt_check
 from .storage import _prefault as prefault
@@ -131,6 +135,11 @@ class Engine:
         self.maintenance = Maintenance(self)
         self.reader = Reader(self)
         self.resource_groups = ResourceGroups(self)
+        self.schema_ops = SchemaOps(self)
+        self.snapshots = Snapshots(self)
+        self.segment_info = SegmentInfo(self)
+        #: Files kept for analyzers: ``file_resources.path(name)`` is a resource's copy.
+        self.file_resources = FileResources(self)
         #: Request type -> the one method that answers it (see `_dispatch_table`).
         self.handlers: Mapping[type, Callable[[Any], Any]] = self._dispatch_table()
         from .filter._parser import warm_up
@@ -145,6 +154,7 @@ class Engine:
     def _dispatch_table(self) -> dict[type, Callable[[Any], Any]]:
         """Every request `execute` runs, each with the method that answers it."""
         c, w, m, r = self.catalog_ops, self.writer, self.maintenance, self.reader
+        o, sn, si, fr = self.schema_ops, self.snapshots, self.segment_info, self.file_resources
         return {
             rq.CreateDatabase: c.op_create_database,
             rq.DropDatabase: c.op_drop_database,
@@ -195,6 +205,26 @@ class Engine:
             rq.ListResourceGroups: self.resource_groups.op_list,
             rq.DescribeResourceGroup: self.resource_groups.op_describe,
             rq.TransferReplica: self.resource_groups.op_transfer_replica,
+            rq.AddCollectionField: o.op_add_collection_field,
+            rq.AlterCollectionField: o.op_alter_collection_field,
+            rq.DropCollectionField: o.op_drop_collection_field,
+            rq.AlterIndexProperties: o.op_alter_index_properties,
+            rq.CreateSnapshot: sn.op_create_snapshot,
+            rq.DropSnapshot: sn.op_drop_snapshot,
+            rq.ListSnapshots: sn.op_list_snapshots,
+            rq.DescribeSnapshot: sn.op_describe_snapshot,
+            rq.RestoreSnapshot: sn.op_restore_snapshot,
+            rq.GetRestoreSnapshotState: sn.op_get_restore_snapshot_state,
+            rq.ListRestoreSnapshotJobs: sn.op_list_restore_snapshot_jobs,
+            rq.PinSnapshotData: sn.op_pin_snapshot_data,
+            rq.UnpinSnapshotData: sn.op_unpin_snapshot_data,
+            rq.FlushAll: si.op_flush_all,
+            rq.GetFlushAllState: si.op_get_flush_all_state,
+            rq.ListSegments: si.op_list_segments,
+            rq.ListLoadedSegments: si.op_list_loaded_segments,
+            rq.AddFileResource: fr.op_add_file_resource,
+            rq.RemoveFileResource: fr.op_remove_file_resource,
+            rq.ListFileResources: fr.op_list_file_resources,
         }
 
     # -- plumbing ------------------------------------------------------------------

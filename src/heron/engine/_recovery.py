@@ -67,7 +67,7 @@ class Recovery:
                 "ORDER BY rowid",
                 (cid,),
             ):
-                coll.indexes[iname] = IndexDef(iname, field, itype, metric, json.loads(params))
+                coll.indexes[iname] = IndexDef.from_catalog(iname, field, itype, metric, params)
             e.collections[(db, name)] = coll
             self.recover(coll)
 

@@ -23,6 +23,7 @@ from .._types import DataType
 from ..data import _sparse as sp
 from ..data._batch import Batch
 from ..data._column import Column
+from ..data._fill import filled_column
 from ..data._pa import small_strings, strings, to_numpy
 from ._latest import key_prints
 from .storage import _prefault as prefault
@@ -536,7 +537,14 @@ class SegmentView:
     def column(self, name: str) -> Column:
         col = self._cache.get(name)
         if col is None:
-            if name not in self.segment.cols or self.segment.dtypes[name].is_vector:
+            if name not in self.segment.cols:
+                # a segment made while a field was being added (a merge under way) reads its default
+                f = self.segment.schema.field(name)
+                if f is None or not f.added_seq or f.dtype.is_vector:
+                    raise KeyError(name)
+                col = self._cache[name] = filled_column(f, self.n)
+                return col
+            if self.segment.dtypes[name].is_vector:
                 raise KeyError(name)
             col = self.segment.column(name, self.n)
             self._cache[name] = col

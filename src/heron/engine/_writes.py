@@ -28,6 +28,7 @@ from ..data._column import Column
 from ._collection import Collection, Partition
 from ._maintenance import COMPACT_RATIO
 from ._partial_update import complete_partial
+from ._schema_ops import complete_batch
 from ._segment import Segment
 from .storage import _ipc as ar
 from .storage._io_errors import Headroom, io_error_as
@@ -59,6 +60,7 @@ class Writer:
         if r.partial_update and not r.upsert:
             raise DataError("partial_update applies to upsert only")
         if not r.partial_update:
+            batch = complete_batch(coll.schema, batch)  # rows from a client that has not seen an added field
             self._check_batch(coll, batch, r.upsert)
         self.headroom.check("upsert" if r.upsert else "insert", coll.name)
         with coll.write_lock:

@@ -76,6 +76,21 @@ PRIVILEGES: dict[str, tuple[str, str]] = {
     "SelectRole": ("Global", "SelectOwnership"),
     "SelectGrant": ("Global", "SelectOwnership"),
     "SelectUser": ("User", "SelectUser"),
+    # a file resource is a file of the server's machine copied into its data directory
+    "AddFileResource": ("Global", "AddFileResource"),
+    "RemoveFileResource": ("Global", "RemoveFileResource"),
+    # schema evolution, index properties, snapshots, flushing everything
+    "AddCollectionField": ("Collection", "AddCollectionField"),
+    "AlterCollectionSchema": ("Collection", "AddCollectionField"),
+    "AlterCollectionField": ("Collection", "AddCollectionField"),
+    "AlterIndex": ("Collection", "CreateIndex"),
+    "CreateSnapshot": ("Collection", "CreateSnapshot"),
+    "DropSnapshot": ("Collection", "DropSnapshot"),
+    "DescribeSnapshot": ("Collection", "DescribeSnapshot"),
+    "ListSnapshots": ("Collection", "ListSnapshots"),
+    "PinSnapshotData": ("Collection", "PinSnapshotData"),
+    "RestoreSnapshot": ("Global", "RestoreSnapshot"),  # it creates a collection
+    "FlushAll": ("Global", "FlushAll"),
 }
 
 #: RBAC RPCs that change users, roles or grants: administrators only.

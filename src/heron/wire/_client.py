@@ -16,7 +16,10 @@ from pymilvus.grpc_gen import milvus_pb2
 from .. import _errors
 from .. import _requests as rq
 from . import _compat as compat
-from . import _resource_groups  # noqa: F401  (its codecs join the table before RPC_OF is read)
+from . import (
+    _ops_codecs,  # noqa: F401  (adds the operations RPCs to CODECS)
+    _resource_groups,  # noqa: F401  (its codecs join the table before RPC_OF is read)
+)
 from . import _schema as ws
 from ._access import CLIENT as ACCESS_CLIENT
 from ._codecs import CODECS, SchemaFn

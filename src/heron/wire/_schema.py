@@ -91,7 +91,10 @@ def field_to_pb(d: dict[str, Any]) -> schema_pb2.FieldSchema:
     params = {
         k: (str(v) if not isinstance(v, (dict, list)) else json.dumps(v))
         for k, v in d.get("params", {}).items()
+        if k != "mmap_enabled"
     }
+    if "mmap_enabled" in d.get("params", {}):  # Milvus's key; `field_from_pb` reads it back as mmap_enabled
+        params["mmap.enabled"] = str(bool(d["params"]["mmap_enabled"])).lower()
     f = schema_pb2.FieldSchema(
         fieldID=int(d.get("field_id", 0)),
         name=d["name"],

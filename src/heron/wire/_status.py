@@ -79,11 +79,19 @@ def error_of(status: common_pb2.Status) -> HeronError | None:
 
 def reply_status(reply: Any) -> common_pb2.Status:
     """The Status of a reply: the reply itself for RPCs that answer a bare Status."""
-    return reply if isinstance(reply, common_pb2.Status) else reply.status
+    if isinstance(reply, common_pb2.Status):
+        return reply
+    return reply.alter_status if _STATUS_FIELD in reply.DESCRIPTOR.fields_by_name else reply.status
 
 
 def error_reply(rpc: str, exc: BaseException) -> Any:
     """The reply of ``rpc`` that carries ``exc`` as its Status (some RPCs answer a bare Status)."""
     status = status_of(exc)
     cls = response_class(rpc)
-    return status if cls is common_pb2.Status else cls(status=status)
+    if cls is common_pb2.Status:
+        return status
+    return cls(alter_status=status) if _STATUS_FIELD in cls.DESCRIPTOR.fields_by_name else cls(status=status)
+
+
+#: The status field of the replies that do not call it ``status`` (AlterCollectionSchemaResponse).
+_STATUS_FIELD = "alter_status"

@@ -9,13 +9,15 @@ from __future__ import annotations
 
 import functools
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from ..._errors import ParamError
 from ..._schema import CollectionSchema
 from ..._types import DataType
 
+#: The key under which the catalog keeps an index's properties beside its build parameters.
+PROPERTIES_KEY = "$properties"
 SCALAR_INDEX_TYPES = ("INVERTED", "STL_SORT", "TRIE", "BITMAP", "AUTOINDEX", "NGRAM")
 
 
@@ -28,6 +30,20 @@ class IndexDef:
     index_type: str
     metric_type: str
     params: dict[str, Any]
+    #: Properties that do not change what is built (``mmap.enabled``): set by `alter_index_properties`.
+    properties: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_catalog(cls, name: str, field_name: str, index_type: str, metric: str, params: str) -> IndexDef:
+        """The definition as the catalog row holds it (see `catalog_params`)."""
+        stored = json.loads(params)
+        props = stored.pop(PROPERTIES_KEY, {})
+        return cls(name, field_name, index_type, metric, stored, dict(props))
+
+    def catalog_params(self, properties: dict[str, Any] | None = None) -> dict[str, Any]:
+        """The ``params`` of the catalog row: the build parameters, and the properties under one reserved key."""
+        props = self.properties if properties is None else properties
+        return {**self.params, PROPERTIES_KEY: props} if props else dict(self.params)
 
     @functools.cached_property
     def signature(self) -> tuple[str, str, str]:

@@ -20,6 +20,7 @@ from ..._types import NUMPY_DTYPES, DataType
 from ...data import _sparse as sp
 from ...data._batch import Batch
 from ...data._column import Column
+from ...data._fill import filled_column
 from ...data._json import dumps_json
 from ...data._pa import from_numpy, lists, small_strings, strings, to_numpy, valid_mask
 
@@ -149,7 +150,11 @@ def record_batch_to_batch(schema: CollectionSchema, rb: pa.RecordBatch | pa.Tabl
         cols = {name: rb.column(name) for name in rb.schema.names}
     n = rb.num_rows
     batch = Batch(n)
+    seqs = np.asarray(to_numpy(cols[SEQ]), dtype=np.int64)
     for f in schema.fields:
+        if f.added_seq and not f.dtype.is_vector and (f.name not in cols or not n or seqs.max() < f.added_seq):
+            batch.columns[f.name] = filled_column(f, n)  # written before the field was added (or re-added)
+            continue
         if f.name not in cols:
             continue
         if f.dtype.is_vector:
@@ -158,7 +163,6 @@ def record_batch_to_batch(schema: CollectionSchema, rb: pa.RecordBatch | pa.Tabl
             batch.columns[f.name] = arrow_to_column(f.dtype, cols[f.name], f.element_type)
     if META_FIELD in cols:
         batch.columns[META_FIELD] = arrow_to_column(DataType.JSON, cols[META_FIELD])
-    seqs = np.asarray(to_numpy(cols[SEQ]), dtype=np.int64)
     return batch, seqs
 
 
