@@ -42,6 +42,7 @@ from ._collection import Collection
 from ._maintenance import Maintenance
 from ._reads import Reader
 from ._recovery import Recovery
+from ._text_ops import op_run_analyzer
 from ._writes import Writer
 from .index._faiss import detach_interrupt_check
 from .storage import _prefault as prefault
@@ -181,6 +182,7 @@ class Engine:
             # Concurrent searches that differ only in their query vectors run as one call.
             rq.Search: SearchCoalescer(r.op_search).search,
             rq.HybridSearch: r.op_hybrid_search,
+            rq.RunAnalyzer: lambda req: op_run_analyzer(self, req),
         }
 
     # -- plumbing ------------------------------------------------------------------

@@ -44,6 +44,7 @@ READ_ONLY: frozenset[type] = frozenset(
         rq.Query,
         rq.Search,
         rq.HybridSearch,
+        rq.RunAnalyzer,
     }
 )
 

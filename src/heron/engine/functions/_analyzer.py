@@ -181,3 +181,18 @@ def build_analyzer(params: dict[str, Any] | str | None) -> Analyzer:
     if not isinstance(specs, list):
         raise ParamError(f"analyzer_params.filter: {specs!r} is not a list of filters")
     return Analyzer(params, build_tokenizer(params["tokenizer"]), [build_filter(s) for s in specs])
+
+
+_CACHE: dict[str, Analyzer] = {}
+
+
+def cached_analyzer(params: dict[str, Any] | str | None) -> Analyzer:
+    """`build_analyzer(params)`, kept per distinct ``params`` (building one may load a dictionary)."""
+    key = params if isinstance(params, str) else orjson.dumps(params or {}, option=orjson.OPT_SORT_KEYS).decode()
+    analyzer = _CACHE.get(key)
+    if analyzer is None:
+        analyzer = build_analyzer(params)
+        if len(_CACHE) > 256:
+            _CACHE.clear()
+        _CACHE[key] = analyzer
+    return analyzer
