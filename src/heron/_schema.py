@@ -44,6 +44,8 @@ def _text_params(params: dict[str, Any]) -> dict[str, Any]:
         if isinstance(v, bool) or (isinstance(v, str) and v.lower() in ("true", "false")):
             params[key] = str(v).lower()
     for key in ("analyzer_params", "multi_analyzer_params"):
+        if key in params and params[key] is None:
+            del params[key]
         if isinstance(params.get(key), dict):
             params[key] = json.dumps(params[key], separators=(",", ":"), ensure_ascii=False)
     return params
