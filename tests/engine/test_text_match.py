@@ -161,9 +161,11 @@ def test_text_match_agrees_with_milvus_lite() -> None:
     """On the standard analyzer, the same rows as Milvus Lite; where they differ, Heron follows Milvus.
 
     Milvus Lite has no RunAnalyzer (its server answers UNIMPLEMENTED), so its
-    tokens are compared through text_match. Its tokenizer keeps ``_`` inside
-    words (Python's ``\\w``); Milvus's (tantivy's SimpleTokenizer) splits on
-    it, and so does Heron: checked below, so that a change on either side shows.
+    tokens are compared through text_match. Where it differs, checked below so
+    that a change on either side shows: its tokenizer keeps ``_`` inside words
+    (Python's ``\\w``), where Milvus's (tantivy's SimpleTokenizer) and Heron's
+    split; and it ignores ``analyzer_params`` (every field gets its standard
+    analyzer), so the other analyzers have no Lite answers to compare with.
     """
     require_module("pymilvus")
     require_module("milvus_lite")
@@ -202,6 +204,19 @@ def test_text_match_agrees_with_milvus_lite() -> None:
             lite_hits = [mc.query("c", filter=f"text_match(t, '{q}')", output_fields=["id"]) for q in ("foo", "foo_bar")]
             assert [[r["id"] for r in hits] for hits in lite_hits] == [[], [1000]]
             assert [_ids(hc, f"text_match(t, '{q}')") for q in ("foo", "foo_bar")] == [{1000}, {1000}]
+            # Milvus Lite keeps analyzer_params but tokenizes with its standard analyzer whatever they say:
+            # its english field does not stem ("run" misses "running"); Heron's (like Milvus's) does.
+            english = mc.create_schema()
+            english.add_field("id", pm.DataType.INT64, is_primary=True)
+            english.add_field("v", pm.DataType.FLOAT_VECTOR, dim=2)
+            english.add_field("t", pm.DataType.VARCHAR, max_length=200, enable_analyzer=True, enable_match=True,
+                              analyzer_params={"type": "english"})
+            running = [{"id": 1, "v": [0.0, 1.0], "t": "running late"}]
+            for c in (mc, hc):
+                c.create_collection("e", schema=english, index_params=index)
+                c.insert("e", running)
+            assert mc.query("e", filter="text_match(t, 'run')", output_fields=["id"]) == []
+            assert [r["id"] for r in hc.query("e", filter="text_match(t, 'run')", output_fields=["id"])] == [1]
             import grpc
 
             with pytest.raises(grpc.RpcError) as info:
