@@ -208,7 +208,8 @@ _CACHE: dict[str, Analyzer] = {}
 
 def cached_analyzer(params: dict[str, Any] | str | None) -> Analyzer:
     """`build_analyzer(params)`, kept per distinct ``params`` (building one may load a dictionary)."""
-    key = params if isinstance(params, str) else orjson.dumps(params or {}, option=orjson.OPT_SORT_KEYS).decode()
+    params = _parse(params)
+    key = orjson.dumps(params, option=orjson.OPT_SORT_KEYS).decode()
     analyzer = _CACHE.get(key)
     if analyzer is None:
         analyzer = build_analyzer(params)
