@@ -270,3 +270,24 @@ def test_growing_rows_queried_between_inserts(tmp_path: Path) -> None:
         for q in queries:
             expected = {r["id"] for r, ok in zip(rows, evaluate_reference(q, schema, rows)) if ok}
             assert _ids(client, q) == expected, q
+
+
+def test_merged_segments_answer_as_before(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HERON_MERGE_ROWS", "1000")
+    rng = random.Random(2)
+    texts = _texts(300)
+    schema = _schema({"type": "english"})
+    queries = _queries(texts, rng, 15)
+    rows = [{"id": i, "v": [0.0, 1.0], "t": t, "n": i % 50} for i, t in enumerate(texts)]
+    with heron.Client(str(tmp_path / "db")) as client:
+        client.create_collection("c", schema=schema)
+        for start in range(0, 300, 60):
+            client.insert("c", rows[start:start + 60])
+            client.flush("c")
+        coll = client._transport._engine.collection("default", "c")  # type: ignore[attr-defined]
+        sealed = [s for p in coll.partitions.values() for s in p.sealed]
+        assert len(sealed) < 5 and sum(s.n for s in sealed) == 300  # merged
+        assert all(s.tindex["t"].n == s.n for s in sealed)
+        for q in queries:
+            expected = {r["id"] for r, ok in zip(rows, evaluate_reference(q, schema, rows)) if ok}
+            assert _ids(client, q) == expected, q

@@ -290,6 +290,7 @@ class Segment:
         for name, nb in self.sq_norms.items():
             nb.share(src.sq_norms[name], n, total)
         self.seq.share(src.seq, n, total)
+        self.tgrowing = {k: v for k, v in src.tindex.items() if v.n == n}  # extended at sealing
         self.deleted_at.reserve(total)
         self.deleted_at.append(np.asarray(base._deleted[:n]))
         self.max_seq = src.max_seq
