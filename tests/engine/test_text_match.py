@@ -291,3 +291,17 @@ def test_merged_segments_answer_as_before(tmp_path: Path, monkeypatch: pytest.Mo
         for q in queries:
             expected = {r["id"] for r, ok in zip(rows, evaluate_reference(q, schema, rows)) if ok}
             assert _ids(client, q) == expected, q
+
+
+def test_match_without_enable_analyzer_uses_the_standard_analyzer(tmp_path: Path) -> None:
+    # Milvus reads enable_match on its own (Go's ParseBool spellings too); the analyzer defaults to standard.
+    s = heron.CollectionSchema()
+    s.add_field("id", DataType.INT64, is_primary=True).add_field("v", DataType.FLOAT_VECTOR, dim=2)
+    s.add_field("t", DataType.VARCHAR, max_length=50, enable_match="True")
+    with heron.Client(str(tmp_path / "db")) as client:
+        client.create_collection("c", schema=s)
+        client.insert("c", [{"id": 1, "v": [0.0, 1.0], "t": "Running Fox"}])
+        assert _ids(client, "text_match(t, 'fox')") == {1}
+        assert _ids(client, "text_match(t, 'run')") == set()
+        field = next(f for f in client.describe_collection("c")["fields"] if f["name"] == "t")
+        assert field["params"]["enable_match"] == "true"

@@ -90,8 +90,8 @@ def test_bad_analyzers_are_refused(client: Any) -> None:
             client.create_collection("bad", schema=schema)
     schema = heron.CollectionSchema()
     schema.add_field("id", DataType.INT64, is_primary=True).add_field("v", DataType.FLOAT_VECTOR, dim=2)
-    schema.add_field("t", DataType.VARCHAR, max_length=20, enable_match=True)
-    with pytest.raises(heron.SchemaError, match="'t'.*enable_analyzer"):
+    schema.add_field("t", DataType.VARCHAR, max_length=20, enable_match="maybe")
+    with pytest.raises(heron.SchemaError, match="'t'.*enable_match 'maybe'"):
         client.create_collection("bad", schema=schema)
 
 
