@@ -154,6 +154,8 @@ def test_text_match_and_phrase_match_through_every_client(client: Any) -> None:
         assert _match_ids(client, expr) == expected, expr
     with pytest.raises(heron.FilterError, match="'plain'"):
         client.query("docs", filter="text_match(plain, 'a')")
+    client.delete("docs", filter="phrase_match(t, 'king of the hill') or text_match(t, 'efficiency')")
+    assert _match_ids(client, "id > 0") == {2, 3}
 
 
 def test_pymilvus_text_match_against_heron_serve(server: Any) -> None:
