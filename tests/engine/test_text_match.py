@@ -95,11 +95,15 @@ def test_a_sealed_segment_keeps_a_token_index(tmp_path: Path) -> None:
         coll = client._transport._engine.collection("default", "c")  # type: ignore[attr-defined]
         assert _ids(client, "text_match(t, 'alpha')") == {1}
         growing = [p.growing for p in coll.partitions.values() if p.growing is not None]
-        assert growing and growing[0].tgrowing["t"].n == 1  # kept for the next query, extended by later rows
+        assert growing and growing[0].text.built["t"].n == 1  # kept for the next query, extended by later rows
+        client.insert("c", [{"id": 2, "v": [0.0, 1.0], "t": "Beta gamma"}])
+        assert _ids(client, "text_match(t, 'beta')") == {1, 2}
+        assert growing[0].text.built["t"].n == 2
         client.flush("c")
+        assert _ids(client, "text_match(t, 'gamma')") == {2}
         segs = [s for p in coll.partitions.values() for s in p.sealed]
-        assert segs and all(isinstance(s.tindex.get("t"), TextIndex) for s in segs)
-        assert all("plain" not in s.tindex for s in segs)
+        assert segs and all(isinstance(s.text.built.get("t"), TextIndex) for s in segs)
+        assert all("plain" not in s.text.built for s in segs)
 
 
 def test_the_documented_phrase_examples() -> None:
@@ -287,10 +291,10 @@ def test_merged_segments_answer_as_before(tmp_path: Path, monkeypatch: pytest.Mo
         coll = client._transport._engine.collection("default", "c")  # type: ignore[attr-defined]
         sealed = [s for p in coll.partitions.values() for s in p.sealed]
         assert len(sealed) < 5 and sum(s.n for s in sealed) == 300  # merged
-        assert all(s.tindex["t"].n == s.n for s in sealed)
         for q in queries:
             expected = {r["id"] for r, ok in zip(rows, evaluate_reference(q, schema, rows)) if ok}
             assert _ids(client, q) == expected, q
+        assert all(s.text.built["t"].n == s.n for s in sealed)
 
 
 def test_match_without_enable_analyzer_uses_the_standard_analyzer(tmp_path: Path) -> None:
