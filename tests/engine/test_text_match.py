@@ -309,3 +309,14 @@ def test_match_without_enable_analyzer_uses_the_standard_analyzer(tmp_path: Path
         assert _ids(client, "text_match(t, 'run')") == set()
         field = next(f for f in client.describe_collection("c")["fields"] if f["name"] == "t")
         assert field["params"]["enable_match"] == "true"
+
+
+def test_chinese_fields_match_jieba_words(tmp_path: Path) -> None:
+    require_module("jieba")
+    with heron.Client(str(tmp_path / "db")) as client:
+        client.create_collection("c", schema=_schema({"type": "chinese"}))
+        client.insert("c", [{"id": 1, "v": [0.0, 1.0], "t": "我爱北京天安门"},
+                            {"id": 2, "v": [0.0, 1.0], "t": "上海是一个城市"}])
+        assert _ids(client, "text_match(t, '北京')") == {1}
+        assert _ids(client, "text_match(t, '城市 天安门')") == {1, 2}
+        assert _ids(client, "phrase_match(t, '北京天安门')") == {1}
