@@ -9,6 +9,7 @@ from pymilvus.grpc_gen import milvus_pb2
 
 from .. import _errors
 from .. import _requests as rq
+from . import _compat as compat
 
 _DETAIL = ("start_offset", "end_offset", "position", "position_length")
 
@@ -41,9 +42,11 @@ def run_analyzer_to_pb(r: rq.RunAnalyzer) -> Any:
         placeholder=[t.encode("utf-8") for t in r.texts], with_hash=r.with_hash, with_detail=r.with_detail)
     optional = {"db_name": r.db_name, "collection_name": r.collection_name, "field_name": r.field_name}
     for key, value in optional.items():
-        if value:
-            setattr(msg, key, value)  # absent from protocols before Milvus 2.6: set only when used
+        if value:  # absent from older protocols: set only when used, refused clearly where missing
+            compat.require_field(msg, key, f"run_analyzer's {key}")
+            setattr(msg, key, value)
     if r.analyzer_names:
+        compat.require_field(msg, "analyzer_names", "run_analyzer's analyzer_names")
         msg.analyzer_names.extend(r.analyzer_names)
     if r.analyzer_params is not None:
         msg.analyzer_params = orjson.dumps(r.analyzer_params).decode()
