@@ -31,16 +31,9 @@ NOT_PROVIDED: dict[str, str] = {
 
 #: Methods other branches of Heron add at the same time (to be removed from here when they land).
 ADDED_ELSEWHERE: frozenset[str] = frozenset({
-    "add_collection_field", "alter_collection_field", "drop_collection_field", "alter_index_properties",
-    "drop_index_properties", "create_snapshot", "list_snapshots", "describe_snapshot", "restore_snapshot",
-    "drop_snapshot", "pin_snapshot_data", "unpin_snapshot_data", "get_restore_snapshot_state",
-    "list_restore_snapshot_jobs", "flush_all", "get_flush_all_state", "get_compaction_plans",
-    "list_compaction_tasks", "list_loaded_segments", "list_persistent_segments", "list_segments", "optimize",
-    "session", "dump_messages", "add_file_resource", "list_file_resources", "remove_file_resource",
-    "create_struct_field_schema", "add_collection_struct_field", "refresh_external_collection",
-    "get_refresh_external_collection_progress", "list_refresh_external_collection_jobs", "run_analyzer",
-    "add_collection_function", "alter_collection_function", "drop_collection_function", "add_function_field",
-    "drop_function_field",
+    "session", "dump_messages", "create_struct_field_schema", "add_collection_struct_field", "refresh_external_collection",
+    "get_refresh_external_collection_progress", "list_refresh_external_collection_jobs", "add_collection_function", "alter_collection_function", "drop_collection_function",
+    "add_function_field", "drop_function_field",
 })
 
 #: (pymilvus class, method, parameter) → why Heron's counterpart differs there.

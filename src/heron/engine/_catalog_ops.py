@@ -28,6 +28,7 @@ from .._schema import CollectionSchema
 from .._types import LoadState
 from ._collection import DEFAULT_PARTITION, Collection, Partition
 from ._lite_habits import note_dropped_loaded_partition, note_unindexed
+from ._text_ops import check_field_analyzers
 from .index._definitions import IndexDef, normalize_index
 from .storage._catalog import dumps
 
@@ -95,6 +96,7 @@ class CatalogOps:
         _check_name("collection name", r.collection_name)
         schema = CollectionSchema.from_dict(r.schema)
         schema.validate()
+        check_field_analyzers(schema)
         schema.assign_field_ids()
         with self.engine.lock:
             db = self.engine.database(r.db_name)

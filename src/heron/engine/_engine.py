@@ -50,6 +50,7 @@ from ._resource_groups import ResourceGroups
 from ._schema_ops import SchemaOps
 from ._segment_info import SegmentInfo
 from ._snapshots import Snapshots
+from ._text_ops import op_run_analyzer
 from ._writes import Writer
 from .index._faiss import detach_interrupt_check
 from .storage import _prefault as prefault
@@ -225,6 +226,7 @@ class Engine:
             rq.AddFileResource: fr.op_add_file_resource,
             rq.RemoveFileResource: fr.op_remove_file_resource,
             rq.ListFileResources: fr.op_list_file_resources,
+            rq.RunAnalyzer: partial(op_run_analyzer, self),
         }
 
     # -- plumbing ------------------------------------------------------------------

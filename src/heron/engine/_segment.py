@@ -26,6 +26,7 @@ from ..data._column import Column
 from ..data._fill import filled_column
 from ..data._pa import small_strings, strings, to_numpy
 from ._latest import key_prints
+from .index._text_index import TextIndexes
 from .storage import _prefault as prefault
 
 LIVE = np.iinfo(np.int64).max
@@ -185,6 +186,7 @@ class Segment:
             if f.dtype in (DataType.FLOAT_VECTOR, DataType.FLOAT16_VECTOR, DataType.INT8_VECTOR)
         }
         self.sindex: dict[str, Any] = {}
+        self.text = TextIndexes(schema)  # token indexes of the enable_match fields
         self._filter_memo: OrderedDict[tuple[int, int], tuple[Any, np.ndarray]] = OrderedDict()
         self._view: SegmentView | None = None  # a sealed segment's last view, while it still holds
         self.retired = False
@@ -288,6 +290,7 @@ class Segment:
         for name, nb in self.sq_norms.items():
             nb.share(src.sq_norms[name], n, total)
         self.seq.share(src.seq, n, total)
+        self.text.start_from(src.text, n)
         self.deleted_at.reserve(total)
         self.deleted_at.append(np.asarray(base._deleted[:n]))
         self.max_seq = src.max_seq
@@ -446,6 +449,9 @@ class Segment:
             nb.freeze()
         self.sealed = True
 
+    def _texts(self, name: str, start: int, stop: int) -> Any:
+        return self.column(name, stop).values[start:stop]
+
     # -- reads ------------------------------------------------------------------
     def pk_values(self, n: int) -> Any:
         return self.view_store(self.pk_name, n)
@@ -554,6 +560,10 @@ class SegmentView:
         if not self.segment.sealed:
             return None
         return self.segment.sindex.get(name)
+
+    def text_index(self, name: str) -> Any | None:
+        seg = self.segment
+        return seg.text.get(name, self.n, seg._texts)
 
     def vectors(self, name: str) -> Any:
         return self.segment.view_store(name, self.n)

@@ -56,6 +56,7 @@ READ_ONLY: frozenset[type] = frozenset(
         rq.ListPrivilegeGroups,
         rq.ListResourceGroups,
         rq.DescribeResourceGroup,
+        rq.RunAnalyzer,
     }
 )
 
