@@ -290,6 +290,8 @@ class Query:
     #: Return rows in primary-key order, only those with a key above ``after_pk`` (iterators).
     order_by_pk: bool = False
     after_pk: Any = None
+    #: The time zone TIMESTAMPTZ values come back in ("": the collection's, else the database's, else UTC).
+    timezone: str = ""
 
 
 @dataclass(frozen=True)
@@ -313,6 +315,8 @@ class Search:
     strict_group_size: bool = False
     round_decimal: int = -1
     consistency_level: str = ""
+    #: As for `Query`.
+    timezone: str = ""
 
 
 @dataclass(frozen=True)
@@ -328,6 +332,8 @@ class HybridSearch:
     output_fields: tuple[str, ...] | None = None
     partition_names: tuple[str, ...] = ()
     round_decimal: int = -1
+    #: As for `Query`.
+    timezone: str = ""
 
 
 @dataclass(frozen=True)

@@ -33,6 +33,23 @@ def _coerce_type(value: Any, what: str) -> DataType:
         raise SchemaError(f"{what}: {value!r} is not a data type; expected a heron.DataType") from None
 
 
+def _typed_default_fits(t: DataType, v: Any) -> bool:
+    """Whether ``v`` is ISO-8601 text (TIMESTAMPTZ) or WKT text (GEOMETRY)."""
+    if not isinstance(v, str):
+        return False
+    if t is DataType.TIMESTAMPTZ:
+        import datetime
+
+        try:
+            datetime.datetime.fromisoformat(v[:-1] + "+00:00" if v.endswith(("z", "Z")) else v)
+        except ValueError:
+            return False
+        return True
+    import shapely
+
+    return shapely.from_wkt(v, on_invalid="ignore") is not None
+
+
 class FieldSchema:
     """One field of a collection: name, type and type parameters.
 
@@ -147,6 +164,8 @@ class FieldSchema:
             ok = isinstance(v, str) and len(v) <= (self.max_length or 0)
         elif t in (DataType.JSON, DataType.ARRAY):
             ok = False
+        elif t in (DataType.TIMESTAMPTZ, DataType.GEOMETRY):
+            ok = _typed_default_fits(t, v)
         if not ok:
             raise SchemaError(f"field {n!r}: default_value {v!r} does not fit type {t.name}")
 
@@ -335,6 +354,9 @@ class CollectionSchema:
             enable_dynamic_field=d.get("enable_dynamic_field", False),
         )
         s.auto_id = d.get("auto_id")
+        zone = (d.get("properties") or {}).get("timezone")
+        if zone:  # TIMESTAMPTZ values given without an offset are read in it
+            s.properties["timezone"] = zone
         return s
 
     def copy(self) -> CollectionSchema:

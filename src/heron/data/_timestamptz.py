@@ -1,0 +1,171 @@
+"""TIMESTAMPTZ values: ISO-8601 text and aware datetimes in, int64 microseconds since the epoch (UTC) stored,
+ISO-8601 text in a chosen time zone out, as Milvus formats it (``2025-01-01T08:00:00+08:00``, ``Z`` for UTC).
+
+A value without an offset is read in the zone given (the collection's or the
+database's ``timezone`` property, else UTC). Parsing and formatting run in
+Arrow's kernels over the whole column; only values Arrow cannot read take the
+per-value path, which also names the bad one.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from .._errors import ParamError
+
+UTC = "UTC"
+_EPOCH = _dt.datetime(1970, 1, 1, tzinfo=_dt.timezone.utc)
+_US = pa.timestamp("us", tz="UTC")
+
+
+def check_zone(name: Any) -> str:
+    """``name`` if it is a time zone Milvus accepts (an IANA name such as ``Asia/Shanghai``, or ``UTC``), else `ParamError`."""
+    if not isinstance(name, str) or not name.strip():
+        raise ParamError(f"timezone: got {name!r}, expected an IANA time zone name such as 'UTC' or 'Asia/Shanghai'")
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError, OSError):
+        raise ParamError(f"timezone: got {name!r}, which is not a known time zone; "
+                         "expected an IANA name such as 'UTC' or 'Asia/Shanghai'") from None
+    return name
+
+
+def _one(value: Any, zone: str) -> int | None:
+    """One value as microseconds since the epoch, or None if it is not a timestamp."""
+    if isinstance(value, np.datetime64):
+        value = value.astype("datetime64[us]").astype(object)
+    if isinstance(value, _dt.datetime):
+        d = value
+    elif isinstance(value, str):
+        s = value.strip()
+        if s.endswith(("z", "Z")):
+            s = s[:-1] + "+00:00"
+        try:
+            d = _dt.datetime.fromisoformat(s)
+        except ValueError:
+            return None
+    else:
+        return None
+    if d.tzinfo is None:
+        d = d.replace(tzinfo=ZoneInfo(zone))
+    delta = d - _EPOCH
+    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
+
+
+def parse_one(value: Any, zone: str = UTC) -> int | None:
+    """Microseconds since the epoch for one ISO-8601 string or datetime; None if it is not one."""
+    if isinstance(value, bool):
+        return None
+    return _one(value, zone)
+
+
+def to_micros(values: list[Any], valid: np.ndarray | None, zone: str, what: str) -> np.ndarray:
+    """int64 microseconds (UTC) of ``values`` (ISO-8601 strings, datetimes); `ParamError` naming the first bad one.
+
+    Slots marked False in ``valid`` are nulls and come out as 0.
+    """
+    n = len(values)
+    out = np.zeros(n, dtype=np.int64)
+    if not n:
+        return out
+    keep = np.ones(n, dtype=bool) if valid is None else np.asarray(valid, dtype=bool)
+    if all(isinstance(v, str) for v, ok in zip(values, keep) if ok):
+        texts = pa.array([v if ok else None for v, ok in zip(values, keep)], type=pa.string())
+        try:
+            ts = texts.cast(_US)  # every value carries its offset: one kernel
+            return np.asarray(pc.fill_null(ts.cast(pa.int64()), 0), dtype=np.int64)
+        except pa.ArrowInvalid:
+            pass
+        try:  # none carries an offset: read them in the zone
+            naive = texts.cast(pa.timestamp("us"))
+            local = naive if zone == UTC else pc.assume_timezone(naive, zone, ambiguous="earliest",
+                                                                  nonexistent="latest")
+            return np.asarray(pc.fill_null(local.cast(pa.int64()), 0), dtype=np.int64)
+        except pa.ArrowInvalid:
+            pass
+    for i, (v, ok) in enumerate(zip(values, keep)):  # mixed forms, datetimes, or a bad value to name
+        if not ok:
+            continue
+        us = parse_one(v, zone)
+        if us is None:
+            raise ParamError(f"{what} in row {i}: got {v!r}, expected an ISO-8601 timestamp such as "
+                             "'2025-05-01T23:59:59+08:00' (or a datetime)")
+        out[i] = us
+    return out
+
+
+def format_micros(micros: np.ndarray, zone: str = UTC) -> list[str]:
+    """ISO-8601 text of int64 microseconds in ``zone``: ``Z`` for UTC, else the zone's offset at that instant."""
+    micros = np.asarray(micros, dtype=np.int64)
+    if not len(micros):
+        return []
+    if zone in (UTC, "Etc/UTC", "Z"):
+        local = micros
+        suffix = np.full(len(micros), "Z", dtype=object)
+    else:
+        aware = pa.array(micros, type=pa.int64()).cast(pa.timestamp("us", tz=zone))
+        local = np.asarray(pc.local_timestamp(aware).cast(pa.int64()), dtype=np.int64)
+        off_min = (local - micros) // 60_000_000
+        sign = np.where(off_min < 0, "-", "+")
+        a = np.abs(off_min)
+        suffix = np.char.add(np.char.add(sign, np.char.zfill((a // 60).astype(str), 2)),
+                             np.char.add(":", np.char.zfill((a % 60).astype(str), 2))).astype(object)
+        suffix[off_min == 0] = "Z" if zone == UTC else suffix[off_min == 0]
+    whole = local % 1_000_000 == 0
+    text = np.where(whole, np.datetime_as_string(local.astype("datetime64[us]"), unit="s"),
+                    np.datetime_as_string(local.astype("datetime64[us]"), unit="us"))
+    return (text.astype(object) + suffix).tolist()
+
+
+def parse_literal(text: str, zone: str = UTC) -> int:
+    """Microseconds of an ``ISO '...'`` filter literal; `ParamError` if it is not a timestamp."""
+    us = parse_one(text, zone)
+    if us is None:
+        raise ParamError(f"ISO literal {text!r} is not an ISO-8601 timestamp such as '2025-05-01T23:59:59+08:00'")
+    return us
+
+
+_DURATION = None
+
+
+def parse_interval(text: str) -> tuple[int, int, int]:
+    """An ISO-8601 duration (``P1Y2M3DT4H5M6.5S``) as (months, days, microseconds); `ParamError` if malformed."""
+    import re
+
+    global _DURATION
+    if _DURATION is None:
+        _DURATION = re.compile(
+            r"^(?P<sign>[-+]?)P(?:(?P<y>\d+)Y)?(?:(?P<mo>\d+)M)?(?:(?P<w>\d+)W)?(?:(?P<d>\d+)D)?"
+            r"(?:T(?:(?P<h>\d+)H)?(?:(?P<mi>\d+)M)?(?:(?P<s>\d+(?:\.\d+)?)S)?)?$")
+    m = _DURATION.match(text.strip().upper())
+    if m is None or text.strip().upper().rstrip("T") in ("P", "-P", "+P") or text.strip().upper().endswith("T"):
+        raise ParamError(f"INTERVAL {text!r} is not an ISO-8601 duration such as 'P1D', 'PT3H' or 'P2DT6H'")
+    g = {k: (v or "0") for k, v in m.groupdict().items()}
+    sign = -1 if g["sign"] == "-" else 1
+    months = int(g["y"]) * 12 + int(g["mo"])
+    days = int(g["w"]) * 7 + int(g["d"])
+    us = (int(g["h"]) * 3600 + int(g["mi"]) * 60) * 1_000_000 + round(float(g["s"]) * 1_000_000)
+    return sign * months, sign * days, sign * us
+
+
+def shift(micros: np.ndarray, interval: tuple[int, int, int], sign: int = 1) -> np.ndarray:
+    """``micros`` moved by an interval (calendar months and days, then exact microseconds), in UTC."""
+    months, days, us = (sign * interval[0], sign * interval[1], sign * interval[2])
+    out = np.asarray(micros, dtype=np.int64)
+    if months:
+        t = out.astype("datetime64[us]")
+        m = t.astype("datetime64[M]")
+        day_us = (t - m.astype("datetime64[us]")).astype(np.int64)
+        moved = (m + np.timedelta64(months, "M"))
+        nxt = (moved + np.timedelta64(1, "M")).astype("datetime64[us]").astype(np.int64)
+        start = moved.astype("datetime64[us]").astype(np.int64)
+        length = nxt - start
+        day = 86_400_000_000
+        out = np.where(day_us < length, start + day_us, start + length - day + day_us % day)  # 31 Jan + 1M: 28/29 Feb
+    return out + days * 86_400_000_000 + us

@@ -1,0 +1,57 @@
+"""The time zone TIMESTAMPTZ values are shown in, and turning query and search output into it.
+
+A read's own ``timezone`` wins, then the collection's ``timezone`` property,
+then its database's, then UTC: Milvus's order.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING, Any
+
+from .._schema import CollectionSchema
+from .._types import DataType
+from ..data._timestamptz import UTC, check_zone, format_micros, to_micros
+
+if TYPE_CHECKING:
+    from ._collection import Collection
+    from ._engine import Engine
+
+
+def database_zone(engine: Engine, db: str) -> str:
+    """The ``timezone`` property of database ``db``, or ""."""
+    rows = engine.catalog.rows("SELECT properties FROM databases WHERE name=?", (db,))
+    if not rows:
+        return ""
+    return str(json.loads(rows[0][0] or "{}").get("timezone") or "")
+
+
+def read_zone(engine: Engine, coll: Collection, requested: str = "") -> str:
+    """The zone a read shows TIMESTAMPTZ values in; `ParamError` for a zone that does not exist."""
+    zone = requested or coll.properties.get("timezone") or database_zone(engine, coll.db) or UTC
+    return check_zone(zone)
+
+
+def timestamptz_fields(schema: CollectionSchema) -> list[str]:
+    return [f.name for f in schema.fields if f.dtype is DataType.TIMESTAMPTZ]
+
+
+def rezone_rows(schema: CollectionSchema, rows: list[dict[str, Any]], zone: str) -> list[dict[str, Any]]:
+    """``rows`` (values in UTC text) with their TIMESTAMPTZ values shown in ``zone``, column by column."""
+    if zone == UTC or not rows:
+        return rows
+    for name in timestamptz_fields(schema):
+        at = [i for i, r in enumerate(rows) if r.get(name) is not None]
+        if not at:
+            continue
+        micros = to_micros([rows[i][name] for i in at], None, UTC, f"field {name!r}")
+        for i, text in zip(at, format_micros(micros, zone)):
+            rows[i][name] = text
+    return rows
+
+
+def rezone_hits(schema: CollectionSchema, hits: list[list[dict[str, Any]]], zone: str) -> list[list[dict[str, Any]]]:
+    """Search results with their entities' TIMESTAMPTZ values shown in ``zone``."""
+    if zone != UTC and timestamptz_fields(schema):
+        rezone_rows(schema, [h["entity"] for q in hits for h in q], zone)
+    return hits
