@@ -22,6 +22,8 @@ from . import _ast as A
 from . import _bound as B
 from . import _scalar as S
 from ._binder_values import NUMERIC, bind_value
+from ._geo import GEO_FUNCS, bind_geo
+from ._timestamptz import coerce_text
 from ._limits import filter_error, item_positions
 
 ORDER_OPS = frozenset({"<", "<=", ">", ">="})
@@ -35,7 +37,7 @@ CONTAINS = {
     "array_contains_any": "any",
 }
 MATCH_FUNCS = frozenset({"text_match", "phrase_match"})
-KNOWN_FUNCS = frozenset(CONTAINS) | MATCH_FUNCS | {"array_length", "random_sample"}
+KNOWN_FUNCS = frozenset(CONTAINS) | MATCH_FUNCS | GEO_FUNCS | {"array_length", "random_sample"}
 _TYPE_WORDS = {
     "int": "an integer",
     "float": "a float",
@@ -146,6 +148,9 @@ class Binder:
             return B.Exists(value)
         if isinstance(node, A.Call) and node.name.lower() in CONTAINS | dict.fromkeys(MATCH_FUNCS):
             return self._call_pred(node)
+        if isinstance(node, A.Call) and node.name.lower() in GEO_FUNCS:
+            self.func_name(node)
+            return bind_geo(self, node)
         if isinstance(node, A.Call) and node.name.lower() == "random_sample":
             raise self.error(
                 "random_sample must be combined with the rest of the filter by a top-level AND", node.pos
@@ -179,6 +184,7 @@ class Binder:
         return preds[0] if len(preds) == 1 else B.And(tuple(preds))
 
     def _cmp(self, op: str, left: B.Value, right: B.Value, pos: int, nodes: tuple[A.Node, ...]) -> B.Pred:
+        left, right = coerce_text(self, left, right, nodes)
         for v, n in zip((left, right), nodes):
             if v.ty == "array":
                 raise self.error("an ARRAY field cannot be compared; use array_contains or arr[i]", n.pos)

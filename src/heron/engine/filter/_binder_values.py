@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 from . import _ast as A
 from . import _bound as B
 from . import _scalar as S
+from ._timestamptz import TIME_WORDS, bind_time_literal
 
 if TYPE_CHECKING:
     from ._binder import Binder
@@ -107,6 +108,8 @@ def _arith_ty(op: str, a: str, b: str) -> str:
 
 
 def _call(b: Binder, node: A.Call) -> B.Value:
+    if node.name in TIME_WORDS and len(node.args) == 1 and not node.kwargs:
+        return bind_time_literal(b, node)
     name = b.func_name(node)
     if name != "array_length":
         raise b.error(f"{name} is a condition, not a value", node.pos)

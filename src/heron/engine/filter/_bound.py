@@ -41,10 +41,12 @@ class Field:
     def ty(self) -> str:
         if self.dtype is DataType.BOOL:
             return "bool"
-        if self.dtype.is_integer:
+        if self.dtype.is_integer or self.dtype is DataType.TIMESTAMPTZ:  # TIMESTAMPTZ: microseconds
             return "int"
         if self.dtype is DataType.VARCHAR:
             return "str"
+        if self.dtype is DataType.GEOMETRY:
+            return "geometry"
         return "float"
 
 
@@ -145,6 +147,16 @@ class Contains:
 
 
 @dataclass(frozen=True)
+class Geo:
+    """``ST_*(field, 'wkt'[, metres])`` (see `_geo`): ``op`` in lower case, the literal as WKB."""
+
+    op: str
+    field: str
+    wkb: bytes
+    distance: float = 0.0
+
+
+@dataclass(frozen=True)
 class Truth:
     """A boolean value used as a predicate (``is_active``, ``meta["flag"]``)."""
 
@@ -178,4 +190,4 @@ class Sample:
     p: float
 
 
-Pred = Cmp | InList | Like | IsNull | Exists | Contains | Truth | ConstPred | And | Or | Not | Sample
+Pred = Cmp | InList | Like | IsNull | Exists | Contains | Geo | Truth | ConstPred | And | Or | Not | Sample
