@@ -22,6 +22,7 @@ from ..data import _sparse as sp
 from ..data._batch import Batch, check_unique_pks
 from ..data._column import Column
 from ..data._scalars import convert_scalars
+from ..data._typed import PRESENTED, present
 from ..data._vectors import bfloat16_bits_to_float32, convert_vectors, float32_to_bfloat16_bits
 from . import _compat as compat
 
@@ -39,6 +40,8 @@ _SCALAR_ATTR = {
     DataType.STRING: "string_data",
     DataType.JSON: "json_data",
     DataType.ARRAY: "array_data",
+    DataType.TIMESTAMPTZ: "string_data",  # ISO-8601 text, as pymilvus sends and reads it
+    DataType.GEOMETRY: "geometry_wkt_data",
 }
 _BYTE_VECTORS = {
     DataType.BINARY_VECTOR: ("binary_vector", np.uint8),
@@ -303,6 +306,8 @@ def batch_to_fields(schema: CollectionSchema, batch: Batch) -> list[schema_pb2.F
 
 
 def _column_list(c: Column) -> list[Any]:
+    if c.dtype in PRESENTED:  # ISO-8601 text and WKT on the wire
+        return present(c, np.arange(len(c)))
     if isinstance(c.values, (pa.Array, pa.ChunkedArray)):
         return c.values.to_pylist()
     vals = (
@@ -337,7 +342,8 @@ def scalar_field_data(
         fd.scalars.array_data.element_type = int(et)
         fd.scalars.array_data.data.extend(_scalar_cell(et, v or []) for v in values)
     else:
-        placeholder: Any = "" if dtype is DataType.VARCHAR else (False if dtype is DataType.BOOL else 0)
+        text = dtype in (DataType.VARCHAR, DataType.TIMESTAMPTZ, DataType.GEOMETRY)
+        placeholder: Any = "" if text else (False if dtype is DataType.BOOL else 0)
         data = [placeholder if v is None else v for v in values] if has_null else values
         getattr(fd.scalars, _SCALAR_ATTR[dtype]).data.extend(data)
     return fd

@@ -247,6 +247,7 @@ def query_from_pb(msg: milvus_pb2.QueryRequest, db: str, schema: CollectionSchem
         consistency_name(msg.consistency_level) if not msg.use_default_consistency else "",
         params.get(_ORDER_KEY) == "true" or _ITERATOR_KEY in params,
         after,
+        timezone=str(loads_or_str(params.get("timezone", "")) or ""),
     )
 
 
@@ -260,6 +261,8 @@ def query_to_pb(r: rq.Query, pk_name: str) -> milvus_pb2.QueryRequest:
         params[_ORDER_KEY] = "true"
         if r.after_pk is not None:
             params[_AFTER_KEY] = json.dumps(r.after_pk)
+    if r.timezone:
+        params["timezone"] = r.timezone
     expr = pks_to_expr(pk_name, list(r.ids)) if r.ids is not None else r.filter
     return milvus_pb2.QueryRequest(
         db_name=r.db_name,
@@ -385,6 +388,7 @@ def _search_from_pb(msg: milvus_pb2.SearchRequest, db: str) -> rq.Search:
         strict,
         _int(kv.get("round_decimal"), -1),
         consistency_name(msg.consistency_level) if not msg.use_default_consistency else "",
+        str(loads_or_str(kv.get("timezone", "")) or ""),
     )
 
 
@@ -399,6 +403,8 @@ def search_to_pb(r: rq.Search) -> milvus_pb2.SearchRequest:
         kv["anns_field"] = r.anns_field
     if r.metric_type:
         kv["metric_type"] = r.metric_type
+    if r.timezone:
+        kv["timezone"] = r.timezone
     if r.group_by_field:
         kv.update(
             group_by_field=r.group_by_field,
@@ -462,6 +468,7 @@ def hybrid_from_pb(msg: milvus_pb2.HybridSearchRequest, db: str) -> rq.HybridSea
         tuple(msg.output_fields) or None,
         tuple(msg.partition_names),
         _int(kv.get("round_decimal"), -1),
+        str(loads_or_str(kv.get("timezone", "")) or "") or next((x.timezone for x in subs if x.timezone), ""),
     )
 
 
@@ -473,6 +480,8 @@ def hybrid_to_pb(r: rq.HybridSearch) -> milvus_pb2.HybridSearchRequest:
         "offset": str(r.offset),
         "round_decimal": str(r.round_decimal),
     }
+    if r.timezone:
+        kv["timezone"] = r.timezone
     return milvus_pb2.HybridSearchRequest(
         db_name=r.db_name,
         collection_name=r.collection_name,

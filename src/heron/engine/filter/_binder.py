@@ -23,8 +23,8 @@ from . import _bound as B
 from . import _scalar as S
 from ._binder_values import NUMERIC, bind_value
 from ._geo import GEO_FUNCS, bind_geo
-from ._timestamptz import coerce_text
 from ._limits import filter_error, item_positions
+from ._timestamptz import coerce_text
 
 ORDER_OPS = frozenset({"<", "<=", ">", ">="})
 FLIP = {"<": ">", "<=": ">=", ">": "<", ">=": "<=", "==": "==", "!=": "!="}
