@@ -32,6 +32,12 @@ def read_zone(engine: Engine, coll: Collection, requested: str = "") -> str:
     return check_zone(zone)
 
 
+def check_zone_property(properties: dict[str, Any]) -> None:
+    """`ParamError` if ``properties`` set a ``timezone`` that does not exist (nothing is written then)."""
+    if "timezone" in properties:
+        check_zone(properties["timezone"])
+
+
 def timestamptz_fields(schema: CollectionSchema) -> list[str]:
     return [f.name for f in schema.fields if f.dtype is DataType.TIMESTAMPTZ]
 

@@ -24,7 +24,7 @@ from . import _scalar as S
 from ._binder_values import NUMERIC, bind_value
 from ._geo import GEO_FUNCS, bind_geo
 from ._limits import filter_error, item_positions
-from ._timestamptz import coerce_text
+from ._timestamptz import check_time_operands
 
 ORDER_OPS = frozenset({"<", "<=", ">", ">="})
 FLIP = {"<": ">", "<=": ">=", ">": "<", ">=": "<=", "==": "==", "!=": "!="}
@@ -184,7 +184,7 @@ class Binder:
         return preds[0] if len(preds) == 1 else B.And(tuple(preds))
 
     def _cmp(self, op: str, left: B.Value, right: B.Value, pos: int, nodes: tuple[A.Node, ...]) -> B.Pred:
-        left, right = coerce_text(self, left, right, nodes)
+        check_time_operands(self, op, left, right, pos)
         for v, n in zip((left, right), nodes):
             if v.ty == "array":
                 raise self.error("an ARRAY field cannot be compared; use array_contains or arr[i]", n.pos)

@@ -31,6 +31,11 @@ class Const:
 
 
 @dataclass(frozen=True)
+class TimeConst(Const):
+    """``ISO '...'`` or ``INTERVAL '...'``: microseconds, the only constants a TIMESTAMPTZ value meets."""
+
+
+@dataclass(frozen=True)
 class Field:
     """A scalar column (BOOL, integers, FLOAT, DOUBLE, VARCHAR)."""
 

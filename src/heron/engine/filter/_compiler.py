@@ -22,7 +22,7 @@ from . import _bound as B
 from . import _like
 from ._arith import arith, unary
 from ._extract import Lane, ListView, Typed, Vals, json_view, list_view
-from ._geo import eval_geo
+from ._geo_eval import eval_geo
 from ._scalar_index import ScalarIndex
 from ._vector import (
     Tri,
