@@ -22,6 +22,8 @@ from .._errors import ParamError
 UTC = "UTC"
 _EPOCH = _dt.datetime(1970, 1, 1, tzinfo=_dt.timezone.utc)
 _US = pa.timestamp("us", tz="UTC")
+#: 2038-01-01 in microseconds: past it, Arrow applies no daylight-saving rules, so zoneinfo answers.
+_ARROW_RULES_END = 2_145_916_800_000_000
 
 
 def check_zone(name: Any) -> str:
@@ -86,7 +88,11 @@ def to_micros(values: list[Any], valid: np.ndarray | None, zone: str, what: str)
             naive = texts.cast(pa.timestamp("us"))
             local = naive if zone == UTC else pc.assume_timezone(naive, zone, ambiguous="earliest",
                                                                   nonexistent="latest")
-            return np.asarray(pc.fill_null(local.cast(pa.int64()), 0), dtype=np.int64)
+            out = np.array(pc.fill_null(local.cast(pa.int64()), 0), dtype=np.int64)
+            if zone != UTC:  # Arrow's zone rules stop at 2037; zoneinfo's go on
+                for i in np.flatnonzero(keep & (out >= _ARROW_RULES_END)).tolist():
+                    out[i] = _one(values[i], zone)
+            return out
         except pa.ArrowInvalid:
             pass
     for i, (v, ok) in enumerate(zip(values, keep)):  # mixed forms, datetimes, or a bad value to name
@@ -110,7 +116,13 @@ def format_micros(micros: np.ndarray, zone: str = UTC) -> list[str]:
         suffix = np.full(len(micros), "Z", dtype=object)
     else:
         aware = pa.array(micros, type=pa.int64()).cast(pa.timestamp("us", tz=zone))
-        local = np.asarray(pc.local_timestamp(aware).cast(pa.int64()), dtype=np.int64)
+        local = np.array(pc.local_timestamp(aware).cast(pa.int64()), dtype=np.int64)
+        far = np.flatnonzero(micros >= _ARROW_RULES_END)  # Arrow's zone rules stop at 2037; zoneinfo's go on
+        if len(far):
+            tz = ZoneInfo(zone)
+            offsets = [_dt.datetime.fromtimestamp(int(m) // 1_000_000, tz).utcoffset() for m in micros[far]]
+            local[far] = micros[far] + np.array([o // _dt.timedelta(microseconds=1) for o in offsets if o is not None],
+                                                dtype=np.int64)
         off_min = (local - micros) // 60_000_000
         sign = np.where(off_min < 0, "-", "+")
         a = np.abs(off_min)
