@@ -5,7 +5,9 @@ to the literal geometry (``ST_CONTAINS(geo, 'POINT (1 1)')``: the row's
 geometry contains the point). ``ST_DWITHIN(field, 'POINT (lon lat)', metres)``
 keeps rows whose geometry comes within that many metres of the literal, on a
 sphere of the Earth's mean radius (the great-circle distance between the
-nearest points of the two, found in the plane of longitude and latitude). A null geometry makes the predicate unknown.
+nearest points of the two, found in the plane of longitude and latitude).
+A null geometry satisfies no predicate: false, so ``not ST_...`` keeps it, as
+Milvus Lite answers (a comparison on a null stays unknown).
 
 Binding and the reference semantics live here, evaluation in `_geo_eval`.
 """
@@ -72,7 +74,7 @@ def bind_geo(b: Binder, node: A.Call) -> B.Geo:
 def reference_geo(p: B.Geo, value: Any) -> bool | None:
     """One row's answer, computed with scalar shapely and plain Python (the reference evaluator's)."""
     if value is None:
-        return None
+        return False
     g = shapely.from_wkt(value) if isinstance(value, str) else shapely.from_wkb(value)
     query = shapely.from_wkb(p.wkb)
     if p.op == "st_dwithin":

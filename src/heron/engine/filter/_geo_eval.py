@@ -61,10 +61,9 @@ def eval_geo(ev: Evaluator, p: B.Geo) -> Tri:
     """The rows of ``ev``'s source whose geometry stands in ``p``'s relation to its literal."""
     col = ev.column(p.field, DataType.GEOMETRY)
     geoms = from_wkb(col.values)
-    known = shapely.is_missing(geoms)
-    known = None if not known.any() else ~known
+    present = ~shapely.is_missing(geoms)
     if col.valid is not None:
-        known = col.valid if known is None else known & col.valid
+        present &= col.valid
     query = shapely.from_wkb(p.wkb)
     shapely.prepare(query)
     rows = _candidates(geoms, query, p)
@@ -78,4 +77,4 @@ def eval_geo(ev: Evaluator, p: B.Geo) -> Tri:
     else:
         t = full(ev.n, False)
         t[rows[hit]] = True
-    return from_known(t & (True if known is None else known), known)
+    return from_known(t & present, None)  # a null geometry: false, not unknown (see `_geo`)
