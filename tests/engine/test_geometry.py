@@ -8,6 +8,7 @@ shapely's scalar methods and plain-Python great-circle distances.
 from __future__ import annotations
 
 import math
+import time
 from typing import Any
 
 import numpy as np
@@ -196,3 +197,44 @@ def test_the_rtree_path_selects_what_the_whole_column_scan_selects():
             geo_eval.TREE_ROWS = old
         assert big == flat, expr
         assert any(big) or expr.startswith(("ST_EQUALS", "ST_TOUCHES", "ST_CONTAINS")), expr
+
+
+def test_an_rtree_index_answers_as_the_scan_without_decoding_again(tmp_path, monkeypatch):
+    monkeypatch.setenv("HERON_SEAL_ROWS", "4")  # the rows fill sealed segments, which carry scalar indexes
+    with heron.Client(str(tmp_path / "db")) as c:
+        _make(c)
+        idx = c.prepare_index_params()
+        idx.add_index("g", index_type="RTREE")
+        c.create_index("t", idx)
+        assert c.describe_index("t", "g")["index_type"] == "RTREE"
+
+        decoded = []
+        real = geo_eval.from_wkb
+
+        def counted(values: Any) -> Any:
+            decoded.append(len(values))
+            return real(values)
+
+        monkeypatch.setattr(geo_eval, "from_wkb", counted)
+        deadline = time.monotonic() + 60
+        tries = 0
+        while True:  # the index is built in the background; once it serves, a filter decodes nothing
+            decoded.clear()
+            tries += 1  # a new filter each time: a segment remembers the rows of one it has seen
+            c.query("t", f"ST_INTERSECTS(g, 'POINT (1 1)') and id > -{tries}")
+            if not decoded:
+                break
+            assert time.monotonic() < deadline, "the RTREE index was never used"
+            time.sleep(0.05)
+        for op, literal in PREDICATES:
+            got = sorted(r["id"] for r in c.query("t", f"{op}(g, '{literal}')", output_fields=["id"]))
+            assert got == _expected(op.upper(), literal), op
+        got = sorted(r["id"] for r in c.query("t", "ST_DWITHIN(g, 'POINT (1 1)', 200000)", output_fields=["id"]))
+        assert got == _expected("ST_DWITHIN", "POINT (1 1)", 200_000)
+        assert not decoded
+        for field, kind in (("home", "STL_SORT"), ("id", "RTREE")):
+            bad = c.prepare_index_params()
+            bad.add_index(field, index_type=kind)
+            with pytest.raises(heron.HeronError) as e:
+                c.create_index("t", bad)
+            assert e.value.code == 1100

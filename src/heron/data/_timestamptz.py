@@ -91,7 +91,7 @@ def to_micros(values: list[Any], valid: np.ndarray | None, zone: str, what: str)
             out = np.array(pc.fill_null(local.cast(pa.int64()), 0), dtype=np.int64)
             if zone != UTC:  # Arrow's zone rules stop at 2037; zoneinfo's go on
                 for i in np.flatnonzero(keep & (out >= _ARROW_RULES_END)).tolist():
-                    out[i] = _one(values[i], zone)
+                    out[i] = _one(values[i], zone) or 0  # text Arrow read is text datetime reads
             return out
         except pa.ArrowInvalid:
             pass

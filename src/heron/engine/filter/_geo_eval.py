@@ -42,11 +42,24 @@ def _dwithin(geoms: np.ndarray, query: Any, metres: float) -> np.ndarray:
     return np.nan_to_num(d, nan=np.inf) <= metres
 
 
-def _candidates(geoms: np.ndarray, query: Any, p: B.Geo) -> np.ndarray | None:
-    """Rows whose boxes allow a match (an R-tree query), or None when the column is small."""
-    if len(geoms) < TREE_ROWS:
-        return None
-    tree = shapely.STRtree(geoms)
+class RTreeIndex:
+    """An RTREE index over one sealed segment's GEOMETRY column: its geometries, decoded, in an STRtree."""
+
+    def __init__(self, column: Any) -> None:
+        self.geoms = from_wkb(column.values)
+        self.n = len(self.geoms)
+        self.tree = shapely.STRtree(self.geoms)
+
+    def __len__(self) -> int:
+        return self.n
+
+
+def _candidates(geoms: np.ndarray, query: Any, p: B.Geo, tree: Any = None) -> np.ndarray | None:
+    """Rows whose boxes allow a match (an R-tree query), or None when the column is small and has no index."""
+    if tree is None:
+        if len(geoms) < TREE_ROWS:
+            return None
+        tree = shapely.STRtree(geoms)
     if p.op == "st_dwithin":  # the literal's box, widened by the distance in degrees at its widest latitude
         x0, y0, x1, y1 = shapely.bounds(query)
         dlat = math.degrees(p.distance / EARTH_RADIUS_M)
@@ -60,13 +73,16 @@ def _candidates(geoms: np.ndarray, query: Any, p: B.Geo) -> np.ndarray | None:
 def eval_geo(ev: Evaluator, p: B.Geo) -> Tri:
     """The rows of ``ev``'s source whose geometry stands in ``p``'s relation to its literal."""
     col = ev.column(p.field, DataType.GEOMETRY)
-    geoms = from_wkb(col.values)
+    index = ev.source.scalar_index(p.field)
+    if not (isinstance(index, RTreeIndex) and index.n == ev.n):
+        index = None
+    geoms = from_wkb(col.values) if index is None else index.geoms
     present = ~shapely.is_missing(geoms)
     if col.valid is not None:
         present &= col.valid
     query = shapely.from_wkb(p.wkb)
     shapely.prepare(query)
-    rows = _candidates(geoms, query, p)
+    rows = _candidates(geoms, query, p, None if index is None else index.tree)
     sub = geoms if rows is None else geoms[rows]
     if p.op == "st_dwithin":
         hit = _dwithin(sub, query, p.distance)
