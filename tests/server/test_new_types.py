@@ -195,3 +195,21 @@ def test_describe_shows_the_types(backends):
     for where in ("lite", "served"):
         types = {f["name"]: f["type"] for f in backends[where].describe_collection("t")["fields"]}
         assert types["ts"] == DataType.TIMESTAMPTZ and types["g"] == DataType.GEOMETRY, where
+
+
+def test_defaults_are_described_as_lite_describes_them(backends):
+    """A TIMESTAMPTZ default travels as microseconds (``timestamptz_data``), a GEOMETRY one as WKT."""
+    described = {}
+    for where in ("lite", "served"):
+        c = backends[where]
+        s = c.create_schema()
+        s.add_field("id", DataType.INT64, is_primary=True)
+        s.add_field("v", DataType.FLOAT_VECTOR, dim=2)
+        s.add_field("d", DataType.TIMESTAMPTZ, default_value="2025-01-01T00:00:00+08:00")
+        s.add_field("gd", DataType.GEOMETRY, default_value="POINT (1 1)")
+        c.create_collection("defaults", schema=s)
+        fields = {f["name"]: f for f in c.describe_collection("defaults")["fields"]}
+        described[where] = {n: fields[n]["default_value"] for n in ("d", "gd")}
+        c.drop_collection("defaults")
+    assert described["served"] == described["lite"]
+    assert described["served"]["d"].timestamptz_data == 1_735_660_800_000_000
