@@ -124,15 +124,17 @@ def format_micros(micros: np.ndarray, zone: str = UTC) -> list[str]:
             local[far] = micros[far] + np.array([o // _dt.timedelta(microseconds=1) for o in offsets if o is not None],
                                                 dtype=np.int64)
         off_min = (local - micros) // 60_000_000
-        sign = np.where(off_min < 0, "-", "+")
-        a = np.abs(off_min)
-        suffix = np.char.add(np.char.add(sign, np.char.zfill((a // 60).astype(str), 2)),
-                             np.char.add(":", np.char.zfill((a % 60).astype(str), 2))).astype(object)
-        suffix[off_min == 0] = "Z" if zone == UTC else suffix[off_min == 0]
-    whole = local % 1_000_000 == 0
-    text = np.where(whole, np.datetime_as_string(local.astype("datetime64[us]"), unit="s"),
-                    np.datetime_as_string(local.astype("datetime64[us]"), unit="us"))
-    return (text.astype(object) + suffix).tolist()
+        kinds, which = np.unique(off_min, return_inverse=True)  # a zone has few offsets: text made once each
+        texts = [f"{'-' if m < 0 else '+'}{abs(m) // 60:02d}:{abs(m) % 60:02d}" for m in kinds.tolist()]
+        suffix = np.array(texts, dtype=object)[which]
+    whole = pa.array(local // 1_000_000, type=pa.int64()).cast(pa.timestamp("s"))  # %S: whole seconds
+    text = pc.strftime(whole, format="%Y-%m-%dT%H:%M:%S")
+    frac = local % 1_000_000
+    if frac.any():  # microseconds where there are some, as Milvus prints them
+        digits = pc.utf8_lpad(pa.array(frac, type=pa.int64()).cast(pa.string()), width=6, padding="0")
+        tail = pc.if_else(pa.array(frac != 0), pc.binary_join_element_wise(".", digits, ""), "")
+        text = pc.binary_join_element_wise(text, tail, "")
+    return pc.binary_join_element_wise(text, pa.array(suffix, type=pa.string()), "").to_pylist()
 
 
 def parse_literal(text: str, zone: str = UTC) -> int:
