@@ -292,6 +292,8 @@ class Query:
     after_pk: Any = None
     #: The time zone TIMESTAMPTZ values come back in ("": the collection's, else the database's, else UTC).
     timezone: str = ""
+    #: TIMESTAMPTZ values as lists of these parts of their time ("year, month, day"), not as text.
+    time_fields: str = ""
 
 
 @dataclass(frozen=True)
@@ -317,6 +319,7 @@ class Search:
     consistency_level: str = ""
     #: As for `Query`.
     timezone: str = ""
+    time_fields: str = ""
 
 
 @dataclass(frozen=True)
@@ -334,6 +337,7 @@ class HybridSearch:
     round_decimal: int = -1
     #: As for `Query`.
     timezone: str = ""
+    time_fields: str = ""
 
 
 @dataclass(frozen=True)

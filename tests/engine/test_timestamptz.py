@@ -241,3 +241,23 @@ def test_a_scalar_index_on_timestamps_answers_as_the_scan(tmp_path, monkeypatch,
         for expr, keep in FILTERS:
             got = sorted(r["id"] for r in c.query("t", expr + " and id >= 0"))  # a filter the segments have not seen
             assert got == scans[expr] == sorted(i for i, (_, d) in enumerate(INPUTS) if d is not None and keep(d))
+
+
+@pytest.mark.parametrize("parts, zone", [("year, month, day", "UTC"), ("hour,minute, second,microsecond", "Asia/Kolkata"),
+                                         ("year", "America/New_York")])
+def test_time_fields_give_the_parts_of_the_wall_clock_time(client, parts, zone):
+    _make(client)
+    _insert(client)
+    names = [p.strip() for p in parts.split(",")]
+
+    def want(d: dt.datetime | None) -> list[int] | None:
+        return None if d is None else [getattr(d.astimezone(ZoneInfo(zone)), n) for n in names]
+
+    expected = {i: want(d) for i, (_, d) in enumerate(INPUTS)}
+    rows = client.query("t", "id >= 0", output_fields=["ts"], time_fields=parts, timezone=zone)
+    assert {r["id"]: r["ts"] for r in rows} == expected
+    hits = client.search("t", [[0.0, 0.0]], limit=len(INPUTS), output_fields=["ts"], time_fields=parts, timezone=zone)
+    assert {h["id"]: h["entity"]["ts"] for h in hits[0]} == expected
+    with pytest.raises(heron.HeronError) as e:
+        client.query("t", "id >= 0", output_fields=["ts"], time_fields="decade")
+    assert e.value.code == 1100 and "decade" in e.value.message

@@ -191,6 +191,20 @@ def test_dwithin_measures_metres_on_the_earth(backends, point, metres, want):
         assert got == want, where
 
 
+@pytest.mark.parametrize("parts, zone", [("year, month, day", None), ("year, hour, minute", "Asia/Tokyo"),
+                                         ("second, microsecond", "America/New_York")])
+def test_time_fields_as_lite_gives_them(backends, parts, zone):
+    """``time_fields`` turns each value into the parts of its wall-clock time (in the read's zone, in Lite too)."""
+    kw = {"time_fields": parts, **({"timezone": zone} if zone else {})}
+    want = sorted(map(dict, backends["lite"].query("t", "id > 0", output_fields=["ts"], **kw)), key=lambda r: r["id"])
+    assert any(isinstance(r["ts"], list) for r in want)
+    for where in ("served", "embedded"):
+        got = backends[where].query("t", "id > 0", output_fields=["ts"], **kw)
+        assert sorted(map(dict, got), key=lambda r: r["id"]) == want, where
+    assert _outcome(backends["lite"], lambda c: c.query("t", "id > 0", time_fields="decade"))[0] != "answers"
+    assert _outcome(backends["served"], lambda c: c.query("t", "id > 0", time_fields="decade"))[0] == 1100
+
+
 def test_describe_shows_the_types(backends):
     for where in ("lite", "served"):
         types = {f["name"]: f["type"] for f in backends[where].describe_collection("t")["fields"]}

@@ -137,7 +137,7 @@ class ClientBase:
             int(offset), _fields(output_fields), str(metric).upper(), params, _names(partition_names),
             dict(kwargs.get("filter_params") or {}), group_by, group_size, strict,
             int(kwargs.get("round_decimal", -1)), str(kwargs.get("consistency_level", "")),
-            str(kwargs.get("timezone") or ""),
+            str(kwargs.get("timezone") or ""), str(kwargs.get("time_fields") or ""),
         )
 
     def _hybrid_request(
@@ -154,7 +154,7 @@ class ClientBase:
         return rq.HybridSearch(
             self._dbn(kwargs), collection_name, tuple(subs), as_ranker(ranker), int(limit), int(kwargs.get("offset", 0)),
             _fields(output_fields), _names(partition_names), int(kwargs.get("round_decimal", -1)),
-            str(kwargs.get("timezone") or ""),
+            str(kwargs.get("timezone") or ""), str(kwargs.get("time_fields") or ""),
         )
 
     def _query_request(
@@ -174,7 +174,7 @@ class ClientBase:
             self._dbn(kwargs), collection_name, filter or "", _fields(output_fields), _ids(ids),
             _names(partition_names), None if limit in (None, -1) else int(limit), int(offset),
             dict(kwargs.get("filter_params") or {}), str(kwargs.get("consistency_level", "")),
-            timezone=str(kwargs.get("timezone") or ""),
+            timezone=str(kwargs.get("timezone") or ""), time_fields=str(kwargs.get("time_fields") or ""),
         )
 
 

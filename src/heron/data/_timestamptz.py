@@ -106,23 +106,61 @@ def to_micros(values: list[Any], valid: np.ndarray | None, zone: str, what: str)
     return out
 
 
+def local_micros(micros: np.ndarray, zone: str) -> np.ndarray:
+    """Wall-clock microseconds in ``zone`` of instants given in microseconds since the epoch (UTC)."""
+    micros = np.asarray(micros, dtype=np.int64)
+    if zone in (UTC, "Etc/UTC", "Z") or not len(micros):
+        return micros
+    aware = pa.array(micros, type=pa.int64()).cast(pa.timestamp("us", tz=zone))
+    local = np.array(pc.local_timestamp(aware).cast(pa.int64()), dtype=np.int64)
+    far = np.flatnonzero(micros >= _ARROW_RULES_END)  # Arrow's zone rules stop at 2037; zoneinfo's go on
+    if len(far):
+        tz = ZoneInfo(zone)
+        offsets = [_dt.datetime.fromtimestamp(int(m) // 1_000_000, tz).utcoffset() for m in micros[far]]
+        local[far] = micros[far] + np.array([o // _dt.timedelta(microseconds=1) for o in offsets if o is not None],
+                                            dtype=np.int64)
+    return local
+
+
+#: What ``time_fields`` may ask for, in Milvus's words.
+TIME_PARTS = ("year", "month", "day", "hour", "minute", "second", "microsecond")
+
+
+def time_parts(micros: np.ndarray, zone: str, names: list[str]) -> list[list[int]]:
+    """Per value, the named parts of its wall-clock time in ``zone`` (``time_fields``)."""
+    local = local_micros(micros, zone)
+    t = local.astype("datetime64[us]")
+    years, months, days = t.astype("datetime64[Y]"), t.astype("datetime64[M]"), t.astype("datetime64[D]")
+    parts = {
+        "year": years.astype(np.int64) + 1970,
+        "month": (months - years.astype("datetime64[M]")).astype(np.int64) + 1,
+        "day": (days - months.astype("datetime64[D]")).astype(np.int64) + 1,
+        "hour": local // 3_600_000_000 % 24,
+        "minute": local // 60_000_000 % 60,
+        "second": local // 1_000_000 % 60,
+        "microsecond": local % 1_000_000,
+    }
+    return np.stack([parts[n] for n in names], axis=1).tolist() if names else [[] for _ in local]
+
+
+def parse_time_fields(text: str) -> list[str]:
+    """``"year, month, day"`` as a list of parts; `ParamError` naming one Milvus does not have."""
+    names = [n.strip().lower() for n in str(text).split(",") if n.strip()]
+    for n in names:
+        if n not in TIME_PARTS:
+            raise ParamError(f"time_fields: unsupported component {n!r}; supported: {', '.join(TIME_PARTS)}")
+    return names
+
+
 def format_micros(micros: np.ndarray, zone: str = UTC) -> list[str]:
     """ISO-8601 text of int64 microseconds in ``zone``: ``Z`` for UTC, else the zone's offset at that instant."""
     micros = np.asarray(micros, dtype=np.int64)
     if not len(micros):
         return []
+    local = local_micros(micros, zone)
     if zone in (UTC, "Etc/UTC", "Z"):
-        local = micros
         suffix = np.full(len(micros), "Z", dtype=object)
     else:
-        aware = pa.array(micros, type=pa.int64()).cast(pa.timestamp("us", tz=zone))
-        local = np.array(pc.local_timestamp(aware).cast(pa.int64()), dtype=np.int64)
-        far = np.flatnonzero(micros >= _ARROW_RULES_END)  # Arrow's zone rules stop at 2037; zoneinfo's go on
-        if len(far):
-            tz = ZoneInfo(zone)
-            offsets = [_dt.datetime.fromtimestamp(int(m) // 1_000_000, tz).utcoffset() for m in micros[far]]
-            local[far] = micros[far] + np.array([o // _dt.timedelta(microseconds=1) for o in offsets if o is not None],
-                                                dtype=np.int64)
         off_min = (local - micros) // 60_000_000
         kinds, which = np.unique(off_min, return_inverse=True)  # a zone has few offsets: text made once each
         texts = [f"{'-' if m < 0 else '+'}{abs(m) // 60:02d}:{abs(m) % 60:02d}" for m in kinds.tolist()]

@@ -140,7 +140,7 @@ class Reader:
             runs = key_ordered(coll.schema, runs, r.after_pk, need)
         pages = list(self._page(runs, r.offset, r.limit))
         return rezone_rows(coll.schema, self._gather_rows(coll.schema, pages, names),
-                           read_zone(self.engine, coll, r.timezone))
+                           read_zone(self.engine, coll, r.timezone), r.time_fields)
 
     def _select(self, coll: Collection, parts: list[Partition], r: rq.Query):
         """Per segment view, the positions of the selected rows (by filter or by primary key)."""
@@ -221,7 +221,7 @@ class Reader:
         hits = self.search_hits(coll, r)
         names = self._entity_names(coll.schema, r.output_fields)
         return rezone_hits(coll.schema, self._shape_hits(coll.schema, hits, names, r.round_decimal),
-                           read_zone(self.engine, coll, r.timezone))
+                           read_zone(self.engine, coll, r.timezone), r.time_fields)
 
     def _field(self, coll: Collection, anns_field: str):
         f = coll.anns_fields.get(anns_field)  # the schema is fixed for the collection's life
@@ -430,7 +430,7 @@ class Reader:
                  for qi in range(nq)]
         names = self._entity_names(coll.schema, r.output_fields)
         return rezone_hits(coll.schema, self._shape_hits(coll.schema, fused, names, r.round_decimal),
-                           read_zone(self.engine, coll, r.timezone))
+                           read_zone(self.engine, coll, r.timezone), r.time_fields)
 
     def _fuse(self, lists, ranker: dict[str, Any], schema: CollectionSchema):
         strategy = (ranker.get("strategy") or "rrf").lower()

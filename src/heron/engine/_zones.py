@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from .._schema import CollectionSchema
 from .._types import DataType
-from ..data._timestamptz import UTC, check_zone, format_micros, to_micros
+from ..data._timestamptz import UTC, check_zone, format_micros, parse_time_fields, time_parts, to_micros
 
 if TYPE_CHECKING:
     from ._collection import Collection
@@ -42,22 +42,30 @@ def timestamptz_fields(schema: CollectionSchema) -> list[str]:
     return [f.name for f in schema.fields if f.dtype is DataType.TIMESTAMPTZ]
 
 
-def rezone_rows(schema: CollectionSchema, rows: list[dict[str, Any]], zone: str) -> list[dict[str, Any]]:
-    """``rows`` (values in UTC text) with their TIMESTAMPTZ values shown in ``zone``, column by column."""
-    if zone == UTC or not rows:
+def rezone_rows(schema: CollectionSchema, rows: list[dict[str, Any]], zone: str,
+                time_fields: str = "") -> list[dict[str, Any]]:
+    """``rows`` (values in UTC text) with their TIMESTAMPTZ values shown in ``zone``, column by column.
+
+    With ``time_fields`` ("year, month, day"), each value becomes the list of those parts of its
+    wall-clock time in ``zone``, as Milvus answers.
+    """
+    parts = parse_time_fields(time_fields) if time_fields else None
+    if (zone == UTC and parts is None) or not rows:
         return rows
     for name in timestamptz_fields(schema):
         at = [i for i, r in enumerate(rows) if r.get(name) is not None]
         if not at:
             continue
         micros = to_micros([rows[i][name] for i in at], None, UTC, f"field {name!r}")
-        for i, text in zip(at, format_micros(micros, zone)):
-            rows[i][name] = text
+        shown: list[Any] = format_micros(micros, zone) if parts is None else time_parts(micros, zone, parts)
+        for i, value in zip(at, shown):
+            rows[i][name] = value
     return rows
 
 
-def rezone_hits(schema: CollectionSchema, hits: list[list[dict[str, Any]]], zone: str) -> list[list[dict[str, Any]]]:
-    """Search results with their entities' TIMESTAMPTZ values shown in ``zone``."""
-    if zone != UTC and timestamptz_fields(schema):
-        rezone_rows(schema, [h["entity"] for q in hits for h in q], zone)
+def rezone_hits(schema: CollectionSchema, hits: list[list[dict[str, Any]]], zone: str,
+                time_fields: str = "") -> list[list[dict[str, Any]]]:
+    """Search results with their entities' TIMESTAMPTZ values shown in ``zone`` (see `rezone_rows`)."""
+    if (zone != UTC or time_fields) and timestamptz_fields(schema):
+        rezone_rows(schema, [h["entity"] for q in hits for h in q], zone, time_fields)
     return hits

@@ -419,6 +419,8 @@ def rows_to_fields(
             else:
                 arr = np.asarray(vals, dtype=np.float32).reshape(len(vals), f.dim or 0)
                 cols.append(vector_field_data(name, f.dtype, arr, f.dim or 0))
+        elif f.dtype is DataType.TIMESTAMPTZ and any(isinstance(r.get(name), list) for r in rows):  # time_fields
+            cols.append(scalar_field_data(name, DataType.ARRAY, [r.get(name) for r in rows], DataType.INT64))
         else:
             cols.append(scalar_field_data(name, f.dtype, [r.get(name) for r in rows], f.element_type))
     if dynamic:

@@ -248,6 +248,7 @@ def query_from_pb(msg: milvus_pb2.QueryRequest, db: str, schema: CollectionSchem
         params.get(_ORDER_KEY) == "true" or _ITERATOR_KEY in params,
         after,
         timezone=str(loads_or_str(params.get("timezone", "")) or ""),
+        time_fields=str(loads_or_str(params.get("time_fields", "")) or ""),
     )
 
 
@@ -263,6 +264,8 @@ def query_to_pb(r: rq.Query, pk_name: str) -> milvus_pb2.QueryRequest:
             params[_AFTER_KEY] = json.dumps(r.after_pk)
     if r.timezone:
         params["timezone"] = r.timezone
+    if r.time_fields:
+        params["time_fields"] = r.time_fields
     expr = pks_to_expr(pk_name, list(r.ids)) if r.ids is not None else r.filter
     return milvus_pb2.QueryRequest(
         db_name=r.db_name,
@@ -389,6 +392,7 @@ def _search_from_pb(msg: milvus_pb2.SearchRequest, db: str) -> rq.Search:
         _int(kv.get("round_decimal"), -1),
         consistency_name(msg.consistency_level) if not msg.use_default_consistency else "",
         str(loads_or_str(kv.get("timezone", "")) or ""),
+        str(loads_or_str(kv.get("time_fields", "")) or ""),
     )
 
 
@@ -405,6 +409,8 @@ def search_to_pb(r: rq.Search) -> milvus_pb2.SearchRequest:
         kv["metric_type"] = r.metric_type
     if r.timezone:
         kv["timezone"] = r.timezone
+    if r.time_fields:
+        kv["time_fields"] = r.time_fields
     if r.group_by_field:
         kv.update(
             group_by_field=r.group_by_field,
@@ -469,6 +475,7 @@ def hybrid_from_pb(msg: milvus_pb2.HybridSearchRequest, db: str) -> rq.HybridSea
         tuple(msg.partition_names),
         _int(kv.get("round_decimal"), -1),
         str(loads_or_str(kv.get("timezone", "")) or "") or next((x.timezone for x in subs if x.timezone), ""),
+        str(loads_or_str(kv.get("time_fields", "")) or "") or next((x.time_fields for x in subs if x.time_fields), ""),
     )
 
 
@@ -482,6 +489,8 @@ def hybrid_to_pb(r: rq.HybridSearch) -> milvus_pb2.HybridSearchRequest:
     }
     if r.timezone:
         kv["timezone"] = r.timezone
+    if r.time_fields:
+        kv["time_fields"] = r.time_fields
     return milvus_pb2.HybridSearchRequest(
         db_name=r.db_name,
         collection_name=r.collection_name,
