@@ -86,6 +86,16 @@ def test_reads_show_the_requested_zone(client, zone):
     hits = client.search("t", [[0.0, 0.0]], limit=len(INPUTS), output_fields=["ts"], timezone=zone)[0]
     assert {h["id"]: h["entity"]["ts"] for h in hits} == want
     assert [r["ts"] for r in client.get("t", [0], output_fields=["ts"], timezone=zone)] == [want[0]]
+    req = heron.AnnSearchRequest([[0.0, 0.0]], "v", {}, len(INPUTS))
+    fused = client.hybrid_search("t", [req], heron.RRFRanker(), limit=len(INPUTS), output_fields=["ts"],
+                                 timezone=zone)[0]
+    assert {h["id"]: h["entity"]["ts"] for h in fused} == want
+    it = client.query_iterator("t", batch_size=2, output_fields=["ts"], timezone=zone)
+    seen: dict[int, Any] = {}
+    while batch := it.next():
+        seen.update((r["id"], r["ts"]) for r in batch)
+    it.close()
+    assert seen == want
 
 
 def test_collection_then_database_zone_apply_when_the_read_names_none(client):
