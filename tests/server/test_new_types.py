@@ -205,6 +205,21 @@ def test_time_fields_as_lite_gives_them(backends, parts, zone):
     assert _outcome(backends["served"], lambda c: c.query("t", "id > 0", time_fields="decade"))[0] == 1100
 
 
+def test_text_without_an_offset_is_read_in_the_collection_zone(backends):
+    """Lite refuses such text unless a zone is configured; with the collection's, it reads it there."""
+    got = {}
+    for where, c in backends.items():
+        c.create_collection("tz", schema=_schema(c), properties={"timezone": "Asia/Tokyo"})
+        idx = c.prepare_index_params()
+        idx.add_index("v", index_type="FLAT", metric_type="L2")
+        c.create_index("tz", idx)
+        c.load_collection("tz")
+        c.insert("tz", [{"id": 1, "ts": "2025-01-01T09:00:00", "g": None, "v": _VEC}])
+        got[where] = c.query("tz", "id == 1", output_fields=["ts"], timezone="UTC")[0]["ts"]
+        c.drop_collection("tz")
+    assert got == {"lite": "2025-01-01T00:00:00Z", "served": "2025-01-01T00:00:00Z", "embedded": "2025-01-01T00:00:00Z"}
+
+
 def test_describe_shows_the_types(backends):
     for where in ("lite", "served"):
         types = {f["name"]: f["type"] for f in backends[where].describe_collection("t")["fields"]}

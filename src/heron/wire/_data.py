@@ -239,7 +239,7 @@ def batch_from_fields(
             raw = None if fd is None else field_values(fd, n)
             if raw is not None and len(raw) != n:
                 raise DataError(f"field {f.name!r}: column has {len(raw)} values but num_rows is {n}")
-            batch.columns[f.name] = convert_scalars(f, raw, n)
+            batch.columns[f.name] = convert_scalars(f, raw, n, schema.properties.get("timezone") or "UTC")
     if schema.enable_dynamic_field:
         batch.columns[META_FIELD] = Column(DataType.JSON, _meta_column(dynamic, n))
     elif dynamic is not None and any(field_values(dynamic, n)):
