@@ -271,3 +271,21 @@ def test_time_fields_give_the_parts_of_the_wall_clock_time(client, parts, zone):
     with pytest.raises(heron.HeronError) as e:
         client.query("t", "id >= 0", output_fields=["ts"], time_fields="decade")
     assert e.value.code == 1100 and "decade" in e.value.message
+
+
+def test_dataframes_arrow_tables_and_numpy_datetimes(tmp_path):
+    import pyarrow as pa
+
+    from tests.conftest import require_module
+
+    pd = require_module("pandas")
+    with heron.Client(str(tmp_path / "db")) as c:
+        _make(c)
+        stamps = pd.to_datetime(["2025-01-01 08:00", "2025-06-01 00:00", None]).tz_localize("Asia/Shanghai")
+        c.insert("t", pd.DataFrame({"id": [1, 2, 3], "ts": stamps, "v": [[0.0, 0.0]] * 3}))
+        c.insert("t", pa.table({"id": [4, 5], "v": [[0.0, 0.0]] * 2,
+                                "ts": pa.array([dt.datetime(2025, 1, 1), None], pa.timestamp("us", tz="UTC"))}))
+        c.insert("t", {"id": [6], "v": [[0.0, 0.0]], "ts": np.array(["2025-01-01T00:00:00"], dtype="datetime64[us]")})
+        got = {r["id"]: r["ts"] for r in c.query("t", "id > 0", output_fields=["ts"])}
+        assert got == {1: "2025-01-01T00:00:00Z", 2: "2025-05-31T16:00:00Z", 3: None, 4: "2025-01-01T00:00:00Z",
+                       5: None, 6: "2025-01-01T00:00:00Z"}
