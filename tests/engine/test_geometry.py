@@ -238,3 +238,33 @@ def test_an_rtree_index_answers_as_the_scan_without_decoding_again(tmp_path, mon
             with pytest.raises(heron.HeronError) as e:
                 c.create_index("t", bad)
             assert e.value.code == 1100
+
+
+def test_rows_written_before_a_crash_come_back_from_the_log(tmp_path):
+    """A process inserts TIMESTAMPTZ and GEOMETRY rows and dies without closing; a new one replays its log."""
+    import os
+    import subprocess
+    import sys
+
+    path = str(tmp_path / "db")
+    child = f"""
+import os, heron
+c = heron.Client({path!r})
+s = heron.Client.create_schema()
+s.add_field("id", heron.DataType.INT64, is_primary=True)
+s.add_field("ts", heron.DataType.TIMESTAMPTZ, nullable=True)
+s.add_field("g", heron.DataType.GEOMETRY, nullable=True)
+s.add_field("v", heron.DataType.FLOAT_VECTOR, dim=2)
+c.create_collection("t", schema=s)
+c.insert("t", [{{"id": 1, "ts": "2025-01-01T08:00:00+08:00", "g": "POLYGON ((0 0, 1 0, 1 1, 0 0))", "v": [0, 0]}},
+               {{"id": 2, "ts": None, "g": None, "v": [1, 1]}}])
+os._exit(0)  # no close, no flush: only the insert log holds the rows
+"""
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    subprocess.run([sys.executable, "-c", child], check=True, env=env, timeout=120)
+    with heron.Client(path) as c:
+        c.load_collection("t")
+        rows = c.query("t", "id > 0", output_fields=["ts", "g"])
+        assert rows == [{"id": 1, "ts": "2025-01-01T00:00:00Z", "g": "POLYGON ((0 0, 1 0, 1 1, 0 0))"},
+                        {"id": 2, "ts": None, "g": None}]
+        assert [r["id"] for r in c.query("t", "ST_CONTAINS(g, 'POINT (0.75 0.25)')")] == [1]
