@@ -1,8 +1,8 @@
 """TIMESTAMPTZ values: ISO-8601 text and aware datetimes in, int64 microseconds since the epoch (UTC) stored,
 ISO-8601 text in a chosen time zone out, as Milvus formats it (``2025-01-01T08:00:00+08:00``, ``Z`` for UTC).
 
-A value without an offset is read in the zone given (the collection's or the
-database's ``timezone`` property, else UTC). Parsing and formatting run in
+A value without an offset is read in the zone given (the collection's
+``timezone`` property, else UTC). Parsing and formatting run in
 Arrow's kernels over the whole column; only values Arrow cannot read take the
 per-value path, which also names the bad one.
 """
@@ -10,6 +10,7 @@ per-value path, which also names the bad one.
 from __future__ import annotations
 
 import datetime as _dt
+import re
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -183,20 +184,16 @@ def parse_literal(text: str, zone: str = UTC) -> int:
     return us
 
 
-_DURATION = None
+_DURATION = re.compile(
+    r"^(?P<sign>[-+]?)P(?:(?P<y>\d+)Y)?(?:(?P<mo>\d+)M)?(?:(?P<w>\d+)W)?(?:(?P<d>\d+)D)?"
+    r"(?:T(?:(?P<h>\d+)H)?(?:(?P<mi>\d+)M)?(?:(?P<s>\d+(?:\.\d+)?)S)?)?$")
 
 
 def parse_interval(text: str) -> tuple[int, int, int]:
     """An ISO-8601 duration (``P1Y2M3DT4H5M6.5S``) as (months, days, microseconds); `ParamError` if malformed."""
-    import re
-
-    global _DURATION
-    if _DURATION is None:
-        _DURATION = re.compile(
-            r"^(?P<sign>[-+]?)P(?:(?P<y>\d+)Y)?(?:(?P<mo>\d+)M)?(?:(?P<w>\d+)W)?(?:(?P<d>\d+)D)?"
-            r"(?:T(?:(?P<h>\d+)H)?(?:(?P<mi>\d+)M)?(?:(?P<s>\d+(?:\.\d+)?)S)?)?$")
-    m = _DURATION.match(text.strip().upper())
-    if m is None or text.strip().upper().rstrip("T") in ("P", "-P", "+P") or text.strip().upper().endswith("T"):
+    t = text.strip().upper()
+    m = _DURATION.match(t)
+    if m is None or t.lstrip("+-") == "P" or t.endswith("T"):
         raise ParamError(f"INTERVAL {text!r} is not an ISO-8601 duration such as 'P1D', 'PT3H' or 'P2DT6H'")
     g = {k: (v or "0") for k, v in m.groupdict().items()}
     sign = -1 if g["sign"] == "-" else 1
@@ -204,20 +201,3 @@ def parse_interval(text: str) -> tuple[int, int, int]:
     days = int(g["w"]) * 7 + int(g["d"])
     us = (int(g["h"]) * 3600 + int(g["mi"]) * 60) * 1_000_000 + round(float(g["s"]) * 1_000_000)
     return sign * months, sign * days, sign * us
-
-
-def shift(micros: np.ndarray, interval: tuple[int, int, int], sign: int = 1) -> np.ndarray:
-    """``micros`` moved by an interval (calendar months and days, then exact microseconds), in UTC."""
-    months, days, us = (sign * interval[0], sign * interval[1], sign * interval[2])
-    out = np.asarray(micros, dtype=np.int64)
-    if months:
-        t = out.astype("datetime64[us]")
-        m = t.astype("datetime64[M]")
-        day_us = (t - m.astype("datetime64[us]")).astype(np.int64)
-        moved = (m + np.timedelta64(months, "M"))
-        nxt = (moved + np.timedelta64(1, "M")).astype("datetime64[us]").astype(np.int64)
-        start = moved.astype("datetime64[us]").astype(np.int64)
-        length = nxt - start
-        day = 86_400_000_000
-        out = np.where(day_us < length, start + day_us, start + length - day + day_us % day)  # 31 Jan + 1M: 28/29 Feb
-    return out + days * 86_400_000_000 + us
