@@ -177,6 +177,12 @@ def test_pymilvus_reads_in_the_zone_it_asks_for(backends):
         assert served[0]["ts"] == embedded[0]["ts"] == first
         hits = backends["served"].search("t", [_VEC], limit=1, filter="id == 1", output_fields=["ts"], timezone=zone)
         assert hits[0][0]["entity"]["ts"] == first
+        req = pm.AnnSearchRequest([_VEC], "v", {}, 10, expr="id == 1")
+        fused = backends["served"].hybrid_search("t", [req], pm.RRFRanker(), limit=1, output_fields=["ts"],
+                                                 timezone=zone)
+        assert fused[0][0]["entity"]["ts"] == first
+        parts = backends["served"].query("t", "id == 1", output_fields=["ts"], timezone=zone, time_fields="hour")
+        assert parts[0]["ts"] == [int(first[11:13])]
 
 
 @pytest.mark.parametrize("point, metres, want", [
