@@ -33,6 +33,15 @@ def _coerce_type(value: Any, what: str) -> DataType:
         raise SchemaError(f"{what}: {value!r} is not a data type; expected a heron.DataType") from None
 
 
+def _utc_text(v: str) -> str:
+    """ISO-8601 text (without an offset: UTC) as UTC text, ``Z`` and microseconds only if any, as reads show it."""
+    import datetime
+
+    d = datetime.datetime.fromisoformat(v[:-1] + "+00:00" if v.endswith(("z", "Z")) else v)
+    d = d.replace(tzinfo=datetime.timezone.utc) if d.tzinfo is None else d.astimezone(datetime.timezone.utc)
+    return d.strftime("%Y-%m-%dT%H:%M:%S") + (f".{d.microsecond:06d}" if d.microsecond else "") + "Z"
+
+
 def _typed_default_fits(t: DataType, v: Any) -> bool:
     """Whether ``v`` is ISO-8601 text (TIMESTAMPTZ) or WKT text (GEOMETRY)."""
     if not isinstance(v, str):
@@ -168,6 +177,8 @@ class FieldSchema:
             ok = _typed_default_fits(t, v)
         if not ok:
             raise SchemaError(f"field {n!r}: default_value {v!r} does not fit type {t.name}")
+        if t is DataType.TIMESTAMPTZ:  # one text for one instant, whichever zone it was given in (UTC, as Milvus stores it)
+            self.default_value = _utc_text(v)
 
     # -- conversion -----------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:

@@ -74,6 +74,8 @@ def test_values_round_trip_as_utc_text(client):
     for i, (_, instant) in enumerate(INPUTS):
         assert rows[i]["ts"] == _text(instant), i
         assert rows[i]["d"] == "2024-12-31T16:00:00Z"  # the default, given at +08:00
+    fields = {f["name"]: f for f in client.describe_collection("t")["fields"]}
+    assert fields["d"]["default_value"] == "2024-12-31T16:00:00Z"  # embedded and served alike
 
 
 @pytest.mark.parametrize("zone", ["Asia/Shanghai", "America/New_York", "Asia/Kolkata", "UTC"])
