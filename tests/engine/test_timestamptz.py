@@ -289,3 +289,14 @@ def test_dataframes_arrow_tables_and_numpy_datetimes(tmp_path):
         got = {r["id"]: r["ts"] for r in c.query("t", "id > 0", output_fields=["ts"])}
         assert got == {1: "2025-01-01T00:00:00Z", 2: "2025-05-31T16:00:00Z", 3: None, 4: "2025-01-01T00:00:00Z",
                        5: None, 6: "2025-01-01T00:00:00Z"}
+
+
+def test_iso_literals_without_an_offset_are_read_in_the_collection_zone(client):
+    _make(client, "own", timezone="Asia/Tokyo")
+    client.insert("own", [{"id": 1, "ts": "2025-01-01T00:00:00Z", "v": [0.0, 0.0]}])
+    assert [r["id"] for r in client.query("own", "ts == ISO '2025-01-01T09:00:00'")] == [1]
+    client.alter_collection_properties("own", {"timezone": "UTC"})
+    assert [r["id"] for r in client.query("own", "ts == ISO '2025-01-01T09:00:00'")] == []
+    assert [r["id"] for r in client.query("own", "ts == ISO '2025-01-01T00:00:00'")] == [1]
+    client.drop_collection_properties("own", ["timezone"])
+    assert [r["id"] for r in client.query("own", "ts == ISO '2025-01-01T00:00:00'")] == [1]

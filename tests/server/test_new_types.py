@@ -222,6 +222,7 @@ def test_text_without_an_offset_is_read_in_the_collection_zone(backends):
         c.load_collection("tz")
         c.insert("tz", [{"id": 1, "ts": "2025-01-01T09:00:00", "g": None, "v": _VEC}])
         got[where] = c.query("tz", "id == 1", output_fields=["ts"], timezone="UTC")[0]["ts"]
+        assert [r["id"] for r in c.query("tz", "ts == ISO '2025-01-01T09:00:00'")] == [1], where
         c.drop_collection("tz")
     assert got == {"lite": "2025-01-01T00:00:00Z", "served": "2025-01-01T00:00:00Z", "embedded": "2025-01-01T00:00:00Z"}
 

@@ -28,7 +28,7 @@ from .._schema import CollectionSchema
 from .._types import LoadState
 from ._collection import DEFAULT_PARTITION, Collection, Partition
 from ._lite_habits import note_dropped_loaded_partition, note_unindexed
-from ._zones import check_zone_property
+from ._zones import check_zone_property, sync_schema_zone
 from .index._definitions import IndexDef, normalize_index
 from .storage._catalog import dumps
 
@@ -199,6 +199,7 @@ class CatalogOps:
             coll.properties.update(r.properties)
             for key in r.delete_keys:
                 coll.properties.pop(key, None)
+            sync_schema_zone(coll)
             self.catalog.execute("UPDATE collections SET properties=? WHERE id=?", (dumps(coll.properties), coll.id))
 
     # -- partitions ----------------------------------------------------------------------

@@ -38,6 +38,18 @@ def check_zone_property(properties: dict[str, Any]) -> None:
         check_zone(properties["timezone"])
 
 
+def sync_schema_zone(coll: Collection) -> None:
+    """Keep the collection's ``timezone`` property on its schema, where inserts and filters read it."""
+    zone = coll.properties.get("timezone")
+    if zone == coll.schema.properties.get("timezone"):
+        return
+    if zone:
+        coll.schema.properties["timezone"] = zone
+    else:
+        coll.schema.properties.pop("timezone", None)
+    coll.forget_plans()
+
+
 def timestamptz_fields(schema: CollectionSchema) -> list[str]:
     return [f.name for f in schema.fields if f.dtype is DataType.TIMESTAMPTZ]
 

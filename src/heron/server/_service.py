@@ -170,12 +170,7 @@ class MilvusService:
 
         def schema(name: str) -> CollectionSchema:
             if name not in cache:
-                coll = self.engine.collection(db, name)
-                cache[name] = coll.schema
-                zone = coll.properties.get("timezone")
-                if zone:  # TIMESTAMPTZ text without an offset is read in it, as the clients read it
-                    cache[name] = coll.schema.copy()
-                    cache[name].properties["timezone"] = zone
+                cache[name] = self.engine.collection(db, name).schema
             return cache[name]
 
         return schema

@@ -63,7 +63,7 @@ def _schema_key(schema: CollectionSchema) -> Hashable:
         (f.name, int(f.dtype), None if f.element_type is None else int(f.element_type), f.nullable)
         for f in schema.fields
     )
-    return (fields, schema.enable_dynamic_field)
+    return (fields, schema.enable_dynamic_field, schema.properties.get("timezone"))  # zone: ISO text without offset
 
 
 #: Compiled plans by (expression, schema, parameters), bounded in bytes (see `_cache`).

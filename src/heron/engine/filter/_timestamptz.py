@@ -3,7 +3,8 @@
 A TIMESTAMPTZ field binds as an integer column of microseconds since the
 epoch (UTC), so comparisons, ranges, ``in`` and arithmetic with a fixed
 duration run on the numeric path. ``ISO '2025-01-01T00:00:00+08:00'`` binds to
-those microseconds (text without an offset is read as UTC), and
+those microseconds (text without an offset is read in the collection's
+``timezone``, else UTC), and
 ``INTERVAL 'P1DT2H'`` to the microseconds of a duration given in weeks, days,
 hours, minutes and seconds; a duration in years or months has no fixed length
 and is refused. As in Milvus, a TIMESTAMPTZ value meets no plain number or
@@ -33,8 +34,8 @@ def bind_time_literal(b: Binder, node: A.Call) -> B.TimeConst:
     if not isinstance(text, str):
         raise b.error(f"{node.name} needs a quoted string, got {text!r}", arg.pos)
     try:
-        if node.name == "ISO":
-            return B.TimeConst(parse_literal(text))
+        if node.name == "ISO":  # text without an offset: in the collection's timezone, else UTC
+            return B.TimeConst(parse_literal(text, b.schema.properties.get("timezone") or "UTC"))
         months, days, us = parse_interval(text)
     except ParamError as e:
         raise b.error(e.message, arg.pos) from None
