@@ -268,3 +268,14 @@ os._exit(0)  # no close, no flush: only the insert log holds the rows
         assert rows == [{"id": 1, "ts": "2025-01-01T00:00:00Z", "g": "POLYGON ((0 0, 1 0, 1 1, 0 0))"},
                         {"id": 2, "ts": None, "g": None}]
         assert [r["id"] for r in c.query("t", "ST_CONTAINS(g, 'POINT (0.75 0.25)')")] == [1]
+
+
+def test_shapely_geometries_and_wkb_are_taken_too(client):
+    _make(client, [])
+    client.insert("t", [{"id": 1, "g": shapely.Point(1, 2), "v": [0.0, 0.0]},
+                        {"id": 2, "g": shapely.to_wkb(shapely.box(0, 0, 1, 1)), "v": [0.0, 0.0]}])
+    got = {r["id"]: r["g"] for r in client.query("t", "id > 0", output_fields=["g"])}
+    assert got == {1: "POINT (1 2)", 2: shapely.to_wkt(shapely.box(0, 0, 1, 1), rounding_precision=-1)}
+    with pytest.raises(heron.HeronError) as e:
+        client.insert("t", [{"id": 3, "g": b"not wkb", "v": [0.0, 0.0]}])
+    assert e.value.code == 1100

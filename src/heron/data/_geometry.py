@@ -1,4 +1,4 @@
-"""GEOMETRY values: WKT in, WKB stored, WKT out (shapely 2, vectorised over the column).
+"""GEOMETRY values: WKT in (shapely geometries and WKB too), WKB stored, WKT out (shapely 2, vectorised).
 
 A column holds WKB ``bytes`` in a numpy object array (None where null).
 Output trims trailing zeros as Milvus does (``POINT (13.39971 52.51801)``).
@@ -15,20 +15,31 @@ from .._errors import ParamError
 
 
 def parse_wkt(values: list[Any], valid: np.ndarray | None, what: str) -> np.ndarray:
-    """WKB bytes (object array, None for nulls) of WKT strings; `ParamError` naming the first malformed one."""
+    """WKB bytes (object array, None for nulls) of WKT strings (or shapely geometries, or WKB bytes).
+
+    `ParamError` names the first value that is none of these, or malformed.
+    """
     n = len(values)
     keep = np.ones(n, dtype=bool) if valid is None else np.asarray(valid, dtype=bool)
     arr = np.empty(n, dtype=object)
     arr[:] = [v if ok else None for v, ok in zip(values, keep)]
-    bad = np.flatnonzero(keep & ~np.fromiter((isinstance(v, str) for v in arr), dtype=bool, count=n))
-    if len(bad):
-        i = int(bad[0])
-        raise ParamError(f"{what} in row {i}: got {arr[i]!r}, expected WKT text such as 'POINT (1 2)'")
-    geoms = shapely.from_wkt(arr, on_invalid="ignore")
+    text = np.fromiter((isinstance(v, str) for v in arr), dtype=bool, count=n)
+    if (keep & ~text).any():  # shapely geometries and WKB as they are; anything else is refused
+        other = np.flatnonzero(keep & ~text)
+        for i in other.tolist():
+            v = arr[i]
+            if isinstance(v, (bytes, bytearray, memoryview)):
+                arr[i] = shapely.from_wkb(bytes(v), on_invalid="ignore")
+            if not isinstance(arr[i], shapely.Geometry):
+                raise ParamError(f"{what} in row {i}: got {v!r}, expected WKT text such as 'POINT (1 2)'")
+    geoms = np.empty(n, dtype=object)
+    geoms[:] = arr
+    if text.any():
+        geoms[text] = shapely.from_wkt(arr[text], on_invalid="ignore")
     broken = keep & shapely.is_missing(geoms)
     if broken.any():
         i = int(np.flatnonzero(broken)[0])
-        raise ParamError(f"{what} in row {i}: got {arr[i]!r}, which is not valid WKT; "
+        raise ParamError(f"{what} in row {i}: got {values[i]!r}, which is not valid WKT; "
                          "expected e.g. 'POINT (1 2)' or 'POLYGON ((0 0, 1 0, 1 1, 0 0))'")
     return to_wkb(geoms)
 
