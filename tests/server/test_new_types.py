@@ -15,6 +15,9 @@ differences, where Heron follows Milvus's documented behaviour:
   measures it in the coordinates' own units, so 500 from a point in Berlin
   reaches everything within 500 degrees. Heron's metres are checked here
   against great-circle distances instead.
+* ST_CONTAINS and ST_WITHIN follow OGC in Milvus (GEOS): a point on a
+  polygon's boundary is neither contained nor within; Lite counts it. The
+  literals here keep rows off the boundaries.
 * Lite stores POINT and POLYGON only, and knows ST_CONTAINS, ST_WITHIN,
   ST_INTERSECTS and ST_DWITHIN only; the other shapes and predicates are
   compared with shapely in tests/engine/test_geometry.py.
