@@ -290,6 +290,10 @@ class Query:
     #: Return rows in primary-key order, only those with a key above ``after_pk`` (iterators).
     order_by_pk: bool = False
     after_pk: Any = None
+    #: The time zone TIMESTAMPTZ values come back in ("": the collection's, else the database's, else UTC).
+    timezone: str = ""
+    #: TIMESTAMPTZ values as lists of these parts of their time ("year, month, day"), not as text.
+    time_fields: str = ""
 
 
 @dataclass(frozen=True)
@@ -315,6 +319,9 @@ class Search:
     consistency_level: str = ""
     #: A function score, ``{"functions": [{"name", "input_field_names", "params"}, ...], "params": {...}}``.
     ranker: dict[str, Any] | None = None
+    #: As for `Query`.
+    timezone: str = ""
+    time_fields: str = ""
 
 
 @dataclass(frozen=True)
@@ -335,6 +342,9 @@ class HybridSearch:
     group_by_field: str = ""
     group_size: int = 1
     strict_group_size: bool = False
+    #: As for `Query`.
+    timezone: str = ""
+    time_fields: str = ""
 
 
 @dataclass(frozen=True)
