@@ -133,7 +133,7 @@ class ClientBase:
         strict = bool(kwargs.get("strict_group_size", params.pop("strict_group_size", False)))
         _check_limit(limit)
         return rq.Search(
-            self._dbn(kwargs), collection_name, query_vectors(data), anns_field or "", filter or "", int(limit),
+            self._dbn(kwargs), collection_name, search_data(data), anns_field or "", filter or "", int(limit),
             int(offset), _fields(output_fields), str(metric).upper(), params, _names(partition_names),
             dict(kwargs.get("filter_params") or {}), group_by, group_size, strict,
             int(kwargs.get("round_decimal", -1)), str(kwargs.get("consistency_level", "")),
@@ -173,6 +173,19 @@ class ClientBase:
             _names(partition_names), None if limit in (None, -1) else int(limit), int(offset),
             dict(kwargs.get("filter_params") or {}), str(kwargs.get("consistency_level", "")),
         )
+
+
+def search_data(data: Any) -> Any:
+    """Search inputs: query vectors (`query_vectors`), or texts as a 1-d array of strings.
+
+    Texts are for a field a schema function fills (BM25, TEXTEMBEDDING); the
+    engine turns them into query vectors with that function.
+    """
+    if isinstance(data, str):
+        data = [data]
+    if isinstance(data, (list, tuple)) and data and all(isinstance(t, str) for t in data):
+        return np.array(list(data), dtype=object)
+    return query_vectors(data)
 
 
 def search_field(request: rq.Search, schema: CollectionSchema) -> str:

@@ -27,6 +27,7 @@ from .._errors import (
 from .._schema import CollectionSchema
 from .._types import LoadState
 from ._collection import DEFAULT_PARTITION, Collection, Partition
+from ._functions_apply import check_functions_build
 from ._lite_habits import note_dropped_loaded_partition, note_unindexed
 from .index._definitions import IndexDef, normalize_index
 from .storage._catalog import dumps
@@ -84,6 +85,7 @@ class CatalogOps:
         schema = CollectionSchema.from_dict(r.schema)
         schema.validate()
         schema.assign_field_ids()
+        check_functions_build(schema)
         with self.engine.lock:
             db = self.engine.database(r.db_name)
             existing = self.engine.collections.get((db, r.collection_name))
@@ -162,7 +164,7 @@ class CatalogOps:
             "num_shards": 1,
             "description": d["description"],
             "fields": d["fields"],
-            "functions": [],
+            "functions": d.get("functions", []),
             "aliases": aliases,
             "collection_id": coll.id,
             "consistency_level": {"Strong": 0, "Session": 1, "Bounded": 2, "Eventually": 3}.get(coll.consistency, 2),

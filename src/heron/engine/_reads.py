@@ -24,6 +24,7 @@ from ..data._batch import normalize_pks
 from ..data._pa import from_numpy
 from ..data._vectors import bfloat16_bits_to_float32, float32_to_bfloat16_bits
 from ._collection import Collection, Partition
+from ._functions_apply import text_queries
 from ._lite_habits import note_implicit_anns_field, note_unindexed
 from ._segment import SegmentView
 from .index._base import IndexChanged
@@ -251,7 +252,7 @@ class Reader:
         check_hits_page(r.limit, r.offset, r.round_decimal)
         if r.params:
             shared_search_params(d.index_type if d is not None else "FLAT", r.params)
-        queries = self._queries(f, r.data)
+        queries = self._queries(f, text_queries(coll.schema, f, r.data))
         parts = self._parts(coll, r.partition_names)
         want = r.limit + r.offset
         grouped = bool(r.group_by_field)
