@@ -342,4 +342,34 @@ class Compact:
     collection_name: str
 
 
+
+# -- schema functions ----------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class AddCollectionFunction:
+    """Add ``function`` (a `heron.Function` as its ``to_dict`` gives it) to a collection's schema."""
+
+    db_name: str
+    collection_name: str
+    function: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class AlterCollectionFunction:
+    """Replace the schema function called ``function_name`` with ``function`` (its params, description)."""
+
+    db_name: str
+    collection_name: str
+    function_name: str
+    function: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class DropCollectionFunction:
+    db_name: str
+    collection_name: str
+    function_name: str
+
+
 Request = Any

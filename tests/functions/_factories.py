@@ -5,8 +5,8 @@ BM25). ``hashed``: a text's words hashed into a unit dense vector of the output
 field's dimension (stands in for an embedding provider). A text holding
 ``FAIL`` makes either raise, as a provider that is down would. `installed`
 registers them under the BM25 and TEXTEMBEDDING types for the test and puts
-back what was there; `SITE` is a ``sitecustomize`` that does the same in a
-``heron serve`` process.
+back what was there; ``site/sitecustomize.py`` registers them in a ``heron
+serve`` process with `SITE_DIR` on its path.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from __future__ import annotations
 import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -80,12 +81,16 @@ class _Hashed:
         return np.vstack([dense_of(t, self.dim) for t in data])
 
 
+def register_test_factories() -> None:
+    _base.register("BM25", _Words)
+    _base.register("TEXTEMBEDDING", _Hashed)
+
+
 @contextmanager
 def installed() -> Iterator[None]:
     """The test factories registered as BM25 and TEXTEMBEDDING; the previous ones restored after."""
     before = dict(_base._FACTORIES)
-    _base.register("BM25", _Words)
-    _base.register("TEXTEMBEDDING", _Hashed)
+    register_test_factories()
     try:
         yield
     finally:
@@ -93,9 +98,6 @@ def installed() -> Iterator[None]:
         _base._FACTORIES.update(before)
 
 
-SITE = """
-from heron.engine.functions import _base
-from tests.functions._factories import _Hashed, _Words
-_base.register("BM25", _Words)
-_base.register("TEXTEMBEDDING", _Hashed)
-"""
+
+#: Where ``sitecustomize.py`` is, for the ``PYTHONPATH`` of a ``heron serve`` that runs these factories.
+SITE_DIR = str(Path(__file__).parent / "site")

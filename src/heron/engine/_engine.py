@@ -39,6 +39,7 @@ from .._errors import (
 from ._catalog_ops import CatalogOps
 from ._coalesce import SearchCoalescer
 from ._collection import Collection
+from ._function_ops import FunctionOps
 from ._maintenance import Maintenance
 from ._reads import Reader
 from ._recovery import Recovery
@@ -126,6 +127,7 @@ class Engine:
         self.writer = Writer(self)
         self.maintenance = Maintenance(self)
         self.reader = Reader(self)
+        self.function_ops = FunctionOps(self)
         #: Request type -> the one method that answers it (see `_dispatch_table`).
         self.handlers: Mapping[type, Callable[[Any], Any]] = self._dispatch_table()
         from .filter._parser import warm_up
@@ -181,6 +183,9 @@ class Engine:
             # Concurrent searches that differ only in their query vectors run as one call.
             rq.Search: SearchCoalescer(r.op_search).search,
             rq.HybridSearch: r.op_hybrid_search,
+            rq.AddCollectionFunction: self.function_ops.op_add_collection_function,
+            rq.AlterCollectionFunction: self.function_ops.op_alter_collection_function,
+            rq.DropCollectionFunction: self.function_ops.op_drop_collection_function,
         }
 
     # -- plumbing ------------------------------------------------------------------

@@ -50,7 +50,8 @@ _RETRY_TIMES = 6
 #: What a gRPC server answers, with RESOURCE_EXHAUSTED, to a call past its ``maximum_concurrent_rpcs``
 #: (a message over the size limit has the same status code and is no reason to retry).
 _CALL_LIMIT = "Concurrent RPC limit exceeded"
-_DDL = (rq.CreateCollection, rq.DropCollection, rq.RenameCollection, rq.TruncateCollection)
+_DDL = (rq.CreateCollection, rq.DropCollection, rq.RenameCollection, rq.TruncateCollection,
+        rq.AddCollectionFunction, rq.AlterCollectionFunction, rq.DropCollectionFunction)
 
 
 #: This process's id, kept current across forks (cheaper than asking the system on every call).
