@@ -87,10 +87,13 @@ def register_test_factories() -> None:
 
 
 @contextmanager
-def installed() -> Iterator[None]:
-    """The test factories registered as BM25 and TEXTEMBEDDING; the previous ones restored after."""
+def installed(bm25: bool = True, embedding: bool = True) -> Iterator[None]:
+    """The test factories registered as BM25 and TEXTEMBEDDING (or one of them); the previous ones restored after."""
     before = dict(_base._FACTORIES)
-    register_test_factories()
+    if bm25:
+        _base.register("BM25", _Words)
+    if embedding:
+        _base.register("TEXTEMBEDDING", _Hashed)
     try:
         yield
     finally:
