@@ -24,6 +24,7 @@ from .._errors import DataError
 from .._functions import output_field_names, output_given_error
 from .._schema import META_FIELD, CollectionSchema, FieldSchema
 from .._types import DataType
+from . import _sparse as sp
 from ._check import MISSING, fail, short, to_py
 from ._column import Column
 from ._json import check_json
@@ -134,7 +135,7 @@ def _is_column_dict(data: Mapping, schema: CollectionSchema) -> bool:
                 return arr.ndim == 2
             if isinstance(v, (list, tuple)):
                 return len(v) > 0 and isinstance(v[0], (list, tuple, np.ndarray, bytes))
-    return bool(names & set(data)) and all(isinstance(v, _COLUMNS) for v in vals) and \
+    return bool(names & set(data)) and all(isinstance(v, _COLUMNS) or sp.issparse(v) for v in vals) and \
         pk.name in data and isinstance(data[pk.name], _COLUMNS)
 
 

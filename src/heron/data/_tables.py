@@ -26,6 +26,7 @@ import pyarrow as pa
 
 from .._errors import DataError
 from .._schema import META_FIELD, CollectionSchema, FieldSchema
+from . import _sparse as sp
 from ._check import to_py
 from ._json import check_json
 
@@ -63,7 +64,7 @@ def table_columns(data: Any, schema: CollectionSchema) -> tuple[dict[str, Any], 
         if not isinstance(col, _COLUMN_TYPES) and not hasattr(col, "__len__"):
             raise DataError(f"field {name!r}: got {type(col).__name__}, expected a column of values (list, numpy "
                             "array or pyarrow array)")
-    lens = {k: len(v) for k, v in cols.items()}
+    lens = {k: v.shape[0] if sp.issparse(v) else len(v) for k, v in cols.items()}  # a sparse matrix: its rows
     n = next(iter(lens.values()), 0)
     for k, ln in lens.items():
         if ln != n:

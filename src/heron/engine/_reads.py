@@ -23,6 +23,7 @@ from ..data import _sparse as sp
 from ..data._batch import normalize_pks
 from ..data._pa import from_numpy
 from ..data._vectors import bfloat16_bits_to_float32, float32_to_bfloat16_bits
+from ._bm25_search import prepare as bm25_prepare
 from ._collection import Collection, Partition
 from ._functions_apply import text_queries
 from ._lite_habits import note_implicit_anns_field, note_unindexed
@@ -41,7 +42,7 @@ MAX_TOPK = 16384
 
 
 #: The metrics an exact search over a field without an index computes, by the field's type (others: dense).
-_UNINDEXED_METRICS = {DataType.SPARSE_FLOAT_VECTOR: (*SPARSE_METRICS, "BM25"), DataType.BINARY_VECTOR: BINARY_METRICS}
+_UNINDEXED_METRICS = {DataType.SPARSE_FLOAT_VECTOR: SPARSE_METRICS, DataType.BINARY_VECTOR: BINARY_METRICS}
 
 
 def _default_metric(dtype: DataType) -> str:
@@ -301,11 +302,15 @@ class Reader:
         nq = queries.shape[0]
         per_q: list[list[tuple[float, SegmentView, int]]] = [[] for _ in range(nq)]
         segments = 0
+        bm = bm25_prepare(coll, f.name, d, queries, params) if metric == "BM25" else None
         for view, mask in self._masks(coll, parts, r.filter, r.filter_params, allow_none=True, shared=True):
             live = view.n if mask is None else mask_facts(mask).count
             if live == 0:
                 continue
             allow = None if live == view.n else mask
+            if bm is not None:  # global statistics: see _bm25_search
+                segments += bm.collect(per_q, view, allow, min(k, live), params if ranged else None)
+                continue
             vi = view.segment.vindex.get(f.name) if view.segment.sealed else None
             use = vi[1] if vi is not None and d is not None and vi[0] == d.signature else None
             vecs = view.vectors(f.name)

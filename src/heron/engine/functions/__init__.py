@@ -15,3 +15,5 @@ The contract is in `_base.py` (definitions, the registry, the write-time and
 search-time steps) and `_analyzer.py` (text to tokens). BM25 and text
 embedding register their factories next.
 """
+
+from . import _bm25 as _bm25  # registers the BM25 factory

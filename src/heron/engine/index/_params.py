@@ -16,7 +16,7 @@ from ..._errors import ParamError
 from ..._types import DataType
 
 FLOAT_METRICS = ("COSINE", "L2", "IP")
-SPARSE_METRICS = ("IP",)
+SPARSE_METRICS = ("IP", "BM25")
 BINARY_METRICS = ("HAMMING", "JACCARD")
 
 _FLOAT_INDEXES = ("FLAT", "IVF_FLAT", "IVF_SQ8", "IVF_PQ", "HNSW", "HNSW_SQ", "HNSW_PQ")
@@ -103,6 +103,11 @@ _SPARSE: dict[str, tuple[_Check, Any]] = {
     "drop_ratio_build": (lambda v: _float("drop_ratio_build", v, 0.0, 1.0, hi_open=True), 0.0),
     "inverted_index_algo": (lambda v: _choice("inverted_index_algo", v, SPARSE_ALGOS), None),
 }
+#: BM25's parameters (metric BM25 on a sparse index), with Milvus's ranges and defaults.
+_BM25: dict[str, tuple[_Check, Any]] = {
+    "bm25_k1": (lambda v: _float("bm25_k1", v, 0.0, 3.0), 1.2),
+    "bm25_b": (lambda v: _float("bm25_b", v, 0.0, 1.0), 0.75),
+}
 _REFINE: dict[str, tuple[_Check, Any]] = {
     "refine": (lambda v: _no_refine(_bool("refine", v)), None),
 }
@@ -172,7 +177,8 @@ def normalize_index_params(
             f"metric_type {metric_type!r} is not valid for {name} on {dtype.name}; expected one of {list(metrics)}"
         )
     out: dict[str, Any] = dict(params)
-    for key, (check, default) in _INDEX_PARAMS[name].items():
+    checks = {**_INDEX_PARAMS[name], **(_BM25 if metric == "BM25" else {})}
+    for key, (check, default) in checks.items():
         if params.get(key) is not None:
             out[key] = check(params[key])
         elif default is not None:

@@ -13,7 +13,8 @@ Vector representations:
 - BINARY_VECTOR ``uint8 [n, dim // 8]`` (packed bits): BIN_FLAT,
   BIN_IVF_FLAT with HAMMING or JACCARD.
 - SPARSE_FLOAT_VECTOR ``scipy.sparse.csr_matrix [n, D]`` (D up to 2**32-1):
-  SPARSE_INVERTED_INDEX, SPARSE_WAND with IP, both exact.
+  SPARSE_INVERTED_INDEX, SPARSE_WAND with IP, both exact; with BM25 over term
+  counts (``_bm25``, scored with the collection's statistics by the engine).
 
 Results are ``(scores float32 [nq, k], rows int64 [nq, k])`` best first, with
 row -1 and the worst score in unfilled slots. A filter is a boolean array
@@ -33,13 +34,16 @@ from typing import Any
 from ..._errors import ParamError
 from ..._types import DataType
 from ._base import IndexFileError, VectorIndex, read_index_file
+from ._bm25 import BM25Index
 from ._dense import EXACT_SCAN_BUDGET, FILTER_CROSSOVER, DenseIndex
 from ._exact import exact_range_search, exact_search
 from ._faiss import SINGLE_THREAD_BELOW_NQ
 from ._other import BinaryIndex, SparseIndex
 from ._params import INDEX_TYPES, normalize_index_params, normalize_search_params
 
-_FAMILIES: dict[str, Any] = {"dense": DenseIndex, "binary": BinaryIndex, "sparse": SparseIndex}
+_FAMILIES: dict[str, Any] = {
+    "dense": DenseIndex, "binary": BinaryIndex, "sparse": SparseIndex, "bm25": BM25Index,
+}
 
 
 def build_index(
@@ -66,6 +70,8 @@ def build_index(
     dtype = DataType(dtype)
     index_type, metric, params = normalize_index_params(dtype, index_type, metric, params)
     if dtype is DataType.SPARSE_FLOAT_VECTOR:
+        if metric == "BM25":
+            return BM25Index.build(index_type, params, vectors)
         return SparseIndex.build(index_type, params, vectors)
     if dtype is DataType.BINARY_VECTOR:
         return BinaryIndex.build(dim, index_type, metric, params, vectors)

@@ -1,0 +1,282 @@
+"""BM25 full-text search: Heron against bm25s, tantivy and Milvus Lite, on the same texts and queries, in one run.
+
+Run: ``python -m bench.bm25 [--systems heron,bm25s,tantivy,milvus-lite] [--seconds S] [--out FILE]``
+(a system whose package is not installed is reported as unavailable).
+
+Corpus: the 10,000 WordNet glosses of ``shared/data/minilm-dev-10k/base.jsonl.gz``
+and its 200 queries (``queries.jsonl.gz``). BM25 with k1=1.2, b=0.75 everywhere.
+
+Figures per system:
+
+- **build (docs/s)**: from texts to an index that answers: for Heron, the
+  BM25 function's rows (analyzer, term counts) inserted with their texts,
+  sealed (flush) and indexed; bm25s ``index`` over the same analyzer's tokens
+  (the analysis timed too); tantivy's writer (its own tokenizer) through
+  commit and reload; Milvus Lite: insert of text-only rows (its BM25
+  function) through flush and the index.
+- **text insert (docs/s)**: the insert calls alone, text in (Heron: the
+  function's work plus the insert, in calls of 1,000 rows; Milvus Lite:
+  text-only rows through its function).
+- **query QPS**, top-10, one query per call, query text in (analysis
+  included), cycling through the 200 queries for ``--seconds``; and
+  **batch QPS**, all 200 queries in one call where the system takes batches.
+
+The top-10 agreement of each system with Heron's is reported too, as a check
+that they answer the same question (tantivy tokenizes on its own and scores
+BM25 with its own IDF, so it agrees less).
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import json
+import os
+import platform
+import shutil
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+DATA = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "minilm-dev-10k"
+SYSTEMS = ("heron", "bm25s", "tantivy", "milvus-lite")
+K = 10
+BATCH = 1000
+
+
+def read_texts(name: str) -> list[str]:
+    with gzip.open(DATA / name, "rt") as fh:
+        return [json.loads(line)["text"] for line in fh]
+
+
+def qps_loop(search_one: Callable[[str], list[int]], queries: list[str], seconds: float) -> float:
+    """Queries per second, one query per call, cycling through ``queries`` for about ``seconds``."""
+    for q in queries[:5]:
+        search_one(q)
+    done, t0 = 0, time.perf_counter()
+    while True:
+        search_one(queries[done % len(queries)])
+        done += 1
+        elapsed = time.perf_counter() - t0
+        if elapsed >= seconds and done >= len(queries):
+            return done / elapsed
+
+
+def timed(fn: Callable[[], Any]) -> tuple[float, Any]:
+    t0 = time.perf_counter()
+    out = fn()
+    return time.perf_counter() - t0, out
+
+
+# -- the systems -------------------------------------------------------------------------------
+
+
+def run_heron(texts: list[str], queries: list[str], seconds: float, tmp: str) -> dict[str, Any]:
+    import heron
+    from heron.engine.functions._base import FunctionDef, build
+
+    fn = build(FunctionDef("bm25", "BM25", ("text",), ("sparse",)), None)
+    client = heron.Client(os.path.join(tmp, "heron"))
+    s = client.create_schema()
+    s.add_field("id", heron.DataType.INT64, is_primary=True)
+    s.add_field("text", heron.DataType.VARCHAR, max_length=8000)
+    s.add_field("sparse", heron.DataType.SPARSE_FLOAT_VECTOR)
+    ip = client.prepare_index_params()
+    ip.add_index("sparse", index_type="SPARSE_INVERTED_INDEX", metric_type="BM25")
+    client.create_collection("docs", schema=s, index_params=ip)
+
+    def insert() -> None:
+        for lo in range(0, len(texts), BATCH):
+            chunk = texts[lo:lo + BATCH]
+            client.insert("docs", {"id": np.arange(lo, lo + len(chunk), dtype=np.int64), "text": chunk,
+                                   **fn.compute({"text": chunk})})
+
+    def wait_indexed() -> None:
+        client.flush("docs")
+        while int(client.describe_index("docs", "sparse").get("pending_index_rows", 0)):
+            time.sleep(0.01)
+
+    t_insert, _ = timed(insert)
+    t_index, _ = timed(wait_indexed)
+    sp_ = {"metric_type": "BM25"}
+
+    def one(q: str) -> list[int]:
+        hits = client.search("docs", data=fn.query([q]), anns_field="sparse", limit=K, search_params=sp_)
+        return [h["id"] for h in hits[0]]
+
+    top = [one(q) for q in queries]
+    t_batch, _ = timed(lambda: client.search("docs", data=fn.query(queries), anns_field="sparse", limit=K,
+                                             search_params=sp_))
+    out = {"build_docs_s": len(texts) / (t_insert + t_index), "insert_docs_s": len(texts) / t_insert,
+           "qps": qps_loop(one, queries, seconds), "batch_qps": len(queries) / t_batch, "top": top}
+    client.close()
+    return out
+
+
+def run_bm25s(texts: list[str], queries: list[str], seconds: float, tmp: str) -> dict[str, Any]:
+    import bm25s
+
+    from heron.engine.functions._analyzer import build_analyzer
+
+    an = build_analyzer(None)
+
+    def build_index() -> Any:
+        r = bm25s.BM25(k1=1.2, b=0.75, method="lucene")
+        r.index(an.tokenize_many(texts), show_progress=False)
+        return r
+
+    t_build, r = timed(build_index)
+
+    def search(qs: list[str]) -> Any:
+        toks = an.tokenize_many(qs)
+        return r.retrieve(toks, k=K, show_progress=False, n_threads=1)
+
+    def one(q: str) -> list[int]:
+        docs, scores = search([q])
+        return [int(d) for d, s in zip(docs[0], scores[0]) if s > 0]
+
+    top = [one(q) for q in queries]
+    t_batch, _ = timed(lambda: search(queries))
+    return {"build_docs_s": len(texts) / t_build, "qps": qps_loop(one, queries, seconds),
+            "batch_qps": len(queries) / t_batch, "top": top}
+
+
+def run_tantivy(texts: list[str], queries: list[str], seconds: float, tmp: str) -> dict[str, Any]:
+    import tantivy
+
+    from heron.engine.functions._analyzer import build_analyzer
+
+    an = build_analyzer(None)
+    sb = tantivy.SchemaBuilder()
+    sb.add_integer_field("id", stored=True, indexed=True)
+    sb.add_text_field("text", stored=False)
+    schema = sb.build()
+    path = os.path.join(tmp, "tantivy")
+    os.makedirs(path)
+    index = tantivy.Index(schema, path=path)
+
+    def build_index() -> None:
+        writer = index.writer(heap_size=128_000_000, num_threads=1)
+        for i, t in enumerate(texts):
+            writer.add_document(tantivy.Document(id=i, text=t))
+        writer.commit()
+        writer.wait_merging_threads()
+        index.reload()
+
+    t_build, _ = timed(build_index)
+    searcher = index.searcher()
+
+    def one(q: str) -> list[int]:
+        terms = " ".join(an.tokenize(q))  # plain words: no query-language operators
+        if not terms:
+            return []
+        res = searcher.search(index.parse_query(terms, ["text"]), K)
+        return [searcher.doc(addr)["id"][0] for _, addr in res.hits]
+
+    top = [one(q) for q in queries]
+    return {"build_docs_s": len(texts) / t_build, "qps": qps_loop(one, queries, seconds), "top": top}
+
+
+def run_milvus_lite(texts: list[str], queries: list[str], seconds: float, tmp: str) -> dict[str, Any]:
+    from pymilvus import DataType, Function, FunctionType, MilvusClient
+
+    client = MilvusClient(os.path.join(tmp, "milvus.db"))
+    s = client.create_schema()
+    s.add_field("id", DataType.INT64, is_primary=True)
+    s.add_field("text", DataType.VARCHAR, max_length=8000, enable_analyzer=True)
+    s.add_field("sparse", DataType.SPARSE_FLOAT_VECTOR)
+    s.add_function(Function("bm25", FunctionType.BM25, input_field_names=["text"], output_field_names=["sparse"]))
+    ip = client.prepare_index_params()
+    ip.add_index("sparse", index_type="SPARSE_INVERTED_INDEX", metric_type="BM25",
+                 params={"bm25_k1": 1.2, "bm25_b": 0.75})
+    client.create_collection("docs", schema=s, index_params=ip)
+
+    def insert() -> None:
+        for lo in range(0, len(texts), BATCH):
+            client.insert("docs", [{"id": lo + j, "text": t} for j, t in enumerate(texts[lo:lo + BATCH])])
+
+    def wait_indexed() -> None:
+        client.flush("docs")
+        while int(client.describe_index("docs", "sparse").get("pending_index_rows", 0)):
+            time.sleep(0.01)
+
+    t_insert, _ = timed(insert)
+    t_index, _ = timed(wait_indexed)
+    sp_ = {"metric_type": "BM25"}
+
+    def one(q: str) -> list[int]:
+        hits = client.search("docs", data=[q], anns_field="sparse", limit=K, search_params=sp_)
+        return [h["id"] for h in hits[0]]
+
+    top = [one(q) for q in queries]
+    t_batch, _ = timed(lambda: client.search("docs", data=queries, anns_field="sparse", limit=K,
+                                             search_params=sp_))
+    out = {"build_docs_s": len(texts) / (t_insert + t_index), "insert_docs_s": len(texts) / t_insert,
+           "qps": qps_loop(one, queries, seconds), "batch_qps": len(queries) / t_batch, "top": top}
+    client.close()
+    return out
+
+
+RUNNERS: dict[str, Callable[[list[str], list[str], float, str], dict[str, Any]]] = {
+    "heron": run_heron, "bm25s": run_bm25s, "tantivy": run_tantivy, "milvus-lite": run_milvus_lite,
+}
+
+
+def overlap(a: list[list[int]], b: list[list[int]]) -> float:
+    pairs = [(set(x), set(y)) for x, y in zip(a, b) if y]
+    return float(np.mean([len(x & y) / len(y) for x, y in pairs])) if pairs else float("nan")
+
+
+def report(results: dict[str, dict[str, Any]], n: int, nq: int, seconds: float) -> str:
+    lines = [f"Corpus: {n:,} texts, {nq} queries, top-{K}, BM25 k1=1.2 b=0.75; query loops of {seconds:g} s; "
+             f"machine: {os.cpu_count()} cores, Python {platform.python_version()}.", "",
+             "| system | build (docs/s) | text insert (docs/s) | query QPS (1 per call) | batch QPS (200 per call) "
+             "| top-10 agreement with Heron |", "|---|---:|---:|---:|---:|---:|"]
+    ref = results.get("heron", {}).get("top")
+
+    def fmt(v: Any) -> str:
+        return f"{v:,.0f}" if isinstance(v, float) else "n/a"
+
+    for name, r in results.items():
+        if "error" in r:
+            lines.append(f"| {name} | {r['error']} | | | | |")
+            continue
+        agree = f"{overlap(r['top'], ref):.3f}" if ref is not None else "n/a"
+        lines.append(f"| {name} | {fmt(r.get('build_docs_s'))} | {fmt(r.get('insert_docs_s'))} | "
+                     f"{fmt(r.get('qps'))} | {fmt(r.get('batch_qps'))} | {agree} |")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--systems", default=",".join(SYSTEMS))
+    ap.add_argument("--seconds", type=float, default=3.0, help="length of each query loop")
+    ap.add_argument("--out", default="", help="also write the table to this file")
+    args = ap.parse_args(argv)
+    texts, queries = read_texts("base.jsonl.gz"), read_texts("queries.jsonl.gz")
+    results: dict[str, dict[str, Any]] = {}
+    for name in args.systems.split(","):
+        if name not in RUNNERS:
+            raise SystemExit(f"unknown system {name!r}; expected some of {list(RUNNERS)}")
+        tmp = tempfile.mkdtemp(prefix=f"bm25-{name}-")
+        try:
+            results[name] = RUNNERS[name](texts, queries, args.seconds, tmp)
+        except ImportError as exc:
+            results[name] = {"error": f"unavailable ({exc.name})"}
+        except Exception as exc:  # a failing peer costs its own figures only
+            results[name] = {"error": f"failed: {type(exc).__name__}: {str(exc)[:80]}"}
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+        print(f"{name}: done", flush=True)
+    table = report(results, len(texts), len(queries), args.seconds)
+    print(table)
+    if args.out:
+        Path(args.out).write_text(table + "\n")
+
+
+if __name__ == "__main__":
+    main()

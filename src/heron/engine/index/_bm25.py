@@ -1,0 +1,282 @@
+"""BM25 over sparse term-frequency rows: per-segment postings, global statistics, scoring.
+
+Rows of a BM25 field hold raw term counts (see ``engine/functions/_bm25.py``).
+A segment's `Bm25Terms` keeps them term-major (one posting list of
+``(row, tf)`` per term, sorted by row) with each row's length ``dl`` (the
+sum of its counts). It answers the two halves of a BM25 search:
+
+- statistics: for a mask of live rows, how many there are, their total
+  length, and each query term's document frequency among them. The engine
+  adds these up over every segment of every partition, so that N, df and
+  avgdl are the collection's, whatever the search is restricted to;
+- scoring: given query rows already weighted by ``qtf * idf`` (global) and
+  the global ``avgdl``, each row's score is
+  ``sum_t w_t * tf * (k1 + 1) / (tf + k1 * (1 - b + b * dl / avgdl))``.
+  The per-posting factor depends on avgdl only; it is computed for the
+  whole segment once per avgdl (vectorised) and reused until avgdl changes.
+
+Queries of a few terms are evaluated term at a time with MaxScore pruning:
+terms are taken from the highest upper bound down, and once the top-k's
+k-th score exceeds what the remaining (non-essential) terms could add to a
+row not yet seen, those terms only add to rows already seen. Larger batches
+go through one sparse matrix product.
+
+`BM25Index` is the index an ``SPARSE_INVERTED_INDEX``/``SPARSE_WAND`` with
+metric ``BM25`` builds per sealed segment: a `Bm25Terms` that is saved and
+loaded like any other index. Searched on its own (without the engine's
+statistics) it scores with the segment's own statistics.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+from typing import Any
+
+import numpy as np
+
+from ..._types import DataType
+from ...data import _sparse as sp
+from ._base import VectorIndex
+from ._exact import as_csr, compact_columns, drop_small, empty_result, in_range, select_topk, sort_hits
+
+DEFAULT_K1 = 1.2
+DEFAULT_B = 0.75
+#: MaxScore checks for pruning only while at least this many postings are left to visit.
+PRUNE_MIN_POSTINGS = 16384
+
+
+def idf(n: int, df: np.ndarray) -> np.ndarray:
+    """Milvus's BM25 IDF: ``log(1 + (N - df + 0.5) / (df + 0.5))``."""
+    df = np.asarray(df, dtype=np.float64)
+    return np.log1p((n - df + 0.5) / (df + 0.5))
+
+
+class Bm25Terms:
+    """One segment's BM25 postings and row lengths; immutable apart from its score cache."""
+
+    def __init__(self, vocab: np.ndarray, postings: sp.csr_matrix, dl: np.ndarray) -> None:
+        self.vocab = vocab  # sorted term ids (int64)
+        self.postings = postings  # [len(vocab), n] raw term counts, rows sorted
+        self.dl = dl  # float32 [n]
+        self.n = int(dl.shape[0])
+        self.total_dl = float(dl.sum(dtype=np.float64))
+        self._lock = threading.Lock()
+        self._weighted: tuple[tuple[float, float, float], sp.csr_matrix, np.ndarray] | None = None
+
+    @classmethod
+    def from_rows(cls, vectors: Any) -> Bm25Terms:
+        x = as_csr(vectors)
+        dl = np.asarray(x.sum(axis=1), dtype=np.float32).ravel()
+        if x.nnz and x.data.min() < 0:
+            x = x.copy()
+            x.data[x.data < 0] = 0
+        x.eliminate_zeros()
+        vocab = np.unique(x.indices).astype(np.int64)
+        postings = compact_columns(x, vocab).T.tocsr()
+        postings.sort_indices()
+        return cls(vocab, postings, dl)
+
+    # -- statistics ----------------------------------------------------------------------
+    def live_stats(self, live: np.ndarray | None) -> tuple[int, float]:
+        """How many rows are live, and their total length."""
+        if live is None:
+            return self.n, self.total_dl
+        return int(np.count_nonzero(live)), float(np.dot(self.dl, live.astype(np.float32)))
+
+    def doc_freq(self, terms: np.ndarray, live: np.ndarray | None) -> np.ndarray:
+        """For each of the sorted, distinct ``terms``: how many live rows hold it."""
+        out = np.zeros(len(terms), dtype=np.int64)
+        pos, hit = self._positions(terms)
+        if not hit.any():
+            return out
+        p = self.postings
+        lo, hi = p.indptr[pos[hit]], p.indptr[pos[hit] + 1]
+        if live is None:
+            out[hit] = hi - lo
+            return out
+        lens = hi - lo
+        idx = np.repeat(lo - np.concatenate(([0], np.cumsum(lens)[:-1])), lens) + np.arange(int(lens.sum()))
+        which = np.repeat(np.arange(len(lens)), lens)
+        out[hit] = np.bincount(which, weights=live[p.indices[idx]], minlength=len(lens)).astype(np.int64)
+        return out
+
+    def _positions(self, terms: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        if not len(self.vocab):
+            return np.zeros(len(terms), np.int64), np.zeros(len(terms), bool)
+        pos = np.minimum(np.searchsorted(self.vocab, terms), len(self.vocab) - 1)
+        return pos, self.vocab[pos] == terms
+
+    # -- scoring -------------------------------------------------------------------------
+    def weighted(self, avgdl: float, k1: float, b: float) -> tuple[sp.csr_matrix, np.ndarray]:
+        """The postings with each count turned into its BM25 factor, and each term's largest factor."""
+        key = (float(avgdl), float(k1), float(b))
+        cur = self._weighted
+        if cur is not None and cur[0] == key:
+            return cur[1], cur[2]
+        p = self.postings
+        tf = p.data.astype(np.float32)
+        norm = np.float32(k1) * (np.float32(1 - b) + np.float32(b / avgdl if avgdl > 0 else 0.0) * self.dl)
+        data = tf * np.float32(k1 + 1) / (tf + norm[p.indices])
+        w = sp.csr_matrix((data, p.indices, p.indptr), shape=p.shape)
+        bound = np.zeros(p.shape[0], np.float32)
+        nonempty = np.diff(p.indptr) > 0
+        if nonempty.any():
+            bound[nonempty] = np.maximum.reduceat(data, p.indptr[:-1][nonempty])
+        with self._lock:
+            self._weighted = (key, w, bound)
+        return w, bound
+
+    def scores(self, queries: sp.csr_matrix, avgdl: float, k1: float, b: float) -> sp.csr_matrix:
+        """``[nq, n]`` scores of every row holding a query term (``queries`` weighted by qtf * idf)."""
+        w, _ = self.weighted(avgdl, k1, b)
+        return sp.csr_matrix(compact_columns(queries, self.vocab) @ w)
+
+    def topk(
+        self, queries: sp.csr_matrix, k: int, allow: np.ndarray | None, avgdl: float, k1: float, b: float
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Best ``k`` rows per query, best first; only rows with a query term (score > 0) are hits."""
+        nq = queries.shape[0]
+        out_s, out_r = empty_result(nq, k, "IP")
+        w, bound = self.weighted(avgdl, k1, b)
+        pos, hit = self._positions(queries.indices.astype(np.int64, copy=False))
+        hit &= queries.data > 0
+        for i in range(nq):
+            lo, hi = queries.indptr[i], queries.indptr[i + 1]
+            sel = hit[lo:hi]
+            if not sel.any():
+                continue
+            s, r = _maxscore(w, bound, pos[lo:hi][sel], queries.data[lo:hi][sel], k, allow, self.n)
+            out_s[i, : len(s)] = s
+            out_r[i, : len(r)] = r
+        return out_s, out_r
+
+    def range(
+        self, queries: sp.csr_matrix, radius: float, range_filter: float | None, allow: np.ndarray | None,
+        avgdl: float, k1: float, b: float,
+    ) -> list[tuple[np.ndarray, np.ndarray]]:
+        s = self.scores(queries, avgdl, k1, b)
+        out = []
+        for i in range(s.shape[0]):
+            lo, hi = s.indptr[i], s.indptr[i + 1]
+            vals, rows = s.data[lo:hi], s.indices[lo:hi].astype(np.int64)
+            keep = in_range(vals, "IP", radius, range_filter) & (vals > 0)
+            if allow is not None:
+                keep &= allow[rows]
+            out.append(sort_hits(vals[keep], rows[keep], "IP"))
+        return out
+
+
+def _maxscore(
+    w: sp.csr_matrix, bound: np.ndarray, terms: np.ndarray, weights: np.ndarray, k: int,
+    allow: np.ndarray | None, n: int,
+) -> tuple[np.ndarray, np.ndarray]:
+    """One query's top-k by MaxScore over term-at-a-time accumulation (see the module docstring).
+
+    Terms are visited by falling upper bound (``weight * largest factor``).
+    While the bounds of the terms not yet visited still sum above the k-th
+    best score so far, a visited term may bring in new rows. After that the
+    remaining terms only add to candidates: rows seen whose score plus the
+    remaining bound still reaches the k-th best, a set that shrinks as the
+    k-th best rises; their postings are looked up by binary search.
+    """
+    ub = weights * bound[terms]
+    order = np.argsort(-ub, kind="stable")
+    terms, weights = terms[order], weights[order]
+    rest = np.concatenate((np.cumsum(ub[order][::-1])[::-1], [0.0]))  # rest[j]: bound of terms j..end
+    lens = w.indptr[terms + 1] - w.indptr[terms]
+    # postings left after each term: pruning pays only while many are left to skip
+    left = np.concatenate((np.cumsum(lens[::-1])[::-1][1:], [0]))
+    acc = np.zeros(n, np.float32)
+    p = w
+    seen = np.zeros(n, bool)
+    cand: np.ndarray | None = None
+    for j in range(len(terms)):
+        lo, hi = p.indptr[terms[j]], p.indptr[terms[j] + 1]
+        rows = p.indices[lo:hi]
+        if cand is None:
+            acc[rows] += p.data[lo:hi] * np.float32(weights[j])
+            seen[rows] = True
+            if left[j] < PRUNE_MIN_POSTINGS or k >= n:  # too little left to skip: plain accumulation
+                continue
+            ids = np.flatnonzero(seen if allow is None else seen & allow)
+            if len(ids) >= k:
+                kth = np.partition(acc[ids], len(ids) - k)[len(ids) - k]
+                if kth > rest[j + 1]:  # no row unseen so far can reach the top-k any more
+                    cand = ids[acc[ids] + np.float32(rest[j + 1]) >= kth]
+        else:
+            pos = np.minimum(np.searchsorted(rows, cand), max(len(rows) - 1, 0))
+            hit = rows[pos] == cand if len(rows) else np.zeros(len(cand), bool)
+            acc[cand[hit]] += p.data[lo:hi][pos[hit]] * np.float32(weights[j])
+            if len(cand) > k:
+                kth = np.partition(acc[cand], len(cand) - k)[len(cand) - k]
+                cand = cand[acc[cand] + np.float32(rest[j + 1]) >= kth]
+    if cand is not None:
+        ids = cand
+    else:
+        ids = np.flatnonzero(seen if allow is None else seen & allow)
+    ids = ids[acc[ids] > 0]
+    if not len(ids):
+        return np.empty(0, np.float32), np.empty(0, np.int64)
+    s, r = select_topk(acc[ids][None, :], k, "IP")
+    ok = r[0] >= 0
+    return s[0][ok], ids[r[0][ok]].astype(np.int64)
+
+
+class BM25Index(VectorIndex):
+    """BM25 postings of one sealed segment (``SPARSE_INVERTED_INDEX``/``SPARSE_WAND`` with metric BM25)."""
+
+    family = "bm25"
+
+    def __init__(self, index_type: str, params: dict[str, Any], terms: Bm25Terms) -> None:
+        super().__init__(DataType.SPARSE_FLOAT_VECTOR, 0, index_type, "BM25", params, terms.n)
+        self.terms = terms
+        self.k1 = float(params.get("bm25_k1", DEFAULT_K1))
+        self.b = float(params.get("bm25_b", DEFAULT_B))
+
+    @classmethod
+    def build(cls, index_type: str, params: dict[str, Any], vectors: Any) -> BM25Index:
+        return cls(index_type, params, Bm25Terms.from_rows(vectors))
+
+    def _local(self, queries: Any, params: dict[str, Any]) -> tuple[sp.csr_matrix, float]:
+        """Queries weighted with this segment's own statistics (a search outside the engine)."""
+        q = as_csr(queries)
+        terms = np.unique(q.indices).astype(np.int64)
+        n, total = self.terms.live_stats(None)
+        weights = idf(n, self.terms.doc_freq(terms, None))
+        q = q.copy()
+        q.data = (q.data * weights[np.searchsorted(terms, q.indices)]).astype(np.float32)
+        q = drop_small(q, float(params.get("drop_ratio_search", 0.0)))
+        return q, (total / n if n else 0.0)
+
+    def _search(
+        self, queries: Any, k: int, allow: np.ndarray | None, kept: int, params: dict[str, Any]
+    ) -> tuple[np.ndarray, np.ndarray]:
+        q, avgdl = self._local(queries, params)
+        return self.terms.topk(q, k, allow, avgdl, self.k1, self.b)
+
+    def _range(
+        self, queries: Any, radius: float, range_filter: float | None, allow: np.ndarray | None, kept: int,
+        params: dict[str, Any],
+    ) -> list[tuple[np.ndarray, np.ndarray]]:
+        q, avgdl = self._local(queries, params)
+        return self.terms.range(q, radius, range_filter, allow, avgdl, self.k1, self.b)
+
+    def _arrays(self) -> dict[str, np.ndarray]:
+        t = self.terms
+        p = t.postings
+        return {"vocab": t.vocab, "data": p.data, "indices": p.indices, "indptr": p.indptr, "dl": t.dl}
+
+    @classmethod
+    def from_arrays(cls, header: dict[str, Any], arrays: dict[str, np.ndarray]) -> BM25Index:
+        vocab, dl = arrays["vocab"], np.asarray(arrays["dl"], dtype=np.float32)
+        n = int(header["ntotal"])
+        if dl.shape != (n,):
+            raise ValueError(f"dl holds {dl.shape[0]} rows, header says {n}")
+        postings = sp.csr_matrix((arrays["data"], arrays["indices"], arrays["indptr"]), shape=(len(vocab), n))
+        return cls(header["index_type"], header["params"], Bm25Terms(vocab, postings, dl))
+
+
+def finite_avgdl(total: float, n: int) -> float:
+    """The average row length, 0 for no rows."""
+    return total / n if n and math.isfinite(total) else 0.0
