@@ -41,6 +41,9 @@ from .client._helpers import AnnSearchRequest, IndexParams, RRFRanker, WeightedR
 from .client._results import Hit, Hits, QueryResult, ReplicaInfo, SearchResult, Shard
 from .client._sync_client import Client
 
+# A function, not a class of the API modules: reachable as heron.register_embedding_function, outside __all__.
+from .engine.functions._embedding import register_embedding_function as register_embedding_function
+
 __all__ = [
     "AliasNotFoundError",
     "AlreadyExistsError",

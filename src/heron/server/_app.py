@@ -20,6 +20,7 @@ import grpc
 from .. import _requests as rq
 from .._workers import Workers
 from ..engine._engine import Engine, open_engine, release_engine
+from ..engine.functions._embedding import refuse_callable_provider
 from ._auth import AuthStore
 from ._service import MilvusService
 
@@ -54,6 +55,8 @@ async def serve(cfg: ServerConfig, ready: asyncio.Event | None = None) -> None:
     """Run the server until SIGTERM/SIGINT, then shut down as the module docstring promises."""
     if cfg.auth and not cfg.root_password:
         raise SystemExit("--auth needs the root password: pass --root-password or set HERON_ROOT_PASSWORD")
+    refuse_callable_provider("a server cannot call its clients' Python functions; use provider 'local' or "
+                             "'openai', or an embedded client with heron.register_embedding_function")
     engine = open_engine(cfg.data)
     auth = (
         await asyncio.to_thread(AuthStore, os.path.join(engine.dir.path, "auth.db"), cfg.root_password)

@@ -17,3 +17,4 @@ embedding register their factories next.
 """
 
 from . import _bm25 as _bm25  # registers the BM25 factory
+from . import _embedding  # noqa: F401  (registers TEXTEMBEDDING)
