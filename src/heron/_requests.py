@@ -372,4 +372,18 @@ class DropCollectionFunction:
     function_name: str
 
 
+@dataclass(frozen=True)
+class RunAnalyzer:
+    """Tokens of ``texts`` by ``analyzer_params``, or by the analyzer of ``collection_name``.``field_name``."""
+
+    db_name: str
+    texts: tuple[str, ...]
+    analyzer_params: dict[str, Any] | None = None
+    with_hash: bool = False
+    with_detail: bool = False
+    collection_name: str = ""
+    field_name: str = ""
+    analyzer_names: tuple[str, ...] = ()
+
+
 Request = Any

@@ -9,6 +9,7 @@ layer relies on; the engine refuses a schema that does not pass it.
 from __future__ import annotations
 
 import copy
+import json
 import re
 from typing import Any
 
@@ -32,6 +33,23 @@ def _coerce_type(value: Any, what: str) -> DataType:
         return DataType(int(value))
     except (KeyError, ValueError, TypeError):
         raise SchemaError(f"{what}: {value!r} is not a data type; expected a heron.DataType") from None
+
+
+#: A VARCHAR field's text options; kept in ``params`` as Milvus shows them ("true"/"false", JSON text).
+_TEXT_KEYS = ("enable_analyzer", "enable_match", "analyzer_params", "multi_analyzer_params")
+
+
+def _text_params(params: dict[str, Any]) -> dict[str, Any]:
+    for key in ("enable_analyzer", "enable_match"):
+        v = params.get(key)
+        if isinstance(v, bool) or (isinstance(v, str) and v.lower() in ("true", "false")):
+            params[key] = str(v).lower()
+    for key in ("analyzer_params", "multi_analyzer_params"):
+        if key in params and params[key] is None:
+            del params[key]
+        if isinstance(params.get(key), dict):
+            params[key] = json.dumps(params[key], separators=(",", ":"), ensure_ascii=False)
+    return params
 
 
 class FieldSchema:
@@ -76,8 +94,28 @@ class FieldSchema:
         self.default_value = default_value
         self.is_partition_key = bool(is_partition_key)
         self.is_clustering_key = bool(is_clustering_key)
-        self.params = dict(params)
+        self.params = _text_params(dict(params))
         self.field_id = 0
+
+    # -- text options ---------------------------------------------------------
+    @property
+    def enable_analyzer(self) -> bool:
+        """Whether the field's text is analyzed (BM25 and ``text_match`` need it)."""
+        return self.params.get("enable_analyzer") == "true"
+
+    @property
+    def enable_match(self) -> bool:
+        """Whether ``text_match``/``phrase_match`` may filter on the field (it keeps a token index)."""
+        return self.params.get("enable_match") == "true"
+
+    @property
+    def analyzer_params(self) -> dict[str, Any] | None:
+        """The field's analyzer, as a dict; None for the default (``standard``)."""
+        raw = self.params.get("analyzer_params")
+        if raw is None:
+            return None
+        loaded = json.loads(raw) if isinstance(raw, str) else raw
+        return loaded if isinstance(loaded, dict) else None
 
     # -- checks ---------------------------------------------------------------
     def validate(self) -> None:
@@ -129,6 +167,27 @@ class FieldSchema:
             raise SchemaError(f"field {n!r}: vector fields cannot be nullable or have a default value")
         if self.default_value is not None:
             self._check_default()
+        self._check_text_options()
+
+    def _check_text_options(self) -> None:
+        n, given = self.name, [k for k in _TEXT_KEYS if k in self.params]
+        if not given:
+            return
+        if self.dtype is not DataType.VARCHAR:
+            raise SchemaError(f"field {n!r}: {given[0]} is only allowed on VARCHAR fields, not {self.dtype.name}")
+        for key in ("enable_analyzer", "enable_match"):
+            if key in self.params and self.params[key] not in ("true", "false"):
+                raise SchemaError(f"field {n!r}: {key} {self.params[key]!r} is not a bool")
+        if "analyzer_params" in self.params:
+            raw = self.params["analyzer_params"]
+            try:
+                loaded = json.loads(raw) if isinstance(raw, str) else raw
+            except ValueError:
+                loaded = None
+            if not isinstance(loaded, dict):
+                raise SchemaError(f"field {n!r}: analyzer_params {raw!r} is not a dict (or its JSON)")
+        if self.enable_match and not self.enable_analyzer:
+            raise SchemaError(f"field {n!r}: enable_match needs enable_analyzer=True")
 
     def _check_default(self) -> None:
         v, t, n = self.default_value, self.dtype, self.name

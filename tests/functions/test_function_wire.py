@@ -9,7 +9,7 @@ import heron
 from heron import _requests as rq
 from heron.wire import CODECS
 from heron.wire import _schema as ws
-from heron.wire._text import queries_from_placeholder, queries_to_placeholder
+from heron.wire._text_queries import queries_from_placeholder, queries_to_placeholder
 from tests.conftest import require_module
 
 pm = require_module("pymilvus")

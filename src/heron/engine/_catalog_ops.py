@@ -29,6 +29,7 @@ from .._types import LoadState
 from ._collection import DEFAULT_PARTITION, Collection, Partition
 from ._functions_apply import check_functions_build
 from ._lite_habits import note_dropped_loaded_partition, note_unindexed
+from ._text_ops import check_field_analyzers
 from .index._definitions import IndexDef, normalize_index
 from .storage._catalog import dumps
 
@@ -84,6 +85,7 @@ class CatalogOps:
         _check_name("collection name", r.collection_name)
         schema = CollectionSchema.from_dict(r.schema)
         schema.validate()
+        check_field_analyzers(schema)
         schema.assign_field_ids()
         check_functions_build(schema)
         with self.engine.lock:

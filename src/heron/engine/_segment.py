@@ -25,6 +25,7 @@ from ..data._batch import Batch
 from ..data._column import Column
 from ..data._pa import small_strings, strings, to_numpy
 from ._latest import key_prints
+from .index._text_index import build_text_indexes
 from .storage import _prefault as prefault
 
 LIVE = np.iinfo(np.int64).max
@@ -184,6 +185,7 @@ class Segment:
             if f.dtype in (DataType.FLOAT_VECTOR, DataType.FLOAT16_VECTOR, DataType.INT8_VECTOR)
         }
         self.sindex: dict[str, Any] = {}
+        self.tindex: dict[str, Any] = {}  # enable_match fields' token indexes, built at sealing
         self._filter_memo: OrderedDict[tuple[int, int], tuple[Any, np.ndarray]] = OrderedDict()
         self._view: SegmentView | None = None  # a sealed segment's last view, while it still holds
         self.retired = False
@@ -443,6 +445,7 @@ class Segment:
         self.seq.freeze()
         for nb in self.sq_norms.values():
             nb.freeze()
+        self.tindex = build_text_indexes(self.schema, lambda name: self.column(name, self.n).values)
         self.sealed = True
 
     # -- reads ------------------------------------------------------------------
@@ -546,6 +549,9 @@ class SegmentView:
         if not self.segment.sealed:
             return None
         return self.segment.sindex.get(name)
+
+    def text_index(self, name: str) -> Any | None:
+        return self.segment.tindex.get(name) if self.segment.sealed else None
 
     def vectors(self, name: str) -> Any:
         return self.segment.view_store(name, self.n)

@@ -45,6 +45,7 @@ READ_ONLY: frozenset[type] = frozenset(
         rq.Query,
         rq.Search,
         rq.HybridSearch,
+        rq.RunAnalyzer,
     }
 )
 

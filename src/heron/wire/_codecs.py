@@ -28,6 +28,7 @@ from .._types import LoadState
 from .._version import __version__
 from . import _query as wq
 from . import _schema as ws
+from . import _text as wt
 from ._composite import Const, DescribeIndexes, Sequence, timestamp
 
 SchemaFn = Callable[[str], CollectionSchema]
@@ -547,6 +548,14 @@ CODECS: dict[str, Codec] = {
             None,
             _const(lambda m: None),
             lambda res, r, s: C.GetCompactionStateResponse(state=common_pb2.Completed),
+        ),
+        Codec(
+            "RunAnalyzer",
+            rq.RunAnalyzer,
+            lambda m, db, s: wt.run_analyzer_from_pb(m, db),
+            lambda res, r, s: wt.tokens_to_pb(res),
+            lambda r, s: wt.run_analyzer_to_pb(r),
+            wt.tokens_from_pb,
         ),
         # server
         Codec("Connect", None, _const(lambda m: None), _connect_reply),

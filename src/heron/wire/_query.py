@@ -33,7 +33,7 @@ from ._data import (
     rows_to_fields,
 )
 from ._schema import consistency_name, consistency_number, kv_dict, kv_pairs, loads_or_str
-from ._text import queries_from_placeholder, queries_to_placeholder
+from ._text_queries import queries_from_placeholder, queries_to_placeholder
 
 # -- expression template values ---------------------------------------------------------------
 

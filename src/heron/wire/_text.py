@@ -1,47 +1,71 @@
-"""Search data that are texts: Milvus's VarChar placeholder groups ⇄ a 1-d array of strings.
-
-Pure functions, no I/O. A search on a schema function's output field may
-pass texts instead of vectors; pymilvus sends them as one placeholder of
-type ``VarChar``, one UTF-8 value per query. Heron carries them as a 1-d
-numpy array of strings, which the engine turns into query vectors with the
-field's function. Any other placeholder is a vector one (`_data`).
-"""
+"""RunAnalyzer ⇄ `heron._requests.RunAnalyzer` and its token lists, as pure translation."""
 
 from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
-from pymilvus.grpc_gen import common_pb2
+import orjson
+from pymilvus.grpc_gen import milvus_pb2
 
-from .._errors import ParamError
-from ._data import vectors_from_placeholder, vectors_to_placeholder
+from .. import _errors
+from .. import _requests as rq
 
-
-def is_texts(data: Any) -> bool:
-    """True for search data held as texts (a 1-d array of strings)."""
-    return isinstance(data, np.ndarray) and data.ndim == 1 and data.dtype.kind in "UO"
+_DETAIL = ("start_offset", "end_offset", "position", "position_length")
 
 
-def queries_from_placeholder(raw: bytes) -> Any:
-    """A serialised PlaceholderGroup as search data: texts (a 1-d string array) or query vectors."""
-    group = common_pb2.PlaceholderGroup.FromString(raw)
-    if len(group.placeholders) == 1 and group.placeholders[0].type == common_pb2.VarChar:
-        values = group.placeholders[0].values
-        if not values:
-            raise ParamError("data: got no query texts")
+def run_analyzer_from_pb(m: Any, db: str) -> rq.RunAnalyzer:
+    """A RunAnalyzerRequest as a request; texts arrive as UTF-8 bytes, analyzer params as JSON text."""
+    try:
+        texts = tuple(bytes(t).decode("utf-8") for t in m.placeholder)
+    except UnicodeDecodeError as exc:
+        raise _errors.ParamError(f"run_analyzer: a text is not valid UTF-8: {exc}") from None
+    params: dict[str, Any] | None = None
+    if m.analyzer_params:
         try:
-            texts = [v.decode("utf-8") for v in values]
-        except UnicodeDecodeError as exc:
-            raise ParamError(f"data: query text {exc.start} is not valid UTF-8") from None
-        return np.array(texts, dtype=object)
-    return vectors_from_placeholder(raw)
+            loaded = orjson.loads(m.analyzer_params)
+        except orjson.JSONDecodeError as exc:
+            raise _errors.ParamError(f"analyzer_params: {m.analyzer_params!r} is not valid JSON: {exc}") from None
+        if not isinstance(loaded, dict):
+            raise _errors.ParamError(f"analyzer_params: {m.analyzer_params!r} is not a JSON object")
+        params = loaded
+    return rq.RunAnalyzer(
+        m.db_name or db, texts, params, bool(m.with_hash), bool(m.with_detail),
+        m.collection_name, m.field_name, tuple(m.analyzer_names),
+    )
 
 
-def queries_to_placeholder(data: Any) -> bytes:
-    """Search data (texts or query vectors) as a serialised PlaceholderGroup."""
-    if not is_texts(data):
-        return vectors_to_placeholder(data)
-    ph = common_pb2.PlaceholderValue(tag="$0", type=common_pb2.VarChar,
-                                     values=[str(t).encode("utf-8") for t in data.tolist()])
-    return common_pb2.PlaceholderGroup(placeholders=[ph]).SerializeToString()
+def run_analyzer_to_pb(r: rq.RunAnalyzer) -> Any:
+    """The RunAnalyzerRequest pymilvus would send for ``r``."""
+    msg = milvus_pb2.RunAnalyzerRequest(
+        placeholder=[t.encode("utf-8") for t in r.texts], with_hash=r.with_hash, with_detail=r.with_detail,
+        collection_name=r.collection_name, field_name=r.field_name, analyzer_names=list(r.analyzer_names),
+    )
+    if r.db_name:
+        msg.db_name = r.db_name
+    if r.analyzer_params is not None:
+        msg.analyzer_params = orjson.dumps(r.analyzer_params).decode()
+    return msg
+
+
+def tokens_to_pb(result: list[list[dict[str, Any]]]) -> Any:
+    """The engine's token dicts as a RunAnalyzerResponse."""
+    return milvus_pb2.RunAnalyzerResponse(
+        results=[milvus_pb2.AnalyzerResult(tokens=[milvus_pb2.AnalyzerToken(**t) for t in tokens])
+                 for tokens in result]
+    )
+
+
+def tokens_from_pb(reply: Any, r: rq.RunAnalyzer) -> list[list[dict[str, Any]]]:
+    """A RunAnalyzerResponse as the engine's token dicts (only the parts ``r`` asked for)."""
+    out = []
+    for result in reply.results:
+        rows = []
+        for t in result.tokens:
+            row: dict[str, Any] = {"token": t.token}
+            if r.with_detail:
+                row.update({k: int(getattr(t, k)) for k in _DETAIL})
+            if r.with_hash:
+                row["hash"] = int(t.hash)
+            rows.append(row)
+        out.append(rows)
+    return out

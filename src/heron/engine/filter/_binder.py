@@ -23,6 +23,7 @@ from . import _bound as B
 from . import _scalar as S
 from ._binder_values import NUMERIC, bind_value
 from ._limits import filter_error, item_positions
+from ._text_match import bind_match
 
 ORDER_OPS = frozenset({"<", "<=", ">", ">="})
 FLIP = {"<": ">", "<=": ">=", ">": "<", ">=": "<=", "==": "==", "!=": "!="}
@@ -247,15 +248,7 @@ class Binder:
     def _call_pred(self, node: A.Call) -> B.Pred:
         name = self.func_name(node)
         if name in MATCH_FUNCS:
-            where = ""
-            if node.args:
-                target = self.value(node.args[0])
-                if isinstance(target, B.Field):
-                    where = f" on field {target.name!r}"
-            raise self.error(
-                f"{name}{where} requires an analyzer-enabled field (enable_analyzer=True, enable_match=True)",
-                node.pos,
-            )
+            return bind_match(self, node, name)
         if len(node.args) != 2 or node.kwargs:
             raise self.error(f"{name} takes two arguments", node.pos)
         target = self.value(node.args[0])

@@ -145,6 +145,21 @@ class Contains:
 
 
 @dataclass(frozen=True)
+class TextMatch:
+    """``text_match`` (any of ``tokens``) or ``phrase_match`` (``tokens`` at ``offsets``, within ``slop``).
+
+    The tokens are the query's, by the field's analyzer (``analyzer``: its params as JSON).
+    """
+
+    field: str
+    analyzer: str
+    tokens: tuple[str, ...]
+    offsets: tuple[int, ...]
+    phrase: bool = False
+    slop: int = 0
+
+
+@dataclass(frozen=True)
 class Truth:
     """A boolean value used as a predicate (``is_active``, ``meta["flag"]``)."""
 
@@ -178,4 +193,4 @@ class Sample:
     p: float
 
 
-Pred = Cmp | InList | Like | IsNull | Exists | Contains | Truth | ConstPred | And | Or | Not | Sample
+Pred = Cmp | InList | Like | IsNull | Exists | Contains | TextMatch | Truth | ConstPred | And | Or | Not | Sample

@@ -23,6 +23,7 @@ from . import _like
 from ._arith import arith, unary
 from ._extract import Lane, ListView, Typed, Vals, json_view, list_view
 from ._scalar_index import ScalarIndex
+from ._text_match_eval import evaluate_match
 from ._vector import (
     Tri,
     compare,
@@ -145,6 +146,8 @@ class Evaluator:
             return Tri(self.typed(p.value).present.copy())
         if isinstance(p, B.Contains):
             return self._contains(p)
+        if isinstance(p, B.TextMatch):
+            return evaluate_match(self, p)
         if isinstance(p, B.Truth):
             lane = self.vals(p.value).get("b")
             if lane is None:

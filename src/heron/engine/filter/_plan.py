@@ -60,7 +60,8 @@ def _freeze(v: Any) -> Hashable:
 
 def _schema_key(schema: CollectionSchema) -> Hashable:
     fields = tuple(
-        (f.name, int(f.dtype), None if f.element_type is None else int(f.element_type), f.nullable)
+        (f.name, int(f.dtype), None if f.element_type is None else int(f.element_type), f.nullable,
+         f.params.get("enable_match"), f.params.get("analyzer_params"))  # text_match binds to the analyzer
         for f in schema.fields
     )
     return (fields, schema.enable_dynamic_field)

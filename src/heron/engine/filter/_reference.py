@@ -12,11 +12,13 @@ from collections.abc import Mapping
 from typing import Any
 
 from ..._schema import META_FIELD, CollectionSchema
+from ..._types import DataType
 from . import _bound as B
 from . import _like
 from . import _scalar as S
 from ._binder import Binder
 from ._parser import parse
+from ._text_match import reference_match
 
 _MISSING = object()
 
@@ -131,6 +133,8 @@ class _Row:
             return self._is_null(p.value) != p.negated
         if isinstance(p, B.Exists):
             return self.json(p.value) is not _MISSING
+        if isinstance(p, B.TextMatch):
+            return reference_match(self.value(B.Field(p.field, DataType.VARCHAR)), p)
         if isinstance(p, B.Contains):
             return self._contains(p)
         if isinstance(p, B.Truth):

@@ -3,45 +3,196 @@
 The contract the rest of the engine uses:
 
 - ``build_analyzer(params)`` takes a field's ``analyzer_params`` (``None`` or
-  ``{}`` means the ``standard`` analyzer) and returns an `Analyzer`, or raises
-  `ParamError` naming the bad key and value.
-- ``Analyzer.tokenize(text)`` gives the tokens of one text, in order
-  (positions matter for ``phrase_match``); ``tokenize_many(texts)`` gives a
-  list per text and may be faster.
+  ``{}`` means the ``standard`` analyzer; a JSON string is read first) and
+  returns an `Analyzer`, or raises `ParamError` naming the bad key and value.
+- ``Analyzer.tokenize(text)`` gives the tokens of one text, in order;
+  ``tokenize_many(texts)`` gives a list per text and is faster (each distinct
+  token goes through the filters once per batch); ``analyze_many(texts)``
+  also gives each token's position (``phrase_match`` needs them: a dropped
+  token, such as a stop word, leaves a gap).
 
-For now only ``standard`` (Unicode words, lowercased) is here; the other
-built-in analyzers and custom tokenizer/filter chains come next.
+The analyzers are Milvus's: the built-in ``standard`` (letters-and-digits
+tokenizer, lowercase), ``english`` (plus Snowball English stemming and the
+English stop words), ``chinese`` (jieba, then only CJK letters and ASCII
+letters and digits), ``whitespace``; all take ``stop_words``. A custom one is
+``{"tokenizer": ..., "filter": [...]}`` (see `_analyzer_tokenizers` and
+`_analyzer_filters`).
 """
 
 from __future__ import annotations
 
-import re
+import itertools
+from dataclasses import dataclass
 from typing import Any
 
-from ..._errors import ParamError
+import orjson
 
-_WORD = re.compile(r"\w+", re.UNICODE)
+from ..._errors import ParamError
+from ._analyzer_filters import TokenFilter, build_filter, stemmer, stop_words
+from ._analyzer_filters import _cn_alphanum_only as _cn_alphanum
+from ._analyzer_tokenizers import Tokenizer, build_tokenizer
+
+BUILT_IN = ("standard", "english", "chinese", "whitespace")
+_MEMO_LIMIT = 1 << 20
+
+
+@dataclass(frozen=True)
+class Token:
+    """One token as ``run_analyzer(with_detail=True)`` shows it: UTF-8 byte offsets, as Milvus gives them."""
+
+    token: str
+    start_offset: int
+    end_offset: int
+    position: int
+    position_length: int = 1
+
+
+def token_hash(token: str) -> int:
+    """Milvus's hash of a token: unsigned 32-bit MurmurHash3 (seed 0) of its UTF-8 bytes."""
+    import mmh3  # type: ignore[import-not-found, unused-ignore]
+
+    return int(mmh3.hash(token.encode(), 0, signed=False))
 
 
 class Analyzer:
     """A tokenizer followed by token filters; built by `build_analyzer`."""
 
-    def __init__(self, params: dict[str, Any]) -> None:
+    def __init__(self, params: dict[str, Any], tokenizer: Tokenizer, filters: list[TokenFilter]) -> None:
         self.params = params
+        self._tokenizer = tokenizer
+        self._filters = filters
+        self._memo: dict[str, str | None] = {}
+
+    def _filtered(self, words: set[str] | dict[str, None]) -> dict[str, str | None]:
+        """The filtered form of each word, computed once per distinct word and kept."""
+        memo = self._memo
+        if len(memo) > _MEMO_LIMIT:
+            memo.clear()
+        for word in words:
+            if word not in memo:
+                out: str | None = word
+                for f in self._filters:
+                    if out is None:
+                        break
+                    out = f(out)
+                memo[word] = out
+        return memo
 
     def tokenize(self, text: str) -> list[str]:
         """The tokens of ``text``, in order."""
-        return [m.lower() for m in _WORD.findall(text)]
+        return self.tokenize_many([text])[0]
 
     def tokenize_many(self, texts: list[str]) -> list[list[str]]:
         """The tokens of each text."""
-        return [self.tokenize(t) for t in texts]
+        raw = [self._tokenizer.words(t) for t in texts]
+        if not self._filters:
+            return raw
+        memo = self._filtered(dict.fromkeys(itertools.chain.from_iterable(raw)))
+        return [[m for w in words if (m := memo[w]) is not None] for words in raw]
+
+    def analyze_many(self, texts: list[str]) -> list[tuple[list[str], list[int]]]:
+        """The tokens of each text with their positions (a dropped token leaves a gap)."""
+        raw = [self._tokenizer.words(t) for t in texts]
+        memo = self._filtered(dict.fromkeys(itertools.chain.from_iterable(raw))) if self._filters else None
+        out: list[tuple[list[str], list[int]]] = []
+        for words in raw:
+            if memo is None:
+                out.append((words, list(range(len(words)))))
+                continue
+            kept = [(m, i) for i, w in enumerate(words) if (m := memo[w]) is not None]
+            out.append(([m for m, _ in kept], [i for _, i in kept]))
+        return out
+
+    def details(self, text: str) -> list[Token]:
+        """The tokens of ``text`` with UTF-8 byte offsets and positions."""
+        spans = self._tokenizer.spans(text)
+        memo = self._filtered({w for w, _, _ in spans}) if self._filters else None
+        ascii_text = text.isascii()
+        out = []
+        for position, (word, start, end) in enumerate(spans):
+            token = word if memo is None else memo[word]
+            if token is None:
+                continue
+            if not ascii_text:
+                start, end = len(text[:start].encode()), len(text[:end].encode())
+            out.append(Token(token, start, end, position))
+        return out
 
 
-def build_analyzer(params: dict[str, Any] | None) -> Analyzer:
-    """The analyzer that ``params`` (a field's ``analyzer_params``) describes."""
-    params = dict(params or {})
-    kind = params.get("type", "standard")
-    if kind != "standard" or set(params) - {"type"}:
-        raise ParamError(f"analyzer_params: {params!r} is not supported yet; expected {{'type': 'standard'}}")
-    return Analyzer(params)
+def _parse(params: Any) -> dict[str, Any]:
+    if params is None:
+        return {}
+    if isinstance(params, (str, bytes)):
+        if not params:
+            return {}
+        try:
+            params = orjson.loads(params)
+        except orjson.JSONDecodeError as exc:
+            raise ParamError(f"analyzer_params: {params!r} is not valid JSON: {exc}") from exc
+    if not isinstance(params, dict):
+        raise ParamError(f"analyzer_params: {params!r} is not a dict; expected {{'type': 'standard'}} "
+                         "or {'tokenizer': ..., 'filter': [...]}")
+    return dict(params)
+
+
+def _built_in(params: dict[str, Any]) -> Analyzer:
+    kind = params["type"]
+    if kind not in BUILT_IN:
+        raise ParamError(f"analyzer_params.type: {kind!r} is not a built-in analyzer; expected one of "
+                         f"{', '.join(BUILT_IN)}")
+    extra = set(params) - {"type", "stop_words"}
+    if extra:
+        raise ParamError(f"analyzer_params: unknown parameter {sorted(extra)[0]!r} for the {kind} analyzer; "
+                         "a built-in analyzer takes only stop_words")
+    filters: list[TokenFilter] = []
+    if kind == "chinese":
+        tokenizer = build_tokenizer("jieba")
+        filters.append(_cn_alphanum)
+    else:
+        tokenizer = build_tokenizer("whitespace" if kind == "whitespace" else "standard")
+    if kind in ("standard", "english"):
+        filters.append(str.lower)
+    if kind == "english":
+        filters.append(stemmer("english"))
+        filters.append(build_filter({"type": "stop", "stop_words": ["_english_"]}))
+    if "stop_words" in params:
+        words = stop_words(params["stop_words"], "analyzer_params.stop_words")
+        filters.append(lambda token: None if token in words else token)
+    return Analyzer(params, tokenizer, filters)
+
+
+def build_analyzer(params: dict[str, Any] | str | None) -> Analyzer:
+    """The analyzer that ``params`` (a field's ``analyzer_params``) describes; `ParamError` if it is wrong."""
+    params = _parse(params)
+    if not params:
+        return _built_in({"type": "standard"})
+    if "type" in params:
+        if "tokenizer" in params or "filter" in params:
+            raise ParamError("analyzer_params: give either type (a built-in analyzer) or tokenizer and filter, "
+                             f"not both: {params!r}")
+        return _built_in(params)
+    if "tokenizer" not in params:
+        raise ParamError(f"analyzer_params: {params!r} names no analyzer; expected type or tokenizer")
+    extra = set(params) - {"tokenizer", "filter"}
+    if extra:
+        raise ParamError(f"analyzer_params: unknown parameter {sorted(extra)[0]!r}; expected type, or "
+                         "tokenizer and filter")
+    specs = params.get("filter", [])
+    if not isinstance(specs, list):
+        raise ParamError(f"analyzer_params.filter: {specs!r} is not a list of filters")
+    return Analyzer(params, build_tokenizer(params["tokenizer"]), [build_filter(s) for s in specs])
+
+
+_CACHE: dict[str, Analyzer] = {}
+
+
+def cached_analyzer(params: dict[str, Any] | str | None) -> Analyzer:
+    """`build_analyzer(params)`, kept per distinct ``params`` (building one may load a dictionary)."""
+    key = params if isinstance(params, str) else orjson.dumps(params or {}, option=orjson.OPT_SORT_KEYS).decode()
+    analyzer = _CACHE.get(key)
+    if analyzer is None:
+        analyzer = build_analyzer(params)
+        if len(_CACHE) > 256:
+            _CACHE.clear()
+        _CACHE[key] = analyzer
+    return analyzer
