@@ -185,6 +185,14 @@ def test_functions_and_their_outputs_survive_a_reopen(tmp_path):
         c.insert("c", rows(["after the reopen"], start=10))
         _assert_outputs_match(c, {**dict(enumerate(TEXTS)), 10: "after the reopen"})
         assert c.search("c", ["reopen"], anns_field="sparse", limit=1)[0][0]["id"] == 10
+        c.alter_collection_function("c", "bm", heron.Function("bm", BM, "text", "sparse", "altered"))
+        c.drop_collection_function("c", "emb")
+    with heron.Client(path) as c:
+        functions = c.describe_collection("c")["functions"]
+        assert [(f["name"], f["description"]) for f in functions] == [("bm", "altered")]
+        c.insert("c", [{"id": 11, "text": "dense given", "dense": dense_of("anything", DIM).tolist()}])
+        np.testing.assert_allclose(c.get("c", ids=[11], output_fields=["dense"])[0]["dense"],
+                                   dense_of("anything", DIM), rtol=1e-6)
 
 
 def _schema_with(function: heron.Function, analyzed: bool = True, extra: Any = None) -> heron.CollectionSchema:
