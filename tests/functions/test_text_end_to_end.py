@@ -151,3 +151,45 @@ def test_a_provider_failing_mid_batch_writes_nothing(local):
         assert local.insert("c", [{"id": 9, "text": "fine"}])["insert_count"] == 1
     finally:
         heron.register_embedding_function("flaky", None)
+
+
+def test_bm25_outputs_and_rankings_agree_with_milvus_lite(start_server, tmp_path):
+    """The same pymilvus program against Milvus Lite and heron serve: equal sparse outputs, equal rankings.
+
+    Scores differ a little and only in size (Milvus Lite reports BM25 scores negated, and keeps its
+    statistics per segment), so the comparison is of the hits' order.
+    """
+    pm = require_module("pymilvus")
+    require_module("milvus_lite")
+    from tests.server.test_milvus_lite_interop import start_milvus_lite
+
+    lite = start_milvus_lite(str(tmp_path / "lite"))
+    answers = []
+    try:
+        for uri in (f"http://127.0.0.1:{lite.port}", start_server().uri):
+            c = pm.MilvusClient(uri)
+            s = c.create_schema()
+            s.add_field("id", pm.DataType.INT64, is_primary=True)
+            s.add_field("text", pm.DataType.VARCHAR, max_length=1000, enable_analyzer=True)
+            s.add_field("sparse", pm.DataType.SPARSE_FLOAT_VECTOR)
+            s.add_function(pm.Function("bm", pm.FunctionType.BM25, ["text"], ["sparse"]))
+            idx = c.prepare_index_params()
+            idx.add_index("sparse", index_type="SPARSE_INVERTED_INDEX", metric_type="BM25")
+            c.create_collection("c", schema=s, index_params=idx)
+            c.insert("c", [{"id": i, "text": t} for i, t in enumerate(DOCS)])
+            stored = {r["id"]: r["sparse"] for r in c.query("c", filter="id >= 0", output_fields=["sparse"])}
+            hits = c.search("c", ["herons market", "cake", "the bond"], anns_field="sparse", limit=3)
+            answers.append((stored, [[h["id"] for h in q] for q in hits],
+                            [[abs(h["distance"]) for h in q] for q in hits]))
+            c.close()
+    finally:
+        lite.proc.kill()
+        lite.proc.wait(10)
+    (lite_stored, lite_ids, lite_scores), (ours_stored, our_ids, our_scores) = answers
+    assert ours_stored == lite_stored
+    for theirs, ours, scores in zip(lite_ids, our_ids, our_scores):
+        tied = {i for i, s in zip(ours, scores) if s == pytest.approx(scores[0], rel=1e-6)}
+        assert ours[0] in tied and theirs[0] in tied
+        assert set(theirs) == set(ours)
+    for theirs, ours in zip(lite_scores, our_scores):
+        assert ours == pytest.approx(theirs, rel=0.05)
