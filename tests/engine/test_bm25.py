@@ -339,3 +339,36 @@ def test_agrees_with_the_reference_through_deletes_upserts_merges_and_reopening(
     with heron.Client(path) as c:
         c.load_collection("docs")
         check(c, "after reopening")
+
+
+def test_drop_ratio_search_and_search_iterator(tmp_path):
+    texts = [f"common word{i % 7} filler" for i in range(60)] + ["rare common"]
+    with heron.Client(str(tmp_path / "db")) as c:
+        _collection(c)
+        c.insert("docs", _text_rows(list(range(len(texts))), texts))
+        docs = {i: ANALYZER.tokenize(t) for i, t in enumerate(texts)}
+        # the query's lower-weighted half (the common term) is dropped: only the rare term scores
+        dropped = _search(c, ["rare common"], k=5,
+                          search_params={"metric_type": "BM25", "params": {"drop_ratio_search": 0.5}})[0]
+        assert [h["id"] for h in dropped] == [60]
+        full = _search(c, ["rare common"], k=100)[0]
+        assert len(full) == 61 and full[0]["id"] == 60
+        want = reference_top(docs, [["word3", "filler"]], 100)[0]
+        it = c.search_iterator("docs", data=_text_queries(["word3 filler"]), batch_size=7, anns_field="sparse",
+                               search_params={"metric_type": "BM25"})
+        got: list[tuple[int, float]] = []
+        while batch := it.next():
+            got.extend((h["id"], h["distance"]) for h in batch)
+        it.close()
+        assert len(got) == len(want) == 60
+        np.testing.assert_allclose(sorted(s for _, s in got), sorted(s for _, s in want), rtol=1e-5)
+        assert {i for i, _ in got[:9]} == {i for i, _ in want[:9]}  # the 9 rows holding word3 first
+
+
+def test_empty_collection_and_only_deleted_rows_give_no_hits(tmp_path):
+    with heron.Client(str(tmp_path / "db")) as c:
+        _collection(c)
+        assert _search(c, ["anything"]) == [[]]
+        c.insert("docs", _text_rows([1, 2], ["some text", "more text"]))
+        c.delete("docs", ids=[1, 2])
+        assert _search(c, ["text"]) == [[]]

@@ -57,7 +57,7 @@ def terms_of(view: SegmentView, field: str, signature: Any) -> Bm25Terms:
 class Bm25Query:
     """Query rows weighted with the collection's statistics, and the parameters to score segments with."""
 
-    def __init__(self, field: str, signature: Any, queries: sp.csr_matrix, avgdl: float, k1: float, b: float):
+    def __init__(self, field: str, signature: Any, queries: Any, avgdl: float, k1: float, b: float):
         self.field = field
         self.signature = signature
         self.queries = queries
@@ -87,7 +87,71 @@ class Bm25Query:
         self, view: SegmentView, radius: float, range_filter: float | None, allow: np.ndarray | None
     ) -> list[tuple[np.ndarray, np.ndarray]]:
         terms = terms_of(view, self.field, self.signature)
-        return terms.range(self.queries, radius, range_filter, allow, self.avgdl, self.k1, self.b)
+        q = self.queries.csr() if isinstance(self.queries, QueryRows) else self.queries
+        return terms.range(q, radius, range_filter, allow, self.avgdl, self.k1, self.b)
+
+
+class _Stats:
+    """The statistics of one collection state (snapshot sequence and segments): N, total length, df seen so far."""
+
+    __slots__ = ("key", "n", "total", "df")
+
+    def __init__(self, key: Any, n: int, total: float) -> None:
+        self.key = key
+        self.n = n
+        self.total = total
+        self.df: dict[int, int] = {}
+
+
+#: collection -> field -> the statistics of its latest state searched.
+_STATS: weakref.WeakKeyDictionary[Any, dict[str, _Stats]] = weakref.WeakKeyDictionary()
+_DF_MEMO_MAX = 1 << 16
+
+
+def _live_views(coll: Collection, field: str, signature: Any) -> tuple[Any, list[tuple[Bm25Terms, Any]]]:
+    snap = coll.snapshot(list(coll.partitions.values()))
+    key = (snap.seq, signature, tuple((v.segment.id, v.n) for _, v in snap.views))
+    out = []
+    for i, (_, view) in enumerate(snap.views):
+        if view.n == 0:
+            continue
+        live = None if snap.hidden[i] is None and view.all_visible(snap.seq) else snap.live(i)
+        if live is not None and not live.any():
+            continue
+        out.append((terms_of(view, field, signature), live))
+    return key, out
+
+
+def global_stats(coll: Collection, field: str, signature: Any, qterms: np.ndarray) -> tuple[int, float, np.ndarray]:
+    """N, total length and the df of each of the sorted ``qterms``, over the collection's live rows.
+
+    Remembered per collection state (its snapshot's sequence number and
+    segments): while nothing is written, deleted or merged, a search only
+    looks up the df of terms not seen before.
+    """
+    key, views = _live_views(coll, field, signature)
+    with _LOCK:
+        st = _STATS.get(coll, {}).get(field)
+    if st is None or st.key != key:
+        n, total = 0, 0.0
+        for terms, live in views:
+            vn, vt = terms.live_stats(live)
+            n, total = n + vn, total + vt
+        st = _Stats(key, n, total)
+        with _LOCK:
+            _STATS.setdefault(coll, {})[field] = st
+    memo = st.df
+    todo = [t for t in qterms.tolist() if t not in memo]
+    if todo:
+        new = np.zeros(len(todo), np.int64)
+        arr = np.asarray(todo, dtype=np.int64)
+        for terms, live in views:
+            new += terms.doc_freq(arr, live)
+        if len(memo) + len(todo) > _DF_MEMO_MAX:
+            memo.clear()
+        memo.update(zip(todo, new.tolist()))
+    df = np.fromiter((memo[t] for t in qterms.tolist()), dtype=np.int64, count=len(qterms))
+    return st.n, st.total, df
 
 
 def prepare(coll: Collection, field: str, index_def: Any, queries: sp.csr_matrix,
@@ -97,28 +161,28 @@ def prepare(coll: Collection, field: str, index_def: Any, queries: sp.csr_matrix
     k1 = float(iparams.get("bm25_k1", DEFAULT_K1))
     b = float(iparams.get("bm25_b", DEFAULT_B))
     signature = index_def.signature if index_def is not None else None
-    q = queries.copy() if isinstance(queries, sp.csr_matrix) and queries.dtype == np.float32 else \
-        sp.csr_matrix(queries, dtype=np.float32)
-    q.sum_duplicates()
+    q = queries if isinstance(queries, sp.csr_matrix) else sp.csr_matrix(queries, dtype=np.float32)
+    if not q.has_canonical_format:
+        q = q.copy()
+        q.sum_duplicates()
     qterms = np.unique(q.indices).astype(np.int64)
-    n, total = 0, 0.0
-    df = np.zeros(len(qterms), np.int64)
-    snap = coll.snapshot(list(coll.partitions.values()))
-    for i, (_, view) in enumerate(snap.views):
-        if view.n == 0:
-            continue
-        live = None if snap.hidden[i] is None and view.all_visible(snap.seq) else snap.live(i)
-        if live is not None and not live.any():
-            continue
-        terms = terms_of(view, field, signature)
-        vn, vt = terms.live_stats(live)
-        n += vn
-        total += vt
-        if len(qterms):
-            df += terms.doc_freq(qterms, live)
-    weights = idf(n, df)
-    if q.nnz:
-        q.data = (q.data * weights[np.searchsorted(qterms, q.indices)]).astype(np.float32)
+    n, total, df = global_stats(coll, field, signature, qterms)
+    data = (q.data * idf(n, df)[np.searchsorted(qterms, q.indices)]).astype(np.float32)
     sparams = shared_search_params(index_def.index_type if index_def is not None else "SPARSE_INVERTED_INDEX", params)
-    q = drop_small(q, float(sparams.get("drop_ratio_search", 0.0) or 0.0))
-    return Bm25Query(field, signature, q, finite_avgdl(total, n), k1, b)
+    ratio = float(sparams.get("drop_ratio_search", 0.0) or 0.0)
+    rows: Any = QueryRows(q.indptr, q.indices, data, q.shape)
+    if ratio > 0:
+        rows = drop_small(rows.csr(), ratio)
+    return Bm25Query(field, signature, rows, finite_avgdl(total, n), k1, b)
+
+
+class QueryRows:
+    """Query rows as `Bm25Terms.topk` reads them (a CSR matrix's arrays), made without building one."""
+
+    __slots__ = ("indptr", "indices", "data", "shape")
+
+    def __init__(self, indptr: np.ndarray, indices: np.ndarray, data: np.ndarray, shape: tuple[int, int]) -> None:
+        self.indptr, self.indices, self.data, self.shape = indptr, indices, data, shape
+
+    def csr(self) -> sp.csr_matrix:
+        return sp.csr_matrix((self.data, self.indices, self.indptr), shape=self.shape)

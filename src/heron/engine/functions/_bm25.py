@@ -81,6 +81,10 @@ def term_frequencies(token_lists: list[list[str]], hasher: TokenHasher | None = 
     if not ids.size:
         return sp.csr_matrix((np.empty(0, np.float32), np.empty(0, np.int64), np.zeros(n + 1, np.int64)),
                              shape=(n, 1))
+    if n == 1:  # one text (a query): no sort by row needed
+        terms, counts = np.unique(ids, return_counts=True)
+        return sp.csr_matrix((counts.astype(np.float32), terms, np.array([0, len(terms)])),
+                             shape=(1, int(terms[-1]) + 1))
     rows = np.repeat(np.arange(n, dtype=np.int64), lens)
     # one key per (row, term): sort once, count the runs
     order = np.lexsort((ids, rows))

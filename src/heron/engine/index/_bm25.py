@@ -38,7 +38,7 @@ import numpy as np
 from ..._types import DataType
 from ...data import _sparse as sp
 from ._base import VectorIndex
-from ._exact import as_csr, compact_columns, drop_small, empty_result, in_range, select_topk, sort_hits
+from ._exact import as_csr, compact_columns, drop_small, empty_result, in_range, sort_hits
 
 DEFAULT_K1 = 1.2
 DEFAULT_B = 0.75
@@ -133,9 +133,12 @@ class Bm25Terms:
         return sp.csr_matrix(compact_columns(queries, self.vocab) @ w)
 
     def topk(
-        self, queries: sp.csr_matrix, k: int, allow: np.ndarray | None, avgdl: float, k1: float, b: float
+        self, queries: Any, k: int, allow: np.ndarray | None, avgdl: float, k1: float, b: float
     ) -> tuple[np.ndarray, np.ndarray]:
-        """Best ``k`` rows per query, best first; only rows with a query term (score > 0) are hits."""
+        """Best ``k`` rows per query, best first; only rows with a query term (score > 0) are hits.
+
+        ``queries`` is a CSR matrix, or anything with its ``indptr``, ``indices``, ``data`` and ``shape``.
+        """
         nq = queries.shape[0]
         out_s, out_r = empty_result(nq, k, "IP")
         w, bound = self.weighted(avgdl, k1, b)
@@ -146,7 +149,11 @@ class Bm25Terms:
             sel = hit[lo:hi]
             if not sel.any():
                 continue
-            s, r = _maxscore(w, bound, pos[lo:hi][sel], queries.data[lo:hi][sel], k, allow, self.n)
+            terms, weights = pos[lo:hi][sel], queries.data[lo:hi][sel]
+            if int((w.indptr[terms + 1] - w.indptr[terms]).sum()) < PRUNE_MIN_POSTINGS:
+                s, r = _accumulate(w, terms, weights, k, allow, self.n)
+            else:
+                s, r = _maxscore(w, bound, terms, weights, k, allow, self.n)
             out_s[i, : len(s)] = s
             out_r[i, : len(r)] = r
         return out_s, out_r
@@ -165,6 +172,32 @@ class Bm25Terms:
                 keep &= allow[rows]
             out.append(sort_hits(vals[keep], rows[keep], "IP"))
         return out
+
+
+def _accumulate(
+    w: sp.csr_matrix, terms: np.ndarray, weights: np.ndarray, k: int, allow: np.ndarray | None, n: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """One query's top-k from all its postings at once (few postings: nothing worth pruning)."""
+    spans = [(int(w.indptr[t]), int(w.indptr[t + 1])) for t in terms.tolist()]
+    rows = np.concatenate([w.indices[lo:hi] for lo, hi in spans])
+    if not len(rows):
+        return np.empty(0, np.float32), np.empty(0, np.int64)
+    vals = np.concatenate([w.data[lo:hi] * wt for (lo, hi), wt in zip(spans, weights.tolist())])
+    acc = np.bincount(rows, weights=vals, minlength=n)
+    if allow is not None:
+        acc[~allow] = 0
+    return top_of(acc, np.arange(n), k)
+
+
+def top_of(scores: np.ndarray, ids: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """The ``k`` best positive ``scores`` with their ``ids``, best first (ties: lower id first)."""
+    if len(scores) > k:  # the k smallest of the negated scores: much faster than the k largest
+        part = np.argpartition(-scores, k - 1)[:k]
+        scores, ids = scores[part], ids[part]
+    keep = scores > 0
+    scores, ids = scores[keep].astype(np.float32), ids[keep]
+    order = np.lexsort((ids, -scores))
+    return scores[order], ids[order].astype(np.int64)
 
 
 def _maxscore(
@@ -215,12 +248,7 @@ def _maxscore(
         ids = cand
     else:
         ids = np.flatnonzero(seen if allow is None else seen & allow)
-    ids = ids[acc[ids] > 0]
-    if not len(ids):
-        return np.empty(0, np.float32), np.empty(0, np.int64)
-    s, r = select_topk(acc[ids][None, :], k, "IP")
-    ok = r[0] >= 0
-    return s[0][ok], ids[r[0][ok]].astype(np.int64)
+    return top_of(acc[ids], ids, k)
 
 
 class BM25Index(VectorIndex):
