@@ -75,12 +75,11 @@ def registered():
 @pytest.mark.parametrize(("params", "sch", "words"), [
     ({"provider": "nope"}, None, ["provider", "'nope'", "local", "openai"]),
     ({}, None, ["provider", "None"]),
-    ({"provider": "local", "colour": "red"}, None, ["'colour'", "local"]),
     ({"provider": "local", "dim": 8}, None, ["'dim'", "8", "'vec'", str(DIM)]),
+    ({"provider": "openai", "dimensions": "8"}, None, ["'dimensions'", "8", "'vec'", str(DIM)]),
     ({"provider": "local", "dim": "many"}, None, ["'dim'", "'many'", "integer"]),
     ({"provider": "local", "batch_size": 0}, None, ["'batch_size'", "0"]),
     ({"provider": "local", "model_name": "no-such-model"}, None, ["model_name", "'no-such-model'", "all-MiniLM-L6-v2"]),
-    ({"provider": "openai"}, None, ["'openai'", "model_name"]),
     ({"provider": "openai", "model_name": "m", "timeout": "soon"}, None, ["'timeout'", "'soon'"]),
     ({"provider": "openai", "model_name": "m", "max_retries": -1}, None, ["'max_retries'", "-1"]),
     ({"provider": "callable"}, None, ["'callable'", "'name'", "register_embedding_function"]),
@@ -94,6 +93,13 @@ def test_bad_definitions_are_refused_naming_key_and_value(params, sch, words):
     assert "'emb'" in message
     for word in words:
         assert word in message, (word, message)
+
+
+def test_unknown_params_are_ignored_with_a_warning_as_milvus_does(caplog):
+    with caplog.at_level("WARNING", logger="heron.functions"):
+        fn = build({"provider": "openai", "colour": "red", "region": "eu"})
+    assert fn.params["colour"] == "red"
+    assert "ignores params ['colour', 'region']" in caplog.text
 
 
 def test_fields_must_exist_and_be_one_to_one():
@@ -299,3 +305,36 @@ def test_missing_runtime_names_the_extra():
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60,
                           env={"PYTHONPATH": HERON_SRC, "PATH": "/usr/bin:/bin"})
     assert "heron[embed]" in done.stdout and "tokenizers" in done.stdout, (done.stdout, done.stderr)
+
+
+def test_the_gelu_is_the_exact_one_to_float32_precision():
+    from scipy.special import erf
+
+    from heron.engine.functions._embedding_local import _gelu
+
+    x = np.concatenate([np.linspace(-12, 12, 20001), np.random.default_rng(3).standard_normal(5000) * 3])
+    exact = 0.5 * x * (1 + erf(x / np.sqrt(2)))
+    got = _gelu(x.astype(np.float32))
+    assert got.dtype == np.float32
+    assert np.abs(got - exact).max() < 2e-6
+
+
+def test_concurrent_embeddings_leave_the_blas_thread_count_as_it_was():
+    _local_or_skip()
+    threadpoolctl = require_module("threadpoolctl")
+    from heron.engine.functions import _embedding_local
+
+    def blas_threads() -> list[int]:
+        return [p["num_threads"] for p in threadpoolctl.threadpool_info() if p["user_api"] == "blas"]
+
+    before = blas_threads()
+    model = _embedding_local.load("all-MiniLM-L6-v2")
+    texts = [f"sentence number {i} " * (i % 7 + 1) for i in range(64)]
+    results: list[np.ndarray] = []
+    threads = [threading.Thread(target=lambda: results.append(model.embed(texts, 8))) for _ in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert blas_threads() == before
+    assert len(results) == 3 and all(np.array_equal(r, results[0]) for r in results)

@@ -21,6 +21,7 @@ import pytest
 from heron import DataType, FieldSchema, HeronError
 from heron._schema import CollectionSchema
 from heron.engine.functions import _base
+from tests.conftest import require_module
 from tests.engine._openai_stub import KEY, vector
 
 STUB = Path(__file__).with_name("_openai_stub.py")
@@ -44,13 +45,13 @@ def stats(endpoint: str) -> dict:
         return json.loads(r.read())
 
 
-def build(endpoint: str, model: str, field_dim: int = DIM, **params: object):
+def build(address: str, model: str, field_dim: int = DIM, **params: object):
     schema = CollectionSchema([
         FieldSchema("id", DataType.INT64, is_primary=True),
         FieldSchema("text", DataType.VARCHAR, max_length=200),
         FieldSchema("vec", DataType.FLOAT_VECTOR, dim=field_dim),
     ])
-    params = {"provider": "openai", "model_name": model, "url": endpoint, "api_key": KEY, **params}
+    params = {"provider": "openai", "model_name": model, "url": address, "api_key": KEY, **params}
     return _base.build(_base.FunctionDef("emb", "TEXTEMBEDDING", ("text",), ("vec",), params), schema)
 
 
@@ -69,9 +70,13 @@ def test_embeds_in_batches_in_order(endpoint):
     np.testing.assert_allclose(fn.query(["a query"]), [vector("a query", DIM)], rtol=1e-6)
 
 
-@pytest.mark.parametrize("url", ["{e}", "{e}/", "{e}/v1", "{e}/v1/embeddings"])
-def test_the_url_may_be_the_base_or_the_full_endpoint(endpoint, url):
-    fn = build(endpoint, "good", url=url.format(e=endpoint))
+@pytest.mark.parametrize(("key", "url"), [
+    ("url", "{e}"), ("url", "{e}/"), ("url", "{e}/v1"), ("url", "{e}/v1/embeddings"), ("endpoint", "{e}"),
+    ("base_url", "{e}/v1"), ("base_url", "{e}/v1/"), ("base_url", "{e}/v1/embeddings"),
+])
+def test_the_url_may_be_the_address_the_sdk_base_or_the_full_endpoint(endpoint, key, url):
+    params = {"url": "", key: url.format(e=endpoint)}
+    fn = build(endpoint, "good", **params)
     assert fn.query(["t"]).shape == (1, DIM)
 
 
@@ -139,3 +144,34 @@ def test_an_endpoint_that_is_down_is_named():
         port = s.getsockname()[1]
     with pytest.raises(HeronError, match=rf"'openai' \(http://127.0.0.1:{port}/v1/embeddings.*cannot reach"):
         build(f"http://127.0.0.1:{port}", "good", timeout="5").compute({"text": texts(1)})
+
+
+def test_the_same_params_give_the_same_vectors_as_milvus_lite(endpoint, tmp_path):
+    pm = require_module("pymilvus")
+    require_module("milvus_lite")
+    from tests.server.test_milvus_lite_interop import start_milvus_lite
+
+    params = {"provider": "openai", "model_name": "good", "base_url": f"{endpoint}/v1", "api_key": KEY,
+              "dimensions": DIM}
+    rows = texts(5)
+    lite = start_milvus_lite(str(tmp_path / "lite"))
+    try:
+        client = pm.MilvusClient(uri=f"http://127.0.0.1:{lite.port}")
+        schema = client.create_schema(auto_id=False)
+        schema.add_field("id", pm.DataType.INT64, is_primary=True)
+        schema.add_field("text", pm.DataType.VARCHAR, max_length=200)
+        schema.add_field("vec", pm.DataType.FLOAT_VECTOR, dim=DIM)
+        schema.add_function(pm.Function("emb", pm.FunctionType.TEXTEMBEDDING, input_field_names=["text"],
+                                        output_field_names=["vec"], params=params))
+        index = client.prepare_index_params()
+        index.add_index("vec", index_type="FLAT", metric_type="COSINE")
+        client.create_collection("docs", schema=schema, index_params=index)
+        client.insert("docs", [{"id": i, "text": t} for i, t in enumerate(rows)])
+        stored = client.query("docs", filter="id >= 0", output_fields=["vec"])
+        client.close()
+    finally:
+        lite.proc.terminate()
+        lite.proc.wait(timeout=30)
+    lite_vectors = np.array([r["vec"] for r in sorted(stored, key=lambda r: r["id"])], dtype=np.float32)
+    ours = build(endpoint, "good", **{**params, "url": ""}).compute({"text": rows})["vec"]
+    np.testing.assert_allclose(ours, lite_vectors, rtol=1e-6)

@@ -8,21 +8,26 @@ may be strings, as they travel over the wire):
 
 - ``provider`` (required): ``local``, ``openai`` or ``callable``;
 - ``model_name``: the model (``local``: ``all-MiniLM-L6-v2``, the default, or
-  a directory with a BERT sentence model's files; ``openai``: required);
-- ``dim``: the dimension asked of the provider; must equal the output
-  field's ``dim`` (``openai`` sends it as ``dimensions``);
+  a directory with a BERT sentence model's files; ``openai``:
+  ``text-embedding-3-small`` by default, as in Milvus Lite);
+- ``dim`` (Milvus Lite: ``dimensions``): the dimension asked of the
+  provider; must equal the output field's ``dim`` (``openai`` sends it as
+  ``dimensions``);
 - ``batch_size``: texts per provider call (``local`` 32, ``openai`` 128);
-- ``openai`` only: ``url`` (also ``endpoint``/``base_url``; the endpoint's
-  base or its full ``/v1/embeddings`` URL; default OpenAI's), ``api_key``,
+- ``openai`` only: ``url`` or ``endpoint`` (the server's address, or the full
+  ``/v1/embeddings`` URL), or ``base_url`` (the OpenAI SDK's and Milvus
+  Lite's: the API's base, ``/embeddings`` appended; default OpenAI's), ``api_key``,
   or ``credential`` (the name of an environment variable holding the key;
   neither: ``OPENAI_API_KEY``), ``user``, ``timeout`` (seconds, 30),
   ``max_retries`` (on 429 and 5xx answers, 3);
 - ``callable`` only: ``name``, a function registered in this process with
   `register_embedding_function`.
 
-The definition is checked when the function is built (unknown provider or
-key, input not VARCHAR, output not FLOAT_VECTOR, ``dim`` not the field's):
-`ParamError` naming the function, the key and the value. Providers are
+The definition is checked when the function is built (unknown provider,
+input not VARCHAR, output not FLOAT_VECTOR, ``dim`` not the field's, a
+malformed number): `ParamError` naming the function, the key and the value.
+Keys the provider does not know are ignored, as Milvus and Milvus Lite
+ignore them, with a warning naming them. Providers are
 started on first use. Any failure while embedding (provider down or
 refusing, a wrong dimension, a rate limit past the retries, a text that is
 null) raises `HeronError` (or `DataError`) naming the provider and the
@@ -31,6 +36,7 @@ cause, and the write that asked writes nothing.
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -41,11 +47,13 @@ from ..._errors import DataError, HeronError, ParamError
 from ..._types import DataType
 from . import _base, _embedding_local, _embedding_openai
 
+log = logging.getLogger("heron.functions")
+
 EmbeddingCallable = Callable[[list[str]], Any]
 
 _CALLABLES: dict[str, EmbeddingCallable] = {}
 _CALLABLES_REFUSED: list[str] = []
-_COMMON = {"provider", "model_name", "dim", "batch_size"}
+_COMMON = {"provider", "model_name", "dim", "dimensions", "batch_size"}
 _KEYS = {
     "local": _COMMON,
     "openai": _COMMON | {"url", "endpoint", "base_url", "api_key", "credential", "user", "timeout",
@@ -107,13 +115,17 @@ class TextEmbedding:
                              f"expected one of {sorted(_KEYS)}")
         unknown = sorted(set(params) - _KEYS[self.provider_name])
         if unknown:
-            raise ParamError(f"function {fn!r}: param {unknown[0]!r} is not known to provider "
-                             f"{self.provider_name!r}; expected some of {sorted(_KEYS[self.provider_name])}")
+            log.warning("function %r: provider %r ignores params %s (it knows %s)", fn, self.provider_name,
+                        unknown, sorted(_KEYS[self.provider_name]))
         self.input_field, self.output_field, self.dim = self._fields(definition, schema)
-        asked = _int_param(fn, params, "dim", None, 1)
-        if asked is not None and asked != self.dim:
-            raise ParamError(f"function {fn!r}: param 'dim' is {asked}, but output field "
-                             f"{self.output_field!r} has dim {self.dim}")
+        asked = None
+        for key in ("dim", "dimensions"):
+            asked = _int_param(fn, params, key, None, 1)
+            if asked is not None and asked != self.dim:
+                raise ParamError(f"function {fn!r}: param {key!r} is {asked}, but output field "
+                                 f"{self.output_field!r} has dim {self.dim}")
+            if asked is not None:
+                break
         self.asked_dim = asked
         self.batch_size = _int_param(fn, params, "batch_size", _BATCH[self.provider_name], 1) or 1
         self.params = params
@@ -150,8 +162,6 @@ class TextEmbedding:
                 except ParamError as exc:
                     raise ParamError(f"function {fn!r}: {exc}") from None
         elif self.provider_name == "openai":
-            if not p.get("model_name"):
-                raise ParamError(f"function {fn!r}: provider 'openai' needs param 'model_name'")
             _int_param(fn, p, "max_retries", 3, 0)
             try:
                 float(p.get("timeout", 30))
@@ -178,8 +188,8 @@ class TextEmbedding:
             return lambda texts: model.embed(texts, self.batch_size)
         if self.provider_name == "openai":
             client = _embedding_openai.OpenAIEmbeddings(
-                url=str(p.get("url") or p.get("endpoint") or p.get("base_url") or _embedding_openai.DEFAULT_URL),
-                model=str(p["model_name"]), api_key=_embedding_openai.api_key(p), dimensions=self.asked_dim,
+                url=_embedding_openai.url_of(p), model=str(p.get("model_name") or _embedding_openai.DEFAULT_MODEL),
+                api_key=_embedding_openai.api_key(p), dimensions=self.asked_dim,
                 user=str(p["user"]) if p.get("user") else None, timeout=float(p.get("timeout", 30)),
                 max_retries=int(str(p.get("max_retries", 3))))
             return client.embed

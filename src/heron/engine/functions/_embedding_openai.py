@@ -28,12 +28,13 @@ import numpy as np
 from ..._errors import HeronError
 
 DEFAULT_URL = "https://api.openai.com/v1/embeddings"
+DEFAULT_MODEL = "text-embedding-3-small"
 MAX_WAIT = 10.0
 _RETRIED = frozenset({429, 500, 502, 503, 504})
 
 
 def embeddings_url(base: str) -> str:
-    """The embeddings URL for ``base``: used as is when it ends in ``/embeddings``, else completed."""
+    """The embeddings URL for a server's address ``base``: as is when it ends in ``/embeddings``, else completed."""
     base = base.rstrip("/")
     if base.endswith("/embeddings"):
         return base
@@ -42,12 +43,24 @@ def embeddings_url(base: str) -> str:
     return base + "/v1/embeddings"
 
 
+def url_of(params: dict[str, Any]) -> str:
+    """The embeddings URL the params name: ``url``/``endpoint`` as `embeddings_url` reads them, else
+    ``base_url`` as the OpenAI SDK and Milvus Lite read it (``/embeddings`` appended), else OpenAI's."""
+    for key in ("url", "endpoint"):
+        if params.get(key):
+            return embeddings_url(str(params[key]))
+    if params.get("base_url"):
+        base = str(params["base_url"]).rstrip("/")
+        return base if base.endswith("/embeddings") else base + "/embeddings"
+    return DEFAULT_URL
+
+
 class OpenAIEmbeddings:
     """A client of one embeddings endpoint with one model; ``embed`` sends one request per call."""
 
     def __init__(self, *, url: str, model: str, api_key: str | None, dimensions: int | None,
                  user: str | None, timeout: float, max_retries: int, backoff: float = 0.5) -> None:
-        self.url = embeddings_url(url)
+        self.url = url
         self.model = model
         self.api_key = api_key
         self.dimensions = dimensions
