@@ -26,6 +26,12 @@ def test_standard_splits_on_everything_but_letters_and_digits() -> None:
     assert tokens == ["don", "t", "e", "mail", "foo", "bar", "3", "14", "ça", "北京欢迎你"]
 
 
+def test_standard_keeps_vowel_signs_inside_words() -> None:
+    # Rust's is_alphanumeric (Unicode Alphabetic) takes in Devanagari vowel signs; str.isalnum does not.
+    require_module("regex")
+    assert build_analyzer(None).tokenize("भाषा किताब") == ["भाषा", "किताब"]
+
+
 def test_english_stems_and_drops_stop_words() -> None:
     # Milvus's documentation shows this output for its english analyzer.
     assert build_analyzer({"type": "english"}).tokenize(MILVUS_DOC_TEXT) == [

@@ -171,3 +171,70 @@ def test_pymilvus_text_match_against_heron_serve(server: Any) -> None:
             mc.query("docs", filter="text_match(plain, 'a')")
     finally:
         mc.close()
+
+
+MULTI = {"analyzers": {"english": {"type": "english"}, "default": {"type": "whitespace"}},
+         "by_field": "lang", "alias": {"en": "english"}}
+
+
+def _multi_schema(multi: Any, **extra: Any) -> heron.CollectionSchema:
+    schema = heron.CollectionSchema()
+    schema.add_field("id", DataType.INT64, is_primary=True).add_field("v", DataType.FLOAT_VECTOR, dim=2)
+    schema.add_field("lang", DataType.VARCHAR, max_length=10)
+    schema.add_field("t", DataType.VARCHAR, max_length=200, enable_analyzer=True, multi_analyzer_params=multi,
+                     **extra)
+    return schema
+
+
+def test_multi_analyzer_fields_and_analyzer_names(client: Any) -> None:
+    client.create_collection("m", schema=_multi_schema(MULTI))
+    texts = ["The Runners ran", "The Runners ran"]
+    one = client.run_analyzer(texts, collection_name="m", field_name="t", analyzer_names="en")
+    assert [r.tokens for r in one] == [["runner", "ran"]] * 2
+    each = client.run_analyzer(texts, collection_name="m", field_name="t", analyzer_names=["english", "nope"])
+    assert [r.tokens for r in each] == [["runner", "ran"], ["The", "Runners", "ran"]]
+    default = client.run_analyzer(texts[:1], collection_name="m", field_name="t")
+    assert default[0].tokens == ["The", "Runners", "ran"]
+    with pytest.raises(heron.ParamError, match="analyzer_names"):
+        client.run_analyzer(texts, collection_name="m", field_name="t", analyzer_names=["en", "en", "en"])
+    params = next(f for f in client.describe_collection("m")["fields"] if f["name"] == "t")["params"]
+    assert json_of(params["multi_analyzer_params"]) == MULTI
+
+
+def json_of(raw: Any) -> Any:
+    import json
+
+    return json.loads(raw) if isinstance(raw, str) else raw
+
+
+@pytest.mark.parametrize(("multi", "extra", "phrase"), [
+    ({**MULTI, "by_field": "nope"}, {}, "'nope'"),
+    ({**MULTI, "by_field": "t"}, {}, "by_field"),
+    ({"analyzers": {"english": {"type": "english"}}, "by_field": "lang"}, {}, "'default'"),
+    ({**MULTI, "alias": {"x": "klingon"}}, {}, "alias"),
+    ({**MULTI, "analyzers": {"english": {}, "default": {"type": "bogus"}}}, {}, "'bogus'"),
+    ({**MULTI, "colour": 1}, {}, "'colour'"),
+    (MULTI, {"enable_match": True}, "enable_match"),
+    (MULTI, {"analyzer_params": {"type": "english"}}, "not both"),
+])
+def test_bad_multi_analyzer_params_are_refused(client: Any, multi: Any, extra: dict, phrase: str) -> None:
+    with pytest.raises(heron.SchemaError, match=phrase):
+        client.create_collection("bad", schema=_multi_schema(multi, **extra))
+    assert not client.has_collection("bad")
+
+
+def test_pymilvus_multi_analyzer_field_against_heron_serve(server: Any) -> None:
+    mc = pm.MilvusClient(server.uri)
+    try:
+        schema = mc.create_schema()
+        schema.add_field("id", pm.DataType.INT64, is_primary=True)
+        schema.add_field("v", pm.DataType.FLOAT_VECTOR, dim=2)
+        schema.add_field("lang", pm.DataType.VARCHAR, max_length=10)
+        schema.add_field("t", pm.DataType.VARCHAR, max_length=200, enable_analyzer=True, multi_analyzer_params=MULTI)
+        mc.create_collection("m", schema=schema)
+        res = mc.run_analyzer(["The Runners ran"], collection_name="m", field_name="t", analyzer_names=["en"])
+        assert list(res[0].tokens) == ["runner", "ran"]
+        field = next(f for f in mc.describe_collection("m")["fields"] if f["name"] == "t")
+        assert json_of(field["params"]["multi_analyzer_params"]) == MULTI
+    finally:
+        mc.close()

@@ -25,7 +25,7 @@ from ..data._batch import Batch
 from ..data._column import Column
 from ..data._pa import small_strings, strings, to_numpy
 from ._latest import key_prints
-from .index._text_index import build_text_indexes
+from .index._text_index import build_text_indexes, extend_text_index
 from .storage import _prefault as prefault
 
 LIVE = np.iinfo(np.int64).max
@@ -186,6 +186,7 @@ class Segment:
         }
         self.sindex: dict[str, Any] = {}
         self.tindex: dict[str, Any] = {}  # enable_match fields' token indexes, built at sealing
+        self.tgrowing: dict[str, Any] = {}  # those of the first rows, made while growing (extended at sealing)
         self._filter_memo: OrderedDict[tuple[int, int], tuple[Any, np.ndarray]] = OrderedDict()
         self._view: SegmentView | None = None  # a sealed segment's last view, while it still holds
         self.retired = False
@@ -445,8 +446,12 @@ class Segment:
         self.seq.freeze()
         for nb in self.sq_norms.values():
             nb.freeze()
-        self.tindex = build_text_indexes(self.schema, lambda name: self.column(name, self.n).values)
+        self.tindex = build_text_indexes(self.schema, self.n, self._texts, self.tgrowing)
+        self.tgrowing = {}
         self.sealed = True
+
+    def _texts(self, name: str, start: int, stop: int) -> Any:
+        return self.column(name, stop).values[start:stop]
 
     # -- reads ------------------------------------------------------------------
     def pk_values(self, n: int) -> Any:
@@ -551,7 +556,15 @@ class SegmentView:
         return self.segment.sindex.get(name)
 
     def text_index(self, name: str) -> Any | None:
-        return self.segment.tindex.get(name) if self.segment.sealed else None
+        seg = self.segment
+        if seg.sealed:
+            return seg.tindex.get(name)
+        f = next((f for f in seg.schema.fields if f.name == name and f.enable_match), None)
+        index = None if f is None else extend_text_index(seg.tgrowing.get(name), f.analyzer_params, name, self.n,
+                                                          seg._texts)
+        if index is not None:
+            seg.tgrowing[name] = index  # rows below n never change: kept, and extended by later views
+        return index
 
     def vectors(self, name: str) -> Any:
         return self.segment.view_store(name, self.n)

@@ -22,6 +22,7 @@ letters and digits), ``whitespace``; all take ``stop_words``. A custom one is
 from __future__ import annotations
 
 import itertools
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -61,22 +62,38 @@ class Analyzer:
         self.params = params
         self._tokenizer = tokenizer
         self._filters = filters
+        #: Lowercasing first (most analyzers): an ASCII text is lowercased whole before it is split,
+        #: and only the other filters run per distinct token.
+        self._lower_first = bool(filters) and filters[0] is str.lower
+        self._rest = filters[1:] if self._lower_first else filters
         self._memo: dict[str, str | None] = {}
 
-    def _filtered(self, words: set[str] | dict[str, None]) -> dict[str, str | None]:
-        """The filtered form of each word, computed once per distinct word and kept."""
+    def _filtered(self, words: Iterable[str], chain: list[TokenFilter]) -> dict[str, str | None]:
+        """The filtered form of each word, computed once per distinct word and kept.
+
+        ``chain`` is the whole chain, or the chain without its leading lowercase
+        for words already lowercased: both give the same answer for those.
+        """
         memo = self._memo
         if len(memo) > _MEMO_LIMIT:
             memo.clear()
         for word in words:
             if word not in memo:
                 out: str | None = word
-                for f in self._filters:
+                for f in chain:
                     if out is None:
                         break
                     out = f(out)
                 memo[word] = out
         return memo
+
+    def _words(self, texts: list[str]) -> tuple[list[list[str]], list[TokenFilter]]:
+        """Each text's tokenizer output, and the filters still to run on it."""
+        split = self._tokenizer.words
+        if not self._lower_first:
+            return [split(t) for t in texts], self._filters
+        lowered = [split(t.lower()) if t.isascii() else [w.lower() for w in split(t)] for t in texts]
+        return lowered, self._rest
 
     def tokenize(self, text: str) -> list[str]:
         """The tokens of ``text``, in order."""
@@ -84,16 +101,16 @@ class Analyzer:
 
     def tokenize_many(self, texts: list[str]) -> list[list[str]]:
         """The tokens of each text."""
-        raw = [self._tokenizer.words(t) for t in texts]
-        if not self._filters:
+        raw, chain = self._words(texts)
+        if not chain:
             return raw
-        memo = self._filtered(dict.fromkeys(itertools.chain.from_iterable(raw)))
+        memo = self._filtered(dict.fromkeys(itertools.chain.from_iterable(raw)), chain)
         return [[m for w in words if (m := memo[w]) is not None] for words in raw]
 
     def analyze_many(self, texts: list[str]) -> list[tuple[list[str], list[int]]]:
         """The tokens of each text with their positions (a dropped token leaves a gap)."""
-        raw = [self._tokenizer.words(t) for t in texts]
-        memo = self._filtered(dict.fromkeys(itertools.chain.from_iterable(raw))) if self._filters else None
+        raw, chain = self._words(texts)
+        memo = self._filtered(dict.fromkeys(itertools.chain.from_iterable(raw)), chain) if chain else None
         out: list[tuple[list[str], list[int]]] = []
         for words in raw:
             if memo is None:
@@ -106,7 +123,7 @@ class Analyzer:
     def details(self, text: str) -> list[Token]:
         """The tokens of ``text`` with UTF-8 byte offsets and positions."""
         spans = self._tokenizer.spans(text)
-        memo = self._filtered({w for w, _, _ in spans}) if self._filters else None
+        memo = self._filtered({w for w, _, _ in spans}, self._filters) if self._filters else None
         ascii_text = text.isascii()
         out = []
         for position, (word, start, end) in enumerate(spans):

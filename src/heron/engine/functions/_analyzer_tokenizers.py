@@ -13,9 +13,16 @@ from typing import Any
 from ..._errors import ParamError
 
 #: Milvus's ``standard`` tokenizer splits on every character that is not a letter or digit
-#: (Rust's ``char::is_alphanumeric``): ``don't`` gives ``don`` and ``t``, ``foo_bar`` gives two tokens,
-#: and a run of CJK ideographs stays one token.
-_ALNUM_RUN = re.compile(r"[^\W_]+")
+#: (Rust's ``char::is_alphanumeric``: Unicode Alphabetic or Numeric, which takes in the vowel
+#: signs of Indic scripts, unlike Python's ``str.isalnum``): ``don't`` gives ``don`` and ``t``,
+#: ``foo_bar`` gives two tokens, and a run of CJK ideographs stays one token.
+_ALNUM_RUN: Any
+try:
+    import regex
+
+    _ALNUM_RUN = regex.compile(r"[\p{Alphabetic}\p{Nd}\p{Nl}\p{No}]+")
+except ImportError:  # without the regex package: letters and digits as Python defines them
+    _ALNUM_RUN = re.compile(r"[^\W_]+")
 #: The ``whitespace`` tokenizer splits on ASCII whitespace only, as tantivy's does.
 _NON_SPACE = re.compile(r"[^ \t\n\r\x0b\x0c]+")
 
@@ -26,7 +33,7 @@ class Tokenizer:
     """Splits a text into tokens; subclasses set `pattern` or override the two methods."""
 
     name = ""
-    pattern: re.Pattern[str] = _ALNUM_RUN
+    pattern: Any = _ALNUM_RUN
 
     def words(self, text: str) -> list[str]:
         """The tokens of ``text``, in order."""

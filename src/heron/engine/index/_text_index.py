@@ -11,6 +11,7 @@ entries of token ``i``.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import reduce
 from typing import Any
 
@@ -50,6 +51,20 @@ class TextIndex:
         ids, rows, positions = ids[order], rows[order], positions[order]
         starts = np.searchsorted(ids, np.arange(len(vocab) + 1))
         return cls(n, vocab, starts, rows, positions)
+
+    def joined(self, part: TextIndex) -> TextIndex:
+        """This index followed by ``part`` (the index of the rows after these)."""
+        if not part.vocab:
+            return TextIndex(self.n + part.n, self.vocab, self.starts, self.rows, self.positions)
+        vocab = dict(self.vocab)
+        remap = np.fromiter((vocab.setdefault(tok, len(vocab)) for tok in part.vocab), np.int64, len(part.vocab))
+        ids = np.concatenate([np.repeat(np.arange(len(self.vocab), dtype=np.int64), np.diff(self.starts)),
+                              np.repeat(remap, np.diff(part.starts))])
+        rows = np.concatenate([self.rows, part.rows + self.n])
+        positions = np.concatenate([self.positions, part.positions])
+        order = np.lexsort((positions, rows, ids))
+        ids, rows, positions = ids[order], rows[order], positions[order]
+        return TextIndex(self.n + part.n, vocab, np.searchsorted(ids, np.arange(len(vocab) + 1)), rows, positions)
 
     def postings(self, token: str) -> tuple[np.ndarray, np.ndarray]:
         """The rows and positions where ``token`` occurs (sorted by row, then position)."""
@@ -120,10 +135,31 @@ def window_within(events: list[tuple[int, int]], k: int, slop: int) -> bool:
     return False
 
 
-def build_text_indexes(schema: Any, texts: Any) -> dict[str, TextIndex]:
-    """The token index of each ``enable_match`` field of ``schema``; ``texts(name)`` gives a field's texts."""
-    return {
-        f.name: TextIndex.build(cached_analyzer(f.analyzer_params), texts(f.name))
-        for f in schema.fields
-        if getattr(f, "enable_match", False)
-    }
+def build_text_indexes(schema: Any, n: int, texts: Callable[[str, int, int], Any],
+                       partial: dict[str, TextIndex]) -> dict[str, TextIndex]:
+    """The token index of each ``enable_match`` field of ``schema`` over rows ``0..n``.
+
+    ``texts(name, start, stop)`` gives a field's texts; ``partial`` holds indexes
+    of the first rows already made (while the segment was growing), which are
+    extended rather than made again.
+    """
+    out = {}
+    for f in schema.fields:
+        if getattr(f, "enable_match", False):
+            index = extend_text_index(partial.get(f.name), f.analyzer_params, f.name, n, texts)
+            if index is not None:
+                out[f.name] = index
+    return out
+
+
+def extend_text_index(have: TextIndex | None, analyzer_params: Any, name: str, n: int,
+                      texts: Callable[[str, int, int], Any]) -> TextIndex | None:
+    """``have`` (an index of the first rows, or None) extended to rows ``0..n``; None if it covers more."""
+    if have is not None and have.n == n:
+        return have
+    if have is not None and have.n > n:
+        return None
+    analyzer = cached_analyzer(analyzer_params)
+    start = 0 if have is None else have.n
+    part = TextIndex.build(analyzer, texts(name, start, n))
+    return part if have is None else have.joined(part)
