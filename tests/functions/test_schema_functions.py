@@ -258,3 +258,18 @@ def test_function_arguments_are_checked_as_pymilvus_checks_them():
         heron.Function("f", BM, ["a", "a"], "b")
     assert heron.Function("f", "TextEmbedding", "a", "b").type is TE
     assert heron.Function("f", 1, "a", "b").function_type is BM
+
+
+def test_dynamic_fields_and_nulls_keep_their_rules_beside_functions(client):
+    s = text_schema()
+    s.enable_dynamic_field = True
+    client.create_collection("c", schema=s)
+    client.insert("c", [{"id": 1, "text": "red apples", "colour": "red"}, {"id": 2, "text": "green pears", "tag": None}])
+    got = {r["id"]: r for r in client.query("c", filter='colour == "red"', output_fields=["text", "colour", "tag"])}
+    assert got == {1: {"id": 1, "text": "red apples", "colour": "red", "tag": None}}
+    assert client.get("c", ids=[2], output_fields=["tag"])[0]["tag"] is None
+    hits = client.search("c", ["apples"], anns_field="sparse", limit=1, filter='colour == "red"', output_fields=["colour"])
+    assert hits[0][0]["id"] == 1 and hits[0][0]["entity"]["colour"] == "red"
+    with pytest.raises(heron.DataError, match="'text'"):
+        client.insert("c", [{"id": 3, "text": None}])
+    assert client.query("c", output_fields=["count(*)"])[0]["count(*)"] == 2
