@@ -310,6 +310,8 @@ class CollectionSchema:
         if field.is_primary and self.auto_id is not None and "auto_id" not in kwargs:
             field.auto_id = self.auto_id
         self.fields.append(field)
+        if self.functions:
+            self._mark_function_outputs()
         return self
 
     def add_function(self, function: Any) -> CollectionSchema:
