@@ -230,6 +230,8 @@ def query_vectors(data: Any) -> Any:
     if type(data) is np.ndarray and data.ndim == 2:  # the common case: one array of queries as it is
         return data
     if type(data) is not np.ndarray and sp.issparse(data):
+        if type(data) is sp.csr_matrix and data.dtype == np.float32:
+            return data  # as it is: the engine reads it into its own copy
         return sp.csr_matrix(data, dtype=np.float32)
     if isinstance(data, np.ndarray):
         if data.dtype == np.uint8 and data.ndim == 2:

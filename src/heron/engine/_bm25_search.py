@@ -6,8 +6,8 @@ keeps these per segment, so its scores drift as data grows and moves;
 Heron computes them at each search from the live rows of every segment of
 every partition (the ones a search is restricted to and the others), from
 each segment's `Bm25Terms`: the BM25 index of a sealed segment, or postings
-built once per segment state and remembered (a segment's first ``n`` rows
-never change, only which of them are visible). A deleted or overwritten row
+built from its rows and remembered (a segment's first ``n`` rows never
+change, only which of them are visible; see `chunks_of`). A deleted or overwritten row
 drops out of the statistics with the snapshot that stops seeing it; merges
 and restarts change nothing, since the statistics are derived from live data.
 
@@ -25,7 +25,7 @@ import numpy as np
 
 from ..data import _sparse as sp
 from .index._bm25 import DEFAULT_B, DEFAULT_K1, BM25Index, Bm25Terms, finite_avgdl, idf
-from .index._exact import drop_small
+from .index._exact import drop_small, sort_hits
 from .index._params import shared_search_params
 
 if TYPE_CHECKING:
@@ -33,25 +33,46 @@ if TYPE_CHECKING:
     from ._segment import SegmentView
 
 _LOCK = threading.Lock()
-#: segment -> field name -> (rows, terms): postings of segments without a BM25 index.
-_TERMS: weakref.WeakKeyDictionary[Any, dict[str, tuple[int, Bm25Terms]]] = weakref.WeakKeyDictionary()
+#: segment -> field name -> chunks: postings of segments without a BM25 index (see `chunks_of`).
+_TERMS: weakref.WeakKeyDictionary[Any, dict[str, list[tuple[int, Bm25Terms]]]] = weakref.WeakKeyDictionary()
+#: A segment's postings are rebuilt as one chunk once it has more chunks than this.
+MAX_CHUNKS = 8
+
+Chunks = list[tuple[int, Bm25Terms]]
 
 
-def terms_of(view: SegmentView, field: str, signature: Any) -> Bm25Terms:
-    """The `Bm25Terms` of a view's rows: its segment's BM25 index, else postings built once per row count."""
+def chunks_of(view: SegmentView, field: str, signature: Any) -> Chunks:
+    """The postings of a view's rows as ``(first row, terms)`` chunks that cover them in order.
+
+    A sealed segment with a BM25 index: its index, one chunk. Otherwise the
+    postings are built from the rows and remembered per segment; a growing
+    segment's first rows never change, so after an insert only the new rows
+    get a chunk of their own (LSM-like: past `MAX_CHUNKS` chunks, one rebuild).
+    """
     seg = view.segment
     vi = seg.vindex.get(field) if seg.sealed else None
     if vi is not None and isinstance(vi[1], BM25Index) and vi[1].ntotal == view.n \
             and (signature is None or vi[0] == signature):
-        return vi[1].terms
+        return [(0, vi[1].terms)]
     with _LOCK:
-        hit = _TERMS.get(seg, {}).get(field)
-    if hit is not None and hit[0] == view.n:
-        return hit[1]
-    terms = Bm25Terms.from_rows(view.vectors(field))
+        have = _TERMS.get(seg, {}).get(field) or []
+    covered = have[-1][0] + have[-1][1].n if have else 0
+    if covered == view.n:
+        return have
+    rows = view.vectors(field)
+    if covered > view.n or not have or len(have) >= MAX_CHUNKS:  # an older view, the first, or too many
+        chunks = [(0, Bm25Terms.from_rows(rows))]
+        if covered > view.n:
+            return chunks
+    else:
+        chunks = [*have, (covered, Bm25Terms.from_rows(rows[covered:view.n]))]
     with _LOCK:
-        _TERMS.setdefault(seg, {})[field] = (view.n, terms)
-    return terms
+        _TERMS.setdefault(seg, {})[field] = chunks
+    return chunks
+
+
+def _part(mask: np.ndarray | None, start: int, n: int) -> np.ndarray | None:
+    return None if mask is None else mask[start:start + n]
 
 
 class Bm25Query:
@@ -80,15 +101,27 @@ class Bm25Query:
         return 1
 
     def search_view(self, view: SegmentView, k: int, allow: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
-        terms = terms_of(view, self.field, self.signature)
-        return terms.topk(self.queries, k, allow, self.avgdl, self.k1, self.b)
+        chunks = chunks_of(view, self.field, self.signature)
+        if len(chunks) == 1:
+            return chunks[0][1].topk(self.queries, k, allow, self.avgdl, self.k1, self.b)
+        parts = [(start, t.topk(self.queries, k, _part(allow, start, t.n), self.avgdl, self.k1, self.b))
+                 for start, t in chunks]
+        scores = np.concatenate([s for _, (s, _) in parts], axis=1)
+        rows = np.concatenate([np.where(r >= 0, r + start, -1) for start, (_, r) in parts], axis=1)
+        order = np.lexsort((np.where(rows >= 0, rows, np.iinfo(np.int64).max), -scores), axis=1)[:, :k]
+        return np.take_along_axis(scores, order, axis=1), np.take_along_axis(rows, order, axis=1)
 
     def range_view(
         self, view: SegmentView, radius: float, range_filter: float | None, allow: np.ndarray | None
     ) -> list[tuple[np.ndarray, np.ndarray]]:
-        terms = terms_of(view, self.field, self.signature)
         q = self.queries.csr() if isinstance(self.queries, QueryRows) else self.queries
-        return terms.range(q, radius, range_filter, allow, self.avgdl, self.k1, self.b)
+        out: list[tuple[list[np.ndarray], list[np.ndarray]]] = [([], []) for _ in range(q.shape[0])]
+        for start, t in chunks_of(view, self.field, self.signature):
+            res = t.range(q, radius, range_filter, _part(allow, start, t.n), self.avgdl, self.k1, self.b)
+            for (ss, rr), (s, r) in zip(out, res):
+                ss.append(s)
+                rr.append(r + start)
+        return [sort_hits(np.concatenate(ss), np.concatenate(rr), "IP") for ss, rr in out]
 
 
 class _Stats:
@@ -111,14 +144,14 @@ _DF_MEMO_MAX = 1 << 16
 def _live_views(coll: Collection, field: str, signature: Any) -> tuple[Any, list[tuple[Bm25Terms, Any]]]:
     snap = coll.snapshot(list(coll.partitions.values()))
     key = (snap.seq, signature, tuple((v.segment.id, v.n) for _, v in snap.views))
-    out = []
+    out: list[tuple[Bm25Terms, Any]] = []
     for i, (_, view) in enumerate(snap.views):
         if view.n == 0:
             continue
         live = None if snap.hidden[i] is None and view.all_visible(snap.seq) else snap.live(i)
         if live is not None and not live.any():
             continue
-        out.append((terms_of(view, field, signature), live))
+        out.extend((terms, _part(live, start, terms.n)) for start, terms in chunks_of(view, field, signature))
     return key, out
 
 

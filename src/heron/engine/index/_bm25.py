@@ -15,13 +15,16 @@ sum of its counts). It answers the two halves of a BM25 search:
   The per-posting factor depends on avgdl only; it is computed for the
   whole segment once per avgdl (vectorised) and reused until avgdl changes.
 
-Queries of a few terms are evaluated term at a time with MaxScore pruning:
-terms are taken from the highest upper bound down, and once the top-k's
-k-th score exceeds what the remaining (non-essential) terms could add to a
-row not yet seen, those terms only add to rows already seen. Larger batches
-go through one sparse matrix product.
+Top-k, per query: when its terms' postings are few (under
+`PRUNE_MIN_POSTINGS`) they are all summed at once (one ``bincount``) and the
+k best taken by partition; past that, MaxScore pruning: terms are taken from
+the highest upper bound down, and once the k-th best score so far exceeds
+what the remaining terms could add to a row not yet seen, those terms only
+add to the candidates still able to reach the top k. (Measured by
+``python -m bench.bm25 --maxscore``: in numpy, pruning gains little before
+about 100k rows.) Range search goes through one sparse matrix product.
 
-`BM25Index` is the index an ``SPARSE_INVERTED_INDEX``/``SPARSE_WAND`` with
+`BM25Index` is the index a ``SPARSE_INVERTED_INDEX``/``SPARSE_WAND`` with
 metric ``BM25`` builds per sealed segment: a `Bm25Terms` that is saved and
 loaded like any other index. Searched on its own (without the engine's
 statistics) it scores with the segment's own statistics.
@@ -144,16 +147,20 @@ class Bm25Terms:
         w, bound = self.weighted(avgdl, k1, b)
         pos, hit = self._positions(queries.indices.astype(np.int64, copy=False))
         hit &= queries.data > 0
+        starts, ends = w.indptr[pos], w.indptr[pos + 1]
+        lens = np.where(hit, ends - starts, 0)
+        qptr = queries.indptr.tolist()
         for i in range(nq):
-            lo, hi = queries.indptr[i], queries.indptr[i + 1]
-            sel = hit[lo:hi]
-            if not sel.any():
+            lo, hi = qptr[i], qptr[i + 1]
+            total = int(lens[lo:hi].sum())
+            if total == 0:
                 continue
-            terms, weights = pos[lo:hi][sel], queries.data[lo:hi][sel]
-            if int((w.indptr[terms + 1] - w.indptr[terms]).sum()) < PRUNE_MIN_POSTINGS:
-                s, r = _accumulate(w, terms, weights, k, allow, self.n)
+            sel = hit[lo:hi]
+            if total < PRUNE_MIN_POSTINGS:
+                s, r = _accumulate(w, starts[lo:hi][sel].tolist(), ends[lo:hi][sel].tolist(),
+                                   queries.data[lo:hi][sel].tolist(), k, allow, self.n)
             else:
-                s, r = _maxscore(w, bound, terms, weights, k, allow, self.n)
+                s, r = _maxscore(w, bound, pos[lo:hi][sel], queries.data[lo:hi][sel], k, allow, self.n)
             out_s[i, : len(s)] = s
             out_r[i, : len(r)] = r
         return out_s, out_r
@@ -175,18 +182,23 @@ class Bm25Terms:
 
 
 def _accumulate(
-    w: sp.csr_matrix, terms: np.ndarray, weights: np.ndarray, k: int, allow: np.ndarray | None, n: int
+    w: sp.csr_matrix, starts: list[int], ends: list[int], weights: list[float], k: int,
+    allow: np.ndarray | None, n: int,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """One query's top-k from all its postings at once (few postings: nothing worth pruning)."""
-    spans = [(int(w.indptr[t]), int(w.indptr[t + 1])) for t in terms.tolist()]
-    rows = np.concatenate([w.indices[lo:hi] for lo, hi in spans])
-    if not len(rows):
-        return np.empty(0, np.float32), np.empty(0, np.int64)
-    vals = np.concatenate([w.data[lo:hi] * wt for (lo, hi), wt in zip(spans, weights.tolist())])
+    """One query's top-k from all its postings at once (few postings: nothing worth pruning).
+
+    The query's terms are the postings ``starts[i]:ends[i]`` of ``w``, weighted ``weights[i]``.
+    """
+    rows = np.concatenate([w.indices[lo:hi] for lo, hi in zip(starts, ends)])
+    vals = np.concatenate([w.data[lo:hi] * wt for lo, hi, wt in zip(starts, ends, weights)])
     acc = np.bincount(rows, weights=vals, minlength=n)
     if allow is not None:
         acc[~allow] = 0
-    return top_of(acc, np.arange(n), k)
+    if n > k:  # the k smallest of the negated scores: much faster than the k largest
+        ids = np.argpartition(-acc, k - 1)[:k]
+    else:
+        ids = np.arange(n)
+    return top_of(acc[ids], ids, k)
 
 
 def top_of(scores: np.ndarray, ids: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
