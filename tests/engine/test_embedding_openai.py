@@ -138,6 +138,11 @@ def test_rate_limits_are_retried_up_to_the_bound(endpoint):
         proc.wait(timeout=10)
 
 
+def test_an_endpoint_that_does_not_answer_in_time_is_named(endpoint):
+    with pytest.raises(HeronError, match=r"'openai'.*no answer within 0.5 s \(param 'timeout'\)"):
+        build(endpoint, "slow", timeout="0.5").query(["t"])
+
+
 def test_an_endpoint_that_is_down_is_named():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

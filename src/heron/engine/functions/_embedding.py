@@ -156,11 +156,15 @@ class TextEmbedding:
         fn, p = self.definition.name, self.params
         if self.provider_name == "local":
             name = str(p.get("model_name") or _embedding_local.DEFAULT_MODEL)
-            if not _embedding_local.is_default(name):
-                try:
-                    _embedding_local.model_dir(name)  # the default model is looked for on first use
-                except ParamError as exc:
-                    raise ParamError(f"function {fn!r}: {exc}") from None
+            try:
+                width = _embedding_local.model_width(name)
+            except ParamError as exc:
+                raise ParamError(f"function {fn!r}: {exc}") from None
+            except HeronError:
+                width = None  # the default model is not installed: said on first use, naming the package
+            if width is not None and width != self.dim:
+                raise ParamError(f"function {fn!r}: the local model {name!r} gives vectors of dimension {width}, "
+                                 f"but output field {self.output_field!r} has dim {self.dim}")
         elif self.provider_name == "openai":
             _int_param(fn, p, "max_retries", 3, 0)
             try:

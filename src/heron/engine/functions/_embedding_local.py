@@ -71,6 +71,18 @@ def model_dir(model_name: str) -> Path:
                      f"{DEFAULT_MODEL!r} or a directory with model.safetensors and tokenizer.json")
 
 
+def model_width(model_name: str) -> int | None:
+    """The dimension of the vectors ``model_name`` gives (its ``hidden_size``), without loading it.
+
+    Raises as `model_dir` does; ``None`` when the config does not say.
+    """
+    try:
+        size = json.loads((model_dir(model_name) / "config.json").read_text()).get("hidden_size")
+    except (OSError, ValueError):
+        return None
+    return int(size) if isinstance(size, int) else None
+
+
 def load(model_name: str) -> BertSentenceModel:
     """The model ``model_name`` names, loaded on first use and shared by the whole process."""
     path = model_dir(model_name).resolve()
@@ -91,15 +103,15 @@ _BLAS_LIMIT: list[Any] = []
 
 
 @contextlib.contextmanager
-def _single_thread_blas(wanted: bool) -> Iterator[bool]:
-    """Hold BLAS at one thread while the block runs (yields True), if wanted and threadpoolctl is there.
+def _single_thread_blas() -> Iterator[bool]:
+    """Hold BLAS at one thread while the block runs (yields True), if threadpoolctl is there.
 
-    The limit is process-wide, so overlapping callers share it: the first one
-    in sets it, the last one out restores what was there before.
+    The model's matrices are small (tokens x 384): a multi-threaded BLAS
+    gains little on them and, on a busy machine, waits for its threads (a
+    single text took 10x longer). The limit is process-wide, so overlapping
+    callers share it: the first one in sets it, the last one out restores
+    what was there before.
     """
-    if not wanted:
-        yield False
-        return
     try:
         from threadpoolctl import threadpool_limits
     except ImportError:
@@ -127,33 +139,31 @@ def _layer_norm(x: np.ndarray, weight: np.ndarray, bias: np.ndarray, eps: float)
 
 # erf by Abramowitz & Stegun 7.1.26 (absolute error < 1.5e-7, float32's own precision), in numpy
 # float32 passes: several times faster than scipy.special.erf on float32 arrays, and as exact.
-_ERF_A = tuple(np.float32(a) for a in (0.254829592, -0.284496736, 1.421413741, -1.453152027, 1.061405429))
-_ERF_P = np.float32(0.3275911)
+# With erf(|z|) = 1 - poly(t) exp(-z^2), t = 1 / (1 + p|z|), z = x / sqrt 2, the GELU is
+# x (1 + erf(z)) / 2 = max(x, 0) - |x| poly(t) exp(-x^2 / 2) / 2; the halving is in the coefficients.
+_ERF_A = tuple(np.float32(a / 2) for a in (1.061405429, -1.453152027, 1.421413741, -0.284496736, 0.254829592))
+_ERF_P = np.float32(0.3275911 / np.sqrt(2))
 
 
 def _gelu(x: np.ndarray) -> np.ndarray:
     """BERT's exact GELU, ``x * (1 + erf(x / sqrt 2)) / 2``, in float32; overwrites nothing of ``x``."""
-    z = x * np.float32(1 / np.sqrt(2))
-    t = np.abs(z)
-    t *= _ERF_P
+    a = np.abs(x)
+    t = a * _ERF_P
     t += 1
     np.reciprocal(t, out=t)
-    a1, a2, a3, a4, a5 = _ERF_A
-    q = t * a5
-    for a in (a4, a3, a2, a1):
-        q += a
+    q = t * _ERF_A[0]
+    for c in _ERF_A[1:]:
+        q += c
         q *= t
-    np.square(z, out=z)
-    np.minimum(z, np.float32(80), out=z)  # exp(-80) is already 0 for the sum; below it: slow denormals
-    np.negative(z, out=z)
-    np.exp(z, out=z)
-    q *= z
-    np.subtract(np.float32(1), q, out=q)  # erf(|x| / sqrt 2)
-    np.copysign(q, x, out=q)
-    q += 1
-    q *= x
-    q *= np.float32(0.5)
-    return q
+    e = np.square(x)
+    e *= np.float32(-0.5)
+    np.maximum(e, np.float32(-80), out=e)  # exp(-80) is already 0 for the sum; below it: slow denormals
+    np.exp(e, out=e)
+    q *= e
+    q *= a
+    out = np.maximum(x, np.float32(0))
+    out -= q
+    return out
 
 
 class BertSentenceModel:
@@ -210,7 +220,7 @@ class BertSentenceModel:
 
         Batches run in parallel on up to ``threads`` threads (default: `os.cpu_count`), each with a
         one-thread BLAS (when ``threadpoolctl`` is installed; else one after
-        another on a multi-threaded BLAS).
+        another on the BLAS's own threads).
         """
         out = np.empty((len(texts), self.dim), dtype=np.float32)
         if not texts:
@@ -229,8 +239,8 @@ class BertSentenceModel:
             return self._forward(np.where(valid, flat[src], 0), valid.astype(np.float32))
 
         workers = max(1, min(len(batches), threads or os.cpu_count() or 1))
-        with _single_thread_blas(workers > 1) as parallel:
-            if parallel:
+        with _single_thread_blas() as limited:
+            if limited and workers > 1:
                 with ThreadPoolExecutor(workers, thread_name_prefix="heron-embed") as pool:
                     for rows, vectors in zip(batches, pool.map(run, batches)):
                         out[rows] = vectors

@@ -98,8 +98,12 @@ class OpenAIEmbeddings:
                     tries = f" after {attempt + 1} attempts" if attempt else ""
                     raise self._fail(f"{what}{tries}: HTTP {err.code} {detail}") from err
                 time.sleep(self._wait(err, attempt))
-            except (urllib.error.URLError, TimeoutError, ConnectionError, OSError) as err:
+            except TimeoutError as err:
+                raise self._fail(f"no answer within {self.timeout:g} s (param 'timeout')") from err
+            except (urllib.error.URLError, ConnectionError, OSError) as err:
                 reason = getattr(err, "reason", err)
+                if isinstance(reason, TimeoutError):
+                    raise self._fail(f"no answer within {self.timeout:g} s (param 'timeout')") from err
                 raise self._fail(f"cannot reach the endpoint: {reason}") from err
         raise self._fail("no answer")  # unreachable: the loop returns or raises
 
