@@ -39,11 +39,15 @@ def _coerce_type(value: Any, what: str) -> DataType:
 _TEXT_KEYS = ("enable_analyzer", "enable_match", "analyzer_params", "multi_analyzer_params")
 
 
+#: The spellings of true (the first six) and false that Milvus reads (Go's strconv.ParseBool).
+_GO_BOOLS = ("1", "t", "T", "true", "TRUE", "True", "0", "f", "F", "false", "FALSE", "False")
+
+
 def _text_params(params: dict[str, Any]) -> dict[str, Any]:
     for key in ("enable_analyzer", "enable_match"):
         v = params.get(key)
-        if isinstance(v, bool) or (isinstance(v, str) and v.lower() in ("true", "false")):
-            params[key] = str(v).lower()
+        if isinstance(v, bool) or (isinstance(v, str) and v in _GO_BOOLS):
+            params[key] = "true" if v is True or v in _GO_BOOLS[:6] else "false"
     for key in ("analyzer_params", "multi_analyzer_params"):
         if key in params and params[key] is None:
             del params[key]
@@ -186,8 +190,6 @@ class FieldSchema:
                 loaded = None
             if not isinstance(loaded, dict):
                 raise SchemaError(f"field {n!r}: analyzer_params {raw!r} is not a dict (or its JSON)")
-        if self.enable_match and not self.enable_analyzer:
-            raise SchemaError(f"field {n!r}: enable_match needs enable_analyzer=True")
 
     def _check_default(self) -> None:
         v, t, n = self.default_value, self.dtype, self.name

@@ -95,11 +95,15 @@ def test_a_sealed_segment_keeps_a_token_index(tmp_path: Path) -> None:
         coll = client._transport._engine.collection("default", "c")  # type: ignore[attr-defined]
         assert _ids(client, "text_match(t, 'alpha')") == {1}
         growing = [p.growing for p in coll.partitions.values() if p.growing is not None]
-        assert growing and growing[0].tgrowing["t"].n == 1  # kept for the next query, extended by later rows
+        assert growing and growing[0].text.built["t"].n == 1  # kept for the next query, extended by later rows
+        client.insert("c", [{"id": 2, "v": [0.0, 1.0], "t": "Beta gamma"}])
+        assert _ids(client, "text_match(t, 'beta')") == {1, 2}
+        assert growing[0].text.built["t"].n == 2
         client.flush("c")
+        assert _ids(client, "text_match(t, 'gamma')") == {2}
         segs = [s for p in coll.partitions.values() for s in p.sealed]
-        assert segs and all(isinstance(s.tindex.get("t"), TextIndex) for s in segs)
-        assert all("plain" not in s.tindex for s in segs)
+        assert segs and all(isinstance(s.text.built.get("t"), TextIndex) for s in segs)
+        assert all("plain" not in s.text.built for s in segs)
 
 
 def test_the_documented_phrase_examples() -> None:
@@ -161,9 +165,11 @@ def test_text_match_agrees_with_milvus_lite() -> None:
     """On the standard analyzer, the same rows as Milvus Lite; where they differ, Heron follows Milvus.
 
     Milvus Lite has no RunAnalyzer (its server answers UNIMPLEMENTED), so its
-    tokens are compared through text_match. Its tokenizer keeps ``_`` inside
-    words (Python's ``\\w``); Milvus's (tantivy's SimpleTokenizer) splits on
-    it, and so does Heron: checked below, so that a change on either side shows.
+    tokens are compared through text_match. Where it differs, checked below so
+    that a change on either side shows: its tokenizer keeps ``_`` inside words
+    (Python's ``\\w``), where Milvus's (tantivy's SimpleTokenizer) and Heron's
+    split; and it ignores ``analyzer_params`` (every field gets its standard
+    analyzer), so the other analyzers have no Lite answers to compare with.
     """
     require_module("pymilvus")
     require_module("milvus_lite")
@@ -202,6 +208,19 @@ def test_text_match_agrees_with_milvus_lite() -> None:
             lite_hits = [mc.query("c", filter=f"text_match(t, '{q}')", output_fields=["id"]) for q in ("foo", "foo_bar")]
             assert [[r["id"] for r in hits] for hits in lite_hits] == [[], [1000]]
             assert [_ids(hc, f"text_match(t, '{q}')") for q in ("foo", "foo_bar")] == [{1000}, {1000}]
+            # Milvus Lite keeps analyzer_params but tokenizes with its standard analyzer whatever they say:
+            # its english field does not stem ("run" misses "running"); Heron's (like Milvus's) does.
+            english = mc.create_schema()
+            english.add_field("id", pm.DataType.INT64, is_primary=True)
+            english.add_field("v", pm.DataType.FLOAT_VECTOR, dim=2)
+            english.add_field("t", pm.DataType.VARCHAR, max_length=200, enable_analyzer=True, enable_match=True,
+                              analyzer_params={"type": "english"})
+            running = [{"id": 1, "v": [0.0, 1.0], "t": "running late"}]
+            for c in (mc, hc):
+                c.create_collection("e", schema=english, index_params=index)
+                c.insert("e", running)
+            assert mc.query("e", filter="text_match(t, 'run')", output_fields=["id"]) == []
+            assert [r["id"] for r in hc.query("e", filter="text_match(t, 'run')", output_fields=["id"])] == [1]
             import grpc
 
             with pytest.raises(grpc.RpcError) as info:
@@ -255,3 +274,49 @@ def test_growing_rows_queried_between_inserts(tmp_path: Path) -> None:
         for q in queries:
             expected = {r["id"] for r, ok in zip(rows, evaluate_reference(q, schema, rows)) if ok}
             assert _ids(client, q) == expected, q
+
+
+def test_merged_segments_answer_as_before(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HERON_MERGE_ROWS", "1000")
+    rng = random.Random(2)
+    texts = _texts(300)
+    schema = _schema({"type": "english"})
+    queries = _queries(texts, rng, 15)
+    rows = [{"id": i, "v": [0.0, 1.0], "t": t, "n": i % 50} for i, t in enumerate(texts)]
+    with heron.Client(str(tmp_path / "db")) as client:
+        client.create_collection("c", schema=schema)
+        for start in range(0, 300, 60):
+            client.insert("c", rows[start:start + 60])
+            client.flush("c")
+        coll = client._transport._engine.collection("default", "c")  # type: ignore[attr-defined]
+        sealed = [s for p in coll.partitions.values() for s in p.sealed]
+        assert len(sealed) < 5 and sum(s.n for s in sealed) == 300  # merged
+        for q in queries:
+            expected = {r["id"] for r, ok in zip(rows, evaluate_reference(q, schema, rows)) if ok}
+            assert _ids(client, q) == expected, q
+        assert all(s.text.built["t"].n == s.n for s in sealed)
+
+
+def test_match_without_enable_analyzer_uses_the_standard_analyzer(tmp_path: Path) -> None:
+    # Milvus reads enable_match on its own (Go's ParseBool spellings too); the analyzer defaults to standard.
+    s = heron.CollectionSchema()
+    s.add_field("id", DataType.INT64, is_primary=True).add_field("v", DataType.FLOAT_VECTOR, dim=2)
+    s.add_field("t", DataType.VARCHAR, max_length=50, enable_match="True")
+    with heron.Client(str(tmp_path / "db")) as client:
+        client.create_collection("c", schema=s)
+        client.insert("c", [{"id": 1, "v": [0.0, 1.0], "t": "Running Fox"}])
+        assert _ids(client, "text_match(t, 'fox')") == {1}
+        assert _ids(client, "text_match(t, 'run')") == set()
+        field = next(f for f in client.describe_collection("c")["fields"] if f["name"] == "t")
+        assert field["params"]["enable_match"] == "true"
+
+
+def test_chinese_fields_match_jieba_words(tmp_path: Path) -> None:
+    require_module("jieba")
+    with heron.Client(str(tmp_path / "db")) as client:
+        client.create_collection("c", schema=_schema({"type": "chinese"}))
+        client.insert("c", [{"id": 1, "v": [0.0, 1.0], "t": "我爱北京天安门"},
+                            {"id": 2, "v": [0.0, 1.0], "t": "上海是一个城市"}])
+        assert _ids(client, "text_match(t, '北京')") == {1}
+        assert _ids(client, "text_match(t, '城市 天安门')") == {1, 2}
+        assert _ids(client, "phrase_match(t, '北京天安门')") == {1}

@@ -70,3 +70,18 @@ def test_truncate_travels_where_the_modules_define_it_and_is_refused_clearly_els
     else:
         with pytest.raises(heron.ParamError, match="TruncateCollection RPC is not in the protocol modules"):
             wire.client_messages(request, lambda name: None)  # type: ignore[arg-type,return-value]
+
+
+def test_run_analyzer_travels_where_the_modules_define_it_and_is_refused_clearly_elsewhere():
+    from heron import _requests as rq
+
+    request = rq.RunAnalyzer("default", ("Some text",), {"type": "english"}, with_detail=True)
+    if compat.has_rpc("RunAnalyzer"):
+        [(rpc, msg)] = wire.client_messages(request, lambda name: None)  # type: ignore[arg-type,return-value]
+        assert rpc == "RunAnalyzer" and list(msg.placeholder) == [b"Some text"] and msg.with_detail
+    else:
+        with pytest.raises(heron.ParamError, match="RunAnalyzer RPC is not in the protocol modules"):
+            wire.client_messages(request, lambda name: None)  # type: ignore[arg-type,return-value]
+    from heron.server._service import RPCS
+
+    assert ("RunAnalyzer" in RPCS) == compat.has_rpc("RunAnalyzer")

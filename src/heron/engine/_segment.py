@@ -25,7 +25,7 @@ from ..data._batch import Batch
 from ..data._column import Column
 from ..data._pa import small_strings, strings, to_numpy
 from ._latest import key_prints
-from .index._text_index import build_text_indexes, extend_text_index
+from .index._text_index import TextIndexes
 from .storage import _prefault as prefault
 
 LIVE = np.iinfo(np.int64).max
@@ -185,8 +185,7 @@ class Segment:
             if f.dtype in (DataType.FLOAT_VECTOR, DataType.FLOAT16_VECTOR, DataType.INT8_VECTOR)
         }
         self.sindex: dict[str, Any] = {}
-        self.tindex: dict[str, Any] = {}  # enable_match fields' token indexes, built at sealing
-        self.tgrowing: dict[str, Any] = {}  # those of the first rows, made while growing (extended at sealing)
+        self.text = TextIndexes(schema)  # token indexes of the enable_match fields
         self._filter_memo: OrderedDict[tuple[int, int], tuple[Any, np.ndarray]] = OrderedDict()
         self._view: SegmentView | None = None  # a sealed segment's last view, while it still holds
         self.retired = False
@@ -290,6 +289,7 @@ class Segment:
         for name, nb in self.sq_norms.items():
             nb.share(src.sq_norms[name], n, total)
         self.seq.share(src.seq, n, total)
+        self.text.start_from(src.text, n)
         self.deleted_at.reserve(total)
         self.deleted_at.append(np.asarray(base._deleted[:n]))
         self.max_seq = src.max_seq
@@ -446,8 +446,6 @@ class Segment:
         self.seq.freeze()
         for nb in self.sq_norms.values():
             nb.freeze()
-        self.tindex = build_text_indexes(self.schema, self.n, self._texts, self.tgrowing)
-        self.tgrowing = {}
         self.sealed = True
 
     def _texts(self, name: str, start: int, stop: int) -> Any:
@@ -557,14 +555,7 @@ class SegmentView:
 
     def text_index(self, name: str) -> Any | None:
         seg = self.segment
-        if seg.sealed:
-            return seg.tindex.get(name)
-        f = next((f for f in seg.schema.fields if f.name == name and f.enable_match), None)
-        index = None if f is None else extend_text_index(seg.tgrowing.get(name), f.analyzer_params, name, self.n,
-                                                          seg._texts)
-        if index is not None:
-            seg.tgrowing[name] = index  # rows below n never change: kept, and extended by later views
-        return index
+        return seg.text.get(name, self.n, seg._texts)
 
     def vectors(self, name: str) -> Any:
         return self.segment.view_store(name, self.n)

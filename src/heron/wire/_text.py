@@ -9,6 +9,7 @@ from pymilvus.grpc_gen import milvus_pb2
 
 from .. import _errors
 from .. import _requests as rq
+from . import _compat as compat
 
 _DETAIL = ("start_offset", "end_offset", "position", "position_length")
 
@@ -28,20 +29,25 @@ def run_analyzer_from_pb(m: Any, db: str) -> rq.RunAnalyzer:
         if not isinstance(loaded, dict):
             raise _errors.ParamError(f"analyzer_params: {m.analyzer_params!r} is not a JSON object")
         params = loaded
+    # collection_name, field_name and analyzer_names came with Milvus 2.6; older protocols lack them.
     return rq.RunAnalyzer(
-        m.db_name or db, texts, params, bool(m.with_hash), bool(m.with_detail),
-        m.collection_name, m.field_name, tuple(m.analyzer_names),
+        getattr(m, "db_name", "") or db, texts, params, bool(m.with_hash), bool(m.with_detail),
+        getattr(m, "collection_name", ""), getattr(m, "field_name", ""), tuple(getattr(m, "analyzer_names", ())),
     )
 
 
 def run_analyzer_to_pb(r: rq.RunAnalyzer) -> Any:
     """The RunAnalyzerRequest pymilvus would send for ``r``."""
     msg = milvus_pb2.RunAnalyzerRequest(
-        placeholder=[t.encode("utf-8") for t in r.texts], with_hash=r.with_hash, with_detail=r.with_detail,
-        collection_name=r.collection_name, field_name=r.field_name, analyzer_names=list(r.analyzer_names),
-    )
-    if r.db_name:
-        msg.db_name = r.db_name
+        placeholder=[t.encode("utf-8") for t in r.texts], with_hash=r.with_hash, with_detail=r.with_detail)
+    optional = {"db_name": r.db_name, "collection_name": r.collection_name, "field_name": r.field_name}
+    for key, value in optional.items():
+        if value:  # absent from older protocols: set only when used, refused clearly where missing
+            compat.require_field(msg, key, f"run_analyzer's {key}")
+            setattr(msg, key, value)
+    if r.analyzer_names:
+        compat.require_field(msg, "analyzer_names", "run_analyzer's analyzer_names")
+        msg.analyzer_names.extend(r.analyzer_names)
     if r.analyzer_params is not None:
         msg.analyzer_params = orjson.dumps(r.analyzer_params).decode()
     return msg

@@ -76,16 +76,19 @@ class Analyzer:
         """
         memo = self._memo
         if len(memo) > _MEMO_LIMIT:
-            memo.clear()
+            self._memo = memo = {}  # a new dict: a thread still reading the old one keeps its words
+        found: dict[str, str | None] = {}
         for word in words:
-            if word not in memo:
-                out: str | None = word
-                for f in chain:
-                    if out is None:
-                        break
-                    out = f(out)
-                memo[word] = out
-        return memo
+            if word in memo:
+                found[word] = memo[word]
+                continue
+            out: str | None = word
+            for f in chain:
+                if out is None:
+                    break
+                out = f(out)
+            memo[word] = found[word] = out
+        return found
 
     def _words(self, texts: list[str]) -> tuple[list[list[str]], list[TokenFilter]]:
         """Each text's tokenizer output, and the filters still to run on it."""
@@ -205,7 +208,8 @@ _CACHE: dict[str, Analyzer] = {}
 
 def cached_analyzer(params: dict[str, Any] | str | None) -> Analyzer:
     """`build_analyzer(params)`, kept per distinct ``params`` (building one may load a dictionary)."""
-    key = params if isinstance(params, str) else orjson.dumps(params or {}, option=orjson.OPT_SORT_KEYS).decode()
+    params = _parse(params)
+    key = orjson.dumps(params, option=orjson.OPT_SORT_KEYS).decode()
     analyzer = _CACHE.get(key)
     if analyzer is None:
         analyzer = build_analyzer(params)

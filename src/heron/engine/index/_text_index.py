@@ -1,8 +1,10 @@
 """The token index of one VARCHAR field (``enable_match``): token -> rows, with positions.
 
-Built when a segment is sealed (`Segment.freeze`) and used by ``text_match``
-and ``phrase_match``; the rows still growing are indexed on the fly by the
-same code, so the answers are the same with and without a built index.
+Kept per segment (`TextIndexes`) and used by ``text_match`` and
+``phrase_match``: a growing segment's covers its first rows and grows with
+later queries, a sealed segment's is made once, on first use; a source
+without one is indexed on the fly by the same code, so the answers are the
+same with and without a kept index.
 
 Layout: one entry per token occurrence, sorted by (token id, row,
 position), in three numpy arrays; ``starts[i]:starts[i + 1]`` are the
@@ -11,6 +13,7 @@ entries of token ``i``.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from functools import reduce
 from typing import Any
@@ -135,21 +138,38 @@ def window_within(events: list[tuple[int, int]], k: int, slop: int) -> bool:
     return False
 
 
-def build_text_indexes(schema: Any, n: int, texts: Callable[[str, int, int], Any],
-                       partial: dict[str, TextIndex]) -> dict[str, TextIndex]:
-    """The token index of each ``enable_match`` field of ``schema`` over rows ``0..n``.
+class TextIndexes:
+    """The token indexes of one segment's ``enable_match`` fields.
 
-    ``texts(name, start, stop)`` gives a field's texts; ``partial`` holds indexes
-    of the first rows already made (while the segment was growing), which are
-    extended rather than made again.
+    A growing segment's index covers its first rows and is extended as later
+    views ask (rows below a view's end never change). A sealed segment's is
+    made on first use, from the growing one (or, for a merged segment, from
+    the segment it started from), and then kept: sealing itself (on the insert
+    path) does no analysis.
     """
-    out = {}
-    for f in schema.fields:
-        if getattr(f, "enable_match", False):
-            index = extend_text_index(partial.get(f.name), f.analyzer_params, f.name, n, texts)
-            if index is not None:
-                out[f.name] = index
-    return out
+
+    def __init__(self, schema: Any) -> None:
+        self.fields = {f.name: f.analyzer_params for f in schema.fields if getattr(f, "enable_match", False)}
+        self.built: dict[str, TextIndex] = {}
+        self._lock = threading.Lock()
+
+    def start_from(self, other: TextIndexes, n: int) -> None:
+        """Begin with ``other``'s indexes that cover exactly the first ``n`` rows."""
+        self.built = {k: v for k, v in other.built.items() if v.n == n}
+
+    def get(self, name: str, n: int, texts: Callable[[str, int, int], Any]) -> TextIndex | None:
+        """The index of field ``name`` over rows ``0..n`` (None: not an enable_match field, or an older view)."""
+        if name not in self.fields:
+            return None
+        have = self.built.get(name)
+        if have is not None and have.n == n:
+            return have
+        with self._lock:  # one thread analyzes; the others wait for its index
+            have = self.built.get(name)
+            index = extend_text_index(have, self.fields[name], name, n, texts)
+            if index is not None and (have is None or index.n > have.n):
+                self.built[name] = index
+            return index
 
 
 def extend_text_index(have: TextIndex | None, analyzer_params: Any, name: str, n: int,
