@@ -43,7 +43,6 @@ from ._function_ops import FunctionOps
 from ._maintenance import Maintenance
 from ._reads import Reader
 from ._recovery import Recovery
-from ._text_ops import op_run_analyzer
 from ._writes import Writer
 from .index._faiss import detach_interrupt_check
 from .storage import _prefault as prefault
@@ -187,7 +186,7 @@ class Engine:
             rq.AddCollectionFunction: self.function_ops.op_add_collection_function,
             rq.AlterCollectionFunction: self.function_ops.op_alter_collection_function,
             rq.DropCollectionFunction: self.function_ops.op_drop_collection_function,
-            rq.RunAnalyzer: lambda req: op_run_analyzer(self, req),
+            rq.RunAnalyzer: self.function_ops.op_run_analyzer,
         }
 
     # -- plumbing ------------------------------------------------------------------

@@ -14,7 +14,7 @@ started with, and the next one runs the new ones.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from .. import _requests as rq
 from .._errors import AlreadyExistsError, ParamError
@@ -22,6 +22,7 @@ from .._functions import Function
 from .._schema import CollectionSchema
 from ._collection import Collection
 from ._functions_apply import check_functions_build, forget
+from ._text_ops import op_run_analyzer
 from .storage._catalog import dumps
 
 if TYPE_CHECKING:
@@ -29,10 +30,14 @@ if TYPE_CHECKING:
 
 
 class FunctionOps:
-    """The schema-function requests of one engine; see the module docstring."""
+    """The schema-function requests of one engine (see the module docstring), and running an analyzer."""
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
+
+    def op_run_analyzer(self, r: rq.RunAnalyzer) -> list[list[dict[str, Any]]]:
+        """The tokens of ``r.texts`` (`heron.engine._text_ops.op_run_analyzer`)."""
+        return op_run_analyzer(self.engine, r)
 
     def op_add_collection_function(self, r: rq.AddCollectionFunction) -> None:
         coll = self.engine.collection(r.db_name, r.collection_name)
