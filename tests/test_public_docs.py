@@ -16,6 +16,7 @@ from heron.client import _async_iterators, _ops_results, _sync_iterators
 # Modules whose every public class is part of the API and must be re-exported by `heron`.
 REEXPORTED = (
     "heron._errors",
+    "heron._functions",
     "heron._schema",
     "heron._types",
     "heron.client._helpers",

@@ -32,6 +32,7 @@ from ._errors import (
     ServerBusyError,
     StorageError,
 )
+from ._functions import Function, FunctionType
 from ._schema import CollectionSchema, FieldSchema
 from ._types import ConsistencyLevel, DataType, LoadState, MetricType
 from ._version import __version__
@@ -72,6 +73,8 @@ __all__ = [
     "DiskFullError",
     "FieldSchema",
     "FilterError",
+    "Function",
+    "FunctionType",
     "HeronError",
     "Hit",
     "Hits",

@@ -502,6 +502,35 @@ class AlterDatabase:
     delete_keys: tuple[str, ...] = ()
 
 
+# -- schema functions ----------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class AddCollectionFunction:
+    """Add ``function`` (a `heron.Function` as its ``to_dict`` gives it) to a collection's schema."""
+
+    db_name: str
+    collection_name: str
+    function: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class AlterCollectionFunction:
+    """Replace the schema function called ``function_name`` with ``function`` (its params, description)."""
+
+    db_name: str
+    collection_name: str
+    function_name: str
+    function: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class DropCollectionFunction:
+    db_name: str
+    collection_name: str
+    function_name: str
+
+
 @dataclass(frozen=True)
 class RunAnalyzer:
     """Tokens of ``texts`` by ``analyzer_params``, or by the analyzer of ``collection_name``.``field_name``."""
@@ -514,3 +543,6 @@ class RunAnalyzer:
     collection_name: str = ""
     field_name: str = ""
     analyzer_names: tuple[str, ...] = ()
+
+
+Request = Any

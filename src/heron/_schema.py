@@ -14,6 +14,7 @@ import re
 from typing import Any
 
 from ._errors import SchemaError
+from ._functions import Function, as_function, check_functions
 from ._types import ARRAY_ELEMENT_TYPES, NUMPY_DTYPES, DataType
 
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,254}$")
@@ -330,12 +331,13 @@ class CollectionSchema:
         self.description = description
         self.auto_id = auto_id
         self.enable_dynamic_field = bool(enable_dynamic_field)
-        self.functions: list[Any] = list(kwargs.pop("functions", []) or [])
+        self.functions: list[Function] = [as_function(fn) for fn in kwargs.pop("functions", None) or []]
         self.properties = dict(kwargs)
         if primary_field is not None:
             for f in self.fields:
                 if f.name == primary_field:
                     f.is_primary = True
+        self._mark_function_outputs()
 
     def add_field(self, field_name: str, datatype: DataType | int | str, **kwargs: Any) -> CollectionSchema:
         """Append a field (pymilvus's signature) and return the schema, for chaining."""
@@ -344,7 +346,24 @@ class CollectionSchema:
         if field.is_primary and self.auto_id is not None and "auto_id" not in kwargs:
             field.auto_id = self.auto_id
         self.fields.append(field)
+        if self.functions:
+            self._mark_function_outputs()
         return self
+
+    def add_function(self, function: Any) -> CollectionSchema:
+        """Add a schema function (Heron's `Function` or pymilvus's) and return the schema, for chaining.
+
+        Its output fields are flagged ``is_function_output``; whether it fits
+        the fields is checked by `validate`.
+        """
+        self.functions.append(as_function(function))
+        self._mark_function_outputs()
+        return self
+
+    def _mark_function_outputs(self) -> None:
+        outputs = {name for fn in self.functions for name in fn.output_field_names}
+        for f in self.fields:
+            setattr(f, "is_function_output", f.name in outputs)  # noqa: B010 - pymilvus reads this attribute
 
     # -- lookups --------------------------------------------------------------
     @property
@@ -396,6 +415,8 @@ class CollectionSchema:
         keys = [f.name for f in self.fields if f.is_partition_key]
         if len(keys) > 1:
             raise SchemaError(f"at most one partition key field is allowed; found {keys}")
+        check_functions(self)
+        self._mark_function_outputs()
 
     def assign_field_ids(self) -> None:
         """Number the fields 100, 101, ... in schema order, as Milvus does."""
@@ -404,13 +425,30 @@ class CollectionSchema:
 
     # -- conversion -----------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
-        """The schema as `describe_collection` shows it: fields, ``auto_id``, dynamic field flag."""
-        return {
+        """The schema as `describe_collection` shows it: fields, ``auto_id``, dynamic field flag, functions.
+
+        Function output fields carry ``is_function_output``, and each function
+        its id and its fields' ids, as Milvus describes them.
+        """
+        d: dict[str, Any] = {
             "auto_id": bool(self.primary_field.auto_id) if any(f.is_primary for f in self.fields) else False,
             "description": self.description,
             "fields": [f.to_dict() for f in self.fields],
             "enable_dynamic_field": self.enable_dynamic_field,
         }
+        if self.functions:
+            outputs = {name for fn in self.functions for name in fn.output_field_names}
+            for fd in d["fields"]:
+                if fd["name"] in outputs:
+                    fd["is_function_output"] = True
+            ids = {f.name: f.field_id for f in self.fields}
+            d["functions"] = [
+                {**fn.to_dict(), "id": 100 + i if ids and all(ids.values()) else 0,
+                 "input_field_ids": [ids[n] for n in fn.input_field_names if ids.get(n)],
+                 "output_field_ids": [ids[n] for n in fn.output_field_names if ids.get(n)]}
+                for i, fn in enumerate(self.functions)
+            ]
+        return d
 
     def to_json_dict(self) -> dict[str, Any]:
         """A JSON-serialisable form (types as numbers) for the catalog and the wire."""
@@ -421,6 +459,8 @@ class CollectionSchema:
             fd["type"] = int(fd["type"])
             if "element_type" in fd:
                 fd["element_type"] = int(fd["element_type"])
+        for fn in d.get("functions", ()):
+            fn["type"] = int(fn["type"])
         return d
 
     @classmethod
@@ -430,6 +470,7 @@ class CollectionSchema:
             [FieldSchema.from_dict(f) for f in d.get("fields", [])],
             d.get("description", ""),
             enable_dynamic_field=d.get("enable_dynamic_field", False),
+            functions=[Function.from_dict(fn) for fn in d.get("functions") or []],
         )
         s.auto_id = d.get("auto_id")
         zone = (d.get("properties") or {}).get("timezone")

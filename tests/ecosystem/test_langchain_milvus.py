@@ -274,3 +274,31 @@ def test_async_dynamic_fields(make_store):
         assert hits[0].page_content == TEXTS[2] and {d.metadata["n"] for d in hits} == {0, 1, 2}
 
     asyncio.run(scenario())
+
+
+# -- full-text search: langchain-milvus's BM25BuiltInFunction ----------------------------------------------
+# Heron only: Milvus Lite refuses the store's default index for the BM25 field (AUTOINDEX with metric BM25,
+# "requires SPARSE_INVERTED_INDEX"), which the Milvus server takes.
+
+
+def test_bm25_builtin_function_alone_searches_by_words(make_store):
+    store = make_store(embedding_function=None, builtin_function=langchain_milvus.BM25BuiltInFunction(),
+                       vector_field="sparse")
+    store.add_texts(TEXTS, metadatas=_metadatas(), ids=_ids())
+    docs = store.similarity_search("dogs", k=4)
+    assert {d.page_content for d in docs} == {t for t in TEXTS if t.endswith("dogs")}
+    assert store.similarity_search("number 7", k=1)[0].page_content == TEXTS[7]
+
+
+def test_bm25_builtin_function_beside_a_dense_field_searches_hybrid(make_store):
+    store = make_store(builtin_function=langchain_milvus.BM25BuiltInFunction(output_field_names="sparse"),
+                       vector_field=["dense", "sparse"])
+    store.add_texts(TEXTS, metadatas=_metadatas(), ids=_ids())
+    top = store.similarity_search(TEXTS[5], k=3, ranker_type="rrf", ranker_params={"k": 60})
+    assert top[0].page_content == TEXTS[5]
+    weighted = store.similarity_search(TEXTS[10], k=2, ranker_type="weighted", ranker_params={"weights": [0.5, 0.5]})
+    assert weighted[0].page_content == TEXTS[10]
+    # An explicit ranker each time: the store adds its BM25 field to its own list of vector fields on every
+    # search, so its default WeightedRanker soon has more weights than requests (Milvus refuses that too).
+    filtered = store.similarity_search("birds", k=10, expr='source == "c"', ranker_type="rrf")
+    assert {d.page_content for d in filtered} == {t for t, s in zip(TEXTS, SOURCES) if s == "c"}

@@ -38,15 +38,6 @@ TEXTS = [f"document number {i} about {TOPICS[i % 3]}" for i in range(12)]
 
 BACKENDS = ["heron", "milvus-lite"]
 
-#: llama-index's BM25BuiltInFunction asks the database to turn text into sparse vectors (a BM25
-#: function in the schema); Heron has no schema functions yet and refuses the BM25 index.
-NO_BM25 = pytest.mark.xfail(
-    strict=True,
-    raises=pymilvus.MilvusException,
-    reason="BM25 schema functions (full-text search) are not built yet: the BM25 index is refused",
-)
-
-
 def embed(text: str) -> list[float]:
     """A unit vector drawn from a generator seeded by the text's hash."""
     seed = int.from_bytes(hashlib.sha256(text.encode()).digest()[:8], "little")
@@ -139,7 +130,7 @@ def test_delete_by_document_and_by_node_and_get_nodes(make_store):
     assert not store.client.has_collection(store.collection_name)
 
 
-@pytest.mark.parametrize("uri", [pytest.param("heron", marks=NO_BM25), "milvus-lite"], indirect=True)
+@pytest.mark.parametrize("uri", BACKENDS, indirect=True)
 def test_hybrid_dense_and_bm25(make_store):
     store = make_store(enable_sparse=True, sparse_embedding_function=milvus_utils.BM25BuiltInFunction())
     store.add(nodes())
@@ -160,7 +151,7 @@ def test_hybrid_dense_and_bm25(make_store):
 @pytest.mark.parametrize(
     "uri",
     [
-        pytest.param("heron", marks=NO_BM25),
+        "heron",
         pytest.param(
             "milvus-lite",
             marks=pytest.mark.xfail(

@@ -137,7 +137,7 @@ class ClientBase:
             raise ParamError("function_chains and ranker cannot be used together" if ranker is not None else
                              "function_chains: not supported; pass rerank functions as ranker=")
         return rq.Search(
-            self._dbn(kwargs), collection_name, query_vectors(data), anns_field or "", filter or "", int(limit),
+            self._dbn(kwargs), collection_name, search_data(data), anns_field or "", filter or "", int(limit),
             int(offset), _fields(output_fields), str(metric).upper(), params, _names(partition_names),
             dict(kwargs.get("filter_params") or {}), group_by, group_size, strict,
             int(kwargs.get("round_decimal", -1)), str(kwargs.get("consistency_level", "")),
@@ -183,6 +183,19 @@ class ClientBase:
             dict(kwargs.get("filter_params") or {}), str(kwargs.get("consistency_level", "")),
             timezone=str(kwargs.get("timezone") or ""), time_fields=str(kwargs.get("time_fields") or ""),
         )
+
+
+def search_data(data: Any) -> Any:
+    """Search inputs: query vectors (`query_vectors`), or texts as a 1-d array of strings.
+
+    Texts are for a field a schema function fills (BM25, TEXTEMBEDDING); the
+    engine turns them into query vectors with that function.
+    """
+    if isinstance(data, str):
+        data = [data]
+    if isinstance(data, (list, tuple)) and data and all(isinstance(t, str) for t in data):
+        return np.array(list(data), dtype=object)
+    return query_vectors(data)
 
 
 def search_field(request: rq.Search, schema: CollectionSchema) -> str:

@@ -13,6 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 from .._errors import ParamError, SchemaError
+from .._functions import as_function
 from .._schema import CollectionSchema
 from ._helpers import AnnSearchRequest, IndexParams
 
@@ -20,14 +21,14 @@ from ._helpers import AnnSearchRequest, IndexParams
 _FIELD_KEYS = ("name", "description", "params", "is_primary", "auto_id", "nullable",
                "is_partition_key", "is_clustering_key")
 #: Field flags pymilvus may set that mean nothing to Heron while false.
-_IDLE_FLAGS = ("is_dynamic", "is_function_output", "external_field", "mmap_enabled")
+_IDLE_FLAGS = ("is_dynamic", "external_field", "mmap_enabled")
 
 
 def as_schema(schema: Any) -> CollectionSchema:
     """Heron's `CollectionSchema` for ``schema``: Heron's own, or pymilvus's (``CollectionSchema``, ``create_schema()``).
 
-    Schema functions (BM25, text embedding) and struct fields raise
-    `SchemaError`: Heron does not run them.
+    Schema functions (BM25, text embedding) come along as Heron's
+    `Function`; struct fields raise `SchemaError`.
     """
     if isinstance(schema, CollectionSchema):
         return schema
@@ -36,11 +37,6 @@ def as_schema(schema: Any) -> CollectionSchema:
         raise ParamError(f"schema: got {type(schema).__name__}, expected a CollectionSchema "
                          "(heron's or pymilvus's, e.g. from create_schema())")
     d = to_dict()
-    for fn in d.get("functions") or []:
-        fn = fn if isinstance(fn, dict) else fn.to_dict()
-        kind = getattr(fn.get("type"), "name", fn.get("type"))
-        raise SchemaError(f"schema function {fn.get('name')!r} ({kind}): Heron does not run schema "
-                          "functions; compute the field before inserting")
     if d.get("struct_fields"):
         raise SchemaError("schema struct_fields: Heron has no STRUCT fields; expected scalar, JSON, ARRAY "
                           "or vector fields")
@@ -49,6 +45,8 @@ def as_schema(schema: Any) -> CollectionSchema:
         "description": d.get("description") or "",
         "enable_dynamic_field": bool(d.get("enable_dynamic_field", False)),
     })
+    for fn in getattr(schema, "functions", None) or d.get("functions") or []:
+        out.add_function(as_function(fn))
     out.auto_id = d.get("auto_id")
     return out
 

@@ -7,6 +7,7 @@ from typing import Any
 
 from .. import _requests as rq
 from .._errors import ParamError
+from .._functions import Function, as_function
 from ._analyze import AnalyzeResult
 from ._base import ClientBase
 
@@ -44,3 +45,48 @@ class TextMixin(ClientBase):
         rows = self._call(req, timeout)
         results = [AnalyzeResult(r, with_hash, with_detail) for r in rows]
         return results[0] if isinstance(texts, str) else results
+
+    # -- schema functions ----------------------------------------------------------------
+    def add_collection_function(
+        self, collection_name: str, function: Function | Any, timeout: float | None = None, **kwargs: Any
+    ) -> None:
+        """Add a schema function (Heron's `Function` or pymilvus's) to a collection.
+
+        Its output field must be a field no other function fills; rows stored
+        before keep their values, rows written after get computed ones. A
+        function that does not fit the schema raises `SchemaError` and
+        changes nothing.
+        """
+        db = self._dbn(kwargs)
+        req = rq.AddCollectionFunction(db, collection_name, _function_dict(function))
+        self._call(req, timeout)
+        self._schemas.pop((db, collection_name), None)
+
+    def alter_collection_function(
+        self, collection_name: str, function_name: str, function: Function | Any, timeout: float | None = None,
+        **kwargs: Any,
+    ) -> None:
+        """Replace the params and description of the schema function ``function_name``.
+
+        ``function`` keeps its name, type and fields; `ParamError` otherwise,
+        or if the collection has no such function.
+        """
+        db = self._dbn(kwargs)
+        req = rq.AlterCollectionFunction(db, collection_name, function_name, _function_dict(function))
+        self._call(req, timeout)
+        self._schemas.pop((db, collection_name), None)
+
+    def drop_collection_function(
+        self, collection_name: str, function_name: str, timeout: float | None = None, **kwargs: Any
+    ) -> None:
+        """Remove the schema function ``function_name``; its output field becomes one that rows must give."""
+        db = self._dbn(kwargs)
+        self._call(rq.DropCollectionFunction(db, collection_name, function_name), timeout)
+        self._schemas.pop((db, collection_name), None)
+
+
+
+def _function_dict(function: Any) -> dict[str, Any]:
+    d = as_function(function).to_dict()
+    d["type"] = int(d["type"])
+    return d

@@ -21,6 +21,7 @@ import numpy as np
 import pyarrow as pa
 
 from .._errors import DataError
+from .._functions import output_field_names, output_given_error
 from .._schema import META_FIELD, CollectionSchema, FieldSchema
 from .._types import DataType
 from . import _sparse as sp
@@ -83,8 +84,13 @@ def build_batch(schema: CollectionSchema, data: Any, *, for_upsert: bool = False
         get, meta, meta_texts = _rows_access(schema, rows)
     batch = Batch(n)
     pk = schema.primary_field
+    outputs = output_field_names(schema)
     for f in schema.fields:
         raw = get(f.name)
+        if f.name in outputs:  # the engine computes it from the function's input fields
+            if raw is not None and not _all_missing(raw):
+                raise output_given_error(f.name)
+            continue
         if f.is_primary and f.auto_id and not for_upsert:
             if raw is not None and not _all_missing(raw):
                 raise DataError(f"field {f.name!r}: the primary key is auto_id; do not pass values for it")

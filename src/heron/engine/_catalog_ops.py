@@ -27,6 +27,7 @@ from .._errors import (
 from .._schema import CollectionSchema
 from .._types import LoadState
 from ._collection import DEFAULT_PARTITION, Collection, Partition
+from ._functions_apply import check_functions_build
 from ._lite_habits import note_dropped_loaded_partition, note_unindexed
 from ._text_ops import check_field_analyzers
 from ._zones import check_zone_property, sync_schema_zone
@@ -101,6 +102,7 @@ class CatalogOps:
         check_field_analyzers(schema)
         check_zone_property(r.properties)
         schema.assign_field_ids()
+        check_functions_build(schema)
         with self.engine.lock:
             db = self.engine.database(r.db_name)
             existing = self.engine.collections.get((db, r.collection_name))
@@ -180,7 +182,7 @@ class CatalogOps:
             "num_shards": 1,
             "description": d["description"],
             "fields": d["fields"],
-            "functions": [],
+            "functions": d.get("functions", []),
             "aliases": aliases,
             "collection_id": coll.id,
             "consistency_level": {"Strong": 0, "Session": 1, "Bounded": 2, "Eventually": 3}.get(coll.consistency, 2),

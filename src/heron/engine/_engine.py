@@ -43,6 +43,7 @@ from ._catalog_ops import CatalogOps
 from ._coalesce import SearchCoalescer
 from ._collection import Collection
 from ._file_resources import FileResources
+from ._function_ops import FunctionOps
 from ._maintenance import Maintenance
 from ._reads import Reader
 from ._recovery import Recovery
@@ -50,7 +51,6 @@ from ._resource_groups import ResourceGroups
 from ._schema_ops import SchemaOps
 from ._segment_info import SegmentInfo
 from ._snapshots import Snapshots
-from ._text_ops import op_run_analyzer
 from ._writes import Writer
 from .index._faiss import detach_interrupt_check
 from .storage import _prefault as prefault
@@ -141,6 +141,7 @@ class Engine:
         self.segment_info = SegmentInfo(self)
         #: Files kept for analyzers: ``file_resources.path(name)`` is a resource's copy.
         self.file_resources = FileResources(self)
+        self.function_ops = FunctionOps(self)
         #: Request type -> the one method that answers it (see `_dispatch_table`).
         self.handlers: Mapping[type, Callable[[Any], Any]] = self._dispatch_table()
         from .filter._parser import warm_up
@@ -226,7 +227,10 @@ class Engine:
             rq.AddFileResource: fr.op_add_file_resource,
             rq.RemoveFileResource: fr.op_remove_file_resource,
             rq.ListFileResources: fr.op_list_file_resources,
-            rq.RunAnalyzer: partial(op_run_analyzer, self),
+            rq.AddCollectionFunction: self.function_ops.op_add_collection_function,
+            rq.AlterCollectionFunction: self.function_ops.op_alter_collection_function,
+            rq.DropCollectionFunction: self.function_ops.op_drop_collection_function,
+            rq.RunAnalyzer: self.function_ops.op_run_analyzer,
         }
 
     # -- plumbing ------------------------------------------------------------------

@@ -25,6 +25,7 @@ from ..data._typed import PRESENTED, present
 from ..data._vectors import bfloat16_bits_to_float32, float32_to_bfloat16_bits
 from ._bm25_search import prepare as bm25_prepare
 from ._collection import Collection, Partition
+from ._functions_apply import text_queries
 from ._lite_habits import note_implicit_anns_field, note_unindexed
 from ._rerank_hits import candidate_counts, decay_hybrid, fuse, hybrid_ranker, rerank_search, search_plan
 from ._segment import SegmentView
@@ -257,7 +258,7 @@ class Reader:
         plan = search_plan(coll, r.ranker)
         if r.params:
             shared_search_params(d.index_type if d is not None else "FLAT", r.params)
-        queries = self._queries(f, r.data)
+        queries = self._queries(f, text_queries(coll.schema, f, r.data))
         parts = self._parts(coll, r.partition_names)
         want = r.limit + r.offset
         grouped = bool(r.group_by_field)

@@ -26,6 +26,7 @@ from .._types import DataType
 from ..data._batch import Batch, check_unique_pks, normalize_pks
 from ..data._column import Column
 from ._collection import Collection, Partition
+from ._functions_apply import apply_functions
 from ._maintenance import COMPACT_RATIO
 from ._partial_update import complete_partial
 from ._schema_ops import complete_batch
@@ -61,11 +62,12 @@ class Writer:
             raise DataError("partial_update applies to upsert only")
         if not r.partial_update:
             batch = complete_batch(coll.schema, batch)  # rows from a client that has not seen an added field
+            batch = apply_functions(coll.schema, batch)
             self._check_batch(coll, batch, r.upsert)
         self.headroom.check("upsert" if r.upsert else "insert", coll.name)
         with coll.write_lock:
             if r.partial_update:
-                batch = complete_partial(coll, batch)
+                batch = complete_partial(coll, apply_functions(coll.schema, batch, partial=True))
                 self._check_batch(coll, batch, True)
             pk = coll.schema.primary_field
             if pk.name not in batch.columns:

@@ -23,10 +23,11 @@ from . import (
 from . import _schema as ws
 from ._access import CLIENT as ACCESS_CLIENT
 from ._codecs import CODECS, SchemaFn
+from ._function_codecs import FUNCTION_CODECS
 
 #: Heron request class → the RPC that carries it (an insert goes as Upsert when it is one).
 RPC_OF: dict[type, str] = {
-    c.carries: c.rpc for c in CODECS.values() if c.carries is not None and c.rpc != "Upsert"
+    c.carries: c.rpc for c in {**CODECS, **FUNCTION_CODECS}.values() if c.carries is not None and c.rpc != "Upsert"
 }
 
 #: Requests that change nothing, so a client may resend them after a dropped connection.

@@ -16,6 +16,7 @@ import pyarrow as pa
 from pymilvus.grpc_gen import common_pb2, schema_pb2
 
 from .._errors import DataError, ParamError
+from .._functions import output_field_names, output_given_error
 from .._schema import META_FIELD, CollectionSchema
 from .._types import DataType
 from ..data import _sparse as sp
@@ -224,8 +225,13 @@ def batch_from_fields(
         if name not in known:
             raise DataError(f"unknown field {name!r}: the schema has no such field")
     batch = Batch(n)
+    outputs = output_field_names(schema)
     for f in schema.fields:
         fd = by_name.get(f.name)
+        if f.name in outputs:  # the engine computes it from the function's input fields
+            if fd is not None:
+                raise output_given_error(f.name)
+            continue
         if f.is_primary and f.auto_id and not for_upsert:
             if fd is not None and _num_rows(fd):
                 raise DataError(f"field {f.name!r}: the primary key is auto_id; do not pass values for it")

@@ -31,11 +31,10 @@ from ._data import (
     hits_to_pb,
     result_names,
     rows_to_fields,
-    vectors_from_placeholder,
-    vectors_to_placeholder,
 )
 from ._rerank import function_score_from_pb, function_score_to_pb
 from ._schema import consistency_name, consistency_number, kv_dict, kv_pairs, loads_or_str
+from ._text_queries import queries_from_placeholder, queries_to_placeholder
 
 # -- expression template values ---------------------------------------------------------------
 
@@ -377,7 +376,7 @@ def _search_from_pb(msg: milvus_pb2.SearchRequest, db: str) -> rq.Search:
     return rq.Search(
         db,
         msg.collection_name,
-        vectors_from_placeholder(msg.placeholder_group),
+        queries_from_placeholder(msg.placeholder_group),
         kv.get("anns_field", ""),
         msg.dsl,
         _int(kv.get("topk"), 10),
@@ -425,7 +424,7 @@ def search_to_pb(r: rq.Search) -> milvus_pb2.SearchRequest:
         partition_names=list(r.partition_names),
         dsl=r.filter,
         dsl_type=common_pb2.BoolExprV1,
-        placeholder_group=vectors_to_placeholder(r.data),
+        placeholder_group=queries_to_placeholder(r.data),
         output_fields=list(r.output_fields or []),
         search_params=kv_pairs(kv),
         nq=int(r.data.shape[0]),

@@ -14,6 +14,7 @@ import numpy as np
 from pymilvus.grpc_gen import common_pb2, milvus_pb2, schema_pb2
 
 from .. import _requests as rq
+from .._functions import FunctionType
 from .._schema import META_FIELD
 from .._types import DataType
 from ..data._timestamptz import format_micros, parse_one
@@ -115,6 +116,7 @@ def field_to_pb(d: dict[str, Any]) -> schema_pb2.FieldSchema:
         is_partition_key=bool(d.get("is_partition_key", False)),
         is_clustering_key=bool(d.get("is_clustering_key", False)),
         nullable=bool(d.get("nullable", False)),
+        is_function_output=bool(d.get("is_function_output", False)),
     )
     if d.get("default_value") is not None:
         f.default_value.CopyFrom(_value_field(dtype, d["default_value"]))
@@ -146,6 +148,7 @@ def field_from_pb(f: schema_pb2.FieldSchema) -> dict[str, Any]:
         ("nullable", f.nullable),
         ("is_partition_key", f.is_partition_key),
         ("is_clustering_key", f.is_clustering_key),
+        ("is_function_output", f.is_function_output),
     ):
         if value:
             d[key] = True
@@ -170,6 +173,7 @@ def schema_to_pb(d: dict[str, Any], name: str = "") -> schema_pb2.CollectionSche
         autoID=bool(d.get("auto_id", False)),
         fields=fields,
         enable_dynamic_field=bool(d.get("enable_dynamic_field", False)),
+        functions=[function_to_pb(fn) for fn in d.get("functions") or []],
     )
 
 
@@ -181,11 +185,48 @@ def schema_from_pb(s: schema_pb2.CollectionSchema) -> dict[str, Any]:
         for f in fields:
             if f.get("is_primary"):
                 f["auto_id"] = True
-    return {
+    out = {
         "auto_id": auto_id,
         "description": s.description,
         "fields": fields,
         "enable_dynamic_field": bool(s.enable_dynamic_field) or any(f.is_dynamic for f in s.fields),
+    }
+    if s.functions:
+        out["functions"] = [function_from_pb(fn) for fn in s.functions]
+    return out
+
+
+def function_to_pb(d: dict[str, Any]) -> schema_pb2.FunctionSchema:
+    """One function dict (as `Function.to_dict` or a description gives it) as a protobuf FunctionSchema.
+
+    Parameters travel as key-value strings, JSON for anything but a string,
+    as pymilvus sends them.
+    """
+    return schema_pb2.FunctionSchema(
+        name=d["name"],
+        id=int(d.get("id", 0)),
+        description=d.get("description", ""),
+        type=int(d.get("type", 0)),
+        input_field_names=list(d.get("input_field_names") or []),
+        input_field_ids=[int(i) for i in d.get("input_field_ids") or []],
+        output_field_names=list(d.get("output_field_names") or []),
+        output_field_ids=[int(i) for i in d.get("output_field_ids") or []],
+        params=kv_pairs(d.get("params") or {}),
+    )
+
+
+def function_from_pb(f: schema_pb2.FunctionSchema) -> dict[str, Any]:
+    """A protobuf FunctionSchema as a function dict (numbers and JSON in parameters decoded)."""
+    return {
+        "name": f.name,
+        "id": int(f.id),
+        "description": f.description,
+        "type": FunctionType(f.type) if f.type in FunctionType._value2member_map_ else int(f.type),
+        "params": {kv.key: loads_or_str(kv.value) for kv in f.params},
+        "input_field_names": list(f.input_field_names),
+        "input_field_ids": list(f.input_field_ids),
+        "output_field_names": list(f.output_field_names),
+        "output_field_ids": list(f.output_field_ids),
     }
 
 
@@ -199,6 +240,8 @@ def json_schema(d: dict[str, Any]) -> dict[str, Any]:
         if "element_type" in f:
             f["element_type"] = int(f["element_type"])
         out["fields"].append(f)
+    if "functions" in d:
+        out["functions"] = [{**fn, "type": int(fn["type"])} for fn in d["functions"]]
     return out
 
 
@@ -213,6 +256,7 @@ def describe_to_pb(desc: dict[str, Any]) -> milvus_pb2.DescribeCollectionRespons
             "description": desc.get("description", ""),
             "fields": desc["fields"],
             "enable_dynamic_field": desc.get("enable_dynamic_field", False),
+            "functions": desc.get("functions") or [],
         },
         desc["collection_name"],
     )
@@ -242,7 +286,7 @@ def describe_from_pb(r: milvus_pb2.DescribeCollectionResponse) -> dict[str, Any]
         "num_shards": int(r.shards_num),
         "description": schema["description"],
         "fields": schema["fields"],
-        "functions": [],
+        "functions": schema.get("functions", []),
         "aliases": list(r.aliases),
         "collection_id": int(r.collectionID),
         "consistency_level": int(r.consistency_level),
