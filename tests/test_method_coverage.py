@@ -50,23 +50,24 @@ PARAMETER_EXCEPTIONS: dict[tuple[str, str, str], str] = {
     "per partition, so refresh_load takes the collection only (other keywords are accepted and ignored)",
     ("AsyncMilvusClient", "refresh_load", "timeout"): "as partition_names: pymilvus's async client puts "
     "partition_names second",
+    **{("AsyncMilvusClient", "search", p): "MilvusClient's order (highlighter before ids and "
+       "search_aggregation; pymilvus's async search has no highlighter)" for p in ("ids", "search_aggregation")},
 }
 
 #: Parameters other branches of Heron add with the features they carry (function rankers, compaction options).
 PARAMETERS_ADDED_ELSEWHERE: dict[str, frozenset[str]] = {
     "search": frozenset({"ranker", "function_chains"}),
-    "compact": frozenset({"is_clustering", "is_l0", "target_size", "target_size_unit", "timeout"}),
 }
 
 #: Parameters Heron does not take yet, and why (pymilvus 3 additions to search).
-PARAMETERS_NOT_YET: dict[str, dict[str, str]] = {
+PARAMETERS_NOT_YET: dict[str, dict[str, str]] = {}
+
+#: Parameters Heron's signature takes (so that later ones keep pymilvus's positions) but refuses with a
+#: `ParamError` when given, and why.
+PARAMETERS_REFUSED: dict[str, dict[str, str]] = {
     "search": {
         "highlighter": "highlighting the matched terms of a text search: needs the analyzers' token offsets",
-        "ids": "searching with the stored vectors of given primary keys instead of query vectors",
         "search_aggregation": "grouped aggregations over search results (pymilvus 3's new search option)",
-    },
-    "search_iterator": {
-        "external_filter_func": "a Python predicate applied to each page of hits on the client side",
     },
 }
 
@@ -157,3 +158,18 @@ def test_the_check_finds_what_it_should():
     assert parameter_problems(theirs, ours_ok) == {}
     assert parameter_problems(theirs, ours_bad) == {"a": "position 0 is 'b'", "b": "position 1 is 'a'", "c": "absent"}
     assert set(parameter_problems(theirs, ours_required)) == {"b", "c"}
+
+
+def test_refused_parameters_are_taken_and_refused(tmp_path):
+    """Each parameter listed as refused is in the signature and answered with a ParamError naming it."""
+    for name, params in PARAMETERS_REFUSED.items():
+        for _, cls in PAIRS:
+            assert set(params) <= set(inspect.signature(getattr(cls, name)).parameters), (cls, name)
+    client = heron.Client(str(tmp_path / "db"))
+    try:
+        client.create_collection("c", dimension=2)
+        for param in PARAMETERS_REFUSED.get("search", {}):
+            with pytest.raises(heron.ParamError, match=param):
+                client.search("c", data=[[0.0, 1.0]], **{param: object()})
+    finally:
+        client.close()

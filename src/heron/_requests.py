@@ -315,6 +315,8 @@ class Search:
     consistency_level: str = ""
     #: A function score, ``{"functions": [{"name", "input_field_names", "params"}, ...], "params": {...}}``.
     ranker: dict[str, Any] | None = None
+    #: Primary keys whose stored vectors (of the searched field) are the queries, in place of ``data`` (None).
+    ids: tuple[Any, ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -347,6 +349,12 @@ class Flush:
 class Compact:
     db_name: str
     collection_name: str
+    #: Clustering compaction (Milvus's majorCompaction): only for a collection with a clustering key.
+    is_clustering: bool = False
+    #: L0 compaction (applying delete records); Heron applies deletes when it compacts segments anyway.
+    is_l0: bool = False
+    #: Merge adjacent sealed segments while the merged file stays within this many MB (0: no merging).
+    target_size_mb: int = 0
 
 
 # -- database properties -------------------------------------------------------

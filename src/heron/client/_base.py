@@ -113,8 +113,9 @@ class ClientBase:
         self, collection_name: str, data: Any, filter: str, limit: int, output_fields: Any,  # noqa: A002
         search_params: dict[str, Any] | None, partition_names: Any, anns_field: str | None, kwargs: dict[str, Any],
     ) -> rq.Search:
-        if data is None:
-            raise ParamError("search needs data= (query vectors)")
+        ids = search_ids(kwargs.get("ids"), data)
+        if ids is None and data is None:
+            raise ParamError("search needs data= (query vectors) or ids= (primary keys of stored vectors)")
         if isinstance(data, (list, tuple)) and not data:
             raise ParamError("data: got an empty list, expected at least one query vector", code=_CLIENT_SIDE)
         sp = dict(search_params or {})
@@ -133,15 +134,19 @@ class ClientBase:
         strict = bool(kwargs.get("strict_group_size", params.pop("strict_group_size", False)))
         _check_limit(limit)
         ranker = kwargs.get("ranker")
+        for name in ("highlighter", "search_aggregation"):
+            if kwargs.get(name) is not None:
+                raise ParamError(f"{name}: not supported; search without it")
         if kwargs.get("function_chains"):
             raise ParamError("function_chains and ranker cannot be used together" if ranker is not None else
                              "function_chains: not supported; pass rerank functions as ranker=")
         return rq.Search(
-            self._dbn(kwargs), collection_name, query_vectors(data), anns_field or "", filter or "", int(limit),
+            self._dbn(kwargs), collection_name, None if ids is not None else query_vectors(data), anns_field or "",
+            filter or "", int(limit),
             int(offset), _fields(output_fields), str(metric).upper(), params, _names(partition_names),
             dict(kwargs.get("filter_params") or {}), group_by, group_size, strict,
             int(kwargs.get("round_decimal", -1)), str(kwargs.get("consistency_level", "")),
-            None if ranker is None else as_function_score(ranker),
+            None if ranker is None else as_function_score(ranker), ids,
         )
 
     def _hybrid_request(
@@ -270,3 +275,46 @@ def _ids(ids: Any) -> Any:
     if isinstance(ids, (int, str, np.integer)):
         return [ids]
     return list(ids)
+
+
+def search_ids(ids: Any, data: Any) -> tuple[Any, ...] | None:
+    """A search's ``ids=`` as a tuple of primary keys (None when not given); `ParamError` for a bad one."""
+    if ids is None:
+        return None
+    if data is not None:
+        raise ParamError("search takes either data= (query vectors) or ids= (primary keys), not both")
+    keys = (ids,) if isinstance(ids, (int, str, np.integer)) else tuple(ids)
+    if not keys:
+        raise ParamError("ids: got an empty list, expected at least one primary key")
+    if any(isinstance(k, (bool, np.bool_)) for k in keys):
+        raise ParamError(f"ids: got {list(keys)!r}; primary keys are integers or strings, not booleans")
+    if all(isinstance(k, (int, np.integer)) for k in keys):
+        return tuple(int(k) for k in keys)
+    if all(isinstance(k, str) for k in keys):
+        return keys
+    raise ParamError(f"ids: got {list(keys)!r}, expected primary keys all integers or all strings")
+
+
+#: Bytes per unit of pymilvus's ``target_size_unit``.
+_SIZE_UNITS = {"b": 1, "kb": 1 << 10, "mb": 1 << 20, "gb": 1 << 30, "tb": 1 << 40, "pb": 1 << 50}
+#: The largest target size Milvus takes, in MB (a signed 64-bit count).
+_MAX_TARGET_MB = (1 << 63) - 1
+
+
+def compact_options(is_clustering: Any, is_l0: Any, target_size: Any, unit: Any) -> tuple[bool, bool, int]:
+    """``compact``'s options as `Compact` takes them (target size in MB, 0 when none), checked as pymilvus does."""
+    for name, value in (("is_clustering", is_clustering), ("is_l0", is_l0)):
+        if not isinstance(value, bool):
+            raise ParamError(f"{name}: got {value!r}, expected True or False")
+    if target_size is None:
+        return is_clustering, is_l0, 0
+    if isinstance(target_size, bool) or not isinstance(target_size, (int, np.integer)) or target_size <= 0:
+        raise ParamError(f"target_size: got {target_size!r}, expected a positive integer")
+    key = str(unit).strip().lower()
+    if key not in _SIZE_UNITS:
+        raise ParamError(f"target_size_unit: got {unit!r}, expected one of {', '.join(_SIZE_UNITS)}")
+    mb = int(target_size) * _SIZE_UNITS[key] >> 20
+    if not 0 < mb <= _MAX_TARGET_MB:
+        raise ParamError(f"target_size: {target_size}{key} is {'under 1 MB' if mb <= 0 else 'too large'}; "
+                         f"expected 1 MB to {_MAX_TARGET_MB} MB")
+    return is_clustering, is_l0, mb

@@ -48,6 +48,7 @@ from ._reads import Reader
 from ._recovery import Recovery
 from ._resource_groups import ResourceGroups
 from ._schema_ops import SchemaOps
+from ._search_ids import by_ids
 from ._segment_info import SegmentInfo
 from ._snapshots import Snapshots
 from ._text_ops import op_run_analyzer
@@ -195,7 +196,7 @@ class Engine:
             rq.Compact: m.op_compact,
             rq.Query: r.op_query,
             # Concurrent searches that differ only in their query vectors run as one call.
-            rq.Search: SearchCoalescer(r.op_search).search,
+            rq.Search: by_ids(self, r, SearchCoalescer(r.op_search).search),
             rq.HybridSearch: r.op_hybrid_search,
             rq.AlterDatabase: c.op_alter_database,
             # Users, roles and privileges: nobody logs in to an embedded engine (see _access).

@@ -345,6 +345,8 @@ def search_from_pb(msg: milvus_pb2.SearchRequest, db: str) -> rq.Search | Search
     batch = _int(kv.get(_ITER_BATCH_KEY), search.limit)
     if batch < 1:
         raise ParamError(f"{_ITER_BATCH_KEY}: got {kv.get(_ITER_BATCH_KEY)!r}, expected a positive integer")
+    if search.ids is not None:
+        raise ParamError("search iterator: ids= (primary keys) cannot replace the query vector; pass data=")
     if search.data.shape[0] != 1:
         raise ParamError(f"search iterator: got {search.data.shape[0]} query vectors, expected one")
     bound = kv.get(_ITER_BOUND_KEY)
@@ -356,8 +358,11 @@ def search_from_pb(msg: milvus_pb2.SearchRequest, db: str) -> rq.Search | Search
 
 
 def _search_from_pb(msg: milvus_pb2.SearchRequest, db: str) -> rq.Search:
-    if compat.field_set(msg, "ids") or not msg.placeholder_group:
-        raise ParamError("search by primary keys (ids=) is not supported; pass query vectors as data=")
+    by_ids = compat.field_set(msg, "ids")
+    if by_ids and msg.placeholder_group:
+        raise ParamError("search takes either query vectors or ids (primary keys), not both")
+    if not by_ids and not msg.placeholder_group:
+        raise ParamError("search needs query vectors (placeholder_group) or ids (primary keys)")
     kv = kv_dict(msg.search_params)
     params = loads_or_str(kv.get("params", "{}"))
     params = dict(params) if isinstance(params, dict) else {}
@@ -371,7 +376,7 @@ def _search_from_pb(msg: milvus_pb2.SearchRequest, db: str) -> rq.Search:
     return rq.Search(
         db,
         msg.collection_name,
-        vectors_from_placeholder(msg.placeholder_group),
+        None if by_ids else vectors_from_placeholder(msg.placeholder_group),
         kv.get("anns_field", ""),
         msg.dsl,
         _int(kv.get("topk"), 10),
@@ -387,6 +392,7 @@ def _search_from_pb(msg: milvus_pb2.SearchRequest, db: str) -> rq.Search:
         _int(kv.get("round_decimal"), -1),
         consistency_name(msg.consistency_level) if not msg.use_default_consistency else "",
         function_score_from_pb(msg),
+        tuple(_ids_list(msg.ids)) if by_ids else None,
     )
 
 
@@ -413,14 +419,20 @@ def search_to_pb(r: rq.Search) -> milvus_pb2.SearchRequest:
         partition_names=list(r.partition_names),
         dsl=r.filter,
         dsl_type=common_pb2.BoolExprV1,
-        placeholder_group=vectors_to_placeholder(r.data),
         output_fields=list(r.output_fields or []),
         search_params=kv_pairs(kv),
-        nq=int(r.data.shape[0]),
+        nq=len(r.ids) if r.ids is not None else int(r.data.shape[0]),
         expr_template_values=template_to_pb(r.filter_params),
         consistency_level=consistency_number(r.consistency_level) if r.consistency_level else 0,
         use_default_consistency=not r.consistency_level,
     )
+    if r.ids is None:
+        msg.placeholder_group = vectors_to_placeholder(r.data)
+    elif "ids" in msg.DESCRIPTOR.fields_by_name:
+        msg.ids.CopyFrom(_ids_pb(list(r.ids)))
+    else:
+        raise ParamError("ids: this pymilvus's protocol modules cannot send a search by primary keys; "
+                         "pymilvus 2.6.9 or newer can")
     if r.ranker:
         msg.function_score.CopyFrom(function_score_to_pb(r.ranker))
     return msg

@@ -1,0 +1,215 @@
+"""pymilvus 3's search(ids=...), search_iterator(external_filter_func=...) and compact's options,
+through both Heron clients (embedded and served) and pymilvus against heron serve."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pytest
+
+import heron
+from tests.conftest import make_collection, require_module
+
+pm = require_module("pymilvus")
+
+DIM = 8
+
+
+def _random_collection(c: Any, n: int = 200, seed: int = 7) -> np.ndarray:
+    vecs = np.random.default_rng(seed).random((n, DIM), dtype=np.float32)
+    idx = c.prepare_index_params()
+    idx.add_index("vec", index_type="FLAT", metric_type="L2")
+    c.create_collection("c", schema=_schema(c), index_params=idx)
+    c.insert("c", [{"id": i, "vec": vecs[i].tolist(), "n": i % 7} for i in range(n)])
+    return vecs
+
+
+def _schema(c: Any) -> Any:
+    s = c.create_schema()
+    mod = pm if isinstance(c, pm.MilvusClient) else heron
+    s.add_field("id", mod.DataType.INT64, is_primary=True)
+    s.add_field("vec", mod.DataType.FLOAT_VECTOR, dim=DIM)
+    s.add_field("n", mod.DataType.INT64)
+    return s
+
+
+def _pairs(res: Any) -> list[list[tuple[Any, float]]]:
+    return [[(h["id"], round(float(h["distance"]), 4)) for h in hits] for hits in res]
+
+
+# -- search(ids=...) ---------------------------------------------------------------------------------------
+
+
+def test_search_by_ids_is_search_with_the_stored_vectors(client: Any) -> None:
+    vecs = _random_collection(client)
+    keys = [17, 3, 17, 150]
+    got = client.search("c", ids=keys, limit=5, filter="n != 2", output_fields=["n"])
+    want = client.search("c", data=vecs[keys].tolist(), limit=5, filter="n != 2", output_fields=["n"])
+    assert len(got) == len(keys)
+    assert _pairs(got) == _pairs(want)
+    assert [hits[0]["id"] for hits in got] == [17, 3, 17, 150]  # each key's own row is nearest (n != 2 for these)
+    assert all(h["entity"]["n"] != 2 for hits in got for h in hits)
+    ranged = client.search("c", ids=[3], limit=50, search_params={"params": {"radius": 0.5, "range_filter": 0.0}})
+    assert ranged[0] and all(0.0 <= h["distance"] < 0.5 for h in ranged[0])
+
+
+def test_search_by_ids_refuses_bad_keys_and_both_inputs(client: Any) -> None:
+    vecs = _random_collection(client, n=20)
+    with pytest.raises(heron.ParamError, match=r"\[99\]"):
+        client.search("c", ids=[3, 99])
+    with pytest.raises(heron.ParamError, match="not both"):
+        client.search("c", data=[vecs[0].tolist()], ids=[3])
+    with pytest.raises(heron.ParamError, match="empty"):
+        client.search("c", ids=[])
+    with pytest.raises(heron.ParamError, match="boolean"):
+        client.search("c", ids=[True])
+    with pytest.raises(heron.ParamError, match="data=.*or ids="):
+        client.search("c")
+
+
+def test_search_by_string_keys(client: Any) -> None:
+    s = client.create_schema()
+    s.add_field("pk", heron.DataType.VARCHAR, is_primary=True, max_length=16)
+    s.add_field("vec", heron.DataType.FLOAT_VECTOR, dim=2)
+    idx = client.prepare_index_params()
+    idx.add_index("vec", index_type="FLAT", metric_type="IP")
+    client.create_collection("s", schema=s, index_params=idx)
+    client.insert("s", [{"pk": f"k{i}", "vec": [1.0, float(i)]} for i in range(6)])
+    got = client.search("s", ids="k2", limit=2)
+    assert [h["pk"] for h in got[0]] == ["k5", "k4"]  # IP with (1, 2): the larger second coordinate wins
+    assert got[0][0]["distance"] == pytest.approx(11.0)
+
+
+def test_pymilvus_search_by_ids_against_heron_serve(server: Any) -> None:
+    mc = pm.MilvusClient(server.uri)
+    try:
+        vecs = _random_collection(mc)
+        got = mc.search("c", ids=[8, 42], limit=4, search_params={"metric_type": "L2"})
+        want = mc.search("c", data=vecs[[8, 42]].tolist(), limit=4, search_params={"metric_type": "L2"})
+        assert _pairs(got) == _pairs(want)
+        with pytest.raises(pm.MilvusException, match="99"):
+            mc.search("c", ids=[99999], limit=4)
+    finally:
+        mc.close()
+
+
+# -- search_iterator(external_filter_func=...) -------------------------------------------------------------
+
+
+def _drain(it: Any) -> list[list[Any]]:
+    pages = []
+    while True:
+        page = it.next()
+        if not page:
+            return pages
+        pages.append(list(page))
+
+
+def test_search_iterator_external_filter_keeps_pages_full(client: Any) -> None:
+    vecs = _random_collection(client, n=120)
+    q = [vecs[0].tolist()]
+    everything = [h["id"] for h in client.search("c", data=q, limit=120)[0]]
+    seen: list[int] = []
+
+    def even(hits: Any) -> list[Any]:
+        seen.append(len(hits))
+        return [h for h in hits if h["id"] % 2 == 0]
+
+    pages = _drain(client.search_iterator("c", data=q, batch_size=7, external_filter_func=even))
+    assert [len(p) for p in pages] == [7] * 8 + [4]  # 60 even keys: full pages, then the rest
+    assert [h["id"] for p in pages for h in p] == [i for i in everything if i % 2 == 0]
+    assert seen and all(n <= 7 for n in seen)
+    limited = _drain(client.search_iterator("c", data=q, batch_size=7, limit=10, external_filter_func=even))
+    assert [len(p) for p in limited] == [7, 3]
+    with pytest.raises(heron.ParamError, match="external_filter_func"):
+        client.search_iterator("c", data=q, external_filter_func=3)
+
+
+def test_pymilvus_search_iterator_external_filter_against_heron_serve(server: Any) -> None:
+    mc = pm.MilvusClient(server.uri)
+    try:
+        vecs = _random_collection(mc, n=60)
+        q = [vecs[5].tolist()]
+        everything = [h["id"] for h in mc.search("c", data=q, limit=60, search_params={"metric_type": "L2"})[0]]
+        it = mc.search_iterator("c", data=q, batch_size=4, search_params={"metric_type": "L2"},
+                                external_filter_func=lambda hits: [h for h in hits if h["id"] % 3 == 0])
+        pages = _drain(it)
+        assert [h["id"] for p in pages for h in p] == [i for i in everything if i % 3 == 0]
+        assert all(len(p) == 4 for p in pages[:-1])
+    finally:
+        mc.close()
+
+
+# -- compact(is_clustering=, is_l0=, target_size=, target_size_unit=) --------------------------------------
+
+
+def test_clustering_compaction_needs_a_clustering_key(client: Any) -> None:
+    make_collection(client)
+    with pytest.raises(heron.HeronError, match="clustering") as e:
+        client.compact("c", is_clustering=True)
+    assert e.value.code == 2304
+    assert isinstance(client.compact("c", is_l0=True), int)
+    s = client.create_schema()
+    s.add_field("id", heron.DataType.INT64, is_primary=True)
+    s.add_field("k", heron.DataType.INT64, is_clustering_key=True)
+    s.add_field("vec", heron.DataType.FLOAT_VECTOR, dim=2)
+    idx = client.prepare_index_params()
+    idx.add_index("vec", index_type="FLAT", metric_type="L2")
+    client.create_collection("k", schema=s, index_params=idx)
+    client.insert("k", [{"id": i, "k": i % 3, "vec": [float(i), 0.0]} for i in range(10)])
+    client.delete("k", ids=[1, 2])
+    client.flush("k")
+    assert isinstance(client.compact("k", is_clustering=True), int)
+    assert client.query("k", output_fields=["count(*)"])[0]["count(*)"] == 8
+
+
+def test_compact_options_are_checked(client: Any) -> None:
+    make_collection(client)
+    for kwargs, field in [({"target_size": 0}, "target_size"), ({"target_size": 1.5}, "target_size"),
+                          ({"target_size": 10, "target_size_unit": "parsecs"}, "target_size_unit"),
+                          ({"target_size": 10, "target_size_unit": "kb"}, "under 1 MB"),
+                          ({"is_l0": "yes"}, "is_l0"), ({"is_clustering": None}, "is_clustering")]:
+        with pytest.raises(heron.ParamError, match=field):
+            client.compact("c", **kwargs)
+
+
+@pytest.mark.heron_env(HERON_MERGE_ROWS="1")
+def test_target_size_merges_adjacent_segments_within_it(client: Any) -> None:
+    dim, per = 128, 1500  # about 0.77 MB of vectors per segment file
+    idx = client.prepare_index_params()
+    idx.add_index("vec", index_type="FLAT", metric_type="L2")
+    s = heron.Client.create_schema()
+    s.add_field("id", heron.DataType.INT64, is_primary=True)
+    s.add_field("vec", heron.DataType.FLOAT_VECTOR, dim=dim)
+    client.create_collection("big", schema=s, index_params=idx)
+    vecs = np.random.default_rng(1).random((3 * per, dim), dtype=np.float32)
+    for b in range(3):
+        client.insert("big", [{"id": i, "vec": vecs[i]} for i in range(b * per, (b + 1) * per)])
+        client.flush("big")
+
+    def sealed() -> list[int]:
+        return sorted(x.num_rows for x in client.list_segments("big") if x.state != "Growing" and x.num_rows)
+
+    before = client.search("big", data=vecs[[0, 2000, 4000]], limit=3)
+    assert sealed() == [per] * 3
+    client.compact("big", target_size=1)  # no two files fit in 1 MB
+    assert sealed() == [per] * 3
+    client.compact("big", target_size=2)  # the first two fit; a third would not
+    assert sealed() == [per, 2 * per]
+    client.compact("big", target_size=4, target_size_unit="gb")
+    assert sealed() == [3 * per]
+    assert _pairs(client.search("big", data=vecs[[0, 2000, 4000]], limit=3)) == _pairs(before)
+
+
+def test_pymilvus_compact_options_against_heron_serve(server: Any) -> None:
+    mc = pm.MilvusClient(server.uri)
+    try:
+        mc.create_collection("c", dimension=4)
+        mc.insert("c", [{"id": i, "vector": [float(i)] * 4} for i in range(10)])
+        assert isinstance(mc.compact("c", is_l0=True, target_size=64), int)
+        with pytest.raises(pm.MilvusException) as e:
+            mc.compact("c", is_clustering=True)
+        assert e.value.code == 2304
+    finally:
+        mc.close()
