@@ -55,6 +55,32 @@ def _text_params(params: dict[str, Any]) -> dict[str, Any]:
     return params
 
 
+def _utc_text(v: str) -> str:
+    """ISO-8601 text (without an offset: UTC) as UTC text, ``Z`` and microseconds only if any, as reads show it."""
+    import datetime
+
+    d = datetime.datetime.fromisoformat(v[:-1] + "+00:00" if v.endswith(("z", "Z")) else v)
+    d = d.replace(tzinfo=datetime.timezone.utc) if d.tzinfo is None else d.astimezone(datetime.timezone.utc)
+    return d.strftime("%Y-%m-%dT%H:%M:%S") + (f".{d.microsecond:06d}" if d.microsecond else "") + "Z"
+
+
+def _typed_default_fits(t: DataType, v: Any) -> bool:
+    """Whether ``v`` is ISO-8601 text (TIMESTAMPTZ) or WKT text (GEOMETRY)."""
+    if not isinstance(v, str):
+        return False
+    if t is DataType.TIMESTAMPTZ:
+        import datetime
+
+        try:
+            datetime.datetime.fromisoformat(v[:-1] + "+00:00" if v.endswith(("z", "Z")) else v)
+        except ValueError:
+            return False
+        return True
+    import shapely
+
+    return shapely.from_wkt(v, on_invalid="ignore") is not None
+
+
 class FieldSchema:
     """One field of a collection: name, type and type parameters.
 
@@ -211,8 +237,12 @@ class FieldSchema:
             ok = isinstance(v, str) and len(v) <= (self.max_length or 0)
         elif t in (DataType.JSON, DataType.ARRAY):
             ok = False
+        elif t in (DataType.TIMESTAMPTZ, DataType.GEOMETRY):
+            ok = _typed_default_fits(t, v)
         if not ok:
             raise SchemaError(f"field {n!r}: default_value {v!r} does not fit type {t.name}")
+        if t is DataType.TIMESTAMPTZ:  # one text for one instant, whichever zone it was given in (UTC, as Milvus stores it)
+            self.default_value = _utc_text(v)
 
     # -- conversion -----------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
@@ -402,6 +432,9 @@ class CollectionSchema:
             enable_dynamic_field=d.get("enable_dynamic_field", False),
         )
         s.auto_id = d.get("auto_id")
+        zone = (d.get("properties") or {}).get("timezone")
+        if zone:  # TIMESTAMPTZ values given without an offset are read in it
+            s.properties["timezone"] = zone
         return s
 
     def copy(self) -> CollectionSchema:

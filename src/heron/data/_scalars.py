@@ -14,6 +14,7 @@ from ._check import MISSING, fail, to_py
 from ._column import Column
 from ._json import check_json, is_utf8, json_documents, parse_json_text
 from ._pa import strings
+from ._typed import typed_column
 
 
 def _fill_missing(f: FieldSchema, raw: Any, n: int) -> tuple[list[Any], np.ndarray | None]:
@@ -42,8 +43,15 @@ def _fill_missing(f: FieldSchema, raw: Any, n: int) -> tuple[list[Any], np.ndarr
     return out, valid
 
 
-def convert_scalars(f: FieldSchema, raw: Any, n: int) -> Column:
-    """One scalar field's values as a `Column`, or `DataError`."""
+def convert_scalars(f: FieldSchema, raw: Any, n: int, zone: str = "UTC") -> Column:
+    """One scalar field's values as a `Column`, or `DataError`.
+
+    ``zone`` is the time zone of TIMESTAMPTZ values given without an offset.
+    """
+    if f.dtype in (DataType.TIMESTAMPTZ, DataType.GEOMETRY):
+        if isinstance(raw, (pa.Array, pa.ChunkedArray)):
+            raw = raw.to_pylist()
+        return typed_column(f, *_fill_missing(f, raw, n), zone)
     if isinstance(raw, (pa.Array, pa.ChunkedArray)):
         col = _arrow_column(f, raw)
         if col is not None:
