@@ -66,7 +66,6 @@ PARAMETERS_NOT_YET: dict[str, dict[str, str]] = {}
 #: `ParamError` when given, and why.
 PARAMETERS_REFUSED: dict[str, dict[str, str]] = {
     "search": {
-        "highlighter": "highlighting the matched terms of a text search: needs the analyzers' token offsets",
         "search_aggregation": "grouped aggregations over search results (pymilvus 3's new search option)",
     },
 }

@@ -455,6 +455,8 @@ class Search:
     time_fields: str = ""
     #: Primary keys whose stored vectors (of the searched field) are the queries, in place of ``data`` (None).
     ids: tuple[Any, ...] | None = None
+    #: Lexical highlighting of the hits: ``{"type": "lexical", "params": {pre_tags, post_tags, ...}}`` (None: none).
+    highlighter: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True)

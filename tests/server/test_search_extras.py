@@ -213,3 +213,107 @@ def test_pymilvus_compact_options_against_heron_serve(server: Any) -> None:
         assert e.value.code == 2304
     finally:
         mc.close()
+
+
+# -- search(highlighter=...) ---------------------------------------------------------------------------------
+
+DOCS = [
+    "Machine learning boosts efficiency in learning systems",
+    "Deep learning: a machine that learns",
+    "Nothing to see here",
+    "Straße und Maschine: learning über alles",
+]
+
+
+def _bm25_collection(c: Any, mod: Any) -> None:
+    """Text with an analyzer, its BM25 vectors (computed here: schemas carry no functions yet) and a 2-d vector."""
+    s = c.create_schema()
+    s.add_field("id", mod.DataType.INT64, is_primary=True)
+    s.add_field("t", mod.DataType.VARCHAR, max_length=200, enable_analyzer=True, enable_match=True)
+    s.add_field("sparse", mod.DataType.SPARSE_FLOAT_VECTOR)
+    s.add_field("v", mod.DataType.FLOAT_VECTOR, dim=2)
+    idx = c.prepare_index_params()
+    idx.add_index("sparse", index_type="SPARSE_INVERTED_INDEX", metric_type="IP")
+    idx.add_index("v", index_type="FLAT", metric_type="L2")
+    c.create_collection("docs", schema=s, index_params=idx)
+    sparse = _bm25().compute({"t": DOCS})["sparse"]
+    c.insert("docs", [{"id": i, "t": t, "v": [float(i), 0.0], "sparse": sparse[i]} for i, t in enumerate(DOCS)])
+
+
+def _bm25() -> Any:
+    from heron.engine.functions._base import FunctionDef, build
+
+    return build(FunctionDef("bm25", "BM25", ("t",), ("sparse",)), None)
+
+
+def _expected(text: str, words: set[str], pre: str = "<em>", post: str = "</em>") -> str:
+    """``text`` with each word (standard analyzer: lower-cased) in ``words`` wrapped in tags."""
+    import re
+
+    return re.sub(r"\w+", lambda m: f"{pre}{m.group(0)}{post}" if m.group(0).lower() in words else m.group(0), text)
+
+
+def test_highlight_of_text_match_terms_on_a_vector_search(client: Any) -> None:
+    _bm25_collection(client, heron)
+    h = {"highlight_query": [{"type": "TextMatch", "field": "t", "text": "learning machine"}],
+         "pre_tags": ["<b>"], "post_tags": ["</b>"]}
+    got = client.search("docs", data=[[0.0, 0.0]], anns_field="v", limit=4, highlighter=h,
+                        filter="text_match(t, 'learning machine')")[0]
+    assert [x["id"] for x in got] == [0, 1, 3]
+    for x in got:  # no fragment_offset: each fragment starts at its first match
+        text = DOCS[x["id"]]
+        first = min(text.lower().find(w) for w in ("learning", "machine") if w in text.lower())
+        want = _expected(text[first:], {"learning", "machine"}, "<b>", "</b>")
+        assert x["highlight"]["t"]["fragments"] == [want], x
+        assert x["highlight"]["t"]["scores"] == [float(want.count("<b>"))]
+    frag = client.search("docs", data=[[0.0, 0.0]], anns_field="v", limit=1, highlighter={
+        "highlight_query": [{"type": "TextMatch", "field": "t", "text": "learning"}],
+        "fragment_size": 8, "num_of_fragments": 2, "pre_tags": ["[", "{"], "post_tags": ["]", "}"]})[0][0]
+    # "Machine learning boosts efficiency in learning systems": two fragments of about 8 characters
+    assert frag["highlight"]["t"] == {"fragments": ["[learning]", "{learning}"], "scores": [1.0, 1.0]}
+
+
+def test_highlight_of_search_terms_needs_a_bm25_function(client: Any) -> None:
+    _bm25_collection(client, heron)
+    q = _bm25().query(["machine learns"])
+    with pytest.raises(heron.ParamError, match="highlight_search_text.*'sparse'.*BM25"):
+        client.search("docs", data=q, anns_field="sparse", highlighter={"highlight_search_text": True})
+    with pytest.raises(heron.ParamError, match="fragment_size"):
+        client.search("docs", data=q, anns_field="sparse", highlighter={"fragment_size": 0})
+    with pytest.raises(heron.ParamError, match="'v'"):
+        client.search("docs", data=q, anns_field="sparse",
+                      highlighter={"highlight_query": [{"type": "TextMatch", "field": "v", "text": "x"}]})
+    with pytest.raises(heron.ParamError, match="lexical"):
+        client.search("docs", data=q, anns_field="sparse", highlighter={"type": "semantic", "params": {}})
+
+
+def test_fragments_of_bm25_query_terms_with_offsets_and_non_ascii_text() -> None:
+    """The terms of a BM25 query vector (hashes) highlighted in text, cut in characters around the matches."""
+    from heron.engine._highlight import DEFAULTS, _highlight
+    from heron.engine.functions._analyzer import cached_analyzer
+
+    q = _bm25().query(["machine learns", "straße"])
+    terms = [set(q.indices[q.indptr[i]:q.indptr[i + 1]].tolist()) for i in range(2)]
+    analyzer = cached_analyzer(None)
+    spec = {**DEFAULTS, "fragment_offset": 3, "fragment_size": 20}
+    got = _highlight(DOCS[1], analyzer, terms[0], spec)
+    assert got == {"fragments": [" a <em>machine</em> that <em>learns</em>"], "scores": [2.0]}
+    assert _highlight(DOCS[3], analyzer, terms[1], spec) == {
+        "fragments": ["<em>Straße</em> und Maschine:"], "scores": [1.0]}
+    assert _highlight(DOCS[2], analyzer, terms[0], spec) == {"fragments": [], "scores": []}
+
+
+def test_pymilvus_lexical_highlighter_against_heron_serve(server: Any) -> None:
+    mc = pm.MilvusClient(server.uri)
+    try:
+        _bm25_collection(mc, pm)
+        h = pm.LexicalHighlighter(pre_tags=["<<"], post_tags=[">>"], highlight_query=[
+            {"type": "TextMatch", "field": "t", "text": "deep"}])
+        got = mc.search("docs", data=[[1.0, 0.0]], anns_field="v", limit=2, highlighter=h,
+                        search_params={"metric_type": "L2"})[0]
+        assert got[0]["id"] == 1
+        assert got[0]["highlight"] == {"t": {"fragments": ["<<Deep>> learning: a machine that learns"],
+                                             "scores": [1.0]}}
+        assert got[1]["highlight"] == {"t": {"fragments": [], "scores": []}}
+    finally:
+        mc.close()

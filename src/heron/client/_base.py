@@ -134,9 +134,8 @@ class ClientBase:
         strict = bool(kwargs.get("strict_group_size", params.pop("strict_group_size", False)))
         _check_limit(limit)
         ranker = kwargs.get("ranker")
-        for name in ("highlighter", "search_aggregation"):
-            if kwargs.get(name) is not None:
-                raise ParamError(f"{name}: not supported; search without it")
+        if kwargs.get("search_aggregation") is not None:
+            raise ParamError("search_aggregation: not supported; search without it")
         if kwargs.get("function_chains"):
             raise ParamError("function_chains and ranker cannot be used together" if ranker is not None else
                              "function_chains: not supported; pass rerank functions as ranker=")
@@ -148,6 +147,7 @@ class ClientBase:
             int(kwargs.get("round_decimal", -1)), str(kwargs.get("consistency_level", "")),
             None if ranker is None else as_function_score(ranker),
             str(kwargs.get("timezone") or ""), str(kwargs.get("time_fields") or ""), ids=ids,
+            highlighter=as_highlighter(kwargs.get("highlighter")),
         )
 
     def _hybrid_request(
@@ -321,3 +321,19 @@ def compact_options(is_clustering: Any, is_l0: Any, target_size: Any, unit: Any)
         raise ParamError(f"target_size: {target_size}{key} is {'under 1 MB' if mb <= 0 else 'too large'}; "
                          f"expected 1 MB to {_MAX_TARGET_MB} MB")
     return is_clustering, is_l0, mb
+
+
+def as_highlighter(h: Any) -> dict[str, Any] | None:
+    """pymilvus's ``LexicalHighlighter`` (or a dict of its params, or ``{"type", "params"}``) as `Search` takes it."""
+    if h is None:
+        return None
+    if isinstance(h, dict):
+        if "params" in h or "type" in h:
+            return {"type": str(h.get("type", "lexical")).lower(), "params": dict(h.get("params") or {})}
+        return {"type": "lexical", "params": dict(h)}
+    params = getattr(h, "params", None)
+    if not isinstance(params, dict):
+        raise ParamError(f"highlighter: got {type(h).__name__}, expected a LexicalHighlighter or a dict of its params")
+    kind = getattr(h, "type", 0)
+    name = "lexical" if kind in (0, "lexical", "LEXICAL") else getattr(kind, "name", str(kind)).lower()
+    return {"type": name, "params": dict(params)}

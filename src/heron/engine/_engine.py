@@ -43,6 +43,7 @@ from ._catalog_ops import CatalogOps
 from ._coalesce import SearchCoalescer
 from ._collection import Collection
 from ._file_resources import FileResources
+from ._highlight import highlighting
 from ._maintenance import Maintenance
 from ._reads import Reader
 from ._recovery import Recovery
@@ -196,7 +197,7 @@ class Engine:
             rq.Compact: m.op_compact,
             rq.Query: r.op_query,
             # Concurrent searches that differ only in their query vectors run as one call.
-            rq.Search: by_ids(self, r, SearchCoalescer(r.op_search).search),
+            rq.Search: by_ids(self, r, highlighting(self, r, SearchCoalescer(r.op_search).search)),
             rq.HybridSearch: r.op_hybrid_search,
             rq.AlterDatabase: c.op_alter_database,
             # Users, roles and privileges: nobody logs in to an embedded engine (see _access).

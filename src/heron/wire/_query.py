@@ -34,6 +34,7 @@ from ._data import (
     vectors_from_placeholder,
     vectors_to_placeholder,
 )
+from ._highlight import highlighter_from_pb, highlighter_to_pb, highlights_from_pb, highlights_to_pb
 from ._rerank import function_score_from_pb, function_score_to_pb
 from ._schema import consistency_name, consistency_number, kv_dict, kv_pairs, loads_or_str
 
@@ -401,6 +402,7 @@ def _search_from_pb(msg: milvus_pb2.SearchRequest, db: str) -> rq.Search:
         str(loads_or_str(kv.get("timezone", "")) or ""),
         str(loads_or_str(kv.get("time_fields", "")) or ""),
         ids=tuple(_ids_list(msg.ids)) if by_ids else None,
+        highlighter=highlighter_from_pb(msg),
     )
 
 
@@ -447,6 +449,8 @@ def search_to_pb(r: rq.Search) -> milvus_pb2.SearchRequest:
                          "pymilvus 2.6.9 or newer can")
     if r.ranker:
         msg.function_score.CopyFrom(function_score_to_pb(r.ranker))
+    if r.highlighter is not None:
+        highlighter_to_pb(msg, r.highlighter)
     return msg
 
 
@@ -454,6 +458,7 @@ def search_result_to_pb(hits: Any, r: Any, schema: CollectionSchema) -> milvus_p
     """Hits as SearchResults; a search iterator's page also carries its token, bound and session timestamp."""
     page = hits if isinstance(hits, IteratorPage) else None
     res = hits_to_pb(schema, page.hits if page else hits, list(r.output_fields or []))
+    highlights_to_pb(page.hits if page else hits, res)
     if page is not None and "search_iterator_v2_results" in res.DESCRIPTOR.fields_by_name:
         res.search_iterator_v2_results.token = _ITER_TOKEN
         res.search_iterator_v2_results.last_bound = page.last_bound
@@ -464,7 +469,9 @@ def search_result_to_pb(hits: Any, r: Any, schema: CollectionSchema) -> milvus_p
 
 
 def search_result_from_pb(resp: milvus_pb2.SearchResults, r: Any) -> list[list[dict[str, Any]]]:
-    return hits_from_pb(resp.results)
+    hits = hits_from_pb(resp.results)
+    highlights_from_pb(resp.results, hits)
+    return hits
 
 
 # -- hybrid search ----------------------------------------------------------------------------------------------
