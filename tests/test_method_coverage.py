@@ -27,13 +27,19 @@ NOT_PROVIDED: dict[str, str] = {
     "Heron is one process with no replication stream (Milvus Lite answers UNIMPLEMENTED too)",
     "update_replicate_configuration": "as get_replicate_configuration: there is no replication topology to join",
     "get_replicate_info": "as get_replicate_configuration: there are no replication checkpoints to report",
+    "dump_messages": "salvages a range of a cluster's WAL after a forced failover between replicated clusters; "
+    "Heron has neither a WAL stream with message ids nor failover, so there is nothing to dump",
+    "refresh_external_collection": "external collections read their rows from files in object storage "
+    "(external_source/external_spec); Heron stores every collection's rows itself and cannot create one, "
+    "so there is no external source to refresh",
+    "get_refresh_external_collection_progress": "as refresh_external_collection: no refresh job can exist",
+    "list_refresh_external_collection_jobs": "as refresh_external_collection: no refresh job can exist",
 }
 
 #: Methods other branches of Heron add at the same time (to be removed from here when they land).
 ADDED_ELSEWHERE: frozenset[str] = frozenset({
-    "session", "dump_messages", "create_struct_field_schema", "add_collection_struct_field", "refresh_external_collection",
-    "get_refresh_external_collection_progress", "list_refresh_external_collection_jobs", "add_collection_function", "alter_collection_function", "drop_collection_function",
-    "add_function_field", "drop_function_field",
+    "create_struct_field_schema", "add_collection_struct_field", "add_collection_function", "alter_collection_function",
+    "drop_collection_function", "add_function_field", "drop_function_field",
 })
 
 #: (pymilvus class, method, parameter) → why Heron's counterpart differs there.

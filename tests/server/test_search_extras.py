@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 import heron
+import heron.client._async_session
 from tests.conftest import make_collection, require_module
 
 pm = require_module("pymilvus")
@@ -315,5 +316,41 @@ def test_pymilvus_lexical_highlighter_against_heron_serve(server: Any) -> None:
         assert got[0]["highlight"] == {"t": {"fragments": ["<<Deep>> learning: a machine that learns"],
                                              "scores": [1.0]}}
         assert got[1]["highlight"] == {"t": {"fragments": [], "scores": []}}
+    finally:
+        mc.close()
+
+
+# -- session(cluster_id) -------------------------------------------------------------------------------------
+
+
+def test_session_reads_from_the_one_cluster(client: Any) -> None:
+    vecs = _random_collection(client, n=30)
+    s = raw = client.session("cluster-a")
+    if isinstance(s, heron.client._async_session.AsyncClientSession):  # driven on the test client's loop too
+        proxy = object.__new__(type(client))
+        proxy._loop, proxy._client = client._loop, s
+        s = proxy
+    assert s.cluster_id == "cluster-a"
+    assert _pairs(s.search("c", data=[vecs[1].tolist()], limit=3)) == \
+        _pairs(client.search("c", data=[vecs[1].tolist()], limit=3))
+    assert s.get("c", ids=[4], output_fields=["n"])[0]["n"] == 4
+    assert [r["id"] for r in s.query("c", filter="id < 3", output_fields=["id"])] == [0, 1, 2]
+    assert sum(len(b) for b in _drain(s.query_iterator("c", batch_size=7, filter="id >= 0"))) == 30
+    raw.close()
+    with pytest.raises(heron.ClientClosedError, match="session"):
+        s.search("c", data=[vecs[1].tolist()])
+    assert client.query("c", filter="id < 1")  # the client stays open
+    with pytest.raises(heron.ParamError, match="cluster_id"):
+        client.session(7)
+
+
+def test_pymilvus_session_against_heron_serve(server: Any) -> None:
+    mc = pm.MilvusClient(server.uri)
+    try:
+        vecs = _random_collection(mc, n=20)
+        s = mc.session("cluster-a")
+        got = s.search("c", data=[vecs[2].tolist()], limit=3, search_params={"metric_type": "L2"})
+        assert got[0][0]["id"] == 2
+        assert [r["id"] for r in s.query("c", filter="id < 2", output_fields=["id"])] == [0, 1]
     finally:
         mc.close()

@@ -21,6 +21,7 @@ from ..data._batch import build_batch
 from ._async_admin import AsyncAdminMixin
 from ._async_iterators import AsyncQueryIterator, AsyncSearchIterator
 from ._async_ops import AsyncOpsMixin
+from ._async_session import AsyncClientSession
 from ._async_text import AsyncTextMixin
 from ._base import (
     ClientBase,
@@ -472,6 +473,10 @@ class AsyncClient(AsyncAdminMixin, AsyncOpsMixin, AsyncTextMixin, ClientBase):
         if req.data.shape[0] != 1:
             raise ParamError(f"search_iterator takes one query vector; got {req.data.shape[0]}")
         return AsyncSearchIterator(self, req, batch_size, limit, timeout, external_filter_func)
+
+    def session(self, cluster_id: str) -> AsyncClientSession:
+        """A session whose reads go to cluster ``cluster_id``; Heron is one cluster, so to this client's data."""
+        return AsyncClientSession(self, cluster_id)
 
     async def flush(self, collection_name: str, timeout: float | None = None, **kwargs: Any) -> None:
         """Seal growing segments into files and wait for them (writes are durable without it)."""

@@ -14,6 +14,7 @@ from ..data._batch import build_batch
 from ._sync_admin import AdminMixin
 from ._sync_iterators import QueryIterator, SearchIterator
 from ._sync_ops import OpsMixin
+from ._sync_session import AsyncClientSession
 from ._sync_text import TextMixin
 from ._base import (
     ClientBase,
@@ -464,6 +465,10 @@ class Client(AdminMixin, OpsMixin, TextMixin, ClientBase):
         if req.data.shape[0] != 1:
             raise ParamError(f"search_iterator takes one query vector; got {req.data.shape[0]}")
         return SearchIterator(self, req, batch_size, limit, timeout, external_filter_func)
+
+    def session(self, cluster_id: str) -> AsyncClientSession:
+        """A session whose reads go to cluster ``cluster_id``; Heron is one cluster, so to this client's data."""
+        return AsyncClientSession(self, cluster_id)
 
     def flush(self, collection_name: str, timeout: float | None = None, **kwargs: Any) -> None:
         """Seal growing segments into files and wait for them (writes are durable without it)."""
