@@ -146,7 +146,8 @@ def test_listed_exceptions_are_still_needed():
                     assert param in parameter_problems(theirs, getattr(cls, name)), (pm_name, name, param)
     for pm_name, name, param in PARAMETER_EXCEPTIONS:
         cls = getattr(pm, pm_name)
-        if name in public_methods(cls):
+        # Where the installed pymilvus has the method and the parameter (older ones lack some), Heron must differ.
+        if name in public_methods(cls) and param in inspect.signature(getattr(cls, name)).parameters:
             ours_fn = public_methods(dict(PAIRS)[pm_name])[name]
             assert param in parameter_problems(getattr(cls, name), ours_fn), (pm_name, name, param)
     assert set(NOT_PROVIDED) <= both | set(NOT_PROVIDED)
