@@ -3,6 +3,7 @@ through both Heron clients (embedded and served) and pymilvus against heron serv
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import numpy as np
@@ -354,3 +355,13 @@ def test_pymilvus_session_against_heron_serve(server: Any) -> None:
         assert [r["id"] for r in s.query("c", filter="id < 2", output_fields=["id"])] == [0, 1]
     finally:
         mc.close()
+
+
+def test_searches_with_highlighters_or_keys_are_never_batched_together() -> None:
+    from heron import _requests as rq
+    from heron.engine._coalesce import batch_key
+
+    base = rq.Search("default", "c", np.zeros((1, 2), np.float32))
+    assert batch_key(base) is not None
+    assert batch_key(dataclasses.replace(base, highlighter={"type": "lexical", "params": {}})) is None
+    assert batch_key(dataclasses.replace(base, data=None, ids=(1,))) is None
