@@ -68,15 +68,6 @@ PARAMETERS_ADDED_ELSEWHERE: dict[str, frozenset[str]] = {
 #: Parameters Heron does not take yet, and why (pymilvus 3 additions to search).
 PARAMETERS_NOT_YET: dict[str, dict[str, str]] = {}
 
-#: Parameters Heron's signature takes (so that later ones keep pymilvus's positions) but refuses with a
-#: `ParamError` when given, and why.
-PARAMETERS_REFUSED: dict[str, dict[str, str]] = {
-    "search": {
-        "search_aggregation": "grouped aggregations over search results (pymilvus 3's new search option)",
-    },
-}
-
-
 PAIRS = [("MilvusClient", heron.Client), ("AsyncMilvusClient", heron.AsyncClient)]
 
 
@@ -164,18 +155,3 @@ def test_the_check_finds_what_it_should():
     assert parameter_problems(theirs, ours_ok) == {}
     assert parameter_problems(theirs, ours_bad) == {"a": "position 0 is 'b'", "b": "position 1 is 'a'", "c": "absent"}
     assert set(parameter_problems(theirs, ours_required)) == {"b", "c"}
-
-
-def test_refused_parameters_are_taken_and_refused(tmp_path):
-    """Each parameter listed as refused is in the signature and answered with a ParamError naming it."""
-    for name, params in PARAMETERS_REFUSED.items():
-        for _, cls in PAIRS:
-            assert set(params) <= set(inspect.signature(getattr(cls, name)).parameters), (cls, name)
-    client = heron.Client(str(tmp_path / "db"))
-    try:
-        client.create_collection("c", dimension=2)
-        for param in PARAMETERS_REFUSED.get("search", {}):
-            with pytest.raises(heron.ParamError, match=param):
-                client.search("c", data=[[0.0, 1.0]], **{param: object()})
-    finally:
-        client.close()

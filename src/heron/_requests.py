@@ -457,6 +457,8 @@ class Search:
     ids: tuple[Any, ...] | None = None
     #: Lexical highlighting of the hits: ``{"type": "lexical", "params": {pre_tags, post_tags, ...}}`` (None: none).
     highlighter: dict[str, Any] | None = None
+    #: Bucket aggregation of the hits (see wire/_aggregation for its shape); ``limit`` is then ignored.
+    aggregation: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True)

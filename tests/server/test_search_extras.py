@@ -365,3 +365,92 @@ def test_searches_with_highlighters_or_keys_are_never_batched_together() -> None
     assert batch_key(base) is not None
     assert batch_key(dataclasses.replace(base, highlighter={"type": "lexical", "params": {}})) is None
     assert batch_key(dataclasses.replace(base, data=None, ids=(1,))) is None
+
+
+# -- search(search_aggregation=...) ---------------------------------------------------------------------------
+
+
+def _shop(c: Any, mod: Any, n: int = 60) -> list[dict[str, Any]]:
+    s = c.create_schema()
+    s.add_field("id", mod.DataType.INT64, is_primary=True)
+    s.add_field("v", mod.DataType.FLOAT_VECTOR, dim=2)
+    s.add_field("brand", mod.DataType.VARCHAR, max_length=8)
+    s.add_field("size", mod.DataType.INT64)
+    s.add_field("price", mod.DataType.DOUBLE)
+    idx = c.prepare_index_params()
+    idx.add_index("v", index_type="FLAT", metric_type="L2")
+    c.create_collection("shop", schema=s, index_params=idx)
+    rng = np.random.default_rng(3)
+    rows = [{"id": i, "v": rng.random(2).tolist(), "brand": "ABCD"[int(rng.integers(4))],
+             "size": int(rng.integers(3)), "price": round(float(rng.random() * 100), 2)} for i in range(n)]
+    c.insert("shop", rows)
+    return rows
+
+
+def _expected_buckets(rows: list[dict[str, Any]], q: list[float]) -> list[dict[str, Any]]:
+    """Brand buckets ordered by count desc then brand, top 3; per bucket the 2 priciest and size sub-buckets."""
+    d = {r["id"]: float(np.sum((np.asarray(r["v"], np.float32) - np.asarray(q, np.float32)) ** 2)) for r in rows}
+    by_brand: dict[str, list[dict[str, Any]]] = {}
+    for r in sorted(rows, key=lambda r: (d[r["id"]], r["id"])):
+        by_brand.setdefault(r["brand"], []).append(r)
+    out = []
+    for brand, members in sorted(by_brand.items(), key=lambda kv: (-len(kv[1]), kv[0]))[:3]:
+        prices = [m["price"] for m in members]
+        sizes: dict[int, int] = {}
+        for m in members:
+            sizes[m["size"]] = sizes.get(m["size"], 0) + 1
+        out.append({"key": brand, "count": len(members), "avg": sum(prices) / len(prices), "max": max(prices),
+                    "top": [m["id"] for m in sorted(members, key=lambda m: -m["price"])[:2]],
+                    "sizes": sorted(sizes.items())})
+    return out
+
+
+def _agg_spec(mod: Any) -> Any:
+    args = {"fields": ["brand"], "size": 3, "metrics": {"n": {"count": "*"}, "avg_price": {"avg": "price"},
+                                                     "top_price": {"max": "price"}},
+            "order": [{"n": "desc"}, {"_key": "asc"}]}
+    if mod is heron:
+        return {**args, "top_hits": {"size": 2, "sort": [{"price": "desc"}]},
+                "sub_aggregation": {"fields": ["size"], "size": 5, "order": [{"_key": "asc"}]}}
+    return mod.SearchAggregation(**args, top_hits=mod.TopHits(size=2, sort=[{"price": "desc"}]),
+                                 sub_aggregation=mod.SearchAggregation(fields=["size"], size=5, order=[{"_key": "asc"}]))
+
+
+def _check_buckets(got: list[Any], want: list[dict[str, Any]]) -> None:
+    def get(b: Any, name: str) -> Any:
+        return b[name] if isinstance(b, dict) else getattr(b, name)
+
+    assert [get(b, "key")[0]["value"] for b in got] == [w["key"] for w in want]
+    for b, w in zip(got, want):
+        m = get(b, "metrics")
+        assert get(b, "count") == w["count"] and m["n"] == w["count"]
+        assert m["avg_price"] == pytest.approx(w["avg"]) and m["top_price"] == pytest.approx(w["max"])
+        assert [h["pk"] if isinstance(h, dict) else h.pk for h in get(b, "hits")] == w["top"]
+        assert [(get(s, "key")[0]["value"], get(s, "count")) for s in get(b, "sub_groups")] == w["sizes"]
+
+
+def test_search_aggregation_buckets_the_hits(client: Any) -> None:
+    rows = _shop(client, heron)
+    q = [0.3, 0.6]
+    res = client.search("shop", data=[q, [0.9, 0.1]], search_aggregation=_agg_spec(heron), limit=5)
+    assert len(res.agg_buckets) == 2 and all(len(hits) == 0 for hits in res)
+    _check_buckets(res.agg_buckets[0], _expected_buckets(rows, q))
+    _check_buckets(res.agg_buckets[1], _expected_buckets(rows, [0.9, 0.1]))
+    assert client.search("shop", data=[q], limit=2).agg_buckets == []
+    with pytest.raises(heron.ParamError, match="group_by_field"):
+        client.search("shop", data=[q], search_aggregation=_agg_spec(heron), group_by_field="brand")
+    with pytest.raises(heron.ParamError, match="'nope'"):
+        client.search("shop", data=[q], search_aggregation={"fields": ["nope"], "size": 2})
+    with pytest.raises(heron.ParamError, match="size"):
+        client.search("shop", data=[q], search_aggregation={"fields": ["brand"], "size": 0})
+
+
+def test_pymilvus_search_aggregation_against_heron_serve(server: Any) -> None:
+    mc = pm.MilvusClient(server.uri)
+    try:
+        rows = _shop(mc, pm)
+        q = [0.5, 0.5]
+        res = mc.search("shop", data=[q], search_aggregation=_agg_spec(pm), search_params={"metric_type": "L2"})
+        _check_buckets(res.agg_buckets[0], _expected_buckets(rows, q))
+    finally:
+        mc.close()

@@ -426,7 +426,9 @@ class AsyncClient(AsyncAdminMixin, AsyncOpsMixin, AsyncTextMixin, ClientBase):
                                    {**kwargs, "ranker": ranker, "function_chains": function_chains, "ids": ids,
                                     "highlighter": highlighter, "search_aggregation": search_aggregation})
         raw = await self._call(req, timeout)
-        return shape_search(raw, await self._pk_name(req.collection_name, req.db_name))
+        result = shape_search(raw, await self._pk_name(req.collection_name, req.db_name))
+        result.agg_buckets = getattr(raw, "agg_buckets", None) or []
+        return result
 
     async def hybrid_search(self, collection_name: str, reqs: list[AnnSearchRequest | Any], ranker: Any,
                             limit: int = 10, output_fields: list[str] | None = None, timeout: float | None = None,

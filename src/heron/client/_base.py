@@ -16,6 +16,7 @@ from .._errors import NotFoundError, ParamError, SchemaError
 from .._schema import CollectionSchema, FieldSchema
 from .._types import DataType, LoadState
 from ..data._vectors import query_vectors
+from ..wire._aggregation import spec_from_pb
 from ._helpers import IndexParams
 from ._milvus_objects import as_ann_request, as_function_score, as_index_specs, as_ranker, as_schema
 from ._results import ReplicaInfo, Shard
@@ -134,8 +135,9 @@ class ClientBase:
         strict = bool(kwargs.get("strict_group_size", params.pop("strict_group_size", False)))
         _check_limit(limit)
         ranker = kwargs.get("ranker")
-        if kwargs.get("search_aggregation") is not None:
-            raise ParamError("search_aggregation: not supported; search without it")
+        aggregation = as_aggregation(kwargs.get("search_aggregation"))
+        if aggregation is not None and (group_by or kwargs.get("group_by_fields")):
+            raise ParamError("search_aggregation and group_by_field cannot be used together")
         if kwargs.get("function_chains"):
             raise ParamError("function_chains and ranker cannot be used together" if ranker is not None else
                              "function_chains: not supported; pass rerank functions as ranker=")
@@ -147,7 +149,7 @@ class ClientBase:
             int(kwargs.get("round_decimal", -1)), str(kwargs.get("consistency_level", "")),
             None if ranker is None else as_function_score(ranker),
             str(kwargs.get("timezone") or ""), str(kwargs.get("time_fields") or ""), ids=ids,
-            highlighter=as_highlighter(kwargs.get("highlighter")),
+            highlighter=as_highlighter(kwargs.get("highlighter")), aggregation=aggregation,
         )
 
     def _hybrid_request(
@@ -337,3 +339,50 @@ def as_highlighter(h: Any) -> dict[str, Any] | None:
     kind = getattr(h, "type", 0)
     name = "lexical" if kind in (0, "lexical", "LEXICAL") else getattr(kind, "name", str(kind)).lower()
     return {"type": name, "params": dict(params)}
+
+
+def as_aggregation(a: Any) -> dict[str, Any] | None:
+    """pymilvus's ``SearchAggregation`` (or a dict of its constructor's arguments) as `Search` takes it."""
+    if a is None:
+        return None
+    if hasattr(a, "to_proto") and not isinstance(a, dict):
+        return spec_from_pb(a.to_proto())
+    if not isinstance(a, dict):
+        raise ParamError(f"search_aggregation: got {type(a).__name__}, expected a SearchAggregation or a dict")
+    return _aggregation_dict(a, "search_aggregation")
+
+
+def _aggregation_dict(a: dict[str, Any], where: str) -> dict[str, Any]:
+    fields, size = a.get("fields"), a.get("size")
+    if not isinstance(fields, list) or not fields or not all(isinstance(f, str) and f for f in fields):
+        raise ParamError(f"{where}.fields: got {fields!r}, expected a non-empty list of field names")
+    if isinstance(size, bool) or not isinstance(size, int) or size <= 0:
+        raise ParamError(f"{where}.size: got {size!r}, expected a positive integer")
+
+    def pairs(items: Any, name: str) -> list[tuple[str, str]]:
+        if not isinstance(items, list) or not all(isinstance(i, dict) and len(i) == 1 for i in items):
+            raise ParamError(f"{where}.{name}: got {items!r}, expected a list of one-key dicts like {{'x': 'asc'}}")
+        out = [next(iter(i.items())) for i in items]
+        if any(d not in ("asc", "desc") for _, d in out):
+            raise ParamError(f"{where}.{name}: got {items!r}; directions are 'asc' or 'desc'")
+        return out
+
+    metrics = {}
+    for alias, m in (a.get("metrics") or {}).items():
+        if not isinstance(m, dict) or len(m) != 1:
+            raise ParamError(f"{where}.metrics[{alias!r}]: got {m!r}, expected {{op: field}}")
+        op, field_name = next(iter(m.items()))
+        metrics[alias] = {"op": op, "field": field_name}
+    th = a.get("top_hits")
+    if th is not None:
+        th = th if isinstance(th, dict) else {"size": getattr(th, "size", None), "sort": getattr(th, "sort", [])}
+        if isinstance(th.get("size"), bool) or not isinstance(th.get("size"), int) or th["size"] <= 0:
+            raise ParamError(f"{where}.top_hits.size: got {th.get('size')!r}, expected a positive integer")
+        th = {"size": th["size"], "sort": [{"field": f, "direction": d} for f, d in pairs(th.get("sort") or [], "top_hits.sort")]}
+    sub = a.get("sub_aggregation")
+    if sub is not None:
+        sub = _aggregation_dict(sub, where + ".sub_aggregation") if isinstance(sub, dict) \
+            else spec_from_pb(sub.to_proto())
+    return {"fields": fields, "size": size, "metrics": metrics,
+            "order": [{"key": k, "direction": d} for k, d in pairs(a.get("order") or [], "order")],
+            "top_hits": th, "sub": sub}

@@ -21,6 +21,7 @@ from .._partial import partial_schema
 from .._schema import META_FIELD, CollectionSchema
 from .._types import DataType
 from . import _compat as compat
+from ._aggregation import AggregatedHits, buckets_from_pb, buckets_to_pb, request_spec, set_request_spec
 from ._composite import IteratorPage, SearchIteratorPage, timestamp
 from ._data import (
     COUNT,
@@ -403,6 +404,7 @@ def _search_from_pb(msg: milvus_pb2.SearchRequest, db: str) -> rq.Search:
         str(loads_or_str(kv.get("time_fields", "")) or ""),
         ids=tuple(_ids_list(msg.ids)) if by_ids else None,
         highlighter=highlighter_from_pb(msg),
+        aggregation=request_spec(msg),
     )
 
 
@@ -451,6 +453,8 @@ def search_to_pb(r: rq.Search) -> milvus_pb2.SearchRequest:
         msg.function_score.CopyFrom(function_score_to_pb(r.ranker))
     if r.highlighter is not None:
         highlighter_to_pb(msg, r.highlighter)
+    if r.aggregation is not None:
+        set_request_spec(msg, r.aggregation)
     return msg
 
 
@@ -459,6 +463,8 @@ def search_result_to_pb(hits: Any, r: Any, schema: CollectionSchema) -> milvus_p
     page = hits if isinstance(hits, IteratorPage) else None
     res = hits_to_pb(schema, page.hits if page else hits, list(r.output_fields or []))
     highlights_to_pb(page.hits if page else hits, res)
+    if getattr(hits, "agg_buckets", None) is not None:
+        buckets_to_pb(hits.agg_buckets, res)
     if page is not None and "search_iterator_v2_results" in res.DESCRIPTOR.fields_by_name:
         res.search_iterator_v2_results.token = _ITER_TOKEN
         res.search_iterator_v2_results.last_bound = page.last_bound
@@ -471,7 +477,12 @@ def search_result_to_pb(hits: Any, r: Any, schema: CollectionSchema) -> milvus_p
 def search_result_from_pb(resp: milvus_pb2.SearchResults, r: Any) -> list[list[dict[str, Any]]]:
     hits = hits_from_pb(resp.results)
     highlights_from_pb(resp.results, hits)
-    return hits
+    buckets = buckets_from_pb(resp.results)
+    if buckets is None:
+        return hits
+    out = AggregatedHits(hits)
+    out.agg_buckets = buckets
+    return out
 
 
 # -- hybrid search ----------------------------------------------------------------------------------------------
