@@ -454,3 +454,27 @@ def test_pymilvus_search_aggregation_against_heron_serve(server: Any) -> None:
         _check_buckets(res.agg_buckets[0], _expected_buckets(rows, q))
     finally:
         mc.close()
+
+
+def test_top_hits_sort_by_text_and_metrics_skip_nulls(client: Any) -> None:
+    s = client.create_schema()
+    s.add_field("id", heron.DataType.INT64, is_primary=True)
+    s.add_field("v", heron.DataType.FLOAT_VECTOR, dim=2)
+    s.add_field("g", heron.DataType.INT64)
+    s.add_field("name", heron.DataType.VARCHAR, max_length=8)
+    s.add_field("x", heron.DataType.INT64, nullable=True)
+    idx = client.prepare_index_params()
+    idx.add_index("v", index_type="FLAT", metric_type="L2")
+    client.create_collection("t", schema=s, index_params=idx)
+    client.insert("t", [{"id": i, "v": [float(i), 0.0], "g": i % 2, "name": "dcba"[i % 4] + str(i),
+                         "x": None if i % 3 == 0 else i} for i in range(8)])
+    spec = {"fields": ["g"], "size": 5, "order": [{"_key": "desc"}],
+            "metrics": {"sx": {"sum": "x"}, "cx": {"count": "x"}, "lo": {"min": "x"}},
+            "top_hits": {"size": 3, "sort": [{"name": "asc"}]}}
+    res = client.search("t", data=[[0.0, 0.0]], search_aggregation=spec, output_fields=["name"])
+    b1, b0 = res.agg_buckets[0]
+    assert (b1["key"][0]["value"], b0["key"][0]["value"]) == (1, 0)
+    # g=0: ids 0 2 4 6, x = None 2 4 None; g=1: ids 1 3 5 7, x = 1 None 5 7
+    assert b0["metrics"] == {"sx": 6, "cx": 2, "lo": 2} and b1["metrics"] == {"sx": 13, "cx": 3, "lo": 1}
+    assert [h["fields"]["name"] for h in b0["hits"]] == ["b2", "b6", "d0"]  # of d0 b2 d4 b6
+    assert [h["pk"] for h in b1["hits"]] == [3, 7, 1]  # a3 a7 c1, of c1 a3 c5 a7

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from .. import _requests as rq
 from .._errors import ParamError
@@ -60,8 +61,8 @@ def aggregating(engine: Engine, reads: Reader, search: Callable[[rq.Search], Any
         out.agg_buckets = []
         for q in pool:
             ids = [h["id"] for h in q]
-            cols = {n: [rows.get(k, {}).get(n) for k in ids] for n in want}
-            cols[SCORE] = [h["distance"] for h in q]
+            cols = {n: pa.array([rows.get(k, {}).get(n) for k in ids]) for n in want}  # row dicts to columns, once
+            cols[SCORE] = pa.array([h["distance"] for h in q], pa.float64())
             shown = [n for n in (r.output_fields or ()) if n != pk]
             out.agg_buckets.append(_level(spec, ids, cols, np.arange(len(ids)), shown))
         return out
@@ -102,9 +103,9 @@ def check_spec(schema: Any, spec: dict[str, Any]) -> list[str]:
     return list(dict.fromkeys(names))
 
 
-def _codes(values: list[Any]) -> tuple[np.ndarray, list[Any]]:
+def _codes(values: pa.Array) -> tuple[np.ndarray, list[Any]]:
     """Per value, the code of its distinct value (nulls one code of their own), and the distinct values."""
-    enc = pa.array(values).dictionary_encode()
+    enc = values.dictionary_encode()
     idx = enc.indices.to_numpy(zero_copy_only=False)
     uniq = enc.dictionary.to_pylist()
     if enc.null_count:
@@ -113,12 +114,12 @@ def _codes(values: list[Any]) -> tuple[np.ndarray, list[Any]]:
     return np.asarray(idx, dtype=np.int64), uniq
 
 
-def _level(spec: dict[str, Any], ids: list[Any], cols: dict[str, list[Any]], rows: np.ndarray,
+def _level(spec: dict[str, Any], ids: list[Any], cols: dict[str, pa.Array], rows: np.ndarray,
            shown: list[str]) -> list[dict[str, Any]]:
     """The buckets of one level over the pool positions ``rows`` (best first)."""
     if not len(rows):
         return []
-    per_field = [_codes([cols[f][i] for i in rows]) for f in spec["fields"]]
+    per_field = [_codes(cols[f].take(rows)) for f in spec["fields"]]
     stacked = np.stack([c for c, _ in per_field], axis=1)
     keys, inv = np.unique(stacked, axis=0, return_inverse=True)
     inv = inv.reshape(-1)
@@ -139,7 +140,7 @@ def _level(spec: dict[str, Any], ids: list[Any], cols: dict[str, list[Any]], row
                 rank[by_value] = np.arange(len(uniq))
                 v = v * (len(uniq) + 1) + rank[keys[:, j]]
         else:
-            v = np.array([np.nan if x is None else x for x in metrics[o["key"]]], dtype=np.float64)
+            v = np.array(metrics[o["key"]], dtype=np.float64)  # None (an empty bucket's metric) is nan
         order_keys.append(-v if o["direction"] == "desc" else v)
     order = np.lexsort([first, *reversed(order_keys)]) if order_keys else np.argsort(first, kind="stable")
     order = order[: spec["size"]]
@@ -162,29 +163,29 @@ def _null_last(values: list[Any]) -> Callable[[int], tuple[bool, Any]]:
     return lambda i: (values[i] is None, values[i] if values[i] is not None else 0)
 
 
-def _metric(m: dict[str, str], cols: dict[str, list[Any]], rows: np.ndarray, inv: np.ndarray, nb: int) -> list[Any]:
+def _metric(m: dict[str, str], cols: dict[str, pa.Array], rows: np.ndarray, inv: np.ndarray, nb: int) -> list[Any]:
     if m["field"] == "*":
         return np.bincount(inv, minlength=nb).tolist()
-    raw = [cols[m["field"]][i] for i in rows]
-    present = np.array([v is not None for v in raw])
-    n = np.bincount(inv[present], minlength=nb)
+    col = cols[m["field"]].take(rows)
+    present = col.is_valid().to_numpy(zero_copy_only=False)
+    grp = inv[present]
+    n = np.bincount(grp, minlength=nb)
     if m["op"] == "count":
         return n.tolist()
-    vals = np.array([v for v in raw if v is not None], dtype=np.float64)
-    if len(vals) and not np.isfinite(vals).all():
-        raise ParamError(f"search_aggregation: metric over {m['field']!r} met a value that is not a finite number")
-    grp = inv[present]
+    if not (pa.types.is_integer(col.type) or pa.types.is_floating(col.type) or pa.types.is_null(col.type)):
+        raise ParamError(f"search_aggregation: {m['op']} over {m['field']!r}, a {col.type} field; expected a number")
+    vals = col.drop_null().to_numpy(zero_copy_only=False).astype(np.float64)
     if m["op"] in ("sum", "avg"):
         s = np.bincount(grp, weights=vals, minlength=nb)
         res = s if m["op"] == "sum" else np.divide(s, n, out=np.full(nb, np.nan), where=n > 0)
     else:
         res = np.full(nb, np.inf if m["op"] == "min" else -np.inf)
         (np.minimum if m["op"] == "min" else np.maximum).at(res, grp, vals)
-    integral = m["op"] in ("sum", "min", "max") and all(isinstance(v, int) for v in raw if v is not None)
+    integral = m["op"] in ("sum", "min", "max") and pa.types.is_integer(col.type)
     return [None if k == 0 else (int(x) if integral else float(x)) for x, k in zip(res.tolist(), n.tolist())]
 
 
-def _top_hits(th: dict[str, Any] | None, ids: list[Any], cols: dict[str, list[Any]], members: np.ndarray,
+def _top_hits(th: dict[str, Any] | None, ids: list[Any], cols: dict[str, pa.Array], members: np.ndarray,
               shown: list[str]) -> list[dict[str, Any]]:
     if not th:
         return []
@@ -192,9 +193,13 @@ def _top_hits(th: dict[str, Any] | None, ids: list[Any], cols: dict[str, list[An
     sorts = th.get("sort") or []
     if sorts:
         keys = []
-        for s in reversed(sorts):
-            v = np.array([np.nan if x is None else x for x in (cols[s["field"]][i] for i in members)], dtype=np.float64)
-            keys.append(-v if s["direction"] == "desc" else v)
+        for srt in reversed(sorts):  # dense ranks: any comparable type, nulls last
+            order = "descending" if srt["direction"] == "desc" else "ascending"
+            keys.append(pc.rank(cols[srt["field"]].take(members), sort_keys=order, tiebreaker="dense")
+                        .to_numpy(zero_copy_only=False))
         pick = members[np.lexsort([np.arange(len(members)), *keys])]
-    return [{"pk": ids[i], "score": float(cols[SCORE][i]), "fields": {f: cols[f][i] for f in shown}}
-            for i in pick[: th["size"]]]
+    pick = pick[: th["size"]]
+    scores = cols[SCORE].take(pick).to_pylist()
+    fields = {f: cols[f].take(pick).to_pylist() for f in shown}
+    return [{"pk": ids[i], "score": float(scores[j]), "fields": {f: fields[f][j] for f in shown}}
+            for j, i in enumerate(pick)]
