@@ -453,6 +453,12 @@ class Search:
     #: As for `Query`.
     timezone: str = ""
     time_fields: str = ""
+    #: Primary keys whose stored vectors (of the searched field) are the queries, in place of ``data`` (None).
+    ids: tuple[Any, ...] | None = None
+    #: Lexical highlighting of the hits: ``{"type": "lexical", "params": {pre_tags, post_tags, ...}}`` (None: none).
+    highlighter: dict[str, Any] | None = None
+    #: Bucket aggregation of the hits (see wire/_aggregation for its shape); ``limit`` is then ignored.
+    aggregation: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -488,6 +494,12 @@ class Flush:
 class Compact:
     db_name: str
     collection_name: str
+    #: Clustering compaction (Milvus's majorCompaction): only for a collection with a clustering key.
+    is_clustering: bool = False
+    #: L0 compaction (applying delete records); Heron applies deletes when it compacts segments anyway.
+    is_l0: bool = False
+    #: Merge adjacent sealed segments while the merged file stays within this many MB (0: no merging).
+    target_size_mb: int = 0
 
 
 # -- database properties -------------------------------------------------------

@@ -35,7 +35,11 @@ def _request_classes() -> set[type]:
 
 
 def _method(handler: Callable[[Any], Any]) -> Callable[[Any], Any]:
-    """The engine method behind ``handler`` (a search coalescer runs every search through one)."""
+    """The engine method behind ``handler`` (a search coalescer runs every search through one).
+
+    Search wrappers (by ids, highlighting, aggregation) name the search they wrap in ``__wrapped__``.
+    """
+    handler = inspect.unwrap(handler)
     owner = getattr(handler, "__self__", None)
     return owner.runs if isinstance(owner, SearchCoalescer) else handler
 
@@ -87,7 +91,7 @@ def test_every_handler_method_answers_exactly_one_request_type(engine) -> None:
 
 
 def test_searches_go_through_the_coalescer(engine) -> None:
-    handler = engine.handlers[rq.Search]
+    handler = inspect.unwrap(engine.handlers[rq.Search])
     assert isinstance(getattr(handler, "__self__", None), SearchCoalescer)
     assert _method(handler) == engine.reader.op_search
 

@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from .. import _requests as rq
@@ -64,7 +65,7 @@ class AsyncSearchIterator:
     """Batches of search hits, best first, continuing past each batch's last distance."""
 
     def __init__(self, client: AsyncClient, request: rq.Search, batch_size: int, limit: int,
-                 timeout: float | None) -> None:
+                 timeout: float | None, external_filter_func: Callable[[list[Any]], Any] | None = None) -> None:
         self._client = client
         self._request = request
         self._batch = batch_size
@@ -74,6 +75,10 @@ class AsyncSearchIterator:
         self._edge: set[Any] = set()
         self._done = False
         self._larger: bool | None = None
+        self._filter = external_filter_func
+        #: Hits that passed ``external_filter_func`` beyond the last page returned.
+        self._kept: list[Any] = []
+        self._source_done = False
 
     async def _metric(self) -> str:
         """The search's metric; only a search that names none asks for the schema and its field's index."""
@@ -89,10 +94,31 @@ class AsyncSearchIterator:
         return search_metric(r, schema, index)
 
     async def next(self) -> list[dict[str, Any]]:
-        """The next batch of hits, or ``[]`` when the iterator is exhausted."""
+        """The next batch of hits, or ``[]`` when the iterator is exhausted.
+
+        With ``external_filter_func``, each page fetched goes through it and pages are
+        fetched until a full batch passed (or the hits run out), as pymilvus does.
+        """
         n = self._batch if self._left is None else min(self._batch, self._left)
         if self._done or n <= 0:
             return []
+        if self._filter is None:
+            page = await self._fetch(n)
+            self._done = len(page) < n
+        else:
+            while len(self._kept) < n and not self._source_done:
+                got = await self._fetch(self._batch)
+                self._source_done = len(got) < self._batch
+                if got:
+                    self._kept.extend(self._filter(got))
+            page, self._kept = self._kept[:n], self._kept[n:]
+            self._done = self._source_done and not self._kept
+        if self._left is not None:
+            self._left -= len(page)
+        return page
+
+    async def _fetch(self, n: int) -> list[Any]:
+        """The next ``n`` hits from the engine, continuing past the last distance returned."""
         if self._larger is None:
             self._larger = larger_is_better(await self._metric())
         r = self._request
@@ -110,9 +136,6 @@ class AsyncSearchIterator:
             self._edge = {h.id for h in fresh if h["distance"] == last} | (
                 self._edge if last == self._last else set())
             self._last = last
-        if self._left is not None:
-            self._left -= len(fresh)
-        self._done = len(fresh) < n
         return fresh
 
     def close(self) -> None:

@@ -16,6 +16,7 @@ from .._errors import NotFoundError, ParamError, SchemaError
 from .._schema import CollectionSchema, FieldSchema
 from .._types import DataType, LoadState
 from ..data._vectors import query_vectors
+from ..wire._aggregation import spec_from_pb
 from ._helpers import IndexParams
 from ._milvus_objects import as_ann_request, as_function_score, as_index_specs, as_ranker, as_schema
 from ._results import ReplicaInfo, Shard
@@ -113,8 +114,9 @@ class ClientBase:
         self, collection_name: str, data: Any, filter: str, limit: int, output_fields: Any,  # noqa: A002
         search_params: dict[str, Any] | None, partition_names: Any, anns_field: str | None, kwargs: dict[str, Any],
     ) -> rq.Search:
-        if data is None:
-            raise ParamError("search needs data= (query vectors)")
+        ids = search_ids(kwargs.get("ids"), data)
+        if ids is None and data is None:
+            raise ParamError("search needs data= (query vectors) or ids= (primary keys of stored vectors)")
         if isinstance(data, (list, tuple)) and not data:
             raise ParamError("data: got an empty list, expected at least one query vector", code=_CLIENT_SIDE)
         sp = dict(search_params or {})
@@ -133,16 +135,21 @@ class ClientBase:
         strict = bool(kwargs.get("strict_group_size", params.pop("strict_group_size", False)))
         _check_limit(limit)
         ranker = kwargs.get("ranker")
+        aggregation = as_aggregation(kwargs.get("search_aggregation"))
+        if aggregation is not None and (group_by or kwargs.get("group_by_fields")):
+            raise ParamError("search_aggregation and group_by_field cannot be used together")
         if kwargs.get("function_chains"):
             raise ParamError("function_chains and ranker cannot be used together" if ranker is not None else
                              "function_chains: not supported; pass rerank functions as ranker=")
         return rq.Search(
-            self._dbn(kwargs), collection_name, search_data(data), anns_field or "", filter or "", int(limit),
+            self._dbn(kwargs), collection_name, None if ids is not None else search_data(data), anns_field or "",
+            filter or "", int(limit),
             int(offset), _fields(output_fields), str(metric).upper(), params, _names(partition_names),
             dict(kwargs.get("filter_params") or {}), group_by, group_size, strict,
             int(kwargs.get("round_decimal", -1)), str(kwargs.get("consistency_level", "")),
             None if ranker is None else as_function_score(ranker),
-            str(kwargs.get("timezone") or ""), str(kwargs.get("time_fields") or ""),
+            str(kwargs.get("timezone") or ""), str(kwargs.get("time_fields") or ""), ids=ids,
+            highlighter=as_highlighter(kwargs.get("highlighter")), aggregation=aggregation,
         )
 
     def _hybrid_request(
@@ -286,3 +293,109 @@ def _ids(ids: Any) -> Any:
     if isinstance(ids, (int, str, np.integer)):
         return [ids]
     return list(ids)
+
+
+def search_ids(ids: Any, data: Any) -> tuple[Any, ...] | None:
+    """A search's ``ids=`` as a tuple of primary keys (None when not given); `ParamError` for a bad one."""
+    if ids is None:
+        return None
+    if data is not None:
+        raise ParamError("search takes either data= (query vectors) or ids= (primary keys), not both")
+    keys = (ids,) if isinstance(ids, (int, str, np.integer)) else tuple(ids)
+    if not keys:
+        raise ParamError("ids: got an empty list, expected at least one primary key")
+    if any(isinstance(k, (bool, np.bool_)) for k in keys):
+        raise ParamError(f"ids: got {list(keys)!r}; primary keys are integers or strings, not booleans")
+    if all(isinstance(k, (int, np.integer)) for k in keys):
+        return tuple(int(k) for k in keys)
+    if all(isinstance(k, str) for k in keys):
+        return keys
+    raise ParamError(f"ids: got {list(keys)!r}, expected primary keys all integers or all strings")
+
+
+#: Bytes per unit of pymilvus's ``target_size_unit``.
+_SIZE_UNITS = {"b": 1, "kb": 1 << 10, "mb": 1 << 20, "gb": 1 << 30, "tb": 1 << 40, "pb": 1 << 50}
+#: The largest target size Milvus takes, in MB (a signed 64-bit count).
+_MAX_TARGET_MB = (1 << 63) - 1
+
+
+def compact_options(is_clustering: Any, is_l0: Any, target_size: Any, unit: Any) -> tuple[bool, bool, int]:
+    """``compact``'s options as `Compact` takes them (target size in MB, 0 when none), checked as pymilvus does."""
+    for name, value in (("is_clustering", is_clustering), ("is_l0", is_l0)):
+        if not isinstance(value, bool):
+            raise ParamError(f"{name}: got {value!r}, expected True or False")
+    if target_size is None:
+        return is_clustering, is_l0, 0
+    if isinstance(target_size, bool) or not isinstance(target_size, (int, np.integer)) or target_size <= 0:
+        raise ParamError(f"target_size: got {target_size!r}, expected a positive integer")
+    key = str(unit).strip().lower()
+    if key not in _SIZE_UNITS:
+        raise ParamError(f"target_size_unit: got {unit!r}, expected one of {', '.join(_SIZE_UNITS)}")
+    mb = int(target_size) * _SIZE_UNITS[key] >> 20
+    if not 0 < mb <= _MAX_TARGET_MB:
+        raise ParamError(f"target_size: {target_size}{key} is {'under 1 MB' if mb <= 0 else 'too large'}; "
+                         f"expected 1 MB to {_MAX_TARGET_MB} MB")
+    return is_clustering, is_l0, mb
+
+
+def as_highlighter(h: Any) -> dict[str, Any] | None:
+    """pymilvus's ``LexicalHighlighter`` (or a dict of its params, or ``{"type", "params"}``) as `Search` takes it."""
+    if h is None:
+        return None
+    if isinstance(h, dict):
+        if "params" in h or "type" in h:
+            return {"type": str(h.get("type", "lexical")).lower(), "params": dict(h.get("params") or {})}
+        return {"type": "lexical", "params": dict(h)}
+    params = getattr(h, "params", None)
+    if not isinstance(params, dict):
+        raise ParamError(f"highlighter: got {type(h).__name__}, expected a LexicalHighlighter or a dict of its params")
+    kind = getattr(h, "type", 0)
+    name = "lexical" if kind in (0, "lexical", "LEXICAL") else getattr(kind, "name", str(kind)).lower()
+    return {"type": name, "params": dict(params)}
+
+
+def as_aggregation(a: Any) -> dict[str, Any] | None:
+    """pymilvus's ``SearchAggregation`` (or a dict of its constructor's arguments) as `Search` takes it."""
+    if a is None:
+        return None
+    if hasattr(a, "to_proto") and not isinstance(a, dict):
+        return spec_from_pb(a.to_proto())
+    if not isinstance(a, dict):
+        raise ParamError(f"search_aggregation: got {type(a).__name__}, expected a SearchAggregation or a dict")
+    return _aggregation_dict(a, "search_aggregation")
+
+
+def _aggregation_dict(a: dict[str, Any], where: str) -> dict[str, Any]:
+    fields, size = a.get("fields"), a.get("size")
+    if not isinstance(fields, list) or not fields or not all(isinstance(f, str) and f for f in fields):
+        raise ParamError(f"{where}.fields: got {fields!r}, expected a non-empty list of field names")
+    if isinstance(size, bool) or not isinstance(size, int) or size <= 0:
+        raise ParamError(f"{where}.size: got {size!r}, expected a positive integer")
+
+    def pairs(items: Any, name: str) -> list[tuple[str, str]]:
+        if not isinstance(items, list) or not all(isinstance(i, dict) and len(i) == 1 for i in items):
+            raise ParamError(f"{where}.{name}: got {items!r}, expected a list of one-key dicts like {{'x': 'asc'}}")
+        out = [next(iter(i.items())) for i in items]
+        if any(d not in ("asc", "desc") for _, d in out):
+            raise ParamError(f"{where}.{name}: got {items!r}; directions are 'asc' or 'desc'")
+        return out
+
+    metrics = {}
+    for alias, m in (a.get("metrics") or {}).items():
+        if not isinstance(m, dict) or len(m) != 1:
+            raise ParamError(f"{where}.metrics[{alias!r}]: got {m!r}, expected {{op: field}}")
+        op, field_name = next(iter(m.items()))
+        metrics[alias] = {"op": op, "field": field_name}
+    th = a.get("top_hits")
+    if th is not None:
+        th = th if isinstance(th, dict) else {"size": getattr(th, "size", None), "sort": getattr(th, "sort", [])}
+        if isinstance(th.get("size"), bool) or not isinstance(th.get("size"), int) or th["size"] <= 0:
+            raise ParamError(f"{where}.top_hits.size: got {th.get('size')!r}, expected a positive integer")
+        th = {"size": th["size"], "sort": [{"field": f, "direction": d} for f, d in pairs(th.get("sort") or [], "top_hits.sort")]}
+    sub = a.get("sub_aggregation")
+    if sub is not None:
+        sub = _aggregation_dict(sub, where + ".sub_aggregation") if isinstance(sub, dict) \
+            else spec_from_pb(sub.to_proto())
+    return {"fields": fields, "size": size, "metrics": metrics,
+            "order": [{"key": k, "direction": d} for k, d in pairs(a.get("order") or [], "order")],
+            "top_hits": th, "sub": sub}

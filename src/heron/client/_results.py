@@ -80,6 +80,8 @@ class SearchResult(list):
     """One `Hits` list per query vector, in the order of the query vectors."""
 
     extra: dict[str, Any] = {"cost": 0}
+    #: With ``search_aggregation``: per query, its buckets (dicts: key, count, metrics, hits, sub_groups).
+    agg_buckets: list[list[dict[str, Any]]] = []
 
     def __str__(self) -> str:
         return f"data: {list(map(list, self[:10]))}"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from .. import _requests as rq
@@ -13,9 +14,11 @@ from ..data._batch import build_batch
 from ._sync_admin import AdminMixin
 from ._sync_iterators import QueryIterator, SearchIterator
 from ._sync_ops import OpsMixin
+from ._sync_session import AsyncClientSession
 from ._sync_text import TextMixin
 from ._base import (
     ClientBase,
+    compact_options,
     described,
     is_remote,
     one_node_replicas,
@@ -396,20 +399,28 @@ class Client(AdminMixin, OpsMixin, TextMixin, ClientBase):
     def search(self, collection_name: str, data: Any = None, filter: str = "", limit: int = 10,  # noqa: A002
                      output_fields: list[str] | None = None, search_params: dict[str, Any] | None = None,
                      timeout: float | None = None, partition_names: list[str] | None = None,
-                     anns_field: str | None = None, ranker: Any = None, **kwargs: Any) -> SearchResult:
+                     anns_field: str | None = None, ranker: Any = None, function_chains: Any = None,
+                     highlighter: Any = None, ids: Any = None, search_aggregation: Any = None,
+                     **kwargs: Any) -> SearchResult:
         """Nearest neighbours of each query vector: one list of hits per query, best first.
 
         ``data`` is one query vector or several; ``anns_field`` picks the vector
         field when there are several, ``filter`` keeps only matching rows and
         ``search_params`` takes metric_type and index params (radius, range_filter
         for a range search). ``ranker`` (a rerank ``Function`` or ``FunctionScore``:
-        decay, boost) rescores the candidates. `CollectionNotLoadedError` if the
+        decay, boost) rescores the candidates. ``ids`` (in place of ``data``) searches
+        with the stored vectors of those primary keys, one list of hits per key; a key
+        that is not stored is a `ParamError`. `CollectionNotLoadedError` if the
         collection is released; `ParamError` for a bad ranker, before any work.
         """
         req = self._search_request(collection_name, data, filter, limit, output_fields, search_params,
-                                   partition_names, anns_field, {**kwargs, "ranker": ranker})
+                                   partition_names, anns_field,
+                                   {**kwargs, "ranker": ranker, "function_chains": function_chains, "ids": ids,
+                                    "highlighter": highlighter, "search_aggregation": search_aggregation})
         raw = self._call(req, timeout)
-        return shape_search(raw, self._pk_name(req.collection_name, req.db_name))
+        result = shape_search(raw, self._pk_name(req.collection_name, req.db_name))
+        result.agg_buckets = getattr(raw, "agg_buckets", None) or []
+        return result
 
     def hybrid_search(self, collection_name: str, reqs: list[AnnSearchRequest | Any], ranker: Any,
                             limit: int = 10, output_fields: list[str] | None = None, timeout: float | None = None,
@@ -439,25 +450,45 @@ class Client(AdminMixin, OpsMixin, TextMixin, ClientBase):
                         limit: int = -1, output_fields: list[str] | None = None,
                         search_params: dict[str, Any] | None = None, timeout: float | None = None,
                         partition_names: list[str] | None = None, anns_field: str | None = None,
-                        round_decimal: int = -1, **kwargs: Any) -> SearchIterator:
+                        round_decimal: int = -1, *, external_filter_func: Callable[[Any], Any] | None = None,
+                        **kwargs: Any) -> SearchIterator:
         """Hits of one query vector in batches of ``batch_size``, best first; ``limit=-1`` means all.
 
         Iterate with ``for batch in ...`` or call ``it.next()`` until it returns ``[]``.
+        ``external_filter_func`` takes each fetched page of hits and returns the hits to keep;
+        batches still hold ``batch_size`` hits (the last may hold fewer).
         """
+        if external_filter_func is not None and not callable(external_filter_func):
+            raise ParamError(f"external_filter_func: got {type(external_filter_func).__name__}, expected a "
+                             "callable taking a page of hits and returning the hits to keep")
         _check_batch(batch_size)
         req = self._search_request(collection_name, data, filter or "", batch_size, output_fields, search_params,
                                    partition_names, anns_field, {**kwargs, "round_decimal": round_decimal})
         if req.data.shape[0] != 1:
             raise ParamError(f"search_iterator takes one query vector; got {req.data.shape[0]}")
-        return SearchIterator(self, req, batch_size, limit, timeout)
+        return SearchIterator(self, req, batch_size, limit, timeout, external_filter_func)
+
+    def session(self, cluster_id: str) -> AsyncClientSession:
+        """A session whose reads go to cluster ``cluster_id``; Heron is one cluster, so to this client's data."""
+        return AsyncClientSession(self, cluster_id)
 
     def flush(self, collection_name: str, timeout: float | None = None, **kwargs: Any) -> None:
         """Seal growing segments into files and wait for them (writes are durable without it)."""
         self._call(rq.Flush(self._dbn(kwargs), collection_name), timeout)
 
-    def compact(self, collection_name: str, timeout: float | None = None, **kwargs: Any) -> int:
-        """Rewrite segments without their deleted rows now (it also happens in the background); returns a job id."""
-        return self._call(rq.Compact(self._dbn(kwargs), collection_name), timeout)
+    def compact(self, collection_name: str, is_clustering: bool = False, is_l0: bool = False,
+                      target_size: int | None = None, target_size_unit: str = "mb", timeout: float | None = None,
+                      **kwargs: Any) -> int:
+        """Rewrite segments without their deleted rows now (it also happens in the background); returns a job id.
+
+        ``target_size`` (in ``target_size_unit``: b, kb, mb, gb, tb or pb) also merges
+        adjacent segments while a merged segment's file stays within it. ``is_clustering``
+        needs a collection with a clustering key (error 2304 otherwise, as in Milvus);
+        ``is_l0`` compacts as the plain call does (deletes are applied by any compaction).
+        """
+        req = rq.Compact(self._dbn(kwargs), collection_name, *compact_options(is_clustering, is_l0, target_size,
+                                                                               target_size_unit))
+        return self._call(req, timeout)
 
     def get_compaction_state(self, job_id: int, timeout: float | None = None, **kwargs: Any) -> str:
         """Compaction runs to completion inside `compact`, so every job is ``"Completed"``."""

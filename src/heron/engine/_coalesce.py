@@ -53,6 +53,8 @@ def _json(v: Any) -> str:
 def batch_key(r: rq.Search) -> Hashable | None:
     """What two searches must share to be answered by one call; None: never batched."""
     data = r.data
+    if r.highlighter is not None or r.ids is not None or r.aggregation is not None:  # per-request work beside the queries: alone
+        return None
     if type(data) is not np.ndarray or data.ndim != 2 or not r.params.keys() <= _PLAIN_PARAMS:
         return None
     if "random_sample" in r.filter.lower():  # each call draws its own sample

@@ -39,16 +39,19 @@ from .._errors import (
 )
 from ._access import ACCESS_REQUESTS, NO_AUTH
 from ._access import run as run_access
+from ._aggregate import aggregating
 from ._catalog_ops import CatalogOps
 from ._coalesce import SearchCoalescer
 from ._collection import Collection
 from ._file_resources import FileResources
 from ._function_ops import FunctionOps
+from ._highlight import highlighting
 from ._maintenance import Maintenance
 from ._reads import Reader
 from ._recovery import Recovery
 from ._resource_groups import ResourceGroups
 from ._schema_ops import SchemaOps
+from ._search_ids import by_ids
 from ._segment_info import SegmentInfo
 from ._snapshots import Snapshots
 from ._writes import Writer
@@ -196,7 +199,7 @@ class Engine:
             rq.Compact: m.op_compact,
             rq.Query: r.op_query,
             # Concurrent searches that differ only in their query vectors run as one call.
-            rq.Search: SearchCoalescer(r.op_search).search,
+            rq.Search: by_ids(self, r, aggregating(self, r, highlighting(self, r, SearchCoalescer(r.op_search).search))),
             rq.HybridSearch: r.op_hybrid_search,
             rq.AlterDatabase: c.op_alter_database,
             # Users, roles and privileges: nobody logs in to an embedded engine (see _access).

@@ -29,6 +29,7 @@ from .._types import DataType
 from ..data._batch import Batch
 from ..data._pa import to_numpy
 from ._collection import Collection, Partition
+from ._compact_options import check_clustering, merge_to_target
 from ._faults import fault_point
 from ._segment import LIVE, Segment
 from .index._base import BuildCancelled
@@ -232,12 +233,14 @@ class Maintenance:
     def op_compact(self, r: rq.Compact) -> int:
         """Rewrite every sealed segment that has deleted rows; returns a job id (done on return)."""
         coll = self.engine.collection(r.db_name, r.collection_name)
+        check_clustering(coll, r)
         self.engine.wait_background()
         for p in list(coll.partitions.values()):
             for seg in list(p.sealed):
                 if seg.deleted and seg.persisted:
                     self.compact(coll, p, seg, background=False)
         self.engine.wait_background()
+        merge_to_target(self, coll, r.target_size_mb)
         return coll.visible_seq
 
     def compact(self, coll: Collection, p: Partition, old: Segment, *, background: bool = True) -> None:

@@ -29,6 +29,7 @@ from .._version import __version__
 from . import _query as wq
 from . import _schema as ws
 from . import _text as wt
+from ._compaction import compact_from_pb, compact_to_pb
 from ._composite import Const, DescribeIndexes, Sequence, timestamp
 
 SchemaFn = Callable[[str], CollectionSchema]
@@ -538,9 +539,9 @@ CODECS: dict[str, Codec] = {
         Codec(
             "ManualCompaction",
             rq.Compact,
-            lambda m, db, s: rq.Compact(db, m.collection_name),
+            compact_from_pb,
             lambda res, r, s: C.ManualCompactionResponse(compactionID=int(res or 0)),
-            lambda r, s: C.ManualCompactionRequest(db_name=r.db_name, collection_name=r.collection_name),
+            compact_to_pb,
             lambda reply, r: int(reply.compactionID),
         ),
         Codec(

@@ -21,6 +21,7 @@ from .._partial import partial_schema
 from .._schema import META_FIELD, CollectionSchema
 from .._types import DataType
 from . import _compat as compat
+from ._aggregation import AggregatedHits, buckets_from_pb, buckets_to_pb, request_spec, set_request_spec
 from ._composite import IteratorPage, SearchIteratorPage, timestamp
 from ._data import (
     COUNT,
@@ -32,6 +33,7 @@ from ._data import (
     result_names,
     rows_to_fields,
 )
+from ._highlight import highlighter_from_pb, highlighter_to_pb, highlights_from_pb, highlights_to_pb
 from ._rerank import function_score_from_pb, function_score_to_pb
 from ._schema import consistency_name, consistency_number, kv_dict, kv_pairs, loads_or_str
 from ._text_queries import queries_from_placeholder, queries_to_placeholder
@@ -350,6 +352,8 @@ def search_from_pb(msg: milvus_pb2.SearchRequest, db: str) -> rq.Search | Search
     batch = _int(kv.get(_ITER_BATCH_KEY), search.limit)
     if batch < 1:
         raise ParamError(f"{_ITER_BATCH_KEY}: got {kv.get(_ITER_BATCH_KEY)!r}, expected a positive integer")
+    if search.ids is not None:
+        raise ParamError("search iterator: ids= (primary keys) cannot replace the query vector; pass data=")
     if search.data.shape[0] != 1:
         raise ParamError(f"search iterator: got {search.data.shape[0]} query vectors, expected one")
     bound = kv.get(_ITER_BOUND_KEY)
@@ -361,8 +365,11 @@ def search_from_pb(msg: milvus_pb2.SearchRequest, db: str) -> rq.Search | Search
 
 
 def _search_from_pb(msg: milvus_pb2.SearchRequest, db: str) -> rq.Search:
-    if compat.field_set(msg, "ids") or not msg.placeholder_group:
-        raise ParamError("search by primary keys (ids=) is not supported; pass query vectors as data=")
+    by_ids = compat.field_set(msg, "ids")
+    if by_ids and msg.placeholder_group:
+        raise ParamError("search takes either query vectors or ids (primary keys), not both")
+    if not by_ids and not msg.placeholder_group:
+        raise ParamError("search needs query vectors (placeholder_group) or ids (primary keys)")
     kv = kv_dict(msg.search_params)
     params = loads_or_str(kv.get("params", "{}"))
     params = dict(params) if isinstance(params, dict) else {}
@@ -376,7 +383,7 @@ def _search_from_pb(msg: milvus_pb2.SearchRequest, db: str) -> rq.Search:
     return rq.Search(
         db,
         msg.collection_name,
-        queries_from_placeholder(msg.placeholder_group),
+        None if by_ids else queries_from_placeholder(msg.placeholder_group),
         kv.get("anns_field", ""),
         msg.dsl,
         _int(kv.get("topk"), 10),
@@ -394,6 +401,9 @@ def _search_from_pb(msg: milvus_pb2.SearchRequest, db: str) -> rq.Search:
         function_score_from_pb(msg),
         str(loads_or_str(kv.get("timezone", "")) or ""),
         str(loads_or_str(kv.get("time_fields", "")) or ""),
+        ids=tuple(_ids_list(msg.ids)) if by_ids else None,
+        highlighter=highlighter_from_pb(msg),
+        aggregation=request_spec(msg),
     )
 
 
@@ -424,16 +434,26 @@ def search_to_pb(r: rq.Search) -> milvus_pb2.SearchRequest:
         partition_names=list(r.partition_names),
         dsl=r.filter,
         dsl_type=common_pb2.BoolExprV1,
-        placeholder_group=queries_to_placeholder(r.data),
         output_fields=list(r.output_fields or []),
         search_params=kv_pairs(kv),
-        nq=int(r.data.shape[0]),
+        nq=len(r.ids) if r.ids is not None else int(r.data.shape[0]),
         expr_template_values=template_to_pb(r.filter_params),
         consistency_level=consistency_number(r.consistency_level) if r.consistency_level else 0,
         use_default_consistency=not r.consistency_level,
     )
+    if r.ids is None:
+        msg.placeholder_group = queries_to_placeholder(r.data)
+    elif "ids" in msg.DESCRIPTOR.fields_by_name:
+        msg.ids.CopyFrom(_ids_pb(list(r.ids)))
+    else:
+        raise ParamError("ids: this pymilvus's protocol modules cannot send a search by primary keys; "
+                         "pymilvus 2.6.9 or newer can")
     if r.ranker:
         msg.function_score.CopyFrom(function_score_to_pb(r.ranker))
+    if r.highlighter is not None:
+        highlighter_to_pb(msg, r.highlighter)
+    if r.aggregation is not None:
+        set_request_spec(msg, r.aggregation)
     return msg
 
 
@@ -441,6 +461,9 @@ def search_result_to_pb(hits: Any, r: Any, schema: CollectionSchema) -> milvus_p
     """Hits as SearchResults; a search iterator's page also carries its token, bound and session timestamp."""
     page = hits if isinstance(hits, IteratorPage) else None
     res = hits_to_pb(schema, page.hits if page else hits, list(r.output_fields or []))
+    highlights_to_pb(page.hits if page else hits, res)
+    if getattr(hits, "agg_buckets", None) is not None:
+        buckets_to_pb(hits.agg_buckets, res)
     if page is not None and "search_iterator_v2_results" in res.DESCRIPTOR.fields_by_name:
         res.search_iterator_v2_results.token = _ITER_TOKEN
         res.search_iterator_v2_results.last_bound = page.last_bound
@@ -451,7 +474,14 @@ def search_result_to_pb(hits: Any, r: Any, schema: CollectionSchema) -> milvus_p
 
 
 def search_result_from_pb(resp: milvus_pb2.SearchResults, r: Any) -> list[list[dict[str, Any]]]:
-    return hits_from_pb(resp.results)
+    hits = hits_from_pb(resp.results)
+    highlights_from_pb(resp.results, hits)
+    buckets = buckets_from_pb(resp.results)
+    if buckets is None:
+        return hits
+    out = AggregatedHits(hits)
+    out.agg_buckets = buckets
+    return out
 
 
 # -- hybrid search ----------------------------------------------------------------------------------------------

@@ -323,7 +323,7 @@ class AsyncRemoteTransport(_Base):
     async def handle(self, request: Any, timeout: float | None = None) -> Any:
         if self._closed:
             raise ClientClosedError("the client is closed; create a new one")
-        if type(request) is rq.Search and timeout is None:
+        if type(request) is rq.Search and timeout is None and request.ids is None:
             return await self._searches.search(request)
         return await self._handle(request, timeout)
 

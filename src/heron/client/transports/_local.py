@@ -68,7 +68,7 @@ class AsyncLocalTransport:
     async def handle(self, request: Any, timeout: float | None = None) -> Any:
         if self._closed:
             raise ClientClosedError("the client is closed; create a new one")
-        if type(request) is rq.Search:
+        if type(request) is rq.Search and request.ids is None:
             fut = self._searches.search(request)
         else:
             fut = self._pool.submit(self._execute, request)
