@@ -32,7 +32,7 @@ from ._errors import (
     ServerBusyError,
     StorageError,
 )
-from ._schema import CollectionSchema, FieldSchema
+from ._schema import CollectionSchema, FieldSchema, StructFieldSchema
 from ._types import ConsistencyLevel, DataType, LoadState, MetricType
 from ._version import __version__
 from .client._async_client import AsyncClient
@@ -93,6 +93,7 @@ __all__ = [
     "ServerBusyError",
     "Shard",
     "StorageError",
+    "StructFieldSchema",
     "WeightedRanker",
     "__version__",
 ]

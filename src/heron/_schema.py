@@ -14,7 +14,7 @@ import re
 from typing import Any
 
 from ._errors import SchemaError
-from ._types import ARRAY_ELEMENT_TYPES, NUMPY_DTYPES, DataType
+from ._types import ARRAY_ELEMENT_TYPES, NUMPY_DTYPES, STRUCT_SUBFIELD_TYPES, DataType
 
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,254}$")
 MAX_VARCHAR_LENGTH = 65535
@@ -278,6 +278,132 @@ class FieldSchema:
         return f"FieldSchema({self.to_dict()!r})"
 
 
+#: Sub-field flags that belong to the struct as a whole (or to no struct at all).
+_STRUCT_SUB_FLAGS = ("is_primary", "is_partition_key", "is_clustering_key", "nullable", "auto_id")
+
+
+class StructFieldSchema:
+    """The element of a struct array field: named sub-fields every element has.
+
+    pymilvus's class, same constructor and `add_field` chaining. Put it in a
+    schema with ``schema.add_field(name, DataType.ARRAY, element_type=DataType.STRUCT,
+    struct_schema=..., max_capacity=N)``; each row then holds a list of up to N
+    dicts with these sub-fields. Sub-fields are scalars (the ARRAY element types)
+    or FLOAT_VECTOR; nothing is checked until the collection schema is validated.
+    """
+
+    def __init__(self, nullable: bool = False, description: str = "") -> None:
+        self.name = ""
+        self.fields: list[FieldSchema] = []
+        self.description = description
+        self.nullable = bool(nullable)
+        self.max_capacity: int | None = None
+        self.params: dict[str, Any] = {}
+        self.field_id = 0
+        self.added_seq = 0
+
+    @property
+    def dtype(self) -> DataType:
+        """Always `DataType.STRUCT`."""
+        return DataType.STRUCT
+
+    def add_field(self, field_name: str, datatype: DataType | int | str, **kwargs: Any) -> StructFieldSchema:
+        """Append a sub-field (pymilvus's signature) and return the struct, for chaining."""
+        desc = kwargs.pop("description", kwargs.pop("desc", ""))
+        self.fields.append(FieldSchema(field_name, datatype, desc, **kwargs))
+        return self
+
+    def field(self, name: str) -> FieldSchema | None:
+        """The sub-field called ``name``, or ``None``."""
+        return next((f for f in self.fields if f.name == name), None)
+
+    def validate(self) -> None:
+        """Raise `SchemaError` naming the struct and sub-field if the definition is unsound."""
+        n = self.name
+        if not isinstance(n, str) or not _NAME.match(n):
+            raise SchemaError(f"struct field name {n!r} is invalid: expected a letter or '_' followed by "
+                              "letters, digits or '_'")
+        if self.max_capacity is None or not 0 < self.max_capacity <= MAX_ARRAY_CAPACITY:
+            raise SchemaError(f"struct field {n!r}: max_capacity must be in 1..{MAX_ARRAY_CAPACITY}; "
+                              f"got {self.max_capacity!r}")
+        if not self.fields:
+            raise SchemaError(f"struct field {n!r} must have at least one sub-field")
+        seen: set[str] = set()
+        for f in self.fields:
+            if f.dtype not in STRUCT_SUBFIELD_TYPES:
+                raise SchemaError(
+                    f"struct field {n!r}: sub-field {f.name!r} has type {f.dtype.name}; expected one of "
+                    f"{sorted(t.name for t in STRUCT_SUBFIELD_TYPES)}")
+            for flag in _STRUCT_SUB_FLAGS:
+                if getattr(f, flag):
+                    raise SchemaError(f"struct field {n!r}: sub-field {f.name!r} cannot be {flag} "
+                                      "(nullable is set on the struct field as a whole)")
+            if f.default_value is not None:
+                raise SchemaError(f"struct field {n!r}: sub-field {f.name!r} cannot have a default value")
+            f.validate()
+            if f.name in seen:
+                raise SchemaError(f"struct field {n!r}: sub-field name {f.name!r} appears twice")
+            seen.add(f.name)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The struct as pymilvus's ``StructFieldSchema.to_dict`` gives it."""
+        d: dict[str, Any] = {"name": self.name, "description": self.description,
+                             "fields": [f.to_dict() for f in self.fields]}
+        if self.nullable:
+            d["nullable"] = True
+        if self.max_capacity is not None:
+            d["max_capacity"] = self.max_capacity
+        if self.params:
+            d["params"] = copy.deepcopy(self.params)
+        return d
+
+    def describe(self) -> dict[str, Any]:
+        """The struct as an entry of ``describe_collection()["fields"]`` (pymilvus 3's form)."""
+        d: dict[str, Any] = {
+            "field_id": self.field_id, "name": self.name, "description": self.description,
+            "type": DataType.ARRAY, "element_type": DataType.STRUCT,
+            "params": {**self.params, "max_capacity": self.max_capacity},
+        }
+        if self.nullable:
+            d["nullable"] = True
+        subs = []
+        for f in self.fields:
+            fd = f.to_dict()
+            sub = {"field_id": f.field_id, "name": f.name, "type": f.dtype, "description": f.description}
+            if fd["params"]:
+                sub["params"] = fd["params"]
+            subs.append(sub)
+        d["struct_fields"] = subs
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> StructFieldSchema:
+        """The struct `describe` or `to_dict` (heron's or pymilvus's) gave."""
+        s = cls(bool(d.get("nullable", False)), d.get("description", ""))
+        s.name = d.get("name", "")
+        params = dict(d.get("params") or {})
+        cap = d.get("max_capacity", params.pop("max_capacity", None))
+        s.max_capacity = None if cap is None else int(cap)
+        s.params = params
+        for sub in d.get("struct_fields") or d.get("fields") or []:
+            s.fields.append(FieldSchema.from_dict(sub))
+        s.field_id = int(d.get("field_id") or 0)
+        s.added_seq = int(d.get("added_seq", 0))
+        return s
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, StructFieldSchema) and self.describe() == other.describe()
+
+    def __repr__(self) -> str:
+        return f"StructFieldSchema({self.to_dict()!r})"
+
+
+def is_struct_dict(d: dict[str, Any]) -> bool:
+    """Whether a field dict describes a struct array (ARRAY of STRUCT)."""
+    et = d.get("element_type")
+    return et is not None and _coerce_type(et, "element_type") is DataType.STRUCT
+
+
 class CollectionSchema:
     """The fields of a collection plus collection-wide options.
 
@@ -290,6 +416,7 @@ class CollectionSchema:
         self,
         fields: list[FieldSchema] | None = None,
         description: str = "",
+        struct_fields: list[StructFieldSchema] | None = None,
         *,
         auto_id: bool | None = None,
         enable_dynamic_field: bool = False,
@@ -297,6 +424,10 @@ class CollectionSchema:
         **kwargs: Any,
     ) -> None:
         self.fields: list[FieldSchema] = list(fields or [])
+        #: The struct array fields, after ``fields`` in ids and in ``describe_collection``.
+        self.struct_fields: list[StructFieldSchema] = [
+            copy.deepcopy(x) if isinstance(x, StructFieldSchema) else StructFieldSchema.from_dict(x.to_dict())
+            for x in struct_fields or []]
         self.description = description
         self.auto_id = auto_id
         self.enable_dynamic_field = bool(enable_dynamic_field)
@@ -310,11 +441,37 @@ class CollectionSchema:
     def add_field(self, field_name: str, datatype: DataType | int | str, **kwargs: Any) -> CollectionSchema:
         """Append a field (pymilvus's signature) and return the schema, for chaining."""
         desc = kwargs.pop("description", kwargs.pop("desc", ""))
+        if kwargs.get("element_type") is not None and is_struct_dict(kwargs):
+            return self._add_struct(field_name, datatype, desc, kwargs)
         field = FieldSchema(field_name, datatype, desc, **kwargs)
         if field.is_primary and self.auto_id is not None and "auto_id" not in kwargs:
             field.auto_id = self.auto_id
         self.fields.append(field)
         return self
+
+    def _add_struct(self, name: str, datatype: Any, desc: str, kw: dict[str, Any]) -> CollectionSchema:
+        if _coerce_type(datatype, f"field {name!r}") is not DataType.ARRAY:
+            raise SchemaError(f"field {name!r}: element_type STRUCT needs datatype ARRAY")
+        given = kw.get("struct_schema")
+        if given is None or not hasattr(given, "fields"):
+            raise SchemaError(f"field {name!r}: ARRAY of STRUCT needs struct_schema (a StructFieldSchema)")
+        struct = given if isinstance(given, StructFieldSchema) else StructFieldSchema.from_dict(given.to_dict())
+        struct = copy.deepcopy(struct)
+        struct.name, struct.description = name, desc or struct.description
+        struct.nullable = bool(kw.get("nullable", False))
+        struct.max_capacity = None if kw.get("max_capacity") is None else int(kw["max_capacity"])
+        struct.params.update({k: kw[k] for k in ("mmap_enabled", "warmup") if k in kw})
+        self.struct_fields.append(struct)
+        return self
+
+    def add_struct_field(self, struct_field_schema: StructFieldSchema) -> CollectionSchema:
+        """Append a named struct array field (its ``name`` and ``max_capacity`` set); returns the schema."""
+        self.struct_fields.append(struct_field_schema)
+        return self
+
+    def struct_field(self, name: str) -> StructFieldSchema | None:
+        """The struct array field called ``name``, or ``None``."""
+        return next((s for s in self.struct_fields if s.name == name), None)
 
     # -- lookups --------------------------------------------------------------
     @property
@@ -354,6 +511,11 @@ class CollectionSchema:
             if f.name == META_FIELD:
                 raise SchemaError(f"field name {META_FIELD!r} is reserved for dynamic fields")
             seen.add(f.name)
+        for st in self.struct_fields:
+            st.validate()
+            if st.name in seen:
+                raise SchemaError(f"field name {st.name!r} appears twice in the schema")
+            seen.add(st.name)
         primaries = [f.name for f in self.fields if f.is_primary]
         if len(primaries) != 1:
             raise SchemaError(f"the schema needs exactly one primary key field; found {primaries or 'none'}")
@@ -371,6 +533,10 @@ class CollectionSchema:
         """Number the fields 100, 101, ... in schema order, as Milvus does."""
         for i, f in enumerate(self.fields):
             f.field_id = 100 + i
+        next_id = 100 + len(self.fields)
+        for st in self.struct_fields:
+            for x in (st, *st.fields):
+                x.field_id, next_id = next_id, next_id + 1
 
     # -- conversion -----------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
@@ -378,27 +544,30 @@ class CollectionSchema:
         return {
             "auto_id": bool(self.primary_field.auto_id) if any(f.is_primary for f in self.fields) else False,
             "description": self.description,
-            "fields": [f.to_dict() for f in self.fields],
+            "fields": [f.to_dict() for f in self.fields] + [st.describe() for st in self.struct_fields],
             "enable_dynamic_field": self.enable_dynamic_field,
         }
 
     def to_json_dict(self) -> dict[str, Any]:
         """A JSON-serialisable form (types as numbers) for the catalog and the wire."""
         d = self.to_dict()
-        for f, fd in zip(self.fields, d["fields"]):
+        for f, fd in zip([*self.fields, *self.struct_fields], d["fields"]):
             if f.added_seq:
                 fd["added_seq"] = f.added_seq
-            fd["type"] = int(fd["type"])
-            if "element_type" in fd:
-                fd["element_type"] = int(fd["element_type"])
+            for x in (fd, *fd.get("struct_fields", ())):
+                x["type"] = int(x["type"])
+                if "element_type" in x:
+                    x["element_type"] = int(x["element_type"])
         return d
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> CollectionSchema:
         """The schema that `to_dict` (or `describe_collection`) described."""
+        fields = d.get("fields", [])
         s = cls(
-            [FieldSchema.from_dict(f) for f in d.get("fields", [])],
+            [FieldSchema.from_dict(f) for f in fields if not is_struct_dict(f)],
             d.get("description", ""),
+            [StructFieldSchema.from_dict(f) for f in fields if is_struct_dict(f)],
             enable_dynamic_field=d.get("enable_dynamic_field", False),
         )
         s.auto_id = d.get("auto_id")

@@ -13,7 +13,7 @@ import numpy as np
 
 from .. import _requests as rq
 from .._errors import NotFoundError, ParamError, SchemaError
-from .._schema import CollectionSchema, FieldSchema
+from .._schema import CollectionSchema, FieldSchema, StructFieldSchema
 from .._types import DataType, LoadState
 from ..data._vectors import query_vectors
 from ._helpers import IndexParams
@@ -61,6 +61,11 @@ class ClientBase:
     def create_field_schema(cls, name: str, data_type: DataType, desc: str = "", **kwargs: Any) -> FieldSchema:
         """A `FieldSchema`; keywords are its parameters (``max_length``, ``dim``, ``is_primary``, ...)."""
         return FieldSchema(name, data_type, desc, **kwargs)
+
+    @classmethod
+    def create_struct_field_schema(cls, **kwargs: Any) -> StructFieldSchema:
+        """An empty `StructFieldSchema` (``nullable``, ``description``) for `add_field` of its sub-fields."""
+        return StructFieldSchema(**kwargs)
 
     @classmethod
     def prepare_index_params(cls, field_name: str = "", **kwargs: Any) -> IndexParams:

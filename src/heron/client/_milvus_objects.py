@@ -26,8 +26,8 @@ _IDLE_FLAGS = ("is_dynamic", "is_function_output", "external_field", "mmap_enabl
 def as_schema(schema: Any) -> CollectionSchema:
     """Heron's `CollectionSchema` for ``schema``: Heron's own, or pymilvus's (``CollectionSchema``, ``create_schema()``).
 
-    Schema functions (BM25, text embedding) and struct fields raise
-    `SchemaError`: Heron does not run them.
+    Schema functions (BM25, text embedding) raise `SchemaError`: Heron does
+    not run them. Struct fields (pymilvus 3) become Heron's `StructFieldSchema`.
     """
     if isinstance(schema, CollectionSchema):
         return schema
@@ -41,11 +41,9 @@ def as_schema(schema: Any) -> CollectionSchema:
         kind = getattr(fn.get("type"), "name", fn.get("type"))
         raise SchemaError(f"schema function {fn.get('name')!r} ({kind}): Heron does not run schema "
                           "functions; compute the field before inserting")
-    if d.get("struct_fields"):
-        raise SchemaError("schema struct_fields: Heron has no STRUCT fields; expected scalar, JSON, ARRAY "
-                          "or vector fields")
+    structs = [_struct_dict(x if isinstance(x, dict) else x.to_dict()) for x in d.get("struct_fields") or []]
     out = CollectionSchema.from_dict({
-        "fields": [_field_dict(f) for f in d.get("fields") or []],
+        "fields": [_field_dict(f) for f in d.get("fields") or []] + structs,
         "description": d.get("description") or "",
         "enable_dynamic_field": bool(d.get("enable_dynamic_field", False)),
     })
@@ -64,6 +62,18 @@ def _field_dict(f: dict[str, Any]) -> dict[str, Any]:
         out["element_type"] = _type_name(f["element_type"])
     if f.get("default_value") is not None:
         out["default_value"] = _plain_value(f["default_value"])
+    return out
+
+
+def _struct_dict(st: dict[str, Any]) -> dict[str, Any]:
+    """A pymilvus ``StructFieldSchema.to_dict`` as the struct entry `CollectionSchema.from_dict` reads."""
+    params = dict(st.get("params") or {})
+    params["max_capacity"] = st.get("max_capacity")
+    out = {"name": st.get("name"), "description": st.get("description") or "", "type": "ARRAY",
+           "element_type": "STRUCT", "params": params,
+           "struct_fields": [_field_dict(f if isinstance(f, dict) else f.to_dict()) for f in st.get("fields") or []]}
+    if st.get("nullable"):
+        out["nullable"] = True
     return out
 
 
