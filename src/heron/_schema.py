@@ -535,8 +535,10 @@ class CollectionSchema:
             f.field_id = 100 + i
         next_id = 100 + len(self.fields)
         for st in self.struct_fields:
-            for x in (st, *st.fields):
-                x.field_id, next_id = next_id, next_id + 1
+            st.field_id = next_id
+            for j, sub in enumerate(st.fields):
+                sub.field_id = next_id + 1 + j
+            next_id += 1 + len(st.fields)
 
     # -- conversion -----------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
@@ -551,7 +553,8 @@ class CollectionSchema:
     def to_json_dict(self) -> dict[str, Any]:
         """A JSON-serialisable form (types as numbers) for the catalog and the wire."""
         d = self.to_dict()
-        for f, fd in zip([*self.fields, *self.struct_fields], d["fields"]):
+        every: list[FieldSchema | StructFieldSchema] = [*self.fields, *self.struct_fields]
+        for f, fd in zip(every, d["fields"]):
             if f.added_seq:
                 fd["added_seq"] = f.added_seq
             for x in (fd, *fd.get("struct_fields", ())):
