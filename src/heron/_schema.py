@@ -247,6 +247,10 @@ class FieldSchema:
             d["is_clustering_key"] = True
         return d
 
+    def describe(self) -> dict[str, Any]:
+        """The field as an entry of ``describe_collection()["fields"]`` (`to_dict`)."""
+        return self.to_dict()
+
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> FieldSchema:
         """The field that `to_dict` (or `describe_collection`) described; types as names or numbers."""
@@ -282,30 +286,22 @@ class FieldSchema:
 _STRUCT_SUB_FLAGS = ("is_primary", "is_partition_key", "is_clustering_key", "nullable", "auto_id")
 
 
-class StructFieldSchema:
-    """The element of a struct array field: named sub-fields every element has.
+class StructFieldSchema(FieldSchema):
+    """A struct array field: each row holds a list of elements with the same named sub-fields.
 
     pymilvus's class, same constructor and `add_field` chaining. Put it in a
     schema with ``schema.add_field(name, DataType.ARRAY, element_type=DataType.STRUCT,
     struct_schema=..., max_capacity=N)``; each row then holds a list of up to N
-    dicts with these sub-fields. Sub-fields are scalars (the ARRAY element types)
-    or FLOAT_VECTOR; nothing is checked until the collection schema is validated.
+    dicts with these sub-fields (None where a nullable struct field is null).
+    Sub-fields are scalars (the ARRAY element types) or FLOAT_VECTOR. In a
+    schema it is a field of type ARRAY with element type STRUCT (as
+    ``describe_collection`` shows it); ``fields`` are its sub-fields. Nothing is
+    checked until the collection schema is validated.
     """
 
     def __init__(self, nullable: bool = False, description: str = "") -> None:
-        self.name = ""
+        super().__init__("", DataType.ARRAY, description, element_type=DataType.STRUCT, nullable=nullable)
         self.fields: list[FieldSchema] = []
-        self.description = description
-        self.nullable = bool(nullable)
-        self.max_capacity: int | None = None
-        self.params: dict[str, Any] = {}
-        self.field_id = 0
-        self.added_seq = 0
-
-    @property
-    def dtype(self) -> DataType:
-        """Always `DataType.STRUCT`."""
-        return DataType.STRUCT
 
     def add_field(self, field_name: str, datatype: DataType | int | str, **kwargs: Any) -> StructFieldSchema:
         """Append a sub-field (pymilvus's signature) and return the struct, for chaining."""
@@ -345,7 +341,7 @@ class StructFieldSchema:
                 raise SchemaError(f"struct field {n!r}: sub-field name {f.name!r} appears twice")
             seen.add(f.name)
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> dict[str, Any]:  # type: ignore[override]
         """The struct as pymilvus's ``StructFieldSchema.to_dict`` gives it."""
         d: dict[str, Any] = {"name": self.name, "description": self.description,
                              "fields": [f.to_dict() for f in self.fields]}
@@ -358,7 +354,7 @@ class StructFieldSchema:
         return d
 
     def describe(self) -> dict[str, Any]:
-        """The struct as an entry of ``describe_collection()["fields"]`` (pymilvus 3's form)."""
+        """The field as an entry of ``describe_collection()["fields"]`` (pymilvus 3's form)."""
         d: dict[str, Any] = {
             "field_id": self.field_id, "name": self.name, "description": self.description,
             "type": DataType.ARRAY, "element_type": DataType.STRUCT,
@@ -378,7 +374,7 @@ class StructFieldSchema:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> StructFieldSchema:
-        """The struct `describe` or `to_dict` (heron's or pymilvus's) gave."""
+        """The struct field `describe` or `to_dict` (heron's or pymilvus's) gave."""
         s = cls(bool(d.get("nullable", False)), d.get("description", ""))
         s.name = d.get("name", "")
         params = dict(d.get("params") or {})
@@ -424,10 +420,8 @@ class CollectionSchema:
         **kwargs: Any,
     ) -> None:
         self.fields: list[FieldSchema] = list(fields or [])
-        #: The struct array fields, after ``fields`` in ids and in ``describe_collection``.
-        self.struct_fields: list[StructFieldSchema] = [
-            copy.deepcopy(x) if isinstance(x, StructFieldSchema) else StructFieldSchema.from_dict(x.to_dict())
-            for x in struct_fields or []]
+        self.fields += [copy.deepcopy(x) if isinstance(x, StructFieldSchema) else StructFieldSchema.from_dict(x.to_dict())
+                        for x in struct_fields or []]
         self.description = description
         self.auto_id = auto_id
         self.enable_dynamic_field = bool(enable_dynamic_field)
@@ -461,13 +455,18 @@ class CollectionSchema:
         struct.nullable = bool(kw.get("nullable", False))
         struct.max_capacity = None if kw.get("max_capacity") is None else int(kw["max_capacity"])
         struct.params.update({k: kw[k] for k in ("mmap_enabled", "warmup") if k in kw})
-        self.struct_fields.append(struct)
+        self.fields.append(struct)
         return self
 
     def add_struct_field(self, struct_field_schema: StructFieldSchema) -> CollectionSchema:
         """Append a named struct array field (its ``name`` and ``max_capacity`` set); returns the schema."""
-        self.struct_fields.append(struct_field_schema)
+        self.fields.append(struct_field_schema)
         return self
+
+    @property
+    def struct_fields(self) -> list[StructFieldSchema]:
+        """The struct array fields (they are among ``fields`` too), in schema order."""
+        return [f for f in self.fields if isinstance(f, StructFieldSchema)]
 
     def struct_field(self, name: str) -> StructFieldSchema | None:
         """The struct array field called ``name``, or ``None``."""
@@ -511,11 +510,6 @@ class CollectionSchema:
             if f.name == META_FIELD:
                 raise SchemaError(f"field name {META_FIELD!r} is reserved for dynamic fields")
             seen.add(f.name)
-        for st in self.struct_fields:
-            st.validate()
-            if st.name in seen:
-                raise SchemaError(f"field name {st.name!r} appears twice in the schema")
-            seen.add(st.name)
         primaries = [f.name for f in self.fields if f.is_primary]
         if len(primaries) != 1:
             raise SchemaError(f"the schema needs exactly one primary key field; found {primaries or 'none'}")
@@ -531,14 +525,18 @@ class CollectionSchema:
 
     def assign_field_ids(self) -> None:
         """Number the fields 100, 101, ... in schema order, as Milvus does."""
-        for i, f in enumerate(self.fields):
+        for i, f in enumerate(self._described()):
             f.field_id = 100 + i
-        next_id = 100 + len(self.fields)
+        next_id = 100 + len(self.fields) - len(self.struct_fields)
         for st in self.struct_fields:
             st.field_id = next_id
             for j, sub in enumerate(st.fields):
                 sub.field_id = next_id + 1 + j
             next_id += 1 + len(st.fields)
+
+    def _described(self) -> list[FieldSchema]:
+        """The fields in Milvus's order: the plain fields, then the struct array fields."""
+        return [f for f in self.fields if not isinstance(f, StructFieldSchema)] + self.struct_fields
 
     # -- conversion -----------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
@@ -546,15 +544,14 @@ class CollectionSchema:
         return {
             "auto_id": bool(self.primary_field.auto_id) if any(f.is_primary for f in self.fields) else False,
             "description": self.description,
-            "fields": [f.to_dict() for f in self.fields] + [st.describe() for st in self.struct_fields],
+            "fields": [f.describe() for f in self._described()],
             "enable_dynamic_field": self.enable_dynamic_field,
         }
 
     def to_json_dict(self) -> dict[str, Any]:
         """A JSON-serialisable form (types as numbers) for the catalog and the wire."""
         d = self.to_dict()
-        every: list[FieldSchema | StructFieldSchema] = [*self.fields, *self.struct_fields]
-        for f, fd in zip(every, d["fields"]):
+        for f, fd in zip(self._described(), d["fields"]):
             if f.added_seq:
                 fd["added_seq"] = f.added_seq
             for x in (fd, *fd.get("struct_fields", ())):
@@ -566,11 +563,10 @@ class CollectionSchema:
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> CollectionSchema:
         """The schema that `to_dict` (or `describe_collection`) described."""
-        fields = d.get("fields", [])
         s = cls(
-            [FieldSchema.from_dict(f) for f in fields if not is_struct_dict(f)],
+            [StructFieldSchema.from_dict(f) if is_struct_dict(f) else FieldSchema.from_dict(f)
+             for f in d.get("fields", [])],
             d.get("description", ""),
-            [StructFieldSchema.from_dict(f) for f in fields if is_struct_dict(f)],
             enable_dynamic_field=d.get("enable_dynamic_field", False),
         )
         s.auto_id = d.get("auto_id")
