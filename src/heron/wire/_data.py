@@ -16,7 +16,7 @@ import pyarrow as pa
 from pymilvus.grpc_gen import common_pb2, schema_pb2
 
 from .._errors import DataError, ParamError
-from .._schema import META_FIELD, CollectionSchema
+from .._schema import META_FIELD, CollectionSchema, StructFieldSchema
 from .._types import DataType
 from ..data import _sparse as sp
 from ..data._batch import Batch, check_unique_pks
@@ -24,6 +24,7 @@ from ..data._column import Column
 from ..data._scalars import convert_scalars
 from ..data._vectors import bfloat16_bits_to_float32, convert_vectors, float32_to_bfloat16_bits
 from . import _compat as compat
+from ._struct_data import struct_field_data, struct_num_rows, struct_values_from_pb
 
 COUNT = "count(*)"
 
@@ -141,6 +142,8 @@ def _num_rows(fd: schema_pb2.FieldData) -> int:
     if len(fd.valid_data):
         return len(fd.valid_data)
     dtype = DataType(fd.type)
+    if dtype is DataType._ARRAY_OF_STRUCT:
+        return struct_num_rows(fd)
     if dtype.is_vector:
         v = fd.vectors
         if dtype is DataType.FLOAT_VECTOR:
@@ -160,6 +163,8 @@ def field_values(fd: schema_pb2.FieldData, n: int | None = None) -> Any:
     n = _num_rows(fd) if n is None else n
     if dtype.is_vector:
         return _vector_values(fd, dtype, n)
+    if dtype is DataType._ARRAY_OF_STRUCT:
+        return struct_values_from_pb(fd, n)
     attr = _SCALAR_ATTR.get(dtype)
     if attr is None:
         raise DataError(f"field {fd.field_name!r}: data type {dtype.name} is not supported")
@@ -293,7 +298,8 @@ def batch_to_fields(schema: CollectionSchema, batch: Batch) -> list[schema_pb2.F
             out.append(vector_field_data(f.name, f.dtype, batch.vectors[f.name], f.dim or 0))
         elif f.name in batch.columns:
             c = batch.columns[f.name]
-            out.append(scalar_field_data(f.name, f.dtype, _column_list(c), f.element_type))
+            out.append(struct_field_data(f, _column_list(c)) if isinstance(f, StructFieldSchema)
+                       else scalar_field_data(f.name, f.dtype, _column_list(c), f.element_type))
     meta = batch.columns.get(META_FIELD)
     if meta is not None:
         fd = scalar_field_data(META_FIELD, DataType.JSON, [v or {} for v in _column_list(meta)])
@@ -413,6 +419,8 @@ def rows_to_fields(
             else:
                 arr = np.asarray(vals, dtype=np.float32).reshape(len(vals), f.dim or 0)
                 cols.append(vector_field_data(name, f.dtype, arr, f.dim or 0))
+        elif isinstance(f, StructFieldSchema):
+            cols.append(struct_field_data(f, [r.get(name) for r in rows]))
         else:
             cols.append(scalar_field_data(name, f.dtype, [r.get(name) for r in rows], f.element_type))
     if dynamic:
