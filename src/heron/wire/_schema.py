@@ -195,6 +195,8 @@ def struct_from_pb(s: schema_pb2.StructArrayFieldSchema) -> dict[str, Any]:
             sub["name"] = sub["name"][len(prefix):-1]
         sub["type"] = sub.pop("element_type", sub["type"])
         sub.pop("nullable", None)
+        if not sub["params"]:
+            del sub["params"]
         subs.append(sub)
     d: dict[str, Any] = {
         "field_id": int(s.fieldID), "name": s.name, "description": s.description, "type": DataType.ARRAY,
