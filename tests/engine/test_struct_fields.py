@@ -16,6 +16,7 @@ import pytest
 
 import heron
 from heron import CollectionSchema, DataType, StructFieldSchema
+from tests.conftest import require_module
 
 DIM = 4
 
@@ -137,7 +138,7 @@ def test_array_of_struct_without_struct_schema_is_refused() -> None:
 
 
 def test_pymilvus_struct_schema_is_taken_by_shape(client: Any) -> None:
-    pm = pytest.importorskip("pymilvus")
+    pm = require_module("pymilvus")
     pst = pm.MilvusClient.create_struct_field_schema()
     pst.add_field("text", pm.DataType.VARCHAR, max_length=16)
     pst.add_field("emb", pm.DataType.FLOAT_VECTOR, dim=DIM)

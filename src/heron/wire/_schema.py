@@ -15,6 +15,7 @@ from pymilvus.grpc_gen import common_pb2, milvus_pb2, schema_pb2
 from .. import _requests as rq
 from .._schema import META_FIELD, is_struct_dict
 from .._types import DataType
+from . import _compat as compat
 
 _INT_PARAMS = ("dim", "max_length", "max_capacity")
 _CONSISTENCY = {"Strong": 0, "Session": 1, "Bounded": 2, "Eventually": 3, "Customized": 4}
@@ -156,14 +157,18 @@ def schema_to_pb(d: dict[str, Any], name: str = "") -> schema_pb2.CollectionSche
     it sends rows with keys outside the schema).
     """
     fields = [field_to_pb(f) for f in d.get("fields", []) if not is_struct_dict(f)]
-    return schema_pb2.CollectionSchema(
+    out = schema_pb2.CollectionSchema(
         name=name,
         description=d.get("description", ""),
         autoID=bool(d.get("auto_id", False)),
         fields=fields,
         enable_dynamic_field=bool(d.get("enable_dynamic_field", False)),
-        struct_array_fields=[struct_to_pb(f) for f in d.get("fields", []) if is_struct_dict(f)],
     )
+    structs = [f for f in d.get("fields", []) if is_struct_dict(f)]
+    if structs:
+        compat.require_field(out, "struct_array_fields", "a struct array field")
+        out.struct_array_fields.extend(struct_to_pb(f) for f in structs)
+    return out
 
 
 def struct_to_pb(d: dict[str, Any]) -> schema_pb2.StructArrayFieldSchema:
@@ -211,7 +216,8 @@ def struct_from_pb(s: schema_pb2.StructArrayFieldSchema) -> dict[str, Any]:
 def schema_from_pb(s: schema_pb2.CollectionSchema) -> dict[str, Any]:
     """A protobuf schema as a schema dict (the ``$meta`` field becomes ``enable_dynamic_field``)."""
     fields = [field_from_pb(f) for f in s.fields if not f.is_dynamic and f.name != META_FIELD]
-    fields += [struct_from_pb(f) for f in s.struct_array_fields]
+    if compat.has_field(s, "struct_array_fields"):
+        fields += [struct_from_pb(f) for f in s.struct_array_fields]
     auto_id = bool(s.autoID) or any(f.get("auto_id") and f.get("is_primary") for f in fields)
     if auto_id:
         for f in fields:

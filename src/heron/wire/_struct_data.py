@@ -20,6 +20,7 @@ from pymilvus.grpc_gen import schema_pb2
 from .._errors import DataError
 from .._schema import StructFieldSchema
 from .._types import DataType
+from . import _compat as compat
 
 _CELL_ATTR = {
     DataType.BOOL: "bool_data",
@@ -41,6 +42,7 @@ def sub_field_name(name: str) -> str:
 
 def struct_num_rows(fd: schema_pb2.FieldData) -> int:
     """The number of rows a struct array column holds."""
+    compat.require_field(fd, "struct_arrays", f"struct array field {fd.field_name!r}")
     subs = fd.struct_arrays.fields
     if not subs:
         return 0
@@ -112,6 +114,7 @@ def struct_values_from_pb(fd: schema_pb2.FieldData, n: int) -> list[list[dict[st
 def struct_field_data(f: StructFieldSchema, values: list[Any]) -> schema_pb2.FieldData:
     """A struct array column as Milvus returns it: a full column per sub-field, nulls in ``valid_data``."""
     fd = schema_pb2.FieldData(type=int(DataType._ARRAY_OF_STRUCT), field_name=f.name, field_id=f.field_id)
+    compat.require_field(fd, "struct_arrays", f"struct array field {f.name!r}")
     for s in f.fields:
         sub = fd.struct_arrays.fields.add()
         sub.field_name, sub.field_id = s.name, s.field_id
