@@ -31,7 +31,7 @@ NOT_PROVIDED: dict[str, str] = {
 
 #: Methods other branches of Heron add at the same time (to be removed from here when they land).
 ADDED_ELSEWHERE: frozenset[str] = frozenset({
-    "session", "dump_messages", "create_struct_field_schema", "add_collection_struct_field", "refresh_external_collection",
+    "session", "dump_messages", "refresh_external_collection",
     "get_refresh_external_collection_progress", "list_refresh_external_collection_jobs", "add_collection_function", "alter_collection_function", "drop_collection_function",
     "add_function_field", "drop_function_field",
 })

@@ -712,3 +712,12 @@ class RunAnalyzer:
     collection_name: str = ""
     field_name: str = ""
     analyzer_names: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class AddCollectionStructField:
+    """Add a nullable struct array ``field`` (a `StructFieldSchema.describe` form) to a live collection."""
+
+    db_name: str
+    collection_name: str
+    field: dict[str, Any]

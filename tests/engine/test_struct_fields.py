@@ -228,3 +228,46 @@ def test_rows_survive_a_reopen_from_the_log_or_a_sealed_segment(tmp_path: Path, 
         assert isinstance(c.describe_collection("s")["fields"][2]["struct_fields"], list)
     finally:
         c.close()
+
+
+# -- added to a live collection ------------------------------------------------------------------
+
+
+def test_a_struct_field_added_later_reads_none_for_old_rows_and_values_for_new(client: Any) -> None:
+    idx = client.prepare_index_params()
+    idx.add_index("vec", index_type="FLAT", metric_type="L2")
+    s = client.create_schema()
+    s.add_field("id", DataType.INT64, is_primary=True)
+    s.add_field("vec", DataType.FLOAT_VECTOR, dim=DIM)
+    client.create_collection("s", schema=s, index_params=idx)
+    client.insert("s", [{"id": i, "vec": [float(i)] * DIM} for i in range(3)])
+    client.flush("s")
+    client.insert("s", [{"id": 3, "vec": [3.0] * DIM}])
+    client.add_collection_struct_field("s", "chunks", _struct(client), max_capacity=3, desc="parts")
+    fields = client.describe_collection("s")["fields"]
+    st = fields[-1]
+    assert (st["name"], st["nullable"], st["params"], st["description"]) == ("chunks", True, {"max_capacity": 3},
+                                                                             "parts")
+    assert [f["field_id"] for f in st["struct_fields"]] == [st["field_id"] + 1, st["field_id"] + 2,
+                                                            st["field_id"] + 3]
+    new = _rows(4, 8)
+    client.insert("s", new)
+    got = _by_id(client.query("s", "id >= 0", output_fields=["chunks"]))
+    assert {i: got[i] for i in range(4)} == dict.fromkeys(range(4))
+    assert [len(got[r["id"]]) for r in new] == [len(r["chunks"]) for r in new]
+    with pytest.raises(heron.DataError, match="max_capacity=3"):
+        client.insert("s", [{"id": 9, "vec": [0.0] * DIM, "chunks": _chunks(9, 4)}])
+
+
+@pytest.mark.parametrize(("kwargs", "message"), [
+    ({"nullable": False}, "requires nullable=True"),
+    ({"max_capacity": 0}, "max_capacity"),
+    ({"field_name": "vec"}, "duplicate field name"),
+])
+def test_add_collection_struct_field_refuses_what_milvus_refuses(client: Any, kwargs: dict[str, Any],
+                                                                 message: str) -> None:
+    _create(client)
+    args: dict[str, Any] = {"field_name": "more", "max_capacity": 2, **kwargs}
+    with pytest.raises((heron.ParamError, heron.AlreadyExistsError), match=message):
+        client.add_collection_struct_field("s", struct_schema=_struct(client), **args)
+    assert [f["name"] for f in client.describe_collection("s")["fields"]] == ["id", "vec", "chunks"]

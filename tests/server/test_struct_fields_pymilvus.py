@@ -113,3 +113,20 @@ def test_a_bad_struct_value_from_pymilvus_is_refused_and_nothing_is_written(both
     with pytest.raises(pm.exceptions.MilvusException, match="max_capacity=4"):
         c.insert("docs", too_many)
     assert h.query("docs", "id >= 0", output_fields=["count(*)"])[0]["count(*)"] == 0
+
+
+def test_pymilvus_adds_a_struct_field_to_a_live_collection(both: tuple[Any, heron.Client], server: Server) -> None:
+    c, h = both
+    c.insert("docs", _rows(0, 3))
+    st = c.create_struct_field_schema()
+    st.add_field("tag", DataType.VARCHAR, max_length=8)
+    st.add_field("w", DataType.INT64)
+    c.add_collection_struct_field("docs", "tags", st, max_capacity=2)
+    theirs = next(f for f in c.describe_collection("docs")["fields"] if f["name"] == "tags")
+    ours = next(f for f in h.describe_collection("docs")["fields"] if f["name"] == "tags")
+    assert theirs == ours and theirs["nullable"] and theirs["params"] == {"max_capacity": 2}
+    fresh = pm.MilvusClient(server.uri)
+    fresh.insert("docs", [{"id": 7, "vec": [0.0] * DIM, "chunks": None, "tags": [{"tag": "a", "w": 1}]}])
+    got = {r["id"]: r["tags"] for r in fresh.query("docs", "id >= 0", output_fields=["tags"])}
+    assert got == {0: None, 1: None, 2: None, 7: [{"tag": "a", "w": 1}]}
+    fresh.close()

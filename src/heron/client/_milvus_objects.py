@@ -13,7 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 from .._errors import ParamError, SchemaError
-from .._schema import CollectionSchema
+from .._schema import CollectionSchema, StructFieldSchema
 from ._helpers import AnnSearchRequest, IndexParams
 
 #: Field keys of pymilvus's ``FieldSchema.to_dict`` that Heron's `FieldSchema.from_dict` reads.
@@ -63,6 +63,11 @@ def _field_dict(f: dict[str, Any]) -> dict[str, Any]:
     if f.get("default_value") is not None:
         out["default_value"] = _plain_value(f["default_value"])
     return out
+
+
+def as_struct(struct: Any) -> StructFieldSchema:
+    """Heron's `StructFieldSchema` for pymilvus's (by its ``to_dict``)."""
+    return StructFieldSchema.from_dict(_struct_dict(struct.to_dict()))
 
 
 def _struct_dict(st: dict[str, Any]) -> dict[str, Any]:
