@@ -15,7 +15,7 @@ from .. import _requests as rq
 from .._errors import NotFoundError, ParamError, SchemaError
 from .._schema import CollectionSchema, FieldSchema, StructFieldSchema
 from .._types import DataType, LoadState
-from ..data._vectors import query_vectors
+from ..data._emb_lists import search_data
 from ._helpers import IndexParams
 from ._milvus_objects import as_ann_request, as_function_score, as_index_specs, as_ranker, as_schema
 from ._results import ReplicaInfo, Shard
@@ -142,7 +142,7 @@ class ClientBase:
             raise ParamError("function_chains and ranker cannot be used together" if ranker is not None else
                              "function_chains: not supported; pass rerank functions as ranker=")
         return rq.Search(
-            self._dbn(kwargs), collection_name, query_vectors(data), anns_field or "", filter or "", int(limit),
+            self._dbn(kwargs), collection_name, search_data(data, anns_field), anns_field or "", filter or "", int(limit),
             int(offset), _fields(output_fields), str(metric).upper(), params, _names(partition_names),
             dict(kwargs.get("filter_params") or {}), group_by, group_size, strict,
             int(kwargs.get("round_decimal", -1)), str(kwargs.get("consistency_level", "")),

@@ -21,6 +21,7 @@ from .._types import DataType
 from ..data import _sparse as sp
 from ..data._batch import Batch, check_unique_pks
 from ..data._column import Column
+from ..data._emb_lists import EmbeddingLists
 from ..data._scalars import convert_scalars
 from ..data._vectors import bfloat16_bits_to_float32, convert_vectors, float32_to_bfloat16_bits
 from . import _compat as compat
@@ -493,6 +494,8 @@ def vectors_from_placeholder(raw: bytes) -> Any:
     if len(group.placeholders) != 1:
         raise ParamError(f"expected one placeholder of query vectors, got {len(group.placeholders)}")
     ph = group.placeholders[0]
+    if ph.type == compat.EMB_LIST_FLOAT_PLACEHOLDER:
+        return EmbeddingLists(tuple(np.frombuffer(v, dtype=np.float32) for v in ph.values))
     if ph.type == common_pb2.SparseFloatVector:
         return contents_to_sparse(ph.values)
     np_type = _PLACEHOLDER_DTYPES.get(ph.type)
@@ -518,7 +521,10 @@ def vectors_from_placeholder(raw: bytes) -> Any:
 
 def vectors_to_placeholder(data: Any) -> bytes:
     """Query vectors (2-d array or CSR) as a serialised PlaceholderGroup."""
-    if sp.issparse(data):
+    if isinstance(data, EmbeddingLists):
+        ph = common_pb2.PlaceholderValue(tag="$0", type=compat.EMB_LIST_FLOAT_PLACEHOLDER,
+                                         values=[a.astype(np.float32).tobytes() for a in data.lists])
+    elif sp.issparse(data):
         ph = common_pb2.PlaceholderValue(
             tag="$0", type=common_pb2.SparseFloatVector, values=sparse_to_contents(data)
         )
