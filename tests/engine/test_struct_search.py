@@ -119,3 +119,22 @@ def test_bad_embedding_list_searches_are_refused(client: Any, kwargs: dict[str, 
                             "search_params": {"metric_type": "MAX_SIM_IP"}, **kwargs}
     with pytest.raises(error, match=message):
         client.search("e", **args)
+
+
+def test_an_index_on_the_sub_field_sets_the_metric_and_survives_a_reopen(client: Any) -> None:
+    rows = _rows(40)
+    _setup(client, rows)
+    client.create_index("e", client.prepare_index_params("chunks[emb]", index_type="EMB_LIST_HNSW",
+                                                         metric_type="MAX_SIM_L2", params={"M": 16}))
+    assert "chunks[emb]" in client.list_indexes("e")
+    assert client.describe_index("e", "chunks[emb]")["metric_type"] == "MAX_SIM_L2"
+    client.flush("e")
+    q = _queries(9)
+    res = client.search("e", q, anns_field="chunks[emb]", limit=5)
+    for query, hits in zip(q, res):
+        assert [h["id"] for h in hits] == [i for i, _ in _oracle(rows, query, "MAX_SIM_L2")[:5]]
+    with pytest.raises(heron.ParamError, match="does not match the index"):
+        client.search("e", q, anns_field="chunks[emb]", limit=5, search_params={"metric_type": "MAX_SIM_IP"})
+    with pytest.raises(heron.ParamError, match="metric_type one of"):
+        client.create_index("e", client.prepare_index_params("chunks[emb]", index_type="HNSW", metric_type="L2",
+                                                             index_name="other"))

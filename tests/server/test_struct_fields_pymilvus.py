@@ -130,3 +130,23 @@ def test_pymilvus_adds_a_struct_field_to_a_live_collection(both: tuple[Any, hero
     got = {r["id"]: r["tags"] for r in fresh.query("docs", "id >= 0", output_fields=["tags"])}
     assert got == {0: None, 1: None, 2: None, 7: [{"tag": "a", "w": 1}]}
     fresh.close()
+
+
+def test_pymilvus_searches_a_sub_field_with_embedding_lists_as_heron_does(both: tuple[Any, heron.Client]) -> None:
+    c, h = both
+    from pymilvus.client.embedding_list import EmbeddingList
+
+    c.insert("docs", _rows(0, 40))
+    idx = c.prepare_index_params()
+    idx.add_index("chunks[emb]", index_type="EMB_LIST_HNSW", metric_type="MAX_SIM_COSINE", params={"M": 16})
+    c.create_index("docs", idx)
+    rng = np.random.default_rng(11)
+    queries = [rng.random((k, DIM), dtype=np.float32) for k in (1, 3)]
+    theirs = c.search("docs", [EmbeddingList(q) for q in queries], anns_field="chunks[emb]", limit=5,
+                      output_fields=["chunks"])
+    ours = h.search("docs", [q.tolist() for q in queries], anns_field="chunks[emb]", limit=5,
+                    output_fields=["chunks"])
+    for a, b in zip(theirs, ours):
+        assert [x["id"] for x in a] == [x["id"] for x in b] and len(a) == 5
+        np.testing.assert_allclose([x["distance"] for x in a], [x["distance"] for x in b], rtol=1e-6)
+        _close({x["id"]: x["entity"]["chunks"] for x in a}, {x["id"]: x["entity"]["chunks"] for x in b})
