@@ -12,6 +12,8 @@ matrix product per query and a segmented max (``np.maximum.reduceat``).
 from __future__ import annotations
 
 import re
+import threading
+import weakref
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -87,16 +89,43 @@ def _unit(a: np.ndarray) -> np.ndarray:
     return a / np.where(norms == 0, 1, norms)
 
 
-def _elements(view: Any, name: str, sub: str, mask: np.ndarray | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """The rows with elements, all their sub-field vectors end to end, and where each row's begin."""
+#: Per sealed segment, its rows' element vectors laid out once: (field, sub-field, rows) → (lengths, vectors).
+_LAID_OUT: weakref.WeakKeyDictionary[Any, dict[tuple[str, str, int], tuple[np.ndarray, np.ndarray]]] = \
+    weakref.WeakKeyDictionary()
+_LOCK = threading.Lock()
+
+
+def _layout(view: Any, name: str, sub: str) -> tuple[np.ndarray, np.ndarray]:
+    """Each row's element count and all element vectors end to end, remembered while the segment is sealed."""
+    seg, key = view.segment, (name, sub, view.n)
+    if seg.sealed:
+        with _LOCK:
+            hit = _LAID_OUT.get(seg, {}).get(key)
+        if hit is not None:
+            return hit
     values = view.column(name).values[: view.n]
     lens = np.fromiter((len(v) if v else 0 for v in values), dtype=np.int64, count=len(values))
+    flat = np.asarray([e[sub] for v in values if v for e in v], dtype=np.float32)
+    out = (lens, flat)
+    if seg.sealed:
+        with _LOCK:
+            _LAID_OUT.setdefault(seg, {})[key] = out
+    return out
+
+
+def _elements(view: Any, name: str, sub: str, mask: np.ndarray | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The rows with elements, their sub-field vectors end to end, and where each row's begin."""
+    lens, flat = _layout(view, name, sub)
     ok = lens > 0 if mask is None else (lens > 0) & mask[: view.n]
     rows = np.flatnonzero(ok)
     if not len(rows):
-        return rows, np.empty((0, 0), np.float32), rows
-    flat = np.asarray([e[sub] for i in rows for e in values[i]], dtype=np.float32)
-    starts = np.concatenate(([0], np.cumsum(lens[rows])[:-1]))
+        return rows, flat[:0], rows
+    ends = np.cumsum(lens)
+    sel = lens[rows]
+    starts = np.concatenate(([0], np.cumsum(sel)[:-1]))
+    if len(rows) < len(lens):  # the kept rows' elements: each row's range of the whole layout
+        first = ends[rows] - sel
+        flat = flat[np.repeat(first - starts, sel) + np.arange(int(sel.sum()))]
     return rows, flat, starts
 
 
