@@ -102,7 +102,7 @@ NUMPY_DTYPES: dict[DataType, str] = {
 
 
 #: Metrics whose scores are similarities: a larger score is a closer match.
-_SIMILARITIES = frozenset({"IP", "COSINE", "BM25"})
+_SIMILARITIES = frozenset({"IP", "COSINE", "BM25", "MAX_SIM", "MAX_SIM_COSINE", "MAX_SIM_IP"})
 
 
 def larger_is_better(metric: str) -> bool:

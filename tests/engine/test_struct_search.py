@@ -138,3 +138,23 @@ def test_an_index_on_the_sub_field_sets_the_metric_and_survives_a_reopen(client:
     with pytest.raises(heron.ParamError, match="metric_type one of"):
         client.create_index("e", client.prepare_index_params("chunks[emb]", index_type="HNSW", metric_type="L2",
                                                              index_name="other"))
+
+
+def test_hybrid_search_fuses_an_embedding_list_request_with_a_vector_one(client: Any) -> None:
+    rows = _rows(40)
+    _setup(client, rows)
+    q = _queries(4)[1]
+    vq = np.random.default_rng(2).random(DIM).tolist()
+    reqs = [heron.AnnSearchRequest([q], "chunks[emb]", {"metric_type": "MAX_SIM_IP"}, 10),
+            heron.AnnSearchRequest([vq], "vec", {"metric_type": "L2"}, 10)]
+    res = client.hybrid_search("e", reqs, heron.RRFRanker(60), limit=5)
+    ranks: dict[int, float] = {}
+    by_list = [i for i, _ in _oracle(rows, q, "MAX_SIM_IP")[:10]]
+    by_vec = sorted(rows, key=lambda r: float(((np.float32(r["vec"]) - np.float32(vq)) ** 2).sum()))[:10]
+    for ids in (by_list, [r["id"] for r in by_vec]):
+        for rank, i in enumerate(ids):
+            ranks[i] = ranks.get(i, 0.0) + 1 / (60 + rank + 1)
+    want = sorted(ranks.items(), key=lambda x: -x[1])[:5]
+    np.testing.assert_allclose([h["distance"] for h in res[0]], [s for _, s in want], rtol=1e-6)
+    for h in res[0]:  # ties may come in either order; each hit scores what the oracle gives its id
+        assert ranks[h["id"]] == pytest.approx(h["distance"], rel=1e-6)

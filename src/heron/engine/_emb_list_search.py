@@ -46,9 +46,8 @@ def sub_vector_field(coll: Collection, anns_field: str) -> tuple[StructFieldSche
     return f, s
 
 
-def emb_list_hits(reads: Reader, coll: Collection, r: rq.Search) -> list[list[tuple[float, Any, int]]]:
-    """Per query, the best (score, view, row) hits, best first, after offset."""
-    f, s = sub_vector_field(coll, r.anns_field)
+def emb_list_metric(coll: Collection, r: rq.Search) -> str:
+    """The search's metric: its own, else its index's, else MAX_SIM_COSINE; `ParamError` if not a MAX_SIM one."""
     d = coll.index_for(r.anns_field)
     metric = (r.metric_type or (d.metric_type if d else "") or "MAX_SIM_COSINE").upper()
     if metric not in MAX_SIM_METRICS:
@@ -57,6 +56,13 @@ def emb_list_hits(reads: Reader, coll: Collection, r: rq.Search) -> list[list[tu
     if d is not None and r.metric_type and d.metric_type.upper() != metric:
         raise ParamError(f"metric_type {r.metric_type!r} does not match the index on {r.anns_field!r}, "
                          f"which uses {d.metric_type}")
+    return metric
+
+
+def emb_list_hits(reads: Reader, coll: Collection, r: rq.Search) -> list[list[tuple[float, Any, int]]]:
+    """Per query, the best (score, view, row) hits, best first, after offset."""
+    f, s = sub_vector_field(coll, r.anns_field)
+    metric = emb_list_metric(coll, r)
     if r.group_by_field or r.ranker:
         raise ParamError("a search with embedding lists takes no group_by_field or ranker")
     if not isinstance(r.data, EmbeddingLists):

@@ -25,7 +25,7 @@ from ..data._pa import from_numpy
 from ..data._vectors import bfloat16_bits_to_float32, float32_to_bfloat16_bits
 from ._bm25_search import prepare as bm25_prepare
 from ._collection import Collection, Partition
-from ._emb_list_search import emb_list_hits
+from ._emb_list_search import emb_list_hits, emb_list_metric
 from ._lite_habits import note_implicit_anns_field, note_unindexed
 from ._rerank_hits import candidate_counts, decay_hybrid, fuse, hybrid_ranker, rerank_search, search_plan
 from ._segment import SegmentView
@@ -432,9 +432,12 @@ class Reader:
             sub_r = rq.Search(**{**sub.__dict__, "partition_names": sub.partition_names or r.partition_names,
                                   "output_fields": None, "offset": 0, "group_by_field": "",
                                   "limit": max(sub.limit, r.limit * r.group_size * 3 if r.group_by_field else 0)})
-            f = self._field(coll, sub.anns_field)
-            d = coll.index_for(f.name)
-            metric = (sub.metric_type or (d.metric_type if d else "") or _default_metric(f.dtype)).upper()
+            if "[" in sub.anns_field:
+                metric = emb_list_metric(coll, sub)
+            else:
+                f = self._field(coll, sub.anns_field)
+                d = coll.index_for(f.name)
+                metric = (sub.metric_type or (d.metric_type if d else "") or _default_metric(f.dtype)).upper()
             runs.append((metric, self.search_hits(coll, sub_r)))
         nq = len(runs[0][1])
         if any(len(h) != nq for _, h in runs):
