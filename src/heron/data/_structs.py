@@ -40,9 +40,17 @@ def arrow_type(f: StructFieldSchema) -> pa.DataType:
 
 
 def struct_values(f: StructFieldSchema, values: Any, valid: np.ndarray | None) -> np.ndarray:
-    """The rows' struct lists, checked; None where a row is null."""
+    """The rows' struct lists, checked; None where a row is null.
+
+    The rows' shape is checked row by row (they are dicts); each sub-field's
+    values are then checked for the whole batch at once.
+    """
     out = np.empty(len(values), dtype=object)
     names = [s.name for s in f.fields]
+    wanted = set(names)
+    kept: list[int] = []
+    lens: list[int] = []
+    elems: list[dict[str, Any]] = []
     for i, v in enumerate(values):
         if valid is not None and not valid[i]:
             out[i] = None
@@ -56,51 +64,70 @@ def struct_values(f: StructFieldSchema, values: Any, valid: np.ndarray | None) -
         for e in v:
             if not isinstance(e, dict):
                 raise fail(f, i, e, f"each element a dict with the sub-fields {names}")
-            if set(e) != set(names):
-                missing, extra = sorted(set(names) - set(e)), sorted(set(e) - set(names))
+            if e.keys() != wanted:
+                missing, extra = sorted(wanted - set(e)), sorted(set(e) - wanted)
                 what = f"missing sub-field(s) {missing}" if missing else f"unknown sub-field(s) {extra}"
                 raise fail(f, i, e, f"each element with exactly the sub-fields {names} ({what})")
-        out[i] = _row(f, i, list(v))
+        kept.append(i)
+        lens.append(len(v))
+        elems.extend(v)
+    owner = np.repeat(np.asarray(kept, dtype=np.int64), np.asarray(lens, dtype=np.int64))
+    cols = [_sub_values(f, s, owner, [e[s.name] for e in elems]) for s in f.fields]
+    built = [dict(zip(names, t)) for t in zip(*cols)]
+    k = 0
+    for i, n in zip(kept, lens):
+        out[i] = built[k:k + n]
+        k += n
     return out
 
 
-def _row(f: StructFieldSchema, i: int, elems: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    cols = {s.name: _sub_values(f, s, i, [e[s.name] for e in elems]) for s in f.fields}
-    return [{name: col[k] for name, col in cols.items()} for k in range(len(elems))]
-
-
-def _sub_values(f: StructFieldSchema, s: FieldSchema, i: int, vals: list[Any]) -> list[Any]:
+def _sub_values(f: StructFieldSchema, s: FieldSchema, owner: np.ndarray, vals: list[Any]) -> list[Any]:
+    """One sub-field's values over every element of the batch, checked; `DataError` names the first bad row."""
     where = f"sub-field {s.name!r}: "
     t = s.dtype
+
+    def bad(j: int, expected: str) -> Exception:
+        return fail(f, int(owner[j]), vals[j], where + expected)
+
     if t is DataType.FLOAT_VECTOR:
         try:
             arr = np.asarray(vals, dtype=np.float32)
         except (ValueError, TypeError):
-            raise fail(f, i, vals, where + f"vectors of {s.dim} numbers") from None
-        if vals and (arr.ndim != 2 or arr.shape[1] != s.dim):
-            raise fail(f, i, vals, where + f"vectors of dim {s.dim}")
-        if vals and not np.isfinite(arr).all():
-            raise fail(f, i, vals, where + "finite numbers (no NaN or infinity)")
+            arr = None
+        if arr is None or (vals and (arr.ndim != 2 or arr.shape[1] != s.dim)):
+            for j, v in enumerate(vals):
+                try:
+                    ok = np.asarray(v, dtype=np.float32).shape == (s.dim,)
+                except (ValueError, TypeError):
+                    ok = False
+                if not ok:
+                    raise bad(j, f"vectors of dim {s.dim}")
+        assert arr is not None
+        if vals:
+            finite = np.isfinite(arr).all(axis=1)
+            if not finite.all():
+                raise bad(int(np.flatnonzero(~finite)[0]), "finite numbers (no NaN or infinity)")
         return arr.tolist()
     if t is DataType.VARCHAR:
-        for v in vals:
+        for j, v in enumerate(vals):
             if not isinstance(v, str) or not is_utf8(v):
-                raise fail(f, i, v, where + "a string (valid UTF-8)")
-            if len(v.encode()) > (s.max_length or 0):
-                raise fail(f, i, short(v), where + f"a string of at most max_length={s.max_length} bytes")
-        return list(vals)
+                raise bad(j, "a string (valid UTF-8)")
+            if len(v) * 4 > (s.max_length or 0) and len(v.encode()) > (s.max_length or 0):
+                raise fail(f, int(owner[j]), short(v), where + f"a string of at most max_length={s.max_length} bytes")
+        return vals
     if t is DataType.BOOL:
-        if not all(isinstance(v, (bool, np.bool_)) for v in vals):
-            raise fail(f, i, vals, where + "BOOL values")
+        for j, v in enumerate(vals):
+            if not isinstance(v, (bool, np.bool_)):
+                raise bad(j, "BOOL values")
         return [bool(v) for v in vals]
-    numbers = all(isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, bool) for v in vals)
+    for j, v in enumerate(vals):
+        if isinstance(v, bool) or not isinstance(v, (int, float, np.integer, np.floating)) or \
+                (t.is_integer and not isinstance(v, (int, np.integer))):
+            raise bad(j, f"{t.name} values")
     if t.is_integer:
-        if not numbers or not all(isinstance(v, (int, np.integer)) for v in vals):
-            raise fail(f, i, vals, where + f"{t.name} values")
         info = np.iinfo(NUMPY_DTYPES[t])
-        if any(not info.min <= v <= info.max for v in vals):
-            raise fail(f, i, vals, where + f"{t.name} values in {info.min}..{info.max}")
+        for j, v in enumerate(vals):
+            if not info.min <= v <= info.max:
+                raise bad(j, f"{t.name} values in {info.min}..{info.max}")
         return [int(v) for v in vals]
-    if not numbers:
-        raise fail(f, i, vals, where + f"{t.name} values")
     return np.asarray(vals, dtype=NUMPY_DTYPES[t]).tolist()
