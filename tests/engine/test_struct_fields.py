@@ -271,3 +271,16 @@ def test_add_collection_struct_field_refuses_what_milvus_refuses(client: Any, kw
     with pytest.raises((heron.ParamError, heron.AlreadyExistsError), match=message):
         client.add_collection_struct_field("s", struct_schema=_struct(client), **args)
     assert [f["name"] for f in client.describe_collection("s")["fields"]] == ["id", "vec", "chunks"]
+
+
+def test_max_capacity_of_a_struct_field_grows_and_the_field_can_be_dropped(client: Any) -> None:
+    _create(client)
+    client.insert("s", _rows(0, 4))
+    client.alter_collection_field("s", "chunks", {"max_capacity": 5})
+    st = client.describe_collection("s")["fields"][-1]
+    assert st["params"] == {"max_capacity": 5} and len(st["struct_fields"]) == 3
+    client.insert("s", [{"id": 9, "vec": [0.0] * DIM, "chunks": _chunks(9, 5)}])
+    assert len(_by_id(client.get("s", [9], output_fields=["chunks"]))[9]) == 5
+    client.drop_collection_field("s", "chunks")
+    assert [f["name"] for f in client.describe_collection("s")["fields"]] == ["id", "vec"]
+    assert client.query("s", "id >= 0", output_fields=["*"])[0].keys() == {"id", "vec"}

@@ -120,7 +120,7 @@ class SchemaOps:
             if f is None:
                 raise ParamError(f"field not found[field={r.field_name}]: collection {coll.name!r} has no field "
                                  f"{r.field_name!r}; fields are {coll.schema.field_names()}")
-            new = FieldSchema.from_dict(f.to_dict())
+            new = type(f).from_dict(f.describe())
             new.added_seq = f.added_seq
             for key, value in r.properties.items():
                 _set_field_property(f, new, key, value)
@@ -152,7 +152,8 @@ class SchemaOps:
                 raise ParamError(f"can not drop partition key or clustering key field, field name = {f.name}")
             if f.dtype.is_vector and len(coll.schema.vector_fields) == 1:
                 raise ParamError(f"can not drop the last vector field, field name = {f.name}")
-            used = [d.index_name for d in coll.indexes.values() if d.field_name == f.name]
+            used = [d.index_name for d in coll.indexes.values()
+                    if d.field_name == f.name or d.field_name.startswith(f.name + "[")]
             if used:
                 raise ParamError(f"field {f.name!r} has index {used[0]!r}; drop the index before the field")
             schema = coll.schema.copy()
