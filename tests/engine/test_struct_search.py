@@ -158,3 +158,20 @@ def test_hybrid_search_fuses_an_embedding_list_request_with_a_vector_one(client:
     np.testing.assert_allclose([h["distance"] for h in res[0]], [s for _, s in want], rtol=1e-6)
     for h in res[0]:  # ties may come in either order; each hit scores what the oracle gives its id
         assert ranks[h["id"]] == pytest.approx(h["distance"], rel=1e-6)
+
+
+def test_a_struct_field_dropped_and_added_again_is_searched_with_its_new_values(client: Any) -> None:
+    rows = _rows(20)
+    _setup(client, rows)
+    client.flush("e")
+    q = _queries(2)
+    assert client.search("e", q, anns_field="chunks[emb]", limit=3, search_params={"metric_type": "MAX_SIM_IP"})[0]
+    client.drop_collection_field("e", "chunks")
+    st = client.create_struct_field_schema()
+    st.add_field("emb", DataType.FLOAT_VECTOR, dim=DIM)
+    client.add_collection_struct_field("e", "chunks", st, max_capacity=2)
+    res = client.search("e", q, anns_field="chunks[emb]", limit=3, search_params={"metric_type": "MAX_SIM_IP"})
+    assert res == [[], [], []] or all(not hits for hits in res)
+    client.insert("e", [{"id": 100, "vec": [0.0] * DIM, "tag": 0, "chunks": [{"emb": [1.0] * DIM}]}])
+    res = client.search("e", q, anns_field="chunks[emb]", limit=3, search_params={"metric_type": "MAX_SIM_IP"})
+    assert [[h["id"] for h in hits] for hits in res] == [[100]] * 3

@@ -76,7 +76,7 @@ def emb_list_hits(reads: Reader, coll: Collection, r: rq.Search) -> list[list[tu
     per_q: list[list[tuple[float, Any, int]]] = [[] for _ in queries]
     for view, mask in reads._masks(coll, reads._parts(coll, r.partition_names), r.filter, r.filter_params,
                                    allow_none=True, shared=True):
-        rows, flat, starts = _elements(view, f.name, s.name, mask)
+        rows, flat, starts = _elements(view, f, s.name, mask)
         if not len(rows):
             continue
         if cosine:
@@ -95,15 +95,17 @@ def _unit(a: np.ndarray) -> np.ndarray:
     return a / np.where(norms == 0, 1, norms)
 
 
-#: Per sealed segment, its rows' element vectors laid out once: (field, sub-field, rows) → (lengths, vectors).
-_LAID_OUT: weakref.WeakKeyDictionary[Any, dict[tuple[str, str, int], tuple[np.ndarray, np.ndarray]]] = \
+#: Per sealed segment, its rows' element vectors laid out once: (field, added_seq, sub-field, rows) →
+#: (lengths, vectors). ``added_seq`` tells a field dropped and added again under its name from the old one.
+_LAID_OUT: weakref.WeakKeyDictionary[Any, dict[tuple[str, int, str, int], tuple[np.ndarray, np.ndarray]]] = \
     weakref.WeakKeyDictionary()
 _LOCK = threading.Lock()
 
 
-def _layout(view: Any, name: str, sub: str) -> tuple[np.ndarray, np.ndarray]:
+def _layout(view: Any, f: StructFieldSchema, sub: str) -> tuple[np.ndarray, np.ndarray]:
     """Each row's element count and all element vectors end to end, remembered while the segment is sealed."""
-    seg, key = view.segment, (name, sub, view.n)
+    name = f.name
+    seg, key = view.segment, (name, f.added_seq, sub, view.n)
     if seg.sealed:
         with _LOCK:
             hit = _LAID_OUT.get(seg, {}).get(key)
@@ -119,9 +121,10 @@ def _layout(view: Any, name: str, sub: str) -> tuple[np.ndarray, np.ndarray]:
     return out
 
 
-def _elements(view: Any, name: str, sub: str, mask: np.ndarray | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _elements(view: Any, f: StructFieldSchema, sub: str,
+              mask: np.ndarray | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The rows with elements, their sub-field vectors end to end, and where each row's begin."""
-    lens, flat = _layout(view, name, sub)
+    lens, flat = _layout(view, f, sub)
     ok = lens > 0 if mask is None else (lens > 0) & mask[: view.n]
     rows = np.flatnonzero(ok)
     if not len(rows):
