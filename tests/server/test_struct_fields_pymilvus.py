@@ -150,3 +150,26 @@ def test_pymilvus_searches_a_sub_field_with_embedding_lists_as_heron_does(both: 
         assert [x["id"] for x in a] == [x["id"] for x in b] and len(a) == 5
         np.testing.assert_allclose([x["distance"] for x in a], [x["distance"] for x in b], rtol=1e-6)
         _close({x["id"]: x["entity"]["chunks"] for x in a}, {x["id"]: x["entity"]["chunks"] for x in b})
+
+
+_hyp = require_module("hypothesis")
+_st = require_module("hypothesis.strategies")
+
+
+@_hyp.settings(max_examples=60, deadline=None)
+@_hyp.given(_st.lists(_st.one_of(_st.none(), _st.lists(_st.tuples(
+    _st.text(max_size=5), _st.lists(_st.floats(-1e6, 1e6, width=32), min_size=DIM, max_size=DIM),
+    _st.floats(-1e9, 1e9)), max_size=4)), min_size=1, max_size=6))
+def test_struct_columns_round_trip_through_the_wire(rows: list[Any]) -> None:
+    from heron._schema import StructFieldSchema
+    from heron.wire._struct_data import struct_field_data, struct_values_from_pb
+
+    f = StructFieldSchema(nullable=True)
+    f.name, f.max_capacity = "chunks", 4
+    f.add_field("title", heron.DataType.VARCHAR, max_length=20)
+    f.add_field("emb", heron.DataType.FLOAT_VECTOR, dim=DIM)
+    f.add_field("score", heron.DataType.DOUBLE)
+    values = [None if r is None else [{"title": t, "emb": e, "score": s} for t, e, s in r] for r in rows]
+    fd = struct_field_data(f, values)
+    back = struct_values_from_pb(type(fd).FromString(fd.SerializeToString()), len(values))
+    assert back == values
