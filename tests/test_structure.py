@@ -29,7 +29,8 @@ GENERATED = {"heron.client._sync_client"}  # never longer than its _async_ sourc
 EXPECTED_VIOLATIONS: frozenset[str] = frozenset()
 
 _UPPER = ("heron.wire", "heron.client", "heron.server")
-_SHARED = ("heron._errors", "heron._types", "heron._schema", "heron._requests", "heron._workers")
+_SHARED = ("heron._errors", "heron._types", "heron._schema", "heron._requests", "heron._requests_admin",
+           "heron._requests_ops", "heron._workers")
 
 _TEXT_MODULES = (
     "heron.engine.functions._analyzer",

@@ -12,6 +12,140 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+# Requests defined in modules of their own, re-exported: every request is ``rq.Name``.
+from ._requests_admin import (
+    AlterRole as AlterRole,
+)
+from ._requests_admin import (
+    CreatePrivilegeGroup as CreatePrivilegeGroup,
+)
+from ._requests_admin import (
+    CreateResourceGroup as CreateResourceGroup,
+)
+from ._requests_admin import (
+    CreateRole as CreateRole,
+)
+from ._requests_admin import (
+    CreateUser as CreateUser,
+)
+from ._requests_admin import (
+    DescribeResourceGroup as DescribeResourceGroup,
+)
+from ._requests_admin import (
+    DescribeRole as DescribeRole,
+)
+from ._requests_admin import (
+    DescribeUser as DescribeUser,
+)
+from ._requests_admin import (
+    DropPrivilegeGroup as DropPrivilegeGroup,
+)
+from ._requests_admin import (
+    DropResourceGroup as DropResourceGroup,
+)
+from ._requests_admin import (
+    DropRole as DropRole,
+)
+from ._requests_admin import (
+    DropUser as DropUser,
+)
+from ._requests_admin import (
+    ListGrants as ListGrants,
+)
+from ._requests_admin import (
+    ListPrivilegeGroups as ListPrivilegeGroups,
+)
+from ._requests_admin import (
+    ListResourceGroups as ListResourceGroups,
+)
+from ._requests_admin import (
+    ListUsers as ListUsers,
+)
+from ._requests_admin import (
+    OperatePrivilege as OperatePrivilege,
+)
+from ._requests_admin import (
+    OperatePrivilegeGroup as OperatePrivilegeGroup,
+)
+from ._requests_admin import (
+    OperateUserRole as OperateUserRole,
+)
+from ._requests_admin import (
+    TransferReplica as TransferReplica,
+)
+from ._requests_admin import (
+    UpdatePassword as UpdatePassword,
+)
+from ._requests_admin import (
+    UpdateResourceGroups as UpdateResourceGroups,
+)
+from ._requests_admin import (
+    UpdateUser as UpdateUser,
+)
+from ._requests_ops import (
+    AddCollectionField as AddCollectionField,
+)
+from ._requests_ops import (
+    AddCollectionStructField as AddCollectionStructField,
+)
+from ._requests_ops import (
+    AddFileResource as AddFileResource,
+)
+from ._requests_ops import (
+    AlterCollectionField as AlterCollectionField,
+)
+from ._requests_ops import (
+    AlterIndexProperties as AlterIndexProperties,
+)
+from ._requests_ops import (
+    CreateSnapshot as CreateSnapshot,
+)
+from ._requests_ops import (
+    DescribeSnapshot as DescribeSnapshot,
+)
+from ._requests_ops import (
+    DropCollectionField as DropCollectionField,
+)
+from ._requests_ops import (
+    DropSnapshot as DropSnapshot,
+)
+from ._requests_ops import (
+    FlushAll as FlushAll,
+)
+from ._requests_ops import (
+    GetFlushAllState as GetFlushAllState,
+)
+from ._requests_ops import (
+    GetRestoreSnapshotState as GetRestoreSnapshotState,
+)
+from ._requests_ops import (
+    ListFileResources as ListFileResources,
+)
+from ._requests_ops import (
+    ListLoadedSegments as ListLoadedSegments,
+)
+from ._requests_ops import (
+    ListRestoreSnapshotJobs as ListRestoreSnapshotJobs,
+)
+from ._requests_ops import (
+    ListSegments as ListSegments,
+)
+from ._requests_ops import (
+    ListSnapshots as ListSnapshots,
+)
+from ._requests_ops import (
+    PinSnapshotData as PinSnapshotData,
+)
+from ._requests_ops import (
+    RemoveFileResource as RemoveFileResource,
+)
+from ._requests_ops import (
+    RestoreSnapshot as RestoreSnapshot,
+)
+from ._requests_ops import (
+    UnpinSnapshotData as UnpinSnapshotData,
+)
+
 # -- databases ---------------------------------------------------------------
 
 
@@ -290,6 +424,10 @@ class Query:
     #: Return rows in primary-key order, only those with a key above ``after_pk`` (iterators).
     order_by_pk: bool = False
     after_pk: Any = None
+    #: The time zone TIMESTAMPTZ values come back in ("": the collection's, else the database's, else UTC).
+    timezone: str = ""
+    #: TIMESTAMPTZ values as lists of these parts of their time ("year, month, day"), not as text.
+    time_fields: str = ""
 
 
 @dataclass(frozen=True)
@@ -315,6 +453,9 @@ class Search:
     consistency_level: str = ""
     #: A function score, ``{"functions": [{"name", "input_field_names", "params"}, ...], "params": {...}}``.
     ranker: dict[str, Any] | None = None
+    #: As for `Query`.
+    timezone: str = ""
+    time_fields: str = ""
 
 
 @dataclass(frozen=True)
@@ -335,6 +476,9 @@ class HybridSearch:
     group_by_field: str = ""
     group_size: int = 1
     strict_group_size: bool = False
+    #: As for `Query`.
+    timezone: str = ""
+    time_fields: str = ""
 
 
 @dataclass(frozen=True)
@@ -361,345 +505,6 @@ class AlterDatabase:
     delete_keys: tuple[str, ...] = ()
 
 
-# -- users, roles and privileges ---------------------------------------------------
-# Answered by the server's auth store (`heron serve --auth`); embedded, and by a server
-# without authentication, as a fresh Milvus lists them, changes refused (heron.engine._access).
-
-
-@dataclass(frozen=True)
-class CreateUser:
-    user_name: str
-    password: str
-    description: str = ""
-
-
-@dataclass(frozen=True)
-class DropUser:
-    user_name: str
-
-
-@dataclass(frozen=True)
-class UpdatePassword:
-    user_name: str
-    old_password: str
-    new_password: str
-
-
-@dataclass(frozen=True)
-class UpdateUser:
-    """Set a user's description (pymilvus 3's ``update_user``)."""
-
-    user_name: str
-    description: str
-
-
-@dataclass(frozen=True)
-class ListUsers:
-    pass
-
-
-@dataclass(frozen=True)
-class DescribeUser:
-    """The user named (every user for ""), with roles and description; an unknown user gives []."""
-
-    user_name: str
-    include_roles: bool = True
-
-
-@dataclass(frozen=True)
-class CreateRole:
-    role_name: str
-    description: str = ""
-
-
-@dataclass(frozen=True)
-class DropRole:
-    role_name: str
-    force_drop: bool = False
-
-
-@dataclass(frozen=True)
-class AlterRole:
-    role_name: str
-    description: str
-
-
-@dataclass(frozen=True)
-class OperateUserRole:
-    """Grant (``grant``) or revoke a role to or from a user."""
-
-    user_name: str
-    role_name: str
-    grant: bool
-
-
-@dataclass(frozen=True)
-class DescribeRole:
-    """The role named (every role for ""), with description and, if ``include_users``, users; unknown: []."""
-
-    role_name: str
-    include_users: bool = False
-
-
-@dataclass(frozen=True)
-class ListGrants:
-    """The grants of a role, narrowed to an object type, object name and database where given."""
-
-    role_name: str
-    object_type: str = ""
-    object_name: str = ""
-    db_name: str = ""
-
-
-@dataclass(frozen=True)
-class OperatePrivilege:
-    """Grant or revoke ``privilege`` on ``object_type``/``object_name`` in ``db_name`` ("" is ``default``).
-
-    ``v2`` marks grant_privilege_v2 (no object type: a collection, or ``*`` for all).
-    """
-
-    role_name: str
-    object_type: str
-    privilege: str
-    object_name: str
-    db_name: str
-    grant: bool
-    v2: bool = False
-
-
-@dataclass(frozen=True)
-class CreatePrivilegeGroup:
-    group_name: str
-
-
-@dataclass(frozen=True)
-class DropPrivilegeGroup:
-    group_name: str
-
-
-@dataclass(frozen=True)
-class ListPrivilegeGroups:
-    pass
-
-
-@dataclass(frozen=True)
-class OperatePrivilegeGroup:
-    """Add (``add``) or remove ``privileges`` to or from a privilege group."""
-
-    group_name: str
-    privileges: tuple[str, ...]
-    add: bool
-
-
-# -- resource groups (Heron is one node: see heron.engine._resource_groups) -------------
-
-
-@dataclass(frozen=True)
-class CreateResourceGroup:
-    """``config``: a resource group config as a dict (``requests``, ``limits``, ``transfer_from``, ...)."""
-
-    name: str
-    config: dict[str, Any] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class DropResourceGroup:
-    name: str
-
-
-@dataclass(frozen=True)
-class UpdateResourceGroups:
-    configs: dict[str, dict[str, Any]]
-
-
-@dataclass(frozen=True)
-class DescribeResourceGroup:
-    name: str
-
-
-@dataclass(frozen=True)
-class ListResourceGroups:
-    pass
-
-
-@dataclass(frozen=True)
-class TransferReplica:
-    db_name: str
-    source_group: str
-    target_group: str
-    collection_name: str
-    num_replicas: int
-
-
-Request = Any
-
-
-# -- schema evolution and operations -------------------------------------------
-
-
-@dataclass(frozen=True)
-class AddCollectionField:
-    """Add ``field`` (a `FieldSchema.to_dict` form) to a live collection; rows written before read its default or null."""
-
-    db_name: str
-    collection_name: str
-    field: dict[str, Any]
-
-
-@dataclass(frozen=True)
-class AlterCollectionField:
-    """Set ``properties`` of one field (``max_length``, ``mmap.enabled``, ...) and remove those in ``delete_keys``."""
-
-    db_name: str
-    collection_name: str
-    field_name: str
-    properties: dict[str, Any]
-    delete_keys: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True)
-class DropCollectionField:
-    """Remove a field (named, or by ``field_id`` when the name is empty) from a collection's schema."""
-
-    db_name: str
-    collection_name: str
-    field_name: str = ""
-    field_id: int = 0
-
-
-@dataclass(frozen=True)
-class AlterIndexProperties:
-    """Set ``properties`` of an index (``mmap.enabled``) and remove those in ``delete_keys``."""
-
-    db_name: str
-    collection_name: str
-    index_name: str
-    properties: dict[str, Any]
-    delete_keys: tuple[str, ...] = ()
-
-
-# -- snapshots -------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class CreateSnapshot:
-    db_name: str
-    collection_name: str
-    snapshot_name: str
-    description: str = ""
-
-
-@dataclass(frozen=True)
-class DropSnapshot:
-    db_name: str
-    collection_name: str
-    snapshot_name: str
-
-
-@dataclass(frozen=True)
-class ListSnapshots:
-    db_name: str
-    collection_name: str = ""
-
-
-@dataclass(frozen=True)
-class DescribeSnapshot:
-    db_name: str
-    collection_name: str
-    snapshot_name: str
-
-
-@dataclass(frozen=True)
-class RestoreSnapshot:
-    """Restore ``snapshot_name`` of ``collection_name`` as a new collection ``target_collection_name``."""
-
-    db_name: str
-    collection_name: str
-    snapshot_name: str
-    target_collection_name: str
-    target_db_name: str = ""
-
-
-@dataclass(frozen=True)
-class GetRestoreSnapshotState:
-    job_id: int
-
-
-@dataclass(frozen=True)
-class ListRestoreSnapshotJobs:
-    db_name: str
-    collection_name: str = ""
-
-
-@dataclass(frozen=True)
-class PinSnapshotData:
-    db_name: str
-    collection_name: str
-    snapshot_name: str
-    ttl_seconds: int = 0
-
-
-@dataclass(frozen=True)
-class UnpinSnapshotData:
-    pin_id: int
-
-
-# -- flushing and segments ---------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class FlushAll:
-    """Flush every collection of a database ("" for every database)."""
-
-    db_name: str = ""
-
-
-@dataclass(frozen=True)
-class GetFlushAllState:
-    """Whether every collection of a database ("" for all) has its rows in segment files.
-
-    With ``flush_all_ts`` (what `FlushAll` answered): only the rows written up to then.
-    """
-
-    db_name: str = ""
-    flush_all_ts: int = 0
-
-
-@dataclass(frozen=True)
-class ListSegments:
-    """The segments of a collection that are in files."""
-
-    db_name: str
-    collection_name: str
-
-
-@dataclass(frozen=True)
-class ListLoadedSegments:
-    """The segments of a collection that searches read: all of them, growing ones included."""
-
-    db_name: str
-    collection_name: str
-
-
-# -- file resources ----------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class AddFileResource:
-    """Keep a copy of the file at ``path`` (on the engine's machine) as resource ``name``."""
-
-    name: str
-    path: str
-
-
-@dataclass(frozen=True)
-class RemoveFileResource:
-    name: str
-
-
-@dataclass(frozen=True)
-class ListFileResources:
-    pass
 @dataclass(frozen=True)
 class RunAnalyzer:
     """Tokens of ``texts`` by ``analyzer_params``, or by the analyzer of ``collection_name``.``field_name``."""
@@ -712,12 +517,3 @@ class RunAnalyzer:
     collection_name: str = ""
     field_name: str = ""
     analyzer_names: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True)
-class AddCollectionStructField:
-    """Add a nullable struct array ``field`` (a `StructFieldSchema.describe` form) to a live collection."""
-
-    db_name: str
-    collection_name: str
-    field: dict[str, Any]

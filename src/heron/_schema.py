@@ -14,7 +14,8 @@ import re
 from typing import Any
 
 from ._errors import SchemaError
-from ._types import ARRAY_ELEMENT_TYPES, NUMPY_DTYPES, STRUCT_SUBFIELD_TYPES, DataType
+from ._struct_checks import check_struct
+from ._types import ARRAY_ELEMENT_TYPES, NUMPY_DTYPES, DataType
 
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,254}$")
 MAX_VARCHAR_LENGTH = 65535
@@ -53,6 +54,32 @@ def _text_params(params: dict[str, Any]) -> dict[str, Any]:
         if isinstance(params.get(key), dict):
             params[key] = json.dumps(params[key], separators=(",", ":"), ensure_ascii=False)
     return params
+
+
+def _utc_text(v: str) -> str:
+    """ISO-8601 text (without an offset: UTC) as UTC text, ``Z`` and microseconds only if any, as reads show it."""
+    import datetime
+
+    d = datetime.datetime.fromisoformat(v[:-1] + "+00:00" if v.endswith(("z", "Z")) else v)
+    d = d.replace(tzinfo=datetime.timezone.utc) if d.tzinfo is None else d.astimezone(datetime.timezone.utc)
+    return d.strftime("%Y-%m-%dT%H:%M:%S") + (f".{d.microsecond:06d}" if d.microsecond else "") + "Z"
+
+
+def _typed_default_fits(t: DataType, v: Any) -> bool:
+    """Whether ``v`` is ISO-8601 text (TIMESTAMPTZ) or WKT text (GEOMETRY)."""
+    if not isinstance(v, str):
+        return False
+    if t is DataType.TIMESTAMPTZ:
+        import datetime
+
+        try:
+            datetime.datetime.fromisoformat(v[:-1] + "+00:00" if v.endswith(("z", "Z")) else v)
+        except ValueError:
+            return False
+        return True
+    import shapely
+
+    return shapely.from_wkt(v, on_invalid="ignore") is not None
 
 
 class FieldSchema:
@@ -211,8 +238,12 @@ class FieldSchema:
             ok = isinstance(v, str) and len(v) <= (self.max_length or 0)
         elif t in (DataType.JSON, DataType.ARRAY):
             ok = False
+        elif t in (DataType.TIMESTAMPTZ, DataType.GEOMETRY):
+            ok = _typed_default_fits(t, v)
         if not ok:
             raise SchemaError(f"field {n!r}: default_value {v!r} does not fit type {t.name}")
+        if t is DataType.TIMESTAMPTZ:  # one text for one instant, whichever zone it was given in (UTC, as Milvus stores it)
+            self.default_value = _utc_text(v)
 
     # -- conversion -----------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
@@ -282,10 +313,6 @@ class FieldSchema:
         return f"FieldSchema({self.to_dict()!r})"
 
 
-#: Sub-field flags that belong to the struct as a whole (or to no struct at all).
-_STRUCT_SUB_FLAGS = ("is_primary", "is_partition_key", "is_clustering_key", "nullable", "auto_id")
-
-
 class StructFieldSchema(FieldSchema):
     """A struct array field: each row holds a list of elements with the same named sub-fields.
 
@@ -315,31 +342,7 @@ class StructFieldSchema(FieldSchema):
 
     def validate(self) -> None:
         """Raise `SchemaError` naming the struct and sub-field if the definition is unsound."""
-        n = self.name
-        if not isinstance(n, str) or not _NAME.match(n):
-            raise SchemaError(f"struct field name {n!r} is invalid: expected a letter or '_' followed by "
-                              "letters, digits or '_'")
-        if self.max_capacity is None or not 0 < self.max_capacity <= MAX_ARRAY_CAPACITY:
-            raise SchemaError(f"struct field {n!r}: max_capacity must be in 1..{MAX_ARRAY_CAPACITY}; "
-                              f"got {self.max_capacity!r}")
-        if not self.fields:
-            raise SchemaError(f"struct field {n!r} must have at least one sub-field")
-        seen: set[str] = set()
-        for f in self.fields:
-            if f.dtype not in STRUCT_SUBFIELD_TYPES:
-                raise SchemaError(
-                    f"struct field {n!r}: sub-field {f.name!r} has type {f.dtype.name}; expected one of "
-                    f"{sorted(t.name for t in STRUCT_SUBFIELD_TYPES)}")
-            for flag in _STRUCT_SUB_FLAGS:
-                if getattr(f, flag):
-                    raise SchemaError(f"struct field {n!r}: sub-field {f.name!r} cannot be {flag} "
-                                      "(nullable is set on the struct field as a whole)")
-            if f.default_value is not None:
-                raise SchemaError(f"struct field {n!r}: sub-field {f.name!r} cannot have a default value")
-            f.validate()
-            if f.name in seen:
-                raise SchemaError(f"struct field {n!r}: sub-field name {f.name!r} appears twice")
-            seen.add(f.name)
+        check_struct(self, _NAME, MAX_ARRAY_CAPACITY)
 
     def to_dict(self) -> dict[str, Any]:  # type: ignore[override]
         """The struct as pymilvus's ``StructFieldSchema.to_dict`` gives it."""
@@ -570,6 +573,9 @@ class CollectionSchema:
             enable_dynamic_field=d.get("enable_dynamic_field", False),
         )
         s.auto_id = d.get("auto_id")
+        zone = (d.get("properties") or {}).get("timezone")
+        if zone:  # TIMESTAMPTZ values given without an offset are read in it
+            s.properties["timezone"] = zone
         return s
 
     def copy(self) -> CollectionSchema:

@@ -20,6 +20,8 @@ class DataType(IntEnum):
     VARCHAR = 21
     ARRAY = 22
     JSON = 23
+    GEOMETRY = 24
+    TIMESTAMPTZ = 26
     BINARY_VECTOR = 100
     FLOAT_VECTOR = 101
     FLOAT16_VECTOR = 102
@@ -98,6 +100,7 @@ NUMPY_DTYPES: dict[DataType, str] = {
     DataType.INT64: "int64",
     DataType.FLOAT: "float32",
     DataType.DOUBLE: "float64",
+    DataType.TIMESTAMPTZ: "int64",  # microseconds since the epoch, UTC
 }
 
 

@@ -56,6 +56,17 @@ COMPOUND: dict[str, tuple[str, dict[str, Any], Callable[[int], Any]]] = {
         {"element_type": "DOUBLE", "max_capacity": 4},
         lambda i: [i * 0.25, -i * 0.5][: 1 + i % 2],
     ),
+    # ISO-8601 text in several zones (the same instant reads back in UTC); WKT in the normal form both give back
+    "timestamptz": (
+        "TIMESTAMPTZ",
+        {},
+        lambda i: f"2025-{1 + i % 12:02d}-{1 + i % 27:02d}T{i % 24:02d}:{i % 60:02d}:00{['Z', '+08:00', '-05:30'][i % 3]}",
+    ),
+    "geometry": (
+        "GEOMETRY",
+        {},
+        lambda i: f"POINT ({i % 10} {i // 10})" if i % 4 else f"POLYGON (({i % 10} 0, {i % 10 + 2} 0, {i % 10} 2, {i % 10} 0))",
+    ),
 }
 ALL = {**SCALARS, **COMPOUND}
 DEFAULTS = {
@@ -198,6 +209,21 @@ def filters(f: str, t: str) -> dict[str, str]:
             "contains_any": f"array_contains_any({f}, [{e}, {e2}])",
             "length": f"array_length({f}) == 2",
             "index": f"{f}[0] == {e}",
+        }
+    if t == "timestamptz":
+        out |= {
+            "iso_gt": f"{f} > ISO '2025-06-15T00:00:00Z'",
+            "iso_eq": f"{f} == ISO '{v[0]}'",
+            "iso_range": f"{f} >= ISO '2025-03-01T00:00:00+08:00' and {f} < ISO '2025-09-01T00:00:00-05:00'",
+            "interval": f"{f} + INTERVAL 'P10DT12H' > ISO '2025-07-01T00:00:00Z'",
+            "iso_in": f"{f} in [ISO '{v[0]}', ISO '{v[1]}']",
+        }
+    if t == "geometry":
+        out |= {
+            # no row on the edges: Lite counts a point on the boundary as within, Milvus (OGC) does not
+            "within": f"ST_WITHIN({f}, 'POLYGON ((-0.5 -0.5, 5.5 -0.5, 5.5 2.5, -0.5 2.5, -0.5 -0.5))')",
+            "contains": f"ST_CONTAINS({f}, 'POINT (1 0.5)')",
+            "intersects": f"ST_INTERSECTS({f}, 'POLYGON ((2 2, 6 2, 6 4, 2 4, 2 2))')",
         }
     if f.startswith("n_"):
         out |= {"is_null": f"{f} is null", "is_not_null": f"{f} is not null"}

@@ -30,7 +30,7 @@ NOT_ENGINE_REQUESTS: dict[type, str] = {}
 def _request_classes() -> set[type]:
     return {
         c for _, c in inspect.getmembers(rq, inspect.isclass)
-        if c.__module__ == rq.__name__ and dataclasses.is_dataclass(c)
+        if c.__module__.startswith(rq.__name__) and dataclasses.is_dataclass(c)
     }
 
 

@@ -15,6 +15,7 @@ from heron._errors import FilterError
 from heron._schema import CollectionSchema, FieldSchema
 from heron._types import NUMPY_DTYPES, DataType
 from heron.data._column import Column, DictColumnSource
+from heron.data._scalars import convert_scalars
 from heron.engine.filter import compile_filter, evaluate_reference
 
 
@@ -49,6 +50,8 @@ def column_from_rows(field: FieldSchema, rows: list[dict[str, Any]]) -> Column:
     valid = np.array([v is not None for v in vals], dtype=bool)
     mask = None if valid.all() else valid
     t = field.dtype
+    if t in (DataType.TIMESTAMPTZ, DataType.GEOMETRY):  # ISO text and WKT, as users give them
+        return convert_scalars(field, vals, len(vals))
     if t in NUMPY_DTYPES:
         data = np.array([0 if v is None else v for v in vals], dtype=NUMPY_DTYPES[t])
         return Column(t, data, mask)

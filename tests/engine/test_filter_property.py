@@ -14,9 +14,12 @@ from hypothesis import strategies as st
 from test_filter_language import make_schema, source_from_rows
 
 from heron._errors import FilterError
+from heron._types import DataType
 from heron.engine.filter import compile_filter, evaluate_reference
 
 SCHEMA = make_schema()
+SCHEMA.add_field("ts", DataType.TIMESTAMPTZ, nullable=True)
+SCHEMA.add_field("geo", DataType.GEOMETRY, nullable=True)
 
 # -- data -----------------------------------------------------------------------------
 small_int = st.integers(-6, 6)
@@ -52,6 +55,20 @@ json_doc = st.one_of(
 )
 dyn = st.fixed_dictionaries({}, optional={"color": json_leaf, "size": json_leaf})
 
+# TIMESTAMPTZ: a few instants, each written in several zones, so equal instants meet in different text
+_WALL = ["2025-01-01T00:00:00", "2025-01-01T08:00:00", "2025-01-01T09:30:00", "2024-12-31T23:59:59.5",
+         "2025-03-30T01:00:00"]
+_OFFSETS = ["Z", "+08:00", "-05:00", "+05:30", "+00:00"]
+iso_text = st.tuples(st.sampled_from(_WALL), st.sampled_from(_OFFSETS)).map(lambda t: t[0] + t[1])
+# GEOMETRY: points, segments and boxes on a small grid (degrees), so relations hold and fail often
+coord = st.integers(0, 3)
+point_wkt = st.tuples(coord, coord).map(lambda p: f"POINT ({p[0]} {p[1]})")
+line_wkt = st.tuples(coord, coord, coord, coord).filter(lambda t: t[:2] != t[2:]).map(
+    lambda t: f"LINESTRING ({t[0]} {t[1]}, {t[2]} {t[3]})")
+box_wkt = st.tuples(coord, coord, st.integers(1, 2), st.integers(1, 2)).map(
+    lambda t: "POLYGON (({0} {1}, {2} {1}, {2} {3}, {0} {3}, {0} {1}))".format(t[0], t[1], t[0] + t[2], t[1] + t[3]))
+wkt = st.one_of(point_wkt, line_wkt, box_wkt)
+
 
 @st.composite
 def rows(draw: st.DrawFn) -> list[dict[str, Any]]:
@@ -71,6 +88,8 @@ def rows(draw: st.DrawFn) -> list[dict[str, Any]]:
                 "tags": draw(st.one_of(st.none(), st.lists(text, max_size=3))),
                 "nums": draw(st.one_of(st.none(), st.lists(small_int, max_size=4))),
                 "$meta": draw(dyn),
+                "ts": draw(st.one_of(st.none(), iso_text)),
+                "geo": draw(st.one_of(st.none(), wkt)),
             }
         )
     return out
@@ -179,6 +198,18 @@ def leaf_pred() -> st.SearchStrategy[str]:
             st.lists(st.one_of(text, small_int), max_size=3),
         ).map(lambda t: f'{t[0]}(meta["tags"], [{", ".join(map(lit, t[1]))}])'),
         st.sampled_from(["active", "not active", "true", "false", 'meta["a"]']),
+        st.tuples(st.sampled_from(["ts", "ts + INTERVAL 'PT1H'", "ts - INTERVAL 'P1DT30M'"]), op,
+                  iso_text.map(lambda t: f"ISO '{t}'")).map(" ".join),
+        st.tuples(iso_text, op, st.sampled_from(["ts", "ts - INTERVAL 'PT30M'"])).map(
+            lambda t: f"ISO '{t[0]}' {t[1]} {t[2]}"),
+        st.tuples(iso_text, st.sampled_from(["<", "<="]), iso_text).map(
+            lambda t: f"ISO '{t[0]}' {t[1]} ts {t[1]} ISO '{t[2]}'"),
+        st.tuples(st.sampled_from(["ST_EQUALS", "ST_INTERSECTS", "ST_CONTAINS", "ST_WITHIN", "ST_TOUCHES",
+                                   "ST_OVERLAPS", "ST_CROSSES", "st_within"]), wkt).map(
+            lambda t: f"{t[0]}(geo, '{t[1]}')"),
+        st.tuples(point_wkt, st.sampled_from([0, 50_000, 150_000, 250_000, 400_000])).map(
+            lambda t: f"ST_DWITHIN(geo, '{t[0]}', {t[1]})"),
+        st.sampled_from(["ts is null", "geo is not null"]),
     )
 
 

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from test_filter_language import ROWS, make_schema, source_from_rows
-from test_filter_property import f32, q, rows, small_int, text
+from test_filter_property import f32, iso_text, point_wkt, q, rows, small_int, text, wkt
 
 from heron._errors import FilterError, ParamError
 from heron._types import DataType
@@ -18,8 +18,10 @@ from heron.data._column import Column, DictColumnSource
 from heron.engine.filter import ScalarIndex, build_scalar_index, compile_filter
 
 SCHEMA = make_schema()
-INDEXABLE = ["age", "score", "price", "name", "active", "flags", "tags", "nums"]
-INDEX_TYPES = ["INVERTED", "STL_SORT", "BITMAP", "TRIE", "AUTOINDEX"]
+SCHEMA.add_field("ts", DataType.TIMESTAMPTZ, nullable=True)
+SCHEMA.add_field("geo", DataType.GEOMETRY, nullable=True)
+INDEXABLE = ["age", "score", "price", "name", "active", "flags", "tags", "nums", "ts", "geo"]
+INDEX_TYPES = ["INVERTED", "STL_SORT", "BITMAP", "TRIE", "AUTOINDEX", "RTREE"]
 
 
 def _indexes(index_type: str, source: DictColumnSource) -> dict[str, Any]:
@@ -58,6 +60,12 @@ leaf = st.one_of(
         st.sampled_from(["array_contains_any", "array_contains_all"]), st.lists(small_int, max_size=3)
     ).map(lambda t: f"{t[0]}(nums, {t[1]!r})"),
     text.map(lambda s: f"array_contains(tags, {q(s)})"),
+    st.tuples(st.sampled_from(["ts", "ts + INTERVAL 'PT1H'"]), CMP, iso_text).map(lambda t: f"{t[0]} {t[1]} ISO '{t[2]}'"),
+    st.tuples(st.just("ts in"), st.lists(iso_text, max_size=3)).map(
+        lambda t: f"{t[0]} [{', '.join(f'ISO {chr(39)}{x}{chr(39)}' for x in t[1])}]"),
+    st.tuples(st.sampled_from(["ST_INTERSECTS", "ST_CONTAINS", "ST_WITHIN", "ST_EQUALS", "ST_TOUCHES"]), wkt).map(
+        lambda t: f"{t[0]}(geo, '{t[1]}')"),
+    point_wkt.map(lambda p: f"ST_DWITHIN(geo, '{p}', 150000)"),
 )
 expr_strategy = st.recursive(
     leaf,

@@ -14,7 +14,7 @@ from heron.wire._client import RPC_OF
 REQUEST_TYPES = [
     c
     for c in vars(rq).values()
-    if isinstance(c, type) and dataclasses.is_dataclass(c) and c.__module__ == rq.__name__
+    if isinstance(c, type) and dataclasses.is_dataclass(c) and c.__module__.startswith(rq.__name__)
 ]
 
 #: Request types not carried by exactly one codec, with the RPCs that carry them.

@@ -147,6 +147,7 @@ class ClientBase:
             dict(kwargs.get("filter_params") or {}), group_by, group_size, strict,
             int(kwargs.get("round_decimal", -1)), str(kwargs.get("consistency_level", "")),
             None if ranker is None else as_function_score(ranker),
+            str(kwargs.get("timezone") or ""), str(kwargs.get("time_fields") or ""),
         )
 
     def _hybrid_request(
@@ -165,6 +166,7 @@ class ClientBase:
             _fields(output_fields), _names(partition_names), int(kwargs.get("round_decimal", -1)),
             str(kwargs.get("group_by_field") or ""), int(kwargs.get("group_size") or 1),
             bool(kwargs.get("strict_group_size", False)),
+            str(kwargs.get("timezone") or ""), str(kwargs.get("time_fields") or ""),
         )
 
     def _query_request(
@@ -184,6 +186,7 @@ class ClientBase:
             self._dbn(kwargs), collection_name, filter or "", _fields(output_fields), _ids(ids),
             _names(partition_names), None if limit in (None, -1) else int(limit), int(offset),
             dict(kwargs.get("filter_params") or {}), str(kwargs.get("consistency_level", "")),
+            timezone=str(kwargs.get("timezone") or ""), time_fields=str(kwargs.get("time_fields") or ""),
         )
 
 

@@ -94,7 +94,7 @@ def build_batch(schema: CollectionSchema, data: Any, *, for_upsert: bool = False
                 raise fail(f, 0, "<missing>", f"a {f.dtype.name} value in every row")
             batch.vectors[f.name] = convert_vectors(f, raw, n)
         else:
-            batch.columns[f.name] = convert_scalars(f, raw, n)
+            batch.columns[f.name] = convert_scalars(f, raw, n, schema.properties.get("timezone") or "UTC")
     if meta is not None:
         batch.columns[META_FIELD] = Column(DataType.JSON, meta, texts=meta_texts)
     elif schema.enable_dynamic_field:

@@ -15,6 +15,7 @@ from ._column import Column
 from ._json import check_json, is_utf8, json_documents, parse_json_text
 from ._pa import strings
 from ._structs import struct_values
+from ._typed import typed_column
 
 
 def _fill_missing(f: FieldSchema, raw: Any, n: int) -> tuple[list[Any], np.ndarray | None]:
@@ -43,8 +44,15 @@ def _fill_missing(f: FieldSchema, raw: Any, n: int) -> tuple[list[Any], np.ndarr
     return out, valid
 
 
-def convert_scalars(f: FieldSchema, raw: Any, n: int) -> Column:
-    """One scalar field's values as a `Column`, or `DataError`."""
+def convert_scalars(f: FieldSchema, raw: Any, n: int, zone: str = "UTC") -> Column:
+    """One scalar field's values as a `Column`, or `DataError`.
+
+    ``zone`` is the time zone of TIMESTAMPTZ values given without an offset.
+    """
+    if f.dtype in (DataType.TIMESTAMPTZ, DataType.GEOMETRY):
+        if isinstance(raw, (pa.Array, pa.ChunkedArray)):
+            raw = raw.to_pylist()
+        return typed_column(f, *_fill_missing(f, raw, n), zone)
     if isinstance(raw, (pa.Array, pa.ChunkedArray)):
         col = _arrow_column(f, raw)
         if col is not None:

@@ -29,6 +29,7 @@ from .._types import LoadState
 from ._collection import DEFAULT_PARTITION, Collection, Partition
 from ._lite_habits import note_dropped_loaded_partition, note_unindexed
 from ._text_ops import check_field_analyzers
+from ._zones import check_zone_property, sync_schema_zone
 from .index._definitions import IndexDef, normalize_index
 from .storage._catalog import dumps
 
@@ -54,6 +55,7 @@ class CatalogOps:
     # -- databases -----------------------------------------------------------------------
     def op_create_database(self, r: rq.CreateDatabase) -> None:
         _check_name("database name", r.db_name)
+        check_zone_property(r.properties)
         with self.engine.lock:
             if self.catalog.rows("SELECT 1 FROM databases WHERE name=?", (r.db_name,)):
                 raise AlreadyExistsError(f"database {r.db_name!r} already exists")
@@ -97,6 +99,7 @@ class CatalogOps:
         schema = CollectionSchema.from_dict(r.schema)
         schema.validate()
         check_field_analyzers(schema)
+        check_zone_property(r.properties)
         schema.assign_field_ids()
         with self.engine.lock:
             db = self.engine.database(r.db_name)
@@ -206,10 +209,12 @@ class CatalogOps:
 
     def op_alter_collection_properties(self, r: rq.AlterCollectionProperties) -> None:
         coll = self.engine.collection(r.db_name, r.collection_name)
+        check_zone_property(r.properties)
         with coll.write_lock:
             coll.properties.update(r.properties)
             for key in r.delete_keys:
                 coll.properties.pop(key, None)
+            sync_schema_zone(coll)
             self.catalog.execute("UPDATE collections SET properties=? WHERE id=?", (dumps(coll.properties), coll.id))
 
     # -- partitions ----------------------------------------------------------------------

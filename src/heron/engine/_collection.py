@@ -85,6 +85,8 @@ class Collection:
         self.name = name
         self.schema = schema
         self.properties = properties
+        if properties.get("timezone"):  # TIMESTAMPTZ text without an offset is read in it
+            schema.properties["timezone"] = properties["timezone"]
         self.consistency = consistency
         self.created = created
         self.partitions: dict[str, Partition] = {}
@@ -106,6 +108,10 @@ class Collection:
         d = self.damage
         if d is not None:  # a fresh error each time: raising one object again would grow its traceback
             raise CorruptionError(d.message, path=d.path, offset=d.offset)
+
+    def forget_plans(self) -> None:
+        """Drop the remembered plans (the schema's ``timezone``, which ISO literals are read in, changed)."""
+        self._plans.clear()
 
     def filter_plan(self, expr: str, params: dict[str, Any] | None = None) -> Any:
         """The compiled plan of filter `expr` on this collection's schema (fixed for its life), remembered.

@@ -22,6 +22,7 @@ from ..data import _sparse as sp
 from ..data._batch import normalize_pks
 from ..data._emb_lists import EmbeddingLists
 from ..data._pa import from_numpy
+from ..data._typed import PRESENTED, present
 from ..data._vectors import bfloat16_bits_to_float32, float32_to_bfloat16_bits
 from ._bm25_search import prepare as bm25_prepare
 from ._collection import Collection, Partition
@@ -29,6 +30,7 @@ from ._emb_list_search import emb_list_hits, emb_list_metric
 from ._lite_habits import note_implicit_anns_field, note_unindexed
 from ._rerank_hits import candidate_counts, decay_hybrid, fuse, hybrid_ranker, rerank_search, search_plan
 from ._segment import SegmentView
+from ._zones import read_zone, rezone_hits, rezone_rows
 from .index._base import IndexChanged
 from .index._params import BINARY_METRICS, FLOAT_METRICS, SPARSE_METRICS, shared_search_params
 from .index._subset_cache import mask_facts
@@ -140,7 +142,8 @@ class Reader:
             need = None if r.limit is None or r.limit < 0 else max(0, r.offset or 0) + r.limit
             runs = key_ordered(coll.schema, runs, r.after_pk, need)
         pages = list(self._page(runs, r.offset, r.limit))
-        return self._gather_rows(coll.schema, pages, names)
+        return rezone_rows(coll.schema, self._gather_rows(coll.schema, pages, names),
+                           read_zone(self.engine, coll, r.timezone), r.time_fields)
 
     def _select(self, coll: Collection, parts: list[Partition], r: rq.Query):
         """Per segment view, the positions of the selected rows (by filter or by primary key)."""
@@ -220,7 +223,8 @@ class Reader:
         coll = self.engine.collection(r.db_name, r.collection_name)
         hits = self.search_hits(coll, r)
         names = self._entity_names(coll.schema, r.output_fields)
-        return self._shape_hits(coll.schema, hits, names, r.round_decimal)
+        return rezone_hits(coll.schema, self._shape_hits(coll.schema, hits, names, r.round_decimal),
+                           read_zone(self.engine, coll, r.timezone), r.time_fields)
 
     def _field(self, coll: Collection, anns_field: str):
         f = coll.anns_fields.get(anns_field)  # the schema is fixed for the collection's life
@@ -447,7 +451,8 @@ class Reader:
                  else fuse(ranker, [(m, h[qi]) for m, h in runs], keys) for qi in range(nq)]
         fused = [self._group(coll.schema, q, r) if r.group_by_field else q[r.offset: r.offset + r.limit] for q in fused]
         names = self._entity_names(coll.schema, r.output_fields)
-        return self._shape_hits(coll.schema, fused, names, r.round_decimal)
+        return rezone_hits(coll.schema, self._shape_hits(coll.schema, fused, names, r.round_decimal),
+                           read_zone(self.engine, coll, r.timezone), r.time_fields)
 
 
 def values_at(schema: CollectionSchema, view: SegmentView, name: str, rows: np.ndarray) -> list[Any]:
@@ -467,6 +472,8 @@ def values_at(schema: CollectionSchema, view: SegmentView, name: str, rows: np.n
             sel = bfloat16_bits_to_float32(sel)
         return sel.tolist()
     col = view.column(name)
+    if dtype in PRESENTED:
+        return present(col, rows)
     if isinstance(col.values, (pa.Array, pa.ChunkedArray)):
         return col.values.take(from_numpy(rows, pa.int64())).to_pylist()
     vals = col.values[rows]

@@ -234,7 +234,7 @@ class Segment:
             self.cols[name] = _Chunks("csr")
         elif dtype in NUMPY_DTYPES:
             self.cols[name] = _Buffer(NUMPY_DTYPES[dtype])
-        elif dtype in (DataType.JSON, DataType.ARRAY):
+        elif dtype in (DataType.JSON, DataType.ARRAY, DataType.GEOMETRY):
             self.cols[name] = _Buffer(object)
             if dtype is DataType.JSON:
                 self.texts[name] = _Chunks("arrow")

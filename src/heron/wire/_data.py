@@ -23,6 +23,7 @@ from ..data._batch import Batch, check_unique_pks
 from ..data._column import Column
 from ..data._emb_lists import EmbeddingLists
 from ..data._scalars import convert_scalars
+from ..data._typed import PRESENTED, present
 from ..data._vectors import bfloat16_bits_to_float32, convert_vectors, float32_to_bfloat16_bits
 from . import _compat as compat
 from ._struct_data import struct_field_data, struct_num_rows, struct_values_from_pb
@@ -41,6 +42,8 @@ _SCALAR_ATTR = {
     DataType.STRING: "string_data",
     DataType.JSON: "json_data",
     DataType.ARRAY: "array_data",
+    DataType.TIMESTAMPTZ: "string_data",  # ISO-8601 text, as pymilvus sends and reads it
+    DataType.GEOMETRY: "geometry_wkt_data",
 }
 _BYTE_VECTORS = {
     DataType.BINARY_VECTOR: ("binary_vector", np.uint8),
@@ -242,7 +245,7 @@ def batch_from_fields(
             raw = None if fd is None else field_values(fd, n)
             if raw is not None and len(raw) != n:
                 raise DataError(f"field {f.name!r}: column has {len(raw)} values but num_rows is {n}")
-            batch.columns[f.name] = convert_scalars(f, raw, n)
+            batch.columns[f.name] = convert_scalars(f, raw, n, schema.properties.get("timezone") or "UTC")
     if schema.enable_dynamic_field:
         batch.columns[META_FIELD] = Column(DataType.JSON, _meta_column(dynamic, n))
     elif dynamic is not None and any(field_values(dynamic, n)):
@@ -310,6 +313,8 @@ def batch_to_fields(schema: CollectionSchema, batch: Batch) -> list[schema_pb2.F
 
 
 def _column_list(c: Column) -> list[Any]:
+    if c.dtype in PRESENTED:  # ISO-8601 text and WKT on the wire
+        return present(c, np.arange(len(c)))
     if isinstance(c.values, (pa.Array, pa.ChunkedArray)):
         return c.values.to_pylist()
     vals = (
@@ -344,7 +349,8 @@ def scalar_field_data(
         fd.scalars.array_data.element_type = int(et)
         fd.scalars.array_data.data.extend(_scalar_cell(et, v or []) for v in values)
     else:
-        placeholder: Any = "" if dtype is DataType.VARCHAR else (False if dtype is DataType.BOOL else 0)
+        text = dtype in (DataType.VARCHAR, DataType.TIMESTAMPTZ, DataType.GEOMETRY)
+        placeholder: Any = "" if text else (False if dtype is DataType.BOOL else 0)
         data = [placeholder if v is None else v for v in values] if has_null else values
         getattr(fd.scalars, _SCALAR_ATTR[dtype]).data.extend(data)
     return fd
@@ -422,6 +428,8 @@ def rows_to_fields(
                 cols.append(vector_field_data(name, f.dtype, arr, f.dim or 0))
         elif isinstance(f, StructFieldSchema):
             cols.append(struct_field_data(f, [r.get(name) for r in rows]))
+        elif f.dtype is DataType.TIMESTAMPTZ and any(isinstance(r.get(name), list) for r in rows):  # time_fields
+            cols.append(scalar_field_data(name, DataType.ARRAY, [r.get(name) for r in rows], DataType.INT64))
         else:
             cols.append(scalar_field_data(name, f.dtype, [r.get(name) for r in rows], f.element_type))
     if dynamic:

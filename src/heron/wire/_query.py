@@ -248,6 +248,8 @@ def query_from_pb(msg: milvus_pb2.QueryRequest, db: str, schema: CollectionSchem
         consistency_name(msg.consistency_level) if not msg.use_default_consistency else "",
         params.get(_ORDER_KEY) == "true" or _ITERATOR_KEY in params,
         after,
+        timezone=str(loads_or_str(params.get("timezone", "")) or ""),
+        time_fields=str(loads_or_str(params.get("time_fields", "")) or ""),
     )
 
 
@@ -261,6 +263,10 @@ def query_to_pb(r: rq.Query, pk_name: str) -> milvus_pb2.QueryRequest:
         params[_ORDER_KEY] = "true"
         if r.after_pk is not None:
             params[_AFTER_KEY] = json.dumps(r.after_pk)
+    if r.timezone:
+        params["timezone"] = r.timezone
+    if r.time_fields:
+        params["time_fields"] = r.time_fields
     expr = pks_to_expr(pk_name, list(r.ids)) if r.ids is not None else r.filter
     return milvus_pb2.QueryRequest(
         db_name=r.db_name,
@@ -387,6 +393,8 @@ def _search_from_pb(msg: milvus_pb2.SearchRequest, db: str) -> rq.Search:
         _int(kv.get("round_decimal"), -1),
         consistency_name(msg.consistency_level) if not msg.use_default_consistency else "",
         function_score_from_pb(msg),
+        str(loads_or_str(kv.get("timezone", "")) or ""),
+        str(loads_or_str(kv.get("time_fields", "")) or ""),
     )
 
 
@@ -401,6 +409,10 @@ def search_to_pb(r: rq.Search) -> milvus_pb2.SearchRequest:
         kv["anns_field"] = r.anns_field
     if r.metric_type:
         kv["metric_type"] = r.metric_type
+    if r.timezone:
+        kv["timezone"] = r.timezone
+    if r.time_fields:
+        kv["time_fields"] = r.time_fields
     if r.group_by_field:
         kv.update(
             group_by_field=r.group_by_field,
@@ -473,6 +485,8 @@ def hybrid_from_pb(msg: milvus_pb2.HybridSearchRequest, db: str) -> rq.HybridSea
         str(kv.get("group_by_field", "")),
         _int(kv.get("group_size"), 1),
         str(kv.get("strict_group_size", "false")).lower() == "true",
+        str(loads_or_str(kv.get("timezone", "")) or "") or next((x.timezone for x in subs if x.timezone), ""),
+        str(loads_or_str(kv.get("time_fields", "")) or "") or next((x.time_fields for x in subs if x.time_fields), ""),
     )
 
 
@@ -490,6 +504,10 @@ def hybrid_to_pb(r: rq.HybridSearch) -> milvus_pb2.HybridSearchRequest:
     if r.group_by_field:
         kv |= {"group_by_field": r.group_by_field, "group_size": str(r.group_size),
                "strict_group_size": str(r.strict_group_size)}
+    if r.timezone:
+        kv["timezone"] = r.timezone
+    if r.time_fields:
+        kv["time_fields"] = r.time_fields
     msg = milvus_pb2.HybridSearchRequest(
         db_name=r.db_name,
         collection_name=r.collection_name,

@@ -10,11 +10,13 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import numpy as np
 from pymilvus.grpc_gen import common_pb2, milvus_pb2, schema_pb2
 
 from .. import _requests as rq
 from .._schema import META_FIELD, is_struct_dict
 from .._types import DataType
+from ..data._timestamptz import format_micros, parse_one
 from . import _compat as compat
 
 _INT_PARAMS = ("dim", "max_length", "max_capacity")
@@ -75,11 +77,17 @@ def _value_field(dtype: DataType, value: Any) -> schema_pb2.ValueField:
         return schema_pb2.ValueField(float_data=float(value))
     if dtype is DataType.DOUBLE:
         return schema_pb2.ValueField(double_data=float(value))
+    if dtype is DataType.TIMESTAMPTZ and "timestamptz_data" in schema_pb2.ValueField.DESCRIPTOR.fields_by_name:
+        us = parse_one(value)  # Milvus describes the default as microseconds
+        if us is not None:
+            return schema_pb2.ValueField(timestamptz_data=us)
     return schema_pb2.ValueField(string_data=str(value))
 
 
 def _from_value_field(v: schema_pb2.ValueField) -> Any:
     which = v.WhichOneof("data")
+    if which == "timestamptz_data":  # back to the ISO text a schema holds
+        return format_micros(np.array([v.timestamptz_data], dtype=np.int64))[0]
     return None if which is None else getattr(v, which)
 
 

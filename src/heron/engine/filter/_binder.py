@@ -22,8 +22,10 @@ from . import _ast as A
 from . import _bound as B
 from . import _scalar as S
 from ._binder_values import NUMERIC, bind_value
+from ._geo import GEO_FUNCS, bind_geo
 from ._limits import filter_error, item_positions
 from ._text_match import bind_match
+from ._timestamptz import check_time_operands
 
 ORDER_OPS = frozenset({"<", "<=", ">", ">="})
 FLIP = {"<": ">", "<=": ">=", ">": "<", ">=": "<=", "==": "==", "!=": "!="}
@@ -36,7 +38,7 @@ CONTAINS = {
     "array_contains_any": "any",
 }
 MATCH_FUNCS = frozenset({"text_match", "phrase_match"})
-KNOWN_FUNCS = frozenset(CONTAINS) | MATCH_FUNCS | {"array_length", "random_sample"}
+KNOWN_FUNCS = frozenset(CONTAINS) | MATCH_FUNCS | GEO_FUNCS | {"array_length", "random_sample"}
 _TYPE_WORDS = {
     "int": "an integer",
     "float": "a float",
@@ -147,6 +149,9 @@ class Binder:
             return B.Exists(value)
         if isinstance(node, A.Call) and node.name.lower() in CONTAINS | dict.fromkeys(MATCH_FUNCS):
             return self._call_pred(node)
+        if isinstance(node, A.Call) and node.name.lower() in GEO_FUNCS:
+            self.func_name(node)
+            return bind_geo(self, node)
         if isinstance(node, A.Call) and node.name.lower() == "random_sample":
             raise self.error(
                 "random_sample must be combined with the rest of the filter by a top-level AND", node.pos
@@ -180,6 +185,7 @@ class Binder:
         return preds[0] if len(preds) == 1 else B.And(tuple(preds))
 
     def _cmp(self, op: str, left: B.Value, right: B.Value, pos: int, nodes: tuple[A.Node, ...]) -> B.Pred:
+        check_time_operands(self, op, left, right, pos)
         for v, n in zip((left, right), nodes):
             if v.ty == "array":
                 raise self.error("an ARRAY field cannot be compared; use array_contains or arr[i]", n.pos)

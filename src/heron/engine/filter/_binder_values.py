@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 from . import _ast as A
 from . import _bound as B
 from . import _scalar as S
+from ._timestamptz import TIME_WORDS, bind_time_literal, check_time_arith
 
 if TYPE_CHECKING:
     from ._binder import Binder
@@ -86,6 +87,7 @@ def _binop(b: Binder, node: A.BinOp) -> B.Value:
     assert is_bit or node.op in ARITH_OPS
     _numeric_operand(b, left, node.left, node.op, is_bit)
     _numeric_operand(b, right, node.right, node.op, is_bit)
+    check_time_arith(b, node.op, left, right, node.pos)
     if isinstance(left, B.Const) and isinstance(right, B.Const):
         v = S.arith(node.op, left.value, right.value)
         if v is None:
@@ -107,6 +109,8 @@ def _arith_ty(op: str, a: str, b: str) -> str:
 
 
 def _call(b: Binder, node: A.Call) -> B.Value:
+    if node.name in TIME_WORDS and len(node.args) == 1 and not node.kwargs:
+        return bind_time_literal(b, node)
     name = b.func_name(node)
     if name != "array_length":
         raise b.error(f"{name} is a condition, not a value", node.pos)

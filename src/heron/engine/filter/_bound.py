@@ -31,6 +31,11 @@ class Const:
 
 
 @dataclass(frozen=True)
+class TimeConst(Const):
+    """``ISO '...'`` or ``INTERVAL '...'``: microseconds, the only constants a TIMESTAMPTZ value meets."""
+
+
+@dataclass(frozen=True)
 class Field:
     """A scalar column (BOOL, integers, FLOAT, DOUBLE, VARCHAR)."""
 
@@ -41,10 +46,12 @@ class Field:
     def ty(self) -> str:
         if self.dtype is DataType.BOOL:
             return "bool"
-        if self.dtype.is_integer:
+        if self.dtype.is_integer or self.dtype is DataType.TIMESTAMPTZ:  # TIMESTAMPTZ: microseconds
             return "int"
         if self.dtype is DataType.VARCHAR:
             return "str"
+        if self.dtype is DataType.GEOMETRY:
+            return "geometry"
         return "float"
 
 
@@ -160,6 +167,16 @@ class TextMatch:
 
 
 @dataclass(frozen=True)
+class Geo:
+    """``ST_*(field, 'wkt'[, metres])`` (see `_geo`): ``op`` in lower case, the literal as WKB."""
+
+    op: str
+    field: str
+    wkb: bytes
+    distance: float = 0.0
+
+
+@dataclass(frozen=True)
 class Truth:
     """A boolean value used as a predicate (``is_active``, ``meta["flag"]``)."""
 
@@ -193,4 +210,4 @@ class Sample:
     p: float
 
 
-Pred = Cmp | InList | Like | IsNull | Exists | Contains | TextMatch | Truth | ConstPred | And | Or | Not | Sample
+Pred = Cmp | InList | Like | IsNull | Exists | Contains | TextMatch | Geo | Truth | ConstPred | And | Or | Not | Sample

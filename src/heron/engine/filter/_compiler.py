@@ -22,6 +22,7 @@ from . import _bound as B
 from . import _like
 from ._arith import arith, unary
 from ._extract import Lane, ListView, Typed, Vals, json_view, list_view
+from ._geo_eval import eval_geo
 from ._scalar_index import ScalarIndex
 from ._text_match_eval import evaluate_match
 from ._vector import (
@@ -148,6 +149,8 @@ class Evaluator:
             return self._contains(p)
         if isinstance(p, B.TextMatch):
             return evaluate_match(self, p)
+        if isinstance(p, B.Geo):
+            return eval_geo(self, p)
         if isinstance(p, B.Truth):
             lane = self.vals(p.value).get("b")
             if lane is None:

@@ -67,6 +67,12 @@ class _ToAst(Transformer_NonRecursive):
     def string_lit(self, tok: Token) -> A.Literal:
         return A.Literal(tok.start_pos or 0, unquote(str(tok)))
 
+    def iso_lit(self, kw: Token, tok: Token) -> A.Call:  # ISO '...': a TIMESTAMPTZ literal
+        return A.Call(kw.start_pos or 0, "ISO", (A.Literal(tok.start_pos or 0, unquote(str(tok))),))
+
+    def interval_lit(self, kw: Token, tok: Token) -> A.Call:  # INTERVAL 'P1D': an ISO-8601 duration
+        return A.Call(kw.start_pos or 0, "INTERVAL", (A.Literal(tok.start_pos or 0, unquote(str(tok))),))
+
     def true_lit(self, tok: Token) -> A.Literal:
         return A.Literal(tok.start_pos or 0, True)
 

@@ -64,7 +64,7 @@ def _schema_key(schema: CollectionSchema) -> Hashable:
          f.params.get("enable_match"), f.params.get("analyzer_params"))  # text_match binds to the analyzer
         for f in schema.fields
     )
-    return (fields, schema.enable_dynamic_field)
+    return (fields, schema.enable_dynamic_field, schema.properties.get("timezone"))  # zone: ISO text without offset
 
 
 #: Compiled plans by (expression, schema, parameters), bounded in bytes (see `_cache`).

@@ -8,6 +8,7 @@ true here. Not for production use: it is slow by design.
 
 from __future__ import annotations
 
+import datetime
 from collections.abc import Mapping
 from typing import Any
 
@@ -17,10 +18,23 @@ from . import _bound as B
 from . import _like
 from . import _scalar as S
 from ._binder import Binder
+from ._geo import reference_geo
 from ._parser import parse
 from ._text_match import reference_match
 
 _MISSING = object()
+_EPOCH = datetime.datetime(1970, 1, 1, tzinfo=datetime.timezone.utc)
+
+
+def _micros(v: Any) -> int | None:
+    """A TIMESTAMPTZ row value (ISO text, a datetime; naive means UTC) as microseconds since the epoch."""
+    if v is None:
+        return None
+    if isinstance(v, str):
+        v = datetime.datetime.fromisoformat(v[:-1] + "+00:00" if v.endswith(("z", "Z")) else v)
+    if v.tzinfo is None:
+        v = v.replace(tzinfo=datetime.timezone.utc)
+    return (v - _EPOCH) // datetime.timedelta(microseconds=1)
 
 
 def _cls(v: Any) -> str | None:
@@ -86,6 +100,8 @@ class _Row:
         """The value, or None for null (missing JSON keys read as null too)."""
         if isinstance(v, B.Const):
             return v.value
+        if isinstance(v, B.Field) and v.dtype is DataType.TIMESTAMPTZ:
+            return _micros(self.row.get(v.name))
         if isinstance(v, (B.Field, B.ArrayField)):
             return self.row.get(v.name)
         if isinstance(v, B.JsonPath):
@@ -137,6 +153,8 @@ class _Row:
             return reference_match(self.value(B.Field(p.field, DataType.VARCHAR)), p)
         if isinstance(p, B.Contains):
             return self._contains(p)
+        if isinstance(p, B.Geo):
+            return reference_geo(p, self.row.get(p.field))
         if isinstance(p, B.Truth):
             v = self.value(p.value)
             return bool(v) if S.is_bool(v) else None

@@ -30,7 +30,7 @@ from ._numeric import float_vs_int, int_vs_float
 from ._vector import Tri, _classes, from_known
 
 MAX_BITMAP_VALUES = 4096
-INDEX_TYPES = ("INVERTED", "STL_SORT", "BITMAP", "TRIE", "AUTOINDEX")
+INDEX_TYPES = ("INVERTED", "STL_SORT", "BITMAP", "TRIE", "AUTOINDEX", "RTREE")
 
 
 def _column_vals(column: Column) -> Vals:
@@ -40,7 +40,7 @@ def _column_vals(column: Column) -> Vals:
     if t is DataType.VARCHAR:
         return {"s": Lane(column.values, column.valid)}
     data = np.asarray(column.values)
-    key = "b" if t is DataType.BOOL else ("i" if t.is_integer else "f")
+    key = "b" if t is DataType.BOOL else ("i" if t.is_integer or t is DataType.TIMESTAMPTZ else "f")
     return {key: Lane(data.astype(np.float64) if key == "f" else data, column.valid)}
 
 

@@ -153,6 +153,7 @@ _SCALAR = frozenset(
         DataType.FLOAT,
         DataType.DOUBLE,
         DataType.VARCHAR,
+        DataType.TIMESTAMPTZ,
     }
 )
 _ALLOWED = {
@@ -163,7 +164,8 @@ _ALLOWED = {
         {DataType.BOOL, DataType.INT8, DataType.INT16, DataType.INT32, DataType.INT64, DataType.VARCHAR}
     ),
 }
-_AUTO = {DataType.VARCHAR: "INVERTED", DataType.BOOL: "BITMAP", DataType.ARRAY: "INVERTED"}
+_AUTO = {DataType.VARCHAR: "INVERTED", DataType.BOOL: "BITMAP", DataType.ARRAY: "INVERTED",
+         DataType.GEOMETRY: "RTREE"}
 
 
 def build_scalar_index(index_type: str, column: Column) -> ScalarIndex:
@@ -176,6 +178,12 @@ def build_scalar_index(index_type: str, column: Column) -> ScalarIndex:
     if kind not in INDEX_TYPES:
         raise ParamError(f"unknown scalar index type {index_type!r}; expected one of {list(INDEX_TYPES)}")
     dtype = column.dtype
+    if kind == "RTREE" or (kind == "AUTOINDEX" and dtype is DataType.GEOMETRY):
+        from ._geo_eval import RTreeIndex
+
+        if dtype is not DataType.GEOMETRY:
+            raise ParamError(f"RTREE index cannot be built on a {dtype.name} column; it serves GEOMETRY")
+        return RTreeIndex(column)  # type: ignore[return-value]
     if kind == "AUTOINDEX":
         if dtype not in _SCALAR | {DataType.ARRAY}:
             raise ParamError(f"AUTOINDEX: no scalar index serves a {dtype.name} column")

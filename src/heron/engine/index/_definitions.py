@@ -18,7 +18,7 @@ from ..._types import DataType
 
 #: The key under which the catalog keeps an index's properties beside its build parameters.
 PROPERTIES_KEY = "$properties"
-SCALAR_INDEX_TYPES = ("INVERTED", "STL_SORT", "TRIE", "BITMAP", "AUTOINDEX", "NGRAM")
+SCALAR_INDEX_TYPES = ("INVERTED", "STL_SORT", "TRIE", "BITMAP", "AUTOINDEX", "NGRAM", "RTREE")
 
 
 @dataclass
@@ -70,8 +70,12 @@ def normalize_index(schema: CollectionSchema, spec: dict[str, Any]) -> IndexDef:
         return IndexDef(index_name, field_name, index_type, metric, params)
     if index_type == "TRIE" and f.dtype is not DataType.VARCHAR:
         raise ParamError(f"index on field {field_name!r}: TRIE needs a VARCHAR field, not {f.dtype.name}")
-    if index_type == "STL_SORT" and not (f.dtype.is_numeric or f.dtype is DataType.VARCHAR):
-        raise ParamError(f"index on field {field_name!r}: STL_SORT needs a numeric or VARCHAR field")
+    if index_type == "STL_SORT" and not (f.dtype.is_numeric or f.dtype in (DataType.VARCHAR, DataType.TIMESTAMPTZ)):
+        raise ParamError(f"index on field {field_name!r}: STL_SORT needs a numeric, VARCHAR or TIMESTAMPTZ field")
+    if (index_type == "RTREE") != (f.dtype is DataType.GEOMETRY) and index_type != "AUTOINDEX":
+        raise ParamError(f"index on field {field_name!r}: {f.dtype.name} takes no {index_type} index"
+                         if index_type == "RTREE" else
+                         f"index on field {field_name!r}: a GEOMETRY field takes an RTREE index, not {index_type}")
     if index_type not in SCALAR_INDEX_TYPES:
         raise ParamError(
             f"index on field {field_name!r}: index_type {index_type!r} is not a scalar index; "

@@ -72,6 +72,8 @@ def column_to_arrow(f_dtype: DataType, c: Column, f: FieldSchema | None = None) 
         return small_strings(v.combine_chunks() if isinstance(v, pa.ChunkedArray) else v)  # the files' one type
     if f_dtype is DataType.JSON:
         return _json_texts(c.values, c.valid, c.texts)
+    if f_dtype is DataType.GEOMETRY:
+        return pa.array(list(c.values), type=pa.binary())
     if f_dtype is DataType.ARRAY:
         assert c.element_type is not None
         return lists(c.values, _ARROW_ELEMENT[c.element_type])
@@ -122,7 +124,7 @@ def arrow_to_column(dtype: DataType, arr: pa.Array, element_type: DataType | Non
         out = np.empty(len(arr), dtype=object)
         out[:] = [None if t is None else json.loads(t) for t in arr.to_pylist()]
         return Column(dtype, out, valid, texts=arr)
-    if dtype is DataType.ARRAY:
+    if dtype in (DataType.ARRAY, DataType.GEOMETRY):
         out = np.empty(len(arr), dtype=object)
         out[:] = arr.to_pylist()
         return Column(dtype, out, valid, element_type)

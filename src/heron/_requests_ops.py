@@ -1,0 +1,185 @@
+"""Requests for schema evolution, snapshots, segments and file resources.
+
+Part of `heron._requests`, which re-exports every class; see that module.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+# -- schema evolution and operations -------------------------------------------
+
+
+@dataclass(frozen=True)
+class AddCollectionField:
+    """Add ``field`` (a `FieldSchema.to_dict` form) to a live collection; rows written before read its default or null."""
+
+    db_name: str
+    collection_name: str
+    field: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class AddCollectionStructField:
+    """Add a nullable struct array ``field`` (a `StructFieldSchema.describe` form) to a live collection."""
+
+    db_name: str
+    collection_name: str
+    field: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class AlterCollectionField:
+    """Set ``properties`` of one field (``max_length``, ``mmap.enabled``, ...) and remove those in ``delete_keys``."""
+
+    db_name: str
+    collection_name: str
+    field_name: str
+    properties: dict[str, Any]
+    delete_keys: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class DropCollectionField:
+    """Remove a field (named, or by ``field_id`` when the name is empty) from a collection's schema."""
+
+    db_name: str
+    collection_name: str
+    field_name: str = ""
+    field_id: int = 0
+
+
+@dataclass(frozen=True)
+class AlterIndexProperties:
+    """Set ``properties`` of an index (``mmap.enabled``) and remove those in ``delete_keys``."""
+
+    db_name: str
+    collection_name: str
+    index_name: str
+    properties: dict[str, Any]
+    delete_keys: tuple[str, ...] = ()
+
+
+# -- snapshots -------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CreateSnapshot:
+    db_name: str
+    collection_name: str
+    snapshot_name: str
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class DropSnapshot:
+    db_name: str
+    collection_name: str
+    snapshot_name: str
+
+
+@dataclass(frozen=True)
+class ListSnapshots:
+    db_name: str
+    collection_name: str = ""
+
+
+@dataclass(frozen=True)
+class DescribeSnapshot:
+    db_name: str
+    collection_name: str
+    snapshot_name: str
+
+
+@dataclass(frozen=True)
+class RestoreSnapshot:
+    """Restore ``snapshot_name`` of ``collection_name`` as a new collection ``target_collection_name``."""
+
+    db_name: str
+    collection_name: str
+    snapshot_name: str
+    target_collection_name: str
+    target_db_name: str = ""
+
+
+@dataclass(frozen=True)
+class GetRestoreSnapshotState:
+    job_id: int
+
+
+@dataclass(frozen=True)
+class ListRestoreSnapshotJobs:
+    db_name: str
+    collection_name: str = ""
+
+
+@dataclass(frozen=True)
+class PinSnapshotData:
+    db_name: str
+    collection_name: str
+    snapshot_name: str
+    ttl_seconds: int = 0
+
+
+@dataclass(frozen=True)
+class UnpinSnapshotData:
+    pin_id: int
+
+
+# -- flushing and segments ---------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class FlushAll:
+    """Flush every collection of a database ("" for every database)."""
+
+    db_name: str = ""
+
+
+@dataclass(frozen=True)
+class GetFlushAllState:
+    """Whether every collection of a database ("" for all) has its rows in segment files.
+
+    With ``flush_all_ts`` (what `FlushAll` answered): only the rows written up to then.
+    """
+
+    db_name: str = ""
+    flush_all_ts: int = 0
+
+
+@dataclass(frozen=True)
+class ListSegments:
+    """The segments of a collection that are in files."""
+
+    db_name: str
+    collection_name: str
+
+
+@dataclass(frozen=True)
+class ListLoadedSegments:
+    """The segments of a collection that searches read: all of them, growing ones included."""
+
+    db_name: str
+    collection_name: str
+
+
+# -- file resources ----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class AddFileResource:
+    """Keep a copy of the file at ``path`` (on the engine's machine) as resource ``name``."""
+
+    name: str
+    path: str
+
+
+@dataclass(frozen=True)
+class RemoveFileResource:
+    name: str
+
+
+@dataclass(frozen=True)
+class ListFileResources:
+    pass
