@@ -38,7 +38,7 @@ NOT_PROVIDED: dict[str, str] = {
 
 #: Methods other branches of Heron add at the same time (to be removed from here when they land).
 ADDED_ELSEWHERE: frozenset[str] = frozenset({
-    "create_struct_field_schema", "add_collection_struct_field", "add_function_field", "drop_function_field",
+    "add_function_field", "drop_function_field",
 })
 
 #: (pymilvus class, method, parameter) → why Heron's counterpart differs there.

@@ -33,7 +33,7 @@ from ._errors import (
     StorageError,
 )
 from ._functions import Function, FunctionType
-from ._schema import CollectionSchema, FieldSchema
+from ._schema import CollectionSchema, FieldSchema, StructFieldSchema
 from ._types import ConsistencyLevel, DataType, LoadState, MetricType
 from ._version import __version__
 from .client._async_client import AsyncClient
@@ -96,6 +96,7 @@ __all__ = [
     "ServerBusyError",
     "Shard",
     "StorageError",
+    "StructFieldSchema",
     "WeightedRanker",
     "__version__",
 ]

@@ -86,6 +86,9 @@ from ._requests_ops import (
     AddCollectionField as AddCollectionField,
 )
 from ._requests_ops import (
+    AddCollectionStructField as AddCollectionStructField,
+)
+from ._requests_ops import (
     AddFileResource as AddFileResource,
 )
 from ._requests_ops import (

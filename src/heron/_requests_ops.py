@@ -21,6 +21,15 @@ class AddCollectionField:
 
 
 @dataclass(frozen=True)
+class AddCollectionStructField:
+    """Add a nullable struct array ``field`` (a `StructFieldSchema.describe` form) to a live collection."""
+
+    db_name: str
+    collection_name: str
+    field: dict[str, Any]
+
+
+@dataclass(frozen=True)
 class AlterCollectionField:
     """Set ``properties`` of one field (``max_length``, ``mmap.enabled``, ...) and remove those in ``delete_keys``."""
 

@@ -15,6 +15,8 @@ from typing import Any
 
 from ._errors import SchemaError
 from ._functions import Function, as_function, check_functions
+from ._schema_values import _TEXT_KEYS, _coerce_type, _text_params, _typed_default_fits, _utc_text
+from ._struct_checks import check_struct
 from ._types import ARRAY_ELEMENT_TYPES, NUMPY_DTYPES, DataType
 
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,254}$")
@@ -22,64 +24,6 @@ MAX_VARCHAR_LENGTH = 65535
 MAX_DIM = 32768
 MAX_ARRAY_CAPACITY = 4096
 META_FIELD = "$meta"
-
-
-def _coerce_type(value: Any, what: str) -> DataType:
-    if isinstance(value, DataType):
-        return value
-    try:
-        if isinstance(value, str):
-            return DataType[value.upper()]
-        return DataType(int(value))
-    except (KeyError, ValueError, TypeError):
-        raise SchemaError(f"{what}: {value!r} is not a data type; expected a heron.DataType") from None
-
-
-#: A VARCHAR field's text options; kept in ``params`` as Milvus shows them ("true"/"false", JSON text).
-_TEXT_KEYS = ("enable_analyzer", "enable_match", "analyzer_params", "multi_analyzer_params")
-
-
-#: The spellings of true (the first six) and false that Milvus reads (Go's strconv.ParseBool).
-_GO_BOOLS = ("1", "t", "T", "true", "TRUE", "True", "0", "f", "F", "false", "FALSE", "False")
-
-
-def _text_params(params: dict[str, Any]) -> dict[str, Any]:
-    for key in ("enable_analyzer", "enable_match"):
-        v = params.get(key)
-        if isinstance(v, bool) or (isinstance(v, str) and v in _GO_BOOLS):
-            params[key] = "true" if v is True or v in _GO_BOOLS[:6] else "false"
-    for key in ("analyzer_params", "multi_analyzer_params"):
-        if key in params and params[key] is None:
-            del params[key]
-        if isinstance(params.get(key), dict):
-            params[key] = json.dumps(params[key], separators=(",", ":"), ensure_ascii=False)
-    return params
-
-
-def _utc_text(v: str) -> str:
-    """ISO-8601 text (without an offset: UTC) as UTC text, ``Z`` and microseconds only if any, as reads show it."""
-    import datetime
-
-    d = datetime.datetime.fromisoformat(v[:-1] + "+00:00" if v.endswith(("z", "Z")) else v)
-    d = d.replace(tzinfo=datetime.timezone.utc) if d.tzinfo is None else d.astimezone(datetime.timezone.utc)
-    return d.strftime("%Y-%m-%dT%H:%M:%S") + (f".{d.microsecond:06d}" if d.microsecond else "") + "Z"
-
-
-def _typed_default_fits(t: DataType, v: Any) -> bool:
-    """Whether ``v`` is ISO-8601 text (TIMESTAMPTZ) or WKT text (GEOMETRY)."""
-    if not isinstance(v, str):
-        return False
-    if t is DataType.TIMESTAMPTZ:
-        import datetime
-
-        try:
-            datetime.datetime.fromisoformat(v[:-1] + "+00:00" if v.endswith(("z", "Z")) else v)
-        except ValueError:
-            return False
-        return True
-    import shapely
-
-    return shapely.from_wkt(v, on_invalid="ignore") is not None
 
 
 class FieldSchema:
@@ -278,6 +222,10 @@ class FieldSchema:
             d["is_clustering_key"] = True
         return d
 
+    def describe(self) -> dict[str, Any]:
+        """The field as an entry of ``describe_collection()["fields"]`` (`to_dict`)."""
+        return self.to_dict()
+
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> FieldSchema:
         """The field that `to_dict` (or `describe_collection`) described; types as names or numbers."""
@@ -309,6 +257,96 @@ class FieldSchema:
         return f"FieldSchema({self.to_dict()!r})"
 
 
+class StructFieldSchema(FieldSchema):
+    """A struct array field: each row holds a list of elements with the same named sub-fields.
+
+    pymilvus's class, same constructor and `add_field` chaining. Put it in a
+    schema with ``schema.add_field(name, DataType.ARRAY, element_type=DataType.STRUCT,
+    struct_schema=..., max_capacity=N)``; each row then holds a list of up to N
+    dicts with these sub-fields (None where a nullable struct field is null).
+    Sub-fields are scalars (the ARRAY element types) or FLOAT_VECTOR. In a
+    schema it is a field of type ARRAY with element type STRUCT (as
+    ``describe_collection`` shows it); ``fields`` are its sub-fields. Nothing is
+    checked until the collection schema is validated.
+    """
+
+    def __init__(self, nullable: bool = False, description: str = "") -> None:
+        super().__init__("", DataType.ARRAY, description, element_type=DataType.STRUCT, nullable=nullable)
+        self.fields: list[FieldSchema] = []
+
+    def add_field(self, field_name: str, datatype: DataType | int | str, **kwargs: Any) -> StructFieldSchema:
+        """Append a sub-field (pymilvus's signature) and return the struct, for chaining."""
+        desc = kwargs.pop("description", kwargs.pop("desc", ""))
+        self.fields.append(FieldSchema(field_name, datatype, desc, **kwargs))
+        return self
+
+    def field(self, name: str) -> FieldSchema | None:
+        """The sub-field called ``name``, or ``None``."""
+        return next((f for f in self.fields if f.name == name), None)
+
+    def validate(self) -> None:
+        """Raise `SchemaError` naming the struct and sub-field if the definition is unsound."""
+        check_struct(self, _NAME, MAX_ARRAY_CAPACITY)
+
+    def to_dict(self) -> dict[str, Any]:  # type: ignore[override]
+        """The struct as pymilvus's ``StructFieldSchema.to_dict`` gives it."""
+        d: dict[str, Any] = {"name": self.name, "description": self.description,
+                             "fields": [f.to_dict() for f in self.fields]}
+        if self.nullable:
+            d["nullable"] = True
+        if self.max_capacity is not None:
+            d["max_capacity"] = self.max_capacity
+        if self.params:
+            d["params"] = copy.deepcopy(self.params)
+        return d
+
+    def describe(self) -> dict[str, Any]:
+        """The field as an entry of ``describe_collection()["fields"]`` (pymilvus 3's form)."""
+        d: dict[str, Any] = {
+            "field_id": self.field_id, "name": self.name, "description": self.description,
+            "type": DataType.ARRAY, "element_type": DataType.STRUCT,
+            "params": {**self.params, "max_capacity": self.max_capacity},
+        }
+        if self.nullable:
+            d["nullable"] = True
+        subs = []
+        for f in self.fields:
+            fd = f.to_dict()
+            sub = {"field_id": f.field_id, "name": f.name, "type": f.dtype, "description": f.description}
+            if fd["params"]:
+                sub["params"] = fd["params"]
+            subs.append(sub)
+        d["struct_fields"] = subs
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> StructFieldSchema:
+        """The struct field `describe` or `to_dict` (heron's or pymilvus's) gave."""
+        s = cls(bool(d.get("nullable", False)), d.get("description", ""))
+        s.name = d.get("name", "")
+        params = dict(d.get("params") or {})
+        cap = d.get("max_capacity", params.pop("max_capacity", None))
+        s.max_capacity = None if cap is None else int(cap)
+        s.params = params
+        for sub in d.get("struct_fields") or d.get("fields") or []:
+            s.fields.append(FieldSchema.from_dict(sub))
+        s.field_id = int(d.get("field_id") or 0)
+        s.added_seq = int(d.get("added_seq", 0))
+        return s
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, StructFieldSchema) and self.describe() == other.describe()
+
+    def __repr__(self) -> str:
+        return f"StructFieldSchema({self.to_dict()!r})"
+
+
+def is_struct_dict(d: dict[str, Any]) -> bool:
+    """Whether a field dict describes a struct array (ARRAY of STRUCT)."""
+    et = d.get("element_type")
+    return et is not None and _coerce_type(et, "element_type") is DataType.STRUCT
+
+
 class CollectionSchema:
     """The fields of a collection plus collection-wide options.
 
@@ -321,6 +359,7 @@ class CollectionSchema:
         self,
         fields: list[FieldSchema] | None = None,
         description: str = "",
+        struct_fields: list[StructFieldSchema] | None = None,
         *,
         auto_id: bool | None = None,
         enable_dynamic_field: bool = False,
@@ -328,6 +367,8 @@ class CollectionSchema:
         **kwargs: Any,
     ) -> None:
         self.fields: list[FieldSchema] = list(fields or [])
+        self.fields += [copy.deepcopy(x) if isinstance(x, StructFieldSchema) else StructFieldSchema.from_dict(x.to_dict())
+                        for x in struct_fields or []]
         self.description = description
         self.auto_id = auto_id
         self.enable_dynamic_field = bool(enable_dynamic_field)
@@ -342,6 +383,8 @@ class CollectionSchema:
     def add_field(self, field_name: str, datatype: DataType | int | str, **kwargs: Any) -> CollectionSchema:
         """Append a field (pymilvus's signature) and return the schema, for chaining."""
         desc = kwargs.pop("description", kwargs.pop("desc", ""))
+        if kwargs.get("element_type") is not None and is_struct_dict(kwargs):
+            return self._add_struct(field_name, datatype, desc, kwargs)
         field = FieldSchema(field_name, datatype, desc, **kwargs)
         if field.is_primary and self.auto_id is not None and "auto_id" not in kwargs:
             field.auto_id = self.auto_id
@@ -364,6 +407,35 @@ class CollectionSchema:
         outputs = {name for fn in self.functions for name in fn.output_field_names}
         for f in self.fields:
             setattr(f, "is_function_output", f.name in outputs)  # noqa: B010 - pymilvus reads this attribute
+
+    def _add_struct(self, name: str, datatype: Any, desc: str, kw: dict[str, Any]) -> CollectionSchema:
+        if _coerce_type(datatype, f"field {name!r}") is not DataType.ARRAY:
+            raise SchemaError(f"field {name!r}: element_type STRUCT needs datatype ARRAY")
+        given = kw.get("struct_schema")
+        if given is None or not hasattr(given, "fields"):
+            raise SchemaError(f"field {name!r}: ARRAY of STRUCT needs struct_schema (a StructFieldSchema)")
+        struct = given if isinstance(given, StructFieldSchema) else StructFieldSchema.from_dict(given.to_dict())
+        struct = copy.deepcopy(struct)
+        struct.name, struct.description = name, desc or struct.description
+        struct.nullable = bool(kw.get("nullable", False))
+        struct.max_capacity = None if kw.get("max_capacity") is None else int(kw["max_capacity"])
+        struct.params.update({k: kw[k] for k in ("mmap_enabled", "warmup") if k in kw})
+        self.fields.append(struct)
+        return self
+
+    def add_struct_field(self, struct_field_schema: StructFieldSchema) -> CollectionSchema:
+        """Append a named struct array field (its ``name`` and ``max_capacity`` set); returns the schema."""
+        self.fields.append(struct_field_schema)
+        return self
+
+    @property
+    def struct_fields(self) -> list[StructFieldSchema]:
+        """The struct array fields (they are among ``fields`` too), in schema order."""
+        return [f for f in self.fields if isinstance(f, StructFieldSchema)]
+
+    def struct_field(self, name: str) -> StructFieldSchema | None:
+        """The struct array field called ``name``, or ``None``."""
+        return next((s for s in self.struct_fields if s.name == name), None)
 
     # -- lookups --------------------------------------------------------------
     @property
@@ -420,8 +492,18 @@ class CollectionSchema:
 
     def assign_field_ids(self) -> None:
         """Number the fields 100, 101, ... in schema order, as Milvus does."""
-        for i, f in enumerate(self.fields):
+        for i, f in enumerate(self._described()):
             f.field_id = 100 + i
+        next_id = 100 + len(self.fields) - len(self.struct_fields)
+        for st in self.struct_fields:
+            st.field_id = next_id
+            for j, sub in enumerate(st.fields):
+                sub.field_id = next_id + 1 + j
+            next_id += 1 + len(st.fields)
+
+    def _described(self) -> list[FieldSchema]:
+        """The fields in Milvus's order: the plain fields, then the struct array fields."""
+        return [f for f in self.fields if not isinstance(f, StructFieldSchema)] + self.struct_fields
 
     # -- conversion -----------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
@@ -433,7 +515,7 @@ class CollectionSchema:
         d: dict[str, Any] = {
             "auto_id": bool(self.primary_field.auto_id) if any(f.is_primary for f in self.fields) else False,
             "description": self.description,
-            "fields": [f.to_dict() for f in self.fields],
+            "fields": [f.describe() for f in self._described()],
             "enable_dynamic_field": self.enable_dynamic_field,
         }
         if self.functions:
@@ -453,12 +535,13 @@ class CollectionSchema:
     def to_json_dict(self) -> dict[str, Any]:
         """A JSON-serialisable form (types as numbers) for the catalog and the wire."""
         d = self.to_dict()
-        for f, fd in zip(self.fields, d["fields"]):
+        for f, fd in zip(self._described(), d["fields"]):
             if f.added_seq:
                 fd["added_seq"] = f.added_seq
-            fd["type"] = int(fd["type"])
-            if "element_type" in fd:
-                fd["element_type"] = int(fd["element_type"])
+            for x in (fd, *fd.get("struct_fields", ())):
+                x["type"] = int(x["type"])
+                if "element_type" in x:
+                    x["element_type"] = int(x["element_type"])
         for fn in d.get("functions", ()):
             fn["type"] = int(fn["type"])
         return d
@@ -467,7 +550,8 @@ class CollectionSchema:
     def from_dict(cls, d: dict[str, Any]) -> CollectionSchema:
         """The schema that `to_dict` (or `describe_collection`) described."""
         s = cls(
-            [FieldSchema.from_dict(f) for f in d.get("fields", [])],
+            [StructFieldSchema.from_dict(f) if is_struct_dict(f) else FieldSchema.from_dict(f)
+             for f in d.get("fields", [])],
             d.get("description", ""),
             enable_dynamic_field=d.get("enable_dynamic_field", False),
             functions=[Function.from_dict(fn) for fn in d.get("functions") or []],

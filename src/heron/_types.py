@@ -28,6 +28,12 @@ class DataType(IntEnum):
     BFLOAT16_VECTOR = 103
     SPARSE_FLOAT_VECTOR = 104
     INT8_VECTOR = 105
+    #: The protocol's type of a struct array's vector sub-field (an embedding list per row).
+    _ARRAY_OF_VECTOR = 106
+    #: The protocol's type of a struct array field (pymilvus shows it as ARRAY of STRUCT).
+    _ARRAY_OF_STRUCT = 200
+    #: The element type of a struct array field (``ARRAY`` with ``element_type=STRUCT``).
+    STRUCT = 201
     UNKNOWN = 999
 
     def __repr__(self) -> str:
@@ -82,6 +88,9 @@ ARRAY_ELEMENT_TYPES = frozenset(
     }
 )
 
+#: Sub-field types a STRUCT element may hold: the ARRAY element types and FLOAT_VECTOR.
+STRUCT_SUBFIELD_TYPES = ARRAY_ELEMENT_TYPES | {DataType.FLOAT_VECTOR}
+
 #: numpy dtype names of the fixed-width scalar types.
 NUMPY_DTYPES: dict[DataType, str] = {
     DataType.BOOL: "bool",
@@ -96,7 +105,7 @@ NUMPY_DTYPES: dict[DataType, str] = {
 
 
 #: Metrics whose scores are similarities: a larger score is a closer match.
-_SIMILARITIES = frozenset({"IP", "COSINE", "BM25"})
+_SIMILARITIES = frozenset({"IP", "COSINE", "BM25", "MAX_SIM", "MAX_SIM_COSINE", "MAX_SIM_IP"})
 
 
 def larger_is_better(metric: str) -> bool:

@@ -15,7 +15,7 @@ from pymilvus.grpc_gen import common_pb2, milvus_pb2, schema_pb2
 import heron
 from heron import wire
 from heron.wire import _compat as compat
-from heron.wire._data import vectors_from_placeholder, vectors_to_placeholder
+from heron.wire._placeholders import vectors_from_placeholder, vectors_to_placeholder
 
 
 def test_field_checks_follow_the_descriptor():

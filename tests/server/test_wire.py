@@ -11,6 +11,7 @@ from heron import _requests as rq
 from heron._schema import CollectionSchema
 from heron.data._batch import build_batch
 from heron.wire import _data as _wire_data
+from heron.wire import _placeholders
 from heron.wire import _query as _wire_query
 from heron.wire import _schema as _wire_schema
 
@@ -81,7 +82,7 @@ def test_batch_from_fields_refuses_a_bad_value():
     ],
 )
 def test_query_vectors_round_trip(data):
-    back = _wire_data.vectors_from_placeholder(_wire_data.vectors_to_placeholder(data))
+    back = _placeholders.vectors_from_placeholder(_placeholders.vectors_to_placeholder(data))
     if sp.issparse(data):
         assert (back[:, : data.shape[1]] != data).nnz == 0
     else:

@@ -13,9 +13,9 @@ import numpy as np
 
 from .. import _requests as rq
 from .._errors import NotFoundError, ParamError, SchemaError
-from .._schema import CollectionSchema, FieldSchema
+from .._schema import CollectionSchema, FieldSchema, StructFieldSchema
 from .._types import DataType, LoadState
-from ..data._vectors import query_vectors
+from ..data._emb_lists import search_data as vector_search_data
 from ..wire._aggregation import spec_from_pb
 from ._helpers import IndexParams
 from ._milvus_objects import as_ann_request, as_function_score, as_index_specs, as_ranker, as_schema
@@ -62,6 +62,11 @@ class ClientBase:
     def create_field_schema(cls, name: str, data_type: DataType, desc: str = "", **kwargs: Any) -> FieldSchema:
         """A `FieldSchema`; keywords are its parameters (``max_length``, ``dim``, ``is_primary``, ...)."""
         return FieldSchema(name, data_type, desc, **kwargs)
+
+    @classmethod
+    def create_struct_field_schema(cls, **kwargs: Any) -> StructFieldSchema:
+        """An empty `StructFieldSchema` (``nullable``, ``description``) for `add_field` of its sub-fields."""
+        return StructFieldSchema(**kwargs)
 
     @classmethod
     def prepare_index_params(cls, field_name: str = "", **kwargs: Any) -> IndexParams:
@@ -142,7 +147,7 @@ class ClientBase:
             raise ParamError("function_chains and ranker cannot be used together" if ranker is not None else
                              "function_chains: not supported; pass rerank functions as ranker=")
         return rq.Search(
-            self._dbn(kwargs), collection_name, None if ids is not None else search_data(data), anns_field or "",
+            self._dbn(kwargs), collection_name, None if ids is not None else search_data(data, anns_field), anns_field or "",
             filter or "", int(limit),
             int(offset), _fields(output_fields), str(metric).upper(), params, _names(partition_names),
             dict(kwargs.get("filter_params") or {}), group_by, group_size, strict,
@@ -192,8 +197,10 @@ class ClientBase:
         )
 
 
-def search_data(data: Any) -> Any:
-    """Search inputs: query vectors (`query_vectors`), or texts as a 1-d array of strings.
+def search_data(data: Any, anns_field: str | None = None) -> Any:
+    """Search inputs: query vectors, embedding lists for a struct sub-field (`vector_search_data`), or texts.
+
+    Texts come as a 1-d array of strings.
 
     Texts are for a field a schema function fills (BM25, TEXTEMBEDDING); the
     engine turns them into query vectors with that function.
@@ -202,7 +209,7 @@ def search_data(data: Any) -> Any:
         data = [data]
     if isinstance(data, (list, tuple)) and data and all(isinstance(t, str) for t in data):
         return np.array(list(data), dtype=object)
-    return query_vectors(data)
+    return vector_search_data(data, anns_field)
 
 
 def search_field(request: rq.Search, schema: CollectionSchema) -> str:

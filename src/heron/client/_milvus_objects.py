@@ -14,7 +14,7 @@ from typing import Any
 
 from .._errors import ParamError, SchemaError
 from .._functions import as_function
-from .._schema import CollectionSchema
+from .._schema import CollectionSchema, StructFieldSchema
 from ._helpers import AnnSearchRequest, IndexParams
 
 #: Field keys of pymilvus's ``FieldSchema.to_dict`` that Heron's `FieldSchema.from_dict` reads.
@@ -28,7 +28,7 @@ def as_schema(schema: Any) -> CollectionSchema:
     """Heron's `CollectionSchema` for ``schema``: Heron's own, or pymilvus's (``CollectionSchema``, ``create_schema()``).
 
     Schema functions (BM25, text embedding) come along as Heron's
-    `Function`; struct fields raise `SchemaError`.
+    `Function`; struct fields (pymilvus 3) become Heron's `StructFieldSchema`.
     """
     if isinstance(schema, CollectionSchema):
         return schema
@@ -37,11 +37,9 @@ def as_schema(schema: Any) -> CollectionSchema:
         raise ParamError(f"schema: got {type(schema).__name__}, expected a CollectionSchema "
                          "(heron's or pymilvus's, e.g. from create_schema())")
     d = to_dict()
-    if d.get("struct_fields"):
-        raise SchemaError("schema struct_fields: Heron has no STRUCT fields; expected scalar, JSON, ARRAY "
-                          "or vector fields")
+    structs = [_struct_dict(x if isinstance(x, dict) else x.to_dict()) for x in d.get("struct_fields") or []]
     out = CollectionSchema.from_dict({
-        "fields": [_field_dict(f) for f in d.get("fields") or []],
+        "fields": [_field_dict(f) for f in d.get("fields") or []] + structs,
         "description": d.get("description") or "",
         "enable_dynamic_field": bool(d.get("enable_dynamic_field", False)),
     })
@@ -62,6 +60,23 @@ def _field_dict(f: dict[str, Any]) -> dict[str, Any]:
         out["element_type"] = _type_name(f["element_type"])
     if f.get("default_value") is not None:
         out["default_value"] = _plain_value(f["default_value"])
+    return out
+
+
+def as_struct(struct: Any) -> StructFieldSchema:
+    """Heron's `StructFieldSchema` for pymilvus's (by its ``to_dict``)."""
+    return StructFieldSchema.from_dict(_struct_dict(struct.to_dict()))
+
+
+def _struct_dict(st: dict[str, Any]) -> dict[str, Any]:
+    """A pymilvus ``StructFieldSchema.to_dict`` as the struct entry `CollectionSchema.from_dict` reads."""
+    params = dict(st.get("params") or {})
+    params["max_capacity"] = st.get("max_capacity")
+    out = {"name": st.get("name"), "description": st.get("description") or "", "type": "ARRAY",
+           "element_type": "STRUCT", "params": params,
+           "struct_fields": [_field_dict(f if isinstance(f, dict) else f.to_dict()) for f in st.get("fields") or []]}
+    if st.get("nullable"):
+        out["nullable"] = True
     return out
 
 

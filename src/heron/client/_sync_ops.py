@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 from .. import _requests as rq
 from .._errors import CollectionNotFoundError, ParamError
-from .._schema import FieldSchema
+from .._schema import FieldSchema, StructFieldSchema
 from .._types import DataType
 from ._base import ClientBase, property_keys_of
+from ._milvus_objects import as_struct
 from ._ops_results import (
     OPTIMIZE_STAGES,
     CompactionPlans,
@@ -44,6 +46,29 @@ class OpsMixin(ClientBase):
         except TypeError as exc:
             raise ParamError(f"add_collection_field {field_name!r}: {exc}") from None
         self._call(rq.AddCollectionField(db, collection_name, f.to_dict()), timeout)
+        self._schemas.pop((db, collection_name), None)
+
+    def add_collection_struct_field(self, collection_name: str, field_name: str, struct_schema: Any,
+                                          max_capacity: int, desc: str | None = None, timeout: float | None = None,
+                                          **kwargs: Any) -> None:
+        """Add a nullable struct array field to a live collection; the rows stored before read None.
+
+        ``struct_schema`` is a `StructFieldSchema` (Heron's or pymilvus's) with
+        its sub-fields. `ParamError` for ``nullable=False``, an unsound struct
+        or a name the collection already has; nothing changes then.
+        """
+        if not kwargs.get("nullable", True):
+            raise ParamError("Adding struct field to existing collection requires nullable=True")
+        if not hasattr(struct_schema, "fields") or not callable(getattr(struct_schema, "to_dict", None)):
+            raise ParamError(f"struct_schema: got {type(struct_schema).__name__}, expected a StructFieldSchema")
+        st = copy.deepcopy(struct_schema) if isinstance(struct_schema, StructFieldSchema) else \
+            as_struct(struct_schema)
+        st.name, st.max_capacity, st.nullable = field_name, max_capacity, True
+        if desc is not None:
+            st.description = desc
+        st.params.update({k: kwargs[k] for k in ("mmap_enabled", "warmup") if k in kwargs})
+        db = self._dbn(kwargs)
+        self._call(rq.AddCollectionStructField(db, collection_name, st.describe()), timeout)
         self._schemas.pop((db, collection_name), None)
 
     def alter_collection_field(self, collection_name: str, field_name: str, field_params: dict[str, Any],

@@ -7,13 +7,14 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from .._schema import FieldSchema
+from .._schema import FieldSchema, StructFieldSchema
 from .._types import NUMPY_DTYPES, DataType
 from . import _pa
 from ._check import MISSING, fail, to_py
 from ._column import Column
 from ._json import check_json, is_utf8, json_documents, parse_json_text
 from ._pa import strings
+from ._structs import struct_values
 from ._typed import typed_column
 
 
@@ -94,6 +95,8 @@ def convert_scalars(f: FieldSchema, raw: Any, n: int, zone: str = "UTC") -> Colu
                 texts[i] = check_json(f.name, i, v)
             out[i] = v
         return Column(t, out, valid, texts=texts)
+    if isinstance(f, StructFieldSchema):
+        return Column(t, struct_values(f, values, valid), valid, f.element_type)
     if t is DataType.ARRAY:
         return Column(t, _array_values(f, values, valid), valid, f.element_type)
     raise fail(f, None, t.name, "a supported scalar type")

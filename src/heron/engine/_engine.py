@@ -211,6 +211,7 @@ class Engine:
             rq.DescribeResourceGroup: self.resource_groups.op_describe,
             rq.TransferReplica: self.resource_groups.op_transfer_replica,
             rq.AddCollectionField: o.op_add_collection_field,
+            rq.AddCollectionStructField: o.op_add_collection_struct_field,
             rq.AlterCollectionField: o.op_alter_collection_field,
             rq.DropCollectionField: o.op_drop_collection_field,
             rq.AlterIndexProperties: o.op_alter_index_properties,

@@ -20,11 +20,13 @@ from .._schema import META_FIELD, CollectionSchema
 from .._types import DataType, larger_is_better
 from ..data import _sparse as sp
 from ..data._batch import normalize_pks
+from ..data._emb_lists import EmbeddingLists
 from ..data._pa import from_numpy
 from ..data._typed import PRESENTED, present
 from ..data._vectors import bfloat16_bits_to_float32, float32_to_bfloat16_bits
 from ._bm25_search import prepare as bm25_prepare
 from ._collection import Collection, Partition
+from ._emb_list_search import emb_list_hits, emb_list_metric
 from ._functions_apply import text_queries
 from ._lite_habits import note_implicit_anns_field, note_unindexed
 from ._rerank_hits import candidate_counts, decay_hybrid, fuse, hybrid_ranker, rerank_search, search_plan
@@ -245,6 +247,8 @@ class Reader:
 
     def search_hits(self, coll: Collection, r: rq.Search) -> list[list[tuple[float, SegmentView, int]]]:
         """Per query, the best hits as (score, view, row), best first, after offset and grouping."""
+        if "[" in r.anns_field or isinstance(r.data, EmbeddingLists):
+            return emb_list_hits(self, coll, r)
         f = self._field(coll, r.anns_field)
         d = coll.index_for(f.name)
         metric = (r.metric_type or (d.metric_type if d else "") or _default_metric(f.dtype)).upper()
@@ -433,9 +437,12 @@ class Reader:
             sub_r = rq.Search(**{**sub.__dict__, "partition_names": sub.partition_names or r.partition_names,
                                   "output_fields": None, "offset": 0, "group_by_field": "",
                                   "limit": max(sub.limit, r.limit * r.group_size * 3 if r.group_by_field else 0)})
-            f = self._field(coll, sub.anns_field)
-            d = coll.index_for(f.name)
-            metric = (sub.metric_type or (d.metric_type if d else "") or _default_metric(f.dtype)).upper()
+            if "[" in sub.anns_field:
+                metric = emb_list_metric(coll, sub)
+            else:
+                f = self._field(coll, sub.anns_field)
+                d = coll.index_for(f.name)
+                metric = (sub.metric_type or (d.metric_type if d else "") or _default_metric(f.dtype)).upper()
             runs.append((metric, self.search_hits(coll, sub_r)))
         nq = len(runs[0][1])
         if any(len(h) != nq for _, h in runs):

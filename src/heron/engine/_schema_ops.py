@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from .. import _requests as rq
 from .._errors import AlreadyExistsError, ParamError, SchemaError
-from .._schema import MAX_ARRAY_CAPACITY, MAX_VARCHAR_LENGTH, META_FIELD, FieldSchema
+from .._schema import MAX_ARRAY_CAPACITY, MAX_VARCHAR_LENGTH, META_FIELD, FieldSchema, StructFieldSchema
 from .._types import DataType
 from ..data._fill import filled_column
 from ._collection import Collection
@@ -57,11 +57,29 @@ class SchemaOps:
         coll = self.engine.collection(r.db_name, r.collection_name)
         f = FieldSchema.from_dict(r.field)
         self._check_new_field(coll, f)
+        self._add_field(coll, f)
+
+    def op_add_collection_struct_field(self, r: rq.AddCollectionStructField) -> None:
+        """Add a struct array field; it must be nullable, and the rows stored before read null."""
+        coll = self.engine.collection(r.db_name, r.collection_name)
+        f = StructFieldSchema.from_dict(r.field)
+        if not f.nullable:
+            raise ParamError(f"struct field {f.name!r}: adding a struct field to an existing collection "
+                             "requires nullable=True")
+        try:
+            f.validate()
+        except SchemaError as exc:
+            raise ParamError(str(exc)) from None
+        self._add_field(coll, f)
+
+    def _add_field(self, coll: Collection, f: FieldSchema) -> None:
         self.engine.wait_background()  # merges under way hold segments built for the schema before the change
         with coll.write_lock:
             if coll.schema.field(f.name) is not None:
                 raise AlreadyExistsError(f"duplicate field name: {f.name}", code=1100)
-            f.field_id = 1 + max((x.field_id for x in coll.schema.fields), default=99)
+            f.field_id = 1 + max((x.field_id for x in _with_sub_fields(coll.schema.fields)), default=99)
+            for i, sub in enumerate(f.fields if isinstance(f, StructFieldSchema) else ()):
+                sub.field_id = f.field_id + 1 + i
             f.added_seq = self.engine.next_seq()
             schema = coll.schema.copy()
             schema.fields.append(f)
@@ -102,7 +120,7 @@ class SchemaOps:
             if f is None:
                 raise ParamError(f"field not found[field={r.field_name}]: collection {coll.name!r} has no field "
                                  f"{r.field_name!r}; fields are {coll.schema.field_names()}")
-            new = FieldSchema.from_dict(f.to_dict())
+            new = type(f).from_dict(f.describe())
             new.added_seq = f.added_seq
             for key, value in r.properties.items():
                 _set_field_property(f, new, key, value)
@@ -134,7 +152,8 @@ class SchemaOps:
                 raise ParamError(f"can not drop partition key or clustering key field, field name = {f.name}")
             if f.dtype.is_vector and len(coll.schema.vector_fields) == 1:
                 raise ParamError(f"can not drop the last vector field, field name = {f.name}")
-            used = [d.index_name for d in coll.indexes.values() if d.field_name == f.name]
+            used = [d.index_name for d in coll.indexes.values()
+                    if d.field_name == f.name or d.field_name.startswith(f.name + "[")]
             if used:
                 raise ParamError(f"field {f.name!r} has index {used[0]!r}; drop the index before the field")
             schema = coll.schema.copy()
@@ -198,6 +217,10 @@ def _set_field_property(old: FieldSchema, new: FieldSchema, key: str, value: Any
             raise ParamError(f"field {old.name!r}: max_capacity {number} is out of range; expected "
                              f"{old.max_capacity}..{MAX_ARRAY_CAPACITY} (it can only grow)")
         new.max_capacity = number
+
+
+def _with_sub_fields(fields: list[FieldSchema]) -> list[FieldSchema]:
+    return [x for f in fields for x in (f, *(f.fields if isinstance(f, StructFieldSchema) else ()))]
 
 
 def _add_column(seg: Segment, f: FieldSchema) -> None:

@@ -83,6 +83,7 @@ PRIVILEGES: dict[str, tuple[str, str]] = {
     "AddCollectionField": ("Collection", "AddCollectionField"),
     "AlterCollectionSchema": ("Collection", "AddCollectionField"),
     "AlterCollectionField": ("Collection", "AddCollectionField"),
+    "AddCollectionStructField": ("Collection", "AddCollectionField"),
     "AlterIndex": ("Collection", "CreateIndex"),
     "CreateSnapshot": ("Collection", "CreateSnapshot"),
     "DropSnapshot": ("Collection", "DropSnapshot"),

@@ -19,6 +19,7 @@ from . import _compat as compat
 from . import (
     _ops_codecs,  # noqa: F401  (adds the operations RPCs to CODECS)
     _resource_groups,  # noqa: F401  (its codecs join the table before RPC_OF is read)
+    _struct_codecs,  # noqa: F401  (adds AddCollectionStructField to CODECS)
 )
 from . import _schema as ws
 from ._access import CLIENT as ACCESS_CLIENT

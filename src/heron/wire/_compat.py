@@ -32,6 +32,8 @@ def _enum_number(enum: Any, name: str, number: int) -> int:
 
 #: PlaceholderType of int8 query vectors (named in the protocol modules of pymilvus 2.6 and later).
 INT8_VECTOR_PLACEHOLDER = _enum_number(common_pb2.PlaceholderType, "Int8Vector", 105)
+#: PlaceholderType of embedding-list queries of float vectors (named in pymilvus 2.6's modules and later).
+EMB_LIST_FLOAT_PLACEHOLDER = _enum_number(common_pb2.PlaceholderType, "EmbListFloatVector", 301)
 
 
 def pymilvus_version() -> str:

@@ -13,11 +13,11 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
-from pymilvus.grpc_gen import common_pb2, schema_pb2
+from pymilvus.grpc_gen import schema_pb2
 
-from .._errors import DataError, ParamError
+from .._errors import DataError
 from .._functions import output_field_names, output_given_error
-from .._schema import META_FIELD, CollectionSchema
+from .._schema import META_FIELD, CollectionSchema, StructFieldSchema
 from .._types import DataType
 from ..data import _sparse as sp
 from ..data._batch import Batch, check_unique_pks
@@ -26,6 +26,7 @@ from ..data._scalars import convert_scalars
 from ..data._typed import PRESENTED, present
 from ..data._vectors import bfloat16_bits_to_float32, convert_vectors, float32_to_bfloat16_bits
 from . import _compat as compat
+from ._struct_data import struct_field_data, struct_num_rows, struct_values_from_pb
 
 COUNT = "count(*)"
 
@@ -145,6 +146,8 @@ def _num_rows(fd: schema_pb2.FieldData) -> int:
     if len(fd.valid_data):
         return len(fd.valid_data)
     dtype = DataType(fd.type)
+    if dtype is DataType._ARRAY_OF_STRUCT:
+        return struct_num_rows(fd)
     if dtype.is_vector:
         v = fd.vectors
         if dtype is DataType.FLOAT_VECTOR:
@@ -164,6 +167,8 @@ def field_values(fd: schema_pb2.FieldData, n: int | None = None) -> Any:
     n = _num_rows(fd) if n is None else n
     if dtype.is_vector:
         return _vector_values(fd, dtype, n)
+    if dtype is DataType._ARRAY_OF_STRUCT:
+        return struct_values_from_pb(fd, n)
     attr = _SCALAR_ATTR.get(dtype)
     if attr is None:
         raise DataError(f"field {fd.field_name!r}: data type {dtype.name} is not supported")
@@ -302,7 +307,8 @@ def batch_to_fields(schema: CollectionSchema, batch: Batch) -> list[schema_pb2.F
             out.append(vector_field_data(f.name, f.dtype, batch.vectors[f.name], f.dim or 0))
         elif f.name in batch.columns:
             c = batch.columns[f.name]
-            out.append(scalar_field_data(f.name, f.dtype, _column_list(c), f.element_type))
+            out.append(struct_field_data(f, _column_list(c)) if isinstance(f, StructFieldSchema)
+                       else scalar_field_data(f.name, f.dtype, _column_list(c), f.element_type))
     meta = batch.columns.get(META_FIELD)
     if meta is not None:
         fd = scalar_field_data(META_FIELD, DataType.JSON, [v or {} for v in _column_list(meta)])
@@ -425,6 +431,8 @@ def rows_to_fields(
             else:
                 arr = np.asarray(vals, dtype=np.float32).reshape(len(vals), f.dim or 0)
                 cols.append(vector_field_data(name, f.dtype, arr, f.dim or 0))
+        elif isinstance(f, StructFieldSchema):
+            cols.append(struct_field_data(f, [r.get(name) for r in rows]))
         elif f.dtype is DataType.TIMESTAMPTZ and any(isinstance(r.get(name), list) for r in rows):  # time_fields
             cols.append(scalar_field_data(name, DataType.ARRAY, [r.get(name) for r in rows], DataType.INT64))
         else:
@@ -480,70 +488,6 @@ def _python_column(fd: schema_pb2.FieldData, n: int) -> list[Any]:
     if dtype.is_vector:
         return vals.tolist()
     return vals
-
-
-# -- query vectors ⇄ placeholder groups ---------------------------------------------------------------
-
-_PLACEHOLDER_DTYPES = {
-    common_pb2.FloatVector: np.float32,
-    common_pb2.Float16Vector: np.float16,
-    common_pb2.BFloat16Vector: np.uint16,
-    common_pb2.BinaryVector: np.uint8,
-    compat.INT8_VECTOR_PLACEHOLDER: np.int8,
-}
-
-
-def vectors_from_placeholder(raw: bytes) -> Any:
-    """A serialised PlaceholderGroup as query vectors: a 2-d array, or CSR for sparse queries."""
-    group = common_pb2.PlaceholderGroup.FromString(raw)
-    if len(group.placeholders) != 1:
-        raise ParamError(f"expected one placeholder of query vectors, got {len(group.placeholders)}")
-    ph = group.placeholders[0]
-    if ph.type == common_pb2.SparseFloatVector:
-        return contents_to_sparse(ph.values)
-    np_type = _PLACEHOLDER_DTYPES.get(ph.type)
-    if np_type is None:
-        raise ParamError(
-            f"query vectors of placeholder type {common_pb2.PlaceholderType.Name(ph.type)} "
-            "are not supported (text queries need a BM25 function)"
-        )
-    if not ph.values:
-        raise ParamError("data: got no query vectors")
-    widths = {len(v) for v in ph.values}
-    if len(widths) > 1:
-        first = len(ph.values[0])
-        i = next(i for i, v in enumerate(ph.values) if len(v) != first)
-        raise ParamError(f"data: query vector {i} has {len(ph.values[i])} bytes where query vector 0 has {first}; "
-                         "expected query vectors of one dimension")
-    if next(iter(widths)) % np.dtype(np_type).itemsize:
-        raise ParamError(f"data: query vectors of {next(iter(widths))} bytes do not hold whole "
-                         f"{np.dtype(np_type).name} values")
-    arr = np.vstack([np.frombuffer(v, dtype=np_type) for v in ph.values])
-    return bfloat16_bits_to_float32(arr) if np_type is np.uint16 else arr
-
-
-def vectors_to_placeholder(data: Any) -> bytes:
-    """Query vectors (2-d array or CSR) as a serialised PlaceholderGroup."""
-    if sp.issparse(data):
-        ph = common_pb2.PlaceholderValue(
-            tag="$0", type=common_pb2.SparseFloatVector, values=sparse_to_contents(data)
-        )
-    else:
-        arr = np.asarray(data)
-        kinds = {
-            np.dtype(np.float16): (common_pb2.Float16Vector, np.float16),
-            np.dtype(np.uint8): (common_pb2.BinaryVector, np.uint8),
-            np.dtype(np.int8): (compat.INT8_VECTOR_PLACEHOLDER, np.int8),
-        }
-        ptype, np_type = kinds.get(arr.dtype, (common_pb2.FloatVector, np.float32))
-        ph = common_pb2.PlaceholderValue(
-            tag="$0", type=ptype, values=[row.astype(np_type).tobytes() for row in arr]
-        )
-    return common_pb2.PlaceholderGroup(placeholders=[ph]).SerializeToString()
-
-
-def num_queries(data: Any) -> int:
-    return int(data.shape[0])
 
 
 # -- search hits ⇄ SearchResultData ------------------------------------------------------------------

@@ -15,9 +15,10 @@ from pymilvus.grpc_gen import common_pb2, milvus_pb2, schema_pb2
 
 from .. import _requests as rq
 from .._functions import FunctionType
-from .._schema import META_FIELD
+from .._schema import META_FIELD, is_struct_dict
 from .._types import DataType
 from ..data._timestamptz import format_micros, parse_one
+from . import _compat as compat
 
 _INT_PARAMS = ("dim", "max_length", "max_capacity")
 _CONSISTENCY = {"Strong": 0, "Session": 1, "Bounded": 2, "Eventually": 3, "Customized": 4}
@@ -166,8 +167,8 @@ def schema_to_pb(d: dict[str, Any], name: str = "") -> schema_pb2.CollectionSche
     only ``enable_dynamic_field`` (pymilvus adds the ``$meta`` column itself when
     it sends rows with keys outside the schema).
     """
-    fields = [field_to_pb(f) for f in d.get("fields", [])]
-    return schema_pb2.CollectionSchema(
+    fields = [field_to_pb(f) for f in d.get("fields", []) if not is_struct_dict(f)]
+    out = schema_pb2.CollectionSchema(
         name=name,
         description=d.get("description", ""),
         autoID=bool(d.get("auto_id", False)),
@@ -175,11 +176,60 @@ def schema_to_pb(d: dict[str, Any], name: str = "") -> schema_pb2.CollectionSche
         enable_dynamic_field=bool(d.get("enable_dynamic_field", False)),
         functions=[function_to_pb(fn) for fn in d.get("functions") or []],
     )
+    structs = [f for f in d.get("fields", []) if is_struct_dict(f)]
+    if structs:
+        compat.require_field(out, "struct_array_fields", "a struct array field")
+        out.struct_array_fields.extend(struct_to_pb(f) for f in structs)
+    return out
+
+
+def struct_to_pb(d: dict[str, Any]) -> schema_pb2.StructArrayFieldSchema:
+    """A struct field dict (``StructFieldSchema.describe``) as Milvus sends it: each sub-field an
+    ARRAY (scalars) or ArrayOfVector (vectors) of its type, carrying the struct's max_capacity."""
+    params = dict(d.get("params") or {})
+    cap = params.pop("max_capacity", None)
+    subs = []
+    for sub in d.get("struct_fields", []):
+        t = DataType(int(sub["type"]))
+        f = field_to_pb({**sub, "type": DataType._ARRAY_OF_VECTOR if t.is_vector else DataType.ARRAY,
+                         "element_type": t, "params": {**(sub.get("params") or {}), "max_capacity": cap},
+                         "nullable": bool(d.get("nullable"))})
+        subs.append(f)
+    return schema_pb2.StructArrayFieldSchema(
+        fieldID=int(d.get("field_id", 0)), name=d["name"], description=d.get("description", ""),
+        fields=subs, type_params=kv_pairs(params), nullable=bool(d.get("nullable", False)),
+    )
+
+
+def struct_from_pb(s: schema_pb2.StructArrayFieldSchema) -> dict[str, Any]:
+    """A protobuf struct array field as the struct field dict `CollectionSchema.from_dict` reads."""
+    subs, cap = [], None
+    for f in s.fields:
+        sub = field_from_pb(f)
+        cap = sub["params"].pop("max_capacity", cap)
+        prefix = f"{s.name}["
+        if sub["name"].startswith(prefix) and sub["name"].endswith("]"):
+            sub["name"] = sub["name"][len(prefix):-1]
+        sub["type"] = sub.pop("element_type", sub["type"])
+        sub.pop("nullable", None)
+        if not sub["params"]:
+            del sub["params"]
+        subs.append(sub)
+    d: dict[str, Any] = {
+        "field_id": int(s.fieldID), "name": s.name, "description": s.description, "type": DataType.ARRAY,
+        "element_type": DataType.STRUCT, "params": {**kv_dict(s.type_params), "max_capacity": cap},
+        "struct_fields": subs,
+    }
+    if s.nullable:
+        d["nullable"] = True
+    return d
 
 
 def schema_from_pb(s: schema_pb2.CollectionSchema) -> dict[str, Any]:
     """A protobuf schema as a schema dict (the ``$meta`` field becomes ``enable_dynamic_field``)."""
     fields = [field_from_pb(f) for f in s.fields if not f.is_dynamic and f.name != META_FIELD]
+    if compat.has_field(s, "struct_array_fields"):
+        fields += [struct_from_pb(f) for f in s.struct_array_fields]
     auto_id = bool(s.autoID) or any(f.get("auto_id") and f.get("is_primary") for f in fields)
     if auto_id:
         for f in fields:
@@ -239,6 +289,8 @@ def json_schema(d: dict[str, Any]) -> dict[str, Any]:
         f["type"] = int(f["type"])
         if "element_type" in f:
             f["element_type"] = int(f["element_type"])
+        if "struct_fields" in f:
+            f["struct_fields"] = [{**x, "type": int(x["type"])} for x in f["struct_fields"]]
         out["fields"].append(f)
     if "functions" in d:
         out["functions"] = [{**fn, "type": int(fn["type"])} for fn in d["functions"]]

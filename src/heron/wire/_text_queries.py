@@ -15,7 +15,7 @@ import numpy as np
 from pymilvus.grpc_gen import common_pb2
 
 from .._errors import ParamError
-from ._data import vectors_from_placeholder, vectors_to_placeholder
+from ._placeholders import vectors_from_placeholder, vectors_to_placeholder
 
 
 def is_texts(data: Any) -> bool:

@@ -51,7 +51,7 @@ _RETRY_TIMES = 6
 #: (a message over the size limit has the same status code and is no reason to retry).
 _CALL_LIMIT = "Concurrent RPC limit exceeded"
 _DDL = (rq.CreateCollection, rq.DropCollection, rq.RenameCollection, rq.TruncateCollection,
-        rq.AddCollectionField, rq.AlterCollectionField, rq.DropCollectionField,
+        rq.AddCollectionField, rq.AlterCollectionField, rq.DropCollectionField, rq.AddCollectionStructField,
         rq.AddCollectionFunction, rq.AlterCollectionFunction, rq.DropCollectionFunction)
 
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..._errors import ParamError
-from ..._schema import CollectionSchema
+from ..._schema import CollectionSchema, StructFieldSchema
 from ..._types import DataType
 
 #: The key under which the catalog keeps an index's properties beside its build parameters.
@@ -54,6 +54,8 @@ class IndexDef:
 def normalize_index(schema: CollectionSchema, spec: dict[str, Any]) -> IndexDef:
     """Turn one `IndexParams` entry into a validated `IndexDef`."""
     field_name = spec.get("field_name") or ""
+    if "[" in field_name:
+        return _emb_list_index(schema, spec, field_name)
     f = schema.field(field_name)
     if f is None:
         raise ParamError(f"index on field {field_name!r}: no such field; fields are {schema.field_names()}")
@@ -82,6 +84,27 @@ def normalize_index(schema: CollectionSchema, spec: dict[str, Any]) -> IndexDef:
     if metric:
         raise ParamError(f"index on field {field_name!r}: a scalar index takes no metric_type (got {metric!r})")
     return IndexDef(index_name, field_name, index_type, "", params)
+
+
+#: Index types of a struct's vector sub-field searched with embedding lists, and their metrics.
+EMB_LIST_INDEX_TYPES = ("EMB_LIST_HNSW", "HNSW", "AUTOINDEX")
+EMB_LIST_METRICS = ("MAX_SIM", "MAX_SIM_COSINE", "MAX_SIM_IP", "MAX_SIM_L2")
+
+
+def _emb_list_index(schema: CollectionSchema, spec: dict[str, Any], name: str) -> IndexDef:
+    """The index of ``struct[sub]``: recorded for its metric (searches of it are exact)."""
+    struct, _, sub = name[:-1].partition("[") if name.endswith("]") else ("", "", "")
+    f = schema.field(struct)
+    s = f.field(sub) if isinstance(f, StructFieldSchema) else None
+    if s is None or s.dtype is not DataType.FLOAT_VECTOR:
+        raise ParamError(f"index on field {name!r}: no such struct vector sub-field; expected struct[sub] "
+                         "naming a FLOAT_VECTOR sub-field")
+    index_type = str(spec.get("index_type") or "AUTOINDEX").upper()
+    metric = str(spec.get("metric_type") or "MAX_SIM_COSINE").upper()
+    if index_type not in EMB_LIST_INDEX_TYPES or metric not in EMB_LIST_METRICS:
+        raise ParamError(f"index on field {name!r}: got {index_type} with {metric}; expected index_type one of "
+                         f"{list(EMB_LIST_INDEX_TYPES)} and metric_type one of {list(EMB_LIST_METRICS)}")
+    return IndexDef(spec.get("index_name") or name, name, index_type, metric, dict(spec.get("params") or {}))
 
 
 def build_scalar(d: IndexDef, column: Any) -> Any | None:

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from ..._schema import META_FIELD, CollectionSchema, FieldSchema
+from ..._schema import META_FIELD, CollectionSchema, FieldSchema, StructFieldSchema
 from ..._types import NUMPY_DTYPES, DataType
 from ...data import _sparse as sp
 from ...data._batch import Batch
@@ -23,6 +23,7 @@ from ...data._column import Column
 from ...data._fill import filled_column
 from ...data._json import dumps_json
 from ...data._pa import from_numpy, lists, small_strings, strings, to_numpy, valid_mask
+from ...data._structs import arrow_type as struct_arrow_type
 
 SEQ = "__seq"
 
@@ -61,7 +62,9 @@ def _json_texts(values: np.ndarray, valid: np.ndarray | None, texts: Any = None)
     return strings(texts)
 
 
-def column_to_arrow(f_dtype: DataType, c: Column) -> pa.Array:
+def column_to_arrow(f_dtype: DataType, c: Column, f: FieldSchema | None = None) -> pa.Array:
+    if isinstance(f, StructFieldSchema):
+        return pa.array(list(c.values), type=struct_arrow_type(f))
     if f_dtype in NUMPY_DTYPES:
         return from_numpy(c.values, valid=c.valid)
     if f_dtype is DataType.VARCHAR:
@@ -96,7 +99,7 @@ def batch_to_record_batch(schema: CollectionSchema, batch: Batch, seqs: np.ndarr
         if f.dtype.is_vector:
             arrays.append(vectors_to_arrow(f, batch.vectors[f.name]))
         else:
-            arrays.append(column_to_arrow(f.dtype, batch.columns[f.name]))
+            arrays.append(column_to_arrow(f.dtype, batch.columns[f.name], f))
         names.append(f.name)
     if META_FIELD in batch.columns:
         arrays.append(column_to_arrow(DataType.JSON, batch.columns[META_FIELD]))
