@@ -38,6 +38,7 @@ def _expected(full: np.ndarray, k: int, allow: np.ndarray | None) -> tuple[np.nd
 @pytest.mark.parametrize(("n", "distinct"), [(5, 3), (90, 4), (3000, 25), (3000, 400)])
 def test_topk_is_the_sorted_scores_with_lower_rows_first_on_ties(sort_max, prune_min, n, distinct, monkeypatch):
     monkeypatch.setattr(bm25_index, "PRUNE_MIN_POSTINGS", prune_min)
+    monkeypatch.setattr(bm25_index, "PRUNE_MIN_PER_ROW", 0.0 if prune_min == 0 else 4.0)
     monkeypatch.setattr(bm25_index, "SORT_MAX", sort_max)
     terms = Bm25Terms.from_rows(_corpus(n + distinct, n, distinct))
     queries = _corpus(7, 12, 12)

@@ -16,7 +16,8 @@ sum of its counts). It answers the two halves of a BM25 search:
   whole segment once per avgdl (vectorised) and reused until avgdl changes.
 
 Top-k, per query: when its terms' postings are few (under
-`PRUNE_MIN_POSTINGS`) they are all summed at once (one ``bincount``) and the
+`PRUNE_MIN_POSTINGS`, or fewer than `PRUNE_MIN_PER_ROW` per row of the
+segment) they are all summed at once (one ``bincount``) and the
 k best taken by partition; past that, MaxScore pruning: terms are taken from
 the highest upper bound down, and once the k-th best score so far exceeds
 what the remaining terms could add to a row not yet seen, those terms only
@@ -47,6 +48,9 @@ DEFAULT_K1 = 1.2
 DEFAULT_B = 0.75
 #: MaxScore checks for pruning only while at least this many postings are left to visit.
 PRUNE_MIN_POSTINGS = 16384
+#: ... and only while they are at least this many per row of the segment: below that, summing every
+#: posting costs less than pruning does (``python -m bench.bm25 --maxscore``).
+PRUNE_MIN_PER_ROW = 4.0
 #: Top-k takes its floor from every this-many-th score (see `_candidates`).
 SAMPLE_STRIDE = 8
 #: Top-k sorts up to this many candidates outright; more are partitioned first.
@@ -176,7 +180,7 @@ class Bm25Terms:
                     total += hi - lo
             if total == 0:
                 continue
-            if total < PRUNE_MIN_POSTINGS:
+            if total < PRUNE_MIN_POSTINGS or total < PRUNE_MIN_PER_ROW * self.n:
                 s, r = _accumulate(w, starts, ends, weights, k, allow, self.n)
             else:
                 s, r = _maxscore(w, bound, np.array(rows, np.int64), np.array(weights, queries.data.dtype), k,
