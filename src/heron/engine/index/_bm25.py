@@ -217,8 +217,9 @@ def _accumulate(
     if len(starts) == 1:
         rows, vals = ind[starts[0]:ends[0]], dat[starts[0]:ends[0]] * weights[0]
     else:
-        rows = np.concatenate([ind[lo:hi] for lo, hi in zip(starts, ends)])
-        vals = np.concatenate([dat[lo:hi] * wt for lo, hi, wt in zip(starts, ends, weights)])
+        # in the types bincount reads: no conversion pass after the copy
+        rows = np.concatenate([ind[lo:hi] for lo, hi in zip(starts, ends)], dtype=np.intp)
+        vals = np.concatenate([dat[lo:hi] * wt for lo, hi, wt in zip(starts, ends, weights)], dtype=np.float64)
     acc = np.bincount(rows, weights=vals, minlength=n)
     if allow is not None:
         acc *= allow
@@ -232,11 +233,12 @@ def _candidates(acc: np.ndarray, k: int) -> np.ndarray | None:
     least k scores reach: one pass over ``acc`` keeps the rows at or above it,
     which costs less than a partition of the whole array.
     """
-    sample = acc[::SAMPLE_STRIDE]
+    sample = acc[::SAMPLE_STRIDE].copy()
     if len(sample) <= k:
         return None
-    floor = np.partition(sample, len(sample) - k)[len(sample) - k]
-    return np.flatnonzero(acc >= floor) if floor > 0 else np.flatnonzero(acc > 0)
+    sample.partition(len(sample) - k)
+    floor = sample[len(sample) - k]
+    return (acc >= floor).nonzero()[0] if floor > 0 else (acc > 0).nonzero()[0]
 
 
 def top_of(scores: np.ndarray, ids: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
@@ -251,7 +253,7 @@ def top_of(scores: np.ndarray, ids: np.ndarray, k: int) -> tuple[np.ndarray, np.
         else:
             part.sort()  # in id order, for the stable sort below
         scores, ids = scores[part], ids[part]
-    order = np.argsort(-scores, kind="stable")[:k]  # stable: ties keep the lower id first
+    order = (-scores).argsort(kind="stable")[:k]  # stable: ties keep the lower id first
     scores, ids = scores[order], ids[order]
     keep = scores > 0
     return scores[keep].astype(np.float32), ids[keep].astype(np.int64)
