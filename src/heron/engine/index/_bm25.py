@@ -18,12 +18,14 @@ sum of its counts). It answers the two halves of a BM25 search:
 Top-k, per query: when its terms' postings are few (under
 `PRUNE_MIN_POSTINGS`, or fewer than `PRUNE_MIN_PER_ROW` per row of the
 segment) they are all summed at once (one ``bincount``) and the
-k best taken by partition; past that, MaxScore pruning: terms are taken from
+k best taken from the rows at or above a floor sampled from the scores;
+past that, MaxScore pruning: terms are taken from
 the highest upper bound down, and once the k-th best score so far exceeds
 what the remaining terms could add to a row not yet seen, those terms only
 add to the candidates still able to reach the top k. (Measured by
-``python -m bench.bm25 --maxscore``: in numpy, pruning gains little before
-about 100k rows.) Range search goes through one sparse matrix product.
+``python -m bench.bm25 --maxscore``: in numpy, summing every posting wins up
+to 100k rows at least.) Either way, ties at the k-th place go to the lower
+row. Range search goes through one sparse matrix product.
 
 `BM25Index` is the index a ``SPARSE_INVERTED_INDEX``/``SPARSE_WAND`` with
 metric ``BM25`` builds per sealed segment: a `Bm25Terms` that is saved and
