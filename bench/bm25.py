@@ -243,8 +243,8 @@ def maxscore_figures(texts: list[str], queries: list[str], copies: tuple[int, ..
     fn = build(FunctionDef("bm25", "BM25", ("text",), ("sparse",)), None)
     q = fn.query(queries)
     lines = ["| rows | postings summed at once (µs/query) | MaxScore pruning (µs/query) | as configured: pruning only "
-             f"past {bm.PRUNE_MIN_POSTINGS:,} postings (µs/query) |", "|---:|---:|---:|---:|"]
-    saved = bm.PRUNE_MIN_POSTINGS
+             f"past {bm.PRUNE_MIN_POSTINGS:,} postings and {bm.PRUNE_MIN_PER_ROW:g} per row (µs/query) |", "|---:|---:|---:|---:|"]
+    saved, saved_per_row = bm.PRUNE_MIN_POSTINGS, bm.PRUNE_MIN_PER_ROW
     try:
         for c in copies:
             terms = bm.Bm25Terms.from_rows(fn.compute({"text": texts * c})["sparse"])
@@ -254,8 +254,8 @@ def maxscore_figures(texts: list[str], queries: list[str], copies: tuple[int, ..
                       ).astype(np.float32)
             avgdl = terms.total_dl / terms.n
             cells = []
-            for prune_min in (1 << 62, 0, saved):
-                bm.PRUNE_MIN_POSTINGS = prune_min
+            for prune_min, per_row in ((1 << 62, saved_per_row), (0, 0.0), (saved, saved_per_row)):
+                bm.PRUNE_MIN_POSTINGS, bm.PRUNE_MIN_PER_ROW = prune_min, per_row
                 best = float("inf")
                 for _ in range(3):
                     c0 = time.process_time()
@@ -264,7 +264,7 @@ def maxscore_figures(texts: list[str], queries: list[str], copies: tuple[int, ..
                 cells.append(f"{best:,.0f}")
             lines.append(f"| {terms.n:,} | {' | '.join(cells)} |")
     finally:
-        bm.PRUNE_MIN_POSTINGS = saved
+        bm.PRUNE_MIN_POSTINGS, bm.PRUNE_MIN_PER_ROW = saved, saved_per_row
     return "\n".join(lines)
 
 

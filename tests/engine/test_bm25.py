@@ -158,6 +158,7 @@ def _random_tf(seed: int, n: int = 400, vocab: int = 60) -> sp.csr_matrix:
 @pytest.mark.parametrize("prune_min", [0, 10**9])  # MaxScore pruning from the first term on; never
 def test_maxscore_topk_equals_scoring_every_posting(prune_min, monkeypatch):
     monkeypatch.setattr(bm25_index, "PRUNE_MIN_POSTINGS", prune_min)
+    monkeypatch.setattr(bm25_index, "PRUNE_MIN_PER_ROW", 0.0 if prune_min == 0 else 4.0)
     x = _random_tf(1)
     terms = Bm25Terms.from_rows(x)
     q = _random_tf(2, n=40)

@@ -98,7 +98,12 @@ def shape_search(raw: list[list[dict[str, Any]]], pk_name: str = "id") -> Search
     return SearchResult([Hits(Hit(_keyed(h, pk_name), pk_name) for h in q) for q in raw])
 
 
+_USUAL_HIT = ("id", "distance", "entity")
+
+
 def _keyed(hit: dict[str, Any], pk_name: str) -> dict[str, Any]:
+    if len(hit) == 3 and tuple(hit) == _USUAL_HIT:  # the common shape: no generic copy
+        return {pk_name: hit["id"], "distance": hit["distance"], "entity": hit["entity"]}
     out = {pk_name: hit["id"]}
     out.update((k, v) for k, v in hit.items() if k != "id")
     return out

@@ -18,4 +18,6 @@ def issparse(x: Any) -> bool:
 
 
 def __getattr__(name: str) -> Any:
-    return getattr(importlib.import_module("scipy.sparse"), name)
+    value = getattr(importlib.import_module("scipy.sparse"), name)
+    globals()[name] = value  # later lookups find it without coming here
+    return value

@@ -125,20 +125,21 @@ class Bm25Query:
 
 
 class _Stats:
-    """The statistics of one collection state (snapshot sequence and segments): N, total length, df seen so far."""
+    """The statistics of one collection state (snapshot sequence and segments): N, total length, and
+    the IDF of each term looked up so far."""
 
-    __slots__ = ("key", "n", "total", "df")
+    __slots__ = ("key", "n", "total", "idf")
 
     def __init__(self, key: Any, n: int, total: float) -> None:
         self.key = key
         self.n = n
         self.total = total
-        self.df: dict[int, int] = {}
+        self.idf: dict[int, float] = {}
 
 
 #: collection -> field -> the statistics of its latest state searched.
 _STATS: weakref.WeakKeyDictionary[Any, dict[str, _Stats]] = weakref.WeakKeyDictionary()
-_DF_MEMO_MAX = 1 << 16
+_IDF_MEMO_MAX = 1 << 16
 
 
 def _live_views(coll: Collection, field: str, signature: Any) -> tuple[Any, list[tuple[Bm25Terms, Any]]]:
@@ -155,8 +156,8 @@ def _live_views(coll: Collection, field: str, signature: Any) -> tuple[Any, list
     return key, out
 
 
-def global_stats(coll: Collection, field: str, signature: Any, qterms: np.ndarray) -> tuple[int, float, np.ndarray]:
-    """N, total length and the df of each of the sorted ``qterms``, over the collection's live rows.
+def global_stats(coll: Collection, field: str, signature: Any, terms: list[int]) -> tuple[int, float, list[float]]:
+    """N, total length and the IDF of each of ``terms``, over the collection's live rows.
 
     Remembered per collection state (its snapshot's sequence number and
     segments): while nothing is written, deleted or merged, a search only
@@ -167,24 +168,24 @@ def global_stats(coll: Collection, field: str, signature: Any, qterms: np.ndarra
         st = _STATS.get(coll, {}).get(field)
     if st is None or st.key != key:
         n, total = 0, 0.0
-        for terms, live in views:
-            vn, vt = terms.live_stats(live)
+        for t, live in views:
+            vn, vt = t.live_stats(live)
             n, total = n + vn, total + vt
         st = _Stats(key, n, total)
         with _LOCK:
             _STATS.setdefault(coll, {})[field] = st
-    memo = st.df
-    todo = [t for t in qterms.tolist() if t not in memo]
+    memo = st.idf
+    todo = {t for t in terms if t not in memo}
     if todo:
-        new = np.zeros(len(todo), np.int64)
-        arr = np.asarray(todo, dtype=np.int64)
-        for terms, live in views:
-            new += terms.doc_freq(arr, live)
-        if len(memo) + len(todo) > _DF_MEMO_MAX:
+        if len(memo) + len(todo) > _IDF_MEMO_MAX:
             memo.clear()
-        memo.update(zip(todo, new.tolist()))
-    df = np.fromiter((memo[t] for t in qterms.tolist()), dtype=np.int64, count=len(qterms))
-    return st.n, st.total, df
+            todo = set(terms)
+        arr = np.fromiter(sorted(todo), dtype=np.int64, count=len(todo))
+        df = np.zeros(len(arr), np.int64)
+        for t, live in views:
+            df += t.doc_freq(arr, live)
+        memo.update(zip(arr.tolist(), idf(st.n, df).tolist()))
+    return st.n, st.total, [memo[t] for t in terms]
 
 
 def prepare(coll: Collection, field: str, index_def: Any, queries: sp.csr_matrix,
@@ -198,9 +199,9 @@ def prepare(coll: Collection, field: str, index_def: Any, queries: sp.csr_matrix
     if not q.has_canonical_format:
         q = q.copy()
         q.sum_duplicates()
-    qterms = np.unique(q.indices).astype(np.int64)
-    n, total, df = global_stats(coll, field, signature, qterms)
-    data = (q.data * idf(n, df)[np.searchsorted(qterms, q.indices)]).astype(np.float32)
+    terms = q.indices.tolist()
+    n, total, weights = global_stats(coll, field, signature, terms)
+    data = (q.data * np.array(weights, dtype=np.float64)).astype(np.float32)
     sparams = shared_search_params(index_def.index_type if index_def is not None else "SPARSE_INVERTED_INDEX", params)
     ratio = float(sparams.get("drop_ratio_search", 0.0) or 0.0)
     rows: Any = QueryRows(q.indptr, q.indices, data, q.shape)

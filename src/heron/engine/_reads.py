@@ -284,7 +284,8 @@ class Reader:
         if f.dtype is DataType.SPARSE_FLOAT_VECTOR:
             if not sp.issparse(data):
                 raise ParamError(f"data: field {f.name!r} is SPARSE_FLOAT_VECTOR; expected sparse query vectors")
-            m = sp.csr_matrix(data, dtype=np.float32)
+            # read only from here on: a CSR float32 matrix is used as it is
+            m = data if type(data) is sp.csr_matrix and data.dtype == _F32 else sp.csr_matrix(data, dtype=np.float32)
             if m.nnz and not np.isfinite(m.data).all():
                 bad = int(np.searchsorted(m.indptr, np.flatnonzero(~np.isfinite(m.data))[0], side="right") - 1)
                 raise ParamError(f"data: query vector {bad} holds NaN or infinity; expected finite numbers")

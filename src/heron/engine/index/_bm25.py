@@ -16,13 +16,16 @@ sum of its counts). It answers the two halves of a BM25 search:
   whole segment once per avgdl (vectorised) and reused until avgdl changes.
 
 Top-k, per query: when its terms' postings are few (under
-`PRUNE_MIN_POSTINGS`) they are all summed at once (one ``bincount``) and the
-k best taken by partition; past that, MaxScore pruning: terms are taken from
+`PRUNE_MIN_POSTINGS`, or fewer than `PRUNE_MIN_PER_ROW` per row of the
+segment) they are all summed at once (one ``bincount``) and the
+k best taken from the rows at or above a floor sampled from the scores;
+past that, MaxScore pruning: terms are taken from
 the highest upper bound down, and once the k-th best score so far exceeds
 what the remaining terms could add to a row not yet seen, those terms only
 add to the candidates still able to reach the top k. (Measured by
-``python -m bench.bm25 --maxscore``: in numpy, pruning gains little before
-about 100k rows.) Range search goes through one sparse matrix product.
+``python -m bench.bm25 --maxscore``: in numpy, summing every posting wins up
+to 100k rows at least.) Either way, ties at the k-th place go to the lower
+row. Range search goes through one sparse matrix product.
 
 `BM25Index` is the index a ``SPARSE_INVERTED_INDEX``/``SPARSE_WAND`` with
 metric ``BM25`` builds per sealed segment: a `Bm25Terms` that is saved and
@@ -47,6 +50,13 @@ DEFAULT_K1 = 1.2
 DEFAULT_B = 0.75
 #: MaxScore checks for pruning only while at least this many postings are left to visit.
 PRUNE_MIN_POSTINGS = 16384
+#: ... and only while they are at least this many per row of the segment: below that, summing every
+#: posting costs less than pruning does (``python -m bench.bm25 --maxscore``).
+PRUNE_MIN_PER_ROW = 4.0
+#: Top-k takes its floor from every this-many-th score (see `_candidates`).
+SAMPLE_STRIDE = 8
+#: Top-k sorts up to this many candidates outright; more are partitioned first.
+SORT_MAX = 512
 
 
 def idf(n: int, df: np.ndarray) -> np.ndarray:
@@ -145,22 +155,38 @@ class Bm25Terms:
         nq = queries.shape[0]
         out_s, out_r = empty_result(nq, k, "IP")
         w, bound = self.weighted(avgdl, k1, b)
-        pos, hit = self._positions(queries.indices.astype(np.int64, copy=False))
-        hit &= queries.data > 0
-        starts, ends = w.indptr[pos], w.indptr[pos + 1]
-        lens = np.where(hit, ends - starts, 0)
-        qptr = queries.indptr.tolist()
+        vocab, ptr = self.vocab, w.indptr
+        nv = len(vocab)
+        if not nv:
+            return out_s, out_r
+        # a query has a few terms: plain Python over them costs less than numpy calls on tiny arrays
+        qidx = queries.indices
+        pos, terms, wts, qptr = np.searchsorted(vocab, qidx).tolist(), qidx.tolist(), \
+            queries.data.tolist(), queries.indptr.tolist()
         for i in range(nq):
-            lo, hi = qptr[i], qptr[i + 1]
-            total = int(lens[lo:hi].sum())
+            starts: list[int] = []
+            ends: list[int] = []
+            weights: list[float] = []
+            rows: list[int] = []
+            total = 0
+            for j in range(qptr[i], qptr[i + 1]):
+                p, wt = pos[j], wts[j]
+                if p >= nv or not wt > 0 or vocab[p] != terms[j]:
+                    continue
+                lo, hi = int(ptr[p]), int(ptr[p + 1])
+                if hi > lo:
+                    starts.append(lo)
+                    ends.append(hi)
+                    weights.append(wt)
+                    rows.append(p)
+                    total += hi - lo
             if total == 0:
                 continue
-            sel = hit[lo:hi]
-            if total < PRUNE_MIN_POSTINGS:
-                s, r = _accumulate(w, starts[lo:hi][sel].tolist(), ends[lo:hi][sel].tolist(),
-                                   queries.data[lo:hi][sel].tolist(), k, allow, self.n)
+            if total < PRUNE_MIN_POSTINGS or total < PRUNE_MIN_PER_ROW * self.n:
+                s, r = _accumulate(w, starts, ends, weights, k, allow, self.n)
             else:
-                s, r = _maxscore(w, bound, pos[lo:hi][sel], queries.data[lo:hi][sel], k, allow, self.n)
+                s, r = _maxscore(w, bound, np.array(rows, np.int64), np.array(weights, queries.data.dtype), k,
+                                 allow, self.n)
             out_s[i, : len(s)] = s
             out_r[i, : len(r)] = r
         return out_s, out_r
@@ -189,27 +215,50 @@ def _accumulate(
 
     The query's terms are the postings ``starts[i]:ends[i]`` of ``w``, weighted ``weights[i]``.
     """
-    rows = np.concatenate([w.indices[lo:hi] for lo, hi in zip(starts, ends)])
-    vals = np.concatenate([w.data[lo:hi] * wt for lo, hi, wt in zip(starts, ends, weights)])
+    ind, dat = w.indices, w.data
+    if len(starts) == 1:
+        rows, vals = ind[starts[0]:ends[0]], dat[starts[0]:ends[0]] * weights[0]
+    else:
+        # in the types bincount reads: no conversion pass after the copy
+        rows = np.concatenate([ind[lo:hi] for lo, hi in zip(starts, ends)], dtype=np.intp)
+        vals = np.concatenate([dat[lo:hi] * wt for lo, hi, wt in zip(starts, ends, weights)], dtype=np.float64)
     acc = np.bincount(rows, weights=vals, minlength=n)
     if allow is not None:
-        acc[~allow] = 0
-    if n > k:  # the k smallest of the negated scores: much faster than the k largest
-        ids = np.argpartition(-acc, k - 1)[:k]
-    else:
-        ids = np.arange(n)
-    return top_of(acc[ids], ids, k)
+        acc *= allow
+    return top_of(acc[ids], ids, k) if (ids := _candidates(acc, k)) is not None else top_of(acc, np.arange(n), k)
+
+
+def _candidates(acc: np.ndarray, k: int) -> np.ndarray | None:
+    """Rows (ascending) that hold the ``k`` largest positive scores of ``acc`` and few more; None: all rows.
+
+    The k-th largest of every `SAMPLE_STRIDE`-th score is a floor that at
+    least k scores reach: one pass over ``acc`` keeps the rows at or above it,
+    which costs less than a partition of the whole array.
+    """
+    sample = acc[::SAMPLE_STRIDE].copy()
+    if len(sample) <= k:
+        return None
+    sample.partition(len(sample) - k)
+    floor = sample[len(sample) - k]
+    return (acc >= floor).nonzero()[0] if floor > 0 else (acc > 0).nonzero()[0]
 
 
 def top_of(scores: np.ndarray, ids: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-    """The ``k`` best positive ``scores`` with their ``ids``, best first (ties: lower id first)."""
-    if len(scores) > k:  # the k smallest of the negated scores: much faster than the k largest
+    """The ``k`` best positive ``scores`` with their ``ids`` (ascending), best first (ties: lower id first)."""
+    if len(scores) > max(k, SORT_MAX):  # the k smallest of the negated scores: much faster than the k largest
         part = np.argpartition(-scores, k - 1)[:k]
+        kth = scores[part].min()
+        tie = np.flatnonzero(scores == kth) if kth > 0 else ()
+        if len(tie) > 1:  # ties at the cut: the lower ids
+            above = np.flatnonzero(scores > kth)
+            part = np.concatenate((above, tie[: k - len(above)]))
+        else:
+            part.sort()  # in id order, for the stable sort below
         scores, ids = scores[part], ids[part]
+    order = (-scores).argsort(kind="stable")[:k]  # stable: ties keep the lower id first
+    scores, ids = scores[order], ids[order]
     keep = scores > 0
-    scores, ids = scores[keep].astype(np.float32), ids[keep]
-    order = np.lexsort((ids, -scores))
-    return scores[order], ids[order].astype(np.int64)
+    return scores[keep].astype(np.float32), ids[keep].astype(np.int64)
 
 
 def _maxscore(
