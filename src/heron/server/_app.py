@@ -9,9 +9,11 @@ write. Engine work runs in a thread pool; the event loop only moves bytes.
 from __future__ import annotations
 
 import asyncio
+import errno
 import logging
 import os
 import signal
+import socket
 from dataclasses import dataclass
 from typing import Any
 
@@ -73,13 +75,11 @@ async def serve(cfg: ServerConfig, ready: asyncio.Event | None = None) -> None:
     server = grpc.aio.server(options=options, maximum_concurrent_rpcs=cfg.max_inflight * 4)
     server.add_generic_rpc_handlers((service.generic_handler(),))
     health: Any = _add_health(server)
-    address = f"{cfg.host}:{cfg.port}"
-    if cfg.tls_cert:
-        with open(cfg.tls_cert, "rb") as c, open(cfg.tls_key, "rb") as k:
-            creds = grpc.ssl_server_credentials([(k.read(), c.read())])
-        bound = server.add_secure_port(address, creds)
-    else:
-        bound = server.add_insecure_port(address)
+    try:
+        bound = _listen(server, cfg)
+    except BaseException:
+        await asyncio.to_thread(release_engine, engine)
+        raise
     await server.start()
     log.info(
         "heron serving %s on %s:%d%s", engine.dir.path, cfg.host, bound, " (TLS)" if cfg.tls_cert else ""
@@ -109,6 +109,37 @@ async def serve(cfg: ServerConfig, ready: asyncio.Event | None = None) -> None:
         )
         auth.close()
     print("heron: stopped", flush=True)
+
+
+def _listen(server: grpc.aio.Server, cfg: ServerConfig) -> int:
+    """Bind the gRPC port; an `OSError` naming the address and the fix when it cannot be bound."""
+    address = f"{cfg.host}:{cfg.port}"
+    busy = OSError(
+        errno.EADDRINUSE,
+        f"cannot listen on {address}: the port is in use (or the address is not this machine's); "
+        "stop what uses it or pick another with --port (0 picks a free one)",
+    )
+    if cfg.port and _in_use(cfg.host, cfg.port):  # asked first: grpc's own failure also logs a line of its own
+        raise busy
+    try:
+        if cfg.tls_cert:
+            with open(cfg.tls_cert, "rb") as c, open(cfg.tls_key, "rb") as k:
+                creds = grpc.ssl_server_credentials([(k.read(), c.read())])
+            return int(server.add_secure_port(address, creds))
+        return int(server.add_insecure_port(address))
+    except RuntimeError:  # grpc says only "Failed to bind"
+        raise busy from None
+
+
+def _in_use(host: str, port: int) -> bool:
+    """Whether binding ``host:port`` fails with "address in use" (as grpc binds it: with SO_REUSEADDR)."""
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind((host.strip("[]"), port))
+        except OSError as exc:
+            return exc.errno == errno.EADDRINUSE
+    return False
 
 
 def _add_health(server: grpc.aio.Server) -> object | None:
