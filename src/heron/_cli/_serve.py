@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import logging
 import os
 import sys
 from typing import Any
+
+from . import _logs
 
 
 def add_parser(sub: Any) -> argparse.ArgumentParser:
@@ -26,7 +27,12 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
     s.add_argument("--tls-key", default="", help="PEM private key of --tls-cert")
     s.add_argument("--max-inflight", type=int, default=256, help="calls in flight before 'server busy'")
     s.add_argument("--workers", type=int, default=0, help="engine worker threads (default: by CPU count)")
-    s.add_argument("--log-level", default="WARNING")
+    s.add_argument("--log-level", default="WARNING", type=str.upper, choices=_logs.LEVELS,
+                   help="DEBUG logs every call; INFO failed ones too; WARNING (default) slow ones")
+    s.add_argument("--log-format", default="text", choices=_logs.FORMATS,
+                   help="text, or json: one object a line with the call's fields, for log shippers")
+    s.add_argument("--slow-ms", type=float, default=1000.0,
+                   help="calls taking this long or longer are logged at WARNING (default 1000)")
     return s
 
 
@@ -34,7 +40,7 @@ def run(args: argparse.Namespace) -> int:
     """Serve until SIGTERM or SIGINT; 2 for contradictory options."""
     from ..server import ServerConfig, serve
 
-    logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    _logs.setup(args.log_level, args.log_format)
     if bool(args.tls_cert) != bool(args.tls_key):
         print("heron: --tls-cert and --tls-key go together", file=sys.stderr)
         return 2
@@ -56,6 +62,7 @@ def run(args: argparse.Namespace) -> int:
         args.tls_key,
         args.max_inflight,
         args.workers,
+        slow_ms=args.slow_ms,
     )
     asyncio.run(serve(cfg))
     return 0

@@ -37,7 +37,8 @@ class ServerConfig:
 
     ``max_inflight`` bounds the calls in flight (more get `ServerBusyError`),
     ``workers`` sizes the engine's thread pool (0: twice the cores plus four,
-    at most 32) and ``grace`` is how long shutdown waits for calls in flight.
+    at most 32), ``grace`` is how long shutdown waits for calls in flight and
+    calls that take ``slow_ms`` or longer are logged at WARNING.
     """
 
     data: str
@@ -51,6 +52,7 @@ class ServerConfig:
     workers: int = 0
     max_message_bytes: int = MAX_MESSAGE_BYTES
     grace: float = 30.0
+    slow_ms: float = 1000.0
 
 
 async def serve(cfg: ServerConfig, ready: asyncio.Event | None = None) -> None:
@@ -66,7 +68,8 @@ async def serve(cfg: ServerConfig, ready: asyncio.Event | None = None) -> None:
         else None
     )
     pool = Workers(cfg.workers or min(32, (os.cpu_count() or 1) * 2 + 4), "heron-rpc")
-    service = MilvusService(engine, pool, auth=auth, max_inflight=cfg.max_inflight)
+    service = MilvusService(engine, pool, auth=auth, max_inflight=cfg.max_inflight,
+                            slow_ms=cfg.slow_ms)
     options = [
         ("grpc.max_receive_message_length", cfg.max_message_bytes),
         ("grpc.max_send_message_length", cfg.max_message_bytes),
