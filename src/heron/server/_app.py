@@ -158,7 +158,11 @@ def _add_health(server: grpc.aio.Server) -> object | None:
 
 
 def _close(engine: Engine) -> None:
-    """Flush every collection, then close the engine (the log already holds every acknowledged write)."""
+    """Flush every collection, then close the engine (the log already holds every acknowledged write).
+
+    Index builds in progress stop (the server is the engine's only owner): the next open builds them.
+    """
+    engine.closing = True
     for db, name in list(engine.collections):
         try:
             engine.execute(rq.Flush(db, name))
