@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 
 import heron
+from tests.conftest import require
 
 BATCH = 50
 
@@ -116,3 +117,30 @@ def test_a_damaged_backup_is_not_restored_and_an_existing_target_is_not_touched(
     out = _heron("restore", str(tmp_path / "bk"), str(tmp_path / "restored"))
     assert out.returncode == 1 and "nothing was restored" in out.stderr
     assert not (tmp_path / "restored").exists()
+
+
+def test_a_progress_bar_shows_on_a_terminal_and_not_in_a_pipe(tmp_path) -> None:
+    import importlib.util
+    import pty
+
+    require(importlib.util.find_spec("tqdm"), "tqdm is not installed (pip install heron[cli])")
+    _dir_with_deletes(tmp_path / "db")
+    piped = _heron("backup", str(tmp_path / "db"), str(tmp_path / "piped"))
+    assert piped.returncode == 0 and piped.stderr == ""
+    leader, follower = pty.openpty()
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    proc = subprocess.run([sys.executable, "-m", "heron", "backup", str(tmp_path / "db"), str(tmp_path / "tty")],
+                          stdout=subprocess.PIPE, stderr=follower, timeout=300, env=env)
+    os.close(follower)
+    shown = b""
+    while True:
+        try:
+            chunk = os.read(leader, 4096)
+        except OSError:  # the terminal closed
+            break
+        if not chunk:
+            break
+        shown += chunk
+    os.close(leader)
+    assert proc.returncode == 0
+    assert b"default.books" in shown and b"190" in shown, shown

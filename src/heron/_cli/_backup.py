@@ -29,6 +29,7 @@ import sys
 from typing import Any
 
 from .._errors import HeronError
+from ._bars import bar
 from ._connect import data_dir, open_client
 
 BATCH = 2000
@@ -113,12 +114,17 @@ def copy_collection(src: Any, out: Any, db: str, name: str) -> int:
         if not out.has_partition(name, p, db_name=db):
             out.create_partition(name, p, db_name=db)
     rows = 0
-    for p in partitions:
-        for batch in src.query_iterator(name, batch_size=BATCH, output_fields=["*"], partition_names=[p],
-                                        db_name=db):
-            if batch:
-                out.insert(name, list(batch), partition_name=p, db_name=db)
-                rows += len(batch)
+    progress = bar(int(src.get_collection_stats(name, db_name=db)["row_count"]), f"{db}.{name}")
+    try:
+        for p in partitions:
+            for batch in src.query_iterator(name, batch_size=BATCH, output_fields=["*"], partition_names=[p],
+                                            db_name=db):
+                if batch:
+                    out.insert(name, list(batch), partition_name=p, db_name=db)
+                    rows += len(batch)
+                    progress.update(len(batch))
+    finally:
+        progress.close()
     _copy_indexes(src, out, db, name)
     for alias in d.get("aliases") or []:
         out.create_alias(name, alias, db_name=db)
