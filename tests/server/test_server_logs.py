@@ -46,3 +46,21 @@ def test_slow_calls_are_warnings_and_the_default_level_hides_the_rest(start_serv
     assert len(lines) == 1 and " books from ipv" in lines[0] and "slow: over 0 ms" in lines[0], slow.output()
     assert "DescribeCollection nope" in slow.output()
     assert "heron.server" not in quiet.output()
+
+
+def test_the_remote_client_logs_each_call_on_heron_client(server, caplog) -> None:
+    import logging
+
+    import heron
+
+    caplog.set_level(logging.DEBUG, logger="heron.client")
+    with heron.Client(server.uri) as c:
+        c.create_collection("books", dimension=2)
+        with pytest.raises(heron.CollectionNotFoundError):
+            c.describe_collection("nope")
+    calls = [r for r in caplog.records if r.name == "heron.client"]
+    created = [r for r in calls if getattr(r, "request", "") == "CreateCollection"]
+    assert len(created) == 1 and created[0].collection == "books" and created[0].duration_ms >= 0
+    assert f"127.0.0.1:{server.port}" in created[0].getMessage()
+    (failed,) = [r for r in calls if getattr(r, "collection", "") == "nope"]
+    assert "failed: CollectionNotFoundError" in failed.getMessage()
