@@ -59,3 +59,18 @@ def test_a_missing_tls_file_is_one_line_naming_the_file(tmp_path) -> None:
     assert out.returncode == 1
     line = _one_line(out)
     assert "No such file or directory" in line and missing in line
+
+
+def test_a_port_out_of_range_is_a_usage_error_naming_the_range(tmp_path) -> None:
+    out = _heron("serve", "--data", str(tmp_path / "d"), "--port", "70000")
+    assert out.returncode == 2 and "0 to 65535" in out.stderr and "Traceback" not in out.stderr
+    assert not (tmp_path / "d").exists()
+
+
+def test_an_unreachable_server_is_one_line(tmp_path) -> None:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]  # bound, not listening: connections are refused
+        out = _heron("inspect", f"http://127.0.0.1:{port}")
+    assert out.returncode == 1
+    assert "UNAVAILABLE" in _one_line(out)

@@ -16,7 +16,7 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
     s: argparse.ArgumentParser = sub.add_parser("serve", help="serve a data directory over the Milvus gRPC protocol")
     s.add_argument("--data", required=True, help="data directory (created if missing)")
     s.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
-    s.add_argument("--port", type=int, default=19530, help="port (default 19530; 0 picks a free one)")
+    s.add_argument("--port", type=_port, default=19530, help="port (default 19530; 0 picks a free one)")
     s.add_argument("--auth", action="store_true", help="require user:password tokens")
     s.add_argument(
         "--root-password",
@@ -34,6 +34,17 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
     s.add_argument("--slow-ms", type=float, default=1000.0,
                    help="calls taking this long or longer are logged at WARNING (default 1000)")
     return s
+
+
+def _port(text: str) -> int:
+    """A TCP port number (0 picks a free one)."""
+    try:
+        port = int(text)
+    except ValueError:
+        port = -1
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"got {text!r}, expected a port number from 0 to 65535 (0 picks a free one)")
+    return port
 
 
 def run(args: argparse.Namespace) -> int:
