@@ -144,3 +144,19 @@ def test_a_progress_bar_shows_on_a_terminal_and_not_in_a_pipe(tmp_path) -> None:
     os.close(leader)
     assert proc.returncode == 0
     assert b"default.books" in shown and b"190" in shown, shown
+
+
+def test_a_directory_backup_keeps_the_servers_users_and_roles(tmp_path) -> None:
+    from heron.server._auth import AuthStore
+    from tests._sqlite_damage import auth_store_with_alice
+
+    _dir_with_deletes(tmp_path / "db")
+    auth_store_with_alice(str(tmp_path / "db" / "auth.db"), "root-pw-1")
+    assert _heron("backup", str(tmp_path / "db"), str(tmp_path / "bk")).returncode == 0
+    out = _heron("verify", str(tmp_path / "bk"))
+    assert out.returncode == 0 and "auth.db (" in out.stdout, out.stdout
+    store = AuthStore(str(tmp_path / "bk" / "auth.db"), "root-pw-1")
+    try:
+        assert store.authenticate("alice:alice-pw") == "alice"
+    finally:
+        store.close()

@@ -9,6 +9,8 @@ the directory open: writes may go on meanwhile. Every row acknowledged
 before the backup started is in it (unless deleted meanwhile); rows
 written during it may be. A backup that fails leaves no ``DEST``: it is
 written under a temporary name and renamed into place when complete.
+From a directory, its ``auth.db`` (a server's users, roles and grants) is
+copied too; a backup through a server holds no users or roles.
 
 ``heron restore BACKUP DIR`` checks the backup with ``heron verify``, then
 copies it to ``DIR`` (which must not exist) the same way, so ``DIR``
@@ -25,12 +27,13 @@ import argparse
 import errno
 import os
 import shutil
+import sqlite3
 import sys
 from typing import Any
 
 from .._errors import HeronError
 from ._bars import bar
-from ._connect import data_dir, open_client
+from ._connect import data_dir, is_server, open_client
 
 BATCH = 2000
 
@@ -76,6 +79,8 @@ def run(args: argparse.Namespace) -> int:
         try:
             with Client(tmp) as out:
                 counts = copy_all(src, out)
+            if not is_server(args.source):
+                _copy_auth(os.path.abspath(args.source), tmp)
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
             raise
@@ -83,6 +88,22 @@ def run(args: argparse.Namespace) -> int:
     total = sum(counts.values())
     print(f"heron backup: {len(counts)} collections, {total:,} rows written to {dest}")
     return 0
+
+
+def _copy_auth(source: str, dest: str) -> None:
+    """Copy a directory's ``auth.db`` (users, roles, grants), as SQLite's online backup reads it."""
+    path = os.path.join(source, "auth.db")
+    if not os.path.exists(path):
+        return
+    src = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    try:
+        out = sqlite3.connect(os.path.join(dest, "auth.db"))
+        try:
+            src.backup(out)
+        finally:
+            out.close()
+    finally:
+        src.close()
 
 
 def copy_all(src: Any, out: Any) -> dict[str, int]:
