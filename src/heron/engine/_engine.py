@@ -335,12 +335,15 @@ class Engine:
         )
 
     def close(self) -> None:
-        """Finish background work and release files and the directory lock (nothing, in a forked child)."""
+        """Finish background work and release files and the directory lock (nothing, in a forked child).
+
+        Index builds stop rather than run to their end (derived data: the next open builds them);
+        segment writes and merges in progress finish.
+        """
         if self.closed:
             return
         self.closed = self.closing = True
-        with self.lock:
-            pending = len(self._pending)
+        pending = len(self._pending)  # no lock: a forked child's copy of it may be held by a thread it lacks
         self.progress.report("close", "", 0, pending + 1, f"{pending} background tasks to finish or stop")
         self.background.shutdown(wait=True)
         self.writer.close()
