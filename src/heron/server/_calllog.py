@@ -27,6 +27,8 @@ class CallLog:
     def record(self, rpc: str, msg: Any, context: Any, reply: Any, seconds: float) -> None:
         """Log one call; ``reply`` is None when the call ended without one (aborted or cancelled)."""
         ms = seconds * 1000.0
+        if ms < self.slow_ms and not log.isEnabledFor(logging.INFO):
+            return  # the common case: a quick call, at the default level (WARNING)
         code, reason = _status(reply)
         failed = reply is None or code != 0
         level = logging.WARNING if ms >= self.slow_ms else logging.INFO if failed else logging.DEBUG
