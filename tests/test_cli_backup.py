@@ -160,3 +160,32 @@ def test_a_directory_backup_keeps_the_servers_users_and_roles(tmp_path) -> None:
         assert store.authenticate("alice:alice-pw") == "alice"
     finally:
         store.close()
+
+
+def test_a_backup_keeps_schema_rows_indexes_and_aliases_field_for_field(tmp_path) -> None:
+    src = tmp_path / "db"
+    with heron.Client(str(src)) as c:
+        s = c.create_schema(enable_dynamic_field=True)
+        s.add_field("pk", heron.DataType.VARCHAR, is_primary=True, max_length=20)
+        s.add_field("v", heron.DataType.FLOAT_VECTOR, dim=3)
+        s.add_field("meta", heron.DataType.JSON, nullable=True)
+        s.add_field("n", heron.DataType.INT32, nullable=True)
+        s.add_field("tags", heron.DataType.ARRAY, element_type=heron.DataType.VARCHAR, max_capacity=4, max_length=10)
+        ip = c.prepare_index_params()
+        ip.add_index("v", index_type="IVF_FLAT", metric_type="L2", params={"nlist": 4})
+        c.create_collection("t", schema=s, index_params=ip, properties={"collection.ttl.seconds": "0"})
+        c.insert("t", [{"pk": f"k{i}", "v": [float(i), 0.0, 1.0], "meta": {"a": i} if i % 2 else None,
+                        "n": None if i % 3 == 0 else i, "tags": ["x", "y"][: i % 3], "extra": i * 10}
+                       for i in range(50)])
+        c.create_alias("t", "talias")
+    assert _heron("backup", str(src), str(tmp_path / "bk")).returncode == 0
+    with heron.Client(str(src)) as a, heron.Client(str(tmp_path / "bk")) as b:
+        def rows(c: heron.Client) -> list[dict]:
+            return sorted(c.query("t", filter="", output_fields=["*"], limit=100), key=lambda r: r["pk"])
+
+        assert rows(a) == rows(b) and len(rows(b)) == 50
+        da, db = a.describe_collection("t"), b.describe_collection("t")
+        assert {k: v for k, v in da.items() if k != "created_timestamp"} == {
+            k: v for k, v in db.items() if k != "created_timestamp"}
+        assert db["aliases"] == ["talias"]
+        assert a.describe_index("t", "v") == b.describe_index("t", "v")
