@@ -34,6 +34,9 @@ def test_json_logs_carry_every_call_at_debug_and_failed_ones_at_info(start_serve
     assert any(r["method"] == "Insert" and r["collection"] == "books" for r in calls)
     (failed,) = [r for r in calls if r["method"] == "DescribeCollection" and r["collection"] == "nope"]
     assert failed["level"] == "INFO" and failed["code"] == 100 and "nope" in failed["message"]
+    engine = [r for r in records if r["logger"] == "heron.engine" and "kind" in r]
+    assert any(r["kind"] == "flush" and r["collection"] == "books" and r["done"] == r["total"] for r in engine)
+    assert engine[-1]["kind"] == "close" and engine[-1]["done"] == engine[-1]["total"], engine[-3:]
 
 
 def test_slow_calls_are_warnings_and_the_default_level_hides_the_rest(start_server) -> None:
