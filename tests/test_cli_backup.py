@@ -8,6 +8,8 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 import heron
 from tests.conftest import require
 
@@ -37,7 +39,8 @@ def _acked(path: Path) -> int:
     return len(path.read_text().splitlines()) if path.exists() else 0
 
 
-def test_a_backup_taken_during_a_write_load_restores_every_acknowledged_row(start_server, tmp_path) -> None:
+@pytest.mark.parametrize("source", ["directory", "uri"])
+def test_a_backup_taken_during_a_write_load_restores_every_acknowledged_row(start_server, tmp_path, source) -> None:
     server = start_server()
     with heron.Client(server.uri) as c:
         c.create_collection("books", dimension=4)
@@ -56,7 +59,7 @@ def test_a_backup_taken_during_a_write_load_restores_every_acknowledged_row(star
             time.sleep(0.05)
         before = _acked(acks)
         assert before >= 5, "the writer did not get going"
-        out = _heron("backup", server.uri, str(tmp_path / "backup"))
+        out = _heron("backup", server.data if source == "directory" else server.uri, str(tmp_path / "backup"))
         during = _acked(acks) - before
     finally:
         stop.touch()

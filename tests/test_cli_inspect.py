@@ -71,7 +71,31 @@ def test_a_server_answers_as_its_directory_does(data, start_server) -> None:
     remote = _inspect(server.uri)
     assert remote["databases"] == local["databases"]
     assert "disk" not in remote
-    locked = _heron("inspect", str(data))
+    served = _inspect(str(data))  # the directory is open in the server: asked through it
+    assert served["databases"] == local["databases"] and served["disk"]["catalog.db"] > 0
+    assert (data / "SERVING").exists()
+    assert server.stop() == 0
+    assert not (data / "SERVING").exists()
+
+
+HOLD = """
+import sys, time
+import heron
+c = heron.Client(sys.argv[1])
+print("open", flush=True)
+time.sleep(120)
+"""
+
+
+def test_a_directory_another_client_process_holds_is_one_line(data) -> None:
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    holder = subprocess.Popen([sys.executable, "-c", HOLD, str(data)], stdout=subprocess.PIPE, text=True, env=env)
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "open"
+        locked = _heron("inspect", str(data))
+    finally:
+        holder.kill()
+        holder.wait(30)
     assert locked.returncode == 1 and len(locked.stderr.splitlines()) == 1
     assert "another process" in locked.stderr and "server" in locked.stderr
 

@@ -3,9 +3,9 @@
 A backup is a new Heron data directory, ``DEST``, written through the
 clients: for every database and collection, its schema, partitions,
 indexes, properties, aliases and load state, and its rows, read in
-primary-key order a batch at a time. ``SOURCE`` is a data directory not
-open elsewhere, or ``http://host:port`` of the ``heron serve`` that has
-the directory open: writes may go on meanwhile. Every row acknowledged
+primary-key order a batch at a time. ``SOURCE`` is a data directory (one
+that a running ``heron serve`` has open is read through that server), or
+``http://host:port`` of a server: writes may go on meanwhile. Every row acknowledged
 before the backup started is in it (unless deleted meanwhile); rows
 written during it may be. A backup that fails leaves no ``DEST``: it is
 written under a temporary name and renamed into place when complete.
@@ -44,7 +44,7 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
         "backup", help="copy every database and collection to a new data directory, while in use",
         description=__doc__.split("\n\n", 1)[1] if __doc__ else None,
     )
-    s.add_argument("source", help="a data directory not open elsewhere, or http://host:port of `heron serve`")
+    s.add_argument("source", help="a data directory (served or not), or http://host:port of `heron serve`")
     s.add_argument("dest", help="the backup: a data directory to create (it must not exist)")
     s.add_argument("--token", default="", help="user:password for a server with --auth")
     return s

@@ -7,6 +7,9 @@ import os
 import re
 from typing import Any
 
+from .._errors import DataDirLockedError
+from ..server import _serving
+
 _SCHEME = re.compile(r"^[a-zA-Z][a-zA-Z0-9+.-]*://")
 SERVER_SCHEMES = ("http://", "https://", "tcp://", "grpc://")
 
@@ -28,12 +31,22 @@ def data_dir(path: str) -> str:
 
 
 def open_client(uri: str, token: str = "") -> Any:
-    """A `heron.Client` on ``uri``: a server, or an existing data directory (never creating one)."""
+    """A `heron.Client` on ``uri``: a server, or an existing data directory (never creating one).
+
+    A directory that a running ``heron serve`` has open is reached through that server.
+    """
     from ..client._sync_client import Client
 
     if _SCHEME.match(uri) and not is_server(uri):
         raise OSError(errno.EINVAL, f"unsupported URI {uri!r}: give a data directory or http(s)://host:port "
                       "of `heron serve`")
-    if not is_server(uri):
-        uri = data_dir(uri)
-    return Client(uri, token=token)
+    if is_server(uri):
+        return Client(uri, token=token)
+    root = data_dir(uri)
+    try:
+        return Client(root, token=token)
+    except DataDirLockedError:
+        served = _serving.uri_of(root)
+        if served is None:
+            raise
+        return Client(served, token=token)  # the server that has it open answers for it

@@ -4,8 +4,9 @@ Databases, collections with their schema, row counts, partitions, segments
 (growing or sealed, rows, bytes), indexes with their build progress, load
 state, and (for a data directory) the disk use of its files. Everything is
 asked through `heron.Client`, so a directory and ``http://host:port`` of
-``heron serve`` answer alike. A directory open for writing in another
-process cannot be inspected here: inspect the server that owns it.
+``heron serve`` answer alike. A directory that a running ``heron serve``
+has open is asked through that server; one that another process has open
+otherwise cannot be inspected.
 """
 
 from __future__ import annotations

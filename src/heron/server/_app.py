@@ -23,6 +23,7 @@ from .. import _requests as rq
 from .._workers import Workers
 from ..engine._engine import Engine, open_engine, release_engine
 from ..engine.functions._embedding import refuse_callable_provider
+from . import _serving
 from ._auth import AuthStore
 from ._service import MilvusService
 
@@ -84,6 +85,7 @@ async def serve(cfg: ServerConfig, ready: asyncio.Event | None = None) -> None:
         await asyncio.to_thread(release_engine, engine)
         raise
     await server.start()
+    _serving.write(engine.dir.path, cfg.host, bound, bool(cfg.tls_cert))
     log.info(
         "heron serving %s on %s:%d%s", engine.dir.path, cfg.host, bound, " (TLS)" if cfg.tls_cert else ""
     )
@@ -102,6 +104,7 @@ async def serve(cfg: ServerConfig, ready: asyncio.Event | None = None) -> None:
     await service.drain()
     await asyncio.to_thread(pool.shutdown, wait=True)
     service.auth_pool.shutdown()
+    _serving.remove(engine.dir.path)
     await asyncio.to_thread(_close, engine)
     if auth is not None:
         print(
