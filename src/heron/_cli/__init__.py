@@ -1,8 +1,10 @@
 """The ``heron`` command line: one module per subcommand, listed in `COMMANDS`.
 
 Each command module has ``add_parser(subparsers)`` and ``run(args) -> int``
-(the exit status). A `HeronError` ends the command with one line on stderr
-naming the cause (``--debug`` shows the traceback instead).
+(the exit status). A `HeronError` or `OSError` (a missing directory, a busy
+port, a refused connection) ends the command with one line on stderr naming
+the cause and what to do, and exit status 1 (``--debug`` shows the traceback
+instead).
 """
 
 from __future__ import annotations
@@ -13,10 +15,10 @@ from types import ModuleType
 
 from .._errors import HeronError
 from .._version import __version__
-from . import _repair, _serve, _verify
+from . import _backup, _compact, _inspect, _repair, _restore, _serve, _verify
 
 #: The subcommands, in the order ``heron --help`` lists them.
-COMMANDS: tuple[ModuleType, ...] = (_serve, _verify, _repair)
+COMMANDS: tuple[ModuleType, ...] = (_serve, _inspect, _verify, _repair, _compact, _backup, _restore)
 
 
 def parser() -> argparse.ArgumentParser:
@@ -35,8 +37,21 @@ def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     try:
         return int(args.run(args))
-    except HeronError as exc:
+    except (HeronError, OSError) as exc:
         if args.debug:
             raise
-        print(f"heron {args.command}: {exc}", file=sys.stderr)
+        print(f"heron {args.command}: {one_line(exc)}", file=sys.stderr)
         return 1
+    except KeyboardInterrupt:
+        print(f"heron {args.command}: interrupted", file=sys.stderr)
+        return 130
+
+
+def one_line(exc: BaseException) -> str:
+    """``exc`` as one line: an `OSError`'s reason and file without its errno, other errors' text."""
+    if isinstance(exc, OSError) and exc.strerror:
+        where = f": {exc.filename!r}" if exc.filename else ""
+        text = f"{exc.strerror}{where}"
+    else:
+        text = str(exc) or type(exc).__name__
+    return " ".join(text.split())

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import logging
 import os
 import sys
 from typing import Any
+
+from . import _logs
 
 
 def add_parser(sub: Any) -> argparse.ArgumentParser:
@@ -15,7 +16,7 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
     s: argparse.ArgumentParser = sub.add_parser("serve", help="serve a data directory over the Milvus gRPC protocol")
     s.add_argument("--data", required=True, help="data directory (created if missing)")
     s.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
-    s.add_argument("--port", type=int, default=19530, help="port (default 19530; 0 picks a free one)")
+    s.add_argument("--port", type=_port, default=19530, help="port (default 19530; 0 picks a free one)")
     s.add_argument("--auth", action="store_true", help="require user:password tokens")
     s.add_argument(
         "--root-password",
@@ -26,15 +27,31 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
     s.add_argument("--tls-key", default="", help="PEM private key of --tls-cert")
     s.add_argument("--max-inflight", type=int, default=256, help="calls in flight before 'server busy'")
     s.add_argument("--workers", type=int, default=0, help="engine worker threads (default: by CPU count)")
-    s.add_argument("--log-level", default="WARNING")
+    s.add_argument("--log-level", default="WARNING", type=str.upper, choices=_logs.LEVELS,
+                   help="DEBUG logs every call; INFO failed ones too; WARNING (default) slow ones")
+    s.add_argument("--log-format", default="text", choices=_logs.FORMATS,
+                   help="text, or json: one object a line with the call's fields, for log shippers")
+    s.add_argument("--slow-ms", type=float, default=1000.0,
+                   help="calls taking this long or longer are logged at WARNING (default 1000)")
     return s
+
+
+def _port(text: str) -> int:
+    """A TCP port number (0 picks a free one)."""
+    try:
+        port = int(text)
+    except ValueError:
+        port = -1
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"got {text!r}, expected a port number from 0 to 65535 (0 picks a free one)")
+    return port
 
 
 def run(args: argparse.Namespace) -> int:
     """Serve until SIGTERM or SIGINT; 2 for contradictory options."""
     from ..server import ServerConfig, serve
 
-    logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    _logs.setup(args.log_level, args.log_format)
     if bool(args.tls_cert) != bool(args.tls_key):
         print("heron: --tls-cert and --tls-key go together", file=sys.stderr)
         return 2
@@ -56,6 +73,7 @@ def run(args: argparse.Namespace) -> int:
         args.tls_key,
         args.max_inflight,
         args.workers,
+        slow_ms=args.slow_ms,
     )
     asyncio.run(serve(cfg))
     return 0

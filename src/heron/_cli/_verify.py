@@ -47,7 +47,9 @@ def run(args: argparse.Namespace) -> int:
         print(
             f"{args.dir}: checked the catalog ({c.get('catalog_rows', 0)} rows), {c['segments']} segment files, "
             f"{c['indexes']} index files and "
-            f"{c['log_records']} records in {c['log_files']} insert-log files ({c['bytes']:,} bytes)"
+            f"{c['log_records']} records in {c['log_files']} insert-log files"
+            + (f", {c['snapshot_files']} snapshot files" if c.get("snapshot_files") else "")
+            + f" ({c['bytes']:,} bytes)"
             + (f", and auth.db ({c['auth_rows']} rows)" if "auth_rows" in c else "") + ": "
             + (f"{damage} damaged" if damage else "no damage")
             + (f", {notes} notes" if notes else "")

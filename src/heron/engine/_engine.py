@@ -47,6 +47,7 @@ from ._file_resources import FileResources
 from ._function_ops import FunctionOps
 from ._highlight import highlighting
 from ._maintenance import Maintenance
+from ._progress import ProgressReporter
 from ._reads import Reader
 from ._recovery import Recovery
 from ._resource_groups import ResourceGroups
@@ -128,6 +129,12 @@ class Engine:
         self._next_segment = max(self.catalog.last_id("segments"), top_segment)  # ids are never reused
         self._auto_id = 0
         self._last_call = 0.0
+        #: Set from the start of `close` (or by an owner about to close): background work that the next
+        #: open redoes (index builds) stops instead of running to its end.
+        self.closing = False
+        #: Progress of index builds, merges, flushes and closing (`heron.engine._progress`); set
+        #: ``progress.callback`` to receive each step.
+        self.progress = ProgressReporter()
         self.background = ThreadPoolExecutor(
             max_workers=1, thread_name_prefix="heron-maint", initializer=_yield_to_callers, initargs=(self.busy,)
         )
@@ -336,15 +343,22 @@ class Engine:
         )
 
     def close(self) -> None:
-        """Finish background work and release files and the directory lock (nothing, in a forked child)."""
+        """Finish background work and release files and the directory lock (nothing, in a forked child).
+
+        Index builds stop rather than run to their end (derived data: the next open builds them);
+        segment writes and merges in progress finish.
+        """
         if self.closed:
             return
-        self.closed = True
+        self.closed = self.closing = True
+        pending = len(self._pending)  # no lock: a forked child's copy of it may be held by a thread it lacks
+        self.progress.report("close", "", 0, pending + 1, f"{pending} background tasks to finish or stop")
         self.background.shutdown(wait=True)
         self.writer.close()
         self.inserts.close()
         self.catalog.close()
         self.dir.close()
+        self.progress.report("close", "", pending + 1, pending + 1, "closed")
 
     # -- name resolution -------------------------------------------------------------
     def database(self, db_name: str) -> str:

@@ -18,6 +18,7 @@ import logging
 import os
 import threading
 import time
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -361,7 +362,7 @@ class Maintenance:
         # Saved by a task of its own: by the time it runs nothing here holds the old
         # segments, so their memory is free again before the index is serialised.
         e.submit(self._save_indexes, coll, new)
-        log.debug("merged segments %s and %s into %s (%d rows)", base.id, seg.id, new.id, new.n)
+        e.progress.report("merge", coll.name, new.n, new.n, f"segments {base.id} and {seg.id} into {new.id}")
         if new.deleted >= COMPACT_RATIO * new.n:
             e.submit(self.compact, coll, p, new)
         return True
@@ -432,8 +433,8 @@ class Maintenance:
     def build_indexes(self, coll: Collection, seg: Segment) -> None:
         """Build (and save) the indexes `seg` lacks, unless it was merged or compacted away meanwhile."""
         p = coll.partition_by_id(seg.partition_id)
-        if seg.persisted and (p is None or seg not in p.sealed):
-            return
+        if self.engine.closing or (seg.persisted and (p is None or seg not in p.sealed)):
+            return  # closing: derived data, built at the next open
         self._index_segment(coll, seg)
 
     def _index_segment(self, coll: Collection, seg: Segment) -> None:
@@ -453,10 +454,12 @@ class Maintenance:
             if cur is not None and cur[0] == d.signature:
                 continue
             t0 = time.perf_counter()
+            what = f"segment {seg.id} field {f.name}"
             try:
                 idx = build_index(f.dtype, f.dim or 0, d.index_type, d.metric_type, d.params, view.vectors(f.name),
-                                  cancelled=lambda: coll.dropped, busy=e.busy)
-            except BuildCancelled:
+                                  cancelled=lambda: coll.dropped or e.closing, busy=e.busy,
+                                  progress=partial(e.progress.report, "index", coll.name, detail=what))
+            except BuildCancelled:  # dropped, or closing: the next open builds what is missing
                 return
             except Exception as exc:  # derived data: search stays exact on this segment
                 log.exception("building %s on segment %s failed", d.index_type, seg.id)

@@ -24,6 +24,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from .._errors import CorruptionError, DataDirLockedError, HeronError
+from ._verify_snapshots import check_snapshots
 from .index._base import IndexFileError, check_index_file
 from .storage import _insert_log as il
 from .storage import _log_files as lf
@@ -87,6 +88,7 @@ def verify_directory(path: str) -> Report:
         cat = _check_catalog(root, report)
         _check_segment_files(root, cat, report)
         _check_insert_log(root, cat, report)
+        check_snapshots(root, report, Problem)
     return report
 
 

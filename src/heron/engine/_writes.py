@@ -117,11 +117,14 @@ class Writer:
         m = self.engine.maintenance
         m.retry_persists()
         with coll.write_lock:
-            for p in coll.partitions.values():
-                if p.growing is not None and p.growing.n:
-                    m.seal(coll, p)
+            sealing = [p for p in coll.partitions.values() if p.growing is not None and p.growing.n]
+            rows = sum(p.growing.n for p in sealing if p.growing is not None)
+            for p in sealing:
+                m.seal(coll, p)
+        self.engine.progress.report("flush", coll.name, 0, rows or 1, f"{rows} rows in {len(sealing)} partitions")
         self.engine.wait_background()
         m.raise_unpersisted(coll)
+        self.engine.progress.report("flush", coll.name, rows or 1, rows or 1, "done")
 
     def op_truncate_collection(self, r: rq.TruncateCollection) -> None:
         e = self.engine

@@ -9,9 +9,11 @@ write. Engine work runs in a thread pool; the event loop only moves bytes.
 from __future__ import annotations
 
 import asyncio
+import errno
 import logging
 import os
 import signal
+import socket
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,6 +23,7 @@ from .. import _requests as rq
 from .._workers import Workers
 from ..engine._engine import Engine, open_engine, release_engine
 from ..engine.functions._embedding import refuse_callable_provider
+from . import _serving
 from ._auth import AuthStore
 from ._service import MilvusService
 
@@ -35,7 +38,8 @@ class ServerConfig:
 
     ``max_inflight`` bounds the calls in flight (more get `ServerBusyError`),
     ``workers`` sizes the engine's thread pool (0: twice the cores plus four,
-    at most 32) and ``grace`` is how long shutdown waits for calls in flight.
+    at most 32), ``grace`` is how long shutdown waits for calls in flight and
+    calls that take ``slow_ms`` or longer are logged at WARNING.
     """
 
     data: str
@@ -49,6 +53,7 @@ class ServerConfig:
     workers: int = 0
     max_message_bytes: int = MAX_MESSAGE_BYTES
     grace: float = 30.0
+    slow_ms: float = 1000.0
 
 
 async def serve(cfg: ServerConfig, ready: asyncio.Event | None = None) -> None:
@@ -64,7 +69,8 @@ async def serve(cfg: ServerConfig, ready: asyncio.Event | None = None) -> None:
         else None
     )
     pool = Workers(cfg.workers or min(32, (os.cpu_count() or 1) * 2 + 4), "heron-rpc")
-    service = MilvusService(engine, pool, auth=auth, max_inflight=cfg.max_inflight)
+    service = MilvusService(engine, pool, auth=auth, max_inflight=cfg.max_inflight,
+                            slow_ms=cfg.slow_ms)
     options = [
         ("grpc.max_receive_message_length", cfg.max_message_bytes),
         ("grpc.max_send_message_length", cfg.max_message_bytes),
@@ -73,14 +79,13 @@ async def serve(cfg: ServerConfig, ready: asyncio.Event | None = None) -> None:
     server = grpc.aio.server(options=options, maximum_concurrent_rpcs=cfg.max_inflight * 4)
     server.add_generic_rpc_handlers((service.generic_handler(),))
     health: Any = _add_health(server)
-    address = f"{cfg.host}:{cfg.port}"
-    if cfg.tls_cert:
-        with open(cfg.tls_cert, "rb") as c, open(cfg.tls_key, "rb") as k:
-            creds = grpc.ssl_server_credentials([(k.read(), c.read())])
-        bound = server.add_secure_port(address, creds)
-    else:
-        bound = server.add_insecure_port(address)
+    try:
+        bound = _listen(server, cfg)
+    except BaseException:
+        await asyncio.to_thread(release_engine, engine)
+        raise
     await server.start()
+    _serving.write(engine.dir.path, cfg.host, bound, bool(cfg.tls_cert))
     log.info(
         "heron serving %s on %s:%d%s", engine.dir.path, cfg.host, bound, " (TLS)" if cfg.tls_cert else ""
     )
@@ -99,6 +104,7 @@ async def serve(cfg: ServerConfig, ready: asyncio.Event | None = None) -> None:
     await service.drain()
     await asyncio.to_thread(pool.shutdown, wait=True)
     service.auth_pool.shutdown()
+    _serving.remove(engine.dir.path)
     await asyncio.to_thread(_close, engine)
     if auth is not None:
         print(
@@ -109,6 +115,37 @@ async def serve(cfg: ServerConfig, ready: asyncio.Event | None = None) -> None:
         )
         auth.close()
     print("heron: stopped", flush=True)
+
+
+def _listen(server: grpc.aio.Server, cfg: ServerConfig) -> int:
+    """Bind the gRPC port; an `OSError` naming the address and the fix when it cannot be bound."""
+    address = f"{cfg.host}:{cfg.port}"
+    busy = OSError(
+        errno.EADDRINUSE,
+        f"cannot listen on {address}: the port is in use (or the address is not this machine's); "
+        "stop what uses it or pick another with --port (0 picks a free one)",
+    )
+    if cfg.port and _in_use(cfg.host, cfg.port):  # asked first: grpc's own failure also logs a line of its own
+        raise busy
+    try:
+        if cfg.tls_cert:
+            with open(cfg.tls_cert, "rb") as c, open(cfg.tls_key, "rb") as k:
+                creds = grpc.ssl_server_credentials([(k.read(), c.read())])
+            return int(server.add_secure_port(address, creds))
+        return int(server.add_insecure_port(address))
+    except RuntimeError:  # grpc says only "Failed to bind"
+        raise busy from None
+
+
+def _in_use(host: str, port: int) -> bool:
+    """Whether binding ``host:port`` fails with "address in use" (as grpc binds it: with SO_REUSEADDR)."""
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind((host.strip("[]"), port))
+        except OSError as exc:
+            return exc.errno == errno.EADDRINUSE
+    return False
 
 
 def _add_health(server: grpc.aio.Server) -> object | None:
@@ -124,7 +161,11 @@ def _add_health(server: grpc.aio.Server) -> object | None:
 
 
 def _close(engine: Engine) -> None:
-    """Flush every collection, then close the engine (the log already holds every acknowledged write)."""
+    """Flush every collection, then close the engine (the log already holds every acknowledged write).
+
+    Index builds in progress stop (the server is the engine's only owner): the next open builds them.
+    """
+    engine.closing = True
     for db, name in list(engine.collections):
         try:
             engine.execute(rq.Flush(db, name))

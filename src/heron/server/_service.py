@@ -28,6 +28,7 @@ from ..engine._access import NO_AUTH
 from ..engine._access import run as run_access
 from ..engine._engine import Engine
 from ._auth import AuthStore, FailedLogins
+from ._calllog import DEFAULT_SLOW_MS, CallLog
 from ._errors import DeadlineExceeded, rpc_errors
 from ._rbac import check_privilege, visible
 
@@ -51,6 +52,7 @@ class MilvusService:
         *,
         auth: AuthStore | None = None,
         max_inflight: int = 256,
+        slow_ms: float = DEFAULT_SLOW_MS,
     ) -> None:
         self.engine = engine
         self.pool = pool
@@ -63,6 +65,7 @@ class MilvusService:
         self.inflight = 0
         self._idle = asyncio.Event()
         self._idle.set()
+        self.calls = CallLog(slow_ms)
 
     # -- plumbing ------------------------------------------------------------------------------
     def generic_handler(self) -> grpc.GenericRpcHandler:
@@ -78,7 +81,12 @@ class MilvusService:
 
     def _bind(self, rpc: str) -> Any:
         async def call(msg: Any, context: Any) -> Any:
-            return await self.handle(rpc, msg, context)
+            started, reply = time.perf_counter(), None
+            try:
+                reply = await self.handle(rpc, msg, context)
+                return reply
+            finally:
+                self.calls.record(rpc, msg, context, reply, time.perf_counter() - started)
 
         return call
 

@@ -39,6 +39,7 @@ from ..._errors import (
 )
 from ..._schema import CollectionSchema
 from .._batching import PerLoopBatchers
+from ._calllog import logged
 
 _PATH = "/milvus.proto.milvus.MilvusService/"
 _OPTIONS = [
@@ -235,6 +236,10 @@ class RemoteTransport(_Base):
     def handle(self, request: Any, timeout: float | None = None) -> Any:
         if self._closed:
             raise ClientClosedError("the client is closed; create a new one")
+        with logged(request, self._target):
+            return self._handle(request, timeout)
+
+    def _handle(self, request: Any, timeout: float | None) -> Any:
         deadline = self._deadline(timeout)
         db = getattr(request, "db_name", "") or self._db
         reply, rpc = None, ""
@@ -323,9 +328,10 @@ class AsyncRemoteTransport(_Base):
     async def handle(self, request: Any, timeout: float | None = None) -> Any:
         if self._closed:
             raise ClientClosedError("the client is closed; create a new one")
-        if type(request) is rq.Search and timeout is None and request.ids is None:
-            return await self._searches.search(request)
-        return await self._handle(request, timeout)
+        with logged(request, self._target):
+            if type(request) is rq.Search and timeout is None and request.ids is None:
+                return await self._searches.search(request)
+            return await self._handle(request, timeout)
 
     async def _handle(self, request: Any, timeout: float | None) -> Any:
         deadline = self._deadline(timeout)

@@ -171,6 +171,7 @@ class DenseIndex(VectorIndex):
         vectors: Any,
         cancelled: Callable[[], bool] | None = None,
         busy: Callable[[], bool] | None = None,
+        progress: Callable[[int, int], None] | None = None,
     ) -> DenseIndex:
         x = as_float32(dtype, vectors)
         if x.ndim != 2 or x.shape[1] != dim:
@@ -194,6 +195,8 @@ class DenseIndex(VectorIndex):
                     faiss.omp_set_num_threads(1 if busy() else full)
                 part = x[start : start + BUILD_SLICE]
                 idx.add(normalized(part) if per_slice else part)
+                if progress is not None:
+                    progress(start + part.shape[0], x.shape[0])
         finally:
             if busy is not None:
                 faiss.omp_set_num_threads(full)

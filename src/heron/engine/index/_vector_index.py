@@ -55,6 +55,7 @@ def build_index(
     vectors: Any,
     cancelled: Callable[[], bool] | None = None,
     busy: Callable[[], bool] | None = None,
+    progress: Callable[[int, int], None] | None = None,
 ) -> VectorIndex:
     """Build an index over one segment's `vectors`.
 
@@ -66,6 +67,7 @@ def build_index(
     build stops with `BuildCancelled` (a dropped collection frees its CPU).
     `busy` (if given) is asked too: while it answers True the slice is added
     on one thread, leaving the other cores to the callers' requests.
+    `progress(rows_added, rows)` (if given) is called after each slice.
     """
     dtype = DataType(dtype)
     index_type, metric, params = normalize_index_params(dtype, index_type, metric, params)
@@ -77,7 +79,7 @@ def build_index(
         return BinaryIndex.build(dim, index_type, metric, params, vectors)
     if dim <= 0:
         raise ParamError(f"dim must be a positive integer, got {dim!r}")
-    return DenseIndex.build(dtype, dim, index_type, metric, params, vectors, cancelled, busy)
+    return DenseIndex.build(dtype, dim, index_type, metric, params, vectors, cancelled, busy, progress)
 
 
 def load_index(path: str) -> VectorIndex:
