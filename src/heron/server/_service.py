@@ -29,6 +29,7 @@ from ..engine._access import run as run_access
 from ..engine._engine import Engine
 from ._auth import AuthStore, FailedLogins
 from ._errors import DeadlineExceeded, rpc_errors
+from ._metrics import Metrics, metrics_reply, reply_ok
 from ._rbac import check_privilege, visible
 
 SERVICE_NAME = "milvus.proto.milvus.MilvusService"
@@ -51,6 +52,7 @@ class MilvusService:
         *,
         auth: AuthStore | None = None,
         max_inflight: int = 256,
+        metrics: Metrics | None = None,
     ) -> None:
         self.engine = engine
         self.pool = pool
@@ -63,6 +65,9 @@ class MilvusService:
         self.inflight = 0
         self._idle = asyncio.Event()
         self._idle.set()
+        #: Counts every call when the server has an HTTP port (``/metrics``, `GetMetrics`).
+        self.metrics = metrics
+        self.started = time.time()
 
     # -- plumbing ------------------------------------------------------------------------------
     def generic_handler(self) -> grpc.GenericRpcHandler:
@@ -74,13 +79,40 @@ class MilvusService:
                 request_deserializer=req_cls.FromString,
                 response_serializer=resp_cls.SerializeToString,
             )
+        if wire.has_rpc("GetMetrics"):
+            handlers["GetMetrics"] = grpc.unary_unary_rpc_method_handler(
+                self._bind("GetMetrics", self.get_metrics),
+                request_deserializer=wire.request_class("GetMetrics").FromString,
+                response_serializer=wire.response_class("GetMetrics").SerializeToString,
+            )
         return grpc.method_handlers_generic_handler(SERVICE_NAME, handlers)
 
-    def _bind(self, rpc: str) -> Any:
-        async def call(msg: Any, context: Any) -> Any:
-            return await self.handle(rpc, msg, context)
+    def _bind(self, rpc: str, handler: Any = None) -> Any:
+        handle = handler or self.handle
+        metrics = self.metrics
+        if metrics is None:
+            async def call(msg: Any, context: Any) -> Any:
+                return await handle(rpc, msg, context)
 
-        return call
+            return call
+
+        async def counted(msg: Any, context: Any) -> Any:
+            start = time.perf_counter()
+            ok = False
+            try:
+                reply = await handle(rpc, msg, context)
+                ok = reply_ok(reply)
+                return reply
+            finally:
+                metrics.observe(rpc, ok, time.perf_counter() - start)
+
+        return counted
+
+    @rpc_errors
+    async def get_metrics(self, rpc: str, msg: Any, context: Any) -> Any:
+        """``GetMetrics``: for ``{"metric_type": "system_info"}``, the server and its metrics as JSON."""
+        await self._user(rpc, context)
+        return metrics_reply(self, msg.request)
 
     async def drain(self) -> None:
         """Wait until no call is in flight."""
@@ -125,6 +157,8 @@ class MilvusService:
         deadline = None if remaining is None else time.monotonic() + remaining
         db = wire.db_of(msg, dict(context.invocation_metadata() or ()).get("dbname", ""))
         if self.inflight >= self.max_inflight:
+            if self.metrics is not None:
+                self.metrics.busy.inc()
             raise ServerBusyError(
                 f"server busy: {self.inflight} calls in flight (limit {self.max_inflight}); retry"
             )
