@@ -14,7 +14,7 @@ from typing import Any
 from pymilvus.grpc_gen import schema_pb2
 
 from .. import _requests as rq
-from .._errors import ParamError
+from .._errors import IndexNotFoundError, ParamError
 from .._schema import CollectionSchema
 from .._types import DataType
 from ._rest import Call, Endpoint
@@ -261,7 +261,10 @@ async def create_index(c: Call) -> None:
 
 async def describe_index(c: Call) -> list[dict[str, Any]]:
     name = c.name()
-    d = await c.run("DescribeIndex", rq.DescribeIndex(c.db, name, c.name("indexName")), name)
+    index = c.name("indexName")
+    d = await c.run("DescribeIndex", rq.DescribeIndex(c.db, name, index), name)
+    if d is None:  # pymilvus answers None; Milvus's REST server an error
+        raise IndexNotFoundError(f"index not found[collection={name}][index={index}]")
     return [{
         "indexName": d["index_name"], "fieldName": d["field_name"], "indexType": d["index_type"],
         "metricType": d["metric_type"], "indexState": d["state"], "totalRows": d["total_rows"],
