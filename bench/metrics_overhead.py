@@ -7,7 +7,8 @@ is cheap and the per-call overhead shows). A scraper reads ``/metrics`` once
 a second from the first, as a busy Prometheus would. The servers take turns
 round by round (single caller with `pymilvus.MilvusClient`, then 16
 concurrent callers with `pymilvus.AsyncMilvusClient`), and the median QPS of
-the rounds is reported with the ratio on/off (goal: at least 0.95).
+the rounds is reported with the ratio on/off (goal: at least 0.95), with the server's CPU time
+per search (steadier than QPS on a loaded machine).
 
     python -m bench.metrics_overhead                       # writes bench/results/metrics_overhead.md
     python -m bench.metrics_overhead --n 5000 --rounds 3 --seconds 2   # smoke run
@@ -73,7 +74,13 @@ def _load(uri: str, vectors: np.ndarray) -> None:
     c.close()
 
 
-def _single(uri: str, queries: np.ndarray, seconds: float) -> float:
+def _cpu(pid: int) -> float:
+    """CPU seconds (user + system) the process has used (Linux)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _single(uri: str, queries: np.ndarray, seconds: float) -> tuple[float, int]:
     from pymilvus import MilvusClient
 
     c = MilvusClient(uri)
@@ -83,13 +90,13 @@ def _single(uri: str, queries: np.ndarray, seconds: float) -> float:
         n += 1
     qps = n / (time.perf_counter() - start)
     c.close()
-    return qps
+    return qps, n
 
 
-def _concurrent(uri: str, queries: np.ndarray, seconds: float, tasks: int) -> float:
+def _concurrent(uri: str, queries: np.ndarray, seconds: float, tasks: int) -> tuple[float, int]:
     from pymilvus import AsyncMilvusClient
 
-    async def run() -> float:
+    async def run() -> tuple[float, int]:
         c = AsyncMilvusClient(uri)
         done = 0
         end = time.perf_counter() + seconds
@@ -104,16 +111,28 @@ def _concurrent(uri: str, queries: np.ndarray, seconds: float, tasks: int) -> fl
         await asyncio.gather(*(caller(i) for i in range(tasks)))
         qps = done / (time.perf_counter() - start)
         await c.close()
-        return qps
+        return qps, done
 
     return asyncio.run(run())
 
 
-def _scrape(url: str, stop: threading.Event, count: list[int]) -> None:
-    while not stop.wait(1.0):
+def _scrape(url: str, stop: threading.Event, times: list[float], every: float) -> None:
+    while not stop.wait(every):
+        start = time.perf_counter()
         with urllib.request.urlopen(url + "/metrics", timeout=10) as r:
             r.read()
-        count[0] += 1
+        times.append(time.perf_counter() - start)
+
+
+def _observe_cost(calls: int = 200_000) -> float:
+    """Microseconds one counted call adds in the server (`Metrics.observe`), measured in this process."""
+    from heron.server._metrics import Metrics
+
+    m = Metrics(lambda: None, lambda: 0)
+    start = time.perf_counter()
+    for _ in range(calls):
+        m.observe("Search", True, 0.001)
+    return (time.perf_counter() - start) / calls * 1e6
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -123,6 +142,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--rounds", type=int, default=6)
     ap.add_argument("--seconds", type=float, default=4.0)
     ap.add_argument("--tasks", type=int, default=16)
+    ap.add_argument("--scrape-every", type=float, default=1.0, help="seconds between scrapes of /metrics")
     ap.add_argument("--out", default=str(ROOT / "bench" / "results" / "metrics_overhead.md"))
     args = ap.parse_args(argv)
     rng = np.random.default_rng(0)
@@ -135,16 +155,25 @@ def main(argv: list[str] | None = None) -> int:
             proc, port, url, _ = _start(os.path.join(tmp, name.replace(" ", "_")), http)
             servers[name] = (proc, f"http://127.0.0.1:{port}", url)
             _load(servers[name][1], vectors)
-        stop, scrapes = threading.Event(), [0]
-        scraper = threading.Thread(target=_scrape, args=(servers["metrics on"][2], stop, scrapes), daemon=True)
+        stop, scrapes = threading.Event(), []
+        scraper = threading.Thread(target=_scrape, args=(servers["metrics on"][2], stop, scrapes, args.scrape_every),
+                                   daemon=True)
         scraper.start()
         single: dict[str, list[float]] = {k: [] for k in servers}
         conc: dict[str, list[float]] = {k: [] for k in servers}
+        cpu = {k: 0.0 for k in servers}
+        calls = {k: 0 for k in servers}
         for r in range(args.rounds):
             order = list(servers) if r % 2 == 0 else list(reversed(servers))
             for name in order:
-                single[name].append(_single(servers[name][1], queries, args.seconds))
-                conc[name].append(_concurrent(servers[name][1], queries, args.seconds, args.tasks))
+                pid = servers[name][0].pid
+                before = _cpu(pid)
+                qps, n1 = _single(servers[name][1], queries, args.seconds)
+                single[name].append(qps)
+                qps, n2 = _concurrent(servers[name][1], queries, args.seconds, args.tasks)
+                conc[name].append(qps)
+                cpu[name] += _cpu(pid) - before
+                calls[name] += n1 + n2
             print(f"round {r + 1}: " + ", ".join(
                 f"{k}: {single[k][-1]:.0f} / {conc[k][-1]:.0f} QPS" for k in servers), flush=True)
         stop.set()
@@ -153,20 +182,24 @@ def main(argv: list[str] | None = None) -> int:
         for proc, _, _ in servers.values():
             proc.terminate()
             proc.wait(60)
-    med = {k: (statistics.median(single[k]), statistics.median(conc[k])) for k in servers}
+    med = {k: (statistics.median(single[k]), statistics.median(conc[k]), cpu[k] / calls[k] * 1e6) for k in servers}
     on, off = med["metrics on"], med["metrics off"]
     lines = [
         "# Search QPS through `heron serve` with metrics on and off",
         "",
         f"{args.n:,} x {args.dim} dims, FLAT/IP, k=10; {args.rounds} rounds of {args.seconds:g} s per mode, "
-        f"servers taking turns; median of the rounds; /metrics scraped once a second ({scrapes[0]} scrapes). "
-        f"Machine: {os.cpu_count()} cores, Python {platform.python_version()}.",
+        f"servers taking turns; median of the rounds; /metrics scraped every {args.scrape_every:g} s "
+        f"({len(scrapes)} scrapes, median {statistics.median(scrapes) * 1e3:.1f} ms each). "
+        f"Machine: {os.cpu_count()} cores, Python {platform.python_version()}, load average "
+        f"{os.getloadavg()[0]:.1f} at the end.",
         "",
-        "| server | single caller (QPS) | 16 concurrent callers (QPS) |".replace("16", str(args.tasks)),
-        "|---|---:|---:|",
-        f"| metrics on (--http-port) | {on[0]:,.0f} | {on[1]:,.0f} |",
-        f"| metrics off | {off[0]:,.0f} | {off[1]:,.0f} |",
-        f"| on / off | {on[0] / off[0]:.3f} | {on[1] / off[1]:.3f} |",
+        f"| server | single caller (QPS) | {args.tasks} concurrent callers (QPS) | server CPU per search (µs) |",
+        "|---|---:|---:|---:|",
+        f"| metrics on (--http-port) | {on[0]:,.0f} | {on[1]:,.0f} | {on[2]:,.0f} |",
+        f"| metrics off | {off[0]:,.0f} | {off[1]:,.0f} | {off[2]:,.0f} |",
+        f"| on / off | {on[0] / off[0]:.3f} | {on[1] / off[1]:.3f} | {on[2] / off[2]:.3f} |",
+        "",
+        f"Counting one call (`Metrics.observe`: a counter and a histogram) costs {_observe_cost():.1f} µs.",
         "",
     ]
     text = "\n".join(lines)

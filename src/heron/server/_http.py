@@ -9,6 +9,7 @@ down), ``/metrics`` the Prometheus text of `heron.server._metrics`, and
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import socket
 from collections.abc import Iterator
@@ -64,7 +65,7 @@ def make_app(state: HttpState) -> Any:
         return JSONResponse({"status": "not ready"}, status_code=503)
 
     async def metrics(request: Request) -> Response:
-        body = state.metrics.exposition()
+        body = await asyncio.to_thread(state.metrics.exposition)  # it reads the engine: off the event loop
         return PlainTextResponse(body.decode(), media_type=CONTENT_TYPE)
 
     routes = [

@@ -112,7 +112,7 @@ class MilvusService:
     async def get_metrics(self, rpc: str, msg: Any, context: Any) -> Any:
         """``GetMetrics``: for ``{"metric_type": "system_info"}``, the server and its metrics as JSON."""
         await self._user(rpc, context)
-        return metrics_reply(self, msg.request)
+        return await self.pool.submit(metrics_reply, self, msg.request)  # it reads the engine: off the loop
 
     async def drain(self) -> None:
         """Wait until no call is in flight."""
