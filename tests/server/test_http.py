@@ -206,3 +206,25 @@ def test_rest_uses_the_servers_auth(start_server):
     assert denied["code"] == grpc_denied.value.code
     # health and metrics need no login
     assert get(f"{url}/healthz")[0] == 200 and get(f"{url}/metrics")[0] == 200
+
+
+def test_a_busy_http_port_is_one_line_naming_the_port(tmp_path):
+    import os
+    import socket
+    import subprocess
+    import sys
+
+    from tests.conftest import HERON_SRC, ROOT
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen(1)
+        port = taken.getsockname()[1]
+        done = subprocess.run(
+            [sys.executable, "-m", "heron", "serve", "--data", str(tmp_path / "d"), "--port", "0",
+             "--http-port", str(port)],
+            cwd=ROOT, capture_output=True, text=True, timeout=120, env={**os.environ, "PYTHONPATH": HERON_SRC},
+        )
+    assert done.returncode == 1
+    assert done.stderr.strip().count("\n") == 0, done.stderr
+    assert f"--http-port {port}" in done.stderr and "cannot listen" in done.stderr

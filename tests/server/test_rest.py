@@ -46,8 +46,10 @@ def _rows(n: int, seed: int = 0) -> list[dict]:
 
 def test_collections(live):
     _, v2, client = live
-    _ok(post(f"{v2}/collections/create", {"collectionName": "c1", "dimension": DIM, "metricType": "L2"}))
+    _ok(post(f"{v2}/collections/create", {"collectionName": "c1", "dimension": DIM, "metricType": "L2",
+                                           "params": {"ttlSeconds": 3600}}))
     assert "c1" in client.list_collections()
+    assert client.describe_collection("c1")["properties"]["collection.ttl.seconds"] in ("3600", 3600)
     assert sorted(_ok(post(f"{v2}/collections/list", {}))) == sorted(client.list_collections())
     assert _ok(post(f"{v2}/collections/has", {"collectionName": "c1"})) == {"has": client.has_collection("c1")}
     assert _ok(post(f"{v2}/collections/has", {"collectionName": "zz"})) == {"has": client.has_collection("zz")}

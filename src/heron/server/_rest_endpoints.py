@@ -22,6 +22,8 @@ from ._rest_entities import ENTITY_ENDPOINTS
 
 #: Milvus's REST name of each load state.
 LOAD_STATES = {0: "LoadStateNotExist", 1: "LoadStateNotLoad", 2: "LoadStateLoading", 3: "LoadStateLoaded"}
+#: Collection properties by the names Milvus's REST ``params`` give them.
+_PROPERTY_NAMES = {"ttlSeconds": "collection.ttl.seconds", "mmapEnabled": "mmap.enabled"}
 _CONSISTENCY = {0: "Strong", 1: "Session", 2: "Bounded", 3: "Eventually", 4: "Customized"}
 
 
@@ -131,8 +133,8 @@ async def create_collection(c: Call) -> None:
     schema.validate()
     params = dict(body.get("params") or {})
     level = str(params.pop("consistencyLevel", "Bounded"))
-    props = {k: v for k, v in params.items() if k not in ("max_length", "enableDynamicField", "shardsNum",
-                                                            "partitionsNum")}
+    props = {_PROPERTY_NAMES.get(k, k): v for k, v in params.items()
+             if k not in ("max_length", "enableDynamicField", "shardsNum", "partitionsNum")}
     await c.run("CreateCollection", rq.CreateCollection(
         c.db, name, schema.to_json_dict(), specs, level, props, int(params.get("partitionsNum") or 0)
     ), name)
