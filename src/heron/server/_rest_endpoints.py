@@ -133,7 +133,7 @@ async def create_collection(c: Call) -> None:
     schema.validate()
     params = dict(body.get("params") or {})
     level = str(params.pop("consistencyLevel", "Bounded"))
-    props = {_PROPERTY_NAMES.get(k, k): v for k, v in params.items()
+    props = {_PROPERTY_NAMES.get(k) or k: v for k, v in params.items()
              if k not in ("max_length", "enableDynamicField", "shardsNum", "partitionsNum")}
     await c.run("CreateCollection", rq.CreateCollection(
         c.db, name, schema.to_json_dict(), specs, level, props, int(params.get("partitionsNum") or 0)
