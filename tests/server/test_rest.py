@@ -49,7 +49,11 @@ def test_collections(live):
     _ok(post(f"{v2}/collections/create", {"collectionName": "c1", "dimension": DIM, "metricType": "L2",
                                            "params": {"ttlSeconds": 3600}}))
     assert "c1" in client.list_collections()
-    assert client.describe_collection("c1")["properties"]["collection.ttl.seconds"] in ("3600", 3600)
+    props = _ok(post(f"{v2}/collections/describe", {"collectionName": "c1"}))["properties"]
+    assert {"key": "collection.ttl.seconds", "value": "3600"} in props
+    grpc_props = client.describe_collection("c1").get("properties")
+    if grpc_props is not None:  # pymilvus 2.5 does not list them
+        assert str(grpc_props["collection.ttl.seconds"]) == "3600"
     assert sorted(_ok(post(f"{v2}/collections/list", {}))) == sorted(client.list_collections())
     assert _ok(post(f"{v2}/collections/has", {"collectionName": "c1"})) == {"has": client.has_collection("c1")}
     assert _ok(post(f"{v2}/collections/has", {"collectionName": "zz"})) == {"has": client.has_collection("zz")}
@@ -172,7 +176,10 @@ def test_indexes(live):
     g = client.describe_index("i1", "v_ivf")
     assert (g["index_type"], g["metric_type"]) == ("IVF_FLAT", "L2")
     missing = post(f"{v2}/indexes/describe", {"collectionName": "i1", "indexName": "nope"})
-    assert client.describe_index("i1", "nope") is None
+    try:  # pymilvus answers None (3.x) or raises (older releases)
+        assert client.describe_index("i1", "nope") is None
+    except MilvusException as exc:
+        assert exc.code == missing["code"]
     assert missing["code"] == IndexNotFoundError.code and "nope" in missing["message"]
     client.drop_collection("i1")
 
