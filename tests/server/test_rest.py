@@ -246,3 +246,46 @@ def test_errors_carry_milvus_codes(live):
     assert answer["code"] == exc.value.code and "missing" in answer["message"]
     assert post(f"{v2}/collections/describe", {})["code"] == 1100
     assert "import" in post(f"{v2}/jobs/import/list", {})["message"]
+
+
+def test_properties_flush_and_compact(live):
+    _, v2, client = live
+    schema = client.create_schema(enable_dynamic_field=False)
+    schema.add_field("id", DataType.INT64, is_primary=True)
+    schema.add_field("vector", DataType.FLOAT_VECTOR, dim=DIM)
+    schema.add_field("title", DataType.VARCHAR, max_length=8)
+    idx = client.prepare_index_params()
+    idx.add_index("vector", index_type="FLAT", metric_type="L2")
+    client.create_collection("pr", schema=schema, index_params=idx)
+    _ok(post(f"{v2}/collections/alter_properties", {"collectionName": "pr",
+                                                     "properties": {"collection.ttl.seconds": 60}}))
+    props = {p["key"]: p["value"] for p in _ok(post(f"{v2}/collections/describe", {"collectionName": "pr"}))["properties"]}
+    assert props["collection.ttl.seconds"] == "60"
+    grpc_props = client.describe_collection("pr").get("properties")
+    if grpc_props is not None:
+        assert str(grpc_props["collection.ttl.seconds"]) == "60"
+    _ok(post(f"{v2}/collections/drop_properties", {"collectionName": "pr", "propertyKeys": ["collection.ttl.seconds"]}))
+    props = _ok(post(f"{v2}/collections/describe", {"collectionName": "pr"}))["properties"]
+    assert "collection.ttl.seconds" not in {p["key"] for p in props}
+    _ok(post(f"{v2}/collections/fields/alter_properties", {"collectionName": "pr", "fieldName": "title",
+                                                            "fieldParams": {"max_length": 32}}))
+    title = next(f for f in client.describe_collection("pr")["fields"] if f["name"] == "title")
+    assert int(title["params"]["max_length"]) == 32
+    client.release_collection("pr")
+    _ok(post(f"{v2}/indexes/alter_properties", {"collectionName": "pr", "indexName": "vector",
+                                                 "properties": {"mmap.enabled": True}}))
+    assert str(client.describe_index("pr", "vector").get("mmap.enabled")).lower() == "true"
+    _ok(post(f"{v2}/indexes/drop_properties", {"collectionName": "pr", "indexName": "vector",
+                                                "propertyKeys": ["mmap.enabled"]}))
+    assert "mmap.enabled" not in client.describe_index("pr", "vector")
+    client.load_collection("pr")
+    client.insert("pr", [{"id": i, "vector": [float(i)] * DIM, "title": "t"} for i in range(4)])
+    _ok(post(f"{v2}/collections/flush", {"collectionName": "pr"}))
+    assert client.get_collection_stats("pr")["row_count"] == 4
+    compaction = _ok(post(f"{v2}/collections/compact", {"collectionName": "pr"}))
+    assert isinstance(compaction["compactionID"], int)
+    client.drop_collection("pr")
+    _ok(post(f"{v2}/databases/create", {"dbName": "dp", "properties": {"database.max.collections": 3}}))
+    _ok(post(f"{v2}/databases/drop_properties", {"dbName": "dp", "propertyKeys": ["database.max.collections"]}))
+    assert "database.max.collections" not in client.describe_database("dp")
+    client.drop_database("dp")

@@ -82,7 +82,8 @@ class Call:
         service = self.state.service
         assert service is not None
         if service.auth is not None and self.user:
-            check_privilege(service.auth, self.user, rpc, SimpleNamespace(collection_name=name), self.db)
+            about = SimpleNamespace(collection_name=name, collection_names=[name] if name else [])
+            check_privilege(service.auth, self.user, rpc, about, self.db)
         run = getattr(request, "run", None)
         result = run(service.engine.execute) if run is not None else service.engine.execute(request)
         if service.auth is not None and self.user:

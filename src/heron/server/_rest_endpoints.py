@@ -218,6 +218,50 @@ async def rename_collection(c: Call) -> None:
     await c.run("RenameCollection", rq.RenameCollection(c.db, name, new, c.name("newDbName", False)), name)
 
 
+async def flush_collection(c: Call) -> None:
+    name = c.name()
+    await c.run("Flush", rq.Flush(c.db, name), name)
+
+
+async def compact_collection(c: Call) -> dict[str, Any]:
+    name = c.name()
+    return {"compactionID": await c.run("ManualCompaction", rq.Compact(c.db, name), name)}
+
+
+def _keys(c: Call, key: str) -> tuple[str, ...]:
+    return c.names(key)
+
+
+async def alter_collection_properties(c: Call) -> None:
+    name = c.name()
+    req = rq.AlterCollectionProperties(c.db, name, _properties(c))
+    await c.run("AlterCollection", req, name)
+
+
+async def drop_collection_properties(c: Call) -> None:
+    name = c.name()
+    req = rq.AlterCollectionProperties(c.db, name, {}, _keys(c, "propertyKeys"))
+    await c.run("AlterCollection", req, name)
+
+
+async def alter_field_properties(c: Call) -> None:
+    name = c.name()
+    req = rq.AlterCollectionField(c.db, name, c.name("fieldName"), dict(c.body.get("fieldParams") or {}))
+    await c.run("AlterCollectionField", req, name)
+
+
+async def alter_index_properties(c: Call) -> None:
+    name = c.name()
+    req = rq.AlterIndexProperties(c.db, name, c.name("indexName"), _properties(c))
+    await c.run("AlterIndex", req, name)
+
+
+async def drop_index_properties(c: Call) -> None:
+    name = c.name()
+    req = rq.AlterIndexProperties(c.db, name, c.name("indexName"), {}, _keys(c, "propertyKeys"))
+    await c.run("AlterIndex", req, name)
+
+
 # -- partitions --------------------------------------------------------------------------------
 async def list_partitions(c: Call) -> list[str]:
     name = c.name()
@@ -342,6 +386,10 @@ async def alter_database(c: Call) -> None:
     await c.run("AlterDatabase", rq.AlterDatabase(c.name("dbName"), _properties(c)))
 
 
+async def drop_database_properties(c: Call) -> None:
+    await c.run("AlterDatabase", rq.AlterDatabase(c.name("dbName"), {}, _keys(c, "propertyKeys")))
+
+
 # -- import jobs -------------------------------------------------------------------------------
 async def import_jobs(c: Call) -> None:
     raise ParamError("bulk import is not supported by this server: insert the rows with /v2/vectordb/entities/insert")
@@ -359,6 +407,14 @@ ENDPOINTS: dict[str, Endpoint] = {
     f"{V2}/collections/release": release_collection,
     f"{V2}/collections/get_load_state": load_state,
     f"{V2}/collections/rename": rename_collection,
+    f"{V2}/collections/flush": flush_collection,
+    f"{V2}/collections/compact": compact_collection,
+    f"{V2}/collections/alter_properties": alter_collection_properties,
+    f"{V2}/collections/drop_properties": drop_collection_properties,
+    f"{V2}/collections/fields/alter_properties": alter_field_properties,
+    f"{V2}/indexes/alter_properties": alter_index_properties,
+    f"{V2}/indexes/drop_properties": drop_index_properties,
+    f"{V2}/databases/drop_properties": drop_database_properties,
     f"{V2}/partitions/list": list_partitions,
     f"{V2}/partitions/create": create_partition,
     f"{V2}/partitions/drop": drop_partition,
