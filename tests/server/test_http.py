@@ -204,6 +204,9 @@ def test_rest_uses_the_servers_auth(start_server):
     with pytest.raises(MilvusException) as grpc_denied:
         MilvusClient(server.uri, token="alice:alice-pw1").create_collection("b", dimension=4)
     assert denied["code"] == grpc_denied.value.code
+    for path in ("collections/flush", "collections/describe", "entities/query"):
+        answer = post(f"{url}/v2/vectordb/{path}", {"collectionName": "a", "filter": "id > 0"}, token="alice:alice-pw1")
+        assert answer["code"] == grpc_denied.value.code and "privilege" in answer["message"], (path, answer)
     # health and metrics need no login
     assert get(f"{url}/healthz")[0] == 200 and get(f"{url}/metrics")[0] == 200
 
