@@ -19,7 +19,14 @@ require_module("uvicorn")
 require_module("prometheus_client")
 require_module("pymilvus")
 
-from pymilvus import AnnSearchRequest, DataType, MilvusClient, MilvusException, RRFRanker  # noqa: E402
+from pymilvus import (  # noqa: E402
+    AnnSearchRequest,
+    DataType,
+    MilvusClient,
+    MilvusException,
+    RRFRanker,
+    WeightedRanker,
+)
 
 DIM = 4
 
@@ -144,6 +151,17 @@ def test_entities(live):
                                  RRFRanker(60), limit=4, output_fields=["color"])
     assert [(h["id"], h["color"]) for h in hybrid["data"]] == [(h["id"], h["entity"]["color"]) for h in ref_h[0]]
     assert np.allclose([h["distance"] for h in hybrid["data"]], [h["distance"] for h in ref_h[0]])
+    ranker = WeightedRanker(0.3, 0.7)  # its parameters (norm_score's default moved between releases) go as they are
+    weighted = post(f"{v2}/entities/hybrid_search", {
+        "collectionName": "e1", "limit": 3,
+        "search": [{"data": [queries[0]], "annsField": "vector", "limit": 5},
+                   {"data": [queries[1]], "annsField": "vector", "limit": 5}],
+        "rerank": {"strategy": "weighted", "params": ranker.dict()["params"]}})
+    ref_w = client.hybrid_search("e1", [AnnSearchRequest([queries[0]], "vector", {}, 5),
+                                        AnnSearchRequest([queries[1]], "vector", {}, 5)],
+                                 ranker, limit=3)
+    assert [h["id"] for h in weighted["data"]] == [h["id"] for h in ref_w[0]]
+    assert np.allclose([h["distance"] for h in weighted["data"]], [h["distance"] for h in ref_w[0]])
     up = _ok(post(f"{v2}/entities/upsert", {"collectionName": "e1", "data": [{**rows[4], "color": "green"}]}))
     assert up == {"upsertCount": 1, "upsertIds": [4]}
     assert client.get("e1", ids=[4], output_fields=["color"])[0]["color"] == "green"
