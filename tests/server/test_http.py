@@ -37,6 +37,11 @@ def test_health_and_readiness(start_server):
     status, body = get(f"{url}/readyz")
     assert status == 200 and json.loads(body) == {"status": "ready"}
     assert get(f"{url}/nothing-here")[0] == 404
+    assert server.stop() == 0 and "heron: stopped" in server.output()
+    import urllib.error
+
+    with pytest.raises(urllib.error.URLError):  # the HTTP port closed with the server
+        get(f"{url}/healthz")
 
 
 def test_not_ready_before_the_engine_is_open():
