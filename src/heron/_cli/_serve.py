@@ -27,6 +27,11 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
     s.add_argument("--tls-key", default="", help="PEM private key of --tls-cert")
     s.add_argument("--max-inflight", type=int, default=256, help="calls in flight before 'server busy'")
     s.add_argument("--workers", type=int, default=0, help="engine worker threads (default: by CPU count)")
+    s.add_argument(
+        "--http-port", type=int, default=None,
+        help="serve /healthz, /readyz, /metrics and the Milvus RESTful API v2 on this port (Milvus uses 9091; "
+        "0 picks a free one; default: no HTTP port)",
+    )
     s.add_argument("--log-level", default="WARNING", type=str.upper, choices=_logs.LEVELS,
                    help="DEBUG logs every call; INFO failed ones too; WARNING (default) slow ones")
     s.add_argument("--log-format", default="text", choices=_logs.FORMATS,
@@ -74,6 +79,7 @@ def run(args: argparse.Namespace) -> int:
         args.max_inflight,
         args.workers,
         slow_ms=args.slow_ms,
+        http_port=args.http_port,
     )
     asyncio.run(serve(cfg))
     return 0

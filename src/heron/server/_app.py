@@ -54,6 +54,8 @@ class ServerConfig:
     max_message_bytes: int = MAX_MESSAGE_BYTES
     grace: float = 30.0
     slow_ms: float = 1000.0
+    #: Port of the HTTP endpoints (health, metrics, REST); None: no HTTP port.
+    http_port: int | None = None
 
 
 async def serve(cfg: ServerConfig, ready: asyncio.Event | None = None) -> None:
@@ -62,15 +64,20 @@ async def serve(cfg: ServerConfig, ready: asyncio.Event | None = None) -> None:
         raise SystemExit("--auth needs the root password: pass --root-password or set HERON_ROOT_PASSWORD")
     refuse_callable_provider("a server cannot call its clients' Python functions; use provider 'local' or "
                              "'openai', or an embedded client with heron.register_embedding_function")
-    engine = open_engine(cfg.data)
+    http = await _start_http(cfg) if cfg.http_port is not None else None
+    engine = open_engine(cfg.data) if http is None else await asyncio.to_thread(open_engine, cfg.data)
     auth = (
         await asyncio.to_thread(AuthStore, os.path.join(engine.dir.path, "auth.db"), cfg.root_password)
         if cfg.auth
         else None
     )
     pool = Workers(cfg.workers or min(32, (os.cpu_count() or 1) * 2 + 4), "heron-rpc")
-    service = MilvusService(engine, pool, auth=auth, max_inflight=cfg.max_inflight,
-                            slow_ms=cfg.slow_ms)
+    service = MilvusService(
+        engine, pool, auth=auth, max_inflight=cfg.max_inflight, slow_ms=cfg.slow_ms,
+        metrics=http[0].metrics if http else None
+    )
+    if http is not None:
+        http[0].engine, http[0].service, http[0].ready = engine, service, True
     options = [
         ("grpc.max_receive_message_length", cfg.max_message_bytes),
         ("grpc.max_send_message_length", cfg.max_message_bytes),
@@ -98,6 +105,8 @@ async def serve(cfg: ServerConfig, ready: asyncio.Event | None = None) -> None:
         ready.set()
     await stop.wait()
     log.info("shutting down: finishing calls in flight")
+    if http is not None:
+        http[0].ready = False
     if health is not None:
         await health.enter_graceful_shutdown()
     await server.stop(cfg.grace)
@@ -114,6 +123,9 @@ async def serve(cfg: ServerConfig, ready: asyncio.Event | None = None) -> None:
             flush=True,
         )
         auth.close()
+    if http is not None:
+        http[1].should_exit = True
+        await http[2]
     print("heron: stopped", flush=True)
 
 
@@ -146,6 +158,26 @@ def _in_use(host: str, port: int) -> bool:
         except OSError as exc:
             return exc.errno == errno.EADDRINUSE
     return False
+
+
+async def _start_http(cfg: ServerConfig) -> tuple[Any, Any, asyncio.Future[None]]:
+    """Start the HTTP port (not ready until the engine is open): its state, server and serving task."""
+    from ._http import HttpState, bind, make_app, make_server, require_http
+    from ._metrics import Metrics
+
+    require_http()
+    sock = bind(cfg.host, cfg.http_port or 0)
+
+    def inflight() -> int:
+        return state.service.inflight if state.service is not None else 0
+
+    state = HttpState(Metrics(lambda: state.engine, inflight))
+    server = make_server(make_app(state))
+    task = asyncio.ensure_future(server.serve(sockets=[sock]))
+    port = sock.getsockname()[1]
+    log.info("heron http (health, metrics, REST) at http://%s:%d", cfg.host, port)
+    print(f"heron: http at http://{cfg.host}:{port}", flush=True)
+    return state, server, task
 
 
 def _add_health(server: grpc.aio.Server) -> object | None:

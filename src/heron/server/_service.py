@@ -30,6 +30,7 @@ from ..engine._engine import Engine
 from ._auth import AuthStore, FailedLogins
 from ._calllog import DEFAULT_SLOW_MS, CallLog
 from ._errors import DeadlineExceeded, rpc_errors
+from ._metrics import Metrics, metrics_reply, reply_ok
 from ._rbac import check_privilege, visible
 
 SERVICE_NAME = "milvus.proto.milvus.MilvusService"
@@ -53,6 +54,7 @@ class MilvusService:
         auth: AuthStore | None = None,
         max_inflight: int = 256,
         slow_ms: float = DEFAULT_SLOW_MS,
+        metrics: Metrics | None = None,
     ) -> None:
         self.engine = engine
         self.pool = pool
@@ -66,6 +68,9 @@ class MilvusService:
         self._idle = asyncio.Event()
         self._idle.set()
         self.calls = CallLog(slow_ms)
+        #: Counts every call when the server has an HTTP port (``/metrics``, `GetMetrics`).
+        self.metrics = metrics
+        self.started = time.time()
 
     # -- plumbing ------------------------------------------------------------------------------
     def generic_handler(self) -> grpc.GenericRpcHandler:
@@ -77,18 +82,36 @@ class MilvusService:
                 request_deserializer=req_cls.FromString,
                 response_serializer=resp_cls.SerializeToString,
             )
+        if wire.has_rpc("GetMetrics"):
+            handlers["GetMetrics"] = grpc.unary_unary_rpc_method_handler(
+                self._bind("GetMetrics", self.get_metrics),
+                request_deserializer=wire.request_class("GetMetrics").FromString,
+                response_serializer=wire.response_class("GetMetrics").SerializeToString,
+            )
         return grpc.method_handlers_generic_handler(SERVICE_NAME, handlers)
 
-    def _bind(self, rpc: str) -> Any:
+    def _bind(self, rpc: str, handler: Any = None) -> Any:
+        handle = handler or self.handle
+        metrics, calls = self.metrics, self.calls
+
         async def call(msg: Any, context: Any) -> Any:
             started, reply = time.perf_counter(), None
             try:
-                reply = await self.handle(rpc, msg, context)
+                reply = await handle(rpc, msg, context)
                 return reply
             finally:
-                self.calls.record(rpc, msg, context, reply, time.perf_counter() - started)
+                elapsed = time.perf_counter() - started
+                calls.record(rpc, msg, context, reply, elapsed)
+                if metrics is not None:
+                    metrics.observe(rpc, reply is not None and reply_ok(reply), elapsed)
 
         return call
+
+    @rpc_errors
+    async def get_metrics(self, rpc: str, msg: Any, context: Any) -> Any:
+        """``GetMetrics``: for ``{"metric_type": "system_info"}``, the server and its metrics as JSON."""
+        await self._user(rpc, context)
+        return await self.pool.submit(metrics_reply, self, msg.request)  # it reads the engine: off the loop
 
     async def drain(self) -> None:
         """Wait until no call is in flight."""
@@ -133,6 +156,8 @@ class MilvusService:
         deadline = None if remaining is None else time.monotonic() + remaining
         db = wire.db_of(msg, dict(context.invocation_metadata() or ()).get("dbname", ""))
         if self.inflight >= self.max_inflight:
+            if self.metrics is not None:
+                self.metrics.busy.inc()
             raise ServerBusyError(
                 f"server busy: {self.inflight} calls in flight (limit {self.max_inflight}); retry"
             )
