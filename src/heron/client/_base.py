@@ -16,7 +16,6 @@ from .._errors import NotFoundError, ParamError, SchemaError
 from .._schema import CollectionSchema, FieldSchema, StructFieldSchema
 from .._types import DataType, LoadState
 from ..data._emb_lists import search_data as vector_search_data
-from ..wire._aggregation import spec_from_pb
 from ._helpers import IndexParams
 from ._milvus_objects import as_ann_request, as_function_score, as_index_specs, as_ranker, as_schema
 from ._results import ReplicaInfo, Shard
@@ -361,12 +360,20 @@ def as_highlighter(h: Any) -> dict[str, Any] | None:
     return {"type": name, "params": dict(params)}
 
 
+def _spec_from_proto(a: Any) -> dict[str, Any]:
+    """A pymilvus ``SearchAggregation`` read through its protobuf (the wire modules load only here:
+    an embedded client never imports pymilvus's protocol package, nor pandas through it)."""
+    from ..wire._aggregation import spec_from_pb
+
+    return spec_from_pb(a.to_proto())
+
+
 def as_aggregation(a: Any) -> dict[str, Any] | None:
     """pymilvus's ``SearchAggregation`` (or a dict of its constructor's arguments) as `Search` takes it."""
     if a is None:
         return None
     if hasattr(a, "to_proto") and not isinstance(a, dict):
-        return spec_from_pb(a.to_proto())
+        return _spec_from_proto(a)
     if not isinstance(a, dict):
         raise ParamError(f"search_aggregation: got {type(a).__name__}, expected a SearchAggregation or a dict")
     return _aggregation_dict(a, "search_aggregation")
@@ -402,7 +409,7 @@ def _aggregation_dict(a: dict[str, Any], where: str) -> dict[str, Any]:
     sub = a.get("sub_aggregation")
     if sub is not None:
         sub = _aggregation_dict(sub, where + ".sub_aggregation") if isinstance(sub, dict) \
-            else spec_from_pb(sub.to_proto())
+            else _spec_from_proto(sub)
     return {"fields": fields, "size": size, "metrics": metrics,
             "order": [{"key": k, "direction": d} for k, d in pairs(a.get("order") or [], "order")],
             "top_hits": th, "sub": sub}
