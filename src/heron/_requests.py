@@ -561,3 +561,10 @@ class RunAnalyzer:
 
 
 Request = Any
+
+
+@dataclass(frozen=True)
+class GetServerVersion:
+    """The server's version (``GetVersion``), or with ``detail`` its server info (``Connect``), as a dict."""
+
+    detail: bool = False

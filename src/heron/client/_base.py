@@ -7,6 +7,7 @@ turns user arguments into requests or answers into results lives here once.
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import numpy as np
@@ -210,6 +211,17 @@ def search_data(data: Any, anns_field: str | None = None) -> Any:
     if isinstance(data, (list, tuple)) and data and all(isinstance(t, str) for t in data):
         return np.array(list(data), dtype=object)
     return vector_search_data(data, anns_field)
+
+
+def cursor_filter(pk: str, cursor: Any, filter: str) -> str:  # noqa: A002
+    """``filter`` limited to primary keys above ``cursor`` (None: the first page), the key on the left.
+
+    A text key is written as a double-quoted literal with JSON escapes, which the filter language reads.
+    """
+    if cursor is None:
+        return filter
+    literal = json.dumps(cursor) if isinstance(cursor, str) else str(int(cursor))
+    return f"{pk} > {literal}" + (f" and ({filter})" if filter.strip() else "")
 
 
 def search_field(request: rq.Search, schema: CollectionSchema) -> str:

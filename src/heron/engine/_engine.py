@@ -37,6 +37,7 @@ from .._errors import (
     HeronError,
     ParamError,
 )
+from .._version import server_version
 from ._access import ACCESS_REQUESTS, NO_AUTH
 from ._access import run as run_access
 from ._aggregate import aggregating
@@ -190,6 +191,7 @@ class Engine:
             rq.LoadPartitions: c.op_load_partitions,
             rq.ReleasePartitions: c.op_release_partitions,
             rq.GetLoadState: c.op_get_load_state,
+            rq.GetServerVersion: lambda r: server_version(r.detail),
             rq.CreateIndex: c.op_create_index,
             rq.DropIndex: c.op_drop_index,
             rq.ListIndexes: c.op_list_indexes,

@@ -59,6 +59,7 @@ READ_ONLY: frozenset[type] = frozenset(
         rq.ListResourceGroups,
         rq.DescribeResourceGroup,
         rq.RunAnalyzer,
+        rq.GetServerVersion,
     }
 )
 
@@ -82,6 +83,10 @@ def client_messages(r: Any, schema: SchemaFn) -> list[tuple[str, Any]]:
         return [
             ("CreateIndex", ws.index_spec_to_pb(spec, r.db_name, r.collection_name)) for spec in r.indexes
         ]
+    if isinstance(r, rq.GetServerVersion):
+        if r.detail:
+            return [("Connect", milvus_pb2.ConnectRequest())]
+        return [("GetVersion", milvus_pb2.GetVersionRequest())]
     if isinstance(r, rq.ListIndexes):
         msg = milvus_pb2.DescribeIndexRequest(
             db_name=r.db_name, collection_name=r.collection_name, field_name=r.field_name
@@ -101,7 +106,18 @@ def client_result(r: Any, rpc: str, reply: Any) -> Any:
         return access[1](reply, r)
     if isinstance(r, rq.ListIndexes):
         return [d.index_name for d in reply.index_descriptions]
+    if isinstance(r, rq.GetServerVersion):
+        return _server_version(reply)
     if isinstance(r, (rq.CreateIndex, rq.Flush, rq.CreateCollection)):
         return None
     codec = CODECS[rpc]
     return codec.result(reply, r) if codec.result else None
+
+
+def _server_version(reply: Any) -> str | dict[str, str]:
+    """``GetVersion``'s version string, or ``Connect``'s server info as pymilvus's dict."""
+    if isinstance(reply, milvus_pb2.GetVersionResponse):
+        return str(reply.version)
+    info = reply.server_info
+    return {"version": info.build_tags, "build_time": info.build_time, "git_commit": info.git_commit,
+            "go_version": info.go_version, "deploy_mode": info.deploy_mode}

@@ -260,9 +260,10 @@ def query_to_pb(r: rq.Query, pk_name: str) -> milvus_pb2.QueryRequest:
         params["limit"] = str(r.limit)
     if r.offset:
         params["offset"] = str(r.offset)
-    if r.order_by_pk:
-        params[_ORDER_KEY] = "true"
+    if r.order_by_pk:  # an iterator's page: in key order, as Milvus answers with these two
+        params.update({_ITERATOR_KEY: "True", "reduce_stop_for_best": "True"})
         if r.after_pk is not None:
+            params[_ORDER_KEY] = "true"
             params[_AFTER_KEY] = json.dumps(r.after_pk)
     if r.timezone:
         params["timezone"] = r.timezone
