@@ -167,3 +167,12 @@ def test_bad_consistency_level_is_refused_before_sending(milvus: FakeMilvus, bad
         with pytest.raises(ParamError, match="guarantee_timestamp: got"):
             c.query("c", filter="id > 0", guarantee_timestamp=-5)
     assert milvus.requests("Query") == []
+
+
+def test_creating_a_released_collection_again_does_not_wait_for_a_load(client) -> None:
+    """Creating it again with the same schema returns: embedded Heron leaves it released (nothing to wait
+    for), a server loads it again as it loads any collection created with index params."""
+    client.create_collection("again", dimension=4)
+    client.release_collection("again")
+    client.create_collection("again", dimension=4, timeout=60)
+    assert client.get_load_state("again")["state"] in (heron.LoadState.NotLoad, heron.LoadState.Loaded)

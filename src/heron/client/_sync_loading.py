@@ -19,7 +19,7 @@ LONGEST_PAUSE = 0.5
 
 def wait_loaded(client: Client, db: str, collection: str, partitions: tuple[str, ...],
                       timeout: float | None) -> None:
-    """Return once the collection (or its ``partitions``) is ``Loaded``.
+    """Return once the collection (or its ``partitions``) is ``Loaded``, or not loading at all.
 
     Raises `HeronError` when ``timeout`` seconds pass first (None waits as long as it takes),
     and `CollectionNotFoundError` when the collection is dropped meanwhile.
@@ -29,8 +29,8 @@ def wait_loaded(client: Client, db: str, collection: str, partitions: tuple[str,
     while True:
         left = None if deadline is None else max(0.001, deadline - time.monotonic())
         state = (client._call(rq.GetLoadState(db, collection, partitions), left))["state"]
-        if state == LoadState.Loaded:
-            return
+        if state in (LoadState.Loaded, LoadState.NotLoad):
+            return  # NotLoad: nothing is loading (a create that found the collection as it was, released)
         if state == LoadState.NotExist:
             raise CollectionNotFoundError(f"collection {collection!r} was dropped while it was loading")
         if deadline is not None and time.monotonic() + pause > deadline:
