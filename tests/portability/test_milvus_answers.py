@@ -14,11 +14,12 @@ import asyncio
 from collections.abc import Iterator
 
 import pytest
-from pymilvus.grpc_gen import common_pb2, schema_pb2
+from pymilvus.grpc_gen import common_pb2, milvus_pb2, schema_pb2
 
 import heron
 from heron import wire
 from heron._errors import AlreadyExistsError, CollectionNotFoundError, FilterError, HeronError, ParamError
+from heron.wire._schema import index_description_from_pb, kv_pairs
 from tests.portability._fake_milvus import FIRST_WRITE_TS, PARSE_ERROR, VERSION, FakeMilvus
 
 
@@ -176,3 +177,15 @@ def test_creating_a_released_collection_again_does_not_wait_for_a_load(client) -
     client.release_collection("again")
     client.create_collection("again", dimension=4, timeout=60)
     assert client.get_load_state("again")["state"] in (heron.LoadState.NotLoad, heron.LoadState.Loaded)
+
+
+@pytest.mark.parametrize("nested", [True, False], ids=["params-json", "flat"])
+def test_describe_index_keeps_milvus_build_params(nested: bool) -> None:
+    """Milvus 2.3.5 describes an index with its build params as one ``params`` JSON; later ones list them flat."""
+    build = {"M": 16, "efConstruction": 128}
+    kv = {"index_type": "HNSW", "metric_type": "L2"}
+    kv |= {"params": '{"M": 16, "efConstruction": 128}'} if nested else {k: str(v) for k, v in build.items()}
+    d = index_description_from_pb(milvus_pb2.IndexDescription(
+        index_name="vector", field_name="vector", params=kv_pairs(kv), state=common_pb2.Finished))
+    assert {k: d[k] for k in ("index_type", "metric_type", *build)} == {"index_type": "HNSW", "metric_type": "L2",
+                                                                        **build}
