@@ -128,6 +128,7 @@ async def run_program(c: heron.AsyncClient) -> list[Step]:
     await step("count after upsert", lambda: _count(c))
     await step("query_iterator (batch 300, filter)", lambda: _query_iteration(c))
     await step("search_iterator (batch 50, limit 200)", lambda: _search_iteration(c, q[0]))
+    await step("query_iterator over text keys", lambda: _text_key_iteration(c))
     await step("create_alias, count through it", lambda: _then(c.create_alias(NAME, ALIAS), _count(c, name=ALIAS)))
     await step("describe_alias", lambda: _pick(c.describe_alias(ALIAS), "alias", "collection_name"))
     await step("list_aliases", lambda: _pick(c.list_aliases(NAME), "aliases"))
@@ -178,6 +179,29 @@ async def _query_iteration(c: heron.AsyncClient) -> dict[str, Any]:
         if len(sizes) > 50:
             break  # a server that ignores the cursor would answer the first page for ever
     return {"batches": sizes, "rows": len(keys), "distinct": len(set(keys)), "in key order": keys == sorted(keys)}
+
+
+async def _text_key_iteration(c: heron.AsyncClient) -> dict[str, Any]:
+    """Text primary keys, some with quotes and backslashes, paged through by the key cursor."""
+    name = f"{NAME}_text"
+    await c.drop_collection(name)
+    s = c.create_schema()
+    s.add_field("key", DataType.VARCHAR, is_primary=True, max_length=32)
+    s.add_field("vector", DataType.FLOAT_VECTOR, dim=DIM)
+    index = c.prepare_index_params()
+    index.add_index("vector", index_type="HNSW", metric_type="L2", params=_HNSW)
+    await c.create_collection(name, schema=s, index_params=index, consistency_level="Strong")
+    keys = [f'k"{i}' if i % 7 == 0 else (f"k\\{i}" if i % 7 == 1 else f"k{i:03d}") for i in range(150)]
+    vecs = _vectors(len(keys), 5)
+    await c.insert(name, [{"key": k, "vector": vecs[i].tolist()} for i, k in enumerate(keys)])
+    it = c.query_iterator(name, batch_size=40, output_fields=["key"], **STRONG)
+    got: list[str] = []
+    while batch := await it.next():
+        got.extend(r["key"] for r in batch)
+        if len(got) > 1000:
+            break
+    await c.drop_collection(name)
+    return {"rows": len(got), "all keys once": sorted(got) == sorted(keys), "in key order": got == sorted(got)}
 
 
 async def _search_iteration(c: heron.AsyncClient, q: np.ndarray) -> dict[str, Any]:
