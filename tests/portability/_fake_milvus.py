@@ -8,6 +8,7 @@ the background), stamps writes with a timestamp as Milvus does, and answers a
 
 from __future__ import annotations
 
+import re
 from concurrent import futures
 from typing import Any
 
@@ -18,6 +19,9 @@ SERVICE = "milvus.proto.milvus.MilvusService"
 VERSION = "v2.3.5-lite"
 #: The timestamp the fake stamps its first write with (later ones count up).
 FIRST_WRITE_TS = 446_000_000_000_000_000
+#: Rows an iterator pages through (keys 0..ITERATOR_ROWS-1), and the most one page holds.
+ITERATOR_ROWS = 100
+PAGE_STOP = 7
 #: What Milvus 2.3.5 answered to ``query(filter="n >>> 3")``.
 PARSE_ERROR = ("cannot parse expression: n >>> 3, error: line 1:4 extraneous input '>' expecting "
                "{'(', '[', EXISTS, '+', '-', '~', NOT, ...}")
@@ -124,10 +128,24 @@ class FakeMilvus:
                                          succ_index=list(range(n)))
 
     def _query(self, m: milvus_pb2.QueryRequest) -> milvus_pb2.QueryResults:
+        kv = {p.key: p.value for p in m.query_params}
         if ">>>" in m.expr:
             return milvus_pb2.QueryResults(status=common_pb2.Status(
                 code=65535, error_code=common_pb2.UnexpectedError, reason=PARSE_ERROR))
         if "bm25" in m.expr:
             return milvus_pb2.QueryResults(status=common_pb2.Status(
                 code=65535, error_code=common_pb2.UnexpectedError, reason="function bm25 not supported"))
+        if kv.get("iterator") == "True":
+            return self._page(m, kv)
         return milvus_pb2.QueryResults(status=common_pb2.Status(), collection_name=m.collection_name)
+
+    def _page(self, m: milvus_pb2.QueryRequest, kv: dict[str, str]) -> milvus_pb2.QueryResults:
+        """An iterator's page as Milvus answers one with ``reduce_stop_for_best``: keys above the cursor in
+        order, but no more than `PAGE_STOP` of them (where a segment's keys ran out), whatever the limit."""
+        cursor = re.match(r"id > (-?\d+)", m.expr)
+        after = int(cursor.group(1)) if cursor else -1
+        keys = [k for k in range(ITERATOR_ROWS) if k > after][: min(int(kv["limit"]), PAGE_STOP)]
+        column = schema_pb2.FieldData(field_name="id", type=schema_pb2.DataType.Int64, scalars=schema_pb2.ScalarField(
+            long_data=schema_pb2.LongArray(data=keys)))
+        return milvus_pb2.QueryResults(status=common_pb2.Status(), collection_name=m.collection_name,
+                                       fields_data=[column], output_fields=["id"])

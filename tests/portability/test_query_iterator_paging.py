@@ -17,6 +17,7 @@ from heron._requests import Query
 from heron.client._base import cursor_filter
 from heron.wire._query import query_to_pb
 from heron.wire._schema import kv_dict
+from tests.portability._fake_milvus import FakeMilvus
 
 
 def _collection(client: Any, pk_type: str, n: int) -> list[Any]:
@@ -70,3 +71,21 @@ def test_a_page_carries_its_cursor_in_the_expression() -> None:
     assert msg.expr == "id > 41 and (n > 1)"
     assert params["iterator"] == "True" and params["reduce_stop_for_best"] == "True" and params["limit"] == "10"
     assert not [k for k in params if k.startswith("heron.")]
+
+
+def test_short_pages_do_not_end_the_iteration() -> None:
+    """A Milvus page may stop short of its limit before the last row; only an empty page ends it."""
+    fake = FakeMilvus().start()
+    try:
+        with heron.Client(fake.uri) as c:
+            c.create_collection("c", dimension=2)
+            it = c.query_iterator("c", batch_size=30, limit=95)
+            sizes, keys = [], []
+            while batch := it.next():
+                sizes.append(len(batch))
+                keys.extend(r["id"] for r in batch)
+    finally:
+        fake.stop()
+    assert sizes == [30, 30, 30, 5] and keys == list(range(95))
+    exprs = [m.expr for m in fake.requests("Query")]
+    assert exprs[:2] == ["", "id > 6"] and all(e.startswith("id > ") for e in exprs[1:])
