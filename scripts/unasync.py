@@ -36,6 +36,7 @@ SUBS = [
     (r"\._async_(\w+) import\b", r"._sync_\1 import"),
     (r"\bAsync(\w*Iterator)\b", r"\1"),
     (r"\basyncio\.to_thread\((\w+), ", r"\1("),
+    (r"\basyncio\.sleep\(", "time.sleep("),
     (r"^import asyncio\n", ""),
     (r"``async with Client\(\.\.\.\) as client:``", "``with Client(...) as client:``"),
     (r"``await client\.close\(\)``", "``client.close()``"),

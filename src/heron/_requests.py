@@ -428,6 +428,9 @@ class Query:
     timezone: str = ""
     #: TIMESTAMPTZ values as lists of these parts of their time ("year, month, day"), not as text.
     time_fields: str = ""
+    #: The Milvus timestamp the read must see (0: as its consistency level says); Heron reads its own
+    #: writes whatever it is, a Milvus server waits for it (the level Customized, or Session).
+    guarantee_timestamp: int = 0
 
 
 @dataclass(frozen=True)
@@ -462,6 +465,8 @@ class Search:
     highlighter: dict[str, Any] | None = None
     #: Bucket aggregation of the hits (see wire/_aggregation for its shape); ``limit`` is then ignored.
     aggregation: dict[str, Any] | None = None
+    #: As for `Query`.
+    guarantee_timestamp: int = 0
 
 
 @dataclass(frozen=True)
@@ -485,6 +490,9 @@ class HybridSearch:
     #: As for `Query`.
     timezone: str = ""
     time_fields: str = ""
+    #: As for `Query`.
+    consistency_level: str = ""
+    guarantee_timestamp: int = 0
 
 
 @dataclass(frozen=True)
@@ -561,3 +569,10 @@ class RunAnalyzer:
 
 
 Request = Any
+
+
+@dataclass(frozen=True)
+class GetServerVersion:
+    """The server's version (``GetVersion``), or with ``detail`` its server info (``Connect``), as a dict."""
+
+    detail: bool = False

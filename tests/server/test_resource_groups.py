@@ -136,7 +136,7 @@ def test_server_type_is_what_pymilvus_answers(served, tmp_path):
         with heron.Client(uri) as h:
             assert h.get_server_type() == expected
             assert h.get_server_version(detail=True) == detail
-            assert h.get_server_version() == heron.__version__
+            assert h.get_server_version() == f"v{heron.__version__}" == pm.MilvusClient(served.uri).get_server_version()
         ac = heron.AsyncClient(uri)
         assert ac.get_server_type() == expected
         asyncio.run(ac.close())

@@ -16,10 +16,10 @@ from .. import _requests as rq
 from .._errors import IndexNotFoundError, ParamError
 from .._partial import given_fields, partial_schema
 from .._schema import CollectionSchema
-from .._version import __version__
 from ..data._batch import build_batch
 from ._async_admin import AsyncAdminMixin
 from ._async_iterators import AsyncQueryIterator, AsyncSearchIterator
+from ._async_loading import wait_loaded
 from ._async_ops import AsyncOpsMixin
 from ._async_session import AsyncClientSession
 from ._async_text import AsyncTextMixin
@@ -156,6 +156,8 @@ class AsyncClient(AsyncAdminMixin, AsyncOpsMixin, AsyncTextMixin, ClientBase):
         )
         self._schemas.pop((req.db_name, collection_name), None)
         await self._call(req, timeout)
+        if req.index_params:  # created, indexed and loaded: wait until Loaded, as pymilvus does
+            await wait_loaded(self, req.db_name, collection_name, (), timeout)
 
     async def drop_collection(self, collection_name: str, timeout: float | None = None, **kwargs: Any) -> None:
         """Drop a collection with its data, partitions, indexes and aliases; a missing one is not an error."""
@@ -236,8 +238,13 @@ class AsyncClient(AsyncAdminMixin, AsyncOpsMixin, AsyncTextMixin, ClientBase):
 
     # -- load state ------------------------------------------------------------------------
     async def load_collection(self, collection_name: str, timeout: float | None = None, **kwargs: Any) -> None:
-        """Load the collection (every partition) for search and query."""
+        """Load the collection (every partition) for search and query; returns once it is Loaded.
+
+        A Milvus server loads in the background: this waits for it as pymilvus does, raising
+        `HeronError` if ``timeout`` seconds pass first.
+        """
         await self._call(rq.LoadCollection(self._dbn(kwargs), collection_name), timeout)
+        await wait_loaded(self, self._dbn(kwargs), collection_name, (), timeout)
 
     async def release_collection(self, collection_name: str, timeout: float | None = None, **kwargs: Any) -> None:
         """Release the collection: search and query raise `CollectionNotLoadedError` until it is loaded."""
@@ -248,6 +255,7 @@ class AsyncClient(AsyncAdminMixin, AsyncOpsMixin, AsyncTextMixin, ClientBase):
         """Load the named partitions (one name or a list); `PartitionNotFoundError` names a missing one."""
         names = (partition_names,) if isinstance(partition_names, str) else tuple(partition_names)
         await self._call(rq.LoadPartitions(self._dbn(kwargs), collection_name, names), timeout)
+        await wait_loaded(self, self._dbn(kwargs), collection_name, names, timeout)
 
     async def release_partitions(self, collection_name: str, partition_names: str | list[str],
                                  timeout: float | None = None, **kwargs: Any) -> None:
@@ -504,15 +512,10 @@ class AsyncClient(AsyncAdminMixin, AsyncOpsMixin, AsyncTextMixin, ClientBase):
 
     async def get_server_version(self, timeout: float | None = None, detail: bool = False,
                                  **kwargs: Any) -> str | dict[str, Any]:
-        """The version of Heron this client belongs to; with ``detail``, pymilvus's dict of server info.
-
-        The dict has ``version``, ``build_time``, ``git_commit``, ``go_version`` (empty: Heron is
-        not built from Go) and ``deploy_mode`` (``STANDALONE``, as a one-node Milvus says).
-        """
-        if not detail:
-            return __version__
-        return {"version": f"heron-{__version__}", "build_time": "", "git_commit": "", "go_version": "",
-                "deploy_mode": "STANDALONE"}
+        """The server's version (``v2.3.5`` from Milvus 2.3.5, ``v{heron version}`` from Heron); with
+        ``detail``, pymilvus's dict of server info (``version``, ``build_time``, ``git_commit``,
+        ``go_version``, ``deploy_mode``). Embedded Heron answers as `heron serve` does."""
+        return await self._call(rq.GetServerVersion(bool(detail)), timeout)  # type: ignore[no-any-return]
 
 
 def _check_batch(batch_size: Any) -> None:

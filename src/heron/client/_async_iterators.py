@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from .. import _requests as rq
 from .._types import larger_is_better
-from ._base import search_field, search_metric
+from ._base import cursor_filter, search_field, search_metric
 from ._results import QueryResult, shape_search
 
 if TYPE_CHECKING:
@@ -32,19 +32,32 @@ class AsyncQueryIterator:
         self._done = False
 
     async def next(self) -> list[dict[str, Any]]:
-        """The next batch, or ``[]`` when the iterator is exhausted."""
+        """The next batch, or ``[]`` when the iterator is exhausted.
+
+        Each page asks for the rows whose primary key is above the last one returned, with the
+        cursor in the filter expression (``id > 41 and (color == "red")``), as pymilvus pages;
+        every server (a Milvus server, `heron serve`, embedded Heron) answers that the same way.
+        A Milvus server may answer a page short of the limit before the end (it stops where one
+        segment's keys run out), so pages are asked for until the batch is full or one comes back
+        empty: batches hold ``batch_size`` rows on every server, the last may hold fewer.
+        """
         n = self._batch if self._left is None else min(self._batch, self._left)
         if self._done or n <= 0:
             return []
         r = self._request
         pk = (await self._client._schema(r.collection_name, r.db_name)).primary_field.name
-        req = dataclasses.replace(r, order_by_pk=True, after_pk=self._cursor, limit=n, offset=0)
-        rows = await self._client._call(req, self._timeout)
-        if rows:
-            self._cursor = rows[-1][pk]
+        rows: list[dict[str, Any]] = []
+        while len(rows) < n:
+            req = dataclasses.replace(r, filter=cursor_filter(pk, self._cursor, r.filter), order_by_pk=True,
+                                      after_pk=None, limit=n - len(rows), offset=0)
+            page = await self._client._call(req, self._timeout)
+            if not page:
+                self._done = True
+                break
+            rows.extend(page)
+            self._cursor = page[-1][pk]
         if self._left is not None:
             self._left -= len(rows)
-        self._done = len(rows) < n
         return QueryResult(rows)
 
     def close(self) -> None:

@@ -7,6 +7,7 @@ turns user arguments into requests or answers into results lives here once.
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import numpy as np
@@ -16,6 +17,7 @@ from .._errors import NotFoundError, ParamError, SchemaError
 from .._schema import CollectionSchema, FieldSchema, StructFieldSchema
 from .._types import DataType, LoadState
 from ..data._emb_lists import search_data as vector_search_data
+from ._consistency import consistency_level, guarantee_timestamp
 from ._helpers import IndexParams
 from ._milvus_objects import as_ann_request, as_function_score, as_index_specs, as_ranker, as_schema
 from ._results import ReplicaInfo, Shard
@@ -97,7 +99,7 @@ class ClientBase:
         schema.validate()
         return rq.CreateCollection(
             db, name, schema.to_json_dict(), as_index_specs(index_params) if index_params is not None else (),
-            str(kwargs.get("consistency_level", "Bounded")), dict(kwargs.get("properties") or {}),
+            consistency_level(kwargs.get("consistency_level"), "Bounded"), dict(kwargs.get("properties") or {}),
         )
 
     @staticmethod
@@ -150,10 +152,11 @@ class ClientBase:
             filter or "", int(limit),
             int(offset), _fields(output_fields), str(metric).upper(), params, _names(partition_names),
             dict(kwargs.get("filter_params") or {}), group_by, group_size, strict,
-            int(kwargs.get("round_decimal", -1)), str(kwargs.get("consistency_level", "")),
+            int(kwargs.get("round_decimal", -1)), consistency_level(kwargs.get("consistency_level")),
             None if ranker is None else as_function_score(ranker),
             str(kwargs.get("timezone") or ""), str(kwargs.get("time_fields") or ""), ids=ids,
             highlighter=as_highlighter(kwargs.get("highlighter")), aggregation=aggregation,
+            guarantee_timestamp=guarantee_timestamp(kwargs),
         )
 
     def _hybrid_request(
@@ -173,6 +176,7 @@ class ClientBase:
             str(kwargs.get("group_by_field") or ""), int(kwargs.get("group_size") or 1),
             bool(kwargs.get("strict_group_size", False)),
             str(kwargs.get("timezone") or ""), str(kwargs.get("time_fields") or ""),
+            consistency_level(kwargs.get("consistency_level")), guarantee_timestamp(kwargs),
         )
 
     def _query_request(
@@ -191,8 +195,9 @@ class ClientBase:
         return rq.Query(
             self._dbn(kwargs), collection_name, filter or "", _fields(output_fields), _ids(ids),
             _names(partition_names), None if limit in (None, -1) else int(limit), int(offset),
-            dict(kwargs.get("filter_params") or {}), str(kwargs.get("consistency_level", "")),
+            dict(kwargs.get("filter_params") or {}), consistency_level(kwargs.get("consistency_level")),
             timezone=str(kwargs.get("timezone") or ""), time_fields=str(kwargs.get("time_fields") or ""),
+            guarantee_timestamp=guarantee_timestamp(kwargs),
         )
 
 
@@ -209,6 +214,17 @@ def search_data(data: Any, anns_field: str | None = None) -> Any:
     if isinstance(data, (list, tuple)) and data and all(isinstance(t, str) for t in data):
         return np.array(list(data), dtype=object)
     return vector_search_data(data, anns_field)
+
+
+def cursor_filter(pk: str, cursor: Any, filter: str) -> str:  # noqa: A002
+    """``filter`` limited to primary keys above ``cursor`` (None: the first page), the key on the left.
+
+    A text key is written as a double-quoted literal with JSON escapes, which the filter language reads.
+    """
+    if cursor is None:
+        return filter
+    literal = json.dumps(cursor) if isinstance(cursor, str) else str(int(cursor))
+    return f"{pk} > {literal}" + (f" and ({filter})" if filter.strip() else "")
 
 
 def search_field(request: rq.Search, schema: CollectionSchema) -> str:

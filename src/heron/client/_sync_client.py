@@ -9,10 +9,10 @@ from .. import _requests as rq
 from .._errors import IndexNotFoundError, ParamError
 from .._partial import given_fields, partial_schema
 from .._schema import CollectionSchema
-from .._version import __version__
 from ..data._batch import build_batch
 from ._sync_admin import AdminMixin
 from ._sync_iterators import QueryIterator, SearchIterator
+from ._sync_loading import wait_loaded
 from ._sync_ops import OpsMixin
 from ._sync_session import AsyncClientSession
 from ._sync_text import TextMixin
@@ -148,6 +148,8 @@ class Client(AdminMixin, OpsMixin, TextMixin, ClientBase):
         )
         self._schemas.pop((req.db_name, collection_name), None)
         self._call(req, timeout)
+        if req.index_params:  # created, indexed and loaded: wait until Loaded, as pymilvus does
+            wait_loaded(self, req.db_name, collection_name, (), timeout)
 
     def drop_collection(self, collection_name: str, timeout: float | None = None, **kwargs: Any) -> None:
         """Drop a collection with its data, partitions, indexes and aliases; a missing one is not an error."""
@@ -228,8 +230,13 @@ class Client(AdminMixin, OpsMixin, TextMixin, ClientBase):
 
     # -- load state ------------------------------------------------------------------------
     def load_collection(self, collection_name: str, timeout: float | None = None, **kwargs: Any) -> None:
-        """Load the collection (every partition) for search and query."""
+        """Load the collection (every partition) for search and query; returns once it is Loaded.
+
+        A Milvus server loads in the background: this waits for it as pymilvus does, raising
+        `HeronError` if ``timeout`` seconds pass first.
+        """
         self._call(rq.LoadCollection(self._dbn(kwargs), collection_name), timeout)
+        wait_loaded(self, self._dbn(kwargs), collection_name, (), timeout)
 
     def release_collection(self, collection_name: str, timeout: float | None = None, **kwargs: Any) -> None:
         """Release the collection: search and query raise `CollectionNotLoadedError` until it is loaded."""
@@ -240,6 +247,7 @@ class Client(AdminMixin, OpsMixin, TextMixin, ClientBase):
         """Load the named partitions (one name or a list); `PartitionNotFoundError` names a missing one."""
         names = (partition_names,) if isinstance(partition_names, str) else tuple(partition_names)
         self._call(rq.LoadPartitions(self._dbn(kwargs), collection_name, names), timeout)
+        wait_loaded(self, self._dbn(kwargs), collection_name, names, timeout)
 
     def release_partitions(self, collection_name: str, partition_names: str | list[str],
                                  timeout: float | None = None, **kwargs: Any) -> None:
@@ -496,15 +504,10 @@ class Client(AdminMixin, OpsMixin, TextMixin, ClientBase):
 
     def get_server_version(self, timeout: float | None = None, detail: bool = False,
                                  **kwargs: Any) -> str | dict[str, Any]:
-        """The version of Heron this client belongs to; with ``detail``, pymilvus's dict of server info.
-
-        The dict has ``version``, ``build_time``, ``git_commit``, ``go_version`` (empty: Heron is
-        not built from Go) and ``deploy_mode`` (``STANDALONE``, as a one-node Milvus says).
-        """
-        if not detail:
-            return __version__
-        return {"version": f"heron-{__version__}", "build_time": "", "git_commit": "", "go_version": "",
-                "deploy_mode": "STANDALONE"}
+        """The server's version (``v2.3.5`` from Milvus 2.3.5, ``v{heron version}`` from Heron); with
+        ``detail``, pymilvus's dict of server info (``version``, ``build_time``, ``git_commit``,
+        ``go_version``, ``deploy_mode``). Embedded Heron answers as `heron serve` does."""
+        return self._call(rq.GetServerVersion(bool(detail)), timeout)  # type: ignore[no-any-return]
 
 
 def _check_batch(batch_size: Any) -> None:

@@ -190,6 +190,7 @@ class Engine:
             rq.LoadPartitions: c.op_load_partitions,
             rq.ReleasePartitions: c.op_release_partitions,
             rq.GetLoadState: c.op_get_load_state,
+            rq.GetServerVersion: self.resource_groups.op_server_version,
             rq.CreateIndex: c.op_create_index,
             rq.DropIndex: c.op_drop_index,
             rq.ListIndexes: c.op_list_indexes,

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from .. import _requests as rq
 from .._errors import NotFoundError, ParamError
+from .._version import server_version
 
 if TYPE_CHECKING:
     from ._engine import Engine
@@ -143,3 +144,7 @@ class ResourceGroups:
                              f"group[{r.source_group}], but {r.num_replicas} were asked to be transferred")
         raise ParamError(f"nodes not enough: resource group {r.target_group!r} has no node to hold a replica "
                          "(Heron is one node, and it serves the default resource group)")
+
+    def op_server_version(self, r: rq.GetServerVersion) -> Any:
+        """The node's version, as Milvus's GetVersion answers it (with ``detail``, the build's particulars)."""
+        return server_version(r.detail)

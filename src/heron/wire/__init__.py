@@ -9,7 +9,7 @@ image. Both use the one codec table, `CODECS`, and the one status table
 from __future__ import annotations
 
 from ._access import ACCESS, AccessRpc
-from ._client import READ_ONLY, client_messages, client_result
+from ._client import READ_ONLY, client_messages, client_result, pin_read, write_timestamp
 from ._codecs import CODECS, Codec, SchemaFn
 from ._compat import has_rpc
 from ._messages import db_of, request_class, response_class
@@ -28,8 +28,10 @@ __all__ = [
     "error_of",
     "error_reply",
     "has_rpc",
+    "pin_read",
     "reply_status",
     "request_class",
     "response_class",
     "status_of",
+    "write_timestamp",
 ]

@@ -59,6 +59,7 @@ READ_ONLY: frozenset[type] = frozenset(
         rq.ListResourceGroups,
         rq.DescribeResourceGroup,
         rq.RunAnalyzer,
+        rq.GetServerVersion,
     }
 )
 
@@ -82,6 +83,10 @@ def client_messages(r: Any, schema: SchemaFn) -> list[tuple[str, Any]]:
         return [
             ("CreateIndex", ws.index_spec_to_pb(spec, r.db_name, r.collection_name)) for spec in r.indexes
         ]
+    if isinstance(r, rq.GetServerVersion):
+        if r.detail:
+            return [("Connect", milvus_pb2.ConnectRequest())]
+        return [("GetVersion", milvus_pb2.GetVersionRequest())]
     if isinstance(r, rq.ListIndexes):
         msg = milvus_pb2.DescribeIndexRequest(
             db_name=r.db_name, collection_name=r.collection_name, field_name=r.field_name
@@ -101,7 +106,48 @@ def client_result(r: Any, rpc: str, reply: Any) -> Any:
         return access[1](reply, r)
     if isinstance(r, rq.ListIndexes):
         return [d.index_name for d in reply.index_descriptions]
+    if isinstance(r, rq.GetServerVersion):
+        return _server_version(reply)
     if isinstance(r, (rq.CreateIndex, rq.Flush, rq.CreateCollection)):
         return None
     codec = CODECS[rpc]
     return codec.result(reply, r) if codec.result else None
+
+
+def _server_version(reply: Any) -> str | dict[str, str]:
+    """``GetVersion``'s version string, or ``Connect``'s server info as pymilvus's dict."""
+    if isinstance(reply, milvus_pb2.GetVersionResponse):
+        return str(reply.version)
+    info = reply.server_info
+    return {"version": info.build_tags, "build_time": info.build_time, "git_commit": info.git_commit,
+            "go_version": info.go_version, "deploy_mode": info.deploy_mode}
+
+
+#: pymilvus's stand-in timestamps: "as of a moment ago" (Eventually) and "as the server's Bounded lag says".
+EVENTUALLY_TS = 1
+BOUNDED_TS = 2
+_READS = (rq.Query, rq.Search, rq.HybridSearch)
+
+
+def pin_read(r: Any, last_write: int) -> Any:
+    """A read with the ``guarantee_timestamp`` pymilvus sends for its consistency level.
+
+    Strong: 0 (the server takes its newest time); Bounded: 2 and Eventually: 1 (pymilvus's
+    markers); Session and the collection's default: the last write this client made to the
+    collection (``last_write``), else 1; Customized: the timestamp given. Other requests
+    come back as they are.
+    """
+    if not isinstance(r, _READS) or r.consistency_level == "Customized":
+        return r
+    level = r.consistency_level
+    ts = {"Strong": 0, "Bounded": BOUNDED_TS, "Eventually": EVENTUALLY_TS}.get(level, last_write or EVENTUALLY_TS)
+    if isinstance(r, rq.HybridSearch):
+        return replace(r, guarantee_timestamp=ts, reqs=tuple(replace(s, guarantee_timestamp=ts) for s in r.reqs))
+    return replace(r, guarantee_timestamp=ts)
+
+
+def write_timestamp(r: Any, reply: Any) -> int:
+    """The timestamp of a write's reply (a Milvus ``MutationResult``), 0 for anything else."""
+    if isinstance(r, (rq.Insert, rq.Delete)) and isinstance(reply, milvus_pb2.MutationResult):
+        return int(reply.timestamp)
+    return 0

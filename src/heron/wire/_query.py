@@ -260,9 +260,10 @@ def query_to_pb(r: rq.Query, pk_name: str) -> milvus_pb2.QueryRequest:
         params["limit"] = str(r.limit)
     if r.offset:
         params["offset"] = str(r.offset)
-    if r.order_by_pk:
-        params[_ORDER_KEY] = "true"
+    if r.order_by_pk:  # an iterator's page: in key order, as Milvus answers with these two
+        params.update({_ITERATOR_KEY: "True", "reduce_stop_for_best": "True"})
         if r.after_pk is not None:
+            params[_ORDER_KEY] = "true"
             params[_AFTER_KEY] = json.dumps(r.after_pk)
     if r.timezone:
         params["timezone"] = r.timezone
@@ -279,6 +280,7 @@ def query_to_pb(r: rq.Query, pk_name: str) -> milvus_pb2.QueryRequest:
         expr_template_values=template_to_pb(r.filter_params),
         consistency_level=consistency_number(r.consistency_level) if r.consistency_level else 0,
         use_default_consistency=not r.consistency_level,
+        guarantee_timestamp=r.guarantee_timestamp,
     )
 
 
@@ -440,6 +442,7 @@ def search_to_pb(r: rq.Search) -> milvus_pb2.SearchRequest:
         expr_template_values=template_to_pb(r.filter_params),
         consistency_level=consistency_number(r.consistency_level) if r.consistency_level else 0,
         use_default_consistency=not r.consistency_level,
+        guarantee_timestamp=r.guarantee_timestamp,
     )
     if r.ids is None:
         msg.placeholder_group = queries_to_placeholder(r.data)
@@ -516,6 +519,7 @@ def hybrid_from_pb(msg: milvus_pb2.HybridSearchRequest, db: str) -> rq.HybridSea
         str(kv.get("strict_group_size", "false")).lower() == "true",
         str(loads_or_str(kv.get("timezone", "")) or "") or next((x.timezone for x in subs if x.timezone), ""),
         str(loads_or_str(kv.get("time_fields", "")) or "") or next((x.time_fields for x in subs if x.time_fields), ""),
+        consistency_name(msg.consistency_level) if not msg.use_default_consistency else "",
     )
 
 
@@ -544,6 +548,9 @@ def hybrid_to_pb(r: rq.HybridSearch) -> milvus_pb2.HybridSearchRequest:
         requests=[search_to_pb(s) for s in r.reqs],
         rank_params=kv_pairs(kv),
         output_fields=list(r.output_fields or []),
+        consistency_level=consistency_number(r.consistency_level) if r.consistency_level else 0,
+        use_default_consistency=not r.consistency_level,
+        guarantee_timestamp=r.guarantee_timestamp,
     )
     if functions:
         msg.function_score.CopyFrom(function_score_to_pb(r.ranker))

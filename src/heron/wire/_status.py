@@ -23,6 +23,21 @@ _LEGACY = {
     _errors.PermissionDeniedError: common_pb2.PermissionDenied,
     _errors.ServerBusyError: common_pb2.RateLimit,
 }
+#: Milvus's generic code ("unexpected error"): its replies say what went wrong only in the message.
+GENERIC_CODE = 65535
+#: Words of a Milvus message (lower case) → Heron error class, for the generic code and replies
+#: without a numeric code (Milvus before 2.3 sends only the legacy ``error_code``); first match wins.
+_BY_MESSAGE: tuple[tuple[str, type[HeronError]], ...] = (
+    ("cannot parse expression", _errors.FilterError),
+    ("failed to create query plan", _errors.FilterError),
+    ("already exist", _errors.AlreadyExistsError),
+    ("collection not found", _errors.CollectionNotFoundError),
+    ("can't find collection", _errors.CollectionNotFoundError),
+    ("partition not found", _errors.PartitionNotFoundError),
+    ("index not found", _errors.IndexNotFoundError),
+    ("database not found", _errors.DatabaseNotFoundError),
+    ("collection not loaded", _errors.CollectionNotLoadedError),
+)
 #: Milvus numeric code → Heron error class, for replies without a Heron class name (a Milvus server's).
 _BY_CODE = {
     100: _errors.CollectionNotFoundError,
@@ -31,7 +46,8 @@ _BY_CODE = {
     700: _errors.IndexNotFoundError,
     800: _errors.DatabaseNotFoundError,
     1600: _errors.AliasNotFoundError,
-    65535: _errors.AlreadyExistsError,
+    1601: _errors.AlreadyExistsError,
+    1602: _errors.AlreadyExistsError,
     1100: _errors.ParamError,
     3: _errors.PermissionDeniedError,
     1800: _errors.AuthenticationError,
@@ -64,9 +80,7 @@ def error_of(status: common_pb2.Status) -> HeronError | None:
     name = status.extra_info.get("heron_error", "")
     cls = getattr(_errors, name, None) if name else None
     if not (isinstance(cls, type) and issubclass(cls, HeronError)):
-        cls = _BY_CODE.get(status.code)
-        if cls is None and status.error_code == common_pb2.CollectionNotExists:
-            cls = _errors.CollectionNotFoundError
+        cls = _milvus_class(status)
     if cls is None:
         return HeronError(status.reason or f"error code {status.code}", code=int(status.code or 1))
     if cls is _errors.FilterError:
@@ -75,6 +89,22 @@ def error_of(status: common_pb2.Status) -> HeronError | None:
     if status.code and status.code != err.code:
         err.code = int(status.code)
     return err
+
+
+def _milvus_class(status: common_pb2.Status) -> type[HeronError] | None:
+    """The Heron class of a Milvus server's error: by its specific code, else by its message, else None
+    (a plain `HeronError` that keeps the code)."""
+    cls = _BY_CODE.get(status.code)
+    if cls is not None:
+        return cls
+    if status.code in (0, GENERIC_CODE):
+        reason = status.reason.lower()
+        found = next((c for words, c in _BY_MESSAGE if words in reason), None)
+        if found is not None:
+            return found
+    if status.code == 0 and status.error_code == common_pb2.CollectionNotExists:
+        return _errors.CollectionNotFoundError
+    return None
 
 
 def reply_status(reply: Any) -> common_pb2.Status:

@@ -131,6 +131,8 @@ class _Base:
         auth = base64.b64encode(token.encode()).decode() if token else ""
         self._auth = auth
         self._schemas: dict[tuple[str, str], CollectionSchema] = {}
+        #: (database, collection) -> the timestamp of this client's last write to it (Session reads wait for it).
+        self._writes: dict[tuple[str, str], int] = {}
         self._closed = False
         self._pid = _pid
 
@@ -158,6 +160,16 @@ class _Base:
             self._schemas[(request.db_name, request.collection_name)] = CollectionSchema.from_dict(result)
         elif isinstance(request, _DDL):
             self._schemas.clear()
+
+    def _pin(self, request: Any, db: str) -> Any:
+        """A read with the guarantee timestamp its consistency level asks for (see `wire.pin_read`)."""
+        name = getattr(request, "collection_name", None)
+        return request if name is None else wire.pin_read(request, self._writes.get((db, name), 0))
+
+    def _note_write(self, request: Any, db: str, reply: Any) -> None:
+        ts = wire.write_timestamp(request, reply)
+        if ts:
+            self._writes[(db, request.collection_name)] = ts
 
     @staticmethod
     def _check(reply: Any) -> None:
@@ -242,6 +254,7 @@ class RemoteTransport(_Base):
     def _handle(self, request: Any, timeout: float | None) -> Any:
         deadline = self._deadline(timeout)
         db = getattr(request, "db_name", "") or self._db
+        request = self._pin(request, db)
         reply, rpc = None, ""
         for rpc, msg in wire.client_messages(request, self._schema(deadline, db)):
             try:
@@ -250,6 +263,7 @@ class RemoteTransport(_Base):
                 if isinstance(request, rq.ListIndexes):
                     return []
                 raise
+        self._note_write(request, db, reply)
         result = wire.client_result(request, rpc, reply)
         self._remember(request, result)
         return result
@@ -336,6 +350,7 @@ class AsyncRemoteTransport(_Base):
     async def _handle(self, request: Any, timeout: float | None) -> Any:
         deadline = self._deadline(timeout)
         db = getattr(request, "db_name", "") or self._db
+        request = self._pin(request, db)
         reply, rpc = None, ""
         for rpc, msg in await self._messages(request, deadline, db):
             try:
@@ -344,6 +359,7 @@ class AsyncRemoteTransport(_Base):
                 if isinstance(request, rq.ListIndexes):
                     return []
                 raise
+        self._note_write(request, db, reply)
         result = wire.client_result(request, rpc, reply)
         self._remember(request, result)
         return result
