@@ -86,6 +86,15 @@ from ._requests_ops import (
     AddCollectionField as AddCollectionField,
 )
 from ._requests_ops import (
+    GetImportProgress as GetImportProgress,
+)
+from ._requests_ops import (
+    ImportFiles as ImportFiles,
+)
+from ._requests_ops import (
+    ListImports as ListImports,
+)
+from ._requests_ops import (
     AddCollectionStructField as AddCollectionStructField,
 )
 from ._requests_ops import (

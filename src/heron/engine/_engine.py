@@ -46,6 +46,7 @@ from ._collection import Collection
 from ._file_resources import FileResources
 from ._function_ops import FunctionOps
 from ._highlight import highlighting
+from ._import import Imports
 from ._maintenance import Maintenance
 from ._progress import ProgressReporter
 from ._reads import Reader
@@ -152,6 +153,8 @@ class Engine:
         #: Files kept for analyzers: ``file_resources.path(name)`` is a resource's copy.
         self.file_resources = FileResources(self)
         self.function_ops = FunctionOps(self)
+        #: Bulk import jobs (`heron.engine._import`).
+        self.imports = Imports(self)
         #: Request type -> the one method that answers it (see `_dispatch_table`).
         self.handlers: Mapping[type, Callable[[Any], Any]] = self._dispatch_table()
         from .filter._parser import warm_up
@@ -242,6 +245,9 @@ class Engine:
             rq.AlterCollectionFunction: self.function_ops.op_alter_collection_function,
             rq.DropCollectionFunction: self.function_ops.op_drop_collection_function,
             rq.RunAnalyzer: self.function_ops.op_run_analyzer,
+            rq.ImportFiles: self.imports.op_import,
+            rq.GetImportProgress: self.imports.op_progress,
+            rq.ListImports: self.imports.op_list,
         }
 
     # -- plumbing ------------------------------------------------------------------
