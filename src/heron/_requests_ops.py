@@ -220,3 +220,7 @@ class ListImports:
     db_name: str
     collection_name: str = ""
     limit: int = 0
+
+
+#: Import job states, with Milvus's numbers (``common.ImportState``), and their names.
+IMPORT_STATE_NAMES: dict[int, str] = {0: "Pending", 1: "Failed", 2: "Importing", 6: "Completed"}

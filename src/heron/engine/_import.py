@@ -30,6 +30,7 @@ import numpy as np
 
 from .. import _requests as rq
 from .._errors import DataError, HeronError, ParamError
+from .._requests_ops import IMPORT_STATE_NAMES
 from .._schema import CollectionSchema
 from .._types import DataType
 from ..data._batch import Batch, build_batch
@@ -44,7 +45,6 @@ log = logging.getLogger("heron.import")
 CHUNK = 8192
 #: Job states, with Milvus's numbers (``common.ImportState``).
 PENDING, FAILED, STARTED, COMPLETED = 0, 1, 2, 6
-STATE_NAMES = {PENDING: "Pending", FAILED: "Failed", STARTED: "Importing", COMPLETED: "Completed"}
 _ROW = re.compile(r"\brow (\d+)")
 
 
@@ -60,7 +60,7 @@ class ImportJob:
     def describe(self) -> dict[str, Any]:
         """The job as `GetImportProgress` answers: id, state (number and name), progress, rows, reason, files."""
         return {"job_id": self.id, "db_name": self.db, "collection_name": self.collection,
-                "partition_name": self.partition, "state": self.state, "state_name": STATE_NAMES[self.state],
+                "partition_name": self.partition, "state": self.state, "state_name": IMPORT_STATE_NAMES[self.state],
                 "progress": self.progress, "imported_rows": self.rows, "reason": self.reason,
                 "files": [list(f) for f in self.files], "create_ts": int(self.created)}
 
@@ -137,11 +137,19 @@ class Imports:
     def _batches(self, job: ImportJob, schema: CollectionSchema, sep: str, nullkey: str) -> Iterator[tuple[Batch, int]]:
         for group in job.files:
             where = group[0] if len(group) == 1 else os.path.dirname(group[0]) or group[0]
-            for first, cols, n in read_group(schema, group, sep, nullkey):
+            chunks = read_group(schema, group, sep, nullkey)
+            while True:
                 try:
-                    yield build_batch(schema, cols), n
-                except DataError as exc:
+                    first, cols, n = next(chunks)
+                except StopIteration:
+                    break
+                except DataError as exc:  # the readers name the file's rows
+                    raise DataError(f"file {where!r}: {exc}") from None
+                try:
+                    batch = build_batch(schema, cols)
+                except DataError as exc:  # build_batch counts the chunk's rows
                     raise DataError(f"file {where!r}: {_shift_rows(str(exc), first)}") from None
+                yield batch, n
 
 
 def _shift_rows(text: str, first: int) -> str:
