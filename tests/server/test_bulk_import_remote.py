@@ -1,0 +1,75 @@
+"""Bulk insert through ``heron serve``: pymilvus's do_bulk_insert / get_bulk_insert_state / list_bulk_insert_tasks,
+and ``heron export`` / ``heron import`` given the server's URI."""
+
+from __future__ import annotations
+
+import time
+import uuid
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+from pymilvus import connections, utility
+from pymilvus.client.types import BulkInsertState
+
+import heron
+from heron._cli import main
+from tests.test_cli_export import everything, full_schema, rows_of
+
+
+def _wait(task: int, alias: str) -> BulkInsertState:
+    for _ in range(600):
+        state = utility.get_bulk_insert_state(task, using=alias)
+        if state.state in (BulkInsertState.ImportCompleted, BulkInsertState.ImportFailed):
+            return state
+        time.sleep(0.05)
+    raise AssertionError(f"import task {task} did not end")
+
+
+def test_pymilvus_do_bulk_insert_imports_an_export_through_the_server(server, tmp_path):
+    with heron.Client(server.uri) as c:
+        c.create_collection("src", schema=full_schema())
+        c.insert("src", rows_of(1500))
+        c.create_collection("c", schema=full_schema())
+    assert main(["export", server.uri, "src", str(tmp_path / "out"), "--quiet"]) == 0
+    alias = uuid.uuid4().hex
+    connections.connect(alias, uri=server.uri)
+    try:
+        task = utility.do_bulk_insert("c", files=[str(tmp_path / "out" / "_default.parquet")], using=alias)
+        state = _wait(task, alias)
+        assert state.state == BulkInsertState.ImportCompleted, state.infos
+        assert state.row_count == 1500 and state.progress == 100
+        listed = utility.list_bulk_insert_tasks(collection_name="c", using=alias)
+        assert [t.task_id for t in listed] == [task]
+    finally:
+        connections.disconnect(alias)
+    assert everything(server.uri, "c") == everything(server.uri, "src")
+
+
+def test_a_failed_bulk_insert_reports_its_reason_and_writes_nothing(server, tmp_path):
+    with heron.Client(server.uri) as c:
+        c.create_collection("c", schema=full_schema())
+    rows = [{k: v for k, v in r.items() if k != "name"} for r in rows_of(10)]  # a required field left out
+    t = pa.table({"id": [r["id"] for r in rows], "v": [r["v"] for r in rows]})
+    pq.write_table(t, tmp_path / "thin.parquet")
+    alias = uuid.uuid4().hex
+    connections.connect(alias, uri=server.uri)
+    try:
+        task = utility.do_bulk_insert("c", files=[str(tmp_path / "thin.parquet")], using=alias)
+        state = _wait(task, alias)
+    finally:
+        connections.disconnect(alias)
+    assert state.state == BulkInsertState.ImportFailed
+    assert "thin.parquet" in state.failed_reason and "'h'" in state.failed_reason
+    with heron.Client(server.uri) as c:
+        assert c.query("c", filter="", output_fields=["count(*)"])[0]["count(*)"] == 0
+
+
+def test_heron_import_cli_against_a_server(server, tmp_path):
+    src = tmp_path / "src"
+    with heron.Client(str(src)) as c:
+        c.create_collection("c", schema=full_schema())
+        c.insert("c", rows_of(700))
+    assert main(["export", str(src), "c", str(tmp_path / "out"), "--format", "json", "--quiet"]) == 0
+    out = tmp_path / "out"
+    assert main(["import", server.uri, "c", str(out), "--create-from", str(out / "schema.json"), "--quiet"]) == 0
+    assert everything(server.uri) == everything(str(src))
