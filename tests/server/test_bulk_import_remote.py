@@ -73,3 +73,33 @@ def test_heron_import_cli_against_a_server(server, tmp_path):
     out = tmp_path / "out"
     assert main(["import", server.uri, "c", str(out), "--create-from", str(out / "schema.json"), "--quiet"]) == 0
     assert everything(server.uri) == everything(str(src))
+
+
+def test_rest_import_jobs_with_pymilvus_bulk_import(start_server, tmp_path):
+    from tests.conftest import require_module
+    from tests.server.http_helpers import http_url, post
+
+    bw = require_module("pymilvus.bulk_writer")
+    server = start_server("--http-port", "0")
+    url = http_url(server)
+    with heron.Client(server.uri) as c:
+        c.create_collection("c", schema=full_schema())
+    with bw.LocalBulkWriter(schema=full_schema(), local_path=str(tmp_path / "w"),
+                            file_type=bw.BulkFileType.PARQUET) as w:
+        for r in rows_of(400):
+            w.append_row(r)
+        w.commit()
+        files = [list(batch) for batch in w.batch_files]
+    job = bw.bulk_import(url, collection_name="c", files=files).json()["data"]["jobId"]
+    for _ in range(600):
+        progress = bw.get_import_progress(url, job_id=job).json()["data"]
+        if progress["state"] in ("Completed", "Failed"):
+            break
+        time.sleep(0.05)
+    assert progress["state"] == "Completed" and progress["progress"] == 100, progress
+    assert progress["importedRows"] == 400
+    listed = bw.list_import_jobs(url, collection_name="c").json()["data"]["records"]
+    assert [r["jobId"] for r in listed] == [job]
+    assert sorted(everything(server.uri)) == [r["id"] for r in rows_of(400)]
+    bad = post(f"{url}/v2/vectordb/jobs/import/create", {"collectionName": "c", "files": [[str(tmp_path / "no.parquet")]]})
+    assert bad["code"] != 0 and "does not exist" in bad["message"]
