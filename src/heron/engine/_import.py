@@ -6,7 +6,8 @@ row-based JSON (``{"rows": [...]}``), JSON lines, CSV, and numpy columns
 ``LocalBulkWriter`` (`heron.data._bulk_layout`). It runs on a thread of its
 own, in two passes: the first converts every chunk of every file and so
 finds any bad value (the job fails naming the file, the field and the row,
-and nothing is written); the second inserts the chunks. Should an insert
+and nothing is written); the second inserts the chunks (those the first
+pass converted, while they fit in `HOLD_BYTES`; else read again). Should an insert
 still fail (a full disk), the rows the job inserted are deleted again, so
 a job adds all its rows or none.
 
@@ -43,6 +44,8 @@ log = logging.getLogger("heron.import")
 
 #: Rows per chunk read and inserted.
 CHUNK = 8192
+#: Checked batches up to this size are kept for inserting; a larger job reads its files a second time.
+HOLD_BYTES = 256 << 20
 #: Job states, with Milvus's numbers (``common.ImportState``).
 PENDING, FAILED, STARTED, COMPLETED = 0, 1, 2, 6
 _ROW = re.compile(r"\brow (\d+)")
@@ -108,9 +111,17 @@ class Imports:
         job.state = STARTED
         try:
             schema = self.engine.collection(job.db, job.collection).schema
-            total = sum(n for _, n in self._batches(job, schema, sep, nullkey))  # pass 1: check everything
+            held: list[tuple[Batch, int]] | None = []  # the checked batches, while they fit in HOLD_BYTES
+            total = size = 0
+            for batch, n in self._batches(job, schema, sep, nullkey):  # pass 1: check everything
+                total += n
+                if held is not None:
+                    held.append((batch, n))
+                    size += batch_bytes(batch)
+                    if size > HOLD_BYTES:
+                        held = None  # read the files again to insert them
             job.progress = 50 if total else 90
-            for batch, n in self._batches(job, schema, sep, nullkey):
+            for batch, n in held if held is not None else self._batches(job, schema, sep, nullkey):
                 out = self.engine.execute(rq.Insert(job.db, job.collection, batch, job.partition))
                 job.ids.extend(out["ids"])
                 job.rows += n
@@ -150,6 +161,12 @@ class Imports:
                 except DataError as exc:  # build_batch counts the chunk's rows
                     raise DataError(f"file {where!r}: {_shift_rows(str(exc), first)}") from None
                 yield batch, n
+
+
+def batch_bytes(batch: Batch) -> int:
+    """About how many bytes ``batch`` holds (numpy and Arrow buffers; Python objects count 8 bytes each)."""
+    parts = [c.values for c in batch.columns.values()] + list(batch.vectors.values())
+    return sum(int(getattr(p, "nbytes", 0) or 0) for p in parts)
 
 
 def _shift_rows(text: str, first: int) -> str:
