@@ -47,6 +47,7 @@ from ._file_resources import FileResources
 from ._function_ops import FunctionOps
 from ._highlight import highlighting
 from ._import import Imports
+from ._import_journal import roll_back
 from ._maintenance import Maintenance
 from ._progress import ProgressReporter
 from ._reads import Reader
@@ -165,6 +166,7 @@ class Engine:
         #: Names of the databases, as the catalog holds them.
         self.databases = {n for (n,) in self.catalog.rows("SELECT name FROM databases")}
         Recovery(self).load_catalog()
+        roll_back(self.dir.path, self.execute)  # import jobs a crash cut short leave no rows
 
     def _dispatch_table(self) -> dict[type, Callable[[Any], Any]]:
         """Every request `execute` runs, each with the method that answers it."""

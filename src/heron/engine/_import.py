@@ -11,8 +11,9 @@ pass converted, while they fit in `HOLD_BYTES`; else read again). Should an inse
 still fail (a full disk), the rows the job inserted are deleted again, so
 a job adds all its rows or none.
 
-Jobs live in memory: a restarted engine lists none, and a job cut short
-by a crash leaves the rows of its completed chunks.
+Jobs live in memory: a restarted engine lists none. A job cut short by a
+crash leaves no row: its journal (`heron.engine._import_journal`) names the
+rows it had inserted, and the engine deletes them when it next opens.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ from .._schema import CollectionSchema
 from .._types import DataType
 from ..data._batch import Batch, build_batch
 from ..data._bulk_layout import META, batch_columns
+from ._import_journal import Journal
 
 if TYPE_CHECKING:
     from ._engine import Engine
@@ -109,6 +111,7 @@ class Imports:
     # -- the job -----------------------------------------------------------------------------------------
     def _run(self, job: ImportJob, sep: str, nullkey: str) -> None:
         job.state = STARTED
+        journal: Journal | None = None
         try:
             schema = self.engine.collection(job.db, job.collection).schema
             held: list[tuple[Batch, int]] | None = []  # the checked batches, while they fit in HOLD_BYTES
@@ -121,17 +124,28 @@ class Imports:
                     if size > HOLD_BYTES:
                         held = None  # read the files again to insert them
             job.progress = 50 if total else 90
+            journal = Journal(self.engine.dir.path, job.id, job.db, job.collection, job.partition)
+            pk = schema.primary_field
             for batch, n in held if held is not None else self._batches(job, schema, sep, nullkey):
+                given = batch.columns.get(pk.name)
+                if given is not None:
+                    journal.add(_keys(given.values))
                 out = self.engine.execute(rq.Insert(job.db, job.collection, batch, job.partition))
+                if given is None:
+                    journal.add(list(out["ids"]))
                 job.ids.extend(out["ids"])
                 job.rows += n
                 job.progress = 50 + int(40 * job.rows / max(total, 1))
             self.engine.execute(rq.Flush(job.db, job.collection))
+            journal.close()
+            journal = None
             job.state, job.progress = COMPLETED, 100
         except Exception as exc:  # the job fails with its reason; nothing of it stays
             job.reason = str(exc) or type(exc).__name__
             log.warning("import job %s into %s failed: %s", job.id, job.collection, job.reason)
             self._undo(job)
+            if journal is not None:
+                journal.close()
             job.state = FAILED
 
     def _undo(self, job: ImportJob) -> None:
@@ -161,6 +175,11 @@ class Imports:
                 except DataError as exc:  # build_batch counts the chunk's rows
                     raise DataError(f"file {where!r}: {_shift_rows(str(exc), first)}") from None
                 yield batch, n
+
+
+def _keys(values: Any) -> list[Any]:
+    """Primary key values (numpy or Arrow) as a JSON-able list."""
+    return values.to_pylist() if hasattr(values, "to_pylist") else np.asarray(values).tolist()  # type: ignore[no-any-return]
 
 
 def batch_bytes(batch: Batch) -> int:
