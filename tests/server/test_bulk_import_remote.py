@@ -103,3 +103,31 @@ def test_rest_import_jobs_with_pymilvus_bulk_import(start_server, tmp_path):
     assert sorted(everything(server.uri)) == [r["id"] for r in rows_of(400)]
     bad = post(f"{url}/v2/vectordb/jobs/import/create", {"collectionName": "c", "files": [[str(tmp_path / "no.parquet")]]})
     assert bad["code"] != 0 and "does not exist" in bad["message"]
+
+
+def test_import_needs_the_import_privilege_on_the_collection(start_server, tmp_path):
+    from pymilvus import MilvusClient
+    from pymilvus.exceptions import MilvusException
+
+    server = start_server("--auth", "--root-password", "Root-pw-123")
+    root = MilvusClient(server.uri, token="root:Root-pw-123")
+    with heron.Client(server.uri, token="root:Root-pw-123") as c:
+        c.create_collection("c", schema=full_schema())
+    pq.write_table(pa.table({"id": [1]}), tmp_path / "one.parquet")
+    root.create_user("loader", "pw-123456")
+    root.create_role("loaders")
+    root.grant_role("loader", "loaders")
+    alias = uuid.uuid4().hex
+    connections.connect(alias, uri=server.uri, token="loader:pw-123456")
+    try:
+        try:
+            utility.do_bulk_insert("c", files=[str(tmp_path / "one.parquet")], using=alias)
+            raise AssertionError("an import without the Import privilege was accepted")
+        except MilvusException as exc:
+            assert "Import" in str(exc)
+        root.grant_privilege("loaders", "Collection", "Import", "c")
+        task = utility.do_bulk_insert("c", files=[str(tmp_path / "one.parquet")], using=alias)
+        assert _wait(task, alias).state == BulkInsertState.ImportFailed  # admitted; the file lacks fields
+    finally:
+        connections.disconnect(alias)
+        root.close()
