@@ -209,9 +209,8 @@ def batch_columns(schema: CollectionSchema, table: pa.Table, first_row: int = 0)
             continue
         if f is None:
             cols[name] = col
-        elif f.dtype is DataType.JSON:
-            cols[name] = _parse_json(f, _texts(col), first_row) if pa.types.is_string(col.type) or \
-                pa.types.is_large_string(col.type) else col.to_pylist()
+        elif f.dtype is DataType.JSON and not (pa.types.is_string(col.type) or pa.types.is_large_string(col.type)):
+            cols[name] = col.to_pylist()  # JSON text is parsed (and kept) by build_batch
         elif f.dtype is DataType.SPARSE_FLOAT_VECTOR:
             cols[name] = _sparse_values(f, _texts(col), first_row)
         elif f.dtype in (DataType.FLOAT_VECTOR, DataType.INT8_VECTOR, DataType.BINARY_VECTOR,

@@ -344,7 +344,7 @@ def _csv(schema: CollectionSchema, path: str, sep: str, nullkey: str) -> Iterato
 def _csv_value(f: Any, name: str, text: str | None, row: int) -> Any:
     if text is None:
         return None
-    if f is not None and f.dtype in (DataType.VARCHAR, DataType.GEOMETRY, DataType.TIMESTAMPTZ):
+    if f is not None and f.dtype in (DataType.VARCHAR, DataType.GEOMETRY, DataType.TIMESTAMPTZ, DataType.JSON):
         return text
     if f is not None and f.dtype is DataType.BOOL and text in ("True", "False"):
         return text == "True"
