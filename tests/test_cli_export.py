@@ -175,3 +175,21 @@ def test_missing_files_are_refused_before_a_job_starts(tmp_path):
     src = make(tmp_path / "src", rows_of(3))
     with heron.Client(src) as c, pytest.raises(heron.ParamError, match="does not exist"):
         c._call(rq.ImportFiles("default", "c", (str(tmp_path / "nope.parquet"),)), None)
+
+
+def test_any_parquet_or_jsonl_imports_with_a_column_map(tmp_path):
+    s = heron.Client.create_schema()
+    s.add_field("id", DataType.INT64, is_primary=True)
+    s.add_field("vector", DataType.FLOAT_VECTOR, dim=3)
+    s.add_field("title", DataType.VARCHAR, max_length=20)
+    dst = tmp_path / "dst"
+    with heron.Client(str(dst)) as c:
+        c.create_collection("c", schema=s)
+    pq.write_table(pa.table({"key": [1, 2], "emb": [[0.5, 1.0, 2.0], [1.0, 0.0, 0.25]], "name": ["a", "b"],
+                             "junk": [0, 0]}), tmp_path / "other.parquet")
+    (tmp_path / "other.jsonl").write_text('{"key": 3, "emb": [1, 2, 3], "name": "c", "junk": 1}\n')
+    args = ["--map", "key=id", "--map", "emb=vector", "--map", "name=title", "--map", "junk=", "--quiet"]
+    assert main(["import", str(dst), "c", str(tmp_path / "other.parquet"), str(tmp_path / "other.jsonl"), *args]) == 0
+    got = everything(str(dst))
+    assert got[2] == {"id": 2, "vector": [1.0, 0.0, 0.25], "title": "b"} and got[3]["title"] == "c"
+    assert main(["import", str(dst), "c", str(tmp_path / "other.parquet"), "--map", "nonsense", "--quiet"]) == 1

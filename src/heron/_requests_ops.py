@@ -196,7 +196,8 @@ class ImportFiles:
     Each entry of ``files`` is a Parquet, row-based JSON (``{"rows": [...]}``), JSON
     lines or CSV file, a ``.npy`` file of one field (the ``.npy`` files given
     together form one set of columns), or a folder of ``.npy`` files. The result is
-    the job's id; the job runs in the background, all or nothing.
+    the job's id; the job runs in the background, all or nothing. ``options``: ``sep``
+    and ``nullkey`` for CSV, ``column_map`` (JSON: file column -> field, "" drops it).
     """
 
     db_name: str

@@ -7,6 +7,9 @@ folder of ``.npy`` files, or a folder ``heron export`` wrote (its
 where the engine runs: by the server, for ``http://host:port`` (paths are
 made absolute here, so give paths the server can read).
 
+``--map COLUMN=FIELD`` reads a file whose columns are named otherwise
+(any Parquet, CSV or JSON lines file with a column per field).
+
 The import is one job, all or nothing: a bad value stops it with its file,
 field and row, and no row of it is kept. ``--create-from SCHEMA.json``
 (a ``schema.json`` of ``heron export``) creates the collection first, with
@@ -39,6 +42,9 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
     s.add_argument("--partition", default="", help="the partition to insert into (default: _default)")
     s.add_argument("--create-from", default="", metavar="SCHEMA.json",
                    help="create the collection from a schema.json `heron export` wrote")
+    s.add_argument("--map", action="append", default=[], metavar="COLUMN=FIELD",
+                   help="the file column COLUMN fills field FIELD (COLUMN= drops it); repeatable")
+    s.add_argument("--sep", default=",", help="CSV field separator (default: ,)")
     s.add_argument("--db", default="", help="its database (default: default)")
     s.add_argument("--token", default="", help="user:password for a server with --auth")
     s.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -52,9 +58,11 @@ def run(args: argparse.Namespace) -> int:
     with open_client(args.uri, args.token) as client:
         if args.create_from:
             create_from(client, args.collection, args.create_from, kw)
+        options = {"sep": args.sep, **({"column_map": json.dumps(_mapping(args.map))} if args.map else {})}
         jobs = []
         for partition, files in plan(args.paths, args.partition):
-            jobs.append(import_files(client, db, args.collection, files, partition, quiet=args.quiet))
+            jobs.append(import_files(client, db, args.collection, files, partition, quiet=args.quiet,
+                                     options=options))
     rows = sum(j["imported_rows"] for j in jobs)
     print(f"heron import: {rows:,} rows imported into {args.collection} (jobs {', '.join(str(j['job_id']) for j in jobs)})")
     return 0
@@ -78,10 +86,20 @@ def plan(paths: list[str], partition: str) -> list[tuple[str, list[str]]]:
     return jobs
 
 
+def _mapping(pairs: list[str]) -> dict[str, str]:
+    out = {}
+    for p in pairs:
+        column, eq, field = p.partition("=")
+        if not eq or not column:
+            raise HeronError(f"--map {p!r}: expected COLUMN=FIELD (or COLUMN= to drop the column)")
+        out[column] = field
+    return out
+
+
 def import_files(client: Any, db: str, name: str, files: list[str], partition: str = "", *,
-                 quiet: bool = False, poll: float = 0.2) -> dict[str, Any]:
+                 quiet: bool = False, poll: float = 0.2, options: dict[str, str] | None = None) -> dict[str, Any]:
     """Run one import job to its end; the job's description. `HeronError` with its reason if it failed."""
-    job_id = client._call(rq.ImportFiles(db, name, tuple(files), partition), None)
+    job_id = client._call(rq.ImportFiles(db, name, tuple(files), partition, dict(options or {})), None)
     progress = _Quiet() if quiet else bar(100, f"{name}", "%")
     shown = 0
     try:

@@ -61,6 +61,8 @@ class ImportJob:
         self.state, self.progress, self.rows, self.reason = PENDING, 0, 0, ""
         self.created = time.time()
         self.ids: list[Any] = []
+        #: File column -> field it fills ("" drops the column), from the ``column_map`` option.
+        self.columns: dict[str, str] = {}
 
     def describe(self) -> dict[str, Any]:
         """The job as `GetImportProgress` answers: id, state (number and name), progress, rows, reason, files."""
@@ -90,6 +92,7 @@ class Imports:
         with self._lock:
             job = ImportJob(next(self._ids), r.db_name, coll.name, r.partition_name, groups)
             self.jobs[job.id] = job
+        job.columns = column_map(r.options.get("column_map", ""))
         sep, nullkey = r.options.get("sep", ","), r.options.get("nullkey", "")
         threading.Thread(target=self._run, args=(job, sep, nullkey), name=f"heron-import-{job.id}",
                          daemon=True).start()
@@ -170,6 +173,8 @@ class Imports:
                     break
                 except DataError as exc:  # the readers name the file's rows
                     raise DataError(f"file {where!r}: {exc}") from None
+                if job.columns:
+                    cols = {job.columns.get(k, k): v for k, v in cols.items() if job.columns.get(k, k)}
                 try:
                     batch = build_batch(schema, cols)
                 except DataError as exc:  # build_batch counts the chunk's rows
@@ -190,6 +195,20 @@ def batch_bytes(batch: Batch) -> int:
 
 def _shift_rows(text: str, first: int) -> str:
     return _ROW.sub(lambda m: f"row {first + int(m.group(1))}", text, count=1)
+
+
+def column_map(text: str) -> dict[str, str]:
+    """The ``column_map`` option (a JSON object of file column -> field, "" to drop one) as a dict."""
+    if not text:
+        return {}
+    try:
+        m = json.loads(text)
+    except ValueError:
+        m = None
+    if not isinstance(m, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in m.items()):
+        raise ParamError(f"options.column_map: got {text[:80]!r}, expected a JSON object of file column names "
+                         "to field names, such as {\"emb\": \"vector\"} (\"\" drops a column)")
+    return m
 
 
 def group_files(files: list[str]) -> list[list[str]]:
