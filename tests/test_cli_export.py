@@ -18,8 +18,11 @@ from heron import DataType
 from heron import _requests as rq
 from heron._cli import main
 
+#: Whether the installed protocol modules carry INT8_VECTOR data (pymilvus>=2.6): the server tests need it.
+WIRE_INT8 = "int8_vector" in __import__("pymilvus.grpc_gen.schema_pb2", fromlist=["x"]).VectorField.DESCRIPTOR.fields_by_name
 
-def full_schema(numpy_ok: bool = False) -> Any:
+
+def full_schema(numpy_ok: bool = False, int8: bool = True) -> Any:
     """A schema of many types; with ``numpy_ok`` only those numpy bulk files can hold."""
     s = heron.Client.create_schema(enable_dynamic_field=True)
     s.add_field("id", DataType.INT64, is_primary=True)
@@ -27,7 +30,8 @@ def full_schema(numpy_ok: bool = False) -> Any:
     s.add_field("h", DataType.FLOAT16_VECTOR, dim=4)
     s.add_field("bf", DataType.BFLOAT16_VECTOR, dim=4)
     s.add_field("b", DataType.BINARY_VECTOR, dim=16)
-    s.add_field("i8", DataType.INT8_VECTOR, dim=4)
+    if int8:
+        s.add_field("i8", DataType.INT8_VECTOR, dim=4)
     s.add_field("j", DataType.JSON)
     s.add_field("name", DataType.VARCHAR, max_length=20)
     s.add_field("x", DataType.DOUBLE)
@@ -40,7 +44,7 @@ def full_schema(numpy_ok: bool = False) -> Any:
     return s
 
 
-def rows_of(n: int, numpy_ok: bool = False, seed: int = 0) -> list[dict[str, Any]]:
+def rows_of(n: int, numpy_ok: bool = False, seed: int = 0, int8: bool = True) -> list[dict[str, Any]]:
     rng = np.random.default_rng(seed)
     out = []
     for i in range(n):
@@ -53,6 +57,8 @@ def rows_of(n: int, numpy_ok: bool = False, seed: int = 0) -> list[dict[str, Any
         if not numpy_ok:
             r.update({"sp": {int(i % 97): 0.5, 100 + i: 1.25}, "a": [i, i + 1][: i % 3],
                       "tag": None if i % 4 == 0 else f"t{i}", "nj": None if i % 5 == 0 else [i, {"z": True}]})
+        if not int8:
+            del r["i8"]
         out.append(r)
     return out
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import time
 import uuid
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -13,7 +14,18 @@ from pymilvus.client.types import BulkInsertState
 
 import heron
 from heron._cli import main
-from tests.test_cli_export import everything, full_schema, rows_of
+from tests.test_cli_export import WIRE_INT8, everything
+from tests.test_cli_export import full_schema as _full_schema
+from tests.test_cli_export import rows_of as _rows_of
+
+
+def full_schema() -> Any:
+    """The schema of many types, without INT8_VECTOR where the protocol modules cannot carry its data."""
+    return _full_schema(int8=WIRE_INT8)
+
+
+def rows_of(n: int) -> list[dict[str, Any]]:
+    return _rows_of(n, int8=WIRE_INT8)
 
 
 def _wait(task: int, alias: str) -> BulkInsertState:
