@@ -62,3 +62,32 @@ def test_sigkill_mid_import_leaves_no_rows_and_a_rerun_imports_each_row_once(tmp
         assert count(c) == N + 1
         ids = [r["id"] for r in c.query("c", filter="id >= 0", output_fields=["id"], limit=N)]
     assert sorted(ids) == list(range(N))
+
+
+def test_closing_the_engine_during_an_import_stops_it_and_the_next_open_removes_its_rows(tmp_path):
+    import time
+
+    import heron.engine._import as imp
+    from heron import _requests as rq
+
+    s = heron.Client.create_schema()
+    s.add_field("id", heron.DataType.INT64, is_primary=True)
+    s.add_field("v", heron.DataType.FLOAT_VECTOR, dim=4)
+    data = str(tmp_path / "data")
+    path = str(tmp_path / "rows.parquet")
+    vecs = np.random.default_rng(3).random((N, 4), dtype=np.float32)
+    pq.write_table(pa.table({"id": np.arange(N), "v": pa.FixedSizeListArray.from_arrays(pa.array(vecs.ravel()), 4)}),
+                   path)
+    chunk, imp.CHUNK = imp.CHUNK, 500
+    try:
+        c = heron.Client(data)
+        c.create_collection("c", schema=s)
+        job = c._call(rq.ImportFiles("default", "c", (path,)), None)
+        while c._call(rq.GetImportProgress(job), None)["imported_rows"] < 2000:
+            time.sleep(0.001)
+        c.close()  # returns once the job has stopped
+    finally:
+        imp.CHUNK = chunk
+    with heron.Client(data) as c:
+        assert count(c) == 0
+    assert not os.listdir(os.path.join(data, "imports"))

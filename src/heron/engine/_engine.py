@@ -359,6 +359,7 @@ class Engine:
         if self.closed:
             return
         self.closed = self.closing = True
+        self.imports.stop()  # a running import job stops at its next call; the next open rolls it back
         pending = len(self._pending)  # no lock: a forked child's copy of it may be held by a thread it lacks
         self.progress.report("close", "", 0, pending + 1, f"{pending} background tasks to finish or stop")
         self.background.shutdown(wait=True)

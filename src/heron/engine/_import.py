@@ -80,6 +80,7 @@ class Imports:
         self.jobs: dict[int, ImportJob] = {}
         self._ids = itertools.count(int(time.time() * 1000) << 8)
         self._lock = threading.Lock()
+        self._threads: list[threading.Thread] = []
 
     def op_import(self, r: rq.ImportFiles) -> int:
         """Check the collection, partition and files, then start the job; its id."""
@@ -94,9 +95,18 @@ class Imports:
             self.jobs[job.id] = job
         job.columns = column_map(r.options.get("column_map", ""))
         sep, nullkey = r.options.get("sep", ","), r.options.get("nullkey", "")
-        threading.Thread(target=self._run, args=(job, sep, nullkey), name=f"heron-import-{job.id}",
-                         daemon=True).start()
+        thread = threading.Thread(target=self._run, args=(job, sep, nullkey), name=f"heron-import-{job.id}",
+                                  daemon=True)
+        self._threads.append(thread)
+        thread.start()
         return job.id
+
+    def stop(self) -> None:
+        """Wait for running jobs to stop (the engine is closing: their next call fails, leaving their journal)."""
+        for thread in self._threads:
+            if thread is not threading.current_thread():
+                thread.join()
+        self._threads.clear()
 
     def op_progress(self, r: rq.GetImportProgress) -> dict[str, Any]:
         """The job's `ImportJob.describe`; `ParamError` for an unknown id."""
@@ -146,27 +156,32 @@ class Imports:
         except Exception as exc:  # the job fails with its reason; nothing of it stays
             job.reason = str(exc) or type(exc).__name__
             log.warning("import job %s into %s failed: %s", job.id, job.collection, job.reason)
-            self._undo(job)
+            undone = self._undo(job)
             if journal is not None:
-                journal.close()
+                journal.close(forget=undone)
             job.state = FAILED
 
-    def _undo(self, job: ImportJob) -> None:
+    def _undo(self, job: ImportJob) -> bool:
+        """Delete the rows the job inserted; whether that was done (else the journal is left for the next open)."""
         if not job.ids:
-            return
+            return True
         try:
             for i in range(0, len(job.ids), 16384):
                 self.engine.execute(rq.Delete(job.db, job.collection, ids=job.ids[i:i + 16384],
                                               partition_name=job.partition))
-            job.rows = 0
         except HeronError as exc:
-            job.reason += f"; {len(job.ids)} rows it had written could not be deleted again: {exc}"
+            job.reason += f"; its {len(job.ids)} rows are deleted when the data directory next opens ({exc})"
+            return False
+        job.rows = 0
+        return True
 
     def _batches(self, job: ImportJob, schema: CollectionSchema, sep: str, nullkey: str) -> Iterator[tuple[Batch, int]]:
         for group in job.files:
             where = group[0] if len(group) == 1 else os.path.dirname(group[0]) or group[0]
             chunks = read_group(schema, group, sep, nullkey)
             while True:
+                if self.engine.closed:
+                    raise HeronError("the engine closed before the import finished")
                 try:
                     first, cols, n = next(chunks)
                 except StopIteration:

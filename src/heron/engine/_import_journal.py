@@ -43,10 +43,11 @@ class Journal:
         """Record the keys of rows about to be (or just) inserted."""
         self._write(pks)
 
-    def close(self) -> None:
-        """The job is done (its rows flushed) or undone: forget it."""
+    def close(self, forget: bool = True) -> None:
+        """Close the journal; ``forget`` (the job is done, its rows flushed, or undone) also removes it."""
         self._fh.close()
-        os.unlink(self.path)
+        if forget:
+            os.unlink(self.path)
 
 
 def roll_back(root: str, execute: Callable[[Any], Any]) -> int:
