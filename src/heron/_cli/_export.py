@@ -32,6 +32,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
+import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -198,7 +199,7 @@ def _json(schema: CollectionSchema, stem: str, pages: Iterator[list[Any]], progr
     with open(path + ".partial", "w", encoding="utf-8") as fh:
         fh.write('{"rows": [')
         for rows in pages:
-            text = ",\n".join(json.dumps(json_row(schema, r), ensure_ascii=False, default=_plain) for r in rows)
+            text = ",\n".join(_dumps(json_row(schema, r)) for r in rows)
             fh.write(("\n" if n == 0 else ",\n") + text)
             n += len(rows)
             progress.update(len(rows))
@@ -235,7 +236,12 @@ def _cell(v: Any, plain: bool) -> str | None:
         return "true" if v else "false"
     if isinstance(v, (int, float)):
         return repr(v)
-    return json.dumps(v, ensure_ascii=False, default=_plain)
+    return _dumps(v)
+
+
+def _dumps(v: Any) -> str:
+    """``v`` as compact JSON text (numpy values as their Python values)."""
+    return orjson.dumps(v, default=_plain, option=orjson.OPT_SERIALIZE_NUMPY).decode()
 
 
 def _check_numpy(schema: CollectionSchema) -> None:

@@ -29,6 +29,7 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+import orjson
 
 from .. import _requests as rq
 from .._errors import DataError, HeronError, ParamError
@@ -322,8 +323,8 @@ def _sparse(v: Any) -> Any:
 
 def _json(schema: CollectionSchema, path: str) -> Iterator[tuple[int, dict[str, Any], int]]:
     try:
-        with open(path, encoding="utf-8") as fh:
-            doc = json.load(fh)
+        with open(path, "rb") as fh:
+            doc = orjson.loads(fh.read())
     except (ValueError, UnicodeDecodeError) as exc:
         raise DataError(f"file {path!r}: not JSON ({exc})") from None
     rows = doc.get("rows") if isinstance(doc, dict) else doc
@@ -341,7 +342,7 @@ def _json_lines(schema: CollectionSchema, path: str) -> Iterator[tuple[int, dict
             if not line.strip():
                 continue
             try:
-                part.append(json.loads(line))
+                part.append(orjson.loads(line))
             except ValueError as exc:
                 raise DataError(f"row {i}: not JSON ({exc})") from None
             if len(part) == CHUNK:
@@ -383,7 +384,7 @@ def _csv_value(f: Any, name: str, text: str | None, row: int) -> Any:
     if f is not None and f.dtype is DataType.BOOL and text in ("True", "False"):
         return text == "True"
     try:
-        return json.loads(text)
+        return orjson.loads(text)
     except ValueError:
         raise DataError(f"field {name!r} in row {row}: {text[:40]!r} is not a value of its type") from None
 
@@ -407,7 +408,7 @@ def _numpy(schema: CollectionSchema, group: list[str]) -> Iterator[tuple[int, di
             part = np.asarray(a[first:first + CHUNK])
             f = by_name.get(name)
             if part.dtype.kind == "U" and (name == META or (f is not None and f.dtype is DataType.JSON)):
-                part = np.array([json.loads(s) for s in part.tolist()], dtype=object)
+                part = np.array([orjson.loads(s) for s in part.tolist()], dtype=object)
             elif f is not None and f.dtype is DataType.FLOAT16_VECTOR and part.dtype == np.uint8:
                 part = part.view("<f2")
             elif f is not None and f.dtype is DataType.BFLOAT16_VECTOR and part.dtype == np.uint8:
