@@ -199,3 +199,23 @@ def test_any_parquet_or_jsonl_imports_with_a_column_map(tmp_path):
     got = everything(str(dst))
     assert got[2] == {"id": 2, "vector": [1.0, 0.0, 0.25], "title": "b"} and got[3]["title"] == "c"
     assert main(["import", str(dst), "c", str(tmp_path / "other.parquet"), "--map", "nonsense", "--quiet"]) == 1
+
+
+@pytest.mark.parametrize("fmt", ["parquet", "json", "csv", "numpy"])
+def test_an_empty_collection_exports_and_imports_as_empty(tmp_path, fmt):
+    src = make(tmp_path / "src", [], numpy_ok=True)
+    assert main(["export", src, "c", str(tmp_path / "out"), "--format", fmt, "--quiet"]) == 0
+    dst = tmp_path / "dst"
+    heron.Client(str(dst)).close()
+    out = tmp_path / "out"
+    assert main(["import", str(dst), "c", str(out), "--create-from", str(out / "schema.json"), "--quiet"]) == 0
+    assert everything(str(dst)) == {}
+
+
+def test_errors_are_one_line(tmp_path, capsys):
+    src = make(tmp_path / "src", rows_of(2))
+    assert main(["export", src, "nope", str(tmp_path / "out")]) == 1
+    assert main(["import", src, "nope", str(tmp_path / "x.parquet")]) == 1
+    assert main(["import", src, "c", str(tmp_path / "x.parquet")]) == 1
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 3 and "nope" in lines[0] and "nope" in lines[1] and "does not exist" in lines[2], lines
