@@ -116,10 +116,19 @@ from ._requests_ops import (
     GetFlushAllState as GetFlushAllState,
 )
 from ._requests_ops import (
+    GetImportProgress as GetImportProgress,
+)
+from ._requests_ops import (
     GetRestoreSnapshotState as GetRestoreSnapshotState,
 )
 from ._requests_ops import (
+    ImportFiles as ImportFiles,
+)
+from ._requests_ops import (
     ListFileResources as ListFileResources,
+)
+from ._requests_ops import (
+    ListImports as ListImports,
 )
 from ._requests_ops import (
     ListLoadedSegments as ListLoadedSegments,

@@ -5,6 +5,7 @@ Part of `heron._requests`, which re-exports every class; see that module.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
@@ -183,3 +184,44 @@ class RemoveFileResource:
 @dataclass(frozen=True)
 class ListFileResources:
     pass
+
+
+# -- bulk import ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ImportFiles:
+    """Start a job inserting the rows of ``files`` (paths on the engine's machine) into the collection.
+
+    Each entry of ``files`` is a Parquet, row-based JSON (``{"rows": [...]}``), JSON
+    lines or CSV file, a ``.npy`` file of one field (the ``.npy`` files given
+    together form one set of columns), or a folder of ``.npy`` files. The result is
+    the job's id; the job runs in the background, all or nothing. ``options``: ``sep``
+    and ``nullkey`` for CSV, ``column_map`` (JSON: file column -> field, "" drops it).
+    """
+
+    db_name: str
+    collection_name: str
+    files: tuple[str, ...]
+    partition_name: str = ""
+    options: dict[str, str] = dataclasses.field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class GetImportProgress:
+    """The state of import job ``job_id``: a dict (see `heron.engine._import.ImportJob.describe`)."""
+
+    job_id: int
+
+
+@dataclass(frozen=True)
+class ListImports:
+    """The import jobs (of one collection, when named), oldest first, at most ``limit`` (0: all)."""
+
+    db_name: str
+    collection_name: str = ""
+    limit: int = 0
+
+
+#: Import job states, with Milvus's numbers (``common.ImportState``), and their names.
+IMPORT_STATE_NAMES: dict[int, str] = {0: "Pending", 1: "Failed", 2: "Importing", 6: "Completed"}

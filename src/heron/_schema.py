@@ -15,6 +15,7 @@ from typing import Any
 
 from ._errors import SchemaError
 from ._functions import Function, as_function, check_functions
+from ._schema_params import FieldParams
 from ._schema_values import _TEXT_KEYS, _coerce_type, _text_params, _typed_default_fits, _utc_text
 from ._struct_checks import check_struct
 from ._types import ARRAY_ELEMENT_TYPES, NUMPY_DTYPES, DataType
@@ -73,6 +74,20 @@ class FieldSchema:
         #: For a field added to a live collection, the sequence number of that change: rows
         #: written before it read the default (or null). 0 for fields the collection was created with.
         self.added_seq = 0
+
+    #: Whether a schema function computes this field (pymilvus's ``LocalBulkWriter`` reads it).
+    is_function_output: bool = False
+
+    @property
+    def params(self) -> dict[str, Any]:
+        """Type-independent parameters (analyzer, mmap, ...); ``params["dim"]`` etc. also read the attributes."""
+        p: FieldParams = self.__dict__["_params"]
+        p.owner = self
+        return p
+
+    @params.setter
+    def params(self, value: dict[str, Any]) -> None:
+        self.__dict__["_params"] = FieldParams(value)
 
     # -- text options ---------------------------------------------------------
     @property

@@ -81,7 +81,7 @@ def test_each_handler_takes_the_request_type_it_is_listed_for(engine) -> None:
 def test_every_handler_method_answers_exactly_one_request_type(engine) -> None:
     owners = (engine.catalog_ops, engine.writer, engine.maintenance, engine.reader, engine.schema_ops,
               engine.snapshots, engine.segment_info, engine.file_resources, engine.resource_groups,
-              engine.function_ops)
+              engine.function_ops, engine.imports)
     defined = Counter(getattr(o, name) for o in owners for name in dir(o) if name.startswith("op_"))
     used = Counter(_method(h) for h in engine.handlers.values() if not isinstance(h, partial))
     assert used == defined

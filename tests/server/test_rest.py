@@ -263,7 +263,7 @@ def test_errors_carry_milvus_codes(live):
         client.describe_collection("missing")
     assert answer["code"] == exc.value.code and "missing" in answer["message"]
     assert post(f"{v2}/collections/describe", {})["code"] == 1100
-    assert "import" in post(f"{v2}/jobs/import/list", {})["message"]
+    assert "jobId" in post(f"{v2}/jobs/import/get_progress", {"jobId": "x"})["message"]
 
 
 def test_properties_flush_and_compact(live):

@@ -46,6 +46,8 @@ from ._collection import Collection
 from ._file_resources import FileResources
 from ._function_ops import FunctionOps
 from ._highlight import highlighting
+from ._import import Imports
+from ._import_journal import roll_back
 from ._maintenance import Maintenance
 from ._progress import ProgressReporter
 from ._reads import Reader
@@ -152,6 +154,8 @@ class Engine:
         #: Files kept for analyzers: ``file_resources.path(name)`` is a resource's copy.
         self.file_resources = FileResources(self)
         self.function_ops = FunctionOps(self)
+        #: Bulk import jobs (`heron.engine._import`).
+        self.imports = Imports(self)
         #: Request type -> the one method that answers it (see `_dispatch_table`).
         self.handlers: Mapping[type, Callable[[Any], Any]] = self._dispatch_table()
         from .filter._parser import warm_up
@@ -162,6 +166,7 @@ class Engine:
         #: Names of the databases, as the catalog holds them.
         self.databases = {n for (n,) in self.catalog.rows("SELECT name FROM databases")}
         Recovery(self).load_catalog()
+        roll_back(self.dir.path, self.execute)  # import jobs a crash cut short leave no rows
 
     def _dispatch_table(self) -> dict[type, Callable[[Any], Any]]:
         """Every request `execute` runs, each with the method that answers it."""
@@ -243,6 +248,9 @@ class Engine:
             rq.AlterCollectionFunction: self.function_ops.op_alter_collection_function,
             rq.DropCollectionFunction: self.function_ops.op_drop_collection_function,
             rq.RunAnalyzer: self.function_ops.op_run_analyzer,
+            rq.ImportFiles: self.imports.op_import,
+            rq.GetImportProgress: self.imports.op_progress,
+            rq.ListImports: self.imports.op_list,
         }
 
     # -- plumbing ------------------------------------------------------------------
@@ -352,6 +360,7 @@ class Engine:
         if self.closed:
             return
         self.closed = self.closing = True
+        self.imports.stop()  # a running import job stops at its next call; the next open rolls it back
         pending = len(self._pending)  # no lock: a forked child's copy of it may be held by a thread it lacks
         self.progress.report("close", "", 0, pending + 1, f"{pending} background tasks to finish or stop")
         self.background.shutdown(wait=True)

@@ -54,6 +54,7 @@ PRIVILEGES: dict[str, tuple[str, str]] = {
     "GetIndexState": ("Collection", "IndexDetail"),
     "GetIndexBuildProgress": ("Collection", "IndexDetail"),
     "Insert": ("Collection", "Insert"),
+    "Import": ("Collection", "Import"),
     "Upsert": ("Collection", "Upsert"),
     "Delete": ("Collection", "Delete"),
     "Query": ("Collection", "Query"),

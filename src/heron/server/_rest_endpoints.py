@@ -391,8 +391,48 @@ async def drop_database_properties(c: Call) -> None:
 
 
 # -- import jobs -------------------------------------------------------------------------------
-async def import_jobs(c: Call) -> None:
-    raise ParamError("bulk import is not supported by this server: insert the rows with /v2/vectordb/entities/insert")
+def _files(c: Call) -> tuple[str, ...]:
+    """The body's ``files`` (a list of lists of paths on the server's machine), flattened."""
+    groups = c.body.get("files")
+    if not isinstance(groups, list) or not groups or not all(
+            isinstance(g, list) and g and all(isinstance(f, str) for f in g) for g in groups):
+        raise ParamError(f"files: got {groups!r}, expected a list of lists of file paths on the server's machine, "
+                         "such as [[\"a.parquet\"], [\"cols/id.npy\", \"cols/vec.npy\"]]")
+    if sum(1 for g in groups if g[0].endswith(".npy")) > 1:
+        raise ParamError("files: one set of numpy files per import job; give the others in a job of their own")
+    return tuple(f for g in groups for f in g)
+
+
+async def import_create(c: Call) -> dict[str, Any]:
+    options = {str(k): str(v) for k, v in dict(c.body.get("options") or {}).items()}
+    name = c.name()
+    job = await c.run("Import", rq.ImportFiles(c.db, name, _files(c), c.name("partitionName", False), options), name)
+    return {"jobId": str(job)}
+
+
+def _job_id(c: Call) -> int:
+    raw = c.body.get("jobId")
+    try:
+        return int(raw)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        raise ParamError(f"jobId: got {raw!r}, expected the id /jobs/import/create answered") from None
+
+
+def _job(j: dict[str, Any]) -> dict[str, Any]:
+    return {"jobId": str(j["job_id"]), "collectionName": j["collection_name"], "state": j["state_name"],
+            "progress": j["progress"], "reason": j["reason"]}
+
+
+async def import_progress(c: Call) -> dict[str, Any]:
+    j = await c.run("GetImportState", rq.GetImportProgress(_job_id(c)))
+    details = [{"fileName": ",".join(g), "progress": j["progress"], "state": j["state_name"]} for g in j["files"]]
+    return {**_job(j), "importedRows": j["imported_rows"], "totalRows": j["imported_rows"], "details": details}
+
+
+async def import_list(c: Call) -> dict[str, Any]:
+    name = c.name(required=False)
+    jobs = await c.run("ListImportTasks", rq.ListImports(c.db, name), name)
+    return {"records": [_job(j) for j in jobs]}
 
 
 V2 = "/v2/vectordb"
@@ -436,6 +476,9 @@ ENDPOINTS: dict[str, Endpoint] = {
     f"{V2}/databases/drop": drop_database,
     f"{V2}/databases/describe": describe_database,
     f"{V2}/databases/alter": alter_database,
-    **{f"{V2}/jobs/import/{action}": import_jobs for action in ("create", "list", "get_progress", "describe")},
+    f"{V2}/jobs/import/create": import_create,
+    f"{V2}/jobs/import/get_progress": import_progress,
+    f"{V2}/jobs/import/describe": import_progress,
+    f"{V2}/jobs/import/list": import_list,
     **{f"{V2}/entities/{action}": fn for action, fn in ENTITY_ENDPOINTS.items()},
 }

@@ -17,6 +17,7 @@ from .. import _errors
 from .. import _requests as rq
 from . import _compat as compat
 from . import (
+    _import_codecs,  # noqa: F401  (adds the bulk import RPCs to CODECS)
     _ops_codecs,  # noqa: F401  (adds the operations RPCs to CODECS)
     _resource_groups,  # noqa: F401  (its codecs join the table before RPC_OF is read)
     _struct_codecs,  # noqa: F401  (adds AddCollectionStructField to CODECS)
