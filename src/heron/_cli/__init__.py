@@ -15,10 +15,10 @@ from types import ModuleType
 
 from .._errors import HeronError
 from .._version import __version__
-from . import _backup, _compact, _inspect, _repair, _restore, _serve, _verify
+from . import _backup, _compact, _console, _inspect, _repair, _restore, _serve, _verify
 
 #: The subcommands, in the order ``heron --help`` lists them.
-COMMANDS: tuple[ModuleType, ...] = (_serve, _inspect, _verify, _repair, _compact, _backup, _restore)
+COMMANDS: tuple[ModuleType, ...] = (_serve, _console, _inspect, _verify, _repair, _compact, _backup, _restore)
 
 
 def parser() -> argparse.ArgumentParser:
