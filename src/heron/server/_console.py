@@ -26,7 +26,7 @@ import orjson
 from .. import _requests as rq
 from .._errors import AuthenticationError, HeronError, ParamError
 from . import _console_views as views
-from ._rest import Call, _Context
+from ._rest import Call, caller
 
 if TYPE_CHECKING:
     from ._http import HttpState
@@ -139,15 +139,7 @@ class Console:
         service = state.service
         if not state.ready or service is None:
             raise _NotReady("the server is starting: its data directory is not open yet")
-        token = ""
-        header = request.headers.get("authorization", "")
-        if header:
-            scheme, _, token = header.partition(" ")
-            if scheme.lower() != "bearer":
-                raise AuthenticationError("Authorization: expected 'Bearer user:password'")
-        client = request.client
-        peer = f"ipv4:{client.host}:{client.port}" if client else ""
-        user = await service._user("REST", _Context(token.strip(), peer))
+        user = await caller(service, request)
         db = body.get("dbName") or "default"
         return Call(state, body, str(db), user)
 
