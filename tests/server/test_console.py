@@ -127,6 +127,7 @@ def test_rest_search_with_text_for_a_bm25_field(start_server):
 
     server = start_server("--http-port", "0")
     url = http_url(server)
+    assert get(f"{url}/")[0] == 404 and get(f"{url}/console/overview")[0] == 404  # no console unless asked
     client = MilvusClient(server.uri)
     schema = client.create_schema()
     schema.add_field("id", DataType.INT64, is_primary=True)
