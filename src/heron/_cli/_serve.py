@@ -10,6 +10,9 @@ from typing import Any
 
 from . import _logs
 
+#: The HTTP port of the console when none is named (Milvus's HTTP port).
+CONSOLE_PORT = 9091
+
 
 def add_parser(sub: Any) -> argparse.ArgumentParser:
     """Add ``serve`` and its options to the subparsers ``sub``."""
@@ -32,6 +35,8 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
         help="serve /healthz, /readyz, /metrics and the Milvus RESTful API v2 on this port (Milvus uses 9091; "
         "0 picks a free one; default: no HTTP port)",
     )
+    s.add_argument("--console", action="store_true",
+                   help="serve the web console at / of the HTTP port (--http-port; default 9091)")
     s.add_argument("--log-level", default="WARNING", type=str.upper, choices=_logs.LEVELS,
                    help="DEBUG logs every call; INFO failed ones too; WARNING (default) slow ones")
     s.add_argument("--log-format", default="text", choices=_logs.FORMATS,
@@ -79,7 +84,8 @@ def run(args: argparse.Namespace) -> int:
         args.max_inflight,
         args.workers,
         slow_ms=args.slow_ms,
-        http_port=args.http_port,
+        http_port=args.http_port if args.http_port is not None or not args.console else CONSOLE_PORT,
+        console=args.console,
     )
     asyncio.run(serve(cfg))
     return 0

@@ -56,6 +56,8 @@ class ServerConfig:
     slow_ms: float = 1000.0
     #: Port of the HTTP endpoints (health, metrics, REST); None: no HTTP port.
     http_port: int | None = None
+    #: Serve the web console at ``/`` of the HTTP port.
+    console: bool = False
 
 
 async def serve(cfg: ServerConfig, ready: asyncio.Event | None = None) -> None:
@@ -171,12 +173,14 @@ async def _start_http(cfg: ServerConfig) -> tuple[Any, Any, asyncio.Future[None]
     def inflight() -> int:
         return state.service.inflight if state.service is not None else 0
 
-    state = HttpState(Metrics(lambda: state.engine, inflight))
+    state = HttpState(Metrics(lambda: state.engine, inflight), console=cfg.console)
     server = make_server(make_app(state))
     task = asyncio.ensure_future(server.serve(sockets=[sock]))
     port = sock.getsockname()[1]
-    log.info("heron http (health, metrics, REST) at http://%s:%d", cfg.host, port)
+    log.info("heron http (health, metrics, REST%s) at http://%s:%d", ", console" if cfg.console else "", cfg.host, port)
     print(f"heron: http at http://{cfg.host}:{port}", flush=True)
+    if cfg.console:
+        print(f"heron: console at http://{cfg.host}:{port}/", flush=True)
     return state, server, task
 
 

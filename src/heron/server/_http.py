@@ -4,7 +4,8 @@ An ASGI app (starlette) served by uvicorn in the server's own event loop:
 ``/healthz`` answers 200 while the process runs, ``/readyz`` 200 once the
 data directory is open and recovered (503 before, and again while shutting
 down), ``/metrics`` the Prometheus text of `heron.server._metrics`, and
-``/v2/vectordb/...`` the Milvus RESTful API v2 (`heron.server._rest`).
+``/v2/vectordb/...`` the Milvus RESTful API v2 (`heron.server._rest`), and
+with ``--console`` the web console at ``/`` (`heron.server._console`).
 """
 
 from __future__ import annotations
@@ -43,6 +44,8 @@ class HttpState:
     engine: Engine | None = None
     service: MilvusService | None = None
     ready: bool = False
+    #: Serve the web console at ``/``.
+    console: bool = False
 
 
 def make_app(state: HttpState) -> Any:
@@ -74,6 +77,10 @@ def make_app(state: HttpState) -> Any:
         Route("/metrics", metrics, methods=["GET"]),
         *(Route(path, endpoint_route(state, path, fn), methods=["POST"]) for path, fn in ENDPOINTS.items()),
     ]
+    if state.console:
+        from ._console import Console
+
+        routes.extend(Console(state).routes())
     return Starlette(routes=routes)
 
 

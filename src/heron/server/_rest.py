@@ -139,14 +139,7 @@ async def _answer(state: HttpState, request: Any, fn: Endpoint) -> dict[str, Any
         raise ParamError(f"body: not JSON ({exc}); send a JSON object") from None
     if not isinstance(body, dict):
         raise ParamError(f"body: got {type(body).__name__}, expected a JSON object")
-    token = ""
-    header = request.headers.get("authorization", "")
-    if header:
-        scheme, _, token = header.partition(" ")
-        if scheme.lower() != "bearer":
-            raise AuthenticationError("Authorization: expected 'Bearer user:password'")
-    client = request.client
-    user = await service._user("REST", _Context(token.strip(), f"ipv4:{client.host}:{client.port}" if client else ""))
+    user = await caller(service, request)
     db = body.get("dbName") or request.headers.get("db-name") or "default"
     if not isinstance(db, str):
         raise ParamError(f"dbName: got {db!r}, expected a string")
@@ -154,6 +147,19 @@ async def _answer(state: HttpState, request: Any, fn: Endpoint) -> dict[str, Any
     if isinstance(data, _Envelope):
         return {"code": 0, **data.fields}
     return {"code": 0, "data": {} if data is None else data}
+
+
+async def caller(service: Any, request: Any) -> str:
+    """The user an HTTP request logs in as (``Authorization: Bearer user:password``), as the gRPC service
+    logs its callers in; "" on a server without --auth. `AuthenticationError` when refused."""
+    token = ""
+    header = request.headers.get("authorization", "")
+    if header:
+        scheme, _, token = header.partition(" ")
+        if scheme.lower() != "bearer":
+            raise AuthenticationError("Authorization: expected 'Bearer user:password'")
+    client = request.client
+    return str(await service._user("REST", _Context(token.strip(), f"ipv4:{client.host}:{client.port}" if client else "")))
 
 
 class _Envelope:
@@ -189,4 +195,4 @@ def _default(value: Any) -> Any:
     raise TypeError(f"{type(value).__name__} is not JSON serialisable")
 
 
-__all__ = ["Call", "endpoint_route", "envelope", "rq"]
+__all__ = ["Call", "caller", "endpoint_route", "envelope", "rq"]

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+
 from .. import _requests as rq
 from .._errors import ParamError
 from ..data._batch import build_batch
@@ -140,11 +142,18 @@ def _search(c: Call, name: str, body: dict[str, Any], limit: int, offset: int, o
     if not isinstance(flt, str):
         raise ParamError(f"filter: got {flt!r}, expected a string")
     return rq.Search(
-        c.db, name, query_vectors(data), str(body.get("annsField") or ""), flt, limit, offset, out, metric,
+        c.db, name, _queries(data), str(body.get("annsField") or ""), flt, limit, offset, out, metric,
         params, c.names("partitionNames"), _params(c), str(body.get("groupingField") or ""),
         int(body.get("groupSize") or 1), bool(body.get("strictGroupSize", False)), -1,
         str(body.get("consistencyLevel") or ""),
     )
+
+
+def _queries(data: list[Any]) -> Any:
+    """Query vectors, or texts (a 1-d array of strings) for a field a function fills from text (BM25)."""
+    if all(isinstance(t, str) for t in data):
+        return np.array(data, dtype=object)
+    return query_vectors(data)
 
 
 async def _pk(c: Call, name: str) -> str:

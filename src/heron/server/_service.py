@@ -193,7 +193,7 @@ class MilvusService:
         result = run(self.engine.execute) if run is not None else self.engine.execute(request)
         if self.auth is not None and user:
             result = visible(self.auth, user, rpc, result, db)
-        return codec.encode(result, request, schema)
+        return with_status(codec.encode(result, request, schema))
 
     def _schema_fn(self, db: str, cache: dict[str, CollectionSchema]) -> Any:
         """The schema of a collection (or alias) as the engine holds it now, read once per call.
@@ -208,6 +208,21 @@ class MilvusService:
             return cache[name]
 
         return schema
+
+
+def with_status(reply: Any) -> Any:
+    """``reply`` with its ``status`` present (code 0) when it has one: Milvus always sends it, and
+    clients that read ``reply.status.error_code`` unguarded (the Node.js SDK) fail on a missing one."""
+    has = _HAS_STATUS.get(type(reply))
+    if has is None:
+        descriptor = getattr(reply, "DESCRIPTOR", None)
+        has = _HAS_STATUS[type(reply)] = descriptor is not None and "status" in descriptor.fields_by_name
+    if has and not reply.HasField("status"):
+        reply.status.SetInParent()
+    return reply
+
+
+_HAS_STATUS: dict[type, bool] = {}
 
 
 def _host(peer: str) -> str:
