@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ..data import _sparse as sp
-from .index._bm25 import DEFAULT_B, DEFAULT_K1, BM25Index, Bm25Terms, finite_avgdl, idf
+from .index._bm25 import DEFAULT_B, DEFAULT_K1, BM25Index, Bm25Terms, QueryRows, finite_avgdl, idf
 from .index._exact import drop_small, sort_hits
 from .index._params import shared_search_params
 
@@ -188,17 +188,22 @@ def global_stats(coll: Collection, field: str, signature: Any, terms: list[int])
     return st.n, st.total, [memo[t] for t in terms]
 
 
-def prepare(coll: Collection, field: str, index_def: Any, queries: sp.csr_matrix,
+def prepare(coll: Collection, field: str, index_def: Any, queries: sp.csr_matrix | QueryRows,
             params: dict[str, Any]) -> Bm25Query:
-    """Weight ``queries`` (raw query term counts) by global IDF and fix the global avgdl."""
+    """Weight ``queries`` (raw query term counts) by global IDF and fix the global avgdl.
+
+    ``queries``: a sparse matrix, or `QueryRows` (query texts turned into term counts by the BM25 function).
+    """
     iparams = index_def.params if index_def is not None else {}
     k1 = float(iparams.get("bm25_k1", DEFAULT_K1))
     b = float(iparams.get("bm25_b", DEFAULT_B))
     signature = index_def.signature if index_def is not None else None
-    q = queries if isinstance(queries, sp.csr_matrix) else sp.csr_matrix(queries, dtype=np.float32)
-    if not q.has_canonical_format:
-        q = q.copy()
-        q.sum_duplicates()
+    q: Any = queries
+    if not isinstance(q, QueryRows):
+        q = q if isinstance(q, sp.csr_matrix) else sp.csr_matrix(q, dtype=np.float32)
+        if not q.has_canonical_format:
+            q = q.copy()
+            q.sum_duplicates()
     terms = q.indices.tolist()
     n, total, weights = global_stats(coll, field, signature, terms)
     data = (q.data * np.array(weights, dtype=np.float64)).astype(np.float32)
@@ -208,15 +213,3 @@ def prepare(coll: Collection, field: str, index_def: Any, queries: sp.csr_matrix
     if ratio > 0:
         rows = drop_small(rows.csr(), ratio)
     return Bm25Query(field, signature, rows, finite_avgdl(total, n), k1, b)
-
-
-class QueryRows:
-    """Query rows as `Bm25Terms.topk` reads them (a CSR matrix's arrays), made without building one."""
-
-    __slots__ = ("indptr", "indices", "data", "shape")
-
-    def __init__(self, indptr: np.ndarray, indices: np.ndarray, data: np.ndarray, shape: tuple[int, int]) -> None:
-        self.indptr, self.indices, self.data, self.shape = indptr, indices, data, shape
-
-    def csr(self) -> sp.csr_matrix:
-        return sp.csr_matrix((self.data, self.indices, self.indptr), shape=self.shape)

@@ -21,6 +21,7 @@ import numpy as np
 
 from ..._errors import ParamError
 from ...data import _sparse as sp
+from ..index._bm25 import QueryRows
 from ._analyzer import build_analyzer
 from ._base import FunctionDef, register
 
@@ -63,14 +64,17 @@ class TokenHasher:
         self._memo: dict[str, int] = {}
 
     def ids(self, tokens: list[str]) -> np.ndarray:
+        return np.fromiter(self.id_list(tokens), dtype=np.int64, count=len(tokens))
+
+    def id_list(self, tokens: list[str]) -> list[int]:
+        """`ids` as a list of ints (for a few tokens: no array costs)."""
         memo = self._memo
         new = list({t for t in tokens if t not in memo})
         if new:
             if len(memo) + len(new) > _CACHE_MAX:
-                memo.clear()
+                memo = self._memo = {}  # a new dict: a thread still reading the old one keeps its tokens
             memo.update(zip(new, hash_tokens(new).tolist()))
-        get = memo.__getitem__
-        return np.fromiter(map(get, tokens), dtype=np.int64, count=len(tokens))
+        return list(map(memo.__getitem__, tokens))
 
 
 def term_frequencies(token_lists: list[list[str]], hasher: TokenHasher | None = None) -> sp.csr_matrix:
@@ -83,10 +87,7 @@ def term_frequencies(token_lists: list[list[str]], hasher: TokenHasher | None = 
         return sp.csr_matrix((np.empty(0, np.float32), np.empty(0, np.int64), np.zeros(n + 1, np.int64)),
                              shape=(n, 1))
     if n == 1 and ids.size <= 64:  # one short text (a query): counted without numpy's per-call costs
-        counted = sorted(Counter(ids.tolist()).items())
-        terms = np.array([t for t, _ in counted], dtype=np.int64)
-        counts = np.array([c for _, c in counted], dtype=np.float32)
-        return sp.csr_matrix((counts, terms, np.array([0, len(terms)])), shape=(1, int(terms[-1]) + 1))
+        return _one_row(ids.tolist()).csr()
     rows = np.repeat(np.arange(n, dtype=np.int64), lens)
     # one key per (row, term): sort once, count the runs
     order = np.lexsort((ids, rows))
@@ -96,6 +97,14 @@ def term_frequencies(token_lists: list[list[str]], hasher: TokenHasher | None = 
     indptr = np.zeros(n + 1, np.int64)
     np.cumsum(np.bincount(r[start], minlength=n), out=indptr[1:])
     return sp.csr_matrix((counts, c[start], indptr), shape=(n, int(c.max()) + 1))
+
+
+def _one_row(ids: list[int]) -> QueryRows:
+    """One row of term counts from its term ids (at least one)."""
+    counted = sorted(Counter(ids).items())
+    terms = np.array([t for t, _ in counted], dtype=np.int64)
+    counts = np.array([c for _, c in counted], dtype=np.float32)
+    return QueryRows(np.array([0, len(terms)], dtype=np.int64), terms, counts, (1, int(terms[-1]) + 1))
 
 
 def _texts(values: Any, name: str) -> list[str]:
@@ -138,6 +147,14 @@ class BM25Function:
     def query(self, data: list[Any]) -> sp.csr_matrix:
         """Query rows (term counts) for search texts."""
         return self.vectorize(_texts(data, "data"))
+
+    def query_rows(self, data: list[Any]) -> QueryRows:
+        """`query` as `QueryRows`: what a BM25 index searches with, made without a sparse matrix's costs."""
+        tokens = self.analyzer.tokenize_many(_texts(data, "data"))
+        if len(tokens) == 1 and 0 < len(tokens[0]) <= 64:  # one query text, the common case
+            return _one_row(self._hasher.id_list(tokens[0]))
+        m = term_frequencies(tokens, self._hasher)
+        return QueryRows(m.indptr, m.indices, m.data, m.shape)
 
     def vectorize(self, texts: list[str]) -> sp.csr_matrix:
         """Term-frequency rows for ``texts``."""

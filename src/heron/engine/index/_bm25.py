@@ -312,6 +312,21 @@ def _maxscore(
     return top_of(acc[ids], ids, k)
 
 
+class QueryRows:
+    """Query rows as `Bm25Terms.topk` reads them (a CSR matrix's arrays), made without building one.
+
+    Each row's term ids are sorted and distinct (a canonical CSR matrix's layout).
+    """
+
+    __slots__ = ("indptr", "indices", "data", "shape")
+
+    def __init__(self, indptr: np.ndarray, indices: np.ndarray, data: np.ndarray, shape: tuple[int, int]) -> None:
+        self.indptr, self.indices, self.data, self.shape = indptr, indices, data, shape
+
+    def csr(self) -> sp.csr_matrix:
+        return sp.csr_matrix((self.data, self.indices, self.indptr), shape=self.shape)
+
+
 class BM25Index(VectorIndex):
     """BM25 postings of one sealed segment (``SPARSE_INVERTED_INDEX``/``SPARSE_WAND`` with metric BM25)."""
 
