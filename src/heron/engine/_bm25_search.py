@@ -175,17 +175,22 @@ def global_stats(coll: Collection, field: str, signature: Any, terms: list[int])
         with _LOCK:
             _STATS.setdefault(coll, {})[field] = st
     memo = st.idf
-    todo = {t for t in terms if t not in memo}
-    if todo:
-        if len(memo) + len(todo) > _IDF_MEMO_MAX:
-            memo.clear()
-            todo = set(terms)
-        arr = np.fromiter(sorted(todo), dtype=np.int64, count=len(todo))
-        df = np.zeros(len(arr), np.int64)
-        for t, live in views:
-            df += t.doc_freq(arr, live)
-        memo.update(zip(arr.tolist(), idf(st.n, df).tolist()))
-    return st.n, st.total, [memo[t] for t in terms]
+    try:
+        return st.n, st.total, list(map(memo.__getitem__, terms))  # every term looked up before
+    except KeyError:
+        pass
+    got = {t: v for t in terms if (v := memo.get(t)) is not None}
+    todo = {t for t in terms if t not in got}
+    arr = np.fromiter(sorted(todo), dtype=np.int64, count=len(todo))
+    df = np.zeros(len(arr), np.int64)
+    for t, live in views:
+        df += t.doc_freq(arr, live)
+    found = dict(zip(arr.tolist(), idf(st.n, df).tolist()))
+    if len(memo) + len(found) > _IDF_MEMO_MAX:
+        memo.clear()  # threads reading it meanwhile look their terms up again
+    memo.update(found)
+    got.update(found)
+    return st.n, st.total, list(map(got.__getitem__, terms))
 
 
 def prepare(coll: Collection, field: str, index_def: Any, queries: sp.csr_matrix | QueryRows,

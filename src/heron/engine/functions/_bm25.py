@@ -69,11 +69,16 @@ class TokenHasher:
     def id_list(self, tokens: list[str]) -> list[int]:
         """`ids` as a list of ints (for a few tokens: no array costs)."""
         memo = self._memo
+        try:
+            return list(map(memo.__getitem__, tokens))  # every token seen before: the common case
+        except KeyError:
+            pass
         new = list({t for t in tokens if t not in memo})
-        if new:
-            if len(memo) + len(new) > _CACHE_MAX:
-                memo = self._memo = {}  # a new dict: a thread still reading the old one keeps its tokens
-            memo.update(zip(new, hash_tokens(new).tolist()))
+        if len(memo) + len(new) > _CACHE_MAX:
+            # start over with this call's tokens (a new dict: a thread still reading the old one keeps its own)
+            memo = self._memo = {}
+            new = list(dict.fromkeys(tokens))
+        memo.update(zip(new, hash_tokens(new).tolist()))
         return list(map(memo.__getitem__, tokens))
 
 
@@ -101,10 +106,11 @@ def term_frequencies(token_lists: list[list[str]], hasher: TokenHasher | None = 
 
 def _one_row(ids: list[int]) -> QueryRows:
     """One row of term counts from its term ids (at least one)."""
-    counted = sorted(Counter(ids).items())
-    terms = np.array([t for t, _ in counted], dtype=np.int64)
-    counts = np.array([c for _, c in counted], dtype=np.float32)
-    return QueryRows(np.array([0, len(terms)], dtype=np.int64), terms, counts, (1, int(terms[-1]) + 1))
+    counted = Counter(ids)
+    order = sorted(counted)
+    terms = np.array(order, dtype=np.int64)
+    counts = np.array(list(map(counted.__getitem__, order)), dtype=np.float32)
+    return QueryRows(np.array([0, len(order)], dtype=np.int64), terms, counts, (1, order[-1] + 1))
 
 
 def _texts(values: Any, name: str) -> list[str]:

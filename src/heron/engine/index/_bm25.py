@@ -161,7 +161,7 @@ class Bm25Terms:
             return out_s, out_r
         # a query has a few terms: plain Python over them costs less than numpy calls on tiny arrays
         qidx = queries.indices
-        pos, terms, wts, qptr = np.searchsorted(vocab, qidx).tolist(), qidx.tolist(), \
+        pos, terms, wts, qptr = vocab.searchsorted(qidx).tolist(), qidx.tolist(), \
             queries.data.tolist(), queries.indptr.tolist()
         for i in range(nq):
             starts: list[int] = []
