@@ -193,3 +193,14 @@ def test_a_bad_timezone_is_refused_on_a_collection_without_timestamps(tmp_path):
         with pytest.raises(ParamError, match="Not/AZone"):
             c.search("docs", data=["hello"], anns_field="sparse", timezone="Not/AZone")
         assert c.search("docs", data=["hello"], anns_field="sparse", timezone="Asia/Tokyo")[0][0]["id"] == 0
+
+
+def test_the_standard_tokenizer_splits_ascii_texts_as_its_unicode_pattern_does():
+    from heron.engine.functions import _analyzer_tokenizers as tk
+
+    texts, queries = _corpus()
+    odd = ["don't foo_bar x-y 3.14 a1b2 __init__ ~!@#$%^&*()[]{} tab\there\nnew line", "", "   ", "UPPER lower 007",
+           "naïve café", "ŋ ǅ Ⅻ ½ ٣", "日本語のテキスト", "mixed ascii and ünïcödé words"]
+    tok = tk.StandardTokenizer()
+    for t in texts[:3000] + queries + odd:
+        assert tok.words(t) == tk._ALNUM_RUN.findall(t), t

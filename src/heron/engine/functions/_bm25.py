@@ -64,7 +64,14 @@ class TokenHasher:
         self._memo: dict[str, int] = {}
 
     def ids(self, tokens: list[str]) -> np.ndarray:
-        return np.fromiter(self.id_list(tokens), dtype=np.int64, count=len(tokens))
+        memo = self._memo
+        new = [t for t in dict.fromkeys(tokens) if t not in memo]  # only the distinct tokens are looked up twice
+        if len(memo) + len(new) > _CACHE_MAX:
+            memo = self._memo = {}  # start over with this call's tokens
+            new = list(dict.fromkeys(tokens))
+        if new:
+            memo.update(zip(new, hash_tokens(new).tolist()))
+        return np.fromiter(map(memo.__getitem__, tokens), dtype=np.int64, count=len(tokens))
 
     def id_list(self, tokens: list[str]) -> list[int]:
         """`ids` as a list of ints (for a few tokens: no array costs)."""
@@ -73,13 +80,7 @@ class TokenHasher:
             return list(map(memo.__getitem__, tokens))  # every token seen before: the common case
         except KeyError:
             pass
-        new = list({t for t in tokens if t not in memo})
-        if len(memo) + len(new) > _CACHE_MAX:
-            # start over with this call's tokens (a new dict: a thread still reading the old one keeps its own)
-            memo = self._memo = {}
-            new = list(dict.fromkeys(tokens))
-        memo.update(zip(new, hash_tokens(new).tolist()))
-        return list(map(memo.__getitem__, tokens))
+        return self.ids(tokens).tolist()
 
 
 def term_frequencies(token_lists: list[list[str]], hasher: TokenHasher | None = None) -> sp.csr_matrix:
@@ -93,15 +94,17 @@ def term_frequencies(token_lists: list[list[str]], hasher: TokenHasher | None = 
                              shape=(n, 1))
     if n == 1 and ids.size <= 64:  # one short text (a query): counted without numpy's per-call costs
         return _one_row(ids.tolist()).csr()
-    rows = np.repeat(np.arange(n, dtype=np.int64), lens)
-    # one key per (row, term): sort once, count the runs
-    order = np.lexsort((ids, rows))
-    r, c = rows[order], ids[order]
-    start = np.flatnonzero(np.concatenate(([True], (r[1:] != r[:-1]) | (c[1:] != c[:-1]))))
-    counts = np.diff(np.append(start, r.size)).astype(np.float32)
+    # one int64 key per (row, term), the row above the 32-bit term id: sort once, count the runs
+    key = np.repeat(np.arange(n, dtype=np.int64) << 32, lens)
+    key |= ids
+    key.sort()
+    start = np.flatnonzero(np.concatenate(([True], key[1:] != key[:-1])))
+    counts = np.diff(np.append(start, key.size)).astype(np.float32)
+    first = key[start]
+    terms = first & 0xFFFFFFFF
     indptr = np.zeros(n + 1, np.int64)
-    np.cumsum(np.bincount(r[start], minlength=n), out=indptr[1:])
-    return sp.csr_matrix((counts, c[start], indptr), shape=(n, int(c.max()) + 1))
+    np.cumsum(np.bincount(first >> 32, minlength=n), out=indptr[1:])
+    return sp.csr_matrix((counts, terms, indptr), shape=(n, int(terms.max()) + 1))
 
 
 def _one_row(ids: list[int]) -> QueryRows:
