@@ -163,30 +163,22 @@ def report(results: dict[str, dict[str, Any]], batch: int, rounds: int) -> str:
     return "\n".join(lines)
 
 
-def main(argv: list[str] | None = None) -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--rows", type=int, default=10_000, help="texts for the BM25 modes")
-    ap.add_argument("--embed-rows", type=int, default=2_000, help="texts for the modes with the embedding model")
-    ap.add_argument("--batch", type=int, default=1_000, help="rows per insert call")
-    ap.add_argument("--rounds", type=int, default=1)
-    ap.add_argument("--modes", default=",".join(MODES))
-    ap.add_argument("--out", default="", help="also write the table to this file")
-    args = ap.parse_args(argv)
-    modes = [m for m in args.modes.split(",") if m]
+def measure(texts: list[str], modes: list[str], rows: int, embed_rows: int, batch: int, rounds: int,
+            log: Callable[[str], Any] = print) -> dict[str, dict[str, Any]]:
+    """Each mode's best figures over ``rounds`` (see the module docstring); a failing mode reports its error."""
     for m in modes:
         if m not in MODES:
-            raise SystemExit(f"unknown mode {m!r}; expected some of {list(MODES)}")
-    texts = read_texts(max(args.rows, args.embed_rows))
+            raise ValueError(f"unknown mode {m!r}; expected some of {list(MODES)}")
     results: dict[str, dict[str, Any]] = {}
-    for rnd in range(args.rounds):
+    for rnd in range(rounds):
         for mode in modes:
             if "error" in results.get(mode, {}):
                 continue
-            rows = texts[:args.embed_rows] if "embed" in mode or "both" in mode else texts[:args.rows]
+            some = texts[:embed_rows] if mode in ("heron-embed", "heron-both") else texts[:rows]
             tmp = tempfile.mkdtemp(prefix=f"text-insert-{mode}-")
             try:
                 run = run_milvus_lite if mode.startswith("milvus-lite") else run_heron
-                got = run(rows, mode, args.batch, tmp)
+                got = run(some, mode, batch, tmp)
                 if mode in results:
                     _keep_best(results[mode], got)
                 else:
@@ -197,7 +189,25 @@ def main(argv: list[str] | None = None) -> None:
                 results[mode] = {"error": f"failed: {type(exc).__name__}: {str(exc)[:100]}"}
             finally:
                 shutil.rmtree(tmp, ignore_errors=True)
-            print(f"round {rnd + 1}: {mode} done", flush=True)
+            log(f"round {rnd + 1}: {mode} done")
+    return results
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--rows", type=int, default=10_000, help="texts for the BM25 modes")
+    ap.add_argument("--embed-rows", type=int, default=2_000, help="texts for the modes with the embedding model")
+    ap.add_argument("--batch", type=int, default=1_000, help="rows per insert call")
+    ap.add_argument("--rounds", type=int, default=1)
+    ap.add_argument("--modes", default=",".join(MODES))
+    ap.add_argument("--out", default="", help="also write the table to this file")
+    args = ap.parse_args(argv)
+    modes = [m for m in args.modes.split(",") if m]
+    if unknown := [m for m in modes if m not in MODES]:
+        raise SystemExit(f"unknown mode(s) {unknown}; expected some of {list(MODES)}")
+    texts = read_texts(max(args.rows, args.embed_rows))
+    results = measure(texts, modes, args.rows, args.embed_rows, args.batch, args.rounds,
+                      lambda line: print(line, flush=True))
     table = report(results, args.batch, args.rounds)
     print(table)
     if args.out:
