@@ -211,7 +211,10 @@ def prepare(coll: Collection, field: str, index_def: Any, queries: sp.csr_matrix
             q.sum_duplicates()
     terms = q.indices.tolist()
     n, total, weights = global_stats(coll, field, signature, terms)
-    data = (q.data * np.array(weights, dtype=np.float64)).astype(np.float32)
+    if len(weights) <= 64:  # qtf * idf in float64, then float32, as below, without numpy's costs on a few terms
+        data = np.array([c * w for c, w in zip(q.data.tolist(), weights)], dtype=np.float32).reshape(-1)
+    else:
+        data = (q.data * np.array(weights, dtype=np.float64)).astype(np.float32)
     sparams = shared_search_params(index_def.index_type if index_def is not None else "SPARSE_INVERTED_INDEX", params)
     ratio = float(sparams.get("drop_ratio_search", 0.0) or 0.0)
     rows: Any = QueryRows(q.indptr, q.indices, data, q.shape)

@@ -109,11 +109,14 @@ def term_frequencies(token_lists: list[list[str]], hasher: TokenHasher | None = 
 
 def _one_row(ids: list[int]) -> QueryRows:
     """One row of term counts from its term ids (at least one)."""
-    counted = Counter(ids)
-    order = sorted(counted)
-    terms = np.array(order, dtype=np.int64)
-    counts = np.array(list(map(counted.__getitem__, order)), dtype=np.float32)
-    return QueryRows(np.array([0, len(order)], dtype=np.int64), terms, counts, (1, order[-1] + 1))
+    order = sorted(set(ids))
+    if len(order) == len(ids):  # no token twice: the common case, without counting
+        counts = np.array([1.0] * len(order), dtype=np.float32)
+    else:
+        counted = Counter(ids)
+        counts = np.array(list(map(counted.__getitem__, order)), dtype=np.float32)
+    return QueryRows(np.array([0, len(order)], dtype=np.int64), np.array(order, dtype=np.int64), counts,
+                     (1, order[-1] + 1))
 
 
 def _texts(values: Any, name: str) -> list[str]:
