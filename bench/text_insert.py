@@ -158,8 +158,9 @@ def report(results: dict[str, dict[str, Any]], batch: int, rounds: int) -> str:
         if "error" in r:
             lines.append(f"| {name} | {r['error']} | | | | |")
             continue
+        cpu = f"{r['cpu_us_doc']:,.1f}" if isinstance(r.get("cpu_us_doc"), float) else "n/a"
         lines.append(f"| {name} | {r['rows']:,} | {fmt(r, 'insert_docs_s')} | {fmt(r, 'searchable_docs_s')} | "
-                     f"{fmt(r, 'function_docs_s')} | {fmt(r, 'cpu_us_doc')} |")
+                     f"{fmt(r, 'function_docs_s')} | {cpu} |")
     return "\n".join(lines)
 
 
