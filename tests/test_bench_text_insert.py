@@ -33,3 +33,16 @@ def test_a_failing_mode_reports_its_error_and_unknown_modes_are_refused(monkeypa
     assert "| heron-embed | failed: RuntimeError" in text_insert.report(res, 1, 2)
     with pytest.raises(ValueError, match="nope"):
         text_insert.measure(["a"], ["nope"], 1, 1, 1, 1)
+
+
+def test_sections_replace_their_own_block_and_keep_the_rest(tmp_path):
+    from bench._sections import write_section
+
+    doc = tmp_path / "TEXT.md"
+    write_section(doc, "a", "# A\n\none")
+    doc.write_text(doc.read_text() + "\nprose between\n")
+    write_section(doc, "b", "# B\n\ntwo")
+    write_section(doc, "a", "# A\n\nthree")
+    text = doc.read_text()
+    assert "one" not in text and text.index("three") < text.index("prose between") < text.index("two")
+    assert text.count("<!-- begin a -->") == 1 and text.count("<!-- end b -->") == 1
