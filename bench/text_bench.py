@@ -33,6 +33,11 @@ from heron import DataType
 from heron.engine.functions._analyzer import build_analyzer
 from heron.engine.index._text_index import TextIndex
 
+try:
+    from bench._sections import write_section
+except ImportError:  # run as a script: bench/ itself is on the path
+    from _sections import write_section  # type: ignore[no-redef]
+
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "minilm-dev-10k" / "base.jsonl.gz"
 ANALYZERS: dict[str, Any] = {
     "standard": {"type": "standard"},
@@ -156,7 +161,7 @@ def main() -> None:
           else f"| {k} | {v['heron']:.2f} | (none) |" for k, v in queries.items()],
         "",
     ]
-    Path(args.out).write_text("\n".join(lines))
+    write_section(args.out, "text_bench", "\n".join(lines))
     print("\n".join(lines))
 
 

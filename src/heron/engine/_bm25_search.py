@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ..data import _sparse as sp
-from .index._bm25 import DEFAULT_B, DEFAULT_K1, BM25Index, Bm25Terms, finite_avgdl, idf
+from .index._bm25 import DEFAULT_B, DEFAULT_K1, BM25Index, Bm25Terms, QueryRows, finite_avgdl, idf
 from .index._exact import drop_small, sort_hits
 from .index._params import shared_search_params
 
@@ -175,48 +175,49 @@ def global_stats(coll: Collection, field: str, signature: Any, terms: list[int])
         with _LOCK:
             _STATS.setdefault(coll, {})[field] = st
     memo = st.idf
-    todo = {t for t in terms if t not in memo}
-    if todo:
-        if len(memo) + len(todo) > _IDF_MEMO_MAX:
-            memo.clear()
-            todo = set(terms)
-        arr = np.fromiter(sorted(todo), dtype=np.int64, count=len(todo))
-        df = np.zeros(len(arr), np.int64)
-        for t, live in views:
-            df += t.doc_freq(arr, live)
-        memo.update(zip(arr.tolist(), idf(st.n, df).tolist()))
-    return st.n, st.total, [memo[t] for t in terms]
+    try:
+        return st.n, st.total, list(map(memo.__getitem__, terms))  # every term looked up before
+    except KeyError:
+        pass
+    got = {t: v for t in terms if (v := memo.get(t)) is not None}
+    todo = {t for t in terms if t not in got}
+    arr = np.fromiter(sorted(todo), dtype=np.int64, count=len(todo))
+    df = np.zeros(len(arr), np.int64)
+    for t, live in views:
+        df += t.doc_freq(arr, live)
+    found = dict(zip(arr.tolist(), idf(st.n, df).tolist()))
+    if len(memo) + len(found) > _IDF_MEMO_MAX:
+        memo.clear()  # threads reading it meanwhile look their terms up again
+    memo.update(found)
+    got.update(found)
+    return st.n, st.total, list(map(got.__getitem__, terms))
 
 
-def prepare(coll: Collection, field: str, index_def: Any, queries: sp.csr_matrix,
+def prepare(coll: Collection, field: str, index_def: Any, queries: sp.csr_matrix | QueryRows,
             params: dict[str, Any]) -> Bm25Query:
-    """Weight ``queries`` (raw query term counts) by global IDF and fix the global avgdl."""
+    """Weight ``queries`` (raw query term counts) by global IDF and fix the global avgdl.
+
+    ``queries``: a sparse matrix, or `QueryRows` (query texts turned into term counts by the BM25 function).
+    """
     iparams = index_def.params if index_def is not None else {}
     k1 = float(iparams.get("bm25_k1", DEFAULT_K1))
     b = float(iparams.get("bm25_b", DEFAULT_B))
     signature = index_def.signature if index_def is not None else None
-    q = queries if isinstance(queries, sp.csr_matrix) else sp.csr_matrix(queries, dtype=np.float32)
-    if not q.has_canonical_format:
-        q = q.copy()
-        q.sum_duplicates()
+    q: Any = queries
+    if not isinstance(q, QueryRows):
+        q = q if isinstance(q, sp.csr_matrix) else sp.csr_matrix(q, dtype=np.float32)
+        if not q.has_canonical_format:
+            q = q.copy()
+            q.sum_duplicates()
     terms = q.indices.tolist()
     n, total, weights = global_stats(coll, field, signature, terms)
-    data = (q.data * np.array(weights, dtype=np.float64)).astype(np.float32)
+    if len(weights) <= 64:  # qtf * idf in float64, then float32, as below, without numpy's costs on a few terms
+        data = np.array([c * w for c, w in zip(q.data.tolist(), weights)], dtype=np.float32).reshape(-1)
+    else:
+        data = (q.data * np.array(weights, dtype=np.float64)).astype(np.float32)
     sparams = shared_search_params(index_def.index_type if index_def is not None else "SPARSE_INVERTED_INDEX", params)
     ratio = float(sparams.get("drop_ratio_search", 0.0) or 0.0)
     rows: Any = QueryRows(q.indptr, q.indices, data, q.shape)
     if ratio > 0:
         rows = drop_small(rows.csr(), ratio)
     return Bm25Query(field, signature, rows, finite_avgdl(total, n), k1, b)
-
-
-class QueryRows:
-    """Query rows as `Bm25Terms.topk` reads them (a CSR matrix's arrays), made without building one."""
-
-    __slots__ = ("indptr", "indices", "data", "shape")
-
-    def __init__(self, indptr: np.ndarray, indices: np.ndarray, data: np.ndarray, shape: tuple[int, int]) -> None:
-        self.indptr, self.indices, self.data, self.shape = indptr, indices, data, shape
-
-    def csr(self) -> sp.csr_matrix:
-        return sp.csr_matrix((self.data, self.indices, self.indptr), shape=self.shape)

@@ -30,6 +30,7 @@ from ..data._batch import Batch
 from ..data._column import Column
 from ..data._vectors import convert_vectors
 from .functions._base import FunctionDef, RowFunction, build
+from .functions._bm25 import BM25Function
 
 #: Built functions by ``id`` of their schema (schemas compare by value, so they are not hashable keys);
 #: an entry goes when its schema is collected.
@@ -159,8 +160,12 @@ def is_text_query(data: Any) -> bool:
     return isinstance(data, np.ndarray) and data.ndim == 1 and data.dtype.kind in "UO"
 
 
-def text_queries(schema: CollectionSchema, f: FieldSchema, data: Any) -> Any:
-    """Query vectors for ``data``: the texts turned into vectors by the function that fills ``f``, else ``data``."""
+def text_queries(schema: CollectionSchema, f: FieldSchema, data: Any, bm25: bool = False) -> Any:
+    """Query vectors for ``data``: the texts turned into vectors by the function that fills ``f``, else ``data``.
+
+    With ``bm25`` (a search with metric BM25), a BM25 function's query rows come as `QueryRows`,
+    which the BM25 search reads without a sparse matrix being built and checked.
+    """
     if not is_text_query(data):
         return data
     fn = next((fn for fn in schema.functions if f.name in fn.output_field_names), None)
@@ -168,6 +173,8 @@ def text_queries(schema: CollectionSchema, f: FieldSchema, data: Any) -> Any:
         raise ParamError(f"data: got texts, but field {f.name!r} is not the output of a BM25 or TEXTEMBEDDING "
                          f"function; expected {f.dtype.name} query vectors")
     texts = [str(t) for t in data.tolist()]
+    if bm25 and isinstance(row_function(schema, fn), BM25Function):  # term counts: nothing to check
+        return _run(schema, fn, "query", lambda rf: rf.query_rows(texts))
     raw = _run(schema, fn, "query", lambda rf: rf.query(texts))
     try:
         return convert_vectors(f, raw, len(texts))

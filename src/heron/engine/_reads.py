@@ -33,6 +33,7 @@ from ._rerank_hits import candidate_counts, decay_hybrid, fuse, hybrid_ranker, r
 from ._segment import SegmentView
 from ._zones import read_zone, rezone_hits, rezone_rows
 from .index._base import IndexChanged
+from .index._bm25 import QueryRows
 from .index._params import BINARY_METRICS, FLOAT_METRICS, SPARSE_METRICS, shared_search_params
 from .index._subset_cache import mask_facts
 from .index._vector_index import exact_range_search, exact_search
@@ -262,7 +263,7 @@ class Reader:
         plan = search_plan(coll, r.ranker)
         if r.params:
             shared_search_params(d.index_type if d is not None else "FLAT", r.params)
-        queries = self._queries(f, text_queries(coll.schema, f, r.data))
+        queries = self._queries(f, text_queries(coll.schema, f, r.data, metric == "BM25"))
         parts = self._parts(coll, r.partition_names)
         want = r.limit + r.offset
         grouped = bool(r.group_by_field)
@@ -281,6 +282,8 @@ class Reader:
         return out
 
     def _queries(self, f, data: Any) -> Any:
+        if type(data) is QueryRows:  # a BM25 function's term counts (see text_queries)
+            return data
         if f.dtype is DataType.SPARSE_FLOAT_VECTOR:
             if not sp.issparse(data):
                 raise ParamError(f"data: field {f.name!r} is SPARSE_FLOAT_VECTOR; expected sparse query vectors")

@@ -27,7 +27,13 @@ def database_zone(engine: Engine, db: str) -> str:
 
 
 def read_zone(engine: Engine, coll: Collection, requested: str = "") -> str:
-    """The zone a read shows TIMESTAMPTZ values in; `ParamError` for a zone that does not exist."""
+    """The zone a read shows TIMESTAMPTZ values in; `ParamError` for a zone that does not exist.
+
+    A collection without TIMESTAMPTZ fields shows nothing in a zone: unless the read names one
+    (checked all the same), its database's is not looked up.
+    """
+    if not requested and not timestamptz_fields(coll.schema):
+        return UTC
     zone = requested or coll.properties.get("timezone") or database_zone(engine, coll.db) or UTC
     return check_zone(zone)
 

@@ -21,6 +21,7 @@ import numpy as np
 
 from ..._errors import ParamError
 from ...data import _sparse as sp
+from ..index._bm25 import QueryRows
 from ._analyzer import build_analyzer
 from ._base import FunctionDef, register
 
@@ -64,13 +65,22 @@ class TokenHasher:
 
     def ids(self, tokens: list[str]) -> np.ndarray:
         memo = self._memo
-        new = list({t for t in tokens if t not in memo})
+        new = [t for t in dict.fromkeys(tokens) if t not in memo]  # only the distinct tokens are looked up twice
+        if len(memo) + len(new) > _CACHE_MAX:
+            memo = self._memo = {}  # start over with this call's tokens
+            new = list(dict.fromkeys(tokens))
         if new:
-            if len(memo) + len(new) > _CACHE_MAX:
-                memo.clear()
             memo.update(zip(new, hash_tokens(new).tolist()))
-        get = memo.__getitem__
-        return np.fromiter(map(get, tokens), dtype=np.int64, count=len(tokens))
+        return np.fromiter(map(memo.__getitem__, tokens), dtype=np.int64, count=len(tokens))
+
+    def id_list(self, tokens: list[str]) -> list[int]:
+        """`ids` as a list of ints (for a few tokens: no array costs)."""
+        memo = self._memo
+        try:
+            return list(map(memo.__getitem__, tokens))  # every token seen before: the common case
+        except KeyError:
+            pass
+        return self.ids(tokens).tolist()
 
 
 def term_frequencies(token_lists: list[list[str]], hasher: TokenHasher | None = None) -> sp.csr_matrix:
@@ -83,19 +93,30 @@ def term_frequencies(token_lists: list[list[str]], hasher: TokenHasher | None = 
         return sp.csr_matrix((np.empty(0, np.float32), np.empty(0, np.int64), np.zeros(n + 1, np.int64)),
                              shape=(n, 1))
     if n == 1 and ids.size <= 64:  # one short text (a query): counted without numpy's per-call costs
-        counted = sorted(Counter(ids.tolist()).items())
-        terms = np.array([t for t, _ in counted], dtype=np.int64)
-        counts = np.array([c for _, c in counted], dtype=np.float32)
-        return sp.csr_matrix((counts, terms, np.array([0, len(terms)])), shape=(1, int(terms[-1]) + 1))
-    rows = np.repeat(np.arange(n, dtype=np.int64), lens)
-    # one key per (row, term): sort once, count the runs
-    order = np.lexsort((ids, rows))
-    r, c = rows[order], ids[order]
-    start = np.flatnonzero(np.concatenate(([True], (r[1:] != r[:-1]) | (c[1:] != c[:-1]))))
-    counts = np.diff(np.append(start, r.size)).astype(np.float32)
+        return _one_row(ids.tolist()).csr()
+    # one int64 key per (row, term), the row above the 32-bit term id: sort once, count the runs
+    key = np.repeat(np.arange(n, dtype=np.int64) << 32, lens)
+    key |= ids
+    key.sort()
+    start = np.flatnonzero(np.concatenate(([True], key[1:] != key[:-1])))
+    counts = np.diff(np.append(start, key.size)).astype(np.float32)
+    first = key[start]
+    terms = first & 0xFFFFFFFF
     indptr = np.zeros(n + 1, np.int64)
-    np.cumsum(np.bincount(r[start], minlength=n), out=indptr[1:])
-    return sp.csr_matrix((counts, c[start], indptr), shape=(n, int(c.max()) + 1))
+    np.cumsum(np.bincount(first >> 32, minlength=n), out=indptr[1:])
+    return sp.csr_matrix((counts, terms, indptr), shape=(n, int(terms.max()) + 1))
+
+
+def _one_row(ids: list[int]) -> QueryRows:
+    """One row of term counts from its term ids (at least one)."""
+    order = sorted(set(ids))
+    if len(order) == len(ids):  # no token twice: the common case, without counting
+        counts = np.array([1.0] * len(order), dtype=np.float32)
+    else:
+        counted = Counter(ids)
+        counts = np.array(list(map(counted.__getitem__, order)), dtype=np.float32)
+    return QueryRows(np.array([0, len(order)], dtype=np.int64), np.array(order, dtype=np.int64), counts,
+                     (1, order[-1] + 1))
 
 
 def _texts(values: Any, name: str) -> list[str]:
@@ -138,6 +159,14 @@ class BM25Function:
     def query(self, data: list[Any]) -> sp.csr_matrix:
         """Query rows (term counts) for search texts."""
         return self.vectorize(_texts(data, "data"))
+
+    def query_rows(self, data: list[Any]) -> QueryRows:
+        """`query` as `QueryRows`: what a BM25 index searches with, made without a sparse matrix's costs."""
+        tokens = self.analyzer.tokenize_many(_texts(data, "data"))
+        if len(tokens) == 1 and 0 < len(tokens[0]) <= 64:  # one query text, the common case
+            return _one_row(self._hasher.id_list(tokens[0]))
+        m = term_frequencies(tokens, self._hasher)
+        return QueryRows(m.indptr, m.indices, m.data, m.shape)
 
     def vectorize(self, texts: list[str]) -> sp.csr_matrix:
         """Term-frequency rows for ``texts``."""

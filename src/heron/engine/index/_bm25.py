@@ -161,7 +161,7 @@ class Bm25Terms:
             return out_s, out_r
         # a query has a few terms: plain Python over them costs less than numpy calls on tiny arrays
         qidx = queries.indices
-        pos, terms, wts, qptr = np.searchsorted(vocab, qidx).tolist(), qidx.tolist(), \
+        pos, terms, wts, qptr = vocab.searchsorted(qidx).tolist(), qidx.tolist(), \
             queries.data.tolist(), queries.indptr.tolist()
         for i in range(nq):
             starts: list[int] = []
@@ -310,6 +310,21 @@ def _maxscore(
     else:
         ids = np.flatnonzero(seen if allow is None else seen & allow)
     return top_of(acc[ids], ids, k)
+
+
+class QueryRows:
+    """Query rows as `Bm25Terms.topk` reads them (a CSR matrix's arrays), made without building one.
+
+    Each row's term ids are sorted and distinct (a canonical CSR matrix's layout).
+    """
+
+    __slots__ = ("indptr", "indices", "data", "shape")
+
+    def __init__(self, indptr: np.ndarray, indices: np.ndarray, data: np.ndarray, shape: tuple[int, int]) -> None:
+        self.indptr, self.indices, self.data, self.shape = indptr, indices, data, shape
+
+    def csr(self) -> sp.csr_matrix:
+        return sp.csr_matrix((self.data, self.indices, self.indptr), shape=self.shape)
 
 
 class BM25Index(VectorIndex):
