@@ -40,6 +40,7 @@ from .._errors import (
 from ._access import ACCESS_REQUESTS, NO_AUTH
 from ._access import run as run_access
 from ._aggregate import aggregating
+from ._auto_seal import IdleSealer, idle_seal_settings
 from ._catalog_ops import CatalogOps
 from ._coalesce import SearchCoalescer
 from ._collection import Collection
@@ -97,6 +98,7 @@ class Engine:
 
     def __init__(self, path: str, *, seal_rows: int | None = None) -> None:
         detach_interrupt_check()
+        idle_seconds, idle_rows = idle_seal_settings()  # a malformed setting fails before anything opens
         self.dir = DataDir(path)
         try:
             self.catalog = Catalog(self.dir.catalog_path, data_left=lambda: data_left(self.dir.path))
@@ -162,6 +164,9 @@ class Engine:
         #: Names of the databases, as the catalog holds them.
         self.databases = {n for (n,) in self.catalog.rows("SELECT name FROM databases")}
         Recovery(self).load_catalog()
+        #: Seals growing segments that took no rows for a while (`_auto_seal`).
+        self.idle_sealer = IdleSealer(self, idle_seconds, idle_rows)
+        self.idle_sealer.start()
 
     def _dispatch_table(self) -> dict[type, Callable[[Any], Any]]:
         """Every request `execute` runs, each with the method that answers it."""
@@ -351,6 +356,9 @@ class Engine:
         if self.closed:
             return
         self.closed = self.closing = True
+        sealer = getattr(self, "idle_sealer", None)  # absent in an engine whose opening failed
+        if sealer is not None:
+            sealer.stop()
         pending = len(self._pending)  # no lock: a forked child's copy of it may be held by a thread it lacks
         self.progress.report("close", "", 0, pending + 1, f"{pending} background tasks to finish or stop")
         self.background.shutdown(wait=True)

@@ -1,0 +1,274 @@
+"""Growing rows left idle are sealed and indexed without a flush, losing nothing if the process dies meanwhile."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+import heron
+from heron.engine import _maintenance
+from heron.engine._auto_seal import IDLE_SEAL_ROWS, IDLE_SEAL_SECONDS, IdleSealer
+
+DIM = 16
+HERON_SRC = str(Path(heron.__file__).resolve().parents[1])
+
+
+def _engine(c: heron.Client) -> Any:
+    return c._transport._engine
+
+
+def _part(c: heron.Client, name: str = "c") -> Any:
+    return _engine(c).collection("default", name).partitions["_default"]
+
+
+def _vectors(n: int, seed: int = 5) -> np.ndarray:
+    return np.random.default_rng(seed).standard_normal((n, DIM)).astype(np.float32)
+
+
+def _create(c: heron.Client, name: str = "c") -> None:
+    schema = c.create_schema()
+    schema.add_field("id", heron.DataType.INT64, is_primary=True)
+    schema.add_field("vec", heron.DataType.FLOAT_VECTOR, dim=DIM)
+    idx = c.prepare_index_params()
+    idx.add_index("vec", index_type="HNSW", metric_type="L2", params={"M": 16, "efConstruction": 100})
+    c.create_collection(name, schema=schema, index_params=idx)
+
+
+def _insert(c: heron.Client, x: np.ndarray, start: int, name: str = "c") -> None:
+    c.insert(name, {"id": np.arange(start, start + len(x), dtype=np.int64), "vec": x})
+
+
+def _until(check: Any, timeout: float = 60.0) -> Any:
+    end = time.monotonic() + timeout
+    while True:
+        got = check()
+        if got or time.monotonic() > end:
+            return got
+        time.sleep(0.02)
+
+
+def _all_indexed(c: heron.Client) -> bool:
+    p = _part(c)
+    return p.growing is None and bool(p.sealed) and all(s.persisted and "vec" in s.vindex for s in p.sealed)
+
+
+def _exact_top(x: np.ndarray, q: np.ndarray, k: int) -> list[list[int]]:
+    d = ((q[:, None, :] - x[None, :, :]) ** 2).sum(-1)
+    return [list(map(int, row)) for row in np.argsort(d, axis=1, kind="stable")[:, :k]]
+
+
+@pytest.fixture
+def idle(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Idle sealing after 0.1 s for segments of 500 rows or more."""
+    monkeypatch.setenv("HERON_SEAL_IDLE_SECONDS", "0.1")
+    monkeypatch.setenv("HERON_SEAL_IDLE_ROWS", "500")
+
+
+def test_idle_growing_rows_are_sealed_and_indexed_without_flush(tmp_path: Path, idle: None) -> None:
+    x = _vectors(3000)
+    q = x[:20] + 0.05
+    with heron.Client(str(tmp_path / "db")) as c:
+        _create(c)
+        _insert(c, x, 0)
+        assert _until(lambda: _all_indexed(c)), [(s.id, s.n, s.persisted, list(s.vindex)) for s in _part(c).sealed]
+        p = _part(c)
+        assert sum(s.n for s in p.sealed) == 3000
+        d = c.describe_index("c", "vec")
+        assert (d["total_rows"], d["indexed_rows"], d["pending_index_rows"], d["state"]) == (3000, 3000, 0, "Finished")
+        hits = c.search("c", data=q, limit=10, search_params={"params": {"ef": 200}})
+        truth = _exact_top(x, q, 10)
+        recall = np.mean([len({h["id"] for h in got} & set(want)) / 10 for got, want in zip(hits, truth)])
+        assert recall >= 0.95, recall
+        segs = c.list_persistent_segments("c")
+        assert {s.state for s in segs} == {"Flushed"} and sum(s.num_rows for s in segs) == 3000
+
+
+def test_growing_rows_are_searched_exactly_until_the_sealed_index_is_in(tmp_path: Path, idle: None,
+                                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    release = threading.Event()
+    build = _maintenance.build_index
+
+    def held(*args: Any, **kwargs: Any) -> Any:
+        release.wait(60)
+        return build(*args, **kwargs)
+
+    monkeypatch.setattr(_maintenance, "build_index", held)
+    x = _vectors(2000, seed=7)
+    q = x[100:110] + 0.01
+    with heron.Client(str(tmp_path / "db")) as c:
+        _create(c)
+        _insert(c, x, 0)
+        # Large enough to be sealed once idle: pending, whether still growing or sealed and waiting for its index.
+        d = c.describe_index("c", "vec")
+        assert (d["indexed_rows"], d["pending_index_rows"], d["state"]) == (0, 2000, "InProgress")
+        try:
+            assert _until(lambda: _part(c).growing is None and _part(c).sealed[0].persisted)
+            assert "vec" not in _part(c).sealed[0].vindex
+            got = c.search("c", data=q, limit=5)
+            assert [[h["id"] for h in r] for r in got] == _exact_top(x, q, 5)  # exact while the build waits
+            _insert(c, _vectors(10, seed=8), 2000)  # writes go on meanwhile, into a new growing segment
+            assert c.query("c", filter="", output_fields=["count(*)"])[0]["count(*)"] == 2010
+        finally:
+            release.set()
+        assert _until(lambda: "vec" in _part(c).sealed[0].vindex)
+        d = _until(lambda: (r := c.describe_index("c", "vec"))["state"] == "Finished" and r)
+        assert d and (d["total_rows"], d["indexed_rows"], d["pending_index_rows"]) == (2010, 2010, 0)
+
+
+def test_idle_segment_is_merged_into_the_sealed_one_before_it(tmp_path: Path, idle: None,
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HERON_SEAL_ROWS", "2000")
+    x = _vectors(2600, seed=9)
+    with heron.Client(str(tmp_path / "db")) as c:
+        _create(c)
+        _insert(c, x, 0)  # 2000 rows sealed for their size, 600 growing
+        assert _until(lambda: _all_indexed(c) and len(_part(c).sealed) == 1)
+        assert _part(c).sealed[0].n == 2600
+        assert sorted(r["id"] for r in c.query("c", filter="id >= 0", output_fields=["id"], limit=3000)) == \
+            list(range(2600))
+    with heron.Client(str(tmp_path / "db")) as c:  # reopened: the merged segment is the file, the log is empty
+        p = _part(c)
+        assert p.growing is None and [s.n for s in p.sealed] == [2600]
+
+
+def test_the_policy_seals_only_idle_segments_large_enough(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HERON_SEAL_IDLE_SECONDS", "3600")  # the thread never fires: `look` is driven here
+    monkeypatch.setenv("HERON_SEAL_IDLE_ROWS", "500")
+    with heron.Client(str(tmp_path / "db")) as c:
+        _create(c)
+        _create(c, "small")
+        sealer: IdleSealer = _engine(c).idle_sealer
+        _insert(c, _vectors(600), 0)
+        _insert(c, _vectors(499), 0, "small")
+        t0 = time.monotonic()
+        assert sealer.look(t0) == 0
+        assert sealer.look(t0 + 3599) == 0
+        _insert(c, _vectors(10, seed=1), 600)  # a write makes the segment busy again
+        assert sealer.look(t0 + 3601) == 0
+        assert _part(c).growing is not None
+        assert sealer.look(t0 + 3601 + 3600) == 1
+        assert _part(c).growing is None and [s.n for s in _part(c).sealed] == [610]
+        assert _part(c, "small").growing.n == 499  # too few rows: scanned as cheaply as an index would be
+        d = c.describe_index("small", "vec")
+        assert (d["indexed_rows"], d["pending_index_rows"], d["state"]) == (499, 0, "Finished")
+
+
+def test_idle_sealing_is_off_at_zero_seconds(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HERON_SEAL_IDLE_SECONDS", "0")
+    monkeypatch.setenv("HERON_SEAL_IDLE_ROWS", "10")
+    with heron.Client(str(tmp_path / "db")) as c:
+        _create(c)
+        _insert(c, _vectors(100), 0)
+        sealer = _engine(c).idle_sealer
+        assert not sealer.enabled and sealer._thread is None
+        d = c.describe_index("c", "vec")
+        assert (d["indexed_rows"], d["pending_index_rows"], d["state"]) == (100, 0, "Finished")
+
+
+def test_the_defaults_seal_after_seconds_not_minutes() -> None:
+    assert 0 < IDLE_SEAL_SECONDS <= 2 and 1000 <= IDLE_SEAL_ROWS <= 10_000
+
+
+@pytest.mark.parametrize(("name", "value"), [("HERON_SEAL_IDLE_SECONDS", "soon"), ("HERON_SEAL_IDLE_ROWS", "-3")])
+def test_a_malformed_setting_fails_the_open_naming_it(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                      name: str, value: str) -> None:
+    monkeypatch.setenv(name, value)
+    with pytest.raises(ValueError, match=f"{name}={value!r}"):
+        heron.Client(str(tmp_path / "db"))
+    monkeypatch.delenv(name)
+    with heron.Client(str(tmp_path / "db")) as c:  # nothing was left locked or half made
+        assert c.list_collections() == []
+
+
+# -- a process killed while an idle segment is sealed ------------------------------------------------------------
+
+_WRITER = textwrap.dedent("""
+    import sys, time
+    import numpy as np
+    import heron
+    path, first, second = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+    rng = np.random.default_rng(11)
+    with heron.Client(path) as c:
+        if not c.has_collection("c"):
+            s = c.create_schema()
+            s.add_field("id", heron.DataType.INT64, is_primary=True)
+            s.add_field("vec", heron.DataType.FLOAT_VECTOR, dim=8)
+            idx = c.prepare_index_params()
+            idx.add_index("vec", index_type="HNSW", metric_type="L2", params={"M": 8, "efConstruction": 40})
+            c.create_collection("c", schema=s, index_params=idx)
+        start = 0
+        for size in (first, second):
+            for lo in range(start, start + size, 100):
+                c.insert("c", {"id": np.arange(lo, lo + 100), "vec": rng.random((100, 8), dtype=np.float32)})
+                print("acked", lo + 100, flush=True)
+            start += size
+            time.sleep(0.5)  # idle: sealed in the background
+        print("idle", flush=True)
+        time.sleep(120)
+""")
+
+
+def _run_writer(path: Path, env: dict[str, str], first: int, second: int, kill_after: float | None) -> tuple[int, int]:
+    """Run the writer until it dies (or `kill_after` seconds after its first ack); return (signal, rows acked)."""
+    full_env = {**os.environ, "PYTHONPATH": HERON_SRC, "HERON_SEAL_IDLE_SECONDS": "0.05", "HERON_SEAL_IDLE_ROWS": "100",
+                "HERON_SEAL_ROWS": "1000", **env}
+    proc = subprocess.Popen([sys.executable, "-c", _WRITER, str(path), str(first), str(second)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=full_env)
+    acked = 0
+    assert proc.stdout is not None
+    killer = None
+    try:
+        for line in proc.stdout:
+            if line.startswith("acked"):
+                acked = int(line.split()[1])
+                if kill_after is not None and killer is None:
+                    killer = threading.Timer(kill_after, proc.send_signal, (signal.SIGKILL,))
+                    killer.start()
+            elif line.startswith("idle"):
+                if kill_after is None:
+                    break  # the fault point was never reached: reported below
+        proc.wait(60)
+    finally:
+        if killer is not None:
+            killer.cancel()
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(60)
+    return -proc.returncode, acked
+
+
+def _check_rows(path: Path, acked: int) -> None:
+    with heron.Client(str(path)) as c:
+        ids = sorted(r["id"] for r in c.query("c", filter="id >= 0", output_fields=["id"], limit=16384))
+        assert ids[:acked] == list(range(acked)), f"acknowledged rows lost: {sorted(set(range(acked)) - set(ids))[:5]}"
+        assert len(ids) == len(set(ids)) and len(ids) % 100 == 0 and ids == list(range(len(ids)))
+        assert len(c.search("c", data=[[0.5] * 8], limit=5)[0]) == 5
+
+
+@pytest.mark.parametrize("fault", ["persist.before_commit@2", "persist.after_commit@2", "merge.before_install@1",
+                                   "merge.after_install@1", "index.before_save@2"])
+def test_kill_during_an_idle_seal_loses_no_acknowledged_row(tmp_path: Path, fault: str) -> None:
+    """1,000 rows sealed for their size, then 300 sealed for being idle; the process dies at a step of that seal."""
+    path = tmp_path / "db"
+    died, acked = _run_writer(path, {"HERON_FAULT": fault}, 1000, 300, None)
+    assert died == signal.SIGKILL, f"the writer was not killed at {fault} (exit {-died})"
+    assert acked == 1300
+    _check_rows(path, acked)
+
+
+def test_kill_at_random_moments_of_idle_sealing_loses_no_acknowledged_row(tmp_path: Path) -> None:
+    path = tmp_path / "db"
+    rng = np.random.default_rng(int(os.environ.get("HERON_KILL_SEED", "22")))
+    for _ in range(3):
+        died, acked = _run_writer(path, {}, 700, 200, float(rng.uniform(0.0, 1.5)))
+        _check_rows(path, acked)
