@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 import heron
-from heron.engine import _maintenance
+from heron.engine import _maintenance, _reads
 from heron.engine._auto_seal import IDLE_SEAL_ROWS, IDLE_SEAL_SECONDS, IdleSealer
 
 DIM = 16
@@ -166,11 +166,13 @@ def test_the_policy_seals_only_idle_segments_large_enough(tmp_path: Path, monkey
 def test_idle_sealing_is_off_at_zero_seconds(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("HERON_SEAL_IDLE_SECONDS", "0")
     monkeypatch.setenv("HERON_SEAL_IDLE_ROWS", "10")
+    monkeypatch.setenv("HERON_INTERIM_ROWS", "0")
     with heron.Client(str(tmp_path / "db")) as c:
         _create(c)
         _insert(c, _vectors(100), 0)
         sealer = _engine(c).idle_sealer
-        assert not sealer.enabled and sealer._thread is None
+        assert not sealer.enabled and sealer._thread is None  # nothing to do: no thread
+        assert sealer.look(time.monotonic() + 3600) == 0 and _part(c).growing.n == 100
         d = c.describe_index("c", "vec")
         assert (d["indexed_rows"], d["pending_index_rows"], d["state"]) == (100, 0, "Finished")
 
@@ -188,6 +190,126 @@ def test_a_malformed_setting_fails_the_open_naming_it(tmp_path: Path, monkeypatc
     monkeypatch.delenv(name)
     with heron.Client(str(tmp_path / "db")) as c:  # nothing was left locked or half made
         assert c.list_collections() == []
+
+
+# -- interim indexes on fresh rows -------------------------------------------------------------------------------
+
+@pytest.fixture
+def interim(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Interim indexes every 1,000 rows, idle sealing off; returns a list counting the searches that used them."""
+    monkeypatch.setenv("HERON_SEAL_IDLE_SECONDS", "0")
+    monkeypatch.setenv("HERON_INTERIM_ROWS", "1000")
+    used: list[int] = []
+    real = _reads.interim_search
+
+    def counted(*args: Any, **kwargs: Any) -> Any:
+        out = real(*args, **kwargs)
+        if out is not None:
+            used.append(1)
+        return out
+
+    monkeypatch.setattr(_reads, "interim_search", counted)
+    return used
+
+
+def _covered(c: heron.Client, name: str = "c") -> int:
+    p = _part(c, name)
+    return sum((e[1][-1][1] if (e := s.interim.get("vec")) else 0) for s in p.segments())
+
+
+def _scores_rows(hits: list[list[dict[str, Any]]]) -> list[list[int]]:
+    return [[h["id"] for h in q] for q in hits]
+
+
+@pytest.mark.parametrize("metric", ["L2", "IP", "COSINE"])
+def test_fresh_rows_are_searched_through_interim_indexes(tmp_path: Path, interim: list[int], metric: str) -> None:
+    x = _vectors(2500, seed=12)
+    q = x[::250][:10] + 0.05
+    with heron.Client(str(tmp_path / "db")) as c:
+        schema = c.create_schema()
+        schema.add_field("id", heron.DataType.INT64, is_primary=True)
+        schema.add_field("tag", heron.DataType.INT64)
+        schema.add_field("vec", heron.DataType.FLOAT_VECTOR, dim=DIM)
+        idx = c.prepare_index_params()
+        idx.add_index("vec", index_type="HNSW", metric_type=metric, params={"M": 16, "efConstruction": 64})
+        c.create_collection("c", schema=schema, index_params=idx)
+        ids = np.arange(2500, dtype=np.int64)
+        c.insert("c", {"id": ids, "tag": ids % 3, "vec": x})
+        assert _until(lambda: _covered(c) == 2000)  # two runs of 1,000 rows; the last 500 are scanned
+        assert _part(c).growing is not None and not _part(c).sealed
+        exact = c.search("c", data=q, limit=10, search_params={"interim": False})
+        assert not interim
+        fast = c.search("c", data=q, limit=10)
+        assert interim
+        recall = np.mean([len(set(a) & set(b)) / 10 for a, b in zip(_scores_rows(fast), _scores_rows(exact))])
+        assert recall >= 0.9, recall
+        for got in fast:  # best first, with the scores the exact scan gives those rows
+            scores = [h["distance"] for h in got]
+            assert scores == sorted(scores, reverse=metric != "L2")
+        every = c.search("c", data=q[:1], limit=2500, search_params={"interim": False})[0]
+        by_id = {h["id"]: h["distance"] for h in every}
+        assert all(abs(h["distance"] - by_id[h["id"]]) < 1e-3 * max(1.0, abs(h["distance"])) for h in fast[0])
+        c.delete("c", ids=_scores_rows(exact)[0][:3])
+        filtered = c.search("c", data=q, limit=10, filter="tag == 1")
+        assert all(h["id"] % 3 == 1 for r in filtered for h in r)
+        assert not set(_scores_rows(exact)[0][:3]) & {h["id"] for r in c.search("c", data=q, limit=10) for h in r}
+        want = c.search("c", data=q, limit=10, filter="tag == 1", search_params={"interim": False})
+        recall = np.mean([len(set(a) & set(b)) / 10 for a, b in zip(_scores_rows(filtered), _scores_rows(want))])
+        assert recall >= 0.9, recall
+
+
+def test_interim_indexes_go_once_the_segment_has_its_own(tmp_path: Path, interim: list[int]) -> None:
+    x = _vectors(2600, seed=13)
+    with heron.Client(str(tmp_path / "db")) as c:
+        _create(c)
+        _insert(c, x, 0)
+        assert _until(lambda: _covered(c) == 2000)
+        c.flush("c")  # sealed: the last 600 rows get an interim index of their own until the HNSW build ends
+        seg = _part(c).sealed[0]
+        assert "vec" in seg.vindex
+        assert _until(lambda: not seg.interim)  # dropped by the next look
+        got = c.search("c", data=x[:5], limit=1)
+        assert [r[0]["id"] for r in got] == [0, 1, 2, 3, 4]
+
+
+def test_a_sealed_segment_waiting_for_its_index_is_searched_through_interim_indexes(
+        tmp_path: Path, interim: list[int], monkeypatch: pytest.MonkeyPatch) -> None:
+    release = threading.Event()
+    build = _maintenance.build_index
+    monkeypatch.setattr(_maintenance, "build_index", lambda *a, **k: (release.wait(60), build(*a, **k))[1])
+    x = _vectors(1700, seed=14)
+    with heron.Client(str(tmp_path / "db")) as c:
+        _create(c)
+        _insert(c, x, 0)
+        try:
+            threading.Thread(target=c.flush, args=("c",), daemon=True).start()
+            assert _until(lambda: _part(c).growing is None and _covered(c) == 1700)  # 1,000 + the last 700
+            got = c.search("c", data=x[100:105], limit=1)
+            assert interim and [r[0]["id"] for r in got] == [100, 101, 102, 103, 104]
+        finally:
+            release.set()
+
+
+def test_flat_indexes_get_no_interim_index(tmp_path: Path, interim: list[int]) -> None:
+    with heron.Client(str(tmp_path / "db")) as c:
+        schema = c.create_schema()
+        schema.add_field("id", heron.DataType.INT64, is_primary=True)
+        schema.add_field("vec", heron.DataType.FLOAT_VECTOR, dim=DIM)
+        idx = c.prepare_index_params()
+        idx.add_index("vec", index_type="FLAT", metric_type="L2")
+        c.create_collection("c", schema=schema, index_params=idx)
+        _insert(c, _vectors(2500), 0)
+        _engine(c).idle_sealer.look()
+        time.sleep(0.3)
+        assert _covered(c) == 0
+        c.search("c", data=_vectors(2), limit=3)
+        assert not interim
+
+
+def test_a_malformed_interim_setting_fails_the_open(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HERON_INTERIM_ROWS", "many")
+    with pytest.raises(ValueError, match="HERON_INTERIM_ROWS='many'"):
+        heron.Client(str(tmp_path / "db"))
 
 
 # -- a process killed while an idle segment is sealed ------------------------------------------------------------

@@ -16,8 +16,9 @@ index, and sealing every trickle of rows would rewrite the merged segment's
 file again and again.
 
 The sealer is one daemon thread per engine that looks at every growing
-segment a few times per idle period; it takes a collection's write lock only
-to seal, so writes and searches never wait for it otherwise.
+segment a few times per idle period (and has `_interim` index the fresh
+rows meanwhile); it takes a collection's write lock only to seal, so writes
+and searches never wait for it otherwise.
 """
 
 from __future__ import annotations
@@ -39,7 +40,7 @@ log = logging.getLogger("heron.engine")
 IDLE_SEAL_SECONDS = 1.0
 #: The fewest rows a growing segment must hold to be sealed when idle (``HERON_SEAL_IDLE_ROWS``).
 IDLE_SEAL_ROWS = 4096
-#: The sealer looks at the growing segments this many times per idle period (at most every 0.5 s).
+#: The sealer looks at the growing segments this many times per idle period (at least every 0.25 s).
 _LOOKS_PER_PERIOD = 4
 
 
@@ -82,8 +83,8 @@ class IdleSealer:
         return self.seconds > 0
 
     def start(self) -> None:
-        """Start the sealer's thread (nothing, if idle sealing is off)."""
-        if not self.enabled or self._thread is not None:
+        """Start the sealer's thread (nothing, if idle sealing and interim indexes are both off)."""
+        if not (self.enabled or self.engine.interim.enabled) or self._thread is not None:
             return
         self._thread = threading.Thread(target=self._run, name="heron-idle-seal", daemon=True)
         self._thread.start()
@@ -100,7 +101,7 @@ class IdleSealer:
         return self.enabled and not seg.sealed and seg.n >= self.rows
 
     def _run(self) -> None:
-        period = min(0.5, max(0.01, self.seconds / _LOOKS_PER_PERIOD))
+        period = min(0.25, max(0.01, self.seconds / _LOOKS_PER_PERIOD)) if self.enabled else 0.25
         while not self._stop.wait(period):
             try:
                 self.look()
@@ -117,6 +118,9 @@ class IdleSealer:
         due = []
         for coll in list(e.collections.values()):
             if coll.dropped:
+                continue
+            e.interim.look(coll)
+            if not self.enabled:
                 continue
             for p in list(coll.partitions.values()):
                 seg = p.growing

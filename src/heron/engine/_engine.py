@@ -47,6 +47,7 @@ from ._collection import Collection
 from ._file_resources import FileResources
 from ._function_ops import FunctionOps
 from ._highlight import highlighting
+from ._interim import InterimIndexer, interim_rows
 from ._maintenance import Maintenance
 from ._progress import ProgressReporter
 from ._reads import Reader
@@ -99,6 +100,7 @@ class Engine:
     def __init__(self, path: str, *, seal_rows: int | None = None) -> None:
         detach_interrupt_check()
         idle_seconds, idle_rows = idle_seal_settings()  # a malformed setting fails before anything opens
+        fresh_rows = interim_rows()
         self.dir = DataDir(path)
         try:
             self.catalog = Catalog(self.dir.catalog_path, data_left=lambda: data_left(self.dir.path))
@@ -164,7 +166,9 @@ class Engine:
         #: Names of the databases, as the catalog holds them.
         self.databases = {n for (n,) in self.catalog.rows("SELECT name FROM databases")}
         Recovery(self).load_catalog()
-        #: Seals growing segments that took no rows for a while (`_auto_seal`).
+        #: Indexes fresh rows for search until their segment's own index is built (`_interim`).
+        self.interim = InterimIndexer(self, fresh_rows)
+        #: Seals growing segments that took no rows for a while (`_auto_seal`); asks `interim` to keep up.
         self.idle_sealer = IdleSealer(self, idle_seconds, idle_rows)
         self.idle_sealer.start()
 
@@ -359,6 +363,7 @@ class Engine:
         sealer = getattr(self, "idle_sealer", None)  # absent in an engine whose opening failed
         if sealer is not None:
             sealer.stop()
+            self.interim.stop()
         pending = len(self._pending)  # no lock: a forked child's copy of it may be held by a thread it lacks
         self.progress.report("close", "", 0, pending + 1, f"{pending} background tasks to finish or stop")
         self.background.shutdown(wait=True)
