@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 import heron
-from heron.engine import _maintenance, _reads
+from heron.engine import _interim, _maintenance, _reads
 from heron.engine._auto_seal import IDLE_SEAL_ROWS, IDLE_SEAL_SECONDS, IdleSealer
 
 DIM = 16
@@ -304,6 +304,28 @@ def test_flat_indexes_get_no_interim_index(tmp_path: Path, interim: list[int]) -
         assert _covered(c) == 0
         c.search("c", data=_vectors(2), limit=3)
         assert not interim
+
+
+def test_a_failing_interim_build_leaves_rows_searched_exactly_and_is_not_retried(
+        tmp_path: Path, interim: list[int], monkeypatch: pytest.MonkeyPatch) -> None:
+    calls: list[int] = []
+
+    def broken(*args: Any, **kwargs: Any) -> Any:
+        calls.append(1)
+        raise MemoryError("no room for the lists")
+
+    monkeypatch.setattr(_interim, "build_ivf", broken)
+    x = _vectors(1500, seed=15)
+    with heron.Client(str(tmp_path / "db")) as c:
+        _create(c)
+        _insert(c, x, 0)
+        assert _until(lambda: calls)
+        for _ in range(3):
+            _engine(c).idle_sealer.look()
+        time.sleep(0.3)
+        assert len(calls) == 1 and _covered(c) == 0
+        got = c.search("c", data=x[:3], limit=1)
+        assert [r[0]["id"] for r in got] == [0, 1, 2] and not interim
 
 
 def test_a_malformed_interim_setting_fails_the_open(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -92,6 +92,8 @@ class InterimIndexer:
         self.rows = rows
         self._pool: ThreadPoolExecutor | None = None
         self._queued: set[tuple[int, str]] = set()
+        #: Segments and fields whose interim build raised: not tried again (their rows are scanned exactly).
+        self._failed: set[tuple[int, str]] = set()
         self._lock = threading.Lock()
 
     @property
@@ -131,7 +133,7 @@ class InterimIndexer:
     def _queue(self, coll: Collection, seg: Segment, name: str, sig: Any, dtype: DataType, dim: int) -> None:
         key = (seg.id, name)
         with self._lock:
-            if key in self._queued or self.engine.closing:
+            if key in self._queued or key in self._failed or self.engine.closing:
                 return
             self._queued.add(key)
             if self._pool is None:
@@ -151,7 +153,8 @@ class InterimIndexer:
             start = runs[-1][1] if runs else 0
             n = seg.n
             stop = start + self.rows if n - start >= self.rows else (n if seg.sealed else start)
-            if stop - start < self.min_rows or coll.dropped or self.engine.closing or name in seg.vindex:
+            if stop - start < self.min_rows or coll.dropped or self.engine.closing or seg.retired \
+                    or name in seg.vindex:
                 return
             d = coll.index_for(name)
             if d is None or d.signature != sig:
@@ -161,6 +164,8 @@ class InterimIndexer:
                 seg.interim[name] = (sig, (*runs, (start, stop, idx)))
         except Exception:  # derived data: the rows stay searched exactly
             log.exception("building an interim index on segment %s failed", seg.id)
+            with self._lock:
+                self._failed.add((seg.id, name))
         finally:
             with self._lock:
                 self._queued.discard((seg.id, name))
