@@ -18,6 +18,7 @@ import pytest
 import heron
 from heron.engine import _interim, _maintenance, _reads
 from heron.engine._auto_seal import IDLE_SEAL_ROWS, IDLE_SEAL_SECONDS, IdleSealer
+from tests.conftest import require_module
 
 DIM = 16
 HERON_SRC = str(Path(heron.__file__).resolve().parents[1])
@@ -190,6 +191,29 @@ def test_a_malformed_setting_fails_the_open_naming_it(tmp_path: Path, monkeypatc
     monkeypatch.delenv(name)
     with heron.Client(str(tmp_path / "db")) as c:  # nothing was left locked or half made
         assert c.list_collections() == []
+
+
+def test_pymilvus_against_heron_serve_sees_idle_rows_sealed_and_indexed(start_server: Any) -> None:
+    """The server seals idle rows too: pymilvus's describe_index ends Finished with every row indexed, no flush."""
+    pymilvus = require_module("pymilvus")
+    server = start_server(env={"HERON_SEAL_IDLE_SECONDS": "0.1", "HERON_SEAL_IDLE_ROWS": "500"})
+    c = pymilvus.MilvusClient(server.uri)
+    schema = c.create_schema()
+    schema.add_field("id", pymilvus.DataType.INT64, is_primary=True)
+    schema.add_field("vec", pymilvus.DataType.FLOAT_VECTOR, dim=DIM)
+    idx = c.prepare_index_params()
+    idx.add_index("vec", index_type="HNSW", metric_type="L2", params={"M": 16, "efConstruction": 64})
+    c.create_collection("c", schema=schema, index_params=idx)
+    x = _vectors(1500, seed=21)
+    c.insert("c", [{"id": i, "vec": x[i].tolist()} for i in range(1500)])
+    d = _until(lambda: (r := c.describe_index("c", "vec"))["state"] == "Finished" and r["indexed_rows"] == 1500
+               and r)
+    assert d and (d["total_rows"], d["pending_index_rows"]) == (1500, 0), c.describe_index("c", "vec")
+    with heron.Client(server.uri) as h:
+        segs = h.list_persistent_segments("c")
+        assert {s.state for s in segs} == {"Flushed"} and sum(s.num_rows for s in segs) == 1500
+    hits = c.search("c", data=[x[7].tolist()], limit=1, anns_field="vec")
+    assert hits[0][0]["id"] == 7
 
 
 # -- interim indexes on fresh rows -------------------------------------------------------------------------------
