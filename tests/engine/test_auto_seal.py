@@ -314,6 +314,33 @@ def test_a_sealed_segment_waiting_for_its_index_is_searched_through_interim_inde
             release.set()
 
 
+def test_interim_indexes_stay_while_newer_rows_may_be_merged_into_the_segment(
+        tmp_path: Path, interim: list[int], monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HERON_SEAL_ROWS", "2600")
+    release = threading.Event()
+    build = _maintenance.build_index
+    monkeypatch.setattr(_maintenance, "build_index", lambda *a, **k: (release.wait(60), build(*a, **k))[1])
+    x = _vectors(2700, seed=16)
+    with heron.Client(str(tmp_path / "db")) as c:
+        _create(c)
+        try:
+            _insert(c, x[:2600], 0)  # sealed for its size; its HNSW build waits
+            seg = _part(c).sealed[0]
+            assert _until(lambda: _covered(c) == 2600)
+            _insert(c, x[2600:], 2600)  # growing rows that a later seal merges into `seg`
+        finally:
+            release.set()
+        assert _until(lambda: "vec" in seg.vindex)
+        for _ in range(3):
+            _engine(c).idle_sealer.look()
+        assert seg.interim  # the merge will take the index away while it grows it
+        c.flush("c")
+        merged = _part(c).sealed
+        assert [s.n for s in merged] == [2700] and merged[0] is not seg and "vec" in merged[0].vindex
+        assert _until(lambda: not merged[0].interim)
+        assert [r[0]["id"] for r in c.search("c", data=x[2650:2653], limit=1)] == [2650, 2651, 2652]
+
+
 def test_flat_indexes_get_no_interim_index(tmp_path: Path, interim: list[int]) -> None:
     with heron.Client(str(tmp_path / "db")) as c:
         schema = c.create_schema()

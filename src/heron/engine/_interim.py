@@ -11,7 +11,9 @@ shorter run too, once it holds `INTERIM_MIN_ROWS`). A search then asks
 those indexes (``nprobe`` `INTERIM_NPROBE` of `INTERIM_NLIST` lists) and
 scans only the rows past them exactly. Interim indexes are derived data in
 memory only: a crash loses nothing but them, and they are dropped once the
-segment's own index is in (or its segment is merged away).
+segment's own index is in (or its segment is merged away), unless newer
+rows may still be merged into the segment: the merge takes its index away
+while it grows it, and the interim indexes answer meanwhile.
 
 Only float vector fields whose index is not FLAT get them (a FLAT index
 promises exact results), and only for top-k searches; range searches scan
@@ -35,7 +37,7 @@ from .index._dense import DenseIndex, make_faiss
 from .index._exact import as_float32, empty_result, exact_search, normalized, select_topk
 
 if TYPE_CHECKING:
-    from ._collection import Collection
+    from ._collection import Collection, Partition
     from ._engine import Engine
     from ._segment import Segment, SegmentView
 
@@ -121,7 +123,8 @@ class InterimIndexer:
                 for name, sig, dtype, dim in fields:
                     built = seg.vindex.get(name)
                     if built is not None and built[0] == sig:
-                        seg.interim.pop(name, None)
+                        if seg.interim and not self._may_merge_into(coll, p, seg):
+                            seg.interim.pop(name, None)
                         continue
                     have = seg.interim.get(name)
                     covered = have[1][-1][1] if have is not None and have[0] == sig and have[1] else 0
@@ -129,6 +132,22 @@ class InterimIndexer:
                     ready = n - covered >= self.rows or (seg.sealed and n - covered >= self.min_rows)
                     if ready:
                         self._queue(coll, seg, name, sig, dtype, dim)
+
+    def _may_merge_into(self, coll: Collection, p: Partition, seg: Segment) -> bool:
+        """Whether rows sealed after `seg` may yet be merged into it.
+
+        The merge takes `seg`'s index away while it grows it by those rows;
+        its interim indexes then answer for it, so they are kept until then.
+        """
+        sealed = p.sealed
+        i = next((j for j, s in enumerate(sealed) if s is seg), None)
+        if i is None:
+            return False
+        if any(not s.persisted for s in sealed[i + 1 :]):
+            return True
+        g = p.growing
+        return i == len(sealed) - 1 and g is not None and g.n > 0 and \
+            seg.n + g.n <= self.engine.maintenance.merge_limit(coll)
 
     def _queue(self, coll: Collection, seg: Segment, name: str, sig: Any, dtype: DataType, dim: int) -> None:
         key = (seg.id, name)
