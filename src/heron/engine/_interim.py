@@ -35,6 +35,7 @@ from .._types import DataType
 from .index._base import VectorIndex
 from .index._dense import DenseIndex, make_faiss
 from .index._exact import as_float32, empty_result, exact_search, normalized, select_topk
+from .index._faiss import faiss
 
 if TYPE_CHECKING:
     from ._collection import Collection, Partition
@@ -157,7 +158,8 @@ class InterimIndexer:
             self._queued.add(key)
             if self._pool is None:
                 # At the callers' priority: each build is short, and searches wait for it.
-                self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="heron-interim")
+                self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="heron-interim",
+                                                initializer=_one_thread)
         try:
             self._pool.submit(self._build, coll, seg, name, sig, dtype, dim)
         except RuntimeError:  # shut down: the engine is closing
@@ -188,6 +190,16 @@ class InterimIndexer:
         finally:
             with self._lock:
                 self._queued.discard((seg.id, name))
+
+
+def _one_thread() -> None:
+    """faiss on the builder's own thread only (OpenMP's setting is per thread).
+
+    A run of 16,384 x 384 builds in 0.08-0.12 s this way against 0.23-0.33 s
+    on two threads, measured on 2 busy cores: the cores are the callers' and
+    the index builds' already.
+    """
+    faiss.omp_set_num_threads(1)
 
 
 def build_ivf(dtype: DataType, dim: int, metric: str, vectors: Any) -> DenseIndex:
