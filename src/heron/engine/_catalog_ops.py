@@ -346,11 +346,13 @@ class CatalogOps:
     def op_describe_index(self, r: rq.DescribeIndex) -> dict[str, Any]:
         """The index's definition and build progress.
 
-        Rows of the growing segments count as indexed: they are searched by an
-        exact scan from the moment they are written. A sealed segment's rows
-        are pending until its vector index is built (in the background, after
-        sealing); ``state`` is InProgress while any are, Failed (with
-        ``index_state_fail_reason``) if a build raised, Finished otherwise.
+        Rows of a small growing segment count as indexed: they are searched by
+        an exact scan from the moment they are written, which costs no more
+        than an index. A growing segment large enough to be sealed once idle
+        (`_auto_seal`) and a sealed segment are pending until the vector index
+        of their rows is built (in the background, after sealing); ``state``
+        is InProgress while any are, Failed (with ``index_state_fail_reason``)
+        if a build raised, Finished otherwise.
         """
         coll = self.engine.collection(r.db_name, r.collection_name)
         d = self._index(coll, r.index_name)
@@ -363,7 +365,8 @@ class CatalogOps:
             for s in p.segments():
                 total += s.n
                 built = s.vindex.get(d.field_name)
-                if not vector or not s.sealed or (built is not None and built[0] == d.signature):
+                waiting = s.sealed or self.engine.idle_sealer.will_seal(s)
+                if not vector or not waiting or (built is not None and built[0] == d.signature):
                     continue
                 pending += s.n
                 reason = reason or failed.get((s.id, d.field_name), "")

@@ -40,6 +40,7 @@ from .._errors import (
 from ._access import ACCESS_REQUESTS, NO_AUTH
 from ._access import run as run_access
 from ._aggregate import aggregating
+from ._auto_seal import IdleSealer, idle_seal_settings
 from ._catalog_ops import CatalogOps
 from ._coalesce import SearchCoalescer
 from ._collection import Collection
@@ -48,6 +49,7 @@ from ._function_ops import FunctionOps
 from ._highlight import highlighting
 from ._import import Imports
 from ._import_journal import roll_back
+from ._interim import InterimIndexer, interim_rows
 from ._maintenance import Maintenance
 from ._progress import ProgressReporter
 from ._reads import Reader
@@ -99,6 +101,8 @@ class Engine:
 
     def __init__(self, path: str, *, seal_rows: int | None = None) -> None:
         detach_interrupt_check()
+        idle_seconds, idle_rows = idle_seal_settings()  # a malformed setting fails before anything opens
+        fresh_rows = interim_rows()
         self.dir = DataDir(path)
         try:
             self.catalog = Catalog(self.dir.catalog_path, data_left=lambda: data_left(self.dir.path))
@@ -167,6 +171,11 @@ class Engine:
         self.databases = {n for (n,) in self.catalog.rows("SELECT name FROM databases")}
         Recovery(self).load_catalog()
         roll_back(self.dir.path, self.execute)  # import jobs a crash cut short leave no rows
+        #: Indexes fresh rows for search until their segment's own index is built (`_interim`).
+        self.interim = InterimIndexer(self, fresh_rows)
+        #: Seals growing segments that took no rows for a while (`_auto_seal`); asks `interim` to keep up.
+        self.idle_sealer = IdleSealer(self, idle_seconds, idle_rows)
+        self.idle_sealer.start()
 
     def _dispatch_table(self) -> dict[type, Callable[[Any], Any]]:
         """Every request `execute` runs, each with the method that answers it."""
@@ -360,7 +369,12 @@ class Engine:
         if self.closed:
             return
         self.closed = self.closing = True
-        self.imports.stop()  # a running import job stops at its next call; the next open rolls it back
+        sealer = getattr(self, "idle_sealer", None)  # absent in an engine whose opening failed
+        if hasattr(self, "imports"):
+            self.imports.stop()  # a running import job stops at its next call; the next open rolls it back
+        if sealer is not None:
+            sealer.stop()
+            self.interim.stop()
         pending = len(self._pending)  # no lock: a forked child's copy of it may be held by a thread it lacks
         self.progress.report("close", "", 0, pending + 1, f"{pending} background tasks to finish or stop")
         self.background.shutdown(wait=True)

@@ -28,6 +28,7 @@ from ._bm25_search import prepare as bm25_prepare
 from ._collection import Collection, Partition
 from ._emb_list_search import emb_list_hits, emb_list_metric
 from ._functions_apply import text_queries
+from ._interim import interim_search
 from ._lite_habits import note_implicit_anns_field, note_unindexed
 from ._rerank_hits import candidate_counts, decay_hybrid, fuse, hybrid_ranker, rerank_search, search_plan
 from ._segment import SegmentView
@@ -348,7 +349,10 @@ class Reader:
                     scores, rows = use.search(queries, kk, allow=allow, params=params, rows=view.n)
                 except IndexChanged:  # merged into another segment meanwhile
                     use = None
-            if use is None:
+            fresh = None if use is not None else interim_search(view, f, d, metric, queries, kk, allow, params)
+            if fresh is not None:
+                scores, rows = fresh
+            elif use is None:
                 scores, rows = exact_search(f.dtype, metric, vecs, queries, kk, allow=allow,
                                             sq_norms=view.sq_norms(f.name))
             segments += 1

@@ -186,6 +186,7 @@ class Segment:
             if f.dtype in (DataType.FLOAT_VECTOR, DataType.FLOAT16_VECTOR, DataType.INT8_VECTOR)
         }
         self.sindex: dict[str, Any] = {}
+        self.interim: dict[str, Any] = {}  # fresh rows' interim indexes by field, until `vindex` has one
         self.text = TextIndexes(schema)  # token indexes of the enable_match fields
         self._filter_memo: OrderedDict[tuple[int, int], tuple[Any, np.ndarray]] = OrderedDict()
         self._view: SegmentView | None = None  # a sealed segment's last view, while it still holds
