@@ -65,8 +65,8 @@ class _MappedBuffer(_Buffer):
         self._ahead = 0
         self._ready = self.n
 
-    @property  # type: ignore[override]
-    def data(self) -> np.ndarray:
+    @property
+    def data(self) -> np.ndarray:  # type: ignore[override]
         self._check()
         return self._array
 
@@ -97,8 +97,8 @@ class _LazyNorms(_Buffer):
         self._ahead = 0
         self._ready = self.n
 
-    @property  # type: ignore[override]
-    def data(self) -> np.ndarray:
+    @property
+    def data(self) -> np.ndarray:  # type: ignore[override]
         norms = self._norms
         if norms is None:
             with self._lock:
@@ -129,7 +129,7 @@ class _MappedChunks(_Chunks):
         self._check = check
         self.bounds = [0, len(arr)]
 
-    @property  # type: ignore[override]
+    @property
     def chunks(self) -> list[Any]:
         self._check()
         return [self._arr]
