@@ -12,7 +12,7 @@ Per system and size, two subprocesses, each under a wall-clock cap (``--cap``):
   until the index covers every row; raw faiss adds the rows to an
   ``IndexHNSWFlat`` and writes it to a file (its insert is its build).
 - *serve*, a fresh process (a restart; the page cache stays warm): open and
-  answer one query (open-to-first-query), then single queries at ef 64 for
+  answer one query (open-to-first-query), then single queries at ef 64 (IVF_FLAT: nprobe 16) for
   ``--seconds`` (QPS, p99, recall@10), the same filtered at 10% and 1%, and
   the resident memory the process gained from open to the end, per vector.
 
@@ -44,6 +44,10 @@ BATCH = 10_000
 FILTERS = {"10%": ("tag < 10", lambda t: t < 10), "1%": ("tag == 0", lambda t: t == 0)}
 SYSTEMS = ("faiss", "heron", "milvus-lite")
 RESULTS = Path(__file__).parent / "results"
+#: ``--index IVF_FLAT`` (nlist 1024, nprobe 16) builds in seconds where HNSW takes many minutes on 2 cores.
+INDEX = os.environ.get("HERON_GROWTH_INDEX", "HNSW")
+NLIST = 1024
+NPROBE = 16
 
 
 # -- data ---------------------------------------------------------------------------------------
@@ -129,9 +133,13 @@ class Faiss:
         import faiss
 
         x = np.load(data / "x.npy")
-        index = faiss.IndexHNSWFlat(DIM, M)
-        index.hnsw.efConstruction = EF_CONSTRUCTION
         t0 = time.perf_counter()
+        if INDEX == "HNSW":
+            index = faiss.IndexHNSWFlat(DIM, M)
+            index.hnsw.efConstruction = EF_CONSTRUCTION
+        else:
+            index = faiss.IndexIVFFlat(faiss.IndexFlatL2(DIM), DIM, min(NLIST, len(x) // 39))
+            index.train(x[np.random.default_rng(0).choice(len(x), min(len(x), 256 * NLIST), replace=False)])
         index.add(x)
         built = time.perf_counter() - t0
         faiss.write_index(index, str(self.path))
@@ -145,7 +153,8 @@ class Faiss:
     def searcher(self, keep: np.ndarray | None) -> Any:
         import faiss
 
-        params = faiss.SearchParametersHNSW(efSearch=EF)
+        params = (faiss.SearchParametersHNSW(efSearch=EF) if INDEX == "HNSW"
+                  else faiss.SearchParametersIVF(nprobe=NPROBE))
         if keep is not None:
             self._bits = np.packbits(keep, bitorder="little")
             self._sel = faiss.IDSelectorBitmap(len(keep), faiss.swig_ptr(self._bits))
@@ -185,8 +194,8 @@ class MilvusAPI:
         schema.add_field("vector", types.FLOAT_VECTOR, dim=DIM)
         schema.add_field("tag", types.INT64)
         idx = c.prepare_index_params()
-        idx.add_index("vector", index_type="HNSW", metric_type="L2",
-                      params={"M": M, "efConstruction": EF_CONSTRUCTION})
+        idx.add_index("vector", index_type=INDEX, metric_type="L2",
+                      params={"M": M, "efConstruction": EF_CONSTRUCTION} if INDEX == "HNSW" else {"nlist": NLIST})
         c.create_collection("g", schema=schema, index_params=idx)
         t0 = time.perf_counter()
         for lo in range(0, len(x), BATCH):
@@ -211,13 +220,19 @@ class MilvusAPI:
 
     def searcher(self, keep: np.ndarray | None, expr: str = "") -> Any:
         c = self.client
-        sp = {"params": {"ef": EF}}
+        sp = {"params": {"ef": EF} if INDEX == "HNSW" else {"nprobe": NPROBE}}
 
         def search(v: np.ndarray) -> list[int]:
             hits = c.search("g", [v.tolist()], limit=K, filter=expr, search_params=sp)
             return [int(h["id"]) for h in hits[0]]
 
         return search
+
+
+def set_index(name: str) -> None:
+    """Use index ``name`` here and in the worker processes started from now on."""
+    global INDEX
+    INDEX = os.environ["HERON_GROWTH_INDEX"] = name
 
 
 def _data_types(system: str) -> Any:
@@ -262,13 +277,13 @@ def worker(system: str, phase: str, n: int, data: Path, work: Path, seconds: flo
 # -- running and reporting ----------------------------------------------------------------------
 
 def run(system: str, n: int, data: Path, root: Path, seconds: float, cap: float) -> dict[str, Any]:
-    work = root / f"{system}-{n}"
+    work = root / f"{system}-{n}-{INDEX}"
     if work.exists():
         import shutil
 
         shutil.rmtree(work)
     work.mkdir(parents=True)
-    figures: dict[str, Any] = {"system": system, "rows": n}
+    figures: dict[str, Any] = {"system": system, "rows": n, "index": INDEX}
     for phase in ("build", "serve"):
         cmd = [sys.executable, "-m", "bench.growth", "--worker", system, phase, str(n), str(data), str(work),
                str(seconds)]
@@ -300,9 +315,10 @@ COLUMNS = [
 
 
 def table(results: list[dict[str, Any]]) -> str:
-    head = "| rows | system | " + " | ".join(c[1] for c in COLUMNS) + " |"
-    lines = [head, "|---:|---|" + "---:|" * len(COLUMNS)]
-    for r in sorted(results, key=lambda r: (r["rows"], SYSTEMS.index(r["system"]) if r["system"] in SYSTEMS else 9)):
+    head = "| rows | system | index | " + " | ".join(c[1] for c in COLUMNS) + " |"
+    lines = [head, "|---:|---|---|" + "---:|" * len(COLUMNS)]
+    order = {s: i for i, s in enumerate(SYSTEMS)}
+    for r in sorted(results, key=lambda r: (r.get("index", "HNSW"), r["rows"], order.get(r["system"], 9))):
         cells = []
         for key, _title, fmt in COLUMNS:
             v = r.get(key)
@@ -313,7 +329,7 @@ def table(results: list[dict[str, Any]]) -> str:
             cells.append(cell)
         if "error" in r:
             cells[-1] += f" ({r['error']})"
-        lines.append(f"| {r['rows']:,} | {r['system']} | " + " | ".join(cells) + " |")
+        lines.append(f"| {r['rows']:,} | {r['system']} | {r.get('index', 'HNSW')} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
@@ -329,11 +345,14 @@ def plot(results: list[dict[str, Any]], path: Path) -> None:
     fig, axes = plt.subplots(2, 5, figsize=(22, 8))
     for ax, (key, title, _fmt) in zip(axes.flat, COLUMNS):
         for system in SYSTEMS:
-            pts = sorted((r["rows"], r[key]) for r in results if r["system"] == system and r.get(key))
-            if pts:
-                ax.plot(*zip(*pts), marker="o", label=system)
+            for index in ("HNSW", "IVF_FLAT"):
+                pts = sorted((r["rows"], r[key]) for r in results
+                             if r["system"] == system and r.get("index", "HNSW") == index and r.get(key))
+                if pts:
+                    ax.plot(*zip(*pts), marker="o", linestyle="-" if index == "HNSW" else "--",
+                            label=f"{system} {index}")
         ax.set_xscale("log")
-        ax.set_yscale("log")
+        ax.set_yscale("linear" if key == "recall" else "log")
         ax.set_title(title)
         ax.set_xlabel("rows")
         ax.grid(True, which="both", alpha=0.3)
@@ -354,11 +373,13 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--systems", default=",".join(SYSTEMS))
     ap.add_argument("--seconds", type=float, default=10.0, help="per measured loop")
     ap.add_argument("--cap", type=float, default=900.0, help="seconds per subprocess")
+    ap.add_argument("--index", choices=["HNSW", "IVF_FLAT"], default=INDEX)
     ap.add_argument("--work", default=os.environ.get("HERON_BENCH_WORK", "/tmp/heron-growth"))
     ap.add_argument("--results", default=str(RESULTS / "growth.json"))
     ap.add_argument("--table", default=str(RESULTS / "growth.md"))
     ap.add_argument("--plot", default=str(RESULTS / "growth.png"))
     args = ap.parse_args(argv)
+    set_index(args.index)
     root = Path(args.work)
     res_path = Path(args.results)
     results: list[dict[str, Any]] = json.loads(res_path.read_text()) if res_path.exists() else []
@@ -366,7 +387,8 @@ def main(argv: list[str] | None = None) -> None:
         data = prepare(n, root)
         for system in args.systems.split(","):
             r = run(system, n, data, root, args.seconds, args.cap)
-            results = [x for x in results if (x["rows"], x["system"]) != (n, system)] + [r]
+            key = (n, system, INDEX)
+            results = [x for x in results if (x["rows"], x["system"], x.get("index", "HNSW")) != key] + [r]
             res_path.parent.mkdir(parents=True, exist_ok=True)
             res_path.write_text(json.dumps(results, indent=1))
     md = table(results)
