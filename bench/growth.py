@@ -374,6 +374,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--seconds", type=float, default=10.0, help="per measured loop")
     ap.add_argument("--cap", type=float, default=900.0, help="seconds per subprocess")
     ap.add_argument("--index", choices=["HNSW", "IVF_FLAT"], default=INDEX)
+    ap.add_argument("--report-only", action="store_true", help="write the table and plot from --results")
     ap.add_argument("--work", default=os.environ.get("HERON_BENCH_WORK", "/tmp/heron-growth"))
     ap.add_argument("--results", default=str(RESULTS / "growth.json"))
     ap.add_argument("--table", default=str(RESULTS / "growth.md"))
@@ -383,7 +384,7 @@ def main(argv: list[str] | None = None) -> None:
     root = Path(args.work)
     res_path = Path(args.results)
     results: list[dict[str, Any]] = json.loads(res_path.read_text()) if res_path.exists() else []
-    for n in (int(s) for s in args.sizes.split(",")):
+    for n in (int(s) for s in args.sizes.split(",") if not args.report_only):
         data = prepare(n, root)
         for system in args.systems.split(","):
             r = run(system, n, data, root, args.seconds, args.cap)
