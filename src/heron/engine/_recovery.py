@@ -18,6 +18,7 @@ import contextlib
 import json
 import logging
 import os
+import weakref
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -41,10 +42,12 @@ if TYPE_CHECKING:
 log = logging.getLogger("heron.engine")
 
 
-def check_in_background(coll: Collection, mf: MappedFile) -> None:
-    """Check the blocks of ``mf`` no query has checked yet (``coll`` names the collection for `Engine.settle`)."""
-    if not coll.dropped:
-        mf.check_all()
+def check_in_background(coll: Collection, mf: MappedFile, engine: Engine) -> None:
+    """Check the blocks of ``mf`` no query has checked yet, until ``coll`` is dropped or ``engine`` closes.
+
+    ``coll`` comes first so that `Engine.settle` knows the task works on it.
+    """
+    mf.check_all(stop=lambda: coll.dropped or engine.closed)
 
 
 class Recovery:
@@ -159,7 +162,7 @@ class Recovery:
             self._load_indexes(coll, seg)
         for mf in files:  # the blocks of large files no query has used yet, checked in the background
             if not mf.checked:
-                e.submit(check_in_background, coll, mf)
+                e.submit(check_in_background, coll, mf, e)
         return True
 
     def _open_segment(self, coll: Collection, full: str, checksum: FileChecksum | None, sid: int, pid: int,
@@ -169,7 +172,14 @@ class Recovery:
             log.warning("segment file %s has no checksum recorded (written by an older version): "
                         "checking its structure only", full)
         mf = MappedFile(full, checksum, n)
-        mf.on_damage = lambda exc: self._unavailable(coll, exc, n, max_seq)
+        ref = weakref.ref(coll)  # the segment holds the file: no cycle back to the collection
+
+        def damaged(exc: CorruptionError) -> None:
+            c = ref()
+            if c is not None:
+                Recovery._unavailable(c, exc, n, max_seq)
+
+        mf.on_damage = damaged
         try:
             seg = mapped_segment(sid, pid, coll.schema, mf)
         except BaseException:

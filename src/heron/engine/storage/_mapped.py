@@ -72,6 +72,8 @@ class MappedFile:
                 if self.size <= whole:
                     self.check_range(0, self.size)
             self.table = self._parse(buf, num_rows)
+            if self.checked:
+                self.close()
         except BaseException:
             os.close(self._fd)
             raise
@@ -134,11 +136,22 @@ class MappedFile:
         todo = np.flatnonzero(~self._checked[first : last + 1]) + first
         for i in todo:
             self._check_block(int(i))
+        if len(todo) and self._checked.all():
+            self.close()  # every byte is known good: the descriptor is no longer needed
 
-    def check_all(self) -> None:
-        """Check every block not checked yet (the background pass); `CorruptionError` if one is damaged."""
+    def check_all(self, stop: Callable[[], bool] | None = None) -> None:
+        """Check every block not checked yet (the background pass), until ``stop()`` says to stop.
+
+        Damage is logged and reported through ``on_damage``; nothing is raised.
+        """
+        ck = self.checksum
+        if ck is None:
+            return
         try:
-            self.check_range(0, self.size)
+            for i in range(len(ck.crcs)):
+                if stop is not None and stop():
+                    return
+                self.check_range(i * ck.block, (i + 1) * ck.block)
         except CorruptionError as exc:
             log.error("%s", exc.message)
 
@@ -147,7 +160,10 @@ class MappedFile:
         assert ck is not None
         lo = i * ck.block
         want = min(ck.block, self.size - lo)
-        data = os.pread(self._fd, want, lo)  # through the page cache, not the mapping: no resident pages
+        with self._lock:  # `close` may run on another thread once the last block is checked
+            if self._checked[i]:
+                return
+            data = os.pread(self._fd, want, lo)  # through the page cache, not the mapping: no resident pages
         if len(data) != want:
             self._fail(CorruptionError(f"segment file {self.path!r} is truncated: {lo + len(data)} of "
                                        f"{self.size} bytes", path=self.path, offset=lo + len(data)))
@@ -157,10 +173,9 @@ class MappedFile:
         self._checked[i] = True
 
     def _fail(self, exc: CorruptionError) -> None:
-        with self._lock:
-            first = self._failed is None
-            if first:
-                self._failed = exc
+        first = self._failed is None
+        if first:
+            self._failed = exc
         if first and self.on_damage is not None:
             self.on_damage(exc)
         raise self._error()
@@ -172,7 +187,8 @@ class MappedFile:
 
     def close(self) -> None:
         """Let go of the descriptor used for checking (the mapping lives while its views do)."""
-        fd, self._fd = self._fd, -1
+        with self._lock:
+            fd, self._fd = self._fd, -1
         if fd >= 0:
             os.close(fd)
 
