@@ -277,3 +277,31 @@ def test_reopening_does_not_copy_the_files_into_memory(tmp_path) -> None:
     # (8 bytes a row) and what opening an engine costs.
     print("anonymous memory grown on open and first search:", grown, "of", files, "bytes of files")
     assert grown < files // 2, (grown, files, m)
+
+
+def test_a_mapped_segment_and_index_merge_with_new_rows_after_a_restart(tmp_path, monkeypatch) -> None:
+    from heron.engine.index import _dense
+
+    copies: list[int] = []
+    real_copy = _dense.owned_copy
+    monkeypatch.setattr(_dense, "owned_copy", lambda blob: copies.append(1) or real_copy(blob))
+    path = tmp_path / "db"
+    vecs = _fill(path, 3000, "HNSW", {"M": 8, "efConstruction": 64})
+    more = np.random.default_rng(11).random((3000, DIM), dtype=np.float32)
+    with heron.Client(str(path)) as c:
+        e = open_engine(str(path))
+        try:
+            (seg,) = _sealed(e)
+            assert seg.vindex["vec"][1]._mapped is not None
+            c.insert("m", [{"id": 3000 + i, "vec": more[i], "name": f"n{3000 + i}", "score": 0.0}
+                           for i in range(3000)])
+            c.flush("m")
+            e.wait_background()  # the new segment merges into the mapped one, its index grown from a copy
+            (merged,) = _sealed(e)
+            assert merged.n == 6000 and merged.vindex["vec"][1]._mapped is None
+            assert copies == [1]  # grown (faiss aborts growing a mapped index), not rebuilt
+        finally:
+            release_engine(e)
+        for q, want in ((vecs[:10], np.arange(10)), (more[:10], np.arange(3000, 3010))):
+            hits = c.search("m", q.tolist(), limit=1, search_params={"params": {"ef": 128}})
+            assert [h[0]["id"] for h in hits] == want.tolist()
