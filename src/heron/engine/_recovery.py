@@ -1,9 +1,10 @@
 """Recovery: an engine's collections as its catalog, segment files and logs left them.
 
 `Recovery.load_catalog` rebuilds every collection of the catalog in memory:
-it maps the sealed segments the catalog records (each checked against its
-checksum first: a damaged, truncated or missing one leaves its collection
-unavailable, with a `CorruptionError` for every request, and the others
+it maps the sealed segments the catalog records (`_segment_map`: columns are
+views of the files, each checked against its checksum before it answers,
+large files as they are used and by a background pass; a damaged, truncated
+or missing one leaves its collection unavailable, with a `CorruptionError` for every request, and the others
 open; so does a catalog row of the collection that fails its CRC,
 `Catalog.damaged`), loads their index files (deleting and rebuilding any missing or
 damaged one), removes files the catalog does not know (left by a crash
