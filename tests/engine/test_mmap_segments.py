@@ -127,6 +127,8 @@ def test_after_a_restart_columns_and_index_are_views_of_the_files_and_answers_ar
             for arr in (view.vectors("vec"), seg.pk_values(seg.n), view.column("score").values, view.seqs):
                 assert _reaches_mapping(arr), arr
             assert not view.vectors("vec").flags.writeable
+            meta = seg.cols["meta"]
+            assert meta._values is None  # JSON is decoded by its first reader, not at open
             names = view.column("name").values
             assert isinstance(names, pa.ChunkedArray) and names.num_chunks == 1
             (_sig, idx) = seg.vindex["vec"]
@@ -136,6 +138,7 @@ def test_after_a_restart_columns_and_index_are_views_of_the_files_and_answers_ar
             lo = blob.view.ctypes.data
             assert lo <= flat.ctypes.data and flat.ctypes.data + flat.nbytes <= lo + blob.view.size
             assert _answers(c, vecs) == want
+            assert meta._values is not None and seg.valid["meta"].view(4).tolist() == [False, True, False, True]
         finally:
             release_engine(e)
 

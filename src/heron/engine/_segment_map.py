@@ -22,7 +22,7 @@ import pyarrow as pa
 from .._schema import META_FIELD, CollectionSchema
 from .._types import NUMPY_DTYPES, DataType
 from ..data._fill import filled_column
-from ..data._pa import small_strings
+from ..data._pa import small_strings, valid_mask
 from ._segment import LIVE, Segment, _Buffer, _Chunks
 from .storage import _ipc as ar
 from .storage._mapped import MappedFile, column_view
@@ -120,6 +120,37 @@ class _LazyNorms(_Buffer):
         pass
 
 
+class _LazyBuffer(_Buffer):
+    """A sealed column decoded from its file the first time it is used (JSON, arrays, nullable values)."""
+
+    def __init__(self, n: int, make: Callable[[], np.ndarray]) -> None:  # noqa: D107
+        self._make = make
+        self._values: np.ndarray | None = None
+        self._lock = threading.Lock()
+        self.n = n
+        self._ahead = 0
+        self._ready = n
+
+    @property
+    def data(self) -> np.ndarray:  # type: ignore[override]
+        values = self._values
+        if values is None:
+            with self._lock:
+                values = self._values
+                if values is None:
+                    values = self._values = self._make()
+        return values
+
+    def view(self, n: int) -> np.ndarray:
+        return self.data[:n]
+
+    def freeze(self) -> np.ndarray:
+        return self._values if self._values is not None else np.empty(0)
+
+    def truncate(self, n: int) -> None:
+        pass
+
+
 class _MappedChunks(_Chunks):
     """A sealed string column seen in place in its file, checked on first use."""
 
@@ -189,16 +220,18 @@ def mapped_segment(segment_id: int, partition_id: int, schema: CollectionSchema,
             if view is not None:
                 seg.cols[f.name] = _MappedBuffer(view, once(arr))
                 continue
-        elif f.dtype is DataType.VARCHAR and arr.null_count == 0 and arr.num_chunks == 1:
-            chunk = arr.chunk(0)
-            if chunk.type == pa.string():
-                seg.cols[f.name] = _MappedChunks(small_strings(chunk), once(arr))
-                continue
+        elif f.dtype is DataType.VARCHAR and arr.num_chunks == 1 and arr.chunk(0).type == pa.string():
+            seg.cols[f.name] = _MappedChunks(small_strings(arr.chunk(0)), once(arr))
+            if arr.null_count:
+                _lazy_valid(seg, f.name, mf, arr, n)
+            continue
+        if f.dtype in _DECODED and arr.num_chunks == 1:
+            _lazy_column(seg, f.name, f.dtype, f.element_type, mf, arr, n)
+            continue
         mf.check_array(arr)
         eager[f.name] = arr
     if META_FIELD in cols:
-        mf.check_array(cols[META_FIELD])
-        eager[META_FIELD] = cols[META_FIELD]
+        _lazy_column(seg, META_FIELD, DataType.JSON, None, mf, cols[META_FIELD], n)
     _fill_eager(seg, schema, eager, n)
     seg.deleted_at = _Buffer(np.int64, capacity=max(n, 1))
     seg.deleted_at.append(np.full(n, LIVE, dtype=np.int64))
@@ -207,6 +240,41 @@ def mapped_segment(segment_id: int, partition_id: int, schema: CollectionSchema,
     seg.freeze()
     seg.persisted = True
     return seg
+
+
+#: Types decoded into memory, once, by the first read of the column.
+_DECODED = frozenset({DataType.JSON, DataType.ARRAY, DataType.GEOMETRY, *NUMPY_DTYPES})
+
+
+def _lazy_column(seg: Segment, name: str, dtype: DataType, element_type: DataType | None, mf: MappedFile,
+                 arr: pa.ChunkedArray, n: int) -> None:
+    """Make column ``name`` decode ``arr`` (checked first) the first time its values or nulls are read."""
+    chunk = arr.chunk(0)
+    decoded: list[Any] = []
+    lock = threading.Lock()
+
+    def column() -> Any:
+        with lock:
+            if not decoded:
+                mf.check_array(arr)
+                decoded.append(ar.arrow_to_column(dtype, chunk, element_type))
+            return decoded[0]
+
+    seg.cols[name] = _LazyBuffer(n, lambda: column().values)
+    if arr.null_count:
+        seg.valid[name] = _LazyBuffer(n, lambda: column().valid)
+    if seg.texts.get(name) is not None and chunk.type == pa.string():  # JSON: the file's texts, as written
+        seg.texts[name] = _MappedChunks(chunk, _Once(lambda: mf.check_array(arr)))
+
+
+def _lazy_valid(seg: Segment, name: str, mf: MappedFile, arr: pa.ChunkedArray, n: int) -> None:
+    def valid() -> np.ndarray:
+        mf.check_array(arr)
+        mask = valid_mask(arr.chunk(0))
+        assert mask is not None  # the column has nulls
+        return mask
+
+    seg.valid[name] = _LazyBuffer(n, valid)
 
 
 def _fill_eager(seg: Segment, schema: CollectionSchema, eager: dict[str, Any], n: int) -> None:
