@@ -143,12 +143,13 @@ def test_idle_segment_is_merged_into_the_sealed_one_before_it(tmp_path: Path, id
 
 
 def test_the_policy_seals_only_idle_segments_large_enough(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("HERON_SEAL_IDLE_SECONDS", "3600")  # the thread never fires: `look` is driven here
+    monkeypatch.setenv("HERON_SEAL_IDLE_SECONDS", "3600")  # `look` is driven here, with made-up times
     monkeypatch.setenv("HERON_SEAL_IDLE_ROWS", "500")
     with heron.Client(str(tmp_path / "db")) as c:
         _create(c)
         _create(c, "small")
         sealer: IdleSealer = _engine(c).idle_sealer
+        sealer.stop()  # its thread's own looks (at the real time) would restart the idle clocks under the test's
         _insert(c, _vectors(600), 0)
         _insert(c, _vectors(499), 0, "small")
         t0 = time.monotonic()

@@ -332,14 +332,14 @@ class Reader:
                 continue
             vi = view.segment.vindex.get(f.name) if view.segment.sealed else None
             use = vi[1] if vi is not None and d is not None and vi[0] == d.signature else None
-            vecs = view.vectors(f.name)
+            vecs = view.vectors(f.name) if use is None else None  # a mapped segment's vectors: read if used
             if ranged:
                 kw = {"radius": params["radius"], "range_filter": params.get("range_filter"), "allow": allow}
                 try:
                     res = use.range_search(queries, params=params, rows=view.n, **kw) if use is not None else \
                         exact_range_search(f.dtype, metric, vecs, queries, **kw)
                 except IndexChanged:  # merged into another segment meanwhile
-                    res = exact_range_search(f.dtype, metric, vecs, queries, **kw)
+                    res = exact_range_search(f.dtype, metric, view.vectors(f.name), queries, **kw)
                 for qi, (scores, rows) in enumerate(res):
                     per_q[qi].extend((float(s), view, int(i)) for s, i in zip(scores, rows))
                 continue
@@ -353,7 +353,7 @@ class Reader:
             if fresh is not None:
                 scores, rows = fresh
             elif use is None:
-                scores, rows = exact_search(f.dtype, metric, vecs, queries, kk, allow=allow,
+                scores, rows = exact_search(f.dtype, metric, view.vectors(f.name), queries, kk, allow=allow,
                                             sq_norms=view.sq_norms(f.name))
             segments += 1
             for qi, (srow, rrow) in enumerate(zip(scores.tolist(), rows.tolist())):

@@ -1,9 +1,10 @@
 """Recovery: an engine's collections as its catalog, segment files and logs left them.
 
 `Recovery.load_catalog` rebuilds every collection of the catalog in memory:
-it maps the sealed segments the catalog records (each checked against its
-checksum first: a damaged, truncated or missing one leaves its collection
-unavailable, with a `CorruptionError` for every request, and the others
+it maps the sealed segments the catalog records (`_segment_map`: columns are
+views of the files, each checked against its checksum before it answers,
+large files as they are used and by a background pass; a damaged, truncated
+or missing one leaves its collection unavailable, with a `CorruptionError` for every request, and the others
 open; so does a catalog row of the collection that fails its CRC,
 `Catalog.damaged`), loads their index files (deleting and rebuilding any missing or
 damaged one), removes files the catalog does not know (left by a crash
@@ -18,6 +19,7 @@ import contextlib
 import json
 import logging
 import os
+import weakref
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -28,15 +30,25 @@ from .._types import DataType
 from ._collection import Collection, Partition
 from ._faults import fault_point
 from ._segment import Segment
+from ._segment_map import mapped_segment
 from .index._definitions import IndexDef, build_scalar
 from .index._vector_index import load_index
 from .storage import _ipc as ar
-from .storage._files import FileChecksum, read_segment_file
+from .storage._files import FileChecksum
+from .storage._mapped import MappedFile
 
 if TYPE_CHECKING:
     from ._engine import Engine
 
 log = logging.getLogger("heron.engine")
+
+
+def check_in_background(coll: Collection, mf: MappedFile, engine: Engine) -> None:
+    """Check the blocks of ``mf`` no query has checked yet, until ``coll`` is dropped or ``engine`` closes.
+
+    ``coll`` comes first so that `Engine.settle` knows the task works on it.
+    """
+    mf.check_all(stop=lambda: coll.dropped or engine.closed)
 
 
 class Recovery:
@@ -112,7 +124,9 @@ class Recovery:
     def _map_sealed(self, coll: Collection) -> bool:
         """Map the sealed segments the catalog records, remove files it does not, load or build indexes.
 
-        Every file is checked against its checksum first (`read_segment_file`).
+        Every file is checked against its checksum before it answers anything
+        (`MappedFile`: small files whole now, large ones as used and in the
+        background, and a later failure makes the collection unavailable then).
         If one is damaged, missing or truncated, nothing of the collection is
         mapped or removed, it is marked unavailable (`Collection.damage`) and
         False comes back; other collections are not affected. Orphans go
@@ -122,6 +136,7 @@ class Recovery:
         e = self.engine
         known = set()
         loaded: list[tuple[Partition, Segment]] = []
+        files: list[MappedFile] = []
         for sid, pid, path, n, max_seq, raw in e.catalog.rows(
             "SELECT id, partition_id, path, num_rows, max_seq, checksum FROM segments WHERE collection_id=? "
             "ORDER BY id",
@@ -133,8 +148,7 @@ class Recovery:
             full = os.path.join(e.dir.collection_dir(coll.id), path)
             known.add(path)
             try:
-                table = read_segment_file(full, self._checksum(raw, sid), n)
-                batch, seqs = ar.record_batch_to_batch(coll.schema, table)
+                seg = self._open_segment(coll, full, self._checksum(raw, sid), sid, pid, n, max_seq, files)
             except CorruptionError as exc:
                 self._unavailable(coll, exc, n, max_seq)
                 return False
@@ -142,16 +156,38 @@ class Recovery:
                 self._unavailable(coll, CorruptionError(f"segment file {full!r} is damaged: {exc}", path=full), n,
                                   max_seq)
                 return False
-            seg = Segment(sid, pid, coll.schema)
-            seg.append(batch, seqs)
-            seg.freeze()
-            seg.persisted = True
             loaded.append((p, seg))
         self._remove_orphans(coll, known)
         for p, seg in loaded:
             p.sealed.append(seg)
             self._load_indexes(coll, seg)
+        for mf in files:  # the blocks of large files no query has used yet, checked in the background
+            if not mf.checked:
+                e.submit(check_in_background, coll, mf, e)
         return True
+
+    def _open_segment(self, coll: Collection, full: str, checksum: FileChecksum | None, sid: int, pid: int,
+                      n: int, max_seq: int, files: list[MappedFile]) -> Segment:
+        """Map one segment file (`mapped_segment`); damage found later makes `coll` unavailable."""
+        if checksum is None:
+            log.warning("segment file %s has no checksum recorded (written by an older version): "
+                        "checking its structure only", full)
+        mf = MappedFile(full, checksum, n)
+        ref = weakref.ref(coll)  # the segment holds the file: no cycle back to the collection
+
+        def damaged(exc: CorruptionError) -> None:
+            c = ref()
+            if c is not None:
+                Recovery._unavailable(c, exc, n, max_seq)
+
+        mf.on_damage = damaged
+        try:
+            seg = mapped_segment(sid, pid, coll.schema, mf)
+        except BaseException:
+            mf.close()
+            raise
+        files.append(mf)
+        return seg
 
     def _checksum(self, raw: bytes | None, segment_id: int) -> FileChecksum | None:
         if raw is None:

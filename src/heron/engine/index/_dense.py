@@ -31,6 +31,7 @@ from ._exact import (
     sort_hits,
 )
 from ._faiss import faiss, threads_for
+from ._mapped import MappedBlob, owned_copy
 from ._params import MAX_EF
 from ._subset_cache import CACHE as SUBSETS
 from ._subset_cache import mask_facts, new_owner
@@ -155,6 +156,7 @@ class DenseIndex(VectorIndex):
         self._xb = xb
         self._kind = "HNSW" if index_type.startswith("HNSW") else "IVF"
         self._params_cache: dict[tuple[Any, ...], Any] = {}
+        self._mapped: MappedBlob | None = None
         self._owner = new_owner()
         #: The last read-only mask answered from gathered rows, and those rows: a filter that
         #: comes back on every call skips the subset cache's lookup (one entry, a quarter of its bytes at most).
@@ -221,6 +223,9 @@ class DenseIndex(VectorIndex):
             x = normalized(x)
         with self._growing():
             try:
+                if self._mapped is not None:  # faiss grows only what it owns
+                    self._index = owned_copy(self._mapped)
+                    self._mapped = None
                 self._index.add(x)
                 if self._kind == "IVF":
                     self._index.make_direct_map()
@@ -411,4 +416,8 @@ class DenseIndex(VectorIndex):
         if "xb" in arrays:
             return cls(*args, xb=np.ascontiguousarray(arrays["xb"], dtype=np.float32))
         blob = arrays["faiss"]
+        if isinstance(blob, MappedBlob):
+            out = cls(*args, index=blob.read())
+            out._mapped = blob  # the file the index points into stays mapped while the index lives
+            return out
         return cls(*args, index=blob if not isinstance(blob, np.ndarray) else faiss.deserialize_index(blob))

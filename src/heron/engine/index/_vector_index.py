@@ -31,13 +31,16 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+import numpy as np
+
 from ..._errors import ParamError
 from ..._types import DataType
-from ._base import IndexFileError, VectorIndex, read_index_file
+from ._base import IndexFileError, VectorIndex
 from ._bm25 import BM25Index
 from ._dense import EXACT_SCAN_BUDGET, FILTER_CROSSOVER, DenseIndex
 from ._exact import exact_range_search, exact_search
 from ._faiss import SINGLE_THREAD_BELOW_NQ
+from ._mapped import MappedBlob, map_index_file
 from ._other import BinaryIndex, SparseIndex
 from ._params import INDEX_TYPES, normalize_index_params, normalize_search_params
 
@@ -83,13 +86,15 @@ def build_index(
 
 
 def load_index(path: str) -> VectorIndex:
-    """Load an index written by `VectorIndex.save`.
+    """Load an index written by `VectorIndex.save`; a dense one is searched in place (`_mapped`).
 
     Raises `IndexFileError` when the file is missing, truncated, damaged or
     of an unknown format; the caller rebuilds the index from its segment.
     """
-    header, arrays = read_index_file(path)
+    header, arrays = map_index_file(path)
     family = _FAMILIES.get(header.get("family", ""))
+    if family is not DenseIndex:  # only dense indexes are searched in place; the others get their own copies
+        arrays = {k: v.read(mapped=False) if isinstance(v, MappedBlob) else np.array(v) for k, v in arrays.items()}
     if family is None:
         raise IndexFileError(f"index file {path!r} holds an unknown index family {header.get('family')!r}")
     try:

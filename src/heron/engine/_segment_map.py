@@ -1,0 +1,307 @@
+"""Sealed segments whose columns are views of their mapped file (`storage._mapped`), not copies.
+
+`mapped_segment` builds a sealed `Segment` from a `MappedFile`: fixed-width
+columns without nulls (numbers, dense vectors, sequence numbers) and
+strings become read-only views of the mapping, so their bytes stay in the
+page cache and are read only when used; each is checked against the file's
+checksum the first time it is used (`_MappedBuffer.data`). Other columns
+(JSON, arrays, geometry, nullable ones) are checked and decoded at once, as
+before. Deletion marks are the one part written later, so they live in
+memory; squared vector norms (for exact scans) are computed on first use.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+
+from .._schema import META_FIELD, CollectionSchema
+from .._types import NUMPY_DTYPES, DataType
+from ..data._fill import filled_column
+from ..data._pa import small_strings, valid_mask
+from ._segment import LIVE, Segment, _Buffer, _Chunks
+from .storage import _ipc as ar
+from .storage._mapped import MappedFile, column_view
+
+_VECTOR_DTYPES: dict[DataType, Any] = {
+    DataType.FLOAT_VECTOR: np.float32,
+    DataType.FLOAT16_VECTOR: np.float16,
+    DataType.BFLOAT16_VECTOR: np.uint16,
+    DataType.INT8_VECTOR: np.int8,
+    DataType.BINARY_VECTOR: np.uint8,
+}
+
+
+class _Once:
+    """Runs ``fn`` the first time it is asked to, and again after a failure."""
+
+    __slots__ = ("_fn", "_done", "_lock")
+
+    def __init__(self, fn: Callable[[], None]) -> None:
+        self._fn = fn
+        self._done = False
+        self._lock = threading.Lock()
+
+    def __call__(self) -> None:
+        if self._done:
+            return
+        with self._lock:
+            if not self._done:
+                self._fn()
+                self._done = True
+
+
+class _MappedBuffer(_Buffer):
+    """A sealed column seen in place in its file: `data` checks the column's blocks on first use."""
+
+    def __init__(self, array: np.ndarray, check: Callable[[], None]) -> None:  # noqa: D107
+        self._array = array
+        self._check = check
+        self.n = len(array)
+        self._ahead = 0
+        self._ready = self.n
+
+    @property
+    def data(self) -> np.ndarray:  # type: ignore[override]
+        self._check()
+        return self._array
+
+    def view(self, n: int) -> np.ndarray:
+        return self.data[:n]
+
+    def freeze(self) -> np.ndarray:
+        return self._array  # unchecked: sealing it again reads nothing
+
+    def truncate(self, n: int) -> None:
+        if n != self.n:
+            raise RuntimeError("a sealed segment's columns do not change")
+
+    def append(self, values: np.ndarray) -> None:
+        raise RuntimeError("a sealed segment's columns do not change")
+
+    reserve = append  # type: ignore[assignment]
+
+
+class _LazyNorms(_Buffer):
+    """Squared norms of a mapped vector column, computed the first time an exact scan asks for them."""
+
+    def __init__(self, vectors: _MappedBuffer) -> None:  # noqa: D107
+        self._vectors = vectors
+        self._norms: np.ndarray | None = None
+        self._lock = threading.Lock()
+        self.n = vectors.n
+        self._ahead = 0
+        self._ready = self.n
+
+    @property
+    def data(self) -> np.ndarray:  # type: ignore[override]
+        norms = self._norms
+        if norms is None:
+            with self._lock:
+                norms = self._norms
+                if norms is None:
+                    v = np.asarray(self._vectors.data, dtype=np.float32)
+                    norms = np.einsum("ij,ij->i", v, v)
+                    norms.flags.writeable = False
+                    self._norms = norms
+        return norms
+
+    def view(self, n: int) -> np.ndarray:
+        return self.data[:n]
+
+    def freeze(self) -> np.ndarray:
+        return self.data if self._norms is not None else np.empty(0, np.float32)
+
+    def truncate(self, n: int) -> None:
+        pass
+
+
+class _LazyBuffer(_Buffer):
+    """A sealed column decoded from its file the first time it is used (JSON, arrays, nullable values)."""
+
+    def __init__(self, n: int, make: Callable[[], np.ndarray]) -> None:  # noqa: D107
+        self._make = make
+        self._values: np.ndarray | None = None
+        self._lock = threading.Lock()
+        self.n = n
+        self._ahead = 0
+        self._ready = n
+
+    @property
+    def data(self) -> np.ndarray:  # type: ignore[override]
+        values = self._values
+        if values is None:
+            with self._lock:
+                values = self._values
+                if values is None:
+                    values = self._values = self._make()
+        return values
+
+    def view(self, n: int) -> np.ndarray:
+        return self.data[:n]
+
+    def freeze(self) -> np.ndarray:
+        return self._values if self._values is not None else np.empty(0)
+
+    def truncate(self, n: int) -> None:
+        pass
+
+
+class _MappedChunks(_Chunks):
+    """A sealed string column seen in place in its file, checked on first use."""
+
+    def __init__(self, arr: pa.Array, check: Callable[[], None]) -> None:  # noqa: D107
+        super().__init__("arrow")
+        self._arr = arr
+        self._check = check
+        self.bounds = [0, len(arr)]
+
+    @property
+    def chunks(self) -> list[Any]:
+        self._check()
+        return [self._arr]
+
+    @chunks.setter
+    def chunks(self, value: list[Any]) -> None:
+        pass  # set by `_Chunks.__init__` only
+
+    def compact(self) -> None:
+        pass
+
+    def view(self, n: int) -> Any:
+        self._check()
+        return super().view(n)
+
+
+def mapped_segment(segment_id: int, partition_id: int, schema: CollectionSchema, mf: MappedFile) -> Segment:
+    """A sealed, persisted segment over the rows of ``mf`` (see the module docstring).
+
+    Raises `CorruptionError` if a column decoded at once is damaged, and
+    ValueError/TypeError/KeyError if the file's columns are not this schema's.
+    """
+    table = mf.table
+    n = table.num_rows
+    cols = {name: table.column(name) for name in table.column_names}
+
+    def once(arr: Any) -> _Once:
+        return _Once(lambda: mf.check_array(arr))
+
+    seg = Segment(segment_id, partition_id, schema)
+    seq_view = column_view(cols[ar.SEQ], np.int64)
+    if seq_view is None:
+        raise TypeError(f"column {ar.SEQ} is not a column of sequence numbers")
+    seg.seq = _MappedBuffer(seq_view, once(cols[ar.SEQ]))
+    max_seq = 0
+    if n and any(f.added_seq for f in schema.fields):
+        max_seq = int(seg.seq.data.max())
+    eager: dict[str, Any] = {}
+    for f in schema.fields:
+        if f.added_seq and not f.dtype.is_vector and (f.name not in cols or not n or max_seq < f.added_seq):
+            eager[f.name] = filled_column(f, n)  # written before the field was added (or re-added)
+            continue
+        if f.name not in cols:
+            continue
+        arr = cols[f.name]
+        if f.dtype in _VECTOR_DTYPES:
+            width = (f.dim or 0) // 8 if f.dtype is DataType.BINARY_VECTOR else f.dim
+            view = column_view(arr, _VECTOR_DTYPES[f.dtype], width)
+            if view is not None:
+                store = _MappedBuffer(view, once(arr))
+                seg.cols[f.name] = store
+                if f.name in seg.sq_norms:
+                    seg.sq_norms[f.name] = _LazyNorms(store)
+                continue
+        elif f.dtype in NUMPY_DTYPES:
+            view = column_view(arr, NUMPY_DTYPES[f.dtype])
+            if view is not None:
+                seg.cols[f.name] = _MappedBuffer(view, once(arr))
+                continue
+        elif f.dtype is DataType.VARCHAR and arr.num_chunks == 1 and arr.chunk(0).type == pa.string():
+            seg.cols[f.name] = _MappedChunks(small_strings(arr.chunk(0)), once(arr))
+            if arr.null_count:
+                _lazy_valid(seg, f.name, mf, arr, n)
+            continue
+        if f.dtype in _DECODED and arr.num_chunks == 1:
+            _lazy_column(seg, f.name, f.dtype, f.element_type, mf, arr, n)
+            continue
+        mf.check_array(arr)
+        eager[f.name] = arr
+    if META_FIELD in cols:
+        _lazy_column(seg, META_FIELD, DataType.JSON, None, mf, cols[META_FIELD], n)
+    _fill_eager(seg, schema, eager, n)
+    seg.deleted_at = _Buffer(np.int64, capacity=max(n, 1))
+    seg.deleted_at.append(np.full(n, LIVE, dtype=np.int64))
+    seg.n = n
+    seg.max_seq = int(seg.seq.data.max()) if n else 0
+    seg.freeze()
+    seg.persisted = True
+    return seg
+
+
+#: Types decoded into memory, once, by the first read of the column.
+_DECODED = frozenset({DataType.JSON, DataType.ARRAY, DataType.GEOMETRY, *NUMPY_DTYPES})
+
+
+def _lazy_column(seg: Segment, name: str, dtype: DataType, element_type: DataType | None, mf: MappedFile,
+                 arr: pa.ChunkedArray, n: int) -> None:
+    """Make column ``name`` decode ``arr`` (checked first) the first time its values or nulls are read."""
+    chunk = arr.chunk(0)
+    decoded: list[Any] = []
+    lock = threading.Lock()
+
+    def column() -> Any:
+        with lock:
+            if not decoded:
+                mf.check_array(arr)
+                decoded.append(ar.arrow_to_column(dtype, chunk, element_type))
+            return decoded[0]
+
+    seg.cols[name] = _LazyBuffer(n, lambda: column().values)
+    if arr.null_count:
+        seg.valid[name] = _LazyBuffer(n, lambda: column().valid)
+    if seg.texts.get(name) is not None and chunk.type == pa.string():  # JSON: the file's texts, as written
+        seg.texts[name] = _MappedChunks(chunk, _Once(lambda: mf.check_array(arr)))
+
+
+def _lazy_valid(seg: Segment, name: str, mf: MappedFile, arr: pa.ChunkedArray, n: int) -> None:
+    def valid() -> np.ndarray:
+        mf.check_array(arr)
+        mask = valid_mask(arr.chunk(0))
+        assert mask is not None  # the column has nulls
+        return mask
+
+    seg.valid[name] = _LazyBuffer(n, valid)
+
+
+def _fill_eager(seg: Segment, schema: CollectionSchema, eager: dict[str, Any], n: int) -> None:
+    """Decode the columns that are not seen in place (already checked) into the segment's own buffers."""
+    for name, value in eager.items():
+        f = schema.field(name)
+        if f is not None and f.dtype.is_vector:
+            vectors = ar.arrow_to_vectors(f, value.combine_chunks() if isinstance(value, pa.ChunkedArray) else value)
+            seg.cols[name].append(vectors)
+            norms = seg.sq_norms.get(name)
+            if norms is not None:
+                v32 = np.asarray(vectors, dtype=np.float32)
+                norms.append(np.einsum("ij,ij->i", v32, v32))
+            continue
+        if isinstance(value, pa.ChunkedArray):
+            value = value.combine_chunks() if value.num_chunks != 1 else value.chunk(0)
+        dtype = DataType.JSON if name == META_FIELD else f.dtype  # type: ignore[union-attr]
+        col = value if not isinstance(value, pa.Array) else ar.arrow_to_column(
+            dtype, value, None if f is None else f.element_type)
+        store = seg.cols.get(name)
+        if store is None:
+            continue
+        values = col.values
+        if isinstance(store, _Chunks):
+            store.append(values.combine_chunks() if isinstance(values, pa.ChunkedArray) else values)
+        else:
+            store.append(values)
+        seg._append_valid(name, col.valid, n)
+        if name in seg.texts:
+            seg._append_texts(name, col.texts)
