@@ -10,6 +10,16 @@ concurrent callers with `pymilvus.AsyncMilvusClient`), and the median QPS of
 the rounds is reported with the ratio on/off (goal: at least 0.95), with the server's CPU time
 per search (steadier than QPS on a loaded machine).
 
+On a shared machine whose load moves from second to second, taking turns
+measures the load more than the metrics. ``--together`` runs the servers at
+the same time instead, each driven by a caller process of its own (16
+concurrent searches each), so whatever else runs on the machine slows all of
+them alike, and reports each round's QPS ratio. A third server, also without
+metrics, runs beside them as a control: its ratio to the first server without
+metrics is the noise floor of the measurement (1.00 would be none).
+
+    python -m bench.metrics_overhead --together --rounds 10 --seconds 5
+
     python -m bench.metrics_overhead                       # writes bench/results/metrics_overhead.md
     python -m bench.metrics_overhead --n 5000 --rounds 3 --seconds 2   # smoke run
 """
@@ -116,6 +126,48 @@ def _concurrent(uri: str, queries: np.ndarray, seconds: float, tasks: int) -> tu
     return asyncio.run(run())
 
 
+def _drive(uri: str, dim: int, seconds: float, tasks: int, start_at: float) -> int:
+    """In a process of its own: `tasks` concurrent searches from `start_at` (time.time) for `seconds`; how many."""
+    delay = start_at - time.time()
+    if delay > 0:
+        time.sleep(delay)
+    queries = np.random.default_rng(1).standard_normal((256, dim)).astype(np.float32)
+    return _concurrent(uri, queries, seconds, tasks)[1]
+
+
+def _together(servers: dict[str, Any], dim: int, args: argparse.Namespace) -> list[str]:
+    """Every server at once, each with a caller process of its own; per round QPS ratios to "metrics off"."""
+    from concurrent.futures import ProcessPoolExecutor
+    from multiprocessing import get_context
+
+    names = list(servers)
+    qps: dict[str, list[float]] = {k: [] for k in names}
+    cpu = {k: 0.0 for k in names}
+    calls = {k: 0 for k in names}
+    with ProcessPoolExecutor(len(names), mp_context=get_context("spawn")) as pool:
+        for r in range(args.rounds):
+            before = {k: _cpu(servers[k][0].pid) for k in names}
+            start_at = time.time() + 1.0
+            futs = {k: pool.submit(_drive, servers[k][1], dim, args.seconds, args.tasks, start_at) for k in names}
+            done = {k: f.result() for k, f in futs.items()}
+            for k in names:
+                cpu[k] += _cpu(servers[k][0].pid) - before[k]
+                calls[k] += done[k]
+                qps[k].append(done[k] / args.seconds)
+            print(f"round {r + 1}: " + ", ".join(f"{k}: {qps[k][-1]:.0f} QPS" for k in names), flush=True)
+    ratio = {k: [a / b for a, b in zip(qps[k], qps["metrics off"])] for k in names}
+    lines = [
+        "| server | QPS, median of rounds | QPS / metrics off, median of rounds (min-max) | "
+        "server CPU per search (µs) |",
+        "|---|---:|---:|---:|",
+    ]
+    for k in names:
+        r_ = ratio[k]
+        lines.append(f"| {k} | {statistics.median(qps[k]):,.0f} | {statistics.median(r_):.3f} "
+                     f"({min(r_):.2f}-{max(r_):.2f}) | {cpu[k] / max(calls[k], 1) * 1e6:,.0f} |")
+    return lines
+
+
 def _scrape(url: str, stop: threading.Event, times: list[float], every: float) -> None:
     while not stop.wait(every):
         start = time.perf_counter()
@@ -143,6 +195,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seconds", type=float, default=4.0)
     ap.add_argument("--tasks", type=int, default=16)
     ap.add_argument("--scrape-every", type=float, default=1.0, help="seconds between scrapes of /metrics")
+    ap.add_argument("--together", action="store_true",
+                    help="run the servers at the same time (with a control server) instead of taking turns")
     ap.add_argument("--out", default=str(ROOT / "bench" / "results" / "metrics_overhead.md"))
     args = ap.parse_args(argv)
     rng = np.random.default_rng(0)
@@ -151,14 +205,22 @@ def main(argv: list[str] | None = None) -> int:
     tmp = tempfile.mkdtemp(prefix="heron-metrics-bench-")
     servers: dict[str, Any] = {}
     try:
-        for name, http in (("metrics on", True), ("metrics off", False)):
+        modes = [("metrics on", True), ("metrics off", False)]
+        if args.together:
+            modes.append(("metrics off (control)", False))
+        for name, http in modes:
             proc, port, url, _ = _start(os.path.join(tmp, name.replace(" ", "_")), http)
             servers[name] = (proc, f"http://127.0.0.1:{port}", url)
             _load(servers[name][1], vectors)
-        stop, scrapes = threading.Event(), []
+        stop, scrapes = threading.Event(), list[float]()
         scraper = threading.Thread(target=_scrape, args=(servers["metrics on"][2], stop, scrapes, args.scrape_every),
                                    daemon=True)
         scraper.start()
+        if args.together:
+            table = _together(servers, args.dim, args)
+            stop.set()
+            scraper.join()
+            return _write_together(args, table, scrapes)
         single: dict[str, list[float]] = {k: [] for k in servers}
         conc: dict[str, list[float]] = {k: [] for k in servers}
         cpu = {k: 0.0 for k in servers}
@@ -198,6 +260,30 @@ def main(argv: list[str] | None = None) -> int:
         f"| metrics on (--http-port) | {on[0]:,.0f} | {on[1]:,.0f} | {on[2]:,.0f} |",
         f"| metrics off | {off[0]:,.0f} | {off[1]:,.0f} | {off[2]:,.0f} |",
         f"| on / off | {on[0] / off[0]:.3f} | {on[1] / off[1]:.3f} | {on[2] / off[2]:.3f} |",
+        "",
+        f"Counting one call (`Metrics.observe`: a counter and a histogram) costs {_observe_cost():.1f} µs.",
+        "",
+    ]
+    text = "\n".join(lines)
+    print(text)
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out).write_text(text)
+    return 0
+
+
+def _write_together(args: argparse.Namespace, table: list[str], scrapes: list[float]) -> int:
+    lines = [
+        "# Search QPS through `heron serve` with metrics on and off, servers side by side",
+        "",
+        f"{args.n:,} x {args.dim} dims, FLAT/IP, k=10; {args.rounds} rounds of {args.seconds:g} s; in each round "
+        f"every server is searched at the same time by a caller process of its own ({args.tasks} concurrent "
+        f"searches, pymilvus.AsyncMilvusClient); /metrics scraped every {args.scrape_every:g} s from the server "
+        f"with metrics ({len(scrapes)} scrapes, median {statistics.median(scrapes or [0.0]) * 1e3:.1f} ms each). "
+        f"The control is a second server without metrics: its ratio is the noise of the measurement. "
+        f"Machine: {os.cpu_count()} cores, Python {platform.python_version()}, load average "
+        f"{os.getloadavg()[0]:.1f} at the end.",
+        "",
+        *table,
         "",
         f"Counting one call (`Metrics.observe`: a counter and a histogram) costs {_observe_cost():.1f} µs.",
         "",
