@@ -225,14 +225,16 @@ def _literal(value: Any, dtype: DataType) -> str:
 # -- verification -----------------------------------------------------------------------------------------
 
 
-def verify(src: Any, dst: Any, name: str, kw: dict[str, Any], sample: int) -> str:
-    """Load ``name`` on ``dst`` and compare it with ``src``; what was checked, or `HeronError` at a difference."""
-    dst.load_collection(name, **kw)
+def verify(src: Any, dst: Any, name: str, kw: dict[str, Any], sample: int, dst_name: str = "") -> str:
+    """Load ``name`` (``dst_name`` there) on ``dst`` and compare it with ``src``'s ``name``; what was
+    checked, or `HeronError` at the first difference."""
+    theirs = dst_name or name
+    dst.load_collection(theirs, **kw)
     schema = CollectionSchema.from_dict(src.describe_collection(name, **kw))
     keyed = any(f.is_partition_key for f in schema.fields)
     partitions = [""] if keyed else list(src.list_partitions(name, **kw))
     for p in partitions:
-        a, b = _count(src, name, p, kw), _count(dst, name, p, kw)
+        a, b = _count(src, name, p, kw), _count(dst, theirs, p, kw)
         if a != b:
             where = f"partition {p!r}" if p else "the collection"
             raise HeronError(f"collection {name!r}: {where} has {a} rows on the source but {b} on the destination")
@@ -244,7 +246,7 @@ def verify(src: Any, dst: Any, name: str, kw: dict[str, Any], sample: int) -> st
     ids = _sample_ids(src, name, pk.name, sample, kw)
     skip = {f.name for f in schema.fields if f.is_function_output}
     want = {r[pk.name]: r for r in src.get(name, ids=ids, output_fields=["*"], **kw)} if ids else {}
-    got = {r[pk.name]: r for r in dst.get(name, ids=ids, output_fields=["*"], **kw)} if ids else {}
+    got = {r[pk.name]: r for r in dst.get(theirs, ids=ids, output_fields=["*"], **kw)} if ids else {}
     types = {f.name: f.dtype for f in schema.fields}
     for key, row in want.items():
         other = got.get(key)
