@@ -29,6 +29,8 @@ def test_a_100k_row_collection_reaches_milvus_by_copy_and_by_bulk_insert_verifie
     copy, bulk = figures["copy"], figures["bulk"]
     assert copy["verified"], copy["output"]
     assert "100,000 rows" in copy["output"] and "2 partition count(s) equal, 100 sampled rows equal" in copy["output"]
+    assert figures["back"]["verified"], figures["back"]["output"]
+    assert "2 partition count(s) equal, 100 sampled rows equal" in figures["back"]["output"]
     assert bulk["verified"], bulk["output"]
     assert bulk["files"] == ["_default.parquet", "p1.parquet", "schema.json"]
     assert bulk["check"] == "2 partition count(s) equal, 100 sampled rows equal"

@@ -87,9 +87,9 @@ def run(args: argparse.Namespace) -> int:
         for name in names:
             started = time.monotonic()
             rows = copy_collection(src, dst, name, state, kw, batch=args.batch, quiet=args.quiet)
-            checked = verify(src, dst, name, kw, args.sample)
             secs = max(time.monotonic() - started, 1e-9)
-            print(f"heron copy: {name}: {rows['total']:,} rows ({rows['copied']:,} copied now, "
+            checked = verify(src, dst, name, kw, args.sample)
+            print(f"heron copy: {name}: {rows['total']:,} rows ({rows['copied']:,} copied now in {secs:,.1f} s, "
                   f"{rows['copied'] / secs:,.0f} rows/s), {checked}")
     return 0
 
