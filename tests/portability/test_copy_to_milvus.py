@@ -1,4 +1,4 @@
-"""``heron copy`` and ``heron export`` + Milvus bulk insert, from embedded Heron into a real Milvus 2.3.5.
+"""``heron copy`` (also killed and resumed) and ``heron export`` + bulk insert, from embedded Heron into Milvus 2.3.5.
 
 Off by default (it starts Milvus in a network namespace of its own, as root):
 ``python -m pytest -m against_milvus tests/portability/test_copy_to_milvus.py``.
@@ -34,4 +34,8 @@ def test_a_100k_row_collection_reaches_milvus_by_copy_and_by_bulk_insert_verifie
     assert bulk["verified"], bulk["output"]
     assert bulk["files"] == ["_default.parquet", "p1.parquet", "schema.json"]
     assert bulk["check"] == "2 partition count(s) equal, 100 sampled rows equal"
+    resumed = figures["resumed"]
+    assert 0 < resumed["killed_after"] < 100_000
+    assert resumed["verified"], resumed["output"]
+    assert "2 partition count(s) equal, 100 sampled rows equal" in resumed["output"]
     assert done.returncode == 0, done.stdout[-3000:]
