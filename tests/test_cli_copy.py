@@ -323,3 +323,46 @@ def test_an_unindexed_vector_field_is_refused_for_milvus(tmp_path):
     s.add_field("v", DataType.FLOAT_VECTOR, dim=4)
     with pytest.raises(HeronError, match="vector field 'v' has no index"):
         check_target(s, [], (2, 3), "c")
+
+
+def test_every_collection_is_checked_before_the_first_is_written(tmp_path, capsys):
+    src, dst = str(tmp_path / "src"), str(tmp_path / "dst")
+    with heron.Client(src) as c:
+        for name in ("a", "b"):
+            c.create_collection(name, dimension=4)
+            c.insert(name, [{"id": 1, "vector": [1.0, 0, 0, 0]}])
+    with heron.Client(dst) as c:
+        c.create_collection("b", dimension=4)
+    assert main(["copy", src, dst, "--quiet"]) == 1
+    assert "collection 'b' already exists on the destination" in capsys.readouterr().err
+    with heron.Client(dst) as c:
+        assert c.list_collections() == ["b"]
+
+
+def test_a_database_is_created_on_the_destination_and_copied_into(tmp_path):
+    src, dst = str(tmp_path / "src"), str(tmp_path / "dst")
+    with heron.Client(src) as c:
+        c.create_database("shop")
+        c.create_collection("items", dimension=4, db_name="shop")
+        c.insert("items", [{"id": i, "vector": [i, 1.0, 0, 0]} for i in range(30)], db_name="shop")
+    assert main(["copy", src, dst, "--db", "shop", "--batch", "7", "--quiet"]) == 0
+    with heron.Client(src) as a, heron.Client(dst) as b:
+        assert "shop" in b.list_databases()
+        assert b.list_collections(db_name="shop") == ["items"]
+        want, got = (sorted((r["id"], r["vector"]) for r in c.query("items", filter="", output_fields=["*"],
+                                                                      limit=100, db_name="shop")) for c in (a, b))
+        assert got == want
+
+
+def test_a_collection_left_half_made_by_a_stopped_copy_is_made_again(tmp_path):
+    src, dst = str(tmp_path / "src"), str(tmp_path / "dst")
+    many(src, 300)
+    assert main(["copy", src, dst, "--quiet"]) == 0
+    path = Path(dst) / "copy-state.json"
+    doc = json.loads(path.read_text())
+    doc["collections"]["c"] = {"creating": True}  # as a run stopped before its record of "made"
+    path.write_text(json.dumps(doc))
+    with heron.Client(dst) as c:
+        c.delete("c", filter="id < 100")  # what was there is not trusted: it is made again whole
+    assert main(["copy", src, dst, "--batch", "64", "--quiet"]) == 0
+    assert rows_by_partition(dst, "c") == rows_by_partition(src, "c")

@@ -20,7 +20,10 @@ per partition goes to a JSON state file (``--state``; by default
 a server). Run the same command again after a crash or an interrupt and it
 goes on after that key; the first page after it is upserted, so no row is
 lost or doubled. An auto_id key gets new values on ``DST``: such a
-collection is verified by its counts only.
+collection is verified by its counts only (a copy of it stopped between a
+page and its record fails that check rather than keep a page twice).
+Every collection is checked against ``DST`` before the first is written;
+``--db`` is created on ``DST`` when missing.
 """
 
 from __future__ import annotations
@@ -84,6 +87,7 @@ def run(args: argparse.Namespace) -> int:
             if not src.has_collection(name, **kw):
                 raise HeronError(f"collection {name!r} does not exist on {args.src}")
         state = CopyState.open(state_path, src_uri, dst_uri, args.db)
+        preflight(src, dst, names, state, args.db)
         for name in names:
             started = time.monotonic()
             rows = copy_collection(src, dst, name, state, kw, batch=args.batch, quiet=args.quiet)
@@ -105,6 +109,24 @@ def open_target(uri: str, token: str = "") -> Any:
     return Client(os.path.abspath(uri), token=token)
 
 
+def preflight(src: Any, dst: Any, names: list[str], state: CopyState, db: str) -> None:
+    """Refuse, before anything is written, a collection ``dst`` cannot hold or already has (not from this copy)."""
+    kw = {"db_name": db} if db else {}
+    version = target_version(dst)
+    if db and db not in dst.list_databases():
+        dst.create_database(db)
+    for name in names:
+        entry = state.collection(name)
+        if entry.get("created"):
+            continue
+        schema = CollectionSchema.from_dict(src.describe_collection(name, **kw))
+        indexes = [dict(src.describe_index(name, i, **kw) or {}) for i in src.list_indexes(name, **kw)]
+        check_target(schema, indexes, version, name)
+        if dst.has_collection(name, **kw) and not entry.get("creating"):
+            raise HeronError(f"collection {name!r} already exists on the destination: drop it there, or give "
+                             "--state of the copy that made it to go on with that copy")
+
+
 def copy_collection(src: Any, dst: Any, name: str, state: CopyState, kw: dict[str, Any], *,
                     batch: int = PAGE, quiet: bool = False) -> dict[str, int]:
     """Create ``name`` on ``dst`` (unless the state says it is made) and copy the rows not copied yet."""
@@ -121,7 +143,7 @@ def copy_collection(src: Any, dst: Any, name: str, state: CopyState, kw: dict[st
             if not entry.get("creating"):
                 raise HeronError(f"collection {name!r} already exists on the destination: drop it there, or give "
                                  "--state of the copy that made it to go on with that copy")
-            dst.drop_collection(name, **kw)  # an earlier run stopped while making it
+            dst.drop_collection(name, **kw)  # an earlier run stopped while making it: made again whole
         entry["creating"] = True
         state.save()
         _create(dst, name, d, schema, partitions, indexes, kw)
