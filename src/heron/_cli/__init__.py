@@ -15,11 +15,23 @@ from types import ModuleType
 
 from .._errors import HeronError
 from .._version import __version__
-from . import _backup, _compact, _console, _export, _import, _inspect, _repair, _restore, _serve, _verify
+from . import (
+    _backup,
+    _compact,
+    _console,
+    _copy,
+    _export,
+    _import,
+    _inspect,
+    _repair,
+    _restore,
+    _serve,
+    _verify,
+)
 
 #: The subcommands, in the order ``heron --help`` lists them.
 COMMANDS: tuple[ModuleType, ...] = (
-    _serve, _console, _inspect, _verify, _repair, _compact, _backup, _restore, _export, _import,
+    _serve, _console, _inspect, _verify, _repair, _compact, _backup, _restore, _export, _import, _copy,
 )
 
 
