@@ -12,8 +12,9 @@ Per mode, on a fresh database:
    collection is dropped and its background work settles);
 3. **quiet**: ``C`` asyncio callers search one query per call (k 10, ef 64) for ``T`` seconds;
 4. **mixed**: the same callers for ``T`` seconds while the inserter inserts calls of ``B`` rows
-   paced at half the maximum rate into the searched collection, so its rows are sealed, merged and
-   indexed in the background while the searches run.
+   paced at half the maximum rate into the searched collection, until ``--mixed-rows`` rows (by
+   default ``N``: the collection doubles; 0 for no limit) or the end of the phase, so its rows are
+   sealed, merged and indexed in the background while the searches run.
 
 The report gives each phase's searches/s, p50 and p99 and the mixed/quiet p99 ratio (target: at most
 5x). ``embedded``: the callers share one ``heron.AsyncClient`` on the database directory and the
@@ -76,14 +77,14 @@ class Inserter:
             self.client.insert(collection, {"id": ids, "vec": x})
 
     def run(self, collection: str, seconds: float, rate: float | None = None,
-            stop: threading.Event | None = None) -> dict[str, float]:
-        """Insert for ``seconds`` (or until ``stop``); returns rows, seconds and rows/s achieved."""
+            stop: threading.Event | None = None, most: int = 0) -> dict[str, float]:
+        """Insert for ``seconds``, until ``stop`` or until ``most`` rows (0: no limit); rows, seconds, rows/s."""
         rows = 0
         t0 = time.perf_counter()
         due = t0
         while True:
             now = time.perf_counter()
-            if now - t0 >= seconds or (stop is not None and stop.is_set()):
+            if now - t0 >= seconds or (stop is not None and stop.is_set()) or (most and rows >= most):
                 break
             if rate is not None and due > now:
                 time.sleep(min(due - now, t0 + seconds - now))
@@ -148,22 +149,22 @@ async def searches(client: Any, queries: np.ndarray, callers: int, seconds: floa
 
 
 def insert_worker(argv: list[str]) -> None:
-    """``--insert-worker URI COLLECTION SECONDS RATE BATCH DIM START``: a paced pymilvus inserter (server mode)."""
+    """``--insert-worker URI COLLECTION SECONDS RATE BATCH DIM START MOST``: a paced pymilvus inserter (server mode)."""
     from pymilvus import MilvusClient
 
-    uri, coll, seconds, rate, batch, dim, start = argv
+    uri, coll, seconds, rate, batch, dim, start, most = argv
     client = MilvusClient(uri=uri)
     ins = Inserter(client, int(dim), int(batch), rows_as_dicts=True, start=int(start))
-    out = ins.run(coll, float(seconds), float(rate) if float(rate) > 0 else None)
+    out = ins.run(coll, float(seconds), float(rate) if float(rate) > 0 else None, most=int(most))
     client.close()
     print(json.dumps(out), flush=True)
 
 
-def _worker(uri: str, coll: str, seconds: float, rate: float, batch: int, dim: int, start: int
+def _worker(uri: str, coll: str, seconds: float, rate: float, batch: int, dim: int, start: int, most: int = 0
             ) -> subprocess.Popen[str]:
     return subprocess.Popen(
         [sys.executable, "-m", "bench.mixed_load", "--insert-worker", uri, coll, str(seconds), str(rate),
-         str(batch), str(dim), str(start)], cwd=ROOT, stdout=subprocess.PIPE, text=True)
+         str(batch), str(dim), str(start), str(most)], cwd=ROOT, stdout=subprocess.PIPE, text=True)
 
 
 def _result(proc: subprocess.Popen[str]) -> dict[str, float]:
@@ -227,12 +228,13 @@ def run_mode(mode: str, args: argparse.Namespace, workdir: Path) -> dict[str, An
                 print(f"{mode}: quiet {out['quiet']}", flush=True)
                 stop = threading.Event()
                 if pym:
-                    proc = _worker(uri, NAME, args.seconds, rate, args.batch, args.dim, 10**9)
+                    proc = _worker(uri, NAME, args.seconds, rate, args.batch, args.dim, 10**9, args.mixed_rows)
                     out["mixed"] = await searches(client, queries, args.callers, args.seconds)
                     out["inserted"] = await asyncio.to_thread(_result, proc)
                 else:
                     ins = Inserter(heron.Client(uri), args.dim, args.batch, rows_as_dicts=False)
-                    task = asyncio.ensure_future(asyncio.to_thread(ins.run, NAME, args.seconds, rate, stop))
+                    task = asyncio.ensure_future(
+                        asyncio.to_thread(ins.run, NAME, args.seconds, rate, stop, args.mixed_rows))
                     out["mixed"] = await searches(client, queries, args.callers, args.seconds)
                     stop.set()
                     out["inserted"] = await task
@@ -243,7 +245,7 @@ def run_mode(mode: str, args: argparse.Namespace, workdir: Path) -> dict[str, An
         asyncio.run(phases())
         out["p99_ratio"] = out["mixed"]["p99_ms"] / out["quiet"]["p99_ms"]
         out["p50_ratio"] = out["mixed"]["p50_ms"] / out["quiet"]["p50_ms"]
-        out["settle_s"] = wait_indexed(sync, NAME)
+        out["settle_s"] = wait_indexed(sync, NAME, 120.0)
     finally:
         sync.close()
         if server is not None:
@@ -283,9 +285,13 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--callers", type=int, default=200)
     ap.add_argument("--seconds", type=float, default=30.0, help="seconds of searches per phase")
     ap.add_argument("--batch", type=int, default=1000)
+    ap.add_argument("--mixed-rows", type=int, default=None,
+                    help="most rows the mixed phase inserts (default: --rows, doubling the collection; 0: no limit)")
     ap.add_argument("--rate-seconds", type=float, default=3.0, help="seconds of inserts measuring the max rate")
     ap.add_argument("--out", help="write the report (markdown) and a .json beside it")
     args = ap.parse_args(argv)
+    if args.mixed_rows is None:
+        args.mixed_rows = args.rows
     workdir = Path(tempfile.mkdtemp(prefix="heron-mixed-"))
     results = []
     try:
