@@ -47,6 +47,7 @@ NAME = "mixed"
 SCRATCH = "mixed_rate"
 K = 10
 EF = 64
+WINDOW = 5.0  # seconds per point of a phase's timeline (searches/s and p99 per window)
 
 
 def clustered(n: int, dim: int, seed: int) -> np.ndarray:
@@ -127,6 +128,7 @@ def wait_indexed(client: Any, name: str, limit: float = 900.0) -> float:
 async def searches(client: Any, queries: np.ndarray, callers: int, seconds: float) -> dict[str, Any]:
     """``callers`` tasks searching one query per call for ``seconds``: searches/s, p50, p99 (ms)."""
     lat: list[float] = []
+    ends: list[float] = []
     sp = {"params": {"ef": EF}}
     nq = len(queries)
     counter = iter(range(10**12))
@@ -137,6 +139,7 @@ async def searches(client: Any, queries: np.ndarray, callers: int, seconds: floa
             t = time.perf_counter()
             res = await client.search(NAME, data=[queries[i]], limit=K, search_params=sp)
             lat.append(time.perf_counter() - t)
+            ends.append(time.perf_counter() - t0)
             assert len(res[0]) == K
 
     end = time.perf_counter() + seconds
@@ -144,8 +147,12 @@ async def searches(client: Any, queries: np.ndarray, callers: int, seconds: floa
     await asyncio.gather(*(caller() for _ in range(callers)))
     elapsed = time.perf_counter() - t0
     ms = np.asarray(lat) * 1000
+    window = np.minimum((np.asarray(ends) // WINDOW).astype(int), max(0, int(elapsed // WINDOW) - 1))
+    timeline = [(float(np.sum(window == w) / WINDOW), float(np.percentile(ms[window == w], 99)))
+                for w in range(int(window.max()) + 1) if np.any(window == w)]
     return {"searches": len(lat), "qps": len(lat) / elapsed, "p50_ms": float(np.percentile(ms, 50)),
-            "p99_ms": float(np.percentile(ms, 99)), "max_ms": float(ms.max())}
+            "p99_ms": float(np.percentile(ms, 99)), "max_ms": float(ms.max()),
+            "timeline": [{"qps": round(q, 1), "p99_ms": round(p, 1)} for q, p in timeline]}
 
 
 def insert_worker(argv: list[str]) -> None:
@@ -224,7 +231,7 @@ def run_mode(mode: str, args: argparse.Namespace, workdir: Path) -> dict[str, An
             client: Any = AsyncMilvusClient(uri=uri) if pym else heron.AsyncClient(uri)
             try:
                 await searches(client, queries, args.callers, 2.0)  # warm-up
-                out["quiet"] = await searches(client, queries, args.callers, args.seconds)
+                out["quiet"] = await searches(client, queries, args.callers, args.quiet_seconds or args.seconds)
                 print(f"{mode}: quiet {out['quiet']}", flush=True)
                 stop = threading.Event()
                 if pym:
@@ -284,6 +291,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--dim", type=int, default=128)
     ap.add_argument("--callers", type=int, default=200)
     ap.add_argument("--seconds", type=float, default=30.0, help="seconds of searches per phase")
+    ap.add_argument("--quiet-seconds", type=float, default=None, help="seconds of the quiet phase (default: --seconds)")
     ap.add_argument("--batch", type=int, default=1000)
     ap.add_argument("--mixed-rows", type=int, default=None,
                     help="most rows the mixed phase inserts (default: --rows, doubling the collection; 0: no limit)")
