@@ -283,11 +283,11 @@ def test_reopening_does_not_copy_the_files_into_memory(tmp_path) -> None:
 
 
 def test_a_mapped_segment_and_index_merge_with_new_rows_after_a_restart(tmp_path, monkeypatch) -> None:
-    from heron.engine.index import _dense
+    from heron.engine.index import _grow
 
     copies: list[int] = []
-    real_copy = _dense.owned_copy
-    monkeypatch.setattr(_dense, "owned_copy", lambda blob: copies.append(1) or real_copy(blob))
+    real_copy = _grow.owned_copy
+    monkeypatch.setattr(_grow, "owned_copy", lambda blob: copies.append(1) or real_copy(blob))
     path = tmp_path / "db"
     vecs = _fill(path, 3000, "HNSW", {"M": 8, "efConstruction": 64})
     more = np.random.default_rng(11).random((3000, DIM), dtype=np.float32)

@@ -35,6 +35,7 @@ from ._faults import fault_point
 from ._segment import LIVE, Segment
 from .index._base import BuildCancelled
 from .index._definitions import build_scalar
+from .index._grow import copies_on_growth, grown_copy
 from .index._vector_index import build_index
 from .storage import _ipc as ar
 from .storage._files import FileChecksum, write_segment_file
@@ -374,11 +375,13 @@ class Maintenance:
             cur = base.vindex.get(d.field_name)
             if f is None or not f.dtype.is_vector or cur is None or cur[0] != d.signature:
                 continue
-            # The index may grow in place: from now on `base` is searched exactly.
-            with coll.write_lock:
-                base.vindex.pop(d.field_name, None)
+            # A copy grows (`grown_copy`), so `base` keeps answering from its index; an index that
+            # grows in place is taken from `base` first, which is then searched exactly.
+            if not copies_on_growth(cur[1]):
+                with coll.write_lock:
+                    base.vindex.pop(d.field_name, None)
             try:
-                ext = cur[1].extended(sview.vectors(f.name))
+                ext = grown_copy(cur[1], sview.vectors(f.name))
             except Exception:  # derived data: build it from the rows instead
                 log.exception("extending %s of segment %s failed", d.index_type, base.id)
                 ext = None

@@ -1,0 +1,89 @@
+"""A merge grows a copy of the older segment's index: that segment answers from its index until the merged one is in."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pytest
+
+import heron
+from heron._types import DataType
+from heron.engine import _maintenance
+from heron.engine._engine import open_engine, release_engine
+from heron.engine.index._grow import copies_on_growth, grown_copy
+from heron.engine.index._vector_index import build_index
+
+DIM = 16
+
+
+@pytest.mark.parametrize(("index_type", "params"), [
+    ("HNSW", {"M": 8, "efConstruction": 40}), ("IVF_FLAT", {"nlist": 8}), ("HNSW_SQ", {"M": 8}), ("FLAT", {}),
+])
+@pytest.mark.parametrize("metric", ["L2", "COSINE"])
+def test_the_copy_grows_and_the_original_is_untouched(index_type, params, metric):
+    rng = np.random.default_rng(21)
+    a, b = rng.standard_normal((1200, DIM)).astype(np.float32), rng.standard_normal((600, DIM)).astype(np.float32)
+    q = rng.standard_normal((20, DIM)).astype(np.float32)
+    base = build_index(DataType.FLOAT_VECTOR, DIM, index_type, metric, params, a)
+    sp = {"ef": 128, "nprobe": 8}
+    before = base.search(q, 10, params=sp, rows=1200)
+    assert copies_on_growth(base)
+    grown = grown_copy(base, b)
+    assert grown is not None and grown is not base and grown.ntotal == 1800
+    assert base.ntotal == 1200
+    after = base.search(q, 10, params=sp, rows=1200)  # still searchable, same answers
+    np.testing.assert_array_equal(after[1], before[1])
+    np.testing.assert_allclose(after[0], before[0], rtol=1e-6)
+    # the copy answers like an index extended in place
+    fresh = build_index(DataType.FLOAT_VECTOR, DIM, index_type, metric, params, a).extended(b)
+    assert fresh is not None
+    rows = grown.search(q, 10, params=sp, rows=1800)[1]
+    want = fresh.search(q, 10, params=sp, rows=1800)[1]
+    overlap = np.mean([len(set(r) & set(w)) / 10 for r, w in zip(rows.tolist(), want.tolist())])
+    assert overlap >= 0.9
+    assert (rows >= 1200).any()  # rows of `b` are found
+
+
+def test_the_older_segment_keeps_its_index_while_a_merge_grows_the_copy(tmp_path, monkeypatch):
+    monkeypatch.setenv("HERON_SEAL_IDLE_SECONDS", "0")
+    rng = np.random.default_rng(22)
+    a, b = rng.standard_normal((2000, DIM)).astype(np.float32), rng.standard_normal((1000, DIM)).astype(np.float32)
+    seen: list[dict[str, Any]] = []
+    real = _maintenance.grown_copy
+    path = str(tmp_path / "db")
+
+    with heron.Client(path) as c:
+        e = open_engine(path)
+        try:
+            schema = c.create_schema()
+            schema.add_field("id", heron.DataType.INT64, is_primary=True)
+            schema.add_field("vec", heron.DataType.FLOAT_VECTOR, dim=DIM)
+            idx = c.prepare_index_params()
+            idx.add_index("vec", index_type="HNSW", metric_type="L2", params={"M": 8, "efConstruction": 40})
+            c.create_collection("m", schema=schema, index_params=idx)
+            c.insert("m", {"id": np.arange(2000), "vec": a})
+            c.flush("m")
+            e.wait_background()
+            coll = e.collections[("default", "m")]
+            (base,) = [s for p in coll.partitions.values() for s in p.sealed]
+            base_index = base.vindex["vec"][1]
+
+            def spy(index: Any, vectors: Any) -> Any:
+                # what a search of the older segment finds while the copy grows
+                seen.append({"held": base.vindex.get("vec", (None, None))[1] is index,
+                             "answers": index.search(a[:5], 1, rows=index.ntotal)[1][:, 0].tolist()})
+                return real(index, vectors)
+
+            monkeypatch.setattr(_maintenance, "grown_copy", spy)
+            c.insert("m", {"id": np.arange(2000, 3000), "vec": b})
+            c.flush("m")
+            e.wait_background()
+            (merged,) = [s for p in coll.partitions.values() for s in p.sealed]
+            assert merged.n == 3000 and merged.vindex["vec"][1].ntotal == 3000
+        finally:
+            release_engine(e)
+        assert seen == [{"held": True, "answers": [0, 1, 2, 3, 4]}]
+        assert base_index.ntotal == 2000  # the older segment's index was never grown in place
+        hits = c.search("m", b[:5], limit=1, search_params={"params": {"ef": 64}})
+        assert [h[0]["id"] for h in hits] == list(range(2000, 2005))
