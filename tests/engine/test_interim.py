@@ -139,3 +139,29 @@ def test_a_search_brings_an_index_that_fell_behind_up_to_date(
         assert _covered(seg) == 4000 and [r[0]["id"] for r in got] == [3900, 3901]
         c.delete("c", ids=[3900])
         assert c.search("c", data=x[3900:3901] * 10, limit=1)[0][0]["id"] != 3900
+
+
+@pytest.mark.parametrize("dtype", [heron.DataType.FLOAT16_VECTOR, heron.DataType.BFLOAT16_VECTOR])
+def test_half_precision_fields_get_interim_indexes_with_exact_scores(
+        tmp_path: Path, used: list[int], monkeypatch: pytest.MonkeyPatch, dtype: heron.DataType) -> None:
+    monkeypatch.setenv("HERON_INTERIM_ROWS", "1000")
+    x = np.random.default_rng(6).standard_normal((2000, 32)).astype(np.float32)
+    with heron.Client(str(tmp_path / "db")) as c:
+        schema = c.create_schema()
+        schema.add_field("id", heron.DataType.INT64, is_primary=True)
+        schema.add_field("vec", dtype, dim=32)
+        idx = c.prepare_index_params()
+        idx.add_index("vec", index_type="HNSW", metric_type="COSINE")
+        c.create_collection("c", schema=schema, index_params=idx)
+        _insert(c, x, 0)
+        seg = _part(c).growing
+        assert _until(lambda: _covered(seg) == 2000)
+        q = x[[5, 500, 1500]]
+        fast = c.search("c", data=q, limit=5)
+        exact = c.search("c", data=q, limit=5, search_params={"interim": False})
+        assert used and [r[0]["id"] for r in fast] == [5, 500, 1500]
+        for a, b in zip(fast, exact):  # the rows both found, with the same scores
+            want = {h["id"]: h["distance"] for h in b}
+            both = [(h["distance"], want[h["id"]]) for h in a if h["id"] in want]
+            assert len(both) >= 3
+            np.testing.assert_allclose(*zip(*both), atol=1e-5)

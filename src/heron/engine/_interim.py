@@ -425,12 +425,15 @@ def interim_search(view: SegmentView, field: Any, d: Any, metric: str, queries: 
     if sub is None or sub.any():
         rows = fresh.search(queries, min(head, max(RERANK_MIN, RERANK_TIMES * k)), head, sub)
         s_out, r_out = empty_result(nq, k, metric)
+        norms = view.sq_norms(field.name)
+        qf = as_float32(field.dtype, queries)
         for i in range(nq):
-            got = rows[i][rows[i] >= 0]
+            got = np.sort(rows[i][rows[i] >= 0])  # in memory order
             if got.shape[0]:
-                s, r = exact_search(field.dtype, metric, vecs[got], queries[i : i + 1], min(k, got.shape[0]))
-                m = min(k, s.shape[1])
-                s_out[i, :m], r_out[i, :m] = s[0, :m], np.where(r[0, :m] >= 0, got[np.maximum(r[0, :m], 0)], -1)
+                s, r = select_topk(_rescore(field.dtype, metric, vecs, norms, got, qf[i])[None, :],
+                                   min(k, got.shape[0]), metric)
+                m = s.shape[1]
+                s_out[i, :m], r_out[i, :m] = s[0], np.where(r[0] >= 0, got[np.maximum(r[0], 0)], -1)
         parts_s.append(s_out)
         parts_r.append(r_out)
     if head < n:
@@ -449,3 +452,16 @@ def interim_search(view: SegmentView, field: Any, d: Any, metric: str, queries: 
     out_s, out_r = empty_result(nq, k, metric)
     out_s[:, : best_s.shape[1]], out_r[:, : best_r.shape[1]] = best_s, best_r
     return out_s, out_r
+
+
+def _rescore(dtype: DataType, metric: str, vecs: Any, sq_norms: np.ndarray | None, rows: np.ndarray,
+             q: np.ndarray) -> np.ndarray:
+    """The exact scores of `rows` for query `q` (float32), as `exact_search` computes them."""
+    x = as_float32(dtype, vecs[rows])
+    if metric == "L2":
+        diff = x - q
+        return np.einsum("ij,ij->i", diff, diff)
+    if metric == "IP":
+        return x @ q
+    sq = np.einsum("ij,ij->i", x, x) if sq_norms is None else sq_norms[rows]
+    return (x @ normalized(q[None, :])[0]) / np.maximum(np.sqrt(sq), np.float32(1e-30))
