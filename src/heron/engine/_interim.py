@@ -38,7 +38,9 @@ from __future__ import annotations
 import logging
 import os
 import threading
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -79,7 +81,7 @@ DIMS_PER_CODE = 4
 FINE_CODES_BELOW = 128
 PQ_TRAIN_ROWS = 2048
 #: Rows added per step (searches read the lists between steps).
-ADD_CHUNK = 8192
+ADD_CHUNK = 4096
 #: Candidates per query scored again exactly: ``max(RERANK_MIN, RERANK_TIMES * k)``.
 RERANK_MIN = 100
 RERANK_TIMES = 4
@@ -129,7 +131,7 @@ class FreshIndex:
         self.nprobe = min(self.nlist, max(MIN_NPROBE, int(np.ceil(self.nlist * NPROBE_SHARE))))
         #: Rows ``0..covered`` of the segment are in the index.
         self.covered = 0
-        self._lists = threading.Lock()  # an add against the searches
+        self._lists = _ListsLock()  # adds against searches
         self._adding = threading.Lock()  # one add at a time
 
     @classmethod
@@ -186,7 +188,7 @@ class FreshIndex:
             while start < stop:
                 end = min(stop, start + ADD_CHUNK)
                 x = self._prep(vectors[start:end])
-                with self._lists:
+                with self._lists.adding():
                     self._ivf.add_with_ids(x, np.arange(start, end, dtype=np.int64))
                 self.covered = start = end
 
@@ -203,9 +205,53 @@ class FreshIndex:
             sel = faiss.IDSelectorRange(0, n)
         if sel is not None:
             sp.sel = sel
-        with threads_for(q.shape[0]), self._lists:
+        with threads_for(q.shape[0]), self._lists.reading():
             _, rows = self._ivf.search(q, k, params=sp)
         return rows
+
+
+class _ListsLock:
+    """Searches read the lists together; an add waits for them, and lets any search that waits go first.
+
+    The background thread adds a step of rows at a time; without the yield it
+    would take the lists back between steps before a waiting search woke up,
+    and searches would wait for the whole backlog.
+    """
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._readers = 0
+        self._waiting = 0
+        self._writing = False
+
+    @contextmanager
+    def reading(self) -> Iterator[None]:
+        with self._cond:
+            self._waiting += 1
+            while self._writing:
+                self._cond.wait()
+            self._waiting -= 1
+            self._readers += 1
+        try:
+            yield
+        finally:
+            with self._cond:
+                self._readers -= 1
+                if not self._readers:
+                    self._cond.notify_all()
+
+    @contextmanager
+    def adding(self) -> Iterator[None]:
+        with self._cond:
+            while self._writing or self._readers or self._waiting:
+                self._cond.wait()
+            self._writing = True
+        try:
+            yield
+        finally:
+            with self._cond:
+                self._writing = False
+                self._cond.notify_all()
 
 
 def _code_count(dim: int) -> int:
