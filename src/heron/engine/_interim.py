@@ -85,6 +85,8 @@ ADD_CHUNK = 4096
 #: Candidates per query scored again exactly: ``max(RERANK_MIN, RERANK_TIMES * k)``.
 RERANK_MIN = 100
 RERANK_TIMES = 4
+#: Threads that train and grow interim indexes (each on one core).
+WORKERS = 2
 _DENSE = (DataType.FLOAT_VECTOR, DataType.FLOAT16_VECTOR, DataType.BFLOAT16_VECTOR)
 _METRICS = ("L2", "IP", "COSINE")
 
@@ -282,6 +284,8 @@ class InterimIndexer:
         #: definition's signature. Later segments of the field start from it, so they need no
         #: training and get their interim index from their first row on.
         self._templates: dict[tuple[int, str], tuple[Any, np.ndarray]] = {}
+        #: Collections and fields whose template is being trained.
+        self._training: set[tuple[int, str]] = set()
         self._lock = threading.Lock()
 
     @property
@@ -331,6 +335,13 @@ class InterimIndexer:
         elif n and (n >= self._train_rows(seg) or self._template(coll, name, sig) is not None):
             self._queue(coll, seg, name, sig, dtype, dim)
 
+    def _others(self, coll: Collection, seg: Segment, name: str, sig: Any, dtype: DataType, dim: int) -> None:
+        """Queue the segments other than `seg` that waited for the field's template."""
+        for p in list(coll.partitions.values()):
+            for other in p.segments():
+                if other is not seg and name not in other.vindex:
+                    self._consider(coll, other, name, sig, dtype, dim)
+
     def _train_rows(self, seg: Segment) -> int:
         return self.min_rows if seg.sealed else self.rows
 
@@ -361,8 +372,9 @@ class InterimIndexer:
                 return
             self._queued.add(key)
             if self._pool is None:
-                # At the callers' priority: each step is short, and searches wait for it.
-                self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="heron-interim",
+                # At the callers' priority: each step is short, and searches wait for it. Two threads:
+                # right after a load two segments' backlogs are added at once.
+                self._pool = ThreadPoolExecutor(max_workers=WORKERS, thread_name_prefix="heron-interim",
                                                 initializer=_one_thread)
         try:
             self._pool.submit(self._work, coll, seg, name, sig, dtype, dim)
@@ -409,10 +421,18 @@ class InterimIndexer:
             fresh = FreshIndex.restore(dtype, dim, d.metric_type, data)
         else:
             view = seg.snapshot()
-            if view.n < self._train_rows(seg):
-                return None
-            fresh = train_interim(dtype, dim, d.metric_type, view.vectors(name)[: view.n])
-            self._templates[(coll.id, name)] = (sig, fresh.dump())
+            field = (coll.id, name)
+            with self._lock:  # one segment trains; the others start from its template
+                if view.n < self._train_rows(seg) or field in self._training:
+                    return None
+                self._training.add(field)
+            try:
+                fresh = train_interim(dtype, dim, d.metric_type, view.vectors(name)[: view.n])
+                self._templates[field] = (sig, fresh.dump())
+            finally:
+                with self._lock:
+                    self._training.discard(field)
+            self._others(coll, seg, name, sig, dtype, dim)
         if name in seg.vindex:
             return None
         seg.interim[name] = (sig, fresh)
