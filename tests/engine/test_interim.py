@@ -165,3 +165,18 @@ def test_half_precision_fields_get_interim_indexes_with_exact_scores(
             both = [(h["distance"], want[h["id"]]) for h in a if h["id"] in want]
             assert len(both) >= 3
             np.testing.assert_allclose(*zip(*both), atol=1e-5)
+
+
+def test_a_search_sees_only_the_rows_of_its_view() -> None:
+    from heron.engine._interim import train_interim
+
+    x = np.random.default_rng(7).standard_normal((3000, 32)).astype(np.float32)
+    fresh = train_interim(heron.DataType.FLOAT_VECTOR, 32, "L2", x)
+    fresh.grow(x, 3000)  # rows added after a search's view was taken
+    rows = fresh.search(x[2500:2510], 100, 1000, None)
+    assert rows.max() < 1000 and (rows >= 0).sum() == 1000
+    allow = np.zeros(1000, dtype=bool)
+    allow[::2] = True
+    rows = fresh.search(x[:5], 100, 1000, allow)
+    kept = rows[rows >= 0]
+    assert kept.size and kept.max() < 1000 and not (kept % 2).any()

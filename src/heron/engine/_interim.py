@@ -202,12 +202,10 @@ class FreshIndex:
         sel = None
         if allow is not None:
             bits = mask_facts(allow).bits  # rows past n (added since the view was taken) are not in it
-            sel = faiss.IDSelectorBitmap(bits.shape[0], faiss.swig_ptr(bits))
-        elif self.covered > n:
-            sel = faiss.IDSelectorRange(0, n)
-        if sel is not None:
-            sp.sel = sel
+            sp.sel = sel = faiss.IDSelectorBitmap(bits.shape[0], faiss.swig_ptr(bits))
         with threads_for(q.shape[0]), self._lists.reading():
+            if sel is None and self._ivf.ntotal > n:  # no add runs meanwhile: ntotal is what the search sees
+                sp.sel = sel = faiss.IDSelectorRange(0, n)
             _, rows = self._ivf.search(q, k, params=sp)
         return rows
 
