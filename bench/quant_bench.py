@@ -41,11 +41,12 @@ HNSW = {"M": 16, "efConstruction": 100}
 CONFIGS: dict[str, tuple[str, dict[str, Any], list[dict[str, Any]]]] = {
     "HNSW": ("HNSW", HNSW, [{"ef": 64}, {"ef": 128}]),
     "IVF_PQ+SQ8": ("IVF_PQ", {"nlist": 1024, "m": 0, "refine": True, "refine_type": "SQ8"},
-                   [{"nprobe": 16, "refine_k": 4}, {"nprobe": 32, "refine_k": 4}, {"nprobe": 32, "refine_k": 8}]),
+                   [{"nprobe": 16, "refine_k": 4}, {"nprobe": 32, "refine_k": 16}, {"nprobe": 32, "refine_k": 32},
+                    {"nprobe": 64, "refine_k": 64}]),
     "IVF_RABITQ+SQ8": ("IVF_RABITQ", {"nlist": 1024, "refine": True, "refine_type": "SQ8"},
                        [{"nprobe": 16, "refine_k": 8, "rbq_query_bits": 8},
-                        {"nprobe": 32, "refine_k": 8, "rbq_query_bits": 8},
-                        {"nprobe": 32, "refine_k": 16, "rbq_query_bits": 8}]),
+                        {"nprobe": 32, "refine_k": 32, "rbq_query_bits": 8},
+                        {"nprobe": 64, "refine_k": 64, "rbq_query_bits": 8}]),
     "IVF_RABITQ": ("IVF_RABITQ", {"nlist": 1024}, [{"nprobe": 32, "rbq_query_bits": 8}]),
     "IVF_PQ": ("IVF_PQ", {"nlist": 1024, "m": 0}, [{"nprobe": 32}]),
     "HNSW_SQ8": ("HNSW_SQ", {**HNSW, "sq_type": "SQ8"}, [{"ef": 64}, {"ef": 128}]),
@@ -194,12 +195,12 @@ def main(argv: list[str] | None = None) -> None:
     work = root / f"work-{args.workload}-{args.rows}"
     work.mkdir(parents=True, exist_ok=True)
     store = RESULTS / "quant.json"
-    saved: dict[str, Any] = json.loads(store.read_text()) if store.exists() else {}
     key = f"{args.workload}-{args.rows}"
-    results = saved.get(key, [])
+    results: list[dict[str, Any]] = []
     for name in args.only.split(","):
         res = run(name, data, metric, work, args.seconds, args.cap)
-        results = [r for r in results if r["index"] != name] + [res]
+        saved: dict[str, Any] = json.loads(store.read_text()) if store.exists() else {}  # another run may have written
+        results = [r for r in saved.get(key, []) if r["index"] != name] + [res]
         results.sort(key=lambda r: list(CONFIGS).index(r["index"]))
         saved[key] = results
         store.write_text(json.dumps(saved, indent=1))
