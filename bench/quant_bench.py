@@ -170,6 +170,16 @@ def table(results: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
+def write_markdown() -> None:
+    """``bench/results/quant.md``: one table per workload in ``quant.json``."""
+    saved = json.loads((RESULTS / "quant.json").read_text())
+    parts = ["# Quantised indexes with refine against HNSW float32", "",
+             "Written by `python -m bench.quant_bench --table` from `quant.json`; see bench/README.md.", ""]
+    for key, results in saved.items():
+        parts += [f"## {key}", "", table(results), ""]
+    (RESULTS / "quant.md").write_text("\n".join(parts))
+
+
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--workload", choices=("clustered", "minilm"), default="clustered")
@@ -178,12 +188,16 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--seconds", type=float, default=3.0)
     ap.add_argument("--cap", type=float, default=3600.0)
     ap.add_argument("--root", default=os.environ.get("HERON_BENCH_CACHE", "/tmp/heron-quant-bench"))
+    ap.add_argument("--table", action="store_true", help="only rewrite quant.md from quant.json")
     ap.add_argument("--worker", choices=("build", "serve"))
     ap.add_argument("--name")
     ap.add_argument("--data")
     ap.add_argument("--metric")
     ap.add_argument("--work")
     args = ap.parse_args(argv)
+    if args.table:
+        write_markdown()
+        return
     if args.worker:
         data, work = Path(args.data), Path(args.work)
         res = (build(args.name, data, args.metric, work) if args.worker == "build"
@@ -207,6 +221,7 @@ def main(argv: list[str] | None = None) -> None:
         print(json.dumps(res), flush=True)
         (work / f"{name}.npz").unlink(missing_ok=True)
     print(table(results))
+    write_markdown()
 
 
 if __name__ == "__main__":
