@@ -166,12 +166,12 @@ def test_string_parameters_as_they_come_over_the_wire() -> None:
 @pytest.mark.parametrize(
     ("index_type", "params", "message"),
     [
-        ("HNSW_SQ", {"refine": True, "refine_type": "INT4"}, "refine_type must be one of ['SQ6', 'SQ8', 'FP16', 'BF16', 'FP32'], got 'INT4'"),
+        ("HNSW_SQ", {"refine": True, "refine_type": "INT4"}, "invalid refine type : INT4, optional types are [sq6, sq8, fp16, bf16, fp32]"),
         ("HNSW_SQ", {"refine": True, "sq_type": "SQ8", "refine_type": "SQ8"}, "refine_type 'SQ8' must be of higher precision than sq_type 'SQ8'"),
         ("HNSW_SQ", {"refine": True, "sq_type": "FP16", "refine_type": "BF16"}, "expected one of ['FP32']"),
         ("IVF_RABITQ", {"refine": "yes"}, "refine must be true or false, got 'yes'"),
         ("IVF_RABITQ", {"nlist": 0}, "nlist must be an integer in 1..65536, got 0"),
-        ("IVF_PQ", {"refine": True, "refine_type": 8}, "refine_type must be one of"),
+        ("IVF_PQ", {"refine": True, "refine_type": 8}, "invalid refine type : 8"),
     ],
 )
 def test_bad_refine_parameters_are_named(index_type: str, params: dict, message: str) -> None:

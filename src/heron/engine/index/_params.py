@@ -113,7 +113,7 @@ _BM25: dict[str, tuple[_Check, Any]] = {
 }
 _REFINE: dict[str, tuple[_Check, Any]] = {
     "refine": (lambda v: _bool("refine", v), None),
-    "refine_type": (lambda v: _choice("refine_type", v, REFINE_TYPES), None),
+    "refine_type": (lambda v: _refine_type(v), None),
 }
 
 #: Per index type: parameter -> (validator, default; None = leave unset).
@@ -131,6 +131,15 @@ _INDEX_PARAMS: dict[str, dict[str, tuple[_Check, Any]]] = {
     "SPARSE_INVERTED_INDEX": _SPARSE,
     "SPARSE_WAND": _SPARSE,
 }
+
+
+def _refine_type(value: Any) -> str:
+    """A refine codec name, any case; refused in Milvus's words."""
+    v = str(value).upper() if isinstance(value, str) else value
+    if v not in REFINE_TYPES:
+        names = ", ".join(t.lower() for t in REFINE_TYPES)
+        raise ParamError(f"invalid refine type : {value}, optional types are [{names}]")
+    return str(v)
 
 
 def _check_refine(name: str, params: dict[str, Any]) -> None:
