@@ -174,7 +174,9 @@ def write_markdown() -> None:
     """``bench/results/quant.md``: one table per workload in ``quant.json``."""
     saved = json.loads((RESULTS / "quant.json").read_text())
     parts = ["# Quantised indexes with refine against HNSW float32", "",
-             "Written by `python -m bench.quant_bench --table` from `quant.json`. Conditions (a shared 2-core VM under\nother load: QPS and build seconds are rough) and how to read the figures: bench/README.md,\n"Quantised indexes with refine".", ""]
+             "Written by `python -m bench.quant_bench --table` from `quant.json`. Conditions (a shared 2-core VM",
+             "under other load: QPS and build seconds are rough) and how to read the figures: bench/README.md,",
+             "section \"Quantised indexes with refine\".", ""]
     for key, results in saved.items():
         parts += [f"## {key}", "", table(results), ""]
     (RESULTS / "quant.md").write_text("\n".join(parts))
