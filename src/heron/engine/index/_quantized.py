@@ -11,6 +11,9 @@ FLOAT_VECTOR, FP16 for FLOAT16 and INT8, BF16 for BFLOAT16).
 
 The pair is one ``faiss.IndexRefine`` and is saved, checked and memory-mapped
 as one faiss index, like every other dense index.
+
+Milvus documents refine for HNSW_SQ, HNSW_PQ and IVF_RABITQ; Heron also
+honours it on IVF_PQ, where Milvus keeps the keys but builds without refine.
 """
 
 from __future__ import annotations
