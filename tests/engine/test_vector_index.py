@@ -403,7 +403,7 @@ def test_defaults_and_autoindex() -> None:
         (F32, "IVF_FLAT", None, {"nlist": 0}, "nlist must be an integer in 1..65536, got 0"),
         (F32, "IVF_PQ", None, {"nbits": 40}, "nbits must be an integer in 1..16, got 40"),
         (F32, "HNSW_SQ", None, {"sq_type": "SQ3"}, "sq_type must be one of"),
-        (F32, "HNSW_SQ", None, {"refine": True}, "refine=True is not supported"),
+        (F32, "HNSW_SQ", None, {"refine": True, "refine_type": "SQ4"}, "invalid refine type : SQ4"),
         (
             DataType.SPARSE_FLOAT_VECTOR,
             None,

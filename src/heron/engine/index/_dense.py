@@ -1,10 +1,11 @@
-"""Dense vector indexes on faiss: FLAT, IVF_FLAT, IVF_SQ8, IVF_PQ, HNSW, HNSW_SQ, HNSW_PQ.
+"""Dense vector indexes on faiss: FLAT, IVF_FLAT, IVF_SQ8, IVF_PQ, IVF_RABITQ, HNSW, HNSW_SQ, HNSW_PQ.
 
 FLOAT16, BFLOAT16 and INT8 vectors are converted to float32. COSINE indexes
 hold unit-length copies of the vectors and normalise each query, so callers
 never pre-normalise. Scores of FLAT, IVF_FLAT and HNSW are exact for the rows
-they return; the SQ and PQ variants report the distance between the query
-and the quantised vector, as Milvus does.
+they return; the SQ, PQ and RaBitQ variants report the distance between the
+query and the quantised vector, as Milvus does, or, built with ``refine``, the
+distance to the refine copy (see `_quantized`).
 
 A segment too small to train its quantiser (fewer rows than IVF lists need,
 or than ``2**nbits`` PQ centroids) is served by an exact scan instead; the
@@ -33,6 +34,16 @@ from ._exact import (
 from ._faiss import faiss, threads_for
 from ._mapped import MappedBlob, owned_copy
 from ._params import MAX_EF
+from ._quantized import (
+    base_of,
+    candidates,
+    ivf_params,
+    make_rabitq,
+    refine_of,
+    refine_params,
+    refine_type_for,
+    with_refine,
+)
 from ._subset_cache import CACHE as SUBSETS
 from ._subset_cache import mask_facts, new_owner
 
@@ -105,11 +116,19 @@ def _trainable(index_type: str, params: dict[str, Any], n: int) -> bool:
     return True
 
 
-def make_faiss(index_type: str, dim: int, metric: str, params: dict[str, Any], n: int) -> faiss.Index | None:
-    """An empty faiss index for the definition, or None where an exact scan serves."""
+def make_faiss(
+    index_type: str, dim: int, metric: str, params: dict[str, Any], n: int, dtype: DataType = DataType.FLOAT_VECTOR
+) -> faiss.Index | None:
+    """An empty faiss index for the definition (paired with its refine copy if it refines), or None for an exact scan."""
     fm = _FAISS_METRIC[metric]
     if not _trainable(index_type, params, n):
         return None
+    base = _make_base(index_type, dim, fm, params, n)
+    refine_type = refine_type_for(dtype, params)
+    return base if refine_type is None else with_refine(base, dim, fm, refine_type)
+
+
+def _make_base(index_type: str, dim: int, fm: Any, params: dict[str, Any], n: int) -> faiss.Index:
     if index_type.startswith("HNSW"):
         M = int(params.get("M", 16))
         if index_type == "HNSW_SQ":
@@ -126,6 +145,8 @@ def make_faiss(index_type: str, dim: int, metric: str, params: dict[str, Any], n
         idx = faiss.IndexIVFScalarQuantizer(quantizer, dim, nlist, faiss.ScalarQuantizer.QT_8bit, fm)
     elif index_type == "IVF_PQ":
         idx = faiss.IndexIVFPQ(quantizer, dim, nlist, _pq_m(params, dim), int(params.get("nbits", 8)), fm)
+    elif index_type == "IVF_RABITQ":
+        idx = make_rabitq(quantizer, dim, nlist, fm)
     else:
         idx = faiss.IndexIVFFlat(quantizer, dim, nlist, fm)
     idx.own_fields = True
@@ -178,7 +199,7 @@ class DenseIndex(VectorIndex):
         x = as_float32(dtype, vectors)
         if x.ndim != 2 or x.shape[1] != dim:
             raise ParamError(f"vectors must have shape [n, {dim}], got {x.shape}")
-        idx = make_faiss(index_type, dim, metric, params, x.shape[0])
+        idx = make_faiss(index_type, dim, metric, params, x.shape[0], dtype)
         if idx is None:
             return cls(dtype, dim, index_type, metric, params, xb=x)
         # Cosine: normalised a slice at a time, so no full copy of the vectors lies next to the
@@ -203,7 +224,7 @@ class DenseIndex(VectorIndex):
             if busy is not None:
                 faiss.omp_set_num_threads(full)
         if index_type.startswith("IVF"):
-            idx.make_direct_map()
+            base_of(idx).make_direct_map()
         return cls(dtype, dim, index_type, metric, params, index=idx)
 
     def extended(self, vectors: Any) -> DenseIndex | None:
@@ -217,7 +238,7 @@ class DenseIndex(VectorIndex):
             xb = self._xb if self._xb is not None else np.empty((0, self.dim), np.float32)
             return DenseIndex(self.dtype, self.dim, self.index_type, self.metric, self.params,
                               xb=np.concatenate([xb, x]))
-        if self._kind == "IVF" and self._index.nlist != max(1, min(int(self.params.get("nlist", 128)), total // 39)):
+        if self._kind == "IVF" and base_of(self._index).nlist != max(1, min(int(self.params.get("nlist", 128)), total // 39)):
             return None  # trained with fewer lists than the merged rows call for
         if self.metric == "COSINE":
             x = normalized(x)
@@ -228,7 +249,7 @@ class DenseIndex(VectorIndex):
                     self._mapped = None
                 self._index.add(x)
                 if self._kind == "IVF":
-                    self._index.make_direct_map()
+                    base_of(self._index).make_direct_map()
             except BaseException:
                 self.ntotal = -1  # half grown: never searched again
                 raise
@@ -278,7 +299,9 @@ class DenseIndex(VectorIndex):
 
         Valid while a search holds the index (`_enter`), which keeps it from growing meanwhile.
         """
-        storage = getattr(self._index, "storage", None)
+        storage = refine_of(self._index)
+        if storage is None:
+            storage = getattr(self._index, "storage", None)
         if storage is None:
             return None
         flat = faiss.downcast_index(storage)
@@ -293,7 +316,7 @@ class DenseIndex(VectorIndex):
         self, k: int, allow: np.ndarray | None, kept: int, params: dict[str, Any], bits: np.ndarray | None = None
     ) -> Any:
         if allow is None:  # read-only during a search, so one object serves every thread
-            key = (k, params.get("ef"), params.get("nprobe"))
+            key = (k, params.get("ef"), params.get("nprobe"), params.get("refine_k"), params.get("rbq_query_bits"))
             cached = self._params_cache.get(key)
             if cached is None:
                 if len(self._params_cache) > 256:
@@ -311,16 +334,18 @@ class DenseIndex(VectorIndex):
                 bits = mask_facts(allow).bits
             sel = faiss.IDSelectorBitmap(self.ntotal, faiss.swig_ptr(bits))
             sel.bits_ref = bits  # keeps the bitmap alive as long as the selector
+        refined = refine_of(self._index) is not None
         if self._kind == "HNSW":
-            ef = max(int(params.get("ef", 64)), k)
+            ef = min(MAX_EF, max(int(params.get("ef", 64)), candidates(k, params, refined)))
             if allow is not None:
                 ef = min(MAX_EF, int(ef * min(HNSW_FILTER_EF_BOOST, self.ntotal / max(kept, 1))))
-            return faiss.SearchParametersHNSW(efSearch=ef, sel=sel)
-        nprobe = int(params.get("nprobe", 16))
-        if allow is not None:
-            nprobe = int(np.ceil(nprobe * self.ntotal / max(kept, 1)))
-        nprobe = min(nprobe, self._index.nlist)
-        return faiss.SearchParametersIVF(nprobe=nprobe, sel=sel)
+            out = faiss.SearchParametersHNSW(efSearch=ef, sel=sel)
+        else:
+            nprobe = int(params.get("nprobe", 16))
+            if allow is not None:
+                nprobe = int(np.ceil(nprobe * self.ntotal / max(kept, 1)))
+            out = ivf_params(self.index_type, min(nprobe, base_of(self._index).nlist), sel, params)
+        return refine_params(out, float(params.get("refine_k", 1.0))) if refined else out
 
     def _search(
         self, queries: Any, k: int, allow: np.ndarray | None, kept: int, params: dict[str, Any]
@@ -380,7 +405,8 @@ class DenseIndex(VectorIndex):
                 DataType.FLOAT_VECTOR, self._exact_metric(), vecs, q, radius=radius, range_filter=range_filter
             )
             return [(s, ids[r]) for s, r in res]
-        if self._kind == "HNSW":
+        refine = refine_of(self._index)
+        if refine is not None or self._kind == "HNSW":
             # faiss's HNSW range search keeps to the neighbourhood its beam reaches (about a thousand
             # rows, whatever the radius or ef); the vectors the graph links are scanned in full instead.
             sp_ = None
@@ -388,7 +414,9 @@ class DenseIndex(VectorIndex):
                 bits = mask_facts(allow).bits
                 sel = faiss.IDSelectorBitmap(self.ntotal, faiss.swig_ptr(bits))
                 sp_ = faiss.SearchParameters(sel=sel)
-            lims, dist, rows = faiss.downcast_index(self._index.storage).range_search(q, radius, params=sp_)
+            # A refined index is scanned through its refine copy, at the precision its scores carry.
+            flat = refine if refine is not None else faiss.downcast_index(self._index.storage)
+            lims, dist, rows = flat.range_search(q, radius, params=sp_)
         else:
             lims, dist, rows = self._index.range_search(q, radius, params=self._faiss_params(1, allow, kept, params))
         out = []

@@ -19,7 +19,7 @@ FLOAT_METRICS = ("COSINE", "L2", "IP")
 SPARSE_METRICS = ("IP", "BM25")
 BINARY_METRICS = ("HAMMING", "JACCARD")
 
-_FLOAT_INDEXES = ("FLAT", "IVF_FLAT", "IVF_SQ8", "IVF_PQ", "HNSW", "HNSW_SQ", "HNSW_PQ")
+_FLOAT_INDEXES = ("FLAT", "IVF_FLAT", "IVF_SQ8", "IVF_PQ", "IVF_RABITQ", "HNSW", "HNSW_SQ", "HNSW_PQ")
 _SPARSE_INDEXES = ("SPARSE_INVERTED_INDEX", "SPARSE_WAND")
 _BINARY_INDEXES = ("BIN_FLAT", "BIN_IVF_FLAT")
 
@@ -44,6 +44,9 @@ AUTOINDEX_SPARSE: tuple[str, dict[str, Any]] = ("SPARSE_INVERTED_INDEX", {"drop_
 AUTOINDEX_BINARY: tuple[str, dict[str, Any]] = ("BIN_FLAT", {})
 
 SQ_TYPES = ("SQ4U", "SQ6", "SQ8", "FP16", "BF16")
+REFINE_TYPES = ("SQ6", "SQ8", "FP16", "BF16", "FP32")
+#: Bits a refine codec keeps per value: HNSW_SQ's ``refine_type`` must keep more than its ``sq_type``.
+_PRECISION = {"SQ4U": 4, "SQ6": 6, "SQ8": 8, "FP16": 16, "BF16": 16, "FP32": 32}
 SPARSE_ALGOS = ("DAAT_MAXSCORE", "DAAT_WAND", "TAAT_NAIVE")
 
 DEFAULT_EF = 64
@@ -109,7 +112,8 @@ _BM25: dict[str, tuple[_Check, Any]] = {
     "bm25_b": (lambda v: _float("bm25_b", v, 0.0, 1.0), 0.75),
 }
 _REFINE: dict[str, tuple[_Check, Any]] = {
-    "refine": (lambda v: _no_refine(_bool("refine", v)), None),
+    "refine": (lambda v: _bool("refine", v), None),
+    "refine_type": (lambda v: _refine_type(v), None),
 }
 
 #: Per index type: parameter -> (validator, default; None = leave unset).
@@ -118,7 +122,8 @@ _INDEX_PARAMS: dict[str, dict[str, tuple[_Check, Any]]] = {
     "BIN_FLAT": {},
     "IVF_FLAT": _NLIST,
     "IVF_SQ8": _NLIST,
-    "IVF_PQ": {**_NLIST, **_PQ},
+    "IVF_PQ": {**_NLIST, **_PQ, **_REFINE},
+    "IVF_RABITQ": {**_NLIST, **_REFINE},
     "BIN_IVF_FLAT": _NLIST,
     "HNSW": _HNSW,
     "HNSW_SQ": {**_HNSW, **_REFINE, "sq_type": (lambda v: _choice("sq_type", v, SQ_TYPES), "SQ8")},
@@ -128,10 +133,25 @@ _INDEX_PARAMS: dict[str, dict[str, tuple[_Check, Any]]] = {
 }
 
 
-def _no_refine(value: bool) -> bool:
-    if value:
-        raise ParamError("refine=True is not supported; scores come from the quantised index (refine=False)")
-    return value
+def _refine_type(value: Any) -> str:
+    """A refine codec name, any case; refused in Milvus's words."""
+    v = str(value).upper() if isinstance(value, str) else value
+    if v not in REFINE_TYPES:
+        names = ", ".join(t.lower() for t in REFINE_TYPES)
+        raise ParamError(f"invalid refine type : {value}, optional types are [{names}]")
+    return str(v)
+
+
+def _check_refine(name: str, params: dict[str, Any]) -> None:
+    """A refine copy must be finer than the quantised vectors it re-ranks (HNSW_SQ's ``sq_type``)."""
+    if name != "HNSW_SQ" or not params.get("refine") or params.get("refine_type") is None:
+        return
+    sq_type, refine_type = str(params.get("sq_type", "SQ8")), str(params["refine_type"])
+    if _PRECISION[refine_type] <= _PRECISION[sq_type]:
+        finer = [t for t in REFINE_TYPES if _PRECISION[t] > _PRECISION[sq_type]]
+        raise ParamError(
+            f"refine_type {refine_type!r} must be of higher precision than sq_type {sq_type!r}; expected one of {finer}"
+        )
 
 
 def _vector_kind(dtype: DataType) -> str:
@@ -183,6 +203,7 @@ def normalize_index_params(
             out[key] = check(params[key])
         elif default is not None:
             out[key] = default
+    _check_refine(name, out)
     return name, metric, out
 
 
@@ -190,14 +211,17 @@ _SEARCH_PARAMS: dict[str, tuple[_Check, Any]] = {
     "ef": (lambda v: _int("ef", v, 1, MAX_EF), DEFAULT_EF),
     "nprobe": (lambda v: _int("nprobe", v, 1, MAX_NLIST), DEFAULT_NPROBE),
     "drop_ratio_search": (lambda v: _float("drop_ratio_search", v, 0.0, 1.0, hi_open=True), 0.0),
+    "refine_k": (lambda v: _float("refine_k", v, 1.0, float(MAX_EF)), 1.0),
+    "rbq_query_bits": (lambda v: _int("rbq_query_bits", v, 0, 8), 0),
 }
 _SEARCH_KEYS: dict[str, tuple[str, ...]] = {
     "HNSW": ("ef",),
-    "HNSW_SQ": ("ef",),
-    "HNSW_PQ": ("ef",),
+    "HNSW_SQ": ("ef", "refine_k"),
+    "HNSW_PQ": ("ef", "refine_k"),
     "IVF_FLAT": ("nprobe",),
     "IVF_SQ8": ("nprobe",),
-    "IVF_PQ": ("nprobe",),
+    "IVF_PQ": ("nprobe", "refine_k"),
+    "IVF_RABITQ": ("nprobe", "rbq_query_bits", "refine_k"),
     "BIN_IVF_FLAT": ("nprobe",),
     "SPARSE_INVERTED_INDEX": ("drop_ratio_search",),
     "SPARSE_WAND": ("drop_ratio_search",),

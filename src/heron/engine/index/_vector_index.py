@@ -9,7 +9,8 @@ Vector representations:
 - FLOAT_VECTOR ``float32 [n, dim]``, FLOAT16_VECTOR ``float16 [n, dim]``,
   BFLOAT16_VECTOR ``uint16 [n, dim]`` (raw bfloat16 bits), INT8_VECTOR
   ``int8 [n, dim]``: indexed by faiss in float32 (FLAT, IVF_FLAT, IVF_SQ8,
-  IVF_PQ, HNSW, HNSW_SQ, HNSW_PQ) with L2, IP or COSINE.
+  IVF_PQ, IVF_RABITQ, HNSW, HNSW_SQ, HNSW_PQ) with L2, IP or COSINE; the
+  quantised ones optionally re-rank with a refine copy (`_quantized`).
 - BINARY_VECTOR ``uint8 [n, dim // 8]`` (packed bits): BIN_FLAT,
   BIN_IVF_FLAT with HAMMING or JACCARD.
 - SPARSE_FLOAT_VECTOR ``scipy.sparse.csr_matrix [n, D]`` (D up to 2**32-1):
