@@ -1,0 +1,100 @@
+"""Columns of text (as a CSV file holds them) converted in one vectorised pass, where that is exact.
+
+A CSV bulk file holds every value as text: numbers, ``True``/``False``, and
+vectors as JSON lists (``[0.5, -1.25, ...]``). Converting value by value
+through a JSON parser is exact but slow; the functions here convert a whole
+Arrow string column at once: numbers and booleans with pyarrow's C++ kernels,
+vectors by one JSON parse of all their text.
+
+Each returns None when the column holds anything the fast conversion does
+not take exactly as the value-by-value one would (a null vector, a number
+written another way, a vector of another length, a non-finite number): the
+caller then converts that column value by value, which names the bad row.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import orjson
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from .._schema import FieldSchema
+from .._types import DataType
+
+#: A JSON integer and a JSON number, as a JSON parser reads them (no "+1", "01", ".5", "nan").
+_INT = r"^-?(0|[1-9][0-9]*)$"
+_NUMBER = r"^-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?$"
+_INTS = (DataType.INT8, DataType.INT16, DataType.INT32, DataType.INT64)
+_FLOATS = (DataType.FLOAT, DataType.DOUBLE)
+_TEXTS = (DataType.VARCHAR, DataType.GEOMETRY, DataType.TIMESTAMPTZ, DataType.JSON)
+_BOOLS = {"True": True, "False": False, "true": True, "false": False}
+
+
+def text_column(f: FieldSchema | None, col: pa.Array) -> Any:
+    """``col`` (strings, nulls for the null key) as field ``f``'s values; None where only value-by-value will do.
+
+    Numbers become int64/float64 Arrow arrays (the batch builder checks their
+    range), booleans a bool array, text fields stay as they are, float and
+    int8 vectors a 2-d numpy array (`vector_texts`).
+    """
+    if f is None:
+        return None
+    t = f.dtype
+    if t in _TEXTS:
+        return col
+    present = col.drop_null()
+    if t in _INTS or t in _FLOATS:
+        if len(present) and not pc.all(pc.match_substring_regex(present, _INT if t in _INTS else _NUMBER)).as_py():
+            return None
+        try:
+            out = col.cast(pa.int64() if t in _INTS else pa.float64())
+        except (pa.ArrowInvalid, pa.ArrowTypeError):
+            return None  # an integer past int64
+        if t in _FLOATS and not pc.all(pc.is_finite(out.drop_null())).as_py() and len(present):
+            return None
+        return out
+    if t is DataType.BOOL:
+        if len(present) and not pc.all(pc.is_in(present, pa.array(list(_BOOLS)))).as_py():
+            return None
+        return pc.is_in(col, pa.array(["True", "true"])).to_numpy(zero_copy_only=False) if not col.null_count \
+            else pa.array([None if v is None else _BOOLS[v] for v in col.to_pylist()], pa.bool_())
+    if t in (DataType.FLOAT_VECTOR, DataType.INT8_VECTOR) and f.dim:
+        return vector_texts(col, int(f.dim))
+    return None
+
+
+def vector_texts(col: pa.Array, dim: int) -> np.ndarray | None:
+    """JSON lists of ``dim`` numbers, one per value of ``col``, as an (n, dim) float64 array; None if any is not.
+
+    The values' bytes are laid end to end as one flat JSON list (each ``[``
+    a space, each ``]`` a comma) and parsed by one `orjson.loads`: the same
+    parser the value-by-value reading uses, so the same numbers are taken.
+    Each row's commas are counted first, so a vector of another length falls
+    back; so does a nested value, a null or text that is not a number (only
+    numbers, booleans and numeric strings make a flat float array, and the
+    value-by-value reading takes those too).
+    """
+    n = len(col)
+    if col.null_count or n == 0 or not (pa.types.is_string(col.type) or pa.types.is_large_string(col.type)):
+        return None
+    width = np.int64 if pa.types.is_large_string(col.type) else np.int32
+    offsets = np.frombuffer(col.buffers()[1], dtype=width)[col.offset:col.offset + n + 1].astype(np.int64)
+    data = np.frombuffer(col.buffers()[2], dtype=np.uint8)[offsets[0]:offsets[-1]].copy()
+    starts, ends = offsets[:-1] - offsets[0], offsets[1:] - offsets[0] - 1
+    if (ends <= starts).any() or (data[starts] != ord("[")).any() or (data[ends] != ord("]")).any():
+        return None
+    commas = np.flatnonzero(data == ord(","))
+    if len(commas) != n * (dim - 1) or (np.searchsorted(commas, ends) != np.arange(1, n + 1) * (dim - 1)).any():
+        return None  # a vector of another length
+    data[starts], data[ends[:-1]], data[-1] = ord(" "), ord(","), ord("]")
+    data[0] = ord("[")
+    try:
+        out = np.array(orjson.loads(memoryview(data)), dtype=np.float64)
+    except (ValueError, TypeError):
+        return None  # a value that is not a number, or a nested one
+    if out.shape != (n * dim,) or not np.isfinite(out).all():
+        return None  # a nested value, or a null
+    return out.reshape(n, dim)
