@@ -30,10 +30,11 @@ def test_vectors_parse_as_one_json_parser_reads_each_value():
     vecs = rng.standard_normal((300, 7)) * 10.0 ** rng.integers(-30, 30, (300, 7))
     texts = [orjson.dumps(v.tolist()).decode() if i % 3 else "[ " + " , ".join(map(repr, v.tolist())) + " ]"
              for i, v in enumerate(vecs)]
-    got = vector_texts(pa.array(texts), 7)
-    assert got is not None
     want = np.array([orjson.loads(t) for t in texts], dtype=np.float64)
-    assert got.dtype == np.float64 and np.array_equal(got, want)
+    compact = [orjson.dumps(v.tolist()).decode() for v in vecs]  # all without spaces: split and cast by pyarrow
+    for column in (texts, compact):
+        got = vector_texts(pa.array(column), 7)
+        assert got is not None and got.dtype == np.float64 and np.array_equal(got, want)
     sliced = pa.array(texts).slice(100, 50)  # an Arrow slice starts its offsets past 0
     assert np.array_equal(vector_texts(sliced, 7), want[100:150])  # type: ignore[arg-type]
 
@@ -51,6 +52,10 @@ def test_vectors_parse_as_one_json_parser_reads_each_value():
     ["[]", "[3,4]"],
     ["1,2", "[3,4]"],
     ["[1,2]", "[3,1e999]"],  # not finite
+    ["[1,2]", "[3, 1e999]"],
+    ["[1,2]", "[.5,1]"],  # not JSON numbers
+    ["[1,2]", "[+5,1]"],
+    ["[1,2]", "[ 5,1.]"],
 ])
 def test_vectors_that_are_not_flat_lists_of_dim_numbers_fall_back(texts):
     assert vector_texts(pa.array(texts, pa.string()), 2) is None
