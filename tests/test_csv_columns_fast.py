@@ -147,3 +147,15 @@ def test_a_bad_value_fails_the_job_naming_file_field_and_row_and_writes_nothing(
         assert state["state_name"] == "Failed"
         assert "rows.csv" in state["reason"] and all(w in state["reason"] for w in words), state["reason"]
         assert c.query("c", filter="", output_fields=["count(*)"])[0]["count(*)"] == 0
+
+
+def test_a_long_column_is_converted_in_slices_with_the_same_answer_and_the_same_refusals():
+    rng = np.random.default_rng(11)
+    vecs = rng.standard_normal((9000, 3))
+    texts = [orjson.dumps(v.tolist()).decode() for v in vecs]
+    want = np.array([orjson.loads(t) for t in texts])
+    assert np.array_equal(vector_texts(pa.array(texts), 3), want)  # type: ignore[arg-type]
+    spaced = texts[:7000] + [texts[7000].replace(",", ", ")] + texts[7001:]  # one slice has spaces
+    assert np.array_equal(vector_texts(pa.array(spaced), 3), want)  # type: ignore[arg-type]
+    for bad in ("[1,2]", "[1,2,3,4]", "[1,2,x]", "[1,2,01]"):
+        assert vector_texts(pa.array(texts[:8500] + [bad] + texts[8501:]), 3) is None, bad

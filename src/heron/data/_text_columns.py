@@ -14,6 +14,8 @@ caller then converts that column value by value, which names the bad row.
 
 from __future__ import annotations
 
+import os
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
@@ -30,6 +32,9 @@ _NUMBER = r"^-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?$"
 #: A JSON list of JSON numbers written without spaces, as orjson and Milvus's bulk writer write vectors.
 _COMPACT_LIST = (r"^\[-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?"
                  r"(,-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?)*\]$")
+#: Vectors per slice converted on a thread of its own.
+_SLICE = 2048
+_SPACED = object()
 _INTS = (DataType.INT8, DataType.INT16, DataType.INT32, DataType.INT64)
 _FLOATS = (DataType.FLOAT, DataType.DOUBLE)
 _TEXTS = (DataType.VARCHAR, DataType.GEOMETRY, DataType.TIMESTAMPTZ, DataType.JSON)
@@ -74,21 +79,37 @@ def vector_texts(col: pa.Array, dim: int) -> np.ndarray | None:
 
     Lists written without spaces are checked by one regular expression (JSON
     numbers only), split at their commas and cast to float64 by pyarrow's
-    kernels. Others (``[0.5, -1.25]``) are laid end to end as one flat JSON
-    list and parsed by one `orjson.loads`, the parser the value-by-value
-    reading uses. Either way a vector of another length, a nested value, a
+    kernels, which release the GIL: slices of the column are converted on
+    threads of their own. Others (``[0.5, -1.25]``) are laid end to end as
+    one flat JSON list and parsed by one `orjson.loads`, the parser the
+    value-by-value reading uses. Either way a vector of another length, a nested value, a
     null or text that is not a number gives None.
     """
     n = len(col)
     if col.null_count or n == 0 or not (pa.types.is_string(col.type) or pa.types.is_large_string(col.type)):
         return None
-    if pc.all(pc.match_substring_regex(col, _COMPACT_LIST)).as_py():
-        parts = pc.split_pattern(pc.utf8_slice_codeunits(col, 1, -1), ",")
-        if not pc.all(pc.equal(pc.list_value_length(parts), dim)).as_py():
-            return None  # a vector of another length
-        out = np.asarray(parts.flatten().cast(pa.float64()).to_numpy()).reshape(n, dim)
-        return out if np.isfinite(out).all() else None  # 1e999 overflows
-    return _flat_json(col, dim)
+    slices = [col.slice(i, _SLICE) for i in range(0, n, _SLICE)]
+    if len(slices) > 1 and (os.cpu_count() or 1) > 1:
+        with ThreadPoolExecutor(min(len(slices), os.cpu_count() or 1, 4)) as pool:
+            parts = list(pool.map(_compact, slices, [dim] * len(slices)))
+    else:
+        parts = [_compact(c, dim) for c in slices]
+    if any(p is _SPACED for p in parts):
+        return _flat_json(col, dim)
+    if any(p is None for p in parts):
+        return None
+    return np.concatenate(parts) if len(parts) > 1 else parts[0]  # type: ignore[arg-type,return-value]
+
+
+def _compact(col: pa.Array, dim: int) -> np.ndarray | object | None:
+    """`vector_texts` of lists without spaces; `_SPACED` where some list has spaces (or is not a list at all)."""
+    if not pc.all(pc.match_substring_regex(col, _COMPACT_LIST)).as_py():
+        return _SPACED
+    parts = pc.split_pattern(pc.utf8_slice_codeunits(col, 1, -1), ",")
+    if not pc.all(pc.equal(pc.list_value_length(parts), dim)).as_py():
+        return None  # a vector of another length
+    out = np.asarray(parts.flatten().cast(pa.float64()).to_numpy()).reshape(len(col), dim)
+    return out if np.isfinite(out).all() else None  # 1e999 overflows
 
 
 def _flat_json(col: pa.Array, dim: int) -> np.ndarray | None:
