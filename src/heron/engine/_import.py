@@ -369,22 +369,43 @@ def _csv(schema: CollectionSchema, path: str, sep: str, nullkey: str) -> Iterato
     opts = pcsv.ConvertOptions(column_types={n: pa.string() for n in names}, strings_can_be_null=True,
                                null_values=[nullkey], quoted_strings_can_be_null=False)
     reader = pcsv.open_csv(path, parse_options=pcsv.ParseOptions(delimiter=sep), convert_options=opts,
-                           read_options=pcsv.ReadOptions(block_size=1 << 24))
-    by_name = {f.name: f for f in schema.fields}
+                           read_options=pcsv.ReadOptions(block_size=1 << 22))
     first = 0
+    for part in _gathered(reader, CHUNK):
+        yield first, _csv_columns(schema, part, first), part.num_rows
+        first += part.num_rows
+
+
+def _gathered(reader: Any, rows: int) -> Iterator[Any]:
+    """The record batches of ``reader`` gathered into tables of at least ``rows`` rows (the last may hold fewer)."""
+    import pyarrow as pa
+
+    held: list[Any] = []
+    n = 0
     for rb in reader:
-        fast: dict[str, Any] = {}
-        slow: dict[str, list[Any]] = {}
-        for name in rb.schema.names:  # whole columns at once where exact, else value by value (naming the row)
-            f = by_name.get(name)
-            got = text_column(f, rb.column(name)) if name != META else None
-            if got is not None:
-                fast[name] = got
-            else:
-                slow[name] = [_csv_value(f, name, t, first + i) for i, t in enumerate(rb.column(name).to_pylist())]
-        cols = {**fast, **list_columns(schema, slow, first, rb.schema.names)}
-        yield first, cols, rb.num_rows
-        first += rb.num_rows
+        held.append(rb)
+        n += rb.num_rows
+        if n >= rows:
+            yield pa.Table.from_batches(held)
+            held, n = [], 0
+    if held:
+        yield pa.Table.from_batches(held)
+
+
+def _csv_columns(schema: CollectionSchema, part: Any, first: int) -> dict[str, Any]:
+    """One chunk of CSV text columns: whole columns at once where exact, else value by value (naming the row)."""
+    by_name = {f.name: f for f in schema.fields}
+    fast: dict[str, Any] = {}
+    slow: dict[str, list[Any]] = {}
+    for name in part.column_names:
+        f = by_name.get(name)
+        col = part.column(name).combine_chunks()
+        got = text_column(f, col) if name != META else None
+        if got is not None:
+            fast[name] = got
+        else:
+            slow[name] = [_csv_value(f, name, t, first + i) for i, t in enumerate(col.to_pylist())]
+    return {**fast, **list_columns(schema, slow, first, part.column_names)}
 
 
 def _csv_value(f: Any, name: str, text: str | None, row: int) -> Any:
