@@ -38,6 +38,7 @@ from .._schema import CollectionSchema
 from .._types import DataType
 from ..data._batch import Batch, build_batch
 from ..data._bulk_layout import META, batch_columns
+from ..data._text_columns import text_column
 from ._import_journal import Journal
 
 if TYPE_CHECKING:
@@ -287,10 +288,17 @@ def row_columns(schema: CollectionSchema, rows: list[Any], first: int) -> dict[s
         if not isinstance(r, dict):
             raise DataError(f"row {first + i}: got {str(r)[:40]!r}, expected a JSON object")
         names.update(dict.fromkeys(r))
+    return list_columns(schema, {name: [r.get(name) for r in rows] for name in names}, first, names)
+
+
+def list_columns(schema: CollectionSchema, lists: dict[str, list[Any]], first: int, names: Any) -> dict[str, Any]:
+    """Columns of Python values (from JSON) as `build_batch` takes them; ``$meta`` spread into keys.
+
+    ``names`` are all the file's columns, which a ``$meta`` key may not repeat.
+    """
     by_name = {f.name: f for f in schema.fields}
     cols: dict[str, Any] = {}
-    for name in names:
-        values = [r.get(name) for r in rows]
+    for name, values in lists.items():
         f = by_name.get(name)
         if name == META:
             for i, m in enumerate(values):
@@ -362,18 +370,42 @@ def _csv(schema: CollectionSchema, path: str, sep: str, nullkey: str) -> Iterato
                                null_values=[nullkey], quoted_strings_can_be_null=False)
     reader = pcsv.open_csv(path, parse_options=pcsv.ParseOptions(delimiter=sep), convert_options=opts,
                            read_options=pcsv.ReadOptions(block_size=1 << 22))
-    by_name = {f.name: f for f in schema.fields}
     first = 0
+    for part in _gathered(reader, CHUNK):
+        yield first, _csv_columns(schema, part, first), part.num_rows
+        first += part.num_rows
+
+
+def _gathered(reader: Any, rows: int) -> Iterator[Any]:
+    """The record batches of ``reader`` gathered into tables of at least ``rows`` rows (the last may hold fewer)."""
+    import pyarrow as pa
+
+    held: list[Any] = []
+    n = 0
     for rb in reader:
-        n = rb.num_rows
-        rows: list[dict[str, Any]] = [{} for _ in range(n)]
-        for name in rb.schema.names:
-            f = by_name.get(name)
-            texts = rb.column(name).to_pylist()
-            for i, t in enumerate(texts):
-                rows[i][name] = _csv_value(f, name, t, first + i)
-        yield first, row_columns(schema, rows, first), n
-        first += n
+        held.append(rb)
+        n += rb.num_rows
+        if n >= rows:
+            yield pa.Table.from_batches(held)
+            held, n = [], 0
+    if held:
+        yield pa.Table.from_batches(held)
+
+
+def _csv_columns(schema: CollectionSchema, part: Any, first: int) -> dict[str, Any]:
+    """One chunk of CSV text columns: whole columns at once where exact, else value by value (naming the row)."""
+    by_name = {f.name: f for f in schema.fields}
+    fast: dict[str, Any] = {}
+    slow: dict[str, list[Any]] = {}
+    for name in part.column_names:
+        f = by_name.get(name)
+        col = part.column(name).combine_chunks()
+        got = text_column(f, col) if name != META else None
+        if got is not None:
+            fast[name] = got
+        else:
+            slow[name] = [_csv_value(f, name, t, first + i) for i, t in enumerate(col.to_pylist())]
+    return {**fast, **list_columns(schema, slow, first, part.column_names)}
 
 
 def _csv_value(f: Any, name: str, text: str | None, row: int) -> Any:
