@@ -251,7 +251,6 @@ class Writer:
             raise
         held.keep()
         seg.commit(batch.num_rows, seqs)
-        e.interim.wrote(coll, seg)  # the rows join its interim index on a thread of its own
         if seg.n >= e.seal_rows:
             self.engine.maintenance.seal(coll, p)
 
