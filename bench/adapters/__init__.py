@@ -14,6 +14,7 @@ SYSTEMS: dict[str, str] = {
     "heron-pymilvus": "bench.adapters.milvus_api:HeronPymilvus",
     "faiss": "bench.adapters.faiss_ref:FaissHNSW",
     "faiss-flat": "bench.adapters.faiss_ref:FaissFlat",
+    "hnswlib": "bench.adapters.hnswlib_ref:HnswlibHNSW",
     "milvus-lite": "bench.adapters.milvus_api:MilvusLite",
     "qdrant": "bench.adapters.qdrant:QdrantLocal",
     "chroma": "bench.adapters.chroma:Chroma",

@@ -12,8 +12,8 @@ those indexes (``nprobe`` `INTERIM_NPROBE` of `INTERIM_NLIST` lists) and
 scans only the rows past them exactly. Interim indexes are derived data in
 memory only: a crash loses nothing but them, and they are dropped once the
 segment's own index is in (or its segment is merged away), unless newer
-rows may still be merged into the segment: the merge takes its index away
-while it grows it, and the interim indexes answer meanwhile.
+rows may still be merged into the segment (kept as a fallback while a merge
+grows a copy of the segment's index, `index/_grow.py`).
 
 Only float vector fields whose index is not FLAT get them (a FLAT index
 promises exact results), and only for top-k searches; range searches scan
@@ -137,8 +137,8 @@ class InterimIndexer:
     def _may_merge_into(self, coll: Collection, p: Partition, seg: Segment) -> bool:
         """Whether rows sealed after `seg` may yet be merged into it.
 
-        The merge takes `seg`'s index away while it grows it by those rows;
-        its interim indexes then answer for it, so they are kept until then.
+        The merge grows a copy of `seg`'s index by those rows (`index/_grow.py`) and `seg` keeps
+        answering from its own; its interim indexes are kept until then as a fallback.
         """
         sealed = p.sealed
         i = next((j for j, s in enumerate(sealed) if s is seg), None)
