@@ -144,10 +144,12 @@ def _together(servers: dict[str, Any], dim: int, args: argparse.Namespace) -> li
     qps: dict[str, list[float]] = {k: [] for k in names}
     cpu = {k: 0.0 for k in names}
     calls = {k: 0 for k in names}
-    with ProcessPoolExecutor(len(names), mp_context=get_context("spawn")) as pool:
-        for r in range(args.rounds):
+    for r in range(args.rounds):
+        # Fresh caller processes each round (pymilvus keeps connections per process between clients),
+        # started together once they have imported pymilvus.
+        with ProcessPoolExecutor(len(names), mp_context=get_context("spawn")) as pool:
             before = {k: _cpu(servers[k][0].pid) for k in names}
-            start_at = time.time() + 1.0
+            start_at = time.time() + 8.0
             futs = {k: pool.submit(_drive, servers[k][1], dim, args.seconds, args.tasks, start_at) for k in names}
             done = {k: f.result() for k, f in futs.items()}
             for k in names:
