@@ -301,6 +301,20 @@ class Segment:
         self.stage(batch, seqs)
         self.commit(batch.num_rows, seqs)
 
+    def append_column(self, name: str, col: Any, n: int) -> None:
+        """Append `n` rows of one scalar column (its values, validity and texts) past the segment's end."""
+        store = self.cols.get(name)
+        if store is None:
+            return
+        values = col.values
+        if isinstance(store, _Chunks):
+            store.append(values.combine_chunks() if isinstance(values, pa.ChunkedArray) else values)
+        else:
+            store.append(values)
+        self._append_valid(name, col.valid, n)
+        if name in self.texts:
+            self._append_texts(name, col.texts)
+
     def stage(self, batch: Batch, seqs: np.ndarray) -> None:
         """Write the rows past the segment's end: readers stop at ``n``, so they see none of them yet.
 
@@ -310,17 +324,7 @@ class Segment:
         if k == 0:
             return
         for name, c in batch.columns.items():
-            store = self.cols.get(name)
-            if store is None:
-                continue
-            values = c.values
-            if isinstance(store, _Chunks):
-                store.append(values.combine_chunks() if isinstance(values, pa.ChunkedArray) else values)
-            else:
-                store.append(values)
-            self._append_valid(name, c.valid, k)
-            if name in self.texts:
-                self._append_texts(name, c.texts)
+            self.append_column(name, c, k)
         for name, v in batch.vectors.items():
             self.cols[name].append(v)
             norms = self.sq_norms.get(name)

@@ -294,14 +294,4 @@ def _fill_eager(seg: Segment, schema: CollectionSchema, eager: dict[str, Any], n
         dtype = DataType.JSON if name == META_FIELD else f.dtype  # type: ignore[union-attr]
         col = value if not isinstance(value, pa.Array) else ar.arrow_to_column(
             dtype, value, None if f is None else f.element_type)
-        store = seg.cols.get(name)
-        if store is None:
-            continue
-        values = col.values
-        if isinstance(store, _Chunks):
-            store.append(values.combine_chunks() if isinstance(values, pa.ChunkedArray) else values)
-        else:
-            store.append(values)
-        seg._append_valid(name, col.valid, n)
-        if name in seg.texts:
-            seg._append_texts(name, col.texts)
+        seg.append_column(name, col, n)
