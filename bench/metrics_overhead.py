@@ -248,41 +248,34 @@ def main(argv: list[str] | None = None) -> int:
             proc.wait(60)
     med = {k: (statistics.median(single[k]), statistics.median(conc[k]), cpu[k] / calls[k] * 1e6) for k in servers}
     on, off = med["metrics on"], med["metrics off"]
-    lines = [
-        "# Search QPS through `heron serve` with metrics on and off",
-        "",
-        f"{args.n:,} x {args.dim} dims, FLAT/IP, k=10; {args.rounds} rounds of {args.seconds:g} s per mode, "
-        f"servers taking turns; median of the rounds; /metrics scraped every {args.scrape_every:g} s "
-        f"({len(scrapes)} scrapes, median {statistics.median(scrapes) * 1e3:.1f} ms each). "
-        f"Machine: {os.cpu_count()} cores, Python {platform.python_version()}, load average "
-        f"{os.getloadavg()[0]:.1f} at the end.",
-        "",
+    setup = (f"{args.n:,} x {args.dim} dims, FLAT/IP, k=10; {args.rounds} rounds of {args.seconds:g} s per mode, "
+             f"servers taking turns; median of the rounds; /metrics scraped every {args.scrape_every:g} s "
+             f"({len(scrapes)} scrapes, median {statistics.median(scrapes or [0.0]) * 1e3:.1f} ms each).")
+    return _write(args, "", setup, [
         f"| server | single caller (QPS) | {args.tasks} concurrent callers (QPS) | server CPU per search (µs) |",
         "|---|---:|---:|---:|",
         f"| metrics on (--http-port) | {on[0]:,.0f} | {on[1]:,.0f} | {on[2]:,.0f} |",
         f"| metrics off | {off[0]:,.0f} | {off[1]:,.0f} | {off[2]:,.0f} |",
         f"| on / off | {on[0] / off[0]:.3f} | {on[1] / off[1]:.3f} | {on[2] / off[2]:.3f} |",
-        "",
-        f"Counting one call (`Metrics.observe`: a counter and a histogram) costs {_observe_cost():.1f} µs.",
-        "",
-    ]
-    text = "\n".join(lines)
-    print(text)
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(text)
-    return 0
+    ])
 
 
 def _write_together(args: argparse.Namespace, table: list[str], scrapes: list[float]) -> int:
+    setup = (f"{args.n:,} x {args.dim} dims, FLAT/IP, k=10; {args.rounds} rounds of {args.seconds:g} s; in each "
+             f"round every server is searched at the same time by a caller process of its own ({args.tasks} "
+             f"concurrent searches, pymilvus.AsyncMilvusClient); /metrics scraped every {args.scrape_every:g} s "
+             f"from the server with metrics ({len(scrapes)} scrapes, median "
+             f"{statistics.median(scrapes or [0.0]) * 1e3:.1f} ms each). The control is a second server without "
+             "metrics: its ratio is the noise of the measurement.")
+    return _write(args, ", servers side by side", setup, table)
+
+
+def _write(args: argparse.Namespace, title: str, setup: str, table: list[str]) -> int:
+    """Print the report and write it to ``--out``."""
     lines = [
-        "# Search QPS through `heron serve` with metrics on and off, servers side by side",
+        f"# Search QPS through `heron serve` with metrics on and off{title}",
         "",
-        f"{args.n:,} x {args.dim} dims, FLAT/IP, k=10; {args.rounds} rounds of {args.seconds:g} s; in each round "
-        f"every server is searched at the same time by a caller process of its own ({args.tasks} concurrent "
-        f"searches, pymilvus.AsyncMilvusClient); /metrics scraped every {args.scrape_every:g} s from the server "
-        f"with metrics ({len(scrapes)} scrapes, median {statistics.median(scrapes or [0.0]) * 1e3:.1f} ms each). "
-        f"The control is a second server without metrics: its ratio is the noise of the measurement. "
-        f"Machine: {os.cpu_count()} cores, Python {platform.python_version()}, load average "
+        f"{setup} Machine: {os.cpu_count()} cores, Python {platform.python_version()}, load average "
         f"{os.getloadavg()[0]:.1f} at the end.",
         "",
         *table,
