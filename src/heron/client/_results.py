@@ -95,7 +95,20 @@ class QueryResult(list):
 
 def shape_search(raw: list[list[dict[str, Any]]], pk_name: str = "id") -> SearchResult:
     """Per-query ``{"id", "distance", "entity"}`` hits as pymilvus shapes them, the key under ``pk_name``."""
-    return SearchResult([Hits(Hit(_keyed(h, pk_name), pk_name) for h in q) for q in raw])
+    # Each `Hit` is made as `Hit(data, pk_name)` would make it, less a Python-level __init__ per hit
+    # (a tenth of a single-query search's own time went to shaping ten hits).
+    new, fill = Hit.__new__, dict.update
+    as_is = pk_name == "id"
+    out = SearchResult()
+    for q in raw:
+        hits = Hits()
+        for h in q:
+            hit = new(Hit)
+            fill(hit, h if as_is and next(iter(h), None) == "id" else _keyed(h, pk_name))
+            hit._pk_name = pk_name
+            hits.append(hit)
+        out.append(hits)
+    return out
 
 
 _USUAL_HIT = ("id", "distance", "entity")

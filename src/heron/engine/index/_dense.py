@@ -372,11 +372,15 @@ class DenseIndex(VectorIndex):
         sp_ = self._faiss_params(k, allow, kept, params)
         n = q.shape[0]  # faiss's own search(), less its argument checks (q is C-contiguous float32)
         dist, rows = np.empty((n, k), dtype=np.float32), np.empty((n, k), dtype=np.int64)
-        with threads_for(n):
-            self._index.search_c(n, faiss.swig_ptr(q), k, faiss.swig_ptr(dist), faiss.swig_ptr(rows), sp_)
-        dist = dist.astype(np.float32, copy=False)
+        if n == 1 and isinstance(self._index, faiss.IndexHNSW):  # one query: faiss opens no OpenMP team for it
+            self._index.search_c(1, faiss.swig_ptr(q), k, faiss.swig_ptr(dist), faiss.swig_ptr(rows), sp_)
+            if rows[0, k - 1] >= 0:  # a full row (faiss leaves unfilled slots, row -1, at the end)
+                return dist, rows
+        else:
+            with threads_for(n):
+                self._index.search_c(n, faiss.swig_ptr(q), k, faiss.swig_ptr(dist), faiss.swig_ptr(rows), sp_)
         dist[rows < 0] = float("-inf") if larger_is_better(self.metric) else float("inf")
-        return dist, rows.astype(np.int64, copy=False)
+        return dist, rows
 
     def _range(
         self,
