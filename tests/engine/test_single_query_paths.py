@@ -1,0 +1,121 @@
+"""The short paths a single-query search takes give what the general paths give.
+
+One query on an HNSW index goes to faiss without switching thread counts (faiss
+opens no OpenMP team for one query); hits are shaped into `Hit` objects without
+a Python-level constructor per hit.
+"""
+
+from __future__ import annotations
+
+import pickle
+
+import numpy as np
+import pytest
+
+import heron
+from heron._types import DataType
+from heron.client._results import Hit, Hits, SearchResult, shape_search
+from heron.engine.index import _faiss
+from heron.engine.index._dense import DenseIndex
+from heron.engine.index._faiss import faiss
+from heron.engine.index._vector_index import exact_search
+
+
+def _hnsw(x: np.ndarray, metric: str = "COSINE") -> DenseIndex:
+    return DenseIndex.build(DataType.FLOAT_VECTOR, x.shape[1], "HNSW", metric, {"M": 16, "efConstruction": 64}, x)
+
+
+@pytest.mark.parametrize("metric", ["COSINE", "L2", "IP"])
+def test_one_query_matches_its_row_of_a_batch(metric):
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((2000, 16)).astype(np.float32)
+    q = rng.standard_normal((8, 16)).astype(np.float32)
+    idx = _hnsw(x, metric)
+    batch_s, batch_r = idx.search(q, 10, params={"ef": 64})
+    for i in range(len(q)):
+        s, r = idx.search(q[i : i + 1], 10, params={"ef": 64})
+        assert s.shape == (1, 10) and r.shape == (1, 10) and s.dtype == np.float32 and r.dtype == np.int64
+        np.testing.assert_array_equal(r[0], batch_r[i])
+        np.testing.assert_array_equal(s[0], batch_s[i])
+
+
+def test_one_query_asking_past_the_rows_gets_empty_slots_with_the_worst_score():
+    rng = np.random.default_rng(4)
+    x = rng.standard_normal((30, 8)).astype(np.float32)
+    for metric, worst in (("COSINE", -np.inf), ("L2", np.inf)):
+        idx = _hnsw(x, metric)
+        s, r = idx.search(x[:1], 40, params={"ef": 64})
+        found = r[0] >= 0
+        assert found.sum() == 30 and not found[30:].any()  # empty slots only at the end
+        assert np.all(s[0, 30:] == worst)
+        exact_s, exact_r = exact_search(DataType.FLOAT_VECTOR, metric, x, x[:1], 30)
+        assert set(r[0, :30].tolist()) == set(exact_r[0].tolist())
+
+
+def test_one_query_leaves_the_callers_thread_settings_alone():
+    x = np.random.default_rng(5).standard_normal((500, 8)).astype(np.float32)
+    idx = _hnsw(x)
+    before_omp = faiss.omp_get_max_threads()
+    faiss.omp_set_num_threads(2)
+    try:
+        blas = _faiss._set_blas(3)
+        try:
+            idx.search(x[:1], 5)
+            assert faiss.omp_get_max_threads() == 2
+            now = _faiss._set_blas(3)
+            assert now == [3] * len(now)
+        finally:
+            _faiss._restore_blas(blas)
+    finally:
+        faiss.omp_set_num_threads(before_omp)
+
+
+def test_filtered_one_query_on_hnsw_keeps_to_the_allowed_rows():
+    rng = np.random.default_rng(6)
+    x = rng.standard_normal((3000, 16)).astype(np.float32)
+    idx = _hnsw(x)
+    allow = np.zeros(3000, dtype=bool)
+    allow[::2] = True  # half kept: the index is searched with a selector, not the kept rows scanned
+    s, r = idx.search(x[1:2], 10, allow=allow, params={"ef": 64})
+    assert (r[0] >= 0).all() and allow[r[0]].all()
+    assert np.all(np.diff(s[0]) <= 0)  # COSINE: best (largest) first
+
+
+def _hit_like_before(h: dict, pk_name: str) -> Hit:
+    """A hit as `shape_search` made it through `Hit.__init__`."""
+    data = {pk_name: h["id"]}
+    data.update((k, v) for k, v in h.items() if k != "id")
+    return Hit(data, pk_name)
+
+
+@pytest.mark.parametrize("pk_name", ["id", "pk", "doc_id"])
+def test_shaped_hits_are_what_the_constructor_makes(pk_name):
+    raw = [
+        [{"id": 7, "distance": 0.5, "entity": {"color": "red"}}, {"id": 3, "distance": 0.25, "entity": {}}],
+        [],
+        [{"distance": 0.1, "id": 9, "entity": {"id": 1}, "highlight": {"text": ["a"]}}],  # unusual key order
+    ]
+    out = shape_search(raw, pk_name)
+    assert type(out) is SearchResult and [type(q) for q in out] == [Hits, Hits, Hits]
+    for q, hits in zip(raw, out):
+        want = [_hit_like_before(h, pk_name) for h in q]
+        assert [type(h) for h in hits] == [Hit] * len(q)
+        assert hits == want
+        assert [list(h) for h in hits] == [list(w) for w in want]  # same key order
+        assert [h.id for h in hits] == [h["id"] for h in q] == [h.pk for h in hits]
+    assert out[0][0]["color"] == "red" and out[0].ids == [7, 3] and out[0].distances == [0.5, 0.25]
+    again = pickle.loads(pickle.dumps(out[0][0]))
+    assert again == out[0][0] and again.id == 7
+    out[0][0]["distance"] = 9.0
+    assert raw[0][0]["distance"] == 0.5  # hits are copies: changing one leaves the engine's answer alone
+
+
+def test_client_search_hits_keyed_by_a_named_primary_key(tmp_path):
+    with heron.Client(str(tmp_path / "db")) as c:
+        c.create_collection("c", dimension=4, primary_field_name="doc", id_type="int")
+        c.insert("c", [{"doc": i, "vector": [float(i), 1.0, 0.0, 0.5]} for i in range(1, 20)])
+        res = c.search("c", data=[[1.0, 1.0, 0.0, 0.5]], limit=3)
+        assert len(res) == 1 and len(res[0]) == 3
+        for h in res[0]:
+            assert type(h) is Hit and list(h) == ["doc", "distance", "entity"] and h.id == h["doc"] == h.pk
+        assert res[0].ids == [h["doc"] for h in res[0]]
