@@ -1,0 +1,18 @@
+"""The single-query bench runs end to end on a small collection and compares against the same index; no timing is asserted."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from bench import single_query
+
+
+def test_single_query_bench_reports_the_ratio_against_the_same_index(tmp_path: Path) -> None:
+    out = tmp_path / "sq.md"
+    db = tmp_path / "db"
+    args = ["--rows", "3000", "--dim", "16", "--seconds", "0.2", "--rounds", "1", "--db", str(db), "--out", str(out)]
+    single_query.main(args)
+    text = out.read_text()
+    assert text.startswith("Rows: 3,000 x 16") and "| 1.000 |" in text  # Heron asks faiss what the bench asks it
+    single_query.main(args)  # a second run reuses the directory the first one built
+    assert out.read_text().startswith("Rows: 3,000 x 16")
