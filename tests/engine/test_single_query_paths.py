@@ -119,3 +119,23 @@ def test_client_search_hits_keyed_by_a_named_primary_key(tmp_path):
         for h in res[0]:
             assert type(h) is Hit and list(h) == ["doc", "distance", "entity"] and h.id == h["doc"] == h.pk
         assert res[0].ids == [h["doc"] for h in res[0]]
+
+
+def test_output_fields_of_hits_from_one_segment_and_from_several(tmp_path):
+    rng = np.random.default_rng(7)
+    x = rng.standard_normal((400, 8)).astype(np.float32)
+    tags = [f"t{i % 7}" for i in range(400)]
+    with heron.Client(str(tmp_path / "db")) as c:
+        c.create_collection("c", dimension=8, metric_type="L2")
+        c.insert("c", [{"id": i, "vector": x[i], "tag": tags[i], "n": i * 3} for i in range(200)])
+        c.flush("c")  # rows 0-199 sealed, 200-399 in a growing segment
+        c.insert("c", [{"id": i, "vector": x[i], "tag": tags[i], "n": i * 3} for i in range(200, 400)])
+        for flt, want_both in (("", True), ("id < 200", False), ("id >= 200", False)):
+            res = c.search("c", data=x[[5, 250]], filter=flt, limit=30, output_fields=["tag", "n", "$meta"])
+            ids = [h["id"] for q in res for h in q]
+            if want_both:
+                assert min(ids) < 200 <= max(ids)  # hits from both segments in one answer
+            for q in res:
+                for h in q:
+                    assert h["entity"] == {"tag": tags[h["id"]], "n": h["id"] * 3}
+                    assert list(h["entity"]) == ["tag", "n"]
