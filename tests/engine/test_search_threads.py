@@ -61,20 +61,23 @@ def test_heron_worker_threads_keep_the_setting_between_searches():
 
 def test_single_query_products_run_under_the_one_thread_setting(monkeypatch):
     counts: list[list[int]] = []
-    real = _exact.threads_for
 
-    class Spy:
-        def __init__(self, nq: int) -> None:
-            self.cm = real(nq)
+    def spy(real):
+        class Spy:
+            def __init__(self, nq: int) -> None:
+                self.cm = real(nq)
 
-        def __enter__(self) -> None:
-            self.cm.__enter__()
-            counts.append(_blas_counts())
+            def __enter__(self) -> None:
+                self.cm.__enter__()
+                counts.append(_blas_counts())
 
-        def __exit__(self, *exc: object) -> None:
-            self.cm.__exit__(*exc)
+            def __exit__(self, *exc: object) -> None:
+                self.cm.__exit__(*exc)
 
-    monkeypatch.setattr(_exact, "threads_for", Spy)
+        return Spy
+
+    monkeypatch.setattr(_exact, "threads_for", spy(_exact.threads_for))
+    monkeypatch.setattr(_exact, "blas_threads_for", spy(_exact.blas_threads_for))
     rng = np.random.default_rng(3)
     x = rng.standard_normal((5000, 32)).astype(np.float32)
     q = rng.standard_normal(32).astype(np.float32)

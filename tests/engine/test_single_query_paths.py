@@ -8,6 +8,7 @@ a Python-level constructor per hit.
 from __future__ import annotations
 
 import pickle
+import threading
 
 import numpy as np
 import pytest
@@ -139,3 +140,57 @@ def test_output_fields_of_hits_from_one_segment_and_from_several(tmp_path):
                 for h in q:
                     assert h["entity"] == {"tag": tags[h["id"]], "n": h["id"] * 3}
                     assert list(h["entity"]) == ["tag", "n"]
+
+
+def _blas_counts() -> list[int]:
+    before = _faiss._set_blas(7)  # read by setting; put back at once
+    _faiss._restore_blas(before)
+    return before
+
+
+def test_a_product_over_gathered_rows_sets_blas_alone_and_gives_it_back():
+    outside = _blas_counts()
+    assert outside  # numpy's OpenBLAS with per-thread counts: the setting is exercised
+    omp = faiss.omp_get_max_threads()
+    faiss.omp_set_num_threads(2)
+    try:
+        with _faiss.blas_threads_for(1):
+            assert _blas_counts() == [1] * len(outside)
+            assert faiss.omp_get_max_threads() == 2  # faiss's count is not this block's business
+        assert _blas_counts() == outside and faiss.omp_get_max_threads() == 2
+        with _faiss.blas_threads_for(_faiss.SINGLE_THREAD_BELOW_NQ):  # a batch keeps the thread's own settings
+            assert _blas_counts() == outside
+    finally:
+        faiss.omp_set_num_threads(omp)
+    seen: dict[str, list[int]] = {}
+
+    def work() -> None:
+        with _faiss.blas_threads_for(1):
+            seen["in"] = _blas_counts()
+        seen["after"] = _blas_counts()  # a worker thread keeps the setting for its next search, as threads_for does
+
+    t = threading.Thread(target=work, name="heron-search-test")
+    t.start()
+    t.join()
+    assert seen["in"] == seen["after"] == [1] * len(outside)
+
+
+def test_gathered_rows_top_k_keeps_ties_to_the_lower_row_and_puts_nan_last():
+    from heron.engine.index._exact import ip_top_one
+
+    rng = np.random.default_rng(8)
+    for n in (5, 40, 3000):
+        x = rng.integers(-2, 3, (n, 6)).astype(np.float32)  # many equal scores
+        ids = np.sort(rng.choice(10 * n, n, replace=False)).astype(np.int64)
+        q = rng.integers(-2, 3, 6).astype(np.float32)
+        s, r = ip_top_one(x, ids, q, 10)
+        full = x @ q
+        order = np.lexsort((np.arange(n), -full))[:10]  # best first, ties to the lower row
+        kk = min(10, n)
+        np.testing.assert_array_equal(r[0, :kk], ids[order])
+        np.testing.assert_array_equal(s[0, :kk], full[order])
+        assert (r[0, kk:] == -1).all()
+    x = rng.standard_normal((50, 4)).astype(np.float32)
+    x[3] = np.nan
+    s, r = ip_top_one(x, np.arange(50, dtype=np.int64), np.ones(4, np.float32), 50)
+    assert r[0, -1] == -1 and 3 not in r[0].tolist()

@@ -22,7 +22,7 @@ import numpy as np
 from ..._errors import ParamError
 from ..._types import DataType, larger_is_better
 from ...data import _sparse as sp
-from ._faiss import faiss, threads_for
+from ._faiss import blas_threads_for, faiss, threads_for
 
 try:  # numpy's C einsum, without the Python argument handling of np.einsum (a few us a call)
     from numpy._core.multiarray import c_einsum as _c_einsum
@@ -85,7 +85,7 @@ def _row_best(s: np.ndarray, kk: int, big: bool) -> tuple[np.ndarray, np.ndarray
         order = np.argsort(-s if big else s, kind="stable")[:kk]
         return s[order], order
     part = np.arange(n) if kk == n else (
-        np.argpartition(s, n - kk)[n - kk :] if big else np.argpartition(s, kk - 1)[:kk]
+        s.argpartition(n - kk)[n - kk :] if big else s.argpartition(kk - 1)[:kk]  # the method: no wrapper
     )
     vals = s[part]
     order = np.lexsort((part, -vals if big else vals))
@@ -369,7 +369,7 @@ def ip_top_one(x: np.ndarray, ids: np.ndarray, q: np.ndarray, k: int) -> tuple[n
     out (~15 us a call). ``ids`` must be ascending so that ties go to the
     lower row. Returns ``(scores [1, k], rows [1, k])`` like `exact_search`.
     """
-    with threads_for(1):
+    with blas_threads_for(1):
         s = x @ q
     n = s.shape[0]
     vals, cols = _row_best(s, min(k, n), True)

@@ -128,3 +128,26 @@ class _single_thread:
     def __exit__(self, *exc: object) -> None:
         faiss.omp_set_num_threads(self.before)
         _restore_blas(self.blas)
+
+
+def blas_threads_for(nq: int) -> contextlib.AbstractContextManager[None]:
+    """`threads_for`, for a block that calls numpy's BLAS and no faiss: faiss's thread count is left alone.
+
+    On a thread of the caller's own, one query's product over gathered rows then
+    costs one BLAS setting and its restoring, not faiss's three calls besides.
+    """
+    if nq >= SINGLE_THREAD_BELOW_NQ or threading.current_thread().name.startswith("heron-"):
+        return threads_for(nq)
+    return _single_blas()
+
+
+class _single_blas:
+    """numpy's BLAS on one thread for the block, then the thread's own setting back."""
+
+    __slots__ = ("blas",)
+
+    def __enter__(self) -> None:
+        self.blas = _set_blas(1)
+
+    def __exit__(self, *exc: object) -> None:
+        _restore_blas(self.blas)
