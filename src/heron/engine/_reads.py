@@ -416,11 +416,11 @@ class Reader:
 
     def _bulk(self, schema: CollectionSchema, hits, names: list[str], pk_only: bool = False) -> list[Any]:
         """Values for hits, gathered per segment in one vectorised step each."""
-        view = hits[0][1] if hits else None
-        rows_1 = [h[2] for h in hits if h[1] is view]
-        if hits and len(rows_1) == len(hits):  # one segment (the usual case): its values in hit order
-            rows_a = np.asarray(rows_1)
-            return values_at(schema, view, names[0], rows_a) if pk_only else self._rows_of(schema, view, rows_a, names)
+        if hits:
+            view: SegmentView = hits[0][1]
+            rows_1 = np.asarray([h[2] for h in hits if h[1] is view])
+            if len(rows_1) == len(hits):  # one segment (the usual case): its values in hit order
+                return values_at(schema, view, names[0], rows_1) if pk_only else self._rows_of(schema, view, rows_1, names)
         out: list[Any] = [None] * len(hits)
         by_view: dict[int, tuple[SegmentView, list[int], list[int]]] = {}
         for i, (_, view, row) in enumerate(hits):
