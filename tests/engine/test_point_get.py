@@ -225,3 +225,26 @@ def test_values_at_few_rows_read_as_take(n_rows):
             want = values.take(pa.array(rows, pa.int64())).to_pylist()
             got = _pa.values_at_rows(values, rows)
             assert [(v, type(v)) for v in got] == [(v, type(v)) for v in want]
+
+
+def test_what_the_short_path_leaves_to_the_general_path(tmp_path, monkeypatch):
+    """Counts, pages, key order, a filter with ids and zones: the general path's answers and errors."""
+    c = heron.Client(str(tmp_path / "db"))
+    c.create_collection("c", dimension=2)
+    c.insert("c", [{"id": i, "vector": [float(i), 0.0], "x": i} for i in range(6)])
+    asks = [
+        {"output_fields": ["count(*)"]}, {"output_fields": ["count(*)", "x"]}, {"limit": 1}, {"offset": 1, "limit": 5},
+        {"offset": True}, {"filter": "id > 0"}, {"timezone": "Asia/Tokyo"}, {"timezone": "Nowhere/City"},
+    ]
+    for kw in asks:
+        answers = []
+        for few in (_point_get.FEW_KEYS, -1):
+            with monkeypatch.context() as m:
+                m.setattr(_point_get, "FEW_KEYS", few)
+                try:
+                    answers.append(_typed(c.query("c", ids=[4, 1, 2, 99], **kw)))
+                except heron.HeronError as exc:
+                    answers.append([[(type(exc).__name__, str(exc), "error")]])
+        assert answers[0] == answers[1], kw
+    assert c.query("c", ids=[4, 1, 2, 99], output_fields=["count(*)"]) == [{"count(*)": 3}]
+    c.close()

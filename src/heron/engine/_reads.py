@@ -127,6 +127,8 @@ class Reader:
     def op_query(self, r: rq.Query) -> list[dict[str, Any]]:
         coll = self.engine.collection(r.db_name, r.collection_name)
         parts = self._parts(coll, r.partition_names)
+        if r.ids is not None and (few := self.points.get(coll, parts, r)) is not None:
+            return few
         fields = list(r.output_fields or [])
         if r.ids is not None and (r.filter or "").strip():
             raise ParamError("query takes either ids or filter, not both")
@@ -141,8 +143,6 @@ class Reader:
             return [{COUNT: total}]
         if r.ids is None and not (r.filter or "").strip() and r.limit is None:
             raise ParamError("query with an empty filter needs a limit (or output_fields=['count(*)'])")
-        if r.ids is not None and (few := self.points.get(coll, parts, r, fields)) is not None:
-            return few
         names = self._output_names(coll.schema, fields or ["*"])
         runs = self._select(coll, parts, r)
         if r.order_by_pk:
