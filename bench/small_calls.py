@@ -10,7 +10,7 @@ calls are timed), flushes, waits until the index is built, then calls
 ``get(ids=[k], output_fields=["id", "tag", "bucket", "score"])`` with random
 keys for ``S`` seconds. It does so with the blocking `heron.Client` and with
 `heron.AsyncClient` (which runs the engine off the event loop, on worker
-threads). Each figure is the best round.
+threads). The table gives each figure's best and median round.
 
 ``--against SRC`` also runs the same rounds with the Heron whose ``src``
 folder is ``SRC`` (another checkout), taking turns round by round in fresh
@@ -24,6 +24,7 @@ import asyncio
 import json
 import os
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -137,9 +138,12 @@ def _in_process(src: str | None, kind: str, n: int, dim: int, batch: int, second
 
 def run(n: int, dim: int, batch: int, seconds: float, rounds: int, against: str | None = None,
         log: Any = print) -> dict[str, Any]:
-    """Best figures per client kind (and per tree, with ``against``), and the load average before and after."""
+    """Every round's figures, and the best and median, per client kind (and per tree, with ``against``).
+
+    Also the load average before and after.
+    """
     trees = {"this": None} if against is None else {"this": None, "against": against}
-    best: dict[str, dict[str, dict[str, float]]] = {t: {} for t in trees}
+    every: dict[str, dict[str, dict[str, list[float]]]] = {t: {} for t in trees}
     load = [os.getloadavg()[0]]
     for r in range(rounds):
         order = list(trees.items()) if r % 2 == 0 else list(reversed(trees.items()))  # each goes first in turn
@@ -148,29 +152,31 @@ def run(n: int, dim: int, batch: int, seconds: float, rounds: int, against: str 
                 got = _in_process(src, kind, n, dim, batch, seconds)
                 log(f"round {r + 1}/{rounds} {tree} {kind}: insert {got['insert_rows_per_s']:,.0f} rows/s, "
                     f"get {got['get_calls_per_s']:,.0f} calls/s")
-                mine = best[tree].setdefault(kind, {})
+                mine = every[tree].setdefault(kind, {})
                 for k, v in got.items():
-                    mine[k] = max(mine.get(k, 0.0), v)
+                    mine.setdefault(k, []).append(v)
     load.append(os.getloadavg()[0])
-    return {"rows": n, "dim": dim, "batch": batch, "seconds": seconds, "rounds": rounds,
-            "against": against, "best": best, "load": load}
+    pick = lambda f: {t: {k: {m: f(v) for m, v in d.items()} for k, d in kinds.items()}  # noqa: E731
+                      for t, kinds in every.items()}
+    return {"rows": n, "dim": dim, "batch": batch, "seconds": seconds, "rounds": rounds, "against": against,
+            "every": every, "best": pick(max), "median": pick(statistics.median), "load": load}
 
 
 def table(res: dict[str, Any]) -> str:
     trees = list(res["best"])
     lines = [
         f"{res['rows']:,} rows x {res['dim']} dims in calls of {res['batch']:,} rows (HNSW defined first); "
-        f"get: one id per call, {len(OUTPUT)} scalar output fields, {res['seconds']:g} s per round; best of "
+        f"get: one id per call, {len(OUTPUT)} scalar output fields, {res['seconds']:g} s per round; "
         f"{res['rounds']} rounds; {os.cpu_count()} cores, load average {res['load'][0]:.2f} -> {res['load'][1]:.2f}.",
         "",
-        "| figure | " + " | ".join(trees) + " |",
-        "|---|" + "---:|" * len(trees),
+        "| figure | " + " | ".join(f"{t}: best | {t}: median" for t in trees) + " |",
+        "|---|" + "---:|---:|" * len(trees),
     ]
     for kind in ("sync", "async"):
         name = "Client" if kind == "sync" else "AsyncClient"
         for key, label in (("insert_rows_per_s", "insert, numpy columns (rows/s)"),
                            ("get_calls_per_s", "get by one id (calls/s)")):
-            vals = [f"{res['best'][t][kind][key]:,.0f}" for t in trees]
+            vals = [f"{res[m][t][kind][key]:,.0f}" for t in trees for m in ("best", "median")]
             lines.append(f"| {name} {label} | " + " | ".join(vals) + " |")
     return "\n".join(lines) + "\n"
 
