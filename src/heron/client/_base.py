@@ -185,6 +185,9 @@ class ClientBase:
     ) -> rq.Query:
         if ids is not None and filter:
             raise ParamError("query takes either ids or filter, not both")
+        if not kwargs:  # the usual get or query: every option at its default, nothing more to check
+            return rq.Query(self._db, collection_name, filter or "", _fields(output_fields), _ids(ids),
+                            _names(partition_names))
         limit = kwargs.get("limit")
         if limit is not None and (isinstance(limit, bool) or not isinstance(limit, (int, np.integer))
                                   or limit == 0 or limit < -1):

@@ -174,3 +174,18 @@ def objects(arr: pa.Array | pa.ChunkedArray) -> np.ndarray:
     out = np.empty(len(arr), dtype=object)
     out[:] = arr.to_pylist()
     return out
+
+
+#: Up to this many rows, `values_at_rows` reads values one by one rather than through ``take``.
+FEW_ROWS = 16
+
+
+def values_at_rows(values: pa.Array | pa.ChunkedArray, rows: np.ndarray) -> list[Any]:
+    """Python values of ``values`` at positions ``rows``, as ``values.take(rows).to_pylist()`` gives them.
+
+    A ``take`` costs about 5 us on an array and 30 us on a chunked one whatever
+    the number of rows; for a few rows (a get by id) reading each value is cheaper.
+    """
+    if len(rows) <= FEW_ROWS:
+        return [values[i].as_py() for i in rows.tolist()]
+    return values.take(from_numpy(rows, pa.int64())).to_pylist()

@@ -21,7 +21,7 @@ from .._types import DataType, larger_is_better
 from ..data import _sparse as sp
 from ..data._batch import normalize_pks
 from ..data._emb_lists import EmbeddingLists
-from ..data._pa import from_numpy
+from ..data._pa import from_numpy, values_at_rows
 from ..data._typed import PRESENTED, present
 from ..data._vectors import bfloat16_bits_to_float32, float32_to_bfloat16_bits
 from ._bm25_search import prepare as bm25_prepare
@@ -30,6 +30,7 @@ from ._emb_list_search import emb_list_hits, emb_list_metric
 from ._functions_apply import text_queries
 from ._interim import interim_search
 from ._lite_habits import note_implicit_anns_field, note_unindexed
+from ._point_get import PointGets
 from ._rerank_hits import candidate_counts, decay_hybrid, fuse, hybrid_ranker, rerank_search, search_plan
 from ._segment import SegmentView
 from ._zones import read_zone, rezone_hits, rezone_rows
@@ -64,6 +65,7 @@ class Reader:
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
+        self.points = PointGets(self, values_at)
 
     # -- helpers ----------------------------------------------------------------------
     def _parts(self, coll: Collection, names: tuple[str, ...] | list[str]) -> list[Partition]:
@@ -125,6 +127,8 @@ class Reader:
     def op_query(self, r: rq.Query) -> list[dict[str, Any]]:
         coll = self.engine.collection(r.db_name, r.collection_name)
         parts = self._parts(coll, r.partition_names)
+        if r.ids is not None and (few := self.points.get(coll, parts, r)) is not None:
+            return few
         fields = list(r.output_fields or [])
         if r.ids is not None and (r.filter or "").strip():
             raise ParamError("query takes either ids or filter, not both")
@@ -489,7 +493,7 @@ def values_at(schema: CollectionSchema, view: SegmentView, name: str, rows: np.n
     if dtype in PRESENTED:
         return present(col, rows)
     if isinstance(col.values, (pa.Array, pa.ChunkedArray)):
-        return col.values.take(from_numpy(rows, pa.int64())).to_pylist()
+        return values_at_rows(col.values, rows)
     vals = col.values[rows]
     out = vals.tolist()
     if col.valid is not None:

@@ -406,10 +406,10 @@ class Segment:
         """Positions among the first ``n`` rows whose primary key is in ``pks`` (any version, sorted)."""
         if self.sealed:
             keys, order = self._sorted_keys()
-            lo = np.searchsorted(keys, pks, side="left")
-            hi = np.searchsorted(keys, pks, side="right")
-            if len(pks) == 1:
-                return np.sort(order[lo[0] : hi[0]])
+            lo = keys.searchsorted(pks, side="left")
+            hi = keys.searchsorted(pks, side="right")
+            if len(pks) == 1:  # a get by one key: usually one row, already sorted
+                return order[lo[0] : hi[0]].copy() if hi[0] - lo[0] < 2 else np.sort(order[lo[0] : hi[0]])
             return np.sort(np.concatenate([order[a:b] for a, b in zip(lo, hi)])) if len(pks) else lo
         keys = self.pk_values(n)
         if isinstance(keys, pa.ChunkedArray):

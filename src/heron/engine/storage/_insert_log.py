@@ -83,6 +83,8 @@ _DIRECT = getattr(os, "O_DIRECT", 0)
 FILE_BYTES = 64 << 20
 #: A file grows by its size, at least this much and at most 16 times this, ahead of the records.
 GROW_BYTES = 1 << 20
+#: A record of this many bytes or more has the file grown by allocating space, not writing zeros (`_grow`).
+LARGE_RECORD_BYTES = 1 << 20
 _SUFFIX = SUFFIX
 
 
@@ -142,6 +144,8 @@ class InsertLog:
         self._buf: mmap.mmap | None = None
         self._zero_block: mmap.mmap | None = None
         self._zeros: mmap.mmap | None = None
+        #: Whether `_grow` may allocate space for large records (False once the file system refused).
+        self._can_allocate = hasattr(os, "posix_fallocate")
         if scans and (scans[-1].tailed or not scans[-1].records):
             self._open(scans[-1].name, scans[-1].end)  # otherwise (an older kind of file) the next write starts one
 
@@ -217,7 +221,7 @@ class InsertLog:
             if self._fd < 0 or self._size >= self.file_bytes:
                 self._rotate(seq)
             if self._size + total + ALIGN > self._alloc:
-                self._grow(self._size + total + ALIGN)
+                self._grow(self._size + total + ALIGN, allocate=total >= LARGE_RECORD_BYTES)
             start = self._size
             buf = self._buffer(total)
             with memoryview(buf) as mv:
@@ -237,18 +241,23 @@ class InsertLog:
             raise
         return Held(self, start, Record(seq, collection_id, partition_id, self._active, start + HEADER.size, size), total)
 
-    def _grow(self, need: int) -> None:
-        """Make the active file at least ``need`` bytes, writing zeros, durably, before a record goes into it.
+    def _grow(self, need: int, allocate: bool = False) -> None:
+        """Make the active file at least ``need`` bytes, reading as zeros, durably, before a record goes into it.
 
         Grows by the file's size (within `GROW_BYTES` .. 16x, and not much past `file_bytes`, where a new
         file starts) where the disk has room, else by what is needed. Zeros are written, not allocated:
         a record then overwrites written blocks, and its ``fdatasync`` has no block or extent to record
         (on ext4 that halves the cost of a small insert against writing into allocated, unwritten space).
+        For a large record (``allocate``, `LARGE_RECORD_BYTES` and up) that saving is lost in the
+        record's own bytes, and writing zeros first would write every byte twice: the space is allocated
+        (``posix_fallocate``; it reads as zeros all the same) where the file system can, 5.3 MB records
+        then take ~3.2 ms against ~5.3 ms each on ext4.
         """
         step = min(max(self._alloc, GROW_BYTES), 16 * GROW_BYTES)
         for target in (max(need, min(_aligned(self._alloc + step), _aligned(self.file_bytes) + ALIGN)), need):
             try:
-                self._write_zeros(target)
+                if not (allocate and self._allocate(target)):
+                    self._write_zeros(target)
                 break
             except OSError as exc:
                 self._alloc = os.fstat(self._fd).st_size
@@ -256,6 +265,22 @@ class InsertLog:
                     raise
         os.fdatasync(self._fd)
         self._alloc = os.fstat(self._fd).st_size
+
+    def _allocate(self, target: int) -> bool:
+        """Allocate the file up to ``target`` bytes; False where the file system cannot (zeros are written then).
+
+        `OSError` ENOSPC when the disk has no room.
+        """
+        if not self._can_allocate or target <= self._alloc:
+            return False
+        try:
+            os.posix_fallocate(self._fd, self._alloc, target - self._alloc)
+        except OSError as exc:
+            if exc.errno == errno.ENOSPC:
+                raise
+            self._can_allocate = False  # EOPNOTSUPP, EINVAL: no fallocate here, nor an emulation of it
+            return False
+        return True
 
     def _write_zeros(self, target: int) -> None:
         if self._zeros is None:
