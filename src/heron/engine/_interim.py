@@ -248,7 +248,7 @@ def interim_search(view: SegmentView, field: Any, d: Any, metric: str, queries: 
     parts_s, parts_r = [], []
     sub = None if allow is None else allow[:top]
     if sub is None or sub.any():
-        got = ivf.search(vecs, queries, min(k, top), n, sub)
+        got = ivf.search(vecs, queries, min(k, top), top, sub)  # rows past `top` are the exact scan's
         if got is None:  # a filter the lists cannot serve: scan exactly
             return None
         parts_s.append(got[0])

@@ -26,7 +26,7 @@ import numpy as np
 
 from .._types import DataType
 from .index._exact import as_float32, normalized, select_topk
-from .index._faiss import faiss
+from .index._faiss import faiss, threads_for
 
 #: Most IVF lists an interim index has (fewer where its sample has fewer than `TRAIN_PER_LIST` rows per list).
 IVF_NLIST = 1024
@@ -140,23 +140,28 @@ class GrowingIVF:
         if given) the rows a search may return. None where a query got fewer
         candidates than `k` (a selective filter): scan exactly instead.
         """
-        top = min(n, self._ntotal)
         want = candidates(k)
         q = self.prepared(queries)
-        bits = None
-        if allow is not None:
-            bits = np.packbits(allow[:top], bitorder="little")
-            sel = faiss.IDSelectorBitmap(bits.shape[0], faiss.swig_ptr(bits))
-        elif top < self._ntotal:
-            sel = faiss.IDSelectorRange(0, top)
-        else:
-            sel = None
-        sp = faiss.SearchParametersIVF(nprobe=IVF_NPROBE) if sel is None else \
-            faiss.SearchParametersIVF(nprobe=IVF_NPROBE, sel=sel)
         g = self._gate
         g.enter()
-        try:
-            _, rows = self._index.search(q, want, params=sp)
+        try:  # the rows it holds cannot change meanwhile
+            top = min(n, self._ntotal)
+            nprobe = IVF_NPROBE
+            bits = None
+            if allow is not None:
+                bits = np.packbits(allow[:top], bitorder="little")
+                kept = int(np.count_nonzero(allow[:top]))
+                if kept < top:  # the allowed rows lie farther out: read more lists
+                    nprobe = int(np.ceil(IVF_NPROBE / np.sqrt(max(kept, 1) / top)))
+                sel = faiss.IDSelectorBitmap(bits.shape[0], faiss.swig_ptr(bits))
+            elif top < self._ntotal:
+                sel = faiss.IDSelectorRange(0, top)
+            else:
+                sel = None
+            sp = faiss.SearchParametersIVF(nprobe=min(nprobe, self._index.nlist)) if sel is None else \
+                faiss.SearchParametersIVF(nprobe=min(nprobe, self._index.nlist), sel=sel)
+            with threads_for(q.shape[0]):
+                _, rows = self._index.search(q, want, params=sp)
         finally:
             g.leave()
         del bits

@@ -381,7 +381,7 @@ class Maintenance:
                 with coll.write_lock:
                     base.vindex.pop(d.field_name, None)
             try:
-                ext = grown_copy(cur[1], sview.vectors(f.name))
+                ext = grown_copy(cur[1], sview.vectors(f.name), self.engine.busy)
             except Exception:  # derived data: build it from the rows instead
                 log.exception("extending %s of segment %s failed", d.index_type, base.id)
                 ext = None
