@@ -193,6 +193,33 @@ def test_every_segment_of_a_field_starts_from_the_same_trained_lists(
             release.set()
 
 
+def test_lists_trained_on_a_small_sealed_segment_serve_it_alone(
+        tmp_path: Path, fresh: dict[str, int], monkeypatch: pytest.MonkeyPatch,
+        minilm: tuple[np.ndarray, np.ndarray]) -> None:
+    release = threading.Event()
+    build = _maintenance.build_index
+    monkeypatch.setattr(_maintenance, "build_index", lambda *a, **k: (release.wait(60), build(*a, **k))[1])
+    lists: list[int] = []
+    train = _interim.train_lists
+    monkeypatch.setattr(_interim, "train_lists", lambda *a: (t := train(*a), lists.append(t.nlist))[0])
+    base, _ = minilm
+    with heron.Client(str(tmp_path / "db")) as c:
+        try:
+            _create(c)
+            _insert(c, base[:3000])
+            threading.Thread(target=c.flush, args=("c",), daemon=True).start()
+            assert _until(lambda: _covered(c) == 3000)  # sealed with 3,000 rows: lists of its own
+            _insert(c, base[3000:5000], start=3000)
+            assert _until(lambda: _part(c).growing.n == 2000) and _covered(c) == 3000  # too few to train on
+            _insert(c, base[5000:8000], start=5000)
+            assert _until(lambda: _covered(c) == 8000)  # 5,000 growing rows: lists for the field, from 4,096
+            _insert(c, base[8000:], start=8000)
+            assert _until(lambda: _covered(c) == len(base))
+            assert lists == [3000 // 16, 4096 // 16]
+        finally:
+            release.set()
+
+
 def test_the_interim_index_answers_through_sealing_until_the_segment_has_its_own(
         tmp_path: Path, fresh: dict[str, int], monkeypatch: pytest.MonkeyPatch,
         minilm: tuple[np.ndarray, np.ndarray]) -> None:

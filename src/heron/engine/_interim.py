@@ -5,8 +5,9 @@ A segment's vector index is built once the segment is sealed, and on a
 fresh row would answer each query. Milvus searches growing data through an
 interim IVF index; so does Heron. The first segment of a field that holds
 ``HERON_INTERIM_ROWS`` rows (default `INTERIM_ROWS`; 0 turns interim indexes
-off), or a sealed one with `INTERIM_MIN_ROWS`, trains the field's IVF lists
-on its rows (`_interim_ivf.train_lists`); from then on every segment of the
+off) trains the field's IVF lists on them (`_interim_ivf.train_lists`; a
+sealed segment with fewer, from `INTERIM_MIN_ROWS` on, trains lists for
+itself alone); from then on every segment of the
 field that has no index of its own gets a copy of those lists, and its rows
 are assigned to them on a background thread as they arrive: each insert asks
 for it (`InterimIndexer.look`), and the thread catches up with every row
@@ -39,7 +40,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from .._types import DataType
-from ._interim_ivf import IVF_NLIST, TRAIN_PER_LIST, GrowingIVF, train_lists
+from ._interim_ivf import GrowingIVF, train_lists
 from .index._exact import as_float32, empty_result, exact_search, normalized, select_topk
 from .index._faiss import _set_blas, faiss
 
@@ -186,10 +187,10 @@ class InterimIndexer:
                 trained = self._trained.get((coll.id, name, sig))
                 if trained is None:
                     sample = vecs[: min(n, self.rows)]
-                    step = max(1, sample.shape[0] // (IVF_NLIST * TRAIN_PER_LIST))
-                    x = as_float32(dtype, sample[::step])
+                    x = as_float32(dtype, sample)
                     trained = train_lists(dim, d.metric_type, normalized(x) if d.metric_type == "COSINE" else x)
-                    self._trained[(coll.id, name, sig)] = trained
+                    if sample.shape[0] >= self.rows:  # lists from a small sealed segment serve it alone
+                        self._trained[(coll.id, name, sig)] = trained
                 ivf = GrowingIVF(dtype, dim, d.metric_type, trained)
             start = ivf.ntotal
             if n > start:
