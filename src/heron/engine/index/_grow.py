@@ -13,12 +13,11 @@ the merge limit, `MERGE_VECTOR_BYTES` of vectors).
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 from ._base import VectorIndex
 from ._dense import DenseIndex
-from ._faiss import capped_threads, faiss
+from ._faiss import faiss
 from ._mapped import owned_copy
 
 
@@ -27,17 +26,14 @@ def copies_on_growth(index: VectorIndex) -> bool:
     return isinstance(index, DenseIndex)
 
 
-def grown_copy(index: VectorIndex, vectors: Any, busy: Callable[[], bool] | None = None) -> VectorIndex | None:
+def grown_copy(index: VectorIndex, vectors: Any) -> VectorIndex | None:
     """`index` extended with `vectors`: a grown copy where `copies_on_growth`, else `index.extended`.
 
     None where the index cannot take the rows (the merged segment's index is then built from them).
-    While `busy` (if given) answers True as the growth starts, it runs on `build_threads` threads,
-    leaving a core to the callers' requests.
     """
-    with capped_threads(busy):
-        if isinstance(index, DenseIndex) and index._index is not None:
-            mapped = index._mapped
-            raw = owned_copy(mapped) if mapped is not None else faiss.clone_index(index._index)
-            copy = DenseIndex(index.dtype, index.dim, index.index_type, index.metric, dict(index.params), index=raw)
-            return copy.extended(vectors)
-        return index.extended(vectors)
+    if isinstance(index, DenseIndex) and index._index is not None:
+        mapped = index._mapped
+        raw = owned_copy(mapped) if mapped is not None else faiss.clone_index(index._index)
+        copy = DenseIndex(index.dtype, index.dim, index.index_type, index.metric, dict(index.params), index=raw)
+        return copy.extended(vectors)
+    return index.extended(vectors)
