@@ -54,6 +54,8 @@ log = logging.getLogger("heron.engine")
 #: Rows the first segment of a field needs to train the field's interim lists (``HERON_INTERIM_ROWS``;
 #: 0: no interim indexes).
 INTERIM_ROWS = 16384
+#: The most rows one step of the background thread adds to an interim index.
+GROW_ROWS = 8192
 #: A sealed segment trains them from this many rows on (or half of ``HERON_INTERIM_ROWS``, if that is less).
 INTERIM_MIN_ROWS = 2048
 _DENSE = (DataType.FLOAT_VECTOR, DataType.FLOAT16_VECTOR, DataType.BFLOAT16_VECTOR)
@@ -193,8 +195,8 @@ class InterimIndexer:
                         self._trained[(coll.id, name, sig)] = trained
                 ivf = GrowingIVF(dtype, dim, d.metric_type, trained)
             start = ivf.ntotal
-            if n > start:
-                ivf.grow(vecs[start:n])
+            if n > start:  # a step at a time: searches scan fewer rows after each
+                ivf.grow(vecs[start : min(n, start + GROW_ROWS)])
             if name not in seg.vindex:
                 seg.interim[name] = (sig, ivf)
         except Exception:  # derived data: the rows stay searched exactly
