@@ -220,6 +220,24 @@ def test_lists_trained_on_a_small_sealed_segment_serve_it_alone(
             release.set()
 
 
+def test_a_dropped_collections_lists_go_when_another_trains_its_own(
+        tmp_path: Path, fresh: dict[str, int], minilm: tuple[np.ndarray, np.ndarray]) -> None:
+    base, _ = minilm
+    with heron.Client(str(tmp_path / "db")) as c:
+        _create(c)
+        _insert(c, base[:5000])
+        assert _until(lambda: _covered(c) == 5000)
+        indexer = _engine(c).interim
+        first = {k[0] for k in indexer._trained}
+        assert len(first) == 1
+        c.drop_collection("c")
+        _create(c)
+        _insert(c, base[:5000])
+        assert _until(lambda: _covered(c) == 5000)
+        second = {k[0] for k in indexer._trained}
+        assert len(second) == 1 and second != first
+
+
 def test_the_interim_index_answers_through_sealing_until_the_segment_has_its_own(
         tmp_path: Path, fresh: dict[str, int], monkeypatch: pytest.MonkeyPatch,
         minilm: tuple[np.ndarray, np.ndarray]) -> None:

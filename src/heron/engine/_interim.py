@@ -10,8 +10,8 @@ sealed segment with fewer, from `INTERIM_MIN_ROWS` on, trains lists for
 itself alone); from then on every segment of the
 field that has no index of its own gets a copy of those lists, and its rows
 are assigned to them on a background thread as they arrive: each insert asks
-for it (`InterimIndexer.look`), and the thread catches up with every row
-committed by then in one step. A search then asks the segment's interim index
+for it (`InterimIndexer.look`), and the thread catches up with the rows
+committed by then, `GROW_ROWS` at a time. A search then asks the segment's interim index
 and scans only the rows it does not hold yet exactly, so right after an insert
 returns only the rows of the last few calls are scanned.
 
@@ -42,7 +42,7 @@ import numpy as np
 from .._types import DataType
 from ._interim_ivf import GrowingIVF, train_lists
 from .index._exact import as_float32, empty_result, exact_search, normalized, select_topk
-from .index._faiss import _set_blas, faiss
+from .index._faiss import single_threaded_here
 
 if TYPE_CHECKING:
     from ._collection import Collection, Partition
@@ -60,6 +60,7 @@ GROW_ROWS = 8192
 INTERIM_MIN_ROWS = 2048
 _DENSE = (DataType.FLOAT_VECTOR, DataType.FLOAT16_VECTOR, DataType.BFLOAT16_VECTOR)
 _METRICS = ("L2", "IP", "COSINE")
+
 
 def interim_rows() -> int:
     """``HERON_INTERIM_ROWS`` (default `INTERIM_ROWS`); ValueError if malformed."""
@@ -192,6 +193,7 @@ class InterimIndexer:
                     x = as_float32(dtype, sample)
                     trained = train_lists(dim, d.metric_type, normalized(x) if d.metric_type == "COSINE" else x)
                     if sample.shape[0] >= self.rows:  # lists from a small sealed segment serve it alone
+                        self._forget_dropped()
                         self._trained[(coll.id, name, sig)] = trained
                 ivf = GrowingIVF(dtype, dim, d.metric_type, trained)
             start = ivf.ntotal
@@ -214,6 +216,11 @@ class InterimIndexer:
         for key in [k for k in self._trained if k[0] == coll_id]:
             self._trained.pop(key, None)
 
+    def _forget_dropped(self) -> None:
+        live = {c.id for c in list(self.engine.collections.values()) if not c.dropped}
+        for key in [k for k in self._trained if k[0] not in live]:
+            self._trained.pop(key, None)
+
 
 def _one_thread() -> None:
     """faiss and BLAS on the builder's own thread only (both settings are per thread).
@@ -221,8 +228,7 @@ def _one_thread() -> None:
     The cores are the callers' and the segment index builds' already; a growth
     step assigns rows to lists, which on one thread keeps pace with inserts.
     """
-    faiss.omp_set_num_threads(1)
-    _set_blas(1)
+    single_threaded_here()
 
 
 def _wanted(params: dict[str, Any]) -> bool:

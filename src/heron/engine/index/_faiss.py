@@ -72,6 +72,12 @@ def _restore_blas(before: list[int]) -> None:
         fn(n)
 
 
+def single_threaded_here() -> None:
+    """Run faiss and numpy's BLAS on the calling thread alone from now on (both settings are per thread)."""
+    faiss.omp_set_num_threads(1)
+    _set_blas(1)
+
+
 def detach_interrupt_check() -> None:
     """Stop faiss from taking the GIL inside its searches to look for Ctrl-C.
 
