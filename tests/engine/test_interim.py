@@ -165,6 +165,54 @@ def test_other_metrics_score_as_the_exact_scan_does(tmp_path: Path, fresh: dict[
                        for h in a if h["id"] in want)
 
 
+@pytest.mark.parametrize("dtype", [heron.DataType.FLOAT16_VECTOR, heron.DataType.BFLOAT16_VECTOR])
+def test_half_precision_fields_are_searched_through_the_lists(
+        tmp_path: Path, fresh: dict[str, int], dtype: heron.DataType,
+        minilm: tuple[np.ndarray, np.ndarray]) -> None:
+    base, queries = minilm
+    with heron.Client(str(tmp_path / "db")) as c:
+        schema = c.create_schema()
+        schema.add_field("id", heron.DataType.INT64, is_primary=True)
+        schema.add_field("vec", dtype, dim=384)
+        idx = c.prepare_index_params()
+        idx.add_index("vec", index_type="HNSW", metric_type="COSINE", params={"M": 16, "efConstruction": 64})
+        c.create_collection("c", schema=schema, index_params=idx)
+        for lo in range(0, 6000, 1000):
+            c.insert("c", [{"id": i, "vec": base[i].tolist()} for i in range(lo, lo + 1000)])
+        assert _until(lambda: _covered(c) == 6000)
+        fresh["lists"], fresh["scanned"] = 0, 0
+        got = c.search("c", data=queries[:20], limit=10)
+        assert fresh["lists"] and fresh["scanned"] == 0
+        exact = c.search("c", data=queries[:20], limit=10, search_params={"interim": False})
+        assert _recall(_ids(got), _ids(exact)) >= 0.95
+        for a, b in zip(got, exact):
+            want = {h["id"]: h["distance"] for h in b}
+            assert all(abs(h["distance"] - want[h["id"]]) < 1e-3 for h in a if h["id"] in want)
+
+
+def test_a_reopened_segment_without_its_index_is_searched_through_the_lists(
+        tmp_path: Path, fresh: dict[str, int], monkeypatch: pytest.MonkeyPatch,
+        minilm: tuple[np.ndarray, np.ndarray]) -> None:
+    def no_index(*a: Any, **k: Any) -> Any:
+        raise MemoryError("no room for the graph")
+
+    monkeypatch.setattr(_maintenance, "build_index", no_index)
+    base, queries = minilm
+    with heron.Client(str(tmp_path / "db")) as c:
+        _create(c)
+        _insert(c, base[:6000])
+        c.flush("c")
+    with heron.Client(str(tmp_path / "db")) as c:  # the segment's rows are read from its file now
+        seg = _part(c).sealed[0]
+        assert "vec" not in seg.vindex
+        assert _until(lambda: _covered(c) == 6000)
+        fresh["lists"], fresh["scanned"] = 0, 0
+        got = c.search("c", data=queries[:20], limit=10)
+        assert fresh["lists"] and fresh["scanned"] == 0
+        exact = c.search("c", data=queries[:20], limit=10, search_params={"interim": False})
+        assert _recall(_ids(got), _ids(exact)) >= 0.95
+
+
 def test_every_segment_of_a_field_starts_from_the_same_trained_lists(
         tmp_path: Path, fresh: dict[str, int], monkeypatch: pytest.MonkeyPatch,
         minilm: tuple[np.ndarray, np.ndarray]) -> None:
