@@ -221,7 +221,7 @@ def test_pymilvus_against_heron_serve_sees_idle_rows_sealed_and_indexed(start_se
 
 @pytest.fixture
 def interim(monkeypatch: pytest.MonkeyPatch) -> list[int]:
-    """Interim indexes every 1,000 rows, idle sealing off; returns a list counting the searches that used them."""
+    """Interim lists trained from 1,000 rows on, idle sealing off; returns a list counting the searches that used them."""
     monkeypatch.setenv("HERON_SEAL_IDLE_SECONDS", "0")
     monkeypatch.setenv("HERON_INTERIM_ROWS", "1000")
     used: list[int] = []
@@ -239,7 +239,7 @@ def interim(monkeypatch: pytest.MonkeyPatch) -> list[int]:
 
 def _covered(c: heron.Client, name: str = "c") -> int:
     p = _part(c, name)
-    return sum((e[1][-1][1] if (e := s.interim.get("vec")) else 0) for s in p.segments())
+    return sum((e[1].ntotal if (e := s.interim.get("vec")) else 0) for s in p.segments())
 
 
 def _scores_rows(hits: list[list[dict[str, Any]]]) -> list[list[int]]:
@@ -260,7 +260,7 @@ def test_fresh_rows_are_searched_through_interim_indexes(tmp_path: Path, interim
         c.create_collection("c", schema=schema, index_params=idx)
         ids = np.arange(2500, dtype=np.int64)
         c.insert("c", {"id": ids, "tag": ids % 3, "vec": x})
-        assert _until(lambda: _covered(c) == 2000)  # two runs of 1,000 rows; the last 500 are scanned
+        assert _until(lambda: _covered(c) == 2500)  # trained on the first 1,000 rows, then every row added
         assert _part(c).growing is not None and not _part(c).sealed
         exact = c.search("c", data=q, limit=10, search_params={"interim": False})
         assert not interim
@@ -288,8 +288,8 @@ def test_interim_indexes_go_once_the_segment_has_its_own(tmp_path: Path, interim
     with heron.Client(str(tmp_path / "db")) as c:
         _create(c)
         _insert(c, x, 0)
-        assert _until(lambda: _covered(c) == 2000)
-        c.flush("c")  # sealed: the last 600 rows get an interim index of their own until the HNSW build ends
+        assert _until(lambda: _covered(c) == 2600)
+        c.flush("c")  # sealed: the segment keeps its interim index until the HNSW build ends
         seg = _part(c).sealed[0]
         assert "vec" in seg.vindex
         assert _until(lambda: not seg.interim)  # dropped by the next look
@@ -308,7 +308,7 @@ def test_a_sealed_segment_waiting_for_its_index_is_searched_through_interim_inde
         _insert(c, x, 0)
         try:
             threading.Thread(target=c.flush, args=("c",), daemon=True).start()
-            assert _until(lambda: _part(c).growing is None and _covered(c) == 1700)  # 1,000 + the last 700
+            assert _until(lambda: _part(c).growing is None and _covered(c) == 1700)  # every row, sealed ones too
             got = c.search("c", data=x[100:105], limit=1)
             assert interim and [r[0]["id"] for r in got] == [100, 101, 102, 103, 104]
         finally:
@@ -366,7 +366,7 @@ def test_a_failing_interim_build_leaves_rows_searched_exactly_and_is_not_retried
         calls.append(1)
         raise MemoryError("no room for the lists")
 
-    monkeypatch.setattr(_interim, "build_ivf", broken)
+    monkeypatch.setattr(_interim, "train_lists", broken)
     x = _vectors(1500, seed=15)
     with heron.Client(str(tmp_path / "db")) as c:
         _create(c)

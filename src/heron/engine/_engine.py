@@ -69,7 +69,7 @@ from .storage._insert_log import InsertLog
 
 log = logging.getLogger("heron.engine")
 #: A data request (`_DATA_REQUESTS`) within this many seconds makes the engine busy: index
-#: builds then use one thread.
+#: builds then leave the callers a core (`index._faiss.build_threads`).
 BUSY_WINDOW = 0.05
 _DATA_REQUESTS = frozenset({rq.Insert, rq.Delete, rq.Query, rq.Search, rq.HybridSearch})
 

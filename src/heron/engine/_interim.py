@@ -1,24 +1,32 @@
-"""Interim indexes: fresh rows searched through small IVF indexes until their segment's own index is built.
+"""Interim indexes: fresh rows searched through an IVF index that grows with them until their segment's own is built.
 
 A segment's vector index is built once the segment is sealed, and on a
 100k-row load that build takes a minute; meanwhile an exact scan of every
-fresh row answers each query. Milvus searches growing data through an
-interim IVF index; so does Heron. Each run of ``HERON_INTERIM_ROWS`` rows
-(default `INTERIM_ROWS`; 0 turns interim indexes off) of a segment that has
-no index of its own yet gets an IVF_FLAT index of its own, built on a
-background thread of its own as the rows arrive (sealed segments' last,
-shorter run too, once it holds `INTERIM_MIN_ROWS`). A search then asks
-those indexes (``nprobe`` `INTERIM_NPROBE` of `INTERIM_NLIST` lists) and
-scans only the rows past them exactly. Interim indexes are derived data in
-memory only: a crash loses nothing but them, and they are dropped once the
-segment's own index is in (or its segment is merged away), unless newer
-rows may still be merged into the segment (kept as a fallback while a merge
-grows a copy of the segment's index, `index/_grow.py`).
+fresh row would answer each query. Milvus searches growing data through an
+interim IVF index; so does Heron. The first segment of a field that holds
+``HERON_INTERIM_ROWS`` rows (default `INTERIM_ROWS`; 0 turns interim indexes
+off) trains the field's IVF lists on them (`_interim_ivf.train_lists`; a
+sealed segment with fewer, from `INTERIM_MIN_ROWS` on, trains lists for
+itself alone); from then on every segment of the
+field that has no index of its own gets a copy of those lists, and its rows
+are assigned to them on a background thread as they arrive: each insert asks
+for it (`InterimIndexer.look`), and the thread catches up with the rows
+committed by then, `GROW_ROWS` at a time. A search then asks the segment's interim index
+and scans only the rows it does not hold yet exactly, so right after an insert
+returns only the rows of the last few calls are scanned.
+
+Interim indexes are derived data in memory only: a crash loses nothing but
+them, and they are dropped once the segment's own index is in (or its
+segment is merged away), unless newer rows may still be merged into the
+segment (kept as a fallback while a merge grows a copy of the segment's
+index, `index/_grow.py`). Sealing keeps them: the sealed segment is the same
+one, and its index keeps answering until the segment's own is in.
 
 Only float vector fields whose index is not FLAT get them (a FLAT index
 promises exact results), and only for top-k searches; range searches scan
-exactly. A search that passes ``{"interim": False}`` among its parameters
-(indexes ignore keys they do not know) scans those rows exactly too.
+exactly, as do searches whose filter leaves too few rows for the lists to
+find `k` of them. A search that passes ``{"interim": False}`` among its
+parameters (indexes ignore keys they do not know) scans those rows exactly too.
 """
 
 from __future__ import annotations
@@ -32,10 +40,9 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from .._types import DataType
-from .index._base import VectorIndex
-from .index._dense import DenseIndex, make_faiss
+from ._interim_ivf import GrowingIVF, train_lists
 from .index._exact import as_float32, empty_result, exact_search, normalized, select_topk
-from .index._faiss import faiss
+from .index._faiss import single_threaded_here
 
 if TYPE_CHECKING:
     from ._collection import Collection, Partition
@@ -44,22 +51,15 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("heron.engine")
 
-#: Rows per interim index (``HERON_INTERIM_ROWS``; 0: no interim indexes).
+#: Rows the first segment of a field needs to train the field's interim lists (``HERON_INTERIM_ROWS``;
+#: 0: no interim indexes).
 INTERIM_ROWS = 16384
-#: A sealed segment's last run of rows gets an interim index of its own from this many rows on
-#: (or half of ``HERON_INTERIM_ROWS``, if that is less).
+#: The most rows one step of the background thread adds to an interim index.
+GROW_ROWS = 8192
+#: A sealed segment trains them from this many rows on (or half of ``HERON_INTERIM_ROWS``, if that is less).
 INTERIM_MIN_ROWS = 2048
-#: IVF lists per interim index, and how many of them a search reads.
-INTERIM_NLIST = 128
-INTERIM_NPROBE = 24  # recall@10 0.96 on 64k MiniLM rows in 16k runs (16: 0.94, 32: 0.98)
-#: Rows per list the lists are trained on (faiss's own lower bound for a good k-means).
-TRAIN_PER_LIST = 39
 _DENSE = (DataType.FLOAT_VECTOR, DataType.FLOAT16_VECTOR, DataType.BFLOAT16_VECTOR)
 _METRICS = ("L2", "IP", "COSINE")
-
-#: One field's interim indexes of one segment: the index definition's signature, and
-#: ``(start, stop, index)`` runs of consecutive rows from row 0.
-Runs = tuple[tuple[int, int, VectorIndex], ...]
 
 
 def interim_rows() -> int:
@@ -87,16 +87,18 @@ def _eligible(coll: Collection) -> list[tuple[str, Any, DataType, int]]:
 
 
 class InterimIndexer:
-    """Builds and drops the interim indexes of one engine's segments; see the module docstring."""
+    """Trains, grows and drops the interim indexes of one engine's segments; see the module docstring."""
 
     def __init__(self, engine: Engine, rows: int) -> None:
         self.engine = engine
-        #: Rows per interim index; 0: none are built.
+        #: Rows the first segment of a field needs before its lists are trained; 0: no interim indexes.
         self.rows = rows
         self._pool: ThreadPoolExecutor | None = None
         self._queued: set[tuple[int, str]] = set()
         #: Segments and fields whose interim build raised: not tried again (their rows are scanned exactly).
         self._failed: set[tuple[int, str]] = set()
+        #: Trained, empty lists per (collection id, field, index signature): each segment starts from a copy.
+        self._trained: dict[tuple[int, str, Any], Any] = {}
         self._lock = threading.Lock()
 
     @property
@@ -105,7 +107,7 @@ class InterimIndexer:
 
     @property
     def min_rows(self) -> int:
-        """The fewest rows an interim index covers (a sealed segment's last run may be shorter than `rows`)."""
+        """The fewest rows a sealed segment needs to train a field's lists (if no segment trained them yet)."""
         return max(1, min(INTERIM_MIN_ROWS, self.rows // 2))
 
     def stop(self) -> None:
@@ -115,10 +117,15 @@ class InterimIndexer:
             pool.shutdown(wait=True, cancel_futures=True)
 
     def look(self, coll: Collection) -> None:
-        """Queue the interim indexes `coll`'s segments lack; drop those their segment's own index replaced."""
-        if not self.enabled or coll.dropped:
+        """Queue the growth of the interim indexes that lag their segment; drop those the segment's own index replaced."""
+        if not self.enabled:
+            return
+        if coll.dropped:
+            self.forget(coll.id)
             return
         fields = _eligible(coll)
+        if not fields:
+            return
         for p in list(coll.partitions.values()):
             for seg in p.segments():
                 for name, sig, dtype, dim in fields:
@@ -128,10 +135,10 @@ class InterimIndexer:
                             seg.interim.pop(name, None)
                         continue
                     have = seg.interim.get(name)
-                    covered = have[1][-1][1] if have is not None and have[0] == sig and have[1] else 0
-                    n = seg.n
-                    ready = n - covered >= self.rows or (seg.sealed and n - covered >= self.min_rows)
-                    if ready:
+                    covered = have[1].ntotal if have is not None and have[0] == sig else 0
+                    if seg.n > covered and (have is not None or seg.n >= self.rows or
+                                            (coll.id, name, sig) in self._trained or
+                                            (seg.sealed and seg.n >= self.min_rows)):
                         self._queue(coll, seg, name, sig, dtype, dim)
 
     def _may_merge_into(self, coll: Collection, p: Partition, seg: Segment) -> bool:
@@ -157,7 +164,7 @@ class InterimIndexer:
                 return
             self._queued.add(key)
             if self._pool is None:
-                # At the callers' priority: each build is short, and searches wait for it.
+                # At the callers' priority: each step is short, and searches wait for it.
                 self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="heron-interim",
                                                 initializer=_one_thread)
         try:
@@ -167,22 +174,33 @@ class InterimIndexer:
                 self._queued.discard(key)
 
     def _build(self, coll: Collection, seg: Segment, name: str, sig: Any, dtype: DataType, dim: int) -> None:
-        """Index the next run of `seg`'s rows (or its last, shorter one if it is sealed)."""
+        """Bring `seg`'s interim index of `name` up to the segment's rows (training the field's lists first)."""
+        ivf: GrowingIVF | None = None
         try:
-            have = seg.interim.get(name)
-            runs: Runs = have[1] if have is not None and have[0] == sig else ()
-            start = runs[-1][1] if runs else 0
-            n = seg.n
-            stop = start + self.rows if n - start >= self.rows else (n if seg.sealed else start)
-            if stop - start < self.min_rows or coll.dropped or self.engine.closing or seg.retired \
-                    or name in seg.vindex:
+            if coll.dropped or self.engine.closing or seg.retired or name in seg.vindex:
                 return
             d = coll.index_for(name)
             if d is None or d.signature != sig:
                 return
-            idx = build_ivf(dtype, dim, d.metric_type, seg.snapshot().vectors(name)[start:stop])
+            have = seg.interim.get(name)
+            ivf = have[1] if have is not None and have[0] == sig else None
+            n = seg.n
+            vecs = seg.snapshot().vectors(name)
+            if ivf is None:
+                trained = self._trained.get((coll.id, name, sig))
+                if trained is None:
+                    sample = vecs[: min(n, self.rows)]
+                    x = as_float32(dtype, sample)
+                    trained = train_lists(dim, d.metric_type, normalized(x) if d.metric_type == "COSINE" else x)
+                    if sample.shape[0] >= self.rows:  # lists from a small sealed segment serve it alone
+                        self._forget_dropped()
+                        self._trained[(coll.id, name, sig)] = trained
+                ivf = GrowingIVF(dtype, dim, d.metric_type, trained)
+            start = ivf.ntotal
+            if n > start:  # a step at a time: searches scan fewer rows after each
+                ivf.grow(vecs[start : min(n, start + GROW_ROWS)])
             if name not in seg.vindex:
-                seg.interim[name] = (sig, (*runs, (start, stop, idx)))
+                seg.interim[name] = (sig, ivf)
         except Exception:  # derived data: the rows stay searched exactly
             log.exception("building an interim index on segment %s failed", seg.id)
             with self._lock:
@@ -190,37 +208,27 @@ class InterimIndexer:
         finally:
             with self._lock:
                 self._queued.discard((seg.id, name))
+        if seg.n > (ivf.ntotal if ivf is not None else 0) and not seg.retired:
+            self.look(coll)  # rows came in meanwhile
+
+    def forget(self, coll_id: int) -> None:
+        """Drop the lists trained for a dropped collection."""
+        for key in [k for k in self._trained if k[0] == coll_id]:
+            self._trained.pop(key, None)
+
+    def _forget_dropped(self) -> None:
+        live = {c.id for c in list(self.engine.collections.values()) if not c.dropped}
+        for key in [k for k in self._trained if k[0] not in live]:
+            self._trained.pop(key, None)
 
 
 def _one_thread() -> None:
-    """faiss on the builder's own thread only (OpenMP's setting is per thread).
+    """faiss and BLAS on the builder's own thread only (both settings are per thread).
 
-    A run of 16,384 x 384 builds in 0.08-0.12 s this way against 0.23-0.33 s
-    on two threads, measured on 2 busy cores: the cores are the callers' and
-    the index builds' already.
+    The cores are the callers' and the segment index builds' already; a growth
+    step assigns rows to lists, which on one thread keeps pace with inserts.
     """
-    faiss.omp_set_num_threads(1)
-
-
-def build_ivf(dtype: DataType, dim: int, metric: str, vectors: Any) -> DenseIndex:
-    """An IVF_FLAT index over `vectors`, its lists trained on an even sample of `TRAIN_PER_LIST` rows per list.
-
-    Training on every row would cost several times the rest of the build for
-    no measurable recall: k-means converges on a sample of this size.
-    """
-    x = as_float32(dtype, vectors)
-    if metric == "COSINE":
-        x = normalized(x)
-    nlist = max(1, min(INTERIM_NLIST, x.shape[0] // TRAIN_PER_LIST))
-    params = {"nlist": nlist}
-    idx = make_faiss("IVF_FLAT", dim, metric, params, x.shape[0])
-    if idx is None:  # no rows
-        raise ValueError("an interim index needs rows")
-    step = max(1, x.shape[0] // (nlist * TRAIN_PER_LIST))
-    idx.train(np.ascontiguousarray(x[::step][: nlist * TRAIN_PER_LIST]))
-    idx.add(x)
-    idx.make_direct_map()
-    return DenseIndex(dtype, dim, "IVF_FLAT", metric, params, index=idx)
+    single_threaded_here()
 
 
 def _wanted(params: dict[str, Any]) -> bool:
@@ -231,39 +239,41 @@ def _wanted(params: dict[str, Any]) -> bool:
 
 def interim_search(view: SegmentView, field: Any, d: Any, metric: str, queries: Any, k: int,
                    allow: np.ndarray | None, params: dict[str, Any]) -> tuple[np.ndarray, np.ndarray] | None:
-    """Top-`k` over the view's rows through the segment's interim indexes, or None where there are none.
+    """Top-`k` over the view's rows through the segment's interim index, or None where it has none.
 
-    Rows past the last interim index are scanned exactly; the results are
+    Rows the index does not hold yet are scanned exactly; the results are
     merged best first, as `exact_search` returns them.
     """
     have = view.segment.interim.get(field.name)
     if have is None or d is None or have[0] != d.signature or not _wanted(params):
         return None
+    ivf: GrowingIVF = have[1]
     n = view.n
-    runs = [r for r in have[1] if r[1] <= n]
-    if not runs:
+    top = min(n, ivf.ntotal)
+    if top == 0:
         return None
     nq = queries.shape[0]
+    vecs = view.vectors(field.name)
     parts_s, parts_r = [], []
-    sparams = {"nprobe": INTERIM_NPROBE}
-    for start, stop, idx in runs:
-        sub = None if allow is None else allow[start:stop]
-        if sub is not None and not sub.any():
-            continue
-        s, r = idx.search(queries, min(k, stop - start), allow=sub, params=sparams)
-        parts_s.append(s)
-        parts_r.append(np.where(r >= 0, r + start, -1))
-    tail = runs[-1][1]
-    if tail < n:
-        sub = None if allow is None else allow[tail:n]
+    sub = None if allow is None else allow[:top]
+    if sub is None or sub.any():
+        got = ivf.search(vecs, queries, min(k, top), top, sub)  # rows past `top` are the exact scan's
+        if got is None:  # a filter the lists cannot serve: scan exactly
+            return None
+        parts_s.append(got[0])
+        parts_r.append(got[1])
+    if top < n:
+        sub = None if allow is None else allow[top:n]
         if sub is None or sub.any():
             norms = view.sq_norms(field.name)
-            s, r = exact_search(field.dtype, metric, view.vectors(field.name)[tail:n], queries, min(k, n - tail),
-                                allow=sub, sq_norms=None if norms is None else norms[tail:n])
+            s, r = exact_search(field.dtype, metric, vecs[top:n], queries, min(k, n - top),
+                                allow=sub, sq_norms=None if norms is None else norms[top:n])
             parts_s.append(s)
-            parts_r.append(np.where(r >= 0, r + tail, -1))
+            parts_r.append(np.where(r >= 0, r + top, -1))
     if not parts_s:
         return empty_result(nq, k, metric)
+    if len(parts_s) == 1 and parts_s[0].shape[1] == k:
+        return parts_s[0], parts_r[0]
     scores, rows = np.concatenate(parts_s, axis=1), np.concatenate(parts_r, axis=1)
     best_s, pos = select_topk(scores, min(k, scores.shape[1]), metric)
     best_r = np.take_along_axis(rows, pos, axis=1)

@@ -35,6 +35,7 @@ from ._faults import fault_point
 from ._segment import LIVE, Segment
 from .index._base import BuildCancelled
 from .index._definitions import build_scalar
+from .index._faiss import capped_threads
 from .index._grow import copies_on_growth, grown_copy
 from .index._vector_index import build_index
 from .storage import _ipc as ar
@@ -381,7 +382,8 @@ class Maintenance:
                 with coll.write_lock:
                     base.vindex.pop(d.field_name, None)
             try:
-                ext = grown_copy(cur[1], sview.vectors(f.name))
+                with capped_threads(self.engine.busy):  # callers' requests coming in: leave them a core
+                    ext = grown_copy(cur[1], sview.vectors(f.name))
             except Exception:  # derived data: build it from the rows instead
                 log.exception("extending %s of segment %s failed", d.index_type, base.id)
                 ext = None

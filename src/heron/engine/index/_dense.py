@@ -31,7 +31,7 @@ from ._exact import (
     normalized,
     sort_hits,
 )
-from ._faiss import faiss, threads_for
+from ._faiss import build_threads, faiss, threads_for
 from ._mapped import MappedBlob, owned_copy
 from ._params import MAX_EF
 from ._quantized import (
@@ -215,7 +215,7 @@ class DenseIndex(VectorIndex):
                 if cancelled is not None and cancelled():
                     raise BuildCancelled(f"building {index_type} over {x.shape[0]} rows was cancelled")
                 if busy is not None:
-                    faiss.omp_set_num_threads(1 if busy() else full)
+                    faiss.omp_set_num_threads(build_threads(full, busy()))
                 part = x[start : start + BUILD_SLICE]
                 idx.add(normalized(part) if per_slice else part)
                 if progress is not None:

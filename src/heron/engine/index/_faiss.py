@@ -11,8 +11,9 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import logging
+import os
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import faiss as _faiss
@@ -71,6 +72,12 @@ def _restore_blas(before: list[int]) -> None:
         fn(n)
 
 
+def single_threaded_here() -> None:
+    """Run faiss and numpy's BLAS on the calling thread alone from now on (both settings are per thread)."""
+    faiss.omp_set_num_threads(1)
+    _set_blas(1)
+
+
 def detach_interrupt_check() -> None:
     """Stop faiss from taking the GIL inside its searches to look for Ctrl-C.
 
@@ -87,6 +94,30 @@ def detach_interrupt_check() -> None:
 
 
 _SAME = contextlib.nullcontext()
+
+
+def build_threads(full: int, busy: bool) -> int:
+    """faiss threads for the next step of a background index build or growth of up to `full` threads.
+
+    While callers' requests are coming in (`busy`) a build leaves them a core:
+    it takes at most ``cpu_count - 1`` threads (at least 1), so a search never
+    queues behind the build's threads for every core.
+    """
+    if not busy:
+        return max(1, full)
+    return max(1, min(full, (os.cpu_count() or 1) - 1))
+
+
+@contextlib.contextmanager
+def capped_threads(busy: Callable[[], bool] | None) -> Iterator[None]:
+    """Run the block's faiss calls on `build_threads` threads (all of them if `busy` is None), then restore."""
+    full = faiss.omp_get_max_threads()
+    if busy is not None:
+        faiss.omp_set_num_threads(build_threads(full, busy()))
+    try:
+        yield
+    finally:
+        faiss.omp_set_num_threads(full)
 
 
 def threads_for(nq: int) -> contextlib.AbstractContextManager[None]:

@@ -70,7 +70,8 @@ def build_index(
     `cancelled` (if given) is asked between them: when it answers True the
     build stops with `BuildCancelled` (a dropped collection frees its CPU).
     `busy` (if given) is asked too: while it answers True the slice is added
-    on one thread, leaving the other cores to the callers' requests.
+    on at most ``cpu_count - 1`` threads (`build_threads`), leaving a core to
+    the callers' requests.
     `progress(rows_added, rows)` (if given) is called after each slice.
     """
     dtype = DataType(dtype)

@@ -1,0 +1,370 @@
+"""Interim indexes that grow with their segment: fresh rows are searched through IVF lists, not scanned."""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+import heron
+from heron._types import DataType
+from heron.engine import _interim, _interim_ivf, _maintenance, _reads
+from heron.engine.index import _dense, _faiss
+from heron.engine.index._faiss import build_threads, capped_threads, faiss
+from tests.conftest import shared_path
+
+
+def _engine(c: heron.Client) -> Any:
+    return c._transport._engine
+
+
+def _part(c: heron.Client) -> Any:
+    return _engine(c).collection("default", "c").partitions["_default"]
+
+
+def _covered(c: heron.Client) -> int:
+    return sum((e[1].ntotal if (e := s.interim.get("vec")) else 0) for s in _part(c).segments())
+
+
+def _until(check: Any, timeout: float = 60.0) -> Any:
+    end = time.monotonic() + timeout
+    while True:
+        got = check()
+        if got or time.monotonic() > end:
+            return got
+        time.sleep(0.02)
+
+
+@pytest.fixture(scope="module")
+def minilm() -> tuple[np.ndarray, np.ndarray]:
+    """The 10,000 MiniLM rows of shared/data/minilm-dev-10k and its 200 queries (float32)."""
+    base = np.load(shared_path("data", "minilm-dev-10k", "base_f16.npy")).astype(np.float32)
+    queries = np.load(shared_path("data", "minilm-dev-10k", "queries.npy")).astype(np.float32)
+    return base, queries
+
+
+@pytest.fixture
+def fresh(monkeypatch: pytest.MonkeyPatch) -> dict[str, int]:
+    """Lists trained from 4,096 rows on, idle sealing off; counts the rows scanned exactly and the searches of lists."""
+    monkeypatch.setenv("HERON_SEAL_IDLE_SECONDS", "0")
+    monkeypatch.setenv("HERON_INTERIM_ROWS", "4096")
+    seen = {"scanned": 0, "lists": 0}
+    scan, search = _interim.exact_search, _interim_ivf.GrowingIVF.search
+
+    def counted_scan(dtype: Any, metric: str, vectors: Any, *a: Any, **kw: Any) -> Any:
+        seen["scanned"] += len(vectors)
+        return scan(dtype, metric, vectors, *a, **kw)
+
+    def counted_search(self: Any, *a: Any, **kw: Any) -> Any:
+        seen["lists"] += 1
+        return search(self, *a, **kw)
+
+    monkeypatch.setattr(_interim, "exact_search", counted_scan)
+    monkeypatch.setattr(_reads, "exact_search", counted_scan)
+    monkeypatch.setattr(_interim_ivf.GrowingIVF, "search", counted_search)
+    return seen
+
+
+def _create(c: heron.Client, metric: str = "COSINE", dim: int = 384) -> None:
+    schema = c.create_schema()
+    schema.add_field("id", heron.DataType.INT64, is_primary=True)
+    schema.add_field("tag", heron.DataType.INT64)
+    schema.add_field("vec", heron.DataType.FLOAT_VECTOR, dim=dim)
+    idx = c.prepare_index_params()
+    idx.add_index("vec", index_type="HNSW", metric_type=metric, params={"M": 16, "efConstruction": 64})
+    c.create_collection("c", schema=schema, index_params=idx)
+
+
+def _insert(c: heron.Client, x: np.ndarray, start: int = 0, batch: int = 1000) -> None:
+    for lo in range(0, len(x), batch):
+        ids = np.arange(start + lo, start + min(lo + batch, len(x)), dtype=np.int64)
+        c.insert("c", {"id": ids, "tag": ids % 10, "vec": x[lo : lo + batch]})
+
+
+def _clustered(n: int, dim: int, seed: int) -> np.ndarray:
+    """Rows around 64 centres (the same for every seed), as bench/mixed_load.py draws them."""
+    centres = np.random.default_rng(12345).standard_normal((64, dim), dtype=np.float32)
+    rng = np.random.default_rng(seed)
+    x = centres[rng.integers(0, len(centres), n)] + 0.35 * rng.standard_normal((n, dim), dtype=np.float32)
+    return np.ascontiguousarray(x * rng.uniform(0.5, 2.0, (n, 1)).astype(np.float32))
+
+
+def _ids(hits: list[list[dict[str, Any]]]) -> list[list[int]]:
+    return [[h["id"] for h in q] for q in hits]
+
+
+def _recall(got: list[list[int]], want: list[list[int]]) -> float:
+    return float(np.mean([len(set(a) & set(b)) / max(1, len(b)) for a, b in zip(got, want)]))
+
+
+def test_inserted_rows_join_the_lists_without_waiting_for_the_sealer(
+        tmp_path: Path, fresh: dict[str, int], minilm: tuple[np.ndarray, np.ndarray]) -> None:
+    base, queries = minilm
+    with heron.Client(str(tmp_path / "db")) as c:
+        _engine(c).idle_sealer.stop()  # only the inserts themselves ask for the rows to be indexed
+        _create(c)
+        _insert(c, base)
+        assert _until(lambda: _covered(c) == len(base))
+        assert _part(c).growing is not None and not _part(c).sealed
+        fresh["scanned"] = 0
+        got = c.search("c", data=queries[:20], limit=10)
+        assert fresh["lists"] and fresh["scanned"] == 0  # no row scanned exactly
+        exact = c.search("c", data=queries[:20], limit=10, search_params={"interim": False})
+        assert fresh["scanned"] == len(base)  # interim False: every row scanned exactly
+        assert _recall(_ids(got), _ids(exact)) >= 0.95
+        _insert(c, base[:500] + 0.01, start=len(base))  # a tail the lists have not taken yet may be scanned
+        assert _until(lambda: _covered(c) == len(base) + 500)
+
+
+def test_recall_against_an_exact_search_on_minilm_rows(
+        tmp_path: Path, fresh: dict[str, int], minilm: tuple[np.ndarray, np.ndarray]) -> None:
+    base, queries = minilm
+    with heron.Client(str(tmp_path / "db")) as c:
+        _create(c)
+        _insert(c, base)
+        assert _until(lambda: _covered(c) == len(base))
+        fresh["lists"] = 0
+        got = c.search("c", data=queries, limit=10)
+        assert fresh["lists"]
+        exact = c.search("c", data=queries, limit=10, search_params={"interim": False})
+        truth = np.load(shared_path("data", "minilm-dev-10k", "gt_top100.npy"))[:, :10]
+        assert _recall(_ids(exact), truth.tolist()) >= 0.99  # the exact scan itself agrees with the data set's truth
+        assert _recall(_ids(got), _ids(exact)) >= 0.95
+        by_id = [{h["id"]: h["distance"] for h in q} for q in exact]
+        for q, want in zip(got, by_id):  # re-scored exactly: a row found by both has the exact score
+            scores = [h["distance"] for h in q]
+            assert scores == sorted(scores, reverse=True)
+            assert all(abs(h["distance"] - want[h["id"]]) < 1e-5 for h in q if h["id"] in want)
+        # A filter keeping one row in ten, and one keeping a handful (the lists cannot find 10: scanned exactly).
+        for expr in ("tag == 3", "id in [5, 17, 905, 4000, 9999]"):
+            got = c.search("c", data=queries[:50], limit=10, filter=expr)
+            want = c.search("c", data=queries[:50], limit=10, filter=expr, search_params={"interim": False})
+            assert all(len(a) == len(b) for a, b in zip(got, want))
+            assert _recall(_ids(got), _ids(want)) >= 0.95, expr
+
+
+@pytest.mark.parametrize("metric", ["L2", "IP"])
+def test_other_metrics_score_as_the_exact_scan_does(tmp_path: Path, fresh: dict[str, int], metric: str) -> None:
+    x = _clustered(6000, 32, seed=3)
+    q = _clustered(30, 32, seed=4)
+    with heron.Client(str(tmp_path / "db")) as c:
+        _create(c, metric, dim=32)
+        _insert(c, x)
+        assert _until(lambda: _covered(c) == len(x))
+        got = c.search("c", data=q, limit=10)
+        exact = c.search("c", data=q, limit=10, search_params={"interim": False})
+        assert _recall(_ids(got), _ids(exact)) >= 0.95
+        for a, b in zip(got, exact):
+            want = {h["id"]: h["distance"] for h in b}
+            assert all(abs(h["distance"] - want[h["id"]]) < 1e-3 * max(1.0, abs(h["distance"]))
+                       for h in a if h["id"] in want)
+
+
+@pytest.mark.parametrize("dtype", [heron.DataType.FLOAT16_VECTOR, heron.DataType.BFLOAT16_VECTOR])
+def test_half_precision_fields_are_searched_through_the_lists(
+        tmp_path: Path, fresh: dict[str, int], dtype: heron.DataType,
+        minilm: tuple[np.ndarray, np.ndarray]) -> None:
+    base, queries = minilm
+    with heron.Client(str(tmp_path / "db")) as c:
+        schema = c.create_schema()
+        schema.add_field("id", heron.DataType.INT64, is_primary=True)
+        schema.add_field("vec", dtype, dim=384)
+        idx = c.prepare_index_params()
+        idx.add_index("vec", index_type="HNSW", metric_type="COSINE", params={"M": 16, "efConstruction": 64})
+        c.create_collection("c", schema=schema, index_params=idx)
+        for lo in range(0, 6000, 1000):
+            c.insert("c", [{"id": i, "vec": base[i].tolist()} for i in range(lo, lo + 1000)])
+        assert _until(lambda: _covered(c) == 6000)
+        fresh["lists"], fresh["scanned"] = 0, 0
+        got = c.search("c", data=queries[:20], limit=10)
+        assert fresh["lists"] and fresh["scanned"] == 0
+        exact = c.search("c", data=queries[:20], limit=10, search_params={"interim": False})
+        assert _recall(_ids(got), _ids(exact)) >= 0.95
+        for a, b in zip(got, exact):
+            want = {h["id"]: h["distance"] for h in b}
+            assert all(abs(h["distance"] - want[h["id"]]) < 1e-3 for h in a if h["id"] in want)
+
+
+def test_a_reopened_segment_without_its_index_is_searched_through_the_lists(
+        tmp_path: Path, fresh: dict[str, int], monkeypatch: pytest.MonkeyPatch,
+        minilm: tuple[np.ndarray, np.ndarray]) -> None:
+    def no_index(*a: Any, **k: Any) -> Any:
+        raise MemoryError("no room for the graph")
+
+    monkeypatch.setattr(_maintenance, "build_index", no_index)
+    base, queries = minilm
+    with heron.Client(str(tmp_path / "db")) as c:
+        _create(c)
+        _insert(c, base[:6000])
+        c.flush("c")
+    with heron.Client(str(tmp_path / "db")) as c:  # the segment's rows are read from its file now
+        seg = _part(c).sealed[0]
+        assert "vec" not in seg.vindex
+        assert _until(lambda: _covered(c) == 6000)
+        fresh["lists"], fresh["scanned"] = 0, 0
+        got = c.search("c", data=queries[:20], limit=10)
+        assert fresh["lists"] and fresh["scanned"] == 0
+        exact = c.search("c", data=queries[:20], limit=10, search_params={"interim": False})
+        assert _recall(_ids(got), _ids(exact)) >= 0.95
+
+
+def test_every_segment_of_a_field_starts_from_the_same_trained_lists(
+        tmp_path: Path, fresh: dict[str, int], monkeypatch: pytest.MonkeyPatch,
+        minilm: tuple[np.ndarray, np.ndarray]) -> None:
+    monkeypatch.setenv("HERON_SEAL_ROWS", "5000")
+    release = threading.Event()
+    build = _maintenance.build_index
+    monkeypatch.setattr(_maintenance, "build_index", lambda *a, **k: (release.wait(60), build(*a, **k))[1])
+    trained: list[int] = []
+    train = _interim.train_lists
+    monkeypatch.setattr(_interim, "train_lists", lambda *a: (trained.append(1), train(*a))[1])
+    base, queries = minilm
+    with heron.Client(str(tmp_path / "db")) as c:
+        try:
+            _create(c)
+            _insert(c, base[:8000])  # one sealed segment of 5,000 (its HNSW build waits) and 3,000 growing rows
+            assert _until(lambda: _covered(c) == 8000)
+            p = _part(c)
+            assert len(p.sealed) == 1 and p.growing is not None and p.growing.n == 3000
+            assert len(trained) == 1  # the growing segment got a copy of the sealed one's lists
+            fresh["scanned"] = 0
+            got = c.search("c", data=queries[:20], limit=10)
+            assert fresh["scanned"] == 0
+            exact = c.search("c", data=queries[:20], limit=10, search_params={"interim": False})
+            assert _recall(_ids(got), _ids(exact)) >= 0.95
+        finally:
+            release.set()
+
+
+def test_lists_trained_on_a_small_sealed_segment_serve_it_alone(
+        tmp_path: Path, fresh: dict[str, int], monkeypatch: pytest.MonkeyPatch,
+        minilm: tuple[np.ndarray, np.ndarray]) -> None:
+    release = threading.Event()
+    build = _maintenance.build_index
+    monkeypatch.setattr(_maintenance, "build_index", lambda *a, **k: (release.wait(60), build(*a, **k))[1])
+    lists: list[int] = []
+    train = _interim.train_lists
+    monkeypatch.setattr(_interim, "train_lists", lambda *a: (t := train(*a), lists.append(t.nlist))[0])
+    base, _ = minilm
+    with heron.Client(str(tmp_path / "db")) as c:
+        try:
+            _create(c)
+            _insert(c, base[:3000])
+            threading.Thread(target=c.flush, args=("c",), daemon=True).start()
+            assert _until(lambda: _covered(c) == 3000)  # sealed with 3,000 rows: lists of its own
+            _insert(c, base[3000:5000], start=3000)
+            assert _until(lambda: _part(c).growing.n == 2000) and _covered(c) == 3000  # too few to train on
+            _insert(c, base[5000:8000], start=5000)
+            assert _until(lambda: _covered(c) == 8000)  # 5,000 growing rows: lists for the field, from 4,096
+            _insert(c, base[8000:], start=8000)
+            assert _until(lambda: _covered(c) == len(base))
+            assert lists == [3000 // 16, 4096 // 16]
+        finally:
+            release.set()
+
+
+def test_a_dropped_collections_lists_go_when_another_trains_its_own(
+        tmp_path: Path, fresh: dict[str, int], minilm: tuple[np.ndarray, np.ndarray]) -> None:
+    base, _ = minilm
+    with heron.Client(str(tmp_path / "db")) as c:
+        _create(c)
+        _insert(c, base[:5000])
+        assert _until(lambda: _covered(c) == 5000)
+        indexer = _engine(c).interim
+        first = {k[0] for k in indexer._trained}
+        assert len(first) == 1
+        c.drop_collection("c")
+        _create(c)
+        _insert(c, base[:5000])
+        assert _until(lambda: _covered(c) == 5000)
+        second = {k[0] for k in indexer._trained}
+        assert len(second) == 1 and second != first
+
+
+def test_the_interim_index_answers_through_sealing_until_the_segment_has_its_own(
+        tmp_path: Path, fresh: dict[str, int], monkeypatch: pytest.MonkeyPatch,
+        minilm: tuple[np.ndarray, np.ndarray]) -> None:
+    release = threading.Event()
+    build = _maintenance.build_index
+    monkeypatch.setattr(_maintenance, "build_index", lambda *a, **k: (release.wait(60), build(*a, **k))[1])
+    base, queries = minilm
+    with heron.Client(str(tmp_path / "db")) as c:
+        _create(c)
+        _insert(c, base[:6000])
+        assert _until(lambda: _covered(c) == 6000)
+        seg = _part(c).growing
+        ivf = seg.interim["vec"][1]
+        try:
+            threading.Thread(target=c.flush, args=("c",), daemon=True).start()
+            assert _until(lambda: _part(c).growing is None and seg.persisted)
+            assert seg.sealed and seg.interim["vec"][1] is ivf  # the same index, through the seal
+            fresh["scanned"], fresh["lists"] = 0, 0
+            c.search("c", data=queries[:5], limit=10)
+            assert fresh["lists"] and fresh["scanned"] == 0
+        finally:
+            release.set()
+        assert _until(lambda: "vec" in seg.vindex)
+        assert _until(lambda: not seg.interim)  # dropped by the next look once the HNSW index is in
+        fresh["lists"] = 0
+        got = c.search("c", data=base[10:13], limit=1)
+        assert _ids(got) == [[10], [11], [12]] and not fresh["lists"]
+
+
+def test_growing_while_searched_returns_only_the_rows_a_view_holds() -> None:
+    x = np.random.default_rng(7).standard_normal((20000, 24)).astype(np.float32)
+    trained = _interim_ivf.train_lists(24, "L2", x[:4000])
+    ivf = _interim_ivf.GrowingIVF(DataType.FLOAT_VECTOR, 24, "L2", trained)
+    ivf.grow(x[:2000])
+    errors: list[BaseException] = []
+    done = threading.Event()
+
+    def searcher() -> None:
+        try:
+            while not done.is_set():
+                n = ivf.ntotal
+                got = ivf.search(x, x[:3], 5, n, None)
+                assert got is not None and int(got[1].max()) < n
+                allow = np.zeros(n, dtype=bool)
+                allow[::2] = True
+                got = ivf.search(x, x[:3], 5, n, allow)
+                assert got is not None and bool(np.all(got[1] % 2 == 0))
+        except BaseException as exc:  # reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=searcher) for _ in range(3)]
+    for t in threads:
+        t.start()
+    for lo in range(2000, 20000, 500):
+        ivf.grow(x[lo : lo + 500])
+    done.set()
+    for t in threads:
+        t.join()
+    assert not errors, errors[0]
+    assert ivf.ntotal == 20000
+    s, r = ivf.search(x, x[100:103], 1, 1000, None)  # a view of the first 1,000 rows
+    assert r[:, 0].tolist() == [100, 101, 102] and np.allclose(s[:, 0], 0, atol=1e-4)
+    assert ivf.search(x, x[:1], 10, 20000, np.isin(np.arange(20000), [3, 4]).astype(bool)) is None
+
+
+def test_background_builds_leave_callers_a_core(monkeypatch: pytest.MonkeyPatch) -> None:
+    cores = os.cpu_count() or 1
+    assert build_threads(8, False) == 8
+    assert build_threads(8, True) == max(1, min(8, cores - 1))
+    assert build_threads(1, True) == 1
+    before = faiss.omp_get_max_threads()
+    with capped_threads(lambda: True):
+        assert faiss.omp_get_max_threads() == build_threads(before, True)
+    assert faiss.omp_get_max_threads() == before
+    asked: list[bool] = []
+    real = _faiss.build_threads
+    monkeypatch.setattr(_dense, "build_threads", lambda full, busy: (asked.append(busy), real(full, busy))[1])
+    x = np.random.default_rng(1).standard_normal((300, 8)).astype(np.float32)
+    idx = _dense.DenseIndex.build(DataType.FLOAT_VECTOR, 8, "HNSW", "L2", {"M": 8, "efConstruction": 16}, x,
+                                  busy=lambda: True)
+    assert asked and all(asked) and idx.ntotal == 300
+    assert faiss.omp_get_max_threads() == before
