@@ -141,7 +141,7 @@ def run_mode(mode: str, x: np.ndarray, queries: np.ndarray, truth: np.ndarray, a
 
 def report(results: list[dict[str, Any]], args: argparse.Namespace, source: str) -> str:
     lines = [
-        f"Rows: {args.rows:,} x {DIM} ({source}), AUTOINDEX (HNSW M16 efConstruction 200) COSINE defined first, "
+        f"Rows: {args.rows:,} x {args.dim} ({source}), AUTOINDEX (HNSW M16 efConstruction 200) COSINE defined first, "
         f"inserted as numpy columns in calls of {args.batch:,}, never flushed until the last line; single-query "
         f"search, limit {K}, default search parameters; machine: {os.cpu_count()} cores, "
         f"Python {platform.python_version()}, load average {os.getloadavg()[0]:.1f} at the end.",
@@ -167,9 +167,19 @@ def main(argv: list[str] | None = None) -> None:
                     help="seconds after the load at which to measure (comma-separated)")
     ap.add_argument("--window", type=float, default=2.0, help="seconds of searches per measurement")
     ap.add_argument("--modes", default="off,on", help="idle sealing off, on, or both (comma-separated)")
+    ap.add_argument("--data", choices=("minilm", "clustered"), default="minilm",
+                    help="MiniLM text embeddings (384-d) or clustered synthetic vectors (bench.mixed_load's)")
+    ap.add_argument("--dim", type=int, default=DIM, help="dimensions of --data clustered")
     ap.add_argument("--out", help="write the report (markdown) and a .json beside it")
     args = ap.parse_args(argv)
-    x, queries, source = load_vectors(args.rows)
+    if args.data == "clustered":
+        from bench.mixed_load import clustered
+
+        x, queries = clustered(args.rows, args.dim, 1), clustered(200, args.dim, 2)
+        source = "clustered: unit vectors around 256 centres"
+    else:
+        args.dim = DIM
+        x, queries, source = load_vectors(args.rows)
     truth = exact_top(x, queries, K)
     root = tempfile.mkdtemp(prefix="heron-fresh-")
     results = []

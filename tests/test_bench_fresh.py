@@ -27,3 +27,16 @@ def test_both_modes_are_measured_and_reported(tmp_path: Path, monkeypatch: pytes
             assert 0.0 <= p["recall"] <= 1.0 and p["qps"] > 0
         assert r["points"][-1]["indexed"] == 3000  # after the flush every row is in an indexed segment
     assert results[0]["points"][1]["growing"] == 3000  # off: nothing sealed without a flush
+
+
+def test_clustered_data_takes_its_dimensions(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HERON_SEAL_IDLE_ROWS", "500")
+    for var in ("HERON_SEAL_IDLE_SECONDS", "HERON_INTERIM_ROWS"):
+        monkeypatch.delenv(var, raising=False)
+    out = tmp_path / "fresh.md"
+    fresh_bench.main(["--data", "clustered", "--dim", "16", "--rows", "2000", "--batch", "1000", "--at", "0",
+                      "--window", "0.05", "--modes", "on", "--out", str(out)])
+    text = out.read_text()
+    assert text.startswith("Rows: 2,000 x 16 (clustered") and "| on | 0 s |" in text
+    (r,) = json.loads(out.with_suffix(".json").read_text())
+    assert r["points"][-1]["indexed"] == 2000
