@@ -6,7 +6,7 @@ on every call). `PointGets` answers a plain get of up to `FEW_KEYS` keys, one
 without offset, limit, key ordering or time zone, on a collection without
 TIMESTAMPTZ fields, and keeps what the schema and the output fields decide
 (the output names) per collection. The rows are selected as the general path
-selects them (`Reader._select`: the snapshot, the key lookup per segment,
+selects them (`select_keys`: the snapshot, the key lookup per segment,
 visibility, keys written again) and read with the same function
 (`values_at`), in the same order, so the answer is the same; every other
 query goes the general way.
@@ -14,7 +14,7 @@ query goes the general way.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -54,6 +54,24 @@ class _Plan:
     dynamic_out: bool
 
 
+def select_keys(coll: Collection, parts: list[Partition], pks: Any) -> Iterator[tuple[SegmentView, np.ndarray]]:
+    """Per segment view of `parts` with rows, the positions of the visible rows whose key is in `pks`.
+
+    Visible: committed by the snapshot's sequence number and not hidden by a
+    later write of the same key. Both the general query path
+    (`Reader._select`) and the short path select rows of keys this way.
+    """
+    snap = coll.snapshot(parts)
+    for (_, view), hidden in zip(snap.views, snap.hidden):
+        if view.n:
+            rows = view.segment.find_keys(pks, view.n)
+            if len(rows):
+                seen = view.visible_rows(rows, snap.seq)
+                if hidden is not None:
+                    seen &= ~hidden[rows]
+                yield view, rows[seen]
+
+
 class PointGets:
     """The short path of one reader; see the module docstring."""
 
@@ -80,34 +98,17 @@ class PointGets:
         schema = coll.schema
         out: list[dict[str, Any]] = []
         if plan.dynamic_out:
-            for view, rows in self._select(coll, parts, ids, plan.pk):
-                out.extend(reader._rows_of(schema, view, rows, plan.names))
+            for view, rows in select_keys(coll, parts, normalize_pks(plan.pk, ids)):
+                if len(rows):
+                    out.extend(reader._rows_of(schema, view, rows, plan.names))
             return out
         values_at = self.values_at
         plain = plan.plain
-        for view, rows in self._select(coll, parts, ids, plan.pk):
+        for view, rows in select_keys(coll, parts, normalize_pks(plan.pk, ids)):
+            if not len(rows):
+                continue
             cols = [values_at(schema, view, n, rows) for n in plain]
             out.extend(dict(zip(plain, vals)) for vals in zip(*cols))
-        return out
-
-    @staticmethod
-    def _select(coll: Collection, parts: list[Partition], ids: Any,
-                pk: FieldSchema) -> list[tuple[SegmentView, np.ndarray]]:
-        """Per segment view, the positions of the visible rows of keys ``ids`` (as `Reader._select`)."""
-        pks = normalize_pks(pk, ids)
-        snap = coll.snapshot(parts)
-        out = []
-        seq = snap.seq
-        for (_, view), hidden in zip(snap.views, snap.hidden):
-            if view.n:
-                rows = view.segment.find_keys(pks, view.n)
-                if len(rows):
-                    seen = view.visible_rows(rows, seq)
-                    if hidden is not None:
-                        seen &= ~hidden[rows]
-                    rows = rows[seen]
-                    if len(rows):
-                        out.append((view, rows))
         return out
 
     def _plan(self, coll: Collection, output_fields: tuple[str, ...] | None) -> _Plan | None:

@@ -30,7 +30,7 @@ from ._emb_list_search import emb_list_hits, emb_list_metric
 from ._functions_apply import text_queries
 from ._interim import interim_search
 from ._lite_habits import note_implicit_anns_field, note_unindexed
-from ._point_get import PointGets
+from ._point_get import PointGets, select_keys
 from ._rerank_hits import candidate_counts, decay_hybrid, fuse, hybrid_ranker, rerank_search, search_plan
 from ._segment import SegmentView
 from ._zones import read_zone, rezone_hits, rezone_rows
@@ -158,16 +158,7 @@ class Reader:
             for view, mask in self._masks(coll, parts, r.filter, r.filter_params):
                 yield view, np.flatnonzero(mask)
             return
-        pks = normalize_pks(coll.schema.primary_field, r.ids)
-        snap = coll.snapshot(parts)
-        for (_, view), hidden in zip(snap.views, snap.hidden):
-            if view.n:
-                rows = view.segment.find_keys(pks, view.n)
-                if len(rows):
-                    seen = view.visible_rows(rows, snap.seq)
-                    if hidden is not None:
-                        seen &= ~hidden[rows]
-                    yield view, rows[seen]
+        yield from select_keys(coll, parts, normalize_pks(coll.schema.primary_field, r.ids))
 
     @staticmethod
     def _page(selected, offset: int, limit: int | None):
