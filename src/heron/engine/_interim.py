@@ -40,8 +40,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from .._types import DataType
-from ._interim_ivf import GrowingIVF, train_lists
-from .index._exact import as_float32, empty_result, exact_search, normalized, select_topk
+from ._interim_ivf import GrowingIVF, prepared, train_lists
+from .index._exact import empty_result, exact_search, select_topk
 from .index._faiss import single_threaded_here
 
 if TYPE_CHECKING:
@@ -164,9 +164,11 @@ class InterimIndexer:
                 return
             self._queued.add(key)
             if self._pool is None:
-                # At the callers' priority: each step is short, and searches wait for it.
+                # At the callers' priority: each step is short, and searches wait for it. On one thread
+                # (faiss and BLAS): the cores are the callers' and the segment index builds' already, and
+                # assigning rows to lists on one thread keeps pace with inserts.
                 self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="heron-interim",
-                                                initializer=_one_thread)
+                                                initializer=single_threaded_here)
         try:
             self._pool.submit(self._build, coll, seg, name, sig, dtype, dim)
         except RuntimeError:  # shut down: the engine is closing
@@ -190,8 +192,7 @@ class InterimIndexer:
                 trained = self._trained.get((coll.id, name, sig))
                 if trained is None:
                     sample = vecs[: min(n, self.rows)]
-                    x = as_float32(dtype, sample)
-                    trained = train_lists(dim, d.metric_type, normalized(x) if d.metric_type == "COSINE" else x)
+                    trained = train_lists(dim, d.metric_type, prepared(dtype, d.metric_type, sample))
                     if sample.shape[0] >= self.rows:  # lists from a small sealed segment serve it alone
                         self._forget_dropped()
                         self._trained[(coll.id, name, sig)] = trained
@@ -220,15 +221,6 @@ class InterimIndexer:
         live = {c.id for c in list(self.engine.collections.values()) if not c.dropped}
         for key in [k for k in self._trained if k[0] not in live]:
             self._trained.pop(key, None)
-
-
-def _one_thread() -> None:
-    """faiss and BLAS on the builder's own thread only (both settings are per thread).
-
-    The cores are the callers' and the segment index builds' already; a growth
-    step assigns rows to lists, which on one thread keeps pace with inserts.
-    """
-    single_threaded_here()
 
 
 def _wanted(params: dict[str, Any]) -> bool:

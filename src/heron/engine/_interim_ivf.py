@@ -82,6 +82,12 @@ def _metric(metric: str) -> int:
     return faiss.METRIC_L2 if metric == "L2" else faiss.METRIC_INNER_PRODUCT
 
 
+def prepared(dtype: DataType, metric: str, vectors: Any) -> np.ndarray:
+    """`vectors` of type `dtype` as IVF lists of `metric` take them: float32, unit length for COSINE."""
+    x = as_float32(dtype, vectors)
+    return normalized(x) if metric == "COSINE" else np.ascontiguousarray(x)
+
+
 def train_lists(dim: int, metric: str, sample: np.ndarray) -> Any:
     """An empty, trained IVF (8-bit codes) whose lists come from a few k-means rounds over `sample`."""
     nlist = max(1, min(IVF_NLIST, sample.shape[0] // TRAIN_PER_LIST))
@@ -113,8 +119,7 @@ class GrowingIVF:
 
     def prepared(self, vectors: Any) -> np.ndarray:
         """`vectors` as the lists hold them (float32; unit length for COSINE)."""
-        x = as_float32(self.dtype, vectors)
-        return normalized(x) if self.metric == "COSINE" else np.ascontiguousarray(x)
+        return prepared(self.dtype, self.metric, vectors)
 
     def grow(self, vectors: Any) -> None:
         """Append `vectors` as rows ``ntotal, ntotal + 1, ...`` (one thread grows an index at a time)."""
