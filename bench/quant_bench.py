@@ -32,6 +32,8 @@ from typing import Any
 
 import numpy as np
 
+from bench.growth import rss
+
 K = 10
 NQ = 200
 RESULTS = Path(__file__).parent / "results"
@@ -86,14 +88,6 @@ def prepare(workload: str, rows: int, root: Path) -> tuple[Path, str]:
     np.save(out / "gt.npy", flat.search(np.ascontiguousarray(q), K)[1])
     (out / "done").write_text("1")
     return out, metric
-
-
-def rss() -> int:
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) * 1024
-    return 0
 
 
 def build(name: str, data: Path, metric: str, work: Path) -> dict[str, Any]:

@@ -102,6 +102,16 @@ def _recall(got: list[list[int]], want: list[list[int]]) -> float:
     return float(np.mean([len(set(a) & set(b)) / max(1, len(b)) for a, b in zip(got, want)]))
 
 
+def _through_lists(c: heron.Client, fresh: dict[str, int], queries: np.ndarray) -> tuple[Any, Any]:
+    """20 queries answered through the lists with no row scanned exactly, then scanned exactly; recall >= 0.95."""
+    fresh["lists"], fresh["scanned"] = 0, 0
+    got = c.search("c", data=queries[:20], limit=10)
+    assert fresh["lists"] and fresh["scanned"] == 0  # no row scanned exactly
+    exact = c.search("c", data=queries[:20], limit=10, search_params={"interim": False})
+    assert _recall(_ids(got), _ids(exact)) >= 0.95
+    return got, exact
+
+
 def test_inserted_rows_join_the_lists_without_waiting_for_the_sealer(
         tmp_path: Path, fresh: dict[str, int], minilm: tuple[np.ndarray, np.ndarray]) -> None:
     base, queries = minilm
@@ -111,12 +121,8 @@ def test_inserted_rows_join_the_lists_without_waiting_for_the_sealer(
         _insert(c, base)
         assert _until(lambda: _covered(c) == len(base))
         assert _part(c).growing is not None and not _part(c).sealed
-        fresh["scanned"] = 0
-        got = c.search("c", data=queries[:20], limit=10)
-        assert fresh["lists"] and fresh["scanned"] == 0  # no row scanned exactly
-        exact = c.search("c", data=queries[:20], limit=10, search_params={"interim": False})
+        _through_lists(c, fresh, queries)
         assert fresh["scanned"] == len(base)  # interim False: every row scanned exactly
-        assert _recall(_ids(got), _ids(exact)) >= 0.95
         _insert(c, base[:500] + 0.01, start=len(base))  # a tail the lists have not taken yet may be scanned
         assert _until(lambda: _covered(c) == len(base) + 500)
 
@@ -180,11 +186,7 @@ def test_half_precision_fields_are_searched_through_the_lists(
         for lo in range(0, 6000, 1000):
             c.insert("c", [{"id": i, "vec": base[i].tolist()} for i in range(lo, lo + 1000)])
         assert _until(lambda: _covered(c) == 6000)
-        fresh["lists"], fresh["scanned"] = 0, 0
-        got = c.search("c", data=queries[:20], limit=10)
-        assert fresh["lists"] and fresh["scanned"] == 0
-        exact = c.search("c", data=queries[:20], limit=10, search_params={"interim": False})
-        assert _recall(_ids(got), _ids(exact)) >= 0.95
+        got, exact = _through_lists(c, fresh, queries)
         for a, b in zip(got, exact):
             want = {h["id"]: h["distance"] for h in b}
             assert all(abs(h["distance"] - want[h["id"]]) < 1e-3 for h in a if h["id"] in want)
@@ -206,11 +208,7 @@ def test_a_reopened_segment_without_its_index_is_searched_through_the_lists(
         seg = _part(c).sealed[0]
         assert "vec" not in seg.vindex
         assert _until(lambda: _covered(c) == 6000)
-        fresh["lists"], fresh["scanned"] = 0, 0
-        got = c.search("c", data=queries[:20], limit=10)
-        assert fresh["lists"] and fresh["scanned"] == 0
-        exact = c.search("c", data=queries[:20], limit=10, search_params={"interim": False})
-        assert _recall(_ids(got), _ids(exact)) >= 0.95
+        _through_lists(c, fresh, queries)
 
 
 def test_every_segment_of_a_field_starts_from_the_same_trained_lists(
@@ -232,11 +230,7 @@ def test_every_segment_of_a_field_starts_from_the_same_trained_lists(
             p = _part(c)
             assert len(p.sealed) == 1 and p.growing is not None and p.growing.n == 3000
             assert len(trained) == 1  # the growing segment got a copy of the sealed one's lists
-            fresh["scanned"] = 0
-            got = c.search("c", data=queries[:20], limit=10)
-            assert fresh["scanned"] == 0
-            exact = c.search("c", data=queries[:20], limit=10, search_params={"interim": False})
-            assert _recall(_ids(got), _ids(exact)) >= 0.95
+            _through_lists(c, fresh, queries)
         finally:
             release.set()
 
