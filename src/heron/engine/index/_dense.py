@@ -32,6 +32,7 @@ from ._exact import (
     sort_hits,
 )
 from ._faiss import build_threads, faiss, threads_for
+from ._grouped_scan import grouped_top_k
 from ._mapped import MappedBlob, owned_copy
 from ._params import MAX_EF
 from ._quantized import (
@@ -282,7 +283,9 @@ class DenseIndex(VectorIndex):
 
         def gather() -> tuple[np.ndarray, np.ndarray]:
             rows = ids if ids is not None else mask_facts(allow).rows
-            return rows, self._vectors_at(rows)
+            vecs = self._vectors_at(rows)
+            vecs.flags.writeable = False  # shared from the cache from now on (`_grouped_scan` knows it by identity)
+            return rows, vecs
 
         # Gathering from flat storage costs less than a filtered index search with raised ef, so it
         # is done at the first sighting too (cached only from the second, like every filter's rows).
@@ -366,7 +369,7 @@ class DenseIndex(VectorIndex):
         if sub is not None:
             ids, vecs = sub
             if q.shape[0] == 1 and self._exact_metric() == "IP":
-                return ip_top_one(vecs, ids, q[0], k)
+                return grouped_top_k(ids, vecs, q[0], k) or ip_top_one(vecs, ids, q[0], k)
             s, r = exact_search(DataType.FLOAT_VECTOR, self._exact_metric(), vecs, q, k)
             return s, np.where(r >= 0, ids[np.maximum(r, 0)], -1)
         sp_ = self._faiss_params(k, allow, kept, params)

@@ -1,0 +1,232 @@
+"""Exact inner-product top-k over a filter's gathered rows that skips groups of rows which cannot make it.
+
+A repeated filter's kept rows sit gathered in the subset cache (`_subset_cache`)
+and one query is answered by scanning all of them (`ip_top_one`): the scan
+reads every kept vector, so its cost is the memory they fill (10,000 x 128
+floats, 5 MB: about 0.2 ms on one core). Once the same gathered rows have
+served `GROUP_AFTER` searches, a background thread splits them into groups
+with k-means (about `GROUP_ROWS` rows each) and keeps, per group, its centre
+``c`` and radius ``r`` (the largest ``|x - c|`` of its rows), with the rows
+copied in group order. For a query ``q`` every row ``x`` of a group scores
+``q . x <= q . c + |q| r`` (Cauchy-Schwarz), so a search scans the groups of
+highest bound until it holds ``k`` rows, takes the k-th best score found and
+then scans every group whose bound reaches it: the rows left out cannot score
+as high, so the answer is the full scan's (ties go to the lower id, as there).
+On data whose rows fall in clusters only a few groups are read; where the
+bounds do not prune (rows spread evenly), a search costs at most the full scan
+plus the bounds, and grouping is given up once searches keep reading more than
+`GIVE_UP_SHARE` of the rows.
+
+Memory: each grouping holds a copy of its rows (vectors and ids) plus its
+centres; the groupings held across the process are bounded by `MAX_BYTES`
+(least recently used dropped first) and only rows of at most `MAX_ROWS_BYTES`
+are grouped.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import weakref
+from collections import OrderedDict
+
+import numpy as np
+
+from ._faiss import faiss
+
+#: Fewest gathered rows worth grouping: below this a full scan costs about as much as the bounds.
+MIN_ROWS = 4096
+#: Mean rows per group.
+GROUP_ROWS = 32
+#: k-means iterations of a grouping (it only needs tight groups, not the best ones).
+KMEANS_ITERATIONS = 8
+#: Searches of the same gathered rows before they are grouped.
+GROUP_AFTER = 16
+#: Share of rows read (a moving average over searches) above which a grouping is dropped for good.
+GIVE_UP_SHARE = 0.35
+#: A search whose bounds ask for more than this share of the rows scans them all at once instead.
+FULL_SCAN_SHARE = 0.5
+#: Bytes of groupings (row copies, ids, centres) kept across the process.
+MAX_BYTES = 64 << 20
+#: Largest gathered rows (vector bytes) that are grouped.
+MAX_ROWS_BYTES = 16 << 20
+#: Grouping runs on a background thread (off the search path); tests may set this False to group inline.
+BACKGROUND = True
+
+
+class GroupedRows:
+    """Rows ``vecs`` (ids ``ids``, ascending) in k-means groups with centres and radii, for `top_k`."""
+
+    __slots__ = ("vecs", "ids", "starts", "lens", "centres", "reach", "slack", "nbytes", "share", "__weakref__")
+
+    def __init__(self, ids: np.ndarray, vecs: np.ndarray, seed: int = 1234) -> None:
+        n, d = vecs.shape
+        m = max(2, n // GROUP_ROWS)
+        km = faiss.Kmeans(d, m, niter=KMEANS_ITERATIONS, seed=seed, max_points_per_centroid=GROUP_ROWS * 8,
+                          min_points_per_centroid=1)
+        km.train(vecs)
+        _, assign = km.index.search(vecs, 1)
+        group = assign[:, 0]
+        order = np.argsort(group, kind="stable")  # rows of a group keep their order: ascending ids
+        counts = np.bincount(group, minlength=m)
+        keep = np.flatnonzero(counts)
+        self.vecs = np.ascontiguousarray(vecs[order])
+        self.ids = np.ascontiguousarray(ids[order])
+        self.lens = counts[keep].astype(np.int64)
+        self.starts = np.concatenate(([0], np.cumsum(self.lens)[:-1])).astype(np.int64)
+        centres = np.asarray(km.centroids, dtype=np.float32)[keep]
+        member_centres = np.repeat(np.arange(len(keep)), self.lens)
+        dist = np.linalg.norm((self.vecs - centres[member_centres]).astype(np.float64), axis=1)
+        self.centres = np.ascontiguousarray(centres)
+        radii = np.maximum.reduceat(dist, self.starts)
+        # float32 dot products of d terms err by up to about d * 2^-24 * |q| |x| (and a bound's product with
+        # the centre as much again); bounds are widened by eight times that of the largest row or centre, so
+        # a row left out can never round up past a kept score
+        norms = np.sqrt(np.einsum("ij,ij->i", vecs, vecs)).max(initial=0.0)
+        self.slack = 8.0 * d * 2.0**-24 * float(max(norms, np.sqrt(np.einsum("ij,ij->i", centres, centres)).max()))
+        #: per group, its radius plus the slack: a query's bound is ``centre . q + reach * |q|``
+        self.reach = (radii + self.slack).astype(np.float32)
+        self.nbytes = int(self.vecs.nbytes + self.ids.nbytes + self.centres.nbytes + 3 * self.lens.nbytes)
+        self.share = 0.0
+
+    def top_k(self, q: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray] | None:
+        """Exact top-`k` ``(scores [1, k], ids [1, k])`` of one float32 query ``q [dim]``; None: scan them all."""
+        n = self.vecs.shape[0]
+        if k >= n:
+            return None
+        bound = self.centres @ q
+        bound += self.reach * math.sqrt(float(np.dot(q, q)))
+        top = int(bound.argmax())
+        if self.lens[top] >= k:  # the best-placed group alone holds k rows: its k-th score is a floor
+            s = int(self.starts[top])
+            first = self.vecs[s : s + int(self.lens[top])] @ q
+        else:  # the fewest groups of highest bound that hold k rows
+            order = np.argsort(-bound)
+            upto = int(np.searchsorted(np.cumsum(self.lens[order]), k)) + 1
+            first, _ = self._scan(order[:upto], self.lens[order[:upto]], q)
+        t = np.partition(first, first.shape[0] - k)[first.shape[0] - k]
+        need = np.flatnonzero(bound >= t)  # every group that may hold a row scoring t or more
+        lens = self.lens[need]
+        read = int(lens.sum())
+        self.share = 0.9 * self.share + 0.1 * (read / n)
+        if read > FULL_SCAN_SHARE * n or read < k:  # (fewer than k only if a bound were wrong: never trust it)
+            return None
+        scores, rows = self._scan(need, lens, q)
+        t = scores[np.argpartition(scores, read - k)[read - k]]
+        cand = np.flatnonzero(scores >= t)  # every tie at the cut, so the lower ids win as in a full scan
+        ids = self.ids[rows[cand]]
+        best = np.lexsort((ids, -scores[cand]))[:k]
+        return scores[cand[best]][None], ids[best][None]
+
+    def _scan(self, groups: np.ndarray, lens: np.ndarray, q: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Scores and positions (in group order) of the rows of `groups`."""
+        if groups.shape[0] == 1:
+            s = int(self.starts[groups[0]])
+            return self.vecs[s : s + int(lens[0])] @ q, np.arange(s, s + int(lens[0]))
+        ends = np.cumsum(lens)
+        rows = np.arange(int(ends[-1])) + np.repeat(self.starts[groups] - (ends - lens), lens)
+        return self.vecs[rows] @ q, rows
+
+
+class _Entry:
+    __slots__ = ("source", "uses", "grouped", "state")
+
+    def __init__(self, source: np.ndarray) -> None:
+        self.source = weakref.ref(source)
+        self.uses = 0
+        self.grouped: GroupedRows | None = None
+        self.state = "counting"  # then "grouping", "ready" or "refused"
+
+
+class Groupings:
+    """The groupings of gathered rows, by the identity of the gathered vectors array, bounded in bytes."""
+
+    def __init__(self, max_bytes: int = MAX_BYTES, max_entries: int = 256) -> None:
+        self.max_bytes = max_bytes
+        self.max_entries = max_entries
+        self._entries: OrderedDict[int, _Entry] = OrderedDict()
+        self._bytes = 0
+        self._lock = threading.Lock()
+        #: groupings made, and searches they answered (counters for tests and diagnostics)
+        self.built = 0
+        self.answered = 0
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes held by the groupings now."""
+        return self._bytes
+
+    def top_k(self, ids: np.ndarray, vecs: np.ndarray, q: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray] | None:
+        """The grouped exact top-`k` of ``q`` over ``(ids, vecs)``, or None to scan them in full.
+
+        ``vecs`` must not change while it lives (the subset cache's arrays do not):
+        its grouping is found again by the array's identity.
+        """
+        n = vecs.shape[0]
+        if n < MIN_ROWS or vecs.nbytes > MAX_ROWS_BYTES or vecs.flags.writeable:
+            return None
+        key = id(vecs)
+        e = self._entries.get(key)  # one C call; a stale entry (another array at a reused id) is replaced
+        if e is None or e.source() is not vecs:
+            with self._lock:
+                e = self._entries.get(key)
+                if e is None or e.source() is not vecs:
+                    if e is not None and e.grouped is not None:
+                        self._bytes -= e.grouped.nbytes
+                    e = self._entries[key] = _Entry(vecs)
+                    while len(self._entries) > self.max_entries:
+                        self._drop_oldest()
+        g = e.grouped
+        if g is None:
+            e.uses += 1
+            if e.state == "counting" and e.uses >= GROUP_AFTER:
+                e.state = "grouping"
+                if BACKGROUND:
+                    threading.Thread(target=self._group, args=(key, e, ids, vecs), name="heron-group-rows",
+                                     daemon=True).start()
+                else:
+                    self._group(key, e, ids, vecs)
+            g = e.grouped
+            if g is None:
+                return None
+        out = g.top_k(q, k)
+        if out is not None:
+            self.answered += 1
+        if g.share > GIVE_UP_SHARE:
+            with self._lock:
+                if e.grouped is g:
+                    e.grouped, e.state = None, "refused"
+                    self._bytes -= g.nbytes
+        return out
+
+    def _group(self, key: int, e: _Entry, ids: np.ndarray, vecs: np.ndarray) -> None:
+        g = GroupedRows(ids, vecs)
+        with self._lock:
+            if self._entries.get(key) is not e or g.nbytes > self.max_bytes:
+                e.state = "refused"
+                return
+            self._entries.move_to_end(key)
+            e.grouped, e.state = g, "ready"
+            self._bytes += g.nbytes
+            self.built += 1
+            while self._bytes > self.max_bytes:
+                self._drop_oldest()
+
+    def _drop_oldest(self) -> None:
+        _, old = self._entries.popitem(last=False)
+        if old.grouped is not None:
+            self._bytes -= old.grouped.nbytes
+            old.grouped = None
+
+    def clear(self) -> None:
+        with self._lock:
+            self._entries.clear()
+            self._bytes = 0
+
+
+GROUPINGS = Groupings()
+
+
+def grouped_top_k(ids: np.ndarray, vecs: np.ndarray, q: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray] | None:
+    """`Groupings.top_k` of the process's groupings."""
+    return GROUPINGS.top_k(ids, vecs, q, k)

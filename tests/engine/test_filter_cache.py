@@ -1,0 +1,238 @@
+"""Repeated filters: remembered bitmaps, cached kept rows and their grouped exact scan, never stale, always exact."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pytest
+
+import heron
+from heron.engine.index import _dense as _vindex_dense
+from heron.engine.index import _grouped_scan
+from heron.engine.index._exact import ip_top_one
+from heron.engine.index._grouped_scan import GroupedRows, Groupings
+from heron.engine.index._subset_cache import SubsetCache
+
+
+def _clustered(n, dim, seed, centres=40, spread=0.15):
+    rng = np.random.default_rng(seed)
+    c = np.random.default_rng(99).standard_normal((centres, dim)).astype(np.float32)
+    x = c[rng.integers(0, centres, n)] + spread * rng.standard_normal((n, dim)).astype(np.float32)
+    return np.ascontiguousarray(x / np.linalg.norm(x, axis=1, keepdims=True), dtype=np.float32)
+
+
+def _frozen(a):
+    a = np.ascontiguousarray(a)
+    a.flags.writeable = False
+    return a
+
+
+@pytest.mark.parametrize("k", [1, 10, 100])
+@pytest.mark.parametrize("normalise", [True, False])
+def test_grouped_scan_equals_the_full_scan(k, normalise):
+    x = _frozen(_clustered(6000, 24, 1))
+    ids = np.sort(np.random.default_rng(2).choice(10**6, 6000, replace=False))
+    q = _clustered(60, 24, 3) * (1.0 if normalise else 3.7)  # IP: a query's length only scales the bounds
+    g = GroupedRows(ids, x)
+    answered = 0
+    for qi in q:
+        got = g.top_k(qi, k)
+        want = ip_top_one(x, ids, qi, k)
+        if got is None:
+            continue
+        answered += 1
+        assert got[0].shape == (1, k) and got[1].shape == (1, k)
+        assert (got[1] == want[1]).all()
+        np.testing.assert_allclose(got[0], want[0], rtol=1e-5, atol=1e-6)
+    assert answered == len(q)  # clustered rows: the bounds prune
+    assert g.share < 0.35
+
+
+def test_ties_go_to_the_lower_id_as_in_the_full_scan():
+    base = _clustered(2500, 16, 4)
+    x = _frozen(np.concatenate([base, base]))  # every vector twice, under two ids
+    ids = np.arange(5000) * 2
+    g = GroupedRows(ids, x)
+    for qi in _clustered(20, 16, 5):
+        got = g.top_k(qi, 10)
+        assert got is not None
+        assert (got[1] == ip_top_one(x, ids, qi, 10)[1]).all()
+
+
+def test_rows_spread_evenly_are_scanned_in_full_and_the_grouping_given_up(monkeypatch):
+    monkeypatch.setattr(_grouped_scan, "BACKGROUND", False)
+    monkeypatch.setattr(_grouped_scan, "GROUP_AFTER", 2)
+    rng = np.random.default_rng(6)
+    x = rng.standard_normal((5000, 64)).astype(np.float32)
+    x = _frozen(x / np.linalg.norm(x, axis=1, keepdims=True))
+    ids = np.arange(5000)
+    gs = Groupings()
+    for qi in rng.standard_normal((40, 64)).astype(np.float32):
+        assert gs.top_k(ids, x, qi, 10) is None  # the caller scans them all
+    assert gs.built == 1 and gs.answered == 0 and gs.nbytes == 0
+    (entry,) = gs._entries.values()
+    assert entry.state == "refused" and entry.grouped is None
+
+
+def test_groupings_are_made_after_repeated_use_and_kept_within_their_byte_budget(monkeypatch):
+    monkeypatch.setattr(_grouped_scan, "BACKGROUND", False)
+    monkeypatch.setattr(_grouped_scan, "GROUP_AFTER", 3)
+    q = _clustered(1, 16, 7)[0]
+    arrays = [_frozen(_clustered(5000, 16, 10 + i)) for i in range(4)]
+    one = GroupedRows(np.arange(5000), arrays[0]).nbytes
+    gs = Groupings(max_bytes=2 * one + one // 2)  # room for two groupings
+    for x in arrays:
+        ids = np.arange(5000)
+        for i in range(5):
+            got = gs.top_k(ids, x, q, 10)
+            assert (got is None) == (i < 2)  # counted, grouped on the third use, then answered from it
+            if got is not None:
+                assert (got[1] == ip_top_one(x, ids, q, 10)[1]).all()
+        assert gs.nbytes <= gs.max_bytes
+    assert gs.built == 4 and gs.answered == 4 * 3
+    assert sum(e.grouped is not None for e in gs._entries.values()) == 2
+    writable = _clustered(5000, 16, 20)
+    for _ in range(5):  # an array that may change is never grouped
+        assert gs.top_k(np.arange(5000), writable, q, 10) is None
+    assert gs.built == 4
+    small = _frozen(_clustered(_grouped_scan.MIN_ROWS - 1, 16, 21))
+    for _ in range(5):
+        assert gs.top_k(np.arange(len(small)), small, q, 10) is None
+    assert gs.built == 4
+
+
+# -- through the client: sealed and growing segments, writes, partitions, compaction ---------------------------
+
+
+@pytest.fixture()
+def small_caches(monkeypatch):
+    """Fresh caches, grouping inline after two uses, and thresholds that let a small collection use them."""
+    monkeypatch.setenv("HERON_SEAL_ROWS", "2000")
+    monkeypatch.setenv("HERON_MERGE_ROWS", "0")
+    subsets = SubsetCache(max_bytes=32 << 20)
+    groupings = Groupings()
+    monkeypatch.setattr(_vindex_dense, "SUBSETS", subsets)
+    monkeypatch.setattr(_grouped_scan, "GROUPINGS", groupings)
+    monkeypatch.setattr(_grouped_scan, "BACKGROUND", False)
+    monkeypatch.setattr(_grouped_scan, "GROUP_AFTER", 2)
+    monkeypatch.setattr(_grouped_scan, "MIN_ROWS", 256)
+    monkeypatch.setattr(_grouped_scan, "GROUP_ROWS", 16)
+    return subsets, groupings
+
+
+class Mirror:
+    """What the collection holds, by id: vector, bucket, partition; the exact filtered top-k of it."""
+
+    def __init__(self):
+        self.rows: dict[int, tuple[np.ndarray, int, str]] = {}
+
+    def put(self, ids, x, bucket, part="_default"):
+        for i, v, b in zip(ids.tolist(), x, bucket.tolist()):
+            self.rows[i] = (v, b, part)
+
+    def top(self, q, k, keep, parts=None):
+        ids = [i for i, (_, b, p) in self.rows.items() if keep(b) and (parts is None or p in parts)]
+        x = np.stack([self.rows[i][0] for i in ids]).astype(np.float64)
+        s = (x / np.linalg.norm(x, axis=1, keepdims=True)) @ (q / np.linalg.norm(q))
+        order = np.lexsort((np.asarray(ids), -s))[:k]
+        return [ids[j] for j in order]
+
+
+def _insert(c, m, ids, x, bucket, part="_default", upsert=False):
+    data = {"id": ids, "vector": x, "b": bucket}
+    (c.upsert if upsert else c.insert)("x", [dict(zip(data, t)) for t in zip(ids.tolist(), x, bucket.tolist())],
+                                       partition_name=part)
+    m.put(ids, x, bucket, part)
+
+
+def _search(c, q, expr="b < 5", parts=None):
+    hits = c.search("x", data=[q], limit=10, filter=expr, partition_names=parts, output_fields=[])
+    return [h["id"] for h in hits[0]]
+
+
+def test_repeated_filtered_searches_use_the_caches_and_see_every_write(tmp_path, small_caches):
+    _, groupings = small_caches
+    rng = np.random.default_rng(8)
+    m = Mirror()
+    n = 6000
+    x = _clustered(n, 16, 30)
+    bucket = rng.integers(0, 10, n)
+    queries = _clustered(12, 16, 31)
+    keep = lambda b: b < 5  # noqa: E731
+    with heron.Client(str(tmp_path / "d")) as c:
+        c.create_collection("x", dimension=16, metric_type="COSINE")
+        for lo in range(0, n, 2000):
+            _insert(c, m, np.arange(lo, lo + 2000), x[lo:lo + 2000], bucket[lo:lo + 2000])
+        c.flush("x")
+        _insert(c, m, np.arange(n, n + 300), _clustered(300, 16, 32), rng.integers(0, 10, 300))  # growing
+
+        def check():
+            for q in queries:
+                assert _search(c, q) == m.top(q, 10, keep)
+
+        for _ in range(3):
+            check()
+        sealed = c._transport._engine.collection("default", "x").partitions["_default"].sealed
+        memo = [mask for s in sealed for _, mask in s._filter_memo.values()]
+        assert len(sealed) == 3 and len(memo) == 3 and not any(mask.flags.writeable for mask in memo)
+        hot = [s.vindex["vector"][1]._hot for s in sealed]
+        assert all(h is not None and not h[1][1].flags.writeable for h in hot)  # kept rows, gathered once
+        assert groupings.built == 3 and groupings.answered > 0  # and grouped, and answered from the groups
+        answered = groupings.answered
+        check()
+        assert groupings.answered > answered
+
+        q = queries[0]
+        top = _search(c, q)
+        c.delete("x", ids=top[:3])  # deleted rows leave at once
+        for i in top[:3]:
+            del m.rows[i]
+        check()
+        near = np.repeat(q[None], 4, 0) + 0.01 * rng.standard_normal((4, 16)).astype(np.float32)
+        _insert(c, m, np.arange(10**6, 10**6 + 4), near, np.array([1, 2, 3, 7]))  # new rows arrive at once
+        check()
+        assert set(_search(c, q)) >= {10**6, 10**6 + 1, 10**6 + 2}
+        old = _search(c, queries[1])
+        far = -np.repeat(queries[1][None], 2, 0)
+        _insert(c, m, np.array(old[:2]), far, np.array([0, 0]), upsert=True)  # upserted: the new vector counts
+        check()
+        assert not set(old[:2]) & set(_search(c, queries[1]))
+
+        c.create_partition("x", "p")
+        _insert(c, m, np.arange(2 * 10**6, 2 * 10**6 + 2500), _clustered(2500, 16, 33),
+                rng.integers(0, 10, 2500), part="p")
+        c.flush("x")
+        check()
+        assert _search(c, queries[2], parts=["p"]) == m.top(queries[2], 10, keep, parts={"p"})
+        c.release_partitions("x", ["p"])
+        c.drop_partition("x", "p")
+        m.rows = {i: r for i, r in m.rows.items() if r[2] != "p"}
+        check()
+
+        job = c.compact("x")
+        deadline = time.monotonic() + 60
+        while c.get_compaction_state(job) != "Completed" and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert c.get_compaction_state(job) == "Completed"
+        for _ in range(3):
+            check()
+        assert _search(c, queries[3], expr="b >= 5") == m.top(queries[3], 10, lambda b: b >= 5)
+
+
+def test_the_grouped_scan_of_a_filter_equals_the_exact_search_on_random_data(tmp_path, small_caches):
+    _, groupings = small_caches
+    rng = np.random.default_rng(12)
+    m = Mirror()
+    with heron.Client(str(tmp_path / "d")) as c:
+        c.create_collection("x", dimension=16, metric_type="COSINE")
+        for lo in range(0, 8000, 2000):  # four sealed segments and a growing one
+            _insert(c, m, np.arange(lo, lo + 2000), _clustered(2000, 16, 40 + lo, spread=0.3),
+                    rng.integers(0, 10, 2000))
+        c.flush("x")
+        _insert(c, m, np.arange(8000, 8500), _clustered(500, 16, 50), rng.integers(0, 10, 500))
+        for expr, keep in (("b < 7", lambda b: b < 7), ("b in [1, 4, 8]", lambda b: b in (1, 4, 8))):
+            for _ in range(3):
+                for q in _clustered(10, 16, 51):
+                    assert _search(c, q, expr) == m.top(q, 10, keep)
+    assert groupings.answered > 0
