@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import time
 
 import numpy as np
@@ -100,6 +101,39 @@ def test_groupings_are_made_after_repeated_use_and_kept_within_their_byte_budget
     for _ in range(5):
         assert gs.top_k(np.arange(len(small)), small, q, 10) is None
     assert gs.built == 4
+
+
+def test_a_grouping_is_freed_with_its_rows_and_made_off_the_search_path(monkeypatch):
+    monkeypatch.setattr(_grouped_scan, "GROUP_AFTER", 2)
+    gs = Groupings()
+    x = _frozen(_clustered(5000, 16, 60))
+    ids = np.arange(5000)
+    q = _clustered(1, 16, 61)[0]
+    assert gs.top_k(ids, x, q, 10) is None
+    assert gs.top_k(ids, x, q, 10) is None  # the second use starts the grouping on a thread of its own
+    deadline = time.monotonic() + 60
+    while gs.built == 0 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    got = gs.top_k(ids, x, q, 10)
+    assert got is not None and (got[1] == ip_top_one(x, ids, q, 10)[1]).all()
+    assert gs.nbytes > x.nbytes
+    del x, got
+    gc.collect()  # the gathered rows are gone (evicted from the subset cache): so is their grouping
+    assert gs.nbytes == 0 and not gs._entries
+
+
+def test_the_grouping_budget_comes_from_the_environment(monkeypatch):
+    monkeypatch.setenv("HERON_GROUPED_SCAN_BYTES", "12345")
+    assert _grouped_scan._budget() == 12345
+    monkeypatch.setenv("HERON_GROUPED_SCAN_BYTES", "nonsense")
+    assert _grouped_scan._budget() == 64 << 20
+    monkeypatch.setattr(_grouped_scan, "BACKGROUND", False)
+    monkeypatch.setattr(_grouped_scan, "GROUP_AFTER", 1)
+    off = Groupings(max_bytes=0)  # a budget of 0 turns grouping off
+    x = _frozen(_clustered(5000, 16, 62))
+    for _ in range(3):
+        assert off.top_k(np.arange(5000), x, x[0], 10) is None
+    assert off.built == 0
 
 
 # -- through the client: sealed and growing segments, writes, partitions, compaction ---------------------------

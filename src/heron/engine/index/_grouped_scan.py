@@ -26,9 +26,11 @@ are grouped.
 from __future__ import annotations
 
 import math
+import os
 import threading
 import weakref
 from collections import OrderedDict
+from typing import Any
 
 import numpy as np
 
@@ -46,8 +48,19 @@ GROUP_AFTER = 16
 GIVE_UP_SHARE = 0.35
 #: A search whose bounds ask for more than this share of the rows scans them all at once instead.
 FULL_SCAN_SHARE = 0.5
+
+
+def _budget() -> int:
+    """``HERON_GROUPED_SCAN_BYTES`` (read at import; 0 turns grouping off), default 64 MiB."""
+    raw = os.environ.get("HERON_GROUPED_SCAN_BYTES", "").strip()
+    try:
+        return max(int(raw), 0) if raw else 64 << 20
+    except ValueError:
+        return 64 << 20
+
+
 #: Bytes of groupings (row copies, ids, centres) kept across the process.
-MAX_BYTES = 64 << 20
+MAX_BYTES = _budget()
 #: Largest gathered rows (vector bytes) that are grouped.
 MAX_ROWS_BYTES = 16 << 20
 #: Grouping runs on a background thread (off the search path); tests may set this False to group inline.
@@ -131,8 +144,8 @@ class GroupedRows:
 class _Entry:
     __slots__ = ("source", "uses", "grouped", "state")
 
-    def __init__(self, source: np.ndarray) -> None:
-        self.source = weakref.ref(source)
+    def __init__(self, source: np.ndarray, gone: Any) -> None:
+        self.source = weakref.ref(source, gone)
         self.uses = 0
         self.grouped: GroupedRows | None = None
         self.state = "counting"  # then "grouping", "ready" or "refused"
@@ -146,10 +159,11 @@ class Groupings:
         self.max_entries = max_entries
         self._entries: OrderedDict[int, _Entry] = OrderedDict()
         self._bytes = 0
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()  # a weakref callback (`_forget`) may run on a thread holding it
         #: groupings made, and searches they answered (counters for tests and diagnostics)
         self.built = 0
         self.answered = 0
+        self._busy = False
 
     @property
     def nbytes(self) -> int:
@@ -173,14 +187,14 @@ class Groupings:
                 if e is None or e.source() is not vecs:
                     if e is not None and e.grouped is not None:
                         self._bytes -= e.grouped.nbytes
-                    e = self._entries[key] = _Entry(vecs)
+                    e = self._entries[key] = _Entry(vecs, self._forget(key))
                     while len(self._entries) > self.max_entries:
                         self._drop_oldest()
         g = e.grouped
         if g is None:
             e.uses += 1
-            if e.state == "counting" and e.uses >= GROUP_AFTER:
-                e.state = "grouping"
+            if e.state == "counting" and e.uses >= GROUP_AFTER and not self._busy and self.max_bytes:
+                e.state, self._busy = "grouping", True  # one grouping at a time: its CPU is bounded
                 if BACKGROUND:
                     threading.Thread(target=self._group, args=(key, e, ids, vecs), name="heron-group-rows",
                                      daemon=True).start()
@@ -199,10 +213,29 @@ class Groupings:
                     self._bytes -= g.nbytes
         return out
 
+    def _forget(self, key: int) -> Any:
+        """A weakref callback: once the gathered rows are freed (evicted from the subset cache), so is their entry."""
+
+        def gone(ref: Any) -> None:
+            with self._lock:
+                e = self._entries.get(key)
+                if e is not None and e.source is ref:
+                    del self._entries[key]
+                    if e.grouped is not None:
+                        self._bytes -= e.grouped.nbytes
+                        e.grouped = None
+
+        return gone
+
     def _group(self, key: int, e: _Entry, ids: np.ndarray, vecs: np.ndarray) -> None:
-        g = GroupedRows(ids, vecs)
+        try:
+            g: GroupedRows | None = GroupedRows(ids, vecs)
+        except Exception:  # noqa: BLE001 - searches go on scanning in full
+            g = None
+        finally:
+            self._busy = False
         with self._lock:
-            if self._entries.get(key) is not e or g.nbytes > self.max_bytes:
+            if g is None or self._entries.get(key) is not e or g.nbytes > self.max_bytes:
                 e.state = "refused"
                 return
             self._entries.move_to_end(key)
