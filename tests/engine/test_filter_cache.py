@@ -76,6 +76,20 @@ def test_rows_spread_evenly_are_scanned_in_full_and_the_grouping_given_up(monkey
     assert entry.state == "refused" and entry.grouped is None
 
 
+def test_rows_that_are_not_finite_are_never_grouped(monkeypatch):
+    monkeypatch.setattr(_grouped_scan, "BACKGROUND", False)
+    monkeypatch.setattr(_grouped_scan, "GROUP_AFTER", 1)
+    x = _clustered(5000, 16, 63)
+    x[17, 3] = np.nan
+    x = _frozen(x)
+    with pytest.raises(ValueError, match="not finite"):
+        GroupedRows(np.arange(5000), x)
+    gs = Groupings()
+    for _ in range(3):
+        assert gs.top_k(np.arange(5000), x, x[0], 10) is None
+    assert gs.built == 0 and next(iter(gs._entries.values())).state == "refused"
+
+
 def test_groupings_are_made_after_repeated_use_and_kept_within_their_byte_budget(monkeypatch):
     monkeypatch.setattr(_grouped_scan, "BACKGROUND", False)
     monkeypatch.setattr(_grouped_scan, "GROUP_AFTER", 3)

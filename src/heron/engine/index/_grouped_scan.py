@@ -74,6 +74,8 @@ class GroupedRows:
 
     def __init__(self, ids: np.ndarray, vecs: np.ndarray, seed: int = 1234) -> None:
         n, d = vecs.shape
+        if not np.isfinite(vecs).all():  # a NaN would poison its group's centre, and so its bound
+            raise ValueError("rows that are not finite are not grouped")
         m = max(2, n // GROUP_ROWS)
         km = faiss.Kmeans(d, m, niter=KMEANS_ITERATIONS, seed=seed, max_points_per_centroid=GROUP_ROWS * 8,
                           min_points_per_centroid=1)
