@@ -36,18 +36,23 @@ import numpy as np
 
 from ._faiss import faiss
 
-#: Fewest gathered rows worth grouping: below this a full scan costs about as much as the bounds.
-MIN_ROWS = 4096
+#: Fewest gathered values (rows x dim) worth grouping: below this (3,000 rows at 128-d, 500 at 768-d) a
+#: full scan costs about as much as the bounds and the scan of the groups they keep (~25 us).
+MIN_VALUES = 384_000
+#: Fewest gathered rows worth grouping, whatever their width.
+MIN_ROWS = 512
 #: Mean rows per group.
 GROUP_ROWS = 32
 #: k-means iterations of a grouping (it only needs tight groups, not the best ones).
 KMEANS_ITERATIONS = 8
+#: Up to this many groups are scanned one product each; more are gathered into one copy first.
+FEW_GROUPS = 8
 #: Searches of the same gathered rows before they are grouped.
 GROUP_AFTER = 16
 #: Share of rows read (a moving average over searches) above which a grouping is dropped for good.
-GIVE_UP_SHARE = 0.35
+GIVE_UP_SHARE = 0.2
 #: A search whose bounds ask for more than this share of the rows scans them all at once instead.
-FULL_SCAN_SHARE = 0.5
+FULL_SCAN_SHARE = 0.3
 
 
 def _budget() -> int:
@@ -135,9 +140,10 @@ class GroupedRows:
 
     def _scan(self, groups: np.ndarray, lens: np.ndarray, q: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Scores and positions (in group order) of the rows of `groups`."""
-        if groups.shape[0] == 1:
-            s = int(self.starts[groups[0]])
-            return self.vecs[s : s + int(lens[0])] @ q, np.arange(s, s + int(lens[0]))
+        if groups.shape[0] <= FEW_GROUPS:  # a product per group, in place: no copy of the rows
+            spans = [(s, s + n) for s, n in zip(self.starts[groups].tolist(), lens.tolist())]
+            scores = np.concatenate([self.vecs[a:b] @ q for a, b in spans])
+            return scores, np.concatenate([np.arange(a, b) for a, b in spans])
         ends = np.cumsum(lens)
         rows = np.arange(int(ends[-1])) + np.repeat(self.starts[groups] - (ends - lens), lens)
         return self.vecs[rows] @ q, rows
@@ -179,7 +185,7 @@ class Groupings:
         its grouping is found again by the array's identity.
         """
         n = vecs.shape[0]
-        if n < MIN_ROWS or vecs.nbytes > MAX_ROWS_BYTES or vecs.flags.writeable:
+        if n < MIN_ROWS or n * vecs.shape[1] < MIN_VALUES or vecs.nbytes > MAX_ROWS_BYTES or vecs.flags.writeable:
             return None
         key = id(vecs)
         e = self._entries.get(key)  # one C call; a stale entry (another array at a reused id) is replaced
