@@ -105,6 +105,23 @@ def test_rows_spread_evenly_are_scanned_in_full_and_the_grouping_given_up(monkey
     assert entry.state == "refused" and entry.grouped is None
 
 
+def test_an_owner_whose_rows_do_not_prune_is_not_grouped_again(monkeypatch):
+    monkeypatch.setattr(_grouped_scan, "MIN_VALUES", 50_000)
+    monkeypatch.setattr(_grouped_scan, "BACKGROUND", False)
+    monkeypatch.setattr(_grouped_scan, "GROUP_AFTER", 1)
+    rng = np.random.default_rng(64)
+    gs = Groupings()
+    arrays = []
+    for owner in (7, 7, 7, 8):
+        x = rng.standard_normal((4000, 32)).astype(np.float32)
+        x = _frozen(x / np.linalg.norm(x, axis=1, keepdims=True))
+        arrays.append(x)  # kept alive: each is another filter's rows
+        for qi in rng.standard_normal((30, 32)).astype(np.float32):
+            assert gs.top_k(np.arange(4000), x, qi, 10, owner=owner) is None
+    assert gs.built == 3  # owner 7 twice (each given up), never a third time; owner 8 is its own
+    assert gs._refusals == {7: 2, 8: 1}
+
+
 def test_rows_that_are_not_finite_are_never_grouped(monkeypatch):
     monkeypatch.setattr(_grouped_scan, "MIN_VALUES", 50_000)  # rows of 16 to 64 values
     monkeypatch.setattr(_grouped_scan, "BACKGROUND", False)

@@ -369,7 +369,7 @@ class DenseIndex(VectorIndex):
         if sub is not None:
             ids, vecs = sub
             if q.shape[0] == 1 and self._exact_metric() == "IP":
-                return grouped_top_k(ids, vecs, q[0], k) or ip_top_one(vecs, ids, q[0], k)
+                return grouped_top_k(ids, vecs, q[0], k, self._owner) or ip_top_one(vecs, ids, q[0], k)
             s, r = exact_search(DataType.FLOAT_VECTOR, self._exact_metric(), vecs, q, k)
             return s, np.where(r >= 0, ids[np.maximum(r, 0)], -1)
         sp_ = self._faiss_params(k, allow, kept, params)

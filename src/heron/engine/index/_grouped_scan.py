@@ -15,7 +15,9 @@ as high, so the answer is the full scan's (ties go to the lower id, as there).
 On data whose rows fall in clusters only a few groups are read; where the
 bounds do not prune (rows spread evenly), a search costs at most the full scan
 plus the bounds, and grouping is given up once searches keep reading more than
-`GIVE_UP_SHARE` of the rows.
+`GIVE_UP_SHARE` of the rows; an index whose rows were given up twice is not grouped again.
+Sentence embeddings (MiniLM, 384-d) are such rows: their bounds prune nothing,
+while synthetic clusters (`bench.filter_bound`) are read about 3% at 10% kept.
 
 Memory: each grouping holds a copy of its rows (vectors and ids) plus its
 centres; the groupings held across the process are bounded by `MAX_BYTES`
@@ -64,6 +66,9 @@ def _budget() -> int:
         return 64 << 20
 
 
+#: Groupings of one owner (an index) given up before that owner's rows are not grouped again:
+#: the rows of one collection tend to be alike, and a grouping that did not prune costs a k-means.
+REFUSALS_PER_OWNER = 2
 #: Bytes of groupings (row copies, ids, centres) kept across the process.
 MAX_BYTES = _budget()
 #: Largest gathered rows (vector bytes) that are grouped.
@@ -150,10 +155,11 @@ class GroupedRows:
 
 
 class _Entry:
-    __slots__ = ("source", "uses", "grouped", "state")
+    __slots__ = ("source", "owner", "uses", "grouped", "state")
 
-    def __init__(self, source: np.ndarray, gone: Any) -> None:
+    def __init__(self, source: np.ndarray, owner: int, gone: Any) -> None:
         self.source = weakref.ref(source, gone)
+        self.owner = owner
         self.uses = 0
         self.grouped: GroupedRows | None = None
         self.state = "counting"  # then "grouping", "ready" or "refused"
@@ -172,17 +178,23 @@ class Groupings:
         self.built = 0
         self.answered = 0
         self._busy = False
+        #: per owner, its groupings given up (bounded: cleared when it holds too many owners)
+        self._refusals: dict[int, int] = {}
 
     @property
     def nbytes(self) -> int:
         """Bytes held by the groupings now."""
         return self._bytes
 
-    def top_k(self, ids: np.ndarray, vecs: np.ndarray, q: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray] | None:
+    def top_k(
+        self, ids: np.ndarray, vecs: np.ndarray, q: np.ndarray, k: int, owner: int = 0
+    ) -> tuple[np.ndarray, np.ndarray] | None:
         """The grouped exact top-`k` of ``q`` over ``(ids, vecs)``, or None to scan them in full.
 
         ``vecs`` must not change while it lives (the subset cache's arrays do not):
-        its grouping is found again by the array's identity.
+        its grouping is found again by the array's identity. ``owner`` names where
+        the rows come from (an index): after `REFUSALS_PER_OWNER` groupings of its
+        rows did not prune, its rows are no longer grouped.
         """
         n = vecs.shape[0]
         if n < MIN_ROWS or n * vecs.shape[1] < MIN_VALUES or vecs.nbytes > MAX_ROWS_BYTES or vecs.flags.writeable:
@@ -195,13 +207,14 @@ class Groupings:
                 if e is None or e.source() is not vecs:
                     if e is not None and e.grouped is not None:
                         self._bytes -= e.grouped.nbytes
-                    e = self._entries[key] = _Entry(vecs, self._forget(key))
+                    e = self._entries[key] = _Entry(vecs, owner, self._forget(key))
                     while len(self._entries) > self.max_entries:
                         self._drop_oldest()
         g = e.grouped
         if g is None:
             e.uses += 1
-            if e.state == "counting" and e.uses >= GROUP_AFTER and not self._busy and self.max_bytes:
+            if (e.state == "counting" and e.uses >= GROUP_AFTER and not self._busy and self.max_bytes
+                    and self._refusals.get(owner, 0) < REFUSALS_PER_OWNER):
                 e.state, self._busy = "grouping", True  # one grouping at a time: its CPU is bounded
                 if BACKGROUND:
                     threading.Thread(target=self._group, args=(key, e, ids, vecs), name="heron-group-rows",
@@ -219,6 +232,7 @@ class Groupings:
                 if e.grouped is g:
                     e.grouped, e.state = None, "refused"
                     self._bytes -= g.nbytes
+                    self._refused(e.owner)
         return out
 
     def _forget(self, key: int) -> Any:
@@ -245,6 +259,8 @@ class Groupings:
         with self._lock:
             if g is None or self._entries.get(key) is not e or g.nbytes > self.max_bytes:
                 e.state = "refused"
+                if g is None:
+                    self._refused(e.owner)
                 return
             self._entries.move_to_end(key)
             e.grouped, e.state = g, "ready"
@@ -252,6 +268,11 @@ class Groupings:
             self.built += 1
             while self._bytes > self.max_bytes:
                 self._drop_oldest()
+
+    def _refused(self, owner: int) -> None:
+        if len(self._refusals) >= 4096:
+            self._refusals.clear()
+        self._refusals[owner] = self._refusals.get(owner, 0) + 1
 
     def _drop_oldest(self) -> None:
         _, old = self._entries.popitem(last=False)
@@ -268,6 +289,8 @@ class Groupings:
 GROUPINGS = Groupings()
 
 
-def grouped_top_k(ids: np.ndarray, vecs: np.ndarray, q: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray] | None:
+def grouped_top_k(
+    ids: np.ndarray, vecs: np.ndarray, q: np.ndarray, k: int, owner: int = 0
+) -> tuple[np.ndarray, np.ndarray] | None:
     """`Groupings.top_k` of the process's groupings."""
-    return GROUPINGS.top_k(ids, vecs, q, k)
+    return GROUPINGS.top_k(ids, vecs, q, k, owner)
