@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import threading
 import time
 
 import numpy as np
@@ -184,6 +185,38 @@ def test_a_grouping_is_freed_with_its_rows_and_made_off_the_search_path(monkeypa
     del x, got
     gc.collect()  # the gathered rows are gone (evicted from the subset cache): so is their grouping
     assert gs.nbytes == 0 and not gs._entries
+
+
+def test_threads_searching_while_the_rows_are_grouped_get_full_scan_answers(monkeypatch):
+    monkeypatch.setattr(_grouped_scan, "MIN_VALUES", 50_000)
+    monkeypatch.setattr(_grouped_scan, "GROUP_AFTER", 4)
+    gs = Groupings()
+    x = _frozen(_clustered(6000, 16, 65))
+    ids = np.arange(6000) * 5
+    qs = _clustered(64, 16, 66)
+    want = [ip_top_one(x, ids, q, 10) for q in qs]
+    errors: list[BaseException] = []
+
+    def work(seed):
+        try:
+            for i in np.random.default_rng(seed).integers(0, len(qs), 300).tolist():
+                got = gs.top_k(ids, x, qs[i], 10)
+                _same_top(got if got is not None else ip_top_one(x, ids, qs[i], 10), want[i])
+        except BaseException as e:  # noqa: BLE001 - reported below
+            errors.append(e)
+
+    threads = [threading.Thread(target=work, args=(s,)) for s in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors, errors[0]
+    deadline = time.monotonic() + 60
+    while gs.built == 0 and time.monotonic() < deadline:  # the grouping may still be running
+        time.sleep(0.01)
+    work(99)  # and searches from it
+    assert not errors, errors[0]
+    assert gs.built == 1 and len(gs._entries) == 1 and gs.answered > 0
 
 
 def test_the_grouping_budget_comes_from_the_environment(monkeypatch):
