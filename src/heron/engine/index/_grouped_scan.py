@@ -11,7 +11,9 @@ copied in group order. For a query ``q`` every row ``x`` of a group scores
 ``q . x <= q . c + |q| r`` (Cauchy-Schwarz), so a search scans the groups of
 highest bound until it holds ``k`` rows, takes the k-th best score found and
 then scans every group whose bound reaches it: the rows left out cannot score
-as high, so the answer is the full scan's (ties go to the lower id, as there).
+as high, so the answer is the full scan's. (A row's float32 product may differ from the full
+scan's in the last bit, as BLAS rounds by a row's place in the matrix, so rows that tie to
+within that may come in the other order; exact ties go to the lower id, as there.)
 On data whose rows fall in clusters only a few groups are read; where the
 bounds do not prune (rows spread evenly), a search costs at most the full scan
 plus the bounds, and grouping is given up once searches keep reading more than
