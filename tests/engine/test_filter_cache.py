@@ -14,6 +14,7 @@ from heron.engine.index import _dense as _vindex_dense
 from heron.engine.index import _grouped_scan
 from heron.engine.index._exact import ip_top_one
 from heron.engine.index._grouped_scan import GroupedRows, Groupings
+from heron.engine.index._half_scan import HalfRows
 from heron.engine.index._subset_cache import SubsetCache
 
 
@@ -90,6 +91,54 @@ def test_duplicated_rows_are_answered_as_by_the_full_scan():
         _same_top(got, ip_top_one(x, ids, qi, 10))
 
 
+@pytest.mark.parametrize("k", [1, 10, 100])
+@pytest.mark.parametrize("scale", [1.0, 250.0])
+def test_the_float16_scan_equals_the_full_scan(k, scale):
+    rng = np.random.default_rng(80)
+    x = rng.standard_normal((5000, 48)).astype(np.float32)
+    x = _frozen(x / np.linalg.norm(x, axis=1, keepdims=True) * scale)  # IP rows of any length
+    ids = np.sort(rng.choice(10**7, 5000, replace=False))
+    h = HalfRows(x)
+    answered = 0
+    for qi in rng.standard_normal((60, 48)).astype(np.float32):
+        got = h.top_k(ids, x, qi, k)
+        if got is not None:
+            answered += 1
+            _same_top(got, ip_top_one(x, ids, qi, k), tol=1e-5 * scale * 8)
+    assert answered >= 55
+
+
+def test_rows_the_float16_copy_cannot_tell_apart_are_never_misranked():
+    rng = np.random.default_rng(81)
+    base = rng.standard_normal((50, 32)).astype(np.float32)
+    base /= np.linalg.norm(base, axis=1, keepdims=True)
+    # 100 rows a centre, each within float16's rounding of it: their float16 scores coincide
+    x = np.repeat(base, 100, axis=0) + 1e-5 * rng.standard_normal((5000, 32)).astype(np.float32)
+    x = _frozen(x)
+    ids = np.arange(5000)
+    h = HalfRows(x)
+    fell_back = 0
+    for qi in base[:20] + 0.01 * rng.standard_normal((20, 32)).astype(np.float32):
+        got = h.top_k(ids, x, qi, 10)
+        if got is None:
+            fell_back += 1
+            continue
+        want = ip_top_one(x, ids, qi, 10)
+        assert (got[1] == want[1]).all()
+        assert (got[0] == want[0]).all()
+    assert fell_back == 20  # 100 candidates within the margin, more than are asked of the float16 scan
+
+
+def test_rows_too_large_or_not_finite_get_no_float16_copy():
+    x = np.ones((600, 8), np.float32)
+    x[3, 1] = 70_000.0
+    with pytest.raises(ValueError, match="float16"):
+        HalfRows(x)
+    x[3, 1] = np.inf
+    with pytest.raises(ValueError, match="float16"):
+        HalfRows(x)
+
+
 def test_rows_spread_evenly_are_scanned_in_full_and_the_grouping_given_up(monkeypatch):
     monkeypatch.setattr(_grouped_scan, "MIN_VALUES", 50_000)  # rows of 16 to 64 values
     monkeypatch.setattr(_grouped_scan, "BACKGROUND", False)
@@ -100,10 +149,12 @@ def test_rows_spread_evenly_are_scanned_in_full_and_the_grouping_given_up(monkey
     ids = np.arange(5000)
     gs = Groupings()
     for qi in rng.standard_normal((40, 64)).astype(np.float32):
-        assert gs.top_k(ids, x, qi, 10) is None  # the caller scans them all
-    assert gs.built == 1 and gs.answered == 0 and gs.nbytes == 0
+        got = gs.top_k(ids, x, qi, 10)  # the float16 copy answers, or the caller scans them all
+        if got is not None:
+            _same_top(got, ip_top_one(x, ids, qi, 10))
+    assert gs.built == 1 and gs.answered == 0 and gs.answered_half > 30
     (entry,) = gs._entries.values()
-    assert entry.state == "refused" and entry.grouped is None
+    assert entry.state == "refused" and entry.grouped is None and gs.nbytes == entry.half.nbytes
 
 
 def test_an_owner_whose_rows_do_not_prune_is_not_grouped_again(monkeypatch):
@@ -118,7 +169,8 @@ def test_an_owner_whose_rows_do_not_prune_is_not_grouped_again(monkeypatch):
         x = _frozen(x / np.linalg.norm(x, axis=1, keepdims=True))
         arrays.append(x)  # kept alive: each is another filter's rows
         for qi in rng.standard_normal((30, 32)).astype(np.float32):
-            assert gs.top_k(np.arange(4000), x, qi, 10, owner=owner) is None
+            got = gs.top_k(np.arange(4000), x, qi, 10, owner=owner)
+            assert got is None or (got[1] == ip_top_one(x, np.arange(4000), qi, 10)[1]).all()
     assert gs.built == 3  # owner 7 twice (each given up), never a third time; owner 8 is its own
     assert gs._refusals == {7: 2, 8: 1}
 
@@ -144,7 +196,7 @@ def test_groupings_are_made_after_repeated_use_and_kept_within_their_byte_budget
     monkeypatch.setattr(_grouped_scan, "GROUP_AFTER", 3)
     q = _clustered(1, 16, 7)[0]
     arrays = [_frozen(_clustered(5000, 16, 10 + i)) for i in range(4)]
-    one = GroupedRows(np.arange(5000), arrays[0]).nbytes
+    one = GroupedRows(np.arange(5000), arrays[0]).nbytes + HalfRows(arrays[0]).nbytes
     gs = Groupings(max_bytes=2 * one + one // 2)  # room for two groupings
     for x in arrays:
         ids = np.arange(5000)
@@ -350,6 +402,30 @@ def test_repeated_filtered_searches_use_the_caches_and_see_every_write(tmp_path,
         for _ in range(3):
             check()
         assert _search(c, queries[3], expr="b >= 5") == m.top(queries[3], 10, lambda b: b >= 5)
+
+
+def test_filtered_searches_of_rows_that_do_not_cluster_use_the_float16_copy(tmp_path, small_caches):
+    _, groupings = small_caches
+    rng = np.random.default_rng(13)
+    m = Mirror()
+    with heron.Client(str(tmp_path / "d")) as c:
+        c.create_collection("x", dimension=32, metric_type="COSINE")
+        for lo in range(0, 6000, 2000):
+            x = rng.standard_normal((2000, 32)).astype(np.float32)
+            _insert(c, m, np.arange(lo, lo + 2000), x, rng.integers(0, 10, 2000))
+        c.flush("x")
+        queries = rng.standard_normal((10, 32)).astype(np.float32)
+        for _ in range(4):
+            for q in queries:
+                assert _search(c, q, "b < 6") == m.top(q, 10, lambda b: b < 6)
+        assert groupings.answered_half > 0
+        gone = _search(c, queries[0], "b < 6")[:2]
+        c.delete("x", ids=gone)
+        for i in gone:
+            del m.rows[i]
+        for _ in range(4):
+            for q in queries:
+                assert _search(c, q, "b < 6") == m.top(q, 10, lambda b: b < 6)
 
 
 def test_the_grouped_scan_of_a_filter_equals_the_exact_search_on_random_data(tmp_path, small_caches):

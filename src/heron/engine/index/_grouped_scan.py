@@ -39,6 +39,7 @@ from typing import Any
 import numpy as np
 
 from ._faiss import faiss
+from ._half_scan import HalfRows
 
 #: Fewest gathered values (rows x dim) worth grouping: below this (3,000 rows at 128-d, 500 at 768-d) a
 #: full scan costs about as much as the bounds and the scan of the groups they keep (~25 us).
@@ -157,13 +158,14 @@ class GroupedRows:
 
 
 class _Entry:
-    __slots__ = ("source", "owner", "uses", "grouped", "state")
+    __slots__ = ("source", "owner", "uses", "grouped", "half", "state")
 
     def __init__(self, source: np.ndarray, owner: int, gone: Any) -> None:
         self.source = weakref.ref(source, gone)
         self.owner = owner
         self.uses = 0
         self.grouped: GroupedRows | None = None
+        self.half: HalfRows | None = None  # a float16 copy, for when the groups do not prune
         self.state = "counting"  # then "grouping", "ready" or "refused"
 
 
@@ -179,6 +181,7 @@ class Groupings:
         #: groupings made, and searches they answered (counters for tests and diagnostics)
         self.built = 0
         self.answered = 0
+        self.answered_half = 0
         self._busy = False
         #: per owner, its groupings given up (bounded: cleared when it holds too many owners)
         self._refusals: dict[int, int] = {}
@@ -207,34 +210,38 @@ class Groupings:
             with self._lock:
                 e = self._entries.get(key)
                 if e is None or e.source() is not vecs:
-                    if e is not None and e.grouped is not None:
-                        self._bytes -= e.grouped.nbytes
+                    if e is not None:
+                        self._release(e)
                     e = self._entries[key] = _Entry(vecs, owner, self._forget(key))
                     while len(self._entries) > self.max_entries:
                         self._drop_oldest()
         g = e.grouped
-        if g is None:
+        if g is None and e.state == "counting":
             e.uses += 1
-            if (e.state == "counting" and e.uses >= GROUP_AFTER and not self._busy and self.max_bytes
-                    and self._refusals.get(owner, 0) < REFUSALS_PER_OWNER):
+            if e.uses >= GROUP_AFTER and not self._busy and self.max_bytes:
                 e.state, self._busy = "grouping", True  # one grouping at a time: its CPU is bounded
+                group = self._refusals.get(owner, 0) < REFUSALS_PER_OWNER
                 if BACKGROUND:
-                    threading.Thread(target=self._group, args=(key, e, ids, vecs), name="heron-group-rows",
+                    threading.Thread(target=self._group, args=(key, e, ids, vecs, group), name="heron-group-rows",
                                      daemon=True).start()
                 else:
-                    self._group(key, e, ids, vecs)
-            g = e.grouped
-            if g is None:
-                return None
-        out = g.top_k(q, k)
+                    self._group(key, e, ids, vecs, group)
+                g = e.grouped
+        if g is not None:
+            out = g.top_k(q, k)
+            if g.share > GIVE_UP_SHARE:
+                with self._lock:
+                    if e.grouped is g:
+                        e.grouped, e.state = None, "refused"
+                        self._bytes -= g.nbytes
+                        self._refused(e.owner)
+            if out is not None:
+                self.answered += 1
+                return out
+        h = e.half
+        out = h.top_k(ids, vecs, q, k) if h is not None else None
         if out is not None:
-            self.answered += 1
-        if g.share > GIVE_UP_SHARE:
-            with self._lock:
-                if e.grouped is g:
-                    e.grouped, e.state = None, "refused"
-                    self._bytes -= g.nbytes
-                    self._refused(e.owner)
+            self.answered_half += 1
         return out
 
     def _forget(self, key: int) -> Any:
@@ -245,21 +252,37 @@ class Groupings:
                 e = self._entries.get(key)
                 if e is not None and e.source is ref:
                     del self._entries[key]
-                    if e.grouped is not None:
-                        self._bytes -= e.grouped.nbytes
-                        e.grouped = None
+                    self._release(e)
 
         return gone
 
-    def _group(self, key: int, e: _Entry, ids: np.ndarray, vecs: np.ndarray) -> None:
+    def _group(self, key: int, e: _Entry, ids: np.ndarray, vecs: np.ndarray, group: bool) -> None:
         try:
-            g: GroupedRows | None = GroupedRows(ids, vecs)
-        except Exception:  # noqa: BLE001 - searches go on scanning in full
-            g = None
+            try:
+                h: HalfRows | None = HalfRows(vecs)
+            except Exception:  # noqa: BLE001 - searches go on scanning the float32 rows
+                h = None
+            with self._lock:
+                if h is not None and self._entries.get(key) is e and h.nbytes <= self.max_bytes:
+                    self._entries.move_to_end(key)
+                    e.half = h
+                    self._bytes += h.nbytes
+                    while self._bytes > self.max_bytes and len(self._entries) > 1:
+                        self._drop_oldest()
+            g: GroupedRows | None = None
+            if group:
+                try:
+                    g = GroupedRows(ids, vecs)
+                except Exception:  # noqa: BLE001 - searches go on scanning in full
+                    g = None
         finally:
             self._busy = False
+        if not group:
+            e.state = "refused"
+            return
         with self._lock:
-            if g is None or self._entries.get(key) is not e or g.nbytes > self.max_bytes:
+            held = e.half.nbytes if e.half is not None else 0
+            if g is None or self._entries.get(key) is not e or g.nbytes + held > self.max_bytes:
                 e.state = "refused"
                 if g is None:
                     self._refused(e.owner)
@@ -268,8 +291,15 @@ class Groupings:
             e.grouped, e.state = g, "ready"
             self._bytes += g.nbytes
             self.built += 1
-            while self._bytes > self.max_bytes:
+            while self._bytes > self.max_bytes and len(self._entries) > 1:
                 self._drop_oldest()
+
+    def _release(self, e: _Entry) -> None:
+        """Forget what `e` holds (under the lock)."""
+        for held in (e.grouped, e.half):
+            if held is not None:
+                self._bytes -= held.nbytes
+        e.grouped = e.half = None
 
     def _refused(self, owner: int) -> None:
         if len(self._refusals) >= 4096:
@@ -278,9 +308,7 @@ class Groupings:
 
     def _drop_oldest(self) -> None:
         _, old = self._entries.popitem(last=False)
-        if old.grouped is not None:
-            self._bytes -= old.grouped.nbytes
-            old.grouped = None
+        self._release(old)
 
     def clear(self) -> None:
         with self._lock:
