@@ -1,8 +1,9 @@
 """Filtered search against its bound: faiss searching a cached flat index of only the allowed rows.
 
-Run: ``python -m bench.filter_bound [--rows N] [--dim D] [--index HNSW] [--seconds S] [--out FILE]``
+Run: ``python -m bench.filter_bound [--rows N] [--dim D] [--index HNSW] [--vectors clustered] [--seconds S] [--out FILE]``
 
-One embedded collection of ``N`` clustered unit vectors (COSINE) with an integer ``bucket`` column
+One embedded collection of ``N`` clustered unit vectors (COSINE; ``--vectors gaussian``: directions
+drawn uniformly, no clusters) with an integer ``bucket`` column
 uniform over 100 values, indexed (HNSW M 16 efConstruction 200 by default, or IVF_FLAT), flushed
 and waited on until indexed. For each filter (``bucket < 10``: 10% kept, ``bucket == 42``: 1% kept)
 single-query searches (k 10, one caller, one thread) run for ``S`` seconds through
@@ -49,8 +50,12 @@ def timed(fn: Any, nq: int, seconds: float) -> tuple[float, list[Any]]:
 
 
 def run(args: argparse.Namespace) -> str:
-    x = clustered(args.rows, args.dim, 1)
-    queries = clustered(200, args.dim, 2)
+    if args.vectors == "clustered":
+        x, queries = clustered(args.rows, args.dim, 1), clustered(200, args.dim, 2)
+    else:
+        g = np.random.default_rng(1).standard_normal((args.rows + 200, args.dim), dtype=np.float32)
+        g /= np.linalg.norm(g, axis=1, keepdims=True)
+        x, queries = np.ascontiguousarray(g[: args.rows]), np.ascontiguousarray(g[args.rows :])
     bucket = np.random.default_rng(5).integers(0, 100, args.rows, dtype=np.int64)
     root = tempfile.mkdtemp(prefix="heron-filter-bound-")
     rows = []
@@ -105,7 +110,7 @@ def run(args: argparse.Namespace) -> str:
     finally:
         shutil.rmtree(root, ignore_errors=True)
     lines = [
-        f"Rows: {args.rows:,} x {args.dim} (clustered, COSINE), {args.index}; single-query search, k {K}, one "
+        f"Rows: {args.rows:,} x {args.dim} ({args.vectors}, COSINE), {args.index}; single-query search, k {K}, one "
         f"caller, faiss on one thread, best of {args.rounds} rounds taken in turns; machine: {os.cpu_count()} cores, "
         f"Python {platform.python_version()}, faiss {faiss.__version__}, load average {os.getloadavg()[0]:.1f}.",
         "",
@@ -125,6 +130,8 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--rows", type=int, default=100_000)
     ap.add_argument("--dim", type=int, default=128)
     ap.add_argument("--index", default="HNSW", choices=["HNSW", "IVF_FLAT"])
+    ap.add_argument("--vectors", default="clustered", choices=["clustered", "gaussian"],
+                    help="clustered unit vectors, or directions drawn uniformly (no clusters)")
     ap.add_argument("--seconds", type=float, default=6.0, help="seconds of searches per system and filter")
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--out", help="write the report (markdown) here")
