@@ -20,11 +20,13 @@ plus the bounds, and grouping is given up once searches keep reading more than
 `GIVE_UP_SHARE` of the rows; an index whose rows were given up twice is not grouped again.
 Sentence embeddings (MiniLM, 384-d) are such rows: their bounds prune nothing,
 while synthetic clusters (`bench.filter_bound`) are read about 3% at 10% kept.
+The same background thread first makes a float16 copy of the rows (`_half_scan`),
+which answers, exactly too, whenever the groups do not.
 
 Memory: each grouping holds a copy of its rows (vectors and ids) plus its
-centres; the groupings held across the process are bounded by `MAX_BYTES`
-(least recently used dropped first) and only rows of at most `MAX_ROWS_BYTES`
-are grouped.
+centres, each float16 copy half the rows' bytes; all of them across the process
+are bounded by `MAX_BYTES` (least recently used dropped first) and only rows of
+at most `MAX_ROWS_BYTES` are grouped or copied.
 """
 
 from __future__ import annotations
@@ -72,7 +74,7 @@ def _budget() -> int:
 #: Groupings of one owner (an index) given up before that owner's rows are not grouped again:
 #: the rows of one collection tend to be alike, and a grouping that did not prune costs a k-means.
 REFUSALS_PER_OWNER = 2
-#: Bytes of groupings (row copies, ids, centres) kept across the process.
+#: Bytes of groupings (row copies, ids, centres) and float16 copies kept across the process.
 MAX_BYTES = _budget()
 #: Largest gathered rows (vector bytes) that are grouped.
 MAX_ROWS_BYTES = 16 << 20
@@ -170,7 +172,7 @@ class _Entry:
 
 
 class Groupings:
-    """The groupings of gathered rows, by the identity of the gathered vectors array, bounded in bytes."""
+    """The groupings and float16 copies of gathered rows, by the identity of the gathered vectors array, bounded in bytes."""
 
     def __init__(self, max_bytes: int = MAX_BYTES, max_entries: int = 256) -> None:
         self.max_bytes = max_bytes
@@ -194,7 +196,7 @@ class Groupings:
     def top_k(
         self, ids: np.ndarray, vecs: np.ndarray, q: np.ndarray, k: int, owner: int = 0
     ) -> tuple[np.ndarray, np.ndarray] | None:
-        """The grouped exact top-`k` of ``q`` over ``(ids, vecs)``, or None to scan them in full.
+        """The exact top-`k` of ``q`` over ``(ids, vecs)`` from their groups or float16 copy, or None to scan them in full.
 
         ``vecs`` must not change while it lives (the subset cache's arrays do not):
         its grouping is found again by the array's identity. ``owner`` names where
