@@ -13,6 +13,7 @@ import heron
 from heron.engine.index import _dense as _vindex_dense
 from heron.engine.index import _grouped_scan
 from heron.engine.index._exact import ip_top_one
+from heron.engine.index._faiss import faiss
 from heron.engine.index._grouped_scan import GroupedRows, Groupings
 from heron.engine.index._half_scan import HalfRows
 from heron.engine.index._subset_cache import SubsetCache
@@ -106,6 +107,27 @@ def test_the_float16_scan_equals_the_full_scan(k, scale):
             answered += 1
             _same_top(got, ip_top_one(x, ids, qi, k), tol=1e-5 * scale * 8)
     assert answered >= 55
+
+
+def test_the_float16_scan_runs_faiss_on_one_thread_and_gives_the_caller_its_setting_back():
+    before = faiss.omp_get_max_threads()
+    x = _frozen(_clustered(3000, 16, 82))
+    h = HalfRows(x)
+    seen = []
+    real = h.index.search_c
+
+    class Spy:
+        def search_c(self, *a):
+            seen.append(faiss.omp_get_max_threads())
+            return real(*a)
+
+    h.index = Spy()
+    faiss.omp_set_num_threads(2)
+    try:
+        assert h.top_k(np.arange(3000), x, x[5], 10) is not None
+        assert seen == [1] and faiss.omp_get_max_threads() == 2
+    finally:
+        faiss.omp_set_num_threads(before)
 
 
 def test_rows_the_float16_copy_cannot_tell_apart_are_never_misranked():

@@ -40,7 +40,7 @@ from typing import Any
 
 import numpy as np
 
-from ._faiss import faiss
+from ._faiss import blas_threads_for, faiss
 from ._half_scan import HalfRows
 
 #: Fewest gathered values (rows x dim) worth grouping: below this (3,000 rows at 128-d, 500 at 768-d) a
@@ -121,6 +121,10 @@ class GroupedRows:
 
     def top_k(self, q: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray] | None:
         """Exact top-`k` ``(scores [1, k], ids [1, k])`` of one float32 query ``q [dim]``; None: scan them all."""
+        with blas_threads_for(1):  # products of a few thousand rows: a second BLAS thread costs more than it gives
+            return self._top_k(q, k)
+
+    def _top_k(self, q: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray] | None:
         n = self.vecs.shape[0]
         if k >= n:
             return None

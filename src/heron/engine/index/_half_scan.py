@@ -3,7 +3,7 @@
 An exact scan of a filter's gathered rows reads every kept float32 vector
 (`ip_top_one`); its time is that memory. A float16 copy of the same rows is
 half of it, and faiss scans it (``IndexScalarQuantizer``, fp16) in about half
-the time: 0.11 against 0.2 ms for 10,000 x 128 on one core, 0.34 against 0.69
+the time: 0.11 against 0.2 ms for 10,000 x 128 on one core, 0.34-0.38 against 0.59-0.69
 ms for 10,000 MiniLM rows of 384. A float16 score differs from the float32 one
 by at most `HalfRows.margin` ``* |q|`` (each value rounded to 11 bits, and both
 sums' float32 rounding), so every row of the exact top-k scores within twice
@@ -20,7 +20,7 @@ import math
 
 import numpy as np
 
-from ._faiss import faiss
+from ._faiss import faiss, threads_for
 
 #: Rows asked of the float16 scan beyond k: ``max(2k, k + EXTRA)``.
 EXTRA = 32
@@ -58,7 +58,8 @@ class HalfRows:
             return None
         dist = np.empty((1, want), dtype=np.float32)
         rows = np.empty((1, want), dtype=np.int64)
-        self.index.search_c(1, faiss.swig_ptr(q), want, faiss.swig_ptr(dist), faiss.swig_ptr(rows))
+        with threads_for(1):  # faiss splits even one query's scan over its threads: ten times slower here
+            self.index.search_c(1, faiss.swig_ptr(q), want, faiss.swig_ptr(dist), faiss.swig_ptr(rows))
         line = float(dist[0, k - 1]) - 2.0 * self.margin * math.sqrt(float(np.dot(q, q)))
         if not float(dist[0, want - 1]) < line:  # rows past those asked for may still reach the top-k
             return None
