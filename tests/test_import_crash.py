@@ -1,16 +1,23 @@
-"""A process killed in the middle of an import job leaves none of its rows; rerunning the import gives each row once."""
+"""A process killed in the middle of an import: a plain job leaves none of its rows, `heron import` resumes.
+
+Either way, rerunning the import gives each row once.
+"""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
 import sys
 import textwrap
+import time
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
+import pytest
 
 import heron
 from tests.conftest import ROOT
@@ -91,3 +98,200 @@ def test_closing_the_engine_during_an_import_stops_it_and_the_next_open_removes_
     with heron.Client(data) as c:
         assert count(c) == 0
     assert not os.listdir(os.path.join(data, "imports"))
+
+
+# -- `heron import` is resumable: a SIGKILL at any moment, then the same command again, gives each row once --------
+
+
+def _heron(*args: str, **kw: Any) -> subprocess.Popen[str]:
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT / "src"), str(ROOT)])}
+    return subprocess.Popen([sys.executable, "-m", "heron", *args], env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, **kw)
+
+
+def _rows(fmt: str, tmp_path, vecs: np.ndarray, auto_id: bool) -> str:
+    ids = np.arange(len(vecs))
+    cols = {} if auto_id else {"id": ids}
+    cols["n"] = ids * 7
+    if fmt == "parquet":
+        path = str(tmp_path / "rows.parquet")
+        pq.write_table(pa.table({**cols, "v": pa.FixedSizeListArray.from_arrays(pa.array(vecs.ravel()), 4)}),
+                       path, row_group_size=4096)
+    else:
+        path = str(tmp_path / "rows.json")
+        rows = [{**{k: int(c[i]) for k, c in cols.items()}, "v": vecs[i].tolist()} for i in range(len(vecs))]
+        with open(path, "w", encoding="utf-8") as fh:
+            json.dump({"rows": rows}, fh)
+    return path
+
+
+def _records(data: str) -> list[str]:
+    folder = os.path.join(data, "imports")
+    return [os.path.join(folder, f) for f in os.listdir(folder) if f.endswith(".resume")] if os.path.isdir(folder) else []
+
+
+def _chunk_lines(data: str) -> int:
+    for path in _records(data):
+        with open(path, encoding="utf-8") as fh:
+            return sum(1 for line in fh if line.startswith('{"chunk"'))
+    return 0
+
+
+def _kill_after(data: str, args: list[str], chunks: int, pause: float) -> str:
+    """Run `heron import ARGS`, SIGKILL it ``pause`` seconds after its record names ``chunks`` chunks; its stderr."""
+    proc = _heron("import", *args)
+    try:
+        while _chunk_lines(data) < chunks and proc.poll() is None:
+            time.sleep(0.0005)
+        time.sleep(pause)
+        proc.send_signal(signal.SIGKILL)
+        _, err = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == -signal.SIGKILL, f"the import ended before the kill: {err[-2000:]}"
+    return err
+
+
+def _schema(auto_id: bool) -> heron.CollectionSchema:
+    s = heron.Client.create_schema(auto_id=auto_id)
+    s.add_field("id", heron.DataType.INT64, is_primary=True, auto_id=auto_id)
+    s.add_field("n", heron.DataType.INT64)
+    s.add_field("v", heron.DataType.FLOAT_VECTOR, dim=4)
+    return s
+
+
+def _all_rows(data: str) -> list[dict[str, Any]]:
+    with heron.Client(data) as c:
+        return c.query("c", filter="n >= 0", output_fields=["id", "n", "v"], limit=100_000)
+
+
+@pytest.mark.parametrize(("fmt", "auto_id", "seed"), [
+    ("parquet", False, 1), ("parquet", False, 2), ("parquet", False, 3), ("parquet", True, 4),
+    ("json", False, 5), ("json", False, 6), ("json", True, 7),
+])
+def test_heron_import_killed_at_a_random_moment_resumes_with_each_row_once(tmp_path, fmt, auto_id, seed):
+    rng = np.random.default_rng(seed)
+    n, chunk = 30_000, 500
+    vecs = rng.random((n, 4), dtype=np.float32)
+    path = _rows(fmt, tmp_path, vecs, auto_id)
+    data = str(tmp_path / "data")
+    with heron.Client(data) as c:
+        c.create_collection("c", schema=_schema(auto_id))
+        c.insert("c", [{**({} if auto_id else {"id": -1}), "n": -1, "v": [0.0] * 4}])  # a row from before, kept
+    args = [data, "c", path, "--quiet", "--chunk-rows", str(chunk)]
+    _kill_after(data, args, int(rng.integers(2, n // chunk // 2)), float(rng.choice([0.0, rng.random() * 0.01])))
+    assert _records(data), "the killed import left no record"
+    proc = _heron("import", *args)
+    out, err = proc.communicate(timeout=300)
+    assert proc.returncode == 0, err[-2000:]
+    assert "resumed:" in out and "rows already imported skipped" in out, out
+    skipped = int(out.split("resumed: ")[1].split(" rows")[0].replace(",", ""))
+    assert skipped > 0 and skipped % chunk == 0
+    assert not _records(data), "the finished import left its record"
+    rows = _all_rows(data)
+    ns = sorted(r["n"] for r in rows)
+    assert ns == list(range(0, 7 * n, 7)), "a row lost or doubled"
+    for r in rows:
+        i = r["n"] // 7
+        assert auto_id or r["id"] == i
+        assert np.array_equal(np.asarray(r["v"], dtype=np.float32), vecs[i])
+    with heron.Client(data) as c:
+        assert c.query("c", filter="n == -1", output_fields=["count(*)"])[0]["count(*)"] == 1
+
+
+def test_a_file_changed_since_the_interrupted_import_is_refused_and_abort_drops_the_record(tmp_path):
+    vecs = np.random.default_rng(8).random((20_000, 4), dtype=np.float32)
+    path = _rows("parquet", tmp_path, vecs, False)
+    data = str(tmp_path / "data")
+    with heron.Client(data) as c:
+        c.create_collection("c", schema=_schema(False))
+    args = [data, "c", path, "--quiet", "--chunk-rows", "500"]
+    _kill_after(data, args, 4, 0.0)
+    pq.write_table(pq.read_table(path).slice(0, 19_000), path)  # the file changed
+    proc = _heron("import", *args)
+    _, err = proc.communicate(timeout=300)
+    assert proc.returncode == 1
+    assert "rows.parquet" in err and "changed since the interrupted import" in err, err
+    assert _records(data), "a refused resume dropped the record"
+    proc = _heron("import", *args, "--abort")
+    out, err = proc.communicate(timeout=300)
+    assert proc.returncode == 0, err
+    kept = len(_all_rows(data))
+    assert kept > 0 and f"its {kept:,} rows stay" in out, out
+    assert not _records(data)
+
+
+def test_a_bad_row_stops_the_import_keeping_earlier_chunks_and_the_fixed_file_resumes(tmp_path):
+    n = 20_000
+    vecs = np.random.default_rng(9).random((n, 4), dtype=np.float32)
+    good = _rows("parquet", tmp_path, vecs, False)
+    t = pq.read_table(good)
+    vs = t.column("v").to_pylist()
+    vs[17_123] = [1.0, 2.0]  # a vector of the wrong dimension, in chunk 34 of 500 rows
+    bad = str(tmp_path / "bad.parquet")
+    pq.write_table(t.set_column(t.schema.get_field_index("v"), "v", pa.array(vs, pa.list_(pa.float32()))), bad)
+    data = str(tmp_path / "data")
+    with heron.Client(data) as c:
+        c.create_collection("c", schema=_schema(False))
+    args = [data, "c", bad, "--quiet", "--chunk-rows", "500"]
+    proc = _heron("import", *args)
+    _, err = proc.communicate(timeout=300)
+    assert proc.returncode == 1
+    assert "bad.parquet" in err and "'v'" in err and "row 17123" in err and "rerun the import to resume" in err, err
+    assert sorted(r["n"] for r in _all_rows(data)) == list(range(0, 7 * 17_000, 7))  # the chunks before it
+    pq.write_table(t, bad)  # fixed
+    proc = _heron("import", *args)
+    out, err = proc.communicate(timeout=300)
+    assert proc.returncode == 0, err
+    assert "resumed: 17,000 rows already imported skipped" in out, out
+    assert sorted(r["n"] for r in _all_rows(data)) == list(range(0, 7 * n, 7))
+
+
+KILLER = textwrap.dedent("""
+    import os, signal, sys
+    import heron.engine._import_resume as res
+    from heron import _requests as rq
+    from heron._cli import main
+    from heron.engine._engine import Engine
+    where, at = sys.argv[1], int(sys.argv[2])
+    begun = [0]
+    begin, execute = res.ResumeRecord.begin, Engine.execute
+
+    def counted_begin(self, *a):
+        begun[0] += 1
+        if where == "after_insert" and begun[0] == at + 1:  # chunk AT inserted, the next not yet recorded
+            os.kill(os.getpid(), signal.SIGKILL)
+        begin(self, *a)
+
+    def killing_execute(self, r):
+        if where == "before_insert" and isinstance(r, rq.Insert) and begun[0] == at:  # chunk AT recorded only
+            os.kill(os.getpid(), signal.SIGKILL)
+        return execute(self, r)
+
+    res.ResumeRecord.begin, Engine.execute = counted_begin, killing_execute
+    main(["import", *sys.argv[3:]])
+""")
+
+
+@pytest.mark.parametrize("auto_id", [False, True])
+@pytest.mark.parametrize("where", ["before_insert", "after_insert"])
+def test_the_chunk_in_flight_at_the_kill_is_imported_once_whether_or_not_its_insert_was_done(tmp_path, where, auto_id):
+    n, chunk, at = 6_000, 500, 5
+    vecs = np.random.default_rng(10).random((n, 4), dtype=np.float32)
+    path = _rows("parquet", tmp_path, vecs, auto_id)
+    data = str(tmp_path / "data")
+    with heron.Client(data) as c:
+        c.create_collection("c", schema=_schema(auto_id))
+    args = [data, "c", path, "--quiet", "--chunk-rows", str(chunk)]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT / "src"), str(ROOT)])}
+    proc = subprocess.run([sys.executable, "-c", KILLER, where, str(at), *args], env=env, capture_output=True,
+                          text=True, timeout=300)
+    assert proc.returncode == -signal.SIGKILL, proc.stderr[-2000:]
+    assert len(_all_rows(data)) == (at if where == "after_insert" else at - 1) * chunk
+    proc2 = _heron("import", *args)
+    out, err = proc2.communicate(timeout=300)
+    assert proc2.returncode == 0, err[-2000:]
+    assert f"resumed: {(at if where == 'after_insert' else at - 1) * chunk:,} rows" in out, out
+    assert sorted(r["n"] for r in _all_rows(data)) == list(range(0, 7 * n, 7))

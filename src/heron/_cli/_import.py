@@ -10,8 +10,15 @@ made absolute here, so give paths the server can read).
 ``--map COLUMN=FIELD`` reads a file whose columns are named otherwise
 (any Parquet, CSV or JSON lines file with a column per field).
 
-The import is one job, all or nothing: a bad value stops it with its file,
-field and row, and no row of it is kept. ``--create-from SCHEMA.json``
+The import commits its rows chunk by chunk (``--chunk-rows``, 8192 by
+default) and is resumable: the data directory keeps a record of the files'
+row ranges already in, so after a crash (of this command, or of the server)
+running the same command again skips them and finishes, with no row lost or
+doubled. Until then the rows imported so far stay visible; ``--abort`` drops
+the record instead (those rows stay), so that a later import starts over. A
+file changed since the interrupted run is refused. A bad value stops the
+import with its file, field and row, and no row of its chunk is written;
+fix the file and rerun to resume. ``--create-from SCHEMA.json``
 (a ``schema.json`` of ``heron export``) creates the collection first, with
 its partitions and indexes.
 """
@@ -47,6 +54,10 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
     s.add_argument("--sep", default=",", help="CSV field separator (default: ,)")
     s.add_argument("--db", default="", help="its database (default: default)")
     s.add_argument("--token", default="", help="user:password for a server with --auth")
+    s.add_argument("--chunk-rows", type=int, default=0, metavar="N",
+                   help="rows per chunk committed (default 8192; a resumed import keeps its first run's)")
+    s.add_argument("--abort", action="store_true",
+                   help="drop the record of an interrupted import of these files (its rows stay); import nothing")
     s.add_argument("--quiet", action="store_true", help="no progress bar")
     return s
 
@@ -58,13 +69,21 @@ def run(args: argparse.Namespace) -> int:
     with open_client(args.uri, args.token) as client:
         if args.create_from:
             create_from(client, args.collection, args.create_from, kw)
-        options = {"sep": args.sep, **({"column_map": json.dumps(_mapping(args.map))} if args.map else {})}
+        options = {"sep": args.sep, "resume": "abort" if args.abort else "1",
+                   **({"column_map": json.dumps(_mapping(args.map))} if args.map else {}),
+                   **({"chunk_rows": str(args.chunk_rows)} if args.chunk_rows else {})}
         jobs = []
         for partition, files in plan(args.paths, args.partition):
             jobs.append(import_files(client, db, args.collection, files, partition, quiet=args.quiet,
                                      options=options))
     rows = sum(j["imported_rows"] for j in jobs)
-    print(f"heron import: {rows:,} rows imported into {args.collection} (jobs {', '.join(str(j['job_id']) for j in jobs)})")
+    skipped = sum(j.get("skipped_rows", 0) for j in jobs)
+    ids = ", ".join(str(j["job_id"]) for j in jobs)
+    if args.abort:
+        print(f"heron import: the record of the interrupted import is dropped; its {skipped:,} rows stay")
+        return 0
+    resumed = f"; resumed: {skipped:,} rows already imported skipped" if skipped else ""
+    print(f"heron import: {rows:,} rows imported into {args.collection} (jobs {ids}){resumed}")
     return 0
 
 
@@ -113,7 +132,8 @@ def import_files(client: Any, db: str, name: str, files: list[str], partition: s
     finally:
         progress.close()
     if job["state_name"] == "Failed":
-        raise HeronError(f"import job {job_id} failed, nothing imported: {job['reason']}")
+        resumable = (options or {}).get("resume") == "1"
+        raise HeronError(f"import job {job_id} failed{'' if resumable else ', nothing imported'}: {job['reason']}")
     return dict(job)
 
 
