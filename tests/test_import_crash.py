@@ -295,3 +295,23 @@ def test_the_chunk_in_flight_at_the_kill_is_imported_once_whether_or_not_its_ins
     assert proc2.returncode == 0, err[-2000:]
     assert f"resumed: {(at if where == 'after_insert' else at - 1) * chunk:,} rows" in out, out
     assert sorted(r["n"] for r in _all_rows(data)) == list(range(0, 7 * n, 7))
+
+
+def test_starting_a_resumable_import_that_is_still_running_follows_the_running_job(tmp_path):
+    from heron import _requests as rq
+
+    n = 30_000
+    path = _rows("parquet", tmp_path, np.random.default_rng(12).random((n, 4), dtype=np.float32), False)
+    data = str(tmp_path / "data")
+    options = {"resume": "1", "chunk_rows": "100"}
+    with heron.Client(data) as c:
+        c.create_collection("c", schema=_schema(False))
+        first = c._call(rq.ImportFiles("default", "c", (path,), "", options), None)
+        again = c._call(rq.ImportFiles("default", "c", (path,), "", options), None)
+        assert again == first
+        with pytest.raises(heron.ParamError, match="is running"):
+            c._call(rq.ImportFiles("default", "c", (path,), "", {"resume": "abort"}), None)
+        while c._call(rq.GetImportProgress(first), None)["state_name"] not in ("Completed", "Failed"):
+            time.sleep(0.01)
+        assert c._call(rq.GetImportProgress(first), None)["state_name"] == "Completed"
+    assert sorted(r["n"] for r in _all_rows(data)) == list(range(0, 7 * n, 7))

@@ -89,14 +89,15 @@ class Imports:
         self._ids = itertools.count(int(time.time() * 1000) << 8)
         self._lock = threading.Lock()
         self._threads: list[threading.Thread] = []
-        #: Records of the resumable jobs running now.
-        self._resuming: set[str] = set()
+        #: Record path -> id of the resumable job running on it (0 while it starts).
+        self._resuming: dict[str, int] = {}
 
     def op_import(self, r: rq.ImportFiles) -> int:
         """Check the collection, partition and files, then start the job; its id.
 
         The option ``resume=1`` makes the job resumable (`heron.engine._import_resume`): `ParamError`
-        when a file changed since an interrupted run of it, or while that run still goes on.
+        when a file changed since an interrupted run of it; while a run of the same import still
+        goes on (its caller went away), that job's id. ``resume=abort`` drops the record.
         """
         coll = self.engine.collection(r.db_name, r.collection_name)
         if r.partition_name:
@@ -105,16 +106,37 @@ class Imports:
             raise ParamError("files: got none, expected the paths of the files to import")
         groups = group_files(list(r.files))
         mode = r.options.get("resume", "")
-        record = self._record(r, coll.name, groups, mode) if mode else None
-        with self._lock:
-            job = ImportJob(next(self._ids), r.db_name, coll.name, r.partition_name, groups)
-            self.jobs[job.id] = job
-        job.columns = column_map(r.options.get("column_map", ""))
+        if mode not in ("", "1", "abort"):
+            raise ParamError(f"options.resume: got {mode!r}, expected 1 (a resumable job) or abort")
+        path = record_path(self.engine.dir.path, r.db_name, coll.name, r.partition_name, groups) if mode else ""
+        if path:
+            with self._lock:
+                running = self._resuming.get(path)
+                if running is None:
+                    self._resuming[path] = 0
+            if running and mode == "1":
+                return running  # the same import, still running (its caller went away): follow it
+            if running is not None:
+                raise ParamError(f"an import of these files into {coll.name!r} is running (job {running})")
+        try:
+            record = self._record(r, coll.name, groups, mode, path) if mode else None
+            with self._lock:
+                job = ImportJob(next(self._ids), r.db_name, coll.name, r.partition_name, groups)
+                self.jobs[job.id] = job
+                if mode == "1":
+                    self._resuming[path] = job.id
+            job.columns = column_map(r.options.get("column_map", ""))
+        except BaseException:
+            with self._lock:
+                self._resuming.pop(path, None)
+            raise
         sep, nullkey = r.options.get("sep", ","), r.options.get("nullkey", "")
         if mode == "abort":
             job.skipped = sum(record.resumed.values()) if record is not None else 0
             if record is not None:
                 record.close(forget=True)
+            with self._lock:
+                self._resuming.pop(path, None)
             job.state, job.progress = COMPLETED, 100
             return job.id
         target = self._run if record is None else self._run_resumable
@@ -124,14 +146,9 @@ class Imports:
         thread.start()
         return job.id
 
-    def _record(self, r: rq.ImportFiles, name: str, groups: list[list[str]], mode: str) -> ResumeRecord | None:
+    def _record(self, r: rq.ImportFiles, name: str, groups: list[list[str]], mode: str,
+                path: str) -> ResumeRecord | None:
         """The record of a resumable job: an interrupted run's (its files checked, its last chunk resolved) or new."""
-        if mode not in ("1", "abort"):
-            raise ParamError(f"options.resume: got {mode!r}, expected 1 (a resumable job) or abort")
-        path = record_path(self.engine.dir.path, r.db_name, name, r.partition_name, groups)
-        with self._lock:
-            if path in self._resuming:
-                raise ParamError(f"an import of these files into {name!r} is already running")
         record = ResumeRecord.load(path)
         if mode == "abort":
             if record is not None:
@@ -149,8 +166,6 @@ class Imports:
             record.check_files(files)
             done = self._in(record, r.db_name, name, r.partition_name)
         record.start(files, done)
-        with self._lock:
-            self._resuming.add(path)
         return record
 
     def _in(self, record: ResumeRecord, db: str, name: str, partition: str) -> dict[tuple[int, int], int]:
@@ -253,7 +268,7 @@ class Imports:
         finally:
             record.close(forget=forget)
             with self._lock:
-                self._resuming.discard(record.path)
+                self._resuming.pop(record.path, None)
 
     def _undo(self, job: ImportJob) -> bool:
         """Delete the rows the job inserted; whether that was done (else the journal is left for the next open)."""
