@@ -6,7 +6,8 @@ One collection (INT64 ``id``, FLOAT_VECTOR ``vector``, VARCHAR ``tag``,
 INT64 ``bucket``, DOUBLE ``score``) is filled from numpy columns in calls of
 10,000 rows (timed: Heron's numpy-columns insert rate). It is then exported
 in each format (`heron._cli._export.export`, rows/s) and each export is
-imported into a fresh collection by an import job (`heron.engine._import`,
+imported into a fresh collection by the import job ``heron import`` runs
+(`heron.engine._import`, resumable: committed and recorded chunk by chunk;
 rows/s from submitting the job to its completion, flush included). For
 scale, pyarrow's own ``write_table`` / ``read_table`` of the same rows as one
 Parquet file are timed too. Every import is checked to hold every row.
@@ -58,7 +59,7 @@ def _timed(fn: Callable[[], Any]) -> float:
 
 
 def _import(client: Any, files: list[str]) -> None:
-    job = client._call(rq.ImportFiles("default", "c", tuple(files)), None)
+    job = client._call(rq.ImportFiles("default", "c", tuple(files), "", {"resume": "1"}), None)
     while True:
         state = client._call(rq.GetImportProgress(job), None)
         if state["state_name"] == "Completed":

@@ -41,7 +41,7 @@ from .._requests_ops import IMPORT_STATE_NAMES
 from .._schema import CollectionSchema
 from ..data._batch import Batch, build_batch
 from ._import_journal import Journal
-from ._import_readers import read_group
+from ._import_readers import read_ahead, read_group
 from ._import_resume import ResumeRecord, fingerprints, first_key, landed, new_record, record_path
 
 if TYPE_CHECKING:
@@ -286,7 +286,14 @@ class Imports:
 
     def _batches(self, job: ImportJob, schema: CollectionSchema, sep: str, nullkey: str, chunk: int = 0,
                  skip: dict[tuple[int, int], int] | None = None) -> Iterator[tuple[int, int, Batch, int]]:
-        """(group, first row, batch, rows) of each chunk of ``chunk`` rows; those in ``skip`` are not converted."""
+        """(group, first row, batch, rows) of each chunk of ``chunk`` rows; those in ``skip`` are not converted.
+
+        The chunks are read and converted on a thread of their own, a little ahead of the caller.
+        """
+        return read_ahead(self._chunks(job, schema, sep, nullkey, chunk, skip))
+
+    def _chunks(self, job: ImportJob, schema: CollectionSchema, sep: str, nullkey: str, chunk: int,
+                skip: dict[tuple[int, int], int] | None) -> Iterator[tuple[int, int, Batch, int]]:
         for g, group in enumerate(job.files):
             where = group[0] if len(group) == 1 else os.path.dirname(group[0]) or group[0]
             chunks = read_group(schema, group, sep, nullkey, chunk or CHUNK)

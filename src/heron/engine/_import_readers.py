@@ -7,8 +7,10 @@ takes them, number of rows); a bad value raises `DataError` naming its row.
 from __future__ import annotations
 
 import os
+import queue
+import threading
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import orjson
@@ -18,6 +20,59 @@ from .._schema import CollectionSchema
 from .._types import DataType
 from ..data._bulk_layout import META, batch_columns
 from ..data._text_columns import text_column
+
+T = TypeVar("T")
+_END = object()
+
+
+def read_ahead(items: Iterator[T], depth: int = 2) -> Iterator[T]:
+    """The items of ``items``, made on a thread of their own while the caller uses the previous ones.
+
+    At most ``depth`` items wait made, so memory stays that of ``depth + 2``
+    chunks. Reading and converting a file (pyarrow and numpy, which release
+    the GIL) so overlap with inserting what was read. An exception raised
+    while making an item is raised here, in that item's place; a caller that
+    stops early (closing this generator) stops the thread after the item it
+    is making.
+    """
+    q: queue.Queue[tuple[Any, BaseException | None]] = queue.Queue(depth)
+    stop = threading.Event()
+
+    def put(entry: tuple[Any, BaseException | None]) -> bool:
+        while not stop.is_set():
+            try:
+                q.put(entry, timeout=0.05)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def produce() -> None:
+        try:
+            for x in items:
+                if not put((x, None)):
+                    return
+            put((_END, None))
+        except BaseException as exc:  # noqa: BLE001 - handed to the caller, raised there
+            put((None, exc))
+        finally:
+            close = getattr(items, "close", None)
+            if close is not None:
+                close()
+
+    thread = threading.Thread(target=produce, name="heron-import-read", daemon=True)
+    thread.start()
+    try:
+        while True:
+            x, exc = q.get()
+            if exc is not None:
+                raise exc
+            if x is _END:
+                return
+            yield x
+    finally:
+        stop.set()
+        thread.join()
 
 
 def read_group(schema: CollectionSchema, group: list[str], sep: str, nullkey: str,
