@@ -315,3 +315,32 @@ def test_starting_a_resumable_import_that_is_still_running_follows_the_running_j
             time.sleep(0.01)
         assert c._call(rq.GetImportProgress(first), None)["state_name"] == "Completed"
     assert sorted(r["n"] for r in _all_rows(data)) == list(range(0, 7 * n, 7))
+
+
+def test_resuming_into_a_collection_dropped_and_created_again_is_refused(tmp_path):
+    from heron import _requests as rq
+
+    t = pq.read_table(_rows("parquet", tmp_path, np.random.default_rng(13).random((3_000, 4), dtype=np.float32), False))
+    vs = t.column("v").to_pylist()
+    vs[2_500] = [1.0]
+    bad = str(tmp_path / "bad.parquet")
+    pq.write_table(t.set_column(t.schema.get_field_index("v"), "v", pa.array(vs, pa.list_(pa.float32()))), bad)
+    data = str(tmp_path / "data")
+    options = {"resume": "1", "chunk_rows": "1000"}
+
+    def run(c) -> dict[str, Any]:
+        job = c._call(rq.ImportFiles("default", "c", (bad,), "", options), None)
+        while (state := c._call(rq.GetImportProgress(job), None))["state_name"] not in ("Completed", "Failed"):
+            time.sleep(0.01)
+        return state
+
+    with heron.Client(data) as c:
+        c.create_collection("c", schema=_schema(False))
+        state = run(c)
+        assert state["state_name"] == "Failed" and "row 2500" in state["reason"] and state["imported_rows"] == 2_000
+        c.drop_collection("c")
+        c.create_collection("c", schema=_schema(False))
+        with pytest.raises(heron.ParamError, match="dropped and created again"):
+            run(c)
+        c._call(rq.ImportFiles("default", "c", (bad,), "", {"resume": "abort"}), None)
+        assert run(c)["imported_rows"] == 2_000  # started over from the first row

@@ -152,7 +152,7 @@ class Imports:
         record = ResumeRecord.load(path)
         if mode == "abort":
             if record is not None:
-                record.resumed = self._in(record, r.db_name, name, r.partition_name)
+                record.resumed = self._in(record, r.db_name, name, r.partition_name, abort=True)
             return record
         files = fingerprints(groups)
         text = r.options.get("chunk_rows", "") or str(CHUNK)
@@ -160,7 +160,7 @@ class Imports:
         if chunk < 1:
             raise ParamError(f"options.chunk_rows: got {text!r}, expected a positive number of rows")
         if record is None:
-            record = new_record(path, files, chunk)
+            record = new_record(path, files, chunk, self.engine.collection(r.db_name, name).id)
             done: dict[tuple[int, int], int] = {}
         else:
             record.check_files(files)
@@ -168,12 +168,20 @@ class Imports:
         record.start(files, done)
         return record
 
-    def _in(self, record: ResumeRecord, db: str, name: str, partition: str) -> dict[tuple[int, int], int]:
+    def _in(self, record: ResumeRecord, db: str, name: str, partition: str,
+            abort: bool = False) -> dict[tuple[int, int], int]:
         """The chunks of an interrupted run that are in, its last one looked up in the data."""
         coll = self.engine.collection(db, name)
+        if record.head.get("collection_id", coll.id) != coll.id:
+            if abort:
+                return {}  # none of its rows are in this collection
+            raise ParamError(f"collection {name!r} was dropped and created again since the interrupted import of "
+                             "these files; drop its record with the option resume=abort (`heron import --abort`) "
+                             "and import again")
         last = record.chunks[-1] if record.chunks else None
         auto = coll.schema.primary_field.auto_id
-        return record.done(last is not None and landed(coll.partition(partition), last, auto))
+        with coll.write_lock:
+            return record.done(last is not None and landed(coll.partition(partition), last, auto))
 
     def stop(self) -> None:
         """Wait for running jobs to stop (the engine is closing: their next call fails, leaving their journal)."""

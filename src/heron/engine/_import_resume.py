@@ -4,7 +4,7 @@ An import started with the option ``resume=1`` (``heron import`` asks for
 it; Milvus ignores options it does not know) commits its rows chunk by chunk
 and keeps ``DIR/imports/KEY.resume``, KEY naming the database, collection,
 partition and files. Its first line holds each file's size and modification
-time and the rows per chunk; then, synced to disk before each chunk's insert,
+time, the rows per chunk and the collection's id; then, synced to disk before each chunk's insert,
 one line per chunk: its file group, first row, row count, the engine's last
 sequence number before the insert and the chunk's first primary key.
 
@@ -19,9 +19,9 @@ inserted a batch of the same size into that partition at that moment.
 
 A rerun of the same import (same collection, partition and files) skips the
 chunks in, and removes the record once all rows are flushed. It refuses when
-a file changed since (size or modification time), except the file whose bad
-row stopped the job: rows of it before the failing chunk are taken as they
-were. Until the rerun, the rows imported so far stay visible. The option
+the collection was dropped and created again since, or a file changed (size
+or modification time), except the file whose bad row stopped the job: rows of
+it before the failing chunk are taken as they were. Until the rerun, the rows imported so far stay visible. The option
 ``resume=abort`` drops the record (its rows stay), so that a later import of
 the same files starts from the first row.
 """
@@ -150,9 +150,9 @@ class ResumeRecord:
             _sync_dir(os.path.dirname(self.path))
 
 
-def new_record(path: str, files: list[list[list[Any]]], chunk: int) -> ResumeRecord:
-    """A record for a job starting from its first row."""
-    return ResumeRecord(path, {"files": files, "chunk": chunk}, [])
+def new_record(path: str, files: list[list[list[Any]]], chunk: int, collection_id: int) -> ResumeRecord:
+    """A record for a job starting from its first row, into the collection numbered ``collection_id``."""
+    return ResumeRecord(path, {"files": files, "chunk": chunk, "collection_id": collection_id}, [])
 
 
 def landed(partition: Partition, chunk: dict[str, Any], pk_is_auto: bool) -> bool:
