@@ -80,7 +80,8 @@ def run(args: argparse.Namespace) -> int:
     skipped = sum(j.get("skipped_rows", 0) for j in jobs)
     ids = ", ".join(str(j["job_id"]) for j in jobs)
     if args.abort:
-        print(f"heron import: the record of the interrupted import is dropped; its {skipped:,} rows stay")
+        print(f"heron import: the record of an interrupted import of these files, if any, is dropped; "
+              f"its {skipped:,} rows stay")
         return 0
     resumed = f"; resumed: {skipped:,} rows already imported skipped" if skipped else ""
     print(f"heron import: {rows:,} rows imported into {args.collection} (jobs {ids}){resumed}")
