@@ -346,3 +346,34 @@ def test_resuming_into_a_collection_dropped_and_created_again_is_refused(tmp_pat
             run(c)
         c._call(rq.ImportFiles("default", "c", (bad,), "", {"resume": "abort"}), None)
         assert run(c)["imported_rows"] == 2_000  # started over from the first row
+
+
+def test_the_same_command_with_create_from_resumes_into_the_collection_it_made(tmp_path):
+    from heron._cli import main
+
+    n, chunk = 5_000, 500
+    src = str(tmp_path / "src")
+    with heron.Client(src) as c:
+        c.create_collection("c", schema=_schema(False))
+        c.insert("c", {"id": np.arange(n), "n": np.arange(n) * 7,
+                       "v": np.random.default_rng(14).random((n, 4), dtype=np.float32)})
+        params = c.prepare_index_params()
+        params.add_index("v", "IVF_FLAT", "v_idx", "L2", params={"nlist": 8})
+        c.create_index("c", params)
+    out = tmp_path / "out"
+    assert main(["export", src, "c", str(out), "--quiet"]) == 0
+    data = str(tmp_path / "data")
+    heron.Client(data).close()
+    args = [data, "c", str(out), "--create-from", str(out / "schema.json"), "--quiet", "--chunk-rows", str(chunk)]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT / "src"), str(ROOT)])}
+    proc = subprocess.run([sys.executable, "-c", KILLER, "after_insert", "4", *args], env=env, capture_output=True,
+                          text=True, timeout=300)
+    assert proc.returncode == -signal.SIGKILL, proc.stderr[-2000:]
+    again = _heron("import", *args)
+    stdout, err = again.communicate(timeout=300)
+    assert again.returncode == 0, err[-2000:]
+    assert "resumed: 2,000 rows already imported skipped" in stdout, stdout
+    assert sorted(r["n"] for r in _all_rows(data)) == list(range(0, 7 * n, 7))
+    with heron.Client(data) as c:
+        assert c.list_indexes("c") == ["v_idx"]
+        assert c.describe_index("c", "v_idx")["index_type"] == "IVF_FLAT"

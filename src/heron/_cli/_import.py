@@ -18,9 +18,12 @@ doubled. Until then the rows imported so far stay visible; ``--abort`` drops
 the record instead (those rows stay), so that a later import starts over. A
 file changed since the interrupted run is refused. A bad value stops the
 import with its file, field and row, and no row of its chunk is written;
-fix the file and rerun to resume. ``--create-from SCHEMA.json``
-(a ``schema.json`` of ``heron export``) creates the collection first, with
-its partitions and indexes.
+fix the file and rerun to resume. Against a Milvus server, which ignores
+the option asking for this, the import is Milvus's own job.
+
+``--create-from SCHEMA.json`` (a ``schema.json`` of ``heron export``)
+creates the collection first, with its partitions and indexes (those not
+there yet, when it exists).
 """
 
 from __future__ import annotations
@@ -139,20 +142,30 @@ def import_files(client: Any, db: str, name: str, files: list[str], partition: s
 
 
 def create_from(client: Any, name: str, manifest: str, kw: dict[str, Any]) -> None:
-    """Create collection ``name`` as the ``schema.json`` at ``manifest`` describes it: schema, partitions, indexes."""
+    """Create collection ``name`` as the ``schema.json`` at ``manifest`` describes it: schema, partitions, indexes.
+
+    What exists already is kept (a rerun of an interrupted import): only missing partitions and indexes are made.
+    """
     from .._schema import CollectionSchema
 
     with open(manifest, encoding="utf-8") as fh:
         doc = json.load(fh)
     d = doc.get("collection") or {}
-    client.create_collection(name, schema=CollectionSchema.from_dict(d), properties=d.get("properties") or {}, **kw)
+    existed = client.has_collection(name, **kw)  # a rerun of an interrupted import finds it made
+    if not existed:
+        client.create_collection(name, schema=CollectionSchema.from_dict(d), properties=d.get("properties") or {},
+                                 **kw)
     for p in doc.get("partitions") or []:
         if not client.has_partition(name, p, **kw):
             client.create_partition(name, p, **kw)
     indexes = doc.get("indexes") or []
     if indexes:
-        for index in client.list_indexes(name, **kw):  # the default index of a collection made from a dim
-            client.drop_index(name, index, **kw)
+        if not existed:
+            for index in client.list_indexes(name, **kw):  # the default index of a collection made from a dim
+                client.drop_index(name, index, **kw)
+        have = set(client.list_indexes(name, **kw))
+        indexes = [i for i in indexes if (i.get("index_name") or i["field_name"]) not in have]
+    if indexes:
         params = client.prepare_index_params()
         for i in indexes:
             extra = {k: v for k, v in i.items() if k not in _INDEX_KEYS}
