@@ -103,15 +103,15 @@ def test_closing_the_engine_during_an_import_stops_it_and_the_next_open_removes_
 # -- `heron import` is resumable: a SIGKILL at any moment, then the same command again, gives each row once --------
 
 
-def _heron(*args: str, **kw: Any) -> subprocess.Popen[str]:
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT / "src"), str(ROOT)])}
+def _heron(*args: str, extra_env: dict[str, str] | None = None) -> subprocess.Popen[str]:
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT / "src"), str(ROOT)]), **(extra_env or {})}
     return subprocess.Popen([sys.executable, "-m", "heron", *args], env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, **kw)
+                            stderr=subprocess.PIPE, text=True)
 
 
-def _rows(fmt: str, tmp_path, vecs: np.ndarray, auto_id: bool) -> str:
+def _rows(fmt: str, tmp_path, vecs: np.ndarray, auto_id: bool, text_keys: bool = False) -> str:
     ids = np.arange(len(vecs))
-    cols = {} if auto_id else {"id": ids}
+    cols: dict[str, Any] = {} if auto_id else {"id": ids.astype(str) if text_keys else ids}
     cols["n"] = ids * 7
     if fmt == "parquet":
         path = str(tmp_path / "rows.parquet")
@@ -119,7 +119,7 @@ def _rows(fmt: str, tmp_path, vecs: np.ndarray, auto_id: bool) -> str:
                        path, row_group_size=4096)
     else:
         path = str(tmp_path / "rows.json")
-        rows = [{**{k: int(c[i]) for k, c in cols.items()}, "v": vecs[i].tolist()} for i in range(len(vecs))]
+        rows = [{**{k: c[i].item() for k, c in cols.items()}, "v": vecs[i].tolist()} for i in range(len(vecs))]
         with open(path, "w", encoding="utf-8") as fh:
             json.dump({"rows": rows}, fh)
     return path
@@ -154,9 +154,12 @@ def _kill_after(data: str, args: list[str], chunks: int, pause: float) -> str:
     return err
 
 
-def _schema(auto_id: bool) -> heron.CollectionSchema:
+def _schema(auto_id: bool, text_keys: bool = False) -> heron.CollectionSchema:
     s = heron.Client.create_schema(auto_id=auto_id)
-    s.add_field("id", heron.DataType.INT64, is_primary=True, auto_id=auto_id)
+    if text_keys:
+        s.add_field("id", heron.DataType.VARCHAR, is_primary=True, max_length=16)
+    else:
+        s.add_field("id", heron.DataType.INT64, is_primary=True, auto_id=auto_id)
     s.add_field("n", heron.DataType.INT64)
     s.add_field("v", heron.DataType.FLOAT_VECTOR, dim=4)
     return s
@@ -259,13 +262,17 @@ KILLER = textwrap.dedent("""
     begun = [0]
     begin, execute = res.ResumeRecord.begin, Engine.execute
 
+    engines = []
+
     def counted_begin(self, *a):
         begun[0] += 1
         if where == "after_insert" and begun[0] == at + 1:  # chunk AT inserted, the next not yet recorded
+            engines[0].wait_background()  # full segments written: the rerun finds chunk AT in a sealed one
             os.kill(os.getpid(), signal.SIGKILL)
         begin(self, *a)
 
     def killing_execute(self, r):
+        engines[:] = [self]
         if where == "before_insert" and isinstance(r, rq.Insert) and begun[0] == at:  # chunk AT recorded only
             os.kill(os.getpid(), signal.SIGKILL)
         return execute(self, r)
@@ -275,24 +282,27 @@ KILLER = textwrap.dedent("""
 """)
 
 
-@pytest.mark.parametrize("auto_id", [False, True])
+@pytest.mark.parametrize("keys", ["int", "auto_id", "text"])
 @pytest.mark.parametrize("where", ["before_insert", "after_insert"])
-def test_the_chunk_in_flight_at_the_kill_is_imported_once_whether_or_not_its_insert_was_done(tmp_path, where, auto_id):
+def test_the_chunk_in_flight_at_the_kill_is_imported_once_whether_or_not_its_insert_was_done(tmp_path, where, keys):
     n, chunk, at = 6_000, 500, 5
+    auto_id, text = keys == "auto_id", keys == "text"
     vecs = np.random.default_rng(10).random((n, 4), dtype=np.float32)
-    path = _rows("parquet", tmp_path, vecs, auto_id)
+    path = _rows("parquet", tmp_path, vecs, auto_id, text)
     data = str(tmp_path / "data")
     with heron.Client(data) as c:
-        c.create_collection("c", schema=_schema(auto_id))
+        c.create_collection("c", schema=_schema(auto_id, text))
         if not auto_id:  # an older row with the first key of the chunk in flight: not taken for that chunk
-            c.insert("c", [{"id": (at - 1) * chunk, "n": -1, "v": [0.0] * 4}])
+            key = (at - 1) * chunk
+            c.insert("c", [{"id": str(key) if text else key, "n": -1, "v": [0.0] * 4}])
     args = [data, "c", path, "--quiet", "--chunk-rows", str(chunk)]
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT / "src"), str(ROOT)])}
+    seal = {"HERON_SEAL_ROWS": str(chunk)}  # each chunk sealed once inserted: the in-flight one is looked up there
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT / "src"), str(ROOT)]), **seal}
     proc = subprocess.run([sys.executable, "-c", KILLER, where, str(at), *args], env=env, capture_output=True,
                           text=True, timeout=300)
     assert proc.returncode == -signal.SIGKILL, proc.stderr[-2000:]
     assert len(_all_rows(data)) == (at if where == "after_insert" else at - 1) * chunk
-    proc2 = _heron("import", *args)
+    proc2 = _heron("import", *args, extra_env=seal)
     out, err = proc2.communicate(timeout=300)
     assert proc2.returncode == 0, err[-2000:]
     assert f"resumed: {(at if where == 'after_insert' else at - 1) * chunk:,} rows" in out, out
