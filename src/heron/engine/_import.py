@@ -261,7 +261,8 @@ class Imports:
                 out = self.engine.execute(rq.Insert(job.db, job.collection, batch, job.partition))
                 job.ids.extend(out["ids"])
                 job.rows += n
-                job.progress = min(99, int(100 * (job.rows + job.skipped) / total)) if total else 50
+                part = (job.rows + job.skipped) / total if total else g / len(job.files)  # by files if rows unknown
+                job.progress = min(99, int(100 * part))
             self.engine.execute(rq.Flush(job.db, job.collection))
             forget = True
             job.state, job.progress = COMPLETED, 100
