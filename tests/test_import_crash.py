@@ -387,3 +387,39 @@ def test_the_same_command_with_create_from_resumes_into_the_collection_it_made(t
     with heron.Client(data) as c:
         assert c.list_indexes("c") == ["v_idx"]
         assert c.describe_index("c", "v_idx")["index_type"] == "IVF_FLAT"
+
+
+def test_rows_the_insert_itself_refuses_stop_the_import_like_a_bad_row_and_the_fixed_file_resumes(tmp_path, monkeypatch):
+    from heron import _requests as rq
+    from heron._errors import DataError
+    from heron.engine._writes import Writer
+
+    n = 3_000
+    path = _rows("parquet", tmp_path, np.random.default_rng(15).random((n, 4), dtype=np.float32), False)
+    check = Writer._check_batch
+
+    def refusing(self, coll, batch, upsert):
+        if int(batch.columns["id"].values[0]) == 1_500:
+            raise DataError("field 'n': refused")
+        check(self, coll, batch, upsert)
+
+    def run(c) -> dict[str, Any]:
+        job = c._call(rq.ImportFiles("default", "c", (path,), "", {"resume": "1", "chunk_rows": "500"}), None)
+        while (state := c._call(rq.GetImportProgress(job), None))["state_name"] not in ("Completed", "Failed"):
+            time.sleep(0.01)
+        return state
+
+    data = str(tmp_path / "data")
+    with heron.Client(data) as c:
+        c.create_collection("c", schema=_schema(False))
+        monkeypatch.setattr(Writer, "_check_batch", refusing)
+        state = run(c)
+        assert state["state_name"] == "Failed"
+        assert "rows.parquet" in state["reason"] and "rows 1500 to 1999: field 'n': refused" in state["reason"]
+        assert state["imported_rows"] == 1_500
+        monkeypatch.setattr(Writer, "_check_batch", check)
+        os.utime(path, ns=(time.time_ns(), time.time_ns()))  # "fixed": the file that stopped it may change
+        state = run(c)
+        assert state["state_name"] == "Completed", state["reason"]
+        assert (state["imported_rows"], state["skipped_rows"]) == (1_500, 1_500)
+    assert sorted(r["n"] for r in _all_rows(data)) == list(range(0, 7 * n, 7))

@@ -258,7 +258,10 @@ class Imports:
             for g, first, batch, n in self._batches(job, schema, sep, nullkey, record.rows_per_chunk, done):
                 given = batch.columns.get(pk.name)
                 record.begin(g, first, n, self.engine.last_seq, None if given is None else first_key(given.values))
-                out = self.engine.execute(rq.Insert(job.db, job.collection, batch, job.partition))
+                try:
+                    out = self.engine.execute(rq.Insert(job.db, job.collection, batch, job.partition))
+                except DataError as exc:  # refused by the insert's own checks: bad rows as well
+                    raise _BadRow(g, f"file {_where(job.files[g])!r}, rows {first} to {first + n - 1}: {exc}") from None
                 job.ids.extend(out["ids"])
                 job.rows += n
                 part = (job.rows + job.skipped) / total if total else g / len(job.files)  # by files if rows unknown
@@ -304,7 +307,7 @@ class Imports:
     def _chunks(self, job: ImportJob, schema: CollectionSchema, sep: str, nullkey: str, chunk: int,
                 skip: dict[tuple[int, int], int] | None) -> Iterator[tuple[int, int, Batch, int]]:
         for g, group in enumerate(job.files):
-            where = group[0] if len(group) == 1 else os.path.dirname(group[0]) or group[0]
+            where = _where(group)
             chunks = read_group(schema, group, sep, nullkey, chunk or CHUNK)
             while True:
                 if self.engine.closed:
@@ -325,6 +328,11 @@ class Imports:
                 except DataError as exc:  # build_batch counts the chunk's rows
                     raise _BadRow(g, f"file {where!r}: {_shift_rows(str(exc), first)}") from None
                 yield g, first, batch, n
+
+
+def _where(group: list[str]) -> str:
+    """How errors name a file group: its file, or the folder of its .npy files."""
+    return group[0] if len(group) == 1 else os.path.dirname(group[0]) or group[0]
 
 
 class _BadRow(DataError):
