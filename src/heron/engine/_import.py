@@ -308,7 +308,11 @@ class Imports:
                 skip: dict[tuple[int, int], int] | None) -> Iterator[tuple[int, int, Batch, int]]:
         for g, group in enumerate(job.files):
             where = _where(group)
-            chunks = read_group(schema, group, sep, nullkey, chunk or CHUNK)
+            start = 0
+            while skip and (g, start) in skip:  # the chunks in form a prefix: the reader starts after it
+                start += skip[(g, start)]
+            job.skipped += start
+            chunks = read_group(schema, group, sep, nullkey, chunk or CHUNK, start)
             while True:
                 if self.engine.closed:
                     raise HeronError("the engine closed before the import finished")

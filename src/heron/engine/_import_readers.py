@@ -75,26 +75,30 @@ def read_ahead(items: Iterator[T], depth: int = 2) -> Iterator[T]:
         thread.join()
 
 
-def read_group(schema: CollectionSchema, group: list[str], sep: str, nullkey: str,
-               chunk: int) -> Iterator[tuple[int, dict[str, Any], int]]:
+def read_group(schema: CollectionSchema, group: list[str], sep: str, nullkey: str, chunk: int,
+               start: int = 0) -> Iterator[tuple[int, dict[str, Any], int]]:
     """The chunks of one file (or one set of .npy columns), each as (first row, columns, number of rows).
 
-    Chunks hold ``chunk`` rows, the last fewer.
+    Chunks hold ``chunk`` rows, the last fewer (CSV: at least ``chunk``, as
+    pyarrow's blocks fall). ``start``, the first row of a chunk, skips the
+    chunks before it: the same chunks follow as when reading from the first
+    row, and those skipped are not converted (Parquet: row groups before it
+    are not read).
     """
     path = group[0]
     if path.endswith(".npy"):
-        yield from _numpy(schema, group, chunk)
+        yield from _numpy(schema, group, chunk, start)
     elif path.endswith(".parquet"):
-        yield from _parquet(schema, path, chunk)
+        yield from _parquet(schema, path, chunk, start)
     elif path.endswith(".jsonl"):
-        yield from _json_lines(schema, path, chunk)
+        yield from _json_lines(schema, path, chunk, start)
     elif path.endswith(".json"):
-        yield from _json(schema, path, chunk)
+        yield from _json(schema, path, chunk, start)
     else:
-        yield from _csv(schema, path, sep, nullkey, chunk)
+        yield from _csv(schema, path, sep, nullkey, chunk, start)
 
 
-def _parquet(schema: CollectionSchema, path: str, chunk: int) -> Iterator[tuple[int, dict[str, Any], int]]:
+def _parquet(schema: CollectionSchema, path: str, chunk: int, start: int) -> Iterator[tuple[int, dict[str, Any], int]]:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
@@ -102,11 +106,30 @@ def _parquet(schema: CollectionSchema, path: str, chunk: int) -> Iterator[tuple[
         pf = pq.ParquetFile(path)
     except (OSError, pa.ArrowInvalid) as exc:
         raise DataError(f"file {path!r}: not a readable Parquet file ({exc})") from None
-    first = 0
-    for rb in pf.iter_batches(batch_size=chunk):
-        t = pa.Table.from_batches([rb])
-        yield first, batch_columns(schema, t, first), t.num_rows
-        first += t.num_rows
+    if not start:
+        first = 0
+        for rb in pf.iter_batches(batch_size=chunk):
+            t = pa.Table.from_batches([rb])
+            yield first, batch_columns(schema, t, first), t.num_rows
+            first += t.num_rows
+        return
+    groups, at = list(range(pf.metadata.num_row_groups)), 0  # from the row group holding row `start`
+    while groups and at + pf.metadata.row_group(groups[0]).num_rows <= start:
+        at += pf.metadata.row_group(groups.pop(0)).num_rows
+    drop, held, have = start - at, [], 0  # iter_batches' batches span row groups: cut chunks from `start`
+    for rb in pf.iter_batches(batch_size=chunk, row_groups=groups) if groups else []:
+        if drop >= rb.num_rows:
+            drop -= rb.num_rows
+            continue
+        rb, drop = rb.slice(drop), 0
+        held.append(rb)
+        have += rb.num_rows
+        while have >= chunk:
+            t = pa.Table.from_batches(held)
+            yield start, batch_columns(schema, t.slice(0, chunk), start), chunk
+            held, have, start = t.slice(chunk).to_batches(), have - chunk, start + chunk
+    if have:
+        yield start, batch_columns(schema, pa.Table.from_batches(held), start), have
 
 
 def row_columns(schema: CollectionSchema, rows: list[Any], first: int) -> dict[str, Any]:
@@ -157,7 +180,7 @@ def _sparse(v: Any) -> Any:
     return v
 
 
-def _json(schema: CollectionSchema, path: str, chunk: int) -> Iterator[tuple[int, dict[str, Any], int]]:
+def _json(schema: CollectionSchema, path: str, chunk: int, start: int) -> Iterator[tuple[int, dict[str, Any], int]]:
     try:
         with open(path, "rb") as fh:
             doc = orjson.loads(fh.read())
@@ -166,12 +189,13 @@ def _json(schema: CollectionSchema, path: str, chunk: int) -> Iterator[tuple[int
     rows = doc.get("rows") if isinstance(doc, dict) else doc
     if not isinstance(rows, list):
         raise DataError(f"file {path!r}: expected {{\"rows\": [...]}} (row-based JSON) or a list of rows")
-    for first in range(0, len(rows), chunk):
+    for first in range(start, len(rows), chunk):
         part = rows[first:first + chunk]
         yield first, row_columns(schema, part, first), len(part)
 
 
-def _json_lines(schema: CollectionSchema, path: str, chunk: int) -> Iterator[tuple[int, dict[str, Any], int]]:
+def _json_lines(schema: CollectionSchema, path: str, chunk: int,
+                start: int) -> Iterator[tuple[int, dict[str, Any], int]]:
     with open(path, encoding="utf-8") as fh:
         first, part = 0, []
         for i, line in enumerate(fh):
@@ -182,13 +206,15 @@ def _json_lines(schema: CollectionSchema, path: str, chunk: int) -> Iterator[tup
             except ValueError as exc:
                 raise DataError(f"row {i}: not JSON ({exc})") from None
             if len(part) == chunk:
-                yield first, row_columns(schema, part, first), len(part)
+                if first >= start:
+                    yield first, row_columns(schema, part, first), len(part)
                 first, part = first + len(part), []
-        if part:
+        if part and first >= start:
             yield first, row_columns(schema, part, first), len(part)
 
 
-def _csv(schema: CollectionSchema, path: str, sep: str, nullkey: str, chunk: int) -> Iterator[tuple[int, dict[str, Any], int]]:
+def _csv(schema: CollectionSchema, path: str, sep: str, nullkey: str, chunk: int,
+         start: int) -> Iterator[tuple[int, dict[str, Any], int]]:
     """CSV as LocalBulkWriter writes it: a header, JSON text for vectors, JSON and arrays, ``nullkey`` for null."""
     import pyarrow as pa
     import pyarrow.csv as pcsv
@@ -200,7 +226,8 @@ def _csv(schema: CollectionSchema, path: str, sep: str, nullkey: str, chunk: int
                            read_options=pcsv.ReadOptions(block_size=1 << 22))
     first = 0
     for part in _gathered(reader, chunk):
-        yield first, _csv_columns(schema, part, first), part.num_rows
+        if first >= start:
+            yield first, _csv_columns(schema, part, first), part.num_rows
         first += part.num_rows
 
 
@@ -249,7 +276,7 @@ def _csv_value(f: Any, name: str, text: str | None, row: int) -> Any:
         raise DataError(f"field {name!r} in row {row}: {text[:40]!r} is not a value of its type") from None
 
 
-def _numpy(schema: CollectionSchema, group: list[str], chunk: int) -> Iterator[tuple[int, dict[str, Any], int]]:
+def _numpy(schema: CollectionSchema, group: list[str], chunk: int, start: int) -> Iterator[tuple[int, dict[str, Any], int]]:
     by_name = {f.name: f for f in schema.fields}
     arrays: dict[str, np.ndarray] = {}
     for path in group:
@@ -262,7 +289,7 @@ def _numpy(schema: CollectionSchema, group: list[str], chunk: int) -> Iterator[t
     if len(set(lengths.values())) > 1:
         raise DataError(f"numpy files {sorted(group)}: the columns have different numbers of rows ({lengths})")
     total = next(iter(lengths.values()), 0)
-    for first in range(0, total, chunk):
+    for first in range(start, total, chunk):
         cols: dict[str, Any] = {}
         for name, a in arrays.items():
             part = np.asarray(a[first:first + chunk])

@@ -18,7 +18,7 @@ number above the recorded one in the partition: exact unless another client
 inserted a batch of the same size into that partition at that moment.
 
 A rerun of the same import (same collection, partition and files) skips the
-chunks in, and removes the record once all rows are flushed. It refuses when
+chunks in (they form a prefix of each file; its reader starts after it), and removes the record once all rows are flushed. It refuses when
 the collection was dropped and created again since, or a file changed (size
 or modification time), except the file whose bad row stopped the job: rows of
 it before the failing chunk are taken as they were. Until the rerun, the rows imported so far stay visible. The option
