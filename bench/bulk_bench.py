@@ -6,8 +6,10 @@ One collection (INT64 ``id``, FLOAT_VECTOR ``vector``, VARCHAR ``tag``,
 INT64 ``bucket``, DOUBLE ``score``) is filled from numpy columns in calls of
 10,000 rows (timed: Heron's numpy-columns insert rate). It is then exported
 in each format (`heron._cli._export.export`, rows/s) and each export is
-imported into a fresh collection by an import job (`heron.engine._import`,
-rows/s from submitting the job to its completion, flush included). For
+imported into a fresh collection by the import job ``heron import`` runs
+(`heron.engine._import`, resumable: committed and recorded chunk by chunk;
+rows/s from submitting the job to its completion, flush included); the
+Parquet export also by the all-or-nothing job of ``do_bulk_insert``. For
 scale, pyarrow's own ``write_table`` / ``read_table`` of the same rows as one
 Parquet file are timed too. Every import is checked to hold every row.
 """
@@ -57,8 +59,9 @@ def _timed(fn: Callable[[], Any]) -> float:
     return time.perf_counter() - t
 
 
-def _import(client: Any, files: list[str]) -> None:
-    job = client._call(rq.ImportFiles("default", "c", tuple(files)), None)
+def _import(client: Any, files: list[str], resumable: bool = True) -> None:
+    options = {"resume": "1"} if resumable else {}
+    job = client._call(rq.ImportFiles("default", "c", tuple(files), "", options), None)
     while True:
         state = client._call(rq.GetImportProgress(job), None)
         if state["state_name"] == "Completed":
@@ -102,6 +105,12 @@ def run(n: int, dim: int, log: Callable[[str], None] = print) -> dict[str, Any]:
                 got = c.query("c", filter="", output_fields=["count(*)"])[0]["count(*)"]
                 assert got == n, (fmt, got)
             log(f"import {fmt}: {out['import'][fmt]:,.0f} rows/s ({out['import'][fmt] / out['insert']:.2f}x insert)")
+        with heron.Client(os.path.join(root, "dst-bulk-insert")) as c:
+            c.create_collection("c", schema=schema(dim))
+            parquet = os.path.join(root, "parquet", "_default.parquet")
+            out["bulk_insert_parquet"] = n / _timed(lambda: _import(c, [parquet], resumable=False))
+            assert c.query("c", filter="", output_fields=["count(*)"])[0]["count(*)"] == n
+        log(f"do_bulk_insert job (all or nothing) of the Parquet file: {out['bulk_insert_parquet']:,.0f} rows/s")
         return out
     finally:
         shutil.rmtree(root, ignore_errors=True)
@@ -116,7 +125,9 @@ def table(res: dict[str, Any]) -> str:
         lines.append(f"| {fmt} | {res['export'][fmt]:,.0f} | {res['import'][fmt]:,.0f} | "
                      f"{res['import'][fmt] / res['insert']:.2f}x |")
     lines += ["", f"Heron numpy-columns insert: {res['insert']:,.0f} rows/s; pyarrow write_table "
-              f"{res['pyarrow_write']:,.0f} rows/s, read_table {res['pyarrow_read']:,.0f} rows/s."]
+              f"{res['pyarrow_write']:,.0f} rows/s, read_table {res['pyarrow_read']:,.0f} rows/s; the all-or-nothing "
+              f"job of do_bulk_insert, Parquet: {res['bulk_insert_parquet']:,.0f} rows/s "
+              f"({res['bulk_insert_parquet'] / res['insert']:.2f}x)."]
     return "\n".join(lines)
 
 

@@ -20,7 +20,8 @@ def test_import_request_round_trips():
 
 def test_job_descriptions_round_trip_through_get_import_state_and_list():
     job = {"job_id": 77, "db_name": "db1", "collection_name": "c", "partition_name": "p1", "state": 1,
-           "state_name": "Failed", "progress": 50, "imported_rows": 0, "reason": "file 'x': field 'v' in row 3: bad",
+           "state_name": "Failed", "progress": 50, "imported_rows": 0, "skipped_rows": 4096,
+           "reason": "file 'x': field 'v' in row 3: bad",
            "files": [["/a/x.parquet"]], "create_ts": 1700000000}
     get, listing = wire.CODECS["GetImportState"], wire.CODECS["ListImportTasks"]
     req = rq.GetImportProgress(77)

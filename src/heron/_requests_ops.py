@@ -197,7 +197,10 @@ class ImportFiles:
     lines or CSV file, a ``.npy`` file of one field (the ``.npy`` files given
     together form one set of columns), or a folder of ``.npy`` files. The result is
     the job's id; the job runs in the background, all or nothing. ``options``: ``sep``
-    and ``nullkey`` for CSV, ``column_map`` (JSON: file column -> field, "" drops it).
+    and ``nullkey`` for CSV, ``column_map`` (JSON: file column -> field, "" drops it);
+    ``resume`` ``1`` for a resumable job instead (committed and recorded chunk by chunk of
+    ``chunk_rows``; a rerun skips what is in) or ``abort`` to drop the record of one
+    (`heron.engine._import_resume`).
     """
 
     db_name: str

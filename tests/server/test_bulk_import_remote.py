@@ -146,3 +146,40 @@ def test_import_needs_the_import_privilege_on_the_collection(start_server, tmp_p
     finally:
         connections.disconnect(alias)
         root.close()
+
+
+def test_heron_import_resumes_after_the_server_is_killed_mid_import(start_server, tmp_path):
+    import signal
+
+    import numpy as np
+
+    from tests.test_import_crash import _all_rows, _chunk_lines, _heron, _records, _schema
+    from tests.test_import_crash import _rows as _file
+
+    n = 30_000
+    vecs = np.random.default_rng(11).random((n, 4), dtype=np.float32)
+    path = _file("parquet", tmp_path, vecs, False)
+    data = str(tmp_path / "served")
+    server = start_server(data=data)
+    with heron.Client(server.uri) as c:
+        c.create_collection("c", schema=_schema(False))
+    cli = _heron("import", server.uri, "c", path, "--quiet", "--chunk-rows", "500")
+    try:
+        while _chunk_lines(data) < 10 and cli.poll() is None:
+            time.sleep(0.0005)
+        assert server.stop(signal.SIGKILL) == -signal.SIGKILL
+        _, err = cli.communicate(timeout=120)
+    finally:
+        if cli.poll() is None:
+            cli.kill()
+            cli.wait()
+    assert cli.returncode == 1, err[-2000:]
+    assert _records(data)
+    server = start_server(data=data)
+    cli = _heron("import", server.uri, "c", path, "--quiet")
+    out, err = cli.communicate(timeout=300)
+    assert cli.returncode == 0, err[-2000:]
+    assert "resumed:" in out, out
+    server.stop()
+    assert sorted(r["n"] for r in _all_rows(data)) == list(range(0, 7 * n, 7))
+    assert not _records(data)

@@ -10,10 +10,20 @@ made absolute here, so give paths the server can read).
 ``--map COLUMN=FIELD`` reads a file whose columns are named otherwise
 (any Parquet, CSV or JSON lines file with a column per field).
 
-The import is one job, all or nothing: a bad value stops it with its file,
-field and row, and no row of it is kept. ``--create-from SCHEMA.json``
-(a ``schema.json`` of ``heron export``) creates the collection first, with
-its partitions and indexes.
+The import commits its rows chunk by chunk (``--chunk-rows``, 8192 by
+default) and is resumable: the data directory keeps a record of the files'
+row ranges already in, so after a crash (of this command, or of the server)
+running the same command again skips them and finishes, with no row lost or
+doubled. Until then the rows imported so far stay visible; ``--abort`` drops
+the record instead (those rows stay), so that a later import starts over. A
+file changed since the interrupted run is refused. A bad value stops the
+import with its file, field and row, and no row of its chunk is written;
+fix the file and rerun to resume. Against a Milvus server, which ignores
+the option asking for this, the import is Milvus's own job.
+
+``--create-from SCHEMA.json`` (a ``schema.json`` of ``heron export``)
+creates the collection first, with its partitions and indexes (those not
+there yet, when it exists).
 """
 
 from __future__ import annotations
@@ -47,6 +57,10 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
     s.add_argument("--sep", default=",", help="CSV field separator (default: ,)")
     s.add_argument("--db", default="", help="its database (default: default)")
     s.add_argument("--token", default="", help="user:password for a server with --auth")
+    s.add_argument("--chunk-rows", type=int, default=0, metavar="N",
+                   help="rows per chunk committed (default 8192; a resumed import keeps its first run's)")
+    s.add_argument("--abort", action="store_true",
+                   help="drop the record of an interrupted import of these files (its rows stay); import nothing")
     s.add_argument("--quiet", action="store_true", help="no progress bar")
     return s
 
@@ -58,13 +72,22 @@ def run(args: argparse.Namespace) -> int:
     with open_client(args.uri, args.token) as client:
         if args.create_from:
             create_from(client, args.collection, args.create_from, kw)
-        options = {"sep": args.sep, **({"column_map": json.dumps(_mapping(args.map))} if args.map else {})}
+        options = {"sep": args.sep, "resume": "abort" if args.abort else "1",
+                   **({"column_map": json.dumps(_mapping(args.map))} if args.map else {}),
+                   **({"chunk_rows": str(args.chunk_rows)} if args.chunk_rows else {})}
         jobs = []
         for partition, files in plan(args.paths, args.partition):
             jobs.append(import_files(client, db, args.collection, files, partition, quiet=args.quiet,
                                      options=options))
     rows = sum(j["imported_rows"] for j in jobs)
-    print(f"heron import: {rows:,} rows imported into {args.collection} (jobs {', '.join(str(j['job_id']) for j in jobs)})")
+    skipped = sum(j.get("skipped_rows", 0) for j in jobs)
+    ids = ", ".join(str(j["job_id"]) for j in jobs)
+    if args.abort:
+        print(f"heron import: the record of an interrupted import of these files, if any, is dropped; "
+              f"its {skipped:,} rows stay")
+        return 0
+    resumed = f"; resumed: {skipped:,} rows already imported skipped" if skipped else ""
+    print(f"heron import: {rows:,} rows imported into {args.collection} (jobs {ids}){resumed}")
     return 0
 
 
@@ -113,25 +136,36 @@ def import_files(client: Any, db: str, name: str, files: list[str], partition: s
     finally:
         progress.close()
     if job["state_name"] == "Failed":
-        raise HeronError(f"import job {job_id} failed, nothing imported: {job['reason']}")
+        resumable = (options or {}).get("resume") == "1"
+        raise HeronError(f"import job {job_id} failed{'' if resumable else ', nothing imported'}: {job['reason']}")
     return dict(job)
 
 
 def create_from(client: Any, name: str, manifest: str, kw: dict[str, Any]) -> None:
-    """Create collection ``name`` as the ``schema.json`` at ``manifest`` describes it: schema, partitions, indexes."""
+    """Create collection ``name`` as the ``schema.json`` at ``manifest`` describes it: schema, partitions, indexes.
+
+    What exists already is kept (a rerun of an interrupted import): only missing partitions and indexes are made.
+    """
     from .._schema import CollectionSchema
 
     with open(manifest, encoding="utf-8") as fh:
         doc = json.load(fh)
     d = doc.get("collection") or {}
-    client.create_collection(name, schema=CollectionSchema.from_dict(d), properties=d.get("properties") or {}, **kw)
+    existed = client.has_collection(name, **kw)  # a rerun of an interrupted import finds it made
+    if not existed:
+        client.create_collection(name, schema=CollectionSchema.from_dict(d), properties=d.get("properties") or {},
+                                 **kw)
     for p in doc.get("partitions") or []:
         if not client.has_partition(name, p, **kw):
             client.create_partition(name, p, **kw)
     indexes = doc.get("indexes") or []
     if indexes:
-        for index in client.list_indexes(name, **kw):  # the default index of a collection made from a dim
-            client.drop_index(name, index, **kw)
+        if not existed:
+            for index in client.list_indexes(name, **kw):  # the default index of a collection made from a dim
+                client.drop_index(name, index, **kw)
+        have = set(client.list_indexes(name, **kw))
+        indexes = [i for i in indexes if (i.get("index_name") or i["field_name"]) not in have]
+    if indexes:
         params = client.prepare_index_params()
         for i in indexes:
             extra = {k: v for k, v in i.items() if k not in _INDEX_KEYS}

@@ -14,6 +14,11 @@ a job adds all its rows or none.
 Jobs live in memory: a restarted engine lists none. A job cut short by a
 crash leaves no row: its journal (`heron.engine._import_journal`) names the
 rows it had inserted, and the engine deletes them when it next opens.
+
+A job started with the option ``resume=1`` (as ``heron import`` starts
+them) is resumable instead (`heron.engine._import_resume`): one pass, each
+chunk committed on its own and recorded, a bad row stopping it with the rows
+before its chunk in, and a rerun of it skipping the chunks already in.
 """
 
 from __future__ import annotations
@@ -29,17 +34,15 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import orjson
 
 from .. import _requests as rq
 from .._errors import DataError, HeronError, ParamError
 from .._requests_ops import IMPORT_STATE_NAMES
 from .._schema import CollectionSchema
-from .._types import DataType
 from ..data._batch import Batch, build_batch
-from ..data._bulk_layout import META, batch_columns
-from ..data._text_columns import text_column
 from ._import_journal import Journal
+from ._import_readers import read_ahead, read_group
+from ._import_resume import ResumeRecord, fingerprints, first_key, landed, new_record, record_path
 
 if TYPE_CHECKING:
     from ._engine import Engine
@@ -63,6 +66,8 @@ class ImportJob:
         self.state, self.progress, self.rows, self.reason = PENDING, 0, 0, ""
         self.created = time.time()
         self.ids: list[Any] = []
+        #: Rows a resumed job found already imported by the run a crash cut short, and skipped.
+        self.skipped = 0
         #: File column -> field it fills ("" drops the column), from the ``column_map`` option.
         self.columns: dict[str, str] = {}
 
@@ -70,7 +75,8 @@ class ImportJob:
         """The job as `GetImportProgress` answers: id, state (number and name), progress, rows, reason, files."""
         return {"job_id": self.id, "db_name": self.db, "collection_name": self.collection,
                 "partition_name": self.partition, "state": self.state, "state_name": IMPORT_STATE_NAMES[self.state],
-                "progress": self.progress, "imported_rows": self.rows, "reason": self.reason,
+                "progress": self.progress, "imported_rows": self.rows, "skipped_rows": self.skipped,
+                "reason": self.reason,
                 "files": [list(f) for f in self.files], "create_ts": int(self.created)}
 
 
@@ -83,25 +89,99 @@ class Imports:
         self._ids = itertools.count(int(time.time() * 1000) << 8)
         self._lock = threading.Lock()
         self._threads: list[threading.Thread] = []
+        #: Record path -> id of the resumable job running on it (0 while it starts).
+        self._resuming: dict[str, int] = {}
 
     def op_import(self, r: rq.ImportFiles) -> int:
-        """Check the collection, partition and files, then start the job; its id."""
+        """Check the collection, partition and files, then start the job; its id.
+
+        The option ``resume=1`` makes the job resumable (`heron.engine._import_resume`): `ParamError`
+        when a file changed since an interrupted run of it; while a run of the same import still
+        goes on (its caller went away), that job's id. ``resume=abort`` drops the record.
+        """
         coll = self.engine.collection(r.db_name, r.collection_name)
         if r.partition_name:
             coll.partition(r.partition_name)
         if not r.files:
             raise ParamError("files: got none, expected the paths of the files to import")
         groups = group_files(list(r.files))
-        with self._lock:
-            job = ImportJob(next(self._ids), r.db_name, coll.name, r.partition_name, groups)
-            self.jobs[job.id] = job
-        job.columns = column_map(r.options.get("column_map", ""))
+        mode = r.options.get("resume", "")
+        if mode not in ("", "1", "abort"):
+            raise ParamError(f"options.resume: got {mode!r}, expected 1 (a resumable job) or abort")
+        path = record_path(self.engine.dir.path, r.db_name, coll.name, r.partition_name, groups) if mode else ""
+        if path:
+            with self._lock:
+                running = self._resuming.get(path)
+                if running is None:
+                    self._resuming[path] = 0
+            if running and mode == "1":
+                return running  # the same import, still running (its caller went away): follow it
+            if running is not None:
+                raise ParamError(f"an import of these files into {coll.name!r} is running (job {running})")
+        try:
+            record = self._record(r, coll.name, groups, mode, path) if mode else None
+            with self._lock:
+                job = ImportJob(next(self._ids), r.db_name, coll.name, r.partition_name, groups)
+                self.jobs[job.id] = job
+                if mode == "1":
+                    self._resuming[path] = job.id
+            job.columns = column_map(r.options.get("column_map", ""))
+        except BaseException:
+            with self._lock:
+                self._resuming.pop(path, None)
+            raise
         sep, nullkey = r.options.get("sep", ","), r.options.get("nullkey", "")
-        thread = threading.Thread(target=self._run, args=(job, sep, nullkey), name=f"heron-import-{job.id}",
-                                  daemon=True)
+        if mode == "abort":
+            job.skipped = sum(record.resumed.values()) if record is not None else 0
+            if record is not None:
+                record.close(forget=True)
+            with self._lock:
+                self._resuming.pop(path, None)
+            job.state, job.progress = COMPLETED, 100
+            return job.id
+        target = self._run if record is None else self._run_resumable
+        args = (job, sep, nullkey) if record is None else (job, record, sep, nullkey)
+        thread = threading.Thread(target=target, args=args, name=f"heron-import-{job.id}", daemon=True)
         self._threads.append(thread)
         thread.start()
         return job.id
+
+    def _record(self, r: rq.ImportFiles, name: str, groups: list[list[str]], mode: str,
+                path: str) -> ResumeRecord | None:
+        """The record of a resumable job: an interrupted run's (its files checked, its last chunk resolved) or new."""
+        record = ResumeRecord.load(path)
+        if mode == "abort":
+            if record is not None:
+                record.resumed = self._in(record, r.db_name, name, r.partition_name, abort=True)
+            return record
+        files = fingerprints(groups)
+        text = r.options.get("chunk_rows", "") or str(CHUNK)
+        chunk = int(text) if text.isdigit() else 0
+        if chunk < 1:
+            raise ParamError(f"options.chunk_rows: got {text!r}, expected a positive number of rows")
+        if record is None:
+            record = new_record(path, files, chunk, self.engine.collection(r.db_name, name).id)
+            done: dict[tuple[int, int], int] = {}
+        else:
+            record.check_files(files)
+            done = self._in(record, r.db_name, name, r.partition_name)
+        record.start(files, done)
+        return record
+
+    def _in(self, record: ResumeRecord, db: str, name: str, partition: str,
+            abort: bool = False) -> dict[tuple[int, int], int]:
+        """The chunks of an interrupted run that are in, its last one looked up in the data."""
+        coll = self.engine.collection(db, name)
+        if record.head.get("collection_id", coll.id) != coll.id:
+            if abort:
+                return {}  # none of its rows are in this collection
+            raise ParamError(f"collection {name!r} was dropped and created again since the interrupted import of "
+                             "these files; drop its record with the option resume=abort (`heron import --abort`) "
+                             "and import again")
+        last = record.chunks[-1] if record.chunks else None
+        auto = coll.schema.primary_field.auto_id
+        with coll.write_lock:
+            return record.done(last is not None and landed(coll.partition(partition), last, auto))
 
     def stop(self) -> None:
         """Wait for running jobs to stop (the engine is closing: their next call fails, leaving their journal)."""
@@ -131,7 +211,7 @@ class Imports:
             schema = self.engine.collection(job.db, job.collection).schema
             held: list[tuple[Batch, int]] | None = []  # the checked batches, while they fit in HOLD_BYTES
             total = size = 0
-            for batch, n in self._batches(job, schema, sep, nullkey):  # pass 1: check everything
+            for _, _, batch, n in self._batches(job, schema, sep, nullkey):  # pass 1: check everything
                 total += n
                 if held is not None:
                     held.append((batch, n))
@@ -141,7 +221,8 @@ class Imports:
             job.progress = 50 if total else 90
             journal = Journal(self.engine.dir.path, job.id, job.db, job.collection, job.partition)
             pk = schema.primary_field
-            for batch, n in held if held is not None else self._batches(job, schema, sep, nullkey):
+            again = (b[2:] for b in self._batches(job, schema, sep, nullkey))
+            for batch, n in held if held is not None else again:
                 given = batch.columns.get(pk.name)
                 if given is not None:
                     journal.add(_keys(given.values))
@@ -163,6 +244,44 @@ class Imports:
                 journal.close(forget=undone)
             job.state = FAILED
 
+    def _run_resumable(self, job: ImportJob, record: ResumeRecord, sep: str, nullkey: str) -> None:
+        """Insert chunk by chunk, each recorded before its insert; a failure leaves the rows in and the record kept."""
+        job.state = STARTED
+        done = record.resumed
+        if done:
+            log.info("import job %s resumes: %d chunks of %d rows already in", job.id, len(done), record.rows_per_chunk)
+        forget = False
+        try:
+            schema = self.engine.collection(job.db, job.collection).schema
+            pk = schema.primary_field
+            total = count_rows(job.files)
+            for g, first, batch, n in self._batches(job, schema, sep, nullkey, record.rows_per_chunk, done):
+                given = batch.columns.get(pk.name)
+                record.begin(g, first, n, self.engine.last_seq, None if given is None else first_key(given.values))
+                try:
+                    out = self.engine.execute(rq.Insert(job.db, job.collection, batch, job.partition))
+                except DataError as exc:  # refused by the insert's own checks: bad rows as well
+                    raise _BadRow(g, f"file {_where(job.files[g])!r}, rows {first} to {first + n - 1}: {exc}") from None
+                job.ids.extend(out["ids"])
+                job.rows += n
+                part = (job.rows + job.skipped) / total if total else g / len(job.files)  # by files if rows unknown
+                job.progress = min(99, int(100 * part))
+            self.engine.execute(rq.Flush(job.db, job.collection))
+            forget = True
+            job.state, job.progress = COMPLETED, 100
+        except Exception as exc:  # the rows in stay, and the record says which: a rerun resumes
+            job.reason = str(exc) or type(exc).__name__
+            if isinstance(exc, _BadRow):
+                record.stop(exc.group)
+            job.reason += (f"; {job.rows + job.skipped} rows are in: rerun the import to resume it "
+                           "(a file fixed after a bad row included)")
+            log.warning("import job %s into %s stopped: %s", job.id, job.collection, job.reason)
+            job.state = FAILED
+        finally:
+            record.close(forget=forget)
+            with self._lock:
+                self._resuming.pop(record.path, None)
+
     def _undo(self, job: ImportJob) -> bool:
         """Delete the rows the job inserted; whether that was done (else the journal is left for the next open)."""
         if not job.ids:
@@ -177,10 +296,23 @@ class Imports:
         job.rows = 0
         return True
 
-    def _batches(self, job: ImportJob, schema: CollectionSchema, sep: str, nullkey: str) -> Iterator[tuple[Batch, int]]:
-        for group in job.files:
-            where = group[0] if len(group) == 1 else os.path.dirname(group[0]) or group[0]
-            chunks = read_group(schema, group, sep, nullkey)
+    def _batches(self, job: ImportJob, schema: CollectionSchema, sep: str, nullkey: str, chunk: int = 0,
+                 skip: dict[tuple[int, int], int] | None = None) -> Iterator[tuple[int, int, Batch, int]]:
+        """(group, first row, batch, rows) of each chunk of ``chunk`` rows; those in ``skip`` are not converted.
+
+        The chunks are read and converted on a thread of their own, a little ahead of the caller.
+        """
+        return read_ahead(self._chunks(job, schema, sep, nullkey, chunk, skip))
+
+    def _chunks(self, job: ImportJob, schema: CollectionSchema, sep: str, nullkey: str, chunk: int,
+                skip: dict[tuple[int, int], int] | None) -> Iterator[tuple[int, int, Batch, int]]:
+        for g, group in enumerate(job.files):
+            where = _where(group)
+            start = 0
+            while skip and (g, start) in skip:  # the chunks in form a prefix: the reader starts after it
+                start += skip[(g, start)]
+            job.skipped += start
+            chunks = read_group(schema, group, sep, nullkey, chunk or CHUNK, start)
             while True:
                 if self.engine.closed:
                     raise HeronError("the engine closed before the import finished")
@@ -189,14 +321,48 @@ class Imports:
                 except StopIteration:
                     break
                 except DataError as exc:  # the readers name the file's rows
-                    raise DataError(f"file {where!r}: {exc}") from None
+                    raise _BadRow(g, f"file {where!r}: {exc}") from None
+                if skip and (g, first) in skip:
+                    job.skipped += n
+                    continue
                 if job.columns:
                     cols = {job.columns.get(k, k): v for k, v in cols.items() if job.columns.get(k, k)}
                 try:
                     batch = build_batch(schema, cols)
                 except DataError as exc:  # build_batch counts the chunk's rows
-                    raise DataError(f"file {where!r}: {_shift_rows(str(exc), first)}") from None
-                yield batch, n
+                    raise _BadRow(g, f"file {where!r}: {_shift_rows(str(exc), first)}") from None
+                yield g, first, batch, n
+
+
+def _where(group: list[str]) -> str:
+    """How errors name a file group: its file, or the folder of its .npy files."""
+    return group[0] if len(group) == 1 else os.path.dirname(group[0]) or group[0]
+
+
+class _BadRow(DataError):
+    """A bad value in file group ``group``."""
+
+    def __init__(self, group: int, message: str) -> None:
+        super().__init__(message)
+        self.group = group
+
+
+def count_rows(groups: list[list[str]]) -> int:
+    """The rows of ``groups`` where their files say it without being read (Parquet, numpy); 0 if one does not."""
+    import pyarrow.parquet as pq
+
+    total = 0
+    for g in groups:
+        try:
+            if g[0].endswith(".parquet"):
+                total += pq.ParquetFile(g[0]).metadata.num_rows
+            elif g[0].endswith(".npy"):
+                total += len(np.load(g[0], mmap_mode="r", allow_pickle=False))
+            else:
+                return 0
+        except Exception:  # noqa: BLE001 - an unreadable file fails the job when it is read
+            return 0
+    return total
 
 
 def _keys(values: Any) -> list[Any]:
@@ -246,209 +412,3 @@ def group_files(files: list[str]) -> list[list[str]]:
             if not f.endswith((".parquet", ".json", ".jsonl", ".csv", ".npy")):
                 raise ParamError(f"files: {f!r} is not a .parquet, .json, .jsonl, .csv or .npy file")
     return groups
-
-
-# -- readers: (first row, columns for build_batch, rows) per chunk ---------------------------------------
-
-
-def read_group(schema: CollectionSchema, group: list[str], sep: str = ",", nullkey: str = "") -> Iterator[tuple[int, dict[str, Any], int]]:
-    """The chunks of one file (or one set of .npy columns), each as (first row, columns, number of rows)."""
-    path = group[0]
-    if path.endswith(".npy"):
-        yield from _numpy(schema, group)
-    elif path.endswith(".parquet"):
-        yield from _parquet(schema, path)
-    elif path.endswith(".jsonl"):
-        yield from _json_lines(schema, path)
-    elif path.endswith(".json"):
-        yield from _json(schema, path)
-    else:
-        yield from _csv(schema, path, sep, nullkey)
-
-
-def _parquet(schema: CollectionSchema, path: str) -> Iterator[tuple[int, dict[str, Any], int]]:
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
-    try:
-        pf = pq.ParquetFile(path)
-    except (OSError, pa.ArrowInvalid) as exc:
-        raise DataError(f"file {path!r}: not a readable Parquet file ({exc})") from None
-    first = 0
-    for rb in pf.iter_batches(batch_size=CHUNK):
-        t = pa.Table.from_batches([rb])
-        yield first, batch_columns(schema, t, first), t.num_rows
-        first += t.num_rows
-
-
-def row_columns(schema: CollectionSchema, rows: list[Any], first: int) -> dict[str, Any]:
-    """Rows of a row-based JSON file as columns: binary vectors from byte lists, sparse keys as integers."""
-    names: dict[str, None] = {}
-    for i, r in enumerate(rows):
-        if not isinstance(r, dict):
-            raise DataError(f"row {first + i}: got {str(r)[:40]!r}, expected a JSON object")
-        names.update(dict.fromkeys(r))
-    return list_columns(schema, {name: [r.get(name) for r in rows] for name in names}, first, names)
-
-
-def list_columns(schema: CollectionSchema, lists: dict[str, list[Any]], first: int, names: Any) -> dict[str, Any]:
-    """Columns of Python values (from JSON) as `build_batch` takes them; ``$meta`` spread into keys.
-
-    ``names`` are all the file's columns, which a ``$meta`` key may not repeat.
-    """
-    by_name = {f.name: f for f in schema.fields}
-    cols: dict[str, Any] = {}
-    for name, values in lists.items():
-        f = by_name.get(name)
-        if name == META:
-            for i, m in enumerate(values):
-                if m is not None and not isinstance(m, dict):
-                    raise DataError(f"field '$meta' in row {first + i}: {str(m)[:40]!r} is not a JSON object")
-            for k in dict.fromkeys(k for m in values for k in (m or {})):
-                if k in names:
-                    raise DataError(f"field '$meta': key {k!r} is also a field of the rows")
-                cols[k] = [(m or {}).get(k) for m in values]
-            continue
-        if f is not None and f.dtype is DataType.BINARY_VECTOR:
-            values = [bytes(v) if isinstance(v, list) and all(isinstance(x, int) and 0 <= x < 256 for x in v)
-                      else v for v in values]
-        elif f is not None and f.dtype is DataType.SPARSE_FLOAT_VECTOR:
-            values = [_sparse(v) for v in values]
-        cols[name] = values
-    return cols
-
-
-def _sparse(v: Any) -> Any:
-    if isinstance(v, dict) and set(v) == {"indices", "values"}:
-        return dict(zip(v["indices"], v["values"], strict=False))
-    if isinstance(v, dict):
-        try:
-            return {int(k): x for k, x in v.items()}
-        except (TypeError, ValueError):
-            return v  # build_batch names the bad key
-    return v
-
-
-def _json(schema: CollectionSchema, path: str) -> Iterator[tuple[int, dict[str, Any], int]]:
-    try:
-        with open(path, "rb") as fh:
-            doc = orjson.loads(fh.read())
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise DataError(f"file {path!r}: not JSON ({exc})") from None
-    rows = doc.get("rows") if isinstance(doc, dict) else doc
-    if not isinstance(rows, list):
-        raise DataError(f"file {path!r}: expected {{\"rows\": [...]}} (row-based JSON) or a list of rows")
-    for first in range(0, len(rows), CHUNK):
-        part = rows[first:first + CHUNK]
-        yield first, row_columns(schema, part, first), len(part)
-
-
-def _json_lines(schema: CollectionSchema, path: str) -> Iterator[tuple[int, dict[str, Any], int]]:
-    with open(path, encoding="utf-8") as fh:
-        first, part = 0, []
-        for i, line in enumerate(fh):
-            if not line.strip():
-                continue
-            try:
-                part.append(orjson.loads(line))
-            except ValueError as exc:
-                raise DataError(f"row {i}: not JSON ({exc})") from None
-            if len(part) == CHUNK:
-                yield first, row_columns(schema, part, first), len(part)
-                first, part = first + len(part), []
-        if part:
-            yield first, row_columns(schema, part, first), len(part)
-
-
-def _csv(schema: CollectionSchema, path: str, sep: str, nullkey: str) -> Iterator[tuple[int, dict[str, Any], int]]:
-    """CSV as LocalBulkWriter writes it: a header, JSON text for vectors, JSON and arrays, ``nullkey`` for null."""
-    import pyarrow as pa
-    import pyarrow.csv as pcsv
-
-    names = pcsv.open_csv(path, parse_options=pcsv.ParseOptions(delimiter=sep)).schema.names
-    opts = pcsv.ConvertOptions(column_types={n: pa.string() for n in names}, strings_can_be_null=True,
-                               null_values=[nullkey], quoted_strings_can_be_null=False)
-    reader = pcsv.open_csv(path, parse_options=pcsv.ParseOptions(delimiter=sep), convert_options=opts,
-                           read_options=pcsv.ReadOptions(block_size=1 << 22))
-    first = 0
-    for part in _gathered(reader, CHUNK):
-        yield first, _csv_columns(schema, part, first), part.num_rows
-        first += part.num_rows
-
-
-def _gathered(reader: Any, rows: int) -> Iterator[Any]:
-    """The record batches of ``reader`` gathered into tables of at least ``rows`` rows (the last may hold fewer)."""
-    import pyarrow as pa
-
-    held: list[Any] = []
-    n = 0
-    for rb in reader:
-        held.append(rb)
-        n += rb.num_rows
-        if n >= rows:
-            yield pa.Table.from_batches(held)
-            held, n = [], 0
-    if held:
-        yield pa.Table.from_batches(held)
-
-
-def _csv_columns(schema: CollectionSchema, part: Any, first: int) -> dict[str, Any]:
-    """One chunk of CSV text columns: whole columns at once where exact, else value by value (naming the row)."""
-    by_name = {f.name: f for f in schema.fields}
-    fast: dict[str, Any] = {}
-    slow: dict[str, list[Any]] = {}
-    for name in part.column_names:
-        f = by_name.get(name)
-        col = part.column(name).combine_chunks()
-        got = text_column(f, col) if name != META else None
-        if got is not None:
-            fast[name] = got
-        else:
-            slow[name] = [_csv_value(f, name, t, first + i) for i, t in enumerate(col.to_pylist())]
-    return {**fast, **list_columns(schema, slow, first, part.column_names)}
-
-
-def _csv_value(f: Any, name: str, text: str | None, row: int) -> Any:
-    if text is None:
-        return None
-    if f is not None and f.dtype in (DataType.VARCHAR, DataType.GEOMETRY, DataType.TIMESTAMPTZ, DataType.JSON):
-        return text
-    if f is not None and f.dtype is DataType.BOOL and text in ("True", "False"):
-        return text == "True"
-    try:
-        return orjson.loads(text)
-    except ValueError:
-        raise DataError(f"field {name!r} in row {row}: {text[:40]!r} is not a value of its type") from None
-
-
-def _numpy(schema: CollectionSchema, group: list[str]) -> Iterator[tuple[int, dict[str, Any], int]]:
-    by_name = {f.name: f for f in schema.fields}
-    arrays: dict[str, np.ndarray] = {}
-    for path in group:
-        name = os.path.basename(path)[: -len(".npy")]
-        try:
-            arrays[name] = np.load(path, mmap_mode="r", allow_pickle=False)
-        except ValueError as exc:
-            raise DataError(f"file {path!r}: not a numpy array file ({exc})") from None
-    lengths = {k: len(a) for k, a in arrays.items()}
-    if len(set(lengths.values())) > 1:
-        raise DataError(f"numpy files {sorted(group)}: the columns have different numbers of rows ({lengths})")
-    total = next(iter(lengths.values()), 0)
-    for first in range(0, total, CHUNK):
-        cols: dict[str, Any] = {}
-        for name, a in arrays.items():
-            part = np.asarray(a[first:first + CHUNK])
-            f = by_name.get(name)
-            if part.dtype.kind == "U" and (name == META or (f is not None and f.dtype is DataType.JSON)):
-                part = np.array([orjson.loads(s) for s in part.tolist()], dtype=object)
-            elif f is not None and f.dtype is DataType.FLOAT16_VECTOR and part.dtype == np.uint8:
-                part = part.view("<f2")
-            elif f is not None and f.dtype is DataType.BFLOAT16_VECTOR and part.dtype == np.uint8:
-                part = (part.view("<u2").astype(np.uint32) << 16).view(np.float32)
-            cols[name] = part
-        if META in cols:
-            metas = cols.pop(META)
-            for k in dict.fromkeys(k for m in metas for k in m):
-                cols[k] = [m.get(k) for m in metas]
-        n = min(CHUNK, total - first)
-        yield first, cols, n

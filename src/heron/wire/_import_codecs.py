@@ -3,8 +3,8 @@
 Importing this module adds its codecs to `heron.wire._codecs.CODECS`. A job
 is described (`heron.engine._import.ImportJob.describe`) as Milvus's
 GetImportStateResponse: the state as ``common.ImportState`` numbers, and
-``infos`` with the files, collection, partition, ``progress_percent`` and
-``failed_reason``.
+``infos`` with the files, collection, partition, ``progress_percent``,
+``failed_reason`` and ``skipped_rows`` (rows a resumed job found imported).
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ def state_reply(job: dict[str, Any]) -> Any:
     """One job (as the engine describes it) as a GetImportStateResponse."""
     infos = {"files": ",".join(f for g in job["files"] for f in g), "collection": job["collection_name"],
              "partition": job["partition_name"], "progress_percent": str(job["progress"]),
-             "failed_reason": job["reason"]}
+             "failed_reason": job["reason"], "skipped_rows": str(job.get("skipped_rows", 0))}
     return C.GetImportStateResponse(state=job["state"], row_count=job["imported_rows"], id=job["job_id"],
                                     infos=ws.kv_pairs(infos), create_ts=job["create_ts"])
 
@@ -47,7 +47,8 @@ def state_from(reply: Any, db: str = "") -> dict[str, Any]:
             "partition_name": infos.get("partition", ""), "state": int(reply.state),
             "state_name": IMPORT_STATE_NAMES.get(int(reply.state), str(int(reply.state))),
             "progress": int(infos.get("progress_percent", "0") or 0), "imported_rows": int(reply.row_count),
-            "reason": infos.get("failed_reason", ""), "files": files, "create_ts": int(reply.create_ts)}
+            "reason": infos.get("failed_reason", ""), "skipped_rows": int(infos.get("skipped_rows", "0") or 0),
+            "files": files, "create_ts": int(reply.create_ts)}
 
 
 CODECS.update({c.rpc: c for c in [
