@@ -55,6 +55,7 @@ def fresh(monkeypatch: pytest.MonkeyPatch) -> dict[str, int]:
     monkeypatch.setenv("HERON_INTERIM_ROWS", "4096")
     seen = {"scanned": 0, "lists": 0}
     scan, search = _interim.exact_search, _interim_ivf.GrowingIVF.search
+    assigned = _interim_ivf.GrowingIVF.search_assigned
 
     def counted_scan(dtype: Any, metric: str, vectors: Any, *a: Any, **kw: Any) -> Any:
         seen["scanned"] += len(vectors)
@@ -66,7 +67,12 @@ def fresh(monkeypatch: pytest.MonkeyPatch) -> dict[str, int]:
 
     monkeypatch.setattr(_interim, "exact_search", counted_scan)
     monkeypatch.setattr(_reads, "exact_search", counted_scan)
+    def counted_assigned(self: Any, *a: Any, **kw: Any) -> None:
+        seen["lists"] += 1
+        assigned(self, *a, **kw)
+
     monkeypatch.setattr(_interim_ivf.GrowingIVF, "search", counted_search)
+    monkeypatch.setattr(_interim_ivf.GrowingIVF, "search_assigned", counted_assigned)
     return seen
 
 
