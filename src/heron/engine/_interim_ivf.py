@@ -43,14 +43,13 @@ TRAIN_ROUNDS = 3
 #: Lists a search reads per query (of `IVF_NLIST`): recall@10 0.95 at 32, 0.977 at 48, 0.986 at 64
 #: on 100k x 384 MiniLM rows; 1.0 on 128-d clustered rows from 32 on.
 IVF_NPROBE = 48
-#: Of those, a search skips the lists past the first `IVF_NPROBE_MIN` whose centre is more than `NEAR_RATIO`
-#: times as far (squared L2) from the query as the nearest centre (L2 and COSINE): rows near a query that
-#: sits in a tight cluster lie in the lists of that cluster. On 128-d clustered rows a query then reads 8
-#: lists, not 48, at the same recall@10 (1.0); on 384-d MiniLM rows most queries still read all 48
-#: (their centres lie at much the same distance) and 2.5% of the true neighbours' lists fall past the cut.
-NEAR_RATIO = 2.0
-#: The fewest lists a search reads (of `IVF_NPROBE`), however near the nearest centre is.
-IVF_NPROBE_MIN = 8
+#: Of those, a search skips the lists that cannot hold a top-k row (L2 and COSINE): every row of a list lies
+#: within the list's radius (its farthest row from its centre) of the centre, so a list whose centre is
+#: farther from the query than ``U`` plus its radius holds no row nearer than ``U``; and ``U``, the distance
+#: within which `k` rows surely lie, is the least centre distance plus radius of the `BOUND_LISTS` nearest
+#: lists that hold `k` rows or more. On 128-d clustered rows a query then reads a few lists; on 384-d MiniLM
+#: rows all of them (the lists are as wide as the gaps between them): the same rows either way.
+BOUND_LISTS = 8
 
 
 def candidates(k: int) -> int:
@@ -137,9 +136,13 @@ class GrowingIVF:
         self._index = faiss.clone_index(trained)
         self._gate = _Gate()
         nlist = self._index.nlist
-        #: The lists' centres' squared norms (for the distance of a query to a centre, COSINE).
+        #: The lists' centres' squared norms (for the distance of a row or a query to a centre, COSINE).
         self._centre_sq = (np.square(trained.quantizer.reconstruct_n(0, nlist)).sum(axis=1, dtype=np.float32)
                            if metric == "COSINE" else None)
+        #: Per list, the farthest (L2) any row it holds lies from its centre (raised before rows go in) and how
+        #: many rows it holds (raised after): a search reads them without the gate, and both err safe.
+        self.radius = np.zeros(nlist, dtype=np.float32)
+        self.sizes = np.zeros(nlist, dtype=np.int64)
         self._ntotal = 0
 
     @property
@@ -157,13 +160,18 @@ class GrowingIVF:
         n = x.shape[0]
         if n == 0:
             return
-        lists = np.ascontiguousarray(self._index.quantizer.assign(x, 1).ravel(), dtype=np.int64)
+        near, lists = self._index.quantizer.search(x, 1)
+        lists = np.ascontiguousarray(lists.ravel(), dtype=np.int64)
+        if self.metric != "IP":
+            sq = near.ravel() if self._centre_sq is None else 1 + self._centre_sq[lists] - 2 * near.ravel()
+            np.maximum.at(self.radius, lists, np.sqrt(np.maximum(sq, 0)) * np.float32(1.001))
         ids = np.arange(self._ntotal, self._ntotal + n, dtype=np.int64)
         g = self._gate
         g.write_begin()
         try:
             self._index.add_core(n, faiss.swig_ptr(x), faiss.swig_ptr(ids), faiss.swig_ptr(lists))
             self._ntotal += n
+            self.sizes += np.bincount(lists, minlength=self.sizes.shape[0])
         finally:
             g.write_end()
 
@@ -205,23 +213,13 @@ class GrowingIVF:
         return self._rescored(vectors, queries, rows, k)
 
     def assign(self, q: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """The lists each of prepared queries `q` reads and their scores: ``(scores, lists)`` ``[nq, nprobe]``.
+        """The `IVF_NPROBE` lists nearest each of prepared queries `q` and their scores: ``(scores, lists)``."""
+        return self._index.quantizer.search(q, min(IVF_NPROBE, self._index.nlist))  # trained once: never changes
 
-        The `IVF_NPROBE` nearest, less those far past the nearest (`NEAR_RATIO`;
-        list -1: skipped), the columns no query reads left out.
-        """
-        scores, lists = self._index.quantizer.search(q, min(IVF_NPROBE, self._index.nlist))  # trained once
-        if self.metric == "IP" or lists.shape[1] <= IVF_NPROBE_MIN:
-            return scores, lists
-        # squared L2 from each query to its lists' centres (unit queries for COSINE, whose lists score by IP)
-        dist = scores if self._centre_sq is None else 1 + self._centre_sq[lists] - 2 * scores
-        far = dist > NEAR_RATIO * np.maximum(dist[:, :1], 0)
-        far[:, :IVF_NPROBE_MIN] = False
-        if not far.any():
-            return scores, lists
-        width = lists.shape[1] - int(far.all(axis=0)[::-1].argmin())  # less the columns no query reads
-        lists[far] = -1
-        return np.ascontiguousarray(scores[:, :width]), np.ascontiguousarray(lists[:, :width])
+    def centre_distances(self, scores: np.ndarray, lists: np.ndarray) -> np.ndarray:
+        """L2 distances from prepared queries to the centres of `lists`, from their `assign` `scores` (not IP)."""
+        sq = scores if self._centre_sq is None else 1 + self._centre_sq[lists] - 2 * scores
+        return np.sqrt(np.maximum(sq, 0))
 
     def search_assigned(self, q: np.ndarray, want: int, assign: np.ndarray, coarse: np.ndarray, top: int,
                         scores: np.ndarray, rows: np.ndarray) -> None:
@@ -277,6 +275,28 @@ def exact_scores(dtype: DataType, metric: str, x: np.ndarray, queries: np.ndarra
     return select_topk(scores, min(k, x.shape[1]), metric)
 
 
+def _bounded(parts: list[tuple[GrowingIVF, Any, int]], coarse: np.ndarray, assign: np.ndarray,
+             k: int) -> tuple[np.ndarray, np.ndarray]:
+    """`coarse` and `assign` less the lists that cannot hold a query's top `k` (-1; see `BOUND_LISTS`)."""
+    if assign.shape[1] <= 1:
+        return coarse, assign
+    first = parts[0][0]
+    radius, sizes = first.radius, first.sizes
+    for ivf, _, _ in parts[1:]:
+        radius, sizes = np.maximum(radius, ivf.radius), sizes + ivf.sizes
+    centre = first.centre_distances(coarse, assign)
+    width = radius[assign]
+    head = assign[:, :BOUND_LISTS]
+    reach = np.where(sizes[head] >= k, centre[:, : head.shape[1]] + width[:, : head.shape[1]], np.inf)
+    far = centre - width > reach.min(axis=1, keepdims=True)
+    if not far.any():
+        return coarse, assign
+    keep = assign.shape[1] - int(far.all(axis=0)[::-1].argmin())  # less the columns no query reads
+    assign = assign.copy()
+    assign[far] = -1
+    return np.ascontiguousarray(coarse[:, :keep]), np.ascontiguousarray(assign[:, :keep])
+
+
 def search_together(parts: list[tuple[GrowingIVF, Any, int]], queries: np.ndarray,
                     k: int) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
     """Exact scores of the best `k` of the candidates several interim indexes with the same lists give together.
@@ -298,6 +318,8 @@ def search_together(parts: list[tuple[GrowingIVF, Any, int]], queries: np.ndarra
     found = np.empty((count, nq, want), dtype=np.int64)
     with threads_for(nq):
         coarse, assign = first.assign(q)
+        if metric != "IP" and all(top >= ivf.ntotal for ivf, _, top in parts):
+            coarse, assign = _bounded(parts, coarse, assign, k)
         for i, (ivf, _, top) in enumerate(parts):
             ivf.search_assigned(q, want, assign, coarse, top, approx[i], found[i])
     valid = found >= 0
