@@ -36,6 +36,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
@@ -60,6 +61,10 @@ INTERIM_ROWS = 16384
 GROW_ROWS = 8192
 #: A sealed segment trains them from this many rows on (or half of ``HERON_INTERIM_ROWS``, if that is less).
 INTERIM_MIN_ROWS = 2048
+#: The longest a segment index build waits for the interim indexes to catch up (`InterimIndexer.settle`).
+SETTLE_SECONDS = 2.0
+#: How long nothing must be queued for the interim indexes to count as caught up.
+SETTLE_GRACE = 0.02
 _DENSE = (DataType.FLOAT_VECTOR, DataType.FLOAT16_VECTOR, DataType.BFLOAT16_VECTOR)
 _METRICS = ("L2", "IP", "COSINE")
 
@@ -101,7 +106,8 @@ class InterimIndexer:
         self._failed: set[tuple[int, str]] = set()
         #: Trained, empty lists per (collection id, field, index signature): each segment starts from a copy.
         self._trained: dict[tuple[int, str, Any], Any] = {}
-        self._lock = threading.Lock()
+        #: Guards `_queued` (and `_failed`); notified whenever `_queued` changes (`settle`).
+        self._lock = threading.Condition(threading.Lock())
 
     @property
     def enabled(self) -> bool:
@@ -165,6 +171,7 @@ class InterimIndexer:
             if key in self._queued or key in self._failed or self.engine.closing:
                 return
             self._queued.add(key)
+            self._lock.notify_all()
             if self._pool is None:
                 # At the callers' priority: each step is short, and searches wait for it. On one thread
                 # (faiss and BLAS): the cores are the callers' and the segment index builds' already, and
@@ -176,6 +183,7 @@ class InterimIndexer:
         except RuntimeError:  # shut down: the engine is closing
             with self._lock:
                 self._queued.discard(key)
+                self._lock.notify_all()
 
     def _build(self, coll: Collection, seg: Segment, name: str, sig: Any, dtype: DataType, dim: int) -> None:
         """Bring `seg`'s interim index of `name` up to the segment's rows (training the field's lists first)."""
@@ -211,8 +219,31 @@ class InterimIndexer:
         finally:
             with self._lock:
                 self._queued.discard((seg.id, name))
+                self._lock.notify_all()
         if seg.n > (ivf.ntotal if ivf is not None else 0) and not seg.retired:
             self.look(coll)  # rows came in meanwhile
+
+    def settle(self, timeout: float = SETTLE_SECONDS) -> None:
+        """Wait, up to `timeout` seconds, until the interim indexes have caught up with their segments' rows.
+
+        A segment index build takes a core for many seconds, and the interim
+        indexes' few tenths of a second of catching up on it; waiting for them
+        first lets searches right after a load read the lists sooner. Caught up:
+        nothing queued for `SETTLE_GRACE` seconds (a step queues the next one
+        just after it ends).
+        """
+        if not self.enabled:
+            return
+        end = time.monotonic() + timeout
+        with self._lock:
+            while not self.engine.closing:
+                left = end - time.monotonic()
+                if left <= 0:
+                    return
+                if self._queued:
+                    self._lock.wait(left)
+                elif not self._lock.wait_for(lambda: bool(self._queued), min(left, SETTLE_GRACE)):
+                    return
 
     def forget(self, coll_id: int) -> None:
         """Drop the lists trained for a dropped collection."""
