@@ -25,10 +25,16 @@ one, and its index keeps answering until the segment's own is in.
 Only float vector fields whose index is not FLAT get them (a FLAT index
 promises exact results), and only for top-k searches; range searches scan
 exactly, as do searches whose filter leaves too few rows for the lists to
-find `k` of them. A search over several segments with interim indexes (`FreshSegments`)
-searches them together: one coarse assignment per query for all of them,
-one exact re-scoring of the best candidates of all. A search that passes ``{"interim": False}`` among its
-parameters (indexes ignore keys they do not know) scans those rows exactly too.
+find `k` of them. The segments a search reads whole (no filter, no deleted
+rows) are searched together (`FreshSegments`): one coarse assignment per
+query for all of them, one exact re-scoring of all their candidates. A search
+that passes ``{"interim": False}`` among its parameters (indexes ignore keys
+they do not know) scans those rows exactly too.
+
+A segment's own index build waits (`InterimIndexer.settle`, at most
+`SETTLE_SECONDS`) until the interim indexes have caught up: right after a
+load the build would otherwise share a core with the catching up, and
+searches would scan the rows not yet in the lists exactly for longer.
 """
 
 from __future__ import annotations
