@@ -453,3 +453,27 @@ def test_an_index_build_waits_for_the_interim_indexes_to_catch_up(
         indexer.settle(60)
         assert _covered(c) == 9000  # caught up when settle returned
         indexer.settle(0)  # no time to wait: returns at once
+
+
+def test_rows_the_lists_have_not_reached_are_scanned_and_merged_with_theirs(
+        tmp_path: Path, fresh: dict[str, int], monkeypatch: pytest.MonkeyPatch,
+        minilm: tuple[np.ndarray, np.ndarray]) -> None:
+    base, queries = minilm
+    with heron.Client(str(tmp_path / "db")) as c:
+        _engine(c).idle_sealer.stop()
+        _create(c)
+        _insert(c, base[:8000])
+        assert _until(lambda: _covered(c) == 8000)
+        monkeypatch.setattr(_interim.InterimIndexer, "_queue", lambda *a, **k: None)  # the lists stop growing
+        _insert(c, base[8000:8700], start=8000)
+        assert _covered(c) == 8000
+        fresh["lists"], fresh["scanned"] = 0, 0
+        probe = np.concatenate([base[8100:8105], queries[:25]])
+        got = c.search("c", data=probe, limit=10)
+        assert fresh["lists"] and fresh["scanned"] == 700  # only the rows the lists lack, exactly
+        assert [q[0]["id"] for q in got[:5]] == list(range(8100, 8105))  # found by the scan, merged first
+        exact = c.search("c", data=probe, limit=10, search_params={"interim": False})
+        assert _recall(_ids(got), _ids(exact)) >= 0.95
+        for q in got:
+            scores = [h["distance"] for h in q]
+            assert len(q) == 10 and scores == sorted(scores, reverse=True)
