@@ -225,7 +225,7 @@ def interim(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     monkeypatch.setenv("HERON_SEAL_IDLE_SECONDS", "0")
     monkeypatch.setenv("HERON_INTERIM_ROWS", "1000")
     used: list[int] = []
-    real = _reads.interim_search
+    real, together = _reads.interim_search, _interim.search_together
 
     def counted(*args: Any, **kwargs: Any) -> Any:
         out = real(*args, **kwargs)
@@ -233,7 +233,14 @@ def interim(monkeypatch: pytest.MonkeyPatch) -> list[int]:
             used.append(1)
         return out
 
+    def counted_together(*args: Any, **kwargs: Any) -> Any:
+        out = together(*args, **kwargs)
+        if out is not None:
+            used.append(1)
+        return out
+
     monkeypatch.setattr(_reads, "interim_search", counted)
+    monkeypatch.setattr(_interim, "search_together", counted_together)
     return used
 
 

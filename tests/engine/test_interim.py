@@ -55,6 +55,7 @@ def fresh(monkeypatch: pytest.MonkeyPatch) -> dict[str, int]:
     monkeypatch.setenv("HERON_INTERIM_ROWS", "4096")
     seen = {"scanned": 0, "lists": 0}
     scan, search = _interim.exact_search, _interim_ivf.GrowingIVF.search
+    assigned = _interim_ivf.GrowingIVF.search_assigned
 
     def counted_scan(dtype: Any, metric: str, vectors: Any, *a: Any, **kw: Any) -> Any:
         seen["scanned"] += len(vectors)
@@ -66,7 +67,12 @@ def fresh(monkeypatch: pytest.MonkeyPatch) -> dict[str, int]:
 
     monkeypatch.setattr(_interim, "exact_search", counted_scan)
     monkeypatch.setattr(_reads, "exact_search", counted_scan)
+    def counted_assigned(self: Any, *a: Any, **kw: Any) -> None:
+        seen["lists"] += 1
+        assigned(self, *a, **kw)
+
     monkeypatch.setattr(_interim_ivf.GrowingIVF, "search", counted_search)
+    monkeypatch.setattr(_interim_ivf.GrowingIVF, "search_assigned", counted_assigned)
     return seen
 
 
@@ -362,3 +368,112 @@ def test_background_builds_leave_callers_a_core(monkeypatch: pytest.MonkeyPatch)
                                   busy=lambda: True)
     assert asked and all(asked) and idx.ntotal == 300
     assert faiss.omp_get_max_threads() == before
+
+
+def test_the_segments_of_a_search_share_one_coarse_assignment_per_query(
+        tmp_path: Path, fresh: dict[str, int], monkeypatch: pytest.MonkeyPatch,
+        minilm: tuple[np.ndarray, np.ndarray]) -> None:
+    monkeypatch.setenv("HERON_SEAL_ROWS", "3000")
+    monkeypatch.setenv("HERON_INTERIM_ROWS", "2048")  # the first segment trains the field's lists while it grows
+    release = threading.Event()
+    build = _maintenance.build_index
+    monkeypatch.setattr(_maintenance, "build_index", lambda *a, **k: (release.wait(60), build(*a, **k))[1])
+    assigned: list[int] = []
+    assign = _interim_ivf.GrowingIVF.assign
+    monkeypatch.setattr(_interim_ivf.GrowingIVF, "assign", lambda self, q: (assigned.append(q.shape[0]), assign(self, q))[1])
+    base, queries = minilm
+    with heron.Client(str(tmp_path / "db")) as c:
+        try:
+            _create(c)
+            _insert(c, base)  # three sealed segments of 3,000 rows (their HNSW builds wait) and 1,000 growing
+            assert _until(lambda: _covered(c) == len(base))
+            segments = len(_part(c).segments())
+            assert segments == 4
+            assigned.clear()
+            fresh["lists"], fresh["scanned"] = 0, 0
+            got = c.search("c", data=queries[:30], limit=10)
+            assert assigned == [30]  # the 30 queries' nearest lists found once, for all four segments
+            assert fresh["lists"] == segments and fresh["scanned"] == 0
+            exact = c.search("c", data=queries[:30], limit=10, search_params={"interim": False})
+            assert fresh["scanned"] == len(base)
+            assert _recall(_ids(got), _ids(exact)) >= 0.95
+            by_id = [{h["id"]: h["distance"] for h in q} for q in exact]
+            for q, want in zip(got, by_id):  # merged best first across segments, with the exact scores
+                scores = [h["distance"] for h in q]
+                assert len(q) == 10 and scores == sorted(scores, reverse=True)
+                assert all(abs(h["distance"] - want[h["id"]]) < 1e-5 for h in q if h["id"] in want)
+            one = c.search("c", data=queries[:1], limit=10)  # a single query: the same rows as in the batch
+            assert _ids(one)[0] == _ids(got)[0]
+        finally:
+            release.set()
+
+
+def test_lists_beyond_reach_of_the_top_k_are_skipped_without_changing_the_result() -> None:
+    centres = np.random.default_rng(8).standard_normal((64, 32), dtype=np.float32)
+    rng = np.random.default_rng(9)
+    x = centres[rng.integers(0, 64, 20000)] + 0.15 * rng.standard_normal((20000, 32), dtype=np.float32)
+    q = centres[rng.integers(0, 64, 40)] + 0.15 * rng.standard_normal((40, 32), dtype=np.float32)
+    trained = _interim_ivf.train_lists(32, "COSINE", _interim_ivf.prepared(DataType.FLOAT_VECTOR, "COSINE", x[:8000]))
+    parts = []
+    for lo, hi in ((0, 12000), (12000, 20000)):
+        ivf = _interim_ivf.GrowingIVF(DataType.FLOAT_VECTOR, 32, "COSINE", trained)
+        for s in range(lo, hi, 3000):
+            ivf.grow(x[s : min(hi, s + 3000)])
+        parts.append((ivf, x[lo:hi], hi - lo))
+    coarse, lists = parts[0][0].assign(parts[0][0].prepared(q))
+    _, kept = _interim_ivf._bounded(parts, coarse, lists, 10)
+    read = np.count_nonzero(kept >= 0, axis=1)
+    assert lists.shape[1] == _interim_ivf.IVF_NPROBE and read.max() < lists.shape[1] // 2  # 64 tight clusters
+    assert read.min() >= 1 and bool(np.all(kept[:, 0] == lists[:, 0]))  # the nearest list always
+    bounded = _interim_ivf.search_together(parts, q, 10)
+    assert bounded is not None
+    every = _interim_ivf._bounded
+    try:
+        _interim_ivf._bounded = lambda parts, coarse, lists, k: (coarse, lists)  # type: ignore[assignment]
+        full = _interim_ivf.search_together(parts, q, 10)
+    finally:
+        _interim_ivf._bounded = every
+    assert full is not None
+    for a, b in zip(bounded, full):
+        assert np.array_equal(a, b)
+    xs = _interim_ivf.prepared(DataType.FLOAT_VECTOR, "COSINE", x)
+    truth = np.argsort(-(xs @ _interim_ivf.prepared(DataType.FLOAT_VECTOR, "COSINE", q).T), axis=0)[:10].T
+    got = bounded[2] + np.where(bounded[1] == 1, 12000, 0)
+    assert _recall(got.tolist(), truth.tolist()) >= 0.95
+
+
+def test_an_index_build_waits_for_the_interim_indexes_to_catch_up(
+        tmp_path: Path, fresh: dict[str, int], minilm: tuple[np.ndarray, np.ndarray]) -> None:
+    base, _ = minilm
+    with heron.Client(str(tmp_path / "db")) as c:
+        _engine(c).idle_sealer.stop()
+        _create(c)
+        _insert(c, base[:9000], batch=3000)
+        indexer = _engine(c).interim
+        indexer.settle(60)
+        assert _covered(c) == 9000  # caught up when settle returned
+        indexer.settle(0)  # no time to wait: returns at once
+
+
+def test_rows_the_lists_have_not_reached_are_scanned_and_merged_with_theirs(
+        tmp_path: Path, fresh: dict[str, int], monkeypatch: pytest.MonkeyPatch,
+        minilm: tuple[np.ndarray, np.ndarray]) -> None:
+    base, queries = minilm
+    with heron.Client(str(tmp_path / "db")) as c:
+        _engine(c).idle_sealer.stop()
+        _create(c)
+        _insert(c, base[:8000])
+        assert _until(lambda: _covered(c) == 8000)
+        monkeypatch.setattr(_interim.InterimIndexer, "_queue", lambda *a, **k: None)  # the lists stop growing
+        _insert(c, base[8000:8700], start=8000)
+        assert _covered(c) == 8000
+        fresh["lists"], fresh["scanned"] = 0, 0
+        probe = np.concatenate([base[8100:8105], queries[:25]])
+        got = c.search("c", data=probe, limit=10)
+        assert fresh["lists"] and fresh["scanned"] == 700  # only the rows the lists lack, exactly
+        assert [q[0]["id"] for q in got[:5]] == list(range(8100, 8105))  # found by the scan, merged first
+        exact = c.search("c", data=probe, limit=10, search_params={"interim": False})
+        assert _recall(_ids(got), _ids(exact)) >= 0.95
+        for q in got:
+            scores = [h["distance"] for h in q]
+            assert len(q) == 10 and scores == sorted(scores, reverse=True)

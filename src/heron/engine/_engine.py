@@ -169,10 +169,11 @@ class Engine:
         self.closed = False
         #: Names of the databases, as the catalog holds them.
         self.databases = {n for (n,) in self.catalog.rows("SELECT name FROM databases")}
+        #: Indexes fresh rows for search until their segment's own index is built (`_interim`); before recovery,
+        #: whose index builds wait for it.
+        self.interim = InterimIndexer(self, fresh_rows)
         Recovery(self).load_catalog()
         roll_back(self.dir.path, self.execute)  # import jobs a crash cut short leave no rows
-        #: Indexes fresh rows for search until their segment's own index is built (`_interim`).
-        self.interim = InterimIndexer(self, fresh_rows)
         #: Seals growing segments that took no rows for a while (`_auto_seal`); asks `interim` to keep up.
         self.idle_sealer = IdleSealer(self, idle_seconds, idle_rows)
         self.idle_sealer.start()

@@ -25,8 +25,16 @@ one, and its index keeps answering until the segment's own is in.
 Only float vector fields whose index is not FLAT get them (a FLAT index
 promises exact results), and only for top-k searches; range searches scan
 exactly, as do searches whose filter leaves too few rows for the lists to
-find `k` of them. A search that passes ``{"interim": False}`` among its
-parameters (indexes ignore keys they do not know) scans those rows exactly too.
+find `k` of them. The segments a search reads whole (no filter, no deleted
+rows) are searched together (`FreshSegments`): one coarse assignment per
+query for all of them, one exact re-scoring of all their candidates. A search
+that passes ``{"interim": False}`` among its parameters (indexes ignore keys
+they do not know) scans those rows exactly too.
+
+A segment's own index build waits (`InterimIndexer.settle`, at most
+`SETTLE_SECONDS`) until the interim indexes have caught up: right after a
+load the build would otherwise share a core with the catching up, and
+searches would scan the rows not yet in the lists exactly for longer.
 """
 
 from __future__ import annotations
@@ -34,13 +42,14 @@ from __future__ import annotations
 import logging
 import os
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from .._types import DataType
-from ._interim_ivf import GrowingIVF, prepared, train_lists
+from ._interim_ivf import GrowingIVF, prepared, search_together, train_lists
 from .index._exact import empty_result, exact_search, select_topk
 from .index._faiss import single_threaded_here
 
@@ -58,6 +67,10 @@ INTERIM_ROWS = 16384
 GROW_ROWS = 8192
 #: A sealed segment trains them from this many rows on (or half of ``HERON_INTERIM_ROWS``, if that is less).
 INTERIM_MIN_ROWS = 2048
+#: The longest a segment index build waits for the interim indexes to catch up (`InterimIndexer.settle`).
+SETTLE_SECONDS = 2.0
+#: How long nothing must be queued for the interim indexes to count as caught up.
+SETTLE_GRACE = 0.02
 _DENSE = (DataType.FLOAT_VECTOR, DataType.FLOAT16_VECTOR, DataType.BFLOAT16_VECTOR)
 _METRICS = ("L2", "IP", "COSINE")
 
@@ -99,7 +112,8 @@ class InterimIndexer:
         self._failed: set[tuple[int, str]] = set()
         #: Trained, empty lists per (collection id, field, index signature): each segment starts from a copy.
         self._trained: dict[tuple[int, str, Any], Any] = {}
-        self._lock = threading.Lock()
+        #: Guards `_queued` (and `_failed`); notified whenever `_queued` changes (`settle`).
+        self._lock = threading.Condition(threading.Lock())
 
     @property
     def enabled(self) -> bool:
@@ -163,6 +177,7 @@ class InterimIndexer:
             if key in self._queued or key in self._failed or self.engine.closing:
                 return
             self._queued.add(key)
+            self._lock.notify_all()
             if self._pool is None:
                 # At the callers' priority: each step is short, and searches wait for it. On one thread
                 # (faiss and BLAS): the cores are the callers' and the segment index builds' already, and
@@ -174,6 +189,7 @@ class InterimIndexer:
         except RuntimeError:  # shut down: the engine is closing
             with self._lock:
                 self._queued.discard(key)
+                self._lock.notify_all()
 
     def _build(self, coll: Collection, seg: Segment, name: str, sig: Any, dtype: DataType, dim: int) -> None:
         """Bring `seg`'s interim index of `name` up to the segment's rows (training the field's lists first)."""
@@ -209,8 +225,31 @@ class InterimIndexer:
         finally:
             with self._lock:
                 self._queued.discard((seg.id, name))
+                self._lock.notify_all()
         if seg.n > (ivf.ntotal if ivf is not None else 0) and not seg.retired:
             self.look(coll)  # rows came in meanwhile
+
+    def settle(self, timeout: float = SETTLE_SECONDS) -> None:
+        """Wait, up to `timeout` seconds, until the interim indexes have caught up with their segments' rows.
+
+        A segment index build takes a core for many seconds, and the interim
+        indexes' few tenths of a second of catching up on it; waiting for them
+        first lets searches right after a load read the lists sooner. Caught up:
+        nothing queued for `SETTLE_GRACE` seconds (a step queues the next one
+        just after it ends).
+        """
+        if not self.enabled:
+            return
+        end = time.monotonic() + timeout
+        with self._lock:
+            while not self.engine.closing:
+                left = end - time.monotonic()
+                if left <= 0:
+                    return
+                if self._queued:
+                    self._lock.wait(left)
+                elif not self._lock.wait_for(lambda: bool(self._queued), min(left, SETTLE_GRACE)):
+                    return
 
     def forget(self, coll_id: int) -> None:
         """Drop the lists trained for a dropped collection."""
@@ -272,3 +311,84 @@ def interim_search(view: SegmentView, field: Any, d: Any, metric: str, queries: 
     out_s, out_r = empty_result(nq, k, metric)
     out_s[:, : best_s.shape[1]], out_r[:, : best_r.shape[1]] = best_s, best_r
     return out_s, out_r
+
+
+class FreshSegments:
+    """The segments one search reads through their interim indexes, searched together once all are known.
+
+    `take` each segment view a search would read whole (no filter, no deleted
+    rows) and has no index of its own; `collect` then answers them all: per
+    group of indexes with the same trained lists one `search_together`, the
+    rows their indexes do not hold yet scanned exactly, merged best first.
+    """
+
+    def __init__(self, field: Any, d: Any, metric: str, queries: Any, k: int, params: dict[str, Any]) -> None:
+        self.field, self.d, self.metric, self.queries, self.k, self.params = field, d, metric, queries, k, params
+        self.on = d is not None and field.dtype in _DENSE and _wanted(params)
+        self.taken: list[tuple[SegmentView, GrowingIVF]] = []
+
+    def take(self, view: SegmentView) -> bool:
+        """Whether `view` (all of its rows searched) is left to `collect`: it has an interim index that holds rows."""
+        if not self.on:
+            return False
+        have = view.segment.interim.get(self.field.name)
+        if have is None or have[0] != self.d.signature or have[1].ntotal == 0:
+            return False
+        self.taken.append((view, have[1]))
+        return True
+
+    def collect(self, per_q: list[list[tuple[float, SegmentView, int]]]) -> int:
+        """Add each query's best `k` hits of the views taken to `per_q` (best first); the number of views."""
+        taken = self.taken
+        if not taken:
+            return 0
+        name, metric, queries = self.field.name, self.metric, self.queries
+        groups: dict[int, list[tuple[SegmentView, GrowingIVF]]] = {}
+        for view, ivf in taken:
+            groups.setdefault(id(ivf.lists), []).append((view, ivf))
+        parts_s: list[np.ndarray] = []
+        parts_v: list[np.ndarray] = []
+        parts_r: list[np.ndarray] = []
+
+        def add(scores: np.ndarray, at: Any, rows: np.ndarray) -> None:
+            parts_s.append(scores)
+            parts_v.append(np.broadcast_to(at, rows.shape))
+            parts_r.append(rows)
+
+        views: list[SegmentView] = []
+        for group in groups.values():
+            first = len(views)
+            views.extend(v for v, _ in group)
+            parts = [(ivf, v.vectors(name), min(v.n, ivf.ntotal)) for v, ivf in group]
+            got = search_together(parts, queries, min(self.k, sum(p[2] for p in parts)))
+            if got is None:  # too few candidates: each view on its own (scanned exactly where the lists cannot serve)
+                for i, (v, _) in enumerate(group):
+                    s_, r_ = _alone(v, self.field, self.d, metric, queries, min(self.k, v.n), self.params)
+                    add(s_, first + i, r_)
+                continue
+            add(got[0], got[1] + first, got[2])
+            for i, ((v, _), (_, vecs, top)) in enumerate(zip(group, parts)):
+                if top < v.n:  # rows the index does not hold yet
+                    norms = v.sq_norms(name)
+                    s_, r_ = exact_search(self.field.dtype, metric, vecs[top : v.n], queries,
+                                          min(self.k, v.n - top), sq_norms=None if norms is None else norms[top : v.n])
+                    add(s_, first + i, np.where(r_ >= 0, r_ + top, -1))
+        scores, at, rows = parts_s[0], parts_v[0], parts_r[0]
+        if len(parts_s) > 1:
+            scores, at, rows = np.concatenate(parts_s, axis=1), np.concatenate(parts_v, axis=1), \
+                np.concatenate(parts_r, axis=1)
+            best, pos = select_topk(np.where(rows >= 0, scores, np.float32(np.nan)), min(self.k, scores.shape[1]),
+                                    metric)
+            scores, at, rows = best, np.take_along_axis(at, pos, axis=1), np.take_along_axis(rows, pos, axis=1)
+            rows[pos < 0] = -1
+        for hits, srow, vrow, rrow in zip(per_q, scores.tolist(), at.tolist(), rows.tolist()):
+            hits.extend([(s, views[v], r) for s, v, r in zip(srow, vrow, rrow) if r >= 0])
+        return len(taken)
+
+
+def _alone(view: SegmentView, field: Any, d: Any, metric: str, queries: Any, k: int,
+           params: dict[str, Any]) -> tuple[np.ndarray, np.ndarray]:
+    got = interim_search(view, field, d, metric, queries, k, None, params)
+    if got is not None:
+        return got
+    return exact_search(field.dtype, metric, view.vectors(field.name), queries, k, sq_norms=view.sq_norms(field.name))

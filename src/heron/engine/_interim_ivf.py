@@ -15,6 +15,12 @@ Growing in place is not safe while faiss searches the same lists, so the
 slow part of a growth (assigning the rows to lists) runs beside searches and
 only the append itself holds them off, for the few milliseconds a copy of
 the rows' codes takes (`_Gate`).
+
+All segments of a field start from copies of the same trained lists, so a
+search over several of them (`search_together`) assigns each query to its
+nearest lists once, reads those lists in every segment (less those that
+cannot hold a top-k row, `BOUND_LISTS`), and re-scores the candidates of all
+segments exactly in one step.
 """
 
 from __future__ import annotations
@@ -38,6 +44,14 @@ TRAIN_ROUNDS = 3
 #: Lists a search reads per query (of `IVF_NLIST`): recall@10 0.95 at 32, 0.977 at 48, 0.986 at 64
 #: on 100k x 384 MiniLM rows; 1.0 on 128-d clustered rows from 32 on.
 IVF_NPROBE = 48
+#: Of those, a search skips the lists that cannot hold a top-k row (L2 and COSINE): every row of a list lies
+#: within the list's radius (its farthest row from its centre) of the centre, so a list whose centre is
+#: farther from the query than ``U`` plus its radius holds no row nearer than ``U``; and ``U``, the distance
+#: within which `k` rows surely lie, is the least centre distance plus radius of the `BOUND_LISTS` nearest
+#: lists that hold `k` rows or more. On 100k x 128 clustered rows a query then reads 4.8 lists on average
+#: (recall@10 1.000); on 100k x 384 MiniLM rows all 48 (the lists are as wide as the gaps between them).
+#: No top-k row is lost: the lists skipped hold none.
+BOUND_LISTS = 8
 
 
 def candidates(k: int) -> int:
@@ -78,6 +92,17 @@ class _Gate:
             self.cv.notify_all()
 
 
+_PLAIN: dict[int, Any] = {}
+
+
+def _plain_params(nprobe: int) -> Any:
+    """Search parameters reading `nprobe` lists, no selector: made once per count (faiss only reads them)."""
+    sp = _PLAIN.get(nprobe)
+    if sp is None:
+        sp = _PLAIN[nprobe] = faiss.SearchParametersIVF(nprobe=nprobe)
+    return sp
+
+
 def _metric(metric: str) -> int:
     return faiss.METRIC_L2 if metric == "L2" else faiss.METRIC_INNER_PRODUCT
 
@@ -108,8 +133,18 @@ class GrowingIVF:
         self.dtype = dtype
         self.dim = dim
         self.metric = metric
+        #: The trained lists it started from: indexes with the same lists share one coarse assignment.
+        self.lists = trained
         self._index = faiss.clone_index(trained)
         self._gate = _Gate()
+        nlist = self._index.nlist
+        #: The lists' centres' squared norms (for the distance of a row or a query to a centre, COSINE).
+        self._centre_sq = (np.square(trained.quantizer.reconstruct_n(0, nlist)).sum(axis=1, dtype=np.float32)
+                           if metric == "COSINE" else None)
+        #: Per list, the farthest (L2) any row it holds lies from its centre (raised before rows go in) and how
+        #: many rows it holds (raised after): a search reads them without the gate, and both err safe.
+        self.radius = np.zeros(nlist, dtype=np.float32)
+        self.sizes = np.zeros(nlist, dtype=np.int64)
         self._ntotal = 0
 
     @property
@@ -127,13 +162,18 @@ class GrowingIVF:
         n = x.shape[0]
         if n == 0:
             return
-        lists = np.ascontiguousarray(self._index.quantizer.assign(x, 1).ravel(), dtype=np.int64)
+        near, lists = self._index.quantizer.search(x, 1)
+        lists = np.ascontiguousarray(lists.ravel(), dtype=np.int64)
+        if self.metric != "IP":
+            sq = near.ravel() if self._centre_sq is None else 1 + self._centre_sq[lists] - 2 * near.ravel()
+            np.maximum.at(self.radius, lists, np.sqrt(np.maximum(sq, 0)) * np.float32(1.001))
         ids = np.arange(self._ntotal, self._ntotal + n, dtype=np.int64)
         g = self._gate
         g.write_begin()
         try:
             self._index.add_core(n, faiss.swig_ptr(x), faiss.swig_ptr(ids), faiss.swig_ptr(lists))
             self._ntotal += n
+            self.sizes += np.bincount(lists, minlength=self.sizes.shape[0])
         finally:
             g.write_end()
 
@@ -174,25 +214,124 @@ class GrowingIVF:
             return None
         return self._rescored(vectors, queries, rows, k)
 
+    def assign(self, q: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The `IVF_NPROBE` lists nearest each of prepared queries `q` and their scores: ``(scores, lists)``."""
+        return self._index.quantizer.search(q, min(IVF_NPROBE, self._index.nlist))  # trained once: never changes
+
+    def centre_distances(self, scores: np.ndarray, lists: np.ndarray) -> np.ndarray:
+        """L2 distances from prepared queries to the centres of `lists`, from their `assign` `scores` (not IP)."""
+        sq = scores if self._centre_sq is None else 1 + self._centre_sq[lists] - 2 * scores
+        return np.sqrt(np.maximum(sq, 0))
+
+    def search_assigned(self, q: np.ndarray, want: int, assign: np.ndarray, coarse: np.ndarray, top: int,
+                        scores: np.ndarray, rows: np.ndarray) -> None:
+        """The `want` best of rows ``[0, min(top, ntotal))`` by their codes, in the lists `assign` names.
+
+        `q` are prepared queries; `assign` and `coarse` the lists of the
+        trained lists' quantizer nearest each query and their scores
+        (``[nq, nprobe]``); `scores` and `rows` (C-contiguous ``[nq, want]``)
+        receive the approximate scores and the rows (-1: none).
+        """
+        g = self._gate
+        g.enter()
+        try:  # the rows it holds cannot change meanwhile
+            n = min(top, self._ntotal)
+            sp = _plain_params(assign.shape[1]) if n >= self._ntotal else \
+                faiss.SearchParametersIVF(nprobe=assign.shape[1], sel=faiss.IDSelectorRange(0, n))
+            self._index.search_preassigned_c(q.shape[0], faiss.swig_ptr(q), want, faiss.swig_ptr(assign),
+                                             faiss.swig_ptr(coarse), faiss.swig_ptr(scores), faiss.swig_ptr(rows),
+                                             False, sp)
+        finally:
+            g.leave()
+
     def _rescored(self, vectors: Any, queries: np.ndarray, rows: np.ndarray,
                   k: int) -> tuple[np.ndarray, np.ndarray]:
         nq, want = rows.shape
         valid = rows >= 0
         safe = np.where(valid, rows, 0)
         x = as_float32(self.dtype, vectors[safe.ravel()]).reshape(nq, want, self.dim)
-        q = as_float32(self.dtype, queries)
-        if self.metric == "L2":
-            diff = x - q[:, None, :]
-            scores = np.einsum("qkd,qkd->qk", diff, diff)
-            worst = np.float32(np.inf)
-        else:
-            scores = np.einsum("qkd,qd->qk", x, normalized(q) if self.metric == "COSINE" else q)
-            if self.metric == "COSINE":
-                norms = np.sqrt(np.einsum("qkd,qkd->qk", x, x))
-                scores /= np.maximum(norms, np.float32(1e-30))
-            worst = np.float32(-np.inf)
-        scores = np.where(valid, scores, worst).astype(np.float32, copy=False)
-        best, pos = select_topk(scores, min(k, want), self.metric)
+        best, pos = exact_scores(self.dtype, self.metric, x, queries, valid, k)
         out_rows = np.take_along_axis(rows, pos, axis=1)
         out_rows[~np.isfinite(best)] = -1
         return best, out_rows
+
+
+def exact_scores(dtype: DataType, metric: str, x: np.ndarray, queries: np.ndarray, valid: np.ndarray,
+                 k: int) -> tuple[np.ndarray, np.ndarray]:
+    """The best `k` of candidates `x` (``[nq, want, dim]`` float32; those not `valid` left out) by their exact scores.
+
+    Returns ``(scores, positions)`` ``[nq, k]``, best first (non-finite scores past the last valid one).
+    """
+    q = as_float32(dtype, queries)
+    if metric == "L2":
+        diff = x - q[:, None, :]
+        scores = np.einsum("qkd,qkd->qk", diff, diff)
+        worst = np.float32(np.inf)
+    else:
+        scores = np.einsum("qkd,qd->qk", x, normalized(q) if metric == "COSINE" else q)
+        if metric == "COSINE":
+            norms = np.sqrt(np.einsum("qkd,qkd->qk", x, x))
+            scores /= np.maximum(norms, np.float32(1e-30))
+        worst = np.float32(-np.inf)
+    scores = np.where(valid, scores, worst).astype(np.float32, copy=False)
+    return select_topk(scores, min(k, x.shape[1]), metric)
+
+
+def _bounded(parts: list[tuple[GrowingIVF, Any, int]], coarse: np.ndarray, assign: np.ndarray,
+             k: int) -> tuple[np.ndarray, np.ndarray]:
+    """`coarse` and `assign` less the lists that cannot hold a query's top `k` (-1; see `BOUND_LISTS`)."""
+    if assign.shape[1] <= 1:
+        return coarse, assign
+    first = parts[0][0]
+    radius, sizes = first.radius, first.sizes
+    for ivf, _, _ in parts[1:]:
+        radius, sizes = np.maximum(radius, ivf.radius), sizes + ivf.sizes
+    centre = first.centre_distances(coarse, assign)
+    width = radius[assign]
+    head = assign[:, :BOUND_LISTS]
+    reach = np.where(sizes[head] >= k, centre[:, : head.shape[1]] + width[:, : head.shape[1]], np.inf)
+    far = centre - width > reach.min(axis=1, keepdims=True)
+    if not far.any():
+        return coarse, assign
+    keep = assign.shape[1] - int(far.all(axis=0)[::-1].argmin())  # less the columns no query reads
+    assign = assign.copy()
+    assign[far] = -1
+    return np.ascontiguousarray(coarse[:, :keep]), np.ascontiguousarray(assign[:, :keep])
+
+
+def search_together(parts: list[tuple[GrowingIVF, Any, int]], queries: np.ndarray,
+                    k: int) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+    """Exact scores of the best `k` of the candidates several interim indexes with the same lists give together.
+
+    `parts` are ``(index, vectors, top)``: an interim index, its segment's rows
+    (for re-scoring) and how many of them to search. Each query is assigned
+    to its `IVF_NPROBE` nearest lists once, those lists are read in every
+    index for its `candidates` best rows by their codes, and all of those are
+    re-scored exactly at once. Returns ``(scores, parts, rows)`` ``[nq, k]``,
+    best first (row -1 past the last), or None where a query got fewer than
+    `k` candidates.
+    """
+    first = parts[0][0]
+    dtype, metric, dim = first.dtype, first.metric, first.dim
+    want = candidates(k)
+    q = first.prepared(queries)
+    nq, count = q.shape[0], len(parts)
+    approx = np.empty((count, nq, want), dtype=np.float32)
+    found = np.empty((count, nq, want), dtype=np.int64)
+    with threads_for(nq):
+        coarse, assign = first.assign(q)
+        if metric != "IP" and all(top >= ivf.ntotal for ivf, _, top in parts):
+            coarse, assign = _bounded(parts, coarse, assign, k)
+        for i, (ivf, _, top) in enumerate(parts):
+            ivf.search_assigned(q, want, assign, coarse, top, approx[i], found[i])
+    valid = found >= 0
+    if int(np.count_nonzero(valid, axis=(0, 2)).min()) < min(k, sum(top for _, _, top in parts)):
+        return None
+    x = np.empty((nq, count, want, dim), dtype=np.float32)
+    for i, (_, vectors, _) in enumerate(parts):
+        x[:, i] = as_float32(dtype, vectors[np.where(valid[i], found[i], 0).ravel()]).reshape(nq, want, dim)
+    rows = found.transpose(1, 0, 2).reshape(nq, count * want)
+    best, pos = exact_scores(dtype, metric, x.reshape(nq, count * want, dim), queries, rows >= 0, k)
+    out_rows = np.take_along_axis(rows, pos, axis=1)
+    out_rows[~np.isfinite(best)] = -1
+    return best, pos // want, out_rows

@@ -458,6 +458,7 @@ class Maintenance:
             cur = seg.vindex.get(d.field_name)
             if cur is not None and cur[0] == d.signature:
                 continue
+            e.interim.settle()  # fresh rows into the interim lists first: searches read those meanwhile
             t0 = time.perf_counter()
             what = f"segment {seg.id} field {f.name}"
             try:

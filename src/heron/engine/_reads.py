@@ -28,7 +28,7 @@ from ._bm25_search import prepare as bm25_prepare
 from ._collection import Collection, Partition
 from ._emb_list_search import emb_list_hits, emb_list_metric
 from ._functions_apply import text_queries
-from ._interim import interim_search
+from ._interim import FreshSegments, interim_search
 from ._lite_habits import note_implicit_anns_field, note_unindexed
 from ._point_get import PointGets, select_keys
 from ._rerank_hits import candidate_counts, decay_hybrid, fuse, hybrid_ranker, rerank_search, search_plan
@@ -317,6 +317,7 @@ class Reader:
         per_q: list[list[tuple[float, SegmentView, int]]] = [[] for _ in range(nq)]
         segments = 0
         bm = bm25_prepare(coll, f.name, d, queries, params) if metric == "BM25" else None
+        fresh_views = FreshSegments(f, d, metric, queries, k, params)
         for view, mask in self._masks(coll, parts, r.filter, r.filter_params, allow_none=True, shared=True):
             live = view.n if mask is None else mask_facts(mask).count
             if live == 0:
@@ -338,6 +339,8 @@ class Reader:
                 for qi, (scores, rows) in enumerate(res):
                     per_q[qi].extend((float(s), view, int(i)) for s, i in zip(scores, rows))
                 continue
+            if use is None and allow is None and fresh_views.take(view):
+                continue  # searched with the others through their interim indexes, below
             kk = min(k, live)
             if use is not None:
                 try:
@@ -353,6 +356,7 @@ class Reader:
             segments += 1
             for qi, (srow, rrow) in enumerate(zip(scores.tolist(), rows.tolist())):
                 per_q[qi].extend([(s, view, i) for s, i in zip(srow, rrow) if i >= 0])
+        segments += fresh_views.collect(per_q)
         cap = k if not ranged else min(k, MAX_TOPK)
         if segments <= 1 and not ranged:  # one segment's hits come best first already
             return [q[:cap] for q in per_q]
