@@ -38,6 +38,7 @@ import pyarrow as pa
 
 from .._errors import ParamError
 from ._collection import Partition
+from .storage._files import fsync_dir
 
 SUFFIX = ".resume"
 
@@ -123,7 +124,7 @@ class ResumeRecord:
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, self.path)
-        _sync_dir(os.path.dirname(self.path))
+        fsync_dir(os.path.dirname(self.path))
         self.head, self.chunks, self.resumed = head, [], done
         self._fh = open(self.path, "a", encoding="utf-8")  # noqa: SIM115 - open for the job's lifetime
 
@@ -147,7 +148,7 @@ class ResumeRecord:
             self._fh = None
         if forget and os.path.exists(self.path):
             os.unlink(self.path)
-            _sync_dir(os.path.dirname(self.path))
+            fsync_dir(os.path.dirname(self.path))
 
 
 def new_record(path: str, files: list[list[list[Any]]], chunk: int, collection_id: int) -> ResumeRecord:
@@ -178,11 +179,3 @@ def first_key(values: Any) -> Any:
         return values[0].as_py()
     v = np.asarray(values[:1]).tolist()
     return v[0] if v else None
-
-
-def _sync_dir(path: str) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
