@@ -31,6 +31,7 @@ from ._functions_apply import text_queries
 from ._interim import FreshSegments, interim_search
 from ._lite_habits import note_implicit_anns_field, note_unindexed
 from ._point_get import PointGets, select_keys
+from ._quick_search import quick_search
 from ._rerank_hits import candidate_counts, decay_hybrid, fuse, hybrid_ranker, rerank_search, search_plan
 from ._segment import SegmentView
 from ._zones import read_zone, rezone_hits, rezone_rows
@@ -219,6 +220,9 @@ class Reader:
     # -- search ---------------------------------------------------------------------
     def op_search(self, r: rq.Search) -> list[list[dict[str, Any]]]:
         coll = self.engine.collection(r.db_name, r.collection_name)
+        quick = quick_search(coll, r, MAX_TOPK, values_at)
+        if quick is not None:
+            return quick
         hits = self.search_hits(coll, r)
         names = self._entity_names(coll.schema, r.output_fields)
         return rezone_hits(coll.schema, self._shape_hits(coll.schema, hits, names, r.round_decimal),

@@ -144,6 +144,11 @@ class VectorIndex:
         finally:
             self._leave()
 
+    def search_one(self, query: np.ndarray, k: int, params: dict[str, Any], rows: int) -> tuple[np.ndarray, np.ndarray]:
+        """`search` of one unfiltered query: ``query`` float32 C-contiguous ``[1, dim]``, ``1 <= k``, and
+        ``params`` as `shared_search_params` returns them. Indexes with a shorter way for it override this."""
+        return self.search(query, k, params=params, rows=rows)
+
     def _enter(self, rows: int | None) -> None:
         g = self._gate
         with g.lock:

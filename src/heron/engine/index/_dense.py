@@ -350,6 +350,23 @@ class DenseIndex(VectorIndex):
             out = ivf_params(self.index_type, min(nprobe, base_of(self._index).nlist), sel, params)
         return refine_params(out, float(params.get("refine_k", 1.0))) if refined else out
 
+    def search_one(self, query: np.ndarray, k: int, params: dict[str, Any], rows: int) -> tuple[np.ndarray, np.ndarray]:
+        """`search` of one unfiltered query on a graph index: its one faiss call, without the general checks."""
+        index = self._index
+        if not isinstance(index, faiss.IndexHNSW) or query.shape[1] != self.dim or k > self.ntotal:
+            return self.search(query, k, params=params, rows=rows)
+        q = normalized(query) if self.metric == "COSINE" else query
+        dist, found = np.empty((1, k), dtype=np.float32), np.empty((1, k), dtype=np.int64)
+        self._enter(rows)
+        try:
+            sp_ = self._faiss_params(k, None, self.ntotal, params)
+            index.search_c(1, faiss.swig_ptr(q), k, faiss.swig_ptr(dist), faiss.swig_ptr(found), sp_)
+        finally:
+            self._leave()
+        if found[0, k - 1] < 0:  # unfilled slots (row -1) at the end: the worst score, as `search` gives them
+            dist[found < 0] = float("-inf") if larger_is_better(self.metric) else float("inf")
+        return dist, found
+
     def _search(
         self, queries: Any, k: int, allow: np.ndarray | None, kept: int, params: dict[str, Any]
     ) -> tuple[np.ndarray, np.ndarray]:

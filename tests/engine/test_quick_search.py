@@ -1,0 +1,214 @@
+"""The quick lane of a plain search (`engine/_quick_search.py`) answers as the general path does, hit for hit.
+
+Every case runs the same search twice on the same state: once as it comes (the
+quick lane where it applies) and once with the lane turned off, and compares
+keys and distances exactly. Each case also says whether the lane must have
+answered, so a lane that never engages fails here too.
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pytest
+
+import heron
+from heron import DataType, ParamError
+from heron.engine import _quick_search, _reads
+
+
+@pytest.fixture()
+def lane(monkeypatch):
+    """Small segments, no merging and no idle sealing (the state stays as the test makes it); a counter of answers."""
+    monkeypatch.setenv("HERON_SEAL_ROWS", "2000")
+    monkeypatch.setenv("HERON_MERGE_ROWS", "0")
+    monkeypatch.setenv("HERON_SEAL_IDLE_SECONDS", "0")
+    answered = []
+    real = _quick_search.quick_search
+
+    def counted(*args):
+        out = real(*args)
+        answered.append(out is not None)
+        return out
+
+    monkeypatch.setattr(_reads, "quick_search", counted)
+    return monkeypatch, answered, counted
+
+
+def _both(lane, c, name, **kw):
+    """``(hits as they come, hits without the lane, whether the lane answered)`` as ``[(id, distance)]`` per query."""
+    monkeypatch, answered, counted = lane
+    answered.clear()
+    fast = c.search(name, **kw)
+    took = answered == [True]
+    monkeypatch.setattr(_reads, "quick_search", lambda *a: None)
+    try:
+        slow = c.search(name, **kw)
+    finally:
+        monkeypatch.setattr(_reads, "quick_search", counted)
+    shape = lambda res: [[(h["id"], h["distance"]) for h in q] for q in res]  # noqa: E731
+    return shape(fast), shape(slow), took
+
+
+def _indexed(c, name, field="vector"):
+    deadline = time.monotonic() + 120
+    while c.describe_index(name, field)["pending_index_rows"]:
+        assert time.monotonic() < deadline, "index build did not finish"
+        time.sleep(0.05)
+
+
+def _collection(c, name, metric="COSINE", index="HNSW", pk=DataType.INT64, dim=16):
+    schema = c.create_schema(auto_id=False, enable_dynamic_field=False)
+    if pk is DataType.VARCHAR:
+        schema.add_field("id", pk, is_primary=True, max_length=32)
+    else:
+        schema.add_field("id", pk, is_primary=True)
+    schema.add_field("vector", DataType.FLOAT_VECTOR, dim=dim)
+    schema.add_field("b", DataType.INT64)
+    idx = c.prepare_index_params()
+    params = {"M": 16, "efConstruction": 64} if index == "HNSW" else {"nlist": 16}
+    idx.add_index("vector", index_type=index, metric_type=metric, params=params)
+    c.create_collection(name, schema=schema, index_params=idx)
+
+
+def _rows(ids, x, as_str=False):
+    return {"id": [f"k{i}" for i in ids] if as_str else np.asarray(ids), "vector": x, "b": np.asarray(ids) % 7}
+
+
+@pytest.mark.parametrize("metric", ["COSINE", "L2", "IP"])
+def test_sealed_indexed_segments_answer_as_the_general_path(tmp_path, lane, metric):
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal((6000, 16)).astype(np.float32)
+    q = rng.standard_normal((20, 16)).astype(np.float32)
+    with heron.Client(str(tmp_path / "d")) as c:
+        _collection(c, "x", metric)
+        c.insert("x", _rows(np.arange(2000), x[:2000]))
+        c.flush("x")
+        _indexed(c, "x")
+        for limit in (1, 10, 100, 2000, 3000):  # one segment; past its rows too
+            for qi in q[:5]:
+                fast, slow, took = _both(lane, c, "x", data=qi[None], limit=limit, search_params={"params": {"ef": 32}})
+                assert took and fast == slow
+                assert len(fast[0]) == limit if limit <= 100 else 1900 < len(fast[0]) <= 2000  # a graph may miss a few
+        c.insert("x", _rows(np.arange(2000, 6000), x[2000:]))
+        c.insert("x", _rows(np.arange(6000, 8000), x[:2000]))  # the first rows again: ties across segments
+        c.flush("x")
+        _indexed(c, "x")
+        sealed = c._transport._engine.collection("default", "x").partitions["_default"].sealed
+        assert len(sealed) >= 3
+        for qi in np.concatenate([q, x[:5]]):
+            for limit in (10, 50):
+                fast, slow, took = _both(lane, c, "x", data=[qi.tolist()] if limit == 50 else qi[None], limit=limit,
+                                         search_params={"metric_type": metric, "params": {"ef": 64}})
+                assert took and fast == slow and len(fast[0]) == limit  # lists come as float32 arrays too
+
+
+def test_ties_across_segments_keep_the_general_order(tmp_path, lane):
+    x = np.tile(np.eye(8, dtype=np.float32), (500, 1))  # every vector many times over, in every segment
+    with heron.Client(str(tmp_path / "d")) as c:
+        _collection(c, "x", "L2", index="IVF_FLAT", dim=8)
+        for lo in range(0, 4000, 2000):
+            c.insert("x", _rows(np.arange(lo, lo + 2000), x[lo:lo + 2000]))
+        c.flush("x")
+        _indexed(c, "x")
+        for i in range(8):
+            fast, slow, took = _both(lane, c, "x", data=x[i:i + 1], limit=25, search_params={"params": {"nprobe": 16}})
+            assert took and fast == slow
+
+
+def test_string_keys(tmp_path, lane):
+    rng = np.random.default_rng(2)
+    x = rng.standard_normal((4000, 16)).astype(np.float32)
+    with heron.Client(str(tmp_path / "d")) as c:
+        _collection(c, "s", pk=DataType.VARCHAR)
+        c.insert("s", _rows(np.arange(4000), x, as_str=True))
+        c.flush("s")
+        _indexed(c, "s")
+        for qi in x[:10]:
+            fast, slow, took = _both(lane, c, "s", data=qi[None], limit=10)
+            assert took and fast == slow and all(isinstance(k, str) for k, _ in fast[0])
+
+
+def test_states_the_lane_leaves_to_the_general_path(tmp_path, lane):
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((5000, 16)).astype(np.float32)
+    q = x[:1] + 0.01
+    with heron.Client(str(tmp_path / "d")) as c:
+        _collection(c, "x")
+        c.insert("x", _rows(np.arange(4000), x[:4000]))
+        c.flush("x")
+        _indexed(c, "x")
+        assert _both(lane, c, "x", data=q, limit=10)[2]
+        c.insert("x", _rows(np.arange(4000, 4100), x[4000:4100]))  # growing rows
+        fast, slow, took = _both(lane, c, "x", data=q, limit=10)
+        assert not took and fast == slow
+        c.flush("x")
+        _indexed(c, "x")
+        assert _both(lane, c, "x", data=q, limit=10)[2]
+        top = _both(lane, c, "x", data=q, limit=3)[0][0]
+        c.delete("x", ids=[top[0][0]])  # a deleted row
+        fast, slow, took = _both(lane, c, "x", data=q, limit=10)
+        assert not took and fast == slow and top[0][0] not in [k for k, _ in fast[0]]
+        c.compact("x")
+        deadline = time.monotonic() + 60
+        while not _both(lane, c, "x", data=q, limit=10)[2]:  # compaction drops the row: the lane answers again
+            assert time.monotonic() < deadline
+            time.sleep(0.1)
+        c.upsert("x", _rows([int(top[1][0])], x[4999:5000]))  # a key written again, then sealed
+        c.flush("x")
+        _indexed(c, "x")
+        fast, slow, took = _both(lane, c, "x", data=q, limit=10)
+        assert not took and fast == slow
+        for kw in ({"filter": "b < 3"}, {"output_fields": ["b"]}, {"offset": 2}, {"partition_names": ["_default"]},
+                   {"search_params": {"params": {"radius": 0.1}}}, {"round_decimal": 2}):
+            fast, slow, took = _both(lane, c, "x", data=q, limit=10, **kw)
+            assert not took and fast == slow, kw
+
+
+def test_a_released_partition_and_bad_requests(tmp_path, lane):
+    rng = np.random.default_rng(4)
+    x = rng.standard_normal((4000, 16)).astype(np.float32)
+    with heron.Client(str(tmp_path / "d")) as c:
+        _collection(c, "x")
+        assert _both(lane, c, "x", data=x[:1], limit=5) == ([[]], [[]], True)  # nothing stored yet
+        c.create_partition("x", "p")
+        c.insert("x", _rows(np.arange(2000), x[:2000]))
+        c.insert("x", _rows(np.arange(2000, 4000), x[2000:]), partition_name="p")
+        c.flush("x")
+        _indexed(c, "x")
+        fast, slow, took = _both(lane, c, "x", data=x[2000:2001], limit=5)
+        assert took and fast == slow and fast[0][0][0] == 2000
+        c.release_partitions("x", ["p"])
+        fast, slow, took = _both(lane, c, "x", data=x[2000:2001], limit=5)
+        assert took and fast == slow and all(k < 2000 for k, _ in fast[0])
+        with pytest.raises(ParamError, match="metric_type"):
+            c.search("x", data=x[:1], limit=5, search_params={"metric_type": "L2"})
+        with pytest.raises(ParamError, match="ef"):
+            c.search("x", data=x[:1], limit=5, search_params={"params": {"ef": -3}})
+        with pytest.raises(ParamError, match="NaN"):
+            c.search("x", data=np.full((1, 16), np.nan, dtype=np.float32), limit=5)
+        with pytest.raises(ParamError, match="limit"):
+            c.search("x", data=x[:1], limit=20000)
+        c.release_collection("x")
+        with pytest.raises(heron.CollectionNotLoadedError):
+            c.search("x", data=x[:1], limit=5)
+
+
+def test_the_lane_waits_for_the_index(tmp_path, lane, monkeypatch):
+    x = np.random.default_rng(5).standard_normal((3000, 16)).astype(np.float32)
+    with heron.Client(str(tmp_path / "d")) as c:
+        _collection(c, "x")
+        c.insert("x", _rows(np.arange(3000), x))
+        engine = c._transport._engine
+        coll = engine.collection("default", "x")
+        c.flush("x")
+        _indexed(c, "x")
+        seg = coll.partitions["_default"].sealed[0]
+        held = seg.vindex.pop("vector")  # as while a segment's index is being built
+        try:
+            fast, slow, took = _both(lane, c, "x", data=x[:1], limit=10)
+            assert not took and fast == slow and fast[0][0][0] == 0
+        finally:
+            seg.vindex["vector"] = held
+        assert _both(lane, c, "x", data=x[:1], limit=10)[2]
