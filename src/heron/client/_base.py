@@ -120,6 +120,10 @@ class ClientBase:
         self, collection_name: str, data: Any, filter: str, limit: int, output_fields: Any,  # noqa: A002
         search_params: dict[str, Any] | None, partition_names: Any, anns_field: str | None, kwargs: dict[str, Any],
     ) -> rq.Search:
+        plain = self._plain_search_request(collection_name, data, filter, limit, output_fields, search_params,
+                                           partition_names, anns_field, kwargs)
+        if plain is not None:
+            return plain
         ids = search_ids(kwargs.get("ids"), data)
         if ids is None and data is None:
             raise ParamError("search needs data= (query vectors) or ids= (primary keys of stored vectors)")
@@ -158,6 +162,29 @@ class ClientBase:
             highlighter=as_highlighter(kwargs.get("highlighter")), aggregation=aggregation,
             guarantee_timestamp=guarantee_timestamp(kwargs),
         )
+
+    def _plain_search_request(
+        self, collection_name: str, data: Any, filter: str, limit: int, output_fields: Any,  # noqa: A002
+        search_params: dict[str, Any] | None, partition_names: Any, anns_field: str | None, kwargs: dict[str, Any],
+    ) -> rq.Search | None:
+        """The request of a search with every option beyond the vectors at its default, or None for the others.
+
+        It is the request `_search_request` builds for the same arguments, without the lookups and
+        checks of options that are absent (most searches name none).
+        """
+        if (data is None or not kwargs.keys() <= _PLAIN_SEARCH_KWARGS or any(v is not None for v in kwargs.values())
+                or (isinstance(data, (list, tuple)) and not data)):
+            return None
+        sp = search_params or {}
+        if not sp.keys() <= _PLAIN_SEARCH_PARAMS:
+            return None
+        params = dict(sp.get("params") or {})
+        if any(k in params for k in _PAGING_PARAMS):
+            return None
+        _check_limit(limit)
+        return rq.Search(self._db, collection_name, search_data(data, anns_field), anns_field or "", filter or "",
+                         int(limit), 0, _fields(output_fields), str(sp.get("metric_type", "") or "").upper(), params,
+                         _names(partition_names))
 
     def _hybrid_request(
         self, collection_name: str, reqs: list[Any], ranker: Any, limit: int, output_fields: Any,
@@ -282,6 +309,14 @@ def dimension_of(dim: Any) -> int:
 
 # Code 1 where pymilvus refuses the same argument itself, before any server call.
 _CLIENT_SIDE = 1
+
+
+#: The keywords `search` always passes on, each None unless the caller set it.
+_PLAIN_SEARCH_KWARGS = frozenset({"ranker", "function_chains", "ids", "highlighter", "search_aggregation"})
+#: ``search_params`` keys a plain search may have.
+_PLAIN_SEARCH_PARAMS = frozenset({"params", "metric_type"})
+#: Keys inside ``params`` that are options of the search, not of the index.
+_PAGING_PARAMS = ("offset", "group_by_field", "group_size", "strict_group_size")
 
 
 def _check_limit(limit: Any) -> None:
