@@ -36,7 +36,7 @@ from ._segment import LIVE, Segment
 from .index._base import BuildCancelled
 from .index._definitions import build_scalar
 from .index._faiss import capped_threads
-from .index._grow import copies_on_growth, grown_copy
+from .index._grow import copies_on_growth, file_stand_in, grown_copy, grows_in_place
 from .index._vector_index import build_index
 from .storage import _ipc as ar
 from .storage._files import FileChecksum, write_segment_file
@@ -376,19 +376,42 @@ class Maintenance:
             cur = base.vindex.get(d.field_name)
             if f is None or not f.dtype.is_vector or cur is None or cur[0] != d.signature:
                 continue
-            # A copy grows (`grown_copy`), so `base` keeps answering from its index; an index that
-            # grows in place is taken from `base` first, which is then searched exactly.
-            if not copies_on_growth(cur[1]):
+            # `base` answers from a stand-in read from the index file while its index grows in place
+            # (`_grow`); else a copy grows, and an index that grows in place without a stand-in is
+            # taken from `base` first, which is then searched exactly.
+            in_place = self._stand_in(coll, base, d.field_name, cur)
+            if not in_place and not copies_on_growth(cur[1]):
                 with coll.write_lock:
                     base.vindex.pop(d.field_name, None)
             try:
                 with capped_threads(self.engine.busy):  # callers' requests coming in: leave them a core
-                    ext = grown_copy(cur[1], sview.vectors(f.name))
+                    vectors = sview.vectors(f.name)
+                    ext = cur[1].extended(vectors) if in_place else grown_copy(cur[1], vectors)
             except Exception:  # derived data: build it from the rows instead
                 log.exception("extending %s of segment %s failed", d.index_type, base.id)
                 ext = None
             if ext is not None:
                 new.vindex[d.field_name] = (d.signature, ext)
+
+    def _stand_in(self, coll: Collection, base: Segment, name: str, cur: tuple[Any, Any]) -> bool:
+        """Have `base` answer from `cur`'s index file (`file_stand_in`) so the merge may grow `cur` in place.
+
+        False, with `base` left as it is, where the index is not one to grow in
+        place or its file cannot be written or read.
+        """
+        if not grows_in_place(cur[1]) or not base.persisted:
+            return False
+        try:
+            stand_in = file_stand_in(cur[1], self.engine.dir.index_path(coll.id, base.id, name))
+        except Exception as exc:  # derived data: the merge grows a copy instead
+            log.warning("index of segment %s field %s could not be served from its file (%s): growing a copy",
+                        base.id, name, exc)
+            return False
+        with coll.write_lock:
+            if base.vindex.get(name) is not cur:
+                return False
+            base.vindex[name] = (cur[0], stand_in)
+        return True
 
     def _install_merged(self, coll: Collection, p: Partition, base: Segment, seg: Segment, new: Segment,
                         path: str, checksum: FileChecksum) -> bool:
