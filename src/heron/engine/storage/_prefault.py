@@ -123,6 +123,19 @@ def release(data: np.ndarray, lo: int, hi: int) -> None:
         fn(start, end - start, MADV_DONTNEED)
 
 
+def drop_mapped(address: int, length: int) -> None:
+    """Unmap from this process the whole pages of a read-only file mapping within ``address .. +length``.
+
+    They stay in the page cache, and are mapped again if read: only the
+    process's resident memory shrinks. Never for memory of the process's own.
+    """
+    fn = _fn() if sys.platform.startswith("linux") else None
+    start = -(-address // PAGE) * PAGE
+    end = (address + length) // PAGE * PAGE
+    if fn is not None and end > start:
+        fn(start, end - start, MADV_DONTNEED)
+
+
 def _populate(data: np.ndarray, start: int, length: int) -> None:
     """``data`` is held only to keep the memory alive until this has run."""
     global _enabled
