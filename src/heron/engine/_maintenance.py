@@ -41,8 +41,8 @@ from .index._grow import copies_on_growth, file_stand_in, grown_copy, grows_in_p
 from .index._vector_index import build_index
 from .storage import _ipc as ar
 from .storage._files import FileChecksum, Piece, write_segment_file
-from .storage._mapped import MappedFile
 from .storage._io_errors import io_error_as, removed_on_error
+from .storage._mapped import MappedFile
 
 if TYPE_CHECKING:
     from ._engine import Engine

@@ -150,7 +150,9 @@ class PacedFile(io.FileIO):
         if self.splices and isinstance(data, pa.Buffer):
             pieces = self.splices.pop((data.address, data.size), None)
             if pieces is not None:
-                done = sum(self._write(memoryview(p.array).cast("B"), p.mapped) for p in pieces)
+                done = 0
+                for piece in pieces:
+                    done += self._write(memoryview(piece.array).cast("B"), piece.mapped)  # type: ignore[arg-type]
                 if done != data.size:
                     raise ValueError(f"spliced pieces hold {done} bytes in place of {data.size}")
                 return done
