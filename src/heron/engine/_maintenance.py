@@ -40,6 +40,7 @@ from .index._faiss import capped_threads
 from .index._grow import copies_on_growth, file_stand_in, grown_copy, grows_in_place
 from .index._vector_index import build_index
 from .storage import _ipc as ar
+from .storage import _prefault as prefault
 from .storage._files import FileChecksum, Piece, write_segment_file
 from .storage._io_errors import io_error_as, removed_on_error
 from .storage._mapped import MappedFile
@@ -58,8 +59,10 @@ COMPACT_RATIO = 0.2
 #: one per ``seal_rows`` rows (on 100k x 128 HNSW two segments cost about 1.6x
 #: one), and the larger segment's index is extended with the new rows rather
 #: than built again, so a merge costs about what indexing the new segment alone
-#: would.
-MERGE_VECTOR_BYTES = 256 << 20
+#: would. 1 GiB, Milvus's segment size, makes 1M x 128 float vectors one
+#: segment; a merge holds one copy of the index in memory and none of the
+#: vectors (`_write_merged`, `index._grow`).
+MERGE_VECTOR_BYTES = 1 << 30
 #: A segment file that could not be written (a full disk) is tried again after this long,
 #: doubling with each failure up to `RETRY_MAX_SECONDS` (and at once by a flush).
 RETRY_FIRST_SECONDS = 0.5
@@ -377,6 +380,7 @@ class Maintenance:
         fault_point("merge.after_install")
         for old in (base, seg):
             self._remove_files(coll, old)
+        prefault.trim_heap()  # the joined columns and the old segments' arrays are free now
         # Saved by a task of its own: by the time it runs nothing here holds the old
         # segments, so their memory is free again before the index is serialised.
         e.submit(self._save_indexes, coll, new)
@@ -556,6 +560,7 @@ class Maintenance:
                 continue
             self.failed_builds.pop((seg.id, d.field_name), None)
             seg.vindex[d.field_name] = (d.signature, idx)
+            prefault.trim_heap()
             log.debug("built %s on segment %s in %.2fs", d.index_type, seg.id, time.perf_counter() - t0)
             if seg.persisted and not coll.dropped:
                 try:
