@@ -16,7 +16,11 @@ Per system and size, two subprocesses, each under a wall-clock cap (``--cap``):
   ``--seconds`` (QPS, p99, recall@10), the same filtered at 10% and 1%, and
   the resident memory the process gained from open to the end, per vector.
 
-Disk bytes per vector are the size of what the build left. Results go to
+The build also reports its peak resident memory (``VmHWM``; the dataset, read
+whole into memory, is part of it for every system), and with
+``HERON_GROWTH_TRACE=1`` samples RSS and the running background task every
+0.5 s into ``rss-trace.txt`` in its work folder. ``--build-only`` skips the
+serve phase. Disk bytes per vector are the size of what the build left. Results go to
 ``bench/results/growth.json`` (merged by size and system) and a markdown
 table (``--table``); with matplotlib installed, a log-log plot (``--plot``).
 """
@@ -87,12 +91,46 @@ def prepare(n: int, root: Path) -> Path:
 
 # -- measuring ----------------------------------------------------------------------------------
 
-def rss() -> int:
+def rss(field: str = "VmRSS") -> int:
+    """This process's resident memory now (``VmHWM``: its peak so far), in bytes."""
     with open("/proc/self/status") as f:
         for line in f:
-            if line.startswith("VmRSS:"):
+            if line.startswith(field + ":"):
                 return int(line.split()[1]) * 1024
     return 0
+
+
+def trace_rss(path: Path, every: float = 0.5) -> None:
+    """Append the RSS and the engine's background task to ``path`` every ``every`` s, on a daemon thread.
+
+    A sample reads ``time_s rss_mb busy`` where ``busy`` names the innermost
+    Heron maintenance or index functions on any thread's stack at that moment
+    (tracemalloc misses faiss's and numpy's C allocations; sampling RSS does not).
+    """
+    import threading
+
+    t0 = time.perf_counter()
+
+    def task() -> str:
+        names: list[str] = []
+        for frame in sys._current_frames().values():
+            f: Any = frame
+            while f is not None:
+                fn = f.f_code.co_filename
+                if "/heron/engine/" in fn and ("_maintenance" in fn or "/index/" in fn or "_interim" in fn):
+                    names.append(f.f_code.co_name)
+                    break
+                f = f.f_back
+        return ",".join(names) or "-"
+
+    def loop() -> None:
+        with open(path, "a") as out:
+            while True:
+                out.write(f"{time.perf_counter() - t0:8.1f} {rss() / 2**20:8.0f} {task()}\n")
+                out.flush()
+                time.sleep(every)
+
+    threading.Thread(target=loop, daemon=True).start()
 
 
 def du(path: Path) -> int:
@@ -252,7 +290,10 @@ def _system(name: str, work: Path) -> Any:
 def worker(system: str, phase: str, n: int, data: Path, work: Path, seconds: float) -> dict[str, Any]:
     s = _system(system, work)
     if phase == "build":
+        if os.environ.get("HERON_GROWTH_TRACE"):
+            trace_rss(work / "rss-trace.txt")
         out = s.build(data)
+        out["build_peak_rss_mb"] = rss("VmHWM") / 2**20  # the dataset, read whole, is part of it for every system
         out["disk_bytes_per_vector"] = du(s.path if system == "faiss" else Path(s.uri)) / n
         return out
     q = np.load(data / "q.npy")
@@ -276,7 +317,8 @@ def worker(system: str, phase: str, n: int, data: Path, work: Path, seconds: flo
 
 # -- running and reporting ----------------------------------------------------------------------
 
-def run(system: str, n: int, data: Path, root: Path, seconds: float, cap: float) -> dict[str, Any]:
+def run(system: str, n: int, data: Path, root: Path, seconds: float, cap: float,
+        phases: tuple[str, ...] = ("build", "serve")) -> dict[str, Any]:
     work = root / f"{system}-{n}-{INDEX}"
     if work.exists():
         import shutil
@@ -284,7 +326,7 @@ def run(system: str, n: int, data: Path, root: Path, seconds: float, cap: float)
         shutil.rmtree(work)
     work.mkdir(parents=True)
     figures: dict[str, Any] = {"system": system, "rows": n, "index": INDEX}
-    for phase in ("build", "serve"):
+    for phase in phases:
         cmd = [sys.executable, "-m", "bench.growth", "--worker", system, phase, str(n), str(data), str(work),
                str(seconds)]
         try:
@@ -310,6 +352,7 @@ COLUMNS = [
     ("filtered_10%_qps", "10% filter QPS (recall)", "{:,.0f}"),
     ("filtered_1%_qps", "1% filter QPS (recall)", "{:,.0f}"),
     ("rss_bytes_per_vector", "RSS B/vector", "{:,.0f}"),
+    ("build_peak_rss_mb", "build peak RSS (MB)", "{:,.0f}"),
     ("disk_bytes_per_vector", "disk B/vector", "{:,.0f}"),
 ]
 
@@ -374,6 +417,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--seconds", type=float, default=10.0, help="per measured loop")
     ap.add_argument("--cap", type=float, default=900.0, help="seconds per subprocess")
     ap.add_argument("--index", choices=["HNSW", "IVF_FLAT"], default=INDEX)
+    ap.add_argument("--build-only", action="store_true", help="skip the serve phase (build figures only)")
     ap.add_argument("--report-only", action="store_true", help="write the table and plot from --results")
     ap.add_argument("--work", default=os.environ.get("HERON_BENCH_WORK", "/tmp/heron-growth"))
     ap.add_argument("--results", default=str(RESULTS / "growth.json"))
@@ -387,7 +431,8 @@ def main(argv: list[str] | None = None) -> None:
     for n in (int(s) for s in args.sizes.split(",") if not args.report_only):
         data = prepare(n, root)
         for system in args.systems.split(","):
-            r = run(system, n, data, root, args.seconds, args.cap)
+            r = run(system, n, data, root, args.seconds, args.cap,
+                    ("build",) if args.build_only else ("build", "serve"))
             key = (n, system, INDEX)
             results = [x for x in results if (x["rows"], x["system"], x.get("index", "HNSW")) != key] + [r]
             res_path.parent.mkdir(parents=True, exist_ok=True)

@@ -21,10 +21,10 @@ def test_dropping_a_collection_while_its_segment_is_written_logs_no_disk_error(t
     real = _maintenance.write_segment_file
     started: list[float] = []
 
-    def slow_disk(path, rb):
+    def slow_disk(path, rb, *splices):
         started.append(time.monotonic())
         time.sleep(0.5)  # the drop comes while the file is being written
-        return real(path, rb)
+        return real(path, rb, *splices)
 
     monkeypatch.setattr(_maintenance, "write_segment_file", slow_disk)
     with caplog.at_level(logging.DEBUG, logger="heron"), heron.Client(str(tmp_path / "db")) as c:

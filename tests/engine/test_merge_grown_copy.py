@@ -1,4 +1,9 @@
-"""A merge grows a copy of the older segment's index: that segment answers from its index until the merged one is in."""
+"""A merge grows the older segment's index while that segment answers from an index until the merged one is in.
+
+An index in memory grows in place, the older segment answering from the same
+index read in place from its file meanwhile; an index searched from its file
+grows as a copy.
+"""
 
 from __future__ import annotations
 
@@ -45,29 +50,79 @@ def test_the_copy_grows_and_the_original_is_untouched(index_type, params, metric
     assert (rows >= 1200).any()  # rows of `b` are found
 
 
-def test_the_older_segment_keeps_its_index_while_a_merge_grows_the_copy(tmp_path, monkeypatch):
+def _collection(c: Any, name: str) -> None:
+    schema = c.create_schema()
+    schema.add_field("id", heron.DataType.INT64, is_primary=True)
+    schema.add_field("vec", heron.DataType.FLOAT_VECTOR, dim=DIM)
+    idx = c.prepare_index_params()
+    idx.add_index("vec", index_type="HNSW", metric_type="L2", params={"M": 8, "efConstruction": 40})
+    c.create_collection(name, schema=schema, index_params=idx)
+
+
+def test_the_older_segment_answers_from_its_index_file_while_its_index_grows_in_place(tmp_path, monkeypatch):
     monkeypatch.setenv("HERON_SEAL_IDLE_SECONDS", "0")
     rng = np.random.default_rng(22)
     a, b = rng.standard_normal((2000, DIM)).astype(np.float32), rng.standard_normal((1000, DIM)).astype(np.float32)
     seen: list[dict[str, Any]] = []
-    real = _maintenance.grown_copy
     path = str(tmp_path / "db")
 
     with heron.Client(path) as c:
         e = open_engine(path)
         try:
-            schema = c.create_schema()
-            schema.add_field("id", heron.DataType.INT64, is_primary=True)
-            schema.add_field("vec", heron.DataType.FLOAT_VECTOR, dim=DIM)
-            idx = c.prepare_index_params()
-            idx.add_index("vec", index_type="HNSW", metric_type="L2", params={"M": 8, "efConstruction": 40})
-            c.create_collection("m", schema=schema, index_params=idx)
+            _collection(c, "m")
             c.insert("m", {"id": np.arange(2000), "vec": a})
             c.flush("m")
             e.wait_background()
             coll = e.collections[("default", "m")]
             (base,) = [s for p in coll.partitions.values() for s in p.sealed]
             base_index = base.vindex["vec"][1]
+            assert base_index._mapped is None  # built in memory
+            real_extended = type(base_index).extended
+
+            def spy(index: Any, vectors: Any) -> Any:
+                held = base.vindex["vec"][1]
+                seen.append({"grown": index is base_index, "held_mapped": held._mapped is not None,
+                             "held_rows": held.ntotal,
+                             "answers": held.search(a[:5], 1, rows=held.ntotal)[1][:, 0].tolist()})
+                return real_extended(index, vectors)
+
+            monkeypatch.setattr(type(base_index), "extended", spy)
+            c.insert("m", {"id": np.arange(2000, 3000), "vec": b})
+            c.flush("m")
+            e.wait_background()
+            (merged,) = [s for p in coll.partitions.values() for s in p.sealed]
+            assert merged.n == 3000 and merged.vindex["vec"][1] is base_index  # the same index, grown
+            assert base_index.ntotal == 3000
+        finally:
+            release_engine(e)
+        assert seen == [{"grown": True, "held_mapped": True, "held_rows": 2000, "answers": [0, 1, 2, 3, 4]}]
+        hits = c.search("m", b[:5], limit=1, search_params={"params": {"ef": 64}})
+        assert [h[0]["id"] for h in hits] == list(range(2000, 2005))
+    with heron.Client(path) as c:  # and the merged index file reads back after a restart
+        hits = c.search("m", np.concatenate([a[:3], b[:3]]), limit=1, search_params={"params": {"ef": 64}})
+        assert [h[0]["id"] for h in hits] == [0, 1, 2, 2000, 2001, 2002]
+
+
+def test_an_index_read_from_its_file_grows_as_a_copy(tmp_path, monkeypatch):
+    monkeypatch.setenv("HERON_SEAL_IDLE_SECONDS", "0")
+    rng = np.random.default_rng(22)
+    a, b = rng.standard_normal((2000, DIM)).astype(np.float32), rng.standard_normal((1000, DIM)).astype(np.float32)
+    seen: list[dict[str, Any]] = []
+    real = _maintenance.grown_copy
+    path = str(tmp_path / "db")
+    with heron.Client(path) as c:
+        _collection(c, "m")
+        c.insert("m", {"id": np.arange(2000), "vec": a})
+        c.flush("m")
+
+    with heron.Client(path) as c:  # reopened: the older segment's index is searched in place from its file
+        e = open_engine(path)
+        try:
+            e.wait_background()
+            coll = e.collections[("default", "m")]
+            (base,) = [s for p in coll.partitions.values() for s in p.sealed]
+            base_index = base.vindex["vec"][1]
+            assert base_index._mapped is not None
 
             def spy(index: Any, vectors: Any) -> Any:
                 # what a search of the older segment finds while the copy grows

@@ -306,11 +306,11 @@ def test_a_merge_that_fails_to_write_leaves_both_segments_indexed(tmp_path, monk
     real = _maintenance.write_segment_file
     calls = []
 
-    def flaky(path, table):
+    def flaky(path, table, *splices):
         calls.append(path)
         if len(calls) == 3:  # both segments persist; the merged one hits a full disk
             raise OSError(28, "No space left on device")
-        return real(path, table)
+        return real(path, table, *splices)
 
     monkeypatch.setattr(_maintenance, "write_segment_file", flaky)
     path = str(tmp_path / "d")

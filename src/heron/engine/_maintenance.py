@@ -33,14 +33,17 @@ from ._collection import Collection, Partition
 from ._compact_options import check_clustering, merge_to_target
 from ._faults import fault_point
 from ._segment import LIVE, Segment
+from ._segment_map import _MappedBuffer, mapped_segment
 from .index._base import BuildCancelled
 from .index._definitions import build_scalar
 from .index._faiss import capped_threads
-from .index._grow import copies_on_growth, grown_copy
+from .index._grow import copies_on_growth, file_stand_in, grown_copy, grows_in_place
 from .index._vector_index import build_index
 from .storage import _ipc as ar
-from .storage._files import FileChecksum, write_segment_file
+from .storage import _prefault as prefault
+from .storage._files import FileChecksum, Piece, write_segment_file
 from .storage._io_errors import io_error_as, removed_on_error
+from .storage._mapped import MappedFile
 
 if TYPE_CHECKING:
     from ._engine import Engine
@@ -56,8 +59,10 @@ COMPACT_RATIO = 0.2
 #: one per ``seal_rows`` rows (on 100k x 128 HNSW two segments cost about 1.6x
 #: one), and the larger segment's index is extended with the new rows rather
 #: than built again, so a merge costs about what indexing the new segment alone
-#: would.
-MERGE_VECTOR_BYTES = 256 << 20
+#: would. 1 GiB, Milvus's segment size, makes 1M x 128 float vectors one
+#: segment; a merge holds one copy of the index in memory and none of the
+#: vectors (`_write_merged`, `index._grow`).
+MERGE_VECTOR_BYTES = 1 << 30
 #: A segment file that could not be written (a full disk) is tried again after this long,
 #: doubling with each failure up to `RETRY_MAX_SECONDS` (and at once by a flush).
 RETRY_FIRST_SECONDS = 0.5
@@ -145,6 +150,7 @@ class Maintenance:
             fault_point("persist.after_commit")
             e.inserts.retire(coll.id, p.id, min_seq, seg.max_seq)
             seg.persisted = True
+        self._vectors_from_file(coll, seg, path, checksum)
         base = self._merge_base(coll, p, seg)
         if base is not None:
             try:
@@ -160,13 +166,31 @@ class Maintenance:
                 return
         self.build_indexes(coll, seg)
 
+    def _vectors_from_file(self, coll: Collection, seg: Segment, path: str, checksum: FileChecksum) -> None:
+        """Serve the dense vectors of persisted `seg` from its file, giving their memory back.
+
+        Readers holding the segment's arrays keep them until they let go. If
+        the file cannot be mapped the vectors stay in memory (logged).
+        """
+        try:
+            mapped = mapped_segment(seg.id, seg.partition_id, coll.schema, MappedFile(path, checksum, seg.n))
+        except Exception:  # memory only: the rows are in the file and in memory alike
+            log.exception("segment %s stays in memory: its file could not be mapped", seg.id)
+            return
+        with coll.write_lock:
+            for f in coll.schema.fields:
+                store = mapped.cols.get(f.name)
+                if f.dtype.is_vector and isinstance(store, _MappedBuffer) and store.n == seg.n:
+                    seg.cols[f.name] = store
+            seg.drop_view()
+
     @staticmethod
-    def _batch_of(coll: Collection, view: Any) -> Batch:
+    def _batch_of(coll: Collection, view: Any, vectors: dict[str, Any] | None = None) -> Batch:
         batch = Batch(view.n)
         names = [f.name for f in coll.schema.fields if not f.dtype.is_vector]
         for f in coll.schema.fields:
             if f.dtype.is_vector:
-                batch.vectors[f.name] = view.vectors(f.name)
+                batch.vectors[f.name] = vectors[f.name] if vectors and f.name in vectors else view.vectors(f.name)
         if META_FIELD in view.segment.cols:
             names.append(META_FIELD)
         for name in names:
@@ -301,7 +325,8 @@ class Maintenance:
             coll.replace_sealed(p, [old], new if new.n else None)
         fault_point("compact.after_commit")
         self._remove_files(coll, old)
-        if new.n:
+        if new.n and checksum is not None:
+            self._vectors_from_file(coll, new, path, checksum)
             self.build_indexes(coll, new)
 
     # -- merging -------------------------------------------------------------------------
@@ -340,19 +365,13 @@ class Maintenance:
                 return False
             bview, sview = base.snapshot(), seg.snapshot()
         try:
-            new = Segment(e.next_segment_id(), p.id, coll.schema)
-            new.start_from(bview, bview.n + sview.n)
-            new.append(self._batch_of(coll, sview), np.asarray(sview.seqs[: sview.n]))
-            new.freeze()
-            self._extend_indexes(coll, base, new, sview)
-            self._index_segment(coll, new)  # whatever could not be extended; nothing saved yet
-            path = e.dir.segment_path(coll.id, new.id)
-            with removed_on_error(path + ".tmp", path):
-                checksum = write_segment_file(path, ar.batch_to_record_batch(
-                    coll.schema, self._batch_of(coll, new.snapshot()), new.seq.data[: new.n]))
-            fault_point("merge.before_install")
-            if not self._install_merged(coll, p, base, seg, new, path, checksum):
-                return False
+            new, path, checksum = self._write_merged(coll, p, bview, sview)
+            with removed_on_error(path):  # not recorded yet: gone with a failure before the install
+                self._extend_indexes(coll, base, new, sview)
+                self._index_segment(coll, new)  # whatever could not be extended; nothing saved yet
+                fault_point("merge.before_install")
+                if not self._install_merged(coll, p, base, seg, new, path, checksum):
+                    return False
         except BaseException:  # e.g. a full disk: both stay, indexed again (`base` may have given its index away)
             for old in (base, seg):
                 if _alive(coll, p, old):
@@ -361,6 +380,7 @@ class Maintenance:
         fault_point("merge.after_install")
         for old in (base, seg):
             self._remove_files(coll, old)
+        prefault.trim_heap()  # the joined columns and the old segments' arrays are free now
         # Saved by a task of its own: by the time it runs nothing here holds the old
         # segments, so their memory is free again before the index is serialised.
         e.submit(self._save_indexes, coll, new)
@@ -369,6 +389,50 @@ class Maintenance:
             e.submit(self.compact, coll, p, new)
         return True
 
+    def _write_merged(self, coll: Collection, p: Partition, bview: Any, sview: Any) -> tuple[Segment, str, FileChecksum]:
+        """Write the rows of `bview` then `sview` to a new segment file; the new segment, served from it.
+
+        A dense vector column both segments serve from their files is written
+        from there (`Piece`, mapped), so neither the merged vectors nor the
+        old ones are ever whole in memory; other columns are joined in memory
+        first. The segment is not yet marked persisted (it is not recorded).
+        """
+        e = self.engine
+        joined = Segment(e.next_segment_id(), p.id, coll.schema)
+        spliced = {f.name for f in coll.schema.fields if f.dtype.is_vector
+                   and isinstance(bview.segment.cols[f.name], _MappedBuffer)
+                   and isinstance(sview.segment.cols[f.name], _MappedBuffer)}
+        joined.start_from(bview, bview.n + sview.n, skip=spliced)
+        fresh = self._batch_of(coll, sview)
+        for name in spliced:
+            del fresh.vectors[name]
+        joined.append(fresh, np.asarray(sview.seqs[: sview.n]))
+        joined.freeze()
+        n = joined.n
+        stand_ins: dict[str, np.ndarray] = {}
+        splices: dict[tuple[int, int], list[Piece]] = {}
+        for name in spliced:
+            parts = [v.segment.cols[name].data[: v.n] for v in (bview, sview)]  # checked against their files
+            stand_ins[name] = np.empty((n,) + parts[0].shape[1:], parts[0].dtype)  # never touched
+        rb = ar.batch_to_record_batch(coll.schema, self._batch_of(coll, joined.snapshot(), stand_ins),
+                                      joined.seq.data[:n])
+        for name, stand_in in list(stand_ins.items()):
+            parts = [v.segment.cols[name].data[: v.n] for v in (bview, sview)]
+            buf = rb.column(name).values.buffers()[1]
+            if buf.address == stand_in.ctypes.data and buf.size == stand_in.nbytes:
+                splices[(buf.address, buf.size)] = [Piece(np.ascontiguousarray(a), mapped=True) for a in parts]
+            else:  # the record batch took a copy of its own: join the column in memory after all
+                stand_ins[name] = np.concatenate(parts)
+                rb = ar.batch_to_record_batch(coll.schema, self._batch_of(coll, joined.snapshot(), stand_ins),
+                                              joined.seq.data[:n])
+        path = e.dir.segment_path(coll.id, joined.id)
+        with removed_on_error(path + ".tmp", path):
+            checksum = write_segment_file(path, rb, splices)
+            del rb, stand_ins, splices
+            new = mapped_segment(joined.id, p.id, coll.schema, MappedFile(path, checksum, n))
+        new.persisted = False
+        return new, path, checksum
+
     def _extend_indexes(self, coll: Collection, base: Segment, new: Segment, sview: Any) -> None:
         """Give `new` the vector indexes of `base`, extended with the rows of `sview` where they allow it."""
         for d in list(coll.indexes.values()):
@@ -376,19 +440,42 @@ class Maintenance:
             cur = base.vindex.get(d.field_name)
             if f is None or not f.dtype.is_vector or cur is None or cur[0] != d.signature:
                 continue
-            # A copy grows (`grown_copy`), so `base` keeps answering from its index; an index that
-            # grows in place is taken from `base` first, which is then searched exactly.
-            if not copies_on_growth(cur[1]):
+            # `base` answers from a stand-in read from the index file while its index grows in place
+            # (`_grow`); else a copy grows, and an index that grows in place without a stand-in is
+            # taken from `base` first, which is then searched exactly.
+            in_place = self._stand_in(coll, base, d.field_name, cur)
+            if not in_place and not copies_on_growth(cur[1]):
                 with coll.write_lock:
                     base.vindex.pop(d.field_name, None)
             try:
                 with capped_threads(self.engine.busy):  # callers' requests coming in: leave them a core
-                    ext = grown_copy(cur[1], sview.vectors(f.name))
+                    vectors = sview.vectors(f.name)
+                    ext = cur[1].extended(vectors) if in_place else grown_copy(cur[1], vectors)
             except Exception:  # derived data: build it from the rows instead
                 log.exception("extending %s of segment %s failed", d.index_type, base.id)
                 ext = None
             if ext is not None:
                 new.vindex[d.field_name] = (d.signature, ext)
+
+    def _stand_in(self, coll: Collection, base: Segment, name: str, cur: tuple[Any, Any]) -> bool:
+        """Have `base` answer from `cur`'s index file (`file_stand_in`) so the merge may grow `cur` in place.
+
+        False, with `base` left as it is, where the index is not one to grow in
+        place or its file cannot be written or read.
+        """
+        if not grows_in_place(cur[1]) or not base.persisted:
+            return False
+        try:
+            stand_in = file_stand_in(cur[1], self.engine.dir.index_path(coll.id, base.id, name))
+        except Exception as exc:  # derived data: the merge grows a copy instead
+            log.warning("index of segment %s field %s could not be served from its file (%s): growing a copy",
+                        base.id, name, exc)
+            return False
+        with coll.write_lock:
+            if base.vindex.get(name) is not cur:
+                return False
+            base.vindex[name] = (cur[0], stand_in)
+        return True
 
     def _install_merged(self, coll: Collection, p: Partition, base: Segment, seg: Segment, new: Segment,
                         path: str, checksum: FileChecksum) -> bool:
@@ -473,6 +560,7 @@ class Maintenance:
                 continue
             self.failed_builds.pop((seg.id, d.field_name), None)
             seg.vindex[d.field_name] = (d.signature, idx)
+            prefault.trim_heap()
             log.debug("built %s on segment %s in %.2fs", d.index_type, seg.id, time.perf_counter() - t0)
             if seg.persisted and not coll.dropped:
                 try:

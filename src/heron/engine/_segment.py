@@ -261,16 +261,20 @@ class Segment:
             if isinstance(b, _Buffer):
                 b.reserve(rows)
 
-    def start_from(self, base: SegmentView, total: int) -> None:
+    def start_from(self, base: SegmentView, total: int, skip: frozenset[str] | set[str] = frozenset()) -> None:
         """Begin an empty segment with the rows of sealed `base`, sized for `total` rows (a merge).
 
         Column buffers share `base`'s memory where it has room for `total`
         rows, so the rows of `base` are not copied; deletion marks are copied
         (the caller brings them up to date before the merged segment is used).
+        The columns named in `skip` (and their norms) are left empty: the
+        caller writes them from elsewhere.
         """
         src = base.segment
         n = base.n
         for name, store in self.cols.items():
+            if name in skip:
+                continue
             from_ = src.cols[name]
             if isinstance(store, _Buffer):
                 store.share(from_, n, total)
@@ -289,7 +293,8 @@ class Segment:
                 own = self.valid[name] = _Buffer(bool)
                 own.share(vb, n, total)
         for name, nb in self.sq_norms.items():
-            nb.share(src.sq_norms[name], n, total)
+            if name not in skip:
+                nb.share(src.sq_norms[name], n, total)
         self.seq.share(src.seq, n, total)
         self.text.start_from(src.text, n)
         self.deleted_at.reserve(total)
@@ -488,6 +493,10 @@ class Segment:
         if sealed and not self.retired:
             self._view = v
         return v
+
+    def drop_view(self) -> None:
+        """Forget the cached view (after a sealed column was swapped for the same rows read elsewhere)."""
+        self._view = None
 
     def retire(self) -> None:
         """The segment left its partition (merged, compacted, dropped): stop caching its view.

@@ -26,12 +26,15 @@ import threading
 import time
 import zlib
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import IO, Any
 
+import numpy as np
 import pyarrow as pa
 
 from ..._errors import CorruptionError, DataDirLockedError, HeronError
 from .._faults import fault_point
+from . import _prefault as prefault
 
 log = logging.getLogger("heron.engine")
 
@@ -135,18 +138,35 @@ class PacedFile(io.FileIO):
     loses nothing.
     """
 
-    def __init__(self, path: str, checksum: FileChecksum | None = None) -> None:
+    def __init__(self, path: str, checksum: FileChecksum | None = None,
+                 splices: dict[tuple[int, int], list[Piece]] | None = None) -> None:
         super().__init__(path, "wb")
         self._unsynced = 0
         self._checksum = checksum
+        #: Pieces written in place of a stand-in buffer, by the buffer's (address, size); see `write_segment_file`.
+        self.splices = dict(splices or {})
 
     def write(self, data: Any) -> int:
-        view = memoryview(data).cast("B")
+        if self.splices and isinstance(data, pa.Buffer):
+            pieces = self.splices.pop((data.address, data.size), None)
+            if pieces is not None:
+                done = 0
+                for piece in pieces:
+                    done += self._write(memoryview(piece.array).cast("B"), piece.mapped)  # type: ignore[arg-type]
+                if done != data.size:
+                    raise ValueError(f"spliced pieces hold {done} bytes in place of {data.size}")
+                return done
+        return self._write(memoryview(data).cast("B"))
+
+    def _write(self, view: memoryview, mapped: bool = False) -> int:
         done = 0
+        address = np.frombuffer(view, np.uint8).ctypes.data if mapped and len(view) else 0
         while done < len(view):
             step = super().write(view[done : done + SYNC_EVERY_BYTES - self._unsynced]) or 0
             if self._checksum is not None:
                 self._checksum.update(view[done : done + step])
+            if mapped:
+                prefault.drop_mapped(address + done, step)
             done += step
             self._unsynced += step
             if self._unsynced >= SYNC_EVERY_BYTES:
@@ -241,17 +261,38 @@ class FileChecksum:
         return None if len(view) == self.size else min(len(view), self.size)
 
 
-def write_segment_file(path: str, table: pa.RecordBatch) -> FileChecksum:
+@dataclass(frozen=True)
+class Piece:
+    """Part of a spliced buffer (`write_segment_file`): an array's bytes; ``mapped``: of a read-only file mapping.
+
+    The pages of a mapped piece are dropped from the process as they are
+    written (`_prefault.drop_mapped`), so copying a mapped file's column
+    costs the page cache, not the heap.
+    """
+
+    array: np.ndarray
+    mapped: bool = False
+
+
+def write_segment_file(path: str, table: pa.RecordBatch,
+                       splices: dict[tuple[int, int], list[Piece]] | None = None) -> FileChecksum:
     """Write ``table`` to ``path`` atomically and durably; returns the file's checksum.
 
-    On failure the `OSError` propagates and no file exists under ``path``.
+    ``splices`` maps a buffer of ``table`` (its address and size) to the
+    pieces written in its place, in order: a column joined from several
+    arrays is written from them without joining them in memory (the buffer
+    itself is a stand-in, never read: memory never touched costs nothing).
+    Every splice must be used, or ValueError. On failure the `OSError`
+    propagates and no file exists under ``path``.
     """
     tmp = path + ".tmp"
     checksum = FileChecksum()
     try:
-        with PacedFile(tmp, checksum) as fh:
+        with PacedFile(tmp, checksum, splices) as fh:
             with pa.ipc.new_file(fh, table.schema) as w:
                 w.write_batch(table)
+            if fh.splices:
+                raise ValueError(f"{len(fh.splices)} spliced buffer(s) of the table were never written")
             fh.sync()
         fault_point("segment.before_rename")
         os.replace(tmp, path)

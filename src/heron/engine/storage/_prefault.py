@@ -123,6 +123,39 @@ def release(data: np.ndarray, lo: int, hi: int) -> None:
         fn(start, end - start, MADV_DONTNEED)
 
 
+def drop_mapped(address: int, length: int) -> None:
+    """Unmap from this process the whole pages of a read-only file mapping within ``address .. +length``.
+
+    They stay in the page cache, and are mapped again if read: only the
+    process's resident memory shrinks. Never for memory of the process's own.
+    """
+    fn = _fn() if sys.platform.startswith("linux") else None
+    start = -(-address // PAGE) * PAGE
+    end = (address + length) // PAGE * PAGE
+    if fn is not None and end > start:
+        fn(start, end - start, MADV_DONTNEED)
+
+
+def trim_heap() -> None:
+    """Hand the C heap's free memory back to the system (glibc's ``malloc_trim``; elsewhere nothing).
+
+    Arrays freed by a background task (a merge's joined columns, faiss's
+    arrays as they grow) leave free space inside malloc's arenas that the
+    process keeps resident; at 1M x 128 that came to gigabytes over a build.
+    """
+    global _trim
+    if _trim is None:
+        try:
+            _trim = ctypes.CDLL("libc.so.6").malloc_trim
+        except (OSError, AttributeError):
+            _trim = False
+    if _trim:
+        _trim(0)
+
+
+_trim: Any = None
+
+
 def _populate(data: np.ndarray, start: int, length: int) -> None:
     """``data`` is held only to keep the memory alive until this has run."""
     global _enabled

@@ -1,0 +1,209 @@
+"""Sealed segments keep their vectors in their files, and a merge never holds both segments' vectors in the heap.
+
+Once a segment file is recorded, the segment's vector column is a view of the
+mapped file (it owns no memory). A merge writes its file from the two files'
+mappings, a step at a time, dropping their pages behind it, and the merged
+segment is mapped from its file in turn; rows, keys, vectors and answers are
+those of the two segments, before and after a restart. The older segment's
+index in memory grows in place while the segment answers from the index's
+file (`file_stand_in`), which is written when missing or stale.
+"""
+
+from __future__ import annotations
+
+import mmap
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pytest
+
+import heron
+from heron._types import DataType
+from heron.engine._engine import open_engine, release_engine
+from heron.engine._segment_map import _MappedBuffer
+from heron.engine.index._grow import file_stand_in, grows_in_place
+from heron.engine.index._vector_index import build_index
+from heron.engine.storage import _files, _prefault
+from heron.engine.storage._files import Piece, read_segment_file, write_segment_file
+
+DIM = 16
+
+
+def _reaches_mapping(arr: np.ndarray) -> bool:
+    """The array owns no memory and its ``base`` chain ends in a file mapping (pyarrow's or Python's)."""
+    base: Any = arr
+    while isinstance(base, np.ndarray):
+        if base.flags.owndata:
+            return False
+        base = base.base
+    if isinstance(base, memoryview):
+        base = base.obj
+    return isinstance(base, (pa.Buffer, mmap.mmap))
+
+
+def _sealed(e: Any, name: str = "m") -> list[Any]:
+    coll = e.collections[("default", name)]
+    return [s for p in coll.partitions.values() for s in p.sealed]
+
+
+def _create(c: Any) -> None:
+    schema = c.create_schema()
+    schema.add_field("id", heron.DataType.INT64, is_primary=True)
+    schema.add_field("vec", heron.DataType.FLOAT_VECTOR, dim=DIM)
+    schema.add_field("tag", heron.DataType.VARCHAR, max_length=16)
+    idx = c.prepare_index_params()
+    idx.add_index("vec", index_type="HNSW", metric_type="L2", params={"M": 8, "efConstruction": 40})
+    c.create_collection("m", schema=schema, index_params=idx)
+
+
+def _insert(c: Any, lo: int, vecs: np.ndarray) -> None:
+    ids = np.arange(lo, lo + len(vecs))
+    c.insert("m", {"id": ids, "vec": vecs, "tag": [f"t{i % 7}" for i in ids]})
+    c.flush("m")
+
+
+def _answers(c: Any, q: np.ndarray) -> Any:
+    hits = c.search("m", q, limit=5, search_params={"params": {"ef": 128}})
+    return [[h["id"] for h in row] for row in hits]
+
+
+def test_a_persisted_segment_serves_its_vectors_from_its_file(tmp_path, monkeypatch):
+    monkeypatch.setenv("HERON_SEAL_IDLE_SECONDS", "0")
+    vecs = np.random.default_rng(1).standard_normal((1500, DIM)).astype(np.float32)
+    path = str(tmp_path / "db")
+    with heron.Client(path) as c:
+        e = open_engine(path)
+        try:
+            _create(c)
+            _insert(c, 0, vecs)
+            e.wait_background()
+            (seg,) = _sealed(e)
+            store = seg.cols["vec"]
+            assert isinstance(store, _MappedBuffer) and _reaches_mapping(store.data)
+            np.testing.assert_array_equal(seg.snapshot().vectors("vec"), vecs)
+        finally:
+            release_engine(e)
+        got = c.query("m", filter="id in [0, 1499]", output_fields=["vec"])
+        np.testing.assert_array_equal(np.array([r["vec"] for r in sorted(got, key=lambda r: r["id"])]),
+                                      vecs[[0, 1499]])
+
+
+def test_a_merge_keeps_rows_keys_vectors_and_answers_and_maps_the_merged_vectors(tmp_path, monkeypatch):
+    monkeypatch.setenv("HERON_SEAL_IDLE_SECONDS", "0")
+    rng = np.random.default_rng(2)
+    a, b = rng.standard_normal((2000, DIM)).astype(np.float32), rng.standard_normal((900, DIM)).astype(np.float32)
+    q = np.concatenate([a[:4], b[:4]])
+    dropped: list[int] = []
+    real_drop = _prefault.drop_mapped
+    monkeypatch.setattr(_prefault, "drop_mapped", lambda addr, n: (dropped.append(n), real_drop(addr, n)))
+    path = str(tmp_path / "db")
+    with heron.Client(path) as c:
+        e = open_engine(path)
+        try:
+            _create(c)
+            _insert(c, 0, a)
+            e.wait_background()
+            (base,) = _sealed(e)
+            base_index = base.vindex["vec"][1]
+            dropped.clear()
+            _insert(c, 2000, b)
+            e.wait_background()
+            (merged,) = _sealed(e)
+            assert merged.id not in (base.id,) and merged.n == 2900 and merged.persisted
+            store = merged.cols["vec"]
+            assert isinstance(store, _MappedBuffer) and _reaches_mapping(store.data)
+            np.testing.assert_array_equal(store.data, np.concatenate([a, b]))
+            assert merged.vindex["vec"][1] is base_index and base_index.ntotal == 2900  # grown in place
+        finally:
+            release_engine(e)
+        # the merge wrote both files' vector bytes from their mappings, dropping the pages behind it
+        assert sum(dropped) == (2000 + 900) * DIM * 4
+        assert c.query("m", filter="", output_fields=["count(*)"])[0]["count(*)"] == 2900
+        rows = sorted(c.query("m", filter="id in [0, 1999, 2000, 2899]", output_fields=["vec", "tag"]),
+                      key=lambda r: r["id"])
+        assert [(r["id"], r["tag"]) for r in rows] == [(0, "t0"), (1999, "t4"), (2000, "t5"), (2899, "t1")]
+        np.testing.assert_array_equal(np.array([r["vec"] for r in rows]), np.concatenate([a, b])[[0, 1999, 2000, 2899]])
+        before = _answers(c, q)
+        assert [row[0] for row in before] == [0, 1, 2, 3, 2000, 2001, 2002, 2003]
+    with heron.Client(path) as c:
+        assert _answers(c, q) == before
+
+
+def test_deletes_before_and_after_a_merge_stay_deleted(tmp_path, monkeypatch):
+    monkeypatch.setenv("HERON_SEAL_IDLE_SECONDS", "0")
+    rng = np.random.default_rng(3)
+    a, b = rng.standard_normal((1200, DIM)).astype(np.float32), rng.standard_normal((600, DIM)).astype(np.float32)
+    path = str(tmp_path / "db")
+    with heron.Client(path) as c:
+        _create(c)
+        _insert(c, 0, a)
+        c.delete("m", ids=[5, 7])
+        _insert(c, 1200, b)
+        c.delete("m", ids=[1300])
+        assert c.query("m", filter="", output_fields=["count(*)"])[0]["count(*)"] == 1797
+        assert c.query("m", filter="id in [5, 7, 1300]") == []
+    with heron.Client(path) as c:
+        assert c.query("m", filter="", output_fields=["count(*)"])[0]["count(*)"] == 1797
+        assert c.query("m", filter="id in [5, 7, 1300]") == []
+
+
+def test_spliced_pieces_are_written_in_place_of_their_stand_in(tmp_path):
+    rng = np.random.default_rng(4)
+    parts = [rng.standard_normal((300, 8)).astype(np.float32), rng.standard_normal((200, 8)).astype(np.float32)]
+    stand_in = np.zeros((500, 8), np.float32)  # never read: the file holds the pieces
+    flat = pa.array(stand_in.reshape(-1))
+    rb = pa.record_batch([pa.FixedSizeListArray.from_arrays(flat, 8), pa.array(np.arange(500))], names=["v", "i"])
+    buf = rb.column("v").values.buffers()[1]
+    assert buf.address == stand_in.ctypes.data
+    path = str(tmp_path / "s.arrow")
+    checksum = write_segment_file(path, rb, {(buf.address, buf.size): [Piece(p) for p in parts]})
+    table = read_segment_file(path, checksum, 500)  # every byte checked against the checksum
+    got = np.asarray(table.column("v").combine_chunks().values).reshape(500, 8)
+    np.testing.assert_array_equal(got, np.concatenate(parts))
+    assert not stand_in.any()
+
+
+@pytest.mark.parametrize("pieces", [[np.zeros(10, np.float32)], []], ids=["short", "unused"])
+def test_a_splice_that_does_not_fit_leaves_no_file(tmp_path, pieces):
+    stand_in = np.zeros(100, np.float32)
+    rb = pa.record_batch([pa.array(stand_in)], names=["v"])
+    buf = rb.column("v").buffers()[1]
+    key = (buf.address, buf.size) if pieces else (buf.address + 1, buf.size)
+    path = tmp_path / "s.arrow"
+    with pytest.raises(ValueError, match="splice"):
+        write_segment_file(str(path), rb, {key: [Piece(p) for p in pieces] or [Piece(stand_in)]})
+    assert not path.exists() and not Path(str(path) + ".tmp").exists()
+
+
+def test_the_stand_in_is_the_index_read_from_its_file_written_when_missing_or_stale(tmp_path, monkeypatch):
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal((800, DIM)).astype(np.float32)
+    idx = build_index(DataType.FLOAT_VECTOR, DIM, "HNSW", "L2", {"M": 8, "efConstruction": 40}, x)
+    assert grows_in_place(idx)
+    path = str(tmp_path / "s1.vec.index")
+    stale = build_index(DataType.FLOAT_VECTOR, DIM, "HNSW", "L2", {"M": 8, "efConstruction": 40}, x[:500])
+    stale.save(path)
+    saved: list[str] = []
+    real_save = type(idx).save
+    monkeypatch.setattr(type(idx), "save", lambda self, p: (saved.append(p), real_save(self, p))[1])
+    served = file_stand_in(idx, path)  # the file holds another index: written again
+    assert saved == [path] and served is not idx and served.ntotal == 800 and not grows_in_place(served)
+    assert served._mapped is not None
+    q = x[:5]
+    np.testing.assert_array_equal(served.search(q, 3, rows=800)[1], idx.search(q, 3, rows=800)[1])
+    again = file_stand_in(idx, path)  # the file already holds it: read, not written
+    assert saved == [path] and again.ntotal == 800
+    assert not grows_in_place(again)
+
+
+def test_paced_file_drops_only_mapped_pieces(tmp_path, monkeypatch):
+    calls: list[tuple[int, int]] = []
+    monkeypatch.setattr(_prefault, "drop_mapped", lambda addr, n: calls.append((addr, n)))
+    own = np.arange(4096, dtype=np.uint8)
+    with _files.PacedFile(str(tmp_path / "f")) as fh:
+        fh._write(memoryview(own), mapped=False)
+        assert calls == []
+        fh._write(memoryview(own), mapped=True)
+    assert calls == [(own.ctypes.data, 4096)]
