@@ -32,6 +32,7 @@ from ..data._pa import to_numpy
 from ._collection import Collection, Partition
 from ._compact_options import check_clustering, merge_to_target
 from ._faults import fault_point
+from ._merge_write import write_merged
 from ._segment import LIVE, Segment
 from ._segment_map import _MappedBuffer, mapped_segment
 from .index._base import BuildCancelled
@@ -41,7 +42,7 @@ from .index._grow import copies_on_growth, file_stand_in, grown_copy, grows_in_p
 from .index._vector_index import build_index
 from .storage import _ipc as ar
 from .storage import _prefault as prefault
-from .storage._files import FileChecksum, Piece, write_segment_file
+from .storage._files import FileChecksum, write_segment_file
 from .storage._io_errors import io_error_as, removed_on_error
 from .storage._mapped import MappedFile
 
@@ -61,7 +62,7 @@ COMPACT_RATIO = 0.2
 #: than built again, so a merge costs about what indexing the new segment alone
 #: would. 1 GiB, Milvus's segment size, makes 1M x 128 float vectors one
 #: segment; a merge holds one copy of the index in memory and none of the
-#: vectors (`_write_merged`, `index._grow`).
+#: vectors (`_merge_write`, `index._grow`).
 MERGE_VECTOR_BYTES = 1 << 30
 #: A segment file that could not be written (a full disk) is tried again after this long,
 #: doubling with each failure up to `RETRY_MAX_SECONDS` (and at once by a flush).
@@ -365,7 +366,7 @@ class Maintenance:
                 return False
             bview, sview = base.snapshot(), seg.snapshot()
         try:
-            new, path, checksum = self._write_merged(coll, p, bview, sview)
+            new, path, checksum = write_merged(self.engine, coll, p, bview, sview, self._batch_of)
             with removed_on_error(path):  # not recorded yet: gone with a failure before the install
                 self._extend_indexes(coll, base, new, sview)
                 self._index_segment(coll, new)  # whatever could not be extended; nothing saved yet
@@ -388,50 +389,6 @@ class Maintenance:
         if new.deleted >= COMPACT_RATIO * new.n:
             e.submit(self.compact, coll, p, new)
         return True
-
-    def _write_merged(self, coll: Collection, p: Partition, bview: Any, sview: Any) -> tuple[Segment, str, FileChecksum]:
-        """Write the rows of `bview` then `sview` to a new segment file; the new segment, served from it.
-
-        A dense vector column both segments serve from their files is written
-        from there (`Piece`, mapped), so neither the merged vectors nor the
-        old ones are ever whole in memory; other columns are joined in memory
-        first. The segment is not yet marked persisted (it is not recorded).
-        """
-        e = self.engine
-        joined = Segment(e.next_segment_id(), p.id, coll.schema)
-        spliced = {f.name for f in coll.schema.fields if f.dtype.is_vector
-                   and isinstance(bview.segment.cols[f.name], _MappedBuffer)
-                   and isinstance(sview.segment.cols[f.name], _MappedBuffer)}
-        joined.start_from(bview, bview.n + sview.n, skip=spliced)
-        fresh = self._batch_of(coll, sview)
-        for name in spliced:
-            del fresh.vectors[name]
-        joined.append(fresh, np.asarray(sview.seqs[: sview.n]))
-        joined.freeze()
-        n = joined.n
-        stand_ins: dict[str, np.ndarray] = {}
-        splices: dict[tuple[int, int], list[Piece]] = {}
-        for name in spliced:
-            parts = [v.segment.cols[name].data[: v.n] for v in (bview, sview)]  # checked against their files
-            stand_ins[name] = np.empty((n,) + parts[0].shape[1:], parts[0].dtype)  # never touched
-        rb = ar.batch_to_record_batch(coll.schema, self._batch_of(coll, joined.snapshot(), stand_ins),
-                                      joined.seq.data[:n])
-        for name, stand_in in list(stand_ins.items()):
-            parts = [v.segment.cols[name].data[: v.n] for v in (bview, sview)]
-            buf = rb.column(name).values.buffers()[1]
-            if buf.address == stand_in.ctypes.data and buf.size == stand_in.nbytes:
-                splices[(buf.address, buf.size)] = [Piece(np.ascontiguousarray(a), mapped=True) for a in parts]
-            else:  # the record batch took a copy of its own: join the column in memory after all
-                stand_ins[name] = np.concatenate(parts)
-                rb = ar.batch_to_record_batch(coll.schema, self._batch_of(coll, joined.snapshot(), stand_ins),
-                                              joined.seq.data[:n])
-        path = e.dir.segment_path(coll.id, joined.id)
-        with removed_on_error(path + ".tmp", path):
-            checksum = write_segment_file(path, rb, splices)
-            del rb, stand_ins, splices
-            new = mapped_segment(joined.id, p.id, coll.schema, MappedFile(path, checksum, n))
-        new.persisted = False
-        return new, path, checksum
 
     def _extend_indexes(self, coll: Collection, base: Segment, new: Segment, sview: Any) -> None:
         """Give `new` the vector indexes of `base`, extended with the rows of `sview` where they allow it."""
