@@ -1,6 +1,6 @@
 """Single-query search against raw faiss on the same index: what Heron adds to each call.
 
-Run: ``python -m bench.single_query [--rows N] [--dim D] [--ef EF] [--seconds S] [--rounds R] [--db DIR] [--out FILE]``
+Run: ``python -m bench.single_query [--rows N] [--dim D] [--ef EF] [--seconds S] [--rounds R] [--db DIR] [--lanes] [--out FILE]``
 
 One embedded collection of ``N`` clustered unit vectors (COSINE, HNSW M 16 efConstruction
 200), flushed and indexed (or an existing data directory ``--db`` that this bench built
@@ -10,7 +10,9 @@ seconds each, one query per call (k 10, ``ef`` ``EF``, one caller):
 (its sealed segment's), with the query normalised beforehand and faiss on one thread. The
 ratio is Heron's searches/s over faiss's; the overhead is the difference of their times per
 call. Recall@10 of Heron's hits is against the same faiss searches (1.0 when Heron asks the
-index what faiss is asked).
+index what faiss is asked). ``--lanes`` times a third system in the same turns: Heron with its
+quick lane for plain searches off (`heron.engine._quick_search.ENABLED`), every search taking
+the general path.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ import faiss
 import numpy as np
 
 import heron
+import heron.engine._quick_search as lane
 from bench.filter_bound import timed
 from bench.mixed_load import clustered
 
@@ -85,12 +88,20 @@ def run(args: argparse.Namespace) -> str:
                 hits = c.search(NAME, data=queries[i : i + 1], limit=K, search_params={"params": {"ef": args.ef}})[0]
                 return [h["id"] for h in hits]
 
-            timed(ours, len(queries), 0.5)  # warm both
-            timed(raw, len(queries), 0.5)
-            best = {"faiss": 0.0, "heron": 0.0}
+            def general(i: int) -> list[int]:
+                lane.ENABLED = False
+                try:
+                    return ours(i)
+                finally:
+                    lane.ENABLED = True
+
+            systems = [("faiss", raw), ("heron", ours)] + ([("general", general)] if args.lanes else [])
+            for _, fn in systems:  # warm each
+                timed(fn, len(queries), 0.5)
+            best = {name: 0.0 for name, _ in systems}
             results: dict[str, list[Any]] = {}
             for _ in range(args.rounds):  # in turns, best of rounds: the machine's load moves both
-                for name, fn in (("faiss", raw), ("heron", ours)):
+                for name, fn in systems:
                     qps, results[name] = timed(fn, len(queries), args.seconds)
                     best[name] = max(best[name], qps)
             recall = np.mean([len(set(a) & set(b)) / K for a, b in
@@ -100,6 +111,11 @@ def run(args: argparse.Namespace) -> str:
         if root is not None:
             shutil.rmtree(root, ignore_errors=True)
     over = 1e6 / best["heron"] - 1e6 / best["faiss"]
+    extra = []
+    if "general" in best:
+        g_over = 1e6 / best["general"] - 1e6 / best["faiss"]
+        extra = [f"| Heron, quick lane off: {best['general']:,.0f} | {best['faiss']:,.0f} "
+                 f"| {best['general'] / best['faiss']:.2f}x | {g_over:,.0f} | |"]
     return "\n".join([
         f"Rows: {rows:,} x {dim} (clustered, COSINE), HNSW M 16 efConstruction 200, ef {args.ef}, k {K}; one query "
         f"per call, one caller, faiss on one thread, best of {args.rounds} rounds of {args.seconds:g} s taken in "
@@ -111,6 +127,7 @@ def run(args: argparse.Namespace) -> str:
         "|---:|---:|---:|---:|---:|",
         f"| {best['heron']:,.0f} | {best['faiss']:,.0f} | {best['heron'] / best['faiss']:.2f}x | {over:,.0f} "
         f"| {recall:.3f} |",
+        *extra,
     ])
 
 
@@ -122,6 +139,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--seconds", type=float, default=2.0, help="seconds per system and round")
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--db", help="a data directory this bench built before (built there if missing)")
+    ap.add_argument("--lanes", action="store_true", help="also time Heron with its quick lane off (the general path)")
     ap.add_argument("--out", help="write the report (markdown) here")
     args = ap.parse_args(argv)
     text = run(args)

@@ -16,3 +16,12 @@ def test_single_query_bench_reports_the_ratio_against_the_same_index(tmp_path: P
     assert text.startswith("Rows: 3,000 x 16") and "| 1.000 |" in text  # Heron asks faiss what the bench asks it
     single_query.main(args)  # a second run reuses the directory the first one built
     assert out.read_text().startswith("Rows: 3,000 x 16")
+
+
+def test_lanes_adds_heron_with_its_quick_lane_off(tmp_path: Path) -> None:
+    out = tmp_path / "sq.md"
+    args = ["--rows", "3000", "--dim", "16", "--seconds", "0.2", "--rounds", "1", "--db", str(tmp_path / "db"),
+            "--lanes", "--out", str(out)]
+    single_query.main(args)
+    rows = [line for line in out.read_text().splitlines() if line.startswith("| ")]
+    assert len(rows) == 3 and rows[2].startswith("| Heron, quick lane off: ")

@@ -212,3 +212,16 @@ def test_the_lane_waits_for_the_index(tmp_path, lane, monkeypatch):
         finally:
             seg.vindex["vector"] = held
         assert _both(lane, c, "x", data=x[:1], limit=10)[2]
+
+
+def test_the_lane_can_be_turned_off(tmp_path, lane, monkeypatch):
+    x = np.random.default_rng(6).standard_normal((3000, 16)).astype(np.float32)
+    with heron.Client(str(tmp_path / "d")) as c:
+        _collection(c, "x")
+        c.insert("x", _rows(np.arange(3000), x))
+        c.flush("x")
+        _indexed(c, "x")
+        assert _both(lane, c, "x", data=x[:1], limit=10)[2]
+        monkeypatch.setattr(_quick_search, "ENABLED", False)
+        fast, slow, took = _both(lane, c, "x", data=x[:1], limit=10)
+        assert not took and fast == slow

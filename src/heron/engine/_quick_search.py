@@ -37,12 +37,14 @@ ValuesAt = Callable[["CollectionSchema", Any, str, np.ndarray], list[Any]]
 _F32 = np.dtype(np.float32)
 #: More queries than this go the general way (faiss may then spread them over threads).
 QUICK_MAX_QUERIES = 1
+#: False sends every search the general way (``bench/single_query.py --lanes`` compares the two).
+ENABLED = True
 
 
 def quick_search(coll: Collection, r: rq.Search, max_topk: int, values_at: ValuesAt) -> list[list[dict[str, Any]]] | None:
     """The hits of `r` as `Reader.op_search` shapes them, or None where the general path must answer."""
     data = r.data
-    if (type(data) is not np.ndarray or data.dtype != _F32 or data.ndim != 2 or data.shape[0] > QUICK_MAX_QUERIES
+    if (not ENABLED or type(data) is not np.ndarray or data.dtype != _F32 or data.ndim != 2 or data.shape[0] > QUICK_MAX_QUERIES
             or r.filter or r.offset or r.output_fields or r.partition_names or r.group_by_field
             or r.round_decimal != -1 or r.ranker is not None or r.timezone or r.time_fields or r.ids is not None
             or r.highlighter is not None or r.aggregation is not None or not 1 <= r.limit <= max_topk):
