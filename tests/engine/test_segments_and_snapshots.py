@@ -300,7 +300,7 @@ def test_files_cut_off_mid_write_are_removed_on_open(tmp_path, small_segments):
 
 
 def test_a_merge_that_fails_to_write_leaves_both_segments_indexed(tmp_path, monkeypatch):
-    from heron.engine import _maintenance
+    from heron.engine import _maintenance, _merge_write
 
     monkeypatch.setenv("HERON_SEAL_ROWS", "200")
     real = _maintenance.write_segment_file
@@ -313,6 +313,7 @@ def test_a_merge_that_fails_to_write_leaves_both_segments_indexed(tmp_path, monk
         return real(path, table, *splices)
 
     monkeypatch.setattr(_maintenance, "write_segment_file", flaky)
+    monkeypatch.setattr(_merge_write, "write_segment_file", flaky)  # a merged segment's file
     path = str(tmp_path / "d")
     with heron.Client(path) as c:
         c.create_collection("x", dimension=4)
