@@ -225,3 +225,24 @@ def test_the_lane_can_be_turned_off(tmp_path, lane, monkeypatch):
         monkeypatch.setattr(_quick_search, "ENABLED", False)
         fast, slow, took = _both(lane, c, "x", data=x[:1], limit=10)
         assert not took and fast == slow
+
+
+def test_the_compiled_entry_point_and_the_proxy_give_the_same_hits(tmp_path, lane, monkeypatch):
+    """The lane calls faiss's ``IndexHNSW_search`` with ``this`` handles; without it, the proxy's ``search_c``."""
+    from heron.engine.index import _dense, _faiss
+
+    assert _faiss.hnsw_search_raw is not None  # this faiss build exposes it: the lane's usual way is tested
+    rng = np.random.default_rng(4)
+    x = rng.standard_normal((3000, 16)).astype(np.float32)
+    with heron.Client(str(tmp_path / "d")) as c:
+        _collection(c, "x", "L2")
+        c.insert("x", _rows(np.arange(3000), x))
+        c.flush("x")
+        _indexed(c, "x")
+        kw = {"limit": 10, "search_params": {"params": {"ef": 32}}}
+        raw = [_both(lane, c, "x", data=qi[None], **kw) for qi in x[:10]]
+        monkeypatch.setattr(_dense, "hnsw_search_raw", None)
+        proxy = [_both(lane, c, "x", data=qi[None], **kw) for qi in x[:10]]
+    assert all(took for _, _, took in raw + proxy)
+    assert raw == proxy and all(fast == slow for fast, slow, _ in raw)
+    assert [f[0][0][0] for f, _, _ in raw] == list(range(10))  # each row finds itself first

@@ -100,7 +100,7 @@ def test_shaped_hits_are_what_the_constructor_makes(pk_name):
     assert type(out) is SearchResult and [type(q) for q in out] == [Hits, Hits, Hits]
     for q, hits in zip(raw, out):
         want = [_hit_like_before(h, pk_name) for h in q]
-        assert [type(h) for h in hits] == [Hit] * len(q)
+        assert all(isinstance(h, Hit) for h in hits) and len(hits) == len(q)
         assert hits == want
         assert [list(h) for h in hits] == [list(w) for w in want]  # same key order
         assert [h.id for h in hits] == [h["id"] for h in q] == [h.pk for h in hits]

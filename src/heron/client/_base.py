@@ -7,6 +7,7 @@ turns user arguments into requests or answers into results lives here once.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from typing import Any
 
@@ -172,19 +173,33 @@ class ClientBase:
         It is the request `_search_request` builds for the same arguments, without the lookups and
         checks of options that are absent (most searches name none).
         """
-        if (data is None or not kwargs.keys() <= _PLAIN_SEARCH_KWARGS or any(v is not None for v in kwargs.values())
-                or (isinstance(data, (list, tuple)) and not data)):
+        if data is None or not kwargs.keys() <= _PLAIN_SEARCH_KWARGS or (isinstance(data, (list, tuple)) and not data):
             return None
-        sp = search_params or {}
-        if not sp.keys() <= _PLAIN_SEARCH_PARAMS:
-            return None
-        params = dict(sp.get("params") or {})
-        if any(k in params for k in _PAGING_PARAMS):
-            return None
-        _check_limit(limit)
-        return rq.Search(self._db, collection_name, search_data(data, anns_field), anns_field or "", filter or "",
-                         int(limit), 0, _fields(output_fields), str(sp.get("metric_type", "") or "").upper(), params,
-                         _names(partition_names))
+        for v in kwargs.values():  # a loop, not any(): this runs on every search
+            if v is not None:
+                return None
+        params: dict[str, Any] = {}
+        metric = ""
+        if search_params:
+            if not search_params.keys() <= _PLAIN_SEARCH_PARAMS:
+                return None
+            p = search_params.get("params")
+            if p:
+                params = dict(p)
+                if not params.keys().isdisjoint(_PAGING_PARAMS):
+                    return None
+            metric = str(search_params.get("metric_type", "") or "").upper()
+        if type(limit) is not int or limit < 1:
+            _check_limit(limit)
+        vectors = data if type(data) is np.ndarray and data.ndim == 2 and not (anns_field and "[" in anns_field) \
+            else search_data(data, anns_field)  # the first: what search_data returns for such an array
+        r = object.__new__(rq.Search)  # as rq.Search(...) makes it, less the frozen __init__'s one call per field
+        r.__dict__.update(_SEARCH_DEFAULTS, db_name=self._db, collection_name=collection_name, data=vectors,
+                          anns_field=anns_field or "", filter=filter or "", limit=int(limit),
+                          output_fields=None if output_fields is None else _fields(output_fields),
+                          metric_type=metric, params=params,
+                          partition_names=_names(partition_names) if partition_names else (), filter_params={})
+        return r
 
     def _hybrid_request(
         self, collection_name: str, reqs: list[Any], ranker: Any, limit: int, output_fields: Any,
@@ -316,7 +331,9 @@ _PLAIN_SEARCH_KWARGS = frozenset({"ranker", "function_chains", "ids", "highlight
 #: ``search_params`` keys a plain search may have.
 _PLAIN_SEARCH_PARAMS = frozenset({"params", "metric_type"})
 #: Keys inside ``params`` that are options of the search, not of the index.
-_PAGING_PARAMS = ("offset", "group_by_field", "group_size", "strict_group_size")
+#: `rq.Search`'s field defaults, for a plain search (``filter_params``, a dict of its own each time, aside).
+_SEARCH_DEFAULTS = {f.name: f.default for f in dataclasses.fields(rq.Search) if f.default is not dataclasses.MISSING}
+_PAGING_PARAMS = frozenset({"offset", "group_by_field", "group_size", "strict_group_size"})
 
 
 def _check_limit(limit: Any) -> None:

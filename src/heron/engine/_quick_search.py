@@ -17,6 +17,7 @@ general path, hit for hit: tests run both on the same states and compare.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -62,7 +63,7 @@ def quick_search(coll: Collection, r: rq.Search, max_topk: int, values_at: Value
     if params and "radius" in params:
         return None
     params = shared_search_params(d.index_type, params)  # checked as the general path checks them
-    if not np.isfinite(data).all():
+    if not math.isfinite(np.dot(data[0], data[0])):  # a NaN or an infinity anywhere (or an overflow)
         return None  # the general path names the bad query
     parts = [p for p in coll.partitions.values() if p.loaded]
     if not parts:
@@ -88,8 +89,10 @@ def quick_search(coll: Collection, r: rq.Search, max_topk: int, values_at: Value
         return [[]]
     if len(runs) == 1:
         view, scores, rows = runs[0]
-        keep = rows[0] >= 0
-        scores, rows = scores[0][keep], rows[0][keep]
+        scores, rows = scores[0], rows[0]
+        if rows[-1] < 0:  # unfilled slots, at the end
+            keep = rows >= 0
+            scores, rows = scores[keep], rows[keep]
         return [_hits(coll.schema, view, rows, scores, values_at)]
     scores = np.concatenate([s[0] for _, s, _ in runs])
     rows = np.concatenate([rr[0] for _, _, rr in runs])

@@ -31,7 +31,7 @@ from ._exact import (
     normalized,
     sort_hits,
 )
-from ._faiss import build_threads, faiss, threads_for
+from ._faiss import build_threads, faiss, hnsw_search_raw, swig_ptr, threads_for
 from ._grouped_scan import grouped_top_k
 from ._mapped import MappedBlob, owned_copy
 from ._params import MAX_EF
@@ -360,7 +360,10 @@ class DenseIndex(VectorIndex):
         self._enter(rows)
         try:
             sp_ = self._faiss_params(k, None, self.ntotal, params)
-            index.search_c(1, faiss.swig_ptr(q), k, faiss.swig_ptr(dist), faiss.swig_ptr(found), sp_)
+            if hnsw_search_raw is not None:
+                hnsw_search_raw(index.this, 1, swig_ptr(q), k, swig_ptr(dist), swig_ptr(found), sp_.this)
+            else:
+                index.search_c(1, swig_ptr(q), k, swig_ptr(dist), swig_ptr(found), sp_)
         finally:
             self._leave()
         if found[0, k - 1] < 0:  # unfilled slots (row -1) at the end: the worst score, as `search` gives them

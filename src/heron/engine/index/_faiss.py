@@ -182,3 +182,23 @@ class _single_blas:
 
     def __exit__(self, *exc: object) -> None:
         _restore_blas(self.blas)
+
+
+def _swig_function(name: str) -> Callable[..., Any] | None:
+    """faiss's compiled entry point ``name`` (as its Python proxies call it), or None where this build hides it."""
+    import sys
+
+    mod = sys.modules.get(faiss.IndexHNSW.__module__)
+    for attr in ("_swigfaiss", "_swigfaiss_avx2", "_swigfaiss_avx512", "_swigfaiss_avx512_spr", "_swigfaiss_sve"):
+        fn = getattr(getattr(mod, attr, None), name, None)
+        if callable(fn):
+            return fn  # type: ignore[no-any-return]
+    return None
+
+
+#: ``IndexHNSW::search`` itself, for one query on a hot path: called with the indexes' and the parameters'
+#: ``this`` handles, it skips the proxy's Python frame and SWIG's attribute lookups for each argument, which
+#: cost about as much as an HNSW search of a few thousand rows (None: call ``search_c`` instead).
+hnsw_search_raw = _swig_function("IndexHNSW_search")
+#: faiss's ``swig_ptr`` without its Python wrapper (the module's own is a one-line function around this).
+swig_ptr = _swig_function("swig_ptr") or faiss.swig_ptr
