@@ -161,7 +161,7 @@ def test_states_the_lane_leaves_to_the_general_path(tmp_path, lane):
         fast, slow, took = _both(lane, c, "x", data=q, limit=10)
         assert not took and fast == slow
         for kw in ({"filter": "b < 3"}, {"output_fields": ["b"]}, {"offset": 2}, {"partition_names": ["_default"]},
-                   {"search_params": {"params": {"radius": 0.1}}}, {"round_decimal": 2}):
+                   {"search_params": {"params": {"radius": 0.1}}}, {"round_decimal": 2}, {"timezone": "UTC"}):
             fast, slow, took = _both(lane, c, "x", data=q, limit=10, **kw)
             assert not took and fast == slow, kw
 
@@ -190,6 +190,10 @@ def test_a_released_partition_and_bad_requests(tmp_path, lane):
             c.search("x", data=np.full((1, 16), np.nan, dtype=np.float32), limit=5)
         with pytest.raises(ParamError, match="limit"):
             c.search("x", data=x[:1], limit=20000)
+        for answered in (True, False):  # an unknown output field: the same error with the lane and without
+            lane[0].setattr(_reads, "quick_search", lane[2] if answered else lambda *a: None)
+            with pytest.raises(ParamError, match="nope"):
+                c.search("x", data=x[:1], limit=5, output_fields=["nope"])
         c.release_collection("x")
         with pytest.raises(heron.CollectionNotLoadedError):
             c.search("x", data=x[:1], limit=5)
@@ -246,3 +250,47 @@ def test_the_compiled_entry_point_and_the_proxy_give_the_same_hits(tmp_path, lan
     assert all(took for _, _, took in raw + proxy)
     assert raw == proxy and all(fast == slow for fast, slow, _ in raw)
     assert [f[0][0][0] for f, _, _ in raw] == list(range(10))  # each row finds itself first
+
+
+def _full(lane, c, name, **kw):
+    """``(hits as they come, hits without the lane, whether the lane answered)``, each hit as its whole dict."""
+    monkeypatch, answered, counted = lane
+    answered.clear()
+    shape = lambda res: [[repr(dict(h)) for h in q] for q in res]  # noqa: E731  # entities with vectors, too
+    fast = shape(c.search(name, **kw))
+    took = answered == [True]
+    monkeypatch.setattr(_reads, "quick_search", lambda *a: None)
+    try:
+        slow = shape(c.search(name, **kw))
+    finally:
+        monkeypatch.setattr(_reads, "quick_search", counted)
+    return fast, slow, took
+
+
+@pytest.mark.parametrize("segments", [1, 3])
+def test_output_fields_and_rounding_are_shaped_as_the_general_path_does(tmp_path, lane, segments):
+    rng = np.random.default_rng(8)
+    x = rng.standard_normal((3000, 8)).astype(np.float32)
+    with heron.Client(str(tmp_path / "d")) as c:
+        schema = c.create_schema(auto_id=False, enable_dynamic_field=True)
+        schema.add_field("pk", DataType.VARCHAR, is_primary=True, max_length=16)
+        schema.add_field("vector", DataType.FLOAT_VECTOR, dim=8)
+        schema.add_field("n", DataType.INT64, nullable=True)
+        schema.add_field("title", DataType.VARCHAR, max_length=32)
+        schema.add_field("meta", DataType.JSON)
+        idx = c.prepare_index_params()
+        idx.add_index("vector", index_type="HNSW", metric_type="L2", params={"M": 16, "efConstruction": 64})
+        c.create_collection("x", schema=schema, index_params=idx)
+        rows = [{"pk": f"k{i}", "vector": x[i], "n": None if i % 5 == 0 else i, "title": f"t{i % 13}",
+                 "meta": {"i": i, "tags": ["a", str(i % 3)]}, "color": ["red", "blue"][i % 2]} for i in range(3000)]
+        for part in np.array_split(np.arange(3000), segments):
+            c.insert("x", [rows[i] for i in part])
+            c.flush("x")
+        _indexed(c, "x")
+        for kw in ({"output_fields": ["n"]}, {"output_fields": ["*"]}, {"output_fields": ["pk", "title", "meta"]},
+                   {"output_fields": ["vector", "color"]}, {"output_fields": ["meta", "n"], "round_decimal": 3},
+                   {"round_decimal": 1}, {"output_fields": []}, {"output_fields": ["nope"]}):
+            for qi in x[:4]:
+                fast, slow, took = _full(lane, c, "x", data=qi[None] + 0.01, limit=7, **kw)
+                assert took and fast == slow, kw
+        assert "'title': 't1'" in _full(lane, c, "x", data=x[1:2], limit=1, output_fields=["title"])[0][0][0]

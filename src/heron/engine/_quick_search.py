@@ -1,18 +1,20 @@
-"""The quick lane of a plain search: one dense query over sealed, indexed segments, hits without fields.
+"""The quick lane of a plain search: one dense query over sealed, indexed segments.
 
 Most searches a service sends look alike: one query vector, a limit, maybe
-``ef`` or ``nprobe``, no filter, no fields besides the key and the distance.
-Once a collection's rows are sealed and indexed, such a search is the index's
-own search plus a key lookup, yet the general path (`Reader.search_hits`)
-walks every branch it needs for the rest: filters and their masks, fresh
-segments and their interim indexes, rankers, grouping, paging, entities.
-That walk is about as long as an HNSW search of 100k rows.
+``ef`` or ``nprobe`` and the fields to return, no filter. Once a collection's
+rows are sealed and indexed, such a search is the index's own search plus a
+gather of the hits' keys and fields, yet the general path
+(`Reader.search_hits`) walks every branch it needs for the rest: filters and
+their masks, fresh segments and their interim indexes, rankers, grouping,
+paging. That walk is about as long as an HNSW search of 100k rows.
 
 `quick_search` answers the plain case directly, from the same snapshot and
 the same index calls, and returns None, having changed nothing, whenever a
 request or the collection's state is anything else (the general path then
-answers, and raises whatever error applies). Its answers are those of the
-general path, hit for hit: tests run both on the same states and compare.
+answers, and raises whatever error applies). Hits with output fields or
+rounded distances are shaped by the general path's own step. Its answers are
+those of the general path, hit for hit: tests run both on the same states and
+compare.
 """
 
 from __future__ import annotations
@@ -34,6 +36,9 @@ if TYPE_CHECKING:
 
 #: ``values_at(schema, view, field, rows)``: a field's values at rows of a view, as users get them (`_reads`).
 ValuesAt = Callable[["CollectionSchema", Any, str, np.ndarray], list[Any]]
+#: ``shape(hits)``: per query, hits as ``(score, view, row)`` made into the hit dicts of `r`, output fields and
+#: rounding included, as the general path makes them (`Reader.shape_search_hits`).
+Shape = Callable[[list[list[tuple[float, Any, int]]]], list[list[dict[str, Any]]]]
 
 _F32 = np.dtype(np.float32)
 #: More queries than this go the general way (faiss may then spread them over threads).
@@ -42,12 +47,16 @@ QUICK_MAX_QUERIES = 1
 ENABLED = True
 
 
-def quick_search(coll: Collection, r: rq.Search, max_topk: int, values_at: ValuesAt) -> list[list[dict[str, Any]]] | None:
-    """The hits of `r` as `Reader.op_search` shapes them, or None where the general path must answer."""
+def quick_search(coll: Collection, r: rq.Search, max_topk: int, values_at: ValuesAt,
+                 shape: Shape) -> list[list[dict[str, Any]]] | None:
+    """The hits of `r` as `Reader.op_search` shapes them, or None where the general path must answer.
+
+    Hits with output fields or rounded distances are made by ``shape``, the general path's own step.
+    """
     data = r.data
     if (not ENABLED or type(data) is not np.ndarray or data.dtype != _F32 or data.ndim != 2 or data.shape[0] > QUICK_MAX_QUERIES
-            or r.filter or r.offset or r.output_fields or r.partition_names or r.group_by_field
-            or r.round_decimal != -1 or r.ranker is not None or r.timezone or r.time_fields or r.ids is not None
+            or r.filter or r.offset or r.partition_names or r.group_by_field
+            or r.ranker is not None or r.timezone or r.time_fields or r.ids is not None
             or r.highlighter is not None or r.aggregation is not None or not 1 <= r.limit <= max_topk):
         return None
     vecs = coll.schema.vector_fields
@@ -87,12 +96,15 @@ def quick_search(coll: Collection, r: rq.Search, max_topk: int, values_at: Value
         return None
     if not runs:
         return [[]]
+    shaped = bool(r.output_fields) or r.round_decimal != -1
     if len(runs) == 1:
         view, scores, rows = runs[0]
         scores, rows = scores[0], rows[0]
         if rows[-1] < 0:  # unfilled slots, at the end
             keep = rows >= 0
             scores, rows = scores[keep], rows[keep]
+        if shaped:
+            return shape([[(s, view, row) for s, row in zip(scores.tolist(), rows.tolist())]])
         return [_hits(coll.schema, view, rows, scores, values_at)]
     scores = np.concatenate([s[0] for _, s, _ in runs])
     rows = np.concatenate([rr[0] for _, _, rr in runs])
@@ -101,6 +113,9 @@ def quick_search(coll: Collection, r: rq.Search, max_topk: int, values_at: Value
     scores, rows, owner = scores[keep], rows[keep], owner[keep]
     order = np.argsort(-scores if larger_is_better(d.metric_type) else scores, kind="stable")[:k]
     scores, rows, owner = scores[order], rows[order], owner[order]
+    if shaped:
+        views = [view for view, _, _ in runs]
+        return shape([[(s, views[o], row) for s, o, row in zip(scores.tolist(), owner.tolist(), rows.tolist())]])
     hits: list[dict[str, Any]] = [{}] * len(order)
     for j, (view, _, _) in enumerate(runs):
         at = np.flatnonzero(owner == j)

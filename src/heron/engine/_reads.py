@@ -220,10 +220,13 @@ class Reader:
     # -- search ---------------------------------------------------------------------
     def op_search(self, r: rq.Search) -> list[list[dict[str, Any]]]:
         coll = self.engine.collection(r.db_name, r.collection_name)
-        quick = quick_search(coll, r, MAX_TOPK, values_at)
+        quick = quick_search(coll, r, MAX_TOPK, values_at, lambda hits: self.shape_search_hits(coll, r, hits))
         if quick is not None:
             return quick
-        hits = self.search_hits(coll, r)
+        return self.shape_search_hits(coll, r, self.search_hits(coll, r))
+
+    def shape_search_hits(self, coll: Collection, r: rq.Search, hits) -> list[list[dict[str, Any]]]:
+        """Hits as (score, view, row) made into `r`'s hit dicts: its output fields, rounding and time zone."""
         names = self._entity_names(coll.schema, r.output_fields)
         return rezone_hits(coll.schema, self._shape_hits(coll.schema, hits, names, r.round_decimal),
                            read_zone(self.engine, coll, r.timezone), r.time_fields)
