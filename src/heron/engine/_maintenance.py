@@ -248,6 +248,11 @@ class Maintenance:
             else:
                 self.engine.submit(self._persist, coll, p, seg)
 
+    def unpersisted(self, coll: Collection) -> int:
+        """How many of `coll`'s sealed segments have no file yet because writing it failed."""
+        with self._state_lock:
+            return sum(c is coll for c, _p, _s, _err in self._unpersisted.values())
+
     def raise_unpersisted(self, coll: Collection) -> None:
         """Raise the error of `coll`'s segments whose files could not be written, if any."""
         with self._state_lock:

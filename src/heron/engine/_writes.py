@@ -124,6 +124,9 @@ class Writer:
                 m.seal(coll, p)
         self.engine.progress.report("flush", coll.name, 0, rows or 1, f"{rows} rows in {len(sealing)} partitions")
         self.engine.wait_background()
+        if m.unpersisted(coll):  # failed meanwhile, or a retry already under way failed as space came back:
+            m.retry_persists()  # once more, now, before saying so
+            self.engine.wait_background()
         m.raise_unpersisted(coll)
         self.engine.progress.report("flush", coll.name, rows or 1, rows or 1, "done")
 
