@@ -477,3 +477,53 @@ def test_rows_the_lists_have_not_reached_are_scanned_and_merged_with_theirs(
         for q in got:
             scores = [h["distance"] for h in q]
             assert len(q) == 10 and scores == sorted(scores, reverse=True)
+
+
+def test_the_best_candidates_of_all_segments_by_their_codes_are_shortlisted() -> None:
+    approx = np.array([[[0.9, 0.5, 0.1]], [[0.8, 0.7, 0.0]]], dtype=np.float32)  # [indexes, queries, candidates]
+    found = np.array([[[4, 7, 9]], [[2, 3, -1]]], dtype=np.int64)  # -1: no row, whatever its score
+    at, rows = _interim_ivf._shortlist("IP", approx, found, 3)
+    assert sorted(zip(at[0].tolist(), rows[0].tolist())) == [(0, 4), (1, 2), (1, 3)]  # larger is better
+    at, rows = _interim_ivf._shortlist("L2", approx, found, 3)
+    assert sorted(zip(at[0].tolist(), rows[0].tolist())) == [(0, 7), (0, 9), (1, 3)]  # smaller is better
+    at, rows = _interim_ivf._shortlist("IP", approx[:1], found[:1], 3)  # one index: its candidates as they are
+    assert at.tolist() == [[0, 0, 0]] and rows.tolist() == [[4, 7, 9]]
+
+
+@pytest.mark.parametrize("metric", ["COSINE", "L2"])
+def test_many_segments_rescore_as_many_candidates_as_one_and_keep_the_exact_top_k(
+        tmp_path: Path, fresh: dict[str, int], monkeypatch: pytest.MonkeyPatch, metric: str) -> None:
+    monkeypatch.setenv("HERON_SEAL_ROWS", "3000")
+    monkeypatch.setenv("HERON_INTERIM_ROWS", "2048")  # the first segment trains the field's lists while it grows
+    release = threading.Event()
+    build = _maintenance.build_index
+    monkeypatch.setattr(_maintenance, "build_index", lambda *a, **k: (release.wait(60), build(*a, **k))[1])
+    rescored: list[int] = []
+    exact_scores = _interim_ivf.exact_scores
+    monkeypatch.setattr(_interim_ivf, "exact_scores",
+                        lambda dtype, metric, x, *a: (rescored.append(x.shape[1]), exact_scores(dtype, metric, x, *a))[1])
+    x, q = _clustered(18000, 32, 1), _clustered(30, 32, 2)
+    with heron.Client(str(tmp_path / "db")) as c:
+        try:
+            _engine(c).idle_sealer.stop()
+            _create(c, metric, dim=32)
+            _insert(c, x)
+            assert _until(lambda: _covered(c) == len(x))
+            assert [s.n for s in _part(c).segments() if s.n] == [3000] * 6  # none with its own index
+            rescored.clear()
+            fresh["lists"], fresh["scanned"] = 0, 0
+            got = c.search("c", data=q, limit=10)
+            assert fresh["lists"] == 6 and fresh["scanned"] == 0
+            assert rescored == [_interim_ivf.candidates(10)]  # not six times as many
+            exact = c.search("c", data=q, limit=10, search_params={"interim": False})
+            assert fresh["scanned"] == len(x)
+            assert _recall(_ids(got), _ids(exact)) >= 0.95
+            by_id = [{h["id"]: h["distance"] for h in hits} for hits in exact]
+            for hits, want in zip(got, by_id):  # the exact scores, best first
+                scores = [h["distance"] for h in hits]
+                assert len(hits) == 10 and scores == sorted(scores, reverse=metric != "L2")
+                assert all(abs(h["distance"] - want[h["id"]]) < 1e-4 * max(1.0, abs(want[h["id"]]))
+                           for h in hits if h["id"] in want)
+        finally:
+            release.set()
+

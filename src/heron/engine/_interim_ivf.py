@@ -19,8 +19,8 @@ the rows' codes takes (`_Gate`).
 All segments of a field start from copies of the same trained lists, so a
 search over several of them (`search_together`) assigns each query to its
 nearest lists once, reads those lists in every segment (less those that
-cannot hold a top-k row, `BOUND_LISTS`), and re-scores the candidates of all
-segments exactly in one step.
+cannot hold a top-k row, `BOUND_LISTS`), and re-scores the best candidates
+of all segments together exactly in one step.
 """
 
 from __future__ import annotations
@@ -306,8 +306,9 @@ def search_together(parts: list[tuple[GrowingIVF, Any, int]], queries: np.ndarra
     `parts` are ``(index, vectors, top)``: an interim index, its segment's rows
     (for re-scoring) and how many of them to search. Each query is assigned
     to its `IVF_NPROBE` nearest lists once, those lists are read in every
-    index for its `candidates` best rows by their codes, and all of those are
-    re-scored exactly at once. Returns ``(scores, parts, rows)`` ``[nq, k]``,
+    index for its `candidates` best rows by their codes, and the `candidates`
+    best of all of those (by their codes: as many as one index over all the
+    rows would give) are re-scored exactly at once. Returns ``(scores, parts, rows)`` ``[nq, k]``,
     best first (row -1 past the last), or None where a query got fewer than
     `k` candidates.
     """
@@ -324,14 +325,32 @@ def search_together(parts: list[tuple[GrowingIVF, Any, int]], queries: np.ndarra
             coarse, assign = _bounded(parts, coarse, assign, k)
         for i, (ivf, _, top) in enumerate(parts):
             ivf.search_assigned(q, want, assign, coarse, top, approx[i], found[i])
-    valid = found >= 0
-    if int(np.count_nonzero(valid, axis=(0, 2)).min()) < min(k, sum(top for _, _, top in parts)):
+    if int(np.count_nonzero(found >= 0, axis=(0, 2)).min()) < min(k, sum(top for _, _, top in parts)):
         return None
-    x = np.empty((nq, count, want, dim), dtype=np.float32)
+    at, rows = _shortlist(metric, approx, found, want)
+    x = np.empty((nq, rows.shape[1], dim), dtype=np.float32)
+    valid = rows >= 0
     for i, (_, vectors, _) in enumerate(parts):
-        x[:, i] = as_float32(dtype, vectors[np.where(valid[i], found[i], 0).ravel()]).reshape(nq, want, dim)
-    rows = found.transpose(1, 0, 2).reshape(nq, count * want)
-    best, pos = exact_scores(dtype, metric, x.reshape(nq, count * want, dim), queries, rows >= 0, k)
+        mine = valid & (at == i)
+        if mine.any():
+            x[mine] = as_float32(dtype, vectors[rows[mine]])
+    best, pos = exact_scores(dtype, metric, x, queries, valid, k)
     out_rows = np.take_along_axis(rows, pos, axis=1)
     out_rows[~np.isfinite(best)] = -1
-    return best, pos // want, out_rows
+    return best, np.take_along_axis(at, pos, axis=1), out_rows
+
+
+def _shortlist(metric: str, approx: np.ndarray, found: np.ndarray, want: int) -> tuple[np.ndarray, np.ndarray]:
+    """The `want` best candidates of each query over all indexes by their codes' scores: ``(index, row)`` ``[nq, want]``.
+
+    `approx` and `found` are ``[indexes, nq, want]``. The indexes are copies of the same trained lists, whose
+    codes score alike, so the candidates of all of them rank together as those of one index over their rows.
+    """
+    count, nq, _ = approx.shape
+    if count == 1:
+        return np.zeros((nq, want), dtype=np.int64), found[0]
+    rows = found.transpose(1, 0, 2).reshape(nq, count * want)
+    worst = np.float32(np.inf) if metric == "L2" else np.float32(-np.inf)
+    scores = np.where(rows >= 0, approx.transpose(1, 0, 2).reshape(nq, count * want), worst)
+    pick = np.argpartition(scores if metric == "L2" else -scores, want - 1, axis=1)[:, :want]
+    return pick // want, np.take_along_axis(rows, pick, axis=1)
