@@ -527,3 +527,17 @@ def test_many_segments_rescore_as_many_candidates_as_one_and_keep_the_exact_top_
         finally:
             release.set()
 
+
+def test_the_lists_radii_and_sizes_of_indexes_searched_together_follow_their_growth() -> None:
+    x = _clustered(6000, 16, 5)
+    trained = _interim_ivf.train_lists(16, "L2", x[:4000])
+    a = _interim_ivf.GrowingIVF(DataType.FLOAT_VECTOR, 16, "L2", trained)
+    b = _interim_ivf.GrowingIVF(DataType.FLOAT_VECTOR, 16, "L2", trained)
+    a.grow(x[:2000])
+    b.grow(x[2000:3000])
+    radius, sizes = _interim_ivf._combined([a, b])
+    assert np.array_equal(radius, np.maximum(a.radius, b.radius)) and np.array_equal(sizes, a.sizes + b.sizes)
+    assert _interim_ivf._combined([a, b])[0] is radius  # kept while neither grows
+    b.grow(x[3000:6000])
+    radius, sizes = _interim_ivf._combined([a, b])
+    assert int(sizes.sum()) == 6000 and np.array_equal(radius, np.maximum(a.radius, b.radius))

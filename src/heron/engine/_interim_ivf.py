@@ -26,6 +26,7 @@ of all segments together exactly in one step.
 from __future__ import annotations
 
 import threading
+import weakref
 from typing import Any
 
 import numpy as np
@@ -277,15 +278,37 @@ def exact_scores(dtype: DataType, metric: str, x: np.ndarray, queries: np.ndarra
     return select_topk(scores, min(k, x.shape[1]), metric)
 
 
+#: The lists' radii and sizes over the last few sets of indexes searched together, by their rows (`_combined`).
+_COMBINED: dict[tuple[tuple[int, int], ...], tuple[list[weakref.ref[GrowingIVF]], np.ndarray, np.ndarray]] = {}
+_COMBINED_KEPT = 8
+
+
+def _combined(ivfs: list[GrowingIVF]) -> tuple[np.ndarray, np.ndarray]:
+    """Per list, the largest radius and the total rows over `ivfs` (kept while none of them grows)."""
+    if len(ivfs) == 1:
+        return ivfs[0].radius, ivfs[0].sizes
+    # An index's radii are raised before its rows go in and its sizes after: read at one row count, both err
+    # safe for the rows counted; once it grows, the count and so the key change.
+    # Weak references: an id is only the same index's while that index lives, and the cache keeps none alive.
+    key = tuple((id(ivf), ivf.ntotal) for ivf in ivfs)
+    got = _COMBINED.get(key)
+    if got is not None and all(ref() is ivf for ref, ivf in zip(got[0], ivfs)):
+        return got[1], got[2]
+    radius = np.max([ivf.radius for ivf in ivfs], axis=0)
+    sizes = np.sum([ivf.sizes for ivf in ivfs], axis=0)
+    if len(_COMBINED) >= _COMBINED_KEPT:
+        _COMBINED.clear()
+    _COMBINED[key] = ([weakref.ref(ivf) for ivf in ivfs], radius, sizes)
+    return radius, sizes
+
+
 def _bounded(parts: list[tuple[GrowingIVF, Any, int]], coarse: np.ndarray, assign: np.ndarray,
              k: int) -> tuple[np.ndarray, np.ndarray]:
     """`coarse` and `assign` less the lists that cannot hold a query's top `k` (-1; see `BOUND_LISTS`)."""
     if assign.shape[1] <= 1:
         return coarse, assign
     first = parts[0][0]
-    radius, sizes = first.radius, first.sizes
-    for ivf, _, _ in parts[1:]:
-        radius, sizes = np.maximum(radius, ivf.radius), sizes + ivf.sizes
+    radius, sizes = _combined([ivf for ivf, _, _ in parts])
     centre = first.centre_distances(coarse, assign)
     width = radius[assign]
     head = assign[:, :BOUND_LISTS]
