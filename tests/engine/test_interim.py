@@ -71,8 +71,15 @@ def fresh(monkeypatch: pytest.MonkeyPatch) -> dict[str, int]:
         seen["lists"] += 1
         assigned(self, *a, **kw)
 
+    stacked = _interim_ivf._Stacked.search
+
+    def counted_stacked(self: Any, *a: Any, **kw: Any) -> Any:
+        seen["lists"] += len(self.refs)  # the lists of each index, read in one search
+        return stacked(self, *a, **kw)
+
     monkeypatch.setattr(_interim_ivf.GrowingIVF, "search", counted_search)
     monkeypatch.setattr(_interim_ivf.GrowingIVF, "search_assigned", counted_assigned)
+    monkeypatch.setattr(_interim_ivf._Stacked, "search", counted_stacked)
     return seen
 
 
@@ -541,3 +548,33 @@ def test_the_lists_radii_and_sizes_of_indexes_searched_together_follow_their_gro
     b.grow(x[3000:6000])
     radius, sizes = _interim_ivf._combined([a, b])
     assert int(sizes.sum()) == 6000 and np.array_equal(radius, np.maximum(a.radius, b.radius))
+
+
+@pytest.mark.parametrize("metric", ["COSINE", "L2", "IP"])
+def test_indexes_read_as_one_stack_give_the_candidates_each_gives_on_its_own(metric: str) -> None:
+    x, q = _clustered(9000, 16, 6), _clustered(25, 16, 7)
+    trained = _interim_ivf.train_lists(16, metric, _interim_ivf.prepared(DataType.FLOAT_VECTOR, metric, x[:4000]))
+    ivfs = []
+    for lo, hi in ((0, 4000), (4000, 4500), (4500, 9000)):
+        ivf = _interim_ivf.GrowingIVF(DataType.FLOAT_VECTOR, 16, metric, trained)
+        ivf.grow(x[lo:hi])
+        ivfs.append(ivf)
+    prepared = ivfs[0].prepared(q)
+    coarse, lists = ivfs[0].assign(prepared)
+    want = _interim_ivf.candidates(10)
+    approx = np.empty((3, len(q), want), dtype=np.float32)
+    found = np.empty((3, len(q), want), dtype=np.int64)
+    for i, ivf in enumerate(ivfs):
+        ivf.search_assigned(prepared, want, lists, coarse, ivf.ntotal, approx[i], found[i])
+    one_by_one = _interim_ivf._shortlist(metric, approx, found, want)
+    stack = _interim_ivf._stacked(ivfs)
+    assert _interim_ivf._stacked(ivfs) is stack  # made once per set of indexes
+    at, rows = stack.search(prepared, want, lists, coarse)
+    assert bool(np.all(rows >= 0)) and bool(np.all(rows < np.array([4000, 500, 4500])[at]))
+    same = [len(set(zip(*a)) & set(zip(*b))) / want
+            for a, b in zip(zip(at.tolist(), rows.tolist()), zip(one_by_one[0].tolist(), one_by_one[1].tolist()))]
+    assert min(same) >= 0.9 and np.mean(same) >= 0.98  # the same candidates, but for ties among equal codes
+    ivfs[1].grow(x[:100])  # the stack reads the lists as they are at each search
+    at, rows = stack.search(prepared, want, lists, coarse)
+    assert bool(np.all(rows < np.array([4000, 600, 4500])[at]))
+    assert _interim_ivf._stacked(ivfs[:2]) is not stack

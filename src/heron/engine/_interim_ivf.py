@@ -342,15 +342,19 @@ def search_together(parts: list[tuple[GrowingIVF, Any, int]], queries: np.ndarra
     nq, count = q.shape[0], len(parts)
     approx = np.empty((count, nq, want), dtype=np.float32)
     found = np.empty((count, nq, want), dtype=np.int64)
+    whole = all(top >= ivf.ntotal for ivf, _, top in parts)
     with threads_for(nq):
         coarse, assign = first.assign(q)
-        if metric != "IP" and all(top >= ivf.ntotal for ivf, _, top in parts):
+        if metric != "IP" and whole:
             coarse, assign = _bounded(parts, coarse, assign, k)
-        for i, (ivf, _, top) in enumerate(parts):
-            ivf.search_assigned(q, want, assign, coarse, top, approx[i], found[i])
-    if int(np.count_nonzero(found >= 0, axis=(0, 2)).min()) < min(k, sum(top for _, _, top in parts)):
+        if whole and count > 1:
+            at, rows = _stacked([ivf for ivf, _, _ in parts]).search(q, want, assign, coarse)
+        else:
+            for i, (ivf, _, top) in enumerate(parts):
+                ivf.search_assigned(q, want, assign, coarse, top, approx[i], found[i])
+            at, rows = _shortlist(metric, approx, found, want)
+    if int(np.count_nonzero(rows >= 0, axis=1).min()) < min(k, sum(top for _, _, top in parts)):
         return None
-    at, rows = _shortlist(metric, approx, found, want)
     x = np.empty((nq, rows.shape[1], dim), dtype=np.float32)
     valid = rows >= 0
     for i, (_, vectors, _) in enumerate(parts):
@@ -361,6 +365,77 @@ def search_together(parts: list[tuple[GrowingIVF, Any, int]], queries: np.ndarra
     out_rows = np.take_along_axis(rows, pos, axis=1)
     out_rows[~np.isfinite(best)] = -1
     return best, np.take_along_axis(at, pos, axis=1), out_rows
+
+
+class _Stacked:
+    """Several interim indexes with the same trained lists read as one: list ``l`` is their lists ``l`` end to end.
+
+    One faiss search then reads the lists of all of them (instead of one
+    search per index), and its results name ``(list, position)`` pairs, which
+    the indexes' list sizes at the time turn into ``(index, row)``.
+    """
+
+    def __init__(self, ivfs: list[GrowingIVF]) -> None:
+        self.refs = [weakref.ref(ivf) for ivf in ivfs]
+        self._lists = faiss.InvertedListsPtrVector()
+        for ivf in ivfs:
+            self._lists.push_back(ivf._index.invlists)
+        # Holds no index: the lists are the indexes' own, read while each of them is searched (its gate held).
+        self._stack = faiss.HStackInvertedLists(self._lists.size(), self._lists.data())
+        trained = ivfs[0].lists
+        reader = faiss.IndexIVFScalarQuantizer(trained.quantizer, trained.d, trained.nlist,
+                                               faiss.ScalarQuantizer.QT_8bit, trained.metric_type, False)
+        reader.sq = trained.sq
+        reader.is_trained = True
+        reader.replace_invlists(self._stack, False)
+        self._reader = reader
+
+    def search(self, q: np.ndarray, want: int, assign: np.ndarray,
+               coarse: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The `want` best rows by their codes over all the indexes: ``(index, row)`` ``[nq, want]`` (row -1: none)."""
+        ivfs = [ref() for ref in self.refs]
+        nq = q.shape[0]
+        scores = np.empty((nq, want), dtype=np.float32)
+        pairs = np.empty((nq, want), dtype=np.int64)
+        entered = []
+        try:  # no index grows meanwhile: the stacked lists and their sizes hold still
+            for ivf in ivfs:
+                assert ivf is not None  # the caller holds them
+                ivf._gate.enter()
+                entered.append(ivf)
+            self._reader.search_preassigned_c(nq, faiss.swig_ptr(q), want, faiss.swig_ptr(assign),
+                                              faiss.swig_ptr(coarse), faiss.swig_ptr(scores), faiss.swig_ptr(pairs),
+                                              True, _plain_params(assign.shape[1]))
+            valid = pairs >= 0
+            lists, pos = pairs[valid] >> 32, pairs[valid] & 0xFFFFFFFF
+            sizes = np.stack([ivf.sizes[lists] for ivf in entered])  # [indexes, hits]
+            ends = np.cumsum(sizes, axis=0)
+            at = np.count_nonzero(ends <= pos, axis=0)
+            stack = self._stack
+            found = [stack.get_single_id(int(l_), int(p_)) for l_, p_ in zip(lists.tolist(), pos.tolist())]
+        finally:
+            for ivf in entered:
+                ivf._gate.leave()
+        out_at = np.zeros((nq, want), dtype=np.int64)
+        out_rows = np.full((nq, want), -1, dtype=np.int64)
+        out_at[valid] = at
+        out_rows[valid] = found
+        return out_at, out_rows
+
+
+#: Stacked readers of the last few sets of indexes searched together (`_stacked`).
+_STACKED: dict[tuple[int, ...], _Stacked] = {}
+
+
+def _stacked(ivfs: list[GrowingIVF]) -> _Stacked:
+    """A `_Stacked` reader of `ivfs`, made once per set of indexes (while all of them live)."""
+    key = tuple(id(ivf) for ivf in ivfs)
+    got = _STACKED.get(key)
+    if got is None or not all(ref() is ivf for ref, ivf in zip(got.refs, ivfs)):
+        if len(_STACKED) >= _COMBINED_KEPT:
+            _STACKED.clear()
+        got = _STACKED[key] = _Stacked(ivfs)
+    return got
 
 
 def _shortlist(metric: str, approx: np.ndarray, found: np.ndarray, want: int) -> tuple[np.ndarray, np.ndarray]:
