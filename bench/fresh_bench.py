@@ -120,6 +120,7 @@ def run_mode(mode: str, x: np.ndarray, queries: np.ndarray, truth: np.ndarray, a
             c.insert("fresh", {"id": ids[lo : lo + args.batch], "vec": x[lo : lo + args.batch]})
         loaded = time.perf_counter()
         out["insert_rows_per_s"] = len(x) / (loaded - t0)
+        print(f"  {mode:>3} insert: {out['insert_rows_per_s']:,.0f} rows/s", flush=True)
         for at in args.at:
             wait = loaded + at - time.perf_counter()
             if wait > 0:
