@@ -578,3 +578,11 @@ def test_indexes_read_as_one_stack_give_the_candidates_each_gives_on_its_own(met
     at, rows = stack.search(prepared, want, lists, coarse)
     assert bool(np.all(rows < np.array([4000, 600, 4500])[at]))
     assert _interim_ivf._stacked(ivfs[:2]) is not stack
+
+
+def test_candidates_of_several_segments_are_read_from_each_in_their_order() -> None:
+    vectors = [np.arange(12, dtype=np.float32).reshape(6, 2) + 100 * i for i in range(3)]
+    at, rows = np.array([2, 0, 2, 1, 0]), np.array([5, 1, 0, 3, 1])
+    got = _interim_ivf._gathered(DataType.FLOAT_VECTOR, vectors, at, rows)
+    assert np.array_equal(got, np.stack([vectors[a][r] for a, r in zip(at, rows)]))
+    assert _interim_ivf._gathered(DataType.FLOAT_VECTOR, vectors, at[:0], rows[:0]).shape == (0, 2)

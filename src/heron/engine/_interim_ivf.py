@@ -357,10 +357,7 @@ def search_together(parts: list[tuple[GrowingIVF, Any, int]], queries: np.ndarra
         return None
     x = np.empty((nq, rows.shape[1], dim), dtype=np.float32)
     valid = rows >= 0
-    for i, (_, vectors, _) in enumerate(parts):
-        mine = valid & (at == i)
-        if mine.any():
-            x[mine] = as_float32(dtype, vectors[rows[mine]])
+    x[valid] = _gathered(dtype, [vectors for _, vectors, _ in parts], at[valid], rows[valid])
     best, pos = exact_scores(dtype, metric, x, queries, valid, k)
     out_rows = np.take_along_axis(rows, pos, axis=1)
     out_rows[~np.isfinite(best)] = -1
@@ -436,6 +433,18 @@ def _stacked(ivfs: list[GrowingIVF]) -> _Stacked:
             _STACKED.clear()
         got = _STACKED[key] = _Stacked(ivfs)
     return got
+
+
+def _gathered(dtype: DataType, vectors: list[Any], at: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """Rows ``rows[i]`` of ``vectors[at[i]]`` as float32, in that order (one read per segment that holds any)."""
+    out = np.empty((rows.shape[0], vectors[0].shape[1]), dtype=np.float32)
+    order = np.argsort(at, kind="stable")
+    bounds = np.searchsorted(at[order], np.arange(len(vectors) + 1)).tolist()
+    for i, (lo, hi) in enumerate(zip(bounds, bounds[1:])):
+        if hi > lo:
+            mine = order[lo:hi]
+            out[mine] = as_float32(dtype, vectors[i][rows[mine]])
+    return out
 
 
 def _shortlist(metric: str, approx: np.ndarray, found: np.ndarray, want: int) -> tuple[np.ndarray, np.ndarray]:
