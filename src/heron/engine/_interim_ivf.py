@@ -32,6 +32,7 @@ from typing import Any
 import numpy as np
 
 from .._types import DataType
+from ._interim_assign import TwoStepAssigner, assigner_for, remember
 from .index._exact import as_float32, normalized, select_topk
 from .index._faiss import faiss, threads_for
 
@@ -123,7 +124,9 @@ def train_lists(dim: int, metric: str, sample: np.ndarray) -> Any:
     idx.cp.niter = TRAIN_ROUNDS
     idx.cp.max_points_per_centroid = TRAIN_PER_LIST * 16
     idx.cp.min_points_per_centroid = 1  # fewer rows per list than faiss advises: no warning, it is on purpose
-    idx.train(np.ascontiguousarray(sample, dtype=np.float32))
+    x = np.ascontiguousarray(sample, dtype=np.float32)
+    idx.train(x)
+    remember(idx, metric, x)
     return idx
 
 
@@ -147,6 +150,8 @@ class GrowingIVF:
         self.radius = np.zeros(nlist, dtype=np.float32)
         self.sizes = np.zeros(nlist, dtype=np.int64)
         self._ntotal = 0
+        #: Assigns rows to lists in two steps where there are many lists (`_interim_assign`); else the quantizer.
+        self.assigner: TwoStepAssigner | None = assigner_for(trained)
 
     @property
     def ntotal(self) -> int:
@@ -163,11 +168,9 @@ class GrowingIVF:
         n = x.shape[0]
         if n == 0:
             return
-        near, lists = self._index.quantizer.search(x, 1)
-        lists = np.ascontiguousarray(lists.ravel(), dtype=np.int64)
-        if self.metric != "IP":
-            sq = near.ravel() if self._centre_sq is None else 1 + self._centre_sq[lists] - 2 * near.ravel()
-            np.maximum.at(self.radius, lists, np.sqrt(np.maximum(sq, 0)) * np.float32(1.001))
+        lists, dist = self._assigned(x)
+        if dist is not None:
+            np.maximum.at(self.radius, lists, dist * np.float32(1.001))
         ids = np.arange(self._ntotal, self._ntotal + n, dtype=np.int64)
         g = self._gate
         g.write_begin()
@@ -177,6 +180,35 @@ class GrowingIVF:
             self.sizes += np.bincount(lists, minlength=self.sizes.shape[0])
         finally:
             g.write_end()
+
+    def _assigned(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+        """Each prepared row's list and (not IP) its L2 distance to the list's centre.
+
+        Rows the two-step assigner puts farther from their list's centre than
+        the list's radius so far are assigned again against every centre, so
+        that a row a little off its nearest list widens none (`_interim_assign`).
+        """
+        a = self.assigner
+        if a is None:
+            near, lists = self._index.quantizer.search(x, 1)
+            lists = np.ascontiguousarray(lists.ravel(), dtype=np.int64)
+            return lists, None if self.metric == "IP" else self._distance(near.ravel(), lists)
+        near, lists = a.assign(x)
+        if self.metric == "IP":
+            return lists, None
+        dist = self._distance(near, lists)
+        reach = self.radius if a.reach is None else np.maximum(self.radius, a.reach)
+        far = np.flatnonzero(dist > reach[lists])
+        if far.size:
+            near_f, lists_f = self._index.quantizer.search(np.ascontiguousarray(x[far]), 1)
+            lists[far] = lists_f.ravel()
+            dist[far] = self._distance(near_f.ravel(), lists[far])
+        return lists, dist
+
+    def _distance(self, near: np.ndarray, lists: np.ndarray) -> np.ndarray:
+        """L2 distances of rows to the centres of their `lists`, from their scores `near` (not IP)."""
+        sq = near if self._centre_sq is None else 1 + self._centre_sq[lists] - 2 * near
+        return np.sqrt(np.maximum(sq, 0)).astype(np.float32, copy=False)
 
     def search(self, vectors: Any, queries: np.ndarray, k: int, n: int,
                allow: np.ndarray | None) -> tuple[np.ndarray, np.ndarray] | None:
