@@ -586,3 +586,20 @@ def test_candidates_of_several_segments_are_read_from_each_in_their_order() -> N
     got = _interim_ivf._gathered(DataType.FLOAT_VECTOR, vectors, at, rows)
     assert np.array_equal(got, np.stack([vectors[a][r] for a, r in zip(at, rows)]))
     assert _interim_ivf._gathered(DataType.FLOAT_VECTOR, vectors, at[:0], rows[:0]).shape == (0, 2)
+
+
+def test_indexes_of_the_same_trained_lists_share_one_gate() -> None:
+    x = _clustered(3000, 16, 9)
+    trained = _interim_ivf.train_lists(16, "L2", x[:2000])
+    other = _interim_ivf.train_lists(16, "L2", x[1000:3000])
+    a, b = (_interim_ivf.GrowingIVF(DataType.FLOAT_VECTOR, 16, "L2", trained) for _ in range(2))
+    c = _interim_ivf.GrowingIVF(DataType.FLOAT_VECTOR, 16, "L2", other)
+    assert a._gate is b._gate and a._gate is not c._gate
+    a._gate.write_begin()  # a growth of one holds off the searches of both
+    entered = threading.Event()
+    t = threading.Thread(target=lambda: (b._gate.enter(), entered.set(), b._gate.leave()))
+    t.start()
+    assert not entered.wait(0.2)
+    a._gate.write_end()
+    t.join(5)
+    assert entered.is_set()

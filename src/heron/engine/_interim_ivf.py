@@ -94,6 +94,28 @@ class _Gate:
             self.cv.notify_all()
 
 
+#: The gate of each set of trained lists (by the lists' id, while they live): all their indexes share it.
+_GATES: dict[int, tuple[weakref.ref[Any], _Gate]] = {}
+_GATES_LOCK = threading.Lock()
+
+
+def _gate_for(trained: Any) -> _Gate:
+    """The one gate of the indexes grown from `trained` lists: a growth holds off the searches of all of them.
+
+    A growth appends for milliseconds; a search of many segments then enters
+    one gate rather than one per segment.
+    """
+    with _GATES_LOCK:
+        got = _GATES.get(id(trained))
+        if got is not None and got[0]() is trained:
+            return got[1]
+        for key in [k for k, (ref, _) in _GATES.items() if ref() is None]:
+            _GATES.pop(key, None)
+        gate = _Gate()
+        _GATES[id(trained)] = (weakref.ref(trained), gate)
+        return gate
+
+
 _PLAIN: dict[int, Any] = {}
 
 
@@ -140,7 +162,8 @@ class GrowingIVF:
         #: The trained lists it started from: indexes with the same lists share one coarse assignment.
         self.lists = trained
         self._index = faiss.clone_index(trained)
-        self._gate = _Gate()
+        #: Shared by the indexes of the same trained lists: a search of several of them enters one gate.
+        self._gate = _gate_for(trained)
         nlist = self._index.nlist
         #: The lists' centres' squared norms (for the distance of a row or a query to a centre, COSINE).
         self._centre_sq = (np.square(trained.quantizer.reconstruct_n(0, nlist)).sum(axis=1, dtype=np.float32)
@@ -426,30 +449,45 @@ class _Stacked:
         nq = q.shape[0]
         scores = np.empty((nq, want), dtype=np.float32)
         pairs = np.empty((nq, want), dtype=np.int64)
+        gates = list({id(ivf._gate): ivf._gate for ivf in ivfs if ivf is not None}.values())
         entered = []
         try:  # no index grows meanwhile: the stacked lists and their sizes hold still
-            for ivf in ivfs:
-                assert ivf is not None  # the caller holds them
-                ivf._gate.enter()
-                entered.append(ivf)
+            for gate in gates:
+                gate.enter()
+                entered.append(gate)
             self._reader.search_preassigned_c(nq, faiss.swig_ptr(q), want, faiss.swig_ptr(assign),
                                               faiss.swig_ptr(coarse), faiss.swig_ptr(scores), faiss.swig_ptr(pairs),
                                               True, _plain_params(assign.shape[1]))
             valid = pairs >= 0
             lists, pos = pairs[valid] >> 32, pairs[valid] & 0xFFFFFFFF
-            sizes = np.stack([ivf.sizes[lists] for ivf in entered])  # [indexes, hits]
+            sizes = np.stack([ivf.sizes[lists] for ivf in ivfs if ivf is not None])  # [indexes, hits]
             ends = np.cumsum(sizes, axis=0)
             at = np.count_nonzero(ends <= pos, axis=0)
-            stack = self._stack
-            found = [stack.get_single_id(int(l_), int(p_)) for l_, p_ in zip(lists.tolist(), pos.tolist())]
+            found = self._ids(lists, pos)
         finally:
-            for ivf in entered:
-                ivf._gate.leave()
+            for gate in entered:
+                gate.leave()
         out_at = np.zeros((nq, want), dtype=np.int64)
         out_rows = np.full((nq, want), -1, dtype=np.int64)
         out_at[valid] = at
         out_rows[valid] = found
         return out_at, out_rows
+
+
+    def _ids(self, lists: np.ndarray, pos: np.ndarray) -> np.ndarray:
+        """The ids (rows) at positions `pos` of stacked lists `lists`: each list's ids read once (under the gates)."""
+        found = np.empty(lists.shape[0], dtype=np.int64)
+        stack = self._stack
+        uniq, which = np.unique(lists, return_inverse=True)
+        for j, lst in enumerate(uniq.tolist()):
+            size = stack.list_size(lst)
+            ptr = stack.get_ids(lst)
+            try:
+                mine = which == j
+                found[mine] = faiss.rev_swig_ptr(ptr, size)[pos[mine]]
+            finally:
+                stack.release_ids(lst, ptr)
+        return found
 
 
 #: Stacked readers of the last few sets of indexes searched together (`_stacked`).
