@@ -1,6 +1,7 @@
 """Search on fresh data: QPS right after a load, a few seconds and a minute later, never flushed, then after a flush.
 
-Run: ``python -m bench.fresh_bench [--rows N] [--batch B] [--at 0,5,60] [--window S] [--modes off,on] [--out FILE]``
+Run: ``python -m bench.fresh_bench [--rows N] [--batch B] [--at 0,5,60] [--window S] [--modes off,on] [--no-flush]
+[--out FILE]``
 
 The workload is the way Milvus users load data: a collection with an
 AUTOINDEX (COSINE) index defined first, rows inserted as numpy columns in
@@ -120,6 +121,7 @@ def run_mode(mode: str, x: np.ndarray, queries: np.ndarray, truth: np.ndarray, a
             c.insert("fresh", {"id": ids[lo : lo + args.batch], "vec": x[lo : lo + args.batch]})
         loaded = time.perf_counter()
         out["insert_rows_per_s"] = len(x) / (loaded - t0)
+        print(f"  {mode:>3} insert: {out['insert_rows_per_s']:,.0f} rows/s", flush=True)
         for at in args.at:
             wait = loaded + at - time.perf_counter()
             if wait > 0:
@@ -128,6 +130,8 @@ def run_mode(mode: str, x: np.ndarray, queries: np.ndarray, truth: np.ndarray, a
             point["at"] = f"{at:g} s"
             out["points"].append(point)
             print(f"  {mode:>3} @ {at:>4g} s: {point['qps']:8.0f} QPS  recall {point['recall']:.3f}  {point}", flush=True)
+        if args.no_flush:
+            return out
         t1 = time.perf_counter()
         c.flush("fresh")
         out["flush_s"] = time.perf_counter() - t1
@@ -155,7 +159,8 @@ def report(results: list[dict[str, Any]], args: argparse.Namespace, source: str)
                          f"{p['sealed_unindexed']:,} | {p['indexed']:,} | {p['describe']} |")
     lines.append("")
     for r in results:
-        lines.append(f"- {r['mode']}: insert {r['insert_rows_per_s']:,.0f} rows/s; flush took {r['flush_s']:.1f} s")
+        flushed = f"; flush took {r['flush_s']:.1f} s" if "flush_s" in r else ""
+        lines.append(f"- {r['mode']}: insert {r['insert_rows_per_s']:,.0f} rows/s{flushed}")
     return "\n".join(lines)
 
 
@@ -170,6 +175,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--data", choices=("minilm", "clustered"), default="minilm",
                     help="MiniLM text embeddings (384-d) or clustered synthetic vectors (bench.mixed_load's)")
     ap.add_argument("--dim", type=int, default=DIM, help="dimensions of --data clustered")
+    ap.add_argument("--no-flush", action="store_true", help="end each mode after the last point, without the flush")
     ap.add_argument("--out", help="write the report (markdown) and a .json beside it")
     args = ap.parse_args(argv)
     if args.data == "clustered":

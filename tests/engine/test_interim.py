@@ -71,8 +71,15 @@ def fresh(monkeypatch: pytest.MonkeyPatch) -> dict[str, int]:
         seen["lists"] += 1
         assigned(self, *a, **kw)
 
+    stacked = _interim_ivf._Stacked.search
+
+    def counted_stacked(self: Any, *a: Any, **kw: Any) -> Any:
+        seen["lists"] += len(self.refs)  # the lists of each index, read in one search
+        return stacked(self, *a, **kw)
+
     monkeypatch.setattr(_interim_ivf.GrowingIVF, "search", counted_search)
     monkeypatch.setattr(_interim_ivf.GrowingIVF, "search_assigned", counted_assigned)
+    monkeypatch.setattr(_interim_ivf._Stacked, "search", counted_stacked)
     return seen
 
 
@@ -477,3 +484,122 @@ def test_rows_the_lists_have_not_reached_are_scanned_and_merged_with_theirs(
         for q in got:
             scores = [h["distance"] for h in q]
             assert len(q) == 10 and scores == sorted(scores, reverse=True)
+
+
+def test_the_best_candidates_of_all_segments_by_their_codes_are_shortlisted() -> None:
+    approx = np.array([[[0.9, 0.5, 0.1]], [[0.8, 0.7, 0.0]]], dtype=np.float32)  # [indexes, queries, candidates]
+    found = np.array([[[4, 7, 9]], [[2, 3, -1]]], dtype=np.int64)  # -1: no row, whatever its score
+    at, rows = _interim_ivf._shortlist("IP", approx, found, 3)
+    assert sorted(zip(at[0].tolist(), rows[0].tolist())) == [(0, 4), (1, 2), (1, 3)]  # larger is better
+    at, rows = _interim_ivf._shortlist("L2", approx, found, 3)
+    assert sorted(zip(at[0].tolist(), rows[0].tolist())) == [(0, 7), (0, 9), (1, 3)]  # smaller is better
+    at, rows = _interim_ivf._shortlist("IP", approx[:1], found[:1], 3)  # one index: its candidates as they are
+    assert at.tolist() == [[0, 0, 0]] and rows.tolist() == [[4, 7, 9]]
+
+
+@pytest.mark.parametrize("metric", ["COSINE", "L2"])
+def test_many_segments_rescore_as_many_candidates_as_one_and_keep_the_exact_top_k(
+        tmp_path: Path, fresh: dict[str, int], monkeypatch: pytest.MonkeyPatch, metric: str) -> None:
+    monkeypatch.setenv("HERON_SEAL_ROWS", "3000")
+    monkeypatch.setenv("HERON_INTERIM_ROWS", "2048")  # the first segment trains the field's lists while it grows
+    release = threading.Event()
+    build = _maintenance.build_index
+    monkeypatch.setattr(_maintenance, "build_index", lambda *a, **k: (release.wait(60), build(*a, **k))[1])
+    rescored: list[int] = []
+    exact_scores = _interim_ivf.exact_scores
+    monkeypatch.setattr(_interim_ivf, "exact_scores",
+                        lambda dtype, metric, x, *a: (rescored.append(x.shape[1]), exact_scores(dtype, metric, x, *a))[1])
+    x, q = _clustered(18000, 32, 1), _clustered(30, 32, 2)
+    with heron.Client(str(tmp_path / "db")) as c:
+        try:
+            _engine(c).idle_sealer.stop()
+            _create(c, metric, dim=32)
+            _insert(c, x)
+            assert _until(lambda: _covered(c) == len(x))
+            assert [s.n for s in _part(c).segments() if s.n] == [3000] * 6  # none with its own index
+            rescored.clear()
+            fresh["lists"], fresh["scanned"] = 0, 0
+            got = c.search("c", data=q, limit=10)
+            assert fresh["lists"] == 6 and fresh["scanned"] == 0
+            assert rescored == [_interim_ivf.candidates(10)]  # not six times as many
+            exact = c.search("c", data=q, limit=10, search_params={"interim": False})
+            assert fresh["scanned"] == len(x)
+            assert _recall(_ids(got), _ids(exact)) >= 0.95
+            by_id = [{h["id"]: h["distance"] for h in hits} for hits in exact]
+            for hits, want in zip(got, by_id):  # the exact scores, best first
+                scores = [h["distance"] for h in hits]
+                assert len(hits) == 10 and scores == sorted(scores, reverse=metric != "L2")
+                assert all(abs(h["distance"] - want[h["id"]]) < 1e-4 * max(1.0, abs(want[h["id"]]))
+                           for h in hits if h["id"] in want)
+        finally:
+            release.set()
+
+
+def test_the_lists_radii_and_sizes_of_indexes_searched_together_follow_their_growth() -> None:
+    x = _clustered(6000, 16, 5)
+    trained = _interim_ivf.train_lists(16, "L2", x[:4000])
+    a = _interim_ivf.GrowingIVF(DataType.FLOAT_VECTOR, 16, "L2", trained)
+    b = _interim_ivf.GrowingIVF(DataType.FLOAT_VECTOR, 16, "L2", trained)
+    a.grow(x[:2000])
+    b.grow(x[2000:3000])
+    radius, sizes = _interim_ivf._combined([a, b])
+    assert np.array_equal(radius, np.maximum(a.radius, b.radius)) and np.array_equal(sizes, a.sizes + b.sizes)
+    assert _interim_ivf._combined([a, b])[0] is radius  # kept while neither grows
+    b.grow(x[3000:6000])
+    radius, sizes = _interim_ivf._combined([a, b])
+    assert int(sizes.sum()) == 6000 and np.array_equal(radius, np.maximum(a.radius, b.radius))
+
+
+@pytest.mark.parametrize("metric", ["COSINE", "L2", "IP"])
+def test_indexes_read_as_one_stack_give_the_candidates_each_gives_on_its_own(metric: str) -> None:
+    x, q = _clustered(9000, 16, 6), _clustered(25, 16, 7)
+    trained = _interim_ivf.train_lists(16, metric, _interim_ivf.prepared(DataType.FLOAT_VECTOR, metric, x[:4000]))
+    ivfs = []
+    for lo, hi in ((0, 4000), (4000, 4500), (4500, 9000)):
+        ivf = _interim_ivf.GrowingIVF(DataType.FLOAT_VECTOR, 16, metric, trained)
+        ivf.grow(x[lo:hi])
+        ivfs.append(ivf)
+    prepared = ivfs[0].prepared(q)
+    coarse, lists = ivfs[0].assign(prepared)
+    want = _interim_ivf.candidates(10)
+    approx = np.empty((3, len(q), want), dtype=np.float32)
+    found = np.empty((3, len(q), want), dtype=np.int64)
+    for i, ivf in enumerate(ivfs):
+        ivf.search_assigned(prepared, want, lists, coarse, ivf.ntotal, approx[i], found[i])
+    one_by_one = _interim_ivf._shortlist(metric, approx, found, want)
+    stack = _interim_ivf._stacked(ivfs)
+    assert _interim_ivf._stacked(ivfs) is stack  # made once per set of indexes
+    at, rows = stack.search(prepared, want, lists, coarse)
+    assert bool(np.all(rows >= 0)) and bool(np.all(rows < np.array([4000, 500, 4500])[at]))
+    same = [len(set(zip(*a)) & set(zip(*b))) / want
+            for a, b in zip(zip(at.tolist(), rows.tolist()), zip(one_by_one[0].tolist(), one_by_one[1].tolist()))]
+    assert min(same) >= 0.9 and np.mean(same) >= 0.98  # the same candidates, but for ties among equal codes
+    ivfs[1].grow(x[:100])  # the stack reads the lists as they are at each search
+    at, rows = stack.search(prepared, want, lists, coarse)
+    assert bool(np.all(rows < np.array([4000, 600, 4500])[at]))
+    assert _interim_ivf._stacked(ivfs[:2]) is not stack
+
+
+def test_candidates_of_several_segments_are_read_from_each_in_their_order() -> None:
+    vectors = [np.arange(12, dtype=np.float32).reshape(6, 2) + 100 * i for i in range(3)]
+    at, rows = np.array([2, 0, 2, 1, 0]), np.array([5, 1, 0, 3, 1])
+    got = _interim_ivf._gathered(DataType.FLOAT_VECTOR, vectors, at, rows)
+    assert np.array_equal(got, np.stack([vectors[a][r] for a, r in zip(at, rows)]))
+    assert _interim_ivf._gathered(DataType.FLOAT_VECTOR, vectors, at[:0], rows[:0]).shape == (0, 2)
+
+
+def test_indexes_of_the_same_trained_lists_share_one_gate() -> None:
+    x = _clustered(3000, 16, 9)
+    trained = _interim_ivf.train_lists(16, "L2", x[:2000])
+    other = _interim_ivf.train_lists(16, "L2", x[1000:3000])
+    a, b = (_interim_ivf.GrowingIVF(DataType.FLOAT_VECTOR, 16, "L2", trained) for _ in range(2))
+    c = _interim_ivf.GrowingIVF(DataType.FLOAT_VECTOR, 16, "L2", other)
+    assert a._gate is b._gate and a._gate is not c._gate
+    a._gate.write_begin()  # a growth of one holds off the searches of both
+    entered = threading.Event()
+    t = threading.Thread(target=lambda: (b._gate.enter(), entered.set(), b._gate.leave()))
+    t.start()
+    assert not entered.wait(0.2)
+    a._gate.write_end()
+    t.join(5)
+    assert entered.is_set()

@@ -19,18 +19,20 @@ the rows' codes takes (`_Gate`).
 All segments of a field start from copies of the same trained lists, so a
 search over several of them (`search_together`) assigns each query to its
 nearest lists once, reads those lists in every segment (less those that
-cannot hold a top-k row, `BOUND_LISTS`), and re-scores the candidates of all
-segments exactly in one step.
+cannot hold a top-k row, `BOUND_LISTS`), and re-scores the best candidates
+of all segments together exactly in one step.
 """
 
 from __future__ import annotations
 
 import threading
+import weakref
 from typing import Any
 
 import numpy as np
 
 from .._types import DataType
+from ._interim_assign import TwoStepAssigner, assigner_for, remember
 from .index._exact import as_float32, normalized, select_topk
 from .index._faiss import faiss, threads_for
 
@@ -92,6 +94,28 @@ class _Gate:
             self.cv.notify_all()
 
 
+#: The gate of each set of trained lists (by the lists' id, while they live): all their indexes share it.
+_GATES: dict[int, tuple[weakref.ref[Any], _Gate]] = {}
+_GATES_LOCK = threading.Lock()
+
+
+def _gate_for(trained: Any) -> _Gate:
+    """The one gate of the indexes grown from `trained` lists: a growth holds off the searches of all of them.
+
+    A growth appends for milliseconds; a search of many segments then enters
+    one gate rather than one per segment.
+    """
+    with _GATES_LOCK:
+        got = _GATES.get(id(trained))
+        if got is not None and got[0]() is trained:
+            return got[1]
+        for key in [k for k, (ref, _) in _GATES.items() if ref() is None]:
+            _GATES.pop(key, None)
+        gate = _Gate()
+        _GATES[id(trained)] = (weakref.ref(trained), gate)
+        return gate
+
+
 _PLAIN: dict[int, Any] = {}
 
 
@@ -122,7 +146,9 @@ def train_lists(dim: int, metric: str, sample: np.ndarray) -> Any:
     idx.cp.niter = TRAIN_ROUNDS
     idx.cp.max_points_per_centroid = TRAIN_PER_LIST * 16
     idx.cp.min_points_per_centroid = 1  # fewer rows per list than faiss advises: no warning, it is on purpose
-    idx.train(np.ascontiguousarray(sample, dtype=np.float32))
+    x = np.ascontiguousarray(sample, dtype=np.float32)
+    idx.train(x)
+    remember(idx, metric, x)
     return idx
 
 
@@ -136,7 +162,8 @@ class GrowingIVF:
         #: The trained lists it started from: indexes with the same lists share one coarse assignment.
         self.lists = trained
         self._index = faiss.clone_index(trained)
-        self._gate = _Gate()
+        #: Shared by the indexes of the same trained lists: a search of several of them enters one gate.
+        self._gate = _gate_for(trained)
         nlist = self._index.nlist
         #: The lists' centres' squared norms (for the distance of a row or a query to a centre, COSINE).
         self._centre_sq = (np.square(trained.quantizer.reconstruct_n(0, nlist)).sum(axis=1, dtype=np.float32)
@@ -146,6 +173,8 @@ class GrowingIVF:
         self.radius = np.zeros(nlist, dtype=np.float32)
         self.sizes = np.zeros(nlist, dtype=np.int64)
         self._ntotal = 0
+        #: Assigns rows to lists in two steps where there are many lists (`_interim_assign`); else the quantizer.
+        self.assigner: TwoStepAssigner | None = assigner_for(trained)
 
     @property
     def ntotal(self) -> int:
@@ -162,11 +191,9 @@ class GrowingIVF:
         n = x.shape[0]
         if n == 0:
             return
-        near, lists = self._index.quantizer.search(x, 1)
-        lists = np.ascontiguousarray(lists.ravel(), dtype=np.int64)
-        if self.metric != "IP":
-            sq = near.ravel() if self._centre_sq is None else 1 + self._centre_sq[lists] - 2 * near.ravel()
-            np.maximum.at(self.radius, lists, np.sqrt(np.maximum(sq, 0)) * np.float32(1.001))
+        lists, dist = self._assigned(x)
+        if dist is not None:
+            np.maximum.at(self.radius, lists, dist * np.float32(1.001))
         ids = np.arange(self._ntotal, self._ntotal + n, dtype=np.int64)
         g = self._gate
         g.write_begin()
@@ -176,6 +203,35 @@ class GrowingIVF:
             self.sizes += np.bincount(lists, minlength=self.sizes.shape[0])
         finally:
             g.write_end()
+
+    def _assigned(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+        """Each prepared row's list and (not IP) its L2 distance to the list's centre.
+
+        Rows the two-step assigner puts farther from their list's centre than
+        the list's radius so far are assigned again against every centre, so
+        that a row a little off its nearest list widens none (`_interim_assign`).
+        """
+        a = self.assigner
+        if a is None:
+            near, lists = self._index.quantizer.search(x, 1)
+            lists = np.ascontiguousarray(lists.ravel(), dtype=np.int64)
+            return lists, None if self.metric == "IP" else self._distance(near.ravel(), lists)
+        near, lists = a.assign(x)
+        if self.metric == "IP":
+            return lists, None
+        dist = self._distance(near, lists)
+        reach = self.radius if a.reach is None else np.maximum(self.radius, a.reach)
+        far = np.flatnonzero(dist > reach[lists])
+        if far.size:
+            near_f, lists_f = self._index.quantizer.search(np.ascontiguousarray(x[far]), 1)
+            lists[far] = lists_f.ravel()
+            dist[far] = self._distance(near_f.ravel(), lists[far])
+        return lists, dist
+
+    def _distance(self, near: np.ndarray, lists: np.ndarray) -> np.ndarray:
+        """L2 distances of rows to the centres of their `lists`, from their scores `near` (not IP)."""
+        sq = near if self._centre_sq is None else 1 + self._centre_sq[lists] - 2 * near
+        return np.sqrt(np.maximum(sq, 0)).astype(np.float32, copy=False)
 
     def search(self, vectors: Any, queries: np.ndarray, k: int, n: int,
                allow: np.ndarray | None) -> tuple[np.ndarray, np.ndarray] | None:
@@ -277,15 +333,37 @@ def exact_scores(dtype: DataType, metric: str, x: np.ndarray, queries: np.ndarra
     return select_topk(scores, min(k, x.shape[1]), metric)
 
 
+#: The lists' radii and sizes over the last few sets of indexes searched together, by their rows (`_combined`).
+_COMBINED: dict[tuple[tuple[int, int], ...], tuple[list[weakref.ref[GrowingIVF]], np.ndarray, np.ndarray]] = {}
+_COMBINED_KEPT = 8
+
+
+def _combined(ivfs: list[GrowingIVF]) -> tuple[np.ndarray, np.ndarray]:
+    """Per list, the largest radius and the total rows over `ivfs` (kept while none of them grows)."""
+    if len(ivfs) == 1:
+        return ivfs[0].radius, ivfs[0].sizes
+    # An index's radii are raised before its rows go in and its sizes after: read at one row count, both err
+    # safe for the rows counted; once it grows, the count and so the key change.
+    # Weak references: an id is only the same index's while that index lives, and the cache keeps none alive.
+    key = tuple((id(ivf), ivf.ntotal) for ivf in ivfs)
+    got = _COMBINED.get(key)
+    if got is not None and all(ref() is ivf for ref, ivf in zip(got[0], ivfs)):
+        return got[1], got[2]
+    radius = np.max([ivf.radius for ivf in ivfs], axis=0)
+    sizes = np.sum([ivf.sizes for ivf in ivfs], axis=0)
+    if len(_COMBINED) >= _COMBINED_KEPT:
+        _COMBINED.clear()
+    _COMBINED[key] = ([weakref.ref(ivf) for ivf in ivfs], radius, sizes)
+    return radius, sizes
+
+
 def _bounded(parts: list[tuple[GrowingIVF, Any, int]], coarse: np.ndarray, assign: np.ndarray,
              k: int) -> tuple[np.ndarray, np.ndarray]:
     """`coarse` and `assign` less the lists that cannot hold a query's top `k` (-1; see `BOUND_LISTS`)."""
     if assign.shape[1] <= 1:
         return coarse, assign
     first = parts[0][0]
-    radius, sizes = first.radius, first.sizes
-    for ivf, _, _ in parts[1:]:
-        radius, sizes = np.maximum(radius, ivf.radius), sizes + ivf.sizes
+    radius, sizes = _combined([ivf for ivf, _, _ in parts])
     centre = first.centre_distances(coarse, assign)
     width = radius[assign]
     head = assign[:, :BOUND_LISTS]
@@ -306,8 +384,9 @@ def search_together(parts: list[tuple[GrowingIVF, Any, int]], queries: np.ndarra
     `parts` are ``(index, vectors, top)``: an interim index, its segment's rows
     (for re-scoring) and how many of them to search. Each query is assigned
     to its `IVF_NPROBE` nearest lists once, those lists are read in every
-    index for its `candidates` best rows by their codes, and all of those are
-    re-scored exactly at once. Returns ``(scores, parts, rows)`` ``[nq, k]``,
+    index for its `candidates` best rows by their codes, and the `candidates`
+    best of all of those (by their codes: as many as one index over all the
+    rows would give) are re-scored exactly at once. Returns ``(scores, parts, rows)`` ``[nq, k]``,
     best first (row -1 past the last), or None where a query got fewer than
     `k` candidates.
     """
@@ -318,20 +397,137 @@ def search_together(parts: list[tuple[GrowingIVF, Any, int]], queries: np.ndarra
     nq, count = q.shape[0], len(parts)
     approx = np.empty((count, nq, want), dtype=np.float32)
     found = np.empty((count, nq, want), dtype=np.int64)
+    whole = all(top >= ivf.ntotal for ivf, _, top in parts)
     with threads_for(nq):
         coarse, assign = first.assign(q)
-        if metric != "IP" and all(top >= ivf.ntotal for ivf, _, top in parts):
+        if metric != "IP" and whole:
             coarse, assign = _bounded(parts, coarse, assign, k)
-        for i, (ivf, _, top) in enumerate(parts):
-            ivf.search_assigned(q, want, assign, coarse, top, approx[i], found[i])
-    valid = found >= 0
-    if int(np.count_nonzero(valid, axis=(0, 2)).min()) < min(k, sum(top for _, _, top in parts)):
+        if whole and count > 1:
+            at, rows = _stacked([ivf for ivf, _, _ in parts]).search(q, want, assign, coarse)
+        else:
+            for i, (ivf, _, top) in enumerate(parts):
+                ivf.search_assigned(q, want, assign, coarse, top, approx[i], found[i])
+            at, rows = _shortlist(metric, approx, found, want)
+    if int(np.count_nonzero(rows >= 0, axis=1).min()) < min(k, sum(top for _, _, top in parts)):
         return None
-    x = np.empty((nq, count, want, dim), dtype=np.float32)
-    for i, (_, vectors, _) in enumerate(parts):
-        x[:, i] = as_float32(dtype, vectors[np.where(valid[i], found[i], 0).ravel()]).reshape(nq, want, dim)
-    rows = found.transpose(1, 0, 2).reshape(nq, count * want)
-    best, pos = exact_scores(dtype, metric, x.reshape(nq, count * want, dim), queries, rows >= 0, k)
+    x = np.empty((nq, rows.shape[1], dim), dtype=np.float32)
+    valid = rows >= 0
+    x[valid] = _gathered(dtype, [vectors for _, vectors, _ in parts], at[valid], rows[valid])
+    best, pos = exact_scores(dtype, metric, x, queries, valid, k)
     out_rows = np.take_along_axis(rows, pos, axis=1)
     out_rows[~np.isfinite(best)] = -1
-    return best, pos // want, out_rows
+    return best, np.take_along_axis(at, pos, axis=1), out_rows
+
+
+class _Stacked:
+    """Several interim indexes with the same trained lists read as one: list ``l`` is their lists ``l`` end to end.
+
+    One faiss search then reads the lists of all of them (instead of one
+    search per index), and its results name ``(list, position)`` pairs, which
+    the indexes' list sizes at the time turn into ``(index, row)``.
+    """
+
+    def __init__(self, ivfs: list[GrowingIVF]) -> None:
+        self.refs = [weakref.ref(ivf) for ivf in ivfs]
+        self._lists = faiss.InvertedListsPtrVector()
+        for ivf in ivfs:
+            self._lists.push_back(ivf._index.invlists)
+        # Holds no index: the lists are the indexes' own, read while each of them is searched (its gate held).
+        self._stack = faiss.HStackInvertedLists(self._lists.size(), self._lists.data())
+        trained = ivfs[0].lists
+        reader = faiss.IndexIVFScalarQuantizer(trained.quantizer, trained.d, trained.nlist,
+                                               faiss.ScalarQuantizer.QT_8bit, trained.metric_type, False)
+        reader.sq = trained.sq
+        reader.is_trained = True
+        reader.replace_invlists(self._stack, False)
+        self._reader = reader
+
+    def search(self, q: np.ndarray, want: int, assign: np.ndarray,
+               coarse: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The `want` best rows by their codes over all the indexes: ``(index, row)`` ``[nq, want]`` (row -1: none)."""
+        ivfs = [ref() for ref in self.refs]
+        nq = q.shape[0]
+        scores = np.empty((nq, want), dtype=np.float32)
+        pairs = np.empty((nq, want), dtype=np.int64)
+        gates = list({id(ivf._gate): ivf._gate for ivf in ivfs if ivf is not None}.values())
+        entered = []
+        try:  # no index grows meanwhile: the stacked lists and their sizes hold still
+            for gate in gates:
+                gate.enter()
+                entered.append(gate)
+            self._reader.search_preassigned_c(nq, faiss.swig_ptr(q), want, faiss.swig_ptr(assign),
+                                              faiss.swig_ptr(coarse), faiss.swig_ptr(scores), faiss.swig_ptr(pairs),
+                                              True, _plain_params(assign.shape[1]))
+            valid = pairs >= 0
+            lists, pos = pairs[valid] >> 32, pairs[valid] & 0xFFFFFFFF
+            sizes = np.stack([ivf.sizes[lists] for ivf in ivfs if ivf is not None])  # [indexes, hits]
+            ends = np.cumsum(sizes, axis=0)
+            at = np.count_nonzero(ends <= pos, axis=0)
+            found = self._ids(lists, pos)
+        finally:
+            for gate in entered:
+                gate.leave()
+        out_at = np.zeros((nq, want), dtype=np.int64)
+        out_rows = np.full((nq, want), -1, dtype=np.int64)
+        out_at[valid] = at
+        out_rows[valid] = found
+        return out_at, out_rows
+
+
+    def _ids(self, lists: np.ndarray, pos: np.ndarray) -> np.ndarray:
+        """The ids (rows) at positions `pos` of stacked lists `lists`: each list's ids read once (under the gates)."""
+        found = np.empty(lists.shape[0], dtype=np.int64)
+        stack = self._stack
+        uniq, which = np.unique(lists, return_inverse=True)
+        for j, lst in enumerate(uniq.tolist()):
+            size = stack.list_size(lst)
+            ptr = stack.get_ids(lst)
+            try:
+                mine = which == j
+                found[mine] = faiss.rev_swig_ptr(ptr, size)[pos[mine]]
+            finally:
+                stack.release_ids(lst, ptr)
+        return found
+
+
+#: Stacked readers of the last few sets of indexes searched together (`_stacked`).
+_STACKED: dict[tuple[int, ...], _Stacked] = {}
+
+
+def _stacked(ivfs: list[GrowingIVF]) -> _Stacked:
+    """A `_Stacked` reader of `ivfs`, made once per set of indexes (while all of them live)."""
+    key = tuple(id(ivf) for ivf in ivfs)
+    got = _STACKED.get(key)
+    if got is None or not all(ref() is ivf for ref, ivf in zip(got.refs, ivfs)):
+        if len(_STACKED) >= _COMBINED_KEPT:
+            _STACKED.clear()
+        got = _STACKED[key] = _Stacked(ivfs)
+    return got
+
+
+def _gathered(dtype: DataType, vectors: list[Any], at: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """Rows ``rows[i]`` of ``vectors[at[i]]`` as float32, in that order (one read per segment that holds any)."""
+    out = np.empty((rows.shape[0], vectors[0].shape[1]), dtype=np.float32)
+    order = np.argsort(at, kind="stable")
+    bounds = np.searchsorted(at[order], np.arange(len(vectors) + 1)).tolist()
+    for i, (lo, hi) in enumerate(zip(bounds, bounds[1:])):
+        if hi > lo:
+            mine = order[lo:hi]
+            out[mine] = as_float32(dtype, vectors[i][rows[mine]])
+    return out
+
+
+def _shortlist(metric: str, approx: np.ndarray, found: np.ndarray, want: int) -> tuple[np.ndarray, np.ndarray]:
+    """The `want` best candidates of each query over all indexes by their codes' scores: ``(index, row)`` ``[nq, want]``.
+
+    `approx` and `found` are ``[indexes, nq, want]``. The indexes are copies of the same trained lists, whose
+    codes score alike, so the candidates of all of them rank together as those of one index over their rows.
+    """
+    count, nq, _ = approx.shape
+    if count == 1:
+        return np.zeros((nq, want), dtype=np.int64), found[0]
+    rows = found.transpose(1, 0, 2).reshape(nq, count * want)
+    worst = np.float32(np.inf) if metric == "L2" else np.float32(-np.inf)
+    scores = np.where(rows >= 0, approx.transpose(1, 0, 2).reshape(nq, count * want), worst)
+    pick = np.argpartition(scores if metric == "L2" else -scores, want - 1, axis=1)[:, :want]
+    return pick // want, np.take_along_axis(rows, pick, axis=1)

@@ -1,0 +1,134 @@
+"""Rows assigned to the nearest of an interim index's many lists in two steps, at a tenth of the arithmetic.
+
+Comparing each row with every list's centre (1,024 of them) is what an
+interim index's growth costs: on 128-d rows a core assigns about 180k rows/s
+that way, slower than a load of numpy columns inserts them (300k rows/s), so
+right after a load most rows were in no list yet and every search scanned
+them exactly. The lists' centres are grouped once (k-means over the centres,
+about the square root of their number of groups); a row is compared with the
+groups' centres, then with the centres of the lists in its `GROUPS_READ`
+nearest groups only, a few matrix products per step.
+
+A row so assigned may land in a list a little farther than its nearest (on
+128-d clustered rows 0.7% of them do). A list's radius (its farthest row from
+its centre) bounds which lists a search may skip (`_interim_ivf.BOUND_LISTS`),
+and a few such rows far out would widen it for every search; so a row whose
+distance to its list's centre exceeds the list's radius so far (at least the
+one of the rows the lists were trained on, `reach`) is assigned again against
+every centre (`GrowingIVF.grow`). Searches stay sound either way: the radius
+is measured from each row's actual distance to the centre of its list.
+"""
+
+from __future__ import annotations
+
+import weakref
+from typing import Any
+
+import numpy as np
+
+from .index._faiss import faiss
+
+#: Lists from which on rows are assigned in two steps (fewer: each row is compared with every centre).
+TWO_STEP_LISTS = 256
+#: The nearest groups of lists whose lists' centres a row is compared with.
+GROUPS_READ = 2
+#: k-means rounds that group the lists' centres.
+GROUP_ROUNDS = 10
+
+
+class TwoStepAssigner:
+    """Assigns rows to (nearly always) their nearest list of `centres`: ``(near, lists)`` as a flat quantizer's search.
+
+    `metric` is the lists' (L2, or IP: inner products, unit rows for COSINE);
+    `near` the squared L2 distance (L2) or the inner product (IP) of each row
+    to the centre of the list it is assigned to, exactly.
+    """
+
+    def __init__(self, centres: np.ndarray, metric: str, reach: np.ndarray | None = None) -> None:
+        nlist, dim = centres.shape
+        #: Per list, the farthest (L2) a row of the training sample nearest to it lies from its centre (not IP).
+        self.reach = reach
+        self.ip = metric != "L2"
+        self.groups_read = GROUPS_READ
+        count = max(2, int(round(np.sqrt(nlist))))
+        km = faiss.Kmeans(dim, count, niter=GROUP_ROUNDS, seed=1234, spherical=self.ip, min_points_per_centroid=1)
+        km.train(np.ascontiguousarray(centres, dtype=np.float32))
+        self.group_centres = np.ascontiguousarray(km.centroids, dtype=np.float32)
+        own = self._scores(centres, self.group_centres).argmax(axis=1)
+        kept = np.unique(own)  # a group no list is nearest to is dropped: every group read offers lists
+        self.group_centres = np.ascontiguousarray(self.group_centres[kept])
+        #: Per group, the lists whose centres are nearest its centre, and those centres (transposed, for products).
+        self.members = [np.flatnonzero(own == g) for g in kept]
+        self.member_centres = [np.ascontiguousarray(centres[m].T) for m in self.members]
+        self.member_half_sq = [0.5 * np.square(centres[m]).sum(axis=1) for m in self.members]
+        self._group_half_sq = 0.5 * np.square(self.group_centres).sum(axis=1)
+
+    def _scores(self, x: np.ndarray, c: np.ndarray) -> np.ndarray:
+        """Larger is nearer: inner products (IP), or ``x.c - |c|^2 / 2`` (L2: the squared distance less ``|x|^2``, halved)."""
+        s = x @ c.T
+        return s if self.ip else s - 0.5 * np.square(c).sum(axis=1)
+
+    def assign(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Each row of `x` (float32, as the lists hold them) to a list: ``(near, lists)``, both ``[n]``."""
+        n = x.shape[0]
+        gs = x @ self.group_centres.T
+        if not self.ip:
+            gs -= self._group_half_sq
+        read = min(self.groups_read, gs.shape[1])
+        picks = []
+        for _ in range(read):  # a few argmax passes: cheaper than a partition of every row
+            j = gs.argmax(axis=1)
+            picks.append(j)
+            gs[np.arange(n), j] = -np.inf
+        top = np.stack(picks, axis=1).ravel()
+        order = np.argsort(top, kind="stable")
+        bounds = np.searchsorted(top[order], np.arange(len(self.members) + 1)).tolist()
+        best = np.full(n, -np.inf, dtype=np.float32)
+        lists = np.zeros(n, dtype=np.int64)
+        for g, (lo, hi) in enumerate(zip(bounds, bounds[1:])):
+            if hi == lo:
+                continue
+            rows = order[lo:hi] // read
+            s = np.take(x, rows, axis=0) @ self.member_centres[g]
+            if not self.ip:
+                s -= self.member_half_sq[g]
+            j = s.argmax(axis=1)
+            v = s[np.arange(rows.shape[0]), j]
+            better = v > best[rows]
+            rows, v, j = rows[better], v[better], j[better]
+            best[rows] = v
+            lists[rows] = self.members[g][j]
+        if self.ip:
+            return best, lists
+        return np.maximum(np.einsum("nd,nd->n", x, x) - 2 * best, 0).astype(np.float32), lists
+
+
+#: The two-step assigner of each set of trained lists (by the lists' id, while they live).
+_BY_LISTS: dict[int, tuple[weakref.ref[Any], TwoStepAssigner]] = {}
+
+
+def remember(trained: Any, metric: str, sample: np.ndarray) -> None:
+    """Make the two-step assigner of freshly `trained` lists (nothing below `TWO_STEP_LISTS` lists).
+
+    `sample` (as the lists hold rows) gives each list's `reach`: the farthest
+    of the rows nearest to it, assigned against every centre.
+    """
+    quantizer = trained.quantizer
+    if quantizer.ntotal < TWO_STEP_LISTS:
+        return
+    centres = quantizer.reconstruct_n(0, quantizer.ntotal)
+    reach = None
+    if metric != "IP":
+        near, lists = quantizer.search(sample, 1)
+        sq = near.ravel() if metric == "L2" else 1 + np.square(centres).sum(axis=1)[lists.ravel()] - 2 * near.ravel()
+        reach = np.zeros(quantizer.ntotal, dtype=np.float32)
+        np.maximum.at(reach, lists.ravel(), np.sqrt(np.maximum(sq, 0)))
+    for key in [k for k, (ref, _) in _BY_LISTS.items() if ref() is None]:
+        _BY_LISTS.pop(key, None)
+    _BY_LISTS[id(trained)] = (weakref.ref(trained), TwoStepAssigner(centres, "L2" if metric == "L2" else "IP", reach))
+
+
+def assigner_for(trained: Any) -> TwoStepAssigner | None:
+    """The two-step assigner `remember` made for `trained` lists, if any."""
+    got = _BY_LISTS.get(id(trained))
+    return got[1] if got is not None and got[0]() is trained else None
