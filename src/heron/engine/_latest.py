@@ -181,6 +181,12 @@ class LatestKeys:
 
     def hidden(self, views: list[SegmentView], seq: int) -> list[np.ndarray | None]:
         """Per view, a mask of the rows hidden at ``seq`` by a later visible row of their key (None: none)."""
+        if len(views) == 1 and views[0].segment.sealed:  # one sealed segment (searches of it ask this each time)
+            only = views[0].segment
+            with self._lock:
+                one = self._remembered(self._sealed, ((only.id, views[0].n),), lambda: _Sealed([only]))
+            if len(one.repeated) == 0:
+                return [None]
         out: list[np.ndarray | None] = [None] * len(views)
         if not views:
             return out
