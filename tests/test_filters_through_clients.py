@@ -8,11 +8,14 @@ used) and a growing tail (where they are not).
 from __future__ import annotations
 
 import random
+from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
 import heron
 from heron.engine.filter import evaluate_reference
+from tests.conftest import AsyncAsSync, Server, launch_server
 
 CITIES = ["paris", "parma", "rome", "oslo", "lima", "pune"]
 EXPRS = [
@@ -79,14 +82,16 @@ def as_reference(rows: list[dict]) -> list[dict]:
 
 
 #: Tests on `loaded` data: small segments, so that the rows span sealed segments and the growing one.
-SMALL_SEGMENTS = pytest.mark.heron_env(HERON_SEAL_ROWS="100")
+SMALL_SEGMENT_ENV = {"HERON_SEAL_ROWS": "100"}
+SMALL_SEGMENTS = pytest.mark.heron_env(**SMALL_SEGMENT_ENV)
+VARIANTS = ["sync-embedded", "async-embedded", "sync-server", "async-server"]
 
 
-@pytest.fixture(params=list(INDEXES))
-def loaded(request, client):
+def load(client: Any, index: str) -> list[dict]:
+    """Collection "f" with scalar indexes ``INDEXES[index]``: 250 rows over sealed segments, 40 growing."""
     idx = client.prepare_index_params()
     idx.add_index("vec", index_type="FLAT", metric_type="L2")
-    for field, kind in INDEXES[request.param]:
+    for field, kind in INDEXES[index]:
         idx.add_index(field, index_type=kind)
     client.create_collection("f", schema=schema(), index_params=idx)
     rows = make_rows(250)
@@ -95,7 +100,53 @@ def loaded(request, client):
     client.flush("f")
     tail = make_rows(40, start=250)
     client.insert("f", tail)
-    return client, rows + tail
+    return rows + tail
+
+
+@pytest.fixture(params=list(INDEXES))
+def loaded(request, client):
+    return client, load(client, request.param)
+
+
+@pytest.fixture(scope="module")
+def small_segment_server(tmp_path_factory) -> Iterator[Server]:
+    """A server of this module's own: tests on the `client` fixture wipe the shared ones between tests."""
+    server = launch_server(str(tmp_path_factory.mktemp("filters") / "data"), env=SMALL_SEGMENT_ENV)
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module", params=[(i, v) for i in INDEXES for v in VARIANTS], ids="-".join)
+def loaded_for_reading(request, tmp_path_factory) -> Iterator[tuple[Any, list[dict]]]:
+    """`loaded`'s collection built once for all the tests that only read it, per index and client.
+
+    Built as `loaded` builds it, through the same four clients as the `client` fixture.
+    """
+    index, variant = request.param
+    style, where = variant.split("-")
+    server: Server | None = None
+    with pytest.MonkeyPatch.context() as mp:
+        if where == "embedded":
+            for k, v in SMALL_SEGMENT_ENV.items():
+                mp.setenv(k, v)  # read when the engine opens
+            uri = str(tmp_path_factory.mktemp("filters") / "db")
+        else:
+            server = request.getfixturevalue("small_segment_server")
+            uri = server.uri
+        c: Any = heron.Client(uri) if style == "sync" else AsyncAsSync(lambda: heron.AsyncClient(uri))
+        try:
+            rows = load(c, index)
+        except BaseException:
+            c.close()
+            raise
+    try:
+        yield c, rows
+    finally:
+        if server is not None:
+            c.drop_collection("f")
+        c.close()
+        if server is not None:
+            assert server.proc.poll() is None, f"heron serve died during the tests:\n{server.output()[-3000:]}"
 
 
 def expected(expr: str, rows: list[dict]) -> set[int]:
@@ -103,10 +154,9 @@ def expected(expr: str, rows: list[dict]) -> set[int]:
     return {r["id"] for r, ok in zip(rows, hits) if ok}
 
 
-@SMALL_SEGMENTS
 @pytest.mark.parametrize("expr", EXPRS)
-def test_query_search_and_count_agree_with_the_reference(loaded, expr):
-    client, rows = loaded
+def test_query_search_and_count_agree_with_the_reference(loaded_for_reading, expr):
+    client, rows = loaded_for_reading
     want = expected(expr, rows)
     got = {r["id"] for r in client.query("f", filter=expr, output_fields=["id"], limit=1000)}
     assert got == want

@@ -15,6 +15,13 @@ import heron
 from heron.engine.functions._base import FunctionDef, build
 from tests.conftest import require_module
 
+
+@pytest.fixture
+def server(wiped_server):
+    """The module's one ``heron serve``, wiped before each test: these tests leave only collections behind."""
+    return wiped_server
+
+
 TEXTS = ["hello world hello", "world of dogs", "", "cats and dogs", "a world apart", "dogs chase cats all day"]
 QUERIES = ["hello dogs world", "cats", "nothing here"]
 

@@ -16,6 +16,13 @@ import heron
 from heron import DataType
 from tests.conftest import Server, require_module
 
+
+@pytest.fixture
+def server(wiped_server: Server) -> Server:
+    """The module's one ``heron serve``, wiped before each test: these tests leave only collections behind."""
+    return wiped_server
+
+
 ROWS = [
     {"id": 1, "v": [1.0, 2.0], "title": "a", "issue": 5, "author": "John", "year": 2020},
     {"id": 2, "v": [3.0, 4.0], "title": "b", "issue": 6, "tags": [1]},

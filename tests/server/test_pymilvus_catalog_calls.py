@@ -12,6 +12,13 @@ import pytest
 
 from tests.conftest import Server, require_module
 
+
+@pytest.fixture
+def server(wiped_server: Server) -> Server:
+    """The module's one ``heron serve``, wiped before each test: these tests leave only collections behind."""
+    return wiped_server
+
+
 pymilvus = require_module("pymilvus")
 DataType = pymilvus.DataType
 

@@ -11,6 +11,13 @@ from heron import DataType
 from heron.engine.functions._analyzer import build_analyzer
 from tests.conftest import require_module
 
+
+@pytest.fixture
+def server(wiped_server):
+    """The module's one ``heron serve``, wiped before each test: these tests leave only collections behind."""
+    return wiped_server
+
+
 pm = require_module("pymilvus")
 
 TEXTS = ["The Milvus vector database is built for scale!", "Café déjà vu, don't RUN", "", "北京 hello_world 3.14"]

@@ -13,6 +13,13 @@ import heron
 import heron.client._async_session
 from tests.conftest import make_collection, require_module
 
+
+@pytest.fixture
+def server(wiped_server):
+    """The module's one ``heron serve``, wiped before each test: these tests leave only collections behind."""
+    return wiped_server
+
+
 pm = require_module("pymilvus")
 
 DIM = 8

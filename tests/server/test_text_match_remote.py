@@ -11,6 +11,13 @@ import heron
 from tests.conftest import require_module
 from tests.server.test_run_analyzer import _text_schema
 
+
+@pytest.fixture
+def server(wiped_server):
+    """The module's one ``heron serve``, wiped before each test: these tests leave only collections behind."""
+    return wiped_server
+
+
 pm = require_module("pymilvus")
 
 
