@@ -12,6 +12,7 @@ import contextlib
 import ctypes
 import logging
 import os
+import sys
 import threading
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -186,8 +187,6 @@ class _single_blas:
 
 def _swig_function(name: str) -> Callable[..., Any] | None:
     """faiss's compiled entry point ``name`` (as its Python proxies call it), or None where this build hides it."""
-    import sys
-
     mod = sys.modules.get(faiss.IndexHNSW.__module__)
     for attr in ("_swigfaiss", "_swigfaiss_avx2", "_swigfaiss_avx512", "_swigfaiss_avx512_spr", "_swigfaiss_sve"):
         fn = getattr(getattr(mod, attr, None), name, None)
