@@ -8,6 +8,7 @@ answered, so a lane that never engages fails here too.
 
 from __future__ import annotations
 
+import threading
 import time
 
 import numpy as np
@@ -15,7 +16,7 @@ import pytest
 
 import heron
 from heron import DataType, ParamError
-from heron.engine import _quick_search, _reads
+from heron.engine import _interim, _maintenance, _quick_search, _reads
 
 
 @pytest.fixture()
@@ -209,12 +210,15 @@ def test_the_lane_waits_for_the_index(tmp_path, lane, monkeypatch):
         c.flush("x")
         _indexed(c, "x")
         seg = coll.partitions["_default"].sealed[0]
-        held = seg.vindex.pop("vector")  # as while a segment's index is being built
+        held = seg.vindex.pop("vector")  # as while a segment's index is being built, with no interim index
+        interim = seg.interim.pop("vector", None)
         try:
             fast, slow, took = _both(lane, c, "x", data=x[:1], limit=10)
             assert not took and fast == slow and fast[0][0][0] == 0
         finally:
             seg.vindex["vector"] = held
+            if interim is not None:
+                seg.interim["vector"] = interim
         assert _both(lane, c, "x", data=x[:1], limit=10)[2]
 
 
@@ -294,3 +298,72 @@ def test_output_fields_and_rounding_are_shaped_as_the_general_path_does(tmp_path
                 fast, slow, took = _full(lane, c, "x", data=qi[None] + 0.01, limit=7, **kw)
                 assert took and fast == slow, kw
         assert "'title': 't1'" in _full(lane, c, "x", data=x[1:2], limit=1, output_fields=["title"])[0][0][0]
+
+
+def _hold_builds(monkeypatch):
+    """Segment index builds wait (at most 60 s) until the returned event is set: fresh rows stay unindexed."""
+    release = threading.Event()
+    build = _maintenance.build_index
+    monkeypatch.setattr(_maintenance, "build_index", lambda *a, **k: (release.wait(60), build(*a, **k))[1])
+    return release
+
+
+def _held_by_interim(c, name):
+    """Whether every segment without its own index has an interim index that holds all of its rows."""
+    coll = c._transport._engine.collection("default", name)
+    segs = [s for s in coll.partitions["_default"].segments() if s.n and "vector" not in s.vindex]
+    return bool(segs) and all("vector" in s.interim and s.interim["vector"][1].ntotal == s.n for s in segs)
+
+
+@pytest.mark.parametrize("metric", ["COSINE", "L2", "IP"])
+def test_fresh_segments_held_by_their_interim_indexes_answer_as_the_general_path(tmp_path, lane, metric):
+    monkeypatch = lane[0]
+    monkeypatch.setenv("HERON_INTERIM_ROWS", "1024")
+    rng = np.random.default_rng(11)
+    x = rng.standard_normal((11000, 16)).astype(np.float32)
+    q = rng.standard_normal((12, 16)).astype(np.float32)
+    with heron.Client(str(tmp_path / "d")) as c:
+        _collection(c, "x", metric)
+        c.insert("x", _rows(np.arange(2000), x[:2000]))
+        c.flush("x")
+        _indexed(c, "x")  # one indexed segment, then fresh ones: sealed without their index, and growing
+        release = _hold_builds(monkeypatch)
+        try:
+            for lo in range(2000, 11000, 1500):
+                c.insert("x", _rows(np.arange(lo, min(lo + 1500, 11000)), x[lo:lo + 1500]))
+            deadline = time.monotonic() + 60
+            while not _held_by_interim(c, "x"):
+                assert time.monotonic() < deadline, "the interim indexes did not catch up"
+                time.sleep(0.05)
+            part = c._transport._engine.collection("default", "x").partitions["_default"]
+            assert part.growing is not None and part.growing.n and len(part.sealed) > 4  # read as one stack too
+            for qi in np.concatenate([q, x[2000:2003], x[:2]]):
+                for limit, fields in ((10, None), (40, ["b"]), (1, None)):
+                    fast, slow, took = _both(lane, c, "x", data=qi[None], limit=limit, output_fields=fields)
+                    assert took and fast == slow and len(fast[0]) == limit
+            fast, slow, took = _both(lane, c, "x", data=x[5000:5001], limit=5, search_params={"interim": False})
+            assert not took and fast == slow and fast[0][0][0] == 5000  # exact results stay available
+        finally:
+            release.set()
+
+
+def test_fresh_rows_the_interim_index_has_not_reached_go_the_general_way(tmp_path, lane):
+    monkeypatch = lane[0]
+    monkeypatch.setenv("HERON_INTERIM_ROWS", "1024")
+    x = np.random.default_rng(12).standard_normal((3000, 16)).astype(np.float32)
+    with heron.Client(str(tmp_path / "d")) as c:
+        _collection(c, "x")
+        release = _hold_builds(monkeypatch)
+        try:
+            c.insert("x", _rows(np.arange(1500), x[:1500]))
+            deadline = time.monotonic() + 60
+            while not _held_by_interim(c, "x"):
+                assert time.monotonic() < deadline, "the interim index did not catch up"
+                time.sleep(0.05)
+            assert _both(lane, c, "x", data=x[:1], limit=10)[2]
+            monkeypatch.setattr(_interim.InterimIndexer, "_queue", lambda *a: None)  # the lists take no more rows
+            c.insert("x", _rows(np.arange(1500, 1800), x[1500:1800]))
+            fast, slow, took = _both(lane, c, "x", data=x[1700:1701], limit=10)
+            assert not took and fast == slow and fast[0][0][0] == 1700
+        finally:
+            release.set()

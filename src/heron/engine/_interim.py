@@ -49,7 +49,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from .._types import DataType
-from ._interim_ivf import GrowingIVF, prepared, search_together, train_lists
+from ._interim_ivf import GrowingIVF, prepared, train_lists
+from ._interim_one import search_fresh
 from .index._exact import empty_result, exact_search, select_topk
 from .index._faiss import single_threaded_here
 
@@ -262,7 +263,7 @@ class InterimIndexer:
             self._trained.pop(key, None)
 
 
-def _wanted(params: dict[str, Any]) -> bool:
+def interim_wanted(params: dict[str, Any]) -> bool:
     nested = params.get("params")
     flag = nested.get("interim", True) if isinstance(nested, dict) else True
     return params.get("interim", True) is not False and flag is not False
@@ -276,7 +277,7 @@ def interim_search(view: SegmentView, field: Any, d: Any, metric: str, queries: 
     merged best first, as `exact_search` returns them.
     """
     have = view.segment.interim.get(field.name)
-    if have is None or d is None or have[0] != d.signature or not _wanted(params):
+    if have is None or d is None or have[0] != d.signature or not interim_wanted(params):
         return None
     ivf: GrowingIVF = have[1]
     n = view.n
@@ -324,7 +325,7 @@ class FreshSegments:
 
     def __init__(self, field: Any, d: Any, metric: str, queries: Any, k: int, params: dict[str, Any]) -> None:
         self.field, self.d, self.metric, self.queries, self.k, self.params = field, d, metric, queries, k, params
-        self.on = d is not None and field.dtype in _DENSE and _wanted(params)
+        self.on = d is not None and field.dtype in _DENSE and interim_wanted(params)
         self.taken: list[tuple[SegmentView, GrowingIVF]] = []
 
     def take(self, view: SegmentView) -> bool:
@@ -360,7 +361,7 @@ class FreshSegments:
             first = len(views)
             views.extend(v for v, _ in group)
             parts = [(ivf, v.vectors(name), min(v.n, ivf.ntotal)) for v, ivf in group]
-            got = search_together(parts, queries, min(self.k, sum(p[2] for p in parts)))
+            got = search_fresh(parts, queries, min(self.k, sum(p[2] for p in parts)))
             if got is None:  # too few candidates: each view on its own (scanned exactly where the lists cannot serve)
                 for i, (v, _) in enumerate(group):
                     s_, r_ = _alone(v, self.field, self.d, metric, queries, min(self.k, v.n), self.params)

@@ -1,4 +1,4 @@
-"""The quick lane of a plain search: one dense query over sealed, indexed segments.
+"""The quick lane of a plain search: one dense query over indexed segments and fresh ones their interim indexes hold.
 
 Most searches a service sends look alike: one query vector, a limit, maybe
 ``ef`` or ``nprobe`` and the fields to return, no filter. Once a collection's
@@ -7,6 +7,12 @@ gather of the hits' keys and fields, yet the general path
 (`Reader.search_hits`) walks every branch it needs for the rest: filters and
 their masks, fresh segments and their interim indexes, rankers, grouping,
 paging. That walk is about as long as an HNSW search of 100k rows.
+
+Fresh segments (no index of their own yet) whose interim index holds every
+row of the search's snapshot are read through it, as the general path reads
+them (`_interim_one.search_fresh`), so a search right after a load takes the
+lane too; a fresh segment with rows its interim index has not reached sends
+the search the general way, which scans those rows exactly.
 
 `quick_search` answers the plain case directly, from the same snapshot and
 the same index calls, and returns None, having changed nothing, whenever a
@@ -26,6 +32,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from .._types import DataType, larger_is_better
+from ._interim import interim_wanted
+from ._interim_one import search_fresh
 from .index._base import IndexChanged
 from .index._params import shared_search_params
 
@@ -79,26 +87,40 @@ def quick_search(coll: Collection, r: rq.Search, max_topk: int, values_at: Value
         return None
     snap = coll.snapshot(parts)
     found = []
+    fresh: list[tuple[Any, Any]] = []
     for i, (_, view) in enumerate(snap.views):
         if view.n == 0:
             continue
         seg = view.segment
-        if snap.hidden[i] is not None or not view.all_visible(snap.seq) or not seg.sealed:
+        if snap.hidden[i] is not None or not view.all_visible(snap.seq):
             return None
-        vi = seg.vindex.get(f.name)
-        if vi is None or vi[0] != d.signature:
+        vi = seg.vindex.get(f.name) if seg.sealed else None
+        if vi is not None and vi[0] == d.signature:
+            found.append((view, vi[1]))
+            continue
+        have = seg.interim.get(f.name)  # fresh rows: all of them in the segment's interim index, or no lane
+        if have is None or have[0] != d.signature or have[1].ntotal < view.n or (fresh and have[1].lists is not
+                                                                                 fresh[0][1].lists):
             return None
-        found.append((view, vi[1]))
+        fresh.append((view, have[1]))
     k = r.limit
-    try:
-        runs = [(view, *index.search_one(data, min(k, view.n), params, view.n)) for view, index in found]
+    try:  # per source of hits: (views, scores, rows, owners): the hits' view is views[owner]
+        runs = [([view], *index.search_one(data, min(k, view.n), params, view.n), None) for view, index in found]
     except IndexChanged:  # merged into another segment meanwhile
         return None
+    if fresh:
+        if not interim_wanted(r.params or {}):
+            return None
+        got = search_fresh([(ivf, view.vectors(f.name), view.n) for view, ivf in fresh], data,
+                           min(k, sum(view.n for view, _ in fresh)))
+        if got is None:  # too few candidates: the general path scans
+            return None
+        runs.append(([view for view, _ in fresh], got[0], got[2], got[1][0]))
     if not runs:
         return [[]]
     shaped = bool(r.output_fields) or r.round_decimal != -1
-    if len(runs) == 1:
-        view, scores, rows = runs[0]
+    if len(runs) == 1 and len(runs[0][0]) == 1:
+        (view,), scores, rows, _ = runs[0]
         scores, rows = scores[0], rows[0]
         if rows[-1] < 0:  # unfilled slots, at the end
             keep = rows >= 0
@@ -106,24 +128,24 @@ def quick_search(coll: Collection, r: rq.Search, max_topk: int, values_at: Value
         if shaped:
             return shape([[(s, view, row) for s, row in zip(scores.tolist(), rows.tolist())]])
         return [_hits(coll.schema, view, rows, scores, values_at)]
-    scores = np.concatenate([s[0] for _, s, _ in runs])
-    rows = np.concatenate([rr[0] for _, _, rr in runs])
-    owner = np.repeat(np.arange(len(runs)), [len(rr[0]) for _, _, rr in runs])
+    views = [view for vs, _, _, _ in runs for view in vs]
+    scores = np.concatenate([s[0] for _, s, _, _ in runs])
+    rows = np.concatenate([rr[0] for _, _, rr, _ in runs])
+    owner = np.concatenate([np.full(len(rr[0]), j) if o is None else o + j for j, (_, _, rr, o) in
+                            zip(np.cumsum([0] + [len(vs) for vs, _, _, _ in runs]).tolist(), runs)])
     keep = rows >= 0
     scores, rows, owner = scores[keep], rows[keep], owner[keep]
     order = np.argsort(-scores if larger_is_better(d.metric_type) else scores, kind="stable")[:k]
     scores, rows, owner = scores[order], rows[order], owner[order]
     if shaped:
-        views = [view for view, _, _ in runs]
         return shape([[(s, views[o], row) for s, o, row in zip(scores.tolist(), owner.tolist(), rows.tolist())]])
     hits: list[dict[str, Any]] = [{}] * len(order)
-    for j, (view, _, _) in enumerate(runs):
+    for j, view in enumerate(views):
         at = np.flatnonzero(owner == j)
         if len(at):
             for pos, hit in zip(at.tolist(), _hits(coll.schema, view, rows[at], scores[at], values_at)):
                 hits[pos] = hit
     return [hits]
-
 
 def _hits(schema: CollectionSchema, view: Any, rows: np.ndarray, scores: np.ndarray,
           values_at: ValuesAt) -> list[dict[str, Any]]:
