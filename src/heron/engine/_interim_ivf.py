@@ -420,11 +420,14 @@ def search_together(parts: list[tuple[GrowingIVF, Any, int]], queries: np.ndarra
 
 
 class _Stacked:
-    """Several interim indexes with the same trained lists read as one: list ``l`` is their lists ``l`` end to end.
+    """Several interim indexes with the same trained lists read as one: their lists one after the other.
 
-    One faiss search then reads the lists of all of them (instead of one
-    search per index), and its results name ``(list, position)`` pairs, which
-    the indexes' list sizes at the time turn into ``(index, row)``.
+    List ``l`` of the ``j``-th index is list ``j * nlist + l`` of the stack
+    (faiss reads each in place), so one faiss search reads the lists of all of
+    them (instead of one search per index) once each query's lists are named
+    in every index, and its results name ``(stacked list, position)`` pairs:
+    the index is the stacked list's ``// nlist``, the row the id at that
+    position of its list.
     """
 
     def __init__(self, ivfs: list[GrowingIVF]) -> None:
@@ -433,61 +436,54 @@ class _Stacked:
         for ivf in ivfs:
             self._lists.push_back(ivf._index.invlists)
         # Holds no index: the lists are the indexes' own, read while each of them is searched (its gate held).
-        self._stack = faiss.HStackInvertedLists(self._lists.size(), self._lists.data())
+        self._stack = faiss.VStackInvertedLists(self._lists.size(), self._lists.data())
         trained = ivfs[0].lists
-        reader = faiss.IndexIVFScalarQuantizer(trained.quantizer, trained.d, trained.nlist,
+        self.nlist = trained.nlist
+        reader = faiss.IndexIVFScalarQuantizer(trained.quantizer, trained.d, self.nlist * len(ivfs),
                                                faiss.ScalarQuantizer.QT_8bit, trained.metric_type, False)
         reader.sq = trained.sq
-        reader.is_trained = True
+        reader.is_trained = True  # its lists are the stack's; with unencoded residuals it reads no centre
         reader.replace_invlists(self._stack, False)
         self._reader = reader
+        #: Each index's first stacked list: added to a query's lists to name them in every index.
+        self._firsts = np.arange(len(ivfs), dtype=np.int64)[:, None] * self.nlist
 
     def search(self, q: np.ndarray, want: int, assign: np.ndarray,
                coarse: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """The `want` best rows by their codes over all the indexes: ``(index, row)`` ``[nq, want]`` (row -1: none)."""
+        """The `want` best rows by their codes over all the indexes: ``(index, row)`` ``[nq, want]`` (row -1: none).
+
+        `assign` and `coarse` (``[nq, nprobe]``) name each query's lists (-1: none) in the trained lists.
+        """
         ivfs = [ref() for ref in self.refs]
-        nq = q.shape[0]
+        nq, nprobe = assign.shape
+        count = len(ivfs)
+        lists = (assign[:, None, :] + self._firsts[None]).reshape(nq, count * nprobe)
+        if (assign < 0).any():
+            lists[np.broadcast_to((assign < 0)[:, None, :], (nq, count, nprobe)).reshape(nq, -1)] = -1
+        dis = np.ascontiguousarray(np.broadcast_to(coarse[:, None, :], (nq, count, nprobe)).reshape(nq, -1))
         scores = np.empty((nq, want), dtype=np.float32)
         pairs = np.empty((nq, want), dtype=np.int64)
         gates = list({id(ivf._gate): ivf._gate for ivf in ivfs if ivf is not None}.values())
         entered = []
-        try:  # no index grows meanwhile: the stacked lists and their sizes hold still
+        try:  # no index grows meanwhile: the stacked lists hold still
             for gate in gates:
                 gate.enter()
                 entered.append(gate)
-            self._reader.search_preassigned_c(nq, faiss.swig_ptr(q), want, faiss.swig_ptr(assign),
-                                              faiss.swig_ptr(coarse), faiss.swig_ptr(scores), faiss.swig_ptr(pairs),
-                                              True, _plain_params(assign.shape[1]))
+            self._reader.search_preassigned_c(nq, faiss.swig_ptr(q), want, faiss.swig_ptr(lists),
+                                              faiss.swig_ptr(dis), faiss.swig_ptr(scores), faiss.swig_ptr(pairs),
+                                              True, _plain_params(count * nprobe))
             valid = pairs >= 0
-            lists, pos = pairs[valid] >> 32, pairs[valid] & 0xFFFFFFFF
-            sizes = np.stack([ivf.sizes[lists] for ivf in ivfs if ivf is not None])  # [indexes, hits]
-            ends = np.cumsum(sizes, axis=0)
-            at = np.count_nonzero(ends <= pos, axis=0)
-            found = self._ids(lists, pos)
+            hit_lists, pos = pairs[valid] >> 32, pairs[valid] & 0xFFFFFFFF
+            stack = self._stack
+            found = [stack.get_single_id(lst, p) for lst, p in zip(hit_lists.tolist(), pos.tolist())]
         finally:
             for gate in entered:
                 gate.leave()
         out_at = np.zeros((nq, want), dtype=np.int64)
         out_rows = np.full((nq, want), -1, dtype=np.int64)
-        out_at[valid] = at
+        out_at[valid] = hit_lists // self.nlist
         out_rows[valid] = found
         return out_at, out_rows
-
-
-    def _ids(self, lists: np.ndarray, pos: np.ndarray) -> np.ndarray:
-        """The ids (rows) at positions `pos` of stacked lists `lists`: each list's ids read once (under the gates)."""
-        found = np.empty(lists.shape[0], dtype=np.int64)
-        stack = self._stack
-        uniq, which = np.unique(lists, return_inverse=True)
-        for j, lst in enumerate(uniq.tolist()):
-            size = stack.list_size(lst)
-            ptr = stack.get_ids(lst)
-            try:
-                mine = which == j
-                found[mine] = faiss.rev_swig_ptr(ptr, size)[pos[mine]]
-            finally:
-                stack.release_ids(lst, ptr)
-        return found
 
 
 #: Stacked readers of the last few sets of indexes searched together (`_stacked`).

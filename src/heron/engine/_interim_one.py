@@ -80,11 +80,8 @@ def together_one(parts: Parts, queries: np.ndarray, k: int) -> tuple[np.ndarray,
         return None  # fewer candidates than hits: the caller scans exactly
     if count == 1:
         x = as_float32(dtype, parts[0][1][rows])
-    else:
-        x = np.empty((rows.shape[0], first.dim), dtype=np.float32)
-        for j in np.unique(at).tolist():
-            mine = at == j
-            x[mine] = as_float32(dtype, parts[j][1][rows[mine]])
+    else:  # a row at a time: a few dozen rows, from up to as many segments
+        x = as_float32(dtype, np.stack([parts[a][1][r] for a, r in zip(at.tolist(), rows.tolist())]))
     if metric == "L2":
         diff = x - q
         scores = np.einsum("kd,kd->k", diff, diff)
