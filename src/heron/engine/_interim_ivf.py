@@ -7,8 +7,9 @@ collection field (on the first segment that has enough rows, a few k-means
 rounds over a sample) and every later segment of the field starts from a copy
 of them, so a new growing segment is indexed from its first rows on.
 
-Rows are stored as 8-bit scalar codes (a quarter of the bytes a scan reads)
-and a search takes `candidates` of them and re-scores those exactly from the
+Rows are stored as 8-bit scalar codes (a quarter of the bytes a scan reads;
+for inner products and cosine faiss's direct codes over ranges Heron keeps,
+`_interim_codes`) and a search takes `candidates` of them and re-scores those exactly from the
 segment's own vectors, so the scores it returns are the exact ones.
 
 Growing in place is not safe while faiss searches the same lists, so the
@@ -33,6 +34,7 @@ import numpy as np
 
 from .._types import DataType
 from ._interim_assign import TwoStepAssigner, assigner_for, remember
+from ._interim_codes import DirectCodes, codes_for, remember_codes
 from .index._exact import as_float32, normalized, select_topk
 from .index._faiss import faiss, threads_for
 
@@ -141,14 +143,16 @@ def train_lists(dim: int, metric: str, sample: np.ndarray) -> Any:
     """An empty, trained IVF (8-bit codes) whose lists come from a few k-means rounds over `sample`."""
     nlist = max(1, min(IVF_NLIST, sample.shape[0] // TRAIN_PER_LIST))
     quantizer = faiss.IndexFlatL2(dim) if metric == "L2" else faiss.IndexFlatIP(dim)
-    idx = faiss.IndexIVFScalarQuantizer(quantizer, dim, nlist, faiss.ScalarQuantizer.QT_8bit, _metric(metric),
-                                        False)
+    qtype = faiss.ScalarQuantizer.QT_8bit if metric == "L2" else faiss.ScalarQuantizer.QT_8bit_direct_signed
+    idx = faiss.IndexIVFScalarQuantizer(quantizer, dim, nlist, qtype, _metric(metric), False)
     idx.cp.niter = TRAIN_ROUNDS
     idx.cp.max_points_per_centroid = TRAIN_PER_LIST * 16
     idx.cp.min_points_per_centroid = 1  # fewer rows per list than faiss advises: no warning, it is on purpose
     x = np.ascontiguousarray(sample, dtype=np.float32)
     idx.train(x)
     remember(idx, metric, x)
+    if metric != "L2":
+        remember_codes(idx, DirectCodes(x))  # the codes' ranges (`_interim_codes`)
     return idx
 
 
@@ -175,6 +179,8 @@ class GrowingIVF:
         self._ntotal = 0
         #: Assigns rows to lists in two steps where there are many lists (`_interim_assign`); else the quantizer.
         self.assigner: TwoStepAssigner | None = assigner_for(trained)
+        #: The lists' own code ranges (inner products; `_interim_codes`), or None: faiss's trained codes.
+        self.codes: DirectCodes | None = codes_for(trained)
 
     @property
     def ntotal(self) -> int:
@@ -184,6 +190,10 @@ class GrowingIVF:
     def prepared(self, vectors: Any) -> np.ndarray:
         """`vectors` as the lists hold them (float32; unit length for COSINE)."""
         return prepared(self.dtype, self.metric, vectors)
+
+    def coded(self, q: np.ndarray) -> np.ndarray:
+        """Prepared queries `q` as they score the lists' codes (the same where faiss's trained codes are kept)."""
+        return q if self.codes is None else self.codes.queries(q)
 
     def grow(self, vectors: Any) -> None:
         """Append `vectors` as rows ``ntotal, ntotal + 1, ...`` (one thread grows an index at a time)."""
@@ -195,10 +205,11 @@ class GrowingIVF:
         if dist is not None:
             np.maximum.at(self.radius, lists, dist * np.float32(1.001))
         ids = np.arange(self._ntotal, self._ntotal + n, dtype=np.int64)
+        coded = x if self.codes is None else self.codes.rows(x)
         g = self._gate
         g.write_begin()
         try:
-            self._index.add_core(n, faiss.swig_ptr(x), faiss.swig_ptr(ids), faiss.swig_ptr(lists))
+            self._index.add_core(n, faiss.swig_ptr(coded), faiss.swig_ptr(ids), faiss.swig_ptr(lists))
             self._ntotal += n
             self.sizes += np.bincount(lists, minlength=self.sizes.shape[0])
         finally:
@@ -259,10 +270,18 @@ class GrowingIVF:
                 sel = faiss.IDSelectorRange(0, top)
             else:
                 sel = None
-            sp = faiss.SearchParametersIVF(nprobe=min(nprobe, self._index.nlist)) if sel is None else \
-                faiss.SearchParametersIVF(nprobe=min(nprobe, self._index.nlist), sel=sel)
-            with threads_for(q.shape[0]):
-                _, rows = self._index.search(q, want, params=sp)
+            nprobe = min(nprobe, self._index.nlist)
+            sp = faiss.SearchParametersIVF(nprobe=nprobe) if sel is None else \
+                faiss.SearchParametersIVF(nprobe=nprobe, sel=sel)
+            nq = q.shape[0]
+            dist = np.empty((nq, want), dtype=np.float32)
+            rows = np.empty((nq, want), dtype=np.int64)
+            qc = self.coded(q)  # held while faiss reads it
+            with threads_for(nq):
+                coarse, assign = self._index.quantizer.search(q, nprobe)
+                self._index.search_preassigned_c(nq, faiss.swig_ptr(qc), want, faiss.swig_ptr(assign),
+                                                 faiss.swig_ptr(coarse), faiss.swig_ptr(dist), faiss.swig_ptr(rows),
+                                                 False, sp)
         finally:
             g.leave()
         del bits
@@ -294,7 +313,8 @@ class GrowingIVF:
             n = min(top, self._ntotal)
             sp = _plain_params(assign.shape[1]) if n >= self._ntotal else \
                 faiss.SearchParametersIVF(nprobe=assign.shape[1], sel=faiss.IDSelectorRange(0, n))
-            self._index.search_preassigned_c(q.shape[0], faiss.swig_ptr(q), want, faiss.swig_ptr(assign),
+            qc = self.coded(q)  # held while faiss reads it
+            self._index.search_preassigned_c(q.shape[0], faiss.swig_ptr(qc), want, faiss.swig_ptr(assign),
                                              faiss.swig_ptr(coarse), faiss.swig_ptr(scores), faiss.swig_ptr(rows),
                                              False, sp)
         finally:
@@ -445,6 +465,7 @@ class _Stacked:
         reader.is_trained = True  # its lists are the stack's; with unencoded residuals it reads no centre
         reader.replace_invlists(self._stack, False)
         self._reader = reader
+        self._codes: DirectCodes | None = codes_for(trained)
         #: Each index's first stacked list: added to a query's lists to name them in every index.
         self._firsts = np.arange(len(ivfs), dtype=np.int64)[:, None] * self.nlist
 
@@ -469,7 +490,8 @@ class _Stacked:
             for gate in gates:
                 gate.enter()
                 entered.append(gate)
-            self._reader.search_preassigned_c(nq, faiss.swig_ptr(q), want, faiss.swig_ptr(lists),
+            qc = q if self._codes is None else self._codes.queries(q)
+            self._reader.search_preassigned_c(nq, faiss.swig_ptr(qc), want, faiss.swig_ptr(lists),
                                               faiss.swig_ptr(dis), faiss.swig_ptr(scores), faiss.swig_ptr(pairs),
                                               True, _plain_params(count * nprobe))
             valid = pairs >= 0

@@ -72,7 +72,8 @@ def together_one(parts: Parts, queries: np.ndarray, k: int) -> tuple[np.ndarray,
         at, rows = _stacked([ivf for ivf, _, _ in parts]).search(q, want, assign[None], coarse[None])
         at, rows = at[0], rows[0]
     else:
-        at, rows = _each(parts, qp, want, coarse, assign, metric)
+        qc = first.coded(q)  # held while faiss reads it
+        at, rows = _each(parts, faiss.swig_ptr(qc), want, coarse, assign, metric)
     valid = rows >= 0
     if not valid.all():
         at, rows = at[valid], rows[valid]
