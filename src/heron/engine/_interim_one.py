@@ -82,7 +82,10 @@ def together_one(parts: Parts, queries: np.ndarray, k: int) -> tuple[np.ndarray,
     if count == 1:
         x = as_float32(dtype, parts[0][1][rows])
     else:  # a row at a time: a few dozen rows, from up to as many segments
-        x = as_float32(dtype, np.stack([parts[a][1][r] for a, r in zip(at.tolist(), rows.tolist())]))
+        x = np.empty((rows.shape[0], first.dim), dtype=parts[0][1].dtype)
+        for i, (a, r) in enumerate(zip(at.tolist(), rows.tolist())):
+            x[i] = parts[a][1][r]
+        x = as_float32(dtype, x)
     if metric == "L2":
         diff = x - q
         scores = np.einsum("kd,kd->k", diff, diff)

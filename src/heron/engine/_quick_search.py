@@ -140,11 +140,10 @@ def quick_search(coll: Collection, r: rq.Search, max_topk: int, values_at: Value
     if shaped:
         return shape([[(s, views[o], row) for s, o, row in zip(scores.tolist(), owner.tolist(), rows.tolist())]])
     hits: list[dict[str, Any]] = [{}] * len(order)
-    for j, view in enumerate(views):
+    for j in np.unique(owner).tolist():  # the views that hold hits
         at = np.flatnonzero(owner == j)
-        if len(at):
-            for pos, hit in zip(at.tolist(), _hits(coll.schema, view, rows[at], scores[at], values_at)):
-                hits[pos] = hit
+        for pos, hit in zip(at.tolist(), _hits(coll.schema, views[j], rows[at], scores[at], values_at)):
+            hits[pos] = hit
     return [hits]
 
 def _hits(schema: CollectionSchema, view: Any, rows: np.ndarray, scores: np.ndarray,
