@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 import heron
-from heron.engine import _interim, _maintenance, _reads
+from heron.engine import _interim, _maintenance, _quick_search, _reads
 from heron.engine._auto_seal import IDLE_SEAL_ROWS, IDLE_SEAL_SECONDS, IdleSealer
 from tests.conftest import require_module
 
@@ -225,7 +225,7 @@ def interim(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     monkeypatch.setenv("HERON_SEAL_IDLE_SECONDS", "0")
     monkeypatch.setenv("HERON_INTERIM_ROWS", "1000")
     used: list[int] = []
-    real, together = _reads.interim_search, _interim.search_together
+    real, together = _reads.interim_search, _interim.search_fresh
 
     def counted(*args: Any, **kwargs: Any) -> Any:
         out = real(*args, **kwargs)
@@ -240,7 +240,8 @@ def interim(monkeypatch: pytest.MonkeyPatch) -> list[int]:
         return out
 
     monkeypatch.setattr(_reads, "interim_search", counted)
-    monkeypatch.setattr(_interim, "search_together", counted_together)
+    monkeypatch.setattr(_interim, "search_fresh", counted_together)  # the general path
+    monkeypatch.setattr(_quick_search, "search_fresh", counted_together)  # the quick lane
     return used
 
 
