@@ -17,6 +17,7 @@ from heron.engine import _interim, _interim_ivf, _maintenance, _reads
 from heron.engine.index import _dense, _faiss
 from heron.engine.index._faiss import build_threads, capped_threads, faiss
 from tests.conftest import shared_path
+from tests.engine._held import held_builds
 
 
 def _engine(c: heron.Client) -> Any:
@@ -125,14 +126,6 @@ def _through_lists(c: heron.Client, fresh: dict[str, int], queries: np.ndarray) 
     return got, exact
 
 
-
-def _held_builds(monkeypatch: pytest.MonkeyPatch) -> threading.Event:
-    """Index builds wait (at most 60 s) until the returned event is set: fresh rows stay unindexed meanwhile."""
-    release = threading.Event()
-    build = _maintenance.build_index
-    monkeypatch.setattr(_maintenance, "build_index", lambda *a, **k: (release.wait(60), build(*a, **k))[1])
-    return release
-
 def test_inserted_rows_join_the_lists_without_waiting_for_the_sealer(
         tmp_path: Path, fresh: dict[str, int], minilm: tuple[np.ndarray, np.ndarray]) -> None:
     base, queries = minilm
@@ -236,7 +229,7 @@ def test_every_segment_of_a_field_starts_from_the_same_trained_lists(
         tmp_path: Path, fresh: dict[str, int], monkeypatch: pytest.MonkeyPatch,
         minilm: tuple[np.ndarray, np.ndarray]) -> None:
     monkeypatch.setenv("HERON_SEAL_ROWS", "5000")
-    release = _held_builds(monkeypatch)
+    release = held_builds(monkeypatch)
     trained: list[int] = []
     train = _interim.train_lists
     monkeypatch.setattr(_interim, "train_lists", lambda *a: (trained.append(1), train(*a))[1])
@@ -257,7 +250,7 @@ def test_every_segment_of_a_field_starts_from_the_same_trained_lists(
 def test_lists_trained_on_a_small_sealed_segment_serve_it_alone(
         tmp_path: Path, fresh: dict[str, int], monkeypatch: pytest.MonkeyPatch,
         minilm: tuple[np.ndarray, np.ndarray]) -> None:
-    release = _held_builds(monkeypatch)
+    release = held_builds(monkeypatch)
     lists: list[int] = []
     train = _interim.train_lists
     monkeypatch.setattr(_interim, "train_lists", lambda *a: (t := train(*a), lists.append(t.nlist))[0])
@@ -300,7 +293,7 @@ def test_a_dropped_collections_lists_go_when_another_trains_its_own(
 def test_the_interim_index_answers_through_sealing_until_the_segment_has_its_own(
         tmp_path: Path, fresh: dict[str, int], monkeypatch: pytest.MonkeyPatch,
         minilm: tuple[np.ndarray, np.ndarray]) -> None:
-    release = _held_builds(monkeypatch)
+    release = held_builds(monkeypatch)
     base, queries = minilm
     with heron.Client(str(tmp_path / "db")) as c:
         _create(c)
@@ -384,7 +377,7 @@ def test_the_segments_of_a_search_share_one_coarse_assignment_per_query(
         minilm: tuple[np.ndarray, np.ndarray]) -> None:
     monkeypatch.setenv("HERON_SEAL_ROWS", "3000")
     monkeypatch.setenv("HERON_INTERIM_ROWS", "2048")  # the first segment trains the field's lists while it grows
-    release = _held_builds(monkeypatch)
+    release = held_builds(monkeypatch)
     assigned: list[int] = []
     assign = _interim_ivf.GrowingIVF.assign
     monkeypatch.setattr(_interim_ivf.GrowingIVF, "assign", lambda self, q: (assigned.append(q.shape[0]), assign(self, q))[1])
@@ -502,7 +495,7 @@ def test_many_segments_rescore_as_many_candidates_as_one_and_keep_the_exact_top_
         tmp_path: Path, fresh: dict[str, int], monkeypatch: pytest.MonkeyPatch, metric: str) -> None:
     monkeypatch.setenv("HERON_SEAL_ROWS", "3000")
     monkeypatch.setenv("HERON_INTERIM_ROWS", "2048")  # the first segment trains the field's lists while it grows
-    release = _held_builds(monkeypatch)
+    release = held_builds(monkeypatch)
     rescored: list[int] = []
     exact_scores = _interim_ivf.exact_scores
     monkeypatch.setattr(_interim_ivf, "exact_scores",

@@ -8,7 +8,6 @@ answered, so a lane that never engages fails here too.
 
 from __future__ import annotations
 
-import threading
 import time
 
 import numpy as np
@@ -16,7 +15,8 @@ import pytest
 
 import heron
 from heron import DataType, ParamError
-from heron.engine import _interim, _maintenance, _quick_search, _reads
+from heron.engine import _interim, _quick_search, _reads
+from tests.engine._held import held_builds
 
 
 @pytest.fixture()
@@ -300,14 +300,6 @@ def test_output_fields_and_rounding_are_shaped_as_the_general_path_does(tmp_path
         assert "'title': 't1'" in _full(lane, c, "x", data=x[1:2], limit=1, output_fields=["title"])[0][0][0]
 
 
-def _hold_builds(monkeypatch):
-    """Segment index builds wait (at most 60 s) until the returned event is set: fresh rows stay unindexed."""
-    release = threading.Event()
-    build = _maintenance.build_index
-    monkeypatch.setattr(_maintenance, "build_index", lambda *a, **k: (release.wait(60), build(*a, **k))[1])
-    return release
-
-
 def _held_by_interim(c, name):
     """Whether every segment without its own index has an interim index that holds all of its rows."""
     coll = c._transport._engine.collection("default", name)
@@ -327,7 +319,7 @@ def test_fresh_segments_held_by_their_interim_indexes_answer_as_the_general_path
         c.insert("x", _rows(np.arange(2000), x[:2000]))
         c.flush("x")
         _indexed(c, "x")  # one indexed segment, then fresh ones: sealed without their index, and growing
-        release = _hold_builds(monkeypatch)
+        release = held_builds(monkeypatch)
         try:
             for lo in range(2000, 11000, 1500):
                 c.insert("x", _rows(np.arange(lo, min(lo + 1500, 11000)), x[lo:lo + 1500]))
@@ -353,7 +345,7 @@ def test_fresh_rows_the_interim_index_has_not_reached_go_the_general_way(tmp_pat
     x = np.random.default_rng(12).standard_normal((3000, 16)).astype(np.float32)
     with heron.Client(str(tmp_path / "d")) as c:
         _collection(c, "x")
-        release = _hold_builds(monkeypatch)
+        release = held_builds(monkeypatch)
         try:
             c.insert("x", _rows(np.arange(1500), x[:1500]))
             deadline = time.monotonic() + 60

@@ -96,6 +96,24 @@ class _Gate:
             self.cv.notify_all()
 
 
+def enter_gates(ivfs: list[Any]) -> list[_Gate]:
+    """Enter the gates of `ivfs`' lists, each once (none of them grows until `leave_gates`); the gates entered."""
+    entered: list[_Gate] = []
+    try:
+        for gate in {id(ivf._gate): ivf._gate for ivf in ivfs}.values():
+            gate.enter()
+            entered.append(gate)
+    except BaseException:
+        leave_gates(entered)
+        raise
+    return entered
+
+
+def leave_gates(entered: list[_Gate]) -> None:
+    for gate in entered:
+        gate.leave()
+
+
 #: The gate of each set of trained lists (by the lists' id, while they live): all their indexes share it.
 _GATES: dict[int, tuple[weakref.ref[Any], _Gate]] = {}
 _GATES_LOCK = threading.Lock()
@@ -484,12 +502,8 @@ class _Stacked:
         dis = np.ascontiguousarray(np.broadcast_to(coarse[:, None, :], (nq, count, nprobe)).reshape(nq, -1))
         scores = np.empty((nq, want), dtype=np.float32)
         pairs = np.empty((nq, want), dtype=np.int64)
-        gates = list({id(ivf._gate): ivf._gate for ivf in ivfs if ivf is not None}.values())
-        entered = []
+        entered = enter_gates([ivf for ivf in ivfs if ivf is not None])
         try:  # no index grows meanwhile: the stacked lists hold still
-            for gate in gates:
-                gate.enter()
-                entered.append(gate)
             qc = q if self._codes is None else self._codes.queries(q)
             self._reader.search_preassigned_c(nq, faiss.swig_ptr(qc), want, faiss.swig_ptr(lists),
                                               faiss.swig_ptr(dis), faiss.swig_ptr(scores), faiss.swig_ptr(pairs),
@@ -499,8 +513,7 @@ class _Stacked:
             stack = self._stack
             found = [stack.get_single_id(lst, p) for lst, p in zip(hit_lists.tolist(), pos.tolist())]
         finally:
-            for gate in entered:
-                gate.leave()
+            leave_gates(entered)
         out_at = np.zeros((nq, want), dtype=np.int64)
         out_rows = np.full((nq, want), -1, dtype=np.int64)
         out_at[valid] = hit_lists // self.nlist

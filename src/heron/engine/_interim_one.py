@@ -29,8 +29,11 @@ from ._interim_ivf import (
     GrowingIVF,
     _combined,
     _plain_params,
+    _shortlist,
     _stacked,
     candidates,
+    enter_gates,
+    leave_gates,
     search_together,
 )
 from .index._exact import as_float32, select_topk
@@ -124,24 +127,14 @@ def _each(parts: Parts, qp: Any, want: int, coarse: np.ndarray, assign: np.ndarr
     nprobe = assign.shape[0]
     plain = _plain_params(nprobe)
     ap, cp = faiss.swig_ptr(assign), faiss.swig_ptr(coarse)
-    gates = list({id(ivf._gate): ivf._gate for ivf, _, _ in parts}.values())
-    entered = []
+    entered = enter_gates([ivf for ivf, _, _ in parts])
     try:  # no index grows meanwhile
-        for gate in gates:
-            gate.enter()
-            entered.append(gate)
         for j, (ivf, _, top) in enumerate(parts):
             sp = plain if top >= ivf.ntotal else \
                 faiss.SearchParametersIVF(nprobe=nprobe, sel=faiss.IDSelectorRange(0, top))
             ivf._index.search_preassigned_c(1, qp, want, ap, cp, faiss.swig_ptr(scores[j]),
                                             faiss.swig_ptr(found[j]), False, sp)
     finally:
-        for gate in entered:
-            gate.leave()
-    if count == 1:
-        return np.zeros(want, dtype=np.int64), found[0]
-    flat_s, flat_r = scores.ravel(), found.ravel()
-    worst = np.float32(np.inf) if metric == "L2" else np.float32(-np.inf)
-    flat_s = np.where(flat_r >= 0, flat_s, worst)
-    pick = np.argpartition(flat_s if metric == "L2" else -flat_s, want - 1)[:want]
-    return pick // want, flat_r[pick]
+        leave_gates(entered)
+    at, rows = _shortlist(metric, scores[:, None], found[:, None], want)
+    return at[0], rows[0]

@@ -128,11 +128,14 @@ def quick_search(coll: Collection, r: rq.Search, max_topk: int, values_at: Value
         if shaped:
             return shape([[(s, view, row) for s, row in zip(scores.tolist(), rows.tolist())]])
         return [_hits(coll.schema, view, rows, scores, values_at)]
-    views = [view for vs, _, _, _ in runs for view in vs]
+    views: list[Any] = []
+    owners = []
+    for vs, _, rr, o in runs:  # owners as indexes into `views`
+        owners.append(np.full(len(rr[0]), len(views)) if o is None else o + len(views))
+        views.extend(vs)
     scores = np.concatenate([s[0] for _, s, _, _ in runs])
     rows = np.concatenate([rr[0] for _, _, rr, _ in runs])
-    owner = np.concatenate([np.full(len(rr[0]), j) if o is None else o + j for j, (_, _, rr, o) in
-                            zip(np.cumsum([0] + [len(vs) for vs, _, _, _ in runs]).tolist(), runs)])
+    owner = np.concatenate(owners)
     keep = rows >= 0
     scores, rows, owner = scores[keep], rows[keep], owner[keep]
     order = np.argsort(-scores if larger_is_better(d.metric_type) else scores, kind="stable")[:k]
