@@ -114,7 +114,7 @@ os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 @atexit.register
-def _finish_at_exit() -> None:
+def finish_at_exit() -> None:
     """Let queued calls (writes among them) finish before the interpreter goes."""
     for w in list(_LIVE):
         w.shutdown(wait=True)

@@ -15,7 +15,6 @@ caller then converts that column value by value, which names the bad row.
 from __future__ import annotations
 
 import os
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
@@ -23,6 +22,7 @@ import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from .._pool import Pool
 from .._schema import FieldSchema
 from .._types import DataType
 
@@ -90,7 +90,7 @@ def vector_texts(col: pa.Array, dim: int) -> np.ndarray | None:
         return None
     slices = [col.slice(i, _SLICE) for i in range(0, n, _SLICE)]
     if len(slices) > 1 and (os.cpu_count() or 1) > 1:
-        with ThreadPoolExecutor(min(len(slices), os.cpu_count() or 1, 4)) as pool:
+        with Pool(min(len(slices), os.cpu_count() or 1, 4)) as pool:
             parts = list(pool.map(_compact, slices, [dim] * len(slices)))
     else:
         parts = [_compact(c, dim) for c in slices]

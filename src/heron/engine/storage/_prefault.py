@@ -23,10 +23,11 @@ import logging
 import os
 import sys
 import threading
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
+
+from ..._pool import Pool
 
 log = logging.getLogger("heron.engine")
 
@@ -40,7 +41,7 @@ AHEAD_BYTES = 4 << 20
 HUGE_BYTES = 2 << 20
 
 _lock = threading.Lock()
-_pool: ThreadPoolExecutor | None = None
+_pool: Pool | None = None
 _madvise: Any = None
 _enabled = sys.platform.startswith("linux")
 
@@ -76,14 +77,14 @@ def ahead_rows(row_bytes: int) -> int:
     return AHEAD_BYTES // max(row_bytes, 1) if _enabled else 0
 
 
-def start() -> ThreadPoolExecutor | None:
+def start() -> Pool | None:
     """The thread that populates memory, started if it was not (a database opening starts it)."""
     global _pool
     if not _enabled:
         return None
     with _lock:
         if _pool is None:
-            _pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="heron-prefault")
+            _pool = Pool(max_workers=1, thread_name_prefix="heron-prefault")
             _pool.submit(_fn)
         return _pool
 
