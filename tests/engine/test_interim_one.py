@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 import pytest
 
 from heron import DataType
-from heron.engine import _interim_ivf, _interim_one
+from heron.engine import _interim_ivf, _interim_merged, _interim_one
 
 
 def _clustered(n: int, dim: int, seed: int) -> np.ndarray:
@@ -36,13 +38,33 @@ def _exact(metric: str, x: np.ndarray, q: np.ndarray, k: int) -> list[int]:
     return np.argsort(-s, kind="stable")[:k].tolist()
 
 
+@pytest.fixture
+def merge_at_once(monkeypatch):
+    """Interim lists copied into one index as soon as they are searched, on the searching thread."""
+    monkeypatch.setattr(_interim_merged, "SETTLED_AFTER", 0.0)
+    monkeypatch.setattr(_interim_merged, "BACKGROUND", False)
+    monkeypatch.setattr(_interim_merged, "_MERGED", {})
+
+
+@pytest.fixture
+def never_merge(monkeypatch):
+    monkeypatch.setattr(_interim_merged, "SETTLED_AFTER", 1e9)
+
+
+SIX = [0, 1500, 3000, 4500, 6000, 7500, 9000]
+
+
 @pytest.mark.parametrize("metric", ["COSINE", "L2", "IP"])
-@pytest.mark.parametrize("bounds", [[0, 9000], [0, 4000, 4500, 9000], [0, 1500, 3000, 4500, 6000, 7500, 9000]],
-                         ids=["one", "three", "six-stacked"])
-def test_one_query_finds_what_the_batch_search_finds(metric: str, bounds: list[int]) -> None:
+@pytest.mark.parametrize("bounds,how", [([0, 9000], "never_merge"), ([0, 4000, 4500, 9000], "never_merge"),
+                                        (SIX, "never_merge"), (SIX, "merge_at_once")],
+                         ids=["one", "three", "six-stacked", "six-merged"])
+def test_one_query_finds_what_the_batch_search_finds(metric: str, bounds: list[int], how: str, request) -> None:
+    request.getfixturevalue(how)
     x, queries = _clustered(9000, 16, 1), _clustered(40, 16, 2)
     parts = _parts(metric, bounds, x)
     assert (len(parts) > _interim_one.STACK_ABOVE) == (len(bounds) > 6)
+    merged = _interim_merged.merged_for([ivf for ivf, _, _ in parts]) if len(parts) > _interim_one.STACK_ABOVE else None
+    assert (merged is not None) == (how == "merge_at_once")
     starts = np.array(bounds[:-1])
     same, recall = [], []
     for qi in queries:
@@ -80,3 +102,59 @@ def test_too_few_candidates_are_said_so() -> None:
     for i in range(4000, 4010):
         assert _interim_one.together_one(parts, x[i : i + 1], 10) is None
         assert _interim_ivf.search_together(parts, x[i : i + 1], 10) is None
+
+
+def _merged_hits(parts, q):
+    got = _interim_one.together_one(parts, q[None], 10)
+    assert got is not None
+    return set(zip(got[1][0].tolist(), got[2][0].tolist()))
+
+
+def test_merged_lists_serve_only_the_indexes_and_rows_they_were_copied_from(merge_at_once) -> None:
+    """A copy is read while none of its indexes grew; an index that grows sends searches back to the stack."""
+    x, queries = _clustered(9500, 16, 6), _clustered(20, 16, 7)
+    parts = _parts("COSINE", SIX, x)
+    ivfs = [ivf for ivf, _, _ in parts]
+    first = _interim_merged.merged_for(ivfs)
+    assert first is not None and first.counts == tuple(ivf.ntotal for ivf in ivfs)
+    assert _interim_merged.merged_for(ivfs) is first
+    ivfs[2].grow(x[9000:9500])  # its segment took 500 more rows
+    parts[2] = (ivfs[2], np.concatenate([x[3000:4500], x[9000:9500]]), 2000)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(_interim_merged, "SETTLED_AFTER", 1e9)  # it just grew: no copy yet
+        assert _interim_merged.merged_for(ivfs) is None
+        stacked = [_merged_hits(parts, q) for q in queries]
+    second = _interim_merged.merged_for(ivfs)
+    assert second is not None and second is not first and second.counts[2] == 2000
+    assert [_merged_hits(parts, q) for q in queries] == stacked
+
+
+def test_a_copy_goes_with_its_indexes(merge_at_once) -> None:
+    x = _clustered(9000, 16, 8)
+    parts = _parts("L2", SIX, x)
+    assert _interim_merged.merged_for([ivf for ivf, _, _ in parts]) is not None
+    assert len(_interim_merged._MERGED) == 1
+    del parts[3]  # its segment got its own index: the interim index is dropped
+    import gc
+    gc.collect()
+    assert _interim_merged._MERGED == {}
+
+
+def test_copies_are_made_in_the_background_once_the_indexes_settled(monkeypatch) -> None:
+    monkeypatch.setattr(_interim_merged, "_MERGED", {})
+    monkeypatch.setattr(_interim_merged, "SETTLED_AFTER", 0.3)
+    x, q = _clustered(9000, 16, 9), _clustered(1, 16, 10)[0]
+    parts = _parts("IP", SIX, x)
+    ivfs = [ivf for ivf, _, _ in parts]
+    for ivf in ivfs:
+        ivf.grown_at = time.monotonic()
+    assert _interim_merged.merged_for(ivfs) is None and not _interim_merged._MAKING  # not settled yet
+    stacked = _merged_hits(parts, q)
+    time.sleep(0.35)
+    assert _interim_merged.merged_for(ivfs) is None  # being made now
+    deadline = time.monotonic() + 30
+    while (got := _interim_merged.merged_for(ivfs)) is None:
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+    assert got.counts == tuple(ivf.ntotal for ivf in ivfs)
+    assert _merged_hits(parts, q) == stacked

@@ -15,7 +15,7 @@ import pytest
 
 import heron
 from heron import DataType, ParamError
-from heron.engine import _interim, _quick_search, _reads
+from heron.engine import _interim, _interim_merged, _quick_search, _reads
 from tests.engine._held import held_builds
 
 
@@ -307,22 +307,29 @@ def _held_by_interim(c, name):
     return bool(segs) and all("vector" in s.interim and s.interim["vector"][1].ntotal == s.n for s in segs)
 
 
-@pytest.mark.parametrize("metric", ["COSINE", "L2", "IP"])
-def test_fresh_segments_held_by_their_interim_indexes_answer_as_the_general_path(tmp_path, lane, metric):
+@pytest.mark.parametrize("metric,lists,pk", [("COSINE", "stacked", DataType.INT64), ("L2", "stacked", DataType.INT64),
+                                             ("IP", "stacked", DataType.INT64), ("COSINE", "merged", DataType.INT64),
+                                             ("L2", "merged", DataType.VARCHAR), ("IP", "merged", DataType.INT64)])
+def test_fresh_segments_held_by_their_interim_indexes_answer_as_the_general_path(tmp_path, lane, metric, lists, pk):
+    """Over fresh segments read as one stack, or (settled) through their lists copied into one index."""
     monkeypatch = lane[0]
     monkeypatch.setenv("HERON_INTERIM_ROWS", "1024")
+    monkeypatch.setattr(_interim_merged, "_MERGED", {})
+    monkeypatch.setattr(_interim_merged, "BACKGROUND", False)
+    monkeypatch.setattr(_interim_merged, "SETTLED_AFTER", 0.0 if lists == "merged" else 1e9)
     rng = np.random.default_rng(11)
     x = rng.standard_normal((11000, 16)).astype(np.float32)
     q = rng.standard_normal((12, 16)).astype(np.float32)
+    as_str = pk is DataType.VARCHAR
     with heron.Client(str(tmp_path / "d")) as c:
-        _collection(c, "x", metric)
-        c.insert("x", _rows(np.arange(2000), x[:2000]))
+        _collection(c, "x", metric, pk=pk)
+        c.insert("x", _rows(np.arange(2000), x[:2000], as_str))
         c.flush("x")
         _indexed(c, "x")  # one indexed segment, then fresh ones: sealed without their index, and growing
         release = held_builds(monkeypatch)
         try:
             for lo in range(2000, 11000, 1500):
-                c.insert("x", _rows(np.arange(lo, min(lo + 1500, 11000)), x[lo:lo + 1500]))
+                c.insert("x", _rows(np.arange(lo, min(lo + 1500, 11000)), x[lo:lo + 1500], as_str))
             deadline = time.monotonic() + 60
             while not _held_by_interim(c, "x"):
                 assert time.monotonic() < deadline, "the interim indexes did not catch up"
@@ -333,8 +340,9 @@ def test_fresh_segments_held_by_their_interim_indexes_answer_as_the_general_path
                 for limit, fields in ((10, None), (40, ["b"]), (1, None)):
                     fast, slow, took = _both(lane, c, "x", data=qi[None], limit=limit, output_fields=fields)
                     assert took and fast == slow and len(fast[0]) == limit
+            assert bool(_interim_merged._MERGED) == (lists == "merged")
             fast, slow, took = _both(lane, c, "x", data=x[5000:5001], limit=5, search_params={"interim": False})
-            assert not took and fast == slow and fast[0][0][0] == 5000  # exact results stay available
+            assert not took and fast == slow and fast[0][0][0] == ("k5000" if as_str else 5000)  # exact results stay
         finally:
             release.set()
 

@@ -27,6 +27,7 @@ of all segments together exactly in one step.
 from __future__ import annotations
 
 import threading
+import time
 import weakref
 from typing import Any
 
@@ -195,6 +196,8 @@ class GrowingIVF:
         self.radius = np.zeros(nlist, dtype=np.float32)
         self.sizes = np.zeros(nlist, dtype=np.int64)
         self._ntotal = 0
+        #: When it last grew (`time.monotonic`): indexes that stopped growing are copied into one (`_interim_merged`).
+        self.grown_at = time.monotonic()
         #: Assigns rows to lists in two steps where there are many lists (`_interim_assign`); else the quantizer.
         self.assigner: TwoStepAssigner | None = assigner_for(trained)
         #: The lists' own code ranges (inner products; `_interim_codes`), or None: faiss's trained codes.
@@ -232,6 +235,7 @@ class GrowingIVF:
             self.sizes += np.bincount(lists, minlength=self.sizes.shape[0])
         finally:
             g.write_end()
+        self.grown_at = time.monotonic()
 
     def _assigned(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
         """Each prepared row's list and (not IP) its L2 distance to the list's centre.

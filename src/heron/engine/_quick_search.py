@@ -142,12 +142,7 @@ def quick_search(coll: Collection, r: rq.Search, max_topk: int, values_at: Value
     scores, rows, owner = scores[order], rows[order], owner[order]
     if shaped:
         return shape([[(s, views[o], row) for s, o, row in zip(scores.tolist(), owner.tolist(), rows.tolist())]])
-    hits: list[dict[str, Any]] = [{}] * len(order)
-    for j in np.unique(owner).tolist():  # the views that hold hits
-        at = np.flatnonzero(owner == j)
-        for pos, hit in zip(at.tolist(), _hits(coll.schema, views[j], rows[at], scores[at], values_at)):
-            hits[pos] = hit
-    return [hits]
+    return [_hits_of_views(coll.schema, views, owner, rows, scores, values_at)]
 
 def _hits(schema: CollectionSchema, view: Any, rows: np.ndarray, scores: np.ndarray,
           values_at: ValuesAt) -> list[dict[str, Any]]:
@@ -157,3 +152,22 @@ def _hits(schema: CollectionSchema, view: Any, rows: np.ndarray, scores: np.ndar
     ids = col.values[rows].tolist() if type(col.values) is np.ndarray and col.valid is None else \
         values_at(schema, view, pk, rows)
     return [{"id": id_, "distance": s, "entity": {}} for id_, s in zip(ids, scores.tolist())]
+
+
+def _hits_of_views(schema: CollectionSchema, views: list[Any], owner: np.ndarray, rows: np.ndarray,
+                   scores: np.ndarray, values_at: ValuesAt) -> list[dict[str, Any]]:
+    """`_hits` of hits from several views: hit ``i`` is row ``rows[i]`` of ``views[owner[i]]``.
+
+    A hit at a time (a few dozen at most, from up to as many views): each view's key column is looked up once.
+    """
+    pk = views[0].segment.pk_name
+    keys: dict[int, np.ndarray | None] = {}  # per view: its plain key array, or None (read through values_at)
+    out = []
+    for o, row, s in zip(owner.tolist(), rows.tolist(), scores.tolist()):
+        if o not in keys:
+            col = views[o].column(pk)
+            keys[o] = col.values if type(col.values) is np.ndarray and col.valid is None else None
+        values = keys[o]
+        id_ = values.item(row) if values is not None else values_at(schema, views[o], pk, np.array([row]))[0]
+        out.append({"id": id_, "distance": s, "entity": {}})
+    return out
