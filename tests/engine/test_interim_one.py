@@ -158,3 +158,22 @@ def test_copies_are_made_in_the_background_once_the_indexes_settled(monkeypatch)
         time.sleep(0.01)
     assert got.counts == tuple(ivf.ntotal for ivf in ivfs)
     assert _merged_hits(parts, q) == stacked
+
+
+def test_copies_in_use_are_not_dropped_for_another(merge_at_once, monkeypatch) -> None:
+    """Room for one copy: a second set of indexes is read as a stack while the first copy is in use."""
+    x = _clustered(9000, 16, 11)
+    one, two = _parts("L2", SIX, x), _parts("COSINE", SIX, x)
+    first = _interim_merged.merged_for([ivf for ivf, _, _ in one])
+    assert first is not None
+    monkeypatch.setattr(_interim_merged, "MAX_BYTES", first.nbytes + first.nbytes // 2)
+    monkeypatch.setattr(_interim_merged, "_REFUSED", {})
+    assert _interim_merged.merged_for([ivf for ivf, _, _ in two]) is None  # made, and not kept
+    assert list(_interim_merged._MERGED.values()) == [first] and len(_interim_merged._REFUSED) == 1
+    assert _interim_merged.merged_for([ivf for ivf, _, _ in two]) is None and not _interim_merged._MAKING
+    first.used -= _interim_merged.IN_USE  # not read for a while: it makes room once the refusal is old too
+    for key in _interim_merged._REFUSED:
+        _interim_merged._REFUSED[key] -= _interim_merged.IN_USE
+    second = _interim_merged.merged_for([ivf for ivf, _, _ in two])
+    assert second is not None and list(_interim_merged._MERGED.values()) == [second]
+    assert _interim_merged.merged_for([ivf for ivf, _, _ in one]) is None  # now it is the one refused

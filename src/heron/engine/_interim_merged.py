@@ -26,8 +26,10 @@ held (`_interim_ivf._Gate`), so an index that grows meanwhile (the next load
 began) waits for one list's copy at most; the copy is then given up.
 
 Memory: a copy holds the segments' codes again (a quarter of their float32
-vectors); copies are made only up to `MAX_BYTES` of codes and the last
-`KEPT` of them are kept (a segment's copy goes with it).
+vectors); all copies together hold at most `MAX_BYTES` of codes, and at most
+`KEPT` copies are kept: the least recently read make room for a new one,
+unless they were read in the last `IN_USE` seconds (the new one is then not
+kept, and its indexes are read as a stack). A copy goes with its indexes.
 """
 
 from __future__ import annotations
@@ -49,10 +51,12 @@ log = logging.getLogger("heron.engine")
 
 #: Seconds every index must have gone without growing before their lists are copied into one.
 SETTLED_AFTER = 1.0
-#: Most bytes of codes one copy may hold (beyond, the stack serves).
+#: Most bytes of codes the copies may hold together (one that would not fit is not made: the stack serves).
 MAX_BYTES = 1 << 30
-#: Copies kept (the newest; others are dropped, as is each copy whose indexes are gone).
-KEPT = 2
+#: Most copies kept (each copy whose indexes are gone is dropped at once).
+KEPT = 8
+#: A copy searched within this many seconds is not dropped to make room for another (which is then not kept).
+IN_USE = 10.0
 #: False: copies are made on the searching thread (tests).
 BACKGROUND = True
 
@@ -93,6 +97,8 @@ class Merged:
         index.ntotal = int(self.bases[-1])
         self._index = index
         self.nbytes = int(self.bases[-1]) * code_size
+        #: When a search last read it (`time.monotonic`): the least recently read make room first.
+        self.used = time.monotonic()
 
     def search(self, qc: np.ndarray, want: int, assign: np.ndarray,
                coarse: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -117,10 +123,11 @@ class _Grew(Exception):
     """An index grew while its lists were being copied: the copy is given up."""
 
 
-#: Copies by their indexes and row counts, newest last.
+#: Copies by their indexes and row counts.
 _MERGED: dict[tuple[tuple[int, int], ...], Merged] = {}
-#: Keys of copies being made.
+#: Keys of copies being made, and of copies made but not kept (no room beside copies in use).
 _MAKING: set[tuple[tuple[int, int], ...]] = set()
+_REFUSED: dict[tuple[tuple[int, int], ...], float] = {}
 _lock = threading.RLock()  # `_drop_dead` may run (garbage collection) on a thread that holds it
 _pool: Pool | None = None
 
@@ -130,10 +137,12 @@ def merged_for(ivfs: list[GrowingIVF]) -> Merged | None:
     key = tuple((id(ivf), ivf.ntotal) for ivf in ivfs)
     got = _MERGED.get(key)
     if got is not None and all(ref() is ivf for ref, ivf in zip(got.refs, ivfs)):
+        got.used = time.monotonic()
         return got
-    if key in _MAKING:
+    now = time.monotonic()
+    if key in _MAKING or now - _REFUSED.get(key, -IN_USE) < IN_USE:  # refused: tried again a while later
         return None
-    settled = time.monotonic() - SETTLED_AFTER
+    settled = now - SETTLED_AFTER
     if any(ivf.grown_at > settled for ivf in ivfs):
         return None
     if sum(ivf.ntotal for ivf in ivfs) * ivfs[0]._index.code_size > MAX_BYTES:
@@ -163,10 +172,27 @@ def _make(key: tuple[tuple[int, int], ...], ivfs: list[GrowingIVF]) -> None:
     with _lock:
         if merged is not None and merged.counts == tuple(n for _, n in key) and \
                 all(ref() is ivf for ref, ivf in zip(merged.refs, ivfs)):
-            _MERGED[key] = merged
-            while len(_MERGED) > KEPT:
-                del _MERGED[next(iter(_MERGED))]
+            _keep(key, merged)
         _MAKING.discard(key)
+
+
+def _keep(key: tuple[tuple[int, int], ...], merged: Merged) -> None:
+    """Keep `merged`, dropping the least recently read copies not in use to make room, or refuse it (lock held)."""
+    now = time.monotonic()
+    total = sum(m.nbytes for m in _MERGED.values())
+    for old, m in sorted(_MERGED.items(), key=lambda item: item[1].used):
+        if total + merged.nbytes <= MAX_BYTES and len(_MERGED) < KEPT:
+            break
+        if now - m.used < IN_USE:
+            break
+        del _MERGED[old]
+        total -= m.nbytes
+    if total + merged.nbytes <= MAX_BYTES and len(_MERGED) < KEPT:
+        _MERGED[key] = merged
+        return
+    if len(_REFUSED) >= 64:
+        _REFUSED.clear()
+    _REFUSED[key] = now
 
 
 def _drop_dead(_ref: Any) -> None:
