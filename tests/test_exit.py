@@ -8,6 +8,7 @@ concurrent.futures stops its pools), the joining of non-daemon threads, then
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import sys
@@ -170,3 +171,32 @@ def test_pool_shutdown_runs_or_cancels_what_is_queued():
     threading.Timer(0.1, gate.set).start()
     pool.shutdown(wait=True)  # the queued tasks run before the threads end
     assert [f.result(timeout=0) for f in queued] == [0, 1, 2]
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="fork() is POSIX only")
+def test_a_pool_works_in_a_forked_child():
+    """A child forked while a pool's thread is busy, with work queued, gets a pool that works."""
+    gate = threading.Event()
+    pool = Pool(1, "heron-test")
+    try:
+        busy = pool.submit(gate.wait, 10)
+        queued = pool.submit(int, "1")
+        deadline = time.monotonic() + 10
+        while not busy.running():
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
+        pid = os.fork()
+        if pid == 0:  # the child: the parent's thread is not here, and it must not wait for it
+            code = 1
+            try:
+                if queued.cancelled() and pool.submit(int, "42").result(timeout=10) == 42:
+                    code = 0
+            finally:
+                os._exit(code)
+        gate.set()
+        _, status = os.waitpid(pid, 0)
+        assert os.waitstatus_to_exitcode(status) == 0
+        assert busy.result(timeout=10) is True and queued.result(timeout=10) == 1
+    finally:
+        gate.set()
+        pool.shutdown(wait=True)

@@ -16,8 +16,10 @@ has ended, and closing an engine shuts its pools down in order.
 from __future__ import annotations
 
 import logging
+import os
 import queue
 import threading
+import weakref
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future
 from typing import Any
@@ -25,6 +27,8 @@ from typing import Any
 log = logging.getLogger("heron.engine")
 
 _STOP = None
+
+_LIVE: weakref.WeakSet[Pool] = weakref.WeakSet()  # every pool, for `_after_fork_in_child`
 
 
 class Pool:
@@ -41,6 +45,7 @@ class Pool:
         self._idle = threading.Semaphore(0)  # one release per task finished by a thread now waiting
         self._lock = threading.Lock()
         self._shutdown = False
+        _LIVE.add(self)
 
     def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future[Any]:
         """Run ``fn(*args, **kwargs)`` on a pool thread; RuntimeError once the pool is shut down."""
@@ -117,3 +122,34 @@ class Pool:
             for t in threads:
                 if t is not threading.current_thread():
                     t.join()
+
+    def _forget_threads(self) -> None:
+        """In a forked child: the parent's threads are not there, and the work queued for them is lost.
+
+        The child has only the thread that forked, so a lock or semaphore some
+        pool thread held at the fork would never be released; the pool starts
+        over with new ones, and makes threads again as work needs them. Work
+        queued in the parent and not yet taken runs in the parent, not here:
+        its futures are cancelled in the child.
+        """
+        self._lock = threading.Lock()
+        self._idle = threading.Semaphore(0)
+        old, self._queue = self._queue, queue.SimpleQueue()
+        while True:
+            try:
+                item = old.get_nowait()
+            except queue.Empty:
+                break
+            if item is not _STOP:
+                item[0].cancel()
+        self._threads = []
+        if self._shutdown:
+            self._queue.put(_STOP)
+
+
+def _after_fork_in_child() -> None:
+    for pool in list(_LIVE):
+        pool._forget_threads()
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
