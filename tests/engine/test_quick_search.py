@@ -161,10 +161,49 @@ def test_states_the_lane_leaves_to_the_general_path(tmp_path, lane):
         _indexed(c, "x")
         fast, slow, took = _both(lane, c, "x", data=q, limit=10)
         assert not took and fast == slow
-        for kw in ({"filter": "b < 3"}, {"output_fields": ["b"]}, {"offset": 2}, {"partition_names": ["_default"]},
+        for kw in ({"output_fields": ["b"]}, {"offset": 2}, {"partition_names": ["_default"]}, {"filter": "b < 3"},
                    {"search_params": {"params": {"radius": 0.1}}}, {"round_decimal": 2}, {"timezone": "UTC"}):
             fast, slow, took = _both(lane, c, "x", data=q, limit=10, **kw)
             assert not took and fast == slow, kw
+
+
+@pytest.mark.parametrize(("metric", "index"), [("COSINE", "HNSW"), ("L2", "HNSW"), ("IP", "IVF_FLAT")])
+def test_filtered_searches_over_sealed_segments_answer_as_the_general_path(tmp_path, lane, metric, index):
+    rng = np.random.default_rng(7)
+    x = rng.standard_normal((8000, 16)).astype(np.float32)
+    q = np.concatenate([rng.standard_normal((6, 16)).astype(np.float32), x[:3]])
+    filters = [("b < 3", None), ("b == 2", None), ("id < 5", None), ("id in [7, 2500, 7999]", None),
+               ("b > 100", None), ("b >= 0", None), ("b == {v} and id > {lo}", {"v": 4, "lo": 3000}),
+               ("id % 100 == 0", None)]
+    all_ids = np.arange(8000)
+    kept = {"b < 3": lambda i: i % 7 < 3, "b == 2": lambda i: i % 7 == 2, "id < 5": lambda i: i < 5,
+            "id in [7, 2500, 7999]": lambda i: np.isin(i, [7, 2500, 7999]), "b > 100": lambda i: i < 0,
+            "b >= 0": lambda i: i >= 0, "b == {v} and id > {lo}": lambda i: (i % 7 == 4) & (i > 3000),
+            "id % 100 == 0": lambda i: i % 100 == 0}
+    with heron.Client(str(tmp_path / "d")) as c:
+        _collection(c, "x", metric, index=index)
+        for lo in range(0, 8000, 2000):
+            c.insert("x", _rows(np.arange(lo, lo + 2000), x[lo:lo + 2000]))
+        c.flush("x")
+        _indexed(c, "x")
+        for expr, params in filters:
+            for limit in (1, 10, 100):
+                for qi in q:
+                    kw = {"data": qi[None], "limit": limit, "filter": expr, "filter_params": params or {},
+                          "search_params": {"params": {"ef": 64} if index == "HNSW" else {"nprobe": 8}}}
+                    c.search("x", **kw)  # a filter's kept rows are gathered for a scan from its second sighting
+                    fast, slow, took = _both(lane, c, "x", **kw)
+                    assert took and fast == slow, (expr, limit)
+                    ids = np.array([k for k, _ in fast[0]], dtype=np.int64)
+                    assert len(ids) == min(limit, int(kept[expr](all_ids).sum()))
+                    assert kept[expr](ids).all() and len(set(ids.tolist())) == len(ids)
+        c.insert("x", _rows(np.arange(8000, 8100), x[:100]))  # growing rows: the general path scans them
+        fast, slow, took = _both(lane, c, "x", data=q[:1], limit=10, filter="b < 3")
+        assert not took and fast == slow
+        for answered in (True, False):  # a bad filter: the same error with the lane and without
+            lane[0].setattr(_reads, "quick_search", lane[2] if answered else lambda *a: None)
+            with pytest.raises(ParamError, match="nope"):
+                c.search("x", data=q[:1], limit=5, filter="nope > 3")
 
 
 def test_a_released_partition_and_bad_requests(tmp_path, lane):

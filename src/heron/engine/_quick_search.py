@@ -1,7 +1,7 @@
 """The quick lane of a plain search: one dense query over indexed segments and fresh ones their interim indexes hold.
 
 Most searches a service sends look alike: one query vector, a limit, maybe
-``ef`` or ``nprobe`` and the fields to return, no filter. Once a collection's
+``ef`` or ``nprobe``, a filter and the fields to return. Once a collection's
 rows are sealed and indexed, such a search is the index's own search plus a
 gather of the hits' keys and fields, yet the general path
 (`Reader.search_hits`) walks every branch it needs for the rest: filters and
@@ -13,6 +13,11 @@ row of the search's snapshot are read through it, as the general path reads
 them (`_interim_one.search_fresh`), so a search right after a load takes the
 lane too; a fresh segment with rows its interim index has not reached sends
 the search the general way, which scans those rows exactly.
+
+A filter is evaluated per sealed segment through the result the segment
+remembers (`Segment.filter_result`, read-only) and handed to the segment's
+index as the rows it may return, as the general path hands it; a filtered
+search over fresh segments goes the general way.
 
 `quick_search` answers the plain case directly, from the same snapshot and
 the same index calls, and returns None, having changed nothing, whenever a
@@ -36,6 +41,7 @@ from ._interim import interim_wanted
 from ._interim_one import search_fresh
 from .index._base import IndexChanged
 from .index._params import shared_search_params
+from .index._subset_cache import mask_facts
 
 if TYPE_CHECKING:
     from .. import _requests as rq
@@ -63,7 +69,7 @@ def quick_search(coll: Collection, r: rq.Search, max_topk: int, values_at: Value
     """
     data = r.data
     if (not ENABLED or type(data) is not np.ndarray or data.dtype != _F32 or data.ndim != 2 or data.shape[0] > QUICK_MAX_QUERIES
-            or r.filter or r.offset or r.partition_names or r.group_by_field
+            or r.offset or r.partition_names or r.group_by_field
             or r.ranker is not None or r.timezone or r.time_fields or r.ids is not None
             or r.highlighter is not None or r.aggregation is not None or not 1 <= r.limit <= max_topk):
         return None
@@ -85,8 +91,17 @@ def quick_search(coll: Collection, r: rq.Search, max_topk: int, values_at: Value
     parts = [p for p in coll.partitions.values() if p.loaded]
     if not parts:
         return None
+    plan = None
+    if r.filter:
+        try:
+            plan = coll.filter_plan(r.filter, r.filter_params)
+        except Exception:  # noqa: BLE001 - the general path raises it, in its order of checks
+            return None
+        if plan.matches_all:
+            plan = None
     snap = coll.snapshot(parts)
     found = []
+    filtered: list[tuple[Any, Any, np.ndarray | None, int]] = []  # (view, index, allow, rows kept)
     fresh: list[tuple[Any, Any]] = []
     for i, (_, view) in enumerate(snap.views):
         if view.n == 0:
@@ -96,8 +111,16 @@ def quick_search(coll: Collection, r: rq.Search, max_topk: int, values_at: Value
             return None
         vi = seg.vindex.get(f.name) if seg.sealed else None
         if vi is not None and vi[0] == d.signature:
-            found.append((view, vi[1]))
+            if plan is None:
+                found.append((view, vi[1]))
+                continue
+            mask = seg.filter_result(plan, view)  # read-only, remembered by the sealed segment
+            kept = mask_facts(mask).count
+            if kept:
+                filtered.append((view, vi[1], None if kept == view.n else mask, kept))
             continue
+        if plan is not None:  # a filter over fresh rows: the general path scans them
+            return None
         have = seg.interim.get(f.name)  # fresh rows: all of them in the segment's interim index, or no lane
         if have is None or have[0] != d.signature or have[1].ntotal < view.n or (fresh and have[1].lists is not
                                                                                  fresh[0][1].lists):
@@ -106,6 +129,8 @@ def quick_search(coll: Collection, r: rq.Search, max_topk: int, values_at: Value
     k = r.limit
     try:  # per source of hits: (views, scores, rows, owners): the hits' view is views[owner]
         runs = [([view], *index.search_one(data, min(k, view.n), params, view.n), None) for view, index in found]
+        runs += [([view], *index.search_one_allowed(data, min(k, kept), allow, r.params, view.n), None)
+                 for view, index, allow, kept in filtered]
     except IndexChanged:  # merged into another segment meanwhile
         return None
     if fresh:

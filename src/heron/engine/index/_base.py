@@ -149,6 +149,12 @@ class VectorIndex:
         ``params`` as `shared_search_params` returns them. Indexes with a shorter way for it override this."""
         return self.search(query, k, params=params, rows=rows)
 
+    def search_one_allowed(self, query: np.ndarray, k: int, allow: np.ndarray | None, params: dict[str, Any] | None,
+                           rows: int) -> tuple[np.ndarray, np.ndarray]:
+        """`search` of one query limited to `allow` (read-only, as a sealed segment remembers a filter's
+        result): ``query`` float32 C-contiguous ``[1, dim]``, ``1 <= k``. Indexes with a shorter way override this."""
+        return self.search(query, k, allow=allow, params=params, rows=rows)
+
     def _enter(self, rows: int | None) -> None:
         g = self._gate
         with g.lock:

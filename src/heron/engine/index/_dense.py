@@ -370,6 +370,21 @@ class DenseIndex(VectorIndex):
             dist[found < 0] = float("-inf") if larger_is_better(self.metric) else float("inf")
         return dist, found
 
+    def search_one_allowed(self, query: np.ndarray, k: int, allow: np.ndarray | None, params: dict[str, Any] | None,
+                           rows: int) -> tuple[np.ndarray, np.ndarray]:
+        """`search` of one filtered query whose kept rows are already gathered for a scan (`_hot`): the scan
+        `_search` would run, without the general checks and thread settings (each scan sets its own)."""
+        hot = self._hot
+        if hot is None or hot[0] is not allow or query.shape[1] != self.dim or self._exact_metric() != "IP":
+            return self.search(query, k, allow=allow, params=params, rows=rows)
+        ids, vecs = hot[1]
+        q = normalized(query)[0] if self.metric == "COSINE" else query[0]
+        self._enter(rows)
+        try:
+            return grouped_top_k(ids, vecs, q, k, self._owner) or ip_top_one(vecs, ids, q, k)
+        finally:
+            self._leave()
+
     def _search(
         self, queries: Any, k: int, allow: np.ndarray | None, kept: int, params: dict[str, Any]
     ) -> tuple[np.ndarray, np.ndarray]:
