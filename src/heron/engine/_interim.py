@@ -183,8 +183,7 @@ class InterimIndexer:
                 # At the callers' priority: each step is short, and searches wait for it. On one thread
                 # (faiss and BLAS): the cores are the callers' and the segment index builds' already, and
                 # assigning rows to lists on one thread keeps pace with inserts.
-                self._pool = Pool(max_workers=1, thread_name_prefix="heron-interim",
-                                                initializer=single_threaded_here)
+                self._pool = Pool(max_workers=1, thread_name_prefix="heron-interim", initializer=single_threaded_here)
         try:
             self._pool.submit(self._build, coll, seg, name, sig, dtype, dim)
         except RuntimeError:  # shut down: the engine is closing

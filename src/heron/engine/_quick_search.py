@@ -169,6 +169,7 @@ def quick_search(coll: Collection, r: rq.Search, max_topk: int, values_at: Value
         return shape([[(s, views[o], row) for s, o, row in zip(scores.tolist(), owner.tolist(), rows.tolist())]])
     return [_hits_of_views(coll.schema, views, owner, rows, scores, values_at)]
 
+
 def _hits(schema: CollectionSchema, view: Any, rows: np.ndarray, scores: np.ndarray,
           values_at: ValuesAt) -> list[dict[str, Any]]:
     """``{"id", "distance", "entity"}`` of `rows` of `view`, in their order."""
