@@ -79,12 +79,12 @@ def test_the_older_segment_answers_from_its_index_file_while_its_index_grows_in_
             assert base_index._mapped is None  # built in memory
             real_extended = type(base_index).extended
 
-            def spy(index: Any, vectors: Any) -> Any:
+            def spy(index: Any, vectors: Any, *how: Any) -> Any:
                 held = base.vindex["vec"][1]
                 seen.append({"grown": index is base_index, "held_mapped": held._mapped is not None,
                              "held_rows": held.ntotal,
                              "answers": held.search(a[:5], 1, rows=held.ntotal)[1][:, 0].tolist()})
-                return real_extended(index, vectors)
+                return real_extended(index, vectors, *how)
 
             monkeypatch.setattr(type(base_index), "extended", spy)
             c.insert("m", {"id": np.arange(2000, 3000), "vec": b})
@@ -124,11 +124,11 @@ def test_an_index_read_from_its_file_grows_as_a_copy(tmp_path, monkeypatch):
             base_index = base.vindex["vec"][1]
             assert base_index._mapped is not None
 
-            def spy(index: Any, vectors: Any) -> Any:
+            def spy(index: Any, vectors: Any, *how: Any) -> Any:
                 # what a search of the older segment finds while the copy grows
                 seen.append({"held": base.vindex.get("vec", (None, None))[1] is index,
                              "answers": index.search(a[:5], 1, rows=index.ntotal)[1][:, 0].tolist()})
-                return real(index, vectors)
+                return real(index, vectors, *how)
 
             monkeypatch.setattr(_maintenance, "grown_copy", spy)
             c.insert("m", {"id": np.arange(2000, 3000), "vec": b})

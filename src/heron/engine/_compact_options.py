@@ -8,19 +8,30 @@ every segment is searched whole, so the call compacts as the plain one does.
 A target size merges adjacent sealed segments of each partition, in their
 order, while the two segment files together stay within it (the merged file
 holds the same rows and columns, so its size is about their sum).
+
+Sealing merges each new segment into the one before it (`Maintenance._merge`);
+a close, a crash or a full disk in the middle of a long run of them leaves
+segments apart that would have been one, and nothing sealed later would merge
+them. An open merges them (`merge_neighbours`) in the background.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 from typing import TYPE_CHECKING
 
 from .. import _requests as rq
 from .._errors import HeronError
+from .._types import DataType
+from .index._base import BuildCancelled
+from .storage._io_errors import io_error_as
 
 if TYPE_CHECKING:
     from ._collection import Collection
     from ._maintenance import Maintenance
+
+log = logging.getLogger("heron.engine")
 
 #: Milvus's ErrClusteringCompactionCollectionNotSupport.
 CLUSTERING_NOT_SUPPORTED = 2304
@@ -59,3 +70,46 @@ def _size(path: str) -> int:
         return os.path.getsize(path)
     except OSError:
         return 1 << 62  # no file to measure: never merged by size
+
+
+def merge_neighbours(coll: Collection, m: Maintenance) -> None:
+    """Merge adjacent persisted sealed segments of each partition while they fit `Maintenance.merge_limit`.
+
+    Oldest first, as sealing would have; stops when the collection is dropped
+    or the engine closes (a merge under way stops too), or at the first
+    failure, which is logged (a full disk: both segments stay as they are).
+    """
+    limit = m.merge_limit(coll)
+    for p in list(coll.partitions.values()):
+        i = 1
+        while i < len(p.sealed) and not (coll.dropped or m.engine.closing):
+            base, seg = p.sealed[i - 1], p.sealed[i]
+            if base.persisted and seg.persisted and base.n + seg.n <= limit:
+                try:
+                    if m._merge(coll, p, base, seg):
+                        continue  # the merged segment sits at i - 1: try it with the next one
+                except BuildCancelled:
+                    return
+                except Exception as exc:
+                    err = io_error_as(exc, f"merging segments {base.id} and {seg.id}",
+                                      m.engine.dir.collection_dir(coll.id), "both stay as they are")
+                    if err is None:
+                        log.exception("merging segments %s and %s failed", base.id, seg.id)
+                    else:
+                        m._io_failed(err)
+                    return
+            i += 1
+
+
+def vector_bytes(dtype: DataType, dim: int | None) -> int:
+    """Bytes a row's vector of this type takes (an estimate for sparse vectors)."""
+    d = dim or 0
+    if dtype is DataType.FLOAT_VECTOR:
+        return 4 * d
+    if dtype in (DataType.FLOAT16_VECTOR, DataType.BFLOAT16_VECTOR):
+        return 2 * d
+    if dtype is DataType.BINARY_VECTOR:
+        return max(1, d // 8)
+    if dtype is DataType.INT8_VECTOR:
+        return d
+    return 512

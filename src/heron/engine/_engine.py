@@ -366,8 +366,8 @@ class Engine:
     def close(self) -> None:
         """Finish background work and release files and the directory lock (nothing, in a forked child).
 
-        Index builds stop rather than run to their end (derived data: the next open builds them);
-        segment writes and merges in progress finish.
+        Index builds and merges stop rather than run to their end (derived data: the next open builds
+        the indexes, and both segments of a merge stay); a sealed segment's file being written finishes.
         """
         if self.closed:
             return

@@ -8,7 +8,9 @@ small enough, rewritten without their deleted rows once enough are deleted,
 and indexed. Readers keep the segments of their snapshot throughout: a new
 segment replaces old ones in one step, and only once it is durable. Vector
 and scalar indexes are derived data: a build that fails leaves the segment
-searched exactly, and a missing index file is built again.
+searched exactly, and a missing index file is built again. A merge is an
+optimisation too: closing or dropping stops one between two steps (both
+segments stay), and an open merges what was left apart (`merge_neighbours`).
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ from .._types import DataType
 from ..data._batch import Batch
 from ..data._pa import to_numpy
 from ._collection import Collection, Partition
-from ._compact_options import check_clustering, merge_to_target
+from ._compact_options import check_clustering, merge_to_target, vector_bytes
 from ._faults import fault_point
 from ._merge_write import write_merged
 from ._segment import LIVE, Segment
@@ -157,6 +159,8 @@ class Maintenance:
             try:
                 if self._merge(coll, p, base, seg):
                     return
+            except BuildCancelled:  # dropped, or closing: the next open merges and indexes what is left
+                return
             except Exception as exc:  # merging is an optimisation: both segments stay, their indexes are rebuilt
                 err = io_error_as(exc, f"merging segments {base.id} and {seg.id}", e.dir.collection_dir(coll.id),
                                   "both stay as they are")
@@ -341,7 +345,7 @@ class Maintenance:
         env = os.environ.get("HERON_MERGE_ROWS")
         if env is not None:
             return int(env)
-        width = sum(_vector_bytes(f.dtype, f.dim) for f in coll.schema.fields if f.dtype.is_vector)
+        width = sum(vector_bytes(f.dtype, f.dim) for f in coll.schema.fields if f.dtype.is_vector)
         return max(self.engine.seal_rows, MERGE_VECTOR_BYTES // max(width, 1))
 
     def _merge_base(self, coll: Collection, p: Partition, seg: Segment) -> Segment | None:
@@ -363,15 +367,23 @@ class Maintenance:
         extended with the rows of `seg`. Readers keep searching the two old
         segments until the merged one, indexed and durable, takes their place
         in one catalog transaction. Returns False, having changed nothing, if
-        either segment went away meanwhile (compaction, drop).
+        either segment went away meanwhile (compaction, drop). Raises
+        `BuildCancelled`, both segments staying as they are, if the collection
+        is dropped or the engine closes while the file is written or an index
+        grows: neither waits for the rest of a merge.
         """
         e = self.engine
         with coll.write_lock:
             if not _alive(coll, p, base, seg):
                 return False
             bview, sview = base.snapshot(), seg.snapshot()
+
+        def check() -> None:  # a merge is an optimisation: dropping or closing does not wait for it
+            if coll.dropped or e.closing:
+                raise BuildCancelled(f"merging segments {base.id} and {seg.id} was cancelled")
+
         try:
-            new, path, checksum = write_merged(self.engine, coll, p, bview, sview, self._batch_of)
+            new, path, checksum = write_merged(self.engine, coll, p, bview, sview, self._batch_of, check)
             with removed_on_error(path):  # not recorded yet: gone with a failure before the install
                 self._extend_indexes(coll, base, new, sview)
                 self._index_segment(coll, new)  # whatever could not be extended; nothing saved yet
@@ -396,7 +408,15 @@ class Maintenance:
         return True
 
     def _extend_indexes(self, coll: Collection, base: Segment, new: Segment, sview: Any) -> None:
-        """Give `new` the vector indexes of `base`, extended with the rows of `sview` where they allow it."""
+        """Give `new` the vector indexes of `base`, extended with the rows of `sview` where they allow it.
+
+        Raises `BuildCancelled` if the collection is dropped or the engine closes meanwhile.
+        """
+        e = self.engine
+
+        def stop() -> bool:
+            return coll.dropped or e.closing
+
         for d in list(coll.indexes.values()):
             f = coll.schema.field(d.field_name)
             cur = base.vindex.get(d.field_name)
@@ -410,9 +430,12 @@ class Maintenance:
                 with coll.write_lock:
                     base.vindex.pop(d.field_name, None)
             try:
-                with capped_threads(self.engine.busy):  # callers' requests coming in: leave them a core
+                with capped_threads(e.busy):  # callers' requests coming in: leave them a core
                     vectors = sview.vectors(f.name)
-                    ext = cur[1].extended(vectors) if in_place else grown_copy(cur[1], vectors)
+                    ext = (cur[1].extended(vectors, stop, e.busy) if in_place
+                           else grown_copy(cur[1], vectors, stop, e.busy))
+            except BuildCancelled:  # dropped, or closing: the merge stops, both segments stay
+                raise
             except Exception:  # derived data: build it from the rows instead
                 log.exception("extending %s of segment %s failed", d.index_type, base.id)
                 ext = None
@@ -551,20 +574,6 @@ class Maintenance:
 def _alive(coll: Collection, p: Partition, *segs: Segment) -> bool:
     """Whether `p` is still a partition of `coll` and holds every one of `segs` as sealed."""
     return not coll.dropped and coll.partitions.get(p.name) is p and all(s in p.sealed for s in segs)
-
-
-def _vector_bytes(dtype: DataType, dim: int | None) -> int:
-    """Bytes a row's vector of this type takes (an estimate for sparse vectors)."""
-    d = dim or 0
-    if dtype is DataType.FLOAT_VECTOR:
-        return 4 * d
-    if dtype in (DataType.FLOAT16_VECTOR, DataType.BFLOAT16_VECTOR):
-        return 2 * d
-    if dtype is DataType.BINARY_VECTOR:
-        return max(1, d // 8)
-    if dtype is DataType.INT8_VECTOR:
-        return d
-    return 512
 
 
 def _prewarm_json(seg: Segment) -> None:

@@ -24,13 +24,15 @@ if TYPE_CHECKING:
 
 
 def write_merged(e: Engine, coll: Collection, p: Partition, bview: Any, sview: Any,
-                 batch_of: Callable[..., Batch]) -> tuple[Segment, str, FileChecksum]:
+                 batch_of: Callable[..., Batch], check: Callable[[], None] | None = None,
+                 ) -> tuple[Segment, str, FileChecksum]:
     """Write the rows of `bview` then `sview` to a new segment file; the new segment, served from it.
 
     A dense vector column both segments serve from their files is written
     from there (`Piece`, mapped), so neither the merged vectors nor the
     old ones are ever whole in memory; other columns are joined in memory
     first. The segment is not yet marked persisted (it is not recorded).
+    ``check`` is called between the file's steps (`write_segment_file`).
     """
     joined = Segment(e.next_segment_id(), p.id, coll.schema)
     spliced = {f.name for f in coll.schema.fields if f.dtype.is_vector
@@ -61,7 +63,7 @@ def write_merged(e: Engine, coll: Collection, p: Partition, bview: Any, sview: A
                                           joined.seq.data[:n])
     path = e.dir.segment_path(coll.id, joined.id)
     with removed_on_error(path + ".tmp", path):
-        checksum = write_segment_file(path, rb, splices)
+        checksum = write_segment_file(path, rb, splices, check)
         del rb, stand_ins, splices
         new = mapped_segment(joined.id, p.id, coll.schema, MappedFile(path, checksum, n))
     new.persisted = False

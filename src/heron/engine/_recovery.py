@@ -28,6 +28,7 @@ from .._errors import CorruptionError
 from .._schema import CollectionSchema
 from .._types import DataType
 from ._collection import Collection, Partition
+from ._compact_options import merge_neighbours
 from ._faults import fault_point
 from ._segment import Segment
 from ._segment_map import mapped_segment
@@ -160,6 +161,9 @@ class Recovery:
         self._remove_orphans(coll, known)
         for p, seg in loaded:
             p.sealed.append(seg)
+        if any(len(p.sealed) > 1 for p in coll.partitions.values()):  # before any index build of a segment
+            e.submit(merge_neighbours, coll, e.maintenance)  # that merges into another (it builds the merged one's)
+        for _, seg in loaded:
             self._load_indexes(coll, seg)
         for mf in files:  # the blocks of large files no query has used yet, checked in the background
             if not mf.checked:

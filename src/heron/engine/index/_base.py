@@ -23,7 +23,7 @@ import os
 import struct
 import threading
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any, ClassVar
 
 import numpy as np
@@ -54,7 +54,7 @@ class IndexFileError(HeronError):
 
 
 class BuildCancelled(HeronError):
-    """An index build was stopped because its caller no longer wants the index."""
+    """An index build, or a merge, was stopped because its caller no longer wants it."""
 
 
 class IndexChanged(HeronError):
@@ -240,7 +240,8 @@ class VectorIndex:
 
     # -- growth --------------------------------------------------------------
 
-    def extended(self, vectors: Any) -> VectorIndex | None:
+    def extended(self, vectors: Any, cancelled: Callable[[], bool] | None = None,
+                 busy: Callable[[], bool] | None = None) -> VectorIndex | None:
         """An index over this one's rows followed by `vectors`, or None where only a rebuild will do.
 
         Used when sealed segments are merged: adding the smaller segment's rows
@@ -250,7 +251,9 @@ class VectorIndex:
         the largest transient of a merge): new searches get `IndexChanged`
         meanwhile, running ones are waited for, and from then on the index
         holds more rows, so the caller must stop handing it to readers of the
-        old segment first.
+        old segment first. `cancelled` and `busy` are asked between steps, as
+        in `build_index`: a cancelled growth raises `BuildCancelled` and leaves
+        the index unusable (a faiss index half grown in place).
         """
         return None
 

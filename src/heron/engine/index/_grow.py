@@ -23,6 +23,7 @@ runs (a segment's indexes are bounded by the merge limit,
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from typing import Any
 
 from ._base import IndexFileError, VectorIndex
@@ -37,7 +38,8 @@ def copies_on_growth(index: VectorIndex) -> bool:
     return isinstance(index, DenseIndex)
 
 
-def grown_copy(index: VectorIndex, vectors: Any) -> VectorIndex | None:
+def grown_copy(index: VectorIndex, vectors: Any, cancelled: Callable[[], bool] | None = None,
+               busy: Callable[[], bool] | None = None) -> VectorIndex | None:
     """`index` extended with `vectors`: a grown copy where `copies_on_growth`, else `index.extended`.
 
     None where the index cannot take the rows (the merged segment's index is then built from them).
@@ -46,8 +48,8 @@ def grown_copy(index: VectorIndex, vectors: Any) -> VectorIndex | None:
         mapped = index._mapped
         raw = owned_copy(mapped) if mapped is not None else faiss.clone_index(index._index)
         copy = DenseIndex(index.dtype, index.dim, index.index_type, index.metric, dict(index.params), index=raw)
-        return copy.extended(vectors)
-    return index.extended(vectors)
+        return copy.extended(vectors, cancelled, busy)
+    return index.extended(vectors, cancelled, busy)
 
 
 def grows_in_place(index: VectorIndex) -> bool:

@@ -139,10 +139,13 @@ class PacedFile(io.FileIO):
     """
 
     def __init__(self, path: str, checksum: FileChecksum | None = None,
-                 splices: dict[tuple[int, int], list[Piece]] | None = None) -> None:
+                 splices: dict[tuple[int, int], list[Piece]] | None = None,
+                 check: Callable[[], None] | None = None) -> None:
         super().__init__(path, "wb")
         self._unsynced = 0
         self._checksum = checksum
+        #: Called after each step: raises to give the file up (the merge it belongs to is no longer wanted).
+        self._check = check
         #: Pieces written in place of a stand-in buffer, by the buffer's (address, size); see `write_segment_file`.
         self.splices = dict(splices or {})
 
@@ -176,6 +179,8 @@ class PacedFile(io.FileIO):
     def sync(self) -> None:
         os.fdatasync(self.fileno())
         self._unsynced = 0
+        if self._check is not None:
+            self._check()
         busy = getattr(_pacing, "busy", None)
         if busy is not None and busy():
             time.sleep(BUSY_PAUSE_SECONDS)
@@ -274,21 +279,22 @@ class Piece:
     mapped: bool = False
 
 
-def write_segment_file(path: str, table: pa.RecordBatch,
-                       splices: dict[tuple[int, int], list[Piece]] | None = None) -> FileChecksum:
+def write_segment_file(path: str, table: pa.RecordBatch, splices: dict[tuple[int, int], list[Piece]] | None = None,
+                       check: Callable[[], None] | None = None) -> FileChecksum:
     """Write ``table`` to ``path`` atomically and durably; returns the file's checksum.
 
     ``splices`` maps a buffer of ``table`` (its address and size) to the
     pieces written in its place, in order: a column joined from several
     arrays is written from them without joining them in memory (the buffer
     itself is a stand-in, never read: memory never touched costs nothing).
-    Every splice must be used, or ValueError. On failure the `OSError`
-    propagates and no file exists under ``path``.
+    Every splice must be used, or ValueError. ``check`` (if given) is called
+    after each step (`PacedFile`) and may raise to give the file up. On
+    failure the error propagates and no file exists under ``path``.
     """
     tmp = path + ".tmp"
     checksum = FileChecksum()
     try:
-        with PacedFile(tmp, checksum, splices) as fh:
+        with PacedFile(tmp, checksum, splices, check) as fh:
             with pa.ipc.new_file(fh, table.schema) as w:
                 w.write_batch(table)
             if fh.splices:
