@@ -17,21 +17,16 @@ them. An open merges them (`merge_neighbours`) in the background.
 
 from __future__ import annotations
 
-import logging
 import os
 from typing import TYPE_CHECKING
 
 from .. import _requests as rq
 from .._errors import HeronError
 from .._types import DataType
-from .index._base import BuildCancelled
-from .storage._io_errors import io_error_as
 
 if TYPE_CHECKING:
     from ._collection import Collection
     from ._maintenance import Maintenance
-
-log = logging.getLogger("heron.engine")
 
 #: Milvus's ErrClusteringCompactionCollectionNotSupport.
 CLUSTERING_NOT_SUPPORTED = 2304
@@ -77,27 +72,19 @@ def merge_neighbours(coll: Collection, m: Maintenance) -> None:
 
     Oldest first, as sealing would have; stops when the collection is dropped
     or the engine closes (a merge under way stops too), or at the first
-    failure, which is logged (a full disk: both segments stay as they are).
+    failure (`Maintenance.try_merge`: both segments stay as they are).
     """
     limit = m.merge_limit(coll)
     for p in list(coll.partitions.values()):
         i = 1
-        while i < len(p.sealed) and not (coll.dropped or m.engine.closing):
+        while i < len(p.sealed) and not m.unwanted(coll):
             base, seg = p.sealed[i - 1], p.sealed[i]
             if base.persisted and seg.persisted and base.n + seg.n <= limit:
-                try:
-                    if m._merge(coll, p, base, seg):
-                        continue  # the merged segment sits at i - 1: try it with the next one
-                except BuildCancelled:
+                merged = m.try_merge(coll, p, base, seg)
+                if merged is None:
                     return
-                except Exception as exc:
-                    err = io_error_as(exc, f"merging segments {base.id} and {seg.id}",
-                                      m.engine.dir.collection_dir(coll.id), "both stay as they are")
-                    if err is None:
-                        log.exception("merging segments %s and %s failed", base.id, seg.id)
-                    else:
-                        m._io_failed(err)
-                    return
+                if merged:
+                    continue  # the merged segment sits at i - 1: try it with the next one
             i += 1
 
 

@@ -39,7 +39,6 @@ from ._segment import LIVE, Segment
 from ._segment_map import _MappedBuffer, mapped_segment
 from .index._base import BuildCancelled
 from .index._definitions import build_scalar
-from .index._faiss import capped_threads
 from .index._grow import copies_on_growth, file_stand_in, grown_copy, grows_in_place
 from .index._vector_index import build_index
 from .storage import _ipc as ar
@@ -155,21 +154,33 @@ class Maintenance:
             seg.persisted = True
         self._vectors_from_file(coll, seg, path, checksum)
         base = self._merge_base(coll, p, seg)
-        if base is not None:
-            try:
-                if self._merge(coll, p, base, seg):
-                    return
-            except BuildCancelled:  # dropped, or closing: the next open merges and indexes what is left
-                return
-            except Exception as exc:  # merging is an optimisation: both segments stay, their indexes are rebuilt
-                err = io_error_as(exc, f"merging segments {base.id} and {seg.id}", e.dir.collection_dir(coll.id),
-                                  "both stay as they are")
-                if err is None:
-                    log.exception("merging segments %s and %s failed", base.id, seg.id)
-                else:
-                    self._io_failed(err)
-                return
+        if base is not None and self.try_merge(coll, p, base, seg) is not False:
+            return  # merged (and indexed), or both stay as they are
         self.build_indexes(coll, seg)
+
+    def try_merge(self, coll: Collection, p: Partition, base: Segment, seg: Segment) -> bool | None:
+        """`_merge` in the background: True if merged, False if either segment went away, None if it failed.
+
+        Merging is an optimisation: a failure is logged (a full disk through
+        `_io_failed`) and a merge stopped by a drop or a close is not; both
+        segments then stay, with the indexes they have (the rest are built again).
+        """
+        try:
+            return self._merge(coll, p, base, seg)
+        except BuildCancelled:  # dropped, or closing: the next open merges and indexes what is left
+            return None
+        except Exception as exc:
+            err = io_error_as(exc, f"merging segments {base.id} and {seg.id}",
+                              self.engine.dir.collection_dir(coll.id), "both stay as they are")
+            if err is None:
+                log.exception("merging segments %s and %s failed", base.id, seg.id)
+            else:
+                self._io_failed(err)
+            return None
+
+    def unwanted(self, coll: Collection) -> bool:
+        """Whether background work on `coll` is no longer wanted: the collection is dropped or the engine closes."""
+        return coll.dropped or self.engine.closing
 
     def _vectors_from_file(self, coll: Collection, seg: Segment, path: str, checksum: FileChecksum) -> None:
         """Serve the dense vectors of persisted `seg` from its file, giving their memory back.
@@ -379,7 +390,7 @@ class Maintenance:
             bview, sview = base.snapshot(), seg.snapshot()
 
         def check() -> None:  # a merge is an optimisation: dropping or closing does not wait for it
-            if coll.dropped or e.closing:
+            if self.unwanted(coll):
                 raise BuildCancelled(f"merging segments {base.id} and {seg.id} was cancelled")
 
         try:
@@ -413,10 +424,7 @@ class Maintenance:
         Raises `BuildCancelled` if the collection is dropped or the engine closes meanwhile.
         """
         e = self.engine
-
-        def stop() -> bool:
-            return coll.dropped or e.closing
-
+        stop = partial(self.unwanted, coll)
         for d in list(coll.indexes.values()):
             f = coll.schema.field(d.field_name)
             cur = base.vindex.get(d.field_name)
@@ -429,11 +437,9 @@ class Maintenance:
             if not in_place and not copies_on_growth(cur[1]):
                 with coll.write_lock:
                     base.vindex.pop(d.field_name, None)
-            try:
-                with capped_threads(e.busy):  # callers' requests coming in: leave them a core
-                    vectors = sview.vectors(f.name)
-                    ext = (cur[1].extended(vectors, stop, e.busy) if in_place
-                           else grown_copy(cur[1], vectors, stop, e.busy))
+            try:  # a slice at a time, leaving callers a core while they are busy (`build_threads`)
+                vectors = sview.vectors(f.name)
+                ext = cur[1].extended(vectors, stop, e.busy) if in_place else grown_copy(cur[1], vectors, stop, e.busy)
             except BuildCancelled:  # dropped, or closing: the merge stops, both segments stay
                 raise
             except Exception:  # derived data: build it from the rows instead
@@ -535,7 +541,7 @@ class Maintenance:
             what = f"segment {seg.id} field {f.name}"
             try:
                 idx = build_index(f.dtype, f.dim or 0, d.index_type, d.metric_type, d.params, view.vectors(f.name),
-                                  cancelled=lambda: coll.dropped or e.closing, busy=e.busy,
+                                  cancelled=partial(self.unwanted, coll), busy=e.busy,
                                   progress=partial(e.progress.report, "index", coll.name, detail=what))
             except BuildCancelled:  # dropped, or closing: the next open builds what is missing
                 return

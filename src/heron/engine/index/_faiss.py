@@ -14,7 +14,7 @@ import logging
 import os
 import sys
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import faiss as _faiss
@@ -107,18 +107,6 @@ def build_threads(full: int, busy: bool) -> int:
     if not busy:
         return max(1, full)
     return max(1, min(full, (os.cpu_count() or 1) - 1))
-
-
-@contextlib.contextmanager
-def capped_threads(busy: Callable[[], bool] | None) -> Iterator[None]:
-    """Run the block's faiss calls on `build_threads` threads (all of them if `busy` is None), then restore."""
-    full = faiss.omp_get_max_threads()
-    if busy is not None:
-        faiss.omp_set_num_threads(build_threads(full, busy()))
-    try:
-        yield
-    finally:
-        faiss.omp_set_num_threads(full)
 
 
 def threads_for(nq: int) -> contextlib.AbstractContextManager[None]:
