@@ -20,7 +20,12 @@ them, and they are dropped once the segment's own index is in (or its
 segment is merged away), unless newer rows may still be merged into the
 segment (kept as a fallback while a merge grows a copy of the segment's
 index, `index/_grow.py`). Sealing keeps them: the sealed segment is the same
-one, and its index keeps answering until the segment's own is in.
+one, and its index keeps answering until the segment's own is in. A segment
+that has both is read through its interim index while the fresh segments
+beside it hold more rows (`interim_first`), and a merge of two segments
+whose interim indexes hold all their rows gives the merged one both joined
+(`join_interim`): right after a large load the first segments indexed stay
+in the one read of the fresh rows' lists until they are most of the rows.
 
 Only float vector fields whose index is not FLAT get them (a FLAT index
 promises exact results), and only for top-k searches; range searches scan
@@ -50,7 +55,9 @@ import numpy as np
 from .._pool import Pool
 from .._types import DataType
 from ._interim_ivf import GrowingIVF, prepared, train_lists
+from ._interim_merged import carry_copies, joined
 from ._interim_one import search_fresh
+from .index._base import IndexChanged
 from .index._exact import empty_result, exact_search, select_topk
 from .index._faiss import single_threaded_here
 
@@ -160,7 +167,8 @@ class InterimIndexer:
         """Whether rows sealed after `seg` may yet be merged into it.
 
         The merge grows a copy of `seg`'s index by those rows (`index/_grow.py`) and `seg` keeps
-        answering from its own; its interim indexes are kept until then as a fallback.
+        answering from its own; its interim indexes are kept until then as a fallback (and are read
+        instead of its own while the fresh segments beside it hold more rows, `interim_first`).
         """
         sealed = p.sealed
         i = next((j for j, s in enumerate(sealed) if s is seg), None)
@@ -325,24 +333,40 @@ class FreshSegments:
     def __init__(self, field: Any, d: Any, metric: str, queries: Any, k: int, params: dict[str, Any]) -> None:
         self.field, self.d, self.metric, self.queries, self.k, self.params = field, d, metric, queries, k, params
         self.on = d is not None and field.dtype in _DENSE and interim_wanted(params)
-        self.taken: list[tuple[SegmentView, GrowingIVF]] = []
+        self.taken: list[tuple[SegmentView, GrowingIVF, Any]] = []  # (view, interim index, own index or None)
 
-    def take(self, view: SegmentView) -> bool:
-        """Whether `view` (all of its rows searched) is left to `collect`: it has an interim index that holds rows."""
+    def take(self, view: SegmentView, own: Any = None) -> bool:
+        """Whether `view` (all of its rows searched) is left to `collect`: it has an interim index that holds rows.
+
+        `own` is the segment's own index, if it has one: then its interim
+        index must hold all its rows, and `collect` reads the view through it
+        only if the views taken without an index of their own hold more rows
+        (`interim_first`), else through `own`.
+        """
         if not self.on:
             return False
         have = view.segment.interim.get(self.field.name)
-        if have is None or have[0] != self.d.signature or have[1].ntotal == 0:
+        if have is None or have[0] != self.d.signature or have[1].ntotal == 0 or \
+                (own is not None and have[1].ntotal < view.n):
             return False
-        self.taken.append((view, have[1]))
+        self.taken.append((view, have[1], own))
         return True
 
     def collect(self, per_q: list[list[tuple[float, SegmentView, int]]]) -> int:
         """Add each query's best `k` hits of the views taken to `per_q` (best first); the number of views."""
-        taken = self.taken
-        if not taken:
+        if not self.taken:
             return 0
         name, metric, queries = self.field.name, self.metric, self.queries
+        taken, owned = interim_first(self.taken)
+        for view, own in owned:  # too few rows beside them read through interim indexes: their own indexes
+            try:
+                s_, r_ = own.search(queries, min(self.k, view.n), allow=None, params=self.params, rows=view.n)
+            except IndexChanged:  # merged into another segment meanwhile
+                s_, r_ = _alone(view, self.field, self.d, metric, queries, min(self.k, view.n), self.params)
+            for hits, srow, rrow in zip(per_q, s_.tolist(), r_.tolist()):
+                hits.extend([(s, view, r) for s, r in zip(srow, rrow) if r >= 0])
+        if not taken:
+            return len(owned)
         groups: dict[int, list[tuple[SegmentView, GrowingIVF]]] = {}
         for view, ivf in taken:
             groups.setdefault(id(ivf.lists), []).append((view, ivf))
@@ -383,7 +407,55 @@ class FreshSegments:
             rows[pos < 0] = -1
         for hits, srow, vrow, rrow in zip(per_q, scores.tolist(), at.tolist(), rows.tolist()):
             hits.extend([(s, views[v], r) for s, v, r in zip(srow, vrow, rrow) if r >= 0])
-        return len(taken)
+        return len(taken) + len(owned)
+
+
+def interim_first(taken: list[tuple[Any, GrowingIVF, Any]]) -> tuple[list[tuple[Any, GrowingIVF]], list[tuple[Any, Any]]]:
+    """Which of the views `taken` (``(view, interim index, own index or None)``) one search reads through their interim indexes.
+
+    A view without an index of its own is read through its interim index. One
+    with both is read through the interim index while the views without an
+    index of their own, on the same trained lists, hold more rows than it: right
+    after a large load the first segments indexed (and the segments merged
+    from them) are a small part of the rows, and one read of one copy of every
+    segment's lists (`_interim_merged`) costs less than that read plus a search
+    of the segment's own index. Returns ``([(view, interim index)], [(view, own
+    index)])``, each in the order taken (the order names the copy of the lists).
+    """
+    fresh: dict[int, int] = {}
+    for view, ivf, own in taken:
+        if own is None:
+            key = id(ivf.lists)
+            fresh[key] = fresh.get(key, 0) + view.n
+    read, owned = [], []
+    for view, ivf, own in taken:
+        if own is None or fresh.get(id(ivf.lists), 0) > view.n:
+            read.append((view, ivf))
+        else:
+            owned.append((view, own))
+    return read, owned
+
+
+def join_interim(base: Segment, seg: Segment, new: Segment) -> None:
+    """Give `new`, merged from `base` and `seg` (their rows in that order), the interim indexes of both joined.
+
+    Only where both hold all their rows on the same trained lists: the merged
+    segment is then read through the one copy of the lists with the fresh
+    segments (`interim_first`) while it is a small part of the rows.
+    """
+    if new.n != base.n + seg.n:
+        return
+    for name, (sig, a) in list(base.interim.items()):
+        got = seg.interim.get(name)
+        if got is None or got[0] != sig or got[1].lists is not a.lists or a.ntotal != base.n or \
+                got[1].ntotal != seg.n:
+            continue
+        try:
+            j = joined(a, got[1])
+            carry_copies(a, got[1], j)
+            new.interim[name] = (sig, j)
+        except Exception:  # derived data: the merged segment answers from its own index
+            log.exception("joining the interim indexes of segments %s and %s failed", base.id, seg.id)
 
 
 def _alone(view: SegmentView, field: Any, d: Any, metric: str, queries: Any, k: int,

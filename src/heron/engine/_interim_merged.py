@@ -16,9 +16,9 @@ segment is id ``bases[j] + r``, so faiss names each hit's segment and row
 by its id. It is made once the indexes have all stopped growing for
 `SETTLED_AFTER` seconds (a load is over; their segments are sealed and
 idle), on a thread of its own, and it serves exactly those indexes at
-exactly those row counts: once one of them grows, is dropped or gets its
-segment's own index, searches go back to the stack and a new copy is made
-once the set settles again. Its lists and codes are the segments' own, so a
+exactly those row counts: once one of them grows or is dropped (its
+segment merged away, or read through its own index), searches go back to
+the stack and a new copy is made once the set settles again. Its lists and codes are the segments' own, so a
 search reads the same candidates as the stack.
 
 The copy is made a list at a time, each list read with the indexes' gate
@@ -34,6 +34,7 @@ kept, and its indexes are read as a stack). A copy goes with its indexes.
 
 from __future__ import annotations
 
+import copy
 import logging
 import os
 import threading
@@ -117,6 +118,59 @@ class Merged:
         if none.any():
             at[none], rows[none] = 0, -1
         return at, rows
+
+
+def joined(a: GrowingIVF, b: GrowingIVF) -> GrowingIVF:
+    """The interim index of a merged segment: the rows of `a`, then those of `b` (row ``r`` of `b` is ``a.ntotal + r``).
+
+    `a` and `b` share their trained lists; their codes are copied list by
+    list, so the joined index reads the same candidates as the two.
+    """
+    out = GrowingIVF(a.dtype, a.dim, a.metric, a.lists)
+    index = out._index
+    code_size, inv = index.code_size, index.invlists
+    entered = enter_gates([a, b])  # neither grows meanwhile
+    try:
+        shifts = ((a, 0), (b, a.ntotal))
+        for lst in range(index.nlist):
+            for src, shift in shifts:
+                have = src._index.invlists
+                n = have.list_size(lst)
+                if n:
+                    codes = faiss.rev_swig_ptr(have.get_codes(lst), n * code_size)
+                    ids = faiss.rev_swig_ptr(have.get_ids(lst), n) + shift
+                    inv.add_entries(lst, n, faiss.swig_ptr(ids), faiss.swig_ptr(codes))
+        total = a.ntotal + b.ntotal
+    finally:
+        leave_gates(entered)
+    index.ntotal = total
+    out._ntotal = total
+    out.radius = np.maximum(a.radius, b.radius)
+    out.sizes = a.sizes + b.sizes
+    out.grown_at = max(a.grown_at, b.grown_at)  # as settled as the two: a copy with the other indexes may follow
+    return out
+
+
+def carry_copies(a: GrowingIVF, b: GrowingIVF, j: GrowingIVF) -> None:
+    """Have the copies that read `a` and, next, `b` serve `j` (`joined(a, b)`) too, with the same index.
+
+    A copy names row ``r`` of `a` and of `b` by the ids ``base + r`` and
+    ``base + a.ntotal + r``, the ids of those rows in `j`: once the merged
+    segment takes the place of the two, its searches read the copy made for
+    them at once, instead of the stack until a new copy is made.
+    """
+    with _lock:
+        for key, m in list(_MERGED.items()):
+            ivfs = [ref() for ref in m.refs]
+            at = next((i for i in range(len(ivfs) - 1) if ivfs[i] is a and ivfs[i + 1] is b), None)
+            if at is None or m.counts[at] != a.ntotal or m.counts[at + 1] != b.ntotal or \
+                    j.ntotal != a.ntotal + b.ntotal:
+                continue
+            carried = copy.copy(m)  # the same lists, radii and sizes
+            carried.refs = m.refs[:at] + [weakref.ref(j, _drop_dead)] + m.refs[at + 2 :]
+            carried.counts = m.counts[:at] + (j.ntotal,) + m.counts[at + 2 :]
+            carried.bases = np.delete(m.bases, at + 1)
+            _keep(key[:at] + ((id(j), j.ntotal),) + key[at + 2 :], carried)
 
 
 class _Grew(Exception):

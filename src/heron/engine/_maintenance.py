@@ -34,6 +34,7 @@ from ..data._pa import to_numpy
 from ._collection import Collection, Partition
 from ._compact_options import check_clustering, merge_to_target, vector_bytes
 from ._faults import fault_point
+from ._interim import join_interim
 from ._merge_write import write_merged
 from ._segment import LIVE, Segment
 from ._segment_map import _MappedBuffer, mapped_segment
@@ -398,6 +399,7 @@ class Maintenance:
             with removed_on_error(path):  # not recorded yet: gone with a failure before the install
                 self._extend_indexes(coll, base, new, sview)
                 self._index_segment(coll, new)  # whatever could not be extended; nothing saved yet
+                join_interim(base, seg, new)  # read with the fresh segments while they hold most rows
                 fault_point("merge.before_install")
                 if not self._install_merged(coll, p, base, seg, new, path, checksum):
                     return False

@@ -37,7 +37,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from .._types import DataType, larger_is_better
-from ._interim import interim_wanted
+from ._interim import interim_first, interim_wanted
 from ._interim_one import search_fresh
 from .index._base import IndexChanged
 from .index._params import shared_search_params
@@ -126,6 +126,8 @@ def quick_search(coll: Collection, r: rq.Search, max_topk: int, values_at: Value
                                                                                  fresh[0][1].lists):
             return None
         fresh.append((view, have[1]))
+    if fresh and found:
+        found, fresh = _interim_first(snap, found, fresh, f.name, d.signature)
     k = r.limit
     try:  # per source of hits: (views, scores, rows, owners): the hits' view is views[owner]
         runs = [([view], *index.search_one(data, min(k, view.n), params, view.n), None) for view, index in found]
@@ -197,3 +199,26 @@ def _hits_of_views(schema: CollectionSchema, views: list[Any], owner: np.ndarray
         id_ = values.item(row) if values is not None else values_at(schema, views[o], pk, np.array([row]))[0]
         out.append({"id": id_, "distance": s, "entity": {}})
     return out
+
+
+def _interim_first(snap: Any, found: list[tuple[Any, Any]], fresh: list[tuple[Any, Any]], name: str,
+                   sig: Any) -> tuple[list[tuple[Any, Any]], list[tuple[Any, Any]]]:
+    """`found` and `fresh` with the indexed segments `interim_first` reads through their interim indexes moved over.
+
+    As the general path's `FreshSegments` decides it; `fresh` stays in the snapshot's order.
+    """
+    lists = fresh[0][1].lists
+    taken: list[tuple[Any, Any, Any]] = [(view, ivf, None) for view, ivf in fresh]
+    keep = []
+    for view, index in found:
+        have = view.segment.interim.get(name)
+        if have is not None and have[0] == sig and have[1].lists is lists and have[1].ntotal >= view.n:
+            taken.append((view, have[1], index))
+        else:
+            keep.append((view, index))
+    if len(taken) == len(fresh):
+        return found, fresh
+    at = {id(view): i for i, (_, view) in enumerate(snap.views)}
+    taken.sort(key=lambda t: at[id(t[0])])
+    read, owned = interim_first(taken)
+    return keep + owned, read

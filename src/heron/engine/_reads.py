@@ -346,8 +346,8 @@ class Reader:
                 for qi, (scores, rows) in enumerate(res):
                     per_q[qi].extend((float(s), view, int(i)) for s, i in zip(scores, rows))
                 continue
-            if use is None and allow is None and fresh_views.take(view):
-                continue  # searched with the others through their interim indexes, below
+            if allow is None and (use is None or view.segment.interim) and fresh_views.take(view, use):
+                continue  # searched with the others through their interim indexes (or its own), below
             kk = min(k, live)
             if use is not None:
                 try:
