@@ -307,3 +307,31 @@ def test_a_copy_of_the_two_joined_indexes_lists_serves_the_joined_one(monkeypatc
     ivfs[1:3] = []  # once the two are gone, their copy goes; the carried one stays
     gc.collect()
     assert list(_interim_merged._MERGED) == [key]
+
+
+def test_the_copy_of_the_fresh_lists_is_made_before_any_search_asks_for_it(tmp_path, lane) -> None:
+    monkeypatch = lane[0]
+    x = np.random.default_rng(36).standard_normal((11000, DIM)).astype(np.float32)
+    release = held_builds(monkeypatch)
+    try:
+        with heron.Client(str(tmp_path / "d")) as c:
+            schema = c.create_schema()
+            schema.add_field("id", DataType.INT64, is_primary=True)
+            schema.add_field("vector", DataType.FLOAT_VECTOR, dim=DIM)
+            idx = c.prepare_index_params()
+            idx.add_index("vector", index_type="HNSW", metric_type="COSINE", params={"M": 16, "efConstruction": 64})
+            c.create_collection("x", schema=schema, index_params=idx)
+            for lo in range(0, 11000, 1000):
+                c.insert("x", {"id": np.arange(lo, lo + 1000), "vector": x[lo:lo + 1000]})
+            _until(lambda: _interim_merged._MERGED)  # no search asked for it
+            part = c._transport._engine.collection("default", "x").partitions["_default"]
+            ivfs = [s.interim["vector"][1] for s in part.segments()]
+            assert len(ivfs) == 6 and all(i.ntotal == s.n for i, s in zip(ivfs, part.segments()))
+            (key,) = list(_interim_merged._MERGED)
+            assert key == tuple((id(i), i.ntotal) for i in ivfs)  # the segments a search reads, in its order
+            made = _interim_merged._MERGED[key]
+            fast, slow, took = _both(lane, c, data=x[7:8], limit=10)
+            assert took and fast == slow and fast[0][0][0] == 7
+            assert list(_interim_merged._MERGED) == [key] and _interim_merged._MERGED[key] is made  # read, no other made
+    finally:
+        release.set()

@@ -120,6 +120,7 @@ class IdleSealer:
             if coll.dropped:
                 continue
             e.interim.look(coll)
+            e.interim.copy_ahead(coll)
             if not self.enabled:
                 continue
             for p in list(coll.partitions.values()):

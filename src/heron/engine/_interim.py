@@ -55,8 +55,8 @@ import numpy as np
 from .._pool import Pool
 from .._types import DataType
 from ._interim_ivf import GrowingIVF, prepared, train_lists
-from ._interim_merged import carry_copies, joined
-from ._interim_one import search_fresh
+from ._interim_merged import carry_copies, joined, merged_for
+from ._interim_one import STACK_ABOVE, search_fresh
 from .index._base import IndexChanged
 from .index._exact import empty_result, exact_search, select_topk
 from .index._faiss import single_threaded_here
@@ -163,6 +163,12 @@ class InterimIndexer:
                                             (seg.sealed and seg.n >= self.min_rows)):
                         self._queue(coll, seg, name, sig, dtype, dim)
 
+    def copy_ahead(self, coll: Collection) -> None:
+        """Have the copies of the lists searches of `coll` read made once they settle (`copy_ahead`; the sealer's thread)."""
+        if self.enabled and not coll.dropped:
+            for name, sig, _, _ in _eligible(coll):
+                copy_ahead(coll, name, sig)
+
     def _may_merge_into(self, coll: Collection, p: Partition, seg: Segment) -> bool:
         """Whether rows sealed after `seg` may yet be merged into it.
 
@@ -268,6 +274,34 @@ class InterimIndexer:
         live = {c.id for c in list(self.engine.collections.values()) if not c.dropped}
         for key in [k for k in self._trained if k[0] not in live]:
             self._trained.pop(key, None)
+
+
+def copy_ahead(coll: Collection, name: str, sig: Any) -> None:
+    """Have the copy of the lists a search of all of `coll` reads through (`_interim_merged`) made once they settle.
+
+    A search asks for it too, but the copy takes a second or so to make
+    beside a build: made here (the sealer's thread asks every quarter of a second), the
+    first search after a quiet while does not read the stack meanwhile. The
+    segments are those `FreshSegments` would read through their interim
+    indexes, in the same order; nothing is asked while any of them is still
+    catching up (it has not settled).
+    """
+    taken: list[tuple[Any, GrowingIVF, Any]] = []
+    for p in [p for p in list(coll.partitions.values()) if p.loaded]:
+        for seg in p.segments():
+            if seg.n == 0 or seg.deleted:
+                continue  # a segment with deleted rows is read on its own
+            have = seg.interim.get(name)
+            built = seg.vindex.get(name)
+            own = built[1] if built is not None and built[0] == sig else None
+            if have is None or have[0] != sig or have[1].ntotal < seg.n:
+                if own is not None or have is None:
+                    continue  # read through its own index, or scanned
+                return  # still catching up
+            taken.append((seg, have[1], own))
+    read, _ = interim_first(taken)
+    if len(read) > STACK_ABOVE and len({id(ivf.lists) for _, ivf in read}) == 1:
+        merged_for([ivf for _, ivf in read], read=False)
 
 
 def interim_wanted(params: dict[str, Any]) -> bool:

@@ -186,12 +186,16 @@ _lock = threading.RLock()  # `_drop_dead` may run (garbage collection) on a thre
 _pool: Pool | None = None
 
 
-def merged_for(ivfs: list[GrowingIVF]) -> Merged | None:
-    """The copy of `ivfs` at their row counts now, or None (then one is made if they have settled)."""
+def merged_for(ivfs: list[GrowingIVF], read: bool = True) -> Merged | None:
+    """The copy of `ivfs` at their row counts now, or None (then one is made if they have settled).
+
+    `read`: a search will read it (it is then the last to make room for another).
+    """
     key = tuple((id(ivf), ivf.ntotal) for ivf in ivfs)
     got = _MERGED.get(key)
     if got is not None and all(ref() is ivf for ref, ivf in zip(got.refs, ivfs)):
-        got.used = time.monotonic()
+        if read:
+            got.used = time.monotonic()
         return got
     now = time.monotonic()
     if key in _MAKING or now - _REFUSED.get(key, -IN_USE) < IN_USE:  # refused: tried again a while later
