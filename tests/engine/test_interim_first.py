@@ -138,17 +138,22 @@ def _both(lane: Any, c: heron.Client, **kw: Any) -> tuple[Any, Any, bool]:
     return shape(fast), shape(slow), took
 
 
+def _create(c: heron.Client, metric: str = "COSINE", params: dict[str, int] | None = None) -> None:
+    """Collection "x": an INT64 key and a 16-d vector field with an HNSW index defined first."""
+    schema = c.create_schema()
+    schema.add_field("id", DataType.INT64, is_primary=True)
+    schema.add_field("vector", DataType.FLOAT_VECTOR, dim=DIM)
+    idx = c.prepare_index_params()
+    idx.add_index("vector", index_type="HNSW", metric_type=metric, params=params or {"M": 16, "efConstruction": 64})
+    c.create_collection("x", schema=schema, index_params=idx)
+
+
 def _load(c: heron.Client, lane: Any, x: np.ndarray) -> tuple[Any, Any]:
     """Rows of `x` in 2,000-row segments, none indexed, all in their interim indexes; then the first one
     indexed, keeping its interim index (as it does while later rows may be merged into it), and the state
     frozen. Returns the first segment and its own index."""
     monkeypatch = lane[0]
-    schema = c.create_schema()
-    schema.add_field("id", DataType.INT64, is_primary=True)
-    schema.add_field("vector", DataType.FLOAT_VECTOR, dim=DIM)
-    idx = c.prepare_index_params()
-    idx.add_index("vector", index_type="HNSW", metric_type="COSINE", params={"M": 16, "efConstruction": 64})
-    c.create_collection("x", schema=schema, index_params=idx)
+    _create(c)
     for lo in range(0, len(x), 1000):
         c.insert("x", {"id": np.arange(lo, min(lo + 1000, len(x))), "vector": x[lo:lo + 1000]})
     coll = c._transport._engine.collection("default", "x")
@@ -176,45 +181,31 @@ def _spied(monkeypatch: pytest.MonkeyPatch, own: Any) -> list[str]:
     return calls
 
 
-def test_an_indexed_segment_beside_more_fresh_rows_is_read_through_its_interim_index(tmp_path, lane) -> None:
+@pytest.mark.parametrize("rows", [11000, 3500])
+def test_an_indexed_segment_is_read_through_its_interim_index_only_beside_more_fresh_rows(tmp_path, lane, rows) -> None:
     monkeypatch = lane[0]
     rng = np.random.default_rng(32)
-    x = rng.standard_normal((11000, DIM)).astype(np.float32)
+    x = rng.standard_normal((rows, DIM)).astype(np.float32)
+    through_lists = rows - 2000 > 2000
     release = held_builds(monkeypatch)
     try:
         with heron.Client(str(tmp_path / "d")) as c:
-            first, own = _load(c, lane, x)  # 2,000 indexed rows, 9,000 fresh
+            first, own = _load(c, lane, x)  # 2,000 indexed rows; 9,000 or 1,500 fresh
             calls = _spied(monkeypatch, own)
-            for qi in np.concatenate([x[:3], x[5000:5002], rng.standard_normal((4, DIM)).astype(np.float32)]):
-                fast, slow, took = _both(lane, c, data=qi[None], limit=10)
-                assert took and fast == slow and len(fast[0]) == 10
-            assert calls == []  # its own index was never asked
-            for i in (0, 1, 1999, 2000, 10999):  # each row finds itself, indexed segment or not
-                assert c.search("x", data=x[i:i + 1], limit=1)[0][0]["id"] == i
-            assert _interim_merged._MERGED  # all of them read as one copy of the lists
-            key = next(iter(_interim_merged._MERGED))
-            assert key[0][0] == id(first.interim["vector"][1])  # the indexed segment's, first
-            fast, slow, took = _both(lane, c, data=x[1:2], limit=5, filter="id >= 1")
-            assert fast == slow and fast[0][0][0] == 1
-            assert calls  # a filtered search asks its own index, as before
-    finally:
-        release.set()
-
-
-def test_an_indexed_segment_beside_fewer_fresh_rows_answers_from_its_own_index(tmp_path, lane) -> None:
-    monkeypatch = lane[0]
-    rng = np.random.default_rng(33)
-    x = rng.standard_normal((3500, DIM)).astype(np.float32)
-    release = held_builds(monkeypatch)
-    try:
-        with heron.Client(str(tmp_path / "d")) as c:
-            _, own = _load(c, lane, x)  # 2,000 indexed rows, 1,500 fresh
-            calls = _spied(monkeypatch, own)
-            for qi in np.concatenate([x[:2], x[3000:3002], rng.standard_normal((3, DIM)).astype(np.float32)]):
+            for qi in np.concatenate([x[:3], x[3000:3002], rng.standard_normal((4, DIM)).astype(np.float32)]):
                 calls.clear()
                 fast, slow, took = _both(lane, c, data=qi[None], limit=10)
                 assert took and fast == slow and len(fast[0]) == 10
-                assert calls == ["search_one", "search"]  # the lane's call, then the general path's
+                assert calls == ([] if through_lists else ["search_one", "search"])  # the lane's, the general path's
+            for i in (0, 1, 1999, 2000, rows - 1):  # each row finds itself, indexed segment or not
+                assert c.search("x", data=x[i:i + 1], limit=1)[0][0]["id"] == i
+            if through_lists:  # all of them read as one copy of the lists, the indexed segment's first
+                key = next(iter(_interim_merged._MERGED))
+                assert key[0][0] == id(first.interim["vector"][1])
+            calls.clear()
+            fast, slow, took = _both(lane, c, data=x[1:2], limit=5, filter="id >= 1")
+            assert fast == slow and fast[0][0][0] == 1
+            assert calls  # a filtered search asks its own index
     finally:
         release.set()
 
@@ -238,12 +229,7 @@ def test_a_merged_segment_gets_the_interim_indexes_of_the_two_it_joins(tmp_path,
     with heron.Client(path) as c:
         e = open_engine(path)
         try:
-            schema = c.create_schema()
-            schema.add_field("id", DataType.INT64, is_primary=True)
-            schema.add_field("vector", DataType.FLOAT_VECTOR, dim=DIM)
-            idx = c.prepare_index_params()
-            idx.add_index("vector", index_type="HNSW", metric_type="L2", params={"M": 8, "efConstruction": 40})
-            c.create_collection("x", schema=schema, index_params=idx)
+            _create(c, "L2", {"M": 8, "efConstruction": 40})
             part = e.collection("default", "x").partitions["_default"]
             # 2,000 rows sealed and indexed while 1,000 more wait in the growing segment (they may be merged
             # into it: it keeps its interim index), then those sealed and merged into it
@@ -315,12 +301,7 @@ def test_the_copy_of_the_fresh_lists_is_made_before_any_search_asks_for_it(tmp_p
     release = held_builds(monkeypatch)
     try:
         with heron.Client(str(tmp_path / "d")) as c:
-            schema = c.create_schema()
-            schema.add_field("id", DataType.INT64, is_primary=True)
-            schema.add_field("vector", DataType.FLOAT_VECTOR, dim=DIM)
-            idx = c.prepare_index_params()
-            idx.add_index("vector", index_type="HNSW", metric_type="COSINE", params={"M": 16, "efConstruction": 64})
-            c.create_collection("x", schema=schema, index_params=idx)
+            _create(c)
             for lo in range(0, 11000, 1000):
                 c.insert("x", {"id": np.arange(lo, lo + 1000), "vector": x[lo:lo + 1000]})
             _until(lambda: _interim_merged._MERGED)  # no search asked for it
