@@ -79,22 +79,13 @@ class Merged:
         self.radius = np.max([ivf.radius for ivf in ivfs], axis=0)
         self.sizes = np.sum([ivf.sizes for ivf in ivfs], axis=0)
         for lst in range(nlist):
-            codes, ids = [], []
             entered = enter_gates(ivfs)  # a list at a time: a growth of any index of the field waits only so long
             try:
                 if tuple(ivf.ntotal for ivf in ivfs) != self.counts:
                     raise _Grew  # the copy would hold rows a search of these counts must not read
-                for j, inv in enumerate(lists):
-                    n = inv.list_size(lst)
-                    if n:
-                        codes.append(np.array(faiss.rev_swig_ptr(inv.get_codes(lst), n * code_size)))
-                        ids.append(faiss.rev_swig_ptr(inv.get_ids(lst), n) + self.bases[j])
+                _copy_list(out, lst, lists, self.bases, code_size)
             finally:
                 leave_gates(entered)
-            if ids:
-                c = np.concatenate(codes)
-                i = np.concatenate(ids)
-                out.add_entries(lst, i.shape[0], faiss.swig_ptr(i), faiss.swig_ptr(c))
         index.ntotal = int(self.bases[-1])
         self._index = index
         self.nbytes = int(self.bases[-1]) * code_size
@@ -120,6 +111,20 @@ class Merged:
         return at, rows
 
 
+def _copy_list(out: Any, lst: int, lists: list[Any], bases: np.ndarray, code_size: int) -> None:
+    """Append list `lst` of each of `lists` (faiss inverted lists), ids shifted by its `bases` entry, to `out`'s."""
+    codes, ids = [], []
+    for j, inv in enumerate(lists):
+        n = inv.list_size(lst)
+        if n:
+            codes.append(np.array(faiss.rev_swig_ptr(inv.get_codes(lst), n * code_size)))
+            ids.append(faiss.rev_swig_ptr(inv.get_ids(lst), n) + bases[j])
+    if ids:
+        c = np.concatenate(codes)
+        i = np.concatenate(ids)
+        out.add_entries(lst, i.shape[0], faiss.swig_ptr(i), faiss.swig_ptr(c))
+
+
 def joined(a: GrowingIVF, b: GrowingIVF) -> GrowingIVF:
     """The interim index of a merged segment: the rows of `a`, then those of `b` (row ``r`` of `b` is ``a.ntotal + r``).
 
@@ -128,18 +133,11 @@ def joined(a: GrowingIVF, b: GrowingIVF) -> GrowingIVF:
     """
     out = GrowingIVF(a.dtype, a.dim, a.metric, a.lists)
     index = out._index
-    code_size, inv = index.code_size, index.invlists
+    lists, bases = [a._index.invlists, b._index.invlists], np.array([0, a.ntotal], dtype=np.int64)
     entered = enter_gates([a, b])  # neither grows meanwhile
     try:
-        shifts = ((a, 0), (b, a.ntotal))
         for lst in range(index.nlist):
-            for src, shift in shifts:
-                have = src._index.invlists
-                n = have.list_size(lst)
-                if n:
-                    codes = faiss.rev_swig_ptr(have.get_codes(lst), n * code_size)
-                    ids = faiss.rev_swig_ptr(have.get_ids(lst), n) + shift
-                    inv.add_entries(lst, n, faiss.swig_ptr(ids), faiss.swig_ptr(codes))
+            _copy_list(index.invlists, lst, lists, bases, index.code_size)
         total = a.ntotal + b.ntotal
     finally:
         leave_gates(entered)
