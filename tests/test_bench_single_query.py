@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from bench import single_query
+from heron.engine.index import _layout
 
 
 def test_single_query_bench_reports_the_ratio_against_the_same_index(tmp_path: Path) -> None:
@@ -25,3 +26,14 @@ def test_lanes_adds_heron_with_its_quick_lane_off(tmp_path: Path) -> None:
     single_query.main(args)
     rows = [line for line in out.read_text().splitlines() if line.startswith("| ")]
     assert len(rows) == 3 and rows[2].startswith("| Heron, quick lane off: ")
+
+
+def test_a_renumbered_index_is_also_timed_against_the_graph_as_built(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setattr(_layout, "LAYOUT_MIN_ROWS", 1000)  # 3,000 rows renumbered by place, as 65,536 and more are
+    out = tmp_path / "sq.md"
+    args = ["--rows", "3000", "--dim", "16", "--seconds", "0.2", "--rounds", "1", "--db", str(tmp_path / "db"),
+            "--out", str(out)]
+    single_query.main(args)
+    rows = [line for line in out.read_text().splitlines() if line.startswith("| ")]
+    assert len(rows) == 3 and "| 1.000 |" in rows[1]  # faiss on the renumbered index: the hits' keys are Heron's
+    assert rows[2].startswith("| Heron against faiss on the same graph with its rows in the order they came: ")

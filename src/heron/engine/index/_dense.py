@@ -33,6 +33,7 @@ from ._exact import (
 )
 from ._faiss import build_threads, faiss, hnsw_search_raw, swig_ptr, threads_for
 from ._grouped_scan import grouped_top_k
+from ._layout import Layout, lay_out
 from ._mapped import MappedBlob, owned_copy
 from ._params import MAX_EF
 from ._quantized import (
@@ -173,6 +174,7 @@ class DenseIndex(VectorIndex):
         *,
         index: faiss.Index | None = None,
         xb: np.ndarray | None = None,
+        layout: Layout | None = None,
     ) -> None:
         ntotal = int(index.ntotal) if index is not None else int(xb.shape[0]) if xb is not None else 0
         super().__init__(dtype, dim, index_type, metric, params, ntotal)
@@ -185,6 +187,8 @@ class DenseIndex(VectorIndex):
         #: The last read-only mask answered from gathered rows, and those rows: a filter that
         #: comes back on every call skips the subset cache's lookup (one entry, a quarter of its bytes at most).
         self._hot: tuple[np.ndarray, tuple[np.ndarray, np.ndarray]] | None = None
+        #: Where a large HNSW index keeps each row (`_layout`), or None: its numbers are the rows.
+        self.layout = layout
 
     @classmethod
     def build(
@@ -215,7 +219,7 @@ class DenseIndex(VectorIndex):
         _add_in_slices(idx, x, per_slice, f"building {index_type} over {x.shape[0]} rows", cancelled, busy, progress)
         if index_type.startswith("IVF"):
             base_of(idx).make_direct_map()
-        return cls(dtype, dim, index_type, metric, params, index=idx)
+        return cls(dtype, dim, index_type, metric, params, index=idx, layout=lay_out(idx, None))
 
     def extended(self, vectors: Any, cancelled: Callable[[], bool] | None = None,
                  busy: Callable[[], bool] | None = None) -> DenseIndex | None:
@@ -241,6 +245,8 @@ class DenseIndex(VectorIndex):
                 _add_in_slices(self._index, x, False, f"growing {self.index_type} by {x.shape[0]} rows", cancelled, busy)
                 if self._kind == "IVF":
                     base_of(self._index).make_direct_map()
+                grown = self.layout.grown(int(self._index.ntotal)) if self.layout is not None else None
+                self.layout = lay_out(self._index, grown)  # the new rows laid out with the others
             except BaseException:
                 self.ntotal = -1  # half grown: never searched again
                 raise
@@ -284,6 +290,8 @@ class DenseIndex(VectorIndex):
 
     def _vectors_at(self, rows: np.ndarray) -> np.ndarray:
         """The index's vectors of `rows` (normalised for COSINE): sliced from flat storage, else reconstructed."""
+        if self.layout is not None:
+            rows = self.layout.place[rows]
         flat = self._flat_storage()
         return flat[rows] if flat is not None else self._index.reconstruct_batch(rows)
 
@@ -323,7 +331,9 @@ class DenseIndex(VectorIndex):
     ) -> Any:
         sel = None
         if allow is not None:
-            if bits is None:
+            if self.layout is not None:
+                bits = self.layout.bits(allow)
+            elif bits is None:
                 bits = mask_facts(allow).bits
             sel = faiss.IDSelectorBitmap(self.ntotal, faiss.swig_ptr(bits))
             sel.bits_ref = bits  # keeps the bitmap alive as long as the selector
@@ -358,6 +368,8 @@ class DenseIndex(VectorIndex):
             self._leave()
         if found[0, k - 1] < 0:  # unfilled slots (row -1) at the end: the worst score, as `search` gives them
             dist[found < 0] = float("-inf") if larger_is_better(self.metric) else float("inf")
+        if self.layout is not None:
+            return dist, self.layout.rows(found)
         return dist, found
 
     def search_one_allowed(self, query: np.ndarray, k: int, allow: np.ndarray | None, params: dict[str, Any] | None,
@@ -402,13 +414,12 @@ class DenseIndex(VectorIndex):
         dist, rows = np.empty((n, k), dtype=np.float32), np.empty((n, k), dtype=np.int64)
         if n == 1 and isinstance(self._index, faiss.IndexHNSW):  # one query: faiss opens no OpenMP team for it
             self._index.search_c(1, faiss.swig_ptr(q), k, faiss.swig_ptr(dist), faiss.swig_ptr(rows), sp_)
-            if rows[0, k - 1] >= 0:  # a full row (faiss leaves unfilled slots, row -1, at the end)
-                return dist, rows
         else:
             with threads_for(n):
                 self._index.search_c(n, faiss.swig_ptr(q), k, faiss.swig_ptr(dist), faiss.swig_ptr(rows), sp_)
-        dist[rows < 0] = float("-inf") if larger_is_better(self.metric) else float("inf")
-        return dist, rows
+        if rows[-1, k - 1] < 0 or n > 1:  # faiss leaves unfilled slots (row -1) at the end of a row
+            dist[rows < 0] = float("-inf") if larger_is_better(self.metric) else float("inf")
+        return dist, rows if self.layout is None else self.layout.rows(rows)
 
     def _range(
         self,
@@ -443,12 +454,14 @@ class DenseIndex(VectorIndex):
             # rows, whatever the radius or ef); the vectors the graph links are scanned in full instead.
             sp_ = None
             if allow is not None:
-                bits = mask_facts(allow).bits
+                bits = mask_facts(allow).bits if self.layout is None else self.layout.bits(allow)
                 sel = faiss.IDSelectorBitmap(self.ntotal, faiss.swig_ptr(bits))
                 sp_ = faiss.SearchParameters(sel=sel)
             # A refined index is scanned through its refine copy, at the precision its scores carry.
             flat = refine if refine is not None else faiss.downcast_index(self._index.storage)
             lims, dist, rows = flat.range_search(q, radius, params=sp_)
+            if self.layout is not None:
+                rows = self.layout.order[rows]
         else:
             lims, dist, rows = self._index.range_search(q, radius, params=self._faiss_params(1, allow, kept, params))
         out = []
@@ -462,6 +475,8 @@ class DenseIndex(VectorIndex):
         if self._index is None:
             assert self._xb is not None
             return {"xb": self._xb}
+        if self.layout is not None:
+            return {"faiss": FaissBlob(self._index), "order": self.layout.order}
         return {"faiss": FaissBlob(self._index)}
 
     @classmethod
@@ -476,11 +491,23 @@ class DenseIndex(VectorIndex):
         if "xb" in arrays:
             return cls(*args, xb=np.ascontiguousarray(arrays["xb"], dtype=np.float32))
         blob = arrays["faiss"]
+        layout = _layout_of(arrays.get("order"), header["ntotal"])
         if isinstance(blob, MappedBlob):
-            out = cls(*args, index=blob.read())
+            out = cls(*args, index=blob.read(), layout=layout)
             out._mapped = blob  # the file the index points into stays mapped while the index lives
             return out
-        return cls(*args, index=blob if not isinstance(blob, np.ndarray) else faiss.deserialize_index(blob))
+        return cls(*args, index=blob if not isinstance(blob, np.ndarray) else faiss.deserialize_index(blob),
+                   layout=layout)
+
+
+def _layout_of(order: np.ndarray | None, ntotal: int) -> Layout | None:
+    """The `Layout` an index file's ``order`` member gives (None: none); ValueError unless it orders every row once."""
+    if order is None:
+        return None
+    if order.dtype != np.int64 or order.shape != (ntotal,) or \
+            (ntotal and (order.min() < 0 or order.max() >= ntotal or np.bincount(order, minlength=ntotal).max() != 1)):
+        raise ValueError(f"its row order ({order.dtype}, {order.shape}) does not name each of its {ntotal} rows once")
+    return Layout(order)
 
 
 def _add_in_slices(idx: Any, x: np.ndarray, normalize: bool, what: str,

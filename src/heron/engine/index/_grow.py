@@ -47,7 +47,8 @@ def grown_copy(index: VectorIndex, vectors: Any, cancelled: Callable[[], bool] |
     if isinstance(index, DenseIndex) and index._index is not None:
         mapped = index._mapped
         raw = owned_copy(mapped) if mapped is not None else faiss.clone_index(index._index)
-        copy = DenseIndex(index.dtype, index.dim, index.index_type, index.metric, dict(index.params), index=raw)
+        copy = DenseIndex(index.dtype, index.dim, index.index_type, index.metric, dict(index.params), index=raw,
+                          layout=index.layout)
         return copy.extended(vectors, cancelled, busy)
     return index.extended(vectors, cancelled, busy)
 

@@ -1,0 +1,184 @@
+"""A large HNSW index's rows renumbered by place (`index._layout`): the same hits, filters, reads and files.
+
+The layout changes where faiss keeps each row, never what a search answers:
+every test compares a laid-out index with the very same graph in the order
+the rows came (a clone of it, left as built), hit for hit.
+"""
+
+from __future__ import annotations
+
+import errno
+import io
+import time
+from typing import Any
+
+import numpy as np
+import pytest
+
+import heron
+from heron._types import DataType
+from heron.engine.index import _dense, _layout
+from heron.engine.index._base import IndexFileError
+from heron.engine.index._dense import DenseIndex
+from heron.engine.index._faiss import faiss
+from heron.engine.index._grow import grown_copy
+from heron.engine.index._layout import Layout, lay_out
+from heron.engine.index._vector_index import build_index, load_index
+
+DIM = 16
+ROWS = 3000
+PARAMS = {"M": 8, "efConstruction": 40}
+SP = {"ef": 64}
+
+
+def _data(seed: int, n: int) -> np.ndarray:
+    centres = np.random.default_rng(0).standard_normal((12, DIM)).astype(np.float32) * 3  # one mixture
+    rng = np.random.default_rng(seed)
+    return (centres[rng.integers(0, 12, n)] + rng.standard_normal((n, DIM))).astype(np.float32)
+
+
+def _pair(metric: str, monkeypatch: Any) -> tuple[DenseIndex, DenseIndex]:
+    """One HNSW index twice: as built (rows in the order they came) and laid out."""
+    monkeypatch.setattr(_layout, "LAYOUT_MIN_ROWS", 10**9)
+    plain = build_index(DataType.FLOAT_VECTOR, DIM, "HNSW", metric, PARAMS, _data(1, ROWS))
+    assert isinstance(plain, DenseIndex) and plain.layout is None
+    monkeypatch.setattr(_layout, "LAYOUT_MIN_ROWS", 1000)
+    raw = faiss.clone_index(plain._index)
+    laid = DenseIndex(DataType.FLOAT_VECTOR, DIM, "HNSW", metric, PARAMS, index=raw, layout=lay_out(raw, None))
+    assert laid.layout is not None
+    order = laid.layout.order
+    assert sorted(order.tolist()) == list(range(ROWS)) and (order != np.arange(ROWS)).mean() > 0.9
+    return plain, laid
+
+
+def _same(a: tuple[np.ndarray, np.ndarray], b: tuple[np.ndarray, np.ndarray]) -> None:
+    np.testing.assert_array_equal(a[1], b[1])
+    np.testing.assert_allclose(a[0], b[0], rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("metric", ["COSINE", "L2", "IP"])
+def test_a_laid_out_index_answers_as_the_index_built(metric, monkeypatch):
+    plain, laid = _pair(metric, monkeypatch)
+    q = _data(2, 40)
+    _same(laid.search(q, 10, params=SP), plain.search(q, 10, params=SP))
+    for i in range(5):  # the one-query way the quick lane takes
+        one = np.ascontiguousarray(q[i : i + 1])
+        _same(laid.search_one(one, 10, SP, ROWS), plain.search_one(one, 10, SP, ROWS))
+    if metric != "IP":  # each row finds itself (by inner product a longer row may come first)
+        rows = laid.search(_data(1, ROWS)[:50], 1, params=SP)[1][:, 0]
+        assert (rows == np.arange(50)).mean() >= 0.96
+
+
+@pytest.mark.parametrize("through", ["index", "scan"])
+def test_filters_name_rows_not_places(through, monkeypatch):
+    """A filter's rows reach faiss as a bitmap of the index's numbers, and a scan reads the rows' own vectors."""
+    plain, laid = _pair("COSINE", monkeypatch)
+    if through == "index":  # no exact scan of the kept rows: faiss's search with a selector
+        monkeypatch.setattr(_dense, "EXACT_SCAN_BUDGET", {"HNSW": 0, "IVF": 0})
+        monkeypatch.setattr(_dense, "FILTER_CROSSOVER", {"HNSW": 0.0, "IVF": 0.0})
+        monkeypatch.setattr(_dense, "CACHED_SCAN_BUDGET", 0)
+    allow = np.zeros(ROWS, dtype=bool)
+    allow[np.random.default_rng(3).choice(ROWS, ROWS // 3, replace=False)] = True
+    q = _data(4, 30)
+    for mask in (allow, allow.copy()):  # writable, then read-only (its bitmap kept)
+        mask.flags.writeable = mask is not allow
+        got = laid.search(q, 10, allow=mask, params=SP)
+        assert allow[got[1][got[1] >= 0]].all()
+        _same(got, plain.search(q, 10, allow=mask, params=SP))
+    for r in range(3):  # the kept bitmap is the mask's, not an earlier one's
+        other = np.roll(allow, r + 1)
+        other.flags.writeable = False
+        got = laid.search(q[:5], 10, allow=other, params=SP)
+        assert other[got[1][got[1] >= 0]].all()
+    radius = 0.6  # COSINE: similarity above 0.6
+    found = 0
+    for a, b in zip(laid.range_search(q, radius=radius, allow=allow, params=SP),
+                    plain.range_search(q, radius=radius, allow=allow, params=SP)):
+        assert sorted(a[1].tolist()) == sorted(b[1].tolist()) and allow[a[1]].all()
+        found += a[1].size
+    assert found > 100
+
+
+def test_an_index_file_keeps_the_layout(tmp_path, monkeypatch):
+    plain, laid = _pair("L2", monkeypatch)
+    path = str(tmp_path / "vec.idx")
+    laid.save(path)
+    back = load_index(path)
+    assert isinstance(back, DenseIndex) and back.layout is not None
+    np.testing.assert_array_equal(back.layout.order, laid.layout.order)
+    q = _data(5, 20)
+    _same(back.search(q, 10, params=SP), plain.search(q, 10, params=SP))
+
+
+def test_an_order_that_does_not_name_each_row_once_is_damage(tmp_path, monkeypatch):
+    _, laid = _pair("L2", monkeypatch)
+    bad = laid.layout.order.copy()
+    bad[7] = bad[8]  # a row twice, another never
+    laid.layout = Layout(bad)
+    path = str(tmp_path / "vec.idx")
+    laid.save(path)  # a file whose bytes match their checksums, its order wrong
+    with pytest.raises(IndexFileError, match="row order"):
+        load_index(path)
+
+
+def test_rows_added_later_are_laid_out_with_the_others(monkeypatch):
+    plain, laid = _pair("COSINE", monkeypatch)
+    more = _data(6, 1500)
+    grown = grown_copy(laid, more)
+    assert isinstance(grown, DenseIndex) and grown.ntotal == ROWS + 1500 and grown.layout is not None
+    assert grown.layout is not laid.layout and laid.layout.order.shape == (ROWS,)  # the original is untouched
+    order = grown.layout.order
+    assert sorted(order.tolist()) == list(range(ROWS + 1500))
+    assert (order[-1500:] != np.arange(ROWS, ROWS + 1500)).any()  # the new rows are not just appended
+    both = np.concatenate([_data(1, ROWS), more])
+    rows = grown.search(both[ROWS - 40 : ROWS + 40], 1, params=SP)[1][:, 0]
+    assert (rows == np.arange(ROWS - 40, ROWS + 40)).mean() >= 0.95  # old rows and new find themselves
+    q = _data(2, 10)
+    _same(laid.search(q, 10, params=SP), plain.search(q, 10, params=SP))
+
+
+def test_a_collection_answers_the_same_before_and_after_a_reopen(tmp_path, monkeypatch):
+    """Through the client: the segment's index is laid out, its hits are the rows' keys, a reopen reads the order."""
+    monkeypatch.setattr(_layout, "LAYOUT_MIN_ROWS", 1000)
+    x = _data(7, ROWS)
+    path = str(tmp_path / "db")
+    with heron.Client(path) as c:
+        idx = c.prepare_index_params()
+        idx.add_index("vec", index_type="HNSW", metric_type="COSINE", params=PARAMS)
+        c.create_collection("c", dimension=DIM, vector_field_name="vec", index_params=idx)
+        c.insert("c", {"id": np.arange(ROWS) + 10_000, "vec": x, "tag": (np.arange(ROWS) % 3).tolist()})
+        c.flush("c")
+        while c.describe_index("c", "vec")["pending_index_rows"]:
+            time.sleep(0.05)
+        engine = c._transport._engine
+        coll = engine.collection("default", "c")
+        views = [v for _, v in coll.snapshot(list(coll.partitions.values())).views if v.n]
+        laid = [v.segment.vindex["vec"][1] for v in views if "vec" in v.segment.vindex]
+        assert laid and all(i.layout is not None for i in laid)
+        first = [c.search("c", data=x[i : i + 1], limit=1)[0][0]["id"] for i in range(20)]
+        tagged = c.search("c", data=x[:5], limit=10, filter="tag == 1", output_fields=["tag"])
+    assert np.mean(np.array(first) == np.arange(20) + 10_000) >= 0.95
+    assert all(h["entity"]["tag"] == 1 and (h["id"] - 10_000) % 3 == 1 for hits in tagged for h in hits)
+    with heron.Client(path) as c:
+        again = [c.search("c", data=x[i : i + 1], limit=1)[0][0]["id"] for i in range(20)]
+        assert again == first
+        assert c.search("c", data=x[:5], limit=10, filter="tag == 1", output_fields=["tag"]) == tagged
+
+
+def test_no_room_for_the_temporary_copy_leaves_the_index_as_built(monkeypatch):
+    """The rows pass through a temporary file (no second copy in memory); a full disk renumbers nothing."""
+    plain, _ = _pair("L2", monkeypatch)
+
+    class Full(io.BytesIO):
+        def write(self, b: Any) -> int:
+            raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(_layout.tempfile, "TemporaryFile", lambda **_: Full())
+    raw = faiss.clone_index(plain._index)
+    before = faiss.rev_swig_ptr(faiss.downcast_index(raw.storage).get_xb(), ROWS * DIM).copy()
+    assert lay_out(raw, None) is None
+    after = faiss.rev_swig_ptr(faiss.downcast_index(raw.storage).get_xb(), ROWS * DIM)
+    np.testing.assert_array_equal(after, before)
+    same = DenseIndex(DataType.FLOAT_VECTOR, DIM, "HNSW", "L2", PARAMS, index=raw)
+    q = _data(8, 20)
+    _same(same.search(q, 10, params=SP), plain.search(q, 10, params=SP))
