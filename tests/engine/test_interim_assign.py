@@ -45,6 +45,18 @@ def test_two_steps_pick_nearly_always_the_nearest_list_and_report_its_score_exac
     assert np.allclose(near[same], flat_near.ravel()[same], rtol=1e-4, atol=1e-4)
 
 
+@pytest.mark.parametrize("metric", ["L2", "COSINE"])
+def test_a_row_past_the_reach_is_compared_with_every_centre_as_a_flat_search_does(metric: str) -> None:
+    x = _interim_ivf.prepared(DataType.FLOAT_VECTOR, metric, _clustered(9000, 16, 6))
+    trained = _interim_ivf.train_lists(16, metric, x[:6000])
+    assigner = _interim_assign.assigner_for(trained)
+    assert assigner is not None
+    near, lists = assigner.nearest(x[6000:])
+    flat_near, flat_lists = trained.quantizer.search(x[6000:], 1)
+    assert float(np.mean(lists == flat_lists.ravel())) > 0.999  # ties aside, the very nearest
+    assert np.allclose(near, flat_near.ravel(), rtol=1e-4, atol=1e-4)
+
+
 def test_few_lists_are_assigned_against_every_centre() -> None:
     x = _clustered(2000, 16, 2)
     trained = _interim_ivf.train_lists(16, "L2", x)

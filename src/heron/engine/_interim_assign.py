@@ -62,6 +62,9 @@ class TwoStepAssigner:
         self.member_centres = [np.ascontiguousarray(centres[m].T) for m in self.members]
         self.member_half_sq = [0.5 * np.square(centres[m]).sum(axis=1) for m in self.members]
         self._group_half_sq = 0.5 * np.square(self.group_centres).sum(axis=1)
+        #: Every centre (transposed) and its half squared norm, for `nearest`.
+        self._all_centres = np.ascontiguousarray(centres.T, dtype=np.float32)
+        self._all_half_sq = 0.5 * np.square(centres).sum(axis=1)
 
     def _scores(self, x: np.ndarray, c: np.ndarray) -> np.ndarray:
         """Larger is nearer: inner products (IP), or ``x.c - |c|^2 / 2`` (L2: the squared distance less ``|x|^2``, halved)."""
@@ -98,6 +101,22 @@ class TwoStepAssigner:
             rows, v, j = rows[better], v[better], j[better]
             best[rows] = v
             lists[rows] = self.members[g][j]
+        return self._scored(x, best, lists)
+
+    def nearest(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """`assign` against every centre: each row's nearest list, exactly (one matrix product on this thread).
+
+        Not faiss's flat search: below ``faiss.cvar.distance_compute_blas_threshold``
+        queries (128,000 in faiss 1.15) it compares row by row, ~4x slower here.
+        """
+        s = x @ self._all_centres
+        if not self.ip:
+            s -= self._all_half_sq
+        lists = s.argmax(axis=1)
+        return self._scored(x, s[np.arange(x.shape[0]), lists], lists)
+
+    def _scored(self, x: np.ndarray, best: np.ndarray, lists: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """``(near, lists)`` from the rows' best scores: the inner products (IP), or squared L2 distances."""
         if self.ip:
             return best, lists
         return np.maximum(np.einsum("nd,nd->n", x, x) - 2 * best, 0).astype(np.float32), lists

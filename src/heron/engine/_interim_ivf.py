@@ -256,9 +256,9 @@ class GrowingIVF:
         reach = self.radius if a.reach is None else np.maximum(self.radius, a.reach)
         far = np.flatnonzero(dist > reach[lists])
         if far.size:
-            near_f, lists_f = self._index.quantizer.search(np.ascontiguousarray(x[far]), 1)
-            lists[far] = lists_f.ravel()
-            dist[far] = self._distance(near_f.ravel(), lists[far])
+            near_f, lists_f = a.nearest(x[far])
+            lists[far] = lists_f
+            dist[far] = self._distance(near_f, lists_f)
         return lists, dist
 
     def _distance(self, near: np.ndarray, lists: np.ndarray) -> np.ndarray:
