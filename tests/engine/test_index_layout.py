@@ -182,3 +182,29 @@ def test_no_room_for_the_temporary_copy_leaves_the_index_as_built(monkeypatch):
     same = DenseIndex(DataType.FLOAT_VECTOR, DIM, "HNSW", "L2", PARAMS, index=raw)
     q = _data(8, 20)
     _same(same.search(q, 10, params=SP), plain.search(q, 10, params=SP))
+
+
+def test_a_large_build_adds_the_upper_levels_rows_first(monkeypatch):
+    """Rows go to faiss highest level first, each with the level drawn for it; hits still name the rows."""
+    monkeypatch.setattr(_layout, "LAYOUT_MIN_ROWS", 1000)
+    x = _data(9, ROWS)
+    raw = faiss.IndexHNSWFlat(DIM, 8)
+    hubs = _layout.hubs_first(raw, ROWS)
+    assert hubs is not None and sorted(hubs.order.tolist()) == list(range(ROWS))
+    assert (np.diff(hubs.levels) <= 0).all() and hubs.levels[0] > 1 and hubs.levels[-1] == 1
+    _dense._add_in_slices(raw, x, False, "a test build", hubs=hubs)
+    np.testing.assert_array_equal(faiss.vector_to_array(raw.hnsw.levels), hubs.levels)  # faiss kept the levels
+    stored = faiss.rev_swig_ptr(faiss.downcast_index(raw.storage).get_xb(), ROWS * DIM).reshape(ROWS, DIM)
+    np.testing.assert_array_equal(stored, x[hubs.order])
+    assert _layout.hubs_first(faiss.IndexHNSWFlat(DIM, 8), 999) is None  # small: in the order the rows came
+    built = build_index(DataType.FLOAT_VECTOR, DIM, "HNSW", "L2", PARAMS, x)
+    assert isinstance(built, DenseIndex) and built.layout is not None
+    drawn = np.empty(ROWS, dtype=np.int32)  # the build drew the same levels (its draw is seeded) and kept them
+    drawn[hubs.order] = hubs.levels
+    by_row = np.empty(ROWS, dtype=np.int32)
+    by_row[built.layout.order] = faiss.vector_to_array(built._index.hnsw.levels)
+    np.testing.assert_array_equal(by_row, drawn)
+    q = _data(10, 30)
+    dist, rows = built.search(q, 10, params=SP)
+    np.testing.assert_allclose(dist, np.square(q[:, None, :] - x[rows]).sum(axis=2), rtol=1e-4, atol=1e-3)
+    assert (built.search(x[:50], 1, params=SP)[1][:, 0] == np.arange(50)).mean() >= 0.96

@@ -33,7 +33,7 @@ from ._exact import (
 )
 from ._faiss import build_threads, faiss, hnsw_search_raw, swig_ptr, threads_for
 from ._grouped_scan import grouped_top_k
-from ._layout import Layout, lay_out
+from ._layout import Hubs, Layout, hubs_first, lay_out
 from ._mapped import MappedBlob, owned_copy
 from ._params import MAX_EF
 from ._quantized import (
@@ -216,10 +216,13 @@ class DenseIndex(VectorIndex):
             if per_slice:
                 x, per_slice = normalized(x), False
             idx.train(x)
-        _add_in_slices(idx, x, per_slice, f"building {index_type} over {x.shape[0]} rows", cancelled, busy, progress)
+        hubs = hubs_first(idx, x.shape[0])
+        _add_in_slices(idx, x, per_slice, f"building {index_type} over {x.shape[0]} rows", cancelled, busy, progress,
+                       hubs)
         if index_type.startswith("IVF"):
             base_of(idx).make_direct_map()
-        return cls(dtype, dim, index_type, metric, params, index=idx, layout=lay_out(idx, None))
+        layout = Layout(hubs.order) if hubs is not None else None
+        return cls(dtype, dim, index_type, metric, params, index=idx, layout=lay_out(idx, layout))
 
     def extended(self, vectors: Any, cancelled: Callable[[], bool] | None = None,
                  busy: Callable[[], bool] | None = None) -> DenseIndex | None:
@@ -242,10 +245,16 @@ class DenseIndex(VectorIndex):
                 if self._mapped is not None:  # faiss grows only what it owns
                     self._index = owned_copy(self._mapped)
                     self._mapped = None
-                _add_in_slices(self._index, x, False, f"growing {self.index_type} by {x.shape[0]} rows", cancelled, busy)
+                n0 = int(self._index.ntotal)
+                hubs = hubs_first(self._index, x.shape[0])
+                _add_in_slices(self._index, x, False, f"growing {self.index_type} by {x.shape[0]} rows", cancelled, busy,
+                               hubs=hubs)
                 if self._kind == "IVF":
                     base_of(self._index).make_direct_map()
-                grown = self.layout.grown(int(self._index.ntotal)) if self.layout is not None else None
+                grown = self.layout
+                if grown is not None or hubs is not None:
+                    grown = (grown or Layout(np.arange(n0, dtype=np.int64))).grown(
+                        int(self._index.ntotal), hubs.order if hubs is not None else None)
                 self.layout = lay_out(self._index, grown)  # the new rows laid out with the others
             except BaseException:
                 self.ntotal = -1  # half grown: never searched again
@@ -512,11 +521,12 @@ def _layout_of(order: np.ndarray | None, ntotal: int) -> Layout | None:
 
 def _add_in_slices(idx: Any, x: np.ndarray, normalize: bool, what: str,
                    cancelled: Callable[[], bool] | None = None, busy: Callable[[], bool] | None = None,
-                   progress: Callable[[int, int], None] | None = None) -> None:
+                   progress: Callable[[int, int], None] | None = None, hubs: Hubs | None = None) -> None:
     """Add `x` to faiss index `idx` `BUILD_SLICE` rows at a time (normalised first if `normalize`).
 
     Between slices: `BuildCancelled` once `cancelled()`; while `busy()` the
-    next slice runs on `build_threads`.
+    next slice runs on `build_threads`. With `hubs` the rows go in its order,
+    each with the level it drew (`_layout.hubs_first`).
     """
     full = faiss.omp_get_max_threads()
     try:
@@ -525,7 +535,11 @@ def _add_in_slices(idx: Any, x: np.ndarray, normalize: bool, what: str,
                 raise BuildCancelled(f"{what} was cancelled")
             if busy is not None:
                 faiss.omp_set_num_threads(build_threads(full, busy()))
-            part = x[start : start + BUILD_SLICE]
+            if hubs is None:
+                part = x[start : start + BUILD_SLICE]
+            else:
+                part = np.take(x, hubs.order[start : start + BUILD_SLICE], axis=0)
+                hubs.preset(idx, start, start + part.shape[0])
             idx.add(normalized(part) if normalize else part)
             if progress is not None:
                 progress(start + part.shape[0], x.shape[0])

@@ -83,10 +83,56 @@ class Layout:
             self._bits = (allow, bits)
         return bits
 
-    def grown(self, total: int) -> Layout:
-        """This layout once rows ``len(order) .. total - 1`` are appended at the same numbers."""
+    def grown(self, total: int, added: np.ndarray | None = None) -> Layout:
+        """This layout once rows ``len(order) .. total - 1`` are added: at the same numbers, or in the order
+        `added` gives (``added[j]``: which of the added rows got the `j`-th new number)."""
         n = self.order.shape[0]
-        return Layout(np.concatenate([self.order, np.arange(n, total, dtype=np.int64)]))
+        return Layout(np.concatenate([self.order, n + (added if added is not None else np.arange(total - n))]))
+
+
+class Hubs:
+    """The order a large HNSW build adds rows in: rows of the graph's upper levels first (`hubs_first`).
+
+    `order[j]` is the row (of the rows being added) added `j`-th, and
+    `levels[j]` its level as faiss counts them (1: the base level only).
+    """
+
+    __slots__ = ("order", "levels")
+
+    def __init__(self, order: np.ndarray, levels: np.ndarray) -> None:
+        self.order = order
+        self.levels = levels
+
+    def preset(self, index: Any, lo: int, hi: int) -> None:
+        """Give faiss the levels of the rows added `lo` to `hi`, before they are added (its own draw is skipped)."""
+        h = index.hnsw
+        n0 = int(h.levels.size())
+        h.levels.resize(n0 + hi - lo)
+        faiss.rev_swig_ptr(h.levels.data(), n0 + hi - lo)[n0:] = self.levels[lo:hi]
+
+
+def hubs_first(index: Any, rows: int) -> Hubs | None:
+    """The order to add `rows` rows to `index` in, upper levels first, or None (in the order they came).
+
+    faiss's HNSW adds the rows of one call level by level, the upper levels'
+    rows first: they are linked among themselves before the many rows of the
+    base level join, and the graph finds more. Added in slices (so that a
+    build can stop or yield between them), rows came in their own order, and
+    the graph found much less: on 1M x 128 clustered rows (M 16,
+    efConstruction 64) recall@10 0.750 at ef 64 and 0.817 at ef 128 in slices
+    of 4,096, against 0.872 and 0.947 in one call. Each row's level is drawn
+    here, from faiss's own level probabilities, and the rows are added
+    highest level first: 0.869 and 0.943 in the same slices. A plain HNSW
+    index that will hold at least `LAYOUT_MIN_ROWS` rows only (its numbers
+    then go through a `Layout` anyway).
+    """
+    if type(index) is not faiss.IndexHNSWFlat or int(index.ntotal) + rows < LAYOUT_MIN_ROWS or rows <= 0:
+        return None
+    probas = faiss.vector_to_array(index.hnsw.assign_probas)
+    rng = np.random.default_rng(1234 + int(index.ntotal))
+    levels = rng.choice(len(probas), size=rows, p=probas / probas.sum()).astype(np.int32) + 1
+    order = np.argsort(-levels, kind="stable").astype(np.int64)
+    return Hubs(order, np.ascontiguousarray(levels[order]))
 
 
 def lay_out(index: Any, layout: Layout | None) -> Layout | None:
