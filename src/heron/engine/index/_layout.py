@@ -123,8 +123,9 @@ def hubs_first(index: Any, rows: int) -> Hubs | None:
     of 4,096, against 0.872 and 0.947 in one call. Each row's level is drawn
     here, from faiss's own level probabilities, and the rows are added
     highest level first: 0.869 and 0.943 in the same slices. A plain HNSW
-    index that will hold at least `LAYOUT_MIN_ROWS` rows only (its numbers
-    then go through a `Layout` anyway).
+    index built from at least `LAYOUT_MIN_ROWS` rows only (its numbers then
+    go through a `Layout` anyway); an index grown by a merge takes its new
+    rows in the order they came (`DenseIndex.extended`).
     """
     if type(index) is not faiss.IndexHNSWFlat or int(index.ntotal) + rows < LAYOUT_MIN_ROWS or rows <= 0:
         return None
