@@ -83,11 +83,10 @@ class Layout:
             self._bits = (allow, bits)
         return bits
 
-    def grown(self, total: int, added: np.ndarray | None = None) -> Layout:
-        """This layout once rows ``len(order) .. total - 1`` are added: at the same numbers, or in the order
-        `added` gives (``added[j]``: which of the added rows got the `j`-th new number)."""
+    def grown(self, total: int) -> Layout:
+        """This layout once rows ``len(order) .. total - 1`` are appended at the same numbers."""
         n = self.order.shape[0]
-        return Layout(np.concatenate([self.order, n + (added if added is not None else np.arange(total - n))]))
+        return Layout(np.concatenate([self.order, np.arange(n, total, dtype=np.int64)]))
 
 
 class Hubs:
