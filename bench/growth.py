@@ -103,7 +103,9 @@ def rss(field: str = "VmRSS") -> int:
 def trace_rss(path: Path, every: float = 0.5) -> None:
     """Append the RSS and the engine's background task to ``path`` every ``every`` s, on a daemon thread.
 
-    A sample reads ``time_s rss_mb busy`` where ``busy`` names the innermost
+    A sample reads ``time_s rss_mb anon_mb file_mb busy``: the RSS, its anonymous
+    part (the heap, faiss's and numpy's allocations) and its file-backed part
+    (mapped segment and index files whose pages are resident), and ``busy``, the innermost
     Heron maintenance or index functions on any thread's stack at that moment
     (tracemalloc misses faiss's and numpy's C allocations; sampling RSS does not).
     """
@@ -126,7 +128,8 @@ def trace_rss(path: Path, every: float = 0.5) -> None:
     def loop() -> None:
         with open(path, "a") as out:
             while True:
-                out.write(f"{time.perf_counter() - t0:8.1f} {rss() / 2**20:8.0f} {task()}\n")
+                parts = " ".join(f"{rss(k) / 2**20:8.0f}" for k in ("VmRSS", "RssAnon", "RssFile"))
+                out.write(f"{time.perf_counter() - t0:8.1f} {parts} {task()}\n")
                 out.flush()
                 time.sleep(every)
 

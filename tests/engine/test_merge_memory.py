@@ -12,6 +12,9 @@ file (`file_stand_in`), which is written when missing or stale.
 from __future__ import annotations
 
 import mmap
+import threading
+import time
+import weakref
 from pathlib import Path
 from typing import Any
 
@@ -207,3 +210,58 @@ def test_paced_file_drops_only_mapped_pieces(tmp_path, monkeypatch):
         assert calls == []
         fh._write(memoryview(own), mapped=True)
     assert calls == [(own.ctypes.data, 4096)]
+
+
+def test_a_task_queued_on_a_segment_holds_it_weakly(tmp_path):
+    class Seg:
+        pass
+
+    e = open_engine(str(tmp_path / "db"))
+    try:
+        gate, ran = threading.Event(), []
+        e.submit(gate.wait)
+        kept, dropped = Seg(), Seg()
+        for seg in (kept, dropped):
+            e.submit_on(lambda coll, tag, s: ran.append((coll, tag, s)), "coll", "tag", seg)
+        gone = weakref.ref(dropped)
+        del dropped, seg
+        assert gone() is None  # the queue does not keep it
+        gate.set()
+        e.wait_background()
+        assert ran == [("coll", "tag", kept)]
+    finally:
+        release_engine(e)
+
+
+def test_segments_merged_away_during_a_bulk_load_let_go_of_their_index_files(tmp_path, monkeypatch):
+    """While persists of a bulk load wait in the queue, each merge's older index (a mapped file) is freed at once."""
+    monkeypatch.setenv("HERON_SEAL_IDLE_SECONDS", "0")
+    monkeypatch.setenv("HERON_SEAL_ROWS", "2000")
+    vecs = np.random.default_rng(3).standard_normal((24_000, DIM)).astype(np.float32)
+
+    def deleted_index_maps() -> int:
+        with open("/proc/self/maps") as f:
+            return len({line.split()[-2] for line in f if line.rstrip().endswith("(deleted)") and ".index" in line})
+
+    most, stop = [0], threading.Event()
+
+    def watch() -> None:
+        while not stop.is_set():
+            most[0] = max(most[0], deleted_index_maps())
+            time.sleep(0.01)
+
+    with heron.Client(str(tmp_path / "db")) as c:
+        _create(c)
+        for lo in range(0, len(vecs), 2000):
+            c.insert("m", {"id": np.arange(lo, lo + 2000), "vec": vecs[lo : lo + 2000],
+                           "tag": ["t"] * 2000})
+        watcher = threading.Thread(target=watch)
+        watcher.start()
+        try:
+            c.flush("m")  # every segment persisted and merged into one
+        finally:
+            stop.set()
+            watcher.join()
+        assert c.get_collection_stats("m")["row_count"] == len(vecs)
+        assert _answers(c, vecs[:3])[0][0] == 0
+    assert most[0] <= 2, f"{most[0]} deleted index files were mapped at once"

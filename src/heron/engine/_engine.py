@@ -25,6 +25,7 @@ import logging
 import os
 import threading
 import time
+import weakref
 from collections.abc import Callable, Mapping
 from concurrent.futures import Future, wait
 from functools import partial
@@ -308,6 +309,16 @@ class Engine:
             self._pending[fut] = args[0] if args and isinstance(args[0], Collection) else None
         fut.add_done_callback(self._done)
 
+    def submit_on(self, fn: Any, coll: Collection, *args: Any) -> None:
+        """`submit` ``fn(coll, *args)`` whose last argument is a segment, held weakly until the task runs.
+
+        Queued behind other work (a bulk load's persists), a task holding its
+        segment would keep one merged or compacted away meanwhile, with its
+        index, until the queue reaches it; such a task is skipped instead.
+        """
+        *rest, seg = args
+        self.submit(_call_if_alive, coll, fn, rest, weakref.ref(seg))
+
     def _done(self, fut: Future[Any]) -> None:
         with self.lock:
             self._pending.pop(fut, None)
@@ -531,3 +542,9 @@ def _after_fork_in_child() -> None:
 
 
 os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
+def _call_if_alive(coll: Collection, fn: Any, args: list[Any], ref: weakref.ref[Any]) -> None:
+    seg = ref()
+    if seg is not None:
+        fn(coll, *args, seg)

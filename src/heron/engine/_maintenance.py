@@ -414,10 +414,10 @@ class Maintenance:
         prefault.trim_heap()  # the joined columns and the old segments' arrays are free now
         # Saved by a task of its own: by the time it runs nothing here holds the old
         # segments, so their memory is free again before the index is serialised.
-        e.submit(self._save_indexes, coll, new)
+        e.submit_on(self._save_indexes, coll, new)
         e.progress.report("merge", coll.name, new.n, new.n, f"segments {base.id} and {seg.id} into {new.id}")
         if new.deleted >= COMPACT_RATIO * new.n:
-            e.submit(self.compact, coll, p, new)
+            e.submit_on(self.compact, coll, p, new)
         return True
 
     def _extend_indexes(self, coll: Collection, base: Segment, new: Segment, sview: Any) -> None:
