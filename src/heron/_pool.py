@@ -19,6 +19,7 @@ import logging
 import os
 import queue
 import threading
+import time
 import weakref
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future
@@ -32,11 +33,17 @@ _LIVE: weakref.WeakSet[Pool] = weakref.WeakSet()  # every pool, for `_after_fork
 
 
 class Pool:
-    """Up to `max_workers` daemon threads named ``{thread_name_prefix}_N``, started as work needs them."""
+    """Up to `max_workers` daemon threads named ``{thread_name_prefix}_N``, started as work needs them.
+
+    ``after_task``, if given, is called on the thread after each task with the
+    seconds the task took, once the task and its arguments are let go.
+    """
 
     def __init__(self, max_workers: int = 1, thread_name_prefix: str = "heron",
-                 initializer: Callable[..., Any] | None = None, initargs: tuple[Any, ...] = ()) -> None:
+                 initializer: Callable[..., Any] | None = None, initargs: tuple[Any, ...] = (),
+                 after_task: Callable[[float], Any] | None = None) -> None:
         self._max = max(1, max_workers)
+        self._after = after_task
         self._prefix = thread_name_prefix
         self._init = initializer
         self._initargs = initargs
@@ -88,6 +95,7 @@ class Pool:
                 self._queue.put(_STOP)  # for the next thread
                 return
             fut, fn, args, kwargs = item
+            t0 = time.perf_counter()
             if fut.set_running_or_notify_cancel():
                 try:
                     result = fn(*args, **kwargs)
@@ -96,6 +104,11 @@ class Pool:
                 else:
                     fut.set_result(result)
             del item, fut, fn, args, kwargs
+            if self._after is not None:
+                try:
+                    self._after(time.perf_counter() - t0)
+                except Exception:  # housekeeping: the next task still runs
+                    log.exception("after a task on thread %s", threading.current_thread().name)
             self._idle.release()
 
     def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:

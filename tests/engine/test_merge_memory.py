@@ -26,6 +26,7 @@ import heron
 from heron._types import DataType
 from heron.engine._engine import open_engine, release_engine
 from heron.engine._segment_map import _MappedBuffer
+from heron.engine.index import _mapped
 from heron.engine.index._grow import file_stand_in, grows_in_place
 from heron.engine.index._vector_index import build_index
 from heron.engine.storage import _files, _prefault
@@ -191,9 +192,14 @@ def test_the_stand_in_is_the_index_read_from_its_file_written_when_missing_or_st
     saved: list[str] = []
     real_save = type(idx).save
     monkeypatch.setattr(type(idx), "save", lambda self, p: (saved.append(p), real_save(self, p))[1])
+    dropped: list[tuple[int, int]] = []
+    monkeypatch.setattr(_mapped, "drop_mapped", lambda addr, n: dropped.append((addr, n)))
     served = file_stand_in(idx, path)  # the file holds another index: written again
     assert saved == [path] and served is not idx and served.ntotal == 800 and not grows_in_place(served)
     assert served._mapped is not None
+    # the pages faiss touched reading it are left to the page cache: the whole faiss member, once read
+    blob = served._mapped.view
+    assert dropped[-1] == (blob.ctypes.data, blob.size)
     q = x[:5]
     np.testing.assert_array_equal(served.search(q, 3, rows=800)[1], idx.search(q, 3, rows=800)[1])
     again = file_stand_in(idx, path)  # the file already holds it: read, not written
@@ -265,3 +271,45 @@ def test_segments_merged_away_during_a_bulk_load_let_go_of_their_index_files(tmp
         assert c.get_collection_stats("m")["row_count"] == len(vecs)
         assert _answers(c, vecs[:3])[0][0] == 0
     assert most[0] <= 2, f"{most[0]} deleted index files were mapped at once"
+
+
+def test_the_heap_is_trimmed_after_a_long_background_task_once_it_let_go_of_its_arguments(monkeypatch):
+    from heron._pool import Pool
+    from heron.engine import _engine
+
+    class Seg:
+        pass
+
+    seen: list[tuple[float, bool]] = []
+    refs: list[weakref.ref[Any]] = []
+
+    def after(seconds: float) -> None:
+        seen.append((seconds, refs[-1]() is None))
+
+    def task(gate: threading.Event, pause: float, seg: Seg) -> None:
+        gate.wait()
+        time.sleep(pause)
+
+    pool = Pool(after_task=after)
+    try:
+        for pause in (0.0, 0.2):
+            seg, gate = Seg(), threading.Event()
+            refs.append(weakref.ref(seg))
+            done = pool.submit(task, gate, pause, seg)
+            del seg  # the pool's queue holds the only reference now
+            gate.set()
+            done.result()
+            deadline = time.monotonic() + 5
+            while len(seen) < len(refs) and time.monotonic() < deadline:
+                time.sleep(0.01)
+    finally:
+        pool.shutdown()
+    assert [freed for _, freed in seen] == [True, True]  # called once the task's argument was let go
+    assert seen[0][0] < 0.2 <= seen[1][0]
+
+    trims: list[int] = []
+    monkeypatch.setattr(_prefault, "trim_heap", lambda: trims.append(1))
+    _engine._trim_after(_engine.TRIM_AFTER_SECONDS / 10)
+    assert trims == []
+    _engine._trim_after(_engine.TRIM_AFTER_SECONDS)
+    assert trims == [1]

@@ -145,7 +145,8 @@ class Engine:
         #: ``progress.callback`` to receive each step.
         self.progress = ProgressReporter()
         self.background = Pool(
-            max_workers=1, thread_name_prefix="heron-maint", initializer=_yield_to_callers, initargs=(self.busy,)
+            max_workers=1, thread_name_prefix="heron-maint", initializer=_yield_to_callers, initargs=(self.busy,),
+            after_task=_trim_after,
         )
         #: Background tasks not finished, with the collection each works on (its first argument), if any.
         self._pending: dict[Future[Any], Collection | None] = {}
@@ -542,6 +543,17 @@ def _after_fork_in_child() -> None:
 
 
 os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
+#: A background task that ran this long (a persist and merge, an index build) is followed by a
+#: `trim_heap`, once it let go of the segments it worked on: what they held (a merge's old
+#: segments, their interim lists) sits free inside malloc's arenas, still resident, until trimmed.
+TRIM_AFTER_SECONDS = 0.5
+
+
+def _trim_after(seconds: float) -> None:
+    if seconds >= TRIM_AFTER_SECONDS:
+        prefault.trim_heap()
 
 
 def _call_if_alive(coll: Collection, fn: Any, args: list[Any], ref: weakref.ref[Any]) -> None:

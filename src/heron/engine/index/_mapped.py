@@ -25,6 +25,7 @@ from typing import Any
 
 import numpy as np
 
+from ..storage._prefault import drop_mapped
 from ._base import _DAMAGE, FORMAT_VERSION, IndexFileError, check_index_file
 from ._faiss import faiss
 
@@ -62,6 +63,9 @@ class MappedBlob:
             finally:
                 del reader
             used = pos
+        # Reading touched the file's pages (faiss walks the graph's arrays even when it maps
+        # them; a copy reads all of it): they stay in the page cache, not in the process's memory.
+        drop_mapped(self.view.ctypes.data, self.view.size)
         if used != self.view.size:
             raise ValueError("trailing bytes after the faiss index")
         return index
