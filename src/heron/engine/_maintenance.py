@@ -38,6 +38,7 @@ from ._interim import join_interim
 from ._merge_write import write_merged
 from ._segment import LIVE, Segment
 from ._segment_map import _MappedBuffer, mapped_segment
+from .filter._extract import prewarm_segment
 from .index._base import BuildCancelled
 from .index._definitions import build_scalar
 from .index._grow import copies_on_growth, file_stand_in, grown_copy, grows_in_place
@@ -121,7 +122,7 @@ class Maintenance:
         self._persist_done(seg)
 
     def _persist_once(self, coll: Collection, p: Partition, seg: Segment) -> None:
-        """Write `seg` to its file and record it, retiring the log records it covers; then merge or index it."""
+        """Write `seg` to its file and record it, retiring the log records it covers; then queue its merge or index."""
         e = self.engine
         if coll.dropped:
             return
@@ -154,6 +155,12 @@ class Maintenance:
             e.inserts.retire(coll.id, p.id, min_seq, seg.max_seq)
             seg.persisted = True
         self._vectors_from_file(coll, seg, path, checksum)
+        # Merged or indexed by a task of its own, behind the persists of segments sealed meanwhile:
+        # a load faster than merging has all its segments written (their vectors leave the heap for
+        # the page cache) within seconds, instead of each waiting for the slow merges before it.
+        e.submit_on(self._merge_or_index, coll, p, seg)
+
+    def _merge_or_index(self, coll: Collection, p: Partition, seg: Segment) -> None:
         base = self._merge_base(coll, p, seg)
         if base is not None and self.try_merge(coll, p, base, seg) is not False:
             return  # merged (and indexed), or both stay as they are
@@ -562,7 +569,7 @@ class Maintenance:
                     fault_point("index.after_save")
                 except OSError as exc:
                     self._index_save_failed(coll, seg, exc)
-        _prewarm_json(seg)
+        prewarm_segment(seg)
 
     def _index_save_failed(self, coll: Collection, seg: Segment, exc: OSError) -> None:
         """An index file could not be written: the index is used from memory and built again on the next open."""
@@ -582,17 +589,3 @@ class Maintenance:
 def _alive(coll: Collection, p: Partition, *segs: Segment) -> bool:
     """Whether `p` is still a partition of `coll` and holds every one of `segs` as sealed."""
     return not coll.dropped and coll.partitions.get(p.name) is p and all(s in p.sealed for s in segs)
-
-
-def _prewarm_json(seg: Segment) -> None:
-    """Extract the common top-level keys of the sealed segment's JSON columns for filters (derived data)."""
-    from .filter._extract import prewarm_json_keys
-
-    for name, dtype in seg.dtypes.items():
-        if dtype is not DataType.JSON or name not in seg.cols:
-            continue
-        try:
-            prewarm_json_keys(seg.column(name, seg.n).values)
-        except Exception:  # only time is lost: the first filter on the key extracts it itself
-            log.exception("extracting JSON keys of %s in segment %s failed", name, seg.id)
-

@@ -14,6 +14,7 @@ filter over it.
 from __future__ import annotations
 
 import itertools
+import logging
 import threading
 import weakref
 from collections import OrderedDict
@@ -295,3 +296,17 @@ def prewarm_json_keys(values: np.ndarray) -> list[str]:
     for key in keys:
         json_view(values, (key,))
     return keys
+
+
+def prewarm_segment(seg: Any) -> None:
+    """`prewarm_json_keys` for each JSON column of sealed segment `seg` (derived data: a failure is logged)."""
+    from ..._types import DataType
+
+    for name, dtype in seg.dtypes.items():
+        if dtype is not DataType.JSON or name not in seg.cols:
+            continue
+        try:
+            prewarm_json_keys(seg.column(name, seg.n).values)
+        except Exception:  # only time is lost: the first filter on the key extracts it itself
+            logging.getLogger("heron.engine").exception("extracting JSON keys of %s in segment %s failed",
+                                                        name, seg.id)
