@@ -313,3 +313,37 @@ def test_the_heap_is_trimmed_after_a_long_background_task_once_it_let_go_of_its_
     assert trims == []
     _engine._trim_after(_engine.TRIM_AFTER_SECONDS)
     assert trims == [1]
+
+
+def test_a_load_faster_than_merging_persists_every_sealed_segment_before_the_merges(tmp_path, monkeypatch):
+    """Merges queue behind the persists of segments sealed meanwhile: no segment waits in the heap for them."""
+    from heron.engine._maintenance import Maintenance
+
+    monkeypatch.setenv("HERON_SEAL_IDLE_SECONDS", "0")
+    monkeypatch.setenv("HERON_SEAL_ROWS", "1000")
+    steps: list[tuple[str, int]] = []
+    real_persist, real_merge = Maintenance._persist_once, Maintenance._merge_or_index
+    monkeypatch.setattr(Maintenance, "_persist_once",
+                        lambda self, coll, p, seg: (steps.append(("persist", seg.id)), real_persist(self, coll, p, seg)))
+    monkeypatch.setattr(Maintenance, "_merge_or_index",
+                        lambda self, coll, p, seg: (steps.append(("merge", seg.id)), real_merge(self, coll, p, seg)))
+    vecs = np.random.default_rng(4).standard_normal((4000, DIM)).astype(np.float32)
+    path = str(tmp_path / "db")
+    with heron.Client(path) as c:
+        e = open_engine(path)
+        try:
+            _create(c)
+            gate = threading.Event()
+            e.submit(gate.wait)  # the background thread is busy while four segments are sealed
+            for lo in range(0, 4000, 1000):
+                c.insert("m", {"id": np.arange(lo, lo + 1000), "vec": vecs[lo : lo + 1000], "tag": ["t"] * 1000})
+            gate.set()
+            c.flush("m")
+            persisted = [s for kind, s in steps if kind == "persist"]
+            assert len(persisted) == 4
+            assert steps == [("persist", s) for s in persisted] + [("merge", s) for s in persisted]
+            (merged,) = _sealed(e)
+            assert merged.n == 4000 and merged.persisted and "vec" in merged.vindex
+        finally:
+            release_engine(e)
+        assert _answers(c, vecs[:2])[0][0] == 0
