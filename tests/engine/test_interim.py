@@ -591,3 +591,23 @@ def test_indexes_of_the_same_trained_lists_share_one_gate() -> None:
     a._gate.write_end()
     t.join(5)
     assert entered.is_set()
+
+
+def test_an_indexed_segment_keeps_its_interim_lists_while_segments_after_it_wait_for_their_merge():
+    """Persisted segments whose merge is still queued may yet be merged into the segment before them."""
+    from types import SimpleNamespace as NS
+
+    def seg(persisted: bool, indexed: bool) -> Any:
+        return NS(persisted=persisted, vindex={"vec": object()} if indexed else {}, n=1000)
+
+    indexer = NS(engine=NS(maintenance=NS(merge_limit=lambda coll: 10**6)))
+    base = seg(True, True)
+    may = _interim.InterimIndexer._may_merge_into
+    for after, expected in [
+        (seg(False, False), True),  # sealed, not yet persisted
+        (seg(True, False), True),  # persisted, its merge (or index build) queued
+        (seg(True, True), False),  # persisted and indexed: it was not merged into `base`
+    ]:
+        p = NS(sealed=[base, after], growing=None)
+        assert may(indexer, None, p, base) is expected
+    assert may(indexer, None, NS(sealed=[base], growing=NS(n=10)), base) is True  # the growing rows may join it

@@ -180,8 +180,8 @@ class InterimIndexer:
         i = next((j for j, s in enumerate(sealed) if s is seg), None)
         if i is None:
             return False
-        if any(not s.persisted for s in sealed[i + 1 :]):
-            return True
+        if any(not s.persisted or not s.vindex for s in sealed[i + 1 :]):
+            return True  # not yet persisted, or persisted with its merge (or index build) queued
         g = p.growing
         return i == len(sealed) - 1 and g is not None and g.n > 0 and \
             seg.n + g.n <= self.engine.maintenance.merge_limit(coll)
