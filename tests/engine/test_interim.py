@@ -611,3 +611,14 @@ def test_an_indexed_segment_keeps_its_interim_lists_while_segments_after_it_wait
         p = NS(sealed=[base, after], growing=None)
         assert may(indexer, None, p, base) is expected
     assert may(indexer, None, NS(sealed=[base], growing=NS(n=10)), base) is True  # the growing rows may join it
+
+
+def test_an_indexed_segment_is_outnumbered_by_the_rows_beside_it_without_an_index():
+    from types import SimpleNamespace as NS
+
+    base = NS(n=1000, vindex={"vec": object()})
+    fresh = [NS(n=600, vindex={}), NS(n=300, vindex={"other": object()})]
+    p = NS(segments=lambda: [base, *fresh])
+    assert not _interim._outnumbered(p, base, "vec")  # 900 fresh rows against 1,000
+    fresh.append(NS(n=101, vindex={}))
+    assert _interim._outnumbered(p, base, "vec")

@@ -18,8 +18,8 @@ returns only the rows of the last few calls are scanned.
 Interim indexes are derived data in memory only: a crash loses nothing but
 them, and they are dropped once the segment's own index is in (or its
 segment is merged away), unless newer rows may still be merged into the
-segment (kept as a fallback while a merge grows a copy of the segment's
-index, `index/_grow.py`). Sealing keeps them: the sealed segment is the same
+segment and the fresh rows beside it outnumber its own (`_outnumbered`:
+only then are they read, below). Sealing keeps them: the sealed segment is the same
 one, and its index keeps answering until the segment's own is in. A segment
 that has both is read through its interim index while the fresh segments
 beside it hold more rows (`interim_first`), and a merge of two segments
@@ -153,7 +153,7 @@ class InterimIndexer:
                 for name, sig, dtype, dim in fields:
                     built = seg.vindex.get(name)
                     if built is not None and built[0] == sig:
-                        if seg.interim and not self._may_merge_into(coll, p, seg):
+                        if seg.interim and not (self._may_merge_into(coll, p, seg) and _outnumbered(p, seg, name)):
                             seg.interim.pop(name, None)
                         continue
                     have = seg.interim.get(name)
@@ -442,6 +442,16 @@ class FreshSegments:
         for hits, srow, vrow, rrow in zip(per_q, scores.tolist(), at.tolist(), rows.tolist()):
             hits.extend([(s, views[v], r) for s, v, r in zip(srow, vrow, rrow) if r >= 0])
         return len(taken) + len(owned)
+
+
+def _outnumbered(p: Partition, seg: Segment, name: str) -> bool:
+    """Whether the rows of `p` without an index of their own on `name` outnumber those of indexed `seg`.
+
+    Only then do searches read `seg` through its interim lists (`interim_first`);
+    otherwise the lists only hold memory (at 1M x 128 rows, 136 MB).
+    """
+    fresh = sum(s.n for s in p.segments() if name not in s.vindex)
+    return fresh > seg.n
 
 
 def interim_first(taken: list[tuple[Any, GrowingIVF, Any]]) -> tuple[list[tuple[Any, GrowingIVF]], list[tuple[Any, Any]]]:
