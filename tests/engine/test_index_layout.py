@@ -208,3 +208,21 @@ def test_a_large_build_adds_the_upper_levels_rows_first(monkeypatch):
     dist, rows = built.search(q, 10, params=SP)
     np.testing.assert_allclose(dist, np.square(q[:, None, :] - x[rows]).sum(axis=2), rtol=1e-4, atol=1e-3)
     assert (built.search(x[:50], 1, params=SP)[1][:, 0] == np.arange(50)).mean() >= 0.96
+
+
+@pytest.mark.parametrize("busy", [True, False])
+def test_renumbering_leaves_callers_a_core_while_they_are_busy(busy, monkeypatch):
+    """As the build's slices do (`build_threads`); the thread count is back to what it was afterwards."""
+    monkeypatch.setattr(_layout, "LAYOUT_MIN_ROWS", 1000)
+    seen: list[int] = []
+    real = _layout._permute_rows
+    monkeypatch.setattr(_layout, "_permute_rows", lambda xb, perm: (seen.append(faiss.omp_get_max_threads()),
+                                                                    real(xb, perm))[1])
+    monkeypatch.setattr(_layout, "build_threads", lambda full, b: 1 if b else full + 1)
+    before = faiss.omp_get_max_threads()
+    built = build_index(DataType.FLOAT_VECTOR, DIM, "HNSW", "L2", PARAMS, _data(1, ROWS), busy=lambda: busy)
+    assert isinstance(built, DenseIndex) and built.layout is not None
+    grown = built.extended(_data(6, 500), busy=lambda: busy)
+    assert grown is not None and grown.layout is not None
+    assert seen == [1 if busy else before + 1] * 2  # a build's renumbering, then a growth's
+    assert faiss.omp_get_max_threads() == before

@@ -222,7 +222,7 @@ class DenseIndex(VectorIndex):
         if index_type.startswith("IVF"):
             base_of(idx).make_direct_map()
         layout = Layout(hubs.order) if hubs is not None else None
-        return cls(dtype, dim, index_type, metric, params, index=idx, layout=lay_out(idx, layout))
+        return cls(dtype, dim, index_type, metric, params, index=idx, layout=lay_out(idx, layout, busy))
 
     def extended(self, vectors: Any, cancelled: Callable[[], bool] | None = None,
                  busy: Callable[[], bool] | None = None) -> DenseIndex | None:
@@ -251,7 +251,7 @@ class DenseIndex(VectorIndex):
                 if self._kind == "IVF":
                     base_of(self._index).make_direct_map()
                 grown = self.layout.grown(int(self._index.ntotal)) if self.layout is not None else None
-                self.layout = lay_out(self._index, grown)  # the new rows laid out with the others
+                self.layout = lay_out(self._index, grown, busy)  # the new rows laid out with the others
             except BaseException:
                 self.ntotal = -1  # half grown: never searched again
                 raise

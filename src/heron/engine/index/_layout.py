@@ -24,11 +24,12 @@ from __future__ import annotations
 
 import logging
 import tempfile
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
-from ._faiss import faiss
+from ._faiss import build_threads, faiss
 
 log = logging.getLogger("heron.engine")
 
@@ -135,18 +136,31 @@ def hubs_first(index: Any, rows: int) -> Hubs | None:
     return Hubs(order, np.ascontiguousarray(levels[order]))
 
 
-def lay_out(index: Any, layout: Layout | None) -> Layout | None:
+def lay_out(index: Any, layout: Layout | None, busy: Callable[[], bool] | None = None) -> Layout | None:
     """Renumber the rows of `index` (a plain faiss HNSW) by place and return its new `Layout`.
 
     `layout` is the index's layout so far (None: numbers are rows). An index
     of another kind, or of fewer than `LAYOUT_MIN_ROWS` rows, is left as it
     is and `layout` returned; so is one whose vectors find no room in a
     temporary file (`_permute_rows`). faiss renumbers the graph's links itself,
-    with a second copy of them for a moment (128 MB at 1M rows, M 16).
+    with a second copy of them for a moment (128 MB at 1M rows, M 16). While
+    `busy()` (callers' requests coming in) it runs on `build_threads`, as the
+    build before it does, leaving the callers a core.
     """
     n = int(index.ntotal)
     if type(index) is not faiss.IndexHNSWFlat or n < LAYOUT_MIN_ROWS:
         return layout
+    if busy is None:
+        return _lay_out(index, layout, n)
+    full = faiss.omp_get_max_threads()
+    faiss.omp_set_num_threads(build_threads(full, busy()))
+    try:
+        return _lay_out(index, layout, n)
+    finally:
+        faiss.omp_set_num_threads(full)
+
+
+def _lay_out(index: Any, layout: Layout | None, n: int) -> Layout | None:
     d = int(index.d)
     storage = faiss.downcast_index(index.storage)
     xb = faiss.rev_swig_ptr(storage.get_xb(), n * d).reshape(n, d)
