@@ -231,14 +231,15 @@ def test_a_merged_segment_gets_the_interim_indexes_of_the_two_it_joins(tmp_path,
         try:
             _create(c, "L2", {"M": 8, "efConstruction": 40})
             part = e.collection("default", "x").partitions["_default"]
-            # 2,000 rows sealed and indexed while 1,000 more wait in the growing segment (they may be merged
-            # into it: it keeps its interim index), then those sealed and merged into it
-            c.insert("x", {"id": np.arange(2000), "vector": x[:2000]})
-            c.insert("x", {"id": np.arange(2000, 3000), "vector": x[2000:]})
+            # 1,100 rows sealed (the next insert would overflow the segment) and indexed while 1,900 more wait
+            # in the growing segment: they may be merged into it and outnumber its rows, so it keeps its interim
+            # index (searches read it with theirs); then those sealed and merged into it
+            c.insert("x", {"id": np.arange(1100), "vector": x[:1100]})
+            c.insert("x", {"id": np.arange(1100, 3000), "vector": x[1100:]})
             g = part.growing
             _until(lambda: part.sealed and "vector" in part.sealed[0].vindex and
-                   g.interim.get("vector") and g.interim["vector"][1].ntotal == 1000)
-            assert part.sealed[0].interim["vector"][1].ntotal == 2000
+                   g.interim.get("vector") and g.interim["vector"][1].ntotal == 1900)
+            assert part.sealed[0].n == 1100 and part.sealed[0].interim["vector"][1].ntotal == 1100
             c.flush("x")
             e.wait_background()
             (merged,) = part.sealed
@@ -247,9 +248,9 @@ def test_a_merged_segment_gets_the_interim_indexes_of_the_two_it_joins(tmp_path,
             assert a is not None and b is not None and j is not None and j[0] == a[0]
             assert j[1].ntotal == 3000 and j[1].lists is a[1].lists
             for (ia, _), (ib, _), (ij, _) in zip(_lists(a[1]), _lists(b[1]), _lists(j[1])):
-                assert ij == ia + [i + 2000 for i in ib]
-            got = j[1].search(x, x[[0, 1999, 2000, 2999]], 1, 3000, None)
-            assert got is not None and got[1][:, 0].tolist() == [0, 1999, 2000, 2999]
+                assert ij == ia + [i + 1100 for i in ib]
+            got = j[1].search(x, x[[0, 1099, 1100, 2999]], 1, 3000, None)
+            assert got is not None and got[1][:, 0].tolist() == [0, 1099, 1100, 2999]
             # the last segment, nothing to merge into it: the interim index goes once `look` runs
             _until(lambda: (e.interim.look(e.collection("default", "x")), "vector" not in merged.interim)[1])
         finally:
