@@ -418,7 +418,8 @@ class Maintenance:
         fault_point("merge.after_install")
         for old in (base, seg):
             self._remove_files(coll, old)
-        prefault.trim_heap()  # the joined columns and the old segments' arrays are free now
+        # The heap is trimmed once this task ends (`Engine` pool's `after_task`): here the old
+        # segments and their interim lists are still held by this frame and its caller's.
         # Saved by a task of its own: by the time it runs nothing here holds the old
         # segments, so their memory is free again before the index is serialised.
         e.submit_on(self._save_indexes, coll, new)

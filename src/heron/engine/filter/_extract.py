@@ -24,6 +24,7 @@ from typing import Any, TypeVar
 
 import numpy as np
 
+from ..._types import DataType
 from ...data._pa import strings
 from ._scalar import INT64_MAX, INT64_MIN
 
@@ -300,8 +301,6 @@ def prewarm_json_keys(values: np.ndarray) -> list[str]:
 
 def prewarm_segment(seg: Any) -> None:
     """`prewarm_json_keys` for each JSON column of sealed segment `seg` (derived data: a failure is logged)."""
-    from ..._types import DataType
-
     for name, dtype in seg.dtypes.items():
         if dtype is not DataType.JSON or name not in seg.cols:
             continue
