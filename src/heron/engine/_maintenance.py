@@ -36,6 +36,7 @@ from ._compact_options import check_clustering, merge_to_target, vector_bytes
 from ._faults import fault_point
 from ._interim import join_interim
 from ._merge_write import write_merged
+from ._rebuild import rebuild_grown
 from ._segment import LIVE, Segment
 from ._segment_map import _MappedBuffer, mapped_segment
 from .filter._extract import prewarm_segment
@@ -423,6 +424,7 @@ class Maintenance:
         # Saved by a task of its own: by the time it runs nothing here holds the old
         # segments, so their memory is free again before the index is serialised.
         e.submit_on(self._save_indexes, coll, new)
+        e.submit_on(partial(rebuild_grown, self), coll, p, new)  # once no newer segment waits to merge into it
         e.progress.report("merge", coll.name, new.n, new.n, f"segments {base.id} and {seg.id} into {new.id}")
         if new.deleted >= COMPACT_RATIO * new.n:
             e.submit_on(self.compact, coll, p, new)

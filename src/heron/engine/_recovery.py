@@ -20,6 +20,7 @@ import json
 import logging
 import os
 import weakref
+from functools import partial
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -30,6 +31,7 @@ from .._types import DataType
 from ._collection import Collection, Partition
 from ._compact_options import merge_neighbours
 from ._faults import fault_point
+from ._rebuild import rebuild_grown
 from ._segment import Segment
 from ._segment_map import mapped_segment
 from .index._definitions import IndexDef, build_scalar
@@ -163,8 +165,9 @@ class Recovery:
             p.sealed.append(seg)
         if any(len(p.sealed) > 1 for p in coll.partitions.values()):  # before any index build of a segment
             e.submit(merge_neighbours, coll, e.maintenance)  # that merges into another (it builds the merged one's)
-        for _, seg in loaded:
+        for p, seg in loaded:
             self._load_indexes(coll, seg)
+            e.submit_on(partial(rebuild_grown, e.maintenance), coll, p, seg)  # one a close stopped (`_rebuild`)
         for mf in files:  # the blocks of large files no query has used yet, checked in the background
             if not mf.checked:
                 e.submit(check_in_background, coll, mf, e)

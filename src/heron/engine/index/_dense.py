@@ -189,6 +189,8 @@ class DenseIndex(VectorIndex):
         self._hot: tuple[np.ndarray, tuple[np.ndarray, np.ndarray]] | None = None
         #: Where a large HNSW index keeps each row (`_layout`), or None: its numbers are the rows.
         self.layout = layout
+        #: Rows added by `extended` since the index was last built from all its rows (`engine._rebuild`).
+        self.grown = 0
 
     @classmethod
     def build(
@@ -256,6 +258,7 @@ class DenseIndex(VectorIndex):
                 self.ntotal = -1  # half grown: never searched again
                 raise
             self.ntotal = int(self._index.ntotal)
+            self.grown += int(x.shape[0])
             self._params_cache.clear()
             self._hot = None
         return self
@@ -476,6 +479,9 @@ class DenseIndex(VectorIndex):
             out.append(sort_hits(d[keep], r[keep], self.metric))
         return out
 
+    def _header(self) -> dict[str, Any]:
+        return {**super()._header(), "grown": self.grown} if self.grown else super()._header()
+
     def _arrays(self) -> dict[str, Any]:
         if self._index is None:
             assert self._xb is not None
@@ -500,9 +506,11 @@ class DenseIndex(VectorIndex):
         if isinstance(blob, MappedBlob):
             out = cls(*args, index=blob.read(), layout=layout)
             out._mapped = blob  # the file the index points into stays mapped while the index lives
-            return out
-        return cls(*args, index=blob if not isinstance(blob, np.ndarray) else faiss.deserialize_index(blob),
-                   layout=layout)
+        else:
+            out = cls(*args, index=blob if not isinstance(blob, np.ndarray) else faiss.deserialize_index(blob),
+                      layout=layout)
+        out.grown = int(header.get("grown", 0))
+        return out
 
 
 def _layout_of(order: np.ndarray | None, ntotal: int) -> Layout | None:

@@ -49,6 +49,7 @@ def grown_copy(index: VectorIndex, vectors: Any, cancelled: Callable[[], bool] |
         raw = owned_copy(mapped) if mapped is not None else faiss.clone_index(index._index)
         copy = DenseIndex(index.dtype, index.dim, index.index_type, index.metric, dict(index.params), index=raw,
                           layout=index.layout)
+        copy.grown = index.grown
         return copy.extended(vectors, cancelled, busy)
     return index.extended(vectors, cancelled, busy)
 
