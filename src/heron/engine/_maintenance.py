@@ -516,12 +516,7 @@ class Maintenance:
         for name, (_sig, idx) in list(seg.vindex.items()):
             if coll.dropped or p is None or seg not in p.sealed:
                 return
-            try:
-                fault_point("index.before_save")
-                idx.save(self.engine.dir.index_path(coll.id, seg.id, name))
-                fault_point("index.after_save")
-            except OSError as exc:
-                self._index_save_failed(coll, seg, exc)
+            self.save_index(coll, seg, name, idx)
         self.build_indexes(coll, seg)
 
     # -- indexes -------------------------------------------------------------------------
@@ -566,13 +561,17 @@ class Maintenance:
             prefault.trim_heap()
             log.debug("built %s on segment %s in %.2fs", d.index_type, seg.id, time.perf_counter() - t0)
             if seg.persisted and not coll.dropped:
-                try:
-                    fault_point("index.before_save")
-                    idx.save(e.dir.index_path(coll.id, seg.id, d.field_name))
-                    fault_point("index.after_save")
-                except OSError as exc:
-                    self._index_save_failed(coll, seg, exc)
+                self.save_index(coll, seg, d.field_name, idx)
         prewarm_segment(seg)
+
+    def save_index(self, coll: Collection, seg: Segment, name: str, idx: Any) -> None:
+        """Write `seg`'s index of field `name` to its file; if the disk refuses, it is used from memory (`_index_save_failed`)."""
+        try:
+            fault_point("index.before_save")
+            idx.save(self.engine.dir.index_path(coll.id, seg.id, name))
+            fault_point("index.after_save")
+        except OSError as exc:
+            self._index_save_failed(coll, seg, exc)
 
     def _index_save_failed(self, coll: Collection, seg: Segment, exc: OSError) -> None:
         """An index file could not be written: the index is used from memory and built again on the next open."""

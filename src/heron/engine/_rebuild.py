@@ -34,7 +34,7 @@ import logging
 import os
 import time
 from functools import partial
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -115,7 +115,7 @@ def rebuild_grown(m: Maintenance, coll: Collection, p: Partition, seg: Segment) 
                 return
             seg.vindex[d.field_name] = (d.signature, idx)
         log.debug("%s in %.2fs", what, time.perf_counter() - t0)
-        _save(m, coll, seg, d.field_name, idx)
+        m.save_index(coll, seg, d.field_name, idx)
 
 
 def _progress(m: Maintenance, name: str, what: str, vectors: np.ndarray, mapped: bool, done: int, total: int) -> None:
@@ -128,11 +128,3 @@ def _progress(m: Maintenance, name: str, what: str, vectors: np.ndarray, mapped:
 def _stop(m: Maintenance, coll: Collection, p: Partition, seg: Segment) -> bool:
     return m.unwanted(coll) or not settled(m, coll, p, seg)
 
-
-def _save(m: Maintenance, coll: Collection, seg: Segment, name: str, idx: Any) -> None:
-    try:
-        fault_point("index.before_save")
-        idx.save(m.engine.dir.index_path(coll.id, seg.id, name))
-        fault_point("index.after_save")
-    except OSError as exc:
-        m._index_save_failed(coll, seg, exc)
