@@ -13,8 +13,10 @@ Per system and size, two subprocesses, each under a wall-clock cap (``--cap``):
   ``IndexHNSWFlat`` and writes it to a file (its insert is its build).
 - *serve*, a fresh process (a restart; the page cache stays warm): open and
   answer one query (open-to-first-query), then single queries at ef 64 (IVF_FLAT: nprobe 16) for
-  ``--seconds`` (QPS, p99, recall@10), the same filtered at 10% and 1%, and
-  the resident memory the process gained from open to the end, per vector.
+  ``--seconds`` (QPS, p99, recall@10), the same at ef 128 (HNSW), the same filtered at 10%
+  and 1%, and the resident memory the process gained from open to the end, per vector.
+  ``--rounds N`` runs N serve phases per system, the systems in turns, and keeps each
+  figure's median; ``--serve-only`` serves what an earlier run left in ``--work``.
 
 The build also reports its peak resident memory (``VmHWM``; the dataset, read
 whole into memory, is part of it for every system), and with
@@ -41,6 +43,9 @@ import numpy as np
 DIM = 128
 K = 10
 EF = 64
+#: Further ``ef`` the serve phase measures unfiltered single queries at (``qps_ef128``, ...): at 1M rows
+#: faiss first reaches recall@10 0.93 at ef 128, the operating point the goal names.
+MORE_EF = tuple(int(e) for e in os.environ.get("HERON_GROWTH_MORE_EF", "128").split(",") if e)
 M = 16
 EF_CONSTRUCTION = 64
 NQ = 500
@@ -191,10 +196,10 @@ class Faiss:
 
         self.index = faiss.read_index(str(self.path))
 
-    def searcher(self, keep: np.ndarray | None) -> Any:
+    def searcher(self, keep: np.ndarray | None, ef: int = EF) -> Any:
         import faiss
 
-        params = (faiss.SearchParametersHNSW(efSearch=EF) if INDEX == "HNSW"
+        params = (faiss.SearchParametersHNSW(efSearch=ef) if INDEX == "HNSW"
                   else faiss.SearchParametersIVF(nprobe=NPROBE))
         if keep is not None:
             self._bits = np.packbits(keep, bitorder="little")
@@ -259,9 +264,9 @@ class MilvusAPI:
         if self.system != "heron":
             self.client.load_collection("g")
 
-    def searcher(self, keep: np.ndarray | None, expr: str = "") -> Any:
+    def searcher(self, keep: np.ndarray | None, expr: str = "", ef: int = EF) -> Any:
         c = self.client
-        sp = {"params": {"ef": EF} if INDEX == "HNSW" else {"nprobe": NPROBE}}
+        sp = {"params": {"ef": ef} if INDEX == "HNSW" else {"nprobe": NPROBE}}
 
         def search(v: np.ndarray) -> list[int]:
             hits = c.search("g", [v.tolist()], limit=K, filter=expr, search_params=sp)
@@ -308,6 +313,9 @@ def worker(system: str, phase: str, n: int, data: Path, work: Path, seconds: flo
     s.searcher(None)(q[0])
     out: dict[str, Any] = {"open_to_first_query_s": time.perf_counter() - t0}
     out.update(single_queries(s.searcher(None), q, np.load(data / "gt.npy"), seconds))
+    for ef in MORE_EF if INDEX == "HNSW" else ():
+        r = single_queries(s.searcher(None, ef=ef), q, np.load(data / "gt.npy"), seconds)
+        out.update({f"{k}_ef{ef}": v for k, v in r.items()})
     for label, (expr, keep) in FILTERS.items():
         mask = np.asarray(keep(np.asarray(tags)))
         search = s.searcher(mask) if system == "faiss" else s.searcher(mask, expr)
@@ -320,29 +328,50 @@ def worker(system: str, phase: str, n: int, data: Path, work: Path, seconds: flo
 
 # -- running and reporting ----------------------------------------------------------------------
 
-def run(system: str, n: int, data: Path, root: Path, seconds: float, cap: float,
-        phases: tuple[str, ...] = ("build", "serve")) -> dict[str, Any]:
-    work = root / f"{system}-{n}-{INDEX}"
+def run_phase(system: str, n: int, data: Path, work: Path, name: str, seconds: float, cap: float) -> dict[str, Any]:
+    """The figures of phase ``name`` ("build" or "serve") of `system`, run in a subprocess, or ``{"error": ...}``."""
+    cmd = [sys.executable, "-m", "bench.growth", "--worker", system, name, str(n), str(data), str(work), str(seconds)]
+    try:
+        p = subprocess.run(cmd, capture_output=True, text=True, timeout=cap)
+    except subprocess.TimeoutExpired:
+        return {"error": f"{name} ran past the {cap:.0f} s cap"}
+    if p.returncode != 0:
+        return {"error": f"{name} failed: {p.stderr.strip().splitlines()[-1] if p.stderr.strip() else p.returncode}"}
+    print(f"  {system} {n:,} {name}: done", file=sys.stderr, flush=True)
+    return json.loads(p.stdout.strip().splitlines()[-1])
+
+
+def work_dir(root: Path, system: str, n: int) -> Path:
+    return root / f"{system}-{n}-{INDEX}"
+
+
+def build(system: str, n: int, data: Path, root: Path, seconds: float, cap: float) -> dict[str, Any]:
+    """A fresh build of `system` at `n` rows in its work folder: its build figures."""
+    work = work_dir(root, system, n)
     if work.exists():
         import shutil
 
         shutil.rmtree(work)
     work.mkdir(parents=True)
-    figures: dict[str, Any] = {"system": system, "rows": n, "index": INDEX}
-    for phase in phases:
-        cmd = [sys.executable, "-m", "bench.growth", "--worker", system, phase, str(n), str(data), str(work),
-               str(seconds)]
-        try:
-            p = subprocess.run(cmd, capture_output=True, text=True, timeout=cap)
-        except subprocess.TimeoutExpired:
-            figures["error"] = f"{phase} ran past the {cap:.0f} s cap"
-            break
-        if p.returncode != 0:
-            figures["error"] = f"{phase} failed: {p.stderr.strip().splitlines()[-1] if p.stderr.strip() else p.returncode}"
-            break
-        figures.update(json.loads(p.stdout.strip().splitlines()[-1]))
-        print(f"  {system} {n:,} {phase}: done", file=sys.stderr, flush=True)
-    return figures
+    return {"system": system, "rows": n, "index": INDEX, **run_phase(system, n, data, work, "build", seconds, cap)}
+
+
+#: Figures of the build phase (kept from an earlier run by ``--serve-only``).
+BUILD_KEYS = ("insert_per_s", "build_s", "build_peak_rss_mb", "disk_bytes_per_vector")
+
+
+def medians(rounds: list[dict[str, Any]]) -> dict[str, Any]:
+    """Per figure, the median over serve rounds; with several rounds, each round's QPS figures as well."""
+    out: dict[str, Any] = {}
+    for key in rounds[0]:
+        values = [r[key] for r in rounds if isinstance(r.get(key), (int, float))]
+        if values:
+            out[key] = float(np.median(values))
+            if len(rounds) > 1 and "qps" in key:
+                out[f"{key}_rounds"] = values
+    if len(rounds) > 1:
+        out["serve_rounds"] = len(rounds)
+    return out
 
 
 COLUMNS = [
@@ -352,6 +381,7 @@ COLUMNS = [
     ("qps", "QPS", "{:,.0f}"),
     ("p99_ms", "p99 (ms)", "{:.2f}"),
     ("recall", "recall@10", "{:.3f}"),
+    ("qps_ef128", "QPS ef 128 (recall)", "{:,.0f}"),
     ("filtered_10%_qps", "10% filter QPS (recall)", "{:,.0f}"),
     ("filtered_1%_qps", "1% filter QPS (recall)", "{:,.0f}"),
     ("rss_bytes_per_vector", "RSS B/vector", "{:,.0f}"),
@@ -369,7 +399,7 @@ def table(results: list[dict[str, Any]]) -> str:
         for key, _title, fmt in COLUMNS:
             v = r.get(key)
             cell = "—" if v is None else fmt.format(v)
-            rk = key.replace("_qps", "_recall")
+            rk = key.replace("_qps", "_recall").replace("qps_", "recall_")
             if rk != key and r.get(rk) is not None:
                 cell += f" ({r[rk]:.2f})"
             cells.append(cell)
@@ -388,15 +418,16 @@ def plot(results: list[dict[str, Any]], path: Path) -> None:
     except ImportError:
         print("matplotlib is not installed: no plot (pip install matplotlib)", file=sys.stderr)
         return
-    fig, axes = plt.subplots(2, 5, figsize=(22, 8))
+    fig, axes = plt.subplots(2, 6, figsize=(26, 8))
+    series = [(system, index) for system in SYSTEMS for index in ("HNSW", "IVF_FLAT")]
+    colour = {s: f"C{i}" for i, s in enumerate(series)}  # the same colour for a series in every panel
     for ax, (key, title, _fmt) in zip(axes.flat, COLUMNS):
-        for system in SYSTEMS:
-            for index in ("HNSW", "IVF_FLAT"):
-                pts = sorted((r["rows"], r[key]) for r in results
-                             if r["system"] == system and r.get("index", "HNSW") == index and r.get(key))
-                if pts:
-                    ax.plot(*zip(*pts), marker="o", linestyle="-" if index == "HNSW" else "--",
-                            label=f"{system} {index}")
+        for system, index in series:
+            pts = sorted((r["rows"], r[key]) for r in results
+                         if r["system"] == system and r.get("index", "HNSW") == index and r.get(key))
+            if pts:
+                ax.plot(*zip(*pts), marker="o", linestyle="-" if index == "HNSW" else "--",
+                        color=colour[system, index], label=f"{system} {index}")
         ax.set_xscale("log")
         ax.set_yscale("linear" if key == "recall" else "log")
         ax.set_title(title)
@@ -421,6 +452,10 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--cap", type=float, default=900.0, help="seconds per subprocess")
     ap.add_argument("--index", choices=["HNSW", "IVF_FLAT"], default=INDEX)
     ap.add_argument("--build-only", action="store_true", help="skip the serve phase (build figures only)")
+    ap.add_argument("--serve-only", action="store_true",
+                    help="serve what an earlier run built in --work (its build figures are kept from --results)")
+    ap.add_argument("--rounds", type=int, default=1,
+                    help="serve phases per system, the systems in turns; each figure is the median over rounds")
     ap.add_argument("--report-only", action="store_true", help="write the table and plot from --results")
     ap.add_argument("--work", default=os.environ.get("HERON_BENCH_WORK", "/tmp/heron-growth"))
     ap.add_argument("--results", default=str(RESULTS / "growth.json"))
@@ -431,15 +466,42 @@ def main(argv: list[str] | None = None) -> None:
     root = Path(args.work)
     res_path = Path(args.results)
     results: list[dict[str, Any]] = json.loads(res_path.read_text()) if res_path.exists() else []
+    systems = args.systems.split(",")
+
+    def save(figures: dict[str, Any]) -> None:
+        nonlocal results
+        key = (figures["rows"], figures["system"], INDEX)
+        results = [x for x in results if (x["rows"], x["system"], x.get("index", "HNSW")) != key] + [figures]
+        res_path.parent.mkdir(parents=True, exist_ok=True)
+        res_path.write_text(json.dumps(results, indent=1))
+
     for n in (int(s) for s in args.sizes.split(",") if not args.report_only):
         data = prepare(n, root)
-        for system in args.systems.split(","):
-            r = run(system, n, data, root, args.seconds, args.cap,
-                    ("build",) if args.build_only else ("build", "serve"))
-            key = (n, system, INDEX)
-            results = [x for x in results if (x["rows"], x["system"], x.get("index", "HNSW")) != key] + [r]
-            res_path.parent.mkdir(parents=True, exist_ok=True)
-            res_path.write_text(json.dumps(results, indent=1))
+        built: dict[str, dict[str, Any]] = {}
+        for system in systems:
+            if args.serve_only:  # the build figures of the run that left the work folder
+                old = next((x for x in results if (x["rows"], x["system"], x.get("index", "HNSW")) == (n, system, INDEX)),
+                           {})
+                built[system] = {"system": system, "rows": n, "index": INDEX,
+                                 **{k: old[k] for k in BUILD_KEYS if k in old}}
+                if not work_dir(root, system, n).exists():
+                    built[system]["error"] = f"serve: nothing built in {work_dir(root, system, n)}"
+            else:
+                built[system] = build(system, n, data, root, args.seconds, args.cap)
+                save(built[system])
+        if args.build_only:
+            continue
+        served: dict[str, list[dict[str, Any]]] = {system: [] for system in systems}
+        for _ in range(args.rounds):  # the systems in turns, so that a change of the machine's load hits each
+            for system in systems:
+                if "error" not in built[system]:
+                    r = run_phase(system, n, data, work_dir(root, system, n), "serve", args.seconds, args.cap)
+                    if "error" in r:
+                        built[system]["error"] = r["error"]
+                    else:
+                        served[system].append(r)
+        for system in systems:
+            save({**built[system], **(medians(served[system]) if served[system] else {})})
     md = table(results)
     Path(args.table).write_text(md + "\n")
     print(md)
