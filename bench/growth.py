@@ -433,7 +433,8 @@ def plot(results: list[dict[str, Any]], path: Path) -> None:
         ax.set_title(title)
         ax.set_xlabel("rows")
         ax.grid(True, which="both", alpha=0.3)
-    axes.flat[0].legend()
+    if axes.flat[0].get_legend_handles_labels()[1]:
+        axes.flat[0].legend()
     fig.tight_layout()
     fig.savefig(path, dpi=80)
     print(f"plot: {path}", file=sys.stderr)
