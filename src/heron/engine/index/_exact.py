@@ -268,11 +268,11 @@ def exact_search(
         return sparse_exact_search(vectors, queries, k, allow=allow)
     n = vectors.shape[0]
     x, ids, mask = _restrict(vectors, allow, n)
+    if sq_norms is not None and ids is not None:  # the norms of the gathered rows, in their order
+        sq_norms = sq_norms[ids]
     nq = np.asarray(queries).shape[0] if not sp.issparse(queries) else queries.shape[0]
     if x.shape[0] and mask is None and metric in ("L2", "IP") and dtype is not DataType.BINARY_VECTOR:
         return _faiss_knn(dtype, metric, x, ids, queries, k, sq_norms)
-    if sq_norms is not None and ids is not None:
-        sq_norms = sq_norms[ids]
     if x.shape[0] and mask is None and metric == "COSINE" and dtype is not DataType.BINARY_VECTOR \
             and nq <= BLAS_IP_MAX_NQ:
         return _blas_cosine(dtype, x, ids, queries, k, sq_norms)
