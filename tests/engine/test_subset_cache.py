@@ -140,3 +140,26 @@ def test_rows_gathered_from_flat_storage_equal_the_index_own_reconstruction(cach
     assert allow[rows[rows >= 0]].all()
     if index_type == "HNSW":  # gathered and scanned exactly at once, but not cached yet
         assert (rows == truth).mean() > 0.999 and not cache._items
+
+
+def test_l2_scans_of_hot_rows_keep_their_norms(cache, monkeypatch):
+    """An L2 scan of the hot rows re-checks its candidates with their norms, computed once and kept with them."""
+    from heron.engine.index import _exact
+
+    x, q = clustered(4000, 8, 10, seed=6)
+    x[:280] = x[0]  # duplicates: 40 kept rows tie, so the scan re-checks with the norms
+    idx = build_index(DataType.FLOAT_VECTOR, 8, "HNSW", "L2", {"M": 8, "efConstruction": 40}, x)
+    a = np.zeros(len(x), bool)
+    a[::7] = True
+    a.flags.writeable = False
+    q = np.concatenate([x[:1], q])
+    seen = []
+    real = _exact._guard_l2
+    monkeypatch.setattr(_exact, "_guard_l2", lambda *args: (seen.append(args[-1]), real(*args))[1])
+    for _ in range(3):
+        scores, rows = idx.search(q, 5, allow=a)
+        assert (rows == reference_topk("L2", x, q, 5, a)).all()
+        assert rows[0].tolist() == [0, 7, 14, 21, 28] and (scores[0] == 0).all()
+    assert idx._hot is not None and idx._hot[0] is a and idx._hot[2] is not None
+    assert np.array_equal(idx._hot[2], np.einsum("ij,ij->i", idx._hot[1][1], idx._hot[1][1]))
+    assert seen[-1] is idx._hot[2] and seen[-2] is idx._hot[2]  # the kept norms, not new ones per search

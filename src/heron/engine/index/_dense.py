@@ -184,9 +184,10 @@ class DenseIndex(VectorIndex):
         self._params_cache: dict[tuple[Any, ...], Any] = {}
         self._mapped: MappedBlob | None = None
         self._owner = new_owner()
-        #: The last read-only mask answered from gathered rows, and those rows: a filter that
-        #: comes back on every call skips the subset cache's lookup (one entry, a quarter of its bytes at most).
-        self._hot: tuple[np.ndarray, tuple[np.ndarray, np.ndarray]] | None = None
+        #: The last read-only mask answered from gathered rows, those rows, and (once an L2 scan asked) their
+        #: squared norms: a filter that comes back on every call skips the subset cache's lookup (one entry, a
+        #: quarter of its bytes at most), and its L2 scans the norms' computation (`_hot_norms`).
+        self._hot: tuple[np.ndarray, tuple[np.ndarray, np.ndarray], np.ndarray | None] | None = None
         #: Where a large HNSW index keeps each row (`_layout`), or None: its numbers are the rows.
         self.layout = layout
         #: Rows added by `extended` since the index was last built from all its rows (`engine._rebuild`).
@@ -410,12 +411,14 @@ class DenseIndex(VectorIndex):
             if allow is not None and (ids is not None or kept * self.dim <= CACHED_SCAN_BUDGET):
                 sub = self._kept_rows(allow, kept, ids)
                 if sub is not None and not allow.flags.writeable and kept * self.dim * 4 <= SUBSETS.max_bytes // 4:
-                    self._hot = (allow, sub)
+                    self._hot = (allow, sub, None)
         if sub is not None:
             ids, vecs = sub
-            if q.shape[0] == 1 and self._exact_metric() == "IP":
+            metric = self._exact_metric()
+            if q.shape[0] == 1 and metric == "IP":
                 return grouped_top_k(ids, vecs, q[0], k, self._owner) or ip_top_one(vecs, ids, q[0], k)
-            s, r = exact_search(DataType.FLOAT_VECTOR, self._exact_metric(), vecs, q, k)
+            norms = self._hot_norms(allow, sub) if metric == "L2" and allow is not None else None
+            s, r = exact_search(DataType.FLOAT_VECTOR, metric, vecs, q, k, sq_norms=norms)
             return s, np.where(r >= 0, ids[np.maximum(r, 0)], -1)
         sp_ = self._faiss_params(k, allow, kept, params)
         n = q.shape[0]  # faiss's own search(), less its argument checks (q is C-contiguous float32)
@@ -428,6 +431,20 @@ class DenseIndex(VectorIndex):
         if rows[-1, k - 1] < 0 or n > 1:  # faiss leaves unfilled slots (row -1) at the end of a row
             dist[rows < 0] = float("-inf") if larger_is_better(self.metric) else float("inf")
         return dist, rows if self.layout is None else self.layout.rows(rows)
+
+    def _hot_norms(self, allow: np.ndarray, sub: tuple[np.ndarray, np.ndarray]) -> np.ndarray | None:
+        """The squared norms of the hot gathered rows `sub` (made once, kept with them), or None if `sub` is not hot.
+
+        An exact L2 scan re-checks its candidates against a bound that takes the rows' norms
+        (`_exact._guard_l2`): computed per search, they cost as much as the scan itself.
+        """
+        hot = self._hot
+        if hot is None or hot[0] is not allow or hot[1] is not sub:
+            return None
+        if hot[2] is None:
+            vecs = sub[1]
+            hot = self._hot = (allow, sub, np.einsum("ij,ij->i", vecs, vecs))
+        return hot[2]
 
     def _range(
         self,
