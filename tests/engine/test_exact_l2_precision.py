@@ -67,3 +67,42 @@ def test_filtered_search_over_fresh_duplicates(tmp_path, monkeypatch, interim):
         hits = c.search("c", [[1.0] * 8], limit=10, filter="t == 0", output_fields=["t"])[0]
         assert len(hits) == 10
         assert all(h["distance"] == 0.0 and h["entity"]["t"] == 0 and h["id"] < 200 for h in hits)
+
+
+@pytest.mark.parametrize("n", [5, 10, 26, 27, 300, 5000])
+def test_l2_top_one_is_the_exact_scan(n):
+    """The quick lane's L2 scan of gathered rows gives `exact_search`'s hits and distances, or leaves it to it."""
+    from heron.engine.index._exact import l2_top_one
+
+    rng = np.random.default_rng(n)
+    x = (rng.standard_normal((n, 16)) * 3 + 100).astype(np.float32)  # long vectors: the matrix form rounds
+    ids = np.sort(rng.choice(10 * n, n, replace=False))
+    norms = np.einsum("ij,ij->i", x, x)
+    answered = asked = 0
+    for q in np.concatenate([x[:3] + 0.01, rng.standard_normal((5, 16)).astype(np.float32) * 3 + 100]):
+        for k in sorted({1, min(10, n), n}):
+            want_s, want_r = exact_search(DataType.FLOAT_VECTOR, "L2", x, q[None], k)
+            got = l2_top_one(x, ids, q, k, norms)
+            asked += 1
+            if got is not None:
+                answered += 1
+                assert got[0].tolist() == want_s.tolist() and got[1].tolist() == ids[want_r].tolist()
+    assert answered >= 0.9 * asked  # it answers nearly always: a lane that never engages fails here
+
+
+def test_l2_top_one_leaves_ties_at_the_cut_and_bad_rows_to_the_full_scan():
+    from heron.engine.index._exact import l2_top_one
+
+    x = np.random.default_rng(3).standard_normal((500, 8)).astype(np.float32)
+    x[100:160] = 0.5  # 60 rows at the same distance: more than the candidates
+    ids = np.arange(500) * 2
+    norms = np.einsum("ij,ij->i", x, x)
+    q = np.full(8, 0.5, dtype=np.float32)
+    assert l2_top_one(x, ids, q, 10, norms) is None  # the general scan decides which tied rows come first
+    got = l2_top_one(x[:20], ids[:20], q, 10, norms[:20])  # all rows candidates: exact at once
+    want_s, want_r = exact_search(DataType.FLOAT_VECTOR, "L2", x[:20], q[None], 10)
+    assert got is not None and got[1].tolist() == (want_r * 2).tolist() and got[0].tolist() == want_s.tolist()
+    bad = x.copy()
+    bad[3] = np.inf
+    with np.errstate(invalid="ignore", over="ignore"):  # rows are checked finite at insert: this is the last guard
+        assert l2_top_one(bad, ids, bad[3], 10, np.einsum("ij,ij->i", bad, bad)) is None

@@ -28,6 +28,7 @@ from ._exact import (
     exact_search,
     in_range,
     ip_top_one,
+    l2_top_one,
     normalized,
     sort_hits,
 )
@@ -386,15 +387,20 @@ class DenseIndex(VectorIndex):
         """`search` of one filtered query whose kept rows are already gathered for a scan (`_hot`): the scan
         `_search` would run, without the general checks and thread settings (each scan sets its own)."""
         hot = self._hot
-        if hot is None or hot[0] is not allow or query.shape[1] != self.dim or self._exact_metric() != "IP":
+        metric = self._exact_metric()
+        if hot is None or hot[0] is not allow or query.shape[1] != self.dim or metric not in ("IP", "L2"):
             return self.search(query, k, allow=allow, params=params, rows=rows)
         ids, vecs = hot[1]
         q = normalized(query)[0] if self.metric == "COSINE" else query[0]
         self._enter(rows)
         try:
-            return grouped_top_k(ids, vecs, q, k, self._owner) or ip_top_one(vecs, ids, q, k)
+            if metric == "IP":
+                return grouped_top_k(ids, vecs, q, k, self._owner) or ip_top_one(vecs, ids, q, k)
+            norms = self._hot_norms(allow, hot[1])
+            got = None if norms is None else l2_top_one(vecs, ids, q, k, norms)
         finally:
             self._leave()
+        return got if got is not None else self.search(query, k, allow=allow, params=params, rows=rows)
 
     def _search(
         self, queries: Any, k: int, allow: np.ndarray | None, kept: int, params: dict[str, Any]

@@ -383,6 +383,38 @@ def ip_top_one(x: np.ndarray, ids: np.ndarray, q: np.ndarray, k: int) -> tuple[n
     return out_s, out_r
 
 
+def l2_top_one(x: np.ndarray, ids: np.ndarray, q: np.ndarray, k: int,
+               xsq: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+    """`ip_top_one` for L2, with the rows' squared norms ``xsq``: `exact_search`'s answer, or None where it must answer.
+
+    The `l2_candidates` best by ``|x|^2 - 2 x.q + |q|^2`` (one BLAS product) are
+    re-scored as sums of squared differences, as `_refine_l2` does; where a row
+    left out may lie within the rounding of the matrix form of the k-th distance
+    (`_guard_l2`'s bound), or a score is not finite, None.
+    """
+    n = x.shape[0]
+    wide = min(l2_candidates(k), n)
+    if wide == n:  # every row a candidate: each scored exactly at once
+        d, rows, edge = x - q, ids, 0.0
+    else:
+        with blas_threads_for(1):
+            s = x @ q
+        s *= np.float32(-2)
+        s += xsq
+        approx, cols = _row_best(s, wide, False)
+        d, rows = x[cols] - q, ids[cols]
+        qsq = float(q @ q)
+        err = 8 * 1.2e-7 * (float(xsq.max()) + qsq) + 1e-30
+        edge = float(approx[-1]) + qsq - 2 * err  # no row left out lies nearer than this, rounding included
+    exact = np.einsum("ij,ij->i", d, d)
+    order = np.lexsort((rows, exact))[:k]
+    vals, rows = exact[order], rows[order]
+    last = float(vals[-1]) if len(vals) == k else math.nan
+    if not math.isfinite(last) or (wide < n and not (math.isfinite(edge) and edge > last)):
+        return None
+    return vals[None], rows[None]
+
+
 def check_range(metric: str, radius: Any, range_filter: Any) -> tuple[float, float | None]:
     """Validate range-search bounds for the metric's direction."""
     r = _number("radius", radius)
