@@ -390,7 +390,7 @@ def l2_top_one(x: np.ndarray, ids: np.ndarray, q: np.ndarray, k: int,
     The `l2_candidates` best by ``|x|^2 - 2 x.q + |q|^2`` (one BLAS product) are
     re-scored as sums of squared differences, as `_refine_l2` does; where a row
     left out may lie within the rounding of the matrix form of the k-th distance
-    (`_guard_l2`'s bound), or a score is not finite, None.
+    (a wider bound than `_guard_l2`'s), or a score is not finite, None.
     """
     n = x.shape[0]
     wide = min(l2_candidates(k), n)
@@ -404,7 +404,8 @@ def l2_top_one(x: np.ndarray, ids: np.ndarray, q: np.ndarray, k: int,
         approx, cols = _row_best(s, wide, False)
         d, rows = x[cols] - q, ids[cols]
         qsq = float(q @ q)
-        err = 8 * 1.2e-7 * (float(xsq.max()) + qsq) + 1e-30
+        # float32 sums of d products err by at most about d * 2^-24 of their magnitudes (as `_grouped_scan` bounds)
+        err = (x.shape[1] + 2) * 2.0**-23 * (float(xsq.max()) + qsq) + 1e-30
         edge = float(approx[-1]) + qsq - 2 * err  # no row left out lies nearer than this, rounding included
     exact = np.einsum("ij,ij->i", d, d)
     order = np.lexsort((rows, exact))[:k]
