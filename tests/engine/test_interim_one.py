@@ -177,3 +177,22 @@ def test_copies_in_use_are_not_dropped_for_another(merge_at_once, monkeypatch) -
     second = _interim_merged.merged_for([ivf for ivf, _, _ in two])
     assert second is not None and list(_interim_merged._MERGED.values()) == [second]
     assert _interim_merged.merged_for([ivf for ivf, _, _ in one]) is None  # now it is the one refused
+
+
+@pytest.mark.parametrize("by_segment", [0, 10], ids=["a-row-at-a-time", "a-segment-at-a-time"])
+def test_candidates_are_gathered_in_their_order_from_their_segments(by_segment: int, monkeypatch) -> None:
+    monkeypatch.setattr(_interim_one, "GATHER_BY_SEGMENT", by_segment)
+    x = _clustered(9000, 16, 7)
+    parts = _parts("L2", [0, 4000, 4500, 9000], x)
+    rng = np.random.default_rng(3)
+    at = rng.integers(0, 3, 40)
+    at[:5] = 2  # one segment may hold none, or most
+    rows = np.array([rng.integers(0, parts[a][2]) for a in at.tolist()])
+    got = _interim_one._gathered(parts, at, rows)
+    want = np.stack([parts[a][1][r] for a, r in zip(at.tolist(), rows.tolist())])
+    assert np.array_equal(got, want)
+    none_from_first = at.copy()
+    none_from_first[none_from_first == 0] = 1
+    rows1 = np.minimum(rows, 499)
+    assert np.array_equal(_interim_one._gathered(parts, none_from_first, rows1),
+                          np.stack([parts[a][1][r] for a, r in zip(none_from_first.tolist(), rows1.tolist())]))

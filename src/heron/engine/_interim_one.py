@@ -93,11 +93,8 @@ def together_one(parts: Parts, queries: np.ndarray, k: int) -> tuple[np.ndarray,
         return None  # fewer candidates than hits: the caller scans exactly
     if count == 1:
         x = as_float32(dtype, parts[0][1][rows])
-    else:  # a row at a time: a few dozen rows, from up to as many segments
-        x = np.empty((rows.shape[0], first.dim), dtype=parts[0][1].dtype)
-        for i, (a, r) in enumerate(zip(at.tolist(), rows.tolist())):
-            x[i] = parts[a][1][r]
-        x = as_float32(dtype, x)
+    else:
+        x = as_float32(dtype, _gathered(parts, at, rows))
     if metric == "L2":
         diff = x - q
         scores = np.einsum("kd,kd->k", diff, diff)
@@ -109,6 +106,28 @@ def together_one(parts: Parts, queries: np.ndarray, k: int) -> tuple[np.ndarray,
     taken = pos >= 0
     out_rows = np.where(taken, rows[pos], -1)
     return best, np.where(taken, at[pos], 0), out_rows
+
+
+#: Up to this many segments, a search's candidate rows are gathered a segment at a time; past it, a row at a time.
+GATHER_BY_SEGMENT = 3
+
+
+def _gathered(parts: Parts, at: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """The stored vectors of candidates ``(at[i], rows[i])`` (segment, row) of `parts`, in that order.
+
+    A few dozen rows: from two or three segments one fancy index each costs a third of a row at a time
+    (16 against 51 us for 40 rows of 384 dims from two segments); from more, a row at a time costs less.
+    """
+    x = np.empty((rows.shape[0], parts[0][0].dim), dtype=parts[0][1].dtype)
+    if len(parts) <= GATHER_BY_SEGMENT:
+        for j, (_ivf, vectors, _top) in enumerate(parts):
+            sel = at == j
+            if sel.any():
+                x[sel] = vectors[rows[sel]]
+    else:
+        for i, (a, r) in enumerate(zip(at.tolist(), rows.tolist())):
+            x[i] = parts[a][1][r]
+    return x
 
 
 def _bounded_one(parts: Parts, coarse: np.ndarray, assign: np.ndarray, k: int,
