@@ -23,12 +23,12 @@ from heron.engine.index._vector_index import load_index
 DIM = 16
 
 
-def _create(c: Any, name: str = "r") -> None:
+def _create(c: Any, name: str = "r", ef_construction: int = 40) -> None:
     schema = c.create_schema()
     schema.add_field("id", heron.DataType.INT64, is_primary=True)
     schema.add_field("vec", heron.DataType.FLOAT_VECTOR, dim=DIM)
     idx = c.prepare_index_params()
-    idx.add_index("vec", index_type="HNSW", metric_type="L2", params={"M": 8, "efConstruction": 40})
+    idx.add_index("vec", index_type="HNSW", metric_type="L2", params={"M": 8, "efConstruction": ef_construction})
     c.create_collection(name, schema=schema, index_params=idx)
 
 
@@ -101,6 +101,40 @@ def test_a_graph_below_the_share_or_the_size_is_left_grown(tmp_path, small, monk
             assert _rebuild.wants_rebuild(seg.vindex["vec"][1])
         finally:
             release_engine(e)
+
+
+def test_a_graph_built_with_a_large_ef_construction_is_left_grown(tmp_path, small, monkeypatch):
+    monkeypatch.setattr(_rebuild, "REBUILD_EF_BELOW", 100)
+    vecs = np.random.default_rng(4).standard_normal((5000, DIM)).astype(np.float32)
+    path = str(tmp_path / "db")
+    with heron.Client(path) as c:
+        e = open_engine(path)
+        try:
+            _create(c, "low", ef_construction=99)
+            _create(c, "high", ef_construction=100)
+            for name in ("low", "high"):
+                _load(c, vecs, name=name)
+                c.flush(name)
+            (low,) = _sealed(e, "low")
+            (high,) = _sealed(e, "high")
+            assert low.vindex["vec"][1].grown == 0  # built again
+            idx = high.vindex["vec"][1]
+            assert idx.grown == 4000 and not _rebuild.wants_rebuild(idx)
+            monkeypatch.setattr(_rebuild, "REBUILD_EF_BELOW", 101)
+            assert _rebuild.wants_rebuild(idx)
+            monkeypatch.setattr(_rebuild, "REBUILD_EF_BELOW", 100)
+        finally:
+            release_engine(e)
+    with heron.Client(path) as c:  # an open reads efConstruction back from the index file
+        e = open_engine(path)
+        try:
+            e.wait_background()
+            (high,) = _sealed(e, "high")
+            idx = high.vindex["vec"][1]
+            assert idx.grown == 4000 and idx._index.hnsw.efConstruction == 100
+        finally:
+            release_engine(e)
+        assert _own_rows_found(c, vecs, np.arange(0, 5000, 89), name="high") >= 0.95
 
 
 def test_an_open_builds_again_a_graph_that_was_left_grown(tmp_path, small, monkeypatch):

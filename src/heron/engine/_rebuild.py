@@ -11,9 +11,17 @@ upper-level rows join a graph that is already dense. faiss alone, 1M x 128
 clustered rows, M 16, efConstruction 64, one thread: recall@10 0.902 / 0.937
 at ef 64 / 128 built from all rows, 0.842 / 0.890 grown by 65,536 rows at a
 time from a first 65,536, and 0.845 / 0.892 in slices of 4,096 as merges add
-them. At 200k rows the loss is small (0.992 against 0.984).
+them. At 200k rows the loss is small (0.992 against 0.984). It is small too
+where the rows are linked with a wider search (`bench/grow_loss.py`, the same
+rows, two threads, one call against calls of 65,536, at ef 64 / 128):
+efConstruction 64 0.902 / 0.937 against 0.862 / 0.903; 96 0.924 / 0.969
+against 0.931 / 0.965; 128 0.954 / 0.994 against 0.946 / 0.976; 160 0.962 /
+0.993 against 0.965 / 0.992; 200 (AUTOINDEX's) 0.973 / 0.996 against 0.977 /
+0.996. From 96 on the two differ by 0.02 at most, either way, while a rebuild
+costs minutes of a core (175 s of two threads at 200).
 
-So once a segment's graph holds at least `REBUILD_MIN_ROWS` rows, of which
+So once a segment's graph, built with an efConstruction under
+`REBUILD_EF_BELOW`, holds at least `REBUILD_MIN_ROWS` rows, of which
 `REBUILD_SHARE` or more were added by growing it, and no newer segment waits
 to merge into it (`settled`), it is built again from the segment's rows in
 the background: the merges of a load all grow the graph, and the graph the
@@ -57,15 +65,18 @@ log = logging.getLogger("heron.engine")
 
 #: A graph is built again once this share of its rows came by growing it ...
 REBUILD_SHARE = float(os.environ.get("HERON_REBUILD_SHARE", "0.2"))
-#: ... and it holds at least this many rows (below, growing loses little: see the module docstring).
+#: ... and it holds at least this many rows (below, growing loses little: see the module docstring) ...
 REBUILD_MIN_ROWS = LAYOUT_MIN_ROWS
+#: ... and it was built with an efConstruction under this (from it on, growing loses little: see the module docstring).
+REBUILD_EF_BELOW = int(os.environ.get("HERON_REBUILD_EF_BELOW", "96"))
 
 
 def wants_rebuild(index: VectorIndex) -> bool:
     """Whether `index` is a plain HNSW graph grown enough to be built again (see the module docstring)."""
     return (isinstance(index, DenseIndex) and type(index._index) is faiss.IndexHNSWFlat
             and index.ntotal >= max(REBUILD_MIN_ROWS, 1) and index.grown > 0
-            and index.grown >= REBUILD_SHARE * index.ntotal)
+            and index.grown >= REBUILD_SHARE * index.ntotal
+            and index._index.hnsw.efConstruction < REBUILD_EF_BELOW)
 
 
 def settled(m: Maintenance, coll: Collection, p: Partition, seg: Segment) -> bool:
