@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .growth import prepare
+from .growth import prepare, recall
 
 EFS = (32, 64, 128)
 
@@ -39,9 +39,7 @@ def measure(x: np.ndarray, q: np.ndarray, truth: np.ndarray, ef_construction: in
     out = {"build_s": time.perf_counter() - t0}
     for ef in EFS:
         index.hnsw.efSearch = ef
-        found = index.search(q, truth.shape[1])[1]
-        out[f"recall_ef{ef}"] = float(np.mean([len(set(a) & set(b)) for a, b in zip(found.tolist(), truth.tolist())])
-                                      / truth.shape[1])
+        out[f"recall_ef{ef}"] = recall(index.search(q, truth.shape[1])[1].tolist(), truth)
     return out
 
 
