@@ -152,7 +152,7 @@ def test_the_policy_seals_only_idle_segments_large_enough(tmp_path: Path, monkey
         sealer.stop()  # its thread's own looks (at the real time) would restart the idle clocks under the test's
         _insert(c, _vectors(600), 0)
         _insert(c, _vectors(499), 0, "small")
-        t0 = time.monotonic()
+        t0 = float(int(time.monotonic()))  # whole seconds: t0 + 3601 + 3600 - (t0 + 3601) is exactly 3600
         assert sealer.look(t0) == 0
         assert sealer.look(t0 + 3599) == 0
         _insert(c, _vectors(10, seed=1), 600)  # a write makes the segment busy again
