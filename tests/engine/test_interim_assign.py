@@ -98,3 +98,55 @@ def test_an_index_assigned_in_two_steps_finds_the_exact_top_k() -> None:
     truth = np.argsort(np.square(q[:, None, :] - x[None, :, :]).sum(axis=2), axis=1)[:, :10]
     recall = np.mean([len(set(a) & set(b)) / 10 for a, b in zip(got[1].tolist(), truth.tolist())])
     assert recall >= 0.95
+
+
+@pytest.mark.parametrize("metric", ["L2", "COSINE"])
+def test_the_lists_are_trained_by_heron_s_kmeans_as_well_as_by_faiss_s(metric: str) -> None:
+    x = _interim_ivf.prepared(DataType.FLOAT_VECTOR, metric, _clustered(16384, 32, 7))
+    trained = _interim_ivf.train_lists(32, metric, x)
+    centres = trained.quantizer.reconstruct_n(0, trained.nlist)
+    ours = _interim_assign.kmeans(x, trained.nlist, _interim_ivf.TRAIN_ROUNDS, l2=metric == "L2",
+                                  spherical=metric != "L2")
+    assert np.array_equal(centres, ours)  # faiss's `train` kept the quantizer it was given
+    km = faiss.Kmeans(32, trained.nlist, niter=_interim_ivf.TRAIN_ROUNDS, seed=1234, spherical=metric != "L2",
+                      min_points_per_centroid=1, max_points_per_centroid=10**6)
+    km.train(x)
+
+    def spread(c: np.ndarray) -> float:  # mean squared distance of a row to its nearest centre
+        best, _ = _interim_assign.nearest_centres(x, c, True)
+        return float(np.mean(np.einsum("nd,nd->n", x, x) - 2 * best))
+
+    assert spread(ours) <= 1.03 * spread(km.centroids)
+    if metric == "COSINE":
+        assert np.allclose(np.linalg.norm(ours, axis=1), 1, atol=1e-5)
+
+
+def test_a_centre_no_row_chose_takes_half_of_a_large_list() -> None:
+    x = np.repeat(_clustered(8, 16, 8), 40, axis=0)  # 8 distinct rows, 16 centres: some start on the same row
+    centres = _interim_assign.kmeans(x, 16, 3, l2=True, spherical=False)
+    assert np.isfinite(centres).all()
+    assert len(np.unique(centres, axis=0)) == 16  # none left on top of another
+    _, lists = _interim_assign.nearest_centres(x, centres, True)
+    assert len(np.unique(lists)) == 8  # every row still goes to a centre at its own place
+
+
+def test_nearest_centres_matches_a_flat_search_across_blocks(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(_interim_assign, "BLOCK_ROWS", 100)
+    x = _clustered(1050, 16, 9)
+    c = _clustered(64, 16, 10)
+    for l2, flat in ((True, faiss.IndexFlatL2(16)), (False, faiss.IndexFlatIP(16))):
+        flat.add(c)
+        best, lists = _interim_assign.nearest_centres(x, c, l2)
+        want_d, want = flat.search(x, 1)
+        assert float(np.mean(lists == want.ravel())) > 0.999
+        got_d = np.einsum("nd,nd->n", x, x) - 2 * best if l2 else best
+        assert np.allclose(got_d, want_d.ravel(), rtol=1e-4, atol=1e-3)
+
+
+def test_kmeans_starts_from_faiss_s_draw_and_ends_where_faiss_s_clustering_does() -> None:
+    x = _interim_ivf.prepared(DataType.FLOAT_VECTOR, "COSINE", _clustered(6000, 16, 11))
+    km = faiss.Kmeans(16, 128, niter=3, seed=1234, spherical=True, min_points_per_centroid=1,
+                      max_points_per_centroid=10**6)
+    km.train(x)
+    ours = _interim_assign.kmeans(x, 128, 3, l2=False, spherical=True)
+    assert float(np.mean(np.all(np.abs(ours - km.centroids) < 1e-4, axis=1))) > 0.95

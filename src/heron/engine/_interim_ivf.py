@@ -34,7 +34,7 @@ from typing import Any
 import numpy as np
 
 from .._types import DataType
-from ._interim_assign import TwoStepAssigner, assigner_for, remember
+from ._interim_assign import TwoStepAssigner, assigner_for, kmeans, remember
 from ._interim_codes import DirectCodes, codes_for, remember_codes
 from .index._exact import as_float32, normalized, select_topk
 from .index._faiss import faiss, threads_for
@@ -43,11 +43,12 @@ from .index._faiss import faiss, threads_for
 IVF_NLIST = 1024
 #: Sample rows per list the lists are trained on.
 TRAIN_PER_LIST = 16
-#: k-means rounds the lists are trained with: 3 gave the recall of 10 (0.977 at nprobe 48 on 100k
-#: MiniLM rows) in a third of the time.
+#: k-means rounds the lists are trained with: 3 gave the recall of 10 in a third of the time, and 5 or 8 no
+#: more than 3 (100k MiniLM rows, nprobe 48).
 TRAIN_ROUNDS = 3
-#: Lists a search reads per query (of `IVF_NLIST`): recall@10 0.95 at 32, 0.977 at 48, 0.986 at 64
-#: on 100k x 384 MiniLM rows; 1.0 on 128-d clustered rows from 32 on.
+#: Lists a search reads per query (of `IVF_NLIST`): recall@10 0.95 at 32, 0.948-0.976 at 48 and 0.965-0.978 at
+#: 64 on 100k x 384 MiniLM rows, by the k-means draw (faiss's k-means, with other seeds, spreads as much);
+#: 1.0 on 128-d clustered rows from 32 on.
 IVF_NPROBE = 48
 #: Of those, a search skips the lists that cannot hold a top-k row (L2 and COSINE): every row of a list lies
 #: within the list's radius (its farthest row from its centre) of the centre, so a list whose centre is
@@ -164,10 +165,10 @@ def train_lists(dim: int, metric: str, sample: np.ndarray) -> Any:
     quantizer = faiss.IndexFlatL2(dim) if metric == "L2" else faiss.IndexFlatIP(dim)
     qtype = faiss.ScalarQuantizer.QT_8bit if metric == "L2" else faiss.ScalarQuantizer.QT_8bit_direct_signed
     idx = faiss.IndexIVFScalarQuantizer(quantizer, dim, nlist, qtype, _metric(metric), False)
-    idx.cp.niter = TRAIN_ROUNDS
-    idx.cp.max_points_per_centroid = TRAIN_PER_LIST * 16
-    idx.cp.min_points_per_centroid = 1  # fewer rows per list than faiss advises: no warning, it is on purpose
     x = np.ascontiguousarray(sample, dtype=np.float32)
+    # The lists' centres by Heron's k-means (`_interim_assign.kmeans`, faiss's rounds at a third of the time); with
+    # its quantizer so filled, faiss's `train` trains only the codes (L2: their ranges).
+    quantizer.add(kmeans(x, nlist, TRAIN_ROUNDS, l2=metric == "L2", spherical=metric != "L2"))
     idx.train(x)
     remember(idx, metric, x)
     if metric != "L2":
