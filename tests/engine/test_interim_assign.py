@@ -150,3 +150,13 @@ def test_kmeans_starts_from_faiss_s_draw_and_ends_where_faiss_s_clustering_does(
     km.train(x)
     ours = _interim_assign.kmeans(x, 128, 3, l2=False, spherical=True)
     assert float(np.mean(np.all(np.abs(ours - km.centroids) < 1e-4, axis=1))) > 0.95
+
+
+def test_kmeans_samples_many_rows_per_centre_as_faiss_does() -> None:
+    x = _interim_ivf.prepared(DataType.FLOAT_VECTOR, "L2", _clustered(5000, 16, 12))
+    km = faiss.Kmeans(16, 32, niter=3, seed=1234, min_points_per_centroid=1, max_points_per_centroid=64)
+    km.train(x)  # 2,048 of the 5,000 rows
+    ours = _interim_assign.kmeans(x, 32, 3, l2=True, spherical=False, max_per_centre=64)
+    assert float(np.mean(np.all(np.abs(ours - km.centroids) < 1e-4, axis=1))) > 0.95
+    whole = _interim_assign.kmeans(x, 32, 3, l2=True, spherical=False, max_per_centre=1000)
+    assert not np.allclose(whole, ours)

@@ -69,20 +69,31 @@ def nearest_centres(x: np.ndarray, centres: np.ndarray, l2: bool) -> tuple[np.nd
     return best, lists
 
 
-def kmeans(x: np.ndarray, k: int, rounds: int, *, l2: bool, spherical: bool, seed: int = 1234) -> np.ndarray:
+def _faiss_perm(n: int, seed: int) -> np.ndarray:
+    """faiss's random permutation of ``0..n-1`` for `seed` (``faiss::rand_perm``)."""
+    perm = np.empty(n, dtype=np.int32)
+    faiss.rand_perm(faiss.swig_ptr(perm), n, seed)
+    return perm
+
+
+def kmeans(x: np.ndarray, k: int, rounds: int, *, l2: bool, spherical: bool, seed: int = 1234,
+           max_per_centre: int = 256) -> np.ndarray:
     """`k` centres of rows `x` (float32, ``n >= k``) after `rounds` k-means rounds, as faiss's ``Clustering`` makes them.
 
-    Starts from `k` rows drawn as faiss draws them (its ``rand_perm`` with the
-    seed it uses for a first run); each round assigns every row to its
+    Of more than `max_per_centre` rows per centre, a sample of that many is
+    taken, as faiss takes it (its ``rand_perm`` with the seed). It starts from
+    `k` rows drawn as faiss draws them (``rand_perm`` with the seed it uses for
+    a first run); each round assigns every row to its
     nearest centre (`nearest_centres`) and moves each centre to the mean of its
     rows (``spherical``: scaled to unit length). A centre no row chose takes
     half of a large one, as faiss splits: a list drawn with odds by its rows,
     both centres moved apart by `_SPLIT` in alternating components.
     """
+    if x.shape[0] > max_per_centre * k:
+        x = x[_faiss_perm(x.shape[0], seed)[: max_per_centre * k]]
     n, dim = x.shape
     rng = np.random.default_rng(seed)
-    perm = np.empty(n, dtype=np.int32)
-    faiss.rand_perm(faiss.swig_ptr(perm), n, seed + 1)
+    perm = _faiss_perm(n, seed + 1)
     centres = np.ascontiguousarray(x[perm[:k]], dtype=np.float32)
     for _ in range(rounds):
         _, lists = nearest_centres(x, centres, l2)

@@ -168,7 +168,8 @@ def train_lists(dim: int, metric: str, sample: np.ndarray) -> Any:
     x = np.ascontiguousarray(sample, dtype=np.float32)
     # The lists' centres by Heron's k-means (`_interim_assign.kmeans`, faiss's rounds at a third of the time); with
     # its quantizer so filled, faiss's `train` trains only the codes (L2: their ranges).
-    quantizer.add(kmeans(x, nlist, TRAIN_ROUNDS, l2=metric == "L2", spherical=metric != "L2"))
+    quantizer.add(kmeans(x, nlist, TRAIN_ROUNDS, l2=metric == "L2", spherical=metric != "L2",
+                         max_per_centre=TRAIN_PER_LIST * 16))
     idx.train(x)
     remember(idx, metric, x)
     if metric != "L2":
