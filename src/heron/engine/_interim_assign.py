@@ -55,7 +55,11 @@ def nearest_centres(x: np.ndarray, centres: np.ndarray, l2: bool) -> tuple[np.nd
     squared distance less ``|x|^2``, halved): larger is nearer either way.
     """
     ct = np.ascontiguousarray(centres.T, dtype=np.float32)
-    half = 0.5 * np.square(ct).sum(axis=0) if l2 else None
+    return _nearest(x, ct, 0.5 * np.square(ct).sum(axis=0) if l2 else None)
+
+
+def _nearest(x: np.ndarray, ct: np.ndarray, half: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+    """`nearest_centres` against transposed centres ``ct`` and, for L2, their halved squared norms ``half``."""
     n = x.shape[0]
     best = np.empty(n, dtype=np.float32)
     lists = np.empty(n, dtype=np.int64)
@@ -95,6 +99,7 @@ def kmeans(x: np.ndarray, k: int, rounds: int, *, l2: bool, spherical: bool, see
     rng = np.random.default_rng(seed)
     perm = _faiss_perm(n, seed + 1)
     centres = np.ascontiguousarray(x[perm[:k]], dtype=np.float32)
+    sign = np.where(np.arange(dim) % 2 == 0, 1, -1).astype(np.float32) * _SPLIT
     for _ in range(rounds):
         _, lists = nearest_centres(x, centres, l2)
         counts = np.bincount(lists, minlength=k)
@@ -102,7 +107,6 @@ def kmeans(x: np.ndarray, k: int, rounds: int, *, l2: bool, spherical: bool, see
         held = np.flatnonzero(counts)
         starts = np.concatenate([[0], np.cumsum(counts[held])[:-1]])
         centres[held] = np.add.reduceat(x[order], starts, axis=0) / counts[held, None].astype(np.float32)
-        sign = np.where(np.arange(dim) % 2 == 0, 1, -1).astype(np.float32) * _SPLIT
         for empty in np.flatnonzero(counts == 0).tolist():
             weights = np.maximum(counts - 1, 0).astype(np.float64)
             big = int(rng.choice(k, p=weights / weights.sum()))
@@ -183,16 +187,13 @@ class TwoStepAssigner:
         return self._scored(x, best, lists)
 
     def nearest(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """`assign` against every centre: each row's nearest list, exactly (one matrix product on this thread).
+        """`assign` against every centre: each row's nearest list, exactly (`nearest_centres`, on this thread).
 
         Not faiss's flat search: below ``faiss.cvar.distance_compute_blas_threshold``
         queries (128,000 in faiss 1.15) it compares row by row, ~4x slower here.
         """
-        s = x @ self._all_centres
-        if not self.ip:
-            s -= self._all_half_sq
-        lists = s.argmax(axis=1)
-        return self._scored(x, s[np.arange(x.shape[0]), lists], lists)
+        best, lists = _nearest(x, self._all_centres, None if self.ip else self._all_half_sq)
+        return self._scored(x, best, lists)
 
     def _scored(self, x: np.ndarray, best: np.ndarray, lists: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """``(near, lists)`` from the rows' best scores: the inner products (IP), or squared L2 distances."""
