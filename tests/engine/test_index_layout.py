@@ -10,6 +10,7 @@ from __future__ import annotations
 import errno
 import io
 import time
+import tracemalloc
 from typing import Any
 
 import numpy as np
@@ -165,20 +166,71 @@ def test_a_collection_answers_the_same_before_and_after_a_reopen(tmp_path, monke
         assert c.search("c", data=x[:5], limit=10, filter="tag == 1", output_fields=["tag"]) == tagged
 
 
-def test_no_room_for_the_temporary_copy_leaves_the_index_as_built(monkeypatch):
-    """The rows pass through a temporary file (no second copy in memory); a full disk renumbers nothing."""
+def _graph(raw: Any) -> list[Any]:
+    """An HNSW index's vectors, links, link offsets, levels and entry point, copied."""
+    h = raw.hnsw
+    return [faiss.vector_to_array(faiss.downcast_index(raw.storage).codes)] + [
+        faiss.vector_to_array(v) for v in (h.neighbors, h.offsets, h.levels)] + [h.entry_point]
+
+
+def _same_graph(a: list[Any], b: list[Any]) -> None:
+    for x, y in zip(a[:-1], b[:-1]):
+        np.testing.assert_array_equal(x, y)
+    assert a[-1] == b[-1]
+
+
+def test_the_renumbering_is_faiss_own_without_second_copies(monkeypatch):
+    """Vectors, links, offsets, levels and entry point come out as faiss's ``permute_entries`` leaves them."""
+    plain, _ = _pair("L2", monkeypatch)
+    monkeypatch.setattr(_layout, "STEP_BYTES", 4096)  # many pieces, their edges inside rows' links
+    perm = np.random.default_rng(3).permutation(ROWS).astype(np.int64)
+    theirs, ours = faiss.clone_index(plain._index), faiss.clone_index(plain._index)
+    theirs.permute_entries(perm)
+    _layout._renumber(faiss.rev_swig_ptr(faiss.downcast_index(ours.storage).get_xb(), ROWS * DIM).reshape(ROWS, DIM),
+                      ours.hnsw, perm)
+    assert int(np.diff(faiss.vector_to_array(ours.hnsw.offsets)).max()) > 2 * PARAMS["M"]  # upper levels' rows too
+    _same_graph(_graph(ours), _graph(theirs))
+    assert not np.array_equal(_graph(ours)[1], _graph(plain._index)[1])
+
+
+def test_the_renumbering_holds_pieces_not_a_second_graph(monkeypatch):
+    """Beside the index, the renumbering holds arrays of a few numbers per row and pieces of `STEP_BYTES`."""
+    n, d = 20_000, 4
+    raw = faiss.IndexHNSWFlat(d, 16)
+    raw.add(np.random.default_rng(4).standard_normal((n, d)).astype(np.float32))
+    links = int(raw.hnsw.neighbors.size()) * 4
+    monkeypatch.setattr(_layout, "STEP_BYTES", 16 << 10)
+    xb = faiss.rev_swig_ptr(faiss.downcast_index(raw.storage).get_xb(), n * d).reshape(n, d)
+    perm = np.random.default_rng(5).permutation(n).astype(np.int64)
+    tracemalloc.start()
+    try:
+        _layout._renumber(xb, raw.hnsw, perm)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < links / 2, (peak, links)  # a second copy of the links (or of the vectors) would be more
+
+
+@pytest.mark.parametrize("full_at", [0, 1])
+def test_no_room_for_the_temporary_copy_leaves_the_index_as_built(full_at, monkeypatch):
+    """The rows and links pass through temporary files (no second copy in memory); a full disk renumbers nothing."""
     plain, _ = _pair("L2", monkeypatch)
 
     class Full(io.BytesIO):
         def write(self, b: Any) -> int:
             raise OSError(errno.ENOSPC, "No space left on device")
 
-    monkeypatch.setattr(_layout.tempfile, "TemporaryFile", lambda **_: Full())
+    made: list[int] = []  # the first file (the rows') or the second (the links') finds the disk full
+
+    def temporary(**_: Any) -> io.BytesIO:
+        made.append(1)
+        return Full() if len(made) - 1 == full_at else io.BytesIO()
+
+    monkeypatch.setattr(_layout.tempfile, "TemporaryFile", temporary)
     raw = faiss.clone_index(plain._index)
-    before = faiss.rev_swig_ptr(faiss.downcast_index(raw.storage).get_xb(), ROWS * DIM).copy()
+    before = _graph(raw)
     assert lay_out(raw, None) is None
-    after = faiss.rev_swig_ptr(faiss.downcast_index(raw.storage).get_xb(), ROWS * DIM)
-    np.testing.assert_array_equal(after, before)
+    _same_graph(_graph(raw), before)
     same = DenseIndex(DataType.FLOAT_VECTOR, DIM, "HNSW", "L2", PARAMS, index=raw)
     q = _data(8, 20)
     _same(same.search(q, 10, params=SP), plain.search(q, 10, params=SP))
@@ -215,9 +267,9 @@ def test_renumbering_leaves_callers_a_core_while_they_are_busy(busy, monkeypatch
     """As the build's slices do (`build_threads`); the thread count is back to what it was afterwards."""
     monkeypatch.setattr(_layout, "LAYOUT_MIN_ROWS", 1000)
     seen: list[int] = []
-    real = _layout._permute_rows
-    monkeypatch.setattr(_layout, "_permute_rows", lambda xb, perm: (seen.append(faiss.omp_get_max_threads()),
-                                                                    real(xb, perm))[1])
+    real = _layout._renumber
+    monkeypatch.setattr(_layout, "_renumber", lambda xb, h, perm: (seen.append(faiss.omp_get_max_threads()),
+                                                                   real(xb, h, perm))[1])
     monkeypatch.setattr(_layout, "build_threads", lambda full, b: 1 if b else full + 1)
     before = faiss.omp_get_max_threads()
     built = build_index(DataType.FLOAT_VECTOR, DIM, "HNSW", "L2", PARAMS, _data(1, ROWS), busy=lambda: busy)

@@ -5,7 +5,7 @@ their vectors and graph links in that order. Rows arrive in no order of
 place, so the few thousand vectors one search compares lie all over the
 index: at 1M x 128 (650 MB of vectors and links) nearly every one is a cache
 miss. Once built, the index's rows are renumbered (the same graph, the
-same hits: faiss renumbers the links, `_permute_rows` the vectors) so that rows near one
+same hits: `_renumber` renumbers the vectors and the graph's links in place) so that rows near one
 another in space lie near one another in memory: sorted by the nearest of
 `LAYOUT_CELLS` k-means centres over a sample. Measured on 1M x 128 clustered
 rows (COSINE, M 16, efConstruction 200, ef 128, one query per call, faiss's
@@ -40,8 +40,8 @@ LAYOUT_CELLS = 256
 #: Sample rows per centre the centres are trained on, and the k-means rounds.
 LAYOUT_SAMPLE_PER_CELL = 40
 LAYOUT_ROUNDS = 5
-#: Bytes of rows written to or read from the temporary file at a time while the rows are renumbered.
-STEP_BYTES = 32 << 20
+#: Bytes of vectors or links written to or read from the temporary files at a time while the rows are renumbered.
+STEP_BYTES = 8 << 20
 
 
 class Layout:
@@ -141,9 +141,8 @@ def lay_out(index: Any, layout: Layout | None, busy: Callable[[], bool] | None =
 
     `layout` is the index's layout so far (None: numbers are rows). An index
     of another kind, or of fewer than `LAYOUT_MIN_ROWS` rows, is left as it
-    is and `layout` returned; so is one whose vectors find no room in a
-    temporary file (`_permute_rows`). faiss renumbers the graph's links itself,
-    with a second copy of them for a moment (128 MB at 1M rows, M 16). While
+    is and `layout` returned; so is one whose vectors and links find no room in
+    temporary files (`_renumber`). While
     `busy()` (callers' requests coming in) it runs on `build_threads`, as the
     build before it does, leaving the callers a core.
     """
@@ -170,40 +169,70 @@ def _lay_out(index: Any, layout: Layout | None, n: int) -> Layout | None:
     _, cell = km.index.search(xb, 1)
     perm = np.argsort(cell.ravel(), kind="stable").astype(np.int64)
     try:
-        _permute_rows(xb, perm)
+        _renumber(xb, index.hnsw, perm)
     except _NoRoom as exc:
         log.warning("an index of %d rows stays in the order its rows came: %s", n, exc.__cause__)
         return layout
-    index.hnsw.permute_entries(faiss.swig_ptr(perm))
     return Layout(perm if layout is None else layout.order[perm])
 
 
 class _NoRoom(Exception):
-    """The temporary copy of the rows could not be written; the rows are as they were."""
+    """The temporary copy of the rows or links could not be written; the index is as it was."""
 
 
-def _permute_rows(xb: np.ndarray, perm: np.ndarray) -> None:
-    """``xb[:] = xb[perm]`` in place, the rows passing through a temporary file in pieces of `STEP_BYTES`.
+def _renumber(xb: np.ndarray, hnsw: Any, perm: np.ndarray) -> None:
+    """Renumber an HNSW index's rows in place: its number ``i`` goes to the row numbered ``perm[i]`` so far.
 
-    faiss's own renumbering of the vectors would hold a second copy of them
-    in memory (512 MB at 1M x 128) while the merged index and the one it
-    grew from are both held: that moment is the peak of a large load. Every
-    row is written out before the first is overwritten, so a failure to
-    write (`_NoRoom`) leaves `xb` untouched; a failure to read back what was
-    written (`OSError`) leaves it half renumbered and the caller's index unusable.
+    What faiss's ``IndexHNSW.permute_entries`` does, without its second copy
+    of the vectors (512 MB at 1M x 128) and of the graph's links (136 MB at
+    1M rows, M 16), held while the merged index and the one it grew from are
+    both held: that moment was the peak of a large load. The permuted vectors
+    and links pass through temporary files in pieces of `STEP_BYTES`. Every
+    piece is written out before the first is read back over the old ones, so
+    a failure to write (`_NoRoom`) leaves the index untouched; a failure to
+    read back what was written (`OSError`) leaves it half renumbered and the
+    caller's index unusable.
     """
     n = xb.shape[0]
-    step = max(1, STEP_BYTES // max(1, xb.strides[0]))
-    with tempfile.TemporaryFile(prefix="heron-layout-") as f:
+    links = faiss.rev_swig_ptr(hnsw.neighbors.data(), hnsw.neighbors.size())
+    offsets = faiss.rev_swig_ptr(hnsw.offsets.data(), n + 1)
+    levels = faiss.rev_swig_ptr(hnsw.levels.data(), n)
+    sizes = np.diff(offsets.view(np.int64))[perm]  # each new number's count of link slots
+    new_offsets = np.zeros(n + 1, dtype=np.uint64)
+    np.cumsum(sizes, out=new_offsets[1:])
+    number = np.empty(n, dtype=np.int32)  # the new number of each old one
+    number[perm] = np.arange(n, dtype=np.int32)
+    row_step = max(1, STEP_BYTES // max(1, xb.strides[0]))
+    link_step = max(1, (STEP_BYTES // 48) // max(1, links.shape[0] // n))  # a slot's arrays below: ~48 bytes
+    with tempfile.TemporaryFile(prefix="heron-layout-") as rows_f, \
+            tempfile.TemporaryFile(prefix="heron-layout-") as links_f:
         try:
-            for lo in range(0, n, step):
-                f.write(np.take(xb, perm[lo : lo + step], axis=0).data)
-            f.flush()
+            for lo in range(0, n, row_step):
+                rows_f.write(np.take(xb, perm[lo : lo + row_step], axis=0).data)
+            for lo in range(0, n, link_step):
+                hi = min(n, lo + link_step)
+                first, last = int(new_offsets[lo]), int(new_offsets[hi])
+                # the slots of new numbers lo..hi, read from their old rows' slots, in the new order
+                start = offsets.view(np.int64)[perm[lo:hi]] - new_offsets.view(np.int64)[lo:hi]
+                old = links[np.arange(first, last, dtype=np.int64) + np.repeat(start, sizes[lo:hi])]
+                links_f.write(np.where(old >= 0, number[np.maximum(old, 0)], old).data)
+            rows_f.flush()
+            links_f.flush()
         except OSError as exc:
             raise _NoRoom() from exc
-        f.seek(0)
-        for lo in range(0, n, step):
-            piece = xb[lo : lo + step].data.cast("B")
-            got = f.readinto(piece)
-            if got != piece.nbytes:
-                raise OSError(f"read {got} of {piece.nbytes} bytes of renumbered rows back from a temporary file")
+        _read_back(rows_f, xb.reshape(-1), STEP_BYTES // xb.itemsize, "rows")
+        _read_back(links_f, links, STEP_BYTES // links.itemsize, "graph links")
+    levels[:] = levels[perm]
+    offsets[:] = new_offsets
+    if hnsw.entry_point >= 0:
+        hnsw.entry_point = int(number[hnsw.entry_point])
+
+
+def _read_back(f: Any, into: np.ndarray, step: int, what: str) -> None:
+    """Fill the flat array `into` from the start of file `f`, `step` items at a time."""
+    f.seek(0)
+    for lo in range(0, into.shape[0], step):
+        piece = into[lo : lo + step].data.cast("B")
+        got = f.readinto(piece)
+        if got != piece.nbytes:
+            raise OSError(f"read {got} of {piece.nbytes} bytes of renumbered {what} back from a temporary file")
