@@ -179,7 +179,7 @@ def _same_graph(a: list[Any], b: list[Any]) -> None:
     assert a[-1] == b[-1]
 
 
-def test_the_renumbering_is_faiss_own_without_second_copies(monkeypatch):
+def test_the_renumbering_leaves_the_graph_as_faiss_own_does(monkeypatch):
     """Vectors, links, offsets, levels and entry point come out as faiss's ``permute_entries`` leaves them."""
     plain, _ = _pair("L2", monkeypatch)
     monkeypatch.setattr(_layout, "STEP_BYTES", 4096)  # many pieces, their edges inside rows' links
