@@ -197,9 +197,10 @@ def _renumber(xb: np.ndarray, hnsw: Any, perm: np.ndarray) -> None:
     links = faiss.rev_swig_ptr(hnsw.neighbors.data(), hnsw.neighbors.size())
     offsets = faiss.rev_swig_ptr(hnsw.offsets.data(), n + 1)
     levels = faiss.rev_swig_ptr(hnsw.levels.data(), n)
-    sizes = np.diff(offsets.view(np.int64))[perm]  # each new number's count of link slots
-    new_offsets = np.zeros(n + 1, dtype=np.uint64)
-    np.cumsum(sizes, out=new_offsets[1:])
+    old_at = offsets.view(np.int64)  # each old row's first link slot (faiss's size_t offsets, read as signed)
+    sizes = np.diff(old_at)[perm]  # each new number's count of link slots
+    new_at = np.zeros(n + 1, dtype=np.int64)
+    np.cumsum(sizes, out=new_at[1:])
     number = np.empty(n, dtype=np.int32)  # the new number of each old one
     number[perm] = np.arange(n, dtype=np.int32)
     row_step = max(1, STEP_BYTES // max(1, xb.strides[0]))
@@ -211,10 +212,9 @@ def _renumber(xb: np.ndarray, hnsw: Any, perm: np.ndarray) -> None:
                 rows_f.write(np.take(xb, perm[lo : lo + row_step], axis=0).data)
             for lo in range(0, n, link_step):
                 hi = min(n, lo + link_step)
-                first, last = int(new_offsets[lo]), int(new_offsets[hi])
                 # the slots of new numbers lo..hi, read from their old rows' slots, in the new order
-                start = offsets.view(np.int64)[perm[lo:hi]] - new_offsets.view(np.int64)[lo:hi]
-                old = links[np.arange(first, last, dtype=np.int64) + np.repeat(start, sizes[lo:hi])]
+                start = old_at[perm[lo:hi]] - new_at[lo:hi]
+                old = links[np.arange(new_at[lo], new_at[hi], dtype=np.int64) + np.repeat(start, sizes[lo:hi])]
                 links_f.write(np.where(old >= 0, number[np.maximum(old, 0)], old).data)
             rows_f.flush()
             links_f.flush()
@@ -223,7 +223,7 @@ def _renumber(xb: np.ndarray, hnsw: Any, perm: np.ndarray) -> None:
         _read_back(rows_f, xb.reshape(-1), STEP_BYTES // xb.itemsize, "rows")
         _read_back(links_f, links, STEP_BYTES // links.itemsize, "graph links")
     levels[:] = levels[perm]
-    offsets[:] = new_offsets
+    old_at[:] = new_at
     if hnsw.entry_point >= 0:
         hnsw.entry_point = int(number[hnsw.entry_point])
 
