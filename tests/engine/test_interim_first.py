@@ -21,6 +21,7 @@ import heron
 from heron._types import DataType
 from heron.engine import (
     _interim,
+    _interim_fast,
     _interim_ivf,
     _interim_merged,
     _interim_one,
@@ -138,11 +139,11 @@ def _both(lane: Any, c: heron.Client, **kw: Any) -> tuple[Any, Any, bool]:
     return shape(fast), shape(slow), took
 
 
-def _create(c: heron.Client, metric: str = "COSINE", params: dict[str, int] | None = None) -> None:
-    """Collection "x": an INT64 key and a 16-d vector field with an HNSW index defined first."""
+def _create(c: heron.Client, metric: str = "COSINE", params: dict[str, int] | None = None, dim: int = DIM) -> None:
+    """Collection "x": an INT64 key and a `dim`-d (16) vector field with an HNSW index defined first."""
     schema = c.create_schema()
     schema.add_field("id", DataType.INT64, is_primary=True)
-    schema.add_field("vector", DataType.FLOAT_VECTOR, dim=DIM)
+    schema.add_field("vector", DataType.FLOAT_VECTOR, dim=dim)
     idx = c.prepare_index_params()
     idx.add_index("vector", index_type="HNSW", metric_type=metric, params=params or {"M": 16, "efConstruction": 64})
     c.create_collection("x", schema=schema, index_params=idx)
@@ -296,24 +297,30 @@ def test_a_copy_of_the_two_joined_indexes_lists_serves_the_joined_one(monkeypatc
     assert list(_interim_merged._MERGED) == [key]
 
 
-def test_the_copy_of_the_fresh_lists_is_made_before_any_search_asks_for_it(tmp_path, lane) -> None:
+@pytest.mark.parametrize("dim", [DIM, 256], ids=["8-bit-codes", "4-bit-codes"])
+def test_the_copy_of_the_fresh_lists_is_made_before_any_search_asks_for_it(tmp_path, lane, dim: int) -> None:
+    """Wide rows' copy holds 4-bit codes (`_interim_fast`), narrow rows' the indexes' own; either is made ahead."""
     monkeypatch = lane[0]
-    x = np.random.default_rng(36).standard_normal((11000, DIM)).astype(np.float32)
+    x = np.random.default_rng(36).standard_normal((11000, dim)).astype(np.float32)
     release = held_builds(monkeypatch)
     try:
         with heron.Client(str(tmp_path / "d")) as c:
-            _create(c)
+            _create(c, dim=dim)
             for lo in range(0, 11000, 1000):
                 c.insert("x", {"id": np.arange(lo, lo + 1000), "vector": x[lo:lo + 1000]})
-            _until(lambda: _interim_merged._MERGED)  # no search asked for it
             part = c._transport._engine.collection("default", "x").partitions["_default"]
-            ivfs = [s.interim["vector"][1] for s in part.segments()]
-            assert len(ivfs) == 6 and all(i.ntotal == s.n for i, s in zip(ivfs, part.segments()))
-            (key,) = list(_interim_merged._MERGED)
-            assert key == tuple((id(i), i.ntotal) for i in ivfs)  # the segments a search reads, in its order
+            segs = part.segments()
+            assert len(segs) == 6
+            _until(lambda: all("vector" in s.interim and s.interim["vector"][1].ntotal == s.n for s in segs))
+            ivfs = [s.interim["vector"][1] for s in segs]
+            # the segments a search reads, in its order (one of the first five may have been made during the load)
+            key = tuple((id(i), i.ntotal) for i in ivfs)
+            _until(lambda: key in _interim_merged._MERGED)  # no search asked for it
             made = _interim_merged._MERGED[key]
+            copies = set(_interim_merged._MERGED)
+            assert made.fast == (dim >= _interim_fast.FAST_DIM)
             fast, slow, took = _both(lane, c, data=x[7:8], limit=10)
             assert took and fast == slow and fast[0][0][0] == 7
-            assert list(_interim_merged._MERGED) == [key] and _interim_merged._MERGED[key] is made  # read, no other made
+            assert set(_interim_merged._MERGED) == copies and _interim_merged._MERGED[key] is made  # read, no other made
     finally:
         release.set()

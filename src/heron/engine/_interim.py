@@ -54,6 +54,7 @@ import numpy as np
 
 from .._pool import Pool
 from .._types import DataType
+from ._interim_fast import fast_eligible
 from ._interim_ivf import GrowingIVF, prepared, train_lists
 from ._interim_merged import carry_copies, joined, merged_for
 from ._interim_one import STACK_ABOVE, search_fresh
@@ -300,8 +301,11 @@ def copy_ahead(coll: Collection, name: str, sig: Any) -> None:
                 return  # still catching up
             taken.append((seg, have[1], own))
     read, _ = interim_first(taken)
-    if len(read) > STACK_ABOVE and len({id(ivf.lists) for _, ivf in read}) == 1:
-        merged_for([ivf for _, ivf in read], read=False)
+    if len({id(ivf.lists) for _, ivf in read}) != 1:
+        return
+    first = read[0][1]
+    if len(read) > STACK_ABOVE or fast_eligible(first.lists, first.dim):
+        merged_for([ivf for _, ivf in read], read=False, vectors=[seg.view_store(name, ivf.ntotal) for seg, ivf in read])
 
 
 def interim_wanted(params: dict[str, Any]) -> bool:

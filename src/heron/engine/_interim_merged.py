@@ -18,15 +18,19 @@ by its id. It is made once the indexes have all stopped growing for
 idle), on a thread of its own, and it serves exactly those indexes at
 exactly those row counts: once one of them grows or is dropped (its
 segment merged away, or read through its own index), searches go back to
-the stack and a new copy is made once the set settles again. Its lists and codes are the segments' own, so a
+the stack and a new copy is made once the set settles again. An 8-bit copy's lists and codes are the segments' own, so a
 search reads the same candidates as the stack.
 
 The copy is made a list at a time, each list read with the indexes' gate
 held (`_interim_ivf._Gate`), so an index that grows meanwhile (the next load
 began) waits for one list's copy at most; the copy is then given up.
 
+Wide inner-product rows are copied as 4-bit codes instead, made from the
+segments' stored vectors on the copy's thread (`_interim_fast`): faiss scans
+them about four times as fast, and such a copy is made for a single index too.
+
 Memory: a copy holds the segments' codes again (a quarter of their float32
-vectors); all copies together hold at most `MAX_BYTES` of codes, and at most
+vectors; a sixteenth for 4-bit codes); all copies together hold at most `MAX_BYTES` of codes, and at most
 `KEPT` copies are kept: the least recently read make room for a new one,
 unless they were read in the last `IN_USE` seconds (the new one is then not
 kept, and its indexes are read as a stack). A copy goes with its indexes.
@@ -45,6 +49,7 @@ from typing import Any
 import numpy as np
 
 from .._pool import Pool
+from ._interim_fast import fast_copy, fast_eligible
 from ._interim_ivf import GrowingIVF, _plain_params, enter_gates, leave_gates
 from .index._faiss import faiss, single_threaded_here
 
@@ -65,39 +70,56 @@ BACKGROUND = True
 class Merged:
     """The lists of `ivfs` (same trained lists, none growing) copied into one index: ids ``bases[j] + row``."""
 
-    def __init__(self, ivfs: list[GrowingIVF]) -> None:
+    def __init__(self, ivfs: list[GrowingIVF], vectors: list[Any] | None = None) -> None:
         self.refs = [weakref.ref(ivf, _drop_dead) for ivf in ivfs]  # a copy goes with any of its indexes
         self.counts = tuple(ivf.ntotal for ivf in ivfs)
         #: The first id of each index's rows, and past the last.
         self.bases = np.concatenate([[0], np.cumsum(self.counts)]).astype(np.int64)
         trained = ivfs[0].lists
-        index = faiss.clone_index(trained)
-        nlist, code_size = index.nlist, index.code_size
-        out = index.invlists
+        #: 4-bit codes (`_interim_fast`), made from the segments' `vectors`; else the indexes' own codes.
+        self.fast = vectors is not None and fast_eligible(trained, ivfs[0].dim)
+        index = None if self.fast else faiss.clone_index(trained)
+        nlist = trained.nlist
         lists = [ivf._index.invlists for ivf in ivfs]
         #: Per list, the largest radius and the total rows over the indexes (`_interim_ivf._combined`).
         self.radius = np.max([ivf.radius for ivf in ivfs], axis=0)
         self.sizes = np.sum([ivf.sizes for ivf in ivfs], axis=0)
+        #: (4-bit copy) the list of each row of each index.
+        row_lists = [np.empty(n, dtype=np.int64) for n in self.counts] if self.fast else []
         for lst in range(nlist):
             entered = enter_gates(ivfs)  # a list at a time: a growth of any index of the field waits only so long
             try:
                 if tuple(ivf.ntotal for ivf in ivfs) != self.counts:
                     raise _Grew  # the copy would hold rows a search of these counts must not read
-                _copy_list(out, lst, lists, self.bases, code_size)
+                if index is None:
+                    for inv, where in zip(lists, row_lists):
+                        n = inv.list_size(lst)
+                        if n:
+                            where[faiss.rev_swig_ptr(inv.get_ids(lst), n)] = lst
+                else:
+                    _copy_list(index.invlists, lst, lists, self.bases, index.code_size)
             finally:
                 leave_gates(entered)
+        if index is None:
+            assert vectors is not None
+            index, code_size = fast_copy(ivfs, vectors, self.counts, self.bases, row_lists)
+        else:
+            code_size = index.code_size
         index.ntotal = int(self.bases[-1])
         self._index = index
+        #: How queries score the copied 8-bit codes (`_interim_codes`); the 4-bit copy takes them as they are.
+        self._codes = None if self.fast else ivfs[0].codes
         self.nbytes = int(self.bases[-1]) * code_size
         #: When a search last read it (`time.monotonic`): the least recently read make room first.
         self.used = time.monotonic()
 
-    def search(self, qc: np.ndarray, want: int, assign: np.ndarray,
+    def search(self, q: np.ndarray, want: int, assign: np.ndarray,
                coarse: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """The `want` best rows of one query by their codes: ``(index, row)`` ``[want]`` (row -1: none).
 
-        `qc` is the query as it scores the codes (``[1, dim]``); `assign` and `coarse` (``[nprobe]``) its lists.
+        `q` is the prepared query (``[1, dim]``); `assign` and `coarse` (``[nprobe]``) its lists.
         """
+        qc = q if self._codes is None else self._codes.queries(q)  # held while faiss reads it
         scores = np.empty(want, dtype=np.float32)
         ids = np.empty(want, dtype=np.int64)
         self._index.search_preassigned_c(1, faiss.swig_ptr(qc), want, faiss.swig_ptr(assign), faiss.swig_ptr(coarse),
@@ -184,10 +206,11 @@ _lock = threading.RLock()  # `_drop_dead` may run (garbage collection) on a thre
 _pool: Pool | None = None
 
 
-def merged_for(ivfs: list[GrowingIVF], read: bool = True) -> Merged | None:
+def merged_for(ivfs: list[GrowingIVF], read: bool = True, vectors: list[Any] | None = None) -> Merged | None:
     """The copy of `ivfs` at their row counts now, or None (then one is made if they have settled).
 
-    `read`: a search will read it (it is then the last to make room for another).
+    `read`: a search will read it (it is then the last to make room for another). `vectors`, the
+    segments' stored rows, let a copy hold 4-bit codes where the lists are wide (`_interim_fast`).
     """
     key = tuple((id(ivf), ivf.ntotal) for ivf in ivfs)
     got = _MERGED.get(key)
@@ -208,19 +231,19 @@ def merged_for(ivfs: list[GrowingIVF], read: bool = True) -> Merged | None:
             return None
         _MAKING.add(key)
     if not BACKGROUND:
-        _make(key, ivfs)
+        _make(key, ivfs, vectors)
         return _MERGED.get(key)
     global _pool
     if _pool is None:
         _pool = Pool(1, "heron-interim-merge", initializer=single_threaded_here)
-    _pool.submit(_make, key, ivfs)
+    _pool.submit(_make, key, ivfs, vectors)
     return None
 
 
-def _make(key: tuple[tuple[int, int], ...], ivfs: list[GrowingIVF]) -> None:
+def _make(key: tuple[tuple[int, int], ...], ivfs: list[GrowingIVF], vectors: list[Any] | None) -> None:
     merged = None
     try:
-        merged = Merged(ivfs)
+        merged = Merged(ivfs, vectors)
     except _Grew:
         pass
     except Exception:  # searches keep reading the stack

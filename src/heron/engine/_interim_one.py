@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from ._interim_fast import fast_candidates, fast_eligible
 from ._interim_ivf import (
     BOUND_LISTS,
     IVF_NPROBE,
@@ -73,13 +74,15 @@ def together_one(parts: Parts, queries: np.ndarray, k: int) -> tuple[np.ndarray,
     qp = faiss.swig_ptr(q)
     index.quantizer.search_c(1, qp, nprobe, faiss.swig_ptr(coarse), faiss.swig_ptr(assign))  # trained once
     count = len(parts)
-    stack = count > STACK_ABOVE and all(top >= ivf.ntotal for ivf, _, top in parts)
-    merged = merged_for([ivf for ivf, _, _ in parts]) if stack else None  # settled: their lists in one index
+    whole = all(top >= ivf.ntotal for ivf, _, top in parts)
+    stack = count > STACK_ABOVE and whole
+    # settled: their lists in one index (wide rows: as 4-bit codes, however few the indexes)
+    merged = merged_for([ivf for ivf, _, _ in parts], vectors=[v for _, v, _ in parts]) \
+        if stack or (whole and fast_eligible(first.lists, first.dim)) else None
     if metric != "IP" and nprobe > 1:
         coarse, assign = _bounded_one(parts, coarse, assign, k, merged)
     if merged is not None:
-        qc = first.coded(q)  # held while faiss reads it
-        at, rows = merged.search(qc, want, assign, coarse)
+        at, rows = merged.search(q, fast_candidates(k) if merged.fast else want, assign, coarse)
     elif stack:
         at, rows = _stacked([ivf for ivf, _, _ in parts]).search(q, want, assign[None], coarse[None])
         at, rows = at[0], rows[0]

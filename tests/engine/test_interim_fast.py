@@ -1,0 +1,135 @@
+"""The copy of settled interim lists as 4-bit codes (`engine/_interim_fast.py`)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from heron import DataType
+from heron.engine import _interim_fast, _interim_ivf, _interim_merged, _interim_one
+from heron.engine._interim_assign import TWO_STEP_LISTS
+from heron.engine.index._faiss import faiss
+
+DIM = 256
+
+
+def _clustered(n: int, seed: int, dim: int = DIM) -> np.ndarray:
+    centres = np.random.default_rng(12345).standard_normal((48, dim), dtype=np.float32)
+    rng = np.random.default_rng(seed)
+    x = centres[rng.integers(0, len(centres), n)] + 0.6 * rng.standard_normal((n, dim), dtype=np.float32)
+    return np.ascontiguousarray(x * rng.uniform(0.5, 2.0, (n, 1)).astype(np.float32))
+
+
+def _parts(metric: str, bounds: list[int], x: np.ndarray) -> list[tuple[_interim_ivf.GrowingIVF, np.ndarray, int]]:
+    trained = _interim_ivf.train_lists(x.shape[1], metric, _interim_ivf.prepared(DataType.FLOAT_VECTOR, metric, x[:3200]))
+    out = []
+    for lo, hi in zip(bounds, bounds[1:]):
+        ivf = _interim_ivf.GrowingIVF(DataType.FLOAT_VECTOR, x.shape[1], metric, trained)
+        for s in range(lo, hi, 700):  # grown a step at a time, as rows arrive
+            ivf.grow(x[s:min(hi, s + 700)])
+        out.append((ivf, x[lo:hi], hi - lo))
+    return out
+
+
+@pytest.fixture
+def merge_at_once(monkeypatch):
+    monkeypatch.setattr(_interim_merged, "SETTLED_AFTER", 0.0)
+    monkeypatch.setattr(_interim_merged, "BACKGROUND", False)
+    monkeypatch.setattr(_interim_merged, "_MERGED", {})
+
+
+def _list_codes(inv, lst: int, code_size: int) -> tuple[np.ndarray, bytes]:
+    n = inv.list_size(lst)
+    blocks = -(-n // _interim_fast.BLOCK_ROWS)
+    ids = faiss.rev_swig_ptr(inv.get_ids(lst), n).copy()
+    codes = bytes(faiss.rev_swig_ptr(inv.get_codes(lst), blocks * inv.block_size)) if n else b""
+    return ids, codes
+
+
+@pytest.mark.parametrize("metric", ["COSINE", "IP"])
+def test_the_copy_holds_what_faiss_holds_for_the_same_rows_in_the_same_lists(metric: str) -> None:
+    """Per list, the same ids in the same order and the same packed codes as faiss's own `add_with_ids`.
+
+    Under `TWO_STEP_LISTS` lists an interim index assigns rows by its
+    quantizer, so faiss, given the same centres, puts every row in the same list.
+    """
+    x = _clustered(5000, 1)
+    bounds = [0, 1800, 1810, 5000]
+    parts = _parts(metric, bounds, x)
+    ivfs = [ivf for ivf, _, _ in parts]
+    assert ivfs[0].lists.nlist < TWO_STEP_LISTS
+    copy = _interim_merged.Merged(ivfs, [v for _, v, _ in parts])
+    assert copy.fast and copy.counts == (1800, 10, 3190)
+    ref = faiss.clone_index(_interim_fast._TEMPLATES[id(ivfs[0].lists)][1])
+    ref.add_with_ids(_interim_ivf.prepared(DataType.FLOAT_VECTOR, metric, x), np.arange(5000, dtype=np.int64))
+    got_inv = faiss.downcast_InvertedLists(copy._index.invlists)
+    ref_inv = faiss.downcast_InvertedLists(ref.invlists)
+    code_size = copy._index.pq.code_size
+    assert copy.nbytes == 5000 * code_size == 5000 * DIM // 4
+    for lst in range(ref.nlist):
+        g_ids, g_codes = _list_codes(got_inv, lst, code_size)
+        r_ids, r_codes = _list_codes(ref_inv, lst, code_size)
+        assert np.array_equal(g_ids, r_ids) and g_codes == r_codes, lst
+    q = _interim_ivf.prepared(DataType.FLOAT_VECTOR, metric, _clustered(5, 2))
+    for qi in q:
+        coarse, assign = ivfs[0].assign(qi[None])
+        at, rows = copy.search(qi[None], 60, assign[0], coarse[0])
+        ref.nprobe = assign.shape[1]
+        _, want = ref.search(qi[None], 60)
+        assert np.array_equal(np.array(bounds)[at] + rows, want[0])  # each hit named by its segment and row
+
+
+@pytest.mark.parametrize("metric", ["COSINE", "IP"])
+def test_one_query_through_the_copy_finds_the_exact_top_hits(metric: str, merge_at_once) -> None:
+    x = _clustered(6000, 3)
+    bounds = [0, 2500, 6000]
+    parts = _parts(metric, bounds, x)
+    queries = np.concatenate([_clustered(30, 4), x[[3, 2600, 5999]]])
+    starts = np.array(bounds[:-1])
+    recall = []
+    for qi in queries:
+        got = _interim_one.together_one(parts, qi[None], 10)
+        assert got is not None
+        (copy,) = _interim_merged._MERGED.values()
+        assert copy.fast
+        ids = starts[got[1][0]] + got[2][0]
+        if metric == "IP":
+            exact = x @ qi
+        else:
+            exact = (x @ qi) / np.linalg.norm(x, axis=1) / np.linalg.norm(qi)
+        np.testing.assert_allclose(got[0][0], exact[ids], rtol=1e-4, atol=1e-5)  # the exact scores, best first
+        assert list(got[0][0]) == sorted(got[0][0], reverse=True) and len(set(ids.tolist())) == 10
+        recall.append(len(set(ids.tolist()) & set(np.argsort(-exact)[:10].tolist())) / 10)
+    assert np.mean(recall) >= 0.95
+
+
+def test_narrow_rows_and_l2_lists_keep_the_8bit_copy(merge_at_once) -> None:
+    for metric, dim in (("COSINE", 16), ("L2", DIM)):
+        x = _clustered(4000, 5, dim)
+        parts = _parts(metric, [0, 2000, 4000], x)
+        ivfs = [ivf for ivf, _, _ in parts]
+        assert not _interim_fast.fast_eligible(ivfs[0].lists, dim)
+        copy = _interim_merged.Merged(ivfs, [v for _, v, _ in parts])
+        assert not copy.fast and copy.nbytes == 4000 * ivfs[0]._index.code_size
+
+
+def test_the_product_quantizer_is_trained_once_per_set_of_lists(merge_at_once, monkeypatch) -> None:
+    x = _clustered(5000, 6)
+    parts = _parts("COSINE", [0, 2000, 5000], x)
+    ivfs = [ivf for ivf, _, _ in parts]
+    trained: list[int] = []
+    real = _interim_fast._template
+
+    def counted(lists, sample):
+        if id(lists) not in _interim_fast._TEMPLATES:
+            trained.append(sample.shape[0])
+        return real(lists, sample)
+
+    monkeypatch.setattr(_interim_fast, "_template", counted)
+    monkeypatch.setattr(_interim_fast, "_TEMPLATES", {})
+    one = _interim_merged.Merged(ivfs, [v for _, v, _ in parts])
+    two = _interim_merged.Merged(ivfs[1:], [v for _, v, _ in parts[1:]])
+    assert len(trained) == 1 and abs(trained[0] - _interim_fast.TRAIN_ROWS) <= 2
+    assert one._index.pq.code_size == two._index.pq.code_size
+    np.testing.assert_array_equal(faiss.vector_to_array(one._index.pq.centroids),
+                                  faiss.vector_to_array(two._index.pq.centroids))
