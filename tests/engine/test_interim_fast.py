@@ -38,7 +38,7 @@ def merge_at_once(monkeypatch):
     monkeypatch.setattr(_interim_merged, "_MERGED", {})
 
 
-def _list_codes(inv, lst: int, code_size: int) -> tuple[np.ndarray, bytes]:
+def _list_codes(inv, lst: int) -> tuple[np.ndarray, bytes]:
     n = inv.list_size(lst)
     blocks = -(-n // _interim_fast.BLOCK_ROWS)
     ids = faiss.rev_swig_ptr(inv.get_ids(lst), n).copy()
@@ -67,8 +67,8 @@ def test_the_copy_holds_what_faiss_holds_for_the_same_rows_in_the_same_lists(met
     code_size = copy._index.pq.code_size
     assert copy.nbytes == 5000 * code_size == 5000 * DIM // 4
     for lst in range(ref.nlist):
-        g_ids, g_codes = _list_codes(got_inv, lst, code_size)
-        r_ids, r_codes = _list_codes(ref_inv, lst, code_size)
+        g_ids, g_codes = _list_codes(got_inv, lst)
+        r_ids, r_codes = _list_codes(ref_inv, lst)
         assert np.array_equal(g_ids, r_ids) and g_codes == r_codes, lst
     q = _interim_ivf.prepared(DataType.FLOAT_VECTOR, metric, _clustered(5, 2))
     for qi in q:
@@ -122,7 +122,7 @@ def test_the_product_quantizer_is_trained_once_per_set_of_lists(merge_at_once, m
 
     def counted(lists, sample):
         if id(lists) not in _interim_fast._TEMPLATES:
-            trained.append(sample.shape[0])
+            trained.append(sample().shape[0])
         return real(lists, sample)
 
     monkeypatch.setattr(_interim_fast, "_template", counted)
@@ -133,3 +133,42 @@ def test_the_product_quantizer_is_trained_once_per_set_of_lists(merge_at_once, m
     assert one._index.pq.code_size == two._index.pq.code_size
     np.testing.assert_array_equal(faiss.vector_to_array(one._index.pq.centroids),
                                   faiss.vector_to_array(two._index.pq.centroids))
+
+
+def test_rows_encoded_by_one_copy_are_not_encoded_again(merge_at_once, monkeypatch) -> None:
+    """A later copy encodes only the rows that came since; a joined index keeps both indexes' codes."""
+    x = _clustered(6000, 7)
+    parts = _parts("COSINE", [0, 2000, 3000], x)
+    ivfs = [ivf for ivf, _, _ in parts]
+    encoded: list[int] = []
+    real = _interim_fast._prepared
+
+    def counted(dtype, metric, vectors):
+        out = real(dtype, metric, vectors)
+        encoded.append(out.shape[0])
+        return out
+
+    first = _interim_merged.Merged(ivfs, [x[:2000], x[2000:3000]])
+    assert [ivf.fast_codes.shape[0] for ivf in ivfs] == [2000, 1000]
+    monkeypatch.setattr(_interim_fast, "_prepared", counted)
+    ivfs[1].grow(x[3000:3500])  # its segment took 500 more rows
+    second = _interim_merged.Merged(ivfs, [x[:2000], x[2000:3500]])
+    assert sum(encoded) == 500 and ivfs[1].fast_codes.shape[0] == 1500
+    # the same codes as a copy that encodes every row
+    fresh = [_interim_ivf.GrowingIVF(DataType.FLOAT_VECTOR, DIM, "COSINE", ivfs[0].lists) for _ in range(2)]
+    fresh[0].grow(x[:2000])
+    fresh[1].grow(x[2000:3500])
+    whole = _interim_merged.Merged(fresh, [x[:2000], x[2000:3500]])
+    inv_a = faiss.downcast_InvertedLists(second._index.invlists)
+    inv_b = faiss.downcast_InvertedLists(whole._index.invlists)
+    for lst in range(second._index.nlist):
+        got_ids, got_codes = _list_codes(inv_a, lst)
+        want_ids, want_codes = _list_codes(inv_b, lst)
+        assert np.array_equal(got_ids, want_ids) and got_codes == want_codes, lst
+    joined = _interim_merged.joined(ivfs[0], ivfs[1])
+    assert joined.fast_codes is not None
+    np.testing.assert_array_equal(joined.fast_codes, np.concatenate([ivfs[0].fast_codes, ivfs[1].fast_codes]))
+    encoded.clear()
+    _interim_merged.Merged([joined], [x[:3500]])
+    assert encoded == []  # a merged segment's copy encodes nothing again
+    del first

@@ -28,6 +28,7 @@ from __future__ import annotations
 import os
 import threading
 import weakref
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -67,8 +68,8 @@ _TEMPLATES: dict[int, tuple[weakref.ref[Any], Any]] = {}
 _lock = threading.Lock()
 
 
-def _template(trained: Any, sample: np.ndarray) -> Any:
-    """The empty 4-bit index of `trained` lists: their centres, a product quantizer trained on `sample` once."""
+def _template(trained: Any, sample: Callable[[], np.ndarray]) -> Any:
+    """The empty 4-bit index of `trained` lists: their centres, a product quantizer trained once on `sample()`."""
     with _lock:
         got = _TEMPLATES.get(id(trained))
         if got is not None and got[0]() is trained:
@@ -79,7 +80,7 @@ def _template(trained: Any, sample: np.ndarray) -> Any:
     index = faiss.IndexIVFPQFastScan(quantizer, d, nlist, d // 2, 4, faiss.METRIC_INNER_PRODUCT, BLOCK_ROWS)
     index.by_residual = False  # rows, not their offsets from a centre: one set of lookup tables per query
     index.pq.cp.niter = TRAIN_ROUNDS
-    index.train(sample)  # the quantizer holds its centres already: this trains the product quantizer alone
+    index.train(sample())  # the quantizer holds its centres already: this trains the product quantizer alone
     index.referenced_objects = [quantizer]
     with _lock:
         for key in [k for k, (ref, _) in _TEMPLATES.items() if ref() is None]:
@@ -113,17 +114,23 @@ def fast_copy(ivfs: list[Any], vectors: list[Any], counts: tuple[int, ...], base
     """
     first = ivfs[0]
     dtype, metric = first.dtype, first.metric
-    index = faiss.clone_index(_template(first.lists, sample_rows(dtype, metric, vectors, counts)))
+    index = faiss.clone_index(_template(first.lists, lambda: sample_rows(dtype, metric, vectors, counts)))
     pq = index.pq
     pq.sync_transposed_centroids()  # a fifth less time to encode
     code_size = int(pq.code_size)
     total = int(bases[-1])
     codes = np.empty((total, code_size), dtype=np.uint8)
-    for j, (v, n) in enumerate(zip(vectors, counts)):
-        for lo in range(0, n, ENCODE_STEP):
+    for j, (ivf, v, n) in enumerate(zip(ivfs, vectors, counts)):
+        have = ivf.fast_codes
+        done = 0 if have is None or have.shape[1] != code_size else min(n, have.shape[0])
+        if done:
+            codes[bases[j] : bases[j] + done] = have[:done]  # encoded by an earlier copy
+        for lo in range(done, n, ENCODE_STEP):
             hi = min(n, lo + ENCODE_STEP)
             x = _prepared(dtype, metric, v[lo:hi])
             codes[bases[j] + lo : bases[j] + hi] = pq.compute_codes(x)
+        if n > done:
+            ivf.fast_codes = codes[bases[j] : bases[j] + n].copy()  # rows only ever append: a prefix stays valid
     lists = np.concatenate(row_lists) if row_lists else np.empty(0, dtype=np.int64)
     order = np.argsort(lists, kind="stable")  # ids in order within each list
     bounds = np.searchsorted(lists[order], np.arange(index.nlist + 1)).tolist()

@@ -204,6 +204,9 @@ class GrowingIVF:
         self.assigner: TwoStepAssigner | None = assigner_for(trained)
         #: The lists' own code ranges (inner products; `_interim_codes`), or None: faiss's trained codes.
         self.codes: DirectCodes | None = codes_for(trained)
+        #: The 4-bit codes of its first rows, kept by the copies of settled lists that encoded them
+        #: (`_interim_fast`): a later copy encodes only the rows that came since.
+        self.fast_codes: np.ndarray | None = None
 
     @property
     def ntotal(self) -> int:

@@ -168,6 +168,9 @@ def joined(a: GrowingIVF, b: GrowingIVF) -> GrowingIVF:
     out.radius = np.maximum(a.radius, b.radius)
     out.sizes = a.sizes + b.sizes
     out.grown_at = max(a.grown_at, b.grown_at)  # as settled as the two: a copy with the other indexes may follow
+    ca, cb = a.fast_codes, b.fast_codes
+    if ca is not None and cb is not None and ca.shape[0] >= a.ntotal and cb.shape[0] >= b.ntotal:
+        out.fast_codes = np.concatenate([ca[: a.ntotal], cb[: b.ntotal]])  # their 4-bit codes (`_interim_fast`)
     return out
 
 
