@@ -141,7 +141,7 @@ def test_rows_encoded_by_one_copy_are_not_encoded_again(merge_at_once, monkeypat
     parts = _parts("COSINE", [0, 2000, 3000], x)
     ivfs = [ivf for ivf, _, _ in parts]
     encoded: list[int] = []
-    real = _interim_fast._prepared
+    real = _interim_fast.prepared
 
     def counted(dtype, metric, vectors):
         out = real(dtype, metric, vectors)
@@ -150,7 +150,7 @@ def test_rows_encoded_by_one_copy_are_not_encoded_again(merge_at_once, monkeypat
 
     first = _interim_merged.Merged(ivfs, [x[:2000], x[2000:3000]])
     assert [ivf.fast_codes.shape[0] for ivf in ivfs] == [2000, 1000]
-    monkeypatch.setattr(_interim_fast, "_prepared", counted)
+    monkeypatch.setattr(_interim_fast, "prepared", counted)
     ivfs[1].grow(x[3000:3500])  # its segment took 500 more rows
     second = _interim_merged.Merged(ivfs, [x[:2000], x[2000:3500]])
     assert sum(encoded) == 500 and ivfs[1].fast_codes.shape[0] == 1500

@@ -39,7 +39,7 @@ import numpy as np
 
 from .._types import DataType
 from ._interim_codes import codes_for
-from .index._exact import as_float32, normalized
+from ._interim_ivf import prepared
 from .index._faiss import faiss
 
 #: Fewest components (an even number) whose settled lists are copied as 4-bit codes.
@@ -93,11 +93,6 @@ def _template(trained: Any, sample: Callable[[], np.ndarray]) -> Any:
     return index
 
 
-def _prepared(dtype: DataType, metric: str, vectors: Any) -> np.ndarray:
-    x = as_float32(dtype, vectors)
-    return normalized(x) if metric == "COSINE" else np.ascontiguousarray(x, dtype=np.float32)
-
-
 def sample_rows(dtype: DataType, metric: str, vectors: list[Any], counts: tuple[int, ...]) -> np.ndarray:
     """About `TRAIN_ROWS` rows spread evenly over the first `counts[j]` rows of each of `vectors`, prepared."""
     total = sum(counts)
@@ -105,7 +100,7 @@ def sample_rows(dtype: DataType, metric: str, vectors: list[Any], counts: tuple[
     for v, n in zip(vectors, counts):
         share = max(1, round(TRAIN_ROWS * n / max(total, 1))) if n else 0
         if share:
-            take.append(_prepared(dtype, metric, v[np.linspace(0, n - 1, min(share, n)).astype(np.int64)]))
+            take.append(prepared(dtype, metric, v[np.linspace(0, n - 1, min(share, n)).astype(np.int64)]))
     return np.ascontiguousarray(np.concatenate(take))
 
 
@@ -131,7 +126,7 @@ def fast_copy(ivfs: list[Any], vectors: list[Any], counts: tuple[int, ...], base
             codes[bases[j] : bases[j] + done] = have[:done]  # encoded by an earlier copy
         for lo in range(done, n, ENCODE_STEP):
             hi = min(n, lo + ENCODE_STEP)
-            x = _prepared(dtype, metric, v[lo:hi])
+            x = prepared(dtype, metric, v[lo:hi])
             codes[bases[j] + lo : bases[j] + hi] = pq.compute_codes(x)
         if n > done:
             ivf.fast_codes = codes[bases[j] : bases[j] + n].copy()  # rows only ever append: a prefix stays valid
