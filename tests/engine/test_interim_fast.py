@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import threading
+import time
+
 import numpy as np
 import pytest
 
+import heron
 from heron import DataType
 from heron.engine import _interim_fast, _interim_ivf, _interim_merged, _interim_one
 from heron.engine._interim_assign import TWO_STEP_LISTS
 from heron.engine.index._faiss import faiss
+from tests.engine._held import held_builds
 
 DIM = 256
 
@@ -65,7 +70,7 @@ def test_the_copy_holds_what_faiss_holds_for_the_same_rows_in_the_same_lists(met
     got_inv = faiss.downcast_InvertedLists(copy._index.invlists)
     ref_inv = faiss.downcast_InvertedLists(ref.invlists)
     code_size = copy._index.pq.code_size
-    assert copy.nbytes == 5000 * code_size == 5000 * DIM // 4
+    assert copy.nbytes == 5000 * code_size == 5000 * DIM // (2 * _interim_fast.SUB_DIMS)
     for lst in range(ref.nlist):
         g_ids, g_codes = _list_codes(got_inv, lst)
         r_ids, r_codes = _list_codes(ref_inv, lst)
@@ -150,10 +155,13 @@ def test_rows_encoded_by_one_copy_are_not_encoded_again(merge_at_once, monkeypat
 
     first = _interim_merged.Merged(ivfs, [x[:2000], x[2000:3000]])
     assert [ivf.fast_codes.shape[0] for ivf in ivfs] == [2000, 1000]
+    kept = ivfs[1].fast_codes.copy(), ivfs[1].fast_codes
     monkeypatch.setattr(_interim_fast, "prepared", counted)
     ivfs[1].grow(x[3000:3500])  # its segment took 500 more rows
     second = _interim_merged.Merged(ivfs, [x[:2000], x[2000:3500]])
     assert sum(encoded) == 500 and ivfs[1].fast_codes.shape[0] == 1500
+    np.testing.assert_array_equal(kept[1], kept[0])  # the codes an earlier copy read stay as they were
+    np.testing.assert_array_equal(ivfs[1].fast_codes[:1000], kept[0])
     # the same codes as a copy that encodes every row
     fresh = [_interim_ivf.GrowingIVF(DataType.FLOAT_VECTOR, DIM, "COSINE", ivfs[0].lists) for _ in range(2)]
     fresh[0].grow(x[:2000])
@@ -172,3 +180,80 @@ def test_rows_encoded_by_one_copy_are_not_encoded_again(merge_at_once, monkeypat
     _interim_merged.Merged([joined], [x[:3500]])
     assert encoded == []  # a merged segment's copy encodes nothing again
     del first
+
+
+def test_rows_are_encoded_ahead_of_the_copy_as_they_arrive(tmp_path, monkeypatch) -> None:
+    """While a load goes on each interim index's rows get their 4-bit codes; the copy made later encodes none."""
+    monkeypatch.setenv("HERON_SEAL_ROWS", "2000")
+    monkeypatch.setenv("HERON_MERGE_ROWS", "0")
+    monkeypatch.setenv("HERON_SEAL_IDLE_SECONDS", "0")
+    monkeypatch.setenv("HERON_INTERIM_ROWS", "1024")
+    monkeypatch.setattr(_interim_merged, "_MERGED", {})
+    monkeypatch.setattr(_interim_merged, "SETTLED_AFTER", 1e9)  # no copy is made meanwhile
+    x = _clustered(11000, 5)
+    release = held_builds(monkeypatch)
+    try:
+        with heron.Client(str(tmp_path / "d")) as c:
+            schema = c.create_schema()
+            schema.add_field("id", DataType.INT64, is_primary=True)
+            schema.add_field("vector", DataType.FLOAT_VECTOR, dim=DIM)
+            idx = c.prepare_index_params()
+            idx.add_index("vector", index_type="HNSW", metric_type="COSINE", params={"M": 16, "efConstruction": 64})
+            c.create_collection("x", schema=schema, index_params=idx)
+            for lo in range(0, 11000, 1000):
+                c.insert("x", {"id": np.arange(lo, lo + 1000), "vector": x[lo:lo + 1000]})
+            segs = c._transport._engine.collection("default", "x").partitions["_default"].segments()
+            assert [s.n for s in segs] == [2000] * 5 + [1000]
+            _until(lambda: all("vector" in s.interim and s.interim["vector"][1].ntotal == s.n for s in segs))
+            ivfs = [s.interim["vector"][1] for s in segs]
+            _until(lambda: all(i.fast_codes is not None and i.fast_codes.shape[0] == i.ntotal for i in ivfs))
+            assert _interim_merged._MERGED == {}
+            pq = _interim_fast._TEMPLATES[id(ivfs[0].lists)][1].pq
+            for k, ivf in enumerate(ivfs):  # each row's codes, in its segment's order
+                rows = _interim_ivf.prepared(DataType.FLOAT_VECTOR, "COSINE", x[2000 * k : 2000 * k + ivf.ntotal])
+                np.testing.assert_array_equal(ivf.fast_codes, pq.compute_codes(rows))
+            encoded: list[int] = []
+            real = _interim_fast.prepared
+
+            def counted(dtype, metric, vectors):
+                encoded.append(len(vectors))
+                return real(dtype, metric, vectors)
+
+            monkeypatch.setattr(_interim_fast, "prepared", counted)
+            monkeypatch.setattr(_interim_merged, "SETTLED_AFTER", 0.0)
+            monkeypatch.setattr(_interim_merged, "BACKGROUND", False)
+            made = _interim_merged.merged_for(ivfs, vectors=[s.view_store("vector", s.n) for s in segs])
+            assert made is not None and made.fast and encoded == []
+            got = c.search("x", data=x[[7, 10999]], limit=3)
+            assert [h[0]["id"] for h in got] == [7, 10999]
+    finally:
+        release.set()
+
+
+def _until(check, timeout: float = 60.0):
+    end = time.monotonic() + timeout
+    while not (got := check()):
+        assert time.monotonic() < end, "timed out"
+        time.sleep(0.02)
+    return got
+
+
+def test_a_queued_encoding_reads_the_rows_of_the_latest_growth(monkeypatch) -> None:
+    """Growth while an index's encoding waits in the queue: the one call queued encodes every row."""
+    monkeypatch.setattr(_interim_merged, "_MERGED", {})
+    monkeypatch.setattr(_interim_merged, "_AHEAD", {})
+    x = _clustered(3000, 9)
+    (ivf, _, _), = _parts("COSINE", [0, 1000], x)
+    gate = threading.Event()
+    _interim_merged._submit(gate.wait, 30)  # the copies' thread is busy meanwhile
+    calls: list[int] = []
+    real = _interim_fast.encode_ahead
+    monkeypatch.setattr(_interim_merged, "encode_ahead", lambda i, v: (calls.append(len(v)), real(i, v)))
+    _interim_merged.encode_soon(ivf, x[:1000])
+    ivf.grow(x[1000:3000])
+    _interim_merged.encode_soon(ivf, x[:3000])
+    gate.set()
+    _until(lambda: ivf.fast_codes is not None and ivf.fast_codes.shape[0] == 3000)
+    assert calls == [3000]
+    pq = _interim_fast._TEMPLATES[id(ivf.lists)][1].pq
+    np.testing.assert_array_equal(ivf.fast_codes, pq.compute_codes(_interim_ivf.prepared(DataType.FLOAT_VECTOR, "COSINE", x)))

@@ -56,7 +56,7 @@ from .._pool import Pool
 from .._types import DataType
 from ._interim_fast import fast_eligible
 from ._interim_ivf import GrowingIVF, prepared, train_lists
-from ._interim_merged import carry_copies, joined, merged_for
+from ._interim_merged import carry_copies, encode_soon, joined, merged_for
 from ._interim_one import STACK_ABOVE, search_fresh
 from .index._base import IndexChanged
 from .index._exact import empty_result, exact_search, select_topk
@@ -233,6 +233,8 @@ class InterimIndexer:
                 ivf.grow(vecs[start : min(n, start + GROW_ROWS)])
             if name not in seg.vindex:
                 seg.interim[name] = (sig, ivf)
+                if ivf.ntotal >= seg.n:  # caught up: rows not in the lists yet are scanned exactly, they come first
+                    encode_soon(ivf, vecs)  # wide rows: their 4-bit codes, for the copy
         except Exception:  # derived data: the rows stay searched exactly
             log.exception("building an interim index on segment %s failed", seg.id)
             with self._lock:

@@ -3,9 +3,9 @@
 On 384-d text embeddings most of a fresh search is faiss's scan of the 8-bit
 codes of the lists it reads (`_interim_codes`): 48 of 1,024 lists of 100k
 MiniLM rows are ~4,800 codes of 384 bytes, 280 µs a query on one core. faiss's
-"fast scan" product quantizer (``IndexIVFPQFastScan``: half a byte per two
-components, codes laid out 32 rows to a block and scored through lookup tables
-held in SIMD registers) reads the same lists' rows as ``dim / 4``-byte codes
+"fast scan" product quantizer (``IndexIVFPQFastScan``: half a byte per
+`SUB_DIMS` components, codes laid out 32 rows to a block and scored through
+lookup tables held in SIMD registers) reads the same lists' rows as ``dim / 4``-byte codes
 in ~70 µs. Its codes rank rows about as well for a
 shortlist that is then re-scored exactly: on those rows, 40 candidates from
 each gave recall@10 0.959 against 0.957 for the 8-bit codes.
@@ -13,10 +13,13 @@ each gave recall@10 0.959 against 0.957 for the 8-bit codes.
 Encoding them costs more than the 8-bit codes (about 10 µs a row of 384 dims
 on one core, against the 8-bit codes' fraction of one), too much for the
 interim thread that must keep up with inserts. So the 4-bit codes are made
-only for the copy of settled lists (`_interim_merged.Merged`), on that copy's
-own thread, from the segments' stored vectors: the rows of each list are those
-the interim indexes put there, in the copy's id order. The product quantizer
-is trained once per set of trained lists, on a sample of the first copy's rows.
+on the thread of the copies of settled lists (`_interim_merged.Merged`), from the
+segments' stored vectors: `encode_ahead` encodes each interim index's rows once
+it has caught up with its segment (rows not in the lists yet are scanned exactly
+by every search: the interim thread comes first), and the copy made once the
+lists settle encodes only what is left; the rows of each list are those the interim
+indexes put there, in the copy's id order. The product quantizer is trained
+once per set of trained lists, on a sample of the first rows encoded.
 
 This applies to inner-product and cosine lists (the 8-bit codes of L2 lists
 are faiss's trained ones) of `FAST_DIM` or more components, where the scan is
@@ -42,8 +45,12 @@ from ._interim_codes import codes_for
 from ._interim_ivf import prepared
 from .index._faiss import faiss
 
-#: Fewest components (an even number) whose settled lists are copied as 4-bit codes.
+#: Fewest components whose settled lists are copied as 4-bit codes.
 FAST_DIM = 256
+#: Components per 4-bit code (a field's width must be a multiple of it). Four would halve the bytes to
+#: encode and to scan, but asks twice the candidates for the same recall (160: 0.956 on 100k MiniLM rows),
+#: and gathering and re-scoring them cost what the scan saved: searches ran no faster.
+SUB_DIMS = 2
 #: Rows the product quantizer is trained on (faiss asks for 39 per centroid: 16 centroids per sub-quantizer).
 TRAIN_ROWS = 2048
 #: k-means rounds per sub-quantizer (faiss's default is 25).
@@ -64,7 +71,7 @@ def fast_candidates(k: int) -> int:
 
 def fast_eligible(trained: Any, dim: int) -> bool:
     """Whether the copies of `trained` lists (of `dim`-component rows) hold 4-bit codes."""
-    return dim >= FAST_DIM and dim % 2 == 0 and codes_for(trained) is not None
+    return dim >= FAST_DIM and dim % SUB_DIMS == 0 and codes_for(trained) is not None
 
 
 #: The trained empty 4-bit index of each set of trained lists (by the lists' id, while they live).
@@ -81,10 +88,11 @@ def _template(trained: Any, sample: Callable[[], np.ndarray]) -> Any:
     d, nlist = trained.d, trained.nlist
     quantizer = faiss.IndexFlatIP(d)
     quantizer.add(trained.quantizer.reconstruct_n(0, nlist))
-    index = faiss.IndexIVFPQFastScan(quantizer, d, nlist, d // 2, 4, faiss.METRIC_INNER_PRODUCT, BLOCK_ROWS)
+    index = faiss.IndexIVFPQFastScan(quantizer, d, nlist, d // SUB_DIMS, 4, faiss.METRIC_INNER_PRODUCT, BLOCK_ROWS)
     index.by_residual = False  # rows, not their offsets from a centre: one set of lookup tables per query
     index.pq.cp.niter = TRAIN_ROUNDS
     index.train(sample())  # the quantizer holds its centres already: this trains the product quantizer alone
+    index.pq.sync_transposed_centroids()  # a fifth less time to encode (`encode`)
     index.referenced_objects = [quantizer]
     with _lock:
         for key in [k for k, (ref, _) in _TEMPLATES.items() if ref() is None]:
@@ -104,6 +112,49 @@ def sample_rows(dtype: DataType, metric: str, vectors: list[Any], counts: tuple[
     return np.ascontiguousarray(np.concatenate(take))
 
 
+def encode(ivf: Any, vectors: Any, n: int, pq: Any) -> np.ndarray:
+    """The 4-bit codes of the first `n` rows of `ivf` (its segment's `vectors`), encoding only those it has not kept.
+
+    Rows only ever append, so the codes kept (``ivf.fast_codes``, a view of a
+    buffer that doubles as it fills) stay valid as a prefix. Called on the
+    copies' one thread (`_interim_merged`) only.
+    """
+    have = ivf.fast_codes
+    code_size = int(pq.code_size)
+    done = 0 if have is None or have.shape[1] != code_size else have.shape[0]
+    if done >= n:
+        return have
+    buf = ivf.fast_buffer if done else None
+    if buf is None or buf.shape[0] < n:
+        grown = np.empty((max(n, 2 * done), code_size), dtype=np.uint8)
+        if done:
+            grown[:done] = have
+        buf = ivf.fast_buffer = grown
+    dtype, metric = ivf.dtype, ivf.metric
+    for lo in range(done, n, ENCODE_STEP):
+        hi = min(n, lo + ENCODE_STEP)
+        buf[lo:hi] = pq.compute_codes(prepared(dtype, metric, vectors[lo:hi]))
+        ivf.fast_codes = buf[:hi]  # a view: the rows past it may still be written, never the rows in it
+    return ivf.fast_codes
+
+
+def encode_ahead(ivf: Any, vectors: Any) -> None:
+    """Encode the rows `ivf` holds that it has not kept 4-bit codes of yet (`vectors`: its segment's stored rows).
+
+    While a load goes on, so that the copy made once the lists settle has few
+    rows left to encode. The first call for a set of trained lists trains the
+    product quantizer on the rows it has.
+    """
+    if not fast_eligible(ivf.lists, ivf.dim):
+        return
+    n = min(ivf.ntotal, len(vectors))
+    if n == 0:
+        return
+    dtype, metric = ivf.dtype, ivf.metric
+    template = _template(ivf.lists, lambda: sample_rows(dtype, metric, [vectors], (n,)))
+    encode(ivf, vectors, n, template.pq)
+
+
 def fast_copy(ivfs: list[Any], vectors: list[Any], counts: tuple[int, ...], bases: np.ndarray,
               row_lists: list[np.ndarray]) -> tuple[Any, int]:
     """One 4-bit index of the first `counts[j]` rows of each of `ivfs`, row ``r`` of the ``j``-th as id ``bases[j] + r``.
@@ -113,23 +164,13 @@ def fast_copy(ivfs: list[Any], vectors: list[Any], counts: tuple[int, ...], base
     """
     first = ivfs[0]
     dtype, metric = first.dtype, first.metric
-    index = faiss.clone_index(_template(first.lists, lambda: sample_rows(dtype, metric, vectors, counts)))
-    pq = index.pq
-    pq.sync_transposed_centroids()  # a fifth less time to encode
-    code_size = int(pq.code_size)
+    template = _template(first.lists, lambda: sample_rows(dtype, metric, vectors, counts))
+    index = faiss.clone_index(template)
+    code_size = int(index.pq.code_size)
     total = int(bases[-1])
     codes = np.empty((total, code_size), dtype=np.uint8)
     for j, (ivf, v, n) in enumerate(zip(ivfs, vectors, counts)):
-        have = ivf.fast_codes
-        done = 0 if have is None or have.shape[1] != code_size else min(n, have.shape[0])
-        if done:
-            codes[bases[j] : bases[j] + done] = have[:done]  # encoded by an earlier copy
-        for lo in range(done, n, ENCODE_STEP):
-            hi = min(n, lo + ENCODE_STEP)
-            x = prepared(dtype, metric, v[lo:hi])
-            codes[bases[j] + lo : bases[j] + hi] = pq.compute_codes(x)
-        if n > done:
-            ivf.fast_codes = codes[bases[j] : bases[j] + n].copy()  # rows only ever append: a prefix stays valid
+        codes[bases[j] : bases[j] + n] = encode(ivf, v, n, template.pq)[:n]
     lists = np.concatenate(row_lists) if row_lists else np.empty(0, dtype=np.int64)
     order = np.argsort(lists, kind="stable")  # ids in order within each list
     bounds = np.searchsorted(lists[order], np.arange(index.nlist + 1)).tolist()

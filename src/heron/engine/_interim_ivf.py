@@ -207,6 +207,8 @@ class GrowingIVF:
         #: The 4-bit codes of its first rows, kept by the copies of settled lists that encoded them
         #: (`_interim_fast`): a later copy encodes only the rows that came since.
         self.fast_codes: np.ndarray | None = None
+        #: The buffer `fast_codes` is a view of (with room for more rows).
+        self.fast_buffer: np.ndarray | None = None
 
     @property
     def ntotal(self) -> int:

@@ -44,19 +44,20 @@ import os
 import threading
 import time
 import weakref
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
 from .._pool import Pool
-from ._interim_fast import fast_copy, fast_eligible
+from ._interim_fast import encode_ahead, fast_copy, fast_eligible
 from ._interim_ivf import GrowingIVF, _plain_params, enter_gates, leave_gates
 from .index._faiss import faiss, single_threaded_here
 
 log = logging.getLogger("heron.engine")
 
 #: Seconds every index must have gone without growing before their lists are copied into one.
-SETTLED_AFTER = 1.0
+SETTLED_AFTER = 0.5
 #: Most bytes of codes the copies may hold together (one that would not fit is not made: the stack serves).
 MAX_BYTES = 1 << 30
 #: Most copies kept (each copy whose indexes are gone is dropped at once).
@@ -170,7 +171,7 @@ def joined(a: GrowingIVF, b: GrowingIVF) -> GrowingIVF:
     out.grown_at = max(a.grown_at, b.grown_at)  # as settled as the two: a copy with the other indexes may follow
     ca, cb = a.fast_codes, b.fast_codes
     if ca is not None and cb is not None and ca.shape[0] >= a.ntotal and cb.shape[0] >= b.ntotal:
-        out.fast_codes = np.concatenate([ca[: a.ntotal], cb[: b.ntotal]])  # their 4-bit codes (`_interim_fast`)
+        out.fast_codes = out.fast_buffer = np.concatenate([ca[: a.ntotal], cb[: b.ntotal]])  # (`_interim_fast`)
     return out
 
 
@@ -205,6 +206,8 @@ _MERGED: dict[tuple[tuple[int, int], ...], Merged] = {}
 #: Keys of copies being made, and of copies made but not kept (no room beside copies in use).
 _MAKING: set[tuple[tuple[int, int], ...]] = set()
 _REFUSED: dict[tuple[tuple[int, int], ...], float] = {}
+#: Interim indexes (by id) with an `encode_soon` queued, and the rows it is to read.
+_AHEAD: dict[int, Any] = {}
 _lock = threading.RLock()  # `_drop_dead` may run (garbage collection) on a thread that holds it
 _pool: Pool | None = None
 
@@ -236,11 +239,56 @@ def merged_for(ivfs: list[GrowingIVF], read: bool = True, vectors: list[Any] | N
     if not BACKGROUND:
         _make(key, ivfs, vectors)
         return _MERGED.get(key)
-    global _pool
-    if _pool is None:
-        _pool = Pool(1, "heron-interim-merge", initializer=single_threaded_here)
-    _pool.submit(_make, key, ivfs, vectors)
+    _submit(_make, key, ivfs, vectors)
     return None
+
+
+def _submit(fn: Callable[..., None], *args: Any) -> None:
+    """Run ``fn(*args)`` on the copies' one thread, after the work queued before it."""
+    global _pool
+    with _lock:
+        if _pool is None:
+            _pool = Pool(1, "heron-interim-merge", initializer=single_threaded_here)
+        pool = _pool
+    pool.submit(fn, *args)
+
+
+def encode_soon(ivf: GrowingIVF, vectors: Any) -> None:
+    """Have the rows `ivf` holds encoded as 4-bit codes on the copies' thread (`_interim_fast.encode_ahead`).
+
+    Where its copies hold 4-bit codes: the copy made once the lists settle then
+    has (nearly) nothing left to encode. `vectors` are its segment's rows as the
+    index's growth read them (at least ``ivf.ntotal``). One call is queued per
+    index at a time; a later one gives it the newer `vectors`.
+    """
+    if not fast_eligible(ivf.lists, ivf.dim):
+        return
+    key = id(ivf)
+    with _lock:
+        queued = key in _AHEAD
+        _AHEAD[key] = vectors
+    if queued:
+        return
+    if not BACKGROUND:
+        _ahead(key, weakref.ref(ivf))
+        return
+    try:
+        _submit(_ahead, key, weakref.ref(ivf))
+    except RuntimeError:  # shut down
+        with _lock:
+            _AHEAD.pop(key, None)
+
+
+def _ahead(key: int, ref: weakref.ref[GrowingIVF]) -> None:
+    with _lock:
+        vectors = _AHEAD.pop(key, None)  # rows that come in while these are encoded queue another call
+    ivf = ref()
+    if ivf is None or vectors is None:
+        return
+    try:
+        encode_ahead(ivf, vectors)
+    except Exception:  # the copy encodes them
+        log.exception("encoding interim rows ahead of their copy failed")
 
 
 def _make(key: tuple[tuple[int, int], ...], ivfs: list[GrowingIVF], vectors: list[Any] | None) -> None:
@@ -288,6 +336,7 @@ def _after_fork_in_child() -> None:
     global _lock, _pool
     _lock, _pool = threading.RLock(), None
     _MAKING.clear()
+    _AHEAD.clear()
 
 
 os.register_at_fork(after_in_child=_after_fork_in_child)
