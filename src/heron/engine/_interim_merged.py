@@ -28,6 +28,8 @@ began) waits for one list's copy at most; the copy is then given up.
 Wide inner-product rows are copied as 4-bit codes instead, made from the
 segments' stored vectors on the copy's thread (`_interim_fast`): faiss scans
 them about four times as fast, and such a copy is made for a single index too.
+Their rows are encoded ahead, on the same thread, as each index catches up with
+its segment (`encode_soon`): the copy then only packs them.
 
 Memory: a copy holds the segments' codes again (a quarter of their float32
 vectors; a sixteenth for 4-bit codes); all copies together hold at most `MAX_BYTES` of codes, and at most
@@ -206,8 +208,8 @@ _MERGED: dict[tuple[tuple[int, int], ...], Merged] = {}
 #: Keys of copies being made, and of copies made but not kept (no room beside copies in use).
 _MAKING: set[tuple[tuple[int, int], ...]] = set()
 _REFUSED: dict[tuple[tuple[int, int], ...], float] = {}
-#: Interim indexes (by id) with an `encode_soon` queued, and the rows it is to read.
-_AHEAD: dict[int, Any] = {}
+#: Interim indexes (by id) with an `encode_soon` queued: the index (weakly) and the rows it is to read.
+_AHEAD: dict[int, tuple[weakref.ref[GrowingIVF], Any]] = {}
 _lock = threading.RLock()  # `_drop_dead` may run (garbage collection) on a thread that holds it
 _pool: Pool | None = None
 
@@ -266,24 +268,27 @@ def encode_soon(ivf: GrowingIVF, vectors: Any) -> None:
     key = id(ivf)
     with _lock:
         queued = key in _AHEAD
-        _AHEAD[key] = vectors
+        _AHEAD[key] = (weakref.ref(ivf), vectors)  # the call queued reads these (an index gone, its id reused: the new one)
     if queued:
         return
     if not BACKGROUND:
-        _ahead(key, weakref.ref(ivf))
+        _ahead(key)
         return
     try:
-        _submit(_ahead, key, weakref.ref(ivf))
+        _submit(_ahead, key)
     except RuntimeError:  # shut down
         with _lock:
             _AHEAD.pop(key, None)
 
 
-def _ahead(key: int, ref: weakref.ref[GrowingIVF]) -> None:
+def _ahead(key: int) -> None:
     with _lock:
-        vectors = _AHEAD.pop(key, None)  # rows that come in while these are encoded queue another call
+        got = _AHEAD.pop(key, None)  # rows that come in while these are encoded queue another call
+    if got is None:
+        return
+    ref, vectors = got
     ivf = ref()
-    if ivf is None or vectors is None:
+    if ivf is None:
         return
     try:
         encode_ahead(ivf, vectors)
