@@ -273,6 +273,48 @@ def test_segments_merged_away_during_a_bulk_load_let_go_of_their_index_files(tmp
     assert most[0] <= 2, f"{most[0]} deleted index files were mapped at once"
 
 
+def test_the_rows_a_merge_joins_in_memory_go_when_it_ends_without_a_garbage_collection(tmp_path, monkeypatch):
+    """A merge's scratch segment (its scalar columns joined in memory, then written) is freed by reference counting.
+
+    Its cached view refers back to it; left to the garbage collector, the
+    scratch segments of a 1M-row load held about 270 MB at once.
+    """
+    import gc
+
+    from heron.engine import _merge_write
+    from heron.engine._segment import Segment
+
+    scratch: list[weakref.ref[Any]] = []
+
+    class Recorded(Segment):
+        def __init__(self, *args: Any) -> None:
+            super().__init__(*args)
+            scratch.append(weakref.ref(self))
+
+    monkeypatch.setattr(_merge_write, "Segment", Recorded)
+    monkeypatch.setenv("HERON_SEAL_IDLE_SECONDS", "0")
+    rng = np.random.default_rng(6)
+    path = str(tmp_path / "db")
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        with heron.Client(path) as c:
+            e = open_engine(path)
+            try:
+                _create(c)
+                _insert(c, 0, rng.standard_normal((1200, DIM)).astype(np.float32))
+                _insert(c, 1200, rng.standard_normal((800, DIM)).astype(np.float32))
+                e.wait_background()
+                (merged,) = _sealed(e)
+                assert merged.n == 2000 and len(scratch) == 1
+                assert scratch[0]() is None, "the merge's scratch segment outlived it"
+            finally:
+                release_engine(e)
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
 def test_the_heap_is_trimmed_after_a_long_background_task_once_it_let_go_of_its_arguments(monkeypatch):
     from heron._pool import Pool
     from heron.engine import _engine
