@@ -94,6 +94,35 @@ def test_a_persisted_segment_serves_its_vectors_from_its_file(tmp_path, monkeypa
                                       vecs[[0, 1499]])
 
 
+def test_an_index_build_lets_go_of_the_file_pages_of_the_vectors_it_read(tmp_path, monkeypatch):
+    """The build reads a persisted segment's vectors through its mapping; their pages then leave the process."""
+    from heron.engine import _maintenance
+
+    monkeypatch.setenv("HERON_SEAL_IDLE_SECONDS", "0")
+    vecs = np.random.default_rng(7).standard_normal((1500, DIM)).astype(np.float32)
+    built: list[int] = []
+    real_build = _maintenance.build_index
+    monkeypatch.setattr(_maintenance, "build_index",
+                        lambda *a, **k: (built.append(len(a[5])), real_build(*a, **k))[1])
+    dropped: list[tuple[int, int]] = []
+    real_drop = _prefault.drop_mapped
+    monkeypatch.setattr(_prefault, "drop_mapped", lambda addr, n: (dropped.append((addr, n)), real_drop(addr, n)))
+    path = str(tmp_path / "db")
+    with heron.Client(path) as c:
+        e = open_engine(path)
+        try:
+            _create(c)
+            _insert(c, 0, vecs)
+            e.wait_background()
+            (seg,) = _sealed(e)
+            assert built == [1500] and seg.persisted
+            data = seg.cols["vec"].freeze()
+            assert (data.ctypes.data, data.nbytes) in dropped
+            assert _answers(c, vecs[:2])[0][0] == 0
+        finally:
+            release_engine(e)
+
+
 def test_a_merge_keeps_rows_keys_vectors_and_answers_and_maps_the_merged_vectors(tmp_path, monkeypatch):
     monkeypatch.setenv("HERON_SEAL_IDLE_SECONDS", "0")
     rng = np.random.default_rng(2)
@@ -122,8 +151,9 @@ def test_a_merge_keeps_rows_keys_vectors_and_answers_and_maps_the_merged_vectors
             assert merged.vindex["vec"][1] is base_index and base_index.ntotal == 2900  # grown in place
         finally:
             release_engine(e)
-        # the merge wrote both files' vector bytes from their mappings, dropping the pages behind it
-        assert sum(dropped) == (2000 + 900) * DIM * 4
+        # the merge wrote both files' vector bytes from their mappings, dropping the pages behind it,
+        # and dropped those of the newer segment's vectors once its index had read them
+        assert sum(dropped) == (2000 + 900 + 900) * DIM * 4
         assert c.query("m", filter="", output_fields=["count(*)"])[0]["count(*)"] == 2900
         rows = sorted(c.query("m", filter="id in [0, 1999, 2000, 2899]", output_fields=["vec", "tag"]),
                       key=lambda r: r["id"])

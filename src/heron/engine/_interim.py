@@ -58,6 +58,7 @@ from ._interim_fast import fast_eligible
 from ._interim_ivf import GrowingIVF, prepared, train_lists
 from ._interim_merged import carry_copies, encode_soon, joined, merged_for
 from ._interim_one import STACK_ABOVE, search_fresh
+from ._segment_map import let_go_of_rows
 from .index._base import IndexChanged
 from .index._exact import empty_result, exact_search, select_topk
 from .index._faiss import single_threaded_here
@@ -231,6 +232,7 @@ class InterimIndexer:
             start = ivf.ntotal
             if n > start:  # a step at a time: searches scan fewer rows after each
                 ivf.grow(vecs[start : min(n, start + GROW_ROWS)])
+                let_go_of_rows(seg, name, start, min(n, start + GROW_ROWS))
             if name not in seg.vindex:
                 seg.interim[name] = (sig, ivf)
                 if ivf.ntotal >= seg.n:  # caught up: rows not in the lists yet are scanned exactly, they come first

@@ -38,7 +38,7 @@ from ._interim import join_interim
 from ._merge_write import write_merged
 from ._rebuild import rebuild_grown
 from ._segment import LIVE, Segment
-from ._segment_map import _MappedBuffer, mapped_segment
+from ._segment_map import _MappedBuffer, let_go_of_rows, mapped_segment
 from .filter._extract import prewarm_segment
 from .index._base import BuildCancelled
 from .index._definitions import build_scalar
@@ -452,6 +452,7 @@ class Maintenance:
             try:  # a slice at a time, leaving callers a core while they are busy (`build_threads`)
                 vectors = sview.vectors(f.name)
                 ext = cur[1].extended(vectors, stop, e.busy) if in_place else grown_copy(cur[1], vectors, stop, e.busy)
+                let_go_of_rows(sview.segment, f.name)
             except BuildCancelled:  # dropped, or closing: the merge stops, both segments stay
                 raise
             except Exception:  # derived data: build it from the rows instead
@@ -556,6 +557,8 @@ class Maintenance:
                 log.exception("building %s on segment %s failed", d.index_type, seg.id)
                 self.failed_builds[(seg.id, d.field_name)] = f"building {d.index_type} failed: {exc}"
                 continue
+            finally:
+                let_go_of_rows(seg, f.name)
             self.failed_builds.pop((seg.id, d.field_name), None)
             seg.vindex[d.field_name] = (d.signature, idx)
             prefault.trim_heap()
