@@ -59,6 +59,17 @@ def _collection(c: Any, name: str) -> None:
     c.create_collection(name, schema=schema, index_params=idx)
 
 
+def _indexed_base(c: Any, e: Any, a: np.ndarray) -> tuple[Any, Any]:
+    """Collection "m" holding rows `a` in one sealed, indexed segment: the collection and the segment."""
+    _collection(c, "m")
+    c.insert("m", {"id": np.arange(len(a)), "vec": a})
+    c.flush("m")
+    e.wait_background()
+    coll = e.collections[("default", "m")]
+    (base,) = [s for p in coll.partitions.values() for s in p.sealed]
+    return coll, base
+
+
 def test_the_older_segment_answers_from_its_index_file_while_its_index_grows_in_place(tmp_path, monkeypatch):
     monkeypatch.setenv("HERON_SEAL_IDLE_SECONDS", "0")
     rng = np.random.default_rng(22)
@@ -69,12 +80,7 @@ def test_the_older_segment_answers_from_its_index_file_while_its_index_grows_in_
     with heron.Client(path) as c:
         e = open_engine(path)
         try:
-            _collection(c, "m")
-            c.insert("m", {"id": np.arange(2000), "vec": a})
-            c.flush("m")
-            e.wait_background()
-            coll = e.collections[("default", "m")]
-            (base,) = [s for p in coll.partitions.values() for s in p.sealed]
+            coll, base = _indexed_base(c, e, a)
             base_index = base.vindex["vec"][1]
             assert base_index._mapped is None  # built in memory
             real_extended = type(base_index).extended
@@ -142,3 +148,112 @@ def test_an_index_read_from_its_file_grows_as_a_copy(tmp_path, monkeypatch):
         assert base_index.ntotal == 2000  # the older segment's index was never grown in place
         hits = c.search("m", b[:5], limit=1, search_params={"params": {"ef": 64}})
         assert [h[0]["id"] for h in hits] == list(range(2000, 2005))
+
+
+def _arrays_at(index: Any) -> tuple[int, int]:
+    """Where an HNSW index's vectors and links lie in memory."""
+    from heron.engine.index._faiss import faiss
+
+    raw = index._index
+    codes = faiss.downcast_index(raw.storage).codes
+    return (faiss.rev_swig_ptr(codes.data(), 1).ctypes.data,
+            faiss.rev_swig_ptr(raw.hnsw.neighbors.data(), 1).ctypes.data)
+
+
+@pytest.mark.parametrize("metric", ["L2", "COSINE"])
+def test_a_rehoused_index_answers_the_same_and_grows_without_moving_its_arrays(tmp_path, monkeypatch, metric):
+    from heron.engine.index import _grow
+
+    monkeypatch.setattr(_grow, "REHOUSE_MIN_ROWS", 1000)
+    rng = np.random.default_rng(31)
+    a, b = rng.standard_normal((3000, DIM)).astype(np.float32), rng.standard_normal((3000, DIM)).astype(np.float32)
+    params = {"M": 8, "efConstruction": 40}
+    idx = build_index(DataType.FLOAT_VECTOR, DIM, "HNSW", metric, params, a)
+    control = build_index(DataType.FLOAT_VECTOR, DIM, "HNSW", metric, params, a)
+    stand_in = _grow.file_stand_in(idx, str(tmp_path / "a.index"))
+    before = idx.search(a[:50], 5, rows=3000)
+
+    assert _grow.rehouse(idx, stand_in, len(b))
+    after = idx.search(a[:50], 5, rows=3000)
+    np.testing.assert_array_equal(after[1], before[1])
+    np.testing.assert_allclose(after[0], before[0], rtol=1e-6)
+    at = _arrays_at(idx)
+    assert idx.extended(b) is idx and idx.ntotal == 6000
+    assert _arrays_at(idx) == at  # the rows went into the room made for them
+    found = idx.search(np.concatenate([a[:20], b[:20]]), 1, rows=6000)[1][:, 0]
+    assert np.mean(found == np.r_[0:20, 3000:3020]) >= 0.95
+
+    control_at = _arrays_at(control)
+    control.extended(b)
+    assert _arrays_at(control) != control_at  # grown as it was, faiss moves the arrays: the test can tell
+
+
+def test_an_index_is_not_rehoused_from_a_file_that_holds_another_graph(tmp_path, monkeypatch):
+    from heron.engine.index import _grow
+
+    monkeypatch.setattr(_grow, "REHOUSE_MIN_ROWS", 1000)
+    rng = np.random.default_rng(32)
+    a, other = rng.standard_normal((2000, DIM)).astype(np.float32), rng.standard_normal((2000, DIM)).astype(np.float32)
+    params = {"M": 8, "efConstruction": 40}
+    idx = build_index(DataType.FLOAT_VECTOR, DIM, "HNSW", "L2", params, a)
+    elsewhere = build_index(DataType.FLOAT_VECTOR, DIM, "HNSW", "L2", params, other)
+    stand_in = _grow.file_stand_in(elsewhere, str(tmp_path / "other.index"))
+    raw = idx._index
+    assert not _grow.rehouse(idx, stand_in, 500)
+    assert idx._index is raw
+    assert idx.search(a[:5], 1, rows=2000)[1][:, 0].tolist() == [0, 1, 2, 3, 4]
+
+
+def test_a_merge_rehouses_the_older_index_and_answers_before_and_after_a_restart(tmp_path, monkeypatch):
+    from heron.engine.index import _grow
+
+    monkeypatch.setattr(_grow, "REHOUSE_MIN_ROWS", 1000)
+    monkeypatch.setenv("HERON_SEAL_IDLE_SECONDS", "0")
+    rng = np.random.default_rng(33)
+    a, b = rng.standard_normal((2000, DIM)).astype(np.float32), rng.standard_normal((1000, DIM)).astype(np.float32)
+    rehoused: list[bool] = []
+    real = _grow.rehouse
+    monkeypatch.setattr(_maintenance, "rehouse", lambda *args: (rehoused.append(real(*args)), rehoused[-1])[1])
+    path = str(tmp_path / "db")
+    with heron.Client(path) as c:
+        _collection(c, "m")
+        c.insert("m", {"id": np.arange(2000), "vec": a})
+        c.flush("m")
+        c.insert("m", {"id": np.arange(2000, 3000), "vec": b})
+        c.flush("m")
+        assert rehoused == [True]
+        hits = c.search("m", np.concatenate([a[:3], b[:3]]), limit=1, search_params={"params": {"ef": 64}})
+        assert [h[0]["id"] for h in hits] == [0, 1, 2, 2000, 2001, 2002]
+    with heron.Client(path) as c:
+        hits = c.search("m", np.concatenate([a[:3], b[:3]]), limit=1, search_params={"params": {"ef": 64}})
+        assert [h[0]["id"] for h in hits] == [0, 1, 2, 2000, 2001, 2002]
+
+
+def test_a_merge_whose_rehousing_fails_builds_the_merged_index_from_its_rows(tmp_path, monkeypatch):
+    from heron.engine.index import _grow
+
+    monkeypatch.setattr(_grow, "REHOUSE_MIN_ROWS", 1000)
+    monkeypatch.setenv("HERON_SEAL_IDLE_SECONDS", "0")
+
+    def refuse(*args: Any) -> Any:
+        raise MemoryError("no room for the rehoused arrays")
+
+    monkeypatch.setattr(_grow, "_from_stand_in", refuse)
+    rng = np.random.default_rng(34)
+    a, b = rng.standard_normal((2000, DIM)).astype(np.float32), rng.standard_normal((1000, DIM)).astype(np.float32)
+    path = str(tmp_path / "db")
+    with heron.Client(path) as c:
+        e = open_engine(path)
+        try:
+            coll, base = _indexed_base(c, e, a)
+            old = base.vindex["vec"][1]
+            c.insert("m", {"id": np.arange(2000, 3000), "vec": b})
+            c.flush("m")
+            e.wait_background()
+            (merged,) = [s for p in coll.partitions.values() for s in p.sealed]
+            assert old.ntotal == -1  # left unusable, and not the merged segment's index
+            assert merged.n == 3000 and merged.vindex["vec"][1] is not old and merged.vindex["vec"][1].ntotal == 3000
+        finally:
+            release_engine(e)
+        hits = c.search("m", np.concatenate([a[:3], b[:3]]), limit=1, search_params={"params": {"ef": 64}})
+        assert [h[0]["id"] for h in hits] == [0, 1, 2, 2000, 2001, 2002]

@@ -42,7 +42,7 @@ from ._segment_map import _MappedBuffer, let_go_of_rows, mapped_segment
 from .filter._extract import prewarm_segment
 from .index._base import BuildCancelled
 from .index._definitions import build_scalar
-from .index._grow import copies_on_growth, file_stand_in, grown_copy, grows_in_place
+from .index._grow import copies_on_growth, file_stand_in, grown_copy, grows_in_place, rehouse
 from .index._vector_index import build_index
 from .storage import _ipc as ar
 from .storage import _prefault as prefault
@@ -451,6 +451,9 @@ class Maintenance:
                     base.vindex.pop(d.field_name, None)
             try:  # a slice at a time, leaving callers a core while they are busy (`build_threads`)
                 vectors = sview.vectors(f.name)
+                held = base.vindex.get(d.field_name)
+                if in_place and held is not None:  # its arrays read again from the stand-in's file, with room
+                    rehouse(cur[1], held[1], sview.n)
                 ext = cur[1].extended(vectors, stop, e.busy) if in_place else grown_copy(cur[1], vectors, stop, e.busy)
                 let_go_of_rows(sview.segment, f.name)
             except BuildCancelled:  # dropped, or closing: the merge stops, both segments stay

@@ -18,6 +18,11 @@ read from its file, or the file cannot be written), the merge grows a copy
 (`grown_copy`), at the price of a second copy of the index in memory while it
 runs (a segment's indexes are bounded by the merge limit,
 `MERGE_VECTOR_BYTES` of vectors).
+
+An HNSW index in memory that grows past the room faiss's arrays have moves
+them (both held for the moment of the copy); before a merge grows it, the
+arrays are read again from the stand-in's file with room for the new rows
+(`rehouse`).
 """
 
 from __future__ import annotations
@@ -26,6 +31,9 @@ import os
 from collections.abc import Callable
 from typing import Any
 
+import numpy as np
+
+from ..storage._prefault import drop_mapped, release
 from ._base import IndexFileError, VectorIndex
 from ._dense import DenseIndex
 from ._faiss import faiss
@@ -85,3 +93,134 @@ def file_stand_in(index: VectorIndex, path: str) -> VectorIndex:
 
 def _same_index(a: VectorIndex, b: VectorIndex) -> bool:
     return (a.ntotal, a.index_type, a.metric, a.params) == (b.ntotal, b.index_type, b.metric, b.params)
+
+
+#: An HNSW index in memory of at least this many rows is re-read from its stand-in's file before a merge
+#: grows it (`rehouse`); a smaller one grows as it is.
+REHOUSE_MIN_ROWS = 65_536
+#: Bytes copied from the stand-in's file at a time (its pages leave the process behind the copy).
+REHOUSE_STEP_BYTES = 8 << 20
+#: Rows (and 16 times as many link slots) compared between the index and its stand-in before it is rehoused.
+SAMPLE_ROWS = 16
+
+
+def rehouse(index: VectorIndex, stand_in: VectorIndex, rows: int) -> bool:
+    """Give `index` (a plain HNSW in memory) arrays read from `stand_in`'s file, with room for `rows` more rows.
+
+    faiss keeps an HNSW index's vectors and links in growing C++ vectors: a
+    merge that adds rows past their room allocates twice the room and copies
+    the old arrays over, and for that moment both are held. At 1M x 128 the
+    vectors are copied at 524,288 rows: 256 MB beside 256 MB, the peak of the
+    whole load (1,638 MB, 220 MB above the moments around it). While the
+    merge runs the segment answers from `stand_in` (the same index read in
+    place from its file, `file_stand_in`), so the arrays in memory can go
+    first and new ones be filled from the file, sized for the rows to come:
+    the index then grows without reallocating. Returns False, leaving
+    `index` as it is, where it is not such an index (or smaller than
+    `REHOUSE_MIN_ROWS`).
+    """
+    if not isinstance(index, DenseIndex) or not isinstance(stand_in, DenseIndex) or index._mapped is not None:
+        return False
+    old, src = index._index, stand_in._index
+    if type(old) is not faiss.IndexHNSWFlat or type(src) is not faiss.IndexHNSWFlat:
+        return False
+    n = int(old.ntotal)
+    if n < REHOUSE_MIN_ROWS or int(src.ntotal) != n or int(src.d) != int(old.d) or rows <= 0:
+        return False
+    with index._growing():  # searches still on it end first; new ones go to the stand-in
+        if index._index is not old or not _same_graph(index, stand_in, old, src):
+            return False
+        shape = _shape_of(old)
+        if shape is None:
+            return False
+        index._index = None
+        del old  # the stand-in answers meanwhile: the arrays in memory go before the new ones are filled
+        try:
+            index._index = _from_stand_in(shape, src, rows)
+        except BaseException:
+            index.ntotal = -1  # never searched again: the merge builds the merged index from its rows
+            raise
+    index._params_cache.clear()
+    index._hot = None
+    return True
+
+
+def _shape_of(index: Any) -> dict[str, Any] | None:
+    """What `_from_stand_in` needs of the faiss HNSW index it replaces, or None: a graph of another shape.
+
+    Another shape: links per level other than faiss's default for its M.
+    """
+    h = index.hnsw
+    fresh = faiss.IndexHNSWFlat(int(index.d), int(h.nb_neighbors(1)), index.metric_type)
+    if (faiss.vector_to_array(fresh.hnsw.cum_nneighbor_per_level).tolist()
+            != faiss.vector_to_array(h.cum_nneighbor_per_level).tolist()):
+        return None
+    out = {name: getattr(h, name) for name in ("efConstruction", "efSearch", "check_relative_distance",
+                                                "search_bounded_queue", "entry_point", "max_level")}
+    out.update(d=int(index.d), M=int(h.nb_neighbors(1)), metric=index.metric_type,
+               per_row=int(h.nb_neighbors(0)) + int(h.nb_neighbors(1)))  # a new row's link slots, with room
+    return out
+
+
+def _from_stand_in(shape: dict[str, Any], src: Any, rows: int) -> Any:
+    """A faiss HNSW index of `shape`, its arrays read from `src` (the same index, mapped), with room for `rows` more."""
+    hs = src.hnsw
+    n = int(src.ntotal)
+    new = faiss.IndexHNSWFlat(shape["d"], shape["M"], shape["metric"])
+    h = new.hnsw
+    for name in ("efConstruction", "efSearch", "check_relative_distance", "search_bounded_queue",
+                 "entry_point", "max_level"):
+        setattr(h, name, shape[name])
+    h.rng = faiss.RandomGenerator(1234 + n)  # levels of the rows to come: drawn afresh, as a new build's are
+    faiss.copy_array_to_vector(faiss.vector_to_array(hs.levels), h.levels)
+    faiss.copy_array_to_vector(faiss.vector_to_array(hs.offsets), h.offsets)
+    _copy_with_room(h.neighbors, hs.neighbors, int(hs.neighbors.size()), rows * shape["per_row"])
+    storage, ss = faiss.downcast_index(new.storage), faiss.downcast_index(src.storage)
+    _copy_with_room(storage.codes, ss.codes, n * int(ss.code_size), rows * int(ss.code_size))
+    storage.ntotal = n
+    new.ntotal = n
+    return new
+
+def _copy_with_room(dst: Any, src: Any, size: int, room: int) -> None:
+    """Fill faiss vector `dst` with the `size` items of `src` (a view of a mapped file), with room for `room` more.
+
+    The room is written (faiss's vectors fill what they grow into) and then
+    handed back, so it costs no memory until rows fill it; the file's pages
+    leave the process behind the copy (they stay in the page cache).
+    """
+    dst.resize(size + room)
+    out = faiss.rev_swig_ptr(dst.data(), size + room)
+    inp = faiss.rev_swig_ptr(src.data(), size)
+    step = max(1, REHOUSE_STEP_BYTES // out.itemsize)
+    for lo in range(0, size, step):
+        hi = min(size, lo + step)
+        piece = inp[lo:hi]
+        out[lo:hi] = piece
+        drop_mapped(piece.ctypes.data, piece.nbytes)
+    dst.resize(size)  # the same memory: a C++ vector keeps its room when it shrinks
+    release(out, size, size + room)
+
+
+def _same_graph(index: DenseIndex, stand_in: DenseIndex, old: Any, src: Any) -> bool:
+    """Whether the stand-in's file holds the index in memory: its layout, entry, levels, and a sample of its rows and links."""
+    a, b = index.layout, stand_in.layout
+    if (a is None) != (b is None) or (a is not None and b is not None and not np.array_equal(a.order, b.order)):
+        return False
+    ho, hs = old.hnsw, src.hnsw
+    slots = int(ho.neighbors.size())
+    if (int(ho.entry_point) != int(hs.entry_point) or int(ho.max_level) != int(hs.max_level)
+            or int(hs.neighbors.size()) != slots
+            or not np.array_equal(faiss.vector_to_array(ho.levels), faiss.vector_to_array(hs.levels))):
+        return False
+    n, size = int(old.ntotal), int(faiss.downcast_index(old.storage).code_size)
+    rows = np.unique(np.linspace(0, n - 1, min(n, SAMPLE_ROWS)).astype(np.int64))
+    mine, theirs = (faiss.rev_swig_ptr(faiss.downcast_index(x.storage).codes.data(), n * size).reshape(n, size)
+                    for x in (old, src))
+    at = np.unique(np.linspace(0, slots - 1, min(slots, SAMPLE_ROWS * 16)).astype(np.int64))
+    links = faiss.rev_swig_ptr(hs.neighbors.data(), slots)
+    try:
+        return (np.array_equal(mine[rows], theirs[rows])
+                and np.array_equal(faiss.rev_swig_ptr(ho.neighbors.data(), slots)[at], links[at]))
+    finally:  # the kernel maps pages around each one read (with 256 rows sampled, about 200 MB at 1M rows): they go again
+        drop_mapped(theirs.ctypes.data, theirs.nbytes)
+        drop_mapped(links.ctypes.data, links.nbytes)
