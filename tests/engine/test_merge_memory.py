@@ -11,10 +11,12 @@ file (`file_stand_in`), which is written when missing or stale.
 
 from __future__ import annotations
 
+import contextlib
 import mmap
 import threading
 import time
 import weakref
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -73,10 +75,9 @@ def _answers(c: Any, q: np.ndarray) -> Any:
     return [[h["id"] for h in row] for row in hits]
 
 
-def test_a_persisted_segment_serves_its_vectors_from_its_file(tmp_path, monkeypatch):
-    monkeypatch.setenv("HERON_SEAL_IDLE_SECONDS", "0")
-    vecs = np.random.default_rng(1).standard_normal((1500, DIM)).astype(np.float32)
-    path = str(tmp_path / "db")
+@contextlib.contextmanager
+def _one_sealed_segment(path: str, vecs: np.ndarray) -> Iterator[tuple[Any, Any]]:
+    """A client of collection "m" holding `vecs` in one persisted segment, and that segment, while the engine is held."""
     with heron.Client(path) as c:
         e = open_engine(path)
         try:
@@ -84,11 +85,18 @@ def test_a_persisted_segment_serves_its_vectors_from_its_file(tmp_path, monkeypa
             _insert(c, 0, vecs)
             e.wait_background()
             (seg,) = _sealed(e)
-            store = seg.cols["vec"]
-            assert isinstance(store, _MappedBuffer) and _reaches_mapping(store.data)
-            np.testing.assert_array_equal(seg.snapshot().vectors("vec"), vecs)
+            yield c, seg
         finally:
             release_engine(e)
+
+
+def test_a_persisted_segment_serves_its_vectors_from_its_file(tmp_path, monkeypatch):
+    monkeypatch.setenv("HERON_SEAL_IDLE_SECONDS", "0")
+    vecs = np.random.default_rng(1).standard_normal((1500, DIM)).astype(np.float32)
+    with _one_sealed_segment(str(tmp_path / "db"), vecs) as (c, seg):
+        store = seg.cols["vec"]
+        assert isinstance(store, _MappedBuffer) and _reaches_mapping(store.data)
+        np.testing.assert_array_equal(seg.snapshot().vectors("vec"), vecs)
         got = c.query("m", filter="id in [0, 1499]", output_fields=["vec"])
         np.testing.assert_array_equal(np.array([r["vec"] for r in sorted(got, key=lambda r: r["id"])]),
                                       vecs[[0, 1499]])
@@ -107,20 +115,11 @@ def test_an_index_build_lets_go_of_the_file_pages_of_the_vectors_it_read(tmp_pat
     dropped: list[tuple[int, int]] = []
     real_drop = _prefault.drop_mapped
     monkeypatch.setattr(_prefault, "drop_mapped", lambda addr, n: (dropped.append((addr, n)), real_drop(addr, n)))
-    path = str(tmp_path / "db")
-    with heron.Client(path) as c:
-        e = open_engine(path)
-        try:
-            _create(c)
-            _insert(c, 0, vecs)
-            e.wait_background()
-            (seg,) = _sealed(e)
-            assert built == [1500] and seg.persisted
-            data = seg.cols["vec"].freeze()
-            assert (data.ctypes.data, data.nbytes) in dropped
-            assert _answers(c, vecs[:2])[0][0] == 0
-        finally:
-            release_engine(e)
+    with _one_sealed_segment(str(tmp_path / "db"), vecs) as (c, seg):
+        assert built == [1500] and seg.persisted
+        data = seg.cols["vec"].freeze()
+        assert (data.ctypes.data, data.nbytes) in dropped
+        assert _answers(c, vecs[:2])[0][0] == 0
 
 
 def test_a_merge_keeps_rows_keys_vectors_and_answers_and_maps_the_merged_vectors(tmp_path, monkeypatch):
