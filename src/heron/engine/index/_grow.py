@@ -181,6 +181,7 @@ def _from_stand_in(shape: dict[str, Any], src: Any, rows: int) -> Any:
     new.ntotal = n
     return new
 
+
 def _copy_with_room(dst: Any, src: Any, size: int, room: int) -> None:
     """Fill faiss vector `dst` with the `size` items of `src` (a view of a mapped file), with room for `room` more.
 
@@ -202,7 +203,7 @@ def _copy_with_room(dst: Any, src: Any, size: int, room: int) -> None:
 
 
 def _same_graph(index: DenseIndex, stand_in: DenseIndex, old: Any, src: Any) -> bool:
-    """Whether the stand-in's file holds the index in memory: its layout, entry, levels, and a sample of its rows and links."""
+    """Whether the stand-in's file holds the index in memory: layout, entry, levels, a sample of rows and links."""
     a, b = index.layout, stand_in.layout
     if (a is None) != (b is None) or (a is not None and b is not None and not np.array_equal(a.order, b.order)):
         return False
@@ -221,6 +222,6 @@ def _same_graph(index: DenseIndex, stand_in: DenseIndex, old: Any, src: Any) -> 
     try:
         return (np.array_equal(mine[rows], theirs[rows])
                 and np.array_equal(faiss.rev_swig_ptr(ho.neighbors.data(), slots)[at], links[at]))
-    finally:  # the kernel maps pages around each one read (with 256 rows sampled, about 200 MB at 1M rows): they go again
+    finally:  # the kernel maps the pages around each one read (200 MB at 1M for 256 rows): they go
         drop_mapped(theirs.ctypes.data, theirs.nbytes)
         drop_mapped(links.ctypes.data, links.nbytes)
