@@ -28,7 +28,7 @@ import heron
 from heron._types import DataType
 from heron.engine._engine import open_engine, release_engine
 from heron.engine._segment_map import _MappedBuffer
-from heron.engine.index import _mapped
+from heron.engine.index import _grow, _mapped
 from heron.engine.index._grow import file_stand_in, grows_in_place
 from heron.engine.index._vector_index import build_index
 from heron.engine.storage import _files, _prefault
@@ -418,3 +418,60 @@ def test_a_load_faster_than_merging_persists_every_sealed_segment_before_the_mer
         finally:
             release_engine(e)
         assert _answers(c, vecs[:2])[0][0] == 0
+
+
+def _resident_kb(address: int) -> int:
+    """The resident kilobytes of the mapping that holds `address` (``/proc/self/smaps``)."""
+    inside = False
+    with open("/proc/self/smaps") as fh:
+        for line in fh:
+            head = line.split()[0]
+            if "-" in head and not head.endswith(":"):
+                lo, hi = (int(v, 16) for v in head.split("-"))
+                inside = lo <= address < hi
+            elif inside and head == "Rss:":
+                return int(line.split()[1])
+    raise AssertionError("no mapping holds the address")
+
+
+@contextlib.contextmanager
+def _mapped_file(path: Path, nbytes: int) -> Iterator[np.ndarray]:
+    """A read-only mapping of a new file of `nbytes` bytes (0, 1, ..., 255, 0, ...), as a uint8 array."""
+    np.arange(nbytes, dtype=np.uint8).tofile(path)
+    with open(path, "rb") as f:
+        mm = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
+    yield np.frombuffer(mm, dtype=np.uint8)  # unmapped once the test lets go of its views
+
+
+def test_a_large_mapped_index_is_read_with_its_pages_let_go_of_behind_the_read(tmp_path):
+    """faiss touches a mapped HNSW index's links as it reads them: a helper drops those pages while it reads."""
+    with _mapped_file(tmp_path / "index", _mapped.TRAIL_BYTES + (1 << 20)) as view:
+        address = view.ctypes.data
+        seen: list[int] = []
+
+        def read() -> str:  # a read that touches every page, then stays in the call
+            assert int(view.sum(dtype=np.uint64)) > 0
+            end = time.monotonic() + 10
+            while _resident_kb(address) > 2048 and time.monotonic() < end:
+                time.sleep(0.005)
+            seen.append(_resident_kb(address))
+            return "index"
+
+        assert _mapped._trailed(view, read) == "index"
+        assert seen[0] <= 2048  # let go of while the read was still under way
+        small = view[: _mapped.TRAIL_BYTES - 4096]  # below the threshold: read as it is, the pages stay
+        _prefault.drop_mapped(address, view.size)
+        assert _mapped._trailed(small, lambda: int(small.sum(dtype=np.uint64))) > 0
+        assert _resident_kb(address) >= (_mapped.TRAIL_BYTES >> 10) // 2
+
+
+def test_sampled_rows_of_a_mapped_index_leave_no_pages_behind(tmp_path):
+    with _mapped_file(tmp_path / "index", 64 << 20) as view:
+        rows = view.reshape(-1, 512)
+        at = np.unique(np.linspace(0, rows.shape[0] - 1, 272).astype(np.int64))
+        _prefault.drop_mapped(view.ctypes.data, view.size)
+        got = _grow._sampled(rows, at)
+        np.testing.assert_array_equal(got, np.stack([np.arange(512 * r, 512 * (r + 1)).astype(np.uint8) for r in at]))
+        assert _resident_kb(view.ctypes.data) <= 4096
+        plain = rows[at]  # the control: reading the same rows at once maps far more
+        assert plain.shape == got.shape and _resident_kb(view.ctypes.data) > 4096
