@@ -454,7 +454,10 @@ class Maintenance:
                 held = base.vindex.get(d.field_name)
                 if in_place and held is not None:  # its arrays read again from the stand-in's file, with room
                     rehouse(cur[1], held[1], sview.n)
-                ext = cur[1].extended(vectors, stop, e.busy) if in_place else grown_copy(cur[1], vectors, stop, e.busy)
+                # the rows' file pages go as the index takes them, not after its renumbering (`lay_out`)
+                added = partial(_let_go_of_first, sview.segment, f.name)
+                ext = cur[1].extended(vectors, stop, e.busy, added) if in_place else \
+                    grown_copy(cur[1], vectors, stop, e.busy, added)
                 let_go_of_rows(sview.segment, f.name)
             except BuildCancelled:  # dropped, or closing: the merge stops, both segments stay
                 raise
@@ -592,6 +595,11 @@ class Maintenance:
             for seg in p.sealed:
                 if seg.persisted:
                     self.engine.submit(self.build_indexes, coll, seg)
+
+
+def _let_go_of_first(seg: Segment, name: str, done: int, _total: int) -> None:
+    """`let_go_of_rows` of `seg`'s first `done` rows of `name` (an index took them)."""
+    let_go_of_rows(seg, name, 0, done)
 
 
 def _alive(coll: Collection, p: Partition, *segs: Segment) -> bool:

@@ -241,7 +241,8 @@ class VectorIndex:
     # -- growth --------------------------------------------------------------
 
     def extended(self, vectors: Any, cancelled: Callable[[], bool] | None = None,
-                 busy: Callable[[], bool] | None = None) -> VectorIndex | None:
+                 busy: Callable[[], bool] | None = None,
+                 progress: Callable[[int, int], None] | None = None) -> VectorIndex | None:
         """An index over this one's rows followed by `vectors`, or None where only a rebuild will do.
 
         Used when sealed segments are merged: adding the smaller segment's rows
@@ -253,7 +254,9 @@ class VectorIndex:
         holds more rows, so the caller must stop handing it to readers of the
         old segment first. `cancelled` and `busy` are asked between steps, as
         in `build_index`: a cancelled growth raises `BuildCancelled` and leaves
-        the index unusable (a faiss index half grown in place).
+        the index unusable (a faiss index half grown in place). `progress(done,
+        total)` is told as the index takes `vectors`' rows (their first `done`
+        need not be read again).
         """
         return None
 

@@ -47,7 +47,8 @@ def copies_on_growth(index: VectorIndex) -> bool:
 
 
 def grown_copy(index: VectorIndex, vectors: Any, cancelled: Callable[[], bool] | None = None,
-               busy: Callable[[], bool] | None = None) -> VectorIndex | None:
+               busy: Callable[[], bool] | None = None,
+               progress: Callable[[int, int], None] | None = None) -> VectorIndex | None:
     """`index` extended with `vectors`: a grown copy where `copies_on_growth`, else `index.extended`.
 
     None where the index cannot take the rows (the merged segment's index is then built from them).
@@ -58,8 +59,8 @@ def grown_copy(index: VectorIndex, vectors: Any, cancelled: Callable[[], bool] |
         copy = DenseIndex(index.dtype, index.dim, index.index_type, index.metric, dict(index.params), index=raw,
                           layout=index.layout)
         copy.grown = index.grown
-        return copy.extended(vectors, cancelled, busy)
-    return index.extended(vectors, cancelled, busy)
+        return copy.extended(vectors, cancelled, busy, progress)
+    return index.extended(vectors, cancelled, busy, progress)
 
 
 def grows_in_place(index: VectorIndex) -> bool:
