@@ -230,6 +230,48 @@ def test_rows_are_encoded_ahead_of_the_copy_as_they_arrive(tmp_path, monkeypatch
         release.set()
 
 
+def test_copies_are_made_ahead_only_of_lists_a_search_read_lately(tmp_path, monkeypatch) -> None:
+    """A load nobody searches holds no copy of its lists; once a search reads them, the sealer's thread makes it."""
+    monkeypatch.setenv("HERON_SEAL_ROWS", "2000")
+    monkeypatch.setenv("HERON_MERGE_ROWS", "0")
+    monkeypatch.setenv("HERON_SEAL_IDLE_SECONDS", "0")
+    monkeypatch.setenv("HERON_INTERIM_ROWS", "1024")
+    monkeypatch.setattr(_interim_merged, "_MERGED", {})
+    monkeypatch.setattr(_interim_merged, "_SEARCHED", {})
+    monkeypatch.setattr(_interim_merged, "SETTLED_AFTER", 0.0)
+    monkeypatch.setattr(_interim_merged, "BACKGROUND", False)
+    x = _clustered(11000, 6)
+    release = held_builds(monkeypatch)
+    try:
+        with heron.Client(str(tmp_path / "d")) as c:
+            schema = c.create_schema()
+            schema.add_field("id", DataType.INT64, is_primary=True)
+            schema.add_field("vector", DataType.FLOAT_VECTOR, dim=DIM)
+            idx = c.prepare_index_params()
+            idx.add_index("vector", index_type="HNSW", metric_type="COSINE", params={"M": 16, "efConstruction": 64})
+            c.create_collection("x", schema=schema, index_params=idx)
+            for lo in range(0, 11000, 1000):
+                c.insert("x", {"id": np.arange(lo, lo + 1000), "vector": x[lo:lo + 1000]})
+            e = c._transport._engine
+            e.idle_sealer.stop()  # its thread asks for copies too: here the test asks, once at a time
+            coll = e.collection("default", "x")
+            segs = coll.partitions["_default"].segments()
+            _until(lambda: all("vector" in s.interim and s.interim["vector"][1].ntotal == s.n for s in segs))
+            e.interim.copy_ahead(coll)
+            assert _interim_merged._MERGED == {}  # not searched: no copy
+            got = c.search("x", data=x[[7]], limit=3)
+            assert got[0][0]["id"] == 7
+            _interim_merged._MERGED.clear()  # the one the search asked for: the sealer's is looked at next
+            e.interim.copy_ahead(coll)
+            assert len(_interim_merged._MERGED) == 1
+            _interim_merged._MERGED.clear()
+            monkeypatch.setattr(_interim_merged, "SEARCHED_WITHIN", 0.0)  # that search was too long ago
+            e.interim.copy_ahead(coll)
+            assert _interim_merged._MERGED == {}
+    finally:
+        release.set()
+
+
 def _until(check, timeout: float = 60.0):
     end = time.monotonic() + timeout
     while not (got := check()):

@@ -299,16 +299,22 @@ def test_a_copy_of_the_two_joined_indexes_lists_serves_the_joined_one(monkeypatc
 
 @pytest.mark.parametrize("dim", [DIM, 256], ids=["8-bit-codes", "4-bit-codes"])
 def test_the_copy_of_the_fresh_lists_is_made_before_any_search_asks_for_it(tmp_path, lane, dim: int) -> None:
-    """Wide rows' copy holds 4-bit codes (`_interim_fast`), narrow rows' the indexes' own; either is made ahead."""
+    """Wide rows' copy holds 4-bit codes (`_interim_fast`), narrow rows' the indexes' own; either is made ahead.
+
+    Ahead of the searches of a collection searched lately: here once, early in the load.
+    """
     monkeypatch = lane[0]
     x = np.random.default_rng(36).standard_normal((11000, dim)).astype(np.float32)
     release = held_builds(monkeypatch)
     try:
         with heron.Client(str(tmp_path / "d")) as c:
             _create(c, dim=dim)
+            part = c._transport._engine.collection("default", "x").partitions["_default"]
             for lo in range(0, 11000, 1000):
                 c.insert("x", {"id": np.arange(lo, lo + 1000), "vector": x[lo:lo + 1000]})
-            part = c._transport._engine.collection("default", "x").partitions["_default"]
+                if lo == 4000:  # a search while the load goes on reads the first segments' lists
+                    _until(lambda: any("vector" in s.interim and s.interim["vector"][1].ntotal for s in part.segments()))
+                    assert c.search("x", data=x[:1], limit=1)[0][0]["id"] == 0
             segs = part.segments()
             assert len(segs) == 6
             _until(lambda: all("vector" in s.interim and s.interim["vector"][1].ntotal == s.n for s in segs))

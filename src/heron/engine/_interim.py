@@ -56,7 +56,7 @@ from .._pool import Pool
 from .._types import DataType
 from ._interim_fast import fast_eligible
 from ._interim_ivf import GrowingIVF, prepared, train_lists
-from ._interim_merged import carry_copies, encode_soon, joined, merged_for
+from ._interim_merged import carry_copies, encode_soon, joined, merged_for, searched, searched_lately
 from ._interim_one import STACK_ABOVE, search_fresh
 from ._segment_map import let_go_of_rows
 from .index._base import IndexChanged
@@ -286,7 +286,9 @@ def copy_ahead(coll: Collection, name: str, sig: Any) -> None:
 
     A search asks for it too, but the copy takes a second or so to make
     beside a build: made here (the sealer's thread asks every quarter of a second), the
-    first search after a quiet while does not read the stack meanwhile. The
+    first search after a quiet while does not read the stack meanwhile. Only
+    for lists a search read lately (`searched_lately`): a load nobody
+    searches yet holds no copy. The
     segments are those `FreshSegments` would read through their interim
     indexes, in the same order; nothing is asked while any of them is still
     catching up (it has not settled).
@@ -308,6 +310,8 @@ def copy_ahead(coll: Collection, name: str, sig: Any) -> None:
     if len({id(ivf.lists) for _, ivf in read}) != 1:
         return
     first = read[0][1]
+    if not searched_lately(first.lists):
+        return  # nobody searches these rows yet: no copy held for them (at 1M x 128, 124 MB)
     if len(read) > STACK_ABOVE or fast_eligible(first.lists, first.dim):
         merged_for([ivf for _, ivf in read], read=False, vectors=[seg.view_store(name, ivf.ntotal) for seg, ivf in read])
 
@@ -333,6 +337,7 @@ def interim_search(view: SegmentView, field: Any, d: Any, metric: str, queries: 
     top = min(n, ivf.ntotal)
     if top == 0:
         return None
+    searched(ivf.lists)
     nq = queries.shape[0]
     vecs = view.vectors(field.name)
     parts_s, parts_r = [], []

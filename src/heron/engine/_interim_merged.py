@@ -211,6 +211,30 @@ _REFUSED: dict[tuple[tuple[int, int], ...], float] = {}
 #: Interim indexes (by id) with an `encode_soon` queued: the index (weakly) and the rows it is to read.
 _AHEAD: dict[int, tuple[weakref.ref[GrowingIVF], Any]] = {}
 _lock = threading.RLock()  # `_drop_dead` may run (garbage collection) on a thread that holds it
+
+#: Seconds after a search last read a field's interim lists during which copies of them are made ahead of the
+#: searches (`_interim.copy_ahead`): lists nobody searches (a bulk load not yet searched) get none made.
+SEARCHED_WITHIN = 60.0
+#: When a search last read each set of trained lists: ``id(lists) -> (weak reference, time.monotonic())``.
+_SEARCHED: dict[int, tuple[weakref.ref[Any], float]] = {}
+
+
+def searched(lists: Any) -> None:
+    """Note that a search read the interim indexes of trained `lists` (their copies are then made ahead)."""
+    key = id(lists)
+    got = _SEARCHED.get(key)
+    if got is not None and got[0]() is lists:
+        _SEARCHED[key] = (got[0], time.monotonic())
+        return
+    for stale in [k for k, (ref, _) in list(_SEARCHED.items()) if ref() is None]:
+        _SEARCHED.pop(stale, None)
+    _SEARCHED[key] = (weakref.ref(lists), time.monotonic())
+
+
+def searched_lately(lists: Any) -> bool:
+    """Whether a search read the interim indexes of `lists` within the last `SEARCHED_WITHIN` seconds."""
+    got = _SEARCHED.get(id(lists))
+    return got is not None and got[0]() is lists and time.monotonic() - got[1] < SEARCHED_WITHIN
 _pool: Pool | None = None
 
 

@@ -37,7 +37,7 @@ from ._interim_ivf import (
     leave_gates,
     search_together,
 )
-from ._interim_merged import Merged, merged_for
+from ._interim_merged import Merged, merged_for, searched
 from .index._exact import as_float32, select_topk
 from .index._faiss import faiss, threads_for
 
@@ -49,6 +49,7 @@ Parts = list[tuple[GrowingIVF, Any, int]]
 
 def search_fresh(parts: Parts, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
     """`search_together`'s answer: through `together_one` for one query over indexes searched whole."""
+    searched(parts[0][0].lists)
     if queries.shape[0] == 1 and all(top >= ivf.ntotal for ivf, _, top in parts):
         # faiss and BLAS on this thread alone: a team of threads for one query's small steps waits for a core
         # that an index build holds (1,028 against 1,450 searches/s over 1M fresh rows beside the builds)
