@@ -38,7 +38,7 @@ from ._interim import join_interim
 from ._merge_write import write_merged
 from ._rebuild import rebuild_grown
 from ._segment import LIVE, Segment
-from ._segment_map import _MappedBuffer, let_go_of_rows, mapped_segment
+from ._segment_map import _MappedBuffer, let_go_of_rows, mapped_segment, rows_taken
 from .filter._extract import prewarm_segment
 from .index._base import BuildCancelled
 from .index._definitions import build_scalar
@@ -454,10 +454,8 @@ class Maintenance:
                 held = base.vindex.get(d.field_name)
                 if in_place and held is not None:  # its arrays read again from the stand-in's file, with room
                     rehouse(cur[1], held[1], sview.n)
-                # the rows' file pages go as the index takes them, not after its renumbering (`lay_out`)
-                added = partial(_let_go_of_first, sview.segment, f.name)
-                ext = cur[1].extended(vectors, stop, e.busy, added) if in_place else \
-                    grown_copy(cur[1], vectors, stop, e.busy, added)
+                taken = rows_taken(sview.segment, f.name)  # their file pages go as the index takes them
+                ext = (cur[1].extended if in_place else partial(grown_copy, cur[1]))(vectors, stop, e.busy, taken)
                 let_go_of_rows(sview.segment, f.name)
             except BuildCancelled:  # dropped, or closing: the merge stops, both segments stay
                 raise
@@ -595,11 +593,6 @@ class Maintenance:
             for seg in p.sealed:
                 if seg.persisted:
                     self.engine.submit(self.build_indexes, coll, seg)
-
-
-def _let_go_of_first(seg: Segment, name: str, done: int, _total: int) -> None:
-    """`let_go_of_rows` of `seg`'s first `done` rows of `name` (an index took them)."""
-    let_go_of_rows(seg, name, 0, done)
 
 
 def _alive(coll: Collection, p: Partition, *segs: Segment) -> bool:

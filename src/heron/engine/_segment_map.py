@@ -102,6 +102,15 @@ def let_go_of_rows(seg: Segment, name: str, lo: int = 0, hi: int | None = None) 
         prefault.drop_mapped(rows.ctypes.data, rows.nbytes)
 
 
+def rows_taken(seg: Segment, name: str) -> Callable[[int, int], None]:
+    """A ``progress(done, total)`` for an index taking `seg`'s rows of `name`: `let_go_of_rows` of the first `done`.
+
+    A merge's index growth then drops the newer segment's vector pages slice by
+    slice, not after the renumbering that follows (`index/_layout.lay_out`).
+    """
+    return lambda done, _total: let_go_of_rows(seg, name, 0, done)
+
+
 class _LazyNorms(_Buffer):
     """Squared norms of a mapped vector column, computed the first time an exact scan asks for them."""
 
