@@ -182,26 +182,36 @@ def test_rows_encoded_by_one_copy_are_not_encoded_again(merge_at_once, monkeypat
     del first
 
 
-def test_rows_are_encoded_ahead_of_the_copy_as_they_arrive(tmp_path, monkeypatch) -> None:
-    """While a load goes on each interim index's rows get their 4-bit codes; the copy made later encodes none."""
+def _small_segments(monkeypatch) -> None:
+    """Segments sealed at 2,000 rows, never merged nor sealed for being idle; interim lists from 1,024 rows."""
     monkeypatch.setenv("HERON_SEAL_ROWS", "2000")
     monkeypatch.setenv("HERON_MERGE_ROWS", "0")
     monkeypatch.setenv("HERON_SEAL_IDLE_SECONDS", "0")
     monkeypatch.setenv("HERON_INTERIM_ROWS", "1024")
+
+
+def _loaded(c: heron.Client, x: np.ndarray) -> None:
+    """Collection "x" (a COSINE HNSW index defined first) with the rows of `x` inserted 1,000 at a time."""
+    schema = c.create_schema()
+    schema.add_field("id", DataType.INT64, is_primary=True)
+    schema.add_field("vector", DataType.FLOAT_VECTOR, dim=DIM)
+    idx = c.prepare_index_params()
+    idx.add_index("vector", index_type="HNSW", metric_type="COSINE", params={"M": 16, "efConstruction": 64})
+    c.create_collection("x", schema=schema, index_params=idx)
+    for lo in range(0, len(x), 1000):
+        c.insert("x", {"id": np.arange(lo, lo + 1000), "vector": x[lo:lo + 1000]})
+
+
+def test_rows_are_encoded_ahead_of_the_copy_as_they_arrive(tmp_path, monkeypatch) -> None:
+    """While a load goes on each interim index's rows get their 4-bit codes; the copy made later encodes none."""
+    _small_segments(monkeypatch)
     monkeypatch.setattr(_interim_merged, "_MERGED", {})
     monkeypatch.setattr(_interim_merged, "SETTLED_AFTER", 1e9)  # no copy is made meanwhile
     x = _clustered(11000, 5)
     release = held_builds(monkeypatch)
     try:
         with heron.Client(str(tmp_path / "d")) as c:
-            schema = c.create_schema()
-            schema.add_field("id", DataType.INT64, is_primary=True)
-            schema.add_field("vector", DataType.FLOAT_VECTOR, dim=DIM)
-            idx = c.prepare_index_params()
-            idx.add_index("vector", index_type="HNSW", metric_type="COSINE", params={"M": 16, "efConstruction": 64})
-            c.create_collection("x", schema=schema, index_params=idx)
-            for lo in range(0, 11000, 1000):
-                c.insert("x", {"id": np.arange(lo, lo + 1000), "vector": x[lo:lo + 1000]})
+            _loaded(c, x)
             segs = c._transport._engine.collection("default", "x").partitions["_default"].segments()
             assert [s.n for s in segs] == [2000] * 5 + [1000]
             _until(lambda: all("vector" in s.interim and s.interim["vector"][1].ntotal == s.n for s in segs))
@@ -232,10 +242,7 @@ def test_rows_are_encoded_ahead_of_the_copy_as_they_arrive(tmp_path, monkeypatch
 
 def test_copies_are_made_ahead_only_of_lists_a_search_read_lately(tmp_path, monkeypatch) -> None:
     """A load nobody searches holds no copy of its lists; once a search reads them, the sealer's thread makes it."""
-    monkeypatch.setenv("HERON_SEAL_ROWS", "2000")
-    monkeypatch.setenv("HERON_MERGE_ROWS", "0")
-    monkeypatch.setenv("HERON_SEAL_IDLE_SECONDS", "0")
-    monkeypatch.setenv("HERON_INTERIM_ROWS", "1024")
+    _small_segments(monkeypatch)
     monkeypatch.setattr(_interim_merged, "_MERGED", {})
     monkeypatch.setattr(_interim_merged, "_SEARCHED", {})
     monkeypatch.setattr(_interim_merged, "SETTLED_AFTER", 0.0)
@@ -244,14 +251,7 @@ def test_copies_are_made_ahead_only_of_lists_a_search_read_lately(tmp_path, monk
     release = held_builds(monkeypatch)
     try:
         with heron.Client(str(tmp_path / "d")) as c:
-            schema = c.create_schema()
-            schema.add_field("id", DataType.INT64, is_primary=True)
-            schema.add_field("vector", DataType.FLOAT_VECTOR, dim=DIM)
-            idx = c.prepare_index_params()
-            idx.add_index("vector", index_type="HNSW", metric_type="COSINE", params={"M": 16, "efConstruction": 64})
-            c.create_collection("x", schema=schema, index_params=idx)
-            for lo in range(0, 11000, 1000):
-                c.insert("x", {"id": np.arange(lo, lo + 1000), "vector": x[lo:lo + 1000]})
+            _loaded(c, x)
             e = c._transport._engine
             e.idle_sealer.stop()  # its thread asks for copies too: here the test asks, once at a time
             coll = e.collection("default", "x")

@@ -33,6 +33,7 @@ from heron.engine.index._grow import file_stand_in, grows_in_place
 from heron.engine.index._vector_index import build_index
 from heron.engine.storage import _files, _prefault
 from heron.engine.storage._files import Piece, read_segment_file, write_segment_file
+from tests.engine._smaps import mapping_field
 
 DIM = 16
 
@@ -422,16 +423,9 @@ def test_a_load_faster_than_merging_persists_every_sealed_segment_before_the_mer
 
 def _resident_kb(address: int) -> int:
     """The resident kilobytes of the mapping that holds `address` (``/proc/self/smaps``)."""
-    inside = False
-    with open("/proc/self/smaps") as fh:
-        for line in fh:
-            head = line.split()[0]
-            if "-" in head and not head.endswith(":"):
-                lo, hi = (int(v, 16) for v in head.split("-"))
-                inside = lo <= address < hi
-            elif inside and head == "Rss:":
-                return int(line.split()[1])
-    raise AssertionError("no mapping holds the address")
+    rss = mapping_field(address, "Rss")
+    assert rss is not None, "no mapping holds the address"
+    return int(rss[0])
 
 
 @contextlib.contextmanager

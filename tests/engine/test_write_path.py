@@ -14,6 +14,7 @@ from heron.engine.storage import _files as _storage
 from heron.engine.storage import _ipc as _arrow
 from heron.engine.storage import _prefault
 from tests.conftest import require
+from tests.engine._smaps import mapping_field
 
 
 def test_sealing_writes_the_json_texts_kept_from_the_insert(tmp_path, monkeypatch):
@@ -130,17 +131,7 @@ def test_growing_buffers_are_kept_out_of_huge_pages():
     buf = _Buffer(np.float32, 128)
     buf.reserve(65_536)  # 32 MiB: numpy would ask for huge pages
     start = buf.data.ctypes.data + 2 * 4096  # whole pages of the array
-    flags = None
-    with open("/proc/self/smaps") as fh:
-        inside = False
-        for line in fh:
-            head = line.split()[0]
-            if "-" in head and not head.endswith(":"):
-                lo, hi = (int(x, 16) for x in head.split("-"))
-                inside = lo <= start < hi
-            elif inside and head == "VmFlags:":
-                flags = line.split()[1:]
-                break
+    flags = mapping_field(start, "VmFlags")
     require(flags is not None, "this kernel shows no VmFlags")
     assert flags is not None
     assert "nh" in flags and "hg" not in flags
