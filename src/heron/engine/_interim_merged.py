@@ -211,6 +211,7 @@ _REFUSED: dict[tuple[tuple[int, int], ...], float] = {}
 #: Interim indexes (by id) with an `encode_soon` queued: the index (weakly) and the rows it is to read.
 _AHEAD: dict[int, tuple[weakref.ref[GrowingIVF], Any]] = {}
 _lock = threading.RLock()  # `_drop_dead` may run (garbage collection) on a thread that holds it
+_pool: Pool | None = None
 
 #: Seconds after a search last read a field's interim lists during which copies of them are made ahead of the
 #: searches (`_interim.copy_ahead`): lists nobody searches (a bulk load not yet searched) get none made.
@@ -235,7 +236,6 @@ def searched_lately(lists: Any) -> bool:
     """Whether a search read the interim indexes of `lists` within the last `SEARCHED_WITHIN` seconds."""
     got = _SEARCHED.get(id(lists))
     return got is not None and got[0]() is lists and time.monotonic() - got[1] < SEARCHED_WITHIN
-_pool: Pool | None = None
 
 
 def merged_for(ivfs: list[GrowingIVF], read: bool = True, vectors: list[Any] | None = None) -> Merged | None:

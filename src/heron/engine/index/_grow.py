@@ -237,10 +237,9 @@ def _sampled(mapped: np.ndarray, at: np.ndarray) -> np.ndarray:
     they never add up.
     """
     parts = []
-    try:
-        for lo in range(0, at.shape[0], SAMPLES_PER_DROP):
+    for lo in range(0, at.shape[0], SAMPLES_PER_DROP):
+        try:
             parts.append(mapped[at[lo : lo + SAMPLES_PER_DROP]])
+        finally:
             drop_mapped(mapped.ctypes.data, mapped.nbytes)
-    finally:
-        drop_mapped(mapped.ctypes.data, mapped.nbytes)
     return np.concatenate(parts) if parts else mapped[at]
