@@ -278,3 +278,31 @@ def test_renumbering_leaves_callers_a_core_while_they_are_busy(busy, monkeypatch
     assert grown is not None and grown.layout is not None
     assert seen == [1 if busy else before + 1] * 2  # a build's renumbering, then a growth's
     assert faiss.omp_get_max_threads() == before
+
+
+def test_the_layout_holds_about_twenty_bytes_a_row_beside_the_index(monkeypatch):
+    """The order (8 bytes a row), each new number's first link slot (8) and each row's new number (4).
+
+    Each row's cell comes a piece at a time, a byte a row (faiss's search
+    answers 12 bytes a row), and no other row-sized array is made: the slot
+    counts, the new numbers and the levels' copy are made a piece at a time or
+    once the slots have gone. The whole renumbering held 36 bytes a row so.
+    """
+    n, d = 60_000, 4
+    raw = faiss.IndexHNSWFlat(d, 16)
+    raw.add(np.random.default_rng(4).standard_normal((n, d)).astype(np.float32))
+    plain = faiss.clone_index(raw)
+    monkeypatch.setattr(_layout, "STEP_BYTES", 16 << 10)
+    monkeypatch.setattr(_layout, "CELL_STEP", 4096)
+    tracemalloc.start()
+    try:
+        layout = _layout._lay_out(raw, None, n)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 22 * n, peak / n
+    assert layout is not None and sorted(layout.order.tolist()) == list(range(n))
+    q = np.random.default_rng(5).standard_normal((50, d)).astype(np.float32)
+    ours, theirs = raw.search(q, 10), plain.search(q, 10)
+    np.testing.assert_array_equal(layout.order[ours[1]], theirs[1])  # the same graph: the same hits
+    np.testing.assert_array_equal(ours[0], theirs[0])

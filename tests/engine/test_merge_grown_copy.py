@@ -172,8 +172,11 @@ def test_a_rehoused_index_answers_the_same_and_grows_without_moving_its_arrays(t
     control = build_index(DataType.FLOAT_VECTOR, DIM, "HNSW", metric, params, a)
     stand_in = _grow.file_stand_in(idx, str(tmp_path / "a.index"))
     before = idx.search(a[:50], 5, rows=3000)
+    trimmed: list[bool] = []
+    monkeypatch.setattr(_grow, "trim_heap", lambda: trimmed.append(idx._index is None))
 
     assert _grow.rehouse(idx, stand_in, len(b))
+    assert trimmed == [True]  # the heap let go of what was free once the old arrays went, before the new ones came
     after = idx.search(a[:50], 5, rows=3000)
     np.testing.assert_array_equal(after[1], before[1])
     np.testing.assert_allclose(after[0], before[0], rtol=1e-6)

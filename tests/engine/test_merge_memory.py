@@ -29,6 +29,7 @@ from heron._types import DataType
 from heron.engine._engine import open_engine, release_engine
 from heron.engine._segment_map import _MappedBuffer
 from heron.engine.index import _grow, _mapped
+from heron.engine.index._faiss import faiss
 from heron.engine.index._grow import file_stand_in, grows_in_place
 from heron.engine.index._vector_index import build_index
 from heron.engine.storage import _files, _prefault
@@ -469,3 +470,21 @@ def test_sampled_rows_of_a_mapped_index_leave_no_pages_behind(tmp_path):
         assert _resident_kb(view.ctypes.data) <= 4096
         plain = rows[at]  # the control: reading the same rows at once maps far more
         assert plain.shape == got.shape and _resident_kb(view.ctypes.data) > 4096
+
+
+def test_a_long_build_trims_the_heap_between_its_slices_at_most_every_trim_every_seconds(monkeypatch):
+    """What faiss's growing arrays free stays resident until a trim: a build trims as it goes, not after each slice."""
+    from heron.engine.index import _dense
+
+    trims: list[int] = []
+    monkeypatch.setattr(_prefault, "_trim", lambda _pad: trims.append(1))
+    monkeypatch.setattr(_dense, "BUILD_SLICE", 500)
+    x = np.random.default_rng(6).standard_normal((2000, 8)).astype(np.float32)
+    monkeypatch.setattr(_prefault, "TRIM_EVERY", 0.0)
+    _dense._add_in_slices(faiss.IndexHNSWFlat(8, 8), x, False, "a test build")
+    assert len(trims) == 4  # one a slice
+    trims.clear()
+    monkeypatch.setattr(_prefault, "TRIM_EVERY", 3600.0)
+    monkeypatch.setattr(_prefault, "_last_trim", time.monotonic())
+    _dense._add_in_slices(faiss.IndexHNSWFlat(8, 8), x, False, "a test build")
+    assert trims == []

@@ -21,6 +21,7 @@ import numpy as np
 
 from ..._errors import ParamError
 from ..._types import DataType, larger_is_better
+from ..storage._prefault import trim_heap_often
 from ._base import BuildCancelled, FaissBlob, VectorIndex
 from ._exact import (
     as_float32,
@@ -570,6 +571,7 @@ def _add_in_slices(idx: Any, x: np.ndarray, normalize: bool, what: str,
                 part = np.take(x, hubs.order[start : start + BUILD_SLICE], axis=0)
                 hubs.preset(idx, start, start + part.shape[0])
             idx.add(normalized(part) if normalize else part)
+            trim_heap_often()  # what faiss's arrays left behind as they grew
             if progress is not None:
                 progress(start + part.shape[0], x.shape[0])
     finally:

@@ -33,7 +33,7 @@ from typing import Any
 
 import numpy as np
 
-from ..storage._prefault import drop_mapped, release
+from ..storage._prefault import drop_mapped, release, trim_heap
 from ._base import IndexFileError, VectorIndex
 from ._dense import DenseIndex
 from ._faiss import faiss
@@ -136,6 +136,7 @@ def rehouse(index: VectorIndex, stand_in: VectorIndex, rows: int) -> bool:
             return False
         index._index = None
         del old  # the stand-in answers meanwhile: the arrays in memory go before the new ones are filled
+        trim_heap()  # and so does what the merge's steps so far left free in malloc's arenas
         try:
             index._index = _from_stand_in(shape, src, rows)
         except BaseException:
@@ -173,8 +174,8 @@ def _from_stand_in(shape: dict[str, Any], src: Any, rows: int) -> Any:
                  "entry_point", "max_level"):
         setattr(h, name, shape[name])
     h.rng = faiss.RandomGenerator(1234 + n)  # levels of the rows to come: drawn afresh, as a new build's are
-    faiss.copy_array_to_vector(faiss.vector_to_array(hs.levels), h.levels)
-    faiss.copy_array_to_vector(faiss.vector_to_array(hs.offsets), h.offsets)
+    for mine, theirs in ((h.levels, hs.levels), (h.offsets, hs.offsets)):  # the stand-in's own (not mapped)
+        faiss.copy_array_to_vector(faiss.rev_swig_ptr(theirs.data(), int(theirs.size())), mine)  # no third copy
     _copy_with_room(h.neighbors, hs.neighbors, int(hs.neighbors.size()), rows * shape["per_row"])
     storage, ss = faiss.downcast_index(new.storage), faiss.downcast_index(src.storage)
     _copy_with_room(storage.codes, ss.codes, n * int(ss.code_size), rows * int(ss.code_size))

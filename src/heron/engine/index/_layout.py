@@ -29,6 +29,7 @@ from typing import Any
 
 import numpy as np
 
+from ..storage._prefault import trim_heap, trim_heap_often
 from ._faiss import build_threads, faiss
 
 log = logging.getLogger("heron.engine")
@@ -40,6 +41,8 @@ LAYOUT_CELLS = 256
 #: Sample rows per centre the centres are trained on, and the k-means rounds.
 LAYOUT_SAMPLE_PER_CELL = 40
 LAYOUT_ROUNDS = 5
+#: Rows whose cells are found in one search (each row's distance and label: 12 bytes a row while it runs).
+CELL_STEP = 65_536
 #: Bytes of vectors or links written to or read from the temporary files at a time while the rows are renumbered.
 STEP_BYTES = 8 << 20
 
@@ -166,9 +169,12 @@ def _lay_out(index: Any, layout: Layout | None, n: int) -> Layout | None:
     step = max(1, n // (LAYOUT_CELLS * LAYOUT_SAMPLE_PER_CELL))
     km = faiss.Kmeans(d, max(1, min(LAYOUT_CELLS, n // LAYOUT_SAMPLE_PER_CELL)), niter=LAYOUT_ROUNDS, seed=1234)
     km.train(np.ascontiguousarray(xb[::step]))
-    _, cell = km.index.search(xb, 1)
-    perm = np.argsort(cell.ravel(), kind="stable").astype(np.int64, copy=False)
-    del cell, km  # 12 bytes a row, not held through the renumbering
+    cell = np.empty(n, dtype=np.min_scalar_type(int(km.k) - 1))  # a byte a row, not faiss's 12
+    for lo in range(0, n, CELL_STEP):
+        cell[lo : lo + CELL_STEP] = km.index.search(xb[lo : lo + CELL_STEP], 1)[1].ravel()
+    perm = np.argsort(cell, kind="stable").astype(np.int64, copy=False)
+    del cell, km
+    trim_heap()  # what the search and the sort freed leaves the process before the renumbering
     try:
         _renumber(xb, index.hnsw, perm)
     except _NoRoom as exc:
@@ -199,32 +205,40 @@ def _renumber(xb: np.ndarray, hnsw: Any, perm: np.ndarray) -> None:
     offsets = faiss.rev_swig_ptr(hnsw.offsets.data(), n + 1)
     levels = faiss.rev_swig_ptr(hnsw.levels.data(), n)
     old_at = offsets.view(np.int64)  # each old row's first link slot (faiss's size_t offsets, read as signed)
-    sizes = np.diff(old_at)[perm]  # each new number's count of link slots
-    new_at = np.zeros(n + 1, dtype=np.int64)
-    np.cumsum(sizes, out=new_at[1:])
-    number = np.empty(n, dtype=np.int32)  # the new number of each old one
-    number[perm] = np.arange(n, dtype=np.int32)
     row_step = max(1, STEP_BYTES // max(1, xb.strides[0]))
     link_step = max(1, (STEP_BYTES // 48) // max(1, links.shape[0] // n))  # a slot's arrays below: ~48 bytes
+    new_at = np.zeros(n + 1, dtype=np.int64)  # each new number's first link slot
+    for lo in range(0, n, link_step):  # a piece at a time: no row-sized array of slot counts
+        hi = min(n, lo + link_step)
+        np.cumsum(old_at[perm[lo:hi] + 1] - old_at[perm[lo:hi]], out=new_at[lo + 1 : hi + 1])
+        new_at[lo + 1 : hi + 1] += new_at[lo]
+    number = np.empty(n, dtype=np.int32)  # the new number of each old one
+    for lo in range(0, n, link_step):
+        number[perm[lo : lo + link_step]] = np.arange(lo, min(n, lo + link_step), dtype=np.int32)
     with tempfile.TemporaryFile(prefix="heron-layout-") as rows_f, \
             tempfile.TemporaryFile(prefix="heron-layout-") as links_f:
         try:
             for lo in range(0, n, row_step):
                 rows_f.write(np.take(xb, perm[lo : lo + row_step], axis=0).data)
+                trim_heap_often()  # each piece's arrays, freed into malloc's arenas, leave the process
             for lo in range(0, n, link_step):
                 hi = min(n, lo + link_step)
                 # the slots of new numbers lo..hi, read from their old rows' slots, in the new order
                 start = old_at[perm[lo:hi]] - new_at[lo:hi]
-                old = links[np.arange(new_at[lo], new_at[hi], dtype=np.int64) + np.repeat(start, sizes[lo:hi])]
+                counts = np.diff(new_at[lo : hi + 1])
+                old = links[np.arange(new_at[lo], new_at[hi], dtype=np.int64) + np.repeat(start, counts)]
                 links_f.write(np.where(old >= 0, number[np.maximum(old, 0)], old).data)
+                trim_heap_often()
             rows_f.flush()
             links_f.flush()
         except OSError as exc:
             raise _NoRoom() from exc
         _read_back(rows_f, xb.reshape(-1), STEP_BYTES // xb.itemsize, "rows")
         _read_back(links_f, links, STEP_BYTES // links.itemsize, "graph links")
-    levels[:] = levels[perm]
     old_at[:] = new_at
+    del new_at
+    levels[:] = levels[perm]
+    trim_heap()
     if hnsw.entry_point >= 0:
         hnsw.entry_point = int(number[hnsw.entry_point])
 

@@ -23,6 +23,7 @@ import logging
 import os
 import sys
 import threading
+import time
 from typing import Any
 
 import numpy as np
@@ -155,6 +156,26 @@ def trim_heap() -> None:
 
 
 _trim: Any = None
+
+#: Seconds between the heap trims of a long build (`trim_heap_often`); a trim takes 1-3 ms.
+TRIM_EVERY = 1.0
+_last_trim = 0.0
+
+
+def trim_heap_often() -> None:
+    """`trim_heap`, unless the heap was trimmed in the last `TRIM_EVERY` seconds.
+
+    A long build calls it between its steps. faiss's growing arrays and each
+    step's temporary arrays are freed into malloc's arenas and stay resident
+    until a trim: over the 1M-row rebuild of a 1M x 128 load that came to
+    66 MB by its end, and to 19-26 MB over each step of a merge's renumbering,
+    all of it on top of the load's highest moments.
+    """
+    global _last_trim
+    now = time.monotonic()
+    if now - _last_trim >= TRIM_EVERY:
+        _last_trim = now
+        trim_heap()
 
 
 def _populate(data: np.ndarray, start: int, length: int) -> None:
