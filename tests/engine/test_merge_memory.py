@@ -154,7 +154,8 @@ def test_a_merge_keeps_rows_keys_vectors_and_answers_and_maps_the_merged_vectors
             release_engine(e)
         # the merge wrote both files' vector bytes from their mappings, dropping the pages behind it,
         # and dropped those of the newer segment's vectors as the index took them (one slice) and once more after
-        assert sum(dropped) == (2000 + 900 + 900 + 900) * DIM * 4
+        # and, the merged file written, all three segments' mapped columns (sequence numbers, vectors)
+        assert sum(dropped) == (2000 + 900 + 900 + 900) * DIM * 4 + (2000 + 900 + 2900) * (8 + DIM * 4)
         assert c.query("m", filter="", output_fields=["count(*)"])[0]["count(*)"] == 2900
         rows = sorted(c.query("m", filter="id in [0, 1999, 2000, 2899]", output_fields=["vec", "tag"]),
                       key=lambda r: r["id"])
@@ -488,3 +489,23 @@ def test_a_long_build_trims_the_heap_between_its_slices_at_most_every_trim_every
     monkeypatch.setattr(_prefault, "_last_trim", time.monotonic())
     _dense._add_in_slices(faiss.IndexHNSWFlat(8, 8), x, False, "a test build")
     assert trims == []
+
+
+def test_a_segment_let_go_of_keeps_none_of_its_mapped_columns_resident_and_answers_the_same(tmp_path, monkeypatch):
+    """What a merge does to its two segments and the merged one once the merged file is written."""
+    from heron.engine._segment_map import let_go_of_segment
+
+    monkeypatch.setenv("HERON_SEAL_IDLE_SECONDS", "0")
+    vecs = np.random.default_rng(8).standard_normal((40_000, DIM)).astype(np.float32)
+    with _one_sealed_segment(str(tmp_path / "db"), vecs) as (c, seg):
+        before = _answers(c, vecs[:3])
+        address = seg.cols["vec"].freeze().ctypes.data
+        mapped = [s for s in (seg.seq, *seg.cols.values()) if isinstance(s, _MappedBuffer)]
+        assert seg.cols["vec"] in mapped
+        assert all(int(s.data.view(np.uint8).sum()) >= 0 for s in mapped)  # every page read
+        touched, mapped_kb = _resident_kb(address), sum(s.data.nbytes for s in mapped) // 1024
+        assert touched >= mapped_kb
+        let_go_of_segment(seg)
+        assert _resident_kb(address) <= touched - mapped_kb + 16  # what stays: the file's other columns, its ends
+        assert _answers(c, vecs[:3]) == before
+        np.testing.assert_array_equal(seg.cols["vec"].data, vecs)  # read again from the page cache

@@ -12,7 +12,7 @@ import numpy as np
 
 from ..data._batch import Batch
 from ._segment import Segment
-from ._segment_map import _MappedBuffer, mapped_segment
+from ._segment_map import _MappedBuffer, let_go_of_segment, mapped_segment
 from .storage import _ipc as ar
 from .storage._files import FileChecksum, Piece, write_segment_file
 from .storage._io_errors import removed_on_error
@@ -77,5 +77,7 @@ def _write(e: Engine, coll: Collection, p: Partition, joined: Segment, bview: An
         checksum = write_segment_file(path, rb, splices, check)
         del rb, stand_ins, splices
         new = mapped_segment(joined.id, p.id, coll.schema, MappedFile(path, checksum, n))
+    for seg in (bview.segment, sview.segment, new):  # read through: searches map again what they read
+        let_go_of_segment(seg)
     new.persisted = False
     return new, path, checksum

@@ -102,6 +102,21 @@ def let_go_of_rows(seg: Segment, name: str, lo: int = 0, hi: int | None = None) 
         prefault.drop_mapped(rows.ctypes.data, rows.nbytes)
 
 
+def let_go_of_segment(seg: Segment) -> None:
+    """All of `seg`'s columns that are its file's mapping leave the process's memory (see `let_go_of_rows`).
+
+    For a merge, once the merged file is written: the two segments' sequence
+    numbers, keys and scalar columns were read through to write it, and their
+    pages (about 30 MB at 1M x 128) otherwise stayed resident through the
+    merged index's growth and renumbering, the highest moments of a load.
+    Searches still on the old segments map again the few pages they read.
+    """
+    for store in (seg.seq, *seg.cols.values()):
+        if isinstance(store, _MappedBuffer):
+            rows = store.freeze()
+            prefault.drop_mapped(rows.ctypes.data, rows.nbytes)
+
+
 def rows_taken(seg: Segment, name: str) -> Callable[[int, int], None]:
     """A ``progress(done, total)`` for an index taking `seg`'s rows of `name`: `let_go_of_rows` of the first `done`.
 
