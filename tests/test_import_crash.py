@@ -71,6 +71,27 @@ def test_sigkill_mid_import_leaves_no_rows_and_a_rerun_imports_each_row_once(tmp
     assert sorted(ids) == list(range(N))
 
 
+def test_a_journal_whose_last_line_a_crash_tore_still_rolls_back_every_whole_line(tmp_path):
+    """A SIGKILL can land while a chunk's keys are written: that chunk was never inserted, the ones before were."""
+    s = heron.Client.create_schema()
+    s.add_field("id", heron.DataType.INT64, is_primary=True)
+    s.add_field("v", heron.DataType.FLOAT_VECTOR, dim=4)
+    data = str(tmp_path / "data")
+    with heron.Client(data) as c:
+        c.create_collection("c", schema=s)
+        c.insert("c", [{"id": -1, "v": [0.0] * 4}])  # a row from before, kept
+        c.insert("c", {"id": np.arange(2000), "v": np.ones((2000, 4), dtype=np.float32)})  # the job's two chunks
+    os.makedirs(os.path.join(data, "imports"))
+    with open(os.path.join(data, "imports", "7.journal"), "w", encoding="utf-8") as fh:
+        fh.write(json.dumps({"db": "default", "collection": "c", "partition": "_default"}) + "\n")
+        fh.write(json.dumps(list(range(1000))) + "\n" + json.dumps(list(range(1000, 2000))) + "\n")
+        fh.write(json.dumps(list(range(2000, 3000)))[:2500])  # the third chunk's keys, cut short
+    with heron.Client(data) as c:
+        assert count(c) == 1
+        assert c.query("c", filter="", output_fields=["id"], limit=10) == [{"id": -1}]
+    assert not os.listdir(os.path.join(data, "imports"))
+
+
 def test_closing_the_engine_during_an_import_stops_it_and_the_next_open_removes_its_rows(tmp_path):
     import time
 

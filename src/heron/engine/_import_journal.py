@@ -60,13 +60,9 @@ def roll_back(root: str, execute: Callable[[Any], Any]) -> int:
         path = os.path.join(folder, name)
         if not name.endswith(".journal"):
             continue
-        with open(path, encoding="utf-8") as fh:
+        with open(path, encoding="utf-8", errors="replace") as fh:
             lines = fh.read().splitlines()
-        try:
-            head = json.loads(lines[0])
-            chunks = [json.loads(line) for line in lines[1:]]
-        except (IndexError, ValueError):  # torn while the job began, before any insert
-            chunks, head = [], None
+        head, chunks = _parsed(lines)
         if head is not None and chunks:
             pks = [k for c in chunks for k in c]
             try:
@@ -80,3 +76,26 @@ def roll_back(root: str, execute: Callable[[Any], Any]) -> int:
         os.unlink(path)
         done += 1
     return done
+
+
+def _parsed(lines: list[str]) -> tuple[Any, list[Any]]:
+    """A journal's head (None: torn while the job began, before any insert) and its whole chunk lines.
+
+    A crash can tear the line being written (a write that a SIGKILL cuts
+    short, or a line written in two): that line and anything after it are
+    left out. A chunk's line of keys is written and synced before its insert,
+    so a torn one's rows were never inserted; every whole line before it is
+    still rolled back. (For auto_id, whose keys are written after the insert,
+    the rows of a torn line stay.)
+    """
+    try:
+        head = json.loads(lines[0])
+    except (IndexError, ValueError):
+        return None, []
+    chunks = []
+    for line in lines[1:]:
+        try:
+            chunks.append(json.loads(line))
+        except ValueError:
+            break
+    return head, chunks
