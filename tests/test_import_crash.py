@@ -43,14 +43,20 @@ def count(c) -> int:
     return c.query("c", filter="", output_fields=["count(*)"])[0]["count(*)"]
 
 
-def test_sigkill_mid_import_leaves_no_rows_and_a_rerun_imports_each_row_once(tmp_path):
+def _with_an_older_row(tmp_path) -> str:
+    """A data directory whose collection "c" (int64 keys, 4-d vectors) holds one row from before an import: id -1."""
     s = heron.Client.create_schema()
     s.add_field("id", heron.DataType.INT64, is_primary=True)
     s.add_field("v", heron.DataType.FLOAT_VECTOR, dim=4)
     data = str(tmp_path / "data")
     with heron.Client(data) as c:
         c.create_collection("c", schema=s)
-        c.insert("c", [{"id": -1, "v": [0.0] * 4}])  # a row from before, kept
+        c.insert("c", [{"id": -1, "v": [0.0] * 4}])
+    return data
+
+
+def test_sigkill_mid_import_leaves_no_rows_and_a_rerun_imports_each_row_once(tmp_path):
+    data = _with_an_older_row(tmp_path)
     vecs = np.random.default_rng(3).random((N, 4), dtype=np.float32)
     path = str(tmp_path / "rows.parquet")
     pq.write_table(pa.table({"id": np.arange(N), "v": pa.FixedSizeListArray.from_arrays(pa.array(vecs.ravel()), 4)}),
@@ -73,13 +79,8 @@ def test_sigkill_mid_import_leaves_no_rows_and_a_rerun_imports_each_row_once(tmp
 
 def test_a_journal_whose_last_line_a_crash_tore_still_rolls_back_every_whole_line(tmp_path):
     """A SIGKILL can land while a chunk's keys are written: that chunk was never inserted, the ones before were."""
-    s = heron.Client.create_schema()
-    s.add_field("id", heron.DataType.INT64, is_primary=True)
-    s.add_field("v", heron.DataType.FLOAT_VECTOR, dim=4)
-    data = str(tmp_path / "data")
+    data = _with_an_older_row(tmp_path)
     with heron.Client(data) as c:
-        c.create_collection("c", schema=s)
-        c.insert("c", [{"id": -1, "v": [0.0] * 4}])  # a row from before, kept
         c.insert("c", {"id": np.arange(2000), "v": np.ones((2000, 4), dtype=np.float32)})  # the job's two chunks
     os.makedirs(os.path.join(data, "imports"))
     with open(os.path.join(data, "imports", "7.journal"), "w", encoding="utf-8") as fh:
