@@ -35,7 +35,7 @@ from ._exact import (
 )
 from ._faiss import build_threads, faiss, hnsw_search_raw, swig_ptr, threads_for
 from ._grouped_scan import grouped_top_k
-from ._layout import Hubs, Layout, hubs_first, lay_out
+from ._layout import Hubs, Layout, hubs_first, lay_out, layout_of
 from ._mapped import MappedBlob, owned_copy
 from ._params import MAX_EF
 from ._quantized import (
@@ -227,6 +227,7 @@ class DenseIndex(VectorIndex):
         if index_type.startswith("IVF"):
             base_of(idx).make_direct_map()
         layout = Layout(hubs.order) if hubs is not None else None
+        del hubs  # its levels (4 bytes a row) are faiss's own now: gone before the renumbering
         return cls(dtype, dim, index_type, metric, params, index=idx, layout=lay_out(idx, layout, busy))
 
     def extended(self, vectors: Any, cancelled: Callable[[], bool] | None = None,
@@ -257,8 +258,7 @@ class DenseIndex(VectorIndex):
                                progress)
                 if self._kind == "IVF":
                     base_of(self._index).make_direct_map()
-                grown = self.layout.grown(int(self._index.ntotal)) if self.layout is not None else None
-                self.layout = lay_out(self._index, grown, busy)  # the new rows laid out with the others
+                self.layout = lay_out(self._index, self.layout, busy)  # the new rows laid out with the others
             except BaseException:
                 self.ntotal = -1  # half grown: never searched again
                 raise
@@ -528,7 +528,7 @@ class DenseIndex(VectorIndex):
         if "xb" in arrays:
             return cls(*args, xb=np.ascontiguousarray(arrays["xb"], dtype=np.float32))
         blob = arrays["faiss"]
-        layout = _layout_of(arrays.get("order"), header["ntotal"])
+        layout = layout_of(arrays.get("order"), header["ntotal"], mapped=isinstance(blob, MappedBlob))
         if isinstance(blob, MappedBlob):
             out = cls(*args, index=blob.read(), layout=layout)
             out._mapped = blob  # the file the index points into stays mapped while the index lives
@@ -537,16 +537,6 @@ class DenseIndex(VectorIndex):
                       layout=layout)
         out.grown = int(header.get("grown", 0))
         return out
-
-
-def _layout_of(order: np.ndarray | None, ntotal: int) -> Layout | None:
-    """The `Layout` an index file's ``order`` member gives (None: none); ValueError unless it orders every row once."""
-    if order is None:
-        return None
-    if order.dtype != np.int64 or order.shape != (ntotal,) or \
-            (ntotal and (order.min() < 0 or order.max() >= ntotal or np.bincount(order, minlength=ntotal).max() != 1)):
-        raise ValueError(f"its row order ({order.dtype}, {order.shape}) does not name each of its {ntotal} rows once")
-    return Layout(order)
 
 
 def _add_in_slices(idx: Any, x: np.ndarray, normalize: bool, what: str,

@@ -37,6 +37,7 @@ from ..storage._prefault import drop_mapped, release, trim_heap
 from ._base import IndexFileError, VectorIndex
 from ._dense import DenseIndex
 from ._faiss import faiss
+from ._layout import ORDER_STEP
 from ._mapped import owned_copy
 from ._vector_index import load_index
 
@@ -207,13 +208,14 @@ def _copy_with_room(dst: Any, src: Any, size: int, room: int) -> None:
 def _same_graph(index: DenseIndex, stand_in: DenseIndex, old: Any, src: Any) -> bool:
     """Whether the stand-in's file holds the index in memory: layout, entry, levels, a sample of rows and links."""
     a, b = index.layout, stand_in.layout
-    if (a is None) != (b is None) or (a is not None and b is not None and not np.array_equal(a.order, b.order)):
+    if (a is None) != (b is None) or (a is not None and b is not None
+                                      and not _same_order(a.order, b.order, stand_in._mapped is not None)):
         return False
     ho, hs = old.hnsw, src.hnsw
     slots = int(ho.neighbors.size())
     if (int(ho.entry_point) != int(hs.entry_point) or int(ho.max_level) != int(hs.max_level)
-            or int(hs.neighbors.size()) != slots
-            or not np.array_equal(faiss.vector_to_array(ho.levels), faiss.vector_to_array(hs.levels))):
+            or int(hs.neighbors.size()) != slots or int(hs.levels.size()) != int(ho.levels.size())
+            or not np.array_equal(*(faiss.rev_swig_ptr(h.levels.data(), int(h.levels.size())) for h in (ho, hs)))):
         return False
     n, size = int(old.ntotal), int(faiss.downcast_index(old.storage).code_size)
     rows = np.unique(np.linspace(0, n - 1, min(n, SAMPLE_ROWS)).astype(np.int64))
@@ -223,6 +225,21 @@ def _same_graph(index: DenseIndex, stand_in: DenseIndex, old: Any, src: Any) -> 
     links = faiss.rev_swig_ptr(hs.neighbors.data(), slots)
     return (np.array_equal(mine[rows], _sampled(theirs, rows))
             and np.array_equal(faiss.rev_swig_ptr(ho.neighbors.data(), slots)[at], _sampled(links, at)))
+
+
+def _same_order(mine: np.ndarray, theirs: np.ndarray, mapped: bool) -> bool:
+    """Whether two layouts' orders are equal, compared a piece at a time; the pages of `theirs` read leave the
+    process behind each piece where it is a view of a `mapped` file."""
+    if mine.shape != theirs.shape:
+        return False
+    for lo in range(0, mine.shape[0], ORDER_STEP):
+        piece = theirs[lo : lo + ORDER_STEP]
+        same = np.array_equal(mine[lo : lo + ORDER_STEP], piece)
+        if mapped:
+            drop_mapped(piece.ctypes.data, piece.nbytes)
+        if not same:
+            return False
+    return True
 
 
 #: Items `_sampled` reads between two drops of the pages they mapped.

@@ -29,7 +29,7 @@ from typing import Any
 
 import numpy as np
 
-from ..storage._prefault import trim_heap, trim_heap_often
+from ..storage._prefault import drop_mapped, trim_heap, trim_heap_often
 from ._faiss import build_threads, faiss
 
 log = logging.getLogger("heron.engine")
@@ -44,7 +44,7 @@ LAYOUT_ROUNDS = 5
 #: Rows whose cells are found in one search (each row's distance and label: 12 bytes a row while it runs).
 CELL_STEP = 65_536
 #: Bytes of vectors or links written to or read from the temporary files at a time while the rows are renumbered.
-STEP_BYTES = 8 << 20
+STEP_BYTES = 2 << 20
 
 
 class Layout:
@@ -91,6 +91,37 @@ class Layout:
         """This layout once rows ``len(order) .. total - 1`` are appended at the same numbers."""
         n = self.order.shape[0]
         return Layout(np.concatenate([self.order, np.arange(n, total, dtype=np.int64)]))
+
+
+def layout_of(order: np.ndarray | None, ntotal: int, *, mapped: bool = False) -> Layout | None:
+    """The `Layout` an index file's ``order`` member gives (None: none); ValueError unless it orders every row once."""
+    if order is None:
+        return None
+    if order.dtype != np.int64 or order.shape != (ntotal,) or not _names_each_once(order, mapped):
+        raise ValueError(f"its row order ({order.dtype}, {order.shape}) does not name each of its {ntotal} rows once")
+    return Layout(order)
+
+
+#: Rows of an order checked at a time (`_names_each_once`).
+ORDER_STEP = 1 << 16
+
+
+def _names_each_once(order: np.ndarray, mapped: bool) -> bool:
+    """Whether `order` (n numbers) names each of 0..n-1 once: a byte a row, a piece at a time.
+
+    Where `order` is a view of a `mapped` file, the pages read leave the process behind each piece (not the page
+    cache): a merge's stand-in holds its order so, beside the index it grows.
+    """
+    n = order.shape[0]
+    seen = np.zeros(n, dtype=np.bool_)
+    for lo in range(0, n, ORDER_STEP):
+        piece = order[lo : lo + ORDER_STEP]
+        if piece.min() < 0 or piece.max() >= n:
+            return False
+        seen[piece] = True
+        if mapped:
+            drop_mapped(piece.ctypes.data, piece.nbytes)
+    return bool(seen.all())  # n numbers, each below n, none missing: none twice
 
 
 class Hubs:
@@ -142,16 +173,18 @@ def hubs_first(index: Any, rows: int) -> Hubs | None:
 def lay_out(index: Any, layout: Layout | None, busy: Callable[[], bool] | None = None) -> Layout | None:
     """Renumber the rows of `index` (a plain faiss HNSW) by place and return its new `Layout`.
 
-    `layout` is the index's layout so far (None: numbers are rows). An index
+    `layout` is the index's layout so far (None: numbers are rows), whose
+    order may stop short of the index's rows: the rows after it, added since,
+    are at their own numbers (as `Layout.grown` puts them). An index
     of another kind, or of fewer than `LAYOUT_MIN_ROWS` rows, is left as it
-    is and `layout` returned; so is one whose vectors and links find no room in
+    is and `layout` returned, grown to all its rows; so is one whose vectors and links find no room in
     temporary files (`_renumber`). While
     `busy()` (callers' requests coming in) it runs on `build_threads`, as the
     build before it does, leaving the callers a core.
     """
     n = int(index.ntotal)
     if type(index) is not faiss.IndexHNSWFlat or n < LAYOUT_MIN_ROWS:
-        return layout
+        return _whole(layout, n)
     if busy is None:
         return _lay_out(index, layout, n)
     full = faiss.omp_get_max_threads()
@@ -169,22 +202,59 @@ def _lay_out(index: Any, layout: Layout | None, n: int) -> Layout | None:
     step = max(1, n // (LAYOUT_CELLS * LAYOUT_SAMPLE_PER_CELL))
     km = faiss.Kmeans(d, max(1, min(LAYOUT_CELLS, n // LAYOUT_SAMPLE_PER_CELL)), niter=LAYOUT_ROUNDS, seed=1234)
     km.train(np.ascontiguousarray(xb[::step]))
+    trim_heap()  # the sample and faiss's distance blocks leave the process before the cells are found
     cell = np.empty(n, dtype=np.min_scalar_type(int(km.k) - 1))  # a byte a row, not faiss's 12
     for lo in range(0, n, CELL_STEP):
         cell[lo : lo + CELL_STEP] = km.index.search(xb[lo : lo + CELL_STEP], 1)[1].ravel()
-    perm = np.argsort(cell, kind="stable").astype(np.int64, copy=False)
+    trim_heap()  # and so do the searches' before the rows are sorted by cell
+    perm = _by_cell(cell, int(km.k))
     del cell, km
     trim_heap()  # what the search and the sort freed leaves the process before the renumbering
     try:
         _renumber(xb, index.hnsw, perm)
     except _NoRoom as exc:
         log.warning("an index of %d rows stays in the order its rows came: %s", n, exc.__cause__)
-        return layout
-    return Layout(perm if layout is None else layout.order[perm])
+        del perm
+        return _whole(layout, n)
+    if layout is not None:  # each number's row: through the order so far, in place (no second row-sized array)
+        order = layout.order
+        m = order.shape[0]
+        for lo in range(0, n, CELL_STEP):
+            at = perm[lo : lo + CELL_STEP]
+            perm[lo : lo + CELL_STEP] = np.where(at < m, order[np.minimum(at, m - 1)], at)
+    return Layout(perm)
+
+
+def _whole(layout: Layout | None, n: int) -> Layout | None:
+    """`layout` for all `n` rows of its index: rows past its order are at their own numbers."""
+    return layout if layout is None or layout.order.shape[0] == n else layout.grown(n)
+
+
+def _by_cell(cell: np.ndarray, k: int) -> np.ndarray:
+    """The rows sorted by cell, in the order they came within a cell: ``argsort(cell, kind="stable")``.
+
+    Sorted `CELL_STEP` rows at a time, each piece's rows then placed after
+    those of the pieces before in their cells: the answer is the only
+    row-sized array made (numpy's stable sort of small integers holds a second).
+    """
+    n = cell.shape[0]
+    counts = np.bincount(cell, minlength=k)
+    cursor = np.cumsum(counts) - counts  # where each cell's next row goes
+    perm = np.empty(n, dtype=np.int64)
+    for lo in range(0, n, CELL_STEP):
+        piece = cell[lo : lo + CELL_STEP]
+        by = np.argsort(piece, kind="stable")
+        sorted_cells = piece[by]
+        here = np.bincount(sorted_cells, minlength=k)
+        first = np.cumsum(here) - here  # each cell's first place among this piece's sorted rows
+        perm[cursor[sorted_cells] + np.arange(by.shape[0]) - first[sorted_cells]] = by + lo
+        cursor += here
+    return perm
 
 
 class _NoRoom(Exception):
-    """The temporary copy of the rows or links could not be written; the index is as it was."""
+    """The rows could not be renumbered (no room for their temporary copy, or links of another shape); the index
+    is as it was."""
 
 
 def _renumber(xb: np.ndarray, hnsw: Any, perm: np.ndarray) -> None:
@@ -193,54 +263,62 @@ def _renumber(xb: np.ndarray, hnsw: Any, perm: np.ndarray) -> None:
     What faiss's ``IndexHNSW.permute_entries`` does, without its second copy
     of the vectors (512 MB at 1M x 128) and of the graph's links (136 MB at
     1M rows, M 16), held while the merged index and the one it grew from are
-    both held: that moment was the peak of a large load. The permuted vectors
-    and links pass through temporary files in pieces of `STEP_BYTES`. Every
-    piece is written out before the first is read back over the old ones, so
-    a failure to write (`_NoRoom`) leaves the index untouched; a failure to
-    read back what was written (`OSError`) leaves it half renumbered and the
-    caller's index unusable.
+    both held: that moment was the peak of a large load. The permuted vectors,
+    links and levels pass through temporary files in pieces of `STEP_BYTES`;
+    each new number's first link slot follows from its level. Every piece is
+    written out before the first is read back over the old ones, so a failure
+    to write, or links their levels do not give (`_NoRoom`), leaves the index
+    untouched; a failure to read back what was written (`OSError`) leaves it
+    half renumbered and the caller's index unusable.
     """
     n = xb.shape[0]
     links = faiss.rev_swig_ptr(hnsw.neighbors.data(), hnsw.neighbors.size())
     offsets = faiss.rev_swig_ptr(hnsw.offsets.data(), n + 1)
     levels = faiss.rev_swig_ptr(hnsw.levels.data(), n)
+    per_level = faiss.vector_to_array(hnsw.cum_nneighbor_per_level).astype(np.int64)
     old_at = offsets.view(np.int64)  # each old row's first link slot (faiss's size_t offsets, read as signed)
     row_step = max(1, STEP_BYTES // max(1, xb.strides[0]))
     link_step = max(1, (STEP_BYTES // 48) // max(1, links.shape[0] // n))  # a slot's arrays below: ~48 bytes
-    new_at = np.zeros(n + 1, dtype=np.int64)  # each new number's first link slot
-    for lo in range(0, n, link_step):  # a piece at a time: no row-sized array of slot counts
-        hi = min(n, lo + link_step)
-        np.cumsum(old_at[perm[lo:hi] + 1] - old_at[perm[lo:hi]], out=new_at[lo + 1 : hi + 1])
-        new_at[lo + 1 : hi + 1] += new_at[lo]
     number = np.empty(n, dtype=np.int32)  # the new number of each old one
     for lo in range(0, n, link_step):
-        number[perm[lo : lo + link_step]] = np.arange(lo, min(n, lo + link_step), dtype=np.int32)
+        hi = min(n, lo + link_step)
+        number[perm[lo:hi]] = np.arange(lo, hi, dtype=np.int32)
+        # a row's slots follow from its level (faiss's `prepare_level_tab`): the offsets are rebuilt from the levels
+        if not np.array_equal(np.diff(old_at[lo : hi + 1]), per_level[levels[lo:hi]]):
+            raise _NoRoom() from ValueError(f"rows {lo}..{hi} hold other link slot counts than their levels give")
     with tempfile.TemporaryFile(prefix="heron-layout-") as rows_f, \
-            tempfile.TemporaryFile(prefix="heron-layout-") as links_f:
+            tempfile.TemporaryFile(prefix="heron-layout-") as links_f, \
+            tempfile.TemporaryFile(prefix="heron-layout-") as levels_f:
         try:
             for lo in range(0, n, row_step):
                 rows_f.write(np.take(xb, perm[lo : lo + row_step], axis=0).data)
                 trim_heap_often()  # each piece's arrays, freed into malloc's arenas, leave the process
             for lo in range(0, n, link_step):
-                hi = min(n, lo + link_step)
                 # the slots of new numbers lo..hi, read from their old rows' slots, in the new order
-                start = old_at[perm[lo:hi]] - new_at[lo:hi]
-                counts = np.diff(new_at[lo : hi + 1])
-                old = links[np.arange(new_at[lo], new_at[hi], dtype=np.int64) + np.repeat(start, counts)]
+                at = perm[lo : lo + link_step]
+                first = old_at[at]
+                counts = old_at[at + 1] - first
+                ends = np.cumsum(counts)
+                old = links[np.arange(int(ends[-1]), dtype=np.int64) + np.repeat(first - (ends - counts), counts)]
                 links_f.write(np.where(old >= 0, number[np.maximum(old, 0)], old).data)
+                levels_f.write(levels[at].data)
                 trim_heap_often()
             rows_f.flush()
             links_f.flush()
+            levels_f.flush()
         except OSError as exc:
             raise _NoRoom() from exc
         _read_back(rows_f, xb.reshape(-1), STEP_BYTES // xb.itemsize, "rows")
         _read_back(links_f, links, STEP_BYTES // links.itemsize, "graph links")
-    old_at[:] = new_at
-    del new_at
-    levels[:] = levels[perm]
-    trim_heap()
+        _read_back(levels_f, levels, STEP_BYTES // levels.itemsize, "levels")
     if hnsw.entry_point >= 0:
         hnsw.entry_point = int(number[hnsw.entry_point])
+    del number
+    for lo in range(0, n, link_step):  # each new number's first slot, from the levels in their new order
+        hi = min(n, lo + link_step)
+        np.cumsum(per_level[levels[lo:hi]], out=old_at[lo + 1 : hi + 1])
+        old_at[lo + 1 : hi + 1] += old_at[lo]
+    trim_heap()
 
 
 def _read_back(f: Any, into: np.ndarray, step: int, what: str) -> None:
