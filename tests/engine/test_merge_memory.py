@@ -99,9 +99,17 @@ def test_a_persisted_segment_serves_its_vectors_from_its_file(tmp_path, monkeypa
         store = seg.cols["vec"]
         assert isinstance(store, _MappedBuffer) and _reaches_mapping(store.data)
         np.testing.assert_array_equal(seg.snapshot().vectors("vec"), vecs)
+        # the keys and sequence numbers too; the text column (not a plain array in the file) stays in memory
+        assert isinstance(seg.cols["id"], _MappedBuffer) and _reaches_mapping(seg.cols["id"].data)
+        assert isinstance(seg.seq, _MappedBuffer) and _reaches_mapping(seg.seq.data)
+        assert not isinstance(seg.cols["tag"], _MappedBuffer)
+        np.testing.assert_array_equal(seg.snapshot().column("id").values, np.arange(1500))
         got = c.query("m", filter="id in [0, 1499]", output_fields=["vec"])
         np.testing.assert_array_equal(np.array([r["vec"] for r in sorted(got, key=lambda r: r["id"])]),
                                       vecs[[0, 1499]])
+        c.delete("m", ids=[0, 7])  # delete marks stay the segment's own
+        assert c.query("m", filter="id in [0, 7, 8]", output_fields=["id"]) == [{"id": 8}]
+        assert c.query("m", filter="", output_fields=["count(*)"])[0]["count(*)"] == 1498
 
 
 def test_an_index_build_lets_go_of_the_file_pages_of_the_vectors_it_read(tmp_path, monkeypatch):
@@ -152,10 +160,12 @@ def test_a_merge_keeps_rows_keys_vectors_and_answers_and_maps_the_merged_vectors
             assert merged.vindex["vec"][1] is base_index and base_index.ntotal == 2900  # grown in place
         finally:
             release_engine(e)
-        # the merge wrote both files' vector bytes from their mappings, dropping the pages behind it,
-        # and dropped those of the newer segment's vectors as the index took them (one slice) and once more after
-        # and, the merged file written, all three segments' mapped columns (sequence numbers, vectors)
-        assert sum(dropped) == (2000 + 900 + 900 + 900) * DIM * 4 + (2000 + 900 + 2900) * (8 + DIM * 4)
+        # pages of mapped columns dropped: both segments' (sequence numbers, keys, vectors: each segment serves
+        # them from its file once written) once their rows were copied for the merged file and again once it
+        # was written; both files' vectors as the merge wrote them from the mappings; the merged segment's
+        # once it was written; the newer segment's vectors as the index took them (one slice) and once more after
+        row = 8 + 8 + DIM * 4
+        assert sum(dropped) == 2 * (2000 + 900) * row + (2000 + 900) * DIM * 4 + 2900 * row + 2 * 900 * DIM * 4
         assert c.query("m", filter="", output_fields=["count(*)"])[0]["count(*)"] == 2900
         rows = sorted(c.query("m", filter="id in [0, 1999, 2000, 2899]", output_fields=["vec", "tag"]),
                       key=lambda r: r["id"])

@@ -38,7 +38,7 @@ from ._interim import join_interim
 from ._merge_write import write_merged
 from ._rebuild import rebuild_grown
 from ._segment import LIVE, Segment
-from ._segment_map import _MappedBuffer, let_go_of_rows, mapped_segment, rows_taken
+from ._segment_map import let_go_of_rows, mapped_segment, rows_taken, serve_from_file
 from .filter._extract import prewarm_segment
 from .index._base import BuildCancelled
 from .index._definitions import build_scalar
@@ -192,10 +192,10 @@ class Maintenance:
         return coll.dropped or self.engine.closing
 
     def _vectors_from_file(self, coll: Collection, seg: Segment, path: str, checksum: FileChecksum) -> None:
-        """Serve the dense vectors of persisted `seg` from its file, giving their memory back.
+        """Serve persisted `seg`'s vectors and plain columns from its file (`serve_from_file`), giving memory back.
 
         Readers holding the segment's arrays keep them until they let go. If
-        the file cannot be mapped the vectors stay in memory (logged).
+        the file cannot be mapped the rows stay in memory (logged).
         """
         try:
             mapped = mapped_segment(seg.id, seg.partition_id, coll.schema, MappedFile(path, checksum, seg.n))
@@ -203,11 +203,7 @@ class Maintenance:
             log.exception("segment %s stays in memory: its file could not be mapped", seg.id)
             return
         with coll.write_lock:
-            for f in coll.schema.fields:
-                store = mapped.cols.get(f.name)
-                if f.dtype.is_vector and isinstance(store, _MappedBuffer) and store.n == seg.n:
-                    seg.cols[f.name] = store
-            seg.drop_view()
+            serve_from_file(seg, mapped)
 
     @staticmethod
     def _batch_of(coll: Collection, view: Any, vectors: dict[str, Any] | None = None) -> Batch:

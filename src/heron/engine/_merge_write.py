@@ -17,6 +17,7 @@ from .storage import _ipc as ar
 from .storage._files import FileChecksum, Piece, write_segment_file
 from .storage._io_errors import removed_on_error
 from .storage._mapped import MappedFile
+from .storage._prefault import trim_heap
 
 if TYPE_CHECKING:
     from ._collection import Collection, Partition
@@ -42,6 +43,7 @@ def write_merged(e: Engine, coll: Collection, p: Partition, bview: Any, sview: A
         return _write(e, coll, p, joined, bview, sview, batch_of, check)
     finally:
         joined.retire()  # its cached view refers back to it: without this, a cycle holds its buffers
+        trim_heap()  # the joined columns and their record batch leave the process before the merge grows its index
 
 
 def _write(e: Engine, coll: Collection, p: Partition, joined: Segment, bview: Any, sview: Any,
@@ -55,6 +57,8 @@ def _write(e: Engine, coll: Collection, p: Partition, joined: Segment, bview: An
         del fresh.vectors[name]
     joined.append(fresh, np.asarray(sview.seqs[: sview.n]))
     joined.freeze()
+    for seg in (bview.segment, sview.segment):  # their columns' pages, read for the copy, leave the process now
+        let_go_of_segment(seg)
     n = joined.n
     stand_ins: dict[str, np.ndarray] = {}
     splices: dict[tuple[int, int], list[Piece]] = {}

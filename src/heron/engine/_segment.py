@@ -61,6 +61,13 @@ class _Buffer:
             self._ready = min(len(self.data), need + self._ahead)
             prefault.populate(self.data, lo, self._ready)
 
+    def append_filled(self, k: int, value: Any) -> None:
+        """Append `k` rows of `value`, with no array of them made first."""
+        self.reserve(self.n + k)
+        self.data[self.n : self.n + k] = value
+        self.n += k
+        self._ready = max(self._ready, self.n)
+
     def truncate(self, n: int) -> None:
         self.n = n
 
