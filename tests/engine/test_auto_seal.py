@@ -18,6 +18,7 @@ import pytest
 import heron
 from heron.engine import _interim, _maintenance, _quick_search, _reads
 from heron.engine._auto_seal import IDLE_SEAL_ROWS, IDLE_SEAL_SECONDS, IdleSealer
+from heron.engine.storage import _insert_log
 from tests.conftest import require_module
 
 DIM = 16
@@ -163,6 +164,25 @@ def test_the_policy_seals_only_idle_segments_large_enough(tmp_path: Path, monkey
         assert _part(c, "small").growing.n == 499  # too few rows: scanned as cheaply as an index would be
         d = c.describe_index("small", "vec")
         assert (d["indexed_rows"], d["pending_index_rows"], d["state"]) == (499, 0, "Finished")
+
+
+def test_a_look_gives_back_the_insert_logs_record_buffer_once_inserts_stop(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(_insert_log, "IDLE_BUFFER_SECONDS", 3600.0)
+    with heron.Client(str(tmp_path / "db")) as c:
+        _create(c)
+        sealer: IdleSealer = _engine(c).idle_sealer
+        sealer.stop()
+        _insert(c, _vectors(600), 0)
+        log = _engine(c).inserts
+        assert log._buf is not None
+        sealer.look()
+        assert log._buf is not None  # inserts may come on: kept
+        monkeypatch.setattr(_insert_log, "IDLE_BUFFER_SECONDS", 0.0)
+        sealer.look()
+        assert log._buf is None
+        _insert(c, _vectors(10, seed=1), 600)
+        assert c.query("c", filter="", output_fields=["count(*)"])[0]["count(*)"] == 610
 
 
 def test_idle_sealing_is_off_at_zero_seconds(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -40,6 +40,30 @@ def test_records_come_back_in_order_after_reopening(tmp_path):
     log.close()
 
 
+def test_the_record_buffer_goes_once_no_record_has_used_it_for_a_while(tmp_path):
+    """Kept between records, given back after `IDLE_BUFFER_SECONDS` without one; a later record makes it again."""
+    log = _log(tmp_path)
+    log.append(3, 1, 10, b"three" * 1000)
+    kept = log._buf
+    assert kept is not None
+    assert not log.release_idle(60.0)  # used a moment ago
+    log.append(4, 1, 10, b"four")
+    assert log._buf is kept  # the same buffer, reused
+    log._lock.acquire()  # a write under way: not waited for
+    try:
+        assert not log.release_idle(0.0) and log._buf is kept
+    finally:
+        log._lock.release()
+    assert log.release_idle(0.0) and log._buf is None and kept.closed
+    assert not log.release_idle(0.0)  # none left
+    log.append(5, 1, 10, b"five")
+    assert log._buf is not None
+    log.close()
+    log = _log(tmp_path)
+    assert log.records(1) == [(3, 10, b"three" * 1000), (4, 10, b"four"), (5, 10, b"five")]
+    log.close()
+
+
 def test_records_start_on_aligned_boundaries_padded_with_zeros(tmp_path):
     log = _log(tmp_path)
     log.append(1, 1, 1, b"a" * 10)

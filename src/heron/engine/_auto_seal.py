@@ -114,6 +114,7 @@ class IdleSealer:
         if e.closing:
             return 0
         now = time.monotonic() if now is None else now
+        e.inserts.release_idle()  # a load that stopped keeps no record buffer
         seen: dict[int, tuple[int, float]] = {}
         due = []
         for coll in list(e.collections.values()):

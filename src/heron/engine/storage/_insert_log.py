@@ -49,6 +49,7 @@ import mmap
 import os
 import struct
 import threading
+import time
 import zlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -76,8 +77,10 @@ log = logging.getLogger("heron.engine")
 
 __all__ = ["ALIGN", "HEADER", "MAGIC", "Held", "InsertLog", "Record", "Retired"]
 
-#: The aligned buffer records are put together in is kept for the next record up to this size.
+#: The aligned buffer records are put together in is kept for the next record up to this size ...
 KEEP_BUFFER_BYTES = 16 << 20
+#: ... and until no record has been written for this many seconds (`InsertLog.release_idle`).
+IDLE_BUFFER_SECONDS = 1.0
 _DIRECT = getattr(os, "O_DIRECT", 0)
 #: A log file is closed, and a new one started, once it holds this many bytes.
 FILE_BYTES = 64 << 20
@@ -142,6 +145,7 @@ class InsertLog:
         self._size = 0  # where the next record goes
         self._alloc = 0  # the size of the active file: records, then the zero tail
         self._buf: mmap.mmap | None = None
+        self._buf_used = 0.0  # when a record last used `_buf` (monotonic)
         self._zero_block: mmap.mmap | None = None
         self._zeros: mmap.mmap | None = None
         #: Whether `_grow` may allocate space for large records (False once the file system refused).
@@ -293,6 +297,7 @@ class InsertLog:
 
     def _buffer(self, total: int) -> mmap.mmap:
         """A page-aligned buffer of at least ``total`` bytes; only one record uses it at a time (the lock)."""
+        self._buf_used = time.monotonic()
         if self._buf is not None and len(self._buf) >= total:
             return self._buf
         buf = mmap.mmap(-1, max(total, 1 << 20))
@@ -301,6 +306,26 @@ class InsertLog:
                 self._buf.close()
             self._buf = buf
         return buf
+
+    def release_idle(self, seconds: float | None = None, now: float | None = None) -> bool:
+        """Give back the kept record buffer once no record has used it for `seconds`; whether it was.
+
+        `seconds`: `IDLE_BUFFER_SECONDS` unless given.
+
+        A load of 10,000-row inserts of 128-d vectors keeps a 5 MB buffer, memory held for nothing once the
+        load has stopped. A write under way is never waited for (the next look tries again).
+        """
+        if self._buf is None or not self._lock.acquire(blocking=False):
+            return False
+        try:
+            now = time.monotonic() if now is None else now
+            if self._buf is None or now - self._buf_used < (IDLE_BUFFER_SECONDS if seconds is None else seconds):
+                return False
+            self._buf.close()
+            self._buf = None
+            return True
+        finally:
+            self._lock.release()
 
     def _write_at(self, data: memoryview, offset: int) -> None:
         size = len(data)
