@@ -155,7 +155,7 @@ class Maintenance:
             fault_point("persist.after_commit")
             e.inserts.retire(coll.id, p.id, min_seq, seg.max_seq)
             seg.persisted = True
-        self._vectors_from_file(coll, seg, path, checksum)
+        self._columns_from_file(coll, seg, path, checksum)
         # Merged or indexed by a task of its own, behind the persists of segments sealed meanwhile:
         # a load faster than merging has all its segments written (their vectors leave the heap for
         # the page cache) within seconds, instead of each waiting for the slow merges before it.
@@ -191,7 +191,7 @@ class Maintenance:
         """Whether background work on `coll` is no longer wanted: the collection is dropped or the engine closes."""
         return coll.dropped or self.engine.closing
 
-    def _vectors_from_file(self, coll: Collection, seg: Segment, path: str, checksum: FileChecksum) -> None:
+    def _columns_from_file(self, coll: Collection, seg: Segment, path: str, checksum: FileChecksum) -> None:
         """Serve persisted `seg`'s vectors and plain columns from its file (`serve_from_file`), giving memory back.
 
         Readers holding the segment's arrays keep them until they let go. If
@@ -352,7 +352,7 @@ class Maintenance:
         fault_point("compact.after_commit")
         self._remove_files(coll, old)
         if new.n and checksum is not None:
-            self._vectors_from_file(coll, new, path, checksum)
+            self._columns_from_file(coll, new, path, checksum)
             self.build_indexes(coll, new)
 
     # -- merging -------------------------------------------------------------------------

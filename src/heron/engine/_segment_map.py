@@ -105,11 +105,13 @@ def let_go_of_rows(seg: Segment, name: str, lo: int = 0, hi: int | None = None) 
 def let_go_of_segment(seg: Segment) -> None:
     """All of `seg`'s columns that are its file's mapping leave the process's memory (see `let_go_of_rows`).
 
-    For a merge, once the merged file is written: the two segments' sequence
-    numbers, keys and scalar columns were read through to write it, and their
-    pages (about 30 MB at 1M x 128) otherwise stayed resident through the
-    merged index's growth and renumbering, the highest moments of a load.
-    Searches still on the old segments map again the few pages they read.
+    For a merge, once the two segments' rows are copied and again once the
+    merged file is written (a vector column joined in memory after all, and
+    searches, read their files meanwhile): their sequence numbers, keys and
+    scalar columns were read through, and their pages (about 30 MB at 1M x
+    128) otherwise stayed resident through the merged index's growth and
+    renumbering, the highest moments of a load. Searches still on the old
+    segments map again the few pages they read.
     """
     for store in (seg.seq, *seg.cols.values()):
         if isinstance(store, _MappedBuffer):

@@ -209,7 +209,7 @@ def _lay_out(index: Any, layout: Layout | None, n: int) -> Layout | None:
     trim_heap()  # and so do the searches' before the rows are sorted by cell
     perm = _by_cell(cell, int(km.k))
     del cell, km
-    trim_heap()  # what the search and the sort freed leaves the process before the renumbering
+    trim_heap()  # what the sort freed leaves the process before the renumbering
     try:
         _renumber(xb, index.hnsw, perm)
     except _NoRoom as exc:

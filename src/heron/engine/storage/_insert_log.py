@@ -307,7 +307,7 @@ class InsertLog:
             self._buf = buf
         return buf
 
-    def release_idle(self, seconds: float | None = None, now: float | None = None) -> bool:
+    def release_idle(self, seconds: float | None = None) -> bool:
         """Give back the kept record buffer once no record has used it for `seconds`; whether it was.
 
         `seconds`: `IDLE_BUFFER_SECONDS` unless given.
@@ -318,8 +318,8 @@ class InsertLog:
         if self._buf is None or not self._lock.acquire(blocking=False):
             return False
         try:
-            now = time.monotonic() if now is None else now
-            if self._buf is None or now - self._buf_used < (IDLE_BUFFER_SECONDS if seconds is None else seconds):
+            idle = time.monotonic() - self._buf_used
+            if self._buf is None or idle < (IDLE_BUFFER_SECONDS if seconds is None else seconds):
                 return False
             self._buf.close()
             self._buf = None
