@@ -90,14 +90,21 @@ class Layout:
     def grown(self, total: int) -> Layout:
         """This layout once rows ``len(order) .. total - 1`` are appended at the same numbers."""
         n = self.order.shape[0]
-        return Layout(np.concatenate([self.order, np.arange(n, total, dtype=np.int64)]))
+        dtype = np.promote_types(self.order.dtype, order_dtype(total))
+        return Layout(np.concatenate([self.order.astype(dtype, copy=False), np.arange(n, total, dtype=dtype)]))
+
+
+def order_dtype(n: int) -> np.dtype[Any]:
+    """The integer type of an order of `n` rows: 4 bytes a row where the numbers fit (8 bytes at 1M rows, at the
+    highest moments of a load, and 4 more for the order of the renumbering beside it)."""
+    return np.dtype(np.int32) if n <= np.iinfo(np.int32).max else np.dtype(np.int64)
 
 
 def layout_of(order: np.ndarray | None, ntotal: int, *, mapped: bool = False) -> Layout | None:
     """The `Layout` an index file's ``order`` member gives (None: none); ValueError unless it orders every row once."""
     if order is None:
         return None
-    if order.dtype != np.int64 or order.shape != (ntotal,) or not _names_each_once(order, mapped):
+    if order.dtype not in (np.int32, np.int64) or order.shape != (ntotal,) or not _names_each_once(order, mapped):
         raise ValueError(f"its row order ({order.dtype}, {order.shape}) does not name each of its {ntotal} rows once")
     return Layout(order)
 
@@ -166,7 +173,7 @@ def hubs_first(index: Any, rows: int) -> Hubs | None:
     probas = faiss.vector_to_array(index.hnsw.assign_probas)
     rng = np.random.default_rng(1234 + int(index.ntotal))
     levels = rng.choice(len(probas), size=rows, p=probas / probas.sum()).astype(np.int32) + 1
-    order = np.argsort(-levels, kind="stable").astype(np.int64)
+    order = np.argsort(-levels, kind="stable").astype(order_dtype(int(index.ntotal) + rows))
     return Hubs(order, np.ascontiguousarray(levels[order]))
 
 
@@ -240,7 +247,7 @@ def _by_cell(cell: np.ndarray, k: int) -> np.ndarray:
     n = cell.shape[0]
     counts = np.bincount(cell, minlength=k)
     cursor = np.cumsum(counts) - counts  # where each cell's next row goes
-    perm = np.empty(n, dtype=np.int64)
+    perm = np.empty(n, dtype=order_dtype(n))
     for lo in range(0, n, CELL_STEP):
         piece = cell[lo : lo + CELL_STEP]
         by = np.argsort(piece, kind="stable")
@@ -284,25 +291,31 @@ def _renumber(xb: np.ndarray, hnsw: Any, perm: np.ndarray) -> None:
         hi = min(n, lo + link_step)
         number[perm[lo:hi]] = np.arange(lo, hi, dtype=np.int32)
         # a row's slots follow from its level (faiss's `prepare_level_tab`): the offsets are rebuilt from the levels
-        if not np.array_equal(np.diff(old_at[lo : hi + 1]), per_level[levels[lo:hi]]):
+        if levels[lo:hi].min() < 1 or not np.array_equal(np.diff(old_at[lo : hi + 1]), per_level[levels[lo:hi]]):
             raise _NoRoom() from ValueError(f"rows {lo}..{hi} hold other link slot counts than their levels give")
+    # Each pass reuses one set of arrays: temporaries of a new size each piece would land on fresh pages of the
+    # heap's trimmed free space (20 MB of resident memory over the 1M rebuild's renumbering) until the next trim
+    top = int(per_level[int(levels.max(initial=1))])  # the most slots a row holds
+    rows_buf = np.empty((min(n, row_step), xb.shape[1]), dtype=xb.dtype)
+    rows_at = np.empty(min(n, row_step), dtype=np.int64)  # numpy takes int64 numbers without a copy of its own
+    buf = _LinkBuffers(min(n, link_step), min(n, link_step) * top)
     with tempfile.TemporaryFile(prefix="heron-layout-") as rows_f, \
             tempfile.TemporaryFile(prefix="heron-layout-") as links_f, \
             tempfile.TemporaryFile(prefix="heron-layout-") as levels_f:
         try:
             for lo in range(0, n, row_step):
-                rows_f.write(np.take(xb, perm[lo : lo + row_step], axis=0).data)
-                trim_heap_often()  # each piece's arrays, freed into malloc's arenas, leave the process
+                at = rows_at[: min(n - lo, row_step)]
+                np.copyto(at, perm[lo : lo + row_step])
+                rows_f.write(np.take(xb, at, axis=0, out=rows_buf[: at.shape[0]], mode="clip").data)
+                trim_heap_often()
+            del rows_buf
             for lo in range(0, n, link_step):
                 # the slots of new numbers lo..hi, read from their old rows' slots, in the new order
-                at = perm[lo : lo + link_step]
-                first = old_at[at]
-                counts = old_at[at + 1] - first
-                ends = np.cumsum(counts)
-                old = links[np.arange(int(ends[-1]), dtype=np.int64) + np.repeat(first - (ends - counts), counts)]
-                links_f.write(np.where(old >= 0, number[np.maximum(old, 0)], old).data)
-                levels_f.write(levels[at].data)
+                new, lev = buf.piece(perm[lo : lo + link_step], old_at, links, levels, number)
+                links_f.write(new.data)
+                levels_f.write(lev.data)
                 trim_heap_often()
+            del buf
             rows_f.flush()
             links_f.flush()
             levels_f.flush()
@@ -319,6 +332,62 @@ def _renumber(xb: np.ndarray, hnsw: Any, perm: np.ndarray) -> None:
         np.cumsum(per_level[levels[lo:hi]], out=old_at[lo + 1 : hi + 1])
         old_at[lo + 1 : hi + 1] += old_at[lo]
     trim_heap()
+
+
+class _LinkBuffers:
+    """The arrays the links pass of `_renumber` fills for each piece of at most `rows` rows and `slots` link slots.
+
+    Indexes are int64 and taken with ``mode="clip"``: numpy copies int32 indexes, and buffers ``out`` under its
+    default mode, on every call. Every index is in range by then: the rows are a permutation, the slots follow
+    from the levels (checked first), and each link is checked to name a row.
+    """
+
+    def __init__(self, rows: int, slots: int) -> None:
+        self.rows = np.empty(rows, dtype=np.int64)  # the old rows, as int64
+        self.first = np.empty(rows, dtype=np.int64)  # each row's first old slot
+        self.count = np.empty(rows, dtype=np.int64)  # and its number of slots
+        self.start = np.empty(rows, dtype=np.int64)  # where its slots start in the piece
+        self.jump = np.empty(rows, dtype=np.int64)
+        self.level = np.empty(rows, dtype=np.int32)
+        self.at = np.empty(slots, dtype=np.int64)  # each slot's old place; then its link, by old number
+        self.old = np.empty(slots, dtype=np.int32)  # its link, by old number
+        self.new = np.empty(slots, dtype=np.int32)  # by new number
+        self.unset = np.empty(slots, dtype=np.bool_)  # an empty slot (-1)
+
+    def piece(self, rows_in: np.ndarray, old_at: np.ndarray, links: np.ndarray, levels: np.ndarray,
+              number: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The links of old rows `rows_in` renumbered, in their order, and their levels: views of these arrays."""
+        k = rows_in.shape[0]
+        first, count, start, jump = self.first[:k], self.count[:k], self.start[:k], self.jump[: k - 1]
+        rows = self.rows[:k]
+        np.copyto(rows, rows_in)
+        np.take(old_at, rows, out=first, mode="clip")
+        np.add(rows, 1, out=start)
+        np.take(old_at, start, out=count, mode="clip")
+        count -= first
+        np.cumsum(count, out=start)
+        total = int(start[-1])
+        start -= count
+        # each slot's old place: its row's first slot plus its place among the row's slots. Every row holds at
+        # least one slot (its level is 1 or more), so a row's first slot follows where the one before it ended.
+        at = self.at[:total]
+        at.fill(1)
+        at[0] = first[0]
+        np.subtract(first[1:], first[:-1], out=jump)
+        jump -= count[:-1]
+        jump += 1
+        at[start[1:]] = jump
+        np.cumsum(at, out=at)
+        old, new, unset = self.old[:total], self.new[:total], self.unset[:total]
+        np.take(links, at, out=old, mode="clip")
+        if old.max() >= number.shape[0]:
+            raise _NoRoom() from ValueError(f"a link names row {int(old.max())} of an index of {number.shape[0]}")
+        np.less(old, 0, out=unset)
+        np.maximum(old, 0, out=new)
+        np.copyto(at, new)  # widened in place: a ufunc writing int64 from int32 buffers the cast
+        np.take(number, at, out=new, mode="clip")
+        np.copyto(new, old, where=unset)
+        return new, np.take(levels, rows, out=self.level[:k], mode="clip")
 
 
 def _read_back(f: Any, into: np.ndarray, step: int, what: str) -> None:
