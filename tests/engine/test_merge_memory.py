@@ -163,9 +163,11 @@ def test_a_merge_keeps_rows_keys_vectors_and_answers_and_maps_the_merged_vectors
         # pages of mapped columns dropped: both segments' (sequence numbers, keys, vectors: each segment serves
         # them from its file once written) once their rows were copied for the merged file and again once it
         # was written; both files' vectors as the merge wrote them from the mappings; the merged segment's
-        # once it was written; the newer segment's vectors as the index took them (one slice) and once more after
+        # once it was written; the newer segment's vectors as the index took them (one slice) and once more after;
+        # the older segment's keys and sequence numbers as the merged segment started from them
         row = 8 + 8 + DIM * 4
-        assert sum(dropped) == 2 * (2000 + 900) * row + (2000 + 900) * DIM * 4 + 2900 * row + 2 * 900 * DIM * 4
+        assert sum(dropped) == (2 * (2000 + 900) * row + (2000 + 900) * DIM * 4 + 2900 * row + 2 * 900 * DIM * 4
+                                + 2000 * (8 + 8))
         assert c.query("m", filter="", output_fields=["count(*)"])[0]["count(*)"] == 2900
         rows = sorted(c.query("m", filter="id in [0, 1999, 2000, 2899]", output_fields=["vec", "tag"]),
                       key=lambda r: r["id"])
@@ -519,3 +521,35 @@ def test_a_segment_let_go_of_keeps_none_of_its_mapped_columns_resident_and_answe
         assert _resident_kb(address) <= touched - mapped_kb + 16  # what stays: the file's other columns, its ends
         assert _answers(c, vecs[:3]) == before
         np.testing.assert_array_equal(seg.cols["vec"].data, vecs)  # read again from the page cache
+
+
+def test_a_merge_starts_from_a_column_in_its_file_a_piece_at_a_time_leaving_no_pages_behind(tmp_path, monkeypatch):
+    """The merged segment's copy of the larger segment's key and sequence columns lets go of their pages as it goes."""
+    from heron.engine import _segment_map
+    from heron.engine._segment import _Buffer
+
+    monkeypatch.setenv("HERON_SEAL_IDLE_SECONDS", "0")
+    monkeypatch.setattr(_segment_map, "COPY_STEP_BYTES", 64 << 10)
+    vecs = np.random.default_rng(9).standard_normal((40_000, DIM)).astype(np.float32)
+    real_drop = _prefault.drop_mapped
+    dropped: list[int] = []
+
+    def drop(address: int, n: int) -> None:
+        dropped.append(n)
+        real_drop(address, n)
+
+    with _one_sealed_segment(str(tmp_path / "db"), vecs) as (_c, seg):
+        for store in (seg.seq, seg.cols["id"]):
+            assert isinstance(store, _MappedBuffer)
+            rows = store.freeze()
+            real_drop(rows.ctypes.data, rows.nbytes)
+            before = _resident_kb(rows.ctypes.data)
+            dropped.clear()
+            monkeypatch.setattr(_prefault, "drop_mapped", drop)
+            copy = _Buffer(rows.dtype)
+            copy.share(store, seg.n, seg.n + 1000)
+            monkeypatch.setattr(_prefault, "drop_mapped", real_drop)
+            assert len(dropped) == -(-rows.nbytes // (64 << 10)) and max(dropped) <= 64 << 10
+            assert _resident_kb(rows.ctypes.data) <= before + 32  # a page at each piece's ends at most
+            np.testing.assert_array_equal(copy.data[: seg.n], rows)  # the control: reading the column maps its pages
+            assert _resident_kb(rows.ctypes.data) >= before + rows.nbytes // 1024 - 16

@@ -35,9 +35,10 @@ from ._collection import Collection, Partition
 from ._compact_options import check_clustering, merge_to_target, vector_bytes
 from ._faults import fault_point
 from ._interim import join_interim
+from ._marks import carry_marks
 from ._merge_write import write_merged
 from ._rebuild import rebuild_grown
-from ._segment import LIVE, Segment
+from ._segment import Segment
 from ._segment_map import let_go_of_rows, mapped_segment, rows_taken, serve_from_file
 from .filter._extract import prewarm_segment
 from .index._base import BuildCancelled
@@ -337,9 +338,7 @@ class Maintenance:
                     os.unlink(path)
                 return
             # Rows deleted while the file was written: carry their marks over.
-            late = np.flatnonzero(old.deleted_at.data[keep] != LIVE)
-            new.deleted_at.data[late] = old.deleted_at.data[keep][late]
-            new.deleted = len(late)
+            new.deleted = carry_marks(new.deleted_at, [(0, old.deleted_at.view(old.n)[keep])])
             fault_point("compact.before_commit")
             with removed_on_error(path), e.catalog.transaction() as c:
                 c.execute("DELETE FROM segments WHERE id=?", (old.id,))
@@ -492,9 +491,8 @@ class Maintenance:
                     e.submit(self.build_indexes, coll, base)  # it gave its index to the merge
                 return False
             # Deletes that reached either segment since the snapshot are carried over too.
-            new.deleted_at.data[: base.n] = base.deleted_at.data[: base.n]
-            new.deleted_at.data[base.n : new.n] = seg.deleted_at.data[: seg.n]
-            new.deleted = int(np.count_nonzero(new.deleted_at.data[: new.n] != LIVE))
+            new.deleted = carry_marks(new.deleted_at, [(0, base.deleted_at.view(base.n)),
+                                                       (base.n, seg.deleted_at.view(seg.n))])
             new.max_seq = max(base.max_seq, seg.max_seq)
             with removed_on_error(path), e.catalog.transaction() as c:
                 c.execute("DELETE FROM segments WHERE id IN (?, ?)", (base.id, seg.id))

@@ -26,10 +26,10 @@ from ..data._column import Column
 from ..data._fill import filled_column
 from ..data._pa import small_strings, strings, to_numpy
 from ._latest import key_prints
+from ._marks import LIVE, DeleteMarks
 from .index._text_index import TextIndexes
 from .storage import _prefault as prefault
 
-LIVE = np.iinfo(np.int64).max
 #: Filter results remembered per sealed segment (one bool per row each).
 FILTER_MEMO = 8
 
@@ -92,9 +92,12 @@ class _Buffer:
             self.data = src.data
         else:
             self.data = prefault.empty((max(total, 2 * len(src.data)),) + src.data.shape[1:], src.data.dtype)
-            self.data[:n] = src.data[:n]
+            src.copy_rows(self.data, n)
         self.n = n
         self._ready = n
+
+    def copy_rows(self, out: np.ndarray, n: int) -> None:
+        out[:n] = self.data[:n]  # a column seen in its file copies in pieces (`_segment_map._MappedBuffer`)
 
     def freeze(self) -> np.ndarray:
         """Stop growing. Spare capacity stays: pages never written cost no memory, and a merge may fill them.
@@ -180,7 +183,7 @@ class Segment:
         self._key_index: tuple[np.ndarray, np.ndarray] | None = None
         self._print_index: tuple[np.ndarray, np.ndarray] | None = None
         self.seq = _Buffer(np.int64)
-        self.deleted_at = _Buffer(np.int64)
+        self.deleted_at = DeleteMarks()
         self.cols: dict[str, Any] = {}
         self.valid: dict[str, _Buffer | None] = {}
         #: JSON columns' texts, as written to the log: persisting the segment does not encode them
@@ -344,7 +347,7 @@ class Segment:
                 v32 = np.asarray(v, dtype=np.float32)
                 norms.append(np.einsum("ij,ij->i", v32, v32))
         self.seq.append(seqs)
-        self.deleted_at.append(np.full(k, LIVE, dtype=np.int64))
+        self.deleted_at.append_filled(k, LIVE)
 
     def commit(self, k: int, seqs: np.ndarray) -> None:
         if k:
@@ -390,10 +393,10 @@ class Segment:
             return 0
         keys = self.pk_values(self.n)
         hit = np.isin(keys, pks) if not isinstance(keys, pa.ChunkedArray) else _str_isin(keys, pks)
-        dv = self.deleted_at.data
-        hit &= (self.seq.data[: self.n] < seq) & (dv[: self.n] == LIVE)
+        hit &= (self.seq.data[: self.n] < seq) & (self.deleted_at.view(self.n) == LIVE)
         rows = np.flatnonzero(hit)
-        dv[rows] = seq
+        if len(rows):  # the marks take memory from a segment's first delete on (`DeleteMarks`)
+            self.deleted_at.data[rows] = seq
         self.deleted += len(rows)
         return len(rows)
 
@@ -407,10 +410,10 @@ class Segment:
         pos = np.searchsorted(keys, mine)
         pos = np.minimum(pos, len(keys) - 1)
         when = latest[pos]
-        dv = self.deleted_at.data
-        hit = (keys[pos] == mine) & (self.seq.data[: self.n] < when) & (dv[: self.n] == LIVE)
+        hit = (keys[pos] == mine) & (self.seq.data[: self.n] < when) & (self.deleted_at.view(self.n) == LIVE)
         rows = np.flatnonzero(hit)
-        dv[rows] = when[rows]
+        if len(rows):
+            self.deleted_at.data[rows] = when[rows]
         self.deleted += len(rows)
         return len(rows)
 
@@ -496,7 +499,7 @@ class Segment:
         v = self._view
         if v is not None and v.n == n and v.clean == clean:
             return v
-        v = SegmentView(self, n, self.seq.view(n), self.deleted_at.data[:n], self.max_seq if clean else None)
+        v = SegmentView(self, n, self.seq.view(n), self.deleted_at.view(n), self.max_seq if clean else None)
         if sealed and not self.retired:
             self._view = v
         return v

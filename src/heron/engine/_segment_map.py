@@ -56,6 +56,10 @@ class _Once:
                 self._done = True
 
 
+#: Bytes of a column copied from its file at a time (`_MappedBuffer.copy_rows`).
+COPY_STEP_BYTES = 1 << 20
+
+
 class _MappedBuffer(_Buffer):
     """A sealed column seen in place in its file: `data` checks the column's blocks on first use."""
 
@@ -76,6 +80,19 @@ class _MappedBuffer(_Buffer):
 
     def freeze(self) -> np.ndarray:
         return self._array  # unchecked: sealing it again reads nothing
+
+    def copy_rows(self, out: np.ndarray, n: int) -> None:
+        """Copy the first `n` rows into `out` a piece at a time, each piece's pages let go of once copied.
+
+        A merge starts its segment so from the larger one's file: read whole, the pages of its key, scalar and
+        sequence columns (22 MB at 1M rows) stayed resident beside the copy, at one of the load's highest moments.
+        """
+        rows = self.data
+        step = max(1, COPY_STEP_BYTES // max(1, rows.strides[0]))
+        for lo in range(0, n, step):
+            piece = rows[lo : min(n, lo + step)]
+            out[lo : lo + piece.shape[0]] = piece
+            prefault.drop_mapped(piece.ctypes.data, piece.nbytes)
 
     def truncate(self, n: int) -> None:
         if n != self.n:
@@ -295,8 +312,7 @@ def mapped_segment(segment_id: int, partition_id: int, schema: CollectionSchema,
     if META_FIELD in cols:
         _lazy_column(seg, META_FIELD, DataType.JSON, None, mf, cols[META_FIELD], n)
     _fill_eager(seg, schema, eager, n)
-    seg.deleted_at = _Buffer(np.int64, capacity=max(n, 1))
-    seg.deleted_at.append_filled(n, LIVE)  # no second row-sized array: 8 MB at 1M rows, at a merge's peak
+    seg.deleted_at.append_filled(n, LIVE)  # no memory until a row is deleted (`DeleteMarks`)
     seg.n = n
     seg.max_seq = int(seg.seq.data.max()) if n else 0
     seg.freeze()
