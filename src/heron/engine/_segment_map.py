@@ -87,12 +87,7 @@ class _MappedBuffer(_Buffer):
         A merge starts its segment so from the larger one's file: read whole, the pages of its key, scalar and
         sequence columns (22 MB at 1M rows) stayed resident beside the copy, at one of the load's highest moments.
         """
-        rows = self.data
-        step = max(1, COPY_STEP_BYTES // max(1, rows.strides[0]))
-        for lo in range(0, n, step):
-            piece = rows[lo : min(n, lo + step)]
-            out[lo : lo + piece.shape[0]] = piece
-            prefault.drop_mapped(piece.ctypes.data, piece.nbytes)
+        prefault.copy_dropping(out, self.data[:n], COPY_STEP_BYTES)
 
     def truncate(self, n: int) -> None:
         if n != self.n:

@@ -33,7 +33,7 @@ from typing import Any
 
 import numpy as np
 
-from ..storage._prefault import drop_mapped, release, trim_heap
+from ..storage._prefault import copy_dropping, drop_mapped, release, trim_heap
 from ._base import IndexFileError, VectorIndex
 from ._dense import DenseIndex
 from ._faiss import faiss
@@ -195,12 +195,7 @@ def _copy_with_room(dst: Any, src: Any, size: int, room: int) -> None:
     dst.resize(size + room)
     out = faiss.rev_swig_ptr(dst.data(), size + room)
     inp = faiss.rev_swig_ptr(src.data(), size)
-    step = max(1, REHOUSE_STEP_BYTES // out.itemsize)
-    for lo in range(0, size, step):
-        hi = min(size, lo + step)
-        piece = inp[lo:hi]
-        out[lo:hi] = piece
-        drop_mapped(piece.ctypes.data, piece.nbytes)
+    copy_dropping(out, inp, REHOUSE_STEP_BYTES)
     dst.resize(size)  # the same memory: a C++ vector keeps its room when it shrinks
     release(out, size, size + room)
 

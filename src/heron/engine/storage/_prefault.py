@@ -138,6 +138,20 @@ def drop_mapped(address: int, length: int) -> None:
         fn(start, end - start, MADV_DONTNEED)
 
 
+def copy_dropping(out: np.ndarray, mapped: np.ndarray, step_bytes: int) -> None:
+    """Copy `mapped` (a view of a read-only file mapping) into the start of `out`, `step_bytes` at a time.
+
+    Each piece's pages leave the process once copied (`drop_mapped`): read
+    whole, a large column or index array stays resident beside its copy.
+    """
+    row = mapped.itemsize * int(np.prod(mapped.shape[1:], dtype=np.int64))
+    step = max(1, step_bytes // max(1, row))
+    for lo in range(0, mapped.shape[0], step):
+        piece = mapped[lo : lo + step]
+        out[lo : lo + piece.shape[0]] = piece
+        drop_mapped(piece.ctypes.data, piece.nbytes)
+
+
 def trim_heap() -> None:
     """Hand the C heap's free memory back to the system (glibc's ``malloc_trim``; elsewhere nothing).
 
