@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from .storage import _prefault as prefault
+from ._buffer import _Buffer
 
 #: The delete mark of a row that is not deleted (deleted "after" every sequence number).
 LIVE = np.iinfo(np.int64).max
@@ -23,66 +23,63 @@ _LIVE.flags.writeable = False
 
 
 class DeleteMarks:
-    """A `_Buffer` of int64 delete marks (``append``, ``view``, ``data``...) whose rows are all `LIVE` until
-    ``data``, the array writers write marks into, is first asked for."""
+    """A segment's int64 delete marks, all `LIVE` and held as a count until ``data`` (the array writers write
+    marks into) is first asked for; from then on the `_Buffer` they were before."""
 
     def __init__(self) -> None:
-        self.n = 0
-        self._data: np.ndarray | None = None
+        self._n = 0  # the marks, while none is held
+        self._buf: _Buffer | None = None
+
+    @property
+    def n(self) -> int:
+        return self._n if self._buf is None else self._buf.n
 
     @property
     def data(self) -> np.ndarray:
         """The marks as an array to write to: made, every row `LIVE`, when first asked for (under the
         collection's write lock, before the sequence number of the deletes is published)."""
-        data = self._data
-        if data is None:
-            data = prefault.empty((max(self.n, 1024),), np.int64)
-            data[: self.n] = LIVE
-            self._data = data
-        return data
+        return self._held().data
 
     @property
     def marked(self) -> bool:
         """Whether a mark may have been written (the marks are an array of their own)."""
-        return self._data is not None
+        return self._buf is not None
 
     def view(self, n: int) -> np.ndarray:
         """The first `n` marks, read-only; while none was written, a view of one `LIVE` owning no memory."""
-        data = self._data
-        return np.broadcast_to(_LIVE, (n,)) if data is None else data[:n]
+        buf = self._buf
+        return np.broadcast_to(_LIVE, (n,)) if buf is None else buf.view(n)
 
     def append(self, values: np.ndarray) -> None:
-        if self._data is None and not np.any(values != LIVE):
-            self.n += len(values)
-            return
-        self._append(values)
+        if self._buf is None and not np.any(values != LIVE):
+            self._n += len(values)
+        else:
+            self._held().append(values)
 
     def append_filled(self, k: int, value: Any) -> None:
-        if self._data is None and value == LIVE:
-            self.n += k
-            return
-        self._append(np.full(k, value, dtype=np.int64))
-
-    def _append(self, values: np.ndarray) -> None:
-        need = self.n + len(values)
-        data = self.data
-        if need > len(data):
-            grown = prefault.empty((max(need, 2 * len(data)),), np.int64)
-            grown[: self.n] = data[: self.n]
-            data = self._data = grown
-        data[self.n : need] = values
-        self.n = need
+        if self._buf is None and value == LIVE:
+            self._n += k
+        else:
+            self._held().append_filled(k, value)
 
     def truncate(self, n: int) -> None:
-        self.n = n
+        if self._buf is None:
+            self._n = n
+        else:
+            self._buf.truncate(n)
 
     def reserve(self, capacity: int) -> None:
-        """Room for `capacity` marks; nothing while none was written (appending `LIVE` ones takes no room)."""
-        data = self._data
-        if data is not None and capacity > len(data):
-            grown = prefault.empty((capacity,), np.int64)
-            grown[: self.n] = data[: self.n]
-            self._data = grown
+        """Room for `capacity` marks; nothing while none is held (appending `LIVE` ones takes no room)."""
+        if self._buf is not None:
+            self._buf.reserve(capacity)
+
+    def _held(self) -> _Buffer:
+        buf = self._buf
+        if buf is None:
+            buf = _Buffer(np.int64, capacity=max(self._n, 1))
+            buf.append_filled(self._n, LIVE)
+            self._buf = buf  # filled before readers can see it
+        return buf
 
 
 def carry_marks(into: DeleteMarks, parts: list[tuple[int, np.ndarray]]) -> int:
