@@ -247,7 +247,10 @@ def test_the_renumbering_reuses_its_arrays_from_piece_to_piece(monkeypatch):
     row_pieces = -(-n * d * 4 // (64 << 10))
     links_pass = passing[row_pieces + 1 :]  # the first links piece also sees the rows pass's arrays go
     assert len(links_pass) > 100
-    assert max(passing[1:row_pieces] + links_pass) < 4 << 10, passing  # a piece's links alone are ~64 KB
+    # the typical piece, since another thread of the process may allocate during a few (arrays made anew each
+    # piece held ~32 KB in every one)
+    pieces = sorted(passing[1:row_pieces] + links_pass)
+    assert pieces[len(pieces) // 2] < 4 << 10, passing  # a piece's links alone are ~64 KB
 
 
 @pytest.mark.parametrize("full_at", [0, 1, 2])
