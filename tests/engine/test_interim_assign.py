@@ -83,7 +83,8 @@ def test_no_row_lies_past_its_lists_radius_and_rows_past_the_reach_go_to_their_n
     assert bool(np.all(dist <= ivf.radius[lists] + 1e-5))
     flat = trained.quantizer.search(p, 1)[1].ravel()
     beyond = np.sqrt(np.square(p - centres[two_step]).sum(axis=1)) > reach[two_step] * 1.01
-    assert beyond.any() and float(np.mean(lists[beyond] == flat[beyond])) > 0.99
+    beyond[3000:] = False  # later steps compare with the radii grown meanwhile, if wider than the reach
+    assert beyond.any() and float(np.mean(lists[beyond] == flat[beyond])) > 0.999
 
 
 def test_an_index_assigned_in_two_steps_finds_the_exact_top_k() -> None:
@@ -106,10 +107,36 @@ def test_the_lists_are_trained_by_heron_s_kmeans(metric: str) -> None:
     trained = _interim_ivf.train_lists(32, metric, x)
     centres = trained.quantizer.reconstruct_n(0, trained.nlist)
     ours = _interim_assign.kmeans(x, trained.nlist, _interim_ivf.TRAIN_ROUNDS, l2=metric == "L2",
-                                  spherical=metric != "L2", max_per_centre=_interim_ivf.TRAIN_PER_LIST * 16)
+                                  spherical=metric != "L2", max_per_centre=_interim_ivf.TRAIN_PER_LIST * 16,
+                                  exact_rounds=_interim_ivf.TRAIN_EXACT_ROUNDS
+                                  if trained.nlist >= _interim_ivf.TWO_STEP_TRAIN_LISTS else None)
     assert np.array_equal(centres, ours)  # faiss's `train` kept the quantizer it was given
     if metric == "COSINE":
         assert np.allclose(np.linalg.norm(ours, axis=1), 1, atol=1e-5)
+
+
+@pytest.mark.parametrize("metric", ["L2", "COSINE"])
+def test_kmeans_rounds_past_the_exact_ones_assign_in_two_steps_and_end_about_as_close(
+        metric: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    l2 = metric == "L2"
+    x = _interim_ivf.prepared(DataType.FLOAT_VECTOR, metric, _clustered(8192, 16, 13))
+    exact = _interim_assign.kmeans(x, 512, 3, l2=l2, spherical=not l2)
+    calls = []
+    real = _interim_assign.nearest_centres
+    monkeypatch.setattr(_interim_assign, "nearest_centres", lambda *a, **k: calls.append(1) or real(*a, **k))
+    mixed = _interim_assign.kmeans(x, 512, 3, l2=l2, spherical=not l2, exact_rounds=1)
+    assert len(calls) == 1  # the first round against every centre, the other two in two steps
+    assert not np.array_equal(mixed, exact)
+    monkeypatch.setattr(_interim_assign, "nearest_centres", real)
+
+    def spread(centres: np.ndarray) -> float:
+        """Mean squared distance of the rows to their nearest centre."""
+        best, _ = real(x, centres, True)
+        return float(np.mean(np.einsum("nd,nd->n", x, x) - 2 * best))
+
+    assert spread(mixed) <= 1.02 * spread(exact)
+    few = _interim_assign.kmeans(x, 64, 3, l2=l2, spherical=not l2, exact_rounds=1)
+    assert np.array_equal(few, _interim_assign.kmeans(x, 64, 3, l2=l2, spherical=not l2))  # few centres: all exact
 
 
 def test_a_centre_no_row_chose_takes_half_of_a_large_list() -> None:

@@ -81,8 +81,16 @@ def _faiss_perm(n: int, seed: int) -> np.ndarray:
 
 
 def kmeans(x: np.ndarray, k: int, rounds: int, *, l2: bool, spherical: bool, seed: int = 1234,
-           max_per_centre: int = 256) -> np.ndarray:
+           max_per_centre: int = 256, exact_rounds: int | None = None) -> np.ndarray:
     """`k` centres of rows `x` (float32, ``n >= k``) after `rounds` k-means rounds, as faiss's ``Clustering`` makes them.
+
+    With `exact_rounds` (and `TWO_STEP_LISTS` centres or more), the rounds
+    after the first `exact_rounds` assign each row in two steps
+    (`TwoStepAssigner`, made anew for each round's centres) rather than
+    against every centre: on 16,384 x 384 rows and 1,024 centres a round
+    takes 0.06 s instead of 0.16 s, and lists trained with one exact round and
+    two such read as well (recall@10 0.976 against 0.977 on 100k MiniLM rows
+    at 48 lists; other seeds of the draw move it by more).
 
     Of more than `max_per_centre` rows per centre, a sample of that many is
     taken, as faiss takes it (its ``rand_perm`` with the seed). It starts from
@@ -100,8 +108,11 @@ def kmeans(x: np.ndarray, k: int, rounds: int, *, l2: bool, spherical: bool, see
     perm = _faiss_perm(n, seed + 1)
     centres = np.ascontiguousarray(x[perm[:k]], dtype=np.float32)
     sign = np.where(np.arange(dim) % 2 == 0, 1, -1).astype(np.float32) * _SPLIT
-    for _ in range(rounds):
-        _, lists = nearest_centres(x, centres, l2)
+    for r in range(rounds):
+        if exact_rounds is not None and r >= exact_rounds and k >= TWO_STEP_LISTS:
+            _, lists = TwoStepAssigner(centres, "L2" if l2 else "IP").assign(x)
+        else:
+            _, lists = nearest_centres(x, centres, l2)
         counts = np.bincount(lists, minlength=k)
         order = np.argsort(lists, kind="stable")
         held = np.flatnonzero(counts)
