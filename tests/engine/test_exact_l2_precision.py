@@ -72,7 +72,7 @@ def test_filtered_search_over_fresh_duplicates(tmp_path, monkeypatch, interim):
 @pytest.mark.parametrize("n", [5, 10, 26, 27, 300, 5000])
 def test_l2_top_one_is_the_exact_scan(n):
     """The quick lane's L2 scan of gathered rows gives `exact_search`'s hits and distances, or leaves it to it."""
-    from heron.engine.index._exact import l2_top_one
+    from heron.engine.index._top_one import l2_top_one
 
     rng = np.random.default_rng(n)
     x = (rng.standard_normal((n, 16)) * 3 + 100).astype(np.float32)  # long vectors: the matrix form rounds
@@ -91,7 +91,7 @@ def test_l2_top_one_is_the_exact_scan(n):
 
 
 def test_l2_top_one_leaves_ties_at_the_cut_and_bad_rows_to_the_full_scan():
-    from heron.engine.index._exact import l2_top_one
+    from heron.engine.index._top_one import l2_top_one
 
     x = np.random.default_rng(3).standard_normal((500, 8)).astype(np.float32)
     x[100:160] = 0.5  # 60 rows at the same distance: more than the candidates

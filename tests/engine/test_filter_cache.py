@@ -12,11 +12,11 @@ import pytest
 import heron
 from heron.engine.index import _dense as _vindex_dense
 from heron.engine.index import _grouped_scan
-from heron.engine.index._exact import ip_top_one
 from heron.engine.index._faiss import faiss
 from heron.engine.index._grouped_scan import GroupedRows, Groupings
 from heron.engine.index._half_scan import HalfRows
 from heron.engine.index._subset_cache import SubsetCache
+from heron.engine.index._top_one import ip_top_one
 
 
 def _clustered(n, dim, seed, centres=40, spread=0.15):

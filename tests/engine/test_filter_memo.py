@@ -8,6 +8,7 @@ import pytest
 import heron
 from heron._types import DataType
 from heron.engine.index import _exact as _vindex_exact
+from heron.engine.index import _top_one
 from heron.engine.index._exact import exact_search
 from heron.engine.index._subset_cache import mask_facts
 
@@ -142,15 +143,15 @@ def test_one_query_scan_of_gathered_rows_matches_brute_force(n):
     ref = x.astype(np.float64) @ q.astype(np.float64)
     order = np.argsort(-ref, kind="stable")
     for k in (2, 10):
-        scores, rows = _vindex_exact.ip_top_one(x, ids, q, k)
+        scores, rows = _top_one.ip_top_one(x, ids, q, k)
         assert scores.shape == rows.shape == (1, k)
         kk = min(k, n)
         assert list(rows[0, :kk]) == list(ids[order[:kk]])  # the tie inside the hits: lower row first
         np.testing.assert_allclose(scores[0, :kk], ref[order[:kk]], rtol=1e-5, atol=1e-4)
         assert (rows[0, kk:] == -1).all() and np.isneginf(scores[0, kk:]).all()
-    scores, rows = _vindex_exact.ip_top_one(x, ids, q, 1)
+    scores, rows = _top_one.ip_top_one(x, ids, q, 1)
     assert rows[0, 0] in (ids[1], ids[3])  # a tie at the cut: either may be kept
-    scores, rows = _vindex_exact.ip_top_one(x, ids, q, n + 5)  # more asked for than there are
+    scores, rows = _top_one.ip_top_one(x, ids, q, n + 5)  # more asked for than there are
     assert sorted(rows[0, :n]) == list(ids) and (rows[0, n:] == -1).all()
     assert (np.diff(scores[0, :n]) <= 0).all() and np.isneginf(scores[0, n:]).all()
 

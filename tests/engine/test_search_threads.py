@@ -7,7 +7,7 @@ import threading
 import numpy as np
 from threadpoolctl import threadpool_info
 
-from heron.engine.index import _exact, _faiss
+from heron.engine.index import _exact, _faiss, _top_one
 from heron.engine.index._faiss import faiss, threads_for
 
 
@@ -77,10 +77,11 @@ def test_single_query_products_run_under_the_one_thread_setting(monkeypatch):
         return Spy
 
     monkeypatch.setattr(_exact, "threads_for", spy(_exact.threads_for))
-    monkeypatch.setattr(_exact, "blas_threads_for", spy(_exact.blas_threads_for))
+    monkeypatch.setattr(_top_one, "blas_threads_for", spy(_top_one.blas_threads_for))
     rng = np.random.default_rng(3)
-    x = rng.standard_normal((5000, 32)).astype(np.float32)
+    n = _exact._SORT_ALL_BELOW  # more rows are scored by faiss, one query on one thread (`_top_one._faiss_top_one`)
+    x = rng.standard_normal((n, 32)).astype(np.float32)
     q = rng.standard_normal(32).astype(np.float32)
-    s, r = _exact.ip_top_one(x, np.arange(5000), q, 10)
+    s, r = _top_one.ip_top_one(x, np.arange(n), q, 10)
     np.testing.assert_array_equal(r[0], np.argsort(-(x @ q), kind="stable")[:10])
     assert counts and all(c == [1] * len(c) for c in counts)

@@ -176,7 +176,7 @@ def test_a_product_over_gathered_rows_sets_blas_alone_and_gives_it_back():
 
 
 def test_gathered_rows_top_k_keeps_ties_to_the_lower_row_and_puts_nan_last():
-    from heron.engine.index._exact import ip_top_one
+    from heron.engine.index._top_one import ip_top_one
 
     rng = np.random.default_rng(8)
     for n in (5, 40, 3000):
@@ -194,3 +194,32 @@ def test_gathered_rows_top_k_keeps_ties_to_the_lower_row_and_puts_nan_last():
     x[3] = np.nan
     s, r = ip_top_one(x, np.arange(50, dtype=np.int64), np.ones(4, np.float32), 50)
     assert r[0, -1] == -1 and 3 not in r[0].tolist()
+
+
+def test_many_gathered_rows_are_scored_by_faiss_and_answer_as_the_product_and_sort_do():
+    from heron.engine.index import _top_one
+
+    rng = np.random.default_rng(9)
+    n = _top_one._SORT_ALL_BELOW * 4
+    x = rng.standard_normal((n, 24)).astype(np.float32)
+    ids = np.sort(rng.choice(10 * n, n, replace=False)).astype(np.int64)
+    for _ in range(20):
+        q = rng.standard_normal(24).astype(np.float32)
+        for k in (1, 10, 100):
+            got = _top_one._faiss_top_one(x, ids, q, k)
+            assert got is not None  # no ties at the cut, no rows out of range: faiss answers
+            full = x @ q
+            order = np.lexsort((np.arange(n), -full))[:k]
+            np.testing.assert_array_equal(got[1][0], ids[order])
+            np.testing.assert_allclose(got[0][0], full[order], rtol=1e-5, atol=1e-5)
+    q = rng.integers(1, 3, 24).astype(np.float32)
+    tied = rng.integers(-2, 2, (n, 24)).astype(np.float32)  # whole numbers: equal scores are exactly equal
+    tied[: _top_one._TIE_ROOM + 12] = 2  # more rows tied at the top than faiss is asked for past k
+    assert _top_one._faiss_top_one(tied, ids, q, 10) is None  # which tied rows come first is the sort's to say
+    s, r = _top_one.ip_top_one(tied, ids, q, 10)
+    assert set(r[0].tolist()) <= set(ids[:20].tolist()) and (np.diff(r[0]) > 0).all()  # tied rows, lower first
+    bad = x.copy()
+    bad[7] = np.nan
+    assert _top_one._faiss_top_one(bad, ids, bad[8], n - 1) is None  # faiss drops the NaN row: the sort answers
+    assert _top_one._faiss_top_one(x[:, ::2], ids, q[::2], 10) is None  # not contiguous
+    assert _top_one._faiss_top_one(x, ids, q, n) is None  # every row asked for

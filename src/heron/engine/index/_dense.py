@@ -28,8 +28,6 @@ from ._exact import (
     exact_range_search,
     exact_search,
     in_range,
-    ip_top_one,
-    l2_top_one,
     normalized,
     sort_hits,
 )
@@ -50,6 +48,7 @@ from ._quantized import (
 )
 from ._subset_cache import CACHE as SUBSETS
 from ._subset_cache import mask_facts, new_owner
+from ._top_one import ip_top_one, l2_top_one
 
 #: Filter planner, per index family. A filter keeping fewer than
 #: ``FILTER_CROSSOVER[family] * ntotal`` rows, or at most

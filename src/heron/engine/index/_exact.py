@@ -22,7 +22,7 @@ import numpy as np
 from ..._errors import ParamError
 from ..._types import DataType, larger_is_better
 from ...data import _sparse as sp
-from ._faiss import blas_threads_for, faiss, threads_for
+from ._faiss import faiss, threads_for
 
 try:  # numpy's C einsum, without the Python argument handling of np.einsum (a few us a call)
     from numpy._core.multiarray import c_einsum as _c_einsum
@@ -359,61 +359,6 @@ def _blas_cosine(
         sq_norms = np.einsum("ij,ij->i", xf, xf)
     norms = np.maximum(np.sqrt(sq_norms), np.float32(1e-30))
     return _blas_ip(xf, ids, normalized(as_float32(dtype, queries)), k, norms)
-
-
-def ip_top_one(x: np.ndarray, ids: np.ndarray, q: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-    """Inner-product top-`k` of one query ``q [dim]`` over float32 rows ``x``, as rows of ``ids``.
-
-    The short path of a filtered search over gathered rows: one BLAS product
-    and a partial sort, with the argument handling of `exact_search` left
-    out (~15 us a call). ``ids`` must be ascending so that ties go to the
-    lower row. Returns ``(scores [1, k], rows [1, k])`` like `exact_search`.
-    """
-    with blas_threads_for(1):
-        s = x @ q
-    n = s.shape[0]
-    vals, cols = _row_best(s, min(k, n), True)
-    rows = ids[cols]
-    # best first, NaN last: the ends tell whether any score is not finite
-    if n >= k and float(vals[0]) < math.inf and float(vals[-1]) > -math.inf:
-        return vals[None], rows[None]
-    out_s, out_r = empty_result(1, k, "IP")
-    out_s[0, : len(vals)] = vals
-    out_r[0, : len(rows)] = np.where(np.isfinite(vals), rows, -1)
-    return out_s, out_r
-
-
-def l2_top_one(x: np.ndarray, ids: np.ndarray, q: np.ndarray, k: int,
-               xsq: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
-    """`ip_top_one` for L2, with the rows' squared norms ``xsq``: `exact_search`'s answer, or None where it must answer.
-
-    The `l2_candidates` best by ``|x|^2 - 2 x.q + |q|^2`` (one BLAS product) are
-    re-scored as sums of squared differences, as `_refine_l2` does; where a row
-    left out may lie within the rounding of the matrix form of the k-th distance
-    (a wider bound than `_guard_l2`'s), or a score is not finite, None.
-    """
-    n = x.shape[0]
-    wide = min(l2_candidates(k), n)
-    if wide == n:  # every row a candidate: each scored exactly at once
-        d, rows, edge = x - q, ids, 0.0
-    else:
-        with blas_threads_for(1):
-            s = x @ q
-        s *= np.float32(-2)
-        s += xsq
-        approx, cols = _row_best(s, wide, False)
-        d, rows = x[cols] - q, ids[cols]
-        qsq = float(q @ q)
-        # float32 sums of d products err by at most about d * 2^-24 of their magnitudes (as `_grouped_scan` bounds)
-        err = (x.shape[1] + 2) * 2.0**-23 * (float(xsq.max()) + qsq) + 1e-30
-        edge = float(approx[-1]) + qsq - 2 * err  # no row left out lies nearer than this, rounding included
-    exact = np.einsum("ij,ij->i", d, d)
-    order = np.lexsort((rows, exact))[:k]
-    vals, rows = exact[order], rows[order]
-    last = float(vals[-1]) if len(vals) == k else math.nan
-    if not math.isfinite(last) or (wide < n and not (math.isfinite(edge) and edge > last)):
-        return None
-    return vals[None], rows[None]
 
 
 def check_range(metric: str, radius: Any, range_filter: Any) -> tuple[float, float | None]:
