@@ -114,6 +114,30 @@ def test_an_exit_waits_a_bounded_time_for_background_work(tmp_path):
         assert c.get_collection_stats("t")["row_count"] == 10
 
 
+def test_the_exit_waits_for_the_filter_warm_up_rather_than_stopping_it_in_pyarrow(tmp_path):
+    """The warm-up thread runs pyarrow kernels; stopped inside them as the interpreter ends, the process aborted."""
+    marker = tmp_path / "warmed"
+    code = textwrap.dedent("""
+        import sys
+        import heron
+        from heron.engine.filter import _warm
+
+        real = _warm.exercise
+
+        def slow() -> None:  # a warm-up still running when the program ends (a loaded machine, a short CLI run)
+            for _ in range(200):
+                real()
+            open(sys.argv[2], "w").write("done")
+
+        _warm.exercise = slow
+        heron.Client(sys.argv[1]).close()
+    """)
+    done = subprocess.run([sys.executable, "-c", code, str(tmp_path / "db"), str(marker)], capture_output=True,
+                          text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert marker.read_text() == "done"  # a daemon thread would have been stopped halfway
+
+
 # -- the pool itself ---------------------------------------------------------------------
 
 

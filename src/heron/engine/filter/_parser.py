@@ -230,7 +230,10 @@ def warm_up(then: Callable[[], None] | None = None) -> None:
             if then is not None:
                 then()
 
-        threading.Thread(target=run, name="heron-filter-parser", daemon=True).start()
+        # Not a daemon: the interpreter's exit waits for it (well under a second). A daemon thread still in
+        # pyarrow's compiled code when the interpreter finalizes is stopped inside it, and the process aborts
+        # ("terminate called without an active exception"): a short ``heron inspect`` could end that way.
+        threading.Thread(target=run, name="heron-filter-parser", daemon=False).start()
 
 
 def _describe(err: UnexpectedInput, expr: str) -> tuple[str, int]:
