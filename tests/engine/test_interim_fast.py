@@ -84,6 +84,25 @@ def test_the_copy_holds_what_faiss_holds_for_the_same_rows_in_the_same_lists(met
         assert np.array_equal(np.array(bounds)[at] + rows, want[0])  # each hit named by its segment and row
 
 
+@pytest.mark.parametrize("dim", [256, 258, 384, 768])
+def test_blocks_are_packed_as_faiss_packs_them(dim: int) -> None:
+    """`pack_blocks` gives, for every block, the bytes of faiss's own packer, odd sub-quantizer counts included."""
+    index = faiss.IndexIVFPQFastScan(faiss.IndexFlatIP(dim), dim, 4, dim // _interim_fast.SUB_DIMS, 4,
+                                     faiss.METRIC_INNER_PRODUCT, _interim_fast.BLOCK_ROWS)
+    packer = faiss.downcast_InvertedLists(index.invlists).packer
+    code_size = int(index.pq.code_size)
+    blocks = 7
+    codes = np.random.default_rng(dim).integers(0, 256, (blocks * _interim_fast.BLOCK_ROWS, code_size), dtype=np.uint8)
+    if (dim // _interim_fast.SUB_DIMS) % 2:
+        codes[:, -1] &= 15  # an odd count's last byte holds one code
+    want = np.empty(blocks * int(packer.block_size), dtype=np.uint8)
+    for b in range(blocks):
+        packer.pack_all(faiss.swig_ptr(codes[b * _interim_fast.BLOCK_ROWS :]),
+                        faiss.swig_ptr(want[b * int(packer.block_size) :]))
+    got = _interim_fast.pack_blocks(codes)
+    assert got.dtype == np.uint8 and np.array_equal(got, want)
+
+
 @pytest.mark.parametrize("metric", ["COSINE", "IP"])
 def test_one_query_through_the_copy_finds_the_exact_top_hits(metric: str, merge_at_once) -> None:
     x = _clustered(6000, 3)
