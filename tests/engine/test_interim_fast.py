@@ -53,10 +53,11 @@ def _list_codes(inv, lst: int) -> tuple[np.ndarray, bytes]:
 
 @pytest.mark.parametrize("metric", ["COSINE", "IP"])
 def test_the_copy_holds_what_faiss_holds_for_the_same_rows_in_the_same_lists(metric: str) -> None:
-    """Per list, the same ids in the same order and the same packed codes as faiss's own `add_with_ids`.
+    """Per list, the same ids in the same order and the same packed codes as faiss holds once given the rows.
 
     Under `TWO_STEP_LISTS` lists an interim index assigns rows by its
-    quantizer, so faiss, given the same centres, puts every row in the same list.
+    quantizer, so faiss, given the same centres, puts every row in the same
+    list; each list's codes are packed by faiss's own packer, a block at a time.
     """
     x = _clustered(5000, 1)
     bounds = [0, 1800, 1810, 5000]
@@ -65,10 +66,23 @@ def test_the_copy_holds_what_faiss_holds_for_the_same_rows_in_the_same_lists(met
     assert ivfs[0].lists.nlist < TWO_STEP_LISTS
     copy = _interim_merged.Merged(ivfs, [v for _, v, _ in parts])
     assert copy.fast and copy.counts == (1800, 10, 3190)
-    ref = faiss.clone_index(_interim_fast._TEMPLATES[id(ivfs[0].lists)][1])
-    ref.add_with_ids(_interim_ivf.prepared(DataType.FLOAT_VECTOR, metric, x), np.arange(5000, dtype=np.int64))
-    got_inv = faiss.downcast_InvertedLists(copy._index.invlists)
+    _, template, coder = _interim_fast._TEMPLATES[id(ivfs[0].lists)]
+    ref = faiss.clone_index(template)
+    rows = _interim_ivf.prepared(DataType.FLOAT_VECTOR, metric, x)
+    _, lists = ref.quantizer.search(rows, 1)
+    codes = coder.codes(rows)
     ref_inv = faiss.downcast_InvertedLists(ref.invlists)
+    block, per = int(ref_inv.packer.block_size), _interim_fast.BLOCK_ROWS
+    for lst in range(ref.nlist):
+        ids = np.flatnonzero(lists[:, 0] == lst)
+        flat = np.zeros((-(-len(ids) // per) * per, codes.shape[1]), dtype=np.uint8)
+        flat[: len(ids)] = codes[ids]
+        packed = np.empty(len(flat) // per * block, dtype=np.uint8)
+        for b in range(len(flat) // per):
+            ref_inv.packer.pack_all(faiss.swig_ptr(flat[b * per :]), faiss.swig_ptr(packed[b * block :]))
+        ref_inv.add_entries(lst, len(ids), faiss.swig_ptr(ids), faiss.swig_ptr(packed))
+    ref.ntotal = 5000
+    got_inv = faiss.downcast_InvertedLists(copy._index.invlists)
     code_size = copy._index.pq.code_size
     assert copy.nbytes == 5000 * code_size == 5000 * DIM // (2 * _interim_fast.SUB_DIMS)
     for lst in range(ref.nlist):
@@ -237,10 +251,10 @@ def test_rows_are_encoded_ahead_of_the_copy_as_they_arrive(tmp_path, monkeypatch
             ivfs = [s.interim["vector"][1] for s in segs]
             _until(lambda: all(i.fast_codes is not None and i.fast_codes.shape[0] == i.ntotal for i in ivfs))
             assert _interim_merged._MERGED == {}
-            pq = _interim_fast._TEMPLATES[id(ivfs[0].lists)][1].pq
+            coder = _interim_fast._TEMPLATES[id(ivfs[0].lists)][2]
             for k, ivf in enumerate(ivfs):  # each row's codes, in its segment's order
                 rows = _interim_ivf.prepared(DataType.FLOAT_VECTOR, "COSINE", x[2000 * k : 2000 * k + ivf.ntotal])
-                np.testing.assert_array_equal(ivf.fast_codes, pq.compute_codes(rows))
+                np.testing.assert_array_equal(ivf.fast_codes, coder.codes(rows))
             encoded: list[int] = []
             real = _interim_fast.prepared
 
@@ -316,5 +330,5 @@ def test_a_queued_encoding_reads_the_rows_of_the_latest_growth(monkeypatch) -> N
     gate.set()
     _until(lambda: ivf.fast_codes is not None and ivf.fast_codes.shape[0] == 3000)
     assert calls == [3000]
-    pq = _interim_fast._TEMPLATES[id(ivf.lists)][1].pq
-    np.testing.assert_array_equal(ivf.fast_codes, pq.compute_codes(_interim_ivf.prepared(DataType.FLOAT_VECTOR, "COSINE", x)))
+    coder = _interim_fast._TEMPLATES[id(ivf.lists)][2]
+    np.testing.assert_array_equal(ivf.fast_codes, coder.codes(_interim_ivf.prepared(DataType.FLOAT_VECTOR, "COSINE", x)))

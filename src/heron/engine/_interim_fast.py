@@ -10,8 +10,9 @@ in ~70 µs. Its codes rank rows about as well for a
 shortlist that is then re-scored exactly: on those rows, 40 candidates from
 each gave recall@10 0.959 against 0.957 for the 8-bit codes.
 
-Encoding them costs more than the 8-bit codes (about 10 µs a row of 384 dims
-on one core, against the 8-bit codes' fraction of one), too much for the
+Encoding them costs more than the 8-bit codes (about 2 µs a row of 384 dims
+on one core by table lookup, `_interim_grid`, against faiss's own 5.4-6 µs and
+the 8-bit codes' fraction of one), too much for the
 interim thread that must keep up with inserts. So the 4-bit codes are made
 on the thread of the copies of settled lists (`_interim_merged.Merged`), from the
 segments' stored vectors: `encode_ahead` encodes each interim index's rows once
@@ -43,6 +44,7 @@ import numpy as np
 
 from .._types import DataType
 from ._interim_codes import codes_for
+from ._interim_grid import GridCodes
 from ._interim_ivf import prepared
 from .index._faiss import faiss
 
@@ -75,31 +77,33 @@ def fast_eligible(trained: Any, dim: int) -> bool:
     return dim >= FAST_DIM and dim % SUB_DIMS == 0 and codes_for(trained) is not None
 
 
-#: The trained empty 4-bit index of each set of trained lists (by the lists' id, while they live).
-_TEMPLATES: dict[int, tuple[weakref.ref[Any], Any]] = {}
+#: The trained empty 4-bit index of each set of trained lists and its rows' coder (by the lists' id, while they live).
+_TEMPLATES: dict[int, tuple[weakref.ref[Any], Any, GridCodes]] = {}
 _lock = threading.Lock()
 
 
-def _template(trained: Any, sample: Callable[[], np.ndarray]) -> Any:
-    """The empty 4-bit index of `trained` lists: their centres, a product quantizer trained once on `sample()`."""
+def _template(trained: Any, sample: Callable[[], np.ndarray]) -> tuple[Any, GridCodes]:
+    """The empty 4-bit index of `trained` lists (their centres, a product quantizer trained once on `sample()`)
+    and the coder of rows into its codes (`_interim_grid`)."""
     with _lock:
         got = _TEMPLATES.get(id(trained))
         if got is not None and got[0]() is trained:
-            return got[1]
+            return got[1], got[2]
     d, nlist = trained.d, trained.nlist
     quantizer = faiss.IndexFlatIP(d)
     quantizer.add(trained.quantizer.reconstruct_n(0, nlist))
     index = faiss.IndexIVFPQFastScan(quantizer, d, nlist, d // SUB_DIMS, 4, faiss.METRIC_INNER_PRODUCT, BLOCK_ROWS)
     index.by_residual = False  # rows, not their offsets from a centre: one set of lookup tables per query
     index.pq.cp.niter = TRAIN_ROUNDS
-    index.train(sample())  # the quantizer holds its centres already: this trains the product quantizer alone
-    index.pq.sync_transposed_centroids()  # a fifth less time to encode (`encode`)
+    rows = sample()
+    index.train(rows)  # the quantizer holds its centres already: this trains the product quantizer alone
     index.referenced_objects = [quantizer]
+    coder = GridCodes(index.pq, rows)
     with _lock:
-        for key in [k for k, (ref, _) in _TEMPLATES.items() if ref() is None]:
+        for key in [k for k, (ref, _, _) in _TEMPLATES.items() if ref() is None]:
             _TEMPLATES.pop(key, None)
-        _TEMPLATES[id(trained)] = (weakref.ref(trained), index)
-    return index
+        _TEMPLATES[id(trained)] = (weakref.ref(trained), index, coder)
+    return index, coder
 
 
 def sample_rows(dtype: DataType, metric: str, vectors: list[Any], counts: tuple[int, ...]) -> np.ndarray:
@@ -113,7 +117,7 @@ def sample_rows(dtype: DataType, metric: str, vectors: list[Any], counts: tuple[
     return np.ascontiguousarray(np.concatenate(take))
 
 
-def encode(ivf: Any, vectors: Any, n: int, pq: Any) -> np.ndarray:
+def encode(ivf: Any, vectors: Any, n: int, coder: GridCodes) -> np.ndarray:
     """The 4-bit codes of the first `n` rows of `ivf` (its segment's `vectors`), encoding only those it has not kept.
 
     Rows only ever append, so the codes kept (``ivf.fast_codes``, a view of a
@@ -121,7 +125,7 @@ def encode(ivf: Any, vectors: Any, n: int, pq: Any) -> np.ndarray:
     copies' one thread (`_interim_merged`) only.
     """
     have = ivf.fast_codes
-    code_size = int(pq.code_size)
+    code_size = coder.code_size
     done = 0 if have is None or have.shape[1] != code_size else have.shape[0]
     if done >= n:
         return have
@@ -134,7 +138,7 @@ def encode(ivf: Any, vectors: Any, n: int, pq: Any) -> np.ndarray:
     dtype, metric = ivf.dtype, ivf.metric
     for lo in range(done, n, ENCODE_STEP):
         hi = min(n, lo + ENCODE_STEP)
-        buf[lo:hi] = pq.compute_codes(prepared(dtype, metric, vectors[lo:hi]))
+        buf[lo:hi] = coder.codes(prepared(dtype, metric, vectors[lo:hi]))
         ivf.fast_codes = buf[:hi]  # a view: the rows past it may still be written, never the rows in it
     return ivf.fast_codes
 
@@ -152,8 +156,8 @@ def encode_ahead(ivf: Any, vectors: Any) -> None:
     if n == 0:
         return
     dtype, metric = ivf.dtype, ivf.metric
-    template = _template(ivf.lists, lambda: sample_rows(dtype, metric, [vectors], (n,)))
-    encode(ivf, vectors, n, template.pq)
+    _, coder = _template(ivf.lists, lambda: sample_rows(dtype, metric, [vectors], (n,)))
+    encode(ivf, vectors, n, coder)
 
 
 def fast_copy(ivfs: list[Any], vectors: list[Any], counts: tuple[int, ...], bases: np.ndarray,
@@ -165,13 +169,13 @@ def fast_copy(ivfs: list[Any], vectors: list[Any], counts: tuple[int, ...], base
     """
     first = ivfs[0]
     dtype, metric = first.dtype, first.metric
-    template = _template(first.lists, lambda: sample_rows(dtype, metric, vectors, counts))
+    template, coder = _template(first.lists, lambda: sample_rows(dtype, metric, vectors, counts))
     index = faiss.clone_index(template)
     code_size = int(index.pq.code_size)
     total = int(bases[-1])
     codes = np.empty((total, code_size), dtype=np.uint8)
     for j, (ivf, v, n) in enumerate(zip(ivfs, vectors, counts)):
-        codes[bases[j] : bases[j] + n] = encode(ivf, v, n, template.pq)[:n]
+        codes[bases[j] : bases[j] + n] = encode(ivf, v, n, coder)[:n]
     lists = np.concatenate(row_lists) if row_lists else np.empty(0, dtype=np.int64)
     order = np.argsort(lists, kind="stable")  # ids in order within each list
     sizes = np.bincount(lists, minlength=index.nlist)
