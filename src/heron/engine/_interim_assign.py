@@ -172,29 +172,31 @@ class TwoStepAssigner:
         if not self.ip:
             gs -= self._group_half_sq
         read = min(self.groups_read, gs.shape[1])
-        picks = []
-        for _ in range(read):  # a few argmax passes: cheaper than a partition of every row
+        # each row's `read` nearest groups (small ints: a stable sort of them is a radix sort)
+        picks = np.empty((n, read), dtype=np.uint8 if gs.shape[1] <= 256 else np.int64)
+        at = np.arange(n)
+        for r in range(read):  # a few argmax passes: cheaper than a partition of every row
             j = gs.argmax(axis=1)
-            picks.append(j)
-            gs[np.arange(n), j] = -np.inf
-        top = np.stack(picks, axis=1).ravel()
+            picks[:, r] = j
+            gs[at, j] = -np.inf
+        top = picks.ravel()
         order = np.argsort(top, kind="stable")
         bounds = np.searchsorted(top[order], np.arange(len(self.members) + 1)).tolist()
-        best = np.full(n, -np.inf, dtype=np.float32)
-        lists = np.zeros(n, dtype=np.int64)
+        # per (row, group read): the best score among the group's lists, and that list
+        val = np.empty(n * read, dtype=np.float32)
+        lst = np.empty(n * read, dtype=np.int64)
         for g, (lo, hi) in enumerate(zip(bounds, bounds[1:])):
             if hi == lo:
                 continue
-            rows = order[lo:hi] // read
-            s = np.take(x, rows, axis=0) @ self.member_centres[g]
+            pos = order[lo:hi]
+            s = np.take(x, pos // read, axis=0) @ self.member_centres[g]
             if not self.ip:
                 s -= self.member_half_sq[g]
             j = s.argmax(axis=1)
-            v = s[np.arange(rows.shape[0]), j]
-            better = v > best[rows]
-            rows, v, j = rows[better], v[better], j[better]
-            best[rows] = v
-            lists[rows] = self.members[g][j]
+            val[pos] = np.take_along_axis(s, j[:, None], axis=1)[:, 0]
+            lst[pos] = self.members[g][j]
+        k = val.reshape(n, read).argmax(axis=1) + at * read  # ties: the nearer group
+        best, lists = val[k], lst[k]
         return self._scored(x, best, lists)
 
     def nearest(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
