@@ -175,6 +175,32 @@ def test_a_product_over_gathered_rows_sets_blas_alone_and_gives_it_back():
     assert seen["in"] == seen["after"] == [1] * len(outside)
 
 
+def test_a_faiss_scan_sets_faiss_alone_and_gives_it_back():
+    outside = _blas_counts()
+    omp = faiss.omp_get_max_threads()
+    faiss.omp_set_num_threads(2)
+    try:
+        with _faiss.omp_threads_for(1):
+            assert faiss.omp_get_max_threads() == 1
+            assert _blas_counts() == outside  # BLAS's counts are not this block's business
+        assert faiss.omp_get_max_threads() == 2 and _blas_counts() == outside
+        with _faiss.omp_threads_for(_faiss.SINGLE_THREAD_BELOW_NQ):  # a batch keeps the thread's own settings
+            assert faiss.omp_get_max_threads() == 2
+    finally:
+        faiss.omp_set_num_threads(omp)
+    seen: dict[str, int] = {}
+
+    def work() -> None:
+        with _faiss.omp_threads_for(1):
+            seen["in"] = faiss.omp_get_max_threads()
+        seen["after"] = faiss.omp_get_max_threads()  # a worker thread keeps the setting, as threads_for does
+
+    t = threading.Thread(target=work, name="heron-search-test")
+    t.start()
+    t.join()
+    assert seen == {"in": 1, "after": 1}
+
+
 def test_gathered_rows_top_k_keeps_ties_to_the_lower_row_and_puts_nan_last():
     from heron.engine.index._top_one import ip_top_one
 
@@ -212,6 +238,18 @@ def test_many_gathered_rows_are_scored_by_faiss_and_answer_as_the_product_and_so
             order = np.lexsort((np.arange(n), -full))[:k]
             np.testing.assert_array_equal(got[1][0], ids[order])
             np.testing.assert_allclose(got[0][0], full[order], rtol=1e-5, atol=1e-5)
+    for k in (1, 10):  # two equal rows at the k-th place: the lower row is the one kept, whichever faiss put first
+        q = rng.standard_normal(24).astype(np.float32)
+        twin = x.copy()
+        order = np.lexsort((np.arange(n), -(twin @ q)))
+        kth, other = int(order[k - 1]), int(order[-1])
+        twin[other] = twin[kth]
+        full = twin @ q
+        want = np.lexsort((np.arange(n), -full))[:k]
+        assert min(kth, other) in want.tolist() and max(kth, other) not in want.tolist()
+        got = _top_one._faiss_top_one(twin, ids, q, k)
+        assert got is not None
+        np.testing.assert_array_equal(got[1][0], ids[want])
     q = rng.integers(1, 3, 24).astype(np.float32)
     tied = rng.integers(-2, 2, (n, 24)).astype(np.float32)  # whole numbers: equal scores are exactly equal
     tied[: _top_one._TIE_ROOM + 12] = 2  # more rows tied at the top than faiss is asked for past k

@@ -20,7 +20,7 @@ import math
 
 import numpy as np
 
-from ._faiss import faiss, threads_for
+from ._faiss import faiss, omp_threads_for
 
 #: Rows asked of the float16 scan beyond k: ``max(2k, k + EXTRA)``.
 EXTRA = 32
@@ -58,7 +58,7 @@ class HalfRows:
             return None
         dist = np.empty((1, want), dtype=np.float32)
         rows = np.empty((1, want), dtype=np.int64)
-        with threads_for(1):  # faiss splits even one query's scan over its threads: ten times slower here
+        with omp_threads_for(1):  # faiss splits even one query's scan over its threads: ten times slower here
             self.index.search_c(1, faiss.swig_ptr(q), want, faiss.swig_ptr(dist), faiss.swig_ptr(rows))
         line = float(dist[0, k - 1]) - 2.0 * self.margin * math.sqrt(float(np.dot(q, q)))
         if not float(dist[0, want - 1]) < line:  # rows past those asked for may still reach the top-k

@@ -53,7 +53,8 @@ def _faiss_top_one(x: np.ndarray, ids: np.ndarray, q: np.ndarray, k: int) -> tup
     take 17 us. faiss breaks ties toward the higher row, so it is asked for
     `_TIE_ROOM` rows more than `k`: where the last of them scores below the
     k-th, every row tied with the k-th is among them, and a sort by score,
-    then row, gives `exact_search`'s answer. Where it does not, or a score is
+    then row, gives `exact_search`'s answer (needed only where two of the
+    first ``k + 1`` scores are equal: else faiss's order is already it). Where it does not, or a score is
     not finite (faiss drops NaN rows), None.
     """
     n, d = x.shape
@@ -67,6 +68,9 @@ def _faiss_top_one(x: np.ndarray, ids: np.ndarray, q: np.ndarray, k: int) -> tup
     first, kth, last = float(dist[0]), float(dist[k - 1]), float(dist[m - 1])
     if cols[m - 1] < 0 or not (math.isfinite(first) and math.isfinite(last)) or (m < n and not last < kth):
         return None
+    head = dist[: k + 1]
+    if (head[:-1] > head[1:]).all():  # no two of the first k + 1 tie: faiss's order is the sort's
+        return dist[None, :k], ids[cols[:k]][None]
     order = np.lexsort((cols, -dist))[:k]
     return dist[order][None], ids[cols[order]][None]
 
