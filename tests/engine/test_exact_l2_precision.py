@@ -106,3 +106,45 @@ def test_l2_top_one_leaves_ties_at_the_cut_and_bad_rows_to_the_full_scan():
     bad[3] = np.inf
     with np.errstate(invalid="ignore", over="ignore"):  # rows are checked finite at insert: this is the last guard
         assert l2_top_one(bad, ids, bad[3], 10, np.einsum("ij,ij->i", bad, bad)) is None
+
+
+def test_faiss_scan_of_long_close_rows_is_the_exact_scan():
+    """faiss's one-query L2 scan sums squared differences: rows a million long and a hundredth apart keep their order."""
+    from heron.engine.index._top_one import _faiss_top_one_l2
+
+    rng = np.random.default_rng(11)
+    base = (rng.standard_normal(128) * 1000).astype(np.float32)
+    x = (base + rng.standard_normal((3000, 128)) * 1e-2).astype(np.float32)
+    ids = np.sort(rng.choice(30_000, 3000, replace=False))
+    for _ in range(5):
+        q = (base + rng.standard_normal(128) * 1e-2).astype(np.float32)
+        for k in (1, 10, 100):
+            want_s, want_r = exact_search(DataType.FLOAT_VECTOR, "L2", x, q[None], k)
+            got = _faiss_top_one_l2(x, ids, q, k)
+            assert got is not None  # well apart at the cut: faiss's candidates settle it
+            assert got[0].tolist() == want_s.tolist() and got[1].tolist() == ids[want_r].tolist()
+
+
+def test_faiss_l2_scan_keeps_ties_to_the_lower_row():
+    from heron.engine.index._top_one import _faiss_top_one_l2
+
+    rng = np.random.default_rng(12)
+    x = rng.standard_normal((2000, 32)).astype(np.float32)
+    ids = np.arange(2000) * 3
+    for k in (1, 10):
+        q = rng.standard_normal(32).astype(np.float32)
+        twin = x.copy()
+        order = np.lexsort((np.arange(2000), ((twin - q) ** 2).sum(1)))
+        kth, other = int(order[k - 1]), int(order[-1])
+        twin[other] = twin[kth]  # two equal rows at the k-th place
+        want_s, want_r = exact_search(DataType.FLOAT_VECTOR, "L2", twin, q[None], k)
+        assert min(kth, other) in want_r[0].tolist() and max(kth, other) not in want_r[0].tolist()
+        got = _faiss_top_one_l2(twin, ids, q, k)
+        assert got is not None and got[1].tolist() == ids[want_r].tolist() and got[0].tolist() == want_s.tolist()
+    bad = x.copy()
+    bad[5] = np.nan
+    got = _faiss_top_one_l2(bad, ids, x[6], 10)  # faiss leaves the NaN row out: NaN last, as `exact_search` orders
+    d = np.nan_to_num(np.einsum("ij,ij->i", bad - x[6], bad - x[6]), nan=np.inf)
+    assert got is not None and got[1].tolist() == [ids[np.lexsort((np.arange(2000), d))[:10]].tolist()]
+    assert _faiss_top_one_l2(x[:, ::2], ids, x[0, ::2], 10) is None  # not contiguous
+    assert _faiss_top_one_l2(x, ids, x[0], 2000) is None  # every row asked for

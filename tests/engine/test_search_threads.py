@@ -85,3 +85,39 @@ def test_single_query_products_run_under_the_one_thread_setting(monkeypatch):
     s, r = _top_one.ip_top_one(x, np.arange(n), q, 10)
     np.testing.assert_array_equal(r[0], np.argsort(-(x @ q), kind="stable")[:10])
     assert counts and all(c == [1] * len(c) for c in counts)
+
+
+def test_one_query_faiss_scans_of_gathered_rows_run_on_one_thread_and_give_it_back(monkeypatch):
+    """faiss splits one query's scan of a few thousand rows over its threads, twice as slow: one thread, then back."""
+    seen: list[tuple[str, int]] = []
+
+    class Spy:
+        def __getattr__(self, name: str):
+            real = getattr(faiss, name)
+            if not name.startswith("knn_"):
+                return real
+
+            def call(*args):
+                seen.append((name, faiss.omp_get_max_threads()))
+                return real(*args)
+
+            return call
+
+    monkeypatch.setattr(_top_one, "faiss", Spy())
+    rng = np.random.default_rng(4)
+    n = _exact._SORT_ALL_BELOW * 8
+    x = rng.standard_normal((n, 32)).astype(np.float32)
+    ids = np.arange(n)
+    q = rng.standard_normal(32).astype(np.float32)
+    before = faiss.omp_get_max_threads()
+    faiss.omp_set_num_threads(2)
+    try:
+        s, r = _top_one.ip_top_one(x, ids, q, 10)
+        np.testing.assert_array_equal(r[0], np.argsort(-(x @ q), kind="stable")[:10])
+        got = _top_one.l2_top_one(x, ids, q, 10, np.einsum("ij,ij->i", x, x))
+        assert got is not None
+        np.testing.assert_array_equal(got[1][0], np.argsort(((x - q) ** 2).sum(1), kind="stable")[:10])
+        assert sorted(seen) == [("knn_L2sqr", 1), ("knn_inner_product", 1)]
+        assert faiss.omp_get_max_threads() == 2
+    finally:
+        faiss.omp_set_num_threads(before)

@@ -12,7 +12,7 @@ import math
 import numpy as np
 
 from ._exact import _F32, _SORT_ALL_BELOW, _row_best, empty_result, l2_candidates
-from ._faiss import blas_threads_for, faiss
+from ._faiss import blas_threads_for, faiss, omp_threads_for
 
 
 def ip_top_one(x: np.ndarray, ids: np.ndarray, q: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
@@ -63,8 +63,9 @@ def _faiss_top_one(x: np.ndarray, ids: np.ndarray, q: np.ndarray, k: int) -> tup
     m = min(n, k + _TIE_ROOM)
     dist = np.empty(m, dtype=np.float32)
     cols = np.empty(m, dtype=np.int64)
-    faiss.knn_inner_product(faiss.swig_ptr(q), faiss.swig_ptr(x), d, 1, n, m, faiss.swig_ptr(dist),
-                            faiss.swig_ptr(cols))
+    with omp_threads_for(1):  # faiss splits one query's scan over its threads: twice as slow on 10,000 rows
+        faiss.knn_inner_product(faiss.swig_ptr(q), faiss.swig_ptr(x), d, 1, n, m, faiss.swig_ptr(dist),
+                                faiss.swig_ptr(cols))
     first, kth, last = float(dist[0]), float(dist[k - 1]), float(dist[m - 1])
     if cols[m - 1] < 0 or not (math.isfinite(first) and math.isfinite(last)) or (m < n and not last < kth):
         return None
@@ -85,6 +86,10 @@ def l2_top_one(x: np.ndarray, ids: np.ndarray, q: np.ndarray, k: int,
     (a wider bound than `_guard_l2`'s), or a score is not finite, None.
     """
     n = x.shape[0]
+    if n > _SORT_ALL_BELOW:
+        got = _faiss_top_one_l2(x, ids, q, k)
+        if got is not None:
+            return got
     wide = min(l2_candidates(k), n)
     if wide == n:  # every row a candidate: each scored exactly at once
         d, rows, edge = x - q, ids, 0.0
@@ -106,3 +111,39 @@ def l2_top_one(x: np.ndarray, ids: np.ndarray, q: np.ndarray, k: int,
     if not math.isfinite(last) or (wide < n and not (math.isfinite(edge) and edge > last)):
         return None
     return vals[None], rows[None]
+
+
+def _faiss_top_one_l2(x: np.ndarray, ids: np.ndarray, q: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray] | None:
+    """`l2_top_one` through faiss's scan with a heap, or None where `l2_top_one` must answer itself.
+
+    For one query faiss sums the squared differences of each row (no matrix
+    form), as the exact re-scoring does, in another order: the two sums of a
+    row differ by at most ``(d + 1)`` float32 roundings of it, each. The
+    `l2_candidates` nearest by faiss's sums are re-scored with `l2_top_one`'s
+    own sums; a row left out is, by those, at least faiss's last distance less
+    twice that margin, so where the k-th re-scored distance lies below that,
+    the answer is the full scan's. On 10,000 x 128 rows: 80 us where the
+    product, the partition and the re-scoring take 200 us. Else, or where a
+    distance is not finite (faiss drops NaN rows), None.
+    """
+    n, d = x.shape
+    if k >= n or x.dtype != _F32 or q.dtype != _F32 or not (x.flags.c_contiguous and q.flags.c_contiguous):
+        return None
+    m = min(n, l2_candidates(k))
+    dist = np.empty(m, dtype=np.float32)
+    cols = np.empty(m, dtype=np.int64)
+    with omp_threads_for(1):
+        faiss.knn_L2sqr(faiss.swig_ptr(q), faiss.swig_ptr(x), d, 1, n, m, faiss.swig_ptr(dist), faiss.swig_ptr(cols))
+    last = float(dist[m - 1])
+    if cols[m - 1] < 0 or not math.isfinite(last):
+        return None
+    diff = x[cols] - q
+    exact = np.einsum("ij,ij->i", diff, diff)
+    rows = ids[cols]
+    order = np.lexsort((rows, exact))[:k]
+    vals = exact[order]
+    kth = float(vals[-1])
+    # a row left out: faiss's sum >= last, and each sum within (d + 1) * 2^-24 of the true one (doubled here)
+    if not math.isfinite(kth) or (m < n and not kth < last * (1.0 - (d + 2) * 2.0**-22)):
+        return None
+    return vals[None], rows[order][None]
