@@ -398,8 +398,10 @@ class DenseIndex(VectorIndex):
         try:
             if metric == "IP":
                 return grouped_top_k(ids, vecs, q, k, self._owner) or ip_top_one(vecs, ids, q, k)
-            norms = self._hot_norms(allow, hot[1])
-            got = None if norms is None else l2_top_one(vecs, ids, q, k, norms)
+            got = grouped_top_k(ids, vecs, q, k, self._owner, "L2")
+            if got is None:
+                norms = self._hot_norms(allow, hot[1])
+                got = None if norms is None else l2_top_one(vecs, ids, q, k, norms)
         finally:
             self._leave()
         return got if got is not None else self.search(query, k, allow=allow, params=params, rows=rows)
@@ -425,6 +427,9 @@ class DenseIndex(VectorIndex):
             metric = self._exact_metric()
             if q.shape[0] == 1 and metric == "IP":
                 return grouped_top_k(ids, vecs, q[0], k, self._owner) or ip_top_one(vecs, ids, q[0], k)
+            got = grouped_top_k(ids, vecs, q[0], k, self._owner, "L2") if q.shape[0] == 1 and metric == "L2" else None
+            if got is not None:
+                return got
             norms = self._hot_norms(allow, sub) if metric == "L2" and allow is not None else None
             s, r = exact_search(DataType.FLOAT_VECTOR, metric, vecs, q, k, sq_norms=norms)
             return s, np.where(r >= 0, ids[np.maximum(r, 0)], -1)

@@ -1,4 +1,4 @@
-"""Exact inner-product top-k over a filter's gathered rows that skips groups of rows which cannot make it.
+"""Exact top-k (inner product or L2) over a filter's gathered rows that skips groups of rows which cannot make it.
 
 A repeated filter's kept rows sit gathered in the subset cache (`_subset_cache`)
 and one query is answered by scanning all of them (`ip_top_one`): the scan
@@ -22,6 +22,13 @@ Sentence embeddings (MiniLM, 384-d) are such rows: their bounds prune nothing,
 while synthetic clusters (`bench.filter_bound`) are read about 3% at 10% kept.
 The same background thread first makes a float16 copy of the rows (`_half_scan`),
 which answers, exactly too, whenever the groups do not.
+
+Under L2 the same groups bound a row's distance from below: no row of a group
+lies nearer ``q`` than ``|q - c| - r`` (the triangle inequality), so the groups
+nearest by that bound are scanned until they hold ``k`` rows, and then every
+group whose bound does not pass the k-th distance found (`GroupedRows.top_k_l2`).
+Distances are sums of squared differences, as the exact scans re-score them, and
+each bound is lowered by the rounding of such sums. L2 rows get no float16 copy.
 
 Memory: each grouping holds a copy of its rows (vectors and ids) plus its
 centres, each float16 copy half the rows' bytes; all of them across the process
@@ -85,7 +92,8 @@ BACKGROUND = True
 class GroupedRows:
     """Rows ``vecs`` (ids ``ids``, ascending) in k-means groups with centres and radii, for `top_k`."""
 
-    __slots__ = ("vecs", "ids", "starts", "lens", "centres", "reach", "slack", "nbytes", "share", "__weakref__")
+    __slots__ = ("vecs", "ids", "starts", "lens", "centres", "reach", "radii", "slack", "nbytes", "share",
+                 "__weakref__")
 
     def __init__(self, ids: np.ndarray, vecs: np.ndarray, seed: int = 1234) -> None:
         n, d = vecs.shape
@@ -116,7 +124,10 @@ class GroupedRows:
         self.slack = 8.0 * d * 2.0**-24 * float(max(norms, np.sqrt(np.einsum("ij,ij->i", centres, centres)).max()))
         #: per group, its radius plus the slack: a query's bound is ``centre . q + reach * |q|``
         self.reach = (radii + self.slack).astype(np.float32)
-        self.nbytes = int(self.vecs.nbytes + self.ids.nbytes + self.centres.nbytes + 3 * self.lens.nbytes)
+        #: per group, the largest |x - c| of its rows, a little over (the float32 differences it came from
+        #: err by 2^-24 of it): for L2, where no row of a group is nearer the query than |q - c| less it
+        self.radii = radii * (1.0 + 2.0**-20) + 1e-30
+        self.nbytes = int(self.vecs.nbytes + self.ids.nbytes + self.centres.nbytes + 4 * self.lens.nbytes)
         self.share = 0.0
 
     def top_k(self, q: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray] | None:
@@ -152,6 +163,55 @@ class GroupedRows:
         best = np.lexsort((ids, -scores[cand]))[:k]
         return scores[cand[best]][None], ids[best][None]
 
+    def top_k_l2(self, q: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray] | None:
+        """`top_k` for L2: the `k` nearest ``(squared distances [1, k], ids [1, k])``, ties to the lower id.
+
+        Distances are sums of squared differences (as the exact scans re-score
+        them). No row of a group lies nearer ``q`` than ``|q - c|`` less the
+        group's radius; the computed sums of ``d`` squares err by less than
+        ``(d + 3) * 2^-24`` of them, so each bound is lowered by four times that.
+        None where ``q`` is not finite or to scan them all.
+        """
+        n, d = self.vecs.shape
+        if k >= n or not math.isfinite(float(np.dot(q, q))):
+            return None
+        diff = self.centres - q
+        near = np.sqrt(np.einsum("ij,ij->i", diff, diff).astype(np.float64) * (1.0 - (d + 4) * 2.0**-22))
+        gap = np.maximum(near - self.radii, 0.0)
+        floor = gap * gap * (1.0 - (d + 4) * 2.0**-22)  # no row's computed distance in the group is below it
+        top = int(floor.argmin())
+        if self.lens[top] >= k:  # the best-placed group alone holds k rows: its k-th distance is a ceiling
+            first = self._dist(np.array([top]), self.lens[top : top + 1], q)[0]
+        else:
+            order = np.argsort(floor)
+            upto = int(np.searchsorted(np.cumsum(self.lens[order]), k)) + 1
+            first, _ = self._dist(order[:upto], self.lens[order[:upto]], q)
+        t = float(np.partition(first, k - 1)[k - 1])
+        need = np.flatnonzero(floor <= t)  # every group that may hold a row at t or nearer
+        lens = self.lens[need]
+        read = int(lens.sum())
+        self.share = 0.9 * self.share + 0.1 * (read / n)
+        if not math.isfinite(t) or read > FULL_SCAN_SHARE * n or read < k:
+            return None
+        dist, rows = self._dist(need, lens, q)
+        t = float(np.partition(dist, k - 1)[k - 1])
+        cand = np.flatnonzero(dist <= t)  # every tie at the cut, so the lower ids win as in a full scan
+        ids = self.ids[rows[cand]]
+        best = np.lexsort((ids, dist[cand]))[:k]
+        return dist[cand[best]][None], ids[best][None]
+
+    def _dist(self, groups: np.ndarray, lens: np.ndarray, q: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Squared distances to ``q`` and positions (in group order) of the rows of `groups`."""
+        if groups.shape[0] <= FEW_GROUPS:
+            spans = [(s, s + n) for s, n in zip(self.starts[groups].tolist(), lens.tolist())]
+            diffs = [self.vecs[a:b] - q for a, b in spans]
+            return (np.concatenate([np.einsum("ij,ij->i", x, x) for x in diffs]),
+                    np.concatenate([np.arange(a, b) for a, b in spans]))
+        ends = np.cumsum(lens)
+        rows = np.arange(int(ends[-1])) + np.repeat(self.starts[groups] - (ends - lens), lens)
+        diff = self.vecs[rows] - q
+        return np.einsum("ij,ij->i", diff, diff), rows
+
     def _scan(self, groups: np.ndarray, lens: np.ndarray, q: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Scores and positions (in group order) of the rows of `groups`."""
         if groups.shape[0] <= FEW_GROUPS:  # a product per group, in place: no copy of the rows
@@ -164,11 +224,12 @@ class GroupedRows:
 
 
 class _Entry:
-    __slots__ = ("source", "owner", "uses", "grouped", "half", "state")
+    __slots__ = ("source", "owner", "metric", "uses", "grouped", "half", "state")
 
-    def __init__(self, source: np.ndarray, owner: int, gone: Any) -> None:
+    def __init__(self, source: np.ndarray, owner: int, gone: Any, metric: str = "IP") -> None:
         self.source = weakref.ref(source, gone)
         self.owner = owner
+        self.metric = metric  # "IP" or "L2": an index's rows are searched with its one metric
         self.uses = 0
         self.grouped: GroupedRows | None = None
         self.half: HalfRows | None = None  # a float16 copy, for when the groups do not prune
@@ -198,9 +259,11 @@ class Groupings:
         return self._bytes
 
     def top_k(
-        self, ids: np.ndarray, vecs: np.ndarray, q: np.ndarray, k: int, owner: int = 0
+        self, ids: np.ndarray, vecs: np.ndarray, q: np.ndarray, k: int, owner: int = 0, metric: str = "IP"
     ) -> tuple[np.ndarray, np.ndarray] | None:
         """The exact top-`k` of ``q`` over ``(ids, vecs)`` from their groups or float16 copy, or None to scan them in full.
+
+        ``metric`` "IP" (highest inner products) or "L2" (nearest, `GroupedRows.top_k_l2`; no float16 copy).
 
         ``vecs`` must not change while it lives (the subset cache's arrays do not):
         its grouping is found again by the array's identity. ``owner`` names where
@@ -218,9 +281,11 @@ class Groupings:
                 if e is None or e.source() is not vecs:
                     if e is not None:
                         self._release(e)
-                    e = self._entries[key] = _Entry(vecs, owner, self._forget(key))
+                    e = self._entries[key] = _Entry(vecs, owner, self._forget(key), metric)
                     while len(self._entries) > self.max_entries:
                         self._drop_oldest()
+        if e.metric != metric:  # the same rows under the other metric: not what they were grouped for
+            return None
         g = e.grouped
         if g is None and e.state == "counting":
             e.uses += 1
@@ -234,7 +299,7 @@ class Groupings:
                     self._group(key, e, ids, vecs, group)
                 g = e.grouped
         if g is not None:
-            out = g.top_k(q, k)
+            out = g.top_k(q, k) if metric == "IP" else g.top_k_l2(q, k)
             if g.share > GIVE_UP_SHARE:
                 with self._lock:
                     if e.grouped is g:
@@ -264,10 +329,12 @@ class Groupings:
 
     def _group(self, key: int, e: _Entry, ids: np.ndarray, vecs: np.ndarray, group: bool) -> None:
         try:
-            try:
-                h: HalfRows | None = HalfRows(vecs)
-            except Exception:  # noqa: BLE001 - searches go on scanning the float32 rows
-                h = None
+            h: HalfRows | None = None
+            if e.metric == "IP":  # the float16 copy answers inner products only
+                try:
+                    h = HalfRows(vecs)
+                except Exception:  # noqa: BLE001 - searches go on scanning the float32 rows
+                    h = None
             with self._lock:
                 if h is not None and self._entries.get(key) is e and h.nbytes <= self.max_bytes:
                     self._entries.move_to_end(key)
@@ -326,7 +393,7 @@ GROUPINGS = Groupings()
 
 
 def grouped_top_k(
-    ids: np.ndarray, vecs: np.ndarray, q: np.ndarray, k: int, owner: int = 0
+    ids: np.ndarray, vecs: np.ndarray, q: np.ndarray, k: int, owner: int = 0, metric: str = "IP"
 ) -> tuple[np.ndarray, np.ndarray] | None:
     """`Groupings.top_k` of the process's groupings."""
-    return GROUPINGS.top_k(ids, vecs, q, k, owner)
+    return GROUPINGS.top_k(ids, vecs, q, k, owner, metric)
