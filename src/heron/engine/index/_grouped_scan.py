@@ -43,6 +43,7 @@ import os
 import threading
 import weakref
 from collections import OrderedDict
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -148,7 +149,7 @@ class GroupedRows:
         else:  # the fewest groups of highest bound that hold k rows
             order = np.argsort(-bound)
             upto = int(np.searchsorted(np.cumsum(self.lens[order]), k)) + 1
-            first, _ = self._scan(order[:upto], self.lens[order[:upto]], q)
+            first, _ = self._scan(order[:upto], self.lens[order[:upto]], lambda x: x @ q)
         t = np.partition(first, first.shape[0] - k)[first.shape[0] - k]
         need = np.flatnonzero(bound >= t)  # every group that may hold a row scoring t or more
         lens = self.lens[need]
@@ -156,7 +157,7 @@ class GroupedRows:
         self.share = 0.9 * self.share + 0.1 * (read / n)
         if read > FULL_SCAN_SHARE * n or read < k:  # (fewer than k only if a bound were wrong: never trust it)
             return None
-        scores, rows = self._scan(need, lens, q)
+        scores, rows = self._scan(need, lens, lambda x: x @ q)
         t = scores[np.argpartition(scores, read - k)[read - k]]
         cand = np.flatnonzero(scores >= t)  # every tie at the cut, so the lower ids win as in a full scan
         ids = self.ids[rows[cand]]
@@ -175,17 +176,22 @@ class GroupedRows:
         n, d = self.vecs.shape
         if k >= n or not math.isfinite(float(np.dot(q, q))):
             return None
-        diff = self.centres - q
-        near = np.sqrt(np.einsum("ij,ij->i", diff, diff).astype(np.float64) * (1.0 - (d + 4) * 2.0**-22))
+
+        def dist(x: np.ndarray) -> np.ndarray:  # sums of squared differences, as the exact scans re-score L2 hits
+            diff = x - q
+            return np.einsum("ij,ij->i", diff, diff)
+
+        near = np.sqrt(dist(self.centres).astype(np.float64) * (1.0 - (d + 4) * 2.0**-22))
         gap = np.maximum(near - self.radii, 0.0)
         floor = gap * gap * (1.0 - (d + 4) * 2.0**-22)  # no row's computed distance in the group is below it
         top = int(floor.argmin())
         if self.lens[top] >= k:  # the best-placed group alone holds k rows: its k-th distance is a ceiling
-            first = self._dist(np.array([top]), self.lens[top : top + 1], q)[0]
+            s = int(self.starts[top])
+            first = dist(self.vecs[s : s + int(self.lens[top])])
         else:
             order = np.argsort(floor)
             upto = int(np.searchsorted(np.cumsum(self.lens[order]), k)) + 1
-            first, _ = self._dist(order[:upto], self.lens[order[:upto]], q)
+            first, _ = self._scan(order[:upto], self.lens[order[:upto]], dist)
         t = float(np.partition(first, k - 1)[k - 1])
         need = np.flatnonzero(floor <= t)  # every group that may hold a row at t or nearer
         lens = self.lens[need]
@@ -193,34 +199,23 @@ class GroupedRows:
         self.share = 0.9 * self.share + 0.1 * (read / n)
         if not math.isfinite(t) or read > FULL_SCAN_SHARE * n or read < k:
             return None
-        dist, rows = self._dist(need, lens, q)
-        t = float(np.partition(dist, k - 1)[k - 1])
-        cand = np.flatnonzero(dist <= t)  # every tie at the cut, so the lower ids win as in a full scan
+        got, rows = self._scan(need, lens, dist)
+        t = float(np.partition(got, k - 1)[k - 1])
+        cand = np.flatnonzero(got <= t)  # every tie at the cut, so the lower ids win as in a full scan
         ids = self.ids[rows[cand]]
-        best = np.lexsort((ids, dist[cand]))[:k]
-        return dist[cand[best]][None], ids[best][None]
+        best = np.lexsort((ids, got[cand]))[:k]
+        return got[cand[best]][None], ids[best][None]
 
-    def _dist(self, groups: np.ndarray, lens: np.ndarray, q: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Squared distances to ``q`` and positions (in group order) of the rows of `groups`."""
-        if groups.shape[0] <= FEW_GROUPS:
+    def _scan(self, groups: np.ndarray, lens: np.ndarray,
+              score: Callable[[np.ndarray], np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+        """``score`` of the rows of `groups` (a block of rows at a time) and their positions, in group order."""
+        if groups.shape[0] <= FEW_GROUPS:  # a block per group, in place: no copy of the rows
             spans = [(s, s + n) for s, n in zip(self.starts[groups].tolist(), lens.tolist())]
-            diffs = [self.vecs[a:b] - q for a, b in spans]
-            return (np.concatenate([np.einsum("ij,ij->i", x, x) for x in diffs]),
-                    np.concatenate([np.arange(a, b) for a, b in spans]))
-        ends = np.cumsum(lens)
-        rows = np.arange(int(ends[-1])) + np.repeat(self.starts[groups] - (ends - lens), lens)
-        diff = self.vecs[rows] - q
-        return np.einsum("ij,ij->i", diff, diff), rows
-
-    def _scan(self, groups: np.ndarray, lens: np.ndarray, q: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Scores and positions (in group order) of the rows of `groups`."""
-        if groups.shape[0] <= FEW_GROUPS:  # a product per group, in place: no copy of the rows
-            spans = [(s, s + n) for s, n in zip(self.starts[groups].tolist(), lens.tolist())]
-            scores = np.concatenate([self.vecs[a:b] @ q for a, b in spans])
+            scores = np.concatenate([score(self.vecs[a:b]) for a, b in spans])
             return scores, np.concatenate([np.arange(a, b) for a, b in spans])
         ends = np.cumsum(lens)
         rows = np.arange(int(ends[-1])) + np.repeat(self.starts[groups] - (ends - lens), lens)
-        return self.vecs[rows] @ q, rows
+        return score(self.vecs[rows]), rows
 
 
 class _Entry:

@@ -42,6 +42,11 @@ def ip_top_one(x: np.ndarray, ids: np.ndarray, q: np.ndarray, k: int) -> tuple[n
     return out_s, out_r
 
 
+def _faiss_can_scan(x: np.ndarray, q: np.ndarray, k: int) -> bool:
+    """Whether faiss can score ``q`` against rows ``x`` as they are and leave rows out of the top `k`."""
+    return k < x.shape[0] and x.dtype == _F32 and q.dtype == _F32 and x.flags.c_contiguous and q.flags.c_contiguous
+
+
 #: Rows past the `k` asked for that `_faiss_top_one` takes, so that rows tied with the k-th are all among them.
 _TIE_ROOM = 8
 
@@ -54,11 +59,11 @@ def _faiss_top_one(x: np.ndarray, ids: np.ndarray, q: np.ndarray, k: int) -> tup
     `_TIE_ROOM` rows more than `k`: where the last of them scores below the
     k-th, every row tied with the k-th is among them, and a sort by score,
     then row, gives `exact_search`'s answer (needed only where two of the
-    first ``k + 1`` scores are equal: else faiss's order is already it). Where it does not, or a score is
-    not finite (faiss drops NaN rows), None.
+    first ``k + 1`` scores are equal: else faiss's order is already it).
+    Where it does not, or a score is not finite (faiss drops NaN rows), None.
     """
     n, d = x.shape
-    if k >= n or x.dtype != _F32 or q.dtype != _F32 or not (x.flags.c_contiguous and q.flags.c_contiguous):
+    if not _faiss_can_scan(x, q, k):
         return None
     m = min(n, k + _TIE_ROOM)
     dist = np.empty(m, dtype=np.float32)
@@ -127,7 +132,7 @@ def _faiss_top_one_l2(x: np.ndarray, ids: np.ndarray, q: np.ndarray, k: int) -> 
     distance is not finite (faiss drops NaN rows), None.
     """
     n, d = x.shape
-    if k >= n or x.dtype != _F32 or q.dtype != _F32 or not (x.flags.c_contiguous and q.flags.c_contiguous):
+    if not _faiss_can_scan(x, q, k):
         return None
     m = min(n, l2_candidates(k))
     dist = np.empty(m, dtype=np.float32)
