@@ -33,6 +33,7 @@ from ._exact import (
 )
 from ._faiss import build_threads, faiss, hnsw_search_raw, swig_ptr, threads_for
 from ._grouped_scan import grouped_top_k
+from ._ivf_bound import ListBounds, filtered_one
 from ._layout import Hubs, Layout, hubs_first, lay_out, layout_of
 from ._mapped import MappedBlob, owned_copy
 from ._params import MAX_EF
@@ -193,6 +194,8 @@ class DenseIndex(VectorIndex):
         self.layout = layout
         #: Rows added by `extended` since the index was last built from all its rows (`engine._rebuild`).
         self.grown = 0
+        #: An IVF_FLAT index's per-list bounds, for filtered searches that stop early (`_ivf_bound`), or None.
+        self.list_bounds: ListBounds | None = None
 
     @classmethod
     def build(
@@ -227,7 +230,9 @@ class DenseIndex(VectorIndex):
             base_of(idx).make_direct_map()
         layout = Layout(hubs.order) if hubs is not None else None
         del hubs  # its levels (4 bytes a row) are faiss's own now: gone before the renumbering
-        return cls(dtype, dim, index_type, metric, params, index=idx, layout=lay_out(idx, layout, busy))
+        out = cls(dtype, dim, index_type, metric, params, index=idx, layout=lay_out(idx, layout, busy))
+        out.list_bounds = ListBounds.of(idx)
+        return out
 
     def extended(self, vectors: Any, cancelled: Callable[[], bool] | None = None,
                  busy: Callable[[], bool] | None = None,
@@ -257,6 +262,7 @@ class DenseIndex(VectorIndex):
                                progress)
                 if self._kind == "IVF":
                     base_of(self._index).make_direct_map()
+                    self.list_bounds = ListBounds.of(self._index)
                 self.layout = lay_out(self._index, self.layout, busy)  # the new rows laid out with the others
             except BaseException:
                 self.ntotal = -1  # half grown: never searched again
@@ -433,6 +439,10 @@ class DenseIndex(VectorIndex):
             norms = self._hot_norms(allow, sub) if metric == "L2" and allow is not None else None
             s, r = exact_search(DataType.FLOAT_VECTOR, metric, vecs, q, k, sq_norms=norms)
             return s, np.where(r >= 0, ids[np.maximum(r, 0)], -1)
+        if allow is not None and self.list_bounds is not None and q.shape[0] == 1:  # IVF_FLAT
+            got = filtered_one(self._index, self.list_bounds, q, k, mask_facts(allow).bits, kept, params)
+            if got is not None:
+                return got
         sp_ = self._faiss_params(k, allow, kept, params)
         n = q.shape[0]  # faiss's own search(), less its argument checks (q is C-contiguous float32)
         dist, rows = np.empty((n, k), dtype=np.float32), np.empty((n, k), dtype=np.int64)
@@ -516,9 +526,12 @@ class DenseIndex(VectorIndex):
         if self._index is None:
             assert self._xb is not None
             return {"xb": self._xb}
+        out: dict[str, Any] = {"faiss": FaissBlob(self._index)}
         if self.layout is not None:
-            return {"faiss": FaissBlob(self._index), "order": self.layout.order}
-        return {"faiss": FaissBlob(self._index)}
+            out["order"] = self.layout.order
+        if self.list_bounds is not None:
+            out["list_bounds"] = self.list_bounds.array()
+        return out
 
     @classmethod
     def from_arrays(cls, header: dict[str, Any], arrays: dict[str, Any]) -> DenseIndex:
@@ -540,6 +553,8 @@ class DenseIndex(VectorIndex):
             out = cls(*args, index=blob if not isinstance(blob, np.ndarray) else faiss.deserialize_index(blob),
                       layout=layout)
         out.grown = int(header.get("grown", 0))
+        if type(out._index) is faiss.IndexIVFFlat:
+            out.list_bounds = ListBounds.from_array(arrays.get("list_bounds"), out._index)
         return out
 
 

@@ -1,0 +1,241 @@
+"""Filtered IVF_FLAT searches that stop probing at the lists' bounds (`_ivf_bound`).
+
+The bounds must hold for every row faiss put in a list, whatever the data:
+each list's limit is checked against the scores faiss gives its rows. Where
+the bounds stop the search early, its answer is an exact scan's of the kept
+rows; where they do not, it holds every row the usual search finds.
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pytest
+
+import heron
+from heron._types import DataType
+from heron.engine.index import _dense, _ivf_bound
+from heron.engine.index._dense import DenseIndex
+from heron.engine.index._exact import exact_search
+from heron.engine.index._faiss import faiss
+from heron.engine.index._ivf_bound import ListBounds, bounded_search, list_limits
+from heron.engine.index._vector_index import load_index
+
+F32 = DataType.FLOAT_VECTOR
+
+
+def clustered(n: int, dim: int, centres: int, spread: float, seed: int, offset: float = 0.0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    c = rng.normal(0, 1, (centres, dim)) * 10 + offset
+    x = c[rng.integers(0, centres, n)] + rng.normal(0, spread, (n, dim))
+    return x.astype(np.float32)
+
+
+def build(x: np.ndarray, metric: str, nlist: int) -> DenseIndex:
+    return DenseIndex.build(F32, x.shape[1], "IVF_FLAT", metric, {"nlist": nlist}, x)
+
+
+@pytest.fixture
+def through_faiss(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Filtered searches go to faiss, however few rows are kept (no exact scan of gathered rows)."""
+    monkeypatch.setattr(_dense, "CACHED_SCAN_BUDGET", 0)
+    monkeypatch.setitem(_dense.EXACT_SCAN_BUDGET, "IVF", 0)
+    monkeypatch.setitem(_dense.FILTER_CROSSOVER, "IVF", 0.0)
+    monkeypatch.setattr(_ivf_bound, "MIN_ROWS", 0)
+
+
+@pytest.fixture
+def probed(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """The number of lists of each faiss scan the bounded search makes, as it makes them."""
+    out: list[int] = []
+    real = _ivf_bound._probe
+
+    def counting(ivf, q, k, lists, sel, sc, rw):  # type: ignore[no-untyped-def]
+        out.append(len(lists))
+        return real(ivf, q, k, lists, sel, sc, rw)
+
+    monkeypatch.setattr(_ivf_bound, "_probe", counting)
+    return out
+
+
+def rows_of_lists(ivf: object) -> list[np.ndarray]:
+    """Per list, the rows faiss put in it."""
+    out = []
+    lists = ivf.invlists
+    for j in range(ivf.nlist):
+        n = lists.list_size(j)
+        out.append(faiss.rev_swig_ptr(lists.get_ids(j), n).copy() if n else np.zeros(0, np.int64))
+    return out
+
+
+def faiss_scores(ivf: object, q: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """faiss's own scores of `rows` for `q` (one query scanning every list, all rows kept)."""
+    k = ivf.ntotal
+    params = faiss.SearchParametersIVF(nprobe=ivf.nlist)
+    d, r = ivf.search(q[None, :], k, params=params)
+    at = np.empty(ivf.ntotal, np.float32)
+    at[r[0]] = d[0]
+    return at[rows]
+
+
+@pytest.mark.parametrize("metric", ["L2", "IP", "COSINE"])
+@pytest.mark.parametrize("case", ["tight", "loose", "far"])
+def test_every_list_limit_holds_for_every_row(metric: str, case: str) -> None:
+    if case == "tight":
+        x = clustered(6000, 16, 40, 0.3, 1)
+    elif case == "loose":
+        x = np.random.default_rng(2).normal(0, 1, (6000, 16)).astype(np.float32)
+    else:  # far from the origin: the products' rounding is large against the distances
+        x = clustered(6000, 16, 40, 0.3, 3, offset=1e5)
+    idx = build(x, metric, 64)
+    ivf = idx._index
+    assert idx.list_bounds is not None
+    members = rows_of_lists(ivf)
+    rng = np.random.default_rng(4)
+    qs = np.concatenate([x[rng.integers(0, len(x), 10)] + rng.normal(0, 0.5, (10, 16)).astype(np.float32),
+                         rng.normal(0, 3, (5, 16)).astype(np.float32) + x.mean(0)])
+    for q in qs.astype(np.float32):
+        q = idx._prep(q[None, :])[0]
+        order, limit = list_limits(ivf, idx.list_bounds, q)
+        assert sorted(order.tolist()) == list(range(ivf.nlist))
+        scores = faiss_scores(ivf, q, np.arange(ivf.ntotal))
+        for j, rows in enumerate(members):
+            if len(rows) == 0:
+                continue
+            if metric == "L2":
+                assert scores[rows].min() >= limit[j], (case, j)
+            else:
+                assert scores[rows].max() <= limit[j], (case, j)
+
+
+def exact_kept(x: np.ndarray, metric: str, q: np.ndarray, keep: np.ndarray, k: int) -> np.ndarray:
+    rows = np.flatnonzero(keep)
+    _, found = exact_search(F32, metric, x[rows], q[None, :], k)
+    return rows[found[0]]
+
+
+@pytest.mark.parametrize("metric", ["L2", "IP", "COSINE"])
+def test_tight_lists_stop_early_with_the_exact_answer(metric: str, through_faiss: None, probed: list[int]) -> None:
+    x = clustered(40_000, 24, 120, 0.4, 5)
+    idx = build(x, metric, 128)
+    keep = np.random.default_rng(6).random(len(x)) < 0.1
+    keep.flags.writeable = False
+    rng = np.random.default_rng(7)
+    stopped = 0
+    for _i in range(30):
+        q = (x[rng.integers(0, len(x))] + rng.normal(0, 0.3, 24)).astype(np.float32)
+        probed.clear()
+        scores, rows = idx.search(q[None, :], 10, allow=keep, params={"nprobe": 4})
+        truth = exact_kept(x if metric != "COSINE" else x / np.linalg.norm(x, axis=1, keepdims=True), metric,
+                           q if metric != "COSINE" else q / np.linalg.norm(q), keep, 10)
+        assert rows[0].tolist() == truth.tolist()
+        assert keep[rows[0]].all()
+        assert probed and probed[0] == min(4, _ivf_bound.FIRST)  # through the bounds: the best lists first
+        stopped += sum(probed) < 40  # the usual search probes 4 / 0.1 = 40 lists
+    # Inner products of rows of unequal norms bound less tightly (22 of 30 when written; 30 for L2 and COSINE)
+    assert stopped >= (15 if metric == "IP" else 25), stopped
+
+
+def test_loose_lists_find_what_the_usual_search_finds(through_faiss: None, probed: list[int]) -> None:
+    rng = np.random.default_rng(8)
+    x = rng.normal(0, 1, (20_000, 32)).astype(np.float32)
+    idx = build(x, "L2", 128)
+    keep = rng.random(len(x)) < 0.2
+    keep.flags.writeable = False
+    bits = np.packbits(keep, bitorder="little")
+    for _i in range(20):
+        q = rng.normal(0, 1, 32).astype(np.float32)
+        scores, rows = idx.search(q[None, :], 10, allow=keep, params={"nprobe": 8})
+        sel = faiss.IDSelectorBitmap(len(keep), faiss.swig_ptr(bits))
+        usual_s, usual_r = idx._index.search(q[None, :], 10, params=faiss.SearchParametersIVF(nprobe=40, sel=sel))
+        assert keep[rows[0]].all()
+        # a superset of the usual lists was scanned: each place scores at least as well
+        assert (scores[0] <= usual_s[0]).all()
+    assert probed
+
+def test_bounded_search_answers_what_scanning_all_lists_answers() -> None:
+    x = clustered(30_000, 16, 80, 0.5, 9)
+    idx = build(x, "L2", 100)
+    ivf = idx._index
+    keep = np.random.default_rng(10).random(len(x)) < 0.3
+    bits = np.packbits(keep, bitorder="little")
+    sel = faiss.IDSelectorBitmap(len(keep), faiss.swig_ptr(bits))
+    rng = np.random.default_rng(11)
+    for _i in range(20):
+        q = (x[rng.integers(0, len(x))] + rng.normal(0, 0.5, 16)).astype(np.float32)
+        got_s, got_r = bounded_search(ivf, idx.list_bounds, q, 10, sel, 2, ivf.nlist)
+        all_s, all_r = ivf.search(q[None, :], 10, params=faiss.SearchParametersIVF(nprobe=ivf.nlist, sel=sel))
+        assert got_r[0].tolist() == all_r[0].tolist()
+        assert np.array_equal(got_s, all_s)
+
+
+def test_fewer_kept_rows_than_k() -> None:
+    x = clustered(20_000, 16, 50, 0.5, 12)
+    idx = build(x, "L2", 64)
+    keep = np.zeros(len(x), bool)
+    keep[[5, 900, 19_999]] = True
+    ivf = idx._index
+    bits = np.packbits(keep, bitorder="little")
+    sel = faiss.IDSelectorBitmap(len(keep), faiss.swig_ptr(bits))
+    s, r = bounded_search(ivf, idx.list_bounds, x[7], 5, sel, 4, ivf.nlist)
+    assert sorted(r[0][:3].tolist()) == [5, 900, 19_999]
+    assert r[0][3:].tolist() == [-1, -1]
+
+
+def test_bounds_are_saved_grown_and_absent_from_older_files(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    x = clustered(20_000, 16, 50, 0.5, 13)
+    idx = build(x, "L2", 64)
+    path = str(tmp_path / "i.idx")
+    idx.save(path)
+    back = load_index(path)
+    assert isinstance(back, DenseIndex)
+    assert back.list_bounds is not None
+    assert np.array_equal(back.list_bounds.radii, idx.list_bounds.radii)
+    assert np.array_equal(back.list_bounds.norms, idx.list_bounds.norms)
+    # rows far from every list widen the radii of the lists they join
+    far = (x[:500] * 3).astype(np.float32)
+    grown = back.extended(far)
+    assert grown is not None and grown.list_bounds is not None
+    fresh = ListBounds.of(grown._index)
+    assert np.array_equal(grown.list_bounds.radii, fresh.radii)
+    assert (grown.list_bounds.radii >= idx.list_bounds.radii).all()
+    assert (grown.list_bounds.radii > idx.list_bounds.radii).any()
+    # a file without them searches the usual way
+    no = DenseIndex.from_arrays({**idx._header()}, {"faiss": faiss.serialize_index(idx._index)})
+    assert no.list_bounds is None
+
+
+def test_other_ivf_types_have_no_bounds() -> None:
+    x = clustered(5_000, 16, 20, 0.5, 14)
+    for t in ("IVF_SQ8", "IVF_PQ"):
+        idx = DenseIndex.build(F32, 16, t, "L2", {"nlist": 32, "m": 4}, x)
+        assert idx.list_bounds is None
+
+
+def test_filtered_ivf_searches_through_the_client_are_exact(tmp_path, through_faiss, probed):  # type: ignore[no-untyped-def]
+    x = clustered(12_000, 16, 60, 0.4, 15)
+    bucket = np.random.default_rng(16).integers(0, 10, len(x))
+    with heron.Client(str(tmp_path / "d")) as c:
+        schema = c.create_schema()
+        schema.add_field("id", heron.DataType.INT64, is_primary=True)
+        schema.add_field("vector", heron.DataType.FLOAT_VECTOR, dim=16)
+        schema.add_field("b", heron.DataType.INT64)
+        idx = c.prepare_index_params()
+        idx.add_index("vector", index_type="IVF_FLAT", metric_type="L2", params={"nlist": 64})
+        c.create_collection("x", schema=schema, index_params=idx)
+        c.insert("x", {"id": np.arange(len(x)), "vector": x, "b": bucket})
+        c.flush("x")
+        deadline = time.monotonic() + 120
+        while c.describe_index("x", "vector")["pending_index_rows"] and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert c.describe_index("x", "vector")["pending_index_rows"] == 0
+        rng = np.random.default_rng(17)
+        for expr, keep in (("b < 3", bucket < 3), ("b == 7", bucket == 7)):
+            kept = np.flatnonzero(keep)
+            for _ in range(15):
+                q = x[rng.integers(0, len(x))] + rng.normal(0, 0.3, 16).astype(np.float32)
+                hits = c.search("x", data=[q.tolist()], limit=10, filter=expr, search_params={"params": {"nprobe": 2}})[0]
+                _, found = exact_search(F32, "L2", x[kept], q[None, :].astype(np.float32), 10)
+                assert [h["id"] for h in hits] == kept[found[0]].tolist()
+    assert probed
