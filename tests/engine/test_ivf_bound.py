@@ -154,6 +154,21 @@ def test_loose_lists_find_what_the_usual_search_finds(through_faiss: None, probe
         assert (scores[0] <= usual_s[0]).all()
     assert probed
 
+
+def test_bounds_that_do_not_stop_searches_are_skipped_for_a_while(through_faiss: None, probed: list[int]) -> None:
+    rng = np.random.default_rng(18)
+    x = rng.normal(0, 1, (20_000, 32)).astype(np.float32)  # no clusters: the bounds stop nothing
+    idx = build(x, "L2", 128)
+    keep = rng.random(len(x)) < 0.2
+    keep.flags.writeable = False
+    bounded = []
+    for _ in range(_ivf_bound.MISSES + _ivf_bound.SKIP + 3):
+        probed.clear()
+        idx.search(rng.normal(0, 1, (1, 32)).astype(np.float32), 10, allow=keep, params={"nprobe": 8})
+        bounded.append(bool(probed))
+    m = _ivf_bound.MISSES
+    assert all(bounded[:m]) and not any(bounded[m:m + _ivf_bound.SKIP]) and all(bounded[m + _ivf_bound.SKIP:])
+
 def test_bounded_search_answers_what_scanning_all_lists_answers() -> None:
     x = clustered(30_000, 16, 80, 0.5, 9)
     idx = build(x, "L2", 100)
@@ -164,9 +179,9 @@ def test_bounded_search_answers_what_scanning_all_lists_answers() -> None:
     rng = np.random.default_rng(11)
     for _i in range(20):
         q = (x[rng.integers(0, len(x))] + rng.normal(0, 0.5, 16)).astype(np.float32)
-        got_s, got_r = bounded_search(ivf, idx.list_bounds, q, 10, sel, 2, ivf.nlist)
+        got_s, got_r, early = bounded_search(ivf, idx.list_bounds, q, 10, sel, 2, ivf.nlist)
         all_s, all_r = ivf.search(q[None, :], 10, params=faiss.SearchParametersIVF(nprobe=ivf.nlist, sel=sel))
-        assert got_r[0].tolist() == all_r[0].tolist()
+        assert got_r[0].tolist() == all_r[0].tolist() and early
         assert np.array_equal(got_s, all_s)
 
 
@@ -178,7 +193,7 @@ def test_fewer_kept_rows_than_k() -> None:
     ivf = idx._index
     bits = np.packbits(keep, bitorder="little")
     sel = faiss.IDSelectorBitmap(len(keep), faiss.swig_ptr(bits))
-    s, r = bounded_search(ivf, idx.list_bounds, x[7], 5, sel, 4, ivf.nlist)
+    s, r, _ = bounded_search(ivf, idx.list_bounds, x[7], 5, sel, 4, ivf.nlist)
     assert sorted(r[0][:3].tolist()) == [5, 900, 19_999]
     assert r[0][3:].tolist() == [-1, -1]
 
