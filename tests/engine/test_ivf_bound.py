@@ -254,3 +254,37 @@ def test_filtered_ivf_searches_through_the_client_are_exact(tmp_path, through_fa
                 _, found = exact_search(F32, "L2", x[kept], q[None, :].astype(np.float32), 10)
                 assert [h["id"] for h in hits] == kept[found[0]].tolist()
     assert probed
+
+
+def test_a_batch_is_searched_a_query_at_a_time_and_handed_on_when_the_bounds_stop_paying(
+        through_faiss: None, probed: list[int], monkeypatch: pytest.MonkeyPatch) -> None:
+    x = clustered(30_000, 16, 80, 0.4, 19)
+    idx = build(x, "L2", 100)
+    keep = np.random.default_rng(20).random(len(x)) < 0.1
+    keep.flags.writeable = False
+    rng = np.random.default_rng(21)
+    qs = (x[rng.integers(0, len(x), 12)] + rng.normal(0, 0.3, (12, 16))).astype(np.float32)
+    kept = np.flatnonzero(keep)
+    _, found = exact_search(F32, "L2", x[kept], qs, 10)
+    scores, rows = idx.search(qs, 10, allow=keep, params={"nprobe": 4})
+    assert rows.tolist() == kept[found].tolist()
+    assert len(probed) >= 12
+    # the bounds told to stand aside after the fifth query: the other seven go through faiss in one call
+    idx.list_bounds.skip = 0
+    calls = []
+    real_head = _ivf_bound.bounded_search
+
+    def fifth(*a):  # type: ignore[no-untyped-def]
+        calls.append(1)
+        if len(calls) == 5:
+            idx.list_bounds.skip = 1
+        return real_head(*a)
+
+    monkeypatch.setattr(_ivf_bound, "bounded_search", fifth)
+    scores2, rows2 = idx.search(qs, 10, allow=keep, params={"nprobe": 4})
+    assert len(calls) == 5 and idx.list_bounds.skip == 0
+    assert rows2[:5].tolist() == rows[:5].tolist()
+    bits = np.packbits(keep, bitorder="little")
+    sel = faiss.IDSelectorBitmap(len(keep), faiss.swig_ptr(bits))
+    usual_s, usual_r = idx._index.search(qs[5:], 10, params=faiss.SearchParametersIVF(nprobe=40, sel=sel))
+    assert rows2[5:].tolist() == usual_r.tolist()

@@ -33,7 +33,7 @@ from ._exact import (
 )
 from ._faiss import build_threads, faiss, hnsw_search_raw, swig_ptr, threads_for
 from ._grouped_scan import grouped_top_k
-from ._ivf_bound import ListBounds, filtered_one
+from ._ivf_bound import ListBounds, filtered_head
 from ._layout import Hubs, Layout, hubs_first, lay_out, layout_of
 from ._mapped import MappedBlob, owned_copy
 from ._params import MAX_EF
@@ -439,10 +439,16 @@ class DenseIndex(VectorIndex):
             norms = self._hot_norms(allow, sub) if metric == "L2" and allow is not None else None
             s, r = exact_search(DataType.FLOAT_VECTOR, metric, vecs, q, k, sq_norms=norms)
             return s, np.where(r >= 0, ids[np.maximum(r, 0)], -1)
-        if allow is not None and self.list_bounds is not None and q.shape[0] == 1:  # IVF_FLAT
-            got = filtered_one(self._index, self.list_bounds, q, k, mask_facts(allow).bits, kept, params)
-            if got is not None:
-                return got
+        if allow is not None and self.list_bounds is not None:  # IVF_FLAT: a query at a time, stopped early
+            dist, rows = filtered_head(self._index, self.list_bounds, q, k, mask_facts(allow).bits, kept, params)
+            if len(rows) < len(q):  # the others the usual way
+                rest = self._faiss_search(q[len(rows):], k, allow, kept, params)
+                dist, rows = np.concatenate([dist, rest[0]]), np.concatenate([rows, rest[1]])
+            return dist, rows
+        return self._faiss_search(q, k, allow, kept, params)
+
+    def _faiss_search(self, q: np.ndarray, k: int, allow: np.ndarray | None, kept: int,
+                      params: dict[str, Any]) -> tuple[np.ndarray, np.ndarray]:
         sp_ = self._faiss_params(k, allow, kept, params)
         n = q.shape[0]  # faiss's own search(), less its argument checks (q is C-contiguous float32)
         dist, rows = np.empty((n, k), dtype=np.float32), np.empty((n, k), dtype=np.int64)

@@ -109,29 +109,38 @@ def _centres(ivf: Any) -> np.ndarray:
     return faiss.rev_swig_ptr(flat.get_xb(), ivf.nlist * ivf.d).reshape(ivf.nlist, ivf.d)
 
 
-def filtered_one(ivf: Any, bounds: ListBounds, q: np.ndarray, k: int, bits: np.ndarray, kept: int,
-                 params: dict[str, Any]) -> tuple[np.ndarray, np.ndarray] | None:
-    """`bounded_search` of one query ``q[0]`` whose kept rows are the set bits of `bits` (``kept`` of them).
+def filtered_head(ivf: Any, bounds: ListBounds, q: np.ndarray, k: int, bits: np.ndarray, kept: int,
+                  params: dict[str, Any]) -> tuple[np.ndarray, np.ndarray]:
+    """`bounded_search` of the queries ``q`` in turn, whose kept rows are the set bits of `bits` (``kept`` of
+    them): scores and rows ``[m, k]`` of the first m queries, unfilled slots (row -1) scoring worst as in
+    `DenseIndex.search`.
 
-    Unfilled slots (row -1) score worst, as in `DenseIndex.search`. None where the usual search scans too few
-    rows for the bounds to pay, or the bounds of this index have lately not paid (`MISSES`).
+    Fewer than all (m may be 0) where the usual search scans too few rows for the bounds to pay, or the bounds
+    of this index have lately not paid (`MISSES`): the usual search answers the others. Even for a batch,
+    one query at a time on one thread is the faster way while the bounds pay (1M rows, 10% kept: ~1.3 ms a
+    query against ~6 ms of one core for the usual search).
     """
+    n = q.shape[0]
+    dist, rows = np.empty((n, k), dtype=np.float32), np.empty((n, k), dtype=np.int64)
     nprobe = int(params.get("nprobe", 16))
     cap = min(int(np.ceil(nprobe * ivf.ntotal / max(kept, 1))), ivf.nlist)
     if cap * ivf.ntotal < MIN_ROWS * ivf.nlist:
-        return None
-    if bounds.skip > 0:
-        bounds.skip -= 1
-        return None
+        return dist[:0], rows[:0]
     sel = faiss.IDSelectorBitmap(ivf.ntotal, faiss.swig_ptr(bits))  # points into `bits`, alive past the search
     with threads_for(1):
-        dist, rows, early = bounded_search(ivf, bounds, q[0], k, sel, nprobe, cap)
-    if early:
-        bounds.misses = 0
-    else:
-        bounds.misses += 1
-        if bounds.misses >= MISSES:
-            bounds.misses, bounds.skip = 0, SKIP
+        for i in range(n):
+            if bounds.skip > 0:
+                bounds.skip -= 1
+                n = i
+                break
+            dist[i : i + 1], rows[i : i + 1], early = bounded_search(ivf, bounds, q[i], k, sel, nprobe, cap)
+            if early:
+                bounds.misses = 0
+            else:
+                bounds.misses += 1
+                if bounds.misses >= MISSES:
+                    bounds.misses, bounds.skip = 0, SKIP
+    dist, rows = dist[:n], rows[:n]
     dist[rows < 0] = -np.inf if ivf.metric_type == faiss.METRIC_INNER_PRODUCT else np.inf
     return dist, rows
 
