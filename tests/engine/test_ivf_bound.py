@@ -288,3 +288,4 @@ def test_a_batch_is_searched_a_query_at_a_time_and_handed_on_when_the_bounds_sto
     sel = faiss.IDSelectorBitmap(len(keep), faiss.swig_ptr(bits))
     usual_s, usual_r = idx._index.search(qs[5:], 10, params=faiss.SearchParametersIVF(nprobe=40, sel=sel))
     assert rows2[5:].tolist() == usual_r.tolist()
+

@@ -261,3 +261,27 @@ def test_many_gathered_rows_are_scored_by_faiss_and_answer_as_the_product_and_so
     assert _top_one._faiss_top_one(bad, ids, bad[8], n - 1) is None  # faiss drops the NaN row: the sort answers
     assert _top_one._faiss_top_one(x[:, ::2], ids, q[::2], 10) is None  # not contiguous
     assert _top_one._faiss_top_one(x, ids, q, n) is None  # every row asked for
+
+
+@pytest.mark.parametrize("index_type", ["IVF_FLAT", "IVF_SQ8"])
+def test_one_ivf_query_runs_faiss_on_one_thread_and_gives_the_caller_its_setting_back(index_type: str) -> None:
+    x = np.random.default_rng(22).normal(0, 1, (5_000, 16)).astype(np.float32)
+    idx = DenseIndex.build(DataType.FLOAT_VECTOR, 16, index_type, "L2", {"nlist": 32}, x)
+    seen = []
+    real = idx._index.search_c
+
+    def spy(*a):  # type: ignore[no-untyped-def]
+        seen.append(faiss.omp_get_max_threads())
+        return real(*a)
+
+    want = idx.search(x[3:4], 10, params={"nprobe": 8})
+    before = faiss.omp_get_max_threads()
+    faiss.omp_set_num_threads(2)
+    try:
+        idx._index.search_c = spy
+        got = idx.search_one(x[3:4], 10, {"nprobe": 8}, idx.ntotal)
+        assert seen == [1] and faiss.omp_get_max_threads() == 2
+    finally:
+        del idx._index.search_c
+        faiss.omp_set_num_threads(before)
+    assert got[1].tolist() == want[1].tolist() and np.array_equal(got[0], want[0])

@@ -31,7 +31,7 @@ from ._exact import (
     normalized,
     sort_hits,
 )
-from ._faiss import build_threads, faiss, hnsw_search_raw, swig_ptr, threads_for
+from ._faiss import build_threads, faiss, hnsw_search_raw, omp_threads_for, swig_ptr, threads_for
 from ._grouped_scan import grouped_top_k
 from ._ivf_bound import ListBounds, filtered_head
 from ._layout import Hubs, Layout, hubs_first, lay_out, layout_of
@@ -369,16 +369,20 @@ class DenseIndex(VectorIndex):
         return refine_params(out, float(params.get("refine_k", 1.0))) if refined else out
 
     def search_one(self, query: np.ndarray, k: int, params: dict[str, Any], rows: int) -> tuple[np.ndarray, np.ndarray]:
-        """`search` of one unfiltered query on a graph index: its one faiss call, without the general checks."""
+        """`search` of one unfiltered query on a graph or IVF index: its one faiss call, without the general checks."""
         index = self._index
-        if not isinstance(index, faiss.IndexHNSW) or query.shape[1] != self.dim or k > self.ntotal:
+        hnsw = isinstance(index, faiss.IndexHNSW)
+        if not (hnsw or isinstance(index, faiss.IndexIVF)) or query.shape[1] != self.dim or k > self.ntotal:
             return self.search(query, k, params=params, rows=rows)
         q = normalized(query) if self.metric == "COSINE" else query
         dist, found = np.empty((1, k), dtype=np.float32), np.empty((1, k), dtype=np.int64)
         self._enter(rows)
         try:
             sp_ = self._faiss_params(k, None, self.ntotal, params)
-            if hnsw_search_raw is not None:
+            if not hnsw:  # one query: faiss on this thread alone, no OpenMP team
+                with omp_threads_for(1):
+                    index.search_c(1, swig_ptr(q), k, swig_ptr(dist), swig_ptr(found), sp_)
+            elif hnsw_search_raw is not None:
                 hnsw_search_raw(index.this, 1, swig_ptr(q), k, swig_ptr(dist), swig_ptr(found), sp_.this)
             else:
                 index.search_c(1, swig_ptr(q), k, swig_ptr(dist), swig_ptr(found), sp_)
