@@ -33,7 +33,7 @@ from ._exact import (
 )
 from ._faiss import build_threads, faiss, hnsw_search_raw, omp_threads_for, swig_ptr, threads_for
 from ._grouped_scan import grouped_top_k
-from ._ivf_bound import ListBounds, filtered_head
+from ._ivf_bound import ListBounds, filtered_head, filtered_lists
 from ._layout import Hubs, Layout, hubs_first, lay_out, layout_of
 from ._mapped import MappedBlob, owned_copy
 from ._params import MAX_EF
@@ -362,10 +362,10 @@ class DenseIndex(VectorIndex):
                 ef = min(MAX_EF, int(ef * min(HNSW_FILTER_EF_BOOST, self.ntotal / max(kept, 1))))
             out = faiss.SearchParametersHNSW(efSearch=ef, sel=sel)
         else:
-            nprobe = int(params.get("nprobe", 16))
-            if allow is not None:
-                nprobe = int(np.ceil(nprobe * self.ntotal / max(kept, 1)))
-            out = ivf_params(self.index_type, min(nprobe, base_of(self._index).nlist), sel, params)
+            nlist = base_of(self._index).nlist
+            nprobe = min(int(params.get("nprobe", 16)), nlist) if allow is None else \
+                filtered_lists(params, self.ntotal, kept, nlist)
+            out = ivf_params(self.index_type, nprobe, sel, params)
         return refine_params(out, float(params.get("refine_k", 1.0))) if refined else out
 
     def search_one(self, query: np.ndarray, k: int, params: dict[str, Any], rows: int) -> tuple[np.ndarray, np.ndarray]:

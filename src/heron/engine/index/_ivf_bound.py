@@ -64,7 +64,8 @@ class ListBounds:
     def __init__(self, radii: np.ndarray, norms: np.ndarray, ivf: Any) -> None:
         self.radii = radii
         self.norms = norms
-        self.centre_norms = np.sqrt(np.einsum("ij,ij->i", _centres(ivf), _centres(ivf), dtype=np.float64))
+        c = _centres(ivf)
+        self.centre_norms = np.sqrt(np.einsum("ij,ij->i", c, c, dtype=np.float64))
         #: Searches in a row the bounds did not stop early, and searches left to send the usual way (`MISSES`);
         #: threads may race on them, which only moves when the bounds are tried again.
         self.misses = 0
@@ -109,6 +110,13 @@ def _centres(ivf: Any) -> np.ndarray:
     return faiss.rev_swig_ptr(flat.get_xb(), ivf.nlist * ivf.d).reshape(ivf.nlist, ivf.d)
 
 
+def filtered_lists(params: dict[str, Any], ntotal: int, kept: int, nlist: int) -> int:
+    """The lists the usual search of an IVF index probes under a filter keeping `kept` of `ntotal` rows:
+    ``nprobe`` raised by the share of rows the filter drops (faiss skips rejected rows only as it scores
+    them), up to every list."""
+    return min(int(np.ceil(int(params.get("nprobe", 16)) * ntotal / max(kept, 1))), nlist)
+
+
 def filtered_head(ivf: Any, bounds: ListBounds, q: np.ndarray, k: int, bits: np.ndarray, kept: int,
                   params: dict[str, Any]) -> tuple[np.ndarray, np.ndarray]:
     """`bounded_search` of the queries ``q`` in turn, whose kept rows are the set bits of `bits` (``kept`` of
@@ -123,7 +131,7 @@ def filtered_head(ivf: Any, bounds: ListBounds, q: np.ndarray, k: int, bits: np.
     n = q.shape[0]
     dist, rows = np.empty((n, k), dtype=np.float32), np.empty((n, k), dtype=np.int64)
     nprobe = int(params.get("nprobe", 16))
-    cap = min(int(np.ceil(nprobe * ivf.ntotal / max(kept, 1))), ivf.nlist)
+    cap = filtered_lists(params, ivf.ntotal, kept, ivf.nlist)
     if cap * ivf.ntotal < MIN_ROWS * ivf.nlist:
         return dist[:0], rows[:0]
     sel = faiss.IDSelectorBitmap(ivf.ntotal, faiss.swig_ptr(bits))  # points into `bits`, alive past the search
