@@ -1,7 +1,8 @@
-"""Filtered IVF_FLAT searches that stop probing at the lists' bounds (`_ivf_bound`).
+"""Filtered IVF_FLAT and IVF_SQ8 searches that stop probing at the lists' bounds (`_ivf_bound`).
 
 The bounds must hold for every row faiss put in a list, whatever the data:
-each list's limit is checked against the scores faiss gives its rows. Where
+each list's limit is checked against the scores faiss gives its rows (IVF_SQ8's
+decoded ones). Where
 the bounds stop the search early, its answer is an exact scan's of the kept
 rows; where they do not, it holds every row the usual search finds.
 """
@@ -32,8 +33,8 @@ def clustered(n: int, dim: int, centres: int, spread: float, seed: int, offset: 
     return x.astype(np.float32)
 
 
-def build(x: np.ndarray, metric: str, nlist: int) -> DenseIndex:
-    return DenseIndex.build(F32, x.shape[1], "IVF_FLAT", metric, {"nlist": nlist}, x)
+def build(x: np.ndarray, metric: str, nlist: int, kind: str = "IVF_FLAT") -> DenseIndex:
+    return DenseIndex.build(F32, x.shape[1], kind, metric, {"nlist": nlist}, x)
 
 
 @pytest.fixture
@@ -51,9 +52,9 @@ def probed(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     out: list[int] = []
     real = _ivf_bound._probe
 
-    def counting(ivf, q, k, lists, sel, sc, rw):  # type: ignore[no-untyped-def]
+    def counting(ivf, q, k, lists, coarse, sel, sc, rw):  # type: ignore[no-untyped-def]
         out.append(len(lists))
-        return real(ivf, q, k, lists, sel, sc, rw)
+        return real(ivf, q, k, lists, coarse, sel, sc, rw)
 
     monkeypatch.setattr(_ivf_bound, "_probe", counting)
     return out
@@ -79,25 +80,28 @@ def faiss_scores(ivf: object, q: np.ndarray, rows: np.ndarray) -> np.ndarray:
     return at[rows]
 
 
+@pytest.mark.parametrize("kind", ["IVF_FLAT", "IVF_SQ8"])
 @pytest.mark.parametrize("metric", ["L2", "IP", "COSINE"])
 @pytest.mark.parametrize("case", ["tight", "loose", "far"])
-def test_every_list_limit_holds_for_every_row(metric: str, case: str) -> None:
+def test_every_list_limit_holds_for_every_row(kind: str, metric: str, case: str) -> None:
     if case == "tight":
         x = clustered(6000, 16, 40, 0.3, 1)
     elif case == "loose":
         x = np.random.default_rng(2).normal(0, 1, (6000, 16)).astype(np.float32)
     else:  # far from the origin: the products' rounding is large against the distances
         x = clustered(6000, 16, 40, 0.3, 3, offset=1e5)
-    idx = build(x, metric, 64)
+    idx = build(x, metric, 64, kind)
     ivf = idx._index
     assert idx.list_bounds is not None
     members = rows_of_lists(ivf)
+    held = np.array([len(m) > 0 for m in members])
+    assert (idx.list_bounds.slack[held] > 0).all() if kind == "IVF_SQ8" else not idx.list_bounds.slack.any()
     rng = np.random.default_rng(4)
     qs = np.concatenate([x[rng.integers(0, len(x), 10)] + rng.normal(0, 0.5, (10, 16)).astype(np.float32),
                          rng.normal(0, 3, (5, 16)).astype(np.float32) + x.mean(0)])
     for q in qs.astype(np.float32):
         q = idx._prep(q[None, :])[0]
-        order, limit = list_limits(ivf, idx.list_bounds, q)
+        order, limit, _ = list_limits(ivf, idx.list_bounds, q)
         assert sorted(order.tolist()) == list(range(ivf.nlist))
         scores = faiss_scores(ivf, q, np.arange(ivf.ntotal))
         for j, rows in enumerate(members):
@@ -169,9 +173,10 @@ def test_bounds_that_do_not_stop_searches_are_skipped_for_a_while(through_faiss:
     m = _ivf_bound.MISSES
     assert all(bounded[:m]) and not any(bounded[m:m + _ivf_bound.SKIP]) and all(bounded[m + _ivf_bound.SKIP:])
 
-def test_bounded_search_answers_what_scanning_all_lists_answers() -> None:
+@pytest.mark.parametrize(("kind", "metric"), [("IVF_FLAT", "L2"), ("IVF_SQ8", "L2"), ("IVF_SQ8", "IP")])
+def test_bounded_search_answers_what_scanning_all_lists_answers(kind: str, metric: str) -> None:
     x = clustered(30_000, 16, 80, 0.5, 9)
-    idx = build(x, "L2", 100)
+    idx = build(x, metric, 100, kind)
     ivf = idx._index
     keep = np.random.default_rng(10).random(len(x)) < 0.3
     bits = np.packbits(keep, bitorder="little")
@@ -182,7 +187,10 @@ def test_bounded_search_answers_what_scanning_all_lists_answers() -> None:
         got_s, got_r, early = bounded_search(ivf, idx.list_bounds, q, 10, sel, 2, ivf.nlist)
         all_s, all_r = ivf.search(q[None, :], 10, params=faiss.SearchParametersIVF(nprobe=ivf.nlist, sel=sel))
         assert got_r[0].tolist() == all_r[0].tolist() and early
-        assert np.array_equal(got_s, all_s)
+        if metric == "L2":
+            assert np.array_equal(got_s, all_s)
+        else:  # faiss adds its quantizer's products with the centres; the bounded search, numpy's
+            assert np.allclose(got_s, all_s, rtol=1e-5, atol=1e-4)
 
 
 def test_fewer_kept_rows_than_k() -> None:
@@ -212,7 +220,7 @@ def test_bounds_are_saved_grown_and_absent_from_older_files(tmp_path) -> None:  
     far = (x[:500] * 3).astype(np.float32)
     grown = back.extended(far)
     assert grown is not None and grown.list_bounds is not None
-    fresh = ListBounds.of(grown._index)
+    fresh = ListBounds.of(grown._index, far)
     assert np.array_equal(grown.list_bounds.radii, fresh.radii)
     assert (grown.list_bounds.radii >= idx.list_bounds.radii).all()
     assert (grown.list_bounds.radii > idx.list_bounds.radii).any()
@@ -223,7 +231,7 @@ def test_bounds_are_saved_grown_and_absent_from_older_files(tmp_path) -> None:  
 
 def test_other_ivf_types_have_no_bounds() -> None:
     x = clustered(5_000, 16, 20, 0.5, 14)
-    for t in ("IVF_SQ8", "IVF_PQ"):
+    for t in ("IVF_PQ", "IVF_RABITQ"):
         idx = DenseIndex.build(F32, 16, t, "L2", {"nlist": 32, "m": 4}, x)
         assert idx.list_bounds is None
 
@@ -289,3 +297,85 @@ def test_a_batch_is_searched_a_query_at_a_time_and_handed_on_when_the_bounds_sto
     usual_s, usual_r = idx._index.search(qs[5:], 10, params=faiss.SearchParametersIVF(nprobe=40, sel=sel))
     assert rows2[5:].tolist() == usual_r.tolist()
 
+
+
+def test_coded_rows_that_cross_their_cell_are_bounded_by_the_coding_error() -> None:
+    """IVF_SQ8 scores decoded rows, which may lie across the plane their raw rows' list is bounded by."""
+    crossed = 0
+    for width in np.linspace(8, 14, 13):
+        rng = np.random.default_rng(22)
+        x = np.zeros((6000, 8), np.float32)
+        # two lists split near x0 = 0, with rows right up to the split; a third, wider list far away sets the
+        # coded range, and with it where the codes' grid puts the rows at the split
+        x[:, 0] = np.where(np.arange(len(x)) < 4000, rng.uniform(-3, 3, len(x)), rng.uniform(17, 17 + width, len(x)))
+        x[:, 1:] = rng.normal(0, 1e-3, (len(x), 7))
+        idx = build(x, "L2", 3, "IVF_SQ8")
+        ivf, bounds = idx._index, idx.list_bounds
+        assert bounds is not None
+        centres = faiss.rev_swig_ptr(faiss.downcast_index(ivf.quantizer).get_xb(), 24).reshape(3, 8)
+        near, far = np.argsort(centres[:, 0])[:2]
+        q = np.zeros(8, np.float32)
+        q[0] = centres[near, 0] - 0.5
+        scores = faiss_scores(ivf, q, rows_of_lists(ivf)[far])
+        _, limit, _ = list_limits(ivf, bounds, q)
+        assert scores.min() >= limit[far]
+        # without the coding error, the plane bound may promise more than a decoded row keeps
+        no_slack = ListBounds(bounds.radii, bounds.norms, np.zeros_like(bounds.slack), ivf)
+        _, promised, _ = list_limits(ivf, no_slack, q)
+        crossed += scores.min() < promised[far]
+    assert crossed
+
+
+def test_coding_errors_are_saved_and_kept_as_the_index_grows(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    x = clustered(20_000, 16, 50, 0.5, 23)
+    idx = build(x, "L2", 64, "IVF_SQ8")
+    assert idx.list_bounds is not None
+    path = str(tmp_path / "i.idx")
+    idx.save(path)
+    back = load_index(path)
+    assert isinstance(back, DenseIndex) and back.list_bounds is not None
+    for a, b in zip(back.list_bounds.array(), idx.list_bounds.array()):
+        assert np.array_equal(a, b)
+    # rows coded badly (far outside the range the quantiser was trained on) widen the coding error of their lists
+    far = (x[:500] * 3).astype(np.float32)
+    grown = back.extended(far)
+    assert grown is not None and grown.list_bounds is not None
+    after, before = grown.list_bounds.slack, idx.list_bounds.slack
+    assert (after >= before).all() and (after > 2 * before).any()
+    # measured on the rows faiss coded: the rows added before them keep the errors measured then
+    assert np.array_equal(ListBounds.of(grown._index, far, idx.list_bounds).slack, after)
+    # an index from a file without bounds cannot measure the errors of its older rows: no bounds once grown
+    no = DenseIndex.from_arrays({**idx._header()}, {"faiss": faiss.serialize_index(idx._index)})
+    assert no.list_bounds is None and no.extended(far).list_bounds is None
+
+
+def test_filtered_sq8_searches_find_what_scanning_every_list_finds(through_faiss: None, probed: list[int]) -> None:
+    x = clustered(40_000, 24, 120, 0.4, 24)
+    idx = build(x, "L2", 128, "IVF_SQ8")
+    keep = np.random.default_rng(25).random(len(x)) < 0.1
+    keep.flags.writeable = False
+    bits = np.packbits(keep, bitorder="little")
+    sel = faiss.IDSelectorBitmap(len(keep), faiss.swig_ptr(bits))
+    rng = np.random.default_rng(26)
+    stopped = 0
+    for _i in range(30):
+        q = (x[rng.integers(0, len(x))] + rng.normal(0, 0.3, 24)).astype(np.float32)
+        probed.clear()
+        scores, rows = idx.search(q[None, :], 10, allow=keep, params={"nprobe": 4})
+        every_s, every_r = idx._index.search(q[None, :], 10, params=faiss.SearchParametersIVF(nprobe=128, sel=sel))
+        assert rows[0].tolist() == every_r[0].tolist()
+        assert probed and probed[0] == min(4, _ivf_bound.FIRST)
+        stopped += sum(probed) < 40
+    assert stopped >= 25, stopped
+
+
+def test_coding_errors_grown_step_by_step_are_those_measured_at_once() -> None:
+    x = clustered(12_000, 16, 40, 0.5, 27)
+    idx = build(x[:6000], "L2", 64, "IVF_SQ8")
+    first = idx.list_bounds
+    grown = idx
+    for lo in range(6000, 12_000, 1500):
+        grown = grown.extended(x[lo:lo + 1500])
+        assert grown is not None and grown.list_bounds is not None
+    # each step keeps the errors measured before it as they were (not loosened once more)
+    assert np.array_equal(grown.list_bounds.slack, ListBounds.of(grown._index, x[6000:], first).slack)

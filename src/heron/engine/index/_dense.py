@@ -194,7 +194,7 @@ class DenseIndex(VectorIndex):
         self.layout = layout
         #: Rows added by `extended` since the index was last built from all its rows (`engine._rebuild`).
         self.grown = 0
-        #: An IVF_FLAT index's per-list bounds, for filtered searches that stop early (`_ivf_bound`), or None.
+        #: An IVF_FLAT or IVF_SQ8 index's per-list bounds, for filtered searches that stop early (`_ivf_bound`), or None.
         self.list_bounds: ListBounds | None = None
 
     @classmethod
@@ -231,7 +231,7 @@ class DenseIndex(VectorIndex):
         layout = Layout(hubs.order) if hubs is not None else None
         del hubs  # its levels (4 bytes a row) are faiss's own now: gone before the renumbering
         out = cls(dtype, dim, index_type, metric, params, index=idx, layout=lay_out(idx, layout, busy))
-        out.list_bounds = ListBounds.of(idx)
+        out.list_bounds = None if per_slice else ListBounds.of(idx, x)  # x as faiss got it
         return out
 
     def extended(self, vectors: Any, cancelled: Callable[[], bool] | None = None,
@@ -262,7 +262,7 @@ class DenseIndex(VectorIndex):
                                progress)
                 if self._kind == "IVF":
                     base_of(self._index).make_direct_map()
-                    self.list_bounds = ListBounds.of(self._index)
+                    self.list_bounds = ListBounds.of(self._index, x, self.list_bounds)
                 self.layout = lay_out(self._index, self.layout, busy)  # the new rows laid out with the others
             except BaseException:
                 self.ntotal = -1  # half grown: never searched again
@@ -443,7 +443,7 @@ class DenseIndex(VectorIndex):
             norms = self._hot_norms(allow, sub) if metric == "L2" and allow is not None else None
             s, r = exact_search(DataType.FLOAT_VECTOR, metric, vecs, q, k, sq_norms=norms)
             return s, np.where(r >= 0, ids[np.maximum(r, 0)], -1)
-        if allow is not None and self.list_bounds is not None:  # IVF_FLAT: a query at a time, stopped early
+        if allow is not None and self.list_bounds is not None:  # a query at a time, stopped early
             dist, rows = filtered_head(self._index, self.list_bounds, q, k, mask_facts(allow).bits, kept, params)
             if len(rows) < len(q):  # the others the usual way
                 rest = self._faiss_search(q[len(rows):], k, allow, kept, params)
@@ -563,8 +563,7 @@ class DenseIndex(VectorIndex):
             out = cls(*args, index=blob if not isinstance(blob, np.ndarray) else faiss.deserialize_index(blob),
                       layout=layout)
         out.grown = int(header.get("grown", 0))
-        if type(out._index) is faiss.IndexIVFFlat:
-            out.list_bounds = ListBounds.from_array(arrays.get("list_bounds"), out._index)
+        out.list_bounds = ListBounds.from_array(arrays.get("list_bounds"), out._index)
         return out
 
 

@@ -1,4 +1,4 @@
-"""A filtered IVF_FLAT search that stops probing once no list left can hold a better row.
+"""A filtered IVF_FLAT or IVF_SQ8 search that stops probing once no list left can hold a better row.
 
 Under a filter keeping a share s of the rows, an IVF search probes ``nprobe / s``
 lists (`_dense`), so that as many kept rows are seen as an unfiltered search
@@ -23,12 +23,17 @@ the lists. Where more lists are left than the usual ``nprobe / s`` would
 probe, it probes those the usual search would (less those already probed):
 the answer then holds every row the usual one could.
 
+IVF_SQ8 scores its rows as decoded from their 8-bit codes (of each row's
+residual to its list's centre), and a decoded row may lie across the plane
+its raw row was placed by: the plane bound is loosened by the list's largest
+coding error, measured on the rows faiss was given as it codes them.
+
 Every bound is loosened by the float32 rounding of what it is made of (faiss's
 assignment of rows to lists, its row scores, the centres' products computed
 here), so a list is dropped only if none of its rows could score past the
-k-th one found. The lists' radii and largest norms (`ListBounds`) are taken
-from the rows the lists hold when the index is built or grown, and saved
-with it.
+k-th one found. The lists' radii, largest norms and coding errors
+(`ListBounds`) are taken from the rows the lists hold when the index is built
+or grown, and saved with it.
 """
 
 from __future__ import annotations
@@ -56,53 +61,95 @@ SKIP = 64
 
 
 class ListBounds:
-    """Per list of an IVF_FLAT index: the farthest row's distance from the centre, the largest row norm, and
-    the centre's norm (float64)."""
+    """Per list of an IVF_FLAT or IVF_SQ8 index: the farthest row's distance from the centre, the largest row
+    norm, the farthest any row lies from the vector faiss assigned to the list (its coding error: 0 for
+    IVF_FLAT), and the centre's norm (float64). Rows are those faiss scores: IVF_SQ8's decoded ones."""
 
-    __slots__ = ("radii", "norms", "centre_norms", "misses", "skip")
+    __slots__ = ("radii", "norms", "slack", "centre_norms", "residual", "misses", "skip")
 
-    def __init__(self, radii: np.ndarray, norms: np.ndarray, ivf: Any) -> None:
+    def __init__(self, radii: np.ndarray, norms: np.ndarray, slack: np.ndarray, ivf: Any) -> None:
         self.radii = radii
         self.norms = norms
+        self.slack = slack
         c = _centres(ivf)
         self.centre_norms = np.sqrt(np.einsum("ij,ij->i", c, c, dtype=np.float64))
+        #: faiss scores the list's rows as residuals to its centre (IVF_SQ8): a rounding of its own to allow for.
+        self.residual = type(ivf) is not faiss.IndexIVFFlat and bool(ivf.by_residual)
         #: Searches in a row the bounds did not stop early, and searches left to send the usual way (`MISSES`);
         #: threads may race on them, which only moves when the bounds are tried again.
         self.misses = 0
         self.skip = 0
 
     @classmethod
-    def of(cls, ivf: Any) -> ListBounds | None:
-        """The bounds of a plain `faiss.IndexIVFFlat` from the rows its lists hold, or None for any other index."""
-        if type(ivf) is not faiss.IndexIVFFlat:
+    def of(cls, ivf: Any, added: np.ndarray, before: ListBounds | None = None) -> ListBounds | None:
+        """The bounds of a plain `faiss.IndexIVFFlat` or `faiss.IndexIVFScalarQuantizer` from the rows its lists
+        hold, or None for any other index.
+
+        `added` are the vectors faiss was given last (rows ``ntotal - len(added)`` on), `before` the bounds
+        before they were: IVF_SQ8's coding error is measured on the vectors faiss coded, so it has none for an
+        index grown from bounds it lacks.
+        """
+        flat = type(ivf) is faiss.IndexIVFFlat
+        if not flat and type(ivf) is not faiss.IndexIVFScalarQuantizer:
             return None
         d, nlist = ivf.d, ivf.nlist
+        first = ivf.ntotal - added.shape[0]
+        if not flat and first and before is None:
+            return None
         centres = _centres(ivf)
+        wobble = 0.0  # faiss's scans decode a code with its own float32 operations: a few u of each part's scale
+        if not flat:
+            wobble = 8 * _U * np.sqrt(d) * float(np.abs(faiss.vector_to_array(ivf.sq.trained)).max(initial=0.0))
         radii, norms = np.zeros(nlist), np.zeros(nlist)
+        slack = np.zeros(nlist) if flat or not first else before.slack.copy()  # type: ignore[union-attr]
         lists = ivf.invlists
         for j in range(nlist):
             n = lists.list_size(j)
             if n == 0:
                 continue
-            codes = lists.get_codes(j)
-            try:  # float64 from float32 values: the differences, squares and sums are exact enough to inflate a hair
-                rows = faiss.rev_swig_ptr(codes, n * d * 4).view(np.float32).reshape(n, d).astype(np.float64)
-            finally:
-                lists.release_codes(j, codes)
+            rows = _decoded(ivf, j, n, centres[j])
             norms[j] = np.sqrt(np.einsum("ij,ij->i", rows, rows).max())
+            if not flat:
+                ids = faiss.rev_swig_ptr(lists.get_ids(j), n).copy()
+                new = ids >= first
+                if new.any():
+                    miss = rows[new] - added[ids[new] - first]
+                    err = np.sqrt(np.einsum("ij,ij->i", miss, miss).max()) * (1 + 1e-9) + wobble
+                    slack[j] = max(slack[j], err)  # `before`'s errors were loosened when they were measured
             rows -= centres[j]
             radii[j] = np.sqrt(np.einsum("ij,ij->i", rows, rows).max())
-        return cls(radii * (1 + 1e-9), norms * (1 + 1e-9), ivf)
+        return cls(radii * (1 + 1e-9) + wobble, norms * (1 + 1e-9) + wobble, slack, ivf)
 
     def array(self) -> np.ndarray:
-        return np.stack([self.radii, self.norms])
+        return np.stack([self.radii, self.norms, self.slack])
 
     @classmethod
     def from_array(cls, a: np.ndarray | None, ivf: Any) -> ListBounds | None:
-        """The bounds `array` gave for `ivf`, or None where there are none (files written before them)."""
-        if a is None or a.shape != (2, ivf.nlist):
+        """The bounds `array` gave for `ivf`, or None where there are none (files written before them; IVF_FLAT
+        files written before the coding error was kept hold no third row)."""
+        flat = type(ivf) is faiss.IndexIVFFlat
+        if a is None or (not flat and type(ivf) is not faiss.IndexIVFScalarQuantizer):
             return None
-        return cls(np.array(a[0], dtype=np.float64), np.array(a[1], dtype=np.float64), ivf)
+        if a.shape == (2, ivf.nlist) and flat:
+            a = np.concatenate([a, np.zeros((1, ivf.nlist))])
+        if a.shape != (3, ivf.nlist):
+            return None
+        radii, norms, slack = np.array(a, dtype=np.float64)
+        return cls(radii, norms, slack, ivf)
+
+
+def _decoded(ivf: Any, j: int, n: int, centre: np.ndarray) -> np.ndarray:
+    """The `n` rows of list `j` as faiss scores them, float64 (exact from their float32 parts)."""
+    lists = ivf.invlists
+    codes = lists.get_codes(j)
+    try:
+        if type(ivf) is faiss.IndexIVFFlat:
+            return faiss.rev_swig_ptr(codes, n * ivf.d * 4).view(np.float32).reshape(n, ivf.d).astype(np.float64)
+        rows = np.empty((n, ivf.d), dtype=np.float32)
+        ivf.sq.decode_c(codes, faiss.swig_ptr(rows), n)
+    finally:
+        lists.release_codes(j, codes)
+    return rows.astype(np.float64) + centre if ivf.by_residual else rows.astype(np.float64)
 
 
 def _centres(ivf: Any) -> np.ndarray:
@@ -161,12 +208,12 @@ def bounded_search(ivf: Any, bounds: ListBounds, q: np.ndarray, k: int, sel: Any
     Those of all the lists, unless more than `cap` would have to be probed: then those of the `cap` lists the
     usual search probes, and of the lists probed before that was known.
     """
-    order, limit = list_limits(ivf, bounds, q)
+    order, limit, coarse = list_limits(ivf, bounds, q)
     ip = ivf.metric_type == faiss.METRIC_INNER_PRODUCT
     sc = np.empty((1, k), dtype=np.float32)
     rw = np.empty((1, k), dtype=np.int64)
     first = order[: min(nprobe, FIRST, ivf.nlist)]
-    _probe(ivf, q, k, first, sel, sc, rw)
+    _probe(ivf, q, k, first, coarse, sel, sc, rw)
     probed = np.zeros(ivf.nlist, dtype=bool)
     probed[first] = True
     left = order[len(first):]
@@ -185,16 +232,17 @@ def bounded_search(ivf: Any, bounds: ListBounds, q: np.ndarray, k: int, sel: Any
         if len(step):
             s2 = np.empty((1, k), dtype=np.float32)
             r2 = np.empty((1, k), dtype=np.int64)
-            _probe(ivf, q, k, step, sel, s2, r2)
+            _probe(ivf, q, k, step, coarse, sel, s2, r2)
             probed[step] = True
             sc, rw = _merge(sc, rw, s2, r2, k, ip)
         if not len(left):
             return sc, rw, not capped
 
 
-def list_limits(ivf: Any, bounds: ListBounds, q: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """The lists in the order the query `q` ranks their centres, and per list the best score faiss could give
-    any of its rows: a lower bound of its L2 distances, an upper bound of its inner products."""
+def list_limits(ivf: Any, bounds: ListBounds, q: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The lists in the order the query `q` ranks their centres; per list the best score faiss could give any
+    of its rows (a lower bound of its L2 distances, an upper bound of its inner products); and the centres'
+    float32 inner products with `q`, which faiss adds to an IVF_SQ8 list's scores of residuals under IP."""
     ip = ivf.metric_type == faiss.METRIC_INNER_PRODUCT
     d = ivf.d
     c = _centres(ivf)
@@ -202,9 +250,10 @@ def list_limits(ivf: Any, bounds: ListBounds, q: np.ndarray) -> tuple[np.ndarray
     qn = float(q64 @ q64)
     qa = np.sqrt(qn)
     cn = bounds.centre_norms
-    prod = (c @ q).astype(np.float64)  # float32 products: each within ~d u |c_j| |q| of the true one
+    coarse = c @ q
+    prod = coarse.astype(np.float64)  # float32 products: each within ~d u |c_j| |q| of the true one
     err = 1.01 * d * _U * cn * qa
-    radii, norms = bounds.radii, bounds.norms
+    radii, norms, slack = bounds.radii, bounds.norms, bounds.slack
     if ip:
         best = int(np.argmax(prod))
         order = np.argsort(-prod, kind="stable")
@@ -225,20 +274,27 @@ def list_limits(ivf: Any, bounds: ListBounds, q: np.ndarray) -> tuple[np.ndarray
     if ip:
         eps = 1.1 * (d + 2) * _U * norms * (cn + cn[best])
         plane = np.where(span > 0, np.maximum(gap - eps, 0.0) / np.where(span > 0, span, 1.0), 0.0)
+        plane = np.maximum(plane - slack, 0.0)  # a coded row lies within its list's slack of the row assigned
         # q.x = (|q|^2 + |x|^2 - |q - x|^2) / 2, and q.x <= q.c_j + |q| r_j; faiss's score adds its rounding.
         top = np.minimum((qn + norms * norms - plane * plane) / 2.0, prod + err + qa * radii)
         limit = top + 1.1 * (d + 2) * _U * qa * norms
+        if bounds.residual:  # faiss adds its float32 q.c_j (`coarse`, within err) to its sum over the residual
+            limit += err + 1.1 * (d + 2) * _U * qa * (radii + cn)
     else:
         plane = np.where(span > 0, gap / (2.0 * np.where(span > 0, span, 1.0)), 0.0)
-        near = np.maximum(np.maximum(np.sqrt(lo) - radii, 0.0), plane)
+        near = np.maximum(np.maximum(np.sqrt(lo) - radii, 0.0), plane - slack)
+        if bounds.residual:  # faiss scores q - c_j rounded, less the residual: off by up to u |q - c_j|
+            near = np.maximum(near - 2.0 * _U * np.sqrt(dist + 2.0 * err), 0.0)
         limit = near * near * (1.0 - 2.0 * (d + 4) * _U)  # faiss's sum of squares is no lower than this
-    return order, limit
+    return order, limit, coarse
 
 
-def _probe(ivf: Any, q: np.ndarray, k: int, lists: np.ndarray, sel: Any, sc: np.ndarray, rw: np.ndarray) -> None:
-    """faiss's scan of `lists` (in that order) for `q`, kept rows only, into ``sc`` (scores) and ``rw`` (rows)."""
+def _probe(ivf: Any, q: np.ndarray, k: int, lists: np.ndarray, coarse: np.ndarray, sel: Any, sc: np.ndarray,
+           rw: np.ndarray) -> None:
+    """faiss's scan of `lists` (in that order) for `q`, kept rows only, into ``sc`` (scores) and ``rw`` (rows);
+    `coarse` are the query's scores against every centre (`list_limits`)."""
     assign = np.ascontiguousarray(lists[None, :], dtype=np.int64)
-    coarse = np.zeros(assign.shape, dtype=np.float32)  # read by faiss only for indexes of residuals
+    coarse = np.ascontiguousarray(coarse[assign])  # read by faiss only for IP over residuals
     params = faiss.SearchParametersIVF(nprobe=assign.shape[1], sel=sel)
     ivf.search_preassigned_c(1, faiss.swig_ptr(q), k, faiss.swig_ptr(assign), faiss.swig_ptr(coarse),
                              faiss.swig_ptr(sc), faiss.swig_ptr(rw), False, params)
