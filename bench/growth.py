@@ -53,7 +53,8 @@ BATCH = 10_000
 FILTERS = {"10%": ("tag < 10", lambda t: t < 10), "1%": ("tag == 0", lambda t: t == 0)}
 SYSTEMS = ("faiss", "heron", "milvus-lite")
 RESULTS = Path(__file__).parent / "results"
-#: ``--index IVF_FLAT`` (nlist 1024, nprobe 16) builds in seconds where HNSW takes many minutes on 2 cores.
+#: ``--index IVF_FLAT`` or ``IVF_SQ8`` (nlist 1024, nprobe 16) builds in seconds where HNSW takes many minutes
+#: on 2 cores.
 INDEX = os.environ.get("HERON_GROWTH_INDEX", "HNSW")
 NLIST = 1024
 NPROBE = 16
@@ -184,7 +185,9 @@ class Faiss:
             index = faiss.IndexHNSWFlat(DIM, M)
             index.hnsw.efConstruction = EF_CONSTRUCTION
         else:
-            index = faiss.IndexIVFFlat(faiss.IndexFlatL2(DIM), DIM, min(NLIST, len(x) // 39))
+            lists = min(NLIST, len(x) // 39)
+            index = (faiss.IndexIVFFlat(faiss.IndexFlatL2(DIM), DIM, lists) if INDEX == "IVF_FLAT" else
+                     faiss.IndexIVFScalarQuantizer(faiss.IndexFlatL2(DIM), DIM, lists, faiss.ScalarQuantizer.QT_8bit))
             index.train(x[np.random.default_rng(0).choice(len(x), min(len(x), 256 * NLIST), replace=False)])
         index.add(x)
         built = time.perf_counter() - t0
@@ -419,14 +422,14 @@ def plot(results: list[dict[str, Any]], path: Path) -> None:
         print("matplotlib is not installed: no plot (pip install matplotlib)", file=sys.stderr)
         return
     fig, axes = plt.subplots(2, 6, figsize=(26, 8))
-    series = [(system, index) for system in SYSTEMS for index in ("HNSW", "IVF_FLAT")]
+    series = [(system, index) for system in SYSTEMS for index in ("HNSW", "IVF_FLAT", "IVF_SQ8")]
     colour = {s: f"C{i}" for i, s in enumerate(series)}  # the same colour for a series in every panel
     for ax, (key, title, _fmt) in zip(axes.flat, COLUMNS):
         for system, index in series:
             pts = sorted((r["rows"], r[key]) for r in results
                          if r["system"] == system and r.get("index", "HNSW") == index and r.get(key))
             if pts:
-                ax.plot(*zip(*pts), marker="o", linestyle="-" if index == "HNSW" else "--",
+                ax.plot(*zip(*pts), marker="o", linestyle={"HNSW": "-", "IVF_FLAT": "--"}.get(index, ":"),
                         color=colour[system, index], label=f"{system} {index}")
         ax.set_xscale("log")
         ax.set_yscale("linear" if key == "recall" else "log")
@@ -451,7 +454,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--systems", default=",".join(SYSTEMS))
     ap.add_argument("--seconds", type=float, default=10.0, help="per measured loop")
     ap.add_argument("--cap", type=float, default=900.0, help="seconds per subprocess")
-    ap.add_argument("--index", choices=["HNSW", "IVF_FLAT"], default=INDEX)
+    ap.add_argument("--index", choices=["HNSW", "IVF_FLAT", "IVF_SQ8"], default=INDEX)
     ap.add_argument("--build-only", action="store_true", help="skip the serve phase (build figures only)")
     ap.add_argument("--serve-only", action="store_true",
                     help="serve what an earlier run built in --work (its build figures are kept from --results)")
