@@ -266,13 +266,13 @@ def list_limits(ivf: Any, bounds: ListBounds, q: np.ndarray) -> tuple[np.ndarray
         lo = np.maximum(dist - 2.0 * err, 0.0)
         hi_best = dist[best] + 2.0 * err[best]
         # Rows of list j are no nearer c_i than c_j less faiss's rounding of the two distances it compared.
-        reach = norms  # |x| <= the list's largest norm
+        reach = norms + slack  # |x| <= the list's largest norm (of a row as faiss was given it)
         eps = 1.1 * (d + 4) * _U * ((reach + cn) ** 2 + (reach + cn[best]) ** 2)
         gap = np.maximum(lo - hi_best - eps, 0.0)
     cross = (c @ c[best]).astype(np.float64)
     span = np.sqrt(np.maximum(cn * cn + cn[best] ** 2 - 2.0 * cross + 2.02 * d * _U * cn * cn[best], 0.0))
     if ip:
-        eps = 1.1 * (d + 2) * _U * norms * (cn + cn[best])
+        eps = 1.1 * (d + 2) * _U * (norms + slack) * (cn + cn[best])
         plane = np.where(span > 0, np.maximum(gap - eps, 0.0) / np.where(span > 0, span, 1.0), 0.0)
         plane = np.maximum(plane - slack, 0.0)  # a coded row lies within its list's slack of the row assigned
         # q.x = (|q|^2 + |x|^2 - |q - x|^2) / 2, and q.x <= q.c_j + |q| r_j; faiss's score adds its rounding.
