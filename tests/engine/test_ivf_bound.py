@@ -20,6 +20,7 @@ from heron.engine.index import _dense, _ivf_bound
 from heron.engine.index._dense import DenseIndex
 from heron.engine.index._exact import exact_search
 from heron.engine.index._faiss import faiss
+from heron.engine.index._grow import grown_copy
 from heron.engine.index._ivf_bound import ListBounds, bounded_search, list_limits
 from heron.engine.index._vector_index import load_index
 
@@ -379,3 +380,17 @@ def test_coding_errors_grown_step_by_step_are_those_measured_at_once() -> None:
         assert grown is not None and grown.list_bounds is not None
     # each step keeps the errors measured before it as they were (not loosened once more)
     assert np.array_equal(grown.list_bounds.slack, ListBounds.of(grown._index, x[6000:], first).slack)
+
+
+def test_a_merge_growing_a_copy_keeps_the_coding_errors(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    x = clustered(16_000, 16, 40, 0.5, 28)
+    idx = build(x[:12_000], "L2", 64, "IVF_SQ8")
+    path = str(tmp_path / "i.idx")
+    idx.save(path)
+    back = load_index(path)  # read from its file: a merge grows a copy of it
+    assert isinstance(back, DenseIndex) and back.list_bounds is not None
+    kept = back.list_bounds.array().copy()
+    grown = grown_copy(back, x[12_000:])
+    assert isinstance(grown, DenseIndex) and grown is not back and grown.list_bounds is not None
+    assert np.array_equal(grown.list_bounds.slack, ListBounds.of(grown._index, x[12_000:], back.list_bounds).slack)
+    assert np.array_equal(back.list_bounds.array(), kept)  # the index it copied is as it was

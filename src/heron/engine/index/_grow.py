@@ -60,6 +60,7 @@ def grown_copy(index: VectorIndex, vectors: Any, cancelled: Callable[[], bool] |
         copy = DenseIndex(index.dtype, index.dim, index.index_type, index.metric, dict(index.params), index=raw,
                           layout=index.layout)
         copy.grown = index.grown
+        copy.list_bounds = index.list_bounds  # what the bounds of the rows before were (`extended` keeps them)
         return copy.extended(vectors, cancelled, busy, progress)
     return index.extended(vectors, cancelled, busy, progress)
 
