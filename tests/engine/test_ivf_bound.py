@@ -370,16 +370,33 @@ def test_filtered_sq8_searches_find_what_scanning_every_list_finds(through_faiss
     assert stopped >= 25, stopped
 
 
-def test_coding_errors_grown_step_by_step_are_those_measured_at_once() -> None:
+@pytest.mark.parametrize("kind", ["IVF_FLAT", "IVF_SQ8"])
+def test_bounds_grown_step_by_step_are_those_taken_at_once(kind: str, monkeypatch: pytest.MonkeyPatch) -> None:
     x = clustered(12_000, 16, 40, 0.5, 27)
-    idx = build(x[:6000], "L2", 64, "IVF_SQ8")
+    x[-700:] *= 2  # rows far out widen the lists they join
+    idx = build(x[:6000], "L2", 64, kind)
     first = idx.list_bounds
+    read: list[int] = []
+    real = _ivf_bound._decoded
+
+    def counting(ivf, j, start, n, centre):  # type: ignore[no-untyped-def]
+        read.append(n - start)
+        return real(ivf, j, start, n, centre)
+
+    monkeypatch.setattr(_ivf_bound, "_decoded", counting)
     grown = idx
     for lo in range(6000, 12_000, 1500):
+        read.clear()
         grown = grown.extended(x[lo:lo + 1500])
         assert grown is not None and grown.list_bounds is not None
-    # each step keeps the errors measured before it as they were (not loosened once more)
-    assert np.array_equal(grown.list_bounds.slack, ListBounds.of(grown._index, x[6000:], first).slack)
+        assert sum(read) == 1500  # the rows added, not the lists' others
+    # the radii, norms and coding errors of all the rows, bit for bit; each step keeps what was measured before
+    # it as it was (not loosened once more)
+    whole = ListBounds.of(grown._index, x[6000:], first)
+    assert whole is not None
+    for a, b in zip(grown.list_bounds.array(), whole.array()):
+        assert np.array_equal(a, b)
+    assert (grown.list_bounds.radii > first.radii).any()
 
 
 def test_a_merge_growing_a_copy_keeps_the_coding_errors(tmp_path) -> None:  # type: ignore[no-untyped-def]

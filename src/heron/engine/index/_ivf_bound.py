@@ -81,13 +81,15 @@ class ListBounds:
         self.skip = 0
 
     @classmethod
-    def of(cls, ivf: Any, added: np.ndarray, before: ListBounds | None = None) -> ListBounds | None:
+    def of(cls, ivf: Any, added: np.ndarray, before: ListBounds | None = None,
+           sizes: np.ndarray | None = None) -> ListBounds | None:
         """The bounds of a plain `faiss.IndexIVFFlat` or `faiss.IndexIVFScalarQuantizer` from the rows its lists
         hold, or None for any other index.
 
         `added` are the vectors faiss was given last (rows ``ntotal - len(added)`` on), `before` the bounds
         before they were: IVF_SQ8's coding error is measured on the vectors faiss coded, so it has none for an
-        index grown from bounds it lacks.
+        index grown from bounds it lacks. With the lists' sizes before the rows were added (`list_sizes`),
+        only the rows faiss appended to them are read: the bounds are those of all the rows, bit for bit.
         """
         flat = type(ivf) is faiss.IndexIVFFlat
         if not flat and type(ivf) is not faiss.IndexIVFScalarQuantizer:
@@ -96,29 +98,35 @@ class ListBounds:
         first = ivf.ntotal - added.shape[0]
         if not flat and first and before is None:
             return None
+        now = list_sizes(ivf)
+        if before is None or sizes is None or not first or (now < sizes).any():
+            sizes = np.zeros(nlist, dtype=np.int64)  # every row read
+            radii, norms = np.zeros(nlist), np.zeros(nlist)
+        else:
+            radii, norms = before.radii.copy(), before.norms.copy()
+        slack = np.zeros(nlist) if flat or not first else before.slack.copy()  # type: ignore[union-attr]
         centres = _centres(ivf)
         wobble = 0.0  # faiss's scans decode a code with its own float32 operations: a few u of each part's scale
         if not flat:
             wobble = 8 * _U * np.sqrt(d) * float(np.abs(faiss.vector_to_array(ivf.sq.trained)).max(initial=0.0))
-        radii, norms = np.zeros(nlist), np.zeros(nlist)
-        slack = np.zeros(nlist) if flat or not first else before.slack.copy()  # type: ignore[union-attr]
+
+        def loosened(sq: np.ndarray) -> float:  # bounds from before were loosened when they were taken
+            return float(np.sqrt(sq.max())) * (1 + 1e-9) + wobble
+
         lists = ivf.invlists
-        for j in range(nlist):
-            n = lists.list_size(j)
-            if n == 0:
-                continue
-            rows = _decoded(ivf, j, n, centres[j])
-            norms[j] = np.sqrt(np.einsum("ij,ij->i", rows, rows).max())
+        for j in np.flatnonzero(now > sizes).tolist():
+            start, n = int(sizes[j]), int(now[j])
+            rows = _decoded(ivf, j, start, n, centres[j])
+            norms[j] = max(norms[j], loosened(np.einsum("ij,ij->i", rows, rows)))
             if not flat:
-                ids = faiss.rev_swig_ptr(lists.get_ids(j), n).copy()
+                ids = faiss.rev_swig_ptr(lists.get_ids(j), n)[start:]
                 new = ids >= first
                 if new.any():
                     miss = rows[new] - added[ids[new] - first]
-                    err = np.sqrt(np.einsum("ij,ij->i", miss, miss).max()) * (1 + 1e-9) + wobble
-                    slack[j] = max(slack[j], err)  # `before`'s errors were loosened when they were measured
+                    slack[j] = max(slack[j], loosened(np.einsum("ij,ij->i", miss, miss)))
             rows -= centres[j]
-            radii[j] = np.sqrt(np.einsum("ij,ij->i", rows, rows).max())
-        return cls(radii * (1 + 1e-9) + wobble, norms * (1 + 1e-9) + wobble, slack, ivf)
+            radii[j] = max(radii[j], loosened(np.einsum("ij,ij->i", rows, rows)))
+        return cls(radii, norms, slack, ivf)
 
     def array(self) -> np.ndarray:
         return np.stack([self.radii, self.norms, self.slack])
@@ -138,15 +146,22 @@ class ListBounds:
         return cls(radii, norms, slack, ivf)
 
 
-def _decoded(ivf: Any, j: int, n: int, centre: np.ndarray) -> np.ndarray:
-    """The `n` rows of list `j` as faiss scores them, float64 (exact from their float32 parts)."""
+def list_sizes(ivf: Any) -> np.ndarray:
+    """The number of rows in each list of IVF index `ivf`."""
+    lists = ivf.invlists
+    return np.array([lists.list_size(j) for j in range(ivf.nlist)], dtype=np.int64)
+
+
+def _decoded(ivf: Any, j: int, start: int, n: int, centre: np.ndarray) -> np.ndarray:
+    """Rows `start` to `n` of list `j` as faiss scores them, float64 (exact from their float32 parts)."""
     lists = ivf.invlists
     codes = lists.get_codes(j)
     try:
+        held = faiss.rev_swig_ptr(codes, n * ivf.code_size)[start * ivf.code_size :]
         if type(ivf) is faiss.IndexIVFFlat:
-            return faiss.rev_swig_ptr(codes, n * ivf.d * 4).view(np.float32).reshape(n, ivf.d).astype(np.float64)
-        rows = np.empty((n, ivf.d), dtype=np.float32)
-        ivf.sq.decode_c(codes, faiss.swig_ptr(rows), n)
+            return held.view(np.float32).reshape(n - start, ivf.d).astype(np.float64)
+        rows = np.empty((n - start, ivf.d), dtype=np.float32)
+        ivf.sq.decode_c(faiss.swig_ptr(held), faiss.swig_ptr(rows), n - start)
     finally:
         lists.release_codes(j, codes)
     return rows.astype(np.float64) + centre if ivf.by_residual else rows.astype(np.float64)
