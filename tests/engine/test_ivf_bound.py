@@ -21,7 +21,7 @@ from heron.engine.index._dense import DenseIndex
 from heron.engine.index._exact import exact_search
 from heron.engine.index._faiss import faiss
 from heron.engine.index._grow import grown_copy
-from heron.engine.index._ivf_bound import ListBounds, bounded_search, list_limits
+from heron.engine.index._ivf_bound import ListBounds, _Ranked, bounded_search, list_limits
 from heron.engine.index._vector_index import load_index
 
 F32 = DataType.FLOAT_VECTOR
@@ -104,14 +104,21 @@ def test_every_list_limit_holds_for_every_row(kind: str, metric: str, case: str)
         q = idx._prep(q[None, :])[0]
         order, limit, _ = list_limits(ivf, idx.list_bounds, q)
         assert sorted(order.tolist()) == list(range(ivf.nlist))
+        # the bounded search's own: the radius alone for every list, the whole bound for some lists
+        ranked = _Ranked(ivf, idx.list_bounds, q)
+        cheap = ranked.cheap()
+        some = rng.permutation(ivf.nlist)[: ivf.nlist // 3]
+        part = dict(zip(some.tolist(), ranked.limits(some).tolist()))
+        assert ranked.head(7).tolist() == order[:7].tolist()
         scores = faiss_scores(ivf, q, np.arange(ivf.ntotal))
         for j, rows in enumerate(members):
             if len(rows) == 0:
                 continue
+            bounds = [limit[j], cheap[j], part.get(j, limit[j])]
             if metric == "L2":
-                assert scores[rows].min() >= limit[j], (case, j)
+                assert scores[rows].min() >= max(bounds), (case, j)
             else:
-                assert scores[rows].max() <= limit[j], (case, j)
+                assert scores[rows].max() <= min(bounds), (case, j)
 
 
 def exact_kept(x: np.ndarray, metric: str, q: np.ndarray, keep: np.ndarray, k: int) -> np.ndarray:

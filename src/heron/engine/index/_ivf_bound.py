@@ -16,8 +16,10 @@ above (inner products):
   distance into a bound on the inner product.
 
 `bounded_search` probes the query's few best lists first (`FIRST`). It then keeps the lists whose bound could still beat the k-th score
-found, probes them in the bound's order a few at a time, and drops the lists
-the improving k-th score rules out. Once none is left, every kept row that
+found (the radius bound, a few array operations for every list, rules out most;
+the plane bound is then reckoned for the others only), probes them in the
+bound's order a few at a time, and drops the lists the improving k-th score
+rules out. Once none is left, every kept row that
 could enter the top k has been scored: the answer is that of a scan of all
 the lists. Where more lists are left than the usual ``nprobe / s`` would
 probe, it probes those the usual search would (less those already probed):
@@ -46,13 +48,18 @@ from ._faiss import faiss, threads_for
 
 #: float32's unit roundoff.
 _U = 2.0**-24
-#: Lists probed first (the query's best, at most ``nprobe``), then per step in the bounds' order. On 1M
-#: clustered 128-d rows in 1,024 lists, 4 and 4 took 1.2 ms a query at 10% kept and 1.8 ms at 50%, against
-#: 1.7 and 3.7 ms for ``nprobe`` (16) and 8: the first k-th score is a little worse, the lists fewer.
+#: Lists probed first (the query's best, at most ``nprobe``), then in the bounds' order, `STEP` in the first step
+#: and twice as many in each next one. On 1M clustered 128-d rows in 1,024 lists, 4 and 4 took 1.2 ms a query
+#: at 10% kept and 1.8 ms at 50%, against 1.7 and 3.7 ms for ``nprobe`` (16) and 8: the first k-th score is a
+#: little worse, the lists fewer. On those rows the k-th score after the first 4 lists already rules out all
+#: but the lists it will probe, so larger steps probe no more lists and save faiss calls (there within the
+#: noise: 0.60-0.63 ms a query at 10% kept either way; one step of every list left, 0.55).
 FIRST = 4
 STEP = 4
-#: The usual search scans at least this many rows before the bounds are worth their ~0.1-0.2 ms.
+#: The usual search scans at least this many rows before the bounds are worth their ~0.05-0.1 ms.
 MIN_ROWS = 16_384
+#: The most bytes of centres `ListBounds` keeps a copy of (1,024 lists of 1,024 components).
+CENTRES_COPIED = 4 << 20
 #: After this many searches in a row that the bounds did not stop early, the next `SKIP` of the index go the
 #: usual way: on rows whose lists are wide against the centres' spacing (MiniLM embeddings, say) the bounds
 #: never stop a search, and cost 0.2 ms on top of a 0.34 ms scan.
@@ -65,13 +72,16 @@ class ListBounds:
     norm, the farthest any row lies from the vector faiss assigned to the list (its coding error: 0 for
     IVF_FLAT), and the centre's norm (float64). Rows are those faiss scores: IVF_SQ8's decoded ones."""
 
-    __slots__ = ("radii", "norms", "slack", "centre_norms", "residual", "misses", "skip")
+    __slots__ = ("radii", "norms", "slack", "centres", "centre_norms", "residual", "misses", "skip")
 
     def __init__(self, radii: np.ndarray, norms: np.ndarray, slack: np.ndarray, ivf: Any) -> None:
         self.radii = radii
         self.norms = norms
         self.slack = slack
         c = _centres(ivf)
+        #: The centres, copied (an index read in place holds them unaligned in the file, where a product with a
+        #: query takes twice as long), or None where they are too many to hold twice: read from the index then.
+        self.centres = np.array(c) if c.nbytes <= CENTRES_COPIED else None
         self.centre_norms = np.sqrt(np.einsum("ij,ij->i", c, c, dtype=np.float64))
         #: faiss scores the list's rows as residuals to its centre (IVF_SQ8): a rounding of its own to allow for.
         self.residual = type(ivf) is not faiss.IndexIVFFlat and bool(ivf.by_residual)
@@ -223,94 +233,155 @@ def bounded_search(ivf: Any, bounds: ListBounds, q: np.ndarray, k: int, sel: Any
     Those of all the lists, unless more than `cap` would have to be probed: then those of the `cap` lists the
     usual search probes, and of the lists probed before that was known.
     """
-    order, limit, coarse = list_limits(ivf, bounds, q)
-    ip = ivf.metric_type == faiss.METRIC_INNER_PRODUCT
+    r = _Ranked(ivf, bounds, q)
+    ip = r.ip
+    params = faiss.SearchParametersIVF(nprobe=1, sel=sel)  # one for every scan (`_probe` sets its lists' count)
     sc = np.empty((1, k), dtype=np.float32)
     rw = np.empty((1, k), dtype=np.int64)
-    first = order[: min(nprobe, FIRST, ivf.nlist)]
-    _probe(ivf, q, k, first, coarse, sel, sc, rw)
-    probed = np.zeros(ivf.nlist, dtype=bool)
-    probed[first] = True
-    left = order[len(first):]
-    capped = False
+    first = r.head(min(nprobe, FIRST, ivf.nlist))
+    _probe(ivf, q, k, first, r.coarse, params, sc, rw)
+    kth = _kth(sc, rw, ip)
+    # The lists whose bound could beat the k-th score: those the cheap bound (no plane) lets through, then
+    # their whole bound, sorted so that the best bound comes first (`key` ascending).
+    near = r.cheap() >= kth if ip else r.cheap() <= kth
+    near[first] = False
+    left = np.flatnonzero(near)
+    limit = r.limits(left)
+    key = -limit if ip else limit
+    at = np.argsort(key, kind="stable")
+    left, key = left[at], key[at]
+    done, size, capped = 0, STEP, False
     while True:
-        kth = float(sc[0, -1]) if rw[0, -1] >= 0 else (-np.inf if ip else np.inf)
-        left = left[limit[left] >= kth] if ip else left[limit[left] <= kth]
-        if not len(left):
+        end = int(np.searchsorted(key, -kth if ip else kth, side="right"))  # the lists still in reach
+        if end <= done:
             return sc, rw, True
-        if int(probed.sum()) + len(left) > cap:  # as the usual search: the `cap` best lists, less those probed
-            step = order[:cap][~probed[order[:cap]]]
-            left, capped = left[:0], True
+        if len(first) + end > cap:  # as the usual search: the `cap` best lists, less those probed
+            probed = np.zeros(ivf.nlist, dtype=bool)
+            probed[first] = True
+            probed[left[:done]] = True
+            usual = r.head(cap)
+            step = usual[~probed[usual]]
+            capped = True
         else:
-            left = left[np.argsort(-limit[left] if ip else limit[left], kind="stable")]
-            step, left = left[:STEP], left[STEP:]
+            step = left[done : min(end, done + size)]
+            done, size = done + len(step), 2 * size
         if len(step):
             s2 = np.empty((1, k), dtype=np.float32)
             r2 = np.empty((1, k), dtype=np.int64)
-            _probe(ivf, q, k, step, coarse, sel, s2, r2)
-            probed[step] = True
+            _probe(ivf, q, k, step, r.coarse, params, s2, r2)
             sc, rw = _merge(sc, rw, s2, r2, k, ip)
-        if not len(left):
-            return sc, rw, not capped
+            kth = _kth(sc, rw, ip)
+        if capped:
+            return sc, rw, False
+
+
+def _kth(sc: np.ndarray, rw: np.ndarray, ip: bool) -> float:
+    """The k-th score found, or the worst there is while fewer than k rows are."""
+    return float(sc[0, -1]) if rw[0, -1] >= 0 else (-np.inf if ip else np.inf)
 
 
 def list_limits(ivf: Any, bounds: ListBounds, q: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The lists in the order the query `q` ranks their centres; per list the best score faiss could give any
-    of its rows (a lower bound of its L2 distances, an upper bound of its inner products); and the centres'
-    float32 inner products with `q`, which faiss adds to an IVF_SQ8 list's scores of residuals under IP."""
-    ip = ivf.metric_type == faiss.METRIC_INNER_PRODUCT
-    d = ivf.d
-    c = _centres(ivf)
-    q64 = q.astype(np.float64)
-    qn = float(q64 @ q64)
-    qa = np.sqrt(qn)
-    cn = bounds.centre_norms
-    coarse = c @ q
-    prod = coarse.astype(np.float64)  # float32 products: each within ~d u |c_j| |q| of the true one
-    err = 1.01 * d * _U * cn * qa
-    radii, norms, slack = bounds.radii, bounds.norms, bounds.slack
-    if ip:
-        best = int(np.argmax(prod))
-        order = np.argsort(-prod, kind="stable")
-        # The plane between list j's cell and the best centre's: x.(c_i - c_j) <= eps for a row x of list j.
-        gap = np.maximum(prod[best] - err[best] - prod - err, 0.0)
-    else:
-        dist = np.maximum(cn * cn + qn - 2.0 * prod, 0.0)
-        best = int(np.argmin(dist))
-        order = np.argsort(dist, kind="stable")
-        lo = np.maximum(dist - 2.0 * err, 0.0)
-        hi_best = dist[best] + 2.0 * err[best]
-        # Rows of list j are no nearer c_i than c_j less faiss's rounding of the two distances it compared.
-        reach = norms + slack  # |x| <= the list's largest norm (of a row as faiss was given it)
-        eps = 1.1 * (d + 4) * _U * ((reach + cn) ** 2 + (reach + cn[best]) ** 2)
-        gap = np.maximum(lo - hi_best - eps, 0.0)
-    cross = (c @ c[best]).astype(np.float64)
-    span = np.sqrt(np.maximum(cn * cn + cn[best] ** 2 - 2.0 * cross + 2.02 * d * _U * cn * cn[best], 0.0))
-    if ip:
-        eps = 1.1 * (d + 2) * _U * (norms + slack) * (cn + cn[best])
-        plane = np.where(span > 0, np.maximum(gap - eps, 0.0) / np.where(span > 0, span, 1.0), 0.0)
-        plane = np.maximum(plane - slack, 0.0)  # a coded row lies within its list's slack of the row assigned
-        # q.x = (|q|^2 + |x|^2 - |q - x|^2) / 2, and q.x <= q.c_j + |q| r_j; faiss's score adds its rounding.
-        top = np.minimum((qn + norms * norms - plane * plane) / 2.0, prod + err + qa * radii)
-        limit = top + 1.1 * (d + 2) * _U * qa * norms
-        if bounds.residual:  # faiss adds its float32 q.c_j (`coarse`, within err) to its sum over the residual
-            limit += err + 1.1 * (d + 2) * _U * qa * (radii + cn)
-    else:
+    of its rows (a bound: no larger under IP, no smaller under L2); and the query's float32 scores against the
+    centres, which faiss adds to an IVF_SQ8 list's scores of residuals under IP."""
+    r = _Ranked(ivf, bounds, q)
+    return r.head(ivf.nlist), r.limits(np.arange(ivf.nlist)), r.coarse
+
+
+class _Ranked:
+    """A query's scores against an IVF index's centres, and from them the bounds of its lists' rows' scores.
+
+    `cheap` bounds every list from its radius alone, in a few array operations; `limits` adds the plane
+    bound (which reads each list's centre against the query's best one) for the lists asked. The plane only
+    tightens the bound, so a list the cheap bound rules out is ruled out by both.
+    """
+
+    __slots__ = ("ivf", "bounds", "ip", "c", "qn", "qa", "coarse", "prod", "err", "best", "_key", "dist", "lo")
+
+    def __init__(self, ivf: Any, bounds: ListBounds, q: np.ndarray) -> None:
+        self.ivf, self.bounds = ivf, bounds
+        self.ip = ivf.metric_type == faiss.METRIC_INNER_PRODUCT
+        self.c = c = _centres(ivf) if bounds.centres is None else bounds.centres
+        q64 = q.astype(np.float64)
+        self.qn = qn = float(q64 @ q64)
+        self.qa = np.sqrt(qn)
+        cn = bounds.centre_norms
+        self.coarse = c @ q
+        self.prod = prod = self.coarse.astype(np.float64)  # float32 products: each within ~d u |c_j| |q| of the true one
+        self.err = 1.01 * ivf.d * _U * cn * self.qa
+        if self.ip:
+            self.best = int(np.argmax(prod))
+            self._key = -prod
+        else:
+            self.dist = dist = np.maximum(cn * cn + qn - 2.0 * prod, 0.0)
+            self.best = int(np.argmin(dist))
+            self._key = dist
+            self.lo = np.maximum(dist - 2.0 * self.err, 0.0)
+
+    def head(self, m: int) -> np.ndarray:
+        """The `m` lists whose centres the query ranks first, best first (ties: the lower list)."""
+        key = self._key
+        if m >= len(key):
+            return np.argsort(key, kind="stable")
+        v = key[np.argpartition(key, m - 1)[m - 1]]  # the m-th best key: of the lists tied at it, the lower ones
+        part = np.concatenate([np.flatnonzero(key < v), np.flatnonzero(key == v)])[:m]
+        return part[np.argsort(key[part], kind="stable")]
+
+    def cheap(self) -> np.ndarray:
+        """Per list, a bound from the list's radius alone: no better than `limits`."""
+        b, d = self.bounds, self.ivf.d
+        if self.ip:
+            limit = self.prod + self.err + self.qa * b.radii + 1.1 * (d + 2) * _U * self.qa * b.norms
+            if b.residual:
+                limit += self.err + 1.1 * (d + 2) * _U * self.qa * (b.radii + b.centre_norms)
+            return limit
+        near = np.maximum(np.sqrt(self.lo) - b.radii, 0.0)
+        if b.residual:
+            near = np.maximum(near - 2.0 * _U * np.sqrt(self.dist + 2.0 * self.err), 0.0)
+        return near * near * (1.0 - 2.0 * (d + 4) * _U)
+
+    def limits(self, j: np.ndarray) -> np.ndarray:
+        """Per list of `j`, the best score faiss could give any of its rows."""
+        b, d, best = self.bounds, self.ivf.d, self.best
+        cn, radii, norms, slack = b.centre_norms[j], b.radii[j], b.norms[j], b.slack[j]
+        prod, err, qn, qa = self.prod[j], self.err[j], self.qn, self.qa
+        cb = b.centre_norms[best]
+        if self.ip:
+            # The plane between list j's cell and the best centre's: x.(c_i - c_j) <= eps for a row x of list j.
+            gap = np.maximum(self.prod[best] - self.err[best] - prod - err, 0.0)
+        else:
+            # Rows of list j are no nearer c_i than c_j less faiss's rounding of the two distances it compared.
+            lo = self.lo[j]
+            hi_best = self.dist[best] + 2.0 * self.err[best]
+            reach = norms + slack  # |x| <= the list's largest norm (of a row as faiss was given it)
+            eps = 1.1 * (d + 4) * _U * ((reach + cn) ** 2 + (reach + cb) ** 2)
+            gap = np.maximum(lo - hi_best - eps, 0.0)
+        cross = (self.c[j] @ self.c[best]).astype(np.float64)
+        span = np.sqrt(np.maximum(cn * cn + cb**2 - 2.0 * cross + 2.02 * d * _U * cn * cb, 0.0))
+        if self.ip:
+            eps = 1.1 * (d + 2) * _U * (norms + slack) * (cn + cb)
+            plane = np.where(span > 0, np.maximum(gap - eps, 0.0) / np.where(span > 0, span, 1.0), 0.0)
+            plane = np.maximum(plane - slack, 0.0)  # a coded row lies within its list's slack of the row assigned
+            # q.x = (|q|^2 + |x|^2 - |q - x|^2) / 2, and q.x <= q.c_j + |q| r_j; faiss's score adds its rounding.
+            top = np.minimum((qn + norms * norms - plane * plane) / 2.0, prod + err + qa * radii)
+            limit = top + 1.1 * (d + 2) * _U * qa * norms
+            if b.residual:  # faiss adds its float32 q.c_j (`coarse`, within err) to its sum over the residual
+                limit += err + 1.1 * (d + 2) * _U * qa * (radii + cn)
+            return limit
         plane = np.where(span > 0, gap / (2.0 * np.where(span > 0, span, 1.0)), 0.0)
         near = np.maximum(np.maximum(np.sqrt(lo) - radii, 0.0), plane - slack)
-        if bounds.residual:  # faiss scores q - c_j rounded, less the residual: off by up to u |q - c_j|
-            near = np.maximum(near - 2.0 * _U * np.sqrt(dist + 2.0 * err), 0.0)
-        limit = near * near * (1.0 - 2.0 * (d + 4) * _U)  # faiss's sum of squares is no lower than this
-    return order, limit, coarse
+        if b.residual:  # faiss scores q - c_j rounded, less the residual: off by up to u |q - c_j|
+            near = np.maximum(near - 2.0 * _U * np.sqrt(self.dist[j] + 2.0 * err), 0.0)
+        return near * near * (1.0 - 2.0 * (d + 4) * _U)  # faiss's sum of squares is no lower than this
 
 
-def _probe(ivf: Any, q: np.ndarray, k: int, lists: np.ndarray, coarse: np.ndarray, sel: Any, sc: np.ndarray,
+def _probe(ivf: Any, q: np.ndarray, k: int, lists: np.ndarray, coarse: np.ndarray, params: Any, sc: np.ndarray,
            rw: np.ndarray) -> None:
-    """faiss's scan of `lists` (in that order) for `q`, kept rows only, into ``sc`` (scores) and ``rw`` (rows);
-    `coarse` are the query's scores against every centre (`list_limits`)."""
+    """faiss's scan of `lists` (in that order) for `q`, the rows `params`' selector keeps only, into ``sc``
+    (scores) and ``rw`` (rows); `coarse` are the query's scores against every centre (`list_limits`)."""
     assign = np.ascontiguousarray(lists[None, :], dtype=np.int64)
     coarse = np.ascontiguousarray(coarse[assign])  # read by faiss only for IP over residuals
-    params = faiss.SearchParametersIVF(nprobe=assign.shape[1], sel=sel)
+    params.nprobe = assign.shape[1]
     ivf.search_preassigned_c(1, faiss.swig_ptr(q), k, faiss.swig_ptr(assign), faiss.swig_ptr(coarse),
                              faiss.swig_ptr(sc), faiss.swig_ptr(rw), False, params)
 
