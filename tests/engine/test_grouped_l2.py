@@ -11,6 +11,7 @@ from heron.engine.index import _dense as _vindex_dense
 from heron.engine.index import _grouped_scan
 from heron.engine.index._exact import exact_search
 from heron.engine.index._grouped_scan import GroupedRows, Groupings
+from heron.engine.index._half_scan import HalfRows
 from heron.engine.index._subset_cache import SubsetCache
 
 
@@ -74,7 +75,7 @@ def test_duplicated_rows_keep_the_lower_id_and_a_bad_query_is_left_to_the_full_s
     assert g.top_k_l2(base[0], 5000) is None  # every row asked for
 
 
-def test_groupings_keep_one_metric_and_no_float16_copy_for_l2(monkeypatch):
+def test_groupings_keep_one_metric_and_a_float16_copy_for_l2_too(monkeypatch):
     monkeypatch.setattr(_grouped_scan, "BACKGROUND", False)
     groupings = Groupings()
     x = _frozen(_clustered(6000, 64, 6))
@@ -85,8 +86,59 @@ def test_groupings_keep_one_metric_and_no_float16_copy_for_l2(monkeypatch):
     assert answers[-1] is not None and (answers[-1][0][0].tolist(), answers[-1][1][0].tolist()) == _exact(x, ids, q, 10)
     assert groupings.built == 1 and groupings.answered >= 1
     (entry,) = groupings._entries.values()
-    assert entry.grouped is not None and entry.half is None  # the float16 copy answers inner products only
+    assert entry.grouped is not None and entry.half is not None and entry.half.l2
     assert groupings.top_k(ids, x, q, 10, owner=1, metric="IP") is None  # grouped for L2: the other metric scans
+
+
+@pytest.mark.parametrize("k", [1, 10, 100])
+@pytest.mark.parametrize("rows", ["clustered", "spread", "far"])
+def test_the_float16_l2_scan_equals_the_full_scan(k, rows):
+    rng = np.random.default_rng(80)
+    if rows == "spread":
+        x = rng.standard_normal((5000, 48)).astype(np.float32) * 20
+        qs = rng.standard_normal((40, 48)).astype(np.float32) * 20
+    else:  # far: rows 1,000 from the origin, where float16 rounds them by ~0.5
+        offset = 1000.0 if rows == "far" else 0.0
+        x, qs = _clustered(5000, 48, 81, offset=offset), _clustered(40, 48, 82, offset=offset)
+    x = _frozen(x)
+    ids = np.sort(rng.choice(10**7, 5000, replace=False))
+    h = HalfRows(x, "L2")
+    answered = 0
+    for q in qs:
+        got = h.top_k(ids, x, q, k)
+        if got is not None:
+            answered += 1
+            assert (got[0][0].tolist(), got[1][0].tolist()) == _exact(x, ids, q, k)  # the same sums, bit for bit
+    if rows != "far":  # far out, where float16 cannot tell a cluster's rows apart, it hands queries back instead
+        assert answered >= 36
+
+
+def test_rows_the_float16_l2_copy_cannot_tell_apart_are_never_misranked():
+    rng = np.random.default_rng(83)
+    base = rng.standard_normal((50, 32)).astype(np.float32)
+    # 100 rows a centre, each within float16's rounding of it: their float16 distances coincide
+    x = _frozen(np.repeat(base, 100, axis=0) + 1e-5 * rng.standard_normal((5000, 32)).astype(np.float32))
+    ids = np.arange(5000)
+    h = HalfRows(x, "L2")
+    for q in base[:20] + 0.01 * rng.standard_normal((20, 32)).astype(np.float32):
+        assert h.top_k(ids, x, q, 10) is None  # 100 candidates within the margin: more than the scan is asked
+
+
+def test_l2_rows_spread_evenly_are_answered_by_the_float16_copy_once_the_grouping_is_given_up(monkeypatch):
+    monkeypatch.setattr(_grouped_scan, "MIN_VALUES", 50_000)
+    monkeypatch.setattr(_grouped_scan, "BACKGROUND", False)
+    monkeypatch.setattr(_grouped_scan, "GROUP_AFTER", 2)
+    rng = np.random.default_rng(6)
+    x = _frozen(rng.standard_normal((5000, 64)).astype(np.float32))
+    ids = np.arange(5000) * 5
+    gs = Groupings()
+    for q in rng.standard_normal((40, 64)).astype(np.float32):
+        got = gs.top_k(ids, x, q, 10, owner=3, metric="L2")  # the float16 copy answers, or the caller scans
+        if got is not None:
+            assert (got[0][0].tolist(), got[1][0].tolist()) == _exact(x, ids, q, 10)
+    assert gs.built == 1 and gs.answered == 0 and gs.answered_half > 30
+    (entry,) = gs._entries.values()
+    assert entry.state == "refused" and entry.grouped is None and gs.nbytes == entry.half.nbytes
 
 
 def test_repeated_l2_filters_through_the_client_are_exact(tmp_path, monkeypatch):

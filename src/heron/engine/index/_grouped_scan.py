@@ -28,7 +28,7 @@ lies nearer ``q`` than ``|q - c| - r`` (the triangle inequality), so the groups
 nearest by that bound are scanned until they hold ``k`` rows, and then every
 group whose bound does not pass the k-th distance found (`GroupedRows.top_k_l2`).
 Distances are sums of squared differences, as the exact scans re-score them, and
-each bound is lowered by the rounding of such sums. L2 rows get no float16 copy.
+each bound is lowered by the rounding of such sums. L2 rows get a float16 copy too (`_half_scan`).
 
 Memory: each grouping holds a copy of its rows (vectors and ids) plus its
 centres, each float16 copy half the rows' bytes; all of them across the process
@@ -258,7 +258,7 @@ class Groupings:
     ) -> tuple[np.ndarray, np.ndarray] | None:
         """The exact top-`k` of ``q`` over ``(ids, vecs)`` from their groups or float16 copy, or None to scan them in full.
 
-        ``metric`` "IP" (highest inner products) or "L2" (nearest, `GroupedRows.top_k_l2`; no float16 copy).
+        ``metric`` "IP" (highest inner products) or "L2" (nearest, `GroupedRows.top_k_l2`).
 
         ``vecs`` must not change while it lives (the subset cache's arrays do not):
         its grouping is found again by the array's identity. ``owner`` names where
@@ -325,11 +325,10 @@ class Groupings:
     def _group(self, key: int, e: _Entry, ids: np.ndarray, vecs: np.ndarray, group: bool) -> None:
         try:
             h: HalfRows | None = None
-            if e.metric == "IP":  # the float16 copy answers inner products only
-                try:
-                    h = HalfRows(vecs)
-                except Exception:  # noqa: BLE001 - searches go on scanning the float32 rows
-                    h = None
+            try:
+                h = HalfRows(vecs, e.metric)
+            except Exception:  # noqa: BLE001 - searches go on scanning the float32 rows
+                h = None
             with self._lock:
                 if h is not None and self._entries.get(key) is e and h.nbytes <= self.max_bytes:
                     self._entries.move_to_end(key)
