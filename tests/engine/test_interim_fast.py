@@ -242,8 +242,8 @@ def test_rows_are_encoded_ahead_of_the_copy_as_they_arrive(tmp_path, monkeypatch
     monkeypatch.setattr(_interim_merged, "SETTLED_AFTER", 1e9)  # no copy is made meanwhile
     x = _clustered(11000, 5)
     release = held_builds(monkeypatch)
-    try:
-        with heron.Client(str(tmp_path / "d")) as c:
+    with heron.Client(str(tmp_path / "d")) as c:
+        try:
             _loaded(c, x)
             segs = c._transport._engine.collection("default", "x").partitions["_default"].segments()
             assert [s.n for s in segs] == [2000] * 5 + [1000]
@@ -269,8 +269,8 @@ def test_rows_are_encoded_ahead_of_the_copy_as_they_arrive(tmp_path, monkeypatch
             assert made is not None and made.fast and encoded == []
             got = c.search("x", data=x[[7, 10999]], limit=3)
             assert [h[0]["id"] for h in got] == [7, 10999]
-    finally:
-        release.set()
+        finally:
+            release.set()  # before the close, which waits for the held builds
 
 
 def test_copies_are_made_ahead_only_of_lists_a_search_read_lately(tmp_path, monkeypatch) -> None:
@@ -282,8 +282,8 @@ def test_copies_are_made_ahead_only_of_lists_a_search_read_lately(tmp_path, monk
     monkeypatch.setattr(_interim_merged, "BACKGROUND", False)
     x = _clustered(11000, 6)
     release = held_builds(monkeypatch)
-    try:
-        with heron.Client(str(tmp_path / "d")) as c:
+    with heron.Client(str(tmp_path / "d")) as c:
+        try:
             _loaded(c, x)
             e = c._transport._engine
             e.idle_sealer.stop()  # its thread asks for copies too: here the test asks, once at a time
@@ -301,8 +301,8 @@ def test_copies_are_made_ahead_only_of_lists_a_search_read_lately(tmp_path, monk
             monkeypatch.setattr(_interim_merged, "SEARCHED_WITHIN", 0.0)  # that search was too long ago
             e.interim.copy_ahead(coll)
             assert _interim_merged._MERGED == {}
-    finally:
-        release.set()
+        finally:
+            release.set()  # before the close, which waits for the held builds
 
 
 def _until(check, timeout: float = 60.0):

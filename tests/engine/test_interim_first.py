@@ -189,8 +189,8 @@ def test_an_indexed_segment_is_read_through_its_interim_index_only_beside_more_f
     x = rng.standard_normal((rows, DIM)).astype(np.float32)
     through_lists = rows - 2000 > 2000
     release = held_builds(monkeypatch)
-    try:
-        with heron.Client(str(tmp_path / "d")) as c:
+    with heron.Client(str(tmp_path / "d")) as c:
+        try:
             first, own = _load(c, lane, x)  # 2,000 indexed rows; 9,000 or 1,500 fresh
             calls = _spied(monkeypatch, own)
             for qi in np.concatenate([x[:3], x[3000:3002], rng.standard_normal((4, DIM)).astype(np.float32)]):
@@ -207,8 +207,8 @@ def test_an_indexed_segment_is_read_through_its_interim_index_only_beside_more_f
             fast, slow, took = _both(lane, c, data=x[1:2], limit=5, filter="id >= 1")
             assert fast == slow and fast[0][0][0] == 1
             assert calls  # a filtered search asks its own index
-    finally:
-        release.set()
+        finally:
+            release.set()  # before the close, which waits for the held builds
 
 
 def test_a_merged_segment_gets_the_interim_indexes_of_the_two_it_joins(tmp_path, monkeypatch) -> None:
@@ -306,8 +306,8 @@ def test_the_copy_of_the_fresh_lists_is_made_before_any_search_asks_for_it(tmp_p
     monkeypatch = lane[0]
     x = np.random.default_rng(36).standard_normal((11000, dim)).astype(np.float32)
     release = held_builds(monkeypatch)
-    try:
-        with heron.Client(str(tmp_path / "d")) as c:
+    with heron.Client(str(tmp_path / "d")) as c:
+        try:
             _create(c, dim=dim)
             part = c._transport._engine.collection("default", "x").partitions["_default"]
             for lo in range(0, 11000, 1000):
@@ -328,5 +328,5 @@ def test_the_copy_of_the_fresh_lists_is_made_before_any_search_asks_for_it(tmp_p
             fast, slow, took = _both(lane, c, data=x[7:8], limit=10)
             assert took and fast == slow and fast[0][0][0] == 7
             assert set(_interim_merged._MERGED) == copies and _interim_merged._MERGED[key] is made  # read, no other made
-    finally:
-        release.set()
+        finally:
+            release.set()  # before the close, which waits for the held builds
