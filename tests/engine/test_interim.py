@@ -247,6 +247,37 @@ def test_every_segment_of_a_field_starts_from_the_same_trained_lists(
             release.set()
 
 
+def test_segments_queued_while_the_lists_are_trained_wait_for_them(
+        tmp_path: Path, fresh: dict[str, int], monkeypatch: pytest.MonkeyPatch,
+        minilm: tuple[np.ndarray, np.ndarray]) -> None:
+    monkeypatch.setenv("HERON_SEAL_ROWS", "5000")
+    monkeypatch.setenv("HERON_INTERIM_WORKERS", "2")
+    release = held_builds(monkeypatch)
+    trained: list[int] = []
+    train = _interim.train_lists
+
+    def slow_train(*a: Any) -> Any:  # the second segment is queued, and taken by the other worker, meanwhile
+        trained.append(1)
+        time.sleep(0.5)
+        return train(*a)
+
+    monkeypatch.setattr(_interim, "train_lists", slow_train)
+    base, queries = minilm
+    with heron.Client(str(tmp_path / "db")) as c:
+        try:
+            _create(c)
+            _insert(c, base[:5000])  # a sealed segment of 5,000: enough rows to train the field's lists
+            _insert(c, base[5000:], start=5000)  # a second one, at once
+            assert _until(lambda: _covered(c) == len(base))
+            segs = _part(c).segments()
+            assert len([s for s in segs if s.n >= 4096]) >= 2
+            assert len(trained) == 1  # trained once: the other worker waited for the lists
+            assert len({id(s.interim["vec"][1].lists) for s in segs}) == 1  # ... and every segment took them
+            _through_lists(c, fresh, queries)
+        finally:
+            release.set()
+
+
 def test_lists_trained_on_a_small_sealed_segment_serve_it_alone(
         tmp_path: Path, fresh: dict[str, int], monkeypatch: pytest.MonkeyPatch,
         minilm: tuple[np.ndarray, np.ndarray]) -> None:
@@ -591,6 +622,71 @@ def test_indexes_of_the_same_trained_lists_share_one_gate() -> None:
     a._gate.write_end()
     t.join(5)
     assert entered.is_set()
+
+
+def test_searches_wait_for_every_growth_of_indexes_sharing_a_gate() -> None:
+    x = _clustered(3000, 16, 9)
+    trained = _interim_ivf.train_lists(16, "L2", x[:2000])
+    a, b = (_interim_ivf.GrowingIVF(DataType.FLOAT_VECTOR, 16, "L2", trained) for _ in range(2))
+    a._gate.write_begin()  # two workers grow two segments' indexes at once
+    b._gate.write_begin()
+    entered = threading.Event()
+    t = threading.Thread(target=lambda: (a._gate.enter(), entered.set(), a._gate.leave()))
+    t.start()
+    a._gate.write_end()  # one growth ended: the other still holds searches off
+    assert not entered.wait(0.2)
+    b._gate.write_end()
+    t.join(5)
+    assert entered.is_set()
+
+
+def test_a_growth_does_not_join_one_under_way_while_searches_wait() -> None:
+    x = _clustered(3000, 16, 9)
+    trained = _interim_ivf.train_lists(16, "L2", x[:2000])
+    a, b = (_interim_ivf.GrowingIVF(DataType.FLOAT_VECTOR, 16, "L2", trained) for _ in range(2))
+    gate = a._gate
+    gate.write_begin()
+    done: list[str] = []
+    reader = threading.Thread(target=lambda: (gate.enter(), done.append("search"), gate.leave()), daemon=True)
+    reader.start()
+    assert _until(lambda: gate.waiting == 1, 5)
+    writer = threading.Thread(target=lambda: (b._gate.write_begin(), done.append("growth"), b._gate.write_end()),
+                              daemon=True)
+    writer.start()
+    time.sleep(0.2)
+    assert done == []  # the second growth waits with the search: the search waits for the first growth only
+    gate.write_end()
+    reader.join(5)
+    writer.join(5)
+    assert sorted(done) == ["growth", "search"] and gate.writers == gate.readers == gate.waiting == 0
+
+
+def test_a_second_worker_grows_an_index_only_once_inserts_stop() -> None:
+    class Engine:
+        closing = False
+
+    indexer = _interim.InterimIndexer(Engine(), rows=1024, workers=2)  # type: ignore[arg-type]
+    indexer._written_at = time.monotonic()
+    indexer._turn()  # while inserts come in, the first worker's turn comes at once
+    second = threading.Event()
+    threading.Thread(target=lambda: (indexer._turn(), second.set()), daemon=True).start()
+    end = time.monotonic() + 0.4
+    while time.monotonic() < end:  # inserts every 10 ms
+        indexer._written_at = time.monotonic()
+        time.sleep(0.01)
+    assert not second.is_set()  # one worker at a time meanwhile
+    assert second.wait(5) and indexer._growing == 2  # the inserts stopped: the second worker's turn came
+
+
+def test_the_interim_workers_setting_is_checked(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("HERON_INTERIM_WORKERS", raising=False)
+    assert _interim.interim_workers() == _interim.INTERIM_WORKERS
+    monkeypatch.setenv("HERON_INTERIM_WORKERS", "3")
+    assert _interim.interim_workers() == 3
+    for bad in ("0", "-1", "two"):
+        monkeypatch.setenv("HERON_INTERIM_WORKERS", bad)
+        with pytest.raises(ValueError, match=f"HERON_INTERIM_WORKERS='{bad}': expected a whole number >= 1"):
+            _interim.interim_workers()
 
 
 def test_an_indexed_segment_keeps_its_interim_lists_while_segments_after_it_wait_for_their_merge():

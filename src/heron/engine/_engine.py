@@ -52,7 +52,7 @@ from ._function_ops import FunctionOps
 from ._highlight import highlighting
 from ._import import Imports
 from ._import_journal import roll_back
-from ._interim import InterimIndexer, interim_rows
+from ._interim import InterimIndexer, interim_rows, interim_workers
 from ._maintenance import Maintenance
 from ._progress import ProgressReporter
 from ._reads import Reader
@@ -105,7 +105,7 @@ class Engine:
     def __init__(self, path: str, *, seal_rows: int | None = None) -> None:
         detach_interrupt_check()
         idle_seconds, idle_rows = idle_seal_settings()  # a malformed setting fails before anything opens
-        fresh_rows = interim_rows()
+        fresh_rows, fresh_workers = interim_rows(), interim_workers()
         self.dir = DataDir(path)
         try:
             self.catalog = Catalog(self.dir.catalog_path, data_left=lambda: data_left(self.dir.path))
@@ -175,7 +175,7 @@ class Engine:
         self.databases = {n for (n,) in self.catalog.rows("SELECT name FROM databases")}
         #: Indexes fresh rows for search until their segment's own index is built (`_interim`); before recovery,
         #: whose index builds wait for it.
-        self.interim = InterimIndexer(self, fresh_rows)
+        self.interim = InterimIndexer(self, fresh_rows, fresh_workers)
         Recovery(self).load_catalog()
         roll_back(self.dir.path, self.execute)  # import jobs a crash cut short leave no rows
         #: Seals growing segments that took no rows for a while (`_auto_seal`); asks `interim` to keep up.

@@ -74,19 +74,30 @@ def candidates(k: int) -> int:
 
 
 class _Gate:
-    """Searches share the lists; an append waits until none runs and holds new ones off meanwhile."""
+    """Searches share the lists; appends wait until none runs and hold new ones off meanwhile.
 
-    __slots__ = ("cv", "readers", "writing")
+    Appends to different indexes of the same lists may run at once (the interim workers each grow
+    a segment of their own): searches wait until the last of them has ended, and an append does not
+    join one under way while searches wait, so a search waits for the appends under way only.
+    """
+
+    __slots__ = ("cv", "readers", "writers", "waiting")
 
     def __init__(self) -> None:
         self.cv = threading.Condition(threading.Lock())
         self.readers = 0
-        self.writing = False
+        self.writers = 0
+        self.waiting = 0
 
     def enter(self) -> None:
         with self.cv:
-            while self.writing:
-                self.cv.wait()
+            if self.writers:
+                self.waiting += 1
+                try:
+                    while self.writers:
+                        self.cv.wait()
+                finally:
+                    self.waiting -= 1
             self.readers += 1
 
     def leave(self) -> None:
@@ -97,13 +108,16 @@ class _Gate:
 
     def write_begin(self) -> None:
         with self.cv:
-            self.writing = True
+            while self.writers and self.waiting:
+                self.cv.wait()
+            self.writers += 1
             self.cv.wait_for(lambda: self.readers == 0)
 
     def write_end(self) -> None:
         with self.cv:
-            self.writing = False
-            self.cv.notify_all()
+            self.writers -= 1
+            if self.writers == 0:
+                self.cv.notify_all()
 
 
 def enter_gates(ivfs: list[Any]) -> list[_Gate]:

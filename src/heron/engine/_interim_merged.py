@@ -66,7 +66,7 @@ MAX_BYTES = 1 << 30
 KEPT = 8
 #: A copy searched within this many seconds is not dropped to make room for another (which is then not kept).
 IN_USE = 10.0
-#: False: copies are made on the searching thread (tests).
+#: False: copies are made on the searching thread (tests), one at a time as the copies' one thread makes them.
 BACKGROUND = True
 
 
@@ -211,6 +211,8 @@ _REFUSED: dict[tuple[tuple[int, int], ...], float] = {}
 #: Interim indexes (by id) with an `encode_soon` queued: the index (weakly) and the rows it is to read.
 _AHEAD: dict[int, tuple[weakref.ref[GrowingIVF], Any]] = {}
 _lock = threading.RLock()  # `_drop_dead` may run (garbage collection) on a thread that holds it
+#: Without the copies' thread (`BACKGROUND` False), the threads that make copies and encode rows take turns.
+_inline = threading.RLock()
 _pool: Pool | None = None
 
 #: Seconds after a search last read a field's interim lists during which copies of them are made ahead of the
@@ -263,7 +265,8 @@ def merged_for(ivfs: list[GrowingIVF], read: bool = True, vectors: list[Any] | N
             return None
         _MAKING.add(key)
     if not BACKGROUND:
-        _make(key, ivfs, vectors)
+        with _inline:
+            _make(key, ivfs, vectors)
         return _MERGED.get(key)
     _submit(_make, key, ivfs, vectors)
     return None
@@ -296,7 +299,8 @@ def encode_soon(ivf: GrowingIVF, vectors: Any) -> None:
     if queued:
         return
     if not BACKGROUND:
-        _ahead(key)
+        with _inline:
+            _ahead(key)
         return
     try:
         _submit(_ahead, key)
@@ -362,8 +366,8 @@ def _drop_dead(_ref: Any) -> None:
 
 
 def _after_fork_in_child() -> None:
-    global _lock, _pool
-    _lock, _pool = threading.RLock(), None
+    global _lock, _pool, _inline
+    _lock, _pool, _inline = threading.RLock(), None, threading.RLock()
     _MAKING.clear()
     _AHEAD.clear()
 

@@ -87,7 +87,7 @@ class Writer:
                 else:
                     self._insert(coll, p, batch, seqs, ar.IpcPayload(rb))
             coll.publish(seq)
-        e.interim.look(coll)  # the new rows join the interim index on its own thread
+        e.interim.look(coll, written=True)  # the new rows join the interim indexes on their own threads
         ids = pks.to_pylist() if isinstance(pks, (pa.Array, pa.ChunkedArray)) else pks.tolist()
         key = "upsert_count" if r.upsert else "insert_count"
         return {key: batch.num_rows, "ids": ids}
