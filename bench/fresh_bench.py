@@ -32,6 +32,7 @@ import os
 import platform
 import shutil
 import tempfile
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -80,6 +81,21 @@ def layout(c: heron.Client) -> dict[str, int]:
     return out
 
 
+def thread_cpu() -> dict[str, float]:
+    """CPU seconds each live thread of this process has used, by thread name (Linux; empty elsewhere)."""
+    tick = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+    out: dict[str, float] = {}
+    for t in threading.enumerate():
+        try:
+            stat = Path(f"/proc/self/task/{t.native_id}/stat").read_text()
+        except (OSError, TypeError):
+            continue
+        fields = stat[stat.rindex(")") + 2 :].split()
+        name = t.name.rsplit("_", 1)[0] if t.name.rsplit("_", 1)[-1].isdigit() else t.name  # pool workers as one
+        out[name] = out.get(name, 0.0) + (int(fields[11]) + int(fields[12])) / tick  # utime + stime
+    return out
+
+
 def measure(c: heron.Client, queries: np.ndarray, truth: np.ndarray, window: float) -> dict[str, Any]:
     """Single-query searches for `window` seconds (at least one pass over the queries' first 20)."""
     hits = 0
@@ -116,10 +132,12 @@ def run_mode(mode: str, x: np.ndarray, queries: np.ndarray, truth: np.ndarray, a
         idx.add_index("vec", index_type="AUTOINDEX", metric_type="COSINE")
         c.create_collection("fresh", schema=schema, index_params=idx)
         ids = np.arange(len(x), dtype=np.int64)
+        cpu0 = thread_cpu()
         t0 = time.perf_counter()
         for lo in range(0, len(x), args.batch):
             c.insert("fresh", {"id": ids[lo : lo + args.batch], "vec": x[lo : lo + args.batch]})
         loaded = time.perf_counter()
+        out["cpu_at_load_s"] = {k: round(v - cpu0.get(k, 0.0), 2) for k, v in thread_cpu().items()}
         out["insert_rows_per_s"] = len(x) / (loaded - t0)
         print(f"  {mode:>3} insert: {out['insert_rows_per_s']:,.0f} rows/s", flush=True)
         for at in args.at:
@@ -128,6 +146,7 @@ def run_mode(mode: str, x: np.ndarray, queries: np.ndarray, truth: np.ndarray, a
                 time.sleep(wait)
             point = measure(c, queries, truth, args.window)
             point["at"] = f"{at:g} s"
+            point["cpu_s"] = {k: round(v - cpu0.get(k, 0.0), 2) for k, v in thread_cpu().items()}
             out["points"].append(point)
             print(f"  {mode:>3} @ {at:>4g} s: {point['qps']:8.0f} QPS  recall {point['recall']:.3f}  {point}", flush=True)
         if args.no_flush:
@@ -161,6 +180,13 @@ def report(results: list[dict[str, Any]], args: argparse.Namespace, source: str)
     for r in results:
         flushed = f"; flush took {r['flush_s']:.1f} s" if "flush_s" in r else ""
         lines.append(f"- {r['mode']}: insert {r['insert_rows_per_s']:,.0f} rows/s{flushed}")
+        timed = [p for p in r["points"] if "cpu_s" in p]
+        if timed:
+            def cpu(d: dict[str, float]) -> str:
+                return ", ".join(f"{k} {v:.2f}" for k, v in sorted(d.items(), key=lambda kv: -kv[1]) if v >= 0.01)
+            lines.append(f"- {r['mode']}: CPU seconds by thread since the load began: when the last insert returned "
+                         f"{cpu(r['cpu_at_load_s'])}; at the end of the {timed[-1]['at']} point "
+                         f"{cpu(timed[-1]['cpu_s'])}")
     return "\n".join(lines)
 
 

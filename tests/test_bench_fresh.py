@@ -27,6 +27,10 @@ def test_both_modes_are_measured_and_reported(tmp_path: Path, monkeypatch: pytes
             assert 0.0 <= p["recall"] <= 1.0 and p["qps"] > 0
         assert r["points"][-1]["indexed"] == 3000  # after the flush every row is in an indexed segment
     assert results[0]["points"][1]["growing"] == 3000  # off: nothing sealed without a flush
+    on = results[1]
+    assert on["cpu_at_load_s"]["MainThread"] >= 0  # read from the thread's own counters (in ticks: may be 0 here)
+    assert on["points"][1]["cpu_s"]["MainThread"] >= on["cpu_at_load_s"]["MainThread"]  # grows with the searches
+    assert "- on: CPU seconds by thread since the load began" in text
 
 
 def test_clustered_data_takes_its_dimensions(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
