@@ -28,3 +28,4 @@ def test_filter_bound_reports_both_filters_with_full_recall(tmp_path: Path) -> N
     text = out.read_text()
     assert "| `bucket < 10` | 10% |" in text and "| `bucket == 42` | 1% |" in text
     assert text.count("| 1.000 |") == 2  # the kept rows are scanned exactly: Heron's answers are the bound's
+    assert "least Python call (searches/s)" in text and text.count("x |") == 4  # both ratios, per filter
