@@ -678,7 +678,7 @@ def test_a_second_worker_grows_an_index_only_once_inserts_stop() -> None:
     assert second.wait(5) and indexer._growing == 2  # the inserts stopped: the second worker's turn came
 
 
-def test_the_interim_workers_setting_is_checked(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_interim_settings_are_checked(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("HERON_INTERIM_WORKERS", raising=False)
     assert _interim.interim_workers() == _interim.INTERIM_WORKERS
     monkeypatch.setenv("HERON_INTERIM_WORKERS", "3")
@@ -687,6 +687,12 @@ def test_the_interim_workers_setting_is_checked(monkeypatch: pytest.MonkeyPatch)
         monkeypatch.setenv("HERON_INTERIM_WORKERS", bad)
         with pytest.raises(ValueError, match=f"HERON_INTERIM_WORKERS='{bad}': expected a whole number >= 1"):
             _interim.interim_workers()
+    monkeypatch.setenv("HERON_INTERIM_ROWS", "0")
+    assert _interim.interim_rows() == 0  # interim indexes off
+    for bad in ("-1", "many"):
+        monkeypatch.setenv("HERON_INTERIM_ROWS", bad)
+        with pytest.raises(ValueError, match=f"HERON_INTERIM_ROWS='{bad}': expected a whole number >= 0"):
+            _interim.interim_rows()
 
 
 def test_an_indexed_segment_keeps_its_interim_lists_while_segments_after_it_wait_for_their_merge():

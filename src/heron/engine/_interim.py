@@ -93,29 +93,25 @@ _METRICS = ("L2", "IP", "COSINE")
 
 def interim_rows() -> int:
     """``HERON_INTERIM_ROWS`` (default `INTERIM_ROWS`); ValueError if malformed."""
-    raw = os.environ.get("HERON_INTERIM_ROWS", "").strip()
-    if not raw:
-        return INTERIM_ROWS
-    try:
-        value = int(raw)
-    except ValueError:
-        raise ValueError(f"HERON_INTERIM_ROWS={raw!r}: expected a whole number >= 0") from None
-    if value < 0:
-        raise ValueError(f"HERON_INTERIM_ROWS={raw!r}: expected a whole number >= 0")
-    return value
+    return _whole_number("HERON_INTERIM_ROWS", INTERIM_ROWS, 0)
 
 
 def interim_workers() -> int:
     """``HERON_INTERIM_WORKERS`` (default `INTERIM_WORKERS`); ValueError if malformed."""
-    raw = os.environ.get("HERON_INTERIM_WORKERS", "").strip()
+    return _whole_number("HERON_INTERIM_WORKERS", INTERIM_WORKERS, 1)
+
+
+def _whole_number(name: str, default: int, least: int) -> int:
+    """The environment's setting `name` as a whole number of at least `least` (`default` if unset)."""
+    raw = os.environ.get(name, "").strip()
     if not raw:
-        return INTERIM_WORKERS
+        return default
     try:
         value = int(raw)
     except ValueError:
-        value = 0
-    if value < 1:
-        raise ValueError(f"HERON_INTERIM_WORKERS={raw!r}: expected a whole number >= 1")
+        value = least - 1
+    if value < least:
+        raise ValueError(f"{name}={raw!r}: expected a whole number >= {least}")
     return value
 
 
