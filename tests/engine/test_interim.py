@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 import threading
 import time
@@ -624,14 +625,20 @@ def test_indexes_of_the_same_trained_lists_share_one_gate() -> None:
     assert entered.is_set()
 
 
-def test_searches_wait_for_every_growth_of_indexes_sharing_a_gate() -> None:
-    x = _clustered(3000, 16, 9)
-    trained = _interim_ivf.train_lists(16, "L2", x[:2000])
+def _two_indexes_of_one_set_of_lists() -> tuple[Any, Any]:
+    """Two segments' interim indexes grown from the same trained lists (so sharing one gate), as two workers grow them."""
+    trained = _interim_ivf.train_lists(16, "L2", _clustered(2000, 16, 9))
     a, b = (_interim_ivf.GrowingIVF(DataType.FLOAT_VECTOR, 16, "L2", trained) for _ in range(2))
+    assert a._gate is b._gate
+    return a, b
+
+
+def test_searches_wait_for_every_growth_of_indexes_sharing_a_gate() -> None:
+    a, b = _two_indexes_of_one_set_of_lists()
     a._gate.write_begin()  # two workers grow two segments' indexes at once
     b._gate.write_begin()
     entered = threading.Event()
-    t = threading.Thread(target=lambda: (a._gate.enter(), entered.set(), a._gate.leave()))
+    t = threading.Thread(target=lambda: (a._gate.enter(), entered.set(), a._gate.leave()), daemon=True)
     t.start()
     a._gate.write_end()  # one growth ended: the other still holds searches off
     assert not entered.wait(0.2)
@@ -641,9 +648,7 @@ def test_searches_wait_for_every_growth_of_indexes_sharing_a_gate() -> None:
 
 
 def test_a_growth_does_not_join_one_under_way_while_searches_wait() -> None:
-    x = _clustered(3000, 16, 9)
-    trained = _interim_ivf.train_lists(16, "L2", x[:2000])
-    a, b = (_interim_ivf.GrowingIVF(DataType.FLOAT_VECTOR, 16, "L2", trained) for _ in range(2))
+    a, b = _two_indexes_of_one_set_of_lists()
     gate = a._gate
     gate.write_begin()
     done: list[str] = []
@@ -661,21 +666,21 @@ def test_a_growth_does_not_join_one_under_way_while_searches_wait() -> None:
     assert sorted(done) == ["growth", "search"] and gate.writers == gate.readers == gate.waiting == 0
 
 
-def test_a_second_worker_grows_an_index_only_once_inserts_stop() -> None:
+def test_a_second_worker_grows_an_index_only_once_inserts_stop(monkeypatch: pytest.MonkeyPatch) -> None:
     class Engine:
         closing = False
 
+    monkeypatch.setattr(_interim, "INSERTS_QUIET", 3600.0)  # the last insert stays recent, however slow the machine
     indexer = _interim.InterimIndexer(Engine(), rows=1024, workers=2)  # type: ignore[arg-type]
     indexer._written_at = time.monotonic()
     indexer._turn()  # while inserts come in, the first worker's turn comes at once
     second = threading.Event()
     threading.Thread(target=lambda: (indexer._turn(), second.set()), daemon=True).start()
-    end = time.monotonic() + 0.4
-    while time.monotonic() < end:  # inserts every 10 ms
-        indexer._written_at = time.monotonic()
-        time.sleep(0.01)
-    assert not second.is_set()  # one worker at a time meanwhile
-    assert second.wait(5) and indexer._growing == 2  # the inserts stopped: the second worker's turn came
+    assert not second.wait(0.3)  # one worker at a time meanwhile
+    with indexer._lock:
+        indexer._written_at = -math.inf  # the inserts stopped long ago
+        indexer._lock.notify_all()
+    assert second.wait(5) and indexer._growing == 2  # the second worker's turn came
 
 
 def test_the_interim_settings_are_checked(monkeypatch: pytest.MonkeyPatch) -> None:
