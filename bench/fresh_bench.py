@@ -91,7 +91,8 @@ def thread_cpu() -> dict[str, float]:
         except (OSError, TypeError):
             continue
         fields = stat[stat.rindex(")") + 2 :].split()
-        name = t.name.rsplit("_", 1)[0] if t.name.rsplit("_", 1)[-1].isdigit() else t.name  # pool workers as one
+        base, _, tail = t.name.rpartition("_")
+        name = base if base and tail.isdigit() else t.name  # a pool's workers as one
         out[name] = out.get(name, 0.0) + (int(fields[11]) + int(fields[12])) / tick  # utime + stime
     return out
 
